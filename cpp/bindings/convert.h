@@ -1,0 +1,52 @@
+// NumPy array <-> TensorView, the only place that knows both worlds.
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <string>
+#include <vector>
+
+#include "minidl/tensor_view.h"
+
+namespace py = pybind11;
+
+namespace minidl_py {
+
+using minidl::DType;
+using minidl::TensorView;
+
+// numpy dtype of ml_dtypes.bfloat16, registered by python/minidl/dtypes.py at import
+py::object& bfloat16_dtype();
+
+DType dtype_of(const py::array& a);
+py::dtype numpy_dtype(DType t);
+TensorView view_of(const py::array& a);
+std::string shape_str(const py::array& a);
+std::string shape_str(const std::vector<int64_t>& s);
+py::array empty_array(DType t, const std::vector<int64_t>& shape);
+std::vector<int64_t> shape_of(const py::array& a);
+// a C-contiguous array with the same values (a itself when already contiguous)
+py::array contiguous(const py::array& a);
+// same as view_of but broadcast (stride 0) to `shape`; throws ValueError naming both shapes
+TensorView broadcast_view(const py::array& a, const std::vector<int64_t>& shape, const char* what);
+std::vector<int64_t> broadcast_shapes(const py::array& a, const py::array& b, const char* what);
+std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a, const std::vector<int64_t>& b,
+                                      const char* what);
+
+// releases the GIL for the scope when the work is big enough to be worth it (~0.1 us)
+struct MaybeReleaseGil {
+  explicit MaybeReleaseGil(int64_t work) : release(work > 32768) {
+    if (release) state = PyEval_SaveThread();
+  }
+  ~MaybeReleaseGil() {
+    if (release) PyEval_RestoreThread(state);
+  }
+  bool release;
+  PyThreadState* state = nullptr;
+};
+
+void init_tensor_ops(py::module_& m);
+void init_nn_ops(py::module_& m);
+void init_runtime(py::module_& m);
+
+}  // namespace minidl_py

@@ -1,0 +1,54 @@
+// General matrix multiply, row-major: C = alpha * op(A) @ op(B) + beta * C,
+// op(A) is M x K (A is K x M when trans_a), op(B) is K x N (B is N x K when trans_b).
+// lda/ldb/ldc are row strides in elements. beta == 0 ignores C's old contents (NaN included).
+//
+// sgemm follows the Goto/BLIS structure (see cpp/src/kernels/gemm.cpp): panels of B packed
+// for L3/L2, panels of A for L1/L2, a register-blocked micro-kernel per ISA, OpenMP over the
+// macro loops. dgemm (float64, for gradcheck) and gemm_reference are plain loops.
+#pragma once
+#include <cstdint>
+
+namespace minidl {
+
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+           int64_t ldc);
+void dgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha,
+           const double* A, int64_t lda, const double* B, int64_t ldb, double beta, double* C,
+           int64_t ldc);
+
+// batch of independent GEMMs; stride_* is the element distance between consecutive matrices
+// (0 broadcasts one matrix to every batch entry).
+void sgemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
+                   float alpha, const float* A, int64_t lda, int64_t stride_a, const float* B,
+                   int64_t ldb, int64_t stride_b, float beta, float* C, int64_t ldc,
+                   int64_t stride_c);
+void dgemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
+                   double alpha, const double* A, int64_t lda, int64_t stride_a, const double* B,
+                   int64_t ldb, int64_t stride_b, double beta, double* C, int64_t ldc,
+                   int64_t stride_c);
+
+// The textbook triple loop, the reference every fast path is tested against.
+template <class T>
+void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
+                    const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      T acc = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        T a = trans_a ? A[k * lda + i] : A[i * lda + k];
+        T b = trans_b ? B[j * ldb + k] : B[k * ldb + j];
+        acc += a * b;
+      }
+      C[i * ldc + j] = alpha * acc + (beta == T(0) ? T(0) : beta * C[i * ldc + j]);
+    }
+}
+
+// Per-ISA single-precision GEMM (packing + micro-kernel + blocking), cpp/src/simd/gemm_simd.cpp.
+struct GemmSimd {
+  void (*sgemm)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                int64_t ldc);
+};
+
+}  // namespace minidl
