@@ -1,0 +1,234 @@
+"""Operators and methods of ``md.Tensor``, each forwarding to a differentiable op."""
+from __future__ import annotations
+
+import numpy as np
+
+from .ops import arith, linalg, reduction, shape
+from .ops import array as A
+from .tensor import Tensor
+
+_binary = arith.binary
+
+
+def _op(code, reverse=False):
+    def method(self, other):
+        return _binary(code, self, other, reverse)
+    return method
+
+
+def _inplace(code):
+    def method(self, other):
+        from . import _C
+        self._check_inplace()
+        if isinstance(other, Tensor):
+            od = other._data
+            if od.dtype != self._data.dtype:
+                od = A.cast(od, self._data.dtype)
+            A_in = self._data
+            if A.is_low(A_in):
+                _C.copy_(A_in, A.binary(code, A_in, od))
+            else:
+                _C.binary_(code, A_in, od)
+        else:
+            if A.is_low(self._data):
+                _C.copy_(self._data, A.binary_scalar(code, self._data, float(other)))
+            else:
+                _C.binary_scalar_(code, self._data, float(other))
+        return self
+    return method
+
+
+T = Tensor
+T.__add__ = T.add = _op(A.ADD)
+T.__radd__ = _op(A.ADD, True)
+T.__sub__ = T.sub = _op(A.SUB)
+T.__rsub__ = _op(A.SUB, True)
+T.__mul__ = T.mul = _op(A.MUL)
+T.__rmul__ = _op(A.MUL, True)
+T.__truediv__ = T.div = _op(A.DIV)
+T.__rtruediv__ = _op(A.DIV, True)
+T.__pow__ = T.pow = _op(A.POW)
+T.__rpow__ = _op(A.POW, True)
+T.__floordiv__ = _op(A.FLOOR_DIVIDE)
+T.__rfloordiv__ = _op(A.FLOOR_DIVIDE, True)
+T.__mod__ = T.remainder = _op(A.REMAINDER)
+T.maximum = _op(A.MAXIMUM)
+T.minimum = _op(A.MINIMUM)
+T.__eq__ = T.eq = _op(A.EQ)
+T.__ne__ = T.ne = _op(A.NE)
+T.__lt__ = T.lt = _op(A.LT)
+T.__le__ = T.le = _op(A.LE)
+T.__gt__ = T.gt = _op(A.GT)
+T.__ge__ = T.ge = _op(A.GE)
+T.__and__ = T.logical_and = _op(A.LAND)
+T.__or__ = T.logical_or = _op(A.LOR)
+T.__xor__ = T.logical_xor = _op(A.LXOR)
+T.__hash__ = object.__hash__
+T.__iadd__ = T.add_ = _inplace(A.ADD)
+T.__isub__ = T.sub_ = _inplace(A.SUB)
+T.__imul__ = T.mul_ = _inplace(A.MUL)
+T.__itruediv__ = T.div_ = _inplace(A.DIV)
+T.pow_ = _inplace(A.POW)
+
+
+def _add_alpha(self, other, alpha=1):
+    return _binary(A.ADD, self, other * alpha if alpha != 1 else other)
+
+
+T.add = lambda self, other, alpha=1: _add_alpha(self, other, alpha)
+T.sub = lambda self, other, alpha=1: _binary(A.SUB, self, other * alpha if alpha != 1 else other)
+
+
+def _unary(code):
+    return lambda self: arith.unary(code, self)
+
+
+def _unary_inplace(code):
+    return lambda self: arith.unary_(code, self)
+
+
+T.__neg__ = T.neg = T.negative = _unary(A.NEG)
+T.__abs__ = T.abs = _unary(A.ABS)
+T.__invert__ = T.logical_not = _unary(A.LOGICAL_NOT)
+T.exp = _unary(A.EXP)
+T.log = _unary(A.LOG)
+T.sqrt = _unary(A.SQRT)
+T.rsqrt = _unary(A.RSQRT)
+T.square = _unary(A.SQUARE)
+T.reciprocal = _unary(A.RECIPROCAL)
+T.sign = _unary(A.SIGN)
+T.sin = _unary(A.SIN)
+T.cos = _unary(A.COS)
+T.log1p = _unary(A.LOG1P)
+T.expm1 = _unary(A.EXPM1)
+T.floor = _unary(A.FLOOR)
+T.ceil = _unary(A.CEIL)
+T.round = _unary(A.ROUND)
+T.trunc = _unary(A.TRUNC)
+T.isnan = _unary(A.ISNAN)
+T.isinf = _unary(A.ISINF)
+T.isfinite = _unary(A.ISFINITE)
+T.exp_ = _unary_inplace(A.EXP)
+T.log_ = _unary_inplace(A.LOG)
+T.sqrt_ = _unary_inplace(A.SQRT)
+T.neg_ = _unary_inplace(A.NEG)
+T.abs_ = _unary_inplace(A.ABS)
+T.__matmul__ = T.matmul = linalg.matmul
+T.__rmatmul__ = lambda self, other: linalg.matmul(other, self)
+T.mm = linalg.mm
+T.bmm = linalg.bmm
+T.clamp = T.clip = arith.clamp
+T.masked_fill = arith.masked_fill
+T.where = lambda self, condition, other: arith.where(condition, self, other)
+
+
+def _clamp_(self, min=None, max=None):
+    self._check_inplace()
+    from . import _C
+    _C.copy_(self._data, arith.clamp(self.detach(), min, max)._data)
+    return self
+
+
+def _masked_fill_(self, mask, value):
+    self._check_inplace()
+    from . import _C
+    _C.copy_(self._data, arith.masked_fill(self.detach(), mask, value)._data)
+    return self
+
+
+def _fill_(self, value):
+    self._check_inplace()
+    from . import _C
+    _C.fill_(self._data, float(value.item() if isinstance(value, Tensor) else value))
+    return self
+
+
+def _zero_(self):
+    return _fill_(self, 0)
+
+
+def _copy_(self, src):
+    self._check_inplace()
+    from . import _C
+    sd = src._data if isinstance(src, Tensor) else np.asarray(src)
+    _C.copy_(self._data, sd)
+    return self
+
+
+def _uniform_(self, a=0.0, b=1.0):
+    from . import _C
+    self._check_inplace()
+    _C.copy_(self._data, _C.rand(list(self._data.shape), 1, float(a), float(b)))
+    return self
+
+
+def _normal_(self, mean=0.0, std=1.0):
+    from . import _C
+    self._check_inplace()
+    _C.copy_(self._data, _C.randn(list(self._data.shape), 1, float(mean), float(std)))
+    return self
+
+
+T.clamp_ = T.clip_ = _clamp_
+T.masked_fill_ = _masked_fill_
+T.fill_ = _fill_
+T.zero_ = _zero_
+T.copy_ = _copy_
+T.uniform_ = _uniform_
+T.normal_ = _normal_
+
+T.sum = reduction.sum
+T.mean = reduction.mean
+T.var = reduction.var
+T.std = reduction.std
+T.max = reduction.max
+T.min = reduction.min
+T.amax = reduction.amax
+T.amin = reduction.amin
+T.argmax = reduction.argmax
+T.argmin = reduction.argmin
+T.logsumexp = reduction.logsumexp
+T.prod = reduction.prod
+T.any = reduction.any
+T.all = reduction.all
+T.count_nonzero = reduction.count_nonzero
+
+T.reshape = shape.reshape
+T.view = shape.view
+T.view_as = lambda self, other: shape.view(self, other.shape)
+T.reshape_as = lambda self, other: shape.reshape(self, other.shape)
+T.flatten = shape.flatten
+T.unflatten = shape.unflatten
+T.squeeze = shape.squeeze
+T.unsqueeze = shape.unsqueeze
+T.permute = shape.permute
+T.transpose = shape.transpose
+T.swapaxes = shape.transpose
+T.t = shape.t
+T.T = property(lambda self: shape.permute(self, tuple(range(self.ndim - 1, -1, -1))))
+T.mT = property(lambda self: shape.transpose(self, -2, -1))
+T.expand = shape.expand
+T.expand_as = shape.expand_as
+T.__getitem__ = shape.getitem
+T.__setitem__ = shape.setitem
+T.split = shape.split
+T.chunk = shape.chunk
+T.unbind = shape.unbind
+T.narrow = shape.narrow
+T.clone = lambda self, memory_format=None: shape.clone(self)
+T.contiguous = lambda self, memory_format=None: shape.contiguous(self)
+T.repeat = shape.repeat
+T.flip = shape.flip
+
+
+def _nn(name):
+    def method(self, *args, **kwargs):
+        from .nn import functional as F
+        return getattr(F, name)(self, *args, **kwargs)
+    method.__name__ = name
+    return method
+
+
+for _name in ("relu", "sigmoid", "tanh", "softmax", "log_softmax"):
+    setattr(T, _name, _nn(_name))
+T.relu_ = lambda self: self.copy_(self.detach().relu()) if True else None

@@ -1,0 +1,123 @@
+"""Reverse-mode differentiation: walk the backward graph from the outputs, in an order where
+a node runs only after every node that feeds it a gradient has run (dependency counting, a
+topological order), summing the gradients that reach the same node.
+"""
+from __future__ import annotations
+
+from ..ops import array as A
+from .node import AccumulateGrad
+
+
+def _add_grad(buf, node, idx, g):
+    if node.n_outputs == 1:
+        old = buf.get(node)
+        buf[node] = g if old is None else A.add(old, g)  # out of place: g may be shared
+    else:
+        slot = buf.get(node)
+        if slot is None:
+            slot = buf[node] = [None] * node.n_outputs
+        slot[idx] = g if slot[idx] is None else A.add(slot[idx], g)
+
+
+def _run_hooks(node, g, wrap):
+    for idx, fns in node.hooks.items():
+        gi = g if node.n_outputs == 1 else g[idx]
+        if gi is None:
+            continue
+        for fn in fns:
+            r = fn(wrap(gi))
+            if r is not None:
+                gi = r._data
+        if node.n_outputs == 1:
+            g = gi
+        else:
+            g[idx] = gi
+    return g
+
+
+def run_backward(roots, root_grads, retain_graph=False, capture=None, accumulate=True):
+    """Backpropagate ``root_grads`` (arrays) from ``roots`` (edges ``(node, index)``).
+
+    ``capture``: dict edge -> None, filled with the gradient reaching each edge (for
+    ``autograd.grad``). ``accumulate``: whether leaves' ``.grad`` are updated.
+    """
+    from ..tensor import Tensor
+
+    deps = {}
+    stack = []
+    for node, _ in roots:
+        if node not in deps:
+            deps[node] = 0
+            stack.append(node)
+    while stack:
+        node = stack.pop()
+        for e in node.next:
+            if e is None:
+                continue
+            m = e[0]
+            if m in deps:
+                deps[m] += 1
+            else:
+                deps[m] = 1
+                stack.append(m)
+
+    buf = {}
+    handed = {}  # arrays already owned by some .grad (id -> array): the next leaf copies
+    for (node, idx), g in zip(roots, root_grads):
+        _add_grad(buf, node, idx, g)
+        handed[id(g)] = g
+    ready = [n for n in dict.fromkeys(n for n, _ in roots) if deps[n] == 0]
+
+    while ready:
+        node = ready.pop()
+        g = buf.pop(node, None)
+        if g is not None:
+            if node.hooks:
+                g = _run_hooks(node, g, Tensor._wrap)
+            if capture is not None:
+                for idx in range(node.n_outputs):
+                    if (node, idx) in capture:
+                        capture[(node, idx)] = g if node.n_outputs == 1 else g[idx]
+            if type(node) is AccumulateGrad:
+                hooks = node.variable._hooks
+                if hooks:
+                    for fn in hooks:
+                        r = fn(Tensor._wrap(g))
+                        if r is not None:
+                            g = r._data
+                    if capture is not None and (node, 0) in capture:
+                        capture[(node, 0)] = g
+                if accumulate:
+                    _accumulate_leaf(node.variable, g, handed)
+                continue
+            grads_in = node.apply(g)
+            if not retain_graph:
+                node.release()
+        else:
+            grads_in = (None,) * len(node.next)
+        for e, gi in zip(node.next, grads_in):
+            if e is None:
+                continue
+            m = e[0]
+            if gi is not None:
+                _add_grad(buf, m, e[1], gi)
+            deps[m] -= 1
+            if deps[m] == 0:
+                ready.append(m)
+
+
+def _accumulate_leaf(var, g, handed):
+    from ..tensor import Tensor
+
+    if g.shape != var._data.shape:
+        raise RuntimeError(f"gradient of shape {list(g.shape)} does not match the leaf's shape "
+                           f"{list(var._data.shape)}")
+    if g.dtype != var._data.dtype:
+        g = A.cast(g, var._data.dtype)
+    if var._grad is None:
+        if id(g) in handed or not g.flags.owndata or not g.flags.writeable or not g.flags.c_contiguous:
+            g = A.copy(g)
+        handed[id(g)] = g
+        var._grad = Tensor._wrap(g)
+    else:
+        A.add_(var._grad._data, g)

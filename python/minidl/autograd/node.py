@@ -1,0 +1,77 @@
+"""The backward graph.
+
+Every differentiable op that sees an input requiring grad creates a ``Node`` whose
+``apply(grad_output)`` returns one gradient per input. ``next`` holds, per input, the edge
+``(node, output_index)`` its gradient flows to (``None`` for inputs that need no grad).
+Leaf tensors that require grad end in an ``AccumulateGrad`` node that adds into ``.grad``.
+Gradients travelling through the graph are NumPy arrays (storage only; the arithmetic in
+``apply`` calls the C++ kernels).
+"""
+from __future__ import annotations
+
+_FREED = object()
+
+
+class Node:
+    """One backward step. Subclasses define ``apply(self, grad)`` -> tuple of grads."""
+
+    __slots__ = ("next", "saved", "hooks", "__weakref__")
+    n_outputs = 1
+
+    def __init__(self, next_edges, saved=()):
+        self.next = next_edges
+        self.saved = saved
+        self.hooks = None
+
+    def name(self) -> str:
+        return type(self).__name__
+
+    @property
+    def next_functions(self):
+        return tuple((e[0], e[1]) if e is not None else (None, 0) for e in self.next)
+
+    def release(self):
+        if self.saved is not _FREED and self.saved != ():
+            self.saved = _FREED
+
+    def get_saved(self):
+        s = self.saved
+        if s is _FREED:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time (or directly access saved tensors "
+                "after they have already been freed). Saved intermediate values of the graph are freed "
+                "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+                f"backward through the graph a second time (node {self.name()}).")
+        return s
+
+    def __repr__(self):
+        return f"<{self.name()}>"
+
+
+class AccumulateGrad(Node):
+    """Terminal node of a leaf tensor: ``leaf.grad += grad``."""
+
+    __slots__ = ("variable",)
+
+    def __init__(self, variable):
+        super().__init__(())
+        self.variable = variable
+
+    def apply(self, grad):  # accumulation is done by the engine (it knows about aliasing)
+        return ()
+
+
+class FunctionNode(Node):
+    """Node of a user-defined ``autograd.Function``: calls its ``backward(ctx, *grads)``."""
+
+    __slots__ = ("fn_cls", "ctx", "n_out", "out_meta")
+
+    @property
+    def n_outputs(self):
+        return self.n_out
+
+    def name(self):
+        return self.fn_cls.__name__ + "Backward"
+
+    def apply(self, grads):
+        raise NotImplementedError  # defined in function.py to avoid an import cycle

@@ -1,0 +1,113 @@
+"""minidl's dtypes: the PyTorch names, each backed by a NumPy dtype for storage.
+
+``md.float32`` (default), ``md.float64``, ``md.float16``, ``md.bfloat16`` (NumPy dtype from
+``ml_dtypes``, the package JAX uses), ``md.int64`` and ``md.bool``. The integer code of each
+dtype is the ``minidl::DType`` enum of ``cpp/include/minidl/tensor_view.h``.
+"""
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+
+from . import _C
+
+
+class dtype:
+    """A tensor element type (``md.float32`` ...). ``is_floating_point`` as in PyTorch."""
+
+    __slots__ = ("name", "np", "code", "is_floating_point", "itemsize")
+
+    def __init__(self, name: str, np_dtype, code: int, is_float: bool):
+        self.name = name
+        self.np = np.dtype(np_dtype)
+        self.code = code
+        self.is_floating_point = is_float
+        self.itemsize = self.np.itemsize
+
+    def __repr__(self) -> str:
+        return f"minidl.{self.name}"
+
+    def __reduce__(self):  # dtypes are singletons
+        return (getattr, (__import__("minidl"), self.name))
+
+
+float32 = dtype("float32", np.float32, 0, True)
+float64 = dtype("float64", np.float64, 1, True)
+float16 = dtype("float16", np.float16, 2, True)
+bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16, 3, True)
+int64 = dtype("int64", np.int64, 4, False)
+bool_ = dtype("bool", np.bool_, 5, False)
+bool_.name = "bool"
+
+# PyTorch aliases
+float = float32
+double = float64
+half = float16
+long = int64
+
+_C._register_bfloat16(bfloat16.np)
+
+ALL = (float32, float64, float16, bfloat16, int64, bool_)
+_FROM_NP = {d.np: d for d in ALL}
+# NumPy types that map onto ours when data comes in from outside
+_FROM_NP.update({np.dtype(np.int32): int64, np.dtype(np.int16): int64, np.dtype(np.int8): int64,
+                 np.dtype(np.uint8): int64, np.dtype(np.uint16): int64, np.dtype(np.uint32): int64})
+LOW_PRECISION = (float16, bfloat16)
+_FLOAT_RANK = {bfloat16: 1, float16: 1, float32: 2, float64: 3}
+
+_default_dtype = float32
+
+
+def from_numpy_dtype(np_dtype) -> dtype:
+    """The minidl dtype that stores ``np_dtype`` (raises TypeError for unsupported ones)."""
+    try:
+        return _FROM_NP[np.dtype(np_dtype)]
+    except (KeyError, TypeError):
+        raise TypeError(f"can't convert np.ndarray of type {np_dtype}: minidl supports "
+                        "float32, float64, float16, bfloat16, int64 and bool") from None
+
+
+def as_dtype(d) -> dtype:
+    """Accepts a minidl dtype, a NumPy dtype or a Python type (float, int, bool)."""
+    if isinstance(d, dtype):
+        return d
+    if d is builtins_float:
+        return _default_dtype
+    if d is builtins_int:
+        return int64
+    if d is builtins_bool:
+        return bool_
+    return from_numpy_dtype(d)
+
+
+import builtins as _b  # noqa: E402
+
+builtins_float, builtins_int, builtins_bool = _b.float, _b.int, _b.bool
+
+
+def promote_types(a: dtype, b: dtype) -> dtype:
+    """Result dtype of a binary op between tensors (PyTorch's promotion lattice)."""
+    if a is b:
+        return a
+    if a.is_floating_point or b.is_floating_point:
+        if not a.is_floating_point:
+            return b
+        if not b.is_floating_point:
+            return a
+        ra, rb = _FLOAT_RANK[a], _FLOAT_RANK[b]
+        if ra == rb:  # float16 with bfloat16
+            return float32
+        return a if ra > rb else b
+    return int64  # int64 with bool
+
+
+def get_default_dtype() -> dtype:
+    return _default_dtype
+
+
+def set_default_dtype(d) -> None:
+    global _default_dtype
+    d = as_dtype(d)
+    if d not in (float32, float64):
+        raise TypeError(f"only float32 and float64 can be the default dtype, got {d}")
+    _default_dtype = d

@@ -1,0 +1,8 @@
+"""``md.nn``: modules, layers, losses, ``functional``, ``init`` and ``utils``."""
+from . import functional, init, utils
+from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .containers import Identity, ModuleDict, ModuleList, Sequential
+from .layers import Dropout, Flatten, Linear, Unflatten
+from .loss import CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from .module import Module
+from .parameter import Parameter

@@ -1,0 +1,33 @@
+"""``nn.Parameter``: a leaf tensor that a Module registers as a learnable weight."""
+from __future__ import annotations
+
+from ..tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A Tensor that requires grad by default and is found by ``Module.parameters()``."""
+
+    __slots__ = ()
+
+    def __new__(cls, data=None, requires_grad: bool = True):
+        from ..ops.creation import tensor as _tensor
+        if data is None:
+            from ..ops.creation import empty
+            data = empty(0)
+        src = data if isinstance(data, Tensor) else _tensor(data)
+        t = object.__new__(cls)
+        t._data = src._data
+        t._rg = bool(requires_grad)
+        t._grad = None
+        t._node = None
+        t._out_idx = 0
+        t._accum = None
+        t._retains = False
+        t._hooks = None
+        return t
+
+    def __init__(self, data=None, requires_grad: bool = True):
+        pass
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()

@@ -1,0 +1,143 @@
+"""Array-level kernel calls: thin wrappers over ``minidl._C`` used by forward and backward.
+
+Everything here takes and returns NumPy arrays, which are only storage: the arithmetic runs
+in minidl's C++ kernels. float16/bfloat16 arrays are computed in float32 and rounded back
+(the 16-bit kernels come with mixed precision), so every op accepts every float dtype.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _C
+
+# cpp/include/minidl/elementwise.h, reduce.h, activation.h
+ADD, SUB, MUL, DIV, POW, MAXIMUM, MINIMUM = range(7)
+EQ, NE, LT, LE, GT, GE, LAND, LOR, LXOR, FLOOR_DIVIDE, REMAINDER = range(7, 18)
+(NEG, ABS, EXP, LOG, SQRT, RSQRT, SQUARE, RECIPROCAL, SIGN, SIN, COS, LOG1P, EXPM1, FLOOR, CEIL,
+ ROUND, TRUNC, LOGICAL_NOT, ISNAN, ISINF, ISFINITE) = range(21)
+R_SUM, R_PROD, R_MAX, R_MIN, R_ARGMAX, R_ARGMIN, R_LOGSUMEXP, R_ANY, R_ALL = range(9)
+RELU, LEAKY_RELU, SIGMOID, TANH, GELU, GELU_TANH = range(6)
+
+_F32 = np.dtype(np.float32)
+_KERNEL_DTYPES = {np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_)}
+
+
+def is_low(a: np.ndarray) -> bool:
+    """float16 / bfloat16: stored in 16 bits, computed in float32."""
+    return a.dtype not in _KERNEL_DTYPES
+
+
+def cast(a: np.ndarray, np_dtype) -> np.ndarray:
+    """A contiguous copy of ``a`` converted to ``np_dtype`` (C++ conversion kernels)."""
+    return _C.cast(a, _CODE[np.dtype(np_dtype)])
+
+
+def to_f32(a: np.ndarray) -> np.ndarray:
+    return _C.cast(a, 0)
+
+
+def binary(op: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.dtype not in _KERNEL_DTYPES:
+        r = _C.binary(op, to_f32(a), to_f32(b))
+        return r if r.dtype != _F32 else cast(r, a.dtype)
+    return _C.binary(op, a, b)
+
+
+def binary_scalar(op: int, a: np.ndarray, s, scalar_first: bool = False) -> np.ndarray:
+    if a.dtype not in _KERNEL_DTYPES:
+        r = _C.binary_scalar(op, to_f32(a), s, scalar_first)
+        return r if r.dtype != _F32 else cast(r, a.dtype)
+    return _C.binary_scalar(op, a, s, scalar_first)
+
+
+def unary(op: int, a: np.ndarray) -> np.ndarray:
+    if a.dtype not in _KERNEL_DTYPES:
+        r = _C.unary(op, to_f32(a))
+        return r if r.dtype != _F32 else cast(r, a.dtype)
+    return _C.unary(op, a)
+
+
+def add(a, b):
+    return binary(ADD, a, b)
+
+
+def sub(a, b):
+    return binary(SUB, a, b)
+
+
+def mul(a, b):
+    return binary(MUL, a, b)
+
+
+def div(a, b):
+    return binary(DIV, a, b)
+
+
+def neg(a):
+    return unary(NEG, a)
+
+
+def scale(a, s: float):
+    return binary_scalar(MUL, a, s)
+
+
+def reduce(op: int, a: np.ndarray, dims, keepdim: bool = False, scale: float = 1.0) -> np.ndarray:
+    """Reduce over ``dims`` (a tuple of non-negative ints, sorted, unique)."""
+    if a.dtype not in _KERNEL_DTYPES:
+        r = _C.reduce(op, to_f32(a), list(dims), keepdim, scale, 0.0, False)
+        return r if r.dtype != _F32 else cast(r, a.dtype)
+    return _C.reduce(op, a, list(dims), keepdim, scale, 0.0, False)
+
+
+def variance(a: np.ndarray, dims, keepdim: bool, correction: float) -> np.ndarray:
+    if a.dtype not in _KERNEL_DTYPES:
+        return cast(_C.reduce(0, to_f32(a), list(dims), keepdim, 1.0, correction, True), a.dtype)
+    return _C.reduce(0, a, list(dims), keepdim, 1.0, correction, True)
+
+
+def sum_to(g: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum a broadcast gradient back to ``shape`` (the backward of broadcasting)."""
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    dims = list(range(lead))
+    for i, s in enumerate(shape):
+        if s == 1 and g.shape[lead + i] != 1:
+            dims.append(lead + i)
+    r = reduce(R_SUM, g, dims, keepdim=True) if dims else g
+    return r.reshape(shape)
+
+
+def zeros(shape, np_dtype) -> np.ndarray:
+    out = np.empty(shape, dtype=np_dtype)
+    _C.fill_(out, 0.0)
+    return out
+
+
+def full(shape, value, np_dtype) -> np.ndarray:
+    out = np.empty(shape, dtype=np_dtype)
+    _C.fill_(out, value)
+    return out
+
+
+def contiguous(a: np.ndarray) -> np.ndarray:
+    return a if a.flags.c_contiguous else _C.contiguous(a)
+
+
+def copy(a: np.ndarray) -> np.ndarray:
+    out = np.empty(a.shape, dtype=a.dtype)
+    _C.copy_(out, a)
+    return out
+
+
+def add_(out: np.ndarray, b: np.ndarray) -> None:
+    """out += b in place (b broadcast to out)."""
+    if out.dtype not in _KERNEL_DTYPES:
+        _C.copy_(out, binary(ADD, out, b))
+    else:
+        _C.binary_(ADD, out, b)
+
+
+from ..dtypes import ALL as _ALL  # noqa: E402
+
+_CODE = {d.np: d.code for d in _ALL}

@@ -1,0 +1,469 @@
+"""Views and data movement: reshape/view, permute/transpose, squeeze/unsqueeze, expand,
+indexing, cat/stack/split, clone. Views share storage with their input (NumPy strided
+views); their backward routes the gradient back through the inverse view."""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from .. import _C
+from ..autograd.node import Node
+from ..tensor import Tensor
+from . import array as A
+from ._graph import needs_grad, result
+
+_wrap = Tensor._wrap
+
+
+def _shape_arg(args):
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = tuple(args[0])
+    return tuple(int(s) for s in args)
+
+
+def _infer_shape(shape, numel, src_shape):
+    neg = [i for i, s in enumerate(shape) if s == -1]
+    if len(neg) > 1:
+        raise RuntimeError("only one dimension can be inferred")
+    for s in shape:
+        if s < -1:
+            raise RuntimeError(f"invalid shape dimension {s}")
+    if neg:
+        known = 1
+        for s in shape:
+            if s != -1:
+                known *= s
+        if known == 0 or numel % known:
+            raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
+        shape = tuple(numel // known if s == -1 else s for s in shape)
+    n = 1
+    for s in shape:
+        n *= s
+    if n != numel:
+        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
+    return shape
+
+
+class ReshapeBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        return (A.contiguous(g).reshape(self.saved),)
+
+
+def reshape(x: Tensor, *shape) -> Tensor:
+    d = x._data
+    shape = _infer_shape(_shape_arg(shape), d.size, d.shape)
+    try:  # a view when the strides allow it
+        out = d.view()
+        out.shape = shape
+    except AttributeError:
+        out = _C.contiguous(d).reshape(shape)
+    return result(out, ReshapeBackward, (x,), d.shape)
+
+
+def view(x: Tensor, *shape) -> Tensor:
+    if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int, np.integer)):
+        from ..dtypes import as_dtype
+        dt = as_dtype(shape[0])
+        if dt.itemsize != x._data.dtype.itemsize:
+            raise RuntimeError("view(dtype) with a different element size is not supported")
+        return _wrap(x._data.view(dt.np))
+    d = x._data
+    shape = _infer_shape(_shape_arg(shape), d.size, d.shape)
+    out = d.view()
+    try:
+        out.shape = shape
+    except AttributeError:
+        raise RuntimeError(f"view size is not compatible with input tensor's size and stride (at least one "
+                           f"dimension spans across two contiguous subspaces). Use .reshape(...) instead. "
+                           f"(input shape {list(d.shape)}, requested {list(shape)})") from None
+    return result(out, ReshapeBackward, (x,), d.shape)
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    nd = x.ndim
+    if nd == 0:
+        return reshape(x, 1)
+    s, e = _dim(start_dim, nd), _dim(end_dim, nd)
+    if s > e:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    shape = x._data.shape
+    n = 1
+    for i in range(s, e + 1):
+        n *= shape[i]
+    return reshape(x, shape[:s] + (n,) + shape[e + 1:])
+
+
+def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
+    d = _dim(dim, x.ndim)
+    shape = x._data.shape
+    return reshape(x, shape[:d] + tuple(sizes) + shape[d + 1:])
+
+
+def _dim(d: int, nd: int) -> int:
+    lo, hi = (-nd, nd - 1) if nd else (-1, 0)
+    if not lo <= d <= hi:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{lo}, {hi}], but got {d})")
+    return d % nd if nd else 0
+
+
+def squeeze(x: Tensor, dim=None) -> Tensor:
+    shape = x._data.shape
+    if dim is None:
+        new = tuple(s for s in shape if s != 1)
+    else:
+        dims = (dim,) if isinstance(dim, int) else tuple(dim)
+        dims = {_dim(d, x.ndim) for d in dims} if x.ndim else set()
+        new = tuple(s for i, s in enumerate(shape) if not (i in dims and s == 1))
+    return reshape(x, new)
+
+
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    nd = x.ndim + 1
+    d = _dim(dim, nd)
+    shape = x._data.shape
+    return reshape(x, shape[:d] + (1,) + shape[d:])
+
+
+class PermuteBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        return (g.transpose(self.saved),)  # inverse permutation, a view
+
+
+def permute(x: Tensor, *dims) -> Tensor:
+    dims = _shape_arg(dims)
+    nd = x.ndim
+    if len(dims) != nd:
+        raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does not match the "
+                           f"length of the desired ordering of dimensions i.e. input.dim() = {nd} is not equal "
+                           f"to len(dims) = {len(dims)}")
+    dims = tuple(_dim(d, nd) for d in dims)
+    if len(set(dims)) != nd:
+        raise RuntimeError("permute(): duplicate dims are not allowed.")
+    inverse = tuple(np.argsort(dims).tolist())
+    return result(x._data.transpose(dims), PermuteBackward, (x,), inverse)
+
+
+def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    nd = x.ndim
+    if nd == 0:
+        return x
+    perm = list(range(nd))
+    a, b = _dim(dim0, nd), _dim(dim1, nd)
+    perm[a], perm[b] = perm[b], perm[a]
+    return result(x._data.transpose(perm), PermuteBackward, (x,), tuple(perm))
+
+
+def t(x: Tensor) -> Tensor:
+    if x.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
+    return transpose(x, 0, 1) if x.ndim == 2 else x
+
+
+class ExpandBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        return (A.sum_to(g, self.saved),)
+
+
+def expand(x: Tensor, *sizes) -> Tensor:
+    sizes = _shape_arg(sizes)
+    shape = x._data.shape
+    if len(sizes) < len(shape):
+        raise RuntimeError(f"expand: the number of sizes provided ({len(sizes)}) must be greater or equal to the "
+                           f"number of dimensions in the tensor ({len(shape)})")
+    lead = len(sizes) - len(shape)
+    target = []
+    for i, s in enumerate(sizes):
+        cur = shape[i - lead] if i >= lead else 1
+        if s == -1:
+            if i < lead:
+                raise RuntimeError("expand: -1 is not allowed in a leading, non-existing dimension")
+            s = cur
+        if cur != s and cur != 1:
+            raise RuntimeError(f"The expanded size of the tensor ({s}) must match the existing size ({cur}) at "
+                               f"non-singleton dimension {i}.  Target sizes: {list(sizes)}.  Tensor sizes: {list(shape)}")
+        target.append(s)
+    out = np.broadcast_to(x._data, tuple(target))
+    return result(out, ExpandBackward, (x,), shape)
+
+
+def expand_as(x: Tensor, other: Tensor) -> Tensor:
+    return expand(x, other.shape)
+
+
+# --- indexing -----------------------------------------------------------------------------
+def _convert_key(key, shape):
+    """Tensor indices -> arrays; validate integer indices so errors name the problem."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    out, basic, dim = [], True, 0
+    for k in key:
+        if isinstance(k, Tensor):
+            k = k._data
+            if k.dtype.kind == "f":
+                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+        if isinstance(k, (list, np.ndarray)):
+            k = np.asarray(k)
+            if k.dtype == np.bool_:
+                if dim + k.ndim > len(shape) or tuple(shape[dim:dim + k.ndim]) != k.shape:
+                    raise IndexError(f"The shape of the mask {list(k.shape)} at index {dim} does not match the "
+                                     f"shape of the indexed tensor {list(shape)}")
+                dim += k.ndim
+            else:
+                if k.dtype.kind not in "iu":
+                    if k.size == 0:
+                        k = k.astype(np.int64)
+                    else:
+                        raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+                if dim >= len(shape):
+                    raise IndexError(f"too many indices for tensor of dimension {len(shape)}")
+                n = shape[dim]
+                if k.size and (k.max() >= n or k.min() < -n):
+                    bad = int(k.max()) if k.max() >= n else int(k.min())
+                    raise IndexError(f"index {bad} is out of bounds for dimension {dim} with size {n}")
+                dim += 1
+            basic = False
+        elif isinstance(k, (bool, np.bool_)):
+            basic = False
+        elif isinstance(k, (int, np.integer)):
+            if dim >= len(shape):
+                raise IndexError(f"too many indices for tensor of dimension {len(shape)}")
+            n = shape[dim]
+            if not -n <= k < n:
+                raise IndexError(f"index {int(k)} is out of bounds for dimension {dim} with size {n}")
+            k = int(k)
+            dim += 1
+        elif k is None:
+            pass
+        elif k is Ellipsis:
+            dim = len(shape) - sum(1 for kk in key if kk is not None and kk is not Ellipsis
+                                   and not (isinstance(kk, (np.ndarray, Tensor)) and getattr(kk, "dtype", None) == np.bool_))
+        elif isinstance(k, slice):
+            if k.step is not None and k.step <= 0:
+                raise ValueError("step must be greater than zero")
+            dim += 1
+        else:
+            raise TypeError(f"index of type {type(k).__name__} is not supported")
+        out.append(k)
+    if dim > len(shape):
+        raise IndexError(f"too many indices for tensor of dimension {len(shape)}")
+    return tuple(out), basic
+
+
+class IndexBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        shape, np_dtype, key, basic = self.get_saved()
+        gx = A.zeros(shape, np_dtype)
+        if basic:  # a view: copy the gradient into the same window
+            _C.copy_(gx[key] if builtins.any(k is Ellipsis for k in key) else gx[key + (Ellipsis,)], g)
+        else:  # advanced: scatter-add at the source positions (repeats accumulate)
+            positions = _C.arange(0, int(np.prod(shape)), 1, 4).reshape(shape)[key]
+            flat = gx.reshape(-1, 1)
+            _C.scatter_add_rows(flat, A.contiguous(positions).reshape(-1), A.contiguous(g).reshape(-1, 1))
+        return (gx,)
+
+
+def getitem(x: Tensor, key) -> Tensor:
+    d = x._data
+    key, basic = _convert_key(key, d.shape)
+    if basic:  # a view; the trailing Ellipsis keeps an all-integer index a 0-d view
+        out = d[key] if builtins.any(k is Ellipsis for k in key) else d[key + (Ellipsis,)]
+    else:  # NumPy gathers a copy
+        out = np.asarray(d[key])
+    return result(out, IndexBackward, (x,), (d.shape, d.dtype, key, basic))
+
+
+def setitem(x: Tensor, key, value) -> None:
+    x._check_inplace()
+    d = x._data
+    key, basic = _convert_key(key, d.shape)
+    if isinstance(value, Tensor):
+        v = value._data
+    elif isinstance(value, (int, float, bool, np.number, np.bool_)):
+        v = None
+    else:
+        v = np.asarray(value, dtype=d.dtype)
+    if basic:
+        target = d[key] if builtins.any(k is Ellipsis for k in key) else d[key + (Ellipsis,)]
+        if v is None:
+            _C.fill_(target, float(value))
+        else:
+            _C.copy_(target, v)
+    else:
+        if v is None:
+            d[key] = value  # scatter of one scalar into an advanced-index selection
+        else:
+            d[key] = v if v.dtype == d.dtype else A.cast(v, d.dtype)
+
+
+# --- joining and splitting ---------------------------------------------------------------
+class CatBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        dim, sizes = self.saved
+        out, start = [], 0
+        for n in sizes:
+            idx = (builtins.slice(None),) * dim + (builtins.slice(start, start + n),)
+            out.append(g[idx])
+            start += n
+        return tuple(out)
+
+
+def cat(tensors, dim: int = 0) -> Tensor:
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+    tensors = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or tensors[:1]
+    ref = tensors[0]
+    nd = ref.ndim
+    if nd == 0:
+        raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
+    d = _dim(dim, nd)
+    from ..dtypes import promote_types
+    dt = ref.dtype
+    for t in tensors[1:]:
+        dt = promote_types(dt, t.dtype)
+    shape = list(ref._data.shape)
+    total = 0
+    for i, t in enumerate(tensors):
+        s = t._data.shape
+        if len(s) != nd:
+            raise RuntimeError(f"Tensors must have same number of dimensions: got {nd} and {len(s)}")
+        for k in range(nd):
+            if k != d and s[k] != shape[k]:
+                raise RuntimeError(f"Sizes of tensors must match except in dimension {d}. Expected size {shape[k]} "
+                                   f"but got size {s[k]} for tensor number {i} in the list.")
+        total += s[d]
+    shape[d] = total
+    out = np.empty(shape, dtype=dt.np)
+    start = 0
+    for t in tensors:
+        n = t._data.shape[d]
+        idx = (builtins.slice(None),) * d + (builtins.slice(start, start + n),)
+        _C.copy_(out[idx], t._data)
+        start += n
+    return result(out, CatBackward, tuple(tensors), (d, [t._data.shape[d] for t in tensors]))
+
+
+def stack(tensors, dim: int = 0) -> Tensor:
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    s0 = tensors[0]._data.shape
+    for i, t in enumerate(tensors):
+        if t._data.shape != s0:
+            raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(s0)} at entry 0 and "
+                               f"{list(t._data.shape)} at entry {i}")
+    d = _dim(dim, len(s0) + 1)
+    return cat([unsqueeze(t, d) for t in tensors], d)
+
+
+def split(x: Tensor, split_size_or_sections, dim: int = 0):
+    d = _dim(dim, x.ndim)
+    n = x._data.shape[d]
+    if isinstance(split_size_or_sections, int):
+        s = split_size_or_sections
+        if s <= 0 and n > 0:
+            raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {n}")
+        sizes = [builtins.min(s, n - i) for i in range(0, n, s)] if n else [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if builtins.sum(sizes) != n:
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size at "
+                               f"dimension {d}), but got split_sizes={sizes}")
+    out, start = [], 0
+    for s in sizes:
+        out.append(getitem(x, (builtins.slice(None),) * d + (builtins.slice(start, start + s),)))
+        start += s
+    return tuple(out)
+
+
+def chunk(x: Tensor, chunks: int, dim: int = 0):
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    n = x._data.shape[_dim(dim, x.ndim)]
+    size = -(-n // chunks) if n else 1
+    return split(x, size, dim)
+
+
+def unbind(x: Tensor, dim: int = 0):
+    d = _dim(dim, x.ndim)
+    return tuple(getitem(x, (builtins.slice(None),) * d + (i,)) for i in range(x._data.shape[d]))
+
+
+def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    d = _dim(dim, x.ndim)
+    return getitem(x, (builtins.slice(None),) * d + (builtins.slice(start, start + length),))
+
+
+class CloneBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        return (g,)
+
+
+def clone(x: Tensor) -> Tensor:
+    return result(A.copy(x._data), CloneBackward, (x,))
+
+
+def contiguous(x: Tensor) -> Tensor:
+    if x._data.flags.c_contiguous:
+        return x
+    return result(_C.contiguous(x._data), CloneBackward, (x,))
+
+
+class CastBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        return (A.cast(g, self.saved),)
+
+
+def to_dtype(x: Tensor, dt) -> Tensor:
+    if x._data.dtype == dt.np:
+        return x
+    out = A.cast(x._data, dt.np)
+    if not dt.is_floating_point:
+        return _wrap(out)
+    return result(out, CastBackward, (x,), x._data.dtype)
+
+
+def repeat(x: Tensor, *sizes) -> Tensor:
+    sizes = _shape_arg(sizes)
+    if len(sizes) < x.ndim:
+        raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor")
+    lead = len(sizes) - x.ndim
+    src = reshape(x, (1,) * lead + x._data.shape)
+    # (r0, s0, r1, s1, ...) expanded, then merged: tile without a gather
+    inter, final = [], []
+    for r, s in zip(sizes, src._data.shape):
+        inter += [r, s]
+        final.append(r * s)
+    e = expand(reshape(src, [v for p in zip([1] * len(sizes), src._data.shape) for v in p]), inter)
+    return reshape(contiguous(e), final)
+
+
+def flip(x: Tensor, dims) -> Tensor:
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    key = [builtins.slice(None)] * x.ndim
+    for d in dims:
+        key[_dim(d, x.ndim)] = builtins.slice(None, None, -1)
+    d = x._data
+    return result(d[tuple(key)], FlipBackward, (x,), tuple(key))
+
+
+class FlipBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        return (g[self.saved],)

@@ -1,0 +1,411 @@
+"""``md.Tensor``: a NumPy array for storage (so ``.numpy()`` is zero-copy and views are
+NumPy strided views) plus the autograd fields ``requires_grad``, ``grad``, ``grad_fn``.
+
+Every operation on it calls minidl's C++ kernels (``minidl._C``); the methods below only
+dispatch to the differentiable ops in ``minidl.ops``.
+"""
+from __future__ import annotations
+
+import builtins
+import collections
+import weakref
+
+import numpy as np
+
+from . import _C
+from .autograd import grad_mode
+from .autograd.node import AccumulateGrad
+from .dtypes import from_numpy_dtype
+
+return_types_max = collections.namedtuple("max", ["values", "indices"])
+
+
+class Size(tuple):
+    """``tensor.shape``: a tuple of ints with ``numel()``, like ``torch.Size``."""
+
+    def numel(self) -> int:
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+    def __repr__(self):
+        return f"minidl.Size({list(self)})"
+
+
+class device:
+    """``md.device("cpu")``; tensors live on the CPU (CUDA arrives with the GPU issue)."""
+
+    def __init__(self, type="cpu", index=None):
+        if isinstance(type, device):
+            type, index = type.type, type.index
+        if ":" in str(type):
+            type, index = str(type).split(":")
+            index = int(index)
+        self.type, self.index = str(type), index
+
+    def __eq__(self, other):
+        return str(self) == str(other)
+
+    def __hash__(self):
+        return hash(str(self))
+
+    def __repr__(self):
+        return f"device(type='{self.type}')" if self.index is None else f"device(type='{self.type}', index={self.index})"
+
+    def __str__(self):
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+
+_CPU = device("cpu")
+
+
+def _edge(t: "Tensor"):
+    """Where the gradient of ``t`` goes: its grad_fn, or its leaf accumulator."""
+    n = t._node
+    if n is not None:
+        return (n, t._out_idx)
+    ref = t._accum
+    acc = ref() if ref is not None else None
+    if acc is None:
+        acc = AccumulateGrad(t)
+        t._accum = weakref.ref(acc)
+    return (acc, 0)
+
+
+class Tensor:
+    """A multi-dimensional array with reverse-mode autograd (PyTorch's ``torch.Tensor``)."""
+
+    __slots__ = ("_data", "_rg", "_grad", "_node", "_out_idx", "_accum", "_retains", "_hooks", "__weakref__")
+    __array_priority__ = 1000  # make ndarray (op) Tensor defer to Tensor's reflected ops
+
+    def __init__(self, data=None, *, requires_grad=False):
+        from .ops.creation import tensor as _tensor
+        src = _tensor(data if data is not None else [], requires_grad=requires_grad)
+        self._data = src._data
+        self._rg = src._rg
+        self._grad = None
+        self._node = None
+        self._out_idx = 0
+        self._accum = None
+        self._retains = False
+        self._hooks = None
+
+    @staticmethod
+    def _wrap(arr) -> "Tensor":
+        t = _new(Tensor)
+        t._data = arr
+        t._rg = False
+        t._grad = None
+        t._node = None
+        t._out_idx = 0
+        t._accum = None
+        t._retains = False
+        t._hooks = None
+        return t
+
+    # --- attributes ------------------------------------------------------------------
+    @property
+    def shape(self) -> Size:
+        return Size(self._data.shape)
+
+    def size(self, dim=None):
+        if dim is None:
+            return Size(self._data.shape)
+        nd = self._data.ndim
+        if not -builtins.max(nd, 1) <= dim < builtins.max(nd, 1):
+            raise IndexError(f"Dimension out of range (expected to be in range of [{-nd}, {nd - 1}], but got {dim})")
+        return self._data.shape[dim]
+
+    @property
+    def dtype(self):
+        return from_numpy_dtype(self._data.dtype)
+
+    @property
+    def device(self):
+        return _CPU
+
+    @property
+    def is_cuda(self):
+        return False
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    def numel(self) -> int:
+        return self._data.size
+
+    def nelement(self) -> int:
+        return self._data.size
+
+    def element_size(self) -> int:
+        return self._data.itemsize
+
+    def is_floating_point(self) -> bool:
+        return self._data.dtype.kind == "f" or self._data.dtype.itemsize == 2 and self._data.dtype.kind == "V"
+
+    def is_contiguous(self) -> bool:
+        return self._data.flags.c_contiguous
+
+    def stride(self, dim=None):
+        s = tuple(st // self._data.itemsize for st in self._data.strides)
+        return s if dim is None else s[dim]
+
+    def data_ptr(self) -> int:
+        return self._data.ctypes.data
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._rg
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool):
+        if self._node is not None:
+            raise RuntimeError("you can only change requires_grad flags of leaf variables. If you want to use a "
+                               "computed variable in a subgraph that doesn't require differentiation use "
+                               "var_no_grad = var.detach().")
+        if value and not self.is_floating_point():
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
+        self._rg = bool(value)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def grad(self):
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type "
+                                f"{type(value).__name__}")
+            if value._data.shape != self._data.shape:
+                raise RuntimeError(f"assigned grad has data of a different size ({list(value.shape)}) than the "
+                                   f"tensor ({list(self.shape)})")
+        self._grad = value
+
+    @property
+    def grad_fn(self):
+        return self._node
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._node is None
+
+    @property
+    def data(self) -> "Tensor":
+        return Tensor._wrap(self._data)
+
+    @data.setter
+    def data(self, value: "Tensor"):
+        self._data = value._data
+
+    def retain_grad(self):
+        if self._node is None:
+            return
+        if not self._retains:
+            self._retains = True
+            ref = weakref.ref(self)
+
+            def hook(g):
+                t = ref()
+                if t is not None:
+                    from .ops import array as A
+                    t._grad = Tensor._wrap(A.copy(g._data)) if t._grad is None else \
+                        Tensor._wrap(A.add(t._grad._data, g._data))
+            self.register_hook(hook)
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains
+
+    def register_hook(self, hook):
+        """``hook(grad) -> Tensor or None`` runs when this tensor's gradient is computed."""
+        if not self._rg:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._node is None:  # leaf: hooks run before accumulation into .grad
+            if self._hooks is None:
+                self._hooks = []
+            self._hooks.append(hook)
+            return _HookHandle(self._hooks, hook)
+        node, idx = self._node, self._out_idx
+        if node.hooks is None:
+            node.hooks = {}
+        node.hooks.setdefault(idx, []).append(hook)
+        return _HookHandle(node.hooks[idx], hook)
+
+    # --- conversion ------------------------------------------------------------------
+    def numpy(self, force: bool = False) -> np.ndarray:
+        if self._rg and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        return self._data
+
+    def __array__(self, dtype=None, copy=None):
+        return self._data if dtype is None else self._data.astype(dtype)
+
+    def item(self):
+        if self._data.size != 1:
+            raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
+        v = self._data.reshape(-1)[0]
+        if self._data.dtype.kind == "V" or self._data.dtype == np.float16:
+            return float(v)
+        return v.item()
+
+    def tolist(self):
+        if self._data.dtype.kind == "V" or self._data.dtype == np.float16:
+            return self.float()._data.tolist()
+        return self._data.tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self._data.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
+        return bool(self.item())
+
+    def __index__(self):
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __len__(self):
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        from .ops.shape import unbind
+        return iter(unbind(self, 0))
+
+    def __hash__(self):
+        return id(self)
+
+    def __repr__(self):
+        body = np.array2string(self._data if self._data.dtype.kind != "V" else self._data.astype(np.float32),
+                               separator=", ", precision=4, prefix="tensor(")
+        extras = []
+        if self._data.dtype not in (np.float32, np.int64, np.bool_):
+            extras.append(f"dtype={self.dtype}")
+        if self._node is not None:
+            extras.append(f"grad_fn=<{self._node.name()}>")
+        elif self._rg:
+            extras.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    __str__ = __repr__
+
+    def detach(self) -> "Tensor":
+        return Tensor._wrap(self._data)
+
+    def detach_(self) -> "Tensor":
+        self._node, self._rg = None, False
+        return self
+
+    def to(self, *args, **kwargs) -> "Tensor":
+        from .dtypes import as_dtype, dtype as _dtype
+        dt = kwargs.get("dtype")
+        dev = kwargs.get("device")
+        for a in args:
+            if isinstance(a, (_dtype, type)) or (not isinstance(a, (str, device, Tensor)) and a is not None):
+                dt = a
+            elif isinstance(a, Tensor):
+                dt = a.dtype
+            else:
+                dev = a
+        out = self
+        if dev is not None:
+            from .ops.creation import _check_device
+            _check_device(dev)
+        if dt is not None:
+            from .ops.shape import to_dtype
+            out = to_dtype(out, as_dtype(dt))
+        if kwargs.get("copy") and out is self:
+            out = self.clone()
+        return out
+
+    def type(self, dtype=None):
+        if dtype is None:
+            return {"float32": "torch.FloatTensor", "float64": "torch.DoubleTensor", "int64": "torch.LongTensor",
+                    "bool": "torch.BoolTensor", "float16": "torch.HalfTensor",
+                    "bfloat16": "torch.BFloat16Tensor"}[self.dtype.name]
+        return self.to(dtype)
+
+    def float(self):
+        from .dtypes import float32
+        return self.to(float32)
+
+    def double(self):
+        from .dtypes import float64
+        return self.to(float64)
+
+    def half(self):
+        from .dtypes import float16
+        return self.to(float16)
+
+    def bfloat16(self):
+        from .dtypes import bfloat16
+        return self.to(bfloat16)
+
+    def long(self):
+        from .dtypes import int64
+        return self.to(int64)
+
+    def int(self):
+        from .dtypes import int64
+        return self.to(int64)
+
+    def bool(self):
+        from .dtypes import bool_
+        return self.to(bool_)
+
+    def cpu(self):
+        return self
+
+    def cuda(self, device=None):
+        from . import cuda
+        if not cuda.is_available():
+            raise RuntimeError("Torch not compiled with CUDA enabled (minidl: no CUDA device available)")
+        raise RuntimeError("minidl's CUDA tensors are not implemented yet")
+
+    # --- autograd ------------------------------------------------------------------------
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        from .autograd import backward
+        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+    def _check_inplace(self):
+        if self._rg and grad_mode._enabled:
+            if self._node is None:
+                raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+            raise RuntimeError("minidl does not support in-place operations on tensors that are part of the "
+                               "autograd graph; use the out-of-place op (e.g. x = x + y) instead")
+        if not self._data.flags.writeable:
+            raise RuntimeError("unsupported operation: the tensor is a read-only (expanded) view; "
+                               "call .clone() first")
+
+
+_new = object.__new__
+
+
+class _HookHandle:
+    def __init__(self, lst, hook):
+        self._lst, self._hook = lst, hook
+
+    def remove(self):
+        if self._hook in self._lst:
+            self._lst.remove(self._hook)
+
+
+from . import _tensor_methods  # noqa: E402,F401  (attaches the operator methods)

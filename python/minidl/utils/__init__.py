@@ -1,0 +1,2 @@
+"""``md.utils``: data loading."""
+from . import data
