@@ -294,8 +294,9 @@ class Tensor:
         return id(self)
 
     def __repr__(self):
-        body = np.array2string(self._data if self._data.dtype.kind != "V" else self._data.astype(np.float32),
-                               separator=", ", precision=4, prefix="tensor(")
+        d = self._data if self._data.dtype.kind != "V" else self._data.astype(np.float32)
+        body = np.array2string(d, separator=", ", precision=4, prefix="tensor(",
+                               floatmode="fixed" if d.dtype.kind == "f" else "maxprec")
         extras = []
         if self._data.dtype not in (np.float32, np.int64, np.bool_):
             extras.append(f"dtype={self.dtype}")

@@ -1,0 +1,179 @@
+// Kernel tests in plain C++ (no framework): every available SIMD set against the scalar
+// reference set, on odd sizes, for elementwise ops, activations, softmax, reductions, casts
+// and GEMM. Prints "N passed, N failed" and exits non-zero on any failure.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "minidl/activation.h"
+#include "minidl/copy.h"
+#include "minidl/dispatch.h"
+#include "minidl/elementwise.h"
+#include "minidl/gemm.h"
+#include "minidl/parallel.h"
+#include "minidl/reduce.h"
+#include "minidl/softmax.h"
+
+using namespace minidl;
+
+static int g_passed = 0, g_failed = 0;
+
+static void check(bool ok, const std::string& what) {
+  if (ok) {
+    ++g_passed;
+  } else {
+    ++g_failed;
+    std::printf("FAILED: %s\n", what.c_str());
+  }
+}
+
+static bool close(const std::vector<float>& a, const std::vector<float>& b, float rtol, float atol) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::isnan(a[i]) && std::isnan(b[i])) continue;
+    if (!(std::fabs(a[i] - b[i]) <= atol + rtol * std::fabs(b[i]))) return false;
+  }
+  return true;
+}
+
+static std::vector<float> random_vec(int64_t n, float scale, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> d(0.f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(gen);
+  return v;
+}
+
+static TensorView view1d(float* p, int64_t n) {
+  TensorView v;
+  v.data = p;
+  v.dtype = DType::f32;
+  v.ndim = 1;
+  v.shape[0] = n;
+  v.strides[0] = 1;
+  return v;
+}
+
+// Runs fn under `isa` and under the scalar set and compares the outputs.
+template <class Fn>
+static void compare_sets(Isa isa, const std::string& name, int64_t n, Fn fn, float rtol = 2e-6f, float atol = 1e-6f) {
+  set_active_isa(Isa::scalar);
+  std::vector<float> ref = fn();
+  set_active_isa(isa);
+  std::vector<float> got = fn();
+  check(close(got, ref, rtol, atol), name + " [" + isa_name(isa) + ", n=" + std::to_string(n) + "]");
+}
+
+int main() {
+  const int64_t sizes[] = {1, 7, 33, 1000003};
+  std::vector<Isa> sets;
+  for (Isa isa : {Isa::avx2, Isa::avx512})
+    if (cpu_supports(isa)) sets.push_back(isa);
+
+  for (Isa isa : sets) {
+    for (int64_t n : sizes) {
+      std::vector<float> a = random_vec(n, 3.f, 1), b = random_vec(n, 3.f, 2);
+      for (int op = 0; op <= static_cast<int>(BinaryOp::minimum); ++op) {
+        if (static_cast<BinaryOp>(op) == BinaryOp::pow) continue;
+        compare_sets(isa, "binary op " + std::to_string(op), n, [&] {
+          std::vector<float> out(n);
+          TensorView va = view1d(a.data(), n), vb = view1d(b.data(), n), vo = view1d(out.data(), n);
+          binary(static_cast<BinaryOp>(op), va, vb, vo);
+          return out;
+        });
+      }
+      for (int act = 0; act <= static_cast<int>(Activation::gelu_tanh); ++act) {
+        compare_sets(isa, "activation forward " + std::to_string(act), n, [&] {
+          std::vector<float> y(n);
+          activation_forward(static_cast<Activation>(act), a.data(), y.data(), DType::f32, n, 0.01);
+          return y;
+        }, 1e-5f, 1e-6f);
+        compare_sets(isa, "activation backward " + std::to_string(act), n, [&] {
+          std::vector<float> gx(n);
+          std::vector<float> saved = a;
+          if (activation_backward_uses_output(static_cast<Activation>(act)))
+            activation_forward(static_cast<Activation>(act), a.data(), saved.data(), DType::f32, n, 0.01);
+          activation_backward(static_cast<Activation>(act), b.data(), saved.data(), gx.data(), DType::f32, n, 0.01);
+          return gx;
+        }, 1e-5f, 1e-6f);
+      }
+      compare_sets(isa, "sum", n, [&] {
+        std::vector<float> out(1);
+        reduce(ReduceOp::sum, a.data(), DType::f32, 1, n, 1, out.data(), 1.0);
+        return out;
+      }, 1e-4f, 1e-3f);
+      compare_sets(isa, "max", n, [&] {
+        std::vector<float> out(1);
+        reduce(ReduceOp::max, a.data(), DType::f32, 1, n, 1, out.data(), 1.0);
+        return out;
+      });
+    }
+    // softmax rows of odd length, including +-1000
+    for (int64_t len : {1, 7, 33, 1000}) {
+      std::vector<float> x = random_vec(len * 5, 10.f, 3);
+      x[0] = 1000.f;
+      if (len > 1) x[1] = -1000.f;
+      for (bool log : {false, true})
+        compare_sets(isa, std::string(log ? "log_softmax" : "softmax") + " len " + std::to_string(len), len, [&] {
+          std::vector<float> y(x.size());
+          softmax_forward(x.data(), y.data(), DType::f32, 5, len, 1, log);
+          return y;
+        }, 1e-5f, 1e-6f);
+    }
+    // GEMM, all transpose combinations, odd sizes
+    for (int64_t M : {1, 7, 33, 65}) {
+      for (int64_t N : {1, 9, 31, 66}) {
+        for (int64_t K : {1, 5, 129}) {
+          for (int t = 0; t < 4; ++t) {
+            const bool ta = t & 1, tb = t & 2;
+            std::vector<float> A = random_vec(M * K, 1.f, 4), B = random_vec(K * N, 1.f, 5);
+            std::vector<float> C0 = random_vec(M * N, 1.f, 6);
+            std::vector<float> ref = C0, got = C0;
+            gemm_reference<float>(ta, tb, M, N, K, 1.5f, A.data(), ta ? M : K, B.data(), tb ? K : N, 0.5f,
+                                  ref.data(), N);
+            set_active_isa(isa);
+            sgemm(ta, tb, M, N, K, 1.5f, A.data(), ta ? M : K, B.data(), tb ? K : N, 0.5f, got.data(), N);
+            check(close(got, ref, 1e-4f, 1e-4f),
+                  "sgemm " + std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K) + " t" +
+                      std::to_string(t) + " [" + isa_name(isa) + "]");
+          }
+        }
+      }
+    }
+  }
+
+  // float16 / bfloat16: every bit pattern converts back exactly; SIMD == scalar for floats
+  {
+    std::vector<uint16_t> bits(65536);
+    for (int i = 0; i < 65536; ++i) bits[i] = static_cast<uint16_t>(i);
+    for (DType t : {DType::f16, DType::bf16}) {
+      std::vector<float> wide(65536);
+      std::vector<uint16_t> back(65536);
+      for (Isa isa : sets) {
+        set_active_isa(isa);
+        cast_contiguous(bits.data(), t, wide.data(), DType::f32, 65536);
+        cast_contiguous(wide.data(), DType::f32, back.data(), t, 65536);
+        bool ok = true;
+        for (int i = 0; i < 65536; ++i) {
+          const float ref = t == DType::f16 ? half_to_float(bits[i]) : bfloat16_to_float(bits[i]);
+          if (std::isnan(ref)) { ok &= std::isnan(wide[i]); continue; }
+          ok &= std::memcmp(&ref, &wide[i], 4) == 0 && back[i] == bits[i];
+        }
+        check(ok, std::string(dtype_name(t)) + " round trip of all bit patterns [" + isa_name(isa) + "]");
+        std::vector<float> x = random_vec(100003, 1000.f, 7);
+        std::vector<uint16_t> s(x.size()), v(x.size());
+        set_active_isa(Isa::scalar);
+        cast_contiguous(x.data(), DType::f32, s.data(), t, x.size());
+        set_active_isa(isa);
+        cast_contiguous(x.data(), DType::f32, v.data(), t, x.size());
+        check(s == v, std::string("float32 -> ") + dtype_name(t) + " rounding equals the reference [" + isa_name(isa) + "]");
+      }
+    }
+  }
+  set_active_isa(best_isa());
+  std::printf("%d passed, %d failed\n", g_passed, g_failed);
+  return g_failed == 0 ? 0 : 1;
+}
