@@ -264,7 +264,9 @@ void where(const TensorView& cond, const TensorView& a, const TensorView& b, con
   const int64_t sc = loop.inner_stride(0), sa = loop.inner_stride(1), sb = loop.inner_stride(2),
                 so = loop.inner_stride(3);
   const uint8_t* pc = static_cast<const uint8_t*>(cond.data);
-  MINIDL_DISPATCH_ALL(out.dtype, "where", {
+  // a pure selection: dispatch on the element size, so 16-bit floats work too
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
     const T* pa = static_cast<const T*>(a.data);
     const T* pb = static_cast<const T*>(b.data);
     T* po = static_cast<T*>(out.data);
@@ -272,7 +274,13 @@ void where(const TensorView& cond, const TensorView& a, const TensorView& b, con
       for (int64_t i = 0; i < n; ++i)
         po[off[3] + i * so] = pc[off[0] + i * sc] ? pa[off[1] + i * sa] : pb[off[2] + i * sb];
     });
-  });
+  };
+  switch (dtype_size(out.dtype)) {
+    case 1: run(uint8_t{}); break;
+    case 2: run(uint16_t{}); break;
+    case 4: run(uint32_t{}); break;
+    default: run(uint64_t{}); break;
+  }
 }
 
 }  // namespace minidl
