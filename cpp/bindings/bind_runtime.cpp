@@ -1,5 +1,7 @@
 // Runtime: kernel-set dispatch, threads, the random generator, and the module itself.
+#if defined(__GLIBC__)
 #include <malloc.h>
+#endif
 
 #include "convert.h"
 #include "minidl/dispatch.h"
@@ -97,8 +99,10 @@ PYBIND11_MODULE(_C, m) {
   m.doc() = "minidl's C++ kernels (see cpp/include/minidl)";
   // Keep freed activation/gradient buffers in the heap instead of returning them to the
   // kernel: otherwise every training step page-faults them back in (NOTES-build.md).
+#if defined(__GLIBC__)
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 64 << 20);
+#endif
   minidl_py::init_runtime(m);
   minidl_py::init_tensor_ops(m);
   minidl_py::init_nn_ops(m);
