@@ -123,6 +123,10 @@ int main() {
           return y;
         }, 1e-5f, 1e-6f);
     }
+  }
+  std::vector<Isa> all_sets = sets;
+  all_sets.insert(all_sets.begin(), Isa::scalar);
+  for (Isa isa : all_sets) {
     // GEMM, all transpose combinations, odd sizes
     for (int64_t M : {1, 7, 33, 65}) {
       for (int64_t N : {1, 9, 31, 66}) {
@@ -152,7 +156,7 @@ int main() {
     for (DType t : {DType::f16, DType::bf16}) {
       std::vector<float> wide(65536);
       std::vector<uint16_t> back(65536);
-      for (Isa isa : sets) {
+      for (Isa isa : all_sets) {
         set_active_isa(isa);
         cast_contiguous(bits.data(), t, wide.data(), DType::f32, 65536);
         cast_contiguous(wide.data(), DType::f32, back.data(), t, 65536);
