@@ -2,6 +2,7 @@
 #pragma once
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>  // available_isas() returns std::vector<std::string>
 
 #include <string>
 #include <vector>
