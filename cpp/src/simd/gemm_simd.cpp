@@ -4,13 +4,13 @@
 // work between threads, each of which runs sgemm_block below on its own part of C.
 //
 // Loop nest (row-major C = alpha * op(A) @ op(B) + beta * C):
-//   for jc in N step kNC            B panel  kc x nc  packed once, lives in L2/L3
+//   for jc in N step kNC            B panel  kc x nc  packed once, lives in L3 (L2)
 //     for pc in K step kKC          (K blocks: beta applies only on the first one)
 //       pack B[pc:pc+kc, jc:jc+nc] into NR-column micro-panels
 //       for ic in M step kMC        A block  mc x kc  packed (times alpha), lives in L2
 //         pack A[ic:ic+mc, pc:pc+kc] into MR-row micro-panels
-//         for jr in nc step NR      B micro-panel kc x NR stays in L1 across the ir loop
-//           for ir in mc step MR    A micro-panel MR x kc streams from L2
+//         for jr in nc step NR      B micro-panel kc x NR re-read (L1/L2) across the ir loop
+//           for ir in mc step MR    A micro-panel MR x kc streams from L2 into L1
 //             micro-kernel: C[ic+ir : +MR, jc+jr : +NR] (+)= Apanel @ Bpanel
 // Transposed operands are handled by the packing routines: no transposed copies are made.
 #include <cstdlib>
@@ -22,19 +22,30 @@ namespace minidl {
 namespace MINIDL_ISA_NS {
 namespace {
 
-// Block sizes for AMD Zen 4/5 (48 KiB L1d, 1 MiB L2 per core, 32 MiB shared L3):
-// kKC: the B micro-panel (kKC x kNR floats) is reused by every A micro-panel of the block,
-//      so it must stay in L1: AVX-512 256 x 32 x 4 B = 32 KiB of the 48 KiB, leaving room
-//      for the streaming A micro-panel (12 x 256 x 4 B = 12 KiB). Long kc also amortizes the
-//      C tile load/store of each micro-kernel call.
-// kMC: the packed A block (kMC x kKC) is re-read for every B micro-panel, so it lives in
-//      L2: 240 x 256 x 4 B = 240 KiB, a quarter of the 1 MiB L2 (the B panel passes through
-//      L2 too). Multiple of kMR.
-// kNC: the packed B panel (kKC x kNC) is re-read for every A block: 256 x 2048 x 4 B = 2 MiB,
-//      in L3 (and partly L2). Multiple of kNR.
+// Block sizes for AMD Zen 4/5 (48 KiB L1d, 1 MiB L2 per core, 32 MiB shared L3), tuned by
+// measurement on a Zen 5 EPYC (KC 192..512, MC 10..40 x MR, NC 1024..4096: 1024^3 and 2048^3
+// within noise of each other except that KC = 512 / NC = 1024 gained ~4% at 2048^3):
+// kKC: depth of one rank-kc update. Long kc amortizes the load + store of the C tile that
+//      each micro-kernel call does (once per kc FMAs per accumulator). The A micro-panel
+//      (MR x kc: 12 x 512 x 4 B = 24 KiB) fits L1; the B micro-panel (kc x NR = 64 KiB with
+//      AVX-512, 32 KiB with AVX2) is re-read from L1/L2 by every A micro-panel: per k the
+//      kernel reads 128 + 48 bytes in 12 cycles, far below what L2 delivers.
+// kMC: the packed A block (kMC x kKC = 192 x 512 x 4 B = 384 KiB with AVX-512) is re-read
+//      for every B micro-panel of the nc columns, so it must stay in the 1 MiB L2 alongside
+//      the B micro-panels streaming through. Multiple of kMR.
+// kNC: the packed B panel (kKC x kNC = 512 x 1024 x 4 B = 2 MiB) is re-read for every A
+//      block; it lives in L3 (and a thread's share of it in L2). Multiple of kNR.
+// AVX2 (6 x 16 tile, half the FLOP rate) measured best a little smaller: kc = 256
+// (B micro-panel 16 KiB, in L1), mc = 120 (A block 120 KiB), nc = 2048 (B panel 2 MiB).
+#if defined(__AVX512F__)
+constexpr int64_t kKC = 512;
+constexpr int64_t kMC = 16 * kMR;
+constexpr int64_t kNC = 1024;
+#else
 constexpr int64_t kKC = 256;
 constexpr int64_t kMC = 20 * kMR;
 constexpr int64_t kNC = 2048;
+#endif
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
