@@ -14,6 +14,7 @@
 //             micro-kernel: C[ic+ir : +MR, jc+jr : +NR] (+)= Apanel @ Bpanel
 // Transposed operands are handled by the packing routines: no transposed copies are made.
 #include <cstdlib>
+#include <new>
 
 #include "gemm_microkernel.h"
 #include "minidl/gemm.h"
@@ -57,8 +58,12 @@ struct PackBuffer {
   float* get(int64_t floats) {
     if (floats > n) {
       std::free(p);
-      p = static_cast<float*>(std::aligned_alloc(64, static_cast<size_t>(floats) * 4));
-      n = floats;
+      n = (floats + 15) / 16 * 16;  // aligned_alloc wants a multiple of the alignment
+      p = static_cast<float*>(std::aligned_alloc(64, static_cast<size_t>(n) * 4));
+      if (!p) {
+        n = 0;
+        throw std::bad_alloc();
+      }
     }
     return p;
   }
