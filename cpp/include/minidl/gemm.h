@@ -2,9 +2,10 @@
 // op(A) is M x K (A is K x M when trans_a), op(B) is K x N (B is N x K when trans_b).
 // lda/ldb/ldc are row strides in elements. beta == 0 ignores C's old contents (NaN included).
 //
-// sgemm follows the Goto/BLIS structure (see cpp/src/kernels/gemm.cpp): panels of B packed
-// for L3/L2, panels of A for L1/L2, a register-blocked micro-kernel per ISA, OpenMP over the
-// macro loops. dgemm (float64, for gradcheck) and gemm_reference are plain loops.
+// sgemm follows the Goto/BLIS structure (cpp/src/simd/gemm_simd.cpp): panels of B packed
+// for L3/L1, blocks of A for L2, a register-blocked micro-kernel per ISA; cpp/src/kernels/
+// gemm.cpp splits C between OpenMP threads and holds the portable blocked path (the "scalar"
+// set, also used by dgemm). gemm_reference is the textbook loop the others are tested against.
 #pragma once
 #include <cstdint>
 
@@ -45,10 +46,13 @@ void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
 }
 
 // Per-ISA single-precision GEMM (packing + micro-kernel + blocking), cpp/src/simd/gemm_simd.cpp.
+// `sgemm` runs on the calling thread (M, N, K >= 0); the caller splits C between threads in
+// multiples of the micro-tile (mr rows, nr columns) so no thread gets a ragged tile it need not.
 struct GemmSimd {
   void (*sgemm)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                 const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                 int64_t ldc);
+  int mr, nr;
 };
 
 }  // namespace minidl

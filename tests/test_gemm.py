@@ -1,0 +1,181 @@
+"""GEMM kernels (_C.mm / _C.addmm / _C.bmm) against NumPy float64 results.
+
+Covers every available kernel set (_C.available_isas()), 1 and 2 threads, all transpose
+combinations (transposed NumPy views are passed straight to the kernel), odd sizes around the
+micro-tile edges, K = 0, strided (non-contiguous) inputs and batch broadcasting.
+"""
+import numpy as np
+import pytest
+
+C = pytest.importorskip("minidl._C")
+
+ISAS = list(C.available_isas())
+SIZES = [1, 7, 33, 65, 127, 257]
+
+
+@pytest.fixture(params=[(isa, nt) for isa in ISAS for nt in (1, 2)],
+                ids=lambda p: f"{p[0]}-{p[1]}t")
+def backend(request):
+    """Sets the kernel set and thread count for a test and restores both afterwards."""
+    isa, nt = request.param
+    old_isa = C.isa_name()
+    C.set_isa(isa)
+    C.set_num_threads(nt)
+    yield isa, nt
+    C.set_isa(old_isa)
+    C.set_num_threads(1)
+
+
+def ref_mm(a, b):
+    return np.matmul(a.astype(np.float64), b.astype(np.float64))
+
+
+def assert_close(got, want, K, dtype=np.float32):
+    # float32 accumulation of K products of ~N(0, 1) values: the worst-case bound grows like
+    # K * eps (the typical error like sqrt(K) * eps)
+    eps = np.finfo(dtype).eps
+    tol = 8 * eps * max(K, 1)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=0, atol=tol)
+
+
+def operands(rng, M, K, N, ta, tb, dtype=np.float32):
+    """op(A) (M x K) and op(B) (K x N); a transposed operand is a .T view of a stored array."""
+    a = rng.standard_normal((K, M) if ta else (M, K)).astype(dtype)
+    b = rng.standard_normal((N, K) if tb else (K, N)).astype(dtype)
+    return (a.T if ta else a), (b.T if tb else b)
+
+
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+def test_mm_transposes_odd_sizes(backend, ta, tb):
+    rng = np.random.default_rng(1)
+    for M, K, N in [(1, 1, 1), (7, 33, 65), (33, 7, 1), (1, 257, 127), (127, 65, 257),
+                    (65, 127, 33), (257, 1, 7), (13, 300, 70)]:
+        a, b = operands(rng, M, K, N, ta, tb)
+        assert_close(C.mm(a, b), ref_mm(a, b), K)
+
+
+@pytest.mark.parametrize("M", SIZES)
+def test_mm_all_sizes(backend, M):
+    rng = np.random.default_rng(M)
+    for K in SIZES:
+        for N in SIZES:
+            a, b = operands(rng, M, K, N, False, False)
+            assert_close(C.mm(a, b), ref_mm(a, b), K)
+
+
+def test_mm_large_blocks(backend):
+    # crosses the KC / MC / NC block edges and the thread split
+    rng = np.random.default_rng(2)
+    for (M, K, N), ta, tb in [((300, 600, 2100), False, False), ((520, 260, 97), True, False),
+                              ((61, 530, 300), False, True), ((250, 257, 250), True, True)]:
+        a, b = operands(rng, M, K, N, ta, tb)
+        assert_close(C.mm(a, b), ref_mm(a, b), K)
+
+
+def test_k_zero(backend):
+    a = np.zeros((5, 0), np.float32)
+    b = np.zeros((0, 7), np.float32)
+    np.testing.assert_array_equal(C.mm(a, b), np.zeros((5, 7), np.float32))
+    bias = np.arange(7, dtype=np.float32)
+    np.testing.assert_array_equal(C.addmm(bias, a, b), np.broadcast_to(bias, (5, 7)))
+    empty = C.mm(np.zeros((0, 3), np.float32), np.zeros((3, 4), np.float32))
+    assert empty.shape == (0, 4)
+
+
+def test_non_contiguous(backend):
+    rng = np.random.default_rng(3)
+    big_a = rng.standard_normal((80, 90)).astype(np.float32)
+    big_b = rng.standard_normal((100, 70)).astype(np.float32)
+    cases = [
+        (big_a[::2, 1:60], big_b[3:62, ::3]),    # step along rows / along columns (copied)
+        (big_a[5:40, 7:77], big_b[10:80, 5:55]),  # sub-blocks: leading dims > widths
+        (big_a[1:70:3, 2:50].T, big_b[4:27, ::2]),  # transposed view of a strided slice
+        (big_a[3:50, 10:60], big_b[10:60, 2:69:2]),  # column step: copied to contiguous
+    ]
+    for a, b in cases:
+        assert_close(C.mm(a, b), ref_mm(a, b), a.shape[1])
+
+
+@pytest.mark.parametrize("tb", [False, True])
+def test_addmm(backend, tb):
+    rng = np.random.default_rng(4)
+    for M, K, N in [(1, 1, 1), (7, 33, 65), (127, 257, 33), (64, 300, 600)]:
+        a, b = operands(rng, M, K, N, False, tb)
+        bias = rng.standard_normal(N).astype(np.float32)
+        assert_close(C.addmm(bias, a, b), ref_mm(a, b) + bias, K)
+        bias2 = rng.standard_normal((M, N)).astype(np.float32)
+        assert_close(C.addmm(bias2, a, b), ref_mm(a, b) + bias2, K)
+
+
+def test_beta_zero_ignores_nan_output(backend):
+    # mm allocates its output uninitialized (beta = 0); free a NaN-filled block of the same
+    # size first so the allocator likely hands it back (a best-effort probe)
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        junk = np.full((64, 64), np.nan, np.float32)
+        del junk
+        a, b = operands(rng, 64, 40, 64, False, False)
+        out = C.mm(a, b)
+        assert np.isfinite(out).all()
+        assert_close(out, ref_mm(a, b), 40)
+
+
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+def test_bmm(backend, ta, tb):
+    rng = np.random.default_rng(6)
+    for batch, M, K, N in [(1, 7, 33, 65), (5, 1, 1, 1), (12, 64, 64, 64), (3, 65, 127, 257),
+                           (40, 16, 8, 16)]:
+        a = rng.standard_normal((batch, K, M) if ta else (batch, M, K)).astype(np.float32)
+        b = rng.standard_normal((batch, N, K) if tb else (batch, K, N)).astype(np.float32)
+        a = a.transpose(0, 2, 1) if ta else a
+        b = b.transpose(0, 2, 1) if tb else b
+        assert_close(C.bmm(a, b), ref_mm(a, b), K)
+
+
+def test_bmm_broadcast_batch(backend):
+    rng = np.random.default_rng(7)
+    for batch, M, K, N in [(6, 33, 17, 65), (24, 8, 64, 8), (3, 200, 100, 150)]:
+        a1 = rng.standard_normal((1, M, K)).astype(np.float32)
+        b = rng.standard_normal((batch, K, N)).astype(np.float32)
+        assert_close(C.bmm(a1, b), ref_mm(np.broadcast_to(a1, (batch, M, K)), b), K)
+        a = rng.standard_normal((batch, M, K)).astype(np.float32)
+        b1 = rng.standard_normal((1, K, N)).astype(np.float32)
+        assert_close(C.bmm(a, b1), ref_mm(a, np.broadcast_to(b1, (batch, K, N))), K)
+
+
+def test_bmm_non_contiguous(backend):
+    rng = np.random.default_rng(8)
+    a = rng.standard_normal((6, 40, 50)).astype(np.float32)[::2, 3:36, ::2]
+    b = rng.standard_normal((3, 30, 45)).astype(np.float32)[:, 2:27, 5:40]
+    assert_close(C.bmm(a, b), ref_mm(a, b), a.shape[2])
+
+
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+def test_float64(backend, ta, tb):
+    rng = np.random.default_rng(9)
+    for M, K, N in [(1, 1, 1), (7, 33, 65), (65, 9, 130)]:
+        a, b = operands(rng, M, K, N, ta, tb, np.float64)
+        np.testing.assert_allclose(C.mm(a, b), ref_mm(a, b), rtol=1e-12, atol=1e-12 * K)
+    a = rng.standard_normal((4, 9, 5))
+    b = rng.standard_normal((1, 5, 11))
+    np.testing.assert_allclose(C.bmm(a, b), ref_mm(a, b), rtol=1e-12, atol=1e-11)
+
+
+def test_isas_agree():
+    # every kernel set gives (nearly) the same result as the scalar reference set
+    rng = np.random.default_rng(10)
+    a, b = operands(rng, 70, 300, 90, False, True)
+    old = C.isa_name()
+    try:
+        outs = {}
+        for isa in ISAS:
+            C.set_isa(isa)
+            outs[isa] = C.mm(a, b)
+    finally:
+        C.set_isa(old)
+    for isa, out in outs.items():
+        assert_close(out, outs["scalar"], 300)
