@@ -2,6 +2,7 @@
 #pragma once
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>  // std::vector <-> list for shapes, dims and available_isas()
 
 #include <string>
 #include <vector>
