@@ -24,7 +24,7 @@ struct TanhGeluParts {
 inline TanhGeluParts tanh_gelu_parts(Vec x, Vec x2) {
   Vec u = Vec::set1(kSqrt2OverPi) * fmadd(Vec::set1(kGeluCubic) * x2, x, x);
   Vec e = exp(abs(u) * Vec::set1(-2.0f));
-  Vec r = Vec::set1(1.0f) / (Vec::set1(1.0f) + e);
+  Vec r = reciprocal_nr(Vec::set1(1.0f) + e);
   Vec er = e * r;
   return {blend(cmp_lt(u, Vec::zero()), r, er), er * r};
 }
