@@ -56,6 +56,16 @@ struct StridedLoop {
   void for_each_row(const F& row, int64_t grain_elements = 32768) const {
     const int64_t n_inner = inner_size();
     const int64_t n_rows = rows();
+    // One long row (a contiguous tensor of any shape coalesces to this): split the row itself
+    // over the threads, else a 16M-element add would run on one core.
+    if (n_rows == 1 && n_inner > grain_elements) {
+      parallel_for(n_inner, grain_elements, [&](int64_t b, int64_t e) {
+        int64_t off[N];
+        for (int k = 0; k < N; ++k) off[k] = b * inner_stride(k);
+        row(static_cast<const int64_t*>(off), e - b);
+      });
+      return;
+    }
     const int64_t grain_rows = grain_elements / (n_inner > 0 ? n_inner : 1) + 1;
     parallel_for(n_rows, grain_rows, [&](int64_t r0, int64_t r1) {
       int64_t index[kMaxDims];

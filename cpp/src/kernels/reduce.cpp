@@ -108,10 +108,40 @@ void reduce(ReduceOp op, const void* x, DType dtype, int64_t outer, int64_t len,
     return;
   }
   if (dtype == DType::f32 && op != ReduceOp::any && op != ReduceOp::all) {
-    if (const ReduceSimd* simd = reduce_simd_active())
-      if (simd->reduce_f32(op, static_cast<const float*>(x), outer, len, inner, static_cast<float*>(out),
-                           static_cast<float>(scale)))
-        return;
+    if (const ReduceSimd* simd = reduce_simd_active()) {
+      const float* xf = static_cast<const float*>(x);
+      float* of = static_cast<float*>(out);
+      const float sc = static_cast<float>(scale);
+      bool done = true;
+      if (outer == 1 && inner == 1 && len > (1 << 18) && num_threads() > 1 &&
+          (op == ReduceOp::sum || op == ReduceOp::max || op == ReduceOp::min)) {
+        // one long row: each thread reduces a slice, then the partials are combined
+        float partial[64];
+        const int64_t parts = std::min<int64_t>(64, num_threads());
+        parallel_for(parts, 1, [&](int64_t b, int64_t e) {
+          for (int64_t p = b; p < e; ++p)
+            if (!simd->reduce_f32(op, xf + len * p / parts, 1, len * (p + 1) / parts - len * p / parts, 1,
+                                  partial + p, 1.0f))
+              done = false;
+        });
+        if (done) {
+          double acc = partial[0];
+          for (int64_t p = 1; p < parts; ++p) {
+            const float v = partial[p];
+            if (op == ReduceOp::sum) acc += v;
+            else if (std::isnan(acc)) break;
+            else if (std::isnan(v) || (op == ReduceOp::max ? v > acc : v < acc)) acc = v;
+          }
+          *of = static_cast<float>(op == ReduceOp::sum ? acc * scale : acc);
+          return;
+        }
+      } else {
+        parallel_for(outer, std::max<int64_t>(1, 32768 / std::max<int64_t>(len * inner, 1)), [&](int64_t b, int64_t e) {
+          if (!simd->reduce_f32(op, xf + b * len * inner, e - b, len, inner, of + b * inner, sc)) done = false;
+        });
+        if (done) return;
+      }
+    }
   }
   MINIDL_DISPATCH_ALL(dtype, "reduce", reduce_typed<T>(op, static_cast<const T*>(x), outer, len, inner, out, scale));
 }
