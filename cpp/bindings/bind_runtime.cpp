@@ -107,4 +107,5 @@ PYBIND11_MODULE(_C, m) {
   minidl_py::init_runtime(m);
   minidl_py::init_tensor_ops(m);
   minidl_py::init_nn_ops(m);
+  minidl_py::init_loss(m);
 }

@@ -14,6 +14,8 @@ from ..autograd.node import Node
 from ..ops import array as A
 from ..ops._graph import needs_grad, result
 from ..ops.linalg import linear  # noqa: F401  (F.linear)
+from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,  # noqa: F401
+                     focal_loss, l1_loss, mse_loss)
 from ..ops.reduction import normalize_dims
 from ..tensor import Tensor
 
@@ -143,38 +145,6 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
 
 
 # --- losses -----------------------------------------------------------------------------------
-def _reduce_loss(loss: Tensor, reduction: str) -> Tensor:
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "none":
-        return loss
-    raise ValueError(f"{reduction} is not a valid value for reduction")
-
-
-def _check_same_shape(input: Tensor, target: Tensor, name: str):
-    if not isinstance(target, Tensor):
-        raise TypeError(f"{name}: target must be a Tensor, got {type(target).__name__}")
-    if input.shape != target.shape:
-        raise ValueError(f"{name}: Using a target size ({list(target.shape)}) that is different to the input size "
-                         f"({list(input.shape)}). This will likely lead to incorrect results due to broadcasting. "
-                         "Please ensure they have the same size.")
-
-
-def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    """mean((input - target)^2)."""
-    _check_same_shape(input, target, "mse_loss")
-    diff = input - target
-    return _reduce_loss(diff * diff, reduction)
-
-
-def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    """mean(|input - target|)."""
-    _check_same_shape(input, target, "l1_loss")
-    return _reduce_loss((input - target).abs(), reduction)
-
-
 class NLLBackward(Node):
     __slots__ = ()
 
@@ -240,18 +210,6 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor = None, ignore_index:
         denom = wsum
         total = A.scale(total, 1.0 / wsum) if wsum != 0 else A.full((), np.nan, total.dtype)
     return result(total, NLLBackward, (input,), (t2, w_src, int(ignore_index), C, denom if denom else 1.0, d.shape))
-
-
-def cross_entropy(input: Tensor, target: Tensor, weight: Tensor = None, ignore_index: int = -100,
-                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
-    """-log softmax(input)[target]: log_softmax over the class dim (1) then nll_loss."""
-    if label_smoothing != 0.0:
-        raise NotImplementedError("label_smoothing arrives with the training-toolbox losses")
-    if input.ndim == 0:
-        raise ValueError("cross_entropy: input must have at least one dimension")
-    if isinstance(target, Tensor) and target._data.dtype.kind == "f":
-        raise NotImplementedError("class probabilities as targets arrive with the training-toolbox losses")
-    return nll_loss(log_softmax(input, 1 if input.ndim > 1 else 0), target, weight, ignore_index, reduction)
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
