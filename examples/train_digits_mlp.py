@@ -2,7 +2,7 @@
 
     python examples/train_digits_mlp.py [--epochs 30] [--hidden 256] [--lr 0.1]
 
-80/20 split with seed 0, SGD with momentum, cross-entropy; prints a progress bar and the
+80/20 split with seed 0, standardized pixels, SGD with momentum, cross-entropy; prints a progress bar and the
 test accuracy (>= 0.95 expected). The same script runs under PyTorch by swapping the import.
 """
 from __future__ import annotations
@@ -31,7 +31,11 @@ def split_digits(seed: int = 0):
     order = md.randperm(len(x)).numpy()
     n_train = int(0.8 * len(x))
     tr, te = order[:n_train], order[n_train:]
-    return md.tensor(x[tr]), md.tensor(labels[tr]), md.tensor(x[te]), md.tensor(labels[te])
+    x_train, x_test = md.tensor(x[tr]), md.tensor(x[te])
+    # standardize each pixel with the training set's statistics (constant pixels: std 1)
+    mean, std = x_train.mean(dim=0), x_train.std(dim=0)
+    std = md.where(std > 1e-6, std, md.ones_like(std))
+    return (x_train - mean) / std, md.tensor(labels[tr]), (x_test - mean) / std, md.tensor(labels[te])
 
 
 def build_model(hidden: int) -> nn.Module:
@@ -55,7 +59,7 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--lr", type=float, default=0.02)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
