@@ -167,10 +167,13 @@ def test_activation_forward_backward(isa, name, n):
         # The reference's float32 gelu_tanh derivative, 0.5 (1 + t) + 0.5 x (1 - t^2) u', cancels
         # where t -> -1 (errors up to ~5e-6); the SIMD form (sigmoid products) does not, so it is
         # held to the float64 oracle below at the tight tolerance and to the reference loosely.
-        atol = 1e-5 if name == "gelu_tanh" else 1e-6
+        # The SIMD exact GELU uses the rational erf (vec.h erf_rational, abs. error 4.5e-7, no exp,
+        # so it stays memory-bound): Phi is off by up to 2.3e-7, times |g| (up to ~5 here).
+        atol = {"gelu_tanh": 1e-5, "gelu": 1.5e-6}.get(name, 1e-6)
         np.testing.assert_allclose(ggot, gref, rtol=1e-5, atol=atol, err_msg=f"backward {layout}")
         if not _C.activation_backward_uses_output(code):
-            np.testing.assert_allclose(ggot, g * act_grad64(name, x), rtol=1e-5, atol=1e-6, err_msg=f"backward {layout}")
+            np.testing.assert_allclose(ggot, g * act_grad64(name, x), rtol=1e-5, atol=1.5e-6 if name == "gelu" else 1e-6,
+                                       err_msg=f"backward {layout}")
 
 
 @pytest.mark.parametrize("isa", SIMD_ISAS)

@@ -327,6 +327,29 @@ inline Vec normal_cdf(Vec x) {
   Vec half_tail = Vec::set1(0.5f) * erfc_nonneg(abs(x) * Vec::set1(0.70710678118654752f));
   return blend(cmp_lt(x, Vec::zero()), Vec::set1(1.0f) - half_tail, half_tail);
 }
+
+// erf(x) as a rational minimax fit on [-4, 4] (the float32 approximation Eigen and XLA use):
+// erf(x) = x P(x^2) / Q(x^2), P degree 6, Q degree 4; |x| > 4 clamps (erf(4) = 1 - 1.5e-8).
+// Max abs. error 4.5e-7 and no exp: the GELU kernels use it to stay memory-bound. In the far
+// negative tail 1 + erf(x) cancels (absolute error ~5e-7), exactly as PyTorch's own
+// 0.5 x (1 + erf(x / sqrt 2)) does; normal_cdf above keeps relative accuracy there.
+inline Vec erf_rational(Vec x) {
+  x = min(max(x, Vec::set1(-4.0f)), Vec::set1(4.0f));
+  const Vec x2 = x * x;
+  Vec p = Vec::set1(-2.72614225801306e-10f);
+  p = fmadd(p, x2, Vec::set1(2.77068142495902e-08f));
+  p = fmadd(p, x2, Vec::set1(-2.10102402082508e-06f));
+  p = fmadd(p, x2, Vec::set1(-5.69250639462346e-05f));
+  p = fmadd(p, x2, Vec::set1(-7.34990630326855e-04f));
+  p = fmadd(p, x2, Vec::set1(-2.95459980854025e-03f));
+  p = fmadd(p, x2, Vec::set1(-1.60960333262415e-02f));
+  Vec q = Vec::set1(-1.45660718464996e-05f);
+  q = fmadd(q, x2, Vec::set1(-2.13374055278905e-04f));
+  q = fmadd(q, x2, Vec::set1(-1.68282697438203e-03f));
+  q = fmadd(q, x2, Vec::set1(-7.37332916720468e-03f));
+  q = fmadd(q, x2, Vec::set1(-1.42647390514189e-02f));
+  return (x * p) / q;
+}
 }  // namespace
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl

@@ -41,8 +41,13 @@ bool forward_f32(Activation act, const float* x, float* y, int64_t n, float para
       return true;
     case Activation::sigmoid: map1(x, y, n, [](Vec v) { return sigmoid(v); }); return true;
     case Activation::tanh: map1(x, y, n, [](Vec v) { return tanh(v); }); return true;
-    // x Phi(x) = x/2 (1 + erf(x/sqrt2)); Phi from erfc so the negative tail keeps its accuracy
-    case Activation::gelu: map1(x, y, n, [](Vec v) { return v * normal_cdf(v); }); return true;
+    // x Phi(x) = x/2 (1 + erf(x/sqrt2)), erf rational (no exp): memory-bound, abs. error < 1e-6
+    case Activation::gelu:
+      map1(x, y, n, [](Vec v) {
+        Vec half_v = Vec::set1(0.5f) * v;
+        return fmadd(half_v, erf_rational(v * Vec::set1(0.70710678118654752f)), half_v);
+      });
+      return true;
     // x/2 (1 + tanh u) = x sigmoid(2u)
     case Activation::gelu_tanh:
       map1(x, y, n, [](Vec v) { return v * tanh_gelu_parts(v, v * v).sig; });
@@ -71,7 +76,8 @@ bool backward_f32(Activation act, const float* gy, const float* saved, float* gx
     case Activation::gelu:  // Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi)
       map2(gy, saved, gx, n, [](Vec g, Vec s) {
         Vec pdf = Vec::set1(kInvSqrt2Pi) * exp(Vec::set1(-0.5f) * s * s);
-        return g * fmadd(s, pdf, normal_cdf(s));
+        Vec cdf = fmadd(Vec::set1(0.5f), erf_rational(s * Vec::set1(0.70710678118654752f)), Vec::set1(0.5f));
+        return g * fmadd(s, pdf, cdf);
       });
       return true;
     case Activation::gelu_tanh:
