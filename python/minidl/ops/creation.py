@@ -63,7 +63,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     arr, dt = _infer(data)
     if dtype is not None:
         dt = as_dtype(dtype)
-    src = np.ascontiguousarray(arr)
+    src = np.asarray(arr, order="C")  # not ascontiguousarray: it turns 0-d into 1-d
     if src.dtype == dt.np:
         out = A.copy(src)
     elif src.dtype in _STORED:
