@@ -1,0 +1,204 @@
+"""Every differentiable op: same inputs in minidl and torch -> same outputs and gradients."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import minidl as md
+from conftest import assert_close, pair
+
+torch = pytest.importorskip("torch")
+
+
+def _check(rng, fn, *shapes, low=None, high=None, rtol=1e-4, atol=1e-5, dtype=np.float32, fn_t=None):
+    """Runs fn on minidl and torch leaves of the given shapes; compares outputs and grads
+    (upstream gradient: fixed random weights, so every output element matters)."""
+    ms, ts = [], []
+    for s in shapes:
+        m, t = pair(rng, *s, dtype=dtype, low=low, high=high)
+        ms.append(m)
+        ts.append(t)
+    out_m, out_t = fn(*ms), (fn_t or fn)(*ts)
+    assert_close(out_m, out_t, rtol=rtol, atol=atol)
+    w = rng.standard_normal(tuple(out_t.shape)).astype(dtype)
+    (out_m * md.tensor(w)).sum().backward()
+    (out_t * torch.tensor(w)).sum().backward()
+    for m, t in zip(ms, ts):
+        assert m.grad is not None, "no gradient reached an input"
+        assert_close(m.grad, t.grad, rtol=rtol, atol=atol)
+
+
+_BINARY_SHAPES = [((3, 4), (3, 4)), ((3, 1, 5), (4, 1)), ((1,), (2, 3)), ((2, 3), ()), ((5, 1), (1, 7)),
+                  ((1, 1, 1), (3, 1, 2)), ((), ())]
+
+
+@pytest.mark.parametrize("shapes", _BINARY_SHAPES)
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div", "pow", "maximum", "minimum"])
+def test_binary_broadcast(rng, op, shapes):
+    fns = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+           "div": lambda a, b: a / b, "pow": lambda a, b: a ** b,
+           "maximum": lambda a, b: a.maximum(b), "minimum": lambda a, b: a.minimum(b)}
+    low, high = (0.5, 2.0) if op in ("div", "pow") else (-2.0, 2.0)
+    _check(rng, fns[op], *shapes, low=low, high=high)
+
+
+@pytest.mark.parametrize("fn", [
+    lambda a: a + 2, lambda a: 2 + a, lambda a: a - 1.5, lambda a: 1.5 - a, lambda a: a * -3,
+    lambda a: 0.5 * a, lambda a: a / 4, lambda a: 3 / a, lambda a: a ** 2, lambda a: a ** 3,
+    lambda a: a ** 0.5, lambda a: a ** -1.5, lambda a: 2 ** a, lambda a: a ** 0, lambda a: -a,
+])
+def test_scalar_ops(rng, fn):
+    _check(rng, fn, (3, 5), low=0.5, high=2.0)
+
+
+@pytest.mark.parametrize("name,low,high", [
+    ("neg", -2, 2), ("abs", -2, 2), ("exp", -2, 2), ("log", 0.2, 3), ("sqrt", 0.2, 3), ("rsqrt", 0.2, 3),
+    ("square", -2, 2), ("reciprocal", 0.5, 2), ("sin", -3, 3), ("cos", -3, 3), ("log1p", -0.5, 2),
+    ("expm1", -2, 2), ("relu", -2, 2), ("sigmoid", -4, 4), ("tanh", -3, 3),
+])
+def test_unary(rng, name, low, high):
+    _check(rng, lambda x: getattr(x, name)(), (4, 7), low=low, high=high)
+
+
+@pytest.mark.parametrize("kwargs", [dict(min=-0.5), dict(max=0.3), dict(min=-0.5, max=0.5)])
+def test_clamp(rng, kwargs):
+    _check(rng, lambda x: x.clamp(**kwargs), (5, 6))
+
+
+def test_clamp_with_tensor_bounds(rng):
+    _check(rng, lambda x, lo: x.clamp(min=lo), (4, 5), (5,))
+
+
+@pytest.mark.parametrize("sa,sb", [((5,), (5,)), ((3, 4), (4,)), ((4,), (4, 3)), ((3, 4), (4, 2)),
+                                   ((2, 3, 4), (2, 4, 5)), ((2, 3, 4), (4, 5)), ((3, 4), (2, 4, 5)),
+                                   ((2, 1, 3, 4), (5, 4, 2)), ((1, 7), (7, 1)), ((2, 3, 4), (4,))])
+def test_matmul(rng, sa, sb):
+    _check(rng, lambda a, b: a @ b, sa, sb)
+    _check(rng, lambda a, b: a.matmul(b), sa, sb)
+
+
+def test_matmul_transposed_operands(rng):
+    _check(rng, lambda a, b: a.T @ b.T, (4, 3), (5, 4))
+    _check(rng, lambda a, b: a.transpose(1, 2) @ b, (2, 4, 3), (2, 4, 5))
+
+
+def test_bmm_mm(rng):
+    _check(rng, lambda a, b: a.bmm(b), (3, 2, 4), (3, 4, 5))
+    _check(rng, lambda a, b: md.bmm(a, b) if isinstance(a, md.Tensor) else torch.bmm(a, b), (1, 1, 1), (1, 1, 3))
+    _check(rng, lambda a, b: a.mm(b), (3, 4), (4, 2))
+
+
+_RED_SHAPE = (3, 1, 5)
+
+
+@pytest.mark.parametrize("name", ["sum", "mean"])
+@pytest.mark.parametrize("dim,keepdim", [(None, False), (0, False), (1, True), (-1, False), ((0, 2), False),
+                                         ((0, 2), True), (-3, True)])
+def test_sum_mean(rng, name, dim, keepdim):
+    if dim is None:
+        _check(rng, lambda x: getattr(x, name)(), _RED_SHAPE)
+    else:
+        _check(rng, lambda x: getattr(x, name)(dim, keepdim=keepdim), _RED_SHAPE)
+
+
+@pytest.mark.parametrize("name", ["var", "std"])
+@pytest.mark.parametrize("kwargs", [{}, dict(dim=0), dict(dim=-1, keepdim=True), dict(dim=(0, 2)),
+                                    dict(dim=1, unbiased=False), dict(dim=2, correction=0)])
+def test_var_std(rng, name, kwargs):
+    shape = (4, 3, 5) if kwargs.get("dim") != 1 else (4, 3, 5)
+    _check(rng, lambda x: getattr(x, name)(**kwargs), shape)
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+def test_max_min_without_dim(rng, name):
+    _check(rng, lambda x: getattr(x, name)(), (4, 6))
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+@pytest.mark.parametrize("dim,keepdim", [(0, False), (1, True), (-1, False), (2, True)])
+def test_max_min_with_dim(rng, name, dim, keepdim):
+    _check(rng, lambda x: getattr(x, name)(dim, keepdim=keepdim)[0], (3, 4, 5))
+    m = md.tensor(np.asarray(rng.standard_normal((3, 4, 5)), dtype=np.float32))
+    t = torch.tensor(m.numpy())
+    assert_close(getattr(m, name)(dim, keepdim)[1], getattr(t, name)(dim, keepdim)[1])
+    assert_close(getattr(m, "arg" + name)(dim, keepdim), getattr(t, "arg" + name)(dim, keepdim))
+
+
+def test_max_ties_split_gradient_like_torch():
+    m = md.tensor([1.0, 3.0, 3.0, 2.0], requires_grad=True)
+    t = torch.tensor([1.0, 3.0, 3.0, 2.0], requires_grad=True)
+    m.max().backward()
+    t.max().backward()
+    assert_close(m.grad, t.grad)
+    assert_close(md.tensor([[1.0, 5.0, 5.0]]).argmax(1), torch.tensor([[1.0, 5.0, 5.0]]).argmax(1))
+
+
+@pytest.mark.parametrize("name", ["amax", "amin"])
+def test_amax_amin(rng, name):
+    _check(rng, lambda x: getattr(x, name)(dim=(0, 2)), (3, 4, 5))
+
+
+@pytest.mark.parametrize("dim,keepdim", [(0, False), (1, True), (-1, False), ((0, 1), False)])
+def test_logsumexp(rng, dim, keepdim):
+    _check(rng, lambda x: x.logsumexp(dim, keepdim=keepdim), (3, 4, 5))
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax(rng, name, dim):
+    _check(rng, lambda x: getattr(x, name)(dim), (3, 4, 5))
+
+
+def test_prod(rng):
+    _check(rng, lambda x: x.prod(1), (3, 4), low=0.5, high=1.5)
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: x[1], lambda x: x[:, 1:3], lambda x: x[..., ::2], lambda x: x[None, 0, :, -1],
+    lambda x: x[[0, 2, 0]], lambda x: x[:, [3, 3, 1]], lambda x: x[x > 0],
+    lambda x: x.reshape(12, 4), lambda x: x.view(-1), lambda x: x.flatten(1), lambda x: x.permute(2, 0, 1),
+    lambda x: x.transpose(0, 1), lambda x: x.unsqueeze(1), lambda x: x[:, :1].expand(3, 4, 4),
+    lambda x: x[:, :1].squeeze(1), lambda x: x.T, lambda x: x.clone(), lambda x: x.T.contiguous(),
+    lambda x: x.split(1, 1)[1], lambda x: x.chunk(2, 2)[0] * x.chunk(2, 2)[1],
+    lambda x: x.repeat(1, 2, 1), lambda x: x.flip(0), lambda x: x.narrow(1, 1, 2),
+    lambda x: x.unbind(0)[2],
+])
+def test_view_and_index_ops(rng, fn):
+    _check(rng, fn, (3, 4, 4))
+
+
+def test_cat_stack_grads(rng):
+    _check(rng, lambda a, b: (torch if isinstance(a, torch.Tensor) else md).cat([a, b, a], 1), (2, 3), (2, 1))
+    _check(rng, lambda a, b: (torch if isinstance(a, torch.Tensor) else md).stack([a, b], -1), (2, 3), (2, 3))
+
+
+def test_where_masked_fill_grads(rng):
+    mask = np.array([[True, False, True]])
+
+    def where(a, b):
+        lib = torch if isinstance(a, torch.Tensor) else md
+        return lib.where(lib.tensor(mask), a, b)
+    _check(rng, where, (2, 3), (3,))
+    _check(rng, lambda a: a.masked_fill((md if isinstance(a, md.Tensor) else torch).tensor(mask), 0.0), (4, 3))
+
+
+def test_cast_and_mixed_dtype_grads(rng):
+    _check(rng, lambda a, b: a.double() * b, (3,), (3,), fn_t=lambda a, b: a.double() * b)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=3), st.data())
+def test_hypothesis_broadcast_mul_add(shape, data):
+    # a second shape broadcastable to the first: each dim kept, set to 1, or dropped from the left
+    other = [data.draw(st.sampled_from([s, 1])) for s in shape][data.draw(st.integers(0, len(shape) - 1)):]
+    rng = np.random.default_rng(len(shape) * 7 + sum(shape))
+    _check(rng, lambda a, b: (a * b + b).sum(0), tuple(shape), tuple(other))
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 6), st.integers(1, 6), st.integers(1, 3))
+def test_hypothesis_matmul_shapes(m, k, n, b):
+    rng = np.random.default_rng(m * 100 + k * 10 + n)
+    _check(rng, lambda x, y: x @ y, (b, m, k), (k, n))
