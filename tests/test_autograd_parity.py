@@ -202,3 +202,159 @@ def test_hypothesis_broadcast_mul_add(shape, data):
 def test_hypothesis_matmul_shapes(m, k, n, b):
     rng = np.random.default_rng(m * 100 + k * 10 + n)
     _check(rng, lambda x, y: x @ y, (b, m, k), (k, n))
+
+
+# --- autograd mechanics -------------------------------------------------------------------------
+def test_no_grad_context_and_decorator():
+    x = md.ones(3, requires_grad=True)
+    with md.no_grad():
+        y = x * 2
+        assert not md.is_grad_enabled()
+        with md.enable_grad():
+            z = x * 2
+    assert md.is_grad_enabled()
+    assert not y.requires_grad and y.grad_fn is None
+    assert z.requires_grad and z.grad_fn is not None
+
+    @md.no_grad()
+    def f(t):
+        return t * 3
+    assert not f(x).requires_grad and md.is_grad_enabled()
+
+    @md.enable_grad()
+    def g(t):
+        return t * 3
+    with md.no_grad():
+        assert g(x).requires_grad
+    with md.set_grad_enabled(False):
+        assert not (x + 1).requires_grad
+    assert (x + 1).requires_grad
+
+
+def test_requires_grad_propagation():
+    a = md.ones(2, requires_grad=True)
+    b = md.ones(2)
+    assert (a + b).requires_grad and not (b + b).requires_grad
+    assert not a.detach().requires_grad
+    assert a.is_leaf and not (a * 2).is_leaf
+    assert not (a > 0).requires_grad  # comparisons are not differentiable
+    c = md.zeros(2).requires_grad_()
+    assert c.requires_grad and c.is_leaf
+    with pytest.raises(RuntimeError):
+        (a * 2).requires_grad = False
+
+
+def test_grad_accumulates_over_two_backwards_and_retain_graph():
+    x = md.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    tx = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y, ty = (x * x).sum(), (tx * tx).sum()
+    y.backward(retain_graph=True)
+    ty.backward(retain_graph=True)
+    y.backward()
+    ty.backward()
+    assert_close(x.grad, tx.grad)
+    assert x.grad.tolist() == [4.0, 8.0, 12.0]
+    (x * 1.0).sum().backward()
+    assert x.grad.tolist() == [5.0, 9.0, 13.0]
+
+
+def test_shared_subexpression_and_diamond_graph():
+    x = md.tensor([0.5, -1.0], requires_grad=True)
+    tx = torch.tensor([0.5, -1.0], requires_grad=True)
+    for lib, v in ((md, x), (torch, tx)):
+        h = v.exp()
+        out = (h * h + h.sin() * v).sum()
+        out.backward()
+    assert_close(x.grad, tx.grad)
+
+
+def test_autograd_grad_and_allow_unused():
+    x = md.tensor([1.0, 2.0], requires_grad=True)
+    u = md.tensor([3.0], requires_grad=True)
+    y = (x ** 3).sum()
+    (gx,) = md.autograd.grad(y, x, retain_graph=True)
+    assert gx.tolist() == [3.0, 12.0]
+    assert x.grad is None  # grad() leaves .grad alone
+    gx2, gu = md.autograd.grad(y, [x, u], allow_unused=True)
+    assert gu is None and gx2.tolist() == [3.0, 12.0]
+    with pytest.raises(RuntimeError, match="allow_unused"):
+        md.autograd.grad((x * 2).sum(), [x, u])
+
+
+def test_backward_with_gradient_on_non_scalar():
+    x = md.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    tx = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    g = np.array([[1.0, -1.0], [0.5, 2.0]], dtype=np.float32)
+    (x * x).backward(gradient=md.tensor(g))
+    (tx * tx).backward(gradient=torch.tensor(g))
+    assert_close(x.grad, tx.grad)
+
+
+def test_register_hook_and_retain_grad():
+    x = md.tensor([1.0, 2.0], requires_grad=True)
+    tx = torch.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+    outs = []
+    for v in (x, tx):
+        h = v * 3
+        h.retain_grad()
+        h.register_hook(lambda g: seen.append(g.tolist()) or g * 2)
+        (h * h).sum().backward()
+        outs.append(h)
+    assert seen[0] == seen[1] == [6.0, 12.0]
+    assert_close(outs[0].grad, outs[1].grad)
+    assert_close(x.grad, tx.grad)
+    leaf = md.tensor([1.0], requires_grad=True)
+    handle = leaf.register_hook(lambda g: g * 10)
+    (leaf * 2).sum().backward()
+    assert leaf.grad.tolist() == [20.0]
+    handle.remove()
+    (leaf * 2).sum().backward()
+    assert leaf.grad.tolist() == [22.0]
+
+
+class _Cube(md.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, k):
+        ctx.save_for_backward(x)
+        ctx.k = k
+        return x * x * x * k
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        assert ctx.needs_input_grad == (True, False)
+        return g * 3 * x * x * ctx.k, None
+
+
+def test_custom_function():
+    x = md.tensor([1.0, -2.0, 0.5], requires_grad=True)
+    y = _Cube.apply(x, 2.0)
+    assert y.requires_grad and y.grad_fn is not None
+    assert y.tolist() == [2.0, -16.0, 0.25]
+    y.sum().backward()
+    assert x.grad.tolist() == [6.0, 24.0, 1.5]
+    with md.no_grad():
+        assert not _Cube.apply(x, 1.0).requires_grad
+
+
+class _TwoInputs(md.autograd.Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        ctx.flags = ctx.needs_input_grad
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        return (g * b if ctx.needs_input_grad[0] else None), (g * a if ctx.needs_input_grad[1] else None)
+
+
+def test_custom_function_needs_input_grad():
+    a = md.tensor([2.0], requires_grad=True)
+    b = md.tensor([5.0])
+    out = _TwoInputs.apply(a, b)
+    out.backward()
+    assert a.grad.tolist() == [5.0] and b.grad is None
+    assert out.grad_fn.ctx.flags == (True, False)
