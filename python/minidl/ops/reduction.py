@@ -114,6 +114,8 @@ class VarBackward(Node):
         if is_std:
             ok = out if keepdim else A.contiguous(out).reshape(_keep_shape(x.shape, dims))
             gk = A.div(gk, A.scale(ok, 2.0))
+            # std == 0: every x equals the mean; gradient 0 (PyTorch), not 0 * inf = NaN
+            gk = _C.where(A.binary_scalar(A.EQ, ok, 0.0), A.zeros((), gk.dtype), gk)
         return (A.mul(centered, A.scale(gk, 2.0 / builtins_max(n - correction, 1e-300))),)
 
 
