@@ -358,3 +358,25 @@ def test_custom_function_needs_input_grad():
     out.backward()
     assert a.grad.tolist() == [5.0] and b.grad is None
     assert out.grad_fn.ctx.flags == (True, False)
+
+
+def test_std_of_constant_has_zero_gradient_like_torch():
+    m = md.tensor([2.0, 2.0, 2.0], requires_grad=True)
+    t = torch.tensor([2.0, 2.0, 2.0], requires_grad=True)
+    m.std().backward()
+    t.std().backward()
+    assert_close(m.grad, t.grad)
+
+
+@pytest.mark.parametrize("name", ["amax", "amin"])
+def test_amax_amin_ties_share_gradient_like_torch(name):
+    a = np.array([[1.0, 1.0, 2.0], [3.0, 3.0, 3.0]], dtype=np.float32)
+    m, t = md.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    getattr(m, name)(1).sum().backward()
+    getattr(t, name)(1).sum().backward()
+    assert_close(m.grad, t.grad)
+    m.grad = None
+    t.grad = None
+    getattr(m, name)((0, 1), keepdim=True).sum().backward()
+    getattr(t, name)((0, 1), keepdim=True).sum().backward()
+    assert_close(m.grad, t.grad)
