@@ -165,6 +165,7 @@ def test_prod(rng):
     lambda x: x.repeat(1, 2, 1), lambda x: x.flip(0), lambda x: x.narrow(1, 1, 2),
     lambda x: x.unbind(0)[2],
 ])
+@pytest.mark.filterwarnings("ignore:The use of `x.T`")
 def test_view_and_index_ops(rng, fn):
     _check(rng, fn, (3, 4, 4))
 

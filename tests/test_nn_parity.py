@@ -253,3 +253,34 @@ def test_module_to_dtype():
     assert out.dtype is md.float64
     out.sum().backward()
     assert m[0].weight.grad.dtype is md.float64
+
+
+def test_clip_grad_norm_and_value_match_torch():
+    grads = {}
+    for lib in (md, torch):
+        p, q = lib.zeros(2, requires_grad=True), lib.zeros(1, requires_grad=True)
+        p.grad, q.grad = lib.tensor([3.0, 4.0]), lib.tensor([12.0])
+        norm = lib.nn.utils.clip_grad_norm_([p, q], 1.0)
+        lib.nn.utils.clip_grad_value_([q], 0.5)
+        grads[lib.__name__] = (float(norm), p.grad.tolist(), q.grad.tolist())
+    assert grads["minidl"][0] == pytest.approx(grads["torch"][0])
+    np.testing.assert_allclose(grads["minidl"][1], grads["torch"][1], rtol=1e-6)
+    np.testing.assert_allclose(grads["minidl"][2], grads["torch"][2], rtol=1e-6)
+
+
+@pytest.mark.parametrize("dt,tol", [("float16", 1e-2), ("bfloat16", 3e-2), ("float64", 1e-6)])
+def test_low_precision_mlp_forward_backward(rng, dt, tol):
+    m, t = _mlp(md), _mlp(torch)
+    _copy_weights(t, m)
+    m.to(getattr(md, dt))
+    t.to(getattr(torch, dt))
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    xm, xt = md.tensor(x).to(getattr(md, dt)), torch.tensor(x).to(getattr(torch, dt))
+    om, ot = m(xm), t(xt)
+    assert om.dtype is getattr(md, dt)
+    assert_close(om, ot, rtol=tol, atol=tol)
+    F.cross_entropy(om, md.tensor([0, 1, 1, 0, 1])).backward()
+    torch.nn.functional.cross_entropy(ot, torch.tensor([0, 1, 1, 0, 1])).backward()
+    for (name, pm), pt in zip(m.named_parameters(), t.parameters()):
+        assert pm.grad.dtype is getattr(md, dt), name
+        assert_close(pm.grad, pt.grad, rtol=tol, atol=tol)
