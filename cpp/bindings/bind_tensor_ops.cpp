@@ -41,9 +41,9 @@ void binary_inplace(int op_code, const py::array& out, const py::array& b) {
 py::array binary_scalar_op(int op_code, const py::array& a, double s, bool scalar_first) {
   const auto op = static_cast<BinaryOp>(op_code);
   py::array out = empty_array(binary_is_comparison(op) ? DType::b8 : dtype_of(a), shape_of(a));
-  TensorView vo = view_of(out);
+  TensorView va = view_of(a), vo = view_of(out);  // view_of calls Python: before the GIL is released
   MaybeReleaseGil nogil(vo.numel());
-  binary_scalar(op, view_of(a), s, scalar_first, vo);
+  binary_scalar(op, va, s, scalar_first, vo);
   return out;
 }
 
@@ -59,9 +59,9 @@ py::array unary_op(int op_code, const py::array& x) {
   const bool predicate = op == UnaryOp::logical_not || op == UnaryOp::isnan || op == UnaryOp::isinf ||
                          op == UnaryOp::isfinite;
   py::array out = empty_array(predicate ? DType::b8 : dtype_of(x), shape_of(x));
-  TensorView vo = view_of(out);
+  TensorView vx = view_of(x), vo = view_of(out);  // view_of calls Python: before the GIL is released
   MaybeReleaseGil nogil(vo.numel());
-  unary(op, view_of(x), vo);
+  unary(op, vx, vo);
   return out;
 }
 
@@ -72,11 +72,13 @@ void unary_inplace(int op_code, const py::array& x) {
 }
 
 py::array clamp_op(const py::array& x, py::object lo, py::object hi) {
+  // every Python call (bound conversion, view_of) happens before the GIL is released
+  const bool has_lo = !lo.is_none(), has_hi = !hi.is_none();
+  const double lo_v = has_lo ? lo.cast<double>() : 0.0, hi_v = has_hi ? hi.cast<double>() : 0.0;
   py::array out = empty_array(dtype_of(x), shape_of(x));
-  TensorView vo = view_of(out);
+  TensorView vx = view_of(x), vo = view_of(out);
   MaybeReleaseGil nogil(vo.numel());
-  clamp(view_of(x), !lo.is_none(), lo.is_none() ? 0.0 : lo.cast<double>(), !hi.is_none(),
-        hi.is_none() ? 0.0 : hi.cast<double>(), vo);
+  clamp(vx, has_lo, lo_v, has_hi, hi_v, vo);
   return out;
 }
 
@@ -94,9 +96,10 @@ py::array where_op(const py::array& cond, const py::array& a, const py::array& b
   std::vector<int64_t> shape =
       broadcast_shapes(broadcast_shapes(shape_of(cond), shape_of(a), "where"), shape_of(b), "where");
   py::array out = empty_array(dtype_of(a), shape);
-  TensorView vo = view_of(out);
+  TensorView vc = broadcast_view(cond, shape, "where"), va = broadcast_view(a, shape, "where"),
+             vb = broadcast_view(b, shape, "where"), vo = view_of(out);  // Python calls: before releasing the GIL
   MaybeReleaseGil nogil(vo.numel());
-  where(broadcast_view(cond, shape, "where"), broadcast_view(a, shape, "where"), broadcast_view(b, shape, "where"), vo);
+  where(vc, va, vb, vo);
   return out;
 }
 
@@ -120,8 +123,10 @@ py::array cast_op(const py::array& x, int dtype_code) {
   py::array c = contiguous(x);
   const DType dt = static_cast<DType>(dtype_code);
   py::array out = empty_array(dt, shape_of(c));
+  const DType src_dtype = dtype_of(c);  // a Python call: before the GIL is released
+  void* out_data = out.mutable_data();
   MaybeReleaseGil nogil(c.size());
-  cast_contiguous(c.data(), dtype_of(c), out.mutable_data(), dt, c.size());
+  cast_contiguous(c.data(), src_dtype, out_data, dt, c.size());
   return out;
 }
 
@@ -197,9 +202,12 @@ py::array reduce_op(int op_code, const py::array& x, std::vector<int64_t> dims, 
     src = buf;
     for (int64_t s2 : kept_shape) outer *= s2;
   }
+  const DType src_dtype = dtype_of(src);  // Python calls: before the GIL is released
+  const void* src_data = src.data();
+  void* out_data = out.mutable_data();
   MaybeReleaseGil nogil(x.size());
-  if (is_var) variance(src.data(), dtype_of(src), outer, len, inner, out.mutable_data(), correction);
-  else reduce(op, src.data(), dtype_of(src), outer, len, inner, out.mutable_data(), scale);
+  if (is_var) variance(src_data, src_dtype, outer, len, inner, out_data, correction);
+  else reduce(op, src_data, src_dtype, outer, len, inner, out_data, scale);
   return out;
 }
 
@@ -289,8 +297,9 @@ py::array bmm_op(const py::array& a, const py::array& b) {
   // a copied operand is contiguous (B, rows, cols); batch stride from the array actually used
   const int64_t sa = Ba == 1 ? 0 : A.keep.strides(0) / A.keep.itemsize();
   const int64_t sb = Bb == 1 ? 0 : B.keep.strides(0) / B.keep.itemsize();
+  const bool is_f32 = dtype_of(a) == DType::f32;  // a Python call: before the GIL is released
   MaybeReleaseGil nogil(batch * M * N * K);
-  if (dtype_of(a) == DType::f32)
+  if (is_f32)
     sgemm_batched(A.trans, B.trans, batch, M, N, K, 1.0f, static_cast<const float*>(A.ptr), A.ld, sa,
                   static_cast<const float*>(B.ptr), B.ld, sb, 0.0f, static_cast<float*>(out.mutable_data()), N, M * N);
   else

@@ -220,6 +220,7 @@ class Tensor:
                     from .ops import array as A
                     t._grad = Tensor._wrap(A.copy(g._data)) if t._grad is None else \
                         Tensor._wrap(A.add(t._grad._data, g._data))
+            hook._retains_grad = True  # runs after every other hook, as in PyTorch 2
             self.register_hook(hook)
 
     @property
@@ -238,8 +239,12 @@ class Tensor:
         node, idx = self._node, self._out_idx
         if node.hooks is None:
             node.hooks = {}
-        node.hooks.setdefault(idx, []).append(hook)
-        return _HookHandle(node.hooks[idx], hook)
+        hooks = node.hooks.setdefault(idx, [])
+        if hooks and getattr(hooks[-1], "_retains_grad", False):
+            hooks.insert(len(hooks) - 1, hook)  # .grad of retain_grad() sees the hooked gradient
+        else:
+            hooks.append(hook)
+        return _HookHandle(hooks, hook)
 
     # --- conversion ------------------------------------------------------------------
     def numpy(self, force: bool = False) -> np.ndarray:

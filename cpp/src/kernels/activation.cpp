@@ -25,7 +25,7 @@ constexpr double kSqrt2OverPi = 0.79788456080286535588;  // sqrt(2/pi)
 template <class T>
 inline T forward_one(Activation act, T x, T slope) {
   switch (act) {
-    case Activation::relu: return x > T(0) ? x : T(0);
+    case Activation::relu: return x > T(0) || x != x ? x : T(0);  // NaN stays NaN, as torch.relu
     case Activation::leaky_relu: return x > T(0) ? x : slope * x;
     // sigmoid without overflow: for x < 0 use e^x / (1 + e^x)
     case Activation::sigmoid: {

@@ -33,8 +33,10 @@ void softmax_forward(const void* x, void* y, DType dtype, int64_t outer, int64_t
         double sum = 0;
         for (int64_t r = 0; r < len; ++r) sum += std::exp(static_cast<double>(px[base + r * inner] - m));
         if (log) {
-          const T lse = static_cast<T>(m + std::log(sum));
-          for (int64_t r = 0; r < len; ++r) py[base + r * inner] = px[base + r * inner] - lse;
+          // (x - m) - log(sum), not x - (m + log(sum)): m + log(sum) rounds to m's ulp (1000 -> 6e-5)
+          const double log_sum = std::log(sum);
+          for (int64_t r = 0; r < len; ++r)
+            py[base + r * inner] = static_cast<T>(static_cast<double>(px[base + r * inner] - m) - log_sum);
         } else {
           const double inv = 1.0 / sum;
           for (int64_t r = 0; r < len; ++r)

@@ -5,7 +5,7 @@ topological order), summing the gradients that reach the same node.
 from __future__ import annotations
 
 from ..ops import array as A
-from .node import AccumulateGrad
+from .node import _FREED, AccumulateGrad
 
 
 def _add_grad(buf, node, idx, g):
@@ -90,6 +90,8 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, accumulate
                 if accumulate:
                     _accumulate_leaf(node.variable, g, handed)
                 continue
+            if node.saved is _FREED:  # nodes reading self.saved directly would fail obscurely
+                node.get_saved()  # raises "Trying to backward through the graph a second time"
             grads_in = node.apply(g)
             if not retain_graph:
                 node.release()

@@ -53,6 +53,11 @@ class set_grad_enabled(_GradMode):
         self._prev = _enabled
         _enabled = self._value
 
+    def __enter__(self):  # the mode before __init__ changed it is the one to restore
+        global _enabled
+        _enabled = self._value
+        return self
+
     def __call__(self, fn):
         mode = self._value
 

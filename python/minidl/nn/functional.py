@@ -155,7 +155,12 @@ class NLLBackward(Node):
             g = A.scale(g, 1.0 / denom)
         src = A.to_f32(g) if A.is_low(g) else g
         glogp = _C.nll_backward(src.reshape(-1), target, weight, ignore_index, C)
-        return (A.cast(glogp, g.dtype).reshape(shape) if A.is_low(g) else glogp.reshape(shape),)
+        if A.is_low(g):
+            glogp = A.cast(glogp, g.dtype)
+        if len(shape) > 2:  # rows are (N, d1, ...) positions: undo _flatten_classes' moveaxis
+            moved = (shape[0],) + tuple(shape[2:]) + (C,)
+            return (A.contiguous(np.moveaxis(glogp.reshape(moved), -1, 1)),)
+        return (glogp.reshape(shape),)
 
 
 def _flatten_classes(logp: Tensor, target: Tensor):

@@ -144,6 +144,8 @@ def _C_where(cond, a, b):
 
 def _binary_tensor(op, a: Tensor, b: Tensor):
     ad, bd = _pair(a, b)
+    if op == A.DIV and ad.dtype.kind in "bi":  # true division of integers is float (PyTorch)
+        ad, bd = A.cast(ad, get_default_dtype().np), A.cast(bd, get_default_dtype().np)
     out = A.binary(op, ad, bd)
     if not needs_grad(a, b) or op >= A.EQ:
         return _wrap(out)
@@ -223,6 +225,8 @@ class ScalarMaxMinBackward(Node):
 
 def _binary_scalar(op, a: Tensor, s, reverse: bool = False):
     ad = _scalar_array(a, s)
+    if op == A.DIV and ad.dtype.kind in "bi":  # true division of integers is float (PyTorch)
+        ad = A.cast(ad, get_default_dtype().np)
     sv = builtins.float(s)
     out = A.binary_scalar(op, ad, sv, reverse)
     if op >= A.EQ or not needs_grad(a):

@@ -63,7 +63,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     arr, dt = _infer(data)
     if dtype is not None:
         dt = as_dtype(dtype)
-    src = arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)  # (ascontiguousarray makes 0-d 1-d)
+    src = np.asarray(arr, order="C")  # not ascontiguousarray: it turns 0-d into 1-d
     if src.dtype == dt.np:
         out = A.copy(src)
     elif src.dtype in _STORED:

@@ -17,7 +17,7 @@ _wrap = Tensor._wrap
 def _check_float(a: np.ndarray, b: np.ndarray, what: str):
     if a.dtype != b.dtype:
         raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {_name(a)} != {_name(b)}")
-    if a.dtype.kind != "f":
+    if a.dtype.kind != "f" and not A.is_low(a):  # bfloat16's NumPy kind is "V"
         raise RuntimeError(f"{what}: minidl multiplies float tensors only, got {_name(a)}")
 
 

@@ -114,6 +114,8 @@ class VarBackward(Node):
         if is_std:
             ok = out if keepdim else A.contiguous(out).reshape(_keep_shape(x.shape, dims))
             gk = A.div(gk, A.scale(ok, 2.0))
+            # std == 0: every x equals the mean; gradient 0 (PyTorch), not 0 * inf = NaN
+            gk = _C.where(A.binary_scalar(A.EQ, ok, 0.0), A.zeros((), gk.dtype), gk)
         return (A.mul(centered, A.scale(gk, 2.0 / builtins_max(n - correction, 1e-300))),)
 
 
@@ -205,24 +207,42 @@ def min(x: Tensor, dim=None, keepdim: bool = False):
     return _extremum(x, dim, keepdim, False)
 
 
-def amax(x: Tensor, dim=None, keepdim: bool = False):
+class AmaxBackward(Node):
+    """amax/amin: the gradient is shared evenly by the elements equal to the extremum of
+    their slice (PyTorch's rule for ties, unlike max(dim), which picks one index)."""
+    __slots__ = ()
+
+    def apply(self, g):
+        x, out, dims, keepdim = self.get_saved()
+        kshape = _keep_shape(x.shape, dims)
+        if not keepdim:
+            g = A.contiguous(g).reshape(kshape)
+            out = A.contiguous(out).reshape(kshape)
+        mask = A.binary(A.EQ, x, out)
+        count = A.reduce(A.R_SUM, A.cast(mask, g.dtype), dims, True)
+        return (_C.where(mask, A.div(g, count), A.zeros((), g.dtype)),)
+
+
+def _amax(x: Tensor, dim, keepdim: bool, is_max: bool):
     if dim is None:
-        return _extremum(x, None, keepdim, True)
+        return _extremum(x, None, keepdim, is_max)
     dims = normalize_dims(dim, x.ndim)
-    out = x
-    for d in reversed(dims):
-        out = _extremum(out, d, keepdim, True).values
-    return out
+    d = x._data
+    if d.ndim == 0:
+        return _extremum(x, None, keepdim, is_max)
+    for i in dims:
+        if d.shape[i] == 0:
+            raise IndexError(f"{'amax' if is_max else 'amin'}(): Expected reduction dim {i} to have non-zero size.")
+    out = A.reduce(A.R_MAX if is_max else A.R_MIN, d, dims, keepdim)
+    return result(out, AmaxBackward, (x,), (d, out, dims, keepdim))
+
+
+def amax(x: Tensor, dim=None, keepdim: bool = False):
+    return _amax(x, dim, keepdim, True)
 
 
 def amin(x: Tensor, dim=None, keepdim: bool = False):
-    if dim is None:
-        return _extremum(x, None, keepdim, False)
-    dims = normalize_dims(dim, x.ndim)
-    out = x
-    for d in reversed(dims):
-        out = _extremum(out, d, keepdim, False).values
-    return out
+    return _amax(x, dim, keepdim, False)
 
 
 def _arg(x: Tensor, dim, keepdim, op):

@@ -1,0 +1,101 @@
+"""Shared fixtures: seeded RNGs, NumPy bridges to PyTorch, tolerance checks, backend sweep."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minidl as md
+
+
+@pytest.fixture
+def rng():
+    """A NumPy generator with a fixed seed (and minidl's generator seeded too)."""
+    md.manual_seed(0)
+    return np.random.default_rng(1234)
+
+
+def to_numpy(t):
+    """A NumPy copy of a minidl or torch tensor (bfloat16/float16 widened to float32)."""
+    if isinstance(t, md.Tensor):
+        a = t.detach()
+        if a.dtype in (md.bfloat16, md.float16):
+            a = a.float()
+        return np.array(a.numpy())
+    import torch
+    t = t.detach()
+    if t.dtype in (torch.bfloat16, torch.float16):
+        t = t.float()
+    return t.numpy().copy()
+
+
+def to_torch(t, requires_grad=None):
+    """A torch tensor with the same values and dtype as minidl tensor ``t``."""
+    import torch
+    a = t.detach()
+    if a.dtype is md.bfloat16:
+        out = torch.from_numpy(np.array(a.float().numpy())).to(torch.bfloat16)
+    else:
+        out = torch.from_numpy(np.array(a.numpy()))
+    rg = t.requires_grad if requires_grad is None else requires_grad
+    return out.requires_grad_(rg) if rg else out
+
+
+def from_torch(t, requires_grad=None):
+    """A minidl tensor with the same values and dtype as torch tensor ``t``."""
+    import torch
+    a = t.detach()
+    if a.dtype is torch.bfloat16:
+        out = md.tensor(a.float().numpy()).bfloat16()
+    else:
+        out = md.tensor(a.numpy().copy())
+    rg = t.requires_grad if requires_grad is None else requires_grad
+    return out.requires_grad_(rg) if rg else out
+
+
+def assert_close(actual, expected, rtol=1e-4, atol=1e-5, check_dtype=True):
+    """``actual`` (minidl) equals ``expected`` (torch / NumPy / minidl) within tolerances,
+    with the same shape and (by default) the same dtype name."""
+    a = to_numpy(actual) if not isinstance(actual, np.ndarray) else actual
+    e = to_numpy(expected) if not isinstance(expected, (np.ndarray, float, int)) else np.asarray(expected)
+    assert a.shape == e.shape, f"shape {a.shape} != {e.shape}"
+    if check_dtype and isinstance(actual, md.Tensor) and not isinstance(expected, (np.ndarray, float, int)):
+        assert str(actual.dtype).split(".")[-1] == str(expected.dtype).split(".")[-1], \
+            f"dtype {actual.dtype} != {expected.dtype}"
+    np.testing.assert_allclose(a.astype(np.float64) if a.dtype != np.bool_ else a,
+                               e.astype(np.float64) if e.dtype != np.bool_ else e, rtol=rtol, atol=atol)
+
+
+def pair(rng, *shape, dtype=np.float32, requires_grad=True, low=None, high=None):
+    """The same random values as (minidl tensor, torch tensor), both leaves."""
+    import torch
+    if low is not None:
+        a = rng.uniform(low, high, size=shape).astype(dtype)
+    else:
+        a = rng.standard_normal(shape).astype(dtype)
+    m = md.tensor(a, requires_grad=requires_grad)
+    t = torch.tensor(a, requires_grad=requires_grad)
+    return m, t
+
+
+@pytest.fixture(params=md.backend.available())
+def kernel_set(request):
+    """Runs the test once per CPU kernel set this machine has; restores the previous one."""
+    prev = md.backend.name
+    md.backend.use(request.param)
+    try:
+        yield request.param
+    finally:
+        md.backend.use(prev)
+
+
+@pytest.fixture(autouse=True)
+def _restore_global_state():
+    """Tests may change the default dtype, threads or backend: put them back."""
+    prev_backend, prev_threads = md.backend.name, md.get_num_threads()
+    yield
+    md.set_default_dtype(md.float32)
+    md.backend.use(prev_backend)
+    md.set_num_threads(prev_threads)
+    left_disabled = not md.is_grad_enabled()
+    md.autograd.grad_mode._enabled = True
+    assert not left_disabled, "a test left grad mode disabled"
