@@ -57,7 +57,9 @@ def test_elementwise_scalar_vs_simd(simd, n, op):
         ref = _under("scalar", _ELEMENTWISE[op], x).numpy()
         got = _under(simd, _ELEMENTWISE[op], x).numpy()
         assert got.shape == ref.shape and got.dtype == ref.dtype, kind
-        np.testing.assert_allclose(got, ref, rtol=2e-6, atol=1e-7, err_msg=f"{op} {kind} n={n}")
+        # exact GELU's SIMD erf is a rational fit with abs. error 4.5e-7 (vec.h erf_rational)
+        atol = 1e-6 if op == "gelu" else 1e-7
+        np.testing.assert_allclose(got, ref, rtol=2e-6, atol=atol, err_msg=f"{op} {kind} n={n}")
 
 
 _REDUCTIONS = {

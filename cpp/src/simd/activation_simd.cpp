@@ -35,7 +35,8 @@ bool forward_f32(Activation act, const float* x, float* y, int64_t n, float para
   switch (act) {
     // max_ps(x, 0) returns its second operand for NaN, so relu(NaN) = 0 as the reference's
     // x > 0 ? x : 0, and relu(-0) = +0
-    case Activation::relu: map1(x, y, n, [&](Vec v) { return max(v, zero); }); return true;
+    // max(0, v): maxps returns its second operand when either is NaN, so NaN passes through
+    case Activation::relu: map1(x, y, n, [&](Vec v) { return max(zero, v); }); return true;
     case Activation::leaky_relu:
       map1(x, y, n, [&](Vec v) { return blend(cmp_gt(v, zero), slope * v, v); });
       return true;

@@ -3,7 +3,7 @@
 // Three passes over a row, which stays in L1/L2 between them (rows are split over threads by
 // cpp/src/kernels/softmax.cpp): (1) the row max m; (2) e_i = exp(x_i - m), summed (softmax
 // also stores e_i in y, so exp runs once per element); (3) y = e_i / sum, or for log-softmax
-// y = x_i - (m + log sum). An online single pass (running max, rescaling the running sum by
+// y = (x_i - m) - log sum. An online single pass (running max, rescaling the running sum by
 // exp(m_old - m_new)) would read x once less but costs a second exp per vector; with the row
 // in cache the three-pass form is faster. Sums run in float vectors over blocks of
 // kBlock elements and are combined in double, as accurate as the reference for long rows.
@@ -116,8 +116,9 @@ bool forward_f32(const float* x, float* y, int64_t rows, int64_t len, bool log) 
     if (__builtin_isinf(m) && m < 0) m = 0;  // all -inf: exp gives 0, sum 0 -> NaN, as the reference
     if (log) {
       const double sum = row_sum_exp(xr, nullptr, len, m);
-      const Vec lse = Vec::set1(static_cast<float>(m + __builtin_log(sum)));
-      row_map(xr, yr, len, [&](Vec v) { return v - lse; });
+      // (x - m) - log(sum), as the reference: x - m is exact, so nothing of x is lost at +-1000
+      const Vec vm = Vec::set1(m), log_sum = Vec::set1(static_cast<float>(__builtin_log(sum)));
+      row_map(xr, yr, len, [&](Vec v) { return (v - vm) - log_sum; });
     } else {
       const double sum = row_sum_exp(xr, yr, len, m);
       const Vec inv = Vec::set1(static_cast<float>(1.0 / sum));

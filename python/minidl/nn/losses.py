@@ -176,8 +176,9 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor = None, size_ave
                                "(class-index targets must be int64)")
         expected = (d.shape[0],) + d.shape[2:] if d.ndim >= 2 else ()
         if td.shape != expected:
-            raise ValueError(f"Expected target of shape {list(expected)} for input of shape {list(d.shape)}, got "
-                             f"{list(td.shape)}")
+            raise ValueError(f"Expected input batch_size ({d.shape[0] if d.ndim >= 2 else 1}) to match target "
+                             f"batch_size ({td.shape[0] if td.ndim else 1}): expected a target of shape "
+                             f"{list(expected)} for input of shape {list(d.shape)}, got {list(td.shape)}")
         tgt = A.contiguous(td).reshape(-1)
     w = None
     if weight is not None:
