@@ -100,7 +100,7 @@ def test_every_leaf_type_and_container(tmp_path):
     obj = {
         "none": None, "t": True, "f": False, "int": -7, "big": 2 ** 80, "zero": 0,
         "float": 0.1, "negzero": -0.0, "inf": math.inf, "ninf": -math.inf, "nan": math.nan,
-        "tiny": 5e-324, "huge": 1.7976931348623157e308, "str": "héllo \"wörld\"\n\x00",
+        "tiny": 5e-324, "huge": 1.7976931348623157e308, "str": "héllo \"wörld\"\n\x00 \U0001F600", "surrogate": "\ud800",
         "empty_str": "", 3: "int key", "3": "str key", -1: [1, (2, [3, {}]), ()],
         "tuple": (1, 2.0, "3", None, (True,)), "list": [[], [[]], ((),)],
         "od": collections.OrderedDict([("b", 1), ("a", 2)]), "nested": {"a": {"b": {"c": {0: md.ones(2)}}}},
@@ -393,6 +393,15 @@ def test_overlapping_offsets(tmp_path, good):
     _, hlen, header = good
     tensor_node(header, "b")["data_offsets"] = [0, 32]  # inside a's [0, 64)
     assert "overlap" in load_error(write_with_header(tmp_path, header, good[0][16 + hlen:]))
+
+
+def test_many_tensors_claiming_the_same_bytes(tmp_path):
+    # 20000 tensors of 1 MiB each over one shared 1 MiB range: rejected before any allocation
+    n = 1 << 20
+    node = {"type": "tensor", "dtype": "float32", "shape": [n // 4], "data_offsets": [0, n]}
+    h = {"format": "minidl.checkpoint", "version": 1, "data_size": n,
+         "root": {"type": "list", "items": [node] * 20000}}
+    assert "overlap" in load_error(write_with_header(tmp_path, h, b"\0" * n))
 
 
 def test_bad_dtype_and_shape(tmp_path, good):

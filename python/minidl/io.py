@@ -71,7 +71,7 @@ VERSION = 1
 FORMAT = "minidl.checkpoint"
 ALIGN = 64
 MAX_DEPTH = 64                      # containers inside containers, save and load alike
-MAX_HEADER_BYTES = 256 * 1024 * 1024
+MAX_HEADER_BYTES = 64 * 1024 * 1024
 MAX_NDIM = 64
 _PREFIX = 16                        # magic + header length
 
@@ -149,7 +149,7 @@ def _le_bytes(arr: np.ndarray) -> memoryview:
 
 def _serialize_header(root, data_size: int) -> bytes:
     header = {"format": FORMAT, "version": VERSION, "data_size": data_size, "root": root}
-    text = json.dumps(header, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    text = json.dumps(header, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("utf-8")
     return text + b" " * (_align(_PREFIX + len(text)) - _PREFIX - len(text))
 
 
@@ -244,7 +244,7 @@ def _is_int(v) -> bool:
 class _Decoder:
     def __init__(self, data_size: int):
         self.data_size = data_size
-        self.tensors = []  # (begin, end, node, dtype, shape, requires_grad, slot-setter)
+        self.tensors = []  # (begin, end, where, tensor placeholder, (dtype, shape, requires_grad))
 
     def node(self, v, where, depth):
         if v is None or isinstance(v, (bool, str, int, float)):
@@ -321,8 +321,9 @@ class _Decoder:
         rg = v.get("requires_grad", False)
         if not isinstance(rg, bool) or (rg and not dt.is_floating_point):
             raise CheckpointError(f"bad requires_grad {rg!r} for the tensor at {where}")
-        t = Tensor._wrap(np.empty(tuple(shape), dtype=dt.np))
-        self.tensors.append((begin, end, where, t, rg))
+        # memory is allocated only once every range has been checked (see _read)
+        t = Tensor._wrap(None)
+        self.tensors.append((begin, end, where, t, (dt, tuple(shape), rg)))
         return t
 
     def check_overlaps(self):
@@ -391,8 +392,9 @@ def _read(f, size: int):
         raise CheckpointError("header JSON is nested too deeply") from None
     dec.check_overlaps()
     start = _PREFIX + hlen
-    for begin, end, where, t, rg in sorted(dec.tensors, key=lambda e: e[0]):
-        arr = t._data
+    for begin, end, where, t, (dt, shape, rg) in sorted(dec.tensors, key=lambda e: e[0]):
+        t._data = arr = np.empty(shape, dtype=dt.np)
+        t._rg = rg
         if end == begin:
             continue
         f.seek(start + begin)
@@ -403,9 +405,6 @@ def _read(f, size: int):
             arr.view(f"u{arr.dtype.itemsize}").byteswap(inplace=True)
         if arr.dtype == np.bool_ and buf.max(initial=0) > 1:
             raise CheckpointError(f"bool tensor at {where} holds bytes other than 0 and 1")
-    for _, _, _, t, rg in dec.tensors:
-        if rg:
-            t._rg = True
     return obj
 
 
