@@ -100,7 +100,8 @@ def test_every_leaf_type_and_container(tmp_path):
     obj = {
         "none": None, "t": True, "f": False, "int": -7, "big": 2 ** 80, "zero": 0,
         "float": 0.1, "negzero": -0.0, "inf": math.inf, "ninf": -math.inf, "nan": math.nan,
-        "tiny": 5e-324, "huge": 1.7976931348623157e308, "str": "héllo \"wörld\"\n\x00 \U0001F600", "surrogate": "\ud800",
+        "tiny": 5e-324, "huge": 1.7976931348623157e308,
+        "str": "héllo \"wörld\"\n\x00 \U0001F600", "surrogate": "\ud800",
         "empty_str": "", 3: "int key", "3": "str key", -1: [1, (2, [3, {}]), ()],
         "tuple": (1, 2.0, "3", None, (True,)), "list": [[], [[]], ((),)],
         "od": collections.OrderedDict([("b", 1), ("a", 2)]), "nested": {"a": {"b": {"c": {0: md.ones(2)}}}},
@@ -264,6 +265,31 @@ def test_failure_in_replace_keeps_previous_checkpoint(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["model.mdl"]
 
 
+def test_process_killed_mid_write_keeps_previous_checkpoint(tmp_path):
+    # a real crash: the process dies (no cleanup runs) after part of the data is written
+    import subprocess
+    import sys
+    path = tmp_path / "model.mdl"
+    md.save({"w": md.arange(10, dtype=md.float32)}, path)
+    before = path.read_bytes()
+    script = (
+        "import os, minidl as md, minidl.io as mio\n"
+        "real = mio._le_bytes\n"
+        "n = [0]\n"
+        "def dying(arr):\n"
+        "    n[0] += 1\n"
+        "    if n[0] == 2: os._exit(3)\n"
+        "    return real(arr)\n"
+        "mio._le_bytes = dying\n"
+        f"md.save({{'a': md.ones(100000), 'b': md.ones(100000)}}, {str(path)!r})\n")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(md.__file__)))
+    assert subprocess.run([sys.executable, "-c", script], env=env).returncode == 3
+    assert path.read_bytes() == before
+    assert np.array_equal(md.load(path)["w"].numpy(), np.arange(10, dtype=np.float32))
+    # the half-written temporary is a hidden sibling that never replaced the checkpoint
+    assert all(n == "model.mdl" or (n.startswith(".model.mdl.") and n.endswith(".tmp")) for n in os.listdir(tmp_path))
+
+
 def test_save_fsyncs_file_and_directory(tmp_path, monkeypatch):
     synced = []
     real = os.fsync
@@ -370,7 +396,8 @@ def test_deeply_nested_json(tmp_path):
 def test_wrong_version_and_format(tmp_path, good):
     _, hlen, header = good
     data = good[0][16 + hlen:]
-    for key, value, word in [("version", 2, "version"), ("version", "1", "version"), ("format", "safetensors", "format"),
+    for key, value, word in [("version", 2, "version"), ("version", "1", "version"),
+                             ("format", "safetensors", "format"),
                              ("data_size", -1, "data_size"), ("extra", 1, "keys")]:
         h = dict(header, **{key: value})
         assert word in load_error(write_with_header(tmp_path, h, data))
