@@ -20,6 +20,8 @@ from .ops.creation import (arange, as_tensor, bernoulli, empty, empty_like, eye,
                            get_rng_state, initial_seed, linspace, manual_seed, normal, ones, ones_like, rand,
                            rand_like, randint, randn, randn_like, randperm, set_rng_state, tensor, zeros, zeros_like)
 from . import backend, cuda, datasets, nn, optim
+from . import callbacks, transforms
+from .io import save, load
 
 # functional forms of the tensor methods (md.exp(x), md.cat([...]), ...)
 cat = _shape.cat
