@@ -1,4 +1,5 @@
 // Runtime: kernel-set dispatch, threads, the random generator, and the module itself.
+#include <cstdlib>  // defines __GLIBC__ (via features.h) before the check below
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -106,4 +107,5 @@ PYBIND11_MODULE(_C, m) {
   minidl_py::init_runtime(m);
   minidl_py::init_tensor_ops(m);
   minidl_py::init_nn_ops(m);
+  minidl_py::init_optim(m);
 }
