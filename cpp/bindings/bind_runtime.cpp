@@ -1,5 +1,5 @@
 // Runtime: kernel-set dispatch, threads, the random generator, and the module itself.
-#include <cstdlib>  // defines __GLIBC__ (via features.h) before the check below
+#include <cstdlib>  // defines __GLIBC__ on glibc systems
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif

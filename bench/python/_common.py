@@ -1,0 +1,58 @@
+"""Shared helpers for the Python benchmarks: a median timer and a plain-text table.
+
+    from _common import timeit, print_table
+    t = timeit(lambda: f(x), repeat=15, warmup=3)   # median seconds
+    print_table(["shape", "GFLOP/s"], [["1024^3", 250.1]])
+
+Timings on small shared machines are noisy: report medians, warm up (thread pools, page
+faults, caches), and pin OpenMP threads (OMP_PROC_BIND=close) when comparing thread counts.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable, Iterable, Sequence
+
+
+def timeit(fn: Callable[[], object], repeat: int = 11, warmup: int = 2,
+           min_time: float = 0.0) -> float:
+    """Median wall time of fn() in seconds over `repeat` runs, after `warmup` untimed runs.
+
+    A single run shorter than ~50 us is timed as a loop of calls (total >= 200 us) so timer
+    resolution and call overhead do not dominate; `min_time` (seconds) extends the repeats
+    until that much total time was measured.
+    """
+    for _ in range(warmup):
+        fn()
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    inner = max(1, int(2e-4 / first)) if first < 5e-5 else 1
+    samples = []
+    total = 0.0
+    while len(samples) < repeat or total < min_time:
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        dt = (time.perf_counter() - t0) / inner
+        samples.append(dt)
+        total += dt * inner
+    return statistics.median(samples)
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        if v != v:
+            return "-"
+        return f"{v:.3g}" if abs(v) < 10 else f"{v:.1f}"
+    return str(v)
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[object]], file=None) -> None:
+    """Prints rows under headers as an aligned text table (floats: 3 significant digits
+    below 10, one decimal above; NaN shows as '-')."""
+    cells = [[str(h) for h in headers]] + [[_fmt(v) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    print("\n".join(lines), file=file, flush=True)
