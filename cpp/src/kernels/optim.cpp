@@ -194,65 +194,48 @@ void adam_step(int64_t n_tensors, T* const* params, const T* const* grads, T* co
   });
 }
 
-// LAMB needs ||w|| and ||u|| of a whole tensor before it can update any of it: two passes.
-// Tensors are taken in waves of about kLambWaveBytes of pass-1 traffic (p, g, m, v), so
-// pass 2 re-reads p, m, v from the last-level cache instead of DRAM (a wave of one tensor
-// when a tensor alone is bigger).
-constexpr int64_t kLambWaveBytes = int64_t{16} << 20;
-
 template <class T>
 void lamb_step(int64_t n_tensors, T* const* params, const T* const* grads, T* const* exp_avgs,
                T* const* exp_avg_sqs, const int64_t* sizes, const double* steps, double lr,
                double beta1, double beta2, double eps, double weight_decay, double* trust_ratios) {
+  int64_t total = 0;
+  const std::vector<Chunk> chunks = make_chunks(n_tensors, sizes, &total);
+  std::vector<LambScalars> scal(n_tensors);
+  for (int64_t t = 0; t < n_tensors; ++t)
+    scal[t] = LambScalars{beta1, beta2, eps, weight_decay, 1.0 - std::pow(beta1, steps[t]),
+                          1.0 - std::pow(beta2, steps[t])};
   const OptimSimd* simd = simd_for<T>();
-  int64_t first = 0;
-  while (first < n_tensors) {
-    int64_t last = first + 1, bytes = 4 * sizes[first] * int64_t(sizeof(T));
-    while (last < n_tensors && bytes + 4 * sizes[last] * int64_t(sizeof(T)) <= kLambWaveBytes)
-      bytes += 4 * sizes[last++] * int64_t(sizeof(T));
-    const int64_t nw = last - first;
-    int64_t total = 0;
-    const std::vector<Chunk> chunks = make_chunks(nw, sizes + first, &total);   // tensor index within wave
-    std::vector<LambScalars> scal(nw);
-    for (int64_t t = 0; t < nw; ++t)
-      scal[t] = LambScalars{beta1, beta2, eps, weight_decay, 1.0 - std::pow(beta1, steps[first + t]),
-                            1.0 - std::pow(beta2, steps[first + t])};
-    T* const* P = params + first;
-    const T* const* G = grads + first;
-    T* const* M = exp_avgs + first;
-    T* const* V = exp_avg_sqs + first;
-    // pass 1: moments and per-chunk partial sums (summed per tensor in chunk order afterwards,
-    // so the result does not depend on the thread count)
-    std::vector<double> partial(2 * chunks.size(), 0.0);
-    for_each_chunk(chunks, total, [&](int64_t ci, const Chunk& c) {
-      const int64_t t = c.tensor, b = c.begin, n = c.end - c.begin;
-      double* sums = &partial[2 * ci];
-      if constexpr (std::is_same_v<T, float>) {
-        if (simd) return simd->lamb_moments_f32(P[t] + b, G[t] + b, M[t] + b, V[t] + b, n, scal[t], sums);
-      }
-      lamb_moments_range<T>(P[t] + b, G[t] + b, M[t] + b, V[t] + b, n, scal[t], sums);
-    });
-    std::vector<double> ww(nw, 0.0), uu(nw, 0.0), scale(nw);
-    for (size_t ci = 0; ci < chunks.size(); ++ci) {
-      ww[chunks[ci].tensor] += partial[2 * ci];
-      uu[chunks[ci].tensor] += partial[2 * ci + 1];
+  // pass 1: moments and per-chunk partial sums (summed per tensor in chunk order afterwards,
+  // so the result does not depend on the thread count)
+  std::vector<double> partial(2 * chunks.size(), 0.0);
+  for_each_chunk(chunks, total, [&](int64_t ci, const Chunk& c) {
+    const int64_t t = c.tensor, b = c.begin, n = c.end - c.begin;
+    double* sums = &partial[2 * ci];
+    if constexpr (std::is_same_v<T, float>) {
+      if (simd) return simd->lamb_moments_f32(params[t] + b, grads[t] + b, exp_avgs[t] + b, exp_avg_sqs[t] + b, n,
+                                              scal[t], sums);
     }
-    for (int64_t t = 0; t < nw; ++t) {
-      const double wn = std::sqrt(ww[t]), un = std::sqrt(uu[t]);
-      const double r = (wn > 0 && un > 0) ? wn / un : 1.0;   // trust ratio
-      if (trust_ratios) trust_ratios[first + t] = r;
-      scale[t] = lr * r;
-    }
-    // pass 2: w -= lr * r * u
-    for_each_chunk(chunks, total, [&](int64_t, const Chunk& c) {
-      const int64_t t = c.tensor, b = c.begin, n = c.end - c.begin;
-      if constexpr (std::is_same_v<T, float>) {
-        if (simd) return simd->lamb_apply_f32(P[t] + b, M[t] + b, V[t] + b, n, scal[t], scale[t]);
-      }
-      lamb_apply_range<T>(P[t] + b, M[t] + b, V[t] + b, n, scal[t], scale[t]);
-    });
-    first = last;
+    lamb_moments_range<T>(params[t] + b, grads[t] + b, exp_avgs[t] + b, exp_avg_sqs[t] + b, n, scal[t], sums);
+  });
+  std::vector<double> ww(n_tensors, 0.0), uu(n_tensors, 0.0), scale(n_tensors);
+  for (size_t ci = 0; ci < chunks.size(); ++ci) {
+    ww[chunks[ci].tensor] += partial[2 * ci];
+    uu[chunks[ci].tensor] += partial[2 * ci + 1];
   }
+  for (int64_t t = 0; t < n_tensors; ++t) {
+    const double wn = std::sqrt(ww[t]), un = std::sqrt(uu[t]);
+    const double r = (wn > 0 && un > 0) ? wn / un : 1.0;
+    if (trust_ratios) trust_ratios[t] = r;
+    scale[t] = lr * r;
+  }
+  // pass 2: w -= lr * r * u
+  for_each_chunk(chunks, total, [&](int64_t, const Chunk& c) {
+    const int64_t t = c.tensor, b = c.begin, n = c.end - c.begin;
+    if constexpr (std::is_same_v<T, float>) {
+      if (simd) return simd->lamb_apply_f32(params[t] + b, exp_avgs[t] + b, exp_avg_sqs[t] + b, n, scal[t], scale[t]);
+    }
+    lamb_apply_range<T>(params[t] + b, exp_avgs[t] + b, exp_avg_sqs[t] + b, n, scal[t], scale[t]);
+  });
 }
 
 #define MINIDL_OPTIM_INSTANTIATE(T)                                                                  \
