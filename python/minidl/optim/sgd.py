@@ -1,16 +1,21 @@
-"""Stochastic gradient descent with momentum, dampening, Nesterov and weight decay:
+"""Stochastic gradient descent with momentum, dampening, Nesterov and weight decay, exactly
+as ``torch.optim.SGD``:
 
-    g = grad + weight_decay * p
-    buf = momentum * buf + (1 - dampening) * g        (buf = g on the first step)
-    g = g + momentum * buf if nesterov else buf
-    p = p - lr * g
+    d   = -grad if maximize else grad
+    d   = d + weight_decay * p
+    buf = d                                        (first step)
+    buf = momentum * buf + (1 - dampening) * d     (later steps)
+    d   = d + momentum * buf  if nesterov  else  buf
+    p   = p - lr * d
+
+The arithmetic runs in one multi-tensor C++ call per parameter group (``_C.sgd_step``,
+cpp/src/kernels/optim.cpp): every parameter is read and written once per step.
 """
 from __future__ import annotations
 
 from .. import _C
 from ..autograd.grad_mode import no_grad
-from ..ops import array as A
-from ..tensor import Tensor
+from ._multi_tensor import batches_with_grad, run_closure, state_array, state_zeros
 from .optimizer import Optimizer, required
 
 
@@ -26,34 +31,33 @@ class SGD(Optimizer):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                                      nesterov=nesterov, maximize=maximize))
+                                      nesterov=nesterov, maximize=maximize, foreach=foreach,
+                                      differentiable=differentiable, fused=fused))
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        for g in self.param_groups:
+            g.setdefault("nesterov", False)
+            g.setdefault("maximize", False)
 
     @no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            from ..autograd.grad_mode import enable_grad
-            with enable_grad():
-                loss = closure()
+        """One update of every parameter that has a gradient; returns ``closure()``'s loss."""
+        loss = run_closure(closure)
         for group in self.param_groups:
-            lr, mom, damp = group["lr"], group["momentum"], group["dampening"]
-            wd, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
-            for p in group["params"]:
-                if p._grad is None:
-                    continue
-                g = p._grad._data
-                if maximize:
-                    g = A.neg(g)
-                if wd != 0:
-                    g = A.add(g, A.scale(p._data, wd))
-                if mom != 0:
-                    state = self.state[p]
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = Tensor._wrap(A.copy(g))
-                    else:
-                        _C.binary_scalar_(A.MUL, buf._data, mom)
-                        A.add_(buf._data, A.scale(g, 1.0 - damp) if damp else g)
-                    g = A.add(g, A.scale(buf._data, mom)) if nesterov else buf._data
-                A.add_(p._data, A.scale(g, -lr))
+            momentum = group["momentum"]
+            for batch in batches_with_grad(group):
+                bufs, first = [], []
+                if momentum != 0:
+                    for p in batch.params:
+                        state = self.state[p]
+                        is_new = state.get("momentum_buffer") is None
+                        if is_new:
+                            state["momentum_buffer"] = state_zeros(p)
+                        bufs.append(state_array(state, "momentum_buffer", p))
+                        first.append(is_new)
+                _C.sgd_step(batch.arrays, batch.grads, bufs, first, float(group["lr"]), float(momentum),
+                            float(group["dampening"]), float(group["weight_decay"]), bool(group["nesterov"]),
+                            bool(group["maximize"]))
+                batch.finish()
         return loss
