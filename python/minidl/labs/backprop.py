@@ -181,7 +181,7 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, activation: str = "t
     ax.set_xticks(xs, PARAMS)
     ax.set_ylabel("max abs value (float64)")
     ax.set_title("Backprop by hand = autograd = finite differences")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
     res["png"] = save_figure(fig, out, "backprop")
     res["seconds"] = time.perf_counter() - t0
     res["worst"] = worst
