@@ -1,8 +1,12 @@
 """One MLP training step in minidl vs PyTorch, same model, same weights, same batch.
 
     PYTHONPATH=python python3 bench/python/bench_mlp.py [--steps 50] [--repeat 7] [--threads 1 2]
+        [--sizes 64 256 256 10] [--batch 128]
 
-Model 64-256-256-10 with ReLU, CrossEntropyLoss, SGD(lr=0.01, momentum=0.9), a batch of
+(``--sizes 64 16 16 10 --batch 8`` makes the kernels negligible: what is left is the
+framework overhead of a step, module calls, graph building, the backward engine, optimizer.)
+
+Default model 64-256-256-10 with ReLU, CrossEntropyLoss, SGD(lr=0.01, momentum=0.9), a batch of
 128 real digits. A step is ``zero_grad(); loss = loss_fn(model(x), y); loss.backward();
 opt.step()`` written identically for both libraries. Reported per thread count: ms per step
 (median of ``--repeat`` timings of ``--steps`` steps each, after warm-up), the ratio
@@ -36,13 +40,13 @@ SIZES = (64, 256, 256, 10)
 BATCH = 128
 
 
-def build(lib, weights):
+def build(lib, weights, sizes=SIZES):
     nn = lib.nn
     layers = []
-    for i in range(len(SIZES) - 1):
-        lin = nn.Linear(SIZES[i], SIZES[i + 1])
+    for i in range(len(sizes) - 1):
+        lin = nn.Linear(sizes[i], sizes[i + 1])
         layers.append(lin)
-        if i < len(SIZES) - 2:
+        if i < len(sizes) - 2:
             layers.append(nn.ReLU())
     model = nn.Sequential(*layers)
     with lib.no_grad():
@@ -54,8 +58,8 @@ def build(lib, weights):
     return model, nn.CrossEntropyLoss(), opt
 
 
-def make_step(lib, weights, x_np, y_np):
-    model, loss_fn, opt = build(lib, weights)
+def make_step(lib, weights, x_np, y_np, sizes=SIZES):
+    model, loss_fn, opt = build(lib, weights, sizes)
     x, y = lib.tensor(x_np), lib.tensor(y_np)
 
     def step():
@@ -130,18 +134,23 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--repeat", type=int, default=7)
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="layer widths, first = 64 pixels")
+    p.add_argument("--batch", type=int, default=BATCH)
     args = p.parse_args(argv)
+    sizes, batch = tuple(args.sizes), args.batch
+    if sizes[0] != 64 or sizes[-1] != 10:
+        p.error("--sizes must start with 64 (digit pixels) and end with 10 (classes)")
 
     images, labels = md.datasets.load_digits(as_numpy=True)
-    x_np = images[:BATCH].reshape(BATCH, -1).astype(np.float32)
-    y_np = labels[:BATCH].astype(np.int64)
+    x_np = images[:batch].reshape(batch, -1).astype(np.float32)
+    y_np = labels[:batch].astype(np.int64)
     torch.manual_seed(0)
-    ref = torch.nn.Sequential(*[torch.nn.Linear(SIZES[i], SIZES[i + 1]) for i in range(len(SIZES) - 1)])
+    ref = torch.nn.Sequential(*[torch.nn.Linear(sizes[i], sizes[i + 1]) for i in range(len(sizes) - 1)])
     weights = [p.detach().numpy().copy() for p in ref.parameters()]
 
     # same weights, same batch: the first losses must agree (a benchmark of different maths is void)
-    md_step, _ = make_step(md, weights, x_np, y_np)
-    th_step, _ = make_step(torch, weights, x_np, y_np)
+    md_step, _ = make_step(md, weights, x_np, y_np, sizes)
+    th_step, _ = make_step(torch, weights, x_np, y_np, sizes)
     l_md, l_th = [md_step().item() for _ in range(3)], [th_step().item() for _ in range(3)]
     assert np.allclose(l_md, l_th, rtol=1e-4, atol=1e-5), (l_md, l_th)
 
@@ -149,8 +158,8 @@ def main(argv=None):
     for n in args.threads:
         torch.set_num_threads(n)
         md.set_num_threads(n)
-        md_step, _ = make_step(md, weights, x_np, y_np)
-        th_step, _ = make_step(torch, weights, x_np, y_np)
+        md_step, _ = make_step(md, weights, x_np, y_np, sizes)
+        th_step, _ = make_step(torch, weights, x_np, y_np, sizes)
         ms_md, pf_md = measure(md_step, args.steps, args.repeat)
         ms_th, pf_th = measure(th_step, args.steps, args.repeat)
         rows.append([n, ms_md, ms_th, ms_md / ms_th, pf_md, pf_th])
@@ -170,7 +179,7 @@ def main(argv=None):
         split.append([n, total, gemm_in_step, total - gemm_in_step, len(rec.calls), rep_md, rep_th,
                       rep_md / rep_th])
 
-    print(f"MLP training step {'-'.join(map(str, SIZES))} ReLU, batch {BATCH}, CrossEntropy, SGD momentum "
+    print(f"MLP training step {'-'.join(map(str, sizes))} ReLU, batch {batch}, CrossEntropy, SGD momentum "
           f"(median of {args.repeat} x {args.steps} steps), OMP_PROC_BIND={os.environ.get('OMP_PROC_BIND')}, "
           f"minidl kernels: {md.backend.name}, torch {torch.__version__}")
     print_table(["threads", "minidl ms", "torch ms", "minidl/torch", "minidl faults/step", "torch faults/step"],
