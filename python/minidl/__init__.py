@@ -86,6 +86,8 @@ for _m in ("neg", "abs", "exp", "log", "sqrt", "rsqrt", "square", "reciprocal", 
            "expm1", "floor", "ceil", "round", "trunc", "isnan", "isinf", "isfinite", "logical_not", "relu",
            "sigmoid", "tanh"):
     globals()[_m] = _unary_fn(_m)
+# the activations go straight to nn.functional (two Python frames fewer than via the Tensor method)
+relu, sigmoid, tanh = nn.functional.relu, nn.functional.sigmoid, nn.functional.tanh
 negative = globals()["neg"]
 subtract = globals()["sub"]
 multiply = globals()["mul"]

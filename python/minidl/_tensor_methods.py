@@ -222,9 +222,14 @@ T.flip = shape.flip
 
 
 def _nn(name):
+    fn = None  # nn.functional imports Tensor: resolve it on first call, then keep it
+
     def method(self, *args, **kwargs):
-        from .nn import functional as F
-        return getattr(F, name)(self, *args, **kwargs)
+        nonlocal fn
+        if fn is None:
+            from .nn import functional as F
+            fn = getattr(F, name)
+        return fn(self, *args, **kwargs)
     method.__name__ = name
     return method
 

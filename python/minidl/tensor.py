@@ -13,6 +13,7 @@ import weakref
 import numpy as np
 
 from . import _C
+from .autograd import backward as _autograd_backward
 from .autograd import grad_mode
 from .autograd.node import AccumulateGrad
 from .dtypes import from_numpy_dtype
@@ -388,8 +389,7 @@ class Tensor:
 
     # --- autograd ------------------------------------------------------------------------
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        from .autograd import backward
-        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+        _autograd_backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     def _check_inplace(self):
         if self._rg and grad_mode._enabled:

@@ -9,9 +9,23 @@ from .gradcheck import gradcheck, gradgradcheck
 from .node import Node
 
 
+_late = None
+
+
+def _late_imports():
+    """(run_backward, Tensor, _edge, array ops): minidl.tensor imports this package, so these are
+    imported on the first backward and kept (an import statement per call costs ~0.3 us)."""
+    global _late
+    if _late is None:
+        from ..ops import array as A
+        from ..tensor import Tensor, _edge
+        from .engine import run_backward
+        _late = (run_backward, Tensor, _edge, A)
+    return _late
+
+
 def _root_grads(outputs, grad_outputs):
-    from ..ops import array as A
-    from ..tensor import Tensor
+    _, Tensor, _edge, A = _late or _late_imports()
 
     roots, grads = [], []
     for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
@@ -31,7 +45,6 @@ def _root_grads(outputs, grad_outputs):
                                    f"output[{i}] has a shape of {list(out._data.shape)}.")
             if g.dtype != out._data.dtype:
                 g = A.cast(g, out._data.dtype)
-        from ..tensor import _edge
         roots.append(_edge(out))
         grads.append(g)
     return roots, grads
@@ -39,8 +52,7 @@ def _root_grads(outputs, grad_outputs):
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """Accumulate d(tensors)/d(leaf) into every leaf's ``.grad``."""
-    from .engine import run_backward
-    from ..tensor import Tensor
+    run_backward, Tensor, _, _ = _late or _late_imports()
 
     if create_graph:
         raise NotImplementedError("create_graph=True (higher-order gradients) is not supported by minidl yet")

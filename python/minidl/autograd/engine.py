@@ -5,6 +5,7 @@ topological order), summing the gradients that reach the same node.
 from __future__ import annotations
 
 from ..ops import array as A
+from ..tensor import Tensor  # safe here: this module is first imported by backward(), after minidl.tensor
 from .node import _FREED, AccumulateGrad
 
 
@@ -41,8 +42,6 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, accumulate
     ``capture``: dict edge -> None, filled with the gradient reaching each edge (for
     ``autograd.grad``). ``accumulate``: whether leaves' ``.grad`` are updated.
     """
-    from ..tensor import Tensor
-
     deps = {}
     stack = []
     for node, _ in roots:
@@ -109,8 +108,6 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, accumulate
 
 
 def _accumulate_leaf(var, g, handed):
-    from ..tensor import Tensor
-
     if g.shape != var._data.shape:
         raise RuntimeError(f"gradient of shape {list(g.shape)} does not match the leaf's shape "
                            f"{list(var._data.shape)}")

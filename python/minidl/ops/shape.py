@@ -273,6 +273,12 @@ class IndexBackward(Node):
 
 def getitem(x: Tensor, key) -> Tensor:
     d = x._data
+    kind = type(key)
+    # fast path for the commonest keys, x[i] and x[i:j] (a view, as below); other keys and
+    # out-of-range ints take the general path, which validates and words the errors
+    if (kind is int and d.ndim and -d.shape[0] <= key < d.shape[0]) or (kind is slice and key.step is None
+                                                                       and d.ndim):
+        return result(d[key, ...], IndexBackward, (x,), (d.shape, d.dtype, (key,), True))
     key, basic = _convert_key(key, d.shape)
     if basic:  # a view; the trailing Ellipsis keeps an all-integer index a 0-d view
         out = d[key] if builtins.any(k is Ellipsis for k in key) else d[key + (Ellipsis,)]

@@ -1,0 +1,98 @@
+"""The interview labs run in quick mode and their numbers support their stated conclusions."""
+import io
+import contextlib
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from minidl import labs  # noqa: E402
+
+
+def _run(name, tmp_path, **kw):
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        res = labs.run(name, quick=True, out=tmp_path, **kw)
+    return res, buf.getvalue()
+
+
+def test_registry_lists_labs():
+    names = labs.list_labs()
+    assert {"backprop", "vanishing"} <= set(names)
+    assert all(desc.endswith("?") for desc in names.values())  # each states its question
+    with pytest.raises(ValueError, match="unknown lab"):
+        labs.run("no-such-lab", quick=True)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_backprop_hand_equals_autograd_equals_finite_differences(tmp_path, seed):
+    res, printed = _run("backprop", tmp_path, seed=seed)
+    assert abs(res["loss_numpy"] - res["loss_minidl"]) < 1e-12
+    for k in ("W1", "b1", "W2", "b2"):
+        assert res["grad_scale"][k] > 1e-3  # the gradients compared are not trivially zero
+        assert res["hand_vs_autograd"][k] < 1e-12
+        assert res["hand_vs_fd"][k] < 1e-6
+        assert res["autograd_vs_fd"][k] < 1e-6
+    assert "hand-autograd" in printed
+    assert os.path.getsize(res["png"]) > 1000
+    assert res["png"] == os.path.join(str(tmp_path), "backprop.png")
+
+
+def test_backprop_sigmoid_variant(tmp_path):
+    res, _ = _run("backprop", tmp_path, activation="sigmoid")
+    assert max(res["hand_vs_autograd"].values()) < 1e-12
+    assert max(res["hand_vs_fd"].values()) < 1e-6
+
+
+def test_backprop_detects_a_wrong_gradient():
+    """The check can fail: drop the activation's derivative and finite differences disagree."""
+    import numpy as np
+    from minidl.labs import backprop as bp
+    rng = np.random.default_rng(0)
+    params = bp.init_params(rng)
+    x = rng.random((16, 64))
+    y = rng.integers(0, 10, 16)
+    good = bp.backward_by_hand(params, x, y)
+    _, (z1, h, p) = bp.forward_numpy(params, x, y)
+    onehot = np.eye(10)[y]
+    wrong_dW1 = (((p - onehot) / 16) @ params["W2"]).T @ x  # forgot * (1 - h^2)
+    fd = bp.finite_difference(params, x, y, "tanh", samples=30, rng=rng)
+    idx, num = fd["W1"]
+    assert np.abs(good["W1"].reshape(-1)[idx] - num).max() < 1e-6
+    assert np.abs(wrong_dW1.reshape(-1)[idx] - num).max() > 1e-4
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_vanishing_sigmoid_vanishes_relu_does_not(tmp_path, seed):
+    res, printed = _run("vanishing", tmp_path, seed=seed)
+    r = res["ratio_first_last"]
+    assert len(res["norms"]["sigmoid"]) == 20
+    # measured over seeds 0-7: sigmoid ~1e-16, tanh ~7e-4, relu 0.25..0.8
+    assert r["sigmoid"] < 1e-10
+    assert 1e-6 < r["tanh"] < 1e-2
+    assert 0.05 < r["relu"] < 20
+    assert r["sigmoid"] < r["tanh"] < r["relu"]
+    # sigmoid's norms shrink monotonically from the output back to the input
+    s = res["norms"]["sigmoid"]
+    assert all(a < b for a, b in zip(s, s[1:]))
+    assert "first/last" in printed
+    assert os.path.getsize(res["png"]) > 1000
+
+
+def test_cli_lists_and_runs(tmp_path):
+    env = dict(os.environ)
+    py_dir = os.path.dirname(os.path.dirname(os.path.abspath(labs.__file__)))
+    env["PYTHONPATH"] = py_dir + os.pathsep + env.get("PYTHONPATH", "")
+    out = subprocess.run([sys.executable, "-m", "minidl.labs"], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert out.returncode == 0 and "backprop" in out.stdout and "vanishing" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "minidl.labs", "backprop", "--quick", "--out", str(tmp_path)],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "backprop.png").exists()
+    bad = subprocess.run([sys.executable, "-m", "minidl.labs", "nope"], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert bad.returncode != 0 and "unknown lab" in bad.stderr
