@@ -96,3 +96,23 @@ def test_cli_lists_and_runs(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "minidl.labs", "nope"], capture_output=True, text=True, env=env,
                          timeout=120)
     assert bad.returncode != 0 and "unknown lab" in bad.stderr
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_bias_variance_u_shape_and_regularization(tmp_path, seed):
+    pytest.importorskip("sklearn")
+    from minidl import labs
+    r = labs.run("bias-variance", quick=True, out=tmp_path, seed=seed)
+    val, train = r["validation"], r["train"]
+    best = min(val)
+    # U shape: the constant model (degree 0) underfits, the top degree overfits
+    assert val[0] > 1.2 * best and val[-1] > 1.2 * best
+    assert 0 < r["best_degree"] < r["degrees"][-1]
+    # more capacity fits the training set better
+    assert train[-1] < train[1] < train[0]
+    # each regularizer lowers the top-degree model's validation error
+    none = r["regularized"]["none"]["validation"]
+    for name in ("weight decay 0.1", "dropout 0.3", "early stopping"):
+        assert r["regularized"][name]["validation"] < none, name
+    assert r["regularized"]["early stopping"]["steps"] < r["regularized"]["none"]["steps"]
+    assert (tmp_path / "bias-variance.png").exists()

@@ -19,6 +19,7 @@ import os
 LABS = {
     "backprop": "minidl.labs.backprop",
     "vanishing": "minidl.labs.vanishing",
+    "bias-variance": "minidl.labs.bias_variance",
 }
 
 
