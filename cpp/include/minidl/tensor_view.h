@@ -59,9 +59,15 @@ struct TensorView {
   }
 };
 
-// Kernels report bad arguments with this; the bindings turn it into ValueError.
+// Kernels report bad arguments with this; pybind11 turns it into ValueError.
 struct KernelError : std::invalid_argument {
   using std::invalid_argument::invalid_argument;
+};
+
+// An index (class target, gather row) outside its range; pybind11 turns it into IndexError,
+// as PyTorch raises for "Target 4 is out of bounds".
+struct KernelIndexError : std::out_of_range {
+  using std::out_of_range::out_of_range;
 };
 
 }  // namespace minidl

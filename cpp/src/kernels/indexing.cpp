@@ -13,7 +13,7 @@ void gather_rows(const void* src, DType dtype, int64_t src_rows, int64_t row, co
                  void* dst) {
   for (int64_t i = 0; i < n; ++i)
     if (idx[i] < 0 || idx[i] >= src_rows)
-      throw KernelError("index " + std::to_string(idx[i]) + " is out of bounds for size " + std::to_string(src_rows));
+      throw KernelIndexError("index " + std::to_string(idx[i]) + " is out of bounds for size " + std::to_string(src_rows));
   const int64_t bytes = row * dtype_size(dtype);
   parallel_for(n, std::max<int64_t>(1, 65536 / std::max<int64_t>(bytes, 1)), [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i)
@@ -25,7 +25,7 @@ void scatter_add_rows(const void* src, DType dtype, int64_t row, const int64_t* 
                       int64_t dst_rows) {
   for (int64_t i = 0; i < n; ++i)
     if (idx[i] < 0 || idx[i] >= dst_rows)
-      throw KernelError("index " + std::to_string(idx[i]) + " is out of bounds for size " + std::to_string(dst_rows));
+      throw KernelIndexError("index " + std::to_string(idx[i]) + " is out of bounds for size " + std::to_string(dst_rows));
   MINIDL_DISPATCH_NUMERIC(dtype, "scatter_add", {
     const T* s = static_cast<const T*>(src);
     T* d = static_cast<T*>(dst);

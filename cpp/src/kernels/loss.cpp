@@ -11,7 +11,7 @@ static void check_targets(const int64_t* target, int64_t N, int64_t C, int64_t i
   for (int64_t i = 0; i < N; ++i) {
     const int64_t t = target[i];
     if (t != ignore_index && (t < 0 || t >= C))
-      throw KernelError("Target " + std::to_string(t) + " is out of bounds: expected a class index in [0, " +
+      throw KernelIndexError("Target " + std::to_string(t) + " is out of bounds: expected a class index in [0, " +
                         std::to_string(C) + ") (sample " + std::to_string(i) + ")");
   }
 }
