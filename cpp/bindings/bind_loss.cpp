@@ -7,13 +7,6 @@ using namespace minidl;
 
 namespace {
 
-DType float_dtype(const py::array& a, const char* what) {
-  const DType t = dtype_of(a);
-  if (t != DType::f32 && t != DType::f64)
-    throw py::type_error(std::string(what) + ": expected float32 or float64 input, got " + dtype_name(t));
-  return t;
-}
-
 // an optional array, contiguous, of dtype t and `n` elements (n < 0: any)
 const void* optional_array(py::object obj, py::array& keep, DType t, int64_t n, const char* what) {
   if (obj.is_none()) return nullptr;

@@ -10,13 +10,6 @@ using namespace minidl;
 
 namespace {
 
-DType float_dtype(const py::array& a, const char* what) {
-  const DType t = dtype_of(a);
-  if (t != DType::f32 && t != DType::f64)
-    throw py::type_error(std::string(what) + ": expected a float32 or float64 tensor, got " + dtype_name(t));
-  return t;
-}
-
 py::array activation_op(int act, const py::array& x_in, double param) {
   py::array x = contiguous(x_in);
   const DType t = float_dtype(x, "activation");

@@ -37,6 +37,13 @@ py::dtype numpy_dtype(DType t) {
   return py::dtype::of<float>();
 }
 
+DType float_dtype(const py::array& a, const char* what) {
+  const DType t = dtype_of(a);
+  if (t != DType::f32 && t != DType::f64)
+    throw py::type_error(std::string(what) + ": expected a float32 or float64 tensor, got " + dtype_name(t));
+  return t;
+}
+
 TensorView view_of(const py::array& a) {
   TensorView v;
   v.dtype = dtype_of(a);

@@ -34,6 +34,9 @@ std::vector<int64_t> broadcast_shapes(const py::array& a, const py::array& b, co
 std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a, const std::vector<int64_t>& b,
                                       const char* what);
 
+// the dtype of a float32/float64 array; TypeError naming `what` otherwise
+DType float_dtype(const py::array& a, const char* what);
+
 // releases the GIL for the scope when the work is big enough to be worth it (~0.1 us)
 struct MaybeReleaseGil {
   explicit MaybeReleaseGil(int64_t work) : release(work > 32768) {

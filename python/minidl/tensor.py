@@ -83,14 +83,8 @@ class Tensor:
     def __init__(self, data=None, *, requires_grad=False):
         from .ops.creation import tensor as _tensor
         src = _tensor(data if data is not None else [], requires_grad=requires_grad)
-        self._data = src._data
-        self._rg = src._rg
-        self._grad = None
-        self._node = None
-        self._out_idx = 0
-        self._accum = None
-        self._retains = False
-        self._hooks = None
+        for name in Tensor.__slots__[:-1]:  # every field but __weakref__, as _wrap sets them
+            setattr(self, name, getattr(src, name))
 
     @staticmethod
     def _wrap(arr) -> "Tensor":

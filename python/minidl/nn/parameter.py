@@ -15,15 +15,9 @@ class Parameter(Tensor):
             from ..ops.creation import empty
             data = empty(0)
         src = data if isinstance(data, Tensor) else _tensor(data)
-        t = object.__new__(cls)
-        t._data = src._data
+        t = Tensor._wrap(src._data)
+        t.__class__ = cls  # same slots, so the instance can become a Parameter
         t._rg = bool(requires_grad)
-        t._grad = None
-        t._node = None
-        t._out_idx = 0
-        t._accum = None
-        t._retains = False
-        t._hooks = None
         return t
 
     def __init__(self, data=None, requires_grad: bool = True):
