@@ -184,9 +184,10 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, base_lr: float = BAS
     print_table(headers, rows, title=f"Digits MLP 64-128-10, {epochs} epochs for every run, {seeds_txt} "
                                      f"({N_TRAIN} training / {n_test} test images)")
     small, same, sc, lamb = (res[k] for k in KEYS)
-    print(f"batch {LARGE} takes {small['steps'] // sc['steps']}x fewer steps; same lr: "
-          f"{100 * (small['test_acc'] - same['test_acc']):+.1f} points behind batch {SMALL}; scaled lr: "
-          f"{100 * (small['test_acc'] - sc['test_acc']):+.1f}; LAMB: {100 * (small['test_acc'] - lamb['test_acc']):+.1f}")
+    gap = {k: 100 * (small["test_acc"] - res[k]["test_acc"]) for k in KEYS[1:]}
+    print(f"batch {LARGE} takes {small['steps'] // sc['steps']}x fewer steps; test-accuracy points behind batch "
+          f"{SMALL}: same lr {gap['large_same_lr']:.1f}, scaled lr {gap['large_scaled']:.1f}, "
+          f"LAMB {gap['large_lamb']:.1f}")
     out_dict = {"epochs": epochs, "seeds": seed_list, "base_lr": base_lr, "scaled_lr": scaled, "lamb_lr": lamb_lr,
                 "warmup_epochs": WARMUP_EPOCHS, "runs": res, "labels": labels,
                 "steps_ratio": small["steps"] / sc["steps"]}
