@@ -20,6 +20,8 @@ LABS = {
     "backprop": "minidl.labs.backprop",
     "vanishing": "minidl.labs.vanishing",
     "bias-variance": "minidl.labs.bias_variance",
+    "schedules": "minidl.labs.schedules",
+    "batch-size": "minidl.labs.batch_size",
 }
 
 
