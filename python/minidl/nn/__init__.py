@@ -1,8 +1,10 @@
 """``md.nn``: modules, layers, losses, ``functional``, ``init`` and ``utils``."""
 from . import functional, init, utils
+from .batchnorm import BatchNorm1d, BatchNorm2d
 from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .containers import Identity, ModuleDict, ModuleList, Sequential
 from .layers import Dropout, Flatten, Linear, Unflatten
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, FocalLoss, L1Loss, MSELoss, NLLLoss
 from .module import Module
 from .parameter import Parameter
+from .pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d

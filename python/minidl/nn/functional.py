@@ -14,9 +14,11 @@ from ..autograd.node import Node
 from ..ops import array as A
 from ..ops._graph import needs_grad, result
 from ..ops.linalg import linear  # noqa: F401  (F.linear)
+from .batchnorm import batch_norm  # noqa: F401
 from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,  # noqa: F401
                      focal_loss, l1_loss, mse_loss)
 from ..ops.reduction import normalize_dims
+from .pooling import adaptive_avg_pool2d, avg_pool1d, avg_pool2d, max_pool1d, max_pool2d  # noqa: F401
 from ..tensor import Tensor
 
 _wrap = Tensor._wrap

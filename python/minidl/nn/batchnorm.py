@@ -1,0 +1,188 @@
+"""Batch normalization (Ioffe & Szegedy, 2015): ``F.batch_norm``, ``BatchNorm1d``,
+``BatchNorm2d`` and the backward node. One fused C++ kernel per direction
+(cpp/src/kernels/norm.cpp).
+
+Per channel c, over the M = N * (spatial size) values of that channel:
+    training:  mean, var = batch mean and biased variance,
+               running <- (1 - momentum) running + momentum * (mean, var * M / (M - 1))
+    eval:      mean, var = running_mean, running_var
+    y = (x - mean) / sqrt(var + eps) * weight + bias
+Backward with batch statistics (xhat = (x - mean) invstd):
+    dx = invstd w (dy - mean(dy) - xhat mean(dy xhat)),  dweight = sum(dy xhat),  dbias = sum(dy).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _C
+from ..autograd.node import Node
+from ..ops import array as A
+from ..ops._graph import result
+from ..dtypes import int64
+from ..ops.creation import ones, tensor, zeros
+from ..tensor import Tensor
+from .module import Module
+from .parameter import Parameter
+
+
+class BatchNormBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        x, w, mean, invstd, use_batch_stats, dtypes = self.get_saved()
+        if g.dtype != x.dtype:
+            g = A.cast(g, x.dtype)
+        gx, gw, gb = _C.batch_norm_backward(g, x, w, mean, invstd, use_batch_stats, self.next[0] is not None,
+                                            self.next[1] is not None, self.next[2] is not None)
+        out = []
+        for grad, dt in zip((gx, gw, gb), dtypes):
+            out.append(A.cast(grad, dt) if grad is not None and grad.dtype != dt else grad)
+        return tuple(out)
+
+
+def _compute_dtype(d: np.ndarray):
+    return np.dtype(np.float32) if A.is_low(d) else d.dtype
+
+
+def _as_compute(t, dtype):
+    """The data of tensor t (or None) in the compute dtype."""
+    if t is None:
+        return None
+    d = t._data
+    return d if d.dtype == dtype else A.cast(d, dtype)
+
+
+def _running_arg(t, dtype):
+    """(array the kernel may update in place, original array to copy back into or None)."""
+    if t is None:
+        return None, None
+    d = t._data
+    if d.dtype == dtype and d.flags.c_contiguous and d.flags.writeable:
+        return d, None
+    return np.array(A.cast(d, dtype) if d.dtype != dtype else d, copy=True, order="C"), d
+
+
+def _copy_back(t, tmp, orig):
+    if orig is None:
+        return
+    new = A.cast(tmp, orig.dtype) if tmp.dtype != orig.dtype else tmp
+    if orig.flags.writeable:
+        _C.copy_(orig, new.reshape(orig.shape))
+    else:
+        t._data = new.reshape(orig.shape)
+
+
+def batch_norm(input: Tensor, running_mean, running_var, weight=None, bias=None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Batch normalization of (N, C, *) ``input`` per channel C (see the module docstring).
+    With ``training=True`` batch statistics are used and ``running_mean``/``running_var``
+    (if given) are updated in place with ``momentum``; otherwise the running statistics are
+    used."""
+    d = input._data
+    if d.ndim < 2:
+        raise ValueError(f"batch_norm: expected an input of shape (N, C, *), got input of shape {list(d.shape)}")
+    if d.dtype.kind in "biu":
+        raise RuntimeError(f"batch_norm: expected a floating point input, got {input.dtype}")
+    C = d.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        if t is not None and t.numel() != C:
+            raise RuntimeError(f"{name} should contain {C} elements not {t.numel()} "
+                               f"(input of shape {list(d.shape)} has {C} channels)")
+    if training:
+        per_channel = d.size // C if C else 0
+        if per_channel <= 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size {list(d.shape)}")
+    elif running_mean is None or running_var is None:
+        raise RuntimeError("batch_norm: running_mean and running_var must be given when training=False")
+    cdt = _compute_dtype(d)
+    x = d if d.dtype == cdt else A.cast(d, cdt)
+    w = _as_compute(weight, cdt)
+    b = _as_compute(bias, cdt)
+    rm, rm_orig = _running_arg(running_mean, cdt)
+    rv, rv_orig = _running_arg(running_var, cdt)
+    y, mean, invstd = _C.batch_norm(x, w, b, rm, rv, bool(training), float(momentum if momentum is not None else 0.0),
+                                    float(eps))
+    _copy_back(running_mean, rm, rm_orig)
+    _copy_back(running_var, rv, rv_orig)
+    if y.dtype != d.dtype:
+        y = A.cast(y, d.dtype)
+    dtypes = (d.dtype, weight._data.dtype if weight is not None else None, bias._data.dtype if bias is not None else None)
+    return result(y, BatchNormBackward, (input, weight, bias), (x, w, mean, invstd, bool(training), dtypes))
+
+
+class _BatchNorm(Module):
+    """Shared by BatchNorm1d/2d: PyTorch's constructor, parameters, buffers and forward."""
+
+    _expected = ""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum=0.1, affine: bool = True,
+                 track_running_stats: bool = True, device=None, dtype=None):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        if affine:
+            self.weight = Parameter(ones(num_features, dtype=dtype))
+            self.bias = Parameter(zeros(num_features, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", zeros(num_features, dtype=dtype))
+            self.register_buffer("running_var", ones(num_features, dtype=dtype))
+            self.register_buffer("num_batches_tracked", tensor(0, dtype=int64))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def reset_running_stats(self):
+        if self.track_running_stats:
+            self.running_mean._data[...] = 0
+            self.running_var._data[...] = 1
+            self.num_batches_tracked._data[...] = 0
+
+    def reset_parameters(self):
+        self.reset_running_stats()
+        if self.affine:
+            self.weight._data[...] = 1
+            self.bias._data[...] = 0
+
+    def _check_input_dim(self, input):
+        raise NotImplementedError
+
+    def forward(self, input):
+        self._check_input_dim(input)
+        if input.shape[1] != self.num_features:
+            raise RuntimeError(f"{type(self).__name__}: expected input with {self.num_features} channels "
+                               f"(num_features), got input of shape {list(input.shape)}")
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked._data[...] = self.num_batches_tracked._data + 1
+            if self.momentum is None:  # cumulative moving average
+                factor = 1.0 / float(self.num_batches_tracked._data)
+        bn_training = self.training or (self.running_mean is None and self.running_var is None)
+        use_running = not self.training or self.track_running_stats
+        return batch_norm(input, self.running_mean if use_running else None,
+                          self.running_var if use_running else None, self.weight, self.bias, bn_training, factor,
+                          self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch norm over (N, C) or (N, C, L) input, statistics per channel C."""
+
+    def _check_input_dim(self, input):
+        if input.ndim not in (2, 3):
+            raise ValueError(f"expected 2D or 3D input (got {input.ndim}D input of shape {list(input.shape)})")
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch norm over (N, C, H, W) input, statistics per channel C over N, H and W."""
+
+    def _check_input_dim(self, input):
+        if input.ndim != 4:
+            raise ValueError(f"expected 4D input (got {input.ndim}D input of shape {list(input.shape)})")

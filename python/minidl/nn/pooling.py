@@ -1,0 +1,279 @@
+"""Pooling on (N, C, H, W) or unbatched (C, H, W) tensors: ``max_pool2d``, ``avg_pool2d``,
+``adaptive_avg_pool2d`` (and the 1-D forms as the H = 1 case), their modules and backward
+nodes. The loops are C++ (cpp/src/kernels/pool.cpp), parallel over the N*C planes.
+
+Output size (PyTorch's rule), per spatial dim:
+    out = floor((in + 2 pad - dilation (k - 1) - 1) / stride) + 1   (ceil in ceil_mode, where
+    the last window must also start inside the input or the left padding).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _C
+from ..autograd.node import Node
+from ..ops import array as A
+from ..ops._graph import result
+from ..tensor import Tensor
+from .module import Module
+
+_wrap = Tensor._wrap
+
+
+def _pair(v, name):
+    if isinstance(v, (tuple, list)):
+        if len(v) == 1:
+            v = (v[0], v[0])
+        if len(v) != 2:
+            raise ValueError(f"{name} must be an int or a pair of ints, got {v}")
+        return int(v[0]), int(v[1])
+    return int(v), int(v)
+
+
+def _output_size(n, k, p, s, d, ceil_mode):
+    num = n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)
+    out = num // s + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def _as_4d(x: Tensor, what: str):
+    """(N, C, H, W) data of x (a view for unbatched (C, H, W)), float32 for 16-bit input."""
+    d = x._data
+    if d.ndim not in (3, 4) or any(s == 0 for s in d.shape[-3:]):
+        raise RuntimeError(f"{what}: non-empty 3D or 4D (batch mode) tensor expected for input, "
+                           f"got input of shape {list(d.shape)}")
+    if d.dtype.kind in "biu":
+        raise RuntimeError(f"{what}: expected a floating point input, got {x.dtype}")
+    low = A.is_low(d)
+    if low:
+        d = A.to_f32(d)
+    return (d[None] if d.ndim == 3 else d), low
+
+
+def _geometry(what, shape, kernel_size, stride, padding, dilation, ceil_mode):
+    kh, kw = _pair(kernel_size, "kernel_size")
+    sh, sw = _pair(kernel_size if stride is None or stride == [] or stride == () else stride, "stride")
+    ph, pw = _pair(padding, "padding")
+    dh, dw = _pair(dilation, "dilation")
+    if kh <= 0 or kw <= 0:
+        raise RuntimeError(f"{what}: kernel size should be greater than zero, but got kH: {kh} kW: {kw}")
+    if sh <= 0 or sw <= 0:
+        raise RuntimeError(f"{what}: stride should be greater than zero, but got dH: {sh} dW: {sw}")
+    if dh <= 0 or dw <= 0:
+        raise RuntimeError(f"{what}: dilation should be greater than zero, but got dilationH: {dh} dilationW: {dw}")
+    if ph < 0 or pw < 0 or 2 * ph > kh or 2 * pw > kw:
+        raise RuntimeError(f"{what}: pad should be at most half of effective kernel size, but got "
+                           f"pad=({ph}, {pw}), kernel_size=({kh}, {kw}) and dilation=({dh}, {dw})")
+    H, W = shape[2], shape[3]
+    oh = _output_size(H, kh, ph, sh, dh, ceil_mode)
+    ow = _output_size(W, kw, pw, sw, dw, ceil_mode)
+    if oh < 1 or ow < 1:
+        raise RuntimeError(f"{what}: Given input size: ({shape[1]}x{H}x{W}). Calculated output size: "
+                           f"({shape[1]}x{oh}x{ow}). Output size is too small (kernel ({kh}, {kw}) with "
+                           f"padding ({ph}, {pw}) and dilation ({dh}, {dw}) is larger than the padded input)")
+    return [kh, kw, sh, sw, ph, pw, dh, dw]
+
+
+def _grad_4d(g: np.ndarray, out_shape4):
+    g = A.to_f32(g) if A.is_low(g) else g
+    return g.reshape(out_shape4)
+
+
+# --- max pooling --------------------------------------------------------------------------------
+class MaxPool2dBackward(Node):
+    """gx = 0, then each output's gradient goes to its arg-max (the first maximum)."""
+    __slots__ = ()
+
+    def apply(self, g):
+        idx, in_shape, dtype = self.get_saved()
+        gx = _C.max_pool2d_backward(_grad_4d(g, idx.shape), idx, in_shape[-2], in_shape[-1])
+        gx = gx.reshape(in_shape)
+        return (A.cast(gx, dtype) if gx.dtype != dtype else gx,)
+
+
+def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False):
+    """y[n, c, i, j] = max over the window at (i stride - pad, j stride - pad) with the given
+    dilation; padding counts as -inf. ``return_indices`` also gives the arg-max as the flat
+    index h * W + w in the input plane (int64), the first maximum on ties."""
+    d4, low = _as_4d(input, "max_pool2d")
+    geom = _geometry("max_pool2d", d4.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    y, idx = _C.max_pool2d(d4, geom, bool(ceil_mode))
+    dtype = input._data.dtype
+    if input.ndim == 3:
+        y, idx_out = y[0], idx[0]
+    else:
+        idx_out = idx
+    if low:
+        y = A.cast(y, dtype)
+    out = result(y, MaxPool2dBackward, (input,), (idx, input._data.shape, dtype))
+    return (out, _wrap(idx_out)) if return_indices else out
+
+
+def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False):
+    """1-D max pooling over the last dim of (N, C, L) or (C, L): max_pool2d with H = 1."""
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"max_pool1d: expected a 2D or 3D input, got input of shape {list(input.shape)}")
+    k = _pair(kernel_size, "kernel_size")[0]
+    s = k if stride is None or stride == () else _pair(stride, "stride")[0]
+    res = max_pool2d(input.unsqueeze(-2), (1, k), (1, s), (0, _pair(padding, "padding")[0]),
+                     (1, _pair(dilation, "dilation")[0]), ceil_mode, return_indices)
+    if return_indices:
+        return res[0].squeeze(-2), res[1].squeeze(-2)
+    return res.squeeze(-2)
+
+
+# --- average pooling ----------------------------------------------------------------------------
+class AvgPool2dBackward(Node):
+    """Each output's gradient / divisor is spread over its window (clipped to the input)."""
+    __slots__ = ()
+
+    def apply(self, g):
+        in_shape, out_shape4, geom, ceil_mode, cip, div, dtype = self.get_saved()
+        gx = _C.avg_pool2d_backward(_grad_4d(g, out_shape4), in_shape[-2], in_shape[-1], geom, ceil_mode, cip, div)
+        gx = gx.reshape(in_shape)
+        return (A.cast(gx, dtype) if gx.dtype != dtype else gx,)
+
+
+def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override=None):
+    """y = (sum of the window's input values) / divisor; the divisor is ``divisor_override``
+    if given, else the window size clipped to the padded input (``count_include_pad``) or to
+    the input itself. Padding contributes zeros."""
+    d4, low = _as_4d(input, "avg_pool2d")
+    geom = _geometry("avg_pool2d", d4.shape, kernel_size, stride, padding, 1, ceil_mode)
+    if divisor_override is not None and int(divisor_override) == 0:
+        raise RuntimeError("avg_pool2d: divisor must be not zero")
+    div = 0 if divisor_override is None else int(divisor_override)
+    y = _C.avg_pool2d(d4, geom, bool(ceil_mode), bool(count_include_pad), div)
+    out_shape4 = y.shape
+    if input.ndim == 3:
+        y = y[0]
+    dtype = input._data.dtype
+    if low:
+        y = A.cast(y, dtype)
+    return result(y, AvgPool2dBackward, (input,),
+                  (input._data.shape, out_shape4, geom, bool(ceil_mode), bool(count_include_pad), div, dtype))
+
+
+def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True):
+    """1-D average pooling over the last dim of (N, C, L) or (C, L)."""
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"avg_pool1d: expected a 2D or 3D input, got input of shape {list(input.shape)}")
+    k = _pair(kernel_size, "kernel_size")[0]
+    s = k if stride is None or stride == () else _pair(stride, "stride")[0]
+    return avg_pool2d(input.unsqueeze(-2), (1, k), (1, s), (0, _pair(padding, "padding")[0]), ceil_mode,
+                      count_include_pad).squeeze(-2)
+
+
+# --- adaptive average pooling -------------------------------------------------------------------
+class AdaptiveAvgPool2dBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        in_shape, out_shape4, dtype = self.get_saved()
+        gx = _C.adaptive_avg_pool2d_backward(_grad_4d(g, out_shape4), in_shape[-2], in_shape[-1])
+        gx = gx.reshape(in_shape)
+        return (A.cast(gx, dtype) if gx.dtype != dtype else gx,)
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size):
+    """Output cell (i, j) averages input rows [floor(i H / OH), ceil((i + 1) H / OH)) and the
+    same columns for W, OW: windows that overlap when OH does not divide H. ``output_size``
+    is an int or a pair; None in the pair keeps that input size."""
+    d4, low = _as_4d(input, "adaptive_avg_pool2d")
+    if isinstance(output_size, (tuple, list)):
+        if len(output_size) != 2:
+            raise ValueError(f"adaptive_avg_pool2d: output_size must be 2, got {len(output_size)}")
+        oh, ow = output_size
+    else:
+        oh = ow = output_size
+    oh = d4.shape[2] if oh is None else int(oh)
+    ow = d4.shape[3] if ow is None else int(ow)
+    if oh < 0 or ow < 0:
+        raise RuntimeError(f"adaptive_avg_pool2d: output_size must be non-negative, got ({oh}, {ow})")
+    y = _C.adaptive_avg_pool2d(d4, oh, ow)
+    out_shape4 = y.shape
+    if input.ndim == 3:
+        y = y[0]
+    dtype = input._data.dtype
+    if low:
+        y = A.cast(y, dtype)
+    return result(y, AdaptiveAvgPool2dBackward, (input,), (input._data.shape, out_shape4, dtype))
+
+
+# --- modules ------------------------------------------------------------------------------------
+class MaxPool2d(Module):
+    """Max pooling; see ``F.max_pool2d``. stride defaults to kernel_size."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
+                 ceil_mode: bool = False):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
+        self.padding, self.dilation = padding, dilation
+        self.return_indices, self.ceil_mode = return_indices, ceil_mode
+
+    def forward(self, input):
+        return max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                          self.return_indices)
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class MaxPool1d(MaxPool2d):
+    """Max pooling over the last dim of (N, C, L); see ``F.max_pool1d``."""
+
+    def forward(self, input):
+        return max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                          self.return_indices)
+
+
+class AvgPool2d(Module):
+    """Average pooling; see ``F.avg_pool2d``. stride defaults to kernel_size."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override=None):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
+        self.padding, self.ceil_mode = padding, ceil_mode
+        self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
+
+    def forward(self, input):
+        return avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                          self.count_include_pad, self.divisor_override)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool1d(Module):
+    """Average pooling over the last dim of (N, C, L); see ``F.avg_pool1d``."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
+        self.padding, self.ceil_mode, self.count_include_pad = padding, ceil_mode, count_include_pad
+
+    def forward(self, input):
+        return avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+
+
+class AdaptiveAvgPool2d(Module):
+    """Adaptive average pooling to a fixed output size (int or pair); see
+    ``F.adaptive_avg_pool2d``. ``AdaptiveAvgPool2d((1, 1))`` is global average pooling."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, input):
+        return adaptive_avg_pool2d(input, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
