@@ -212,8 +212,8 @@ def _nn_names_used(path):
     for node in ast.walk(ast.parse(open(path).read())):
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "nn":
             names.add(node.attr)
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
-                and node.value.attr == "init" and isinstance(node.value.value, ast.Name) and node.value.value.id == "nn"):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) and node.value.attr == "init"
+                and isinstance(node.value.value, ast.Name) and node.value.value.id == "nn"):
             inits.add(node.attr)
     return names - {"init"}, inits
 

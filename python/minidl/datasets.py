@@ -165,8 +165,9 @@ def _load_fashion_arrays(root, train: bool):
     lbl_path = _find_idx(dirs, lbl_stem)
     if img_path is None or lbl_path is None:
         missing = [s for s, p in ((img_stem, img_path), (lbl_stem, lbl_path)) if p is None]
+        split = "training" if train else "test"
         raise FileNotFoundError(
-            f"Fashion-MNIST {'training' if train else 'test'} files not found ({', '.join(m + '[.gz]' for m in missing)}); "
+            f"Fashion-MNIST {split} files not found ({', '.join(m + '[.gz]' for m in missing)}); "
             f"searched: {', '.join(dirs)}. Get them with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu, "
             f"installs into {FASHION_MNIST_DEBIAN_DIR}), or download the four IDX files from "
             "https://github.com/zalandoresearch/fashion-mnist into a directory and pass root=that directory "
