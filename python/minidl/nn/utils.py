@@ -1,4 +1,6 @@
-"""``nn.utils``: gradient clipping."""
+"""``nn.utils``: gradient clipping, and transfer-learning helpers (beyond PyTorch, see API.md):
+``freeze`` / ``unfreeze``, ``ProgressiveUnfreezer``, ``set_bn_eval`` and
+``param_groups_by_depth`` (discriminative fine-tuning)."""
 from __future__ import annotations
 
 import math
@@ -51,3 +53,119 @@ def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
 def parameters_to_vector(parameters) -> Tensor:
     from ..ops.shape import cat
     return cat([p.detach().reshape(-1) for p in parameters])
+
+
+# ---------------------------------------------------------------------------------------------
+# Transfer learning
+# ---------------------------------------------------------------------------------------------
+
+def _params_of(obj):
+    """The parameters of a Module, a single tensor, or an iterable of either (each once)."""
+    if isinstance(obj, Tensor):
+        return [obj]
+    if hasattr(obj, "parameters") and callable(obj.parameters):
+        return list(obj.parameters())
+    out, seen = [], set()
+    for item in obj:
+        for p in _params_of(item):
+            if id(p) not in seen:
+                seen.add(id(p))
+                out.append(p)
+    return out
+
+
+def freeze(module):
+    """Turn ``requires_grad`` off for every parameter of ``module`` (a Module, a parameter, or
+    an iterable of them) and drop any gradient they still hold, so the frozen part gets no
+    gradient in later backward passes and no optimizer update (the optimizers skip a
+    parameter whose ``.grad`` is None, weight decay included). Returns ``module``.
+
+    BatchNorm layers keep updating their running statistics in training mode even when
+    frozen; call :func:`set_bn_eval` after ``model.train()`` to stop that."""
+    for p in _params_of(module):
+        p.requires_grad_(False)
+        p.grad = None
+    return module
+
+
+def unfreeze(module):
+    """Turn ``requires_grad`` back on for every parameter of ``module``. Returns ``module``."""
+    for p in _params_of(module):
+        p.requires_grad_(True)
+    return module
+
+
+def is_frozen(module) -> bool:
+    """True when ``module`` has parameters and none of them requires a gradient."""
+    ps = _params_of(module)
+    return bool(ps) and not any(p.requires_grad for p in ps)
+
+
+def set_bn_eval(module, frozen_only: bool = True):
+    """Put BatchNorm layers into eval mode (use running statistics, stop updating them).
+
+    With ``frozen_only`` (the default) only the BatchNorm layers that lie in a frozen part of
+    ``module`` are switched: one whose parameters are all frozen, or, for a BatchNorm without
+    parameters (``affine=False``), one whose nearest enclosing module with parameters is
+    frozen. ``frozen_only=False`` switches every BatchNorm. Layers are recognised by class
+    name (``"BatchNorm" in type(m).__name__``), so this works for minidl's and PyTorch's
+    BatchNorm1d/2d alike. ``model.train()`` puts them back in training mode, so call this
+    again after each ``model.train()``. Returns ``module``."""
+    def visit(m, ancestor_frozen):
+        own = list(m.parameters())
+        frozen = (bool(own) and not any(p.requires_grad for p in own)) if own else ancestor_frozen
+        if "BatchNorm" in type(m).__name__ and (frozen or not frozen_only):
+            m.eval()
+        for child in m.children():
+            visit(child, frozen)
+
+    visit(module, False)
+    return module
+
+
+class ProgressiveUnfreezer:
+    """Gradual unfreezing (Howard and Ruder, ULMFiT 2018).
+
+    ``stages`` lists modules from the head down (e.g. ``[model.fc, model.layer3,
+    model.layer2, model.layer1, model.conv1]``). On construction every stage is frozen;
+    ``step(epoch)`` unfreezes stage k once ``epoch >= k * every`` (so stage 0, the head,
+    trains from epoch 0) and returns the list of stages unfrozen so far. Stages are never
+    frozen again, and skipped epochs are caught up. Build the optimizer over all parameters
+    (frozen ones get no gradient, so no update, until they are unfrozen), e.g. with
+    :func:`param_groups_by_depth`."""
+
+    def __init__(self, stages, every: int = 1):
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be a positive integer, got {every!r}")
+        self.stages = list(stages)
+        if not self.stages:
+            raise ValueError("ProgressiveUnfreezer needs at least one stage")
+        self.every = every
+        self.num_unfrozen = 0
+        for s in self.stages:
+            freeze(s)
+
+    def step(self, epoch: int):
+        target = min(len(self.stages), int(epoch) // self.every + 1) if epoch >= 0 else 0
+        while self.num_unfrozen < target:
+            unfreeze(self.stages[self.num_unfrozen])
+            self.num_unfrozen += 1
+        return self.stages[:self.num_unfrozen]
+
+    @property
+    def unfrozen(self):
+        return self.stages[:self.num_unfrozen]
+
+
+def param_groups_by_depth(stages, base_lr: float, decay: float = 0.5):
+    """Parameter groups for discriminative fine-tuning: ``stages`` from the head down, stage k
+    gets ``lr = base_lr * decay ** k`` (the head ``base_lr``, earlier layers less). Returns
+    a list of ``{"params": [...], "lr": ...}`` dicts, one per stage, to hand to any
+    optimizer. Frozen parameters are included (they get no update until unfrozen); a
+    parameter listed in several stages belongs to the first (nearest the head)."""
+    groups, seen = [], set()
+    for k, stage in enumerate(stages):
+        params = [p for p in _params_of(stage) if id(p) not in seen]
+        seen.update(id(p) for p in params)
+        groups.append({"params": params, "lr": float(base_lr) * float(decay) ** k})
+    return groups
