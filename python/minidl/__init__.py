@@ -19,7 +19,7 @@ from .ops import shape as _shape
 from .ops.creation import (arange, as_tensor, bernoulli, empty, empty_like, eye, from_numpy, full, full_like,
                            get_rng_state, initial_seed, linspace, manual_seed, normal, ones, ones_like, rand,
                            rand_like, randint, randn, randn_like, randperm, set_rng_state, tensor, zeros, zeros_like)
-from . import backend, cuda, datasets, nn, optim
+from . import backend, cuda, datasets, models, nn, optim
 from . import callbacks, transforms
 from .io import save, load
 
