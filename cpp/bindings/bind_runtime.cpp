@@ -109,4 +109,5 @@ PYBIND11_MODULE(_C, m) {
   minidl_py::init_nn_ops(m);
   minidl_py::init_loss(m);
   minidl_py::init_optim(m);
+  minidl_py::init_conv(m);
 }
