@@ -14,6 +14,7 @@ from ..autograd.node import Node
 from ..ops import array as A
 from ..ops._graph import needs_grad, result
 from ..ops.linalg import linear  # noqa: F401  (F.linear)
+from .conv import conv1d, conv2d  # noqa: F401  (F.conv1d, F.conv2d)
 from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,  # noqa: F401
                      focal_loss, l1_loss, mse_loss)
 from ..ops.reduction import normalize_dims
