@@ -110,4 +110,5 @@ PYBIND11_MODULE(_C, m) {
   minidl_py::init_loss(m);
   minidl_py::init_optim(m);
   minidl_py::init_pool_norm(m);
+  minidl_py::init_conv(m);
 }

@@ -3,6 +3,7 @@ from . import functional, init, utils
 from .batchnorm import BatchNorm1d, BatchNorm2d
 from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .containers import Identity, ModuleDict, ModuleList, Sequential
+from .conv import Conv1d, Conv2d
 from .layers import Dropout, Flatten, Linear, Unflatten
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, FocalLoss, L1Loss, MSELoss, NLLLoss
 from .module import Module

@@ -1,0 +1,251 @@
+"""Convolution: ``F.conv1d``, ``F.conv2d`` and the ``nn.Conv1d``, ``nn.Conv2d`` modules.
+
+    y[n, k, p, q] = b[k] + sum_{c, r, s} w[k, c, r, s] * x[n, g*C/groups + c, p*sh - ph + r*dh, q*sw - pw + s*dw]
+
+x (N, C, H, W) -> y (N, K, P, Q), w (K, C/groups, R, S), P = (H + 2 ph - dh (R-1) - 1) // sh + 1.
+Conv1d is the H = 1 case of the same C++ kernels (cpp/src/kernels/conv.cpp: im2col + GEMM,
+a direct SIMD kernel for depthwise); the backward node calls the C++ backward kernels, which
+give dx (the transposed convolution of dy), dw (dy correlated with x, summed over the batch)
+and db (dy summed over batch and positions). float16/bfloat16 compute in float32.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _C
+from ..autograd.node import Node
+from ..ops import array as A
+from ..ops._graph import result
+from ..ops.creation import empty
+from ..tensor import Tensor
+from . import init
+from .module import Module
+from .parameter import Parameter
+
+_PADDING_STRINGS = ("valid", "same")
+
+
+def _ntuple(v, n: int, what: str):
+    if isinstance(v, (tuple, list)):
+        if len(v) != n:
+            raise RuntimeError(f"expected {what} to be a single integer value or a list of {n} values to match "
+                               f"the convolution dimensions, but got {what}={list(v)}")
+        return tuple(int(e) for e in v)
+    return (int(v),) * n
+
+
+def _dtype_name(a: np.ndarray) -> str:
+    from ..dtypes import from_numpy_dtype
+    return from_numpy_dtype(a.dtype).name
+
+
+class ConvBackward(Node):
+    """dx, dw, db of y = conv(x, w) + b, all three from the C++ backward kernels."""
+    __slots__ = ()
+
+    def apply(self, g):
+        x4, w4, stride, pad, dil, groups, y4_shape, x_shape, w_shape, crop, low = self.get_saved()
+        need_x, need_w = self.next[0] is not None, self.next[1] is not None
+        need_b = len(self.next) > 2 and self.next[2] is not None
+        g4 = g.reshape(y4_shape)
+        if low is not None:
+            g4 = A.to_f32(g4)
+        gx, gw, gb = _C.conv2d_backward(g4, x4, w4, stride, pad, dil, groups, need_x, need_w, need_b)
+        if gx is not None:
+            if crop is not None:  # drop the extra right/bottom zeros of an asymmetric "same" padding
+                gx = A.contiguous(gx[:, :, :crop[0], :crop[1]])
+            gx = gx.reshape(x_shape)
+        if gw is not None:
+            gw = gw.reshape(w_shape)
+        if low is not None:
+            gx, gw, gb = (A.cast(t, low) if t is not None else None for t in (gx, gw, gb))
+        return (gx, gw, gb)[:len(self.next)]
+
+
+def _conv(input: Tensor, weight: Tensor, bias, stride, padding, dilation, groups, nd: int) -> Tensor:
+    name = f"conv{nd}d"
+    if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
+        raise TypeError(f"{name}(): input and weight must be Tensors")
+    if bias is not None and not isinstance(bias, Tensor):
+        raise TypeError(f"{name}(): bias must be a Tensor or None")
+    xd, wd = input._data, weight._data
+    if xd.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(f"Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input to {name}, "
+                           f"but got input of size: {list(xd.shape)}")
+    if wd.ndim != nd + 2:
+        raise RuntimeError(f"{name}: expected a {nd + 2}-D weight (out_channels, in_channels/groups, "
+                           f"{'kernel_size' if nd == 1 else 'kH, kW'}), but got weight of size {list(wd.shape)}")
+    for a, what in ((xd, "input"), (wd, "weight")) + (((bias._data, "bias"),) if bias is not None else ()):
+        if a.dtype.kind not in "fV":  # bfloat16's NumPy kind is "V"
+            raise RuntimeError(f"{name}: expected a floating point {what}, got {_dtype_name(a)}")
+    if wd.dtype != xd.dtype:
+        raise RuntimeError(f"Input type ({_dtype_name(xd)}) and weight type ({_dtype_name(wd)}) should be the same")
+    if bias is not None and bias._data.dtype != xd.dtype:
+        raise RuntimeError(f"Input type ({_dtype_name(xd)}) and bias type ({_dtype_name(bias._data)}) should be the same")
+    stride = _ntuple(stride, nd, "stride")
+    dilation = _ntuple(dilation, nd, "dilation")
+    groups = int(groups)
+    if any(s <= 0 for s in stride):
+        raise RuntimeError(f"non-positive stride is not supported, got stride={list(stride)}")
+    if any(d <= 0 for d in dilation):
+        raise RuntimeError(f"dilation should be greater than zero, got dilation={list(dilation)}")
+    if groups <= 0:
+        raise RuntimeError(f"non-positive groups is not supported, got groups={groups}")
+    K = wd.shape[0]
+    if K % groups != 0:
+        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, "
+                           f"but got weight of size {list(wd.shape)} instead")
+    x_full = xd if xd.ndim == nd + 2 else xd[None]
+    C = x_full.shape[1]
+    if C != wd.shape[1] * groups:
+        raise RuntimeError(f"Given groups={groups}, weight of size {list(wd.shape)}, expected input{list(x_full.shape)} "
+                           f"to have {wd.shape[1] * groups} channels, but got {C} channels instead")
+    if bias is not None and (bias._data.ndim != 1 or bias._data.shape[0] != K):
+        raise RuntimeError(f"Given weight of size {list(wd.shape)}, expected bias to be 1-dimensional with {K} "
+                           f"elements, but got bias of size {list(bias._data.shape)} instead")
+    ksize = wd.shape[2:]
+    if isinstance(padding, str):
+        if padding not in _PADDING_STRINGS:
+            raise ValueError(f"Invalid padding string {padding!r}, should be one of {set(_PADDING_STRINGS)}")
+        if padding == "valid":
+            pad_lo = pad_hi = (0,) * nd
+        else:
+            if any(s != 1 for s in stride):
+                raise RuntimeError("padding='same' is not supported for strided convolutions")
+            total = tuple(d * (k - 1) for d, k in zip(dilation, ksize))
+            pad_lo = tuple(t // 2 for t in total)
+            pad_hi = tuple(t - t // 2 for t in total)  # PyTorch puts the odd one on the right
+    else:
+        pad_lo = pad_hi = _ntuple(padding, nd, "padding")
+        if any(p < 0 for p in pad_lo):
+            raise RuntimeError(f"negative padding is not supported, got padding={list(pad_lo)}")
+    spatial = x_full.shape[2:]
+    padded = tuple(s + lo + hi for s, lo, hi in zip(spatial, pad_lo, pad_hi))
+    eff = tuple(d * (k - 1) + 1 for d, k in zip(dilation, ksize))
+    if any(p < e for p, e in zip(padded, eff)):
+        raise RuntimeError(f"Calculated padded input size per channel: ({' x '.join(map(str, padded))}). "
+                           f"Kernel size: ({' x '.join(map(str, eff))}). "
+                           "Kernel size can't be greater than actual input size")
+
+    low = xd.dtype if A.is_low(xd) else None
+    x4 = A.to_f32(x_full) if low is not None else x_full
+    w4 = A.to_f32(wd) if low is not None else wd
+    b1 = None
+    if bias is not None:
+        b1 = A.to_f32(bias._data) if low is not None else bias._data
+    if nd == 1:  # (N, C, L) -> (N, C, 1, L)
+        x4, w4 = x4[:, :, None, :], w4[:, :, None, :]
+        stride, dilation = (1,) + stride, (1,) + dilation
+        pad_lo, pad_hi = (0,) + pad_lo, (0,) + pad_hi
+    crop = None
+    if pad_hi != pad_lo:  # asymmetric "same": zero-pad the right/bottom, the kernel pads symmetrically
+        crop = x4.shape[2:]
+        x4 = np.pad(x4, ((0, 0), (0, 0)) + tuple((0, h - lo) for lo, h in zip(pad_lo, pad_hi)))
+    x4, w4 = A.contiguous(x4), A.contiguous(w4)
+    y4 = _C.conv2d_forward(x4, w4, b1, stride, pad_lo, dilation, groups)
+    y = y4.reshape(y4.shape[:2] + y4.shape[3:]) if nd == 1 else y4
+    if xd.ndim == nd + 1:
+        y = y[0]
+    if low is not None:
+        y = A.cast(y, low)
+    saved = (x4, w4, stride, pad_lo, dilation, groups, y4.shape, xd.shape, wd.shape, crop, low)
+    inputs = (input, weight, bias) if bias is not None else (input, weight)
+    return result(y, ConvBackward, inputs, saved)
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    """1-D convolution (cross-correlation): input (N, C_in, L) or (C_in, L), weight
+    (C_out, C_in/groups, kW), bias (C_out,) -> (N, C_out, L_out),
+    L_out = (L + 2 padding - dilation (kW - 1) - 1) // stride + 1. padding: int, tuple,
+    'valid' (0) or 'same' (output length L, stride 1 only)."""
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 1)
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    """2-D convolution (cross-correlation): input (N, C_in, H, W) or (C_in, H, W), weight
+    (C_out, C_in/groups, kH, kW), bias (C_out,) -> (N, C_out, H_out, W_out),
+    H_out = (H + 2 padding[0] - dilation[0] (kH - 1) - 1) // stride[0] + 1 (W likewise).
+    groups splits the channels into independent convolutions (groups == C_in: depthwise)."""
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 2)
+
+
+class _ConvNd(Module):
+    _nd = 2
+    _padding_modes = ("zeros", "reflect", "replicate", "circular")
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 device=None, dtype=None):
+        super().__init__()
+        nd = self._nd
+        if groups <= 0:
+            raise ValueError("groups must be a positive integer")
+        if in_channels % groups != 0:
+            raise ValueError("in_channels must be divisible by groups")
+        if out_channels % groups != 0:
+            raise ValueError("out_channels must be divisible by groups")
+        kernel_size, stride, dilation = (_ntuple(v, nd, n) for v, n in
+                                         ((kernel_size, "kernel_size"), (stride, "stride"), (dilation, "dilation")))
+        if isinstance(padding, str):
+            if padding not in _PADDING_STRINGS:
+                raise ValueError(f"Invalid padding string {padding!r}, should be one of {set(_PADDING_STRINGS)}")
+            if padding == "same" and any(s != 1 for s in stride):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+        else:
+            padding = _ntuple(padding, nd, "padding")
+        if padding_mode not in self._padding_modes:
+            raise ValueError(f"padding_mode must be one of {self._padding_modes}, but got padding_mode='{padding_mode}'")
+        if padding_mode != "zeros":
+            raise NotImplementedError(f"padding_mode='{padding_mode}' is not supported by minidl (only 'zeros')")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
+        self.groups, self.padding_mode = groups, padding_mode
+        self.weight = Parameter(empty(out_channels, in_channels // groups, *kernel_size, dtype=dtype))
+        if bias:
+            self.bias = Parameter(empty(out_channels, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        # PyTorch's init: W ~ kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+        # b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in_channels/groups * prod(kernel_size)
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = self.in_channels // self.groups * math.prod(self.kernel_size)
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0,) * self._nd:
+            s += f", padding={self.padding}"
+        if self.dilation != (1,) * self._nd:
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution layer: (N, C_in, L) -> (N, C_out, L_out); weight (C_out, C_in/groups,
+    kernel_size), bias (C_out,), initialised as PyTorch does (see reset_parameters)."""
+    _nd = 1
+
+    def forward(self, input):
+        return conv1d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution layer: (N, C_in, H, W) -> (N, C_out, H_out, W_out); weight (C_out,
+    C_in/groups, kH, kW), bias (C_out,), initialised as PyTorch does (see reset_parameters)."""
+    _nd = 2
+
+    def forward(self, input):
+        return conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
