@@ -18,3 +18,11 @@ def test_digits_mlp_reaches_95_percent():
     pytest.importorskip("sklearn")
     acc = _load("train_digits_mlp").main(["--epochs", "30", "--seed", "0"])
     assert acc >= 0.95
+
+
+def test_digits_cnn_reaches_98_percent_and_checkpoint_round_trips(tmp_path):
+    pytest.importorskip("sklearn")
+    acc, reloaded = _load("train_digits_cnn").main(["--checkpoint", str(tmp_path / "cnn.mdl")])
+    assert acc >= 0.98
+    assert reloaded == acc
+    assert (tmp_path / "cnn.mdl").stat().st_size > 100_000

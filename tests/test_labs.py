@@ -116,3 +116,15 @@ def test_bias_variance_u_shape_and_regularization(tmp_path, seed):
         assert r["regularized"][name]["validation"] < none, name
     assert r["regularized"]["early stopping"]["steps"] < r["regularized"]["none"]["steps"]
     assert (tmp_path / "bias-variance.png").exists()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_why_conv_sharing_and_translation(tmp_path, seed):
+    pytest.importorskip("sklearn")
+    r = labs.run("why-conv", quick=True, out=tmp_path, seed=seed)
+    dense, cnn = r["dense (MLP)"], r["CNN"]
+    assert cnn["params"] * 2 < dense["params"]            # weight sharing: far fewer parameters
+    assert cnn["accuracy"] > 0.95 and cnn["accuracy"] >= dense["accuracy"] - 0.03
+    assert cnn["mean_shifted"] > dense["mean_shifted"] + 0.15   # robust to shifted inputs
+    assert cnn["shifted"][(1, 0)] > dense["shifted"][(1, 0)] + 0.1
+    assert (tmp_path / "why-conv.png").exists()

@@ -22,6 +22,7 @@ LABS = {
     "bias-variance": "minidl.labs.bias_variance",
     "schedules": "minidl.labs.schedules",
     "batch-size": "minidl.labs.batch_size",
+    "why-conv": "minidl.labs.why_conv",
 }
 
 

@@ -16,8 +16,8 @@ def _models():
     dense = nn.Sequential(nn.Flatten(), nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
                           nn.Linear(256, 10))
     cnn = nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
     return {"dense (MLP)": dense, "CNN": cnn}
 
 
@@ -49,7 +49,7 @@ def run(quick: bool = False, out: str = ".", seed: int = 0) -> dict:
     n_train = int(0.8 * len(labels))
     xtr, ytr = images[order[:n_train]], labels[order[:n_train]]
     xte, yte = images[order[n_train:]], labels[order[n_train:]]
-    epochs = 12 if quick else 30
+    epochs = 20 if quick else 40
     shifts = [(0, 0), (1, 0), (0, 1), (1, 1), (2, 0), (-2, 1), (2, 2)]
     results = {}
     for name, model in _models().items():
