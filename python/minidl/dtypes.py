@@ -111,3 +111,22 @@ def set_default_dtype(d) -> None:
     if d not in (float32, float64):
         raise TypeError(f"only float32 and float64 can be the default dtype, got {d}")
     _default_dtype = d
+
+
+class DtypeShortcuts:
+    """``.float()``, ``.double()``, ``.half()``, ``.bfloat16()`` as ``.to(dtype)``: shared by
+    Tensor and nn.Module (each defines ``to``)."""
+
+    __slots__ = ()
+
+    def float(self):
+        return self.to(float32)
+
+    def double(self):
+        return self.to(float64)
+
+    def half(self):
+        return self.to(float16)
+
+    def bfloat16(self):
+        return self.to(bfloat16)

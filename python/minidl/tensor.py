@@ -16,7 +16,7 @@ from . import _C
 from .autograd import backward as _autograd_backward
 from .autograd import grad_mode
 from .autograd.node import AccumulateGrad
-from .dtypes import from_numpy_dtype
+from .dtypes import DtypeShortcuts, from_numpy_dtype
 
 return_types_max = collections.namedtuple("max", ["values", "indices"])
 
@@ -74,7 +74,7 @@ def _edge(t: "Tensor"):
     return (acc, 0)
 
 
-class Tensor:
+class Tensor(DtypeShortcuts):
     """A multi-dimensional array with reverse-mode autograd (PyTorch's ``torch.Tensor``)."""
 
     __slots__ = ("_data", "_rg", "_grad", "_node", "_out_idx", "_accum", "_retains", "_hooks", "__weakref__")
@@ -343,22 +343,6 @@ class Tensor:
                     "bool": "torch.BoolTensor", "float16": "torch.HalfTensor",
                     "bfloat16": "torch.BFloat16Tensor"}[self.dtype.name]
         return self.to(dtype)
-
-    def float(self):
-        from .dtypes import float32
-        return self.to(float32)
-
-    def double(self):
-        from .dtypes import float64
-        return self.to(float64)
-
-    def half(self):
-        from .dtypes import float16
-        return self.to(float16)
-
-    def bfloat16(self):
-        from .dtypes import bfloat16
-        return self.to(bfloat16)
 
     def long(self):
         from .dtypes import int64

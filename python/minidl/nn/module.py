@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
 
+from ..dtypes import DtypeShortcuts
 from ..tensor import Tensor
 from .parameter import Parameter
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
-class Module:
+class Module(DtypeShortcuts):
     """Base class: subclasses define ``__init__`` (creating submodules/parameters) and
     ``forward``; call the module, not ``forward``."""
 
@@ -252,22 +253,6 @@ class Module:
             return self
         dt = as_dtype(dt)
         return self._apply_to_tensors(lambda t: t.to(dt) if t.is_floating_point() else t)
-
-    def float(self):
-        from ..dtypes import float32
-        return self.to(float32)
-
-    def double(self):
-        from ..dtypes import float64
-        return self.to(float64)
-
-    def half(self):
-        from ..dtypes import float16
-        return self.to(float16)
-
-    def bfloat16(self):
-        from ..dtypes import bfloat16
-        return self.to(bfloat16)
 
     def cpu(self):
         return self
