@@ -140,6 +140,16 @@ void col2im_add(const ConvShape& s, const T* col, int64_t o0, int64_t o1, T* gxg
       }
 }
 
+// float32 on a SIMD kernel set: the vectorized copies in conv_simd.cpp
+void im2col(const ConvShape& s, const float* xg, int64_t o0, int64_t o1, float* col) {
+  if (const ConvSimd* simd = conv_simd_active()) simd->im2col(s, xg, o0, o1, col);
+  else im2col<float>(s, xg, o0, o1, col);
+}
+void col2im_add(const ConvShape& s, const float* col, int64_t o0, int64_t o1, float* gxg) {
+  if (const ConvSimd* simd = conv_simd_active()) simd->col2im_add(s, col, o0, o1, gxg);
+  else col2im_add<float>(s, col, o0, o1, gxg);
+}
+
 // Threads that take whole images; 1 means "images in turn, GEMM threads itself".
 int image_threads(const ConvShape& s) {
   int nt = num_threads();
@@ -294,7 +304,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw) {
 
 // ---- depthwise (groups == C == K), float32 SIMD ------------------------------------
 bool use_depthwise(const ConvShape& s) {
-  return s.groups == s.C && s.K == s.C && s.groups > 1 && conv_simd_active() != nullptr;
+  return s.groups == s.C && s.K == s.C && s.groups > 1 && s.S <= 64 && conv_simd_active() != nullptr;
 }
 
 void depthwise_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* y) {
