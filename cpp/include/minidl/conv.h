@@ -114,8 +114,8 @@ struct ConvSimd {
   void (*depthwise_backward_weight)(const ConvShape& s, const float* gy, const float* x,
                                     float* grad_w, float* buf);
   // the GEMM path's im2col / col2im (see conv.cpp), vectorized copies of the same loops
-  void (*im2col)(const ConvShape& s, const float* xg, int64_t o0, int64_t o1, float* col);
-  void (*col2im_add)(const ConvShape& s, const float* col, int64_t o0, int64_t o1, float* gxg);
+  void (*im2col)(const ConvShape& s, const float* xg, int64_t o0, int64_t o1, float* col, int64_t ld);
+  void (*col2im_add)(const ConvShape& s, const float* col, int64_t o0, int64_t o1, float* gxg, int64_t ld);
 };
 
 // The depthwise kernels work on a zero-padded copy of the plane split into stride_w phases

@@ -193,20 +193,20 @@ void depthwise_backward_weight(const ConvShape& s, const float* gy, const float*
   fill_buffer(s, x, buf);
   for (int64_t r = 0; r < s.R; ++r)
     for (int64_t u = 0; u < s.S; ++u) {
-      Vec acc0 = Vec::zero(), acc1 = Vec::zero();
+      // four accumulators over consecutive rows: a single one would serialize on FMA latency
+      Vec acc[4] = {Vec::zero(), Vec::zero(), Vec::zero(), Vec::zero()};
       for (int64_t p = 0; p < s.P; ++p) {
         const float* gr = gy + p * s.Q;
         const float* src = buf + (p * s.stride_h + r * s.dil_h) * T.row_stride + T.col[u];
+        Vec& a = acc[p & 3];
         int64_t q = 0;
-        for (; q + 2 * W <= s.Q; q += 2 * W) {
-          acc0 = fmadd(Vec::load(gr + q), Vec::load(src + q), acc0);
-          acc1 = fmadd(Vec::load(gr + q + W), Vec::load(src + q + W), acc1);
-        }
-        for (; q < s.Q; q += W) {
-          const int n = static_cast<int>(min64(W, s.Q - q));
-          acc0 = fmadd(Vec::load_partial(gr + q, n), Vec::load_partial(src + q, n), acc0);
+        for (; q + W <= s.Q; q += W) a = fmadd(Vec::load(gr + q), Vec::load(src + q), a);
+        if (q < s.Q) {
+          const int n = static_cast<int>(s.Q - q);
+          a = fmadd(Vec::load_partial(gr + q, n), Vec::load_partial(src + q, n), a);
         }
       }
+      const Vec acc0 = acc[0] + acc[1], acc1 = acc[2] + acc[3];
       gw[r * s.S + u] += reduce_add(acc0 + acc1);
     }
 }
@@ -231,8 +231,8 @@ inline void valid_q(int64_t off, int64_t sw, int64_t Wd, int64_t Q, int64_t& lo,
   if (hi < lo) hi = lo;
 }
 
-void im2col(const ConvShape& s, const float* xg, int64_t o0, int64_t o1, float* col) {
-  const int64_t ld = o1 - o0, Cg = s.Cg();
+void im2col(const ConvShape& s, const float* xg, int64_t o0, int64_t o1, float* col, int64_t ld) {
+  const int64_t Cg = s.Cg();
   const int64_t p_first = o0 / s.Q, p_last = (o1 - 1) / s.Q;
   for (int64_t c = 0; c < Cg; ++c)
     for (int64_t r = 0; r < s.R; ++r)
@@ -251,7 +251,7 @@ void im2col(const ConvShape& s, const float* xg, int64_t o0, int64_t o1, float* 
             continue;
           }
           const float* row = xg + (c * s.H + i) * s.W;
-          const int64_t a = q0 > qlo ? q0 : qlo, b0 = q1 < qhi ? q1 : qhi, b = b0 > a ? b0 : a;
+          const int64_t a0 = q0 > qlo ? q0 : qlo, a = a0 < q1 ? a0 : q1, b0 = q1 < qhi ? q1 : qhi, b = b0 > a ? b0 : a;
           for (int64_t q = q0; q < a; ++q) d[q] = 0.0f;
           if (s.stride_w == 1) copy_run(d + a, row + a + off, b - a);
           else for (int64_t q = a; q < b; ++q) d[q] = row[q * s.stride_w + off];
@@ -260,8 +260,8 @@ void im2col(const ConvShape& s, const float* xg, int64_t o0, int64_t o1, float* 
       }
 }
 
-void col2im_add(const ConvShape& s, const float* col, int64_t o0, int64_t o1, float* gxg) {
-  const int64_t ld = o1 - o0, Cg = s.Cg();
+void col2im_add(const ConvShape& s, const float* col, int64_t o0, int64_t o1, float* gxg, int64_t ld) {
+  const int64_t Cg = s.Cg();
   const int64_t p_first = o0 / s.Q, p_last = (o1 - 1) / s.Q;
   for (int64_t c = 0; c < Cg; ++c)
     for (int64_t r = 0; r < s.R; ++r)
@@ -277,7 +277,7 @@ void col2im_add(const ConvShape& s, const float* col, int64_t o0, int64_t o1, fl
           const int64_t q0 = p == p_first ? o0 - base : 0, q1 = p == p_last ? o1 - base : s.Q;
           const float* d = src + base;
           float* row = gxg + (c * s.H + i) * s.W;
-          const int64_t a = q0 > qlo ? q0 : qlo, b0 = q1 < qhi ? q1 : qhi, b = b0 > a ? b0 : a;
+          const int64_t a0 = q0 > qlo ? q0 : qlo, a = a0 < q1 ? a0 : q1, b0 = q1 < qhi ? q1 : qhi, b = b0 > a ? b0 : a;
           if (s.stride_w == 1) add_run(row + a + off, d + a, b - a);
           else for (int64_t q = a; q < b; ++q) row[q * s.stride_w + off] += d[q];
         }
