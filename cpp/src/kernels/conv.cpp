@@ -16,10 +16,10 @@
 // overwritten by the next block: an implicit GEMM at block granularity. The block width was
 // chosen by measurement: see tile_cols().
 //
-// Threads: with at least as many images as threads, each thread takes whole images (its own
-// col buffer, a single-threaded GEMM: minidl::sgemm does not fork inside a parallel region),
-// which needs no barrier; the weight gradient then goes into one partial sum per thread,
-// added at the end (no races, deterministic for a fixed thread count). With fewer images than
+// Threads: with at least as many images as threads, each thread takes whole images, handed out
+// in chunks from an atomic counter (its own col buffer, a single-threaded GEMM: minidl::sgemm
+// does not fork inside a parallel region); the weight gradient then goes into one partial sum
+// per thread, added at the end (no races; the summation order depends on the scheduling). With fewer images than
 // threads (batch 1 inference) the images run one after another and the GEMM splits itself.
 //
 // Depthwise convolutions (groups == C == K) are R*S multiply-adds per output, a GEMM with
@@ -28,6 +28,7 @@
 #include "minidl/conv.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -170,7 +171,9 @@ int image_threads(const ConvShape& s) {
   return nt;
 }
 
-// Runs body(tid, n0, n1) over contiguous image ranges, one per thread.
+// Runs body(tid, n0, n1) over image ranges of `chunk` images, handed out dynamically: on a
+// machine shared with other jobs a descheduled thread would otherwise hold back its static
+// half of the batch (measured: 2 threads slower than 1 on a busy 2-core machine).
 template <class F>
 void over_images(const ConvShape& s, int nt, const F& body) {
   if (nt <= 1) {
@@ -178,10 +181,13 @@ void over_images(const ConvShape& s, int nt, const F& body) {
     return;
   }
 #ifdef _OPENMP
+  const int64_t chunk = std::max<int64_t>(1, tile_cols() / std::max<int64_t>(1, s.P * s.Q));
+  std::atomic<int64_t> next{0};
 #pragma omp parallel num_threads(nt)
   {
-    const int64_t t = omp_get_thread_num(), T_ = omp_get_num_threads();
-    body(static_cast<int>(t), s.N * t / T_, s.N * (t + 1) / T_);
+    const int tid = omp_get_thread_num();
+    for (int64_t n0 = next.fetch_add(chunk); n0 < s.N; n0 = next.fetch_add(chunk))
+      body(tid, n0, std::min(s.N, n0 + chunk));
   }
 #else
   body(0, int64_t{0}, s.N);
