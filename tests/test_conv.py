@@ -304,3 +304,16 @@ def test_bindings_reject_mismatched_shapes(rng):
         _C.conv2d_forward(x, w, None, (0, 1), (0, 0), (1, 1), 1)
     with pytest.raises(ValueError):
         _C.conv2d_backward(_rand(rng, (1, 4, 5, 5)), x, w, (1, 1), (0, 0), (1, 1), 1, True, True, True)
+
+
+def test_tiny_gemm_blocks_in_subprocess():
+    """MINIDL_CONV_TILE (read once per process) = 7 cuts every image into ragged column tiles,
+    the edge cases of im2col/col2im; the kernel-set tests must still pass."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, MINIDL_CONV_TILE="7")
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-W", "ignore::UserWarning",
+                        __file__, "-k", "kernel_sets or gradcheck or parity and not tiny"],
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]

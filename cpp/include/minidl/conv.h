@@ -103,7 +103,7 @@ void conv2d_backward_reference(const ConvShape& s, const T* gy, const T* x, cons
         }
 }
 
-// Per-ISA depthwise kernels (groups == C == K), float32, one (image, channel) plane each;
+// Per-ISA kernels, float32. Depthwise (groups == C == K): one (image, channel) plane each;
 // cpp/src/simd/conv_simd.cpp. `buf` is scratch of depthwise_buffer_floats(s) floats.
 struct ConvSimd {
   void (*depthwise_forward)(const ConvShape& s, const float* x, const float* w, float bias,
@@ -113,6 +113,9 @@ struct ConvSimd {
   // grad_w[r*S + u] += sum_{p,q} gy * x (one plane)
   void (*depthwise_backward_weight)(const ConvShape& s, const float* gy, const float* x,
                                     float* grad_w, float* buf);
+  // the GEMM path's im2col / col2im (see conv.cpp), vectorized copies of the same loops
+  void (*im2col)(const ConvShape& s, const float* xg, int64_t o0, int64_t o1, float* col, int64_t ld);
+  void (*col2im_add)(const ConvShape& s, const float* col, int64_t o0, int64_t o1, float* gxg, int64_t ld);
 };
 
 // The depthwise kernels work on a zero-padded copy of the plane split into stride_w phases
@@ -120,8 +123,9 @@ struct ConvSimd {
 inline int64_t depthwise_phase_width(const ConvShape& s) {
   return (s.W + 2 * s.pad_w + s.stride_w - 1) / s.stride_w;
 }
+// (also room for dy padded by the kernel extent, the stride-1 backward-input buffer)
 inline int64_t depthwise_buffer_floats(const ConvShape& s) {
-  return (s.H + 2 * s.pad_h) * s.stride_w * depthwise_phase_width(s) + 64;
+  return (s.H + 2 * s.pad_h + s.R * s.dil_h) * (s.stride_w * depthwise_phase_width(s) + s.S * s.dil_w) + 64;
 }
 
 }  // namespace minidl

@@ -9,18 +9,17 @@
 //   dW_g += dY_g @ col^T (summed over the batch).
 // 1x1 stride-1 unpadded convolutions skip im2col: col is x itself (Cg x HW).
 //
-// Why tiles of one image rather than the whole batch's column matrix or a pure implicit GEMM:
-// the column matrix is R*S times larger than x (9x for 3x3); built for the whole batch it is
-// written to and read back from DRAM. Per image it is small, and it is cut further into
-// column tiles of at most kTileCols output positions so col (Cg*R*S x tile) stays in L2 while
-// the GEMM reads it, then is overwritten by the next tile. The tile width was chosen by
-// measurement (bench/python/bench_conv.py shapes, MINIDL_CONV_TILE to override): see the
-// comment at kTileCols.
+// Why tiles rather than the whole batch's column matrix: the column matrix is R*S times larger
+// than x (9x for 3x3); built for the whole batch it is written to and read back from DRAM.
+// Here it is built for one block of ~256 output positions at a time (a tile of one image, or
+// several whole small images side by side), stays in L2 while the GEMM reads it, and is
+// overwritten by the next block: an implicit GEMM at block granularity. The block width was
+// chosen by measurement: see tile_cols().
 //
-// Threads: with at least as many images as threads, each thread takes whole images (its own
-// col buffer, a single-threaded GEMM: minidl::sgemm does not fork inside a parallel region),
-// which needs no barrier; the weight gradient then goes into one partial sum per thread,
-// added at the end (no races, deterministic for a fixed thread count). With fewer images than
+// Threads: with at least as many images as threads, each thread takes whole images, handed out
+// in chunks from an atomic counter (its own col buffer, a single-threaded GEMM: minidl::sgemm
+// does not fork inside a parallel region); the weight gradient then goes into one partial sum
+// per thread, added at the end (no races; the summation order depends on the scheduling). With fewer images than
 // threads (batch 1 inference) the images run one after another and the GEMM splits itself.
 //
 // Depthwise convolutions (groups == C == K) are R*S multiply-adds per output, a GEMM with
@@ -29,6 +28,7 @@
 #include "minidl/conv.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -43,14 +43,23 @@ MINIDL_SIMD_TABLE(minidl::ConvSimd, conv_simd)
 namespace minidl {
 namespace {
 
-// Output positions per im2col tile. col is Cg*R*S x tile floats; for the ResNet-style shapes
-// (Cg*R*S = 144..576) a tile of 1024 makes it 0.6-2.4 MB. Measured (see the commit log and
-// bench_conv.py), the whole image (no tiling) ... [filled in below by measurement]
+// GEMM columns (output positions) per block: a tile of one image when the image has more
+// positions, else as many whole images as fit (one wider GEMM, weights packed once). col is
+// Cg*R*S x tile floats: 144 KB (3x3, 16 channels) .. 590 KB (64 channels) at 256, in L2.
+// Measured, 1 thread, batch 32, forward / dx / dw ms (Zen 5, AVX-512):
+//   tile        16->16 @32          32->32 @16          64->64 @8
+//   256    1.74 / 1.38 / 1.83   1.37 / 1.07 / 1.36   1.30 / 1.28 / 1.23
+//   512    1.67 / 1.32 / 2.11   1.42 / 1.11 / 1.56   1.27 / 1.32 / 1.32
+//   1024   1.91 / 2.49 / 2.22   1.49 / 1.17 / 1.59   1.29 / 1.30 / 1.33
+//   4096   1.95 / 2.48 / 2.25   1.67 / 1.30 / 1.67   1.65 / 1.62 / 1.51
+//   whole image, one image per GEMM (before blocks): 2.15 / 2.94 / 2.26 at 16->16 @32.
+// The dx column matrix of a whole 32x32 image (590 KB at 16 channels) plus the GEMM's packed
+// panels overflows L2; at 4096 the multi-image col matrix does too. MINIDL_CONV_TILE overrides.
 int64_t tile_cols() {
   static const int64_t t = [] {
     const char* e = std::getenv("MINIDL_CONV_TILE");
     const int64_t v = e ? std::atoll(e) : 0;
-    return v > 0 ? v : int64_t{1} << 30;
+    return v > 0 ? v : int64_t{256};
   }();
   return t;
 }
@@ -79,8 +88,8 @@ inline void valid_q(int64_t off, int64_t sw, int64_t W, int64_t Q, int64_t& lo, 
 // col[(c*R + r)*S + u][o - o0] = x_g[c, p*sh - ph + r*dh, q*sw - pw + u*dw] for output
 // positions o = p*Q + q in [o0, o1); ld = o1 - o0.
 template <class T>
-void im2col(const ConvShape& s, const T* xg, int64_t o0, int64_t o1, T* col) {
-  const int64_t ld = o1 - o0, Cg = s.Cg();
+void im2col(const ConvShape& s, const T* xg, int64_t o0, int64_t o1, T* col, int64_t ld) {
+  const int64_t Cg = s.Cg();
   for (int64_t c = 0; c < Cg; ++c)
     for (int64_t r = 0; r < s.R; ++r)
       for (int64_t u = 0; u < s.S; ++u) {
@@ -96,7 +105,7 @@ void im2col(const ConvShape& s, const T* xg, int64_t o0, int64_t o1, T* col) {
             std::fill(d, d + (q1 - q0), T(0));
           } else {
             const T* row = xg + (c * s.H + i) * s.W;
-            const int64_t a = std::max(q0, qlo), b = std::max(a, std::min(q1, qhi));
+            const int64_t a = std::min(q1, std::max(q0, qlo)), b = std::max(a, std::min(q1, qhi));
             std::fill(d, d + (a - q0), T(0));
             if (s.stride_w == 1) {
               std::memcpy(d + (a - q0), row + a + off, sizeof(T) * (b - a));
@@ -112,8 +121,8 @@ void im2col(const ConvShape& s, const T* xg, int64_t o0, int64_t o1, T* col) {
 
 // The adjoint of im2col: gx_g[c, i, j] += col[(c, r, u)][o - o0] for every (o, r, u) reading it.
 template <class T>
-void col2im_add(const ConvShape& s, const T* col, int64_t o0, int64_t o1, T* gxg) {
-  const int64_t ld = o1 - o0, Cg = s.Cg();
+void col2im_add(const ConvShape& s, const T* col, int64_t o0, int64_t o1, T* gxg, int64_t ld) {
+  const int64_t Cg = s.Cg();
   for (int64_t c = 0; c < Cg; ++c)
     for (int64_t r = 0; r < s.R; ++r)
       for (int64_t u = 0; u < s.S; ++u) {
@@ -127,7 +136,7 @@ void col2im_add(const ConvShape& s, const T* col, int64_t o0, int64_t o1, T* gxg
           const int64_t i = p * s.stride_h - s.pad_h + r * s.dil_h;
           if (i >= 0 && i < s.H) {
             T* row = gxg + (c * s.H + i) * s.W;
-            const int64_t a = std::max(q0, qlo), b = std::max(a, std::min(q1, qhi));
+            const int64_t a = std::min(q1, std::max(q0, qlo)), b = std::max(a, std::min(q1, qhi));
             if (s.stride_w == 1) {
               T* rr = row + off;
               for (int64_t q = a; q < b; ++q) rr[q] += d[q - q0];
@@ -138,6 +147,16 @@ void col2im_add(const ConvShape& s, const T* col, int64_t o0, int64_t o1, T* gxg
           o += q1 - q0;
         }
       }
+}
+
+// float32 on a SIMD kernel set: the vectorized copies in conv_simd.cpp
+void im2col(const ConvShape& s, const float* xg, int64_t o0, int64_t o1, float* col, int64_t ld) {
+  if (const ConvSimd* simd = conv_simd_active()) simd->im2col(s, xg, o0, o1, col, ld);
+  else im2col<float>(s, xg, o0, o1, col, ld);
+}
+void col2im_add(const ConvShape& s, const float* col, int64_t o0, int64_t o1, float* gxg, int64_t ld) {
+  if (const ConvSimd* simd = conv_simd_active()) simd->col2im_add(s, col, o0, o1, gxg, ld);
+  else col2im_add<float>(s, col, o0, o1, gxg, ld);
 }
 
 // Threads that take whole images; 1 means "images in turn, GEMM threads itself".
@@ -152,7 +171,9 @@ int image_threads(const ConvShape& s) {
   return nt;
 }
 
-// Runs body(tid, n0, n1) over contiguous image ranges, one per thread.
+// Runs body(tid, n0, n1) over image ranges of `chunk` images, handed out dynamically: on a
+// machine shared with other jobs a descheduled thread would otherwise hold back its static
+// half of the batch (measured: 2 threads slower than 1 on a busy 2-core machine).
 template <class F>
 void over_images(const ConvShape& s, int nt, const F& body) {
   if (nt <= 1) {
@@ -160,10 +181,13 @@ void over_images(const ConvShape& s, int nt, const F& body) {
     return;
   }
 #ifdef _OPENMP
+  const int64_t chunk = std::max<int64_t>(1, tile_cols() / std::max<int64_t>(1, s.P * s.Q));
+  std::atomic<int64_t> next{0};
 #pragma omp parallel num_threads(nt)
   {
-    const int64_t t = omp_get_thread_num(), T_ = omp_get_num_threads();
-    body(static_cast<int>(t), s.N * t / T_, s.N * (t + 1) / T_);
+    const int tid = omp_get_thread_num();
+    for (int64_t n0 = next.fetch_add(chunk); n0 < s.N; n0 = next.fetch_add(chunk))
+      body(tid, n0, std::min(s.N, n0 + chunk));
   }
 #else
   body(0, int64_t{0}, s.N);
@@ -176,35 +200,83 @@ std::vector<T>& scratch() {
   return buf;
 }
 
+// A block of GEMM columns: output positions [o0, o1) of images [n0, n1) (several whole images
+// when the images are small, else a tile of one image). col for the block has
+// (n1 - n0) * (o1 - o0) columns, image after image.
+struct Block {
+  int64_t n0, n1, o0, o1;
+  int64_t width() const { return (n1 - n0) * (o1 - o0); }
+  bool single() const { return n1 - n0 == 1; }
+};
+
+// Calls f(block) for the blocks covering images [n0, n1), each about tile_cols() wide.
+template <class F>
+void for_blocks(const ConvShape& s, int64_t n0, int64_t n1, const F& f) {
+  const int64_t PQ = s.P * s.Q, target = tile_cols();
+  if (PQ >= target) {
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t o0 = 0; o0 < PQ; o0 += target) f(Block{n, n + 1, o0, std::min(PQ, o0 + target)});
+  } else {
+    const int64_t per = std::max<int64_t>(1, target / PQ);
+    for (int64_t n = n0; n < n1; n += per) f(Block{n, std::min(n1, n + per), 0, PQ});
+  }
+}
+
+// col (CRS x width) for group g of block b
+template <class T>
+void im2col_block(const ConvShape& s, const T* x, int64_t g, const Block& b, T* col) {
+  const int64_t HW = s.H * s.W, w = b.o1 - b.o0;
+  for (int64_t n = b.n0; n < b.n1; ++n)
+    im2col(s, x + (n * s.C + g * s.Cg()) * HW, b.o0, b.o1, col + (n - b.n0) * w, b.width());
+}
+
+// rows [k0, k0 + Kg) of the NCHW tensor t (K channels) over block b, as a Kg x width matrix
+template <class T>
+void gather_block(const ConvShape& s, const T* t, int64_t k0, const Block& b, T* dst) {
+  const int64_t PQ = s.P * s.Q, w = b.o1 - b.o0, bw = b.width();
+  for (int64_t n = b.n0; n < b.n1; ++n)
+    for (int64_t k = 0; k < s.Kg(); ++k)
+      std::memcpy(dst + k * bw + (n - b.n0) * w, t + (n * s.K + k0 + k) * PQ + b.o0, sizeof(T) * w);
+}
+
 template <class T>
 void forward_gemm(const ConvShape& s, const T* x, const T* w, const T* bias, T* y) {
   const int64_t Cg = s.Cg(), Kg = s.Kg(), PQ = s.P * s.Q, HW = s.H * s.W, CRS = Cg * s.R * s.S;
   const bool pointwise = is_pointwise(s);
-  const int64_t tile = std::min(PQ, tile_cols());
+  const int64_t maxw = std::max(PQ, tile_cols()) + PQ;
   over_images(s, image_threads(s), [&](int, int64_t n0, int64_t n1) {
     std::vector<T>& col = scratch<T>();
-    if (!pointwise && col.size() < size_t(CRS * tile)) col.resize(CRS * tile);
-    for (int64_t n = n0; n < n1; ++n) {
-      T* yn = y + n * s.K * PQ;
-      if (bias)
-        for (int64_t k = 0; k < s.K; ++k) std::fill(yn + k * PQ, yn + (k + 1) * PQ, bias[k]);
+    if (col.size() < size_t((CRS + Kg) * maxw)) col.resize((CRS + Kg) * maxw);
+    T* ybuf = col.data() + CRS * maxw;
+    for_blocks(s, n0, n1, [&](const Block& b) {
+      const int64_t bw = b.width(), w0 = b.o1 - b.o0;
       for (int64_t g = 0; g < s.groups; ++g) {
-        const T* xg = x + (n * s.C + g * Cg) * HW;
         const T* wg = w + g * Kg * CRS;
-        T* yg = yn + g * Kg * PQ;
-        for (int64_t o0 = 0; o0 < PQ; o0 += tile) {
-          const int64_t o1 = std::min(PQ, o0 + tile);
-          const T* B = xg + o0;
+        if (b.single()) {  // straight into y (bias first, then GEMM with beta = 1)
+          T* yg = y + (b.n0 * s.K + g * Kg) * PQ;
+          if (bias)
+            for (int64_t k = 0; k < Kg; ++k) std::fill(yg + k * PQ + b.o0, yg + k * PQ + b.o1, bias[g * Kg + k]);
+          const T* B = x + (b.n0 * s.C + g * Cg) * HW + b.o0;
           int64_t ldb = HW;
           if (!pointwise) {
-            im2col(s, xg, o0, o1, col.data());
+            im2col_block(s, x, g, b, col.data());
             B = col.data();
-            ldb = o1 - o0;
+            ldb = bw;
           }
-          gemm(false, false, Kg, o1 - o0, CRS, T(1), wg, CRS, B, ldb, bias ? T(1) : T(0), yg + o0, PQ);
+          gemm(false, false, Kg, bw, CRS, T(1), wg, CRS, B, ldb, bias ? T(1) : T(0), yg + b.o0, PQ);
+        } else {  // several images: one wider GEMM into ybuf, then scattered to y
+          im2col_block(s, x, g, b, col.data());
+          gemm(false, false, Kg, bw, CRS, T(1), wg, CRS, col.data(), bw, T(0), ybuf, bw);
+          for (int64_t n = b.n0; n < b.n1; ++n)
+            for (int64_t k = 0; k < Kg; ++k) {
+              const T* src = ybuf + k * bw + (n - b.n0) * w0;
+              T* dst = y + (n * s.K + g * Kg + k) * PQ + b.o0;
+              const T bk = bias ? bias[g * Kg + k] : T(0);
+              for (int64_t i = 0; i < w0; ++i) dst[i] = src[i] + bk;
+            }
         }
       }
-    }
+    });
   });
 }
 
@@ -212,27 +284,33 @@ template <class T>
 void backward_input_gemm(const ConvShape& s, const T* gy, const T* w, T* gx) {
   const int64_t Cg = s.Cg(), Kg = s.Kg(), PQ = s.P * s.Q, HW = s.H * s.W, CRS = Cg * s.R * s.S;
   const bool pointwise = is_pointwise(s);
-  const int64_t tile = std::min(PQ, tile_cols());
+  const int64_t maxw = std::max(PQ, tile_cols()) + PQ;
   over_images(s, image_threads(s), [&](int, int64_t n0, int64_t n1) {
     std::vector<T>& col = scratch<T>();
-    if (!pointwise && col.size() < size_t(CRS * tile)) col.resize(CRS * tile);
-    for (int64_t n = n0; n < n1; ++n) {
-      if (!pointwise) std::fill(gx + n * s.C * HW, gx + (n + 1) * s.C * HW, T(0));
+    if (col.size() < size_t((CRS + Kg) * maxw)) col.resize((CRS + Kg) * maxw);
+    T* gybuf = col.data() + CRS * maxw;
+    if (!pointwise || PQ < tile_cols()) std::fill(gx + n0 * s.C * HW, gx + n1 * s.C * HW, T(0));
+    for_blocks(s, n0, n1, [&](const Block& b) {
+      const int64_t bw = b.width(), w0 = b.o1 - b.o0;
       for (int64_t g = 0; g < s.groups; ++g) {
-        const T* gyg = gy + (n * s.K + g * Kg) * PQ;
         const T* wg = w + g * Kg * CRS;
-        T* gxg = gx + (n * s.C + g * Cg) * HW;
-        for (int64_t o0 = 0; o0 < PQ; o0 += tile) {
-          const int64_t o1 = std::min(PQ, o0 + tile);
+        if (b.single()) {
+          const T* gyg = gy + (b.n0 * s.K + g * Kg) * PQ + b.o0;
+          T* gxg = gx + (b.n0 * s.C + g * Cg) * HW;
           if (pointwise) {  // dx_g[:, tile] = W_g^T @ dY_g[:, tile]
-            gemm(true, false, CRS, o1 - o0, Kg, T(1), wg, CRS, gyg + o0, PQ, T(0), gxg + o0, HW);
+            gemm(true, false, CRS, bw, Kg, T(1), wg, CRS, gyg, PQ, T(0), gxg + b.o0, HW);
           } else {
-            gemm(true, false, CRS, o1 - o0, Kg, T(1), wg, CRS, gyg + o0, PQ, T(0), col.data(), o1 - o0);
-            col2im_add(s, col.data(), o0, o1, gxg);
+            gemm(true, false, CRS, bw, Kg, T(1), wg, CRS, gyg, PQ, T(0), col.data(), bw);
+            col2im_add(s, col.data(), b.o0, b.o1, gxg, bw);
           }
+        } else {
+          gather_block(s, gy, g * Kg, b, gybuf);
+          gemm(true, false, CRS, bw, Kg, T(1), wg, CRS, gybuf, bw, T(0), col.data(), bw);
+          for (int64_t n = b.n0; n < b.n1; ++n)
+            col2im_add(s, col.data() + (n - b.n0) * w0, b.o0, b.o1, gx + (n * s.C + g * Cg) * HW, bw);
         }
       }
-    }
+    });
   });
 }
 
@@ -259,7 +337,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw) {
   const int64_t Cg = s.Cg(), Kg = s.Kg(), PQ = s.P * s.Q, HW = s.H * s.W, CRS = Cg * s.R * s.S;
   const int64_t wsize = s.K * CRS;
   const bool pointwise = is_pointwise(s);
-  const int64_t tile = std::min(PQ, tile_cols());
+  const int64_t maxw = std::max(PQ, tile_cols()) + PQ;
   const int nt = image_threads(s);
   // thread 0 sums into gw itself, the others into partials added at the end
   std::vector<T> partial(nt > 1 ? size_t(nt - 1) * wsize : 0);
@@ -267,24 +345,29 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw) {
   over_images(s, nt, [&](int tid, int64_t n0, int64_t n1) {
     T* acc = tid == 0 ? gw : partial.data() + size_t(tid - 1) * wsize;
     std::vector<T>& col = scratch<T>();
-    if (!pointwise && col.size() < size_t(CRS * tile)) col.resize(CRS * tile);
-    for (int64_t n = n0; n < n1; ++n)
+    if (col.size() < size_t((CRS + Kg) * maxw)) col.resize((CRS + Kg) * maxw);
+    T* gybuf = col.data() + CRS * maxw;
+    for_blocks(s, n0, n1, [&](const Block& b) {
+      const int64_t bw = b.width();
       for (int64_t g = 0; g < s.groups; ++g) {
-        const T* gyg = gy + (n * s.K + g * Kg) * PQ;
-        const T* xg = x + (n * s.C + g * Cg) * HW;
-        for (int64_t o0 = 0; o0 < PQ; o0 += tile) {
-          const int64_t o1 = std::min(PQ, o0 + tile);
-          const T* B = xg + o0;
-          int64_t ldb = HW;
-          if (!pointwise) {
-            im2col(s, xg, o0, o1, col.data());
-            B = col.data();
-            ldb = o1 - o0;
-          }
-          // dW_g (Kg x CRS) += dY_g[:, tile] @ col^T
-          gemm(false, true, Kg, CRS, o1 - o0, T(1), gyg + o0, PQ, B, ldb, T(1), acc + g * Kg * CRS, CRS);
+        const T* A = gy + (b.n0 * s.K + g * Kg) * PQ + b.o0;
+        int64_t lda = PQ;
+        if (!b.single()) {
+          gather_block(s, gy, g * Kg, b, gybuf);
+          A = gybuf;
+          lda = bw;
         }
+        const T* B = x + (b.n0 * s.C + g * Cg) * HW + b.o0;
+        int64_t ldb = HW;
+        if (!pointwise || !b.single()) {
+          im2col_block(s, x, g, b, col.data());
+          B = col.data();
+          ldb = bw;
+        }
+        // dW_g (Kg x CRS) += dY_g[:, block] @ col^T
+        gemm(false, true, Kg, CRS, bw, T(1), A, lda, B, ldb, T(1), acc + g * Kg * CRS, CRS);
       }
+    });
   });
   for (int t = 1; t < nt; ++t) {
     const T* p = partial.data() + size_t(t - 1) * wsize;
@@ -294,7 +377,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw) {
 
 // ---- depthwise (groups == C == K), float32 SIMD ------------------------------------
 bool use_depthwise(const ConvShape& s) {
-  return s.groups == s.C && s.K == s.C && s.groups > 1 && conv_simd_active() != nullptr;
+  return s.groups == s.C && s.K == s.C && s.groups > 1 && s.S <= 64 && conv_simd_active() != nullptr;
 }
 
 void depthwise_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* y) {

@@ -29,6 +29,21 @@ struct PhaseBuffer {
 
 PhaseBuffer layout(const ConvShape& s) { return {s.stride_w, depthwise_phase_width(s)}; }
 
+// Offsets of the taps inside the buffer, computed once per plane (the divisions would cost
+// more than the FMAs in the inner loop): tap (r, u) of output row p starts at
+// row_off(p, r) + col_off[u] (+ q).
+struct Taps {
+  static constexpr int kMax = 64;
+  int64_t col[kMax];
+  int64_t row_stride;  // floats between padded rows (all phases)
+  Taps(const ConvShape& s, const PhaseBuffer& L) : row_stride(L.sw * L.wps) {
+    for (int64_t u = 0; u < s.S && u < kMax; ++u) {
+      const int64_t t = u * s.dil_w;
+      col[u] = (t % L.sw) * L.wps + t / L.sw;
+    }
+  }
+};
+
 inline int64_t buffer_size(const ConvShape& s) {
   return (s.H + 2 * s.pad_h) * s.stride_w * depthwise_phase_width(s);
 }
@@ -62,18 +77,33 @@ void fill_buffer(const ConvShape& s, const float* x, float* buf) {
 void depthwise_forward(const ConvShape& s, const float* x, const float* w, float bias, float* y,
                        float* buf) {
   const PhaseBuffer L = layout(s);
+  const Taps T(s, L);
   fill_buffer(s, x, buf);
   const Vec vb = Vec::set1(bias);
   for (int64_t p = 0; p < s.P; ++p) {
     float* yr = y + p * s.Q;
-    for (int64_t q = 0; q < s.Q; q += W) {
+    int64_t q = 0;
+    for (; q + 2 * W <= s.Q; q += 2 * W) {  // two vectors per weight broadcast
+      Vec acc0 = vb, acc1 = vb;
+      for (int64_t r = 0; r < s.R; ++r) {
+        const float* rowp = buf + (p * s.stride_h + r * s.dil_h) * T.row_stride + q;
+        for (int64_t u = 0; u < s.S; ++u) {
+          const float* src = rowp + T.col[u];
+          const Vec wv = Vec::set1(w[r * s.S + u]);
+          acc0 = fmadd(wv, Vec::load(src), acc0);
+          acc1 = fmadd(wv, Vec::load(src + W), acc1);
+        }
+      }
+      acc0.store(yr + q);
+      acc1.store(yr + q + W);
+    }
+    for (; q < s.Q; q += W) {
       const int n = static_cast<int>(min64(W, s.Q - q));
       Vec acc = vb;
       for (int64_t r = 0; r < s.R; ++r) {
-        const int64_t i = p * s.stride_h + r * s.dil_h;
+        const float* rowp = buf + (p * s.stride_h + r * s.dil_h) * T.row_stride + q;
         for (int64_t u = 0; u < s.S; ++u) {
-          const int64_t t = u * s.dil_w;
-          const float* src = buf + L.at(i, t % s.stride_w, q + t / s.stride_w);
+          const float* src = rowp + T.col[u];
           const Vec v = n == W ? Vec::load(src) : Vec::load_partial(src, n);
           acc = fmadd(Vec::set1(w[r * s.S + u]), v, acc);
         }
@@ -84,9 +114,45 @@ void depthwise_forward(const ConvShape& s, const float* x, const float* w, float
   }
 }
 
+// Stride 1: dx is a correlation of dy (zero-padded by the kernel extent) with the flipped
+// kernel, computed like the forward (gathers into registers). The scatter form below does a
+// load + store per tap on overlapping addresses, which stalls on store-to-load forwarding.
+void depthwise_backward_input_stride1(const ConvShape& s, const float* gy, const float* w, float* gx,
+                                      float* buf) {
+  const int64_t Tp = (s.R - 1) * s.dil_h, Lp = (s.S - 1) * s.dil_w;
+  const int64_t Hb = s.P + 2 * Tp, Wb = s.Q + 2 * Lp;
+  zero(buf, Hb * Wb);
+  for (int64_t p = 0; p < s.P; ++p) {
+    float* d = buf + (p + Tp) * Wb + Lp;
+    const float* src = gy + p * s.Q;
+    int64_t q = 0;
+    for (; q + W <= s.Q; q += W) Vec::load(src + q).store(d + q);
+    for (; q < s.Q; ++q) d[q] = src[q];
+  }
+  for (int64_t i = 0; i < s.H; ++i) {
+    float* row = gx + i * s.W;
+    for (int64_t j = 0; j < s.W; j += W) {
+      const int n = static_cast<int>(min64(W, s.W - j));
+      Vec acc = Vec::zero();
+      for (int64_t r = 0; r < s.R; ++r) {
+        const float* rowp = buf + (i + s.pad_h - r * s.dil_h + Tp) * Wb + j + s.pad_w + Lp;
+        for (int64_t u = 0; u < s.S; ++u) {
+          const float* src = rowp - u * s.dil_w;
+          const Vec v = n == W ? Vec::load(src) : Vec::load_partial(src, n);
+          acc = fmadd(Vec::set1(w[r * s.S + u]), v, acc);
+        }
+      }
+      if (n == W) acc.store(row + j);
+      else acc.store_partial(row + j, n);
+    }
+  }
+}
+
 void depthwise_backward_input(const ConvShape& s, const float* gy, const float* w, float* gx,
                               float* buf) {
+  if (s.stride_h == 1 && s.stride_w == 1) return depthwise_backward_input_stride1(s, gy, w, gx, buf);
   const PhaseBuffer L = layout(s);
+  const Taps T(s, L);
   zero(buf, buffer_size(s));
   for (int64_t p = 0; p < s.P; ++p) {
     const float* gr = gy + p * s.Q;
@@ -94,10 +160,9 @@ void depthwise_backward_input(const ConvShape& s, const float* gy, const float* 
       const int n = static_cast<int>(min64(W, s.Q - q));
       const Vec g = n == W ? Vec::load(gr + q) : Vec::load_partial(gr + q, n);
       for (int64_t r = 0; r < s.R; ++r) {
-        const int64_t i = p * s.stride_h + r * s.dil_h;
+        float* rowp = buf + (p * s.stride_h + r * s.dil_h) * T.row_stride + q;
         for (int64_t u = 0; u < s.S; ++u) {
-          const int64_t t = u * s.dil_w;
-          float* dst = buf + L.at(i, t % s.stride_w, q + t / s.stride_w);
+          float* dst = rowp + T.col[u];
           const Vec wv = Vec::set1(w[r * s.S + u]);
           if (n == W) fmadd(wv, g, Vec::load(dst)).store(dst);
           else fmadd(wv, g, Vec::load_partial(dst, n)).store_partial(dst, n);
@@ -124,30 +189,103 @@ void depthwise_backward_input(const ConvShape& s, const float* gy, const float* 
 void depthwise_backward_weight(const ConvShape& s, const float* gy, const float* x, float* gw,
                                float* buf) {
   const PhaseBuffer L = layout(s);
+  const Taps T(s, L);
   fill_buffer(s, x, buf);
   for (int64_t r = 0; r < s.R; ++r)
     for (int64_t u = 0; u < s.S; ++u) {
-      const int64_t t = u * s.dil_w;
-      Vec acc0 = Vec::zero(), acc1 = Vec::zero();
+      // four accumulators over consecutive rows: a single one would serialize on FMA latency
+      Vec acc[4] = {Vec::zero(), Vec::zero(), Vec::zero(), Vec::zero()};
       for (int64_t p = 0; p < s.P; ++p) {
         const float* gr = gy + p * s.Q;
-        const float* src = buf + L.at(p * s.stride_h + r * s.dil_h, t % s.stride_w, t / s.stride_w);
+        const float* src = buf + (p * s.stride_h + r * s.dil_h) * T.row_stride + T.col[u];
+        Vec& a = acc[p & 3];
         int64_t q = 0;
-        for (; q + 2 * W <= s.Q; q += 2 * W) {
-          acc0 = fmadd(Vec::load(gr + q), Vec::load(src + q), acc0);
-          acc1 = fmadd(Vec::load(gr + q + W), Vec::load(src + q + W), acc1);
-        }
-        for (; q < s.Q; q += W) {
-          const int n = static_cast<int>(min64(W, s.Q - q));
-          acc0 = fmadd(Vec::load_partial(gr + q, n), Vec::load_partial(src + q, n), acc0);
+        for (; q + W <= s.Q; q += W) a = fmadd(Vec::load(gr + q), Vec::load(src + q), a);
+        if (q < s.Q) {
+          const int n = static_cast<int>(s.Q - q);
+          a = fmadd(Vec::load_partial(gr + q, n), Vec::load_partial(src + q, n), a);
         }
       }
+      const Vec acc0 = acc[0] + acc[1], acc1 = acc[2] + acc[3];
       gw[r * s.S + u] += reduce_add(acc0 + acc1);
     }
 }
 
+// ---- im2col / col2im for the GEMM path (same contract as the templates in conv.cpp) ----
+inline void copy_run(float* d, const float* src, int64_t n) {
+  int64_t i = 0;
+  for (; i + W <= n; i += W) Vec::load(src + i).store(d + i);
+  if (i < n) Vec::load_partial(src + i, static_cast<int>(n - i)).store_partial(d + i, static_cast<int>(n - i));
+}
+inline void add_run(float* d, const float* src, int64_t n) {
+  int64_t i = 0;
+  for (; i + W <= n; i += W) (Vec::load(d + i) + Vec::load(src + i)).store(d + i);
+  if (i < n) {
+    const int m = static_cast<int>(n - i);
+    (Vec::load_partial(d + i, m) + Vec::load_partial(src + i, m)).store_partial(d + i, m);
+  }
+}
+inline void valid_q(int64_t off, int64_t sw, int64_t Wd, int64_t Q, int64_t& lo, int64_t& hi) {
+  lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+  hi = Wd - off <= 0 ? 0 : min64(Q, (Wd - off - 1) / sw + 1);
+  if (hi < lo) hi = lo;
+}
+
+void im2col(const ConvShape& s, const float* xg, int64_t o0, int64_t o1, float* col, int64_t ld) {
+  const int64_t Cg = s.Cg();
+  const int64_t p_first = o0 / s.Q, p_last = (o1 - 1) / s.Q;
+  for (int64_t c = 0; c < Cg; ++c)
+    for (int64_t r = 0; r < s.R; ++r)
+      for (int64_t u = 0; u < s.S; ++u) {
+        float* dst = col + ((c * s.R + r) * s.S + u) * ld - o0;  // indexed by o
+        const int64_t off = u * s.dil_w - s.pad_w;
+        int64_t qlo, qhi;
+        valid_q(off, s.stride_w, s.W, s.Q, qlo, qhi);
+        for (int64_t p = p_first; p <= p_last; ++p) {
+          const int64_t base = p * s.Q;
+          const int64_t q0 = p == p_first ? o0 - base : 0, q1 = p == p_last ? o1 - base : s.Q;
+          float* d = dst + base;
+          const int64_t i = p * s.stride_h - s.pad_h + r * s.dil_h;
+          if (i < 0 || i >= s.H) {
+            zero(d + q0, q1 - q0);
+            continue;
+          }
+          const float* row = xg + (c * s.H + i) * s.W;
+          const int64_t a0 = q0 > qlo ? q0 : qlo, a = a0 < q1 ? a0 : q1, b0 = q1 < qhi ? q1 : qhi, b = b0 > a ? b0 : a;
+          for (int64_t q = q0; q < a; ++q) d[q] = 0.0f;
+          if (s.stride_w == 1) copy_run(d + a, row + a + off, b - a);
+          else for (int64_t q = a; q < b; ++q) d[q] = row[q * s.stride_w + off];
+          for (int64_t q = b; q < q1; ++q) d[q] = 0.0f;
+        }
+      }
+}
+
+void col2im_add(const ConvShape& s, const float* col, int64_t o0, int64_t o1, float* gxg, int64_t ld) {
+  const int64_t Cg = s.Cg();
+  const int64_t p_first = o0 / s.Q, p_last = (o1 - 1) / s.Q;
+  for (int64_t c = 0; c < Cg; ++c)
+    for (int64_t r = 0; r < s.R; ++r)
+      for (int64_t u = 0; u < s.S; ++u) {
+        const float* src = col + ((c * s.R + r) * s.S + u) * ld - o0;
+        const int64_t off = u * s.dil_w - s.pad_w;
+        int64_t qlo, qhi;
+        valid_q(off, s.stride_w, s.W, s.Q, qlo, qhi);
+        for (int64_t p = p_first; p <= p_last; ++p) {
+          const int64_t i = p * s.stride_h - s.pad_h + r * s.dil_h;
+          if (i < 0 || i >= s.H) continue;
+          const int64_t base = p * s.Q;
+          const int64_t q0 = p == p_first ? o0 - base : 0, q1 = p == p_last ? o1 - base : s.Q;
+          const float* d = src + base;
+          float* row = gxg + (c * s.H + i) * s.W;
+          const int64_t a0 = q0 > qlo ? q0 : qlo, a = a0 < q1 ? a0 : q1, b0 = q1 < qhi ? q1 : qhi, b = b0 > a ? b0 : a;
+          if (s.stride_w == 1) add_run(row + a + off, d + a, b - a);
+          else for (int64_t q = a; q < b; ++q) row[q * s.stride_w + off] += d[q];
+        }
+      }
+}
+
 }  // namespace
 extern const ConvSimd conv_simd = {&depthwise_forward, &depthwise_backward_input,
-                                   &depthwise_backward_weight};
+                                   &depthwise_backward_weight, &im2col, &col2im_add};
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl
