@@ -1,0 +1,62 @@
+"""examples/train_fashion_cnn.py trains on real Fashion-MNIST: a short run (2000 training images,
+2 epochs, 1000 test images; a few seconds on 2 cores) must learn, its checkpoint must round
+trip, and its batch-level augmentation must only flip and shift. PyTorch is not needed."""
+import importlib.util
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+import minidl as md
+from minidl.datasets import FASHION_MNIST_DEBIAN_DIR, _fashion_search_dirs, _find_idx
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+HAVE_REAL = _find_idx(_fashion_search_dirs(None), "t10k-images-idx3-ubyte") is not None
+needs_real = pytest.mark.skipif(not HAVE_REAL, reason="Fashion-MNIST not installed: apt-get install "
+                                f"dataset-fashion-mnist (into {FASHION_MNIST_DEBIAN_DIR})")
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("train_fashion_cnn", EXAMPLES / "train_fashion_cnn.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@needs_real
+def test_short_run_learns_and_checkpoint_round_trips(tmp_path, capsys, monkeypatch):
+    # if torch is importable, make sure the minidl run does not import it
+    monkeypatch.setitem(sys.modules, "torch", None)
+    ckpt = tmp_path / "fashion.mdl"
+    acc = _load().main(["--limit", "2000", "--epochs", "2", "--test-limit", "1000", "--no-progress",
+                        "--checkpoint", str(ckpt)])
+    out = capsys.readouterr().out
+    assert acc > 0.7, out
+    assert "epoch 2/2" in out and "time/epoch" in out and "reloaded model accuracy" in out
+    assert ckpt.stat().st_size > 100_000
+
+
+def test_augment_only_flips_and_shifts():
+    mod = _load()
+    md.manual_seed(0)
+    x = md.randn(32, 1, 28, 28)
+    y, xn = mod.augment(md, x).numpy(), x.numpy()
+    assert y.shape == xn.shape
+    seen_flip = seen_shift = False
+    for b in range(len(xn)):
+        matches = []
+        for flip in (False, True):
+            src = xn[b, :, :, ::-1] if flip else xn[b]
+            p = np.pad(src, ((0, 0), (2, 2), (2, 2)))
+            matches += [(flip, t, l) for t in range(5) for l in range(5)
+                        if np.array_equal(p[:, t:t + 28, l:l + 28], y[b])]
+        assert matches, f"image {b} is not a flip/shift of its input"
+        seen_flip |= any(m[0] for m in matches) and not any(not m[0] for m in matches)
+        seen_shift |= not any(m[1:] == (2, 2) for m in matches)
+    assert seen_flip and seen_shift  # 32 images: both happen
+
+
+def test_same_model_code_builds_on_minidl():
+    m = _load().build_model(md)
+    assert m(md.zeros(2, 1, 28, 28)).shape == (2, 10)
