@@ -1,10 +1,12 @@
 """Train a small CNN on Fashion-MNIST (60000 real 28x28 clothing images, 10 classes).
 
-    python examples/train_fashion_cnn.py [--epochs 6] [--batch-size 128] [--lr 4e-3]
+    python examples/train_fashion_cnn.py [--epochs 8] [--batch-size 128] [--lr 4e-3]
         [--limit N] [--test-limit N] [--torch]
 
 Model: (conv3x3-BN-ReLU) x2 with 16 channels -> max pool -> (conv3x3-BN-ReLU) x2 with 32
 channels -> max pool -> Dropout -> Linear(32*7*7, 10); AdamW with OneCycleLR, label smoothing.
+Measured on 2 shared cores (load average 3-5): 8 epochs reach 0.916 test accuracy in about
+4.6 minutes (6 epochs: 0.912 in about 5 minutes under heavier load); 19-51 s per epoch.
 
 Augmentation is done per batch with tensor ops (no Python call per image): a horizontal
 flip of a random half of the batch (``where`` on a per-image mask) and random shifts of up
@@ -91,7 +93,7 @@ def load(lib, limit=None, test_limit=None):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=4e-3)
     p.add_argument("--seed", type=int, default=0)

@@ -20,7 +20,9 @@ allocator or a thread pool and each has its own memory high-water mark:
     optimizer and batch already built), i.e. the extra memory the training steps needed at
     their peak (activations saved for backward, gradients, momentum buffers, workspaces,
     allocator caches). The absolute VmHWM is shown too.
-``--profile`` adds, for minidl, cProfile's top functions by own time for a few steps.
+``--profile`` adds, for minidl, cProfile's top functions by own time for a few steps, and a
+per-shape table of the 3x3 convolutions of the network (forward, and forward + backward,
+minidl vs torch, same input, in this process) to show where the step's time goes.
 OMP_PROC_BIND=close is set unless already set (2-thread timings on a shared machine swing a lot).
 """
 from __future__ import annotations
@@ -105,6 +107,41 @@ def worker(lib_name: str, threads: int, weights_path: str, steps: int, repeat: i
     return out
 
 
+CONV_SHAPES = [  # (in, out, stride, input side, count in ResNet-20)
+    (3, 16, 1, 32, 1), (16, 16, 1, 32, 6), (16, 32, 2, 32, 1), (32, 32, 1, 16, 5),
+    (32, 64, 2, 16, 1), (64, 64, 1, 8, 5)]
+
+
+def conv_breakdown(batch: int, threads: int, repeat: int):
+    """Rows: conv shape, count, minidl/torch forward ms and forward+backward ms (median)."""
+    import torch
+    import minidl as md
+    from _common import timeit
+    md.set_num_threads(threads)
+    torch.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    rows = []
+    for cin, cout, stride, side, count in CONV_SHAPES:
+        x = rng.standard_normal((batch, cin, side, side), dtype=np.float32)
+        w = rng.standard_normal((cout, cin, 3, 3), dtype=np.float32) * 0.1
+        res = []
+        for lib in (md, torch):
+            xt = lib.tensor(x, requires_grad=True)
+            wt = lib.tensor(w, requires_grad=True)
+            conv = lib.nn.functional.conv2d
+
+            def fwd():
+                with lib.no_grad():
+                    conv(xt, wt, stride=stride, padding=1)
+
+            def fwd_bwd():
+                conv(xt, wt, stride=stride, padding=1).sum().backward()
+            res += [timeit(fwd, repeat=repeat, warmup=2) * 1e3, timeit(fwd_bwd, repeat=repeat, warmup=2) * 1e3]
+        rows.append([f"{cin}->{cout} s{stride} {side}x{side}", count, res[0], res[2], res[0] / res[2],
+                     res[1], res[3], res[1] / res[3], count * res[1], count * res[3]])
+    return rows
+
+
 def run_worker(lib_name, threads, weights_path, args) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", lib_name, "--threads", str(threads),
            "--weights", weights_path, "--steps", str(args.steps), "--repeat", str(args.repeat)]
@@ -174,6 +211,14 @@ def main(argv=None):
                  "peak minidl/torch", "minidl VmHWM MB", "torch VmHWM MB"], rows)
     for n, text in profiles:
         print(f"\nminidl cProfile, {n} thread(s), 3 steps, top by own time:\n{text}")
+    if args.profile:
+        for n in args.threads:
+            rows_c = conv_breakdown(args.batch, n, max(args.repeat, 5))
+            print(f"3x3 convolutions of ResNet-{args.depth} (batch {args.batch}, {n} thread(s), median ms; "
+                  f"fwd+bwd = forward + backward of sum(); x count = per step)")
+            print_table(["conv", "count", "fwd minidl", "fwd torch", "ratio", "fwd+bwd minidl", "fwd+bwd torch",
+                         "ratio", "x count minidl", "x count torch"], rows_c)
+            print(f"sum of x count: minidl {sum(r[8] for r in rows_c):.1f} ms, torch {sum(r[9] for r in rows_c):.1f} ms")
     return rows
 
 
