@@ -14,9 +14,17 @@ were not among the 100 training examples) and averaged over several few-shot dra
 * progressive unfreezing: ``ProgressiveUnfreezer`` releases the head first, then one more
   stage every few epochs (ULMFiT), with the same per-depth learning rates.
 
-The numbers show that all three transfer variants beat training from scratch by a clear
-margin: features learnt on 0-4 (strokes, curves, corners) are reusable for 5-9, and with 100
-examples a randomly initialised network cannot learn them as well.
+What the numbers show on these 8x8 digits (an honest negative result): transfer does *not*
+beat training from scratch here. With 20 examples per class the small CNN trained from
+scratch already reaches ~0.97-0.98 on the held-out 5-9 digits, which leaves no room for a
+clear gain; full fine-tuning and progressive unfreezing land within about a point of it
+(sometimes above, sometimes below), and the frozen backbone is consistently ~2 points
+*worse*: the last stage's features, trained to tell 0-4 apart, are too specific to 0-4 for a
+linear head to separate 5-9 as well as features learnt on 5-9 themselves. With fewer
+examples (``run(shots=2)``) fine-tuning pulls ahead of scratch, while the frozen backbone
+still trails. The textbook answer (pretrain, then freeze or fine-tune with lower
+backbone lr / gradual unfreezing) pays off when the new task is hard for its data and the
+source task is broad; a 5-class 8x8 source and an easy target show its limits.
 """
 from __future__ import annotations
 
@@ -96,8 +104,8 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, shots: int = 20) -> 
 
 
     draws = 2 if quick else 5
-    pre_epochs = 8 if quick else 15
-    epochs = 30 if quick else 60
+    pre_epochs = 5 if quick else 15
+    epochs = 20 if quick else 60
     unfreeze_every = epochs // 6
     head_lr, decay = 3e-3, 0.5
 
