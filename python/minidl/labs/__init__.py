@@ -23,6 +23,8 @@ LABS = {
     "schedules": "minidl.labs.schedules",
     "batch-size": "minidl.labs.batch_size",
     "why-conv": "minidl.labs.why_conv",
+    "resnet": "minidl.labs.resnet",
+    "transfer": "minidl.labs.transfer",
 }
 
 
