@@ -328,6 +328,28 @@ inline Vec normal_cdf(Vec x) {
   return blend(cmp_lt(x, Vec::zero()), Vec::set1(1.0f) - half_tail, half_tail);
 }
 
+// tanh(x) as a rational minimax fit (Eigen's float approximation): x P(x^2) / Q(x^2) on
+// |x| <= 7.9988, P degree 6, Q degree 3; max abs. error 3.4e-7 (~5 ulp near 0), no exp, so
+// the tanh activation stays memory-bound. |x| >= 9 returns exactly +-1 (tanh(9) rounds to
+// 1 in float32). The clamp is written max(lo, x) / min(hi, .) so NaN passes through.
+inline Vec tanh_rational(Vec x) {
+  const Vec c = min(Vec::set1(7.99881172180175781f), max(Vec::set1(-7.99881172180175781f), x));
+  const Vec x2 = c * c;
+  Vec p = Vec::set1(-2.76076847742355e-16f);
+  p = fmadd(p, x2, Vec::set1(2.00018790482477e-13f));
+  p = fmadd(p, x2, Vec::set1(-8.60467152213735e-11f));
+  p = fmadd(p, x2, Vec::set1(5.12229709037114e-08f));
+  p = fmadd(p, x2, Vec::set1(1.48572235717979e-05f));
+  p = fmadd(p, x2, Vec::set1(6.37261928875436e-04f));
+  p = fmadd(p, x2, Vec::set1(4.89352455891786e-03f));
+  Vec q = Vec::set1(1.19825839466702e-06f);
+  q = fmadd(q, x2, Vec::set1(1.18534705686654e-04f));
+  q = fmadd(q, x2, Vec::set1(2.26843463243900e-03f));
+  q = fmadd(q, x2, Vec::set1(4.89352518554385e-03f));
+  const Vec r = (c * p) / q;
+  return blend(cmp_gt(abs(x), Vec::set1(9.0f)), r, with_sign_of(Vec::set1(1.0f), x));
+}
+
 // erf(x) as a rational minimax fit on [-4, 4] (the float32 approximation Eigen and XLA use):
 // erf(x) = x P(x^2) / Q(x^2), P degree 6, Q degree 4; |x| > 4 clamps (erf(4) = 1 - 1.5e-8).
 // Max abs. error 4.5e-7 and no exp: the GELU kernels use it to stay memory-bound. In the far
