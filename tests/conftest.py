@@ -99,3 +99,15 @@ def _restore_global_state():
     left_disabled = not md.is_grad_enabled()
     md.autograd.grad_mode._enabled = True
     assert not left_disabled, "a test left grad mode disabled"
+
+
+def run_lab(name, tmp_path, **kw):
+    """Run a lab in quick mode into tmp_path; returns (its numbers, what it printed)."""
+    import contextlib
+    import io
+
+    from minidl import labs
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        res = labs.run(name, quick=True, out=tmp_path, **kw)
+    return res, buf.getvalue()

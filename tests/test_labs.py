@@ -1,6 +1,4 @@
 """The interview labs run in quick mode and their numbers support their stated conclusions."""
-import io
-import contextlib
 import os
 import subprocess
 import sys
@@ -11,12 +9,7 @@ pytest.importorskip("matplotlib")
 
 from minidl import labs  # noqa: E402
 
-
-def _run(name, tmp_path, **kw):
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        res = labs.run(name, quick=True, out=tmp_path, **kw)
-    return res, buf.getvalue()
+from conftest import run_lab as _run  # noqa: E402
 
 
 def test_registry_lists_labs():

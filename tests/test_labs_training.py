@@ -1,6 +1,4 @@
 """The training labs (schedules, batch-size) run in quick mode and support their conclusions."""
-import contextlib
-import io
 import math
 import os
 
@@ -10,12 +8,7 @@ pytest.importorskip("matplotlib")
 
 from minidl import labs  # noqa: E402
 
-
-def _run(name, tmp_path, **kw):
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        res = labs.run(name, quick=True, out=tmp_path, **kw)
-    return res, buf.getvalue()
+from conftest import run_lab as _run  # noqa: E402
 
 
 def test_training_labs_registered_with_questions():
