@@ -25,6 +25,8 @@ LABS = {
     "why-conv": "minidl.labs.why_conv",
     "resnet": "minidl.labs.resnet",
     "transfer": "minidl.labs.transfer",
+    "lstm-vs-gru": "minidl.labs.lstm_vs_gru",
+    "bptt-gradients": "minidl.labs.bptt_gradients",
 }
 
 

@@ -1,0 +1,33 @@
+"""The sequence-model labs (quick mode): their conclusions, asserted on the numbers they measure."""
+import math
+
+from conftest import run_lab
+
+
+def test_lstm_vs_gru_gated_cells_solve_long_adding_problem(tmp_path):
+    res, text = run_lab("lstm-vs-gru", tmp_path)
+    r = res["results"]
+    longest = max(res["lengths"])
+    # the vanilla RNN stays near the predict-the-mean baseline (1/6) at the longest length ...
+    assert r[f"RNN-{longest}"]["mse"] > 0.1
+    # ... while both gated cells learn it
+    assert r[f"LSTM-{longest}"]["mse"] < 0.02
+    assert r[f"GRU-{longest}"]["mse"] < 0.02
+    assert r[f"GRU-{longest}"]["solved"] > 0.5 and r[f"LSTM-{longest}"]["solved"] > 0.4
+    # GRU: 3 gate blocks to the LSTM's 4
+    assert math.isclose(res["gru_over_lstm_params"], 0.75)
+    assert (tmp_path / "lstm-vs-gru.png").stat().st_size > 0
+    assert "adding problem" in text
+
+
+def test_bptt_gradients_vanish_in_rnn_not_in_trained_lstm(tmp_path):
+    res, text = run_lab("bptt-gradients", tmp_path)
+    r = res["results"]
+    # at initialisation both vanish over 50 steps ...
+    assert r["RNN"]["log10_first_over_last_init"] < -5
+    assert r["LSTM"]["log10_first_over_last_init"] < -5
+    # ... after training the RNN's still does, the LSTM's gradient reaches the first step
+    assert r["RNN"]["log10_first_over_last_trained"] < -5
+    assert r["LSTM"]["log10_first_over_last_trained"] > -3
+    assert r["LSTM"]["mse"] < 0.02 < r["RNN"]["mse"]
+    assert (tmp_path / "bptt-gradients.png").stat().st_size > 0
