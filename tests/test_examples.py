@@ -26,3 +26,12 @@ def test_digits_cnn_reaches_98_percent_and_checkpoint_round_trips(tmp_path):
     assert acc >= 0.98
     assert reloaded == acc
     assert (tmp_path / "cnn.mdl").stat().st_size > 100_000
+
+
+def test_char_lstm_beats_unigram_perplexity():
+    """A 12-second run of the char-LSTM example already beats the unigram model clearly."""
+    res = _load("train_char_lstm").main(["--minutes", "0.2", "--hidden", "128", "--no-progress",
+                                         "--val-chars", "4000", "--sample-chars", "40"])
+    assert res["steps"] > 10
+    assert res["perplexity"] < 0.6 * res["unigram_perplexity"]
+    assert len(res["sample"]) == len("The ") + 40
