@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -48,6 +49,38 @@ inline void gemm_t(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
 inline void gemm_t(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
                    int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
   dgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// The per-step recurrent product against W_hh. For float32 W_hh is packed once per call into
+// the GEMM micro-kernel's layout (gemm.h PackedMatrixB) and reused by all T steps; float64
+// goes through dgemm.
+template <class T>
+struct StepGemm;
+template <>
+struct StepGemm<float> {
+  PackedMatrixB packed;
+  StepGemm(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb) : packed(trans_b, K, N, B, ldb) {}
+  void run(int64_t M, const float* A, int64_t lda, float beta, float* C, int64_t ldc) const {
+    sgemm_packed(M, 1.0f, A, lda, packed, beta, C, ldc);
+  }
+};
+template <>
+struct StepGemm<double> {
+  bool trans_b;
+  int64_t K, N;
+  const double* B;
+  int64_t ldb;
+  StepGemm(bool tb, int64_t k, int64_t n, const double* b, int64_t ld) : trans_b(tb), K(k), N(n), B(b), ldb(ld) {}
+  void run(int64_t M, const double* A, int64_t lda, double beta, double* C, int64_t ldc) const {
+    dgemm(false, trans_b, M, N, K, 1.0, A, lda, B, ldb, beta, C, ldc);
+  }
+};
+
+// An uninitialised buffer (every element is written before it is read; a std::vector would
+// zero-fill megabytes first).
+template <class T>
+std::unique_ptr<T[]> scratch(int64_t n) {
+  return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<int64_t>(n, 1))]);
 }
 
 // Batch rows per parallel chunk: fork only when a chunk holds ~2K hidden units or more (the
@@ -85,26 +118,28 @@ void forward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, con
     bias_sum[k] = bias_i[k] + bias_h[k];
   }
   // input projection of all steps: one GEMM
-  std::vector<T> xw_gru;
+  std::unique_ptr<T[]> xw_gru;
   T* xw = work;
   if (mode == RnnMode::gru) {
-    xw_gru.resize(static_cast<size_t>(sh.seq * B * GH));
-    xw = xw_gru.data();
+    xw_gru = scratch<T>(sh.seq * B * GH);
+    xw = xw_gru.get();
   }
   if (sh.seq * B > 0) gemm_t(false, true, sh.seq * B, GH, I, T(1), x, I, w_ih, I, T(0), xw, GH);
-  std::vector<T> hw(static_cast<size_t>(B * GH));
+  std::unique_ptr<T[]> hw_buf = scratch<T>(B * GH);
+  T* hw = hw_buf.get();
+  const StepGemm<T> recurrent(true, H, GH, w_hh, H);  // h_{t-1} @ W_hh^T
   for (int64_t s = 0; s < sh.seq; ++s) {
     const int64_t t = steps.time(s), tp = steps.prev(s);
     const T* h_prev = tp < 0 ? h0 : y + tp * BH;
     const T* c_prev = mode == RnnMode::lstm ? (tp < 0 ? c0 : cell + tp * BH) : nullptr;
-    gemm_t(false, true, B, GH, H, T(1), h_prev, H, w_hh, H, T(0), hw.data(), GH);
+    recurrent.run(B, h_prev, H, T(0), hw, GH);
     const T* xw_t = xw + t * B * GH;
     T* work_t = work + t * B * WS;
     T* y_t = y + t * BH;
     parallel_for(B, row_grain(H), [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
         const T* xr = xw_t + b * GH;
-        const T* hr = hw.data() + b * GH;
+        const T* hr = hw + b * GH;
         if (mode == RnnMode::lstm) {
           if constexpr (std::is_same<T, float>::value)
             if (simd) {
@@ -159,9 +194,11 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
   const Steps steps{sh.seq, sh.reverse};
   const RnnCellSimd* simd = cell_simd<T>();
   const bool relu = mode == RnnMode::rnn_relu, gru = mode == RnnMode::gru, lstm = mode == RnnMode::lstm;
-  std::vector<T> dpre_x(static_cast<size_t>(TB * GH)), dpre_h_gru;
-  if (gru) dpre_h_gru.resize(static_cast<size_t>(TB * GH));
-  T* dpre_h = gru ? dpre_h_gru.data() : dpre_x.data();
+  std::unique_ptr<T[]> dpre_x_buf = scratch<T>(TB * GH), dpre_h_gru;
+  if (gru) dpre_h_gru = scratch<T>(TB * GH);
+  T* dpre_x = dpre_x_buf.get();
+  T* dpre_h = gru ? dpre_h_gru.get() : dpre_x;
+  const StepGemm<T> recurrent(false, GH, H, w_hh, H);  // dpre_h @ W_hh
   std::vector<T> dh(static_cast<size_t>(BH), T(0)), dh_next(static_cast<size_t>(BH)), dc;
   if (gh_n) std::memcpy(dh.data(), gh_n, sizeof(T) * BH);
   if (lstm) {
@@ -176,7 +213,7 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
       for (int64_t k = 0; k < BH; ++k) dh[k] += g[k];
     }
     const T* work_t = work + t * B * WS;
-    T* px_t = dpre_x.data() + t * B * GH;
+    T* px_t = dpre_x + t * B * GH;
     T* ph_t = dpre_h + t * B * GH;
     parallel_for(B, row_grain(H), [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
@@ -210,16 +247,16 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
       }
     });
     // dh_{t-1} = dpre_h @ W_hh (+ the GRU's direct path z dh already in dh_next)
-    gemm_t(false, false, B, H, GH, T(1), ph_t, GH, w_hh, H, gru ? T(1) : T(0), dh_next.data(), H);
+    recurrent.run(B, ph_t, GH, gru ? T(1) : T(0), dh_next.data(), H);
     dh.swap(dh_next);
   }
   if (gh0) std::memcpy(gh0, dh.data(), sizeof(T) * BH);
   if (gc0 && lstm) std::memcpy(gc0, dc.data(), sizeof(T) * BH);
   // whole-sequence GEMMs
   if (gx) {
-    if (TB > 0) gemm_t(false, false, TB, I, GH, T(1), dpre_x.data(), GH, w_ih, I, T(0), gx, I);
+    if (TB > 0) gemm_t(false, false, TB, I, GH, T(1), dpre_x, GH, w_ih, I, T(0), gx, I);
   }
-  if (gw_ih) gemm_t(true, false, GH, I, TB, T(1), dpre_x.data(), GH, x, I, T(0), gw_ih, I);
+  if (gw_ih) gemm_t(true, false, GH, I, TB, T(1), dpre_x, GH, x, I, T(0), gw_ih, I);
   if (gw_hh) {
     // dW_hh = sum_t dpre_h[t]^T h_prev(t): the step that started from h0 is one GEMM, every
     // other step pairs with y of its neighbour in time, which is one contiguous block of y.
@@ -236,7 +273,7 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
       }
     }
   }
-  if (gb_ih) column_sums(dpre_x.data(), TB, GH, gb_ih);
+  if (gb_ih) column_sums(dpre_x, TB, GH, gb_ih);
   if (gb_hh) column_sums(dpre_h, TB, GH, gb_hh);
 }
 
