@@ -8,6 +8,7 @@
 // set, also used by dgemm). gemm_reference is the textbook loop the others are tested against.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 namespace minidl {
 
@@ -54,5 +55,38 @@ struct GemmSimd {
                 int64_t ldc);
   int mr, nr;
 };
+
+
+// ---- GEMM with a pre-packed B (cpp/src/kernels/gemm_packed.cpp, simd/gemm_packed_simd.cpp) --
+// For one B reused by many products, e.g. an RNN's W_hh at every time step: packing op(B)
+// into the micro-kernel's panels once removes the per-call packing, which for the small-M
+// recurrent products (M = batch) costs up to a quarter of each GEMM.
+struct GemmPackedSimd {
+  int64_t (*packed_size)(int64_t K, int64_t N);  // floats
+  void (*pack_b)(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, float* dst);
+  // columns [q0 nr, q1 nr) of C = alpha A @ op(B) + beta C on the calling thread
+  void (*gemm)(int64_t M, int64_t q0, int64_t q1, int64_t K, int64_t N, float alpha, const float* A,
+               int64_t lda, const float* packed, float beta, float* C, int64_t ldc, float* a_buf);
+  int nr;
+  int64_t a_buf_size;  // floats of the per-thread A buffer
+};
+
+// op(B) (K x N; B is N x K when trans_b) packed for the active kernel set. With the scalar
+// set (no packed kernel) it only remembers B and sgemm_packed calls sgemm. B must stay alive
+// and unchanged while the PackedMatrixB is used.
+class PackedMatrixB {
+ public:
+  PackedMatrixB(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb);
+  int64_t K, N;
+  bool trans_b;
+  const float* B;
+  int64_t ldb;
+  const GemmPackedSimd* simd;  // null: fall back to sgemm
+  std::vector<float> packed;
+};
+
+// C (M x N, row stride ldc) = alpha * A (M x K, row stride lda) @ op(B) + beta * C
+void sgemm_packed(int64_t M, float alpha, const float* A, int64_t lda, const PackedMatrixB& B, float beta,
+                  float* C, int64_t ldc);
 
 }  // namespace minidl

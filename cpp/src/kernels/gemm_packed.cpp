@@ -1,0 +1,61 @@
+// GEMM with a pre-packed B: the packing happens once in PackedMatrixB, every sgemm_packed call
+// only packs its (small) A. Threads split C by NR-column panels, as gemm.cpp does for wide C;
+// each thread packs its own copy of A (M x K: for an RNN step batch x hidden, tiny next to the
+// M N K multiply-adds).
+#include <algorithm>
+#include <vector>
+
+#include "minidl/dispatch.h"
+#include "minidl/gemm.h"
+#include "minidl/parallel.h"
+
+MINIDL_SIMD_TABLE(minidl::GemmPackedSimd, gemm_packed_simd)
+
+namespace minidl {
+
+PackedMatrixB::PackedMatrixB(bool trans_b_, int64_t K_, int64_t N_, const float* B_, int64_t ldb_)
+    : K(K_), N(N_), trans_b(trans_b_), B(B_), ldb(ldb_), simd(gemm_packed_simd_active()) {
+  if (simd && K > 0 && N > 0) {
+    packed.resize(static_cast<size_t>(simd->packed_size(K, N)));
+    simd->pack_b(trans_b, K, N, B, ldb, packed.data());
+  }
+}
+
+namespace {
+// below this many multiply-adds one thread is faster than waking the team (as gemm.cpp)
+constexpr int64_t kParallelMinFma = int64_t(1) << 20;
+}  // namespace
+
+void sgemm_packed(int64_t M, float alpha, const float* A, int64_t lda, const PackedMatrixB& B, float beta, float* C,
+                  int64_t ldc) {
+  if (M <= 0 || B.N <= 0) return;
+  if (!B.simd || B.packed.empty()) {
+    sgemm(false, B.trans_b, M, B.N, B.K, alpha, A, lda, B.B, B.ldb, beta, C, ldc);
+    return;
+  }
+  const GemmPackedSimd* s = B.simd;
+  const int64_t panels = (B.N + s->nr - 1) / s->nr;
+  int64_t nt = num_threads();
+#ifdef _OPENMP
+  if (omp_in_parallel()) nt = 1;
+#endif
+  if (M * B.N * std::max<int64_t>(B.K, 1) < kParallelMinFma) nt = 1;
+  nt = std::min(nt, panels);
+  thread_local std::vector<float> a_buf;
+  if (nt <= 1) {
+    a_buf.resize(static_cast<size_t>(s->a_buf_size));
+    s->gemm(M, 0, panels, B.K, B.N, alpha, A, lda, B.packed.data(), beta, C, ldc, a_buf.data());
+    return;
+  }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(static_cast<int>(nt))
+  {
+    const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
+    const int64_t q0 = panels * t / T, q1 = panels * (t + 1) / T;
+    a_buf.resize(static_cast<size_t>(s->a_buf_size));
+    if (q0 < q1) s->gemm(M, q0, q1, B.K, B.N, alpha, A, lda, B.packed.data(), beta, C, ldc, a_buf.data());
+  }
+#endif
+}
+
+}  // namespace minidl
