@@ -14,8 +14,8 @@ and predicts every next character (cross-entropy, gradient norm clipped to 1, Ad
 
 Baseline: a unigram model (every character predicted with its training frequency) has
 perplexity exp(H(unigram)) on the validation text, ~26 here. The LSTM beats it within the
-first few dozen steps and reaches a validation perplexity of ~4-5 in the default 1.5 minutes
-on 2 cores. At the end it samples text (temperature 0.8) from a prompt.
+first few dozen steps and reaches a validation perplexity of ~5.3 (2.4 bits/char) in the
+default 1.5 minutes on 2 shared cores (measured: 304 steps, ~6900 chars/s, load average 9). At the end it samples text (temperature 0.8) from a prompt.
 
 The model and loop are written against a ``lib`` namespace: ``minidl`` by default, ``torch``
 with ``--torch``, so the training throughput (characters per second) of the two libraries
@@ -169,7 +169,7 @@ def main(argv=None):
     budget = args.minutes * 60.0
     show = tqdm is not None and not args.no_progress
     bar = tqdm(total=int(budget), unit="s", desc="training", leave=False,
-               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{postfix}]") if show else None
+               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}{postfix}]") if show else None
 
     state, pos, step, chars = None, 0, 0, 0
     start = time.perf_counter()
