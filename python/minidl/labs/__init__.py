@@ -25,6 +25,8 @@ LABS = {
     "why-conv": "minidl.labs.why_conv",
     "resnet": "minidl.labs.resnet",
     "transfer": "minidl.labs.transfer",
+    "attention": "minidl.labs.attention",
+    "sqrt-dk": "minidl.labs.sqrt_dk",
 }
 
 
