@@ -2,6 +2,7 @@
 from . import functional, init, utils
 from .batchnorm import BatchNorm1d, BatchNorm2d
 from .normalization import LayerNorm
+from .multihead_attention import MultiheadAttention
 from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .containers import Identity, ModuleDict, ModuleList, Sequential
 from .conv import Conv1d, Conv2d
