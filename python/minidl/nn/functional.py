@@ -18,6 +18,7 @@ from .batchnorm import batch_norm  # noqa: F401
 from .normalization import layer_norm  # noqa: F401
 from .attention import scaled_dot_product_attention  # noqa: F401
 from .conv import conv1d, conv2d  # noqa: F401  (F.conv1d, F.conv2d)
+from .embedding import embedding  # noqa: F401  (F.embedding)
 from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,  # noqa: F401
                      focal_loss, l1_loss, mse_loss)
 from ..ops.reduction import normalize_dims

@@ -1,0 +1,374 @@
+"""Recurrent layers: ``RNN``, ``LSTM``, ``GRU`` and the cells ``RNNCell``, ``LSTMCell``,
+``GRUCell``, with PyTorch's constructor arguments, parameter names (``weight_ih_l0``,
+``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``, ``_reverse``), gate order, initialisation
+U(-1/sqrt(H), 1/sqrt(H)), shapes and return values, so weights move between the two.
+
+Per time step t (x_t (B, I), h (B, H); W_ih (G H, I), W_hh (G H, H), G = 1 / 4 / 3):
+    RNN:   h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)        (or relu)
+    LSTM:  i, f, g, o = s(.), s(.), tanh(.), s(.) of x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh
+           c_t = f c_{t-1} + i g,   h_t = o tanh(c_t)
+    GRU:   r, z = s(.) of x_t W_i{r,z}^T + b_i{r,z} + h_{t-1} W_h{r,z}^T + b_h{r,z}
+           n = tanh(x_t W_in^T + b_in + r (h_{t-1} W_hn^T + b_hn)),  h_t = (1 - z) n + z h_{t-1}
+
+Each layer-direction is ONE C++ call forward (cpp/src/kernels/rnn.cpp: the input projection of
+all steps as one GEMM, then per step one recurrent GEMM and one fused pointwise cell) and ONE
+graph node whose backward is one C++ call through all steps. Bidirectional outputs are
+concatenated, ``dropout`` is applied to every layer's output but the last (training only).
+``proj_size`` (LSTM with projections) is not implemented.
+"""
+from __future__ import annotations
+
+import math
+
+from .. import _C
+from ..autograd.node import Node
+from ..ops import array as A
+from ..ops._graph import edges, needs_grad
+from ..ops.creation import empty, zeros
+from ..ops.shape import cat, stack
+from ..tensor import Tensor
+from . import functional as F
+from . import init
+from .module import Module
+from .parameter import Parameter
+
+_MODES = {"RNN_TANH": 0, "RNN_RELU": 1, "LSTM": 2, "GRU": 3}
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+class RnnLayerBackward(Node):
+    """Backward through time of one layer-direction: outputs (y, h_n, c_n) -> gradients of
+    (x, h0, c0, W_ih, W_hh, b_ih, b_hh), one C++ call (cpp/src/kernels/rnn.cpp)."""
+
+    __slots__ = ()
+    n_outputs = 3
+
+    def apply(self, grads):
+        mode, reverse, x, h0, c0, w_ih, w_hh, y, cell, work = self.get_saved()
+        gy, gh, gc = grads
+        nx = self.next
+        res = _C.rnn_backward(mode, x, h0, c0, w_ih, w_hh, y, cell, work, gy, gh, gc, reverse,
+                              nx[0] is not None, nx[1] is not None, nx[2] is not None,
+                              nx[3] is not None or nx[4] is not None, nx[5] is not None or nx[6] is not None)
+        return tuple(res)
+
+
+def rnn_layer(mode: str, x: Tensor, h0: Tensor, c0, w_ih: Tensor, w_hh: Tensor, b_ih=None, b_hh=None,
+              reverse: bool = False):
+    """One layer in one direction over a time-major sequence.
+
+    x (T, B, I), h0 / c0 (B, H) (c0 only for "LSTM"), W_ih (G H, I), W_hh (G H, H), b (G H)
+    -> (y (T, B, H), h_n (B, H), c_n (B, H) or None). ``mode``: RNN_TANH, RNN_RELU, LSTM, GRU.
+    """
+    m = _MODES[mode]
+    lstm = m == 2
+    xd = A.contiguous(x._data)
+    h0d = A.contiguous(h0._data)
+    c0d = A.contiguous(c0._data) if lstm else None
+    wi, wh = A.contiguous(w_ih._data), A.contiguous(w_hh._data)
+    y, h_n, c_n, cell, work = _C.rnn_forward(m, xd, h0d, c0d, wi, wh, None if b_ih is None else b_ih._data,
+                                             None if b_hh is None else b_hh._data, bool(reverse))
+    outs = (Tensor._wrap(y), Tensor._wrap(h_n), Tensor._wrap(c_n) if lstm else None)
+    inputs = (x, h0, c0 if lstm else None, w_ih, w_hh, b_ih, b_hh)
+    if needs_grad(*inputs):
+        node = RnnLayerBackward(edges(*inputs), (m, bool(reverse), xd, h0d, c0d, wi, wh, y, cell, work))
+        for i, o in enumerate(outs):
+            if o is not None:
+                o._node, o._out_idx, o._rg = node, i, True
+    return outs
+
+
+def _check_dtype(name, input, weight):
+    if input.dtype != weight.dtype:
+        raise TypeError(f"{name}: input must have the type {weight.dtype}, got type {input.dtype}")
+
+
+class RNNBase(Module):
+    """Shared by RNN / LSTM / GRU: parameters, initialisation, argument checks, forward."""
+
+    def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
+                 device=None, dtype=None):
+        super().__init__()
+        name = {"RNN_TANH": "RNN", "RNN_RELU": "RNN"}.get(mode, mode)
+        if proj_size:
+            raise NotImplementedError(f"{name}: proj_size (LSTM with projections) is not implemented in minidl; "
+                                      "use proj_size=0")
+        if not isinstance(hidden_size, int) or hidden_size <= 0:
+            raise ValueError(f"{name}: hidden_size must be a positive integer, got {hidden_size}")
+        if not isinstance(num_layers, int) or num_layers <= 0:
+            raise ValueError(f"{name}: num_layers must be a positive integer, got {num_layers}")
+        if input_size < 0:
+            raise ValueError(f"{name}: input_size must be non-negative, got {input_size}")
+        if isinstance(dropout, bool) or not 0 <= dropout <= 1:
+            raise ValueError("dropout should be a number in range [0, 1] representing the probability of an "
+                             f"element being zeroed, got {dropout}")
+        self.mode, self._name = mode, name
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
+        self.bidirectional, self.proj_size = bidirectional, 0
+        gh = _GATES[mode] * hidden_size
+        D = 2 if bidirectional else 1
+        self._flat_weights_names = []
+        for layer in range(num_layers):
+            for d in range(D):
+                sfx = f"_l{layer}" + ("_reverse" if d == 1 else "")
+                in_size = input_size if layer == 0 else hidden_size * D
+                shapes = [("weight_ih", (gh, in_size)), ("weight_hh", (gh, hidden_size))]
+                if bias:
+                    shapes += [("bias_ih", (gh,)), ("bias_hh", (gh,))]
+                for pname, shape in shapes:
+                    setattr(self, pname + sfx, Parameter(empty(*shape, dtype=dtype)))
+                    self._flat_weights_names.append(pname + sfx)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """Every weight and bias ~ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)) (PyTorch)."""
+        k = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -k, k)
+
+    @property
+    def all_weights(self):
+        return [[getattr(self, n) for n in self._layer_names(layer, d)]
+                for layer in range(self.num_layers) for d in range(2 if self.bidirectional else 1)]
+
+    def _layer_names(self, layer, d):
+        sfx = f"_l{layer}" + ("_reverse" if d == 1 else "")
+        names = ["weight_ih" + sfx, "weight_hh" + sfx]
+        return names + (["bias_ih" + sfx, "bias_hh" + sfx] if self.bias else [])
+
+    def _check_hidden(self, h, expected, what):
+        if tuple(h.shape) != expected:
+            raise ValueError(f"{self._name}: Expected {what} size {expected}, got {tuple(h.shape)}")
+
+    def forward(self, input, hx=None):
+        """input (T, B, I) ((B, T, I) with batch_first, or unbatched (T, I)); hx: h0 (L D, B, H)
+        (LSTM: (h0, c0)), zeros if None. Returns (output (T, B, D H), h_n) / (output, (h_n, c_n))."""
+        name, lstm = self._name, self.mode == "LSTM"
+        if input.ndim not in (2, 3):
+            raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.ndim}D tensor of shape "
+                             f"{tuple(input.shape)}")
+        if input.shape[-1] != self.input_size:
+            raise ValueError(f"{name}: input.size(-1) must be equal to input_size. Expected {self.input_size}, "
+                             f"got {input.shape[-1]} (input of shape {tuple(input.shape)})")
+        w0 = getattr(self, self._flat_weights_names[0])
+        _check_dtype(name, input, w0)
+        batched = input.ndim == 3
+        if lstm and hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+            raise TypeError(f"{name}: hx must be a tuple (h0, c0), got {type(hx).__name__}")
+        states = (list(hx) if lstm else [hx]) if hx is not None else None
+        if states is not None:
+            for s in states:
+                if s.ndim != input.ndim:
+                    kind = "batched 3-D" if batched else "unbatched 2-D"
+                    raise ValueError(f"{name}: For {kind} input, hx should also be {input.ndim}-D but got "
+                                     f"{s.ndim}-D tensor of shape {tuple(s.shape)}")
+        x = input if batched else input.unsqueeze(1)
+        if states is not None and not batched:
+            states = [s.unsqueeze(1) for s in states]
+        if self.batch_first and batched:
+            x = x.transpose(0, 1)
+        D = 2 if self.bidirectional else 1
+        T, B = x.shape[0], x.shape[1]
+        if T == 0:
+            raise ValueError(f"{name}: Expected sequence length to be larger than 0, got input of shape "
+                             f"{tuple(input.shape)}")
+        expected = (self.num_layers * D, B, self.hidden_size)
+        if states is None:
+            z = zeros(*expected, dtype=w0.dtype)
+            states = [z, z] if lstm else [z]
+        else:
+            for s, what in zip(states, ("hidden", "cell")):
+                self._check_hidden(s, expected, what if batched else what + " (unbatched input: hidden size "
+                                   f"{(expected[0], expected[2])} per sequence)")
+                _check_dtype(name, s, w0)
+        h_out, c_out = [], []
+        layer_in = x
+        for layer in range(self.num_layers):
+            ys = []
+            for d in range(D):
+                idx = layer * D + d
+                names = self._layer_names(layer, d)
+                w = [getattr(self, n) for n in names] + [None, None]
+                y, h_n, c_n = rnn_layer(self.mode, layer_in, states[0][idx], states[1][idx] if lstm else None,
+                                        w[0], w[1], w[2], w[3], reverse=d == 1)
+                ys.append(y)
+                h_out.append(h_n)
+                c_out.append(c_n)
+            layer_in = ys[0] if D == 1 else cat(ys, 2)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                layer_in = F.dropout(layer_in, self.dropout, True)
+        output = layer_in
+        h_n = stack(h_out, 0)
+        c_n = stack(c_out, 0) if lstm else None
+        if self.batch_first and batched:
+            output = output.transpose(0, 1)
+        if not batched:
+            output, h_n = output.squeeze(1), h_n.squeeze(1)
+            c_n = c_n.squeeze(1) if lstm else None
+        return (output, (h_n, c_n)) if lstm else (output, h_n)
+
+    def extra_repr(self):
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if self.mode == "RNN_RELU":
+            s += ", nonlinearity='relu'"
+        for key, default in (("bias", True), ("batch_first", False), ("dropout", 0.0), ("bidirectional", False)):
+            if getattr(self, key) != default:
+                s += f", {key}={getattr(self, key)}"
+        return s
+
+
+class RNN(RNNBase):
+    """Elman RNN, h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh) (or relu), stacked
+    ``num_layers`` deep. input (T, B, input_size) -> (output (T, B, D hidden), h_n (L D, B, hidden))."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 device=None, dtype=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNN: Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
+        super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size, num_layers,
+                         bias, batch_first, dropout, bidirectional, 0, device, dtype)
+        self.nonlinearity = nonlinearity
+
+
+class LSTM(RNNBase):
+    """Long short-term memory (Hochreiter & Schmidhuber, 1997) with PyTorch's gate order i, f,
+    g, o. input (T, B, input_size) -> (output (T, B, D hidden), (h_n, c_n) each (L D, B, hidden)).
+    ``proj_size`` > 0 raises NotImplementedError."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
+                 device=None, dtype=None):
+        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         proj_size, device, dtype)
+
+
+class GRU(RNNBase):
+    """Gated recurrent unit (Cho et al., 2014) as PyTorch computes it (gates r, z, n; the reset
+    gate multiplies W_hn h + b_hn). input (T, B, input_size) -> (output, h_n (L D, B, hidden))."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, device=None,
+                 dtype=None):
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         0, device, dtype)
+
+
+# --- cells: one time step ----------------------------------------------------------------------
+class RNNCellBase(Module):
+    """Shared by the cells: parameters weight_ih (G H, I), weight_hh (G H, H), bias_ih, bias_hh,
+    all U(-1/sqrt(H), 1/sqrt(H)); one step = the layer kernel with T = 1."""
+
+    def __init__(self, mode: str, name: str, input_size: int, hidden_size: int, bias: bool, device=None,
+                 dtype=None):
+        super().__init__()
+        if not isinstance(hidden_size, int) or hidden_size <= 0:
+            raise ValueError(f"{name}: hidden_size must be a positive integer, got {hidden_size}")
+        self.mode, self._name = mode, name
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        gh = _GATES[mode] * hidden_size
+        self.weight_ih = Parameter(empty(gh, input_size, dtype=dtype))
+        self.weight_hh = Parameter(empty(gh, hidden_size, dtype=dtype))
+        if bias:
+            self.bias_ih = Parameter(empty(gh, dtype=dtype))
+            self.bias_hh = Parameter(empty(gh, dtype=dtype))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        k = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -k, k)
+
+    def _step(self, input, states):
+        """input (B, I) or (I,), states: list of (B, H) / (H,) or None -> list of new states."""
+        name = self._name
+        if input.ndim not in (1, 2):
+            raise ValueError(f"{name}: Expected input to be 1D or 2D, got {input.ndim}D tensor of shape "
+                             f"{tuple(input.shape)}")
+        if input.shape[-1] != self.input_size:
+            raise ValueError(f"{name}: input has inconsistent input_size: got {input.shape[-1]} expected "
+                             f"{self.input_size} (input of shape {tuple(input.shape)})")
+        _check_dtype(name, input, self.weight_ih)
+        batched = input.ndim == 2
+        x = input if batched else input.unsqueeze(0)
+        B = x.shape[0]
+        n_states = 2 if self.mode == "LSTM" else 1
+        if states is None:
+            z = zeros(B, self.hidden_size, dtype=self.weight_ih.dtype)
+            states = [z] * n_states
+        else:
+            out = []
+            for i, s in enumerate(states):
+                if s.ndim != input.ndim:
+                    raise ValueError(f"{name}: Expected hidden{i} to be {input.ndim}D like the input, got "
+                                     f"{s.ndim}D tensor of shape {tuple(s.shape)}")
+                s = s if batched else s.unsqueeze(0)
+                if s.shape[1] != self.hidden_size:
+                    raise ValueError(f"{name}: hidden{i} has inconsistent hidden_size: got {s.shape[1]}, expected "
+                                     f"{self.hidden_size} (hidden{i} of shape {tuple(s.shape)})")
+                if s.shape[0] != B:
+                    raise ValueError(f"{name}: Input batch size {B} doesn't match hidden{i} batch size {s.shape[0]} "
+                                     f"(input {tuple(input.shape)}, hidden{i} {tuple(s.shape)})")
+                _check_dtype(name, s, self.weight_ih)
+                out.append(s)
+            states = out
+        _, h, c = rnn_layer(self.mode, x.unsqueeze(0), states[0], states[1] if n_states == 2 else None,
+                            self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        res = [h, c] if n_states == 2 else [h]
+        return res if batched else [r.squeeze(0) for r in res]
+
+    def extra_repr(self):
+        s = f"{self.input_size}, {self.hidden_size}"
+        if not self.bias:
+            s += ", bias=False"
+        if getattr(self, "nonlinearity", "tanh") != "tanh":
+            s += f", nonlinearity='{self.nonlinearity}'"
+        return s
+
+
+class RNNCell(RNNCellBase):
+    """h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (or relu). input (B, I) or (I,), hx (B, H)
+    (zeros if None) -> h' (B, H)."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
+                 device=None, dtype=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNNCell: Unknown nonlinearity: {nonlinearity}")
+        super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", "RNNCell", input_size, hidden_size,
+                         bias, device, dtype)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input, hx=None):
+        return self._step(input, None if hx is None else [hx])[0]
+
+
+class LSTMCell(RNNCellBase):
+    """One LSTM step (gates i, f, g, o): c' = f c + i g, h' = o tanh(c'). input (B, I) or (I,),
+    hx = (h, c) each (B, H) (zeros if None) -> (h', c')."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None):
+        super().__init__("LSTM", "LSTMCell", input_size, hidden_size, bias, device, dtype)
+
+    def forward(self, input, hx=None):
+        if hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+            raise TypeError(f"LSTMCell: hx must be a tuple (h, c), got {type(hx).__name__}")
+        h, c = self._step(input, None if hx is None else list(hx))
+        return h, c
+
+
+class GRUCell(RNNCellBase):
+    """One GRU step: r, z = s(.), n = tanh(x W_in^T + b_in + r (h W_hn^T + b_hn)),
+    h' = (1 - z) n + z h. input (B, I) or (I,), hx (B, H) (zeros if None) -> h' (B, H)."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None):
+        super().__init__("GRU", "GRUCell", input_size, hidden_size, bias, device, dtype)
+
+    def forward(self, input, hx=None):
+        return self._step(input, None if hx is None else [hx])[0]
