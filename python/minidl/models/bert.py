@@ -12,11 +12,17 @@ state_dict keys: ``tok_emb.weight``, ``pos_emb.weight``, ``emb_norm.*``,
 ``encoder.layers.{i}.self_attn.in_proj_weight`` ..., ``pooler.*``, ``classifier.*``.
 Runs on PyTorch too: ``minidl.models.build(torch.nn).BertClassifier``.
 """
+import importlib
+
 if "nn" not in globals():  # build(torch.nn) injects `nn` and the classes of positional.py
     from minidl import nn
     from .positional import LearnedPositionalEncoding
 
 __all__ = ["BertClassifier"]
+
+
+def _no_grad():
+    return importlib.import_module(nn.__name__.split(".")[0]).no_grad()
 
 
 class BertClassifier(nn.Module):
@@ -38,6 +44,13 @@ class BertClassifier(nn.Module):
         self.pooler = nn.Linear(d_model, d_model)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(d_model, num_classes)
+        # BERT's N(0, 0.02) for the token table too: with nn.Embedding's default N(0, 1) the
+        # token vectors would be 50x the position vectors and word order would be nearly
+        # invisible to the first layer (the model then learns little beyond bag-of-words)
+        nn.init.normal_(self.tok_emb.weight, mean=0.0, std=0.02)
+        if pad_idx is not None:
+            with _no_grad():
+                self.tok_emb.weight[pad_idx] = 0.0
 
     def features(self, idx):
         """Encoder output h (N, S, E) and the padding mask (N, S) (True = padding)."""
