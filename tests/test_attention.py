@@ -155,15 +155,17 @@ def test_sdpa_simd_matches_scalar(rng, kernel_set, causal):
         np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-5)
 
 
-def test_sdpa_thread_count_does_not_change_result(rng):
-    """The backward splits (head, key tile) pairs between threads; heads shared by two threads
-    add their dQ under a lock. 3 heads x 3 key tiles on 1 and 3 threads give the same result."""
-    arrays = _inputs(rng, (1, 3, 200, 16), (1, 3, 300, 16), (1, 3, 300, 16))
-    grad = rng.standard_normal((1, 3, 200, 16)).astype(np.float32)
+@pytest.mark.parametrize("heads", [3, 13])
+def test_sdpa_thread_count_does_not_change_result(rng, heads):
+    """The backward hands whole heads to threads when there are >= 4 per thread (13 heads on 3
+    threads), else splits (head, key tile) pairs so that heads shared by two threads add their
+    dQ under a lock (3 heads x 3 key tiles on 3 threads). Both agree with one thread."""
+    arrays = _inputs(rng, (1, heads, 200, 16), (1, heads, 300, 16), (1, heads, 300, 16))
+    grad = rng.standard_normal((1, heads, 200, 16)).astype(np.float32)
     md.set_num_threads(1)
-    one = _run_md(arrays, grad)
+    one = _run_md(arrays, grad, is_causal=True)
     md.set_num_threads(3)
-    three = _run_md(arrays, grad)
+    three = _run_md(arrays, grad, is_causal=True)
     for a, b in zip(one, three):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
