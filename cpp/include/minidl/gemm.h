@@ -85,6 +85,13 @@ class PackedMatrixB {
   std::vector<float> packed;
 };
 
+// Column panels: sgemm_packed_panels computes only columns [q0 w, min(q1 w, N)) of C, on the
+// calling thread, w = kPackedPanel; a caller that keeps its own threads busy over many GEMMs (an
+// RNN's time loop inside one parallel region) splits the panels between them.
+constexpr int64_t kPackedPanel = 32;
+void sgemm_packed_panels(int64_t M, int64_t q0, int64_t q1, float alpha, const float* A, int64_t lda,
+                         const PackedMatrixB& B, float beta, float* C, int64_t ldc);
+
 // C (M x N, row stride ldc) = alpha * A (M x K, row stride lda) @ op(B) + beta * C
 void sgemm_packed(int64_t M, float alpha, const float* A, int64_t lda, const PackedMatrixB& B, float beta,
                   float* C, int64_t ldc);

@@ -26,6 +26,24 @@ namespace {
 constexpr int64_t kParallelMinFma = int64_t(1) << 20;
 }  // namespace
 
+void sgemm_packed_panels(int64_t M, int64_t q0, int64_t q1, float alpha, const float* A, int64_t lda,
+                         const PackedMatrixB& B, float beta, float* C, int64_t ldc) {
+  const int64_t j0 = std::min(B.N, q0 * kPackedPanel), j1 = std::min(B.N, q1 * kPackedPanel);
+  if (M <= 0 || j0 >= j1) return;
+  const GemmPackedSimd* s = B.simd;
+  if (!s || B.packed.empty() || kPackedPanel % s->nr != 0) {
+    // no packed kernel: an ordinary GEMM on the column block (single-threaded inside a region)
+    sgemm(false, B.trans_b, M, j1 - j0, B.K, alpha, A, lda, B.trans_b ? B.B + j0 * B.ldb : B.B + j0, B.ldb, beta,
+          C + j0, ldc);
+    return;
+  }
+  thread_local std::vector<float> a_buf;
+  a_buf.resize(static_cast<size_t>(s->a_buf_size));
+  const int64_t per = kPackedPanel / s->nr;  // kernel panels per kPackedPanel
+  s->gemm(M, q0 * per, std::min(q1 * per, (B.N + s->nr - 1) / s->nr), B.K, B.N, alpha, A, lda, B.packed.data(), beta,
+          C, ldc, a_buf.data());
+}
+
 void sgemm_packed(int64_t M, float alpha, const float* A, int64_t lda, const PackedMatrixB& B, float beta, float* C,
                   int64_t ldc) {
   if (M <= 0 || B.N <= 0) return;
