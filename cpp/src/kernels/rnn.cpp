@@ -57,12 +57,25 @@ inline void gemm_t(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alp
 // PackedMatrixB) and reused by all T steps; float64 calls dgemm on the column block.
 template <class T>
 struct StepGemm;
+//
+// `blocks` matrices B_b = rows [b K_rows, (b+1) K_rows) of B (trans_b: the gate blocks of W_hh,
+// one per gate, so every block splits by hidden unit) or B itself (blocks = 1); C_b = C + b N.
 template <>
 struct StepGemm<float> {
-  PackedMatrixB packed;
-  StepGemm(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb) : packed(trans_b, K, N, B, ldb) {}
+  std::vector<PackedMatrixB> packed;
+  std::vector<const PackedMatrixB*> ptrs;  // into `packed`: not copyable
+  StepGemm(const StepGemm&) = delete;
+  StepGemm& operator=(const StepGemm&) = delete;
+  StepGemm(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, int blocks) {
+    packed.reserve(blocks);
+    for (int b = 0; b < blocks; ++b) packed.emplace_back(trans_b, K, N, B + b * N * ldb, ldb);
+    for (const PackedMatrixB& p : packed) ptrs.push_back(&p);
+  }
   void run(int64_t M, int64_t q0, int64_t q1, const float* A, int64_t lda, float beta, float* C, int64_t ldc) const {
-    sgemm_packed_panels(M, q0, q1, 1.0f, A, lda, packed, beta, C, ldc);
+    float* cs[8];
+    const int nb = static_cast<int>(packed.size());
+    for (int b = 0; b < nb; ++b) cs[b] = C + b * packed[b].N;
+    sgemm_packed_panels_multi(M, q0, q1, 1.0f, A, lda, nb, ptrs.data(), beta, cs, ldc);
   }
 };
 template <>
@@ -71,12 +84,18 @@ struct StepGemm<double> {
   int64_t K, N;
   const double* B;
   int64_t ldb;
-  StepGemm(bool tb, int64_t k, int64_t n, const double* b, int64_t ld) : trans_b(tb), K(k), N(n), B(b), ldb(ld) {}
+  int blocks;
+  StepGemm(bool tb, int64_t k, int64_t n, const double* b, int64_t ld, int nb)
+      : trans_b(tb), K(k), N(n), B(b), ldb(ld), blocks(nb) {}
   void run(int64_t M, int64_t q0, int64_t q1, const double* A, int64_t lda, double beta, double* C,
            int64_t ldc) const {
     const int64_t j0 = std::min(N, q0 * kPackedPanel), j1 = std::min(N, q1 * kPackedPanel);
-    if (M > 0 && j0 < j1)
-      dgemm(false, trans_b, M, j1 - j0, K, 1.0, A, lda, trans_b ? B + j0 * ldb : B + j0, ldb, beta, C + j0, ldc);
+    if (M <= 0 || j0 >= j1) return;
+    for (int b = 0; b < blocks; ++b) {
+      const double* Bb = B + b * N * ldb;
+      dgemm(false, trans_b, M, j1 - j0, K, 1.0, A, lda, trans_b ? Bb + j0 * ldb : Bb + j0, ldb, beta, C + b * N + j0,
+            ldc);
+    }
   }
 };
 
@@ -181,10 +200,7 @@ void forward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, con
   std::unique_ptr<T[]> hw_buf = scratch<T>(B * GH);
   T* hw = hw_buf.get();
   // h_{t-1} @ W_hh^T per gate block (rows g H .. of W_hh), so each block splits by hidden unit
-  const int G = rnn_gate_count(mode);
-  std::vector<StepGemm<T>> recurrent;
-  recurrent.reserve(G);
-  for (int g = 0; g < G; ++g) recurrent.emplace_back(true, H, H, w_hh + g * H * H, H);
+  const StepGemm<T> recurrent(true, H, H, w_hh, H, rnn_gate_count(mode));
   const int nt = loop_threads(B, GH, H);
   run_time_loop(nt, [&](int tid, int nthr) {
     const UnitSlice u = unit_slice(H, tid, nthr);
@@ -193,7 +209,7 @@ void forward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, con
       const int64_t t = steps.time(s), tp = steps.prev(s);
       const T* h_prev = tp < 0 ? h0 : y + tp * BH;
       const T* c_prev = mode == RnnMode::lstm ? (tp < 0 ? c0 : cell + tp * BH) : nullptr;
-      for (int g = 0; g < G; ++g) recurrent[g].run(B, u.q0, u.q1, h_prev, H, T(0), hw + g * H, GH);
+      recurrent.run(B, u.q0, u.q1, h_prev, H, T(0), hw, GH);
       const T* xw_t = xw + t * B * GH;
       T* work_t = work + t * B * WS;
       T* y_t = y + t * BH;
@@ -262,7 +278,7 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
   if (gru) dpre_h_gru = scratch<T>(TB * GH);
   T* dpre_x = dpre_x_buf.get();
   T* dpre_h = gru ? dpre_h_gru.get() : dpre_x;
-  const StepGemm<T> recurrent(false, GH, H, w_hh, H);  // dpre_h @ W_hh, split by hidden unit
+  const StepGemm<T> recurrent(false, GH, H, w_hh, H, 1);  // dpre_h @ W_hh, split by hidden unit
   // running gradients of h (two buffers: the step reads one, its product writes the other)
   std::unique_ptr<T[]> dh_buf = scratch<T>(2 * BH), dc_buf;
   T* dh_pair[2] = {dh_buf.get(), dh_buf.get() + BH};
