@@ -108,6 +108,12 @@ def test_parity_wide_hidden_odd_sizes(rng, kind):
     _check(rng, kind, T=7, B=33, I=19, H=37, layers=1, bidir=True, with_h0=True, atol=5e-5)
 
 
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_parity_large_batch(rng, kind):
+    # batch 150 > one packed A block of the recurrent GEMM (144 rows with AVX-512)
+    _check(rng, kind, T=3, B=150, I=7, H=40, with_h0=True, atol=5e-5)
+
+
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_float64_parity(rng, kind):
     _check(rng, kind, layers=2, bidir=True, with_h0=True, dtype=np.float64, atol=1e-10)
@@ -151,7 +157,8 @@ def test_kernel_sets_agree(rng, kind):
 
 
 def test_threads_agree(rng):
-    mm, _ = _make("lstm", input_size=16, hidden_size=64, num_layers=1)
+    # 40 x 512 x 128 multiply-adds per step: enough for the threaded recurrent GEMM
+    mm, _ = _make("lstm", input_size=16, hidden_size=128, num_layers=1)
     xa = rng.standard_normal((6, 40, 16)).astype(np.float32)
     outs = []
     for n in (1, 2):
@@ -163,6 +170,15 @@ def test_threads_agree(rng):
         outs.append((out.detach().numpy().copy(), x.grad.numpy().copy()))
     np.testing.assert_allclose(outs[0][0], outs[1][0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(outs[0][1], outs[1][1], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_parity_two_threads_ragged_units(rng, kind, dtype):
+    """The time loop split between 2 threads by hidden units (H = 100: panels of 32, 32 | 32, 4)."""
+    md.set_num_threads(2)
+    _check(rng, kind, T=4, B=64, I=8, H=100, bidir=True, with_h0=True, dtype=dtype,
+           atol=5e-5 if dtype == np.float32 else 1e-10)
 
 
 def test_parameter_names_shapes_and_init():

@@ -151,6 +151,40 @@ int main() {
     }
   }
 
+  // GEMM with a pre-packed B (the RNN recurrent product): whole C, a panel range, and several
+  // B sharing A, against the textbook loop; M past one packed A block, K past one K block
+  for (Isa isa : all_sets) {
+    set_active_isa(isa);
+    for (int64_t M : {1, 13, 150}) {
+      for (int64_t N : {5, 64, 100}) {
+        for (int64_t K : {3, 300}) {
+          for (bool tb : {false, true}) {
+            const std::string what = std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K) +
+                                     (tb ? " tb" : "") + " [" + isa_name(isa) + "]";
+            std::vector<float> A = random_vec(M * K, 1.f, 7), B0 = random_vec(K * N, 1.f, 8), B1 = random_vec(K * N, 1.f, 9);
+            std::vector<float> C0 = random_vec(M * 2 * N, 1.f, 10);
+            std::vector<float> ref = C0, got = C0;
+            for (int b = 0; b < 2; ++b)
+              gemm_reference<float>(false, tb, M, N, K, 1.0f, A.data(), K, (b ? B1 : B0).data(), tb ? K : N, 0.5f,
+                                    ref.data() + b * N, 2 * N);
+            PackedMatrixB p0(tb, K, N, B0.data(), tb ? K : N), p1(tb, K, N, B1.data(), tb ? K : N);
+            const PackedMatrixB* ps[2] = {&p0, &p1};
+            float* cs[2] = {got.data(), got.data() + N};
+            const int64_t panels = (N + kPackedPanel - 1) / kPackedPanel;
+            // two column ranges, as two threads of an RNN time loop would split them
+            sgemm_packed_panels_multi(M, 0, panels / 2, 1.0f, A.data(), K, 2, ps, 0.5f, cs, 2 * N);
+            sgemm_packed_panels_multi(M, panels / 2, panels, 1.0f, A.data(), K, 2, ps, 0.5f, cs, 2 * N);
+            check(close(got, ref, 1e-4f, 1e-4f), "sgemm_packed_panels_multi " + what);
+            std::vector<float> whole = random_vec(M * N, 1.f, 11), whole_ref = whole;
+            gemm_reference<float>(false, tb, M, N, K, 2.0f, A.data(), K, B0.data(), tb ? K : N, 0.0f, whole_ref.data(), N);
+            sgemm_packed(M, 2.0f, A.data(), K, p0, 0.0f, whole.data(), N);
+            check(close(whole, whole_ref, 1e-4f, 1e-4f), "sgemm_packed " + what);
+          }
+        }
+      }
+    }
+  }
+
   // float16 / bfloat16: every bit pattern converts back exactly; SIMD == scalar for floats
   {
     std::vector<uint16_t> bits(65536);

@@ -8,6 +8,7 @@
 // set, also used by dgemm). gemm_reference is the textbook loop the others are tested against.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 namespace minidl {
 
@@ -54,5 +55,49 @@ struct GemmSimd {
                 int64_t ldc);
   int mr, nr;
 };
+
+
+// ---- GEMM with a pre-packed B (cpp/src/kernels/gemm_packed.cpp, simd/gemm_packed_simd.cpp) --
+// For one B reused by many products, e.g. an RNN's W_hh at every time step: packing op(B)
+// into the micro-kernel's panels once removes the per-call packing, which for the small-M
+// recurrent products (M = batch) costs up to a quarter of each GEMM.
+struct GemmPackedSimd {
+  int64_t (*packed_size)(int64_t K, int64_t N);  // floats
+  void (*pack_b)(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, float* dst);
+  // columns [q0 nr, q1 nr) of C_b = alpha A @ op(B_b) + beta C_b, b < nb, on the calling thread
+  void (*gemm)(int64_t M, int64_t q0, int64_t q1, int64_t K, int64_t N, float alpha, const float* A,
+               int64_t lda, int nb, const float* const* packed, float beta, float* const* C, int64_t ldc,
+               float* a_buf);
+  int nr;
+  int64_t a_buf_size;  // floats of the per-thread A buffer
+};
+
+// op(B) (K x N; B is N x K when trans_b) packed for the active kernel set. With the scalar
+// set (no packed kernel) it only remembers B and sgemm_packed calls sgemm. B must stay alive
+// and unchanged while the PackedMatrixB is used.
+class PackedMatrixB {
+ public:
+  PackedMatrixB(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb);
+  int64_t K, N;
+  bool trans_b;
+  const float* B;
+  int64_t ldb;
+  const GemmPackedSimd* simd;  // null: fall back to sgemm
+  std::vector<float> packed;
+};
+
+// Column panels: sgemm_packed_panels computes only columns [q0 w, min(q1 w, N)) of C, on the
+// calling thread, w = kPackedPanel; a caller that keeps its own threads busy over many GEMMs (an
+// RNN's time loop inside one parallel region) splits the panels between them.
+constexpr int64_t kPackedPanel = 32;
+void sgemm_packed_panels(int64_t M, int64_t q0, int64_t q1, float alpha, const float* A, int64_t lda,
+                         const PackedMatrixB& B, float beta, float* C, int64_t ldc);
+// the same for nb matrices B_b of equal K and N sharing A (packed once): C_b = alpha A @ op(B_b) + beta C_b
+void sgemm_packed_panels_multi(int64_t M, int64_t q0, int64_t q1, float alpha, const float* A, int64_t lda, int nb,
+                               const PackedMatrixB* const* B, float beta, float* const* C, int64_t ldc);
+
+// C (M x N, row stride ldc) = alpha * A (M x K, row stride lda) @ op(B) + beta * C
+void sgemm_packed(int64_t M, float alpha, const float* A, int64_t lda, const PackedMatrixB& B, float beta,
+                  float* C, int64_t ldc);
 
 }  // namespace minidl
