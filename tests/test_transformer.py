@@ -358,3 +358,36 @@ def test_positional_encodings():
     assert np.all(g[:3] == 2.0) and np.all(g[3:] == 0.0)
     with pytest.raises(ValueError, match="max_len"):
         pe(md.zeros(1, 11, 6))
+
+
+def test_model_files_use_only_names_both_nn_have():
+    """The Transformer model files run on both libraries: every nn.X / nn.init.X they use
+    exists in torch.nn and in md.nn."""
+    import ast
+    here = os.path.dirname(md.models.__file__)
+    for stem in ("positional", "gpt", "bert", "seq2seq"):
+        tree = ast.parse(open(os.path.join(here, stem + ".py")).read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "nn":
+                assert hasattr(torch.nn, node.attr) and hasattr(md.nn, node.attr), (stem, node.attr)
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
+                    and node.value.attr == "init" and isinstance(node.value.value, ast.Name)):
+                assert hasattr(torch.nn.init, node.attr) and hasattr(md.nn.init, node.attr), (stem, node.attr)
+
+
+def test_dtype_argument_and_float64(rng):
+    m = md.nn.TransformerEncoderLayer(E, H, FF, 0.0, batch_first=True, dtype=md.float64)
+    assert all(p.dtype == md.float64 for p in m.parameters())
+    x = md.tensor(rng.standard_normal((2, 3, E)))
+    assert m(x).dtype == md.float64
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_gradcheck_float64(rng, norm_first):
+    md.manual_seed(0)
+    m = md.nn.TransformerDecoderLayer(8, 2, 12, 0.0, "gelu", batch_first=True, norm_first=norm_first,
+                                      dtype=md.float64)
+    x = md.tensor(rng.standard_normal((1, 3, 8)), requires_grad=True)
+    mem = md.tensor(rng.standard_normal((1, 4, 8)), requires_grad=True)
+    mask = md.nn.Transformer.generate_square_subsequent_mask(3, dtype=md.float64)
+    assert md.autograd.gradcheck(lambda a, b: m(a, b, tgt_mask=mask, tgt_is_causal=True), (x, mem))
