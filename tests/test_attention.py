@@ -143,14 +143,21 @@ def test_gradcheck_sdpa(rng):
     assert md.autograd.gradcheck(dropped, (q, k, v))
 
 
-@pytest.mark.parametrize("causal", [False, True])
-def test_sdpa_simd_matches_scalar(rng, kernel_set, causal):
+@pytest.mark.parametrize("causal,dropout_p", [(False, 0.0), (True, 0.0), (False, 0.25)])
+def test_sdpa_simd_matches_scalar(rng, kernel_set, causal, dropout_p):
+    """Same values and gradients, and (with dropout) bit-identical dropout masks: the SIMD
+    hash of each ISA computes the scalar counter-based generator lane by lane."""
     arrays = _inputs(rng, (2, 2, 70, 40), (2, 2, 150, 40), (2, 2, 150, 33))
     grad = rng.standard_normal((2, 2, 70, 33)).astype(np.float32)
     mask = rng.standard_normal((70, 150)).astype(np.float32)
-    got = _run_md(arrays, grad, attn_mask=None if causal else md.tensor(mask), is_causal=causal)
+    kw = dict(attn_mask=None if causal else md.tensor(mask), is_causal=causal, dropout_p=dropout_p)
+    md.manual_seed(5)
+    got = _run_md(arrays, grad, **kw)
     md.backend.use("scalar")
-    ref = _run_md(arrays, grad, attn_mask=None if causal else md.tensor(mask), is_causal=causal)
+    md.manual_seed(5)
+    ref = _run_md(arrays, grad, **kw)
+    if dropout_p:
+        np.testing.assert_array_equal(got[0] == 0, ref[0] == 0)
     for g, r in zip(got, ref):
         np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-5)
 
