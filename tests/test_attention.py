@@ -223,3 +223,29 @@ def test_sdpa_bad_input():
         F.scaled_dot_product_attention(q, k, v, attn_mask=md.ones(5, 7), is_causal=True)
     with pytest.raises(TypeError, match="bool or float"):
         F.scaled_dot_product_attention(q, k, v, attn_mask=md.tensor(np.ones((5, 7), np.int64)))
+
+
+@pytest.mark.parametrize("qshape,mshape", [((2, 3, 17, 8), (3, 17, 20)), ((2, 17, 8), (17, 20)),
+                                           ((2, 3, 130, 8), (2, 1, 1, 20))])
+def test_sdpa_learned_float_mask_gets_its_gradient(rng, qshape, mshape):
+    """A float mask that requires grad (a learned bias such as T5's relative positions) gets
+    dLoss/d(scores) summed over its broadcast dims, as in PyTorch."""
+    kshape = qshape[:-2] + (20, 8)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in (qshape, kshape, kshape, mshape)]
+    a = [md.tensor(x, requires_grad=True) for x in arrays]
+    t = [torch.tensor(x, requires_grad=True) for x in arrays]
+    o = F.scaled_dot_product_attention(*a[:3], attn_mask=a[3])
+    ot = TF.scaled_dot_product_attention(*t[:3], attn_mask=t[3])
+    (o * o).sum().backward()
+    (ot * ot).sum().backward()
+    for x, y in zip(a, t):
+        np.testing.assert_allclose(x.grad.numpy(), y.grad.numpy(), rtol=1e-4, atol=2e-5)
+
+
+def test_gradcheck_sdpa_learned_mask(rng):
+    q = md.tensor(rng.standard_normal((1, 2, 3, 4)), dtype=md.float64, requires_grad=True)
+    k = md.tensor(rng.standard_normal((1, 2, 5, 4)), dtype=md.float64, requires_grad=True)
+    v = md.tensor(rng.standard_normal((1, 2, 5, 3)), dtype=md.float64, requires_grad=True)
+    bias = md.tensor(rng.standard_normal((2, 1, 5)), dtype=md.float64, requires_grad=True)
+    assert md.autograd.gradcheck(lambda a, b, c, m: F.scaled_dot_product_attention(a, b, c, attn_mask=m),
+                                 (q, k, v, bias))

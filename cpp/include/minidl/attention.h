@@ -49,10 +49,12 @@ void attention_forward(const void* q, AttentionStrides qs, const void* k, Attent
                        const AttentionMask& mask, const AttentionOptions& opt);
 
 // out, lse from the forward; dout with strides ds; dq, dk, dv: contiguous outputs.
+// dmask (optional, zero-filled (B, H, L, S)) receives dS = dLoss/d(scores), the gradient of an
+// additive mask -- the one place the L x S matrix is stored, and only when asked for.
 void attention_backward(const void* q, AttentionStrides qs, const void* k, AttentionStrides ks, const void* v,
                         AttentionStrides vs, const void* out, const void* dout, AttentionStrides ds, const void* lse,
                         void* dq, void* dk, void* dv, DType dtype, const AttentionShape& shape,
-                        const AttentionMask& mask, const AttentionOptions& opt);
+                        const AttentionMask& mask, const AttentionOptions& opt, void* dmask = nullptr);
 
 // Dropout decisions: weight (bh, i, j) of a call with `seed` is kept iff
 //   dropout_hash(dropout_row_key(seed, bh * L + i), j) >> 8  >=  round(p * 2^24)

@@ -245,7 +245,7 @@ void forward_impl(const Problem<T>& P, T* out, T* lse) {
 
 template <class T>
 void backward_impl(const Problem<T>& P, const T* out, const T* dout, AttentionStrides ds, const T* lse, T* dq, T* dk,
-                   T* dv) {
+                   T* dv, T* dmask) {
   const AttentionShape& sh = P.sh;
   const int64_t E = sh.head_dim, Ev = sh.v_dim, L = sh.q_len, S = sh.kv_len;
   const int64_t n_kt = (S + kKeyTile - 1) / kKeyTile;
@@ -320,6 +320,11 @@ void backward_impl(const Problem<T>& P, const T* out, const T* dout, AttentionSt
           P.matmul(false, true, br, bc, Ev, T(1), doi, ds.row, vj, P.vs.row, T(0), dp, kKeyTile);
           if (dropout) P.apply_dropout(dp, kKeyTile, bh, q0, br, k0, bc);
           for (int64_t r = 0; r < br; ++r) P.softmax_grad(p + r * kKeyTile, dp + r * kKeyTile, bc, d_row[q0 + r]);
+          // dS is also the gradient of an additive mask, wanted only when the mask is trained
+          // (a learned bias); then the caller gives a (B, H, L, S) buffer and sums it down
+          if (dmask)
+            for (int64_t r = 0; r < br; ++r)
+              std::copy(dp + r * kKeyTile, dp + r * kKeyTile + bc, dmask + (bh * L + q0 + r) * S + k0);
           // dK_j += scale dS^T Q_i;  dQ_i += scale dS K_j
           P.matmul(true, false, bc, E, br, T(P.opt.scale), dp, kKeyTile, qi, P.qs.row, T(1), dk_acc.data(), E);
           P.matmul(false, false, br, E, bc, T(P.opt.scale), dp, kKeyTile, kj, P.ks.row, T(1),
@@ -368,11 +373,11 @@ void attention_forward(const void* q, AttentionStrides qs, const void* k, Attent
 void attention_backward(const void* q, AttentionStrides qs, const void* k, AttentionStrides ks, const void* v,
                         AttentionStrides vs, const void* out, const void* dout, AttentionStrides ds, const void* lse,
                         void* dq, void* dk, void* dv, DType dtype, const AttentionShape& shape,
-                        const AttentionMask& mask, const AttentionOptions& opt) {
+                        const AttentionMask& mask, const AttentionOptions& opt, void* dmask) {
   MINIDL_DISPATCH_FLOAT(dtype, "scaled_dot_product_attention backward", {
     backward_impl<T>(make_problem<T>(q, qs, k, ks, v, vs, shape, mask, opt), static_cast<const T*>(out),
                      static_cast<const T*>(dout), ds, static_cast<const T*>(lse), static_cast<T*>(dq),
-                     static_cast<T*>(dk), static_cast<T*>(dv));
+                     static_cast<T*>(dk), static_cast<T*>(dv), static_cast<T*>(dmask));
   });
 }
 
