@@ -249,3 +249,14 @@ def test_gradcheck_sdpa_learned_mask(rng):
     bias = md.tensor(rng.standard_normal((2, 1, 5)), dtype=md.float64, requires_grad=True)
     assert md.autograd.gradcheck(lambda a, b, c, m: F.scaled_dot_product_attention(a, b, c, attn_mask=m),
                                  (q, k, v, bias))
+
+
+def test_sdpa_bfloat16_inputs_compute_in_float32(rng):
+    arrays = _inputs(rng, (2, 2, 9, 16), (2, 2, 11, 16), (2, 2, 11, 16))
+    ts = [md.tensor(a).bfloat16().requires_grad_() for a in arrays]
+    out = F.scaled_dot_product_attention(*ts, is_causal=True)
+    assert out.dtype == md.bfloat16
+    out.float().sum().backward()
+    assert all(t.grad.dtype == md.bfloat16 for t in ts)
+    ref = TF.scaled_dot_product_attention(*(torch.tensor(a).bfloat16().float() for a in arrays), is_causal=True)
+    np.testing.assert_allclose(out.float().detach().numpy(), ref.numpy(), rtol=2e-2, atol=2e-2)
