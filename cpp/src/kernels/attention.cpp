@@ -191,7 +191,7 @@ void forward_impl(const Problem<T>& P, T* out, T* lse) {
   const T neg_inf = -std::numeric_limits<T>::infinity();
   const bool dropout = P.opt.dropout_p > 0;
   parallel_items(sh.batch * sh.heads * n_qt, [&](int64_t item) {
-    // scratch per tile (allocated per item: a few tens of KiB, cheap next to the tile's work)
+    // scratch of one tile, kept per thread between items and calls (a few tens of KiB)
     thread_local std::vector<T> s_buf, o_buf, m_buf, l_buf;
     s_buf.resize(kQueryTile * kKeyTile);
     o_buf.assign(kQueryTile * Ev, T(0));
