@@ -143,14 +143,21 @@ def test_gradcheck_sdpa(rng):
     assert md.autograd.gradcheck(dropped, (q, k, v))
 
 
-@pytest.mark.parametrize("causal", [False, True])
-def test_sdpa_simd_matches_scalar(rng, kernel_set, causal):
+@pytest.mark.parametrize("causal,dropout_p", [(False, 0.0), (True, 0.0), (False, 0.25)])
+def test_sdpa_simd_matches_scalar(rng, kernel_set, causal, dropout_p):
+    """Same values and gradients, and (with dropout) bit-identical dropout masks: the SIMD
+    hash of each ISA computes the scalar counter-based generator lane by lane."""
     arrays = _inputs(rng, (2, 2, 70, 40), (2, 2, 150, 40), (2, 2, 150, 33))
     grad = rng.standard_normal((2, 2, 70, 33)).astype(np.float32)
     mask = rng.standard_normal((70, 150)).astype(np.float32)
-    got = _run_md(arrays, grad, attn_mask=None if causal else md.tensor(mask), is_causal=causal)
+    kw = dict(attn_mask=None if causal else md.tensor(mask), is_causal=causal, dropout_p=dropout_p)
+    md.manual_seed(5)
+    got = _run_md(arrays, grad, **kw)
     md.backend.use("scalar")
-    ref = _run_md(arrays, grad, attn_mask=None if causal else md.tensor(mask), is_causal=causal)
+    md.manual_seed(5)
+    ref = _run_md(arrays, grad, **kw)
+    if dropout_p:
+        np.testing.assert_array_equal(got[0] == 0, ref[0] == 0)
     for g, r in zip(got, ref):
         np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-5)
 
@@ -216,3 +223,40 @@ def test_sdpa_bad_input():
         F.scaled_dot_product_attention(q, k, v, attn_mask=md.ones(5, 7), is_causal=True)
     with pytest.raises(TypeError, match="bool or float"):
         F.scaled_dot_product_attention(q, k, v, attn_mask=md.tensor(np.ones((5, 7), np.int64)))
+
+
+@pytest.mark.parametrize("qshape,mshape", [((2, 3, 17, 8), (3, 17, 20)), ((2, 17, 8), (17, 20)),
+                                           ((2, 3, 130, 8), (2, 1, 1, 20))])
+def test_sdpa_learned_float_mask_gets_its_gradient(rng, qshape, mshape):
+    """A float mask that requires grad (a learned bias such as T5's relative positions) gets
+    dLoss/d(scores) summed over its broadcast dims, as in PyTorch."""
+    kshape = qshape[:-2] + (20, 8)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in (qshape, kshape, kshape, mshape)]
+    a = [md.tensor(x, requires_grad=True) for x in arrays]
+    t = [torch.tensor(x, requires_grad=True) for x in arrays]
+    o = F.scaled_dot_product_attention(*a[:3], attn_mask=a[3])
+    ot = TF.scaled_dot_product_attention(*t[:3], attn_mask=t[3])
+    (o * o).sum().backward()
+    (ot * ot).sum().backward()
+    for x, y in zip(a, t):
+        np.testing.assert_allclose(x.grad.numpy(), y.grad.numpy(), rtol=1e-4, atol=2e-5)
+
+
+def test_gradcheck_sdpa_learned_mask(rng):
+    q = md.tensor(rng.standard_normal((1, 2, 3, 4)), dtype=md.float64, requires_grad=True)
+    k = md.tensor(rng.standard_normal((1, 2, 5, 4)), dtype=md.float64, requires_grad=True)
+    v = md.tensor(rng.standard_normal((1, 2, 5, 3)), dtype=md.float64, requires_grad=True)
+    bias = md.tensor(rng.standard_normal((2, 1, 5)), dtype=md.float64, requires_grad=True)
+    assert md.autograd.gradcheck(lambda a, b, c, m: F.scaled_dot_product_attention(a, b, c, attn_mask=m),
+                                 (q, k, v, bias))
+
+
+def test_sdpa_bfloat16_inputs_compute_in_float32(rng):
+    arrays = _inputs(rng, (2, 2, 9, 16), (2, 2, 11, 16), (2, 2, 11, 16))
+    ts = [md.tensor(a).bfloat16().requires_grad_() for a in arrays]
+    out = F.scaled_dot_product_attention(*ts, is_causal=True)
+    assert out.dtype == md.bfloat16
+    out.float().sum().backward()
+    assert all(t.grad.dtype == md.bfloat16 for t in ts)
+    ref = TF.scaled_dot_product_attention(*(torch.tensor(a).bfloat16().float() for a in arrays), is_causal=True)
+    np.testing.assert_allclose(out.float().detach().numpy(), ref.numpy(), rtol=2e-2, atol=2e-2)

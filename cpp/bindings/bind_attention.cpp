@@ -164,10 +164,11 @@ py::tuple attention_forward_op(const py::array& q, const py::array& k, const py:
   return py::make_tuple(out, lse);
 }
 
-// returns (dq, dk, dv), contiguous, shaped like q, k, v
+// returns (dq, dk, dv, dscores), contiguous, shaped like q, k, v; dscores (B, H, L, S) is the
+// gradient of an additive mask, computed only when want_mask_grad (else None)
 py::tuple attention_backward_op(const py::array& dout_in, const py::array& q, const py::array& k, const py::array& v,
                                 const py::array& out_in, const py::array& lse_in, const py::object& mask, double scale,
-                                bool causal, double dropout_p, uint64_t seed) {
+                                bool causal, double dropout_p, uint64_t seed, bool want_mask_grad) {
   AttentionCall c = attention_call(q, k, v, mask, scale, causal, dropout_p, seed);
   const AttentionShape& s = c.shape;
   AttentionStrides ds;
@@ -181,18 +182,26 @@ py::tuple attention_backward_op(const py::array& dout_in, const py::array& q, co
   py::array dq = empty_array(c.t, {s.batch, s.heads, s.q_len, s.head_dim});
   py::array dk = empty_array(c.t, {s.batch, s.heads, s.kv_len, s.head_dim});
   py::array dv = empty_array(c.t, {s.batch, s.heads, s.kv_len, s.v_dim});
-  if (dq.size() + dk.size() + dv.size() == 0) return py::make_tuple(dq, dk, dv);
+  py::object dmask_obj = py::none();
+  py::array dmask;
+  if (want_mask_grad) {
+    dmask = empty_array(c.t, {s.batch, s.heads, s.q_len, s.kv_len});
+    if (dmask.size()) std::memset(dmask.mutable_data(), 0, dmask.nbytes());
+    dmask_obj = dmask;
+  }
+  if (dq.size() + dk.size() + dv.size() == 0) return py::make_tuple(dq, dk, dv, dmask_obj);
   if (s.q_len == 0 || s.kv_len == 0) {  // nothing attends: every gradient is zero
     for (py::array* a : {&dq, &dk, &dv})
       if (a->size()) std::memset(a->mutable_data(), 0, a->nbytes());
-    return py::make_tuple(dq, dk, dv);
+    return py::make_tuple(dq, dk, dv, dmask_obj);
   }
   {
     MaybeReleaseGil nogil(s.batch * s.heads * s.q_len * s.kv_len);
     attention_backward(c.q.data(), c.qs, c.k.data(), c.ks, c.v.data(), c.vs, out.data(), dout.data(), ds, lse.data(),
-                       dq.mutable_data(), dk.mutable_data(), dv.mutable_data(), c.t, s, c.m, c.opt);
+                       dq.mutable_data(), dk.mutable_data(), dv.mutable_data(), c.t, s, c.m, c.opt,
+                       want_mask_grad ? dmask.mutable_data() : nullptr);
   }
-  return py::make_tuple(dq, dk, dv);
+  return py::make_tuple(dq, dk, dv, dmask_obj);
 }
 
 }  // namespace

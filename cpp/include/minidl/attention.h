@@ -49,10 +49,20 @@ void attention_forward(const void* q, AttentionStrides qs, const void* k, Attent
                        const AttentionMask& mask, const AttentionOptions& opt);
 
 // out, lse from the forward; dout with strides ds; dq, dk, dv: contiguous outputs.
+// dmask (optional, zero-filled (B, H, L, S)) receives dS = dLoss/d(scores), the gradient of an
+// additive mask -- the one place the L x S matrix is stored, and only when asked for.
 void attention_backward(const void* q, AttentionStrides qs, const void* k, AttentionStrides ks, const void* v,
                         AttentionStrides vs, const void* out, const void* dout, AttentionStrides ds, const void* lse,
                         void* dq, void* dk, void* dv, DType dtype, const AttentionShape& shape,
-                        const AttentionMask& mask, const AttentionOptions& opt);
+                        const AttentionMask& mask, const AttentionOptions& opt, void* dmask = nullptr);
+
+// Dropout decisions: weight (bh, i, j) of a call with `seed` is kept iff
+//   dropout_hash(dropout_row_key(seed, bh * L + i), j) >> 8  >=  round(p * 2^24)
+// -- a counter-based generator (no state: the backward recomputes the forward's mask, and
+// any thread or instruction set gets the same bits). The row key mixes the 64-bit seed and
+// row with splitmix64; the column hash is murmur3's 32-bit finalizer, cheap in SIMD.
+// (dropout_hash and dropout_row_key live in attention.cpp, internal to it, so no ISA file
+// can end up providing the linker's copy of them.)
 
 // The dropout decision the kernels use, exposed for tests: true if weight (bh, i, j) is kept.
 bool attention_dropout_keep(uint64_t seed, int64_t bh, int64_t i, int64_t j, int64_t q_len, int64_t kv_len,
@@ -66,6 +76,8 @@ struct AttentionSimd {
   void (*scale)(float* x, int64_t n, float a);          // x *= a
   float (*dot)(const float* a, const float* b, int64_t n);
   void (*softmax_grad)(const float* p, float* dp, int64_t n, float d);  // dp = p (dp - d)
+  // x[c] = dropout_keep(row_key, col0 + c, threshold) ? x[c] * scale : 0
+  void (*dropout_row)(float* x, int64_t n, uint32_t row_key, uint32_t col0, uint32_t threshold, float scale);
 };
 
 }  // namespace minidl

@@ -43,17 +43,23 @@ namespace {
 constexpr int64_t kQueryTile = 96;
 constexpr int64_t kKeyTile = 128;
 
-// splitmix64's finalizer: a bijective mix whose outputs for consecutive counters are
-// independent enough for dropout (it is the output function of SplittableRandom).
-inline uint64_t mix64(uint64_t z) {
+// The counter-based dropout generator described in attention.h.
+inline uint32_t dropout_hash(uint32_t row_key, uint32_t j) {
+  uint32_t x = row_key + j * 0x9e3779b9u;
+  x ^= x >> 16;
+  x *= 0x85ebca6bu;
+  x ^= x >> 13;
+  x *= 0xc2b2ae35u;
+  return x ^ (x >> 16);
+}
+inline uint32_t dropout_row_key(uint64_t seed, int64_t row) {
+  uint64_t z = seed + static_cast<uint64_t>(row) * 0x9e3779b97f4a7c15ULL;
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
+  return static_cast<uint32_t>(z ^ (z >> 31));
 }
-
-// keep with probability 1 - p: 24 random bits against the threshold p * 2^24
-inline bool dropout_keep(uint64_t seed, uint64_t counter, uint32_t threshold) {
-  return (mix64(seed + counter * 0x9e3779b97f4a7c15ULL) >> 40) >= threshold;
+inline bool dropout_keep(uint32_t row_key, uint32_t j, uint32_t threshold) {
+  return (dropout_hash(row_key, j) >> 8) >= threshold;
 }
 
 inline uint32_t dropout_threshold(double p) { return static_cast<uint32_t>(std::llround(p * 16777216.0)); }
@@ -115,9 +121,15 @@ struct Problem {
   void apply_dropout(T* p, int64_t ld, int64_t bh, int64_t q0, int64_t br, int64_t k0, int64_t bc) const {
     const T keep_scale = T(1.0 / (1.0 - opt.dropout_p));
     for (int64_t r = 0; r < br; ++r) {
-      const uint64_t row_counter = static_cast<uint64_t>((bh * sh.q_len + q0 + r) * sh.kv_len + k0);
+      const uint32_t key = dropout_row_key(opt.seed, bh * sh.q_len + q0 + r);
+      T* row = p + r * ld;
+      if constexpr (std::is_same<T, float>::value)
+        if (simd) {
+          simd->dropout_row(row, bc, key, static_cast<uint32_t>(k0), drop_threshold, keep_scale);
+          continue;
+        }
       for (int64_t c = 0; c < bc; ++c)
-        p[r * ld + c] = dropout_keep(opt.seed, row_counter + c, drop_threshold) ? p[r * ld + c] * keep_scale : T(0);
+        row[c] = dropout_keep(key, static_cast<uint32_t>(k0 + c), drop_threshold) ? row[c] * keep_scale : T(0);
     }
   }
 
@@ -179,7 +191,7 @@ void forward_impl(const Problem<T>& P, T* out, T* lse) {
   const T neg_inf = -std::numeric_limits<T>::infinity();
   const bool dropout = P.opt.dropout_p > 0;
   parallel_items(sh.batch * sh.heads * n_qt, [&](int64_t item) {
-    // scratch per tile (allocated per item: a few tens of KiB, cheap next to the tile's work)
+    // scratch of one tile, kept per thread between items and calls (a few tens of KiB)
     thread_local std::vector<T> s_buf, o_buf, m_buf, l_buf;
     s_buf.resize(kQueryTile * kKeyTile);
     o_buf.assign(kQueryTile * Ev, T(0));
@@ -233,7 +245,7 @@ void forward_impl(const Problem<T>& P, T* out, T* lse) {
 
 template <class T>
 void backward_impl(const Problem<T>& P, const T* out, const T* dout, AttentionStrides ds, const T* lse, T* dq, T* dk,
-                   T* dv) {
+                   T* dv, T* dmask) {
   const AttentionShape& sh = P.sh;
   const int64_t E = sh.head_dim, Ev = sh.v_dim, L = sh.q_len, S = sh.kv_len;
   const int64_t n_kt = (S + kKeyTile - 1) / kKeyTile;
@@ -308,6 +320,11 @@ void backward_impl(const Problem<T>& P, const T* out, const T* dout, AttentionSt
           P.matmul(false, true, br, bc, Ev, T(1), doi, ds.row, vj, P.vs.row, T(0), dp, kKeyTile);
           if (dropout) P.apply_dropout(dp, kKeyTile, bh, q0, br, k0, bc);
           for (int64_t r = 0; r < br; ++r) P.softmax_grad(p + r * kKeyTile, dp + r * kKeyTile, bc, d_row[q0 + r]);
+          // dS is also the gradient of an additive mask, wanted only when the mask is trained
+          // (a learned bias); then the caller gives a (B, H, L, S) buffer and sums it down
+          if (dmask)
+            for (int64_t r = 0; r < br; ++r)
+              std::copy(dp + r * kKeyTile, dp + r * kKeyTile + bc, dmask + (bh * L + q0 + r) * S + k0);
           // dK_j += scale dS^T Q_i;  dQ_i += scale dS K_j
           P.matmul(true, false, bc, E, br, T(P.opt.scale), dp, kKeyTile, qi, P.qs.row, T(1), dk_acc.data(), E);
           P.matmul(false, false, br, E, bc, T(P.opt.scale), dp, kKeyTile, kj, P.ks.row, T(1),
@@ -340,7 +357,8 @@ Problem<T> make_problem(const void* q, AttentionStrides qs, const void* k, Atten
 
 bool attention_dropout_keep(uint64_t seed, int64_t bh, int64_t i, int64_t j, int64_t q_len, int64_t kv_len,
                             double p) {
-  return dropout_keep(seed, static_cast<uint64_t>((bh * q_len + i) * kv_len + j), dropout_threshold(p));
+  (void)kv_len;
+  return dropout_keep(dropout_row_key(seed, bh * q_len + i), static_cast<uint32_t>(j), dropout_threshold(p));
 }
 
 void attention_forward(const void* q, AttentionStrides qs, const void* k, AttentionStrides ks, const void* v,
@@ -355,11 +373,11 @@ void attention_forward(const void* q, AttentionStrides qs, const void* k, Attent
 void attention_backward(const void* q, AttentionStrides qs, const void* k, AttentionStrides ks, const void* v,
                         AttentionStrides vs, const void* out, const void* dout, AttentionStrides ds, const void* lse,
                         void* dq, void* dk, void* dv, DType dtype, const AttentionShape& shape,
-                        const AttentionMask& mask, const AttentionOptions& opt) {
+                        const AttentionMask& mask, const AttentionOptions& opt, void* dmask) {
   MINIDL_DISPATCH_FLOAT(dtype, "scaled_dot_product_attention backward", {
     backward_impl<T>(make_problem<T>(q, qs, k, ks, v, vs, shape, mask, opt), static_cast<const T*>(out),
                      static_cast<const T*>(dout), ds, static_cast<const T*>(lse), static_cast<T*>(dq),
-                     static_cast<T*>(dk), static_cast<T*>(dv));
+                     static_cast<T*>(dk), static_cast<T*>(dv), static_cast<T*>(dmask));
   });
 }
 

@@ -91,9 +91,55 @@ void softmax_grad(const float* p, float* dp, int64_t n, float d) {
   }
 }
 
+// dropout_hash of W consecutive columns at once (32-bit lanes), then a masked scale
+void dropout_row(float* x, int64_t n, uint32_t row_key, uint32_t col0, uint32_t threshold, float keep_scale) {
+  const Vec vs = Vec::set1(keep_scale);
+#if defined(__AVX512F__)
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i golden = _mm512_set1_epi32(static_cast<int>(0x9e3779b9u));
+  const __m512i m1 = _mm512_set1_epi32(static_cast<int>(0x85ebca6bu)), m2 = _mm512_set1_epi32(static_cast<int>(0xc2b2ae35u));
+  const __m512i key = _mm512_set1_epi32(static_cast<int>(row_key)), thr = _mm512_set1_epi32(static_cast<int>(threshold));
+  for (int64_t i = 0; i < n; i += W) {
+    const __m512i j = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(col0 + static_cast<uint32_t>(i))), lane);
+    __m512i h = _mm512_add_epi32(key, _mm512_mullo_epi32(j, golden));
+    h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 16));
+    h = _mm512_mullo_epi32(h, m1);
+    h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 13));
+    h = _mm512_mullo_epi32(h, m2);
+    h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 16));
+    const __mmask16 keep = _mm512_cmpge_epu32_mask(_mm512_srli_epi32(h, 8), thr);
+    const int r = n - i >= W ? int(W) : int(n - i);
+    const Vec v = r == W ? Vec::load(x + i) : Vec::load_partial(x + i, r);
+    const Vec out = _mm512_maskz_mul_ps(keep, v.v, vs.v);
+    if (r == W) out.store(x + i); else out.store_partial(x + i, r);
+  }
+#else
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i golden = _mm256_set1_epi32(static_cast<int>(0x9e3779b9u));
+  const __m256i m1 = _mm256_set1_epi32(static_cast<int>(0x85ebca6bu)), m2 = _mm256_set1_epi32(static_cast<int>(0xc2b2ae35u));
+  const __m256i key = _mm256_set1_epi32(static_cast<int>(row_key));
+  // after >> 8 the hash is below 2^24, so a signed compare with threshold - 1 is exact
+  const __m256i thr_minus_1 = _mm256_set1_epi32(static_cast<int>(threshold) - 1);
+  for (int64_t i = 0; i < n; i += W) {
+    const __m256i j = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(col0 + static_cast<uint32_t>(i))), lane);
+    __m256i h = _mm256_add_epi32(key, _mm256_mullo_epi32(j, golden));
+    h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
+    h = _mm256_mullo_epi32(h, m1);
+    h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 13));
+    h = _mm256_mullo_epi32(h, m2);
+    h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
+    const __m256 keep = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_srli_epi32(h, 8), thr_minus_1));
+    const int r = n - i >= W ? int(W) : int(n - i);
+    const Vec v = r == W ? Vec::load(x + i) : Vec::load_partial(x + i, r);
+    const Vec out = _mm256_and_ps(keep, (v * vs).v);
+    if (r == W) out.store(x + i); else out.store_partial(x + i, r);
+  }
+#endif
+}
+
 }  // namespace
 
-extern const AttentionSimd attention_simd = {&row_max, &exp_sub_sum, &scale, &dot, &softmax_grad};
+extern const AttentionSimd attention_simd = {&row_max, &exp_sub_sum, &scale, &dot, &softmax_grad, &dropout_row};
 
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl

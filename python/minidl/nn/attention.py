@@ -16,7 +16,8 @@ torch 2.13's CPU kernel does (the textbook softmax would give NaN).
 ``dropout_p`` > 0 zeroes attention weights with that probability and scales the rest by
 1 / (1 - p); the mask comes from a counter-based hash seeded per call from ``md.manual_seed``'s
 generator, so a seeded run is reproducible and the backward sees the forward's mask.
-The mask itself gets no gradient.
+A float mask that requires grad (a learned bias) gets its gradient dS = dLoss/d(scores),
+summed over the dims it was broadcast along; only then is an L x S matrix stored.
 """
 from __future__ import annotations
 
@@ -39,11 +40,20 @@ class ScaledDotProductAttentionBackward(Node):
         g = g.reshape(out.shape)
         if g.dtype != out.dtype:
             g = A.cast(g, out.dtype)
-        dq, dk, dv = _C.attention_backward(g, q, k, v, out, lse, mask, scale, causal, p, seed)
+        want_mask = len(self.next) > 3 and self.next[3] is not None
+        dq, dk, dv, dmask = _C.attention_backward(g, q, k, v, out, lse, mask, scale, causal, p, seed, want_mask)
         grads = []
         for grad, shape, dt in zip((dq, dk, dv), shapes, dtypes):
             grad = grad.reshape(shape)
             grads.append(A.cast(grad, dt) if grad.dtype != dt else grad)
+        if len(self.next) > 3:  # a float mask that requires grad: sum dS over its broadcast dims
+            if want_mask:
+                mshape, mdt = shapes[3], dtypes[3]
+                full = shapes[0][:-2] + (dmask.shape[2], dmask.shape[3])
+                dm = A.sum_to(dmask.reshape(full), mshape)
+                grads.append(A.cast(dm, mdt) if dm.dtype != mdt else dm)
+            else:
+                grads.append(None)
         return tuple(grads)
 
 
@@ -117,6 +127,11 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     y = out.reshape(out_shape)
     if y.dtype != out_dtype:
         y = A.cast(y, out_dtype)
-    saved = (q4, k4, v4, out, lse, mask, sc, bool(is_causal), float(dropout_p), seed,
-             (qd.shape, kd.shape, vd.shape), (qd.dtype, kd.dtype, vd.dtype))
-    return result(y, ScaledDotProductAttentionBackward, (query, key, value), saved)
+    inputs, shapes, dtypes = (query, key, value), (qd.shape, kd.shape, vd.shape), (qd.dtype, kd.dtype, vd.dtype)
+    if isinstance(attn_mask, Tensor) and attn_mask.requires_grad and attn_mask.dtype.is_floating_point:
+        # a trained additive bias (ALiBi, T5 relative positions): its gradient is dS, which
+        # the backward then stores in full (B, H, L, S) and sums down to the mask's shape
+        inputs, shapes = inputs + (attn_mask,), shapes + (tuple(attn_mask.shape),)
+        dtypes = dtypes + (attn_mask._data.dtype,)
+    saved = (q4, k4, v4, out, lse, mask, sc, bool(is_causal), float(dropout_p), seed, shapes, dtypes)
+    return result(y, ScaledDotProductAttentionBackward, inputs, saved)
