@@ -172,6 +172,15 @@ def test_threads_agree(rng):
     np.testing.assert_allclose(outs[0][1], outs[1][1], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_parity_two_threads_ragged_units(rng, kind, dtype):
+    """The time loop split between 2 threads by hidden units (H = 100: panels of 32, 32 | 32, 4)."""
+    md.set_num_threads(2)
+    _check(rng, kind, T=4, B=64, I=8, H=100, bidir=True, with_h0=True, dtype=dtype,
+           atol=5e-5 if dtype == np.float32 else 1e-10)
+
+
 def test_parameter_names_shapes_and_init():
     m = nn.LSTM(5, 8, num_layers=2, bidirectional=True)
     t = torch.nn.LSTM(5, 8, num_layers=2, bidirectional=True)

@@ -111,5 +111,6 @@ PYBIND11_MODULE(_C, m) {
   minidl_py::init_optim(m);
   minidl_py::init_pool_norm(m);
   minidl_py::init_conv(m);
+  minidl_py::init_attention(m);
   minidl_py::init_rnn(m);
 }

@@ -56,6 +56,7 @@ void init_loss(py::module_& m);
 void init_optim(py::module_& m);
 void init_pool_norm(py::module_& m);
 void init_conv(py::module_& m);
+void init_attention(py::module_& m);
 void init_rnn(py::module_& m);
 
 }  // namespace minidl_py

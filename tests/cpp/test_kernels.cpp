@@ -9,10 +9,12 @@
 #include <vector>
 
 #include "minidl/activation.h"
+#include "minidl/attention.h"
 #include "minidl/copy.h"
 #include "minidl/dispatch.h"
 #include "minidl/elementwise.h"
 #include "minidl/gemm.h"
+#include "minidl/layernorm.h"
 #include "minidl/parallel.h"
 #include "minidl/reduce.h"
 #include "minidl/softmax.h"
@@ -149,6 +151,40 @@ int main() {
     }
   }
 
+  // GEMM with a pre-packed B (the RNN recurrent product): whole C, a panel range, and several
+  // B sharing A, against the textbook loop; M past one packed A block, K past one K block
+  for (Isa isa : all_sets) {
+    set_active_isa(isa);
+    for (int64_t M : {1, 13, 150}) {
+      for (int64_t N : {5, 64, 100}) {
+        for (int64_t K : {3, 300}) {
+          for (bool tb : {false, true}) {
+            const std::string what = std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K) +
+                                     (tb ? " tb" : "") + " [" + isa_name(isa) + "]";
+            std::vector<float> A = random_vec(M * K, 1.f, 7), B0 = random_vec(K * N, 1.f, 8), B1 = random_vec(K * N, 1.f, 9);
+            std::vector<float> C0 = random_vec(M * 2 * N, 1.f, 10);
+            std::vector<float> ref = C0, got = C0;
+            for (int b = 0; b < 2; ++b)
+              gemm_reference<float>(false, tb, M, N, K, 1.0f, A.data(), K, (b ? B1 : B0).data(), tb ? K : N, 0.5f,
+                                    ref.data() + b * N, 2 * N);
+            PackedMatrixB p0(tb, K, N, B0.data(), tb ? K : N), p1(tb, K, N, B1.data(), tb ? K : N);
+            const PackedMatrixB* ps[2] = {&p0, &p1};
+            float* cs[2] = {got.data(), got.data() + N};
+            const int64_t panels = (N + kPackedPanel - 1) / kPackedPanel;
+            // two column ranges, as two threads of an RNN time loop would split them
+            sgemm_packed_panels_multi(M, 0, panels / 2, 1.0f, A.data(), K, 2, ps, 0.5f, cs, 2 * N);
+            sgemm_packed_panels_multi(M, panels / 2, panels, 1.0f, A.data(), K, 2, ps, 0.5f, cs, 2 * N);
+            check(close(got, ref, 1e-4f, 1e-4f), "sgemm_packed_panels_multi " + what);
+            std::vector<float> whole = random_vec(M * N, 1.f, 11), whole_ref = whole;
+            gemm_reference<float>(false, tb, M, N, K, 2.0f, A.data(), K, B0.data(), tb ? K : N, 0.0f, whole_ref.data(), N);
+            sgemm_packed(M, 2.0f, A.data(), K, p0, 0.0f, whole.data(), N);
+            check(close(whole, whole_ref, 1e-4f, 1e-4f), "sgemm_packed " + what);
+          }
+        }
+      }
+    }
+  }
+
   // float16 / bfloat16: every bit pattern converts back exactly; SIMD == scalar for floats
   {
     std::vector<uint16_t> bits(65536);
@@ -178,6 +214,52 @@ int main() {
     }
   }
   set_active_isa(best_isa());
+  // layer norm rows of odd length: forward and backward (dx, dweight, dbias)
+  for (Isa isa : sets) {
+    for (int64_t cols : {1, 7, 33, 1000}) {
+      const int64_t rows = 9;
+      std::vector<float> x = random_vec(rows * cols, 3.f, 7), gy = random_vec(rows * cols, 1.f, 8);
+      std::vector<float> w = random_vec(cols, 1.f, 9), b = random_vec(cols, 1.f, 10);
+      compare_sets(isa, "layer_norm cols " + std::to_string(cols), cols, [&] {
+        std::vector<float> y(rows * cols), mean(rows), rstd(rows), gx(rows * cols), gw(cols), gb(cols);
+        layer_norm_forward(x.data(), y.data(), w.data(), b.data(), mean.data(), rstd.data(), DType::f32, rows, cols, 1e-5);
+        layer_norm_backward(gy.data(), x.data(), w.data(), mean.data(), rstd.data(), gx.data(), gw.data(), gb.data(),
+                            DType::f32, rows, cols);
+        std::vector<float> all = y;
+        for (const auto* v : {&gx, &gw, &gb}) all.insert(all.end(), v->begin(), v->end());
+        return all;
+      }, 1e-4f, 1e-4f);
+    }
+  }
+  // flash attention: L != S spanning several tiles, odd head dims, causal and a broadcast float mask
+  for (Isa isa : sets) {
+    for (bool causal : {false, true}) {
+      AttentionShape sh;
+      sh.batch = 2; sh.heads = 2; sh.q_len = 100; sh.kv_len = 150; sh.head_dim = 24; sh.v_dim = 40;
+      const int64_t nq = sh.batch * sh.heads * sh.q_len;
+      std::vector<float> q = random_vec(nq * sh.head_dim, 1.f, 11);
+      std::vector<float> k = random_vec(sh.batch * sh.heads * sh.kv_len * sh.head_dim, 1.f, 12);
+      std::vector<float> v = random_vec(sh.batch * sh.heads * sh.kv_len * sh.v_dim, 1.f, 13);
+      std::vector<float> dout = random_vec(nq * sh.v_dim, 1.f, 14), maskv = random_vec(sh.q_len * sh.kv_len, 2.f, 15);
+      AttentionStrides qs{sh.heads * sh.q_len * sh.head_dim, sh.q_len * sh.head_dim, sh.head_dim};
+      AttentionStrides ks{sh.heads * sh.kv_len * sh.head_dim, sh.kv_len * sh.head_dim, sh.head_dim};
+      AttentionStrides vs{sh.heads * sh.kv_len * sh.v_dim, sh.kv_len * sh.v_dim, sh.v_dim};
+      AttentionStrides ds{sh.heads * sh.q_len * sh.v_dim, sh.q_len * sh.v_dim, sh.v_dim};
+      AttentionMask mask;
+      if (!causal) { mask.data = maskv.data(); mask.row = sh.kv_len; mask.col = 1; }  // (L, S) broadcast
+      AttentionOptions opt;
+      opt.scale = 0.2; opt.causal = causal; opt.dropout_p = 0.25; opt.seed = 99;
+      compare_sets(isa, std::string("attention") + (causal ? " causal" : " masked"), sh.q_len, [&] {
+        std::vector<float> out(nq * sh.v_dim), lse(nq), dq(q.size()), dk(k.size()), dv(v.size());
+        attention_forward(q.data(), qs, k.data(), ks, v.data(), vs, out.data(), lse.data(), DType::f32, sh, mask, opt);
+        attention_backward(q.data(), qs, k.data(), ks, v.data(), vs, out.data(), dout.data(), ds, lse.data(), dq.data(),
+                           dk.data(), dv.data(), DType::f32, sh, mask, opt);
+        std::vector<float> all = out;
+        for (const auto* a : {&lse, &dq, &dk, &dv}) all.insert(all.end(), a->begin(), a->end());
+        return all;
+      }, 1e-4f, 1e-5f);
+    }
+  }
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }

@@ -64,9 +64,10 @@ struct GemmSimd {
 struct GemmPackedSimd {
   int64_t (*packed_size)(int64_t K, int64_t N);  // floats
   void (*pack_b)(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, float* dst);
-  // columns [q0 nr, q1 nr) of C = alpha A @ op(B) + beta C on the calling thread
+  // columns [q0 nr, q1 nr) of C_b = alpha A @ op(B_b) + beta C_b, b < nb, on the calling thread
   void (*gemm)(int64_t M, int64_t q0, int64_t q1, int64_t K, int64_t N, float alpha, const float* A,
-               int64_t lda, const float* packed, float beta, float* C, int64_t ldc, float* a_buf);
+               int64_t lda, int nb, const float* const* packed, float beta, float* const* C, int64_t ldc,
+               float* a_buf);
   int nr;
   int64_t a_buf_size;  // floats of the per-thread A buffer
 };
@@ -84,6 +85,16 @@ class PackedMatrixB {
   const GemmPackedSimd* simd;  // null: fall back to sgemm
   std::vector<float> packed;
 };
+
+// Column panels: sgemm_packed_panels computes only columns [q0 w, min(q1 w, N)) of C, on the
+// calling thread, w = kPackedPanel; a caller that keeps its own threads busy over many GEMMs (an
+// RNN's time loop inside one parallel region) splits the panels between them.
+constexpr int64_t kPackedPanel = 32;
+void sgemm_packed_panels(int64_t M, int64_t q0, int64_t q1, float alpha, const float* A, int64_t lda,
+                         const PackedMatrixB& B, float beta, float* C, int64_t ldc);
+// the same for nb matrices B_b of equal K and N sharing A (packed once): C_b = alpha A @ op(B_b) + beta C_b
+void sgemm_packed_panels_multi(int64_t M, int64_t q0, int64_t q1, float alpha, const float* A, int64_t lda, int nb,
+                               const PackedMatrixB* const* B, float beta, float* const* C, int64_t ldc);
 
 // C (M x N, row stride ldc) = alpha * A (M x K, row stride lda) @ op(B) + beta * C
 void sgemm_packed(int64_t M, float alpha, const float* A, int64_t lda, const PackedMatrixB& B, float beta,

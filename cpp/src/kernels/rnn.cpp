@@ -51,17 +51,31 @@ inline void gemm_t(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alp
   dgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-// The per-step recurrent product against W_hh. For float32 W_hh is packed once per call into
-// the GEMM micro-kernel's layout (gemm.h PackedMatrixB) and reused by all T steps; float64
-// goes through dgemm.
+// The per-step recurrent product against W_hh, on a range of column panels (kPackedPanel
+// columns each) so that the threads of the time loop can each compute their own hidden units.
+// For float32 the matrix is packed once per call into the GEMM micro-kernel's layout (gemm.h
+// PackedMatrixB) and reused by all T steps; float64 calls dgemm on the column block.
 template <class T>
 struct StepGemm;
+//
+// `blocks` matrices B_b = rows [b K_rows, (b+1) K_rows) of B (trans_b: the gate blocks of W_hh,
+// one per gate, so every block splits by hidden unit) or B itself (blocks = 1); C_b = C + b N.
 template <>
 struct StepGemm<float> {
-  PackedMatrixB packed;
-  StepGemm(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb) : packed(trans_b, K, N, B, ldb) {}
-  void run(int64_t M, const float* A, int64_t lda, float beta, float* C, int64_t ldc) const {
-    sgemm_packed(M, 1.0f, A, lda, packed, beta, C, ldc);
+  std::vector<PackedMatrixB> packed;
+  std::vector<const PackedMatrixB*> ptrs;  // into `packed`: not copyable
+  StepGemm(const StepGemm&) = delete;
+  StepGemm& operator=(const StepGemm&) = delete;
+  StepGemm(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, int blocks) {
+    packed.reserve(blocks);
+    for (int b = 0; b < blocks; ++b) packed.emplace_back(trans_b, K, N, B + b * N * ldb, ldb);
+    for (const PackedMatrixB& p : packed) ptrs.push_back(&p);
+  }
+  void run(int64_t M, int64_t q0, int64_t q1, const float* A, int64_t lda, float beta, float* C, int64_t ldc) const {
+    float* cs[8];
+    const int nb = static_cast<int>(packed.size());
+    for (int b = 0; b < nb; ++b) cs[b] = C + b * packed[b].N;
+    sgemm_packed_panels_multi(M, q0, q1, 1.0f, A, lda, nb, ptrs.data(), beta, cs, ldc);
   }
 };
 template <>
@@ -70,11 +84,73 @@ struct StepGemm<double> {
   int64_t K, N;
   const double* B;
   int64_t ldb;
-  StepGemm(bool tb, int64_t k, int64_t n, const double* b, int64_t ld) : trans_b(tb), K(k), N(n), B(b), ldb(ld) {}
-  void run(int64_t M, const double* A, int64_t lda, double beta, double* C, int64_t ldc) const {
-    dgemm(false, trans_b, M, N, K, 1.0, A, lda, B, ldb, beta, C, ldc);
+  int blocks;
+  StepGemm(bool tb, int64_t k, int64_t n, const double* b, int64_t ld, int nb)
+      : trans_b(tb), K(k), N(n), B(b), ldb(ld), blocks(nb) {}
+  void run(int64_t M, int64_t q0, int64_t q1, const double* A, int64_t lda, double beta, double* C,
+           int64_t ldc) const {
+    const int64_t j0 = std::min(N, q0 * kPackedPanel), j1 = std::min(N, q1 * kPackedPanel);
+    if (M <= 0 || j0 >= j1) return;
+    for (int b = 0; b < blocks; ++b) {
+      const double* Bb = B + b * N * ldb;
+      dgemm(false, trans_b, M, j1 - j0, K, 1.0, A, lda, trans_b ? Bb + j0 * ldb : Bb + j0, ldb, beta, C + b * N + j0,
+            ldc);
+    }
   }
 };
+
+// The time loop runs inside ONE parallel region: thread k owns hidden units [j0, j1) (whole
+// kPackedPanel panels) for the whole sequence, computes their gate pre-activations (its column
+// slices of every gate), their cell update and their part of h_t, and meets the others at one
+// barrier per step (h_t must be complete before anyone's next product). Forking a team per
+// GEMM and per pointwise kernel instead would cost two fork/joins per step.
+struct UnitSlice {
+  int64_t q0, q1, j0, j1;
+};
+
+inline UnitSlice unit_slice(int64_t hidden, int tid, int nthreads) {
+  const int64_t panels = (hidden + kPackedPanel - 1) / kPackedPanel;
+  UnitSlice u;
+  u.q0 = panels * tid / nthreads;
+  u.q1 = panels * (tid + 1) / nthreads;
+  u.j0 = std::min(hidden, u.q0 * kPackedPanel);
+  u.j1 = std::min(hidden, u.q1 * kPackedPanel);
+  return u;
+}
+
+// Threads for the time loop: one unless each step has >= ~1M multiply-adds per extra thread.
+inline int loop_threads(int64_t batch, int64_t gates_hidden, int64_t hidden) {
+  int nt = num_threads();
+#ifdef _OPENMP
+  if (omp_in_parallel()) nt = 1;
+#endif
+  const int64_t panels = (hidden + kPackedPanel - 1) / kPackedPanel;
+  const int64_t fma = batch * gates_hidden * hidden;
+  nt = static_cast<int>(std::min<int64_t>({int64_t(nt), panels, std::max<int64_t>(1, fma >> 19)}));
+  return std::max(nt, 1);
+}
+
+template <class F>
+void run_time_loop(int nthreads, const F& body) {
+#ifdef _OPENMP
+  if (nthreads > 1) {
+#pragma omp parallel num_threads(nthreads)
+    body(omp_get_thread_num(), omp_get_num_threads());
+    return;
+  }
+#endif
+  body(0, 1);
+}
+
+inline void step_barrier(int nthreads) {
+#ifdef _OPENMP
+  if (nthreads > 1) {
+#pragma omp barrier
+  }
+#else
+  (void)nthreads;
+#endif
+}
 
 // An uninitialised buffer (every element is written before it is read; a std::vector would
 // zero-fill megabytes first).
@@ -82,10 +158,6 @@ template <class T>
 std::unique_ptr<T[]> scratch(int64_t n) {
   return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<int64_t>(n, 1))]);
 }
-
-// Batch rows per parallel chunk: fork only when a chunk holds ~2K hidden units or more (the
-// cell costs tens of cycles per unit, waking the team a few microseconds).
-int64_t row_grain(int64_t hidden) { return std::max<int64_t>(1, 2048 / std::max<int64_t>(hidden, 1)); }
 
 // Where step s (0-based in processing order) reads and writes: time index t and the previous
 // time index (-1 at the first step: the initial state).
@@ -127,46 +199,54 @@ void forward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, con
   if (sh.seq * B > 0) gemm_t(false, true, sh.seq * B, GH, I, T(1), x, I, w_ih, I, T(0), xw, GH);
   std::unique_ptr<T[]> hw_buf = scratch<T>(B * GH);
   T* hw = hw_buf.get();
-  const StepGemm<T> recurrent(true, H, GH, w_hh, H);  // h_{t-1} @ W_hh^T
-  for (int64_t s = 0; s < sh.seq; ++s) {
-    const int64_t t = steps.time(s), tp = steps.prev(s);
-    const T* h_prev = tp < 0 ? h0 : y + tp * BH;
-    const T* c_prev = mode == RnnMode::lstm ? (tp < 0 ? c0 : cell + tp * BH) : nullptr;
-    recurrent.run(B, h_prev, H, T(0), hw, GH);
-    const T* xw_t = xw + t * B * GH;
-    T* work_t = work + t * B * WS;
-    T* y_t = y + t * BH;
-    parallel_for(B, row_grain(H), [&](int64_t b0, int64_t b1) {
-      for (int64_t b = b0; b < b1; ++b) {
-        const T* xr = xw_t + b * GH;
-        const T* hr = hw + b * GH;
+  // h_{t-1} @ W_hh^T per gate block (rows g H .. of W_hh), so each block splits by hidden unit
+  const StepGemm<T> recurrent(true, H, H, w_hh, H, rnn_gate_count(mode));
+  const int nt = loop_threads(B, GH, H);
+  run_time_loop(nt, [&](int tid, int nthr) {
+    const UnitSlice u = unit_slice(H, tid, nthr);
+    const int64_t j0 = u.j0, n = u.j1 - u.j0;
+    for (int64_t s = 0; s < sh.seq; ++s) {
+      const int64_t t = steps.time(s), tp = steps.prev(s);
+      const T* h_prev = tp < 0 ? h0 : y + tp * BH;
+      const T* c_prev = mode == RnnMode::lstm ? (tp < 0 ? c0 : cell + tp * BH) : nullptr;
+      recurrent.run(B, u.q0, u.q1, h_prev, H, T(0), hw, GH);
+      const T* xw_t = xw + t * B * GH;
+      T* work_t = work + t * B * WS;
+      T* y_t = y + t * BH;
+      for (int64_t b = 0; n > 0 && b < B; ++b) {
+        const T* xr = xw_t + b * GH + j0;
+        const T* hr = hw + b * GH + j0;
+        T* wr = work_t + b * WS + j0;
+        T* yr = y_t + b * H + j0;
         if (mode == RnnMode::lstm) {
+          const T* cp = c_prev + b * H + j0;
+          T* cr = cell + t * BH + b * H + j0;
           if constexpr (std::is_same<T, float>::value)
             if (simd) {
-              simd->lstm_forward(xr, hr, bias_sum.data(), c_prev + b * H, work_t + b * WS, cell + t * BH + b * H,
-                                 y_t + b * H, H, H);
+              simd->lstm_forward(xr, hr, bias_sum.data() + j0, cp, wr, cr, yr, n, H);
               continue;
             }
-          rnn_ref::lstm_forward(xr, hr, bias_sum.data(), c_prev + b * H, work_t + b * WS, cell + t * BH + b * H,
-                                y_t + b * H, H, H);
+          rnn_ref::lstm_forward(xr, hr, bias_sum.data() + j0, cp, wr, cr, yr, n, H);
         } else if (mode == RnnMode::gru) {
+          const T* hp = h_prev + b * H + j0;
           if constexpr (std::is_same<T, float>::value)
             if (simd) {
-              simd->gru_forward(xr, hr, bias_i.data(), bias_h.data(), h_prev + b * H, work_t + b * WS, y_t + b * H, H, H);
+              simd->gru_forward(xr, hr, bias_i.data() + j0, bias_h.data() + j0, hp, wr, yr, n, H);
               continue;
             }
-          rnn_ref::gru_forward(xr, hr, bias_i.data(), bias_h.data(), h_prev + b * H, work_t + b * WS, y_t + b * H, H, H);
+          rnn_ref::gru_forward(xr, hr, bias_i.data() + j0, bias_h.data() + j0, hp, wr, yr, n, H);
         } else {
           if constexpr (std::is_same<T, float>::value)
             if (simd) {
-              simd->rnn_forward(xr, hr, bias_sum.data(), y_t + b * H, H, relu);
+              simd->rnn_forward(xr, hr, bias_sum.data() + j0, yr, n, relu);
               continue;
             }
-          rnn_ref::rnn_forward(xr, hr, bias_sum.data(), y_t + b * H, H, relu);
+          rnn_ref::rnn_forward(xr, hr, bias_sum.data() + j0, yr, n, relu);
         }
       }
-    });
-  }
+      step_barrier(nthr);
+    }
+  });
   // final states: the last step in processing order (the initial ones for an empty sequence)
   const int64_t t_last = sh.seq > 0 ? steps.time(sh.seq - 1) : -1;
   std::memcpy(h_n, t_last < 0 ? h0 : y + t_last * BH, sizeof(T) * BH);
@@ -198,60 +278,82 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
   if (gru) dpre_h_gru = scratch<T>(TB * GH);
   T* dpre_x = dpre_x_buf.get();
   T* dpre_h = gru ? dpre_h_gru.get() : dpre_x;
-  const StepGemm<T> recurrent(false, GH, H, w_hh, H);  // dpre_h @ W_hh
-  std::vector<T> dh(static_cast<size_t>(BH), T(0)), dh_next(static_cast<size_t>(BH)), dc;
-  if (gh_n) std::memcpy(dh.data(), gh_n, sizeof(T) * BH);
+  const StepGemm<T> recurrent(false, GH, H, w_hh, H, 1);  // dpre_h @ W_hh, split by hidden unit
+  // running gradients of h (two buffers: the step reads one, its product writes the other)
+  std::unique_ptr<T[]> dh_buf = scratch<T>(2 * BH), dc_buf;
+  T* dh_pair[2] = {dh_buf.get(), dh_buf.get() + BH};
+  if (gh_n)
+    std::memcpy(dh_pair[0], gh_n, sizeof(T) * BH);
+  else
+    std::fill(dh_pair[0], dh_pair[0] + BH, T(0));
+  T* dc = nullptr;
   if (lstm) {
-    dc.assign(static_cast<size_t>(BH), T(0));
-    if (gc_n) std::memcpy(dc.data(), gc_n, sizeof(T) * BH);
+    dc_buf = scratch<T>(BH);
+    dc = dc_buf.get();
+    if (gc_n)
+      std::memcpy(dc, gc_n, sizeof(T) * BH);
+    else
+      std::fill(dc, dc + BH, T(0));
   }
-  for (int64_t s = sh.seq - 1; s >= 0; --s) {
-    const int64_t t = steps.time(s), tp = steps.prev(s);
-    const T* h_prev = tp < 0 ? h0 : y + tp * BH;
-    if (gy) {
-      const T* g = gy + t * BH;
-      for (int64_t k = 0; k < BH; ++k) dh[k] += g[k];
-    }
-    const T* work_t = work + t * B * WS;
-    T* px_t = dpre_x + t * B * GH;
-    T* ph_t = dpre_h + t * B * GH;
-    parallel_for(B, row_grain(H), [&](int64_t b0, int64_t b1) {
-      for (int64_t b = b0; b < b1; ++b) {
-        const T* dhr = dh.data() + b * H;
+  const int nt = loop_threads(B, GH, H);
+  run_time_loop(nt, [&](int tid, int nthr) {
+    const UnitSlice u = unit_slice(H, tid, nthr);
+    const int64_t j0 = u.j0, n = u.j1 - u.j0;
+    for (int64_t k = 0; k < sh.seq; ++k) {
+      const int64_t s = sh.seq - 1 - k;
+      const int64_t t = steps.time(s), tp = steps.prev(s);
+      T* dh = dh_pair[k % 2];
+      T* dh_next = dh_pair[(k + 1) % 2];
+      const T* h_prev = tp < 0 ? h0 : y + tp * BH;
+      const T* work_t = work + t * B * WS;
+      T* px_t = dpre_x + t * B * GH;
+      T* ph_t = dpre_h + t * B * GH;
+      for (int64_t b = 0; n > 0 && b < B; ++b) {
+        T* dhr = dh + b * H + j0;
+        if (gy) {
+          const T* g = gy + t * BH + b * H + j0;
+          for (int64_t j = 0; j < n; ++j) dhr[j] += g[j];
+        }
+        const T* wr = work_t + b * WS + j0;
+        T* pxr = px_t + b * GH + j0;
         if (lstm) {
-          const T* c_prev = (tp < 0 ? c0 : cell + tp * BH) + b * H;
-          T* dcr = dc.data() + b * H;
+          const T* cp = (tp < 0 ? c0 : cell + tp * BH) + b * H + j0;
+          const T* cr = cell + t * BH + b * H + j0;
+          T* dcr = dc + b * H + j0;
           if constexpr (std::is_same<T, float>::value)
             if (simd) {
-              simd->lstm_backward(dhr, dcr, work_t + b * WS, cell + t * BH + b * H, c_prev, px_t + b * GH, dcr, H, H);
+              simd->lstm_backward(dhr, dcr, wr, cr, cp, pxr, dcr, n, H);
               continue;
             }
-          rnn_ref::lstm_backward(dhr, dcr, work_t + b * WS, cell + t * BH + b * H, c_prev, px_t + b * GH, dcr, H, H);
+          rnn_ref::lstm_backward(dhr, dcr, wr, cr, cp, pxr, dcr, n, H);
         } else if (gru) {
+          const T* hp = h_prev + b * H + j0;
+          T* phr = ph_t + b * GH + j0;
+          T* dnr = dh_next + b * H + j0;
           if constexpr (std::is_same<T, float>::value)
             if (simd) {
-              simd->gru_backward(dhr, work_t + b * WS, h_prev + b * H, px_t + b * GH, ph_t + b * GH,
-                                 dh_next.data() + b * H, H, H);
+              simd->gru_backward(dhr, wr, hp, pxr, phr, dnr, n, H);
               continue;
             }
-          rnn_ref::gru_backward(dhr, work_t + b * WS, h_prev + b * H, px_t + b * GH, ph_t + b * GH,
-                                dh_next.data() + b * H, H, H);
+          rnn_ref::gru_backward(dhr, wr, hp, pxr, phr, dnr, n, H);
         } else {
+          const T* yr = y + t * BH + b * H + j0;
           if constexpr (std::is_same<T, float>::value)
             if (simd) {
-              simd->rnn_backward(dhr, y + t * BH + b * H, px_t + b * GH, H, relu);
+              simd->rnn_backward(dhr, yr, pxr, n, relu);
               continue;
             }
-          rnn_ref::rnn_backward(dhr, y + t * BH + b * H, px_t + b * GH, H, relu);
+          rnn_ref::rnn_backward(dhr, yr, pxr, n, relu);
         }
       }
-    });
-    // dh_{t-1} = dpre_h @ W_hh (+ the GRU's direct path z dh already in dh_next)
-    recurrent.run(B, ph_t, GH, gru ? T(1) : T(0), dh_next.data(), H);
-    dh.swap(dh_next);
-  }
-  if (gh0) std::memcpy(gh0, dh.data(), sizeof(T) * BH);
-  if (gc0 && lstm) std::memcpy(gc0, dc.data(), sizeof(T) * BH);
+      step_barrier(nthr);  // the product below reads every thread's gate gradients
+      // dh_{t-1} = dpre_h @ W_hh (+ the GRU's direct path z dh already in dh_next)
+      recurrent.run(B, u.q0, u.q1, ph_t, GH, gru ? T(1) : T(0), dh_next, H);
+    }
+  });
+  const T* dh_final = dh_pair[sh.seq % 2];
+  if (gh0) std::memcpy(gh0, dh_final, sizeof(T) * BH);
+  if (gc0 && lstm) std::memcpy(gc0, dc, sizeof(T) * BH);
   // whole-sequence GEMMs
   if (gx) {
     if (TB > 0) gemm_t(false, false, TB, I, GH, T(1), dpre_x, GH, w_ih, I, T(0), gx, I);

@@ -61,29 +61,36 @@ void pack_a_block(const float* A, int64_t lda, int64_t i0, int64_t p0, int64_t m
   }
 }
 
-// Columns [q0 NR, min(q1 NR, N)) of C on the calling thread. a_buf holds kMCP x kKCP floats.
+// Columns [q0 NR, min(q1 NR, N)) of C_b = alpha A @ op(B_b) + beta C_b for nb matrices B_b
+// (same K and N, e.g. the gate blocks of W_hh) on the calling thread: each block of A is
+// packed once and used for all of them. a_buf holds kMCP x kKCP floats.
 void gemm_packed_b(int64_t M, int64_t q0, int64_t q1, int64_t K, int64_t N, float alpha, const float* A,
-                   int64_t lda, const float* packed, float beta, float* C, int64_t ldc, float* a_buf) {
+                   int64_t lda, int nb, const float* const* packed, float beta, float* const* C, int64_t ldc,
+                   float* a_buf) {
   const int64_t npad = padded_n(N);
   if (K <= 0 || alpha == 0.0f) {
-    for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = q0 * kNR; j < min64(q1 * kNR, N); ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    for (int b = 0; b < nb; ++b)
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = q0 * kNR; j < min64(q1 * kNR, N); ++j)
+          C[b][i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[b][i * ldc + j];
     return;
   }
   for (int64_t pc = 0; pc < K; pc += kKCP) {
     const int64_t kc = min64(kKCP, K - pc);
     const float beta_pc = pc == 0 ? beta : 1.0f;
-    const float* blk = packed + pc * npad;
     for (int64_t ic = 0; ic < M; ic += kMCP) {
       const int64_t mc = min64(kMCP, M - ic);
       pack_a_block(A, lda, ic, pc, mc, kc, alpha, a_buf);
-      for (int64_t q = q0; q < q1; ++q) {
-        const int nr = static_cast<int>(min64(kNR, N - q * kNR));
-        const float* bp = blk + q * kNR * kc;
-        float* cc = C + ic * ldc + q * kNR;
-        for (int64_t ir = 0; ir < mc; ir += kMR) {
-          const int mr = static_cast<int>(min64(kMR, mc - ir));
-          microkernel_rows<kMR>(mr, kc, a_buf + ir * kc, bp, cc + ir * ldc, ldc, nr, beta_pc);
+      for (int b = 0; b < nb; ++b) {
+        const float* blk = packed[b] + pc * npad;
+        for (int64_t q = q0; q < q1; ++q) {
+          const int nr = static_cast<int>(min64(kNR, N - q * kNR));
+          const float* bp = blk + q * kNR * kc;
+          float* cc = C[b] + ic * ldc + q * kNR;
+          for (int64_t ir = 0; ir < mc; ir += kMR) {
+            const int mr = static_cast<int>(min64(kMR, mc - ir));
+            microkernel_rows<kMR>(mr, kc, a_buf + ir * kc, bp, cc + ir * ldc, ldc, nr, beta_pc);
+          }
         }
       }
     }

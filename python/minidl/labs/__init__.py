@@ -27,6 +27,8 @@ LABS = {
     "transfer": "minidl.labs.transfer",
     "lstm-vs-gru": "minidl.labs.lstm_vs_gru",
     "bptt-gradients": "minidl.labs.bptt_gradients",
+    "attention": "minidl.labs.attention",
+    "sqrt-dk": "minidl.labs.sqrt_dk",
 }
 
 

@@ -2,6 +2,10 @@
 the module names and ``state_dict`` keys match a torchvision-style PyTorch model.
 
 * :class:`LeNet`: LeNet-5-style CNN for 1x28x28 (configurable) inputs.
+* Transformers (``nn.Transformer*`` inside): :class:`GPT` (causal LM, pre-norm, tied output
+  weights, ``generate``), :class:`BertClassifier` (encoder + pooled classifier),
+  :class:`Seq2SeqTransformer` (encoder-decoder, ``greedy_decode``), and the positional
+  encodings :class:`SinusoidalPositionalEncoding` and :class:`LearnedPositionalEncoding`.
 * :class:`ResNet`, :class:`BasicBlock`, :class:`Bottleneck`, :func:`resnet` (CIFAR ResNets of
   depth 6n+2: ``resnet(20)``, 32, 44, 56, 110; ``bottleneck=True`` for 9n+2),
   :func:`plain_resnet` (the same network without shortcuts), ``resnet20()`` ... ``resnet110()``.
@@ -23,11 +27,18 @@ from .lenet import LeNet
 from .cifar_resnet import (BasicBlock, Bottleneck, ResNet, plain_resnet, resnet, resnet20, resnet32, resnet44,
                            resnet56, resnet110)
 
-_MODEL_FILES = ("lenet", "cifar_resnet")
+from .positional import LearnedPositionalEncoding, SinusoidalPositionalEncoding, sinusoidal_table
+from .gpt import GPT
+from .bert import BertClassifier
+from .seq2seq import Seq2SeqTransformer
+
+# in dependency order: a file sees the names built by the files before it
+_MODEL_FILES = ("lenet", "cifar_resnet", "positional", "gpt", "bert", "seq2seq")
 _BUILT: dict = {}
 
 __all__ = ["LeNet", "BasicBlock", "Bottleneck", "ResNet", "resnet", "plain_resnet", "resnet20",
-           "resnet32", "resnet44", "resnet56", "resnet110", "build"]
+           "resnet32", "resnet44", "resnet56", "resnet110", "build", "GPT", "BertClassifier",
+           "Seq2SeqTransformer", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding", "sinusoidal_table"]
 
 
 def build(nn) -> types.SimpleNamespace:
@@ -45,6 +56,7 @@ def build(nn) -> types.SimpleNamespace:
     for stem in _MODEL_FILES:
         spec = importlib.util.spec_from_file_location(f"{__name__}._{tag}_{stem}", os.path.join(here, stem + ".py"))
         mod = importlib.util.module_from_spec(spec)
+        mod.__dict__.update(out)  # the classes built so far (gpt.py uses positional.py's)
         mod.nn = nn  # the file sees this `nn` instead of importing minidl.nn
         spec.loader.exec_module(mod)
         out.update({name: getattr(mod, name) for name in mod.__all__})

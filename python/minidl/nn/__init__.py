@@ -1,6 +1,8 @@
 """``md.nn``: modules, layers, losses, ``functional``, ``init`` and ``utils``."""
 from . import functional, init, utils
 from .batchnorm import BatchNorm1d, BatchNorm2d
+from .normalization import LayerNorm
+from .multihead_attention import MultiheadAttention
 from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .containers import Identity, ModuleDict, ModuleList, Sequential
 from .conv import Conv1d, Conv2d
@@ -11,3 +13,5 @@ from .module import Module
 from .parameter import Parameter
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, RNNBase, RNNCellBase
 from .pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
+from .transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
+                          TransformerEncoderLayer)

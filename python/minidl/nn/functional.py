@@ -15,6 +15,8 @@ from ..ops import array as A
 from ..ops._graph import needs_grad, result
 from ..ops.linalg import linear  # noqa: F401  (F.linear)
 from .batchnorm import batch_norm  # noqa: F401
+from .normalization import layer_norm  # noqa: F401
+from .attention import scaled_dot_product_attention  # noqa: F401
 from .conv import conv1d, conv2d  # noqa: F401  (F.conv1d, F.conv2d)
 from .embedding import embedding  # noqa: F401  (F.embedding)
 from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,  # noqa: F401

@@ -1,0 +1,137 @@
+"""Scaled dot-product attention, ``F.scaled_dot_product_attention``: one fused C++ kernel
+per direction (cpp/src/kernels/attention.cpp, the FlashAttention method).
+
+    out = softmax(Q K^T * scale + mask) V,     scale = 1 / sqrt(E) unless given
+    query (N, ..., L, E), key (N, ..., S, E), value (N, ..., S, Ev) -> out (N, ..., L, Ev)
+
+The L x S weights are computed tile by tile with an online softmax and never stored: the
+forward keeps only the row log-sum-exp (N, ..., L), the backward recomputes the weights
+from it. Masks follow ``torch.nn.functional.scaled_dot_product_attention``:
+  * ``is_causal=True``: query i attends to keys j <= i (top-left, ``torch.ones(L, S).tril()``);
+  * a boolean ``attn_mask``: True = may attend;
+  * a float ``attn_mask``: added to the scores (use -inf to forbid);
+  masks broadcast to (N, H, L, S) and are read in place (never expanded in memory).
+A query row that may attend to nothing gives an output row of zeros and zero gradients, as
+torch 2.13's CPU kernel does (the textbook softmax would give NaN).
+``dropout_p`` > 0 zeroes attention weights with that probability and scales the rest by
+1 / (1 - p); the mask comes from a counter-based hash seeded per call from ``md.manual_seed``'s
+generator, so a seeded run is reproducible and the backward sees the forward's mask.
+A float mask that requires grad (a learned bias) gets its gradient dS = dLoss/d(scores),
+summed over the dims it was broadcast along; only then is an L x S matrix stored.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _C
+from ..autograd.node import Node
+from ..ops import array as A
+from ..ops._graph import result
+from ..tensor import Tensor
+
+
+class ScaledDotProductAttentionBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        q, k, v, out, lse, mask, scale, causal, p, seed, shapes, dtypes = self.get_saved()
+        g = g.reshape(out.shape)
+        if g.dtype != out.dtype:
+            g = A.cast(g, out.dtype)
+        want_mask = len(self.next) > 3 and self.next[3] is not None
+        dq, dk, dv, dmask = _C.attention_backward(g, q, k, v, out, lse, mask, scale, causal, p, seed, want_mask)
+        grads = []
+        for grad, shape, dt in zip((dq, dk, dv), shapes, dtypes):
+            grad = grad.reshape(shape)
+            grads.append(A.cast(grad, dt) if grad.dtype != dt else grad)
+        if len(self.next) > 3:  # a float mask that requires grad: sum dS over its broadcast dims
+            if want_mask:
+                mshape, mdt = shapes[3], dtypes[3]
+                full = shapes[0][:-2] + (dmask.shape[2], dmask.shape[3])
+                dm = A.sum_to(dmask.reshape(full), mshape)
+                grads.append(A.cast(dm, mdt) if dm.dtype != mdt else dm)
+            else:
+                grads.append(None)
+        return tuple(grads)
+
+
+def _shape(a):
+    return list(a.shape)
+
+
+def _as_4d(d: np.ndarray) -> np.ndarray:
+    """(N, L, E) -> (N, 1, L, E) view; 4-D unchanged."""
+    return d[:, None] if d.ndim == 3 else d
+
+
+def _prepare_mask(attn_mask, q4, k4, compute_dtype, batch_shape):
+    """The mask as an array the kernel reads through broadcast strides (bool or compute dtype)."""
+    if attn_mask is None:
+        return None
+    m = attn_mask._data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
+    full = list(batch_shape) + [q4.shape[2], k4.shape[2]]
+    try:
+        np.broadcast_shapes(m.shape, tuple(full))
+    except ValueError:
+        raise ValueError(f"scaled_dot_product_attention: attn_mask of shape {_shape(m)} cannot be broadcast to "
+                         f"the attention weights' shape {full} (query {list(batch_shape) + [q4.shape[2]]}, "
+                         f"key length {k4.shape[2]})") from None
+    if np.broadcast_shapes(m.shape, tuple(full)) != tuple(full):
+        raise ValueError(f"scaled_dot_product_attention: attn_mask of shape {_shape(m)} cannot be broadcast to {full}")
+    if m.dtype != np.bool_:
+        if m.dtype.kind not in "f" and not A.is_low(m):
+            raise TypeError(f"scaled_dot_product_attention: attn_mask must be bool or float, got {m.dtype}")
+        if m.dtype != compute_dtype:
+            m = A.cast(m, compute_dtype)
+    if len(batch_shape) == 1:  # 3-D input: the mask's dims line up with (N, L, S) -> (N, 1, L, S)
+        m = m[:, None] if m.ndim == 3 else m
+    return m
+
+
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask=None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale: float | None = None) -> Tensor:
+    """softmax(query key^T * scale + attn_mask) value for 3-D (N, L, E) or 4-D (N, H, L, E)
+    inputs (see the module docstring for masks, dropout and the fully-masked case)."""
+    qd, kd, vd = query._data, key._data, value._data
+    if qd.ndim not in (3, 4) or kd.ndim != qd.ndim or vd.ndim != qd.ndim:
+        raise ValueError(f"scaled_dot_product_attention: expected query, key and value all 3-D (N, L, E) or all 4-D "
+                         f"(N, H, L, E), got query {_shape(qd)}, key {_shape(kd)}, value {_shape(vd)}")
+    if qd.shape[:-2] != kd.shape[:-2] or qd.shape[:-2] != vd.shape[:-2]:
+        raise ValueError(f"scaled_dot_product_attention: batch/head dims of query {_shape(qd)}, key {_shape(kd)} "
+                         f"and value {_shape(vd)} must be equal")
+    if qd.shape[-1] != kd.shape[-1]:
+        raise ValueError(f"scaled_dot_product_attention: query {_shape(qd)} and key {_shape(kd)} must have the same "
+                         f"head dim E (last dim)")
+    if kd.shape[-2] != vd.shape[-2]:
+        raise ValueError(f"scaled_dot_product_attention: key {_shape(kd)} and value {_shape(vd)} must have the same "
+                         f"sequence length S")
+    if is_causal and attn_mask is not None:
+        raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal=True, not both "
+                         "(as in PyTorch)")
+    if not 0.0 <= dropout_p < 1.0:
+        raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1), got {dropout_p}")
+    for name, d in (("query", qd), ("key", kd), ("value", vd)):
+        if d.dtype.kind not in "f" and not A.is_low(d):
+            raise TypeError(f"scaled_dot_product_attention: {name} must be floating point, got {d.dtype}")
+    out_dtype = qd.dtype
+    cdt = np.dtype(np.float32) if A.is_low(qd) else qd.dtype
+    q4, k4, v4 = (_as_4d(d if d.dtype == cdt else A.cast(d, cdt)) for d in (qd, kd, vd))
+    mask = _prepare_mask(attn_mask, q4, k4, cdt, qd.shape[:-2])
+    E = qd.shape[-1]
+    sc = float(scale) if scale is not None else (1.0 / math.sqrt(E) if E > 0 else 1.0)
+    seed = int(_C.randint(0, 2 ** 62, [1])[0]) if dropout_p > 0 else 0
+    out, lse = _C.attention_forward(q4, k4, v4, mask, sc, bool(is_causal), float(dropout_p), seed)
+    out_shape = qd.shape[:-1] + (vd.shape[-1],)
+    y = out.reshape(out_shape)
+    if y.dtype != out_dtype:
+        y = A.cast(y, out_dtype)
+    inputs, shapes, dtypes = (query, key, value), (qd.shape, kd.shape, vd.shape), (qd.dtype, kd.dtype, vd.dtype)
+    if isinstance(attn_mask, Tensor) and attn_mask.requires_grad and attn_mask.dtype.is_floating_point:
+        # a trained additive bias (ALiBi, T5 relative positions): its gradient is dS, which
+        # the backward then stores in full (B, H, L, S) and sums down to the mask's shape
+        inputs, shapes = inputs + (attn_mask,), shapes + (tuple(attn_mask.shape),)
+        dtypes = dtypes + (attn_mask._data.dtype,)
+    saved = (q4, k4, v4, out, lse, mask, sc, bool(is_causal), float(dropout_p), seed, shapes, dtypes)
+    return result(y, ScaledDotProductAttentionBackward, inputs, saved)

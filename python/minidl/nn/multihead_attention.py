@@ -1,0 +1,217 @@
+"""Multi-head attention (Vaswani et al., 2017), PyTorch's ``nn.MultiheadAttention``.
+
+With h heads of size d = embed_dim / h, for each head i
+    head_i = softmax(Q W_q,i^T (K W_k,i^T)^T / sqrt(d) + mask) V W_v,i^T
+    out    = concat(head_1 .. head_h) W_o^T + b_o
+Q, K, V are (L, N, E_q), (S, N, kdim), (S, N, vdim) -- (N, L, E) with ``batch_first`` -- or
+unbatched (L, E). The input projections are one packed ``in_proj_weight`` (3E, E) when
+kdim == vdim == embed_dim, else ``q_proj_weight``/``k_proj_weight``/``v_proj_weight``, so
+state_dict keys and shapes are PyTorch's and weights move between the two libraries.
+
+Masks mean what they mean in PyTorch's module: a boolean ``key_padding_mask`` (N, S) or
+``attn_mask`` (L, S) / (N*h, L, S) has True = NOT allowed to attend; float masks are added.
+``need_weights=True`` materialises the (N, h, L, S) weights (returned averaged over heads
+unless ``average_attn_weights=False``); ``need_weights=False`` runs the fused kernel of
+``F.scaled_dot_product_attention`` and never stores them. A query that may attend to
+nothing gives NaN in the first path and zeros in the second, exactly as PyTorch 2.13.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..ops import array as A
+from ..ops.creation import empty, tensor
+from ..tensor import Tensor
+from . import functional as F
+from . import init
+from .layers import Linear
+from .module import Module
+from .parameter import Parameter
+
+
+def _float_mask(m: np.ndarray, dtype) -> np.ndarray:
+    """bool (True = masked out) -> 0 / -inf in ``dtype``; float masks cast to ``dtype``."""
+    if m.dtype == np.bool_:
+        out = np.zeros(m.shape, dtype)
+        out[m] = -np.inf
+        return out
+    return m if m.dtype == dtype else A.cast(m, dtype)
+
+
+class MultiheadAttention(Module):
+    """``MultiheadAttention(embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False,
+    add_zero_attn=False, kdim=None, vdim=None, batch_first=False)`` -- see the module docstring.
+    ``forward(query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
+    average_attn_weights=True, is_causal=False)`` returns (output, weights or None)."""
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
+                 add_bias_kv: bool = False, add_zero_attn: bool = False, kdim=None, vdim=None,
+                 batch_first: bool = False, device=None, dtype=None):
+        super().__init__()
+        if embed_dim <= 0 or num_heads <= 0:
+            raise ValueError(f"MultiheadAttention: embed_dim and num_heads must be > 0, got embed_dim={embed_dim} "
+                             f"and num_heads={num_heads}")
+        if embed_dim % num_heads != 0:
+            raise ValueError(f"MultiheadAttention: embed_dim must be divisible by num_heads, got embed_dim="
+                             f"{embed_dim} and num_heads={num_heads}")
+        if add_bias_kv or add_zero_attn:
+            raise NotImplementedError("MultiheadAttention: add_bias_kv and add_zero_attn are not implemented")
+        self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, dropout
+        self.kdim = kdim if kdim is not None else embed_dim
+        self.vdim = vdim if vdim is not None else embed_dim
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
+        self.batch_first = batch_first
+        self.head_dim = embed_dim // num_heads
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = Parameter(empty(3 * embed_dim, embed_dim, dtype=dtype))
+            self.register_parameter("q_proj_weight", None)
+            self.register_parameter("k_proj_weight", None)
+            self.register_parameter("v_proj_weight", None)
+        else:
+            self.register_parameter("in_proj_weight", None)
+            self.q_proj_weight = Parameter(empty(embed_dim, embed_dim, dtype=dtype))
+            self.k_proj_weight = Parameter(empty(embed_dim, self.kdim, dtype=dtype))
+            self.v_proj_weight = Parameter(empty(embed_dim, self.vdim, dtype=dtype))
+        if bias:
+            self.in_proj_bias = Parameter(empty(3 * embed_dim, dtype=dtype))
+        else:
+            self.register_parameter("in_proj_bias", None)
+        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=dtype)
+        self.bias_k = self.bias_v = None
+        self.add_zero_attn = False
+        self._reset_parameters()
+
+    def _reset_parameters(self):
+        """PyTorch's: xavier_uniform_ input projections, zero biases."""
+        if self._qkv_same_embed_dim:
+            init.xavier_uniform_(self.in_proj_weight)
+        else:
+            init.xavier_uniform_(self.q_proj_weight)
+            init.xavier_uniform_(self.k_proj_weight)
+            init.xavier_uniform_(self.v_proj_weight)
+        if self.in_proj_bias is not None:
+            init.constant_(self.in_proj_bias, 0.0)
+            init.constant_(self.out_proj.bias, 0.0)
+
+    # --- argument checks (PyTorch's rules, messages naming the shapes) ------------------------
+    def _check(self, query, key, value, key_padding_mask, attn_mask):
+        batched = query.ndim == 3
+        if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
+            raise ValueError(f"MultiheadAttention: query, key and value must all be 3-D (batched) or 2-D "
+                             f"(unbatched), got query {list(query.shape)}, key {list(key.shape)}, "
+                             f"value {list(value.shape)}")
+        for name, t, dim in (("query", query, self.embed_dim), ("key", key, self.kdim), ("value", value, self.vdim)):
+            if t.shape[-1] != dim:
+                raise ValueError(f"MultiheadAttention: was expecting {name} embedding dimension of {dim}, but got "
+                                 f"{name} of shape {list(t.shape)}")
+        if key.shape[:-1] != value.shape[:-1]:
+            raise ValueError(f"MultiheadAttention: key shape {list(key.shape)} does not match value shape "
+                             f"{list(value.shape)}")
+        if batched:
+            bdim = 0 if self.batch_first else 1
+            if query.shape[bdim] != key.shape[bdim]:
+                raise ValueError(f"MultiheadAttention: query {list(query.shape)} and key {list(key.shape)} have "
+                                 f"different batch sizes (batch_first={self.batch_first})")
+            N = query.shape[bdim]
+            L, S = query.shape[1 - bdim], key.shape[1 - bdim]
+        else:
+            N, L, S = 1, query.shape[0], key.shape[0]
+        if key_padding_mask is not None:
+            want = (N, S) if batched else (S,)
+            if tuple(key_padding_mask.shape) != want:
+                raise ValueError(f"MultiheadAttention: expecting key_padding_mask shape of {list(want)} "
+                                 f"(batch, source length), but got {list(key_padding_mask.shape)}")
+        if attn_mask is not None:
+            shp = tuple(attn_mask.shape)
+            ok = shp == (L, S) or (len(shp) == 3 and shp == (N * self.num_heads, L, S))
+            if not ok:
+                raise ValueError(f"MultiheadAttention: attn_mask of shape {list(shp)} should be {[L, S]} or "
+                                 f"{[N * self.num_heads, L, S]} (target length L, source length S)")
+        return batched, N, L, S
+
+    def _projections(self):
+        E = self.embed_dim
+        if self._qkv_same_embed_dim:
+            w = self.in_proj_weight
+            wq, wk, wv = w[0:E], w[E:2 * E], w[2 * E:3 * E]
+        else:
+            wq, wk, wv = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
+        b = self.in_proj_bias
+        bq, bk, bv = (None, None, None) if b is None else (b[0:E], b[E:2 * E], b[2 * E:3 * E])
+        return (wq, bq), (wk, bk), (wv, bv)
+
+    def forward(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask=None, need_weights: bool = True,
+                attn_mask=None, average_attn_weights: bool = True, is_causal: bool = False):
+        batched, N, L, S = self._check(query, key, value, key_padding_mask, attn_mask)
+        if is_causal and attn_mask is None:
+            raise ValueError("MultiheadAttention: is_causal=True is a hint that attn_mask is the causal mask; "
+                             "attn_mask must be given too (as in PyTorch)")
+        H, d, E = self.num_heads, self.head_dim, self.embed_dim
+        if not batched:  # (L, E) -> (L, 1, E) / (1, L, E)
+            query, key, value = (t.unsqueeze(0 if self.batch_first else 1) for t in (query, key, value))
+            if key_padding_mask is not None:
+                key_padding_mask = key_padding_mask.unsqueeze(0)
+        if self.batch_first:  # work in (N, L, E): projections on rows, heads as a view
+            qx, kx, vx = query, key, value
+        else:                 # (L, N, E) -> (N, L, E) views (no copy until the projection)
+            qx, kx, vx = (t.transpose(0, 1) for t in (query, key, value))
+        (wq, bq), (wk, bk), (wv, bv) = self._projections()
+        # (N, L, E) -> (N, L, H, d) -> (N, H, L, d): a strided view the kernel reads in place
+        q = F.linear(qx, wq, bq).reshape(N, L, H, d).transpose(1, 2)
+        k = F.linear(kx, wk, bk).reshape(N, S, H, d).transpose(1, 2)
+        v = F.linear(vx, wv, bv).reshape(N, S, H, d).transpose(1, 2)
+        cdt = q._data.dtype if not A.is_low(q._data) else np.dtype(np.float32)
+        p = self.dropout if self.training else 0.0
+
+        # masks as one (N or 1, H or 1, L, S) array, or None; bool meaning "masked out"
+        am = None if attn_mask is None else attn_mask._data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
+        kpm = None
+        if key_padding_mask is not None:
+            kpm = key_padding_mask._data if isinstance(key_padding_mask, Tensor) else np.asarray(key_padding_mask)
+        if am is not None:
+            am = am.reshape(1, 1, L, S) if am.ndim == 2 else am.reshape(N, H, L, S)
+        if kpm is not None:
+            kpm = kpm.reshape(N, 1, 1, S)
+        use_causal = is_causal and kpm is None and not need_weights  # the hint: skip the mask, tile-skip
+        if use_causal:
+            am = None
+        if am is not None and kpm is not None:
+            if am.dtype == np.bool_ and kpm.dtype == np.bool_:
+                mask = np.logical_or(am, kpm)
+            else:
+                mask = _float_mask(am, cdt) + _float_mask(kpm, cdt)
+        else:
+            mask = am if am is not None else kpm
+
+        if need_weights:
+            # materialised path: (N, H, L, S) weights, as PyTorch computes them
+            scores = (q * (1.0 / math.sqrt(d))) @ k.transpose(-2, -1)
+            if mask is not None:
+                scores = scores + tensor(_float_mask(mask, cdt))
+            weights = F.softmax(scores, dim=-1)
+            if p > 0:
+                weights = F.dropout(weights, p=p, training=True)
+            heads = weights @ v  # (N, H, L, d)
+            w_out = weights.mean(dim=1) if average_attn_weights else weights
+            if not batched:
+                w_out = w_out.squeeze(0)
+        else:
+            sdpa_mask = None
+            if mask is not None:
+                # SDPA's bool masks mean "may attend": invert ours
+                sdpa_mask = tensor(np.logical_not(mask)) if mask.dtype == np.bool_ else tensor(_float_mask(mask, cdt))
+            heads = F.scaled_dot_product_attention(q, k, v, attn_mask=sdpa_mask, dropout_p=p, is_causal=use_causal)
+            w_out = None
+        # (N, H, L, d) -> (N, L, H, d) -> (N, L, E) -> out_proj
+        merged = heads.transpose(1, 2).reshape(N, L, E)
+        out = self.out_proj(merged)
+        if not self.batch_first:
+            out = out.transpose(0, 1)
+        if not batched:
+            out = out.squeeze(0 if self.batch_first else 1)
+        return out, w_out
+
+    def extra_repr(self):
+        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, batch_first={self.batch_first}"

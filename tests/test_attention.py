@@ -1,0 +1,262 @@
+"""F.scaled_dot_product_attention (fused flash kernel): parity with PyTorch for values and the
+gradients of query, key and value (no mask, causal, bool and float masks in several
+broadcast shapes, L != S, head dims that are not multiples of the vector width, Ev != E,
+custom scale, 3-D and 4-D, strided inputs), fully masked rows, float64 gradcheck, scalar vs
+SIMD kernel sets, thread-count independence, dropout statistics and reproducibility, bad input."""
+import numpy as np
+import pytest
+
+import minidl as md
+import minidl.nn.functional as F
+from minidl import _C
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+
+
+def _inputs(rng, qshape, kshape, vshape, dtype=np.float32):
+    return [rng.standard_normal(s).astype(dtype) for s in (qshape, kshape, vshape)]
+
+
+def _run_md(arrays, grad, **kw):
+    ts = [md.tensor(a, requires_grad=True) for a in arrays]
+    out = F.scaled_dot_product_attention(*ts, **kw)
+    out.backward(md.tensor(grad))
+    return [out.detach().numpy()] + [t.grad.numpy() for t in ts]
+
+
+def _run_torch(arrays, grad, attn_mask=None, **kw):
+    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+    m = None if attn_mask is None else torch.tensor(attn_mask)
+    out = TF.scaled_dot_product_attention(*ts, attn_mask=m, **kw)
+    out.backward(torch.tensor(grad))
+    return [out.detach().numpy()] + [t.grad.numpy() for t in ts]
+
+
+def _compare(rng, qshape, kshape, vshape, mask_shape=None, mask_kind=None, dtype=np.float32, tol=(2e-4, 2e-5), **kw):
+    arrays = _inputs(rng, qshape, kshape, vshape, dtype)
+    grad = rng.standard_normal(qshape[:-1] + (vshape[-1],)).astype(dtype)
+    mask = None
+    if mask_kind == "bool":
+        mask = rng.random(mask_shape) < 0.7
+        mask[..., 0] = True  # every row keeps a key (fully masked rows are tested separately)
+    elif mask_kind == "float":
+        mask = (rng.standard_normal(mask_shape) * 2).astype(dtype)
+        mask[rng.random(mask_shape) < 0.2] = -np.inf
+        mask[..., 0] = 0.0
+    got = _run_md(arrays, grad, attn_mask=None if mask is None else md.tensor(mask), **kw)
+    want = _run_torch(arrays, grad, attn_mask=mask, **kw)
+    for name, g, w in zip(("out", "dq", "dk", "dv"), got, want):
+        np.testing.assert_allclose(g, w, rtol=tol[0], atol=tol[1], err_msg=name)
+
+
+# (query, key, value) shapes: 4-D and 3-D, L != S both ways, odd head dims, Ev != E, several tiles
+SHAPES = [
+    ((2, 3, 17, 24), (2, 3, 33, 24), (2, 3, 33, 40)),
+    ((1, 2, 130, 65), (1, 2, 260, 65), (1, 2, 260, 7)),
+    ((2, 1, 200, 16), (2, 1, 150, 16), (2, 1, 150, 16)),
+    ((3, 40, 32), (3, 97, 32), (3, 97, 24)),
+]
+
+
+@pytest.mark.parametrize("shapes", SHAPES)
+@pytest.mark.parametrize("causal", [False, True])
+def test_sdpa_matches_torch_no_mask(rng, shapes, causal):
+    _compare(rng, *shapes, is_causal=causal)
+
+
+@pytest.mark.parametrize("mask_kind", ["bool", "float"])
+@pytest.mark.parametrize("mask_dims", ["LS", "B1LS", "1HLS", "BHLS", "B11S", "L1"])
+def test_sdpa_masks_match_torch(rng, mask_kind, mask_dims):
+    B, H, L, S = 2, 3, 101, 140
+    full = {"B": B, "H": H, "L": L, "S": S, "1": 1}
+    mask_shape = tuple(full[c] for c in mask_dims)
+    if mask_dims == "L1":  # per-query mask broadcast over keys: keep the rows non-empty
+        mask_shape = (L, 1)
+        arrays = _inputs(rng, (B, H, L, 24), (B, H, S, 24), (B, H, S, 24))
+        grad = rng.standard_normal((B, H, L, 24)).astype(np.float32)
+        mask = rng.random(mask_shape) < 0.7 if mask_kind == "bool" else rng.standard_normal(mask_shape).astype(np.float32)
+        got = _run_md(arrays, grad, attn_mask=md.tensor(mask))
+        want = _run_torch(arrays, grad, attn_mask=mask)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=2e-4, atol=2e-5)
+        return
+    _compare(rng, (B, H, L, 24), (B, H, S, 24), (B, H, S, 40), mask_shape, mask_kind)
+
+
+def test_sdpa_3d_with_mask_and_scale(rng):
+    _compare(rng, (4, 9, 8), (4, 12, 8), (4, 12, 8), (4, 9, 12), "bool", scale=0.3)
+    _compare(rng, (4, 9, 8), (4, 12, 8), (4, 12, 8), (9, 12), "float", scale=2.0)
+
+
+def test_sdpa_float64_matches_torch(rng):
+    _compare(rng, (2, 2, 20, 13), (2, 2, 31, 13), (2, 2, 31, 5), (2, 1, 20, 31), "float", dtype=np.float64,
+             tol=(1e-10, 1e-12))
+    _compare(rng, (2, 2, 20, 13), (2, 2, 31, 13), (2, 2, 31, 5), dtype=np.float64, tol=(1e-10, 1e-12), is_causal=True)
+
+
+def test_sdpa_strided_inputs(rng):
+    """(B, L, H, E) tensors transposed to (B, H, L, E) views are read in place, same result."""
+    arrays = [rng.standard_normal((2, 50, 4, 16)).astype(np.float32) for _ in range(3)]
+    ts = [md.tensor(a, requires_grad=True) for a in arrays]
+    out = F.scaled_dot_product_attention(*(t.transpose(1, 2) for t in ts), is_causal=True)
+    out.sum().backward()
+    tt = [torch.tensor(a, requires_grad=True) for a in arrays]
+    ref = TF.scaled_dot_product_attention(*(t.transpose(1, 2) for t in tt), is_causal=True)
+    ref.sum().backward()
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-4, atol=1e-5)
+    for a, b in zip(ts, tt):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("mask_kind", ["bool", "float"])
+def test_sdpa_fully_masked_row_gives_zeros_like_torch(rng, mask_kind):
+    arrays = _inputs(rng, (1, 2, 6, 8), (1, 2, 9, 8), (1, 2, 9, 8))
+    grad = rng.standard_normal((1, 2, 6, 8)).astype(np.float32)
+    if mask_kind == "bool":
+        mask = np.ones((6, 9), bool)
+        mask[2] = False
+    else:
+        mask = np.zeros((6, 9), np.float32)
+        mask[2] = -np.inf
+    got = _run_md(arrays, grad, attn_mask=md.tensor(mask))
+    want = _run_torch(arrays, grad, attn_mask=mask)
+    assert np.all(got[0][:, :, 2] == 0) and np.all(got[1][:, :, 2] == 0)  # documented: zeros, no NaN
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+
+
+def test_gradcheck_sdpa(rng):
+    def mk(*s):
+        return md.tensor(rng.standard_normal(s), dtype=md.float64, requires_grad=True)
+    q, k, v = mk(1, 2, 3, 5), mk(1, 2, 4, 5), mk(1, 2, 4, 3)
+    mask = md.tensor(rng.standard_normal((3, 4)), dtype=md.float64)
+    assert md.autograd.gradcheck(lambda a, b, c: F.scaled_dot_product_attention(a, b, c, attn_mask=mask), (q, k, v))
+    assert md.autograd.gradcheck(lambda a, b, c: F.scaled_dot_product_attention(a, b, c, is_causal=True, scale=0.7),
+                                 (q, k, v))
+    bmask = md.tensor(rng.random((1, 1, 3, 4)) < 0.6)
+    bmask._data[..., 0] = True
+
+    def dropped(a, b, c):  # the same seed each call: the same dropout mask, so gradcheck is meaningful
+        md.manual_seed(7)
+        return F.scaled_dot_product_attention(a, b, c, attn_mask=bmask, dropout_p=0.4)
+    assert md.autograd.gradcheck(dropped, (q, k, v))
+
+
+@pytest.mark.parametrize("causal,dropout_p", [(False, 0.0), (True, 0.0), (False, 0.25)])
+def test_sdpa_simd_matches_scalar(rng, kernel_set, causal, dropout_p):
+    """Same values and gradients, and (with dropout) bit-identical dropout masks: the SIMD
+    hash of each ISA computes the scalar counter-based generator lane by lane."""
+    arrays = _inputs(rng, (2, 2, 70, 40), (2, 2, 150, 40), (2, 2, 150, 33))
+    grad = rng.standard_normal((2, 2, 70, 33)).astype(np.float32)
+    mask = rng.standard_normal((70, 150)).astype(np.float32)
+    kw = dict(attn_mask=None if causal else md.tensor(mask), is_causal=causal, dropout_p=dropout_p)
+    md.manual_seed(5)
+    got = _run_md(arrays, grad, **kw)
+    md.backend.use("scalar")
+    md.manual_seed(5)
+    ref = _run_md(arrays, grad, **kw)
+    if dropout_p:
+        np.testing.assert_array_equal(got[0] == 0, ref[0] == 0)
+    for g, r in zip(got, ref):
+        np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("heads", [3, 13])
+def test_sdpa_thread_count_does_not_change_result(rng, heads):
+    """The backward hands whole heads to threads when there are >= 4 per thread (13 heads on 3
+    threads), else splits (head, key tile) pairs so that heads shared by two threads add their
+    dQ under a lock (3 heads x 3 key tiles on 3 threads). Both agree with one thread."""
+    arrays = _inputs(rng, (1, heads, 200, 16), (1, heads, 300, 16), (1, heads, 300, 16))
+    grad = rng.standard_normal((1, heads, 200, 16)).astype(np.float32)
+    md.set_num_threads(1)
+    one = _run_md(arrays, grad, is_causal=True)
+    md.set_num_threads(3)
+    three = _run_md(arrays, grad, is_causal=True)
+    for a, b in zip(one, three):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_sdpa_dropout_statistics_and_reproducibility(rng):
+    """With V = identity the output row is the dropped-out weight row itself: the fraction of
+    zeros is p, and the scaled survivors keep each row's expected sum at 1."""
+    S, p = 64, 0.3
+    q = md.tensor(rng.standard_normal((4, 4, 64, 16)).astype(np.float32) * 0.1)
+    k = md.tensor(rng.standard_normal((4, 4, S, 16)).astype(np.float32) * 0.1)
+    v = md.tensor(np.broadcast_to(np.eye(S, dtype=np.float32), (4, 4, S, S)).copy())
+    md.manual_seed(1)
+    w = F.scaled_dot_product_attention(q, k, v, dropout_p=p).numpy()
+    frac_dropped = float(np.mean(w == 0))
+    assert abs(frac_dropped - p) < 0.01, frac_dropped
+    assert abs(float(w.sum(-1).mean()) - 1.0) < 0.01
+    kept = w[w != 0]
+    ref = F.scaled_dot_product_attention(q, k, v).numpy()
+    np.testing.assert_allclose(kept, ref[w != 0] / (1 - p), rtol=1e-5)
+    md.manual_seed(1)
+    again = F.scaled_dot_product_attention(q, k, v, dropout_p=p).numpy()
+    np.testing.assert_array_equal(w, again)
+    other = F.scaled_dot_product_attention(q, k, v, dropout_p=p).numpy()
+    assert np.mean(other != w) > 0.1
+    # the kernel's mask is the exposed hash, element by element
+    seed = 12345
+    keeps = [_C.attention_dropout_keep(seed, 0, 0, j, 1, 100000, p) for j in range(100000)]
+    assert abs(1 - np.mean(keeps) - p) < 0.01
+
+
+def test_sdpa_bad_input():
+    q, k, v = md.randn(2, 3, 5, 8), md.randn(2, 3, 7, 8), md.randn(2, 3, 7, 4)
+    with pytest.raises(ValueError, match=r"query \[2, 3, 5, 8\] and key \[2, 3, 7, 6\].*head dim"):
+        F.scaled_dot_product_attention(q, md.randn(2, 3, 7, 6), v)
+    with pytest.raises(ValueError, match=r"key \[2, 3, 7, 8\] and value \[2, 3, 6, 4\]"):
+        F.scaled_dot_product_attention(q, k, md.randn(2, 3, 6, 4))
+    with pytest.raises(ValueError, match=r"attn_mask of shape \[5, 6\] cannot be broadcast.*\[2, 3, 5, 7\]"):
+        F.scaled_dot_product_attention(q, k, v, attn_mask=md.ones(5, 6))
+    with pytest.raises(ValueError, match=r"attn_mask of shape \[4, 3, 5, 7\]"):
+        F.scaled_dot_product_attention(q, k, v, attn_mask=md.ones(4, 3, 5, 7))
+    with pytest.raises(ValueError, match="batch/head dims"):
+        F.scaled_dot_product_attention(q, md.randn(2, 2, 7, 8), md.randn(2, 2, 7, 4))
+    with pytest.raises(ValueError, match="3-D"):
+        F.scaled_dot_product_attention(md.randn(5, 8), md.randn(7, 8), md.randn(7, 4))
+    with pytest.raises(ValueError, match="dropout_p"):
+        F.scaled_dot_product_attention(q, k, v, dropout_p=1.0)
+    with pytest.raises(ValueError, match="is_causal"):
+        F.scaled_dot_product_attention(q, k, v, attn_mask=md.ones(5, 7), is_causal=True)
+    with pytest.raises(TypeError, match="bool or float"):
+        F.scaled_dot_product_attention(q, k, v, attn_mask=md.tensor(np.ones((5, 7), np.int64)))
+
+
+@pytest.mark.parametrize("qshape,mshape", [((2, 3, 17, 8), (3, 17, 20)), ((2, 17, 8), (17, 20)),
+                                           ((2, 3, 130, 8), (2, 1, 1, 20))])
+def test_sdpa_learned_float_mask_gets_its_gradient(rng, qshape, mshape):
+    """A float mask that requires grad (a learned bias such as T5's relative positions) gets
+    dLoss/d(scores) summed over its broadcast dims, as in PyTorch."""
+    kshape = qshape[:-2] + (20, 8)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in (qshape, kshape, kshape, mshape)]
+    a = [md.tensor(x, requires_grad=True) for x in arrays]
+    t = [torch.tensor(x, requires_grad=True) for x in arrays]
+    o = F.scaled_dot_product_attention(*a[:3], attn_mask=a[3])
+    ot = TF.scaled_dot_product_attention(*t[:3], attn_mask=t[3])
+    (o * o).sum().backward()
+    (ot * ot).sum().backward()
+    for x, y in zip(a, t):
+        np.testing.assert_allclose(x.grad.numpy(), y.grad.numpy(), rtol=1e-4, atol=2e-5)
+
+
+def test_gradcheck_sdpa_learned_mask(rng):
+    q = md.tensor(rng.standard_normal((1, 2, 3, 4)), dtype=md.float64, requires_grad=True)
+    k = md.tensor(rng.standard_normal((1, 2, 5, 4)), dtype=md.float64, requires_grad=True)
+    v = md.tensor(rng.standard_normal((1, 2, 5, 3)), dtype=md.float64, requires_grad=True)
+    bias = md.tensor(rng.standard_normal((2, 1, 5)), dtype=md.float64, requires_grad=True)
+    assert md.autograd.gradcheck(lambda a, b, c, m: F.scaled_dot_product_attention(a, b, c, attn_mask=m),
+                                 (q, k, v, bias))
+
+
+def test_sdpa_bfloat16_inputs_compute_in_float32(rng):
+    arrays = _inputs(rng, (2, 2, 9, 16), (2, 2, 11, 16), (2, 2, 11, 16))
+    ts = [md.tensor(a).bfloat16().requires_grad_() for a in arrays]
+    out = F.scaled_dot_product_attention(*ts, is_causal=True)
+    assert out.dtype == md.bfloat16
+    out.float().sum().backward()
+    assert all(t.grad.dtype == md.bfloat16 for t in ts)
+    ref = TF.scaled_dot_product_attention(*(torch.tensor(a).bfloat16().float() for a in arrays), is_causal=True)
+    np.testing.assert_allclose(out.float().detach().numpy(), ref.numpy(), rtol=2e-2, atol=2e-2)

@@ -1,0 +1,126 @@
+"""LayerNorm / F.layer_norm: parity with PyTorch (values and gradients of input, weight and
+bias; elementwise_affine and bias flags; multi-dim normalized_shape), float64 gradcheck,
+scalar vs SIMD kernel sets on odd row lengths, state_dict keys, bad input."""
+import numpy as np
+import pytest
+
+import minidl as md
+import minidl.nn.functional as F
+from conftest import assert_close, to_torch
+
+torch = pytest.importorskip("torch")
+
+
+def _run_both(rng, shape, normalized_shape, affine=True, bias=True, dtype=np.float32, eps=1e-5):
+    x = rng.standard_normal(shape).astype(dtype) * 3 + 1
+    g = rng.standard_normal(shape).astype(dtype)
+    m = md.nn.LayerNorm(normalized_shape, eps=eps, elementwise_affine=affine, bias=bias,
+                        dtype=md.float64 if dtype == np.float64 else None)
+    t = torch.nn.LayerNorm(normalized_shape, eps=eps, elementwise_affine=affine, bias=bias,
+                           dtype=torch.float64 if dtype == np.float64 else None)
+    if affine:  # non-trivial weights so their gradients and effect are visible
+        w = rng.standard_normal(m.weight.shape).astype(dtype)
+        m.weight.data = md.tensor(w)
+        t.weight.data = torch.tensor(w)
+        if bias:
+            b = rng.standard_normal(m.bias.shape).astype(dtype)
+            m.bias.data = md.tensor(b)
+            t.bias.data = torch.tensor(b)
+    xm, xt = md.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ym, yt = m(xm), t(xt)
+    ym.backward(md.tensor(g))
+    yt.backward(torch.tensor(g))
+    return m, t, xm, xt, ym, yt
+
+
+@pytest.mark.parametrize("shape,ns", [((4, 7, 33), 33), ((2, 3, 4, 5), (4, 5)), ((5, 1), 1), ((3, 256), 256),
+                                      ((2, 2, 1000), 1000)])
+@pytest.mark.parametrize("affine,bias", [(True, True), (True, False), (False, False)])
+def test_layer_norm_matches_torch(rng, shape, ns, affine, bias):
+    m, t, xm, xt, ym, yt = _run_both(rng, shape, ns, affine, bias)
+    assert_close(ym, yt, rtol=1e-4, atol=2e-5)
+    assert_close(xm.grad, xt.grad, rtol=1e-3, atol=5e-5)
+    if affine:
+        assert_close(m.weight.grad, t.weight.grad, rtol=1e-3, atol=1e-4)
+        if bias:
+            assert_close(m.bias.grad, t.bias.grad, rtol=1e-4, atol=1e-4)
+    assert sorted(m.state_dict().keys()) == sorted(t.state_dict().keys())
+
+
+def test_layer_norm_float64_and_eps(rng):
+    m, t, xm, xt, ym, yt = _run_both(rng, (3, 5, 9), 9, dtype=np.float64, eps=0.5)
+    assert ym.dtype == md.float64
+    assert_close(ym, yt, rtol=1e-12, atol=1e-12)
+    assert_close(xm.grad, xt.grad, rtol=1e-10, atol=1e-12)
+    assert_close(m.weight.grad, t.weight.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_functional_layer_norm_weight_only(rng):
+    x = rng.standard_normal((6, 10)).astype(np.float32)
+    w = rng.standard_normal(10).astype(np.float32)
+    xm, wm = md.tensor(x, requires_grad=True), md.tensor(w, requires_grad=True)
+    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    ym = F.layer_norm(xm, (10,), wm, None)
+    yt = torch.nn.functional.layer_norm(xt, (10,), wt, None)
+    (ym * ym).sum().backward()
+    (yt * yt).sum().backward()
+    assert_close(ym, yt)
+    assert_close(wm.grad, wt.grad, rtol=1e-4, atol=1e-4)
+    assert_close(xm.grad, xt.grad, rtol=1e-3, atol=1e-4)
+
+
+def test_layer_norm_normalizes_rows(rng):
+    x = md.tensor(rng.standard_normal((50, 64)).astype(np.float32) * 10 + 5)
+    y = F.layer_norm(x, (64,)).numpy()
+    np.testing.assert_allclose(y.mean(-1), 0, atol=1e-5)
+    np.testing.assert_allclose(y.var(-1), 1, rtol=1e-3)
+
+
+def test_gradcheck_layer_norm(rng):
+    x = md.tensor(rng.standard_normal((3, 2, 5)), dtype=md.float64, requires_grad=True)
+    w = md.tensor(rng.standard_normal((2, 5)), dtype=md.float64, requires_grad=True)
+    b = md.tensor(rng.standard_normal((2, 5)), dtype=md.float64, requires_grad=True)
+    assert md.autograd.gradcheck(lambda a, c, d: F.layer_norm(a, (2, 5), c, d, eps=1e-3), (x, w, b))
+    assert md.autograd.gradcheck(lambda a: F.layer_norm(a, (5,)), (x,))
+
+
+@pytest.mark.parametrize("cols", [1, 7, 16, 33, 130, 1000])
+def test_layer_norm_simd_matches_scalar(rng, kernel_set, cols):
+    x = rng.standard_normal((37, cols)).astype(np.float32) * 2 - 1
+    w = rng.standard_normal(cols).astype(np.float32)
+    b = rng.standard_normal(cols).astype(np.float32)
+    g = rng.standard_normal((37, cols)).astype(np.float32)
+
+    def run():
+        xm, wm, bm = (md.tensor(a, requires_grad=True) for a in (x, w, b))
+        y = F.layer_norm(xm, (cols,), wm, bm)
+        y.backward(md.tensor(g))
+        return [a.numpy() if not a.requires_grad else a.detach().numpy() for a in (y, xm.grad, wm.grad, bm.grad)]
+
+    got = run()
+    prev = md.backend.name
+    md.backend.use("scalar")
+    ref = run()
+    md.backend.use(prev)
+    for a, r in zip(got, ref):
+        np.testing.assert_allclose(a, r, rtol=1e-4, atol=1e-4)
+
+
+def test_layer_norm_low_precision_input(rng):
+    x = md.tensor(rng.standard_normal((4, 16)).astype(np.float32)).bfloat16()
+    y = F.layer_norm(x, (16,))
+    assert y.dtype == md.bfloat16
+    ref = torch.nn.functional.layer_norm(to_torch(x), (16,))
+    assert_close(y, ref, rtol=2e-2, atol=2e-2)
+
+
+def test_layer_norm_bad_input():
+    x = md.randn(2, 3, 4)
+    with pytest.raises(ValueError, match=r"normalized_shape=\[5\].*\[2, 3, 4\]"):
+        F.layer_norm(x, (5,))
+    with pytest.raises(ValueError, match=r"weight of shape \[3\].*\[4\]"):
+        F.layer_norm(x, (4,), md.ones(3))
+    with pytest.raises(ValueError, match="normalized_shape"):
+        md.nn.LayerNorm((3, 5))(x)
+    with pytest.raises(TypeError, match="floating point"):
+        F.layer_norm(md.tensor(np.arange(8).reshape(2, 4)), (4,))
