@@ -2,6 +2,10 @@
 plus a NumPy reference forward (x @ W_ih^T once, then per step h @ W_hh^T and the gates).
 
     OMP_PROC_BIND=close PYTHONPATH=python python3 bench/python/bench_rnn.py [--repeat 5] [--threads 1 2]
+        [--clock wall|cpu]
+
+--clock cpu times with the process CPU time (all threads summed) instead of the wall clock:
+with one thread on a machine shared with other jobs it is the steadier measure of the work done.
 
 Shapes from issue 5: input 256, hidden 256 and 512, seq 64, batch 32, 1 and 2 layers.
 Prints median ms per step and ratios minidl / PyTorch (< 1: minidl faster), and the load
@@ -11,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
+import time
 
 import numpy as np
 
@@ -60,6 +66,18 @@ def numpy_forward(kind, weights, x):
     return x
 
 
+def cpu_timeit(fn, repeat: int = 5, warmup: int = 1) -> float:
+    """Median process CPU time of fn() in seconds."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeat):
+        t0 = time.process_time()
+        fn()
+        samples.append(time.process_time() - t0)
+    return statistics.median(samples)
+
+
 def step_fn(module, x, g, params):
     def step():
         for p in params:
@@ -74,7 +92,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     args = ap.parse_args()
+    timeit_ = cpu_timeit if args.clock == "cpu" else timeit
     rng = np.random.default_rng(0)
     rows = []
     for threads in args.threads:
@@ -87,22 +107,22 @@ def main():
             mm = getattr(md.nn, kind)(INPUT, hidden, num_layers=layers)
             xm, gm = md.tensor(xa, requires_grad=True), md.tensor(ga)
             pm = list(mm.parameters())
-            t_md = timeit(step_fn(mm, xm, gm, pm), repeat=args.repeat, warmup=1)
+            t_md = timeit_(step_fn(mm, xm, gm, pm), repeat=args.repeat, warmup=1)
             with md.no_grad():
-                f_md = timeit(lambda: mm(xm), repeat=args.repeat, warmup=1)
+                f_md = timeit_(lambda: mm(xm), repeat=args.repeat, warmup=1)
             t_th = f_th = float("nan")
             if torch is not None:
                 tm = getattr(torch.nn, kind)(INPUT, hidden, num_layers=layers)
                 xt, gt = torch.tensor(xa, requires_grad=True), torch.tensor(ga)
-                t_th = timeit(step_fn(tm, xt, gt, list(tm.parameters())), repeat=args.repeat, warmup=1)
+                t_th = timeit_(step_fn(tm, xt, gt, list(tm.parameters())), repeat=args.repeat, warmup=1)
                 with torch.no_grad():
-                    f_th = timeit(lambda: tm(xt), repeat=args.repeat, warmup=1)
+                    f_th = timeit_(lambda: tm(xt), repeat=args.repeat, warmup=1)
             weights = [tuple(getattr(mm, f"{n}_l{k}").detach().numpy() for n in ("weight_ih", "weight_hh", "bias_ih",
                                                                                    "bias_hh")) for k in range(layers)]
-            f_np = timeit(lambda: numpy_forward(kind, weights, xa), repeat=max(3, args.repeat // 2), warmup=1)
+            f_np = timeit_(lambda: numpy_forward(kind, weights, xa), repeat=max(3, args.repeat // 2), warmup=1)
             rows.append([f"{kind} H={hidden} L={layers}", threads, t_md * 1e3, t_th * 1e3, t_md / t_th,
                          f_md * 1e3, f_th * 1e3, f_np * 1e3, f_md / f_th])
-    print(f"seq {SEQ}, batch {BATCH}, input {INPUT}; median of {args.repeat}; "
+    print(f"seq {SEQ}, batch {BATCH}, input {INPUT}; median of {args.repeat} ({args.clock} clock); "
           f"OMP_PROC_BIND={os.environ.get('OMP_PROC_BIND', '')}; loadavg {os.getloadavg()}")
     print_table(["model", "thr", "md f+b ms", "torch f+b ms", "f+b ratio", "md fwd ms", "torch fwd ms",
                  "numpy fwd ms", "fwd ratio"], rows)

@@ -34,7 +34,7 @@ struct RnnShape {
 
 // Forward of one layer-direction. b_ih / b_hh may be null (no bias); c0 / c_n / cell are
 // used by the LSTM only (cell: (T, B, H) cell states, kept for the backward). work
-// (T, B, rnn_work_size / ... ) receives the gate activations the backward needs.
+// (T, B, rnn_work_size) receives the gate activations the backward needs.
 void rnn_forward(RnnMode mode, DType dtype, const RnnShape& shape, const void* x, const void* h0,
                  const void* c0, const void* w_ih, const void* w_hh, const void* b_ih,
                  const void* b_hh, void* y, void* h_n, void* c_n, void* cell, void* work);
@@ -50,8 +50,9 @@ void rnn_backward(RnnMode mode, DType dtype, const RnnShape& shape, const void* 
                   void* gb_ih, void* gb_hh);
 
 // Float32 fused pointwise steps over `n` hidden units of one batch row (the SIMD versions,
-// cpp/src/simd/rnn_simd.cpp; the scalar references live in cpp/src/kernels/rnn_cells.cpp).
-// Pointers are offset to the row; gate block k of a G H row starts at k * ld_gate.
+// cpp/src/simd/rnn_simd.cpp; the scalar references live in cpp/src/kernels/rnn_cells.h).
+// Pointers are offset to the row (and to the first unit of the range); gate block k starts
+// at k * ld_gate (= H).
 struct RnnCellSimd {
   // LSTM: pre = xw + hw + bias (bias = b_ih + b_hh, G H); i,f,o = sigmoid, g = tanh;
   // c = f c_prev + i g, h = o tanh(c). gates <- (i, f, g, o)

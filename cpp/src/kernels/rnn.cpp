@@ -1,7 +1,8 @@
 // RNN / LSTM / GRU layer-direction over a whole sequence: forward and backward through time.
-// The GEMMs go through gemm.h (sgemm / dgemm); the pointwise cell of each step is one fused
-// kernel (rnn_cells.h reference, rnn_simd.cpp float32 vector versions) run in parallel over
-// the batch rows when the step is big enough to pay for waking the threads.
+// The whole-sequence GEMMs go through gemm.h (sgemm / dgemm); the per-step recurrent product
+// uses W_hh packed once per call (PackedMatrixB); the pointwise cell of each step is one fused
+// kernel (rnn_cells.h reference, rnn_simd.cpp float32 vector versions). The time loop runs in
+// one parallel region with the hidden units split between the threads (see UnitSlice).
 //
 // Buffers per call (T steps, B batch, H hidden, G gates):
 //   forward:  xw (T B, G H) input projections of all steps (LSTM / RNN compute it straight
