@@ -27,14 +27,12 @@ def _name(a):
 
 
 def _mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if A.is_low(a):  # 16-bit storage: float32 GEMM, rounded back
-        return A.cast(_C.mm(A.to_f32(a), A.to_f32(b)), a.dtype)
+    # float16/bfloat16 operands: the C++ low-precision GEMM (float32 accumulation; vdpbf16ps
+    # for bfloat16 where the CPU has it), result rounded to the operands' dtype
     return _C.mm(a, b)
 
 
 def _bmm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if A.is_low(a):
-        return A.cast(_C.bmm(A.to_f32(a), A.to_f32(b)), a.dtype)
     return _C.bmm(a, b)
 
 
@@ -164,10 +162,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor = None) -> Tensor:
     _check_float(xd, wd, "linear")
     x2 = A.contiguous(xd).reshape(-1, xd.shape[-1])
     bd = bias._data if bias is not None else None
-    if A.is_low(xd):
-        f = _C.addmm(A.to_f32(bd), A.to_f32(x2), A.to_f32(wd).T) if bd is not None else _C.mm(A.to_f32(x2), A.to_f32(wd).T)
-        out = A.cast(f, xd.dtype)
-    elif bd is not None:
+    if bd is not None:
         if bd.dtype != xd.dtype:
             raise RuntimeError(f"linear: bias dtype {_name(bd)} does not match input dtype {_name(xd)}")
         out = _C.addmm(bd, x2, wd.T)
