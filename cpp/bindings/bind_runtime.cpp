@@ -111,4 +111,5 @@ PYBIND11_MODULE(_C, m) {
   minidl_py::init_optim(m);
   minidl_py::init_pool_norm(m);
   minidl_py::init_conv(m);
+  minidl_py::init_amp(m);
 }

@@ -56,5 +56,6 @@ void init_loss(py::module_& m);
 void init_optim(py::module_& m);
 void init_pool_norm(py::module_& m);
 void init_conv(py::module_& m);
+void init_amp(py::module_& m);
 
 }  // namespace minidl_py

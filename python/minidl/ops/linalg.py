@@ -10,6 +10,7 @@ from ..autograd.node import Node
 from ..tensor import Tensor
 from . import array as A
 from ._graph import result
+from ..amp import autocast_mode as _amp
 
 _wrap = Tensor._wrap
 
@@ -119,6 +120,8 @@ def _prep(a: Tensor, b: Tensor, what: str):
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     if not isinstance(b, Tensor) or not isinstance(a, Tensor):
         raise TypeError("matmul(): argument 'other' must be Tensor")
+    if _amp.active:
+        a, b = _amp.autocast_inputs("matmul", a, b)
     ad, bd = _prep(a, b, "matmul")
     return result(matmul_arrays(ad, bd), MatmulBackward, (a, b), (ad, bd))
 
@@ -152,6 +155,8 @@ class LinearBackward(Node):
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor = None) -> Tensor:
     """y = x W^T + b; x (*, in), W (out, in), b (out,) -> y (*, out)."""
+    if _amp.active:
+        x, weight, bias = _amp.autocast_inputs("linear", x, weight, bias)
     xd, wd = x._data, weight._data
     if wd.ndim != 2:
         return matmul(x, weight.t()) + bias if bias is not None else matmul(x, weight.t())
