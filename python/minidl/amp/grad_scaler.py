@@ -150,7 +150,8 @@ class GradScaler:
             else:
                 successful = self._growth_tracker + 1
                 if successful == self._growth_interval:
-                    grown = np.float32(self._scale * np.float32(self._growth_factor))
+                    with np.errstate(over="ignore"):  # an inf scale is simply not taken
+                        grown = np.float32(self._scale * np.float32(self._growth_factor))
                     if np.isfinite(grown):
                         self._scale = grown
                     successful = 0
