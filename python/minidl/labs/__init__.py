@@ -25,6 +25,7 @@ LABS = {
     "why-conv": "minidl.labs.why_conv",
     "resnet": "minidl.labs.resnet",
     "transfer": "minidl.labs.transfer",
+    "mixed-precision": "minidl.labs.mixed_precision",
 }
 
 
