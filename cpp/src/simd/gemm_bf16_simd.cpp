@@ -11,13 +11,15 @@
 //   A micro-panel (MR rows):   word a32[kp*kMR + r]  = (A[r][2kp], A[r][2kp+1])
 //   B micro-panel (NR columns): word b32[kp*kNR + j] = (B[2kp][j], B[2kp+1][j])
 // The micro-kernel broadcasts one A word per row and multiplies it with two vectors of 16 B
-// words: MR x 32 tile, 24 zmm accumulators, the same register budget as the FP32 12 x 32
-// kernel (gemm_microkernel.h) but with twice the multiply-adds per instruction.
+// words: 14 x 32 tile, 28 zmm accumulators + 2 for B + 1 broadcast = 31 of the 32 zmm (no
+// spills, checked in the disassembly); per k pair 16 loads feed 28 vdpbf16ps, each two
+// multiply-adds per lane -- twice the FP32 kernel's (gemm_microkernel.h) work per instruction.
+// (12 x 32 measured a few % slower at 256 x 1024 x 1024.)
 // Blocking is the Goto/BLIS loop nest of gemm_simd.cpp; sizes counted in k (not pairs):
-//   kKC = 1024: A micro-panel 12 x 1024 x 2 B = 24 KiB in L1d, B micro-panel 1024 x 32 x 2 B =
+//   kKC = 1024: A micro-panel 14 x 1024 x 2 B = 28 KiB in L1d, B micro-panel 1024 x 32 x 2 B =
 //         64 KiB re-read from L1/L2 (the FP32 kernel's sizes in bytes); a long kc halves the
 //         C tile loads + stores against kc = 512 (measured ~5-10% faster at 1024^3, Zen 5);
-//   kMC = 192 rows: packed A block 384 KiB stays in the 1 MiB L2;
+//   kMC = 224 rows: packed A block 448 KiB stays in the 1 MiB L2;
 //   kNC = 1024: packed B panel 2 MiB, in L3 (a thread's share in L2).
 #include <cstdlib>
 #include <cstring>
@@ -32,7 +34,7 @@ namespace {
 
 #if defined(__AVX512F__) && defined(__AVX512BF16__) && defined(__AVX512BW__)
 
-constexpr int kMR = 12, kNR = 32;
+constexpr int kMR = 14, kNR = 32;
 constexpr int64_t kKC = 1024, kMC = 16 * kMR, kNC = 1024;
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -177,9 +179,14 @@ void pack_b(bool tb, const uint16_t* B, int64_t ldb, int64_t p0, int64_t j0, int
 }
 
 // C tile (MR x n, n <= 32) = alpha * (A panel @ B panel) + beta * C; beta == 0 never reads C.
-template <int MR>
-inline void microkernel_bf16(int64_t kc2, const uint32_t* __restrict a, const uint32_t* __restrict b,
+// A is either a packed micro-panel (DirectA = false: word (r, kp) at a32[kp*kMR + r]) or, for
+// a row-major A and even kc, the source rows themselves (DirectA = true: a k pair of row r is
+// already one word, at a16 + r*lda + 2kp), which skips packing A (see gemm_bf16_block).
+template <int MR, bool DirectA>
+inline void microkernel_bf16(int64_t kc2, const void* a_ptr, int64_t lda, const uint32_t* __restrict b,
                              float* __restrict c, int64_t ldc, int n, float alpha, float beta) {
+  const uint32_t* a = static_cast<const uint32_t*>(a_ptr);
+  const uint16_t* a16 = static_cast<const uint16_t*>(a_ptr);
   __m512 acc0[MR], acc1[MR];
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
@@ -194,11 +201,13 @@ inline void microkernel_bf16(int64_t kc2, const uint32_t* __restrict a, const ui
     const __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + 16);
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
-      const __m512bh ar = (__m512bh)_mm512_set1_epi32(static_cast<int>(a[r]));
+      const uint32_t w = DirectA ? pair_at(a16 + r * lda) : a[r];
+      const __m512bh ar = (__m512bh)_mm512_set1_epi32(static_cast<int>(w));
       acc0[r] = _mm512_dpbf16_ps(acc0[r], ar, b0);
       acc1[r] = _mm512_dpbf16_ps(acc1[r], ar, b1);
     }
-    a += kMR;
+    if (DirectA) a16 += 2;
+    else a += kMR;
     b += kNR;
   }
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
@@ -224,13 +233,13 @@ inline void microkernel_bf16(int64_t kc2, const uint32_t* __restrict a, const ui
   }
 }
 
-template <int MR>
-inline void microkernel_rows(int mr, int64_t kc2, const uint32_t* a, const uint32_t* b, float* c,
+template <int MR, bool DirectA>
+inline void microkernel_rows(int mr, int64_t kc2, const void* a, int64_t lda, const uint32_t* b, float* c,
                              int64_t ldc, int n, float alpha, float beta) {
   if (mr == MR) {
-    microkernel_bf16<MR>(kc2, a, b, c, ldc, n, alpha, beta);
+    microkernel_bf16<MR, DirectA>(kc2, a, lda, b, c, ldc, n, alpha, beta);
   } else if constexpr (MR > 1) {
-    microkernel_rows<MR - 1>(mr, kc2, a, b, c, ldc, n, alpha, beta);
+    microkernel_rows<MR - 1, DirectA>(mr, kc2, a, lda, b, c, ldc, n, alpha, beta);
   }
 }
 
@@ -250,6 +259,11 @@ void gemm_bf16_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float al
   // As in gemm_simd.cpp: with one A block and B stored N x K, pack each B micro-panel just
   // before the micro-kernels use it (it is still in L1), instead of the whole panel first.
   const bool fuse_b = M <= kMC && tb;
+  // Narrow C (N <= 128: few B micro-panels per A block) with row-major A and even K: packing A
+  // would cost about as much as the few micro-kernel passes that use it. A row-major A already
+  // holds each k pair as one word, so the micro-kernel broadcasts straight from the source
+  // rows (kKC is even, so every kc block is even too).
+  const bool direct_a = !ta && K % 2 == 0 && N <= 4 * kNR;
   uint32_t* pa = t_pack_a.get(mc_max * kc2_max);
   uint32_t* pb = t_pack_b.get((fuse_b ? kNR : nc_max) * kc2_max);
   for (int64_t jc = 0; jc < N; jc += kNC) {
@@ -260,7 +274,7 @@ void gemm_bf16_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float al
       if (!fuse_b) pack_b(tb, B, ldb, pc, jc, kc, nc, pb);
       for (int64_t ic = 0; ic < M; ic += kMC) {
         const int64_t mc = min64(kMC, M - ic);
-        pack_a(ta, A, lda, ic, pc, mc, kc, pa);
+        if (!direct_a) pack_a(ta, A, lda, ic, pc, mc, kc, pa);
         for (int64_t jr = 0; jr < nc; jr += kNR) {
           const int nr = static_cast<int>(min64(kNR, nc - jr));
           if (fuse_b) pack_b(tb, B, ldb, pc, jc + jr, kc, nr, pb);
@@ -268,7 +282,11 @@ void gemm_bf16_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float al
           float* cc = C + ic * ldc + jc + jr;
           for (int64_t ir = 0; ir < mc; ir += kMR) {
             const int mr = static_cast<int>(min64(kMR, mc - ir));
-            microkernel_rows<kMR>(mr, kc2, pa + ir * kc2, bp, cc + ir * ldc, ldc, nr, alpha, beta_pc);
+            if (direct_a)
+              microkernel_rows<kMR, true>(mr, kc2, A + (ic + ir) * lda + pc, lda, bp, cc + ir * ldc, ldc, nr,
+                                          alpha, beta_pc);
+            else
+              microkernel_rows<kMR, false>(mr, kc2, pa + ir * kc2, 0, bp, cc + ir * ldc, ldc, nr, alpha, beta_pc);
           }
         }
       }
