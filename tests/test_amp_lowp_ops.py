@@ -67,3 +67,19 @@ def test_conv2d_low_precision(rng):
         assert y.dtype is mdt
         ref = F.conv2d(x.to(mdt).float(), w.to(mdt).float(), padding=1).to(mdt)
         np.testing.assert_array_equal(to_numpy(y), to_numpy(ref))
+
+
+def test_cross_casts_between_16bit_formats_all_patterns():
+    """float16 <-> bfloat16 for all 65536 bit patterns of the source format, bitwise equal to
+    ml_dtypes (the widening to float32 is exact, so there is one rounding, to nearest even)."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    bf = np.dtype(ml_dtypes.bfloat16)
+    bits = np.arange(65536, dtype=np.uint32).astype(np.uint16)
+    for src, dst, mdst in ((np.dtype(np.float16), bf, md.bfloat16), (bf, np.dtype(np.float16), md.float16)):
+        x = bits.view(src)
+        got = md.from_numpy(x).to(mdst).numpy()
+        with np.errstate(all="ignore"):
+            exp = x.astype(dst)  # ml_dtypes' own direct conversion
+        nan = np.isnan(x.astype(np.float32))
+        np.testing.assert_array_equal(got.view(np.uint16)[~nan], exp.view(np.uint16)[~nan])
+        assert np.isnan(got[nan].astype(np.float32)).all()
