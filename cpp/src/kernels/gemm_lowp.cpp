@@ -6,7 +6,7 @@
 #include "minidl/gemm_lowp.h"
 
 #include <algorithm>
-#include <vector>
+#include <memory>
 
 #include "minidl/copy.h"
 #include "minidl/dispatch.h"
@@ -104,12 +104,14 @@ void gemm_lowp(DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, floa
   const int64_t Kc = std::max<int64_t>(K, 0);
   const int64_t a_rows = ta ? Kc : M, a_cols = ta ? M : Kc;
   const int64_t b_rows = tb ? N : Kc, b_cols = tb ? Kc : N;
-  std::vector<float> wa(static_cast<size_t>(a_rows * a_cols)), wb(static_cast<size_t>(b_rows * b_cols));
+  // uninitialized buffers (every element is written by widen): no memset of O(MK + KN)
+  std::unique_ptr<float[]> wa(new float[static_cast<size_t>(std::max<int64_t>(a_rows * a_cols, 1))]);
+  std::unique_ptr<float[]> wb(new float[static_cast<size_t>(std::max<int64_t>(b_rows * b_cols, 1))]);
   if (Kc > 0) {
-    widen(dt, A, a_rows, a_cols, lda, wa.data());
-    widen(dt, B, b_rows, b_cols, ldb, wb.data());
+    widen(dt, A, a_rows, a_cols, lda, wa.get());
+    widen(dt, B, b_rows, b_cols, ldb, wb.get());
   }
-  sgemm(ta, tb, M, N, K, alpha, wa.data(), std::max<int64_t>(a_cols, 1), wb.data(),
+  sgemm(ta, tb, M, N, K, alpha, wa.get(), std::max<int64_t>(a_cols, 1), wb.get(),
         std::max<int64_t>(b_cols, 1), beta, C, ldc);
 }
 
