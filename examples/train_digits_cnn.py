@@ -1,6 +1,6 @@
 """Train a small CNN on scikit-learn's bundled handwritten digits (real 8x8 scans).
 
-    python examples/train_digits_cnn.py [--epochs 25]
+    python examples/train_digits_cnn.py [--epochs 25] [--amp bf16|fp16]
 
 Conv -> BatchNorm -> ReLU blocks, max pooling, Dropout, AdamW with OneCycleLR, and data
 augmentation (random shifts of up to one pixel: RandomCrop(8, padding=1)). 80/20 split with
@@ -75,6 +75,8 @@ def main(argv=None):
     p.add_argument("--lr", type=float, default=4e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", default=None, help="where to save (default: a temporary file)")
+    p.add_argument("--amp", choices=["bf16", "fp16"], default=None,
+                   help="mixed precision: autocast to bfloat16 or float16 (fp16 adds a GradScaler)")
     args = p.parse_args(argv)
 
     x_train, y_train, x_test, y_test = split_digits(args.seed)
@@ -88,16 +90,22 @@ def main(argv=None):
     opt = md.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-2)
     sched = md.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * len(loader))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
+    # --amp: convs and matmuls in 16 bits under autocast, float32 master weights; FP16 needs
+    # loss scaling (a skipped step still advances the LR schedule, as in PyTorch)
+    amp_dtype = {"bf16": md.bfloat16, "fp16": md.float16}.get(args.amp)
+    scaler = md.amp.GradScaler(enabled=args.amp == "fp16")
 
     start = time.perf_counter()
     bar = tqdm(range(args.epochs), desc="digits CNN", unit="epoch")
     for _ in bar:
         total, n = 0.0, 0
         for xb, yb in loader:
-            loss = loss_fn(model(xb), yb)
+            with md.autocast("cpu", dtype=amp_dtype or md.bfloat16, enabled=amp_dtype is not None):
+                loss = loss_fn(model(xb), yb)
             opt.zero_grad()
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             sched.step()
             total += loss.item() * len(yb)
             n += len(yb)
@@ -112,7 +120,7 @@ def main(argv=None):
     restored.load_state_dict(md.load(path)["model"])
     same = accuracy(restored, x_test, y_test)
     print(f"test accuracy: {acc:.4f}  ({len(y_test)} test images, {elapsed:.1f} s training, kernels: "
-          f"{md.backend.name}, threads: {md.get_num_threads()})")
+          f"{md.backend.name}, threads: {md.get_num_threads()}, amp: {args.amp or 'off'})")
     print(f"checkpoint: {path} ({os.path.getsize(path) / 1024:.0f} KiB); reloaded model accuracy {same:.4f}")
     return acc, same
 

@@ -1,6 +1,6 @@
 """Train an MLP on scikit-learn's bundled handwritten digits (real 8x8 scans, 1797 images).
 
-    python examples/train_digits_mlp.py [--epochs 30] [--hidden 256] [--lr 0.1]
+    python examples/train_digits_mlp.py [--epochs 30] [--hidden 256] [--lr 0.1] [--amp bf16|fp16]
 
 80/20 split with seed 0, standardized pixels, SGD with momentum, cross-entropy; prints a progress bar and the
 test accuracy (>= 0.95 expected). The same script runs under PyTorch by swapping the import.
@@ -61,6 +61,8 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.02)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--amp", choices=["bf16", "fp16"], default=None,
+                   help="mixed precision: autocast to bfloat16 or float16 (fp16 adds a GradScaler)")
     args = p.parse_args(argv)
 
     md.manual_seed(args.seed)
@@ -69,16 +71,21 @@ def main(argv=None):
     model = build_model(args.hidden)
     loss_fn = nn.CrossEntropyLoss()
     opt = md.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
+    # --amp: matmuls in 16 bits under autocast, float32 master weights; FP16 needs loss scaling
+    amp_dtype = {"bf16": md.bfloat16, "fp16": md.float16}.get(args.amp)
+    scaler = md.amp.GradScaler(enabled=args.amp == "fp16")
 
     start = time.perf_counter()
     bar = tqdm(range(args.epochs), desc="digits MLP", unit="epoch")
     for epoch in bar:
         total, n = 0.0, 0
         for xb, yb in loader:
-            loss = loss_fn(model(xb), yb)
+            with md.autocast("cpu", dtype=amp_dtype or md.bfloat16, enabled=amp_dtype is not None):
+                loss = loss_fn(model(xb), yb)
             opt.zero_grad()
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             total += loss.item() * len(yb)
             n += len(yb)
         if hasattr(bar, "set_postfix"):
@@ -86,7 +93,7 @@ def main(argv=None):
     elapsed = time.perf_counter() - start
     acc = accuracy(model, x_test, y_test)
     print(f"test accuracy: {acc:.4f}  ({len(y_test)} test images, {elapsed:.1f} s training, "
-          f"kernels: {md.backend.name}, threads: {md.get_num_threads()})")
+          f"kernels: {md.backend.name}, threads: {md.get_num_threads()}, amp: {args.amp or 'off'})")
     return acc
 
 

@@ -1,6 +1,6 @@
 """Train a small CNN on Fashion-MNIST (60000 real 28x28 clothing images, 10 classes).
 
-    python examples/train_fashion_cnn.py [--epochs 8] [--batch-size 128] [--lr 4e-3]
+    python examples/train_fashion_cnn.py [--epochs 8] [--batch-size 128] [--lr 4e-3] [--amp bf16|fp16]
         [--limit N] [--test-limit N] [--torch]
 
 Model: (conv3x3-BN-ReLU) x2 with 16 channels -> max pool -> (conv3x3-BN-ReLU) x2 with 32
@@ -103,6 +103,8 @@ def main(argv=None):
     p.add_argument("--torch", action="store_true", help="run the same model and loop under PyTorch")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--checkpoint", default=None, help="where to save (default: a temporary file)")
+    p.add_argument("--amp", choices=["bf16", "fp16"], default=None,
+                   help="mixed precision: autocast to bfloat16 or float16 (fp16 adds a GradScaler)")
     args = p.parse_args(argv)
 
     if args.torch:
@@ -122,6 +124,10 @@ def main(argv=None):
     opt = lib.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=5e-4)
     sched = lib.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps)
     loss_fn = lib.nn.CrossEntropyLoss(label_smoothing=0.05)
+    # --amp: convs and matmuls in 16 bits under autocast (minidl and torch alike), float32
+    # master weights; FP16 needs loss scaling
+    amp_dtype = {"bf16": lib.bfloat16, "fp16": lib.float16}.get(args.amp)
+    scaler = lib.amp.GradScaler("cpu", enabled=args.amp == "fp16")
     show = tqdm is not None and not args.no_progress
 
     epoch_times = []
@@ -135,10 +141,12 @@ def main(argv=None):
         for i in bar:
             idx = order[i * args.batch_size:(i + 1) * args.batch_size]
             xb, yb = augment(lib, x_train[idx]), y_train[idx]
-            loss = loss_fn(model(xb), yb)
+            with lib.autocast("cpu", dtype=amp_dtype or lib.bfloat16, enabled=amp_dtype is not None):
+                loss = loss_fn(model(xb), yb)
             opt.zero_grad()
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             sched.step()
             total = total + loss.detach() * len(yb)
             if show and i % 20 == 0:
@@ -153,7 +161,7 @@ def main(argv=None):
     acc = evaluate(lib, model, x_test, y_test)
     total_time = time.perf_counter() - start
     print(f"{name}: test accuracy {acc:.4f} ({len(y_test)} test images), {n} training images, "
-          f"batch {args.batch_size}, threads {lib.get_num_threads()}")
+          f"batch {args.batch_size}, threads {lib.get_num_threads()}, amp {args.amp or 'off'}")
     print(f"time/epoch: median {statistics.median(epoch_times):.1f} s; training {train_time:.1f} s, "
           f"with evaluation {total_time:.1f} s")
 

@@ -113,4 +113,5 @@ PYBIND11_MODULE(_C, m) {
   minidl_py::init_conv(m);
   minidl_py::init_attention(m);
   minidl_py::init_rnn(m);
+  minidl_py::init_amp(m);
 }

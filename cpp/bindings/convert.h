@@ -58,5 +58,6 @@ void init_pool_norm(py::module_& m);
 void init_conv(py::module_& m);
 void init_attention(py::module_& m);
 void init_rnn(py::module_& m);
+void init_amp(py::module_& m);
 
 }  // namespace minidl_py

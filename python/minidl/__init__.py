@@ -21,6 +21,8 @@ from .ops.creation import (arange, as_tensor, bernoulli, empty, empty_like, eye,
                            rand_like, randint, randn, randn_like, randperm, set_rng_state, tensor, zeros, zeros_like)
 from . import backend, cuda, datasets, models, nn, optim
 from . import callbacks, transforms
+from . import amp
+from .amp import autocast, get_autocast_dtype, is_autocast_enabled
 from .io import save, load
 
 # functional forms of the tensor methods (md.exp(x), md.cat([...]), ...)

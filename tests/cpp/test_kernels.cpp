@@ -15,6 +15,7 @@
 #include "minidl/elementwise.h"
 #include "minidl/gemm.h"
 #include "minidl/layernorm.h"
+#include "minidl/gemm_lowp.h"
 #include "minidl/parallel.h"
 #include "minidl/reduce.h"
 #include "minidl/softmax.h"
@@ -183,6 +184,39 @@ int main() {
         }
       }
     }
+  }
+
+  // 16-bit GEMM (float32 accumulation), every kernel set and transpose combination, against a
+  // double-precision loop on the same 16-bit values: error <= (K+1) u sum|a||b|, u = 2^-24
+  for (Isa isa : all_sets) {
+    for (DType t : {DType::bf16, DType::f16})
+      for (int64_t K : {1, 6, 129, 1030})
+        for (int tt = 0; tt < 4; ++tt) {
+          const bool ta = tt & 1, tb = tt & 2;
+          const int64_t M = 29, N = 70;
+          std::vector<float> a = random_vec(M * K, 1.f, 8), b = random_vec(K * N, 1.f, 9);
+          std::vector<uint16_t> A(a.size()), B(b.size());
+          cast_contiguous(a.data(), DType::f32, A.data(), t, a.size());
+          cast_contiguous(b.data(), DType::f32, B.data(), t, b.size());
+          cast_contiguous(A.data(), t, a.data(), DType::f32, a.size());  // the values actually used
+          cast_contiguous(B.data(), t, b.data(), DType::f32, b.size());
+          std::vector<float> C(M * N, 1.0f);
+          set_active_isa(isa);
+          gemm_lowp(t, ta, tb, M, N, K, 1.0f, A.data(), ta ? M : K, B.data(), tb ? K : N, 0.5f, C.data(), N);
+          bool ok = true;
+          for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = 0; j < N; ++j) {
+              double acc = 0.5, mag = 0.5;
+              for (int64_t k = 0; k < K; ++k) {
+                const double x = ta ? a[k * M + i] : a[i * K + k], y = tb ? b[j * K + k] : b[k * N + j];
+                acc += x * y;
+                mag += std::fabs(x * y);
+              }
+              ok &= std::fabs(C[i * N + j] - acc) <= (K + 2) * std::ldexp(1.0, -24) * mag;
+            }
+          check(ok, std::string("gemm_lowp ") + dtype_name(t) + " K=" + std::to_string(K) + " t" + std::to_string(tt) +
+                        " [" + isa_name(isa) + ", " + gemm_lowp_path(t) + "]");
+        }
   }
 
   // float16 / bfloat16: every bit pattern converts back exactly; SIMD == scalar for floats

@@ -29,6 +29,7 @@ LABS = {
     "bptt-gradients": "minidl.labs.bptt_gradients",
     "attention": "minidl.labs.attention",
     "sqrt-dk": "minidl.labs.sqrt_dk",
+    "mixed-precision": "minidl.labs.mixed_precision",
 }
 
 

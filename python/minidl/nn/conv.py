@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import _C
 from ..autograd.node import Node
+from ..amp import autocast_mode as _amp
 from ..ops import array as A
 from ..ops._graph import result
 from ..ops.creation import empty
@@ -66,6 +67,8 @@ class ConvBackward(Node):
 
 def _conv(input: Tensor, weight: Tensor, bias, stride, padding, dilation, groups, nd: int) -> Tensor:
     name = f"conv{nd}d"
+    if _amp.active:
+        input, weight, bias = _amp.autocast_inputs(name, input, weight, bias)
     if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
         raise TypeError(f"{name}(): input and weight must be Tensors")
     if bias is not None and not isinstance(bias, Tensor):

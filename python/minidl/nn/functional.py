@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from .. import _C
+from ..amp import autocast_mode as _amp
 from ..autograd.node import Node
 from ..ops import array as A
 from ..ops._graph import needs_grad, result
@@ -184,6 +185,8 @@ def _flatten_classes(logp: Tensor, target: Tensor):
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor = None, ignore_index: int = -100,
              reduction: str = "mean") -> Tensor:
     """-w[t] * input[n, t] with input of log-probabilities (N, C) and targets (N,)."""
+    if _amp.active:
+        input, target, weight = _amp.autocast_inputs("nll_loss", input, target, weight)
     if not isinstance(target, Tensor):
         raise TypeError("nll_loss: target must be a Tensor")
     if target._data.dtype != np.int64:

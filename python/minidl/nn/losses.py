@@ -13,6 +13,7 @@ import numbers
 import numpy as np
 
 from .. import _C
+from ..amp import autocast_mode as _amp
 from ..autograd.node import Node
 from ..ops import array as A
 from ..ops._graph import result
@@ -49,6 +50,8 @@ class PointwiseLossBackward(Node):
 
 def _pointwise(kind: int, input: Tensor, target: Tensor, reduction: str, name: str, weight=None, pos_weight=None,
                target_grad: bool = True):
+    if _amp.active:  # losses run in float32 under autocast
+        input, target, weight, pos_weight = _amp.autocast_inputs(name, input, target, weight, pos_weight)
     _check_reduction(reduction)
     if not isinstance(target, Tensor):
         raise TypeError(f"{name}: target must be a Tensor, got {type(target).__name__}")
@@ -150,6 +153,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor = None, size_ave
     or class probabilities of the input's shape. label_smoothing eps mixes the target with
     the uniform distribution: q = (1 - eps) onehot + eps / C.
     """
+    if _amp.active:
+        input, target, weight = _amp.autocast_inputs("cross_entropy", input, target, weight)
     _check_reduction(reduction)
     if not isinstance(target, Tensor):
         raise TypeError(f"cross_entropy: target must be a Tensor, got {type(target).__name__}")
@@ -219,6 +224,8 @@ def focal_loss(logits: Tensor, target: Tensor, alpha=0.25, gamma: float = 2.0, r
     p_t = softmax(logits)[target]. logits (N, C), target (N,) int64; alpha a float (every
     class), a length-C tensor (alpha[target]) or None (1). gamma = 0, alpha = 1 is
     cross-entropy; gamma > 0 down-weights the well-classified examples."""
+    if _amp.active:
+        logits, target = _amp.autocast_inputs("focal_loss", logits, target)
     _check_reduction(reduction)
     d = logits._data
     if d.ndim != 2:

@@ -10,6 +10,7 @@ from ..autograd.node import Node
 from ..tensor import Tensor
 from . import array as A
 from ._graph import result
+from ..amp import autocast_mode as _amp
 
 _wrap = Tensor._wrap
 
@@ -27,14 +28,12 @@ def _name(a):
 
 
 def _mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if A.is_low(a):  # 16-bit storage: float32 GEMM, rounded back
-        return A.cast(_C.mm(A.to_f32(a), A.to_f32(b)), a.dtype)
+    # float16/bfloat16 operands: the C++ low-precision GEMM (float32 accumulation; vdpbf16ps
+    # for bfloat16 where the CPU has it), result rounded to the operands' dtype
     return _C.mm(a, b)
 
 
 def _bmm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if A.is_low(a):
-        return A.cast(_C.bmm(A.to_f32(a), A.to_f32(b)), a.dtype)
     return _C.bmm(a, b)
 
 
@@ -121,6 +120,8 @@ def _prep(a: Tensor, b: Tensor, what: str):
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     if not isinstance(b, Tensor) or not isinstance(a, Tensor):
         raise TypeError("matmul(): argument 'other' must be Tensor")
+    if _amp.active:
+        a, b = _amp.autocast_inputs("matmul", a, b)
     ad, bd = _prep(a, b, "matmul")
     return result(matmul_arrays(ad, bd), MatmulBackward, (a, b), (ad, bd))
 
@@ -154,6 +155,8 @@ class LinearBackward(Node):
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor = None) -> Tensor:
     """y = x W^T + b; x (*, in), W (out, in), b (out,) -> y (*, out)."""
+    if _amp.active:
+        x, weight, bias = _amp.autocast_inputs("linear", x, weight, bias)
     xd, wd = x._data, weight._data
     if wd.ndim != 2:
         return matmul(x, weight.t()) + bias if bias is not None else matmul(x, weight.t())
@@ -164,10 +167,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor = None) -> Tensor:
     _check_float(xd, wd, "linear")
     x2 = A.contiguous(xd).reshape(-1, xd.shape[-1])
     bd = bias._data if bias is not None else None
-    if A.is_low(xd):
-        f = _C.addmm(A.to_f32(bd), A.to_f32(x2), A.to_f32(wd).T) if bd is not None else _C.mm(A.to_f32(x2), A.to_f32(wd).T)
-        out = A.cast(f, xd.dtype)
-    elif bd is not None:
+    if bd is not None:
         if bd.dtype != xd.dtype:
             raise RuntimeError(f"linear: bias dtype {_name(bd)} does not match input dtype {_name(xd)}")
         out = _C.addmm(bd, x2, wd.T)

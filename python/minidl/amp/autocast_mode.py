@@ -1,0 +1,130 @@
+"""Automatic mixed precision: ``md.autocast(device_type="cpu", dtype=md.bfloat16)``.
+
+Inside the context (or a function decorated with it) the ops that profit from 16-bit math
+run in the low dtype: their floating inputs are cast to ``dtype`` first (float64 inputs are
+left alone, as in PyTorch). The ops that need float32's range and precision run in float32:
+their 16-bit inputs are cast up. Every other op runs in the dtype of its inputs, with the
+usual promotion (bfloat16 + float32 -> float32). The lists follow PyTorch's CPU autocast
+(torch/csrc/autograd/autocast_mode.cpp, CPU policy):
+
+    LOWER_PRECISION_OPS  matmul mm bmm baddbmm addmm linear conv1d conv2d
+                         scaled_dot_product_attention
+    FP32_OPS             the losses (cross_entropy, nll_loss, mse_loss, l1_loss,
+                         binary_cross_entropy(_with_logits), focal_loss)
+
+Ops outside both lists keep their input dtype but compute in float32 inside when the input
+is 16-bit (softmax, log_softmax, layer/batch norm statistics, sum/mean accumulate in float32
+and round the result once), which is what PyTorch's CPU kernels do too.
+
+The casts are ordinary graph ops, so parameters stay float32 ("master weights") and their
+gradients arrive in float32. The state is per thread; contexts nest (an inner
+``autocast(enabled=False)`` switches it off for a block). Ops call
+``autocast_inputs(op_name, *tensors)``; a new op joins autocast with one line.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+
+from ..dtypes import bfloat16, float16, float32
+from ..dtypes import dtype as _dtype
+
+LOWER_PRECISION_OPS = frozenset({"matmul", "mm", "bmm", "baddbmm", "addmm", "linear", "conv1d", "conv2d",
+                                 "scaled_dot_product_attention"})
+FP32_OPS = frozenset({"cross_entropy", "nll_loss", "mse_loss", "l1_loss", "binary_cross_entropy",
+                      "binary_cross_entropy_with_logits", "focal_loss"})
+_CASTABLE = (float32, float16, bfloat16)   # float64 is never autocast (PyTorch's rule)
+_LOW = (float16, bfloat16)
+
+_tls = threading.local()   # .dtype: the autocast dtype of this thread, None when off
+# Number of autocast contexts entered with enabled=True in any thread: when 0 (the common
+# case) ops skip even the thread-local lookup.
+active = 0
+_lock = threading.Lock()
+
+
+def is_autocast_enabled(device_type: str = "cpu") -> bool:
+    """True inside an enabled autocast context on this thread."""
+    _check_device(device_type)
+    return getattr(_tls, "dtype", None) is not None
+
+
+def get_autocast_dtype(device_type: str = "cpu"):
+    """The dtype autocast uses on this thread (bfloat16 when none was set, as PyTorch)."""
+    _check_device(device_type)
+    return getattr(_tls, "dtype", None) or getattr(_tls, "last", None) or bfloat16
+
+
+def _check_device(device_type):
+    if not isinstance(device_type, str):
+        raise TypeError(f"autocast: device_type must be a string such as 'cpu', got {type(device_type).__name__}")
+    if device_type != "cpu":
+        raise ValueError(f"autocast: device_type {device_type!r} is not supported; minidl autocasts on 'cpu' only")
+
+
+def _cast(t, target):
+    from ..tensor import Tensor
+    if isinstance(t, Tensor) and t.dtype is not target and t.dtype in _CASTABLE:
+        return t.to(target)
+    return t
+
+
+def autocast_inputs(op_name: str, *tensors):
+    """The inputs of op ``op_name`` as autocast wants them on this thread: cast to the
+    autocast dtype for LOWER_PRECISION_OPS, 16-bit ones to float32 for FP32_OPS, unchanged
+    otherwise or when autocast is off. Returns a tuple (None entries pass through)."""
+    dt = getattr(_tls, "dtype", None) if active else None
+    if dt is None:
+        return tensors
+    if op_name in LOWER_PRECISION_OPS:
+        return tuple(_cast(t, dt) for t in tensors)
+    if op_name in FP32_OPS:
+        from ..tensor import Tensor
+        return tuple(t.to(float32) if isinstance(t, Tensor) and t.dtype in _LOW else t for t in tensors)
+    return tensors
+
+
+class autocast:
+    """``with md.autocast(device_type="cpu", dtype=md.bfloat16, enabled=True):`` or as a
+    decorator. dtype: md.bfloat16 (default) or md.float16; ValueError otherwise, and for a
+    device_type other than "cpu"."""
+
+    def __init__(self, device_type: str = "cpu", dtype=None, enabled: bool = True, cache_enabled=None):
+        _check_device(device_type)
+        if not isinstance(enabled, bool):
+            raise TypeError(f"autocast: enabled must be a bool, got {type(enabled).__name__}")
+        if dtype is None:
+            dtype = bfloat16
+        if not isinstance(dtype, _dtype) or dtype not in _LOW:
+            raise ValueError(f"autocast: CPU autocast supports dtype=md.bfloat16 or md.float16, got {dtype!r}")
+        self.device = device_type
+        self.fast_dtype = dtype
+        self._enabled = enabled
+        self._prev = []
+
+    def __enter__(self):
+        global active
+        self._prev.append((getattr(_tls, "dtype", None), getattr(_tls, "last", None)))
+        _tls.dtype = self.fast_dtype if self._enabled else None
+        _tls.last = self.fast_dtype
+        if self._enabled:
+            with _lock:
+                active += 1
+        return self
+
+    def __exit__(self, *exc):
+        global active
+        _tls.dtype, _tls.last = self._prev.pop()
+        if self._enabled:
+            with _lock:
+                active -= 1
+        return False
+
+    def __call__(self, fn):
+        args = (self.device, self.fast_dtype, self._enabled)
+
+        @functools.wraps(fn)
+        def wrapper(*a, **kw):
+            with autocast(*args):
+                return fn(*a, **kw)
+        return wrapper

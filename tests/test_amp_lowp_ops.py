@@ -1,0 +1,85 @@
+"""float16 / bfloat16 tensors through the non-GEMM ops: they read and write the 16-bit
+format and compute in float32 inside, so each result is the float32 result on the widened
+inputs rounded once to nearest even (checked bit for bit), and within one 16-bit ulp of
+PyTorch's own bf16/fp16 CPU ops. Gradients of 16-bit leaves come back in their dtype."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minidl as md
+from conftest import to_numpy
+
+torch = pytest.importorskip("torch")
+F = md.nn.functional
+TF = torch.nn.functional
+
+CASES = {
+    "add": (lambda L, Fn, a, b: a + b),
+    "mul": (lambda L, Fn, a, b: a * b),
+    "exp": (lambda L, Fn, a, b: a.exp()),
+    "relu": (lambda L, Fn, a, b: Fn.relu(a)),
+    "gelu": (lambda L, Fn, a, b: Fn.gelu(a)),
+    "sigmoid": (lambda L, Fn, a, b: Fn.sigmoid(a)),
+    "tanh": (lambda L, Fn, a, b: Fn.tanh(a)),
+    "softmax": (lambda L, Fn, a, b: Fn.softmax(a, dim=1)),
+    "log_softmax": (lambda L, Fn, a, b: Fn.log_softmax(a, dim=1)),
+    "sum": (lambda L, Fn, a, b: a.sum(dim=1)),
+    "mean": (lambda L, Fn, a, b: a.mean(dim=0)),
+    "batch_norm": (lambda L, Fn, a, b: Fn.batch_norm(a, None, None, training=True)),
+    "linear": (lambda L, Fn, a, b: Fn.linear(a, b)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("mdt,tdt,ulp", [(md.bfloat16, torch.bfloat16, 2.0 ** -8),
+                                          (md.float16, torch.float16, 2.0 ** -11)], ids=["bf16", "fp16"])
+def test_low_precision_op(rng, name, mdt, tdt, ulp):
+    f = CASES[name]
+    a32 = rng.standard_normal((9, 33)).astype(np.float32)
+    b32 = rng.standard_normal((9, 33)).astype(np.float32)
+    a, b = md.tensor(a32).to(mdt), md.tensor(b32).to(mdt)
+    got = f(md, F, a, b)
+    assert got.dtype is mdt
+    # float32 op on the widened inputs, rounded once
+    ref32 = f(md, F, a.float(), b.float())
+    np.testing.assert_array_equal(to_numpy(got), to_numpy(ref32.to(mdt)))
+    ta, tb = torch.from_numpy(a.float().numpy()).to(tdt), torch.from_numpy(b.float().numpy()).to(tdt)
+    exp = f(torch, TF, ta, tb)
+    scale = 1.0 if name not in ("sum", "log_softmax", "linear") else np.abs(to_numpy(exp)).max()
+    np.testing.assert_allclose(to_numpy(got), to_numpy(exp), rtol=ulp, atol=2 * ulp * scale, err_msg=name)
+
+
+def test_gradients_of_16bit_leaves_keep_their_dtype(rng):
+    for mdt in (md.bfloat16, md.float16):
+        x = md.tensor(rng.standard_normal((4, 6)).astype(np.float32)).to(mdt).requires_grad_()
+        w = md.tensor(rng.standard_normal((3, 6)).astype(np.float32)).to(mdt).requires_grad_()
+        F.log_softmax(F.linear(F.gelu(x), w), dim=1).sum().backward()
+        assert x.grad.dtype is mdt and w.grad.dtype is mdt
+        assert np.isfinite(to_numpy(x.grad)).all()
+
+
+def test_conv2d_low_precision(rng):
+    x = md.tensor(rng.standard_normal((2, 3, 7, 7)).astype(np.float32))
+    w = md.tensor(rng.standard_normal((4, 3, 3, 3)).astype(np.float32))
+    for mdt in (md.bfloat16, md.float16):
+        y = F.conv2d(x.to(mdt), w.to(mdt), padding=1)
+        assert y.dtype is mdt
+        ref = F.conv2d(x.to(mdt).float(), w.to(mdt).float(), padding=1).to(mdt)
+        np.testing.assert_array_equal(to_numpy(y), to_numpy(ref))
+
+
+def test_cross_casts_between_16bit_formats_all_patterns():
+    """float16 <-> bfloat16 for all 65536 bit patterns of the source format, bitwise equal to
+    ml_dtypes (the widening to float32 is exact, so there is one rounding, to nearest even)."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    bf = np.dtype(ml_dtypes.bfloat16)
+    bits = np.arange(65536, dtype=np.uint32).astype(np.uint16)
+    for src, dst, mdst in ((np.dtype(np.float16), bf, md.bfloat16), (bf, np.dtype(np.float16), md.float16)):
+        x = bits.view(src)
+        got = md.from_numpy(x).to(mdst).numpy()
+        with np.errstate(all="ignore"):
+            exp = x.astype(dst)  # ml_dtypes' own direct conversion
+        nan = np.isnan(x.astype(np.float32))
+        np.testing.assert_array_equal(got.view(np.uint16)[~nan], exp.view(np.uint16)[~nan])
+        assert np.isnan(got[nan].astype(np.float32)).all()

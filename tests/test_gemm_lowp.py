@@ -1,0 +1,150 @@
+"""Low-precision GEMM (cpp/src/kernels/gemm_lowp.cpp, cpp/src/simd/gemm_bf16_simd.cpp).
+
+Accuracy: bfloat16/float16 inputs are exact in float32 and so is the product of two of them,
+so the only error is float32 accumulation. The classic bound for any summation order,
+|fl(sum x_k) - sum x_k| <= gamma_n * sum |x_k| with gamma_n = n u / (1 - n u), u = 2^-24,
+gives the tolerance against a float64 reference: |C - C64| <= gamma_(K+1) * (|A| @ |B|).
+
+Exact agreement (identical math):
+  * the vdpbf16ps kernel equals a float32 emulation of its summation order bit for bit
+    (per k pair: acc += a[k+1] b[k+1], then acc += a[k] b[k]; one kc block, K <= 1024);
+  * the portable path (float16 everywhere, bfloat16 on the avx2/scalar sets) equals sgemm on the
+    widened operands bit for bit, on every kernel set;
+  * a 16-bit result is the float32 accumulator rounded to nearest even.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minidl as md
+from minidl import _C
+
+ml_dtypes = pytest.importorskip("ml_dtypes")
+BF16 = np.dtype(ml_dtypes.bfloat16)
+F16 = np.dtype(np.float16)
+
+SHAPES = [(1, 1, 1), (7, 5, 3), (13, 33, 17), (12, 32, 64), (25, 70, 1025), (200, 65, 130), (3, 1100, 40)]
+
+
+def _operands(rng, M, N, K, dt, ta, tb):
+    a = rng.standard_normal((M, K)).astype(dt)
+    b = rng.standard_normal((K, N)).astype(dt)
+    aa = np.ascontiguousarray(a.T).T if ta else a   # a transposed view: the packing handles it
+    bb = np.ascontiguousarray(b.T).T if tb else b
+    return a, b, aa, bb
+
+
+def _bound(a, b):
+    K = a.shape[1]
+    u = 2.0 ** -24
+    gamma = (K + 1) * u / (1 - (K + 1) * u)
+    return gamma * (np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64)))
+
+
+@pytest.mark.parametrize("dt", [BF16, F16], ids=["bf16", "f16"])
+@pytest.mark.parametrize("ta,tb", [(0, 0), (0, 1), (1, 0), (1, 1)])
+def test_against_float64(kernel_set, rng, dt, ta, tb):
+    for M, N, K in SHAPES:
+        a, b, aa, bb = _operands(rng, M, N, K, dt, ta, tb)
+        c = _C.mm(aa, bb, True)
+        assert c.dtype == np.float32 and c.shape == (M, N)
+        ref = a.astype(np.float64) @ b.astype(np.float64)
+        err = np.abs(c - ref)
+        assert (err <= _bound(a, b)).all(), (M, N, K, float(err.max()))
+
+
+def _emulate_dpbf16(a, b):
+    """float32 emulation of vdpbf16ps' order over one kc block (products are exact)."""
+    a = a.astype(np.float32)
+    b = b.astype(np.float32)
+    if a.shape[1] % 2:
+        a = np.pad(a, ((0, 0), (0, 1)))
+        b = np.pad(b, ((0, 1), (0, 0)))
+    acc = np.zeros((a.shape[0], b.shape[1]), np.float32)
+    for k in range(0, a.shape[1], 2):
+        acc = acc + a[:, k + 1:k + 2] * b[k + 1]
+        acc = acc + a[:, k:k + 1] * b[k]
+    return acc
+
+
+def test_dpbf16_kernel_matches_its_emulation_bitwise(rng):
+    if _C.gemm_lowp_path("bfloat16") != "avx512_bf16":
+        # this CPU has no AVX512-BF16: the portable path must then be chosen for bfloat16
+        assert _C.gemm_lowp_path("bfloat16") == "convert_f32"
+        return
+    for M, N, K in [(13, 40, 17), (50, 70, 300), (12, 32, 1024), (1, 3, 1)]:
+        for ta, tb in [(0, 0), (1, 1)]:
+            a, b, aa, bb = _operands(rng, M, N, K, BF16, ta, tb)
+            np.testing.assert_array_equal(_C.mm(aa, bb, True), _emulate_dpbf16(a, b))
+
+
+@pytest.mark.parametrize("dt", [BF16, F16], ids=["bf16", "f16"])
+def test_portable_path_equals_sgemm_on_widened_inputs(kernel_set, rng, dt):
+    if dt == BF16 and _C.gemm_lowp_path("bfloat16") == "avx512_bf16":
+        assert kernel_set == "avx512"
+        return  # covered by the emulation test above
+    assert _C.gemm_lowp_path(dt.name) == "convert_f32"
+    for M, N, K in SHAPES:
+        a, b, aa, bb = _operands(rng, M, N, K, dt, 1, 0)
+        np.testing.assert_array_equal(_C.mm(aa, bb, True), _C.mm(a.astype(np.float32), b.astype(np.float32)))
+
+
+@pytest.mark.parametrize("dt", [BF16, F16], ids=["bf16", "f16"])
+def test_16bit_output_is_rounded_accumulator(rng, dt):
+    a, b, _, _ = _operands(rng, 30, 50, 70, dt, 0, 0)
+    c32 = _C.mm(a, b, True)
+    c16 = _C.mm(a, b)
+    assert c16.dtype == dt
+    np.testing.assert_array_equal(c16.view(np.uint16), c32.astype(dt).view(np.uint16))
+
+
+@pytest.mark.parametrize("dt", [BF16, F16], ids=["bf16", "f16"])
+def test_addmm_and_bmm(rng, dt):
+    a, b, _, bt = _operands(rng, 9, 37, 21, dt, 0, 1)
+    bias = rng.standard_normal(37).astype(dt)
+    got = _C.addmm(bias, a, bt, True)
+    ref = bias.astype(np.float64) + a.astype(np.float64) @ b.astype(np.float64)
+    assert (np.abs(got - ref) <= _bound(a, b) + 1e-6).all()
+    # batched, with a broadcast batch-1 operand and transposed views
+    x = rng.standard_normal((5, 11, 19)).astype(dt)
+    w = rng.standard_normal((1, 23, 19)).astype(dt)
+    got = _C.bmm(x, np.swapaxes(w, 1, 2), True)
+    ref = x.astype(np.float64) @ np.swapaxes(w, 1, 2).astype(np.float64)
+    assert got.shape == (5, 11, 23)
+    assert np.abs(got - ref).max() <= 20 * 2.0 ** -24 * np.abs(ref).max() + 1e-6
+
+
+def test_threads_split_gives_same_bits(rng):
+    """Each thread computes whole output panels with the same kernel: 1 and 2 threads agree."""
+    a, b, _, _ = _operands(rng, 300, 700, 200, BF16, 0, 0)
+    md.set_num_threads(1)
+    c1 = _C.mm(a, b, True)
+    md.set_num_threads(2)
+    np.testing.assert_array_equal(_C.mm(a, b, True), c1)
+
+
+def test_tensor_matmul_and_linear_in_low_precision(rng):
+    for dtype in (md.bfloat16, md.float16):
+        x = md.tensor(rng.standard_normal((6, 40)).astype(np.float32)).to(dtype)
+        w = md.tensor(rng.standard_normal((12, 40)).astype(np.float32)).to(dtype)
+        y = x @ w.T
+        assert y.dtype is dtype
+        ref = x.float().numpy().astype(np.float64) @ w.float().numpy().astype(np.float64).T
+        # one rounding to the 16-bit format at the end: relative 2^-8 (bf16) / 2^-11 (f16)
+        rel = 2.0 ** -8 if dtype is md.bfloat16 else 2.0 ** -11
+        np.testing.assert_allclose(y.float().numpy(), ref, rtol=rel, atol=1e-3)
+        out = md.nn.functional.linear(x, w)
+        np.testing.assert_array_equal(out.float().numpy(), y.float().numpy())
+
+
+def test_bad_input():
+    a = np.zeros((3, 4), BF16)
+    with pytest.raises(TypeError, match="same dtype"):
+        _C.mm(a, np.zeros((4, 2), F16))
+    with pytest.raises(ValueError, match="cannot be multiplied"):
+        _C.mm(a, np.zeros((5, 2), BF16))
+    with pytest.raises(TypeError, match="bias dtype"):
+        _C.addmm(np.zeros(2, np.float32), a, np.zeros((4, 2), BF16))
+    with pytest.raises(ValueError, match="bfloat16 or float16"):
+        _C.gemm_lowp_path("int8")
