@@ -1,0 +1,102 @@
+// Micro-kernels of the direct convolution (see minidl/conv_direct.h for the buffer layout),
+// compiled once per instruction set.
+//
+// forward: an MR x (NV vectors) tile of Y, accumulated over all taps in registers. Per tap it
+//   loads NV vectors of the input buffer (unaligned, contiguous: the implicit B panel) and
+//   broadcasts MR packed weights. AVX-512: 8 x 3 vectors -> 24 zmm accumulators + 3 loads +
+//   1 broadcast of the 32 registers; 8 + 3 loads per 24 FMAs. 8 rows divide the 16/32/64
+//   output channels of ResNet layers exactly (the 12-row tile of the GEMM computes 16 rows
+//   as 12 + 4, the 4-row tile at a third of the rate).
+// weight: a WK x WT tile of dW (output channels x taps), vectors along the output positions;
+//   the accumulators stay in registers across all images of a chunk and are reduced
+//   horizontally once per tile. AVX-512: 4 x 6 -> 24 accumulators, 4 + 6 loads per 24 FMAs.
+#include "minidl/conv_direct.h"
+#include "minidl/vec.h"
+
+namespace minidl {
+namespace MINIDL_ISA_NS {
+namespace {
+
+constexpr int VW = Vec::width;
+#if defined(__AVX512F__)
+constexpr int kMR = 8, kNV = 3, kWK = 4, kWT = 6;
+#else
+constexpr int kMR = 4, kNV = 3, kWK = 2, kWT = 4;  // 16 ymm: 12 (8) accumulators
+#endif
+
+template <int NV>
+inline void forward_tile(int64_t taps, const float* __restrict w, const int64_t* __restrict toff,
+                         const float* __restrict x, float* __restrict y, int64_t ldy) {
+  Vec acc[kMR][NV];
+#pragma GCC unroll 8
+  for (int r = 0; r < kMR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = Vec::zero();
+#pragma GCC unroll 2
+  for (int64_t t = 0; t < taps; ++t, w += kMR) {
+    const float* src = x + toff[t];
+    Vec b[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) b[v] = Vec::load(src + v * VW);
+#pragma GCC unroll 8
+    for (int r = 0; r < kMR; ++r) {
+      const Vec a = Vec::set1(w[r]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = fmadd(a, b[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < kMR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v].store(y + r * ldy + v * VW);
+}
+
+void forward(int64_t kblocks, int64_t taps, int64_t Lr, const float* wpk, const int64_t* toff,
+             const float* x, float* y, int64_t ldy) {
+  for (int64_t kb = 0; kb < kblocks; ++kb) {
+    const float* w = wpk + kb * taps * kMR;
+    float* yb = y + kb * kMR * ldy;
+    int64_t o = 0;
+    for (; o + kNV * VW <= Lr; o += kNV * VW) forward_tile<kNV>(taps, w, toff, x + o, yb + o, ldy);
+    const int64_t rest = (Lr - o) / VW;  // Lr is a multiple of VW
+    if (rest == 2) forward_tile<2>(taps, w, toff, x + o, yb + o, ldy);
+    else if (rest == 1) forward_tile<1>(taps, w, toff, x + o, yb + o, ldy);
+  }
+}
+
+void weight(int64_t K, int64_t taps, int64_t Lr, int64_t nimg, const float* dy, int64_t dys,
+            int64_t ldd, const float* x, int64_t xs, const int64_t* toff, float* gw, int64_t ldw) {
+  for (int64_t kb = 0; kb < K; kb += kWK)
+    for (int64_t tb = 0; tb < taps; tb += kWT) {
+      Vec acc[kWK][kWT];
+#pragma GCC unroll 4
+      for (int i = 0; i < kWK; ++i)
+#pragma GCC unroll 6
+        for (int j = 0; j < kWT; ++j) acc[i][j] = Vec::zero();
+      for (int64_t n = 0; n < nimg; ++n) {
+        const float* d = dy + n * dys + kb * ldd;
+        const float* xn = x + n * xs;
+        const float* xp[kWT];
+#pragma GCC unroll 6
+        for (int j = 0; j < kWT; ++j) xp[j] = xn + toff[tb + j];
+        for (int64_t o = 0; o < Lr; o += VW) {
+          Vec dv[kWK];
+#pragma GCC unroll 4
+          for (int i = 0; i < kWK; ++i) dv[i] = Vec::load(d + i * ldd + o);
+#pragma GCC unroll 6
+          for (int j = 0; j < kWT; ++j) {
+            const Vec xv = Vec::load(xp[j] + o);
+#pragma GCC unroll 4
+            for (int i = 0; i < kWK; ++i) acc[i][j] = fmadd(dv[i], xv, acc[i][j]);
+          }
+        }
+      }
+      for (int i = 0; i < kWK; ++i)
+        for (int j = 0; j < kWT; ++j) gw[(kb + i) * ldw + tb + j] += reduce_add(acc[i][j]);
+    }
+}
+
+}  // namespace
+extern const ConvDirectSimd conv_direct_simd = {VW, kMR, kWK, kWT, &forward, &weight};
+}  // namespace MINIDL_ISA_NS
+}  // namespace minidl
