@@ -58,10 +58,21 @@ struct Layout {
   std::vector<char> phase_used;                    // [a*sw + b]: some tap reads that phase
 };
 
+// Width of the output grid (= of a buffer row). Strided: ceil(padded width / stride). Stride 1:
+// W + Z with Z = pw zeros per row instead of 2 pw: a tap reading past the right end of a row
+// wraps into the next row's first pw columns, which hold the left padding (zeros) -- the
+// right padding comes for free, and fewer dropped columns are computed (e.g. 17 instead of 18
+// per 16 at 16x16). Z >= 2 pw - (extent - 1) keeps Wps >= Q when the padding exceeds the kernel.
+int64_t grid_width(const ConvShape& s) {
+  if (s.stride_w > 1) return (s.W + 2 * s.pad_w + s.stride_w - 1) / s.stride_w;
+  const int64_t ew = s.dil_w * (s.S - 1) + 1;
+  return s.W + std::max(s.pad_w, 2 * s.pad_w - ew + 1);
+}
+
 Layout make_layout(const ConvShape& s, int vw, int64_t tap_multiple) {
   Layout L;
   const int64_t sh = s.stride_h, sw = s.stride_w;
-  L.Wps = (s.W + 2 * s.pad_w + sw - 1) / sw;
+  L.Wps = grid_width(s);
   L.Hs = (s.H + 2 * s.pad_h + sh - 1) / sh;
   L.phase = L.Hs * L.Wps;
   L.plane = sh * sw * L.phase;
@@ -92,6 +103,7 @@ int64_t buffer_floats(const Layout& L, int64_t nimg) { return (nimg - 1) * L.img
 // the padded, phase-split copy of x_g (Cg planes of H x W) at dst
 void fill_image(const ConvShape& s, const Layout& L, const float* xg, float* dst) {
   const int64_t sh = s.stride_h, sw = s.stride_w, HW = s.H * s.W;
+  const auto gather2 = conv_direct_simd_active()->gather_stride2;
   for (int64_t c = 0; c < s.Cg(); ++c)
     for (int64_t a = 0; a < sh; ++a)
       for (int64_t b = 0; b < sw; ++b) {
@@ -108,22 +120,24 @@ void fill_image(const ConvShape& s, const Layout& L, const float* xg, float* dst
             continue;
           }
           const float* xr = xg + c * HW + i * s.W;
-          if (sw == 1) {  // Wps = pad + W + pad
-            std::memset(row, 0, sizeof(float) * s.pad_w);
+          // (the pads are a few floats: plain loops, a libc call per row end cost more
+          // than the copy at stride 2, where rows are short and 4x as many)
+          if (sw == 1) {  // Wps = pw + W + (Z - pw) zeros
+            for (int64_t j = 0; j < s.pad_w; ++j) row[j] = 0.0f;
             std::memcpy(row + s.pad_w, xr, sizeof(float) * s.W);
-            std::memset(row + s.pad_w + s.W, 0, sizeof(float) * (L.Wps - s.pad_w - s.W));
+            for (int64_t j = s.pad_w + s.W; j < L.Wps; ++j) row[j] = 0.0f;
           } else {  // row[j2] = x[i][j2*sw + t] where that lies in [0, W), else 0
             const int64_t t = b - s.pad_w;
             const int64_t lo = std::min(L.Wps, t >= 0 ? int64_t{0} : (-t + sw - 1) / sw);
             const int64_t hi = std::max(lo, std::min(L.Wps, s.W - t <= 0 ? int64_t{0} : (s.W - t - 1) / sw + 1));
-            std::memset(row, 0, sizeof(float) * lo);
+            for (int64_t j = 0; j < lo; ++j) row[j] = 0.0f;
             const float* src = xr + t;
-            if (sw == 2) {  // constant stride: the compiler vectorizes the gather as shuffles
-              for (int64_t j2 = lo; j2 < hi; ++j2) row[j2] = src[2 * j2];
+            if (sw == 2) {
+              gather2(src + 2 * lo, s.W - t - 2 * lo, hi - lo, row + lo);
             } else {
               for (int64_t j2 = lo; j2 < hi; ++j2) row[j2] = src[j2 * sw];
             }
-            std::memset(row + hi, 0, sizeof(float) * (L.Wps - hi));
+            for (int64_t j = hi; j < L.Wps; ++j) row[j] = 0.0f;
           }
         }
       }
@@ -143,10 +157,14 @@ std::vector<T>& scratch() {
   return buf;
 }
 
+// n floats of per-thread scratch, 64-byte aligned: the rows of dY in the weight-gradient
+// buffer are then whole cache lines (Lr is a multiple of the vector width), so its vector
+// loads never split across two lines
 float* scratch_floats(int64_t n) {
   std::vector<float>& buf = scratch<float>();
-  if (buf.size() < size_t(n)) buf.resize(size_t(n));
-  return buf.data();
+  if (buf.size() < size_t(n + 16)) buf.resize(size_t(n + 16));
+  const uintptr_t a = reinterpret_cast<uintptr_t>(buf.data());
+  return buf.data() + ((64 - a % 64) % 64) / sizeof(float);
 }
 
 }  // namespace
@@ -154,7 +172,7 @@ float* scratch_floats(int64_t n) {
 bool conv_direct_available(const ConvShape& s) {
   if (!enabled() || conv_direct_simd_active() == nullptr) return false;
   if (s.groups == s.C && s.K == s.C && s.groups > 1) return false;  // depthwise kernels
-  const int64_t Wps = (s.W + 2 * s.pad_w + s.stride_w - 1) / s.stride_w;
+  const int64_t Wps = grid_width(s);
   const int64_t Hs = (s.H + 2 * s.pad_h + s.stride_h - 1) / s.stride_h;
   const int64_t img = s.Cg() * s.stride_h * s.stride_w * Hs * Wps;
   return img + (s.Kg() + 8) * (s.P * Wps + 16) <= kMaxBufferFloats;
@@ -176,7 +194,7 @@ void conv2d_direct_forward(const ConvShape& s, const float* x, const float* w, c
       for (int64_t t = 0; t < T; ++t)
         wpk[((g * kb + kk / mr) * T + t) * mr + kk % mr] = w[(g * Kg + kk) * T + t];
   over_images(s, image_threads(s), 1, [&](int, int64_t n0, int64_t n1) {
-    const int64_t xsz = buffer_floats(L, 1);
+    const int64_t xsz = (buffer_floats(L, 1) + 15) / 16 * 16;  // keeps yb 64-byte aligned
     float* xb = scratch_floats(xsz + kb * mr * L.Lr);
     float* yb = xb + xsz;
     for (int64_t n = n0; n < n1; ++n)
@@ -230,7 +248,7 @@ void conv2d_direct_backward_weight(const ConvShape& s, const float* gy, const fl
   const int64_t part = s.groups * Kp * Tp;
   std::vector<float> partial(size_t(nt * part), 0.0f);  // one sum per thread: no races
   over_images(s, nt, chunk, [&](int tid, int64_t n0, int64_t n1) {
-    const int64_t nimg = n1 - n0, xsz = buffer_floats(L, chunk);
+    const int64_t nimg = n1 - n0, xsz = (buffer_floats(L, chunk) + 15) / 16 * 16;
     float* xb = scratch_floats(xsz + chunk * Kp * L.Lr);
     float* db = xb + xsz;
     for (int64_t g = 0; g < s.groups; ++g) {
