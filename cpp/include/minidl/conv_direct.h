@@ -1,19 +1,16 @@
-// Direct ("implicit GEMM") float32 convolution on a padded, phase-split copy of the input.
+// Direct ("implicit GEMM") float32 convolution on a padded, re-arranged copy of the input.
 //
 // The input planes of one image and group are copied once into a buffer with the zero padding
-// written out and each plane split into stride phases: padded pixel (i, j) is stored at
-//   [c][i % sh][j % sw][i / sh][j / sw]     (phase planes of Hs x Wps, Wps = ceil(Wp / sw)).
-// Output (p, q) of tap (c, r, u) then reads padded (p*sh + r*dh, q*sw + u*dw), i.e. the
-// phase ((r*dh) % sh, (u*dw) % sw) at row p + (r*dh)/sh, column q + (u*dw)/sw. Numbering the
-// outputs o = p*Wps + q over a grid Wps wide (columns q >= Q are computed and dropped), every
-// tap reads x_buffer[toff[tap] + o]: one contiguous run per tap, for any stride, dilation and
-// padding. So
-//   forward:          Y[k][o]   = sum_tap W[k][tap] * X[toff[tap] + o]          (GEMM, B implicit)
+// written out and the stride resolved into separate planes (layouts: conv_direct.cpp, Layout),
+// such that, numbering the outputs o = p*Wg + q over a grid Wg >= Q wide (columns q >= Q, if
+// any, are computed and dropped), tap (c, r, u) of every output reads x_buffer[toff[tap] + o]:
+// one contiguous run per tap, for any stride, dilation and padding. So
+//   forward:          Y[k][o]    = sum_tap W[k][tap] * X[toff[tap] + o]          (GEMM, B implicit)
 //   weight gradient:  dW[k][tap] = sum_{n, o} dY[n][k][o] * X_n[toff[tap] + o]   (dY zero at q >= Q)
 // and the stride-1 input gradient is the forward of dY with the flipped, transposed kernel.
-// No column matrix and no packed B panel are built: the micro-kernels load B vectors straight
-// from the buffer (L1/L2 resident). cpp/src/kernels/conv_direct.cpp drives them (buffers,
-// threads); cpp/src/simd/conv_direct_simd.cpp holds the per-ISA micro-kernels.
+// No R*S-fold column matrix and no packed B panel are built: the micro-kernels load B vectors
+// straight from the buffer (L1/L2 resident). cpp/src/kernels/conv_direct.cpp drives them
+// (buffers, threads); cpp/src/simd/conv_direct_simd.cpp holds the per-ISA micro-kernels.
 #pragma once
 #include <cstdint>
 

@@ -47,50 +47,74 @@ bool enabled() {  // MINIDL_CONV_DIRECT=0 turns the path off (for A/B measuremen
   return on;
 }
 
-// Geometry of the phase-split buffer of one image and group (Cg channel planes).
+// Geometry of the buffer of one image and group. Every input channel c gets nv column
+// variants v, each split into sh row phases a; plane (c, v, a) holds Hs rows of Wg floats:
+//   buf[((c*nv + v)*sh + a)*Hs + i2][j] = x_pad[c][i2*sh + a][j*sw + cs[v]]
+// Tap (c, r, u) reads plane (c, var[u], (r*dh) % sh) from row (r*dh)/sh, column ecol[u] on.
+// Two choices of variants (make_layout picks by shape):
+//  * "grid": nv = sw phases (cs = 0..sw-1), var[u] = (u*dw) % sw, ecol[u] = (u*dw) / sw, and
+//    Wg = ceil(padded width / sw) >= Q: the taps of one row share the same buffer lines; the
+//    columns q >= Q of the Wg-wide output grid are computed and dropped. At stride 1 a row is
+//    W + pw wide: a tap reading past its right end wraps into the next row's left padding.
+//  * "shifted": nv = S (cs = u*dw), ecol = 0, Wg = Q: im2col along the kernel width only (S
+//    copies of the input instead of R*S); no output is wasted, but taps of a row read S planes.
 struct Layout {
-  int64_t Wps = 0, Hs = 0, phase = 0, plane = 0;  // phase plane Hs x Wps; plane = one channel
-  int64_t img = 0;                                 // floats per image (Cg planes)
-  int64_t L = 0, Lr = 0;                           // outputs on the Wps-wide grid; rounded to vw
-  int64_t taps = 0, taps_pad = 0;                  // Cg*R*S, rounded up to the weight tile
-  int64_t span = 0;                                // floats a kernel reads from an image's start
-  std::vector<int64_t> toff;                       // tap (c, r, u) -> offset in the buffer
-  std::vector<char> phase_used;                    // [a*sw + b]: some tap reads that phase
+  int64_t nv = 0, Wg = 0, Hs = 0, plane = 0;  // variants; row width; rows per plane; Hs*Wg
+  int64_t img = 0;                            // floats per image: Cg*nv*sh planes
+  int64_t L = 0, Lr = 0;                      // outputs on the Wg-wide grid (P*Wg); rounded to vw
+  int64_t taps = 0, taps_pad = 0;             // Cg*R*S, rounded up to the weight tile
+  int64_t span = 0;                           // floats a kernel reads from an image's start
+  std::vector<int64_t> cs;                    // variant -> first padded column
+  std::vector<int64_t> toff;                  // tap (c, r, u) -> offset in the buffer
+  std::vector<char> used;                     // [v*sh + a]: some tap reads that plane
 };
 
-// Width of the output grid (= of a buffer row). Strided: ceil(padded width / stride). Stride 1:
-// W + Z with Z = pw zeros per row instead of 2 pw: a tap reading past the right end of a row
-// wraps into the next row's first pw columns, which hold the left padding (zeros) -- the
-// right padding comes for free, and fewer dropped columns are computed (e.g. 17 instead of 18
-// per 16 at 16x16). Z >= 2 pw - (extent - 1) keeps Wps >= Q when the padding exceeds the kernel.
+// Measured (1 thread, batch 32, fwd / dW ms): grid is faster where rows are long and
+// stride 1 (16->16 @32: 0.71 / 0.82 vs 0.80 / 0.90 shifted, 32->32 @16: 0.72 / 0.82 vs 0.78 /
+// 0.89), shifted where the grid wastes columns or phases: stride 2 (16->32 3x3 @32: 0.55 / 0.63
+// vs 0.60 / 0.68), 1x1 stride 2 (0.085 / 0.12 vs 0.13 / 0.19), and 8x8 images (64->64: 0.78
+// vs 0.82 forward; the 8 + 1 wide grid rounds 72 outputs up to 80).
+bool use_shifted(const ConvShape& s) { return s.stride_w > 1 || s.S == 1 || s.Q <= 8; }
+
 int64_t grid_width(const ConvShape& s) {
-  if (s.stride_w > 1) return (s.W + 2 * s.pad_w + s.stride_w - 1) / s.stride_w;
+  if (use_shifted(s)) return s.Q;  // (so the grid layout only meets stride_w == 1)
+  // Z >= pw zeros per row (shared with the next row's left padding); Z >= 2 pw - (extent - 1)
+  // keeps Wg >= Q when the padding exceeds the kernel
   const int64_t ew = s.dil_w * (s.S - 1) + 1;
   return s.W + std::max(s.pad_w, 2 * s.pad_w - ew + 1);
+}
+
+int64_t buffer_image_floats(const ConvShape& s) {
+  const int64_t Hs = (s.H + 2 * s.pad_h + s.stride_h - 1) / s.stride_h;
+  return s.Cg() * (use_shifted(s) ? s.S : s.stride_w) * s.stride_h * Hs * grid_width(s);
 }
 
 Layout make_layout(const ConvShape& s, int vw, int64_t tap_multiple) {
   Layout L;
   const int64_t sh = s.stride_h, sw = s.stride_w;
-  L.Wps = grid_width(s);
+  const bool shifted = use_shifted(s);
+  L.nv = shifted ? s.S : sw;
+  L.Wg = grid_width(s);
   L.Hs = (s.H + 2 * s.pad_h + sh - 1) / sh;
-  L.phase = L.Hs * L.Wps;
-  L.plane = sh * sw * L.phase;
-  L.img = s.Cg() * L.plane;
-  L.L = s.P * L.Wps;
+  L.plane = L.Hs * L.Wg;
+  L.img = buffer_image_floats(s);
+  L.L = s.P * L.Wg;
   L.Lr = (L.L + vw - 1) / vw * vw;
   L.taps = s.Cg() * s.R * s.S;
   L.taps_pad = (L.taps + tap_multiple - 1) / tap_multiple * tap_multiple;
+  L.cs.resize(L.nv);
+  for (int64_t v = 0; v < L.nv; ++v) L.cs[v] = shifted ? v * s.dil_w : v;
   L.toff.assign(L.taps_pad, 0);
-  L.phase_used.assign(sh * sw, 0);
+  L.used.assign(L.nv * sh, 0);
   int64_t maxoff = 0;
   for (int64_t c = 0; c < s.Cg(); ++c)
     for (int64_t r = 0; r < s.R; ++r)
       for (int64_t u = 0; u < s.S; ++u) {
-        const int64_t rr = r * s.dil_h, uu = u * s.dil_w, ph = (rr % sh) * sw + uu % sw;
-        const int64_t off = c * L.plane + ph * L.phase + (rr / sh) * L.Wps + uu / sw;
+        const int64_t rr = r * s.dil_h, uu = u * s.dil_w;
+        const int64_t v = shifted ? u : uu % sw, e = shifted ? 0 : uu / sw;
+        const int64_t off = ((c * L.nv + v) * sh + rr % sh) * L.plane + (rr / sh) * L.Wg + e;
         L.toff[(c * s.R + r) * s.S + u] = off;
-        L.phase_used[ph] = 1;
+        L.used[v * sh + rr % sh] = 1;
         maxoff = std::max(maxoff, off);
       }
   L.span = maxoff + L.Lr;
@@ -100,47 +124,40 @@ Layout make_layout(const ConvShape& s, int vw, int64_t tap_multiple) {
 // floats of a buffer holding nimg images (the last one's reads run `span` past its start)
 int64_t buffer_floats(const Layout& L, int64_t nimg) { return (nimg - 1) * L.img + std::max(L.img, L.span); }
 
-// the padded, phase-split copy of x_g (Cg planes of H x W) at dst
+// the buffer of x_g (Cg planes of H x W) at dst
 void fill_image(const ConvShape& s, const Layout& L, const float* xg, float* dst) {
-  const int64_t sh = s.stride_h, sw = s.stride_w, HW = s.H * s.W;
+  const int64_t sh = s.stride_h, sw = s.stride_w, HW = s.H * s.W, Wg = L.Wg;
   const auto gather2 = conv_direct_simd_active()->gather_stride2;
   for (int64_t c = 0; c < s.Cg(); ++c)
-    for (int64_t a = 0; a < sh; ++a)
-      for (int64_t b = 0; b < sw; ++b) {
-        float* ph = dst + c * L.plane + (a * sw + b) * L.phase;
-        if (!L.phase_used[a * sw + b]) {  // read only by dropped outputs: zeros will do
-          std::memset(ph, 0, sizeof(float) * L.phase);
+    for (int64_t v = 0; v < L.nv; ++v) {
+      // row column j reads input column j*sw + t, inside [0, W) for j in [lo, hi)
+      const int64_t t = L.cs[v] - s.pad_w;
+      const int64_t lo = std::min(Wg, t >= 0 ? int64_t{0} : (-t + sw - 1) / sw);
+      const int64_t hi = std::max(lo, std::min(Wg, s.W - t <= 0 ? int64_t{0} : (s.W - t - 1) / sw + 1));
+      for (int64_t a = 0; a < sh; ++a) {
+        float* ph = dst + ((c * L.nv + v) * sh + a) * L.plane;
+        if (!L.used[v * sh + a]) {  // read only by dropped outputs: zeros will do
+          std::memset(ph, 0, sizeof(float) * L.plane);
           continue;
         }
         for (int64_t i2 = 0; i2 < L.Hs; ++i2) {
-          float* row = ph + i2 * L.Wps;
+          float* row = ph + i2 * Wg;
           const int64_t i = i2 * sh + a - s.pad_h;
           if (i < 0 || i >= s.H) {
-            std::memset(row, 0, sizeof(float) * L.Wps);
+            std::memset(row, 0, sizeof(float) * Wg);
             continue;
           }
-          const float* xr = xg + c * HW + i * s.W;
-          // (the pads are a few floats: plain loops, a libc call per row end cost more
-          // than the copy at stride 2, where rows are short and 4x as many)
-          if (sw == 1) {  // Wps = pw + W + (Z - pw) zeros
-            for (int64_t j = 0; j < s.pad_w; ++j) row[j] = 0.0f;
-            std::memcpy(row + s.pad_w, xr, sizeof(float) * s.W);
-            for (int64_t j = s.pad_w + s.W; j < L.Wps; ++j) row[j] = 0.0f;
-          } else {  // row[j2] = x[i][j2*sw + t] where that lies in [0, W), else 0
-            const int64_t t = b - s.pad_w;
-            const int64_t lo = std::min(L.Wps, t >= 0 ? int64_t{0} : (-t + sw - 1) / sw);
-            const int64_t hi = std::max(lo, std::min(L.Wps, s.W - t <= 0 ? int64_t{0} : (s.W - t - 1) / sw + 1));
-            for (int64_t j = 0; j < lo; ++j) row[j] = 0.0f;
-            const float* src = xr + t;
-            if (sw == 2) {
-              gather2(src + 2 * lo, s.W - t - 2 * lo, hi - lo, row + lo);
-            } else {
-              for (int64_t j2 = lo; j2 < hi; ++j2) row[j2] = src[j2 * sw];
-            }
-            for (int64_t j = hi; j < L.Wps; ++j) row[j] = 0.0f;
-          }
+          // (the zero ends are a few floats: plain loops; a libc call per row end cost
+          // more than the copy at stride 2, where rows are short)
+          for (int64_t j = 0; j < lo; ++j) row[j] = 0.0f;
+          const float* src = xg + c * HW + i * s.W + t;
+          if (sw == 1) std::memcpy(row + lo, src + lo, sizeof(float) * (hi - lo));
+          else if (sw == 2) gather2(src + 2 * lo, s.W - t - 2 * lo, hi - lo, row + lo);
+          else for (int64_t j = lo; j < hi; ++j) row[j] = src[j * sw];
+          for (int64_t j = hi; j < Wg; ++j) row[j] = 0.0f;
         }
       }
+    }
 }
 
 // nimg images' buffers (image n0 + i at i * img), the slack after the last one zeroed
@@ -172,10 +189,7 @@ float* scratch_floats(int64_t n) {
 bool conv_direct_available(const ConvShape& s) {
   if (!enabled() || conv_direct_simd_active() == nullptr) return false;
   if (s.groups == s.C && s.K == s.C && s.groups > 1) return false;  // depthwise kernels
-  const int64_t Wps = grid_width(s);
-  const int64_t Hs = (s.H + 2 * s.pad_h + s.stride_h - 1) / s.stride_h;
-  const int64_t img = s.Cg() * s.stride_h * s.stride_w * Hs * Wps;
-  return img + (s.Kg() + 8) * (s.P * Wps + 16) <= kMaxBufferFloats;
+  return buffer_image_floats(s) + (s.Kg() + 8) * (s.P * grid_width(s) + 16) <= kMaxBufferFloats;
 }
 
 bool conv_direct_backward_input_available(const ConvShape& s) {
@@ -205,8 +219,8 @@ void conv2d_direct_forward(const ConvShape& s, const float* x, const float* w, c
           const float bk = bias ? bias[g * Kg + kk] : 0.0f;
           float* dst = y + (n * s.K + g * Kg + kk) * PQ;
           const float* src = yb + kk * L.Lr;
-          for (int64_t p = 0; p < s.P; ++p)
-            for (int64_t q = 0; q < s.Q; ++q) dst[p * s.Q + q] = src[p * L.Wps + q] + bk;
+          for (int64_t p = 0; p < s.P; ++p)  // drop the grid columns q >= Q
+            for (int64_t q = 0; q < s.Q; ++q) dst[p * s.Q + q] = src[p * L.Wg + q] + bk;
         }
       }
   });
@@ -253,7 +267,7 @@ void conv2d_direct_backward_weight(const ConvShape& s, const float* gy, const fl
     float* db = xb + xsz;
     for (int64_t g = 0; g < s.groups; ++g) {
       fill_images(s, L, x, g, n0, nimg, xb);
-      for (int64_t i = 0; i < nimg; ++i)  // dY on the Wps-wide grid, zero where q >= Q
+      for (int64_t i = 0; i < nimg; ++i)  // dY rows of Lr floats
         for (int64_t kk = 0; kk < Kp; ++kk) {
           float* row = db + (i * Kp + kk) * L.Lr;
           if (kk >= Kg) {
@@ -261,11 +275,15 @@ void conv2d_direct_backward_weight(const ConvShape& s, const float* gy, const fl
             continue;
           }
           const float* src = gy + ((n0 + i) * s.K + g * Kg + kk) * PQ;
-          for (int64_t p = 0; p < s.P; ++p) {
-            std::memcpy(row + p * L.Wps, src + p * s.Q, sizeof(float) * s.Q);
-            std::memset(row + p * L.Wps + s.Q, 0, sizeof(float) * (L.Wps - s.Q));
+          if (L.Wg == s.Q) {
+            std::memcpy(row, src, sizeof(float) * PQ);
+          } else {  // on the Wg-wide grid, zero where q >= Q
+            for (int64_t p = 0; p < s.P; ++p) {
+              std::memcpy(row + p * L.Wg, src + p * s.Q, sizeof(float) * s.Q);
+              for (int64_t q = s.Q; q < L.Wg; ++q) row[p * L.Wg + q] = 0.0f;
+            }
           }
-          std::memset(row + L.L, 0, sizeof(float) * (L.Lr - L.L));
+          for (int64_t o = L.L; o < L.Lr; ++o) row[o] = 0.0f;
         }
       k->weight(Kp, Tp, L.Lr, nimg, db, Kp * L.Lr, L.Lr, xb, L.img, L.toff.data(),
                 partial.data() + tid * part + g * Kp * Tp, Tp);

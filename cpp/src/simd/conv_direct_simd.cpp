@@ -19,9 +19,9 @@ namespace {
 
 constexpr int VW = Vec::width;
 #if defined(__AVX512F__)
-constexpr int kMR = 8, kNV = 3, kWK = 4, kWT = 6;
+constexpr int kMR = 8, kWK = 4, kWT = 6;
 #else
-constexpr int kMR = 4, kNV = 3, kWK = 2, kWT = 4;  // 16 ymm: 12 (8) accumulators
+constexpr int kMR = 4, kWK = 2, kWT = 4;  // 16 ymm: 12 (8) accumulators
 #endif
 
 template <int NV>
@@ -54,19 +54,20 @@ inline void forward_tile(int64_t taps, const float* __restrict w, const int64_t*
 void forward(int64_t kblocks, int64_t taps, int64_t Lr, const float* wpk, const int64_t* toff,
              const float* x, float* y, int64_t ldy) {
   // Output chunks outside, weight blocks inside: the input runs a chunk reads (taps of all
-  // channels, ~8-20 KiB) stay in L1 while every weight block uses them; the other order
-  // re-streamed the whole buffer from L2 per weight block (measured 1.6x slower at stride 2,
-  // where the phase planes make that footprint 3x larger).
-  int64_t o = 0;
-  for (; o + kNV * VW <= Lr; o += kNV * VW)
-    for (int64_t kb = 0; kb < kblocks; ++kb)
-      forward_tile<kNV>(taps, wpk + kb * taps * kMR, toff, x + o, y + kb * kMR * ldy + o, ldy);
-  const int64_t rest = (Lr - o) / VW;  // Lr is a multiple of VW
-  for (int64_t kb = 0; kb < kblocks && rest > 0; ++kb) {
-    const float* w = wpk + kb * taps * kMR;
-    float* yb = y + kb * kMR * ldy + o;
-    if (rest == 2) forward_tile<2>(taps, w, toff, x + o, yb, ldy);
-    else forward_tile<1>(taps, w, toff, x + o, yb, ldy);
+  // channels, ~8-20 KiB) stay in L1 while every weight block uses them. Chunks of 3 vectors,
+  // the last ones 2 + 2 rather than 3 + 1: a 1-vector tile does 8 broadcasts per 8 FMAs
+  // (load-bound), and 64 outputs (8x8 images) would run a quarter of their work in one.
+  for (int64_t o = 0; o < Lr;) {
+    const int64_t left = (Lr - o) / VW;  // Lr is a multiple of VW
+    const int nv = left == 4 || left == 2 ? 2 : left == 1 ? 1 : 3;
+    for (int64_t kb = 0; kb < kblocks; ++kb) {
+      const float* w = wpk + kb * taps * kMR;
+      float* yb = y + kb * kMR * ldy + o;
+      if (nv == 3) forward_tile<3>(taps, w, toff, x + o, yb, ldy);
+      else if (nv == 2) forward_tile<2>(taps, w, toff, x + o, yb, ldy);
+      else forward_tile<1>(taps, w, toff, x + o, yb, ldy);
+    }
+    o += nv * VW;
   }
 }
 

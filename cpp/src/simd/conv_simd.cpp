@@ -186,29 +186,62 @@ void depthwise_backward_input(const ConvShape& s, const float* gy, const float* 
   }
 }
 
+// grad_w[r*S + u] += sum over the nimg planes (gy + n*PQ*C, x + n*HW*C: one channel of
+// consecutive images) of sum_{p,q} gy * x. Up to kAccTaps taps: rows outside, taps inside, one
+// accumulator per tap kept in registers across all images and reduced once (reducing per
+// plane cost as much as the multiply-adds at 16x16); the R*S chains are independent, so FMA
+// latency is covered. Larger kernels: per tap, four accumulators over consecutive rows.
+constexpr int kAccTaps = 16;
 void depthwise_backward_weight(const ConvShape& s, const float* gy, const float* x, float* gw,
-                               float* buf) {
+                               float* buf, int64_t nimg) {
   const PhaseBuffer L = layout(s);
   const Taps T(s, L);
-  fill_buffer(s, x, buf);
-  for (int64_t r = 0; r < s.R; ++r)
-    for (int64_t u = 0; u < s.S; ++u) {
-      // four accumulators over consecutive rows: a single one would serialize on FMA latency
-      Vec acc[4] = {Vec::zero(), Vec::zero(), Vec::zero(), Vec::zero()};
+  const int64_t RS = s.R * s.S, gys = s.C * s.P * s.Q, xs = s.C * s.H * s.W;
+  if (RS <= kAccTaps) {
+    Vec acc[kAccTaps];
+    for (int64_t t = 0; t < RS; ++t) acc[t] = Vec::zero();
+    for (int64_t n = 0; n < nimg; ++n) {
+      fill_buffer(s, x + n * xs, buf);
       for (int64_t p = 0; p < s.P; ++p) {
-        const float* gr = gy + p * s.Q;
-        const float* src = buf + (p * s.stride_h + r * s.dil_h) * T.row_stride + T.col[u];
-        Vec& a = acc[p & 3];
-        int64_t q = 0;
-        for (; q + W <= s.Q; q += W) a = fmadd(Vec::load(gr + q), Vec::load(src + q), a);
-        if (q < s.Q) {
-          const int n = static_cast<int>(s.Q - q);
-          a = fmadd(Vec::load_partial(gr + q, n), Vec::load_partial(src + q, n), a);
+        const float* gr = gy + n * gys + p * s.Q;
+        for (int64_t q = 0; q < s.Q; q += W) {
+          const int m = static_cast<int>(min64(W, s.Q - q));
+          const Vec g = m == W ? Vec::load(gr + q) : Vec::load_partial(gr + q, m);
+          for (int64_t r = 0; r < s.R; ++r) {
+            const float* rowp = buf + (p * s.stride_h + r * s.dil_h) * T.row_stride + q;
+            for (int64_t u = 0; u < s.S; ++u) {
+              const float* src = rowp + T.col[u];
+              const Vec v = m == W ? Vec::load(src) : Vec::load_partial(src, m);
+              acc[r * s.S + u] = fmadd(g, v, acc[r * s.S + u]);
+            }
+          }
         }
       }
-      const Vec acc0 = acc[0] + acc[1], acc1 = acc[2] + acc[3];
-      gw[r * s.S + u] += reduce_add(acc0 + acc1);
     }
+    for (int64_t t = 0; t < RS; ++t) gw[t] += reduce_add(acc[t]);
+    return;
+  }
+  for (int64_t n = 0; n < nimg; ++n) {
+    fill_buffer(s, x + n * xs, buf);
+    for (int64_t r = 0; r < s.R; ++r)
+      for (int64_t u = 0; u < s.S; ++u) {
+        // four accumulators over consecutive rows: a single one would serialize on FMA latency
+        Vec acc[4] = {Vec::zero(), Vec::zero(), Vec::zero(), Vec::zero()};
+        for (int64_t p = 0; p < s.P; ++p) {
+          const float* gr = gy + n * gys + p * s.Q;
+          const float* src = buf + (p * s.stride_h + r * s.dil_h) * T.row_stride + T.col[u];
+          Vec& a = acc[p & 3];
+          int64_t q = 0;
+          for (; q + W <= s.Q; q += W) a = fmadd(Vec::load(gr + q), Vec::load(src + q), a);
+          if (q < s.Q) {
+            const int m = static_cast<int>(s.Q - q);
+            a = fmadd(Vec::load_partial(gr + q, m), Vec::load_partial(src + q, m), a);
+          }
+        }
+        const Vec acc0 = acc[0] + acc[1], acc1 = acc[2] + acc[3];
+        gw[r * s.S + u] += reduce_add(acc0 + acc1);
+      }
+  }
 }
 
 // ---- im2col / col2im for the GEMM path (same contract as the templates in conv.cpp) ----
