@@ -30,8 +30,10 @@ struct ConvDirectSimd {
   // for k < K (multiple of wk), t < taps (multiple of wt).
   void (*weight)(int64_t K, int64_t taps, int64_t Lr, int64_t nimg, const float* dy, int64_t dys,
                  int64_t ldd, const float* x, int64_t xs, const int64_t* toff, float* gw, int64_t ldw);
-  // dst[j] = src[2 j] for j < n; src holds len floats (2 (n - 1) < len)
-  void (*gather_stride2)(const float* src, int64_t len, int64_t n, float* dst);
+  // one buffer plane: dst[i2][j] = xc[i2*sh + a - ph][j*sw + t] (0 outside the H x W plane
+  // xc) for i2 < Hs, j < Wg
+  void (*fill_plane)(const float* xc, int64_t H, int64_t W, int64_t sh, int64_t a, int64_t ph,
+                     int64_t Hs, int64_t t, int64_t sw, int64_t Wg, float* dst);
 };
 
 // True when the direct path handles this float32 convolution on the active kernel set

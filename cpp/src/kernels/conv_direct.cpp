@@ -126,38 +126,18 @@ int64_t buffer_floats(const Layout& L, int64_t nimg) { return (nimg - 1) * L.img
 
 // the buffer of x_g (Cg planes of H x W) at dst
 void fill_image(const ConvShape& s, const Layout& L, const float* xg, float* dst) {
-  const int64_t sh = s.stride_h, sw = s.stride_w, HW = s.H * s.W, Wg = L.Wg;
-  const auto gather2 = conv_direct_simd_active()->gather_stride2;
+  const int64_t sh = s.stride_h, HW = s.H * s.W;
+  const auto fill_plane = conv_direct_simd_active()->fill_plane;
   for (int64_t c = 0; c < s.Cg(); ++c)
-    for (int64_t v = 0; v < L.nv; ++v) {
-      // row column j reads input column j*sw + t, inside [0, W) for j in [lo, hi)
-      const int64_t t = L.cs[v] - s.pad_w;
-      const int64_t lo = std::min(Wg, t >= 0 ? int64_t{0} : (-t + sw - 1) / sw);
-      const int64_t hi = std::max(lo, std::min(Wg, s.W - t <= 0 ? int64_t{0} : (s.W - t - 1) / sw + 1));
+    for (int64_t v = 0; v < L.nv; ++v)
       for (int64_t a = 0; a < sh; ++a) {
         float* ph = dst + ((c * L.nv + v) * sh + a) * L.plane;
-        if (!L.used[v * sh + a]) {  // read only by dropped outputs: zeros will do
+        if (L.used[v * sh + a]) {
+          fill_plane(xg + c * HW, s.H, s.W, sh, a, s.pad_h, L.Hs, L.cs[v] - s.pad_w, s.stride_w, L.Wg, ph);
+        } else {  // read only by dropped outputs: zeros will do
           std::memset(ph, 0, sizeof(float) * L.plane);
-          continue;
-        }
-        for (int64_t i2 = 0; i2 < L.Hs; ++i2) {
-          float* row = ph + i2 * Wg;
-          const int64_t i = i2 * sh + a - s.pad_h;
-          if (i < 0 || i >= s.H) {
-            std::memset(row, 0, sizeof(float) * Wg);
-            continue;
-          }
-          // (the zero ends are a few floats: plain loops; a libc call per row end cost
-          // more than the copy at stride 2, where rows are short)
-          for (int64_t j = 0; j < lo; ++j) row[j] = 0.0f;
-          const float* src = xg + c * HW + i * s.W + t;
-          if (sw == 1) std::memcpy(row + lo, src + lo, sizeof(float) * (hi - lo));
-          else if (sw == 2) gather2(src + 2 * lo, s.W - t - 2 * lo, hi - lo, row + lo);
-          else for (int64_t j = lo; j < hi; ++j) row[j] = src[j * sw];
-          for (int64_t j = hi; j < Wg; ++j) row[j] = 0.0f;
         }
       }
-    }
 }
 
 // nimg images' buffers (image n0 + i at i * img), the slack after the last one zeroed

@@ -10,6 +10,8 @@
 // weight: a WK x WT tile of dW (output channels x taps), vectors along the output positions;
 //   the accumulators stay in registers across all images of a chunk and are reduced
 //   horizontally once per tile. AVX-512: 4 x 6 -> 24 accumulators, 4 + 6 loads per 24 FMAs.
+#include <algorithm>
+
 #include "minidl/conv_direct.h"
 #include "minidl/vec.h"
 
@@ -24,14 +26,16 @@ constexpr int kMR = 8, kWK = 4, kWT = 6;
 constexpr int kMR = 4, kWK = 2, kWT = 4;  // 16 ymm: 12 (8) accumulators
 #endif
 
-template <int NV>
+// ROWS (<= kMR) rows of the packed block starting at w (rows kMR apart per tap) x NV vectors
+template <int NV, int ROWS = kMR>
+// (add = true: accumulate onto y, the partial sum of the previous tap blocks)
 inline void forward_tile(int64_t taps, const float* __restrict w, const int64_t* __restrict toff,
-                         const float* __restrict x, float* __restrict y, int64_t ldy) {
-  Vec acc[kMR][NV];
+                         const float* __restrict x, float* __restrict y, int64_t ldy, bool add) {
+  Vec acc[ROWS][NV];
 #pragma GCC unroll 8
-  for (int r = 0; r < kMR; ++r)
+  for (int r = 0; r < ROWS; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v] = Vec::zero();
+    for (int v = 0; v < NV; ++v) acc[r][v] = add ? Vec::load(y + r * ldy + v * VW) : Vec::zero();
 #pragma GCC unroll 2
   for (int64_t t = 0; t < taps; ++t, w += kMR) {
     const float* src = x + toff[t];
@@ -39,35 +43,51 @@ inline void forward_tile(int64_t taps, const float* __restrict w, const int64_t*
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) b[v] = Vec::load(src + v * VW);
 #pragma GCC unroll 8
-    for (int r = 0; r < kMR; ++r) {
+    for (int r = 0; r < ROWS; ++r) {
       const Vec a = Vec::set1(w[r]);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[r][v] = fmadd(a, b[v], acc[r][v]);
     }
   }
 #pragma GCC unroll 8
-  for (int r = 0; r < kMR; ++r)
+  for (int r = 0; r < ROWS; ++r)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[r][v].store(y + r * ldy + v * VW);
 }
 
 void forward(int64_t kblocks, int64_t taps, int64_t Lr, const float* wpk, const int64_t* toff,
              const float* x, float* y, int64_t ldy) {
-  // Output chunks outside, weight blocks inside: the input runs a chunk reads (taps of all
-  // channels, ~8-20 KiB) stay in L1 while every weight block uses them. Chunks of 3 vectors,
-  // the last ones 2 + 2 rather than 3 + 1: a 1-vector tile does 8 broadcasts per 8 FMAs
-  // (load-bound), and 64 outputs (8x8 images) would run a quarter of their work in one.
-  for (int64_t o = 0; o < Lr;) {
-    const int64_t left = (Lr - o) / VW;  // Lr is a multiple of VW
-    const int nv = left == 4 || left == 2 ? 2 : left == 1 ? 1 : 3;
-    for (int64_t kb = 0; kb < kblocks; ++kb) {
-      const float* w = wpk + kb * taps * kMR;
-      float* yb = y + kb * kMR * ldy + o;
-      if (nv == 3) forward_tile<3>(taps, w, toff, x + o, yb, ldy);
-      else if (nv == 2) forward_tile<2>(taps, w, toff, x + o, yb, ldy);
-      else forward_tile<1>(taps, w, toff, x + o, yb, ldy);
+  // Taps in blocks whose weights (all kblocks) take <= 16 KiB, so they stay in L1 next to the
+  // input runs of a chunk; with 64 channels (147 KiB of weights) one pass over all taps
+  // re-streamed them from L2 for every chunk. The blocks after the first add onto y.
+  const int64_t tb_max = std::max<int64_t>(16, 4096 / (kblocks * kMR));
+  for (int64_t t0 = 0; t0 < taps; t0 += tb_max) {
+    const int64_t nt = std::min(tb_max, taps - t0);
+    const bool add = t0 > 0;
+    // Output chunks outside, weight blocks inside: the input runs a chunk reads stay in L1
+    // while every weight block uses them. Chunks of 3 vectors, the last 4 as one chunk rather
+    // than 3 + 1: a 1-vector tile does 8 broadcasts per 8 FMAs (load-bound), and 64 outputs
+    // (8x8 images) would run a quarter of their work in one.
+    for (int64_t o = 0; o < Lr;) {
+      const int64_t left = (Lr - o) / VW;  // Lr is a multiple of VW
+      const int nv = left == 4 ? 4 : left == 2 ? 2 : left == 1 ? 1 : 3;
+      for (int64_t kb = 0; kb < kblocks; ++kb) {
+        const float* w = wpk + (kb * taps + t0) * kMR;
+        const int64_t* to = toff + t0;
+        float* yb = y + kb * kMR * ldy + o;
+        if (nv == 4) {  // two half blocks of 4 x 4 vectors: 8 loads per 16 FMAs, not 10 (8 x 2)
+          forward_tile<4, kMR / 2>(nt, w, to, x + o, yb, ldy, add);
+          forward_tile<4, kMR / 2>(nt, w + kMR / 2, to, x + o, yb + kMR / 2 * ldy, ldy, add);
+        } else if (nv == 3) {
+          forward_tile<3>(nt, w, to, x + o, yb, ldy, add);
+        } else if (nv == 2) {
+          forward_tile<2>(nt, w, to, x + o, yb, ldy, add);
+        } else {
+          forward_tile<1>(nt, w, to, x + o, yb, ldy, add);
+        }
+      }
+      o += nv * VW;
     }
-    o += nv * VW;
   }
 }
 
@@ -124,7 +144,81 @@ void gather_stride2(const float* src, int64_t len, int64_t n, float* dst) {
   for (; j < n; ++j) dst[j] = src[2 * j];
 }
 
+// One plane of the direct-path buffer (see conv_direct.cpp, fill_image):
+//   dst[i2][j] = xc[i2*sh + a - ph][j*sw + t] for i2 < Hs, j < Wg (0 outside the H x W plane).
+// Called once per (channel, column variant, row phase) so the index ranges and masks are
+// worked out once per plane, not per row: the rows are short (8..34 floats) and many
+// (C * S * H per image); a libc memcpy + memsets, or an indirect call, per row cost about half
+// the multiply-adds at 8x8. At stride 1 a row is one masked load + store per vector (masked
+// loads do not fault, so the padding columns are never read).
+void fill_plane(const float* xc, int64_t H, int64_t W, int64_t sh, int64_t a, int64_t ph,
+                int64_t Hs, int64_t t, int64_t sw, int64_t Wg, float* dst) {
+  const int64_t lo = std::min(Wg, t >= 0 ? int64_t{0} : (-t + sw - 1) / sw);
+  const int64_t hi = std::max(lo, std::min(Wg, W - t <= 0 ? int64_t{0} : (W - t - 1) / sw + 1));
+  constexpr int kMaxVec = 8;
+  const int64_t nj = (Wg + VW - 1) / VW;
+  if (sw == 1 && nj <= kMaxVec) {
+    // per vector j of a row: lanes to load (inside [lo, hi)) and lanes to store (inside Wg),
+    // the same for every row of the plane
+#if defined(__AVX512F__)
+    __mmask16 lm[kMaxVec], sm[kMaxVec];
+#else
+    __m256i lm[kMaxVec], sm[kMaxVec];
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+#endif
+    for (int64_t jv = 0; jv < nj; ++jv) {
+      const int64_t j = jv * VW;
+      const int64_t l = std::max<int64_t>(lo - j, 0), h = std::min<int64_t>(hi - j, VW);
+      const int m = static_cast<int>(std::min<int64_t>(VW, Wg - j));
+#if defined(__AVX512F__)
+      lm[jv] = static_cast<__mmask16>(h > l ? ((1u << h) - 1u) & ~((1u << l) - 1u) : 0u);
+      sm[jv] = static_cast<__mmask16>((1u << m) - 1u);
+#else
+      lm[jv] = h > l ? _mm256_and_si256(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(static_cast<int>(l) - 1)),
+                                        _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(h)), lane))
+                     : _mm256_setzero_si256();
+      sm[jv] = _mm256_cmpgt_epi32(_mm256_set1_epi32(m), lane);
+#endif
+    }
+    for (int64_t i2 = 0; i2 < Hs; ++i2) {
+      float* row = dst + i2 * Wg;
+      const int64_t i = i2 * sh + a - ph;
+      if (i < 0 || i >= H) {
+        for (int64_t jv = 0; jv < nj; ++jv)
+#if defined(__AVX512F__)
+          _mm512_mask_storeu_ps(row + jv * VW, sm[jv], _mm512_setzero_ps());
+#else
+          _mm256_maskstore_ps(row + jv * VW, sm[jv], _mm256_setzero_ps());
+#endif
+        continue;
+      }
+      const float* src = xc + i * W + t;
+      for (int64_t jv = 0; jv < nj; ++jv)
+#if defined(__AVX512F__)
+        _mm512_mask_storeu_ps(row + jv * VW, sm[jv], _mm512_maskz_loadu_ps(lm[jv], src + jv * VW));
+#else
+        _mm256_maskstore_ps(row + jv * VW, sm[jv], _mm256_maskload_ps(src + jv * VW, lm[jv]));
+#endif
+    }
+    return;
+  }
+  for (int64_t i2 = 0; i2 < Hs; ++i2) {
+    float* row = dst + i2 * Wg;
+    const int64_t i = i2 * sh + a - ph;
+    if (i < 0 || i >= H) {
+      for (int64_t j = 0; j < Wg; ++j) row[j] = 0.0f;
+      continue;
+    }
+    const float* src = xc + i * W + t;
+    for (int64_t j = 0; j < lo; ++j) row[j] = 0.0f;
+    if (sw == 1) for (int64_t j = lo; j < hi; ++j) row[j] = src[j];
+    else if (sw == 2) gather_stride2(src + 2 * lo, W - t - 2 * lo, hi - lo, row + lo);
+    else for (int64_t j = lo; j < hi; ++j) row[j] = src[j * sw];
+    for (int64_t j = hi; j < Wg; ++j) row[j] = 0.0f;
+  }
+}
+
 }  // namespace
-extern const ConvDirectSimd conv_direct_simd = {VW, kMR, kWK, kWT, &forward, &weight, &gather_stride2};
+extern const ConvDirectSimd conv_direct_simd = {VW, kMR, kWK, kWT, &forward, &weight, &fill_plane};
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl
