@@ -22,10 +22,10 @@ struct ConvDirectSimd {
   int vw;      // floats per vector
   int mr;      // forward: output channels per weight block
   int wk, wt;  // weight gradient: output channels x taps per tile
-  // y[kb*mr + r][o] = sum_t wpk[(kb*taps + t)*mr + r] * x[toff[t] + o] for kb < kblocks and o
-  // in [0, Lr), Lr a multiple of vw; rows of y are ldy apart.
+  // y[kb*mr + r][o] (+)= sum_t wpk[(kb*taps + t)*mr + r] * x[toff[t] + o] for kb < kblocks and
+  // o in [0, Lr), Lr a multiple of vw; rows of y are ldy apart; += when accumulate.
   void (*forward)(int64_t kblocks, int64_t taps, int64_t Lr, const float* wpk, const int64_t* toff,
-                  const float* x, float* y, int64_t ldy);
+                  const float* x, float* y, int64_t ldy, bool accumulate);
   // gw[k*ldw + t] += sum_{n < nimg} sum_{o < Lr} dy[n*dys + k*ldd + o] * x[n*xs + toff[t] + o]
   // for k < K (multiple of wk), t < taps (multiple of wt).
   void (*weight)(int64_t K, int64_t taps, int64_t Lr, int64_t nimg, const float* dy, int64_t dys,

@@ -187,6 +187,9 @@ void conv2d_direct_forward(const ConvShape& s, const float* x, const float* w, c
     for (int64_t kk = 0; kk < Kg; ++kk)
       for (int64_t t = 0; t < T; ++t)
         wpk[((g * kb + kk / mr) * T + t) * mr + kk % mr] = w[(g * Kg + kk) * T + t];
+  // no dropped grid columns, whole vectors and whole weight blocks: the kernel can store
+  // straight into y (all ResNet layers), else into yb and copied
+  const bool direct_out = L.Wg == s.Q && L.Lr == PQ && kb * mr == Kg;
   over_images(s, image_threads(s), 1, [&](int, int64_t n0, int64_t n1) {
     const int64_t xsz = (buffer_floats(L, 1) + 15) / 16 * 16;  // keeps yb 64-byte aligned
     float* xb = scratch_floats(xsz + kb * mr * L.Lr);
@@ -194,7 +197,14 @@ void conv2d_direct_forward(const ConvShape& s, const float* x, const float* w, c
     for (int64_t n = n0; n < n1; ++n)
       for (int64_t g = 0; g < s.groups; ++g) {
         fill_images(s, L, x, g, n, 1, xb);
-        k->forward(kb, T, L.Lr, wpk.data() + g * kb * mr * T, L.toff.data(), xb, yb, L.Lr);
+        float* yg = y + (n * s.K + g * Kg) * PQ;
+        if (direct_out) {  // the tiles land exactly on y's rows: no copy
+          if (bias)
+            for (int64_t kk = 0; kk < Kg; ++kk) std::fill(yg + kk * PQ, yg + (kk + 1) * PQ, bias[g * Kg + kk]);
+          k->forward(kb, T, L.Lr, wpk.data() + g * kb * mr * T, L.toff.data(), xb, yg, PQ, bias != nullptr);
+          continue;
+        }
+        k->forward(kb, T, L.Lr, wpk.data() + g * kb * mr * T, L.toff.data(), xb, yb, L.Lr, false);
         for (int64_t kk = 0; kk < Kg; ++kk) {  // drop the columns q >= Q, add the bias
           const float bk = bias ? bias[g * Kg + kk] : 0.0f;
           float* dst = y + (n * s.K + g * Kg + kk) * PQ;
@@ -241,12 +251,20 @@ void conv2d_direct_backward_weight(const ConvShape& s, const float* gy, const fl
   if (nt > 1) chunk = std::min(chunk, std::max<int64_t>(1, s.N / (2 * nt)));
   const int64_t part = s.groups * Kp * Tp;
   std::vector<float> partial(size_t(nt * part), 0.0f);  // one sum per thread: no races
+  // no grid columns, whole vectors, whole channel tiles: read dY in place (ResNet layers)
+  const bool direct_dy = L.Wg == s.Q && L.Lr == PQ && Kp == Kg;
   over_images(s, nt, chunk, [&](int tid, int64_t n0, int64_t n1) {
     const int64_t nimg = n1 - n0, xsz = (buffer_floats(L, chunk) + 15) / 16 * 16;
     float* xb = scratch_floats(xsz + chunk * Kp * L.Lr);
     float* db = xb + xsz;
     for (int64_t g = 0; g < s.groups; ++g) {
       fill_images(s, L, x, g, n0, nimg, xb);
+      float* part_g = partial.data() + tid * part + g * Kp * Tp;
+      if (direct_dy) {  // dY's own rows are the kernel's rows
+        k->weight(Kp, Tp, L.Lr, nimg, gy + (n0 * s.K + g * Kg) * PQ, s.K * PQ, PQ, xb, L.img,
+                  L.toff.data(), part_g, Tp);
+        continue;
+      }
       for (int64_t i = 0; i < nimg; ++i)  // dY rows of Lr floats
         for (int64_t kk = 0; kk < Kp; ++kk) {
           float* row = db + (i * Kp + kk) * L.Lr;
@@ -265,8 +283,7 @@ void conv2d_direct_backward_weight(const ConvShape& s, const float* gy, const fl
           }
           for (int64_t o = L.L; o < L.Lr; ++o) row[o] = 0.0f;
         }
-      k->weight(Kp, Tp, L.Lr, nimg, db, Kp * L.Lr, L.Lr, xb, L.img, L.toff.data(),
-                partial.data() + tid * part + g * Kp * Tp, Tp);
+      k->weight(Kp, Tp, L.Lr, nimg, db, Kp * L.Lr, L.Lr, xb, L.img, L.toff.data(), part_g, Tp);
     }
   });
   for (int64_t g = 0; g < s.groups; ++g)

@@ -56,14 +56,14 @@ inline void forward_tile(int64_t taps, const float* __restrict w, const int64_t*
 }
 
 void forward(int64_t kblocks, int64_t taps, int64_t Lr, const float* wpk, const int64_t* toff,
-             const float* x, float* y, int64_t ldy) {
+             const float* x, float* y, int64_t ldy, bool accumulate) {
   // Taps in blocks whose weights (all kblocks) take <= 16 KiB, so they stay in L1 next to the
   // input runs of a chunk; with 64 channels (147 KiB of weights) one pass over all taps
   // re-streamed them from L2 for every chunk. The blocks after the first add onto y.
   const int64_t tb_max = std::max<int64_t>(16, 4096 / (kblocks * kMR));
   for (int64_t t0 = 0; t0 < taps; t0 += tb_max) {
     const int64_t nt = std::min(tb_max, taps - t0);
-    const bool add = t0 > 0;
+    const bool add = accumulate || t0 > 0;
     // Output chunks outside, weight blocks inside: the input runs a chunk reads stay in L1
     // while every weight block uses them. Chunks of 3 vectors, the last 4 as one chunk rather
     // than 3 + 1: a 1-vector tile does 8 broadcasts per 8 FMAs (load-bound), and 64 outputs
