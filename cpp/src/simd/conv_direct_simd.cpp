@@ -91,6 +91,30 @@ void forward(int64_t kblocks, int64_t taps, int64_t Lr, const float* wpk, const 
   }
 }
 
+// out[i] = sum of the lanes of v[i], i < 8, as one transposing add tree (~23 shuffles and adds
+// for 8 vectors instead of ~8 each): the weight tiles reduce 24 accumulators per chunk of
+// images, and one-at-a-time reductions cost 0.2 of 0.94 ms for the 64->64 @8 weight gradient.
+inline void reduce8(const Vec* v, float* out) {
+#if defined(__AVX512F__)
+  const auto halves = [](__m512 a, __m512 b) {  // 128-bit lanes [a0+a2, a1+a3, b0+b2, b1+b3]
+    return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
+  };
+  const auto quarters = [](__m512 s, __m512 t) {  // lane L: 4 partial sums of vector L
+    return _mm512_add_ps(_mm512_shuffle_f32x4(s, t, 0x88), _mm512_shuffle_f32x4(s, t, 0xDD));
+  };
+  const __m512 q0 = quarters(halves(v[0].v, v[1].v), halves(v[2].v, v[3].v));
+  const __m512 q1 = quarters(halves(v[4].v, v[5].v), halves(v[6].v, v[7].v));
+  const __m512 c = _mm512_add_ps(_mm512_unpacklo_ps(q0, q1), _mm512_unpackhi_ps(q0, q1));
+  const __m512 d = _mm512_add_ps(c, _mm512_permute_ps(c, 0x4E));  // lane L: [sum v_L, sum v_L+4, ..]
+  const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
+  _mm256_storeu_ps(out, _mm512_castps512_ps256(_mm512_permutexvar_ps(idx, d)));
+#else
+  const __m256 t0 = _mm256_hadd_ps(_mm256_hadd_ps(v[0].v, v[1].v), _mm256_hadd_ps(v[2].v, v[3].v));
+  const __m256 t1 = _mm256_hadd_ps(_mm256_hadd_ps(v[4].v, v[5].v), _mm256_hadd_ps(v[6].v, v[7].v));
+  _mm256_storeu_ps(out, _mm256_add_ps(_mm256_permute2f128_ps(t0, t1, 0x20), _mm256_permute2f128_ps(t0, t1, 0x31)));
+#endif
+}
+
 void weight(int64_t K, int64_t taps, int64_t Lr, int64_t nimg, const float* dy, int64_t dys,
             int64_t ldd, const float* x, int64_t xs, const int64_t* toff, float* gw, int64_t ldw) {
   for (int64_t kb = 0; kb < K; kb += kWK)
@@ -118,8 +142,10 @@ void weight(int64_t K, int64_t taps, int64_t Lr, int64_t nimg, const float* dy, 
           }
         }
       }
+      float sums[kWK * kWT];
+      for (int q = 0; q < kWK * kWT; q += 8) reduce8(&acc[0][0] + q, sums + q);
       for (int i = 0; i < kWK; ++i)
-        for (int j = 0; j < kWT; ++j) gw[(kb + i) * ldw + tb + j] += reduce_add(acc[i][j]);
+        for (int j = 0; j < kWT; ++j) gw[(kb + i) * ldw + tb + j] += sums[i * kWT + j];
     }
 }
 
