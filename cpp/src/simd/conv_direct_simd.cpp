@@ -25,6 +25,7 @@ constexpr int kMR = 8, kWK = 4, kWT = 6;
 #else
 constexpr int kMR = 4, kWK = 2, kWT = 4;  // 16 ymm: 12 (8) accumulators
 #endif
+static_assert((kWK * kWT) % 8 == 0, "weight tiles are reduced 8 accumulators at a time");
 
 // ROWS (<= kMR) rows of the packed block starting at w (rows kMR apart per tap) x NV vectors
 template <int NV, int ROWS = kMR>
