@@ -229,6 +229,41 @@ void fill_plane(const float* xc, int64_t H, int64_t W, int64_t sh, int64_t a, in
     }
     return;
   }
+#if defined(__AVX512F__)
+  if (sw == 2 && nj <= kMaxVec) {
+    // output lanes j..j+15 read src[2j .. 2j+31] (two loads, even lanes kept by a two-source
+    // permute); a load lane is enabled iff its column lies in [0, W), so the padding comes out
+    // as zeros; masks per vector j, the same for every row
+    __mmask16 la[kMaxVec], lb[kMaxVec], sm[kMaxVec];
+    const auto range_mask = [](int64_t l, int64_t h) {  // lanes [l, h) of 16
+      l = std::max<int64_t>(l, 0);
+      h = std::min<int64_t>(h, 16);
+      return static_cast<__mmask16>(h > l ? ((1u << h) - 1u) & ~((1u << l) - 1u) : 0u);
+    };
+    for (int64_t jv = 0; jv < nj; ++jv) {
+      const int64_t k0 = 2 * jv * VW;  // src index of lane 0 of the first load
+      la[jv] = range_mask(-t - k0, W - t - k0);
+      lb[jv] = range_mask(-t - k0 - 16, W - t - k0 - 16);
+      sm[jv] = static_cast<__mmask16>((1u << std::min<int64_t>(VW, Wg - jv * VW)) - 1u);
+    }
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (int64_t i2 = 0; i2 < Hs; ++i2) {
+      float* row = dst + i2 * Wg;
+      const int64_t i = i2 * sh + a - ph;
+      if (i < 0 || i >= H) {
+        for (int64_t jv = 0; jv < nj; ++jv) _mm512_mask_storeu_ps(row + jv * VW, sm[jv], _mm512_setzero_ps());
+        continue;
+      }
+      const float* src = xc + i * W + t;
+      for (int64_t jv = 0; jv < nj; ++jv) {
+        const __m512 va = _mm512_maskz_loadu_ps(la[jv], src + 2 * jv * VW);
+        const __m512 vb = _mm512_maskz_loadu_ps(lb[jv], src + 2 * jv * VW + 16);
+        _mm512_mask_storeu_ps(row + jv * VW, sm[jv], _mm512_permutex2var_ps(va, even, vb));
+      }
+    }
+    return;
+  }
+#endif
   for (int64_t i2 = 0; i2 < Hs; ++i2) {
     float* row = dst + i2 * Wg;
     const int64_t i = i2 * sh + a - ph;
