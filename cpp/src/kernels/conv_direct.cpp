@@ -4,9 +4,10 @@
 // Why not im2col + GEMM here: at ResNet shapes (16..64 output channels) every column of the
 // im2col matrix is used by only 16..64 output channels, so writing the column matrix and then
 // packing it again for the GEMM costs about as much as the multiply-adds (measured 1.6-3.5x
-// PyTorch's time for forward + backward at batch 32 with the im2col path). Here the only copy
-// is the padded input (1x, not R*S times the input), the kernels read their B operand from it
-// directly, and the weight tile (8 rows) divides 16/32/64 output channels exactly.
+// PyTorch's time for forward + backward at batch 32 with the im2col path, 0.6-1.1x with this
+// one). Here the only copy is the padded input (1x, or S x for the width-only layout, not
+// R*S x), the kernels read their B operand from it directly, and the weight tile (8 rows)
+// divides 16/32/64 output channels exactly.
 // The im2col + GEMM path (conv.cpp) stays for float64, the scalar kernel set, large images
 // (buffer over kMaxBufferFloats) and the backward-input pass of strided convolutions.
 #include "minidl/conv_direct.h"
@@ -30,7 +31,10 @@ using conv_detail::over_images;
 // One image's padded copy plus its output rows must stay cache-resident; beyond this many
 // floats (4 MiB) the tiled im2col path is used.
 constexpr int64_t kMaxBufferFloats = int64_t{1} << 20;
-// the weight-gradient pass packs this many floats of images (input buffer + dY) per chunk
+// The weight-gradient pass packs this many floats of images (input buffer + dY) per chunk of
+// images: larger chunks mean fewer horizontal reductions of the tile accumulators but spill
+// L2 (measured at 64->64 @8: 2^17 best, 2^19 and more 8-10% slower). MINIDL_CONV_WCHUNK
+// overrides (the tests use 1 float = one image per chunk).
 int64_t weight_chunk_floats() {
   static const int64_t v = [] {
     const char* e = std::getenv("MINIDL_CONV_WCHUNK");
