@@ -312,7 +312,8 @@ def test_tiny_gemm_blocks_in_subprocess():
     import os
     import subprocess
     import sys
-    env = dict(os.environ, MINIDL_CONV_TILE="7")
+    # MINIDL_CONV_DIRECT=0: float32 on the SIMD sets takes im2col + GEMM too (else the direct path)
+    env = dict(os.environ, MINIDL_CONV_TILE="7", MINIDL_CONV_DIRECT="0")
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-W", "ignore::UserWarning",
                         __file__, "-k", "kernel_sets or gradcheck or parity and not tiny"],
                        env=env, capture_output=True, text=True, timeout=600)

@@ -8,6 +8,8 @@ minidl is faster), and the mean ratio. Each (shape, library) is timed in `rounds
 rounds, interleaved with the other library, of `repeat` calls each; the table shows the
 median over rounds of the per-round median, and "best" the best round. Both libraries run the
 op through their Python autograd (minidl: F.conv2d + backward; torch: the same).
+float32 convolutions run minidl's direct path (cpp/src/kernels/conv_direct.cpp); with
+MINIDL_CONV_DIRECT=0 in the environment they run the im2col + GEMM path instead (A/B).
 """
 from __future__ import annotations
 

@@ -110,9 +110,10 @@ struct ConvSimd {
                             float* y, float* buf);
   void (*depthwise_backward_input)(const ConvShape& s, const float* gy, const float* w,
                                    float* gx, float* buf);
-  // grad_w[r*S + u] += sum_{p,q} gy * x (one plane)
+  // grad_w[r*S + u] += sum_{p,q} gy * x over nimg planes of one channel of consecutive
+  // images (gy + n*C*P*Q, x + n*C*H*W)
   void (*depthwise_backward_weight)(const ConvShape& s, const float* gy, const float* x,
-                                    float* grad_w, float* buf);
+                                    float* grad_w, float* buf, int64_t nimg);
   // the GEMM path's im2col / col2im (see conv.cpp), vectorized copies of the same loops
   void (*im2col)(const ConvShape& s, const float* xg, int64_t o0, int64_t o1, float* col, int64_t ld);
   void (*col2im_add)(const ConvShape& s, const float* col, int64_t o0, int64_t o1, float* gxg, int64_t ld);

@@ -22,6 +22,10 @@
 // per thread, added at the end (no races; the summation order depends on the scheduling). With fewer images than
 // threads (batch 1 inference) the images run one after another and the GEMM splits itself.
 //
+// float32 on a SIMD kernel set normally takes the direct path instead (conv_direct.cpp: no
+// column matrix at all, measured 1.5-2x faster at ResNet shapes); this path remains for
+// float64, the scalar set, the input gradient of strided convolutions and very large images.
+//
 // Depthwise convolutions (groups == C == K) are R*S multiply-adds per output, a GEMM with
 // K = R*S (9) would spend its time packing: they run a direct SIMD kernel instead
 // (cpp/src/simd/conv_simd.cpp), float32 only; the scalar set and float64 take the GEMM path.
@@ -34,9 +38,11 @@
 #include <stdexcept>
 #include <vector>
 
+#include "minidl/conv_direct.h"
 #include "minidl/dispatch.h"
 #include "minidl/gemm.h"
 #include "minidl/parallel.h"
+#include "conv_threads.h"
 
 MINIDL_SIMD_TABLE(minidl::ConvSimd, conv_simd)
 
@@ -159,39 +165,13 @@ void col2im_add(const ConvShape& s, const float* col, int64_t o0, int64_t o1, fl
   else col2im_add<float>(s, col, o0, o1, gxg, ld);
 }
 
-// Threads that take whole images; 1 means "images in turn, GEMM threads itself".
-int image_threads(const ConvShape& s) {
-  int nt = num_threads();
-#ifdef _OPENMP
-  if (omp_in_parallel()) nt = 1;
-#endif
-  const int64_t fma = s.N * s.K * s.P * s.Q * s.Cg() * s.R * s.S;
-  if (fma < (int64_t{1} << 18)) nt = 1;
-  if (s.N < nt) nt = 1;
-  return nt;
-}
+using conv_detail::image_threads;
 
-// Runs body(tid, n0, n1) over image ranges of `chunk` images, handed out dynamically: on a
-// machine shared with other jobs a descheduled thread would otherwise hold back its static
-// half of the batch (measured: 2 threads slower than 1 on a busy 2-core machine).
+// whole-image chunks of about tile_cols() output positions (at least one image)
 template <class F>
 void over_images(const ConvShape& s, int nt, const F& body) {
-  if (nt <= 1) {
-    body(0, int64_t{0}, s.N);
-    return;
-  }
-#ifdef _OPENMP
-  const int64_t chunk = std::max<int64_t>(1, tile_cols() / std::max<int64_t>(1, s.P * s.Q));
-  std::atomic<int64_t> next{0};
-#pragma omp parallel num_threads(nt)
-  {
-    const int tid = omp_get_thread_num();
-    for (int64_t n0 = next.fetch_add(chunk); n0 < s.N; n0 = next.fetch_add(chunk))
-      body(tid, n0, std::min(s.N, n0 + chunk));
-  }
-#else
-  body(0, int64_t{0}, s.N);
-#endif
+  if (nt <= 1) return body(0, int64_t{0}, s.N);
+  conv_detail::over_images(s, nt, tile_cols() / std::max<int64_t>(1, s.P * s.Q), body);
 }
 
 template <class T>
@@ -414,8 +394,7 @@ void depthwise_backward_weight(const ConvShape& s, const float* gy, const float*
     for (int64_t c = c0; c < c1; ++c) {
       float* g = gw + c * RS;
       std::fill(g, g + RS, 0.0f);
-      for (int64_t n = 0; n < s.N; ++n)
-        simd->depthwise_backward_weight(s, gy + (n * s.C + c) * PQ, x + (n * s.C + c) * HW, g, buf.data());
+      simd->depthwise_backward_weight(s, gy + c * PQ, x + c * HW, g, buf.data(), s.N);
     }
   });
 }
@@ -436,6 +415,9 @@ void conv2d_forward(const ConvShape& s, DType t, const void* x, const void* w, c
   } else if (use_depthwise(s)) {
     depthwise_forward(s, static_cast<const float*>(x), static_cast<const float*>(w),
                       static_cast<const float*>(bias), static_cast<float*>(y));
+  } else if (conv_direct_available(s)) {
+    conv2d_direct_forward(s, static_cast<const float*>(x), static_cast<const float*>(w),
+                          static_cast<const float*>(bias), static_cast<float*>(y));
   } else {
     forward_gemm<float>(s, static_cast<const float*>(x), static_cast<const float*>(w),
                         static_cast<const float*>(bias), static_cast<float*>(y));
@@ -453,6 +435,8 @@ void conv2d_backward_input(const ConvShape& s, DType t, const void* gy, const vo
     backward_input_gemm<double>(s, static_cast<const double*>(gy), static_cast<const double*>(w), static_cast<double*>(gx));
   } else if (use_depthwise(s)) {
     depthwise_backward_input(s, static_cast<const float*>(gy), static_cast<const float*>(w), static_cast<float*>(gx));
+  } else if (conv_direct_backward_input_available(s)) {
+    conv2d_direct_backward_input(s, static_cast<const float*>(gy), static_cast<const float*>(w), static_cast<float*>(gx));
   } else {
     backward_input_gemm<float>(s, static_cast<const float*>(gy), static_cast<const float*>(w), static_cast<float*>(gx));
   }
@@ -476,6 +460,7 @@ void conv2d_backward_weight(const ConvShape& s, DType t, const void* gy, const v
     float* gwf = static_cast<float*>(gw);
     if (empty) std::fill(gwf, gwf + s.K * s.Cg() * s.R * s.S, 0.0f);
     else if (use_depthwise(s)) depthwise_backward_weight(s, static_cast<const float*>(gy), static_cast<const float*>(x), gwf);
+    else if (conv_direct_available(s)) conv2d_direct_backward_weight(s, static_cast<const float*>(gy), static_cast<const float*>(x), gwf);
     else backward_weight_gemm<float>(s, static_cast<const float*>(gy), static_cast<const float*>(x), gwf);
   }
   if (gb) {

@@ -74,30 +74,38 @@ void fill_buffer(const ConvShape& s, const float* x, float* buf) {
   }
 }
 
+// Four output rows at a time, one accumulator each: a row of 16 outputs is a single vector,
+// and one accumulator per row chains its R*S FMAs on the FMA latency (measured 0.16 -> 0.11 ms,
+// 32 channels 16x16, batch 32, 1 thread).
 void depthwise_forward(const ConvShape& s, const float* x, const float* w, float bias, float* y,
                        float* buf) {
   const PhaseBuffer L = layout(s);
   const Taps T(s, L);
   fill_buffer(s, x, buf);
   const Vec vb = Vec::set1(bias);
-  for (int64_t p = 0; p < s.P; ++p) {
-    float* yr = y + p * s.Q;
-    int64_t q = 0;
-    for (; q + 2 * W <= s.Q; q += 2 * W) {  // two vectors per weight broadcast
-      Vec acc0 = vb, acc1 = vb;
+  const int64_t rs = s.stride_h * T.row_stride;  // buffer floats between output rows
+  int64_t p = 0;
+  for (; p + 4 <= s.P; p += 4)
+    for (int64_t q = 0; q < s.Q; q += W) {
+      const int n = static_cast<int>(min64(W, s.Q - q));
+      Vec acc[4] = {vb, vb, vb, vb};
       for (int64_t r = 0; r < s.R; ++r) {
         const float* rowp = buf + (p * s.stride_h + r * s.dil_h) * T.row_stride + q;
         for (int64_t u = 0; u < s.S; ++u) {
           const float* src = rowp + T.col[u];
           const Vec wv = Vec::set1(w[r * s.S + u]);
-          acc0 = fmadd(wv, Vec::load(src), acc0);
-          acc1 = fmadd(wv, Vec::load(src + W), acc1);
+          for (int i = 0; i < 4; ++i)
+            acc[i] = fmadd(wv, n == W ? Vec::load(src + i * rs) : Vec::load_partial(src + i * rs, n), acc[i]);
         }
       }
-      acc0.store(yr + q);
-      acc1.store(yr + q + W);
+      for (int i = 0; i < 4; ++i) {
+        if (n == W) acc[i].store(y + (p + i) * s.Q + q);
+        else acc[i].store_partial(y + (p + i) * s.Q + q, n);
+      }
     }
-    for (; q < s.Q; q += W) {
+  for (; p < s.P; ++p) {
+    float* yr = y + p * s.Q;
+    for (int64_t q = 0; q < s.Q; q += W) {
       const int n = static_cast<int>(min64(W, s.Q - q));
       Vec acc = vb;
       for (int64_t r = 0; r < s.R; ++r) {
@@ -129,7 +137,26 @@ void depthwise_backward_input_stride1(const ConvShape& s, const float* gy, const
     for (; q + W <= s.Q; q += W) Vec::load(src + q).store(d + q);
     for (; q < s.Q; ++q) d[q] = src[q];
   }
-  for (int64_t i = 0; i < s.H; ++i) {
+  int64_t i = 0;
+  for (; i + 4 <= s.H; i += 4)  // four rows, four accumulators (as in the forward)
+    for (int64_t j = 0; j < s.W; j += W) {
+      const int n = static_cast<int>(min64(W, s.W - j));
+      Vec acc[4] = {Vec::zero(), Vec::zero(), Vec::zero(), Vec::zero()};
+      for (int64_t r = 0; r < s.R; ++r) {
+        const float* rowp = buf + (i + s.pad_h - r * s.dil_h + Tp) * Wb + j + s.pad_w + Lp;
+        for (int64_t u = 0; u < s.S; ++u) {
+          const float* src = rowp - u * s.dil_w;
+          const Vec wv = Vec::set1(w[r * s.S + u]);
+          for (int k = 0; k < 4; ++k)
+            acc[k] = fmadd(wv, n == W ? Vec::load(src + k * Wb) : Vec::load_partial(src + k * Wb, n), acc[k]);
+        }
+      }
+      for (int k = 0; k < 4; ++k) {
+        if (n == W) acc[k].store(gx + (i + k) * s.W + j);
+        else acc[k].store_partial(gx + (i + k) * s.W + j, n);
+      }
+    }
+  for (; i < s.H; ++i) {
     float* row = gx + i * s.W;
     for (int64_t j = 0; j < s.W; j += W) {
       const int n = static_cast<int>(min64(W, s.W - j));
@@ -186,29 +213,72 @@ void depthwise_backward_input(const ConvShape& s, const float* gy, const float* 
   }
 }
 
-void depthwise_backward_weight(const ConvShape& s, const float* gy, const float* x, float* gw,
-                               float* buf) {
-  const PhaseBuffer L = layout(s);
-  const Taps T(s, L);
-  fill_buffer(s, x, buf);
-  for (int64_t r = 0; r < s.R; ++r)
-    for (int64_t u = 0; u < s.S; ++u) {
-      // four accumulators over consecutive rows: a single one would serialize on FMA latency
-      Vec acc[4] = {Vec::zero(), Vec::zero(), Vec::zero(), Vec::zero()};
-      for (int64_t p = 0; p < s.P; ++p) {
-        const float* gr = gy + p * s.Q;
-        const float* src = buf + (p * s.stride_h + r * s.dil_h) * T.row_stride + T.col[u];
-        Vec& a = acc[p & 3];
-        int64_t q = 0;
-        for (; q + W <= s.Q; q += W) a = fmadd(Vec::load(gr + q), Vec::load(src + q), a);
-        if (q < s.Q) {
-          const int n = static_cast<int>(s.Q - q);
-          a = fmadd(Vec::load_partial(gr + q, n), Vec::load_partial(src + q, n), a);
+// grad_w[r*S + u] += sum over the nimg planes (gy + n*PQ*C, x + n*HW*C: one channel of
+// consecutive images) of sum_{p,q} gy * x. 3x3: rows outside, taps inside, one accumulator per
+// tap kept in registers across all images and reduced once (reducing per plane cost as much
+// as the multiply-adds at 16x16); the 9 chains are independent, so FMA latency is covered.
+// Other kernels: per tap, four accumulators over consecutive rows, reduced per plane.
+// RR x SS taps known at compile time: the accumulators are then registers, not an array in
+// memory indexed at run time
+template <int RR, int SS>
+void depthwise_weight_acc(const ConvShape& s, const Taps& T, const float* gy, const float* x,
+                          float* gw, float* buf, int64_t nimg) {
+  const int64_t gys = s.C * s.P * s.Q, xs = s.C * s.H * s.W;
+  Vec acc[RR * SS];
+  for (int t = 0; t < RR * SS; ++t) acc[t] = Vec::zero();
+  for (int64_t n = 0; n < nimg; ++n) {
+    fill_buffer(s, x + n * xs, buf);
+    for (int64_t p = 0; p < s.P; ++p) {
+      const float* gr = gy + n * gys + p * s.Q;
+      for (int64_t q = 0; q < s.Q; q += W) {
+        const int m = static_cast<int>(min64(W, s.Q - q));
+        const Vec g = m == W ? Vec::load(gr + q) : Vec::load_partial(gr + q, m);
+#pragma GCC unroll 8
+        for (int r = 0; r < RR; ++r) {
+          const float* rowp = buf + (p * s.stride_h + r * s.dil_h) * T.row_stride + q;
+#pragma GCC unroll 8
+          for (int u = 0; u < SS; ++u) {
+            const float* src = rowp + T.col[u];
+            const Vec v = m == W ? Vec::load(src) : Vec::load_partial(src, m);
+            acc[r * SS + u] = fmadd(g, v, acc[r * SS + u]);
+          }
         }
       }
-      const Vec acc0 = acc[0] + acc[1], acc1 = acc[2] + acc[3];
-      gw[r * s.S + u] += reduce_add(acc0 + acc1);
     }
+  }
+  for (int t = 0; t < RR * SS; ++t) gw[t] += reduce_add(acc[t]);
+}
+
+void depthwise_backward_weight(const ConvShape& s, const float* gy, const float* x, float* gw,
+                               float* buf, int64_t nimg) {
+  const PhaseBuffer L = layout(s);
+  const Taps T(s, L);
+  const int64_t gys = s.C * s.P * s.Q, xs = s.C * s.H * s.W;
+  if (s.R == 3 && s.S == 3) {
+    depthwise_weight_acc<3, 3>(s, T, gy, x, gw, buf, nimg);
+    return;
+  }
+  for (int64_t n = 0; n < nimg; ++n) {
+    fill_buffer(s, x + n * xs, buf);
+    for (int64_t r = 0; r < s.R; ++r)
+      for (int64_t u = 0; u < s.S; ++u) {
+        // four accumulators over consecutive rows: a single one would serialize on FMA latency
+        Vec acc[4] = {Vec::zero(), Vec::zero(), Vec::zero(), Vec::zero()};
+        for (int64_t p = 0; p < s.P; ++p) {
+          const float* gr = gy + n * gys + p * s.Q;
+          const float* src = buf + (p * s.stride_h + r * s.dil_h) * T.row_stride + T.col[u];
+          Vec& a = acc[p & 3];
+          int64_t q = 0;
+          for (; q + W <= s.Q; q += W) a = fmadd(Vec::load(gr + q), Vec::load(src + q), a);
+          if (q < s.Q) {
+            const int m = static_cast<int>(s.Q - q);
+            a = fmadd(Vec::load_partial(gr + q, m), Vec::load_partial(src + q, m), a);
+          }
+        }
+        const Vec acc0 = acc[0] + acc[1], acc1 = acc[2] + acc[3];
+        gw[r * s.S + u] += reduce_add(acc0 + acc1);
+      }
+  }
 }
 
 // ---- im2col / col2im for the GEMM path (same contract as the templates in conv.cpp) ----

@@ -3,8 +3,9 @@
     y[n, k, p, q] = b[k] + sum_{c, r, s} w[k, c, r, s] * x[n, g*C/groups + c, p*sh - ph + r*dh, q*sw - pw + s*dw]
 
 x (N, C, H, W) -> y (N, K, P, Q), w (K, C/groups, R, S), P = (H + 2 ph - dh (R-1) - 1) // sh + 1.
-Conv1d is the H = 1 case of the same C++ kernels (cpp/src/kernels/conv.cpp: im2col + GEMM,
-a direct SIMD kernel for depthwise); the backward node calls the C++ backward kernels, which
+Conv1d is the H = 1 case of the same C++ kernels (cpp/src/kernels/conv_direct.cpp: float32
+implicit GEMM on a padded copy of the input; cpp/src/kernels/conv.cpp: im2col + GEMM for the
+rest, a direct SIMD kernel for depthwise); the backward node calls the C++ backward kernels, which
 give dx (the transposed convolution of dy), dw (dy correlated with x, summed over the batch)
 and db (dy summed over batch and positions). float16/bfloat16 compute in float32.
 """
