@@ -1,6 +1,6 @@
 """Train a BERT-style encoder classifier on sentences whose label depends on word order.
 
-    python examples/train_text_classifier.py [--steps 800] [--d-model 64] [--layers 2]
+    python examples/train_text_classifier.py [--steps 800] [--batch 128] [--d-model 64] [--layers 2]
     python examples/train_text_classifier.py --torch   # the same model file on PyTorch
     python examples/train_text_classifier.py --amp bf16
 
@@ -10,10 +10,11 @@ with one or three sentiment words ("good", "great", ... / "bad", "awful", ...), 
 after it; negators also appear before filler words, where they change nothing. The label is
 the sign of the summed polarity. Counting words is not enough: "not good" is negative but
 "good ... not the" is positive, with the same words. A bag-of-words logistic regression
-trained on 2,560 of the same sentences is printed as the order-blind baseline (~0.57); the
+trained on the first 40 training batches is printed as the order-blind baseline (~0.57); the
 encoder (``md.models.BertClassifier``: [CLS] + tokens, learned positions, post-norm GELU
-encoder, padding mask, mean pooling) reaches ~0.98 test accuracy with the defaults (800
-steps; 0.997 with 1000 steps at lr 2e-3).
+encoder, padding mask, mean pooling) reaches 0.998-1.000 test accuracy with the defaults
+(800 steps of batch 128, seeds 0-3, ~20 s on one thread). Batch 64 is seed-sensitive
+(0.87-0.99 on the same seeds, PyTorch too): the larger batch is what makes it reliable.
 """
 from __future__ import annotations
 
@@ -118,7 +119,7 @@ def bow_baseline(lib, nn, train_ids, train_y, test_ids, test_y, steps=300):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=800)
-    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--batch", type=int, default=128)
     p.add_argument("--d-model", type=int, default=64)
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--layers", type=int, default=2)

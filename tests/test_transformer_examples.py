@@ -35,5 +35,5 @@ def test_seq2seq_sorts_digit_strings():
 
 def test_text_classifier_beats_bag_of_words():
     acc, bow = _load("train_text_classifier").main(["--test", "1000", "--threads", "1"])
-    assert acc >= 0.95        # measured 0.98 with the default 800 steps
+    assert acc >= 0.95        # measured 0.998-1.0 with the defaults (seeds 0-3)
     assert bow < 0.7          # word counts alone cannot tell "not good" from "good"
