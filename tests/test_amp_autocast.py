@@ -163,6 +163,44 @@ def test_gradients_flow_through_casts_in_float32(rng):
     np.testing.assert_allclose(w.grad.numpy(), xb.T @ np.ones((2, 3), np.float32), rtol=2.0 ** -8)
 
 
+@pytest.mark.parametrize("mdt,tdt,ulp", DTYPES, ids=IDS)
+def test_mixed_dtype_residual_gets_gradient_in_each_inputs_dtype(rng, mdt, tdt, ulp):
+    # a 16-bit Linear output added to a float32 residual (every pre-norm Transformer block under
+    # autocast): the sum is float32, and the gradient going back into the Linear must be 16-bit
+    # again, as in PyTorch, or the Linear's backward would mix dtypes
+    md.manual_seed(0)
+    lin = md.nn.Linear(8, 8)
+    tlin = torch.nn.Linear(8, 8)
+    tlin.load_state_dict({k: _t(v.numpy()) for k, v in lin.state_dict().items()})
+    x = rng.standard_normal((4, 8)).astype(np.float32)
+    xm, xt = md.tensor(x, requires_grad=True), _t(x).requires_grad_(True)
+    with md.autocast("cpu", dtype=mdt):
+        h = lin(xm)
+        ym = h + xm
+    with torch.autocast("cpu", dtype=tdt):
+        yt = tlin(xt) + xt
+    assert h.dtype is mdt and ym.dtype is md.float32 and yt.dtype == torch.float32
+    h.retain_grad()
+    (ym * ym).sum().backward()
+    (yt * yt).sum().backward()
+    assert h.grad.dtype is mdt and xm.grad.dtype is md.float32 and lin.weight.grad.dtype is md.float32
+    for g, e in ((xm.grad, xt.grad), (lin.weight.grad, tlin.weight.grad), (lin.bias.grad, tlin.bias.grad)):
+        e = e.numpy()
+        np.testing.assert_allclose(g.numpy(), e, rtol=0, atol=4 * ulp * np.abs(e).max())
+
+
+def test_transformer_block_trains_under_autocast(rng):
+    layer = md.nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, activation="gelu", batch_first=True,
+                                          norm_first=True)
+    x = md.tensor(rng.standard_normal((2, 6, 16)).astype(np.float32))
+    with md.autocast("cpu", dtype=md.bfloat16):
+        y = layer(x, is_causal=True, src_mask=md.nn.Transformer.generate_square_subsequent_mask(6))
+    y.float().square().mean().backward()
+    for name, p in layer.named_parameters():
+        assert p.grad is not None and p.grad.dtype is md.float32, name
+        assert np.isfinite(p.grad.numpy()).all() and np.abs(p.grad.numpy()).max() > 0, name
+
+
 def test_bad_input():
     with pytest.raises(ValueError, match="bfloat16 or md.float16"):
         md.autocast("cpu", dtype=md.float32)

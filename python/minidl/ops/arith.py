@@ -142,6 +142,16 @@ def _C_where(cond, a, b):
     return _C.where(cond, a, b)
 
 
+def _promoted(t: Tensor, arr: np.ndarray) -> Tensor:
+    """``t`` as the operand ``arr`` it was promoted to, recorded as a cast so that its gradient
+    comes back in ``t``'s own dtype (PyTorch casts every input's gradient to the input's dtype:
+    a bfloat16 activation added to a float32 residual gets a bfloat16 gradient)."""
+    if arr.dtype == t._data.dtype or not t._rg:
+        return t
+    from .shape import CastBackward
+    return result(arr, CastBackward, (t,), t._data.dtype)
+
+
 def _binary_tensor(op, a: Tensor, b: Tensor):
     ad, bd = _pair(a, b)
     if op == A.DIV and ad.dtype.kind in "bi":  # true division of integers is float (PyTorch)
@@ -149,6 +159,7 @@ def _binary_tensor(op, a: Tensor, b: Tensor):
     out = A.binary(op, ad, bd)
     if not needs_grad(a, b) or op >= A.EQ:
         return _wrap(out)
+    a, b = _promoted(a, ad), _promoted(b, bd)
     if op == A.ADD:
         return result(out, AddBackward, (a, b), (ad.shape, bd.shape))
     if op == A.SUB:
