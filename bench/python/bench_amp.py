@@ -1,13 +1,15 @@
 """Training step FP32 vs BF16 autocast: minidl vs PyTorch doing the same, time and peak memory.
 
     OMP_PROC_BIND=close PYTHONPATH=python python3 bench/python/bench_amp.py [--threads 1 2]
-        [--steps 30] [--batch 256]
+        [--steps 30] [--batch 256] [--models cnn mlp gpt]
 
 Models (same architecture in both libraries, float32 master weights, Adam):
   cnn  the digits CNN: conv3x3(1->32)-relu-pool-conv3x3(32->64)-relu-pool-linear(256->128)-relu-linear(10)
   mlp  a Linear-heavy MLP on the digits: 64-1024-1024-1024-10 (where the BF16 GEMM matters)
+  gpt  examples/train_char_gpt.py's model (md.models.GPT: vocab 103, block 64, d_model 128,
+       4 layers, 4 heads) on 32 random token sequences (--batch applies to cnn and mlp only)
 One step = forward under autocast (or not), cross-entropy, backward, optimizer step, on
-the real 8x8 digits (a fixed batch). Each (library, model, precision) runs in a fresh
+the real 8x8 digits (a fixed batch) or the fixed token batch. Each (library, model, precision) runs in a fresh
 subprocess: time = median over --steps steps after 5 warm-up steps. Memory, in another
 subprocess run with glibc told to mmap every block >= 64 KiB and give it back on free
 (MALLOC_MMAP_THRESHOLD_=65536, MALLOC_TRIM_THRESHOLD_=0, so the RSS follows the live
@@ -23,12 +25,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from _common import run_child, unpin  # noqa: E402
 
 
 def _rss_kib(field):
@@ -39,8 +41,16 @@ def _rss_kib(field):
     return 0
 
 
+GPT = dict(vocab=103, block=64, d_model=128, heads=4, layers=4, batch=32)
+
+
 def _model(lib, kind):
     nn = lib.nn
+    if kind == "gpt":
+        import minidl as md
+        models = md.models if lib is md else md.models.build(lib.nn)
+        return models.GPT(GPT["vocab"], GPT["block"], d_model=GPT["d_model"], nhead=GPT["heads"],
+                          num_layers=GPT["layers"])
     if kind == "cnn":
         return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                              nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -53,8 +63,12 @@ def child(libname, kind, prec, threads, steps, batch, mode):
     import numpy as np
     from sklearn.datasets import load_digits
     d = load_digits()
+    unpin()  # scikit-learn's OpenMP runtime pinned this thread to one core under OMP_PROC_BIND
     x = (np.asarray(d.images, np.float32) / 16.0).reshape(-1, 1, 8, 8)[:batch]
     y = np.asarray(d.target, np.int64)[:batch]
+    if kind == "gpt":  # next-token targets of a fixed random token batch
+        tok = np.random.default_rng(0).integers(0, GPT["vocab"], (GPT["batch"], GPT["block"] + 1))
+        x, y = tok[:, :-1], tok[:, 1:].reshape(-1)
     if libname == "torch":
         import torch as lib
         xt, yt = lib.from_numpy(x), lib.from_numpy(y)
@@ -75,7 +89,8 @@ def child(libname, kind, prec, threads, steps, batch, mode):
 
     def step():
         with lib.autocast("cpu", dtype=lib.bfloat16, enabled=on):
-            loss = F.cross_entropy(model(xt), yt)
+            out = model(xt)
+            loss = F.cross_entropy(out.reshape(-1, out.shape[-1]) if kind == "gpt" else out, yt)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -111,6 +126,7 @@ def main():
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--models", nargs="+", default=["cnn", "mlp", "gpt"], choices=["cnn", "mlp", "gpt"])
     ap.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -121,14 +137,14 @@ def main():
     print(f"OMP_PROC_BIND={os.environ.get('OMP_PROC_BIND', '')}  batch={args.batch}  loadavg={os.getloadavg()}")
     rows = []
     for nt in args.threads:
-        for kind in ("cnn", "mlp"):
+        for kind in args.models:
             res = {}
             for lib in ("minidl", "torch"):
                 for prec in ("fp32", "bf16"):
                     res[lib, prec] = {}
                     for mode, extra in (("time", {}), ("mem", {"MALLOC_MMAP_THRESHOLD_": "65536",
                                                                "MALLOC_TRIM_THRESHOLD_": "0"})):
-                        out = subprocess.run([sys.executable, __file__, "--steps", str(args.steps), "--batch",
+                        out = run_child([sys.executable, __file__, "--steps", str(args.steps), "--batch",
                                               str(args.batch), "--child", lib, kind, prec, str(nt), mode],
                                              capture_output=True, text=True,
                                              env=dict(os.environ, OMP_NUM_THREADS=str(nt), **extra))

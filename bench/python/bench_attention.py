@@ -19,13 +19,12 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import print_table, timeit  # noqa: E402
+from _common import print_table, run_child, timeit  # noqa: E402
 
 B, H, E = 8, 8, 64
 SEQS = (128, 512, 2048)
@@ -86,9 +85,9 @@ def one_case(lib: str, L: int, causal: bool, threads: int, repeat: int) -> dict:
     return {"fwd": t_fwd, "step": t_step, "peak": peak_mb() - base}
 
 
-def run_child(lib, L, causal, threads, repeat):
+def measure_in_child(lib, L, causal, threads, repeat):
     cmd = [sys.executable, __file__, "--child", lib, str(L), str(int(causal)), str(threads), str(repeat)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=os.environ).stdout
+    out = run_child(cmd, check=True, capture_output=True, text=True, env=os.environ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -133,10 +132,10 @@ def main():
     for L in args.seqs:
         rep = max(3, args.repeat if L <= 512 else args.repeat // 2)
         for causal in (False, True):
-            r_md = run_child("minidl", L, causal, args.threads, rep)
-            r_th = run_child("torch", L, causal, args.threads, rep)
+            r_md = measure_in_child("minidl", L, causal, args.threads, rep)
+            r_th = measure_in_child("torch", L, causal, args.threads, rep)
             r_np = {"fwd": float("nan"), "peak": float("nan")} if args.no_numpy else \
-                run_child("numpy", L, causal, args.threads, max(3, rep // 2))
+                measure_in_child("numpy", L, causal, args.threads, max(3, rep // 2))
             rows.append([L, "yes" if causal else "no", r_md["step"] * 1e3, r_th["step"] * 1e3,
                          r_md["step"] / r_th["step"], r_md["fwd"] * 1e3, r_th["fwd"] * 1e3, r_np["fwd"] * 1e3,
                          r_md["peak"], r_th["peak"], r_np["peak"]])

@@ -33,12 +33,13 @@ os.environ.setdefault("OMP_PROC_BIND", "close")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+from _common import run_child  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYDIR = os.path.join(HERE, "..", "..", "python")
@@ -148,7 +149,7 @@ def run_worker(lib_name, threads, weights_path, args) -> dict:
     if args.profile and lib_name == "minidl":
         cmd.append("--profile")
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    res = run_child(cmd, capture_output=True, text=True, env=env)
     if res.returncode != 0:
         raise RuntimeError(f"{lib_name} worker failed:\n{res.stderr}")
     return json.loads(res.stdout.strip().splitlines()[-1])
