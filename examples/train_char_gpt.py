@@ -1,6 +1,6 @@
 """Train a character-level GPT on real English text that ships with Python, then sample from it.
 
-    python examples/train_char_gpt.py [--steps 300] [--block 64] [--batch 32] [--layers 4] [--d-model 128]
+    python examples/train_char_gpt.py [--steps 2000] [--block 64] [--batch 32] [--layers 4] [--d-model 128]
     python examples/train_char_gpt.py --torch          # the same model file on PyTorch (throughput comparison)
     python examples/train_char_gpt.py --amp bf16       # forward under md.autocast (fp16: + md.amp.GradScaler)
 
@@ -10,8 +10,8 @@ pre-norm blocks with causal self-attention, tied output weights). AdamW with war
 cosine decay, gradient clipping at 1. Prints the validation loss (nats and bits per
 character), the training throughput in tokens/s, and a sample generated with temperature
 0.8 and top-k 20. A character model that has learnt nothing scores ln(vocab) = ~4.6 nats;
-after the default 300 steps it is at ~1.8 (measured 1.81) and samples look like English-ish Python
-documentation.
+after the default 2000 steps (~80 s on 2 cores) it is at ~1.22 (measured 1.219 nats = 1.76
+bits/char; 1.81 after 300 steps) and samples read like English-ish Python documentation.
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def get_batch(data, block, batch, rng):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--block", type=int, default=64)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--layers", type=int, default=4)
