@@ -8,7 +8,10 @@ usual promotion (bfloat16 + float32 -> float32). The lists follow PyTorch's CPU 
 (torch/csrc/autograd/autocast_mode.cpp, CPU policy):
 
     LOWER_PRECISION_OPS  matmul mm bmm baddbmm addmm linear conv1d conv2d
-                         scaled_dot_product_attention
+                         scaled_dot_product_attention, the LSTM and RNN layers (PyTorch's
+                         mkldnn_rnn_layer). nn.GRU and the cells return float32 in both
+                         libraries; PyTorch runs their inner linear products in 16 bits,
+                         minidl runs them wholly in float32 (one fused kernel).
     FP32_OPS             the losses (cross_entropy, nll_loss, mse_loss, l1_loss,
                          binary_cross_entropy(_with_logits), focal_loss)
 
@@ -30,7 +33,7 @@ from ..dtypes import bfloat16, float16, float32
 from ..dtypes import dtype as _dtype
 
 LOWER_PRECISION_OPS = frozenset({"matmul", "mm", "bmm", "baddbmm", "addmm", "linear", "conv1d", "conv2d",
-                                 "scaled_dot_product_attention"})
+                                 "scaled_dot_product_attention", "lstm", "rnn_tanh", "rnn_relu"})
 FP32_OPS = frozenset({"cross_entropy", "nll_loss", "mse_loss", "l1_loss", "binary_cross_entropy",
                       "binary_cross_entropy_with_logits", "focal_loss"})
 _CASTABLE = (float32, float16, bfloat16)   # float64 is never autocast (PyTorch's rule)

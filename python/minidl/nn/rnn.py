@@ -15,13 +15,18 @@ all steps as one GEMM, then per step one recurrent GEMM and one fused pointwise 
 graph node whose backward is one C++ call through all steps. Bidirectional outputs are
 concatenated, ``dropout`` is applied to every layer's output but the last (training only).
 ``proj_size`` (LSTM with projections) is not implemented.
+float16 / bfloat16 modules compute in float32 inside (outputs rounded once per layer-direction);
+under ``md.autocast`` the LSTM and RNN layers run in the autocast dtype, the GRU and the cells
+in float32 (PyTorch's CPU autocast gives the same result dtypes).
 """
 from __future__ import annotations
 
 import math
 
 from .. import _C
+from ..amp import autocast_mode as _amp
 from ..autograd.node import Node
+from ..dtypes import bfloat16, float16
 from ..ops import array as A
 from ..ops._graph import edges, needs_grad
 from ..ops.creation import empty, zeros
@@ -44,12 +49,16 @@ class RnnLayerBackward(Node):
     n_outputs = 3
 
     def apply(self, grads):
-        mode, reverse, x, h0, c0, w_ih, w_hh, y, cell, work = self.get_saved()
+        mode, reverse, x, h0, c0, w_ih, w_hh, y, cell, work, low = self.get_saved()
+        if low is not None:  # 16-bit layer: the saved arrays are float32, the gradients 16-bit
+            grads = tuple(None if g is None else A.to_f32(g) for g in grads)
         gy, gh, gc = grads
         nx = self.next
         res = _C.rnn_backward(mode, x, h0, c0, w_ih, w_hh, y, cell, work, gy, gh, gc, reverse,
                               nx[0] is not None, nx[1] is not None, nx[2] is not None,
                               nx[3] is not None or nx[4] is not None, nx[5] is not None or nx[6] is not None)
+        if low is not None:
+            return tuple(None if g is None else A.cast(g, low) for g in res)
         return tuple(res)
 
 
@@ -59,19 +68,28 @@ def rnn_layer(mode: str, x: Tensor, h0: Tensor, c0, w_ih: Tensor, w_hh: Tensor, 
 
     x (T, B, I), h0 / c0 (B, H) (c0 only for "LSTM"), W_ih (G H, I), W_hh (G H, H), b (G H)
     -> (y (T, B, H), h_n (B, H), c_n (B, H) or None). ``mode``: RNN_TANH, RNN_RELU, LSTM, GRU.
+    float16 / bfloat16 (all operands in the same dtype) compute in float32 inside: the
+    operands are widened (exactly), the outputs rounded once to the 16-bit dtype.
     """
     m = _MODES[mode]
     lstm = m == 2
-    xd = A.contiguous(x._data)
-    h0d = A.contiguous(h0._data)
-    c0d = A.contiguous(c0._data) if lstm else None
-    wi, wh = A.contiguous(w_ih._data), A.contiguous(w_hh._data)
-    y, h_n, c_n, cell, work = _C.rnn_forward(m, xd, h0d, c0d, wi, wh, None if b_ih is None else b_ih._data,
-                                             None if b_hh is None else b_hh._data, bool(reverse))
-    outs = (Tensor._wrap(y), Tensor._wrap(h_n), Tensor._wrap(c_n) if lstm else None)
+    low = x._data.dtype if x.dtype in (bfloat16, float16) else None
+    prep = (lambda a: A.to_f32(a)) if low is not None else A.contiguous
+    xd = prep(x._data)
+    h0d = prep(h0._data)
+    c0d = prep(c0._data) if lstm else None
+    wi, wh = prep(w_ih._data), prep(w_hh._data)
+    bi = None if b_ih is None else prep(b_ih._data)
+    bh = None if b_hh is None else prep(b_hh._data)
+    y, h_n, c_n, cell, work = _C.rnn_forward(m, xd, h0d, c0d, wi, wh, bi, bh, bool(reverse))
+    y_out, h_out, c_out = y, h_n, c_n
+    if low is not None:
+        y_out, h_out = A.cast(y, low), A.cast(h_n, low)
+        c_out = A.cast(c_n, low) if lstm else None
+    outs = (Tensor._wrap(y_out), Tensor._wrap(h_out), Tensor._wrap(c_out) if lstm else None)
     inputs = (x, h0, c0 if lstm else None, w_ih, w_hh, b_ih, b_hh)
     if needs_grad(*inputs):
-        node = RnnLayerBackward(edges(*inputs), (m, bool(reverse), xd, h0d, c0d, wi, wh, y, cell, work))
+        node = RnnLayerBackward(edges(*inputs), (m, bool(reverse), xd, h0d, c0d, wi, wh, y, cell, work, low))
         for i, o in enumerate(outs):
             if o is not None:
                 o._node, o._out_idx, o._rg = node, i, True
@@ -191,8 +209,10 @@ class RNNBase(Module):
                 idx = layer * D + d
                 names = self._layer_names(layer, d)
                 w = [getattr(self, n) for n in names] + [None, None]
-                y, h_n, c_n = rnn_layer(self.mode, layer_in, states[0][idx], states[1][idx] if lstm else None,
-                                        w[0], w[1], w[2], w[3], reverse=d == 1)
+                args = (layer_in, states[0][idx], states[1][idx] if lstm else None, *w[:4])
+                if _amp.active:  # LSTM and RNN layers run in the autocast dtype, GRU in float32 (as PyTorch)
+                    args = _amp.autocast_inputs(self.mode.lower(), *args)
+                y, h_n, c_n = rnn_layer(self.mode, *args, reverse=d == 1)
                 ys.append(y)
                 h_out.append(h_n)
                 c_out.append(c_n)
