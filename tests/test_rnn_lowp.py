@@ -78,6 +78,18 @@ def test_16bit_module_is_float32_math_on_16bit_values(rng, kind, dt):
         np.testing.assert_array_equal(p.grad.float().numpy(), p32[name].grad.to(mdt).float().numpy(), err_msg=name)
 
 
+def test_autocast_state_carried_between_steps(rng):
+    # truncated BPTT under autocast: the bf16 (h, c) of one chunk is the next chunk's hx
+    lstm = nn.LSTM(4, 6)
+    x = md.tensor(rng.standard_normal((3, 2, 4)).astype(np.float32))
+    with md.autocast("cpu", dtype=md.bfloat16):
+        _, state = lstm(x)
+        y, (h, c) = lstm(x, tuple(s.detach() for s in state))
+    assert state[0].dtype is md.bfloat16 and y.dtype is md.bfloat16 and c.dtype is md.bfloat16
+    with pytest.raises(TypeError, match="input must have the type"):   # outside autocast: refused
+        lstm(x, state)
+
+
 def test_16bit_input_to_float32_module_is_refused():
     with pytest.raises(TypeError, match="input must have the type"):
         nn.LSTM(4, 3)(md.randn(2, 1, 4).bfloat16())

@@ -171,7 +171,11 @@ class RNNBase(Module):
             raise ValueError(f"{name}: input.size(-1) must be equal to input_size. Expected {self.input_size}, "
                              f"got {input.shape[-1]} (input of shape {tuple(input.shape)})")
         w0 = getattr(self, self._flat_weights_names[0])
-        _check_dtype(name, input, w0)
+        # under autocast the LSTM / RNN layers cast input, states and weights to one dtype
+        # (a 16-bit state carried over from the previous step is fine, as in PyTorch)
+        autocasting = _amp.active and _amp.is_autocast_enabled() and self.mode.lower() in _amp.LOWER_PRECISION_OPS
+        if not autocasting:
+            _check_dtype(name, input, w0)
         batched = input.ndim == 3
         if lstm and hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
             raise TypeError(f"{name}: hx must be a tuple (h0, c0), got {type(hx).__name__}")
@@ -200,7 +204,8 @@ class RNNBase(Module):
             for s, what in zip(states, ("hidden", "cell")):
                 self._check_hidden(s, expected, what if batched else what + " (unbatched input: hidden size "
                                    f"{(expected[0], expected[2])} per sequence)")
-                _check_dtype(name, s, w0)
+                if not autocasting:
+                    _check_dtype(name, s, w0)
         h_out, c_out = [], []
         layer_in = x
         for layer in range(self.num_layers):
@@ -210,7 +215,7 @@ class RNNBase(Module):
                 names = self._layer_names(layer, d)
                 w = [getattr(self, n) for n in names] + [None, None]
                 args = (layer_in, states[0][idx], states[1][idx] if lstm else None, *w[:4])
-                if _amp.active:  # LSTM and RNN layers run in the autocast dtype, GRU in float32 (as PyTorch)
+                if autocasting:  # LSTM and RNN layers run in the autocast dtype, GRU in float32 (as PyTorch)
                     args = _amp.autocast_inputs(self.mode.lower(), *args)
                 y, h_n, c_n = rnn_layer(self.mode, *args, reverse=d == 1)
                 ys.append(y)
