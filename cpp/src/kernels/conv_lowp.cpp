@@ -18,6 +18,7 @@
 // see the table in that file's docstring.
 #include "minidl/conv_lowp.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -44,8 +45,28 @@ inline float bf16_value(uint16_t v) {  // exact: a bf16 is the top half of a flo
 
 bool is_depthwise(const ConvShape& s) { return s.groups > 1 && s.groups == s.C && s.K == s.C; }
 
+// MINIDL_CONV_BF16=gemm / convert forces a path (for measuring the choice below)
+int forced_path() {
+  static const int f = [] {
+    const char* e = std::getenv("MINIDL_CONV_BF16");
+    return e ? (std::strcmp(e, "gemm") == 0 ? 1 : std::strcmp(e, "convert") == 0 ? 2 : 0) : 0;
+  }();
+  return f;
+}
+
+// The GEMM path needs GEMM-sized operands: measured, 1 thread, batch 256 / 32, bf16 GEMM path
+// vs widen + float32 direct path, forward / dx / dw ms (Zen 5):
+//   1->32 @8x8 (C*R*S = 9)   0.23 / 0.35 / 0.46  vs  0.15 / 0.73 / 0.16
+//   32->64 @4x4              0.51 / 0.57 / 0.55  vs  1.17 / 1.42 / 1.34
+//   16->16 @32x32            1.01 / 1.31 / 1.26  vs  0.78 / 0.77 / 0.84
+//   64->64 @8x8              0.45 / 0.49 / 0.47  vs  0.73 / 0.73 / 0.85
+// With K/groups < 32 the 14-row micro-kernel runs mostly empty rows in the forward and dw
+// products, and with C*R*S < 32 the products are all packing.
 bool use_bf16_gemm(const ConvShape& s, DType t) {
-  return t == DType::bf16 && !is_depthwise(s) && std::strcmp(gemm_lowp_path(DType::bf16), "avx512_bf16") == 0;
+  if (t != DType::bf16 || is_depthwise(s) || std::strcmp(gemm_lowp_path(DType::bf16), "avx512_bf16") != 0)
+    return false;
+  if (forced_path()) return forced_path() == 1;
+  return s.Kg() >= 32 && s.Cg() * s.R * s.S >= 32;
 }
 
 void check_dtype(DType t) {
