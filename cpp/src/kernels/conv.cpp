@@ -26,6 +26,9 @@
 // column matrix at all, measured 1.5-2x faster at ResNet shapes); this path remains for
 // float64, the scalar set, the input gradient of strided convolutions and very large images.
 //
+// The im2col / col2im loops and the block helpers live in conv_im2col.h, shared with the
+// 16-bit convolution (conv_lowp.cpp).
+//
 // Depthwise convolutions (groups == C == K) are R*S multiply-adds per output, a GEMM with
 // K = R*S (9) would spend its time packing: they run a direct SIMD kernel instead
 // (cpp/src/simd/conv_simd.cpp), float32 only; the scalar set and float64 take the GEMM path.
