@@ -83,6 +83,27 @@ def test_activation_backward_16bit(rng, kernel_set, name):
             np.testing.assert_array_equal(to_numpy(x.grad), to_numpy(x32.grad.to(mdt)))
 
 
+@pytest.mark.parametrize("geom", [(2, 2, 0), (3, 1, 1), (3, 2, 1)], ids=["k2s2", "k3s1p1", "k3s2p1"])
+def test_max_pool2d_16bit(rng, kernel_set, geom):
+    """max_pool2d keeps 16-bit tensors 16-bit (C++ pools chunks of planes widened to float32):
+    output and arg-max equal the float32 pooling of the same values, and the input gradient
+    equals the float32 one rounded once (overlapping windows add several gradients to one input;
+    values drawn from 8 levels, so there are ties)."""
+    k, st, p = geom
+    for mdt in (md.bfloat16, md.float16):
+        x = md.tensor(rng.integers(-4, 4, (5, 3, 11, 9)).astype(np.float32) * 0.37).to(mdt).requires_grad_()
+        y, idx = F.max_pool2d(x, k, st, p, return_indices=True)
+        g = md.tensor(rng.standard_normal(tuple(y.shape)).astype(np.float32)).to(mdt)
+        y.backward(g)
+        x32 = x.detach().float().requires_grad_()
+        y32, idx32 = F.max_pool2d(x32, k, st, p, return_indices=True)
+        y32.backward(g.float())
+        assert y.dtype is mdt and x.grad.dtype is mdt
+        np.testing.assert_array_equal(to_numpy(y), to_numpy(y32.detach().to(mdt)))
+        np.testing.assert_array_equal(to_numpy(idx), to_numpy(idx32))
+        np.testing.assert_array_equal(to_numpy(x.grad), to_numpy(x32.grad.to(mdt)))
+
+
 def test_conv2d_low_precision(rng):
     x = md.tensor(rng.standard_normal((2, 3, 7, 7)).astype(np.float32))
     w = md.tensor(rng.standard_normal((4, 3, 3, 3)).astype(np.float32))
