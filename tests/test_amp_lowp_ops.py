@@ -59,6 +59,51 @@ def test_gradients_of_16bit_leaves_keep_their_dtype(rng):
         assert np.isfinite(to_numpy(x.grad)).all()
 
 
+@pytest.mark.parametrize("name", ["relu", "gelu", "sigmoid", "tanh"])
+def test_activation_backward_16bit(rng, kernel_set, name):
+    """16-bit activations run in C++ on blocks widened to float32: forward and backward each
+    equal the float32 op on the widened values rounded once, bit for bit, on every kernel set
+    (10000 values: several 4096-value blocks and a partial one)."""
+    f = CASES[name]
+    for mdt in (md.bfloat16, md.float16):
+        x = md.tensor(rng.standard_normal((100, 100)).astype(np.float32) * 3).to(mdt).requires_grad_()
+        g = md.tensor(rng.standard_normal((100, 100)).astype(np.float32)).to(mdt)
+        y = f(md, F, x, None)
+        y.backward(g)
+        x32 = x.detach().float().requires_grad_()
+        y32 = f(md, F, x32, None)
+        y32.backward(g.float())
+        assert y.dtype is mdt and x.grad.dtype is mdt
+        np.testing.assert_array_equal(to_numpy(y), to_numpy(y32.detach().to(mdt)))
+        if name in ("sigmoid", "tanh"):  # their backward reads the 16-bit output: compare on it
+            y32 = y.detach().float()
+            d = y32 * (1 - y32) if name == "sigmoid" else 1 - y32 * y32
+            np.testing.assert_array_equal(to_numpy(x.grad), to_numpy((g.float() * d).to(mdt)))
+        else:
+            np.testing.assert_array_equal(to_numpy(x.grad), to_numpy(x32.grad.to(mdt)))
+
+
+@pytest.mark.parametrize("geom", [(2, 2, 0), (3, 1, 1), (3, 2, 1)], ids=["k2s2", "k3s1p1", "k3s2p1"])
+def test_max_pool2d_16bit(rng, kernel_set, geom):
+    """max_pool2d keeps 16-bit tensors 16-bit (C++ pools chunks of planes widened to float32):
+    output and arg-max equal the float32 pooling of the same values, and the input gradient
+    equals the float32 one rounded once (overlapping windows add several gradients to one input;
+    values drawn from 8 levels, so there are ties)."""
+    k, st, p = geom
+    for mdt in (md.bfloat16, md.float16):
+        x = md.tensor(rng.integers(-4, 4, (5, 3, 11, 9)).astype(np.float32) * 0.37).to(mdt).requires_grad_()
+        y, idx = F.max_pool2d(x, k, st, p, return_indices=True)
+        g = md.tensor(rng.standard_normal(tuple(y.shape)).astype(np.float32)).to(mdt)
+        y.backward(g)
+        x32 = x.detach().float().requires_grad_()
+        y32, idx32 = F.max_pool2d(x32, k, st, p, return_indices=True)
+        y32.backward(g.float())
+        assert y.dtype is mdt and x.grad.dtype is mdt
+        np.testing.assert_array_equal(to_numpy(y), to_numpy(y32.detach().to(mdt)))
+        np.testing.assert_array_equal(to_numpy(idx), to_numpy(idx32))
+        np.testing.assert_array_equal(to_numpy(x.grad), to_numpy(x32.grad.to(mdt)))
+
+
 def test_conv2d_low_precision(rng):
     x = md.tensor(rng.standard_normal((2, 3, 7, 7)).astype(np.float32))
     w = md.tensor(rng.standard_normal((4, 3, 3, 3)).astype(np.float32))

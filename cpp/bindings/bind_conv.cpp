@@ -1,10 +1,12 @@
-// Bindings for 2-D convolution (cpp/src/kernels/conv.cpp). Conv1d arrives here as H == 1.
+// Bindings for 2-D convolution (cpp/src/kernels/conv.cpp; bfloat16 / float16 tensors go to
+// cpp/src/kernels/conv_lowp.cpp). Conv1d arrives here as H == 1.
 // The Python layer (python/minidl/nn/conv.py) raises PyTorch's messages for bad arguments;
 // the checks here only guarantee that no kernel reads or writes out of bounds.
 #include <stdexcept>
 
 #include "convert.h"
 #include "minidl/conv.h"
+#include "minidl/conv_lowp.h"
 
 namespace minidl_py {
 using namespace minidl;
@@ -15,9 +17,19 @@ using Pair = std::pair<int64_t, int64_t>;
 
 DType conv_dtype(const py::array& a, const char* what) {
   const DType t = dtype_of(a);
-  if (t != DType::f32 && t != DType::f64)
-    throw py::type_error(std::string(what) + ": expected a float32 or float64 tensor, got " + dtype_name(t));
+  if (t != DType::f32 && t != DType::f64 && t != DType::bf16 && t != DType::f16)
+    throw py::type_error(std::string(what) + ": expected a float32, float64, bfloat16 or float16 tensor, got " +
+                         dtype_name(t));
   return t;
+}
+
+bool is_low(DType t) { return t == DType::bf16 || t == DType::f16; }
+const uint16_t* u16(const void* p) { return static_cast<const uint16_t*>(p); }
+uint16_t* u16(void* p) { return static_cast<uint16_t*>(p); }
+
+void check_reference(DType t, bool reference) {
+  if (reference && is_low(t))
+    throw py::type_error(std::string("conv2d: reference=True supports float32 and float64, got ") + dtype_name(t));
 }
 
 ConvShape make_shape(const py::array& x, const py::array& w, Pair stride, Pair padding, Pair dilation,
@@ -61,9 +73,12 @@ py::array conv2d_forward_op(const py::array& x_in, const py::array& w_in, py::ob
       throw py::value_error("conv2d: bias " + shape_str(b) + " does not match " + std::to_string(s.K) + " output channels");
     bp = b.data();
   }
+  check_reference(t, reference);
   py::array y = empty_array(t, {s.N, s.K, s.P, s.Q});
   MaybeReleaseGil nogil(s.N * s.K * s.P * s.Q * s.Cg() * s.R * s.S);
-  if (reference) {
+  if (is_low(t)) {
+    conv2d_lowp_forward(s, t, u16(x.data()), u16(w.data()), u16(bp), u16(y.mutable_data()));
+  } else if (reference) {
     if (t == DType::f64)
       conv2d_forward_reference<double>(s, static_cast<const double*>(x.data()), static_cast<const double*>(w.data()),
                                        static_cast<const double*>(bp), static_cast<double*>(y.mutable_data()));
@@ -88,6 +103,7 @@ py::tuple conv2d_backward_op(const py::array& gy_in, const py::array& x_in, cons
   if (gy.ndim() != 4 || gy.shape(0) != s.N || gy.shape(1) != s.K || gy.shape(2) != s.P || gy.shape(3) != s.Q)
     throw py::value_error("conv2d backward: gradient " + shape_str(gy) + " does not match the output shape " +
                           shape_str(std::vector<int64_t>{s.N, s.K, s.P, s.Q}));
+  check_reference(t, reference);
   py::object gx = py::none(), gw = py::none(), gb = py::none();
   void *gxp = nullptr, *gwp = nullptr, *gbp = nullptr;
   if (need_input) { py::array a = empty_array(t, shape_of(x)); gxp = a.mutable_data(); gx = a; }
@@ -95,7 +111,10 @@ py::tuple conv2d_backward_op(const py::array& gy_in, const py::array& x_in, cons
   if (need_bias) { py::array a = empty_array(t, {s.K}); gbp = a.mutable_data(); gb = a; }
   {
     MaybeReleaseGil nogil(s.N * s.K * s.P * s.Q * s.Cg() * s.R * s.S);
-    if (reference) {
+    if (is_low(t)) {
+      if (gxp) conv2d_lowp_backward_input(s, t, u16(gy.data()), u16(w.data()), u16(gxp));
+      if (gwp || gbp) conv2d_lowp_backward_weight(s, t, u16(gy.data()), u16(x.data()), u16(gwp), u16(gbp));
+    } else if (reference) {
       if (t == DType::f64)
         conv2d_backward_reference<double>(s, static_cast<const double*>(gy.data()), static_cast<const double*>(x.data()),
                                           static_cast<const double*>(w.data()), static_cast<double*>(gxp),
@@ -112,6 +131,13 @@ py::tuple conv2d_backward_op(const py::array& gy_in, const py::array& x_in, cons
   return py::make_tuple(gx, gw, gb);
 }
 
+std::string lowp_path(const py::array& x, const py::array& w, Pair stride, Pair padding, Pair dilation,
+                      int64_t groups) {
+  const DType t = conv_dtype(x, "conv2d_lowp_path");
+  if (!is_low(t)) throw py::type_error(std::string("conv2d_lowp_path: expected bfloat16 or float16, got ") + dtype_name(t));
+  return conv2d_lowp_path(make_shape(x, w, stride, padding, dilation, groups), t);
+}
+
 }  // namespace
 
 void init_conv(py::module_& m) {
@@ -120,6 +146,9 @@ void init_conv(py::module_& m) {
   m.def("conv2d_backward", &conv2d_backward_op, py::arg("grad_y"), py::arg("x"), py::arg("weight"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("need_input"), py::arg("need_weight"),
         py::arg("need_bias"), py::arg("reference") = false);
+  // which path a 16-bit convolution takes with the active kernel set: "avx512_bf16" or "convert_f32"
+  m.def("conv2d_lowp_path", &lowp_path, py::arg("x"), py::arg("weight"), py::arg("stride"), py::arg("padding"),
+        py::arg("dilation"), py::arg("groups"));
 }
 
 }  // namespace minidl_py

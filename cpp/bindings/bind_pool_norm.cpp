@@ -41,10 +41,16 @@ Pool2dShape pool_shape(const std::vector<int64_t>& shape, const std::vector<int6
   return s;
 }
 
+// float32 / float64, or (max pooling) a 16-bit float, pooled in float32 inside (pool.cpp)
+DType pool_dtype(const py::array& a, const char* what) {
+  const DType t = dtype_of(a);
+  return t == DType::bf16 || t == DType::f16 ? t : float_dtype(a, what);
+}
+
 py::tuple max_pool2d_op(const py::array& x_in, const std::vector<int64_t>& geometry, bool ceil_mode) {
   py::array x = contiguous(x_in);
   require_4d(x, "max_pool2d");
-  const DType t = float_dtype(x, "max_pool2d");
+  const DType t = pool_dtype(x, "max_pool2d");
   const Pool2dShape s = pool_shape(shape_of(x), geometry, ceil_mode, "max_pool2d");
   py::array y = empty_array(t, {x.shape(0), x.shape(1), s.out_h, s.out_w});
   py::array idx = empty_array(DType::i64, {x.shape(0), x.shape(1), s.out_h, s.out_w});
@@ -58,7 +64,7 @@ py::tuple max_pool2d_op(const py::array& x_in, const std::vector<int64_t>& geome
 py::array max_pool2d_backward_op(const py::array& gy_in, const py::array& idx_in, int64_t in_h, int64_t in_w) {
   py::array gy = contiguous(gy_in), idx = contiguous(idx_in);
   require_4d(gy, "max_pool2d backward");
-  const DType t = float_dtype(gy, "max_pool2d backward");
+  const DType t = pool_dtype(gy, "max_pool2d backward");
   if (dtype_of(idx) != DType::i64 || shape_of(idx) != shape_of(gy))
     throw py::value_error("max_pool2d backward: indices " + shape_str(idx) + " do not match the gradient " + shape_str(gy));
   Pool2dShape s;

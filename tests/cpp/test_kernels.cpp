@@ -10,6 +10,7 @@
 
 #include "minidl/activation.h"
 #include "minidl/attention.h"
+#include "minidl/conv_lowp.h"
 #include "minidl/copy.h"
 #include "minidl/dispatch.h"
 #include "minidl/elementwise.h"
@@ -294,6 +295,62 @@ int main() {
       }, 1e-4f, 1e-5f);
     }
   }
+  // 16-bit convolution (conv_lowp.h), every kernel set and both dtypes, forward and the three
+  // gradients against the double loops of conv.h on the same 16-bit values: each result is a
+  // float32 sum rounded once, error <= one 16-bit ulp of the value + 2^-16 sum|products|.
+  // Shape 0 takes the bf16 GEMM path on an AVX512-BF16 CPU (avx512 set), shape 1 (groups,
+  // stride, dilation, asymmetric padding) too; the other sets and float16 widen to float32.
+  for (Isa isa : all_sets)
+    for (DType t : {DType::bf16, DType::f16})
+      for (int shape = 0; shape < 2; ++shape) {
+        ConvShape s;
+        s.N = shape ? 2 : 3; s.C = shape ? 8 : 32; s.H = shape ? 11 : 5; s.W = shape ? 9 : 4; s.K = 64;
+        s.R = 3; s.S = shape ? 2 : 3; s.pad_h = 1; s.pad_w = shape ? 2 : 1;
+        if (shape) { s.stride_h = 2; s.dil_w = 2; s.groups = 2; }
+        s.finish();
+        const int64_t nx = s.N * s.C * s.H * s.W, nw = s.K * s.Cg() * s.R * s.S, ny = s.N * s.K * s.P * s.Q;
+        // random values rounded to t: the bits, and the values as doubles (plain and |.|)
+        auto make = [&](int64_t n, float scale, unsigned seed, std::vector<uint16_t>& bits, std::vector<double>& d,
+                        std::vector<double>& mag) {
+          std::vector<float> v = random_vec(n, scale, seed);
+          bits.resize(n);
+          cast_contiguous(v.data(), DType::f32, bits.data(), t, n);
+          cast_contiguous(bits.data(), t, v.data(), DType::f32, n);
+          d.assign(v.begin(), v.end());
+          mag.resize(n);
+          for (int64_t i = 0; i < n; ++i) mag[i] = std::fabs(d[i]);
+        };
+        std::vector<uint16_t> xb, wb, bb, gyb;
+        std::vector<double> x, w, b, gy, xa, wa, ba, gya;
+        make(nx, 1.f, 31, xb, x, xa);
+        make(nw, 0.3f, 32, wb, w, wa);
+        make(s.K, 1.f, 33, bb, b, ba);
+        make(ny, 1.f, 34, gyb, gy, gya);
+        set_active_isa(isa);
+        std::vector<uint16_t> y(ny), gx(nx), gw(nw), gb(s.K);
+        conv2d_lowp_forward(s, t, xb.data(), wb.data(), bb.data(), y.data());
+        conv2d_lowp_backward_input(s, t, gyb.data(), wb.data(), gx.data());
+        conv2d_lowp_backward_weight(s, t, gyb.data(), xb.data(), gw.data(), gb.data());
+        std::vector<double> ry(ny), rx(nx), rw(nw), rb(s.K), my(ny), mx(nx), mw(nw), mb(s.K);
+        conv2d_forward_reference<double>(s, x.data(), w.data(), b.data(), ry.data());
+        conv2d_forward_reference<double>(s, xa.data(), wa.data(), ba.data(), my.data());
+        conv2d_backward_reference<double>(s, gy.data(), x.data(), w.data(), rx.data(), rw.data(), rb.data());
+        conv2d_backward_reference<double>(s, gya.data(), xa.data(), wa.data(), mx.data(), mw.data(), mb.data());
+        const double ulp = std::ldexp(1.0, t == DType::bf16 ? -8 : -11);
+        auto within = [&](const std::vector<uint16_t>& got, const std::vector<double>& ref, const std::vector<double>& mag) {
+          std::vector<float> g(got.size());
+          cast_contiguous(got.data(), t, g.data(), DType::f32, int64_t(got.size()));
+          for (size_t i = 0; i < g.size(); ++i)
+            if (!(std::fabs(g[i] - ref[i]) <= ulp * std::fabs(ref[i]) + std::ldexp(mag[i], -16))) return false;
+          return true;
+        };
+        const std::string what = std::string(" ") + dtype_name(t) + " shape " + std::to_string(shape) + " [" +
+                                 isa_name(isa) + ", " + conv2d_lowp_path(s, t) + "]";
+        check(within(y, ry, my), "conv2d_lowp_forward" + what);
+        check(within(gx, rx, mx), "conv2d_lowp_backward_input" + what);
+        check(within(gw, rw, mw), "conv2d_lowp_backward_weight (weight)" + what);
+        check(within(gb, rb, mb), "conv2d_lowp_backward_weight (bias)" + what);
+      }
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }

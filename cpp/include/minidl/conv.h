@@ -12,7 +12,7 @@
 //
 // The reference loops are below; cpp/src/kernels/conv.cpp holds the fast path (im2col per
 // image tile + the project's GEMM, threads over the batch) and cpp/src/simd/conv_simd.cpp the
-// depthwise float32 kernels.
+// depthwise float32 kernels. bfloat16 / float16 tensors: minidl/conv_lowp.h.
 #pragma once
 #include <cstdint>
 

@@ -2,9 +2,11 @@
 // side, as the formulas read. activation_simd.cpp holds the vectorized float32 versions.
 #include "minidl/activation.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "dtype_dispatch.h"
+#include "minidl/copy.h"
 #include "minidl/dispatch.h"
 #include "minidl/parallel.h"
 
@@ -69,7 +71,47 @@ inline T derivative_one(Activation act, T s, T slope) {
 
 }  // namespace
 
+namespace {
+
+// 16-bit tensors (bfloat16 / float16, e.g. a ReLU after a BF16-autocast convolution): blocks of
+// 4096 values widened to float32 (exact) into an L1-resident buffer, the float32 loop, each
+// result rounded once. The same numbers as widening the whole tensor in Python, without the
+// two float32 temporaries and their extra passes over memory.
+constexpr int64_t kLowpBlock = 4096;
+
+bool is_lowp(DType t) { return t == DType::bf16 || t == DType::f16; }
+
+void lowp_forward(Activation act, const uint16_t* x, uint16_t* y, DType t, int64_t n, double param) {
+  parallel_for((n + kLowpBlock - 1) / kLowpBlock, 16, [&](int64_t b0, int64_t b1) {
+    float buf[kLowpBlock];
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t i0 = b * kLowpBlock, m = std::min(kLowpBlock, n - i0);
+      cast_contiguous(x + i0, t, buf, DType::f32, m);
+      activation_forward(act, buf, buf, DType::f32, m, param);
+      cast_contiguous(buf, DType::f32, y + i0, t, m);
+    }
+  });
+}
+
+void lowp_backward(Activation act, const uint16_t* gy, const uint16_t* saved, uint16_t* gx, DType t, int64_t n,
+                   double param) {
+  parallel_for((n + kLowpBlock - 1) / kLowpBlock, 16, [&](int64_t b0, int64_t b1) {
+    float g[kLowpBlock], sv[kLowpBlock];
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t i0 = b * kLowpBlock, m = std::min(kLowpBlock, n - i0);
+      cast_contiguous(gy + i0, t, g, DType::f32, m);
+      cast_contiguous(saved + i0, t, sv, DType::f32, m);
+      activation_backward(act, g, sv, g, DType::f32, m, param);
+      cast_contiguous(g, DType::f32, gx + i0, t, m);
+    }
+  });
+}
+
+}  // namespace
+
 void activation_forward(Activation act, const void* x, void* y, DType dtype, int64_t n, double param) {
+  if (is_lowp(dtype))
+    return lowp_forward(act, static_cast<const uint16_t*>(x), static_cast<uint16_t*>(y), dtype, n, param);
   if (dtype == DType::f32)
     if (const ActivationSimd* simd = activation_simd_active()) {
       bool done = true;
@@ -92,6 +134,9 @@ void activation_forward(Activation act, const void* x, void* y, DType dtype, int
 
 void activation_backward(Activation act, const void* gy, const void* saved, void* gx, DType dtype,
                          int64_t n, double param) {
+  if (is_lowp(dtype))
+    return lowp_backward(act, static_cast<const uint16_t*>(gy), static_cast<const uint16_t*>(saved),
+                         static_cast<uint16_t*>(gx), dtype, n, param);
   if (dtype == DType::f32)
     if (const ActivationSimd* simd = activation_simd_active()) {
       bool done = true;

@@ -7,7 +7,10 @@
 #include <cmath>
 #include <limits>
 
+#include <vector>
+
 #include "dtype_dispatch.h"
+#include "minidl/copy.h"
 #include "minidl/dispatch.h"
 #include "minidl/parallel.h"
 
@@ -88,8 +91,56 @@ inline int64_t adaptive_end(int64_t i, int64_t in, int64_t out) { return ((i + 1
 MINIDL_SIMD_TABLE(minidl::PoolSimd, pool_simd)
 
 namespace minidl {
+namespace {
+
+// 16-bit tensors (bfloat16 / float16, e.g. after a BF16-autocast convolution) stay 16-bit in
+// and out: chunks of planes (~4096 values) are widened to float32 into a small buffer
+// (exact), pooled by the float32 kernel, and the maxima narrowed back (exact: each is one of
+// the inputs). The backward adds the gradients in float32 and rounds each input's sum once.
+int64_t lowp_chunk(const Pool2dShape& s) { return std::max<int64_t>(1, 4096 / std::max<int64_t>(1, s.in_h * s.in_w)); }
+
+void max_pool_lowp(const uint16_t* x, uint16_t* y, int64_t* indices, DType t, const Pool2dShape& s) {
+  const int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w, pc = lowp_chunk(s);
+  const PoolSimd* simd = pool_simd_active();
+  parallel_for((s.planes + pc - 1) / pc, std::max<int64_t>(1, plane_grain(out_plane * s.kernel_h * s.kernel_w) / pc),
+               [&](int64_t c0, int64_t c1) {
+    std::vector<float> xb(size_t(pc * in_plane)), yb(size_t(pc * out_plane));
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t p0 = c * pc, np = std::min(pc, s.planes - p0);
+      cast_contiguous(x + p0 * in_plane, t, xb.data(), DType::f32, np * in_plane);
+      for (int64_t i = 0; i < np; ++i) {
+        const float* xp = xb.data() + i * in_plane;
+        float* yp = yb.data() + i * out_plane;
+        int64_t* ip = indices + (p0 + i) * out_plane;
+        if (!simd || !simd->max_pool_plane_f32(xp, yp, ip, s)) max_pool_plane<float>(xp, yp, ip, s);
+      }
+      cast_contiguous(yb.data(), DType::f32, y + p0 * out_plane, t, np * out_plane);
+    }
+  });
+}
+
+void max_pool_backward_lowp(const uint16_t* gy, const int64_t* indices, uint16_t* gx, DType t, const Pool2dShape& s) {
+  const int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w, pc = lowp_chunk(s);
+  parallel_for((s.planes + pc - 1) / pc, std::max<int64_t>(1, plane_grain(in_plane + out_plane) / pc),
+               [&](int64_t c0, int64_t c1) {
+    std::vector<float> gb(size_t(pc * out_plane)), xb(size_t(pc * in_plane));
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t p0 = c * pc, np = std::min(pc, s.planes - p0);
+      cast_contiguous(gy + p0 * out_plane, t, gb.data(), DType::f32, np * out_plane);
+      std::fill(xb.begin(), xb.begin() + np * in_plane, 0.0f);
+      const int64_t* idx = indices + p0 * out_plane;
+      for (int64_t i = 0; i < np; ++i)
+        for (int64_t o = 0; o < out_plane; ++o) xb[i * in_plane + idx[i * out_plane + o]] += gb[i * out_plane + o];
+      cast_contiguous(xb.data(), DType::f32, gx + p0 * in_plane, t, np * in_plane);
+    }
+  });
+}
+
+}  // namespace
 
 void max_pool2d_forward(const void* x, void* y, int64_t* indices, DType dtype, const Pool2dShape& s) {
+  if (dtype == DType::bf16 || dtype == DType::f16)
+    return max_pool_lowp(static_cast<const uint16_t*>(x), static_cast<uint16_t*>(y), indices, dtype, s);
   const int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
   const int64_t grain = plane_grain(out_plane * s.kernel_h * s.kernel_w);
   if (dtype == DType::f32)
@@ -117,6 +168,8 @@ void max_pool2d_forward(const void* x, void* y, int64_t* indices, DType dtype, c
 }
 
 void max_pool2d_backward(const void* gy, const int64_t* indices, void* gx, DType dtype, const Pool2dShape& s) {
+  if (dtype == DType::bf16 || dtype == DType::f16)
+    return max_pool_backward_lowp(static_cast<const uint16_t*>(gy), indices, static_cast<uint16_t*>(gx), dtype, s);
   const int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
   MINIDL_DISPATCH_FLOAT(dtype, "max_pool2d_backward", {
     const T* pg = static_cast<const T*>(gy);

@@ -7,7 +7,10 @@ Conv1d is the H = 1 case of the same C++ kernels (cpp/src/kernels/conv_direct.cp
 implicit GEMM on a padded copy of the input; cpp/src/kernels/conv.cpp: im2col + GEMM for the
 rest, a direct SIMD kernel for depthwise); the backward node calls the C++ backward kernels, which
 give dx (the transposed convolution of dy), dw (dy correlated with x, summed over the batch)
-and db (dy summed over batch and positions). float16/bfloat16 compute in float32.
+and db (dy summed over batch and positions). bfloat16/float16 tensors (Conv2d under autocast)
+go to cpp/src/kernels/conv_lowp.cpp: bfloat16 runs im2col + the vdpbf16ps GEMM with float32
+accumulation where the CPU has AVX512-BF16, everything else widens to float32 inside C++; both
+round each result to 16 bits once and return 16-bit gradients (as PyTorch).
 """
 from __future__ import annotations
 
@@ -48,12 +51,12 @@ class ConvBackward(Node):
     __slots__ = ()
 
     def apply(self, g):
-        x4, w4, stride, pad, dil, groups, y4_shape, x_shape, w_shape, crop, low = self.get_saved()
+        x4, w4, stride, pad, dil, groups, y4_shape, x_shape, w_shape, crop = self.get_saved()
         need_x, need_w = self.next[0] is not None, self.next[1] is not None
         need_b = len(self.next) > 2 and self.next[2] is not None
         g4 = g.reshape(y4_shape)
-        if low is not None:
-            g4 = A.to_f32(g4)
+        if g4.dtype != x4.dtype:  # (a gradient arriving in another dtype: the kernels want x's)
+            g4 = A.cast(g4, x4.dtype)
         gx, gw, gb = _C.conv2d_backward(g4, x4, w4, stride, pad, dil, groups, need_x, need_w, need_b)
         if gx is not None:
             if crop is not None:  # drop the extra right/bottom zeros of an asymmetric "same" padding
@@ -61,8 +64,6 @@ class ConvBackward(Node):
             gx = gx.reshape(x_shape)
         if gw is not None:
             gw = gw.reshape(w_shape)
-        if low is not None:
-            gx, gw, gb = (A.cast(t, low) if t is not None else None for t in (gx, gw, gb))
         return (gx, gw, gb)[:len(self.next)]
 
 
@@ -133,12 +134,8 @@ def _conv(input: Tensor, weight: Tensor, bias, stride, padding, dilation, groups
                            f"Kernel size: ({' x '.join(map(str, eff))}). "
                            "Kernel size can't be greater than actual input size")
 
-    low = xd.dtype if A.is_low(xd) else None
-    x4 = A.to_f32(x_full) if low is not None else x_full
-    w4 = A.to_f32(wd) if low is not None else wd
-    b1 = None
-    if bias is not None:
-        b1 = A.to_f32(bias._data) if low is not None else bias._data
+    x4, w4 = x_full, wd
+    b1 = bias._data if bias is not None else None
     if nd == 1:  # (N, C, L) -> (N, C, 1, L)
         x4, w4 = x4[:, :, None, :], w4[:, :, None, :]
         stride, dilation = (1,) + stride, (1,) + dilation
@@ -152,9 +149,7 @@ def _conv(input: Tensor, weight: Tensor, bias, stride, padding, dilation, groups
     y = y4.reshape(y4.shape[:2] + y4.shape[3:]) if nd == 1 else y4
     if xd.ndim == nd + 1:
         y = y[0]
-    if low is not None:
-        y = A.cast(y, low)
-    saved = (x4, w4, stride, pad_lo, dilation, groups, y4.shape, xd.shape, wd.shape, crop, low)
+    saved = (x4, w4, stride, pad_lo, dilation, groups, y4.shape, xd.shape, wd.shape, crop)
     inputs = (input, weight, bias) if bias is not None else (input, weight)
     return result(y, ConvBackward, inputs, saved)
 

@@ -35,8 +35,8 @@ class ActivationBackward(Node):
 
     def apply(self, g):
         act, saved, param = self.get_saved()
-        if A.is_low(saved):
-            return (A.cast(_C.activation_backward(act, A.to_f32(g), A.to_f32(saved), param), saved.dtype),)
+        if g.dtype != saved.dtype:
+            g = A.cast(g, saved.dtype)
         return (_C.activation_backward(act, g, saved, param),)
 
 
@@ -47,10 +47,7 @@ def _activation(x: Tensor, act: int, param: float = 0.0) -> Tensor:
     d = x._data
     if d.dtype.kind in "bi":
         raise RuntimeError(f"activation: expected a floating point tensor, got {x.dtype}")
-    if A.is_low(d):
-        y = A.cast(_C.activation(act, A.to_f32(d), param), d.dtype)
-    else:
-        y = _C.activation(act, d, param)
+    y = _C.activation(act, d, param)  # 16-bit: computed in float32 inside C++, rounded once
     return result(y, ActivationBackward, (x,), (act, y if act in _USES_OUTPUT else d, param))
 
 

@@ -38,8 +38,9 @@ def _output_size(n, k, p, s, d, ceil_mode):
     return out
 
 
-def _as_4d(x: Tensor, what: str):
-    """(N, C, H, W) data of x (a view for unbatched (C, H, W)), float32 for 16-bit input."""
+def _as_4d(x: Tensor, what: str, keep_16bit: bool = False):
+    """(N, C, H, W) data of x (a view for unbatched (C, H, W)), float32 for 16-bit input unless
+    keep_16bit (max pooling: its C++ kernel takes bfloat16 / float16)."""
     d = x._data
     if d.ndim not in (3, 4) or any(s == 0 for s in d.shape[-3:]):
         raise RuntimeError(f"{what}: non-empty 3D or 4D (batch mode) tensor expected for input, "
@@ -47,7 +48,7 @@ def _as_4d(x: Tensor, what: str):
     if d.dtype.kind in "biu":
         raise RuntimeError(f"{what}: expected a floating point input, got {x.dtype}")
     low = A.is_low(d)
-    if low:
+    if low and not keep_16bit:
         d = A.to_f32(d)
     return (d[None] if d.ndim == 3 else d), low
 
@@ -88,9 +89,9 @@ class MaxPool2dBackward(Node):
 
     def apply(self, g):
         idx, in_shape, dtype = self.get_saved()
-        gx = _C.max_pool2d_backward(_grad_4d(g, idx.shape), idx, in_shape[-2], in_shape[-1])
-        gx = gx.reshape(in_shape)
-        return (A.cast(gx, dtype) if gx.dtype != dtype else gx,)
+        g = A.cast(g, dtype) if g.dtype != dtype else g  # 16-bit stays 16-bit (pool.cpp)
+        gx = _C.max_pool2d_backward(g.reshape(idx.shape), idx, in_shape[-2], in_shape[-1])
+        return (gx.reshape(in_shape),)
 
 
 def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
@@ -98,7 +99,7 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
     """y[n, c, i, j] = max over the window at (i stride - pad, j stride - pad) with the given
     dilation; padding counts as -inf. ``return_indices`` also gives the arg-max as the flat
     index h * W + w in the input plane (int64), the first maximum on ties."""
-    d4, low = _as_4d(input, "max_pool2d")
+    d4, _ = _as_4d(input, "max_pool2d", keep_16bit=True)
     geom = _geometry("max_pool2d", d4.shape, kernel_size, stride, padding, dilation, ceil_mode)
     y, idx = _C.max_pool2d(d4, geom, bool(ceil_mode))
     dtype = input._data.dtype
@@ -106,8 +107,6 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
         y, idx_out = y[0], idx[0]
     else:
         idx_out = idx
-    if low:
-        y = A.cast(y, dtype)
     out = result(y, MaxPool2dBackward, (input,), (idx, input._data.shape, dtype))
     return (out, _wrap(idx_out)) if return_indices else out
 
