@@ -377,7 +377,13 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
     }
   }
   if (gb_ih) column_sums(dpre_x, TB, GH, gb_ih);
-  if (gb_hh) column_sums(dpre_h, TB, GH, gb_hh);
+  if (gb_hh) {
+    // LSTM / RNN: both biases enter the same pre-activation, so their gradients are equal
+    if (gb_ih && dpre_h == dpre_x)
+      std::memcpy(gb_hh, gb_ih, sizeof(T) * GH);
+    else
+      column_sums(dpre_h, TB, GH, gb_hh);
+  }
 }
 
 }  // namespace
