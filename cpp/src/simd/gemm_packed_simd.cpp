@@ -61,13 +61,41 @@ void pack_a_block(const float* A, int64_t lda, int64_t i0, int64_t p0, int64_t m
   }
 }
 
+// Whole A packed ahead of the call (pack_a, e.g. by the threads of an RNN time loop, each for
+// its own columns): block (pc, ic) of the blocking below at pc * Mpad + ic * kc (Mpad = M
+// rounded up to MR), laid out as pack_a_block writes it.
+inline int64_t padded_m(int64_t M) { return (M + kMR - 1) / kMR * kMR; }
+int64_t packed_a_size(int64_t M, int64_t K) { return padded_m(M) * K; }
+
+void pack_a_cols(int64_t M, int64_t K, int64_t k0, int64_t k1, const float* A, int64_t lda, float* dst) {
+  const int64_t mpad = padded_m(M);
+  for (int64_t pc = 0; pc < K; pc += kKCP) {
+    const int64_t kc = min64(kKCP, K - pc);
+    const int64_t ka = k0 > pc ? k0 : pc, kb = min64(k1, pc + kc);
+    if (ka >= kb) continue;
+    for (int64_t i = 0; i < mpad; i += kMR) {
+      // panel i / MR: block ic = i - i % kMCP, row-panel ip = i % kMCP
+      const int64_t ic = i - i % kMCP, ip = i % kMCP;
+      float* d = dst + pc * mpad + ic * kc + ip * kc;
+      for (int r = 0; r < kMR; ++r) {
+        if (i + r < M) {
+          const float* s = A + (i + r) * lda;
+          for (int64_t k = ka; k < kb; ++k) d[(k - pc) * kMR + r] = s[k];
+        } else {
+          for (int64_t k = ka; k < kb; ++k) d[(k - pc) * kMR + r] = 0.0f;
+        }
+      }
+    }
+  }
+}
+
 // Columns [q0 NR, min(q1 NR, N)) of C_b = alpha A @ op(B_b) + beta C_b for nb matrices B_b
 // (same K and N, e.g. the gate blocks of W_hh) on the calling thread: each block of A is
 // packed once and used for all of them. a_buf holds kMCP x kKCP floats.
 void gemm_packed_b(int64_t M, int64_t q0, int64_t q1, int64_t K, int64_t N, float alpha, const float* A,
                    int64_t lda, int nb, const float* const* packed, float beta, float* const* C, int64_t ldc,
-                   float* a_buf) {
-  const int64_t npad = padded_n(N);
+                   float* a_buf, const float* a_packed) {
+  const int64_t npad = padded_n(N), mpad = padded_m(M);
   if (K <= 0 || alpha == 0.0f) {
     for (int b = 0; b < nb; ++b)
       for (int64_t i = 0; i < M; ++i)
@@ -80,7 +108,11 @@ void gemm_packed_b(int64_t M, int64_t q0, int64_t q1, int64_t K, int64_t N, floa
     const float beta_pc = pc == 0 ? beta : 1.0f;
     for (int64_t ic = 0; ic < M; ic += kMCP) {
       const int64_t mc = min64(kMCP, M - ic);
-      pack_a_block(A, lda, ic, pc, mc, kc, alpha, a_buf);
+      const float* ap = a_buf;
+      if (a_packed)
+        ap = a_packed + pc * mpad + ic * kc;
+      else
+        pack_a_block(A, lda, ic, pc, mc, kc, alpha, a_buf);
       for (int b = 0; b < nb; ++b) {
         const float* blk = packed[b] + pc * npad;
         for (int64_t q = q0; q < q1; ++q) {
@@ -89,7 +121,7 @@ void gemm_packed_b(int64_t M, int64_t q0, int64_t q1, int64_t K, int64_t N, floa
           float* cc = C[b] + ic * ldc + q * kNR;
           for (int64_t ir = 0; ir < mc; ir += kMR) {
             const int mr = static_cast<int>(min64(kMR, mc - ir));
-            microkernel_rows<kMR>(mr, kc, a_buf + ir * kc, bp, cc + ir * ldc, ldc, nr, beta_pc);
+            microkernel_rows<kMR>(mr, kc, ap + ir * kc, bp, cc + ir * ldc, ldc, nr, beta_pc);
           }
         }
       }
@@ -99,7 +131,8 @@ void gemm_packed_b(int64_t M, int64_t q0, int64_t q1, int64_t K, int64_t N, floa
 
 }  // namespace
 
-extern const GemmPackedSimd gemm_packed_simd = {&packed_size, &pack_b_once, &gemm_packed_b, kNR, kMCP * kKCP};
+extern const GemmPackedSimd gemm_packed_simd = {&packed_size,   &pack_b_once,  &gemm_packed_b, &packed_a_size,
+                                                &pack_a_cols,   kNR,           kMCP * kKCP};
 
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl
