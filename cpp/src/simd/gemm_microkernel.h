@@ -1,4 +1,5 @@
-// Register-blocked SGEMM micro-kernel (included only by gemm_simd.cpp, compiled per ISA).
+// Register-blocked SGEMM micro-kernel and the 4-row packing transpose (included only by
+// gemm_simd.cpp and gemm_packed_simd.cpp, compiled per ISA).
 //
 // The micro-kernel computes one MR x NR tile of C from a packed A micro-panel (MR rows, kc
 // columns, stored k-major: a[k*kMR + r]) and a packed B micro-panel (kc rows of NR floats:
@@ -77,6 +78,45 @@ inline void microkernel(int64_t kc, const float* __restrict a, const float* __re
       if (n1 > 0) v1.store_partial(cr + kVW, n1);
     }
   }
+}
+
+// d[k*ds + r] = scale * s_r[k] for the 4 rows s_0..s_3 and k < kc: packs 4 rows of a
+// row-major operand into k-major order with 4x4 SSE transposes (4 loads, 8 shuffles, 4 stores
+// per 16 floats instead of 16 scalar loads and stores).
+inline void pack4_transposed(const float* s0, const float* s1, const float* s2, const float* s3,
+                      int64_t kc, float* d, int64_t ds, float scale) {
+  const __m128 vs = _mm_set1_ps(scale);
+  int64_t k = 0;
+  for (; k + 4 <= kc; k += 4) {
+    __m128 r0 = _mm_loadu_ps(s0 + k), r1 = _mm_loadu_ps(s1 + k);
+    __m128 r2 = _mm_loadu_ps(s2 + k), r3 = _mm_loadu_ps(s3 + k);
+    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+    _mm_storeu_ps(d + (k + 0) * ds, _mm_mul_ps(r0, vs));
+    _mm_storeu_ps(d + (k + 1) * ds, _mm_mul_ps(r1, vs));
+    _mm_storeu_ps(d + (k + 2) * ds, _mm_mul_ps(r2, vs));
+    _mm_storeu_ps(d + (k + 3) * ds, _mm_mul_ps(r3, vs));
+  }
+  for (; k < kc; ++k) {
+    d[k * ds + 0] = scale * s0[k];
+    d[k * ds + 1] = scale * s1[k];
+    d[k * ds + 2] = scale * s2[k];
+    d[k * ds + 3] = scale * s3[k];
+  }
+}
+
+// alpha * rows [0, rows) of a row-major block (row stride lda, kc columns) into one MR-row
+// micro-panel d (element (r, k) at d[k * kMR + r]); rows past `rows` are zero. Four rows at a
+// time go through the 4 x 4 transposes above.
+inline void pack_a_panel(const float* A, int64_t lda, int rows, int64_t kc, float alpha, float* d) {
+  int r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const float* s0 = A + r * lda;
+    pack4_transposed(s0, s0 + lda, s0 + 2 * lda, s0 + 3 * lda, kc, d + r, kMR, alpha);
+  }
+  for (; r < rows; ++r)
+    for (int64_t k = 0; k < kc; ++k) d[k * kMR + r] = alpha * A[r * lda + k];
+  for (; r < kMR; ++r)
+    for (int64_t k = 0; k < kc; ++k) d[k * kMR + r] = 0.0f;
 }
 
 // microkernel<mr> for a run-time mr in [1, MR]
