@@ -6,7 +6,8 @@
 //
 // Buffers per call (T steps, B batch, H hidden, G gates):
 //   forward:  xw (T B, G H) input projections of all steps (LSTM / RNN compute it straight
-//             into `work`, which the cell then overwrites in place with the activations),
+//             into the first G H columns of each row of `work`, which the cell then
+//             overwrites in place with the activations),
 //             hw (B, G H) one step's recurrent projection.
 //   backward: dpre_x (T B, G H) pre-activation gradients of every step, dpre_h the same on the
 //             recurrent side (differs only for the GRU, whose n gate sees r * (W_hn h + b_hn)),
@@ -38,7 +39,11 @@ int rnn_gate_count(RnnMode mode) {
 }
 
 int64_t rnn_work_size(RnnMode mode, int64_t hidden) {
-  return (mode == RnnMode::gru ? 4 : rnn_gate_count(mode)) * hidden;
+  switch (mode) {
+    case RnnMode::lstm: return 5 * hidden;  // i, f, g, o, tanh(c)
+    case RnnMode::gru: return 4 * hidden;   // r, z, n, W_hn h + b_hn
+    default: return hidden;
+  }
 }
 
 namespace {
@@ -72,7 +77,7 @@ struct StepGemm<float> {
     for (int b = 0; b < blocks; ++b) packed.emplace_back(trans_b, K, N, B + b * N * ldb, ldb);
     for (const PackedMatrixB& p : packed) ptrs.push_back(&p);
   }
-  // a_packed: A packed beforehand by pack_a_cols (blocks = 1 only)
+  // a_packed: A packed beforehand by pack_a_cols
   void run(int64_t M, int64_t q0, int64_t q1, const float* A, int64_t lda, float beta, float* C, int64_t ldc,
            const float* a_packed = nullptr) const {
     float* cs[8];
@@ -80,8 +85,9 @@ struct StepGemm<float> {
     for (int b = 0; b < nb; ++b) cs[b] = C + b * packed[b].N;
     sgemm_packed_panels_multi(M, q0, q1, 1.0f, A, lda, nb, ptrs.data(), beta, cs, ldc, a_packed);
   }
-  // floats of a packed A (M rows); 0: no packed kernel, pass A itself
-  int64_t packed_a_size(int64_t M) const { return packed.size() == 1 ? sgemm_packed_a_size(packed[0], M) : 0; }
+  // floats of a packed A (M rows; the blocks share K, so packed[0] describes them all); 0: no
+  // packed kernel, pass A itself
+  int64_t packed_a_size(int64_t M) const { return sgemm_packed_a_size(packed[0], M); }
   void pack_a_cols(int64_t M, int64_t k0, int64_t k1, const float* A, int64_t lda, float* dst) const {
     sgemm_pack_a_cols(packed[0], M, k0, k1, A, lda, dst);
   }
@@ -199,32 +205,45 @@ void forward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, con
     if (b_hh) bias_h[k] = b_hh[k];
     bias_sum[k] = bias_i[k] + bias_h[k];
   }
-  // input projection of all steps: one GEMM
+  // input projection of all steps: one GEMM (LSTM / RNN: into the first G H columns of each
+  // row of work, row stride WS)
   std::unique_ptr<T[]> xw_gru;
   T* xw = work;
+  int64_t ldx = WS;
   if (mode == RnnMode::gru) {
     xw_gru = scratch<T>(sh.seq * B * GH);
     xw = xw_gru.get();
+    ldx = GH;
   }
-  if (sh.seq * B > 0) gemm_t(false, true, sh.seq * B, GH, I, T(1), x, I, w_ih, I, T(0), xw, GH);
+  if (sh.seq * B > 0) gemm_t(false, true, sh.seq * B, GH, I, T(1), x, I, w_ih, I, T(0), xw, ldx);
   std::unique_ptr<T[]> hw_buf = scratch<T>(B * GH);
   T* hw = hw_buf.get();
   // h_{t-1} @ W_hh^T per gate block (rows g H .. of W_hh), so each block splits by hidden unit
   const StepGemm<T> recurrent(true, H, H, w_hh, H, rnn_gate_count(mode));
+  // The product's A (h_{t-1}, B x H) packed once per step: each thread packs the hidden units
+  // it has just written, before the step's barrier (two buffers, as in the backward below),
+  // instead of every thread packing all of h_{t-1} for its own product.
+  const int64_t pa_size = recurrent.packed_a_size(B);
+  std::unique_ptr<T[]> pa_buf = scratch<T>(2 * pa_size);
+  T* pa_pair[2] = {pa_buf.get(), pa_buf.get() + pa_size};
   const int nt = loop_threads(B, GH, H);
   run_time_loop(nt, [&](int tid, int nthr) {
     const UnitSlice u = unit_slice(H, tid, nthr);
     const int64_t j0 = u.j0, n = u.j1 - u.j0;
+    if (pa_size > 0) {
+      if (n > 0) recurrent.pack_a_cols(B, j0, j0 + n, h0, H, pa_pair[0]);
+      step_barrier(nthr);
+    }
     for (int64_t s = 0; s < sh.seq; ++s) {
       const int64_t t = steps.time(s), tp = steps.prev(s);
       const T* h_prev = tp < 0 ? h0 : y + tp * BH;
       const T* c_prev = mode == RnnMode::lstm ? (tp < 0 ? c0 : cell + tp * BH) : nullptr;
-      recurrent.run(B, u.q0, u.q1, h_prev, H, T(0), hw, GH);
-      const T* xw_t = xw + t * B * GH;
+      recurrent.run(B, u.q0, u.q1, h_prev, H, T(0), hw, GH, pa_size > 0 ? pa_pair[s % 2] : nullptr);
+      const T* xw_t = xw + t * B * ldx;
       T* work_t = work + t * B * WS;
       T* y_t = y + t * BH;
       for (int64_t b = 0; n > 0 && b < B; ++b) {
-        const T* xr = xw_t + b * GH + j0;
+        const T* xr = xw_t + b * ldx + j0;
         const T* hr = hw + b * GH + j0;
         T* wr = work_t + b * WS + j0;
         T* yr = y_t + b * H + j0;
@@ -254,6 +273,7 @@ void forward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, con
           rnn_ref::rnn_forward(xr, hr, bias_sum.data() + j0, yr, n, relu);
         }
       }
+      if (pa_size > 0 && n > 0) recurrent.pack_a_cols(B, j0, j0 + n, y_t, H, pa_pair[(s + 1) % 2]);
       step_barrier(nthr);
     }
   });
@@ -336,14 +356,13 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
         T* pxr = px_t + b * GH + j0;
         if (lstm) {
           const T* cp = (tp < 0 ? c0 : cell + tp * BH) + b * H + j0;
-          const T* cr = cell + t * BH + b * H + j0;
           T* dcr = dc + b * H + j0;
           if constexpr (std::is_same<T, float>::value)
             if (simd) {
-              simd->lstm_backward(dhr, dcr, wr, cr, cp, pxr, dcr, n, H);
+              simd->lstm_backward(dhr, dcr, wr, cp, pxr, dcr, n, H);
               continue;
             }
-          rnn_ref::lstm_backward(dhr, dcr, wr, cr, cp, pxr, dcr, n, H);
+          rnn_ref::lstm_backward(dhr, dcr, wr, cp, pxr, dcr, n, H);
         } else if (gru) {
           const T* hp = h_prev + b * H + j0;
           T* phr = ph_t + b * GH + j0;
