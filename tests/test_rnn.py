@@ -175,9 +175,20 @@ def test_threads_agree(rng):
 @pytest.mark.parametrize("kind", list(KINDS))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_parity_two_threads_ragged_units(rng, kind, dtype):
-    """The time loop split between 2 threads by hidden units (H = 100: panels of 32, 32 | 32, 4)."""
+    """The time loop split between 2 threads by hidden units (B = 10: fewer than 8 batch rows
+    per thread; H = 330: 11 panels of 32, the last of 10 units, split 5 | 6)."""
     md.set_num_threads(2)
-    _check(rng, kind, T=4, B=64, I=8, H=100, bidir=True, with_h0=True, dtype=dtype,
+    _check(rng, kind, T=3, B=10, I=8, H=330, bidir=True, with_h0=True, dtype=dtype,
+           atol=5e-5 if dtype == np.float32 else 1e-10)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_parity_two_threads_ragged_rows(rng, kind, dtype):
+    """The time loop split between 2 threads by batch rows (B = 37: rows 0-17 | 18-36, no
+    barrier between the steps); H = 170 keeps >= 1M multiply-adds per step for the RNN."""
+    md.set_num_threads(2)
+    _check(rng, kind, T=4, B=37, I=8, H=170, bidir=True, with_h0=True, dtype=dtype,
            atol=5e-5 if dtype == np.float32 else 1e-10)
 
 

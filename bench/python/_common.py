@@ -46,6 +46,18 @@ def run_child(cmd, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, preexec_fn=unpin, **kwargs)
 
 
+def blas_idle(seconds: float = 0.3) -> None:
+    """Wait until NumPy's OpenBLAS worker threads have stopped spinning; call it after timing
+    NumPy, before timing minidl or torch in the same process.
+
+    Why: after a multi-threaded call OpenBLAS keeps its workers busy-waiting for about 0.1 s,
+    so a measurement started in that window shares its cores with them. Measured on 2 cores: a
+    2-thread LSTM step takes 16 ms quiet, 31-45 ms right after NumPy matmuls, 20 ms 0.1 s
+    later and 17-19 ms after 0.2 s.
+    """
+    time.sleep(seconds)
+
+
 def timeit(fn: Callable[[], object], repeat: int = 11, warmup: int = 2,
            min_time: float = 0.0) -> float:
     """Median wall time of fn() in seconds over `repeat` runs, after `warmup` untimed runs.

@@ -16,7 +16,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import print_table, timeit  # noqa: E402
+from _common import blas_idle, print_table, timeit  # noqa: E402
 
 import minidl._C as C  # noqa: E402
 
@@ -61,6 +61,7 @@ def main():
             if threadpool_limits is not None:
                 with threadpool_limits(limits=nt):
                     t_np = timeit(lambda: a @ b, repeat=rep, warmup=2)
+                blas_idle()  # before torch is timed
             else:
                 t_np = float("nan")
             if torch is not None:

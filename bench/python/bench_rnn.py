@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import print_table, timeit  # noqa: E402
+from _common import blas_idle, print_table, timeit  # noqa: E402
 
 import minidl as md  # noqa: E402
 
@@ -120,6 +120,7 @@ def main():
             weights = [tuple(getattr(mm, f"{n}_l{k}").detach().numpy() for n in ("weight_ih", "weight_hh", "bias_ih",
                                                                                    "bias_hh")) for k in range(layers)]
             f_np = timeit_(lambda: numpy_forward(kind, weights, xa), repeat=max(3, args.repeat // 2), warmup=1)
+            blas_idle()  # before the next case times minidl
             rows.append([f"{kind} H={hidden} L={layers}", threads, t_md * 1e3, t_th * 1e3, t_md / t_th,
                          f_md * 1e3, f_th * 1e3, f_np * 1e3, f_md / f_th])
     print(f"seq {SEQ}, batch {BATCH}, input {INPUT}; median of {args.repeat} ({args.clock} clock); "

@@ -146,6 +146,26 @@ inline int loop_threads(int64_t batch, int64_t gates_hidden, int64_t hidden) {
   return std::max(nt, 1);
 }
 
+// Two ways to share a step between threads:
+//   rows:  thread k owns batch rows [b0, b1) for the whole sequence. Its next product reads
+//          only its own rows of h_t, so the threads never wait for each other (no barrier at
+//          all), but each one streams all of W_hh every step.
+//   units: thread k owns hidden units (UnitSlice): W_hh is shared out, but all of h_t must be
+//          complete before anyone's next product, so the threads meet at one barrier per step.
+// Rows, measured (LSTM forward, 2 threads, T 64, B 32): 4.4-5.0 ms against 4.9-6.5 at H 256,
+// 13.7-14.7 against 16.6-17.0 at H 512; the barrier per step also made every pause of one core
+// stall both. Units remain for small batches, where a row share would be a few rows (a GEMM
+// with a low M re-reading all of W_hh per thread).
+constexpr int64_t kMinRowsPerThread = 8;
+inline bool split_rows(int64_t batch, int nthreads) { return nthreads > 1 && batch >= kMinRowsPerThread * nthreads; }
+
+struct RowSlice {
+  int64_t b0, b1;
+};
+inline RowSlice row_slice(int64_t batch, int tid, int nthreads) {
+  return {batch * tid / nthreads, batch * (tid + 1) / nthreads};
+}
+
 template <class F>
 void run_time_loop(int nthreads, const F& body) {
 #ifdef _OPENMP
@@ -220,63 +240,80 @@ void forward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, con
   T* hw = hw_buf.get();
   // h_{t-1} @ W_hh^T per gate block (rows g H .. of W_hh), so each block splits by hidden unit
   const StepGemm<T> recurrent(true, H, H, w_hh, H, rnn_gate_count(mode));
-  // The product's A (h_{t-1}, B x H) packed once per step: each thread packs the hidden units
-  // it has just written, before the step's barrier (two buffers, as in the backward below),
-  // instead of every thread packing all of h_{t-1} for its own product.
-  const int64_t pa_size = recurrent.packed_a_size(B);
-  std::unique_ptr<T[]> pa_buf = scratch<T>(2 * pa_size);
-  T* pa_pair[2] = {pa_buf.get(), pa_buf.get() + pa_size};
-  const int nt = loop_threads(B, GH, H);
-  run_time_loop(nt, [&](int tid, int nthr) {
-    const UnitSlice u = unit_slice(H, tid, nthr);
-    const int64_t j0 = u.j0, n = u.j1 - u.j0;
-    if (pa_size > 0) {
-      if (n > 0) recurrent.pack_a_cols(B, j0, j0 + n, h0, H, pa_pair[0]);
-      step_barrier(nthr);
-    }
-    for (int64_t s = 0; s < sh.seq; ++s) {
-      const int64_t t = steps.time(s), tp = steps.prev(s);
-      const T* h_prev = tp < 0 ? h0 : y + tp * BH;
-      const T* c_prev = mode == RnnMode::lstm ? (tp < 0 ? c0 : cell + tp * BH) : nullptr;
-      recurrent.run(B, u.q0, u.q1, h_prev, H, T(0), hw, GH, pa_size > 0 ? pa_pair[s % 2] : nullptr);
-      const T* xw_t = xw + t * B * ldx;
-      T* work_t = work + t * B * WS;
-      T* y_t = y + t * BH;
-      for (int64_t b = 0; n > 0 && b < B; ++b) {
-        const T* xr = xw_t + b * ldx + j0;
-        const T* hr = hw + b * GH + j0;
-        T* wr = work_t + b * WS + j0;
-        T* yr = y_t + b * H + j0;
-        if (mode == RnnMode::lstm) {
-          const T* cp = c_prev + b * H + j0;
-          T* cr = cell + t * BH + b * H + j0;
-          if constexpr (std::is_same<T, float>::value)
-            if (simd) {
-              simd->lstm_forward(xr, hr, bias_sum.data() + j0, cp, wr, cr, yr, n, H);
-              continue;
-            }
-          rnn_ref::lstm_forward(xr, hr, bias_sum.data() + j0, cp, wr, cr, yr, n, H);
-        } else if (mode == RnnMode::gru) {
-          const T* hp = h_prev + b * H + j0;
-          if constexpr (std::is_same<T, float>::value)
-            if (simd) {
-              simd->gru_forward(xr, hr, bias_i.data() + j0, bias_h.data() + j0, hp, wr, yr, n, H);
-              continue;
-            }
-          rnn_ref::gru_forward(xr, hr, bias_i.data() + j0, bias_h.data() + j0, hp, wr, yr, n, H);
-        } else {
-          if constexpr (std::is_same<T, float>::value)
-            if (simd) {
-              simd->rnn_forward(xr, hr, bias_sum.data() + j0, yr, n, relu);
-              continue;
-            }
-          rnn_ref::rnn_forward(xr, hr, bias_sum.data() + j0, yr, n, relu);
-        }
+  // The cell of step s for batch rows [b0, b1) and hidden units [j0, j0 + n).
+  auto cells = [&](int64_t s, int64_t b0, int64_t b1, int64_t j0, int64_t n) {
+    const int64_t t = steps.time(s), tp = steps.prev(s);
+    const T* h_prev = tp < 0 ? h0 : y + tp * BH;
+    const T* c_prev = mode == RnnMode::lstm ? (tp < 0 ? c0 : cell + tp * BH) : nullptr;
+    const T* xw_t = xw + t * B * ldx;
+    T* work_t = work + t * B * WS;
+    T* y_t = y + t * BH;
+    for (int64_t b = b0; n > 0 && b < b1; ++b) {
+      const T* xr = xw_t + b * ldx + j0;
+      const T* hr = hw + b * GH + j0;
+      T* wr = work_t + b * WS + j0;
+      T* yr = y_t + b * H + j0;
+      if (mode == RnnMode::lstm) {
+        const T* cp = c_prev + b * H + j0;
+        T* cr = cell + t * BH + b * H + j0;
+        if constexpr (std::is_same<T, float>::value)
+          if (simd) {
+            simd->lstm_forward(xr, hr, bias_sum.data() + j0, cp, wr, cr, yr, n, H);
+            continue;
+          }
+        rnn_ref::lstm_forward(xr, hr, bias_sum.data() + j0, cp, wr, cr, yr, n, H);
+      } else if (mode == RnnMode::gru) {
+        const T* hp = h_prev + b * H + j0;
+        if constexpr (std::is_same<T, float>::value)
+          if (simd) {
+            simd->gru_forward(xr, hr, bias_i.data() + j0, bias_h.data() + j0, hp, wr, yr, n, H);
+            continue;
+          }
+        rnn_ref::gru_forward(xr, hr, bias_i.data() + j0, bias_h.data() + j0, hp, wr, yr, n, H);
+      } else {
+        if constexpr (std::is_same<T, float>::value)
+          if (simd) {
+            simd->rnn_forward(xr, hr, bias_sum.data() + j0, yr, n, relu);
+            continue;
+          }
+        rnn_ref::rnn_forward(xr, hr, bias_sum.data() + j0, yr, n, relu);
       }
-      if (pa_size > 0 && n > 0) recurrent.pack_a_cols(B, j0, j0 + n, y_t, H, pa_pair[(s + 1) % 2]);
-      step_barrier(nthr);
     }
-  });
+  };
+  auto h_before = [&](int64_t s) { return steps.prev(s) < 0 ? h0 : y + steps.prev(s) * BH; };
+  const int nt = loop_threads(B, GH, H);
+  if (split_rows(B, nt)) {
+    run_time_loop(nt, [&](int tid, int nthr) {
+      const RowSlice r = row_slice(B, tid, nthr);
+      const int64_t panels = (H + kPackedPanel - 1) / kPackedPanel;
+      for (int64_t s = 0; s < sh.seq; ++s) {
+        recurrent.run(r.b1 - r.b0, 0, panels, h_before(s) + r.b0 * H, H, T(0), hw + r.b0 * GH, GH);
+        cells(s, r.b0, r.b1, 0, H);
+      }
+    });
+  } else {
+    // Units: the product's A (h_{t-1}, B x H) is packed once per step, each thread packing the
+    // hidden units it has just written before the step's barrier (two buffers, as in the
+    // backward), instead of every thread packing all of h_{t-1} for its own product.
+    const int64_t pa_size = recurrent.packed_a_size(B);
+    std::unique_ptr<T[]> pa_buf = scratch<T>(2 * pa_size);
+    T* pa_pair[2] = {pa_buf.get(), pa_buf.get() + pa_size};
+    run_time_loop(nt, [&](int tid, int nthr) {
+      const UnitSlice u = unit_slice(H, tid, nthr);
+      const int64_t j0 = u.j0, n = u.j1 - u.j0;
+      if (pa_size > 0) {
+        if (n > 0) recurrent.pack_a_cols(B, j0, j0 + n, h0, H, pa_pair[0]);
+        step_barrier(nthr);
+      }
+      for (int64_t s = 0; s < sh.seq; ++s) {
+        recurrent.run(B, u.q0, u.q1, h_before(s), H, T(0), hw, GH, pa_size > 0 ? pa_pair[s % 2] : nullptr);
+        cells(s, 0, B, j0, n);
+        const T* y_t = y + steps.time(s) * BH;
+        if (pa_size > 0 && n > 0) recurrent.pack_a_cols(B, j0, j0 + n, y_t, H, pa_pair[(s + 1) % 2]);
+        step_barrier(nthr);
+      }
+    });
+  }
   // final states: the last step in processing order (the initial ones for an empty sequence)
   const int64_t t_last = sh.seq > 0 ? steps.time(sh.seq - 1) : -1;
   std::memcpy(h_n, t_last < 0 ? h0 : y + t_last * BH, sizeof(T) * BH);
@@ -309,14 +346,6 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
   T* dpre_x = dpre_x_buf.get();
   T* dpre_h = gru ? dpre_h_gru.get() : dpre_x;
   const StepGemm<T> recurrent(false, GH, H, w_hh, H, 1);  // dpre_h @ W_hh, split by hidden unit
-  // The step product's A (dpre_h, B x G H) packed once per step, each thread packing the
-  // columns it just wrote (its hidden units of every gate) before the step's barrier, two
-  // buffers so that a thread may pack step k+1 while another still multiplies step k. Each
-  // thread packing all of A itself (K = G H = 1024 at H 256) cost 11% of the time loop with
-  // one thread and 21% with two (1.08 of 5.1 ms, B 32, T 64).
-  const int64_t pa_size = recurrent.packed_a_size(B);
-  std::unique_ptr<T[]> pa_buf = scratch<T>(2 * pa_size);
-  T* pa_pair[2] = {pa_buf.get(), pa_buf.get() + pa_size};
   // running gradients of h (two buffers: the step reads one, its product writes the other)
   std::unique_ptr<T[]> dh_buf = scratch<T>(2 * BH), dc_buf;
   T* dh_pair[2] = {dh_buf.get(), dh_buf.get() + BH};
@@ -333,63 +362,92 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
     else
       std::fill(dc, dc + BH, T(0));
   }
-  const int nt = loop_threads(B, GH, H);
-  run_time_loop(nt, [&](int tid, int nthr) {
-    const UnitSlice u = unit_slice(H, tid, nthr);
-    const int64_t j0 = u.j0, n = u.j1 - u.j0;
-    for (int64_t k = 0; k < sh.seq; ++k) {
-      const int64_t s = sh.seq - 1 - k;
-      const int64_t t = steps.time(s), tp = steps.prev(s);
-      T* dh = dh_pair[k % 2];
-      T* dh_next = dh_pair[(k + 1) % 2];
-      const T* h_prev = tp < 0 ? h0 : y + tp * BH;
-      const T* work_t = work + t * B * WS;
-      T* px_t = dpre_x + t * B * GH;
-      T* ph_t = dpre_h + t * B * GH;
-      for (int64_t b = 0; n > 0 && b < B; ++b) {
-        T* dhr = dh + b * H + j0;
-        if (gy) {
-          const T* g = gy + t * BH + b * H + j0;
-          for (int64_t j = 0; j < n; ++j) dhr[j] += g[j];
-        }
-        const T* wr = work_t + b * WS + j0;
-        T* pxr = px_t + b * GH + j0;
-        if (lstm) {
-          const T* cp = (tp < 0 ? c0 : cell + tp * BH) + b * H + j0;
-          T* dcr = dc + b * H + j0;
-          if constexpr (std::is_same<T, float>::value)
-            if (simd) {
-              simd->lstm_backward(dhr, dcr, wr, cp, pxr, dcr, n, H);
-              continue;
-            }
-          rnn_ref::lstm_backward(dhr, dcr, wr, cp, pxr, dcr, n, H);
-        } else if (gru) {
-          const T* hp = h_prev + b * H + j0;
-          T* phr = ph_t + b * GH + j0;
-          T* dnr = dh_next + b * H + j0;
-          if constexpr (std::is_same<T, float>::value)
-            if (simd) {
-              simd->gru_backward(dhr, wr, hp, pxr, phr, dnr, n, H);
-              continue;
-            }
-          rnn_ref::gru_backward(dhr, wr, hp, pxr, phr, dnr, n, H);
-        } else {
-          const T* yr = y + t * BH + b * H + j0;
-          if constexpr (std::is_same<T, float>::value)
-            if (simd) {
-              simd->rnn_backward(dhr, yr, pxr, n, relu);
-              continue;
-            }
-          rnn_ref::rnn_backward(dhr, yr, pxr, n, relu);
-        }
+  // The cell of the k-th step back (s = T-1-k) for batch rows [b0, b1) and hidden units
+  // [j0, j0 + n): dh of those units (plus gy) -> their pre-activation gradients.
+  auto cells = [&](int64_t k, int64_t b0, int64_t b1, int64_t j0, int64_t n) {
+    const int64_t s = sh.seq - 1 - k;
+    const int64_t t = steps.time(s), tp = steps.prev(s);
+    T* dh = dh_pair[k % 2];
+    T* dh_next = dh_pair[(k + 1) % 2];
+    const T* h_prev = tp < 0 ? h0 : y + tp * BH;
+    const T* work_t = work + t * B * WS;
+    T* px_t = dpre_x + t * B * GH;
+    T* ph_t = dpre_h + t * B * GH;
+    for (int64_t b = b0; n > 0 && b < b1; ++b) {
+      T* dhr = dh + b * H + j0;
+      if (gy) {
+        const T* g = gy + t * BH + b * H + j0;
+        for (int64_t j = 0; j < n; ++j) dhr[j] += g[j];
       }
-      T* pa = pa_size > 0 ? pa_pair[k % 2] : nullptr;
-      for (int64_t g = 0; pa && n > 0 && g < GH / H; ++g) recurrent.pack_a_cols(B, g * H + j0, g * H + j0 + n, ph_t, GH, pa);
-      step_barrier(nthr);  // the product below reads every thread's gate gradients
-      // dh_{t-1} = dpre_h @ W_hh (+ the GRU's direct path z dh already in dh_next)
-      recurrent.run(B, u.q0, u.q1, ph_t, GH, gru ? T(1) : T(0), dh_next, H, pa);
+      const T* wr = work_t + b * WS + j0;
+      T* pxr = px_t + b * GH + j0;
+      if (lstm) {
+        const T* cp = (tp < 0 ? c0 : cell + tp * BH) + b * H + j0;
+        T* dcr = dc + b * H + j0;
+        if constexpr (std::is_same<T, float>::value)
+          if (simd) {
+            simd->lstm_backward(dhr, dcr, wr, cp, pxr, dcr, n, H);
+            continue;
+          }
+        rnn_ref::lstm_backward(dhr, dcr, wr, cp, pxr, dcr, n, H);
+      } else if (gru) {
+        const T* hp = h_prev + b * H + j0;
+        T* phr = ph_t + b * GH + j0;
+        T* dnr = dh_next + b * H + j0;
+        if constexpr (std::is_same<T, float>::value)
+          if (simd) {
+            simd->gru_backward(dhr, wr, hp, pxr, phr, dnr, n, H);
+            continue;
+          }
+        rnn_ref::gru_backward(dhr, wr, hp, pxr, phr, dnr, n, H);
+      } else {
+        const T* yr = y + t * BH + b * H + j0;
+        if constexpr (std::is_same<T, float>::value)
+          if (simd) {
+            simd->rnn_backward(dhr, yr, pxr, n, relu);
+            continue;
+          }
+        rnn_ref::rnn_backward(dhr, yr, pxr, n, relu);
+      }
     }
-  });
+  };
+  // the k-th step back's dpre_h, and where its product dh_{t-1} = dpre_h @ W_hh goes (+ the
+  // GRU's direct path z dh, already in dh_next: beta 1)
+  auto dpre_h_at = [&](int64_t k) { return dpre_h + steps.time(sh.seq - 1 - k) * B * GH; };
+  const T beta = gru ? T(1) : T(0);
+  const int nt = loop_threads(B, GH, H);
+  if (split_rows(B, nt)) {
+    run_time_loop(nt, [&](int tid, int nthr) {
+      const RowSlice r = row_slice(B, tid, nthr);
+      const int64_t panels = (H + kPackedPanel - 1) / kPackedPanel;
+      for (int64_t k = 0; k < sh.seq; ++k) {
+        cells(k, r.b0, r.b1, 0, H);
+        recurrent.run(r.b1 - r.b0, 0, panels, dpre_h_at(k) + r.b0 * GH, GH, beta, dh_pair[(k + 1) % 2] + r.b0 * H, H);
+      }
+    });
+  } else {
+    // Units: the step product's A (dpre_h, B x G H) is packed once per step, each thread
+    // packing the columns it just wrote (its hidden units of every gate) before the step's
+    // barrier, two buffers so that a thread may pack step k+1 while another still multiplies
+    // step k. Each thread packing all of A itself (K = G H = 1024 at H 256) cost 11% of the
+    // time loop with one thread and 21% with two (1.08 of 5.1 ms, B 32, T 64).
+    const int64_t pa_size = recurrent.packed_a_size(B);
+    std::unique_ptr<T[]> pa_buf = scratch<T>(2 * pa_size);
+    T* pa_pair[2] = {pa_buf.get(), pa_buf.get() + pa_size};
+    run_time_loop(nt, [&](int tid, int nthr) {
+      const UnitSlice u = unit_slice(H, tid, nthr);
+      const int64_t j0 = u.j0, n = u.j1 - u.j0;
+      for (int64_t k = 0; k < sh.seq; ++k) {
+        cells(k, 0, B, j0, n);
+        const T* ph_t = dpre_h_at(k);
+        T* pa = pa_size > 0 ? pa_pair[k % 2] : nullptr;
+        for (int64_t g = 0; pa && n > 0 && g < GH / H; ++g)
+          recurrent.pack_a_cols(B, g * H + j0, g * H + j0 + n, ph_t, GH, pa);
+        step_barrier(nthr);  // the product below reads every thread's gate gradients
+        recurrent.run(B, u.q0, u.q1, ph_t, GH, beta, dh_pair[(k + 1) % 2], H, pa);
+      }
+    });
+  }
   const T* dh_final = dh_pair[sh.seq % 2];
   if (gh0) std::memcpy(gh0, dh_final, sizeof(T) * BH);
   if (gc0 && lstm) std::memcpy(gc0, dc, sizeof(T) * BH);
