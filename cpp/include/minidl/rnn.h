@@ -24,8 +24,7 @@ enum class RnnMode : int { rnn_tanh = 0, rnn_relu = 1, lstm = 2, gru = 3 };
 
 // number of gate blocks G (rows of W_ih are G * hidden)
 int rnn_gate_count(RnnMode mode);
-// floats per (t, b) of the saved activations `work`: G H, plus H more for the LSTM (tanh(c_t),
-// so that the backward computes no transcendental) and the GRU (W_hn h + b_hn)
+// floats per (t, b) of the saved activations `work`: G H (GRU: 4 H, it also keeps W_hn h + b_hn)
 int64_t rnn_work_size(RnnMode mode, int64_t hidden);
 
 struct RnnShape {
@@ -56,13 +55,13 @@ void rnn_backward(RnnMode mode, DType dtype, const RnnShape& shape, const void* 
 // at k * ld_gate (= H).
 struct RnnCellSimd {
   // LSTM: pre = xw + hw + bias (bias = b_ih + b_hh, G H); i,f,o = sigmoid, g = tanh;
-  // c = f c_prev + i g, h = o tanh(c). gates <- (i, f, g, o, tanh(c)) (five blocks)
+  // c = f c_prev + i g, h = o tanh(c). gates <- (i, f, g, o)
   void (*lstm_forward)(const float* xw, const float* hw, const float* bias, const float* c_prev,
                        float* gates, float* c, float* h, int64_t n, int64_t ld_gate);
-  // dh, dc: gradients of h_t and c_t (dc may be null = 0); gates as the forward wrote them;
-  // writes the pre-activation gradients dpre (i, f, g, o) and dc_prev
-  void (*lstm_backward)(const float* dh, const float* dc, const float* gates, const float* c_prev,
-                        float* dpre, float* dc_prev, int64_t n, int64_t ld_gate);
+  // dh, dc: gradients of h_t and c_t (dc may be null = 0); gates as the forward wrote them,
+  // c = c_t; writes the pre-activation gradients dpre (i, f, g, o) and dc_prev
+  void (*lstm_backward)(const float* dh, const float* dc, const float* gates, const float* c,
+                        const float* c_prev, float* dpre, float* dc_prev, int64_t n, int64_t ld_gate);
   // GRU: r, z = sigmoid(xw + b_i + hw + b_h), hn = hw_n + b_hn, n = tanh(xw_n + b_in + r hn),
   // h = (1 - z) n + z h_prev. work <- (r, z, n, hn)
   void (*gru_forward)(const float* xw, const float* hw, const float* b_i, const float* b_h,

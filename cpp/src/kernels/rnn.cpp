@@ -40,7 +40,7 @@ int rnn_gate_count(RnnMode mode) {
 
 int64_t rnn_work_size(RnnMode mode, int64_t hidden) {
   switch (mode) {
-    case RnnMode::lstm: return 5 * hidden;  // i, f, g, o, tanh(c)
+    case RnnMode::lstm: return 4 * hidden;  // i, f, g, o
     case RnnMode::gru: return 4 * hidden;   // r, z, n, W_hn h + b_hn
     default: return hidden;
   }
@@ -383,13 +383,14 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
       T* pxr = px_t + b * GH + j0;
       if (lstm) {
         const T* cp = (tp < 0 ? c0 : cell + tp * BH) + b * H + j0;
+        const T* cr = cell + t * BH + b * H + j0;
         T* dcr = dc + b * H + j0;
         if constexpr (std::is_same<T, float>::value)
           if (simd) {
-            simd->lstm_backward(dhr, dcr, wr, cp, pxr, dcr, n, H);
+            simd->lstm_backward(dhr, dcr, wr, cr, cp, pxr, dcr, n, H);
             continue;
           }
-        rnn_ref::lstm_backward(dhr, dcr, wr, cp, pxr, dcr, n, H);
+        rnn_ref::lstm_backward(dhr, dcr, wr, cr, cp, pxr, dcr, n, H);
       } else if (gru) {
         const T* hp = h_prev + b * H + j0;
         T* phr = ph_t + b * GH + j0;

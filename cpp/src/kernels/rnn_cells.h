@@ -20,8 +20,7 @@ inline T sigmoid(T x) {
 // LSTM (gates i, f, g, o in PyTorch's order, block k at k * ld):
 //   i = s(pre_i), f = s(pre_f), g = tanh(pre_g), o = s(pre_o), pre = xw + hw + (b_ih + b_hh)
 //   c = f c_prev + i g,   h = o tanh(c)
-// gates keeps (i, f, g, o, tanh(c)) for the backward. xw and gates may be the same buffer
-// (each element is read before it is written).
+// xw and gates may be the same buffer (each element is read before it is written).
 template <class T>
 void lstm_forward(const T* xw, const T* hw, const T* bias, const T* c_prev, T* gates, T* c, T* h,
                   int64_t n, int64_t ld) {
@@ -35,24 +34,21 @@ void lstm_forward(const T* xw, const T* hw, const T* bias, const T* c_prev, T* g
     gates[ld + j] = f;
     gates[2 * ld + j] = g;
     gates[3 * ld + j] = o;
-    const T tc = std::tanh(cn);
-    gates[4 * ld + j] = tc;
     c[j] = cn;
-    h[j] = o * tc;
+    h[j] = o * std::tanh(cn);
   }
 }
 
 // dc_total = dc + dh o (1 - tanh(c)^2); then
 //   dpre_i = dc_total g i (1 - i),  dpre_f = dc_total c_prev f (1 - f),
 //   dpre_g = dc_total i (1 - g^2),  dpre_o = dh tanh(c) o (1 - o),  dc_prev = dc_total f.
-// tanh(c) comes from the forward (gates block 4). dc == dc_prev is allowed (in place); dc null
-// means 0.
+// dc == dc_prev is allowed (in place); dc null means 0.
 template <class T>
-void lstm_backward(const T* dh, const T* dc, const T* gates, const T* c_prev, T* dpre, T* dc_prev, int64_t n,
-                   int64_t ld) {
+void lstm_backward(const T* dh, const T* dc, const T* gates, const T* c, const T* c_prev, T* dpre,
+                   T* dc_prev, int64_t n, int64_t ld) {
   for (int64_t j = 0; j < n; ++j) {
     const T i = gates[j], f = gates[ld + j], g = gates[2 * ld + j], o = gates[3 * ld + j];
-    const T tc = gates[4 * ld + j];
+    const T tc = std::tanh(c[j]);
     const T dct = (dc ? dc[j] : T(0)) + dh[j] * o * (T(1) - tc * tc);
     dpre[j] = dct * g * i * (T(1) - i);
     dpre[ld + j] = dct * c_prev[j] * f * (T(1) - f);

@@ -4,8 +4,10 @@
 // the new cell / hidden state and stored, all in registers, so each step's pointwise part
 // reads its inputs once and writes its outputs once. The forward cells use vec.h's rational
 // sigmoid and tanh (absolute error <= 3.4e-7, no exp, no division): with 3 sigmoids and 2 tanh
-// per LSTM unit, the exp-based ones made the cell 8% of an LSTM forward. The LSTM forward also
-// keeps tanh(c), so the backward cells compute no transcendental at all.
+// per LSTM unit, the exp-based ones made the cell 8% of an LSTM forward. The LSTM backward
+// recomputes the forward's tanh(c) the same way: keeping it in `work` instead (a fifth block)
+// measured no faster, the backward cell being bound by its memory traffic, and costs T B H
+// more floats per layer.
 #include "minidl/rnn.h"
 #include "minidl/vec.h"
 
@@ -47,23 +49,21 @@ void lstm_forward(const float* xw, const float* hw, const float* bias, const flo
     const Vec g = tanh_rational(ld(xw + 2 * ldg + j, r) + ld(hw + 2 * ldg + j, r) + ld(bias + 2 * ldg + j, r));
     const Vec o = sigmoid_rational(ld(xw + 3 * ldg + j, r) + ld(hw + 3 * ldg + j, r) + ld(bias + 3 * ldg + j, r));
     const Vec cn = fmadd(f, ld(c_prev + j, r), i * g);
-    const Vec tc = tanh_rational(cn);
     st(i, gates + j, r);
     st(f, gates + ldg + j, r);
     st(g, gates + 2 * ldg + j, r);
     st(o, gates + 3 * ldg + j, r);
-    st(tc, gates + 4 * ldg + j, r);
     st(cn, c + j, r);
-    st(o * tc, h + j, r);
+    st(o * tanh_rational(cn), h + j, r);
   });
 }
 
-void lstm_backward(const float* dh, const float* dc, const float* gates, const float* c_prev, float* dpre,
-                   float* dc_prev, int64_t n, int64_t ldg) {
+void lstm_backward(const float* dh, const float* dc, const float* gates, const float* c, const float* c_prev,
+                   float* dpre, float* dc_prev, int64_t n, int64_t ldg) {
   for_each_vector(n, [&](int64_t j, auto r) {
     const Vec i = ld(gates + j, r), f = ld(gates + ldg + j, r);
     const Vec g = ld(gates + 2 * ldg + j, r), o = ld(gates + 3 * ldg + j, r);
-    const Vec tc = ld(gates + 4 * ldg + j, r);
+    const Vec tc = tanh_rational(ld(c + j, r));  // the forward's tanh(c), recomputed
     const Vec d = ld(dh + j, r);
     const Vec dc0 = dc ? ld(dc + j, r) : Vec::zero();
     const Vec dct = fmadd(d * o, fnmadd(tc, tc, one()), dc0);
