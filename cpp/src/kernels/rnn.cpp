@@ -320,18 +320,6 @@ void forward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, con
   if (mode == RnnMode::lstm) std::memcpy(c_n, t_last < 0 ? c0 : cell + t_last * BH, sizeof(T) * BH);
 }
 
-// column sums of a (rows, cols) matrix into out (cols)
-template <class T>
-void column_sums(const T* m, int64_t rows, int64_t cols, T* out) {
-  parallel_for(cols, 256, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) out[c] = T(0);
-    for (int64_t r = 0; r < rows; ++r) {
-      const T* row = m + r * cols;
-      for (int64_t c = c0; c < c1; ++c) out[c] += row[c];
-    }
-  });
-}
-
 template <class T>
 void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, const T* c0, const T* w_ih,
                    const T* w_hh, const T* y, const T* cell, const T* work, const T* gy, const T* gh_n,
@@ -362,9 +350,64 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
     else
       std::fill(dc, dc + BH, T(0));
   }
+  // Bias gradients = column sums of dpre_x (and dpre_h), added up inside the time loop while
+  // each row of dpre is still in L1, rather than re-reading the (T B, G H) matrices afterwards
+  // (8 MiB at T 64, B 32, H 256). One accumulator row per thread (rows split) or one shared
+  // row (units split: the threads own disjoint columns); the GRU needs a second one for b_hh.
+  const int nt = loop_threads(B, GH, H);
+  const bool by_rows = split_rows(B, nt);
+  const bool want_db = gb_ih || gb_hh;
+  const int acc_rows = by_rows ? nt : 1, acc_sets = gru ? 2 : 1;
+  std::vector<T> db_acc(want_db ? static_cast<size_t>(acc_rows * acc_sets * GH) : 0, T(0));
+  auto add_row = [](T* acc, const T* row, int64_t n) {
+    for (int64_t j = 0; j < n; ++j) acc[j] += row[j];
+  };
+  // one batch row b of the k-th step back (time t, previous time tp)
+  auto cell_row = [&](int64_t t, int64_t tp, int64_t b, int64_t j0, int64_t n, T* dh, T* dh_next, const T* h_prev,
+                      const T* work_t, T* px_t, T* ph_t) {
+    T* dhr = dh + b * H + j0;
+    if (gy) {
+      const T* g = gy + t * BH + b * H + j0;
+      for (int64_t j = 0; j < n; ++j) dhr[j] += g[j];
+    }
+    const T* wr = work_t + b * WS + j0;
+    T* pxr = px_t + b * GH + j0;
+    if (lstm) {
+      const T* cp = (tp < 0 ? c0 : cell + tp * BH) + b * H + j0;
+      const T* cr = cell + t * BH + b * H + j0;
+      T* dcr = dc + b * H + j0;
+      if constexpr (std::is_same<T, float>::value)
+        if (simd) {
+          simd->lstm_backward(dhr, dcr, wr, cr, cp, pxr, dcr, n, H);
+          return;
+        }
+      rnn_ref::lstm_backward(dhr, dcr, wr, cr, cp, pxr, dcr, n, H);
+    } else if (gru) {
+      const T* hp = h_prev + b * H + j0;
+      T* phr = ph_t + b * GH + j0;
+      T* dnr = dh_next + b * H + j0;
+      if constexpr (std::is_same<T, float>::value)
+        if (simd) {
+          simd->gru_backward(dhr, wr, hp, pxr, phr, dnr, n, H);
+          return;
+        }
+      rnn_ref::gru_backward(dhr, wr, hp, pxr, phr, dnr, n, H);
+    } else {
+      const T* yr = y + t * BH + b * H + j0;
+      if constexpr (std::is_same<T, float>::value)
+        if (simd) {
+          simd->rnn_backward(dhr, yr, pxr, n, relu);
+          return;
+        }
+      rnn_ref::rnn_backward(dhr, yr, pxr, n, relu);
+    }
+  };
   // The cell of the k-th step back (s = T-1-k) for batch rows [b0, b1) and hidden units
-  // [j0, j0 + n): dh of those units (plus gy) -> their pre-activation gradients.
-  auto cells = [&](int64_t k, int64_t b0, int64_t b1, int64_t j0, int64_t n) {
+  // [j0, j0 + n): dh of those units (plus gy) -> their pre-activation gradients (and their
+  // bias gradient sums in accumulator row acc).
+  auto cells = [&](int64_t k, int64_t b0, int64_t b1, int64_t j0, int64_t n, int acc) {
+    T* dbx = want_db ? db_acc.data() + static_cast<size_t>(acc * acc_sets) * GH : nullptr;
+    T* dbh = gru && dbx ? dbx + GH : nullptr;
     const int64_t s = sh.seq - 1 - k;
     const int64_t t = steps.time(s), tp = steps.prev(s);
     T* dh = dh_pair[k % 2];
@@ -374,41 +417,10 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
     T* px_t = dpre_x + t * B * GH;
     T* ph_t = dpre_h + t * B * GH;
     for (int64_t b = b0; n > 0 && b < b1; ++b) {
-      T* dhr = dh + b * H + j0;
-      if (gy) {
-        const T* g = gy + t * BH + b * H + j0;
-        for (int64_t j = 0; j < n; ++j) dhr[j] += g[j];
-      }
-      const T* wr = work_t + b * WS + j0;
-      T* pxr = px_t + b * GH + j0;
-      if (lstm) {
-        const T* cp = (tp < 0 ? c0 : cell + tp * BH) + b * H + j0;
-        const T* cr = cell + t * BH + b * H + j0;
-        T* dcr = dc + b * H + j0;
-        if constexpr (std::is_same<T, float>::value)
-          if (simd) {
-            simd->lstm_backward(dhr, dcr, wr, cr, cp, pxr, dcr, n, H);
-            continue;
-          }
-        rnn_ref::lstm_backward(dhr, dcr, wr, cr, cp, pxr, dcr, n, H);
-      } else if (gru) {
-        const T* hp = h_prev + b * H + j0;
-        T* phr = ph_t + b * GH + j0;
-        T* dnr = dh_next + b * H + j0;
-        if constexpr (std::is_same<T, float>::value)
-          if (simd) {
-            simd->gru_backward(dhr, wr, hp, pxr, phr, dnr, n, H);
-            continue;
-          }
-        rnn_ref::gru_backward(dhr, wr, hp, pxr, phr, dnr, n, H);
-      } else {
-        const T* yr = y + t * BH + b * H + j0;
-        if constexpr (std::is_same<T, float>::value)
-          if (simd) {
-            simd->rnn_backward(dhr, yr, pxr, n, relu);
-            continue;
-          }
-        rnn_ref::rnn_backward(dhr, yr, pxr, n, relu);
+      cell_row(t, tp, b, j0, n, dh, dh_next, h_prev, work_t, px_t, ph_t);
+      for (int64_t g = 0; dbx && g < GH / H; ++g) {
+        add_row(dbx + g * H + j0, px_t + b * GH + g * H + j0, n);
+        if (dbh) add_row(dbh + g * H + j0, ph_t + b * GH + g * H + j0, n);
       }
     }
   };
@@ -416,13 +428,12 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
   // GRU's direct path z dh, already in dh_next: beta 1)
   auto dpre_h_at = [&](int64_t k) { return dpre_h + steps.time(sh.seq - 1 - k) * B * GH; };
   const T beta = gru ? T(1) : T(0);
-  const int nt = loop_threads(B, GH, H);
-  if (split_rows(B, nt)) {
+  if (by_rows) {
     run_time_loop(nt, [&](int tid, int nthr) {
       const RowSlice r = row_slice(B, tid, nthr);
       const int64_t panels = (H + kPackedPanel - 1) / kPackedPanel;
       for (int64_t k = 0; k < sh.seq; ++k) {
-        cells(k, r.b0, r.b1, 0, H);
+        cells(k, r.b0, r.b1, 0, H, tid);
         recurrent.run(r.b1 - r.b0, 0, panels, dpre_h_at(k) + r.b0 * GH, GH, beta, dh_pair[(k + 1) % 2] + r.b0 * H, H);
       }
     });
@@ -439,7 +450,7 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
       const UnitSlice u = unit_slice(H, tid, nthr);
       const int64_t j0 = u.j0, n = u.j1 - u.j0;
       for (int64_t k = 0; k < sh.seq; ++k) {
-        cells(k, 0, B, j0, n);
+        cells(k, 0, B, j0, n, 0);
         const T* ph_t = dpre_h_at(k);
         T* pa = pa_size > 0 ? pa_pair[k % 2] : nullptr;
         for (int64_t g = 0; pa && n > 0 && g < GH / H; ++g)
@@ -473,13 +484,18 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
       }
     }
   }
-  if (gb_ih) column_sums(dpre_x, TB, GH, gb_ih);
-  if (gb_hh) {
-    // LSTM / RNN: both biases enter the same pre-activation, so their gradients are equal
-    if (gb_ih && dpre_h == dpre_x)
-      std::memcpy(gb_hh, gb_ih, sizeof(T) * GH);
-    else
-      column_sums(dpre_h, TB, GH, gb_hh);
+  // bias gradients: the accumulator rows added up. LSTM / RNN: both biases enter the same
+  // pre-activation, so b_hh's gradient is b_ih's; the GRU keeps a second set for b_hh.
+  auto sum_set = [&](int set, T* out) {
+    std::fill(out, out + GH, T(0));
+    for (int r = 0; r < acc_rows; ++r) add_row(out, db_acc.data() + static_cast<size_t>(r * acc_sets + set) * GH, GH);
+  };
+  if (gru) {
+    if (gb_ih) sum_set(0, gb_ih);
+    if (gb_hh) sum_set(1, gb_hh);
+  } else if (want_db) {
+    sum_set(0, gb_ih ? gb_ih : gb_hh);
+    if (gb_ih && gb_hh) std::memcpy(gb_hh, gb_ih, sizeof(T) * GH);
   }
 }
 
