@@ -2,7 +2,7 @@
 plus a NumPy reference forward (x @ W_ih^T once, then per step h @ W_hh^T and the gates).
 
     OMP_PROC_BIND=close PYTHONPATH=python python3 bench/python/bench_rnn.py [--repeat 5] [--threads 1 2]
-        [--clock wall|cpu]
+        [--clock wall|cpu] [--kinds LSTM GRU]
 
 --clock cpu times with the process CPU time (all threads summed) instead of the wall clock:
 with one thread on a machine shared with other jobs it is the steadier measure of the work done.
@@ -93,6 +93,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall")
+    ap.add_argument("--kinds", nargs="+", choices=["LSTM", "GRU"], default=["LSTM", "GRU"])
     args = ap.parse_args()
     timeit_ = cpu_timeit if args.clock == "cpu" else timeit
     rng = np.random.default_rng(0)
@@ -101,7 +102,7 @@ def main():
         md.set_num_threads(threads)
         if torch is not None:
             torch.set_num_threads(threads)
-        for kind, hidden, layers in CASES:
+        for kind, hidden, layers in [c for c in CASES if c[0] in args.kinds]:
             xa = rng.standard_normal((SEQ, BATCH, INPUT)).astype(np.float32)
             ga = rng.standard_normal((SEQ, BATCH, hidden)).astype(np.float32)
             mm = getattr(md.nn, kind)(INPUT, hidden, num_layers=layers)

@@ -124,8 +124,10 @@ struct UnitSlice {
   int64_t q0, q1, j0, j1;
 };
 
+inline int64_t panel_count(int64_t hidden) { return (hidden + kPackedPanel - 1) / kPackedPanel; }
+
 inline UnitSlice unit_slice(int64_t hidden, int tid, int nthreads) {
-  const int64_t panels = (hidden + kPackedPanel - 1) / kPackedPanel;
+  const int64_t panels = panel_count(hidden);
   UnitSlice u;
   u.q0 = panels * tid / nthreads;
   u.q1 = panels * (tid + 1) / nthreads;
@@ -140,7 +142,7 @@ inline int loop_threads(int64_t batch, int64_t gates_hidden, int64_t hidden) {
 #ifdef _OPENMP
   if (omp_in_parallel()) nt = 1;
 #endif
-  const int64_t panels = (hidden + kPackedPanel - 1) / kPackedPanel;
+  const int64_t panels = panel_count(hidden);
   const int64_t fma = batch * gates_hidden * hidden;
   nt = static_cast<int>(std::min<int64_t>({int64_t(nt), panels, std::max<int64_t>(1, fma >> 19)}));
   return std::max(nt, 1);
@@ -194,6 +196,18 @@ template <class T>
 std::unique_ptr<T[]> scratch(int64_t n) {
   return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<int64_t>(n, 1))]);
 }
+
+// Units split: the A of a step's product (B rows) packed once, by the threads that wrote its
+// columns, into one of two buffers (step k uses buffer k % 2, so a thread may pack step k+1
+// while another still multiplies step k). Empty when the kernel set has no packed kernel:
+// then at() is null and each product packs A itself.
+template <class T>
+struct PackedAPair {
+  int64_t size;
+  std::unique_ptr<T[]> buf;
+  PackedAPair(const StepGemm<T>& gemm, int64_t rows) : size(gemm.packed_a_size(rows)), buf(scratch<T>(2 * size)) {}
+  T* at(int64_t k) const { return size > 0 ? buf.get() + (k % 2) * size : nullptr; }
+};
 
 // Where step s (0-based in processing order) reads and writes: time index t and the previous
 // time index (-1 at the first step: the initial state).
@@ -285,7 +299,7 @@ void forward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, con
   if (split_rows(B, nt)) {
     run_time_loop(nt, [&](int tid, int nthr) {
       const RowSlice r = row_slice(B, tid, nthr);
-      const int64_t panels = (H + kPackedPanel - 1) / kPackedPanel;
+      const int64_t panels = panel_count(H);
       for (int64_t s = 0; s < sh.seq; ++s) {
         recurrent.run(r.b1 - r.b0, 0, panels, h_before(s) + r.b0 * H, H, T(0), hw + r.b0 * GH, GH);
         cells(s, r.b0, r.b1, 0, H);
@@ -293,23 +307,21 @@ void forward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, con
     });
   } else {
     // Units: the product's A (h_{t-1}, B x H) is packed once per step, each thread packing the
-    // hidden units it has just written before the step's barrier (two buffers, as in the
-    // backward), instead of every thread packing all of h_{t-1} for its own product.
-    const int64_t pa_size = recurrent.packed_a_size(B);
-    std::unique_ptr<T[]> pa_buf = scratch<T>(2 * pa_size);
-    T* pa_pair[2] = {pa_buf.get(), pa_buf.get() + pa_size};
+    // hidden units it has just written before the step's barrier, instead of every thread
+    // packing all of h_{t-1} for its own product.
+    const PackedAPair<T> pa(recurrent, B);
     run_time_loop(nt, [&](int tid, int nthr) {
       const UnitSlice u = unit_slice(H, tid, nthr);
       const int64_t j0 = u.j0, n = u.j1 - u.j0;
-      if (pa_size > 0) {
-        if (n > 0) recurrent.pack_a_cols(B, j0, j0 + n, h0, H, pa_pair[0]);
+      if (pa.at(0)) {
+        if (n > 0) recurrent.pack_a_cols(B, j0, j0 + n, h0, H, pa.at(0));
         step_barrier(nthr);
       }
       for (int64_t s = 0; s < sh.seq; ++s) {
-        recurrent.run(B, u.q0, u.q1, h_before(s), H, T(0), hw, GH, pa_size > 0 ? pa_pair[s % 2] : nullptr);
+        recurrent.run(B, u.q0, u.q1, h_before(s), H, T(0), hw, GH, pa.at(s));
         cells(s, 0, B, j0, n);
         const T* y_t = y + steps.time(s) * BH;
-        if (pa_size > 0 && n > 0) recurrent.pack_a_cols(B, j0, j0 + n, y_t, H, pa_pair[(s + 1) % 2]);
+        if (pa.at(s + 1) && n > 0) recurrent.pack_a_cols(B, j0, j0 + n, y_t, H, pa.at(s + 1));
         step_barrier(nthr);
       }
     });
@@ -431,7 +443,7 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
   if (by_rows) {
     run_time_loop(nt, [&](int tid, int nthr) {
       const RowSlice r = row_slice(B, tid, nthr);
-      const int64_t panels = (H + kPackedPanel - 1) / kPackedPanel;
+      const int64_t panels = panel_count(H);
       for (int64_t k = 0; k < sh.seq; ++k) {
         cells(k, r.b0, r.b1, 0, H, tid);
         recurrent.run(r.b1 - r.b0, 0, panels, dpre_h_at(k) + r.b0 * GH, GH, beta, dh_pair[(k + 1) % 2] + r.b0 * H, H);
@@ -440,23 +452,19 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
   } else {
     // Units: the step product's A (dpre_h, B x G H) is packed once per step, each thread
     // packing the columns it just wrote (its hidden units of every gate) before the step's
-    // barrier, two buffers so that a thread may pack step k+1 while another still multiplies
-    // step k. Each thread packing all of A itself (K = G H = 1024 at H 256) cost 11% of the
+    // barrier. Each thread packing all of A itself (K = G H = 1024 at H 256) cost 11% of the
     // time loop with one thread and 21% with two (1.08 of 5.1 ms, B 32, T 64).
-    const int64_t pa_size = recurrent.packed_a_size(B);
-    std::unique_ptr<T[]> pa_buf = scratch<T>(2 * pa_size);
-    T* pa_pair[2] = {pa_buf.get(), pa_buf.get() + pa_size};
+    const PackedAPair<T> pa(recurrent, B);
     run_time_loop(nt, [&](int tid, int nthr) {
       const UnitSlice u = unit_slice(H, tid, nthr);
       const int64_t j0 = u.j0, n = u.j1 - u.j0;
       for (int64_t k = 0; k < sh.seq; ++k) {
         cells(k, 0, B, j0, n, 0);
         const T* ph_t = dpre_h_at(k);
-        T* pa = pa_size > 0 ? pa_pair[k % 2] : nullptr;
-        for (int64_t g = 0; pa && n > 0 && g < GH / H; ++g)
-          recurrent.pack_a_cols(B, g * H + j0, g * H + j0 + n, ph_t, GH, pa);
+        for (int64_t g = 0; pa.at(k) && n > 0 && g < GH / H; ++g)
+          recurrent.pack_a_cols(B, g * H + j0, g * H + j0 + n, ph_t, GH, pa.at(k));
         step_barrier(nthr);  // the product below reads every thread's gate gradients
-        recurrent.run(B, u.q0, u.q1, ph_t, GH, beta, dh_pair[(k + 1) % 2], H, pa);
+        recurrent.run(B, u.q0, u.q1, ph_t, GH, beta, dh_pair[(k + 1) % 2], H, pa.at(k));
       }
     });
   }
