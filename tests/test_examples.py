@@ -33,7 +33,9 @@ def test_char_lstm_beats_unigram_perplexity():
     model by far (measured: perplexity ~7 vs 25.5)."""
     res = _load("train_char_lstm").main(["--max-steps", "150", "--minutes", "10", "--hidden", "128",
                                          "--batch-size", "16", "--seq-len", "32", "--lr", "1e-2", "--no-progress",
-                                         "--val-chars", "4000", "--sample-chars", "40"])
-    assert res["steps"] == 150
+                                         "--val-chars", "4000", "--sample-chars", "40", "--eval-every", "50",
+                                         "--patience", "5"])
+    assert res["steps"] == 150 and not res["stopped_early"]
+    assert res["best_step"] in (50, 100, 150)  # early stopping checked the dev loss every 50 steps
     assert res["perplexity"] < 0.5 * res["unigram_perplexity"]
     assert len(res["sample"]) == len("The ") + 40
