@@ -1,7 +1,8 @@
 """Shared helpers for the Python benchmarks: a median timer and a plain-text table.
 
-    from _common import timeit, print_table
+    from _common import timeit, paired_timeit, print_table
     t = timeit(lambda: f(x), repeat=15, warmup=3)   # median seconds
+    t_a, t_b = paired_timeit([lambda: a(x), lambda: b(x)], repeat=15)   # interleaved: A vs B
     print_table(["shape", "GFLOP/s"], [["1024^3", 250.1]])
 
 Timings on small shared machines are noisy: report medians, warm up (thread pools, page
@@ -82,6 +83,31 @@ def timeit(fn: Callable[[], object], repeat: int = 11, warmup: int = 2,
         samples.append(dt)
         total += dt * inner
     return statistics.median(samples)
+
+
+def paired_timeit(fns: Sequence[Callable[[], object]], repeat: int = 11, warmup: int = 1,
+                  gap: float = 0.002, clock: Callable[[], float] = time.perf_counter) -> list:
+    """Median time of each fn in seconds, the fns run in turns (ABAB.., the order reversed every
+    other round) so that all of them see the same machine state.
+
+    Why: on a shared 2-core VM the speed of a run drifts by 5-20% over seconds (other tenants,
+    the second vCPU stalled); timing library A for a second and then B for a second compares
+    two different machines, interleaving compares the same one. The `gap` sleep between calls
+    lets the previous library's OpenMP workers stop spinning (libgomp busy-waits ~0.3 ms after a
+    parallel region) so they do not share the cores with the next call.
+    """
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    samples = [[] for _ in fns]
+    for r in range(repeat):
+        order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
+        for i in order:
+            time.sleep(gap)
+            t0 = clock()
+            fns[i]()
+            samples[i].append(clock() - t0)
+    return [statistics.median(s) for s in samples]
 
 
 def _fmt(v: object) -> str:

@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import blas_idle, print_table, timeit  # noqa: E402
+from _common import blas_idle, paired_timeit, print_table, timeit  # noqa: E402
 
 import minidl as md  # noqa: E402
 
@@ -96,6 +96,7 @@ def main():
     ap.add_argument("--kinds", nargs="+", choices=["LSTM", "GRU"], default=["LSTM", "GRU"])
     args = ap.parse_args()
     timeit_ = cpu_timeit if args.clock == "cpu" else timeit
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     rng = np.random.default_rng(0)
     rows = []
     for threads in args.threads:
@@ -108,23 +109,34 @@ def main():
             mm = getattr(md.nn, kind)(INPUT, hidden, num_layers=layers)
             xm, gm = md.tensor(xa, requires_grad=True), md.tensor(ga)
             pm = list(mm.parameters())
-            t_md = timeit_(step_fn(mm, xm, gm, pm), repeat=args.repeat, warmup=1)
-            with md.no_grad():
-                f_md = timeit_(lambda: mm(xm), repeat=args.repeat, warmup=1)
+            md_step = step_fn(mm, xm, gm, pm)
+
+            def md_fwd():
+                with md.no_grad():
+                    mm(xm)
             t_th = f_th = float("nan")
-            if torch is not None:
+            if torch is None:
+                t_md = timeit_(md_step, repeat=args.repeat, warmup=1)
+                f_md = timeit_(md_fwd, repeat=args.repeat, warmup=1)
+            else:
                 tm = getattr(torch.nn, kind)(INPUT, hidden, num_layers=layers)
                 xt, gt = torch.tensor(xa, requires_grad=True), torch.tensor(ga)
-                t_th = timeit_(step_fn(tm, xt, gt, list(tm.parameters())), repeat=args.repeat, warmup=1)
-                with torch.no_grad():
-                    f_th = timeit_(lambda: tm(xt), repeat=args.repeat, warmup=1)
+
+                def th_fwd():
+                    with torch.no_grad():
+                        tm(xt)
+                # minidl and torch in turns, call by call (see paired_timeit)
+                t_md, t_th = paired_timeit([md_step, step_fn(tm, xt, gt, list(tm.parameters()))], args.repeat,
+                                           clock=clock)
+                f_md, f_th = paired_timeit([md_fwd, th_fwd], args.repeat, clock=clock)
             weights = [tuple(getattr(mm, f"{n}_l{k}").detach().numpy() for n in ("weight_ih", "weight_hh", "bias_ih",
                                                                                    "bias_hh")) for k in range(layers)]
             f_np = timeit_(lambda: numpy_forward(kind, weights, xa), repeat=max(3, args.repeat // 2), warmup=1)
             blas_idle()  # before the next case times minidl
             rows.append([f"{kind} H={hidden} L={layers}", threads, t_md * 1e3, t_th * 1e3, t_md / t_th,
                          f_md * 1e3, f_th * 1e3, f_np * 1e3, f_md / f_th])
-    print(f"seq {SEQ}, batch {BATCH}, input {INPUT}; median of {args.repeat} ({args.clock} clock); "
+    print(f"seq {SEQ}, batch {BATCH}, input {INPUT}; median of {args.repeat}, minidl and torch timed in turns "
+          f"({args.clock} clock); "
           f"OMP_PROC_BIND={os.environ.get('OMP_PROC_BIND', '')}; loadavg {os.getloadavg()}")
     print_table(["model", "thr", "md f+b ms", "torch f+b ms", "f+b ratio", "md fwd ms", "torch fwd ms",
                  "numpy fwd ms", "fwd ratio"], rows)
