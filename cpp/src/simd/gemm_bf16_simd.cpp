@@ -21,12 +21,11 @@
 //         C tile loads + stores against kc = 512 (measured ~5-10% faster at 1024^3, Zen 5);
 //   kMC = 224 rows: packed A block 448 KiB stays in the 1 MiB L2;
 //   kNC = 1024: packed B panel 2 MiB, in L3 (a thread's share in L2).
-#include <cstdlib>
 #include <cstring>
-#include <new>
 
 #include "minidl/gemm_lowp.h"
 #include "minidl/vec.h"
+#include "pack_buffer.h"
 
 namespace minidl {
 namespace MINIDL_ISA_NS {
@@ -39,25 +38,8 @@ constexpr int64_t kKC = 1024, kMC = 16 * kMR, kNC = 1024;
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-// Per-thread packing buffers of 32-bit words (one word = one k pair), grown on demand.
-struct WordBuffer {
-  uint32_t* p = nullptr;
-  int64_t n = 0;
-  uint32_t* get(int64_t words) {
-    if (words > n) {
-      std::free(p);
-      n = (words + 15) / 16 * 16;
-      p = static_cast<uint32_t*>(std::aligned_alloc(64, static_cast<size_t>(n) * 4));
-      if (!p) {
-        n = 0;
-        throw std::bad_alloc();
-      }
-    }
-    return p;
-  }
-  ~WordBuffer() { std::free(p); }
-};
-thread_local WordBuffer t_pack_a, t_pack_b;
+// per-thread packing buffers of 32-bit words (one word = one k pair; pack_buffer.h)
+thread_local PackBuffer<uint32_t> t_pack_a, t_pack_b;
 
 inline uint32_t pair_at(const uint16_t* p) {  // (p[0], p[1]) as one word, any alignment
   uint32_t w;

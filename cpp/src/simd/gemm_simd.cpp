@@ -13,10 +13,9 @@
 //           for ir in mc step MR    A micro-panel MR x kc streams from L2 into L1
 //             micro-kernel: C[ic+ir : +MR, jc+jr : +NR] (+)= Apanel @ Bpanel
 // Transposed operands are handled by the packing routines: no transposed copies are made.
-#include <cstdlib>
-#include <new>
 
 #include "gemm_microkernel.h"
+#include "pack_buffer.h"
 #include "minidl/gemm.h"
 
 namespace minidl {
@@ -50,26 +49,7 @@ constexpr int64_t kNC = 2048;
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-// Per-thread packing buffers, grown on demand and kept (packing into freshly mmap-ed memory
-// would page-fault on every call).
-struct PackBuffer {
-  float* p = nullptr;
-  int64_t n = 0;
-  float* get(int64_t floats) {
-    if (floats > n) {
-      std::free(p);
-      n = (floats + 15) / 16 * 16;  // aligned_alloc wants a multiple of the alignment
-      p = static_cast<float*>(std::aligned_alloc(64, static_cast<size_t>(n) * 4));
-      if (!p) {
-        n = 0;
-        throw std::bad_alloc();
-      }
-    }
-    return p;
-  }
-  ~PackBuffer() { std::free(p); }
-};
-thread_local PackBuffer t_pack_a, t_pack_b;
+thread_local PackBuffer<float> t_pack_a, t_pack_b;  // pack_buffer.h
 
 // alpha * op(A)[i0 : i0+mc, p0 : p0+kc] into MR-row micro-panels: panel p (rows p*MR..) at
 // dst + p*MR*kc, element (r, k) at [k*MR + r]; rows past mc are zero.
