@@ -1,10 +1,25 @@
-"""Shared fixtures: seeded RNGs, NumPy bridges to PyTorch, tolerance checks, backend sweep."""
+"""Shared fixtures: seeded RNGs, NumPy bridges to PyTorch, tolerance checks, backend sweep,
+the examples as modules."""
 from __future__ import annotations
+
+import importlib.util
+import pathlib
 
 import numpy as np
 import pytest
 
 import minidl as md
+
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+
+
+def load_example(name: str):
+    """examples/<name>.py imported as a module (the examples are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 @pytest.fixture

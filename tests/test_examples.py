@@ -1,28 +1,18 @@
 """The README's main demo trains to the promised accuracy (a real training run on real digits)."""
-import importlib.util
-import pathlib
-
 import pytest
 
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from conftest import load_example
 
 
 def test_digits_mlp_reaches_95_percent():
     pytest.importorskip("sklearn")
-    acc = _load("train_digits_mlp").main(["--epochs", "30", "--seed", "0"])
+    acc = load_example("train_digits_mlp").main(["--epochs", "30", "--seed", "0"])
     assert acc >= 0.95
 
 
 def test_digits_cnn_reaches_98_percent_and_checkpoint_round_trips(tmp_path):
     pytest.importorskip("sklearn")
-    acc, reloaded = _load("train_digits_cnn").main(["--checkpoint", str(tmp_path / "cnn.mdl")])
+    acc, reloaded = load_example("train_digits_cnn").main(["--checkpoint", str(tmp_path / "cnn.mdl")])
     assert acc >= 0.98
     assert reloaded == acc
     assert (tmp_path / "cnn.mdl").stat().st_size > 100_000
@@ -31,10 +21,10 @@ def test_digits_cnn_reaches_98_percent_and_checkpoint_round_trips(tmp_path):
 def test_char_lstm_beats_unigram_perplexity():
     """150 small truncated-BPTT steps (~77k characters, a few seconds) already beat the unigram
     model by far (measured: perplexity ~7 vs 25.5)."""
-    res = _load("train_char_lstm").main(["--max-steps", "150", "--minutes", "10", "--hidden", "128",
-                                         "--batch-size", "16", "--seq-len", "32", "--lr", "1e-2", "--no-progress",
-                                         "--val-chars", "4000", "--sample-chars", "40", "--eval-every", "50",
-                                         "--patience", "5"])
+    res = load_example("train_char_lstm").main([
+        "--max-steps", "150", "--minutes", "10", "--hidden", "128", "--batch-size", "16", "--seq-len", "32",
+        "--lr", "1e-2", "--no-progress", "--val-chars", "4000", "--sample-chars", "40", "--eval-every", "50",
+        "--patience", "5"])
     assert res["steps"] == 150 and not res["stopped_early"]
     assert res["best_step"] in (50, 100, 150)  # early stopping checked the dev loss every 50 steps
     assert res["perplexity"] < 0.5 * res["unigram_perplexity"]

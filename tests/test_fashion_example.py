@@ -1,8 +1,6 @@
 """examples/train_fashion_cnn.py trains on real Fashion-MNIST: a short run (2000 training images,
 2 epochs, 1000 test images; a few seconds on 2 cores) must learn, its checkpoint must round
 trip, and its batch-level augmentation must only flip and shift. PyTorch is not needed."""
-import importlib.util
-import pathlib
 import sys
 
 import numpy as np
@@ -11,17 +9,15 @@ import pytest
 import minidl as md
 from minidl.datasets import FASHION_MNIST_DEBIAN_DIR, _fashion_search_dirs, _find_idx
 
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+from conftest import load_example
+
 HAVE_REAL = _find_idx(_fashion_search_dirs(None), "t10k-images-idx3-ubyte") is not None
 needs_real = pytest.mark.skipif(not HAVE_REAL, reason="Fashion-MNIST not installed: apt-get install "
                                 f"dataset-fashion-mnist (into {FASHION_MNIST_DEBIAN_DIR})")
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("train_fashion_cnn", EXAMPLES / "train_fashion_cnn.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_example("train_fashion_cnn")
 
 
 @needs_real
