@@ -366,6 +366,27 @@ int main() {
         check(within(gw, rw, mw), "conv2d_lowp_backward_weight (weight)" + what);
         check(within(gb, rb, mb), "conv2d_lowp_backward_weight (bias)" + what);
       }
+#ifdef _OPENMP
+  {  // parallel_for: one chunk per thread when grain allows it, whatever the grain's spelling
+    const int saved = num_threads();
+    set_num_threads(2);
+    for (int64_t grain : {0, 1}) {
+      int calls = 0;
+      int64_t covered = 0;
+      parallel_for(2, grain, [&](int64_t b, int64_t e) {
+#pragma omp atomic
+        ++calls;
+#pragma omp atomic
+        covered += e - b;
+      });
+      check(calls == 2 && covered == 2, "parallel_for(2, grain " + std::to_string(grain) + ") on 2 threads: 2 chunks");
+    }
+    int calls = 0;
+    parallel_for(2, 2, [&](int64_t, int64_t) { ++calls; });
+    check(calls == 1, "parallel_for(2, grain 2): one chunk");
+    set_num_threads(saved);
+  }
+#endif
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }

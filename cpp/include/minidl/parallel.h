@@ -12,14 +12,18 @@ namespace minidl {
 int num_threads();
 void set_num_threads(int n);
 
-// Calls f(begin, end) on disjoint chunks of [0, n), in parallel when n > grain.
+// Calls f(begin, end) on disjoint chunks of [0, n), in parallel when n > grain: at most one
+// chunk per thread, each of at least `grain` items (grain 0 or 1: any item may be a chunk).
 template <class F>
 inline void parallel_for(int64_t n, int64_t grain, const F& f) {
   if (n <= 0) return;
 #ifdef _OPENMP
   int nt = num_threads();
   if (nt > 1 && n > grain && !omp_in_parallel()) {
-    int64_t chunks = std::min<int64_t>(nt, (n + grain - 1) / std::max<int64_t>(grain, 1));
+    // (grain 0 used to give (n - 1) chunks here: LayerNorm's backward, 2 chunks for 2 threads,
+    // ran on one thread)
+    const int64_t g = std::max<int64_t>(grain, 1);
+    int64_t chunks = std::min<int64_t>(nt, (n + g - 1) / g);
     if (chunks > 1) {
 #pragma omp parallel num_threads(static_cast<int>(chunks))
       {
