@@ -44,7 +44,8 @@ class ScaledDotProductAttentionBackward(Node):
         dq, dk, dv, dmask = _C.attention_backward(g, q, k, v, out, lse, mask, scale, causal, p, seed, want_mask)
         grads = []
         for grad, shape, dt in zip((dq, dk, dv), shapes, dtypes):
-            grad = grad.reshape(shape)
+            if grad.shape != tuple(shape):  # a reshape is a view: the engine would copy it
+                grad = grad.reshape(shape)
             grads.append(A.cast(grad, dt) if grad.dtype != dt else grad)
         if len(self.next) > 3:  # a float mask that requires grad: sum dS over its broadcast dims
             if want_mask:

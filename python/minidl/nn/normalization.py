@@ -36,7 +36,8 @@ class LayerNormBackward(Node):
         out = []
         for grad, dt, shape in zip((gx, gw, gb), dtypes[0], dtypes[1]):
             if grad is not None:
-                grad = grad.reshape(shape)
+                if grad.shape != tuple(shape):  # a reshape is a view: the engine would copy it
+                    grad = grad.reshape(shape)
                 if grad.dtype != dt:
                     grad = A.cast(grad, dt)
             out.append(grad)
