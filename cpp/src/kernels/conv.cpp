@@ -176,13 +176,8 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw) {
     for_blocks(s, n0, n1, [&](const Block& b) {
       const int64_t bw = b.width();
       for (int64_t g = 0; g < s.groups; ++g) {
-        const T* A = gy + (b.n0 * s.K + g * Kg) * PQ + b.o0;
-        int64_t lda = PQ;
-        if (!b.single()) {
-          gather_block(s, gy, g * Kg, b, gybuf);
-          A = gybuf;
-          lda = bw;
-        }
+        int64_t lda;
+        const T* A = block_rows(s, gy, g * Kg, b, gybuf, lda);
         const T* B = x + (b.n0 * s.C + g * Cg) * HW + b.o0;
         int64_t ldb = HW;
         if (!pointwise || !b.single()) {

@@ -175,6 +175,19 @@ void gather_block(const ConvShape& s, const T* t, int64_t k0, const Block& b, T*
       std::memcpy(dst + k * bw + (n - b.n0) * w, t + (n * s.K + k0 + k) * PQ + b.o0, sizeof(T) * w);
 }
 
+// The same Kg x width matrix, read in place when the block lies in one image (ld = P Q), else
+// gathered into buf (ld = block width); returns where it starts.
+template <class T>
+const T* block_rows(const ConvShape& s, const T* t, int64_t k0, const Block& b, T* buf, int64_t& ld) {
+  if (b.single()) {
+    ld = s.P * s.Q;
+    return t + (b.n0 * s.K + k0) * ld + b.o0;
+  }
+  gather_block(s, t, k0, b, buf);
+  ld = b.width();
+  return buf;
+}
+
 
 }  // namespace conv_detail
 }  // namespace minidl

@@ -241,13 +241,8 @@ void backward_input_bf16(const ConvShape& s, const uint16_t* gy, const uint16_t*
       const int64_t bw = b.width(), w0 = b.o1 - b.o0;
       if (b.o0 == 0) std::fill(gxp, gxp + (b.n1 - b.n0) * L.size(), 0.0f);
       for (int64_t g = 0; g < s.groups; ++g) {
-        const uint16_t* A = gy + (b.n0 * s.K + g * Kg) * PQ + b.o0;
-        int64_t lda = PQ;
-        if (!b.single()) {
-          gather_block(s, gy, g * Kg, b, gyb.data());
-          A = gyb.data();
-          lda = bw;
-        }
+        int64_t lda;
+        const uint16_t* A = block_rows(s, gy, g * Kg, b, gyb.data(), lda);
         // dcol (bw x CRS) = dY_g^T (dY_g stored Kg x bw) @ W_g (Kg x CRS)
         gemm_lowp(DType::bf16, true, false, bw, CRS, Kg, 1.0f, A, lda, wt.data() + g * Kg * CRS, CRS, 0.0f, dcol, CRS);
         for (int64_t n = b.n0; n < b.n1; ++n)
@@ -282,13 +277,8 @@ void backward_weight_bf16(const ConvShape& s, const uint16_t* gy, const uint16_t
     for_blocks(s, n0, n1, [&](const Block& b) {
       const int64_t bw = b.width();
       for (int64_t g = 0; g < s.groups; ++g) {
-        const uint16_t* A = gy + (b.n0 * s.K + g * Kg) * PQ + b.o0;
-        int64_t lda = PQ;
-        if (!b.single()) {
-          gather_block(s, gy, g * Kg, b, gyb);
-          A = gyb;
-          lda = bw;
-        }
+        int64_t lda;
+        const uint16_t* A = block_rows(s, gy, g * Kg, b, gyb, lda);
         block_columns(s, L, x, g, b, sc);
         // dW_g (Kg x CRS) += dY_g[:, block] (Kg x bw) @ col (bw x CRS)
         gemm_lowp(DType::bf16, false, false, Kg, CRS, bw, 1.0f, A, lda, sc.col.data(), CRS, 1.0f, a + g * Kg * CRS, CRS);
