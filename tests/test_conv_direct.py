@@ -1,4 +1,4 @@
-"""The direct float32 convolution path (cpp/src/kernels/conv_direct.cpp, used on the SIMD kernel
+"""The direct float32 convolution path (cpp/ops/conv/conv_direct.cpp, used on the SIMD kernel
 sets for everything but depthwise): against the textbook reference loops at the shapes that hit
 its edges -- output channels that are not a multiple of the 8-row weight block, tap counts that
 are not a multiple of the weight-gradient tile, output grids that end in a partial vector,

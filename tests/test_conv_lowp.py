@@ -1,4 +1,4 @@
-"""Convolution on bfloat16 / float16 tensors (cpp/src/kernels/conv_lowp.cpp): what Conv2d and
+"""Convolution on bfloat16 / float16 tensors (cpp/ops/conv/conv_lowp.cpp): what Conv2d and
 Conv1d run under BF16 autocast.
 
 Each result is a float32 sum of exact products (a product of two bf16 / fp16 values is exact in

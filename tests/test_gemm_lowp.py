@@ -1,4 +1,4 @@
-"""Low-precision GEMM (cpp/src/kernels/gemm_lowp.cpp, cpp/src/simd/gemm_bf16_simd.cpp).
+"""Low-precision GEMM (cpp/ops/gemm/gemm_lowp.cpp, cpp/ops/gemm/gemm_lowp_simd.cpp).
 
 Accuracy: bfloat16/float16 inputs are exact in float32 and so is the product of two of them,
 so the only error is float32 accumulation. The classic bound for any summation order,

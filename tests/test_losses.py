@@ -1,5 +1,5 @@
 """Every loss against PyTorch (values and gradients, every reduction, edge values), float64
-gradcheck, and bad input. The losses run on C++ kernels (cpp/src/kernels/loss_*.cpp)."""
+gradcheck, and bad input. The losses run on C++ kernels (cpp/ops/loss/loss*.cpp)."""
 import numpy as np
 import pytest
 

@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "minidl/dispatch.h"
-#include "minidl/gemm.h"
-#include "minidl/parallel.h"
+#include "core/dispatch.h"
+#include "ops/gemm/gemm.h"
+#include "core/parallel.h"
 
 namespace {
 

@@ -9,11 +9,11 @@ minidl is faster), and the mean ratio. Each (shape, library) is timed in `rounds
 rounds, interleaved with the other library, of `repeat` calls each; the table shows the
 median over rounds of the per-round median, and "best" the best round. Both libraries run the
 op through their Python autograd (minidl: F.conv2d + backward; torch: the same).
-float32 convolutions run minidl's direct path (cpp/src/kernels/conv_direct.cpp); with
+float32 convolutions run minidl's direct path (cpp/ops/conv/conv_direct.cpp); with
 MINIDL_CONV_DIRECT=0 in the environment they run the im2col + GEMM path instead (A/B).
 
 --dtype bf16: the same step under BF16 autocast (float32 leaves, the convolution in bfloat16:
-cpp/src/kernels/conv_lowp.cpp) for minidl and torch, next to minidl's float32 step, plus the two
+cpp/ops/conv/conv_lowp.cpp) for minidl and torch, next to minidl's float32 step, plus the two
 convolutions of the digits CNN of bench_amp.py (batch 256). Columns: minidl fp32 ms, minidl
 bf16 ms, their ratio (> 1: bf16 faster), torch bf16 ms, minidl bf16 / torch bf16, and the path
 minidl's bf16 convolution took (avx512_bf16: vdpbf16ps GEMM; convert_f32: widened to float32).

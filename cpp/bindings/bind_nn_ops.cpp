@@ -1,9 +1,9 @@
 // Bindings for the neural-network kernels: activations, softmax, NLL, row gather/scatter.
 #include "convert.h"
-#include "minidl/activation.h"
-#include "minidl/indexing.h"
-#include "minidl/loss.h"
-#include "minidl/softmax.h"
+#include "ops/activation/activation.h"
+#include "ops/indexing/indexing.h"
+#include "ops/loss/loss.h"
+#include "ops/softmax/softmax.h"
 
 namespace minidl_py {
 using namespace minidl;

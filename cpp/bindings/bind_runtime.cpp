@@ -5,9 +5,9 @@
 #endif
 
 #include "convert.h"
-#include "minidl/dispatch.h"
-#include "minidl/parallel.h"
-#include "minidl/random.h"
+#include "core/dispatch.h"
+#include "core/parallel.h"
+#include "ops/random/random.h"
 
 namespace minidl_py {
 using namespace minidl;
@@ -97,7 +97,7 @@ void init_runtime(py::module_& m) {
 }  // namespace minidl_py
 
 PYBIND11_MODULE(_C, m) {
-  m.doc() = "minidl's C++ kernels (see cpp/include/minidl)";
+  m.doc() = "minidl's C++ kernels (see cpp/ops/<concept>/)";
   // Keep freed activation/gradient buffers in the heap instead of returning them to the
   // kernel: otherwise every training step page-faults them back in (NOTES-build.md).
 #if defined(__GLIBC__)

@@ -3,11 +3,11 @@
 #include <cmath>
 
 #include "convert.h"
-#include "minidl/copy.h"
-#include "minidl/elementwise.h"
-#include "minidl/gemm.h"
-#include "minidl/gemm_lowp.h"
-#include "minidl/reduce.h"
+#include "ops/copy/copy.h"
+#include "ops/elementwise/elementwise.h"
+#include "ops/gemm/gemm.h"
+#include "ops/gemm/gemm_lowp.h"
+#include "ops/reduce/reduce.h"
 
 namespace minidl_py {
 using namespace minidl;
@@ -235,7 +235,7 @@ GemmOperand gemm_operand(const py::array& a, int row_dim, int col_dim) {
 }
 
 // out = beta*out + a @ b for 2-D a (M x K), b (K x N); out (M x N) contiguous, float32 when
-// a and b are 16-bit (float32 accumulation, cpp/include/minidl/gemm_lowp.h)
+// a and b are 16-bit (float32 accumulation, cpp/ops/gemm/gemm_lowp.h)
 void gemm_into(const py::array& a, const py::array& b, py::array& out, double beta) {
   const DType dt = dtype_of(a);
   const int64_t M = a.shape(0), K = a.shape(1), N = b.shape(1);

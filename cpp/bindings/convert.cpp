@@ -1,6 +1,6 @@
 #include "convert.h"
 
-#include "minidl/copy.h"
+#include "ops/copy/copy.h"
 
 namespace minidl_py {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "minidl/tensor_view.h"
+#include "core/tensor_view.h"
 
 namespace py = pybind11;
 

@@ -11,10 +11,10 @@ from .dtypes import bool_ as bool  # noqa: A001  (md.bool, as torch.bool)
 from .tensor import Size, Tensor, device
 from . import autograd
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
-from .ops import arith as _arith
+from .ops import elementwise as _elementwise
 from .ops import array as _A
-from .ops import linalg as _linalg
-from .ops import reduction as _reduction
+from .ops import gemm as _gemm
+from .ops import reduce as _reduce
 from .ops import shape as _shape
 from .ops.creation import (arange, as_tensor, bernoulli, empty, empty_like, eye, from_numpy, full, full_like,
                            get_rng_state, initial_seed, linspace, manual_seed, normal, ones, ones_like, rand,
@@ -41,28 +41,28 @@ transpose = _shape.transpose
 narrow = _shape.narrow
 flip = _shape.flip
 clone = _shape.clone
-where = _arith.where
-clamp = _arith.clamp
-clip = _arith.clamp
-masked_fill = _arith.masked_fill
-matmul = _linalg.matmul
-mm = _linalg.mm
-bmm = _linalg.bmm
-sum = _reduction.sum
-mean = _reduction.mean
-var = _reduction.var
-std = _reduction.std
-max = _reduction.max
-min = _reduction.min
-amax = _reduction.amax
-amin = _reduction.amin
-argmax = _reduction.argmax
-argmin = _reduction.argmin
-logsumexp = _reduction.logsumexp
-prod = _reduction.prod
-any = _reduction.any
-all = _reduction.all
-count_nonzero = _reduction.count_nonzero
+where = _elementwise.where
+clamp = _elementwise.clamp
+clip = _elementwise.clamp
+masked_fill = _elementwise.masked_fill
+matmul = _gemm.matmul
+mm = _gemm.mm
+bmm = _gemm.bmm
+sum = _reduce.sum
+mean = _reduce.mean
+var = _reduce.var
+std = _reduce.std
+max = _reduce.max
+min = _reduce.min
+amax = _reduce.amax
+amin = _reduce.amin
+argmax = _reduce.argmax
+argmin = _reduce.argmin
+logsumexp = _reduce.logsumexp
+prod = _reduce.prod
+any = _reduce.any
+all = _reduce.all
+count_nonzero = _reduce.count_nonzero
 
 
 def _binary_fn(method):

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ops import arith, linalg, reduction, shape
+from .ops import elementwise, gemm, reduce, shape
 from .ops import array as A
 from .tensor import Tensor
 
-_binary = arith.binary
+_binary = elementwise.binary
 
 
 def _op(code, reverse=False):
@@ -80,11 +80,11 @@ T.sub = lambda self, other, alpha=1: _binary(A.SUB, self, other * alpha if alpha
 
 
 def _unary(code):
-    return lambda self: arith.unary(code, self)
+    return lambda self: elementwise.unary(code, self)
 
 
 def _unary_inplace(code):
-    return lambda self: arith.unary_(code, self)
+    return lambda self: elementwise.unary_(code, self)
 
 
 T.__neg__ = T.neg = T.negative = _unary(A.NEG)
@@ -113,26 +113,26 @@ T.log_ = _unary_inplace(A.LOG)
 T.sqrt_ = _unary_inplace(A.SQRT)
 T.neg_ = _unary_inplace(A.NEG)
 T.abs_ = _unary_inplace(A.ABS)
-T.__matmul__ = T.matmul = linalg.matmul
-T.__rmatmul__ = lambda self, other: linalg.matmul(other, self)
-T.mm = linalg.mm
-T.bmm = linalg.bmm
-T.clamp = T.clip = arith.clamp
-T.masked_fill = arith.masked_fill
-T.where = lambda self, condition, other: arith.where(condition, self, other)
+T.__matmul__ = T.matmul = gemm.matmul
+T.__rmatmul__ = lambda self, other: gemm.matmul(other, self)
+T.mm = gemm.mm
+T.bmm = gemm.bmm
+T.clamp = T.clip = elementwise.clamp
+T.masked_fill = elementwise.masked_fill
+T.where = lambda self, condition, other: elementwise.where(condition, self, other)
 
 
 def _clamp_(self, min=None, max=None):
     self._check_inplace()
     from . import _C
-    _C.copy_(self._data, arith.clamp(self.detach(), min, max)._data)
+    _C.copy_(self._data, elementwise.clamp(self.detach(), min, max)._data)
     return self
 
 
 def _masked_fill_(self, mask, value):
     self._check_inplace()
     from . import _C
-    _C.copy_(self._data, arith.masked_fill(self.detach(), mask, value)._data)
+    _C.copy_(self._data, elementwise.masked_fill(self.detach(), mask, value)._data)
     return self
 
 
@@ -177,21 +177,21 @@ T.copy_ = _copy_
 T.uniform_ = _uniform_
 T.normal_ = _normal_
 
-T.sum = reduction.sum
-T.mean = reduction.mean
-T.var = reduction.var
-T.std = reduction.std
-T.max = reduction.max
-T.min = reduction.min
-T.amax = reduction.amax
-T.amin = reduction.amin
-T.argmax = reduction.argmax
-T.argmin = reduction.argmin
-T.logsumexp = reduction.logsumexp
-T.prod = reduction.prod
-T.any = reduction.any
-T.all = reduction.all
-T.count_nonzero = reduction.count_nonzero
+T.sum = reduce.sum
+T.mean = reduce.mean
+T.var = reduce.var
+T.std = reduce.std
+T.max = reduce.max
+T.min = reduce.min
+T.amax = reduce.amax
+T.amin = reduce.amin
+T.argmax = reduce.argmax
+T.argmin = reduce.argmin
+T.logsumexp = reduce.logsumexp
+T.prod = reduce.prod
+T.any = reduce.any
+T.all = reduce.all
+T.count_nonzero = reduce.count_nonzero
 
 T.reshape = shape.reshape
 T.view = shape.view

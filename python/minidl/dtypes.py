@@ -2,7 +2,7 @@
 
 ``md.float32`` (default), ``md.float64``, ``md.float16``, ``md.bfloat16`` (NumPy dtype from
 ``ml_dtypes``, the package JAX uses), ``md.int64`` and ``md.bool``. The integer code of each
-dtype is the ``minidl::DType`` enum of ``cpp/include/minidl/tensor_view.h``.
+dtype is the ``minidl::DType`` enum of ``cpp/core/tensor_view.h``.
 """
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ import numpy as np
 
 from . import _C
 from .autograd import backward as _autograd_backward
-from .autograd import grad_mode
-from .autograd.node import AccumulateGrad
+from .graph import grad_mode
+from .graph.node import AccumulateGrad
 from .dtypes import DtypeShortcuts, from_numpy_dtype
 
 return_types_max = collections.namedtuple("max", ["values", "indices"])

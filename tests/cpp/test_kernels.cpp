@@ -8,18 +8,18 @@
 #include <string>
 #include <vector>
 
-#include "minidl/activation.h"
-#include "minidl/attention.h"
-#include "minidl/conv_lowp.h"
-#include "minidl/copy.h"
-#include "minidl/dispatch.h"
-#include "minidl/elementwise.h"
-#include "minidl/gemm.h"
-#include "minidl/layernorm.h"
-#include "minidl/gemm_lowp.h"
-#include "minidl/parallel.h"
-#include "minidl/reduce.h"
-#include "minidl/softmax.h"
+#include "ops/activation/activation.h"
+#include "ops/attention/attention.h"
+#include "ops/conv/conv_lowp.h"
+#include "ops/copy/copy.h"
+#include "core/dispatch.h"
+#include "ops/elementwise/elementwise.h"
+#include "ops/gemm/gemm.h"
+#include "ops/layernorm/layernorm.h"
+#include "ops/gemm/gemm_lowp.h"
+#include "core/parallel.h"
+#include "ops/reduce/reduce.h"
+#include "ops/softmax/softmax.h"
 
 using namespace minidl;
 

@@ -15,7 +15,7 @@ too large makes some gradient inf/NaN: that step is skipped and S shrinks.
                                         # growth_interval clean steps in a row
 
 The inf/NaN check and the unscale are one C++ pass over all gradients of an optimizer
-(``_C.amp_unscale_``, cpp/src/kernels/amp.cpp). The scale is kept in float32 and updated with
+(``_C.amp_unscale_``, cpp/ops/amp/amp.cpp). The scale is kept in float32 and updated with
 float32 arithmetic, as PyTorch's scale tensor is, so the trajectories agree value for value.
 Unlike PyTorch, it is enabled on the CPU (FP16 training there needs it too).
 """

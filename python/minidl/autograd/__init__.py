@@ -2,11 +2,11 @@
 ``gradcheck``, and the grad-mode switches."""
 from __future__ import annotations
 
-from . import grad_mode
+from ..graph import grad_mode
 from .function import Function, FunctionCtx, once_differentiable
-from .grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from ..graph.grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import gradcheck, gradgradcheck
-from .node import Node
+from ..graph.node import Node
 
 
 _late = None
@@ -19,7 +19,7 @@ def _late_imports():
     if _late is None:
         from ..ops import array as A
         from ..tensor import Tensor, _edge
-        from .engine import run_backward
+        from ..graph.engine import run_backward
         _late = (run_backward, Tensor, _edge, A)
     return _late
 
@@ -78,7 +78,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,
          allow_unused=None, is_grads_batched=False, materialize_grads=False):
     """d(outputs)/d(inputs) returned as a tuple (leaves' ``.grad`` are left alone)."""
-    from .engine import run_backward
+    from ..graph.engine import run_backward
     from ..ops import array as A
     from ..tensor import Tensor, _edge
 

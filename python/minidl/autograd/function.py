@@ -16,8 +16,8 @@
 """
 from __future__ import annotations
 
-from . import grad_mode
-from .node import FunctionNode
+from ..graph import grad_mode
+from ..graph.node import FunctionNode
 
 
 class FunctionCtx:

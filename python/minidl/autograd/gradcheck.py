@@ -20,7 +20,7 @@ def gradcheck(func, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: floa
     from .. import _C
     from ..tensor import Tensor
     from . import grad as autograd_grad
-    from .grad_mode import no_grad
+    from ..graph.grad_mode import no_grad
 
     inputs = _as_tuple(inputs)
     diff_inputs = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]

@@ -1,7 +1,7 @@
 """``md.nn``: modules, layers, losses, ``functional``, ``init`` and ``utils``."""
 from . import functional, init, utils
 from .batchnorm import BatchNorm1d, BatchNorm2d
-from .normalization import LayerNorm
+from .layernorm import LayerNorm
 from .multihead_attention import MultiheadAttention
 from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .containers import Identity, ModuleDict, ModuleList, Sequential

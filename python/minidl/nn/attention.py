@@ -1,5 +1,5 @@
 """Scaled dot-product attention, ``F.scaled_dot_product_attention``: one fused C++ kernel
-per direction (cpp/src/kernels/attention.cpp, the FlashAttention method).
+per direction (cpp/ops/attention/attention.cpp, the FlashAttention method).
 
     out = softmax(Q K^T * scale + mask) V,     scale = 1 / sqrt(E) unless given
     query (N, ..., L, E), key (N, ..., S, E), value (N, ..., S, Ev) -> out (N, ..., L, Ev)
@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from .. import _C
-from ..autograd.node import Node
+from ..graph.node import Node
 from ..ops import array as A
 from ..ops._graph import result
 from ..tensor import Tensor

@@ -1,6 +1,6 @@
 """Batch normalization (Ioffe & Szegedy, 2015): ``F.batch_norm``, ``BatchNorm1d``,
 ``BatchNorm2d`` and the backward node. One fused C++ kernel per direction
-(cpp/src/kernels/norm.cpp).
+(cpp/ops/batchnorm/batchnorm.cpp).
 
 Per channel c, over the M = N * (spatial size) values of that channel:
     training:  mean, var = batch mean and biased variance,
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _C
-from ..autograd.node import Node
+from ..graph.node import Node
 from ..ops import array as A
 from ..ops._graph import result
 from ..dtypes import int64

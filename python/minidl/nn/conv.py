@@ -3,12 +3,12 @@
     y[n, k, p, q] = b[k] + sum_{c, r, s} w[k, c, r, s] * x[n, g*C/groups + c, p*sh - ph + r*dh, q*sw - pw + s*dw]
 
 x (N, C, H, W) -> y (N, K, P, Q), w (K, C/groups, R, S), P = (H + 2 ph - dh (R-1) - 1) // sh + 1.
-Conv1d is the H = 1 case of the same C++ kernels (cpp/src/kernels/conv_direct.cpp: float32
-implicit GEMM on a padded copy of the input; cpp/src/kernels/conv.cpp: im2col + GEMM for the
+Conv1d is the H = 1 case of the same C++ kernels (cpp/ops/conv/conv_direct.cpp: float32
+implicit GEMM on a padded copy of the input; cpp/ops/conv/conv.cpp: im2col + GEMM for the
 rest, a direct SIMD kernel for depthwise); the backward node calls the C++ backward kernels, which
 give dx (the transposed convolution of dy), dw (dy correlated with x, summed over the batch)
 and db (dy summed over batch and positions). bfloat16/float16 tensors (Conv2d under autocast)
-go to cpp/src/kernels/conv_lowp.cpp: bfloat16 runs im2col + the vdpbf16ps GEMM with float32
+go to cpp/ops/conv/conv_lowp.cpp: bfloat16 runs im2col + the vdpbf16ps GEMM with float32
 accumulation where the CPU has AVX512-BF16, everything else widens to float32 inside C++; both
 round each result to 16 bits once and return 16-bit gradients (as PyTorch).
 """
@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from .. import _C
-from ..autograd.node import Node
+from ..graph.node import Node
 from ..amp import autocast_mode as _amp
 from ..ops import array as A
 from ..ops._graph import result

@@ -1,7 +1,7 @@
 """``nn.Embedding`` and ``F.embedding``: a lookup table, out[..., :] = weight[input[...], :].
 
 Forward is a row gather, backward a scatter-add of the output gradient into the rows that
-were read (repeated indices add up), both in C++ (cpp/src/kernels/indexing.cpp). The row
+were read (repeated indices add up), both in C++ (cpp/ops/indexing/indexing.cpp). The row
 ``padding_idx`` (if given) receives no gradient, and nn.Embedding initialises it to zeros, so
 padding tokens map to a constant zero vector. Weights ~ N(0, 1), as in PyTorch.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _C
-from ..autograd.node import Node
+from ..graph.node import Node
 from ..ops import array as A
 from ..ops._graph import result
 from ..ops.creation import empty

@@ -1,6 +1,6 @@
 """``md.nn.functional`` (as ``F``): activations, linear, softmax, losses, dropout, one_hot.
 
-Each activation is one C++ kernel forward (cpp/src/kernels/activation.cpp) and one backward
+Each activation is one C++ kernel forward (cpp/ops/activation/activation.cpp) and one backward
 that needs only x or only y, so the graph saves just that array.
 """
 from __future__ import annotations
@@ -11,18 +11,18 @@ import numpy as np
 
 from .. import _C
 from ..amp import autocast_mode as _amp
-from ..autograd.node import Node
+from ..graph.node import Node
 from ..ops import array as A
 from ..ops._graph import needs_grad, result
-from ..ops.linalg import linear  # noqa: F401  (F.linear)
+from ..ops.gemm import linear  # noqa: F401  (F.linear)
 from .batchnorm import batch_norm  # noqa: F401
-from .normalization import layer_norm  # noqa: F401
+from .layernorm import layer_norm  # noqa: F401
 from .attention import scaled_dot_product_attention  # noqa: F401
 from .conv import conv1d, conv2d  # noqa: F401  (F.conv1d, F.conv2d)
 from .embedding import embedding  # noqa: F401  (F.embedding)
 from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,  # noqa: F401
                      focal_loss, l1_loss, mse_loss)
-from ..ops.reduction import normalize_dims
+from ..ops.reduce import normalize_dims
 from .pooling import adaptive_avg_pool2d, avg_pool1d, avg_pool2d, max_pool1d, max_pool2d  # noqa: F401
 from ..tensor import Tensor
 

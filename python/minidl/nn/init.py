@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from .. import _C
-from ..autograd.grad_mode import no_grad
+from ..graph.grad_mode import no_grad
 from ..tensor import Tensor
 
 

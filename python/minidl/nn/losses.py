@@ -1,6 +1,6 @@
 """Loss functions (``F.mse_loss``, ``F.l1_loss``, ``F.binary_cross_entropy``,
 ``F.binary_cross_entropy_with_logits``, ``F.cross_entropy``, ``F.focal_loss``): each one
-forward kernel and one backward kernel in C++ (cpp/src/kernels/loss_*.cpp).
+forward kernel and one backward kernel in C++ (cpp/ops/loss/loss*.cpp).
 
 Cross-entropy and focal loss fuse the log-softmax in: the forward keeps only each row's
 log-sum-exp, the backward writes softmax - target straight from the logits, so the (N, C)
@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import _C
 from ..amp import autocast_mode as _amp
-from ..autograd.node import Node
+from ..graph.node import Node
 from ..ops import array as A
 from ..ops._graph import result
 from ..tensor import Tensor

@@ -1,6 +1,6 @@
 """Pooling on (N, C, H, W) or unbatched (C, H, W) tensors: ``max_pool2d``, ``avg_pool2d``,
 ``adaptive_avg_pool2d`` (and the 1-D forms as the H = 1 case), their modules and backward
-nodes. The loops are C++ (cpp/src/kernels/pool.cpp), parallel over the N*C planes.
+nodes. The loops are C++ (cpp/ops/pooling/pooling.cpp), parallel over the N*C planes.
 
 Output size (PyTorch's rule), per spatial dim:
     out = floor((in + 2 pad - dilation (k - 1) - 1) / stride) + 1   (ceil in ceil_mode, where
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _C
-from ..autograd.node import Node
+from ..graph.node import Node
 from ..ops import array as A
 from ..ops._graph import result
 from ..tensor import Tensor

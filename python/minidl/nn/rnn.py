@@ -10,7 +10,7 @@ Per time step t (x_t (B, I), h (B, H); W_ih (G H, I), W_hh (G H, H), G = 1 / 4 /
     GRU:   r, z = s(.) of x_t W_i{r,z}^T + b_i{r,z} + h_{t-1} W_h{r,z}^T + b_h{r,z}
            n = tanh(x_t W_in^T + b_in + r (h_{t-1} W_hn^T + b_hn)),  h_t = (1 - z) n + z h_{t-1}
 
-Each layer-direction is ONE C++ call forward (cpp/src/kernels/rnn.cpp: the input projection of
+Each layer-direction is ONE C++ call forward (cpp/ops/rnn/rnn.cpp: the input projection of
 all steps as one GEMM, then per step one recurrent GEMM and one fused pointwise cell) and ONE
 graph node whose backward is one C++ call through all steps. Bidirectional outputs are
 concatenated, ``dropout`` is applied to every layer's output but the last (training only).
@@ -28,7 +28,7 @@ import math
 
 from .. import _C
 from ..amp import autocast_mode as _amp
-from ..autograd.node import Node
+from ..graph.node import Node
 from ..dtypes import bfloat16, float16
 from ..ops import array as A
 from ..ops._graph import edges, needs_grad
@@ -46,7 +46,7 @@ _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 class RnnLayerBackward(Node):
     """Backward through time of one layer-direction: outputs (y, h_n, c_n) -> gradients of
-    (x, h0, c0, W_ih, W_hh, b_ih, b_hh), one C++ call (cpp/src/kernels/rnn.cpp)."""
+    (x, h0, c0, W_ih, W_hh, b_ih, b_hh), one C++ call (cpp/ops/rnn/rnn.cpp)."""
 
     __slots__ = ()
     n_outputs = 3

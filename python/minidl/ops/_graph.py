@@ -1,7 +1,7 @@
 """Helpers every op uses to record itself in the backward graph."""
 from __future__ import annotations
 
-from ..autograd import grad_mode
+from ..graph import grad_mode
 from ..tensor import Tensor, _edge
 
 _wrap = Tensor._wrap

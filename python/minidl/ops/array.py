@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _C
 
-# cpp/include/minidl/elementwise.h, reduce.h, activation.h
+# cpp/ops/elementwise/elementwise.h, reduce.h, activation.h
 ADD, SUB, MUL, DIV, POW, MAXIMUM, MINIMUM = range(7)
 EQ, NE, LT, LE, GT, GE, LAND, LOR, LXOR, FLOOR_DIVIDE, REMAINDER = range(7, 18)
 (NEG, ABS, EXP, LOG, SQRT, RSQRT, SQUARE, RECIPROCAL, SIGN, SIN, COS, LOG1P, EXPM1, FLOOR, CEIL,

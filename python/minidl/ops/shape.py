@@ -8,7 +8,7 @@ import builtins
 import numpy as np
 
 from .. import _C
-from ..autograd.node import Node
+from ..graph.node import Node
 from ..tensor import Tensor
 from . import array as A
 from ._graph import needs_grad, result

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd.grad_mode import enable_grad
+from ..graph.grad_mode import enable_grad
 from ..tensor import Tensor
 
 _SUPPORTED = (np.dtype(np.float32), np.dtype(np.float64))

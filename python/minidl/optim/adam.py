@@ -14,7 +14,7 @@ writes p, m, v once.
 from __future__ import annotations
 
 from .. import _C
-from ..autograd.grad_mode import no_grad
+from ..graph.grad_mode import no_grad
 from ._multi_tensor import batches_with_grad, new_step, run_closure, state_array, state_zeros
 from .optimizer import Optimizer
 

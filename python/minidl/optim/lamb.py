@@ -16,7 +16,7 @@ the update once r is known.
 from __future__ import annotations
 
 from .. import _C
-from ..autograd.grad_mode import no_grad
+from ..graph.grad_mode import no_grad
 from ._multi_tensor import batches_with_grad, new_step, run_closure, state_array, state_zeros
 from .adam import _check_adam_args, _increment_steps
 from .optimizer import Optimizer

@@ -9,12 +9,12 @@ as ``torch.optim.SGD``:
     p   = p - lr * d
 
 The arithmetic runs in one multi-tensor C++ call per parameter group (``_C.sgd_step``,
-cpp/src/kernels/optim.cpp): every parameter is read and written once per step.
+cpp/ops/optim/optim.cpp): every parameter is read and written once per step.
 """
 from __future__ import annotations
 
 from .. import _C
-from ..autograd.grad_mode import no_grad
+from ..graph.grad_mode import no_grad
 from ._multi_tensor import batches_with_grad, run_closure, state_array, state_zeros
 from .optimizer import Optimizer, required
 

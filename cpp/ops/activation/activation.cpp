@@ -1,0 +1,161 @@
+// ReLU, Leaky ReLU, Sigmoid, Tanh and GELU (erf and tanh forms): forward and backward side by
+// side, as the formulas read. activation_simd.cpp holds the vectorized float32 versions.
+#include "activation.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/dtype_dispatch.h"
+#include "ops/copy/copy.h"
+#include "core/dispatch.h"
+#include "core/parallel.h"
+
+MINIDL_SIMD_TABLE(minidl::ActivationSimd, activation_simd)
+
+namespace minidl {
+
+bool activation_backward_uses_output(Activation act) {
+  return act == Activation::sigmoid || act == Activation::tanh;
+}
+
+namespace {
+
+constexpr double kSqrt2 = 1.41421356237309504880;
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;  // 1/sqrt(2 pi)
+constexpr double kSqrt2OverPi = 0.79788456080286535588;  // sqrt(2/pi)
+
+template <class T>
+inline T forward_one(Activation act, T x, T slope) {
+  switch (act) {
+    case Activation::relu: return x > T(0) || x != x ? x : T(0);  // NaN stays NaN, as torch.relu
+    case Activation::leaky_relu: return x > T(0) ? x : slope * x;
+    // sigmoid without overflow: for x < 0 use e^x / (1 + e^x)
+    case Activation::sigmoid: {
+      if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
+      T e = std::exp(x);
+      return e / (T(1) + e);
+    }
+    case Activation::tanh: return std::tanh(x);
+    case Activation::gelu: return T(0.5) * x * (T(1) + std::erf(x / T(kSqrt2)));
+    case Activation::gelu_tanh: {
+      T inner = T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x);
+      return T(0.5) * x * (T(1) + std::tanh(inner));
+    }
+  }
+  return x;
+}
+
+// derivative f'(.) given x (relu, leaky, gelu) or y (sigmoid, tanh)
+template <class T>
+inline T derivative_one(Activation act, T s, T slope) {
+  switch (act) {
+    case Activation::relu: return s > T(0) ? T(1) : T(0);
+    case Activation::leaky_relu: return s > T(0) ? T(1) : slope;
+    case Activation::sigmoid: return s * (T(1) - s);      // y (1 - y)
+    case Activation::tanh: return T(1) - s * s;           // 1 - y^2
+    case Activation::gelu: {                              // Phi(x) + x phi(x)
+      T cdf = T(0.5) * (T(1) + std::erf(s / T(kSqrt2)));
+      T pdf = T(kInvSqrt2Pi) * std::exp(T(-0.5) * s * s);
+      return cdf + s * pdf;
+    }
+    case Activation::gelu_tanh: {
+      T x2 = s * s;
+      T inner = T(kSqrt2OverPi) * (s + T(0.044715) * x2 * s);
+      T t = std::tanh(inner);
+      T dinner = T(kSqrt2OverPi) * (T(1) + T(3 * 0.044715) * x2);
+      return T(0.5) * (T(1) + t) + T(0.5) * s * (T(1) - t * t) * dinner;
+    }
+  }
+  return T(1);
+}
+
+}  // namespace
+
+namespace {
+
+// 16-bit tensors (bfloat16 / float16, e.g. a ReLU after a BF16-autocast convolution): blocks of
+// 4096 values widened to float32 (exact) into an L1-resident buffer, the float32 loop, each
+// result rounded once. The same numbers as widening the whole tensor in Python, without the
+// two float32 temporaries and their extra passes over memory.
+constexpr int64_t kLowpBlock = 4096;
+
+bool is_lowp(DType t) { return t == DType::bf16 || t == DType::f16; }
+
+void lowp_forward(Activation act, const uint16_t* x, uint16_t* y, DType t, int64_t n, double param) {
+  parallel_for((n + kLowpBlock - 1) / kLowpBlock, 16, [&](int64_t b0, int64_t b1) {
+    float buf[kLowpBlock];
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t i0 = b * kLowpBlock, m = std::min(kLowpBlock, n - i0);
+      cast_contiguous(x + i0, t, buf, DType::f32, m);
+      activation_forward(act, buf, buf, DType::f32, m, param);
+      cast_contiguous(buf, DType::f32, y + i0, t, m);
+    }
+  });
+}
+
+void lowp_backward(Activation act, const uint16_t* gy, const uint16_t* saved, uint16_t* gx, DType t, int64_t n,
+                   double param) {
+  parallel_for((n + kLowpBlock - 1) / kLowpBlock, 16, [&](int64_t b0, int64_t b1) {
+    float g[kLowpBlock], sv[kLowpBlock];
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t i0 = b * kLowpBlock, m = std::min(kLowpBlock, n - i0);
+      cast_contiguous(gy + i0, t, g, DType::f32, m);
+      cast_contiguous(saved + i0, t, sv, DType::f32, m);
+      activation_backward(act, g, sv, g, DType::f32, m, param);
+      cast_contiguous(g, DType::f32, gx + i0, t, m);
+    }
+  });
+}
+
+}  // namespace
+
+void activation_forward(Activation act, const void* x, void* y, DType dtype, int64_t n, double param) {
+  if (is_lowp(dtype))
+    return lowp_forward(act, static_cast<const uint16_t*>(x), static_cast<uint16_t*>(y), dtype, n, param);
+  if (dtype == DType::f32)
+    if (const ActivationSimd* simd = activation_simd_active()) {
+      bool done = true;
+      parallel_for(n, 1 << 16, [&](int64_t b, int64_t e) {
+        if (!simd->forward_f32(act, static_cast<const float*>(x) + b, static_cast<float*>(y) + b, e - b,
+                               static_cast<float>(param)))
+          done = false;
+      });
+      if (done) return;
+    }
+  MINIDL_DISPATCH_FLOAT(dtype, "activation", {
+    const T* px = static_cast<const T*>(x);
+    T* py = static_cast<T*>(y);
+    const T slope = static_cast<T>(param);
+    parallel_for(n, 1 << 14, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) py[i] = forward_one(act, px[i], slope);
+    });
+  });
+}
+
+void activation_backward(Activation act, const void* gy, const void* saved, void* gx, DType dtype,
+                         int64_t n, double param) {
+  if (is_lowp(dtype))
+    return lowp_backward(act, static_cast<const uint16_t*>(gy), static_cast<const uint16_t*>(saved),
+                         static_cast<uint16_t*>(gx), dtype, n, param);
+  if (dtype == DType::f32)
+    if (const ActivationSimd* simd = activation_simd_active()) {
+      bool done = true;
+      parallel_for(n, 1 << 16, [&](int64_t b, int64_t e) {
+        if (!simd->backward_f32(act, static_cast<const float*>(gy) + b, static_cast<const float*>(saved) + b,
+                                static_cast<float*>(gx) + b, e - b, static_cast<float>(param)))
+          done = false;
+      });
+      if (done) return;
+    }
+  MINIDL_DISPATCH_FLOAT(dtype, "activation_backward", {
+    const T* pg = static_cast<const T*>(gy);
+    const T* ps = static_cast<const T*>(saved);
+    T* po = static_cast<T*>(gx);
+    const T slope = static_cast<T>(param);
+    parallel_for(n, 1 << 14, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) po[i] = pg[i] * derivative_one(act, ps[i], slope);
+    });
+  });
+}
+
+}  // namespace minidl

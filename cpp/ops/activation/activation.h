@@ -1,0 +1,33 @@
+// The six activations of the mission, forward and backward, on contiguous float tensors.
+#pragma once
+#include <cstdint>
+
+#include "core/tensor_view.h"
+
+namespace minidl {
+
+enum class Activation : int {
+  relu = 0,     // max(x, 0)
+  leaky_relu,   // x if x > 0 else slope * x          (param = negative_slope)
+  sigmoid,      // 1 / (1 + e^-x)
+  tanh,         // (e^x - e^-x) / (e^x + e^-x)
+  gelu,         // x * Phi(x) = x/2 (1 + erf(x / sqrt 2))
+  gelu_tanh,    // x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+};
+
+// Which tensor the backward needs: the input x (relu, leaky_relu, gelu*) or the output y
+// (sigmoid: y(1-y); tanh: 1-y^2), so the autograd node saves only that one.
+bool activation_backward_uses_output(Activation act);
+
+void activation_forward(Activation act, const void* x, void* y, DType dtype, int64_t n, double param);
+// gx = gy * f'(.) where saved is x or y as above.
+void activation_backward(Activation act, const void* gy, const void* saved, void* gx, DType dtype,
+                         int64_t n, double param);
+
+struct ActivationSimd {
+  bool (*forward_f32)(Activation act, const float* x, float* y, int64_t n, float param);
+  bool (*backward_f32)(Activation act, const float* gy, const float* saved, float* gx, int64_t n,
+                       float param);
+};
+
+}  // namespace minidl

@@ -1,0 +1,70 @@
+// GradScaler's fused inf/NaN check + unscale (minidl/amp.h): the reference loop and the
+// multi-tensor driver.
+#include "amp.h"
+
+#include <atomic>
+#include <cmath>
+#include <type_traits>
+#include <vector>
+
+#include "core/dispatch.h"
+#include "core/parallel.h"
+
+MINIDL_SIMD_TABLE(minidl::AmpSimd, amp_simd)
+
+namespace minidl {
+namespace {
+
+// found |= !isfinite(g[i]);  g[i] *= inv_scale  (the check reads the value before scaling,
+// as PyTorch does, so a finite g that overflows only after scaling by a large inv_scale
+// is not reported)
+template <class T>
+bool unscale_range(T* g, int64_t n, T inv_scale) {
+  bool found = false;
+  const bool scale = inv_scale != T(1);
+  for (int64_t i = 0; i < n; ++i) {
+    const T v = g[i];
+    found |= !std::isfinite(v);
+    if (scale) g[i] = v * inv_scale;
+  }
+  return found;
+}
+
+constexpr int64_t kChunk = 1 << 15;  // elements per work item (128 KiB of float32)
+
+}  // namespace
+
+template <class T>
+bool unscale_and_check(int64_t n_tensors, T* const* grads, const int64_t* sizes, T inv_scale) {
+  // work items: (tensor, offset) chunks over the concatenation of all tensors
+  std::vector<int64_t> item_tensor, item_offset;
+  for (int64_t t = 0; t < n_tensors; ++t)
+    for (int64_t o = 0; o < sizes[t]; o += kChunk) {
+      item_tensor.push_back(t);
+      item_offset.push_back(o);
+    }
+  const AmpSimd* simd = std::is_same_v<T, float> ? amp_simd_active() : nullptr;
+  std::atomic<bool> found{false};
+  parallel_for(static_cast<int64_t>(item_tensor.size()), 2, [&](int64_t i0, int64_t i1) {
+    bool local = false;
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t t = item_tensor[i], o = item_offset[i];
+      const int64_t n = sizes[t] - o < kChunk ? sizes[t] - o : kChunk;
+      T* g = grads[t] + o;
+      if constexpr (std::is_same_v<T, float>) {
+        if (simd) {
+          local |= simd->unscale_f32(g, n, inv_scale);
+          continue;
+        }
+      }
+      local |= unscale_range<T>(g, n, inv_scale);
+    }
+    if (local) found.store(true, std::memory_order_relaxed);
+  });
+  return found.load();
+}
+
+template bool unscale_and_check<float>(int64_t, float* const*, const int64_t*, float);
+template bool unscale_and_check<double>(int64_t, double* const*, const int64_t*, double);
+
+}  // namespace minidl

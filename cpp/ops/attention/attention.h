@@ -1,0 +1,83 @@
+// Fused scaled dot-product attention (FlashAttention, Dao et al. 2022; FlashAttention-2, Dao
+// 2023), forward and backward, on the CPU:
+//   O = softmax(Q K^T * scale + mask) V       Q (B, H, L, E), K (B, H, S, E), V (B, H, S, Ev)
+// computed tile by tile (kQueryTile query rows x kKeyTile keys) with an online softmax: per
+// query row a running max m and running sum l, so the L x S score matrix is never stored --
+// memory is O(L + S) per thread, not O(L S). The forward saves the row log-sum-exp
+// lse = m + log(l) (B, H, L); the backward recomputes each probability tile as
+// P = exp(Q K^T scale + mask - lse) and, with D = rowsum(dO * O), gives
+//   dV = P^T dO,  dP = dO V^T,  dS = P * (dP - D),  dQ = scale dS K,  dK = scale dS^T Q.
+// Masks: is_causal keeps keys j <= i (top-left aligned, as torch.tril(ones(L, S))); a boolean
+// mask keeps True entries (torch SDPA); a float mask is added. A mask is read through four
+// element strides (0 = broadcast), so a mask broadcast over batch and heads is never copied.
+// A fully masked query row gives an output row of zeros, lse = +inf and zero gradients (what
+// torch 2.13's CPU flash kernel does; the textbook formula would give NaN).
+// Dropout on the attention weights: keep(b, h, i, j) is a pure function of (seed, position)
+// (a counter-based hash), so the backward regenerates exactly the forward's mask.
+#pragma once
+#include <cstdint>
+
+#include "core/tensor_view.h"
+
+namespace minidl {
+
+struct AttentionShape {
+  int64_t batch = 1, heads = 1, q_len = 0, kv_len = 0, head_dim = 0, v_dim = 0;
+};
+
+// Element strides of a (B, H, rows, cols) operand whose last dimension is contiguous.
+struct AttentionStrides {
+  int64_t b = 0, h = 0, row = 0;
+};
+
+struct AttentionMask {
+  const void* data = nullptr;  // null: no mask
+  bool is_bool = false;        // bool (uint8, nonzero = may attend) or the dtype of Q (added)
+  int64_t b = 0, h = 0, row = 0, col = 0;  // element strides over (B, H, L, S); 0 broadcasts
+};
+
+struct AttentionOptions {
+  double scale = 1.0;
+  bool causal = false;
+  double dropout_p = 0.0;  // probability of zeroing a weight; survivors are scaled by 1/(1-p)
+  uint64_t seed = 0;       // dropout stream of this call
+};
+
+// out: contiguous (B, H, L, Ev); lse: contiguous (B, H, L).
+void attention_forward(const void* q, AttentionStrides qs, const void* k, AttentionStrides ks, const void* v,
+                       AttentionStrides vs, void* out, void* lse, DType dtype, const AttentionShape& shape,
+                       const AttentionMask& mask, const AttentionOptions& opt);
+
+// out, lse from the forward; dout with strides ds; dq, dk, dv: contiguous outputs.
+// dmask (optional, zero-filled (B, H, L, S)) receives dS = dLoss/d(scores), the gradient of an
+// additive mask -- the one place the L x S matrix is stored, and only when asked for.
+void attention_backward(const void* q, AttentionStrides qs, const void* k, AttentionStrides ks, const void* v,
+                        AttentionStrides vs, const void* out, const void* dout, AttentionStrides ds, const void* lse,
+                        void* dq, void* dk, void* dv, DType dtype, const AttentionShape& shape,
+                        const AttentionMask& mask, const AttentionOptions& opt, void* dmask = nullptr);
+
+// Dropout decisions: weight (bh, i, j) of a call with `seed` is kept iff
+//   dropout_hash(dropout_row_key(seed, bh * L + i), j) >> 8  >=  round(p * 2^24)
+// -- a counter-based generator (no state: the backward recomputes the forward's mask, and
+// any thread or instruction set gets the same bits). The row key mixes the 64-bit seed and
+// row with splitmix64; the column hash is murmur3's 32-bit finalizer, cheap in SIMD.
+// (dropout_hash and dropout_row_key live in attention.cpp, internal to it, so no ISA file
+// can end up providing the linker's copy of them.)
+
+// The dropout decision the kernels use, exposed for tests: true if weight (bh, i, j) is kept.
+bool attention_dropout_keep(uint64_t seed, int64_t bh, int64_t i, int64_t j, int64_t q_len, int64_t kv_len,
+                            double p);
+
+// Float32 row operations of one ISA (cpp/ops/attention/attention_simd.cpp); the tile products go
+// through the GEMM micro-kernels (GemmSimd::sgemm).
+struct AttentionSimd {
+  float (*row_max)(const float* x, int64_t n);
+  float (*exp_sub_sum)(float* x, int64_t n, float m);  // x = exp(x - m); returns sum x
+  void (*scale)(float* x, int64_t n, float a);          // x *= a
+  float (*dot)(const float* a, const float* b, int64_t n);
+  void (*softmax_grad)(const float* p, float* dp, int64_t n, float d);  // dp = p (dp - d)
+  // x[c] = dropout_keep(row_key, col0 + c, threshold) ? x[c] * scale : 0
+  void (*dropout_row)(float* x, int64_t n, uint32_t row_key, uint32_t col0, uint32_t threshold, float scale);
+};
+
+}  // namespace minidl

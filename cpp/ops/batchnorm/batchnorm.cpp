@@ -1,0 +1,193 @@
+// Batch normalization, forward and backward side by side, fused per channel: the forward
+// reads x twice for the statistics (mean, then squared deviations: exact two-pass variance)
+// and once for y; the backward reads (dy, x) once for the two sums and once for dx.
+// Sums over a channel are kept in double, whatever the storage type. norm_simd.cpp holds
+// the float32 vector versions of the per-run loops.
+#include "batchnorm.h"
+
+#include <algorithm>
+#include <cmath>
+#include <type_traits>
+
+#include "core/dtype_dispatch.h"
+#include "core/dispatch.h"
+#include "core/parallel.h"
+
+MINIDL_SIMD_TABLE(minidl::NormSimd, norm_simd)
+
+namespace minidl {
+namespace {
+
+// Channel c is N runs of S contiguous values: x[(n C + c) S + s].
+template <class T>
+struct Channel {
+  const BatchNormShape& sh;
+  int64_t c;
+  int64_t offset(int64_t n) const { return (n * sh.c + c) * sh.s; }
+};
+
+template <class T>
+double channel_sum(const T* x, const Channel<T>& ch, const NormSimd* simd) {
+  double total = 0;
+  for (int64_t n = 0; n < ch.sh.n; ++n) {
+    const T* run = x + ch.offset(n);
+    if constexpr (std::is_same<T, float>::value)
+      if (simd && ch.sh.s > 1) {
+        total += simd->sum(run, ch.sh.s);
+        continue;
+      }
+    double s = 0;
+    for (int64_t i = 0; i < ch.sh.s; ++i) s += run[i];
+    total += s;
+  }
+  return total;
+}
+
+template <class T>
+double channel_sum_sq_dev(const T* x, const Channel<T>& ch, double mean, const NormSimd* simd) {
+  double total = 0;
+  for (int64_t n = 0; n < ch.sh.n; ++n) {
+    const T* run = x + ch.offset(n);
+    if constexpr (std::is_same<T, float>::value)
+      if (simd && ch.sh.s > 1) {
+        total += simd->sum_sq_dev(run, ch.sh.s, static_cast<float>(mean));
+        continue;
+      }
+    double s = 0;
+    for (int64_t i = 0; i < ch.sh.s; ++i) {
+      const double d = run[i] - mean;
+      s += d * d;
+    }
+    total += s;
+  }
+  return total;
+}
+
+// channels per parallel chunk: fork when a chunk is ~32K values or more
+int64_t channel_grain(const BatchNormShape& sh) {
+  return std::max<int64_t>(1, 32768 / std::max<int64_t>(sh.n * sh.s, 1));
+}
+
+template <class T>
+void forward_impl(const T* x, T* y, const T* weight, const T* bias, T* running_mean, T* running_var,
+                  T* save_mean, T* save_invstd, const BatchNormShape& sh, bool use_batch_stats, double momentum,
+                  double eps, const NormSimd* simd) {
+  const int64_t m = sh.n * sh.s;
+  parallel_for(sh.c, channel_grain(sh), [&](int64_t cb, int64_t ce) {
+    for (int64_t c = cb; c < ce; ++c) {
+      const Channel<T> ch{sh, c};
+      double mean, invstd;
+      if (use_batch_stats) {
+        mean = m > 0 ? channel_sum(x, ch, simd) / m : 0.0;
+        const double var = m > 0 ? channel_sum_sq_dev(x, ch, mean, simd) / m : 0.0;  // biased
+        invstd = 1.0 / std::sqrt(var + eps);
+        if (running_mean) running_mean[c] = T((1 - momentum) * running_mean[c] + momentum * mean);
+        if (running_var) {
+          const double unbiased = m > 1 ? var * m / (m - 1) : var;
+          running_var[c] = T((1 - momentum) * running_var[c] + momentum * unbiased);
+        }
+      } else {
+        mean = running_mean[c];
+        invstd = 1.0 / std::sqrt(double(running_var[c]) + eps);
+      }
+      save_mean[c] = T(mean);
+      save_invstd[c] = T(invstd);
+      // y = (x - mean) * a + b
+      const double a = (weight ? double(weight[c]) : 1.0) * invstd;
+      const double b = bias ? double(bias[c]) : 0.0;
+      for (int64_t n = 0; n < sh.n; ++n) {
+        const T* xr = x + ch.offset(n);
+        T* yr = y + ch.offset(n);
+        if constexpr (std::is_same<T, float>::value)
+          if (simd && sh.s > 1) {
+            simd->affine(xr, yr, sh.s, float(mean), float(a), float(b));
+            continue;
+          }
+        for (int64_t i = 0; i < sh.s; ++i) yr[i] = T((xr[i] - mean) * a + b);
+      }
+    }
+  });
+}
+
+template <class T>
+void backward_impl(const T* gy, const T* x, const T* weight, const T* save_mean, const T* save_invstd, T* gx,
+                   T* gweight, T* gbias, const BatchNormShape& sh, bool use_batch_stats, const NormSimd* simd) {
+  const int64_t m = sh.n * sh.s;
+  parallel_for(sh.c, channel_grain(sh), [&](int64_t cb, int64_t ce) {
+    for (int64_t c = cb; c < ce; ++c) {
+      const Channel<T> ch{sh, c};
+      const double mean = save_mean[c], invstd = save_invstd[c];
+      // pass 1: sum(dy) and sum(dy (x - mean))
+      double sum_dy = 0, sum_dy_xmu = 0;
+      for (int64_t n = 0; n < sh.n; ++n) {
+        const T* g = gy + ch.offset(n);
+        const T* xr = x + ch.offset(n);
+        if constexpr (std::is_same<T, float>::value)
+          if (simd && sh.s > 1) {
+            float s1, s2;
+            simd->grad_sums(g, xr, sh.s, float(mean), &s1, &s2);
+            sum_dy += s1;
+            sum_dy_xmu += s2;
+            continue;
+          }
+        double s1 = 0, s2 = 0;
+        for (int64_t i = 0; i < sh.s; ++i) {
+          s1 += g[i];
+          s2 += double(g[i]) * (xr[i] - mean);
+        }
+        sum_dy += s1;
+        sum_dy_xmu += s2;
+      }
+      if (gweight) gweight[c] = T(sum_dy_xmu * invstd);  // sum(dy xhat)
+      if (gbias) gbias[c] = T(sum_dy);
+      if (!gx) continue;
+      // pass 2: dx = k dy + bx (x - mean) + c0
+      const double k = (weight ? double(weight[c]) : 1.0) * invstd;
+      double bx = 0, c0 = 0;
+      if (use_batch_stats && m > 0) {
+        bx = -k * invstd * invstd * sum_dy_xmu / m;  // -k xhat mean(dy xhat) / (x - mean)
+        c0 = -k * sum_dy / m;                        // -k mean(dy)
+      }
+      for (int64_t n = 0; n < sh.n; ++n) {
+        const T* g = gy + ch.offset(n);
+        const T* xr = x + ch.offset(n);
+        T* o = gx + ch.offset(n);
+        if constexpr (std::is_same<T, float>::value)
+          if (simd && sh.s > 1) {
+            simd->grad_input(g, xr, o, sh.s, float(mean), float(k), float(bx), float(c0));
+            continue;
+          }
+        for (int64_t i = 0; i < sh.s; ++i) o[i] = T(k * g[i] + bx * (xr[i] - mean) + c0);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void batch_norm_forward(const void* x, void* y, const void* weight, const void* bias, void* running_mean,
+                        void* running_var, void* save_mean, void* save_invstd, DType dtype,
+                        const BatchNormShape& shape, bool use_batch_stats, double momentum, double eps) {
+  if (!use_batch_stats && (!running_mean || !running_var))
+    throw KernelError("batch_norm: running_mean and running_var are needed without batch statistics");
+  const NormSimd* simd = norm_simd_active();
+  MINIDL_DISPATCH_FLOAT(dtype, "batch_norm", {
+    forward_impl<T>(static_cast<const T*>(x), static_cast<T*>(y), static_cast<const T*>(weight),
+                    static_cast<const T*>(bias), static_cast<T*>(running_mean), static_cast<T*>(running_var),
+                    static_cast<T*>(save_mean), static_cast<T*>(save_invstd), shape, use_batch_stats, momentum,
+                    eps, simd);
+  });
+}
+
+void batch_norm_backward(const void* gy, const void* x, const void* weight, const void* save_mean,
+                         const void* save_invstd, void* gx, void* gweight, void* gbias, DType dtype,
+                         const BatchNormShape& shape, bool use_batch_stats) {
+  const NormSimd* simd = norm_simd_active();
+  MINIDL_DISPATCH_FLOAT(dtype, "batch_norm_backward", {
+    backward_impl<T>(static_cast<const T*>(gy), static_cast<const T*>(x), static_cast<const T*>(weight),
+                     static_cast<const T*>(save_mean), static_cast<const T*>(save_invstd), static_cast<T*>(gx),
+                     static_cast<T*>(gweight), static_cast<T*>(gbias), shape, use_batch_stats, simd);
+  });
+}
+
+}  // namespace minidl

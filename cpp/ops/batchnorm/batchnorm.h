@@ -1,0 +1,45 @@
+// Batch normalization (Ioffe & Szegedy, 2015) as one fused kernel, forward and backward.
+// x is viewed as (N, C, S): N samples, C channels, S = product of the spatial sizes (1 for
+// BatchNorm1d on (N, C)). Statistics are per channel over the M = N * S values.
+#pragma once
+#include <cstdint>
+
+#include "core/tensor_view.h"
+
+namespace minidl {
+
+struct BatchNormShape {
+  int64_t n = 0, c = 0, s = 1;
+};
+
+// Training (use_batch_stats): mean_c and biased var_c of the batch (two passes over the
+// channel: mean, then sum of squared deviations -- no cancellation), invstd = 1/sqrt(var+eps);
+// if running_mean/var are not null they become (1 - momentum) r + momentum stat, with the
+// UNBIASED variance var * M / (M - 1) (PyTorch). Otherwise the running statistics are the
+// statistics. Then y = (x - mean) * invstd * weight + bias (weight/bias null = 1/0).
+// save_mean and save_invstd (C values, the dtype of x) receive the statistics used.
+void batch_norm_forward(const void* x, void* y, const void* weight, const void* bias, void* running_mean,
+                        void* running_var, void* save_mean, void* save_invstd, DType dtype,
+                        const BatchNormShape& shape, bool use_batch_stats, double momentum, double eps);
+
+// Gradients for the statistics saved by the forward. With batch statistics
+// (xhat = (x - mean) invstd, sums over the channel's M values):
+//   dx = invstd w (dy - sum(dy)/M - xhat sum(dy xhat)/M)
+// with fixed (running) statistics dx = invstd w dy. Both: dweight = sum(dy xhat),
+// dbias = sum(dy). gx, gweight, gbias may each be null (not wanted).
+void batch_norm_backward(const void* gy, const void* x, const void* weight, const void* save_mean,
+                         const void* save_invstd, void* gx, void* gweight, void* gbias, DType dtype,
+                         const BatchNormShape& shape, bool use_batch_stats);
+
+// Float32 building blocks over one contiguous run of a channel (length n).
+struct NormSimd {
+  float (*sum)(const float* x, int64_t n);
+  float (*sum_sq_dev)(const float* x, int64_t n, float mean);          // sum (x - mean)^2
+  void (*affine)(const float* x, float* y, int64_t n, float mean, float a, float b);  // y = a (x - mean) + b
+  // *sum_dy = sum dy, *sum_dy_xmu = sum dy (x - mean)
+  void (*grad_sums)(const float* dy, const float* x, int64_t n, float mean, float* sum_dy, float* sum_dy_xmu);
+  // dx = a dy + b (x - mean) + c
+  void (*grad_input)(const float* dy, const float* x, float* dx, int64_t n, float mean, float a, float b, float c);
+};
+
+}  // namespace minidl

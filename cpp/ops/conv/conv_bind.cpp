@@ -1,0 +1,154 @@
+// Bindings for 2-D convolution (cpp/ops/conv/conv.cpp; bfloat16 / float16 tensors go to
+// cpp/ops/conv/conv_lowp.cpp). Conv1d arrives here as H == 1.
+// The Python layer (python/minidl/nn/conv.py) raises PyTorch's messages for bad arguments;
+// the checks here only guarantee that no kernel reads or writes out of bounds.
+#include <stdexcept>
+
+#include "bindings/convert.h"
+#include "conv.h"
+#include "conv_lowp.h"
+
+namespace minidl_py {
+using namespace minidl;
+
+namespace {
+
+using Pair = std::pair<int64_t, int64_t>;
+
+DType conv_dtype(const py::array& a, const char* what) {
+  const DType t = dtype_of(a);
+  if (t != DType::f32 && t != DType::f64 && t != DType::bf16 && t != DType::f16)
+    throw py::type_error(std::string(what) + ": expected a float32, float64, bfloat16 or float16 tensor, got " +
+                         dtype_name(t));
+  return t;
+}
+
+bool is_low(DType t) { return t == DType::bf16 || t == DType::f16; }
+const uint16_t* u16(const void* p) { return static_cast<const uint16_t*>(p); }
+uint16_t* u16(void* p) { return static_cast<uint16_t*>(p); }
+
+void check_reference(DType t, bool reference) {
+  if (reference && is_low(t))
+    throw py::type_error(std::string("conv2d: reference=True supports float32 and float64, got ") + dtype_name(t));
+}
+
+ConvShape make_shape(const py::array& x, const py::array& w, Pair stride, Pair padding, Pair dilation,
+                     int64_t groups) {
+  if (x.ndim() != 4 || w.ndim() != 4)
+    throw py::value_error("conv2d: expected 4-D input and weight, got input " + shape_str(x) + " and weight " + shape_str(w));
+  ConvShape s;
+  s.N = x.shape(0); s.C = x.shape(1); s.H = x.shape(2); s.W = x.shape(3);
+  s.K = w.shape(0); s.R = w.shape(2); s.S = w.shape(3);
+  s.stride_h = stride.first; s.stride_w = stride.second;
+  s.pad_h = padding.first; s.pad_w = padding.second;
+  s.dil_h = dilation.first; s.dil_w = dilation.second;
+  s.groups = groups;
+  if (groups < 1 || s.C % groups != 0 || s.K % groups != 0 || w.shape(1) * groups != s.C)
+    throw py::value_error("conv2d: weight " + shape_str(w) + " with groups=" + std::to_string(groups) +
+                          " does not match input " + shape_str(x));
+  if (!s.finish())
+    throw py::value_error("conv2d: kernel " + shape_str(w) + " does not fit input " + shape_str(x) +
+                          " with the given stride, padding and dilation");
+  return s;
+}
+
+void check_same(const py::array& a, DType t, const char* what) {
+  if (dtype_of(a) != t)
+    throw py::type_error(std::string("conv2d: ") + what + " dtype " + dtype_name(dtype_of(a)) +
+                         " does not match input dtype " + dtype_name(t));
+}
+
+py::array conv2d_forward_op(const py::array& x_in, const py::array& w_in, py::object bias_obj, Pair stride,
+                            Pair padding, Pair dilation, int64_t groups, bool reference) {
+  py::array x = contiguous(x_in), w = contiguous(w_in);
+  const DType t = conv_dtype(x, "conv2d");
+  check_same(w, t, "weight");
+  const ConvShape s = make_shape(x, w, stride, padding, dilation, groups);
+  py::array b;
+  const void* bp = nullptr;
+  if (!bias_obj.is_none()) {
+    b = contiguous(bias_obj.cast<py::array>());
+    check_same(b, t, "bias");
+    if (b.ndim() != 1 || b.shape(0) != s.K)
+      throw py::value_error("conv2d: bias " + shape_str(b) + " does not match " + std::to_string(s.K) + " output channels");
+    bp = b.data();
+  }
+  check_reference(t, reference);
+  py::array y = empty_array(t, {s.N, s.K, s.P, s.Q});
+  MaybeReleaseGil nogil(s.N * s.K * s.P * s.Q * s.Cg() * s.R * s.S);
+  if (is_low(t)) {
+    conv2d_lowp_forward(s, t, u16(x.data()), u16(w.data()), u16(bp), u16(y.mutable_data()));
+  } else if (reference) {
+    if (t == DType::f64)
+      conv2d_forward_reference<double>(s, static_cast<const double*>(x.data()), static_cast<const double*>(w.data()),
+                                       static_cast<const double*>(bp), static_cast<double*>(y.mutable_data()));
+    else
+      conv2d_forward_reference<float>(s, static_cast<const float*>(x.data()), static_cast<const float*>(w.data()),
+                                      static_cast<const float*>(bp), static_cast<float*>(y.mutable_data()));
+  } else {
+    conv2d_forward(s, t, x.data(), w.data(), bp, y.mutable_data());
+  }
+  return y;
+}
+
+// returns (grad_input or None, grad_weight or None, grad_bias or None)
+py::tuple conv2d_backward_op(const py::array& gy_in, const py::array& x_in, const py::array& w_in, Pair stride,
+                             Pair padding, Pair dilation, int64_t groups, bool need_input, bool need_weight,
+                             bool need_bias, bool reference) {
+  py::array gy = contiguous(gy_in), x = contiguous(x_in), w = contiguous(w_in);
+  const DType t = conv_dtype(x, "conv2d backward");
+  check_same(w, t, "weight");
+  check_same(gy, t, "gradient");
+  const ConvShape s = make_shape(x, w, stride, padding, dilation, groups);
+  if (gy.ndim() != 4 || gy.shape(0) != s.N || gy.shape(1) != s.K || gy.shape(2) != s.P || gy.shape(3) != s.Q)
+    throw py::value_error("conv2d backward: gradient " + shape_str(gy) + " does not match the output shape " +
+                          shape_str(std::vector<int64_t>{s.N, s.K, s.P, s.Q}));
+  check_reference(t, reference);
+  py::object gx = py::none(), gw = py::none(), gb = py::none();
+  void *gxp = nullptr, *gwp = nullptr, *gbp = nullptr;
+  if (need_input) { py::array a = empty_array(t, shape_of(x)); gxp = a.mutable_data(); gx = a; }
+  if (need_weight) { py::array a = empty_array(t, shape_of(w)); gwp = a.mutable_data(); gw = a; }
+  if (need_bias) { py::array a = empty_array(t, {s.K}); gbp = a.mutable_data(); gb = a; }
+  {
+    MaybeReleaseGil nogil(s.N * s.K * s.P * s.Q * s.Cg() * s.R * s.S);
+    if (is_low(t)) {
+      if (gxp) conv2d_lowp_backward_input(s, t, u16(gy.data()), u16(w.data()), u16(gxp));
+      if (gwp || gbp) conv2d_lowp_backward_weight(s, t, u16(gy.data()), u16(x.data()), u16(gwp), u16(gbp));
+    } else if (reference) {
+      if (t == DType::f64)
+        conv2d_backward_reference<double>(s, static_cast<const double*>(gy.data()), static_cast<const double*>(x.data()),
+                                          static_cast<const double*>(w.data()), static_cast<double*>(gxp),
+                                          static_cast<double*>(gwp), static_cast<double*>(gbp));
+      else
+        conv2d_backward_reference<float>(s, static_cast<const float*>(gy.data()), static_cast<const float*>(x.data()),
+                                         static_cast<const float*>(w.data()), static_cast<float*>(gxp),
+                                         static_cast<float*>(gwp), static_cast<float*>(gbp));
+    } else {
+      if (gxp) conv2d_backward_input(s, t, gy.data(), w.data(), gxp);
+      if (gwp || gbp) conv2d_backward_weight(s, t, gy.data(), x.data(), gwp, gbp);
+    }
+  }
+  return py::make_tuple(gx, gw, gb);
+}
+
+std::string lowp_path(const py::array& x, const py::array& w, Pair stride, Pair padding, Pair dilation,
+                      int64_t groups) {
+  const DType t = conv_dtype(x, "conv2d_lowp_path");
+  if (!is_low(t)) throw py::type_error(std::string("conv2d_lowp_path: expected bfloat16 or float16, got ") + dtype_name(t));
+  return conv2d_lowp_path(make_shape(x, w, stride, padding, dilation, groups), t);
+}
+
+}  // namespace
+
+void init_conv(py::module_& m) {
+  m.def("conv2d_forward", &conv2d_forward_op, py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("stride"),
+        py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("reference") = false);
+  m.def("conv2d_backward", &conv2d_backward_op, py::arg("grad_y"), py::arg("x"), py::arg("weight"), py::arg("stride"),
+        py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("need_input"), py::arg("need_weight"),
+        py::arg("need_bias"), py::arg("reference") = false);
+  // which path a 16-bit convolution takes with the active kernel set: "avx512_bf16" or "convert_f32"
+  m.def("conv2d_lowp_path", &lowp_path, py::arg("x"), py::arg("weight"), py::arg("stride"), py::arg("padding"),
+        py::arg("dilation"), py::arg("groups"));
+}
+
+}  // namespace minidl_py

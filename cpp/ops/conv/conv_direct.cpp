@@ -1,0 +1,302 @@
+// Direct float32 convolution: buffers, weight packing and threads around the micro-kernels of
+// cpp/ops/conv/conv_direct_simd.cpp (layout and formulas: minidl/conv_direct.h).
+//
+// Why not im2col + GEMM here: at ResNet shapes (16..64 output channels) every column of the
+// im2col matrix is used by only 16..64 output channels, so writing the column matrix and then
+// packing it again for the GEMM costs about as much as the multiply-adds (measured 1.6-3.5x
+// PyTorch's time for forward + backward at batch 32 with the im2col path, 0.6-1.1x with this
+// one). Here the only copy is the padded input (1x, or S x for the width-only layout, not
+// R*S x), the kernels read their B operand from it directly, and the weight tile (8 rows)
+// divides 16/32/64 output channels exactly.
+// The im2col + GEMM path (conv.cpp) stays for float64, the scalar kernel set, large images
+// (buffer over kMaxBufferFloats) and the backward-input pass of strided convolutions.
+#include "conv_direct.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "conv_threads.h"
+#include "core/dispatch.h"
+
+MINIDL_SIMD_TABLE(minidl::ConvDirectSimd, conv_direct_simd)
+
+namespace minidl {
+namespace {
+
+using conv_detail::image_threads;
+using conv_detail::over_images;
+
+// One image's padded copy plus its output rows must stay cache-resident; beyond this many
+// floats (4 MiB) the tiled im2col path is used.
+constexpr int64_t kMaxBufferFloats = int64_t{1} << 20;
+// The weight-gradient pass packs this many floats of images (input buffer + dY) per chunk of
+// images: larger chunks mean fewer horizontal reductions of the tile accumulators but spill
+// L2 (measured at 64->64 @8: 2^17 best, 2^19 and more 8-10% slower). MINIDL_CONV_WCHUNK
+// overrides (the tests use 1 float = one image per chunk).
+int64_t weight_chunk_floats() {
+  static const int64_t v = [] {
+    const char* e = std::getenv("MINIDL_CONV_WCHUNK");
+    return e ? std::atoll(e) : int64_t{1} << 17;
+  }();
+  return v;
+}
+
+bool enabled() {  // MINIDL_CONV_DIRECT=0 turns the path off (for A/B measurements)
+  static const bool on = [] {
+    const char* e = std::getenv("MINIDL_CONV_DIRECT");
+    return !(e && e[0] == '0');
+  }();
+  return on;
+}
+
+// Geometry of the buffer of one image and group. Every input channel c gets nv column
+// variants v, each split into sh row phases a; plane (c, v, a) holds Hs rows of Wg floats:
+//   buf[((c*nv + v)*sh + a)*Hs + i2][j] = x_pad[c][i2*sh + a][j*sw + cs[v]]
+// Tap (c, r, u) reads plane (c, var[u], (r*dh) % sh) from row (r*dh)/sh, column ecol[u] on.
+// Two choices of variants (make_layout picks by shape):
+//  * "grid": nv = sw phases (cs = 0..sw-1), var[u] = (u*dw) % sw, ecol[u] = (u*dw) / sw, and
+//    Wg = ceil(padded width / sw) >= Q: the taps of one row share the same buffer lines; the
+//    columns q >= Q of the Wg-wide output grid are computed and dropped. At stride 1 a row is
+//    W + pw wide: a tap reading past its right end wraps into the next row's left padding.
+//  * "shifted": nv = S (cs = u*dw), ecol = 0, Wg = Q: im2col along the kernel width only (S
+//    copies of the input instead of R*S); no output is wasted, but taps of a row read S planes.
+struct Layout {
+  int64_t nv = 0, Wg = 0, Hs = 0, plane = 0;  // variants; row width; rows per plane; Hs*Wg
+  int64_t img = 0;                            // floats per image: Cg*nv*sh planes
+  int64_t L = 0, Lr = 0;                      // outputs on the Wg-wide grid (P*Wg); rounded to vw
+  int64_t taps = 0, taps_pad = 0;             // Cg*R*S, rounded up to the weight tile
+  int64_t span = 0;                           // floats a kernel reads from an image's start
+  std::vector<int64_t> cs;                    // variant -> first padded column
+  std::vector<int64_t> toff;                  // tap (c, r, u) -> offset in the buffer
+  std::vector<char> used;                     // [v*sh + a]: some tap reads that plane
+};
+
+// Measured (1 thread, batch 32, fwd / dW ms): grid is faster where rows are long and
+// stride 1 (16->16 @32: 0.71 / 0.82 vs 0.80 / 0.90 shifted, 32->32 @16: 0.72 / 0.82 vs 0.78 /
+// 0.89), shifted where the grid wastes columns or phases: stride 2 (16->32 3x3 @32: 0.55 / 0.63
+// vs 0.60 / 0.68), 1x1 stride 2 (0.085 / 0.12 vs 0.13 / 0.19), and 8x8 images (64->64: 0.78
+// vs 0.82 forward; the 8 + 1 wide grid rounds 72 outputs up to 80).
+bool use_shifted(const ConvShape& s) { return s.stride_w > 1 || s.S == 1 || s.Q <= 8; }
+
+int64_t grid_width(const ConvShape& s) {
+  if (use_shifted(s)) return s.Q;  // (so the grid layout only meets stride_w == 1)
+  // Z >= pw zeros per row (shared with the next row's left padding); Z >= 2 pw - (extent - 1)
+  // keeps Wg >= Q when the padding exceeds the kernel
+  const int64_t ew = s.dil_w * (s.S - 1) + 1;
+  return s.W + std::max(s.pad_w, 2 * s.pad_w - ew + 1);
+}
+
+int64_t buffer_image_floats(const ConvShape& s) {
+  const int64_t Hs = (s.H + 2 * s.pad_h + s.stride_h - 1) / s.stride_h;
+  return s.Cg() * (use_shifted(s) ? s.S : s.stride_w) * s.stride_h * Hs * grid_width(s);
+}
+
+Layout make_layout(const ConvShape& s, int vw, int64_t tap_multiple) {
+  Layout L;
+  const int64_t sh = s.stride_h, sw = s.stride_w;
+  const bool shifted = use_shifted(s);
+  L.nv = shifted ? s.S : sw;
+  L.Wg = grid_width(s);
+  L.Hs = (s.H + 2 * s.pad_h + sh - 1) / sh;
+  L.plane = L.Hs * L.Wg;
+  L.img = buffer_image_floats(s);
+  L.L = s.P * L.Wg;
+  L.Lr = (L.L + vw - 1) / vw * vw;
+  L.taps = s.Cg() * s.R * s.S;
+  L.taps_pad = (L.taps + tap_multiple - 1) / tap_multiple * tap_multiple;
+  L.cs.resize(L.nv);
+  for (int64_t v = 0; v < L.nv; ++v) L.cs[v] = shifted ? v * s.dil_w : v;
+  L.toff.assign(L.taps_pad, 0);
+  L.used.assign(L.nv * sh, 0);
+  int64_t maxoff = 0;
+  for (int64_t c = 0; c < s.Cg(); ++c)
+    for (int64_t r = 0; r < s.R; ++r)
+      for (int64_t u = 0; u < s.S; ++u) {
+        const int64_t rr = r * s.dil_h, uu = u * s.dil_w;
+        const int64_t v = shifted ? u : uu % sw, e = shifted ? 0 : uu / sw;
+        const int64_t off = ((c * L.nv + v) * sh + rr % sh) * L.plane + (rr / sh) * L.Wg + e;
+        L.toff[(c * s.R + r) * s.S + u] = off;
+        L.used[v * sh + rr % sh] = 1;
+        maxoff = std::max(maxoff, off);
+      }
+  L.span = maxoff + L.Lr;
+  return L;
+}
+
+// floats of a buffer holding nimg images (the last one's reads run `span` past its start)
+int64_t buffer_floats(const Layout& L, int64_t nimg) { return (nimg - 1) * L.img + std::max(L.img, L.span); }
+
+// the buffer of x_g (Cg planes of H x W) at dst
+void fill_image(const ConvShape& s, const Layout& L, const float* xg, float* dst) {
+  const int64_t sh = s.stride_h, HW = s.H * s.W;
+  const auto fill_plane = conv_direct_simd_active()->fill_plane;
+  for (int64_t c = 0; c < s.Cg(); ++c)
+    for (int64_t v = 0; v < L.nv; ++v)
+      for (int64_t a = 0; a < sh; ++a) {
+        float* ph = dst + ((c * L.nv + v) * sh + a) * L.plane;
+        if (L.used[v * sh + a]) {
+          fill_plane(xg + c * HW, s.H, s.W, sh, a, s.pad_h, L.Hs, L.cs[v] - s.pad_w, s.stride_w, L.Wg, ph);
+        } else {  // read only by dropped outputs: zeros will do
+          std::memset(ph, 0, sizeof(float) * L.plane);
+        }
+      }
+}
+
+// nimg images' buffers (image n0 + i at i * img), the slack after the last one zeroed
+void fill_images(const ConvShape& s, const Layout& L, const float* x, int64_t g, int64_t n0,
+                 int64_t nimg, float* dst) {
+  for (int64_t i = 0; i < nimg; ++i)
+    fill_image(s, L, x + ((n0 + i) * s.C + g * s.Cg()) * s.H * s.W, dst + i * L.img);
+  std::memset(dst + nimg * L.img, 0, sizeof(float) * (buffer_floats(L, nimg) - nimg * L.img));
+}
+
+template <class T>
+std::vector<T>& scratch() {
+  thread_local std::vector<T> buf;
+  return buf;
+}
+
+// n floats of per-thread scratch, 64-byte aligned: the rows of dY in the weight-gradient
+// buffer are then whole cache lines (Lr is a multiple of the vector width), so its vector
+// loads never split across two lines
+float* scratch_floats(int64_t n) {
+  std::vector<float>& buf = scratch<float>();
+  if (buf.size() < size_t(n + 16)) buf.resize(size_t(n + 16));
+  const uintptr_t a = reinterpret_cast<uintptr_t>(buf.data());
+  return buf.data() + ((64 - a % 64) % 64) / sizeof(float);
+}
+
+}  // namespace
+
+bool conv_direct_available(const ConvShape& s) {
+  if (!enabled() || conv_direct_simd_active() == nullptr) return false;
+  if (s.groups == s.C && s.K == s.C && s.groups > 1) return false;  // depthwise kernels
+  return buffer_image_floats(s) + (s.Kg() + 8) * (s.P * grid_width(s) + 16) <= kMaxBufferFloats;
+}
+
+bool conv_direct_backward_input_available(const ConvShape& s) {
+  return s.stride_h == 1 && s.stride_w == 1 && s.pad_h <= s.dil_h * (s.R - 1) &&
+         s.pad_w <= s.dil_w * (s.S - 1) && conv_direct_available(s);
+}
+
+void conv2d_direct_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* y) {
+  const ConvDirectSimd* k = conv_direct_simd_active();
+  const Layout L = make_layout(s, k->vw, 1);
+  const int64_t Kg = s.Kg(), mr = k->mr, kb = (Kg + mr - 1) / mr, T = L.taps, PQ = s.P * s.Q;
+  // weights of group g as kb blocks of mr rows, tap-major inside a block (zero rows past Kg)
+  std::vector<float> wpk(size_t(s.groups * kb * mr * T), 0.0f);
+  for (int64_t g = 0; g < s.groups; ++g)
+    for (int64_t kk = 0; kk < Kg; ++kk)
+      for (int64_t t = 0; t < T; ++t)
+        wpk[((g * kb + kk / mr) * T + t) * mr + kk % mr] = w[(g * Kg + kk) * T + t];
+  // no dropped grid columns, whole vectors and whole weight blocks: the kernel can store
+  // straight into y (all ResNet layers), else into yb and copied
+  const bool direct_out = L.Wg == s.Q && L.Lr == PQ && kb * mr == Kg;
+  over_images(s, image_threads(s), 1, [&](int, int64_t n0, int64_t n1) {
+    const int64_t xsz = (buffer_floats(L, 1) + 15) / 16 * 16;  // keeps yb 64-byte aligned
+    float* xb = scratch_floats(xsz + kb * mr * L.Lr);
+    float* yb = xb + xsz;
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t g = 0; g < s.groups; ++g) {
+        fill_images(s, L, x, g, n, 1, xb);
+        float* yg = y + (n * s.K + g * Kg) * PQ;
+        if (direct_out) {  // the tiles land exactly on y's rows: no copy
+          if (bias)
+            for (int64_t kk = 0; kk < Kg; ++kk) std::fill(yg + kk * PQ, yg + (kk + 1) * PQ, bias[g * Kg + kk]);
+          k->forward(kb, T, L.Lr, wpk.data() + g * kb * mr * T, L.toff.data(), xb, yg, PQ, bias != nullptr);
+          continue;
+        }
+        k->forward(kb, T, L.Lr, wpk.data() + g * kb * mr * T, L.toff.data(), xb, yb, L.Lr, false);
+        for (int64_t kk = 0; kk < Kg; ++kk) {  // drop the columns q >= Q, add the bias
+          const float bk = bias ? bias[g * Kg + kk] : 0.0f;
+          float* dst = y + (n * s.K + g * Kg + kk) * PQ;
+          const float* src = yb + kk * L.Lr;
+          for (int64_t p = 0; p < s.P; ++p)  // drop the grid columns q >= Q
+            for (int64_t q = 0; q < s.Q; ++q) dst[p * s.Q + q] = src[p * L.Wg + q] + bk;
+        }
+      }
+  });
+}
+
+// dx[c, i, j] = sum_{k, r, u} w[k, c, r, u] * dy[k, i + ph - r*dh, j + pw - u*dw]: with stride
+// 1 that is a forward convolution of dy (K channels, P x Q) with w transposed per group and
+// flipped, padding dh*(R-1) - ph (>= 0, checked by the caller), output H x W.
+void conv2d_direct_backward_input(const ConvShape& s, const float* gy, const float* w, float* gx) {
+  ConvShape t = s;
+  t.C = s.K;
+  t.H = s.P;
+  t.W = s.Q;
+  t.K = s.C;
+  t.pad_h = s.dil_h * (s.R - 1) - s.pad_h;
+  t.pad_w = s.dil_w * (s.S - 1) - s.pad_w;
+  t.finish();  // P = H, Q = W
+  const int64_t Cg = s.Cg(), Kg = s.Kg(), RS = s.R * s.S;
+  std::vector<float> wt(size_t(s.K * Cg * RS));  // (C, Kg, R, S)
+  for (int64_t g = 0; g < s.groups; ++g)
+    for (int64_t kk = 0; kk < Kg; ++kk)
+      for (int64_t c = 0; c < Cg; ++c)
+        for (int64_t r = 0; r < s.R; ++r)
+          for (int64_t u = 0; u < s.S; ++u)
+            wt[(((g * Cg + c) * Kg + kk) * s.R + (s.R - 1 - r)) * s.S + (s.S - 1 - u)] =
+                w[(((g * Kg + kk) * Cg + c) * s.R + r) * s.S + u];
+  conv2d_direct_forward(t, gy, wt.data(), nullptr, gx);
+}
+
+void conv2d_direct_backward_weight(const ConvShape& s, const float* gy, const float* x, float* gw) {
+  const ConvDirectSimd* k = conv_direct_simd_active();
+  const Layout L = make_layout(s, k->vw, k->wt);
+  const int64_t Kg = s.Kg(), Kp = (Kg + k->wk - 1) / k->wk * k->wk, T = L.taps, Tp = L.taps_pad;
+  const int64_t PQ = s.P * s.Q, per_image = L.img + Kp * L.Lr;
+  const int nt = image_threads(s);
+  // images per chunk: their buffers stay in L2, and each thread gets a few chunks
+  int64_t chunk = std::max<int64_t>(1, weight_chunk_floats() / per_image);
+  if (nt > 1) chunk = std::min(chunk, std::max<int64_t>(1, s.N / (2 * nt)));
+  const int64_t part = s.groups * Kp * Tp;
+  std::vector<float> partial(size_t(nt * part), 0.0f);  // one sum per thread: no races
+  // no grid columns, whole vectors, whole channel tiles: read dY in place (ResNet layers)
+  const bool direct_dy = L.Wg == s.Q && L.Lr == PQ && Kp == Kg;
+  over_images(s, nt, chunk, [&](int tid, int64_t n0, int64_t n1) {
+    const int64_t nimg = n1 - n0, xsz = (buffer_floats(L, chunk) + 15) / 16 * 16;
+    float* xb = scratch_floats(xsz + chunk * Kp * L.Lr);
+    float* db = xb + xsz;
+    for (int64_t g = 0; g < s.groups; ++g) {
+      fill_images(s, L, x, g, n0, nimg, xb);
+      float* part_g = partial.data() + tid * part + g * Kp * Tp;
+      if (direct_dy) {  // dY's own rows are the kernel's rows
+        k->weight(Kp, Tp, L.Lr, nimg, gy + (n0 * s.K + g * Kg) * PQ, s.K * PQ, PQ, xb, L.img,
+                  L.toff.data(), part_g, Tp);
+        continue;
+      }
+      for (int64_t i = 0; i < nimg; ++i)  // dY rows of Lr floats
+        for (int64_t kk = 0; kk < Kp; ++kk) {
+          float* row = db + (i * Kp + kk) * L.Lr;
+          if (kk >= Kg) {
+            std::memset(row, 0, sizeof(float) * L.Lr);
+            continue;
+          }
+          const float* src = gy + ((n0 + i) * s.K + g * Kg + kk) * PQ;
+          if (L.Wg == s.Q) {
+            std::memcpy(row, src, sizeof(float) * PQ);
+          } else {  // on the Wg-wide grid, zero where q >= Q
+            for (int64_t p = 0; p < s.P; ++p) {
+              std::memcpy(row + p * L.Wg, src + p * s.Q, sizeof(float) * s.Q);
+              for (int64_t q = s.Q; q < L.Wg; ++q) row[p * L.Wg + q] = 0.0f;
+            }
+          }
+          for (int64_t o = L.L; o < L.Lr; ++o) row[o] = 0.0f;
+        }
+      k->weight(Kp, Tp, L.Lr, nimg, db, Kp * L.Lr, L.Lr, xb, L.img, L.toff.data(), part_g, Tp);
+    }
+  });
+  for (int64_t g = 0; g < s.groups; ++g)
+    for (int64_t kk = 0; kk < Kg; ++kk)
+      for (int64_t t = 0; t < T; ++t) {
+        float acc = 0.0f;
+        for (int i = 0; i < nt; ++i) acc += partial[i * part + (g * Kp + kk) * Tp + t];
+        gw[(g * Kg + kk) * T + t] = acc;
+      }
+}
+
+}  // namespace minidl

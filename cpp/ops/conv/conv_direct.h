@@ -1,0 +1,49 @@
+// Direct ("implicit GEMM") float32 convolution on a padded, re-arranged copy of the input.
+//
+// The input planes of one image and group are copied once into a buffer with the zero padding
+// written out and the stride resolved into separate planes (layouts: conv_direct.cpp, Layout),
+// such that, numbering the outputs o = p*Wg + q over a grid Wg >= Q wide (columns q >= Q, if
+// any, are computed and dropped), tap (c, r, u) of every output reads x_buffer[toff[tap] + o]:
+// one contiguous run per tap, for any stride, dilation and padding. So
+//   forward:          Y[k][o]    = sum_tap W[k][tap] * X[toff[tap] + o]          (GEMM, B implicit)
+//   weight gradient:  dW[k][tap] = sum_{n, o} dY[n][k][o] * X_n[toff[tap] + o]   (dY zero at q >= Q)
+// and the stride-1 input gradient is the forward of dY with the flipped, transposed kernel.
+// No R*S-fold column matrix and no packed B panel are built: the micro-kernels load B vectors
+// straight from the buffer (L1/L2 resident). cpp/ops/conv/conv_direct.cpp drives them
+// (buffers, threads); cpp/ops/conv/conv_direct_simd.cpp holds the per-ISA micro-kernels.
+#pragma once
+#include <cstdint>
+
+#include "conv.h"
+
+namespace minidl {
+
+struct ConvDirectSimd {
+  int vw;      // floats per vector
+  int mr;      // forward: output channels per weight block
+  int wk, wt;  // weight gradient: output channels x taps per tile
+  // y[kb*mr + r][o] (+)= sum_t wpk[(kb*taps + t)*mr + r] * x[toff[t] + o] for kb < kblocks and
+  // o in [0, Lr), Lr a multiple of vw; rows of y are ldy apart; += when accumulate.
+  void (*forward)(int64_t kblocks, int64_t taps, int64_t Lr, const float* wpk, const int64_t* toff,
+                  const float* x, float* y, int64_t ldy, bool accumulate);
+  // gw[k*ldw + t] += sum_{n < nimg} sum_{o < Lr} dy[n*dys + k*ldd + o] * x[n*xs + toff[t] + o]
+  // for k < K (multiple of wk), t < taps (multiple of wt).
+  void (*weight)(int64_t K, int64_t taps, int64_t Lr, int64_t nimg, const float* dy, int64_t dys,
+                 int64_t ldd, const float* x, int64_t xs, const int64_t* toff, float* gw, int64_t ldw);
+  // one buffer plane: dst[i2][j] = xc[i2*sh + a - ph][j*sw + t] (0 outside the H x W plane
+  // xc) for i2 < Hs, j < Wg
+  void (*fill_plane)(const float* xc, int64_t H, int64_t W, int64_t sh, int64_t a, int64_t ph,
+                     int64_t Hs, int64_t t, int64_t sw, int64_t Wg, float* dst);
+};
+
+// True when the direct path handles this float32 convolution on the active kernel set
+// (a SIMD set; not depthwise, which has its own kernels). backward_input additionally needs
+// stride 1 and padding <= dilation * (kernel - 1) (then it is a forward convolution).
+bool conv_direct_available(const ConvShape& s);
+bool conv_direct_backward_input_available(const ConvShape& s);
+
+void conv2d_direct_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* y);
+void conv2d_direct_backward_input(const ConvShape& s, const float* gy, const float* w, float* gx);
+void conv2d_direct_backward_weight(const ConvShape& s, const float* gy, const float* x, float* gw);
+
+}  // namespace minidl

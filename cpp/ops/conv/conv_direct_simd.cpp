@@ -1,0 +1,286 @@
+// Micro-kernels of the direct convolution (see minidl/conv_direct.h for the buffer layout),
+// compiled once per instruction set.
+//
+// forward: an MR x (NV vectors) tile of Y, accumulated over all taps in registers. Per tap it
+//   loads NV vectors of the input buffer (unaligned, contiguous: the implicit B panel) and
+//   broadcasts MR packed weights. AVX-512: 8 x 3 vectors -> 24 zmm accumulators + 3 loads +
+//   1 broadcast of the 32 registers; 8 + 3 loads per 24 FMAs. 8 rows divide the 16/32/64
+//   output channels of ResNet layers exactly (the 12-row tile of the GEMM computes 16 rows
+//   as 12 + 4, the 4-row tile at a third of the rate).
+// weight: a WK x WT tile of dW (output channels x taps), vectors along the output positions;
+//   the accumulators stay in registers across all images of a chunk and are reduced
+//   horizontally once per tile. AVX-512: 4 x 6 -> 24 accumulators, 4 + 6 loads per 24 FMAs.
+#include <algorithm>
+
+#include "conv_direct.h"
+#include "core/vec.h"
+
+namespace minidl {
+namespace MINIDL_ISA_NS {
+namespace {
+
+constexpr int VW = Vec::width;
+#if defined(__AVX512F__)
+constexpr int kMR = 8, kWK = 4, kWT = 6;
+#else
+constexpr int kMR = 4, kWK = 2, kWT = 4;  // 16 ymm: 12 (8) accumulators
+#endif
+static_assert((kWK * kWT) % 8 == 0, "weight tiles are reduced 8 accumulators at a time");
+
+// ROWS (<= kMR) rows of the packed block starting at w (rows kMR apart per tap) x NV vectors
+template <int NV, int ROWS = kMR>
+// (add = true: accumulate onto y, the partial sum of the previous tap blocks)
+inline void forward_tile(int64_t taps, const float* __restrict w, const int64_t* __restrict toff,
+                         const float* __restrict x, float* __restrict y, int64_t ldy, bool add) {
+  Vec acc[ROWS][NV];
+#pragma GCC unroll 8
+  for (int r = 0; r < ROWS; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = add ? Vec::load(y + r * ldy + v * VW) : Vec::zero();
+#pragma GCC unroll 2
+  for (int64_t t = 0; t < taps; ++t, w += kMR) {
+    const float* src = x + toff[t];
+    Vec b[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) b[v] = Vec::load(src + v * VW);
+#pragma GCC unroll 8
+    for (int r = 0; r < ROWS; ++r) {
+      const Vec a = Vec::set1(w[r]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = fmadd(a, b[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < ROWS; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v].store(y + r * ldy + v * VW);
+}
+
+void forward(int64_t kblocks, int64_t taps, int64_t Lr, const float* wpk, const int64_t* toff,
+             const float* x, float* y, int64_t ldy, bool accumulate) {
+  // Taps in blocks whose weights (all kblocks) take <= 16 KiB, so they stay in L1 next to the
+  // input runs of a chunk; with 64 channels (147 KiB of weights) one pass over all taps
+  // re-streamed them from L2 for every chunk. The blocks after the first add onto y.
+  const int64_t tb_max = std::max<int64_t>(16, 4096 / (kblocks * kMR));
+  for (int64_t t0 = 0; t0 < taps; t0 += tb_max) {
+    const int64_t nt = std::min(tb_max, taps - t0);
+    const bool add = accumulate || t0 > 0;
+    // Output chunks outside, weight blocks inside: the input runs a chunk reads stay in L1
+    // while every weight block uses them. Chunks of 3 vectors, the last 4 as one chunk rather
+    // than 3 + 1: a 1-vector tile does 8 broadcasts per 8 FMAs (load-bound), and 64 outputs
+    // (8x8 images) would run a quarter of their work in one.
+    for (int64_t o = 0; o < Lr;) {
+      const int64_t left = (Lr - o) / VW;  // Lr is a multiple of VW
+      const int nv = left == 4 ? 4 : left == 2 ? 2 : left == 1 ? 1 : 3;
+      for (int64_t kb = 0; kb < kblocks; ++kb) {
+        const float* w = wpk + (kb * taps + t0) * kMR;
+        const int64_t* to = toff + t0;
+        float* yb = y + kb * kMR * ldy + o;
+        if (nv == 4) {  // two half blocks of 4 x 4 vectors: 8 loads per 16 FMAs, not 10 (8 x 2)
+          forward_tile<4, kMR / 2>(nt, w, to, x + o, yb, ldy, add);
+          forward_tile<4, kMR / 2>(nt, w + kMR / 2, to, x + o, yb + kMR / 2 * ldy, ldy, add);
+        } else if (nv == 3) {
+          forward_tile<3>(nt, w, to, x + o, yb, ldy, add);
+        } else if (nv == 2) {
+          forward_tile<2>(nt, w, to, x + o, yb, ldy, add);
+        } else {
+          forward_tile<1>(nt, w, to, x + o, yb, ldy, add);
+        }
+      }
+      o += nv * VW;
+    }
+  }
+}
+
+// out[i] = sum of the lanes of v[i], i < 8, as one transposing add tree (~23 shuffles and adds
+// for 8 vectors instead of ~8 each): the weight tiles reduce 24 accumulators per chunk of
+// images, and one-at-a-time reductions cost 0.2 of 0.94 ms for the 64->64 @8 weight gradient.
+inline void reduce8(const Vec* v, float* out) {
+#if defined(__AVX512F__)
+  const auto halves = [](__m512 a, __m512 b) {  // 128-bit lanes [a0+a2, a1+a3, b0+b2, b1+b3]
+    return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
+  };
+  const auto quarters = [](__m512 s, __m512 t) {  // lane L: 4 partial sums of vector L
+    return _mm512_add_ps(_mm512_shuffle_f32x4(s, t, 0x88), _mm512_shuffle_f32x4(s, t, 0xDD));
+  };
+  const __m512 q0 = quarters(halves(v[0].v, v[1].v), halves(v[2].v, v[3].v));
+  const __m512 q1 = quarters(halves(v[4].v, v[5].v), halves(v[6].v, v[7].v));
+  const __m512 c = _mm512_add_ps(_mm512_unpacklo_ps(q0, q1), _mm512_unpackhi_ps(q0, q1));
+  const __m512 d = _mm512_add_ps(c, _mm512_permute_ps(c, 0x4E));  // lane L: [sum v_L, sum v_L+4, ..]
+  const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
+  _mm256_storeu_ps(out, _mm512_castps512_ps256(_mm512_permutexvar_ps(idx, d)));
+#else
+  const __m256 t0 = _mm256_hadd_ps(_mm256_hadd_ps(v[0].v, v[1].v), _mm256_hadd_ps(v[2].v, v[3].v));
+  const __m256 t1 = _mm256_hadd_ps(_mm256_hadd_ps(v[4].v, v[5].v), _mm256_hadd_ps(v[6].v, v[7].v));
+  _mm256_storeu_ps(out, _mm256_add_ps(_mm256_permute2f128_ps(t0, t1, 0x20), _mm256_permute2f128_ps(t0, t1, 0x31)));
+#endif
+}
+
+void weight(int64_t K, int64_t taps, int64_t Lr, int64_t nimg, const float* dy, int64_t dys,
+            int64_t ldd, const float* x, int64_t xs, const int64_t* toff, float* gw, int64_t ldw) {
+  for (int64_t kb = 0; kb < K; kb += kWK)
+    for (int64_t tb = 0; tb < taps; tb += kWT) {
+      Vec acc[kWK][kWT];
+#pragma GCC unroll 4
+      for (int i = 0; i < kWK; ++i)
+#pragma GCC unroll 6
+        for (int j = 0; j < kWT; ++j) acc[i][j] = Vec::zero();
+      for (int64_t n = 0; n < nimg; ++n) {
+        const float* d = dy + n * dys + kb * ldd;
+        const float* xn = x + n * xs;
+        const float* xp[kWT];
+#pragma GCC unroll 6
+        for (int j = 0; j < kWT; ++j) xp[j] = xn + toff[tb + j];
+        for (int64_t o = 0; o < Lr; o += VW) {
+          Vec dv[kWK];
+#pragma GCC unroll 4
+          for (int i = 0; i < kWK; ++i) dv[i] = Vec::load(d + i * ldd + o);
+#pragma GCC unroll 6
+          for (int j = 0; j < kWT; ++j) {
+            const Vec xv = Vec::load(xp[j] + o);
+#pragma GCC unroll 4
+            for (int i = 0; i < kWK; ++i) acc[i][j] = fmadd(dv[i], xv, acc[i][j]);
+          }
+        }
+      }
+      float sums[kWK * kWT];
+      for (int q = 0; q < kWK * kWT; q += 8) reduce8(&acc[0][0] + q, sums + q);
+      for (int i = 0; i < kWK; ++i)
+        for (int j = 0; j < kWT; ++j) gw[(kb + i) * ldw + tb + j] += sums[i * kWT + j];
+    }
+}
+
+// dst[j] = src[2j] for j < n (the stride-2 phase split of a buffer row), reading src[0, len):
+// two vector loads and one two-source permute (AVX-512) or shuffle + lane permute (AVX2) per
+// vector of output instead of one scalar load and store per element.
+void gather_stride2(const float* src, int64_t len, int64_t n, float* dst) {
+  int64_t j = 0;
+#if defined(__AVX512F__)
+  const __m512i idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  for (; j + 16 <= n && 2 * j + 32 <= len; j += 16) {
+    const __m512 a = _mm512_loadu_ps(src + 2 * j), b = _mm512_loadu_ps(src + 2 * j + 16);
+    _mm512_storeu_ps(dst + j, _mm512_permutex2var_ps(a, idx, b));
+  }
+#else
+  for (; j + 8 <= n && 2 * j + 16 <= len; j += 8) {
+    const __m256 a = _mm256_loadu_ps(src + 2 * j), b = _mm256_loadu_ps(src + 2 * j + 8);
+    const __m256 e = _mm256_shuffle_ps(a, b, 0x88);  // a0 a2 b0 b2 | a4 a6 b4 b6
+    _mm256_storeu_ps(dst + j, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8)));
+  }
+#endif
+  for (; j < n; ++j) dst[j] = src[2 * j];
+}
+
+// One plane of the direct-path buffer (see conv_direct.cpp, fill_image):
+//   dst[i2][j] = xc[i2*sh + a - ph][j*sw + t] for i2 < Hs, j < Wg (0 outside the H x W plane).
+// Called once per (channel, column variant, row phase) so the index ranges and masks are
+// worked out once per plane, not per row: the rows are short (8..34 floats) and many
+// (C * S * H per image); a libc memcpy + memsets, or an indirect call, per row cost about half
+// the multiply-adds at 8x8. At stride 1 a row is one masked load + store per vector (masked
+// loads do not fault, so the padding columns are never read).
+void fill_plane(const float* xc, int64_t H, int64_t W, int64_t sh, int64_t a, int64_t ph,
+                int64_t Hs, int64_t t, int64_t sw, int64_t Wg, float* dst) {
+  const int64_t lo = std::min(Wg, t >= 0 ? int64_t{0} : (-t + sw - 1) / sw);
+  const int64_t hi = std::max(lo, std::min(Wg, W - t <= 0 ? int64_t{0} : (W - t - 1) / sw + 1));
+  constexpr int kMaxVec = 8;
+  const int64_t nj = (Wg + VW - 1) / VW;
+  if (sw == 1 && nj <= kMaxVec) {
+    // per vector j of a row: lanes to load (inside [lo, hi)) and lanes to store (inside Wg),
+    // the same for every row of the plane
+#if defined(__AVX512F__)
+    __mmask16 lm[kMaxVec], sm[kMaxVec];
+#else
+    __m256i lm[kMaxVec], sm[kMaxVec];
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+#endif
+    for (int64_t jv = 0; jv < nj; ++jv) {
+      const int64_t j = jv * VW;
+      const int64_t l = std::max<int64_t>(lo - j, 0), h = std::min<int64_t>(hi - j, VW);
+      const int m = static_cast<int>(std::min<int64_t>(VW, Wg - j));
+#if defined(__AVX512F__)
+      lm[jv] = static_cast<__mmask16>(h > l ? ((1u << h) - 1u) & ~((1u << l) - 1u) : 0u);
+      sm[jv] = static_cast<__mmask16>((1u << m) - 1u);
+#else
+      lm[jv] = h > l ? _mm256_and_si256(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(static_cast<int>(l) - 1)),
+                                        _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(h)), lane))
+                     : _mm256_setzero_si256();
+      sm[jv] = _mm256_cmpgt_epi32(_mm256_set1_epi32(m), lane);
+#endif
+    }
+    for (int64_t i2 = 0; i2 < Hs; ++i2) {
+      float* row = dst + i2 * Wg;
+      const int64_t i = i2 * sh + a - ph;
+      if (i < 0 || i >= H) {
+        for (int64_t jv = 0; jv < nj; ++jv)
+#if defined(__AVX512F__)
+          _mm512_mask_storeu_ps(row + jv * VW, sm[jv], _mm512_setzero_ps());
+#else
+          _mm256_maskstore_ps(row + jv * VW, sm[jv], _mm256_setzero_ps());
+#endif
+        continue;
+      }
+      const float* src = xc + i * W + t;
+      for (int64_t jv = 0; jv < nj; ++jv)
+#if defined(__AVX512F__)
+        _mm512_mask_storeu_ps(row + jv * VW, sm[jv], _mm512_maskz_loadu_ps(lm[jv], src + jv * VW));
+#else
+        _mm256_maskstore_ps(row + jv * VW, sm[jv], _mm256_maskload_ps(src + jv * VW, lm[jv]));
+#endif
+    }
+    return;
+  }
+#if defined(__AVX512F__)
+  if (sw == 2 && nj <= kMaxVec) {
+    // output lanes j..j+15 read src[2j .. 2j+31] (two loads, even lanes kept by a two-source
+    // permute); a load lane is enabled iff its column lies in [0, W), so the padding comes out
+    // as zeros; masks per vector j, the same for every row
+    __mmask16 la[kMaxVec], lb[kMaxVec], sm[kMaxVec];
+    const auto range_mask = [](int64_t l, int64_t h) {  // lanes [l, h) of 16
+      l = std::max<int64_t>(l, 0);
+      h = std::min<int64_t>(h, 16);
+      return static_cast<__mmask16>(h > l ? ((1u << h) - 1u) & ~((1u << l) - 1u) : 0u);
+    };
+    for (int64_t jv = 0; jv < nj; ++jv) {
+      const int64_t k0 = 2 * jv * VW;  // src index of lane 0 of the first load
+      la[jv] = range_mask(-t - k0, W - t - k0);
+      lb[jv] = range_mask(-t - k0 - 16, W - t - k0 - 16);
+      sm[jv] = static_cast<__mmask16>((1u << std::min<int64_t>(VW, Wg - jv * VW)) - 1u);
+    }
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (int64_t i2 = 0; i2 < Hs; ++i2) {
+      float* row = dst + i2 * Wg;
+      const int64_t i = i2 * sh + a - ph;
+      if (i < 0 || i >= H) {
+        for (int64_t jv = 0; jv < nj; ++jv) _mm512_mask_storeu_ps(row + jv * VW, sm[jv], _mm512_setzero_ps());
+        continue;
+      }
+      const float* src = xc + i * W + t;
+      for (int64_t jv = 0; jv < nj; ++jv) {
+        const __m512 va = _mm512_maskz_loadu_ps(la[jv], src + 2 * jv * VW);
+        const __m512 vb = _mm512_maskz_loadu_ps(lb[jv], src + 2 * jv * VW + 16);
+        _mm512_mask_storeu_ps(row + jv * VW, sm[jv], _mm512_permutex2var_ps(va, even, vb));
+      }
+    }
+    return;
+  }
+#endif
+  for (int64_t i2 = 0; i2 < Hs; ++i2) {
+    float* row = dst + i2 * Wg;
+    const int64_t i = i2 * sh + a - ph;
+    if (i < 0 || i >= H) {
+      for (int64_t j = 0; j < Wg; ++j) row[j] = 0.0f;
+      continue;
+    }
+    const float* src = xc + i * W + t;
+    for (int64_t j = 0; j < lo; ++j) row[j] = 0.0f;
+    if (sw == 1) for (int64_t j = lo; j < hi; ++j) row[j] = src[j];
+    else if (sw == 2) gather_stride2(src + 2 * lo, W - t - 2 * lo, hi - lo, row + lo);
+    else for (int64_t j = lo; j < hi; ++j) row[j] = src[j * sw];
+    for (int64_t j = hi; j < Wg; ++j) row[j] = 0.0f;
+  }
+}
+
+}  // namespace
+extern const ConvDirectSimd conv_direct_simd = {VW, kMR, kWK, kWT, &forward, &weight, &fill_plane};
+}  // namespace MINIDL_ISA_NS
+}  // namespace minidl

@@ -1,0 +1,379 @@
+// 16-bit convolution (conv_lowp.h): bfloat16 im2col + vdpbf16ps GEMM, or widen to float32.
+//
+// The bf16 path is conv.cpp's im2col + GEMM scheme (blocks of ~256 output positions, whole
+// images per thread; see conv.cpp for why) with 16-bit operands and a channels-last column
+// matrix col (block x CRS, bf16; see "channels-last im2col" below for why):
+//   forward   Y (f32, Kg x block) = W @ col^T (gemm_lowp);  + bias, rounded to bf16 once per
+//             block (one vectorized cast of the Kg x block result), rows scattered to NCHW
+//   dx        dcol (f32, block x CRS) = dY^T @ W (gemm_lowp);  col2im adds it into a padded
+//             float32 copy of the block's images, rounded to bf16 once per image (several taps
+//             add into one pixel: rounding after each add would lose bits R*S times)
+//   dw        dW (f32, one partial per thread) += dY @ col (gemm_lowp, beta = 1), rounded
+//             once at the end (the sum over the batch stays float32 all along)
+// Why not the direct kernel of conv_direct.cpp (the float32 default): it is an FMA kernel
+// with float32 operands in registers; vdpbf16ps needs both operands packed as interleaved k
+// pairs, which is exactly gemm_lowp's packing, so the bf16 column block + gemm_lowp gets the
+// doubled multiply-add rate with no new micro-kernel. The bf16 column block is half the
+// bytes of the float32 one, so the same 256-position blocks stay in L2 with room to spare.
+// Measured with bench/python/bench_conv.py --dtype bf16 (forward + dx + dw + db through autograd,
+// autocast casts included; 1 thread, Zen 5), minidl fp32 / minidl bf16 / torch bf16 ms:
+//   digits CNN 32->64 @4x4, batch 256   3.91 / 1.77 / 1.71    (bf16 GEMM path)
+//   64->64 @8x8, batch 32               2.32 / 1.51 / 1.43    (bf16 GEMM path)
+//   32->32 @16x16, batch 32             2.16 / 2.03 / 1.57    (bf16 GEMM path)
+//   16->16 @32x32, batch 32             2.25 / 2.49 / 2.25    (widened: K/groups < 32)
+#include "conv_lowp.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "ops/copy/copy.h"
+#include "ops/gemm/gemm_lowp.h"
+#include "core/parallel.h"
+#include "conv_im2col.h"
+#include "conv_threads.h"
+
+namespace minidl {
+namespace {
+
+using namespace conv_detail;
+
+inline float bf16_value(uint16_t v) {  // exact: a bf16 is the top half of a float32
+  const uint32_t u = uint32_t(v) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+bool is_depthwise(const ConvShape& s) { return s.groups > 1 && s.groups == s.C && s.K == s.C; }
+
+// MINIDL_CONV_BF16=gemm / convert forces a path (for measuring the choice below)
+int forced_path() {
+  static const int f = [] {
+    const char* e = std::getenv("MINIDL_CONV_BF16");
+    return e ? (std::strcmp(e, "gemm") == 0 ? 1 : std::strcmp(e, "convert") == 0 ? 2 : 0) : 0;
+  }();
+  return f;
+}
+
+// The GEMM path needs GEMM-sized operands: measured, 1 thread, batch 256 / 32, bf16 GEMM path
+// vs widen + float32 direct path, forward / dx / dw ms (Zen 5):
+//   1->32 @8x8 (C*R*S = 9)   0.23 / 0.35 / 0.46  vs  0.15 / 0.73 / 0.16
+//   32->64 @4x4              0.51 / 0.57 / 0.55  vs  1.17 / 1.42 / 1.34
+//   16->16 @32x32            1.01 / 1.31 / 1.26  vs  0.78 / 0.77 / 0.84
+//   64->64 @8x8              0.45 / 0.49 / 0.47  vs  0.73 / 0.73 / 0.85
+// With K/groups < 32 the 14-row micro-kernel runs mostly empty rows in the forward and dw
+// products, and with C*R*S < 32 the products are all packing.
+bool use_bf16_gemm(const ConvShape& s, DType t) {
+  if (t != DType::bf16 || is_depthwise(s) || std::strcmp(gemm_lowp_path(DType::bf16), "avx512_bf16") != 0)
+    return false;
+  if (forced_path()) return forced_path() == 1;
+  return s.Kg() >= 32 && s.Cg() * s.R * s.S >= 32;
+}
+
+void check_dtype(DType t) {
+  if (t != DType::bf16 && t != DType::f16)
+    throw std::invalid_argument(std::string("conv2d_lowp: expected bfloat16 or float16, got ") + dtype_name(t));
+}
+
+// ---- bf16: channels-last im2col + gemm_lowp -------------------------------------------
+//
+// The column matrix is stored position-major: col[o][(r*S + u)*Cg + c] (one row of R*S*Cg
+// per output position), built from a zero-padded channels-last (NHWC) copy of the block's
+// images. Why not conv.cpp's channel-major rows: at the small images of a digits CNN (4x4,
+// 8x8) a channel-major row is P runs of Q = 4..8 values, and the copies cost more than the
+// GEMM (measured: im2col ~50% of the time). Channels-last, tap row r of one output position
+// reads S*Cg consecutive values (one memcpy of 192 bytes at 3x3 x 32 channels), with no
+// bounds checks (the padding is real zeros). The weight is permuted to (K, R, S, Cg) to match
+// (and dW permuted back), dx is scattered into a padded channels-last float32 buffer.
+
+inline void copy16(uint16_t* d, const uint16_t* s, int64_t n) {
+  if (n > 16) std::memcpy(d, s, size_t(n) * 2);
+  else for (int64_t i = 0; i < n; ++i) d[i] = s[i];
+}
+
+struct Padded {  // geometry of the zero-padded NHWC copy of one image
+  int64_t Hp, Wp, C;
+  explicit Padded(const ConvShape& s) : Hp(s.H + 2 * s.pad_h), Wp(s.W + 2 * s.pad_w), C(s.C) {}
+  int64_t size() const { return Hp * Wp * C; }
+};
+
+// xp = zero-padded NHWC copy of the CHW image xn
+void pad_nhwc(const ConvShape& s, const Padded& L, const uint16_t* xn, uint16_t* xp) {
+  std::memset(xp, 0, size_t(L.size()) * 2);
+  for (int64_t c = 0; c < s.C; ++c)
+    for (int64_t i = 0; i < s.H; ++i) {
+      const uint16_t* src = xn + (c * s.H + i) * s.W;
+      uint16_t* dst = xp + ((i + s.pad_h) * L.Wp + s.pad_w) * L.C + c;
+      for (int64_t j = 0; j < s.W; ++j) dst[j * L.C] = src[j];
+    }
+}
+
+// col rows for output positions [o0, o1) of one padded image, group g; row stride CRS
+void im2col_nhwc(const ConvShape& s, const Padded& L, const uint16_t* xp, int64_t g, int64_t o0, int64_t o1,
+                 uint16_t* col) {
+  const int64_t Cg = s.Cg(), CRS = Cg * s.R * s.S;
+  const bool contiguous_taps = s.groups == 1 && s.dil_w == 1;  // the S taps of a row: S*Cg in a run
+  for (int64_t o = o0; o < o1; ++o) {
+    const int64_t p = o / s.Q, q = o - p * s.Q;
+    uint16_t* d = col + (o - o0) * CRS;
+    for (int64_t r = 0; r < s.R; ++r) {
+      const uint16_t* src = xp + ((p * s.stride_h + r * s.dil_h) * L.Wp + q * s.stride_w) * L.C + g * Cg;
+      if (contiguous_taps) copy16(d + r * s.S * Cg, src, s.S * Cg);
+      else
+        for (int64_t u = 0; u < s.S; ++u) copy16(d + (r * s.S + u) * Cg, src + u * s.dil_w * L.C, Cg);
+    }
+  }
+}
+
+// gxp (padded NHWC float32) += the adjoint of im2col_nhwc for dcol rows [o0, o1)
+void col2im_nhwc(const ConvShape& s, const Padded& L, const float* dcol, int64_t g, int64_t o0, int64_t o1,
+                 float* gxp) {
+  const int64_t Cg = s.Cg(), CRS = Cg * s.R * s.S;
+  for (int64_t o = o0; o < o1; ++o) {
+    const int64_t p = o / s.Q, q = o - p * s.Q;
+    const float* src = dcol + (o - o0) * CRS;
+    for (int64_t r = 0; r < s.R; ++r)
+      for (int64_t u = 0; u < s.S; ++u) {
+        float* d = gxp + ((p * s.stride_h + r * s.dil_h) * L.Wp + q * s.stride_w + u * s.dil_w) * L.C + g * Cg;
+        const float* a = src + (r * s.S + u) * Cg;
+        for (int64_t c = 0; c < Cg; ++c) d[c] += a[c];
+      }
+  }
+}
+
+// to_last: dst (K, R, S, Cg) = src (K, Cg, R, S); else the way back
+template <class T>
+void permute_weight(const ConvShape& s, const T* src, T* dst, bool to_last) {
+  const int64_t Cg = s.Cg(), RS = s.R * s.S;
+  for (int64_t k = 0; k < s.K; ++k)
+    for (int64_t c = 0; c < Cg; ++c)
+      for (int64_t i = 0; i < RS; ++i) {
+        const int64_t a = (k * Cg + c) * RS + i, b = (k * RS + i) * Cg + c;
+        if (to_last) dst[b] = src[a];
+        else dst[a] = src[b];
+      }
+}
+
+// per-thread buffers of one block: padded images and the column matrix
+struct BlockScratch {
+  std::vector<uint16_t> xp, col;
+  void fit(size_t nxp, size_t ncol) {
+    if (xp.size() < nxp) xp.resize(nxp);
+    if (col.size() < ncol) col.resize(ncol);
+  }
+};
+BlockScratch& block_scratch() {
+  thread_local BlockScratch b;
+  return b;
+}
+
+// images per block (tile blocks: 1)
+inline int64_t block_images(const ConvShape& s) { return std::max<int64_t>(1, tile_cols() / std::max<int64_t>(1, s.P * s.Q)); }
+
+// col for group g of block b (positions of image after image, row stride CRS); the padded
+// copies of the block's images are made when the block starts an image (o0 == 0)
+void block_columns(const ConvShape& s, const Padded& L, const uint16_t* x, int64_t g, const Block& b,
+                   BlockScratch& sc) {
+  if (g == 0 && b.o0 == 0)
+    for (int64_t n = b.n0; n < b.n1; ++n) pad_nhwc(s, L, x + n * s.C * s.H * s.W, sc.xp.data() + (n - b.n0) * L.size());
+  const int64_t w0 = b.o1 - b.o0, CRS = s.Cg() * s.R * s.S;
+  for (int64_t n = b.n0; n < b.n1; ++n)
+    im2col_nhwc(s, L, sc.xp.data() + (n - b.n0) * L.size(), g, b.o0, b.o1, sc.col.data() + (n - b.n0) * w0 * CRS);
+}
+
+void forward_bf16(const ConvShape& s, const uint16_t* x, const uint16_t* w, const uint16_t* bias, uint16_t* y) {
+  const int64_t Kg = s.Kg(), PQ = s.P * s.Q, CRS = s.Cg() * s.R * s.S;
+  const int64_t maxw = std::max(PQ, tile_cols()) + PQ;
+  const Padded L(s);
+  std::vector<uint16_t> wt(size_t(s.K * CRS));
+  permute_weight(s, w, wt.data(), true);
+  std::vector<float> bf(bias ? s.K : 0);
+  for (size_t k = 0; k < bf.size(); ++k) bf[k] = bf16_value(bias[k]);
+  over_images(s, image_threads(s), [&](int, int64_t n0, int64_t n1) {
+    BlockScratch& sc = block_scratch();
+    sc.fit(size_t(block_images(s) * L.size()), size_t((CRS + Kg) * maxw));
+    uint16_t* ylow = sc.col.data() + CRS * maxw;
+    std::vector<float>& ybuf = scratch<float>();
+    if (ybuf.size() < size_t(Kg * maxw)) ybuf.resize(Kg * maxw);
+    for_blocks(s, n0, n1, [&](const Block& b) {
+      const int64_t bw = b.width(), w0 = b.o1 - b.o0;
+      for (int64_t g = 0; g < s.groups; ++g) {
+        block_columns(s, L, x, g, b, sc);
+        // Y_g (Kg x bw) = W_g (Kg x CRS) @ col^T (col stored bw x CRS)
+        gemm_lowp(DType::bf16, false, true, Kg, bw, CRS, 1.0f, wt.data() + g * Kg * CRS, CRS, sc.col.data(), CRS,
+                  0.0f, ybuf.data(), bw);
+        if (bias)
+          for (int64_t k = 0; k < Kg; ++k) {
+            float* row = ybuf.data() + k * bw;
+            const float bk = bf[g * Kg + k];
+            for (int64_t i = 0; i < bw; ++i) row[i] += bk;
+          }
+        // one vectorized rounding of the whole block, then rows scattered to NCHW
+        cast_contiguous(ybuf.data(), DType::f32, ylow, DType::bf16, Kg * bw);
+        for (int64_t n = b.n0; n < b.n1; ++n)
+          for (int64_t k = 0; k < Kg; ++k)
+            std::memcpy(y + (n * s.K + g * Kg + k) * PQ + b.o0, ylow + k * bw + (n - b.n0) * w0, 2 * w0);
+      }
+    });
+  });
+}
+
+void backward_input_bf16(const ConvShape& s, const uint16_t* gy, const uint16_t* w, uint16_t* gx) {
+  const int64_t Cg = s.Cg(), Kg = s.Kg(), PQ = s.P * s.Q, HW = s.H * s.W, CRS = Cg * s.R * s.S;
+  const int64_t maxw = std::max(PQ, tile_cols()) + PQ;
+  const Padded L(s);
+  std::vector<uint16_t> wt(size_t(s.K * CRS));
+  permute_weight(s, w, wt.data(), true);
+  const int64_t nimg = block_images(s);
+  over_images(s, image_threads(s), [&](int, int64_t n0, int64_t n1) {
+    // dcol (maxw x CRS), then the padded float32 dx of the block's images, then one CHW image
+    std::vector<float>& fb = scratch<float>();
+    const size_t need = size_t(maxw * CRS + nimg * L.size() + s.C * HW);
+    if (fb.size() < need) fb.resize(need);
+    float *dcol = fb.data(), *gxp = dcol + maxw * CRS, *chw = gxp + nimg * L.size();
+    std::vector<uint16_t>& gyb = scratch<uint16_t>();
+    if (gyb.size() < size_t(Kg * maxw)) gyb.resize(Kg * maxw);
+    for_blocks(s, n0, n1, [&](const Block& b) {
+      const int64_t bw = b.width(), w0 = b.o1 - b.o0;
+      if (b.o0 == 0) std::fill(gxp, gxp + (b.n1 - b.n0) * L.size(), 0.0f);
+      for (int64_t g = 0; g < s.groups; ++g) {
+        int64_t lda;
+        const uint16_t* A = block_rows(s, gy, g * Kg, b, gyb.data(), lda);
+        // dcol (bw x CRS) = dY_g^T (dY_g stored Kg x bw) @ W_g (Kg x CRS)
+        gemm_lowp(DType::bf16, true, false, bw, CRS, Kg, 1.0f, A, lda, wt.data() + g * Kg * CRS, CRS, 0.0f, dcol, CRS);
+        for (int64_t n = b.n0; n < b.n1; ++n)
+          col2im_nhwc(s, L, dcol + (n - b.n0) * w0 * CRS, g, b.o0, b.o1, gxp + (n - b.n0) * L.size());
+      }
+      if (b.o1 < PQ) return;  // the image continues in the next block
+      for (int64_t n = b.n0; n < b.n1; ++n) {  // crop + NHWC -> CHW, round once
+        const float* src = gxp + (n - b.n0) * L.size();
+        for (int64_t c = 0; c < s.C; ++c)
+          for (int64_t i = 0; i < s.H; ++i) {
+            const float* row = src + ((i + s.pad_h) * L.Wp + s.pad_w) * L.C + c;
+            float* d = chw + (c * s.H + i) * s.W;
+            for (int64_t j = 0; j < s.W; ++j) d[j] = row[j * L.C];
+          }
+        cast_contiguous(chw, DType::f32, gx + n * s.C * HW, DType::bf16, s.C * HW);
+      }
+    });
+  });
+}
+
+void backward_weight_bf16(const ConvShape& s, const uint16_t* gy, const uint16_t* x, uint16_t* gw) {
+  const int64_t Kg = s.Kg(), PQ = s.P * s.Q, CRS = s.Cg() * s.R * s.S, wsize = s.K * CRS;
+  const int64_t maxw = std::max(PQ, tile_cols()) + PQ;
+  const Padded L(s);
+  const int nt = image_threads(s);
+  std::vector<float> acc(size_t(nt) * wsize, 0.0f);  // one float32 partial dW (K, R, S, Cg) per thread
+  over_images(s, nt, [&](int tid, int64_t n0, int64_t n1) {
+    float* a = acc.data() + size_t(tid) * wsize;
+    BlockScratch& sc = block_scratch();
+    sc.fit(size_t(block_images(s) * L.size()), size_t((CRS + Kg) * maxw));
+    uint16_t* gyb = sc.col.data() + CRS * maxw;
+    for_blocks(s, n0, n1, [&](const Block& b) {
+      const int64_t bw = b.width();
+      for (int64_t g = 0; g < s.groups; ++g) {
+        int64_t lda;
+        const uint16_t* A = block_rows(s, gy, g * Kg, b, gyb, lda);
+        block_columns(s, L, x, g, b, sc);
+        // dW_g (Kg x CRS) += dY_g[:, block] (Kg x bw) @ col (bw x CRS)
+        gemm_lowp(DType::bf16, false, false, Kg, CRS, bw, 1.0f, A, lda, sc.col.data(), CRS, 1.0f, a + g * Kg * CRS, CRS);
+      }
+    });
+  });
+  for (int t = 1; t < nt; ++t) {
+    const float* p = acc.data() + size_t(t) * wsize;
+    for (int64_t i = 0; i < wsize; ++i) acc[i] += p[i];
+  }
+  std::vector<float> gwf(static_cast<size_t>(wsize));
+  permute_weight(s, acc.data(), gwf.data(), false);
+  cast_contiguous(gwf.data(), DType::f32, gw, DType::bf16, wsize);
+}
+
+// db[k] = sum over images and positions of dy, in float32 per image row, double across rows
+void bias_grad_bf16(const ConvShape& s, const uint16_t* gy, uint16_t* gb) {
+  const int64_t PQ = s.P * s.Q;
+  std::vector<float> out(s.K);
+  parallel_for(s.K, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, s.N * PQ)), [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) {
+      double total = 0;
+      for (int64_t n = 0; n < s.N; ++n) {
+        const uint16_t* g = gy + (n * s.K + k) * PQ;
+        float sum = 0;
+        for (int64_t i = 0; i < PQ; ++i) sum += bf16_value(g[i]);
+        total += sum;
+      }
+      out[k] = static_cast<float>(total);
+    }
+  });
+  cast_contiguous(out.data(), DType::f32, gb, DType::bf16, s.K);
+}
+
+// ---- everything else: widen to float32, float32 convolution, round once -------------
+
+std::unique_ptr<float[]> widen(const uint16_t* p, DType t, int64_t n) {
+  std::unique_ptr<float[]> f(new float[size_t(std::max<int64_t>(n, 1))]);
+  if (p && n > 0) cast_contiguous(p, t, f.get(), DType::f32, n);
+  return f;
+}
+
+}  // namespace
+
+const char* conv2d_lowp_path(const ConvShape& s, DType t) {
+  check_dtype(t);
+  return use_bf16_gemm(s, t) ? "avx512_bf16" : "convert_f32";
+}
+
+void conv2d_lowp_forward(const ConvShape& s, DType t, const uint16_t* x, const uint16_t* w, const uint16_t* bias,
+                         uint16_t* y) {
+  check_dtype(t);
+  const int64_t ny = s.N * s.K * s.P * s.Q;
+  if (ny == 0) return;
+  if (use_bf16_gemm(s, t)) return forward_bf16(s, x, w, bias, y);
+  const int64_t nw = s.K * s.Cg() * s.R * s.S;
+  auto xf = widen(x, t, s.N * s.C * s.H * s.W), wf = widen(w, t, nw), bf = widen(bias, t, bias ? s.K : 0);
+  auto yf = widen(nullptr, t, ny);
+  conv2d_forward(s, DType::f32, xf.get(), wf.get(), bias ? bf.get() : nullptr, yf.get());
+  cast_contiguous(yf.get(), DType::f32, y, t, ny);
+}
+
+void conv2d_lowp_backward_input(const ConvShape& s, DType t, const uint16_t* gy, const uint16_t* w, uint16_t* gx) {
+  check_dtype(t);
+  const int64_t nx = s.N * s.C * s.H * s.W, ny = s.N * s.K * s.P * s.Q;
+  if (nx == 0) return;
+  if (ny == 0) {  // nothing flows back
+    std::memset(gx, 0, size_t(nx) * 2);
+    return;
+  }
+  if (use_bf16_gemm(s, t)) return backward_input_bf16(s, gy, w, gx);
+  auto gyf = widen(gy, t, ny), wf = widen(w, t, s.K * s.Cg() * s.R * s.S), gxf = widen(nullptr, t, nx);
+  conv2d_backward_input(s, DType::f32, gyf.get(), wf.get(), gxf.get());
+  cast_contiguous(gxf.get(), DType::f32, gx, t, nx);
+}
+
+void conv2d_lowp_backward_weight(const ConvShape& s, DType t, const uint16_t* gy, const uint16_t* x, uint16_t* gw,
+                                 uint16_t* gb) {
+  check_dtype(t);
+  const int64_t nw = s.K * s.Cg() * s.R * s.S, ny = s.N * s.K * s.P * s.Q;
+  if (ny == 0) {
+    if (gw) std::memset(gw, 0, size_t(nw) * 2);
+    if (gb) std::memset(gb, 0, size_t(s.K) * 2);
+    return;
+  }
+  if (use_bf16_gemm(s, t)) {
+    if (gw) backward_weight_bf16(s, gy, x, gw);
+    if (gb) bias_grad_bf16(s, gy, gb);
+    return;
+  }
+  auto gyf = widen(gy, t, ny), xf = widen(gw ? x : nullptr, t, gw ? s.N * s.C * s.H * s.W : 0);
+  auto gwf = widen(nullptr, t, gw ? nw : 0), gbf = widen(nullptr, t, gb ? s.K : 0);
+  conv2d_backward_weight(s, DType::f32, gyf.get(), xf.get(), gw ? gwf.get() : nullptr, gb ? gbf.get() : nullptr);
+  if (gw) cast_contiguous(gwf.get(), DType::f32, gw, t, nw);
+  if (gb) cast_contiguous(gbf.get(), DType::f32, gb, t, s.K);
+}
+
+}  // namespace minidl

@@ -1,0 +1,39 @@
+// 2-D convolution on 16-bit tensors (bfloat16 / float16), float32 accumulation: what
+// Conv2d / Conv1d run under BF16 autocast. Same sums and shapes as conv.h:
+//   y  = round16(b + sum w * x)                 (one rounding of the float32 sum)
+//   dx = round16(sum w * dy),  dw = round16(sum_{n,p,q} dy * x),  db = round16(sum dy)
+// x, w, bias, y, gy and the gradients are raw 16-bit patterns of `t` (all the same dtype, as
+// PyTorch: under autocast the weight and bias are cast to bf16 by a differentiable cast, the
+// convolution returns bf16 gradients and the cast's backward widens them to the float32
+// master weights' dtype).
+//
+// Paths (cpp/ops/conv/conv_lowp.cpp; conv2d_lowp_path says which one a shape takes):
+//   "avx512_bf16"  bfloat16 when gemm_lowp runs its vdpbf16ps kernel (AVX512-BF16 CPU, avx512
+//                  kernel set), not depthwise: im2col of the bf16 input into a bf16 column
+//                  block, then the three products of conv.cpp with gemm_lowp (two multiply-adds
+//                  per lane and instruction, float32 accumulation); results rounded once.
+//   "convert_f32"  everything else -- float16 (this CPU has no float16 dot-product
+//                  instruction: AVX512-FP16 is absent, so float16 would be widened inside the
+//                  GEMM anyway), depthwise (its direct SIMD kernel is float32), the avx2 and
+//                  scalar kernel sets: widen the operands to float32 (exact), run the float32
+//                  convolution of conv.h, round the results once.
+// Both paths compute float32 sums of exact products, so they differ only in summation order.
+#pragma once
+#include <cstdint>
+
+#include "conv.h"
+
+namespace minidl {
+
+// t: DType::bf16 or DType::f16; bias / grad_bias / grad_weight may be nullptr (skipped).
+void conv2d_lowp_forward(const ConvShape& s, DType t, const uint16_t* x, const uint16_t* w,
+                         const uint16_t* bias, uint16_t* y);
+void conv2d_lowp_backward_input(const ConvShape& s, DType t, const uint16_t* grad_y,
+                                const uint16_t* w, uint16_t* grad_x);
+void conv2d_lowp_backward_weight(const ConvShape& s, DType t, const uint16_t* grad_y,
+                                 const uint16_t* x, uint16_t* grad_w, uint16_t* grad_bias);
+
+// "avx512_bf16" or "convert_f32" (see above) for this shape and dtype with the active kernel set
+const char* conv2d_lowp_path(const ConvShape& s, DType t);
+
+}  // namespace minidl

@@ -1,0 +1,205 @@
+// Strided copy, fill and dtype casts. The 16-bit conversions are written out bit by bit here
+// (round to nearest even, as IEEE 754 and ml_dtypes do); cast_simd.cpp has the F16C/AVX-512
+// versions that must agree with them bit for bit.
+#include "copy.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "core/dtype_dispatch.h"
+#include "core/dispatch.h"
+#include "core/strided_loop.h"
+
+MINIDL_SIMD_TABLE(minidl::CastSimd, cast_simd)
+
+namespace minidl {
+
+static inline uint32_t float_bits(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
+static inline float bits_float(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
+
+uint16_t float_to_bfloat16(float f) {
+  uint32_t u = float_bits(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);  // quiet NaN
+  // round to nearest even on the 16 dropped bits
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+float bfloat16_to_float(uint16_t b) { return bits_float(static_cast<uint32_t>(b) << 16); }
+
+uint16_t float_to_half(float f) {
+  uint32_t u = float_bits(f);
+  uint32_t sign = (u >> 16) & 0x8000u;
+  uint32_t abs = u & 0x7fffffffu;
+  if (abs > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u | ((abs >> 13) & 0x3ffu));  // NaN
+  if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // rounds to >= 65520: inf
+  if (abs >= 0x38800000u) {  // normal half: rebias exponent 127 -> 15, round the 13 dropped bits
+    uint32_t r = abs - 0x38000000u;
+    r += 0xfffu + ((r >> 13) & 1u);
+    return static_cast<uint16_t>(sign | (r >> 13));
+  }
+  // subnormal half (or zero): value = m * 2^-24; shift the implicit-1 mantissa into place
+  if (abs < 0x33000000u) return static_cast<uint16_t>(sign);  // below half the smallest subnormal
+  uint32_t exp = abs >> 23;
+  uint32_t mant = (abs & 0x7fffffu) | 0x800000u;
+  uint32_t shift = 126u - exp;  // 14 .. 24
+  uint32_t halfway = 1u << (shift - 1);
+  uint32_t rest = mant & ((1u << shift) - 1u);
+  uint32_t q = mant >> shift;
+  if (rest > halfway || (rest == halfway && (q & 1u))) ++q;
+  return static_cast<uint16_t>(sign | q);
+}
+
+float half_to_float(uint16_t h) {
+  uint32_t sign = (static_cast<uint32_t>(h) & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1fu;
+  uint32_t mant = h & 0x3ffu;
+  if (exp == 0x1fu) return bits_float(sign | 0x7f800000u | (mant << 13));  // inf / NaN
+  if (exp == 0) {
+    if (mant == 0) return bits_float(sign);
+    float v = std::ldexp(static_cast<float>(mant), -24);  // subnormal: m * 2^-24
+    return sign ? -v : v;
+  }
+  return bits_float(sign | ((exp + 112u) << 23) | (mant << 13));
+}
+
+namespace {
+
+// Convert anything to float, and float to anything: the 16-bit types go through these.
+template <class T> inline float to_float(T v) { return static_cast<float>(v); }
+
+template <class Src, class Dst>
+void cast_loop(const Src* s, Dst* d, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    if constexpr (std::is_same_v<Dst, uint8_t>) d[i] = s[i] != Src(0);
+    else d[i] = static_cast<Dst>(s[i]);
+  }
+}
+
+// any non-16-bit type -> double, used as the common currency for 16-bit <-> int/f64 casts
+void to_f32(const void* src, DType st, float* dst, int64_t n) {
+  const CastSimd* simd = cast_simd_active();
+  switch (st) {
+    case DType::f32: std::memcpy(dst, src, n * 4); break;
+    case DType::f16:
+      if (simd) simd->f16_to_f32(static_cast<const uint16_t*>(src), dst, n);
+      else for (int64_t i = 0; i < n; ++i) dst[i] = half_to_float(static_cast<const uint16_t*>(src)[i]);
+      break;
+    case DType::bf16:
+      if (simd) simd->bf16_to_f32(static_cast<const uint16_t*>(src), dst, n);
+      else for (int64_t i = 0; i < n; ++i) dst[i] = bfloat16_to_float(static_cast<const uint16_t*>(src)[i]);
+      break;
+    case DType::f64: cast_loop(static_cast<const double*>(src), dst, n); break;
+    case DType::i64: cast_loop(static_cast<const int64_t*>(src), dst, n); break;
+    case DType::b8: cast_loop(static_cast<const uint8_t*>(src), dst, n); break;
+  }
+}
+
+void from_f32(const float* src, void* dst, DType dt, int64_t n) {
+  const CastSimd* simd = cast_simd_active();
+  switch (dt) {
+    case DType::f32: std::memcpy(dst, src, n * 4); break;
+    case DType::f16:
+      if (simd) simd->f32_to_f16(src, static_cast<uint16_t*>(dst), n);
+      else for (int64_t i = 0; i < n; ++i) static_cast<uint16_t*>(dst)[i] = float_to_half(src[i]);
+      break;
+    case DType::bf16:
+      if (simd) simd->f32_to_bf16(src, static_cast<uint16_t*>(dst), n);
+      else for (int64_t i = 0; i < n; ++i) static_cast<uint16_t*>(dst)[i] = float_to_bfloat16(src[i]);
+      break;
+    case DType::f64: cast_loop(src, static_cast<double*>(dst), n); break;
+    case DType::i64:
+      for (int64_t i = 0; i < n; ++i) static_cast<int64_t*>(dst)[i] = std::isfinite(src[i]) ? static_cast<int64_t>(src[i]) : 0;
+      break;
+    case DType::b8: cast_loop(src, static_cast<uint8_t*>(dst), n); break;
+  }
+}
+
+bool is16(DType t) { return t == DType::f16 || t == DType::bf16; }
+
+template <class T>
+T as_value(double v) {
+  if constexpr (std::is_same_v<T, uint8_t>) return v != 0.0;
+  else if constexpr (std::is_same_v<T, int64_t>) return std::isfinite(v) ? static_cast<int64_t>(v) : 0;
+  else return static_cast<T>(v);
+}
+
+template <class T>
+void copy_typed(const TensorView& src, const TensorView& dst) {
+  const int64_t* strides[2] = {src.strides, dst.strides};
+  StridedLoop<2> loop(dst.ndim, dst.shape, strides);
+  const T* s = static_cast<const T*>(src.data);
+  T* d = static_cast<T*>(dst.data);
+  const int64_t ss = loop.inner_stride(0), ds = loop.inner_stride(1);
+  loop.for_each_row([&](const int64_t* off, int64_t n) {
+    const T* sp = s + off[0];
+    T* dp = d + off[1];
+    if (ss == 1 && ds == 1) std::memcpy(dp, sp, n * sizeof(T));
+    else for (int64_t i = 0; i < n; ++i) dp[i * ds] = sp[i * ss];
+  }, 1 << 18);
+}
+
+}  // namespace
+
+void copy_strided(const TensorView& src, const TensorView& dst) {
+  if (src.dtype != dst.dtype) throw KernelError("copy_strided: dtypes differ");
+  if (src.ndim != dst.ndim) throw KernelError("copy_strided: ranks differ");
+  for (int d = 0; d < dst.ndim; ++d)
+    if (src.shape[d] != dst.shape[d]) throw KernelError("copy_strided: shapes differ");
+  switch (dtype_size(dst.dtype)) {
+    case 1: copy_typed<uint8_t>(src, dst); break;
+    case 2: copy_typed<uint16_t>(src, dst); break;
+    case 4: copy_typed<uint32_t>(src, dst); break;
+    case 8: copy_typed<uint64_t>(src, dst); break;
+  }
+}
+
+void cast_contiguous(const void* src, DType st, void* dst, DType dt, int64_t n) {
+  if (st == dt) { std::memcpy(dst, src, n * dtype_size(st)); return; }
+  // Work in blocks so 16-bit conversions go through a small float32 buffer kept in L1.
+  const int64_t block = 4096;
+  parallel_for((n + block - 1) / block, 64, [&](int64_t b0, int64_t b1) {
+    float buf[4096];
+    for (int64_t b = b0; b < b1; ++b) {
+      int64_t i0 = b * block, m = (i0 + block <= n) ? block : n - i0;
+      const char* s = static_cast<const char*>(src) + i0 * dtype_size(st);
+      char* d = static_cast<char*>(dst) + i0 * dtype_size(dt);
+      if (st == DType::f32) { from_f32(reinterpret_cast<const float*>(s), d, dt, m); continue; }
+      if (dt == DType::f32) { to_f32(s, st, reinterpret_cast<float*>(d), m); continue; }
+      if (is16(st) || is16(dt)) { to_f32(s, st, buf, m); from_f32(buf, d, dt, m); continue; }
+      // f64 / i64 / b8 among themselves: exact, no float32 detour
+      MINIDL_DISPATCH_ALL(st, "cast", {
+        const T* sp = reinterpret_cast<const T*>(s);
+        switch (dt) {
+          case DType::f64: cast_loop(sp, reinterpret_cast<double*>(d), m); break;
+          case DType::i64:
+            for (int64_t i = 0; i < m; ++i) {
+              double v = static_cast<double>(sp[i]);
+              reinterpret_cast<int64_t*>(d)[i] = std::isfinite(v) ? static_cast<int64_t>(sp[i]) : 0;
+            }
+            break;
+          case DType::b8: cast_loop(sp, reinterpret_cast<uint8_t*>(d), m); break;
+          default: break;
+        }
+      });
+    }
+  });
+}
+
+void fill(const TensorView& dst, double value) {
+  TensorView src = dst;
+  for (int d = 0; d < src.ndim; ++d) src.strides[d] = 0;
+  alignas(8) unsigned char scalar[8];
+  switch (dst.dtype) {
+    case DType::f32: { float v = static_cast<float>(value); std::memcpy(scalar, &v, 4); break; }
+    case DType::f64: std::memcpy(scalar, &value, 8); break;
+    case DType::f16: { uint16_t v = float_to_half(static_cast<float>(value)); std::memcpy(scalar, &v, 2); break; }
+    case DType::bf16: { uint16_t v = float_to_bfloat16(static_cast<float>(value)); std::memcpy(scalar, &v, 2); break; }
+    case DType::i64: { int64_t v = as_value<int64_t>(value); std::memcpy(scalar, &v, 8); break; }
+    case DType::b8: scalar[0] = value != 0.0; break;
+  }
+  src.data = scalar;
+  copy_strided(src, dst);
+}
+
+}  // namespace minidl

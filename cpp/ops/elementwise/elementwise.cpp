@@ -1,0 +1,286 @@
+// Elementwise kernels: the reference loops, with the float32 SIMD inner loops of
+// cpp/ops/elementwise/elementwise_simd.cpp used for contiguous / scalar-broadcast rows.
+#include "elementwise.h"
+
+#include <cmath>
+#include <type_traits>
+
+#include "core/dtype_dispatch.h"
+#include "core/dispatch.h"
+#include "core/strided_loop.h"
+
+MINIDL_SIMD_TABLE(minidl::ElementwiseSimd, elementwise_simd)
+
+namespace minidl {
+
+bool binary_is_comparison(BinaryOp op) {
+  return op == BinaryOp::eq || op == BinaryOp::ne || op == BinaryOp::lt || op == BinaryOp::le ||
+         op == BinaryOp::gt || op == BinaryOp::ge || op == BinaryOp::logical_and ||
+         op == BinaryOp::logical_or || op == BinaryOp::logical_xor;
+}
+
+namespace {
+
+template <class T>
+inline T apply_binary(BinaryOp op, T a, T b) {
+  switch (op) {
+    case BinaryOp::add: return a + b;
+    case BinaryOp::sub: return a - b;
+    case BinaryOp::mul: return a * b;
+    case BinaryOp::div:
+      if constexpr (std::is_integral_v<T>) return b == 0 ? T(0) : a / b;
+      else return a / b;
+    case BinaryOp::pow:
+      if constexpr (std::is_integral_v<T>) {
+        if (b < 0) return a == 1 ? 1 : 0;
+        T r = 1, base = a;
+        for (T e = b; e > 0; e >>= 1, base *= base) if (e & 1) r *= base;
+        return r;
+      } else return std::pow(a, b);
+    // NaN propagates through maximum/minimum, as torch.maximum does
+    case BinaryOp::maximum:
+      if constexpr (std::is_floating_point_v<T>) if (std::isnan(a) || std::isnan(b)) return a + b;
+      return a > b ? a : b;
+    case BinaryOp::minimum:
+      if constexpr (std::is_floating_point_v<T>) if (std::isnan(a) || std::isnan(b)) return a + b;
+      return a < b ? a : b;
+    case BinaryOp::floor_divide:
+      if constexpr (std::is_integral_v<T>) {
+        if (b == 0) return 0;
+        T q = a / b;
+        return (q * b != a && ((a < 0) != (b < 0))) ? q - 1 : q;
+      } else return std::floor(a / b);
+    case BinaryOp::remainder:
+      if constexpr (std::is_integral_v<T>) {
+        if (b == 0) return 0;
+        T r = a % b;
+        return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+      } else {
+        T r = std::fmod(a, b);
+        return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+      }
+    default: return T(0);
+  }
+}
+
+template <class T>
+inline uint8_t apply_compare(BinaryOp op, T a, T b) {
+  switch (op) {
+    case BinaryOp::eq: return a == b;
+    case BinaryOp::ne: return a != b;
+    case BinaryOp::lt: return a < b;
+    case BinaryOp::le: return a <= b;
+    case BinaryOp::gt: return a > b;
+    case BinaryOp::ge: return a >= b;
+    case BinaryOp::logical_and: return (a != T(0)) && (b != T(0));
+    case BinaryOp::logical_or: return (a != T(0)) || (b != T(0));
+    case BinaryOp::logical_xor: return (a != T(0)) != (b != T(0));
+    default: return 0;
+  }
+}
+
+template <class T>
+void binary_typed(BinaryOp op, const TensorView& a, const TensorView& b, const TensorView& out) {
+  const int64_t* strides[3] = {a.strides, b.strides, out.strides};
+  StridedLoop<3> loop(out.ndim, out.shape, strides);
+  const T* pa = static_cast<const T*>(a.data);
+  const T* pb = static_cast<const T*>(b.data);
+  const int64_t sa = loop.inner_stride(0), sb = loop.inner_stride(1), so = loop.inner_stride(2);
+  const bool compare = binary_is_comparison(op);
+  const ElementwiseSimd* simd = nullptr;
+  if constexpr (std::is_same_v<T, float>) simd = elementwise_simd_active();
+  loop.for_each_row([&](const int64_t* off, int64_t n) {
+    const T* ra = pa + off[0];
+    const T* rb = pb + off[1];
+    if (compare) {
+      uint8_t* ro = static_cast<uint8_t*>(out.data) + off[2];
+      for (int64_t i = 0; i < n; ++i) ro[i * so] = apply_compare(op, ra[i * sa], rb[i * sb]);
+      return;
+    }
+    T* ro = static_cast<T*>(out.data) + off[2];
+    if constexpr (std::is_same_v<T, float>) {
+      if (simd && so == 1 && sa <= 1 && sb <= 1 && simd->binary_f32(op, ra, sa, rb, sb, ro, n)) return;
+    }
+    for (int64_t i = 0; i < n; ++i) ro[i * so] = apply_binary(op, ra[i * sa], rb[i * sb]);
+  });
+}
+
+template <class T>
+inline T apply_unary(UnaryOp op, T x) {
+  if constexpr (std::is_floating_point_v<T>) {
+    switch (op) {
+      case UnaryOp::neg: return -x;
+      case UnaryOp::abs: return std::abs(x);
+      case UnaryOp::exp: return std::exp(x);
+      case UnaryOp::log: return std::log(x);
+      case UnaryOp::sqrt: return std::sqrt(x);
+      case UnaryOp::rsqrt: return T(1) / std::sqrt(x);
+      case UnaryOp::square: return x * x;
+      case UnaryOp::reciprocal: return T(1) / x;
+      case UnaryOp::sign: return std::isnan(x) ? x : T((x > 0) - (x < 0));
+      case UnaryOp::sin: return std::sin(x);
+      case UnaryOp::cos: return std::cos(x);
+      case UnaryOp::log1p: return std::log1p(x);
+      case UnaryOp::expm1: return std::expm1(x);
+      case UnaryOp::floor: return std::floor(x);
+      case UnaryOp::ceil: return std::ceil(x);
+      case UnaryOp::round: return std::nearbyint(x);  // half to even, as torch.round
+      case UnaryOp::trunc: return std::trunc(x);
+      default: return x;
+    }
+  } else {
+    switch (op) {
+      case UnaryOp::neg: return static_cast<T>(-x);
+      case UnaryOp::abs: return x < 0 ? static_cast<T>(-x) : x;
+      case UnaryOp::square: return static_cast<T>(x * x);
+      case UnaryOp::sign: return static_cast<T>((x > 0) - (x < 0));
+      default: return x;  // floor/ceil/round/trunc of an integer
+    }
+  }
+}
+
+template <class T>
+inline uint8_t apply_predicate(UnaryOp op, T x) {
+  switch (op) {
+    case UnaryOp::logical_not: return x == T(0);
+    case UnaryOp::isnan:
+      if constexpr (std::is_floating_point_v<T>) return std::isnan(x); else return 0;
+    case UnaryOp::isinf:
+      if constexpr (std::is_floating_point_v<T>) return std::isinf(x); else return 0;
+    case UnaryOp::isfinite:
+      if constexpr (std::is_floating_point_v<T>) return std::isfinite(x); else return 1;
+    default: return 0;
+  }
+}
+
+bool unary_is_predicate(UnaryOp op) {
+  return op == UnaryOp::logical_not || op == UnaryOp::isnan || op == UnaryOp::isinf ||
+         op == UnaryOp::isfinite;
+}
+
+}  // namespace
+
+void binary(BinaryOp op, const TensorView& a, const TensorView& b, const TensorView& out) {
+  if (a.dtype != b.dtype) throw KernelError("binary: operand dtypes differ");
+  MINIDL_DISPATCH_ALL(a.dtype, "binary", binary_typed<T>(op, a, b, out));
+}
+
+void binary_scalar(BinaryOp op, const TensorView& a, double s, bool scalar_first, const TensorView& out) {
+  // the scalar is a 0-stride operand of a's dtype
+  alignas(8) unsigned char buf[8];
+  TensorView sv = a;
+  for (int d = 0; d < sv.ndim; ++d) sv.strides[d] = 0;
+  sv.data = buf;
+  MINIDL_DISPATCH_ALL(a.dtype, "binary_scalar", {
+    T v;
+    if constexpr (std::is_same_v<T, uint8_t>) v = s != 0.0;
+    else v = static_cast<T>(s);
+    *reinterpret_cast<T*>(buf) = v;
+  });
+  if (scalar_first) binary(op, sv, a, out);
+  else binary(op, a, sv, out);
+}
+
+namespace {
+
+template <class T>
+void unary_typed(UnaryOp op, const TensorView& x, const TensorView& out) {
+  const int64_t* strides[2] = {x.strides, out.strides};
+  StridedLoop<2> loop(out.ndim, out.shape, strides);
+  const int64_t sx = loop.inner_stride(0), so = loop.inner_stride(1);
+  const bool predicate = unary_is_predicate(op);
+  const T* px = static_cast<const T*>(x.data);
+  const ElementwiseSimd* simd = nullptr;
+  if constexpr (std::is_same_v<T, float>) simd = elementwise_simd_active();
+  loop.for_each_row([&](const int64_t* off, int64_t n) {
+    const T* rx = px + off[0];
+    if (predicate) {
+      uint8_t* ro = static_cast<uint8_t*>(out.data) + off[1];
+      for (int64_t i = 0; i < n; ++i) ro[i * so] = apply_predicate(op, rx[i * sx]);
+      return;
+    }
+    T* ro = static_cast<T*>(out.data) + off[1];
+    if constexpr (std::is_same_v<T, float>) {
+      if (simd && sx == 1 && so == 1 && simd->unary_f32(op, rx, ro, n)) return;
+    }
+    if constexpr (std::is_same_v<T, uint8_t>) {
+      for (int64_t i = 0; i < n; ++i) ro[i * so] = rx[i * sx];
+    } else {
+      for (int64_t i = 0; i < n; ++i) ro[i * so] = apply_unary(op, rx[i * sx]);
+    }
+  });
+}
+
+}  // namespace
+
+void unary(UnaryOp op, const TensorView& x, const TensorView& out) {
+  MINIDL_DISPATCH_ALL(x.dtype, "unary", unary_typed<T>(op, x, out));
+}
+
+void clamp(const TensorView& x, bool has_lo, double lo, bool has_hi, double hi, const TensorView& out) {
+  const int64_t* strides[2] = {x.strides, out.strides};
+  StridedLoop<2> loop(out.ndim, out.shape, strides);
+  const int64_t sx = loop.inner_stride(0), so = loop.inner_stride(1);
+  MINIDL_DISPATCH_NUMERIC(x.dtype, "clamp", {
+    const T* px = static_cast<const T*>(x.data);
+    T* po = static_cast<T*>(out.data);
+    const T l = static_cast<T>(lo), h = static_cast<T>(hi);
+    loop.for_each_row([&](const int64_t* off, int64_t n) {
+      const T* rx = px + off[0];
+      T* ro = po + off[1];
+      for (int64_t i = 0; i < n; ++i) {
+        T v = rx[i * sx];
+        if (has_lo && v < l) v = l;   // NaN stays NaN: comparisons are false
+        if (has_hi && v > h) v = h;
+        ro[i * so] = v;
+      }
+    });
+  });
+}
+
+void clamp_backward(const TensorView& g, const TensorView& x, bool has_lo, double lo, bool has_hi,
+                    double hi, const TensorView& gx) {
+  const int64_t* strides[3] = {g.strides, x.strides, gx.strides};
+  StridedLoop<3> loop(gx.ndim, gx.shape, strides);
+  const int64_t sg = loop.inner_stride(0), sx = loop.inner_stride(1), so = loop.inner_stride(2);
+  MINIDL_DISPATCH_FLOAT(x.dtype, "clamp_backward", {
+    const T* pg = static_cast<const T*>(g.data);
+    const T* px = static_cast<const T*>(x.data);
+    T* po = static_cast<T*>(gx.data);
+    const T l = static_cast<T>(lo), h = static_cast<T>(hi);
+    loop.for_each_row([&](const int64_t* off, int64_t n) {
+      for (int64_t i = 0; i < n; ++i) {
+        T v = px[off[1] + i * sx];
+        bool pass = !(has_lo && v < l) && !(has_hi && v > h);
+        po[off[2] + i * so] = pass ? pg[off[0] + i * sg] : T(0);
+      }
+    });
+  });
+}
+
+void where(const TensorView& cond, const TensorView& a, const TensorView& b, const TensorView& out) {
+  const int64_t* strides[4] = {cond.strides, a.strides, b.strides, out.strides};
+  StridedLoop<4> loop(out.ndim, out.shape, strides);
+  const int64_t sc = loop.inner_stride(0), sa = loop.inner_stride(1), sb = loop.inner_stride(2),
+                so = loop.inner_stride(3);
+  const uint8_t* pc = static_cast<const uint8_t*>(cond.data);
+  // a pure selection: dispatch on the element size, so 16-bit floats work too
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    const T* pa = static_cast<const T*>(a.data);
+    const T* pb = static_cast<const T*>(b.data);
+    T* po = static_cast<T*>(out.data);
+    loop.for_each_row([&](const int64_t* off, int64_t n) {
+      for (int64_t i = 0; i < n; ++i)
+        po[off[3] + i * so] = pc[off[0] + i * sc] ? pa[off[1] + i * sa] : pb[off[2] + i * sb];
+    });
+  };
+  switch (dtype_size(out.dtype)) {
+    case 1: run(uint8_t{}); break;
+    case 2: run(uint16_t{}); break;
+    case 4: run(uint32_t{}); break;
+    default: run(uint64_t{}); break;
+  }
+}
+
+}  // namespace minidl

@@ -1,0 +1,51 @@
+// Elementwise arithmetic with NumPy broadcasting, comparisons, unary math, clamp, where.
+#pragma once
+#include <cstdint>
+
+#include "core/tensor_view.h"
+
+namespace minidl {
+
+enum class BinaryOp : int {
+  add = 0, sub, mul, div, pow, maximum, minimum,   // arithmetic: out dtype = input dtype
+  eq, ne, lt, le, gt, ge,                           // comparisons: out dtype = bool
+  logical_and, logical_or, logical_xor,             // on bool (or nonzero) -> bool
+  floor_divide, remainder,                          // Python semantics (floor)
+};
+
+enum class UnaryOp : int {
+  neg = 0, abs, exp, log, sqrt, rsqrt, square, reciprocal, sign, sin, cos, log1p, expm1,
+  floor, ceil, round, trunc, logical_not, isnan, isinf, isfinite,
+};
+
+bool binary_is_comparison(BinaryOp op);
+
+// out = a (op) b over out's shape. a and b have out's ndim and shape, with stride 0 on the
+// broadcast dims; they share one dtype (f32, f64, i64 or b8). out may alias a or b exactly
+// (in-place ops). Parallel over rows for large outputs.
+void binary(BinaryOp op, const TensorView& a, const TensorView& b, const TensorView& out);
+// out = a (op) s, or s (op) a when scalar_first.
+void binary_scalar(BinaryOp op, const TensorView& a, double s, bool scalar_first, const TensorView& out);
+
+// out = op(x), same shape; out dtype = x's (bool for logical_not/isnan/isinf/isfinite).
+void unary(UnaryOp op, const TensorView& x, const TensorView& out);
+
+// out = min(max(x, lo), hi), each bound optional.
+void clamp(const TensorView& x, bool has_lo, double lo, bool has_hi, double hi, const TensorView& out);
+// gx = g where lo <= x <= hi, else 0 (the clamp backward; PyTorch passes the gradient at the bounds)
+void clamp_backward(const TensorView& g, const TensorView& x, bool has_lo, double lo, bool has_hi,
+                    double hi, const TensorView& gx);
+
+// out = cond ? a : b over out's shape (cond bool; a, b of out's dtype; all broadcast).
+void where(const TensorView& cond, const TensorView& a, const TensorView& b, const TensorView& out);
+
+// Float32 SIMD inner loops. sa / sb are 0 (broadcast scalar) or 1 (contiguous).
+// Return false when the op is not vectorized (the caller runs the reference loop).
+struct ElementwiseSimd {
+  bool (*binary_f32)(BinaryOp op, const float* a, int64_t sa, const float* b, int64_t sb,
+                     float* out, int64_t n);
+  bool (*unary_f32)(UnaryOp op, const float* x, float* out, int64_t n);
+  void (*copy_f32)(const float* src, float* dst, int64_t n);
+};
+
+}  // namespace minidl

@@ -1,0 +1,75 @@
+// Float32 elementwise inner loops for one ISA (compiled once per ISA, see vec.h).
+// Called by cpp/ops/elementwise/elementwise.cpp on rows whose operands are contiguous (stride 1)
+// or a broadcast scalar (stride 0); anything it returns false for runs the reference loop.
+#include "elementwise.h"
+#include "core/vec.h"
+#include "core/map_loops.h"
+
+namespace minidl {
+namespace MINIDL_ISA_NS {
+namespace {
+
+// out[i] = op(a[i*sa], b[i*sb]) with sa, sb in {0, 1}
+template <class Op>
+inline void binary_loop(const float* a, int64_t sa, const float* b, int64_t sb, float* out, int64_t n, const Op& op) {
+  if (sa == 1 && sb == 1) {
+    map2(a, b, out, n, op);
+  } else if (sa == 1) {
+    const Vec vb = Vec::set1(*b);
+    map1(a, out, n, [&](Vec x) { return op(x, vb); });
+  } else if (sb == 1) {
+    const Vec va = Vec::set1(*a);
+    map1(b, out, n, [&](Vec y) { return op(va, y); });
+  } else {
+    const Vec v = op(Vec::set1(*a), Vec::set1(*b));
+    int64_t i = 0;
+    for (; i + Vec::width <= n; i += Vec::width) v.store(out + i);
+    if (i < n) v.store_partial(out + i, static_cast<int>(n - i));
+  }
+}
+
+// maximum/minimum propagate NaN like the reference (and torch.maximum): a NaN in either
+// operand gives a + b (a NaN). Otherwise max_ps(a, b) = a > b ? a : b, the reference exactly.
+inline Vec maximum_nan(Vec a, Vec b) { return blend(cmp_unord(a, b), max(a, b), a + b); }
+inline Vec minimum_nan(Vec a, Vec b) { return blend(cmp_unord(a, b), min(a, b), a + b); }
+
+bool binary_f32(BinaryOp op, const float* a, int64_t sa, const float* b, int64_t sb, float* out, int64_t n) {
+  if (sa < 0 || sa > 1 || sb < 0 || sb > 1) return false;
+  switch (op) {
+    case BinaryOp::add: binary_loop(a, sa, b, sb, out, n, [](Vec x, Vec y) { return x + y; }); return true;
+    case BinaryOp::sub: binary_loop(a, sa, b, sb, out, n, [](Vec x, Vec y) { return x - y; }); return true;
+    case BinaryOp::mul: binary_loop(a, sa, b, sb, out, n, [](Vec x, Vec y) { return x * y; }); return true;
+    case BinaryOp::div: binary_loop(a, sa, b, sb, out, n, [](Vec x, Vec y) { return x / y; }); return true;
+    case BinaryOp::maximum: binary_loop(a, sa, b, sb, out, n, maximum_nan); return true;
+    case BinaryOp::minimum: binary_loop(a, sa, b, sb, out, n, minimum_nan); return true;
+    default: return false;
+  }
+}
+
+bool unary_f32(UnaryOp op, const float* x, float* out, int64_t n) {
+  const Vec one = Vec::set1(1.0f);
+  switch (op) {
+    case UnaryOp::neg: map1(x, out, n, [](Vec v) { return neg(v); }); return true;
+    case UnaryOp::abs: map1(x, out, n, [](Vec v) { return abs(v); }); return true;
+    case UnaryOp::exp: map1(x, out, n, [](Vec v) { return exp(v); }); return true;
+    case UnaryOp::log: map1(x, out, n, [](Vec v) { return log(v); }); return true;
+    case UnaryOp::sqrt: map1(x, out, n, [](Vec v) { return sqrt(v); }); return true;
+    // 1 / sqrt(x) with the correctly rounded sqrt and division (not rsqrt_ps's 12-14 bit
+    // approximation): bit-identical to the reference's T(1) / std::sqrt(x)
+    case UnaryOp::rsqrt: map1(x, out, n, [&](Vec v) { return one / sqrt(v); }); return true;
+    case UnaryOp::square: map1(x, out, n, [](Vec v) { return v * v; }); return true;
+    case UnaryOp::reciprocal: map1(x, out, n, [&](Vec v) { return one / v; }); return true;
+    default: return false;
+  }
+}
+
+void copy_f32(const float* src, float* dst, int64_t n) {
+  map1(src, dst, n, [](Vec v) { return v; });
+}
+
+}  // namespace
+
+extern const ElementwiseSimd elementwise_simd = {&binary_f32, &unary_f32, &copy_f32};
+
+}  // namespace MINIDL_ISA_NS
+}  // namespace minidl

@@ -1,0 +1,116 @@
+// General matrix multiply, row-major: C = alpha * op(A) @ op(B) + beta * C,
+// op(A) is M x K (A is K x M when trans_a), op(B) is K x N (B is N x K when trans_b).
+// lda/ldb/ldc are row strides in elements. beta == 0 ignores C's old contents (NaN included).
+//
+// sgemm follows the Goto/BLIS structure (cpp/ops/gemm/gemm_simd.cpp): panels of B packed
+// for L3/L1, blocks of A for L2, a register-blocked micro-kernel per ISA; gemm.cpp
+// splits C between OpenMP threads and holds the portable blocked path (the "scalar"
+// set, also used by dgemm). gemm_reference is the textbook loop the others are tested against.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace minidl {
+
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+           int64_t ldc);
+void dgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha,
+           const double* A, int64_t lda, const double* B, int64_t ldb, double beta, double* C,
+           int64_t ldc);
+
+// batch of independent GEMMs; stride_* is the element distance between consecutive matrices
+// (0 broadcasts one matrix to every batch entry).
+void sgemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
+                   float alpha, const float* A, int64_t lda, int64_t stride_a, const float* B,
+                   int64_t ldb, int64_t stride_b, float beta, float* C, int64_t ldc,
+                   int64_t stride_c);
+void dgemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
+                   double alpha, const double* A, int64_t lda, int64_t stride_a, const double* B,
+                   int64_t ldb, int64_t stride_b, double beta, double* C, int64_t ldc,
+                   int64_t stride_c);
+
+// The textbook triple loop, the reference every fast path is tested against.
+template <class T>
+void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
+                    const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      T acc = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        T a = trans_a ? A[k * lda + i] : A[i * lda + k];
+        T b = trans_b ? B[j * ldb + k] : B[k * ldb + j];
+        acc += a * b;
+      }
+      C[i * ldc + j] = alpha * acc + (beta == T(0) ? T(0) : beta * C[i * ldc + j]);
+    }
+}
+
+// Per-ISA single-precision GEMM (packing + micro-kernel + blocking), cpp/ops/gemm/gemm_simd.cpp.
+// `sgemm` runs on the calling thread (M, N, K >= 0); the caller splits C between threads in
+// multiples of the micro-tile (mr rows, nr columns) so no thread gets a ragged tile it need not.
+struct GemmSimd {
+  void (*sgemm)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                int64_t ldc);
+  int mr, nr;
+};
+
+
+// ---- GEMM with a pre-packed B (cpp/ops/gemm/gemm_packed.cpp, gemm_packed_simd.cpp) --
+// For one B reused by many products, e.g. an RNN's W_hh at every time step: packing op(B)
+// into the micro-kernel's panels once removes the per-call packing, which for the small-M
+// recurrent products (M = batch) costs up to a quarter of each GEMM.
+struct GemmPackedSimd {
+  int64_t (*packed_size)(int64_t K, int64_t N);  // floats
+  void (*pack_b)(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, float* dst);
+  // columns [q0 nr, q1 nr) of C_b = alpha A @ op(B_b) + beta C_b, b < nb, on the calling thread;
+  // a_packed non-null: A already packed by pack_a (alpha ignored, A and a_buf unused)
+  void (*gemm)(int64_t M, int64_t q0, int64_t q1, int64_t K, int64_t N, float alpha, const float* A,
+               int64_t lda, int nb, const float* const* packed, float beta, float* const* C, int64_t ldc,
+               float* a_buf, const float* a_packed);
+  int64_t (*packed_a_size)(int64_t M, int64_t K);  // floats
+  // columns [k0, k1) of A (M x K) into the packed-A layout (the other columns are left alone)
+  void (*pack_a)(int64_t M, int64_t K, int64_t k0, int64_t k1, const float* A, int64_t lda, float* dst);
+  int nr;
+  int64_t a_buf_size;  // floats of the per-thread A buffer
+};
+
+// op(B) (K x N; B is N x K when trans_b) packed for the active kernel set. With the scalar
+// set (no packed kernel) it only remembers B and sgemm_packed calls sgemm. B must stay alive
+// and unchanged while the PackedMatrixB is used.
+class PackedMatrixB {
+ public:
+  PackedMatrixB(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb);
+  int64_t K, N;
+  bool trans_b;
+  const float* B;
+  int64_t ldb;
+  const GemmPackedSimd* simd;  // null: fall back to sgemm
+  std::vector<float> packed;
+};
+
+// Column panels: sgemm_packed_panels computes only columns [q0 w, min(q1 w, N)) of C, on the
+// calling thread, w = kPackedPanel; a caller that keeps its own threads busy over many GEMMs (an
+// RNN's time loop inside one parallel region) splits the panels between them.
+constexpr int64_t kPackedPanel = 32;
+void sgemm_packed_panels(int64_t M, int64_t q0, int64_t q1, float alpha, const float* A, int64_t lda,
+                         const PackedMatrixB& B, float beta, float* C, int64_t ldc);
+// the same for nb matrices B_b of equal K and N sharing A (packed once): C_b = alpha A @ op(B_b) + beta C_b
+// a_packed: A packed beforehand with sgemm_pack_a_cols (then A may be null; alpha must be 1).
+void sgemm_packed_panels_multi(int64_t M, int64_t q0, int64_t q1, float alpha, const float* A, int64_t lda, int nb,
+                               const PackedMatrixB* const* B, float beta, float* const* C, int64_t ldc,
+                               const float* a_packed = nullptr);
+// A packed once and shared: an RNN time loop's threads each produce some columns of the next
+// product's A (their hidden units of dpre in the backward) and pack just those right away,
+// instead of every thread packing all of A before its share of the product. packed_a_size is
+// 0 when the kernel set has no packed kernel (the scalar set): then pass A as usual.
+int64_t sgemm_packed_a_size(const PackedMatrixB& B, int64_t M);
+void sgemm_pack_a_cols(const PackedMatrixB& B, int64_t M, int64_t k0, int64_t k1, const float* A, int64_t lda,
+                       float* dst);
+
+// C (M x N, row stride ldc) = alpha * A (M x K, row stride lda) @ op(B) + beta * C
+void sgemm_packed(int64_t M, float alpha, const float* A, int64_t lda, const PackedMatrixB& B, float beta,
+                  float* C, int64_t ldc);
+
+}  // namespace minidl

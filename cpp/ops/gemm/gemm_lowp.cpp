@@ -1,0 +1,142 @@
+// Low-precision GEMM entry points (gemm_lowp.h): path choice, thread splitting, batching and
+// the portable path (widen to float32, then sgemm).
+//
+// Threads: as in gemm.cpp, C is cut into one independent piece per thread along N (whole
+// 32-column panels) when N >= M, else along M (whole 12-row panels); no barriers.
+#include "gemm_lowp.h"
+
+#include <algorithm>
+#include <memory>
+
+#include "ops/copy/copy.h"
+#include "core/dispatch.h"
+#include "gemm.h"
+#include "core/parallel.h"
+
+MINIDL_SIMD_TABLE(minidl::GemmBf16Simd, gemm_bf16_simd)
+
+namespace minidl {
+namespace {
+
+// The vdpbf16ps kernel when the active set is AVX-512 and the CPU has AVX512-BF16.
+const GemmBf16Simd* bf16_kernel() {
+  const GemmBf16Simd* t = gemm_bf16_simd_active();
+  if (!t || !t->gemm) return nullptr;
+  static const bool has = cpu_has_avx512_bf16();
+  return has ? t : nullptr;
+}
+
+// Below this many multiply-adds waking the team costs more than it saves (as in gemm.cpp).
+constexpr int64_t kParallelMinFma = int64_t(1) << 20;
+
+
+void bf16_threaded(const GemmBf16Simd* k, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                   float alpha, const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb,
+                   float beta, float* C, int64_t ldc) {
+  int64_t nt = num_threads();
+#ifdef _OPENMP
+  if (omp_in_parallel()) nt = 1;
+#endif
+  if (M * N * std::max<int64_t>(K, 1) < kParallelMinFma) nt = 1;
+  const int64_t n_units = (N + k->nr - 1) / k->nr, m_units = (M + k->mr - 1) / k->mr;
+  const bool split_n = N >= M ? n_units >= 2 : m_units < 2;
+  const int64_t units = split_n ? n_units : m_units;
+  nt = std::min(nt, units);
+  if (nt <= 1) {
+    k->gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(static_cast<int>(nt))
+  {
+    const int64_t t = omp_get_thread_num(), T_ = omp_get_num_threads();
+    const int64_t u0 = units * t / T_, u1 = units * (t + 1) / T_;
+    if (split_n) {
+      const int64_t j0 = u0 * k->nr, j1 = std::min(N, u1 * k->nr);
+      if (j0 < j1)
+        k->gemm(ta, tb, M, j1 - j0, K, alpha, A, lda, tb ? B + j0 * ldb : B + j0, ldb, beta, C + j0, ldc);
+    } else {
+      const int64_t i0 = u0 * k->mr, i1 = std::min(M, u1 * k->mr);
+      if (i0 < i1)
+        k->gemm(ta, tb, i1 - i0, N, K, alpha, ta ? A + i0 : A + i0 * lda, lda, B, ldb, beta,
+                C + i0 * ldc, ldc);
+    }
+  }
+#endif
+}
+
+// rows x cols 16-bit matrix (row stride ld) -> contiguous float32 (exact)
+void widen(DType dt, const uint16_t* src, int64_t rows, int64_t cols, int64_t ld, float* dst) {
+  if (ld == cols || rows == 1) {
+    cast_contiguous(src, dt, dst, DType::f32, rows * cols);
+    return;
+  }
+  parallel_for(rows, std::max<int64_t>(1, 65536 / std::max<int64_t>(cols, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) cast_contiguous(src + r * ld, dt, dst + r * cols, DType::f32, cols);
+  });
+}
+
+void check_dtype(DType dt) {
+  if (dt != DType::bf16 && dt != DType::f16)
+    throw KernelError(std::string("gemm_lowp: expected bfloat16 or float16 operands, got ") + dtype_name(dt));
+}
+
+}  // namespace
+
+const char* gemm_lowp_path(DType dt) {
+  return dt == DType::bf16 && bf16_kernel() ? "avx512_bf16" : "convert_f32";
+}
+
+void gemm_lowp(DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+               const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C,
+               int64_t ldc) {
+  check_dtype(dt);
+  if (M <= 0 || N <= 0) return;
+  if (dt == DType::bf16) {
+    if (const GemmBf16Simd* k = bf16_kernel()) {
+      bf16_threaded(k, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      return;
+    }
+  }
+  // Portable path: every bf16 / f16 value is exactly a float32, so widening loses nothing and
+  // the result equals sgemm on the widened operands bit for bit. O(MK + KN) conversions
+  // against O(MNK) multiply-adds.
+  const int64_t Kc = std::max<int64_t>(K, 0);
+  const int64_t a_rows = ta ? Kc : M, a_cols = ta ? M : Kc;
+  const int64_t b_rows = tb ? N : Kc, b_cols = tb ? Kc : N;
+  // uninitialized buffers (every element is written by widen): no memset of O(MK + KN)
+  std::unique_ptr<float[]> wa(new float[static_cast<size_t>(std::max<int64_t>(a_rows * a_cols, 1))]);
+  std::unique_ptr<float[]> wb(new float[static_cast<size_t>(std::max<int64_t>(b_rows * b_cols, 1))]);
+  if (Kc > 0) {
+    widen(dt, A, a_rows, a_cols, lda, wa.get());
+    widen(dt, B, b_rows, b_cols, ldb, wb.get());
+  }
+  sgemm(ta, tb, M, N, K, alpha, wa.get(), std::max<int64_t>(a_cols, 1), wb.get(),
+        std::max<int64_t>(b_cols, 1), beta, C, ldc);
+}
+
+void gemm_lowp_batched(DType dt, bool ta, bool tb, int64_t batch, int64_t M, int64_t N, int64_t K,
+                       float alpha, const uint16_t* A, int64_t lda, int64_t sa, const uint16_t* B,
+                       int64_t ldb, int64_t sb, float beta, float* C, int64_t ldc, int64_t sc) {
+  check_dtype(dt);
+  if (batch <= 0 || M <= 0 || N <= 0) return;
+  const GemmBf16Simd* k = dt == DType::bf16 ? bf16_kernel() : nullptr;
+  const int64_t fma = M * N * std::max<int64_t>(K, 1);
+  int nt = num_threads();
+#ifdef _OPENMP
+  if (omp_in_parallel()) nt = 1;
+#endif
+  // Many small GEMMs (attention heads): one whole GEMM per thread at a time, as sgemm_batched.
+  if (k && nt > 1 && batch >= nt && fma < 4 * kParallelMinFma * nt && fma * batch >= kParallelMinFma) {
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+#endif
+    for (int64_t b = 0; b < batch; ++b)
+      k->gemm(ta, tb, M, N, K, alpha, A + b * sa, lda, B + b * sb, ldb, beta, C + b * sc, ldc);
+    return;
+  }
+  for (int64_t b = 0; b < batch; ++b)
+    gemm_lowp(dt, ta, tb, M, N, K, alpha, A + b * sa, lda, B + b * sb, ldb, beta, C + b * sc, ldc);
+}
+
+}  // namespace minidl

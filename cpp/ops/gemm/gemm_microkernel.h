@@ -1,0 +1,135 @@
+// Register-blocked SGEMM micro-kernel and the 4-row packing transpose (included only by
+// gemm_simd.cpp and gemm_packed_simd.cpp, compiled per ISA).
+//
+// The micro-kernel computes one MR x NR tile of C from a packed A micro-panel (MR rows, kc
+// columns, stored k-major: a[k*kMR + r]) and a packed B micro-panel (kc rows of NR floats:
+// b[k*kNR + j]). Per k it loads two vectors of B, broadcasts MR values of A and does 2*MR
+// FMAs into accumulators that never leave registers:
+//   AVX-512: 12 x 32 -> 24 zmm accumulators + 2 for B + 1 broadcast (of 32 zmm). 24 FMAs per
+//            k, 14 loads (2 vector + 12 broadcast): the 2 FMA pipes stay the bottleneck and
+//            24 independent chains cover the 4-cycle FMA latency x 2 pipes = 8 in flight.
+//   AVX2:     6 x 16 -> 12 ymm accumulators + 2 for B + 1 broadcast (of 16 ymm).
+// Tiles with fewer than kMR rows use the same template with MR < kMR (the panel stride stays
+// kMR); tiles narrower than kNR are computed full width (B is zero-padded) and stored masked.
+#pragma once
+#include "core/vec.h"
+
+namespace minidl {
+namespace MINIDL_ISA_NS {
+namespace {
+
+constexpr int kVW = Vec::width;
+constexpr int kNR = 2 * kVW;
+#if defined(__AVX512F__)
+constexpr int kMR = 12;
+#else
+constexpr int kMR = 6;
+#endif
+
+// C tile (MR x n, n <= kNR, row stride ldc) = acc + beta * C; beta == 0 never reads C.
+template <int MR>
+inline void microkernel(int64_t kc, const float* __restrict a, const float* __restrict b,
+                        float* __restrict c, int64_t ldc, int n, float beta) {
+  Vec acc0[MR], acc1[MR];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    acc0[r] = Vec::zero();
+    acc1[r] = Vec::zero();
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + kNR - 1), _MM_HINT_T0);
+  }
+#pragma GCC unroll 4
+  for (int64_t k = 0; k < kc; ++k) {
+    const Vec b0 = Vec::load(b), b1 = Vec::load(b + kVW);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const Vec ar = Vec::set1(a[r]);
+      acc0[r] = fmadd(ar, b0, acc0[r]);
+      acc1[r] = fmadd(ar, b1, acc1[r]);
+    }
+    a += kMR;
+    b += kNR;
+  }
+  if (n == kNR) {
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      float* cr = c + r * ldc;
+      Vec v0 = acc0[r], v1 = acc1[r];
+      if (beta == 1.0f) {
+        v0 = v0 + Vec::load(cr);
+        v1 = v1 + Vec::load(cr + kVW);
+      } else if (beta != 0.0f) {
+        v0 = fmadd(Vec::set1(beta), Vec::load(cr), v0);
+        v1 = fmadd(Vec::set1(beta), Vec::load(cr + kVW), v1);
+      }
+      v0.store(cr);
+      v1.store(cr + kVW);
+    }
+  } else {  // partial tile: n0 columns in the first vector, n1 in the second
+    const int n0 = n < kVW ? n : kVW, n1 = n - n0;
+    for (int r = 0; r < MR; ++r) {
+      float* cr = c + r * ldc;
+      Vec v0 = acc0[r], v1 = acc1[r];
+      if (beta != 0.0f) {
+        v0 = fmadd(Vec::set1(beta), Vec::load_partial(cr, n0), v0);
+        if (n1 > 0) v1 = fmadd(Vec::set1(beta), Vec::load_partial(cr + kVW, n1), v1);
+      }
+      v0.store_partial(cr, n0);
+      if (n1 > 0) v1.store_partial(cr + kVW, n1);
+    }
+  }
+}
+
+// d[k*ds + r] = scale * s_r[k] for the 4 rows s_0..s_3 and k < kc: packs 4 rows of a
+// row-major operand into k-major order with 4x4 SSE transposes (4 loads, 8 shuffles, 4 stores
+// per 16 floats instead of 16 scalar loads and stores).
+inline void pack4_transposed(const float* s0, const float* s1, const float* s2, const float* s3,
+                      int64_t kc, float* d, int64_t ds, float scale) {
+  const __m128 vs = _mm_set1_ps(scale);
+  int64_t k = 0;
+  for (; k + 4 <= kc; k += 4) {
+    __m128 r0 = _mm_loadu_ps(s0 + k), r1 = _mm_loadu_ps(s1 + k);
+    __m128 r2 = _mm_loadu_ps(s2 + k), r3 = _mm_loadu_ps(s3 + k);
+    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+    _mm_storeu_ps(d + (k + 0) * ds, _mm_mul_ps(r0, vs));
+    _mm_storeu_ps(d + (k + 1) * ds, _mm_mul_ps(r1, vs));
+    _mm_storeu_ps(d + (k + 2) * ds, _mm_mul_ps(r2, vs));
+    _mm_storeu_ps(d + (k + 3) * ds, _mm_mul_ps(r3, vs));
+  }
+  for (; k < kc; ++k) {
+    d[k * ds + 0] = scale * s0[k];
+    d[k * ds + 1] = scale * s1[k];
+    d[k * ds + 2] = scale * s2[k];
+    d[k * ds + 3] = scale * s3[k];
+  }
+}
+
+// alpha * rows [0, rows) of a row-major block (row stride lda, kc columns) into one MR-row
+// micro-panel d (element (r, k) at d[k * kMR + r]); rows past `rows` are zero. Four rows at a
+// time go through the 4 x 4 transposes above.
+inline void pack_a_panel(const float* A, int64_t lda, int rows, int64_t kc, float alpha, float* d) {
+  int r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const float* s0 = A + r * lda;
+    pack4_transposed(s0, s0 + lda, s0 + 2 * lda, s0 + 3 * lda, kc, d + r, kMR, alpha);
+  }
+  for (; r < rows; ++r)
+    for (int64_t k = 0; k < kc; ++k) d[k * kMR + r] = alpha * A[r * lda + k];
+  for (; r < kMR; ++r)
+    for (int64_t k = 0; k < kc; ++k) d[k * kMR + r] = 0.0f;
+}
+
+// microkernel<mr> for a run-time mr in [1, MR]
+template <int MR>
+inline void microkernel_rows(int mr, int64_t kc, const float* a, const float* b, float* c,
+                             int64_t ldc, int n, float beta) {
+  if (mr == MR) {
+    microkernel<MR>(kc, a, b, c, ldc, n, beta);
+  } else if constexpr (MR > 1) {
+    microkernel_rows<MR - 1>(mr, kc, a, b, c, ldc, n, beta);
+  }
+}
+
+}  // namespace
+}  // namespace MINIDL_ISA_NS
+}  // namespace minidl

@@ -1,0 +1,165 @@
+// Single-precision GEMM for one ISA: the Goto/BLIS blocking and packing around the
+// register-blocked micro-kernel of gemm_microkernel.h. Compiled once per instruction set
+// (MINIDL_ISA_NS = avx2 | avx512); cpp/ops/gemm/gemm.cpp picks the table and splits the
+// work between threads, each of which runs sgemm_block below on its own part of C.
+//
+// Loop nest (row-major C = alpha * op(A) @ op(B) + beta * C):
+//   for jc in N step kNC            B panel  kc x nc  packed once, lives in L3 (L2)
+//     for pc in K step kKC          (K blocks: beta applies only on the first one)
+//       pack B[pc:pc+kc, jc:jc+nc] into NR-column micro-panels
+//       for ic in M step kMC        A block  mc x kc  packed (times alpha), lives in L2
+//         pack A[ic:ic+mc, pc:pc+kc] into MR-row micro-panels
+//         for jr in nc step NR      B micro-panel kc x NR re-read (L1/L2) across the ir loop
+//           for ir in mc step MR    A micro-panel MR x kc streams from L2 into L1
+//             micro-kernel: C[ic+ir : +MR, jc+jr : +NR] (+)= Apanel @ Bpanel
+// Transposed operands are handled by the packing routines: no transposed copies are made.
+
+#include "gemm_microkernel.h"
+#include "core/pack_buffer.h"
+#include "gemm.h"
+
+namespace minidl {
+namespace MINIDL_ISA_NS {
+namespace {
+
+// Block sizes for AMD Zen 4/5 (48 KiB L1d, 1 MiB L2 per core, 32 MiB shared L3), tuned by
+// measurement on a Zen 5 EPYC (KC 192..512, MC 10..40 x MR, NC 1024..4096: 1024^3 and 2048^3
+// within noise of each other except that KC = 512 / NC = 1024 gained ~4% at 2048^3):
+// kKC: depth of one rank-kc update. Long kc amortizes the load + store of the C tile that
+//      each micro-kernel call does (once per kc FMAs per accumulator). The A micro-panel
+//      (MR x kc: 12 x 512 x 4 B = 24 KiB) fits L1; the B micro-panel (kc x NR = 64 KiB with
+//      AVX-512, 32 KiB with AVX2) is re-read from L1/L2 by every A micro-panel: per k the
+//      kernel reads 128 + 48 bytes in 12 cycles, far below what L2 delivers.
+// kMC: the packed A block (kMC x kKC = 192 x 512 x 4 B = 384 KiB with AVX-512) is re-read
+//      for every B micro-panel of the nc columns, so it must stay in the 1 MiB L2 alongside
+//      the B micro-panels streaming through. Multiple of kMR.
+// kNC: the packed B panel (kKC x kNC = 512 x 1024 x 4 B = 2 MiB) is re-read for every A
+//      block; it lives in L3 (and a thread's share of it in L2). Multiple of kNR.
+// AVX2 (6 x 16 tile, half the FLOP rate) measured best a little smaller: kc = 256
+// (B micro-panel 16 KiB, in L1), mc = 120 (A block 120 KiB), nc = 2048 (B panel 2 MiB).
+#if defined(__AVX512F__)
+constexpr int64_t kKC = 512;
+constexpr int64_t kMC = 16 * kMR;
+constexpr int64_t kNC = 1024;
+#else
+constexpr int64_t kKC = 256;
+constexpr int64_t kMC = 20 * kMR;
+constexpr int64_t kNC = 2048;
+#endif
+
+inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+thread_local PackBuffer<float> t_pack_a, t_pack_b;  // pack_buffer.h
+
+// alpha * op(A)[i0 : i0+mc, p0 : p0+kc] into MR-row micro-panels: panel p (rows p*MR..) at
+// dst + p*MR*kc, element (r, k) at [k*MR + r]; rows past mc are zero.
+void pack_a(bool ta, const float* A, int64_t lda, int64_t i0, int64_t p0, int64_t mc,
+            int64_t kc, float alpha, float* dst) {
+  if (!ta) {  // A stored M x K: MR rows at a time, transposed in registers
+    for (int64_t ip = 0; ip < mc; ip += kMR)
+      pack_a_panel(A + (i0 + ip) * lda + p0, lda, static_cast<int>(min64(kMR, mc - ip)), kc, alpha, dst + ip * kc);
+    return;
+  }
+  // A stored K x M: the mc values of one k are one contiguous piece of a row. Walk the rows
+  // in order and deal each row's piece out to the micro-panels (MR values, one masked vector
+  // each): the source streams row by row. Walking one micro-panel at a time down kc rows
+  // instead touched a new page per row (lda = 1024 floats is 4 KiB) and measured 1.5-2%
+  // slower for the whole dW = dY^T X GEMM (2048 x 1024 dY, 1 and 2 threads).
+  const Vec va = Vec::set1(alpha);
+  const int64_t full = mc / kMR * kMR;
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* s = A + (p0 + k) * lda + i0;
+    float* d = dst + k * kMR;
+    int64_t ip = 0;
+    for (; ip < full; ip += kMR) (va * Vec::load_partial(s + ip, kMR)).store_partial(d + ip * kc, kMR);
+    if (ip < mc) (va * Vec::load_partial(s + ip, static_cast<int>(mc - ip))).store_partial(d + ip * kc, kMR);
+  }
+}
+
+// op(B)[p0 : p0+kc, j0 : j0+nc] into NR-column micro-panels: panel q (columns q*NR..) at
+// dst + q*NR*kc, element (k, j) at [k*NR + j]; columns past nc are zero.
+void pack_b(bool tb, const float* B, int64_t ldb, int64_t p0, int64_t j0, int64_t kc,
+            int64_t nc, float* dst) {
+  for (int64_t jp = 0; jp < nc; jp += kNR) {
+    const int nr = static_cast<int>(min64(kNR, nc - jp));
+    float* d = dst + jp * kc;
+    if (!tb) {  // B stored K x N: each k row of the panel is a contiguous copy
+      const float* s = B + p0 * ldb + j0 + jp;
+      if (nr == kNR) {
+        for (int64_t k = 0; k < kc; ++k) {
+          Vec::load(s + k * ldb).store(d + k * kNR);
+          Vec::load(s + k * ldb + kVW).store(d + k * kNR + kVW);
+        }
+      } else {
+        const int n0 = nr < kVW ? nr : kVW, n1 = nr - n0;
+        for (int64_t k = 0; k < kc; ++k) {
+          Vec::load_partial(s + k * ldb, n0).store(d + k * kNR);
+          (n1 > 0 ? Vec::load_partial(s + k * ldb + kVW, n1) : Vec::zero()).store(d + k * kNR + kVW);
+        }
+      }
+    } else {    // B stored N x K: column j of op(B) is row j of B, read along k
+      const float* s = B + (j0 + jp) * ldb + p0;
+      int j = 0;
+      for (; j + 4 <= nr; j += 4) {
+        const float* s0 = s + j * ldb;
+        pack4_transposed(s0, s0 + ldb, s0 + 2 * ldb, s0 + 3 * ldb, kc, d + j, kNR, 1.0f);
+      }
+      for (; j < nr; ++j)
+        for (int64_t k = 0; k < kc; ++k) d[k * kNR + j] = s[j * ldb + k];
+      for (; j < kNR; ++j)
+        for (int64_t k = 0; k < kc; ++k) d[k * kNR + j] = 0.0f;
+    }
+  }
+}
+
+// C = alpha * op(A) @ op(B) + beta * C on the calling thread. M, N >= 1; K == 0 or
+// alpha == 0 leave only beta * C (A and B are not read).
+void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                 int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) {
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    return;
+  }
+  const int64_t kc_max = min64(K, kKC);
+  const int64_t mc_max = min64((M + kMR - 1) / kMR * kMR, kMC);
+  const int64_t nc_max = min64((N + kNR - 1) / kNR * kNR, kNC);
+  // Small M (one A block) with B stored N x K (x @ W.T, the Linear layer): each B element is
+  // used by only M rows, so packing the whole kc x nc panel first and reading it back later
+  // costs an L3 round trip; pack each B micro-panel right before the ir loop uses it instead
+  // (+2-4% at 32 x 1024 x 1024). Not for B stored K x N: a micro-panel then reads kc rows at
+  // a stride of ldb, which measured 14% slower than packing the whole panel row by row.
+  const bool fuse_b = M <= kMC && tb;
+  float* pa = t_pack_a.get(mc_max * kc_max);
+  float* pb = t_pack_b.get((fuse_b ? kNR : nc_max) * kc_max);
+  for (int64_t jc = 0; jc < N; jc += kNC) {
+    const int64_t nc = min64(kNC, N - jc);
+    for (int64_t pc = 0; pc < K; pc += kKC) {
+      const int64_t kc = min64(kKC, K - pc);
+      const float beta_pc = pc == 0 ? beta : 1.0f;
+      if (!fuse_b) pack_b(tb, B, ldb, pc, jc, kc, nc, pb);
+      for (int64_t ic = 0; ic < M; ic += kMC) {
+        const int64_t mc = min64(kMC, M - ic);
+        pack_a(ta, A, lda, ic, pc, mc, kc, alpha, pa);
+        for (int64_t jr = 0; jr < nc; jr += kNR) {
+          const int nr = static_cast<int>(min64(kNR, nc - jr));
+          if (fuse_b) pack_b(tb, B, ldb, pc, jc + jr, kc, nr, pb);
+          const float* bp = fuse_b ? pb : pb + jr * kc;
+          float* cc = C + ic * ldc + jc + jr;
+          for (int64_t ir = 0; ir < mc; ir += kMR) {
+            const int mr = static_cast<int>(min64(kMR, mc - ir));
+            microkernel_rows<kMR>(mr, kc, pa + ir * kc, bp, cc + ir * ldc, ldc, nr, beta_pc);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+extern const GemmSimd gemm_simd = {&sgemm_block, kMR, kNR};
+
+}  // namespace MINIDL_ISA_NS
+}  // namespace minidl

@@ -1,0 +1,150 @@
+// Layer normalization, forward and backward side by side (llm.c's layernorm_forward /
+// layernorm_backward, generalised to any row length and optional affine parameters).
+// Each row is independent, so both passes split rows between threads; the weight and bias
+// gradients are column sums over rows, accumulated per thread into private buffers and added
+// at the end (no atomics, deterministic for a fixed thread count).
+// The scalar reference keeps its sums in double; layernorm_simd.cpp holds the float32 rows.
+#include "layernorm.h"
+
+#include <algorithm>
+#include <cmath>
+#include <type_traits>
+#include <vector>
+
+#include "core/dtype_dispatch.h"
+#include "core/dispatch.h"
+#include "ops/batchnorm/batchnorm.h"
+#include "core/parallel.h"
+
+MINIDL_SIMD_TABLE(minidl::LayerNormSimd, layernorm_simd)
+MINIDL_SIMD_TABLE(minidl::NormSimd, norm_simd)
+
+namespace minidl {
+namespace {
+
+// rows per thread chunk: fork when a chunk holds ~16K values or more
+int64_t row_grain(int64_t cols) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)); }
+
+template <class T>
+void forward_impl(const T* x, T* y, const T* w, const T* b, T* save_mean, T* save_rstd, int64_t rows, int64_t cols,
+                  double eps) {
+  const LayerNormSimd* simd = nullptr;
+  const NormSimd* stats = nullptr;
+  if constexpr (std::is_same<T, float>::value) {
+    simd = layernorm_simd_active();
+    stats = norm_simd_active();
+  }
+  parallel_for(rows, row_grain(cols), [&](int64_t rb, int64_t re) {
+    for (int64_t r = rb; r < re; ++r) {
+      const T* xr = x + r * cols;
+      T* yr = y + r * cols;
+      double mean = 0, var = 0;
+      if constexpr (std::is_same<T, float>::value) {
+        if (simd) {
+          // two passes over a row that sits in L1: exact-as-can-be variance, no cancellation
+          mean = cols > 0 ? double(stats->sum(xr, cols)) / cols : 0.0;
+          var = cols > 0 ? double(stats->sum_sq_dev(xr, cols, float(mean))) / cols : 0.0;
+          const double rstd = 1.0 / std::sqrt(var + eps);
+          save_mean[r] = float(mean);
+          save_rstd[r] = float(rstd);
+          simd->normalize_row(xr, yr, w, b, cols, float(mean), float(rstd));
+          continue;
+        }
+      }
+      for (int64_t i = 0; i < cols; ++i) mean += xr[i];
+      mean = cols > 0 ? mean / cols : 0.0;
+      for (int64_t i = 0; i < cols; ++i) var += (xr[i] - mean) * (xr[i] - mean);
+      var = cols > 0 ? var / cols : 0.0;
+      const double rstd = 1.0 / std::sqrt(var + eps);
+      save_mean[r] = T(mean);
+      save_rstd[r] = T(rstd);
+      for (int64_t i = 0; i < cols; ++i) {
+        const double xhat = (xr[i] - mean) * rstd;
+        yr[i] = T(xhat * (w ? double(w[i]) : 1.0) + (b ? double(b[i]) : 0.0));
+      }
+    }
+  });
+}
+
+template <class T>
+void backward_impl(const T* gy, const T* x, const T* w, const T* save_mean, const T* save_rstd, T* gx, T* gw, T* gb,
+                   int64_t rows, int64_t cols) {
+  const LayerNormSimd* simd = nullptr;
+  if constexpr (std::is_same<T, float>::value) simd = layernorm_simd_active();
+  // accumulators for dweight/dbias: float rows for the SIMD path (summed in double at the
+  // end), double for the reference
+  using Acc = typename std::conditional<std::is_same<T, float>::value, float, double>::type;
+  const int64_t chunks =
+      std::max<int64_t>(1, std::min<int64_t>(num_threads(), (rows + row_grain(cols) - 1) / row_grain(cols)));
+  const bool want_w = gw != nullptr, want_b = gb != nullptr;
+  std::vector<Acc> part_w(want_w ? chunks * cols : 0, Acc(0)), part_b(want_b ? chunks * cols : 0, Acc(0));
+  parallel_for(chunks, 0, [&](int64_t cb, int64_t ce) {
+    for (int64_t ch = cb; ch < ce; ++ch) {
+      Acc* pw = want_w ? part_w.data() + ch * cols : nullptr;
+      Acc* pb = want_b ? part_b.data() + ch * cols : nullptr;
+      for (int64_t r = rows * ch / chunks; r < rows * (ch + 1) / chunks; ++r) {
+        const T* dyr = gy + r * cols;
+        const T* xr = x + r * cols;
+        const double mean = save_mean[r], rstd = save_rstd[r];
+        if constexpr (std::is_same<T, float>::value) {
+          if (simd) {
+            float sum_g, sum_g_xhat;
+            simd->backward_sums(dyr, xr, w, cols, float(mean), float(rstd), &sum_g, &sum_g_xhat, pw, pb);
+            if (gx)
+              simd->backward_input(dyr, xr, w, gx + r * cols, cols, float(mean), float(rstd), sum_g / cols,
+                                   sum_g_xhat / cols);
+            continue;
+          }
+        }
+        double sum_g = 0, sum_g_xhat = 0;
+        for (int64_t i = 0; i < cols; ++i) {
+          const double xhat = (xr[i] - mean) * rstd;
+          const double g = double(dyr[i]) * (w ? double(w[i]) : 1.0);
+          sum_g += g;
+          sum_g_xhat += g * xhat;
+          if (pw) pw[i] += Acc(dyr[i] * xhat);
+          if (pb) pb[i] += Acc(dyr[i]);
+        }
+        if (!gx) continue;
+        const double a = sum_g / cols, c = sum_g_xhat / cols;
+        for (int64_t i = 0; i < cols; ++i) {
+          const double xhat = (xr[i] - mean) * rstd;
+          const double g = double(dyr[i]) * (w ? double(w[i]) : 1.0);
+          gx[r * cols + i] = T(rstd * (g - a - xhat * c));
+        }
+      }
+    }
+  });
+  for (int64_t i = 0; i < cols; ++i) {
+    double sw = 0, sb = 0;
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+      if (want_w) sw += part_w[ch * cols + i];
+      if (want_b) sb += part_b[ch * cols + i];
+    }
+    if (want_w) gw[i] = T(sw);
+    if (want_b) gb[i] = T(sb);
+  }
+}
+
+}  // namespace
+
+void layer_norm_forward(const void* x, void* y, const void* weight, const void* bias, void* save_mean,
+                        void* save_rstd, DType dtype, int64_t rows, int64_t cols, double eps) {
+  MINIDL_DISPATCH_FLOAT(dtype, "layer_norm", {
+    forward_impl<T>(static_cast<const T*>(x), static_cast<T*>(y), static_cast<const T*>(weight),
+                    static_cast<const T*>(bias), static_cast<T*>(save_mean), static_cast<T*>(save_rstd), rows, cols,
+                    eps);
+  });
+}
+
+void layer_norm_backward(const void* gy, const void* x, const void* weight, const void* save_mean,
+                         const void* save_rstd, void* gx, void* gweight, void* gbias, DType dtype, int64_t rows,
+                         int64_t cols) {
+  MINIDL_DISPATCH_FLOAT(dtype, "layer_norm_backward", {
+    backward_impl<T>(static_cast<const T*>(gy), static_cast<const T*>(x), static_cast<const T*>(weight),
+                     static_cast<const T*>(save_mean), static_cast<const T*>(save_rstd), static_cast<T*>(gx),
+                     static_cast<T*>(gweight), static_cast<T*>(gbias), rows, cols);
+  });
+}
+
+}  // namespace minidl

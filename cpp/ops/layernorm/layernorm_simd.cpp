@@ -1,0 +1,94 @@
+// Float32 layer-norm row loops for one ISA. A row (N values, typically 64..4096) stays in L1
+// between the statistics pass and the normalize pass, so the kernel streams x once from
+// memory in the forward and (dy, x) once in the backward.
+#include "layernorm.h"
+#include "core/vec.h"
+
+namespace minidl {
+namespace MINIDL_ISA_NS {
+namespace {
+
+constexpr int64_t W = Vec::width;
+
+// w/b pointers may be null: load 1 / 0 instead
+inline Vec load_or(const float* p, int64_t i, int r, float fallback) {
+  if (!p) return Vec::set1(fallback);
+  return r == W ? Vec::load(p + i) : Vec::load_partial(p + i, r);
+}
+
+void normalize_row(const float* x, float* y, const float* w, const float* b, int64_t n, float mean, float rstd) {
+  const Vec vm = Vec::set1(mean), vr = Vec::set1(rstd);
+  for (int64_t i = 0; i < n; i += W) {
+    const int r = n - i >= W ? int(W) : int(n - i);
+    const Vec xv = r == W ? Vec::load(x + i) : Vec::load_partial(x + i, r);
+    const Vec xhat = (xv - vm) * vr;
+    const Vec out = fmadd(xhat, load_or(w, i, r, 1.0f), load_or(b, i, r, 0.0f));
+    if (r == W) out.store(y + i); else out.store_partial(y + i, r);
+  }
+}
+
+void backward_sums(const float* dy, const float* x, const float* w, int64_t n, float mean, float rstd,
+                   float* sum_g, float* sum_g_xhat, float* gw_acc, float* gb_acc) {
+  const Vec vm = Vec::set1(mean), vr = Vec::set1(rstd);
+  Vec sg0 = Vec::zero(), sg1 = Vec::zero(), sx0 = Vec::zero(), sx1 = Vec::zero();
+  int64_t i = 0;
+  // two independent accumulator pairs hide the FMA latency
+  for (; i + 2 * W <= n; i += 2 * W) {
+    const Vec d0 = Vec::load(dy + i), d1 = Vec::load(dy + i + W);
+    const Vec h0 = (Vec::load(x + i) - vm) * vr, h1 = (Vec::load(x + i + W) - vm) * vr;
+    const Vec g0 = w ? d0 * Vec::load(w + i) : d0, g1 = w ? d1 * Vec::load(w + i + W) : d1;
+    sg0 = sg0 + g0;
+    sg1 = sg1 + g1;
+    sx0 = fmadd(g0, h0, sx0);
+    sx1 = fmadd(g1, h1, sx1);
+    if (gw_acc) {
+      fmadd(d0, h0, Vec::load(gw_acc + i)).store(gw_acc + i);
+      fmadd(d1, h1, Vec::load(gw_acc + i + W)).store(gw_acc + i + W);
+    }
+    if (gb_acc) {
+      (Vec::load(gb_acc + i) + d0).store(gb_acc + i);
+      (Vec::load(gb_acc + i + W) + d1).store(gb_acc + i + W);
+    }
+  }
+  for (; i < n; i += W) {
+    const int r = n - i >= W ? int(W) : int(n - i);
+    // partial loads give 0 in the unused lanes, so they add nothing to any sum
+    const Vec d = r == W ? Vec::load(dy + i) : Vec::load_partial(dy + i, r);
+    const Vec xv = r == W ? Vec::load(x + i) : Vec::load_partial(x + i, r);
+    const Vec h = (xv - vm) * vr;
+    const Vec g = w ? d * load_or(w, i, r, 1.0f) : d;
+    sg0 = sg0 + g;
+    sx0 = fmadd(g, h, sx0);
+    if (gw_acc) {
+      const Vec acc = fmadd(d, h, r == W ? Vec::load(gw_acc + i) : Vec::load_partial(gw_acc + i, r));
+      if (r == W) acc.store(gw_acc + i); else acc.store_partial(gw_acc + i, r);
+    }
+    if (gb_acc) {
+      const Vec acc = d + (r == W ? Vec::load(gb_acc + i) : Vec::load_partial(gb_acc + i, r));
+      if (r == W) acc.store(gb_acc + i); else acc.store_partial(gb_acc + i, r);
+    }
+  }
+  *sum_g = reduce_add(sg0 + sg1);
+  *sum_g_xhat = reduce_add(sx0 + sx1);
+}
+
+void backward_input(const float* dy, const float* x, const float* w, float* dx, int64_t n, float mean, float rstd,
+                    float a, float c) {
+  const Vec vm = Vec::set1(mean), vr = Vec::set1(rstd), va = Vec::set1(a), vc = Vec::set1(c);
+  for (int64_t i = 0; i < n; i += W) {
+    const int r = n - i >= W ? int(W) : int(n - i);
+    const Vec d = r == W ? Vec::load(dy + i) : Vec::load_partial(dy + i, r);
+    const Vec xv = r == W ? Vec::load(x + i) : Vec::load_partial(x + i, r);
+    const Vec h = (xv - vm) * vr;
+    const Vec g = w ? d * load_or(w, i, r, 1.0f) : d;
+    const Vec out = (fnmadd(h, vc, g) - va) * vr;
+    if (r == W) out.store(dx + i); else out.store_partial(dx + i, r);
+  }
+}
+
+}  // namespace
+
+extern const LayerNormSimd layernorm_simd = {&normalize_row, &backward_sums, &backward_input};
+
+}  // namespace MINIDL_ISA_NS
+}  // namespace minidl

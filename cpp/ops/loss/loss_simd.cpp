@@ -1,0 +1,54 @@
+// Float32 row helpers for the softmax-based losses (cross-entropy, focal), one ISA.
+#include "loss.h"
+#include "core/vec.h"
+
+namespace minidl {
+namespace MINIDL_ISA_NS {
+namespace {
+
+constexpr int W = Vec::width;
+
+// log sum_c exp(x_c): a max pass, then an exp-sum pass (the row stays in L1)
+float row_logsumexp(const float* x, int64_t C) {
+  Vec vmax = Vec::set1(-__builtin_inff());
+  int64_t c = 0;
+  for (; c + W <= C; c += W) vmax = max(vmax, Vec::load(x + c));
+  float m = reduce_max(vmax);
+  for (; c < C; ++c) m = x[c] > m ? x[c] : m;
+  if (m == __builtin_inff() || m == -__builtin_inff()) return m;
+  const Vec vm = Vec::set1(m);
+  Vec s0 = Vec::zero(), s1 = Vec::zero();
+  c = 0;
+  for (; c + 2 * W <= C; c += 2 * W) {
+    s0 = s0 + exp(Vec::load(x + c) - vm);
+    s1 = s1 + exp(Vec::load(x + c + W) - vm);
+  }
+  for (; c + W <= C; c += W) s0 = s0 + exp(Vec::load(x + c) - vm);
+  if (c < C) {
+    // masked lanes load 0; exp(0 - m) would count, so blend them to -inf first
+    const int r = static_cast<int>(C - c);
+    Vec tail = Vec::load_partial(x + c, r);
+    float lanes[W];
+    tail.store(lanes);
+    for (int k = r; k < W; ++k) lanes[k] = -__builtin_inff();
+    s1 = s1 + exp(Vec::load(lanes) - vm);
+  }
+  return m + __builtin_logf(reduce_add(s0 + s1));
+}
+
+void row_softmax_scaled(const float* x, float lse, float scale, float* dx, int64_t C) {
+  const Vec vl = Vec::set1(lse), vs = Vec::set1(scale);
+  int64_t c = 0;
+  for (; c + W <= C; c += W) (vs * exp(Vec::load(x + c) - vl)).store(dx + c);
+  if (c < C) {
+    const int r = static_cast<int>(C - c);
+    (vs * exp(Vec::load_partial(x + c, r) - vl)).store_partial(dx + c, r);
+  }
+}
+
+}  // namespace
+
+extern const LossSimd loss_simd = {&row_logsumexp, &row_softmax_scaled};
+
+}  // namespace MINIDL_ISA_NS
+}  // namespace minidl

@@ -1,0 +1,190 @@
+// Cross-entropy and focal loss on logits, with the log-softmax fused in: the forward keeps
+// only each row's log-sum-exp (N numbers), the backward rebuilds softmax from x and lse in
+// the same pass that writes dx. Formulas are in loss.h; derivatives beside each kernel.
+#include <cmath>
+#include <string>
+
+#include "core/dtype_dispatch.h"
+#include "core/dispatch.h"
+#include "loss.h"
+#include "core/parallel.h"
+
+MINIDL_SIMD_TABLE(minidl::LossSimd, loss_simd)
+
+namespace minidl {
+namespace {
+
+template <class T>
+T row_lse(const T* x, int64_t C) {
+  if constexpr (std::is_same_v<T, float>)
+    if (const LossSimd* simd = loss_simd_active()) return simd->row_logsumexp(x, C);
+  T m = x[0];
+  for (int64_t c = 1; c < C; ++c) m = x[c] > m ? x[c] : m;
+  if (std::isinf(m)) return m;
+  double s = 0;
+  for (int64_t c = 0; c < C; ++c) s += std::exp(static_cast<double>(x[c] - m));
+  return static_cast<T>(m + std::log(s));
+}
+
+// dx_c = scale * softmax_c
+template <class T>
+void row_softmax_scaled(const T* x, T lse, T scale, T* dx, int64_t C) {
+  if constexpr (std::is_same_v<T, float>)
+    if (const LossSimd* simd = loss_simd_active()) return simd->row_softmax_scaled(x, lse, scale, dx, C);
+  for (int64_t c = 0; c < C; ++c) dx[c] = scale * static_cast<T>(std::exp(static_cast<double>(x[c] - lse)));
+}
+
+void check_targets(const int64_t* target, int64_t N, int64_t C, int64_t ignore_index) {
+  for (int64_t i = 0; i < N; ++i) {
+    const int64_t t = target[i];
+    if (t != ignore_index && (t < 0 || t >= C))
+      throw KernelIndexError("Target " + std::to_string(t) + " is out of bounds: expected a class index in [0, " +
+                        std::to_string(C) + ") (sample " + std::to_string(i) + ")");
+  }
+}
+
+int64_t row_grain(int64_t C) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(C, 1)); }
+
+}  // namespace
+
+void cross_entropy_forward(const void* x, DType dtype, int64_t N, int64_t C, const int64_t* target,
+                           const void* prob, const void* weight, int64_t ignore_index, double smoothing,
+                           void* loss, void* lse, double* weight_sum) {
+  if (target) check_targets(target, N, C, ignore_index);
+  MINIDL_DISPATCH_FLOAT(dtype, "cross_entropy", {
+    const T* px = static_cast<const T*>(x);
+    const T* w = static_cast<const T*>(weight);
+    const T* p = static_cast<const T*>(prob);
+    T* out = static_cast<T*>(loss);
+    T* l = static_cast<T*>(lse);
+    const double eps = smoothing;
+    parallel_for(N, row_grain(C), [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const T* xi = px + i * C;
+        const T li = row_lse(xi, C);
+        l[i] = li;
+        if (target) {
+          const int64_t t = target[i];
+          if (t == ignore_index) { out[i] = T(0); continue; }
+          double v = (1.0 - eps) * (w ? w[t] : 1.0) * (li - xi[t]);
+          if (eps != 0.0) {  // eps/C sum_c w_c (lse - x_c)
+            double s = 0;
+            for (int64_t c = 0; c < C; ++c) s += (w ? w[c] : 1.0) * (li - xi[c]);
+            v += eps / C * s;
+          }
+          out[i] = static_cast<T>(v);
+        } else {
+          const T* pi = p + i * C;
+          double s = 0;
+          for (int64_t c = 0; c < C; ++c) {
+            const double q = (1.0 - eps) * pi[c] + eps / C;
+            s += (w ? w[c] : 1.0) * q * (li - xi[c]);
+          }
+          out[i] = static_cast<T>(s);
+        }
+      }
+    });
+    double ws = 0;
+    if (target)
+      for (int64_t i = 0; i < N; ++i)
+        if (target[i] != ignore_index) ws += w ? static_cast<double>(w[target[i]]) : 1.0;
+    *weight_sum = ws;
+  });
+}
+
+// index targets: dloss_i/dx_c = (1-eps) w_t (p_c - [c=t]) + eps/C (W p_c - w_c),  W = sum_c w_c
+// prob targets:  dloss_i/dx_c = p_c sum_k w_k q_k - w_c q_c
+void cross_entropy_backward(const void* x, const void* lse, const void* g, bool g_scalar, double scale,
+                            DType dtype, int64_t N, int64_t C, const int64_t* target, const void* prob,
+                            const void* weight, int64_t ignore_index, double smoothing, void* dx) {
+  MINIDL_DISPATCH_FLOAT(dtype, "cross_entropy_backward", {
+    const T* px = static_cast<const T*>(x);
+    const T* pl = static_cast<const T*>(lse);
+    const T* pg = static_cast<const T*>(g);
+    const T* w = static_cast<const T*>(weight);
+    const T* p = static_cast<const T*>(prob);
+    T* out = static_cast<T*>(dx);
+    const double eps = smoothing;
+    double W = C;
+    if (w) { W = 0; for (int64_t c = 0; c < C; ++c) W += w[c]; }
+    parallel_for(N, row_grain(C), [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const T* xi = px + i * C;
+        T* di = out + i * C;
+        const double gi = static_cast<double>(pg[g_scalar ? 0 : i]) * scale;
+        if (target) {
+          const int64_t t = target[i];
+          if (t == ignore_index) { for (int64_t c = 0; c < C; ++c) di[c] = T(0); continue; }
+          const double wt = w ? w[t] : 1.0;
+          // the p_c coefficient: (1-eps) w_t + eps/C W
+          const double coef = (1.0 - eps) * wt + eps / C * W;
+          row_softmax_scaled(xi, pl[i], static_cast<T>(gi * coef), di, C);
+          di[t] -= static_cast<T>(gi * (1.0 - eps) * wt);
+          if (eps != 0.0)
+            for (int64_t c = 0; c < C; ++c) di[c] -= static_cast<T>(gi * eps / C * (w ? w[c] : 1.0));
+        } else {
+          const T* pi = p + i * C;
+          double sq = 0;
+          for (int64_t c = 0; c < C; ++c) sq += (w ? w[c] : 1.0) * ((1.0 - eps) * pi[c] + eps / C);
+          row_softmax_scaled(xi, pl[i], static_cast<T>(gi * sq), di, C);
+          for (int64_t c = 0; c < C; ++c)
+            di[c] -= static_cast<T>(gi * (w ? w[c] : 1.0) * ((1.0 - eps) * pi[c] + eps / C));
+        }
+      }
+    });
+  });
+}
+
+void focal_forward(const void* x, DType dtype, int64_t N, int64_t C, const int64_t* target, const void* alpha,
+                   double alpha_scalar, double gamma, void* loss, void* lse) {
+  check_targets(target, N, C, INT64_MIN);
+  MINIDL_DISPATCH_FLOAT(dtype, "focal_loss", {
+    const T* px = static_cast<const T*>(x);
+    const T* a = static_cast<const T*>(alpha);
+    T* out = static_cast<T*>(loss);
+    T* l = static_cast<T*>(lse);
+    parallel_for(N, row_grain(C), [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const T* xi = px + i * C;
+        const int64_t t = target[i];
+        l[i] = row_lse(xi, C);
+        const double logpt = static_cast<double>(xi[t]) - l[i];
+        const double pt = std::exp(logpt);
+        const double at = a ? static_cast<double>(a[t]) : alpha_scalar;
+        out[i] = static_cast<T>(-at * std::pow(1.0 - pt, gamma) * logpt);
+      }
+    });
+  });
+}
+
+// dloss_i/dx_c = K_i ([c=t] - p_c),  K_i = -alpha_t [(1-p_t)^gamma - gamma (1-p_t)^(gamma-1) p_t log p_t]
+void focal_backward(const void* x, const void* lse, const void* g, bool g_scalar, double scale, DType dtype,
+                    int64_t N, int64_t C, const int64_t* target, const void* alpha, double alpha_scalar,
+                    double gamma, void* dx) {
+  MINIDL_DISPATCH_FLOAT(dtype, "focal_loss_backward", {
+    const T* px = static_cast<const T*>(x);
+    const T* pl = static_cast<const T*>(lse);
+    const T* pg = static_cast<const T*>(g);
+    const T* a = static_cast<const T*>(alpha);
+    T* out = static_cast<T*>(dx);
+    parallel_for(N, row_grain(C), [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const T* xi = px + i * C;
+        T* di = out + i * C;
+        const int64_t t = target[i];
+        const double logpt = static_cast<double>(xi[t]) - pl[i];
+        const double pt = std::exp(logpt), one_minus = 1.0 - pt;
+        const double at = a ? static_cast<double>(a[t]) : alpha_scalar;
+        // (1-p)^(gamma-1) p log p -> 0 as p -> 1 for gamma > 0
+        const double second = (gamma == 0.0 || one_minus <= 0.0) ? 0.0
+                              : gamma * std::pow(one_minus, gamma - 1.0) * pt * logpt;
+        const double K = -at * (std::pow(one_minus, gamma) - second);
+        const double gi = static_cast<double>(pg[g_scalar ? 0 : i]) * scale;
+        row_softmax_scaled(xi, pl[i], static_cast<T>(-gi * K), di, C);
+        di[t] += static_cast<T>(gi * K);
+      }
+    });
+  });
+}
+
+}  // namespace minidl

@@ -1,0 +1,173 @@
+// Reductions over the middle axis of (outer, len, inner): sum, prod, max, min, argmax,
+// argmin, logsumexp, any, all, and the variance. The reference loops accumulate float32 in
+// double so they are the accurate side of every comparison.
+#include "reduce.h"
+
+#include <cmath>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "core/dtype_dispatch.h"
+#include "core/dispatch.h"
+#include "core/parallel.h"
+
+MINIDL_SIMD_TABLE(minidl::ReduceSimd, reduce_simd)
+
+namespace minidl {
+namespace {
+
+template <class T>
+using Acc = std::conditional_t<std::is_same_v<T, float>, double, T>;
+
+template <class T>
+inline bool is_nan(T v) {
+  if constexpr (std::is_floating_point_v<T>) return std::isnan(v); else return false;
+}
+
+// One output element: reduce x[0], x[stride], ..., x[(len-1)*stride].
+template <class T>
+void reduce_one(ReduceOp op, const T* x, int64_t len, int64_t stride, void* out, int64_t o, double scale) {
+  switch (op) {
+    case ReduceOp::sum: {
+      Acc<T> acc = 0;
+      for (int64_t r = 0; r < len; ++r) acc += x[r * stride];
+      if constexpr (std::is_floating_point_v<T>) acc = static_cast<Acc<T>>(acc * scale);
+      static_cast<T*>(out)[o] = static_cast<T>(acc);
+      break;
+    }
+    case ReduceOp::prod: {
+      Acc<T> acc = 1;
+      for (int64_t r = 0; r < len; ++r) acc *= x[r * stride];
+      static_cast<T*>(out)[o] = static_cast<T>(acc);
+      break;
+    }
+    case ReduceOp::max: case ReduceOp::min: case ReduceOp::argmax: case ReduceOp::argmin: {
+      const bool want_max = op == ReduceOp::max || op == ReduceOp::argmax;
+      T best = x[0];
+      int64_t best_i = 0;
+      for (int64_t r = 1; r < len && !is_nan(best); ++r) {
+        T v = x[r * stride];
+        if (is_nan(v) || (want_max ? v > best : v < best)) { best = v; best_i = r; }
+      }
+      if (op == ReduceOp::max || op == ReduceOp::min) static_cast<T*>(out)[o] = best;
+      else static_cast<int64_t*>(out)[o] = best_i;
+      break;
+    }
+    case ReduceOp::logsumexp: {
+      if constexpr (std::is_floating_point_v<T>) {
+        T m = x[0];
+        for (int64_t r = 1; r < len; ++r) m = x[r * stride] > m ? x[r * stride] : m;
+        if (std::isinf(m)) { static_cast<T*>(out)[o] = m; break; }  // all -inf, or +inf present
+        Acc<T> s = 0;
+        for (int64_t r = 0; r < len; ++r) s += std::exp(static_cast<Acc<T>>(x[r * stride] - m));
+        static_cast<T*>(out)[o] = static_cast<T>(m + std::log(s));
+      }
+      break;
+    }
+    case ReduceOp::any: case ReduceOp::all: {
+      bool any = false, all = true;
+      for (int64_t r = 0; r < len; ++r) {
+        bool v = x[r * stride] != T(0);
+        any |= v;
+        all &= v;
+      }
+      static_cast<uint8_t*>(out)[o] = op == ReduceOp::any ? any : all;
+      break;
+    }
+  }
+}
+
+template <class T>
+void reduce_typed(ReduceOp op, const T* x, int64_t outer, int64_t len, int64_t inner, void* out,
+                  double scale) {
+  const int64_t n_out = outer * inner;
+  parallel_for(n_out, std::max<int64_t>(1, 32768 / std::max<int64_t>(len, 1)), [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; ++k) {
+      int64_t o = k / inner, i = k % inner;
+      reduce_one<T>(op, x + o * len * inner + i, len, inner, out, k, scale);
+    }
+  });
+}
+
+}  // namespace
+
+void reduce(ReduceOp op, const void* x, DType dtype, int64_t outer, int64_t len, int64_t inner,
+            void* out, double scale) {
+  if (len == 0 && (op == ReduceOp::max || op == ReduceOp::min || op == ReduceOp::argmax ||
+                   op == ReduceOp::argmin || op == ReduceOp::logsumexp))
+    throw KernelError("cannot reduce over a dimension of size 0 (max/min/argmax/argmin/logsumexp need an element)");
+  if (len == 0) {
+    // empty sums/products/any/all still produce their identity
+    for (int64_t k = 0; k < outer * inner; ++k) {
+      MINIDL_DISPATCH_ALL(dtype, "reduce", {
+        if (op == ReduceOp::any || op == ReduceOp::all) static_cast<uint8_t*>(out)[k] = op == ReduceOp::all;
+        else static_cast<T*>(out)[k] = static_cast<T>(op == ReduceOp::prod ? 1 : 0);
+      });
+    }
+    return;
+  }
+  if (dtype == DType::f32 && op != ReduceOp::any && op != ReduceOp::all) {
+    if (const ReduceSimd* simd = reduce_simd_active()) {
+      const float* xf = static_cast<const float*>(x);
+      float* of = static_cast<float*>(out);
+      const float sc = static_cast<float>(scale);
+      bool done = true;
+      if (outer == 1 && inner == 1 && len > (1 << 18) && num_threads() > 1 &&
+          (op == ReduceOp::sum || op == ReduceOp::max || op == ReduceOp::min)) {
+        // one long row: each thread reduces a slice, then the partials are combined
+        float partial[64];
+        const int64_t parts = std::min<int64_t>(64, num_threads());
+        parallel_for(parts, 1, [&](int64_t b, int64_t e) {
+          for (int64_t p = b; p < e; ++p)
+            if (!simd->reduce_f32(op, xf + len * p / parts, 1, len * (p + 1) / parts - len * p / parts, 1,
+                                  partial + p, 1.0f))
+              done = false;
+        });
+        if (done) {
+          double acc = partial[0];
+          for (int64_t p = 1; p < parts; ++p) {
+            const float v = partial[p];
+            if (op == ReduceOp::sum) acc += v;
+            else if (std::isnan(acc)) break;
+            else if (std::isnan(v) || (op == ReduceOp::max ? v > acc : v < acc)) acc = v;
+          }
+          *of = static_cast<float>(op == ReduceOp::sum ? acc * scale : acc);
+          return;
+        }
+      } else {
+        parallel_for(outer, std::max<int64_t>(1, 32768 / std::max<int64_t>(len * inner, 1)), [&](int64_t b, int64_t e) {
+          if (!simd->reduce_f32(op, xf + b * len * inner, e - b, len, inner, of + b * inner, sc)) done = false;
+        });
+        if (done) return;
+      }
+    }
+  }
+  MINIDL_DISPATCH_ALL(dtype, "reduce", reduce_typed<T>(op, static_cast<const T*>(x), outer, len, inner, out, scale));
+}
+
+void variance(const void* x, DType dtype, int64_t outer, int64_t len, int64_t inner, void* out,
+              double correction) {
+  MINIDL_DISPATCH_FLOAT(dtype, "var", {
+    const T* px = static_cast<const T*>(x);
+    T* po = static_cast<T*>(out);
+    const double denom = static_cast<double>(len) - correction;
+    parallel_for(outer * inner, std::max<int64_t>(1, 16384 / std::max<int64_t>(len, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t k = b; k < e; ++k) {
+        const T* row = px + (k / inner) * len * inner + (k % inner);
+        double mean = 0;
+        for (int64_t r = 0; r < len; ++r) mean += row[r * inner];
+        mean /= static_cast<double>(len);
+        double ss = 0;
+        for (int64_t r = 0; r < len; ++r) {
+          double d = row[r * inner] - mean;
+          ss += d * d;
+        }
+        // PyTorch: nan when len - correction <= 0 (with a warning)
+        po[k] = static_cast<T>(denom > 0 ? ss / denom : std::numeric_limits<double>::quiet_NaN());
+      }
+    });
+  });
+}
+
+}  // namespace minidl

@@ -1,0 +1,31 @@
+// Reductions over one axis of a contiguous tensor viewed as (outer, len, inner).
+// Several axes are reduced by the caller permuting them into one (see python/minidl/ops).
+#pragma once
+#include <cstdint>
+
+#include "core/tensor_view.h"
+
+namespace minidl {
+
+enum class ReduceOp : int { sum = 0, prod, max, min, argmax, argmin, logsumexp, any, all };
+
+// out[o, i] = reduce_{r < len} x[o, r, i]  (out has outer*inner elements).
+// sum/prod/max/min/logsumexp: out dtype = x dtype (f32 accumulates in f32 pairwise/blocked,
+// f64 in f64, i64 in i64); argmax/argmin: out i64 (first index of the extreme; NaN wins, as
+// PyTorch); any/all: x b8 -> out b8. `scale` multiplies sum results (mean = sum * 1/len).
+// len == 0: sum 0, prod 1, any false, all true; max/min/arg*/logsumexp throw KernelError.
+void reduce(ReduceOp op, const void* x, DType dtype, int64_t outer, int64_t len, int64_t inner,
+            void* out, double scale = 1.0);
+
+// Variance (two-pass: mean, then the sum of squared deviations) divided by len - correction.
+void variance(const void* x, DType dtype, int64_t outer, int64_t len, int64_t inner, void* out,
+              double correction);
+
+// Float32 SIMD versions of the hot cases: inner == 1 (row reduce) and inner > 1 (column
+// reduce, vertical adds). Return false when not handled.
+struct ReduceSimd {
+  bool (*reduce_f32)(ReduceOp op, const float* x, int64_t outer, int64_t len, int64_t inner,
+                     float* out, float scale);
+};
+
+}  // namespace minidl

@@ -1,0 +1,175 @@
+// Float32 sum / max / min for one ISA, over the middle axis of a contiguous (outer, len, inner)
+// tensor. Two shapes of loop:
+//   inner == 1 (row reduce): each row is contiguous; four vector accumulators (so four adds
+//     are in flight, hiding the add latency) summed over blocks of kRowBlock elements, the
+//     block sums added in double. The error is that of a float sum of ~kRowBlock/(4W)
+//     terms per lane, whatever the row length (the reference accumulates in double).
+//   inner > 1 (column reduce): out[o, i] sums len rows of `inner` contiguous floats, so the
+//     loop is vertical adds of whole vectors, 4*W columns at a time in registers. Rows go in
+//     blocks of kColBlock, whose float sums are added into a compensated (TwoSum, Knuth
+//     TAOCP 4.2.2) pair per lane, so a column of a million rows keeps ~double accuracy.
+// max/min propagate NaN as the reference: any NaN in the reduced range gives NaN (the first
+// NaN element, found by a scalar rescan of that rare row).
+// argmax/argmin, prod and logsumexp return false: the reference loop runs.
+#include "reduce.h"
+#include "core/vec.h"
+
+namespace minidl {
+namespace MINIDL_ISA_NS {
+namespace {
+
+constexpr int W = Vec::width;
+constexpr int64_t kRowBlock = 4096;
+constexpr int64_t kColBlock = 64;
+
+inline float first_nan(const float* x, int64_t len, int64_t stride) {
+  for (int64_t r = 0; r < len; ++r)
+    if (x[r * stride] != x[r * stride]) return x[r * stride];
+  return __builtin_nanf("");
+}
+
+inline float row_sum(const float* x, int64_t n, float scale) {
+  double total = 0;
+  for (int64_t b = 0; b < n; b += kRowBlock) {
+    const int64_t end = b + kRowBlock < n ? b + kRowBlock : n;
+    Vec s0 = Vec::zero(), s1 = Vec::zero(), s2 = Vec::zero(), s3 = Vec::zero();
+    int64_t i = b;
+    for (; i + 4 * W <= end; i += 4 * W) {
+      s0 = s0 + Vec::load(x + i);
+      s1 = s1 + Vec::load(x + i + W);
+      s2 = s2 + Vec::load(x + i + 2 * W);
+      s3 = s3 + Vec::load(x + i + 3 * W);
+    }
+    for (; i + W <= end; i += W) s0 = s0 + Vec::load(x + i);
+    if (i < end) s1 = s1 + Vec::load_partial(x + i, static_cast<int>(end - i));  // pads are 0
+    total += static_cast<double>(reduce_add((s0 + s1) + (s2 + s3)));
+  }
+  return static_cast<float>(total * static_cast<double>(scale));
+}
+
+template <bool kMax>
+inline float row_extreme(const float* x, int64_t n) {
+  auto pick = [](Vec a, Vec b) { return kMax ? max(a, b) : min(a, b); };
+  Vec first = Vec::set1(x[0]);  // a real element pads the accumulators and the tail
+  Vec m0 = first, m1 = first, m2 = first, m3 = first;
+  Mask nan = mask_none();
+  int64_t i = 0;
+  for (; i + 4 * W <= n; i += 4 * W) {
+    Vec v0 = Vec::load(x + i), v1 = Vec::load(x + i + W), v2 = Vec::load(x + i + 2 * W), v3 = Vec::load(x + i + 3 * W);
+    nan = mask_or(nan, mask_or(mask_or(cmp_unord(v0, v1), cmp_unord(v2, v3)), nan));
+    m0 = pick(m0, v0);
+    m1 = pick(m1, v1);
+    m2 = pick(m2, v2);
+    m3 = pick(m3, v3);
+  }
+  for (; i + W <= n; i += W) {
+    Vec v = Vec::load(x + i);
+    nan = mask_or(nan, cmp_unord(v, v));
+    m0 = pick(m0, v);
+  }
+  float tail = x[0];
+  bool tail_nan = false;
+  for (; i < n; ++i) {
+    tail_nan |= x[i] != x[i];
+    tail = kMax ? (x[i] > tail ? x[i] : tail) : (x[i] < tail ? x[i] : tail);
+  }
+  if (mask_any(nan) || tail_nan || x[0] != x[0]) return first_nan(x, n, 1);
+  Vec m = pick(pick(m0, m1), pick(m2, m3));
+  m = pick(m, Vec::set1(tail));
+  return kMax ? reduce_max(m) : reduce_min(m);
+}
+
+// Knuth's TwoSum: hi + lo += s exactly (up to the final rounding of lo)
+inline void two_sum_add(Vec& hi, Vec& lo, Vec s) {
+  Vec t = hi + s;
+  Vec bv = t - hi;
+  Vec err = (hi - (t - bv)) + (s - bv);
+  hi = t;
+  lo = lo + err;
+}
+
+// sums of columns [c, c + K*W) (the last vector partial when `partial` < W) over len rows
+template <int K>
+inline void column_sum(const float* x, int64_t len, int64_t inner, float* out, float scale, int partial) {
+  Vec hi[K], lo[K];
+  for (int k = 0; k < K; ++k) hi[k] = lo[k] = Vec::zero();
+  for (int64_t r0 = 0; r0 < len; r0 += kColBlock) {
+    const int64_t r1 = r0 + kColBlock < len ? r0 + kColBlock : len;
+    Vec s[K];
+    for (int k = 0; k < K; ++k) s[k] = Vec::zero();
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* row = x + r * inner;
+      for (int k = 0; k < K; ++k)
+        s[k] = s[k] + (partial < W && k == K - 1 ? Vec::load_partial(row + k * W, partial) : Vec::load(row + k * W));
+    }
+    for (int k = 0; k < K; ++k) two_sum_add(hi[k], lo[k], s[k]);
+  }
+  const Vec vs = Vec::set1(scale);
+  for (int k = 0; k < K; ++k) {
+    Vec res = (hi[k] + lo[k]) * vs;
+    if (partial < W && k == K - 1) res.store_partial(out + k * W, partial);
+    else res.store(out + k * W);
+  }
+}
+
+template <bool kMax, int K>
+inline void column_extreme(const float* x, int64_t len, int64_t inner, float* out, int partial) {
+  Vec m[K];
+  Mask nan[K];
+  for (int k = 0; k < K; ++k) {
+    m[k] = partial < W && k == K - 1 ? Vec::load_partial(x + k * W, partial) : Vec::load(x + k * W);
+    nan[k] = cmp_unord(m[k], m[k]);
+  }
+  for (int64_t r = 1; r < len; ++r) {
+    const float* row = x + r * inner;
+    for (int k = 0; k < K; ++k) {
+      Vec v = partial < W && k == K - 1 ? Vec::load_partial(row + k * W, partial) : Vec::load(row + k * W);
+      nan[k] = mask_or(nan[k], cmp_unord(v, v));
+      // the reference keeps the first of equal values: v > m ? v : m  (max_ps(v, m) is that)
+      m[k] = kMax ? max(v, m[k]) : min(v, m[k]);
+    }
+  }
+  for (int k = 0; k < K; ++k) {
+    Vec res = blend(nan[k], m[k], Vec::set1(__builtin_nanf("")));
+    if (partial < W && k == K - 1) res.store_partial(out + k * W, partial);
+    else res.store(out + k * W);
+    if (mask_any(nan[k])) {  // exact NaN element of the reference: rescan those columns
+      const int lanes = partial < W && k == K - 1 ? partial : W;
+      for (int l = 0; l < lanes; ++l)
+        if (out[k * W + l] != out[k * W + l]) out[k * W + l] = first_nan(x + k * W + l, len, inner);
+    }
+  }
+}
+
+template <int K>
+inline void column_reduce(ReduceOp op, const float* x, int64_t len, int64_t inner, float* out, float scale,
+                          int partial) {
+  if (op == ReduceOp::sum) column_sum<K>(x, len, inner, out, scale, partial);
+  else if (op == ReduceOp::max) column_extreme<true, K>(x, len, inner, out, partial);
+  else column_extreme<false, K>(x, len, inner, out, partial);
+}
+
+bool reduce_f32(ReduceOp op, const float* x, int64_t outer, int64_t len, int64_t inner, float* out, float scale) {
+  if (op != ReduceOp::sum && op != ReduceOp::max && op != ReduceOp::min) return false;
+  if (len <= 0) return false;
+  for (int64_t o = 0; o < outer; ++o) {
+    const float* xo = x + o * len * inner;
+    float* oo = out + o * inner;
+    if (inner == 1) {
+      if (op == ReduceOp::sum) *oo = row_sum(xo, len, scale);
+      else if (op == ReduceOp::max) *oo = row_extreme<true>(xo, len);
+      else *oo = row_extreme<false>(xo, len);
+      continue;
+    }
+    int64_t c = 0;
+    for (; c + 4 * W <= inner; c += 4 * W) column_reduce<4>(op, xo + c, len, inner, oo + c, scale, W);
+    for (; c + W <= inner; c += W) column_reduce<1>(op, xo + c, len, inner, oo + c, scale, W);
+    if (c < inner) column_reduce<1>(op, xo + c, len, inner, oo + c, scale, static_cast<int>(inner - c));
+  }
+  return true;
+}
+
+}  // namespace
+extern const ReduceSimd reduce_simd = {&reduce_f32};
+}  // namespace MINIDL_ISA_NS
+}  // namespace minidl

@@ -1,0 +1,538 @@
+// RNN / LSTM / GRU layer-direction over a whole sequence: forward and backward through time.
+// The whole-sequence GEMMs go through gemm.h (sgemm / dgemm); the per-step recurrent product
+// uses W_hh packed once per call (PackedMatrixB); the pointwise cell of each step is one fused
+// kernel (rnn_cells.h reference, rnn_simd.cpp float32 vector versions). The time loop runs in
+// one parallel region with the hidden units split between the threads (see UnitSlice).
+//
+// Buffers per call (T steps, B batch, H hidden, G gates):
+//   forward:  xw (T B, G H) input projections of all steps (LSTM / RNN compute it straight
+//             into the first G H columns of each row of `work`, which the cell then
+//             overwrites in place with the activations),
+//             hw (B, G H) one step's recurrent projection.
+//   backward: dpre_x (T B, G H) pre-activation gradients of every step, dpre_h the same on the
+//             recurrent side (differs only for the GRU, whose n gate sees r * (W_hn h + b_hn)),
+//             dh, dc (B, H) the running state gradients.
+#include "rnn.h"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <type_traits>
+#include <vector>
+
+#include "core/dtype_dispatch.h"
+#include "core/dispatch.h"
+#include "ops/gemm/gemm.h"
+#include "core/parallel.h"
+#include "rnn_cells.h"
+
+MINIDL_SIMD_TABLE(minidl::RnnCellSimd, rnn_cell_simd)
+
+namespace minidl {
+
+int rnn_gate_count(RnnMode mode) {
+  switch (mode) {
+    case RnnMode::lstm: return 4;
+    case RnnMode::gru: return 3;
+    default: return 1;
+  }
+}
+
+int64_t rnn_work_size(RnnMode mode, int64_t hidden) {
+  switch (mode) {
+    case RnnMode::lstm: return 4 * hidden;  // i, f, g, o
+    case RnnMode::gru: return 4 * hidden;   // r, z, n, W_hn h + b_hn
+    default: return hidden;
+  }
+}
+
+namespace {
+
+inline void gemm_t(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+inline void gemm_t(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
+                   int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
+  dgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// The per-step recurrent product against W_hh, on a range of column panels (kPackedPanel
+// columns each) so that the threads of the time loop can each compute their own hidden units.
+// For float32 the matrix is packed once per call into the GEMM micro-kernel's layout (gemm.h
+// PackedMatrixB) and reused by all T steps; float64 calls dgemm on the column block.
+template <class T>
+struct StepGemm;
+//
+// `blocks` matrices B_b = rows [b K_rows, (b+1) K_rows) of B (trans_b: the gate blocks of W_hh,
+// one per gate, so every block splits by hidden unit) or B itself (blocks = 1); C_b = C + b N.
+template <>
+struct StepGemm<float> {
+  std::vector<PackedMatrixB> packed;
+  std::vector<const PackedMatrixB*> ptrs;  // into `packed`: not copyable
+  StepGemm(const StepGemm&) = delete;
+  StepGemm& operator=(const StepGemm&) = delete;
+  StepGemm(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, int blocks) {
+    packed.reserve(blocks);
+    for (int b = 0; b < blocks; ++b) packed.emplace_back(trans_b, K, N, B + b * N * ldb, ldb);
+    for (const PackedMatrixB& p : packed) ptrs.push_back(&p);
+  }
+  // a_packed: A packed beforehand by pack_a_cols
+  void run(int64_t M, int64_t q0, int64_t q1, const float* A, int64_t lda, float beta, float* C, int64_t ldc,
+           const float* a_packed = nullptr) const {
+    float* cs[8];
+    const int nb = static_cast<int>(packed.size());
+    for (int b = 0; b < nb; ++b) cs[b] = C + b * packed[b].N;
+    sgemm_packed_panels_multi(M, q0, q1, 1.0f, A, lda, nb, ptrs.data(), beta, cs, ldc, a_packed);
+  }
+  // floats of a packed A (M rows; the blocks share K, so packed[0] describes them all); 0: no
+  // packed kernel, pass A itself
+  int64_t packed_a_size(int64_t M) const { return sgemm_packed_a_size(packed[0], M); }
+  void pack_a_cols(int64_t M, int64_t k0, int64_t k1, const float* A, int64_t lda, float* dst) const {
+    sgemm_pack_a_cols(packed[0], M, k0, k1, A, lda, dst);
+  }
+};
+template <>
+struct StepGemm<double> {
+  bool trans_b;
+  int64_t K, N;
+  const double* B;
+  int64_t ldb;
+  int blocks;
+  StepGemm(bool tb, int64_t k, int64_t n, const double* b, int64_t ld, int nb)
+      : trans_b(tb), K(k), N(n), B(b), ldb(ld), blocks(nb) {}
+  int64_t packed_a_size(int64_t) const { return 0; }  // dgemm packs A itself
+  void pack_a_cols(int64_t, int64_t, int64_t, const double*, int64_t, double*) const {}
+  void run(int64_t M, int64_t q0, int64_t q1, const double* A, int64_t lda, double beta, double* C,
+           int64_t ldc, const double* = nullptr) const {
+    const int64_t j0 = std::min(N, q0 * kPackedPanel), j1 = std::min(N, q1 * kPackedPanel);
+    if (M <= 0 || j0 >= j1) return;
+    for (int b = 0; b < blocks; ++b) {
+      const double* Bb = B + b * N * ldb;
+      dgemm(false, trans_b, M, j1 - j0, K, 1.0, A, lda, trans_b ? Bb + j0 * ldb : Bb + j0, ldb, beta, C + b * N + j0,
+            ldc);
+    }
+  }
+};
+
+// The time loop runs inside ONE parallel region: thread k owns hidden units [j0, j1) (whole
+// kPackedPanel panels) for the whole sequence, computes their gate pre-activations (its column
+// slices of every gate), their cell update and their part of h_t, and meets the others at one
+// barrier per step (h_t must be complete before anyone's next product). Forking a team per
+// GEMM and per pointwise kernel instead would cost two fork/joins per step.
+struct UnitSlice {
+  int64_t q0, q1, j0, j1;
+};
+
+inline int64_t panel_count(int64_t hidden) { return (hidden + kPackedPanel - 1) / kPackedPanel; }
+
+inline UnitSlice unit_slice(int64_t hidden, int tid, int nthreads) {
+  const int64_t panels = panel_count(hidden);
+  UnitSlice u;
+  u.q0 = panels * tid / nthreads;
+  u.q1 = panels * (tid + 1) / nthreads;
+  u.j0 = std::min(hidden, u.q0 * kPackedPanel);
+  u.j1 = std::min(hidden, u.q1 * kPackedPanel);
+  return u;
+}
+
+// Threads for the time loop: one unless each step has >= ~1M multiply-adds per extra thread.
+inline int loop_threads(int64_t batch, int64_t gates_hidden, int64_t hidden) {
+  int nt = num_threads();
+#ifdef _OPENMP
+  if (omp_in_parallel()) nt = 1;
+#endif
+  const int64_t panels = panel_count(hidden);
+  const int64_t fma = batch * gates_hidden * hidden;
+  nt = static_cast<int>(std::min<int64_t>({int64_t(nt), panels, std::max<int64_t>(1, fma >> 19)}));
+  return std::max(nt, 1);
+}
+
+// Two ways to share a step between threads:
+//   rows:  thread k owns batch rows [b0, b1) for the whole sequence. Its next product reads
+//          only its own rows of h_t, so the threads never wait for each other (no barrier at
+//          all), but each one streams all of W_hh every step.
+//   units: thread k owns hidden units (UnitSlice): W_hh is shared out, but all of h_t must be
+//          complete before anyone's next product, so the threads meet at one barrier per step.
+// Rows, measured (LSTM forward, 2 threads, T 64, B 32): 4.4-5.0 ms against 4.9-6.5 at H 256,
+// 13.7-14.7 against 16.6-17.0 at H 512; the barrier per step also made every pause of one core
+// stall both. Units remain for small batches, where a row share would be a few rows (a GEMM
+// with a low M re-reading all of W_hh per thread). The switch, measured on 2 threads (LSTM f+b,
+// the two timed in turns): rows/units 0.91-1.11 at B 4-12 (units ahead at H 512), 0.97 at B 16.
+constexpr int64_t kMinRowsPerThread = 8;
+inline bool split_rows(int64_t batch, int nthreads) { return nthreads > 1 && batch >= kMinRowsPerThread * nthreads; }
+
+struct RowSlice {
+  int64_t b0, b1;
+};
+inline RowSlice row_slice(int64_t batch, int tid, int nthreads) {
+  return {batch * tid / nthreads, batch * (tid + 1) / nthreads};
+}
+
+template <class F>
+void run_time_loop(int nthreads, const F& body) {
+#ifdef _OPENMP
+  if (nthreads > 1) {
+#pragma omp parallel num_threads(nthreads)
+    body(omp_get_thread_num(), omp_get_num_threads());
+    return;
+  }
+#endif
+  body(0, 1);
+}
+
+inline void step_barrier(int nthreads) {
+#ifdef _OPENMP
+  if (nthreads > 1) {
+#pragma omp barrier
+  }
+#else
+  (void)nthreads;
+#endif
+}
+
+// An uninitialised buffer (every element is written before it is read; a std::vector would
+// zero-fill megabytes first).
+template <class T>
+std::unique_ptr<T[]> scratch(int64_t n) {
+  return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<int64_t>(n, 1))]);
+}
+
+// Units split: the A of a step's product (B rows) packed once, by the threads that wrote its
+// columns, into one of two buffers (step k uses buffer k % 2, so a thread may pack step k+1
+// while another still multiplies step k). Empty when the kernel set has no packed kernel:
+// then at() is null and each product packs A itself.
+template <class T>
+struct PackedAPair {
+  int64_t size;
+  std::unique_ptr<T[]> buf;
+  PackedAPair(const StepGemm<T>& gemm, int64_t rows) : size(gemm.packed_a_size(rows)), buf(scratch<T>(2 * size)) {}
+  T* at(int64_t k) const { return size > 0 ? buf.get() + (k % 2) * size : nullptr; }
+};
+
+// Where step s (0-based in processing order) reads and writes: time index t and the previous
+// time index (-1 at the first step: the initial state).
+struct Steps {
+  int64_t T;
+  bool reverse;
+  int64_t time(int64_t s) const { return reverse ? T - 1 - s : s; }
+  int64_t prev(int64_t s) const { return s == 0 ? -1 : time(s - 1); }
+};
+
+template <class T>
+const RnnCellSimd* cell_simd() {
+  if constexpr (std::is_same<T, float>::value) return rnn_cell_simd_active();
+  return nullptr;
+}
+
+template <class T>
+void forward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, const T* c0, const T* w_ih,
+                  const T* w_hh, const T* b_ih, const T* b_hh, T* y, T* h_n, T* c_n, T* cell, T* work) {
+  const int64_t B = sh.batch, H = sh.hidden, I = sh.input, GH = rnn_gate_count(mode) * H;
+  const int64_t WS = rnn_work_size(mode, H), BH = B * H;
+  const Steps steps{sh.seq, sh.reverse};
+  const RnnCellSimd* simd = cell_simd<T>();
+  const bool relu = mode == RnnMode::rnn_relu;
+  // biases: LSTM / RNN only ever use b_ih + b_hh; the GRU keeps them apart (b_hn sits inside r *)
+  std::vector<T> bias_sum(GH, T(0)), bias_i(GH, T(0)), bias_h(GH, T(0));
+  for (int64_t k = 0; k < GH; ++k) {
+    if (b_ih) bias_i[k] = b_ih[k];
+    if (b_hh) bias_h[k] = b_hh[k];
+    bias_sum[k] = bias_i[k] + bias_h[k];
+  }
+  // input projection of all steps: one GEMM (LSTM / RNN: into the first G H columns of each
+  // row of work, row stride WS)
+  std::unique_ptr<T[]> xw_gru;
+  T* xw = work;
+  int64_t ldx = WS;
+  if (mode == RnnMode::gru) {
+    xw_gru = scratch<T>(sh.seq * B * GH);
+    xw = xw_gru.get();
+    ldx = GH;
+  }
+  if (sh.seq * B > 0) gemm_t(false, true, sh.seq * B, GH, I, T(1), x, I, w_ih, I, T(0), xw, ldx);
+  std::unique_ptr<T[]> hw_buf = scratch<T>(B * GH);
+  T* hw = hw_buf.get();
+  // h_{t-1} @ W_hh^T per gate block (rows g H .. of W_hh), so each block splits by hidden unit
+  const StepGemm<T> recurrent(true, H, H, w_hh, H, rnn_gate_count(mode));
+  // The cell of step s for batch rows [b0, b1) and hidden units [j0, j0 + n).
+  auto cells = [&](int64_t s, int64_t b0, int64_t b1, int64_t j0, int64_t n) {
+    const int64_t t = steps.time(s), tp = steps.prev(s);
+    const T* h_prev = tp < 0 ? h0 : y + tp * BH;
+    const T* c_prev = mode == RnnMode::lstm ? (tp < 0 ? c0 : cell + tp * BH) : nullptr;
+    const T* xw_t = xw + t * B * ldx;
+    T* work_t = work + t * B * WS;
+    T* y_t = y + t * BH;
+    for (int64_t b = b0; n > 0 && b < b1; ++b) {
+      const T* xr = xw_t + b * ldx + j0;
+      const T* hr = hw + b * GH + j0;
+      T* wr = work_t + b * WS + j0;
+      T* yr = y_t + b * H + j0;
+      if (mode == RnnMode::lstm) {
+        const T* cp = c_prev + b * H + j0;
+        T* cr = cell + t * BH + b * H + j0;
+        if constexpr (std::is_same<T, float>::value)
+          if (simd) {
+            simd->lstm_forward(xr, hr, bias_sum.data() + j0, cp, wr, cr, yr, n, H);
+            continue;
+          }
+        rnn_ref::lstm_forward(xr, hr, bias_sum.data() + j0, cp, wr, cr, yr, n, H);
+      } else if (mode == RnnMode::gru) {
+        const T* hp = h_prev + b * H + j0;
+        if constexpr (std::is_same<T, float>::value)
+          if (simd) {
+            simd->gru_forward(xr, hr, bias_i.data() + j0, bias_h.data() + j0, hp, wr, yr, n, H);
+            continue;
+          }
+        rnn_ref::gru_forward(xr, hr, bias_i.data() + j0, bias_h.data() + j0, hp, wr, yr, n, H);
+      } else {
+        if constexpr (std::is_same<T, float>::value)
+          if (simd) {
+            simd->rnn_forward(xr, hr, bias_sum.data() + j0, yr, n, relu);
+            continue;
+          }
+        rnn_ref::rnn_forward(xr, hr, bias_sum.data() + j0, yr, n, relu);
+      }
+    }
+  };
+  auto h_before = [&](int64_t s) { return steps.prev(s) < 0 ? h0 : y + steps.prev(s) * BH; };
+  const int nt = loop_threads(B, GH, H);
+  if (split_rows(B, nt)) {
+    run_time_loop(nt, [&](int tid, int nthr) {
+      const RowSlice r = row_slice(B, tid, nthr);
+      const int64_t panels = panel_count(H);
+      for (int64_t s = 0; s < sh.seq; ++s) {
+        recurrent.run(r.b1 - r.b0, 0, panels, h_before(s) + r.b0 * H, H, T(0), hw + r.b0 * GH, GH);
+        cells(s, r.b0, r.b1, 0, H);
+      }
+    });
+  } else {
+    // Units: the product's A (h_{t-1}, B x H) is packed once per step, each thread packing the
+    // hidden units it has just written before the step's barrier, instead of every thread
+    // packing all of h_{t-1} for its own product.
+    const PackedAPair<T> pa(recurrent, B);
+    run_time_loop(nt, [&](int tid, int nthr) {
+      const UnitSlice u = unit_slice(H, tid, nthr);
+      const int64_t j0 = u.j0, n = u.j1 - u.j0;
+      if (pa.at(0)) {
+        if (n > 0) recurrent.pack_a_cols(B, j0, j0 + n, h0, H, pa.at(0));
+        step_barrier(nthr);
+      }
+      for (int64_t s = 0; s < sh.seq; ++s) {
+        recurrent.run(B, u.q0, u.q1, h_before(s), H, T(0), hw, GH, pa.at(s));
+        cells(s, 0, B, j0, n);
+        const T* y_t = y + steps.time(s) * BH;
+        if (pa.at(s + 1) && n > 0) recurrent.pack_a_cols(B, j0, j0 + n, y_t, H, pa.at(s + 1));
+        step_barrier(nthr);
+      }
+    });
+  }
+  // final states: the last step in processing order (the initial ones for an empty sequence)
+  const int64_t t_last = sh.seq > 0 ? steps.time(sh.seq - 1) : -1;
+  std::memcpy(h_n, t_last < 0 ? h0 : y + t_last * BH, sizeof(T) * BH);
+  if (mode == RnnMode::lstm) std::memcpy(c_n, t_last < 0 ? c0 : cell + t_last * BH, sizeof(T) * BH);
+}
+
+template <class T>
+void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, const T* c0, const T* w_ih,
+                   const T* w_hh, const T* y, const T* cell, const T* work, const T* gy, const T* gh_n,
+                   const T* gc_n, T* gx, T* gh0, T* gc0, T* gw_ih, T* gw_hh, T* gb_ih, T* gb_hh) {
+  const int64_t B = sh.batch, H = sh.hidden, I = sh.input, GH = rnn_gate_count(mode) * H;
+  const int64_t WS = rnn_work_size(mode, H), BH = B * H, TB = sh.seq * B;
+  const Steps steps{sh.seq, sh.reverse};
+  const RnnCellSimd* simd = cell_simd<T>();
+  const bool relu = mode == RnnMode::rnn_relu, gru = mode == RnnMode::gru, lstm = mode == RnnMode::lstm;
+  std::unique_ptr<T[]> dpre_x_buf = scratch<T>(TB * GH), dpre_h_gru;
+  if (gru) dpre_h_gru = scratch<T>(TB * GH);
+  T* dpre_x = dpre_x_buf.get();
+  T* dpre_h = gru ? dpre_h_gru.get() : dpre_x;
+  const StepGemm<T> recurrent(false, GH, H, w_hh, H, 1);  // dpre_h @ W_hh, split by hidden unit
+  // running gradients of h (two buffers: the step reads one, its product writes the other)
+  std::unique_ptr<T[]> dh_buf = scratch<T>(2 * BH), dc_buf;
+  T* dh_pair[2] = {dh_buf.get(), dh_buf.get() + BH};
+  if (gh_n)
+    std::memcpy(dh_pair[0], gh_n, sizeof(T) * BH);
+  else
+    std::fill(dh_pair[0], dh_pair[0] + BH, T(0));
+  T* dc = nullptr;
+  if (lstm) {
+    dc_buf = scratch<T>(BH);
+    dc = dc_buf.get();
+    if (gc_n)
+      std::memcpy(dc, gc_n, sizeof(T) * BH);
+    else
+      std::fill(dc, dc + BH, T(0));
+  }
+  // Bias gradients = column sums of dpre_x (and dpre_h), added up inside the time loop while
+  // each row of dpre is still in L1, rather than re-reading the (T B, G H) matrices afterwards
+  // (8 MiB at T 64, B 32, H 256). One accumulator row per thread (rows split) or one shared
+  // row (units split: the threads own disjoint columns); the GRU needs a second one for b_hh.
+  const int nt = loop_threads(B, GH, H);
+  const bool by_rows = split_rows(B, nt);
+  const bool want_db = gb_ih || gb_hh;
+  const int acc_rows = by_rows ? nt : 1, acc_sets = gru ? 2 : 1;
+  std::vector<T> db_acc(want_db ? static_cast<size_t>(acc_rows * acc_sets * GH) : 0, T(0));
+  auto add_row = [](T* acc, const T* row, int64_t n) {
+    for (int64_t j = 0; j < n; ++j) acc[j] += row[j];
+  };
+  // one batch row b of the k-th step back (time t, previous time tp)
+  auto cell_row = [&](int64_t t, int64_t tp, int64_t b, int64_t j0, int64_t n, T* dh, T* dh_next, const T* h_prev,
+                      const T* work_t, T* px_t, T* ph_t) {
+    T* dhr = dh + b * H + j0;
+    if (gy) {
+      const T* g = gy + t * BH + b * H + j0;
+      for (int64_t j = 0; j < n; ++j) dhr[j] += g[j];
+    }
+    const T* wr = work_t + b * WS + j0;
+    T* pxr = px_t + b * GH + j0;
+    if (lstm) {
+      const T* cp = (tp < 0 ? c0 : cell + tp * BH) + b * H + j0;
+      const T* cr = cell + t * BH + b * H + j0;
+      T* dcr = dc + b * H + j0;
+      if constexpr (std::is_same<T, float>::value)
+        if (simd) {
+          simd->lstm_backward(dhr, dcr, wr, cr, cp, pxr, dcr, n, H);
+          return;
+        }
+      rnn_ref::lstm_backward(dhr, dcr, wr, cr, cp, pxr, dcr, n, H);
+    } else if (gru) {
+      const T* hp = h_prev + b * H + j0;
+      T* phr = ph_t + b * GH + j0;
+      T* dnr = dh_next + b * H + j0;
+      if constexpr (std::is_same<T, float>::value)
+        if (simd) {
+          simd->gru_backward(dhr, wr, hp, pxr, phr, dnr, n, H);
+          return;
+        }
+      rnn_ref::gru_backward(dhr, wr, hp, pxr, phr, dnr, n, H);
+    } else {
+      const T* yr = y + t * BH + b * H + j0;
+      if constexpr (std::is_same<T, float>::value)
+        if (simd) {
+          simd->rnn_backward(dhr, yr, pxr, n, relu);
+          return;
+        }
+      rnn_ref::rnn_backward(dhr, yr, pxr, n, relu);
+    }
+  };
+  // The cell of the k-th step back (s = T-1-k) for batch rows [b0, b1) and hidden units
+  // [j0, j0 + n): dh of those units (plus gy) -> their pre-activation gradients (and their
+  // bias gradient sums in accumulator row acc).
+  auto cells = [&](int64_t k, int64_t b0, int64_t b1, int64_t j0, int64_t n, int acc) {
+    T* dbx = want_db ? db_acc.data() + static_cast<size_t>(acc * acc_sets) * GH : nullptr;
+    T* dbh = gru && dbx ? dbx + GH : nullptr;
+    const int64_t s = sh.seq - 1 - k;
+    const int64_t t = steps.time(s), tp = steps.prev(s);
+    T* dh = dh_pair[k % 2];
+    T* dh_next = dh_pair[(k + 1) % 2];
+    const T* h_prev = tp < 0 ? h0 : y + tp * BH;
+    const T* work_t = work + t * B * WS;
+    T* px_t = dpre_x + t * B * GH;
+    T* ph_t = dpre_h + t * B * GH;
+    for (int64_t b = b0; n > 0 && b < b1; ++b) {
+      cell_row(t, tp, b, j0, n, dh, dh_next, h_prev, work_t, px_t, ph_t);
+      for (int64_t g = 0; dbx && g < GH / H; ++g) {
+        add_row(dbx + g * H + j0, px_t + b * GH + g * H + j0, n);
+        if (dbh) add_row(dbh + g * H + j0, ph_t + b * GH + g * H + j0, n);
+      }
+    }
+  };
+  // the k-th step back's dpre_h, and where its product dh_{t-1} = dpre_h @ W_hh goes (+ the
+  // GRU's direct path z dh, already in dh_next: beta 1)
+  auto dpre_h_at = [&](int64_t k) { return dpre_h + steps.time(sh.seq - 1 - k) * B * GH; };
+  const T beta = gru ? T(1) : T(0);
+  if (by_rows) {
+    run_time_loop(nt, [&](int tid, int nthr) {
+      const RowSlice r = row_slice(B, tid, nthr);
+      const int64_t panels = panel_count(H);
+      for (int64_t k = 0; k < sh.seq; ++k) {
+        cells(k, r.b0, r.b1, 0, H, tid);
+        recurrent.run(r.b1 - r.b0, 0, panels, dpre_h_at(k) + r.b0 * GH, GH, beta, dh_pair[(k + 1) % 2] + r.b0 * H, H);
+      }
+    });
+  } else {
+    // Units: the step product's A (dpre_h, B x G H) is packed once per step, each thread
+    // packing the columns it just wrote (its hidden units of every gate) before the step's
+    // barrier. Each thread packing all of A itself (K = G H = 1024 at H 256) cost 11% of the
+    // time loop with one thread and 21% with two (1.08 of 5.1 ms, B 32, T 64).
+    const PackedAPair<T> pa(recurrent, B);
+    run_time_loop(nt, [&](int tid, int nthr) {
+      const UnitSlice u = unit_slice(H, tid, nthr);
+      const int64_t j0 = u.j0, n = u.j1 - u.j0;
+      for (int64_t k = 0; k < sh.seq; ++k) {
+        cells(k, 0, B, j0, n, 0);
+        const T* ph_t = dpre_h_at(k);
+        for (int64_t g = 0; pa.at(k) && n > 0 && g < GH / H; ++g)
+          recurrent.pack_a_cols(B, g * H + j0, g * H + j0 + n, ph_t, GH, pa.at(k));
+        step_barrier(nthr);  // the product below reads every thread's gate gradients
+        recurrent.run(B, u.q0, u.q1, ph_t, GH, beta, dh_pair[(k + 1) % 2], H, pa.at(k));
+      }
+    });
+  }
+  const T* dh_final = dh_pair[sh.seq % 2];
+  if (gh0) std::memcpy(gh0, dh_final, sizeof(T) * BH);
+  if (gc0 && lstm) std::memcpy(gc0, dc, sizeof(T) * BH);
+  // whole-sequence GEMMs
+  if (gx) {
+    if (TB > 0) gemm_t(false, false, TB, I, GH, T(1), dpre_x, GH, w_ih, I, T(0), gx, I);
+  }
+  if (gw_ih) gemm_t(true, false, GH, I, TB, T(1), dpre_x, GH, x, I, T(0), gw_ih, I);
+  if (gw_hh) {
+    // dW_hh = sum_t dpre_h[t]^T h_prev(t): the step that started from h0 is one GEMM, every
+    // other step pairs with y of its neighbour in time, which is one contiguous block of y.
+    if (sh.seq == 0) {
+      std::fill(gw_hh, gw_hh + GH * H, T(0));
+    } else {
+      const int64_t t_first = steps.time(0);  // step that read h0
+      gemm_t(true, false, GH, H, B, T(1), dpre_h + t_first * B * GH, GH, h0, H, T(0), gw_hh, H);
+      if (sh.seq > 1) {
+        // forward: dpre_h[1..T-1] with y[0..T-2]; reverse: dpre_h[0..T-2] with y[1..T-1]
+        const T* dp = dpre_h + (sh.reverse ? 0 : B * GH);
+        const T* hp = y + (sh.reverse ? BH : 0);
+        gemm_t(true, false, GH, H, (sh.seq - 1) * B, T(1), dp, GH, hp, H, T(1), gw_hh, H);
+      }
+    }
+  }
+  // bias gradients: the accumulator rows added up. LSTM / RNN: both biases enter the same
+  // pre-activation, so b_hh's gradient is b_ih's; the GRU keeps a second set for b_hh.
+  auto sum_set = [&](int set, T* out) {
+    std::fill(out, out + GH, T(0));
+    for (int r = 0; r < acc_rows; ++r) add_row(out, db_acc.data() + static_cast<size_t>(r * acc_sets + set) * GH, GH);
+  };
+  if (gru) {
+    if (gb_ih) sum_set(0, gb_ih);
+    if (gb_hh) sum_set(1, gb_hh);
+  } else if (want_db) {
+    sum_set(0, gb_ih ? gb_ih : gb_hh);
+    if (gb_ih && gb_hh) std::memcpy(gb_hh, gb_ih, sizeof(T) * GH);
+  }
+}
+
+}  // namespace
+
+void rnn_forward(RnnMode mode, DType dtype, const RnnShape& shape, const void* x, const void* h0, const void* c0,
+                 const void* w_ih, const void* w_hh, const void* b_ih, const void* b_hh, void* y, void* h_n,
+                 void* c_n, void* cell, void* work) {
+  MINIDL_DISPATCH_FLOAT(dtype, "rnn_forward", {
+    forward_impl<T>(mode, shape, static_cast<const T*>(x), static_cast<const T*>(h0), static_cast<const T*>(c0),
+                    static_cast<const T*>(w_ih), static_cast<const T*>(w_hh), static_cast<const T*>(b_ih),
+                    static_cast<const T*>(b_hh), static_cast<T*>(y), static_cast<T*>(h_n), static_cast<T*>(c_n),
+                    static_cast<T*>(cell), static_cast<T*>(work));
+  });
+}
+
+void rnn_backward(RnnMode mode, DType dtype, const RnnShape& shape, const void* x, const void* h0, const void* c0,
+                  const void* w_ih, const void* w_hh, const void* y, const void* cell, const void* work,
+                  const void* gy, const void* gh_n, const void* gc_n, void* gx, void* gh0, void* gc0, void* gw_ih,
+                  void* gw_hh, void* gb_ih, void* gb_hh) {
+  MINIDL_DISPATCH_FLOAT(dtype, "rnn_backward", {
+    backward_impl<T>(mode, shape, static_cast<const T*>(x), static_cast<const T*>(h0), static_cast<const T*>(c0),
+                     static_cast<const T*>(w_ih), static_cast<const T*>(w_hh), static_cast<const T*>(y),
+                     static_cast<const T*>(cell), static_cast<const T*>(work), static_cast<const T*>(gy),
+                     static_cast<const T*>(gh_n), static_cast<const T*>(gc_n), static_cast<T*>(gx),
+                     static_cast<T*>(gh0), static_cast<T*>(gc0), static_cast<T*>(gw_ih), static_cast<T*>(gw_hh),
+                     static_cast<T*>(gb_ih), static_cast<T*>(gb_hh));
+  });
+}
+
+}  // namespace minidl

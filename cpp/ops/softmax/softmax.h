@@ -1,0 +1,24 @@
+// Softmax and log-softmax along one axis of a contiguous tensor viewed as (outer, len, inner).
+// Stable: subtract the row max before exp, so inputs of +-1000 give finite results.
+#pragma once
+#include <cstdint>
+
+#include "core/tensor_view.h"
+
+namespace minidl {
+
+// y = exp(x - max) / sum exp(x - max)          (log: y = x - max - log sum exp(x - max))
+void softmax_forward(const void* x, void* y, DType dtype, int64_t outer, int64_t len, int64_t inner,
+                     bool log);
+// softmax:     gx = y * (gy - sum(gy * y))
+// log_softmax: gx = gy - exp(y) * sum(gy)
+void softmax_backward(const void* gy, const void* y, void* gx, DType dtype, int64_t outer,
+                      int64_t len, int64_t inner, bool log);
+
+struct SoftmaxSimd {
+  // rows of length len, inner == 1
+  bool (*forward_f32)(const float* x, float* y, int64_t rows, int64_t len, bool log);
+  bool (*backward_f32)(const float* gy, const float* y, float* gx, int64_t rows, int64_t len, bool log);
+};
+
+}  // namespace minidl

@@ -1,0 +1,159 @@
+// Float32 softmax / log-softmax rows (inner == 1) for one ISA.
+//
+// Three passes over a row, which stays in L1/L2 between them (rows are split over threads by
+// cpp/ops/softmax/softmax.cpp): (1) the row max m; (2) e_i = exp(x_i - m), summed (softmax
+// also stores e_i in y, so exp runs once per element); (3) y = e_i / sum, or for log-softmax
+// y = (x_i - m) - log sum. An online single pass (running max, rescaling the running sum by
+// exp(m_old - m_new)) would read x once less but costs a second exp per vector; with the row
+// in cache the three-pass form is faster. Sums run in float vectors over blocks of
+// kBlock elements and are combined in double, as accurate as the reference for long rows.
+// (No <cmath>/STL here: an inline library function compiled with AVX-512 flags could become
+// the copy the linker keeps for every caller; the __builtin_ forms have no such copy.)
+#include "softmax.h"
+#include "core/vec.h"
+
+namespace minidl {
+namespace MINIDL_ISA_NS {
+namespace {
+
+constexpr int W = Vec::width;
+constexpr int64_t kBlock = 1024;
+
+// max of x[0..n); NaN is ignored here as in the reference's `x > m ? x : m` (a NaN element
+// then makes exp(NaN - m) and the whole row NaN, as there)
+inline float row_max(const float* x, int64_t n) {
+  Vec m0 = Vec::set1(-__builtin_inff()), m1 = m0, m2 = m0, m3 = m0;
+  int64_t i = 0;
+  for (; i + 4 * W <= n; i += 4 * W) {
+    m0 = max(Vec::load(x + i), m0);
+    m1 = max(Vec::load(x + i + W), m1);
+    m2 = max(Vec::load(x + i + 2 * W), m2);
+    m3 = max(Vec::load(x + i + 3 * W), m3);
+  }
+  for (; i + W <= n; i += W) m0 = max(Vec::load(x + i), m0);
+  float tail = -__builtin_inff();  // the last < W elements, scalar (padding lanes would read 0)
+  for (; i < n; ++i) tail = x[i] > tail ? x[i] : tail;
+  m1 = max(Vec::set1(tail), m1);
+  return reduce_max(max(max(m0, m1), max(m2, m3)));
+}
+
+// sum of exp(x_i - m); stores the exponentials to e when e != nullptr
+inline double row_sum_exp(const float* x, float* e, int64_t n, float m) {
+  const Vec vm = Vec::set1(m);
+  double total = 0;
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const int64_t end = b + kBlock < n ? b + kBlock : n;
+    Vec s0 = Vec::zero(), s1 = Vec::zero();
+    int64_t i = b;
+    for (; i + 2 * W <= end; i += 2 * W) {
+      Vec e0 = exp(Vec::load(x + i) - vm), e1 = exp(Vec::load(x + i + W) - vm);
+      if (e) { e0.store(e + i); e1.store(e + i + W); }
+      s0 = s0 + e0;
+      s1 = s1 + e1;
+    }
+    for (; i + W <= end; i += W) {
+      Vec e0 = exp(Vec::load(x + i) - vm);
+      if (e) e0.store(e + i);
+      s0 = s0 + e0;
+    }
+    if (i < end) {
+      const int r = static_cast<int>(end - i);
+      // padding lanes hold exp(0 - m): add only the r real ones
+      Vec e0 = exp(Vec::load_partial(x + i, r) - vm);
+      if (e) e0.store_partial(e + i, r);
+      float buf[W];
+      e0.store(buf);
+      for (int k = 0; k < r; ++k) total += buf[k];
+    }
+    total += static_cast<double>(reduce_add(s0 + s1));
+  }
+  return total;
+}
+
+// sum of a_i (b == nullptr) or a_i * b_i, float vectors per block, double across blocks
+inline double row_dot(const float* a, const float* b, int64_t n) {
+  double total = 0;
+  for (int64_t blk = 0; blk < n; blk += kBlock) {
+    const int64_t end = blk + kBlock < n ? blk + kBlock : n;
+    Vec s0 = Vec::zero(), s1 = Vec::zero();
+    int64_t i = blk;
+    if (b) {
+      for (; i + 2 * W <= end; i += 2 * W) {
+        s0 = fmadd(Vec::load(a + i), Vec::load(b + i), s0);
+        s1 = fmadd(Vec::load(a + i + W), Vec::load(b + i + W), s1);
+      }
+      for (; i + W <= end; i += W) s0 = fmadd(Vec::load(a + i), Vec::load(b + i), s0);
+      if (i < end) {
+        const int r = static_cast<int>(end - i);
+        s1 = fmadd(Vec::load_partial(a + i, r), Vec::load_partial(b + i, r), s1);  // pads are 0*0
+      }
+    } else {
+      for (; i + 2 * W <= end; i += 2 * W) {
+        s0 = s0 + Vec::load(a + i);
+        s1 = s1 + Vec::load(a + i + W);
+      }
+      for (; i + W <= end; i += W) s0 = s0 + Vec::load(a + i);
+      if (i < end) s1 = s1 + Vec::load_partial(a + i, static_cast<int>(end - i));
+    }
+    total += static_cast<double>(reduce_add(s0 + s1));
+  }
+  return total;
+}
+
+// y[i] = f(x[i]) over a row, with a partial tail
+template <class F>
+inline void row_map(const float* x, float* y, int64_t n, const F& f) {
+  int64_t i = 0;
+  for (; i + W <= n; i += W) f(Vec::load(x + i)).store(y + i);
+  if (i < n) f(Vec::load_partial(x + i, static_cast<int>(n - i))).store_partial(y + i, static_cast<int>(n - i));
+}
+
+bool forward_f32(const float* x, float* y, int64_t rows, int64_t len, bool log) {
+  for (int64_t row = 0; row < rows; ++row) {
+    const float* xr = x + row * len;
+    float* yr = y + row * len;
+    float m = row_max(xr, len);
+    if (__builtin_isinf(m) && m < 0) m = 0;  // all -inf: exp gives 0, sum 0 -> NaN, as the reference
+    if (log) {
+      const double sum = row_sum_exp(xr, nullptr, len, m);
+      // (x - m) - log(sum), as the reference: x - m is exact, so nothing of x is lost at +-1000
+      const Vec vm = Vec::set1(m), log_sum = Vec::set1(static_cast<float>(__builtin_log(sum)));
+      row_map(xr, yr, len, [&](Vec v) { return (v - vm) - log_sum; });
+    } else {
+      const double sum = row_sum_exp(xr, yr, len, m);
+      const Vec inv = Vec::set1(static_cast<float>(1.0 / sum));
+      row_map(yr, yr, len, [&](Vec v) { return v * inv; });
+    }
+  }
+  return true;
+}
+
+bool backward_f32(const float* gy, const float* y, float* gx, int64_t rows, int64_t len, bool log) {
+  for (int64_t row = 0; row < rows; ++row) {
+    const float* g = gy + row * len;
+    const float* yr = y + row * len;
+    float* o = gx + row * len;
+    int64_t i = 0;
+    if (log) {  // gx = gy - exp(y) * sum(gy)
+      const Vec s = Vec::set1(static_cast<float>(row_dot(g, nullptr, len)));
+      for (; i + W <= len; i += W) fnmadd(exp(Vec::load(yr + i)), s, Vec::load(g + i)).store(o + i);
+      if (i < len) {
+        const int r = static_cast<int>(len - i);
+        fnmadd(exp(Vec::load_partial(yr + i, r)), s, Vec::load_partial(g + i, r)).store_partial(o + i, r);
+      }
+    } else {  // gx = y * (gy - sum(gy * y))
+      const Vec d = Vec::set1(static_cast<float>(row_dot(g, yr, len)));
+      for (; i + W <= len; i += W) (Vec::load(yr + i) * (Vec::load(g + i) - d)).store(o + i);
+      if (i < len) {
+        const int r = static_cast<int>(len - i);
+        (Vec::load_partial(yr + i, r) * (Vec::load_partial(g + i, r) - d)).store_partial(o + i, r);
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace
+extern const SoftmaxSimd softmax_simd = {&forward_f32, &backward_f32};
+}  // namespace MINIDL_ISA_NS
+}  // namespace minidl

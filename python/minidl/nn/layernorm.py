@@ -1,0 +1,116 @@
+"""Layer normalization (Ba, Kiros & Hinton, 2016): ``F.layer_norm`` and ``nn.LayerNorm``.
+One fused C++ kernel per direction (cpp/ops/layernorm/layernorm.cpp).
+
+Over the last ``len(normalized_shape)`` dimensions of x (a "row" of N values):
+    mean = sum(x) / N,  var = sum((x - mean)^2) / N,  rstd = 1 / sqrt(var + eps)
+    y = (x - mean) * rstd * weight + bias                 (weight, bias: normalized_shape)
+Backward, with xhat = (x - mean) rstd and g = dy * weight, means over the row:
+    dx = rstd (g - mean(g) - xhat mean(g xhat)),  dweight = sum_rows(dy xhat),  dbias = sum_rows(dy).
+Unlike batch norm the statistics are per sample, so training and evaluation compute the same.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import _C
+from ..graph.node import Node
+from ..ops import array as A
+from ..ops._graph import result
+from ..ops.creation import ones, zeros
+from ..tensor import Tensor
+from .module import Module
+from .parameter import Parameter
+
+
+class LayerNormBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        x, cols, w, mean, rstd, dtypes = self.get_saved()
+        if g.dtype != x.dtype:
+            g = A.cast(g, x.dtype)
+        gx, gw, gb = _C.layer_norm_backward(g, x, cols, w, mean, rstd, self.next[0] is not None,
+                                            self.next[1] is not None, self.next[2] is not None)
+        out = []
+        for grad, dt, shape in zip((gx, gw, gb), dtypes[0], dtypes[1]):
+            if grad is not None:
+                if grad.shape != tuple(shape):  # a reshape is a view: the engine would copy it
+                    grad = grad.reshape(shape)
+                if grad.dtype != dt:
+                    grad = A.cast(grad, dt)
+            out.append(grad)
+        return tuple(out)
+
+
+def _normalized_tuple(normalized_shape):
+    if isinstance(normalized_shape, numbers.Integral):
+        return (int(normalized_shape),)
+    return tuple(int(s) for s in normalized_shape)
+
+
+def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Layer norm of ``input`` (*, *normalized_shape) over its last ``len(normalized_shape)``
+    dims; ``weight`` and ``bias`` (shape normalized_shape, or None) scale and shift the
+    normalized values. Returns a tensor of input's shape (see the module docstring)."""
+    ns = _normalized_tuple(normalized_shape)
+    d = input._data
+    k = len(ns)
+    if k == 0 or d.ndim < k or tuple(d.shape[d.ndim - k:]) != ns:
+        raise ValueError(f"layer_norm: given normalized_shape={list(ns)}, expected input with shape "
+                         f"[*, {', '.join(map(str, ns))}], but got input of size {list(d.shape)}")
+    if d.dtype.kind in "biu":
+        raise TypeError(f"layer_norm: expected a floating point input, got {input.dtype}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != ns:
+            raise ValueError(f"layer_norm: {name} of shape {list(t.shape)} does not match normalized_shape {list(ns)}")
+    cdt = np.dtype(np.float32) if A.is_low(d) else d.dtype
+    x = d if d.dtype == cdt else A.cast(d, cdt)
+    cols = int(np.prod(ns))
+    w = None if weight is None else (weight._data if weight._data.dtype == cdt else A.cast(weight._data, cdt))
+    b = None if bias is None else (bias._data if bias._data.dtype == cdt else A.cast(bias._data, cdt))
+    if cols == 0 or x.size == 0:
+        y, mean, rstd = np.empty(x.shape, cdt), np.empty(0, cdt), np.empty(0, cdt)
+    else:
+        y, mean, rstd = _C.layer_norm(x, cols, w, b, float(eps))
+    if y.dtype != d.dtype:
+        y = A.cast(y, d.dtype)
+    dtypes = ((d.dtype, None if weight is None else weight._data.dtype, None if bias is None else bias._data.dtype),
+              (d.shape, ns, ns))
+    return result(y, LayerNormBackward, (input, weight, bias), (x, cols, w, mean, rstd, dtypes))
+
+
+class LayerNorm(Module):
+    """Layer norm over the last dims ``normalized_shape`` of (*, *normalized_shape) input.
+    ``weight`` (ones) and ``bias`` (zeros) of shape normalized_shape exist when
+    ``elementwise_affine`` (``bias=False`` drops the bias), as in PyTorch."""
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True,
+                 device=None, dtype=None):
+        super().__init__()
+        self.normalized_shape = _normalized_tuple(normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(ones(*self.normalized_shape, dtype=dtype))
+            if bias:
+                self.bias = Parameter(zeros(*self.normalized_shape, dtype=dtype))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self):
+        if self.weight is not None:
+            self.weight._data[...] = 1
+        if self.bias is not None:
+            self.bias._data[...] = 0
+
+    def forward(self, input):
+        return layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"

@@ -1,0 +1,414 @@
+"""Elementwise arithmetic with broadcasting, unary math, clamp, where, and their backwards.
+
+Broadcasting's backward is ``sum_to``: a gradient of the broadcast shape is summed over the
+dims an input was stretched along. Each ``*Backward`` class is the derivative of the
+forward just above it.
+"""
+from __future__ import annotations
+
+import builtins
+import numbers
+
+import numpy as np
+
+from ..graph.node import Node
+from ..dtypes import bool_, float32, from_numpy_dtype, get_default_dtype, int64, promote_types
+from ..tensor import Tensor
+from . import array as A
+from ._graph import needs_grad, result
+
+_wrap = Tensor._wrap
+
+
+# --- operands ---------------------------------------------------------------------------
+def _scalar_array(t: Tensor, s):
+    """The array of ``t`` to combine with Python scalar ``s`` (PyTorch's scalar promotion:
+    an int tensor with a float scalar computes in the default float dtype)."""
+    d = t._data
+    if isinstance(s, builtins.bool):
+        return d
+    if isinstance(s, numbers.Integral):
+        return A.cast(d, np.int64) if d.dtype == np.bool_ else d
+    if isinstance(s, numbers.Real):
+        if d.dtype.kind in "bi":
+            return A.cast(d, get_default_dtype().np)
+        return d
+    raise TypeError(f"unsupported operand type: {type(s).__name__}")
+
+
+def _pair(a: Tensor, b: Tensor):
+    """Arrays of a and b in their promoted dtype."""
+    ad, bd = a._data, b._data
+    if ad.dtype != bd.dtype:
+        da, db = from_numpy_dtype(ad.dtype), from_numpy_dtype(bd.dtype)
+        # a 0-dim tensor does not promote a tensor of the same category (PyTorch rule)
+        if bd.ndim == 0 and ad.ndim > 0 and da.is_floating_point == db.is_floating_point and da is not bool_:
+            r = da
+        elif ad.ndim == 0 and bd.ndim > 0 and da.is_floating_point == db.is_floating_point and db is not bool_:
+            r = db
+        else:
+            r = promote_types(da, db)
+        if ad.dtype != r.np:
+            ad = A.cast(ad, r.np)
+        if bd.dtype != r.np:
+            bd = A.cast(bd, r.np)
+    return ad, bd
+
+
+def as_tensor_operand(x, like: Tensor):
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, np.ndarray):
+        return _wrap(np.asarray(x, dtype=from_numpy_dtype(x.dtype).np))
+    raise TypeError(f"unsupported operand type: {type(x).__name__}")
+
+
+# --- binary ops -------------------------------------------------------------------------
+class AddBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        sa, sb = self.saved
+        return A.sum_to(g, sa), A.sum_to(g, sb)
+
+
+class SubBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        sa, sb = self.saved
+        return A.sum_to(g, sa), (A.sum_to(A.neg(g), sb) if self.next[1] is not None else None)
+
+
+class MulBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        a, b = self.get_saved()
+        ga = A.sum_to(A.mul(g, b), a.shape) if self.next[0] is not None else None
+        gb = A.sum_to(A.mul(g, a), b.shape) if self.next[1] is not None else None
+        return ga, gb
+
+
+class DivBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        a, b = self.get_saved()
+        g_over_b = A.div(g, b)
+        ga = A.sum_to(g_over_b, a.shape) if self.next[0] is not None else None
+        # d(a/b)/db = -a / b^2
+        gb = A.sum_to(A.neg(A.div(A.mul(g_over_b, a), b)), b.shape) if self.next[1] is not None else None
+        return ga, gb
+
+
+class PowBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        a, b, out = self.get_saved()
+        ga = gb = None
+        if self.next[0] is not None:  # b * a^(b-1)
+            ga = A.sum_to(A.mul(g, A.mul(b, A.binary(A.POW, a, A.binary_scalar(A.SUB, b, 1.0)))), a.shape)
+        if self.next[1] is not None:  # a^b log a  (0 where a == 0, as PyTorch)
+            loga = A.unary(A.LOG, a)
+            term = A.mul(out, loga)
+            term = _C_where(A.binary_scalar(A.EQ, a, 0.0), A.zeros((), term.dtype), term)
+            gb = A.sum_to(A.mul(g, term), b.shape)
+        return ga, gb
+
+
+class MaxMinBackward(Node):
+    """Gradient goes to the larger (maximum) / smaller (minimum) input; ties split it."""
+    __slots__ = ()
+
+    def apply(self, g):
+        a, b, op = self.get_saved()
+        win_a = A.binary(A.GT if op == A.MAXIMUM else A.LT, a, b)
+        tie = A.binary(A.EQ, a, b)
+        half = A.scale(g, 0.5)
+        zero = A.zeros((), g.dtype)
+        ga = gb = None
+        if self.next[0] is not None:
+            ga = A.sum_to(_C_where(win_a, g, _C_where(tie, half, zero)), a.shape)
+        if self.next[1] is not None:
+            win_b = A.binary(A.LT if op == A.MAXIMUM else A.GT, a, b)
+            gb = A.sum_to(_C_where(win_b, g, _C_where(tie, half, zero)), b.shape)
+        return ga, gb
+
+
+def _C_where(cond, a, b):
+    from .. import _C
+    return _C.where(cond, a, b)
+
+
+def _promoted(t: Tensor, arr: np.ndarray) -> Tensor:
+    """``t`` as the operand ``arr`` it was promoted to, recorded as a cast so that its gradient
+    comes back in ``t``'s own dtype (PyTorch casts every input's gradient to the input's dtype:
+    a bfloat16 activation added to a float32 residual gets a bfloat16 gradient)."""
+    if arr.dtype == t._data.dtype or not t._rg:
+        return t
+    from .shape import CastBackward
+    return result(arr, CastBackward, (t,), t._data.dtype)
+
+
+def _binary_tensor(op, a: Tensor, b: Tensor):
+    ad, bd = _pair(a, b)
+    if op == A.DIV and ad.dtype.kind in "bi":  # true division of integers is float (PyTorch)
+        ad, bd = A.cast(ad, get_default_dtype().np), A.cast(bd, get_default_dtype().np)
+    out = A.binary(op, ad, bd)
+    if not needs_grad(a, b) or op >= A.EQ:
+        return _wrap(out)
+    a, b = _promoted(a, ad), _promoted(b, bd)
+    if op == A.ADD:
+        return result(out, AddBackward, (a, b), (ad.shape, bd.shape))
+    if op == A.SUB:
+        return result(out, SubBackward, (a, b), (ad.shape, bd.shape))
+    if op == A.MUL:
+        return result(out, MulBackward, (a, b), (ad, bd))
+    if op == A.DIV:
+        return result(out, DivBackward, (a, b), (ad, bd))
+    if op == A.POW:
+        return result(out, PowBackward, (a, b), (ad, bd, out))
+    if op in (A.MAXIMUM, A.MINIMUM):
+        return result(out, MaxMinBackward, (a, b), (ad, bd, op))
+    return _wrap(out)
+
+
+class ScalarAddBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        return (g,)
+
+
+class ScalarRsubBackward(Node):  # s - a
+    __slots__ = ()
+
+    def apply(self, g):
+        return (A.neg(g),)
+
+
+class ScalarMulBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        return (A.scale(g, self.saved),)
+
+
+class ScalarRdivBackward(Node):  # s / a: d/da = -s / a^2 = -out / a
+    __slots__ = ()
+
+    def apply(self, g):
+        a, out = self.get_saved()
+        return (A.neg(A.div(A.mul(g, out), a)),)
+
+
+class ScalarPowBackward(Node):  # a ** e: e a^(e-1)
+    __slots__ = ()
+
+    def apply(self, g):
+        a, e = self.get_saved()
+        if e == 0:
+            return (A.scale(g, 0.0),)
+        if e == 2:
+            return (A.mul(g, A.scale(a, 2.0)),)
+        return (A.mul(g, A.scale(A.binary_scalar(A.POW, a, e - 1), e)),)
+
+
+class ScalarRpowBackward(Node):  # s ** a: s^a log s
+    __slots__ = ()
+
+    def apply(self, g):
+        out, log_s = self.get_saved()
+        return (A.mul(g, A.scale(out, log_s)),)
+
+
+class ScalarMaxMinBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        a, s, op = self.get_saved()
+        win = A.binary_scalar(A.GT if op == A.MAXIMUM else A.LT, a, s)
+        tie = A.binary_scalar(A.EQ, a, s)
+        return (_C_where(win, g, _C_where(tie, A.scale(g, 0.5), A.zeros((), g.dtype))),)
+
+
+def _binary_scalar(op, a: Tensor, s, reverse: bool = False):
+    ad = _scalar_array(a, s)
+    if op == A.DIV and ad.dtype.kind in "bi":  # true division of integers is float (PyTorch)
+        ad = A.cast(ad, get_default_dtype().np)
+    sv = builtins.float(s)
+    out = A.binary_scalar(op, ad, sv, reverse)
+    if op >= A.EQ or not needs_grad(a):
+        return _wrap(out)
+    if op == A.ADD or (op == A.SUB and not reverse):
+        return result(out, ScalarAddBackward, (a,))
+    if op == A.SUB:
+        return result(out, ScalarRsubBackward, (a,))
+    if op == A.MUL:
+        return result(out, ScalarMulBackward, (a,), sv)
+    if op == A.DIV:
+        return result(out, ScalarRdivBackward, (a,), (ad, out)) if reverse else \
+            result(out, ScalarMulBackward, (a,), 1.0 / sv)
+    if op == A.POW:
+        if reverse:
+            return result(out, ScalarRpowBackward, (a,), (out, float(np.log(sv)) if sv > 0 else float("nan")))
+        return result(out, ScalarPowBackward, (a,), (ad, sv))
+    if op in (A.MAXIMUM, A.MINIMUM):
+        return result(out, ScalarMaxMinBackward, (a,), (ad, sv, op))
+    return _wrap(out)
+
+
+def binary(op: int, a, b, reverse: bool = False):
+    """``a (op) b`` for a Tensor ``a`` and a Tensor, array or Python number ``b``."""
+    if type(b) is Tensor or isinstance(b, Tensor):
+        return _binary_tensor(op, b, a) if reverse else _binary_tensor(op, a, b)
+    if isinstance(b, (numbers.Number, np.generic)) and not isinstance(b, complex):
+        return _binary_scalar(op, a, b, reverse)
+    if isinstance(b, (np.ndarray, list, tuple)):
+        from .creation import tensor as _tensor
+        bt = _tensor(b)
+        return _binary_tensor(op, bt, a) if reverse else _binary_tensor(op, a, bt)
+    return NotImplemented
+
+
+# --- unary ops --------------------------------------------------------------------------
+class UnaryBackward(Node):
+    """Derivatives of the unary math ops, from the input x and/or the output y."""
+    __slots__ = ()
+
+    def apply(self, g):
+        op, x, y = self.get_saved()
+        if op == A.NEG:
+            return (A.neg(g),)
+        if op == A.ABS:
+            return (A.mul(g, A.unary(A.SIGN, x)),)
+        if op == A.EXP:
+            return (A.mul(g, y),)
+        if op == A.LOG:
+            return (A.div(g, x),)
+        if op == A.SQRT:  # 1 / (2 sqrt x)
+            return (A.div(A.scale(g, 0.5), y),)
+        if op == A.RSQRT:  # -1/2 x^-3/2 = -y^3 / 2
+            return (A.mul(g, A.scale(A.mul(y, A.mul(y, y)), -0.5)),)
+        if op == A.SQUARE:
+            return (A.mul(g, A.scale(x, 2.0)),)
+        if op == A.RECIPROCAL:  # -1/x^2 = -y^2
+            return (A.neg(A.mul(g, A.mul(y, y))),)
+        if op == A.SIN:
+            return (A.mul(g, A.unary(A.COS, x)),)
+        if op == A.COS:
+            return (A.neg(A.mul(g, A.unary(A.SIN, x))),)
+        if op == A.LOG1P:
+            return (A.div(g, A.binary_scalar(A.ADD, x, 1.0)),)
+        if op == A.EXPM1:
+            return (A.mul(g, A.binary_scalar(A.ADD, y, 1.0)),)
+        # sign, floor, ceil, round, trunc: zero almost everywhere
+        return (A.scale(g, 0.0),)
+
+
+_NEEDS_FLOAT = {A.EXP, A.LOG, A.SQRT, A.RSQRT, A.RECIPROCAL, A.SIN, A.COS, A.LOG1P, A.EXPM1}
+
+
+def unary(op: int, x: Tensor) -> Tensor:
+    d = x._data
+    if op in _NEEDS_FLOAT and d.dtype.kind in "bi":
+        d = A.cast(d, get_default_dtype().np)
+    if op == A.NEG and d.dtype == np.bool_:
+        raise TypeError("Negation, the `-` operator, on a bool tensor is not supported. "
+                        "Use the `~` or `logical_not()` operator instead.")
+    out = A.unary(op, d)
+    if op >= A.LOGICAL_NOT or not needs_grad(x):
+        return _wrap(out)
+    return result(out, UnaryBackward, (x,), (op, d, out))
+
+
+def unary_(op: int, x: Tensor) -> Tensor:
+    """In-place unary op (``x.exp_()`` ...)."""
+    x._check_inplace()
+    if A.is_low(x._data):
+        from .. import _C
+        _C.copy_(x._data, A.unary(op, x._data))
+    else:
+        from .. import _C
+        _C.unary_(op, x._data)
+    return x
+
+
+# --- clamp / where / masked_fill ----------------------------------------------------------
+class ClampBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        from .. import _C
+        x, lo, hi = self.get_saved()
+        if A.is_low(x):
+            return (A.cast(_C.clamp_backward(A.to_f32(g), A.to_f32(x), lo, hi), x.dtype),)
+        return (_C.clamp_backward(g, x, lo, hi),)
+
+
+def clamp(x: Tensor, min=None, max=None) -> Tensor:
+    from .. import _C
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = x
+        if min is not None:
+            out = binary(A.MAXIMUM, out, min)
+        if max is not None:
+            out = binary(A.MINIMUM, out, max)
+        return out
+    d = x._data
+    if A.is_low(d):
+        out = A.cast(_C.clamp(A.to_f32(d), min, max), d.dtype)
+    else:
+        out = _C.clamp(d, min, max)
+    return result(out, ClampBackward, (x,), (d, min, max))
+
+
+class WhereBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        cond, sa, sb = self.get_saved()
+        zero = A.zeros((), g.dtype)
+        ga = A.sum_to(_C_where(cond, g, zero), sa) if self.next[0] is not None else None
+        gb = A.sum_to(_C_where(cond, zero, g), sb) if self.next[1] is not None else None
+        return ga, gb
+
+
+def where(condition, input, other):
+    """``condition ? input : other`` elementwise with broadcasting."""
+    from .creation import tensor as _tensor
+    cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
+    if cond.dtype != np.bool_:
+        raise TypeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
+                        f"{from_numpy_dtype(cond.dtype)}")
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        input = _tensor(input)
+    if not isinstance(input, Tensor):
+        input = _tensor(input, dtype=other.dtype)
+    if not isinstance(other, Tensor):
+        other = _tensor(other, dtype=input.dtype)
+    a, b = _pair(input, other)
+    out = _C_where(cond, a, b)
+    return result(out, WhereBackward, (input, other), (cond, a.shape, b.shape))
+
+
+def masked_fill(x: Tensor, mask, value) -> Tensor:
+    """``x`` with ``value`` where ``mask`` (bool, broadcast to x) is True."""
+    m = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
+    if m.dtype != np.bool_:
+        raise TypeError(f"masked_fill only supports boolean masks, but got mask with dtype {m.dtype}")
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError("masked_fill only supports a 0-dimensional value tensor, but got tensor with "
+                               f"{value.ndim} dimension(s).")
+        value = value.item()
+    fill = A.full((), value, x._data.dtype)
+    out = _C_where(m, fill, x._data)
+    if tuple(out.shape) != x._data.shape:
+        raise RuntimeError(f"masked_fill: mask of shape {list(m.shape)} is not broadcastable to the "
+                           f"input's shape {list(x._data.shape)}")
+    return result(out, WhereBackward, (None, x), (m, (), x._data.shape))

@@ -1,0 +1,177 @@
+"""Matrix products: matmul (PyTorch's rules for 1-D, 2-D and batched operands), mm, bmm,
+addmm and the fused linear layer. All end in the C++ GEMM; transposed operands are passed
+as transposed views, which the GEMM packs without copying."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _C
+from ..graph.node import Node
+from ..tensor import Tensor
+from . import array as A
+from ._graph import result
+from ..amp import autocast_mode as _amp
+
+_wrap = Tensor._wrap
+
+
+def _check_float(a: np.ndarray, b: np.ndarray, what: str):
+    if a.dtype != b.dtype:
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {_name(a)} != {_name(b)}")
+    if a.dtype.kind != "f" and not A.is_low(a):  # bfloat16's NumPy kind is "V"
+        raise RuntimeError(f"{what}: minidl multiplies float tensors only, got {_name(a)}")
+
+
+def _name(a):
+    from ..dtypes import from_numpy_dtype
+    return from_numpy_dtype(a.dtype).name
+
+
+def _mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # float16/bfloat16 operands: the C++ low-precision GEMM (float32 accumulation; vdpbf16ps
+    # for bfloat16 where the CPU has it), result rounded to the operands' dtype
+    return _C.mm(a, b)
+
+
+def _bmm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return _C.bmm(a, b)
+
+
+def _swap(a: np.ndarray) -> np.ndarray:
+    return np.swapaxes(a, -1, -2)
+
+
+def matmul_arrays(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b with NumPy/PyTorch matmul semantics (1-D promotion, broadcast batch dims)."""
+    if a.ndim == 0 or b.ndim == 0:
+        raise RuntimeError("both arguments to matmul need to be at least 1D, but they are "
+                           f"{a.ndim}D and {b.ndim}D")
+    a2 = a[None, :] if a.ndim == 1 else a
+    b2 = b[:, None] if b.ndim == 1 else b
+    if a2.shape[-1] != b2.shape[-2]:
+        if a.ndim <= 2 and b.ndim <= 2:
+            raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({a2.shape[0]}x{a2.shape[1]} and "
+                               f"{b2.shape[0]}x{b2.shape[1]})")
+        raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: [*, {a2.shape[-1]}] "
+                           f"but got: [*, {b2.shape[-2]}] (shapes {list(a.shape)} @ {list(b.shape)})")
+    if a2.ndim == 2 and b2.ndim == 2:
+        out = _mm(a2, b2)
+    elif b2.ndim == 2 and a2.flags.c_contiguous:
+        # (..., M, K) @ (K, N): one GEMM over all rows
+        out = _mm(a2.reshape(-1, a2.shape[-1]), b2).reshape(a2.shape[:-1] + (b2.shape[-1],))
+    else:
+        batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+        ae = np.broadcast_to(a2, batch + a2.shape[-2:])
+        be = np.broadcast_to(b2, batch + b2.shape[-2:])
+        nb = int(np.prod(batch)) if batch else 1
+        a3 = _as3d(ae, nb)
+        b3 = _as3d(be, nb)
+        out = _bmm(a3, b3).reshape(batch + (a2.shape[-2], b2.shape[-1]))
+    if a.ndim == 1:
+        out = out.reshape(out.shape[:-2] + out.shape[-1:])
+    if b.ndim == 1:
+        out = out.reshape(out.shape[:-1])
+    return out
+
+
+def _as3d(x: np.ndarray, nb: int) -> np.ndarray:
+    """(batch..., R, C) -> (nb, R, C), a view when the batch dims collapse (stride-0 ok)."""
+    try:
+        v = x.view()
+        v.shape = (nb,) + x.shape[-2:]
+        return v
+    except AttributeError:
+        if x.ndim > 2 and all(st == 0 for st in x.strides[:-2]):
+            return x[(0,) * (x.ndim - 2)][None]  # one matrix broadcast: bmm's batch-1 case
+        return _C.contiguous(x).reshape((nb,) + x.shape[-2:])
+
+
+class MatmulBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        a, b = self.get_saved()
+        ga = gb = None
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = g
+        if a.ndim == 1:
+            g2 = g2[..., None, :] if b.ndim > 1 else g2[..., None]
+        if b.ndim == 1:
+            g2 = g2[..., None]
+        if self.next[0] is not None:  # dA = dC @ B^T, summed over broadcast batch dims
+            ga = A.sum_to(matmul_arrays(g2, _swap(b2)), a2.shape).reshape(a.shape)
+        if self.next[1] is not None:  # dB = A^T @ dC
+            if b2.ndim == 2 and a2.ndim > 2 and a2.flags.c_contiguous:
+                # fold batch rows: (K, rows) @ (rows, N)
+                gb = _mm(a2.reshape(-1, a2.shape[-1]).T, A.contiguous(g2).reshape(-1, g2.shape[-1]))
+            else:
+                gb = A.sum_to(matmul_arrays(_swap(a2), g2), b2.shape)
+            gb = gb.reshape(b.shape)
+        return ga, gb
+
+
+def _prep(a: Tensor, b: Tensor, what: str):
+    ad, bd = a._data, b._data
+    _check_float(ad, bd, what)
+    return ad, bd
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    if not isinstance(b, Tensor) or not isinstance(a, Tensor):
+        raise TypeError("matmul(): argument 'other' must be Tensor")
+    if _amp.active:
+        a, b = _amp.autocast_inputs("matmul", a, b)
+    ad, bd = _prep(a, b, "matmul")
+    return result(matmul_arrays(ad, bd), MatmulBackward, (a, b), (ad, bd))
+
+
+def mm(a: Tensor, b: Tensor) -> Tensor:
+    if a.ndim != 2 or b.ndim != 2:
+        raise RuntimeError(f"mm: expected 2-D tensors, got {a.ndim}-D and {b.ndim}-D")
+    return matmul(a, b)
+
+
+def bmm(a: Tensor, b: Tensor) -> Tensor:
+    if a.ndim != 3 or b.ndim != 3:
+        raise RuntimeError(f"batch1 and batch2 must be 3D tensors, got {a.ndim}D and {b.ndim}D")
+    if a.shape[0] != b.shape[0]:
+        raise RuntimeError(f"batch1 and batch2 must have same number of batches, got {a.shape[0]} and {b.shape[0]}")
+    return matmul(a, b)
+
+
+class LinearBackward(Node):
+    """y = x W^T + b:  dx = dy W,  dW = dy^T x,  db = sum_rows(dy)."""
+    __slots__ = ()
+
+    def apply(self, g):
+        x2, w, has_bias, x_shape = self.get_saved()
+        g2 = A.contiguous(g).reshape(-1, g.shape[-1])
+        gx = _mm(g2, w).reshape(x_shape) if self.next[0] is not None else None
+        gw = _mm(g2.T, x2) if self.next[1] is not None else None
+        gb = A.reduce(A.R_SUM, g2, (0,)) if (has_bias and self.next[2] is not None) else None
+        return gx, gw, gb
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor = None) -> Tensor:
+    """y = x W^T + b; x (*, in), W (out, in), b (out,) -> y (*, out)."""
+    if _amp.active:
+        x, weight, bias = _amp.autocast_inputs("linear", x, weight, bias)
+    xd, wd = x._data, weight._data
+    if wd.ndim != 2:
+        return matmul(x, weight.t()) + bias if bias is not None else matmul(x, weight.t())
+    if xd.ndim == 0 or xd.shape[-1] != wd.shape[1]:
+        rows = int(np.prod(xd.shape[:-1])) if xd.ndim > 1 else 1
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{xd.shape[-1] if xd.ndim else 0} and "
+                           f"{wd.shape[1]}x{wd.shape[0]})")
+    _check_float(xd, wd, "linear")
+    x2 = A.contiguous(xd).reshape(-1, xd.shape[-1])
+    bd = bias._data if bias is not None else None
+    if bd is not None:
+        if bd.dtype != xd.dtype:
+            raise RuntimeError(f"linear: bias dtype {_name(bd)} does not match input dtype {_name(xd)}")
+        out = _C.addmm(bd, x2, wd.T)
+    else:
+        out = _C.mm(x2, wd.T)
+    out = out.reshape(xd.shape[:-1] + (wd.shape[0],))
+    return result(out, LinearBackward, (x, weight, bias), (x2, wd, bias is not None, xd.shape))
