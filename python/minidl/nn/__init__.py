@@ -3,11 +3,14 @@ from . import functional, init, utils
 from .batchnorm import BatchNorm1d, BatchNorm2d
 from .layernorm import LayerNorm
 from .multihead_attention import MultiheadAttention
-from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .activation import GELU, LeakyReLU, ReLU, Sigmoid, Tanh
+from .softmax import LogSoftmax, Softmax
 from .containers import Identity, ModuleDict, ModuleList, Sequential
 from .conv import Conv1d, Conv2d
 from .embedding import Embedding
-from .layers import Dropout, Flatten, Linear, Unflatten
+from .dropout import Dropout
+from .flatten import Flatten, Unflatten
+from .linear import Linear
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, FocalLoss, L1Loss, MSELoss, NLLLoss
 from .module import Module
 from .parameter import Parameter

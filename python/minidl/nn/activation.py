@@ -1,8 +1,75 @@
-"""The activation modules: ReLU, LeakyReLU, Sigmoid, Tanh, GELU, Softmax, LogSoftmax."""
+"""Activations: ReLU, Leaky ReLU, Sigmoid, Tanh, GELU: ``F.relu`` ... ``F.gelu`` and their modules.
+
+Each activation is one C++ kernel forward (cpp/ops/activation/activation.cpp) and one backward
+that needs only x or only y, so the graph saves just that array.
+"""
 from __future__ import annotations
 
-from . import functional as F
+from .. import _C
+from ..graph.node import Node
+from ..ops import array as A
+from ..ops._graph import needs_grad, result
+from ..tensor import Tensor
 from .module import Module
+
+
+class ActivationBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        act, saved, param = self.get_saved()
+        if g.dtype != saved.dtype:
+            g = A.cast(g, saved.dtype)
+        return (_C.activation_backward(act, g, saved, param),)
+
+
+_USES_OUTPUT = {A.SIGMOID, A.TANH}
+
+
+def _activation(x: Tensor, act: int, param: float = 0.0) -> Tensor:
+    d = x._data
+    if d.dtype.kind in "bi":
+        raise RuntimeError(f"activation: expected a floating point tensor, got {x.dtype}")
+    y = _C.activation(act, d, param)  # 16-bit: computed in float32 inside C++, rounded once
+    return result(y, ActivationBackward, (x,), (act, y if act in _USES_OUTPUT else d, param))
+
+
+def _inplace_result(x: Tensor, y: Tensor, inplace: bool) -> Tensor:
+    if not inplace:
+        return y
+    x._check_inplace()
+    _C.copy_(x._data, y._data)
+    return x
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """max(x, 0)."""
+    return _inplace_result(input, _activation(input, A.RELU), inplace and not needs_grad(input))
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x if x > 0 else negative_slope * x."""
+    return _inplace_result(input, _activation(input, A.LEAKY_RELU, float(negative_slope)),
+                           inplace and not needs_grad(input))
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    """1 / (1 + exp(-x)); backward y (1 - y)."""
+    return _activation(input, A.SIGMOID)
+
+
+def tanh(input: Tensor) -> Tensor:
+    """tanh(x); backward 1 - y^2."""
+    return _activation(input, A.TANH)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """x Phi(x) (``approximate="none"``, exact erf) or the tanh approximation
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (``approximate="tanh"``)."""
+    if approximate not in ("none", "tanh"):
+        raise RuntimeError(f"approximate argument must be either none or tanh, got '{approximate}'")
+    return _activation(input, A.GELU if approximate == "none" else A.GELU_TANH)
+
 
 
 class ReLU(Module):
@@ -13,7 +80,7 @@ class ReLU(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return F.relu(input, self.inplace)
+        return relu(input, self.inplace)
 
 
 class LeakyReLU(Module):
@@ -24,7 +91,7 @@ class LeakyReLU(Module):
         self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, input):
-        return F.leaky_relu(input, self.negative_slope, self.inplace)
+        return leaky_relu(input, self.negative_slope, self.inplace)
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}"
@@ -34,14 +101,14 @@ class Sigmoid(Module):
     """1 / (1 + exp(-x))."""
 
     def forward(self, input):
-        return F.sigmoid(input)
+        return sigmoid(input)
 
 
 class Tanh(Module):
     """tanh(x)."""
 
     def forward(self, input):
-        return F.tanh(input)
+        return tanh(input)
 
 
 class GELU(Module):
@@ -52,35 +119,8 @@ class GELU(Module):
         self.approximate = approximate
 
     def forward(self, input):
-        return F.gelu(input, self.approximate)
+        return gelu(input, self.approximate)
 
     def extra_repr(self):
         return f"approximate='{self.approximate}'"
 
-
-class Softmax(Module):
-    """exp(x_i) / sum_j exp(x_j) along ``dim``."""
-
-    def __init__(self, dim=None):
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, input):
-        return F.softmax(input, self.dim)
-
-    def extra_repr(self):
-        return f"dim={self.dim}"
-
-
-class LogSoftmax(Module):
-    """log softmax along ``dim``."""
-
-    def __init__(self, dim=None):
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, input):
-        return F.log_softmax(input, self.dim)
-
-    def extra_repr(self):
-        return f"dim={self.dim}"

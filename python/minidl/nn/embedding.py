@@ -109,3 +109,19 @@ class Embedding(Module):
         if self.padding_idx is not None:
             s += f", padding_idx={self.padding_idx}"
         return s
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """(*, ) int64 -> (*, num_classes) int64 with a 1 at each index."""
+    if tensor._data.dtype != np.int64:
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    d = tensor._data
+    if num_classes == -1:
+        num_classes = int(A.reduce(A.R_MAX, d.reshape(-1), (0,))) + 1 if d.size else 0
+    if d.size and (int(A.reduce(A.R_MIN, d.reshape(-1), (0,))) < 0 or
+                   int(A.reduce(A.R_MAX, d.reshape(-1), (0,))) >= num_classes):
+        raise RuntimeError("Class values must be smaller than num_classes and non-negative.")
+    classes = _C.arange(0, num_classes, 1, 4)
+    hit = _C.binary(A.EQ, A.contiguous(d)[..., None], classes)
+    return Tensor._wrap(A.cast(hit, np.int64))
+

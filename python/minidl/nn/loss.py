@@ -1,11 +1,338 @@
-"""Loss modules: MSELoss, L1Loss, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, NLLLoss, FocalLoss
-(the math is in ``nn/losses.py`` and its C++ kernels)."""
+"""Losses: functions (``F.mse_loss``, ``F.l1_loss``, ``F.nll_loss``, ``F.binary_cross_entropy``,
+``F.binary_cross_entropy_with_logits``, ``F.cross_entropy``, ``F.focal_loss``): each one
+forward kernel and one backward kernel in C++ (cpp/ops/loss/loss*.cpp).
+
+Cross-entropy and focal loss fuse the log-softmax in: the forward keeps only each row's
+log-sum-exp, the backward writes softmax - target straight from the logits, so the (N, C)
+log-probabilities are never stored. BCE-with-logits fuses the sigmoid the same way.
+"""
 from __future__ import annotations
 
-from . import functional as F
+import numbers
+
+import numpy as np
+
+from .. import _C
+from ..amp import autocast_mode as _amp
+from ..graph.node import Node
+from ..ops import array as A
+from ..ops._graph import result
+from ..tensor import Tensor
 from .module import Module
 
+MSE, L1, BCE, BCE_LOGITS = range(4)  # minidl::PointwiseLoss
 
+
+def _check_reduction(reduction: str):
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _f32(a):
+    return A.to_f32(a) if A.is_low(a) else a
+
+
+def _back(g, like):
+    return A.cast(g, like.dtype) if A.is_low(like) else g
+
+
+# --- elementwise losses -------------------------------------------------------------------------
+class PointwiseLossBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        kind, x, y, w, pw, scale, orig = self.get_saved()
+        dx = _C.pointwise_loss_backward(kind, x, y, w, pw, _f32(A.contiguous(g)).reshape(-1), scale)
+        dx = dx.reshape(orig.shape)
+        gx = _back(dx, orig) if self.next[0] is not None else None
+        gy = _back(A.neg(dx), orig) if (len(self.next) > 1 and self.next[1] is not None) else None
+        return gx, gy
+
+
+def _pointwise(kind: int, input: Tensor, target: Tensor, reduction: str, name: str, weight=None, pos_weight=None,
+               target_grad: bool = True):
+    if _amp.active:  # losses run in float32 under autocast
+        input, target, weight, pos_weight = _amp.autocast_inputs(name, input, target, weight, pos_weight)
+    _check_reduction(reduction)
+    if not isinstance(target, Tensor):
+        raise TypeError(f"{name}: target must be a Tensor, got {type(target).__name__}")
+    if input.shape != target.shape:
+        raise ValueError(f"{name}: Using a target size ({list(target.shape)}) that is different to the input size "
+                         f"({list(input.shape)}) is deprecated/unsupported. Please ensure they have the same size.")
+    xd = input._data
+    if xd.dtype.kind != "f" and not A.is_low(xd):
+        raise RuntimeError(f"{name}: expected a floating point input, got {input.dtype}")
+    x = _f32(A.contiguous(xd))
+    yd = target._data
+    y = A.cast(yd, x.dtype) if yd.dtype != x.dtype else A.contiguous(yd)
+    w = None
+    if weight is not None:
+        wt = weight._data if isinstance(weight, Tensor) else np.asarray(weight)
+        out = np.empty(x.shape, dtype=x.dtype)
+        _C.copy_(out, wt if wt.dtype == x.dtype else A.cast(wt, x.dtype))  # broadcast to the input's shape
+        w = out
+    pw = None
+    if pos_weight is not None:
+        p = pos_weight._data
+        if x.ndim and p.size not in (1, x.shape[-1]):
+            raise RuntimeError(f"{name}: pos_weight of shape {list(p.shape)} must match the last (class) dimension "
+                               f"{x.shape[-1]} of the input")
+        pw = A.contiguous(p if p.dtype == x.dtype else A.cast(p, x.dtype)).reshape(-1)
+    elementwise = reduction == "none"
+    out, total = _C.pointwise_loss(kind, x, y, w, pw, elementwise)
+    n = x.size
+    if reduction == "none":
+        data, scale = out, 1.0
+    elif reduction == "sum":
+        data, scale = A.full((), total, x.dtype), 1.0
+    else:
+        data, scale = A.full((), total / n if n else np.nan, x.dtype), (1.0 / n if n else 1.0)
+    data = _back(data, xd)
+    inputs = (input, target) if target_grad else (input,)
+    return result(data, PointwiseLossBackward, inputs, (kind, x, y, w, pw, scale, xd))
+
+
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """mean((input - target)^2); gradient 2 (input - target) / n."""
+    return _pointwise(MSE, input, target, reduction, "mse_loss")
+
+
+def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """mean(|input - target|) (MAE); gradient sign(input - target) / n."""
+    return _pointwise(L1, input, target, reduction, "l1_loss")
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor = None, reduction: str = "mean") -> Tensor:
+    """-w [y log x + (1 - y) log(1 - x)] on probabilities x in [0, 1]; each log is clamped at
+    -100 as in PyTorch, so x = 0 or 1 gives a finite loss. Gradient
+    w (x - y) / max(x (1 - x), 1e-12)."""
+    return _pointwise(BCE, input, target, reduction, "binary_cross_entropy", weight, target_grad=False)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor = None, size_average=None,
+                                     reduce=None, reduction: str = "mean", pos_weight: Tensor = None) -> Tensor:
+    """Sigmoid and BCE in one stable pass: -w [p y log s(x) + (1 - y) log(1 - s(x))],
+    p = pos_weight (per class, last dim). Gradient w [(1 + (p - 1) y) s(x) - p y]."""
+    return _pointwise(BCE_LOGITS, input, target, reduction, "binary_cross_entropy_with_logits", weight, pos_weight,
+                      target_grad=False)
+
+
+# --- softmax losses -----------------------------------------------------------------------------
+def _rows(input: Tensor):
+    """(N, C), (C,) or (N, C, d1, ...) -> contiguous (rows, C) logits and the layout info."""
+    d = input._data
+    if d.ndim == 1:
+        return _f32(A.contiguous(d)).reshape(1, -1), d.shape
+    if d.ndim == 2:
+        return _f32(A.contiguous(d)), d.shape
+    C = d.shape[1]
+    return _f32(_C.contiguous(np.moveaxis(d, 1, -1))).reshape(-1, C), d.shape
+
+
+def _unrows(dx: np.ndarray, shape):
+    if len(shape) <= 2:
+        return dx.reshape(shape)
+    moved = (shape[0],) + tuple(shape[2:]) + (shape[1],)
+    return np.moveaxis(dx.reshape(moved), -1, 1)
+
+
+class CrossEntropyBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        x, lse, tgt, w, ignore_index, eps, scale, shape, orig = self.get_saved()
+        gg = _f32(A.contiguous(g)).reshape(-1)
+        dx = _C.cross_entropy_backward(x, lse, gg, scale, tgt, w, ignore_index, eps)
+        return (_back(_unrows(dx, shape), orig),)
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor = None, size_average=None, ignore_index: int = -100,
+                  reduce=None, reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """-log softmax(input)[target], averaged over non-ignored samples weighted by weight[target].
+
+    input (N, C) or (C,) or (N, C, d1, ...); target class indices (N) / (N, d1, ...) (int64),
+    or class probabilities of the input's shape. label_smoothing eps mixes the target with
+    the uniform distribution: q = (1 - eps) onehot + eps / C.
+    """
+    if _amp.active:
+        input, target, weight = _amp.autocast_inputs("cross_entropy", input, target, weight)
+    _check_reduction(reduction)
+    if not isinstance(target, Tensor):
+        raise TypeError(f"cross_entropy: target must be a Tensor, got {type(target).__name__}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    d = input._data
+    if d.ndim == 0:
+        raise ValueError("cross_entropy: input must have at least one dimension (N, C)")
+    if d.dtype.kind != "f" and not A.is_low(d):
+        raise RuntimeError(f"cross_entropy: expected floating point logits, got {input.dtype}")
+    x, shape = _rows(input)
+    C = x.shape[1]
+    td = target._data
+    prob = td.dtype.kind == "f" or A.is_low(td)
+    if prob:
+        if td.shape != d.shape:
+            raise RuntimeError(f"cross_entropy: probability targets must have the input's shape {list(d.shape)}, "
+                               f"got {list(td.shape)}")
+        tgt = A.cast(td, x.dtype) if td.dtype != x.dtype else td
+        tgt = _rows(Tensor._wrap(tgt))[0]
+    else:
+        if td.dtype != np.int64:
+            raise RuntimeError(f"expected scalar type Long but found {target.dtype.name.capitalize()} "
+                               "(class-index targets must be int64)")
+        expected = (d.shape[0],) + d.shape[2:] if d.ndim >= 2 else ()
+        if td.shape != expected:
+            raise ValueError(f"Expected input batch_size ({d.shape[0] if d.ndim >= 2 else 1}) to match target "
+                             f"batch_size ({td.shape[0] if td.ndim else 1}): expected a target of shape "
+                             f"{list(expected)} for input of shape {list(d.shape)}, got {list(td.shape)}")
+        tgt = A.contiguous(td).reshape(-1)
+    w = None
+    if weight is not None:
+        wd = weight._data
+        if wd.shape != (C,):
+            raise RuntimeError(f"weight tensor should be defined either for all {C} classes or no classes but got "
+                               f"weight tensor of shape: {list(wd.shape)}")
+        w = A.cast(wd, x.dtype) if wd.dtype != x.dtype else A.contiguous(wd)
+    loss, lse, wsum = _C.cross_entropy_forward(x, tgt, w, int(ignore_index), float(label_smoothing))
+    if reduction == "none":
+        out = loss.reshape((d.shape[0],) + d.shape[2:] if d.ndim >= 2 else ())
+        scale = 1.0
+    else:
+        total = float(A.reduce(A.R_SUM, loss, (0,))) if loss.size else 0.0
+        scale = 1.0
+        if reduction == "mean":
+            denom = loss.shape[0] if prob else wsum  # probability targets average over samples
+            scale = 1.0 / denom if denom else float("nan")
+            total = total * scale if denom else float("nan")
+        out = A.full((), total, x.dtype)
+    out = _back(out, d)
+    return result(out, CrossEntropyBackward, (input,),
+                  (x, lse, tgt, w, int(ignore_index), float(label_smoothing), scale, shape, d))
+
+
+class FocalBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        x, lse, tgt, a, a_scalar, gamma, scale, orig = self.get_saved()
+        gg = _f32(A.contiguous(g)).reshape(-1)
+        dx = _C.focal_backward(x, lse, gg, scale, tgt, a, a_scalar, gamma)
+        return (_back(dx.reshape(orig.shape), orig),)
+
+
+def focal_loss(logits: Tensor, target: Tensor, alpha=0.25, gamma: float = 2.0, reduction: str = "mean") -> Tensor:
+    """Multi-class focal loss (Lin et al., 2017): -alpha_t (1 - p_t)^gamma log p_t with
+    p_t = softmax(logits)[target]. logits (N, C), target (N,) int64; alpha a float (every
+    class), a length-C tensor (alpha[target]) or None (1). gamma = 0, alpha = 1 is
+    cross-entropy; gamma > 0 down-weights the well-classified examples."""
+    if _amp.active:
+        logits, target = _amp.autocast_inputs("focal_loss", logits, target)
+    _check_reduction(reduction)
+    d = logits._data
+    if d.ndim != 2:
+        raise ValueError(f"focal_loss expects (N, C) logits, got shape {list(d.shape)}")
+    if not isinstance(target, Tensor) or target._data.dtype != np.int64 or target._data.shape != (d.shape[0],):
+        raise ValueError(f"focal_loss expects int64 targets of shape [{d.shape[0]}]")
+    if gamma < 0:
+        raise ValueError(f"focal_loss: gamma must be >= 0, got {gamma}")
+    x = _f32(A.contiguous(d))
+    a, a_scalar = None, 1.0
+    if isinstance(alpha, Tensor):
+        if alpha._data.shape != (d.shape[1],):
+            raise ValueError(f"focal_loss: alpha tensor must have C = {d.shape[1]} elements, got {list(alpha.shape)}")
+        a = A.cast(alpha._data, x.dtype) if alpha._data.dtype != x.dtype else A.contiguous(alpha._data)
+    elif alpha is not None:
+        if not isinstance(alpha, numbers.Real):
+            raise TypeError("focal_loss: alpha must be a float, a tensor or None")
+        a_scalar = float(alpha)
+    tgt = A.contiguous(target._data)
+    loss, lse = _C.focal_forward(x, tgt, a, a_scalar, float(gamma))
+    N = loss.shape[0]
+    if reduction == "none":
+        out, scale = loss, 1.0
+    else:
+        total = float(A.reduce(A.R_SUM, loss, (0,))) if N else 0.0
+        scale = 1.0 / N if (reduction == "mean" and N) else 1.0
+        out = A.full((), total * scale if (reduction == "sum" or N) else float("nan"), x.dtype)
+    return result(_back(out, d), FocalBackward, (logits,), (x, lse, tgt, a, a_scalar, float(gamma), scale, d))
+
+
+class NLLBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        target, weight, ignore_index, C, denom, shape = self.get_saved()
+        g = A.contiguous(g)
+        if denom != 1.0:
+            g = A.scale(g, 1.0 / denom)
+        src = A.to_f32(g) if A.is_low(g) else g
+        glogp = _C.nll_backward(src.reshape(-1), target, weight, ignore_index, C)
+        if A.is_low(g):
+            glogp = A.cast(glogp, g.dtype)
+        if len(shape) > 2:  # rows are (N, d1, ...) positions: undo _flatten_classes' moveaxis
+            moved = (shape[0],) + tuple(shape[2:]) + (C,)
+            return (A.contiguous(np.moveaxis(glogp.reshape(moved), -1, 1)),)
+        return (glogp.reshape(shape),)
+
+
+def _flatten_classes(logp: Tensor, target: Tensor):
+    """(N, C, d1, ...) -> (N*d1*..., C); targets (N, d1, ...) -> (N*d1*...)."""
+    d = logp._data
+    if d.ndim == 1:
+        return d.reshape(1, -1), target._data.reshape(1)
+    if d.ndim == 2:
+        return d, target._data
+    C = d.shape[1]
+    moved = np.moveaxis(d, 1, -1)
+    return _C.contiguous(moved).reshape(-1, C), A.contiguous(target._data).reshape(-1)
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor = None, ignore_index: int = -100,
+             reduction: str = "mean") -> Tensor:
+    """-w[t] * input[n, t] with input of log-probabilities (N, C) and targets (N,)."""
+    if _amp.active:
+        input, target, weight = _amp.autocast_inputs("nll_loss", input, target, weight)
+    if not isinstance(target, Tensor):
+        raise TypeError("nll_loss: target must be a Tensor")
+    if target._data.dtype != np.int64:
+        raise RuntimeError(f"expected scalar type Long but found {target.dtype.name.capitalize()} "
+                           "(targets must be int64 class indices)")
+    d = input._data
+    if d.ndim == 0:
+        raise ValueError("nll_loss: input must have at least one dimension (N, C)")
+    expected = (d.shape[0],) + d.shape[2:] if d.ndim >= 2 else ()
+    if d.ndim >= 2 and target._data.shape != expected:
+        raise ValueError(f"Expected input batch_size ({d.shape[0]}) to match target batch_size "
+                         f"({target._data.shape[0] if target.ndim else 0}); target shape {list(target.shape)}, "
+                         f"expected {list(expected)}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    C = d.shape[1] if d.ndim >= 2 else d.shape[0]
+    logp2, t2 = _flatten_classes(input, target)
+    wd = None
+    if weight is not None:
+        wd = weight._data
+        if wd.shape != (C,):
+            raise RuntimeError(f"weight tensor should be defined either for all {C} classes or no classes but got "
+                               f"weight tensor of shape: {list(wd.shape)}")
+    src = A.to_f32(logp2) if A.is_low(logp2) else logp2
+    w_src = None if wd is None else (A.cast(wd, src.dtype) if wd.dtype != src.dtype else wd)
+    losses, wsum = _C.nll_forward(src, t2, w_src, int(ignore_index))
+    if A.is_low(logp2):
+        losses = A.cast(losses, logp2.dtype)
+    if reduction == "none":
+        out = losses.reshape(target._data.shape)
+        return result(out, NLLBackward, (input,), (t2, w_src, int(ignore_index), C, 1.0, d.shape))
+    total = A.reduce(A.R_SUM, losses, (0,))
+    denom = 1.0
+    if reduction == "mean":
+        denom = wsum
+        total = A.scale(total, 1.0 / wsum) if wsum != 0 else A.full((), np.nan, total.dtype)
+    return result(total, NLLBackward, (input,), (t2, w_src, int(ignore_index), C, denom if denom else 1.0, d.shape))
+
+
+
+# --- the loss modules ---------------------------------------------------------------------------
 class _Loss(Module):
     def __init__(self, reduction: str = "mean"):
         super().__init__()
@@ -18,14 +345,14 @@ class MSELoss(_Loss):
     """mean((input - target)^2)."""
 
     def forward(self, input, target):
-        return F.mse_loss(input, target, self.reduction)
+        return mse_loss(input, target, self.reduction)
 
 
 class L1Loss(_Loss):
     """mean(|input - target|) (MAE)."""
 
     def forward(self, input, target):
-        return F.l1_loss(input, target, self.reduction)
+        return l1_loss(input, target, self.reduction)
 
 
 class NLLLoss(_Loss):
@@ -36,7 +363,7 @@ class NLLLoss(_Loss):
         self.weight, self.ignore_index = weight, ignore_index
 
     def forward(self, input, target):
-        return F.nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
+        return nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
 
 
 class CrossEntropyLoss(_Loss):
@@ -47,7 +374,7 @@ class CrossEntropyLoss(_Loss):
         self.weight, self.ignore_index, self.label_smoothing = weight, ignore_index, label_smoothing
 
     def forward(self, input, target):
-        return F.cross_entropy(input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction,
+        return cross_entropy(input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction,
                                label_smoothing=self.label_smoothing)
 
 
@@ -59,7 +386,7 @@ class BCELoss(_Loss):
         self.weight = weight
 
     def forward(self, input, target):
-        return F.binary_cross_entropy(input, target, self.weight, self.reduction)
+        return binary_cross_entropy(input, target, self.weight, self.reduction)
 
 
 class BCEWithLogitsLoss(_Loss):
@@ -70,7 +397,7 @@ class BCEWithLogitsLoss(_Loss):
         self.weight, self.pos_weight = weight, pos_weight
 
     def forward(self, input, target):
-        return F.binary_cross_entropy_with_logits(input, target, self.weight, reduction=self.reduction,
+        return binary_cross_entropy_with_logits(input, target, self.weight, reduction=self.reduction,
                                                   pos_weight=self.pos_weight)
 
 
@@ -82,4 +409,5 @@ class FocalLoss(_Loss):
         self.alpha, self.gamma = alpha, gamma
 
     def forward(self, input, target):
-        return F.focal_loss(input, target, self.alpha, self.gamma, self.reduction)
+        return focal_loss(input, target, self.alpha, self.gamma, self.reduction)
+

@@ -26,7 +26,7 @@ from ..ops.creation import empty, tensor
 from ..tensor import Tensor
 from . import functional as F
 from . import init
-from .layers import Linear
+from .linear import Linear
 from .module import Module
 from .parameter import Parameter
 

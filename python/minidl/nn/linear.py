@@ -1,11 +1,11 @@
-"""Basic layers: Linear, Flatten, Unflatten, Dropout."""
+"""The fully connected layer ``nn.Linear``: y = x W^T + b. Its function ``F.linear`` is the
+fused GEMM + bias of ``minidl/ops/gemm.py`` (cpp/ops/gemm/)."""
 from __future__ import annotations
 
 import math
 
 from ..ops.creation import empty
-from ..ops.shape import flatten, unflatten
-from . import functional as F
+from ..ops.gemm import linear
 from . import init
 from .module import Module
 from .parameter import Parameter
@@ -37,47 +37,8 @@ class Linear(Module):
         if input.ndim == 0 or input.shape[-1] != self.in_features:
             raise RuntimeError(f"Linear: expected input with last dimension {self.in_features} (in_features), got "
                                f"input of shape {list(input.shape)}")
-        return F.linear(input, self.weight, self.bias)
+        return linear(input, self.weight, self.bias)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
-
-class Flatten(Module):
-    """Flattens dims start_dim..end_dim (default: all but the batch dim)."""
-
-    def __init__(self, start_dim: int = 1, end_dim: int = -1):
-        super().__init__()
-        self.start_dim, self.end_dim = start_dim, end_dim
-
-    def forward(self, input):
-        return flatten(input, self.start_dim, self.end_dim)
-
-    def extra_repr(self):
-        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
-
-
-class Unflatten(Module):
-    def __init__(self, dim: int, unflattened_size):
-        super().__init__()
-        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
-
-    def forward(self, input):
-        return unflatten(input, self.dim, self.unflattened_size)
-
-
-class Dropout(Module):
-    """Inverted dropout: in training, zero each element with probability p and scale the
-    survivors by 1/(1-p), so eval mode is the identity."""
-
-    def __init__(self, p: float = 0.5, inplace: bool = False):
-        super().__init__()
-        if p < 0 or p > 1:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-        self.p, self.inplace = p, inplace
-
-    def forward(self, input):
-        return F.dropout(input, self.p, self.training, self.inplace)
-
-    def extra_repr(self):
-        return f"p={self.p}, inplace={self.inplace}"
