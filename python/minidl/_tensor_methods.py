@@ -1,11 +1,21 @@
-"""Operators and methods of ``md.Tensor``, each forwarding to a differentiable op."""
+"""Operators and methods of ``md.Tensor``, each forwarding to a differentiable op.
+
+They live here and not in ``tensor.py`` because they call the layers above it: ``ops``
+(and ``Tensor(data)``, ``to()``), ``autograd`` (``backward()``) and ``nn.functional``
+(``relu()``, ``softmax()`` ...). ``minidl/__init__.py`` imports this module right after
+``minidl.tensor``, so every Tensor has them once ``import minidl`` has run.
+"""
 from __future__ import annotations
 
 import numpy as np
 
-from .ops import elementwise, gemm, reduce, shape
+from . import _C
+from .autograd import backward as _autograd_backward
+from .dtypes import as_dtype, dtype as _dtype
+from .nn import functional as F
+from .ops import creation, elementwise, gemm, reduce, shape
 from .ops import array as A
-from .tensor import Tensor
+from .tensor import Tensor, device
 
 _binary = elementwise.binary
 
@@ -18,7 +28,6 @@ def _op(code, reverse=False):
 
 def _inplace(code):
     def method(self, other):
-        from . import _C
         self._check_inplace()
         if isinstance(other, Tensor):
             od = other._data
@@ -124,21 +133,18 @@ T.where = lambda self, condition, other: elementwise.where(condition, self, othe
 
 def _clamp_(self, min=None, max=None):
     self._check_inplace()
-    from . import _C
     _C.copy_(self._data, elementwise.clamp(self.detach(), min, max)._data)
     return self
 
 
 def _masked_fill_(self, mask, value):
     self._check_inplace()
-    from . import _C
     _C.copy_(self._data, elementwise.masked_fill(self.detach(), mask, value)._data)
     return self
 
 
 def _fill_(self, value):
     self._check_inplace()
-    from . import _C
     _C.fill_(self._data, float(value.item() if isinstance(value, Tensor) else value))
     return self
 
@@ -149,21 +155,18 @@ def _zero_(self):
 
 def _copy_(self, src):
     self._check_inplace()
-    from . import _C
     sd = src._data if isinstance(src, Tensor) else np.asarray(src)
     _C.copy_(self._data, sd)
     return self
 
 
 def _uniform_(self, a=0.0, b=1.0):
-    from . import _C
     self._check_inplace()
     _C.copy_(self._data, _C.rand(list(self._data.shape), 1, float(a), float(b)))
     return self
 
 
 def _normal_(self, mean=0.0, std=1.0):
-    from . import _C
     self._check_inplace()
     _C.copy_(self._data, _C.randn(list(self._data.shape), 1, float(mean), float(std)))
     return self
@@ -221,19 +224,42 @@ T.repeat = shape.repeat
 T.flip = shape.flip
 
 
-def _nn(name):
-    fn = None  # nn.functional imports Tensor: resolve it on first call, then keep it
-
-    def method(self, *args, **kwargs):
-        nonlocal fn
-        if fn is None:
-            from .nn import functional as F
-            fn = getattr(F, name)
-        return fn(self, *args, **kwargs)
-    method.__name__ = name
-    return method
-
-
 for _name in ("relu", "sigmoid", "tanh", "softmax", "log_softmax"):
-    setattr(T, _name, _nn(_name))
+    setattr(T, _name, getattr(F, _name))  # x.relu(...) is F.relu(x, ...)
 T.relu_ = lambda self: self.copy_(self.detach().relu()) if True else None
+
+
+# --- construction, conversion, backward ----------------------------------------------------
+def _tensor_init(self, data=None, *, requires_grad=False):
+    src = creation.tensor(data if data is not None else [], requires_grad=requires_grad)
+    for name in Tensor.__slots__[:-1]:  # every field but __weakref__, as _wrap sets them
+        setattr(self, name, getattr(src, name))
+
+
+def _to(self, *args, **kwargs) -> Tensor:
+    dt = kwargs.get("dtype")
+    dev = kwargs.get("device")
+    for a in args:
+        if isinstance(a, (_dtype, type)) or (not isinstance(a, (str, device, Tensor)) and a is not None):
+            dt = a
+        elif isinstance(a, Tensor):
+            dt = a.dtype
+        else:
+            dev = a
+    out = self
+    if dev is not None:
+        creation._check_device(dev)
+    if dt is not None:
+        out = shape.to_dtype(out, as_dtype(dt))
+    if kwargs.get("copy") and out is self:
+        out = self.clone()
+    return out
+
+
+def _backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    _autograd_backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+
+T.__init__ = _tensor_init
+T.to = _to
+T.backward = _backward

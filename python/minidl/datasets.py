@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
+import subprocess
 import zlib
 
 import numpy as np
@@ -23,6 +25,7 @@ from .utils.data import Dataset
 def load_digits(as_numpy: bool = False):
     """(images (1797, 1, 8, 8) float32 in [0, 1], labels (1797,) int64)."""
     try:
+        # deferred: scikit-learn is optional (examples extra); the error below says how to get it
         from sklearn.datasets import load_digits as _sk_load_digits
     except ImportError:
         raise ImportError("load_digits reads scikit-learn's bundled copy of the digits data: "
@@ -47,13 +50,11 @@ def text_corpus(name: str = "pydoc") -> str:
     """
     if name == "pydoc":
         try:
-            from pydoc_data.topics import topics
+            from pydoc_data.topics import topics  # deferred: 0.5 MB, and missing from stripped Pythons
         except ImportError:
             raise RuntimeError("this Python has no pydoc_data package (it is part of the standard library)") from None
         return "\n\n".join(topics[k] for k in sorted(topics))
     if name == "kjv":
-        import shutil
-        import subprocess
         for path in _KJV_PATHS:
             if os.path.exists(path):
                 with open(path, encoding="utf-8", errors="replace") as f:

@@ -3,6 +3,11 @@ NumPy strided views) plus the autograd fields ``requires_grad``, ``grad``, ``gra
 
 Every operation on it calls minidl's C++ kernels (``minidl._C``); the methods below only
 dispatch to the differentiable ops in ``minidl.ops``.
+
+Layering: this module imports only ``graph/`` and the leaf modules (``_C``, ``dtypes``, ``cuda``,
+``ops.array``). The constructor ``Tensor(data)``, the operators and the methods that call a
+layer above it (ops, autograd, nn.functional) are attached by ``minidl/_tensor_methods.py``,
+which ``minidl/__init__.py`` imports.
 """
 from __future__ import annotations
 
@@ -13,10 +18,11 @@ import weakref
 import numpy as np
 
 from . import _C
-from .autograd import backward as _autograd_backward
+from . import cuda as _cuda
 from .graph import grad_mode
 from .graph.node import AccumulateGrad
-from .dtypes import DtypeShortcuts, from_numpy_dtype
+from .dtypes import DtypeShortcuts, bool_, from_numpy_dtype, int64
+from .ops import array as A
 
 return_types_max = collections.namedtuple("max", ["values", "indices"])
 
@@ -80,11 +86,8 @@ class Tensor(DtypeShortcuts):
     __slots__ = ("_data", "_rg", "_grad", "_node", "_out_idx", "_accum", "_retains", "_hooks", "__weakref__")
     __array_priority__ = 1000  # make ndarray (op) Tensor defer to Tensor's reflected ops
 
-    def __init__(self, data=None, *, requires_grad=False):
-        from .ops.creation import tensor as _tensor
-        src = _tensor(data if data is not None else [], requires_grad=requires_grad)
-        for name in Tensor.__slots__[:-1]:  # every field but __weakref__, as _wrap sets them
-            setattr(self, name, getattr(src, name))
+    # Tensor(data) (__init__), to() and backward() call layers above this module (ops.creation,
+    # ops.shape, autograd): minidl/_tensor_methods.py attaches them with the operators.
 
     @staticmethod
     def _wrap(arr) -> "Tensor":
@@ -212,7 +215,6 @@ class Tensor(DtypeShortcuts):
             def hook(g):
                 t = ref()
                 if t is not None:
-                    from .ops import array as A
                     t._grad = Tensor._wrap(A.copy(g._data)) if t._grad is None else \
                         Tensor._wrap(A.add(t._grad._data, g._data))
             hook._retains_grad = True  # runs after every other hook, as in PyTorch 2
@@ -287,8 +289,7 @@ class Tensor(DtypeShortcuts):
     def __iter__(self):
         if self._data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
-        from .ops.shape import unbind
-        return iter(unbind(self, 0))
+        return iter(self.unbind(0))
 
     def __hash__(self):
         return id(self)
@@ -315,28 +316,6 @@ class Tensor(DtypeShortcuts):
         self._node, self._rg = None, False
         return self
 
-    def to(self, *args, **kwargs) -> "Tensor":
-        from .dtypes import as_dtype, dtype as _dtype
-        dt = kwargs.get("dtype")
-        dev = kwargs.get("device")
-        for a in args:
-            if isinstance(a, (_dtype, type)) or (not isinstance(a, (str, device, Tensor)) and a is not None):
-                dt = a
-            elif isinstance(a, Tensor):
-                dt = a.dtype
-            else:
-                dev = a
-        out = self
-        if dev is not None:
-            from .ops.creation import _check_device
-            _check_device(dev)
-        if dt is not None:
-            from .ops.shape import to_dtype
-            out = to_dtype(out, as_dtype(dt))
-        if kwargs.get("copy") and out is self:
-            out = self.clone()
-        return out
-
     def type(self, dtype=None):
         if dtype is None:
             return {"float32": "torch.FloatTensor", "float64": "torch.DoubleTensor", "int64": "torch.LongTensor",
@@ -345,30 +324,23 @@ class Tensor(DtypeShortcuts):
         return self.to(dtype)
 
     def long(self):
-        from .dtypes import int64
         return self.to(int64)
 
     def int(self):
-        from .dtypes import int64
         return self.to(int64)
 
     def bool(self):
-        from .dtypes import bool_
         return self.to(bool_)
 
     def cpu(self):
         return self
 
     def cuda(self, device=None):
-        from . import cuda
-        if not cuda.is_available():
+        if not _cuda.is_available():
             raise RuntimeError("Torch not compiled with CUDA enabled (minidl: no CUDA device available)")
         raise RuntimeError("minidl's CUDA tensors are not implemented yet")
 
     # --- autograd ------------------------------------------------------------------------
-    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        _autograd_backward(self, gradient, retain_graph, create_graph, inputs=inputs)
-
     def _check_inplace(self):
         if self._rg and grad_mode._enabled:
             if self._node is None:
@@ -391,5 +363,3 @@ class _HookHandle:
         if self._hook in self._lst:
             self._lst.remove(self._hook)
 
-
-from . import _tensor_methods  # noqa: E402,F401  (attaches the operator methods)

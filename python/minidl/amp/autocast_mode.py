@@ -31,6 +31,7 @@ import threading
 
 from ..dtypes import bfloat16, float16, float32
 from ..dtypes import dtype as _dtype
+from ..tensor import Tensor
 
 LOWER_PRECISION_OPS = frozenset({"matmul", "mm", "bmm", "baddbmm", "addmm", "linear", "conv1d", "conv2d",
                                  "scaled_dot_product_attention", "lstm", "rnn_tanh", "rnn_relu"})
@@ -66,7 +67,6 @@ def _check_device(device_type):
 
 
 def _cast(t, target):
-    from ..tensor import Tensor
     if isinstance(t, Tensor) and t.dtype is not target and t.dtype in _CASTABLE:
         return t.to(target)
     return t
@@ -82,7 +82,6 @@ def autocast_inputs(op_name: str, *tensors):
     if op_name in LOWER_PRECISION_OPS:
         return tuple(_cast(t, dt) for t in tensors)
     if op_name in FP32_OPS:
-        from ..tensor import Tensor
         return tuple(t.to(float32) if isinstance(t, Tensor) and t.dtype in _LOW else t for t in tensors)
     return tensors
 

@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from .. import _C
+from ..tensor import Tensor
 
 _READY, _UNSCALED, _STEPPED = 0, 1, 2
 
@@ -62,7 +63,6 @@ class GradScaler:
         """outputs * scale (a tensor, or tensors nested in lists/tuples); unchanged if disabled."""
         if not self._enabled:
             return outputs
-        from ..tensor import Tensor
         s = float(self._scale)
 
         def apply(v):
@@ -134,7 +134,6 @@ class GradScaler:
         if not self._enabled:
             return
         if new_scale is not None:
-            from ..tensor import Tensor
             if isinstance(new_scale, Tensor):
                 if new_scale.numel() != 1:
                     raise ValueError("new_scale should be a float or a 1-element tensor.")

@@ -17,7 +17,9 @@
 from __future__ import annotations
 
 from ..graph import grad_mode
-from ..graph.node import FunctionNode
+from ..graph.node import Node
+from ..ops import array as A
+from ..tensor import Tensor, _edge
 
 
 class FunctionCtx:
@@ -46,43 +48,48 @@ class FunctionCtx:
         self._materialize = value
 
 
-def _function_apply(self, grads):
-    from ..ops import array as A
-    from ..tensor import Tensor
+class FunctionNode(Node):
+    """Node of a user-defined ``autograd.Function``: calls its ``backward(ctx, *grads)``."""
 
-    ctx = self.ctx
-    if ctx._freed:
-        ctx.saved_tensors  # raises the standard message
-    gs = [grads] if self.n_out == 1 else list(grads)
-    wrapped = []
-    for g, (shape, np_dtype) in zip(gs, self.out_meta):
-        if g is None:
-            g = A.zeros(shape, np_dtype)
-        wrapped.append(Tensor._wrap(g))
-    with grad_mode.no_grad():
-        res = self.fn_cls.backward(ctx, *wrapped)
-    if not isinstance(res, tuple):
-        res = (res,)
-    if len(res) < len(self.next):
-        raise RuntimeError(f"function {self.fn_cls.__name__}.backward returned {len(res)} gradients, "
-                           f"expected {len(self.next)} (one per forward input)")
-    out = []
-    for e, r in zip(self.next, res):
-        if e is None or r is None:
-            out.append(None)
-        elif isinstance(r, Tensor):
-            out.append(r._data)
-        else:
-            raise TypeError(f"{self.fn_cls.__name__}.backward must return Tensors or None, got {type(r).__name__}")
-    return tuple(out)
+    __slots__ = ("fn_cls", "ctx", "n_out", "out_meta")
 
+    @property
+    def n_outputs(self):
+        return self.n_out
 
-def _function_release(self):
-    self.ctx._freed = True
+    def name(self):
+        return self.fn_cls.__name__ + "Backward"
 
+    def apply(self, grads):
+        ctx = self.ctx
+        if ctx._freed:
+            ctx.saved_tensors  # raises the standard message
+        gs = [grads] if self.n_out == 1 else list(grads)
+        wrapped = []
+        for g, (shape, np_dtype) in zip(gs, self.out_meta):
+            if g is None:
+                g = A.zeros(shape, np_dtype)
+            wrapped.append(Tensor._wrap(g))
+        with grad_mode.no_grad():
+            res = self.fn_cls.backward(ctx, *wrapped)
+        if not isinstance(res, tuple):
+            res = (res,)
+        if len(res) < len(self.next):
+            raise RuntimeError(f"function {self.fn_cls.__name__}.backward returned {len(res)} gradients, "
+                               f"expected {len(self.next)} (one per forward input)")
+        out = []
+        for e, r in zip(self.next, res):
+            if e is None or r is None:
+                out.append(None)
+            elif isinstance(r, Tensor):
+                out.append(r._data)
+            else:
+                raise TypeError(f"{self.fn_cls.__name__}.backward must return Tensors or None, "
+                                f"got {type(r).__name__}")
+        return tuple(out)
 
-FunctionNode.apply = _function_apply
-FunctionNode.release = _function_release
+    def release(self):
+        self.ctx._freed = True
 
 
 class Function:
@@ -99,8 +106,6 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from ..tensor import Tensor, _edge
-
         ctx = FunctionCtx()
         tensor_args = [a if isinstance(a, Tensor) else None for a in args]
         ctx.needs_input_grad = tuple(bool(t is not None and t.requires_grad) for t in tensor_args)

@@ -7,7 +7,14 @@ Jacobian, built row by row with one backward per output element). Use float64 in
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+
+from .. import _C
+from ..graph.grad_mode import no_grad
+from ..tensor import Tensor
+from .backprop import grad as autograd_grad
 
 
 def _as_tuple(x):
@@ -17,18 +24,12 @@ def _as_tuple(x):
 def gradcheck(func, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
               raise_exception: bool = True, **_ignored) -> bool:
     """True if analytical and numerical Jacobians agree within ``atol + rtol * |numerical|``."""
-    from .. import _C
-    from ..tensor import Tensor
-    from . import grad as autograd_grad
-    from ..graph.grad_mode import no_grad
-
     inputs = _as_tuple(inputs)
     diff_inputs = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
     if not diff_inputs:
         raise ValueError("gradcheck expects at least one input tensor to require gradient")
     for t in diff_inputs:
         if t._data.dtype != np.float64:
-            import warnings
             warnings.warn("gradcheck: input is not float64; the finite differences will be inaccurate")
 
     outputs = _as_tuple(func(*inputs))

@@ -1,11 +1,14 @@
 """Reverse-mode differentiation: walk the backward graph from the outputs, in an order where
 a node runs only after every node that feeds it a gradient has run (dependency counting, a
 topological order), summing the gradients that reach the same node.
+
+The engine knows no Tensor class: gradients travel as arrays (summed by ``ops.array``, the
+array-level kernel calls, a leaf module below Tensor), and the caller passes ``wrap``
+(``Tensor._wrap``) to turn one into a Tensor where a hook or a leaf's ``.grad`` needs it.
 """
 from __future__ import annotations
 
 from ..ops import array as A
-from ..tensor import Tensor  # safe here: this module is first imported by backward(), after minidl.tensor
 from .node import _FREED, AccumulateGrad
 
 
@@ -36,11 +39,12 @@ def _run_hooks(node, g, wrap):
     return g
 
 
-def run_backward(roots, root_grads, retain_graph=False, capture=None, accumulate=True):
+def run_backward(roots, root_grads, wrap, retain_graph=False, capture=None, accumulate=True):
     """Backpropagate ``root_grads`` (arrays) from ``roots`` (edges ``(node, index)``).
 
     ``capture``: dict edge -> None, filled with the gradient reaching each edge (for
-    ``autograd.grad``). ``accumulate``: whether leaves' ``.grad`` are updated.
+    ``autograd.grad``). ``accumulate``: whether leaves' ``.grad`` are updated. ``wrap``:
+    array -> Tensor, for hooks and ``.grad``.
     """
     deps = {}
     stack = []
@@ -72,7 +76,7 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, accumulate
         g = buf.pop(node, None)
         if g is not None:
             if node.hooks:
-                g = _run_hooks(node, g, Tensor._wrap)
+                g = _run_hooks(node, g, wrap)
             if capture is not None:
                 for idx in range(node.n_outputs):
                     if (node, idx) in capture:
@@ -81,13 +85,13 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, accumulate
                 hooks = node.variable._hooks
                 if hooks:
                     for fn in hooks:
-                        r = fn(Tensor._wrap(g))
+                        r = fn(wrap(g))
                         if r is not None:
                             g = r._data
                     if capture is not None and (node, 0) in capture:
                         capture[(node, 0)] = g
                 if accumulate:
-                    _accumulate_leaf(node.variable, g, handed)
+                    _accumulate_leaf(node.variable, g, handed, wrap)
                 continue
             if node.saved is _FREED:  # nodes reading self.saved directly would fail obscurely
                 node.get_saved()  # raises "Trying to backward through the graph a second time"
@@ -107,7 +111,7 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, accumulate
                 ready.append(m)
 
 
-def _accumulate_leaf(var, g, handed):
+def _accumulate_leaf(var, g, handed, wrap):
     if g.shape != var._data.shape:
         raise RuntimeError(f"gradient of shape {list(g.shape)} does not match the leaf's shape "
                            f"{list(var._data.shape)}")
@@ -117,6 +121,6 @@ def _accumulate_leaf(var, g, handed):
         if id(g) in handed or not g.flags.owndata or not g.flags.writeable or not g.flags.c_contiguous:
             g = A.copy(g)
         handed[id(g)] = g
-        var._grad = Tensor._wrap(g)
+        var._grad = wrap(g)
     else:
         A.add_(var._grad._data, g)

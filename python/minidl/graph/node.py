@@ -60,18 +60,3 @@ class AccumulateGrad(Node):
     def apply(self, grad):  # accumulation is done by the engine (it knows about aliasing)
         return ()
 
-
-class FunctionNode(Node):
-    """Node of a user-defined ``autograd.Function``: calls its ``backward(ctx, *grads)``."""
-
-    __slots__ = ("fn_cls", "ctx", "n_out", "out_meta")
-
-    @property
-    def n_outputs(self):
-        return self.n_out
-
-    def name(self):
-        return self.fn_cls.__name__ + "Backward"
-
-    def apply(self, grads):
-        raise NotImplementedError  # defined in function.py to avoid an import cycle

@@ -65,7 +65,7 @@ def run(name: str, quick: bool = False, out=None, **kwargs) -> dict:
 
 def save_figure(fig, out: str, name: str) -> str:
     """Save a matplotlib figure as ``<out>/<name>.png`` and close it; returns the path."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: matplotlib is optional (examples extra) and slow to import
     path = os.path.join(out, f"{name}.png")
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -74,9 +74,9 @@ def save_figure(fig, out: str, name: str) -> str:
 
 def pyplot():
     """matplotlib.pyplot with the non-interactive Agg backend (imported only when a lab plots)."""
-    import matplotlib
+    import matplotlib  # deferred: matplotlib is optional (examples extra) and slow to import
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: after choosing the backend
     return plt
 
 

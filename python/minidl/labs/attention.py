@@ -26,6 +26,11 @@ from __future__ import annotations
 
 import numpy as np
 
+import minidl as md
+import minidl.nn as nn
+import minidl.nn.functional as F
+from minidl.models import LearnedPositionalEncoding
+
 from . import print_table, pyplot, save_figure
 
 TASKS = {
@@ -35,9 +40,6 @@ TASKS = {
 
 
 def make_model(vocab, length, d_model):
-    import minidl.nn as nn
-    from minidl.models import LearnedPositionalEncoding
-
     class OneAttentionLayer(nn.Module):
         """one-hot (N, L, V) -> logits (N, L, V), and the attention weights (N, L, L)."""
 
@@ -57,9 +59,6 @@ def make_model(vocab, length, d_model):
 
 
 def train_task(task, steps, seed, vocab=10, length=8, d_model=32, batch=64, lr=1e-2):
-    import minidl as md
-    import minidl.nn.functional as F
-
     perm = TASKS[task](length)
     md.manual_seed(seed)
     rng = np.random.default_rng(seed)

@@ -27,6 +27,12 @@ from __future__ import annotations
 
 import time
 
+import minidl as md
+import minidl.nn as nn
+import minidl.nn.functional as F
+from minidl.optim.lr_scheduler import scale_lr
+from minidl.utils.data import DataLoader, TensorDataset
+
 from . import print_table, pyplot, save_figure
 
 SMALL, LARGE = 32, 512
@@ -36,7 +42,6 @@ N_TRAIN = 1536  # 48 batches of 32 = 3 batches of 512: exactly 16x fewer steps p
 def digits_split(seed: int):
     """1536 training / 261 test digits (random split by ``seed``), pixels standardized with the
     training set's statistics (constant pixels: std 1), flattened to 64 features."""
-    import minidl as md
     images, labels = md.datasets.load_digits(as_numpy=True)
     x = md.tensor(images.reshape(len(images), -1))
     y = md.tensor(labels)
@@ -50,13 +55,10 @@ def digits_split(seed: int):
 
 
 def build_model():
-    import minidl.nn as nn
     return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
 
 
 def _evaluate(model, x, y):
-    import minidl as md
-    import minidl.nn.functional as F
     model.eval()
     with md.no_grad():
         logits = model(x)
@@ -71,9 +73,6 @@ def train(data, batch_size, epochs, optimizer="sgd", lr=0.01, momentum=0.9, warm
 
     Every run starts from the same initial weights and sees the same data (seeded by ``seed``);
     ``warmup_epochs``: linear warm-up (LinearLR) from lr / 16 to lr over that many epochs."""
-    import minidl as md
-    import minidl.nn.functional as F
-    from minidl.utils.data import DataLoader, TensorDataset
 
     x_train, y_train, x_test, y_test = data
     md.manual_seed(seed)
@@ -128,7 +127,6 @@ KEYS = ["small", "large_same_lr", "large_scaled", "large_lamb"]
 
 
 def _runs(data, epochs, seed, base_lr, lamb_lr):
-    from minidl.optim.lr_scheduler import scale_lr
     scaled = scale_lr(base_lr, LARGE, SMALL)
     return {
         "small": train(data, SMALL, epochs, lr=base_lr, seed=seed),
@@ -145,8 +143,6 @@ def _mean(xs):
 
 def run(quick: bool = False, out: str = ".", seed: int = 0, base_lr: float = BASE_LR, lamb_lr: float = LAMB_LR,
         epochs: int | None = None, seeds: int | None = None, plot: bool = True) -> dict:
-    from minidl.optim.lr_scheduler import scale_lr
-
     epochs = epochs or (EPOCHS_QUICK if quick else EPOCHS_FULL)
     n_seeds = seeds or (1 if quick else SEEDS_FULL)
     seed_list = list(range(seed, seed + n_seeds))

@@ -13,13 +13,16 @@ early stopping each pull validation error back down.
 from __future__ import annotations
 
 
+import minidl as md
+import minidl.nn.functional as F
+from minidl.callbacks import EarlyStopping
+
 from . import print_table, pyplot, save_figure
 
 
 def _legendre_features(x, degree: int):
     """(N,) x in [-1, 1] -> (N, degree+1) [P_0(x), ..., P_degree(x)] by Bonnet's recursion
     (n+1) P_{n+1} = (2n+1) x P_n - n P_{n-1}."""
-    import minidl as md
     feats = [md.ones_like(x), x]
     for n in range(1, degree):
         feats.append(((2 * n + 1) * x * feats[n] - n * feats[n - 1]) / (n + 1))
@@ -27,8 +30,7 @@ def _legendre_features(x, degree: int):
 
 
 def _data(seed: int, n_train: int):
-    import minidl as md
-    from sklearn.datasets import load_diabetes
+    from sklearn.datasets import load_diabetes  # deferred: scikit-learn is optional (examples extra)
     d = load_diabetes()
     x = md.tensor(d.data[:, 2], dtype=md.float32)  # body-mass index
     y = md.tensor(d.target, dtype=md.float32)
@@ -42,9 +44,6 @@ def _data(seed: int, n_train: int):
 
 def _fit(degree, data, steps, weight_decay=0.0, dropout=0.0, early_stopping=False, lr=0.05):
     """Train y ~ Phi(x) w with Adam; returns (train MSE, validation MSE, steps used)."""
-    import minidl as md
-    import minidl.nn.functional as F
-    from minidl.callbacks import EarlyStopping
 
     xtr, ytr, xva, yva = data
     ptr, pva = _legendre_features(xtr, degree), _legendre_features(xva, degree)
@@ -74,8 +73,6 @@ def _fit(degree, data, steps, weight_decay=0.0, dropout=0.0, early_stopping=Fals
 
 
 def run(quick: bool = False, out: str = ".", seed: int = 0) -> dict:
-    import minidl as md
-
     md.manual_seed(seed)
     n_train = 24
     data = _data(seed, n_train)

@@ -28,6 +28,8 @@ import math
 
 import numpy as np
 
+import minidl as md
+
 from . import print_table, pyplot, save_figure
 from .lstm_vs_gru import COLORS, adding_batch, build_regressor, evaluate_adding, train_adding
 
@@ -52,7 +54,7 @@ def _log_ratio(norms: np.ndarray) -> float:
 
 def run(quick: bool = False, out: str = ".", seed: int = 0, lib=None) -> dict:
     if lib is None:
-        import minidl as lib
+        lib = md
     length = 50
     steps = 700 if quick else 1500
     cells = ("RNN", "LSTM") if quick else ("RNN", "LSTM", "GRU")

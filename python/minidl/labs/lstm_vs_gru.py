@@ -28,6 +28,8 @@ import time
 
 import numpy as np
 
+import minidl as md
+
 from . import print_table, pyplot, save_figure
 
 CELLS = ("RNN", "LSTM", "GRU")
@@ -100,7 +102,7 @@ def recurrent_parameters(model) -> int:
 
 def run(quick: bool = False, out: str = ".", seed: int = 0, lib=None) -> dict:
     if lib is None:
-        import minidl as lib
+        lib = md
     lengths = (20, 50) if quick else (20, 50, 100)
     steps = 700 if quick else 1500
     results = {}

@@ -34,6 +34,9 @@ import tracemalloc
 
 import numpy as np
 
+import minidl as md
+import minidl.nn.functional as F
+
 from . import print_table, pyplot, save_figure
 
 RUNS = ("fp32", "bf16", "fp16 (no scaler)", "fp16 + GradScaler")
@@ -63,9 +66,6 @@ def _grads(md, model, x, y, dtype, scale):
 
 
 def run(quick: bool = False, out: str = ".", seed: int = 0) -> dict:
-    import minidl as md
-    import minidl.nn.functional as F
-
     images, labels = md.datasets.load_digits()
     n = len(labels)
     md.manual_seed(seed)

@@ -28,6 +28,9 @@ from __future__ import annotations
 
 import math
 
+import minidl as md
+import minidl.nn.functional as F
+
 from . import print_table, pyplot, save_figure
 
 
@@ -42,9 +45,6 @@ def block_grad_norms(model):
 
 
 def run(quick: bool = False, out: str = ".", seed: int = 0) -> dict:
-    import minidl as md
-    import minidl.nn.functional as F
-
     images, labels = md.datasets.load_digits()
     n = len(labels)
     depths = (20, 56)

@@ -28,6 +28,10 @@ from __future__ import annotations
 
 import math
 
+import minidl as md
+import minidl.optim.lr_scheduler as S
+from minidl.optim.lr_scheduler import scale_lr
+
 from . import print_table, pyplot, save_figure
 
 STEPS = 100
@@ -35,7 +39,6 @@ BASE_LR = 0.1
 
 
 def _optimizer():
-    import minidl as md
     w = md.nn.Parameter(md.zeros(1))
     return w, md.optim.SGD([w], lr=BASE_LR, momentum=0.9)
 
@@ -54,7 +57,6 @@ def plateau_loss(step: int) -> float:
 
 def _schedules():
     """name -> (description, factory(optimizer) -> scheduler)."""
-    import minidl.optim.lr_scheduler as S
     return {
         "StepLR": ("step_size=30, gamma=0.5", lambda o: S.StepLR(o, step_size=30, gamma=0.5)),
         "MultiStepLR": ("milestones=[50,75], gamma=0.1", lambda o: S.MultiStepLR(o, milestones=[50, 75], gamma=0.1)),
@@ -82,7 +84,6 @@ def _schedules():
 
 def lr_curve(factory, steps: int = STEPS, metric=None):
     """Learning rates used at steps 0..steps-1 (and SGD momentum, for OneCycleLR)."""
-    import minidl as md
     w, opt = _optimizer()
     sched = factory(opt)
     lrs, moms = [], []
@@ -99,9 +100,6 @@ def lr_curve(factory, steps: int = STEPS, metric=None):
 
 
 def run(quick: bool = False, out: str = ".", seed: int = 0) -> dict:
-    import minidl as md
-    from minidl.optim.lr_scheduler import scale_lr
-
     md.manual_seed(seed)  # nothing random here; kept for the common lab signature
     curves, momenta, desc = {}, {}, {}
     for name, (d, factory) in _schedules().items():

@@ -34,6 +34,9 @@ import math
 
 import numpy as np
 
+import minidl as md
+import minidl.nn.functional as F
+
 from . import print_table, pyplot, save_figure
 
 D_KS = (16, 32, 64, 128, 256, 512, 1024)
@@ -43,8 +46,6 @@ def measure(d_k, scaled, n_queries, n_keys, seed):
     """Variance of the scores, mean softmax entropy (nats), mean max probability, and the
     per-row norm of dL/d(scores) for L = sum(softmax(scores) * g), g ~ N(0, 1): its median
     (the typical row), its mean, and the fraction of rows where it is below 1e-3 ("dead")."""
-    import minidl as md
-    import minidl.nn.functional as F
 
     md.manual_seed(seed)
     q = md.randn(n_queries, d_k)

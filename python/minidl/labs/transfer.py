@@ -28,14 +28,19 @@ source task is broad; a 5-class 8x8 source and an easy target show its limits.
 """
 from __future__ import annotations
 
+import numpy as np
+
+import minidl as md
+import minidl.nn as nn
+import minidl.nn.functional as F
+from minidl.nn.utils import ProgressiveUnfreezer, freeze, param_groups_by_depth
+
 from . import print_table, pyplot, save_figure
 
 METHODS = ("from scratch", "frozen backbone", "full fine-tune", "progressive unfreeze")
 
 
 def _model(num_classes):
-    import minidl.nn as nn
-
     class DigitsCNN(nn.Module):
         def __init__(self):
             super().__init__()
@@ -59,7 +64,6 @@ def _model(num_classes):
 
 
 def _accuracy(model, x, y):
-    import minidl as md
     model.eval()
     with md.no_grad():
         acc = (model(x).argmax(dim=1) == y).float().mean().item()
@@ -68,8 +72,6 @@ def _accuracy(model, x, y):
 
 
 def _train(model, opt, x, y, epochs, batch, on_epoch=None):
-    import minidl as md
-    import minidl.nn.functional as F
     n = len(y)
     for epoch in range(epochs):
         if on_epoch is not None:
@@ -86,11 +88,6 @@ def _train(model, opt, x, y, epochs, batch, on_epoch=None):
 
 
 def run(quick: bool = False, out: str = ".", seed: int = 0, shots: int = 20) -> dict:
-    import numpy as np
-
-    import minidl as md
-    from minidl.nn.utils import ProgressiveUnfreezer, freeze, param_groups_by_depth
-
     images, labels = md.datasets.load_digits()
     md.manual_seed(seed)
     order = md.randperm(len(labels))

@@ -8,11 +8,14 @@ accuracy than the dense net, whose weights are tied to absolute pixel positions.
 """
 from __future__ import annotations
 
+import minidl as md
+import minidl.nn as nn
+import minidl.nn.functional as F
+
 from . import print_table, pyplot, save_figure
 
 
 def _models():
-    import minidl.nn as nn
     dense = nn.Sequential(nn.Flatten(), nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
                           nn.Linear(256, 10))
     cnn = nn.Sequential(
@@ -23,7 +26,6 @@ def _models():
 
 def shift(images, dx: int, dy: int):
     """Translate (N, 1, H, W) images by (dx, dy) pixels, filling with zeros (pad, then crop)."""
-    import minidl.nn.functional as F
     H, W = images.shape[2], images.shape[3]
     p = max(abs(dx), abs(dy))
     padded = F.pad(images, (p, p, p, p))
@@ -31,7 +33,6 @@ def shift(images, dx: int, dy: int):
 
 
 def _accuracy(model, x, y):
-    import minidl as md
     model.eval()
     with md.no_grad():
         acc = (model(x).argmax(dim=1) == y).float().mean().item()
@@ -40,9 +41,6 @@ def _accuracy(model, x, y):
 
 
 def run(quick: bool = False, out: str = ".", seed: int = 0) -> dict:
-    import minidl as md
-    import minidl.nn.functional as F
-
     images, labels = md.datasets.load_digits()
     md.manual_seed(seed)
     order = md.randperm(len(labels))

@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from .. import _C
+from ..dtypes import from_numpy_dtype
 from ..graph.node import Node
 from ..amp import autocast_mode as _amp
 from ..ops import array as A
@@ -42,7 +43,6 @@ def _ntuple(v, n: int, what: str):
 
 
 def _dtype_name(a: np.ndarray) -> str:
-    from ..dtypes import from_numpy_dtype
     return from_numpy_dtype(a.dtype).name
 
 

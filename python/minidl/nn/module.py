@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
 
-from ..dtypes import DtypeShortcuts
+from .. import _C
+from ..dtypes import DtypeShortcuts, as_dtype, dtype as _dtype
+from ..ops.creation import _check_device, tensor as _tensor
 from ..tensor import Tensor
 from .parameter import Parameter
 
@@ -241,13 +243,11 @@ class Module(DtypeShortcuts):
 
     def to(self, *args, **kwargs):
         """``to(dtype)`` converts floating parameters and buffers; ``to("cpu")`` is a no-op."""
-        from ..dtypes import as_dtype, dtype as _dtype
         dt = kwargs.get("dtype")
         for a in args:
             if isinstance(a, _dtype):
                 dt = a
             elif isinstance(a, str) or hasattr(a, "type"):
-                from ..ops.creation import _check_device
                 _check_device(a)
         if dt is None:
             return self
@@ -258,7 +258,6 @@ class Module(DtypeShortcuts):
         return self
 
     def cuda(self, device=None):
-        from ..ops.creation import _check_device
         _check_device("cuda")
         return self
 
@@ -280,8 +279,6 @@ class Module(DtypeShortcuts):
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """Copy tensors in by key; with ``strict`` missing or unexpected keys raise."""
-        from .. import _C
-        from ..ops.creation import tensor as _tensor
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]

@@ -1,6 +1,7 @@
 """``nn.Parameter``: a leaf tensor that a Module registers as a learnable weight."""
 from __future__ import annotations
 
+from ..ops.creation import empty, tensor as _tensor
 from ..tensor import Tensor
 
 
@@ -10,9 +11,7 @@ class Parameter(Tensor):
     __slots__ = ()
 
     def __new__(cls, data=None, requires_grad: bool = True):
-        from ..ops.creation import tensor as _tensor
         if data is None:
-            from ..ops.creation import empty
             data = empty(0)
         src = data if isinstance(data, Tensor) else _tensor(data)
         t = Tensor._wrap(src._data)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from .. import _C
+from ..dtypes import as_dtype
 from ..graph.node import Node
 from ..ops import array as A
 from ..ops._graph import result
@@ -27,7 +28,6 @@ def _softmax(x: Tensor, dim, log: bool, dtype=None) -> Tensor:
         dim = 0 if x.ndim in (0, 1, 3) else 1  # PyTorch's legacy implicit choice
     d = x._data
     if dtype is not None:
-        from ..dtypes import as_dtype
         d = A.cast(d, as_dtype(dtype).np)
     if d.dtype.kind in "bi":
         raise RuntimeError(f"softmax: expected a floating point tensor, got {x.dtype}")

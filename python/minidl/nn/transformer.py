@@ -35,11 +35,23 @@ from __future__ import annotations
 
 import copy
 import importlib
+import types
 
 import numpy as np
 
 if "nn" not in globals():  # a test may run this file with nn = torch.nn injected
-    from minidl import nn
+    # minidl: the nn names this file uses, from the modules that define them (not the package
+    # minidl.nn: it imports this file, so it is still half built while this runs)
+    from . import functional, init
+    from .containers import ModuleList
+    from .dropout import Dropout
+    from .layernorm import LayerNorm
+    from .linear import Linear
+    from .module import Module
+    from .multihead_attention import MultiheadAttention
+    nn = types.SimpleNamespace(__name__=__package__, Module=Module, ModuleList=ModuleList, Linear=Linear,
+                               Dropout=Dropout, LayerNorm=LayerNorm, MultiheadAttention=MultiheadAttention,
+                               functional=functional, init=init)
 
 __all__ = ["TransformerEncoderLayer", "TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder",
            "Transformer", "generate_square_subsequent_mask"]

@@ -7,6 +7,7 @@ import math
 
 from .. import _C
 from ..ops import array as A
+from ..ops.shape import cat
 from ..tensor import Tensor
 
 
@@ -51,7 +52,6 @@ def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
 
 
 def parameters_to_vector(parameters) -> Tensor:
-    from ..ops.shape import cat
     return cat([p.detach().reshape(-1) for p in parameters])
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _C
+from ..dtypes import ALL as _ALL
 
 # cpp/ops/elementwise/elementwise.h, reduce.h, activation.h
 ADD, SUB, MUL, DIV, POW, MAXIMUM, MINIMUM = range(7)
@@ -136,8 +137,5 @@ def add_(out: np.ndarray, b: np.ndarray) -> None:
         _C.copy_(out, binary(ADD, out, b))
     else:
         _C.binary_(ADD, out, b)
-
-
-from ..dtypes import ALL as _ALL  # noqa: E402
 
 _CODE = {d.np: d.code for d in _ALL}

@@ -8,12 +8,13 @@ import numbers
 import numpy as np
 
 from .. import _C
-from ..dtypes import as_dtype, bool_, from_numpy_dtype, get_default_dtype, int64
+from .. import cuda
+from ..dtypes import ALL, as_dtype, bool_, from_numpy_dtype, get_default_dtype, int64
 from ..tensor import Tensor
 from . import array as A
 
 _wrap = Tensor._wrap
-_STORED = {d.np for d in (__import__("minidl.dtypes", fromlist=["ALL"]).ALL)}
+_STORED = {d.np for d in ALL}
 
 
 def _check_device(device):
@@ -21,7 +22,6 @@ def _check_device(device):
         return
     name = str(device)
     if name.startswith("cuda"):
-        from .. import cuda
         if not cuda.is_available():
             raise RuntimeError("Torch not compiled with CUDA enabled (minidl: no CUDA device available)")
     elif name != "cpu":

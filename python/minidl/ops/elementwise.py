@@ -11,11 +11,14 @@ import numbers
 
 import numpy as np
 
+from .. import _C
 from ..graph.node import Node
 from ..dtypes import bool_, float32, from_numpy_dtype, get_default_dtype, int64, promote_types
 from ..tensor import Tensor
 from . import array as A
 from ._graph import needs_grad, result
+from .creation import tensor as _tensor
+from .shape import CastBackward
 
 _wrap = Tensor._wrap
 
@@ -138,7 +141,6 @@ class MaxMinBackward(Node):
 
 
 def _C_where(cond, a, b):
-    from .. import _C
     return _C.where(cond, a, b)
 
 
@@ -148,7 +150,6 @@ def _promoted(t: Tensor, arr: np.ndarray) -> Tensor:
     a bfloat16 activation added to a float32 residual gets a bfloat16 gradient)."""
     if arr.dtype == t._data.dtype or not t._rg:
         return t
-    from .shape import CastBackward
     return result(arr, CastBackward, (t,), t._data.dtype)
 
 
@@ -267,7 +268,6 @@ def binary(op: int, a, b, reverse: bool = False):
     if isinstance(b, (numbers.Number, np.generic)) and not isinstance(b, complex):
         return _binary_scalar(op, a, b, reverse)
     if isinstance(b, (np.ndarray, list, tuple)):
-        from .creation import tensor as _tensor
         bt = _tensor(b)
         return _binary_tensor(op, bt, a) if reverse else _binary_tensor(op, a, bt)
     return NotImplemented
@@ -328,10 +328,8 @@ def unary_(op: int, x: Tensor) -> Tensor:
     """In-place unary op (``x.exp_()`` ...)."""
     x._check_inplace()
     if A.is_low(x._data):
-        from .. import _C
         _C.copy_(x._data, A.unary(op, x._data))
     else:
-        from .. import _C
         _C.unary_(op, x._data)
     return x
 
@@ -341,7 +339,6 @@ class ClampBackward(Node):
     __slots__ = ()
 
     def apply(self, g):
-        from .. import _C
         x, lo, hi = self.get_saved()
         if A.is_low(x):
             return (A.cast(_C.clamp_backward(A.to_f32(g), A.to_f32(x), lo, hi), x.dtype),)
@@ -349,7 +346,6 @@ class ClampBackward(Node):
 
 
 def clamp(x: Tensor, min=None, max=None) -> Tensor:
-    from .. import _C
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
@@ -380,7 +376,6 @@ class WhereBackward(Node):
 
 def where(condition, input, other):
     """``condition ? input : other`` elementwise with broadcasting."""
-    from .creation import tensor as _tensor
     cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
     if cond.dtype != np.bool_:
         raise TypeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "

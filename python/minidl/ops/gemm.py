@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _C
+from ..dtypes import from_numpy_dtype
 from ..graph.node import Node
 from ..tensor import Tensor
 from . import array as A
@@ -23,7 +24,6 @@ def _check_float(a: np.ndarray, b: np.ndarray, what: str):
 
 
 def _name(a):
-    from ..dtypes import from_numpy_dtype
     return from_numpy_dtype(a.dtype).name
 
 

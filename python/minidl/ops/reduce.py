@@ -6,10 +6,11 @@ import numpy as np
 
 from .. import _C
 from ..graph.node import Node
-from ..dtypes import get_default_dtype
-from ..tensor import Tensor
+from ..dtypes import as_dtype, get_default_dtype
+from ..tensor import Tensor, return_types_max
 from . import array as A
 from ._graph import needs_grad, result
+from .elementwise import binary
 
 _wrap = Tensor._wrap
 
@@ -66,7 +67,6 @@ def sum(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     dims = normalize_dims(dim, x.ndim)
     d = x._data
     if dtype is not None:
-        from ..dtypes import as_dtype
         d = A.cast(d, as_dtype(dtype).np)
     elif d.dtype.kind == "b":
         d = A.cast(d, np.int64)
@@ -78,7 +78,6 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     dims = normalize_dims(dim, x.ndim)
     d = x._data
     if dtype is not None:
-        from ..dtypes import as_dtype
         d = A.cast(d, as_dtype(dtype).np)
     if d.dtype.kind in "bi":
         raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a floating point "
@@ -189,20 +188,17 @@ def _extremum(x: Tensor, dim, keepdim, is_max: bool):
     if d.ndim == 0:
         idx, values = idx.reshape(()), values.reshape(())
     v = result(values, IndexedExtremumBackward, (x,), (src.shape, dims[0], idx, keepdim))
-    from ..tensor import return_types_max
     return return_types_max(v, _wrap(idx))
 
 
 def max(x: Tensor, dim=None, keepdim: bool = False):
     if isinstance(dim, Tensor):  # torch.max(a, b) is maximum
-        from .elementwise import binary
         return binary(A.MAXIMUM, x, dim)
     return _extremum(x, dim, keepdim, True)
 
 
 def min(x: Tensor, dim=None, keepdim: bool = False):
     if isinstance(dim, Tensor):
-        from .elementwise import binary
         return binary(A.MINIMUM, x, dim)
     return _extremum(x, dim, keepdim, False)
 

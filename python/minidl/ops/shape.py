@@ -8,6 +8,7 @@ import builtins
 import numpy as np
 
 from .. import _C
+from ..dtypes import as_dtype, promote_types
 from ..graph.node import Node
 from ..tensor import Tensor
 from . import array as A
@@ -65,7 +66,6 @@ def reshape(x: Tensor, *shape) -> Tensor:
 
 def view(x: Tensor, *shape) -> Tensor:
     if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int, np.integer)):
-        from ..dtypes import as_dtype
         dt = as_dtype(shape[0])
         if dt.itemsize != x._data.dtype.itemsize:
             raise RuntimeError("view(dtype) with a different element size is not supported")
@@ -334,7 +334,6 @@ def cat(tensors, dim: int = 0) -> Tensor:
     if nd == 0:
         raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
     d = _dim(dim, nd)
-    from ..dtypes import promote_types
     dt = ref.dtype
     for t in tensors[1:]:
         dt = promote_types(dt, t.dtype)

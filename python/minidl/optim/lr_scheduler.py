@@ -13,6 +13,7 @@ Beyond PyTorch: ``WarmupCosineLR`` (linear warm-up then cosine decay) and ``scal
 from __future__ import annotations
 
 import math
+import types
 import warnings
 from bisect import bisect_right
 from collections import Counter
@@ -117,7 +118,6 @@ class LambdaLR(LRScheduler):
 
     def state_dict(self):
         """Functions are not saved (as in PyTorch): only the ``__dict__`` of callable objects."""
-        import types
         sd = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
         sd["lr_lambdas"] = [None if isinstance(fn, types.FunctionType) else fn.__dict__.copy()
                             for fn in self.lr_lambdas]

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from ..ops.creation import randperm, tensor
+from ..ops.shape import stack
 from ..tensor import Tensor
 
 
@@ -53,7 +55,6 @@ class Subset(Dataset):
 
 def random_split(dataset: Dataset, lengths, generator=None):
     """Split into non-overlapping subsets of the given lengths (or fractions summing to 1)."""
-    from ..ops.creation import randperm
     n = len(dataset)
     if math.isclose(sum(lengths), 1) and sum(lengths) <= 1 and any(isinstance(l, float) for l in lengths):
         sizes = [int(math.floor(n * f)) for f in lengths]
@@ -72,8 +73,6 @@ def random_split(dataset: Dataset, lengths, generator=None):
 
 def default_collate(batch):
     """Stack a list of samples (tensors, numbers, or tuples of them) into batch tensors."""
-    from ..ops.creation import tensor
-    from ..ops.shape import stack
     first = batch[0]
     if isinstance(first, Tensor):
         return stack(batch)
@@ -105,7 +104,6 @@ class DataLoader:
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def _order(self):
-        from ..ops.creation import randperm
         if self.sampler is not None:
             return list(iter(self.sampler))
         n = len(self.dataset)
@@ -120,7 +118,6 @@ class DataLoader:
             if len(idx) < bs and self.drop_last:
                 return
             if fast:
-                from ..ops.creation import tensor
                 index = tensor(np.asarray(idx, dtype=np.int64))
                 yield tuple(t[index] for t in self.dataset.tensors)
             else:
