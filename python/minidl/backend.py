@@ -1,6 +1,15 @@
 """Which CPU kernel set runs: ``name`` ("avx512", "avx2" or "scalar"), ``available()``,
 ``use(name)``. The scalar set is the plain reference loops every SIMD kernel is tested
-against; ``use("scalar")`` shows a learner the speedup SIMD buys."""
+against; ``use("scalar")`` shows a learner the speedup SIMD buys.
+
+Every kernel set computes the same results up to floating-point rounding; only the speed
+differs. minidl picks the best set the CPU supports at import, or the one the environment
+variable MINIDL_ISA names (PyTorch has no such switch).
+
+>>> import minidl as md
+>>> md.backend.name in md.backend.available()
+True
+"""
 from __future__ import annotations
 
 import contextlib
@@ -15,12 +24,30 @@ def __getattr__(attr):
 
 
 def available() -> list:
-    """Kernel sets this CPU (and this build) can run, best first."""
+    """Kernel sets this CPU (and this build) can run, best first.
+
+    The scalar set is always there (the last entry).
+
+    >>> import minidl as md
+    >>> md.backend.available()[-1]
+    'scalar'
+    """
     return list(_C.available_isas())
 
 
 def use(name: str) -> None:
-    """Switch every kernel to the set ``name`` (ValueError if the CPU lacks it)."""
+    """Switch every kernel to the set ``name`` (ValueError if the CPU lacks it).
+
+    The switch is global and stays until the next ``use``; :func:`using` switches back
+    by itself.
+
+    >>> import minidl as md
+    >>> before = md.backend.name
+    >>> md.backend.use("scalar")
+    >>> md.backend.name
+    'scalar'
+    >>> md.backend.use(before)
+    """
     if name not in ("avx512", "avx2", "scalar"):
         raise ValueError(f"unknown kernel set '{name}' (expected 'avx512', 'avx2' or 'scalar')")
     if name not in available():
@@ -30,7 +57,17 @@ def use(name: str) -> None:
 
 @contextlib.contextmanager
 def using(name: str):
-    """``with md.backend.using("scalar"):`` runs the block on another kernel set."""
+    """``with md.backend.using("scalar"):`` runs the block on another kernel set.
+
+    The previous set is restored on exit, exceptions included.
+
+    >>> import minidl as md
+    >>> x = md.tensor([[1., 2.], [3., 4.]])
+    >>> with md.backend.using("scalar"):
+    ...     md.backend.name, md.matmul(x, x)
+    ('scalar', tensor([[ 7.0000, 10.0000],
+            [15.0000, 22.0000]]))
+    """
     prev = _C.isa_name()
     use(name)
     try:

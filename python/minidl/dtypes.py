@@ -13,7 +13,21 @@ from . import _C
 
 
 class dtype:
-    """A tensor element type (``md.float32`` ...). ``is_floating_point`` as in PyTorch."""
+    """A tensor element type (``md.float32`` ...). ``is_floating_point`` as in PyTorch.
+
+    The dtypes are singletons, compared with ``is`` or ``==``: ``md.float32`` (alias
+    ``md.float``, the default), ``md.float64`` (``md.double``), ``md.float16``
+    (``md.half``), ``md.bfloat16``, ``md.int64`` (``md.long``) and ``md.bool``. Each has
+    ``name``, ``itemsize`` (bytes per element), ``is_floating_point`` and ``np``, the NumPy
+    dtype that stores it. Where minidl differs from PyTorch: there are no int8/int16/int32,
+    uint8 or complex dtypes.
+
+    >>> import minidl as md
+    >>> md.tensor([1, 2]).dtype, md.tensor([1.5]).dtype
+    (minidl.int64, minidl.float32)
+    >>> md.float32.is_floating_point, md.int64.itemsize, md.float is md.float32
+    (True, 8, True)
+    """
 
     __slots__ = ("name", "np", "code", "is_floating_point", "itemsize")
 
@@ -102,10 +116,28 @@ def promote_types(a: dtype, b: dtype) -> dtype:
 
 
 def get_default_dtype() -> dtype:
+    """The dtype of new floating tensors made from Python floats (float32 unless changed).
+
+    >>> import minidl as md
+    >>> md.get_default_dtype()
+    minidl.float32
+    """
     return _default_dtype
 
 
 def set_default_dtype(d) -> None:
+    """Set the dtype of new floating tensors (float32 or float64; TypeError otherwise).
+
+    Affects ``md.tensor([1.5])``, the factories (``zeros``, ``rand``, ...) without a
+    ``dtype``, and int-with-float promotion. float64 is handy for numerical gradient checks.
+    Unlike PyTorch, float16 and bfloat16 can't be the default.
+
+    >>> import minidl as md
+    >>> md.set_default_dtype(md.float64)
+    >>> md.tensor([1.5])
+    tensor([1.5000], dtype=minidl.float64)
+    >>> md.set_default_dtype(md.float32)      # back to the usual default
+    """
     global _default_dtype
     d = as_dtype(d)
     if d not in (float32, float64):

@@ -192,6 +192,19 @@ def save(obj, f) -> None:
     ``f`` is a path (str or ``os.PathLike``; written atomically, see the module docstring)
     or a binary file object with ``write`` (written in place). Raises ``TypeError`` for an
     object that can't be stored, naming where it sits in ``obj``.
+
+    Typical use: ``md.save(model.state_dict(), "model.ckpt")``. Where minidl differs from
+    PyTorch: ``torch.save`` pickles arbitrary Python objects; minidl writes only data, in
+    the documented format above, so a checkpoint can never run code when loaded (and a
+    whole model object can't be saved, only its state dict). Tensors are stored by value:
+    no gradient, no graph.
+
+    >>> import io
+    >>> import minidl as md
+    >>> buf = io.BytesIO()
+    >>> md.save({"w": md.tensor([1., 2.]), "step": 3}, buf)
+    >>> buf.getvalue()[:8]
+    b'MINIDLCK'
     """
     tensors = []
     root = _encode(obj, "obj", 0, tensors, set())
@@ -438,6 +451,19 @@ def load(f, map_location=None, weights_only=None, **kwargs):
     accepted for PyTorch compatibility; the format can only hold data, so loading is always
     "weights only". Raises :class:`CheckpointError` (a ``ValueError``) for anything that is not
     a valid checkpoint, naming the problem; nothing in the file is ever executed.
+
+    The object comes back with the same nesting and types (dict, OrderedDict, list,
+    tuple, int, float, bool, str, None) and tensors bit for bit, with their
+    ``requires_grad`` flag but no ``.grad`` and no graph (leaves). Typical use:
+    ``model.load_state_dict(md.load("model.ckpt"))``.
+
+    >>> import io
+    >>> import minidl as md
+    >>> buf = io.BytesIO()
+    >>> md.save({"w": md.tensor([1., 2.]), "step": 3}, buf)
+    >>> _ = buf.seek(0)
+    >>> md.load(buf)
+    {'w': tensor([1.0000, 2.0000]), 'step': 3}
     """
     if kwargs:
         raise TypeError(f"md.load got unexpected keyword argument(s): {', '.join(kwargs)}")

@@ -28,7 +28,15 @@ return_types_max = collections.namedtuple("max", ["values", "indices"])
 
 
 class Size(tuple):
-    """``tensor.shape``: a tuple of ints with ``numel()``, like ``torch.Size``."""
+    """``tensor.shape``: a tuple of ints with ``numel()``, like ``torch.Size``.
+
+    It compares equal to a plain tuple and indexes like one.
+
+    >>> import minidl as md
+    >>> s = md.zeros(2, 3).shape
+    >>> s, s[1], s.numel(), s == (2, 3)
+    (minidl.Size([2, 3]), 3, 6, True)
+    """
 
     def numel(self) -> int:
         n = 1
@@ -41,7 +49,18 @@ class Size(tuple):
 
 
 class device:
-    """``md.device("cpu")``; tensors live on the CPU (CUDA arrives with the GPU issue)."""
+    """``md.device("cpu")``; tensors live on the CPU (CUDA arrives with the GPU issue).
+
+    A device is named by a type and an optional index: "cpu", "cuda", "cuda:1". It compares
+    equal to its string. Every minidl tensor's ``.device`` is cpu; asking a factory for a
+    CUDA device raises RuntimeError.
+
+    >>> import minidl as md
+    >>> md.device("cuda:1")
+    device(type='cuda', index=1)
+    >>> md.zeros(1).device, md.zeros(1).device == "cpu"
+    (device(type='cpu'), True)
+    """
 
     def __init__(self, type="cpu", index=None):
         if isinstance(type, device):
@@ -81,7 +100,30 @@ def _edge(t: "Tensor"):
 
 
 class Tensor(DtypeShortcuts):
-    """A multi-dimensional array with reverse-mode autograd (PyTorch's ``torch.Tensor``)."""
+    """A multi-dimensional array with reverse-mode autograd (PyTorch's ``torch.Tensor``).
+
+    A tensor holds its elements (a NumPy array; ``shape``, ``dtype``, ``device``) and,
+    for autograd, ``requires_grad``, ``grad`` and ``grad_fn``. Make one with ``md.tensor``
+    or a factory (``md.zeros``, ``md.randn``, ...). Ops on tensors that require grad
+    record the graph; ``y.backward()`` then fills ``x.grad`` with dy/dx for every leaf
+    ``x`` that requires grad (for a scalar ``y``). Operators (+ - * / ** @ < == & ...),
+    indexing, and most ``md.<op>`` functions as methods (``x.sum(1)``, ``x.reshape(2, 3)``)
+    work as in PyTorch.
+
+    Shapes: any number of dims; a 0-d tensor (shape ()) holds one number.
+
+    >>> import minidl as md
+    >>> x = md.tensor([[1., 2.], [3., 4.]], requires_grad=True)
+    >>> y = (x * x).sum()                 # y = sum of x_ij^2
+    >>> y
+    tensor(30.0000, grad_fn=<SumBackward>)
+    >>> y.backward()
+    >>> x.grad                            # dy/dx = 2x
+    tensor([[2.0000, 4.0000],
+            [6.0000, 8.0000]])
+    >>> x.shape, x.dtype, x[1, 0].item()
+    (minidl.Size([2, 2]), minidl.float32, 3.0)
+    """
 
     __slots__ = ("_data", "_rg", "_grad", "_node", "_out_idx", "_accum", "_retains", "_hooks", "__weakref__")
     __array_priority__ = 1000  # make ndarray (op) Tensor defer to Tensor's reflected ops

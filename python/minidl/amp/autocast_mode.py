@@ -48,13 +48,29 @@ _lock = threading.Lock()
 
 
 def is_autocast_enabled(device_type: str = "cpu") -> bool:
-    """True inside an enabled autocast context on this thread."""
+    """True inside an enabled autocast context on this thread.
+
+    ``device_type`` must be "cpu" (ValueError otherwise).
+
+    >>> import minidl as md
+    >>> md.is_autocast_enabled()
+    False
+    >>> with md.autocast(device_type="cpu"):
+    ...     md.is_autocast_enabled()
+    True
+    """
     _check_device(device_type)
     return getattr(_tls, "dtype", None) is not None
 
 
 def get_autocast_dtype(device_type: str = "cpu"):
-    """The dtype autocast uses on this thread (bfloat16 when none was set, as PyTorch)."""
+    """The dtype autocast uses on this thread (bfloat16 when none was set, as PyTorch).
+
+    >>> import minidl as md
+    >>> with md.autocast(device_type="cpu", dtype=md.float16):
+    ...     md.get_autocast_dtype("cpu")
+    minidl.float16
+    """
     _check_device(device_type)
     return getattr(_tls, "dtype", None) or getattr(_tls, "last", None) or bfloat16
 
@@ -89,7 +105,25 @@ def autocast_inputs(op_name: str, *tensors):
 class autocast:
     """``with md.autocast(device_type="cpu", dtype=md.bfloat16, enabled=True):`` or as a
     decorator. dtype: md.bfloat16 (default) or md.float16; ValueError otherwise, and for a
-    device_type other than "cpu"."""
+    device_type other than "cpu".
+
+    Mixed precision: inside the context, matrix products, linear layers, convolutions,
+    attention and the LSTM/RNN layers run in the 16-bit ``dtype`` (half the memory traffic,
+    faster GEMMs), the losses run in float32, and every other op keeps its input dtype (see
+    the module docstring for the lists). Parameters stay float32 and get float32 gradients,
+    because the casts are recorded in the graph. Contexts nest; ``enabled=False`` switches
+    autocast off for an inner block. ``cache_enabled`` is accepted and ignored.
+
+    Shapes: unchanged; only dtypes change.
+
+    >>> import minidl as md
+    >>> a, w = md.ones(2, 3), md.ones(4, 3)
+    >>> with md.autocast(device_type="cpu", dtype=md.bfloat16):
+    ...     y = md.matmul(a, w.t())        # on the list: runs in bfloat16
+    ...     s = a + a                      # not on the list: keeps float32
+    >>> y.dtype, s.dtype
+    (minidl.bfloat16, minidl.float32)
+    """
 
     def __init__(self, device_type: str = "cpu", dtype=None, enabled: bool = True, cache_enabled=None):
         _check_device(device_type)

@@ -1,6 +1,15 @@
 """Tensor factories: tensor, from_numpy, zeros/ones/full/empty(_like), arange, linspace,
 eye, and the random ones (rand, randn, randint, randperm, normal) drawn from minidl's own
-generator (``md.manual_seed``)."""
+generator (``md.manual_seed``).
+
+The factories take ``dtype`` (by default the default float dtype, float32, for float
+values) and most take ``requires_grad`` (floating dtypes only), as PyTorch's do;
+``device`` must be "cpu" (minidl has no CUDA tensors yet).
+
+>>> import minidl as md
+>>> md.zeros(2, 3).shape, md.arange(3), md.full((2,), 0.5)
+(minidl.Size([2, 3]), tensor([0, 1, 2]), tensor([0.5000, 0.5000]))
+"""
 from __future__ import annotations
 
 import numbers
@@ -58,7 +67,25 @@ def _infer(data):
 
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """A new tensor holding a copy of ``data`` (nested lists, NumPy array, number, Tensor)."""
+    """A new tensor holding a copy of ``data`` (nested lists, NumPy array, number, Tensor).
+
+    The dtype is inferred as in PyTorch: Python floats -> the default dtype (float32),
+    ints -> int64, bools -> bool; a NumPy array keeps its dtype (narrower ints become
+    int64). ``dtype`` overrides it. The data is always copied (see :func:`as_tensor` and
+    :func:`from_numpy` for sharing memory). ``requires_grad=True`` makes the tensor a leaf of
+    the autograd graph; only floating dtypes can require gradients.
+
+    Shapes: nested lists must be rectangular; a number gives a 0-d tensor, shape ().
+
+    >>> import minidl as md
+    >>> md.tensor([[1., 2.], [3., 4.]])
+    tensor([[1.0000, 2.0000],
+            [3.0000, 4.0000]])
+    >>> md.tensor([1, 2]), md.tensor(3.5), md.tensor([True, False])
+    (tensor([1, 2]), tensor(3.5000), tensor([ True, False]))
+    >>> md.tensor([1., 2.], dtype=md.float64, requires_grad=True)
+    tensor([1.0000, 2.0000], dtype=minidl.float64, requires_grad=True)
+    """
     _check_device(device)
     arr, dt = _infer(data)
     if dtype is not None:
@@ -78,6 +105,22 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """``data`` as a tensor, sharing memory instead of copying where it can.
+
+    A Tensor of the requested dtype is returned as it is; a NumPy array of a dtype minidl
+    stores is wrapped without a copy (writes show through both ways); anything else goes
+    through :func:`tensor` (a copy). As ``torch.as_tensor``.
+
+    Shapes: the shape of ``data``.
+
+    >>> import numpy as np
+    >>> import minidl as md
+    >>> a = np.array([1., 2., 3.], dtype=np.float32)
+    >>> t = md.as_tensor(a)
+    >>> a[0] = 10.                 # the same memory
+    >>> t
+    tensor([10.0000,  2.0000,  3.0000])
+    """
     if isinstance(data, Tensor) and (dtype is None or as_dtype(dtype) is data.dtype):
         return data
     if isinstance(data, np.ndarray) and data.dtype in _STORED and (dtype is None or as_dtype(dtype).np == data.dtype):
@@ -86,7 +129,25 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
 
 
 def from_numpy(a: np.ndarray) -> Tensor:
-    """A tensor sharing memory with ``a`` (no copy)."""
+    """A tensor sharing memory with ``a`` (no copy).
+
+    Writes to one show in the other. The dtype is the array's: float64 stays float64 (it
+    is not turned into the default float32). Where minidl differs from PyTorch: only the
+    dtypes minidl stores are accepted (float32/64, float16, bfloat16, int64, bool); an
+    int32 or uint8 array raises TypeError (use ``md.tensor(a)`` to convert with a copy).
+
+    Shapes: the shape (and strides) of ``a``.
+
+    >>> import numpy as np
+    >>> import minidl as md
+    >>> a = np.array([1., 2., 3.])
+    >>> t = md.from_numpy(a)
+    >>> t[1] = -1.
+    >>> a
+    array([ 1., -1.,  3.])
+    >>> t
+    tensor([ 1.0000, -1.0000,  3.0000], dtype=minidl.float64)
+    """
     if not isinstance(a, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(a).__name__})")
     from_numpy_dtype(a.dtype)
@@ -121,6 +182,20 @@ def _finish(arr, requires_grad, dt):
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of shape ``size`` with every element equal to ``fill_value``.
+
+    The dtype follows ``fill_value`` as in PyTorch: a bool gives bool, an int gives int64,
+    a float gives the default dtype; ``dtype`` overrides it.
+
+    Shapes: ``size`` (an int or a tuple) -> ``size``.
+
+    >>> import minidl as md
+    >>> md.full((2, 3), 7.)
+    tensor([[7.0000, 7.0000, 7.0000],
+            [7.0000, 7.0000, 7.0000]])
+    >>> md.full((2,), 7)
+    tensor([7, 7])
+    """
     _check_device(device)
     size = _size((size,) if isinstance(size, int) else size)
     if dtype is None:
@@ -132,18 +207,48 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tens
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of zeros of shape ``size`` (default float dtype unless ``dtype`` says otherwise).
+
+    Shapes: ``md.zeros(2, 3)`` and ``md.zeros((2, 3))`` both give (2, 3).
+
+    >>> import minidl as md
+    >>> md.zeros(2, 3)
+    tensor([[0.0000, 0.0000, 0.0000],
+            [0.0000, 0.0000, 0.0000]])
+    """
     _check_device(device)
     dt = as_dtype(dtype) if dtype is not None else get_default_dtype()
     return _finish(A.zeros(_size(size), dt.np), requires_grad, dt)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ones of shape ``size`` (default float dtype unless ``dtype`` says otherwise).
+
+    Shapes: ``md.ones(2, 3)`` and ``md.ones((2, 3))`` both give (2, 3).
+
+    >>> import minidl as md
+    >>> md.ones(2, dtype=md.int64)
+    tensor([1, 1])
+    >>> md.ones((1, 3))
+    tensor([[1.0000, 1.0000, 1.0000]])
+    """
     _check_device(device)
     dt = as_dtype(dtype) if dtype is not None else get_default_dtype()
     return _finish(A.full(_size(size), 1, dt.np), requires_grad, dt)
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """An uninitialized tensor of shape ``size``: fastest to allocate, values arbitrary.
+
+    Use it only when every element is written before it is read (an output buffer). The
+    contents are whatever the memory held, as in PyTorch.
+
+    Shapes: ``md.empty(2, 3)`` and ``md.empty((2, 3))`` both give (2, 3).
+
+    >>> import minidl as md
+    >>> md.empty(2, 3).shape
+    minidl.Size([2, 3])
+    """
     _check_device(device)
     dt = as_dtype(dtype) if dtype is not None else get_default_dtype()
     return _finish(np.empty(_size(size), dtype=dt.np), requires_grad, dt)
@@ -154,27 +259,77 @@ def _like(x: Tensor, dtype):
 
 
 def zeros_like(x: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Zeros with the shape and dtype of ``x`` (``dtype`` overrides the dtype).
+
+    Shapes: (*) -> (*).
+
+    >>> import minidl as md
+    >>> md.zeros_like(md.tensor([[1., 2.], [3., 4.]]))
+    tensor([[0.0000, 0.0000],
+            [0.0000, 0.0000]])
+    """
     shape, dt = _like(x, dtype)
     return _finish(A.zeros(shape, dt.np), requires_grad, dt)
 
 
 def ones_like(x: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Ones with the shape and dtype of ``x`` (``dtype`` overrides the dtype).
+
+    Shapes: (*) -> (*).
+
+    >>> import minidl as md
+    >>> md.ones_like(md.tensor([5, 6, 7]))
+    tensor([1, 1, 1])
+    """
     shape, dt = _like(x, dtype)
     return _finish(A.full(shape, 1, dt.np), requires_grad, dt)
 
 
 def full_like(x: Tensor, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``fill_value`` everywhere, with the shape and dtype of ``x`` (``dtype`` overrides the dtype).
+
+    Shapes: (*) -> (*).
+
+    >>> import minidl as md
+    >>> md.full_like(md.tensor([[1., 2.], [3., 4.]]), 0.5)
+    tensor([[0.5000, 0.5000],
+            [0.5000, 0.5000]])
+    """
     shape, dt = _like(x, dtype)
     return _finish(A.full(shape, fill_value, dt.np), requires_grad, dt)
 
 
 def empty_like(x: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """An uninitialized tensor with the shape and dtype of ``x`` (values arbitrary; see :func:`empty`).
+
+    Shapes: (*) -> (*).
+
+    >>> import minidl as md
+    >>> md.empty_like(md.tensor([[1., 2.], [3., 4.]])).shape
+    minidl.Size([2, 2])
+    """
     shape, dt = _like(x, dtype)
     return _finish(np.empty(shape, dtype=dt.np), requires_grad, dt)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """Values start, start+step, ... < end (int64 when all arguments are ints)."""
+    """Values start, start+step, ... < end (int64 when all arguments are ints).
+
+    ``md.arange(n)`` is 0, 1, ..., n-1. The interval is half-open, [start, end), and holds
+    ceil((end - start) / step) values; ``step`` may be negative. With a float step the
+    rounding of the step can add or drop the last point: :func:`linspace` is the safer
+    choice for floats, as in PyTorch.
+
+    Shapes: () -> (ceil((end - start) / step),).
+
+    >>> import minidl as md
+    >>> md.arange(5)
+    tensor([0, 1, 2, 3, 4])
+    >>> md.arange(1, 2, 0.25)
+    tensor([1.0000, 1.2500, 1.5000, 1.7500])
+    >>> md.arange(5, 0, -2)
+    tensor([5, 3, 1])
+    """
     _check_device(device)
     if end is None:
         start, end = 0, start
@@ -192,6 +347,17 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
 
 
 def linspace(start, end, steps: int, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end``, both ends included.
+
+    value_i = start + i * (end - start) / (steps - 1), i = 0 .. steps-1 (minidl computes
+    them in float64 and rounds once to ``dtype``, the default float dtype).
+
+    Shapes: () -> (steps,).
+
+    >>> import minidl as md
+    >>> md.linspace(0, 1, 5)
+    tensor([0.0000, 0.2500, 0.5000, 0.7500, 1.0000])
+    """
     if steps < 0:
         raise RuntimeError("number of steps must be non-negative")
     dt = as_dtype(dtype) if dtype is not None else get_default_dtype()
@@ -204,6 +370,19 @@ def linspace(start, end, steps: int, dtype=None, device=None, requires_grad=Fals
 
 
 def eye(n: int, m: int = None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """The identity matrix: ones on the main diagonal, zeros elsewhere.
+
+    Shapes: () -> (n, m), m = n unless given.
+
+    >>> import minidl as md
+    >>> md.eye(3)
+    tensor([[1.0000, 0.0000, 0.0000],
+            [0.0000, 1.0000, 0.0000],
+            [0.0000, 0.0000, 1.0000]])
+    >>> md.eye(2, 3)
+    tensor([[1.0000, 0.0000, 0.0000],
+            [0.0000, 1.0000, 0.0000]])
+    """
     m = n if m is None else m
     if n < 0 or m < 0:
         raise RuntimeError(f"n and m must be non-negative, got {n} and {m}")
@@ -218,7 +397,21 @@ def eye(n: int, m: int = None, dtype=None, device=None, requires_grad=False) -> 
 # --- random --------------------------------------------------------------------------------
 def manual_seed(seed: int):
     """Seeds minidl's generator (xoshiro256**): rand/randn/randint/randperm, init, dropout,
-    shuffling and augmentation all draw from it."""
+    shuffling and augmentation all draw from it.
+
+    The same seed gives the same sequence of random numbers, run after run: seed once at
+    the top of a script to make an experiment reproducible. Where minidl differs from
+    PyTorch: the generator is not PyTorch's (Mersenne Twister), so ``md.manual_seed(0)``
+    and ``torch.manual_seed(0)`` give different numbers. Returns a generator object with
+    ``initial_seed``, ``get_state`` and ``set_state``.
+
+    >>> import minidl as md
+    >>> _ = md.manual_seed(0)
+    >>> a = md.rand(3)
+    >>> _ = md.manual_seed(0)
+    >>> md.equal(a, md.rand(3))     # the same seed, the same numbers
+    True
+    """
     _C.manual_seed(int(seed) & 0xFFFFFFFFFFFFFFFF)
     return _Generator()
 
@@ -238,14 +431,43 @@ default_generator = _Generator()
 
 
 def initial_seed() -> int:
+    """The seed last given to :func:`manual_seed` (or the one minidl chose at start-up).
+
+    >>> import minidl as md
+    >>> _ = md.manual_seed(42)
+    >>> md.initial_seed()
+    42
+    """
     return _C.initial_seed()
 
 
 def get_rng_state() -> Tensor:
+    """A snapshot of the generator's state, to restore later with :func:`set_rng_state`.
+
+    Where minidl differs from PyTorch: the state is the 256-bit xoshiro256** state as an
+    int64 tensor of shape (4,) (PyTorch returns a uint8 tensor of its own layout); the two
+    are not interchangeable.
+
+    >>> import minidl as md
+    >>> state = md.get_rng_state()
+    >>> state.shape, state.dtype
+    (minidl.Size([4]), minidl.int64)
+    """
     return default_generator.get_state()
 
 
 def set_rng_state(state: Tensor) -> None:
+    """Restore the generator's state from a snapshot taken by :func:`get_rng_state`.
+
+    The draws after it repeat the draws made after the snapshot was taken.
+
+    >>> import minidl as md
+    >>> state = md.get_rng_state()
+    >>> a = md.randn(3)
+    >>> md.set_rng_state(state)
+    >>> md.equal(a, md.randn(3))
+    True
+    """
     default_generator.set_state(state)
 
 
@@ -263,27 +485,79 @@ def _random_float(fill, size, dt, a, b):
 
 
 def rand(*size, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
-    """Uniform on [0, 1)."""
+    """Uniform on [0, 1).
+
+    Each element is drawn independently from minidl's generator (see :func:`manual_seed`),
+    in a floating ``dtype`` (default float32).
+
+    Shapes: ``md.rand(2, 3)`` and ``md.rand((2, 3))`` both give (2, 3).
+
+    >>> import minidl as md
+    >>> x = md.rand(2, 3)
+    >>> x.shape, bool(((x >= 0) & (x < 1)).all())
+    (minidl.Size([2, 3]), True)
+    """
     dt = _float_dtype(dtype)
     return _finish(_random_float(_C.rand, _size(size), dt, 0.0, 1.0), requires_grad, dt)
 
 
 def randn(*size, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
-    """Standard normal N(0, 1)."""
+    """Standard normal N(0, 1).
+
+    Each element is drawn independently (mean 0, standard deviation 1) from minidl's
+    generator, in a floating ``dtype`` (default float32). ``mu + sigma * md.randn(...)``
+    draws from N(mu, sigma^2).
+
+    Shapes: ``md.randn(2, 3)`` and ``md.randn((2, 3))`` both give (2, 3).
+
+    >>> import minidl as md
+    >>> md.randn(2, 3).shape
+    minidl.Size([2, 3])
+    >>> x = md.randn(100000)          # sample mean ~ 0, sample std ~ 1
+    >>> abs(x.mean().item()) < 0.05, abs(x.std().item() - 1.0) < 0.05
+    (True, True)
+    """
     dt = _float_dtype(dtype)
     return _finish(_random_float(_C.randn, _size(size), dt, 0.0, 1.0), requires_grad, dt)
 
 
 def rand_like(x: Tensor, dtype=None) -> Tensor:
+    """Uniform on [0, 1), with the shape and dtype of ``x`` (which must be floating, or give ``dtype``).
+
+    Shapes: (*) -> (*).
+
+    >>> import minidl as md
+    >>> md.rand_like(md.zeros(2, 3)).shape
+    minidl.Size([2, 3])
+    """
     return rand(*x.shape, dtype=dtype or x.dtype)
 
 
 def randn_like(x: Tensor, dtype=None) -> Tensor:
+    """Standard normal N(0, 1), with the shape and dtype of ``x`` (which must be floating, or give ``dtype``).
+
+    Shapes: (*) -> (*).
+
+    >>> import minidl as md
+    >>> md.randn_like(md.zeros(2, 3, dtype=md.float64)).dtype
+    minidl.float64
+    """
     return randn(*x.shape, dtype=dtype or x.dtype)
 
 
 def randint(low, high=None, size=None, dtype=None, device=None, generator=None) -> Tensor:
-    """Integers uniform on [low, high)."""
+    """Integers uniform on [low, high).
+
+    ``md.randint(high, size)`` draws from [0, high). ``size`` is required (a tuple, or an int
+    for 1-D), as in PyTorch; the dtype is int64 unless ``dtype`` says otherwise.
+
+    Shapes: () -> ``size``.
+
+    >>> import minidl as md
+    >>> x = md.randint(0, 10, (2, 3))
+    >>> x.shape, x.dtype, bool(((x >= 0) & (x < 10)).all())
+    (minidl.Size([2, 3]), minidl.int64, True)
+    """
     if high is None:
         low, high = 0, low
     if size is None:
@@ -294,17 +568,54 @@ def randint(low, high=None, size=None, dtype=None, device=None, generator=None) 
 
 
 def randperm(n: int, dtype=None, device=None, generator=None) -> Tensor:
+    """A random permutation of 0, 1, ..., n-1 (int64), e.g. to shuffle a dataset.
+
+    Every ordering is equally likely. Where minidl differs from PyTorch: ``dtype`` is
+    accepted but the result is always int64.
+
+    Shapes: () -> (n,).
+
+    >>> import minidl as md
+    >>> p = md.randperm(5)
+    >>> p.shape, sorted(p.tolist())
+    (minidl.Size([5]), [0, 1, 2, 3, 4])
+    """
     return _wrap(_C.randperm(int(n)))
 
 
 def normal(mean: float, std: float, size, dtype=None, generator=None) -> Tensor:
+    """Normal samples N(mean, std^2): ``mean + std * z`` with z ~ N(0, 1).
+
+    Where minidl differs from PyTorch: only the form with a float ``mean``, a float ``std``
+    and a ``size`` exists (``torch.normal`` also takes tensors of means and stds).
+
+    Shapes: () -> ``size``.
+
+    >>> import minidl as md
+    >>> x = md.normal(2.0, 0.5, (100000,))
+    >>> x.shape, abs(x.mean().item() - 2.0) < 0.05, abs(x.std().item() - 0.5) < 0.05
+    (minidl.Size([100000]), True, True)
+    """
     dt = _float_dtype(dtype)
     return _wrap(_random_float(_C.randn, _size(size if isinstance(size, (tuple, list)) else (size,)), dt,
                                float(mean), float(std)))
 
 
 def bernoulli(p, generator=None) -> Tensor:
-    """Each element 1 with probability p (p a tensor of probabilities or a float)."""
+    """Each element 1 with probability p (p a tensor of probabilities).
+
+    out_i = 1 if u_i < p_i else 0, with u_i uniform on [0, 1): a coin flip per element, as
+    dropout uses. The result has the dtype of ``p``. ``p`` must be a tensor (a float raises
+    TypeError, as ``torch.bernoulli`` wants a tensor too).
+
+    Shapes: (*) -> (*).
+
+    >>> import minidl as md
+    >>> md.bernoulli(md.tensor([0., 1., 0., 1.]))    # p = 0 and p = 1 are certain
+    tensor([0.0000, 1.0000, 0.0000, 1.0000])
+    >>> md.bernoulli(md.full((2, 3), 0.5)).shape
+    minidl.Size([2, 3])
+    """
     if isinstance(p, Tensor):
         u = _C.rand(list(p.shape), 0, 0.0, 1.0)
         pd = p._data if p._data.dtype == np.float32 else A.cast(p._data, np.float32)

@@ -346,6 +346,23 @@ class ClampBackward(Node):
 
 
 def clamp(x: Tensor, min=None, max=None) -> Tensor:
+    """Limit every element to the interval [min, max] (``md.clip`` is the same function).
+
+    out = min(max(x, lo), hi); either bound may be None (no limit on that side), not both.
+    Backward: the gradient passes where lo <= x <= hi and is 0 where x was clipped (the
+    output is flat there). Bounds may also be tensors (broadcast against ``x``); minidl
+    then computes maximum/minimum, whose backward splits the gradient in half where x
+    equals a bound (PyTorch gives it all to ``x``).
+
+    Shapes: (*) -> (*), same dtype.
+
+    >>> import minidl as md
+    >>> x = md.tensor([-2., 0.5, 3.])
+    >>> md.clamp(x, 0., 1.)
+    tensor([0.0000, 0.5000, 1.0000])
+    >>> md.clamp(x, min=0.), md.clip(x, max=1.)
+    (tensor([0.0000, 0.5000, 3.0000]), tensor([-2.0000,  0.5000,  1.0000]))
+    """
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
@@ -375,7 +392,22 @@ class WhereBackward(Node):
 
 
 def where(condition, input, other):
-    """``condition ? input : other`` elementwise with broadcasting."""
+    """``condition ? input : other`` elementwise with broadcasting.
+
+    out_i = input_i where condition_i is True, else other_i. ``condition`` must be bool;
+    ``input`` and ``other`` may be Python numbers, and their dtypes are promoted as in
+    :func:`add`. Backward: the gradient goes to ``input`` where the condition holds and to
+    ``other`` elsewhere. (PyTorch's one-argument form ``where(condition)``, the indices of
+    the True elements, does not exist in minidl.)
+
+    Shapes: ``condition`` (*c), ``input`` (*a), ``other`` (*b) -> broadcast(*c, *a, *b).
+
+    >>> import minidl as md
+    >>> x = md.tensor([[1., -2.], [-3., 4.]])
+    >>> md.where(x > 0, x, 0.)        # a ReLU written by hand
+    tensor([[1.0000, 0.0000],
+            [0.0000, 4.0000]])
+    """
     cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
     if cond.dtype != np.bool_:
         raise TypeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
@@ -392,7 +424,24 @@ def where(condition, input, other):
 
 
 def masked_fill(x: Tensor, mask, value) -> Tensor:
-    """``x`` with ``value`` where ``mask`` (bool, broadcast to x) is True."""
+    """``x`` with ``value`` where ``mask`` (bool, broadcast to x) is True.
+
+    out_i = value where mask_i else x_i. ``value`` is a number or a 0-d tensor. The classic
+    use is attention masking: fill the forbidden scores with -inf before a softmax, so they
+    get probability 0. Backward: the gradient of ``x`` is 0 at the filled positions.
+
+    Shapes: ``x`` (*), ``mask`` broadcastable to (*) -> (*).
+
+    >>> import minidl as md
+    >>> x = md.tensor([[1., 2.], [3., 4.]])
+    >>> md.masked_fill(x, md.tensor([[False, True], [False, False]]), -1.)
+    tensor([[ 1.0000, -1.0000],
+            [ 3.0000,  4.0000]])
+    >>> future = md.tensor([[False, True], [False, False]])     # a causal mask
+    >>> md.softmax(md.masked_fill(md.zeros(2, 2), future, float("-inf")), dim=1)
+    tensor([[1.0000, 0.0000],
+            [0.5000, 0.5000]])
+    """
     m = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
     if m.dtype != np.bool_:
         raise TypeError(f"masked_fill only supports boolean masks, but got mask with dtype {m.dtype}")

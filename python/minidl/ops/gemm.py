@@ -118,6 +118,33 @@ def _prep(a: Tensor, b: Tensor, what: str):
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """Matrix product ``a @ b``, with PyTorch's rules for 1-D and batched operands.
+
+    out[..., i, j] = sum_k a[..., i, k] b[..., k, j]. By the operands' dims:
+
+    - 2-D @ 2-D: the matrix product, (n, k) @ (k, m) -> (n, m).
+    - 1-D operands: a vector a (k,) acts as a row (1, k), a vector b (k,) as a column
+      (k, 1), and the added dim is removed again; 1-D @ 1-D is the dot product, a 0-d tensor.
+    - more dims: the leading (batch) dims broadcast, (B, n, k) @ (k, m) -> (B, n, m).
+
+    Backward: dA = dC @ B^T and dB = A^T @ dC (summed over broadcast batch dims). Inside
+    :func:`autocast` the operands are cast to the low-precision dtype. Where minidl differs
+    from PyTorch: only floating dtypes are multiplied (int64 raises RuntimeError), and both
+    operands must have the same dtype (as in PyTorch).
+
+    Shapes: (*, n, k) @ (*, k, m) -> (*, n, m); see above for 1-D.
+
+    >>> import minidl as md
+    >>> a = md.tensor([[1., 2.], [3., 4.]])
+    >>> md.matmul(a, a)
+    tensor([[ 7.0000, 10.0000],
+            [15.0000, 22.0000]])
+    >>> v = md.tensor([1., 1.])
+    >>> md.matmul(a, v), md.matmul(v, v)      # row sums; the dot product
+    (tensor([3.0000, 7.0000]), tensor(2.0000))
+    >>> md.matmul(md.zeros(5, 2, 3), md.zeros(3, 4)).shape
+    minidl.Size([5, 2, 4])
+    """
     if not isinstance(b, Tensor) or not isinstance(a, Tensor):
         raise TypeError("matmul(): argument 'other' must be Tensor")
     if _amp.active:
@@ -127,12 +154,39 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 
 
 def mm(a: Tensor, b: Tensor) -> Tensor:
+    """Matrix product of two 2-D tensors (no broadcasting, no 1-D rules: see :func:`matmul`).
+
+    out[i, j] = sum_k a[i, k] b[k, j]. Backward: dA = dC B^T, dB = A^T dC.
+
+    Shapes: (n, k) @ (k, m) -> (n, m).
+
+    >>> import minidl as md
+    >>> a = md.tensor([[1., 2.], [3., 4.]])
+    >>> md.mm(a, md.tensor([[0., 1.], [1., 0.]]))    # swaps the columns
+    tensor([[2.0000, 1.0000],
+            [4.0000, 3.0000]])
+    """
     if a.ndim != 2 or b.ndim != 2:
         raise RuntimeError(f"mm: expected 2-D tensors, got {a.ndim}-D and {b.ndim}-D")
     return matmul(a, b)
 
 
 def bmm(a: Tensor, b: Tensor) -> Tensor:
+    """Batched matrix product: one matrix product per batch entry, two 3-D tensors.
+
+    out[b, i, j] = sum_k a[b, i, k] b[b, k, j]. The batch sizes must be equal (no
+    broadcasting: that is :func:`matmul`). Attention computes its scores this way.
+
+    Shapes: (B, n, k) @ (B, k, m) -> (B, n, m).
+
+    >>> import minidl as md
+    >>> a = md.tensor([[[1., 2.]], [[3., 4.]]])        # (2, 1, 2)
+    >>> b = md.tensor([[[1.], [1.]], [[2.], [0.]]])    # (2, 2, 1)
+    >>> md.bmm(a, b)                                   # (2, 1, 1)
+    tensor([[[3.0000]],
+    <BLANKLINE>
+            [[6.0000]]])
+    """
     if a.ndim != 3 or b.ndim != 3:
         raise RuntimeError(f"batch1 and batch2 must be 3D tensors, got {a.ndim}D and {b.ndim}D")
     if a.shape[0] != b.shape[0]:
@@ -154,7 +208,23 @@ class LinearBackward(Node):
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor = None) -> Tensor:
-    """y = x W^T + b; x (*, in), W (out, in), b (out,) -> y (*, out)."""
+    """y = x W^T + b; x (*, in), W (out, in), b (out,) -> y (*, out).
+
+    The affine map of a fully connected layer (``md.nn.Linear``), as
+    ``md.nn.functional.linear``: one fused GEMM with the bias added in the same pass.
+    ``W`` is stored as (out_features, in_features), PyTorch's layout, hence the transpose.
+    Backward: dx = dy W, dW = dy^T x, db = the sum of dy over all rows. Inside
+    :func:`autocast` the operands are cast to the low-precision dtype.
+
+    Shapes: x (*, in), W (out, in), b (out,) or None -> y (*, out).
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> x = md.tensor([[1., 2.]])                              # (1, 2)
+    >>> W = md.tensor([[1., 0.], [0., 1.], [1., 1.]])          # (3, 2)
+    >>> F.linear(x, W, md.tensor([0., 0., 10.]))               # (1, 3)
+    tensor([[ 1.0000,  2.0000, 13.0000]])
+    """
     if _amp.active:
         x, weight, bias = _amp.autocast_inputs("linear", x, weight, bias)
     xd, wd = x._data, weight._data

@@ -64,6 +64,29 @@ def _reduce_input(x: Tensor, dims):
 
 
 def sum(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+    """Sum of the elements: of all of them, or along ``dim`` (an int or a tuple of ints).
+
+    out = sum_i x_i over the reduced dims. ``keepdim=True`` keeps each reduced dim with
+    size 1, so the result still broadcasts against ``x`` (handy for normalizing:
+    ``x / x.sum(1, keepdim=True)``). Bool and int64 inputs sum to int64, as in PyTorch;
+    ``dtype`` casts the input first. Backward: every element gets the gradient of its sum
+    (d out / d x_i = 1): the gradient is broadcast back over the reduced dims.
+
+    Shapes: (*) -> () with dim=None; (d0, d1) -> (d1,) with dim=0, (d0, 1) with dim=1 and
+    keepdim=True.
+
+    >>> import minidl as md
+    >>> x = md.tensor([[1., 2.], [3., 4.]])
+    >>> md.sum(x)
+    tensor(10.0000)
+    >>> md.sum(x, 0)                     # down the columns
+    tensor([4.0000, 6.0000])
+    >>> md.sum(x, 1, keepdim=True)       # along each row, kept as a column
+    tensor([[3.0000],
+            [7.0000]])
+    >>> md.sum(md.tensor([True, True, False]))   # counts the Trues
+    tensor(2)
+    """
     dims = normalize_dims(dim, x.ndim)
     d = x._data
     if dtype is not None:
@@ -75,6 +98,20 @@ def sum(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
 
 
 def mean(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+    """Arithmetic mean: of all elements, or along ``dim`` (an int or a tuple of ints).
+
+    out = (1 / n) sum_i x_i, n the number of elements reduced. Floating dtypes only (an
+    int tensor raises RuntimeError, as in PyTorch; pass ``dtype=md.float32`` or convert
+    first). The mean over zero elements is nan. ``keepdim`` as in :func:`sum`. Backward:
+    d out / d x_i = 1 / n.
+
+    Shapes: (*) -> () with dim=None; the reduced dims are removed (or kept as 1).
+
+    >>> import minidl as md
+    >>> x = md.tensor([[1., 2.], [3., 4.]])
+    >>> md.mean(x), md.mean(x, 1)
+    (tensor(2.5000), tensor([1.5000, 3.5000]))
+    """
     dims = normalize_dims(dim, x.ndim)
     d = x._data
     if dtype is not None:
@@ -119,6 +156,23 @@ class VarBackward(Node):
 
 
 def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, _std=False) -> Tensor:
+    """Variance: of all elements, or along ``dim``.
+
+    var = sum_i (x_i - mean)^2 / (n - correction). The default ``correction=1`` (Bessel's
+    correction, ``unbiased=True``) is the unbiased sample variance, as in PyTorch;
+    ``correction=0`` (``unbiased=False``) divides by n, the population variance that
+    BatchNorm and LayerNorm use. Floating dtypes only. Backward:
+    d var / d x_i = 2 (x_i - mean) / (n - correction).
+
+    Shapes: (*) -> () with dim=None; the reduced dims are removed (or kept as 1).
+
+    >>> import minidl as md
+    >>> x = md.tensor([[1., 2.], [3., 4.]])
+    >>> md.var(x)                          # sum of squared deviations 5, over n - 1 = 3
+    tensor(1.6667)
+    >>> md.var(x, 1), md.var(x, 1, correction=0)
+    (tensor([0.5000, 0.5000]), tensor([0.2500, 0.2500]))
+    """
     if isinstance(unbiased, bool) or unbiased is None:
         pass
     else:  # var(x, dim, keepdim) positional misuse guard
@@ -139,6 +193,19 @@ def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction
 
 
 def std(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+    """Standard deviation: the square root of :func:`var` (same ``dim``, ``correction``, ``keepdim``).
+
+    std = sqrt(sum_i (x_i - mean)^2 / (n - correction)), correction=1 by default as in
+    PyTorch. Backward: d std / d x_i = (x_i - mean) / ((n - correction) std), taken as 0
+    where std == 0 (all elements equal), as in PyTorch.
+
+    Shapes: (*) -> () with dim=None; the reduced dims are removed (or kept as 1).
+
+    >>> import minidl as md
+    >>> x = md.tensor([[1., 2.], [3., 4.]])
+    >>> md.std(x), md.std(x, 0)
+    (tensor(1.2910), tensor([1.4142, 1.4142]))
+    """
     return var(x, dim, unbiased, keepdim, correction=correction, _std=True)
 
 
@@ -192,12 +259,53 @@ def _extremum(x: Tensor, dim, keepdim, is_max: bool):
 
 
 def max(x: Tensor, dim=None, keepdim: bool = False):
+    """The largest element; along ``dim``, the ``(values, indices)`` of the largest elements.
+
+    Three forms, as in PyTorch:
+
+    - ``md.max(x)``: a 0-d tensor, the maximum of all elements. Backward: the gradient is
+      shared evenly by the elements equal to the maximum.
+    - ``md.max(x, dim, keepdim=False)``: a named tuple ``(values, indices)`` (indices int64,
+      the first position of the maximum on ties). Backward: the gradient goes to the
+      returned index only.
+    - ``md.max(x, other)`` with a tensor ``other``: the elementwise :func:`maximum`.
+
+    Shapes: (*) -> () ; (d0, d1) with dim=1 -> values and indices (d0,), or (d0, 1) with
+    keepdim=True.
+
+    >>> import minidl as md
+    >>> x = md.tensor([[1., 2.], [3., 4.]])
+    >>> md.max(x)
+    tensor(4.0000)
+    >>> values, indices = md.max(x, 1)
+    >>> values, indices
+    (tensor([2.0000, 4.0000]), tensor([1, 1]))
+    """
     if isinstance(dim, Tensor):  # torch.max(a, b) is maximum
         return binary(A.MAXIMUM, x, dim)
     return _extremum(x, dim, keepdim, True)
 
 
 def min(x: Tensor, dim=None, keepdim: bool = False):
+    """The smallest element; along ``dim``, the ``(values, indices)`` of the smallest elements.
+
+    The mirror image of :func:`max`, with the same three forms: ``md.min(x)`` (a 0-d
+    tensor), ``md.min(x, dim, keepdim=False)`` (a named tuple ``(values, indices)``, the
+    first position on ties) and ``md.min(x, other)`` (the elementwise :func:`minimum`).
+    Where minidl differs from PyTorch: the named tuple's type is called ``max`` (its
+    fields are the same, ``values`` and ``indices``).
+
+    Shapes: (*) -> () ; (d0, d1) with dim=0 -> values and indices (d1,), or (1, d1) with
+    keepdim=True.
+
+    >>> import minidl as md
+    >>> x = md.tensor([[1., 2.], [3., 4.]])
+    >>> md.min(x)
+    tensor(1.0000)
+    >>> values, indices = md.min(x, 0)
+    >>> values, indices
+    (tensor([1.0000, 2.0000]), tensor([0, 0]))
+    """
     if isinstance(dim, Tensor):
         return binary(A.MINIMUM, x, dim)
     return _extremum(x, dim, keepdim, False)
@@ -234,10 +342,33 @@ def _amax(x: Tensor, dim, keepdim: bool, is_max: bool):
 
 
 def amax(x: Tensor, dim=None, keepdim: bool = False):
+    """The maximum values along ``dim`` (an int or a tuple of ints), without the indices.
+
+    Unlike ``max(x, dim)``, several dims can be reduced at once and no indices are
+    returned. Backward: the gradient is shared evenly by the elements equal to the maximum
+    of their slice (``max(x, dim)`` gives it all to one index), as in PyTorch.
+
+    Shapes: (*) -> the reduced dims removed (or kept as 1); dim=None reduces everything.
+
+    >>> import minidl as md
+    >>> x = md.tensor([[1., 2.], [3., 4.]])
+    >>> md.amax(x, 1), md.amax(x, (0, 1))
+    (tensor([2.0000, 4.0000]), tensor(4.0000))
+    """
     return _amax(x, dim, keepdim, True)
 
 
 def amin(x: Tensor, dim=None, keepdim: bool = False):
+    """The minimum values along ``dim`` (an int or a tuple of ints), without the indices.
+
+    The mirror image of :func:`amax`; ties share the gradient evenly.
+
+    Shapes: (*) -> the reduced dims removed (or kept as 1); dim=None reduces everything.
+
+    >>> import minidl as md
+    >>> md.amin(md.tensor([[1., 2.], [3., 4.]]), 0)
+    tensor([1.0000, 2.0000])
+    """
     return _amax(x, dim, keepdim, False)
 
 
@@ -257,10 +388,36 @@ def _arg(x: Tensor, dim, keepdim, op):
 
 
 def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """The index of the largest element: in the flattened tensor, or along ``dim``.
+
+    Ties return the first occurrence, as in PyTorch. The classic use: the predicted class
+    is ``logits.argmax(dim=1)``. An int64 tensor; not differentiable.
+
+    Shapes: (*) -> () with dim=None (an index into the flattened tensor); the reduced dim
+    removed (or kept as 1) otherwise.
+
+    >>> import minidl as md
+    >>> x = md.tensor([[1., 5., 5.], [7., 2., 7.]])
+    >>> md.argmax(x)                 # flattened: 7. sits at position 3
+    tensor(3)
+    >>> md.argmax(x, 1)              # per row; the first of the tied 5s
+    tensor([1, 0])
+    """
     return _arg(x, dim, keepdim, A.R_ARGMAX)
 
 
 def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """The index of the smallest element: in the flattened tensor, or along ``dim``.
+
+    Ties return the first occurrence. An int64 tensor; not differentiable.
+
+    Shapes: (*) -> () with dim=None; the reduced dim removed (or kept as 1) otherwise.
+
+    >>> import minidl as md
+    >>> x = md.tensor([[1., 5., 5.], [7., 2., 7.]])
+    >>> md.argmin(x, 1), md.argmin(x, 1, keepdim=True).shape
+    (tensor([0, 1]), minidl.Size([2, 1]))
+    """
     return _arg(x, dim, keepdim, A.R_ARGMIN)
 
 
@@ -276,7 +433,22 @@ class LogsumexpBackward(Node):
 
 
 def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
-    """log(sum(exp(x), dim)), computed stably as max + log(sum(exp(x - max)))."""
+    """log(sum(exp(x), dim)), computed stably as max + log(sum(exp(x - max))).
+
+    Computed naively, exp overflows to inf for inputs above ~88 (float32); shifting by the
+    maximum m keeps every exp in (0, 1] and gives the same value. ``dim`` is required (an
+    int or a tuple of ints); ints and bools are computed in the default float dtype.
+    Backward: d out / d x_i = exp(x_i - out), the softmax of x.
+
+    Shapes: (*) -> the reduced dims removed (or kept as 1 with ``keepdim=True``).
+
+    >>> import minidl as md
+    >>> md.logsumexp(md.tensor([[1., 2.], [3., 4.]]), 1)
+    tensor([2.3133, 4.3133])
+    >>> x = md.tensor([1000., 1000.])
+    >>> md.logsumexp(x, 0), md.log(md.exp(x).sum())     # the naive form overflows
+    (tensor(1000.6932), tensor(inf))
+    """
     dims = normalize_dims(dim, x.ndim)
     d = x._data
     if d.dtype.kind in "bi":
@@ -308,6 +480,20 @@ class ProdBackward(Node):
 
 
 def prod(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """Product of the elements: of all of them, or along ``dim``.
+
+    out = prod_i x_i. Backward: d out / d x_i = prod_{j != i} x_j, computed as out / x_i.
+    Where minidl differs from PyTorch: that division is wrong where an element is 0 (it
+    gives nan instead of the product of the others, which PyTorch computes); the forward
+    is exact.
+
+    Shapes: (*) -> () with dim=None; the reduced dims removed (or kept as 1) otherwise.
+
+    >>> import minidl as md
+    >>> x = md.tensor([[1., 2.], [3., 4.]])
+    >>> md.prod(x), md.prod(x, 1)
+    (tensor(24.0000), tensor([ 2.0000, 12.0000]))
+    """
     dims = normalize_dims(dim, x.ndim)
     d = x._data
     src = d.reshape(1) if d.ndim == 0 else d
@@ -328,12 +514,43 @@ def _logical(x: Tensor, dim, keepdim, op):
 
 
 def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """True if any element is True (nonzero): over all elements, or along ``dim``.
+
+    Non-bool inputs count as True where they are nonzero. A bool tensor; not differentiable.
+
+    Shapes: (*) -> () with dim=None; the reduced dims removed (or kept as 1) otherwise.
+
+    >>> import minidl as md
+    >>> b = md.tensor([[True, False], [False, False]])
+    >>> md.any(b), md.any(b, 1)
+    (tensor(True), tensor([ True, False]))
+    """
     return _logical(x, dim, keepdim, A.R_ANY)
 
 
 def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """True if every element is True (nonzero): over all elements, or along ``dim``.
+
+    Non-bool inputs count as True where they are nonzero. A bool tensor; not differentiable.
+
+    Shapes: (*) -> () with dim=None; the reduced dims removed (or kept as 1) otherwise.
+
+    >>> import minidl as md
+    >>> b = md.tensor([[True, False], [True, True]])
+    >>> md.all(b), md.all(b, 1)
+    (tensor(False), tensor([False,  True]))
+    """
     return _logical(x, dim, keepdim, A.R_ALL)
 
 
 def count_nonzero(x: Tensor, dim=None) -> Tensor:
+    """The number of nonzero elements: in all of ``x``, or along ``dim``; int64.
+
+    Shapes: (*) -> () with dim=None; the reduced dims removed otherwise.
+
+    >>> import minidl as md
+    >>> x = md.tensor([[0, 1, 2], [3, 0, 0]])
+    >>> md.count_nonzero(x), md.count_nonzero(x, 1)
+    (tensor(3), tensor([2, 1]))
+    """
     return sum(_wrap(A.binary_scalar(A.NE, x._data, 0.0)), dim)

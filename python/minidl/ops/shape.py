@@ -54,6 +54,24 @@ class ReshapeBackward(Node):
 
 
 def reshape(x: Tensor, *shape) -> Tensor:
+    """The elements of ``x`` in a new shape, read in row-major (C) order.
+
+    The number of elements must stay the same; one dim may be -1 and is then inferred.
+    The result is a view that shares memory with ``x`` when the strides allow it (always
+    for a contiguous tensor), and a copy otherwise, as in PyTorch. Backward: the gradient
+    is reshaped back to ``x.shape``.
+
+    Shapes: (*a) -> ``shape``, with prod(a) == prod(shape).
+
+    >>> import minidl as md
+    >>> md.reshape(md.arange(6), (2, 3))
+    tensor([[0, 1, 2],
+            [3, 4, 5]])
+    >>> md.reshape(md.arange(6), (3, -1))     # -1: inferred as 6 / 3 = 2
+    tensor([[0, 1],
+            [2, 3],
+            [4, 5]])
+    """
     d = x._data
     shape = _infer_shape(_shape_arg(shape), d.size, d.shape)
     try:  # a view when the strides allow it
@@ -83,6 +101,18 @@ def view(x: Tensor, *shape) -> Tensor:
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge the dims ``start_dim`` .. ``end_dim`` (inclusive) into one.
+
+    A :func:`reshape`, so a view where possible. ``md.flatten(x, 1)`` keeps the batch dim
+    and flattens each sample, as before a linear layer. A 0-d tensor becomes shape (1,).
+
+    Shapes: (d0, ..., d_s, ..., d_e, ...) -> (d0, ..., d_s * ... * d_e, ...).
+
+    >>> import minidl as md
+    >>> x = md.zeros(2, 3, 4)
+    >>> md.flatten(x).shape, md.flatten(x, 1).shape
+    (minidl.Size([24]), minidl.Size([2, 12]))
+    """
     nd = x.ndim
     if nd == 0:
         return reshape(x, 1)
@@ -110,6 +140,18 @@ def _dim(d: int, nd: int) -> int:
 
 
 def squeeze(x: Tensor, dim=None) -> Tensor:
+    """Remove dims of size 1: all of them, or only ``dim`` (an int or a tuple of ints).
+
+    A dim named in ``dim`` whose size is not 1 is left alone (no error), as in PyTorch.
+    A view (a reshape). The inverse is :func:`unsqueeze`.
+
+    Shapes: (1, 3, 1) -> (3,) with dim=None; -> (3, 1) with dim=0.
+
+    >>> import minidl as md
+    >>> x = md.zeros(1, 3, 1)
+    >>> md.squeeze(x).shape, md.squeeze(x, 0).shape, md.squeeze(x, 1).shape
+    (minidl.Size([3]), minidl.Size([3, 1]), minidl.Size([1, 3, 1]))
+    """
     shape = x._data.shape
     if dim is None:
         new = tuple(s for s in shape if s != 1)
@@ -121,6 +163,22 @@ def squeeze(x: Tensor, dim=None) -> Tensor:
 
 
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    """Insert a dim of size 1 at position ``dim`` (-1: at the end).
+
+    A view (a reshape). Used to line shapes up for broadcasting: a (3,) vector becomes a
+    row (1, 3) or a column (3, 1).
+
+    Shapes: (*a) -> (*a with a 1 inserted at ``dim``); ``dim`` in [-ndim-1, ndim].
+
+    >>> import minidl as md
+    >>> v = md.tensor([1, 2, 3])
+    >>> md.unsqueeze(v, 0)
+    tensor([[1, 2, 3]])
+    >>> md.unsqueeze(v, 1)
+    tensor([[1],
+            [2],
+            [3]])
+    """
     nd = x.ndim + 1
     d = _dim(dim, nd)
     shape = x._data.shape
@@ -135,6 +193,18 @@ class PermuteBackward(Node):
 
 
 def permute(x: Tensor, *dims) -> Tensor:
+    """Reorder the dims: output dim i is input dim ``dims[i]``.
+
+    A view (only the strides change; no data moves), as in PyTorch. Backward: the gradient
+    is permuted back by the inverse permutation. ``dims`` may be a tuple or separate ints.
+
+    Shapes: (d0, d1, ..., d_{n-1}) -> (d_dims[0], d_dims[1], ...).
+
+    >>> import minidl as md
+    >>> x = md.zeros(2, 3, 4)
+    >>> md.permute(x, (2, 0, 1)).shape
+    minidl.Size([4, 2, 3])
+    """
     dims = _shape_arg(dims)
     nd = x.ndim
     if len(dims) != nd:
@@ -149,6 +219,19 @@ def permute(x: Tensor, *dims) -> Tensor:
 
 
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    """Swap two dims, ``dim0`` and ``dim1``: for a matrix, the transpose (rows become columns).
+
+    A view (the strides are swapped; no data moves). Backward: the gradient is transposed
+    back.
+
+    Shapes: (..., d_dim0, ..., d_dim1, ...) -> (..., d_dim1, ..., d_dim0, ...).
+
+    >>> import minidl as md
+    >>> md.transpose(md.tensor([[1, 2, 3], [4, 5, 6]]), 0, 1)
+    tensor([[1, 4],
+            [2, 5],
+            [3, 6]])
+    """
     nd = x.ndim
     if nd == 0:
         return x
@@ -325,6 +408,25 @@ class CatBackward(Node):
 
 
 def cat(tensors, dim: int = 0) -> Tensor:
+    """Concatenate tensors along an existing dim (``md.concat`` is the same function).
+
+    All tensors must have the same number of dims and the same sizes except along ``dim``;
+    dtypes are promoted as in :func:`add`. The result is a new tensor (a copy). Backward:
+    each input gets its slice of the gradient. (A 1-D empty tensor is skipped, as in
+    PyTorch.) To join along a new dim, use :func:`stack`.
+
+    Shapes: (.., n_1, ..), (.., n_2, ..), ... -> (.., n_1 + n_2 + ..., ..).
+
+    >>> import minidl as md
+    >>> a = md.tensor([[1., 2.], [3., 4.]])
+    >>> md.cat([a, md.tensor([[5., 6.]])])            # (2, 2) + (1, 2) -> (3, 2)
+    tensor([[1.0000, 2.0000],
+            [3.0000, 4.0000],
+            [5.0000, 6.0000]])
+    >>> md.cat([a, a], dim=1)                        # (2, 2) + (2, 2) -> (2, 4)
+    tensor([[1.0000, 2.0000, 1.0000, 2.0000],
+            [3.0000, 4.0000, 3.0000, 4.0000]])
+    """
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
@@ -360,6 +462,22 @@ def cat(tensors, dim: int = 0) -> Tensor:
 
 
 def stack(tensors, dim: int = 0) -> Tensor:
+    """Join tensors of the same shape along a new dim inserted at ``dim``.
+
+    ``stack(ts, d)`` is ``cat([t.unsqueeze(d) for t in ts], d)``: k tensors of shape (*s)
+    give one of shape (k, *s) for d=0, as when batching samples.
+
+    Shapes: k x (*s) -> (*s with k inserted at ``dim``).
+
+    >>> import minidl as md
+    >>> a, b = md.tensor([1, 2]), md.tensor([3, 4])
+    >>> md.stack([a, b])
+    tensor([[1, 2],
+            [3, 4]])
+    >>> md.stack([a, b], dim=1)
+    tensor([[1, 3],
+            [2, 4]])
+    """
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("stack expects a non-empty TensorList")
@@ -373,6 +491,20 @@ def stack(tensors, dim: int = 0) -> Tensor:
 
 
 def split(x: Tensor, split_size_or_sections, dim: int = 0):
+    """Split ``x`` along ``dim`` into pieces: of ``split_size`` each, or of the listed sizes.
+
+    With an int, every piece has that size except possibly the last, which is smaller;
+    with a list, the sizes must sum to ``x.shape[dim]``. The pieces are views of ``x``.
+
+    Shapes: (.., n, ..) -> a tuple of (.., n_i, ..) with sum(n_i) = n.
+
+    >>> import minidl as md
+    >>> x = md.arange(5)
+    >>> md.split(x, 2)
+    (tensor([0, 1]), tensor([2, 3]), tensor([4]))
+    >>> md.split(x, [1, 4])
+    (tensor([0]), tensor([1, 2, 3, 4]))
+    """
     d = _dim(dim, x.ndim)
     n = x._data.shape[d]
     if isinstance(split_size_or_sections, int):
@@ -393,6 +525,20 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0):
 
 
 def chunk(x: Tensor, chunks: int, dim: int = 0):
+    """Split ``x`` along ``dim`` into ``chunks`` pieces of (nearly) equal size.
+
+    Each piece has ceil(n / chunks) elements along ``dim``, the last one fewer; so there
+    may be fewer than ``chunks`` pieces, as in PyTorch (6 into 4 gives 2, 2, 2). Views of
+    ``x``.
+
+    Shapes: (.., n, ..) -> a tuple of (.., ceil(n / chunks) or less, ..).
+
+    >>> import minidl as md
+    >>> md.chunk(md.arange(5), 3)
+    (tensor([0, 1]), tensor([2, 3]), tensor([4]))
+    >>> len(md.chunk(md.arange(6), 4))
+    3
+    """
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
     n = x._data.shape[_dim(dim, x.ndim)]
@@ -401,11 +547,37 @@ def chunk(x: Tensor, chunks: int, dim: int = 0):
 
 
 def unbind(x: Tensor, dim: int = 0):
+    """Remove ``dim``, returning the slices along it as a tuple.
+
+    ``unbind(x, 0)`` is ``(x[0], x[1], ...)``; iterating over a tensor does the same. The
+    slices are views. The inverse is :func:`stack`.
+
+    Shapes: (.., n, ..) -> n tensors of shape (.., ..).
+
+    >>> import minidl as md
+    >>> a = md.tensor([[1, 2], [3, 4]])
+    >>> md.unbind(a)            # the rows
+    (tensor([1, 2]), tensor([3, 4]))
+    >>> md.unbind(a, 1)         # the columns
+    (tensor([1, 3]), tensor([2, 4]))
+    """
     d = _dim(dim, x.ndim)
     return tuple(getitem(x, (builtins.slice(None),) * d + (i,)) for i in range(x._data.shape[d]))
 
 
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """The slice ``start : start + length`` of ``x`` along ``dim`` (a view).
+
+    The same as indexing ``x[..., start:start + length, ...]`` at position ``dim``.
+
+    Shapes: (.., n, ..) -> (.., length, ..).
+
+    >>> import minidl as md
+    >>> x = md.arange(10).reshape(2, 5)
+    >>> md.narrow(x, 1, 1, 3)
+    tensor([[1, 2, 3],
+            [6, 7, 8]])
+    """
     d = _dim(dim, x.ndim)
     return getitem(x, (builtins.slice(None),) * d + (builtins.slice(start, start + length),))
 
@@ -418,6 +590,20 @@ class CloneBackward(Node):
 
 
 def clone(x: Tensor) -> Tensor:
+    """A copy of ``x`` with its own memory (still part of the autograd graph).
+
+    Writes to the clone do not touch ``x``. Backward: the gradient passes through
+    unchanged (to detach as well, use ``x.detach().clone()``).
+
+    Shapes: (*) -> (*), same dtype.
+
+    >>> import minidl as md
+    >>> a = md.tensor([1., 2.])
+    >>> c = md.clone(a)
+    >>> c[0] = -1.
+    >>> a, c
+    (tensor([1.0000, 2.0000]), tensor([-1.0000,  2.0000]))
+    """
     return result(A.copy(x._data), CloneBackward, (x,))
 
 
@@ -459,6 +645,23 @@ def repeat(x: Tensor, *sizes) -> Tensor:
 
 
 def flip(x: Tensor, dims) -> Tensor:
+    """Reverse the order of the elements along each of ``dims`` (an int or a tuple).
+
+    Where minidl differs from PyTorch: the result is a view with negative strides that
+    shares memory with ``x`` (``torch.flip`` copies), so writing into it changes ``x``;
+    ``clone()`` it first if you mean to write. Backward: the gradient is flipped back.
+
+    Shapes: (*) -> (*).
+
+    >>> import minidl as md
+    >>> x = md.tensor([[1, 2], [3, 4]])
+    >>> md.flip(x, 0)
+    tensor([[3, 4],
+            [1, 2]])
+    >>> md.flip(x, (0, 1))
+    tensor([[4, 3],
+            [2, 1]])
+    """
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
     key = [builtins.slice(None)] * x.ndim
     for d in dims:
