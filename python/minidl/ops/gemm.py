@@ -154,25 +154,22 @@ class LinearBackward(Node):
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor = None) -> Tensor:
-    """Affine map y = x W^T + b, the function behind ``nn.Linear`` (``F.linear``).
+    """y = x W^T + b; x (*, in), W (out, in), b (out,) -> y (*, out).
 
-    Shapes: x (*, in), W (out, in), b (out,) or None -> y (*, out); the leading dims of x are
-    flattened into rows for one GEMM, with the bias added inside it (``_C.addmm``).
-    Backward: dx = dy W, dW = dy^T x, db = dy summed over rows. A 1-D W computes x @ W.
-    x and W must share a floating dtype; a last dim of x other than ``in`` raises
-    RuntimeError naming both shapes, as in PyTorch.
+    The affine map of a fully connected layer (``md.nn.Linear``), as
+    ``md.nn.functional.linear``: one fused GEMM with the bias added in the same pass.
+    ``W`` is stored as (out_features, in_features), PyTorch's layout, hence the transpose.
+    Backward: dx = dy W, dW = dy^T x, db = the sum of dy over all rows. Inside
+    :func:`autocast` the operands are cast to the low-precision dtype.
+
+    Shapes: x (*, in), W (out, in), b (out,) or None -> y (*, out).
 
     >>> import minidl as md
     >>> import minidl.nn.functional as F
-    >>> x = md.tensor([[1.0, 2.0]], requires_grad=True)
-    >>> W = md.tensor([[1.0, -1.0], [2.0, 0.0], [0.0, 3.0]])
-    >>> b = md.tensor([0.5, 0.0, -1.0])
-    >>> y = F.linear(x, W, b)
-    >>> y
-    tensor([[-0.5000,  2.0000,  5.0000]], grad_fn=<LinearBackward>)
-    >>> y.sum().backward()
-    >>> x.grad                    # dy W with dy = ones: the column sums of W
-    tensor([[3.0000, 2.0000]])
+    >>> x = md.tensor([[1., 2.]])                              # (1, 2)
+    >>> W = md.tensor([[1., 0.], [0., 1.], [1., 1.]])          # (3, 2)
+    >>> F.linear(x, W, md.tensor([0., 0., 10.]))               # (1, 3)
+    tensor([[ 1.0000,  2.0000, 13.0000]])
     """
     if _amp.active:
         x, weight, bias = _amp.autocast_inputs("linear", x, weight, bias)
