@@ -18,15 +18,16 @@ x (N, C, H, W) -> y (N, K, P, Q), w (K, C/groups, R, S), P = (H + 2 ph - dh (R-1
     db[k] = sum_{n, p, q} dy[n, k, p, q].
 
 Where the C++ lives: cpp/ops/conv/, whose textbook loops ``conv2d_forward_reference`` and
-``conv2d_backward_reference`` are the reference every fast path is tested against. Conv1d is the H = 1 case of the same C++ kernels (cpp/ops/conv/conv_direct.cpp
-with conv_direct_simd.cpp: float32 implicit GEMM on a padded copy of the input;
+``conv2d_backward_reference`` are the reference every fast path is tested against. Conv1d is
+the H = 1 case of the same C++ kernels (cpp/ops/conv/conv_direct.cpp with
+conv_direct_simd.cpp: float32 implicit GEMM on a padded copy of the input;
 cpp/ops/conv/conv.cpp: im2col + GEMM for the rest, and conv_simd.cpp, a direct SIMD kernel
-for depthwise); the backward node calls the C++ backward kernels, which
-give dx (the transposed convolution of dy), dw (dy correlated with x, summed over the batch)
-and db (dy summed over batch and positions). bfloat16/float16 tensors (Conv2d under autocast)
-go to cpp/ops/conv/conv_lowp.cpp: bfloat16 runs im2col + the vdpbf16ps GEMM with float32
-accumulation where the CPU has AVX512-BF16, everything else widens to float32 inside C++; both
-round each result to 16 bits once and return 16-bit gradients (as PyTorch).
+for depthwise); the backward node calls the C++ backward kernels, which give dx (the
+transposed convolution of dy), dw (dy correlated with x, summed over the batch) and db (dy
+summed over batch and positions). bfloat16/float16 tensors (Conv2d under autocast) go to
+cpp/ops/conv/conv_lowp.cpp: bfloat16 runs im2col + the vdpbf16ps GEMM with float32
+accumulation where the CPU has AVX512-BF16, everything else widens to float32 inside C++;
+both round each result to 16 bits once and return 16-bit gradients (as PyTorch).
 """
 from __future__ import annotations
 

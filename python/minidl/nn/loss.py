@@ -188,9 +188,10 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
     ``pos_weight`` p per class along the last dim (a (C,) or one-element tensor; > 1 favours
     recall on a rare positive class). -> a scalar, or (*) with ``reduction="none"``.
     Written with softplus(-x) = log(1 + exp(-|x|)) + max(-x, 0) (log s(x) = -softplus(-x),
-    log(1 - s(x)) = -x - softplus(-x)), so a logit of 100 gives loss 100, not inf. Gradient w [(1 + (p - 1) y) s(x) - p y], i.e. s(x) - y for
-    w = p = 1. The target gets no gradient. ``size_average`` and ``reduce`` are PyTorch's
-    deprecated arguments, accepted and ignored: use ``reduction``.
+    log(1 - s(x)) = -x - softplus(-x)), so a logit of 100 gives loss 100, not inf.
+    Gradient w [(1 + (p - 1) y) s(x) - p y], i.e. s(x) - y for w = p = 1. The target gets no
+    gradient. ``size_average`` and ``reduce`` are PyTorch's deprecated arguments, accepted
+    and ignored: use ``reduction``.
 
     >>> import minidl as md
     >>> import minidl.nn.functional as F
