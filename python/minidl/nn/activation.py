@@ -1,7 +1,23 @@
-"""Activations: ReLU, Leaky ReLU, Sigmoid, Tanh, GELU: ``F.relu`` ... ``F.gelu`` and their modules.
+"""Activation functions: the elementwise nonlinearities between layers.
 
-Each activation is one C++ kernel forward (cpp/ops/activation/activation.cpp) and one backward
-that needs only x or only y, so the graph saves just that array.
+Without a nonlinearity a stack of linear layers is one linear map; an activation phi applied
+elementwise, y = phi(x), is what lets a network bend. This module holds the functions
+``F.relu``, ``F.leaky_relu``, ``F.sigmoid``, ``F.tanh``, ``F.gelu`` and their modules
+``nn.ReLU`` ... ``nn.GELU``, with the forward formula and the derivative of each:
+
+    ReLU        y = max(x, 0)                          dy/dx = 1 if x > 0 else 0
+    Leaky ReLU  y = x if x > 0 else a x                dy/dx = 1 if x > 0 else a
+    Sigmoid     y = 1 / (1 + exp(-x))                  dy/dx = y (1 - y)
+    Tanh        y = tanh(x)                            dy/dx = 1 - y^2
+    GELU        y = x Phi(x), Phi the normal CDF       dy/dx = Phi(x) + x phi(x)
+
+Every activation keeps the input's shape (any shape, elementwise) and dtype.
+
+Where the C++ lives: cpp/ops/activation/activation.cpp holds the scalar reference loops,
+forward and backward side by side, and the dispatch; cpp/ops/activation/activation_simd.cpp
+the per-ISA vector versions of the same formulas. The backward needs only x (ReLU, Leaky
+ReLU, GELU) or only y (Sigmoid, Tanh: the derivative is written with y), so the graph saves
+just that one array. 16-bit inputs are computed in float32 inside C++ and rounded once.
 """
 from __future__ import annotations
 
@@ -43,29 +59,104 @@ def _inplace_result(x: Tensor, y: Tensor, inplace: bool) -> Tensor:
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
-    """max(x, 0)."""
+    """Rectified linear unit, elementwise: relu(x) = max(x, 0).
+
+    Gradient: 1 where x > 0, else 0 (PyTorch's choice at x = 0 too). input (*) -> output (*),
+    same shape and dtype. ReLU (Nair & Hinton, 2010) does not saturate for x > 0, which is why
+    deep networks train with it where sigmoid and tanh layers stall.
+
+    ``inplace=True`` overwrites ``input`` and returns it when no gradient is needed; where
+    ``input`` takes part in autograd minidl ignores ``inplace`` and returns a new tensor
+    (PyTorch would modify it in place, or raise for a leaf that requires grad).
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> x = md.tensor([-1.0, 0.0, 2.0], requires_grad=True)
+    >>> y = F.relu(x)
+    >>> y
+    tensor([0.0000, 0.0000, 2.0000], grad_fn=<ActivationBackward>)
+    >>> y.sum().backward()
+    >>> x.grad
+    tensor([0.0000, 0.0000, 1.0000])
+    """
     return _inplace_result(input, _activation(input, A.RELU), inplace and not needs_grad(input))
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
-    """x if x > 0 else negative_slope * x."""
+    """Leaky ReLU, elementwise: x if x > 0 else negative_slope * x.
+
+    Gradient: 1 where x > 0, else ``negative_slope`` (a, default 0.01). The small slope keeps
+    a gradient flowing for negative inputs, so a unit cannot "die" as a ReLU unit can (Maas et
+    al., 2013). input (*) -> output (*), same shape and dtype. ``inplace`` as in :func:`relu`.
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> F.leaky_relu(md.tensor([-2.0, 0.0, 3.0]), negative_slope=0.1)
+    tensor([-0.2000,  0.0000,  3.0000])
+    """
     return _inplace_result(input, _activation(input, A.LEAKY_RELU, float(negative_slope)),
                            inplace and not needs_grad(input))
 
 
 def sigmoid(input: Tensor) -> Tensor:
-    """1 / (1 + exp(-x)); backward y (1 - y)."""
+    """Logistic sigmoid, elementwise: sigmoid(x) = 1 / (1 + exp(-x)), a value in (0, 1).
+
+    Gradient: y (1 - y) with y = sigmoid(x), at most 1/4 (at x = 0), which is why deep stacks
+    of sigmoid layers suffer from vanishing gradients. input (*) -> output (*). For a binary
+    classifier prefer raw logits with ``F.binary_cross_entropy_with_logits``, which fuses
+    this function into a numerically stable loss.
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> x = md.tensor([-1.0, 0.0, 1.0], requires_grad=True)
+    >>> y = F.sigmoid(x)
+    >>> y
+    tensor([0.2689, 0.5000, 0.7311], grad_fn=<ActivationBackward>)
+    >>> y.sum().backward()
+    >>> x.grad
+    tensor([0.1966, 0.2500, 0.1966])
+    """
     return _activation(input, A.SIGMOID)
 
 
 def tanh(input: Tensor) -> Tensor:
-    """tanh(x); backward 1 - y^2."""
+    """Hyperbolic tangent, elementwise: tanh(x) = (e^x - e^-x) / (e^x + e^-x), in (-1, 1).
+
+    Gradient: 1 - y^2 with y = tanh(x) (1 at x = 0). Zero-centred, unlike the sigmoid
+    (tanh(x) = 2 sigmoid(2x) - 1); the RNN cells use it for their candidate state.
+    input (*) -> output (*).
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> x = md.tensor([-1.0, 0.0, 1.0], requires_grad=True)
+    >>> y = F.tanh(x)
+    >>> y
+    tensor([-0.7616,  0.0000,  0.7616], grad_fn=<ActivationBackward>)
+    >>> y.sum().backward()
+    >>> x.grad
+    tensor([0.4200, 1.0000, 0.4200])
+    """
     return _activation(input, A.TANH)
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
-    """x Phi(x) (``approximate="none"``, exact erf) or the tanh approximation
-    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (``approximate="tanh"``)."""
+    """Gaussian error linear unit (Hendrycks & Gimpel, 2016), elementwise.
+
+    ``approximate="none"`` (default): gelu(x) = x Phi(x) = 0.5 x (1 + erf(x / sqrt(2))), Phi the
+    standard normal CDF. ``approximate="tanh"``: the tanh approximation
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) used by BERT and GPT-2.
+    Gradient (exact form): Phi(x) + x phi(x), phi the normal density. A smooth ReLU: the
+    input is weighted by how likely a standard normal value lies below it. input (*) ->
+    output (*). Any other ``approximate`` raises RuntimeError, as in PyTorch.
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> x = md.tensor([-1.0, 0.0, 1.0])
+    >>> F.gelu(x)
+    tensor([-0.1587,  0.0000,  0.8413])
+    >>> F.gelu(x, approximate="tanh")
+    tensor([-0.1588,  0.0000,  0.8412])
+    """
     if approximate not in ("none", "tanh"):
         raise RuntimeError(f"approximate argument must be either none or tanh, got '{approximate}'")
     return _activation(input, A.GELU if approximate == "none" else A.GELU_TANH)
@@ -73,7 +164,16 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
 
 class ReLU(Module):
-    """max(x, 0)."""
+    """Rectified linear unit as a layer: y = max(x, 0) elementwise (see :func:`relu`).
+
+    No parameters. input (*) -> output (*), same shape. ``inplace`` as in ``F.relu``.
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> nn.ReLU()(md.tensor([[-1.0, 2.0], [3.0, -4.0]]))
+    tensor([[0.0000, 2.0000],
+            [3.0000, 0.0000]])
+    """
 
     def __init__(self, inplace: bool = False):
         super().__init__()
@@ -84,7 +184,18 @@ class ReLU(Module):
 
 
 class LeakyReLU(Module):
-    """x if x > 0 else negative_slope * x."""
+    """Leaky ReLU as a layer: y = x if x > 0 else negative_slope * x (see :func:`leaky_relu`).
+
+    No parameters (the slope is a fixed hyper-parameter, default 0.01). input (*) -> output (*).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> act = nn.LeakyReLU(0.1)
+    >>> act
+    LeakyReLU(negative_slope=0.1)
+    >>> act(md.tensor([-2.0, 0.0, 3.0]))
+    tensor([-0.2000,  0.0000,  3.0000])
+    """
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
@@ -98,21 +209,50 @@ class LeakyReLU(Module):
 
 
 class Sigmoid(Module):
-    """1 / (1 + exp(-x))."""
+    """Logistic sigmoid as a layer: y = 1 / (1 + exp(-x)) elementwise (see :func:`sigmoid`).
+
+    No parameters. input (*) -> output (*), values in (0, 1).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> nn.Sigmoid()(md.tensor([-1.0, 0.0, 1.0]))
+    tensor([0.2689, 0.5000, 0.7311])
+    """
 
     def forward(self, input):
         return sigmoid(input)
 
 
 class Tanh(Module):
-    """tanh(x)."""
+    """Hyperbolic tangent as a layer: y = tanh(x) elementwise (see :func:`tanh`).
+
+    No parameters. input (*) -> output (*), values in (-1, 1).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> nn.Tanh()(md.tensor([-1.0, 0.0, 1.0]))
+    tensor([-0.7616,  0.0000,  0.7616])
+    """
 
     def forward(self, input):
         return tanh(input)
 
 
 class GELU(Module):
-    """x Phi(x) (approximate="none") or its tanh approximation (approximate="tanh")."""
+    """GELU as a layer: y = x Phi(x) (``approximate="none"``) or its tanh approximation
+    (``approximate="tanh"``); see :func:`gelu`. The activation of the Transformer
+    feed-forward blocks in BERT and GPT.
+
+    No parameters. input (*) -> output (*).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> act = nn.GELU(approximate="tanh")
+    >>> act
+    GELU(approximate='tanh')
+    >>> act(md.tensor([-1.0, 0.0, 1.0]))
+    tensor([-0.1588,  0.0000,  0.8412])
+    """
 
     def __init__(self, approximate: str = "none"):
         super().__init__()

@@ -1,8 +1,16 @@
-"""Scaled dot-product attention, ``F.scaled_dot_product_attention``: one fused C++ kernel
-per direction (cpp/ops/attention/attention.cpp, the FlashAttention method).
+"""Scaled dot-product attention (Vaswani et al., 2017), ``F.scaled_dot_product_attention``:
+the core of the Transformer. One fused C++ kernel per direction
+(cpp/ops/attention/attention.cpp, the FlashAttention method of Dao et al., 2022, with the
+float32 row operations per ISA in cpp/ops/attention/attention_simd.cpp).
+
+Each of L queries looks at S keys: its scores with every key, scaled and turned into weights
+by a softmax, average the S values. Dividing by sqrt(E) keeps the scores' variance near 1
+whatever the head size, so the softmax does not saturate.
 
     out = softmax(Q K^T * scale + mask) V,     scale = 1 / sqrt(E) unless given
     query (N, ..., L, E), key (N, ..., S, E), value (N, ..., S, Ev) -> out (N, ..., L, Ev)
+    backward (P = the softmax weights, dO = the output gradient):
+        dV = P^T dO,   dP = dO V^T,   dS = P (dP - rowsum(dO * O)),   dQ = dS K scale,   dK = dS^T Q scale
 
 The L x S weights are computed tile by tile with an online softmax and never stored: the
 forward keeps only the row log-sum-exp (N, ..., L), the backward recomputes the weights
@@ -94,7 +102,34 @@ def _prepare_mask(attn_mask, q4, k4, compute_dtype, batch_shape):
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask=None, dropout_p: float = 0.0,
                                  is_causal: bool = False, scale: float | None = None) -> Tensor:
     """softmax(query key^T * scale + attn_mask) value for 3-D (N, L, E) or 4-D (N, H, L, E)
-    inputs (see the module docstring for masks, dropout and the fully-masked case)."""
+    inputs (see the module docstring for masks, dropout and the fully-masked case).
+
+    Shapes: query (N, L, E) / (N, H, L, E), key (., S, E), value (., S, Ev) -> output
+    (., L, Ev). ``attn_mask``: bool (True = may attend, PyTorch's SDPA convention, the
+    opposite of ``nn.MultiheadAttention``'s) or float (added to the scores), broadcastable to
+    (N, H, L, S). ``is_causal=True``: query i sees keys j <= i (not together with
+    ``attn_mask``). ``scale`` defaults to 1/sqrt(E). ``dropout_p`` drops attention weights
+    (pass 0 in evaluation: this function has no training flag). Gradients flow to query, key,
+    value, and to a float mask that requires grad.
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> q = md.tensor([[[1.0, 0.0], [0.0, 1.0]]])                # N = 1, L = 2, E = 2
+    >>> k = md.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])    # S = 3
+    >>> v = md.tensor([[[1.0, 0.0], [0.0, 1.0], [2.0, 2.0]]])
+    >>> F.scaled_dot_product_attention(q, k, v)
+    tensor([[[1.2033, 1.0000],
+             [1.0000, 1.2033]]])
+    >>> F.softmax(q @ k.transpose(-2, -1) / 2 ** 0.5, dim=-1) @ v   # the same, materialised
+    tensor([[[1.2033, 1.0000],
+             [1.0000, 1.2033]]])
+    >>> F.scaled_dot_product_attention(q, q, q, is_causal=True)   # query 0 sees key 0 only
+    tensor([[[1.0000, 0.0000],
+             [0.3302, 0.6698]]])
+    >>> F.scaled_dot_product_attention(md.zeros(2, 4, 5, 8), md.zeros(2, 4, 7, 8),
+    ...                                md.zeros(2, 4, 7, 3)).shape   # 4 heads, L = 5, S = 7
+    minidl.Size([2, 4, 5, 3])
+    """
     qd, kd, vd = query._data, key._data, value._data
     if qd.ndim not in (3, 4) or kd.ndim != qd.ndim or vd.ndim != qd.ndim:
         raise ValueError(f"scaled_dot_product_attention: expected query, key and value all 3-D (N, L, E) or all 4-D "

@@ -1,6 +1,10 @@
 """Batch normalization (Ioffe & Szegedy, 2015): ``F.batch_norm``, ``BatchNorm1d``,
-``BatchNorm2d`` and the backward node. One fused C++ kernel per direction
-(cpp/ops/batchnorm/batchnorm.cpp).
+``BatchNorm2d`` and the backward node.
+
+Each channel is normalised with the mean and variance of the current mini-batch, then scaled
+and shifted by learned per-channel parameters. It lets deep CNNs train with larger learning
+rates; because a sample's output depends on the rest of its batch, evaluation uses running
+averages of the statistics instead, gathered during training.
 
 Per channel c, over the M = N * (spatial size) values of that channel:
     training:  mean, var = batch mean and biased variance,
@@ -9,6 +13,12 @@ Per channel c, over the M = N * (spatial size) values of that channel:
     y = (x - mean) / sqrt(var + eps) * weight + bias
 Backward with batch statistics (xhat = (x - mean) invstd):
     dx = invstd w (dy - mean(dy) - xhat mean(dy xhat)),  dweight = sum(dy xhat),  dbias = sum(dy).
+(With running statistics, in eval mode, mean and var are constants: dx = invstd w dy.)
+
+Where the C++ lives: cpp/ops/batchnorm/batchnorm.cpp holds the reference forward and backward
+side by side and the dispatch; cpp/ops/batchnorm/batchnorm_simd.cpp the float32 streaming
+reductions and pointwise maps per ISA. One fused kernel per direction; channel sums are kept
+in double.
 """
 from __future__ import annotations
 
@@ -74,10 +84,30 @@ def _copy_back(t, tmp, orig):
 
 def batch_norm(input: Tensor, running_mean, running_var, weight=None, bias=None, training: bool = False,
                momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
-    """Batch normalization of (N, C, *) ``input`` per channel C (see the module docstring).
-    With ``training=True`` batch statistics are used and ``running_mean``/``running_var``
-    (if given) are updated in place with ``momentum``; otherwise the running statistics are
-    used."""
+    """Batch normalization of (N, C, *) ``input`` per channel C:
+    y = (x - mean_c) / sqrt(var_c + eps) * weight_c + bias_c.
+
+    With ``training=True`` mean_c and var_c are the batch mean and biased variance over the
+    N * (spatial) values of channel c, and ``running_mean``/``running_var`` (if given) are
+    updated in place: running = (1 - momentum) running + momentum * batch statistic, with
+    the unbiased variance. Otherwise the running statistics are used (they must be given).
+    Shapes: input (N, C) or (N, C, L) or (N, C, H, W) -> the same shape; running_mean,
+    running_var, weight, bias: (C,) or None. Training needs more than one value per channel.
+    Note the default ``training=False``, as in PyTorch.
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> x = md.tensor([[1.0, 2.0], [3.0, 6.0]])            # N = 2 samples, C = 2 channels
+    >>> running_mean, running_var = md.zeros(2), md.ones(2)
+    >>> F.batch_norm(x, running_mean, running_var, training=True)
+    tensor([[-1.0000, -1.0000],
+            [ 1.0000,  1.0000]])
+    >>> running_mean, running_var     # 0.9 * old + 0.1 * (batch mean, unbiased batch var)
+    (tensor([0.2000, 0.4000]), tensor([1.1000, 1.7000]))
+    >>> F.batch_norm(x, running_mean, running_var)          # eval: the running statistics
+    tensor([[0.7628, 1.2271],
+            [2.6697, 4.2950]])
+    """
     d = input._data
     if d.ndim < 2:
         raise ValueError(f"batch_norm: expected an input of shape (N, C, *), got input of shape {list(d.shape)}")
@@ -173,7 +203,32 @@ class _BatchNorm(Module):
 
 
 class BatchNorm1d(_BatchNorm):
-    """Batch norm over (N, C) or (N, C, L) input, statistics per channel C."""
+    """Batch norm over (N, C) or (N, C, L) input, statistics per channel C (over N, or N
+    and L): y = (x - mean) / sqrt(var + eps) * weight + bias (see :func:`batch_norm`).
+
+    Shapes: input (N, C) or (N, C, L) -> the same shape, C = ``num_features``. Parameters
+    (``affine=True``): ``weight`` (C,) = 1 and ``bias`` (C,) = 0. Buffers
+    (``track_running_stats=True``): ``running_mean`` (C,) = 0, ``running_var`` (C,) = 1,
+    ``num_batches_tracked`` (). In training mode each call normalises with the batch
+    statistics and updates the buffers with ``momentum`` (None: a cumulative average); in
+    eval mode it uses the buffers.
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> bn = nn.BatchNorm1d(2)
+    >>> bn
+    BatchNorm1d(2, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+    >>> x = md.tensor([[1.0, 2.0], [3.0, 6.0]])
+    >>> bn(x)
+    tensor([[-1.0000, -1.0000],
+            [ 1.0000,  1.0000]], grad_fn=<BatchNormBackward>)
+    >>> bn.running_mean, bn.running_var, bn.num_batches_tracked
+    (tensor([0.2000, 0.4000]), tensor([1.1000, 1.7000]), tensor(1))
+    >>> _ = bn.eval()
+    >>> bn(x)
+    tensor([[0.7628, 1.2271],
+            [2.6697, 4.2950]], grad_fn=<BatchNormBackward>)
+    """
 
     def _check_input_dim(self, input):
         if input.ndim not in (2, 3):
@@ -181,7 +236,23 @@ class BatchNorm1d(_BatchNorm):
 
 
 class BatchNorm2d(_BatchNorm):
-    """Batch norm over (N, C, H, W) input, statistics per channel C over N, H and W."""
+    """Batch norm over (N, C, H, W) input, statistics per channel C over N, H and W:
+    y = (x - mean_c) / sqrt(var_c + eps) * weight_c + bias_c (see :func:`batch_norm`).
+
+    The normalisation of a CNN: placed after a convolution, before its activation. Shapes:
+    input (N, C, H, W) -> the same shape, C = ``num_features``. Parameters and buffers as in
+    ``BatchNorm1d``: ``weight``, ``bias``, ``running_mean``, ``running_var`` (C,) and
+    ``num_batches_tracked``.
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> bn = nn.BatchNorm2d(3)
+    >>> y = bn(md.randn(4, 3, 5, 5))
+    >>> y.shape
+    minidl.Size([4, 3, 5, 5])
+    >>> bool(y.mean(dim=(0, 2, 3)).abs().max() < 1e-5)     # each channel now has mean 0
+    True
+    """
 
     def _check_input_dim(self, input):
         if input.ndim != 4:

@@ -1,4 +1,16 @@
-"""Module containers: Sequential, ModuleList, ModuleDict, and Identity."""
+"""Module containers: Sequential, ModuleList, ModuleDict, and Identity.
+
+A network is a tree of modules. Containers hold sub-modules so that their parameters are
+registered (``parameters()``, ``state_dict()``, ``train()``/``eval()`` and the optimizers
+see them; a plain Python list of layers would hide them):
+
+    Sequential   y = f_n(... f_2(f_1(x)))    the modules called in order
+    ModuleList   a list of modules, forward written by you
+    ModuleDict   a dict of modules, forward written by you
+    Identity     y = x                        a placeholder (e.g. to remove a model's head)
+
+Pure Python, no C++.
+"""
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -7,7 +19,17 @@ from .module import Module
 
 
 class Identity(Module):
-    """Returns its input unchanged (accepts and ignores constructor arguments)."""
+    """Returns its input unchanged (accepts and ignores constructor arguments): y = x.
+
+    input (*) -> output (*), the same tensor. No parameters. Typical use: replace a
+    pretrained model's classifier by ``nn.Identity()`` to get its features.
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> x = md.tensor([1.0, 2.0])
+    >>> nn.Identity(54, unused="ignored")(x) is x
+    True
+    """
 
     def __init__(self, *args, **kwargs):
         super().__init__()
@@ -17,7 +39,29 @@ class Identity(Module):
 
 
 class Sequential(Module):
-    """Calls its modules in order, each on the previous one's output."""
+    """Calls its modules in order, each on the previous one's output: y = f_n(...f_1(x)).
+
+    ``Sequential(m1, m2, ...)`` names the children "0", "1", ...; ``Sequential(OrderedDict)``
+    uses the dict's names. Indexing gives a child (``seq[0]``) or a Sequential of a slice;
+    ``append`` adds one at the end. The shapes are those of the chain: each module's output
+    must fit the next one's input.
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> mlp = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    >>> mlp
+    Sequential(
+      (0): Linear(in_features=4, out_features=8, bias=True)
+      (1): ReLU()
+      (2): Linear(in_features=8, out_features=2, bias=True)
+    )
+    >>> mlp(md.zeros(3, 4)).shape
+    minidl.Size([3, 2])
+    >>> [name for name, _ in mlp.named_parameters()]     # ReLU has none
+    ['0.weight', '0.bias', '2.weight', '2.bias']
+    >>> mlp[0]
+    Linear(in_features=4, out_features=8, bias=True)
+    """
 
     def __init__(self, *args):
         super().__init__()
@@ -62,7 +106,23 @@ class Sequential(Module):
 
 
 class ModuleList(Module):
-    """A list of modules whose parameters are registered."""
+    """A list of modules whose parameters are registered.
+
+    Holds layers that ``forward`` uses in its own way (a loop, skip connections, weight
+    sharing); supports indexing, ``len``, iteration, ``append``, ``extend`` and ``insert``.
+    Unlike ``Sequential`` it has no ``forward`` of its own.
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> blocks = nn.ModuleList([nn.Linear(3, 3) for _ in range(2)])
+    >>> len(blocks), [name for name, _ in blocks.named_parameters()]
+    (2, ['0.weight', '0.bias', '1.weight', '1.bias'])
+    >>> x = md.zeros(1, 3)
+    >>> for block in blocks:                 # a residual stack
+    ...     x = x + block(x)
+    >>> x.shape
+    minidl.Size([1, 3])
+    """
 
     def __init__(self, modules=None):
         super().__init__()
@@ -104,7 +164,19 @@ class ModuleList(Module):
 
 
 class ModuleDict(Module):
-    """A dict of modules whose parameters are registered."""
+    """A dict of modules whose parameters are registered.
+
+    Keys are strings (they become the ``state_dict`` prefixes); supports ``[key]``, ``in``,
+    ``len``, iteration over the keys, ``keys``/``values``/``items``, ``update`` and ``pop``,
+    in insertion order.
+
+    >>> from minidl import nn
+    >>> heads = nn.ModuleDict({"digit": nn.Linear(16, 10), "parity": nn.Linear(16, 2)})
+    >>> list(heads.keys()), "digit" in heads
+    (['digit', 'parity'], True)
+    >>> [name for name, _ in heads.named_parameters()]
+    ['digit.weight', 'digit.bias', 'parity.weight', 'parity.bias']
+    """
 
     def __init__(self, modules=None):
         super().__init__()

@@ -1,16 +1,33 @@
 """Convolution: ``F.conv1d``, ``F.conv2d`` and the ``nn.Conv1d``, ``nn.Conv2d`` modules.
 
+A convolution slides a small learned filter over the input and takes a dot product at every
+position: the same weights are used everywhere (weight sharing), and each output sees only a
+small neighbourhood (local connectivity), which is what makes CNNs work on images and
+signals with few parameters. Like every deep-learning library, minidl computes the
+cross-correlation (the filter is not flipped):
+
     y[n, k, p, q] = b[k] + sum_{c, r, s} w[k, c, r, s] * x[n, g*C/groups + c, p*sh - ph + r*dh, q*sw - pw + s*dw]
 
-x (N, C, H, W) -> y (N, K, P, Q), w (K, C/groups, R, S), P = (H + 2 ph - dh (R-1) - 1) // sh + 1.
-Conv1d is the H = 1 case of the same C++ kernels (cpp/ops/conv/conv_direct.cpp: float32
-implicit GEMM on a padded copy of the input; cpp/ops/conv/conv.cpp: im2col + GEMM for the
-rest, a direct SIMD kernel for depthwise); the backward node calls the C++ backward kernels, which
-give dx (the transposed convolution of dy), dw (dy correlated with x, summed over the batch)
-and db (dy summed over batch and positions). bfloat16/float16 tensors (Conv2d under autocast)
-go to cpp/ops/conv/conv_lowp.cpp: bfloat16 runs im2col + the vdpbf16ps GEMM with float32
-accumulation where the CPU has AVX512-BF16, everything else widens to float32 inside C++; both
-round each result to 16 bits once and return 16-bit gradients (as PyTorch).
+with g = k // (K/groups) the group of output channel k and c running over C/groups channels;
+x (N, C, H, W) -> y (N, K, P, Q), w (K, C/groups, R, S), P = (H + 2 ph - dh (R-1) - 1) // sh + 1
+(Q likewise with W, pw, dw, S, sw). Backward:
+
+    dx = the transposed convolution of dy with w (each input collects the gradients of the
+         outputs it contributed to),
+    dw[k, c, r, s] = sum_{n, p, q} dy[n, k, p, q] x[n, g*C/groups + c, p*sh - ph + r*dh, q*sw - pw + s*dw],
+    db[k] = sum_{n, p, q} dy[n, k, p, q].
+
+Where the C++ lives: cpp/ops/conv/, whose textbook loops ``conv2d_forward_reference`` and
+``conv2d_backward_reference`` are the reference every fast path is tested against. Conv1d is
+the H = 1 case of the same C++ kernels (cpp/ops/conv/conv_direct.cpp with
+conv_direct_simd.cpp: float32 implicit GEMM on a padded copy of the input;
+cpp/ops/conv/conv.cpp: im2col + GEMM for the rest, and conv_simd.cpp, a direct SIMD kernel
+for depthwise); the backward node calls the C++ backward kernels, which give dx (the
+transposed convolution of dy), dw (dy correlated with x, summed over the batch) and db (dy
+summed over batch and positions). bfloat16/float16 tensors (Conv2d under autocast) go to
+cpp/ops/conv/conv_lowp.cpp: bfloat16 runs im2col + the vdpbf16ps GEMM with float32
+accumulation where the CPU has AVX512-BF16, everything else widens to float32 inside C++;
+both round each result to 16 bits once and return 16-bit gradients (as PyTorch).
 """
 from __future__ import annotations
 
@@ -159,7 +176,25 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor = None, stride=1, padding
     """1-D convolution (cross-correlation): input (N, C_in, L) or (C_in, L), weight
     (C_out, C_in/groups, kW), bias (C_out,) -> (N, C_out, L_out),
     L_out = (L + 2 padding - dilation (kW - 1) - 1) // stride + 1. padding: int, tuple,
-    'valid' (0) or 'same' (output length L, stride 1 only)."""
+    'valid' (0) or 'same' (output length L, stride 1 only).
+
+    y[n, k, t] = b[k] + sum_{c, s} w[k, c, s] x[n, c', t stride - padding + s dilation], c'
+    the input channel c of k's group. The same C++ kernels as :func:`conv2d`, with H = 1.
+    Used on sequences and audio (a filter over time).
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> x = md.tensor([[[1.0, 2.0, 3.0, 4.0]]], requires_grad=True)   # N = 1, C_in = 1, L = 4
+    >>> w = md.tensor([[[1.0, -1.0]]], requires_grad=True)            # a difference filter
+    >>> y = F.conv1d(x, w)                                            # x[t] - x[t + 1]
+    >>> y
+    tensor([[[-1.0000, -1.0000, -1.0000]]], grad_fn=<ConvBackward>)
+    >>> y.sum().backward()
+    >>> w.grad                     # dw[s] = sum_t x[t + s]: 1+2+3, 2+3+4
+    tensor([[[6.0000, 9.0000]]])
+    >>> F.conv1d(md.zeros(2, 4, 10), md.zeros(6, 2, 3), groups=2, padding="same").shape
+    minidl.Size([2, 6, 10])
+    """
     return _conv(input, weight, bias, stride, padding, dilation, groups, 1)
 
 
@@ -168,7 +203,29 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor = None, stride=1, padding
     """2-D convolution (cross-correlation): input (N, C_in, H, W) or (C_in, H, W), weight
     (C_out, C_in/groups, kH, kW), bias (C_out,) -> (N, C_out, H_out, W_out),
     H_out = (H + 2 padding[0] - dilation[0] (kH - 1) - 1) // stride[0] + 1 (W likewise).
-    groups splits the channels into independent convolutions (groups == C_in: depthwise)."""
+    groups splits the channels into independent convolutions (groups == C_in: depthwise).
+
+    y[n, k, i, j] = b[k] + sum_{c, r, s} w[k, c, r, s] x[n, c', i sH - pH + r dH, j sW - pW + s dW]
+    (the module docstring has the full formula and the backward). ``stride``, ``padding``
+    and ``dilation`` are an int or a pair; ``padding`` may also be 'valid' (no padding) or
+    'same' (output size = input size, stride 1 only; an odd total pad puts the extra zero
+    on the right/bottom, as PyTorch does). Input, weight and bias must share a float dtype;
+    under ``md.autocast`` they run in bfloat16 / float16.
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> x = md.arange(9.0).reshape(1, 3, 3)       # (C_in, H, W): one 3 x 3 channel 0 .. 8
+    >>> w = md.tensor([[[[1.0, 0.0], [0.0, -1.0]]]])   # (C_out, C_in, 2, 2)
+    >>> F.conv2d(x, w)                            # x[i, j] - x[i + 1, j + 1] = -4
+    tensor([[[-4.0000, -4.0000],
+             [-4.0000, -4.0000]]])
+    >>> F.conv2d(x, md.ones(1, 1, 3, 3), padding=1)    # 3 x 3 box sums, zero border
+    tensor([[[ 8.0000, 15.0000, 12.0000],
+             [21.0000, 36.0000, 27.0000],
+             [20.0000, 33.0000, 24.0000]]])
+    >>> F.conv2d(md.zeros(2, 3, 32, 32), md.zeros(8, 3, 5, 5), stride=2, padding=2).shape
+    minidl.Size([2, 8, 16, 16])
+    """
     return _conv(input, weight, bias, stride, padding, dilation, groups, 2)
 
 
@@ -234,7 +291,23 @@ class _ConvNd(Module):
 
 class Conv1d(_ConvNd):
     """1-D convolution layer: (N, C_in, L) -> (N, C_out, L_out); weight (C_out, C_in/groups,
-    kernel_size), bias (C_out,), initialised as PyTorch does (see reset_parameters)."""
+    kernel_size), bias (C_out,), initialised as PyTorch does (see reset_parameters).
+
+    y = conv1d(x, weight, bias, stride, padding, dilation, groups) (see ``F.conv1d``);
+    L_out = (L + 2 padding - dilation (kernel_size - 1) - 1) // stride + 1. Init: weight and
+    bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = C_in/groups * kernel_size. Only
+    ``padding_mode="zeros"`` is implemented (the others raise NotImplementedError).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> conv = nn.Conv1d(4, 8, 3, dilation=2, groups=2, bias=False)
+    >>> conv
+    Conv1d(4, 8, kernel_size=(3,), stride=(1,), dilation=(2,), groups=2, bias=False)
+    >>> conv.weight.shape
+    minidl.Size([8, 2, 3])
+    >>> conv(md.zeros(2, 4, 10)).shape        # L_out = 10 - 2 (3 - 1) = 6
+    minidl.Size([2, 8, 6])
+    """
     _nd = 1
 
     def forward(self, input):
@@ -243,7 +316,26 @@ class Conv1d(_ConvNd):
 
 class Conv2d(_ConvNd):
     """2-D convolution layer: (N, C_in, H, W) -> (N, C_out, H_out, W_out); weight (C_out,
-    C_in/groups, kH, kW), bias (C_out,), initialised as PyTorch does (see reset_parameters)."""
+    C_in/groups, kH, kW), bias (C_out,), initialised as PyTorch does (see reset_parameters).
+
+    y = conv2d(x, weight, bias, stride, padding, dilation, groups) (see ``F.conv2d``);
+    H_out = (H + 2 padding[0] - dilation[0] (kH - 1) - 1) // stride[0] + 1, W_out likewise.
+    Init: weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = C_in/groups * kH * kW
+    (``kaiming_uniform_(a=sqrt(5))``). ``groups=C_in=C_out`` is a depthwise convolution (one
+    3 x 3 filter per channel, as in MobileNet). Only ``padding_mode="zeros"`` is implemented.
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> conv = nn.Conv2d(3, 16, 3, padding=1)
+    >>> conv
+    Conv2d(3, 16, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
+    >>> conv.weight.shape, conv.bias.shape
+    (minidl.Size([16, 3, 3, 3]), minidl.Size([16]))
+    >>> conv(md.zeros(2, 3, 32, 32)).shape                  # padding 1 keeps 32 x 32
+    minidl.Size([2, 16, 32, 32])
+    >>> nn.Conv2d(3, 8, 5, stride=2)(md.zeros(1, 3, 28, 28)).shape   # (28 - 5) // 2 + 1 = 12
+    minidl.Size([1, 8, 12, 12])
+    """
     _nd = 2
 
     def forward(self, input):

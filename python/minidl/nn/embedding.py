@@ -1,5 +1,13 @@
 """``nn.Embedding`` and ``F.embedding``: a lookup table, out[..., :] = weight[input[...], :].
 
+An embedding maps each of ``num_embeddings`` discrete tokens (words, item ids, classes) to a
+learned vector of ``embedding_dim`` numbers. It equals the product onehot(i) W of a one-hot
+row vector with the table W (a bias-free Linear layer on one-hot inputs), but reads one row
+instead of multiplying by zeros:
+
+    out[p, :] = weight[input[p], :]                 input (*) int64 -> out (*, embedding_dim)
+    d weight[k, :] = sum of d out[p, :] over the positions p with input[p] == k
+
 Forward is a row gather, backward a scatter-add of the output gradient into the rows that
 were read (repeated indices add up), both in C++ (cpp/ops/indexing/indexing.cpp). The row
 ``padding_idx`` (if given) receives no gradient, and nn.Embedding initialises it to zeros, so
@@ -43,9 +51,30 @@ def _padding_index(padding_idx, num_embeddings: int):
 
 def embedding(input: Tensor, weight: Tensor, padding_idx=None, max_norm=None, norm_type: float = 2.0,
               scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
-    """out = weight[input]: input int64 of any shape (*), weight (num_embeddings, dim) ->
-    out (*, dim). Gradient: d weight[k] = sum of d out over the positions where input == k,
-    except k = padding_idx. An index outside [0, num_embeddings) raises IndexError."""
+    """Row lookup out = weight[input]: input int64 of any shape (*), weight
+    (num_embeddings, dim) -> out (*, dim).
+
+    Gradient: d weight[k] = sum of d out over the positions where input == k (a repeated
+    index adds up), except k = ``padding_idx``, whose row gets zero gradient. The input gets
+    no gradient (it is an index). An index outside [0, num_embeddings) raises IndexError.
+    ``max_norm``, ``scale_grad_by_freq`` and ``sparse`` are not implemented in minidl
+    (NotImplementedError); the defaults are PyTorch's.
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> weight = md.tensor([[0.0, 0.0], [1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    >>> out = F.embedding(md.tensor([1, 2, 1, 0]), weight, padding_idx=0)
+    >>> out
+    tensor([[1.0000, 2.0000],
+            [3.0000, 4.0000],
+            [1.0000, 2.0000],
+            [0.0000, 0.0000]], grad_fn=<EmbeddingBackward>)
+    >>> out.sum().backward()
+    >>> weight.grad          # row 1 was read twice; row 0 is the padding row
+    tensor([[0.0000, 0.0000],
+            [2.0000, 2.0000],
+            [1.0000, 1.0000]])
+    """
     if max_norm is not None or scale_grad_by_freq or sparse:
         raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not implemented")
     if input.dtype.is_floating_point:
@@ -64,8 +93,27 @@ def embedding(input: Tensor, weight: Tensor, padding_idx=None, max_norm=None, no
 
 
 class Embedding(Module):
-    """A table of ``num_embeddings`` vectors of size ``embedding_dim``: input (*) int64 ->
-    (*, embedding_dim). weight ~ N(0, 1); the ``padding_idx`` row is zero and gets no gradient."""
+    """A learned table of ``num_embeddings`` vectors of size ``embedding_dim``:
+    out = weight[input] (see :func:`embedding`).
+
+    Shapes: input (*) int64 indices in [0, num_embeddings) -> output (*, embedding_dim).
+    Parameter: ``weight`` (num_embeddings, embedding_dim), initialised N(0, 1) as in PyTorch;
+    the ``padding_idx`` row (if given) is zero and gets no gradient, so padding tokens map to
+    a constant zero vector. ``max_norm``, ``scale_grad_by_freq`` and ``sparse`` are stored
+    but not implemented (a forward with them set raises NotImplementedError).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> emb = nn.Embedding(10, 3, padding_idx=0)
+    >>> emb
+    Embedding(10, 3, padding_idx=0)
+    >>> emb.weight.shape
+    minidl.Size([10, 3])
+    >>> emb(md.tensor([[1, 2, 0], [4, 4, 9]])).shape     # (batch 2, sequence 3) -> (2, 3, 3)
+    minidl.Size([2, 3, 3])
+    >>> emb(md.tensor([0])).tolist()                     # the padding row
+    [[0.0, 0.0, 0.0]]
+    """
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx=None, max_norm=None,
                  norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False, _weight=None,
@@ -93,7 +141,19 @@ class Embedding(Module):
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze: bool = True, padding_idx=None, **kw):
-        """An Embedding whose weight is ``embeddings`` (2-D), frozen unless freeze=False."""
+        """An Embedding whose weight is ``embeddings`` (2-D), frozen unless freeze=False.
+
+        Used to start from pretrained vectors (word2vec, GloVe, another model's table).
+
+        >>> import minidl as md
+        >>> from minidl import nn
+        >>> emb = nn.Embedding.from_pretrained(md.tensor([[1.0, 2.0], [3.0, 4.0]]))
+        >>> emb(md.tensor([1, 0]))
+        tensor([[3.0000, 4.0000],
+                [1.0000, 2.0000]])
+        >>> emb.weight.requires_grad
+        False
+        """
         if embeddings.ndim != 2:
             raise ValueError(f"Embeddings parameter is expected to be 2-dimensional, got shape "
                              f"{tuple(embeddings.shape)}")
@@ -112,7 +172,23 @@ class Embedding(Module):
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
-    """(*, ) int64 -> (*, num_classes) int64 with a 1 at each index."""
+    """One-hot encoding: (*) int64 class indices -> (*, num_classes) int64 with
+    out[..., c] = 1 if tensor[...] == c else 0.
+
+    ``num_classes=-1`` uses max(tensor) + 1. An index below 0 or at least ``num_classes``
+    raises RuntimeError; a non-int64 input raises RuntimeError, as in PyTorch. Not
+    differentiable (integer output). ``F.one_hot(t, C).float() @ W`` is what
+    ``F.embedding(t, W)`` computes without the multiplications.
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> F.one_hot(md.tensor([0, 2, 1]))
+    tensor([[1, 0, 0],
+            [0, 0, 1],
+            [0, 1, 0]])
+    >>> F.one_hot(md.tensor([1]), num_classes=4)
+    tensor([[0, 1, 0, 0]])
+    """
     if tensor._data.dtype != np.int64:
         raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
     d = tensor._data

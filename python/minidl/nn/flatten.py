@@ -1,4 +1,11 @@
-"""``nn.Flatten`` and ``nn.Unflatten``: reshapes as modules (views when the input allows)."""
+"""``nn.Flatten`` and ``nn.Unflatten``: reshapes as modules (views when the input allows).
+
+A CNN ends in feature maps (N, C, H, W) but a classifier head is a Linear layer on vectors:
+``nn.Flatten()`` turns each sample into one vector of C*H*W features, keeping the batch dim.
+``nn.Unflatten`` is the inverse. Neither moves data when the input is contiguous (the
+result is a view) and the gradient is the same reshape backwards. No C++ of its own: the
+reshape lives in ``minidl/ops/shape.py``.
+"""
 from __future__ import annotations
 
 from ..ops.shape import flatten, unflatten
@@ -6,7 +13,23 @@ from .module import Module
 
 
 class Flatten(Module):
-    """Flattens dims start_dim..end_dim (default: all but the batch dim)."""
+    """Flattens dims ``start_dim``..``end_dim`` (inclusive) into one; the default keeps the
+    batch dim and flattens the rest.
+
+    Shapes: input (N, d1, ..., dk) -> output (N, d1 * ... * dk) for the defaults
+    (start_dim=1, end_dim=-1); in general the dims start_dim..end_dim are replaced by their
+    product. No parameters.
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> flat = nn.Flatten()
+    >>> flat
+    Flatten(start_dim=1, end_dim=-1)
+    >>> flat(md.zeros(2, 3, 4, 5)).shape
+    minidl.Size([2, 60])
+    >>> nn.Flatten(0, 2)(md.zeros(2, 3, 4, 5)).shape
+    minidl.Size([24, 5])
+    """
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1):
         super().__init__()
@@ -20,6 +43,20 @@ class Flatten(Module):
 
 
 class Unflatten(Module):
+    """Splits dim ``dim`` into the shape ``unflattened_size`` (the inverse of Flatten).
+
+    Shapes: input (*, d, *) with d = prod(unflattened_size) at position ``dim`` ->
+    output (*, *unflattened_size, *). No parameters. (minidl's repr does not list the
+    arguments, PyTorch's does.)
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> nn.Unflatten(1, (2, 5))(md.zeros(3, 10)).shape
+    minidl.Size([3, 2, 5])
+    >>> nn.Unflatten(1, (1, 2))(md.tensor([[1.0, 2.0]]))
+    tensor([[[1.0000, 2.0000]]])
+    """
+
     def __init__(self, dim: int, unflattened_size):
         super().__init__()
         self.dim, self.unflattened_size = dim, tuple(unflattened_size)

@@ -1,5 +1,19 @@
 """Weight initialisation (``nn.init``), PyTorch's distributions, drawn from minidl's
-generator. kaiming_uniform_(a=sqrt(5)) is what Linear and Conv use by default."""
+generator. kaiming_uniform_(a=sqrt(5)) is what Linear and Conv use by default.
+
+The starting weights decide whether a deep network trains at all: too large and the
+activations (and gradients) grow layer after layer, too small and they vanish. The
+variance-preserving rules choose the spread from the layer's fan (for a weight (out, in, *k):
+fan_in = in * prod(k), fan_out = out * prod(k)):
+
+    Xavier / Glorot (2010):  Var(w) = gain^2 * 2 / (fan_in + fan_out)    (tanh, sigmoid, linear)
+    Kaiming / He (2015):     Var(w) = gain^2 / fan                        (ReLU: gain^2 = 2)
+
+U(-b, b) has variance b^2 / 3, hence the bounds sqrt(3) * std below. Every function fills
+its tensor in place, without recording a gradient, and returns it; ``md.manual_seed`` makes
+the draws reproducible. The random numbers come from the xoshiro256** generator of
+cpp/ops/random/random.cpp.
+"""
 from __future__ import annotations
 
 import math
@@ -10,6 +24,20 @@ from ..tensor import Tensor
 
 
 def calculate_gain(nonlinearity: str, param=None) -> float:
+    """The recommended gain for a nonlinearity: the factor by which to scale the weights'
+    standard deviation so that the activations keep their variance through the layer.
+
+    linear / conv / sigmoid: 1, tanh: 5/3, relu: sqrt(2), leaky_relu with slope a (``param``,
+    default 0.01): sqrt(2 / (1 + a^2)), selu: 3/4. Anything else raises ValueError.
+
+    >>> from minidl.nn import init
+    >>> init.calculate_gain("relu")
+    1.4142135623730951
+    >>> init.calculate_gain("tanh")
+    1.6666666666666667
+    >>> init.calculate_gain("leaky_relu", 5 ** 0.5)       # the a = sqrt(5) of Linear's init
+    0.5773502691896257
+    """
     if nonlinearity in ("linear", "conv1d", "conv2d", "conv3d", "sigmoid", "conv_transpose1d", "conv_transpose2d"):
         return 1.0
     if nonlinearity == "tanh":
@@ -42,50 +70,144 @@ def _fan(t: Tensor, mode: str) -> int:
 
 @no_grad()
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+    """Fill ``t`` in place with draws from the uniform distribution U(a, b); returns ``t``.
+
+    Mean (a + b) / 2, variance (b - a)^2 / 12. Any shape.
+
+    >>> import minidl as md
+    >>> from minidl.nn import init
+    >>> w = init.uniform_(md.empty(1000, 100), -0.1, 0.1)
+    >>> bool(w.min() >= -0.1), bool(w.max() <= 0.1)
+    (True, True)
+    """
     _C.copy_(t._data, _C.rand(list(t.shape), 1, float(a), float(b)))
     return t
 
 
 @no_grad()
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    """Fill ``t`` in place with draws from the normal distribution N(mean, std^2); returns ``t``.
+
+    N(0, 0.02^2) is GPT-2's initialisation of its linear and embedding weights. Any shape.
+
+    >>> import minidl as md
+    >>> from minidl.nn import init
+    >>> w = init.normal_(md.empty(1000, 100), mean=0.0, std=0.02)
+    >>> round(float(w.std()), 3)
+    0.02
+    """
     _C.copy_(t._data, _C.randn(list(t.shape), 1, float(mean), float(std)))
     return t
 
 
 @no_grad()
 def constant_(t: Tensor, val: float) -> Tensor:
+    """Fill ``t`` in place with the value ``val``; returns ``t``.
+
+    >>> import minidl as md
+    >>> from minidl.nn import init
+    >>> init.constant_(md.empty(2, 3), 0.5)
+    tensor([[0.5000, 0.5000, 0.5000],
+            [0.5000, 0.5000, 0.5000]])
+    """
     _C.fill_(t._data, float(val))
     return t
 
 
 def zeros_(t: Tensor) -> Tensor:
+    """Fill ``t`` in place with zeros; returns ``t``. The usual initialisation of biases.
+
+    (Zero weights would make every unit of a layer compute the same thing and get the same
+    gradient: random weights break that symmetry.)
+
+    >>> import minidl as md
+    >>> from minidl.nn import init
+    >>> init.zeros_(md.empty(3))
+    tensor([0.0000, 0.0000, 0.0000])
+    """
     return constant_(t, 0.0)
 
 
 def ones_(t: Tensor) -> Tensor:
+    """Fill ``t`` in place with ones; returns ``t``. The initial scale of LayerNorm and BatchNorm.
+
+    >>> import minidl as md
+    >>> from minidl.nn import init
+    >>> init.ones_(md.empty(3))
+    tensor([1.0000, 1.0000, 1.0000])
+    """
     return constant_(t, 1.0)
 
 
 def kaiming_uniform_(t: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
-    """U(-bound, bound), bound = gain * sqrt(3 / fan) (He et al., 2015)."""
+    """U(-bound, bound), bound = gain * sqrt(3 / fan) (He et al., 2015).
+
+    gain = ``calculate_gain(nonlinearity, a)``; fan is fan_in (default: preserves the
+    variance of the activations in the forward pass) or fan_out (of the gradients in the
+    backward pass). The resulting std is gain / sqrt(fan); for ReLU, sqrt(2 / fan_in).
+    ``t`` needs at least 2 dims: (out, in, *kernel).
+
+    >>> import math
+    >>> import minidl as md
+    >>> from minidl.nn import init
+    >>> w = init.kaiming_uniform_(md.empty(1000, 100), nonlinearity="relu")   # fan_in = 100
+    >>> bool(w.abs().max() <= math.sqrt(6 / 100))              # bound = sqrt(2) sqrt(3 / 100)
+    True
+    >>> round(float(w.std()) / math.sqrt(2 / 100), 1)           # std = sqrt(2 / fan_in)
+    1.0
+    """
     gain = calculate_gain(nonlinearity, a)
     bound = gain * math.sqrt(3.0 / _fan(t, mode)) if t.numel() else 0.0
     return uniform_(t, -bound, bound)
 
 
 def kaiming_normal_(t: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
-    """N(0, std^2), std = gain / sqrt(fan)."""
+    """N(0, std^2), std = gain / sqrt(fan) (He et al., 2015).
+
+    gain and fan as in :func:`kaiming_uniform_`: ``kaiming_normal_(w, mode="fan_out",
+    nonlinearity="relu")`` is how torchvision's ResNet initialises its convolutions.
+
+    >>> import math
+    >>> import minidl as md
+    >>> from minidl.nn import init
+    >>> w = init.kaiming_normal_(md.empty(64, 32, 3, 3), mode="fan_out", nonlinearity="relu")
+    >>> round(float(w.std()) / math.sqrt(2 / (64 * 3 * 3)), 1)   # fan_out = 64 * 3 * 3
+    1.0
+    """
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode))
     return normal_(t, 0.0, std)
 
 
 def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
-    """U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio, 2010)."""
+    """U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio, 2010).
+
+    Variance gain^2 * 2 / (fan_in + fan_out): a compromise between keeping the forward
+    activations' and the backward gradients' variance. The input projections of
+    ``nn.MultiheadAttention`` and every matrix of ``nn.Transformer`` start this way.
+
+    >>> import math
+    >>> import minidl as md
+    >>> from minidl.nn import init
+    >>> w = init.xavier_uniform_(md.empty(1000, 100))           # fan_in 100, fan_out 1000
+    >>> bool(w.abs().max() <= math.sqrt(6 / 1100))
+    True
+    >>> round(float(w.std()) / math.sqrt(2 / 1100), 1)
+    1.0
+    """
     fan_in, fan_out = _calculate_fan_in_and_fan_out(t)
     a = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(t, -a, a)
 
 
 def xavier_normal_(t: Tensor, gain: float = 1.0) -> Tensor:
+    """N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out)) (Glorot & Bengio, 2010).
+
+    >>> import math
+    >>> import minidl as md
+    >>> from minidl.nn import init
+    >>> w = init.xavier_normal_(md.empty(1000, 100), gain=init.calculate_gain("tanh"))
+    >>> round(float(w.std()) / (5 / 3 * math.sqrt(2 / 1100)), 1)
+    1.0
+    """
     fan_in, fan_out = _calculate_fan_in_and_fan_out(t)
     return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))

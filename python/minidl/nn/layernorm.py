@@ -1,5 +1,9 @@
 """Layer normalization (Ba, Kiros & Hinton, 2016): ``F.layer_norm`` and ``nn.LayerNorm``.
-One fused C++ kernel per direction (cpp/ops/layernorm/layernorm.cpp).
+
+Each sample's features are shifted and scaled to mean 0 and variance 1, then a learned
+per-feature scale and shift give the layer back its expressiveness. It keeps the
+activations of deep networks (Transformers above all) in a stable range, independently of
+the batch.
 
 Over the last ``len(normalized_shape)`` dimensions of x (a "row" of N values):
     mean = sum(x) / N,  var = sum((x - mean)^2) / N,  rstd = 1 / sqrt(var + eps)
@@ -7,6 +11,11 @@ Over the last ``len(normalized_shape)`` dimensions of x (a "row" of N values):
 Backward, with xhat = (x - mean) rstd and g = dy * weight, means over the row:
     dx = rstd (g - mean(g) - xhat mean(g xhat)),  dweight = sum_rows(dy xhat),  dbias = sum_rows(dy).
 Unlike batch norm the statistics are per sample, so training and evaluation compute the same.
+
+Where the C++ lives: cpp/ops/layernorm/layernorm.cpp holds the reference forward and backward
+side by side (llm.c's layernorm_forward / layernorm_backward) and the dispatch;
+cpp/ops/layernorm/layernorm_simd.cpp the float32 row loops per ISA. One fused kernel per
+direction: the forward streams x once, the backward (dy, x) once.
 """
 from __future__ import annotations
 
@@ -53,8 +62,24 @@ def _normalized_tuple(normalized_shape):
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bias: Tensor | None = None,
                eps: float = 1e-5) -> Tensor:
     """Layer norm of ``input`` (*, *normalized_shape) over its last ``len(normalized_shape)``
-    dims; ``weight`` and ``bias`` (shape normalized_shape, or None) scale and shift the
-    normalized values. Returns a tensor of input's shape (see the module docstring)."""
+    dims: y = (x - mean) / sqrt(var + eps) * weight + bias.
+
+    mean and the biased variance var are taken over the normalized dims of each row (each
+    sample, and each position of a sequence). ``weight`` and ``bias`` (shape
+    normalized_shape, or None) scale and shift the normalized values. Returns a tensor of
+    input's shape; the backward formulas are in the module docstring. 16-bit inputs are
+    computed in float32 and rounded once.
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> x = md.tensor([[1.0, 2.0, 3.0], [2.0, 2.0, 2.0]])
+    >>> F.layer_norm(x, (3,))         # row 1: mean 2, var 2/3; row 2 is constant -> 0
+    tensor([[-1.2247,  0.0000,  1.2247],
+            [ 0.0000,  0.0000,  0.0000]])
+    >>> F.layer_norm(x, (3,), weight=md.tensor([1.0, 2.0, 1.0]), bias=md.tensor([0.0, 0.0, 1.0]))
+    tensor([[-1.2247,  0.0000,  2.2247],
+            [ 0.0000,  0.0000,  1.0000]])
+    """
     ns = _normalized_tuple(normalized_shape)
     d = input._data
     k = len(ns)
@@ -83,9 +108,27 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bi
 
 
 class LayerNorm(Module):
-    """Layer norm over the last dims ``normalized_shape`` of (*, *normalized_shape) input.
+    """Layer norm over the last dims ``normalized_shape`` of (*, *normalized_shape) input:
+    y = (x - mean) / sqrt(var + eps) * weight + bias (see :func:`layer_norm`).
+
+    Shapes: input (*, *normalized_shape) -> output of the same shape; e.g. a Transformer's
+    (N, L, E) with ``LayerNorm(E)`` normalises each token's E features. Parameters:
     ``weight`` (ones) and ``bias`` (zeros) of shape normalized_shape exist when
-    ``elementwise_affine`` (``bias=False`` drops the bias), as in PyTorch."""
+    ``elementwise_affine`` (``bias=False`` drops the bias), as in PyTorch. Training and eval
+    mode compute the same thing.
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> ln = nn.LayerNorm(3)
+    >>> ln
+    LayerNorm((3,), eps=1e-05, elementwise_affine=True)
+    >>> [(name, tuple(p.shape)) for name, p in ln.named_parameters()]
+    [('weight', (3,)), ('bias', (3,))]
+    >>> ln(md.tensor([[1.0, 2.0, 3.0]]))
+    tensor([[-1.2247,  0.0000,  1.2247]], grad_fn=<LayerNormBackward>)
+    >>> nn.LayerNorm([2, 3])(md.zeros(4, 2, 3)).shape     # normalises over the last two dims
+    minidl.Size([4, 2, 3])
+    """
 
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True,
                  device=None, dtype=None):

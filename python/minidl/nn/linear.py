@@ -1,5 +1,19 @@
-"""The fully connected layer ``nn.Linear``: y = x W^T + b. Its function ``F.linear`` is the
-fused GEMM + bias of ``minidl/ops/gemm.py`` (cpp/ops/gemm/)."""
+"""The fully connected (dense, affine) layer ``nn.Linear``: y = x W^T + b.
+
+Every output feature is a weighted sum of all input features plus a bias:
+
+    y[..., j] = sum_i x[..., i] W[j, i] + b[j]          x (*, in) -> y (*, out)
+    backward:  dx = dy W,   dW = dy^T x,   db = sum over rows of dy
+
+with the leading dims * flattened into rows. Its function ``F.linear`` is the fused
+GEMM + bias of ``minidl/ops/gemm.py``.
+
+Where the C++ lives: cpp/ops/gemm/: ``gemm_reference`` (the textbook triple loop every
+faster path is tested against), gemm.cpp (which path runs, the thread split and
+the portable blocked path), gemm_simd.cpp (the Goto/BLIS packing around a
+register-blocked micro-kernel, compiled per ISA) and gemm_lowp*.cpp (bfloat16 /
+float16). Linear, the convolutions, attention and the RNN gates all end in this GEMM.
+"""
 from __future__ import annotations
 
 import math
@@ -12,8 +26,36 @@ from .parameter import Parameter
 
 
 class Linear(Module):
-    """y = x W^T + b.  x (*, in_features) -> y (*, out_features); W (out, in), b (out,),
-    both U(-1/sqrt(in), 1/sqrt(in)) as PyTorch initialises them."""
+    """Fully connected layer: y = x W^T + b.
+
+    Shapes: input (*, in_features) -> output (*, out_features), any number of leading dims.
+    Parameters: ``weight`` W (out_features, in_features) and ``bias`` b (out_features,)
+    (``bias=False``: none). Both are drawn from U(-1/sqrt(in_features), 1/sqrt(in_features)),
+    as PyTorch initialises them: ``kaiming_uniform_(W, a=sqrt(5))`` has gain sqrt(1/3), so
+    its bound gain * sqrt(3 / fan_in) is 1/sqrt(in_features). This keeps the variance of
+    each output of order that of one input at the start of training.
+    Backward: dx = dy W, dW = dy^T x, db = dy summed over rows.
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> lin = nn.Linear(3, 2)
+    >>> lin
+    Linear(in_features=3, out_features=2, bias=True)
+    >>> lin.weight.shape, lin.bias.shape
+    (minidl.Size([2, 3]), minidl.Size([2]))
+    >>> with md.no_grad():
+    ...     _ = lin.weight.copy_(md.tensor([[1.0, 0.0, -1.0], [0.5, 0.5, 0.5]]))
+    ...     _ = lin.bias.fill_(1.0)
+    >>> y = lin(md.tensor([[1.0, 2.0, 3.0]]))
+    >>> y
+    tensor([[-1.0000,  4.0000]], grad_fn=<LinearBackward>)
+    >>> y.sum().backward()
+    >>> lin.weight.grad           # dy^T x with dy = ones
+    tensor([[1.0000, 2.0000, 3.0000],
+            [1.0000, 2.0000, 3.0000]])
+    >>> lin(md.zeros(4, 5, 3)).shape
+    minidl.Size([4, 5, 2])
+    """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None):
         super().__init__()

@@ -1,10 +1,31 @@
-"""Losses: functions (``F.mse_loss``, ``F.l1_loss``, ``F.nll_loss``, ``F.binary_cross_entropy``,
-``F.binary_cross_entropy_with_logits``, ``F.cross_entropy``, ``F.focal_loss``): each one
-forward kernel and one backward kernel in C++ (cpp/ops/loss/loss*.cpp).
+"""Loss functions: the number training minimises, how far a prediction is from its target.
+
+Functions (``F.mse_loss``, ``F.l1_loss``, ``F.nll_loss``, ``F.binary_cross_entropy``,
+``F.binary_cross_entropy_with_logits``, ``F.cross_entropy``, ``F.focal_loss``) and their
+modules (``nn.MSELoss`` ... ``nn.FocalLoss``). Per element or per sample:
+
+    MSE            l = (x - y)^2                                   regression
+    L1 (MAE)       l = |x - y|                                     regression, robust to outliers
+    BCE            l = -[y log p + (1 - y) log(1 - p)]             p a probability in [0, 1]
+    BCE w/ logits  l = -[y log s(x) + (1 - y) log(1 - s(x))]       s the sigmoid, x a logit
+    NLL            l = -logp[target]                               logp = log-probabilities
+    cross-entropy  l = -log softmax(x)[target]                     x = logits (N, C)
+    focal          l = -alpha_t (1 - p_t)^gamma log p_t            p_t = softmax(x)[target]
+
+``reduction`` turns the per-element losses into the result: ``"mean"`` (default; for NLL
+and cross-entropy a weighted mean over the non-ignored samples), ``"sum"``, or ``"none"``
+(the unreduced tensor). Cross-entropy and NLL are what a classifier trains with: the
+gradient of the cross-entropy with respect to the logits is simply softmax(x) - onehot(t).
+
+Where the C++ lives: cpp/ops/loss/ holds one forward kernel and one backward kernel per loss,
+each formula beside its derivative: loss_pointwise.cpp (MSE, L1, BCE, BCE with logits),
+loss_softmax.cpp (cross-entropy, focal), loss.cpp (NLL), loss_simd.cpp (the float32 row
+helpers of the softmax losses for each ISA); loss.h has the formulas.
 
 Cross-entropy and focal loss fuse the log-softmax in: the forward keeps only each row's
 log-sum-exp, the backward writes softmax - target straight from the logits, so the (N, C)
 log-probabilities are never stored. BCE-with-logits fuses the sigmoid the same way.
+Under ``md.autocast`` every loss runs in float32, as in PyTorch.
 """
 from __future__ import annotations
 
@@ -93,26 +114,98 @@ def _pointwise(kind: int, input: Tensor, target: Tensor, reduction: str, name: s
 
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    """mean((input - target)^2); gradient 2 (input - target) / n."""
+    """Mean squared error: mean((input - target)^2) over all n elements.
+
+    Gradient: 2 (input - target) / n (``"sum"``: without the 1/n). input and target must have
+    the same shape (*) (minidl does not broadcast them; PyTorch warns and broadcasts) ->
+    a scalar, or (*) with ``reduction="none"``. Minimising it fits the conditional mean.
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> x = md.tensor([1.0, 2.0, 4.0], requires_grad=True)
+    >>> y = md.tensor([1.0, 0.0, 2.0])
+    >>> loss = F.mse_loss(x, y)          # (0 + 4 + 4) / 3
+    >>> loss
+    tensor(2.6667, grad_fn=<PointwiseLossBackward>)
+    >>> loss.backward()
+    >>> x.grad                           # 2 (x - y) / 3
+    tensor([0.0000, 1.3333, 1.3333])
+    >>> F.mse_loss(x, y, reduction="none")
+    tensor([0.0000, 4.0000, 4.0000], grad_fn=<PointwiseLossBackward>)
+    """
     return _pointwise(MSE, input, target, reduction, "mse_loss")
 
 
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    """mean(|input - target|) (MAE); gradient sign(input - target) / n."""
+    """Mean absolute error: mean(|input - target|) over all n elements.
+
+    Gradient: sign(input - target) / n (0 where they are equal). Shapes as in
+    :func:`mse_loss`. A large error counts linearly, not squared, so outliers pull less;
+    minimising it fits the conditional median.
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> x = md.tensor([1.0, 2.0, 4.0], requires_grad=True)
+    >>> loss = F.l1_loss(x, md.tensor([1.0, 0.0, 2.0]))     # (0 + 2 + 2) / 3
+    >>> loss
+    tensor(1.3333, grad_fn=<PointwiseLossBackward>)
+    >>> loss.backward()
+    >>> x.grad
+    tensor([0.0000, 0.3333, 0.3333])
+    """
     return _pointwise(L1, input, target, reduction, "l1_loss")
 
 
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor = None, reduction: str = "mean") -> Tensor:
-    """-w [y log x + (1 - y) log(1 - x)] on probabilities x in [0, 1]; each log is clamped at
-    -100 as in PyTorch, so x = 0 or 1 gives a finite loss. Gradient
-    w (x - y) / max(x (1 - x), 1e-12)."""
+    """Binary cross-entropy on probabilities: l = -w [y log x + (1 - y) log(1 - x)].
+
+    input x: probabilities in [0, 1] (e.g. a sigmoid's output), target y in [0, 1] of the
+    same shape (*), ``weight`` w broadcast to it (None: 1) -> a scalar, or (*) with
+    ``reduction="none"``. Each log is clamped at -100 as in PyTorch, so x = 0 or 1 gives a
+    finite loss. Gradient w (x - y) / max(x (1 - x), 1e-12). The target gets no gradient.
+    Prefer :func:`binary_cross_entropy_with_logits` on logits: it is the same loss without
+    the round trip through a saturated sigmoid.
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> p = md.tensor([0.9, 0.2, 0.5])
+    >>> y = md.tensor([1.0, 0.0, 1.0])
+    >>> F.binary_cross_entropy(p, y, reduction="none")   # -log 0.9, -log 0.8, -log 0.5
+    tensor([0.1054, 0.2231, 0.6931])
+    >>> F.binary_cross_entropy(p, y)
+    tensor(0.3406)
+    >>> F.binary_cross_entropy(md.tensor([0.0]), md.tensor([1.0]))   # log 0 clamped at -100
+    tensor(100.0000)
+    """
     return _pointwise(BCE, input, target, reduction, "binary_cross_entropy", weight, target_grad=False)
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor = None, size_average=None,
                                      reduce=None, reduction: str = "mean", pos_weight: Tensor = None) -> Tensor:
-    """Sigmoid and BCE in one stable pass: -w [p y log s(x) + (1 - y) log(1 - s(x))],
-    p = pos_weight (per class, last dim). Gradient w [(1 + (p - 1) y) s(x) - p y]."""
+    """Sigmoid and BCE in one stable pass: l = -w [p y log s(x) + (1 - y) log(1 - s(x))].
+
+    input x: logits (*), target y in [0, 1] of the same shape, ``weight`` w broadcast to it,
+    ``pos_weight`` p per class along the last dim (a (C,) or one-element tensor; > 1 favours
+    recall on a rare positive class). -> a scalar, or (*) with ``reduction="none"``.
+    Written with softplus(-x) = log(1 + exp(-|x|)) + max(-x, 0) (log s(x) = -softplus(-x),
+    log(1 - s(x)) = -x - softplus(-x)), so a logit of 100 gives loss 100, not inf.
+    Gradient w [(1 + (p - 1) y) s(x) - p y], i.e. s(x) - y for w = p = 1. The target gets no
+    gradient. ``size_average`` and ``reduce`` are PyTorch's deprecated arguments, accepted
+    and ignored: use ``reduction``.
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> x = md.tensor([2.0, -1.0, 0.0], requires_grad=True)
+    >>> y = md.tensor([1.0, 0.0, 1.0])
+    >>> loss = F.binary_cross_entropy_with_logits(x, y)
+    >>> loss                              # = F.binary_cross_entropy(F.sigmoid(x), y)
+    tensor(0.3778, grad_fn=<PointwiseLossBackward>)
+    >>> loss.backward()
+    >>> x.grad                            # (sigmoid(x) - y) / 3
+    tensor([-0.0397,  0.0896, -0.1667])
+    >>> F.binary_cross_entropy_with_logits(x.detach(), y, pos_weight=md.tensor([3.0]))
+    tensor(0.9245)
+    """
     return _pointwise(BCE_LOGITS, input, target, reduction, "binary_cross_entropy_with_logits", weight, pos_weight,
                       target_grad=False)
 
@@ -148,11 +241,41 @@ class CrossEntropyBackward(Node):
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor = None, size_average=None, ignore_index: int = -100,
                   reduce=None, reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
-    """-log softmax(input)[target], averaged over non-ignored samples weighted by weight[target].
+    """Cross-entropy of logits against class targets: l_n = -w[t_n] log softmax(x_n)[t_n].
 
-    input (N, C) or (C,) or (N, C, d1, ...); target class indices (N) / (N, d1, ...) (int64),
-    or class probabilities of the input's shape. label_smoothing eps mixes the target with
-    the uniform distribution: q = (1 - eps) onehot + eps / C.
+    The loss of a softmax classifier: it is log-softmax followed by NLL, fused. With class
+    indices t, ``reduction="mean"`` gives sum_n l_n / sum_n w[t_n] over the samples whose
+    target is not ``ignore_index``; with ``weight`` None, w = 1.
+
+    Shapes: input (N, C) logits, (C,) for one sample, or (N, C, d1, ...) (a class per
+    position, e.g. per pixel); target either class indices (N,) / () / (N, d1, ...) (int64,
+    in [0, C) or ``ignore_index``), or class probabilities of the input's shape, with
+    l_n = -sum_c w[c] q_nc log softmax(x_n)_c, averaged over the N samples. ``weight`` (C,)
+    rescales each class. Output: a scalar, or the per-sample losses (N,) / (N, d1, ...) with
+    ``reduction="none"``.
+
+    ``label_smoothing`` eps (Szegedy et al., 2016) mixes the target with the uniform
+    distribution, q = (1 - eps) onehot(t) + eps / C, so the model is not pushed to infinite
+    logits. Without class weights the gradient with respect to the logits is
+    (softmax(x_n) - q_n) / N (``"mean"``), q_n = onehot(t_n) when eps = 0.
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> x = md.tensor([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]], requires_grad=True)
+    >>> t = md.tensor([0, 1])
+    >>> F.cross_entropy(x, t, reduction="none")     # -log softmax(x)[n, t_n]
+    tensor([0.4170, 0.2200], grad_fn=<CrossEntropyBackward>)
+    >>> loss = F.cross_entropy(x, t)
+    >>> loss
+    tensor(0.3185, grad_fn=<CrossEntropyBackward>)
+    >>> loss.backward()
+    >>> x.grad                                      # (softmax(x) - onehot(t)) / N
+    tensor([[-0.1705,  0.1212,  0.0493],
+            [ 0.0543, -0.0988,  0.0445]])
+    >>> F.cross_entropy(x.detach(), md.tensor([0, -100]))    # the second sample is ignored
+    tensor(0.4170)
+    >>> F.cross_entropy(x.detach(), t, label_smoothing=0.1)
+    tensor(0.4369)
     """
     if _amp.active:
         input, target, weight = _amp.autocast_inputs("cross_entropy", input, target, weight)
@@ -221,10 +344,26 @@ class FocalBackward(Node):
 
 
 def focal_loss(logits: Tensor, target: Tensor, alpha=0.25, gamma: float = 2.0, reduction: str = "mean") -> Tensor:
-    """Multi-class focal loss (Lin et al., 2017): -alpha_t (1 - p_t)^gamma log p_t with
-    p_t = softmax(logits)[target]. logits (N, C), target (N,) int64; alpha a float (every
-    class), a length-C tensor (alpha[target]) or None (1). gamma = 0, alpha = 1 is
-    cross-entropy; gamma > 0 down-weights the well-classified examples."""
+    """Multi-class focal loss (Lin et al., 2017): l_n = -alpha_t (1 - p_t)^gamma log p_t with
+    p_t = softmax(logits_n)[target_n].
+
+    logits (N, C), target (N,) int64; alpha a float (every class), a length-C tensor
+    (alpha[target]) or None (1). gamma = 0, alpha = 1 is cross-entropy; gamma > 0
+    down-weights the well-classified examples (p_t near 1), so the many easy examples of an
+    imbalanced problem do not swamp the few hard ones. Output: a scalar (mean or sum over
+    N), or (N,) with ``reduction="none"``. Not in PyTorch's core (torchvision has the binary
+    ``sigmoid_focal_loss``); minidl's is the softmax form of the paper, fused like
+    :func:`cross_entropy`.
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> x = md.tensor([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]])
+    >>> t = md.tensor([0, 1])
+    >>> F.focal_loss(x, t, reduction="none")        # alpha = 0.25, gamma = 2
+    tensor([0.0121, 0.0021])
+    >>> F.focal_loss(x, t, alpha=None, gamma=0.0)   # = F.cross_entropy(x, t)
+    tensor(0.3185)
+    """
     if _amp.active:
         logits, target = _amp.autocast_inputs("focal_loss", logits, target)
     _check_reduction(reduction)
@@ -289,7 +428,23 @@ def _flatten_classes(logp: Tensor, target: Tensor):
 
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor = None, ignore_index: int = -100,
              reduction: str = "mean") -> Tensor:
-    """-w[t] * input[n, t] with input of log-probabilities (N, C) and targets (N,)."""
+    """Negative log-likelihood: l_n = -w[t_n] input[n, t_n] on log-probabilities.
+
+    input (N, C) log-probabilities (e.g. from ``F.log_softmax``), (C,) for one sample, or
+    (N, C, d1, ...); target (N,) / () / (N, d1, ...) int64 class indices. ``weight`` (C,)
+    rescales classes; targets equal to ``ignore_index`` contribute nothing. ``"mean"``
+    divides by sum_n w[t_n] over the non-ignored samples (a weighted mean), ``"none"``
+    returns the per-sample losses of the target's shape. Gradient: -w[t_n] / denominator at
+    [n, t_n], 0 elsewhere. ``F.nll_loss(F.log_softmax(x, 1), t)`` is ``F.cross_entropy(x, t)``.
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> logp = md.tensor([[-0.5, -1.0], [-2.0, -0.1]])
+    >>> F.nll_loss(logp, md.tensor([0, 0]))          # (0.5 + 2.0) / 2
+    tensor(1.2500)
+    >>> F.nll_loss(logp, md.tensor([0, 1]), reduction="none")
+    tensor([0.5000, 0.1000])
+    """
     if _amp.active:
         input, target, weight = _amp.autocast_inputs("nll_loss", input, target, weight)
     if not isinstance(target, Tensor):
@@ -342,21 +497,51 @@ class _Loss(Module):
 
 
 class MSELoss(_Loss):
-    """mean((input - target)^2)."""
+    """Mean squared error as a module: mean((input - target)^2) (see ``F.mse_loss``).
+
+    input (*), target (*) of the same shape -> scalar (``reduction="none"``: (*)).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> criterion = nn.MSELoss()
+    >>> criterion(md.tensor([1.0, 2.0, 4.0]), md.tensor([1.0, 0.0, 2.0]))
+    tensor(2.6667)
+    >>> nn.MSELoss(reduction="sum")(md.tensor([1.0, 2.0, 4.0]), md.tensor([1.0, 0.0, 2.0]))
+    tensor(8.0000)
+    """
 
     def forward(self, input, target):
         return mse_loss(input, target, self.reduction)
 
 
 class L1Loss(_Loss):
-    """mean(|input - target|) (MAE)."""
+    """Mean absolute error as a module: mean(|input - target|) (see ``F.l1_loss``).
+
+    input (*), target (*) of the same shape -> scalar (``reduction="none"``: (*)).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> nn.L1Loss()(md.tensor([1.0, 2.0, 4.0]), md.tensor([1.0, 0.0, 2.0]))
+    tensor(1.3333)
+    """
 
     def forward(self, input, target):
         return l1_loss(input, target, self.reduction)
 
 
 class NLLLoss(_Loss):
-    """-weight[t] * input[n, t] on log-probabilities."""
+    """Negative log-likelihood as a module: -weight[t] * input[n, t] on log-probabilities
+    (see ``F.nll_loss``). Put ``nn.LogSoftmax(dim=1)`` in front of it, or use
+    ``nn.CrossEntropyLoss`` on the logits instead.
+
+    input (N, C) log-probabilities, target (N,) int64 -> scalar (``"none"``: (N,)).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> criterion = nn.NLLLoss(weight=md.tensor([2.0, 1.0]))
+    >>> criterion(md.tensor([[-0.5, -1.0], [-2.0, -0.1]]), md.tensor([0, 1]))  # (2*0.5 + 0.1) / 3
+    tensor(0.3667)
+    """
 
     def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean"):
         super().__init__(reduction)
@@ -367,7 +552,23 @@ class NLLLoss(_Loss):
 
 
 class CrossEntropyLoss(_Loss):
-    """-log softmax(input)[target] (log-softmax and NLL in C++)."""
+    """Cross-entropy on logits as a module: -log softmax(input)[target] (log-softmax and NLL
+    fused in C++; see ``F.cross_entropy`` for weights, ``ignore_index``, probability targets
+    and ``label_smoothing``). The standard loss of a classifier: the network's last layer
+    outputs raw scores, no softmax.
+
+    input (N, C) logits (or (N, C, d1, ...)), target (N,) int64 (or (N, d1, ...), or
+    probabilities of the input's shape) -> scalar (``"none"``: per sample).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> criterion = nn.CrossEntropyLoss()
+    >>> logits = md.tensor([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]])
+    >>> criterion(logits, md.tensor([0, 1]))
+    tensor(0.3185)
+    >>> nn.CrossEntropyLoss(weight=md.tensor([1.0, 3.0, 1.0]))(logits, md.tensor([0, 1]))
+    tensor(0.2693)
+    """
 
     def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0):
         super().__init__(reduction)
@@ -379,7 +580,16 @@ class CrossEntropyLoss(_Loss):
 
 
 class BCELoss(_Loss):
-    """-w [y log x + (1-y) log(1-x)] on probabilities (logs clamped at -100)."""
+    """Binary cross-entropy on probabilities as a module: -w [y log x + (1-y) log(1-x)]
+    (logs clamped at -100; see ``F.binary_cross_entropy``).
+
+    input (*) probabilities in [0, 1], target (*) -> scalar (``"none"``: (*)).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> nn.BCELoss()(md.tensor([0.9, 0.2, 0.5]), md.tensor([1.0, 0.0, 1.0]))
+    tensor(0.3406)
+    """
 
     def __init__(self, weight=None, reduction: str = "mean"):
         super().__init__(reduction)
@@ -390,7 +600,18 @@ class BCELoss(_Loss):
 
 
 class BCEWithLogitsLoss(_Loss):
-    """Sigmoid + BCE in one stable pass; ``pos_weight`` weighs positives per class."""
+    """Sigmoid + BCE in one stable pass; ``pos_weight`` weighs positives per class (see
+    ``F.binary_cross_entropy_with_logits``). The loss for binary and multi-label
+    classification on raw logits.
+
+    input (*) logits, target (*) in [0, 1] -> scalar (``"none"``: (*)).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> criterion = nn.BCEWithLogitsLoss()
+    >>> criterion(md.tensor([2.0, -1.0, 0.0]), md.tensor([1.0, 0.0, 1.0]))
+    tensor(0.3778)
+    """
 
     def __init__(self, weight=None, reduction: str = "mean", pos_weight=None):
         super().__init__(reduction)
@@ -402,7 +623,17 @@ class BCEWithLogitsLoss(_Loss):
 
 
 class FocalLoss(_Loss):
-    """-alpha_t (1 - p_t)^gamma log p_t on (N, C) logits and int64 targets (Lin et al., 2017)."""
+    """Focal loss as a module: -alpha_t (1 - p_t)^gamma log p_t on (N, C) logits and int64
+    targets (Lin et al., 2017; see ``F.focal_loss``). Not a PyTorch module (minidl extra).
+
+    input (N, C) logits, target (N,) int64 -> scalar (``"none"``: (N,)).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> criterion = nn.FocalLoss(alpha=None, gamma=0.0)      # reduces to cross-entropy
+    >>> criterion(md.tensor([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]]), md.tensor([0, 1]))
+    tensor(0.3185)
+    """
 
     def __init__(self, alpha=0.25, gamma: float = 2.0, reduction: str = "mean"):
         super().__init__(reduction)

@@ -4,6 +4,9 @@ Attributes that are Parameters or Modules are registered on assignment, so
 ``parameters()``, ``state_dict()``, ``train()``/``eval()`` and ``to()`` walk the tree.
 ``state_dict`` keys are PyTorch's (``layer.0.weight``, ``bn.running_mean`` ...), so weights
 move between the two libraries through NumPy arrays.
+
+Pure Python, no C++: a Module only organises parameters and calls; the computation happens
+in the functions its ``forward`` calls.
 """
 from __future__ import annotations
 
@@ -20,7 +23,47 @@ _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_
 
 class Module(DtypeShortcuts):
     """Base class: subclasses define ``__init__`` (creating submodules/parameters) and
-    ``forward``; call the module, not ``forward``."""
+    ``forward``; call the module, not ``forward``.
+
+    Calling ``module(x)`` runs the forward pre-hooks, ``forward(x)`` and the forward hooks.
+    Attributes that are ``nn.Parameter`` or ``Module`` are registered on assignment;
+    ``register_buffer`` adds state that is saved but not trained (BatchNorm's running
+    statistics). The tree is then walked by ``parameters()`` / ``named_parameters()``,
+    ``buffers()``, ``children()``, ``modules()``, ``state_dict()`` /
+    ``load_state_dict()``, ``train()`` / ``eval()`` (the ``training`` flag that Dropout
+    and BatchNorm read), ``zero_grad()``, ``requires_grad_()``, ``apply(fn)`` and
+    ``to(dtype)``. ``to(device)`` and ``cuda()`` only check the device name: the tensors stay
+    where they are (a CUDA device raises RuntimeError when none is available).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> import minidl.nn.functional as F
+    >>> class TwoLayer(nn.Module):
+    ...     def __init__(self, n_in, n_hidden, n_out):
+    ...         super().__init__()
+    ...         self.fc1 = nn.Linear(n_in, n_hidden)     # registered as a child
+    ...         self.fc2 = nn.Linear(n_hidden, n_out)
+    ...     def forward(self, x):
+    ...         return self.fc2(F.relu(self.fc1(x)))
+    >>> net = TwoLayer(4, 8, 3)
+    >>> net
+    TwoLayer(
+      (fc1): Linear(in_features=4, out_features=8, bias=True)
+      (fc2): Linear(in_features=8, out_features=3, bias=True)
+    )
+    >>> net(md.zeros(2, 4)).shape
+    minidl.Size([2, 3])
+    >>> [(name, tuple(p.shape)) for name, p in net.named_parameters()]
+    [('fc1.weight', (8, 4)), ('fc1.bias', (8,)), ('fc2.weight', (3, 8)), ('fc2.bias', (3,))]
+    >>> sum(p.numel() for p in net.parameters())         # 8*4 + 8 + 3*8 + 3
+    67
+    >>> net.training, net.eval().fc1.training             # eval() switches every child
+    (True, False)
+    >>> copy = TwoLayer(4, 8, 3)
+    >>> _ = copy.load_state_dict(net.state_dict())
+    >>> bool((copy.fc1.weight == net.fc1.weight).all())
+    True
+    """
 
     training: bool
 

@@ -1,5 +1,10 @@
 """Multi-head attention (Vaswani et al., 2017), PyTorch's ``nn.MultiheadAttention``.
 
+Instead of one attention over the full embedding, the queries, keys and values are projected
+into h smaller subspaces ("heads") that attend independently, each free to look for a
+different relation (syntax, position, coreference ...); their outputs are concatenated and
+mixed by an output projection. Same cost as one full-width attention.
+
 With h heads of size d = embed_dim / h, for each head i
     head_i = softmax(Q W_q,i^T (K W_k,i^T)^T / sqrt(d) + mask) V W_v,i^T
     out    = concat(head_1 .. head_h) W_o^T + b_o
@@ -14,6 +19,11 @@ Masks mean what they mean in PyTorch's module: a boolean ``key_padding_mask`` (N
 unless ``average_attn_weights=False``); ``need_weights=False`` runs the fused kernel of
 ``F.scaled_dot_product_attention`` and never stores them. A query that may attend to
 nothing gives NaN in the first path and zeros in the second, exactly as PyTorch 2.13.
+
+Initialisation (PyTorch's): the input projections Xavier-uniform, ``in_proj_bias`` and
+``out_proj.bias`` zero, ``out_proj.weight`` as a Linear layer. Pure Python over
+``F.linear`` and ``F.scaled_dot_product_attention``: the C++ is that of cpp/ops/gemm/ and
+cpp/ops/attention/ (attention.cpp, attention_simd.cpp).
 """
 from __future__ import annotations
 
@@ -44,7 +54,39 @@ class MultiheadAttention(Module):
     """``MultiheadAttention(embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False,
     add_zero_attn=False, kdim=None, vdim=None, batch_first=False)`` -- see the module docstring.
     ``forward(query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
-    average_attn_weights=True, is_causal=False)`` returns (output, weights or None)."""
+    average_attn_weights=True, is_causal=False)`` returns (output, weights or None).
+
+    out = concat(head_1 .. head_h) W_o^T + b_o, head_i = softmax(q_i k_i^T / sqrt(d) + mask) v_i,
+    with q_i, k_i, v_i the i-th d = embed_dim / num_heads columns of the projections
+    Q W_q^T + b_q, K W_k^T + b_k, V W_v^T + b_v.
+
+    Shapes: query (L, N, E), key (S, N, kdim), value (S, N, vdim) (batch_first: (N, L, E) ...,
+    unbatched: (L, E) ...) -> output like query, weights (N, L, S) averaged over heads or
+    (N, h, L, S) with ``average_attn_weights=False``. Parameters: ``in_proj_weight`` (3E, E)
+    (or ``q_proj_weight`` (E, E), ``k_proj_weight`` (E, kdim), ``v_proj_weight`` (E, vdim)
+    when kdim or vdim differ from E), ``in_proj_bias`` (3E,), ``out_proj`` (Linear E -> E).
+    Self-attention is ``mha(x, x, x)``. ``add_bias_kv`` and ``add_zero_attn`` raise
+    NotImplementedError; ``is_causal=True`` needs the causal ``attn_mask`` too, as in PyTorch.
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> mha = nn.MultiheadAttention(16, 4, batch_first=True)     # 4 heads of 4 features
+    >>> [(name, tuple(p.shape)) for name, p in mha.named_parameters()]
+    [('in_proj_weight', (48, 16)), ('in_proj_bias', (48,)), ('out_proj.weight', (16, 16)), ('out_proj.bias', (16,))]
+    >>> x = md.randn(2, 5, 16)                                   # batch 2, 5 tokens
+    >>> out, weights = mha(x, x, x)
+    >>> out.shape, weights.shape
+    (minidl.Size([2, 5, 16]), minidl.Size([2, 5, 5]))
+    >>> bool((weights.sum(dim=-1) - 1).abs().max() < 1e-5)      # each row is a distribution
+    True
+    >>> causal = nn.Transformer.generate_square_subsequent_mask(5)
+    >>> out, weights = mha(x, x, x, attn_mask=causal)
+    >>> weights[0, 0]                                            # token 0 sees only itself
+    tensor([1.0000, 0.0000, 0.0000, 0.0000, 0.0000], grad_fn=<IndexBackward>)
+    >>> out, weights = mha(x, x, x, need_weights=False)         # the fused kernel
+    >>> weights is None
+    True
+    """
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
                  add_bias_kv: bool = False, add_zero_attn: bool = False, kdim=None, vdim=None,

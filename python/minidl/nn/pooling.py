@@ -1,10 +1,23 @@
 """Pooling on (N, C, H, W) or unbatched (C, H, W) tensors: ``max_pool2d``, ``avg_pool2d``,
 ``adaptive_avg_pool2d`` (and the 1-D forms as the H = 1 case), their modules and backward
-nodes. The loops are C++ (cpp/ops/pooling/pooling.cpp), parallel over the N*C planes.
+nodes.
 
-Output size (PyTorch's rule), per spatial dim:
+Pooling summarises each k x k window of a feature map by one number, channel by channel,
+without parameters: it shrinks the map (a stride-2 pool halves H and W, so later layers see
+a wider field at a quarter of the cost) and makes the features tolerant of small shifts.
+
+    max:       y[n, c, i, j] = max over the window of x        dx: dy goes to the arg-max
+    average:   y[n, c, i, j] = sum over the window of x / divisor   dx: dy / divisor to each
+    adaptive:  windows chosen so that the output has a given size (global pooling: 1 x 1)
+
+The window of output (i, j) starts at (i stride - pad, j stride - pad). Output size
+(PyTorch's rule), per spatial dim:
     out = floor((in + 2 pad - dilation (k - 1) - 1) / stride) + 1   (ceil in ceil_mode, where
     the last window must also start inside the input or the left padding).
+
+Where the C++ lives: cpp/ops/pooling/pooling.cpp holds the reference loops, forward and
+backward side by side, parallel over the N*C planes; cpp/ops/pooling/pooling_simd.cpp the
+float32 max pooling per ISA, which matches the reference bit for bit (values and arg-max).
 """
 from __future__ import annotations
 
@@ -96,9 +109,35 @@ class MaxPool2dBackward(Node):
 
 def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
                return_indices: bool = False):
-    """y[n, c, i, j] = max over the window at (i stride - pad, j stride - pad) with the given
-    dilation; padding counts as -inf. ``return_indices`` also gives the arg-max as the flat
-    index h * W + w in the input plane (int64), the first maximum on ties."""
+    """2-D max pooling: y[n, c, i, j] = max over the window at (i stride - pad, j stride - pad)
+    with the given dilation; padding counts as -inf.
+
+    Shapes: input (N, C, H, W) or (C, H, W) -> output (N, C, H_out, W_out) or (C, H_out, W_out),
+    H_out = floor((H + 2 padding[0] - dilation[0] (kernel_size[0] - 1) - 1) / stride[0]) + 1
+    (ceil with ``ceil_mode``), W_out likewise. ``stride`` defaults to ``kernel_size``;
+    ``padding`` is at most half the kernel. ``return_indices`` also gives the arg-max as the
+    flat index h * W + w in the input plane (int64), the first maximum on ties.
+    Backward: each output's gradient goes to its arg-max position (added up where windows
+    overlap), every other input gets 0.
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> x = md.arange(16.0).reshape(1, 4, 4)      # one 4 x 4 channel: 0 .. 15
+    >>> F.max_pool2d(x, 2)                        # 2 x 2 windows, stride 2
+    tensor([[[ 5.0000,  7.0000],
+             [13.0000, 15.0000]]])
+    >>> y, idx = F.max_pool2d(x, 2, return_indices=True)
+    >>> idx
+    tensor([[[ 5,  7],
+             [13, 15]]])
+    >>> F.max_pool2d(x, 3, stride=1, padding=1).shape   # "same" size
+    minidl.Size([1, 4, 4])
+    >>> x = md.tensor([[[1.0, 2.0], [4.0, 3.0]]], requires_grad=True)
+    >>> F.max_pool2d(x, 2).sum().backward()
+    >>> x.grad                                    # the gradient goes to the maximum
+    tensor([[[0.0000, 0.0000],
+             [1.0000, 0.0000]]])
+    """
     d4, _ = _as_4d(input, "max_pool2d", keep_16bit=True)
     geom = _geometry("max_pool2d", d4.shape, kernel_size, stride, padding, dilation, ceil_mode)
     y, idx = _C.max_pool2d(d4, geom, bool(ceil_mode))
@@ -113,7 +152,20 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
 
 def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
                return_indices: bool = False):
-    """1-D max pooling over the last dim of (N, C, L) or (C, L): max_pool2d with H = 1."""
+    """1-D max pooling over the last dim of (N, C, L) or (C, L): max_pool2d with H = 1.
+
+    y[n, c, i] = max_k x[n, c, i stride - padding + k dilation]. Shapes: (N, C, L) ->
+    (N, C, L_out), L_out = floor((L + 2 padding - dilation (kernel_size - 1) - 1) / stride) + 1
+    (ceil with ``ceil_mode``); ``stride`` defaults to ``kernel_size``.
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> x = md.tensor([[[1.0, 3.0, 2.0, 5.0, 4.0]]])
+    >>> F.max_pool1d(x, 2)                   # windows [1, 3], [2, 5]; the 4 is left over
+    tensor([[[3.0000, 5.0000]]])
+    >>> F.max_pool1d(x, 2, ceil_mode=True)   # a last, partial window [4]
+    tensor([[[3.0000, 5.0000, 4.0000]]])
+    """
     if input.ndim not in (2, 3):
         raise RuntimeError(f"max_pool1d: expected a 2D or 3D input, got input of shape {list(input.shape)}")
     k = _pair(kernel_size, "kernel_size")[0]
@@ -139,9 +191,28 @@ class AvgPool2dBackward(Node):
 
 def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True, divisor_override=None):
-    """y = (sum of the window's input values) / divisor; the divisor is ``divisor_override``
-    if given, else the window size clipped to the padded input (``count_include_pad``) or to
-    the input itself. Padding contributes zeros."""
+    """2-D average pooling: y = (sum of the window's input values) / divisor.
+
+    The divisor is ``divisor_override`` if given, else the window size clipped to the padded
+    input (``count_include_pad=True``, the default) or to the input itself. Padding
+    contributes zeros. Shapes: input (N, C, H, W) or (C, H, W) -> (N, C, H_out, W_out),
+    H_out = floor((H + 2 padding[0] - kernel_size[0]) / stride[0]) + 1 (ceil with
+    ``ceil_mode``), W_out likewise; ``stride`` defaults to ``kernel_size``. Backward: each
+    output's gradient, divided by its divisor, is added to every input of its window.
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> x = md.arange(16.0).reshape(1, 4, 4)
+    >>> F.avg_pool2d(x, 2)
+    tensor([[[ 2.5000,  4.5000],
+             [10.5000, 12.5000]]])
+    >>> F.avg_pool2d(x, 3, stride=2, padding=1)       # zeros count: (0+1+4+5) / 9
+    tensor([[[ 1.1111,  2.6667],
+             [ 5.6667, 10.0000]]])
+    >>> F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)   # (0+1+4+5) / 4
+    tensor([[[ 2.5000,  4.0000],
+             [ 8.5000, 10.0000]]])
+    """
     d4, low = _as_4d(input, "avg_pool2d")
     geom = _geometry("avg_pool2d", d4.shape, kernel_size, stride, padding, 1, ceil_mode)
     if divisor_override is not None and int(divisor_override) == 0:
@@ -160,7 +231,18 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
 
 def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True):
-    """1-D average pooling over the last dim of (N, C, L) or (C, L)."""
+    """1-D average pooling over the last dim of (N, C, L) or (C, L): avg_pool2d with H = 1.
+
+    y[n, c, i] = mean of x[n, c, i stride - padding : i stride - padding + kernel_size]
+    (padding counted as zeros with ``count_include_pad``). Shapes: (N, C, L) -> (N, C, L_out),
+    L_out = floor((L + 2 padding - kernel_size) / stride) + 1; ``stride`` defaults to
+    ``kernel_size``.
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> F.avg_pool1d(md.tensor([[[1.0, 3.0, 2.0, 5.0, 4.0]]]), 2)
+    tensor([[[2.0000, 3.5000]]])
+    """
     if input.ndim not in (2, 3):
         raise RuntimeError(f"avg_pool1d: expected a 2D or 3D input, got input of shape {list(input.shape)}")
     k = _pair(kernel_size, "kernel_size")[0]
@@ -181,9 +263,22 @@ class AdaptiveAvgPool2dBackward(Node):
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size):
-    """Output cell (i, j) averages input rows [floor(i H / OH), ceil((i + 1) H / OH)) and the
+    """Adaptive average pooling to a fixed output size (OH, OW), whatever the input size.
+
+    Output cell (i, j) averages input rows [floor(i H / OH), ceil((i + 1) H / OH)) and the
     same columns for W, OW: windows that overlap when OH does not divide H. ``output_size``
-    is an int or a pair; None in the pair keeps that input size."""
+    is an int or a pair; None in the pair keeps that input size. Shapes: (N, C, H, W) or
+    (C, H, W) -> (N, C, OH, OW). ``output_size=1`` is global average pooling, the head of
+    ResNet: any image size gives one C-vector per image.
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> x = md.arange(16.0).reshape(1, 4, 4)
+    >>> F.adaptive_avg_pool2d(x, 1)               # the mean of 0 .. 15
+    tensor([[[7.5000]]])
+    >>> F.adaptive_avg_pool2d(md.tensor([[[0.0, 1.0, 2.0, 3.0, 4.0]]]), (1, 3))
+    tensor([[[0.5000, 2.0000, 3.5000]]])
+    """
     d4, low = _as_4d(input, "adaptive_avg_pool2d")
     if isinstance(output_size, (tuple, list)):
         if len(output_size) != 2:
@@ -207,7 +302,20 @@ def adaptive_avg_pool2d(input: Tensor, output_size):
 
 # --- modules ------------------------------------------------------------------------------------
 class MaxPool2d(Module):
-    """Max pooling; see ``F.max_pool2d``. stride defaults to kernel_size."""
+    """2-D max pooling as a layer; see ``F.max_pool2d``. stride defaults to kernel_size.
+
+    Shapes: (N, C, H, W) -> (N, C, H_out, W_out), H_out = floor((H + 2 padding - dilation
+    (kernel_size - 1) - 1) / stride) + 1. No parameters. With ``return_indices`` the
+    forward returns (output, indices).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> pool = nn.MaxPool2d(2)
+    >>> pool
+    MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
+    >>> pool(md.zeros(8, 3, 32, 32)).shape
+    minidl.Size([8, 3, 16, 16])
+    """
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
                  ceil_mode: bool = False):
@@ -226,7 +334,16 @@ class MaxPool2d(Module):
 
 
 class MaxPool1d(MaxPool2d):
-    """Max pooling over the last dim of (N, C, L); see ``F.max_pool1d``."""
+    """1-D max pooling as a layer over the last dim of (N, C, L); see ``F.max_pool1d``.
+
+    Shapes: (N, C, L) -> (N, C, L_out), L_out = floor((L + 2 padding - dilation
+    (kernel_size - 1) - 1) / stride) + 1; stride defaults to kernel_size. No parameters.
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> nn.MaxPool1d(2)(md.tensor([[[1.0, 3.0, 2.0, 5.0]]]))
+    tensor([[[3.0000, 5.0000]]])
+    """
 
     def forward(self, input):
         return max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
@@ -234,7 +351,20 @@ class MaxPool1d(MaxPool2d):
 
 
 class AvgPool2d(Module):
-    """Average pooling; see ``F.avg_pool2d``. stride defaults to kernel_size."""
+    """2-D average pooling as a layer; see ``F.avg_pool2d``. stride defaults to kernel_size.
+
+    Shapes: (N, C, H, W) -> (N, C, H_out, W_out), H_out = floor((H + 2 padding -
+    kernel_size) / stride) + 1. No parameters.
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> pool = nn.AvgPool2d(2)
+    >>> pool
+    AvgPool2d(kernel_size=2, stride=2, padding=0)
+    >>> pool(md.arange(16.0).reshape(1, 1, 4, 4))
+    tensor([[[[ 2.5000,  4.5000],
+              [10.5000, 12.5000]]]])
+    """
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                  count_include_pad: bool = True, divisor_override=None):
@@ -252,7 +382,17 @@ class AvgPool2d(Module):
 
 
 class AvgPool1d(Module):
-    """Average pooling over the last dim of (N, C, L); see ``F.avg_pool1d``."""
+    """1-D average pooling as a layer over the last dim of (N, C, L); see ``F.avg_pool1d``.
+
+    Shapes: (N, C, L) -> (N, C, L_out), L_out = floor((L + 2 padding - kernel_size) /
+    stride) + 1; stride defaults to kernel_size. No parameters. (minidl's repr does not list
+    the arguments, PyTorch's does.)
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> nn.AvgPool1d(3)(md.tensor([[[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]]]))
+    tensor([[[2.0000, 5.0000]]])
+    """
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True):
         super().__init__()
@@ -265,7 +405,18 @@ class AvgPool1d(Module):
 
 class AdaptiveAvgPool2d(Module):
     """Adaptive average pooling to a fixed output size (int or pair); see
-    ``F.adaptive_avg_pool2d``. ``AdaptiveAvgPool2d((1, 1))`` is global average pooling."""
+    ``F.adaptive_avg_pool2d``. ``AdaptiveAvgPool2d((1, 1))`` is global average pooling.
+
+    Shapes: (N, C, H, W) -> (N, C, OH, OW) for any H, W. No parameters.
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> gap = nn.AdaptiveAvgPool2d((1, 1))
+    >>> gap
+    AdaptiveAvgPool2d(output_size=(1, 1))
+    >>> gap(md.zeros(8, 64, 7, 7)).shape
+    minidl.Size([8, 64, 1, 1])
+    """
 
     def __init__(self, output_size):
         super().__init__()

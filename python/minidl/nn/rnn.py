@@ -1,5 +1,11 @@
 """Recurrent layers: ``RNN``, ``LSTM``, ``GRU`` and the cells ``RNNCell``, ``LSTMCell``,
-``GRUCell``, with PyTorch's constructor arguments, parameter names (``weight_ih_l0``,
+``GRUCell``.
+
+A recurrent network reads a sequence one step at a time and carries a hidden state h from
+step to step, the same weights at every step, so it handles sequences of any length. The
+plain (Elman) RNN's gradient through many steps vanishes or explodes; the LSTM and GRU add
+gates that decide what to keep, which lets the gradient flow across long spans. The modules
+follow PyTorch's constructor arguments, parameter names (``weight_ih_l0``,
 ``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``, ``_reverse``), gate order, initialisation
 U(-1/sqrt(H), 1/sqrt(H)), shapes and return values, so weights move between the two.
 
@@ -10,6 +16,9 @@ Per time step t (x_t (B, I), h (B, H); W_ih (G H, I), W_hh (G H, H), G = 1 / 4 /
     GRU:   r, z = s(.) of x_t W_i{r,z}^T + b_i{r,z} + h_{t-1} W_h{r,z}^T + b_h{r,z}
            n = tanh(x_t W_in^T + b_in + r (h_{t-1} W_hn^T + b_hn)),  h_t = (1 - z) n + z h_{t-1}
 
+Training runs backpropagation through time: the backward walks the steps in reverse.
+Where the C++ lives: the reference cells are in cpp/ops/rnn/rnn_cells.h (the equations above,
+forward and backward side by side), their float32 vector versions in cpp/ops/rnn/rnn_simd.cpp.
 Each layer-direction is ONE C++ call forward (cpp/ops/rnn/rnn.cpp: the input projection of
 all steps as one GEMM, then per step one recurrent GEMM and one fused pointwise cell) and ONE
 graph node whose backward is one C++ call through all steps. Bidirectional outputs are
@@ -105,7 +114,21 @@ def _check_dtype(name, input, weight):
 
 
 class RNNBase(Module):
-    """Shared by RNN / LSTM / GRU: parameters, initialisation, argument checks, forward."""
+    """Shared by RNN / LSTM / GRU: parameters, initialisation, argument checks, forward.
+
+    ``RNNBase(mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+    dropout=0.0, bidirectional=False, proj_size=0)`` with ``mode`` one of "RNN_TANH",
+    "RNN_RELU", "LSTM", "GRU" (as PyTorch's ``nn.RNNBase``); use the subclasses. For layer l
+    and direction d (suffix ``_reverse``) it holds ``weight_ih_l{l}`` (G H, I_l),
+    ``weight_hh_l{l}`` (G H, H) and, with ``bias``, ``bias_ih_l{l}``, ``bias_hh_l{l}``
+    (G H,), where G = 1 (RNN), 4 (LSTM), 3 (GRU), H = hidden_size, I_0 = input_size and
+    I_l = D H above (D = 2 if bidirectional else 1). All ~ U(-1/sqrt(H), 1/sqrt(H)).
+
+    >>> from minidl import nn
+    >>> lstm = nn.RNNBase("LSTM", 2, 3)
+    >>> [(name, tuple(p.shape)) for name, p in lstm.named_parameters()]
+    [('weight_ih_l0', (12, 2)), ('weight_hh_l0', (12, 3)), ('bias_ih_l0', (12,)), ('bias_hh_l0', (12,))]
+    """
 
     def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
@@ -251,7 +274,27 @@ class RNNBase(Module):
 
 class RNN(RNNBase):
     """Elman RNN, h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh) (or relu), stacked
-    ``num_layers`` deep. input (T, B, input_size) -> (output (T, B, D hidden), h_n (L D, B, hidden))."""
+    ``num_layers`` deep. input (T, B, input_size) -> (output (T, B, D hidden), h_n (L D, B, hidden)).
+
+    T is the sequence length, B the batch, L = ``num_layers``, D = 2 if ``bidirectional``
+    else 1. ``batch_first=True``: input and output are (B, T, .) (h_n stays (L D, B, H)); an
+    unbatched (T, input_size) input gives (T, D H) and (L D, H). ``forward(input, h0=None)``,
+    h0 (L D, B, H) defaulting to zeros. ``output`` holds the last layer's h_t for every t,
+    ``h_n`` every layer's final state. Parameters per layer l: ``weight_ih_l{l}`` (H, I),
+    ``weight_hh_l{l}`` (H, H), ``bias_ih_l{l}``, ``bias_hh_l{l}`` (H,), all
+    ~ U(-1/sqrt(H), 1/sqrt(H)). ``dropout`` is applied between layers in training.
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> rnn = nn.RNN(4, 8, num_layers=2, batch_first=True)
+    >>> rnn
+    RNN(4, 8, num_layers=2, batch_first=True)
+    >>> output, h_n = rnn(md.zeros(3, 5, 4))       # batch 3, 5 steps, 4 features
+    >>> output.shape, h_n.shape
+    (minidl.Size([3, 5, 8]), minidl.Size([2, 3, 8]))
+    >>> [(name, tuple(p.shape)) for name, p in nn.RNN(4, 8).named_parameters()]
+    [('weight_ih_l0', (8, 4)), ('weight_hh_l0', (8, 8)), ('bias_ih_l0', (8,)), ('bias_hh_l0', (8,))]
+    """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
@@ -266,7 +309,27 @@ class RNN(RNNBase):
 class LSTM(RNNBase):
     """Long short-term memory (Hochreiter & Schmidhuber, 1997) with PyTorch's gate order i, f,
     g, o. input (T, B, input_size) -> (output (T, B, D hidden), (h_n, c_n) each (L D, B, hidden)).
-    ``proj_size`` > 0 raises NotImplementedError."""
+    ``proj_size`` > 0 raises NotImplementedError.
+
+    Per step: i, f, o = sigmoid(.), g = tanh(.) of x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh
+    (the four gates stacked in that order along the first weight dim), c_t = f c_{t-1} + i g,
+    h_t = o tanh(c_t). The cell state c is updated additively, which is why the gradient
+    survives many steps. ``forward(input, (h0, c0)=None)`` (zeros if None). Parameters per
+    layer: ``weight_ih_l{l}`` (4H, I), ``weight_hh_l{l}`` (4H, H), biases (4H,), all
+    ~ U(-1/sqrt(H), 1/sqrt(H)). Shapes for ``batch_first``, unbatched input and
+    ``bidirectional`` as in :class:`RNN`.
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> lstm = nn.LSTM(4, 8, bidirectional=True)
+    >>> lstm
+    LSTM(4, 8, bidirectional=True)
+    >>> output, (h_n, c_n) = lstm(md.zeros(5, 3, 4))  # 5 steps, batch 3, 4 features
+    >>> output.shape, h_n.shape, c_n.shape            # output: both directions, 2 * 8
+    (minidl.Size([5, 3, 16]), minidl.Size([2, 3, 8]), minidl.Size([2, 3, 8]))
+    >>> lstm.weight_ih_l0.shape, lstm.weight_hh_l0_reverse.shape
+    (minidl.Size([32, 4]), minidl.Size([32, 8]))
+    """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
@@ -277,7 +340,25 @@ class LSTM(RNNBase):
 
 class GRU(RNNBase):
     """Gated recurrent unit (Cho et al., 2014) as PyTorch computes it (gates r, z, n; the reset
-    gate multiplies W_hn h + b_hn). input (T, B, input_size) -> (output, h_n (L D, B, hidden))."""
+    gate multiplies W_hn h + b_hn). input (T, B, input_size) -> (output, h_n (L D, B, hidden)).
+
+    Per step: r = sigmoid(x W_ir^T + b_ir + h W_hr^T + b_hr), z = sigmoid(x W_iz^T + b_iz +
+    h W_hz^T + b_hz), n = tanh(x W_in^T + b_in + r (h W_hn^T + b_hn)), h' = (1 - z) n + z h.
+    Fewer parameters than the LSTM (3 gates, no cell state) for similar results on many
+    tasks. Parameters per layer: ``weight_ih_l{l}`` (3H, I) (rows r, z, n),
+    ``weight_hh_l{l}`` (3H, H), biases (3H,), all ~ U(-1/sqrt(H), 1/sqrt(H)). Shapes as in
+    :class:`RNN`, output (T, B, D H).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> gru = nn.GRU(4, 8)
+    >>> output, h_n = gru(md.zeros(5, 3, 4))
+    >>> output.shape, h_n.shape, gru.weight_ih_l0.shape
+    (minidl.Size([5, 3, 8]), minidl.Size([1, 3, 8]), minidl.Size([24, 4]))
+    >>> output, h_n = gru(md.zeros(5, 4))           # unbatched: (T, input_size)
+    >>> output.shape, h_n.shape
+    (minidl.Size([5, 8]), minidl.Size([1, 8]))
+    """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, device=None,
@@ -289,7 +370,19 @@ class GRU(RNNBase):
 # --- cells: one time step ----------------------------------------------------------------------
 class RNNCellBase(Module):
     """Shared by the cells: parameters weight_ih (G H, I), weight_hh (G H, H), bias_ih, bias_hh,
-    all U(-1/sqrt(H), 1/sqrt(H)); one step = the layer kernel with T = 1."""
+    all U(-1/sqrt(H), 1/sqrt(H)); one step = the layer kernel with T = 1.
+
+    ``RNNCellBase(mode, name, input_size, hidden_size, bias)``, mode one of "RNN_TANH",
+    "RNN_RELU", "LSTM", "GRU" and G = 1, 1, 4, 3 (PyTorch's ``RNNCellBase`` takes
+    ``(input_size, hidden_size, bias, num_chunks)`` instead); use the subclasses. A cell
+    computes one time step, so the loop over time is yours: what you write when the next
+    input depends on the last output (decoding, sampling).
+
+    >>> from minidl import nn
+    >>> cell = nn.RNNCellBase("GRU", "GRUCell", 2, 3, True)
+    >>> cell.weight_ih.shape, cell.weight_hh.shape
+    (minidl.Size([9, 2]), minidl.Size([9, 3]))
+    """
 
     def __init__(self, mode: str, name: str, input_size: int, hidden_size: int, bias: bool, device=None,
                  dtype=None):
@@ -363,7 +456,27 @@ class RNNCellBase(Module):
 
 class RNNCell(RNNCellBase):
     """h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (or relu). input (B, I) or (I,), hx (B, H)
-    (zeros if None) -> h' (B, H)."""
+    (zeros if None) -> h' (B, H).
+
+    One step of :class:`RNN`. Parameters: ``weight_ih`` (H, I), ``weight_hh`` (H, H),
+    ``bias_ih``, ``bias_hh`` (H,), all ~ U(-1/sqrt(H), 1/sqrt(H)).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> cell = nn.RNNCell(1, 1)
+    >>> with md.no_grad():              # h' = tanh(x + 0.5 h)
+    ...     _ = cell.weight_ih.fill_(1.0)
+    ...     _ = cell.weight_hh.fill_(0.5)
+    ...     _ = cell.bias_ih.zero_()
+    ...     _ = cell.bias_hh.zero_()
+    >>> h = None
+    >>> for x in [1.0, 0.0, -1.0]:      # the loop over time is explicit
+    ...     h = cell(md.tensor([[x]]), h)
+    ...     print(h)
+    tensor([[0.7616]], grad_fn=<RnnLayerBackward>)
+    tensor([[0.3634]], grad_fn=<RnnLayerBackward>)
+    tensor([[-0.6741]], grad_fn=<RnnLayerBackward>)
+    """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
                  device=None, dtype=None):
@@ -379,7 +492,20 @@ class RNNCell(RNNCellBase):
 
 class LSTMCell(RNNCellBase):
     """One LSTM step (gates i, f, g, o): c' = f c + i g, h' = o tanh(c'). input (B, I) or (I,),
-    hx = (h, c) each (B, H) (zeros if None) -> (h', c')."""
+    hx = (h, c) each (B, H) (zeros if None) -> (h', c').
+
+    i, f, o = sigmoid(.), g = tanh(.) of x W_ih^T + b_ih + h W_hh^T + b_hh. Parameters:
+    ``weight_ih`` (4H, I), ``weight_hh`` (4H, H), ``bias_ih``, ``bias_hh`` (4H,), all
+    ~ U(-1/sqrt(H), 1/sqrt(H)).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> cell = nn.LSTMCell(3, 5)
+    >>> h, c = cell(md.zeros(2, 3))               # batch 2; state (h, c) starts at zeros
+    >>> h, c = cell(md.ones(2, 3), (h, c))        # the next step
+    >>> h.shape, c.shape, cell.weight_ih.shape
+    (minidl.Size([2, 5]), minidl.Size([2, 5]), minidl.Size([20, 3]))
+    """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None):
         super().__init__("LSTM", "LSTMCell", input_size, hidden_size, bias, device, dtype)
@@ -393,7 +519,20 @@ class LSTMCell(RNNCellBase):
 
 class GRUCell(RNNCellBase):
     """One GRU step: r, z = s(.), n = tanh(x W_in^T + b_in + r (h W_hn^T + b_hn)),
-    h' = (1 - z) n + z h. input (B, I) or (I,), hx (B, H) (zeros if None) -> h' (B, H)."""
+    h' = (1 - z) n + z h. input (B, I) or (I,), hx (B, H) (zeros if None) -> h' (B, H).
+
+    s is the sigmoid, with r, z computed from x and h as in :class:`GRU`. Parameters:
+    ``weight_ih`` (3H, I), ``weight_hh`` (3H, H), ``bias_ih``, ``bias_hh`` (3H,), all
+    ~ U(-1/sqrt(H), 1/sqrt(H)).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> cell = nn.GRUCell(3, 5)
+    >>> cell(md.zeros(2, 3)).shape
+    minidl.Size([2, 5])
+    >>> cell(md.zeros(3)).shape                   # unbatched
+    minidl.Size([5])
+    """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None):
         super().__init__("GRU", "GRUCell", input_size, hidden_size, bias, device, dtype)

@@ -1,6 +1,23 @@
 """Softmax and log-softmax along a dim: ``F.softmax``, ``F.log_softmax``, ``nn.Softmax``,
-``nn.LogSoftmax``. One C++ kernel per direction (cpp/ops/softmax/softmax.cpp), stable at
-+-1000 because the row maximum is subtracted first."""
+``nn.LogSoftmax``.
+
+Softmax turns a vector of scores (logits) into a probability distribution:
+
+    softmax(x)_i     = exp(x_i - m) / sum_j exp(x_j - m),      m = max_j x_j
+    log_softmax(x)_i = x_i - m - log sum_j exp(x_j - m)
+
+Subtracting the row maximum m changes nothing mathematically (it cancels) but keeps every
+exp() <= 1, so logits of +-1000 give no overflow. Backward, with y the output and g the
+incoming gradient along the same dim:
+
+    softmax:      dx_i = y_i (g_i - sum_j g_j y_j)
+    log_softmax:  dx_i = g_i - exp(y_i) sum_j g_j
+
+The output has the input's shape; the slices along ``dim`` sum to 1 (softmax).
+
+Where the C++ lives: cpp/ops/softmax/softmax.cpp (reference loops for both directions and the
+dispatch) and cpp/ops/softmax/softmax_simd.cpp (per-ISA versions). One kernel per direction.
+"""
 from __future__ import annotations
 
 from .. import _C
@@ -39,18 +56,57 @@ def _softmax(x: Tensor, dim, log: bool, dtype=None) -> Tensor:
 
 
 def softmax(input: Tensor, dim=None, dtype=None) -> Tensor:
-    """exp(x_i - max) / sum_j exp(x_j - max) along ``dim``."""
+    """Softmax along ``dim``: y_i = exp(x_i - max) / sum_j exp(x_j - max).
+
+    input (*) -> output (*), same shape; every slice along ``dim`` is a probability vector.
+    Backward: dx_i = y_i (g_i - sum_j g_j y_j). ``dtype`` casts the input first (e.g. to
+    compute in float64). ``dim=None`` is PyTorch's deprecated implicit choice (0 for 0-, 1-
+    and 3-D input, else 1); always pass ``dim``. 16-bit inputs are computed in float32.
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> x = md.tensor([[1.0, 2.0, 3.0], [1000.0, 1000.0, 1000.0]])
+    >>> F.softmax(x, dim=1)
+    tensor([[0.0900, 0.2447, 0.6652],
+            [0.3333, 0.3333, 0.3333]])
+    >>> F.softmax(x, dim=1).sum(dim=1)
+    tensor([1.0000, 1.0000])
+    """
     return _softmax(input, dim, False, dtype)
 
 
 def log_softmax(input: Tensor, dim=None, dtype=None) -> Tensor:
-    """x_i - max - log sum_j exp(x_j - max) along ``dim``."""
+    """Log-softmax along ``dim``: y_i = x_i - max - log sum_j exp(x_j - max) = log softmax(x)_i.
+
+    input (*) -> output (*), same shape. Computed in one pass, never as log(softmax(x)), which
+    would give -inf where a probability underflows to 0. Backward:
+    dx_i = g_i - softmax(x)_i sum_j g_j. Followed by ``F.nll_loss`` it is the cross-entropy
+    loss (``F.cross_entropy`` fuses both). ``dim`` and ``dtype`` as in :func:`softmax`.
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> F.log_softmax(md.tensor([[1.0, 2.0, 3.0]]), dim=1)
+    tensor([[-2.4076, -1.4076, -0.4076]])
+    """
     return _softmax(input, dim, True, dtype)
 
 
 
 class Softmax(Module):
-    """exp(x_i) / sum_j exp(x_j) along ``dim``."""
+    """Softmax as a layer: y_i = exp(x_i) / sum_j exp(x_j) along ``dim`` (see :func:`softmax`).
+
+    No parameters. input (*) -> output (*). Do not put it in front of ``nn.CrossEntropyLoss``,
+    which expects raw logits and applies log-softmax itself.
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> m = nn.Softmax(dim=1)
+    >>> m
+    Softmax(dim=1)
+    >>> m(md.tensor([[0.0, 0.0], [0.0, 2.0]]))
+    tensor([[0.5000, 0.5000],
+            [0.1192, 0.8808]])
+    """
 
     def __init__(self, dim=None):
         super().__init__()
@@ -64,7 +120,17 @@ class Softmax(Module):
 
 
 class LogSoftmax(Module):
-    """log softmax along ``dim``."""
+    """Log-softmax as a layer: y_i = x_i - log sum_j exp(x_j) along ``dim`` (see
+    :func:`log_softmax`). Pair it with ``nn.NLLLoss``; the two together are
+    ``nn.CrossEntropyLoss``.
+
+    No parameters. input (*) -> output (*).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> nn.LogSoftmax(dim=1)(md.tensor([[0.0, 0.0]]))
+    tensor([[-0.6931, -0.6931]])
+    """
 
     def __init__(self, dim=None):
         super().__init__()

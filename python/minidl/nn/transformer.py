@@ -2,6 +2,12 @@
 ``torch.nn.Transformer*`` modules: same constructor and forward arguments, same sub-module
 names, so ``state_dict`` keys are PyTorch's and weights move between the two libraries.
 
+A Transformer processes a whole sequence at once: every layer lets each position gather
+information from all others (multi-head self-attention), then transforms each position on its
+own (a two-layer feed-forward network, E -> dim_feedforward -> E), each block wrapped in a
+residual connection and a LayerNorm. An encoder stack reads the source; a decoder stack
+generates the target, attending to its own past (causal mask) and to the encoder output.
+
 Encoder layer (post-norm, ``norm_first=False``, the paper's Fig. 1)::
 
     x = norm1(x + dropout1(self_attn(x, x, x)))
@@ -29,7 +35,9 @@ Where minidl differs from PyTorch, deliberately:
 This file is pure Python over ``MultiheadAttention``, ``Linear``, ``Dropout`` and
 ``LayerNorm``. It uses only names ``torch.nn`` also has, through a global ``nn``, so the same
 source runs on PyTorch (see ``minidl.models.build``), which is how the tests check the
-composition itself against ``torch.nn.Transformer``.
+composition itself against ``torch.nn.Transformer``. No C++ of its own: the work happens in
+the kernels of its parts (cpp/ops/gemm/, cpp/ops/attention/, cpp/ops/layernorm/,
+cpp/ops/activation/).
 """
 from __future__ import annotations
 
@@ -64,7 +72,18 @@ def _lib():
 
 def generate_square_subsequent_mask(sz: int, device=None, dtype=None):
     """The (sz, sz) causal mask: 0 on and below the diagonal, -inf above it, so position i
-    attends to positions 0..i only. float32 unless ``dtype`` is given."""
+    attends to positions 0..i only. float32 unless ``dtype`` is given.
+
+    Added to the attention scores, -inf becomes a weight of exactly 0 after the softmax: a
+    decoder trained with it cannot look at the tokens it is meant to predict.
+    Also reachable as ``nn.Transformer.generate_square_subsequent_mask``.
+
+    >>> from minidl.nn.transformer import generate_square_subsequent_mask
+    >>> generate_square_subsequent_mask(3)
+    tensor([[0.0000,   -inf,   -inf],
+            [0.0000, 0.0000,   -inf],
+            [0.0000, 0.0000, 0.0000]])
+    """
     if not isinstance(sz, int) or sz < 0:
         raise ValueError(f"generate_square_subsequent_mask: sz must be a non-negative int, got {sz!r}")
     lib = _lib()
@@ -145,7 +164,24 @@ class TransformerEncoderLayer(nn.Module):
     module docstring for the formulas. Sub-modules (state_dict prefixes): ``self_attn``
     (``in_proj_weight`` (3E, E), ``in_proj_bias``, ``out_proj``), ``linear1`` (E -> F),
     ``linear2`` (F -> E), ``norm1``, ``norm2``, ``dropout``, ``dropout1``, ``dropout2``.
-    src (S, N, E) / (N, S, E) with batch_first / (S, E) -> same shape."""
+    src (S, N, E) / (N, S, E) with batch_first / (S, E) -> same shape.
+
+    E = ``d_model``, F = ``dim_feedforward``, ``nhead`` heads of E / nhead features;
+    ``activation`` is "relu", "gelu" or a callable. Parameters are initialised as in each
+    sub-module (MultiheadAttention, Linear, LayerNorm). ``forward(src, src_mask=None,
+    src_key_padding_mask=None, is_causal=False)``.
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> layer = nn.TransformerEncoderLayer(d_model=16, nhead=4, dim_feedforward=32, dropout=0.0,
+    ...                                    batch_first=True)
+    >>> print(" ".join(name for name, _ in layer.named_children()))
+    self_attn linear1 dropout linear2 norm1 norm2 dropout1 dropout2
+    >>> layer(md.randn(2, 5, 16)).shape            # batch 2, 5 tokens, d_model 16
+    minidl.Size([2, 5, 16])
+    >>> layer(md.randn(5, 16)).shape               # unbatched
+    minidl.Size([5, 16])
+    """
 
     def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu", layer_norm_eps=1e-5,
                  batch_first=False, norm_first=False, bias=True, device=None, dtype=None):
@@ -191,7 +227,22 @@ class TransformerDecoderLayer(nn.Module):
     feed-forward; each with a residual connection and LayerNorm (post- or pre-norm as in
     TransformerEncoderLayer). Sub-modules: ``self_attn``, ``multihead_attn``, ``linear1``,
     ``linear2``, ``norm1``, ``norm2``, ``norm3``, ``dropout``, ``dropout1..3``.
-    tgt (T, N, E), memory (S, N, E) (batch first: (N, T, E), (N, S, E)) -> (T, N, E)."""
+    tgt (T, N, E), memory (S, N, E) (batch first: (N, T, E), (N, S, E)) -> (T, N, E).
+
+    Post-norm: x = norm1(x + self_attn(x)), x = norm2(x + multihead_attn(x, memory, memory)),
+    x = norm3(x + ff(x)). ``forward(tgt, memory, tgt_mask=None, memory_mask=None,
+    tgt_key_padding_mask=None, memory_key_padding_mask=None, tgt_is_causal=False,
+    memory_is_causal=False)``; ``tgt_is_causal=True`` without a mask builds the causal mask.
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> layer = nn.TransformerDecoderLayer(16, 4, dim_feedforward=32, dropout=0.0, batch_first=True)
+    >>> print(" ".join(name for name, _ in layer.named_children()))
+    self_attn multihead_attn linear1 dropout linear2 norm1 norm2 norm3 dropout1 dropout2 dropout3
+    >>> tgt, memory = md.randn(2, 5, 16), md.randn(2, 7, 16)   # 5 target, 7 source tokens
+    >>> layer(tgt, memory, tgt_is_causal=True).shape
+    minidl.Size([2, 5, 16])
+    """
 
     def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu", layer_norm_eps=1e-5,
                  batch_first=False, norm_first=False, bias=True, device=None, dtype=None):
@@ -255,7 +306,22 @@ class TransformerEncoder(nn.Module):
     """``num_layers`` deep copies of ``encoder_layer`` applied in turn (``layers.0`` ...), then
     the optional final ``norm`` (what pre-norm stacks need: their last residual sum is not
     normalised otherwise). ``enable_nested_tensor`` and ``mask_check`` are accepted for
-    PyTorch compatibility and have no effect (minidl has no nested-tensor fast path)."""
+    PyTorch compatibility and have no effect (minidl has no nested-tensor fast path).
+
+    ``forward(src, mask=None, src_key_padding_mask=None, is_causal=None)``: src -> output of
+    the same shape, the same mask given to every layer. ``is_causal=None`` detects whether
+    ``mask`` is the causal mask, as PyTorch does. The copies do not share weights.
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> layer = nn.TransformerEncoderLayer(16, 4, dim_feedforward=32, dropout=0.0, batch_first=True)
+    >>> encoder = nn.TransformerEncoder(layer, num_layers=2)
+    >>> len(encoder.layers), sum(p.numel() for p in encoder.parameters())   # 2 x 2224
+    (2, 4448)
+    >>> mask = nn.Transformer.generate_square_subsequent_mask(5)
+    >>> encoder(md.randn(2, 5, 16), mask=mask).shape
+    minidl.Size([2, 5, 16])
+    """
 
     def __init__(self, encoder_layer, num_layers, norm=None, enable_nested_tensor=True, mask_check=True):
         super().__init__()
@@ -283,7 +349,19 @@ class TransformerEncoder(nn.Module):
 
 class TransformerDecoder(nn.Module):
     """``num_layers`` deep copies of ``decoder_layer`` (``layers.0`` ...), each attending to the
-    same ``memory``, then the optional final ``norm``."""
+    same ``memory``, then the optional final ``norm``.
+
+    ``forward(tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
+    memory_key_padding_mask=None, tgt_is_causal=None, memory_is_causal=False)``: tgt (T, N, E)
+    (batch_first: (N, T, E)), memory (S, N, E) -> (T, N, E).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> layer = nn.TransformerDecoderLayer(16, 4, dim_feedforward=32, dropout=0.0, batch_first=True)
+    >>> decoder = nn.TransformerDecoder(layer, num_layers=3, norm=nn.LayerNorm(16))
+    >>> decoder(md.randn(2, 5, 16), md.randn(2, 7, 16), tgt_is_causal=True).shape
+    minidl.Size([2, 5, 16])
+    """
 
     def __init__(self, decoder_layer, num_layers, norm=None):
         super().__init__()
@@ -314,7 +392,23 @@ class Transformer(nn.Module):
     layers plus a final LayerNorm ``encoder.norm``) and ``decoder`` (likewise, ``decoder.norm``).
     ``forward(src, tgt, ...)`` = decoder(tgt, encoder(src, ...), ...): src (S, N, E),
     tgt (T, N, E) -> (T, N, E) (batch_first: (N, S, E), (N, T, E) -> (N, T, E)). Every
-    parameter with more than one dimension is re-initialised Xavier-uniform, as in PyTorch."""
+    parameter with more than one dimension is re-initialised Xavier-uniform, as in PyTorch.
+
+    The model of the original paper (defaults: d_model 512, 8 heads, 6 + 6 layers, feed-forward
+    2048, dropout 0.1). It has no embedding or output layer: feed it embedded sequences and
+    put a Linear layer on the output for the vocabulary. For training, pass the causal
+    ``tgt_mask`` (teacher forcing: each target position sees only earlier targets).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> model = nn.Transformer(d_model=16, nhead=4, num_encoder_layers=2, num_decoder_layers=2,
+    ...                        dim_feedforward=32, dropout=0.0, batch_first=True)
+    >>> src, tgt = md.randn(2, 7, 16), md.randn(2, 5, 16)
+    >>> model(src, tgt, tgt_mask=model.generate_square_subsequent_mask(5)).shape
+    minidl.Size([2, 5, 16])
+    >>> sorted({key.split(".")[0] for key in model.state_dict()})
+    ['decoder', 'encoder']
+    """
 
     def __init__(self, d_model=512, nhead=8, num_encoder_layers=6, num_decoder_layers=6, dim_feedforward=2048,
                  dropout=0.1, activation="relu", custom_encoder=None, custom_decoder=None, layer_norm_eps=1e-5,
@@ -364,7 +458,13 @@ class Transformer(nn.Module):
 
     @staticmethod
     def generate_square_subsequent_mask(sz, device=None, dtype=None):
-        """(sz, sz) float mask, -inf above the diagonal and 0 elsewhere (see the module function)."""
+        """(sz, sz) float mask, -inf above the diagonal and 0 elsewhere (see the module function).
+
+        >>> from minidl import nn
+        >>> nn.Transformer.generate_square_subsequent_mask(2)
+        tensor([[0.0000,   -inf],
+                [0.0000, 0.0000]])
+        """
         return generate_square_subsequent_mask(sz, device=device, dtype=dtype)
 
     def _reset_parameters(self):

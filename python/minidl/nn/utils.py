@@ -1,6 +1,15 @@
 """``nn.utils``: gradient clipping, and transfer-learning helpers (beyond PyTorch, see API.md):
 ``freeze`` / ``unfreeze``, ``ProgressiveUnfreezer``, ``set_bn_eval`` and
-``param_groups_by_depth`` (discriminative fine-tuning)."""
+``param_groups_by_depth`` (discriminative fine-tuning).
+
+Gradient clipping bounds the size of an update when a gradient explodes (RNNs, early
+Transformer training): ``clip_grad_norm_`` rescales all gradients together,
+g <- g * min(1, max_norm / ||g||), keeping their direction; ``clip_grad_value_`` clamps each
+element. Transfer learning reuses a network trained on a large data set: freeze the
+pretrained body, train a new head, then unfreeze progressively with smaller learning rates
+for the earlier layers (Howard & Ruder, 2018). Pure Python over the elementwise and
+reduction kernels (cpp/ops/elementwise/, cpp/ops/reduce/).
+"""
 from __future__ import annotations
 
 import math
@@ -20,7 +29,24 @@ def _grads(parameters):
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False,
                     foreach=None) -> Tensor:
     """Scale all gradients by min(1, max_norm / ||g||) with ||g|| the norm of all of them
-    together; returns that total norm."""
+    together; returns that total norm.
+
+    ||g|| = (sum over every element of every gradient of |g|^p)^(1/p), p = ``norm_type``
+    (``inf``: the largest |g|), as if all gradients were one vector; the scale is
+    max_norm / (||g|| + 1e-6), applied in place only when it is below 1. ``parameters``: an
+    iterable of tensors or one tensor; those without ``.grad`` are skipped. Call it between
+    ``loss.backward()`` and ``optimizer.step()``. ``error_if_nonfinite=True`` raises on an
+    inf/NaN norm; ``foreach`` is accepted and ignored.
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> w = nn.Parameter(md.tensor([1.0, 1.0]))
+    >>> w.grad = md.tensor([3.0, 4.0])
+    >>> nn.utils.clip_grad_norm_([w], max_norm=1.0)      # returns the norm before clipping
+    tensor(5.0000)
+    >>> w.grad                                          # same direction, norm 1
+    tensor([0.6000, 0.8000])
+    """
     grads = _grads(parameters)
     if not grads:
         return Tensor._wrap(A.zeros((), "float32"))
@@ -46,12 +72,38 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
 
 
 def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
-    """Clamp every gradient element to [-clip_value, clip_value]."""
+    """Clamp every gradient element to [-clip_value, clip_value], in place; returns None.
+
+    Unlike :func:`clip_grad_norm_` this changes the gradient's direction. ``parameters``: an
+    iterable of tensors or one tensor; ``foreach`` is accepted and ignored.
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> w = nn.Parameter(md.tensor([1.0, 1.0]))
+    >>> w.grad = md.tensor([3.0, -4.0])
+    >>> nn.utils.clip_grad_value_([w], clip_value=2.0)
+    >>> w.grad
+    tensor([ 2.0000, -2.0000])
+    """
     for g in _grads(parameters):
         _C.copy_(g._data, _C.clamp(g._data, -float(clip_value), float(clip_value)))
 
 
 def parameters_to_vector(parameters) -> Tensor:
+    """All parameters flattened and concatenated into one 1-D tensor (a detached copy).
+
+    Shapes: parameters of shapes s_1, s_2, ... -> (sum_i prod(s_i),), in iteration order.
+    Useful to count, compare or measure the weights (e.g. their norm) as one vector.
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> lin = nn.Linear(2, 2)
+    >>> with md.no_grad():
+    ...     _ = lin.weight.copy_(md.tensor([[1.0, 2.0], [3.0, 4.0]]))
+    ...     _ = lin.bias.fill_(0.5)
+    >>> nn.utils.parameters_to_vector(lin.parameters())     # weight (row by row), then bias
+    tensor([1.0000, 2.0000, 3.0000, 4.0000, 0.5000, 0.5000])
+    """
     return cat([p.detach().reshape(-1) for p in parameters])
 
 
@@ -81,7 +133,14 @@ def freeze(module):
     parameter whose ``.grad`` is None, weight decay included). Returns ``module``.
 
     BatchNorm layers keep updating their running statistics in training mode even when
-    frozen; call :func:`set_bn_eval` after ``model.train()`` to stop that."""
+    frozen; call :func:`set_bn_eval` after ``model.train()`` to stop that.
+
+    >>> from minidl import nn
+    >>> model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+    >>> _ = nn.utils.freeze(model[0])                    # keep the "pretrained" body
+    >>> [p.requires_grad for p in model.parameters()]    # only the head trains
+    [False, False, True, True]
+    """
     for p in _params_of(module):
         p.requires_grad_(False)
         p.grad = None
@@ -89,14 +148,33 @@ def freeze(module):
 
 
 def unfreeze(module):
-    """Turn ``requires_grad`` back on for every parameter of ``module``. Returns ``module``."""
+    """Turn ``requires_grad`` back on for every parameter of ``module``. Returns ``module``.
+
+    ``module``: a Module, a parameter, or an iterable of them, as in :func:`freeze`.
+
+    >>> from minidl import nn
+    >>> layer = nn.utils.freeze(nn.Linear(2, 2))
+    >>> nn.utils.is_frozen(layer)
+    True
+    >>> nn.utils.is_frozen(nn.utils.unfreeze(layer))
+    False
+    """
     for p in _params_of(module):
         p.requires_grad_(True)
     return module
 
 
 def is_frozen(module) -> bool:
-    """True when ``module`` has parameters and none of them requires a gradient."""
+    """True when ``module`` has parameters and none of them requires a gradient.
+
+    A module without parameters (e.g. ``nn.ReLU()``) is not frozen.
+
+    >>> from minidl import nn
+    >>> model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    >>> _ = nn.utils.freeze(model[0])
+    >>> nn.utils.is_frozen(model[0]), nn.utils.is_frozen(model), nn.utils.is_frozen(nn.ReLU())
+    (True, False, False)
+    """
     ps = _params_of(module)
     return bool(ps) and not any(p.requires_grad for p in ps)
 
@@ -110,7 +188,16 @@ def set_bn_eval(module, frozen_only: bool = True):
     frozen. ``frozen_only=False`` switches every BatchNorm. Layers are recognised by class
     name (``"BatchNorm" in type(m).__name__``), so this works for minidl's and PyTorch's
     BatchNorm1d/2d alike. ``model.train()`` puts them back in training mode, so call this
-    again after each ``model.train()``. Returns ``module``."""
+    again after each ``model.train()``. Returns ``module``.
+
+    >>> from minidl import nn
+    >>> model = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    >>> _ = nn.utils.freeze(model[:2])                   # a frozen body with its BatchNorm
+    >>> _ = model.train()
+    >>> _ = nn.utils.set_bn_eval(model)
+    >>> model[1].training, model[2].training             # the BatchNorm stops updating
+    (False, True)
+    """
     def visit(m, ancestor_frozen):
         own = list(m.parameters())
         frozen = (bool(own) and not any(p.requires_grad for p in own)) if own else ancestor_frozen
@@ -132,7 +219,18 @@ class ProgressiveUnfreezer:
     trains from epoch 0) and returns the list of stages unfrozen so far. Stages are never
     frozen again, and skipped epochs are caught up. Build the optimizer over all parameters
     (frozen ones get no gradient, so no update, until they are unfrozen), e.g. with
-    :func:`param_groups_by_depth`."""
+    :func:`param_groups_by_depth`.
+
+    >>> from minidl import nn
+    >>> body, head = nn.Linear(4, 4), nn.Linear(4, 2)
+    >>> unfreezer = nn.utils.ProgressiveUnfreezer([head, body], every=2)
+    >>> nn.utils.is_frozen(head), nn.utils.is_frozen(body)        # all frozen at first
+    (True, True)
+    >>> [len(unfreezer.step(epoch)) for epoch in range(4)]       # stages unfrozen so far
+    [1, 1, 2, 2]
+    >>> nn.utils.is_frozen(body)
+    False
+    """
 
     def __init__(self, stages, every: int = 1):
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
@@ -162,7 +260,16 @@ def param_groups_by_depth(stages, base_lr: float, decay: float = 0.5):
     gets ``lr = base_lr * decay ** k`` (the head ``base_lr``, earlier layers less). Returns
     a list of ``{"params": [...], "lr": ...}`` dicts, one per stage, to hand to any
     optimizer. Frozen parameters are included (they get no update until unfrozen); a
-    parameter listed in several stages belongs to the first (nearest the head)."""
+    parameter listed in several stages belongs to the first (nearest the head).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> body, head = nn.Linear(4, 4), nn.Linear(4, 2)
+    >>> groups = nn.utils.param_groups_by_depth([head, body], base_lr=0.1, decay=0.5)
+    >>> [(len(g["params"]), g["lr"]) for g in groups]            # (weight, bias) per stage
+    [(2, 0.1), (2, 0.05)]
+    >>> optimizer = md.optim.SGD(groups, lr=0.1)
+    """
     groups, seen = [], set()
     for k, stage in enumerate(stages):
         params = [p for p in _params_of(stage) if id(p) not in seen]
