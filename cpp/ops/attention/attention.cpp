@@ -8,7 +8,7 @@
 //   1. the row operations of the online softmax and of its gradient, the plain loops below
 //      (row max, exp and sum, scale; dot, softmax gradient; dropout), side by side;
 //   2. the tiled forward and backward (forward_impl, backward_impl), adjacent, one comment
-//      per step, with the tile products through gemm_reference (gemm.cpp).
+//      per step, with the tile products through gemm_reference (gemm.h).
 // Float32 on a SIMD set swaps in AttentionSimd (attention_simd.cpp) for 1. and the GEMM
 // micro-kernel for the products; tests/cpp/test_kernels.cpp and tests/test_attention.py
 // compare the kernel sets, and tests/test_attention.py checks both against PyTorch's SDPA.
