@@ -1,4 +1,16 @@
 // Runs a templated body once per supported dtype: `using T = <the C++ type>; body`.
+//
+// The one dtype-dispatch idiom of the kernels: the public entry point takes `const void*` and a
+// DType, switches with one of these macros, and calls a `template <class T>` function with
+// typed pointers:
+//   void conv2d_forward(..., DType t, const void* x, ...) {
+//     MINIDL_DISPATCH_FLOAT(t, "conv2d", { forward_path<T>(s, static_cast<const T*>(x), ...); });
+//   }
+// A path that exists for one type only (the float32 SIMD kernels) is chosen inside that
+// template with `if constexpr (std::is_same<T, float>::value)`. (Inside the macro body itself
+// `if constexpr` discards nothing, because the body is not a template: the float-only call
+// must sit in a template function.) bfloat16 / float16 tensors, stored as uint16_t bit
+// patterns, are routed to their own *_lowp functions before the switch.
 #pragma once
 #include <string>
 

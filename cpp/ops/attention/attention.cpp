@@ -1,7 +1,20 @@
-// Fused scaled dot-product attention, forward and backward side by side (see attention.h for
-// the formulas). One tiled algorithm serves every kernel set: the tile products go through
-// the GEMM micro-kernels (float32 SIMD) or the textbook loop (the scalar reference and
-// float64), and the row operations of the online softmax through AttentionSimd or plain loops.
+// Fused scaled dot-product attention, forward and backward (the formulas: attention.h).
+//
+// The textbook formula O = softmax(Q K^T scale + mask) V would store the L x S weights; the
+// algorithm here never does (FlashAttention): it walks tiles of keys with an online softmax,
+// and the backward recomputes each tile of weights from the saved row log-sum-exp. It is the
+// same algorithm on every kernel set, so the reference is this file read top to bottom with
+// the scalar pieces plugged in:
+//   1. the row operations of the online softmax and of its gradient, the plain loops below
+//      (row max, exp and sum, scale; dot, softmax gradient; dropout), side by side;
+//   2. the tiled forward and backward (forward_impl, backward_impl), adjacent, one comment
+//      per step, with the tile products through gemm_reference (gemm.h).
+// Float32 on a SIMD set swaps in AttentionSimd (attention_simd.cpp) for 1. and the GEMM
+// micro-kernel for the products; tests/cpp/test_kernels.cpp and tests/test_attention.py
+// compare the kernel sets, and tests/test_attention.py checks both against PyTorch's SDPA.
+//
+// Then which path runs: Problem (the operands of one call and its kernels) and the dtype
+// dispatch at the bottom.
 //
 // Tiles: kQueryTile x kKeyTile scores (96 x 128 floats = 48 KiB) stay in L2 together with the
 // Q tile, the K and V tiles (128 x 64 floats each) and the output accumulator. Measured (one
@@ -43,7 +56,8 @@ namespace {
 constexpr int64_t kQueryTile = 96;
 constexpr int64_t kKeyTile = 128;
 
-// The counter-based dropout generator described in attention.h.
+// The counter-based dropout generator described in attention.h (keep(row_key, j) of the
+// reference dropout below).
 inline uint32_t dropout_hash(uint32_t row_key, uint32_t j) {
   uint32_t x = row_key + j * 0x9e3779b9u;
   x ^= x >> 16;
@@ -64,110 +78,62 @@ inline bool dropout_keep(uint32_t row_key, uint32_t j, uint32_t threshold) {
 
 inline uint32_t dropout_threshold(double p) { return static_cast<uint32_t>(std::llround(p * 16777216.0)); }
 
-// Everything one call needs, typed.
+// ---- reference: the row operations -------------------------------------------------
+// Forward, per query row of scores x (one key tile at a time):
+//   m_new = max(m, max_j x_j),  x_j = exp(x_j - m_new),  l = l exp(m - m_new) + sum_j x_j,
+//   and the output row so far is scaled by exp(m - m_new).
+
+// max_j x_j
 template <class T>
-struct Problem {
-  const T *q, *k, *v;
-  AttentionStrides qs, ks, vs;
-  AttentionShape sh;
-  AttentionMask mask;
-  AttentionOptions opt;
-  const AttentionSimd* simd;  // null: scalar reference rows
-  const GemmSimd* gemm;       // null: gemm_reference
-  uint32_t drop_threshold;
+T row_max_reference(const T* x, int64_t n) {
+  T m = -std::numeric_limits<T>::infinity();
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
+  return m;
+}
 
-  const T* q_rows(int64_t bh) const { return q + (bh / sh.heads) * qs.b + (bh % sh.heads) * qs.h; }
-  const T* k_rows(int64_t bh) const { return k + (bh / sh.heads) * ks.b + (bh % sh.heads) * ks.h; }
-  const T* v_rows(int64_t bh) const { return v + (bh / sh.heads) * vs.b + (bh % sh.heads) * vs.h; }
+// x = exp(x - m); returns sum x
+template <class T>
+T exp_sub_sum_reference(T* x, int64_t n, T m) {
+  T s = 0;
+  for (int64_t i = 0; i < n; ++i) s += (x[i] = std::exp(x[i] - m));
+  return s;
+}
 
-  // C (m x n, ldc) = alpha op(A) op(B) + beta C on the calling thread
-  void matmul(bool ta, bool tb, int64_t m, int64_t n, int64_t kk, T alpha, const T* a, int64_t lda, const T* b,
-              int64_t ldb, T beta, T* c, int64_t ldc) const {
-    if constexpr (std::is_same<T, float>::value)
-      if (gemm) {
-        gemm->sgemm(ta, tb, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc);
-        return;
-      }
-    gemm_reference<T>(ta, tb, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc);
-  }
+// x *= a
+template <class T>
+void scale_row_reference(T* x, int64_t n, T a) {
+  for (int64_t i = 0; i < n; ++i) x[i] *= a;
+}
 
-  // Scores tile s (rows q0.., keys k0..; row stride ld) gets the causal and explicit masks.
-  void apply_mask(T* s, int64_t ld, int64_t bh, int64_t q0, int64_t br, int64_t k0, int64_t bc) const {
-    const T neg_inf = -std::numeric_limits<T>::infinity();
-    if (mask.data) {
-      const int64_t off = (bh / sh.heads) * mask.b + (bh % sh.heads) * mask.h;
-      for (int64_t r = 0; r < br; ++r) {
-        T* row = s + r * ld;
-        const int64_t base = off + (q0 + r) * mask.row + k0 * mask.col;
-        if (mask.is_bool) {
-          const uint8_t* m = static_cast<const uint8_t*>(mask.data) + base;
-          for (int64_t c = 0; c < bc; ++c)
-            if (!m[c * mask.col]) row[c] = neg_inf;
-        } else {
-          const T* m = static_cast<const T*>(mask.data) + base;
-          for (int64_t c = 0; c < bc; ++c) row[c] += m[c * mask.col];
-        }
-      }
-    }
-    if (opt.causal && k0 + bc - 1 > q0) {  // some key j > query i in this tile
-      for (int64_t r = 0; r < br; ++r) {
-        const int64_t first_masked = std::max<int64_t>(q0 + r + 1 - k0, 0);
-        for (int64_t c = first_masked; c < bc; ++c) s[r * ld + c] = neg_inf;
-      }
-    }
-  }
+// Backward, per query row: D = dot(dO, O) = sum_j P_j dP_j, then dS_j = P_j (dP_j - D).
 
-  // p *= keep / (1 - p_drop) over a tile (the same mask in the forward and the backward)
-  void apply_dropout(T* p, int64_t ld, int64_t bh, int64_t q0, int64_t br, int64_t k0, int64_t bc) const {
-    const T keep_scale = T(1.0 / (1.0 - opt.dropout_p));
-    for (int64_t r = 0; r < br; ++r) {
-      const uint32_t key = dropout_row_key(opt.seed, bh * sh.q_len + q0 + r);
-      T* row = p + r * ld;
-      if constexpr (std::is_same<T, float>::value)
-        if (simd) {
-          simd->dropout_row(row, bc, key, static_cast<uint32_t>(k0), drop_threshold, keep_scale);
-          continue;
-        }
-      for (int64_t c = 0; c < bc; ++c)
-        row[c] = dropout_keep(key, static_cast<uint32_t>(k0 + c), drop_threshold) ? row[c] * keep_scale : T(0);
-    }
-  }
+// sum a b
+template <class T>
+T dot_reference(const T* a, const T* b, int64_t n) {
+  T s = 0;
+  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
 
-  T row_max(const T* x, int64_t n) const {
-    if constexpr (std::is_same<T, float>::value)
-      if (simd) return simd->row_max(x, n);
-    T m = -std::numeric_limits<T>::infinity();
-    for (int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
-    return m;
-  }
-  T exp_sub_sum(T* x, int64_t n, T m) const {
-    if constexpr (std::is_same<T, float>::value)
-      if (simd) return simd->exp_sub_sum(x, n, m);
-    T s = 0;
-    for (int64_t i = 0; i < n; ++i) s += (x[i] = std::exp(x[i] - m));
-    return s;
-  }
-  void scale_row(T* x, int64_t n, T a) const {
-    if constexpr (std::is_same<T, float>::value)
-      if (simd) return simd->scale(x, n, a);
-    for (int64_t i = 0; i < n; ++i) x[i] *= a;
-  }
-  T dot(const T* a, const T* b, int64_t n) const {
-    if constexpr (std::is_same<T, float>::value)
-      if (simd) return simd->dot(a, b, n);
-    T s = 0;
-    for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
-    return s;
-  }
-  void softmax_grad(const T* p, T* dp, int64_t n, T d) const {
-    if constexpr (std::is_same<T, float>::value)
-      if (simd) return simd->softmax_grad(p, dp, n, d);
-    for (int64_t i = 0; i < n; ++i) dp[i] = p[i] * (dp[i] - d);
-  }
+// dp = p (dp - d)
+template <class T>
+void softmax_grad_reference(const T* p, T* dp, int64_t n, T d) {
+  for (int64_t i = 0; i < n; ++i) dp[i] = p[i] * (dp[i] - d);
+}
 
-  // last key (exclusive) a query tile ending at q_end can see
-  int64_t key_end(int64_t q_end) const { return opt.causal ? std::min(sh.kv_len, q_end) : sh.kv_len; }
-};
+// Dropout on the weights, the same mask in the forward and the backward:
+// x[c] = keep(row_key, col0 + c) ? x[c] * scale : 0
+template <class T>
+void dropout_row_reference(T* x, int64_t n, uint32_t row_key, uint32_t col0, uint32_t threshold, T scale) {
+  for (int64_t c = 0; c < n; ++c)
+    x[c] = dropout_keep(row_key, static_cast<uint32_t>(col0 + c), threshold) ? x[c] * scale : T(0);
+}
+
+// ---- the tiled forward and backward --------------------------------------------------
+// Problem<T> (defined below) holds the operands of one call: P.matmul is a tile GEMM, P.row_max,
+// P.exp_sub_sum, ... the row operations above or their SIMD versions.
+template <class T>
+struct Problem;
 
 // Runs f(item) for items [0, n) on the team, handing them out dynamically.
 template <class F>
@@ -337,6 +303,108 @@ void backward_impl(const Problem<T>& P, const T* out, const T* dout, AttentionSt
     }
   });
 }
+
+// ---- which path runs ---------------------------------------------------------------
+
+// Everything one call needs, typed, and which kernels run: the tile products through the GEMM
+// micro-kernel (float32 on a SIMD set) or gemm_reference, the row operations through
+// AttentionSimd (float32 on a SIMD set) or the reference loops above.
+template <class T>
+struct Problem {
+  const T *q, *k, *v;
+  AttentionStrides qs, ks, vs;
+  AttentionShape sh;
+  AttentionMask mask;
+  AttentionOptions opt;
+  const AttentionSimd* simd;  // null: scalar reference rows
+  const GemmSimd* gemm;       // null: gemm_reference
+  uint32_t drop_threshold;
+
+  const T* q_rows(int64_t bh) const { return q + (bh / sh.heads) * qs.b + (bh % sh.heads) * qs.h; }
+  const T* k_rows(int64_t bh) const { return k + (bh / sh.heads) * ks.b + (bh % sh.heads) * ks.h; }
+  const T* v_rows(int64_t bh) const { return v + (bh / sh.heads) * vs.b + (bh % sh.heads) * vs.h; }
+
+  // C (m x n, ldc) = alpha op(A) op(B) + beta C on the calling thread
+  void matmul(bool ta, bool tb, int64_t m, int64_t n, int64_t kk, T alpha, const T* a, int64_t lda, const T* b,
+              int64_t ldb, T beta, T* c, int64_t ldc) const {
+    if constexpr (std::is_same<T, float>::value)
+      if (gemm) {
+        gemm->sgemm(ta, tb, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+      }
+    gemm_reference<T>(ta, tb, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc);
+  }
+
+  // Scores tile s (rows q0.., keys k0..; row stride ld) gets the causal and explicit masks.
+  void apply_mask(T* s, int64_t ld, int64_t bh, int64_t q0, int64_t br, int64_t k0, int64_t bc) const {
+    const T neg_inf = -std::numeric_limits<T>::infinity();
+    if (mask.data) {
+      const int64_t off = (bh / sh.heads) * mask.b + (bh % sh.heads) * mask.h;
+      for (int64_t r = 0; r < br; ++r) {
+        T* row = s + r * ld;
+        const int64_t base = off + (q0 + r) * mask.row + k0 * mask.col;
+        if (mask.is_bool) {
+          const uint8_t* m = static_cast<const uint8_t*>(mask.data) + base;
+          for (int64_t c = 0; c < bc; ++c)
+            if (!m[c * mask.col]) row[c] = neg_inf;
+        } else {
+          const T* m = static_cast<const T*>(mask.data) + base;
+          for (int64_t c = 0; c < bc; ++c) row[c] += m[c * mask.col];
+        }
+      }
+    }
+    if (opt.causal && k0 + bc - 1 > q0) {  // some key j > query i in this tile
+      for (int64_t r = 0; r < br; ++r) {
+        const int64_t first_masked = std::max<int64_t>(q0 + r + 1 - k0, 0);
+        for (int64_t c = first_masked; c < bc; ++c) s[r * ld + c] = neg_inf;
+      }
+    }
+  }
+
+  // p *= keep / (1 - p_drop) over a tile (the same mask in the forward and the backward)
+  void apply_dropout(T* p, int64_t ld, int64_t bh, int64_t q0, int64_t br, int64_t k0, int64_t bc) const {
+    const T keep_scale = T(1.0 / (1.0 - opt.dropout_p));
+    for (int64_t r = 0; r < br; ++r) {
+      const uint32_t key = dropout_row_key(opt.seed, bh * sh.q_len + q0 + r);
+      T* row = p + r * ld;
+      if constexpr (std::is_same<T, float>::value)
+        if (simd) {
+          simd->dropout_row(row, bc, key, static_cast<uint32_t>(k0), drop_threshold, keep_scale);
+          continue;
+        }
+      dropout_row_reference(row, bc, key, static_cast<uint32_t>(k0), drop_threshold, keep_scale);
+    }
+  }
+
+  T row_max(const T* x, int64_t n) const {
+    if constexpr (std::is_same<T, float>::value)
+      if (simd) return simd->row_max(x, n);
+    return row_max_reference(x, n);
+  }
+  T exp_sub_sum(T* x, int64_t n, T m) const {
+    if constexpr (std::is_same<T, float>::value)
+      if (simd) return simd->exp_sub_sum(x, n, m);
+    return exp_sub_sum_reference(x, n, m);
+  }
+  void scale_row(T* x, int64_t n, T a) const {
+    if constexpr (std::is_same<T, float>::value)
+      if (simd) return simd->scale(x, n, a);
+    scale_row_reference(x, n, a);
+  }
+  T dot(const T* a, const T* b, int64_t n) const {
+    if constexpr (std::is_same<T, float>::value)
+      if (simd) return simd->dot(a, b, n);
+    return dot_reference(a, b, n);
+  }
+  void softmax_grad(const T* p, T* dp, int64_t n, T d) const {
+    if constexpr (std::is_same<T, float>::value)
+      if (simd) return simd->softmax_grad(p, dp, n, d);
+    softmax_grad_reference(p, dp, n, d);
+  }
+
+  // last key (exclusive) a query tile ending at q_end can see
+  int64_t key_end(int64_t q_end) const { return opt.causal ? std::min(sh.kv_len, q_end) : sh.kv_len; }
+};
 
 template <class T>
 Problem<T> make_problem(const void* q, AttentionStrides qs, const void* k, AttentionStrides ks, const void* v,

@@ -1,8 +1,15 @@
-// Batch normalization, forward and backward side by side, fused per channel: the forward
-// reads x twice for the statistics (mean, then squared deviations: exact two-pass variance)
-// and once for y; the backward reads (dy, x) once for the two sums and once for dx.
-// Sums over a channel are kept in double, whatever the storage type. norm_simd.cpp holds
-// the float32 vector versions of the per-run loops.
+// Batch normalization, forward and backward (formulas and shapes: batchnorm.h).
+//
+// Channel c of x (N, C, S) is N contiguous runs of S values, and every step of the textbook
+// algorithm is a loop over those runs. First the reference: the loop of each step over one
+// run, forward and backward side by side, sums in double. The scalar kernel set and float64
+// run them; the float32 SIMD set runs NormSimd (batchnorm_simd.cpp), the same loops vectorized,
+// and tests/test_pool_norm.py compares the two.
+//
+// Then which path runs, fused per channel: the forward reads x twice for the statistics (mean,
+// then squared deviations: exact two-pass variance) and once for y; the backward reads (dy, x)
+// once for the two sums and once for dx. Sums over a channel are kept in double, whatever the
+// storage type. Channels are split between threads.
 #include "batchnorm.h"
 
 #include <algorithm>
@@ -17,6 +24,63 @@ MINIDL_SIMD_TABLE(minidl::NormSimd, norm_simd)
 
 namespace minidl {
 namespace {
+
+// ---- reference: the loops of one run of S values -----------------------------------
+// Forward, over the M = N S values of a channel:
+//   mean = sum(x) / M,  var = sum((x - mean)^2) / M (biased),  invstd = 1 / sqrt(var + eps),
+//   y = (x - mean) a + b  with a = weight invstd, b = bias.
+
+// sum x
+template <class T>
+double run_sum_reference(const T* x, int64_t n) {
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += x[i];
+  return s;
+}
+
+// sum (x - mean)^2
+template <class T>
+double run_sum_sq_dev_reference(const T* x, int64_t n, double mean) {
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = x[i] - mean;
+    s += d * d;
+  }
+  return s;
+}
+
+// y = (x - mean) a + b
+template <class T>
+void run_affine_reference(const T* x, T* y, int64_t n, double mean, double a, double b) {
+  for (int64_t i = 0; i < n; ++i) y[i] = T((x[i] - mean) * a + b);
+}
+
+// Backward, with xhat = (x - mean) invstd and sums over the channel:
+//   dweight = sum(dy xhat),  dbias = sum(dy),
+//   dx = weight invstd (dy - mean(dy) - xhat mean(dy xhat))  (batch statistics)
+//      = k dy + bx (x - mean) + c0  with k = weight invstd, bx = -k invstd^2 sum(dy (x - mean)) / M,
+//        c0 = -k sum(dy) / M;  with fixed (running) statistics bx = c0 = 0.
+
+// *sum_dy += sum dy,  *sum_dy_xmu += sum dy (x - mean)
+template <class T>
+void run_grad_sums_reference(const T* dy, const T* x, int64_t n, double mean, double* sum_dy, double* sum_dy_xmu) {
+  double s1 = 0, s2 = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    s1 += dy[i];
+    s2 += double(dy[i]) * (x[i] - mean);
+  }
+  *sum_dy += s1;
+  *sum_dy_xmu += s2;
+}
+
+// dx = k dy + bx (x - mean) + c0
+template <class T>
+void run_grad_input_reference(const T* dy, const T* x, T* dx, int64_t n, double mean, double k, double bx,
+                              double c0) {
+  for (int64_t i = 0; i < n; ++i) dx[i] = T(k * dy[i] + bx * (x[i] - mean) + c0);
+}
+
+// ---- which path runs ---------------------------------------------------------------
 
 // Channel c is N runs of S contiguous values: x[(n C + c) S + s].
 template <class T>
@@ -36,9 +100,7 @@ double channel_sum(const T* x, const Channel<T>& ch, const NormSimd* simd) {
         total += simd->sum(run, ch.sh.s);
         continue;
       }
-    double s = 0;
-    for (int64_t i = 0; i < ch.sh.s; ++i) s += run[i];
-    total += s;
+    total += run_sum_reference(run, ch.sh.s);
   }
   return total;
 }
@@ -53,12 +115,7 @@ double channel_sum_sq_dev(const T* x, const Channel<T>& ch, double mean, const N
         total += simd->sum_sq_dev(run, ch.sh.s, static_cast<float>(mean));
         continue;
       }
-    double s = 0;
-    for (int64_t i = 0; i < ch.sh.s; ++i) {
-      const double d = run[i] - mean;
-      s += d * d;
-    }
-    total += s;
+    total += run_sum_sq_dev_reference(run, ch.sh.s, mean);
   }
   return total;
 }
@@ -103,7 +160,7 @@ void forward_impl(const T* x, T* y, const T* weight, const T* bias, T* running_m
             simd->affine(xr, yr, sh.s, float(mean), float(a), float(b));
             continue;
           }
-        for (int64_t i = 0; i < sh.s; ++i) yr[i] = T((xr[i] - mean) * a + b);
+        run_affine_reference(xr, yr, sh.s, mean, a, b);
       }
     }
   });
@@ -130,13 +187,7 @@ void backward_impl(const T* gy, const T* x, const T* weight, const T* save_mean,
             sum_dy_xmu += s2;
             continue;
           }
-        double s1 = 0, s2 = 0;
-        for (int64_t i = 0; i < sh.s; ++i) {
-          s1 += g[i];
-          s2 += double(g[i]) * (xr[i] - mean);
-        }
-        sum_dy += s1;
-        sum_dy_xmu += s2;
+        run_grad_sums_reference(g, xr, sh.s, mean, &sum_dy, &sum_dy_xmu);
       }
       if (gweight) gweight[c] = T(sum_dy_xmu * invstd);  // sum(dy xhat)
       if (gbias) gbias[c] = T(sum_dy);
@@ -157,7 +208,7 @@ void backward_impl(const T* gy, const T* x, const T* weight, const T* save_mean,
             simd->grad_input(g, xr, o, sh.s, float(mean), float(k), float(bx), float(c0));
             continue;
           }
-        for (int64_t i = 0; i < sh.s; ++i) o[i] = T(k * g[i] + bx * (xr[i] - mean) + c0);
+        run_grad_input_reference(g, xr, o, sh.s, mean, k, bx, c0);
       }
     }
   });

@@ -1,55 +1,16 @@
-// Float32 batch-norm building blocks for one ISA: streaming reductions with four independent
-// accumulators (hides the add latency and keeps rounding error ~sqrt(n/4) smaller than one
-// running sum) and the fused pointwise maps. The caller adds per-run results in double.
+// Float32 batch-norm building blocks for one ISA, over one contiguous run of a channel: the
+// statistics (ops/reduce/row_stats_simd.h, shared with LayerNorm), the fused pointwise maps
+// and the two gradient sums. The vector versions of the per-run loops of the reference at the
+// top of batchnorm.cpp; the caller adds per-run results in double.
 #include "batchnorm.h"
 #include "core/vec.h"
+#include "ops/reduce/row_stats_simd.h"
 
 namespace minidl {
 namespace MINIDL_ISA_NS {
 namespace {
 
 constexpr int64_t W = Vec::width;
-
-float sum(const float* x, int64_t n) {
-  Vec a0 = Vec::zero(), a1 = Vec::zero(), a2 = Vec::zero(), a3 = Vec::zero();
-  int64_t i = 0;
-  for (; i + 4 * W <= n; i += 4 * W) {
-    a0 = a0 + Vec::load(x + i);
-    a1 = a1 + Vec::load(x + i + W);
-    a2 = a2 + Vec::load(x + i + 2 * W);
-    a3 = a3 + Vec::load(x + i + 3 * W);
-  }
-  for (; i + W <= n; i += W) a0 = a0 + Vec::load(x + i);
-  if (i < n) a1 = a1 + Vec::load_partial(x + i, static_cast<int>(n - i));
-  return reduce_add((a0 + a1) + (a2 + a3));
-}
-
-float sum_sq_dev(const float* x, int64_t n, float mean) {
-  const Vec m = Vec::set1(mean);
-  Vec a0 = Vec::zero(), a1 = Vec::zero(), a2 = Vec::zero(), a3 = Vec::zero();
-  int64_t i = 0;
-  for (; i + 4 * W <= n; i += 4 * W) {
-    Vec d0 = Vec::load(x + i) - m, d1 = Vec::load(x + i + W) - m;
-    Vec d2 = Vec::load(x + i + 2 * W) - m, d3 = Vec::load(x + i + 3 * W) - m;
-    a0 = fmadd(d0, d0, a0);
-    a1 = fmadd(d1, d1, a1);
-    a2 = fmadd(d2, d2, a2);
-    a3 = fmadd(d3, d3, a3);
-  }
-  for (; i + W <= n; i += W) {
-    Vec d = Vec::load(x + i) - m;
-    a0 = fmadd(d, d, a0);
-  }
-  if (i < n) {
-    const int r = static_cast<int>(n - i);
-    // the tail through a zero-padded buffer, so unused lanes add nothing
-    alignas(64) float tmp[W];
-    for (int l = 0; l < W; ++l) tmp[l] = l < r ? x[i + l] - mean : 0.0f;
-    Vec t = Vec::load(tmp);
-    a1 = fmadd(t, t, a1);
-  }
-  return reduce_add((a0 + a1) + (a2 + a3));
-}
 
 void affine(const float* x, float* y, int64_t n, float mean, float a, float b) {
   const Vec vm = Vec::set1(mean), va = Vec::set1(a), vb = Vec::set1(b);
@@ -99,7 +60,7 @@ void grad_input(const float* dy, const float* x, float* dx, int64_t n, float mea
 
 }  // namespace
 
-extern const NormSimd norm_simd = {&sum, &sum_sq_dev, &affine, &grad_sums, &grad_input};
+extern const NormSimd norm_simd = {&row_sum, &row_sum_sq_dev, &affine, &grad_sums, &grad_input};
 
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl

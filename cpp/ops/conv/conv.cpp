@@ -1,5 +1,17 @@
-// Convolution fast path: im2col on tiles of one image + the project's GEMM.
+// 2-D convolution, forward and backward (the sums and shapes: conv.h).
 //
+// The file opens with the reference: the textbook loops of the forward and of the backward
+// (dx, dw, db), side by side. They are the definition to check the formula against and the
+// oracle every fast path is tested against (reference=True in tests/test_conv.py and
+// tests/test_conv_direct.py; the 16-bit paths in tests/cpp/test_kernels.cpp).
+//
+// Then which path runs (conv2d_forward / conv2d_backward_input / conv2d_backward_weight at the
+// bottom; float32 and float64, through MINIDL_DISPATCH_FLOAT):
+//   float32 on a SIMD set, depthwise (groups == C == K)   conv_simd.cpp, threads over planes
+//   float32 on a SIMD set, otherwise (when it applies)    the direct kernel, conv_direct.cpp
+//   everything else                                       im2col + GEMM, below
+//
+// ---- the im2col + GEMM path ----
 // For one image n and group g, the forward pass is one matrix product
 //   Y_g (Kg x PQ) = W_g (Kg x Cg*R*S) @ col (Cg*R*S x PQ),
 // where col row (c, r, u) holds the input pixels tap (r, u) of channel c reads for every output
@@ -37,31 +49,90 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
-#include <cstring>
-#include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include "conv_direct.h"
-#include "core/dispatch.h"
-#include "ops/gemm/gemm.h"
-#include "core/parallel.h"
 #include "conv_im2col.h"
 #include "conv_threads.h"
-
+#include "core/dispatch.h"
+#include "core/dtype_dispatch.h"
+#include "core/parallel.h"
+#include "ops/gemm/gemm.h"
 
 namespace minidl {
+
+// ---- reference ---------------------------------------------------------------------
+// Output (n, k, p, q) reads input pixel (i, j) = (p sh - ph + r dh, q sw - pw + u dw) through
+// tap (r, u) of every input channel c of its group; taps that land in the padding read 0.
+
+// y[n, k, p, q] = b[k] + sum_{c, r, u} w[k, c, r, u] x[n, g Cg + c, i, j]
+template <class T>
+void conv2d_forward_reference(const ConvShape& s, const T* x, const T* w, const T* bias, T* y) {
+  const int64_t Cg = s.Cg(), Kg = s.Kg();
+  for (int64_t n = 0; n < s.N; ++n)
+    for (int64_t k = 0; k < s.K; ++k)
+      for (int64_t p = 0; p < s.P; ++p)
+        for (int64_t q = 0; q < s.Q; ++q) {
+          T acc = bias ? bias[k] : T(0);
+          const int64_t c0 = (k / Kg) * Cg;
+          for (int64_t c = 0; c < Cg; ++c)
+            for (int64_t r = 0; r < s.R; ++r)
+              for (int64_t u = 0; u < s.S; ++u) {
+                const int64_t i = p * s.stride_h - s.pad_h + r * s.dil_h;
+                const int64_t j = q * s.stride_w - s.pad_w + u * s.dil_w;
+                if (i < 0 || i >= s.H || j < 0 || j >= s.W) continue;
+                acc += w[((k * Cg + c) * s.R + r) * s.S + u] *
+                       x[((n * s.C + c0 + c) * s.H + i) * s.W + j];
+              }
+          y[((n * s.K + k) * s.P + p) * s.Q + q] = acc;
+        }
+}
+
+// The same loop nest read the other way round: every product w x of the forward sends
+//   dx[n, g Cg + c, i, j] += w[k, c, r, u] dy[n, k, p, q]
+//   dw[k, c, r, u]        += x[n, g Cg + c, i, j] dy[n, k, p, q]
+//   db[k]                 += dy[n, k, p, q]
+// after zeroing the three gradients.
+template <class T>
+void conv2d_backward_reference(const ConvShape& s, const T* gy, const T* x, const T* w, T* gx,
+                               T* gw, T* gb) {
+  const int64_t Cg = s.Cg(), Kg = s.Kg();
+  if (gx) for (int64_t i = 0; i < s.N * s.C * s.H * s.W; ++i) gx[i] = T(0);
+  if (gw) for (int64_t i = 0; i < s.K * Cg * s.R * s.S; ++i) gw[i] = T(0);
+  if (gb) for (int64_t i = 0; i < s.K; ++i) gb[i] = T(0);
+  for (int64_t n = 0; n < s.N; ++n)
+    for (int64_t k = 0; k < s.K; ++k)
+      for (int64_t p = 0; p < s.P; ++p)
+        for (int64_t q = 0; q < s.Q; ++q) {
+          const T g = gy[((n * s.K + k) * s.P + p) * s.Q + q];
+          if (gb) gb[k] += g;
+          const int64_t c0 = (k / Kg) * Cg;
+          for (int64_t c = 0; c < Cg; ++c)
+            for (int64_t r = 0; r < s.R; ++r)
+              for (int64_t u = 0; u < s.S; ++u) {
+                const int64_t i = p * s.stride_h - s.pad_h + r * s.dil_h;
+                const int64_t j = q * s.stride_w - s.pad_w + u * s.dil_w;
+                if (i < 0 || i >= s.H || j < 0 || j >= s.W) continue;
+                const int64_t wi = ((k * Cg + c) * s.R + r) * s.S + u;
+                const int64_t xi = ((n * s.C + c0 + c) * s.H + i) * s.W + j;
+                if (gx) gx[xi] += w[wi] * g;
+                if (gw) gw[wi] += x[xi] * g;
+              }
+        }
+}
+
+template void conv2d_forward_reference<float>(const ConvShape&, const float*, const float*, const float*, float*);
+template void conv2d_forward_reference<double>(const ConvShape&, const double*, const double*, const double*,
+                                               double*);
+template void conv2d_backward_reference<float>(const ConvShape&, const float*, const float*, const float*, float*,
+                                               float*, float*);
+template void conv2d_backward_reference<double>(const ConvShape&, const double*, const double*, const double*,
+                                                double*, double*, double*);
+
 namespace {
 
-
-inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                 int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
-inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
-                 int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
-  dgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
-
+// ---- im2col + GEMM -----------------------------------------------------------------
 using conv_detail::image_threads;
 using namespace conv_detail;
 
@@ -89,10 +160,10 @@ void forward_gemm(const ConvShape& s, const T* x, const T* w, const T* bias, T* 
             B = col.data();
             ldb = bw;
           }
-          gemm(false, false, Kg, bw, CRS, T(1), wg, CRS, B, ldb, bias ? T(1) : T(0), yg + b.o0, PQ);
+          gemm<T>(false, false, Kg, bw, CRS, T(1), wg, CRS, B, ldb, bias ? T(1) : T(0), yg + b.o0, PQ);
         } else {  // several images: one wider GEMM into ybuf, then scattered to y
           im2col_block(s, x, g, b, col.data());
-          gemm(false, false, Kg, bw, CRS, T(1), wg, CRS, col.data(), bw, T(0), ybuf, bw);
+          gemm<T>(false, false, Kg, bw, CRS, T(1), wg, CRS, col.data(), bw, T(0), ybuf, bw);
           for (int64_t n = b.n0; n < b.n1; ++n)
             for (int64_t k = 0; k < Kg; ++k) {
               const T* src = ybuf + k * bw + (n - b.n0) * w0;
@@ -124,14 +195,14 @@ void backward_input_gemm(const ConvShape& s, const T* gy, const T* w, T* gx) {
           const T* gyg = gy + (b.n0 * s.K + g * Kg) * PQ + b.o0;
           T* gxg = gx + (b.n0 * s.C + g * Cg) * HW;
           if (pointwise) {  // dx_g[:, tile] = W_g^T @ dY_g[:, tile]
-            gemm(true, false, CRS, bw, Kg, T(1), wg, CRS, gyg, PQ, T(0), gxg + b.o0, HW);
+            gemm<T>(true, false, CRS, bw, Kg, T(1), wg, CRS, gyg, PQ, T(0), gxg + b.o0, HW);
           } else {
-            gemm(true, false, CRS, bw, Kg, T(1), wg, CRS, gyg, PQ, T(0), col.data(), bw);
+            gemm<T>(true, false, CRS, bw, Kg, T(1), wg, CRS, gyg, PQ, T(0), col.data(), bw);
             col2im_add(s, col.data(), b.o0, b.o1, gxg, bw);
           }
         } else {
           gather_block(s, gy, g * Kg, b, gybuf);
-          gemm(true, false, CRS, bw, Kg, T(1), wg, CRS, gybuf, bw, T(0), col.data(), bw);
+          gemm<T>(true, false, CRS, bw, Kg, T(1), wg, CRS, gybuf, bw, T(0), col.data(), bw);
           for (int64_t n = b.n0; n < b.n1; ++n)
             col2im_add(s, col.data() + (n - b.n0) * w0, b.o0, b.o1, gx + (n * s.C + g * Cg) * HW, bw);
         }
@@ -186,7 +257,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw) {
           ldb = bw;
         }
         // dW_g (Kg x CRS) += dY_g[:, block] @ col^T
-        gemm(false, true, Kg, CRS, bw, T(1), A, lda, B, ldb, T(1), acc + g * Kg * CRS, CRS);
+        gemm<T>(false, true, Kg, CRS, bw, T(1), A, lda, B, ldb, T(1), acc + g * Kg * CRS, CRS);
       }
     });
   });
@@ -240,74 +311,71 @@ void depthwise_backward_weight(const ConvShape& s, const float* gy, const float*
   });
 }
 
-void check_dtype(DType t) {
-  if (t != DType::f32 && t != DType::f64)
-    throw std::invalid_argument(std::string("conv2d: expected float32 or float64, got ") + dtype_name(t));
+// ---- which path runs ---------------------------------------------------------------
+template <class T>
+void forward_path(const ConvShape& s, const T* x, const T* w, const T* bias, T* y) {
+  if (s.N * s.K * s.P * s.Q == 0) return;
+  if constexpr (std::is_same<T, float>::value) {
+    if (use_depthwise(s)) return depthwise_forward(s, x, w, bias, y);
+    if (conv_direct_available(s)) return conv2d_direct_forward(s, x, w, bias, y);
+  }
+  forward_gemm<T>(s, x, w, bias, y);
+}
+
+template <class T>
+void backward_input_path(const ConvShape& s, const T* gy, const T* w, T* gx) {
+  if (s.N * s.C * s.H * s.W == 0) return;
+  if (s.K * s.P * s.Q == 0) {  // nothing flows back
+    std::fill(gx, gx + s.N * s.C * s.H * s.W, T(0));
+    return;
+  }
+  if constexpr (std::is_same<T, float>::value) {
+    if (use_depthwise(s)) return depthwise_backward_input(s, gy, w, gx);
+    if (conv_direct_backward_input_available(s)) return conv2d_direct_backward_input(s, gy, w, gx);
+  }
+  backward_input_gemm<T>(s, gy, w, gx);
+}
+
+template <class T>
+void backward_weight_path(const ConvShape& s, const T* gy, const T* x, T* gw, T* gb) {
+  const bool empty = s.N * s.P * s.Q == 0;
+  if (gw) {
+    if (empty) {
+      std::fill(gw, gw + s.K * s.Cg() * s.R * s.S, T(0));
+    } else if constexpr (std::is_same<T, float>::value) {
+      if (use_depthwise(s)) depthwise_backward_weight(s, gy, x, gw);
+      else if (conv_direct_available(s)) conv2d_direct_backward_weight(s, gy, x, gw);
+      else backward_weight_gemm<T>(s, gy, x, gw);
+    } else {
+      backward_weight_gemm<T>(s, gy, x, gw);
+    }
+  }
+  if (gb) {
+    if (empty) std::fill(gb, gb + s.K, T(0));
+    else bias_grad<T>(s, gy, gb);
+  }
 }
 
 }  // namespace
 
 void conv2d_forward(const ConvShape& s, DType t, const void* x, const void* w, const void* bias, void* y) {
-  check_dtype(t);
-  if (s.N * s.K * s.P * s.Q == 0) return;
-  if (t == DType::f64) {
-    forward_gemm<double>(s, static_cast<const double*>(x), static_cast<const double*>(w),
-                         static_cast<const double*>(bias), static_cast<double*>(y));
-  } else if (use_depthwise(s)) {
-    depthwise_forward(s, static_cast<const float*>(x), static_cast<const float*>(w),
-                      static_cast<const float*>(bias), static_cast<float*>(y));
-  } else if (conv_direct_available(s)) {
-    conv2d_direct_forward(s, static_cast<const float*>(x), static_cast<const float*>(w),
-                          static_cast<const float*>(bias), static_cast<float*>(y));
-  } else {
-    forward_gemm<float>(s, static_cast<const float*>(x), static_cast<const float*>(w),
-                        static_cast<const float*>(bias), static_cast<float*>(y));
-  }
+  MINIDL_DISPATCH_FLOAT(t, "conv2d", {
+    forward_path<T>(s, static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(bias),
+                    static_cast<T*>(y));
+  });
 }
 
 void conv2d_backward_input(const ConvShape& s, DType t, const void* gy, const void* w, void* gx) {
-  check_dtype(t);
-  if (s.N * s.C * s.H * s.W == 0) return;
-  if (s.K * s.P * s.Q == 0) {  // nothing flows back
-    std::memset(gx, 0, size_t(s.N * s.C * s.H * s.W) * dtype_size(t));
-    return;
-  }
-  if (t == DType::f64) {
-    backward_input_gemm<double>(s, static_cast<const double*>(gy), static_cast<const double*>(w), static_cast<double*>(gx));
-  } else if (use_depthwise(s)) {
-    depthwise_backward_input(s, static_cast<const float*>(gy), static_cast<const float*>(w), static_cast<float*>(gx));
-  } else if (conv_direct_backward_input_available(s)) {
-    conv2d_direct_backward_input(s, static_cast<const float*>(gy), static_cast<const float*>(w), static_cast<float*>(gx));
-  } else {
-    backward_input_gemm<float>(s, static_cast<const float*>(gy), static_cast<const float*>(w), static_cast<float*>(gx));
-  }
+  MINIDL_DISPATCH_FLOAT(t, "conv2d_backward_input", {
+    backward_input_path<T>(s, static_cast<const T*>(gy), static_cast<const T*>(w), static_cast<T*>(gx));
+  });
 }
 
 void conv2d_backward_weight(const ConvShape& s, DType t, const void* gy, const void* x, void* gw, void* gb) {
-  check_dtype(t);
-  const bool empty = s.N * s.P * s.Q == 0;
-  if (t == DType::f64) {
-    if (gw) {
-      if (empty) std::fill(static_cast<double*>(gw), static_cast<double*>(gw) + s.K * s.Cg() * s.R * s.S, 0.0);
-      else backward_weight_gemm<double>(s, static_cast<const double*>(gy), static_cast<const double*>(x), static_cast<double*>(gw));
-    }
-    if (gb) {
-      if (empty) std::fill(static_cast<double*>(gb), static_cast<double*>(gb) + s.K, 0.0);
-      else bias_grad<double>(s, static_cast<const double*>(gy), static_cast<double*>(gb));
-    }
-    return;
-  }
-  if (gw) {
-    float* gwf = static_cast<float*>(gw);
-    if (empty) std::fill(gwf, gwf + s.K * s.Cg() * s.R * s.S, 0.0f);
-    else if (use_depthwise(s)) depthwise_backward_weight(s, static_cast<const float*>(gy), static_cast<const float*>(x), gwf);
-    else if (conv_direct_available(s)) conv2d_direct_backward_weight(s, static_cast<const float*>(gy), static_cast<const float*>(x), gwf);
-    else backward_weight_gemm<float>(s, static_cast<const float*>(gy), static_cast<const float*>(x), gwf);
-  }
-  if (gb) {
-    if (empty) std::fill(static_cast<float*>(gb), static_cast<float*>(gb) + s.K, 0.0f);
-    else bias_grad<float>(s, static_cast<const float*>(gy), static_cast<float*>(gb));
-  }
+  MINIDL_DISPATCH_FLOAT(t, "conv2d_backward_weight", {
+    backward_weight_path<T>(s, static_cast<const T*>(gy), static_cast<const T*>(x), static_cast<T*>(gw),
+                            static_cast<T*>(gb));
+  });
 }
 
 }  // namespace minidl

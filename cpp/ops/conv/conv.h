@@ -10,9 +10,11 @@
 //   dx[n, c, i, j] = sum over the (k, p, q, r, s) that read x[n, c, i, j] of w * dy
 //   dw[k, c, r, s] = sum_{n, p, q} dy[n, k, p, q] * x[n, ., ., .],   db[k] = sum_{n, p, q} dy.
 //
-// The reference loops are below; cpp/ops/conv/conv.cpp holds the fast path (im2col per
-// image tile + the project's GEMM, threads over the batch) and cpp/ops/conv/conv_simd.cpp the
-// depthwise float32 kernels. bfloat16 / float16 tensors: minidl/conv_lowp.h.
+// Files of this folder: conv.cpp opens with the reference loops of these three sums, then
+// says which path runs: conv_direct.{h,cpp} + conv_direct_simd.cpp (float32 on a SIMD set,
+// the default), the im2col + GEMM path of conv.cpp with conv_im2col.h (float64, the scalar
+// set, the rest), conv_simd.cpp (depthwise float32); conv_threads.h splits the batch between
+// threads. bfloat16 / float16 tensors: conv_lowp.{h,cpp}.
 #pragma once
 #include <cstdint>
 
@@ -51,57 +53,15 @@ void conv2d_backward_weight(const ConvShape& s, DType t, const void* grad_y, con
                             void* grad_w, void* grad_bias);
 
 // The textbook loops (7 nested), the readable definition and the oracle the fast paths are
-// tested against (md._C.conv2d_forward(..., reference=True)).
+// tested against (md._C.conv2d_forward(..., reference=True)). Defined at the top of conv.cpp,
+// instantiated for float and double.
 template <class T>
-void conv2d_forward_reference(const ConvShape& s, const T* x, const T* w, const T* bias, T* y) {
-  const int64_t Cg = s.Cg(), Kg = s.Kg();
-  for (int64_t n = 0; n < s.N; ++n)
-    for (int64_t k = 0; k < s.K; ++k)
-      for (int64_t p = 0; p < s.P; ++p)
-        for (int64_t q = 0; q < s.Q; ++q) {
-          T acc = bias ? bias[k] : T(0);
-          const int64_t c0 = (k / Kg) * Cg;
-          for (int64_t c = 0; c < Cg; ++c)
-            for (int64_t r = 0; r < s.R; ++r)
-              for (int64_t u = 0; u < s.S; ++u) {
-                const int64_t i = p * s.stride_h - s.pad_h + r * s.dil_h;
-                const int64_t j = q * s.stride_w - s.pad_w + u * s.dil_w;
-                if (i < 0 || i >= s.H || j < 0 || j >= s.W) continue;
-                acc += w[((k * Cg + c) * s.R + r) * s.S + u] *
-                       x[((n * s.C + c0 + c) * s.H + i) * s.W + j];
-              }
-          y[((n * s.K + k) * s.P + p) * s.Q + q] = acc;
-        }
-}
-
-// grad_x = 0, then every product of the forward sends w * dy back to the x it read
+void conv2d_forward_reference(const ConvShape& s, const T* x, const T* w, const T* bias, T* y);
+// grad_x = 0, then every product of the forward sends w * dy back to the x it read; gx, gw,
+// gb may each be null (not wanted)
 template <class T>
 void conv2d_backward_reference(const ConvShape& s, const T* gy, const T* x, const T* w, T* gx,
-                               T* gw, T* gb) {
-  const int64_t Cg = s.Cg(), Kg = s.Kg();
-  if (gx) for (int64_t i = 0; i < s.N * s.C * s.H * s.W; ++i) gx[i] = T(0);
-  if (gw) for (int64_t i = 0; i < s.K * Cg * s.R * s.S; ++i) gw[i] = T(0);
-  if (gb) for (int64_t i = 0; i < s.K; ++i) gb[i] = T(0);
-  for (int64_t n = 0; n < s.N; ++n)
-    for (int64_t k = 0; k < s.K; ++k)
-      for (int64_t p = 0; p < s.P; ++p)
-        for (int64_t q = 0; q < s.Q; ++q) {
-          const T g = gy[((n * s.K + k) * s.P + p) * s.Q + q];
-          if (gb) gb[k] += g;
-          const int64_t c0 = (k / Kg) * Cg;
-          for (int64_t c = 0; c < Cg; ++c)
-            for (int64_t r = 0; r < s.R; ++r)
-              for (int64_t u = 0; u < s.S; ++u) {
-                const int64_t i = p * s.stride_h - s.pad_h + r * s.dil_h;
-                const int64_t j = q * s.stride_w - s.pad_w + u * s.dil_w;
-                if (i < 0 || i >= s.H || j < 0 || j >= s.W) continue;
-                const int64_t wi = ((k * Cg + c) * s.R + r) * s.S + u;
-                const int64_t xi = ((n * s.C + c0 + c) * s.H + i) * s.W + j;
-                if (gx) gx[xi] += w[wi] * g;
-                if (gw) gw[wi] += x[xi] * g;
-              }
-        }
-}
+                               T* gw, T* gb);
 
 // Per-ISA kernels, float32. Depthwise (groups == C == K): one (image, channel) plane each;
 // cpp/ops/conv/conv_simd.cpp. `buf` is scratch of depthwise_buffer_floats(s) floats.

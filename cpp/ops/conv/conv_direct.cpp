@@ -1,5 +1,8 @@
 // Direct float32 convolution: buffers, weight packing and threads around the micro-kernels of
-// cpp/ops/conv/conv_direct_simd.cpp (layout and formulas: minidl/conv_direct.h).
+// conv_direct_simd.cpp (layout and formulas: conv_direct.h). The default float32 path on a
+// SIMD kernel set (conv.cpp decides); it computes the same sums as conv2d_forward_reference /
+// conv2d_backward_reference at the top of conv.cpp, in another order, and is tested against
+// them on every SIMD set (tests/test_conv_direct.py).
 //
 // Why not im2col + GEMM here: at ResNet shapes (16..64 output channels) every column of the
 // im2col matrix is used by only 16..64 output channels, so writing the column matrix and then

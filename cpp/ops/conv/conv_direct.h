@@ -1,4 +1,6 @@
-// Direct ("implicit GEMM") float32 convolution on a padded, re-arranged copy of the input.
+// Direct ("implicit GEMM") float32 convolution on a padded, re-arranged copy of the input:
+// conv.h's three sums (the reference loops at the top of conv.cpp) regrouped so each is a
+// GEMM whose B operand is read straight from that copy.
 //
 // The input planes of one image and group are copied once into a buffer with the zero padding
 // written out and the stride resolved into separate planes (layouts: conv_direct.cpp, Layout),

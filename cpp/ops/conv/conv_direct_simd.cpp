@@ -1,5 +1,7 @@
-// Micro-kernels of the direct convolution (see minidl/conv_direct.h for the buffer layout),
-// compiled once per instruction set.
+// Micro-kernels of the direct convolution (see conv_direct.h for the buffer layout),
+// compiled once per instruction set: the per-ISA twin of conv_direct.cpp, which drives them.
+// No scalar version of its own: on the scalar set conv.cpp takes the im2col + GEMM path, and
+// the results are checked against conv.cpp's reference loops (tests/test_conv_direct.py).
 //
 // forward: an MR x (NV vectors) tile of Y, accumulated over all taps in registers. Per tap it
 //   loads NV vectors of the input buffer (unaligned, contiguous: the implicit B panel) and

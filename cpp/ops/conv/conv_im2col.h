@@ -1,7 +1,10 @@
 // im2col / col2im and the output-position blocking shared by the GEMM convolution paths:
-// cpp/ops/conv/conv.cpp (float32 / float64) and cpp/ops/conv/conv_lowp.cpp (bfloat16,
-// whose column matrix is 16-bit: the same templates instantiated for uint16_t, a raw copy
-// of the bit patterns with 0x0000 = +0.0 for the padding).
+// conv.cpp (float32 / float64) and conv_lowp.cpp (bfloat16, whose column matrix is 16-bit:
+// the same templates instantiated for uint16_t, a raw copy of the bit patterns with
+// 0x0000 = +0.0 for the padding). im2col writes out, for a block of output positions, the
+// input values the reference loops (top of conv.cpp) read through each tap (c, r, u), zeros
+// for the padding: the reference's inner sum over (c, r, u) then becomes one GEMM, and
+// col2im is the reference backward's scatter-add into dx.
 #pragma once
 #include <algorithm>
 #include <cstdint>

@@ -1,4 +1,6 @@
 // 16-bit convolution (conv_lowp.h): bfloat16 im2col + vdpbf16ps GEMM, or widen to float32.
+// The same sums as conv.cpp's reference loops with float32 accumulation; tests/cpp/
+// test_kernels.cpp checks every path on every kernel set against those loops run in double.
 //
 // The bf16 path is conv.cpp's im2col + GEMM scheme (blocks of ~256 output positions, whole
 // images per thread; see conv.cpp for why) with 16-bit operands and a channels-last column

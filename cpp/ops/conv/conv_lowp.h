@@ -1,5 +1,6 @@
 // 2-D convolution on 16-bit tensors (bfloat16 / float16), float32 accumulation: what
-// Conv2d / Conv1d run under BF16 autocast. Same sums and shapes as conv.h:
+// Conv2d / Conv1d run under BF16 autocast. Same sums and shapes as conv.h (reference loops:
+// the top of conv.cpp), rounded once:
 //   y  = round16(b + sum w * x)                 (one rounding of the float32 sum)
 //   dx = round16(sum w * dy),  dw = round16(sum_{n,p,q} dy * x),  db = round16(sum dy)
 // x, w, bias, y, gy and the gradients are raw 16-bit patterns of `t` (all the same dtype, as

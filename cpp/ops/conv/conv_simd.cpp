@@ -1,5 +1,8 @@
 // Depthwise convolution (one filter per channel) for one ISA, one (image, channel) plane per
-// call; cpp/ops/conv/conv.cpp splits the planes between threads.
+// call; conv.cpp splits the planes between threads. The ConvSimd table (conv.h) also holds
+// vectorized copies of conv_im2col.h's im2col / col2im. The reference is conv.cpp's loops with
+// groups == C == K (there Cg = 1: y[n, c, p, q] = b[c] + sum_{r, u} w[c, 0, r, u] x[n, c, i, j]);
+// tests/test_conv.py compares every kernel set with them (test_kernel_sets_match_reference).
 //
 // A depthwise 3x3 does 9 multiply-adds per output; as a GEMM that is K = 9, where packing
 // costs as much as the arithmetic. Here each plane is first copied into a zero-padded buffer

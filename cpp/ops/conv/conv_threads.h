@@ -1,5 +1,7 @@
 // Threading shared by the convolution paths (conv.cpp: im2col + GEMM, conv_direct.cpp):
-// threads take whole images, handed out in chunks from an atomic counter.
+// threads take whole images, handed out in chunks from an atomic counter. No arithmetic here:
+// images are independent in the reference loops (top of conv.cpp), so any split gives the
+// same y and dx bits; dw adds per-thread partial sums (another order).
 #pragma once
 #include <algorithm>
 #include <atomic>

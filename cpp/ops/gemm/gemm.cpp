@@ -1,9 +1,18 @@
-// GEMM entry points: thread splitting, batching, and the portable blocked path.
+// General matrix multiply C = alpha op(A) @ op(B) + beta C: which path runs, and how C is
+// split between threads. The reference, gemm_reference, is the textbook triple loop at the top
+// of gemm.h: a template in the header rather than a function here, because attention.cpp's
+// scalar tiles call it with constant arguments and need it inlined (out of line, their tile
+// products ran ~8% more instructions, measured with callgrind).
 //
-// sgemm picks the active ISA's kernel (cpp/ops/gemm/gemm_simd.cpp: packing + register-blocked
-// micro-kernel) or, for the "scalar" set and for dgemm, the blocked C++ template below, which
-// has the same Goto/BLIS structure with a small micro-tile the compiler vectorizes with the
-// baseline ISA. gemm_reference (gemm.h) stays the textbook loop both are tested against.
+// Forward and backward: GEMM is its own backward. For C = A @ B the gradients are two more
+// products, dA = dC @ B^T and dB = A^T @ dC (python/minidl/ops/gemm.py, MatmulBackward), so
+// the kernels here only ever compute the forward formula, with the transpose flags.
+//
+// Which path runs: sgemm picks the active ISA's kernel (cpp/ops/gemm/gemm_simd.cpp: packing +
+// register-blocked micro-kernel) or, for the "scalar" set and for dgemm, the blocked C++
+// template below, which has the same Goto/BLIS structure with a small micro-tile the compiler
+// vectorizes with the baseline ISA. Both are tested against gemm_reference
+// (tests/cpp/test_kernels.cpp, tests/test_gemm.py).
 //
 // Threads: C is cut into one independent piece per thread, along N (whole NR-column panels)
 // when N >= M, else along M (whole MR-row panels). Each thread runs the single-threaded

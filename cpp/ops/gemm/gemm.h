@@ -2,16 +2,37 @@
 // op(A) is M x K (A is K x M when trans_a), op(B) is K x N (B is N x K when trans_b).
 // lda/ldb/ldc are row strides in elements. beta == 0 ignores C's old contents (NaN included).
 //
-// sgemm follows the Goto/BLIS structure (cpp/ops/gemm/gemm_simd.cpp): panels of B packed
-// for L3/L1, blocks of A for L2, a register-blocked micro-kernel per ISA; gemm.cpp
-// splits C between OpenMP threads and holds the portable blocked path (the "scalar"
-// set, also used by dgemm). gemm_reference is the textbook loop the others are tested against.
+// First the reference, gemm_reference, the textbook triple loop every fast path is tested
+// against (tests/cpp/test_kernels.cpp, tests/test_gemm.py); it stays in this header so that
+// attention's scalar tiles can inline it. sgemm follows the Goto/BLIS structure
+// (gemm_simd.cpp): panels of B packed for L3/L1, blocks of A for L2, a register-blocked
+// micro-kernel per ISA; gemm.cpp splits C between OpenMP threads and holds the portable
+// blocked path (the "scalar" set, also used by dgemm).
 #pragma once
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 namespace minidl {
 
+// ---- reference -------------------------------------------------------------------------
+// C[i, j] = alpha * sum_k op(A)[i, k] op(B)[k, j] + beta * C[i, j]   (beta == 0: C not read)
+template <class T>
+void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
+                    const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      T acc = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        T a = trans_a ? A[k * lda + i] : A[i * lda + k];
+        T b = trans_b ? B[j * ldb + k] : B[k * ldb + j];
+        acc += a * b;
+      }
+      C[i * ldc + j] = alpha * acc + (beta == T(0) ? T(0) : beta * C[i * ldc + j]);
+    }
+}
+
+// ---- which path runs: gemm.cpp -----------------------------------------------------------
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
            int64_t ldc);
@@ -30,20 +51,16 @@ void dgemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t
                    int64_t ldb, int64_t stride_b, double beta, double* C, int64_t ldc,
                    int64_t stride_c);
 
-// The textbook triple loop, the reference every fast path is tested against.
+// One name for both precisions, so that a kernel templated on T (convolution, RNN) calls
+// gemm<T>(...) and gets sgemm or dgemm.
 template <class T>
-void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
-                    const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  for (int64_t i = 0; i < M; ++i)
-    for (int64_t j = 0; j < N; ++j) {
-      T acc = 0;
-      for (int64_t k = 0; k < K; ++k) {
-        T a = trans_a ? A[k * lda + i] : A[i * lda + k];
-        T b = trans_b ? B[j * ldb + k] : B[k * ldb + j];
-        acc += a * b;
-      }
-      C[i * ldc + j] = alpha * acc + (beta == T(0) ? T(0) : beta * C[i * ldc + j]);
-    }
+inline void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                 int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value, "gemm<T>: float or double");
+  if constexpr (std::is_same<T, float>::value)
+    sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    dgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 // Per-ISA single-precision GEMM (packing + micro-kernel + blocking), cpp/ops/gemm/gemm_simd.cpp.

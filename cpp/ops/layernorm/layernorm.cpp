@@ -1,9 +1,14 @@
-// Layer normalization, forward and backward side by side (llm.c's layernorm_forward /
-// layernorm_backward, generalised to any row length and optional affine parameters).
-// Each row is independent, so both passes split rows between threads; the weight and bias
-// gradients are column sums over rows, accumulated per thread into private buffers and added
-// at the end (no atomics, deterministic for a fixed thread count).
-// The scalar reference keeps its sums in double; layernorm_simd.cpp holds the float32 rows.
+// Layer normalization, forward and backward (formulas and shapes: layernorm.h).
+//
+// First the reference: the textbook loops of one row, forward and backward side by side
+// (llm.c's layernorm_forward / layernorm_backward, generalised to any row length and optional
+// affine parameters), sums in double. The scalar kernel set and float64 run them; the float32
+// SIMD set runs LayerNormSimd (layernorm_simd.cpp), the same steps vectorized, and tests
+// compare the two (tests/cpp/test_kernels.cpp, tests/test_layernorm.py).
+//
+// Then which path runs. Each row is independent, so both passes split rows between threads;
+// the weight and bias gradients are column sums over rows, accumulated per thread into private
+// buffers and added at the end (no atomics, deterministic for a fixed thread count).
 #include "layernorm.h"
 
 #include <algorithm>
@@ -11,16 +16,67 @@
 #include <type_traits>
 #include <vector>
 
-#include "core/dtype_dispatch.h"
 #include "core/dispatch.h"
-#include "ops/batchnorm/batchnorm.h"
+#include "core/dtype_dispatch.h"
 #include "core/parallel.h"
 
 MINIDL_SIMD_TABLE(minidl::LayerNormSimd, layernorm_simd)
-MINIDL_SIMD_TABLE(minidl::NormSimd, norm_simd)
 
 namespace minidl {
 namespace {
+
+// ---- reference: one row of n values ------------------------------------------------
+
+// y = (x - mean) rstd w + b; saves mean and rstd for the backward
+template <class T>
+void layer_norm_row_forward_reference(const T* x, T* y, const T* w, const T* b, int64_t n, double eps,
+                                      T* save_mean, T* save_rstd) {
+  // mean = sum(x) / N
+  double mean = 0, var = 0;
+  for (int64_t i = 0; i < n; ++i) mean += x[i];
+  mean = n > 0 ? mean / n : 0.0;
+  // var = sum((x - mean)^2) / N: biased, and a second pass, so no cancellation
+  for (int64_t i = 0; i < n; ++i) var += (x[i] - mean) * (x[i] - mean);
+  var = n > 0 ? var / n : 0.0;
+  // rstd = 1 / sqrt(var + eps)
+  const double rstd = 1.0 / std::sqrt(var + eps);
+  *save_mean = T(mean);
+  *save_rstd = T(rstd);
+  // y = xhat w + b with xhat = (x - mean) rstd (w null = 1, b null = 0)
+  for (int64_t i = 0; i < n; ++i) {
+    const double xhat = (x[i] - mean) * rstd;
+    y[i] = T(xhat * (w ? double(w[i]) : 1.0) + (b ? double(b[i]) : 0.0));
+  }
+}
+
+// With g = dy w and the saved mean and rstd:
+//   dx = rstd (g - mean(g) - xhat mean(g xhat)),  dweight += dy xhat,  dbias += dy
+// (dweight and dbias: this row's share of the column sums, added into gw_acc / gb_acc; any of
+// dx, gw_acc, gb_acc may be null)
+template <class T, class Acc>
+void layer_norm_row_backward_reference(const T* dy, const T* x, const T* w, int64_t n, double mean, double rstd,
+                                       T* dx, Acc* gw_acc, Acc* gb_acc) {
+  // one pass for the two row sums and the parameter gradients
+  double sum_g = 0, sum_g_xhat = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double xhat = (x[i] - mean) * rstd;
+    const double g = double(dy[i]) * (w ? double(w[i]) : 1.0);
+    sum_g += g;
+    sum_g_xhat += g * xhat;
+    if (gw_acc) gw_acc[i] += Acc(dy[i] * xhat);
+    if (gb_acc) gb_acc[i] += Acc(dy[i]);
+  }
+  if (!dx) return;
+  // dx = rstd (g - a - xhat c) with a = mean(g), c = mean(g xhat)
+  const double a = sum_g / n, c = sum_g_xhat / n;
+  for (int64_t i = 0; i < n; ++i) {
+    const double xhat = (x[i] - mean) * rstd;
+    const double g = double(dy[i]) * (w ? double(w[i]) : 1.0);
+    dx[i] = T(rstd * (g - a - xhat * c));
+  }
+}
+
+// ---- which path runs ---------------------------------------------------------------
 
 // rows per thread chunk: fork when a chunk holds ~16K values or more
 int64_t row_grain(int64_t cols) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)); }
@@ -29,21 +85,16 @@ template <class T>
 void forward_impl(const T* x, T* y, const T* w, const T* b, T* save_mean, T* save_rstd, int64_t rows, int64_t cols,
                   double eps) {
   const LayerNormSimd* simd = nullptr;
-  const NormSimd* stats = nullptr;
-  if constexpr (std::is_same<T, float>::value) {
-    simd = layernorm_simd_active();
-    stats = norm_simd_active();
-  }
+  if constexpr (std::is_same<T, float>::value) simd = layernorm_simd_active();
   parallel_for(rows, row_grain(cols), [&](int64_t rb, int64_t re) {
     for (int64_t r = rb; r < re; ++r) {
       const T* xr = x + r * cols;
       T* yr = y + r * cols;
-      double mean = 0, var = 0;
       if constexpr (std::is_same<T, float>::value) {
         if (simd) {
           // two passes over a row that sits in L1: exact-as-can-be variance, no cancellation
-          mean = cols > 0 ? double(stats->sum(xr, cols)) / cols : 0.0;
-          var = cols > 0 ? double(stats->sum_sq_dev(xr, cols, float(mean))) / cols : 0.0;
+          const double mean = cols > 0 ? double(simd->sum(xr, cols)) / cols : 0.0;
+          const double var = cols > 0 ? double(simd->sum_sq_dev(xr, cols, float(mean))) / cols : 0.0;
           const double rstd = 1.0 / std::sqrt(var + eps);
           save_mean[r] = float(mean);
           save_rstd[r] = float(rstd);
@@ -51,17 +102,7 @@ void forward_impl(const T* x, T* y, const T* w, const T* b, T* save_mean, T* sav
           continue;
         }
       }
-      for (int64_t i = 0; i < cols; ++i) mean += xr[i];
-      mean = cols > 0 ? mean / cols : 0.0;
-      for (int64_t i = 0; i < cols; ++i) var += (xr[i] - mean) * (xr[i] - mean);
-      var = cols > 0 ? var / cols : 0.0;
-      const double rstd = 1.0 / std::sqrt(var + eps);
-      save_mean[r] = T(mean);
-      save_rstd[r] = T(rstd);
-      for (int64_t i = 0; i < cols; ++i) {
-        const double xhat = (xr[i] - mean) * rstd;
-        yr[i] = T(xhat * (w ? double(w[i]) : 1.0) + (b ? double(b[i]) : 0.0));
-      }
+      layer_norm_row_forward_reference(xr, yr, w, b, cols, eps, save_mean + r, save_rstd + r);
     }
   });
 }
@@ -71,8 +112,8 @@ void backward_impl(const T* gy, const T* x, const T* w, const T* save_mean, cons
                    int64_t rows, int64_t cols) {
   const LayerNormSimd* simd = nullptr;
   if constexpr (std::is_same<T, float>::value) simd = layernorm_simd_active();
-  // accumulators for dweight/dbias: float rows for the SIMD path (summed in double at the
-  // end), double for the reference
+  // accumulators for dweight/dbias: float rows for float32 (summed in double at the end),
+  // double for float64
   using Acc = typename std::conditional<std::is_same<T, float>::value, float, double>::type;
   const int64_t chunks =
       std::max<int64_t>(1, std::min<int64_t>(num_threads(), (rows + row_grain(cols) - 1) / row_grain(cols)));
@@ -96,22 +137,7 @@ void backward_impl(const T* gy, const T* x, const T* w, const T* save_mean, cons
             continue;
           }
         }
-        double sum_g = 0, sum_g_xhat = 0;
-        for (int64_t i = 0; i < cols; ++i) {
-          const double xhat = (xr[i] - mean) * rstd;
-          const double g = double(dyr[i]) * (w ? double(w[i]) : 1.0);
-          sum_g += g;
-          sum_g_xhat += g * xhat;
-          if (pw) pw[i] += Acc(dyr[i] * xhat);
-          if (pb) pb[i] += Acc(dyr[i]);
-        }
-        if (!gx) continue;
-        const double a = sum_g / cols, c = sum_g_xhat / cols;
-        for (int64_t i = 0; i < cols; ++i) {
-          const double xhat = (xr[i] - mean) * rstd;
-          const double g = double(dyr[i]) * (w ? double(w[i]) : 1.0);
-          gx[r * cols + i] = T(rstd * (g - a - xhat * c));
-        }
+        layer_norm_row_backward_reference(dyr, xr, w, cols, mean, rstd, gx ? gx + r * cols : nullptr, pw, pb);
       }
     }
   });

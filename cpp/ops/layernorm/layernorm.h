@@ -22,8 +22,13 @@ void layer_norm_backward(const void* gy, const void* x, const void* weight, cons
                          const void* save_rstd, void* gx, void* gweight, void* gbias, DType dtype, int64_t rows,
                          int64_t cols);
 
-// Float32 building blocks over one row of n values (cpp/ops/layernorm/layernorm_simd.cpp).
+// Float32 building blocks over one row of n values (layernorm_simd.cpp), the vector versions
+// of the steps of the reference row loops at the top of layernorm.cpp.
 struct LayerNormSimd {
+  // the row statistics: sum x and sum (x - mean)^2 (mean, then the biased variance, exactly
+  // as two passes; the code is ops/reduce/row_stats_simd.h, shared with BatchNorm)
+  float (*sum)(const float* x, int64_t n);
+  float (*sum_sq_dev)(const float* x, int64_t n, float mean);
   // y = (x - mean) rstd w + b   (w and b may be null)
   void (*normalize_row)(const float* x, float* y, const float* w, const float* b, int64_t n, float mean, float rstd);
   // one pass over the row: *sum_g = sum g, *sum_g_xhat = sum g xhat with g = dy w (w null = 1);

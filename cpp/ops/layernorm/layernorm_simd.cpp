@@ -1,8 +1,11 @@
-// Float32 layer-norm row loops for one ISA. A row (N values, typically 64..4096) stays in L1
-// between the statistics pass and the normalize pass, so the kernel streams x once from
-// memory in the forward and (dy, x) once in the backward.
+// Float32 layer-norm row loops for one ISA: the vector versions of the steps of the reference
+// row loops at the top of layernorm.cpp (statistics, normalize; backward sums, dx). A row
+// (N values, typically 64..4096) stays in L1 between the statistics pass and the normalize
+// pass, so the kernel streams x once from memory in the forward and (dy, x) once in the
+// backward.
 #include "layernorm.h"
 #include "core/vec.h"
+#include "ops/reduce/row_stats_simd.h"
 
 namespace minidl {
 namespace MINIDL_ISA_NS {
@@ -88,7 +91,8 @@ void backward_input(const float* dy, const float* x, const float* w, float* dx, 
 
 }  // namespace
 
-extern const LayerNormSimd layernorm_simd = {&normalize_row, &backward_sums, &backward_input};
+extern const LayerNormSimd layernorm_simd = {&row_sum, &row_sum_sq_dev, &normalize_row, &backward_sums,
+                                             &backward_input};
 
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl

@@ -1,18 +1,24 @@
-// Max, average and adaptive-average pooling over NCHW planes, forward and backward side by
-// side. Each plane (one image, one channel) is independent, so every kernel is a parallel
-// loop over planes with a plain loop nest inside that reads like the definition.
+// Max, average and adaptive-average pooling over NCHW planes, forward and backward (formulas
+// and shapes: pooling.h).
+//
+// Each plane (one image, one channel) is independent. First the reference: the loops over one
+// plane, forward and backward of each pooling side by side, reading like the definition. The
+// scalar kernel set and float64 run them for every pooling; float32 max pooling on a SIMD set
+// runs PoolSimd::max_pool_plane_f32 (pooling_simd.cpp) where it handles the shape, and
+// tests/test_pool_norm.py compares the two. Then which path runs: every kernel is a parallel
+// loop over planes; bfloat16 / float16 tensors are widened to float32 in chunks of planes.
 #include "pooling.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
-
+#include <type_traits>
 #include <vector>
 
-#include "core/dtype_dispatch.h"
-#include "ops/copy/copy.h"
 #include "core/dispatch.h"
+#include "core/dtype_dispatch.h"
 #include "core/parallel.h"
+#include "ops/copy/copy.h"
 
 namespace minidl {
 
@@ -28,11 +34,33 @@ int64_t pool_output_size(int64_t in, int64_t kernel, int64_t pad, int64_t stride
 
 namespace {
 
-// grain for parallel_for over planes: fork only when a chunk is worth ~a few microseconds
-int64_t plane_grain(int64_t work_per_plane) {
-  return std::max<int64_t>(1, 16384 / std::max<int64_t>(work_per_plane, 1));
+// ---- reference: the loops over one plane -------------------------------------------
+
+// Window [h0, h1) x [w0, w1) of output (oh, ow) clipped to the input, and its divisor.
+struct AvgWindow {
+  int64_t h0, h1, w0, w1, divisor;
+};
+
+inline AvgWindow avg_window(const Pool2dShape& s, int64_t oh, int64_t ow, bool count_include_pad,
+                            int64_t divisor_override) {
+  int64_t h0 = oh * s.stride_h - s.pad_h, w0 = ow * s.stride_w - s.pad_w;
+  int64_t h1 = std::min(h0 + s.kernel_h, s.in_h + s.pad_h), w1 = std::min(w0 + s.kernel_w, s.in_w + s.pad_w);
+  const int64_t padded_size = (h1 - h0) * (w1 - w0);
+  h0 = std::max<int64_t>(h0, 0);
+  w0 = std::max<int64_t>(w0, 0);
+  h1 = std::min(h1, s.in_h);
+  w1 = std::min(w1, s.in_w);
+  int64_t divisor = divisor_override > 0 ? divisor_override
+                    : count_include_pad  ? padded_size
+                                         : (h1 - h0) * (w1 - w0);
+  return {h0, h1, w0, w1, divisor};
 }
 
+// adaptive pooling: output cell i covers [floor(i * in / out), ceil((i + 1) * in / out))
+inline int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
+inline int64_t adaptive_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in + out - 1) / out; }
+
+// y[oh, ow] = max of x over the window (padding counts as -inf), idx = its position
 template <class T>
 void max_pool_plane(const T* x, T* y, int64_t* idx, const Pool2dShape& s) {
   for (int64_t oh = 0; oh < s.out_h; ++oh) {
@@ -61,37 +89,88 @@ void max_pool_plane(const T* x, T* y, int64_t* idx, const Pool2dShape& s) {
   }
 }
 
-// Window [h0, h1) x [w0, w1) of output (oh, ow) clipped to the input, and its divisor.
-struct AvgWindow {
-  int64_t h0, h1, w0, w1, divisor;
-};
-
-inline AvgWindow avg_window(const Pool2dShape& s, int64_t oh, int64_t ow, bool count_include_pad,
-                            int64_t divisor_override) {
-  int64_t h0 = oh * s.stride_h - s.pad_h, w0 = ow * s.stride_w - s.pad_w;
-  int64_t h1 = std::min(h0 + s.kernel_h, s.in_h + s.pad_h), w1 = std::min(w0 + s.kernel_w, s.in_w + s.pad_w);
-  const int64_t padded_size = (h1 - h0) * (w1 - w0);
-  h0 = std::max<int64_t>(h0, 0);
-  w0 = std::max<int64_t>(w0, 0);
-  h1 = std::min(h1, s.in_h);
-  w1 = std::min(w1, s.in_w);
-  int64_t divisor = divisor_override > 0 ? divisor_override
-                    : count_include_pad  ? padded_size
-                                         : (h1 - h0) * (w1 - w0);
-  return {h0, h1, w0, w1, divisor};
+// gx = 0, then gx[indices[o]] += gy[o]: each output's gradient goes to its arg-max
+template <class T>
+void max_pool_plane_backward(const T* gy, const int64_t* idx, T* gx, const Pool2dShape& s) {
+  const int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
+  std::fill(gx, gx + in_plane, T(0));
+  for (int64_t o = 0; o < out_plane; ++o)
+    gx[idx[o]] += gy[o];
 }
 
-// adaptive pooling: output cell i covers [floor(i * in / out), ceil((i + 1) * in / out))
-inline int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
-inline int64_t adaptive_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in + out - 1) / out; }
+// y[oh, ow] = sum of x over the window clipped to the input / divisor (0 for an empty window)
+template <class T>
+void avg_pool_plane(const T* x, T* y, const Pool2dShape& s, bool count_include_pad, int64_t divisor_override) {
+  for (int64_t oh = 0; oh < s.out_h; ++oh)
+    for (int64_t ow = 0; ow < s.out_w; ++ow) {
+      const AvgWindow win = avg_window(s, oh, ow, count_include_pad, divisor_override);
+      T sum = 0;
+      for (int64_t h = win.h0; h < win.h1; ++h)
+        for (int64_t w = win.w0; w < win.w1; ++w) sum += x[h * s.in_w + w];
+      // an empty window (all padding) gives 0, as PyTorch
+      y[oh * s.out_w + ow] = (win.h0 >= win.h1 || win.w0 >= win.w1) ? T(0) : sum / T(win.divisor);
+    }
+}
+
+// gx = 0, then every input of output (oh, ow)'s window gets gy[oh, ow] / divisor
+template <class T>
+void avg_pool_plane_backward(const T* gy, T* gx, const Pool2dShape& s, bool count_include_pad,
+                             int64_t divisor_override) {
+  std::fill(gx, gx + s.in_h * s.in_w, T(0));
+  for (int64_t oh = 0; oh < s.out_h; ++oh)
+    for (int64_t ow = 0; ow < s.out_w; ++ow) {
+      const AvgWindow win = avg_window(s, oh, ow, count_include_pad, divisor_override);
+      const T share = gy[oh * s.out_w + ow] / T(win.divisor);
+      for (int64_t h = win.h0; h < win.h1; ++h)
+        for (int64_t w = win.w0; w < win.w1; ++w) gx[h * s.in_w + w] += share;
+    }
+}
+
+// y[oh, ow] = mean of x over rows [adaptive_start(oh), adaptive_end(oh)) x the same for columns
+template <class T>
+void adaptive_avg_pool_plane(const T* x, T* y, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w) {
+  for (int64_t oh = 0; oh < out_h; ++oh) {
+    const int64_t h0 = adaptive_start(oh, in_h, out_h), h1 = adaptive_end(oh, in_h, out_h);
+    for (int64_t ow = 0; ow < out_w; ++ow) {
+      const int64_t w0 = adaptive_start(ow, in_w, out_w), w1 = adaptive_end(ow, in_w, out_w);
+      T sum = 0;
+      for (int64_t h = h0; h < h1; ++h)
+        for (int64_t w = w0; w < w1; ++w) sum += x[h * in_w + w];
+      y[oh * out_w + ow] = sum / T((h1 - h0) * (w1 - w0));
+    }
+  }
+}
+
+// gx = 0, then every input of output (oh, ow)'s cell gets gy[oh, ow] / (cell size)
+template <class T>
+void adaptive_avg_pool_plane_backward(const T* gy, T* gx, int64_t in_h, int64_t in_w, int64_t out_h,
+                                      int64_t out_w) {
+  std::fill(gx, gx + in_h * in_w, T(0));
+  for (int64_t oh = 0; oh < out_h; ++oh) {
+    const int64_t h0 = adaptive_start(oh, in_h, out_h), h1 = adaptive_end(oh, in_h, out_h);
+    for (int64_t ow = 0; ow < out_w; ++ow) {
+      const int64_t w0 = adaptive_start(ow, in_w, out_w), w1 = adaptive_end(ow, in_w, out_w);
+      const T share = gy[oh * out_w + ow] / T((h1 - h0) * (w1 - w0));
+      for (int64_t h = h0; h < h1; ++h)
+        for (int64_t w = w0; w < w1; ++w) gx[h * in_w + w] += share;
+    }
+  }
+}
 
 }  // namespace
 }  // namespace minidl
+
+// ---- which path runs ---------------------------------------------------------------
 
 MINIDL_SIMD_TABLE(minidl::PoolSimd, pool_simd)
 
 namespace minidl {
 namespace {
+
+// grain for parallel_for over planes: fork only when a chunk is worth ~a few microseconds
+int64_t plane_grain(int64_t work_per_plane) {
+  return std::max<int64_t>(1, 16384 / std::max<int64_t>(work_per_plane, 1));
+}
 
 // 16-bit tensors (bfloat16 / float16, e.g. after a BF16-autocast convolution) stay 16-bit in
 // and out: chunks of planes (~4096 values) are widened to float32 into a small buffer
@@ -136,6 +215,27 @@ void max_pool_backward_lowp(const uint16_t* gy, const int64_t* indices, uint16_t
   });
 }
 
+// float32 on a SIMD set: the SIMD plane kernel on every plane; false (and the reference runs
+// instead) for other types, the scalar set, or when the kernel declines a plane's shape
+template <class T>
+bool max_pool_planes_simd(const T* x, T* y, int64_t* indices, const Pool2dShape& s, int64_t grain) {
+  if constexpr (std::is_same<T, float>::value) {
+    if (const PoolSimd* simd = pool_simd_active()) {
+      const int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
+      bool done = true;
+      parallel_for(s.planes, grain, [&](int64_t b, int64_t e) {
+        for (int64_t p = b; p < e; ++p)
+          if (!simd->max_pool_plane_f32(x + p * in_plane, y + p * out_plane, indices + p * out_plane, s)) {
+            done = false;
+            return;
+          }
+      });
+      return done;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 void max_pool2d_forward(const void* x, void* y, int64_t* indices, DType dtype, const Pool2dShape& s) {
@@ -143,23 +243,10 @@ void max_pool2d_forward(const void* x, void* y, int64_t* indices, DType dtype, c
     return max_pool_lowp(static_cast<const uint16_t*>(x), static_cast<uint16_t*>(y), indices, dtype, s);
   const int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
   const int64_t grain = plane_grain(out_plane * s.kernel_h * s.kernel_w);
-  if (dtype == DType::f32)
-    if (const PoolSimd* simd = pool_simd_active()) {
-      const float* px = static_cast<const float*>(x);
-      float* py = static_cast<float*>(y);
-      bool done = true;
-      parallel_for(s.planes, grain, [&](int64_t b, int64_t e) {
-        for (int64_t p = b; p < e; ++p)
-          if (!simd->max_pool_plane_f32(px + p * in_plane, py + p * out_plane, indices + p * out_plane, s)) {
-            done = false;
-            return;
-          }
-      });
-      if (done) return;
-    }
   MINIDL_DISPATCH_FLOAT(dtype, "max_pool2d", {
     const T* px = static_cast<const T*>(x);
     T* py = static_cast<T*>(y);
+    if (max_pool_planes_simd(px, py, indices, s, grain)) return;
     parallel_for(s.planes, grain, [&](int64_t b, int64_t e) {
       for (int64_t p = b; p < e; ++p)
         max_pool_plane(px + p * in_plane, py + p * out_plane, indices + p * out_plane, s);
@@ -175,14 +262,8 @@ void max_pool2d_backward(const void* gy, const int64_t* indices, void* gx, DType
     const T* pg = static_cast<const T*>(gy);
     T* po = static_cast<T*>(gx);
     parallel_for(s.planes, plane_grain(in_plane + out_plane), [&](int64_t b, int64_t e) {
-      for (int64_t p = b; p < e; ++p) {
-        T* g = po + p * in_plane;
-        std::fill(g, g + in_plane, T(0));
-        const T* go = pg + p * out_plane;
-        const int64_t* idx = indices + p * out_plane;
-        for (int64_t o = 0; o < out_plane; ++o)
-          g[idx[o]] += go[o];
-      }
+      for (int64_t p = b; p < e; ++p)
+        max_pool_plane_backward(pg + p * out_plane, indices + p * out_plane, po + p * in_plane, s);
     });
   });
 }
@@ -194,19 +275,8 @@ void avg_pool2d_forward(const void* x, void* y, DType dtype, const Pool2dShape& 
     const T* px = static_cast<const T*>(x);
     T* py = static_cast<T*>(y);
     parallel_for(s.planes, plane_grain(out_plane * s.kernel_h * s.kernel_w), [&](int64_t b, int64_t e) {
-      for (int64_t p = b; p < e; ++p) {
-        const T* xp = px + p * in_plane;
-        T* yp = py + p * out_plane;
-        for (int64_t oh = 0; oh < s.out_h; ++oh)
-          for (int64_t ow = 0; ow < s.out_w; ++ow) {
-            const AvgWindow win = avg_window(s, oh, ow, count_include_pad, divisor_override);
-            T sum = 0;
-            for (int64_t h = win.h0; h < win.h1; ++h)
-              for (int64_t w = win.w0; w < win.w1; ++w) sum += xp[h * s.in_w + w];
-            // an empty window (all padding) gives 0, as PyTorch
-            yp[oh * s.out_w + ow] = (win.h0 >= win.h1 || win.w0 >= win.w1) ? T(0) : sum / T(win.divisor);
-          }
-      }
+      for (int64_t p = b; p < e; ++p)
+        avg_pool_plane(px + p * in_plane, py + p * out_plane, s, count_include_pad, divisor_override);
     });
   });
 }
@@ -218,18 +288,8 @@ void avg_pool2d_backward(const void* gy, void* gx, DType dtype, const Pool2dShap
     const T* pg = static_cast<const T*>(gy);
     T* po = static_cast<T*>(gx);
     parallel_for(s.planes, plane_grain(out_plane * s.kernel_h * s.kernel_w), [&](int64_t b, int64_t e) {
-      for (int64_t p = b; p < e; ++p) {
-        T* g = po + p * in_plane;
-        std::fill(g, g + in_plane, T(0));
-        const T* go = pg + p * out_plane;
-        for (int64_t oh = 0; oh < s.out_h; ++oh)
-          for (int64_t ow = 0; ow < s.out_w; ++ow) {
-            const AvgWindow win = avg_window(s, oh, ow, count_include_pad, divisor_override);
-            const T share = go[oh * s.out_w + ow] / T(win.divisor);
-            for (int64_t h = win.h0; h < win.h1; ++h)
-              for (int64_t w = win.w0; w < win.w1; ++w) g[h * s.in_w + w] += share;
-          }
-      }
+      for (int64_t p = b; p < e; ++p)
+        avg_pool_plane_backward(pg + p * out_plane, po + p * in_plane, s, count_include_pad, divisor_override);
     });
   });
 }
@@ -241,20 +301,8 @@ void adaptive_avg_pool2d_forward(const void* x, void* y, DType dtype, int64_t pl
     const T* px = static_cast<const T*>(x);
     T* py = static_cast<T*>(y);
     parallel_for(planes, plane_grain(in_plane + out_plane), [&](int64_t b, int64_t e) {
-      for (int64_t p = b; p < e; ++p) {
-        const T* xp = px + p * in_plane;
-        T* yp = py + p * out_plane;
-        for (int64_t oh = 0; oh < out_h; ++oh) {
-          const int64_t h0 = adaptive_start(oh, in_h, out_h), h1 = adaptive_end(oh, in_h, out_h);
-          for (int64_t ow = 0; ow < out_w; ++ow) {
-            const int64_t w0 = adaptive_start(ow, in_w, out_w), w1 = adaptive_end(ow, in_w, out_w);
-            T sum = 0;
-            for (int64_t h = h0; h < h1; ++h)
-              for (int64_t w = w0; w < w1; ++w) sum += xp[h * in_w + w];
-            yp[oh * out_w + ow] = sum / T((h1 - h0) * (w1 - w0));
-          }
-        }
-      }
+      for (int64_t p = b; p < e; ++p)
+        adaptive_avg_pool_plane(px + p * in_plane, py + p * out_plane, in_h, in_w, out_h, out_w);
     });
   });
 }
@@ -266,20 +314,8 @@ void adaptive_avg_pool2d_backward(const void* gy, void* gx, DType dtype, int64_t
     const T* pg = static_cast<const T*>(gy);
     T* po = static_cast<T*>(gx);
     parallel_for(planes, plane_grain(in_plane + out_plane), [&](int64_t b, int64_t e) {
-      for (int64_t p = b; p < e; ++p) {
-        T* g = po + p * in_plane;
-        std::fill(g, g + in_plane, T(0));
-        const T* go = pg + p * out_plane;
-        for (int64_t oh = 0; oh < out_h; ++oh) {
-          const int64_t h0 = adaptive_start(oh, in_h, out_h), h1 = adaptive_end(oh, in_h, out_h);
-          for (int64_t ow = 0; ow < out_w; ++ow) {
-            const int64_t w0 = adaptive_start(ow, in_w, out_w), w1 = adaptive_end(ow, in_w, out_w);
-            const T share = go[oh * out_w + ow] / T((h1 - h0) * (w1 - w0));
-            for (int64_t h = h0; h < h1; ++h)
-              for (int64_t w = w0; w < w1; ++w) g[h * in_w + w] += share;
-          }
-        }
-      }
+      for (int64_t p = b; p < e; ++p)
+        adaptive_avg_pool_plane_backward(pg + p * out_plane, po + p * in_plane, in_h, in_w, out_h, out_w);
     });
   });
 }

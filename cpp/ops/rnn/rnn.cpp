@@ -1,8 +1,19 @@
 // RNN / LSTM / GRU layer-direction over a whole sequence: forward and backward through time.
-// The whole-sequence GEMMs go through gemm.h (sgemm / dgemm); the per-step recurrent product
-// uses W_hh packed once per call (PackedMatrixB); the pointwise cell of each step is one fused
-// kernel (rnn_cells.h reference, rnn_simd.cpp float32 vector versions). The time loop runs in
-// one parallel region with the hidden units split between the threads (see UnitSlice).
+//
+// The reference is rnn_cells.h: the textbook cell of each mode, forward and backward side by
+// side (the equations of PyTorch's nn.RNN / nn.LSTM / nn.GRU docs), which the scalar set runs
+// and rnn_simd.cpp's float32 versions are tested against (tests/test_rnn.py, kernel sets).
+// Around the cells, a step is two matrix products, the same for every kernel set:
+//   forward   xw_t = x_t W_ih^T, hw_t = h_{t-1} W_hh^T,  (h_t, c_t) = cell(xw_t, hw_t, b, c_{t-1})
+//   backward  dpre_t = cell_backward(dh_t + dy_t, ...),  dh_{t-1} = dpre_h,t W_hh (+ the GRU's
+//             direct path z dh_t); then over all steps dx = dpre_x W_ih, dW_ih = dpre_x^T x,
+//             dW_hh = sum_t dpre_h,t^T h_{t-1}, db = column sums of dpre
+//   (dpre_h = dpre_x except for the GRU, whose n gate sees r * (W_hn h + b_hn)).
+// This file says which path runs and how: the whole-sequence GEMMs go through gemm<T> (gemm.h);
+// the per-step recurrent product uses W_hh packed once per call (PackedMatrixB); the cell of
+// each step is rnn_cells.h (scalar set, float64) or RnnCellSimd (float32 on a SIMD set). The
+// time loop runs in one parallel region with the hidden units split between the threads (see
+// UnitSlice) or the batch rows (RowSlice).
 //
 // Buffers per call (T steps, B batch, H hidden, G gates):
 //   forward:  xw (T B, G H) input projections of all steps (LSTM / RNN compute it straight
@@ -47,15 +58,6 @@ int64_t rnn_work_size(RnnMode mode, int64_t hidden) {
 }
 
 namespace {
-
-inline void gemm_t(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
-inline void gemm_t(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
-                   int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
-  dgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
 
 // The per-step recurrent product against W_hh, on a range of column panels (kPackedPanel
 // columns each) so that the threads of the time loop can each compute their own hidden units.
@@ -250,7 +252,7 @@ void forward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, con
     xw = xw_gru.get();
     ldx = GH;
   }
-  if (sh.seq * B > 0) gemm_t(false, true, sh.seq * B, GH, I, T(1), x, I, w_ih, I, T(0), xw, ldx);
+  if (sh.seq * B > 0) gemm<T>(false, true, sh.seq * B, GH, I, T(1), x, I, w_ih, I, T(0), xw, ldx);
   std::unique_ptr<T[]> hw_buf = scratch<T>(B * GH);
   T* hw = hw_buf.get();
   // h_{t-1} @ W_hh^T per gate block (rows g H .. of W_hh), so each block splits by hidden unit
@@ -474,9 +476,9 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
   if (gc0 && lstm) std::memcpy(gc0, dc, sizeof(T) * BH);
   // whole-sequence GEMMs
   if (gx) {
-    if (TB > 0) gemm_t(false, false, TB, I, GH, T(1), dpre_x, GH, w_ih, I, T(0), gx, I);
+    if (TB > 0) gemm<T>(false, false, TB, I, GH, T(1), dpre_x, GH, w_ih, I, T(0), gx, I);
   }
-  if (gw_ih) gemm_t(true, false, GH, I, TB, T(1), dpre_x, GH, x, I, T(0), gw_ih, I);
+  if (gw_ih) gemm<T>(true, false, GH, I, TB, T(1), dpre_x, GH, x, I, T(0), gw_ih, I);
   if (gw_hh) {
     // dW_hh = sum_t dpre_h[t]^T h_prev(t): the step that started from h0 is one GEMM, every
     // other step pairs with y of its neighbour in time, which is one contiguous block of y.
@@ -484,12 +486,12 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
       std::fill(gw_hh, gw_hh + GH * H, T(0));
     } else {
       const int64_t t_first = steps.time(0);  // step that read h0
-      gemm_t(true, false, GH, H, B, T(1), dpre_h + t_first * B * GH, GH, h0, H, T(0), gw_hh, H);
+      gemm<T>(true, false, GH, H, B, T(1), dpre_h + t_first * B * GH, GH, h0, H, T(0), gw_hh, H);
       if (sh.seq > 1) {
         // forward: dpre_h[1..T-1] with y[0..T-2]; reverse: dpre_h[0..T-2] with y[1..T-1]
         const T* dp = dpre_h + (sh.reverse ? 0 : B * GH);
         const T* hp = y + (sh.reverse ? BH : 0);
-        gemm_t(true, false, GH, H, (sh.seq - 1) * B, T(1), dp, GH, hp, H, T(1), gw_hh, H);
+        gemm<T>(true, false, GH, H, (sh.seq - 1) * B, T(1), dp, GH, hp, H, T(1), gw_hh, H);
       }
     }
   }
