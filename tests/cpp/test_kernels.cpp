@@ -20,6 +20,9 @@
 #include "core/parallel.h"
 #include "ops/reduce/reduce.h"
 #include "ops/softmax/softmax.h"
+#include "ops/loss/loss.h"      // (kern2 block at the end)
+#include "ops/optim/optim.h"    // (kern2 block at the end)
+#include "ops/amp/amp.h"        // (kern2 block at the end)
 
 using namespace minidl;
 
@@ -387,6 +390,175 @@ int main() {
     set_num_threads(saved);
   }
 #endif
+  // ==== kern2 block: reference vs SIMD for softmax backward, column reductions, unary ops,
+  // ==== the softmax losses, the optimizers and the AMP unscale; exact f64/i64/bool casts ====
+  for (Isa isa : sets) {
+    for (int64_t len : {1, 7, 33, 1000}) {
+      std::vector<float> x = random_vec(len * 5, 3.f, 21), gy = random_vec(len * 5, 1.f, 22);
+      for (bool log : {false, true})
+        compare_sets(isa, std::string(log ? "log_softmax" : "softmax") + " backward len " + std::to_string(len), len, [&] {
+          std::vector<float> y(x.size()), gx(x.size());
+          softmax_forward(x.data(), y.data(), DType::f32, 5, len, 1, log);
+          softmax_backward(gy.data(), y.data(), gx.data(), DType::f32, 5, len, 1, log);
+          return gx;
+        }, 1e-5f, 1e-6f);
+    }
+    for (int64_t inner : {1, 7, 33, 70}) {  // column reduce (inner > 1): partial and 4-vector blocks
+      const int64_t outer = 3, len = 129;
+      std::vector<float> x = random_vec(outer * len * inner, 2.f, 23);
+      for (ReduceOp op : {ReduceOp::sum, ReduceOp::max, ReduceOp::min}) {
+        const std::string what = "reduce op " + std::to_string(static_cast<int>(op)) + " inner " + std::to_string(inner);
+        compare_sets(isa, what, inner, [&] {
+          std::vector<float> out(outer * inner);
+          reduce(op, x.data(), DType::f32, outer, len, inner, out.data(), 0.5);
+          return out;
+        }, 1e-5f, 1e-5f);
+      }
+    }
+    for (int64_t n : sizes) {
+      std::vector<float> a = random_vec(n, 3.f, 24);
+      for (float& v : a) v = std::fabs(v) + 0.1f;  // in the domain of log, sqrt, rsqrt
+      for (UnaryOp op : {UnaryOp::neg, UnaryOp::abs, UnaryOp::exp, UnaryOp::log, UnaryOp::sqrt, UnaryOp::rsqrt,
+                         UnaryOp::square, UnaryOp::reciprocal})
+        compare_sets(isa, "unary op " + std::to_string(static_cast<int>(op)), n, [&] {
+          std::vector<float> out(n);
+          TensorView vx = view1d(a.data(), n), vo = view1d(out.data(), n);
+          unary(op, vx, vo);
+          return out;
+        }, 1e-6f, 1e-6f);
+    }
+    // cross-entropy (index targets with weight and smoothing, probability targets) and focal
+    for (int64_t C : {1, 7, 33, 1000}) {
+      const int64_t N = 6;
+      std::vector<float> x = random_vec(N * C, 3.f, 25), w = random_vec(C, 1.f, 26), g = random_vec(N, 1.f, 27);
+      for (float& v : w) v = std::fabs(v);
+      std::vector<float> prob(N * C, 1.0f / C);
+      std::vector<int64_t> target(N);
+      for (int64_t i = 0; i < N; ++i) target[i] = (i * 5 + 3) % C;
+      target[1] = -100;  // ignored
+      const std::string c = " C=" + std::to_string(C);
+      for (int kind = 0; kind < 3; ++kind)
+        compare_sets(isa, "cross_entropy kind " + std::to_string(kind) + c, C, [&] {
+          std::vector<float> loss(N), lse(N), dx(N * C);
+          double wsum = 0;
+          const int64_t* t = kind < 2 ? target.data() : nullptr;
+          const void* p = kind < 2 ? nullptr : prob.data();
+          const void* wt = kind == 1 ? w.data() : nullptr;
+          const double eps = kind == 0 ? 0.0 : 0.1;
+          cross_entropy_forward(x.data(), DType::f32, N, C, t, p, wt, -100, eps, loss.data(), lse.data(), &wsum);
+          cross_entropy_backward(x.data(), lse.data(), g.data(), false, 0.5, DType::f32, N, C, t, p, wt, -100, eps,
+                                 dx.data());
+          std::vector<float> all = loss;
+          all.push_back(static_cast<float>(wsum));
+          for (const auto* v : {&lse, &dx}) all.insert(all.end(), v->begin(), v->end());
+          return all;
+        }, 1e-5f, 1e-6f);
+      target[1] = 0;
+      compare_sets(isa, "focal" + c, C, [&] {
+        std::vector<float> loss(N), lse(N), dx(N * C);
+        focal_forward(x.data(), DType::f32, N, C, target.data(), nullptr, 0.25, 2.0, loss.data(), lse.data());
+        focal_backward(x.data(), lse.data(), g.data(), false, 1.0, DType::f32, N, C, target.data(), nullptr, 0.25, 2.0,
+                       dx.data());
+        std::vector<float> all = loss;
+        for (const auto* v : {&lse, &dx}) all.insert(all.end(), v->begin(), v->end());
+        return all;
+      }, 1e-5f, 1e-6f);
+    }
+    // optimizers: two tensors of odd sizes, two steps (the second reads the state of the first)
+    for (int64_t n : {int64_t(7), int64_t(33), int64_t(100003)}) {
+      const int64_t sz[2] = {n, n / 2 + 1};
+      std::vector<float> p0 = random_vec(sz[0] + sz[1], 1.f, 28), gr = random_vec(sz[0] + sz[1], 1.f, 29);
+      for (int kind = 0; kind < 5; ++kind)
+        compare_sets(isa, "optim kind " + std::to_string(kind), n, [&] {
+          std::vector<float> p = p0, s1(p.size(), 0.f), s2(p.size(), 0.f), s3(p.size(), 0.f);
+          float* ps[2] = {p.data(), p.data() + sz[0]};
+          const float* gs[2] = {gr.data(), gr.data() + sz[0]};
+          float* b1[2] = {s1.data(), s1.data() + sz[0]};
+          float* b2[2] = {s2.data(), s2.data() + sz[0]};
+          float* b3[2] = {s3.data(), s3.data() + sz[0]};
+          double ratios[2] = {0, 0};
+          for (int step = 1; step <= 2; ++step) {
+            const double steps[2] = {double(step), double(step)};
+            const uint8_t first[2] = {uint8_t(step == 1), uint8_t(step == 1)};
+            if (kind == 0) sgd_step<float>(2, ps, gs, b1, first, sz, 0.1, 0.9, 0.1, 0.01, false, false);
+            if (kind == 1) sgd_step<float>(2, ps, gs, b1, first, sz, 0.1, 0.9, 0.0, 0.0, true, true);
+            const bool ams = kind == 3;  // kind 3: amsgrad, maximize, AdamW
+            if (kind == 2 || kind == 3)
+              adam_step<float>(2, ps, gs, b1, b2, b3, sz, steps, 1e-2, 0.9, 0.999, 1e-8, 0.01, ams, ams, ams);
+            if (kind == 4) lamb_step<float>(2, ps, gs, b1, b2, sz, steps, 1e-2, 0.9, 0.999, 1e-6, 0.01, ratios);
+          }
+          std::vector<float> all = p;
+          for (const auto* v : {&s1, &s2, &s3}) all.insert(all.end(), v->begin(), v->end());
+          all.push_back(static_cast<float>(ratios[0]));
+          all.push_back(static_cast<float>(ratios[1]));
+          return all;
+        }, 1e-5f, 1e-6f);
+    }
+    // AMP unscale: the found flag and the scaled values, bit for bit; an inf in the second
+    // tensor's tail
+    for (int64_t n : sizes) {
+      std::vector<float> g0 = random_vec(2 * n, 1.f, 30);
+      for (bool put_inf : {false, true})
+        for (float inv : {1.0f, 0.125f}) {
+          auto run = [&] {
+            std::vector<float> g = g0;
+            if (put_inf) g[2 * n - 1] = INFINITY;
+            float* gs[2] = {g.data(), g.data() + n};
+            const int64_t sz[2] = {n, n};
+            const bool found = unscale_and_check<float>(2, gs, sz, inv);
+            g.push_back(found ? 1.f : 0.f);
+            return g;
+          };
+          set_active_isa(Isa::scalar);
+          const std::vector<float> ref = run();
+          set_active_isa(isa);
+          const std::vector<float> got = run();
+          check(std::memcmp(ref.data(), got.data(), ref.size() * 4) == 0 && ref.back() == (put_inf ? 1.f : 0.f),
+                std::string("amp unscale") + (put_inf ? " inf" : "") + " inv " + std::to_string(inv) + " [" +
+                    isa_name(isa) + ", n=" + std::to_string(n) + "]");
+        }
+    }
+  }
+  set_active_isa(best_isa());
+  {  // f64 / i64 / bool casts among themselves (no float32 detour) and fill, every dtype
+    const std::vector<double> d = {-2.7, -0.0, 0.5, 3.9, 1e10, INFINITY, -INFINITY, NAN};
+    std::vector<int64_t> i64(d.size()), i64_from_f32(d.size());
+    std::vector<uint8_t> b8(d.size());
+    cast_contiguous(d.data(), DType::f64, i64.data(), DType::i64, d.size());
+    cast_contiguous(d.data(), DType::f64, b8.data(), DType::b8, d.size());
+    const std::vector<int64_t> want_i = {-2, 0, 0, 3, 10000000000, 0, 0, 0};
+    check(i64 == want_i, "cast f64 -> i64 truncates toward zero, inf / NaN give 0");
+    check(b8 == std::vector<uint8_t>({1, 0, 1, 1, 1, 1, 1, 1}), "cast f64 -> bool is x != 0 (NaN is true)");
+    std::vector<float> f(d.begin(), d.end());
+    cast_contiguous(f.data(), DType::f32, i64_from_f32.data(), DType::i64, f.size());
+    check(i64_from_f32 == want_i, "cast f32 -> i64 truncates toward zero, inf / NaN give 0");
+    const std::vector<int64_t> ints = {-3, 0, 7};
+    std::vector<double> back(3);
+    std::vector<uint8_t> ib(3);
+    cast_contiguous(ints.data(), DType::i64, back.data(), DType::f64, 3);
+    cast_contiguous(ints.data(), DType::i64, ib.data(), DType::b8, 3);
+    check(back == std::vector<double>({-3.0, 0.0, 7.0}) && ib == std::vector<uint8_t>({1, 0, 1}),
+          "cast i64 -> f64 and i64 -> bool");
+    std::vector<double> from_b(3);
+    const std::vector<uint8_t> bools = {1, 0, 1};
+    cast_contiguous(bools.data(), DType::b8, from_b.data(), DType::f64, 3);
+    check(from_b == std::vector<double>({1.0, 0.0, 1.0}), "cast bool -> f64");
+    alignas(8) unsigned char buf[8 * 3];
+    for (DType t : {DType::f32, DType::f64, DType::f16, DType::bf16, DType::i64, DType::b8}) {
+      TensorView v;
+      v.data = buf;
+      v.dtype = t;
+      v.ndim = 1;
+      v.shape[0] = 3;
+      v.strides[0] = 1;
+      fill(v, -2.5);
+      std::vector<double> got(3);
+      cast_contiguous(buf, t, got.data(), DType::f64, 3);
+      const double want = t == DType::i64 ? -2.0 : t == DType::b8 ? 1.0 : -2.5;
+      check(got == std::vector<double>(3, want), std::string("fill -2.5 as ") + dtype_name(t));
+    }
+  }
+  // ==== end of kern2 block ====
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }

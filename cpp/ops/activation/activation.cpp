@@ -1,5 +1,12 @@
-// ReLU, Leaky ReLU, Sigmoid, Tanh and GELU (erf and tanh forms): forward and backward side by
-// side, as the formulas read. activation_simd.cpp holds the vectorized float32 versions.
+// ReLU, Leaky ReLU, Sigmoid, Tanh and GELU (erf and tanh forms), forward and backward.
+//
+// Read top to bottom:
+//   1. The reference: each activation's f(x) (forward_one) and f'(.) (derivative_one), then the
+//      two loops y = f(x) and gx = gy * f'(saved). float64, and float32 under
+//      md.backend.use("scalar"), run these; activation_simd.cpp holds the float32 vector
+//      versions of the same formulas (ActivationSimd) and is tested against them.
+//   2. Which path runs: bfloat16/float16 widened to float32 in L1-sized blocks; float32 on the
+//      active SIMD set; otherwise the reference. OpenMP splits the flat array into ranges.
 #include "activation.h"
 
 #include <algorithm>
@@ -13,12 +20,18 @@
 MINIDL_SIMD_TABLE(minidl::ActivationSimd, activation_simd)
 
 namespace minidl {
-
-bool activation_backward_uses_output(Activation act) {
-  return act == Activation::sigmoid || act == Activation::tanh;
-}
-
 namespace {
+
+// ---- reference: f(x) and f'(.) of each activation, then the two loops ---------------------
+//
+//   activation   forward y = f(x)                          backward f'   (from x, or from y)
+//   relu         max(x, 0)                                 [x > 0]
+//   leaky_relu   x if x > 0 else a x                       1 if x > 0 else a
+//   sigmoid      1 / (1 + e^-x)                            y (1 - y)
+//   tanh         tanh x                                    1 - y^2
+//   gelu         x Phi(x) = x/2 (1 + erf(x / sqrt 2))      Phi(x) + x phi(x),  phi(x) = e^(-x^2/2) / sqrt(2 pi)
+//   gelu_tanh    x/2 (1 + tanh u),                         (1 + tanh u)/2 + x/2 (1 - tanh^2 u) u',
+//                u = sqrt(2/pi) (x + 0.044715 x^3)          u' = sqrt(2/pi) (1 + 3 * 0.044715 x^2)
 
 constexpr double kSqrt2 = 1.41421356237309504880;
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;  // 1/sqrt(2 pi)
@@ -69,9 +82,20 @@ inline T derivative_one(Activation act, T s, T slope) {
   return T(1);
 }
 
-}  // namespace
+// y[i] = f(x[i]); y may alias x
+template <class T>
+inline void activation_forward_reference(Activation act, const T* x, T* y, int64_t n, T slope) {
+  for (int64_t i = 0; i < n; ++i) y[i] = forward_one(act, x[i], slope);
+}
 
-namespace {
+// gx[i] = gy[i] * f'(saved[i]), saved = x or y (activation_backward_uses_output)
+template <class T>
+inline void activation_backward_reference(Activation act, const T* gy, const T* saved, T* gx, int64_t n,
+                                          T slope) {
+  for (int64_t i = 0; i < n; ++i) gx[i] = gy[i] * derivative_one(act, saved[i], slope);
+}
+
+// ---- which path runs ----------------------------------------------------------------------
 
 // 16-bit tensors (bfloat16 / float16, e.g. a ReLU after a BF16-autocast convolution): blocks of
 // 4096 values widened to float32 (exact) into an L1-resident buffer, the float32 loop, each
@@ -109,6 +133,10 @@ void lowp_backward(Activation act, const uint16_t* gy, const uint16_t* saved, ui
 
 }  // namespace
 
+bool activation_backward_uses_output(Activation act) {
+  return act == Activation::sigmoid || act == Activation::tanh;
+}
+
 void activation_forward(Activation act, const void* x, void* y, DType dtype, int64_t n, double param) {
   if (is_lowp(dtype))
     return lowp_forward(act, static_cast<const uint16_t*>(x), static_cast<uint16_t*>(y), dtype, n, param);
@@ -127,7 +155,7 @@ void activation_forward(Activation act, const void* x, void* y, DType dtype, int
     T* py = static_cast<T*>(y);
     const T slope = static_cast<T>(param);
     parallel_for(n, 1 << 14, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) py[i] = forward_one(act, px[i], slope);
+      activation_forward_reference(act, px + b, py + b, e - b, slope);
     });
   });
 }
@@ -153,7 +181,7 @@ void activation_backward(Activation act, const void* gy, const void* saved, void
     T* po = static_cast<T*>(gx);
     const T slope = static_cast<T>(param);
     parallel_for(n, 1 << 14, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) po[i] = pg[i] * derivative_one(act, ps[i], slope);
+      activation_backward_reference(act, pg + b, ps + b, po + b, e - b, slope);
     });
   });
 }

@@ -1,4 +1,9 @@
-// The six activations of the mission, forward and backward, on contiguous float tensors.
+// The six activations of the mission, forward and backward, elementwise on contiguous tensors.
+//
+// Shapes: x, y, gy, saved and gx are n contiguous elements of one dtype (float32, float64,
+// bfloat16 or float16; the 16-bit ones are computed in float32 and rounded once). The
+// reference loops are at the top of activation.cpp; ActivationSimd (below) is the float32
+// table of activation_simd.cpp, compiled once per ISA.
 #pragma once
 #include <cstdint>
 
@@ -24,6 +29,8 @@ void activation_forward(Activation act, const void* x, void* y, DType dtype, int
 void activation_backward(Activation act, const void* gy, const void* saved, void* gx, DType dtype,
                          int64_t n, double param);
 
+// Float32 forward / backward over n contiguous elements for one ISA; false = not handled
+// (the caller runs the reference).
 struct ActivationSimd {
   bool (*forward_f32)(Activation act, const float* x, float* y, int64_t n, float param);
   bool (*backward_f32)(Activation act, const float* gy, const float* saved, float* gx, int64_t n,

@@ -1,6 +1,8 @@
-// Float32 activations for one ISA: the formulas of cpp/ops/activation/activation.cpp on Vec,
-// with the transcendental parts from vec.h (exp, sigmoid, tanh, erfc). Each forward and
-// backward is one streaming pass: y = f(x), gx = gy * f'(saved).
+// Float32 activations for one ISA (ActivationSimd): must match activation_forward_reference
+// and activation_backward_reference in cpp/ops/activation/activation.cpp (forward_one,
+// derivative_one), the same formulas on Vec, with the transcendental parts from vec.h (exp,
+// sigmoid, tanh, erf). Each forward and backward is one streaming pass: y = f(x),
+// gx = gy * f'(saved). Returning false sends the call to the reference.
 #include "activation.h"
 #include "core/vec.h"
 #include "core/map_loops.h"
@@ -33,9 +35,8 @@ bool forward_f32(Activation act, const float* x, float* y, int64_t n, float para
   const Vec zero = Vec::zero();
   const Vec slope = Vec::set1(param);
   switch (act) {
-    // max_ps(x, 0) returns its second operand for NaN, so relu(NaN) = 0 as the reference's
-    // x > 0 ? x : 0, and relu(-0) = +0
-    // max(0, v): maxps returns its second operand when either is NaN, so NaN passes through
+    // max(0, v): maxps returns its second operand when either is NaN, so NaN passes through as
+    // in the reference (and for two zeros, so relu(-0) is -0 here, +0 there: equal numbers)
     case Activation::relu: map1(x, y, n, [&](Vec v) { return max(zero, v); }); return true;
     case Activation::leaky_relu:
       map1(x, y, n, [&](Vec v) { return blend(cmp_gt(v, zero), slope * v, v); });

@@ -1,5 +1,11 @@
-// GradScaler's fused inf/NaN check + unscale (minidl/amp.h): the reference loop and the
-// multi-tensor driver.
+// GradScaler's fused inf/NaN check + unscale (formula in amp.h).
+//
+// Read top to bottom:
+//   1. The reference loop over one range, unscale_range: float64, and float32 under
+//      md.backend.use("scalar"), run it; amp_simd.cpp holds the float32 vector version (AmpSimd)
+//      with the same result for every input. (No backward: this runs after the backward pass.)
+//   2. Which path runs: all gradient tensors cut into 32K-element chunks shared by the OpenMP
+//      team; each float32 chunk goes to the active SIMD set, any other to unscale_range.
 #include "amp.h"
 
 #include <atomic>
@@ -15,6 +21,8 @@ MINIDL_SIMD_TABLE(minidl::AmpSimd, amp_simd)
 namespace minidl {
 namespace {
 
+// ---- reference ----------------------------------------------------------------------------
+
 // found |= !isfinite(g[i]);  g[i] *= inv_scale  (the check reads the value before scaling,
 // as PyTorch does, so a finite g that overflows only after scaling by a large inv_scale
 // is not reported)
@@ -29,6 +37,8 @@ bool unscale_range(T* g, int64_t n, T inv_scale) {
   }
   return found;
 }
+
+// ---- which path runs ----------------------------------------------------------------------
 
 constexpr int64_t kChunk = 1 << 15;  // elements per work item (128 KiB of float32)
 

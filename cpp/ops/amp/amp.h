@@ -3,8 +3,9 @@
 // (PyTorch's _amp_foreach_non_finite_check_and_unscale_):
 //   found_inf = any(!isfinite(g))  over all elements of all tensors (checked before scaling)
 //   g        *= inv_scale          (skipped when inv_scale == 1)
-// The reference loop is in cpp/ops/amp/amp.cpp, the float32 SIMD loop in
-// cpp/ops/amp/amp_simd.cpp; tensors are cut into chunks the OpenMP team shares.
+// Shapes: gradient tensor t is sizes[t] contiguous elements at grads[t], float32 or float64.
+// The reference loop is unscale_range in cpp/ops/amp/amp.cpp, the float32 SIMD loop (AmpSimd,
+// below) in cpp/ops/amp/amp_simd.cpp; tensors are cut into chunks the OpenMP team shares.
 #pragma once
 #include <cstdint>
 

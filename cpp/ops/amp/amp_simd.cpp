@@ -1,8 +1,8 @@
-// GradScaler's fused inf/NaN check + unscale for float32, one ISA (see minidl/amp.h). One
-// read and one write per element; the check is an exponent test on the bits: a float is inf
-// or NaN exactly when its exponent field is all ones, i.e. (bits & 0x7f800000) == 0x7f800000.
-// The result is the same as the reference loop's for every input (x * inv_scale is the same
-// IEEE multiply in both).
+// GradScaler's fused inf/NaN check + unscale for float32, one ISA (AmpSimd, formula in amp.h):
+// must match unscale_range in cpp/ops/amp/amp.cpp. One read and one write per element; the
+// check is an exponent test on the bits: a float is inf or NaN exactly when its exponent field
+// is all ones, i.e. (bits & 0x7f800000) == 0x7f800000. The result is the same as the reference
+// loop's for every input (x * inv_scale is the same IEEE multiply in both).
 #include "amp.h"
 #include "core/vec.h"
 

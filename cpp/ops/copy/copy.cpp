@@ -1,6 +1,15 @@
-// Strided copy, fill and dtype casts. The 16-bit conversions are written out bit by bit here
-// (round to nearest even, as IEEE 754 and ml_dtypes do); cast_simd.cpp has the F16C/AVX-512
-// versions that must agree with them bit for bit.
+// Strided copy, fill and dtype casts.
+//
+// Read top to bottom:
+//   1. The reference: the 16-bit conversions written out bit by bit (round to nearest even, as
+//      IEEE 754 and ml_dtypes do), each narrowing beside its widening, then the array loops
+//      with CastSimd's signatures (f32_to_f16_reference, ...) and cast_loop for the other
+//      dtypes. copy_simd.cpp has the F16C / AVX-512 versions (CastSimd), which must agree with
+//      these bit for bit. (A cast's gradient is the cast back, done by the caller.)
+//   2. Which path runs: every cast goes through float32 when a 16-bit type is involved, the
+//      16-bit loops on the active SIMD set or the reference; f64 / i64 / bool among themselves
+//      directly. cast_contiguous works in L1-sized blocks split over the threads; copy_strided
+//      dispatches on the element size (a copy moves bytes), rows split by StridedLoop.
 #include "copy.h"
 
 #include <cmath>
@@ -13,6 +22,8 @@
 MINIDL_SIMD_TABLE(minidl::CastSimd, cast_simd)
 
 namespace minidl {
+
+// ---- reference: one value -----------------------------------------------------------------
 
 static inline uint32_t float_bits(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
 static inline float bits_float(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
@@ -65,53 +76,71 @@ float half_to_float(uint16_t h) {
 
 namespace {
 
-// Convert anything to float, and float to anything: the 16-bit types go through these.
-template <class T> inline float to_float(T v) { return static_cast<float>(v); }
+// ---- reference: arrays (CastSimd's signatures), and the casts among f32 / f64 / i64 / bool ----
 
+inline void f32_to_f16_reference(const float* src, uint16_t* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = float_to_half(src[i]);
+}
+inline void f16_to_f32_reference(const uint16_t* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = half_to_float(src[i]);
+}
+inline void f32_to_bf16_reference(const float* src, uint16_t* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = float_to_bfloat16(src[i]);
+}
+inline void bf16_to_f32_reference(const uint16_t* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = bfloat16_to_float(src[i]);
+}
+
+// d = cast(s): x -> bool is x != 0; float -> int64 truncates toward zero, inf / NaN give 0
 template <class Src, class Dst>
 void cast_loop(const Src* s, Dst* d, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     if constexpr (std::is_same_v<Dst, uint8_t>) d[i] = s[i] != Src(0);
+    else if constexpr (std::is_same_v<Dst, int64_t> && std::is_floating_point_v<Src>)
+      d[i] = std::isfinite(s[i]) ? static_cast<int64_t>(s[i]) : 0;
     else d[i] = static_cast<Dst>(s[i]);
   }
 }
 
-// any non-16-bit type -> double, used as the common currency for 16-bit <-> int/f64 casts
+// ---- which path runs ----------------------------------------------------------------------
+
+// the same values, to dtype dt (f32, f64, i64 or bool)
+template <class Src>
+void cast_loop_to(const Src* s, void* d, DType dt, int64_t n) {
+  MINIDL_DISPATCH_ALL(dt, "cast", cast_loop(s, static_cast<T*>(d), n));
+}
+
+// anything -> float32: the 16-bit types go through float32 for every cast
 void to_f32(const void* src, DType st, float* dst, int64_t n) {
   const CastSimd* simd = cast_simd_active();
   switch (st) {
     case DType::f32: std::memcpy(dst, src, n * 4); break;
     case DType::f16:
       if (simd) simd->f16_to_f32(static_cast<const uint16_t*>(src), dst, n);
-      else for (int64_t i = 0; i < n; ++i) dst[i] = half_to_float(static_cast<const uint16_t*>(src)[i]);
+      else f16_to_f32_reference(static_cast<const uint16_t*>(src), dst, n);
       break;
     case DType::bf16:
       if (simd) simd->bf16_to_f32(static_cast<const uint16_t*>(src), dst, n);
-      else for (int64_t i = 0; i < n; ++i) dst[i] = bfloat16_to_float(static_cast<const uint16_t*>(src)[i]);
+      else bf16_to_f32_reference(static_cast<const uint16_t*>(src), dst, n);
       break;
-    case DType::f64: cast_loop(static_cast<const double*>(src), dst, n); break;
-    case DType::i64: cast_loop(static_cast<const int64_t*>(src), dst, n); break;
-    case DType::b8: cast_loop(static_cast<const uint8_t*>(src), dst, n); break;
+    default: MINIDL_DISPATCH_ALL(st, "cast", cast_loop(static_cast<const T*>(src), dst, n));
   }
 }
 
+// float32 -> anything
 void from_f32(const float* src, void* dst, DType dt, int64_t n) {
   const CastSimd* simd = cast_simd_active();
   switch (dt) {
     case DType::f32: std::memcpy(dst, src, n * 4); break;
     case DType::f16:
       if (simd) simd->f32_to_f16(src, static_cast<uint16_t*>(dst), n);
-      else for (int64_t i = 0; i < n; ++i) static_cast<uint16_t*>(dst)[i] = float_to_half(src[i]);
+      else f32_to_f16_reference(src, static_cast<uint16_t*>(dst), n);
       break;
     case DType::bf16:
       if (simd) simd->f32_to_bf16(src, static_cast<uint16_t*>(dst), n);
-      else for (int64_t i = 0; i < n; ++i) static_cast<uint16_t*>(dst)[i] = float_to_bfloat16(src[i]);
+      else f32_to_bf16_reference(src, static_cast<uint16_t*>(dst), n);
       break;
-    case DType::f64: cast_loop(src, static_cast<double*>(dst), n); break;
-    case DType::i64:
-      for (int64_t i = 0; i < n; ++i) static_cast<int64_t*>(dst)[i] = std::isfinite(src[i]) ? static_cast<int64_t>(src[i]) : 0;
-      break;
-    case DType::b8: cast_loop(src, static_cast<uint8_t*>(dst), n); break;
+    default: cast_loop_to(src, dst, dt, n);
   }
 }
 
@@ -168,20 +197,7 @@ void cast_contiguous(const void* src, DType st, void* dst, DType dt, int64_t n) 
       if (dt == DType::f32) { to_f32(s, st, reinterpret_cast<float*>(d), m); continue; }
       if (is16(st) || is16(dt)) { to_f32(s, st, buf, m); from_f32(buf, d, dt, m); continue; }
       // f64 / i64 / b8 among themselves: exact, no float32 detour
-      MINIDL_DISPATCH_ALL(st, "cast", {
-        const T* sp = reinterpret_cast<const T*>(s);
-        switch (dt) {
-          case DType::f64: cast_loop(sp, reinterpret_cast<double*>(d), m); break;
-          case DType::i64:
-            for (int64_t i = 0; i < m; ++i) {
-              double v = static_cast<double>(sp[i]);
-              reinterpret_cast<int64_t*>(d)[i] = std::isfinite(v) ? static_cast<int64_t>(sp[i]) : 0;
-            }
-            break;
-          case DType::b8: cast_loop(sp, reinterpret_cast<uint8_t*>(d), m); break;
-          default: break;
-        }
-      });
+      MINIDL_DISPATCH_ALL(st, "cast", cast_loop_to(reinterpret_cast<const T*>(s), d, dt, m));
     }
   });
 }
@@ -191,12 +207,12 @@ void fill(const TensorView& dst, double value) {
   for (int d = 0; d < src.ndim; ++d) src.strides[d] = 0;
   alignas(8) unsigned char scalar[8];
   switch (dst.dtype) {
-    case DType::f32: { float v = static_cast<float>(value); std::memcpy(scalar, &v, 4); break; }
-    case DType::f64: std::memcpy(scalar, &value, 8); break;
     case DType::f16: { uint16_t v = float_to_half(static_cast<float>(value)); std::memcpy(scalar, &v, 2); break; }
     case DType::bf16: { uint16_t v = float_to_bfloat16(static_cast<float>(value)); std::memcpy(scalar, &v, 2); break; }
-    case DType::i64: { int64_t v = as_value<int64_t>(value); std::memcpy(scalar, &v, 8); break; }
-    case DType::b8: scalar[0] = value != 0.0; break;
+    default: MINIDL_DISPATCH_ALL(dst.dtype, "fill", {
+      const T v = as_value<T>(value);
+      std::memcpy(scalar, &v, sizeof(T));
+    });
   }
   src.data = scalar;
   copy_strided(src, dst);

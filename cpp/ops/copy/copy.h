@@ -1,5 +1,7 @@
 // Data movement and dtype conversion: strided copy (contiguous(), expand, slice assignment,
 // cat/stack), fill, and float32 <-> float16 / bfloat16 / float64 / int64 / bool casts.
+// The reference conversions open copy.cpp; CastSimd (below) is the table of copy_simd.cpp,
+// compiled once per ISA.
 #pragma once
 #include <cstdint>
 
@@ -23,7 +25,9 @@ float half_to_float(uint16_t h);
 uint16_t float_to_bfloat16(float f);
 float bfloat16_to_float(uint16_t b);
 
-// Per-ISA conversion loops (F16C / AVX-512 / AVX512-BF16), see cpp/ops/copy/copy_simd.cpp.
+// Per-ISA conversion loops over n contiguous values (F16C / AVX-512), see
+// cpp/ops/copy/copy_simd.cpp: bit-identical to f32_to_f16_reference, f16_to_f32_reference,
+// f32_to_bf16_reference and bf16_to_f32_reference in copy.cpp (the functions above, per value).
 struct CastSimd {
   void (*f32_to_f16)(const float* src, uint16_t* dst, int64_t n);
   void (*f16_to_f32)(const uint16_t* src, float* dst, int64_t n);

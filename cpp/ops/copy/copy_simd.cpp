@@ -1,5 +1,7 @@
-// float32 <-> float16 / bfloat16 conversion loops for one ISA, bit-identical to the scalar
-// reference in cpp/ops/copy/copy.cpp (round to nearest even) for every input.
+// float32 <-> float16 / bfloat16 conversion loops for one ISA (CastSimd): must match, bit for
+// bit and for every input, f32_to_f16_reference, f16_to_f32_reference, f32_to_bf16_reference
+// and bf16_to_f32_reference in cpp/ops/copy/copy.cpp (float_to_half, ..., round to nearest
+// even); the tails of each loop call those per-value functions.
 //
 // float16: F16C (8 lanes) or AVX-512F (16 lanes) vcvtps2ph / vcvtph2ps. The hardware matches
 // the reference except for one thing: vcvtph2ps quiets a signalling NaN (sets mantissa bit 22),

@@ -1,4 +1,8 @@
 // Elementwise arithmetic with NumPy broadcasting, comparisons, unary math, clamp, where.
+//
+// Shapes: every operand is a TensorView with out's ndim and shape (stride 0 on a broadcast
+// dim), any strides. The reference rows open elementwise.cpp; ElementwiseSimd (below) is the
+// float32 table of elementwise_simd.cpp, compiled once per ISA.
 #pragma once
 #include <cstdint>
 
@@ -39,13 +43,14 @@ void clamp_backward(const TensorView& g, const TensorView& x, bool has_lo, doubl
 // out = cond ? a : b over out's shape (cond bool; a, b of out's dtype; all broadcast).
 void where(const TensorView& cond, const TensorView& a, const TensorView& b, const TensorView& out);
 
-// Float32 SIMD inner loops. sa / sb are 0 (broadcast scalar) or 1 (contiguous).
-// Return false when the op is not vectorized (the caller runs the reference loop).
+// Float32 SIMD rows, the vector versions of binary_row_reference / unary_row_reference in
+// elementwise.cpp. sa / sb are 0 (broadcast scalar) or 1 (contiguous); out is contiguous.
+// Return false when the op is not vectorized (the caller runs the reference row).
 struct ElementwiseSimd {
   bool (*binary_f32)(BinaryOp op, const float* a, int64_t sa, const float* b, int64_t sb,
                      float* out, int64_t n);
   bool (*unary_f32)(UnaryOp op, const float* x, float* out, int64_t n);
-  void (*copy_f32)(const float* src, float* dst, int64_t n);
+  void (*copy_f32)(const float* src, float* dst, int64_t n);  // dst = src (no caller at present)
 };
 
 }  // namespace minidl

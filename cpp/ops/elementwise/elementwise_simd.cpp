@@ -1,6 +1,8 @@
-// Float32 elementwise inner loops for one ISA (compiled once per ISA, see vec.h).
-// Called by cpp/ops/elementwise/elementwise.cpp on rows whose operands are contiguous (stride 1)
-// or a broadcast scalar (stride 0); anything it returns false for runs the reference loop.
+// Float32 elementwise inner loops for one ISA (ElementwiseSimd, compiled once per ISA, see
+// vec.h): must match binary_row_reference and unary_row_reference (apply_binary, apply_unary)
+// in cpp/ops/elementwise/elementwise.cpp. Called there on rows whose operands are contiguous
+// (stride 1) or a broadcast scalar (stride 0); anything it returns false for runs the
+// reference row.
 #include "elementwise.h"
 #include "core/vec.h"
 #include "core/map_loops.h"

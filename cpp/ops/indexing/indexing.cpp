@@ -1,4 +1,14 @@
-// Row gather and scatter-add: advanced indexing forward and backward, embedding lookups.
+// Row gather and scatter-add: advanced indexing x[idx] and embedding lookups, forward and
+// backward side by side.
+//
+//   gather (forward):        dst[i, :] = src[idx[i], :]
+//   scatter-add (backward):  dsrc[idx[i], :] += ddst[i, :]    (d dst[i, c] / d src[j, c] = [idx[i] = j])
+//
+// One implementation for every dtype and kernel set (no SIMD table: a gather copies rows, a
+// scatter-add adds rows, both bound by memory). Every index is checked before anything is
+// written. Threads: gather splits the n rows (~64 KiB per task); scatter-add splits the columns,
+// so each thread walks every index in order and repeated indices add exactly, whatever the
+// thread count.
 #include "indexing.h"
 
 #include <cstring>
@@ -9,6 +19,7 @@
 
 namespace minidl {
 
+// forward: dst[i, :] = src[idx[i], :]
 void gather_rows(const void* src, DType dtype, int64_t src_rows, int64_t row, const int64_t* idx, int64_t n,
                  void* dst) {
   for (int64_t i = 0; i < n; ++i)
@@ -21,6 +32,7 @@ void gather_rows(const void* src, DType dtype, int64_t src_rows, int64_t row, co
   });
 }
 
+// backward of gather_rows: dst[idx[i], :] += src[i, :]
 void scatter_add_rows(const void* src, DType dtype, int64_t row, const int64_t* idx, int64_t n, void* dst,
                       int64_t dst_rows) {
   for (int64_t i = 0; i < n; ++i)

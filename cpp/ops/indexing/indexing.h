@@ -1,4 +1,8 @@
 // Gather / scatter-add on flat indices: advanced indexing, its backward, one_hot, embedding.
+// Shapes: src and dst are contiguous tables of rows of `row` elements (src_rows / dst_rows of
+// them, or n for the gathered side); idx has n int64 entries. dtype float32, float64 or int64
+// for the scatter-add, any for the gather (it copies bytes). No SIMD table: both loops are
+// bound by memory, one implementation (indexing.cpp) serves every kernel set.
 #pragma once
 #include <cstdint>
 

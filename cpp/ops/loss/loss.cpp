@@ -1,4 +1,25 @@
-// Negative log-likelihood on log-probabilities: the gather half of cross-entropy.
+// Losses: the map of where each one lives, then the negative log-likelihood.
+//
+// Every loss takes a batch of predictions x and targets and returns one loss per element or
+// per sample; 'mean' / 'sum' is applied by the caller (python/minidl/nn/loss.py).
+//
+//   loss             file                 forward                          d loss / d x
+//   nll              loss.cpp (below)     -w_t logp_t                      -w_t at class t, 0 elsewhere
+//   cross_entropy    loss_softmax.cpp     w_t (lse - x_t)                  w_t (softmax(x) - onehot(t))
+//                    (+ label smoothing and probability targets; log-softmax fused in)
+//   focal            loss_softmax.cpp     -a_t (1 - p_t)^g log p_t         K ([c = t] - p_c), K: see there
+//   mse              loss_pointwise.cpp   (x - y)^2                        2 (x - y)
+//   l1               loss_pointwise.cpp   |x - y|                          sign(x - y)
+//   bce              loss_pointwise.cpp   -w [y log x + (1-y) log(1-x)]    w (x - y) / (x (1 - x))
+//   bce_with_logits  loss_pointwise.cpp   -w [L y log s(x) + (1-y) log(1 - s(x))]
+//                                         d/dx = w [(1 + (L-1) y) s(x) - L y]  (L = pos_weight, s = sigmoid)
+//
+// Each of those files opens with its reference. Only cross-entropy and focal have float32 SIMD
+// parts: their two row helpers (log-sum-exp, scaled softmax), LossSimd in loss_simd.cpp. The
+// shapes and the API are in loss.h, the pybind11 functions in loss_bind.cpp.
+//
+// NLL on log-probabilities is the gather half of cross-entropy: one serial pass over N samples
+// (N reads of logp, no SIMD table), forward and backward side by side.
 #include "loss.h"
 
 #include <string>
@@ -16,6 +37,7 @@ static void check_targets(const int64_t* target, int64_t N, int64_t C, int64_t i
   }
 }
 
+// out_i = -w_{t_i} logp[i, t_i]  (0 where t_i == ignore_index);  weight_sum = sum_i w_{t_i}
 void nll_forward(const void* logp, const int64_t* target, const void* weight, DType dtype, int64_t N,
                  int64_t C, int64_t ignore_index, void* out, double* weight_sum) {
   check_targets(target, N, C, ignore_index);
@@ -35,6 +57,7 @@ void nll_forward(const void* logp, const int64_t* target, const void* weight, DT
   });
 }
 
+// d out_i / d logp[i, c] = -w_{t_i} [c = t_i]:  glogp[i, t_i] = -w_{t_i} g_i, zero elsewhere
 void nll_backward(const void* g, bool g_scalar, const int64_t* target, const void* weight, DType dtype,
                   int64_t N, int64_t C, int64_t ignore_index, void* glogp) {
   check_targets(target, N, C, ignore_index);

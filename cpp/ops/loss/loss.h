@@ -1,4 +1,8 @@
-// Loss kernels. Issue 2 has the negative log-likelihood pieces cross-entropy is built from.
+// Loss kernels: NLL (loss.cpp), cross-entropy and focal on logits with the log-softmax fused
+// in (loss_softmax.cpp), the elementwise losses MSE, L1, BCE, BCE-with-logits
+// (loss_pointwise.cpp). loss.cpp opens with the map of the formulas and files. Targets are
+// int64 class indices; every float array has the input's dtype (float32 or float64) and is
+// contiguous. LossSimd (at the end) is the float32 table of loss_simd.cpp, compiled per ISA.
 #pragma once
 #include <cstdint>
 
@@ -6,6 +10,7 @@
 
 namespace minidl {
 
+// --- negative log-likelihood on log-probabilities (the gather half of cross-entropy) ----------
 // out[i] = -w[t_i] * logp[i, t_i] (0 where t_i == ignore_index), wsum = sum of w[t_i] used.
 // logp: (N, C) contiguous; weight may be null (all 1). Throws KernelError naming the first
 // target outside [0, C).
@@ -14,10 +19,6 @@ void nll_forward(const void* logp, const int64_t* target, const void* weight, DT
 // glogp[i, t_i] = -w[t_i] * g[i] (g has N elements, or 1 element broadcast); other entries 0.
 void nll_backward(const void* g, bool g_scalar, const int64_t* target, const void* weight,
                   DType dtype, int64_t N, int64_t C, int64_t ignore_index, void* glogp);
-
-}  // namespace minidl
-
-namespace minidl {
 
 // --- cross-entropy on logits, log-softmax fused in (one read of x forward, one read of x and
 // one write of dx backward; the n x C log-probabilities are never stored) -----------------
@@ -63,7 +64,9 @@ void pointwise_loss_backward(PointwiseLoss kind, const void* x, const void* y, c
                              const void* pos_weight, int64_t pw_len, const void* g, bool g_scalar,
                              double scale, DType dtype, int64_t n, void* dx);
 
-// Float32 SIMD row helpers for the softmax-based losses.
+// Float32 SIMD row helpers for the softmax-based losses: the vector versions of
+// row_logsumexp_reference and row_softmax_scaled_reference in loss_softmax.cpp (one row of C
+// contiguous logits).
 struct LossSimd {
   // returns log sum_c exp(x_c) of one row (max-shifted)
   float (*row_logsumexp)(const float* x, int64_t C);

@@ -1,4 +1,6 @@
-// Float32 row helpers for the softmax-based losses (cross-entropy, focal), one ISA.
+// Float32 row helpers for the softmax-based losses (cross-entropy, focal), one ISA (LossSimd):
+// must match row_logsumexp_reference and row_softmax_scaled_reference in
+// cpp/ops/loss/loss_softmax.cpp.
 #include "loss.h"
 #include "core/vec.h"
 

@@ -1,6 +1,13 @@
 // Cross-entropy and focal loss on logits, with the log-softmax fused in: the forward keeps
 // only each row's log-sum-exp (N numbers), the backward rebuilds softmax from x and lse in
-// the same pass that writes dx. Formulas are in loss.h; derivatives beside each kernel.
+// the same pass that writes dx.
+//
+// Read top to bottom:
+//   1. The reference row helpers, lse = log sum_c exp(x_c) and dx_c = scale softmax_c, and which
+//      of them runs: LossSimd (loss_simd.cpp) for float32 on the active SIMD set, else these.
+//   2. Cross-entropy forward and backward, then focal forward and backward: the formulas (also
+//      in loss.h), one implementation for every dtype, OpenMP over the N rows (~32K logits per
+//      task); only the two row helpers change with the kernel set.
 #include <cmath>
 #include <string>
 
@@ -14,10 +21,11 @@ MINIDL_SIMD_TABLE(minidl::LossSimd, loss_simd)
 namespace minidl {
 namespace {
 
+// ---- reference row helpers ----------------------------------------------------------------
+
+// lse = m + log sum_c exp(x_c - m), m = max_c x_c (m itself when it is +-inf)
 template <class T>
-T row_lse(const T* x, int64_t C) {
-  if constexpr (std::is_same_v<T, float>)
-    if (const LossSimd* simd = loss_simd_active()) return simd->row_logsumexp(x, C);
+inline T row_logsumexp_reference(const T* x, int64_t C) {
   T m = x[0];
   for (int64_t c = 1; c < C; ++c) m = x[c] > m ? x[c] : m;
   if (std::isinf(m)) return m;
@@ -26,12 +34,26 @@ T row_lse(const T* x, int64_t C) {
   return static_cast<T>(m + std::log(s));
 }
 
-// dx_c = scale * softmax_c
+// dx_c = scale * softmax_c = scale * exp(x_c - lse)
+template <class T>
+inline void row_softmax_scaled_reference(const T* x, T lse, T scale, T* dx, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) dx[c] = scale * static_cast<T>(std::exp(static_cast<double>(x[c] - lse)));
+}
+
+// ---- which helper runs: float32 on the active SIMD set, else the reference ----------------
+
+template <class T>
+T row_lse(const T* x, int64_t C) {
+  if constexpr (std::is_same_v<T, float>)
+    if (const LossSimd* simd = loss_simd_active()) return simd->row_logsumexp(x, C);
+  return row_logsumexp_reference(x, C);
+}
+
 template <class T>
 void row_softmax_scaled(const T* x, T lse, T scale, T* dx, int64_t C) {
   if constexpr (std::is_same_v<T, float>)
     if (const LossSimd* simd = loss_simd_active()) return simd->row_softmax_scaled(x, lse, scale, dx, C);
-  for (int64_t c = 0; c < C; ++c) dx[c] = scale * static_cast<T>(std::exp(static_cast<double>(x[c] - lse)));
+  row_softmax_scaled_reference(x, lse, scale, dx, C);
 }
 
 void check_targets(const int64_t* target, int64_t N, int64_t C, int64_t ignore_index) {
@@ -47,6 +69,9 @@ int64_t row_grain(int64_t C) { return std::max<int64_t>(1, 32768 / std::max<int6
 
 }  // namespace
 
+// ---- cross-entropy: forward and backward ---------------------------------------------------
+// index targets:  loss_i = (1-eps) w_t (lse_i - x_it) + eps/C sum_c w_c (lse_i - x_ic)
+// prob targets:   q = (1-eps) p + eps/C;  loss_i = sum_c w_c q_ic (lse_i - x_ic)
 void cross_entropy_forward(const void* x, DType dtype, int64_t N, int64_t C, const int64_t* target,
                            const void* prob, const void* weight, int64_t ignore_index, double smoothing,
                            void* loss, void* lse, double* weight_sum) {
@@ -135,6 +160,8 @@ void cross_entropy_backward(const void* x, const void* lse, const void* g, bool 
   });
 }
 
+// ---- focal loss (Lin et al. 2017): forward and backward ------------------------------------
+// loss_i = -alpha_t (1 - p_t)^gamma log p_t,  log p_t = x_it - lse_i
 void focal_forward(const void* x, DType dtype, int64_t N, int64_t C, const int64_t* target, const void* alpha,
                    double alpha_scalar, double gamma, void* loss, void* lse) {
   check_targets(target, N, C, INT64_MIN);

@@ -1,7 +1,13 @@
-// Optimizer updates: the reference loops (one element at a time, the formula in the comment
-// above each) and the multi-tensor drivers that split all tensors of a parameter group into
-// chunks shared by the OpenMP team. float32 chunks go to the SIMD loops of
-// cpp/ops/optim/optim_simd.cpp when a SIMD kernel set is active.
+// Optimizer updates (SGD, Adam/AdamW, LAMB).
+//
+// Read top to bottom:
+//   1. The reference loops, one element at a time with the formula in the comment above each:
+//      sgd_range, adam_range, lamb_moments_range + lamb_apply_range. float64, and float32 under
+//      md.backend.use("scalar"), run these; optim_simd.cpp holds the float32 vector versions
+//      (OptimSimd), same formulas in the same operation order.
+//   2. Which path runs: the multi-tensor drivers split all tensors of a parameter group into
+//      chunks shared by the OpenMP team; each float32 chunk goes to the active SIMD set, any
+//      other chunk to the reference loop.
 #include "optim.h"
 
 #include <cmath>
@@ -108,7 +114,7 @@ void lamb_apply_range(T* p, const T* m, const T* v, int64_t n, const LambScalars
   for (int64_t i = 0; i < n; ++i) p[i] = p[i] + neg * lamb_u(p[i], m[i], v[i], bc1, bc2, eps, wd);
 }
 
-// ---- multi-tensor chunking ---------------------------------------------------------------
+// ---- which path runs: multi-tensor chunking -----------------------------------------------
 
 // 16384 elements = 64 KiB per array: big enough to amortize the per-chunk setup, small
 // enough that 2 threads split 20 tensors evenly.

@@ -1,5 +1,6 @@
-// Float32 optimizer updates for one ISA (compiled once per ISA, see vec.h). Same formulas,
-// same operation order as the reference loops in cpp/ops/optim/optim.cpp; each loop reads
+// Float32 optimizer updates for one ISA (OptimSimd, compiled once per ISA, see vec.h): must
+// match the reference loops sgd_range, adam_range, lamb_moments_range and lamb_apply_range in
+// cpp/ops/optim/optim.cpp (same formulas, same operation order). Each loop reads
 // and writes every array exactly once (these kernels are memory-bound: the arithmetic per
 // element is a handful of FMAs against 20-28 bytes of traffic).
 #include "optim.h"

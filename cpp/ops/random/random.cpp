@@ -1,5 +1,11 @@
 // xoshiro256** (Blackman & Vigna, 2018): fast, 256-bit state, passes BigCrush. One global
 // generator, seeded by md.manual_seed through splitmix64 as the authors recommend.
+//
+// Read top to bottom: the generator (next_u64) and its two derived draws, a uniform double in
+// [0, 1) and an unbiased integer below n; seeding and state; then the fills, each a plain loop
+// drawing in index order. That loop is the only implementation (no SIMD table, no threads):
+// one sequential stream, so a seed gives the same numbers on every machine and thread count.
+// Nothing here has a gradient.
 #include "random.h"
 
 #include <cmath>

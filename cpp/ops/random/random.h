@@ -1,5 +1,7 @@
 // The random number generator behind md.manual_seed, randn/rand/randint, randperm and
-// (later) dropout masks: xoshiro256** (Blackman & Vigna), seeded through splitmix64.
+// dropout masks (bernoulli): xoshiro256** (Blackman & Vigna), seeded through splitmix64.
+// Each fill writes n contiguous elements of `out` in index order from the one global stream;
+// no SIMD table (the stream is sequential).
 #pragma once
 #include <cstdint>
 

@@ -1,6 +1,17 @@
 // Reductions over the middle axis of (outer, len, inner): sum, prod, max, min, argmax,
-// argmin, logsumexp, any, all, and the variance. The reference loops accumulate float32 in
-// double so they are the accurate side of every comparison.
+// argmin, logsumexp, any, all, and the variance.
+//
+// Read top to bottom:
+//   1. The reference: one output element, x[0], x[stride], ..., x[(len-1) stride] reduced
+//      (reduce_one, variance_one). float32 accumulates in double, so the reference is the
+//      accurate side of every comparison. There are no backward kernels: each gradient is the
+//      output gradient spread back over the reduced axis by the *Backward nodes of
+//      python/minidl/ops/reduce.py (sum: g, mean: g / len, max/min: g at the winning index,
+//      logsumexp: g softmax(x), var: 2 g (x - mean) / (len - correction)).
+//      reduce_simd.cpp holds the float32 sum/max/min (ReduceSimd), tested against reduce_one.
+//   2. Which path runs: an empty axis gives the identity (or throws); float32 sum/max/min on the
+//      active SIMD set (one long row split over the threads, or rows/columns per thread);
+//      everything else the reference, OpenMP over the outer * inner outputs.
 #include "reduce.h"
 
 #include <cmath>
@@ -17,6 +28,8 @@ MINIDL_SIMD_TABLE(minidl::ReduceSimd, reduce_simd)
 namespace minidl {
 namespace {
 
+// ---- reference: one output element --------------------------------------------------------
+
 template <class T>
 using Acc = std::conditional_t<std::is_same_v<T, float>, double, T>;
 
@@ -26,6 +39,10 @@ inline bool is_nan(T v) {
 }
 
 // One output element: reduce x[0], x[stride], ..., x[(len-1)*stride].
+//   sum = scale * sum_r x_r            prod = prod_r x_r
+//   max / min: the extreme, NaN wins;  argmax / argmin: its first index
+//   logsumexp = m + log sum_r exp(x_r - m), m = max_r x_r
+//   any = OR_r (x_r != 0)              all = AND_r (x_r != 0)
 template <class T>
 void reduce_one(ReduceOp op, const T* x, int64_t len, int64_t stride, void* out, int64_t o, double scale) {
   switch (op) {
@@ -77,6 +94,24 @@ void reduce_one(ReduceOp op, const T* x, int64_t len, int64_t stride, void* out,
     }
   }
 }
+
+// var = sum_r (x_r - mean)^2 / (len - correction), two passes (mean first): no cancellation
+// of sum x^2 - len mean^2. denom = len - correction <= 0 gives NaN, as PyTorch.
+template <class T>
+inline T variance_one(const T* row, int64_t len, int64_t stride, double denom) {
+  double mean = 0;
+  for (int64_t r = 0; r < len; ++r) mean += row[r * stride];
+  mean /= static_cast<double>(len);
+  double ss = 0;
+  for (int64_t r = 0; r < len; ++r) {
+    double d = row[r * stride] - mean;
+    ss += d * d;
+  }
+  // PyTorch: nan when len - correction <= 0 (with a warning)
+  return static_cast<T>(denom > 0 ? ss / denom : std::numeric_limits<double>::quiet_NaN());
+}
+
+// ---- which path runs ----------------------------------------------------------------------
 
 template <class T>
 void reduce_typed(ReduceOp op, const T* x, int64_t outer, int64_t len, int64_t inner, void* out,
@@ -153,19 +188,8 @@ void variance(const void* x, DType dtype, int64_t outer, int64_t len, int64_t in
     T* po = static_cast<T*>(out);
     const double denom = static_cast<double>(len) - correction;
     parallel_for(outer * inner, std::max<int64_t>(1, 16384 / std::max<int64_t>(len, 1)), [&](int64_t b, int64_t e) {
-      for (int64_t k = b; k < e; ++k) {
-        const T* row = px + (k / inner) * len * inner + (k % inner);
-        double mean = 0;
-        for (int64_t r = 0; r < len; ++r) mean += row[r * inner];
-        mean /= static_cast<double>(len);
-        double ss = 0;
-        for (int64_t r = 0; r < len; ++r) {
-          double d = row[r * inner] - mean;
-          ss += d * d;
-        }
-        // PyTorch: nan when len - correction <= 0 (with a warning)
-        po[k] = static_cast<T>(denom > 0 ? ss / denom : std::numeric_limits<double>::quiet_NaN());
-      }
+      for (int64_t k = b; k < e; ++k)
+        po[k] = variance_one(px + (k / inner) * len * inner + (k % inner), len, inner, denom);
     });
   });
 }

@@ -1,5 +1,7 @@
-// Reductions over one axis of a contiguous tensor viewed as (outer, len, inner).
-// Several axes are reduced by the caller permuting them into one (see python/minidl/ops).
+// Reductions over one axis of a contiguous tensor viewed as (outer, len, inner): x has
+// outer * len * inner elements, out has outer * inner. Several axes are reduced by the caller
+// permuting them into one (see python/minidl/ops/reduce.py). The reference loops open
+// reduce.cpp; ReduceSimd (below) is the float32 table of reduce_simd.cpp, compiled once per ISA.
 #pragma once
 #include <cstdint>
 
@@ -21,8 +23,9 @@ void reduce(ReduceOp op, const void* x, DType dtype, int64_t outer, int64_t len,
 void variance(const void* x, DType dtype, int64_t outer, int64_t len, int64_t inner, void* out,
               double correction);
 
-// Float32 SIMD versions of the hot cases: inner == 1 (row reduce) and inner > 1 (column
-// reduce, vertical adds). Return false when not handled.
+// Float32 SIMD versions of the hot cases (sum, max, min), the vector versions of reduce_one in
+// reduce.cpp: inner == 1 (row reduce) and inner > 1 (column reduce, vertical adds). Return
+// false when not handled (the caller runs the reference).
 struct ReduceSimd {
   bool (*reduce_f32)(ReduceOp op, const float* x, int64_t outer, int64_t len, int64_t inner,
                      float* out, float scale);

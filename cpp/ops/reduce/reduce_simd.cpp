@@ -1,5 +1,6 @@
-// Float32 sum / max / min for one ISA, over the middle axis of a contiguous (outer, len, inner)
-// tensor. Two shapes of loop:
+// Float32 sum / max / min for one ISA (ReduceSimd), over the middle axis of a contiguous
+// (outer, len, inner) tensor: must match reduce_one in cpp/ops/reduce/reduce.cpp (which adds in
+// double; these agree to float rounding). Two shapes of loop:
 //   inner == 1 (row reduce): each row is contiguous; four vector accumulators (so four adds
 //     are in flight, hiding the add latency) summed over blocks of kRowBlock elements, the
 //     block sums added in double. The error is that of a float sum of ~kRowBlock/(4W)

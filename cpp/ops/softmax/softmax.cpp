@@ -1,4 +1,12 @@
 // Softmax / log-softmax over the middle axis of (outer, len, inner), forward and backward.
+//
+// Read top to bottom:
+//   1. The reference: one line of len elements at stride `inner`, forward then backward, in
+//      double. float64, and float32 under md.backend.use("scalar") or with inner > 1, run these;
+//      softmax_simd.cpp holds the float32 row versions (SoftmaxSimd, inner == 1), tested
+//      against them.
+//   2. Which path runs: float32 rows (inner == 1) on the active SIMD set, otherwise the
+//      reference; OpenMP over the outer * inner lines, about 16K elements per task.
 #include "softmax.h"
 
 #include <cmath>
@@ -10,12 +18,58 @@
 MINIDL_SIMD_TABLE(minidl::SoftmaxSimd, softmax_simd)
 
 namespace minidl {
+namespace {
+
+// ---- reference: one line x[0], x[stride], ..., x[(len-1) stride] --------------------------
+
+// m = max_r x_r,  s = sum_r exp(x_r - m)
+// softmax:      y_r = exp(x_r - m) / s
+// log_softmax:  y_r = (x_r - m) - log s
+template <class T>
+inline void softmax_forward_reference(const T* x, T* y, int64_t len, int64_t stride, bool log) {
+  T m = -INFINITY;
+  for (int64_t r = 0; r < len; ++r) m = x[r * stride] > m ? x[r * stride] : m;
+  if (std::isinf(m) && m < 0) m = 0;  // an all -inf row: exp(-inf - 0) = 0, sum 0 -> nan like torch
+  double sum = 0;
+  for (int64_t r = 0; r < len; ++r) sum += std::exp(static_cast<double>(x[r * stride] - m));
+  if (log) {
+    // (x - m) - log(sum), not x - (m + log(sum)): m + log(sum) rounds to m's ulp (1000 -> 6e-5)
+    const double log_sum = std::log(sum);
+    for (int64_t r = 0; r < len; ++r)
+      y[r * stride] = static_cast<T>(static_cast<double>(x[r * stride] - m) - log_sum);
+  } else {
+    const double inv = 1.0 / sum;
+    for (int64_t r = 0; r < len; ++r)
+      y[r * stride] = static_cast<T>(std::exp(static_cast<double>(x[r * stride] - m)) * inv);
+  }
+}
+
+// softmax:      gx_r = y_r (gy_r - sum_k gy_k y_k)          (dy_k/dx_r = y_k ([k = r] - y_r))
+// log_softmax:  gx_r = gy_r - exp(y_r) sum_k gy_k           (dy_k/dx_r = [k = r] - softmax_r)
+template <class T>
+inline void softmax_backward_reference(const T* gy, const T* y, T* gx, int64_t len, int64_t stride, bool log) {
+  double dot = 0;
+  for (int64_t r = 0; r < len; ++r)
+    dot += log ? static_cast<double>(gy[r * stride]) : static_cast<double>(gy[r * stride]) * y[r * stride];
+  for (int64_t r = 0; r < len; ++r) {
+    const int64_t j = r * stride;
+    gx[j] = log ? static_cast<T>(gy[j] - std::exp(static_cast<double>(y[j])) * dot)
+                : static_cast<T>(y[j] * (gy[j] - dot));
+  }
+}
+
+// ---- which path runs ----------------------------------------------------------------------
+
+// lines per parallel task: about 16K elements
+int64_t line_grain(int64_t len) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(len, 1)); }
+
+}  // namespace
 
 void softmax_forward(const void* x, void* y, DType dtype, int64_t outer, int64_t len, int64_t inner, bool log) {
   if (dtype == DType::f32 && inner == 1)
     if (const SoftmaxSimd* simd = softmax_simd_active()) {
       bool done = true;
-      parallel_for(outer, std::max<int64_t>(1, 16384 / std::max<int64_t>(len, 1)), [&](int64_t b, int64_t e) {
+      parallel_for(outer, line_grain(len), [&](int64_t b, int64_t e) {
         if (!simd->forward_f32(static_cast<const float*>(x) + b * len, static_cast<float*>(y) + b * len, e - b, len, log))
           done = false;
       });
@@ -24,24 +78,10 @@ void softmax_forward(const void* x, void* y, DType dtype, int64_t outer, int64_t
   MINIDL_DISPATCH_FLOAT(dtype, "softmax", {
     const T* px = static_cast<const T*>(x);
     T* py = static_cast<T*>(y);
-    parallel_for(outer * inner, std::max<int64_t>(1, 16384 / std::max<int64_t>(len, 1)), [&](int64_t b, int64_t e) {
+    parallel_for(outer * inner, line_grain(len), [&](int64_t b, int64_t e) {
       for (int64_t k = b; k < e; ++k) {
         const int64_t base = (k / inner) * len * inner + (k % inner);
-        T m = -INFINITY;
-        for (int64_t r = 0; r < len; ++r) m = px[base + r * inner] > m ? px[base + r * inner] : m;
-        if (std::isinf(m) && m < 0) m = 0;  // an all -inf row: exp(-inf - 0) = 0, sum 0 -> nan like torch
-        double sum = 0;
-        for (int64_t r = 0; r < len; ++r) sum += std::exp(static_cast<double>(px[base + r * inner] - m));
-        if (log) {
-          // (x - m) - log(sum), not x - (m + log(sum)): m + log(sum) rounds to m's ulp (1000 -> 6e-5)
-          const double log_sum = std::log(sum);
-          for (int64_t r = 0; r < len; ++r)
-            py[base + r * inner] = static_cast<T>(static_cast<double>(px[base + r * inner] - m) - log_sum);
-        } else {
-          const double inv = 1.0 / sum;
-          for (int64_t r = 0; r < len; ++r)
-            py[base + r * inner] = static_cast<T>(std::exp(static_cast<double>(px[base + r * inner] - m)) * inv);
-        }
+        softmax_forward_reference(px + base, py + base, len, inner, log);
       }
     });
   });
@@ -52,7 +92,7 @@ void softmax_backward(const void* gy, const void* y, void* gx, DType dtype, int6
   if (dtype == DType::f32 && inner == 1)
     if (const SoftmaxSimd* simd = softmax_simd_active()) {
       bool done = true;
-      parallel_for(outer, std::max<int64_t>(1, 16384 / std::max<int64_t>(len, 1)), [&](int64_t b, int64_t e) {
+      parallel_for(outer, line_grain(len), [&](int64_t b, int64_t e) {
         if (!simd->backward_f32(static_cast<const float*>(gy) + b * len, static_cast<const float*>(y) + b * len,
                                 static_cast<float*>(gx) + b * len, e - b, len, log))
           done = false;
@@ -63,18 +103,10 @@ void softmax_backward(const void* gy, const void* y, void* gx, DType dtype, int6
     const T* pg = static_cast<const T*>(gy);
     const T* py = static_cast<const T*>(y);
     T* po = static_cast<T*>(gx);
-    parallel_for(outer * inner, std::max<int64_t>(1, 16384 / std::max<int64_t>(len, 1)), [&](int64_t b, int64_t e) {
+    parallel_for(outer * inner, line_grain(len), [&](int64_t b, int64_t e) {
       for (int64_t k = b; k < e; ++k) {
         const int64_t base = (k / inner) * len * inner + (k % inner);
-        double dot = 0;
-        for (int64_t r = 0; r < len; ++r)
-          dot += log ? static_cast<double>(pg[base + r * inner])
-                     : static_cast<double>(pg[base + r * inner]) * py[base + r * inner];
-        for (int64_t r = 0; r < len; ++r) {
-          const int64_t j = base + r * inner;
-          po[j] = log ? static_cast<T>(pg[j] - std::exp(static_cast<double>(py[j])) * dot)
-                      : static_cast<T>(py[j] * (pg[j] - dot));
-        }
+        softmax_backward_reference(pg + base, py + base, po + base, len, inner, log);
       }
     });
   });

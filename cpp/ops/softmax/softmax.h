@@ -1,5 +1,8 @@
-// Softmax and log-softmax along one axis of a contiguous tensor viewed as (outer, len, inner).
-// Stable: subtract the row max before exp, so inputs of +-1000 give finite results.
+// Softmax and log-softmax along one axis of a contiguous tensor viewed as (outer, len, inner):
+// the axis has len elements at stride inner, and there are outer * inner such lines. x, y, gy
+// and gx all have that shape; dtype float32 or float64. Stable: subtract the line max before
+// exp, so inputs of +-1000 give finite results. The reference loops open softmax.cpp;
+// SoftmaxSimd (below) is the float32 table of softmax_simd.cpp, compiled once per ISA.
 #pragma once
 #include <cstdint>
 
@@ -16,7 +19,7 @@ void softmax_backward(const void* gy, const void* y, void* gx, DType dtype, int6
                       int64_t len, int64_t inner, bool log);
 
 struct SoftmaxSimd {
-  // rows of length len, inner == 1
+  // `rows` contiguous rows of length len (inner == 1); false = not handled (the reference runs)
   bool (*forward_f32)(const float* x, float* y, int64_t rows, int64_t len, bool log);
   bool (*backward_f32)(const float* gy, const float* y, float* gx, int64_t rows, int64_t len, bool log);
 };

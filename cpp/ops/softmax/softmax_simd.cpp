@@ -1,4 +1,5 @@
-// Float32 softmax / log-softmax rows (inner == 1) for one ISA.
+// Float32 softmax / log-softmax rows (inner == 1) for one ISA (SoftmaxSimd): must match
+// softmax_forward_reference and softmax_backward_reference in cpp/ops/softmax/softmax.cpp.
 //
 // Three passes over a row, which stays in L1/L2 between them (rows are split over threads by
 // cpp/ops/softmax/softmax.cpp): (1) the row max m; (2) e_i = exp(x_i - m), summed (softmax
