@@ -49,15 +49,4 @@ struct MaybeReleaseGil {
   PyThreadState* state = nullptr;
 };
 
-void init_tensor_ops(py::module_& m);
-void init_nn_ops(py::module_& m);
-void init_runtime(py::module_& m);
-void init_loss(py::module_& m);
-void init_optim(py::module_& m);
-void init_pool_norm(py::module_& m);
-void init_conv(py::module_& m);
-void init_attention(py::module_& m);
-void init_rnn(py::module_& m);
-void init_amp(py::module_& m);
-
 }  // namespace minidl_py

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "bindings/convert.h"
+#include "bindings/register.h"
 #include "amp.h"
 
 namespace minidl_py {
@@ -49,7 +50,7 @@ bool unscale_op(const py::sequence& grads, double inv_scale) {
 
 }  // namespace
 
-void init_amp(py::module_& m) {
+void register_amp(py::module_& m) {
   m.def("amp_unscale_", &unscale_op, py::arg("grads"), py::arg("inv_scale"),
         "g *= inv_scale for every array; True if any element was inf/NaN (one pass)");
 }

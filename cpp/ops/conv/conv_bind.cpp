@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "bindings/convert.h"
+#include "bindings/register.h"
 #include "conv.h"
 #include "conv_lowp.h"
 
@@ -140,7 +141,7 @@ std::string lowp_path(const py::array& x, const py::array& w, Pair stride, Pair 
 
 }  // namespace
 
-void init_conv(py::module_& m) {
+void register_conv(py::module_& m) {
   m.def("conv2d_forward", &conv2d_forward_op, py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("reference") = false);
   m.def("conv2d_backward", &conv2d_backward_op, py::arg("grad_y"), py::arg("x"), py::arg("weight"), py::arg("stride"),

@@ -2,6 +2,7 @@
 // checks the user's arguments and writes PyTorch's error messages; the checks here only keep
 // the kernels in bounds (every array's shape against x (T, B, I) and W_hh (G H, H)).
 #include "bindings/convert.h"
+#include "bindings/register.h"
 #include "rnn.h"
 
 namespace minidl_py {
@@ -131,7 +132,7 @@ py::tuple rnn_backward_op(int mode_i, const py::array& x_in, const py::array& h0
 
 }  // namespace
 
-void init_rnn(py::module_& m) {
+void register_rnn(py::module_& m) {
   m.def("rnn_forward", &rnn_forward_op, "one RNN/LSTM/GRU layer-direction over a sequence (mode 0 tanh, 1 relu, 2 lstm, 3 gru)");
   m.def("rnn_backward", &rnn_backward_op, "backward through time of rnn_forward");
 }

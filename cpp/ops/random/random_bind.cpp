@@ -1,13 +1,8 @@
-// Runtime: kernel-set dispatch, threads, the random generator, and the module itself.
-#include <cstdlib>  // defines __GLIBC__ on glibc systems
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
-
-#include "convert.h"
-#include "core/dispatch.h"
-#include "core/parallel.h"
-#include "ops/random/random.h"
+// Bindings for the random generator (cpp/ops/random/): seed and state, and the arrays drawn
+// from it (uniform, normal, integers, permutations, Bernoulli masks).
+#include "bindings/convert.h"
+#include "bindings/register.h"
+#include "random.h"
 
 namespace minidl_py {
 using namespace minidl;
@@ -20,41 +15,9 @@ std::vector<int64_t> checked_shape(const std::vector<int64_t>& shape, const char
   return shape;
 }
 
-Isa isa_from_name(const std::string& name) {
-  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512})
-    if (name == isa_name(isa)) return isa;
-  throw py::value_error("unknown kernel set '" + name + "' (expected 'avx512', 'avx2' or 'scalar')");
-}
-
 }  // namespace
 
-void init_runtime(py::module_& m) {
-  m.def("_register_bfloat16", [](py::object dt) { bfloat16_dtype() = dt; });
-  m.def("isa_name", []() { return std::string(isa_name(active_isa())); });
-  m.def("set_isa", [](const std::string& name) { set_active_isa(isa_from_name(name)); });
-  m.def("available_isas", []() {
-    std::vector<std::string> r;
-    for (Isa isa : {Isa::avx512, Isa::avx2, Isa::scalar})
-      if (cpu_supports(isa)) r.push_back(isa_name(isa));
-    return r;
-  });
-  m.def("set_num_threads", &set_num_threads);
-  m.def("get_num_threads", &num_threads);
-  m.def("has_openmp", []() {
-#ifdef _OPENMP
-    return true;
-#else
-    return false;
-#endif
-  });
-  m.def("has_cuda", []() {
-#ifdef MINIDL_WITH_CUDA
-    return true;
-#else
-    return false;
-#endif
-  });
-
+void register_random(py::module_& m) {
   m.def("manual_seed", [](uint64_t s) { manual_seed(s); });
   m.def("initial_seed", &initial_seed);
   m.def("get_rng_state", []() {
@@ -95,23 +58,3 @@ void init_runtime(py::module_& m) {
 }
 
 }  // namespace minidl_py
-
-PYBIND11_MODULE(_C, m) {
-  m.doc() = "minidl's C++ kernels (see cpp/ops/<concept>/)";
-  // Keep freed activation/gradient buffers in the heap instead of returning them to the
-  // kernel: otherwise every training step page-faults them back in (NOTES-build.md).
-#if defined(__GLIBC__)
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 64 << 20);
-#endif
-  minidl_py::init_runtime(m);
-  minidl_py::init_tensor_ops(m);
-  minidl_py::init_nn_ops(m);
-  minidl_py::init_loss(m);
-  minidl_py::init_optim(m);
-  minidl_py::init_pool_norm(m);
-  minidl_py::init_conv(m);
-  minidl_py::init_attention(m);
-  minidl_py::init_rnn(m);
-  minidl_py::init_amp(m);
-}
