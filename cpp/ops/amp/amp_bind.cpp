@@ -4,8 +4,9 @@
 #include <vector>
 
 #include "bindings/convert.h"
-#include "bindings/register.h"
 #include "amp.h"
+#include "bindings/register.h"
+#include "core/dtype_dispatch.h"
 
 namespace minidl_py {
 using namespace minidl;
@@ -38,14 +39,13 @@ bool unscale_op(const py::sequence& grads, double inv_scale) {
     keep.push_back(std::move(a));
   }
   py::gil_scoped_release nogil;
-  if (dt == DType::f32) {
-    std::vector<float*> p;
-    for (void* q : ptrs) p.push_back(static_cast<float*>(q));
-    return unscale_and_check<float>(static_cast<int64_t>(p.size()), p.data(), sizes.data(), static_cast<float>(inv_scale));
-  }
-  std::vector<double*> p;
-  for (void* q : ptrs) p.push_back(static_cast<double*>(q));
-  return unscale_and_check<double>(static_cast<int64_t>(p.size()), p.data(), sizes.data(), inv_scale);
+  bool found = false;
+  MINIDL_DISPATCH_FLOAT(dt, "amp_unscale_", {
+    std::vector<T*> p;
+    for (void* q : ptrs) p.push_back(static_cast<T*>(q));
+    found = unscale_and_check<T>(static_cast<int64_t>(p.size()), p.data(), sizes.data(), static_cast<T>(inv_scale));
+  });
+  return found;
 }
 
 }  // namespace
