@@ -1,5 +1,5 @@
-// Runtime: which kernel set (ISA) runs, threads, build features, the heap policy, and the
-// bfloat16 NumPy dtype that the Python layer registers at import.
+// Runtime: the DType enum, which kernel set (ISA) runs, threads, build features, the heap
+// policy, and the bfloat16 NumPy dtype that the Python layer registers at import.
 #include <cstdlib>  // defines __GLIBC__ on glibc systems
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -24,6 +24,10 @@ Isa isa_from_name(const std::string& name) {
 }  // namespace
 
 void register_runtime(py::module_& m) {
+  // the element types, used by name from Python (python/minidl/dtypes.py: dtype.code)
+  compare_members_by_identity(py::enum_<DType>(m, "DType")
+      .value("f32", DType::f32).value("f64", DType::f64).value("f16", DType::f16).value("bf16", DType::bf16)
+      .value("i64", DType::i64).value("b8", DType::b8));
   // Keep freed activation/gradient buffers in the heap instead of returning them to the
   // kernel: otherwise every training step page-faults them back in (NOTES-build.md).
 #if defined(__GLIBC__)

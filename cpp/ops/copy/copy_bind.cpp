@@ -28,9 +28,8 @@ void copy_into(const py::array& dst, const py::array& src) {
   copy_strided(vs, vd);
 }
 
-py::array cast_op(const py::array& x, int dtype_code) {
+py::array cast_op(const py::array& x, DType dt) {
   py::array c = contiguous(x);
-  const DType dt = static_cast<DType>(dtype_code);
   py::array out = empty_array(dt, shape_of(c));
   const DType src_dtype = dtype_of(c);  // a Python call: before the GIL is released
   void* out_data = out.mutable_data();
@@ -46,11 +45,10 @@ void fill_op(const py::array& x, double value) {
   fill(v, value);
 }
 
-py::array arange_op(double start, double end, double step, int dtype_code) {
+py::array arange_op(double start, double end, double step, DType dt) {
   if (step == 0) throw py::value_error("arange: step must be nonzero");
   const double span = (end - start) / step;
   const int64_t n = span > 0 ? static_cast<int64_t>(std::ceil(span)) : 0;
-  const DType dt = static_cast<DType>(dtype_code);
   py::array out = empty_array(dt, {n});
   if (dt == DType::i64) {
     auto* p = static_cast<int64_t*>(out.mutable_data());

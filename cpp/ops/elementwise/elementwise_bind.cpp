@@ -9,8 +9,7 @@ using namespace minidl;
 
 namespace {
 
-py::array binary_op(int op_code, const py::array& a, const py::array& b) {
-  const auto op = static_cast<BinaryOp>(op_code);
+py::array binary_op(BinaryOp op, const py::array& a, const py::array& b) {
   if (!a.dtype().equal(b.dtype()))
     throw py::type_error("binary op: operands have different dtypes " + std::string(py::str(a.dtype())) + " and " +
                          std::string(py::str(b.dtype())));
@@ -24,18 +23,17 @@ py::array binary_op(int op_code, const py::array& a, const py::array& b) {
 }
 
 // out = out (op) b, b broadcast to out's shape
-void binary_inplace(int op_code, const py::array& out, const py::array& b) {
+void binary_inplace(BinaryOp op, const py::array& out, const py::array& b) {
   if (!out.dtype().equal(b.dtype())) throw py::type_error("in-place op: operand dtypes differ");
   if (!out.writeable()) throw py::value_error("in-place op on a read-only array");
   std::vector<int64_t> shape = shape_of(out);
   TensorView vo = view_of(out);
   TensorView vb = broadcast_view(b, shape, "in-place op");
   MaybeReleaseGil nogil(vo.numel());
-  binary(static_cast<BinaryOp>(op_code), vo, vb, vo);
+  binary(op, vo, vb, vo);
 }
 
-py::array binary_scalar_op(int op_code, const py::array& a, double s, bool scalar_first) {
-  const auto op = static_cast<BinaryOp>(op_code);
+py::array binary_scalar_op(BinaryOp op, const py::array& a, double s, bool scalar_first) {
   py::array out = empty_array(binary_is_comparison(op) ? DType::b8 : dtype_of(a), shape_of(a));
   TensorView va = view_of(a), vo = view_of(out);  // view_of calls Python: before the GIL is released
   MaybeReleaseGil nogil(vo.numel());
@@ -43,15 +41,14 @@ py::array binary_scalar_op(int op_code, const py::array& a, double s, bool scala
   return out;
 }
 
-void binary_scalar_inplace(int op_code, const py::array& out, double s) {
+void binary_scalar_inplace(BinaryOp op, const py::array& out, double s) {
   if (!out.writeable()) throw py::value_error("in-place op on a read-only array");
   TensorView vo = view_of(out);
   MaybeReleaseGil nogil(vo.numel());
-  binary_scalar(static_cast<BinaryOp>(op_code), vo, s, false, vo);
+  binary_scalar(op, vo, s, false, vo);
 }
 
-py::array unary_op(int op_code, const py::array& x) {
-  const auto op = static_cast<UnaryOp>(op_code);
+py::array unary_op(UnaryOp op, const py::array& x) {
   const bool predicate = op == UnaryOp::logical_not || op == UnaryOp::isnan || op == UnaryOp::isinf ||
                          op == UnaryOp::isfinite;
   py::array out = empty_array(predicate ? DType::b8 : dtype_of(x), shape_of(x));
@@ -61,10 +58,10 @@ py::array unary_op(int op_code, const py::array& x) {
   return out;
 }
 
-void unary_inplace(int op_code, const py::array& x) {
+void unary_inplace(UnaryOp op, const py::array& x) {
   TensorView v = view_of(x);
   MaybeReleaseGil nogil(v.numel());
-  unary(static_cast<UnaryOp>(op_code), v, v);
+  unary(op, v, v);
 }
 
 py::array clamp_op(const py::array& x, py::object lo, py::object hi) {
@@ -102,6 +99,24 @@ py::array where_op(const py::array& cond, const py::array& a, const py::array& b
 }  // namespace
 
 void register_elementwise(py::module_& m) {
+  // the op codes, used by name from Python (python/minidl/ops/array.py)
+  compare_members_by_identity(py::enum_<BinaryOp>(m, "BinaryOp")
+      .value("add", BinaryOp::add).value("sub", BinaryOp::sub).value("mul", BinaryOp::mul)
+      .value("div", BinaryOp::div).value("pow", BinaryOp::pow).value("maximum", BinaryOp::maximum)
+      .value("minimum", BinaryOp::minimum)
+      .value("eq", BinaryOp::eq).value("ne", BinaryOp::ne).value("lt", BinaryOp::lt).value("le", BinaryOp::le)
+      .value("gt", BinaryOp::gt).value("ge", BinaryOp::ge)
+      .value("logical_and", BinaryOp::logical_and).value("logical_or", BinaryOp::logical_or)
+      .value("logical_xor", BinaryOp::logical_xor)
+      .value("floor_divide", BinaryOp::floor_divide).value("remainder", BinaryOp::remainder));
+  compare_members_by_identity(py::enum_<UnaryOp>(m, "UnaryOp")
+      .value("neg", UnaryOp::neg).value("abs", UnaryOp::abs).value("exp", UnaryOp::exp).value("log", UnaryOp::log)
+      .value("sqrt", UnaryOp::sqrt).value("rsqrt", UnaryOp::rsqrt).value("square", UnaryOp::square)
+      .value("reciprocal", UnaryOp::reciprocal).value("sign", UnaryOp::sign).value("sin", UnaryOp::sin)
+      .value("cos", UnaryOp::cos).value("log1p", UnaryOp::log1p).value("expm1", UnaryOp::expm1)
+      .value("floor", UnaryOp::floor).value("ceil", UnaryOp::ceil).value("round", UnaryOp::round)
+      .value("trunc", UnaryOp::trunc).value("logical_not", UnaryOp::logical_not).value("isnan", UnaryOp::isnan)
+      .value("isinf", UnaryOp::isinf).value("isfinite", UnaryOp::isfinite));
   m.def("binary", &binary_op);
   m.def("binary_", &binary_inplace);
   m.def("binary_scalar", &binary_scalar_op);

@@ -110,7 +110,7 @@ py::array focal_bwd(const py::array& x_in, const py::array& lse, const py::array
   return dx;
 }
 
-py::tuple pw_forward(int kind, const py::array& x_in, const py::array& y_in, py::object weight,
+py::tuple pw_forward(PointwiseLoss kind, const py::array& x_in, const py::array& y_in, py::object weight,
                      py::object pos_weight, bool elementwise) {
   py::array x = contiguous(x_in), y = contiguous(y_in);
   const DType t = float_dtype(x, "loss");
@@ -130,13 +130,12 @@ py::tuple pw_forward(int kind, const py::array& x_in, const py::array& y_in, py:
   double sum = 0;
   {
     MaybeReleaseGil nogil(x.size());
-    pointwise_loss_forward(static_cast<PointwiseLoss>(kind), x.data(), y.data(), w, pw, pw_len, t, x.size(), outp,
-                           &sum);
+    pointwise_loss_forward(kind, x.data(), y.data(), w, pw, pw_len, t, x.size(), outp, &sum);
   }
   return py::make_tuple(out, sum);
 }
 
-py::array pw_backward(int kind, const py::array& x_in, const py::array& y_in, py::object weight,
+py::array pw_backward(PointwiseLoss kind, const py::array& x_in, const py::array& y_in, py::object weight,
                       py::object pos_weight, const py::array& g_in, double scale) {
   py::array x = contiguous(x_in), y = contiguous(y_in), g = contiguous(g_in);
   const DType t = float_dtype(x, "loss backward");
@@ -145,8 +144,8 @@ py::array pw_backward(int kind, const py::array& x_in, const py::array& y_in, py
   const void* pw = optional_array(pos_weight, pwkeep, t, -1, "pos_weight");
   py::array dx = empty_array(t, shape_of(x));
   MaybeReleaseGil nogil(x.size());
-  pointwise_loss_backward(static_cast<PointwiseLoss>(kind), x.data(), y.data(), w, pw, pw ? pwkeep.size() : 1,
-                          g.data(), g.size() == 1, scale, t, x.size(), dx.mutable_data());
+  pointwise_loss_backward(kind, x.data(), y.data(), w, pw, pw ? pwkeep.size() : 1, g.data(), g.size() == 1, scale,
+                          t, x.size(), dx.mutable_data());
   return dx;
 }
 
@@ -183,6 +182,10 @@ py::array nll_backward_op(const py::array& g_in, const py::array& target_in, py:
 }  // namespace
 
 void register_loss(py::module_& m) {
+  // used by name from Python (python/minidl/nn/loss.py)
+  compare_members_by_identity(py::enum_<PointwiseLoss>(m, "PointwiseLoss")
+      .value("mse", PointwiseLoss::mse).value("l1", PointwiseLoss::l1).value("bce", PointwiseLoss::bce)
+      .value("bce_with_logits", PointwiseLoss::bce_with_logits));
   m.def("cross_entropy_forward", &ce_forward);
   m.def("cross_entropy_backward", &ce_backward);
   m.def("focal_forward", &focal_fwd);

@@ -29,14 +29,14 @@ void register_random(py::module_& m) {
     if (s.size() != 4) throw py::value_error("rng state must have 4 words");
     set_rng_state(s.data());
   });
-  m.def("rand", [](const std::vector<int64_t>& shape, int dt, double low, double high) {
-    py::array out = empty_array(static_cast<DType>(dt), checked_shape(shape, "rand"));
-    fill_uniform(out.mutable_data(), static_cast<DType>(dt), out.size(), low, high);
+  m.def("rand", [](const std::vector<int64_t>& shape, DType dt, double low, double high) {
+    py::array out = empty_array(dt, checked_shape(shape, "rand"));
+    fill_uniform(out.mutable_data(), dt, out.size(), low, high);
     return out;
   });
-  m.def("randn", [](const std::vector<int64_t>& shape, int dt, double mean, double std) {
-    py::array out = empty_array(static_cast<DType>(dt), checked_shape(shape, "randn"));
-    fill_normal(out.mutable_data(), static_cast<DType>(dt), out.size(), mean, std);
+  m.def("randn", [](const std::vector<int64_t>& shape, DType dt, double mean, double std) {
+    py::array out = empty_array(dt, checked_shape(shape, "randn"));
+    fill_normal(out.mutable_data(), dt, out.size(), mean, std);
     return out;
   });
   m.def("randint", [](int64_t low, int64_t high, const std::vector<int64_t>& shape) {

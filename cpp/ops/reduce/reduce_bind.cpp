@@ -11,9 +11,8 @@ using namespace minidl;
 namespace {
 
 // Reduce `x` over `dims` (sorted, unique, non-negative). The kept dims stay in order.
-py::array reduce_op(int op_code, const py::array& x, std::vector<int64_t> dims, bool keepdim, double scale,
+py::array reduce_op(ReduceOp op, const py::array& x, std::vector<int64_t> dims, bool keepdim, double scale,
                     double correction, bool is_var) {
-  const auto op = static_cast<ReduceOp>(op_code);
   const int nd = static_cast<int>(x.ndim());
   std::vector<bool> reduced(nd, false);
   for (int64_t d : dims) reduced[d] = true;
@@ -67,6 +66,11 @@ py::array reduce_op(int op_code, const py::array& x, std::vector<int64_t> dims, 
 }  // namespace
 
 void register_reduce(py::module_& m) {
+  // used by name from Python (python/minidl/ops/array.py)
+  compare_members_by_identity(py::enum_<ReduceOp>(m, "ReduceOp")
+      .value("sum", ReduceOp::sum).value("prod", ReduceOp::prod).value("max", ReduceOp::max)
+      .value("min", ReduceOp::min).value("argmax", ReduceOp::argmax).value("argmin", ReduceOp::argmin)
+      .value("logsumexp", ReduceOp::logsumexp).value("any", ReduceOp::any).value("all", ReduceOp::all));
   m.def("reduce", &reduce_op);
 }
 

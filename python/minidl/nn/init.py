@@ -42,13 +42,13 @@ def _fan(t: Tensor, mode: str) -> int:
 
 @no_grad()
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
-    _C.copy_(t._data, _C.rand(list(t.shape), 1, float(a), float(b)))
+    _C.copy_(t._data, _C.rand(list(t.shape), _C.DType.f64, float(a), float(b)))
     return t
 
 
 @no_grad()
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
-    _C.copy_(t._data, _C.randn(list(t.shape), 1, float(mean), float(std)))
+    _C.copy_(t._data, _C.randn(list(t.shape), _C.DType.f64, float(mean), float(std)))
     return t
 
 
