@@ -10,11 +10,14 @@ from minidl import _C
 
 SIMD_ISAS = [isa for isa in _C.available_isas() if isa != "scalar"]
 SIZES = [1, 7, 33, 1000003]
-ADD, SUB, MUL, DIV, MAXIMUM, MINIMUM = 0, 1, 2, 3, 5, 6
-UNARY = {"neg": 0, "abs": 1, "exp": 2, "log": 3, "sqrt": 4, "rsqrt": 5, "square": 6, "reciprocal": 7}
-ACTS = {"relu": 0, "leaky_relu": 1, "sigmoid": 2, "tanh": 3, "gelu": 4, "gelu_tanh": 5}
-F32, F16, BF16 = 0, 2, 3
-SUM, MAX, MIN = 0, 2, 3
+# the C++ enums by name (the kernels refuse plain ints); int(op) only seeds the data
+B = _C.BinaryOp
+ADD, SUB, MUL, DIV, MAXIMUM, MINIMUM = B.add, B.sub, B.mul, B.div, B.maximum, B.minimum
+UNARY = {name: getattr(_C.UnaryOp, name) for name in ("neg", "abs", "exp", "log", "sqrt", "rsqrt", "square",
+                                                      "reciprocal")}
+ACTS = {name: getattr(_C.Activation, name) for name in ("relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh")}
+F32, F16, BF16 = _C.DType.f32, _C.DType.f16, _C.DType.bf16
+SUM, MAX, MIN = _C.ReduceOp.sum, _C.ReduceOp.max, _C.ReduceOp.min
 
 pytestmark = pytest.mark.skipif(not SIMD_ISAS, reason="no SIMD kernel set on this CPU")
 
@@ -56,7 +59,7 @@ def erf64(x):
 @pytest.mark.parametrize("op", [ADD, SUB, MUL, DIV, MAXIMUM, MINIMUM])
 @pytest.mark.parametrize("n", SIZES)
 def test_binary_same_shape(isa, op, n):
-    rng = np.random.default_rng(n + op)
+    rng = np.random.default_rng(n + int(op))
     for name, a in layouts(n, rng).items():
         b = layouts(n, np.random.default_rng(7 * n))[name]
         if op in (MAXIMUM, MINIMUM) and n > 2:
@@ -72,7 +75,7 @@ def test_binary_same_shape(isa, op, n):
 @pytest.mark.parametrize("op", [ADD, SUB, MUL, DIV, MAXIMUM, MINIMUM])
 @pytest.mark.parametrize("shape", [(1, 1), (7, 33), (33, 7), (3, 1000003)])
 def test_binary_broadcast(isa, op, shape):
-    rng = np.random.default_rng(sum(shape) + op)
+    rng = np.random.default_rng(sum(shape) + int(op))
     a = rng.standard_normal(shape).astype(np.float32)
     R, C = shape
     others = {
@@ -102,7 +105,7 @@ def test_binary_broadcast(isa, op, shape):
 @pytest.mark.parametrize("n", SIZES)
 def test_unary(isa, name, n):
     code = UNARY[name]
-    rng = np.random.default_rng(n + code)
+    rng = np.random.default_rng(n + int(code))
     for layout, x in layouts(n, rng).items():
         if name in ("log", "sqrt", "rsqrt"):
             x = np.abs(x) + np.float32(1e-3)
@@ -156,7 +159,7 @@ def act_grad64(name, x, slope=0.01):
 @pytest.mark.parametrize("n", SIZES)
 def test_activation_forward_backward(isa, name, n):
     code = ACTS[name]
-    rng = np.random.default_rng(n + code)
+    rng = np.random.default_rng(n + int(code))
     for layout, x in layouts(n, rng).items():
         g = layouts(n, np.random.default_rng(n))[layout]
         ref, got = scalar_and(isa, lambda: _C.activation(code, x, 0.01))
@@ -264,7 +267,7 @@ def test_softmax_non_last_dim_and_transposed(isa):
                                         ((1, 1000003), [1]), ((1000003, 3), [0]), ((1000, 129), [0]),
                                         ((3, 5, 37), [1]), ((4, 77, 6), [1]), ((5, 6, 7), [2])])
 def test_reduce(isa, op, shape, dims):
-    rng = np.random.default_rng(sum(shape) + op)
+    rng = np.random.default_rng(sum(shape) + int(op))
     x = (rng.standard_normal(shape) + 0.5).astype(np.float32)
     for xin in (x, np.ascontiguousarray(np.swapaxes(x, 0, -1)).swapaxes(0, -1)):
         scale = 0.5 if op == SUM else 1.0

@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 
 from _common import print_table, timeit  # noqa: E402
 
-ACTS = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh"]  # codes 0..5
+ACTS = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh"]  # members of _C.Activation
 
 
 def numpy_ops():
@@ -103,7 +103,7 @@ def main():
     npo = numpy_ops()
     tho = torch_ops(torch) if torch is not None else {}
     tx, tb, tg = (torch.from_numpy(v) for v in (x, b, g)) if torch is not None else (None,) * 3
-    saved_y = {a: _C.activation(i, x, 0.01) for i, a in enumerate(ACTS)}  # sigmoid/tanh bwd take y
+    saved_y = {a: _C.activation(getattr(_C.Activation, a), x, 0.01) for a in ACTS}  # sigmoid/tanh bwd take y
 
     def t(fn):
         return timeit(fn, repeat=args.repeat, warmup=2)
@@ -135,10 +135,12 @@ def main():
         rows.append(["copy (_C.copy_)", nt, copy_s * 1e3, copy_bw, 1.0, np_copy * 1e3, copy_s / np_copy,
                      t(lambda: tx.clone()) * 1e3 if torch is not None else "-", "-"])
 
-        cases = [("add", 12, lambda: _C.binary(0, x, b), (x, b), (tx, tb))]
-        for i, a in enumerate(ACTS):
+        cases = [("add", 12, lambda: _C.binary(_C.BinaryOp.add, x, b), (x, b), (tx, tb))]
+        for a in ACTS:
+            i = getattr(_C.Activation, a)
             cases.append((a, 8, (lambda i=i: _C.activation(i, x, 0.01)), (x,), (tx,)))
-        for i, a in enumerate(ACTS):
+        for a in ACTS:
+            i = getattr(_C.Activation, a)
             uses_y = _C.activation_backward_uses_output(i)
             s = saved_y[a] if uses_y else x
             ts = torch.from_numpy(s) if torch is not None else None

@@ -37,6 +37,18 @@ py::dtype numpy_dtype(DType t) {
   return py::dtype::of<float>();
 }
 
+void compare_members_by_identity(py::handle enum_type) {
+  // deleted, the type inherits object's slots: == and != by identity, hash of the address
+  for (const char* name : {"__eq__", "__ne__", "__hash__", "__init__", "__getstate__", "__setstate__"})
+    py::delattr(enum_type, name);
+  enum_type.attr("__reduce__") = py::cpp_function(
+      [](py::handle member) {
+        return py::make_tuple(py::module_::import("builtins").attr("getattr"),
+                              py::make_tuple(py::type::handle_of(member), member.attr("name")));
+      },
+      py::is_method(enum_type));
+}
+
 DType float_dtype(const py::array& a, const char* what) {
   const DType t = dtype_of(a);
   if (t != DType::f32 && t != DType::f64)

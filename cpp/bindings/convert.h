@@ -37,6 +37,14 @@ std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a, const std::
 // the dtype of a float32/float64 array; TypeError naming `what` otherwise
 DType float_dtype(const py::array& a, const char* what);
 
+// For an exported py::enum_ (DType, BinaryOp, ...; Python uses the members by name): its
+// members compare and hash by identity, with CPython's own object slots (~10 ns), instead of
+// py::enum_'s C++ __eq__/__hash__ (~0.2 us a call), because the Python layer tests op codes
+// on every op (`op == A.DIV`, `act in _USES_OUTPUT`). Exact, since each member exists once,
+// as the class attribute of its name: the int constructor is removed (a kernel never sees an
+// out-of-range code) and copy / pickle give back that same member.
+void compare_members_by_identity(py::handle enum_type);
+
 // releases the GIL for the scope when the work is big enough to be worth it (~0.1 us)
 struct MaybeReleaseGil {
   explicit MaybeReleaseGil(int64_t work) : release(work > 32768) {
@@ -48,16 +56,5 @@ struct MaybeReleaseGil {
   bool release;
   PyThreadState* state = nullptr;
 };
-
-void init_tensor_ops(py::module_& m);
-void init_nn_ops(py::module_& m);
-void init_runtime(py::module_& m);
-void init_loss(py::module_& m);
-void init_optim(py::module_& m);
-void init_pool_norm(py::module_& m);
-void init_conv(py::module_& m);
-void init_attention(py::module_& m);
-void init_rnn(py::module_& m);
-void init_amp(py::module_& m);
 
 }  // namespace minidl_py

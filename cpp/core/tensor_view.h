@@ -7,7 +7,7 @@
 
 namespace minidl {
 
-// Same order as python/minidl/dtypes.py.
+// Exported to Python as _C.DType (cpp/bindings/runtime.cpp) and used there by name.
 enum class DType : int { f32 = 0, f64 = 1, f16 = 2, bf16 = 3, i64 = 4, b8 = 5 };
 
 inline int64_t dtype_size(DType t) {

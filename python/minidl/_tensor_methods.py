@@ -162,13 +162,13 @@ def _copy_(self, src):
 
 def _uniform_(self, a=0.0, b=1.0):
     self._check_inplace()
-    _C.copy_(self._data, _C.rand(list(self._data.shape), 1, float(a), float(b)))
+    _C.copy_(self._data, _C.rand(list(self._data.shape), _C.DType.f64, float(a), float(b)))
     return self
 
 
 def _normal_(self, mean=0.0, std=1.0):
     self._check_inplace()
-    _C.copy_(self._data, _C.randn(list(self._data.shape), 1, float(mean), float(std)))
+    _C.copy_(self._data, _C.randn(list(self._data.shape), _C.DType.f64, float(mean), float(std)))
     return self
 
 

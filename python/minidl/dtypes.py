@@ -1,8 +1,9 @@
 """minidl's dtypes: the PyTorch names, each backed by a NumPy dtype for storage.
 
 ``md.float32`` (default), ``md.float64``, ``md.float16``, ``md.bfloat16`` (NumPy dtype from
-``ml_dtypes``, the package JAX uses), ``md.int64`` and ``md.bool``. The integer code of each
-dtype is the ``minidl::DType`` enum of ``cpp/core/tensor_view.h``.
+``ml_dtypes``, the package JAX uses), ``md.int64`` and ``md.bool``. The ``code`` of each
+dtype is its member of ``_C.DType`` (the ``minidl::DType`` enum of ``cpp/core/tensor_view.h``),
+which the kernels that create arrays take (``_C.cast``, ``_C.arange``, ``_C.rand``).
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ class dtype:
 
     __slots__ = ("name", "np", "code", "is_floating_point", "itemsize")
 
-    def __init__(self, name: str, np_dtype, code: int, is_float: bool):
+    def __init__(self, name: str, np_dtype, code: _C.DType, is_float: bool):
         self.name = name
         self.np = np.dtype(np_dtype)
         self.code = code
@@ -45,12 +46,12 @@ class dtype:
         return (getattr, (__import__("minidl"), self.name))
 
 
-float32 = dtype("float32", np.float32, 0, True)
-float64 = dtype("float64", np.float64, 1, True)
-float16 = dtype("float16", np.float16, 2, True)
-bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16, 3, True)
-int64 = dtype("int64", np.int64, 4, False)
-bool_ = dtype("bool", np.bool_, 5, False)
+float32 = dtype("float32", np.float32, _C.DType.f32, True)
+float64 = dtype("float64", np.float64, _C.DType.f64, True)
+float16 = dtype("float16", np.float16, _C.DType.f16, True)
+bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16, _C.DType.bf16, True)
+int64 = dtype("int64", np.int64, _C.DType.i64, False)
+bool_ = dtype("bool", np.bool_, _C.DType.b8, False)
 bool_.name = "bool"
 
 # PyTorch aliases

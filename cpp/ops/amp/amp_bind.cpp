@@ -5,6 +5,8 @@
 
 #include "bindings/convert.h"
 #include "amp.h"
+#include "bindings/register.h"
+#include "core/dtype_dispatch.h"
 
 namespace minidl_py {
 using namespace minidl;
@@ -37,19 +39,18 @@ bool unscale_op(const py::sequence& grads, double inv_scale) {
     keep.push_back(std::move(a));
   }
   py::gil_scoped_release nogil;
-  if (dt == DType::f32) {
-    std::vector<float*> p;
-    for (void* q : ptrs) p.push_back(static_cast<float*>(q));
-    return unscale_and_check<float>(static_cast<int64_t>(p.size()), p.data(), sizes.data(), static_cast<float>(inv_scale));
-  }
-  std::vector<double*> p;
-  for (void* q : ptrs) p.push_back(static_cast<double*>(q));
-  return unscale_and_check<double>(static_cast<int64_t>(p.size()), p.data(), sizes.data(), inv_scale);
+  bool found = false;
+  MINIDL_DISPATCH_FLOAT(dt, "amp_unscale_", {
+    std::vector<T*> p;
+    for (void* q : ptrs) p.push_back(static_cast<T*>(q));
+    found = unscale_and_check<T>(static_cast<int64_t>(p.size()), p.data(), sizes.data(), static_cast<T>(inv_scale));
+  });
+  return found;
 }
 
 }  // namespace
 
-void init_amp(py::module_& m) {
+void register_amp(py::module_& m) {
   m.def("amp_unscale_", &unscale_op, py::arg("grads"), py::arg("inv_scale"),
         "g *= inv_scale for every array; True if any element was inf/NaN (one pass)");
 }

@@ -5,8 +5,10 @@
 #include <stdexcept>
 
 #include "bindings/convert.h"
+#include "bindings/register.h"
 #include "conv.h"
 #include "conv_lowp.h"
+#include "core/dtype_dispatch.h"
 
 namespace minidl_py {
 using namespace minidl;
@@ -79,12 +81,9 @@ py::array conv2d_forward_op(const py::array& x_in, const py::array& w_in, py::ob
   if (is_low(t)) {
     conv2d_lowp_forward(s, t, u16(x.data()), u16(w.data()), u16(bp), u16(y.mutable_data()));
   } else if (reference) {
-    if (t == DType::f64)
-      conv2d_forward_reference<double>(s, static_cast<const double*>(x.data()), static_cast<const double*>(w.data()),
-                                       static_cast<const double*>(bp), static_cast<double*>(y.mutable_data()));
-    else
-      conv2d_forward_reference<float>(s, static_cast<const float*>(x.data()), static_cast<const float*>(w.data()),
-                                      static_cast<const float*>(bp), static_cast<float*>(y.mutable_data()));
+    MINIDL_DISPATCH_FLOAT(t, "conv2d reference",
+                          conv2d_forward_reference<T>(s, static_cast<const T*>(x.data()), static_cast<const T*>(w.data()),
+                                                      static_cast<const T*>(bp), static_cast<T*>(y.mutable_data())));
   } else {
     conv2d_forward(s, t, x.data(), w.data(), bp, y.mutable_data());
   }
@@ -115,14 +114,11 @@ py::tuple conv2d_backward_op(const py::array& gy_in, const py::array& x_in, cons
       if (gxp) conv2d_lowp_backward_input(s, t, u16(gy.data()), u16(w.data()), u16(gxp));
       if (gwp || gbp) conv2d_lowp_backward_weight(s, t, u16(gy.data()), u16(x.data()), u16(gwp), u16(gbp));
     } else if (reference) {
-      if (t == DType::f64)
-        conv2d_backward_reference<double>(s, static_cast<const double*>(gy.data()), static_cast<const double*>(x.data()),
-                                          static_cast<const double*>(w.data()), static_cast<double*>(gxp),
-                                          static_cast<double*>(gwp), static_cast<double*>(gbp));
-      else
-        conv2d_backward_reference<float>(s, static_cast<const float*>(gy.data()), static_cast<const float*>(x.data()),
-                                         static_cast<const float*>(w.data()), static_cast<float*>(gxp),
-                                         static_cast<float*>(gwp), static_cast<float*>(gbp));
+      MINIDL_DISPATCH_FLOAT(t, "conv2d reference backward",
+                            conv2d_backward_reference<T>(s, static_cast<const T*>(gy.data()),
+                                                         static_cast<const T*>(x.data()),
+                                                         static_cast<const T*>(w.data()), static_cast<T*>(gxp),
+                                                         static_cast<T*>(gwp), static_cast<T*>(gbp)));
     } else {
       if (gxp) conv2d_backward_input(s, t, gy.data(), w.data(), gxp);
       if (gwp || gbp) conv2d_backward_weight(s, t, gy.data(), x.data(), gwp, gbp);
@@ -140,7 +136,7 @@ std::string lowp_path(const py::array& x, const py::array& w, Pair stride, Pair 
 
 }  // namespace
 
-void init_conv(py::module_& m) {
+void register_conv(py::module_& m) {
   m.def("conv2d_forward", &conv2d_forward_op, py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("reference") = false);
   m.def("conv2d_backward", &conv2d_backward_op, py::arg("grad_y"), py::arg("x"), py::arg("weight"), py::arg("stride"),

@@ -1,5 +1,7 @@
-// Bindings for the loss kernels (cpp/ops/loss/loss*.cpp).
+// Bindings for the loss kernels (cpp/ops/loss/loss*.cpp): cross-entropy, focal, the pointwise
+// losses (MSE, L1, BCE, BCE with logits) and NLL.
 #include "bindings/convert.h"
+#include "bindings/register.h"
 #include "loss.h"
 
 namespace minidl_py {
@@ -108,7 +110,7 @@ py::array focal_bwd(const py::array& x_in, const py::array& lse, const py::array
   return dx;
 }
 
-py::tuple pw_forward(int kind, const py::array& x_in, const py::array& y_in, py::object weight,
+py::tuple pw_forward(PointwiseLoss kind, const py::array& x_in, const py::array& y_in, py::object weight,
                      py::object pos_weight, bool elementwise) {
   py::array x = contiguous(x_in), y = contiguous(y_in);
   const DType t = float_dtype(x, "loss");
@@ -128,13 +130,12 @@ py::tuple pw_forward(int kind, const py::array& x_in, const py::array& y_in, py:
   double sum = 0;
   {
     MaybeReleaseGil nogil(x.size());
-    pointwise_loss_forward(static_cast<PointwiseLoss>(kind), x.data(), y.data(), w, pw, pw_len, t, x.size(), outp,
-                           &sum);
+    pointwise_loss_forward(kind, x.data(), y.data(), w, pw, pw_len, t, x.size(), outp, &sum);
   }
   return py::make_tuple(out, sum);
 }
 
-py::array pw_backward(int kind, const py::array& x_in, const py::array& y_in, py::object weight,
+py::array pw_backward(PointwiseLoss kind, const py::array& x_in, const py::array& y_in, py::object weight,
                       py::object pos_weight, const py::array& g_in, double scale) {
   py::array x = contiguous(x_in), y = contiguous(y_in), g = contiguous(g_in);
   const DType t = float_dtype(x, "loss backward");
@@ -143,20 +144,56 @@ py::array pw_backward(int kind, const py::array& x_in, const py::array& y_in, py
   const void* pw = optional_array(pos_weight, pwkeep, t, -1, "pos_weight");
   py::array dx = empty_array(t, shape_of(x));
   MaybeReleaseGil nogil(x.size());
-  pointwise_loss_backward(static_cast<PointwiseLoss>(kind), x.data(), y.data(), w, pw, pw ? pwkeep.size() : 1,
-                          g.data(), g.size() == 1, scale, t, x.size(), dx.mutable_data());
+  pointwise_loss_backward(kind, x.data(), y.data(), w, pw, pw ? pwkeep.size() : 1, g.data(), g.size() == 1, scale,
+                          t, x.size(), dx.mutable_data());
   return dx;
+}
+
+py::tuple nll_forward_op(const py::array& logp_in, const py::array& target_in, py::object weight_obj, int64_t ignore_index) {
+  py::array logp = contiguous(logp_in), target = contiguous(target_in);
+  const DType t = float_dtype(logp, "nll_loss");
+  if (dtype_of(target) != DType::i64) throw py::type_error("nll_loss: target must be an int64 (Long) tensor of class indices");
+  const int64_t N = logp.shape(0), C = logp.shape(1);
+  py::array weight;
+  const void* wptr = nullptr;
+  if (!weight_obj.is_none()) {
+    weight = contiguous(weight_obj.cast<py::array>());
+    if (weight.size() != C) throw py::value_error("nll_loss: weight has " + std::to_string(weight.size()) + " elements, expected " + std::to_string(C));
+    wptr = weight.data();
+  }
+  py::array out = empty_array(t, {N});
+  double wsum = 0;
+  nll_forward(logp.data(), static_cast<const int64_t*>(target.data()), wptr, t, N, C, ignore_index, out.mutable_data(), &wsum);
+  return py::make_tuple(out, wsum);
+}
+
+py::array nll_backward_op(const py::array& g_in, const py::array& target_in, py::object weight_obj, int64_t ignore_index, int64_t C) {
+  py::array g = contiguous(g_in), target = contiguous(target_in);
+  const DType t = float_dtype(g, "nll_loss backward");
+  const int64_t N = target.size();
+  const void* wptr = nullptr;
+  py::array weight;
+  if (!weight_obj.is_none()) { weight = contiguous(weight_obj.cast<py::array>()); wptr = weight.data(); }
+  py::array out = empty_array(t, {N, C});
+  nll_backward(g.data(), g.size() == 1 && N != 1, static_cast<const int64_t*>(target.data()), wptr, t, N, C, ignore_index, out.mutable_data());
+  return out;
 }
 
 }  // namespace
 
-void init_loss(py::module_& m) {
+void register_loss(py::module_& m) {
+  // used by name from Python (python/minidl/nn/loss.py)
+  compare_members_by_identity(py::enum_<PointwiseLoss>(m, "PointwiseLoss")
+      .value("mse", PointwiseLoss::mse).value("l1", PointwiseLoss::l1).value("bce", PointwiseLoss::bce)
+      .value("bce_with_logits", PointwiseLoss::bce_with_logits));
   m.def("cross_entropy_forward", &ce_forward);
   m.def("cross_entropy_backward", &ce_backward);
   m.def("focal_forward", &focal_fwd);
   m.def("focal_backward", &focal_bwd);
   m.def("pointwise_loss", &pw_forward);
   m.def("pointwise_loss_backward", &pw_backward);
+  m.def("nll_forward", &nll_forward_op);
+  m.def("nll_backward", &nll_backward_op);
 }
 
 }  // namespace minidl_py

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "bindings/convert.h"
+#include "bindings/register.h"
 #include "optim.h"
 
 namespace minidl_py {
@@ -148,7 +149,7 @@ std::vector<double> lamb_step_py(const py::sequence& params, const py::sequence&
 
 }  // namespace
 
-void init_optim(py::module_& m) {
+void register_optim(py::module_& m) {
   m.def("sgd_step", &sgd_step_py, py::arg("params"), py::arg("grads"), py::arg("momentum_buffers"),
         py::arg("first_step"), py::arg("lr"), py::arg("momentum"), py::arg("dampening"),
         py::arg("weight_decay"), py::arg("nesterov"), py::arg("maximize"),

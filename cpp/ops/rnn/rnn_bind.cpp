@@ -2,6 +2,7 @@
 // checks the user's arguments and writes PyTorch's error messages; the checks here only keep
 // the kernels in bounds (every array's shape against x (T, B, I) and W_hh (G H, H)).
 #include "bindings/convert.h"
+#include "bindings/register.h"
 #include "rnn.h"
 
 namespace minidl_py {
@@ -15,11 +16,6 @@ struct Checked {
   RnnShape shape;
 };
 
-RnnMode mode_of(int m) {
-  if (m < 0 || m > 3) throw py::value_error("rnn: mode must be 0 (tanh), 1 (relu), 2 (lstm) or 3 (gru), got " + std::to_string(m));
-  return static_cast<RnnMode>(m);
-}
-
 void expect(const py::array& a, const std::vector<int64_t>& shape, DType dtype, const char* name) {
   if (shape_of(a) != shape)
     throw py::value_error(std::string("rnn: ") + name + " has shape " + shape_str(a) + ", expected " + shape_str(shape));
@@ -31,10 +27,10 @@ void expect(const py::array& a, const std::vector<int64_t>& shape, DType dtype, 
 const void* opt_data(const py::object& o) { return o.is_none() ? nullptr : o.cast<py::array>().data(); }
 
 // x (T, B, I), W_hh (G H, H) fix every other shape
-Checked check(int mode_i, const py::array& x, const py::array& w_ih, const py::array& w_hh, const py::array& h0,
+Checked check(RnnMode mode, const py::array& x, const py::array& w_ih, const py::array& w_hh, const py::array& h0,
               const py::object& c0, const py::object& b_ih, const py::object& b_hh, bool reverse) {
   Checked c;
-  c.mode = mode_of(mode_i);
+  c.mode = mode;  // one of the four: _C.RnnMode has no int constructor
   c.dtype = float_dtype(x, "rnn");
   if (x.ndim() != 3) throw py::value_error("rnn: x must be (T, B, I), got " + shape_str(x));
   if (w_hh.ndim() != 2) throw py::value_error("rnn: weight_hh must be 2-D, got " + shape_str(w_hh));
@@ -57,12 +53,12 @@ py::object contiguous_opt(const py::object& o) {
 }
 
 // -> (y (T, B, H), h_n (B, H), c_n or None, cell (T, B, H) or None, work (T, B, *))
-py::tuple rnn_forward_op(int mode_i, const py::array& x_in, const py::array& h0_in, const py::object& c0_in,
+py::tuple rnn_forward_op(RnnMode mode, const py::array& x_in, const py::array& h0_in, const py::object& c0_in,
                          const py::array& w_ih_in, const py::array& w_hh_in, const py::object& b_ih_in,
                          const py::object& b_hh_in, bool reverse) {
   py::array x = contiguous(x_in), h0 = contiguous(h0_in), w_ih = contiguous(w_ih_in), w_hh = contiguous(w_hh_in);
   py::object c0 = contiguous_opt(c0_in), b_ih = contiguous_opt(b_ih_in), b_hh = contiguous_opt(b_hh_in);
-  const Checked c = check(mode_i, x, w_ih, w_hh, h0, c0, b_ih, b_hh, reverse);
+  const Checked c = check(mode, x, w_ih, w_hh, h0, c0, b_ih, b_hh, reverse);
   const RnnShape& s = c.shape;
   const bool lstm = c.mode == RnnMode::lstm;
   py::array y = empty_array(c.dtype, {s.seq, s.batch, s.hidden});
@@ -86,7 +82,7 @@ py::tuple rnn_forward_op(int mode_i, const py::array& x_in, const py::array& h0_
 }
 
 // -> (gx, gh0, gc0, gw_ih, gw_hh, gb_ih, gb_hh), None where not wanted
-py::tuple rnn_backward_op(int mode_i, const py::array& x_in, const py::array& h0_in, const py::object& c0_in,
+py::tuple rnn_backward_op(RnnMode mode, const py::array& x_in, const py::array& h0_in, const py::object& c0_in,
                           const py::array& w_ih_in, const py::array& w_hh_in, const py::array& y_in,
                           const py::object& cell_in, const py::array& work_in, const py::object& gy_in,
                           const py::object& gh_n_in, const py::object& gc_n_in, bool reverse, bool want_x,
@@ -95,7 +91,7 @@ py::tuple rnn_backward_op(int mode_i, const py::array& x_in, const py::array& h0
   py::array y = contiguous(y_in), work = contiguous(work_in);
   py::object c0 = contiguous_opt(c0_in), cell = contiguous_opt(cell_in);
   py::object gy = contiguous_opt(gy_in), gh_n = contiguous_opt(gh_n_in), gc_n = contiguous_opt(gc_n_in);
-  const Checked c = check(mode_i, x, w_ih, w_hh, h0, c0, py::none(), py::none(), reverse);
+  const Checked c = check(mode, x, w_ih, w_hh, h0, c0, py::none(), py::none(), reverse);
   const RnnShape& s = c.shape;
   const bool lstm = c.mode == RnnMode::lstm;
   const int64_t GH = rnn_gate_count(c.mode) * s.hidden;
@@ -131,8 +127,12 @@ py::tuple rnn_backward_op(int mode_i, const py::array& x_in, const py::array& h0
 
 }  // namespace
 
-void init_rnn(py::module_& m) {
-  m.def("rnn_forward", &rnn_forward_op, "one RNN/LSTM/GRU layer-direction over a sequence (mode 0 tanh, 1 relu, 2 lstm, 3 gru)");
+void register_rnn(py::module_& m) {
+  // used by name from Python (python/minidl/nn/rnn.py)
+  compare_members_by_identity(py::enum_<RnnMode>(m, "RnnMode")
+      .value("rnn_tanh", RnnMode::rnn_tanh).value("rnn_relu", RnnMode::rnn_relu).value("lstm", RnnMode::lstm)
+      .value("gru", RnnMode::gru));
+  m.def("rnn_forward", &rnn_forward_op, "one RNN/LSTM/GRU layer-direction over a sequence (mode: an RnnMode)");
   m.def("rnn_backward", &rnn_backward_op, "backward through time of rnn_forward");
 }
 

@@ -197,7 +197,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     if d.size and (int(A.reduce(A.R_MIN, d.reshape(-1), (0,))) < 0 or
                    int(A.reduce(A.R_MAX, d.reshape(-1), (0,))) >= num_classes):
         raise RuntimeError("Class values must be smaller than num_classes and non-negative.")
-    classes = _C.arange(0, num_classes, 1, 4)
+    classes = _C.arange(0, num_classes, 1, _C.DType.i64)
     hit = _C.binary(A.EQ, A.contiguous(d)[..., None], classes)
     return Tensor._wrap(A.cast(hit, np.int64))
 

@@ -80,7 +80,7 @@ def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     >>> bool(w.min() >= -0.1), bool(w.max() <= 0.1)
     (True, True)
     """
-    _C.copy_(t._data, _C.rand(list(t.shape), 1, float(a), float(b)))
+    _C.copy_(t._data, _C.rand(list(t.shape), _C.DType.f64, float(a), float(b)))
     return t
 
 
@@ -96,7 +96,7 @@ def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     >>> round(float(w.std()), 3)
     0.02
     """
-    _C.copy_(t._data, _C.randn(list(t.shape), 1, float(mean), float(std)))
+    _C.copy_(t._data, _C.randn(list(t.shape), _C.DType.f64, float(mean), float(std)))
     return t
 
 

@@ -41,7 +41,9 @@ from ..ops._graph import result
 from ..tensor import Tensor
 from .module import Module
 
-MSE, L1, BCE, BCE_LOGITS = range(4)  # minidl::PointwiseLoss
+# minidl::PointwiseLoss (cpp/ops/loss/loss.h), by name
+MSE, L1, BCE, BCE_LOGITS = (_C.PointwiseLoss.mse, _C.PointwiseLoss.l1, _C.PointwiseLoss.bce,
+                             _C.PointwiseLoss.bce_with_logits)
 
 
 def _check_reduction(reduction: str):

@@ -49,7 +49,8 @@ from . import init
 from .module import Module
 from .parameter import Parameter
 
-_MODES = {"RNN_TANH": 0, "RNN_RELU": 1, "LSTM": 2, "GRU": 3}
+_MODES = {"RNN_TANH": _C.RnnMode.rnn_tanh, "RNN_RELU": _C.RnnMode.rnn_relu, "LSTM": _C.RnnMode.lstm,
+          "GRU": _C.RnnMode.gru}  # minidl::RnnMode (cpp/ops/rnn/rnn.h), by name
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
@@ -84,7 +85,7 @@ def rnn_layer(mode: str, x: Tensor, h0: Tensor, c0, w_ih: Tensor, w_hh: Tensor, 
     operands are widened (exactly), the outputs rounded once to the 16-bit dtype.
     """
     m = _MODES[mode]
-    lstm = m == 2
+    lstm = mode == "LSTM"
     low = x._data.dtype if x.dtype in (bfloat16, float16) else None
     prep = (lambda a: A.to_f32(a)) if low is not None else A.contiguous
     xd = prep(x._data)

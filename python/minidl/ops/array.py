@@ -11,13 +11,25 @@ import numpy as np
 from .. import _C
 from ..dtypes import ALL as _ALL
 
-# cpp/ops/elementwise/elementwise.h, reduce.h, activation.h
-ADD, SUB, MUL, DIV, POW, MAXIMUM, MINIMUM = range(7)
-EQ, NE, LT, LE, GT, GE, LAND, LOR, LXOR, FLOOR_DIVIDE, REMAINDER = range(7, 18)
-(NEG, ABS, EXP, LOG, SQRT, RSQRT, SQUARE, RECIPROCAL, SIGN, SIN, COS, LOG1P, EXPM1, FLOOR, CEIL,
- ROUND, TRUNC, LOGICAL_NOT, ISNAN, ISINF, ISFINITE) = range(21)
-R_SUM, R_PROD, R_MAX, R_MIN, R_ARGMAX, R_ARGMIN, R_LOGSUMEXP, R_ANY, R_ALL = range(9)
-RELU, LEAKY_RELU, SIGMOID, TANH, GELU, GELU_TANH = range(6)
+# The op codes are the C++ enums themselves (exported by cpp/ops/elementwise, reduce and
+# activation _bind.cpp), taken by name: renumbering a C++ enum cannot make Python run the wrong
+# op, and the kernels refuse a plain int.
+_B, _U, _R, _ACT = _C.BinaryOp, _C.UnaryOp, _C.ReduceOp, _C.Activation
+ADD, SUB, MUL, DIV, POW, MAXIMUM, MINIMUM = _B.add, _B.sub, _B.mul, _B.div, _B.pow, _B.maximum, _B.minimum
+EQ, NE, LT, LE, GT, GE = _B.eq, _B.ne, _B.lt, _B.le, _B.gt, _B.ge
+LAND, LOR, LXOR, FLOOR_DIVIDE, REMAINDER = _B.logical_and, _B.logical_or, _B.logical_xor, _B.floor_divide, _B.remainder
+(NEG, ABS, EXP, LOG, SQRT, RSQRT, SQUARE, RECIPROCAL, SIGN, SIN, COS, LOG1P, EXPM1, FLOOR, CEIL, ROUND, TRUNC,
+ LOGICAL_NOT, ISNAN, ISINF, ISFINITE) = (
+    _U.neg, _U.abs, _U.exp, _U.log, _U.sqrt, _U.rsqrt, _U.square, _U.reciprocal, _U.sign, _U.sin, _U.cos, _U.log1p,
+    _U.expm1, _U.floor, _U.ceil, _U.round, _U.trunc, _U.logical_not, _U.isnan, _U.isinf, _U.isfinite)
+R_SUM, R_PROD, R_MAX, R_MIN, R_ARGMAX, R_ARGMIN, R_LOGSUMEXP, R_ANY, R_ALL = (
+    _R.sum, _R.prod, _R.max, _R.min, _R.argmax, _R.argmin, _R.logsumexp, _R.any, _R.all)
+RELU, LEAKY_RELU, SIGMOID, TANH, GELU, GELU_TANH = (
+    _ACT.relu, _ACT.leaky_relu, _ACT.sigmoid, _ACT.tanh, _ACT.gelu, _ACT.gelu_tanh)
+# binary ops without a gradient: comparisons and logical ops (bool result), floor_divide and
+# remainder (piecewise constant in the inputs)
+NO_GRAD_BINARY = frozenset({EQ, NE, LT, LE, GT, GE, LAND, LOR, LXOR, FLOOR_DIVIDE, REMAINDER})
+BOOL_UNARY = frozenset({LOGICAL_NOT, ISNAN, ISINF, ISFINITE})  # unary ops with a bool result
 
 _F32 = np.dtype(np.float32)
 _KERNEL_DTYPES = {np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_)}
@@ -34,7 +46,7 @@ def cast(a: np.ndarray, np_dtype) -> np.ndarray:
 
 
 def to_f32(a: np.ndarray) -> np.ndarray:
-    return _C.cast(a, 0)
+    return _C.cast(a, _F32_CODE)
 
 
 def binary(op: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -92,8 +104,8 @@ def reduce(op: int, a: np.ndarray, dims, keepdim: bool = False, scale: float = 1
 
 def variance(a: np.ndarray, dims, keepdim: bool, correction: float) -> np.ndarray:
     if a.dtype not in _KERNEL_DTYPES:
-        return cast(_C.reduce(0, to_f32(a), list(dims), keepdim, 1.0, correction, True), a.dtype)
-    return _C.reduce(0, a, list(dims), keepdim, 1.0, correction, True)
+        return cast(_C.reduce(R_SUM, to_f32(a), list(dims), keepdim, 1.0, correction, True), a.dtype)
+    return _C.reduce(R_SUM, a, list(dims), keepdim, 1.0, correction, True)
 
 
 def sum_to(g: np.ndarray, shape: tuple) -> np.ndarray:
@@ -138,4 +150,5 @@ def add_(out: np.ndarray, b: np.ndarray) -> None:
     else:
         _C.binary_(ADD, out, b)
 
-_CODE = {d.np: d.code for d in _ALL}
+_CODE = {d.np: d.code for d in _ALL}  # NumPy dtype -> _C.DType
+_F32_CODE = _C.DType.f32

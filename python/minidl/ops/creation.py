@@ -364,7 +364,7 @@ def linspace(start, end, steps: int, dtype=None, device=None, requires_grad=Fals
     if steps == 1:
         return _finish(A.full((1,), start, dt.np), requires_grad, dt)
     step = (end - start) / max(steps - 1, 1)
-    base = _C.arange(0.0, float(steps), 1.0, 1)  # float64 0..steps-1
+    base = _C.arange(0.0, float(steps), 1.0, _C.DType.f64)  # float64 0..steps-1
     vals = A.binary_scalar(A.ADD, A.binary_scalar(A.MUL, base, step), float(start))
     return _finish(A.cast(vals, dt.np), requires_grad, dt)
 
@@ -481,7 +481,7 @@ def _float_dtype(dtype):
 def _random_float(fill, size, dt, a, b):
     if dt.np in (np.float32, np.float64):
         return fill(list(size), dt.code, a, b)
-    return A.cast(fill(list(size), 0, a, b), dt.np)
+    return A.cast(fill(list(size), _C.DType.f32, a, b), dt.np)
 
 
 def rand(*size, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
@@ -617,7 +617,7 @@ def bernoulli(p, generator=None) -> Tensor:
     minidl.Size([2, 3])
     """
     if isinstance(p, Tensor):
-        u = _C.rand(list(p.shape), 0, 0.0, 1.0)
+        u = _C.rand(list(p.shape), _C.DType.f32, 0.0, 1.0)
         pd = p._data if p._data.dtype == np.float32 else A.cast(p._data, np.float32)
         return _wrap(A.cast(_C.binary(A.LT, u, pd), p._data.dtype))
     raise TypeError("bernoulli expects a tensor of probabilities")

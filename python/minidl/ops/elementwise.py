@@ -158,7 +158,7 @@ def _binary_tensor(op, a: Tensor, b: Tensor):
     if op == A.DIV and ad.dtype.kind in "bi":  # true division of integers is float (PyTorch)
         ad, bd = A.cast(ad, get_default_dtype().np), A.cast(bd, get_default_dtype().np)
     out = A.binary(op, ad, bd)
-    if not needs_grad(a, b) or op >= A.EQ:
+    if not needs_grad(a, b) or op in A.NO_GRAD_BINARY:
         return _wrap(out)
     a, b = _promoted(a, ad), _promoted(b, bd)
     if op == A.ADD:
@@ -241,7 +241,7 @@ def _binary_scalar(op, a: Tensor, s, reverse: bool = False):
         ad = A.cast(ad, get_default_dtype().np)
     sv = builtins.float(s)
     out = A.binary_scalar(op, ad, sv, reverse)
-    if op >= A.EQ or not needs_grad(a):
+    if op in A.NO_GRAD_BINARY or not needs_grad(a):
         return _wrap(out)
     if op == A.ADD or (op == A.SUB and not reverse):
         return result(out, ScalarAddBackward, (a,))
@@ -319,7 +319,7 @@ def unary(op: int, x: Tensor) -> Tensor:
         raise TypeError("Negation, the `-` operator, on a bool tensor is not supported. "
                         "Use the `~` or `logical_not()` operator instead.")
     out = A.unary(op, d)
-    if op >= A.LOGICAL_NOT or not needs_grad(x):
+    if op in A.BOOL_UNARY or not needs_grad(x):
         return _wrap(out)
     return result(out, UnaryBackward, (x,), (op, d, out))
 

@@ -232,7 +232,7 @@ class IndexedExtremumBackward(Node):
         if not keepdim:
             g = A.contiguous(g).reshape(kshape)
             idx = A.contiguous(idx).reshape(kshape)
-        positions = _C.arange(0, shape[dim], 1, 4).reshape([shape[dim] if i == dim else 1 for i in range(len(shape))])
+        positions = _C.arange(0, shape[dim], 1, _C.DType.i64).reshape([shape[dim] if i == dim else 1 for i in range(len(shape))])
         hit = _C.binary(A.EQ, positions, idx)
         return (_C.where(hit, g, A.zeros((), g.dtype)),)
 

@@ -348,7 +348,7 @@ class IndexBackward(Node):
         if basic:  # a view: copy the gradient into the same window
             _C.copy_(gx[key] if builtins.any(k is Ellipsis for k in key) else gx[key + (Ellipsis,)], g)
         else:  # advanced: scatter-add at the source positions (repeats accumulate)
-            positions = _C.arange(0, int(np.prod(shape)), 1, 4).reshape(shape)[key]
+            positions = _C.arange(0, int(np.prod(shape)), 1, _C.DType.i64).reshape(shape)[key]
             flat = gx.reshape(-1, 1)
             _C.scatter_add_rows(flat, A.contiguous(positions).reshape(-1), A.contiguous(g).reshape(-1, 1))
         return (gx,)

@@ -1,0 +1,64 @@
+// Runtime: the DType enum, which kernel set (ISA) runs, threads, build features, the heap
+// policy, and the bfloat16 NumPy dtype that the Python layer registers at import.
+#include <cstdlib>  // defines __GLIBC__ on glibc systems
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+#include "convert.h"
+#include "core/dispatch.h"
+#include "core/parallel.h"
+#include "register.h"
+
+namespace minidl_py {
+using namespace minidl;
+
+namespace {
+
+Isa isa_from_name(const std::string& name) {
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512})
+    if (name == isa_name(isa)) return isa;
+  throw py::value_error("unknown kernel set '" + name + "' (expected 'avx512', 'avx2' or 'scalar')");
+}
+
+}  // namespace
+
+void register_runtime(py::module_& m) {
+  // the element types, used by name from Python (python/minidl/dtypes.py: dtype.code)
+  compare_members_by_identity(py::enum_<DType>(m, "DType")
+      .value("f32", DType::f32).value("f64", DType::f64).value("f16", DType::f16).value("bf16", DType::bf16)
+      .value("i64", DType::i64).value("b8", DType::b8));
+  // Keep freed activation/gradient buffers in the heap instead of returning them to the
+  // kernel: otherwise every training step page-faults them back in (NOTES-build.md).
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+#endif
+  m.def("_register_bfloat16", [](py::object dt) { bfloat16_dtype() = dt; });
+  m.def("isa_name", []() { return std::string(isa_name(active_isa())); });
+  m.def("set_isa", [](const std::string& name) { set_active_isa(isa_from_name(name)); });
+  m.def("available_isas", []() {
+    std::vector<std::string> r;
+    for (Isa isa : {Isa::avx512, Isa::avx2, Isa::scalar})
+      if (cpu_supports(isa)) r.push_back(isa_name(isa));
+    return r;
+  });
+  m.def("set_num_threads", &set_num_threads);
+  m.def("get_num_threads", &num_threads);
+  m.def("has_openmp", []() {
+#ifdef _OPENMP
+    return true;
+#else
+    return false;
+#endif
+  });
+  m.def("has_cuda", []() {
+#ifdef MINIDL_WITH_CUDA
+    return true;
+#else
+    return false;
+#endif
+  });
+}
+
+}  // namespace minidl_py

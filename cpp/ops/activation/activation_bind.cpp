@@ -1,0 +1,50 @@
+// Bindings for the activation functions (cpp/ops/activation/): relu, leaky_relu, sigmoid,
+// tanh, gelu, gelu_tanh, forward and backward.
+#include "activation.h"
+#include "bindings/convert.h"
+#include "bindings/register.h"
+
+namespace minidl_py {
+using namespace minidl;
+
+namespace {
+
+// float32 / float64, or a 16-bit float (computed in float32 inside, see activation.cpp)
+DType activation_dtype(const py::array& a, const char* what) {
+  const DType t = dtype_of(a);
+  return t == DType::bf16 || t == DType::f16 ? t : float_dtype(a, what);
+}
+
+py::array activation_op(Activation act, const py::array& x_in, double param) {
+  py::array x = contiguous(x_in);
+  const DType t = activation_dtype(x, "activation");
+  py::array y = empty_array(t, shape_of(x));
+  MaybeReleaseGil nogil(x.size());
+  activation_forward(act, x.data(), y.mutable_data(), t, x.size(), param);
+  return y;
+}
+
+py::array activation_backward_op(Activation act, const py::array& gy_in, const py::array& saved_in, double param) {
+  py::array gy = contiguous(gy_in), saved = contiguous(saved_in);
+  const DType t = activation_dtype(saved, "activation backward");
+  if (dtype_of(gy) != t || gy.size() != saved.size()) throw py::value_error("activation backward: gradient does not match");
+  py::array gx = empty_array(t, shape_of(saved));
+  MaybeReleaseGil nogil(gy.size());
+  activation_backward(act, gy.data(), saved.data(), gx.mutable_data(), t, gy.size(), param);
+  return gx;
+}
+
+}  // namespace
+
+void register_activation(py::module_& m) {
+  // used by name from Python (python/minidl/ops/array.py)
+  compare_members_by_identity(py::enum_<Activation>(m, "Activation")
+      .value("relu", Activation::relu).value("leaky_relu", Activation::leaky_relu)
+      .value("sigmoid", Activation::sigmoid).value("tanh", Activation::tanh).value("gelu", Activation::gelu)
+      .value("gelu_tanh", Activation::gelu_tanh));
+  m.def("activation", &activation_op);
+  m.def("activation_backward", &activation_backward_op);
+  m.def("activation_backward_uses_output", [](Activation act) { return activation_backward_uses_output(act); });
+}
+
+}  // namespace minidl_py

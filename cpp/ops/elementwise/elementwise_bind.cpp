@@ -1,0 +1,131 @@
+// Bindings for the elementwise ops (cpp/ops/elementwise/): binary (arithmetic, comparisons,
+// logical) with broadcasting, unary, clamp and where; in place where the name ends in _.
+#include "bindings/convert.h"
+#include "bindings/register.h"
+#include "elementwise.h"
+
+namespace minidl_py {
+using namespace minidl;
+
+namespace {
+
+py::array binary_op(BinaryOp op, const py::array& a, const py::array& b) {
+  if (!a.dtype().equal(b.dtype()))
+    throw py::type_error("binary op: operands have different dtypes " + std::string(py::str(a.dtype())) + " and " +
+                         std::string(py::str(b.dtype())));
+  std::vector<int64_t> shape = broadcast_shapes(a, b, "binary op");
+  py::array out = empty_array(binary_is_comparison(op) ? DType::b8 : dtype_of(a), shape);
+  TensorView va = broadcast_view(a, shape, "binary op"), vb = broadcast_view(b, shape, "binary op");
+  TensorView vo = view_of(out);
+  MaybeReleaseGil nogil(vo.numel());
+  binary(op, va, vb, vo);
+  return out;
+}
+
+// out = out (op) b, b broadcast to out's shape
+void binary_inplace(BinaryOp op, const py::array& out, const py::array& b) {
+  if (!out.dtype().equal(b.dtype())) throw py::type_error("in-place op: operand dtypes differ");
+  if (!out.writeable()) throw py::value_error("in-place op on a read-only array");
+  std::vector<int64_t> shape = shape_of(out);
+  TensorView vo = view_of(out);
+  TensorView vb = broadcast_view(b, shape, "in-place op");
+  MaybeReleaseGil nogil(vo.numel());
+  binary(op, vo, vb, vo);
+}
+
+py::array binary_scalar_op(BinaryOp op, const py::array& a, double s, bool scalar_first) {
+  py::array out = empty_array(binary_is_comparison(op) ? DType::b8 : dtype_of(a), shape_of(a));
+  TensorView va = view_of(a), vo = view_of(out);  // view_of calls Python: before the GIL is released
+  MaybeReleaseGil nogil(vo.numel());
+  binary_scalar(op, va, s, scalar_first, vo);
+  return out;
+}
+
+void binary_scalar_inplace(BinaryOp op, const py::array& out, double s) {
+  if (!out.writeable()) throw py::value_error("in-place op on a read-only array");
+  TensorView vo = view_of(out);
+  MaybeReleaseGil nogil(vo.numel());
+  binary_scalar(op, vo, s, false, vo);
+}
+
+py::array unary_op(UnaryOp op, const py::array& x) {
+  const bool predicate = op == UnaryOp::logical_not || op == UnaryOp::isnan || op == UnaryOp::isinf ||
+                         op == UnaryOp::isfinite;
+  py::array out = empty_array(predicate ? DType::b8 : dtype_of(x), shape_of(x));
+  TensorView vx = view_of(x), vo = view_of(out);  // view_of calls Python: before the GIL is released
+  MaybeReleaseGil nogil(vo.numel());
+  unary(op, vx, vo);
+  return out;
+}
+
+void unary_inplace(UnaryOp op, const py::array& x) {
+  TensorView v = view_of(x);
+  MaybeReleaseGil nogil(v.numel());
+  unary(op, v, v);
+}
+
+py::array clamp_op(const py::array& x, py::object lo, py::object hi) {
+  // every Python call (bound conversion, view_of) happens before the GIL is released
+  const bool has_lo = !lo.is_none(), has_hi = !hi.is_none();
+  const double lo_v = has_lo ? lo.cast<double>() : 0.0, hi_v = has_hi ? hi.cast<double>() : 0.0;
+  py::array out = empty_array(dtype_of(x), shape_of(x));
+  TensorView vx = view_of(x), vo = view_of(out);
+  MaybeReleaseGil nogil(vo.numel());
+  clamp(vx, has_lo, lo_v, has_hi, hi_v, vo);
+  return out;
+}
+
+py::array clamp_backward_op(const py::array& g, const py::array& x, py::object lo, py::object hi) {
+  py::array out = empty_array(dtype_of(x), shape_of(x));
+  TensorView vo = view_of(out);
+  clamp_backward(view_of(g), view_of(x), !lo.is_none(), lo.is_none() ? 0.0 : lo.cast<double>(), !hi.is_none(),
+                 hi.is_none() ? 0.0 : hi.cast<double>(), vo);
+  return out;
+}
+
+py::array where_op(const py::array& cond, const py::array& a, const py::array& b) {
+  if (dtype_of(cond) != DType::b8) throw py::type_error("where: condition must be a bool tensor");
+  if (!a.dtype().equal(b.dtype())) throw py::type_error("where: the two value tensors have different dtypes");
+  std::vector<int64_t> shape =
+      broadcast_shapes(broadcast_shapes(shape_of(cond), shape_of(a), "where"), shape_of(b), "where");
+  py::array out = empty_array(dtype_of(a), shape);
+  TensorView vc = broadcast_view(cond, shape, "where"), va = broadcast_view(a, shape, "where"),
+             vb = broadcast_view(b, shape, "where"), vo = view_of(out);  // Python calls: before releasing the GIL
+  MaybeReleaseGil nogil(vo.numel());
+  where(vc, va, vb, vo);
+  return out;
+}
+
+}  // namespace
+
+void register_elementwise(py::module_& m) {
+  // the op codes, used by name from Python (python/minidl/ops/array.py)
+  compare_members_by_identity(py::enum_<BinaryOp>(m, "BinaryOp")
+      .value("add", BinaryOp::add).value("sub", BinaryOp::sub).value("mul", BinaryOp::mul)
+      .value("div", BinaryOp::div).value("pow", BinaryOp::pow).value("maximum", BinaryOp::maximum)
+      .value("minimum", BinaryOp::minimum)
+      .value("eq", BinaryOp::eq).value("ne", BinaryOp::ne).value("lt", BinaryOp::lt).value("le", BinaryOp::le)
+      .value("gt", BinaryOp::gt).value("ge", BinaryOp::ge)
+      .value("logical_and", BinaryOp::logical_and).value("logical_or", BinaryOp::logical_or)
+      .value("logical_xor", BinaryOp::logical_xor)
+      .value("floor_divide", BinaryOp::floor_divide).value("remainder", BinaryOp::remainder));
+  compare_members_by_identity(py::enum_<UnaryOp>(m, "UnaryOp")
+      .value("neg", UnaryOp::neg).value("abs", UnaryOp::abs).value("exp", UnaryOp::exp).value("log", UnaryOp::log)
+      .value("sqrt", UnaryOp::sqrt).value("rsqrt", UnaryOp::rsqrt).value("square", UnaryOp::square)
+      .value("reciprocal", UnaryOp::reciprocal).value("sign", UnaryOp::sign).value("sin", UnaryOp::sin)
+      .value("cos", UnaryOp::cos).value("log1p", UnaryOp::log1p).value("expm1", UnaryOp::expm1)
+      .value("floor", UnaryOp::floor).value("ceil", UnaryOp::ceil).value("round", UnaryOp::round)
+      .value("trunc", UnaryOp::trunc).value("logical_not", UnaryOp::logical_not).value("isnan", UnaryOp::isnan)
+      .value("isinf", UnaryOp::isinf).value("isfinite", UnaryOp::isfinite));
+  m.def("binary", &binary_op);
+  m.def("binary_", &binary_inplace);
+  m.def("binary_scalar", &binary_scalar_op);
+  m.def("binary_scalar_", &binary_scalar_inplace);
+  m.def("unary", &unary_op);
+  m.def("unary_", &unary_inplace);
+  m.def("clamp", &clamp_op);
+  m.def("clamp_backward", &clamp_backward_op);
+  m.def("where", &where_op);
+}
+
+}  // namespace minidl_py

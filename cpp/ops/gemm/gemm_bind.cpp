@@ -1,0 +1,162 @@
+// Bindings for the matrix products (cpp/ops/gemm/): mm, addmm (the Linear layer's forward),
+// bmm; float16/bfloat16 operands go to the float32-accumulating GEMM of gemm_lowp.h.
+#include <algorithm>
+
+#include "bindings/convert.h"
+#include "bindings/register.h"
+#include "gemm.h"
+#include "gemm_lowp.h"
+#include "ops/copy/copy.h"
+
+namespace minidl_py {
+using namespace minidl;
+
+namespace {
+
+// A 2-D operand as GEMM wants it: row-major (trans = false) or a transposed row-major view
+// (trans = true), with its leading dimension. Anything else is copied to contiguous first.
+struct GemmOperand {
+  py::array keep;  // owns a contiguous copy when one was needed
+  const void* ptr;
+  bool trans;
+  int64_t ld;
+};
+
+GemmOperand gemm_operand(const py::array& a, int row_dim, int col_dim) {
+  const int64_t item = a.itemsize();
+  const int64_t rows = a.shape(row_dim), cols = a.shape(col_dim);
+  const int64_t rs = a.strides(row_dim) / item, cs = a.strides(col_dim) / item;
+  if ((cs == 1 || cols == 1) && (rs >= std::max<int64_t>(cols, 1) || rows == 1))
+    return {a, a.data(), false, rows == 1 ? std::max<int64_t>(cols, 1) : rs};
+  if ((rs == 1 || rows == 1) && (cs >= std::max<int64_t>(rows, 1) || cols == 1))
+    return {a, a.data(), true, cols == 1 ? std::max<int64_t>(rows, 1) : cs};
+  py::array c = contiguous(a);
+  return {c, c.data(), false, std::max<int64_t>(cols, 1)};
+}
+
+// out = beta*out + a @ b for 2-D a (M x K), b (K x N); out (M x N) contiguous, float32 when
+// a and b are 16-bit (float32 accumulation, cpp/ops/gemm/gemm_lowp.h)
+void gemm_into(const py::array& a, const py::array& b, py::array& out, double beta) {
+  const DType dt = dtype_of(a);
+  const int64_t M = a.shape(0), K = a.shape(1), N = b.shape(1);
+  GemmOperand A = gemm_operand(a, 0, 1), B = gemm_operand(b, 0, 1);
+  MaybeReleaseGil nogil(M * N * K);
+  if (dt == DType::f32)
+    sgemm(A.trans, B.trans, M, N, K, 1.0f, static_cast<const float*>(A.ptr), A.ld, static_cast<const float*>(B.ptr),
+          B.ld, static_cast<float>(beta), static_cast<float*>(out.mutable_data()), N);
+  else if (dt == DType::bf16 || dt == DType::f16)
+    gemm_lowp(dt, A.trans, B.trans, M, N, K, 1.0f, static_cast<const uint16_t*>(A.ptr), A.ld,
+              static_cast<const uint16_t*>(B.ptr), B.ld, static_cast<float>(beta), static_cast<float*>(out.mutable_data()), N);
+  else
+    dgemm(A.trans, B.trans, M, N, K, 1.0, static_cast<const double*>(A.ptr), A.ld, static_cast<const double*>(B.ptr),
+          B.ld, beta, static_cast<double*>(out.mutable_data()), N);
+}
+
+bool is_16bit(DType t) { return t == DType::bf16 || t == DType::f16; }
+
+// the float32 accumulator of a 16-bit product rounded to the operands' dtype, or kept in
+// float32 when out_f32 (the GEMM's own output type)
+py::array finish_lowp(const py::array& acc, DType dt, bool out_f32) {
+  if (out_f32) return acc;
+  py::array out = empty_array(dt, shape_of(acc));
+  const float* src = static_cast<const float*>(acc.data());
+  void* dst = out.mutable_data();
+  MaybeReleaseGil nogil(acc.size());
+  cast_contiguous(src, DType::f32, dst, dt, acc.size());
+  return out;
+}
+
+void check_float_pair(const py::array& a, const py::array& b, const char* what) {
+  const DType da = dtype_of(a), db = dtype_of(b);
+  if (da != db)
+    throw py::type_error(std::string(what) + ": expected both operands to have the same dtype, got " + dtype_name(da) +
+                         " and " + dtype_name(db));
+  if (da != DType::f32 && da != DType::f64 && !is_16bit(da))
+    throw py::type_error(std::string(what) + ": supports float32, float64, float16 and bfloat16, got " + dtype_name(da));
+}
+
+py::array mm_op(const py::array& a, const py::array& b, bool out_f32) {
+  check_float_pair(a, b, "mm");
+  if (a.ndim() != 2 || b.ndim() != 2) throw py::value_error("mm: expected 2-D operands");
+  if (a.shape(1) != b.shape(0))
+    throw py::value_error("mat1 and mat2 shapes cannot be multiplied (" + std::to_string(a.shape(0)) + "x" +
+                          std::to_string(a.shape(1)) + " and " + std::to_string(b.shape(0)) + "x" +
+                          std::to_string(b.shape(1)) + ")");
+  const DType dt = dtype_of(a);
+  py::array out = empty_array(is_16bit(dt) ? DType::f32 : dt, {a.shape(0), b.shape(1)});
+  gemm_into(a, b, out, 0.0);
+  return is_16bit(dt) ? finish_lowp(out, dt, out_f32) : out;
+}
+
+// bias (N,) or broadcastable to (M, N), + a @ b: the Linear layer's forward in one GEMM
+py::array addmm_op(const py::array& bias, const py::array& a, const py::array& b, bool out_f32) {
+  check_float_pair(a, b, "addmm");
+  if (a.shape(1) != b.shape(0))
+    throw py::value_error("mat1 and mat2 shapes cannot be multiplied (" + std::to_string(a.shape(0)) + "x" +
+                          std::to_string(a.shape(1)) + " and " + std::to_string(b.shape(0)) + "x" +
+                          std::to_string(b.shape(1)) + ")");
+  std::vector<int64_t> shape{a.shape(0), b.shape(1)};
+  const DType dt = dtype_of(a);
+  if (dtype_of(bias) != dt)
+    throw py::type_error(std::string("addmm: bias dtype ") + dtype_name(dtype_of(bias)) + " differs from the operands' " +
+                         dtype_name(dt));
+  py::array out = empty_array(is_16bit(dt) ? DType::f32 : dt, shape);
+  if (is_16bit(dt)) {  // bias widened into the float32 accumulator (exact)
+    py::array bc = contiguous(bias);
+    py::array bf = empty_array(DType::f32, shape_of(bc));
+    cast_contiguous(bc.data(), dt, bf.mutable_data(), DType::f32, bc.size());
+    copy_strided(broadcast_view(bf, shape, "addmm bias"), view_of(out));
+  } else {
+    copy_strided(broadcast_view(bias, shape, "addmm bias"), view_of(out));
+  }
+  gemm_into(a, b, out, 1.0);
+  return is_16bit(dt) ? finish_lowp(out, dt, out_f32) : out;
+}
+
+// (B, M, K) @ (B, K, N); a batch dim of 1 broadcasts (stride 0)
+py::array bmm_op(const py::array& a, const py::array& b, bool out_f32) {
+  check_float_pair(a, b, "bmm");
+  if (a.ndim() != 3 || b.ndim() != 3) throw py::value_error("bmm: expected 3-D operands");
+  const int64_t Ba = a.shape(0), Bb = b.shape(0);
+  if (Ba != Bb && Ba != 1 && Bb != 1)
+    throw py::value_error("bmm: batch sizes " + std::to_string(Ba) + " and " + std::to_string(Bb) + " differ");
+  if (a.shape(2) != b.shape(1))
+    throw py::value_error("bmm: shapes " + shape_str(a) + " and " + shape_str(b) + " cannot be multiplied");
+  const int64_t batch = std::max(Ba, Bb), M = a.shape(1), K = a.shape(2), N = b.shape(2);
+  const DType dt = dtype_of(a);
+  py::array out = empty_array(is_16bit(dt) ? DType::f32 : dt, {batch, M, N});
+  GemmOperand A = gemm_operand(a, 1, 2), B = gemm_operand(b, 1, 2);
+  // a copied operand is contiguous (B, rows, cols); batch stride from the array actually used
+  const int64_t sa = Ba == 1 ? 0 : A.keep.strides(0) / A.keep.itemsize();
+  const int64_t sb = Bb == 1 ? 0 : B.keep.strides(0) / B.keep.itemsize();
+  const bool is_f32 = dt == DType::f32;
+  {
+  MaybeReleaseGil nogil(batch * M * N * K);
+  if (is_16bit(dt))
+    gemm_lowp_batched(dt, A.trans, B.trans, batch, M, N, K, 1.0f, static_cast<const uint16_t*>(A.ptr), A.ld, sa,
+                      static_cast<const uint16_t*>(B.ptr), B.ld, sb, 0.0f, static_cast<float*>(out.mutable_data()), N, M * N);
+  else if (is_f32)
+    sgemm_batched(A.trans, B.trans, batch, M, N, K, 1.0f, static_cast<const float*>(A.ptr), A.ld, sa,
+                  static_cast<const float*>(B.ptr), B.ld, sb, 0.0f, static_cast<float*>(out.mutable_data()), N, M * N);
+  else
+    dgemm_batched(A.trans, B.trans, batch, M, N, K, 1.0, static_cast<const double*>(A.ptr), A.ld, sa,
+                  static_cast<const double*>(B.ptr), B.ld, sb, 0.0, static_cast<double*>(out.mutable_data()), N, M * N);
+  }
+  return is_16bit(dt) ? finish_lowp(out, dt, out_f32) : out;
+}
+
+}  // namespace
+
+void register_gemm(py::module_& m) {
+  // float16/bfloat16 operands: float32 accumulation, result rounded to the operands' dtype
+  // unless out_f32 (then the float32 accumulator itself)
+  m.def("mm", &mm_op, py::arg("a"), py::arg("b"), py::arg("out_f32") = false);
+  m.def("addmm", &addmm_op, py::arg("bias"), py::arg("a"), py::arg("b"), py::arg("out_f32") = false);
+  m.def("bmm", &bmm_op, py::arg("a"), py::arg("b"), py::arg("out_f32") = false);
+  m.def("gemm_lowp_path", [](const std::string& dt) {
+    if (dt != "bfloat16" && dt != "float16") throw py::value_error("gemm_lowp_path: bfloat16 or float16, got " + dt);
+    return std::string(gemm_lowp_path(dt == "bfloat16" ? DType::bf16 : DType::f16));
+  });
+}
+
+}  // namespace minidl_py
