@@ -28,8 +28,9 @@ DEFERRED_MARK = "deferred:"
 
 def _package_dir() -> str:
     spec = importlib.util.find_spec(PACKAGE)  # finds the package without running its __init__
-    assert spec is not None and spec.submodule_search_locations, "minidl not found on sys.path"
-    return list(spec.submodule_search_locations)[0]
+    assert spec is not None and spec.origin, "minidl not found on sys.path"
+    # the folder of __init__.py: an editable install also lists its build folder (_C alone)
+    return os.path.dirname(spec.origin)
 
 
 def _walk(path: str, prefix: str):
@@ -50,6 +51,7 @@ def _modules():
     mods = {PACKAGE: (os.path.join(root, "__init__.py"), True)}
     for name, src, ispkg in _walk(root, PACKAGE + "."):
         mods[name] = (src, ispkg)
+    mods.setdefault(PACKAGE + "._C", (None, False))  # an editable install keeps _C in its build folder
     return mods
 
 
