@@ -9,7 +9,7 @@ from .dtypes import (bfloat16, double, dtype, float, float16, float32, float64, 
                      long, set_default_dtype)
 from .dtypes import bool_ as bool  # noqa: A001  (md.bool, as torch.bool)
 from .tensor import Size, Tensor, device
-from . import _tensor_methods  # noqa: F401  Tensor(data), operators, methods: they call ops/autograd/nn
+from . import _tensor_methods  # noqa: F401  attaches Tensor(data) and the methods that call ops/autograd/nn
 from . import autograd
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .ops import elementwise as _elementwise
