@@ -41,10 +41,12 @@ header larger than :data:`MAX_HEADER_BYTES` is an error. Tensors are stored by v
 non-contiguous view is written as its elements, gradients and graph are not stored, and an
 ``nn.Parameter`` loads back as a plain tensor (``load_state_dict`` copies it in either way).
 
-Writes are atomic: the bytes go to a temporary file in the destination directory, which is
-flushed, ``fsync``-ed and renamed over the destination with ``os.replace``, and then the
-directory is ``fsync``-ed. A crash or an exception mid-save leaves the previous checkpoint
-untouched and no temporary file behind.
+Writes to a path are atomic (:mod:`minidl.atomic_write`): the bytes go to a file in the
+destination directory that has no name while it is written (Linux ``O_TMPFILE``; elsewhere a
+named ``.<name>.<pid>.<hex>.tmp``), which is ``fsync``-ed and renamed over the destination.
+An exception or a crash (even ``SIGKILL``) mid-save leaves the previous checkpoint untouched
+and no partial file behind; with the named fallback a killed save's temporary stays until the
+next save of the same path removes it.
 """
 from __future__ import annotations
 
@@ -54,14 +56,13 @@ import json
 import math
 import numbers
 import os
-import stat
 import struct
 import sys
-import tempfile
 
 import numpy as np
 
 from . import dtypes as _dt
+from .atomic_write import replace_atomically
 from .tensor import Tensor, device as _device
 
 __all__ = ["save", "load", "CheckpointError", "MAGIC", "VERSION", "MAX_DEPTH", "MAX_HEADER_BYTES"]
@@ -173,19 +174,6 @@ def _write(f, root, tensors) -> None:
         pos = end
 
 
-def _fsync_dir(dirname: str) -> None:
-    try:
-        fd = os.open(dirname, os.O_RDONLY)
-    except OSError:  # e.g. Windows, where directories can't be opened
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save(obj, f) -> None:
     """Write ``obj`` (nested dicts/lists/tuples of tensors, numbers, str, None) to ``f``.
 
@@ -211,29 +199,7 @@ def save(obj, f) -> None:
     if hasattr(f, "write"):
         _write(f, root, tensors)
         return
-    path = os.fspath(f)
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
-    dirname = os.path.dirname(os.path.abspath(path))
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-    except OSError:
-        mode = 0o644
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=dirname)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            _write(out, root, tensors)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(dirname)
+    replace_atomically(f, lambda out: _write(out, root, tensors))
 
 
 # --- loading -----------------------------------------------------------------------------
