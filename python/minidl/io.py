@@ -36,8 +36,10 @@ where a NODE is
   section, ``end - begin == numel * itemsize``, ``begin % 64 == 0``; tensor ranges never
   overlap and lie inside the data section. ``"requires_grad": true`` may be present.
 
-Any other object, an unknown or missing key, nesting deeper than :data:`MAX_DEPTH`, or a
-header larger than :data:`MAX_HEADER_BYTES` is an error. Tensors are stored by value: a
+Any other object, an unknown or missing key, nesting deeper than :data:`MAX_DEPTH`, a header
+larger than :data:`MAX_HEADER_BYTES`, or more than :data:`MAX_TENSORS` tensors is an error; ``md.save``
+refuses to write what ``md.load`` would refuse. The limits guard against hostile files and
+can be raised (``minidl.io.MAX_TENSORS = ...``) for files you trust. Tensors are stored by value: a
 non-contiguous view is written as its elements, gradients and graph are not stored, and an
 ``nn.Parameter`` loads back as a plain tensor (``load_state_dict`` copies it in either way).
 
@@ -65,14 +67,22 @@ from . import dtypes as _dt
 from .atomic_write import replace_atomically
 from .tensor import Tensor, device as _device
 
-__all__ = ["save", "load", "CheckpointError", "MAGIC", "VERSION", "MAX_DEPTH", "MAX_HEADER_BYTES"]
+__all__ = ["save", "load", "CheckpointError", "MAGIC", "VERSION", "MAX_DEPTH", "MAX_HEADER_BYTES", "MAX_TENSORS"]
 
 MAGIC = b"MINIDLCK"
 VERSION = 1
 FORMAT = "minidl.checkpoint"
 ALIGN = 64
-MAX_DEPTH = 64                      # containers inside containers, save and load alike
-MAX_HEADER_BYTES = 64 * 1024 * 1024
+# Limits against hostile files, save and load alike (issue 14 item 10). Measured on a busy
+# 2-core VM: json.loads takes 0.05-0.3 us and 7-25 bytes of memory per header byte (ints the
+# cheapest, floods of empty arrays the dearest), and the header's tensors ~10 us and ~1.4 KB
+# each in all (800k zero-size tensors: 17 s, 1.1 GB). A real checkpoint's header has ~110
+# bytes per tensor (ResNet-110 with AdamW state: 1673 tensors, 182 KB), so 16 MiB holds
+# ~150k tensors and MAX_TENSORS binds first. Raise a limit (minidl.io.MAX_TENSORS = ...) to
+# read a file you trust that exceeds it.
+MAX_DEPTH = 64                      # containers inside containers
+MAX_HEADER_BYTES = 16 * 1024 * 1024
+MAX_TENSORS = 100_000
 MAX_NDIM = 64
 _PREFIX = 16                        # magic + header length
 
@@ -162,6 +172,10 @@ def _write(f, root, tensors) -> None:
         offset = _align(offset + nbytes)
     data_size = tensors[-1][1]["data_offsets"][1] if tensors else 0
     header = _serialize_header(root, data_size)
+    if len(header) > MAX_HEADER_BYTES:  # never write what md.load refuses
+        raise ValueError(f"md.save: the checkpoint's header would take {len(header)} bytes, more than the "
+                         f"{MAX_HEADER_BYTES} md.load accepts (minidl.io.MAX_HEADER_BYTES); long strings or very "
+                         "many tensors? Raise the limit before saving and loading if you need to")
     f.write(MAGIC + struct.pack("<Q", len(header)))
     f.write(header)
     pos = 0
@@ -196,6 +210,9 @@ def save(obj, f) -> None:
     """
     tensors = []
     root = _encode(obj, "obj", 0, tensors, set())
+    if len(tensors) > MAX_TENSORS:  # never write what md.load refuses
+        raise ValueError(f"md.save: {len(tensors)} tensors, more than the {MAX_TENSORS} md.load accepts "
+                         "(minidl.io.MAX_TENSORS); raise the limit before saving and loading if you need to")
     if hasattr(f, "write"):
         _write(f, root, tensors)
         return
@@ -207,17 +224,48 @@ def _reject_constant(name):
     raise CheckpointError(f"header contains the non-standard JSON constant {name}")
 
 
-def _no_duplicates(pairs):
-    out = {}
-    for k, v in pairs:
-        if k in out:
-            raise CheckpointError(f"header has the key {k!r} twice in one JSON object")
-        out[k] = v
-    return out
+def _short(value) -> str:
+    """``repr(value)``, cut to 60 characters: messages quote what a hostile file may make huge."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _JsonObjects:
+    """``object_pairs_hook`` for ``json.loads``, called once per JSON object as it is parsed.
+
+    Rejects a key given twice, and stops the parse at the tensor node after MAX_TENSORS, so a
+    header listing a million tensors costs what MAX_TENSORS of them do (issue 14 item 10).
+    """
+
+    def __init__(self):
+        self.tensors = 0
+
+    def __call__(self, pairs):
+        out = dict(pairs)
+        if len(out) != len(pairs):
+            seen = set()
+            for k, _ in pairs:
+                if k in seen:
+                    raise CheckpointError(f"header has the key {_short(k)} twice in one JSON object")
+                seen.add(k)
+        if out.get("type") == "tensor":
+            self.tensors += 1
+            if self.tensors > MAX_TENSORS:
+                raise CheckpointError(f"the header lists more than {MAX_TENSORS} tensors, the limit against hostile "
+                                      "files (minidl.io.MAX_TENSORS); raise it if you trust this file")
+        return out
 
 
 def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+_PLAIN = frozenset([bool, int, float, str, type(None)])  # leaves that decode to themselves
+
+
+def _where(where: str, key) -> str:
+    """The path of an item, for messages: ``obj['layer.weight']``, with long keys cut short."""
+    return f"{where}[{_short(key)}]"
 
 
 class _Decoder:
@@ -226,7 +274,7 @@ class _Decoder:
         self.tensors = []  # (begin, end, where, tensor placeholder, (dtype, shape, requires_grad))
 
     def node(self, v, where, depth):
-        if v is None or isinstance(v, (bool, str, int, float)):
+        if type(v) in _PLAIN:
             return v
         if isinstance(v, list):
             raise CheckpointError(f"bad node at {where}: a bare JSON array (containers are tagged objects)")
@@ -236,7 +284,7 @@ class _Decoder:
         if kind == "float":
             self._keys(v, {"type", "value"}, set(), where)
             if v["value"] not in _NONFINITE:
-                raise CheckpointError(f"bad float at {where}: {v['value']!r} (expected 'inf', '-inf' or 'nan')")
+                raise CheckpointError(f"bad float at {where}: {_short(v['value'])} (expected 'inf', '-inf' or 'nan')")
             return _NONFINITE[v["value"]]
         if kind == "tensor":
             return self.tensor(v, where)
@@ -257,49 +305,52 @@ class _Decoder:
                         raise CheckpointError(f"bad dict at {where}: an item is not a [key, value] pair")
                     k = pair[0]
                     if not (isinstance(k, str) or _is_int(k)):
-                        raise CheckpointError(f"bad dict key at {where}: {k!r} (keys are strings or integers)")
+                        raise CheckpointError(f"bad dict key at {where}: {_short(k)} (keys are strings or integers)")
                     if k in out:
-                        raise CheckpointError(f"bad dict at {where}: key {k!r} appears twice")
-                    out[k] = self.node(pair[1], f"{where}[{k!r}]", depth + 1)
+                        raise CheckpointError(f"bad dict at {where}: key {_short(k)} appears twice")
+                    x = pair[1]
+                    out[k] = x if type(x) in _PLAIN else self.node(x, _where(where, k), depth + 1)
                 return out
             self._keys(v, {"type", "items"}, set(), where)
-            vals = [self.node(x, f"{where}[{i}]", depth + 1) for i, x in enumerate(items)]
+            # the path string is built only for containers and tensors: it is the cost of a node
+            vals = [x if type(x) in _PLAIN else self.node(x, f"{where}[{i}]", depth + 1) for i, x in enumerate(items)]
             return tuple(vals) if kind == "tuple" else vals
-        raise CheckpointError(f"unknown node type {kind!r} at {where}")
+        raise CheckpointError(f"unknown node type {_short(kind)} at {where}")
 
     @staticmethod
     def _keys(v, required, optional, where):
         keys = set(v)
         if not required <= keys or not keys <= required | optional:
-            raise CheckpointError(f"bad {v.get('type')} node at {where}: keys {sorted(keys)}, expected "
+            raise CheckpointError(f"bad {v.get('type')} node at {where}: keys {_short(sorted(keys))}, expected "
                                   f"{sorted(required)}" + (f" and optionally {sorted(optional)}" if optional else ""))
 
     def tensor(self, v, where):
         self._keys(v, {"type", "dtype", "shape", "data_offsets"}, {"requires_grad"}, where)
         name = v["dtype"]
         if not isinstance(name, str) or name not in _DTYPES:
-            raise CheckpointError(f"unknown dtype {name!r} for the tensor at {where} "
+            raise CheckpointError(f"unknown dtype {_short(name)} for the tensor at {where} "
                                   f"(known: {', '.join(_DTYPES)})")
         dt = _DTYPES[name]
         shape = v["shape"]
         if not (isinstance(shape, list) and len(shape) <= MAX_NDIM and all(_is_int(s) and s >= 0 for s in shape)):
-            raise CheckpointError(f"bad shape {shape!r} for the tensor at {where}")
+            raise CheckpointError(f"bad shape {_short(shape)} for the tensor at {where} (expected at most "
+                                  f"{MAX_NDIM} non-negative integers)")
         offs = v["data_offsets"]
         if not (isinstance(offs, list) and len(offs) == 2 and all(_is_int(o) for o in offs)):
-            raise CheckpointError(f"bad data_offsets {offs!r} for the tensor at {where}")
+            raise CheckpointError(f"bad data_offsets {_short(offs)} for the tensor at {where}")
         begin, end = offs
         numel = math.prod(shape)
         if not 0 <= begin <= end <= self.data_size:
-            raise CheckpointError(f"data_offsets {offs} of the tensor at {where} lie outside the data section "
+            raise CheckpointError(f"data_offsets {_short(offs)} of the tensor at {where} lie outside the data section "
                                   f"[0, {self.data_size}]")
         if end - begin != numel * dt.itemsize:
-            raise CheckpointError(f"data_offsets {offs} of the tensor at {where} span {end - begin} bytes but shape "
+            raise CheckpointError(f"data_offsets {_short(offs)} of the tensor at {where} span {end - begin} bytes but shape "
                                   f"{shape} of {name} needs {numel * dt.itemsize}")
         if begin % ALIGN:
-            raise CheckpointError(f"data_offsets {offs} of the tensor at {where} are not {ALIGN}-byte aligned")
+            raise CheckpointError(f"data_offsets {_short(offs)} of the tensor at {where} are not {ALIGN}-byte aligned")
         rg = v.get("requires_grad", False)
         if not isinstance(rg, bool) or (rg and not dt.is_floating_point):
-            raise CheckpointError(f"bad requires_grad {rg!r} for the tensor at {where}")
+            raise CheckpointError(f"bad requires_grad {_short(rg)} for the tensor at {where}")
         # memory is allocated only once every range has been checked (see _read)
         t = Tensor._wrap(None)
         self.tensors.append((begin, end, where, t, (dt, tuple(shape), rg)))
@@ -334,14 +385,15 @@ def _read(f, size: int):
         raise CheckpointError(f"header length {hlen} is larger than the rest of the file ({size - _PREFIX} bytes); "
                               "the file is truncated or corrupt")
     if hlen > MAX_HEADER_BYTES:
-        raise CheckpointError(f"header length {hlen} exceeds the limit of {MAX_HEADER_BYTES} bytes")
+        raise CheckpointError(f"header length {hlen} exceeds the limit of {MAX_HEADER_BYTES} bytes against hostile "
+                              "files (minidl.io.MAX_HEADER_BYTES); raise it if you trust this file")
     raw = _read_exact(f, hlen, "header")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise CheckpointError(f"header is not valid UTF-8: {e}") from None
     try:
-        header = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
+        header = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_JsonObjects())
     except RecursionError:
         raise CheckpointError("header JSON is nested too deeply") from None
     except CheckpointError:
@@ -351,16 +403,16 @@ def _read(f, size: int):
     if not isinstance(header, dict):
         raise CheckpointError("header is not a JSON object")
     if header.get("format") != FORMAT:
-        raise CheckpointError(f"header format is {header.get('format')!r}, expected {FORMAT!r}")
+        raise CheckpointError(f"header format is {_short(header.get('format'))}, expected {FORMAT!r}")
     version = header.get("version")
     if version != VERSION or not _is_int(version):
-        raise CheckpointError(f"unsupported checkpoint version {version!r} (this minidl reads version {VERSION})")
+        raise CheckpointError(f"unsupported checkpoint version {_short(version)} (this minidl reads version {VERSION})")
     extra = set(header) - {"format", "version", "data_size", "root"}
     if extra or "root" not in header:
-        raise CheckpointError(f"header keys {sorted(header)}, expected format, version, data_size, root")
+        raise CheckpointError(f"header keys {_short(sorted(header))}, expected format, version, data_size, root")
     data_size = header.get("data_size")
     if not _is_int(data_size) or data_size < 0:
-        raise CheckpointError(f"bad data_size {data_size!r}")
+        raise CheckpointError(f"bad data_size {_short(data_size)}")
     if _PREFIX + hlen + data_size != size:
         raise CheckpointError(f"file is {size} bytes but the header describes {_PREFIX + hlen + data_size} "
                               f"({'truncated' if size < _PREFIX + hlen + data_size else 'trailing bytes'})")
