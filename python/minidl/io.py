@@ -37,7 +37,9 @@ where a NODE is
   overlap and lie inside the data section. ``"requires_grad": true`` may be present.
 
 Any other object, an unknown or missing key, nesting deeper than :data:`MAX_DEPTH`, a header
-larger than :data:`MAX_HEADER_BYTES`, or more than :data:`MAX_TENSORS` tensors is an error; ``md.save``
+larger than :data:`MAX_HEADER_BYTES`, more than :data:`MAX_TENSORS` tensors, or a shape whose
+non-zero sizes times the itemsize exceed ``2**63 - 1`` bytes (even for an empty tensor: NumPy
+can't make the array; PyTorch allows ``torch.empty(2**63 - 1, 0)``) is an error; ``md.save``
 refuses to write what ``md.load`` would refuse. The limits guard against hostile files and
 can be raised (``minidl.io.MAX_TENSORS = ...``) for files you trust. Tensors are stored by value: a
 non-contiguous view is written as its elements, gradients and graph are not stored, and an
@@ -84,6 +86,7 @@ MAX_DEPTH = 64                      # containers inside containers
 MAX_HEADER_BYTES = 16 * 1024 * 1024
 MAX_TENSORS = 100_000
 MAX_NDIM = 64
+_MAX_TENSOR_BYTES = 2 ** 63 - 1     # itemsize x the non-zero sizes: NumPy's (and int64 strides') limit
 _PREFIX = 16                        # magic + header length
 
 _DTYPES = {d.name: d for d in _dt.ALL}
@@ -283,7 +286,7 @@ class _Decoder:
         kind = v.get("type")
         if kind == "float":
             self._keys(v, {"type", "value"}, set(), where)
-            if v["value"] not in _NONFINITE:
+            if not isinstance(v["value"], str) or v["value"] not in _NONFINITE:
                 raise CheckpointError(f"bad float at {where}: {_short(v['value'])} (expected 'inf', '-inf' or 'nan')")
             return _NONFINITE[v["value"]]
         if kind == "tensor":
@@ -335,6 +338,14 @@ class _Decoder:
         if not (isinstance(shape, list) and len(shape) <= MAX_NDIM and all(_is_int(s) and s >= 0 for s in shape)):
             raise CheckpointError(f"bad shape {_short(shape)} for the tensor at {where} (expected at most "
                                   f"{MAX_NDIM} non-negative integers)")
+        # An empty tensor needs no data, but NumPy still multiplies its other sizes into byte
+        # strides (issue 14 item 7: [2**63 - 1, 0] made np.empty raise "array is too big").
+        # PyTorch accepts some of these shapes (torch.empty(2**63 - 1, 0)); minidl can't hold them.
+        span = dt.itemsize * math.prod(s for s in shape if s)
+        if span > _MAX_TENSOR_BYTES:
+            raise CheckpointError(f"shape {shape} of the tensor at {where} is too large: {dt.itemsize} bytes per "
+                                  f"{name} element times its non-zero sizes make {span} bytes, more than the "
+                                  f"limit of 2**63 - 1 (the largest byte stride an array can have)")
         offs = v["data_offsets"]
         if not (isinstance(offs, list) and len(offs) == 2 and all(_is_int(o) for o in offs)):
             raise CheckpointError(f"bad data_offsets {_short(offs)} for the tensor at {where}")
@@ -424,7 +435,10 @@ def _read(f, size: int):
     dec.check_overlaps()
     start = _PREFIX + hlen
     for begin, end, where, t, (dt, shape, rg) in sorted(dec.tensors, key=lambda e: e[0]):
-        t._data = arr = np.empty(shape, dtype=dt.np)
+        try:
+            t._data = arr = np.empty(shape, dtype=dt.np)
+        except ValueError as e:  # a limit of this NumPy (e.g. 32 dimensions before NumPy 2)
+            raise CheckpointError(f"can't hold the tensor at {where} of shape {list(shape)}: {e}") from None
         t._rg = rg
         if end == begin:
             continue
