@@ -202,3 +202,17 @@ def test_fallback_is_used_and_cleans_up_after_exceptions(tmp_path, refuse_o_tmpf
     assert any(re.fullmatch(rf"\.model\.mdl\.{os.getpid()}\.[0-9a-f]{{8}}\.tmp", n) for n in created), created
     monkeypatch.undo()
     assert md.load(path) == {"v": 1} and os.listdir(tmp_path) == ["model.mdl"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+@pytest.mark.parametrize("forced_fallback", [False, True])
+def test_permission_bits_are_kept(tmp_path, request, forced_fallback):
+    """issue 14 item 9: both paths give a new file 0o644 and keep a replaced file's bits."""
+    if forced_fallback:
+        request.getfixturevalue("refuse_o_tmpfile")
+    path = tmp_path / "model.mdl"
+    md.save({"v": 1}, path)
+    assert path.stat().st_mode & 0o777 == 0o644
+    path.chmod(0o600)
+    md.save({"v": 2}, path)
+    assert path.stat().st_mode & 0o777 == 0o600 and md.load(path) == {"v": 2}
