@@ -343,7 +343,7 @@ class _Decoder:
         # PyTorch accepts some of these shapes (torch.empty(2**63 - 1, 0)); minidl can't hold them.
         span = dt.itemsize * math.prod(s for s in shape if s)
         if span > _MAX_TENSOR_BYTES:
-            raise CheckpointError(f"shape {shape} of the tensor at {where} is too large: {dt.itemsize} bytes per "
+            raise CheckpointError(f"shape {_short(shape)} of the tensor at {where} is too large: {dt.itemsize} bytes per "
                                   f"{name} element times its non-zero sizes make {span} bytes, more than the "
                                   f"limit of 2**63 - 1 (the largest byte stride an array can have)")
         offs = v["data_offsets"]
@@ -355,8 +355,8 @@ class _Decoder:
             raise CheckpointError(f"data_offsets {_short(offs)} of the tensor at {where} lie outside the data section "
                                   f"[0, {self.data_size}]")
         if end - begin != numel * dt.itemsize:
-            raise CheckpointError(f"data_offsets {_short(offs)} of the tensor at {where} span {end - begin} bytes but shape "
-                                  f"{shape} of {name} needs {numel * dt.itemsize}")
+            raise CheckpointError(f"data_offsets {_short(offs)} of the tensor at {where} span {end - begin} bytes "
+                                  f"but shape {_short(shape)} of {name} needs {numel * dt.itemsize}")
         if begin % ALIGN:
             raise CheckpointError(f"data_offsets {_short(offs)} of the tensor at {where} are not {ALIGN}-byte aligned")
         rg = v.get("requires_grad", False)
