@@ -141,7 +141,7 @@ def _unlink_quietly(path: str) -> None:
 
 
 def _write_unnamed_then_rename(path: str, write, mode: int) -> bool:
-    """The unnamed-file path; False (nothing written anywhere) where it is not available."""
+    """The unnamed-file path; False, leaving nothing behind, where it is not available."""
     fd = _open_unnamed(os.path.dirname(path))
     if fd is None:
         return False
