@@ -2,7 +2,7 @@
 reverse-mode autograd in a thin Python layer. ``import minidl as md``."""
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: F401  (one source: pyproject.toml reads the same file)
 
 from . import _C
 from .dtypes import (bfloat16, double, dtype, float, float16, float32, float64, get_default_dtype, half, int64,
