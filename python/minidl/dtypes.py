@@ -7,6 +7,8 @@ which the kernels that create arrays take (``_C.cast``, ``_C.arange``, ``_C.rand
 """
 from __future__ import annotations
 
+import builtins  # this module binds float (md.float, as torch.float): Python's is builtins.float
+
 import ml_dtypes
 import numpy as np
 
@@ -86,18 +88,13 @@ def as_dtype(d) -> dtype:
     """Accepts a minidl dtype, a NumPy dtype or a Python type (float, int, bool)."""
     if isinstance(d, dtype):
         return d
-    if d is builtins_float:
+    if d is builtins.float:
         return _default_dtype
-    if d is builtins_int:
+    if d is builtins.int:
         return int64
-    if d is builtins_bool:
+    if d is builtins.bool:
         return bool_
     return from_numpy_dtype(d)
-
-
-import builtins as _b  # noqa: E402
-
-builtins_float, builtins_int, builtins_bool = _b.float, _b.int, _b.bool
 
 
 def promote_types(a: dtype, b: dtype) -> dtype:
