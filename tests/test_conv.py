@@ -273,8 +273,10 @@ def test_bad_input_messages(rng):
         F.conv2d(x, w, padding="full")
     with pytest.raises(RuntimeError, match="should be the same"):
         F.conv2d(x, md.tensor(_rand(rng, (4, 3, 3, 3), np.float64)))
+    with pytest.raises(RuntimeError, match=r"should be the same\. .*call \.float\(\) on the input"):
+        F.conv2d(md.tensor(np.ones((1, 3, 8, 8), np.int64)), w)  # int64 pixels: PyTorch's message, then the fix
     with pytest.raises(RuntimeError, match="floating point"):
-        F.conv2d(md.tensor(np.ones((1, 3, 8, 8), np.int64)), w)
+        F.conv2d(md.tensor(np.ones((1, 3, 8, 8), np.int64)), w.long())
     with pytest.raises(RuntimeError, match="4-D weight"):
         F.conv2d(x, md.tensor(_rand(rng, (4, 3, 3))))
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _C
 from .autograd import backward as _autograd_backward
-from .dtypes import as_dtype, dtype as _dtype
+from .dtypes import as_dtype, dtype as _dtype, get_default_dtype
 from .nn import functional as F
 from .ops import creation, elementwise, gemm, reduce, shape
 from .ops import array as A
@@ -231,7 +231,8 @@ T.relu_ = lambda self: self.copy_(self.detach().relu()) if True else None
 
 # --- construction, conversion, backward ----------------------------------------------------
 def _tensor_init(self, data=None, *, requires_grad=False):
-    src = creation.tensor(data if data is not None else [], requires_grad=requires_grad)
+    # torch.Tensor(data) is the legacy constructor: the default float dtype whatever the data
+    src = creation.tensor(data if data is not None else [], dtype=get_default_dtype(), requires_grad=requires_grad)
     for name in Tensor.__slots__[:-1]:  # every field but __weakref__, as _wrap sets them
         setattr(self, name, getattr(src, name))
 

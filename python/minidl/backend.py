@@ -1,6 +1,7 @@
 """Which CPU kernel set runs: ``name`` ("avx512", "avx2" or "scalar"), ``available()``,
-``use(name)``. The scalar set is the plain reference loops every SIMD kernel is tested
-against; ``use("scalar")`` shows a learner the speedup SIMD buys.
+``use(name)``; and on how many threads: ``set_num_threads(n)``, ``get_num_threads()``. The
+scalar set is the plain reference loops every SIMD kernel is tested against;
+``use("scalar")`` shows a learner the speedup SIMD buys.
 
 Every kernel set computes the same results up to floating-point rounding; only the speed
 differs. minidl picks the best set the CPU supports at import, or the one the environment
@@ -74,3 +75,36 @@ def using(name: str):
         yield
     finally:
         _C.set_isa(prev)
+
+
+def set_num_threads(n: int) -> None:
+    """Set the number of threads the C++ kernels use (OpenMP); also settable with OMP_NUM_THREADS.
+
+    Large ops (GEMM, convolutions, big elementwise loops) split their work over ``n``
+    threads; small ones stay on one thread because starting threads would cost more than
+    it saves. ``n`` must be a positive int (ValueError otherwise). ``md.set_num_threads``
+    is this function.
+
+    >>> import minidl as md
+    >>> before = md.get_num_threads()
+    >>> md.set_num_threads(1)
+    >>> md.get_num_threads()
+    1
+    >>> md.set_num_threads(before)
+    """
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_num_threads expects a positive integer, got {n!r}")
+    _C.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """The number of threads the C++ kernels use (see :func:`set_num_threads`).
+
+    It starts at OMP_NUM_THREADS when set, else at the number of cores OpenMP sees (1 in a
+    build without OpenMP). ``md.get_num_threads`` is this function.
+
+    >>> import minidl as md
+    >>> md.get_num_threads() >= 1
+    True
+    """
+    return _C.get_num_threads()

@@ -7,6 +7,8 @@ which the kernels that create arrays take (``_C.cast``, ``_C.arange``, ``_C.rand
 """
 from __future__ import annotations
 
+import builtins  # this module binds float (md.float, as torch.float): Python's is builtins.float
+
 import ml_dtypes
 import numpy as np
 
@@ -62,6 +64,28 @@ long = int64
 
 _C._register_bfloat16(bfloat16.np)
 
+# PyTorch's names of the scalar types in its error messages ("... but got Long and Float")
+PYTORCH_NAMES = {float32: "Float", float64: "Double", float16: "Half", bfloat16: "BFloat16", int64: "Long",
+                 bool_: "Bool"}
+# the Tensor / Module method that converts to each dtype (x.float(), model.double(), ...)
+_METHODS = {float32: "float", float64: "double", float16: "half", bfloat16: "bfloat16", int64: "long", bool_: "bool"}
+
+
+def layer_dtype_fix(input_dtype: dtype, weight_dtype: dtype) -> str:
+    """The fix, in words, for a layer called on an input whose dtype differs from its weights'.
+
+    A learner meets this when data arrive as int64 (pixels, token counts) or float64 (NumPy's
+    default) and the model is float32: the end of the error message of Linear, conv, ...
+
+    >>> import minidl as md
+    >>> md.dtypes.layer_dtype_fix(md.float64, md.float32)
+    'The input is float64 but the weights are float32: call .float() on the input, or convert the model with model.double() to compute in float64'
+    """
+    fix = f"The input is {input_dtype.name} but the weights are {weight_dtype.name}: call .{_METHODS[weight_dtype]}() on the input"
+    if not input_dtype.is_floating_point:
+        return fix + " (integer data such as pixel values usually want scaling too, e.g. x.float() / 255)"
+    return fix + f", or convert the model with model.{_METHODS[input_dtype]}() to compute in {input_dtype.name}"
+
 ALL = (float32, float64, float16, bfloat16, int64, bool_)
 _FROM_NP = {d.np: d for d in ALL}
 # NumPy types that map onto ours when data comes in from outside
@@ -86,18 +110,13 @@ def as_dtype(d) -> dtype:
     """Accepts a minidl dtype, a NumPy dtype or a Python type (float, int, bool)."""
     if isinstance(d, dtype):
         return d
-    if d is builtins_float:
+    if d is builtins.float:
         return _default_dtype
-    if d is builtins_int:
+    if d is builtins.int:
         return int64
-    if d is builtins_bool:
+    if d is builtins.bool:
         return bool_
     return from_numpy_dtype(d)
-
-
-import builtins as _b  # noqa: E402
-
-builtins_float, builtins_int, builtins_bool = _b.float, _b.int, _b.bool
 
 
 def promote_types(a: dtype, b: dtype) -> dtype:

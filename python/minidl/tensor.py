@@ -108,7 +108,8 @@ class Tensor(DtypeShortcuts):
     record the graph; ``y.backward()`` then fills ``x.grad`` with dy/dx for every leaf
     ``x`` that requires grad (for a scalar ``y``). Operators (+ - * / ** @ < == & ...),
     indexing, and most ``md.<op>`` functions as methods (``x.sum(1)``, ``x.reshape(2, 3)``)
-    work as in PyTorch.
+    work as in PyTorch. ``md.Tensor(data)`` is PyTorch's legacy constructor: always the
+    default float dtype (``md.Tensor([1, 2])`` is float32, where ``md.tensor`` gives int64).
 
     Shapes: any number of dims; a 0-d tensor (shape ()) holds one number.
 
@@ -405,3 +406,23 @@ class _HookHandle:
         if self._hook in self._lst:
             self._lst.remove(self._hook)
 
+
+
+def is_tensor(obj) -> bool:
+    """True if ``obj`` is a minidl Tensor (an ``md.nn.Parameter`` is one too).
+
+    >>> import minidl as md
+    >>> md.is_tensor(md.tensor([1., 2.])), md.is_tensor([1., 2.])
+    (True, False)
+    """
+    return isinstance(obj, Tensor)
+
+
+def numel(input: Tensor) -> int:
+    """The number of elements of ``input``: the product of its shape (1 for a 0-d tensor).
+
+    >>> import minidl as md
+    >>> md.numel(md.zeros(2, 3)), md.numel(md.tensor(5.))
+    (6, 1)
+    """
+    return input.numel()

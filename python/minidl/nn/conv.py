@@ -36,7 +36,7 @@ import math
 import numpy as np
 
 from .. import _C
-from ..dtypes import from_numpy_dtype
+from ..dtypes import from_numpy_dtype, layer_dtype_fix
 from ..graph.node import Node
 from ..amp import autocast_mode as _amp
 from ..ops import array as A
@@ -99,11 +99,12 @@ def _conv(input: Tensor, weight: Tensor, bias, stride, padding, dilation, groups
     if wd.ndim != nd + 2:
         raise RuntimeError(f"{name}: expected a {nd + 2}-D weight (out_channels, in_channels/groups, "
                            f"{'kernel_size' if nd == 1 else 'kH, kW'}), but got weight of size {list(wd.shape)}")
+    if wd.dtype != xd.dtype:  # PyTorch's message, then the fix (int64 pixels, float64 NumPy data)
+        raise RuntimeError(f"Input type ({_dtype_name(xd)}) and weight type ({_dtype_name(wd)}) should be the same. "
+                           + layer_dtype_fix(from_numpy_dtype(xd.dtype), from_numpy_dtype(wd.dtype)))
     for a, what in ((xd, "input"), (wd, "weight")) + (((bias._data, "bias"),) if bias is not None else ()):
         if a.dtype.kind not in "fV":  # bfloat16's NumPy kind is "V"
             raise RuntimeError(f"{name}: expected a floating point {what}, got {_dtype_name(a)}")
-    if wd.dtype != xd.dtype:
-        raise RuntimeError(f"Input type ({_dtype_name(xd)}) and weight type ({_dtype_name(wd)}) should be the same")
     if bias is not None and bias._data.dtype != xd.dtype:
         raise RuntimeError(f"Input type ({_dtype_name(xd)}) and bias type ({_dtype_name(bias._data)}) should be the same")
     stride = _ntuple(stride, nd, "stride")

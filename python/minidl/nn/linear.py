@@ -20,6 +20,7 @@ import math
 
 from ..ops.creation import empty
 from ..ops.gemm import linear
+from ..tensor import Tensor
 from . import init
 from .module import Module
 from .parameter import Parameter
@@ -76,7 +77,7 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input):
-        if input.ndim == 0 or input.shape[-1] != self.in_features:
+        if isinstance(input, Tensor) and (input.ndim == 0 or input.shape[-1] != self.in_features):
             raise RuntimeError(f"Linear: expected input with last dimension {self.in_features} (in_features), got "
                                f"input of shape {list(input.shape)}")
         return linear(input, self.weight, self.bias)

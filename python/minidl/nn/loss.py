@@ -35,6 +35,7 @@ import numpy as np
 
 from .. import _C
 from ..amp import autocast_mode as _amp
+from ..dtypes import PYTORCH_NAMES, from_numpy_dtype
 from ..graph.node import Node
 from ..ops import array as A
 from ..ops._graph import result
@@ -241,6 +242,30 @@ class CrossEntropyBackward(Node):
         return (_back(_unrows(dx, shape), orig),)
 
 
+def _check_class_targets(shape, target: Tensor, probabilities_allowed: bool = False):
+    """A class-index target for scores of ``shape`` (N, C, d1, ...) is int64 of shape
+    (N, d1, ...); () for one sample (C,). Raises on the two mistakes a learner makes first,
+    with PyTorch's message and then the fix: labels as a column (N, 1), and labels stored as
+    floats. Returns the expected shape (the caller checks it against the target's)."""
+    td = target._data
+    expected = (shape[0],) + tuple(shape[2:]) if len(shape) >= 2 else ()
+    to_long = "" if td.dtype == np.int64 else ".long()"
+    if len(shape) >= 2 and td.ndim == len(shape) and td.shape[1] == 1 and td.shape[:1] + td.shape[2:] == expected:
+        pytorch = ("0D or 1D target tensor expected, multi-target not supported" if len(shape) == 2 else
+                   f"only batches of spatial targets supported ({len(shape) - 1}D tensors) but got targets of "
+                   f"dimension: {td.ndim}")
+        raise RuntimeError(f"{pytorch}. The target has shape {list(td.shape)}, a column of class indices; "
+                           f"the loss wants one index per sample, shape {list(expected)}: pass "
+                           f"target.squeeze(1){to_long}")
+    if to_long:
+        hint = (f" (a floating point target is read as class probabilities only when it has the input's shape "
+                f"{list(shape)})" if probabilities_allowed and td.dtype.kind != "b" else "")
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got "
+                           f"{PYTORCH_NAMES[from_numpy_dtype(td.dtype)]}. Class indices are integers: pass "
+                           f"target.long(){hint}")
+    return expected
+
+
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor = None, size_average=None, ignore_index: int = -100,
                   reduce=None, reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """Cross-entropy of logits against class targets: l_n = -w[t_n] log softmax(x_n)[t_n].
@@ -294,18 +319,13 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor = None, size_ave
     x, shape = _rows(input)
     C = x.shape[1]
     td = target._data
-    prob = td.dtype.kind == "f" or A.is_low(td)
+    prob = (td.dtype.kind == "f" or A.is_low(td)) and td.shape == d.shape
     if prob:
-        if td.shape != d.shape:
-            raise RuntimeError(f"cross_entropy: probability targets must have the input's shape {list(d.shape)}, "
-                               f"got {list(td.shape)}")
         tgt = A.cast(td, x.dtype) if td.dtype != x.dtype else td
         tgt = _rows(Tensor._wrap(tgt))[0]
     else:
-        if td.dtype != np.int64:
-            raise RuntimeError(f"expected scalar type Long but found {target.dtype.name.capitalize()} "
-                               "(class-index targets must be int64)")
         expected = (d.shape[0],) + d.shape[2:] if d.ndim >= 2 else ()
+        _check_class_targets(d.shape, target, probabilities_allowed=True)
         if td.shape != expected:
             raise ValueError(f"Expected input batch_size ({d.shape[0] if d.ndim >= 2 else 1}) to match target "
                              f"batch_size ({td.shape[0] if td.ndim else 1}): expected a target of shape "
@@ -451,13 +471,10 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor = None, ignore_index:
         input, target, weight = _amp.autocast_inputs("nll_loss", input, target, weight)
     if not isinstance(target, Tensor):
         raise TypeError("nll_loss: target must be a Tensor")
-    if target._data.dtype != np.int64:
-        raise RuntimeError(f"expected scalar type Long but found {target.dtype.name.capitalize()} "
-                           "(targets must be int64 class indices)")
     d = input._data
     if d.ndim == 0:
         raise ValueError("nll_loss: input must have at least one dimension (N, C)")
-    expected = (d.shape[0],) + d.shape[2:] if d.ndim >= 2 else ()
+    expected = _check_class_targets(d.shape, target)
     if d.ndim >= 2 and target._data.shape != expected:
         raise ValueError(f"Expected input batch_size ({d.shape[0]}) to match target batch_size "
                          f"({target._data.shape[0] if target.ndim else 0}); target shape {list(target.shape)}, "

@@ -10,7 +10,9 @@ in the functions its ``forward`` calls.
 """
 from __future__ import annotations
 
+import os
 from collections import OrderedDict, namedtuple
+from collections.abc import Mapping
 
 from .. import _C
 from ..dtypes import DtypeShortcuts, as_dtype, dtype as _dtype
@@ -322,6 +324,13 @@ class Module(DtypeShortcuts):
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """Copy tensors in by key; with ``strict`` missing or unexpected keys raise."""
+        if not isinstance(state_dict, Mapping):  # PyTorch's message, then the fix for what a learner passes
+            fix = ""
+            if isinstance(state_dict, Module):
+                fix = " Pass a model's state dict, not the model: model.load_state_dict(other_model.state_dict())"
+            elif isinstance(state_dict, (str, bytes, os.PathLike)):
+                fix = " Read the checkpoint file first: model.load_state_dict(md.load(path))"
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.{fix}")
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]

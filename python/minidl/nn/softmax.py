@@ -62,6 +62,7 @@ def softmax(input: Tensor, dim=None, dtype=None) -> Tensor:
     Backward: dx_i = y_i (g_i - sum_j g_j y_j). ``dtype`` casts the input first (e.g. to
     compute in float64). ``dim=None`` is PyTorch's deprecated implicit choice (0 for 0-, 1-
     and 3-D input, else 1); always pass ``dim``. 16-bit inputs are computed in float32.
+    ``md.softmax`` is this function (where ``torch.softmax`` requires ``dim``).
 
     >>> import minidl as md
     >>> import minidl.nn.functional as F
@@ -81,7 +82,8 @@ def log_softmax(input: Tensor, dim=None, dtype=None) -> Tensor:
     input (*) -> output (*), same shape. Computed in one pass, never as log(softmax(x)), which
     would give -inf where a probability underflows to 0. Backward:
     dx_i = g_i - softmax(x)_i sum_j g_j. Followed by ``F.nll_loss`` it is the cross-entropy
-    loss (``F.cross_entropy`` fuses both). ``dim`` and ``dtype`` as in :func:`softmax`.
+    loss (``F.cross_entropy`` fuses both). ``dim`` and ``dtype`` as in :func:`softmax`;
+    ``md.log_softmax`` is this function.
 
     >>> import minidl as md
     >>> import minidl.nn.functional as F

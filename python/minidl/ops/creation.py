@@ -557,8 +557,12 @@ def randint(low, high=None, size=None, dtype=None, device=None, generator=None) 
     >>> x = md.randint(0, 10, (2, 3))
     >>> x.shape, x.dtype, bool(((x >= 0) & (x < 10)).all())
     (minidl.Size([2, 3]), minidl.int64, True)
+    >>> md.randint(3, (4,)).shape            # randint(high, size): low = 0
+    minidl.Size([4])
     """
-    if high is None:
+    if size is None and isinstance(high, (tuple, list)):  # randint(high, size): PyTorch's second form
+        low, high, size = 0, low, high
+    elif high is None:
         low, high = 0, low
     if size is None:
         raise TypeError("randint() missing required argument 'size'")

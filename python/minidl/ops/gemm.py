@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _C
-from ..dtypes import from_numpy_dtype
+from ..dtypes import PYTORCH_NAMES, from_numpy_dtype, layer_dtype_fix
 from ..graph.node import Node
 from ..tensor import Tensor
 from . import array as A
@@ -225,6 +225,10 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor = None) -> Tensor:
     >>> F.linear(x, W, md.tensor([0., 0., 10.]))               # (1, 3)
     tensor([[ 1.0000,  2.0000, 13.0000]])
     """
+    if not isinstance(x, Tensor):  # PyTorch's message, then the fix (NumPy arrays and lists are common)
+        kind = type(x).__name__ if type(x).__module__ == "builtins" else f"{type(x).__module__}.{type(x).__qualname__}"
+        raise TypeError(f"linear(): argument 'input' (position 1) must be Tensor, not {kind}. "
+                        "Convert it first: md.from_numpy(array) or md.tensor(data)")
     if _amp.active:
         x, weight, bias = _amp.autocast_inputs("linear", x, weight, bias)
     xd, wd = x._data, weight._data
@@ -234,6 +238,10 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor = None) -> Tensor:
         rows = int(np.prod(xd.shape[:-1])) if xd.ndim > 1 else 1
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{xd.shape[-1] if xd.ndim else 0} and "
                            f"{wd.shape[1]}x{wd.shape[0]})")
+    if xd.dtype != wd.dtype:  # PyTorch's message (nn.Linear), then the fix
+        xt, wt = from_numpy_dtype(xd.dtype), from_numpy_dtype(wd.dtype)
+        raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {PYTORCH_NAMES[xt]} and "
+                           f"{PYTORCH_NAMES[wt]}. {layer_dtype_fix(xt, wt)}")
     _check_float(xd, wd, "linear")
     x2 = A.contiguous(xd).reshape(-1, xd.shape[-1])
     bd = bias._data if bias is not None else None

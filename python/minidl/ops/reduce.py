@@ -2,6 +2,8 @@
 and their backwards: a reduced gradient is broadcast back over the reduced dims."""
 from __future__ import annotations
 
+import builtins  # this module defines sum, max, min, any, all: the builtins are builtins.max, ...
+
 import numpy as np
 
 from .. import _C
@@ -129,10 +131,8 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
                      else _keep_shape(d.shape, dims), np.nan, d.dtype)
     else:
         out = A.reduce(A.R_SUM, d, dims, keepdim, 1.0 / n)
-    return result(out, SumBackward, (x,), (d.shape, dims, keepdim, 1.0 / builtins_max(n, 1)))
+    return result(out, SumBackward, (x,), (d.shape, dims, keepdim, 1.0 / builtins.max(n, 1)))
 
-
-builtins_max = max
 
 
 class VarBackward(Node):
@@ -152,7 +152,7 @@ class VarBackward(Node):
             gk = A.div(gk, A.scale(ok, 2.0))
             # std == 0: every x equals the mean; gradient 0 (PyTorch), not 0 * inf = NaN
             gk = _C.where(A.binary_scalar(A.EQ, ok, 0.0), A.zeros((), gk.dtype), gk)
-        return (A.mul(centered, A.scale(gk, 2.0 / builtins_max(n - correction, 1e-300))),)
+        return (A.mul(centered, A.scale(gk, 2.0 / builtins.max(n - correction, 1e-300))),)
 
 
 def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, _std=False) -> Tensor:
@@ -218,7 +218,7 @@ class ExtremumBackward(Node):
         x, out = self.get_saved()
         mask = A.binary(A.EQ, x, out)
         count = A.reduce(A.R_SUM, A.cast(mask, np.int64), tuple(range(x.ndim)))
-        share = A.scale(g, 1.0 / builtins_max(int(count), 1))
+        share = A.scale(g, 1.0 / builtins.max(int(count), 1))
         return (_C.where(mask, share, A.zeros((), g.dtype)),)
 
 
@@ -553,4 +553,6 @@ def count_nonzero(x: Tensor, dim=None) -> Tensor:
     >>> md.count_nonzero(x), md.count_nonzero(x, 1)
     (tensor(3), tensor([2, 1]))
     """
-    return sum(_wrap(A.binary_scalar(A.NE, x._data, 0.0)), dim)
+    dims = normalize_dims(dim, x.ndim)
+    nonzero = A.cast(A.binary_scalar(A.NE, x._data, 0.0), np.int64)
+    return _wrap(A.reduce(A.R_SUM, nonzero, dims, False) if nonzero.ndim else nonzero)

@@ -15,6 +15,12 @@ class _Required:
 required = _Required()
 
 
+def _typename(obj) -> str:
+    """The type's name as PyTorch's messages write it: ``tuple``, ``minidl.nn.linear.Linear``."""
+    t = type(obj)
+    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
 class Optimizer:
     """Base class. ``params``: an iterable of tensors, or of dicts (parameter groups) with
     a ``params`` key and per-group overrides of ``defaults``."""
@@ -26,6 +32,16 @@ class Optimizer:
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, but "
                             "got " + type(params).__name__)
+        name = type(self).__name__
+        if callable(getattr(params, "parameters", None)):  # a model (nn.Module): PyTorch's message, then the fix
+            first = next(iter(params), None) if hasattr(params, "__iter__") else None  # Sequential yields layers
+            pytorch = (f"optimizer can only optimize Tensors, but one of the params is {_typename(first)}"
+                       if first is not None else f"'{type(params).__name__}' object is not iterable")
+            raise TypeError(f"{pytorch}. The optimizer updates tensors, not a model: pass model.parameters(), "
+                            f"e.g. {name}(model.parameters(), lr=0.01)")
+        if callable(params) and getattr(params, "__name__", "") == "parameters":
+            raise TypeError(f"'method' object is not iterable. model.parameters is a method: call it, "
+                            f"{name}(model.parameters(), lr=0.01)")
         groups = list(params)
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
@@ -40,7 +56,10 @@ class Optimizer:
         group["params"] = [params] if isinstance(params, Tensor) else list(params)
         for p in group["params"]:
             if not isinstance(p, Tensor):
-                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
+                named = isinstance(p, tuple) and len(p) == 2 and isinstance(p[1], Tensor)
+                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {_typename(p)}"
+                                + (". named_parameters() gives (name, tensor) pairs: pass model.parameters()"
+                                   if named else ""))
             if not p.is_leaf:
                 raise ValueError("can't optimize a non-leaf Tensor")
         for k, v in self.defaults.items():

@@ -86,21 +86,66 @@ def default_collate(batch):
     return tensor(batch)
 
 
+def default_convert(data):
+    """One sample as it is, without a batch dimension: NumPy arrays and NumPy numbers become
+    tensors (inside tuples, lists and dicts too), everything else is returned unchanged.
+
+    What ``DataLoader(batch_size=None)`` applies to each sample when no ``collate_fn`` is
+    given (PyTorch's ``torch.utils.data.default_convert``); as there, a plain tuple comes back
+    as a list.
+
+    >>> import numpy as np
+    >>> from minidl.utils.data import default_convert
+    >>> default_convert((np.array([1., 2.]), 3))
+    [tensor([1.0000, 2.0000], dtype=minidl.float64), 3]
+    """
+    if isinstance(data, Tensor):
+        return data
+    if isinstance(data, (np.ndarray, np.generic)) and data.dtype.kind not in "OSU":  # not strings, not objects
+        return tensor(data)
+    if isinstance(data, dict):
+        return {k: default_convert(v) for k, v in data.items()}
+    if isinstance(data, tuple) and hasattr(data, "_fields"):  # a named tuple keeps its type
+        return type(data)(*(default_convert(d) for d in data))
+    if isinstance(data, (tuple, list)):
+        return [default_convert(d) for d in data]
+    return data
+
+
 class DataLoader:
     """Iterates a dataset in batches. ``shuffle`` draws a new order each epoch from minidl's
-    generator; TensorDatasets are batched by one gather per tensor (no per-sample Python)."""
+    generator; TensorDatasets are batched by one gather per tensor (no per-sample Python).
+
+    ``batch_size=None`` turns batching off, as in PyTorch: each sample comes out on its own
+    (through ``collate_fn`` if given, else :func:`default_convert`), in order or shuffled,
+    and ``len(loader)`` is the number of samples. ``drop_last`` has no meaning then (a
+    ValueError).
+
+    >>> import minidl as md
+    >>> from minidl.utils.data import DataLoader, TensorDataset
+    >>> ds = TensorDataset(md.arange(5.), md.arange(5))
+    >>> [x.tolist() for x, y in DataLoader(ds, batch_size=2)]
+    [[0.0, 1.0], [2.0, 3.0], [4.0]]
+    >>> loader = DataLoader(ds, batch_size=None)
+    >>> len(loader), next(iter(loader))
+    (5, [tensor(0.0000), tensor(0)])
+    """
 
     def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False, sampler=None,
                  batch_sampler=None, num_workers: int = 0, collate_fn=None, pin_memory: bool = False,
                  drop_last: bool = False, generator=None, **kwargs):
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
             raise ValueError(f"batch_size should be a positive integer value, but got batch_size={batch_size}")
+        if batch_size is None and drop_last:
+            raise ValueError("batch_size=None option disables auto-batching and is mutually exclusive with drop_last")
         self.dataset, self.batch_size, self.shuffle = dataset, batch_size, shuffle
         self.drop_last, self.collate_fn = drop_last, collate_fn
         self.sampler = sampler
 
     def __len__(self):
         n = len(self.dataset)
+        if self.batch_size is None:
+            return n
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def _order(self):
@@ -112,6 +157,10 @@ class DataLoader:
     def __iter__(self):
         order = self._order()
         bs = self.batch_size
+        if bs is None:  # no batching: one sample at a time
+            for i in order:
+                yield (self.collate_fn or default_convert)(self.dataset[i])
+            return
         fast = isinstance(self.dataset, TensorDataset) and self.collate_fn is None
         for start in range(0, len(order), bs):
             idx = order[start:start + bs]

@@ -1,9 +1,9 @@
-"""Docstrings of the functions ``minidl/__init__.py`` generates from the Tensor methods
-(``md.add``, ``md.exp``, ...): one entry per name, with the formula, the shapes and an example.
-Kept here so that ``__init__.py`` reads as the list of what ``minidl`` exports."""
+"""Docstrings of the function forms of the elementwise Tensor methods (``md.add``, ``md.exp``,
+...) that ``ops/elementwise_functions.py`` makes: one entry per name, with the formula, the
+shapes and an example. Kept apart so that the module that makes them reads in one screen."""
 
-# The docstrings of the generated functions above, one per name (the aliases negative,
-# subtract, multiply and divide are the same function objects as neg, sub, mul and div).
+# One docstring per name (the aliases negative, subtract, multiply and divide are the same
+# function objects as neg, sub, mul and div).
 GENERATED_DOCS = {
     # --- binary: input and other broadcast against each other --------------------------
     "add": """Elementwise sum: ``out = input + other``.

@@ -1,0 +1,410 @@
+"""Every public function and class of ``md`` and ``md.nn.functional`` is called at least once,
+and gives what PyTorch's function of the same name gives (issue 14 item 4).
+
+Each public name has an entry in ``MD`` or ``F`` below: a call written once against a library
+``t`` (minidl or torch), run with both. Results compare by value, dtype and shape (tensors),
+by value and type (Python numbers), element by element (tuples, named tuples, dicts), by
+name (dtypes). Calls that draw random numbers compare shape and dtype only. Where PyTorch has
+no such name, the entry gives a reference written with torch.
+
+A new public function without an entry fails ``test_every_public_name_has_an_example``; an
+entry whose call never reaches the function it is filed under fails its own test (the calls
+are traced with ``sys.setprofile``). md.equal and md.allclose raised a TypeError for every
+input before this file existed.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import sys
+import tempfile
+import types
+
+import numpy as np
+import pytest
+
+import minidl as md
+
+torch = pytest.importorskip("torch")
+
+VALUES, META = "values", "meta"  # compare everything / only shape and dtype (random draws)
+
+
+class Example:
+    """``call(t)`` runs with t = minidl and t = torch (or ``reference(torch)``) and the results
+    compare as ``compare`` says."""
+
+    def __init__(self, call, compare=VALUES, reference=None):
+        self.call, self.compare, self.reference = call, compare, reference
+
+
+def data(t, *shape):
+    """Deterministic float32 values in [-1, 1] of ``shape``: sin(0), sin(1), ..."""
+    return t.sin(t.arange(float(math.prod(shape)))).reshape(shape)
+
+
+def _with_default_dtype(t):
+    before = t.get_default_dtype()
+    t.set_default_dtype(t.float64)
+    try:
+        return t.get_default_dtype(), t.tensor([1.5]).dtype
+    finally:
+        t.set_default_dtype(before)
+
+
+def _with_threads(t):
+    before = t.get_num_threads()
+    t.set_num_threads(1)
+    try:
+        return t.get_num_threads()
+    finally:
+        t.set_num_threads(before)
+
+
+def _rng_round_trip(t):
+    t.manual_seed(7)
+    state = t.get_rng_state()
+    first = t.rand(4)
+    t.set_rng_state(state)
+    return t.equal(first, t.rand(4)), t.initial_seed()
+
+
+def _save_load(t):
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "state.pt")
+        t.save({"w": data(t, 2, 3), "step": 3}, path)
+        return t.load(path)
+
+
+def _grad_modes(t):
+    x = t.ones(2, requires_grad=True)
+    with t.no_grad():
+        a = (x * 2).requires_grad, t.is_grad_enabled()
+        with t.enable_grad():
+            b = (x * 2).requires_grad
+    with t.set_grad_enabled(False):
+        c = (x * 2).requires_grad
+    with t.inference_mode():
+        d = (x * 2).requires_grad
+    return a, b, c, d, t.is_grad_enabled()
+
+
+def _autocast(t):
+    with t.autocast("cpu", dtype=t.bfloat16):
+        y = t.matmul(data(t, 2, 3), data(t, 3, 2))
+        inside = t.is_autocast_enabled("cpu"), t.get_autocast_dtype("cpu")
+    return y.dtype, inside, t.is_autocast_enabled("cpu")
+
+
+INF, NAN = float("inf"), float("nan")
+
+MD = {
+    # --- classes ------------------------------------------------------------------------
+    "Tensor": Example(lambda t: (t.Tensor([1, 2]), isinstance(t.tensor(1.), t.Tensor))),
+    "Size": Example(lambda t: (t.Size([2, 3]).numel(), t.zeros(2, 3).shape == t.Size([2, 3]))),
+    "device": Example(lambda t: (str(t.device("cpu")), t.zeros(1).device == t.device("cpu"))),
+    "dtype": Example(lambda t: (isinstance(t.float32, t.dtype), t.float32.is_floating_point)),
+    "autocast": Example(_autocast),
+    "no_grad": Example(_grad_modes),
+    "enable_grad": Example(_grad_modes),
+    "set_grad_enabled": Example(_grad_modes),
+    "inference_mode": Example(_grad_modes),
+    "is_grad_enabled": Example(_grad_modes),
+    "get_autocast_dtype": Example(_autocast),
+    "is_autocast_enabled": Example(_autocast),
+    # --- creation -----------------------------------------------------------------------
+    "tensor": Example(lambda t: (t.tensor([[1, 2]]), t.tensor([1.5, 2]), t.tensor(True), t.tensor([1.], dtype=t.float64))),
+    "as_tensor": Example(lambda t: (t.as_tensor([1, 2]), t.as_tensor(np.arange(3.)))),
+    "from_numpy": Example(lambda t: t.from_numpy(np.arange(6, dtype=np.float32).reshape(2, 3))),
+    "zeros": Example(lambda t: (t.zeros(2, 3), t.zeros((2,), dtype=t.int64))),
+    "ones": Example(lambda t: (t.ones(2, 3), t.ones(0, dtype=t.bool))),
+    "empty": Example(lambda t: t.empty(2, 3), META),
+    "full": Example(lambda t: (t.full((2, 2), 1.5), t.full((2,), 3))),
+    "zeros_like": Example(lambda t: t.zeros_like(data(t, 2, 3))),
+    "ones_like": Example(lambda t: t.ones_like(t.tensor([1, 2]))),
+    "empty_like": Example(lambda t: t.empty_like(data(t, 2, 3)), META),
+    "full_like": Example(lambda t: t.full_like(data(t, 2), 7.0)),
+    "arange": Example(lambda t: (t.arange(5), t.arange(1., 2., 0.25), t.arange(0, 10, 3))),
+    "linspace": Example(lambda t: t.linspace(0, 1, 5)),
+    "eye": Example(lambda t: (t.eye(3), t.eye(2, 3))),
+    "rand": Example(lambda t: t.rand(2, 3), META),
+    "randn": Example(lambda t: t.randn(2, 3), META),
+    "rand_like": Example(lambda t: t.rand_like(data(t, 4)), META),
+    "randn_like": Example(lambda t: t.randn_like(data(t, 4)), META),
+    "randint": Example(lambda t: (t.randint(0, 1, (3,)), t.randint(5, (2, 2)).shape)),
+    "randperm": Example(lambda t: (t.randperm(6).sum(), t.randperm(6).dtype)),
+    "normal": Example(lambda t: t.normal(0.0, 1.0, (2, 3)), META),
+    "bernoulli": Example(lambda t: (t.bernoulli(t.ones(3)), t.bernoulli(t.zeros(2)))),
+    "manual_seed": Example(_rng_round_trip),
+    "initial_seed": Example(_rng_round_trip),
+    "get_rng_state": Example(_rng_round_trip),
+    "set_rng_state": Example(_rng_round_trip),
+    "get_default_dtype": Example(_with_default_dtype),
+    "set_default_dtype": Example(_with_default_dtype),
+    "get_num_threads": Example(_with_threads),
+    "set_num_threads": Example(_with_threads),
+    "save": Example(_save_load),
+    "load": Example(_save_load),
+    "is_tensor": Example(lambda t: (t.is_tensor(t.zeros(1)), t.is_tensor([1.0]))),
+    "numel": Example(lambda t: (t.numel(t.zeros(2, 3)), t.numel(t.tensor(1.)))),
+    # --- shape --------------------------------------------------------------------------
+    "cat": Example(lambda t: t.cat([data(t, 2, 3), data(t, 1, 3)])),
+    "concat": Example(lambda t: t.concat([data(t, 2, 1), data(t, 2, 2)], dim=1)),
+    "stack": Example(lambda t: t.stack([data(t, 3), data(t, 3)], dim=1)),
+    "split": Example(lambda t: (t.split(data(t, 5, 2), 2), t.split(data(t, 5, 2), [1, 4]))),
+    "chunk": Example(lambda t: t.chunk(data(t, 2, 5), 3, dim=1)),
+    "unbind": Example(lambda t: t.unbind(data(t, 2, 3), dim=1)),
+    "reshape": Example(lambda t: t.reshape(data(t, 2, 3), (3, -1))),
+    "flatten": Example(lambda t: t.flatten(data(t, 2, 3, 4), 1)),
+    "squeeze": Example(lambda t: (t.squeeze(data(t, 1, 3, 1)), t.squeeze(data(t, 1, 3, 1), 0))),
+    "unsqueeze": Example(lambda t: t.unsqueeze(data(t, 3), -1)),
+    "permute": Example(lambda t: t.permute(data(t, 2, 3, 4), (2, 0, 1))),
+    "transpose": Example(lambda t: t.transpose(data(t, 2, 3), 0, 1)),
+    "narrow": Example(lambda t: t.narrow(data(t, 4, 3), 0, 1, 2)),
+    "flip": Example(lambda t: t.flip(data(t, 2, 3), (0, 1))),
+    "clone": Example(lambda t: t.clone(data(t, 2, 3))),
+    # --- elementwise: binary ------------------------------------------------------------
+    "add": Example(lambda t: (t.add(data(t, 2, 3), data(t, 3)), t.add(t.tensor([1, 2]), 0.5))),
+    "sub": Example(lambda t: t.sub(data(t, 2, 1), data(t, 3))),
+    "subtract": Example(lambda t: t.subtract(t.tensor([5, 7]), 2)),
+    "mul": Example(lambda t: t.mul(data(t, 2, 3), 3)),
+    "multiply": Example(lambda t: t.multiply(data(t, 3), data(t, 3))),
+    "div": Example(lambda t: (t.div(data(t, 3), 4), t.div(t.tensor([1, 3]), 2))),
+    "divide": Example(lambda t: t.divide(t.tensor([1., 2.]), t.tensor([4., 0.]))),
+    "pow": Example(lambda t: (t.pow(t.tensor([1., 2., 3.]), 2), t.pow(t.tensor([4., 9.]), t.tensor([0.5, 0.5])))),
+    "maximum": Example(lambda t: t.maximum(data(t, 4), t.zeros(4))),
+    "minimum": Example(lambda t: t.minimum(data(t, 4), t.zeros(4))),
+    "remainder": Example(lambda t: (t.remainder(t.tensor([-3., 5., 7.5]), 2), t.remainder(t.tensor([-3, 5]), 3))),
+    "eq": Example(lambda t: t.eq(t.tensor([1, 2, 3]), t.tensor([1, 0, 3]))),
+    "ne": Example(lambda t: t.ne(t.tensor([1, 2, 3]), 2)),
+    "lt": Example(lambda t: t.lt(data(t, 4), 0)),
+    "le": Example(lambda t: t.le(t.tensor([1., 2.]), t.tensor([1., 1.]))),
+    "gt": Example(lambda t: t.gt(data(t, 4), 0)),
+    "ge": Example(lambda t: t.ge(t.tensor([1., 2.]), t.tensor([1., 3.]))),
+    "logical_and": Example(lambda t: t.logical_and(t.tensor([True, True, False]), t.tensor([True, False, False]))),
+    "logical_or": Example(lambda t: t.logical_or(t.tensor([True, False]), t.tensor([0., 0.]))),
+    "logical_xor": Example(lambda t: t.logical_xor(t.tensor([True, True]), t.tensor([True, False]))),
+    # --- elementwise: unary -------------------------------------------------------------
+    "neg": Example(lambda t: t.neg(data(t, 3))),
+    "negative": Example(lambda t: t.negative(t.tensor([1, -2]))),
+    "abs": Example(lambda t: (t.abs(data(t, 4)), t.abs(t.tensor([-3, 2])))),
+    "exp": Example(lambda t: t.exp(data(t, 4))),
+    "log": Example(lambda t: t.log(t.tensor([1., 2., 0.])), ),
+    "sqrt": Example(lambda t: t.sqrt(t.tensor([4., 2.]))),
+    "rsqrt": Example(lambda t: t.rsqrt(t.tensor([4., 0.25]))),
+    "square": Example(lambda t: (t.square(data(t, 3)), t.square(t.tensor([3])))),
+    "reciprocal": Example(lambda t: t.reciprocal(t.tensor([2., -4.]))),
+    "sign": Example(lambda t: t.sign(t.tensor([-2., 0., 3.]))),
+    "sin": Example(lambda t: t.sin(t.tensor([0., 1.]))),
+    "cos": Example(lambda t: t.cos(t.tensor([0., 1.]))),
+    "log1p": Example(lambda t: t.log1p(t.tensor([1e-8, 1.]))),
+    "expm1": Example(lambda t: t.expm1(t.tensor([1e-8, 1.]))),
+    "floor": Example(lambda t: t.floor(t.tensor([-1.5, 1.5]))),
+    "ceil": Example(lambda t: t.ceil(t.tensor([-1.5, 1.5]))),
+    "round": Example(lambda t: t.round(t.tensor([0.5, 1.5, -2.5, 2.4]))),
+    "trunc": Example(lambda t: t.trunc(t.tensor([-1.7, 1.7]))),
+    "isnan": Example(lambda t: t.isnan(t.tensor([1., NAN, INF]))),
+    "isinf": Example(lambda t: t.isinf(t.tensor([1., NAN, -INF]))),
+    "isfinite": Example(lambda t: t.isfinite(t.tensor([1., NAN, INF]))),
+    "logical_not": Example(lambda t: t.logical_not(t.tensor([0., 3.]))),
+    "clamp": Example(lambda t: (t.clamp(data(t, 5), -0.5, 0.5), t.clamp(data(t, 5), min=0))),
+    "clip": Example(lambda t: t.clip(data(t, 5), max=0.1)),
+    "where": Example(lambda t: t.where(data(t, 4) > 0, data(t, 4), t.zeros(4))),
+    "masked_fill": Example(lambda t: t.masked_fill(data(t, 2, 2), t.tensor([[True, False], [False, True]]), -1.0)),
+    # --- comparing whole tensors --------------------------------------------------------
+    "isclose": Example(lambda t: (t.isclose(t.tensor([1., 2., NAN, INF, -INF]), t.tensor([1. + 1e-6, 2.1, NAN, INF, INF])),
+                                  t.isclose(t.tensor([NAN, 1.]), t.tensor([NAN, 1.]), equal_nan=True))),
+    "allclose": Example(lambda t: (t.allclose(data(t, 3), data(t, 3) + 1e-7), t.allclose(data(t, 3), data(t, 3) + 1e-3),
+                                   t.allclose(t.tensor([INF, 1.]), t.tensor([INF, 1.])))),
+    "equal": Example(lambda t: (t.equal(data(t, 2), data(t, 2)), t.equal(data(t, 2), data(t, 1, 2)),
+                                t.equal(t.tensor([NAN]), t.tensor([NAN])))),
+    # --- GEMM ---------------------------------------------------------------------------
+    "matmul": Example(lambda t: (t.matmul(data(t, 2, 3), data(t, 3)), t.matmul(data(t, 2, 2, 3), data(t, 3, 4)))),
+    "mm": Example(lambda t: t.mm(data(t, 2, 3), data(t, 3, 4))),
+    "bmm": Example(lambda t: t.bmm(data(t, 2, 2, 3), data(t, 2, 3, 1))),
+    # --- reductions ---------------------------------------------------------------------
+    "sum": Example(lambda t: (t.sum(data(t, 2, 3)), t.sum(data(t, 2, 3), 1, keepdim=True), t.sum(t.tensor([True, True])))),
+    "mean": Example(lambda t: (t.mean(data(t, 2, 3)), t.mean(data(t, 2, 3), (0, 1)))),
+    "var": Example(lambda t: (t.var(data(t, 2, 3)), t.var(data(t, 2, 3), 1, correction=0))),
+    "std": Example(lambda t: (t.std(data(t, 2, 3)), t.std(data(t, 2, 3), 0, keepdim=True))),
+    "max": Example(lambda t: (t.max(data(t, 2, 3)), t.max(data(t, 2, 3), 1))),
+    "min": Example(lambda t: (t.min(data(t, 2, 3)), t.min(data(t, 2, 3), 0, keepdim=True))),
+    "amax": Example(lambda t: t.amax(data(t, 2, 3), 1)),
+    "amin": Example(lambda t: t.amin(data(t, 2, 3), (0, 1))),
+    "argmax": Example(lambda t: (t.argmax(data(t, 2, 3)), t.argmax(data(t, 2, 3), 1))),
+    "argmin": Example(lambda t: (t.argmin(data(t, 2, 3)), t.argmin(data(t, 2, 3), 0, keepdim=True))),
+    "logsumexp": Example(lambda t: t.logsumexp(data(t, 2, 3) * 100, 1)),
+    "prod": Example(lambda t: (t.prod(data(t, 2, 3)), t.prod(t.tensor([[1, 2], [3, 4]]), 0))),
+    "any": Example(lambda t: (t.any(t.tensor([[True, False], [False, False]])), t.any(t.tensor([[0., 1.], [0., 0.]]), 1))),
+    "all": Example(lambda t: (t.all(t.tensor([[True, False], [True, True]])), t.all(t.tensor([[1, 1], [0, 2]]), 1))),
+    "count_nonzero": Example(lambda t: (t.count_nonzero(t.tensor([[0, 1, 2], [3, 0, 0]])),
+                                        t.count_nonzero(t.tensor([[0., 1.], [2., 0.]]), 1))),
+    # --- activations --------------------------------------------------------------------
+    "relu": Example(lambda t: t.relu(data(t, 5))),
+    "sigmoid": Example(lambda t: t.sigmoid(data(t, 5) * 10)),
+    "tanh": Example(lambda t: t.tanh(data(t, 5) * 10)),
+    "softmax": Example(lambda t: (t.softmax(data(t, 2, 3), 1), t.softmax(t.tensor([1000., 0.]), 0))),
+    "log_softmax": Example(lambda t: t.log_softmax(data(t, 2, 3) * 100, dim=0)),
+}
+
+
+def _focal_reference(t):
+    """-alpha (1 - p_t)^gamma log p_t, mean over the batch (minidl's focal loss; torch has none)."""
+    logits, target = data(t, 4, 3) * 3, t.tensor([0, 2, 1, 2])
+    log_p = t.nn.functional.log_softmax(logits, 1).gather(1, target[:, None])[:, 0]
+    return (-0.25 * (1 - log_p.exp()) ** 2.0 * log_p).mean()
+
+
+F = {
+    "relu": Example(lambda t: t.nn.functional.relu(data(t, 5))),
+    "leaky_relu": Example(lambda t: t.nn.functional.leaky_relu(data(t, 5), 0.2)),
+    "sigmoid": Example(lambda t: t.nn.functional.sigmoid(data(t, 5))),
+    "tanh": Example(lambda t: t.nn.functional.tanh(data(t, 5))),
+    "gelu": Example(lambda t: (t.nn.functional.gelu(data(t, 5) * 3), t.nn.functional.gelu(data(t, 5) * 3, approximate="tanh"))),
+    "softmax": Example(lambda t: t.nn.functional.softmax(data(t, 2, 3), dim=-1)),
+    "log_softmax": Example(lambda t: t.nn.functional.log_softmax(data(t, 2, 3), dim=1)),
+    "linear": Example(lambda t: t.nn.functional.linear(data(t, 2, 3), data(t, 4, 3), data(t, 4))),
+    "conv1d": Example(lambda t: t.nn.functional.conv1d(data(t, 1, 2, 7), data(t, 3, 2, 3), data(t, 3), stride=2, padding=1)),
+    "conv2d": Example(lambda t: t.nn.functional.conv2d(data(t, 1, 2, 5, 5), data(t, 4, 1, 3, 3), None, padding=1, groups=2)),
+    "max_pool1d": Example(lambda t: t.nn.functional.max_pool1d(data(t, 1, 2, 7), 3, stride=2)),
+    "max_pool2d": Example(lambda t: t.nn.functional.max_pool2d(data(t, 1, 2, 5, 5), 2, ceil_mode=True, return_indices=True)),
+    "avg_pool1d": Example(lambda t: t.nn.functional.avg_pool1d(data(t, 1, 2, 7), 2, padding=1)),
+    "avg_pool2d": Example(lambda t: t.nn.functional.avg_pool2d(data(t, 1, 2, 5, 5), 3, stride=2, padding=1, count_include_pad=False)),
+    "adaptive_avg_pool2d": Example(lambda t: t.nn.functional.adaptive_avg_pool2d(data(t, 1, 2, 5, 7), (2, 3))),
+    "batch_norm": Example(lambda t: t.nn.functional.batch_norm(data(t, 4, 3), t.zeros(3), t.ones(3), training=True)),
+    "layer_norm": Example(lambda t: t.nn.functional.layer_norm(data(t, 2, 5), (5,), data(t, 5), data(t, 5))),
+    "dropout": Example(lambda t: (t.nn.functional.dropout(data(t, 4), 0.5, training=False),
+                                  t.nn.functional.dropout(data(t, 4), 0.0))),
+    "embedding": Example(lambda t: t.nn.functional.embedding(t.tensor([[0, 2], [1, 0]]), data(t, 3, 4))),
+    "one_hot": Example(lambda t: (t.nn.functional.one_hot(t.tensor([0, 2, 1])), t.nn.functional.one_hot(t.tensor([1]), 4))),
+    "pad": Example(lambda t: t.nn.functional.pad(data(t, 1, 2, 3), (1, 2), value=-1.0)),
+    "scaled_dot_product_attention": Example(lambda t: t.nn.functional.scaled_dot_product_attention(
+        data(t, 1, 2, 4, 8), data(t, 1, 2, 5, 8), data(t, 1, 2, 5, 8) * 2, is_causal=True)),
+    "mse_loss": Example(lambda t: t.nn.functional.mse_loss(data(t, 2, 3), t.zeros(2, 3))),
+    "l1_loss": Example(lambda t: t.nn.functional.l1_loss(data(t, 2, 3), t.ones(2, 3), reduction="sum")),
+    "binary_cross_entropy": Example(lambda t: t.nn.functional.binary_cross_entropy(
+        t.sigmoid(data(t, 4)), t.tensor([0., 1., 1., 0.]))),
+    "binary_cross_entropy_with_logits": Example(lambda t: t.nn.functional.binary_cross_entropy_with_logits(
+        data(t, 4) * 5, t.tensor([0., 1., 1., 0.]), pos_weight=t.tensor([2.]))),
+    "cross_entropy": Example(lambda t: (t.nn.functional.cross_entropy(data(t, 4, 3), t.tensor([0, 2, 1, -100])),
+                                        t.nn.functional.cross_entropy(data(t, 4, 3), t.tensor([0, 2, 1, 1]), label_smoothing=0.1))),
+    "nll_loss": Example(lambda t: t.nn.functional.nll_loss(t.nn.functional.log_softmax(data(t, 4, 3), 1), t.tensor([0, 2, 1, 1]),
+                                                           reduction="none")),
+    "focal_loss": Example(lambda t: t.nn.functional.focal_loss(data(t, 4, 3) * 3, t.tensor([0, 2, 1, 2])),
+                          reference=_focal_reference),
+}
+
+NAMESPACES = {"md": (md, MD), "F": (md.nn.functional, F)}
+
+
+def _public_callables(namespace):
+    return sorted(n for n in dir(namespace) if not n.startswith("_") and callable(getattr(namespace, n))
+                  and not isinstance(getattr(namespace, n), types.ModuleType))
+
+
+def test_every_public_name_has_an_example():
+    """issue 14 item 4: a public function or class of md / md.nn.functional without an entry fails here."""
+    for prefix, (namespace, table) in NAMESPACES.items():
+        public = set(_public_callables(namespace))
+        missing, stale = sorted(public - set(table)), sorted(set(table) - public)
+        assert not missing, f"public {prefix}.<name> without an example in tests/test_public_api.py: {missing}"
+        assert not stale, f"examples for names {prefix} does not export: {stale}"
+
+
+def _to_python(x):
+    """A result as plain Python/NumPy values, library-independent: tensors -> (dtype name,
+    shape, array); dtypes -> name; sequences and dicts element by element."""
+    if isinstance(x, (md.Tensor, torch.Tensor)):
+        name = str(x.dtype).split(".")[-1]
+        if isinstance(x, torch.Tensor):
+            array = x.detach().float().numpy() if x.dtype in (torch.bfloat16, torch.float16) else x.detach().numpy()
+        else:
+            array = x.detach().numpy().astype(np.float32) if x.dtype in (md.bfloat16, md.float16) else x.detach().numpy()
+        return ("tensor", name, tuple(x.shape), array)
+    if isinstance(x, (md.dtype, torch.dtype)):
+        return ("dtype", str(x).split(".")[-1])
+    if isinstance(x, (md.Size, torch.Size)):
+        return ("size", tuple(x))
+    if isinstance(x, dict):
+        return {k: _to_python(v) for k, v in x.items()}
+    if isinstance(x, (tuple, list)):
+        return (type(x).__name__ if not hasattr(x, "_fields") else tuple(x._fields), [_to_python(v) for v in x])
+    return x
+
+
+def _assert_same(got, want, compare, where="result"):
+    if isinstance(want, tuple) and want and want[0] == "tensor":
+        assert isinstance(got, tuple) and got[0] == "tensor", f"{where}: {got!r} is not a tensor"
+        assert got[1] == want[1], f"{where}: dtype {got[1]} != PyTorch's {want[1]}"
+        assert got[2] == want[2], f"{where}: shape {got[2]} != PyTorch's {want[2]}"
+        if compare == VALUES:
+            np.testing.assert_allclose(got[3].astype(np.float64), want[3].astype(np.float64), rtol=1e-4, atol=1e-5,
+                                       equal_nan=True, err_msg=where)
+    elif isinstance(want, dict):
+        assert isinstance(got, dict) and set(got) == set(want), f"{where}: keys {got!r} != {set(want)}"
+        for k in want:
+            _assert_same(got[k], want[k], compare, f"{where}[{k!r}]")
+    elif isinstance(want, tuple) and len(want) == 2 and isinstance(want[1], list):
+        assert isinstance(got, tuple) and len(got) == 2 and isinstance(got[1], list), f"{where}: {got!r} is no sequence"
+        if isinstance(want[0], tuple):  # a named tuple (torch.return_types.max, ...): the same fields
+            assert got[0] == want[0], f"{where}: fields {got[0]} != PyTorch's {want[0]}"
+        assert len(got[1]) == len(want[1]), f"{where}: {len(got[1])} items, PyTorch gives {len(want[1])}"
+        for i, (g, w) in enumerate(zip(got[1], want[1])):
+            _assert_same(g, w, compare, f"{where}[{i}]")
+    elif isinstance(want, float):
+        assert type(got) is float and math.isclose(got, want, rel_tol=1e-5), f"{where}: {got!r} != PyTorch's {want!r}"
+    else:
+        assert type(got) is type(want) and got == want, f"{where}: {got!r} != PyTorch's {want!r}"
+
+
+def _run_traced(call, target):
+    """Run ``call`` and report whether ``target`` (a Python function) was entered."""
+    code = getattr(inspect.unwrap(target), "__code__", None)
+    seen = []
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code is code:
+            seen.append(True)
+
+    sys.setprofile(profile)
+    try:
+        result = call()
+    finally:
+        sys.setprofile(None)
+    return result, (code is None or bool(seen))
+
+
+CASES = [(prefix, name) for prefix, (_, table) in NAMESPACES.items() for name in sorted(table)]
+
+
+@pytest.mark.parametrize("prefix,name", CASES, ids=[f"{p}.{n}" for p, n in CASES])
+def test_public_name_matches_pytorch(prefix, name):
+    """issue 14 item 4: md.<name>(...) runs and gives torch.<name>(...)'s values, dtype and shape."""
+    namespace, table = NAMESPACES[prefix]
+    example = table[name]
+    md.manual_seed(0)
+    got, reached = _run_traced(lambda: example.call(md), getattr(namespace, name))
+    assert reached, f"the example filed under {prefix}.{name} never calls it"
+    torch_namespace = torch if prefix == "md" else torch.nn.functional
+    if example.reference is None:
+        assert hasattr(torch_namespace, name), f"torch has no {name}: give the example a reference"
+        want = example.call(torch)
+    else:
+        want = example.reference(torch)
+    _assert_same(_to_python(got), _to_python(want), example.compare, f"{prefix}.{name}")
+
+
+def test_dtype_names_match_pytorch():
+    """md.float, md.bool, md.long, ... are the dtypes torch.float, torch.bool, torch.long, ... name."""
+    names = [n for n in dir(md) if isinstance(getattr(md, n), md.dtype)]
+    assert {"float32", "float", "bool", "int64", "long", "double", "half", "bfloat16"} <= set(names)
+    for n in names:
+        assert str(getattr(md, n)).split(".")[-1] == str(getattr(torch, n)).split(".")[-1], n
+
+
+@pytest.mark.parametrize("name", ["exp", "abs", "round", "logical_not"])
+def test_unary_functions_name_the_argument_that_is_not_a_tensor(name):
+    """md.exp(1.0) raises PyTorch's TypeError, not "'float' object has no attribute 'exp'"."""
+    with pytest.raises(TypeError, match=rf"^{name}\(\): argument 'input' \(position 1\) must be Tensor, not float$"):
+        getattr(md, name)(1.0)
