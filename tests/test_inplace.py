@@ -320,3 +320,59 @@ def test_torchvision_style_residual_block_trains_like_pytorch():
     assert_close(mx.grad, tx.grad, rtol=1e-3, atol=1e-4)
     for (name, mp), tp in zip(mb.named_parameters(), tb.parameters()):
         assert_close(mp.grad, tp.grad, rtol=1e-3, atol=1e-4)
+
+
+# --- random programs: minidl and PyTorch agree on raising, values and gradients ---------------
+def _random_program(seed):
+    """A list of steps over a pool of tensors (two leaves first): out-of-place ops, views
+    made by indexing, and in-place writes, in a random order."""
+    rng = np.random.default_rng(seed)
+    steps = []
+    pool = 2
+    for _ in range(rng.integers(3, 9)):
+        kind = rng.choice(["mul", "add", "exp", "view", "add_", "mul_", "setitem", "exp_"])
+        i, j = int(rng.integers(pool)), int(rng.integers(pool))
+        lo = int(rng.integers(0, 2))
+        steps.append((str(kind), i, j, lo))
+        if kind in ("mul", "add", "exp", "view"):
+            pool += 1
+    return steps
+
+
+def _play(lib, steps, x, w):
+    pool = [x, w]
+    with lib.no_grad():
+        pool += [x * 1, w * 1]  # two non-leaves that can be written in place
+    pool = [x, w, pool[2] + x * 0, pool[3] + w * 0]
+    for kind, i, j, lo in steps:
+        i, j = i % len(pool), j % len(pool)
+        a, b = pool[i], pool[j]
+        if kind in ("mul", "add") and a.shape != b.shape:
+            b = b.sum()
+        if kind == "mul":
+            pool.append(a * b)
+        elif kind == "add":
+            pool.append(a + b)
+        elif kind == "exp":
+            pool.append((a * 0.1).exp())
+        elif kind == "view":
+            pool.append(a[lo:])
+        elif a.requires_grad and a.grad_fn is None:
+            continue  # in place on a leaf: tested above
+        elif a.shape != b.shape and b.shape[0] > a.shape[0]:
+            continue
+        elif kind == "add_":
+            a.add_(b[-a.shape[0]:])
+        elif kind == "mul_":
+            a.mul_(b[-a.shape[0]:] * 0.5)
+        elif kind == "setitem":
+            a[lo:] = b[-(a.shape[0] - lo):] * 2 if a.shape[0] - lo else a[lo:]
+        elif kind == "exp_":
+            a.mul_(0.1).exp_()
+    return sum((t * (k + 1)).sum() for k, t in enumerate(pool))
+
+
+@pytest.mark.parametrize("seed", range(120))
+def test_random_inplace_programs_match_pytorch(seed):
+    steps = _random_program(seed)
+    _same(lambda lib, x, w: _play(lib, steps, x, w), shapes=((4,), (4,)))
