@@ -11,6 +11,10 @@ Rows:
   add fwd          c = a + b                      (no tensor requires grad)
   add fwd+bwd      (a + b).sum().backward()       (a, b leaves with requires_grad=True;
                                                    .grad accumulates, identically in both)
+  mul fwd+bwd      (a * b).sum().backward()       (mul saves a and b: their versions are
+                                                   recorded and checked, graph/version.py)
+  add_ in place    a.add_(b)                      (bumps a's version counter)
+  setitem          a[2:6] = 1
   mul / relu / matmul 8x8 / sum / a[3] / a[2:6]   forward only, for context
 """
 from __future__ import annotations
@@ -45,10 +49,20 @@ def cases(lib):
         a, b = s
         (a + b).sum().backward()
 
+    def mul_fwd_bwd(s):  # mul saves both inputs: records and checks their versions
+        a, b = s
+        (a * b).sum().backward()
+
+    def setitem(s):
+        s[0][2:6] = 1.0
+
     return {
         "add fwd": (lambda: leaves(False), lambda s: s[0] + s[1]),
         "add fwd+bwd": (lambda: leaves(True), fwd_bwd),
         "mul fwd": (lambda: leaves(False), lambda s: s[0] * s[1]),
+        "mul fwd+bwd": (lambda: leaves(True), mul_fwd_bwd),
+        "add_ in place": (lambda: leaves(False), lambda s: s[0].add_(s[1])),
+        "setitem a[2:6] = 1": (lambda: leaves(False), setitem),
         "relu fwd": (lambda: leaves(False), lambda s: relu(s[0])),
         "matmul 8x8 fwd": (lambda: (lib.tensor(m8), lib.tensor(m8)), lambda s: s[0] @ s[1]),
         "sum fwd": (lambda: leaves(False), lambda s: s[0].sum()),

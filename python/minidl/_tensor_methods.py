@@ -7,13 +7,10 @@ They live here and not in ``tensor.py`` because they call the layers above it: `
 """
 from __future__ import annotations
 
-import numpy as np
-
-from . import _C
 from .autograd import backward as _autograd_backward
 from .dtypes import as_dtype, dtype as _dtype, get_default_dtype
 from .nn import functional as F
-from .ops import creation, elementwise, gemm, reduce, shape
+from .ops import creation, elementwise, gemm, inplace, reduce, shape
 from .ops import array as A
 from .tensor import Tensor, device
 
@@ -23,27 +20,6 @@ _binary = elementwise.binary
 def _op(code, reverse=False):
     def method(self, other):
         return _binary(code, self, other, reverse)
-    return method
-
-
-def _inplace(code):
-    def method(self, other):
-        self._check_inplace()
-        if isinstance(other, Tensor):
-            od = other._data
-            if od.dtype != self._data.dtype:
-                od = A.cast(od, self._data.dtype)
-            A_in = self._data
-            if A.is_low(A_in):
-                _C.copy_(A_in, A.binary(code, A_in, od))
-            else:
-                _C.binary_(code, A_in, od)
-        else:
-            if A.is_low(self._data):
-                _C.copy_(self._data, A.binary_scalar(code, self._data, float(other)))
-            else:
-                _C.binary_scalar_(code, self._data, float(other))
-        return self
     return method
 
 
@@ -73,11 +49,6 @@ T.__and__ = T.logical_and = _op(A.LAND)
 T.__or__ = T.logical_or = _op(A.LOR)
 T.__xor__ = T.logical_xor = _op(A.LXOR)
 T.__hash__ = object.__hash__
-T.__iadd__ = T.add_ = _inplace(A.ADD)
-T.__isub__ = T.sub_ = _inplace(A.SUB)
-T.__imul__ = T.mul_ = _inplace(A.MUL)
-T.__itruediv__ = T.div_ = _inplace(A.DIV)
-T.pow_ = _inplace(A.POW)
 
 
 def _add_alpha(self, other, alpha=1):
@@ -90,10 +61,6 @@ T.sub = lambda self, other, alpha=1: _binary(A.SUB, self, other * alpha if alpha
 
 def _unary(code):
     return lambda self: elementwise.unary(code, self)
-
-
-def _unary_inplace(code):
-    return lambda self: elementwise.unary_(code, self)
 
 
 T.__neg__ = T.neg = T.negative = _unary(A.NEG)
@@ -117,11 +84,6 @@ T.trunc = _unary(A.TRUNC)
 T.isnan = _unary(A.ISNAN)
 T.isinf = _unary(A.ISINF)
 T.isfinite = _unary(A.ISFINITE)
-T.exp_ = _unary_inplace(A.EXP)
-T.log_ = _unary_inplace(A.LOG)
-T.sqrt_ = _unary_inplace(A.SQRT)
-T.neg_ = _unary_inplace(A.NEG)
-T.abs_ = _unary_inplace(A.ABS)
 T.__matmul__ = T.matmul = gemm.matmul
 T.__rmatmul__ = lambda self, other: gemm.matmul(other, self)
 T.mm = gemm.mm
@@ -131,54 +93,26 @@ T.masked_fill = elementwise.masked_fill
 T.where = lambda self, condition, other: elementwise.where(condition, self, other)
 
 
-def _clamp_(self, min=None, max=None):
-    self._check_inplace()
-    _C.copy_(self._data, elementwise.clamp(self.detach(), min, max)._data)
-    return self
-
-
-def _masked_fill_(self, mask, value):
-    self._check_inplace()
-    _C.copy_(self._data, elementwise.masked_fill(self.detach(), mask, value)._data)
-    return self
-
-
-def _fill_(self, value):
-    self._check_inplace()
-    _C.fill_(self._data, float(value.item() if isinstance(value, Tensor) else value))
-    return self
-
-
-def _zero_(self):
-    return _fill_(self, 0)
-
-
-def _copy_(self, src):
-    self._check_inplace()
-    sd = src._data if isinstance(src, Tensor) else np.asarray(src)
-    _C.copy_(self._data, sd)
-    return self
-
-
-def _uniform_(self, a=0.0, b=1.0):
-    self._check_inplace()
-    _C.copy_(self._data, _C.rand(list(self._data.shape), _C.DType.f64, float(a), float(b)))
-    return self
-
-
-def _normal_(self, mean=0.0, std=1.0):
-    self._check_inplace()
-    _C.copy_(self._data, _C.randn(list(self._data.shape), _C.DType.f64, float(mean), float(std)))
-    return self
-
-
-T.clamp_ = T.clip_ = _clamp_
-T.masked_fill_ = _masked_fill_
-T.fill_ = _fill_
-T.zero_ = _zero_
-T.copy_ = _copy_
-T.uniform_ = _uniform_
-T.normal_ = _normal_
+# in-place ops (ops/inplace.py: the version counter, and autograd's rebase of x's history)
+T.__iadd__ = T.add_ = lambda self, other, alpha=1: inplace.binary_(A.ADD, self, other, alpha)
+T.__isub__ = T.sub_ = lambda self, other, alpha=1: inplace.binary_(A.SUB, self, other, alpha)
+T.__imul__ = T.mul_ = lambda self, other: inplace.binary_(A.MUL, self, other)
+T.__itruediv__ = T.div_ = lambda self, other: inplace.binary_(A.DIV, self, other)
+T.pow_ = lambda self, other: inplace.binary_(A.POW, self, other)
+T.exp_ = lambda self: inplace.unary_(A.EXP, self)
+T.log_ = lambda self: inplace.unary_(A.LOG, self)
+T.sqrt_ = lambda self: inplace.unary_(A.SQRT, self)
+T.neg_ = lambda self: inplace.unary_(A.NEG, self)
+T.abs_ = lambda self: inplace.unary_(A.ABS, self)
+T.clamp_ = T.clip_ = inplace.clamp_
+T.masked_fill_ = inplace.masked_fill_
+T.fill_ = inplace.fill_
+T.zero_ = lambda self: inplace.fill_(self, 0)
+T.copy_ = inplace.copy_
+T.uniform_ = inplace.uniform_
+T.normal_ = inplace.normal_
+T.__setitem__ = inplace.setitem
+T._refresh_view = inplace.refresh_view  # tensor.py's _edge calls it for a stale view
 
 T.sum = reduce.sum
 T.mean = reduce.mean
@@ -213,7 +147,6 @@ T.mT = property(lambda self: shape.transpose(self, -2, -1))
 T.expand = shape.expand
 T.expand_as = shape.expand_as
 T.__getitem__ = shape.getitem
-T.__setitem__ = shape.setitem
 T.split = shape.split
 T.chunk = shape.chunk
 T.unbind = shape.unbind
@@ -226,14 +159,14 @@ T.flip = shape.flip
 
 for _name in ("relu", "sigmoid", "tanh", "softmax", "log_softmax"):
     setattr(T, _name, getattr(F, _name))  # x.relu(...) is F.relu(x, ...)
-T.relu_ = lambda self: self.copy_(self.detach().relu()) if True else None
+T.relu_ = lambda self: F.relu(self, inplace=True)
 
 
 # --- construction, conversion, backward ----------------------------------------------------
 def _tensor_init(self, data=None, *, requires_grad=False):
     # torch.Tensor(data) is the legacy constructor: the default float dtype whatever the data
     src = creation.tensor(data if data is not None else [], dtype=get_default_dtype(), requires_grad=requires_grad)
-    for name in Tensor.__slots__[:-1]:  # every field but __weakref__, as _wrap sets them
+    for name in Tensor.__slots__[:-2]:  # the fields _wrap sets (not _view_of, __weakref__)
         setattr(self, name, getattr(src, name))
 
 

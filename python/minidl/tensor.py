@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _C
 from . import cuda as _cuda
-from .graph import grad_mode
+from .graph import grad_mode, version
 from .graph.node import AccumulateGrad
 from .dtypes import DtypeShortcuts, bool_, from_numpy_dtype, int64
 from .ops import array as A
@@ -90,6 +90,9 @@ def _edge(t: "Tensor"):
     """Where the gradient of ``t`` goes: its grad_fn, or its leaf accumulator."""
     n = t._node
     if n is not None:
+        if n.is_view and t._view_is_stale():  # its base was written since: take the new history
+            t._refresh_view()
+            n = t._node
         return (n, t._out_idx)
     ref = t._accum
     acc = ref() if ref is not None else None
@@ -126,7 +129,11 @@ class Tensor(DtypeShortcuts):
     (minidl.Size([2, 2]), minidl.float32, 3.0)
     """
 
-    __slots__ = ("_data", "_rg", "_grad", "_node", "_out_idx", "_accum", "_retains", "_hooks", "__weakref__")
+    # _view_of: (base tensor, index key, base memory's version) on a tensor made by basic
+    # indexing (x[0], x[:, 1:]), set by getitem only; _wrap leaves it unset (read with getattr)
+    # so other ops pay nothing. ops/inplace.py uses it to write through the base.
+    __slots__ = ("_data", "_rg", "_grad", "_node", "_out_idx", "_accum", "_retains", "_hooks", "_view_of",
+                 "__weakref__")
     __array_priority__ = 1000  # make ndarray (op) Tensor defer to Tensor's reflected ops
 
     # Tensor(data) (__init__), to() and backward() call layers above this module (ops.creation,
@@ -384,16 +391,30 @@ class Tensor(DtypeShortcuts):
         raise RuntimeError("minidl's CUDA tensors are not implemented yet")
 
     # --- autograd ------------------------------------------------------------------------
+    def _view_is_stale(self) -> bool:
+        """A view made by indexing whose memory was written (through its base) since."""
+        view_of = getattr(self, "_view_of", None)
+        return view_of is not None and version.version_of(self._data) != view_of[2]
+
+    @property
+    def _version(self) -> int:
+        """How many in-place writes this tensor's memory has seen (shared by its views)."""
+        return version.version_of(self._data)
+
     def _check_inplace(self):
-        if self._rg and grad_mode._enabled:
-            if self._node is None:
-                raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-            raise RuntimeError("minidl does not support in-place operations on tensors that are part of the "
-                               "autograd graph; use the out-of-place op (e.g. x = x + y) instead")
+        """Raise where PyTorch refuses an in-place write to this tensor (called before it)."""
         if not self._data.flags.writeable:
             raise RuntimeError("unsupported operation: the tensor is a read-only (expanded) view; "
                                "call .clone() first")
-
+        if self._rg and grad_mode._enabled:
+            node = self._node
+            if node is None:
+                raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+            while node.is_view and node.next[0] is not None:  # walk down a chain of views
+                node = node.next[0][0]
+                if type(node) is AccumulateGrad:
+                    raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
+                                       "in-place operation.")
 
 _new = object.__new__
 

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 from ..graph import grad_mode
+from ..graph import version as _version
 from ..graph.node import Node
 from ..ops import array as A
 from ..tensor import Tensor, _edge
@@ -33,12 +34,17 @@ class FunctionCtx:
 
     def save_for_backward(self, *tensors):
         self._saved = tensors
+        # the versions now, checked when backward reads them (graph/version.py)
+        self._saved_arrays = tuple(t._data if isinstance(t, Tensor) else None for t in tensors)
+        self._versions = _version.record(self._saved_arrays)
 
     @property
     def saved_tensors(self):
         if self._freed:
             raise RuntimeError("Trying to backward through the graph a second time (saved tensors of this "
                                "Function were freed); specify retain_graph=True.")
+        if self._saved:
+            _version.check(self._saved_arrays, self._versions, "save_for_backward")
         return self._saved
 
     def mark_non_differentiable(self, *tensors):

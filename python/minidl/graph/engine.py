@@ -95,6 +95,7 @@ def run_backward(roots, root_grads, wrap, retain_graph=False, capture=None, accu
                 continue
             if node.saved is _FREED:  # nodes reading self.saved directly would fail obscurely
                 node.get_saved()  # raises "Trying to backward through the graph a second time"
+            node.check_saved()  # a saved array changed in place since: raise, don't mis-differentiate
             grads_in = node.apply(g)
             if not retain_graph:
                 node.release()

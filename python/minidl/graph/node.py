@@ -6,8 +6,14 @@ Every differentiable op that sees an input requiring grad creates a ``Node`` who
 Leaf tensors that require grad end in an ``AccumulateGrad`` node that adds into ``.grad``.
 Gradients travelling through the graph are NumPy arrays (storage only; the arithmetic in
 ``apply`` calls the C++ kernels).
+
+A node remembers the version of each array it saved (``graph/version.py``); the engine calls
+``check_saved()`` before ``apply`` so that a saved array changed in place since raises
+instead of giving a wrong gradient.
 """
 from __future__ import annotations
+
+from . import version as _version
 
 _FREED = object()
 
@@ -15,13 +21,20 @@ _FREED = object()
 class Node:
     """One backward step. Subclasses define ``apply(self, grad)`` -> tuple of grads."""
 
-    __slots__ = ("next", "saved", "hooks", "__weakref__")
+    __slots__ = ("next", "saved", "hooks", "versions", "__weakref__")
     n_outputs = 1
+    is_view = False  # True on the nodes of ops whose result shares its input's memory
 
     def __init__(self, next_edges, saved=()):
         self.next = next_edges
         self.saved = saved
         self.hooks = None
+        self.versions = _version.record(saved) if type(saved) is tuple else None
+
+    def check_saved(self):
+        """Raise if an array this node saved was modified in place after it was saved."""
+        if type(self.saved) is tuple:
+            _version.check(self.saved, self.versions, self.name())
 
     def name(self) -> str:
         return type(self).__name__

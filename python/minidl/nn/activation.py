@@ -24,6 +24,7 @@ from __future__ import annotations
 from .. import _C
 from ..graph.node import Node
 from ..ops import array as A
+from ..ops import inplace as inplace_ops
 from ..ops._graph import needs_grad, result
 from ..tensor import Tensor
 from .module import Module
@@ -50,12 +51,11 @@ def _activation(x: Tensor, act: int, param: float = 0.0) -> Tensor:
     return result(y, ActivationBackward, (x,), (act, y if act in _USES_OUTPUT else d, param))
 
 
-def _inplace_result(x: Tensor, y: Tensor, inplace: bool) -> Tensor:
+def _maybe_inplace(x: Tensor, act: int, param: float, inplace: bool) -> Tensor:
     if not inplace:
-        return y
-    x._check_inplace()
-    _C.copy_(x._data, y._data)
-    return x
+        return _activation(x, act, param)
+    # the activation's backward reads its output (relu) or its input (a copy of it is kept)
+    return inplace_ops.apply_(x, lambda old: _activation(old, act, param), keeps_old=act not in _USES_OUTPUT)
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -65,9 +65,9 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
     same shape and dtype. ReLU (Nair & Hinton, 2010) does not saturate for x > 0, which is why
     deep networks train with it where sigmoid and tanh layers stall.
 
-    ``inplace=True`` overwrites ``input`` and returns it when no gradient is needed; where
-    ``input`` takes part in autograd minidl ignores ``inplace`` and returns a new tensor
-    (PyTorch would modify it in place, or raise for a leaf that requires grad).
+    ``inplace=True`` overwrites ``input`` and returns it, as in PyTorch: under autograd the
+    input takes the ReLU's place in the graph (``ops/inplace.py``); on a leaf that requires
+    grad it raises.
 
     >>> import minidl as md
     >>> import minidl.nn.functional as F
@@ -79,7 +79,7 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
     >>> x.grad
     tensor([0.0000, 0.0000, 1.0000])
     """
-    return _inplace_result(input, _activation(input, A.RELU), inplace and not needs_grad(input))
+    return _maybe_inplace(input, A.RELU, 0.0, inplace)
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
@@ -94,8 +94,7 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
     >>> F.leaky_relu(md.tensor([-2.0, 0.0, 3.0]), negative_slope=0.1)
     tensor([-0.2000,  0.0000,  3.0000])
     """
-    return _inplace_result(input, _activation(input, A.LEAKY_RELU, float(negative_slope)),
-                           inplace and not needs_grad(input))
+    return _maybe_inplace(input, A.LEAKY_RELU, float(negative_slope), inplace)
 
 
 def sigmoid(input: Tensor) -> Tensor:

@@ -20,6 +20,8 @@ import math
 
 from .. import _C
 from ..graph.grad_mode import no_grad
+from ..ops import array as A
+from ..ops.inplace import write as _write  # copies into t and bumps its version counter
 from ..tensor import Tensor
 
 
@@ -80,8 +82,7 @@ def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     >>> bool(w.min() >= -0.1), bool(w.max() <= 0.1)
     (True, True)
     """
-    _C.copy_(t._data, _C.rand(list(t.shape), _C.DType.f64, float(a), float(b)))
-    return t
+    return _write(t, _C.rand(list(t.shape), _C.DType.f64, float(a), float(b)))
 
 
 @no_grad()
@@ -96,8 +97,7 @@ def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     >>> round(float(w.std()), 3)
     0.02
     """
-    _C.copy_(t._data, _C.randn(list(t.shape), _C.DType.f64, float(mean), float(std)))
-    return t
+    return _write(t, _C.randn(list(t.shape), _C.DType.f64, float(mean), float(std)))
 
 
 @no_grad()
@@ -110,8 +110,7 @@ def constant_(t: Tensor, val: float) -> Tensor:
     tensor([[0.5000, 0.5000, 0.5000],
             [0.5000, 0.5000, 0.5000]])
     """
-    _C.fill_(t._data, float(val))
-    return t
+    return _write(t, A.full((), float(val), t._data.dtype))
 
 
 def zeros_(t: Tensor) -> Tensor:

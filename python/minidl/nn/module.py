@@ -14,9 +14,9 @@ import os
 from collections import OrderedDict, namedtuple
 from collections.abc import Mapping
 
-from .. import _C
 from ..dtypes import DtypeShortcuts, as_dtype, dtype as _dtype
 from ..ops.creation import _check_device, tensor as _tensor
+from ..ops.inplace import write as _write
 from ..tensor import Tensor
 from .parameter import Parameter
 
@@ -350,7 +350,7 @@ class Module(DtypeShortcuts):
                 errors.append(f"size mismatch for {k}: copying a param with shape {list(src.shape)} from checkpoint, "
                               f"the shape in current model is {list(target.shape)}.")
                 continue
-            _C.copy_(target._data, src._data)
+            _write(target, src._data)
         if strict:
             if unexpected:
                 errors.insert(0, "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ".")

@@ -308,6 +308,8 @@ class UnaryBackward(Node):
         return (A.scale(g, 0.0),)
 
 
+_READS_INPUT = {A.ABS, A.LOG, A.SQUARE, A.SIN, A.COS, A.LOG1P}
+_READS_OUTPUT = {A.EXP, A.SQRT, A.RSQRT, A.RECIPROCAL, A.EXPM1}
 _NEEDS_FLOAT = {A.EXP, A.LOG, A.SQRT, A.RSQRT, A.RECIPROCAL, A.SIN, A.COS, A.LOG1P, A.EXPM1}
 
 
@@ -321,17 +323,10 @@ def unary(op: int, x: Tensor) -> Tensor:
     out = A.unary(op, d)
     if op in A.BOOL_UNARY or not needs_grad(x):
         return _wrap(out)
-    return result(out, UnaryBackward, (x,), (op, d, out))
-
-
-def unary_(op: int, x: Tensor) -> Tensor:
-    """In-place unary op (``x.exp_()`` ...)."""
-    x._check_inplace()
-    if A.is_low(x._data):
-        _C.copy_(x._data, A.unary(op, x._data))
-    else:
-        _C.unary_(op, x._data)
-    return x
+    # save only what the derivative reads, so an in-place write to the other one is no error
+    # (exp_ after exp is fine, as in PyTorch)
+    return result(out, UnaryBackward, (x,), (op, d if op in _READS_INPUT else None,
+                                             out if op in _READS_OUTPUT else None))
 
 
 # --- clamp / where / masked_fill ----------------------------------------------------------

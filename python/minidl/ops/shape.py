@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import _C
 from ..dtypes import as_dtype, promote_types
+from ..graph import version
 from ..graph.node import Node
 from ..tensor import Tensor
 from . import array as A
@@ -48,6 +49,7 @@ def _infer_shape(shape, numel, src_shape):
 
 class ReshapeBackward(Node):
     __slots__ = ()
+    is_view = True  # its result may share the input's memory (ops/inplace.py)
 
     def apply(self, g):
         return (A.contiguous(g).reshape(self.saved),)
@@ -187,6 +189,7 @@ def unsqueeze(x: Tensor, dim: int) -> Tensor:
 
 class PermuteBackward(Node):
     __slots__ = ()
+    is_view = True  # its result may share the input's memory (ops/inplace.py)
 
     def apply(self, g):
         return (g.transpose(self.saved),)  # inverse permutation, a view
@@ -249,6 +252,7 @@ def t(x: Tensor) -> Tensor:
 
 class ExpandBackward(Node):
     __slots__ = ()
+    is_view = True  # its result may share the input's memory (ops/inplace.py)
 
     def apply(self, g):
         return (A.sum_to(g, self.saved),)
@@ -341,17 +345,24 @@ def _convert_key(key, shape):
 
 class IndexBackward(Node):
     __slots__ = ()
+    is_view = True  # its result may share the input's memory (ops/inplace.py)
 
     def apply(self, g):
         shape, np_dtype, key, basic = self.get_saved()
         gx = A.zeros(shape, np_dtype)
         if basic:  # a view: copy the gradient into the same window
-            _C.copy_(gx[key] if builtins.any(k is Ellipsis for k in key) else gx[key + (Ellipsis,)], g)
+            _C.copy_(window(gx, key), g)
         else:  # advanced: scatter-add at the source positions (repeats accumulate)
             positions = _C.arange(0, int(np.prod(shape)), 1, _C.DType.i64).reshape(shape)[key]
             flat = gx.reshape(-1, 1)
             _C.scatter_add_rows(flat, A.contiguous(positions).reshape(-1), A.contiguous(g).reshape(-1, 1))
         return (gx,)
+
+
+def window(d: np.ndarray, key) -> np.ndarray:
+    """The view of ``d`` a basic (slice/int/None/Ellipsis) key selects; always an array, even
+    for an all-integer key (the trailing Ellipsis keeps it a 0-d view, not a scalar)."""
+    return d[key] if builtins.any(k is Ellipsis for k in key) else d[key + (Ellipsis,)]
 
 
 def getitem(x: Tensor, key) -> Tensor:
@@ -361,19 +372,20 @@ def getitem(x: Tensor, key) -> Tensor:
     # out-of-range ints take the general path, which validates and words the errors
     if (kind is int and d.ndim and -d.shape[0] <= key < d.shape[0]) or (kind is slice and key.step is None
                                                                        and d.ndim):
-        return result(d[key, ...], IndexBackward, (x,), (d.shape, d.dtype, (key,), True))
+        out = result(d[key, ...], IndexBackward, (x,), (d.shape, d.dtype, (key,), True))
+        out._view_of = (x, key, version.version_of(d))  # writes to out go through x (ops/inplace.py)
+        return out
     key, basic = _convert_key(key, d.shape)
-    if basic:  # a view; the trailing Ellipsis keeps an all-integer index a 0-d view
-        out = d[key] if builtins.any(k is Ellipsis for k in key) else d[key + (Ellipsis,)]
-    else:  # NumPy gathers a copy
-        out = np.asarray(d[key])
-    return result(out, IndexBackward, (x,), (d.shape, d.dtype, key, basic))
+    if basic:  # a view
+        out = result(window(d, key), IndexBackward, (x,), (d.shape, d.dtype, key, True))
+        out._view_of = (x, key, version.version_of(d))
+        return out
+    # NumPy gathers a copy
+    return result(np.asarray(d[key]), IndexBackward, (x,), (d.shape, d.dtype, key, False))
 
 
-def setitem(x: Tensor, key, value) -> None:
-    x._check_inplace()
-    d = x._data
-    key, basic = _convert_key(key, d.shape)
+def write_window(d: np.ndarray, key, basic: bool, value) -> None:
+    """``d[key] = value`` for a converted key: value is a Tensor, a number or array-like."""
     if isinstance(value, Tensor):
         v = value._data
     elif isinstance(value, (int, float, bool, np.number, np.bool_)):
@@ -381,16 +393,22 @@ def setitem(x: Tensor, key, value) -> None:
     else:
         v = np.asarray(value, dtype=d.dtype)
     if basic:
-        target = d[key] if builtins.any(k is Ellipsis for k in key) else d[key + (Ellipsis,)]
+        target = window(d, key)
         if v is None:
             _C.fill_(target, float(value))
         else:
             _C.copy_(target, v)
+    elif v is None:
+        d[key] = value  # scatter of one scalar into an advanced-index selection
     else:
-        if v is None:
-            d[key] = value  # scatter of one scalar into an advanced-index selection
-        else:
-            d[key] = v if v.dtype == d.dtype else A.cast(v, d.dtype)
+        d[key] = v if v.dtype == d.dtype else A.cast(v, d.dtype)
+
+
+def setitem(x: Tensor, key, value) -> None:
+    """``x[key] = value`` without autograd (``ops/inplace.py`` records it when needed)."""
+    x._check_inplace()
+    key, basic = _convert_key(key, x._data.shape)
+    write_window(x._data, key, basic, value)
 
 
 # --- joining and splitting ---------------------------------------------------------------
@@ -672,6 +690,7 @@ def flip(x: Tensor, dims) -> Tensor:
 
 class FlipBackward(Node):
     __slots__ = ()
+    is_view = True  # its result may share the input's memory (ops/inplace.py)
 
     def apply(self, g):
         return (g[self.saved],)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..graph import version
 from ..graph.grad_mode import enable_grad
 from ..tensor import Tensor
 
@@ -22,7 +23,8 @@ def run_closure(closure):
 class Batch:
     """The parameters of one dtype in one group: ``params`` (tensors), ``arrays`` (their
     contiguous storage), ``grads`` (contiguous, same dtype). Call ``finish()`` after the
-    kernel: a non-contiguous parameter was updated in a copy, which is written back."""
+    kernel: a non-contiguous parameter was updated in a copy, which is written back, and each
+    parameter's version counter goes up (``graph/version.py``), as PyTorch's in-place step does."""
 
     def __init__(self):
         self.params, self.arrays, self.grads, self._writeback = [], [], [], []
@@ -48,6 +50,8 @@ class Batch:
     def finish(self):
         for dst, src in self._writeback:
             np.copyto(dst, src)
+        for p in self.params:  # an in-place write: a graph that saved p now raises in backward
+            version.bump(p._data)
 
 
 def batches_with_grad(group) -> list:

@@ -1,0 +1,264 @@
+"""In-place ops: ``x.add_(y)``, ``x += y``, ``x[k] = v``, ``x.exp_()``, ``x.clamp_()``,
+``x.masked_fill_()``, ``x.fill_(v)``, ``x.zero_()``, ``x.copy_(src)``, ``x.uniform_()`` ...
+
+Each writes into ``x``'s memory and returns ``x``. Two things make them more than a kernel
+call.
+
+1. **The version counter** (``graph/version.py``). Every write bumps it, so a backward that
+   saved ``x``'s old values raises instead of computing a gradient from the new ones.
+
+2. **Autograd.** When ``x`` or the other operand requires grad (and grad mode is on), ``x``
+   takes the op's place in the graph, as PyTorch "rebases" ``x``'s history: the op runs out
+   of place on ``x``'s old value, the result ``r`` is written into ``x``'s memory, and
+   ``x.grad_fn`` becomes ``r``'s node, whose input edge leads to ``x``'s old ``grad_fn``
+   (``commit``). If the op's backward needs ``x``'s old values (mul, div, exp, clamp ...),
+   the op reads a copy of them, since ``x``'s memory is about to be overwritten (PyTorch
+   keeps an "original_self" copy for the same reason); add and sub need none.
+
+   For a view made by indexing (``v = x[0]``; ``x[:, 1:] += w``, which Python runs as a
+   getitem, an in-place add and a setitem), the write is committed to the base: ``x``
+   becomes "``x`` with the window replaced" (the node of ``x[k] = v``, ``SetitemBackward``)
+   and ``v`` becomes that window of the new ``x`` again; PyTorch's CopySlices does the same.
+
+What PyTorch refuses, minidl refuses with the same message: an in-place op on a leaf that
+requires grad, or on a view of one, while grad mode is on. Under ``md.no_grad()`` both are
+allowed: that is how optimizers and ``nn.init`` write parameters. Where minidl is narrower:
+an in-place op under autograd on a view made by reshape/permute/transpose/flip, or on a
+tensor that shares memory with another one it cannot name (``md.from_numpy``), raises
+rather than record a graph that misses the write.
+
+>>> import minidl as md
+>>> w = md.tensor([0., 1.], requires_grad=True)
+>>> h = w * 2
+>>> h += 1                       # in place on a non-leaf: fine, h.grad_fn is now AddBackward
+>>> h.pow_(2).sum().backward()   # d/dw (2w + 1)^2 = 4 (2w + 1)
+>>> w.grad
+tensor([ 4.0000, 12.0000])
+>>> w.add_(1)                    # a leaf that requires grad: refused, as in PyTorch
+Traceback (most recent call last):
+    ...
+RuntimeError: a leaf Variable that requires grad is being used in an in-place operation.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _C
+from ..graph import version
+from ..graph.node import Node
+from ..tensor import Tensor
+from . import array as A
+from . import elementwise, shape
+from ._graph import edges, needs_grad, result
+
+_wrap = Tensor._wrap
+
+
+# --- the two paths: a plain write, or a write that autograd records ------------------------
+def write(x: Tensor, values: np.ndarray) -> Tensor:
+    """Copy ``values`` (broadcast, cast) into ``x``'s memory and count the write."""
+    _C.copy_(x._data, values)
+    version.bump(x._data)
+    return x
+
+
+def _old_value(x: Tensor) -> Tensor:
+    """A copy of ``x``'s values that stands where ``x`` stands in the graph."""
+    old = _wrap(A.copy(x._data))
+    old._node, old._out_idx, old._rg = x._node, x._out_idx, x._rg
+    return old
+
+
+def commit(x: Tensor, r: Tensor) -> Tensor:
+    """``x`` takes the values and the graph position of ``r``, the in-place op's result."""
+    if r._data.shape != x._data.shape:
+        raise RuntimeError(f"output with shape {list(x._data.shape)} doesn't match the broadcast shape "
+                           f"{list(r._data.shape)}")
+    if r._data.dtype != x._data.dtype:
+        r = shape.to_dtype(r, x.dtype)  # the write casts; the gradient flows back through the cast
+    view_of = getattr(x, "_view_of", None)
+    if view_of is not None:  # x = base[key]: write through the base, then x is base[key] again
+        setitem(view_of[0], view_of[1], r)
+        return refresh_view(x)
+    if x._data.base is not None and (x._node is None or x._node.is_view):
+        raise RuntimeError(
+            "minidl: an in-place operation that autograd must record was applied to a tensor that shares "
+            "memory with another one (a view made by view/reshape/permute/transpose/flip/expand, or "
+            "md.from_numpy): minidl can rebase only the history of views made by indexing. Use the "
+            "out-of-place form (y = y + w), or write through the base tensor (base[k] = base[k] + w).")
+    write(x, r._data)
+    node = r._node
+    if node is not None and type(node.saved) is tuple and any(s is r._data for s in node.saved):
+        # the op saved its result: that result is x now, so save x (at its new version) and
+        # a later write to x raises in backward, as in PyTorch (x.sqrt_().neg_())
+        node.saved = tuple(x._data if s is r._data else s for s in node.saved)
+        node.versions = version.record(node.saved)
+    x._node, x._out_idx, x._rg = node, r._out_idx, r._rg
+    return x
+
+
+def refresh_view(x: Tensor) -> Tensor:
+    """Make the view ``x = base[key]`` a view of its base's current history again.
+
+    Needed after a write to the base (``base[k] = v``, or a write through another view):
+    ``x``'s values changed with the memory, so its gradient must flow to the new history.
+    """
+    base, key, _ = x._view_of
+    fresh = shape.getitem(base, key)
+    x._node, x._out_idx, x._rg, x._view_of = fresh._node, fresh._out_idx, fresh._rg, fresh._view_of
+    return x
+
+
+def apply_(x: Tensor, out_of_place, other=None, keeps_old=True) -> Tensor:
+    """Run ``x = out_of_place(x)`` in place: through autograd if ``x`` or ``other`` needs it.
+
+    ``keeps_old``: the op's backward reads its input, so it must see a copy of the old values.
+    """
+    if needs_grad(x, other):
+        x._check_inplace()
+        return commit(x, out_of_place(_old_value(x) if keeps_old else x))
+    x._check_inplace()
+    return write(x, out_of_place(x)._data)
+
+
+# --- arithmetic -----------------------------------------------------------------------------
+def binary_(op, x: Tensor, other, alpha=1) -> Tensor:
+    """``x.add_(other, alpha=1)``, ``x.mul_(other)`` ...: x = x (op) (alpha * other)."""
+    if alpha != 1:
+        other = other * alpha
+    other_t = other if isinstance(other, Tensor) else None
+    if needs_grad(x, other_t):
+        return apply_(x, lambda old: elementwise.binary(op, old, other), other_t,
+                      keeps_old=op not in (A.ADD, A.SUB))
+    x._check_inplace()
+    d = x._data
+    if other_t is not None:
+        od = other_t._data if other_t._data.dtype == d.dtype else A.cast(other_t._data, d.dtype)
+        if A.is_low(d):
+            _C.copy_(d, A.binary(op, d, od))
+        else:
+            _C.binary_(op, d, od)
+    elif A.is_low(d):
+        _C.copy_(d, A.binary_scalar(op, d, float(other)))
+    else:
+        _C.binary_scalar_(op, d, float(other))
+    version.bump(d)
+    return x
+
+
+def unary_(op, x: Tensor) -> Tensor:
+    """``x.exp_()``, ``x.sqrt_()`` ...: x = op(x)."""
+    if needs_grad(x):
+        return apply_(x, lambda old: elementwise.unary(op, old))
+    x._check_inplace()
+    d = x._data
+    if A.is_low(d):
+        _C.copy_(d, A.unary(op, d))
+    else:
+        _C.unary_(op, d)
+    version.bump(d)
+    return x
+
+
+def clamp_(x: Tensor, min=None, max=None) -> Tensor:
+    """``x.clamp_(min, max)``: x = min(max(x, min), max)."""
+    return apply_(x, lambda old: elementwise.clamp(old, min, max))
+
+
+def masked_fill_(x: Tensor, mask, value) -> Tensor:
+    """``x.masked_fill_(mask, value)``: x = value where mask, else x."""
+    return apply_(x, lambda old: elementwise.masked_fill(old, mask, value), keeps_old=False)
+
+
+# --- fill, copy, random ---------------------------------------------------------------------
+class FillBackward(Node):
+    """x.fill_(v): the old value of x no longer matters, its gradient is 0."""
+    __slots__ = ()
+
+    def apply(self, g):
+        return (A.zeros(g.shape, g.dtype),)
+
+
+def fill_(x: Tensor, value) -> Tensor:
+    """``x.fill_(value)``: every element becomes ``value`` (a number or a 0-d tensor)."""
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with "
+                               f"{value.ndim} dimensions.")
+        if needs_grad(value):  # d x / d value = 1 everywhere: the gradient of value is sum(g)
+            return copy_(x, value)
+        value = value.item()
+    if needs_grad(x):
+        x._check_inplace()
+        return commit(x, result(A.full(x._data.shape, value, x._data.dtype), FillBackward, (x,)))
+    x._check_inplace()
+    _C.fill_(x._data, float(value))
+    version.bump(x._data)
+    return x
+
+
+def copy_(x: Tensor, src) -> Tensor:
+    """``x.copy_(src)``: x's elements become src's (broadcast to x's shape, cast to x's dtype)."""
+    if isinstance(src, Tensor):
+        if needs_grad(x, src):  # the old x gets no gradient; src gets g summed to its shape
+            x._check_inplace()
+            return commit(x, shape.expand(src, x._data.shape) if src._data.shape != x._data.shape else src * 1)
+        sd = src._data
+    else:
+        sd = np.asarray(src)
+    x._check_inplace()
+    return write(x, sd)
+
+
+def uniform_(x: Tensor, a=0.0, b=1.0) -> Tensor:
+    """``x.uniform_(a, b)``: fill with samples of U(a, b), drawn from minidl's generator."""
+    x._check_inplace()
+    return write(x, _C.rand(list(x._data.shape), _C.DType.f64, float(a), float(b)))
+
+
+def normal_(x: Tensor, mean=0.0, std=1.0) -> Tensor:
+    """``x.normal_(mean, std)``: fill with samples of N(mean, std^2)."""
+    x._check_inplace()
+    return write(x, _C.randn(list(x._data.shape), _C.DType.f64, float(mean), float(std)))
+
+
+# --- x[key] = value -------------------------------------------------------------------------
+class SetitemBackward(Node):
+    """x[key] = v. The old x's gradient is g with the window zeroed (those values were
+    replaced); v's gradient is the window of g, summed over the dims v was broadcast along."""
+    __slots__ = ()
+
+    def apply(self, g):
+        key, basic, v_shape, v_dtype = self.saved
+        gx = gv = None
+        if self.next[0] is not None:
+            gx = A.copy(g)
+            if basic:
+                _C.fill_(shape.window(gx, key), 0.0)
+            else:
+                gx[key] = 0
+        if self.next[1] is not None:
+            gv = A.contiguous(shape.window(g, key) if basic else g[key])
+            gv = A.sum_to(gv, v_shape)
+            if gv.dtype != v_dtype:
+                gv = A.cast(gv, v_dtype)
+        return (gx, gv)
+
+
+def setitem(x: Tensor, key, value) -> None:
+    """``x[key] = value``: write ``value`` (broadcast) into the window ``key`` selects."""
+    value_t = value if isinstance(value, Tensor) else None
+    if not needs_grad(x, value_t):
+        shape.setitem(x, key, value)  # checks that x is writable
+        version.bump(x._data)
+        return
+    x._check_inplace()
+    nkey, basic = shape._convert_key(key, x._data.shape)
+    new = A.copy(x._data)
+    shape.write_window(new, nkey, basic, value)
+    saved = (nkey, basic, value_t._data.shape if value_t is not None else (),
+             value_t._data.dtype if value_t is not None else None)
+    r = _wrap(new)
+    r._node, r._rg = SetitemBackward(edges(x, value_t), saved), True
+    commit(x, r)
+
