@@ -40,7 +40,7 @@ def _quick_run(name, root):
         tempfile.tempdir = tmp
         try:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                res = labs.run(name, quick=True, out=os.path.join(root, "figures"), progress=True)
+                res = labs.run(name, quick=True, out=os.path.join(root, "figures"))  # progress: on by default
         finally:
             plt.close, tempfile.tempdir = real_close, saved_tempdir
         _RUNS[name] = (res, figures, out.getvalue(), err.getvalue(), os.listdir(tmp))
