@@ -24,7 +24,7 @@ import minidl as md
 
 import training_flags
 
-RUNTIME = "~2 min with the defaults on 2 cores (estimated from a 200-step run)"
+RUNTIME = "~1 min on 1 thread (estimated: 200 steps took 5.7 s of CPU, + evaluating 1000 strings)"
 
 PAD, BOS, EOS, DIGIT0 = 0, 1, 2, 3
 VOCAB = DIGIT0 + 10

@@ -28,7 +28,8 @@ import minidl as md
 
 import training_flags
 
-RUNTIME = "~20 s with the defaults on one thread (from this docstring's measurement)"
+RUNTIME = ("~20-45 s on 1 thread (measured: 45 s of CPU at load average 8; ~20 s on a quieter machine, "
+           "see above)")
 
 POSITIVE = "good great excellent wonderful superb pleasant lovely fine brilliant delightful".split()
 NEGATIVE = "bad awful terrible poor dreadful boring ugly weak horrible dull".split()

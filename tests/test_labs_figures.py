@@ -141,7 +141,7 @@ def test_lab_says_what_it_does_and_leaves_no_temp_files(name, root):
     stderr; nothing left in the temporary directory."""
     _, _, printed, progress, left = _quick_run(name, root)
     first = printed.splitlines()[0]
-    assert first.startswith(f"lab {name} (quick mode, expected ") and "on 2 cores" in first, first
+    assert first.startswith(f"lab {name} (quick mode, expected ~") and " s on 2 idle cores" in first, first
     assert progress.strip(), f"lab {name} showed no progress on stderr"
     assert left == [], f"lab {name} left {left} in the temporary directory"
 
@@ -169,6 +169,13 @@ def test_labs_help_states_each_runtime(capsys):
     with pytest.raises(SystemExit):
         main(["transfer", "--help"])
     assert "how do you transfer a network" in capsys.readouterr().out
+
+
+def test_readme_table_matches_the_labs_runtimes():
+    """issue 14 item 13: the README's table of lab running times says what ``--help`` says."""
+    readme = open(os.path.join(os.path.dirname(__file__), os.pardir, "README.md"), encoding="utf-8").read()
+    for name, (quick, full) in labs.RUNTIMES.items():
+        assert f"| `{name}` | {quick} s | {full} s |" in readme, name
 
 
 def test_progress_without_tqdm_prints_plain_lines(monkeypatch, capsys):

@@ -35,23 +35,24 @@ LABS = {
     "mixed-precision": "minidl.labs.mixed_precision",
 }
 
-# name -> (quick seconds, full seconds, how the full time was obtained), measured with
-# ``python -m minidl.labs NAME [--quick]`` on this project's 2-core Intel Xeon machine
-# (OMP_NUM_THREADS=1, other sessions running: load average 1-3). A busier machine is slower.
+# name -> (quick seconds, full seconds), measured: the CPU time of
+# ``python -m minidl.labs NAME [--quick] --no-progress`` with OMP_NUM_THREADS=1 on this
+# project's 2-core Intel Xeon, imports included, i.e. the wall time on an idle machine. At load
+# average 7-8 (other jobs on both cores) the wall times were 1.5-3x these.
 RUNTIMES = {
-    "backprop": (1, 4, "measured"),
-    "vanishing": (1, 4, "measured"),
-    "bias-variance": (1, 60, "measured"),
-    "schedules": (1, 3, "measured"),
-    "batch-size": (1, 60, "measured"),
-    "why-conv": (2, 10, "measured"),
-    "resnet": (3, 30, "measured"),
-    "transfer": (2, 60, "measured"),
-    "lstm-vs-gru": (5, 60, "measured"),
-    "bptt-gradients": (2, 10, "measured"),
-    "attention": (1, 3, "measured"),
-    "sqrt-dk": (1, 3, "measured"),
-    "mixed-precision": (2, 10, "measured"),
+    "backprop": (2, 2),
+    "vanishing": (2, 3),
+    "bias-variance": (4, 18),
+    "schedules": (2, 2),
+    "batch-size": (2, 3),
+    "why-conv": (4, 7),
+    "resnet": (5, 19),
+    "transfer": (4, 12),
+    "lstm-vs-gru": (7, 27),
+    "bptt-gradients": (4, 9),
+    "attention": (2, 3),
+    "sqrt-dk": (2, 2),
+    "mixed-precision": (4, 6),
 }
 
 
@@ -77,10 +78,10 @@ def runtime(name: str) -> str:
 
     >>> from minidl.labs import runtime
     >>> runtime("backprop")
-    'quick ~1 s, full ~4 s'
+    'quick ~2 s, full ~2 s'
     """
-    quick, full, how = RUNTIMES[name]
-    return f"quick ~{_duration(quick)}, full ~{_duration(full)}" + ("" if how == "measured" else f" ({how})")
+    quick, full = RUNTIMES[name]
+    return f"quick ~{_duration(quick)}, full ~{_duration(full)}"
 
 
 def _duration(seconds: float) -> str:
@@ -99,8 +100,8 @@ def run(name: str, quick: bool = False, out=None, progress: bool = True, **kwarg
     out = os.getcwd() if out is None else os.fspath(out)
     os.makedirs(out, exist_ok=True)
     mode = "quick" if quick else "full"
-    print(f"lab {name} ({mode} mode, expected {_duration(RUNTIMES[name][0 if quick else 1])} on 2 cores): "
-          f"{describe(name)}", flush=True)
+    print(f"lab {name} ({mode} mode, expected ~{_duration(RUNTIMES[name][0 if quick else 1])} on 2 idle cores, "
+          f"longer on a busy machine): {describe(name)}", flush=True)
     return mod.run(quick=quick, out=out, progress=progress, **kwargs)
 
 

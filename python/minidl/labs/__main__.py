@@ -12,7 +12,7 @@ from . import LABS, _module, list_labs, run, runtime
 
 
 def _lab_table() -> str:
-    lines = ["labs and their expected running times on 2 cores (quick / full mode):"]
+    lines = ["labs and their expected running times on 2 idle cores (quick / full mode; a busy machine is slower):"]
     lines += [f"  {name:<16} {runtime(name)}" for name in LABS]
     return "\n".join(lines)
 
