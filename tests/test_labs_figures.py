@@ -189,3 +189,18 @@ def test_progress_without_tqdm_prints_plain_lines(monkeypatch, capsys):
     assert err.strip().splitlines()[-1].startswith("fits: 100% (3/3 fit)")
     silent = progress_module.progress(range(2), enabled=False)
     assert list(silent) == [0, 1] and capsys.readouterr().err == ""
+
+
+def test_lab_as_a_script_leaves_tmpdir_empty(tmp_path):
+    """issue 14 item 13: ``python -m minidl.labs NAME`` with TMPDIR an empty folder leaves it empty
+    (a check of the whole process: matplotlib, minidl and the lab)."""
+    import subprocess
+    import sys
+    tmp, out = tmp_path / "tmp", tmp_path / "out"
+    tmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp), OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "minidl.labs", "sqrt-dk", "--quick", "--out", str(out)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (out / "sqrt-dk.png").exists() and "scores with and without" in proc.stderr
+    assert os.listdir(tmp) == []
