@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 import minidl as md
 import minidl.nn as nn
 from minidl.utils.data import DataLoader, TensorDataset

@@ -6,9 +6,10 @@ Data: scikit-learn's real diabetes data (442 patients), disease progression pred
 body-mass index. Models: polynomials of growing degree (Legendre features, so the fit is
 well conditioned) trained by minidl (Adam on the MSE) on only 24 patients; validation on the
 other 418. One split of 24 patients is noisy, so the sweep runs on 100 random resamples (8 in
-quick mode), side by side in one batched fit, and the tables and the figure show medians. Low degrees underfit (high bias: train and validation error both high), high
-degrees chase the noise of 24 points (high variance: train error falls to near 0 while
-validation error climbs). At the highest degree, weight decay, dropout on the features and
+quick mode), side by side in one batched fit, and the tables and the figure show medians.
+Low degrees underfit (high bias: train and validation error both high), high degrees chase
+the noise of 24 points (high variance: train error keeps falling while validation error
+climbs, from 0.70 at degree 1 to ~30 at degree 20 in full mode). At the highest degree, weight decay, dropout on the features and
 early stopping each pull validation error back down.
 """
 from __future__ import annotations
@@ -136,7 +137,8 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, progress: bool = Tru
         early.append(_fit(top, [t[r:r + 1] for t in data], steps, early_stopping=True))
         fits.update()
     fits.close()
-    reg_runs["early stopping"] = ([e[0][0] for e in early], [e[1][0] for e in early], int(median([e[2] for e in early])))
+    reg_runs["early stopping"] = ([e[0][0] for e in early], [e[1][0] for e in early],
+                                  int(median([e[2] for e in early])))
     reg = {k: (median(v[0]), median(v[1]), v[2]) for k, v in reg_runs.items()}
     print_table(["degree %d with" % top, "train MSE", "validation MSE", "steps"],
                 [[k, v[0], v[1], v[2]] for k, v in reg.items()] +
@@ -158,7 +160,8 @@ def _plot(out, degrees, train_runs, val_runs, best, reg_runs, resamples, n_train
     np_train, np_val = np.array(train_runs), np.array(val_runs)   # (degrees, resamples)
     fig, ax = plt.subplots(1, 2, figsize=(12, 4.3))
     for runs, color, label in ((np_train, "C0", "train"), (np_val, "C1", "validation")):
-        ax[0].plot(degrees, np.median(runs, axis=1), "o-", color=color, label=f"{label} (median of {resamples} resamples)")
+        ax[0].plot(degrees, np.median(runs, axis=1), "o-", color=color,
+                   label=f"{label} (median of {resamples} resamples)")
         lo, hi = np.percentile(runs, [25, 75], axis=1)
         ax[0].fill_between(degrees, lo, hi, color=color, alpha=0.2, label=f"{label}: middle 50% of resamples")
     ax[0].axvline(degrees[best], color="gray", ls=":", label=f"best capacity (degree {degrees[best]})")
@@ -174,7 +177,8 @@ def _plot(out, degrees, train_runs, val_runs, best, reg_runs, resamples, n_train
             **{f"degree {top}\n{k}" if k == "none" else f"degree {top}\n+ {k}": v[1] for k, v in reg_runs.items()}}
     names = list(bars)
     colors = ["C7", "C3", "C0", "C1", "C2"]
-    ax[1].bar(names, [median(bars[k]) for k in names], color=colors, alpha=0.8, label=f"median of {resamples} resamples")
+    ax[1].bar(names, [median(bars[k]) for k in names], color=colors, alpha=0.8,
+              label=f"median of {resamples} resamples")
     for i, k in enumerate(names):
         ax[1].plot([i] * len(bars[k]), bars[k], "k.", alpha=0.4, ms=4, label="one resample" if i == 0 else None)
     ax[1].set_yscale("log")
