@@ -2,7 +2,11 @@
 
     python examples/train_char_lstm.py [--minutes 1.5] [--hidden 256] [--layers 1]
         [--seq-len 64] [--batch-size 32] [--lr 3e-3] [--eval-every 500] [--patience 2]
-        [--torch] [--amp bf16|fp16]
+        [--steps N] [--torch] [--amp bf16|fp16]
+    (shared flags: --steps --batch-size --threads --amp --no-progress --seed; see --help)
+
+Training stops at the time budget (``--minutes``), at ``--steps`` steps, or by early
+stopping, whichever comes first.
 
 The text is ``pydoc_data.topics`` (the prose of Python's documentation topics, ~0.47 MB,
 shipped with every Python; ``md.datasets.text_corpus("pydoc")``), split 90/10 into training
@@ -28,8 +32,6 @@ can be compared on the same model. ``main(argv)`` returns a dict of the numbers.
 """
 from __future__ import annotations
 
-import argparse
-import contextlib
 import math
 import os
 import time
@@ -40,10 +42,10 @@ import numpy as np  # noqa: E402
 
 import minidl as md  # noqa: E402
 
-try:
-    from tqdm import tqdm
-except ImportError:  # the progress bar is optional
-    tqdm = None
+import training_flags  # noqa: E402
+
+RUNTIME = ("~1.7 min with the defaults: the training budget (--minutes, default 1.5) + ~10 s for loading, "
+           "evaluation and sampling; less if early stopping ends training sooner")
 
 
 def load_text(fraction_val: float = 0.1):
@@ -91,13 +93,6 @@ def streams(ids, batch_size: int):
     return ids[:n * batch_size].reshape(batch_size, n)
 
 
-def autocast_context(lib, amp):
-    if not amp:
-        return contextlib.nullcontext()
-    dtype = {"bf16": lib.bfloat16, "fp16": lib.float16}[amp]
-    return lib.autocast(device_type="cpu", dtype=dtype)
-
-
 def evaluate(lib, model, data, seq_len: int) -> float:
     """Mean cross-entropy (nats/char) over the streams in `data` (B, N), state carried along."""
     model.eval()
@@ -134,32 +129,25 @@ def sample(lib, model, vocab, prompt: str, length: int = 300, temperature: float
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--minutes", type=float, default=1.5, help="training time budget")
-    p.add_argument("--max-steps", type=int, default=100000)
-    p.add_argument("--hidden", type=int, default=256)
-    p.add_argument("--embed", type=int, default=64)
-    p.add_argument("--layers", type=int, default=1)
-    p.add_argument("--seq-len", type=int, default=64)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--seed", type=int, default=0)
+    p = training_flags.parser(__doc__, RUNTIME, steps=100000, batch_size=32)
+    p.add_argument("--minutes", type=float, default=1.5, help="training time budget (default 1.5)")
+    p.add_argument("--hidden", type=int, default=256, help="LSTM hidden size (default 256)")
+    p.add_argument("--embed", type=int, default=64, help="character embedding size (default 64)")
+    p.add_argument("--layers", type=int, default=1, help="stacked LSTM layers (default 1)")
+    p.add_argument("--seq-len", type=int, default=64, help="characters per truncated-BPTT chunk (default 64)")
+    p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
     p.add_argument("--val-chars", type=int, default=20000, help="validate on this many characters")
     p.add_argument("--eval-every", type=int, default=500, help="steps between early-stopping checks (0: none)")
     p.add_argument("--patience", type=int, default=2, help="checks without improvement before stopping")
-    p.add_argument("--threads", type=int, default=None)
     p.add_argument("--torch", action="store_true", help="run the same model and loop under PyTorch")
-    p.add_argument("--amp", choices=["bf16", "fp16"], default=None, help="mixed precision (autocast)")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--sample-chars", type=int, default=300)
+    p.add_argument("--sample-chars", type=int, default=300, help="characters to sample at the end (default 300)")
     args = p.parse_args(argv)
 
     if args.torch:
         import torch as lib
     else:
         lib = md
-    if args.threads:
-        lib.set_num_threads(args.threads)
+    training_flags.setup(lib, args)
     name = "torch " + lib.__version__ if args.torch else f"minidl (kernels: {md.backend.name})"
 
     train_ids, val_ids, vocab = load_text()
@@ -175,16 +163,16 @@ def main(argv=None):
     opt = lib.optim.Adam(model.parameters(), lr=args.lr)
     scaler = md.amp.GradScaler() if args.amp == "fp16" and not args.torch else None
     budget = args.minutes * 60.0
-    show = tqdm is not None and not args.no_progress
-    bar = tqdm(total=int(budget), unit="s", desc="training", leave=False,
-               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}{postfix}]") if show else None
+    bar = None if args.no_progress else training_flags.progress(
+        total=int(budget), unit="s", desc="training", leave=False,
+        bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}{postfix}]")
 
     early = md.callbacks.EarlyStopping(patience=args.patience)
     eval_time, stopped = 0.0, False
     state, pos, step, chars = None, 0, 0, 0
     start = time.perf_counter()
     elapsed = 0.0
-    while elapsed < budget and step < args.max_steps:
+    while elapsed < budget and step < args.steps:
         if pos + args.seq_len + 1 > train.shape[1]:
             pos, state = 0, None  # next epoch: start the streams again
         x = lib.tensor(train[:, pos:pos + args.seq_len])
@@ -192,7 +180,7 @@ def main(argv=None):
         pos += args.seq_len
         if state is not None:  # truncated BPTT: keep the state's value, cut its graph
             state = tuple(s.detach() for s in state)
-        with autocast_context(lib, args.amp):
+        with training_flags.autocast(lib, args.amp):
             logits, state = model(x, state)
             loss = lib.nn.functional.cross_entropy(logits.reshape(-1, len(vocab)).float(), y.reshape(-1))
         opt.zero_grad()

@@ -1,16 +1,17 @@
 """Train a small CNN on scikit-learn's bundled handwritten digits (real 8x8 scans).
 
-    python examples/train_digits_cnn.py [--epochs 25] [--amp bf16|fp16]
+    python examples/train_digits_cnn.py [--epochs 25] [--amp bf16|fp16] [--checkpoint PATH]
+    (shared flags: --epochs --batch-size --threads --amp --no-progress --seed; see --help)
 
 Conv -> BatchNorm -> ReLU blocks, max pooling, Dropout, AdamW with OneCycleLR, and data
 augmentation (random shifts of up to one pixel: RandomCrop(8, padding=1)). 80/20 split with
 seed 0; prints a progress bar and the test accuracy (>= 0.98 expected in well under a
 minute on 2 cores), then saves a checkpoint and reloads it into a fresh model to show the
-round trip gives the same predictions.
+round trip gives the same predictions (in a temporary directory that is deleted afterwards,
+unless ``--checkpoint`` names a file to keep).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 import time
@@ -20,11 +21,9 @@ import minidl.nn as nn
 from minidl import transforms as T
 from minidl.utils.data import DataLoader, Dataset
 
-try:
-    from tqdm import tqdm
-except ImportError:  # the progress bar is optional
-    def tqdm(it, **kwargs):
-        return it
+import training_flags
+
+RUNTIME = "~6 s with the defaults (measured: 5.6 s of CPU on 1 thread, imports included)"
 
 
 class Digits(Dataset):
@@ -69,15 +68,12 @@ def accuracy(model: nn.Module, x: md.Tensor, y: md.Tensor) -> float:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=25)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=4e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint", default=None, help="where to save (default: a temporary file)")
-    p.add_argument("--amp", choices=["bf16", "fp16"], default=None,
-                   help="mixed precision: autocast to bfloat16 or float16 (fp16 adds a GradScaler)")
+    p = training_flags.parser(__doc__, RUNTIME, epochs=25, batch_size=64)
+    p.add_argument("--lr", type=float, default=4e-3, help="AdamW peak learning rate (OneCycle; default 4e-3)")
+    p.add_argument("--checkpoint", default=None,
+                   help="where to save the checkpoint (default: a temporary file, deleted at the end)")
     args = p.parse_args(argv)
+    training_flags.setup(md, args)
 
     x_train, y_train, x_test, y_test = split_digits(args.seed)
     mean, std = x_train.mean().item(), x_train.std().item()
@@ -96,7 +92,7 @@ def main(argv=None):
     scaler = md.amp.GradScaler(enabled=args.amp == "fp16")
 
     start = time.perf_counter()
-    bar = tqdm(range(args.epochs), desc="digits CNN", unit="epoch")
+    bar = training_flags.progress(range(args.epochs), desc="digits CNN", unit="epoch", enabled=not args.no_progress)
     for _ in bar:
         total, n = 0.0, 0
         for xb, yb in loader:
@@ -109,20 +105,29 @@ def main(argv=None):
             sched.step()
             total += loss.item() * len(yb)
             n += len(yb)
-        if hasattr(bar, "set_postfix"):
-            bar.set_postfix(loss=f"{total / n:.4f}")
+        bar.set_postfix(loss=f"{total / n:.4f}")
     elapsed = time.perf_counter() - start
     acc = accuracy(model, x_test, y_test)
 
-    path = args.checkpoint or os.path.join(tempfile.mkdtemp(), "digits_cnn.mdl")
-    md.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict()}, path)
+    print(f"test accuracy: {acc:.4f}  ({len(y_test)} test images, {elapsed:.1f} s training, kernels: "
+          f"{md.backend.name}, threads: {md.get_num_threads()}, amp: {args.amp or 'off'})")
+    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
+    if args.checkpoint:
+        same = save_and_reload(state, args.checkpoint, x_test, y_test)
+    else:  # nothing is left behind in the temporary directory
+        with tempfile.TemporaryDirectory() as tmp:
+            same = save_and_reload(state, os.path.join(tmp, "digits_cnn.mdl"), x_test, y_test)
+    return acc, same
+
+
+def save_and_reload(state: dict, path: str, x_test: md.Tensor, y_test: md.Tensor) -> float:
+    """Save ``state`` to ``path``, load its model into a fresh CNN; returns that model's accuracy."""
+    md.save(state, path)
     restored = build_model()
     restored.load_state_dict(md.load(path)["model"])
     same = accuracy(restored, x_test, y_test)
-    print(f"test accuracy: {acc:.4f}  ({len(y_test)} test images, {elapsed:.1f} s training, kernels: "
-          f"{md.backend.name}, threads: {md.get_num_threads()}, amp: {args.amp or 'off'})")
     print(f"checkpoint: {path} ({os.path.getsize(path) / 1024:.0f} KiB); reloaded model accuracy {same:.4f}")
-    return acc, same
+    return same
 
 
 if __name__ == "__main__":

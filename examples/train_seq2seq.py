@@ -3,6 +3,7 @@
     python examples/train_seq2seq.py [--steps 2000] [--max-len 10] [--d-model 64]
     python examples/train_seq2seq.py --torch           # the same model file on PyTorch
     python examples/train_seq2seq.py --amp bf16        # forward under md.autocast (fp16: + GradScaler)
+    (shared flags: --steps --batch-size --threads --amp --no-progress --seed; see --help)
 
 Task: a string of 3..max_len random digits in, the same digits sorted out ("50731" ->
 "01357"). Inputs of different lengths are padded (PAD = 0), so the encoder's key padding
@@ -14,8 +15,6 @@ no partial credit). Prints the exact-match accuracy (measured 0.995 with the def
 """
 from __future__ import annotations
 
-import argparse
-import contextlib
 import math
 import time
 
@@ -23,11 +22,9 @@ import numpy as np
 
 import minidl as md
 
-try:
-    from tqdm import tqdm
-except ImportError:  # the progress bar is optional
-    def tqdm(it, **kwargs):
-        return it
+import training_flags
+
+RUNTIME = "~1 min on 1 thread (estimated: 200 steps took 5.7 s of CPU, + evaluating 1000 strings)"
 
 PAD, BOS, EOS, DIGIT0 = 0, 1, 2, 3
 VOCAB = DIGIT0 + 10
@@ -39,12 +36,6 @@ def backend(use_torch: bool):
         import torch
         return torch, torch.nn, md.models.build(torch.nn)
     return md, md.nn, md.models
-
-
-def amp_context(lib, amp):
-    if amp is None:
-        return contextlib.nullcontext()
-    return lib.autocast(device_type="cpu", dtype={"bf16": lib.bfloat16, "fp16": lib.float16}[amp])
 
 
 def make_batch(rng, n, max_len, min_len=3):
@@ -74,26 +65,19 @@ def exact_match(lib, model, rng, n, max_len, batch=250):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--max-len", type=int, default=10)
-    p.add_argument("--d-model", type=int, default=64)
-    p.add_argument("--heads", type=int, default=4)
-    p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--seed", type=int, default=0)
+    p = training_flags.parser(__doc__, RUNTIME, steps=2000, batch_size=64)
+    p.add_argument("--max-len", type=int, default=10, help="longest digit string (default 10)")
+    p.add_argument("--d-model", type=int, default=64, help="model width (default 64)")
+    p.add_argument("--heads", type=int, default=4, help="attention heads (default 4)")
+    p.add_argument("--layers", type=int, default=2, help="encoder and decoder layers, each (default 2)")
+    p.add_argument("--lr", type=float, default=3e-3, help="Adam peak learning rate (default 3e-3)")
     p.add_argument("--eval", type=int, default=1000, help="test strings for the exact-match accuracy")
-    p.add_argument("--threads", type=int, default=None)
     p.add_argument("--torch", action="store_true", help="run the same model on PyTorch")
-    p.add_argument("--amp", choices=["bf16", "fp16"], default=None, help="autocast the forward pass")
     args = p.parse_args(argv)
 
     lib, nn, models = backend(args.torch)
     F = nn.functional
-    if args.threads:
-        lib.set_num_threads(args.threads)
-    lib.manual_seed(args.seed)
+    training_flags.setup(lib, args)
     rng = np.random.default_rng(args.seed)
     model = models.Seq2SeqTransformer(VOCAB, VOCAB, d_model=args.d_model, nhead=args.heads,
                                       num_encoder_layers=args.layers, num_decoder_layers=args.layers,
@@ -106,15 +90,15 @@ def main(argv=None):
     sched = lib.optim.lr_scheduler.LambdaLR(  # linear warmup, then cosine decay to 5%
         opt, lambda s: (s + 1) / warmup if s < warmup
         else 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(1, args.steps - warmup))))
-    scaler = lib.amp.GradScaler("cpu") if args.amp == "fp16" else None
+    scaler = training_flags.grad_scaler(lib, args.amp)
 
     model.train()
     t_start, losses = time.perf_counter(), []
-    bar = tqdm(range(args.steps), desc="seq2seq", unit="step")
+    bar = training_flags.progress(range(args.steps), desc="seq2seq", unit="step", enabled=not args.no_progress)
     for _ in bar:
-        src, tgt = make_batch(rng, args.batch, args.max_len)
+        src, tgt = make_batch(rng, args.batch_size, args.max_len)
         src_t, tgt_in, tgt_out = lib.tensor(src), lib.tensor(tgt[:, :-1]), lib.tensor(tgt[:, 1:])
-        with amp_context(lib, args.amp):
+        with training_flags.autocast(lib, args.amp):
             logits = model(src_t, tgt_in)
             loss = F.cross_entropy(logits.reshape(-1, VOCAB).float(), tgt_out.reshape(-1), ignore_index=PAD)
         opt.zero_grad()
@@ -130,8 +114,7 @@ def main(argv=None):
             opt.step()
         sched.step()
         losses.append(loss.item())
-        if hasattr(bar, "set_postfix"):
-            bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        bar.set_postfix(loss=f"{losses[-1]:.4f}")
     train_s = time.perf_counter() - t_start
 
     acc = exact_match(lib, model, np.random.default_rng(10_000 + args.seed), args.eval, args.max_len)
@@ -141,7 +124,7 @@ def main(argv=None):
     for s, o in zip(src, out):
         print(f"  {show(s):>{args.max_len}} -> {show(o)}")
     print(f"final train loss {np.mean(losses[-20:]):.4f}; training {train_s:.1f} s "
-          f"({args.steps * args.batch / train_s:,.0f} sequences/s)")
+          f"({args.steps * args.batch_size / train_s:,.0f} sequences/s)")
     print(f"exact-match accuracy on {args.eval} new strings: {acc:.4f}")
     return acc
 

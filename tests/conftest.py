@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import pathlib
+import sys
 
 import numpy as np
 import pytest
@@ -15,7 +16,12 @@ EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
 
 def load_example(name: str):
-    """examples/<name>.py imported as a module (the examples are scripts, not a package)."""
+    """examples/<name>.py imported as a module (the examples are scripts, not a package).
+
+    examples/ goes on sys.path, as when a script runs: the examples import their shared
+    helper ``training_flags`` from there."""
+    if str(EXAMPLES) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES))
     spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

@@ -56,3 +56,21 @@ def test_augment_only_flips_and_shifts():
 def test_same_model_code_builds_on_minidl():
     m = _load().build_model(md)
     assert m(md.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_missing_data_prints_the_message_without_a_traceback(tmp_path):
+    """issue 14 item 13: without the Fashion-MNIST files the example says where to get them and
+    exits with status 1, without a traceback."""
+    import os
+    import subprocess
+
+    from conftest import EXAMPLES
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "train_fashion_cnn.py"), "--data", str(empty),
+                           "--no-progress"], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert "Fashion-MNIST training files not found" in proc.stderr
+    assert "apt-get install dataset-fashion-mnist" in proc.stderr and "--data DIR" in proc.stderr

@@ -7,7 +7,7 @@ from conftest import load_example
 
 
 def test_char_gpt_learns_and_samples(capsys):
-    r = load_example("train_char_gpt").main(["--steps", "30", "--block", "32", "--batch", "16", "--layers", "2",
+    r = load_example("train_char_gpt").main(["--steps", "30", "--block", "32", "--batch-size", "16", "--layers", "2",
                                              "--d-model", "64", "--sample-chars", "40", "--threads", "1"])
     assert r["first_loss"] > math.log(r["vocab"]) - 0.3     # starts at chance (ln 103 = 4.63)
     assert r["val_loss"] < 3.4                               # measured ~3.1 after 30 steps

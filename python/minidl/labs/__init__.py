@@ -1,19 +1,22 @@
 """Interview labs: each classic deep-learning interview question answered with numbers.
 
-    python -m minidl.labs                      # list the labs
-    python -m minidl.labs backprop [--quick] [--out DIR]
+    python -m minidl.labs                      # list the labs, with their running times
+    python -m minidl.labs backprop [--quick] [--out DIR] [--no-progress]
 
-From Python, ``minidl.labs.run(name, quick=False, out=None)`` runs one lab, prints its
-table, saves ``<out>/<name>.png`` (``out`` defaults to the current directory) and returns
-the lab's numbers as a dict, so tests can assert on the conclusions.
+From Python, ``minidl.labs.run(name, quick=False, out=None)`` runs one lab, says what it is
+doing (a line, then a progress bar), prints its table, saves ``<out>/<name>.png`` (``out``
+defaults to the current directory) and returns the lab's numbers as a dict, so tests can
+assert on the conclusions.
 
 Every lab module has a docstring stating the question and the answer its numbers show, and
-a ``run(quick=False, out=None, seed=0) -> dict`` function.
+a ``run(quick=False, out=None, seed=0, progress=True) -> dict`` function.
 """
 from __future__ import annotations
 
 import importlib
 import os
+
+from ..utils.progress import progress as _progress
 
 # name -> module (imported lazily: a lab may pull in matplotlib)
 LABS = {
@@ -30,6 +33,26 @@ LABS = {
     "attention": "minidl.labs.attention",
     "sqrt-dk": "minidl.labs.sqrt_dk",
     "mixed-precision": "minidl.labs.mixed_precision",
+}
+
+# name -> (quick seconds, full seconds), measured: the CPU time of
+# ``python -m minidl.labs NAME [--quick] --no-progress`` with OMP_NUM_THREADS=1 on this
+# project's 2-core Intel Xeon, imports included, i.e. the wall time on an idle machine. At load
+# average 7-8 (other jobs on both cores) the wall times were 1.5-3x these.
+RUNTIMES = {
+    "backprop": (2, 2),
+    "vanishing": (2, 3),
+    "bias-variance": (4, 18),
+    "schedules": (2, 2),
+    "batch-size": (2, 3),
+    "why-conv": (4, 7),
+    "resnet": (5, 19),
+    "transfer": (4, 12),
+    "lstm-vs-gru": (7, 27),
+    "bptt-gradients": (4, 9),
+    "attention": (2, 3),
+    "sqrt-dk": (2, 2),
+    "mixed-precision": (4, 6),
 }
 
 
@@ -50,17 +73,46 @@ def list_labs() -> dict:
     return {name: describe(name) for name in LABS}
 
 
-def run(name: str, quick: bool = False, out=None, **kwargs) -> dict:
+def runtime(name: str) -> str:
+    """The expected running time of lab ``name`` in words, quick and full mode.
+
+    >>> from minidl.labs import runtime
+    >>> runtime("backprop")
+    'quick ~2 s, full ~2 s'
+    """
+    quick, full = RUNTIMES[name]
+    return f"quick ~{_duration(quick)}, full ~{_duration(full)}"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def run(name: str, quick: bool = False, out=None, progress: bool = True, **kwargs) -> dict:
     """Run lab ``name``; print its table, save ``<out>/<name>.png`` and return its numbers.
 
     ``quick``: the small version (a few seconds; what the tests run). ``out``: directory for
-    the figure (created if missing; default the current directory). Extra keyword
+    the figure (created if missing; default the current directory). ``progress``: show a
+    progress bar (tqdm if installed, else a line every few seconds) on stderr. Extra keyword
     arguments (e.g. ``seed``) go to the lab's own ``run``.
     """
     mod = _module(name)
     out = os.getcwd() if out is None else os.fspath(out)
     os.makedirs(out, exist_ok=True)
-    return mod.run(quick=quick, out=out, **kwargs)
+    mode = "quick" if quick else "full"
+    print(f"lab {name} ({mode} mode, expected ~{_duration(RUNTIMES[name][0 if quick else 1])} on 2 idle cores, "
+          f"longer on a busy machine): {describe(name)}", flush=True)
+    return mod.run(quick=quick, out=out, progress=progress, **kwargs)
+
+
+def bar(iterable=None, total=None, desc: str = "", unit: str = "it", enabled: bool = True):
+    """The labs' progress bar: ``minidl.utils.progress.progress`` that clears itself when done.
+
+    >>> from minidl.labs import bar
+    >>> list(bar(range(2), desc="fits", enabled=False))
+    [0, 1]
+    """
+    return _progress(iterable, total=total, desc=desc, unit=unit, enabled=enabled, leave=False)
 
 
 def save_figure(fig, out: str, name: str) -> str:
@@ -78,6 +130,33 @@ def pyplot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # deferred: after choosing the backend
     return plt
+
+
+def decades(values) -> float:
+    """How many decades the middle 80% of the positive ``values`` span (10th to 90th percentile:
+    a schedule that ends at ~0, or one outlier, does not count as spanning decades).
+
+    >>> from minidl.labs import decades
+    >>> decades([0.1, 1.0, 10.0, 100.0, 1000.0]) > 2
+    True
+    >>> decades([0.0, 1.0, 1.0])
+    0.0
+    """
+    import numpy as np  # deferred: only the plotting code of a lab needs it
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v) & (v > 0)]
+    if len(v) < 2:
+        return 0.0
+    lo, hi = np.percentile(v, [10, 90])
+    return float(np.log10(hi / lo))
+
+
+def log_scale_if_wide(ax, values, limit: float = 2.0) -> None:
+    """Put ``ax``'s y axis on a log scale when ``values`` span more than ``limit`` decades
+    (on a linear axis everything but the largest values would sit on the floor)."""
+    if decades(values) > limit:
+        ax.set_yscale("log")
+        ax.set_ylabel(ax.get_ylabel() + " (log scale)")
 
 
 def print_table(headers, rows, title=None):

@@ -31,7 +31,7 @@ import minidl.nn as nn
 import minidl.nn.functional as F
 from minidl.models import LearnedPositionalEncoding
 
-from . import print_table, pyplot, save_figure
+from . import bar, print_table, pyplot, save_figure
 
 TASKS = {
     "reverse": lambda L: np.arange(L)[::-1].copy(),
@@ -94,9 +94,11 @@ def train_task(task, steps, seed, vocab=10, length=8, d_model=32, batch=64, lr=1
             "target_positions": perm.tolist(), "losses": losses, "final_loss": float(np.mean(losses[-10:]))}
 
 
-def run(quick: bool = False, out: str = ".", seed: int = 0) -> dict:
+def run(quick: bool = False, out: str = ".", seed: int = 0, progress: bool = True) -> dict:
     steps = 150 if quick else 600
-    results = {task: train_task(task, steps, seed) for task in TASKS}
+    results = {task: train_task(task, steps, seed)
+               for task in bar(TASKS, desc=f"training one attention layer per task, {steps} steps", unit="task",
+                               enabled=progress)}
     results["steps"] = steps
     print_table(["task", "token accuracy", "sequence accuracy", "attention mass on target", "row argmax = target",
                  "final loss"],
@@ -122,7 +124,7 @@ def run(quick: bool = False, out: str = ".", seed: int = 0) -> dict:
                 ax.set_yticks(range(len(inp)), [f"{i}: {inp[p]}" for i, p in enumerate(r["target_positions"])])
                 ax.set_ylabel("query position: its target token")
     fig.subplots_adjust(wspace=0.45)
-    fig.colorbar(im, ax=axes, fraction=0.02)
+    fig.colorbar(im, ax=axes, fraction=0.02, label="attention weight (softmax probability)")
     results["png"] = save_figure(fig, out, "attention")
     for task in TASKS:  # keep the returned dict light
         for key in ("mean_weights", "example_weights"):

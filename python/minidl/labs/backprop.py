@@ -34,7 +34,7 @@ import numpy as np
 import minidl as md
 import minidl.nn.functional as F
 
-from . import print_table, pyplot, save_figure
+from . import bar, print_table, pyplot, save_figure
 
 PARAMS = ("W1", "b1", "W2", "b2")
 
@@ -130,7 +130,7 @@ def init_params(rng, n_in=64, n_hidden=32, n_out=10):
             "W2": u((n_out, n_hidden), n_hidden), "b2": u((n_out,), n_hidden)}
 
 
-def run(quick: bool = False, out: str = ".", seed: int = 0, activation: str = "tanh") -> dict:
+def run(quick: bool = False, out: str = ".", seed: int = 0, activation: str = "tanh", progress: bool = True) -> dict:
     """Compare hand, autograd and finite-difference gradients; returns the max abs differences."""
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -141,10 +141,15 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, activation: str = "t
     y = labels[pick].astype(np.int64)
     params = init_params(rng)
 
+    stages = bar(total=3, desc="backprop: hand, autograd, finite differences", unit="method", enabled=progress)
     loss_np, _ = forward_numpy(params, x, y, activation)
     hand = backward_by_hand(params, x, y, activation)
+    stages.update()
     loss_md, auto = autograd_grads(params, x, y, activation)
+    stages.update()
     fd = finite_difference(params, x, y, activation, samples=20 if quick else 100, rng=rng)
+    stages.update()
+    stages.close()
 
     rows, res = [], {"loss_numpy": float(loss_np), "loss_minidl": float(loss_md),
                      "hand_vs_autograd": {}, "hand_vs_fd": {}, "autograd_vs_fd": {}, "grad_scale": {}}
@@ -179,7 +184,8 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, activation: str = "t
     ax.axhline(1e-6, color="k", ls="--", lw=1, label="pass mark 1e-6")
     ax.set_yscale("log")
     ax.set_xticks(xs, PARAMS)
-    ax.set_ylabel("max abs value (float64)")
+    ax.set_xlabel("parameter of the 64-32-10 MLP (weights W, biases b)")
+    ax.set_ylabel("max abs value (float64, log scale)")
     ax.set_title("Backprop by hand = autograd = finite differences")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
     res["png"] = save_figure(fig, out, "backprop")

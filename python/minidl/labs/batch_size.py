@@ -33,7 +33,7 @@ import minidl.nn.functional as F
 from minidl.optim.lr_scheduler import scale_lr
 from minidl.utils.data import DataLoader, TensorDataset
 
-from . import print_table, pyplot, save_figure
+from . import bar, print_table, pyplot, save_figure
 
 SMALL, LARGE = 32, 512
 N_TRAIN = 1536  # 48 batches of 32 = 3 batches of 512: exactly 16x fewer steps per epoch
@@ -126,15 +126,19 @@ SEEDS_FULL = 4          # the full lab averages seeds seed .. seed+3; quick runs
 KEYS = ["small", "large_same_lr", "large_scaled", "large_lamb"]
 
 
-def _runs(data, epochs, seed, base_lr, lamb_lr):
+def _runs(data, epochs, seed, base_lr, lamb_lr, runs_bar):
     scaled = scale_lr(base_lr, LARGE, SMALL)
-    return {
-        "small": train(data, SMALL, epochs, lr=base_lr, seed=seed),
-        "large_same_lr": train(data, LARGE, epochs, lr=base_lr, seed=seed),
-        "large_scaled": train(data, LARGE, epochs, lr=scaled, warmup_epochs=WARMUP_EPOCHS, seed=seed),
-        "large_lamb": train(data, LARGE, epochs, optimizer="lamb", lr=lamb_lr, warmup_epochs=WARMUP_EPOCHS,
-                            seed=seed),
+    settings = {
+        "small": dict(batch_size=SMALL, lr=base_lr),
+        "large_same_lr": dict(batch_size=LARGE, lr=base_lr),
+        "large_scaled": dict(batch_size=LARGE, lr=scaled, warmup_epochs=WARMUP_EPOCHS),
+        "large_lamb": dict(batch_size=LARGE, optimizer="lamb", lr=lamb_lr, warmup_epochs=WARMUP_EPOCHS),
     }
+    out = {}
+    for key, kwargs in settings.items():
+        out[key] = train(data, epochs=epochs, seed=seed, **kwargs)
+        runs_bar.update()
+    return out
 
 
 def _mean(xs):
@@ -142,7 +146,7 @@ def _mean(xs):
 
 
 def run(quick: bool = False, out: str = ".", seed: int = 0, base_lr: float = BASE_LR, lamb_lr: float = LAMB_LR,
-        epochs: int | None = None, seeds: int | None = None, plot: bool = True) -> dict:
+        epochs: int | None = None, seeds: int | None = None, plot: bool = True, progress: bool = True) -> dict:
     epochs = epochs or (EPOCHS_QUICK if quick else EPOCHS_FULL)
     n_seeds = seeds or (1 if quick else SEEDS_FULL)
     seed_list = list(range(seed, seed + n_seeds))
@@ -154,8 +158,11 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, base_lr: float = BAS
         "large_lamb": f"batch {LARGE}, LAMB lr {lamb_lr:g} + warm-up",
     }
     per_seed = []
+    runs_bar = bar(total=len(seed_list) * len(KEYS), desc=f"training {len(KEYS)} MLPs x {len(seed_list)} seeds",
+                   unit="run", enabled=progress)
     for sd in seed_list:
-        per_seed.append(_runs(digits_split(sd), epochs, sd, base_lr, lamb_lr))
+        per_seed.append(_runs(digits_split(sd), epochs, sd, base_lr, lamb_lr, runs_bar))
+    runs_bar.close()
     res = {}
     for k in KEYS:
         rs = [p[k] for p in per_seed]
@@ -204,11 +211,13 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, base_lr: float = BAS
             a.set_ylabel("test accuracy")
             a.set_ylim(0, 1)
             a.grid(alpha=0.3)
-        ax[2].set_ylabel("train loss (full training set)")
+        ax[2].set_ylabel("train loss (cross-entropy, nats; log scale)")
         ax[0].set_title("test accuracy vs epoch (same data seen)")
         ax[1].set_title(f"vs step: batch {LARGE} takes {out_dict['steps_ratio']:.0f}x fewer steps")
         ax[2].set_title("training loss vs epoch")
-        ax[0].legend(fontsize=8, loc="lower right")
+        for a in ax[:2]:
+            a.legend(fontsize=7, loc="lower right")
+        ax[2].legend(fontsize=7, loc="upper right")
         fig.suptitle(f"Why scale the learning rate with the batch size? ({seeds_txt})", y=1.02)
         fig.tight_layout()
         out_dict["png"] = save_figure(fig, out, "batch-size")

@@ -30,7 +30,7 @@ import numpy as np
 
 import minidl as md
 
-from . import print_table, pyplot, save_figure
+from . import bar, print_table, pyplot, save_figure
 from .lstm_vs_gru import COLORS, adding_batch, build_regressor, evaluate_adding, train_adding
 
 
@@ -52,24 +52,27 @@ def _log_ratio(norms: np.ndarray) -> float:
     return math.log10(first / last)
 
 
-def run(quick: bool = False, out: str = ".", seed: int = 0, lib=None) -> dict:
+def run(quick: bool = False, out: str = ".", seed: int = 0, lib=None, progress: bool = True) -> dict:
     if lib is None:
         lib = md
     length = 50
     steps = 700 if quick else 1500
     cells = ("RNN", "LSTM") if quick else ("RNN", "LSTM", "GRU")
     results = {}
+    steps_bar = bar(total=len(cells) * steps, desc=f"training {', '.join(cells)} on the adding problem", unit="step",
+                    enabled=progress)
     for cell in cells:
         lib.manual_seed(seed)
         model = build_regressor(lib, cell)
         at_init = input_gradient_norms(lib, model, length, seed)
-        model, _, _ = train_adding(lib, cell, length, steps, seed, model=model)
+        model, _, _ = train_adding(lib, cell, length, steps, seed, model=model, steps_bar=steps_bar)
         trained = input_gradient_norms(lib, model, length, seed)
         mse, solved = evaluate_adding(lib, model, length, seed)
         results[cell] = {"init": at_init, "trained": trained, "mse": mse, "solved": solved,
                          "log10_first_over_last_init": _log_ratio(at_init),
                          "log10_first_over_last_trained": _log_ratio(trained)}
 
+    steps_bar.close()
     print_table(["cell", "log10 first/last @ init", "log10 first/last trained", "trained MSE", "solved"],
                 [[c, r["log10_first_over_last_init"], r["log10_first_over_last_trained"], r["mse"], r["solved"]]
                  for c, r in results.items()],
@@ -85,7 +88,8 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, lib=None) -> dict:
             ax.semilogy(steps_back, norms / norms[-1], color=COLORS[cell], label=cell)
         ax.set_title(f"||dL/dx_t|| / ||dL/dx_T||, {title}")
         ax.set_xlabel("steps back in time (T - t)")
-    axes[0].legend()
+        ax.set_ylabel("gradient norm relative to the last step (log scale)")
+        ax.legend()
     path = save_figure(fig, out, "bptt-gradients")
     print(f"saved {path}")
     return {"length": length, "steps": steps, "figure": path,

@@ -30,7 +30,7 @@ import numpy as np
 
 import minidl as md
 
-from . import print_table, pyplot, save_figure
+from . import bar, print_table, pyplot, save_figure
 
 CELLS = ("RNN", "LSTM", "GRU")
 COLORS = {"RNN": "#b2182b", "LSTM": "#2166ac", "GRU": "#1b7837"}
@@ -67,8 +67,10 @@ def build_regressor(lib, cell: str, hidden: int = 32):
 
 
 def train_adding(lib, cell: str, length: int, steps: int, seed: int = 0, hidden: int = 32, lr: float = 1e-2,
-                 batch: int = 64, model=None):
-    """Train on fresh adding-problem batches; returns (model, loss curve, seconds per step)."""
+                 batch: int = 64, model=None, steps_bar=None):
+    """Train on fresh adding-problem batches; returns (model, loss curve, seconds per step).
+
+    ``steps_bar``: a progress bar advanced once per step (None: no bar)."""
     F = lib.nn.functional
     lib.manual_seed(seed)
     model = model if model is not None else build_regressor(lib, cell, hidden)
@@ -84,6 +86,8 @@ def train_adding(lib, cell: str, length: int, steps: int, seed: int = 0, hidden:
         lib.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         losses.append(float(loss.item()))
+        if steps_bar is not None:
+            steps_bar.update()
     return model, losses, (time.perf_counter() - start) / max(steps, 1)
 
 
@@ -100,19 +104,22 @@ def recurrent_parameters(model) -> int:
     return sum(p.numel() for p in model.rnn.parameters())
 
 
-def run(quick: bool = False, out: str = ".", seed: int = 0, lib=None) -> dict:
+def run(quick: bool = False, out: str = ".", seed: int = 0, lib=None, progress: bool = True) -> dict:
     if lib is None:
         lib = md
     lengths = (20, 50) if quick else (20, 50, 100)
     steps = 700 if quick else 1500
     results = {}
+    steps_bar = bar(total=len(lengths) * len(CELLS) * steps, unit="step", enabled=progress,
+                    desc=f"training {', '.join(CELLS)} at T = {', '.join(map(str, lengths))}")
     for length in lengths:
         for cell in CELLS:
-            model, losses, step_time = train_adding(lib, cell, length, steps, seed)
+            model, losses, step_time = train_adding(lib, cell, length, steps, seed, steps_bar=steps_bar)
             mse, solved = evaluate_adding(lib, model, length, seed)
             results[(cell, length)] = {"mse": mse, "solved": solved, "step_ms": step_time * 1e3,
                                        "params": recurrent_parameters(model), "losses": losses}
 
+    steps_bar.close()
     print_table(["cell", "T", "recurrent params", "ms/step", "test MSE", "solved (|err|<0.04)"],
                 [[c, t, r["params"], r["step_ms"], r["mse"], r["solved"]] for (c, t), r in results.items()],
                 title=f"adding problem, hidden 32, Adam lr 1e-2, batch 64, {steps} steps "
@@ -129,9 +136,9 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, lib=None) -> dict:
             ax.semilogy(curve, color=COLORS[cell], label=cell)
         ax.axhline(1 / 6, color="gray", ls="--", lw=0.8, label="predict mean")
         ax.set_title(f"adding problem, T = {length}")
-        ax.set_xlabel("step")
-    axes[0].set_ylabel("training MSE (moving average)")
-    axes[0].legend()
+        ax.set_xlabel("training step")
+        ax.set_ylabel(f"training MSE (moving average of {w}; log scale)")
+        ax.legend(fontsize=8)
     path = save_figure(fig, out, "lstm-vs-gru")
     print(f"saved {path}")
     return {"lengths": lengths, "steps": steps, "gru_over_lstm_params": ratio, "figure": path,

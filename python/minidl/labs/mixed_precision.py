@@ -37,7 +37,7 @@ import numpy as np
 import minidl as md
 import minidl.nn.functional as F
 
-from . import print_table, pyplot, save_figure
+from . import bar, print_table, pyplot, save_figure
 
 RUNS = ("fp32", "bf16", "fp16 (no scaler)", "fp16 + GradScaler")
 
@@ -65,7 +65,7 @@ def _grads(md, model, x, y, dtype, scale):
     return np.concatenate([p.grad.numpy().ravel() / np.float32(scale) for p in model.parameters()])
 
 
-def run(quick: bool = False, out: str = ".", seed: int = 0) -> dict:
+def run(quick: bool = False, out: str = ".", seed: int = 0, progress: bool = True) -> dict:
     images, labels = md.datasets.load_digits()
     n = len(labels)
     md.manual_seed(seed)
@@ -75,6 +75,7 @@ def run(quick: bool = False, out: str = ".", seed: int = 0) -> dict:
     epochs, batch = (10 if quick else 30), 64
 
     results = {}
+    epochs_bar = bar(total=len(RUNS) * epochs, desc=f"training in {', '.join(RUNS)}", unit="epoch", enabled=progress)
     for name in RUNS:
         dtype, use_scaler = _setting(md, name)
         md.manual_seed(seed)
@@ -111,12 +112,14 @@ def run(quick: bool = False, out: str = ".", seed: int = 0) -> dict:
                 else:
                     times.append(dt)
                 losses.append(loss.item())
+            epochs_bar.update()
         with md.no_grad(), md.autocast("cpu", dtype=dtype or md.bfloat16, enabled=dtype is not None):
             pred = model(x_te).float().numpy().argmax(1)
         results[name] = {"accuracy": float((pred == y_te.numpy()).mean()), "ms_per_step": 1e3 * statistics.median(times),
                          "peak_kib": peak / 1024, "losses": losses, "skipped_steps": skipped,
                          "final_scale": scaler.get_scale() if scaler else None, "model": model}
 
+    epochs_bar.close()
     print_table(["run", "test accuracy", "ms / step (median)", "peak memory of a step (KiB)", "skipped steps",
                  "final scale"],
                 [[k, r["accuracy"], r["ms_per_step"], r["peak_kib"], r["skipped_steps"] if k.endswith("Scaler") else "-",
@@ -158,8 +161,8 @@ def run(quick: bool = False, out: str = ".", seed: int = 0) -> dict:
         sm = [sum(ls[max(0, i - w + 1):i + 1]) / len(ls[max(0, i - w + 1):i + 1]) for i in range(len(ls))]
         ax1.plot(sm, color=colors[k], label=f"{k} (acc {r['accuracy']:.3f})")
     ax1.set_yscale("log")
-    ax1.set_xlabel("step")
-    ax1.set_ylabel(f"training loss (running mean of {w})")
+    ax1.set_xlabel("training step")
+    ax1.set_ylabel(f"training loss (nats, mean of {w} steps)")
     ax1.set_title("Same net, same batches, four precisions")
     ax1.legend()
     mag = np.log2(np.abs(dlogits[nz]).astype(np.float64))
@@ -167,9 +170,10 @@ def run(quick: bool = False, out: str = ".", seed: int = 0) -> dict:
     ax2.hist(mag + 16, bins=60, color="#f4a582", alpha=0.6, label="x 2^16 (scaled loss)")
     ax2.axvline(-24, color="#b2182b", ls="--", label="fp16 smallest subnormal 2^-24")
     ax2.set_xlabel("log2 |gradient|")
-    ax2.set_ylabel("elements")
+    ax2.set_ylabel("gradient elements per bin (log scale)")
+    ax2.set_yscale("log")
     ax2.set_title("Gradients of the trained model: what FP16 cannot hold")
-    ax2.legend()
+    ax2.legend(fontsize=8, loc="upper left")
     for r in results.values():
         del r["model"]
     results["underflow"] = under

@@ -31,7 +31,7 @@ import math
 import minidl as md
 import minidl.nn.functional as F
 
-from . import print_table, pyplot, save_figure
+from . import bar, print_table, pyplot, save_figure
 
 
 def block_grad_norms(model):
@@ -44,7 +44,7 @@ def block_grad_norms(model):
     return norms
 
 
-def run(quick: bool = False, out: str = ".", seed: int = 0) -> dict:
+def run(quick: bool = False, out: str = ".", seed: int = 0, progress: bool = True) -> dict:
     images, labels = md.datasets.load_digits()
     n = len(labels)
     depths = (20, 56)
@@ -57,6 +57,8 @@ def run(quick: bool = False, out: str = ".", seed: int = 0) -> dict:
     xp, yp = images[probe], labels[probe]
 
     results = {}
+    steps_bar = bar(total=len(nets) * steps, desc=f"training {', '.join(n for n, _, _ in nets)}", unit="step",
+                    enabled=progress)
     for name, depth, res in nets:
         md.manual_seed(seed)
         model = md.models.resnet(depth, num_classes=10, in_channels=1, width=width, residual=res)
@@ -80,12 +82,14 @@ def run(quick: bool = False, out: str = ".", seed: int = 0) -> dict:
             loss.backward()
             opt.step()
             losses.append(loss.item())
+            steps_bar.update()
         k = max(1, steps // 5)
         results[name] = {"depth": depth, "residual": res, "grad_norms": norms,
                          "first_over_last": norms[0] / norms[-1],
                          "spread": max(norms) / min(norms),
                          "losses": losses, "final_loss": sum(losses[-k:]) / k}
 
+    steps_bar.close()
     print_table(["net", "blocks", "grad first block", "grad last block", "first/last", "max/min"],
                 [[nm, len(r["grad_norms"]), r["grad_norms"][0], r["grad_norms"][-1], r["first_over_last"],
                   r["spread"]] for nm, r in results.items()],
@@ -107,13 +111,13 @@ def run(quick: bool = False, out: str = ".", seed: int = 0) -> dict:
         smooth = [sum(ls[max(0, i - w + 1):i + 1]) / len(ls[max(0, i - w + 1):i + 1]) for i in range(len(ls))]
         ax1.plot(range(1, steps + 1), smooth, color=colors[nm], label=nm)
         ax2.semilogy(range(1, len(r["grad_norms"]) + 1), r["grad_norms"], "o-", ms=3, color=colors[nm], label=nm)
-    ax1.set_xlabel("step")
-    ax1.set_ylabel(f"training loss (running mean of {w})")
+    ax1.set_xlabel("training step")
+    ax1.set_ylabel(f"training loss (nats, mean of {w} steps)")
     ax1.set_yscale("log")
     ax1.set_title("Same optimizer, same steps: plain-56 degrades")
     ax1.legend()
     ax2.set_xlabel("block (input -> output)")
-    ax2.set_ylabel("conv weight gradient norm at init")
+    ax2.set_ylabel("||dL/dW|| of the block's convs at init (log scale)")
     ax2.set_title("Per-block gradient norm at initialisation")
     ax2.legend()
     results["png"] = save_figure(fig, out, "resnet")

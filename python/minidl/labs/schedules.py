@@ -32,7 +32,7 @@ import minidl as md
 import minidl.optim.lr_scheduler as S
 from minidl.optim.lr_scheduler import scale_lr
 
-from . import print_table, pyplot, save_figure
+from . import bar, log_scale_if_wide, print_table, pyplot, save_figure
 
 STEPS = 100
 BASE_LR = 0.1
@@ -99,10 +99,10 @@ def lr_curve(factory, steps: int = STEPS, metric=None):
     return lrs, moms
 
 
-def run(quick: bool = False, out: str = ".", seed: int = 0) -> dict:
+def run(quick: bool = False, out: str = ".", seed: int = 0, progress: bool = True) -> dict:
     md.manual_seed(seed)  # nothing random here; kept for the common lab signature
     curves, momenta, desc = {}, {}, {}
-    for name, (d, factory) in _schedules().items():
+    for name, (d, factory) in bar(_schedules().items(), desc="schedules", unit="schedule", enabled=progress):
         metric = plateau_loss if name == "ReduceLROnPlateau" else None
         curves[name], momenta[name] = lr_curve(factory, STEPS, metric)
         desc[name] = d
@@ -128,6 +128,7 @@ def run(quick: bool = False, out: str = ".", seed: int = 0) -> dict:
                 ax.plot(steps, [v / max(curves[name]) for v in curves[name]], lw=1, label=name)
             ax.set_title("all schedules, lr / max lr", fontsize=9)
             ax.set_xlabel("step", fontsize=8)
+            ax.set_ylabel("lr / max lr (ratio)", fontsize=8)
             ax.tick_params(labelsize=7)
             ax.legend(fontsize=5, ncol=2)
             continue
@@ -139,6 +140,7 @@ def run(quick: bool = False, out: str = ".", seed: int = 0) -> dict:
         ax.set_title(f"{name}\n{desc[name]}", fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.set_ylabel("lr", fontsize=8, color="C0")
+        log_scale_if_wide(ax, curves[name])
         ax.tick_params(labelsize=7)
         if name.startswith("OneCycleLR"):
             ax2 = ax.twinx()
@@ -148,7 +150,7 @@ def run(quick: bool = False, out: str = ".", seed: int = 0) -> dict:
         if name == "ReduceLROnPlateau":
             ax2 = ax.twinx()
             ax2.plot(steps, [plateau_loss(s) for s in steps], color="C3", ls=":", lw=1)
-            ax2.set_ylabel("loss (synthetic)", fontsize=8, color="C3")
+            ax2.set_ylabel("validation loss (synthetic)", fontsize=8, color="C3")
             ax2.tick_params(labelsize=7)
     fig.suptitle("How learning-rate schedules shape training (lr per step)", y=1.0)
     fig.tight_layout()

@@ -37,7 +37,7 @@ import numpy as np
 import minidl as md
 import minidl.nn.functional as F
 
-from . import print_table, pyplot, save_figure
+from . import bar, print_table, pyplot, save_figure
 
 D_KS = (16, 32, 64, 128, 256, 512, 1024)
 
@@ -63,10 +63,10 @@ def measure(d_k, scaled, n_queries, n_keys, seed):
             "dead_rows": float((rows < 1e-3).mean())}
 
 
-def run(quick: bool = False, out: str = ".", seed: int = 0) -> dict:
+def run(quick: bool = False, out: str = ".", seed: int = 0, progress: bool = True) -> dict:
     n_queries, n_keys = (256 if quick else 2048), 64
     results = {"d_k": list(D_KS), "n_keys": n_keys, "scaled": {}, "unscaled": {}}
-    for mode in ("scaled", "unscaled"):
+    for mode in bar(("scaled", "unscaled"), desc="scores with and without 1/sqrt(d_k)", unit="mode", enabled=progress):
         rows = [measure(d, mode == "scaled", n_queries, n_keys, seed + i) for i, d in enumerate(D_KS)]
         results[mode] = {key: [r[key] for r in rows] for key in rows[0]}
 
@@ -87,9 +87,12 @@ def run(quick: bool = False, out: str = ".", seed: int = 0) -> dict:
         axes[1].semilogx(D_KS, results[mode]["entropy"], style, label=lab)
         axes[2].loglog(D_KS, results[mode]["grad_norm"], style, label=lab)
     axes[1].axhline(math.log(n_keys), color="grey", lw=0.8, ls=":", label=f"uniform (ln {n_keys})")
-    for ax, title in zip(axes, ("variance of the scores", "softmax entropy (nats)",
-                                "median norm of dL/d(scores) per row")):
-        ax.set_xlabel("d_k")
+    for ax, title, ylabel in zip(axes, ("variance of the scores", "softmax entropy (nats)",
+                                        "median norm of dL/d(scores) per row"),
+                                 ("Var(score) (log scale)", "entropy of the attention row (nats)",
+                                  "||dL/d(scores)|| per row (log scale)")):
+        ax.set_xlabel("key/query dimension d_k (log scale)")
+        ax.set_ylabel(ylabel)
         ax.set_title(title)
         ax.legend()
     results["png"] = save_figure(fig, out, "sqrt-dk")

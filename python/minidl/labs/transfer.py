@@ -35,7 +35,7 @@ import minidl.nn as nn
 import minidl.nn.functional as F
 from minidl.nn.utils import ProgressiveUnfreezer, freeze, param_groups_by_depth
 
-from . import print_table, pyplot, save_figure
+from . import bar, print_table, pyplot, save_figure
 
 METHODS = ("from scratch", "frozen backbone", "full fine-tune", "progressive unfreeze")
 
@@ -87,7 +87,7 @@ def _train(model, opt, x, y, epochs, batch, on_epoch=None):
             opt.step()
 
 
-def run(quick: bool = False, out: str = ".", seed: int = 0, shots: int = 20) -> dict:
+def run(quick: bool = False, out: str = ".", seed: int = 0, shots: int = 20, progress: bool = True) -> dict:
     images, labels = md.datasets.load_digits()
     md.manual_seed(seed)
     order = md.randperm(len(labels))
@@ -106,7 +106,7 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, shots: int = 20) -> 
     unfreeze_every = epochs // 6
     head_lr, decay = 3e-3, 0.5
 
-    # pretrain once on 0-4
+    print(f"pretraining on digits 0-4 ({pre_epochs} epochs)...", flush=True)
     md.manual_seed(seed)
     pre = _model(5)
     opt = md.optim.Adam(pre.parameters(), lr=3e-3)
@@ -121,6 +121,8 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, shots: int = 20) -> 
         return m
 
     accs = {m: [] for m in METHODS}
+    runs = bar(total=draws * len(METHODS), desc=f"{len(METHODS)} methods x {draws} few-shot draws", unit="run",
+               enabled=progress)
     for d in range(draws):
         md.manual_seed(seed * 1000 + d + 1)
         # 20 examples of each new class; the test set is every other 5-9 digit
@@ -154,6 +156,8 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, shots: int = 20) -> 
                 opt = md.optim.Adam(param_groups_by_depth(model.stages(), head_lr, decay))
                 _train(model, opt, xs, ys, epochs, 25, on_epoch=unfreezer.step)
             accs[method].append(_accuracy(model, xt, yt))
+            runs.update()
+    runs.close()
 
     mean = {m: sum(v) / len(v) for m, v in accs.items()}
     std = {m: (sum((a - mean[m]) ** 2 for a in v) / max(1, len(v) - 1)) ** 0.5 for m, v in accs.items()}
@@ -165,19 +169,35 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, shots: int = 20) -> 
                       f"({draws} few-shot draws, {epochs} epochs, Adam, head lr {head_lr:g}, "
                       f"backbone lr x{decay:g} per stage{', unfreeze every %d epochs' % unfreeze_every})")
 
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
-    xs_ = range(len(METHODS))
-    ax.bar(xs_, [mean[m] for m in METHODS], yerr=[std[m] for m in METHODS], capsize=4,
-           color=["#999999", "#4c72b0", "#55a868", "#c44e52"])
-    for i, m in enumerate(METHODS):
-        ax.plot([i] * len(accs[m]), accs[m], "k.", alpha=0.6)
-        ax.text(i, mean[m] + 0.02, f"{mean[m]:.3f}", ha="center")
-    ax.set_xticks(list(xs_))
-    ax.set_xticklabels(METHODS)
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("test accuracy on held-out 5-9")
-    ax.set_title(f"Digits 5-9 from {shots} examples/class: pretrained on 0-4 vs from scratch")
-    png = save_figure(fig, out, "transfer")
+    png = _plot(out, accs, mean, std, shots, draws)
     return {"accuracy": mean, "std": std, "runs": accs, "pretrain_accuracy": pre_acc, "shots": shots,
             "draws": draws, "epochs": epochs, "test_size": len(yt), "png": png}
+
+
+def _plot(out, accs, mean, std, shots, draws):
+    """Mean +- std and every draw per method, on an axis zoomed to the accuracies: the methods
+    differ by a point or two, which a 0-1 axis hides (all four bars looked equal)."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    colors = ["#777777", "#4c72b0", "#55a868", "#c44e52"]
+    jitter = np.linspace(-0.12, 0.12, draws)
+    for i, m in enumerate(METHODS):
+        ax.errorbar(i, mean[m], yerr=std[m], fmt="s", ms=9, capsize=6, color=colors[i], zorder=3,
+                    label="mean +- std over draws" if i == 0 else None)
+        ax.plot(i + 0.3 + jitter, accs[m], "o", ms=4, color=colors[i], alpha=0.6,
+                label="one few-shot draw (its own seed)" if i == 0 else None)
+        ax.annotate(f"{mean[m]:.3f}", (i, mean[m]), xytext=(-12, 0), textcoords="offset points", ha="right",
+                    va="center", fontsize=9)
+    ax.axhline(mean["from scratch"], color=colors[0], ls=":", lw=1, label="from-scratch mean")
+    values = [a for m in METHODS for a in accs[m]] + [mean[m] + s * k for m, s in std.items() for k in (-1, 1)]
+    lo, hi = min(values), max(values)
+    pad = max(0.005, 0.15 * (hi - lo))
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.set_xlim(-0.6, len(METHODS) - 0.3)
+    ax.set_xticks(range(len(METHODS)), METHODS)
+    ax.set_ylabel("test accuracy on held-out 5-9 (fraction; axis zoomed)")
+    ax.set_xlabel("how the network is trained on the new task")
+    ax.set_title(f"Digits 5-9 from {shots} examples/class ({draws} draws): pretrained on 0-4 vs from scratch")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return save_figure(fig, out, "transfer")

@@ -34,7 +34,7 @@ import numpy as np
 import minidl as md
 import minidl.nn as nn
 
-from . import print_table, pyplot, save_figure
+from . import bar, print_table, pyplot, save_figure
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
 
@@ -104,7 +104,7 @@ def _train(model, x_tr, y_tr, x_te, y_te, epochs, seed, lr=0.01, batch=64):
 
 
 def run(quick: bool = False, out: str = ".", seed: int = 0, depth: int = 20, width: int = 64,
-        epochs: int = 15) -> dict:
+        epochs: int = 15, progress: bool = True) -> dict:
     """Per-layer weight-gradient norms for sigmoid / tanh / ReLU; returns norms and first/last ratios."""
     t0 = time.perf_counter()
     x_tr, y_tr, x_te, y_te = _digits(seed)
@@ -113,7 +113,7 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, depth: int = 20, wid
 
     res = {"norms": {}, "ratio_first_last": {}, "depth": depth, "width": width, "batch": batch}
     models = {}
-    for act in ACTIVATIONS:
+    for act in bar(ACTIVATIONS, desc="gradient norms at init", unit="net", enabled=progress):
         md.manual_seed(seed)
         models[act] = build_mlp(act, depth, width)
         norms = weight_grad_norms(models[act], xb, yb)
@@ -131,7 +131,7 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, depth: int = 20, wid
 
     if not quick:
         res["losses"], res["accuracy"] = {}, {}
-        for act in ACTIVATIONS:
+        for act in bar(ACTIVATIONS, desc=f"training {len(ACTIVATIONS)} deep MLPs", unit="net", enabled=progress):
             md.manual_seed(seed)
             model = build_mlp(act, depth, width)
             res["losses"][act], res["accuracy"][act] = _train(model, x_tr, y_tr, x_te, y_te, epochs, seed)

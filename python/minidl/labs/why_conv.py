@@ -12,7 +12,7 @@ import minidl as md
 import minidl.nn as nn
 import minidl.nn.functional as F
 
-from . import print_table, pyplot, save_figure
+from . import bar, print_table, pyplot, save_figure
 
 
 def _models():
@@ -40,7 +40,7 @@ def _accuracy(model, x, y):
     return acc
 
 
-def run(quick: bool = False, out: str = ".", seed: int = 0) -> dict:
+def run(quick: bool = False, out: str = ".", seed: int = 0, progress: bool = True) -> dict:
     images, labels = md.datasets.load_digits()
     md.manual_seed(seed)
     order = md.randperm(len(labels))
@@ -50,7 +50,10 @@ def run(quick: bool = False, out: str = ".", seed: int = 0) -> dict:
     epochs = 20 if quick else 40
     shifts = [(0, 0), (1, 0), (0, 1), (1, 1), (2, 0), (-2, 1), (2, 2)]
     results = {}
-    for name, model in _models().items():
+    models = _models()
+    epochs_bar = bar(total=len(models) * epochs, desc=f"training {' and '.join(models)}", unit="epoch",
+                     enabled=progress)
+    for name, model in models.items():
         md.manual_seed(seed)
         for m in model.modules():
             if hasattr(m, "reset_parameters"):
@@ -64,11 +67,13 @@ def run(quick: bool = False, out: str = ".", seed: int = 0) -> dict:
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
+            epochs_bar.update()
         params = sum(p.numel() for p in model.parameters())
         accs = {s: _accuracy(model, shift(xte, *s), yte) for s in shifts}
         results[name] = {"params": params, "accuracy": accs[(0, 0)], "shifted": accs,
                          "mean_shifted": sum(v for s, v in accs.items() if s != (0, 0)) / (len(shifts) - 1)}
 
+    epochs_bar.close()
     print_table(["model", "parameters", "test acc"] + [f"shift {s}" for s in shifts[1:]],
                 [[n, r["params"], r["accuracy"]] + [r["shifted"][s] for s in shifts[1:]] for n, r in results.items()],
                 title=f"Dense vs CNN on digits ({epochs} epochs, Adam), test accuracy on shifted digits")
@@ -78,7 +83,7 @@ def run(quick: bool = False, out: str = ".", seed: int = 0) -> dict:
     for name, r in results.items():
         ax.plot(labels_, [r["shifted"][s] for s in shifts], "o-", label=f"{name} ({r['params']:,} params)")
     ax.set_xlabel("test-time shift (dx, dy) in pixels")
-    ax.set_ylabel("test accuracy")
+    ax.set_ylabel(f"test accuracy (fraction of {len(yte)} test digits)")
     ax.set_ylim(0, 1)
     ax.set_title("Weight sharing: fewer parameters, robust to translation")
     ax.legend()

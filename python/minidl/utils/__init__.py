@@ -1,2 +1,2 @@
-"""``md.utils``: data loading."""
-from . import data
+"""``md.utils``: data loading (``utils.data``) and progress bars (``utils.progress``)."""
+from . import data, progress
