@@ -1,17 +1,17 @@
 """The README's main demo trains to the promised accuracy (a real training run on real digits)."""
 import pytest
 
-from conftest import load_example
+from conftest import load_example, require
 
 
 def test_digits_mlp_reaches_95_percent():
-    pytest.importorskip("sklearn")
+    require("sklearn")
     acc = load_example("train_digits_mlp").main(["--epochs", "30", "--seed", "0"])
     assert acc >= 0.95
 
 
 def test_digits_cnn_reaches_98_percent_and_checkpoint_round_trips(tmp_path):
-    pytest.importorskip("sklearn")
+    require("sklearn")
     acc, reloaded = load_example("train_digits_cnn").main(["--checkpoint", str(tmp_path / "cnn.mdl")])
     assert acc >= 0.98
     assert reloaded == acc

@@ -6,9 +6,10 @@ import os
 
 import pytest
 
-pytest.importorskip("matplotlib")
+from conftest import require, run_lab
+require("matplotlib")
+require("sklearn")  # the lab trains on the digits
 
-from conftest import run_lab  # noqa: E402
 from minidl import labs  # noqa: E402
 
 

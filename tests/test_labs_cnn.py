@@ -6,7 +6,9 @@ import os
 
 import pytest
 
-pytest.importorskip("matplotlib")
+from conftest import require
+require("matplotlib")
+require("sklearn")  # both labs train on the digits
 
 from minidl import labs  # noqa: E402
 
