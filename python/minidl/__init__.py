@@ -4,7 +4,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import _C
+import os as _os
+
+from . import _openmp_defaults
+_openmp_defaults.set_passive_wait_policy()  # before _C loads the OpenMP runtime, which reads it once
+from . import _C  # noqa: E402
+if _C.has_openmp() and not _os.environ.get("OMP_NUM_THREADS"):
+    _C.set_num_threads(_openmp_defaults.default_num_threads())  # the affinity mask and a cgroup CPU quota
 from .dtypes import (bfloat16, double, dtype, float, float16, float32, float64, get_default_dtype, half, int64,
                      long, set_default_dtype)
 from .dtypes import bool_ as bool  # noqa: A001  (md.bool, as torch.bool)
@@ -248,8 +254,10 @@ def set_num_threads(n: int) -> None:
 def get_num_threads() -> int:
     """The number of threads the C++ kernels use (see :func:`set_num_threads`).
 
-    It starts at OMP_NUM_THREADS when set, else at the number of cores OpenMP sees (1 in a
-    build without OpenMP).
+    It starts at OMP_NUM_THREADS when set, else at the number of CPUs this process may run on
+    (its affinity mask), capped by its cgroup's CPU quota (1 in a build without OpenMP). Idle
+    threads sleep instead of spinning (``OMP_WAIT_POLICY=passive`` unless set): the default
+    stays cheap when other processes use the cores (``minidl/_openmp_defaults.py`` says why).
 
     >>> import minidl as md
     >>> md.get_num_threads() >= 1
