@@ -8,8 +8,9 @@ import pytest
 import minidl as md
 from minidl import nn
 from minidl.nn.utils import (ProgressiveUnfreezer, freeze, is_frozen, param_groups_by_depth, set_bn_eval,
-from conftest import require
                              unfreeze)
+
+from conftest import require
 
 
 def make_model():
