@@ -10,6 +10,7 @@ def test_digits_mlp_reaches_95_percent():
     assert acc >= 0.95
 
 
+@pytest.mark.slow  # 4 s on 2 busy cores (pytest --durations)
 def test_digits_cnn_reaches_98_percent_and_checkpoint_round_trips(tmp_path):
     require("sklearn")
     acc, reloaded = load_example("train_digits_cnn").main(["--checkpoint", str(tmp_path / "cnn.mdl")])

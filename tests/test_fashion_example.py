@@ -17,6 +17,7 @@ def _load():
     return load_example("train_fashion_cnn")
 
 
+@pytest.mark.slow  # 4.4 s on 2 busy cores (pytest --durations)
 @needs_real
 def test_short_run_learns_and_checkpoint_round_trips(tmp_path, capsys, monkeypatch):
     # if torch is importable, make sure the minidl run does not import it

@@ -77,6 +77,7 @@ def test_vanishing_sigmoid_vanishes_relu_does_not(tmp_path, seed):
     assert os.path.getsize(res["png"]) > 1000
 
 
+@pytest.mark.slow  # 7 s on 2 busy cores (pytest --durations)
 def test_cli_lists_and_runs(tmp_path):
     require("sklearn")  # the lab trains on the digits
     env = dict(os.environ)
@@ -114,6 +115,7 @@ def test_bias_variance_u_shape_and_regularization(tmp_path, seed):
     assert (tmp_path / "bias-variance.png").exists()
 
 
+@pytest.mark.slow  # 19-22 s on 2 busy cores (pytest --durations)
 @pytest.mark.parametrize("seed", [0, 1])
 def test_why_conv_sharing_and_translation(tmp_path, seed):
     require("sklearn")
