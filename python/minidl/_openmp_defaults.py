@@ -12,8 +12,11 @@ then waits for a descheduled thread: ``Linear(512, 512)`` on 256 rows took 25.4 
 against 7.5 ms with 1 under load, and a lab that runs 11 s on a quiet machine took 240 s.
 ``OMP_WAIT_POLICY=passive`` makes idle threads sleep at once (``bench/bench_busy_machine.py``
 measures both). A policy the user set is kept. Like any environment variable it is inherited by
-child processes and read by an OpenMP runtime that the process loads later; it has no effect
-when an OpenMP runtime was loaded before minidl (say, by a library imported earlier).
+child processes and read by an OpenMP runtime that the process loads later (PyTorch imported
+after minidl shares minidl's libgomp, so it runs passive too). It has no effect when libgomp was
+loaded before minidl: PyTorch's bundled copy has the same soname, so after ``import torch``
+minidl's extension uses that runtime, already started with the spinning default
+(scikit-learn's vendored copy is a separate runtime and does not interfere).
 
 **Thread count.** libgomp starts one thread per CPU of the process's affinity mask, but it does
 not read a cgroup CPU quota (``docker run --cpus 1``, a Kubernetes CPU limit): a team of 16 threads
