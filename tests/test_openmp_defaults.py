@@ -116,6 +116,7 @@ def test_thread_count_is_cpus_capped_by_quota(counts):
     assert omp_defaults.thread_count(cpus, None) == cpus
 
 
+@pytest.mark.slow  # 2.6 s on 2 busy cores (pytest --durations): three interpreters
 @pytest.mark.skipif(not md._C.has_openmp() or not hasattr(os, "sched_setaffinity"), reason="needs OpenMP and Linux")
 def test_import_uses_default_thread_count_unless_omp_num_threads_is_set():
     """issue 14 item 12: at import, the thread count is default_num_threads() (a process pinned to one

@@ -49,6 +49,7 @@ def _pytest_without(tmp_path, packages, tests):
     return proc.returncode, outcomes, proc.stdout + proc.stderr
 
 
+@pytest.mark.slow  # 6 s on 2 busy cores (pytest --durations): a pytest subprocess
 def test_fashion_mnist_tests_skip_and_say_how_to_get_the_data(tmp_path):
     """issue 14 item 11: without the Fashion-MNIST files, every test on them skips (the LeNet test of
     test_models.py failed with FileNotFoundError) and the reason names the package to install."""
@@ -66,6 +67,7 @@ def test_fashion_mnist_tests_skip_and_say_how_to_get_the_data(tmp_path):
     assert any(outcome == "PASSED" for outcome, _ in outcomes.values()), text
 
 
+@pytest.mark.slow  # 2.7 s on 2 busy cores (pytest --durations): a pytest subprocess
 def test_digits_tests_skip_without_scikit_learn(tmp_path):
     """issue 14 item 11: the labs, examples and tests that train on scikit-learn's bundled digits skip,
     saying `pip install scikit-learn`, where scikit-learn is missing (several failed with ImportError)."""
