@@ -15,9 +15,12 @@ import sys
 
 import pytest
 
+import minidl as md
 from conftest import HOW_TO_GET, require
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+# the folder minidl was imported from (python/ of the checkout, or site-packages when installed)
+MINIDL_PARENT = str(pathlib.Path(md.__file__).resolve().parent.parent)
 
 # Runs pytest after hiding the Fashion-MNIST files (argv[1]: an empty folder that replaces
 # Debian's data folder) and making the packages named in argv[2] (comma-separated) unimportable.
@@ -39,7 +42,7 @@ def _pytest_without(tmp_path, packages, tests):
     empty.mkdir()
     # COLUMNS: the verbose report cuts skip reasons at the terminal width
     env = dict(os.environ, MINIDL_DATA=str(empty), HOME=str(empty), OMP_NUM_THREADS="1", COLUMNS="1000")
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "python"), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([MINIDL_PARENT, env.get("PYTHONPATH", "")])
     proc = subprocess.run([sys.executable, "-c", PYTEST_WITHOUT, str(empty), ",".join(packages), *tests,
                            "-o", "addopts=", "-v", "-rs", "-p", "no:cacheprovider"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
