@@ -1,5 +1,6 @@
 """Shared fixtures: seeded RNGs, NumPy bridges to PyTorch, tolerance checks, backend sweep,
-the examples as modules."""
+the examples as modules, and skips that say how to get what a test needs (optional packages,
+the Fashion-MNIST files)."""
 from __future__ import annotations
 
 import importlib.util
@@ -10,9 +11,51 @@ import numpy as np
 import pytest
 
 import minidl as md
+from minidl.datasets import _fashion_search_dirs, _find_idx
 
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+
+
+# ---------------------------------------------------------------------------------------------
+# What is optional, and how to get it (issue 14 item 11: a fresh clone's test run skips what is
+# missing and says how to get it, instead of failing)
+# ---------------------------------------------------------------------------------------------
+
+#: the optional packages the tests import, and the command that installs each (the `test`
+#: extra, ``pip install ".[test]"``, installs them all)
+HOW_TO_GET = {
+    "torch": "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu (PyTorch's CPU-only "
+             "wheel; a plain `pip install torch` pulls the multi-GB CUDA build)",
+    "sklearn": "pip install scikit-learn",
+    "matplotlib": "pip install matplotlib",
+    "hypothesis": "pip install hypothesis",
+}
+
+FASHION_MNIST_MISSING = ("Fashion-MNIST not found: apt-get install dataset-fashion-mnist (Debian/Ubuntu), or put "
+                         "the four IDX files from https://github.com/zalandoresearch/fashion-mnist into "
+                         "$MINIDL_DATA/fashion-mnist")
+
+
+def require(module: str):
+    """The imported optional package ``module`` (a key of HOW_TO_GET), or skip: the calling test,
+    or the whole file when called at module level, with a reason that says how to install it."""
+    return pytest.importorskip(module, reason=f"{module} is not installed: {HOW_TO_GET[module]}")
+
+
+def fashion_mnist_installed() -> bool:
+    """True when md.datasets.FashionMNIST() (no root) finds both splits. Asked when a test
+    starts, not at collection, so a test that hides the data sees these tests skip."""
+    dirs = _fashion_search_dirs(None)
+    stems = [f"{split}-{kind}" for split in ("train", "t10k") for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")]
+    return all(_find_idx(dirs, stem) is not None for stem in stems)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Tests marked ``fashion_mnist`` skip, saying how to get the data, where it is missing."""
+    if item.get_closest_marker("fashion_mnist") is not None and not fashion_mnist_installed():
+        pytest.skip(FASHION_MNIST_MISSING)
 
 
 def load_example(name: str):
@@ -123,7 +166,9 @@ def _restore_global_state():
 
 
 def run_lab(name, tmp_path, **kw):
-    """Run a lab in quick mode into tmp_path; returns (its numbers, what it printed)."""
+    """Run a lab in quick mode into tmp_path; returns (its numbers, what it printed). Every lab
+    draws a figure: without matplotlib the test skips."""
+    require("matplotlib")
     import contextlib
     import io
 

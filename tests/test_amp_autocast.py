@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 import minidl as md
-from conftest import to_numpy
+from conftest import require, to_numpy
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 F = md.nn.functional
 TF = torch.nn.functional
 

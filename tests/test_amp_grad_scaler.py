@@ -9,7 +9,8 @@ import pytest
 import minidl as md
 from minidl import _C
 
-torch = pytest.importorskip("torch")
+from conftest import require
+torch = require("torch")
 
 
 def _pair_models(seed=0):

@@ -8,6 +8,9 @@ import numpy as np
 
 import minidl as md
 
+from conftest import require
+
+require("sklearn")  # the digits
 F = md.nn.functional
 
 

@@ -10,7 +10,8 @@ import minidl as md
 import minidl.nn.functional as F
 from minidl import _C
 
-torch = pytest.importorskip("torch")
+from conftest import require
+torch = require("torch")
 TF = torch.nn.functional
 
 

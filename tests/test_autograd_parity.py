@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import minidl as md
-from conftest import assert_close, pair
+from conftest import assert_close, pair, require
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
+require("hypothesis")
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 
 def _check(rng, fn, *shapes, low=None, high=None, rtol=1e-4, atol=1e-5, dtype=np.float32, fn_t=None):

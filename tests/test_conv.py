@@ -9,7 +9,8 @@ import minidl as md
 import minidl.nn.functional as F
 from minidl import _C
 
-torch = pytest.importorskip("torch")
+from conftest import require
+torch = require("torch")
 TF = torch.nn.functional
 
 # (N, C, H, W, K, kernel, stride, padding, dilation, groups)
@@ -308,6 +309,7 @@ def test_bindings_reject_mismatched_shapes(rng):
         _C.conv2d_backward(_rand(rng, (1, 4, 5, 5)), x, w, (1, 1), (0, 0), (1, 1), 1, True, True, True)
 
 
+@pytest.mark.slow  # 5 s on 2 busy cores (pytest --durations)
 def test_tiny_gemm_blocks_in_subprocess():
     """MINIDL_CONV_TILE (read once per process) = 7 cuts every image into ragged column tiles,
     the edge cases of im2col/col2im; the kernel-set tests must still pass."""

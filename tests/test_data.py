@@ -7,8 +7,11 @@ import pytest
 import minidl as md
 from minidl.utils.data import DataLoader, Dataset, TensorDataset, random_split
 
+from conftest import require
+
 
 def test_load_digits():
+    require("sklearn")
     x, y = md.datasets.load_digits()
     assert x.shape == (1797, 1, 8, 8) and x.dtype is md.float32
     assert y.shape == (1797,) and y.dtype is md.int64

@@ -9,9 +9,9 @@ import pytest
 import minidl as md
 import minidl.nn as nn
 import minidl.nn.functional as F
-from conftest import assert_close
+from conftest import assert_close, require
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 
 @pytest.mark.parametrize("padding_idx", [None, 0, 3, -1])

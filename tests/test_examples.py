@@ -1,17 +1,18 @@
 """The README's main demo trains to the promised accuracy (a real training run on real digits)."""
 import pytest
 
-from conftest import load_example
+from conftest import load_example, require
 
 
 def test_digits_mlp_reaches_95_percent():
-    pytest.importorskip("sklearn")
+    require("sklearn")
     acc = load_example("train_digits_mlp").main(["--epochs", "30", "--seed", "0"])
     assert acc >= 0.95
 
 
+@pytest.mark.slow  # 4 s on 2 busy cores (pytest --durations)
 def test_digits_cnn_reaches_98_percent_and_checkpoint_round_trips(tmp_path):
-    pytest.importorskip("sklearn")
+    require("sklearn")
     acc, reloaded = load_example("train_digits_cnn").main(["--checkpoint", str(tmp_path / "cnn.mdl")])
     assert acc >= 0.98
     assert reloaded == acc
@@ -89,7 +90,7 @@ def test_example_honours_the_shared_flags_and_leaves_no_temp_files(name, tmp_pat
         from test_fashion_example import HAVE_REAL
         if not HAVE_REAL:
             pytest.skip("Fashion-MNIST not installed: apt-get install dataset-fashion-mnist")
-    pytest.importorskip("sklearn")
+    require("sklearn")
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp))
@@ -121,7 +122,7 @@ def test_example_honours_the_shared_flags_and_leaves_no_temp_files(name, tmp_pat
 def test_digits_cnn_leaves_nothing_in_tmpdir(tmp_path):
     """issue 14 item 13: run as a script with TMPDIR an empty folder; it is empty afterwards (the
     checkpoint round trip used tempfile.mkdtemp() and left digits_cnn.mdl behind)."""
-    pytest.importorskip("sklearn")
+    require("sklearn")
     env = dict(os.environ, TMPDIR=str(tmp_path), OMP_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, str(EXAMPLES / "train_digits_cnn.py"), "--epochs", "1", "--no-progress"],
                           env=env, capture_output=True, text=True, timeout=300)

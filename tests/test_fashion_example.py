@@ -7,19 +7,17 @@ import numpy as np
 import pytest
 
 import minidl as md
-from minidl.datasets import FASHION_MNIST_DEBIAN_DIR, _fashion_search_dirs, _find_idx
 
 from conftest import load_example
 
-HAVE_REAL = _find_idx(_fashion_search_dirs(None), "t10k-images-idx3-ubyte") is not None
-needs_real = pytest.mark.skipif(not HAVE_REAL, reason="Fashion-MNIST not installed: apt-get install "
-                                f"dataset-fashion-mnist (into {FASHION_MNIST_DEBIAN_DIR})")
+needs_real = pytest.mark.fashion_mnist  # skips where the files are missing (conftest.py says how to get them)
 
 
 def _load():
     return load_example("train_fashion_cnn")
 
 
+@pytest.mark.slow  # 4.4 s on 2 busy cores (pytest --durations)
 @needs_real
 def test_short_run_learns_and_checkpoint_round_trips(tmp_path, capsys, monkeypatch):
     # if torch is importable, make sure the minidl run does not import it

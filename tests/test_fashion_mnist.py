@@ -9,11 +9,9 @@ import numpy as np
 import pytest
 
 import minidl as md
-from minidl.datasets import FASHION_MNIST_DEBIAN_DIR, FashionMNIST, read_idx
+from minidl.datasets import FashionMNIST, _fashion_search_dirs, _find_idx, read_idx
 
-HAVE_REAL = os.path.isfile(os.path.join(FASHION_MNIST_DEBIAN_DIR, "train-images-idx3-ubyte.gz"))
-needs_real = pytest.mark.skipif(not HAVE_REAL, reason="Fashion-MNIST not installed: apt-get install "
-                                "dataset-fashion-mnist (.ci/run does)")
+needs_real = pytest.mark.fashion_mnist  # skips where the files are missing (conftest.py says how to get them)
 
 
 # ----------------------------------------------------------------------------- real data
@@ -67,7 +65,7 @@ def test_real_getitem_transform_and_loader(train):
 
 @needs_real
 def test_real_files_parse_with_read_idx():
-    imgs = read_idx(os.path.join(FASHION_MNIST_DEBIAN_DIR, "t10k-images-idx3-ubyte.gz"), 2051)
+    imgs = read_idx(_find_idx(_fashion_search_dirs(None), "t10k-images-idx3-ubyte"), 2051)
     assert imgs.dtype == np.uint8 and imgs.shape == (10000, 28, 28)
 
 

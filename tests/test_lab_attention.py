@@ -5,10 +5,12 @@ target 0.998-0.9999, row argmax = target everywhere."""
 import os
 
 import numpy as np
+import pytest
 
 from conftest import run_lab
 
 
+@pytest.mark.slow  # 2.5 s on 2 busy cores (pytest --durations)
 def test_attention_maps_show_the_alignment(tmp_path):
     r, printed = run_lab("attention", tmp_path, seed=0)
     L = 8

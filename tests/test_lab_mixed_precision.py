@@ -6,9 +6,10 @@ import os
 
 import pytest
 
-pytest.importorskip("matplotlib")
+from conftest import require, run_lab
+require("matplotlib")
+require("sklearn")  # the lab trains on the digits
 
-from conftest import run_lab  # noqa: E402
 from minidl import labs  # noqa: E402
 
 
@@ -16,6 +17,7 @@ def test_registered_with_question():
     assert labs.list_labs()["mixed-precision"].endswith("?")
 
 
+@pytest.mark.slow  # 5 s on 2 busy cores (pytest --durations)
 def test_mixed_precision_quick(tmp_path):
     r, printed = run_lab("mixed-precision", tmp_path)
     runs = ("fp32", "bf16", "fp16 (no scaler)", "fp16 + GradScaler")

@@ -5,11 +5,10 @@ import sys
 
 import pytest
 
-pytest.importorskip("matplotlib")
+from conftest import require, run_lab as _run
+require("matplotlib")
 
 from minidl import labs  # noqa: E402
-
-from conftest import run_lab as _run  # noqa: E402
 
 
 def test_registry_lists_labs():
@@ -22,6 +21,7 @@ def test_registry_lists_labs():
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_backprop_hand_equals_autograd_equals_finite_differences(tmp_path, seed):
+    require("sklearn")  # the lab trains on the digits
     res, printed = _run("backprop", tmp_path, seed=seed)
     assert abs(res["loss_numpy"] - res["loss_minidl"]) < 1e-12
     for k in ("W1", "b1", "W2", "b2"):
@@ -35,6 +35,7 @@ def test_backprop_hand_equals_autograd_equals_finite_differences(tmp_path, seed)
 
 
 def test_backprop_sigmoid_variant(tmp_path):
+    require("sklearn")  # the lab trains on the digits
     res, _ = _run("backprop", tmp_path, activation="sigmoid")
     assert max(res["hand_vs_autograd"].values()) < 1e-12
     assert max(res["hand_vs_fd"].values()) < 1e-6
@@ -60,6 +61,7 @@ def test_backprop_detects_a_wrong_gradient():
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_vanishing_sigmoid_vanishes_relu_does_not(tmp_path, seed):
+    require("sklearn")  # the lab trains on the digits
     res, printed = _run("vanishing", tmp_path, seed=seed)
     r = res["ratio_first_last"]
     assert len(res["norms"]["sigmoid"]) == 20
@@ -75,7 +77,9 @@ def test_vanishing_sigmoid_vanishes_relu_does_not(tmp_path, seed):
     assert os.path.getsize(res["png"]) > 1000
 
 
+@pytest.mark.slow  # 7 s on 2 busy cores (pytest --durations)
 def test_cli_lists_and_runs(tmp_path):
+    require("sklearn")  # the lab trains on the digits
     env = dict(os.environ)
     py_dir = os.path.dirname(os.path.dirname(os.path.abspath(labs.__file__)))
     env["PYTHONPATH"] = py_dir + os.pathsep + env.get("PYTHONPATH", "")
@@ -93,7 +97,7 @@ def test_cli_lists_and_runs(tmp_path):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_bias_variance_u_shape_and_regularization(tmp_path, seed):
-    pytest.importorskip("sklearn")
+    require("sklearn")
     from minidl import labs
     r = labs.run("bias-variance", quick=True, out=tmp_path, seed=seed)
     val, train = r["validation"], r["train"]
@@ -111,9 +115,10 @@ def test_bias_variance_u_shape_and_regularization(tmp_path, seed):
     assert (tmp_path / "bias-variance.png").exists()
 
 
+@pytest.mark.slow  # 19-22 s on 2 busy cores (pytest --durations)
 @pytest.mark.parametrize("seed", [0, 1])
 def test_why_conv_sharing_and_translation(tmp_path, seed):
-    pytest.importorskip("sklearn")
+    require("sklearn")
     r = labs.run("why-conv", quick=True, out=tmp_path, seed=seed)
     dense, cnn = r["dense (MLP)"], r["CNN"]
     assert cnn["params"] * 2 < dense["params"]            # weight sharing: far fewer parameters

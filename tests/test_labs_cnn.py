@@ -6,7 +6,9 @@ import os
 
 import pytest
 
-pytest.importorskip("matplotlib")
+from conftest import require
+require("matplotlib")
+require("sklearn")  # both labs train on the digits
 
 from minidl import labs  # noqa: E402
 
@@ -16,6 +18,7 @@ def test_registered_with_questions():
     assert names["resnet"].endswith("?") and names["transfer"].endswith("?")
 
 
+@pytest.mark.slow  # 26 s on 2 busy cores (pytest --durations)
 @pytest.mark.parametrize("seed", [0, 1])
 def test_resnet_plain_deep_degrades_residual_does_not(tmp_path, seed):
     r = labs.run("resnet", quick=True, out=tmp_path, seed=seed)
@@ -35,6 +38,7 @@ def test_resnet_plain_deep_degrades_residual_does_not(tmp_path, seed):
     assert os.path.getsize(r["png"]) > 1000
 
 
+@pytest.mark.slow  # 3-4 s on 2 busy cores (pytest --durations)
 @pytest.mark.parametrize("seed", [0, 1])
 def test_transfer_few_shot(tmp_path, seed):
     r = labs.run("transfer", quick=True, out=tmp_path, seed=seed)

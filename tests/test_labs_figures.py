@@ -16,8 +16,10 @@ import tempfile
 import numpy as np
 import pytest
 
-pytest.importorskip("matplotlib")
-pytest.importorskip("sklearn")
+from conftest import require  # noqa: E402
+
+require("matplotlib")
+require("sklearn")
 
 import matplotlib  # noqa: E402
 

@@ -1,9 +1,12 @@
 """The sequence-model labs (quick mode): their conclusions, asserted on the numbers they measure."""
 import math
 
+import pytest
+
 from conftest import run_lab
 
 
+@pytest.mark.slow  # 8 s on 2 busy cores (pytest --durations)
 def test_lstm_vs_gru_gated_cells_solve_long_adding_problem(tmp_path):
     res, text = run_lab("lstm-vs-gru", tmp_path)
     r = res["results"]
@@ -20,6 +23,7 @@ def test_lstm_vs_gru_gated_cells_solve_long_adding_problem(tmp_path):
     assert "adding problem" in text
 
 
+@pytest.mark.slow  # 3.5 s on 2 busy cores (pytest --durations)
 def test_bptt_gradients_vanish_in_rnn_not_in_trained_lstm(tmp_path):
     res, text = run_lab("bptt-gradients", tmp_path)
     r = res["results"]

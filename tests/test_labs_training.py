@@ -4,11 +4,10 @@ import os
 
 import pytest
 
-pytest.importorskip("matplotlib")
+from conftest import require, run_lab as _run
+require("matplotlib")
 
 from minidl import labs  # noqa: E402
-
-from conftest import run_lab as _run  # noqa: E402
 
 
 def test_training_labs_registered_with_questions():
@@ -82,6 +81,7 @@ def test_schedules_curves_follow_scheduler_semantics(schedules):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_batch_size_linear_scaling_recovers_accuracy(tmp_path, seed):
+    require("sklearn")  # the lab trains on the digits
     res, printed = _run("batch-size", tmp_path, seed=seed)
     r = {k: v for k, v in res["runs"].items()}
     small, same, scaled, lamb = r["small"], r["large_same_lr"], r["large_scaled"], r["large_lamb"]

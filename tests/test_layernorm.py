@@ -6,9 +6,9 @@ import pytest
 
 import minidl as md
 import minidl.nn.functional as F
-from conftest import assert_close, to_torch
+from conftest import assert_close, require, to_torch
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 
 def _run_both(rng, shape, normalized_shape, affine=True, bias=True, dtype=np.float32, eps=1e-5):

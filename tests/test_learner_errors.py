@@ -9,12 +9,14 @@ import re
 import numpy as np
 import pytest
 
+from conftest import require
+
 import minidl as md
 import minidl.nn as nn
 import minidl.nn.functional as F
 from minidl.utils.data import DataLoader, TensorDataset
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 
 def _message(fn, exc=Exception):

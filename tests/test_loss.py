@@ -7,9 +7,9 @@ import minidl as md
 import minidl.nn as nn
 import minidl.nn.functional as F
 
-from conftest import assert_close, to_torch
+from conftest import assert_close, require, to_torch
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 TF = torch.nn.functional
 REDUCTIONS = ["mean", "sum", "none"]
 

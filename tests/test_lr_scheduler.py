@@ -10,7 +10,8 @@ import pytest
 import minidl as md
 from minidl.optim import lr_scheduler as mls
 
-torch = pytest.importorskip("torch")
+from conftest import require
+torch = require("torch")
 tls = torch.optim.lr_scheduler
 
 STEPS = 100

@@ -8,7 +8,8 @@ import pytest
 
 import minidl as md
 
-torch = pytest.importorskip("torch")
+from conftest import require
+torch = require("torch")
 
 
 def _pair(E, H, **kw):

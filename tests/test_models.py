@@ -20,7 +20,8 @@ import pytest
 import minidl as md
 import minidl.models as models
 
-torch = pytest.importorskip("torch")
+from conftest import require
+torch = require("torch")
 T = models.build(torch.nn)  # the same model files executed with nn = torch.nn
 
 MD_LAYERS_NEEDED = ("Conv2d", "BatchNorm2d", "MaxPool2d", "AdaptiveAvgPool2d")
@@ -164,6 +165,7 @@ def test_kaiming_init_like_torchvision():
     assert all(torch.all(b.bn3.weight == 0) for b in zb.layer2)
 
 
+@pytest.mark.slow  # 7 s on 2 busy cores (pytest --durations)
 def test_resnet_trains_on_torch():
     """A few SGD steps of ResNet-20 (the very file minidl uses) lower the loss on a fixed batch."""
     torch.manual_seed(0)
@@ -336,6 +338,8 @@ def test_md_transfer_on_resnet():
     assert m.layer3[0].conv1.weight.grad is not None
 
 
+@pytest.mark.slow  # 5 s on 2 busy cores (pytest --durations)
+@pytest.mark.fashion_mnist  # issue 14 item 11: skips, saying how to get the data, where it is missing
 def test_md_lenet_learns_fashion_mnist_slice():
     """LeNet on minidl fits 512 real Fashion-MNIST images well above chance in a few epochs."""
     require_md_layers()

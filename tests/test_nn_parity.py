@@ -10,9 +10,9 @@ import pytest
 import minidl as md
 import minidl.nn as nn
 import minidl.nn.functional as F
-from conftest import assert_close, from_torch, pair, to_torch
+from conftest import assert_close, from_torch, pair, require, to_torch
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 
 def _copy_weights(t_module, m_module):

@@ -9,7 +9,8 @@ import pytest
 import minidl as md
 from minidl import _C
 
-torch = pytest.importorskip("torch")
+from conftest import require
+torch = require("torch")
 
 # odd sizes and one tensor above the multi-thread threshold (65536 elements in a call)
 SHAPES = [(7, 5), (5,), (33,), (3, 4, 5), (1,), (70001,)]

@@ -8,9 +8,9 @@ import pytest
 import minidl as md
 import minidl.nn as nn
 import minidl.nn.functional as F
-from conftest import assert_close
+from conftest import assert_close, require
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 TF = torch.nn.functional
 
 

@@ -24,9 +24,11 @@ import types
 import numpy as np
 import pytest
 
+from conftest import require
+
 import minidl as md
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 VALUES, META = "values", "meta"  # compare everything / only shape and dtype (random draws)
 

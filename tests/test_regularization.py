@@ -6,7 +6,7 @@ import minidl as md
 import minidl.nn as nn
 import minidl.nn.functional as F
 
-from conftest import assert_close, to_torch
+from conftest import assert_close, require, to_torch
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
@@ -40,7 +40,7 @@ def test_dropout_is_seeded_identity_in_eval_and_backward_uses_mask():
 
 @pytest.mark.parametrize("norm_type", [2.0, 1.0, float("inf")])
 def test_clip_grad_norm_matches_torch(rng, norm_type):
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     grads = [rng.standard_normal(s).astype(np.float32) * 3 for s in [(4, 5), (7,), (2, 3, 2)]]
     ps = [md.zeros(*g.shape, requires_grad=True) for g in grads]
     tps = [torch.zeros(*g.shape, requires_grad=True) for g in grads]
@@ -55,7 +55,7 @@ def test_clip_grad_norm_matches_torch(rng, norm_type):
 
 
 def test_clip_grad_value_matches_torch(rng):
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     g = rng.standard_normal((5, 6)).astype(np.float32) * 2
     p, tp = md.zeros(5, 6, requires_grad=True), torch.zeros(5, 6, requires_grad=True)
     p.grad, tp.grad = md.tensor(g), torch.tensor(g)

@@ -9,9 +9,9 @@ import pytest
 
 import minidl as md
 import minidl.nn as nn
-from conftest import assert_close
+from conftest import assert_close, require
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 KINDS = {
     "rnn_tanh": (lambda **k: nn.RNN(**k), lambda **k: torch.nn.RNN(**k), {}),

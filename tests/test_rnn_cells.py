@@ -8,9 +8,9 @@ import pytest
 
 import minidl as md
 import minidl.nn as nn
-from conftest import assert_close
+from conftest import assert_close, require
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 CELLS = {
     "rnn_tanh": (lambda *a, **k: nn.RNNCell(*a, **k), lambda *a, **k: torch.nn.RNNCell(*a, **k)),

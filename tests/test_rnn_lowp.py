@@ -9,7 +9,8 @@ import pytest
 import minidl as md
 import minidl.nn as nn
 
-torch = pytest.importorskip("torch")
+from conftest import require
+torch = require("torch")
 
 BF16_ULP = 2.0 ** -8
 LAYERS = {"lstm": (nn.LSTM, torch.nn.LSTM), "gru": (nn.GRU, torch.nn.GRU), "rnn": (nn.RNN, torch.nn.RNN)}

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import minidl as md
-from conftest import assert_close
+from conftest import assert_close, require
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 
 def _both(shape=(2, 3, 4)):

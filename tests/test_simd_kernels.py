@@ -9,7 +9,10 @@ import pytest
 from minidl import _C
 
 SIMD_ISAS = [isa for isa in _C.available_isas() if isa != "scalar"]
-SIZES = [1, 7, 33, 1000003]
+# a million elements run every SIMD main loop and the threads' split, but take 1-16 s per case on
+# 2 busy cores (pytest --durations): slow
+MILLION = pytest.mark.slow
+SIZES = [1, 7, 33, pytest.param(1000003, marks=MILLION)]
 # the C++ enums by name (the kernels refuse plain ints); int(op) only seeds the data
 B = _C.BinaryOp
 ADD, SUB, MUL, DIV, MAXIMUM, MINIMUM = B.add, B.sub, B.mul, B.div, B.maximum, B.minimum
@@ -73,7 +76,7 @@ def test_binary_same_shape(isa, op, n):
 
 @pytest.mark.parametrize("isa", SIMD_ISAS)
 @pytest.mark.parametrize("op", [ADD, SUB, MUL, DIV, MAXIMUM, MINIMUM])
-@pytest.mark.parametrize("shape", [(1, 1), (7, 33), (33, 7), (3, 1000003)])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 33), (33, 7), pytest.param((3, 1000003), marks=MILLION)])
 def test_binary_broadcast(isa, op, shape):
     rng = np.random.default_rng(sum(shape) + int(op))
     a = rng.standard_normal(shape).astype(np.float32)
@@ -219,7 +222,8 @@ def test_activation_special_values(isa):
 # ---------------------------------------------------------------- softmax
 @pytest.mark.parametrize("isa", SIMD_ISAS)
 @pytest.mark.parametrize("log", [False, True])
-@pytest.mark.parametrize("shape", [(1, 1), (3, 7), (5, 33), (4, 1000), (2, 1000003), (33, 17)])
+@pytest.mark.parametrize("shape", [(1, 1), (3, 7), (5, 33), (4, 1000), pytest.param((2, 1000003), marks=MILLION),
+                                   (33, 17)])
 def test_softmax(isa, log, shape):
     rng = np.random.default_rng(sum(shape))
     x = (rng.standard_normal(shape) * 20).astype(np.float32)

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import minidl as md
-from conftest import assert_close, to_torch
+from conftest import assert_close, require, to_torch
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 
 # --- factories ---------------------------------------------------------------------------------

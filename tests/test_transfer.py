@@ -10,6 +10,8 @@ from minidl import nn
 from minidl.nn.utils import (ProgressiveUnfreezer, freeze, is_frozen, param_groups_by_depth, set_bn_eval,
                              unfreeze)
 
+from conftest import require
+
 
 def make_model():
     md.manual_seed(0)
@@ -236,7 +238,7 @@ def test_set_bn_eval_only_in_frozen_parts():
 
 
 def test_set_bn_eval_on_torch_modules():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     tnn = torch.nn
     model = tnn.Sequential(tnn.Conv2d(3, 4, 3), tnn.BatchNorm2d(4), tnn.Sequential(tnn.Conv2d(4, 4, 3),
                                                                                      tnn.BatchNorm2d(4)))

@@ -14,11 +14,11 @@ import pytest
 
 import minidl as md
 
-torch = pytest.importorskip("torch")
+from conftest import assert_close, require
+torch = require("torch")
 # torch warns about mixing boolean and float masks (tested on purpose) and nested-tensor paths
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
-from conftest import assert_close  # noqa: E402
 
 E, H, FF = 16, 4, 24  # d_model, heads, feed-forward width (small: these tests run on 2 cores)
 

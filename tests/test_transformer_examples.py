@@ -3,6 +3,8 @@ default takes longer than a test should; the defaults' numbers are in each scrip
 Run on 1 thread: the CI machine's two cores are shared with other test processes."""
 import math
 
+import pytest
+
 from conftest import load_example
 
 
@@ -17,6 +19,7 @@ def test_char_gpt_learns_and_samples(capsys):
     assert "tokens/s" in out and "validation loss" in out
 
 
+@pytest.mark.slow  # 38 s on 2 busy cores (pytest --durations)
 def test_seq2seq_sorts_digit_strings():
     # max length 6 and 1000 steps (the default: 3..10 digits, 2000 steps, exact match 0.995);
     # measured exact match 0.974 (seed 0) and 0.966 (seed 1)
@@ -24,6 +27,7 @@ def test_seq2seq_sorts_digit_strings():
     assert acc >= 0.95
 
 
+@pytest.mark.slow  # 155 s on 2 busy cores (pytest --durations)
 def test_text_classifier_beats_bag_of_words():
     acc, bow = load_example("train_text_classifier").main(["--test", "1000", "--threads", "1"])
     assert acc >= 0.95        # measured 0.998-1.0 with the defaults (seeds 0-3)
