@@ -376,3 +376,13 @@ def _play(lib, steps, x, w):
 def test_random_inplace_programs_match_pytorch(seed):
     steps = _random_program(seed)
     _same(lambda lib, x, w: _play(lib, steps, x, w), shapes=((4,), (4,)))
+
+
+def test_a_copy_of_a_view_owns_its_memory():
+    """deepcopy keeps every field but the view link: writing the copy leaves the base alone."""
+    import copy
+    x = md.zeros(2, 3)
+    c = copy.deepcopy(x[1])
+    c.add_(1)
+    assert float(x.sum()) == 0.0 and float(c.sum()) == 3.0
+    assert getattr(c, "_view_of", None) is None

@@ -391,6 +391,10 @@ class Tensor(DtypeShortcuts):
         raise RuntimeError("minidl's CUDA tensors are not implemented yet")
 
     # --- autograd ------------------------------------------------------------------------
+    def __getstate__(self):
+        """For copy/deepcopy: every field but ``_view_of`` (a copy owns its memory: no view)."""
+        return getattr(self, "__dict__", None) or None, {name: getattr(self, name) for name in Tensor.__slots__[:-2]}
+
     def _view_is_stale(self) -> bool:
         """A view made by indexing whose memory was written (through its base) since."""
         view_of = getattr(self, "_view_of", None)
