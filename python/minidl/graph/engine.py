@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..ops import array as A
 from .node import _FREED, AccumulateGrad
+from .version import _counters
 
 
 def _add_grad(buf, node, idx, g):
@@ -95,7 +96,8 @@ def run_backward(roots, root_grads, wrap, retain_graph=False, capture=None, accu
                 continue
             if node.saved is _FREED:  # nodes reading self.saved directly would fail obscurely
                 node.get_saved()  # raises "Trying to backward through the graph a second time"
-            node.check_saved()  # a saved array changed in place since: raise, don't mis-differentiate
+            if _counters:  # some memory was written in place: was it an array this node saved?
+                node.check_saved()
             grads_in = node.apply(g)
             if not retain_graph:
                 node.release()

@@ -14,6 +14,7 @@ instead of giving a wrong gradient.
 from __future__ import annotations
 
 from . import version as _version
+from .version import _counters  # the dict itself: never rebound, so this name stays valid
 
 _FREED = object()
 
@@ -29,7 +30,7 @@ class Node:
         self.next = next_edges
         self.saved = saved
         self.hooks = None
-        self.versions = _version.record(saved) if type(saved) is tuple else None
+        self.versions = _version.record(saved) if _counters and type(saved) is tuple else None
 
     def check_saved(self):
         """Raise if an array this node saved was modified in place after it was saved."""

@@ -84,22 +84,27 @@ def bump(arr) -> int:
 def record(saved):
     """Versions of the arrays in ``saved`` (top level and one level of tuple/list), or None.
 
-    None means every saved array was at version 0 (no counter yet), the common case.
+    None means every saved array was at version 0 (no counter yet), the common case. The
+    loops are written out (no helper calls): this runs for every node the forward records.
     """
     if not _counters:
         return None
+    get = _counters.get
     found = None
     for i, s in enumerate(saved):
-        if type(s) is _ndarray:
-            c = _counters.get(id(_owner(s)))
+        t = type(s)
+        if t is _ndarray:
+            b = s.base
+            c = get(id(s if b is None else b))
             if c is not None and c.version:
                 if found is None:
                     found = {}
                 found[i] = c.version
-        elif type(s) in (tuple, list):
+        elif t is tuple or t is list:
             for j, a in enumerate(s):
                 if type(a) is _ndarray:
-                    c = _counters.get(id(_owner(a)))
+                    b = a.base
+                    c = get(id(a if b is None else b))
                     if c is not None and c.version:
                         if found is None:
                             found = {}
@@ -126,18 +131,19 @@ def check(saved, versions, node_name: str) -> None:
     """Raise PyTorch's error if an array in ``saved`` was written since it was saved."""
     if not _counters:
         return
+    get = _counters.get
     for i, s in enumerate(saved):
-        if type(s) is _ndarray:
-            c = _counters.get(id(_owner(s)))
-            if c is not None:
-                then = versions.get(i, 0) if versions else 0
-                if c.version != then:
-                    raise _modified_error(s, c.version, then, node_name)
-        elif type(s) in (tuple, list):
+        t = type(s)
+        if t is _ndarray:
+            b = s.base
+            c = get(id(s if b is None else b))
+            if c is not None and c.version != (versions.get(i, 0) if versions else 0):
+                raise _modified_error(s, c.version, versions.get(i, 0) if versions else 0, node_name)
+        elif t is tuple or t is list:
             for j, a in enumerate(s):
                 if type(a) is _ndarray:
-                    c = _counters.get(id(_owner(a)))
-                    if c is not None:
-                        then = versions.get((i, j), 0) if versions else 0
-                        if c.version != then:
-                            raise _modified_error(a, c.version, then, node_name)
+                    b = a.base
+                    c = get(id(a if b is None else b))
+                    then = versions.get((i, j), 0) if versions else 0
+                    if c is not None and c.version != then:
+                        raise _modified_error(a, c.version, then, node_name)

@@ -44,7 +44,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _C
-from ..graph import version
+from ..graph import grad_mode, version
 from ..graph.node import Node
 from ..tensor import Tensor
 from . import array as A
@@ -127,7 +127,7 @@ def binary_(op, x: Tensor, other, alpha=1) -> Tensor:
     if alpha != 1:
         other = other * alpha
     other_t = other if isinstance(other, Tensor) else None
-    if needs_grad(x, other_t):
+    if grad_mode._enabled and (x._rg or (other_t is not None and other_t._rg)):  # needs_grad, inlined
         return apply_(x, lambda old: elementwise.binary(op, old, other), other_t,
                       keeps_old=op not in (A.ADD, A.SUB))
     x._check_inplace()
