@@ -33,6 +33,7 @@ concat = _shape.cat
 stack = _shape.stack
 split = _shape.split
 chunk = _shape.chunk
+tensor_split = _shape.tensor_split
 unbind = _shape.unbind
 reshape = _shape.reshape
 flatten = _shape.flatten

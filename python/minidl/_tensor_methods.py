@@ -216,6 +216,7 @@ T.__getitem__ = shape.getitem
 T.__setitem__ = shape.setitem
 T.split = shape.split
 T.chunk = shape.chunk
+T.tensor_split = shape.tensor_split
 T.unbind = shape.unbind
 T.narrow = shape.narrow
 T.clone = lambda self, memory_format=None: shape.clone(self)
