@@ -40,8 +40,12 @@ class LayerNormBackward(Node):
         x, cols, w, mean, rstd, dtypes = self.get_saved()
         if g.dtype != x.dtype:
             g = A.cast(g, x.dtype)
-        gx, gw, gb = _C.layer_norm_backward(g, x, cols, w, mean, rstd, self.next[0] is not None,
-                                            self.next[1] is not None, self.next[2] is not None)
+        if x.size == 0:  # no rows, or rows of 0 values: the weight and bias gradients are sums of nothing
+            gx, gw, gb = (A.zeros(shape, x.dtype) if nxt is not None else None
+                          for shape, nxt in zip((x.shape, (cols,), (cols,)), self.next))
+        else:
+            gx, gw, gb = _C.layer_norm_backward(g, x, cols, w, mean, rstd, self.next[0] is not None,
+                                                self.next[1] is not None, self.next[2] is not None)
         out = []
         for grad, dt, shape in zip((gx, gw, gb), dtypes[0], dtypes[1]):
             if grad is not None:

@@ -137,6 +137,14 @@ def contiguous(a: np.ndarray) -> np.ndarray:
     return a if a.flags.c_contiguous else _C.contiguous(a)
 
 
+def as_rows(a: np.ndarray, lead: int) -> np.ndarray:
+    """``a`` as a matrix: its first ``lead`` dims flattened into rows, the rest into columns.
+
+    Both sizes are given: NumPy's ``reshape(-1, k)`` cannot infer the -1 of an empty array
+    (a (2, 3, 0) operand of matmul, a Linear(0, 3) input, an empty index of an embedding)."""
+    return a.reshape(int(np.prod(a.shape[:lead], dtype=np.int64)), int(np.prod(a.shape[lead:], dtype=np.int64)))
+
+
 def copy(a: np.ndarray) -> np.ndarray:
     out = np.empty(a.shape, dtype=a.dtype)
     _C.copy_(out, a)
