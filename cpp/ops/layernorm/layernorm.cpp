@@ -19,6 +19,7 @@
 #include "core/dispatch.h"
 #include "core/dtype_dispatch.h"
 #include "core/parallel.h"
+#include "ops/reduce/row_stats.h"
 
 MINIDL_SIMD_TABLE(minidl::LayerNormSimd, layernorm_simd)
 
@@ -31,13 +32,18 @@ namespace {
 template <class T>
 void layer_norm_row_forward_reference(const T* x, T* y, const T* w, const T* b, int64_t n, double eps,
                                       T* save_mean, T* save_rstd) {
-  // mean = sum(x) / N
+  // mean = sum(x) / N, var = sum((x - mean)^2) / N (biased): a pilot mean, then the
+  // corrected second pass (ops/reduce/row_stats.h), so no cancellation and a constant row
+  // gets its own value as the mean
   double mean = 0, var = 0;
-  for (int64_t i = 0; i < n; ++i) mean += x[i];
-  mean = n > 0 ? mean / n : 0.0;
-  // var = sum((x - mean)^2) / N: biased, and a second pass, so no cancellation
-  for (int64_t i = 0; i < n; ++i) var += (x[i] - mean) * (x[i] - mean);
-  var = n > 0 ? var / n : 0.0;
+  if (n > 0) {
+    const double pilot = run_sum_reference(x, n) / n;
+    double sum_d = 0, sum_d2 = 0;
+    run_sum_dev_reference(x, n, pilot, &sum_d, &sum_d2);
+    const MeanVar stats = finish_mean_var(pilot, sum_d, sum_d2, n);
+    mean = stats.mean;
+    var = stats.var;
+  }
   // rstd = 1 / sqrt(var + eps)
   const double rstd = 1.0 / std::sqrt(var + eps);
   *save_mean = T(mean);
@@ -92,13 +98,21 @@ void forward_impl(const T* x, T* y, const T* w, const T* b, T* save_mean, T* sav
       T* yr = y + r * cols;
       if constexpr (std::is_same<T, float>::value) {
         if (simd) {
-          // two passes over a row that sits in L1: exact-as-can-be variance, no cancellation
-          const double mean = cols > 0 ? double(simd->sum(xr, cols)) / cols : 0.0;
-          const double var = cols > 0 ? double(simd->sum_sq_dev(xr, cols, float(mean))) / cols : 0.0;
+          // two passes over a row that sits in L1: the pilot mean, then the corrected mean and
+          // variance (ops/reduce/row_stats.h)
+          double mean = 0, var = 0;
+          if (cols > 0) {
+            const float pilot = float(double(simd->sum(xr, cols)) / cols);
+            float sum_d, sum_d2;
+            simd->sum_dev(xr, cols, pilot, &sum_d, &sum_d2);
+            const MeanVar stats = finish_mean_var(pilot, sum_d, sum_d2, cols);
+            mean = stats.mean;
+            var = stats.var;
+          }
           const double rstd = 1.0 / std::sqrt(var + eps);
           save_mean[r] = float(mean);
           save_rstd[r] = float(rstd);
-          simd->normalize_row(xr, yr, w, b, cols, float(mean), float(rstd));
+          simd->normalize_row(xr, yr, w, b, cols, float(mean), float(mean - double(float(mean))), float(rstd));
           continue;
         }
       }
