@@ -34,10 +34,13 @@ def int_tuple(value, n: int, op: str, name: str, positive: bool = True) -> tuple
     ...
     RuntimeError: conv2d: stride must be a positive int below 2**31, got 9223372036854775808
     """
+    if type(value) is int and -INT_ARG_LIMIT < value < INT_ARG_LIMIT:  # the common case, ~0.1 us
+        return (value,) * n
     items = tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
     for v in items:
-        check_int(v, op, name, positive, shown=value)
-    return tuple(int(v) for v in items)
+        if type(v) is not int or not -INT_ARG_LIMIT < v < INT_ARG_LIMIT:
+            return tuple(check_int(v, op, name, positive, shown=value) for v in items)
+    return items
 
 
 def check_int(v, op: str, name: str, positive: bool = True, shown=None) -> int:
@@ -52,6 +55,8 @@ def check_int(v, op: str, name: str, positive: bool = True, shown=None) -> int:
     ...
     TypeError: max_pool2d: kernel_size must be an int or a tuple of ints, got 1.5 (float)
     """
+    if type(v) is int and -INT_ARG_LIMIT < v < INT_ARG_LIMIT:  # (isinstance with numbers.Integral: ~1 us)
+        return v
     shown = v if shown is None else shown
     if isinstance(v, bool) or not isinstance(v, numbers.Integral):
         raise TypeError(f"{op}: {name} must be an int or a tuple of ints, got {shown!r} ({type(v).__name__})")

@@ -44,7 +44,7 @@ from ..ops._graph import result
 from ..ops.creation import empty
 from ..tensor import Tensor
 from . import init
-from ._int_args import check_int, int_tuple
+from ._int_args import INT_ARG_LIMIT, check_int, int_tuple
 from .module import Module
 from .parameter import Parameter
 
@@ -52,6 +52,8 @@ _PADDING_STRINGS = ("valid", "same")
 
 
 def _ntuple(v, n: int, what: str, op: str):
+    if type(v) is int and 0 <= v < INT_ARG_LIMIT:  # the common case, without a call (per-op overhead)
+        return (v,) * n
     if isinstance(v, (tuple, list)) and len(v) != n:
         raise RuntimeError(f"expected {what} to be a single integer value or a list of {n} values to match "
                            f"the convolution dimensions, but got {what}={list(v)}")

@@ -28,13 +28,15 @@ from ..graph.node import Node
 from ..ops import array as A
 from ..ops._graph import result
 from ..tensor import Tensor
-from ._int_args import check_int, int_tuple
+from ._int_args import INT_ARG_LIMIT, check_int, int_tuple
 from .module import Module
 
 _wrap = Tensor._wrap
 
 
 def _pair(v, name, op):
+    if type(v) is int and 0 <= v < INT_ARG_LIMIT:  # the common case, without a call (per-op overhead)
+        return v, v
     if isinstance(v, (tuple, list)):
         if len(v) == 1:
             v = (v[0], v[0])
@@ -105,10 +107,10 @@ def _geometry(what, shape, kernel_size, stride, padding, dilation, ceil_mode):
         raise RuntimeError(f"{what}: Given input size: ({shape[1]}x{H}x{W}). Calculated output size: "
                            f"({shape[1]}x{oh}x{ow}). Output size is too small (kernel ({kh}, {kw}) with "
                            f"padding ({ph}, {pw}) and dilation ({dh}, {dw}) is larger than the padded input)")
-    axes = ("H", "L") if what.endswith("1d") else ("H", "W")
-    for axis, n, k, p, s, d, out in ((axes[0], H, kh, ph, sh, dh, oh), (axes[1], W, kw, pw, sw, dw, ow)):
-        i = _window_in_padding(n, k, p, s, d, out)
+    for axis, n, k, p, s, d, out in (("H", H, kh, ph, sh, dh, oh), ("W", W, kw, pw, sw, dw, ow)):
+        i = _window_in_padding(n, k, p, s, d, out) if p else None  # (no padding: every window starts inside)
         if i is not None:
+            axis = "L" if what.endswith("1d") else axis
             taps = [i * s - p + t * d for t in range(min(k, 3))]
             taps = ", ".join(map(str, taps)) + (f", ..., {i * s - p + (k - 1) * d}" if k > 3 else "")
             raise RuntimeError(
