@@ -4,12 +4,12 @@
 // algorithm is a loop over those runs. First the reference: the loop of each step over one
 // run, forward and backward side by side, sums in double. The scalar kernel set and float64
 // run them; the float32 SIMD set runs NormSimd (batchnorm_simd.cpp), the same loops vectorized,
-// and tests/test_pool_norm.py compares the two.
+// and tests/test_batchnorm.py compares the two.
 //
 // Then which path runs, fused per channel: the forward reads x twice for the statistics (a
-// pilot mean, then the corrected sums of deviations of ops/reduce/row_stats.h) and once for y; the backward reads (dy, x)
-// once for the two sums and once for dx. Sums over a channel are kept in double, whatever the
-// storage type. Channels are split between threads.
+// pilot mean, then the corrected sums of deviations of ops/reduce/row_stats.h) and once for
+// y; the backward reads (dy, x) once for the two sums and once for dx. Sums over a channel are
+// kept in double, whatever the storage type. Channels are split between threads.
 #include "batchnorm.h"
 
 #include <algorithm>
