@@ -134,7 +134,7 @@ def test_simd_matches_scalar(rng, isa):
 @pytest.mark.parametrize("value", [1000.3, -77.7, 0.1])
 def test_constant_channel_normalizes_to_exactly_zero(kernel_set, shape, value):
     """issue 14 item 3: a channel of 1000.3 in runs of 7 values gave 0.0193 (PyTorch: 0.0078);
-    the corrected two-pass mean is the value itself."""
+    the shifted two-pass mean is the value itself."""
     y = F.batch_norm(md.full(shape, value), None, None, training=True)
     assert np.array_equal(y.numpy(), np.zeros(shape, np.float32))
 

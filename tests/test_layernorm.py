@@ -181,3 +181,22 @@ def test_16bit_forward_backward_match_torch_16bit(dtype, shape):
             # weight/bias grads sum over rows: PyTorch adds the rows in 16 bits, minidl in float32
             tol = ulp * (1 + np.abs(want)) * (1 if name in "yx" else 2)
             assert np.all(np.abs(got - want) <= tol), (seed, name, got, want)
+
+
+@pytest.mark.parametrize("kind", ["outlier_first", "outlier_middle", "heavy_tails"])
+def test_heavy_tailed_rows_error_within_4x_torchs(kernel_set, kind):
+    """issue 14 item 3, the other side of the shifted mean: rows whose first value is an
+    outlier (the shift), or with heavy tails, on 4096 values. Measured max error / PyTorch's
+    over these cases: main 19.6x (one float32 running sum per lane), now <= 3.3x (blocked
+    sums, row_stats_simd.h), i.e. 1-2 ulps of the largest output."""
+    for seed in range(3):
+        r = np.random.default_rng(seed)
+        if kind == "heavy_tails":
+            x = (r.standard_normal((16, 4096)) * np.exp(3 * r.standard_normal((16, 4096)))).astype(np.float32)
+        else:
+            x = (1000 + 0.01 * r.standard_normal((16, 4096))).astype(np.float32)
+            x[:, 0 if kind == "outlier_first" else 2048] = -1.0e4
+        ref = _layer_norm_float64(x)
+        err_md = np.abs(F.layer_norm(md.tensor(x), (4096,)).numpy() - ref).max()
+        err_torch = np.abs(torch.nn.functional.layer_norm(torch.tensor(x), (4096,)).numpy() - ref).max()
+        assert err_md <= 4 * err_torch, (seed, err_md, err_torch)

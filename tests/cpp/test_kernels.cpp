@@ -285,7 +285,7 @@ int main() {
       }, 1e-4f, 1e-4f);
     }
   }
-  // issue 14 item 3: the corrected two-pass statistics (ops/reduce/row_stats*.h). A constant row
+  // issue 14 item 3: the shifted two-pass statistics (ops/reduce/row_stats*.h). A constant row
   // (LayerNorm) or channel (BatchNorm) normalises to exactly 0 in every set, and on rows with a
   // large mean and a tiny spread the SIMD set agrees with the reference to float32 rounding.
   for (Isa isa : sets) {

@@ -7,7 +7,8 @@
 // and tests/test_batchnorm.py compares the two.
 //
 // Then which path runs, fused per channel: the forward reads x twice for the statistics (a
-// pilot mean, then the corrected sums of deviations of ops/reduce/row_stats.h) and once for
+// mean shifted by the channel's first value, then the squared deviations: the shifted two-pass
+// statistics of ops/reduce/row_stats.h) and once for
 // y; the backward reads (dy, x) once for the two sums and once for dx. Sums over a channel are
 // kept in double, whatever the storage type. Channels are split between threads.
 #include "batchnorm.h"
@@ -27,12 +28,12 @@ namespace minidl {
 namespace {
 
 // ---- reference: the loops of one run of S values -----------------------------------
-// Forward, over the M = N S values of a channel (mean and var by the corrected two-pass
+// Forward, over the M = N S values of a channel (mean and var by the shifted two-pass
 // algorithm of ops/reduce/row_stats.h, so a constant channel normalises to exactly 0):
 //   mean = sum(x) / M,  var = sum((x - mean)^2) / M (biased),  invstd = 1 / sqrt(var + eps),
 //   y = (x - mean) a + b  with a = weight invstd, b = bias.
 
-// (the statistics of a run: run_sum_reference and run_sum_dev_reference of
+// (the statistics of a run: run_sum_shifted_reference and run_sum_sq_dev_reference of
 // ops/reduce/row_stats.h, shared with LayerNorm)
 
 // y = (x - mean) a + b
@@ -76,43 +77,36 @@ struct Channel {
   int64_t offset(int64_t n) const { return (n * sh.c + c) * sh.s; }
 };
 
-template <class T>
-double channel_sum(const T* x, const Channel<T>& ch, const NormSimd* simd) {
-  double total = 0;
-  for (int64_t n = 0; n < ch.sh.n; ++n) {
-    const T* run = x + ch.offset(n);
-    if constexpr (std::is_same<T, float>::value)
-      if (simd && ch.sh.s > 1) {
-        total += simd->sum(run, ch.sh.s);
-        continue;
-      }
-    total += run_sum_reference(run, ch.sh.s);
-  }
-  return total;
-}
-
-// mean and biased variance of the channel (M > 0): the pilot mean, then the corrected second
-// pass over the runs
+// mean and biased variance of the channel (M > 0): the mean shifted by the channel's first
+// value, then the squared deviations from it (from its float32 rounding in the SIMD runs)
 template <class T>
 MeanVar channel_mean_var(const T* x, const Channel<T>& ch, int64_t m, const NormSimd* simd) {
   bool vector_runs = false;
   if constexpr (std::is_same<T, float>::value) vector_runs = simd && ch.sh.s > 1;
-  double pilot = channel_sum(x, ch, simd) / m;
-  if (vector_runs) pilot = static_cast<float>(pilot);  // the d = x - pilot of every run use the same value
-  double sum_d = 0, sum_d2 = 0;
+  const T shift = x[ch.offset(0)];
+  double sum_shifted = 0;
   for (int64_t n = 0; n < ch.sh.n; ++n) {
     const T* run = x + ch.offset(n);
     if constexpr (std::is_same<T, float>::value)
       if (vector_runs) {
-        float s, q;
-        simd->sum_dev(run, ch.sh.s, static_cast<float>(pilot), &s, &q);
-        sum_d += s;
-        sum_d2 += q;
+        sum_shifted += simd->sum_shifted(run, ch.sh.s, shift);
         continue;
       }
-    run_sum_dev_reference(run, ch.sh.s, pilot, &sum_d, &sum_d2);
+    sum_shifted += run_sum_shifted_reference(run, ch.sh.s, double(shift));
   }
-  return finish_mean_var(pilot, sum_d, sum_d2, m);
+  const double mean = double(shift) + sum_shifted / m;
+  const double seen = vector_runs ? double(static_cast<float>(mean)) : mean;  // the mean pass 2 uses
+  double sum_sq_dev = 0;
+  for (int64_t n = 0; n < ch.sh.n; ++n) {
+    const T* run = x + ch.offset(n);
+    if constexpr (std::is_same<T, float>::value)
+      if (vector_runs) {
+        sum_sq_dev += simd->sum_sq_dev(run, ch.sh.s, static_cast<float>(seen));
+        continue;
+      }
+    sum_sq_dev += run_sum_sq_dev_reference(run, ch.sh.s, seen);
+  }
+  return {mean, finish_var(sum_sq_dev, m, mean - seen)};
 }
 
 // channels per parallel chunk: fork when a chunk is ~32K values or more

@@ -32,17 +32,13 @@ namespace {
 template <class T>
 void layer_norm_row_forward_reference(const T* x, T* y, const T* w, const T* b, int64_t n, double eps,
                                       T* save_mean, T* save_rstd) {
-  // mean = sum(x) / N, var = sum((x - mean)^2) / N (biased): a pilot mean, then the
-  // corrected second pass (ops/reduce/row_stats.h), so no cancellation and a constant row
-  // gets its own value as the mean
+  // mean = sum(x) / N, var = sum((x - mean)^2) / N (biased), in two passes: the mean as
+  // x[0] + sum(x - x[0]) / N (exact for a constant row), then the squared deviations from it
+  // (ops/reduce/row_stats.h), so no cancellation
   double mean = 0, var = 0;
   if (n > 0) {
-    const double pilot = run_sum_reference(x, n) / n;
-    double sum_d = 0, sum_d2 = 0;
-    run_sum_dev_reference(x, n, pilot, &sum_d, &sum_d2);
-    const MeanVar stats = finish_mean_var(pilot, sum_d, sum_d2, n);
-    mean = stats.mean;
-    var = stats.var;
+    mean = double(x[0]) + run_sum_shifted_reference(x, n, double(x[0])) / n;
+    var = finish_var(run_sum_sq_dev_reference(x, n, mean), n, 0.0);
   }
   // rstd = 1 / sqrt(var + eps)
   const double rstd = 1.0 / std::sqrt(var + eps);
@@ -98,16 +94,12 @@ void forward_impl(const T* x, T* y, const T* w, const T* b, T* save_mean, T* sav
       T* yr = y + r * cols;
       if constexpr (std::is_same<T, float>::value) {
         if (simd) {
-          // two passes over a row that sits in L1: the pilot mean, then the corrected mean and
-          // variance (ops/reduce/row_stats.h)
+          // two passes over a row that sits in L1: the shifted mean, then the squared deviations
+          // from its float32 rounding (ops/reduce/row_stats.h)
           double mean = 0, var = 0;
           if (cols > 0) {
-            const float pilot = float(double(simd->sum(xr, cols)) / cols);
-            float sum_d, sum_d2;
-            simd->sum_dev(xr, cols, pilot, &sum_d, &sum_d2);
-            const MeanVar stats = finish_mean_var(pilot, sum_d, sum_d2, cols);
-            mean = stats.mean;
-            var = stats.var;
+            mean = double(xr[0]) + double(simd->sum_shifted(xr, cols, xr[0])) / cols;
+            var = finish_var(simd->sum_sq_dev(xr, cols, float(mean)), cols, mean - double(float(mean)));
           }
           const double rstd = 1.0 / std::sqrt(var + eps);
           save_mean[r] = float(mean);

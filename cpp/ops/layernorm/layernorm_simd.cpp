@@ -94,7 +94,7 @@ void backward_input(const float* dy, const float* x, const float* w, float* dx, 
 
 }  // namespace
 
-extern const LayerNormSimd layernorm_simd = {&row_sum, &row_sum_dev, &normalize_row, &backward_sums,
+extern const LayerNormSimd layernorm_simd = {&row_sum_shifted, &row_sum_sq_dev, &normalize_row, &backward_sums,
                                              &backward_input};
 
 }  // namespace MINIDL_ISA_NS

@@ -1,12 +1,15 @@
 // Mean and biased variance of values that arrive in runs (a LayerNorm row is one run, a
-// BatchNorm channel is N runs), by the corrected two-pass algorithm (Chan, Golub & LeVeque
-// 1983; Higham, "Accuracy and Stability of Numerical Algorithms", sec. 1.9):
-//   pass 1:  pilot p = sum(x) / n
-//   pass 2:  d = x - p,  mean = p + sum(d) / n,  var = (sum(d^2) - sum(d)^2 / n) / n
-// The second term of mean repairs the rounding of the pass-1 sum, and the second term of var
-// is the matching correction (exactly zero in exact arithmetic). A constant row gets its own
-// value back as the mean, so it normalises to exactly 0 (issue 14: the float32 SIMD sum of
-// seven values of 1000.3 alone gave a mean a few ulps off, and outputs of 0.0193).
+// BatchNorm channel is N runs), by the shifted two-pass algorithm (Chan, Golub & LeVeque 1983;
+// Higham, "Accuracy and Stability of Numerical Algorithms", sec. 1.9):
+//   pass 1:  mean = shift + sum(x - shift) / n,  shift = the first value
+//   pass 2:  var = sum((x - m)^2) / n - (mean - m)^2
+// where m is the mean as pass 2 sees it (the float32 SIMD loops get it rounded to float32; the
+// second term of var accounts for that rounding, since sum(x - mean) = 0).
+// Why the shift: a float32 sum of n values near 1000 is off by a few ulps of 1000, so a mean
+// taken from it is off too, and (x - mean) rstd then shifts every output of a low-spread row
+// (issue 14: a constant row of 1000.3 gave 0.0193 instead of 0). The x - shift are small and
+// exact for such a row, so their sum is accurate; a constant row sums to exactly 0 and gets its
+// own value back as the mean, so it normalises to exactly 0.
 // Here: the scalar reference of the per-run sums (in double, as every reference kernel sums)
 // and the finishing formulas; the float32 SIMD loops are in row_stats_simd.h.
 #pragma once
@@ -15,36 +18,34 @@
 
 namespace minidl {
 
-// sum x over one run
+// sum (x - shift) over one run
 template <class T>
-double run_sum_reference(const T* x, int64_t n) {
+double run_sum_shifted_reference(const T* x, int64_t n, double shift) {
   double s = 0;
-  for (int64_t i = 0; i < n; ++i) s += x[i];
+  for (int64_t i = 0; i < n; ++i) s += double(x[i]) - shift;
   return s;
 }
 
-// *sum_d += sum d, *sum_d2 += sum d^2 over one run, with d = x - pilot
+// sum (x - mean)^2 over one run
 template <class T>
-void run_sum_dev_reference(const T* x, int64_t n, double pilot, double* sum_d, double* sum_d2) {
-  double s = 0, q = 0;
+double run_sum_sq_dev_reference(const T* x, int64_t n, double mean) {
+  double s = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const double d = double(x[i]) - pilot;
-    s += d;
-    q += d * d;
+    const double d = double(x[i]) - mean;
+    s += d * d;
   }
-  *sum_d += s;
-  *sum_d2 += q;
+  return s;
 }
 
 struct MeanVar {
   double mean, var;  // var biased (divided by n)
 };
 
-// the pass-2 sums over all n values -> mean and biased variance (n > 0)
-inline MeanVar finish_mean_var(double pilot, double sum_d, double sum_d2, int64_t n) {
-  const double shift = sum_d / double(n);
+// pass 2's sum over all n values (n > 0) -> the biased variance; mean_lo = mean - m, the part
+// of the mean that pass 2 did not see (0 for the double reference)
+inline double finish_var(double sum_sq_dev, int64_t n, double mean_lo) {
   // the correction can round the variance of a constant row to a tiny negative number
-  return {pilot + shift, std::max(0.0, (sum_d2 - sum_d * shift) / double(n))};
+  return std::max(0.0, sum_sq_dev / double(n) - mean_lo * mean_lo);
 }
 
 }  // namespace minidl
