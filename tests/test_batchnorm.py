@@ -129,6 +129,31 @@ def test_simd_matches_scalar(rng, isa):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5, err_msg=str(i))
 
 
+# --- issue 14 item 3: the statistics LayerNorm shares (ops/reduce/row_stats*.h) ------------------
+@pytest.mark.parametrize("shape", [(8, 3, 7), (4, 3, 5, 5), (2, 3, 33, 3), (16, 3)])
+@pytest.mark.parametrize("value", [1000.3, -77.7, 0.1])
+def test_constant_channel_normalizes_to_exactly_zero(kernel_set, shape, value):
+    """issue 14 item 3: a channel of 1000.3 in runs of 7 values gave 0.0193 (PyTorch: 0.0078);
+    the shifted two-pass mean is the value itself."""
+    y = F.batch_norm(md.full(shape, value), None, None, training=True)
+    assert np.array_equal(y.numpy(), np.zeros(shape, np.float32))
+
+
+@pytest.mark.parametrize("shape", [(8, 3, 7), (4, 3, 5, 5), (2, 4, 33, 17)])
+@pytest.mark.parametrize("mean,spread", [(1000.0, 1e-2), (1.0e4, 1.0), (300.0, 1e-3)])
+def test_large_mean_tiny_spread_error_at_most_torchs(kernel_set, shape, mean, spread):
+    """issue 14 item 3 (BatchNorm half): error against a float64 reference at most PyTorch's."""
+    for seed in range(3):
+        x = (mean + spread * np.random.default_rng(seed).standard_normal(shape)).astype(np.float32)
+        axes = (0,) + tuple(range(2, len(shape)))
+        x64 = x.astype(np.float64)
+        m = x64.mean(axes, keepdims=True)
+        ref = (x64 - m) / np.sqrt(((x64 - m) ** 2).mean(axes, keepdims=True) + 1e-5)
+        err_md = np.abs(F.batch_norm(md.tensor(x), None, None, training=True).numpy() - ref).max()
+        err_torch = np.abs(TF.batch_norm(torch.tensor(x), None, None, training=True).numpy() - ref).max()
+        assert err_md <= err_torch, (seed, err_md, err_torch)
+
+
 # --- bad input ----------------------------------------------------------------------------------
 def test_bad_inputs():
     x = md.randn(2, 3, 4, 4)

@@ -322,3 +322,53 @@ def test_tiny_gemm_blocks_in_subprocess():
                         __file__, "-k", "kernel_sets or gradcheck or parity and not tiny"],
                        env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+
+
+# --- issue 14 item 7 (conv half): int arguments checked before C++ ------------------------------
+_HUGE = [2 ** 63, 2 ** 31, -(2 ** 63), 10 ** 30]
+
+
+@pytest.mark.parametrize("value", _HUGE)
+@pytest.mark.parametrize("call,op,name", [
+    (lambda x, w, v: F.conv2d(x, w, stride=v), "conv2d", "stride"),
+    (lambda x, w, v: F.conv2d(x, w, stride=(1, v)), "conv2d", "stride"),
+    (lambda x, w, v: F.conv2d(x, w, padding=v), "conv2d", "padding"),
+    (lambda x, w, v: F.conv2d(x, w, dilation=(v, 1)), "conv2d", "dilation"),
+    (lambda x, w, v: F.conv2d(x, w, groups=v), "conv2d", "groups"),
+    (lambda x, w, v: F.conv1d(x[:, :, 0], w[:, :, 0], stride=v), "conv1d", "stride"),
+    (lambda x, w, v: F.conv1d(x[:, :, 0], w[:, :, 0], padding=v), "conv1d", "padding"),
+    (lambda x, w, v: md.nn.Conv2d(2, 4, v), "Conv2d", "kernel_size"),
+    (lambda x, w, v: md.nn.Conv2d(2, 4, 3, stride=v), "Conv2d", "stride"),
+    (lambda x, w, v: md.nn.Conv1d(2, 4, 3, padding=v), "Conv1d", "padding"),
+    (lambda x, w, v: md.nn.Conv1d(2, 4, 3, dilation=v), "Conv1d", "dilation"),
+    (lambda x, w, v: md.nn.Conv2d(2, 4, 3, groups=v), "Conv2d", "groups"),
+])
+def test_huge_int_arguments_name_argument_value_and_limit(call, op, name, value):
+    """issue 14 item 7: F.conv2d(..., stride=2**63) raised pybind11's TypeError, which prints
+    every argument, the input arrays included. Now: the function, the argument, the value and
+    the limit, in a message of one short line."""
+    x, w = md.randn(1, 2, 5, 5), md.randn(4, 2, 3, 3)
+    with pytest.raises(RuntimeError) as caught:
+        call(x, w, value)
+    message = str(caught.value)
+    kind = "non-negative" if name == "padding" else "positive"
+    assert message.startswith(f"{op}: {name} must be a {kind} int below 2**31, got ")
+    assert str(value) in message
+    assert "array" not in message and "incompatible function arguments" not in message and len(message) < 200
+
+
+def test_issue_example_message():
+    """issue 14 item 7: the exact message of the example in the issue."""
+    with pytest.raises(RuntimeError) as caught:
+        F.conv2d(md.randn(1, 1, 4, 4), md.randn(1, 1, 2, 2), stride=2 ** 63)
+    assert str(caught.value) == "conv2d: stride must be a positive int below 2**31, got 9223372036854775808"
+
+
+@pytest.mark.parametrize("kw", [{"stride": 1.5}, {"padding": (1, 0.5)}, {"dilation": "2"}, {"groups": 1.0},
+                                {"stride": True}])
+def test_non_int_conv_arguments_raise_type_error(kw):
+    """issue 14 item 7: a float stride was truncated silently (int(1.5) = 1); PyTorch refuses
+    with a TypeError too."""
+    (name, _), = kw.items()
+    with pytest.raises(TypeError, match=rf"conv2d: {name} must be an int or a tuple of ints, got"):
+        F.conv2d(md.randn(1, 1, 4, 4), md.randn(1, 1, 2, 2), **kw)

@@ -159,3 +159,107 @@ def test_bad_inputs():
         F.max_pool2d(x, 2, 1, 2)
     with pytest.raises(RuntimeError, match="kernel size should be greater than zero"):
         F.avg_pool2d(x, 0)
+
+
+# --- issue 14 item 6: windows that lie entirely in the padding -----------------------------------
+def _some_window_misses(n, k, p, s, d, out):
+    """Brute force: does any output window have all its taps i s - p + t d outside [0, n)?"""
+    return any(all(not 0 <= i * s - p + t * d < n for t in range(k)) for i in range(out))
+
+
+def _out_size(n, k, p, s, d, ceil):
+    num = n + 2 * p - d * (k - 1) - 1
+    out = (num + (s - 1 if ceil else 0)) // s + 1
+    return out - 1 if ceil and (out - 1) * s >= n + p else out
+
+
+def test_max_pool2d_rejects_the_issue_geometry():
+    """issue 14 item 6: input (3, 6, 1), kernel (3, 2), stride (2, 3), padding (1, 1), dilation
+    (1, 2), ceil_mode: the W window's taps -1 and 1 miss the single column; minidl returned -inf
+    with out-of-range indices and failed in backward (PyTorch writes out of bounds)."""
+    x = md.randn(3, 6, 1, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"max_pool2d: output 0 along W .* entirely in the padding: its taps -1, 1 "
+                                           r"\(kernel_size 2, stride 3, padding 1, dilation 2, ceil_mode\)"):
+        F.max_pool2d(x, (3, 2), (2, 3), (1, 1), (1, 2), ceil_mode=True)
+    with pytest.raises(RuntimeError, match=r"max_pool1d: output 0 along L .* entirely in the padding"):
+        F.max_pool1d(md.randn(2, 1), 2, 3, 1, 2)
+    with pytest.raises(RuntimeError, match="entirely in the padding"):
+        nn.MaxPool2d((3, 2), (2, 3), (1, 1), (1, 2), ceil_mode=True)(x)
+
+
+def test_max_and_avg_pool_geometries_sweep_against_torch():
+    """issue 14 item 6: over 400 random small geometries (ceil_mode on and off), minidl raises
+    exactly where some max-pool window misses the input (checked by brute force), and
+    otherwise matches PyTorch's values, indices and input gradient. Avg pooling (no dilation,
+    padding <= kernel / 2) never has such a window and always matches."""
+    r = np.random.default_rng(14)
+    rejected = checked = 0
+    for _ in range(400):
+        h, w = (int(v) for v in r.integers(1, 8, 2))
+        k = tuple(int(v) for v in r.integers(1, 5, 2))
+        s = tuple(int(v) for v in r.integers(1, 4, 2))
+        p = tuple(int(r.integers(0, kk // 2 + 1)) for kk in k)
+        d = tuple(int(v) for v in r.integers(1, 4, 2))
+        ceil = bool(r.integers(0, 2))
+        outs = [_out_size(n, kk, pp, ss, dd, ceil) for n, kk, pp, ss, dd in zip((h, w), k, p, s, d)]
+        if min(outs) < 1:
+            continue  # "Output size is too small" in both libraries
+        x = r.standard_normal((2, h, w)).astype(np.float32)
+        xm, xt = md.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        geometry = (k, s, p, d, ceil)
+        if any(_some_window_misses(n, kk, pp, ss, dd, o) for n, kk, pp, ss, dd, o in zip((h, w), k, p, s, d, outs)):
+            with pytest.raises(RuntimeError, match="entirely in the padding"):
+                F.max_pool2d(xm, k, s, p, d, ceil)
+            rejected += 1  # (PyTorch is not run here: it writes out of bounds)
+            continue
+        ym, im = F.max_pool2d(xm, k, s, p, d, ceil, return_indices=True)
+        yt, it = TF.max_pool2d(xt, k, s, p, d, ceil, return_indices=True)
+        assert_close(ym, yt, atol=0)
+        np.testing.assert_array_equal(im.numpy(), it.numpy(), err_msg=str(geometry))
+        ym.sum().backward()
+        yt.sum().backward()
+        assert_close(xm.grad, xt.grad, atol=0)
+        assert_close(F.avg_pool2d(xm, k, s, p, ceil), TF.avg_pool2d(xt, k, s, p, ceil), atol=1e-6)
+        checked += 1
+    assert rejected >= 10 and checked >= 100, (rejected, checked)
+
+
+# --- issue 14 item 7 (pooling half): int arguments checked before C++ ---------------------------
+_HUGE = [2 ** 63, 2 ** 31, -(2 ** 63), 10 ** 30]
+
+
+@pytest.mark.parametrize("value", _HUGE)
+@pytest.mark.parametrize("call,op,name", [
+    (lambda x, v: F.max_pool2d(x, v), "max_pool2d", "kernel_size"),
+    (lambda x, v: F.max_pool2d(x, 2, stride=v), "max_pool2d", "stride"),
+    (lambda x, v: F.max_pool2d(x, 2, stride=(1, v)), "max_pool2d", "stride"),
+    (lambda x, v: F.max_pool2d(x, 2, padding=v), "max_pool2d", "padding"),
+    (lambda x, v: F.max_pool2d(x, 2, dilation=v), "max_pool2d", "dilation"),
+    (lambda x, v: F.max_pool1d(x[0], v), "max_pool1d", "kernel_size"),
+    (lambda x, v: F.max_pool1d(x[0], 2, stride=v), "max_pool1d", "stride"),
+    (lambda x, v: F.avg_pool2d(x, v), "avg_pool2d", "kernel_size"),
+    (lambda x, v: F.avg_pool2d(x, 2, stride=v), "avg_pool2d", "stride"),
+    (lambda x, v: F.avg_pool2d(x, 2, padding=v), "avg_pool2d", "padding"),
+    (lambda x, v: F.avg_pool2d(x, 2, divisor_override=v), "avg_pool2d", "divisor_override"),
+    (lambda x, v: F.avg_pool1d(x[0], 2, stride=v), "avg_pool1d", "stride"),
+    (lambda x, v: F.adaptive_avg_pool2d(x, v), "adaptive_avg_pool2d", "output_size"),
+    (lambda x, v: F.adaptive_avg_pool2d(x, (1, v)), "adaptive_avg_pool2d", "output_size"),
+    (lambda x, v: nn.MaxPool2d(2, v)(x), "max_pool2d", "stride"),
+])
+def test_huge_int_arguments_name_argument_value_and_limit(call, op, name, value):
+    """issue 14 item 7: an int argument beyond int64 (or beyond 2**31) used to reach the C++
+    binding, whose TypeError printed the whole input array."""
+    x = md.randn(1, 2, 6, 6)
+    with pytest.raises(RuntimeError) as caught:
+        call(x, value)
+    message = str(caught.value)
+    assert message.startswith(f"{op}: {name} must be a ") and "int below 2**31" in message
+    assert str(value) in message
+    assert "array" not in message and "incompatible function arguments" not in message and len(message) < 200
+
+
+@pytest.mark.parametrize("value", [1.5, "2", True, None])
+def test_non_int_pool_arguments_raise_type_error(value):
+    """issue 14 item 7: a float stride was truncated silently (int(1.5) = 1); PyTorch refuses."""
+    with pytest.raises(TypeError, match=r"max_pool2d: stride must be an int or a tuple of ints, got"):
+        F.max_pool2d(md.randn(1, 2, 6, 6), 2, stride=(1, value))

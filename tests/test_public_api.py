@@ -156,6 +156,7 @@ MD = {
     "stack": Example(lambda t: t.stack([data(t, 3), data(t, 3)], dim=1)),
     "split": Example(lambda t: (t.split(data(t, 5, 2), 2), t.split(data(t, 5, 2), [1, 4]))),
     "chunk": Example(lambda t: t.chunk(data(t, 2, 5), 3, dim=1)),
+    "tensor_split": Example(lambda t: (t.tensor_split(data(t, 2, 5), 3, dim=1), t.tensor_split(data(t, 7), [1, 4]))),
     "unbind": Example(lambda t: t.unbind(data(t, 2, 3), dim=1)),
     "reshape": Example(lambda t: t.reshape(data(t, 2, 3), (3, -1))),
     "flatten": Example(lambda t: t.flatten(data(t, 2, 3, 4), 1)),

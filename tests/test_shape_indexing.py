@@ -76,6 +76,44 @@ def test_chunk_matches_torch(chunks, dim):
         assert_close(a, b)
 
 
+# issue 14 item 2: split / chunk / tensor_split where a dim is empty or smaller than the pieces.
+_EMPTY_SPLITS = [
+    ((2, 0), "chunk", (4,), 1), ((2, 0), "chunk", (1,), 1), ((0, 3), "chunk", (3,), 0),
+    ((0,), "chunk", (2,), 0), ((1,), "chunk", (3,), 0), ((5,), "chunk", (4,), 0),
+    ((0,), "split", (2,), 0), ((0,), "split", (0,), 0), ((2, 0), "split", (0,), 1),
+    ((3,), "split", (5,), 0), ((0,), "split", ([0, 0],), 0), ((2, 3), "split", ([0, 3, 0],), 1),
+    ((0,), "tensor_split", (3,), 0), ((2, 0), "tensor_split", (2,), -1), ((7,), "tensor_split", (3,), 0),
+    ((2, 5), "tensor_split", (7,), 1), ((7,), "tensor_split", ([1, 5],), 0),
+    ((7,), "tensor_split", ([5, 1],), 0), ((7,), "tensor_split", ([-2, 9],), 0), ((0, 2), "tensor_split", ([1],), 0),
+]
+
+
+@pytest.mark.parametrize("shape,op,args,dim", _EMPTY_SPLITS, ids=[f"{o}{a}-{s}-d{d}" for s, o, a, d in _EMPTY_SPLITS])
+def test_split_chunk_tensor_split_on_empty_and_short_dims_match_torch(shape, op, args, dim):
+    """issue 14 item 2: md.zeros(2, 0).chunk(4, dim=1) gave 1 piece; PyTorch gives 4 empty ones."""
+    m, t = _both(shape)
+    ms, ts = getattr(m, op)(*args, dim=dim), getattr(t, op)(*args, dim=dim)
+    assert [tuple(p.shape) for p in ms] == [tuple(p.shape) for p in ts]
+    for a, b in zip(ms, ts):
+        assert_close(a, b)
+    functional = getattr(md, op)(m, *args, dim=dim)
+    assert [tuple(p.shape) for p in functional] == [tuple(p.shape) for p in ts]
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda x: x.split(-1), "split expects split_size be non-negative, but got split_size=-1"),
+    (lambda x: x.split(0), "split_size can only be 0 if dimension size is 0"),
+    (lambda x: x.chunk(0), "chunk expects `chunks` to be greater than 0, got: 0"),
+    (lambda x: x.tensor_split(0), "number of sections must be larger than 0, got 0"),
+])
+def test_split_chunk_tensor_split_bad_sizes_raise_torchs_message(call, message):
+    """issue 14 item 2: the refusals carry PyTorch's messages."""
+    for x in (md.zeros(3), torch.zeros(3)):
+        with pytest.raises(RuntimeError) as caught:
+            call(x)
+        assert message in str(caught.value)
+
+
 # --- indexing ----------------------------------------------------------------------------------------
 _KEYS = [
     1, -1, (0, 2), (1, -1, -2), slice(None), slice(1, None), (slice(None), slice(0, 3, 2)),

@@ -23,7 +23,7 @@ from .ops.creation import (arange, as_tensor, bernoulli, empty, empty_like, eye,
                            get_rng_state, initial_seed, linspace, manual_seed, normal, ones, ones_like, rand,
                            rand_like, randint, randn, randn_like, randperm, set_rng_state, tensor, zeros, zeros_like)
 from .ops.shape import (cat, chunk, clone, flatten, flip, narrow, permute, reshape, split, squeeze, stack,
-                        transpose, unbind, unsqueeze)
+                        tensor_split, transpose, unbind, unsqueeze)
 from .ops.shape import cat as concat
 from .ops.elementwise import clamp, masked_fill, where
 from .ops.elementwise import clamp as clip

@@ -149,6 +149,7 @@ T.expand_as = shape.expand_as
 T.__getitem__ = shape.getitem
 T.split = shape.split
 T.chunk = shape.chunk
+T.tensor_split = shape.tensor_split
 T.unbind = shape.unbind
 T.narrow = shape.narrow
 T.clone = lambda self, memory_format=None: shape.clone(self)

@@ -10,6 +10,7 @@
 
 #include "ops/activation/activation.h"
 #include "ops/attention/attention.h"
+#include "ops/batchnorm/batchnorm.h"
 #include "ops/conv/conv_lowp.h"
 #include "ops/copy/copy.h"
 #include "core/dispatch.h"
@@ -284,6 +285,43 @@ int main() {
       }, 1e-4f, 1e-4f);
     }
   }
+  // issue 14 item 3: the shifted two-pass statistics (ops/reduce/row_stats*.h). A constant row
+  // (LayerNorm) or channel (BatchNorm) normalises to exactly 0 in every set, and on rows with a
+  // large mean and a tiny spread the SIMD set agrees with the reference to float32 rounding.
+  for (Isa isa : sets) {
+    set_active_isa(isa);
+    for (int64_t cols : {7, 33, 1000}) {
+      const int64_t rows = 3;
+      std::vector<float> x(rows * cols, 1000.3f), y(rows * cols, 1.f), mean(rows), rstd(rows);
+      layer_norm_forward(x.data(), y.data(), nullptr, nullptr, mean.data(), rstd.data(), DType::f32, rows, cols, 1e-5);
+      bool zero = true;
+      for (float v : y) zero = zero && v == 0.f;
+      check(zero, "layer_norm constant row -> exactly 0 [" + std::string(isa_name(isa)) + ", cols=" +
+                      std::to_string(cols) + "]");
+      BatchNormShape sh;
+      sh.n = 4; sh.c = 3; sh.s = cols;
+      std::vector<float> bx(sh.n * sh.c * sh.s, -77.7f), by(bx.size(), 1.f), bm(sh.c), bi(sh.c);
+      batch_norm_forward(bx.data(), by.data(), nullptr, nullptr, nullptr, nullptr, bm.data(), bi.data(), DType::f32,
+                         sh, true, 0.1, 1e-5);
+      zero = true;
+      for (float v : by) zero = zero && v == 0.f;
+      check(zero, "batch_norm constant channel -> exactly 0 [" + std::string(isa_name(isa)) + ", s=" +
+                      std::to_string(cols) + "]");
+    }
+  }
+  for (Isa isa : sets) {
+    for (int64_t cols : {7, 33, 1000}) {
+      const int64_t rows = 9;
+      std::vector<float> x = random_vec(rows * cols, 0.01f, 16);
+      for (float& v : x) v += 1000.f;
+      compare_sets(isa, "layer_norm mean 1000, spread 0.01, cols " + std::to_string(cols), cols, [&] {
+        std::vector<float> y(rows * cols), mean(rows), rstd(rows);
+        layer_norm_forward(x.data(), y.data(), nullptr, nullptr, mean.data(), rstd.data(), DType::f32, rows, cols, 1e-5);
+        return y;
+      }, 1e-5f, 1e-5f);
+    }
+  }
+  set_active_isa(best_isa());
   // flash attention: L != S spanning several tiles, odd head dims, causal and a broadcast float mask
   for (Isa isa : sets) {
     for (bool causal : {false, true}) {

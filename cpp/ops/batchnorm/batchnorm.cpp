@@ -4,12 +4,13 @@
 // algorithm is a loop over those runs. First the reference: the loop of each step over one
 // run, forward and backward side by side, sums in double. The scalar kernel set and float64
 // run them; the float32 SIMD set runs NormSimd (batchnorm_simd.cpp), the same loops vectorized,
-// and tests/test_pool_norm.py compares the two.
+// and tests/test_batchnorm.py compares the two.
 //
-// Then which path runs, fused per channel: the forward reads x twice for the statistics (mean,
-// then squared deviations: exact two-pass variance) and once for y; the backward reads (dy, x)
-// once for the two sums and once for dx. Sums over a channel are kept in double, whatever the
-// storage type. Channels are split between threads.
+// Then which path runs, fused per channel: the forward reads x twice for the statistics (a
+// mean shifted by the channel's first value, then the squared deviations: the shifted two-pass
+// statistics of ops/reduce/row_stats.h) and once for
+// y; the backward reads (dy, x) once for the two sums and once for dx. Sums over a channel are
+// kept in double, whatever the storage type. Channels are split between threads.
 #include "batchnorm.h"
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include "core/dtype_dispatch.h"
 #include "core/dispatch.h"
 #include "core/parallel.h"
+#include "ops/reduce/row_stats.h"
 
 MINIDL_SIMD_TABLE(minidl::NormSimd, norm_simd)
 
@@ -26,28 +28,13 @@ namespace minidl {
 namespace {
 
 // ---- reference: the loops of one run of S values -----------------------------------
-// Forward, over the M = N S values of a channel:
+// Forward, over the M = N S values of a channel (mean and var by the shifted two-pass
+// algorithm of ops/reduce/row_stats.h, so a constant channel normalises to exactly 0):
 //   mean = sum(x) / M,  var = sum((x - mean)^2) / M (biased),  invstd = 1 / sqrt(var + eps),
 //   y = (x - mean) a + b  with a = weight invstd, b = bias.
 
-// sum x
-template <class T>
-double run_sum_reference(const T* x, int64_t n) {
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i) s += x[i];
-  return s;
-}
-
-// sum (x - mean)^2
-template <class T>
-double run_sum_sq_dev_reference(const T* x, int64_t n, double mean) {
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const double d = x[i] - mean;
-    s += d * d;
-  }
-  return s;
-}
+// (the statistics of a run: run_sum_shifted_reference and run_sum_sq_dev_reference of
+// ops/reduce/row_stats.h, shared with LayerNorm)
 
 // y = (x - mean) a + b
 template <class T>
@@ -90,34 +77,36 @@ struct Channel {
   int64_t offset(int64_t n) const { return (n * sh.c + c) * sh.s; }
 };
 
+// mean and biased variance of the channel (M > 0): the mean shifted by the channel's first
+// value, then the squared deviations from it (from its float32 rounding in the SIMD runs)
 template <class T>
-double channel_sum(const T* x, const Channel<T>& ch, const NormSimd* simd) {
-  double total = 0;
+MeanVar channel_mean_var(const T* x, const Channel<T>& ch, int64_t m, const NormSimd* simd) {
+  bool vector_runs = false;
+  if constexpr (std::is_same<T, float>::value) vector_runs = simd && ch.sh.s > 1;
+  const T shift = x[ch.offset(0)];
+  double sum_shifted = 0;
   for (int64_t n = 0; n < ch.sh.n; ++n) {
     const T* run = x + ch.offset(n);
     if constexpr (std::is_same<T, float>::value)
-      if (simd && ch.sh.s > 1) {
-        total += simd->sum(run, ch.sh.s);
+      if (vector_runs) {
+        sum_shifted += simd->sum_shifted(run, ch.sh.s, shift);
         continue;
       }
-    total += run_sum_reference(run, ch.sh.s);
+    sum_shifted += run_sum_shifted_reference(run, ch.sh.s, double(shift));
   }
-  return total;
-}
-
-template <class T>
-double channel_sum_sq_dev(const T* x, const Channel<T>& ch, double mean, const NormSimd* simd) {
-  double total = 0;
+  const double mean = double(shift) + sum_shifted / m;
+  const double seen = vector_runs ? double(static_cast<float>(mean)) : mean;  // the mean pass 2 uses
+  double sum_sq_dev = 0;
   for (int64_t n = 0; n < ch.sh.n; ++n) {
     const T* run = x + ch.offset(n);
     if constexpr (std::is_same<T, float>::value)
-      if (simd && ch.sh.s > 1) {
-        total += simd->sum_sq_dev(run, ch.sh.s, static_cast<float>(mean));
+      if (vector_runs) {
+        sum_sq_dev += simd->sum_sq_dev(run, ch.sh.s, static_cast<float>(seen));
         continue;
       }
-    total += run_sum_sq_dev_reference(run, ch.sh.s, mean);
+    sum_sq_dev += run_sum_sq_dev_reference(run, ch.sh.s, seen);
   }
-  return total;
+  return {mean, finish_var(sum_sq_dev, m, mean - seen)};
 }
 
 // channels per parallel chunk: fork when a chunk is ~32K values or more
@@ -135,8 +124,9 @@ void forward_impl(const T* x, T* y, const T* weight, const T* bias, T* running_m
       const Channel<T> ch{sh, c};
       double mean, invstd;
       if (use_batch_stats) {
-        mean = m > 0 ? channel_sum(x, ch, simd) / m : 0.0;
-        const double var = m > 0 ? channel_sum_sq_dev(x, ch, mean, simd) / m : 0.0;  // biased
+        const MeanVar stats = m > 0 ? channel_mean_var(x, ch, m, simd) : MeanVar{0.0, 0.0};
+        mean = stats.mean;
+        const double var = stats.var;  // biased
         invstd = 1.0 / std::sqrt(var + eps);
         if (running_mean) running_mean[c] = T((1 - momentum) * running_mean[c] + momentum * mean);
         if (running_var) {
@@ -157,7 +147,10 @@ void forward_impl(const T* x, T* y, const T* weight, const T* bias, T* running_m
         T* yr = y + ch.offset(n);
         if constexpr (std::is_same<T, float>::value)
           if (simd && sh.s > 1) {
-            simd->affine(xr, yr, sh.s, float(mean), float(a), float(b));
+            // (x - mean) a + b with mean = float(mean) + mean_lo: the low part goes into b, so
+            // the mean is not rounded to float32 before the subtraction
+            const double mean_lo = mean - double(float(mean));
+            simd->affine(xr, yr, sh.s, float(mean), float(a), float(b - mean_lo * a));
             continue;
           }
         run_affine_reference(xr, yr, sh.s, mean, a, b);

@@ -13,7 +13,9 @@ struct BatchNormShape {
 };
 
 // Training (use_batch_stats): mean_c and biased var_c of the batch (two passes over the
-// channel: mean, then sum of squared deviations -- no cancellation), invstd = 1/sqrt(var+eps);
+// channel: the mean shifted by the first value, then squared deviations, as in
+// ops/reduce/row_stats.h -- no cancellation, and a constant channel gets its value as the
+// mean), invstd = 1/sqrt(var+eps);
 // if running_mean/var are not null they become (1 - momentum) r + momentum stat, with the
 // UNBIASED variance var * M / (M - 1) (PyTorch). Otherwise the running statistics are the
 // statistics. Then y = (x - mean) * invstd * weight + bias (weight/bias null = 1/0).
@@ -33,8 +35,9 @@ void batch_norm_backward(const void* gy, const void* x, const void* weight, cons
 
 // Float32 building blocks over one contiguous run of a channel (length n).
 struct NormSimd {
-  float (*sum)(const float* x, int64_t n);
-  float (*sum_sq_dev)(const float* x, int64_t n, float mean);          // sum (x - mean)^2
+  // sum (x - shift) and sum (x - mean)^2: the shifted two-pass statistics of ops/reduce/row_stats.h
+  float (*sum_shifted)(const float* x, int64_t n, float shift);
+  float (*sum_sq_dev)(const float* x, int64_t n, float mean);
   void (*affine)(const float* x, float* y, int64_t n, float mean, float a, float b);  // y = a (x - mean) + b
   // *sum_dy = sum dy, *sum_dy_xmu = sum dy (x - mean)
   void (*grad_sums)(const float* dy, const float* x, int64_t n, float mean, float* sum_dy, float* sum_dy_xmu);

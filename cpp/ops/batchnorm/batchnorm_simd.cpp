@@ -60,7 +60,7 @@ void grad_input(const float* dy, const float* x, float* dx, int64_t n, float mea
 
 }  // namespace
 
-extern const NormSimd norm_simd = {&row_sum, &row_sum_sq_dev, &affine, &grad_sums, &grad_input};
+extern const NormSimd norm_simd = {&row_sum_shifted, &row_sum_sq_dev, &affine, &grad_sums, &grad_input};
 
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl

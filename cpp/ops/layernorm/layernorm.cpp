@@ -19,6 +19,7 @@
 #include "core/dispatch.h"
 #include "core/dtype_dispatch.h"
 #include "core/parallel.h"
+#include "ops/reduce/row_stats.h"
 
 MINIDL_SIMD_TABLE(minidl::LayerNormSimd, layernorm_simd)
 
@@ -31,13 +32,14 @@ namespace {
 template <class T>
 void layer_norm_row_forward_reference(const T* x, T* y, const T* w, const T* b, int64_t n, double eps,
                                       T* save_mean, T* save_rstd) {
-  // mean = sum(x) / N
+  // mean = sum(x) / N, var = sum((x - mean)^2) / N (biased), in two passes: the mean as
+  // x[0] + sum(x - x[0]) / N (exact for a constant row), then the squared deviations from it
+  // (ops/reduce/row_stats.h), so no cancellation
   double mean = 0, var = 0;
-  for (int64_t i = 0; i < n; ++i) mean += x[i];
-  mean = n > 0 ? mean / n : 0.0;
-  // var = sum((x - mean)^2) / N: biased, and a second pass, so no cancellation
-  for (int64_t i = 0; i < n; ++i) var += (x[i] - mean) * (x[i] - mean);
-  var = n > 0 ? var / n : 0.0;
+  if (n > 0) {
+    mean = double(x[0]) + run_sum_shifted_reference(x, n, double(x[0])) / n;
+    var = finish_var(run_sum_sq_dev_reference(x, n, mean), n, 0.0);
+  }
   // rstd = 1 / sqrt(var + eps)
   const double rstd = 1.0 / std::sqrt(var + eps);
   *save_mean = T(mean);
@@ -92,13 +94,17 @@ void forward_impl(const T* x, T* y, const T* w, const T* b, T* save_mean, T* sav
       T* yr = y + r * cols;
       if constexpr (std::is_same<T, float>::value) {
         if (simd) {
-          // two passes over a row that sits in L1: exact-as-can-be variance, no cancellation
-          const double mean = cols > 0 ? double(simd->sum(xr, cols)) / cols : 0.0;
-          const double var = cols > 0 ? double(simd->sum_sq_dev(xr, cols, float(mean))) / cols : 0.0;
+          // two passes over a row that sits in L1: the shifted mean, then the squared deviations
+          // from its float32 rounding (ops/reduce/row_stats.h)
+          double mean = 0, var = 0;
+          if (cols > 0) {
+            mean = double(xr[0]) + double(simd->sum_shifted(xr, cols, xr[0])) / cols;
+            var = finish_var(simd->sum_sq_dev(xr, cols, float(mean)), cols, mean - double(float(mean)));
+          }
           const double rstd = 1.0 / std::sqrt(var + eps);
           save_mean[r] = float(mean);
           save_rstd[r] = float(rstd);
-          simd->normalize_row(xr, yr, w, b, cols, float(mean), float(rstd));
+          simd->normalize_row(xr, yr, w, b, cols, float(mean), float(mean - double(float(mean))), float(rstd));
           continue;
         }
       }

@@ -44,19 +44,20 @@ from ..ops._graph import result
 from ..ops.creation import empty
 from ..tensor import Tensor
 from . import init
+from ._int_args import INT_ARG_LIMIT, check_int, int_tuple
 from .module import Module
 from .parameter import Parameter
 
 _PADDING_STRINGS = ("valid", "same")
 
 
-def _ntuple(v, n: int, what: str):
-    if isinstance(v, (tuple, list)):
-        if len(v) != n:
-            raise RuntimeError(f"expected {what} to be a single integer value or a list of {n} values to match "
-                               f"the convolution dimensions, but got {what}={list(v)}")
-        return tuple(int(e) for e in v)
-    return (int(v),) * n
+def _ntuple(v, n: int, what: str, op: str):
+    if type(v) is int and 0 <= v < INT_ARG_LIMIT:  # the common case, without a call (per-op overhead)
+        return (v,) * n
+    if isinstance(v, (tuple, list)) and len(v) != n:
+        raise RuntimeError(f"expected {what} to be a single integer value or a list of {n} values to match "
+                           f"the convolution dimensions, but got {what}={list(v)}")
+    return int_tuple(v, n, op, what, positive=what != "padding")
 
 
 def _dtype_name(a: np.ndarray) -> str:
@@ -107,9 +108,9 @@ def _conv(input: Tensor, weight: Tensor, bias, stride, padding, dilation, groups
             raise RuntimeError(f"{name}: expected a floating point {what}, got {_dtype_name(a)}")
     if bias is not None and bias._data.dtype != xd.dtype:
         raise RuntimeError(f"Input type ({_dtype_name(xd)}) and bias type ({_dtype_name(bias._data)}) should be the same")
-    stride = _ntuple(stride, nd, "stride")
-    dilation = _ntuple(dilation, nd, "dilation")
-    groups = int(groups)
+    stride = _ntuple(stride, nd, "stride", name)
+    dilation = _ntuple(dilation, nd, "dilation", name)
+    groups = check_int(groups, name, "groups")
     if any(s <= 0 for s in stride):
         raise RuntimeError(f"non-positive stride is not supported, got stride={list(stride)}")
     if any(d <= 0 for d in dilation):
@@ -141,7 +142,7 @@ def _conv(input: Tensor, weight: Tensor, bias, stride, padding, dilation, groups
             pad_lo = tuple(t // 2 for t in total)
             pad_hi = tuple(t - t // 2 for t in total)  # PyTorch puts the odd one on the right
     else:
-        pad_lo = pad_hi = _ntuple(padding, nd, "padding")
+        pad_lo = pad_hi = _ntuple(padding, nd, "padding", name)
         if any(p < 0 for p in pad_lo):
             raise RuntimeError(f"negative padding is not supported, got padding={list(pad_lo)}")
     spatial = x_full.shape[2:]
@@ -238,14 +239,15 @@ class _ConvNd(Module):
                  dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
                  device=None, dtype=None):
         super().__init__()
-        nd = self._nd
+        nd, op = self._nd, type(self).__name__
+        groups = check_int(groups, op, "groups")
         if groups <= 0:
             raise ValueError("groups must be a positive integer")
         if in_channels % groups != 0:
             raise ValueError("in_channels must be divisible by groups")
         if out_channels % groups != 0:
             raise ValueError("out_channels must be divisible by groups")
-        kernel_size, stride, dilation = (_ntuple(v, nd, n) for v, n in
+        kernel_size, stride, dilation = (_ntuple(v, nd, n, op) for v, n in
                                          ((kernel_size, "kernel_size"), (stride, "stride"), (dilation, "dilation")))
         if isinstance(padding, str):
             if padding not in _PADDING_STRINGS:
@@ -253,7 +255,7 @@ class _ConvNd(Module):
             if padding == "same" and any(s != 1 for s in stride):
                 raise ValueError("padding='same' is not supported for strided convolutions")
         else:
-            padding = _ntuple(padding, nd, "padding")
+            padding = _ntuple(padding, nd, "padding", op)
         if padding_mode not in self._padding_modes:
             raise ValueError(f"padding_mode must be one of {self._padding_modes}, but got padding_mode='{padding_mode}'")
         if padding_mode != "zeros":

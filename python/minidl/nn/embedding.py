@@ -34,7 +34,7 @@ class EmbeddingBackward(Node):
     def apply(self, g):
         idx, num, padding_idx = self.get_saved()
         gw = np.zeros((num,) + g.shape[idx.ndim:], dtype=g.dtype)
-        _C.scatter_add_rows(gw, idx.reshape(-1), A.contiguous(g).reshape(idx.size, -1))
+        _C.scatter_add_rows(gw, idx.reshape(-1), A.as_rows(A.contiguous(g)))
         if padding_idx is not None:
             gw[padding_idx] = 0
         return (gw,)

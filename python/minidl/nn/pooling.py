@@ -28,19 +28,21 @@ from ..graph.node import Node
 from ..ops import array as A
 from ..ops._graph import result
 from ..tensor import Tensor
+from ._int_args import INT_ARG_LIMIT, check_int, int_tuple
 from .module import Module
 
 _wrap = Tensor._wrap
 
 
-def _pair(v, name):
+def _pair(v, name, op):
+    if type(v) is int and 0 <= v < INT_ARG_LIMIT:  # the common case, without a call (per-op overhead)
+        return v, v
     if isinstance(v, (tuple, list)):
         if len(v) == 1:
             v = (v[0], v[0])
         if len(v) != 2:
             raise ValueError(f"{name} must be an int or a pair of ints, got {v}")
-        return int(v[0]), int(v[1])
-    return int(v), int(v)
+    return int_tuple(v, 2, op, name, positive=name != "padding")
 
 
 def _output_size(n, k, p, s, d, ceil_mode):
@@ -49,6 +51,24 @@ def _output_size(n, k, p, s, d, ceil_mode):
     if ceil_mode and (out - 1) * s >= n + p:
         out -= 1
     return out
+
+
+def _window_in_padding(n, k, p, s, d, out):
+    """The first output index whose window taps i s - p + t d (t = 0 .. k-1) all miss the input
+    positions 0 .. n-1, or None.
+
+    Only a window that starts in the left padding can miss: one that starts at 0 <= i s - p
+    has its first tap inside, since the output size keeps every start below n. With dilation
+    the taps of a window that straddles the input can jump over it (n = 1, k = 2, p = 1,
+    d = 2: taps -1 and 1)."""
+    i = 0
+    while i < out and i * s < p:
+        start = i * s - p
+        first_inside = (-start + d - 1) // d  # the first t with start + t d >= 0
+        if first_inside >= k or start + first_inside * d >= n:
+            return i
+        i += 1
+    return None
 
 
 def _as_4d(x: Tensor, what: str, keep_16bit: bool = False):
@@ -67,10 +87,10 @@ def _as_4d(x: Tensor, what: str, keep_16bit: bool = False):
 
 
 def _geometry(what, shape, kernel_size, stride, padding, dilation, ceil_mode):
-    kh, kw = _pair(kernel_size, "kernel_size")
-    sh, sw = _pair(kernel_size if stride is None or stride == [] or stride == () else stride, "stride")
-    ph, pw = _pair(padding, "padding")
-    dh, dw = _pair(dilation, "dilation")
+    kh, kw = _pair(kernel_size, "kernel_size", what)
+    sh, sw = _pair(kernel_size if stride is None or stride == [] or stride == () else stride, "stride", what)
+    ph, pw = _pair(padding, "padding", what)
+    dh, dw = _pair(dilation, "dilation", what)
     if kh <= 0 or kw <= 0:
         raise RuntimeError(f"{what}: kernel size should be greater than zero, but got kH: {kh} kW: {kw}")
     if sh <= 0 or sw <= 0:
@@ -87,6 +107,17 @@ def _geometry(what, shape, kernel_size, stride, padding, dilation, ceil_mode):
         raise RuntimeError(f"{what}: Given input size: ({shape[1]}x{H}x{W}). Calculated output size: "
                            f"({shape[1]}x{oh}x{ow}). Output size is too small (kernel ({kh}, {kw}) with "
                            f"padding ({ph}, {pw}) and dilation ({dh}, {dw}) is larger than the padded input)")
+    for axis, n, k, p, s, d, out in (("H", H, kh, ph, sh, dh, oh), ("W", W, kw, pw, sw, dw, ow)):
+        i = _window_in_padding(n, k, p, s, d, out) if p else None  # (no padding: every window starts inside)
+        if i is not None:
+            axis = "L" if what.endswith("1d") else axis
+            taps = [i * s - p + t * d for t in range(min(k, 3))]
+            taps = ", ".join(map(str, taps)) + (f", ..., {i * s - p + (k - 1) * d}" if k > 3 else "")
+            raise RuntimeError(
+                f"{what}: output {i} along {axis} pools a window that lies entirely in the padding: its taps "
+                f"{taps} (kernel_size {k}, stride {s}, padding {p}, "
+                f"dilation {d}{', ceil_mode' if ceil_mode else ''}) all miss the input positions 0..{n - 1}, so "
+                f"it would have no value to pool and no input to send its gradient to. Use less padding or dilation.")
     return [kh, kw, sh, sw, ph, pw, dh, dw]
 
 
@@ -118,7 +149,10 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
     ``padding`` is at most half the kernel. ``return_indices`` also gives the arg-max as the
     flat index h * W + w in the input plane (int64), the first maximum on ties.
     Backward: each output's gradient goes to its arg-max position (added up where windows
-    overlap), every other input gets 0.
+    overlap), every other input gets 0. A geometry with a window whose taps all fall in the
+    padding (possible with dilation, e.g. W = 1, kernel 2, padding 1, dilation 2: taps at -1
+    and 1) raises RuntimeError; PyTorch returns -inf there with an out-of-range index and
+    writes out of bounds in the backward.
 
     >>> import minidl as md
     >>> import minidl.nn.functional as F
@@ -138,8 +172,12 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
     tensor([[[0.0000, 0.0000],
              [1.0000, 0.0000]]])
     """
-    d4, _ = _as_4d(input, "max_pool2d", keep_16bit=True)
-    geom = _geometry("max_pool2d", d4.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    return _max_pool("max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def _max_pool(what, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    d4, _ = _as_4d(input, what, keep_16bit=True)
+    geom = _geometry(what, d4.shape, kernel_size, stride, padding, dilation, ceil_mode)
     y, idx = _C.max_pool2d(d4, geom, bool(ceil_mode))
     dtype = input._data.dtype
     if input.ndim == 3:
@@ -168,10 +206,10 @@ def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
     """
     if input.ndim not in (2, 3):
         raise RuntimeError(f"max_pool1d: expected a 2D or 3D input, got input of shape {list(input.shape)}")
-    k = _pair(kernel_size, "kernel_size")[0]
-    s = k if stride is None or stride == () else _pair(stride, "stride")[0]
-    res = max_pool2d(input.unsqueeze(-2), (1, k), (1, s), (0, _pair(padding, "padding")[0]),
-                     (1, _pair(dilation, "dilation")[0]), ceil_mode, return_indices)
+    k = _pair(kernel_size, "kernel_size", "max_pool1d")[0]
+    s = k if stride is None or stride == () else _pair(stride, "stride", "max_pool1d")[0]
+    p, d = _pair(padding, "padding", "max_pool1d")[0], _pair(dilation, "dilation", "max_pool1d")[0]
+    res = _max_pool("max_pool1d", input.unsqueeze(-2), (1, k), (1, s), (0, p), (1, d), ceil_mode, return_indices)
     if return_indices:
         return res[0].squeeze(-2), res[1].squeeze(-2)
     return res.squeeze(-2)
@@ -215,7 +253,7 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
     """
     d4, low = _as_4d(input, "avg_pool2d")
     geom = _geometry("avg_pool2d", d4.shape, kernel_size, stride, padding, 1, ceil_mode)
-    if divisor_override is not None and int(divisor_override) == 0:
+    if divisor_override is not None and check_int(divisor_override, "avg_pool2d", "divisor_override") == 0:
         raise RuntimeError("avg_pool2d: divisor must be not zero")
     div = 0 if divisor_override is None else int(divisor_override)
     y = _C.avg_pool2d(d4, geom, bool(ceil_mode), bool(count_include_pad), div)
@@ -245,9 +283,9 @@ def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
     """
     if input.ndim not in (2, 3):
         raise RuntimeError(f"avg_pool1d: expected a 2D or 3D input, got input of shape {list(input.shape)}")
-    k = _pair(kernel_size, "kernel_size")[0]
-    s = k if stride is None or stride == () else _pair(stride, "stride")[0]
-    return avg_pool2d(input.unsqueeze(-2), (1, k), (1, s), (0, _pair(padding, "padding")[0]), ceil_mode,
+    k = _pair(kernel_size, "kernel_size", "avg_pool1d")[0]
+    s = k if stride is None or stride == () else _pair(stride, "stride", "avg_pool1d")[0]
+    return avg_pool2d(input.unsqueeze(-2), (1, k), (1, s), (0, _pair(padding, "padding", "avg_pool1d")[0]), ceil_mode,
                       count_include_pad).squeeze(-2)
 
 
@@ -286,8 +324,8 @@ def adaptive_avg_pool2d(input: Tensor, output_size):
         oh, ow = output_size
     else:
         oh = ow = output_size
-    oh = d4.shape[2] if oh is None else int(oh)
-    ow = d4.shape[3] if ow is None else int(ow)
+    oh = d4.shape[2] if oh is None else check_int(oh, "adaptive_avg_pool2d", "output_size", positive=False)
+    ow = d4.shape[3] if ow is None else check_int(ow, "adaptive_avg_pool2d", "output_size", positive=False)
     if oh < 0 or ow < 0:
         raise RuntimeError(f"adaptive_avg_pool2d: output_size must be non-negative, got ({oh}, {ow})")
     y = _C.adaptive_avg_pool2d(d4, oh, ow)

@@ -6,6 +6,8 @@ in minidl's C++ kernels. float16/bfloat16 arrays are computed in float32 and rou
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import _C
@@ -135,6 +137,16 @@ def full(shape, value, np_dtype) -> np.ndarray:
 
 def contiguous(a: np.ndarray) -> np.ndarray:
     return a if a.flags.c_contiguous else _C.contiguous(a)
+
+
+def as_rows(a: np.ndarray) -> np.ndarray:
+    """``a`` (..., k) as the matrix (rows, k), its leading dims flattened into rows.
+
+    NumPy's ``reshape(-1, k)`` cannot infer the -1 of an empty array (a (2, 3, 0) operand of
+    matmul, a Linear(0, 3) input, an empty index of an embedding), so there the row count is
+    given; a non-empty array keeps the cheaper -1 (this runs on every Linear call)."""
+    k = a.shape[-1]
+    return a.reshape(-1, k) if a.size else a.reshape(math.prod(a.shape[:-1]), k)
 
 
 def copy(a: np.ndarray) -> np.ndarray:

@@ -58,7 +58,7 @@ def matmul_arrays(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         out = _mm(a2, b2)
     elif b2.ndim == 2 and a2.flags.c_contiguous:
         # (..., M, K) @ (K, N): one GEMM over all rows
-        out = _mm(a2.reshape(-1, a2.shape[-1]), b2).reshape(a2.shape[:-1] + (b2.shape[-1],))
+        out = _mm(A.as_rows(a2), b2).reshape(a2.shape[:-1] + (b2.shape[-1],))
     else:
         batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
         ae = np.broadcast_to(a2, batch + a2.shape[-2:])
@@ -104,7 +104,7 @@ class MatmulBackward(Node):
         if self.next[1] is not None:  # dB = A^T @ dC
             if b2.ndim == 2 and a2.ndim > 2 and a2.flags.c_contiguous:
                 # fold batch rows: (K, rows) @ (rows, N)
-                gb = _mm(a2.reshape(-1, a2.shape[-1]).T, A.contiguous(g2).reshape(-1, g2.shape[-1]))
+                gb = _mm(A.as_rows(a2).T, A.as_rows(A.contiguous(g2)))
             else:
                 gb = A.sum_to(matmul_arrays(_swap(a2), g2), b2.shape)
             gb = gb.reshape(b.shape)
@@ -200,7 +200,7 @@ class LinearBackward(Node):
 
     def apply(self, g):
         x2, w, has_bias, x_shape = self.get_saved()
-        g2 = A.contiguous(g).reshape(-1, g.shape[-1])
+        g2 = A.as_rows(A.contiguous(g))
         gx = _mm(g2, w).reshape(x_shape) if self.next[0] is not None else None
         gw = _mm(g2.T, x2) if self.next[1] is not None else None
         gb = A.reduce(A.R_SUM, g2, (0,)) if (has_bias and self.next[2] is not None) else None
@@ -243,7 +243,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor = None) -> Tensor:
         raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {PYTORCH_NAMES[xt]} and "
                            f"{PYTORCH_NAMES[wt]}. {layer_dtype_fix(xt, wt)}")
     _check_float(xd, wd, "linear")
-    x2 = A.contiguous(xd).reshape(-1, xd.shape[-1])
+    x2 = A.as_rows(A.contiguous(xd))
     bd = bias._data if bias is not None else None
     if bd is not None:
         if bd.dtype != xd.dtype:

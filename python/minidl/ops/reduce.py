@@ -141,6 +141,8 @@ class VarBackward(Node):
 
     def apply(self, g):
         x, dims, keepdim, correction, out, is_std = self.get_saved()
+        if x.size == 0:  # an empty input (reduced over an empty dim: NaN values) has an empty gradient
+            return (A.zeros(x.shape, x.dtype),)
         n = 1
         for i in dims:
             n *= x.shape[i]

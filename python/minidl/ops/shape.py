@@ -527,7 +527,9 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0):
     n = x._data.shape[d]
     if isinstance(split_size_or_sections, int):
         s = split_size_or_sections
-        if s <= 0 and n > 0:
+        if s < 0:
+            raise RuntimeError(f"split expects split_size be non-negative, but got split_size={s}")
+        if s == 0 and n > 0:
             raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {n}")
         sizes = [builtins.min(s, n - i) for i in range(0, n, s)] if n else [0]
     else:
@@ -546,8 +548,8 @@ def chunk(x: Tensor, chunks: int, dim: int = 0):
     """Split ``x`` along ``dim`` into ``chunks`` pieces of (nearly) equal size.
 
     Each piece has ceil(n / chunks) elements along ``dim``, the last one fewer; so there
-    may be fewer than ``chunks`` pieces, as in PyTorch (6 into 4 gives 2, 2, 2). Views of
-    ``x``.
+    may be fewer than ``chunks`` pieces, as in PyTorch (6 into 4 gives 2, 2, 2). An empty
+    ``dim`` (n = 0) gives ``chunks`` empty pieces, as PyTorch does. Views of ``x``.
 
     Shapes: (.., n, ..) -> a tuple of (.., ceil(n / chunks) or less, ..).
 
@@ -556,12 +558,47 @@ def chunk(x: Tensor, chunks: int, dim: int = 0):
     (tensor([0, 1]), tensor([2, 3]), tensor([4]))
     >>> len(md.chunk(md.arange(6), 4))
     3
+    >>> [tuple(c.shape) for c in md.zeros(2, 0).chunk(3, dim=1)]
+    [(2, 0), (2, 0), (2, 0)]
     """
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
     n = x._data.shape[_dim(dim, x.ndim)]
-    size = -(-n // chunks) if n else 1
-    return split(x, size, dim)
+    if n == 0:
+        return split(x, [0] * chunks, dim)
+    return split(x, -(-n // chunks), dim)
+
+
+def tensor_split(x: Tensor, indices_or_sections, dim: int = 0):
+    """Split ``x`` along ``dim`` into ``sections`` nearly equal pieces, or at the given indices.
+
+    With an int k, there are always exactly k pieces (unlike :func:`chunk`): the first
+    ``n % k`` have ``n // k + 1`` elements, the rest ``n // k`` (NumPy's ``array_split``).
+    With a list of indices ``[i0, i1, ...]``, the pieces are ``x[:i0], x[i0:i1], ...,
+    x[i_last:]`` along ``dim``, read as Python slices (negative indices count from the end,
+    out-of-range ones clamp, a decreasing pair gives an empty piece). Views of ``x``.
+
+    Shapes: (.., n, ..) -> a tuple of (.., n_i, ..) with sum(n_i) = n.
+
+    >>> import minidl as md
+    >>> md.tensor_split(md.arange(7), 3)
+    (tensor([0, 1, 2]), tensor([3, 4]), tensor([5, 6]))
+    >>> md.tensor_split(md.arange(7), [1, 5])
+    (tensor([0]), tensor([1, 2, 3, 4]), tensor([5, 6]))
+    """
+    d = _dim(dim, x.ndim)
+    n = x._data.shape[d]
+    if isinstance(indices_or_sections, Tensor):
+        indices_or_sections = indices_or_sections.tolist()
+    if isinstance(indices_or_sections, int):
+        k = indices_or_sections
+        if k <= 0:
+            raise RuntimeError(f"number of sections must be larger than 0, got {k}")
+        bounds = [i * (n // k) + builtins.min(i, n % k) for i in range(k + 1)]
+    else:
+        bounds = [0] + [int(i) for i in indices_or_sections] + [None]
+    return tuple(getitem(x, (builtins.slice(None),) * d + (builtins.slice(a, b),))
+                 for a, b in zip(bounds[:-1], bounds[1:]))
 
 
 def unbind(x: Tensor, dim: int = 0):
