@@ -34,9 +34,9 @@ class FunctionCtx:
 
     def save_for_backward(self, *tensors):
         self._saved = tensors
-        # the versions now, checked when backward reads them (graph/version.py)
+        # the write epoch now: backward raises if one of them is written in place after it
         self._saved_arrays = tuple(t._data if isinstance(t, Tensor) else None for t in tensors)
-        self._versions = _version.record(self._saved_arrays)
+        self._epoch = _version.epoch[0]
 
     @property
     def saved_tensors(self):
@@ -44,7 +44,7 @@ class FunctionCtx:
             raise RuntimeError("Trying to backward through the graph a second time (saved tensors of this "
                                "Function were freed); specify retain_graph=True.")
         if self._saved:
-            _version.check(self._saved_arrays, self._versions, "save_for_backward")
+            _version.check(self._saved_arrays, self._epoch, lambda: "save_for_backward")
         return self._saved
 
     def mark_non_differentiable(self, *tensors):

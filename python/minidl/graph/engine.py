@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..ops import array as A
 from .node import _FREED, AccumulateGrad
-from .version import _counters
+from .version import epoch as _epoch
 
 
 def _add_grad(buf, node, idx, g):
@@ -96,7 +96,7 @@ def run_backward(roots, root_grads, wrap, retain_graph=False, capture=None, accu
                 continue
             if node.saved is _FREED:  # nodes reading self.saved directly would fail obscurely
                 node.get_saved()  # raises "Trying to backward through the graph a second time"
-            if _counters:  # some memory was written in place: was it an array this node saved?
+            if node.epoch != _epoch[0]:  # memory was written in place since: one of this node's arrays?
                 node.check_saved()
             grads_in = node.apply(g)
             if not retain_graph:

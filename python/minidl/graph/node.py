@@ -7,14 +7,14 @@ Leaf tensors that require grad end in an ``AccumulateGrad`` node that adds into 
 Gradients travelling through the graph are NumPy arrays (storage only; the arithmetic in
 ``apply`` calls the C++ kernels).
 
-A node remembers the version of each array it saved (``graph/version.py``); the engine calls
-``check_saved()`` before ``apply`` so that a saved array changed in place since raises
-instead of giving a wrong gradient.
+A node remembers the write epoch when it saved its arrays (``graph/version.py``); the engine
+calls ``check_saved()`` before ``apply`` when some memory was written in place since, so that
+a saved array changed in place raises instead of giving a wrong gradient.
 """
 from __future__ import annotations
 
 from . import version as _version
-from .version import _counters  # the dict itself: never rebound, so this name stays valid
+from .version import epoch as _epoch  # a one-element list: never rebound, so this name stays valid
 
 _FREED = object()
 
@@ -22,7 +22,7 @@ _FREED = object()
 class Node:
     """One backward step. Subclasses define ``apply(self, grad)`` -> tuple of grads."""
 
-    __slots__ = ("next", "saved", "hooks", "versions", "__weakref__")
+    __slots__ = ("next", "saved", "hooks", "epoch", "__weakref__")
     n_outputs = 1
     is_view = False  # True on the nodes of ops whose result shares its input's memory
 
@@ -30,12 +30,12 @@ class Node:
         self.next = next_edges
         self.saved = saved
         self.hooks = None
-        self.versions = _version.record(saved) if _counters and type(saved) is tuple else None
+        self.epoch = _epoch[0]  # in-place writes so far: check_saved looks for later ones
 
     def check_saved(self):
         """Raise if an array this node saved was modified in place after it was saved."""
         if type(self.saved) is tuple:
-            _version.check(self.saved, self.versions, self.name())
+            _version.check(self.saved, self.epoch, self.name)
 
     def name(self) -> str:
         return type(self).__name__

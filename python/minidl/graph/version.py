@@ -14,9 +14,12 @@ kept per owner, in a table keyed by ``id(owner)``; a weak reference removes the 
 the owner dies, so an id is never reused while its entry lives. Unlike PyTorch, a tensor
 obtained with ``.data`` shares the counter too (it shares the memory).
 
-Cost. A counter is created on the first in-place write to its memory only. Saving costs a
-dictionary lookup per saved array (``Node.__init__``): versions are recorded only when
-non-zero, so the common case (nothing ever written in place) stores nothing.
+Cost. A counter is created on the first in-place write to its memory only. Saving costs
+nothing per array: a node stores the *write epoch* (how many in-place writes the process
+has made so far, one global number) when it is made. In backward, a node whose epoch is
+still the current one skips the check: nothing was written since it saved its arrays, the
+common case. Otherwise it looks up the counter of each array it saved and raises if one was
+written after the node's epoch (each counter keeps the epochs of its last writes).
 
 >>> import minidl as md
 >>> x = md.ones(3)
@@ -33,19 +36,23 @@ import numpy as np
 _ndarray = np.ndarray
 
 
+_RECENT = 32  # epochs of writes a counter remembers: enough to name the version a node expected
+
+
 class _Counter(weakref.ref):
     """The version of one block of memory; a weak reference to its owner."""
 
-    __slots__ = ("version", "key")
+    __slots__ = ("version", "key", "writes")
 
 
 class _PinnedCounter:
     """Counter for an owner that takes no weak reference (e.g. ``bytes``): holds it alive."""
 
-    __slots__ = ("version", "key", "owner")
+    __slots__ = ("version", "key", "writes", "owner")
 
 
 _counters: dict = {}  # id(owner) -> _Counter
+epoch = [0]  # in-place writes so far, all memory together (a list: modules share the cell)
 
 
 def _forget(counter):
@@ -75,41 +82,14 @@ def bump(arr) -> int:
         except TypeError:  # no weak references to this owner: keep it alive with its counter
             c = _PinnedCounter()
             c.owner = owner
-        c.version, c.key = 0, key
+        c.version, c.key, c.writes = 0, key, []
         _counters[key] = c
+    epoch[0] += 1
     c.version += 1
+    c.writes.append(epoch[0])
+    if len(c.writes) > _RECENT:
+        del c.writes[0]
     return c.version
-
-
-def record(saved):
-    """Versions of the arrays in ``saved`` (top level and one level of tuple/list), or None.
-
-    None means every saved array was at version 0 (no counter yet), the common case. The
-    loops are written out (no helper calls): this runs for every node the forward records.
-    """
-    if not _counters:
-        return None
-    get = _counters.get
-    found = None
-    for i, s in enumerate(saved):
-        t = type(s)
-        if t is _ndarray:
-            b = s.base
-            c = get(id(s if b is None else b))
-            if c is not None and c.version:
-                if found is None:
-                    found = {}
-                found[i] = c.version
-        elif t is tuple or t is list:
-            for j, a in enumerate(s):
-                if type(a) is _ndarray:
-                    b = a.base
-                    c = get(id(a if b is None else b))
-                    if c is not None and c.version:
-                        if found is None:
-                            found = {}
-                        found[(i, j)] = c.version
-    return found
 
 
 _TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16",
@@ -127,23 +107,23 @@ def _modified_error(arr, now: int, then: int, node_name: str) -> RuntimeError:
         "(x = x + v) or run backward() before changing it.")
 
 
-def check(saved, versions, node_name: str) -> None:
-    """Raise PyTorch's error if an array in ``saved`` was written since it was saved."""
-    if not _counters:
+def _written_since(arr, since: int):
+    """The counter of ``arr``'s memory if it was written after epoch ``since``, else None."""
+    b = arr.base
+    c = _counters.get(id(arr if b is None else b))
+    return c if c is not None and c.writes and c.writes[-1] > since else None
+
+
+def check(saved, since: int, name) -> None:
+    """Raise PyTorch's error if an array in ``saved`` (top level, or one level of tuple or
+    list) was written in place after epoch ``since``, when it was saved. ``name()`` names
+    who saved it, for the message."""
+    if epoch[0] == since:
         return
-    get = _counters.get
-    for i, s in enumerate(saved):
-        t = type(s)
-        if t is _ndarray:
-            b = s.base
-            c = get(id(s if b is None else b))
-            if c is not None and c.version != (versions.get(i, 0) if versions else 0):
-                raise _modified_error(s, c.version, versions.get(i, 0) if versions else 0, node_name)
-        elif t is tuple or t is list:
-            for j, a in enumerate(s):
-                if type(a) is _ndarray:
-                    b = a.base
-                    c = get(id(a if b is None else b))
-                    then = versions.get((i, j), 0) if versions else 0
-                    if c is not None and c.version != then:
-                        raise _modified_error(a, c.version, then, node_name)
+    for s in saved:
+        for a in (s if type(s) in (tuple, list) else (s,)):
+            if type(a) is _ndarray:
+                c = _written_since(a, since)
+                if c is not None:
+                    writes_after = sum(1 for e in c.writes if e > since)
+                    raise _modified_error(a, c.version, c.version - writes_after, name())

@@ -92,7 +92,7 @@ def commit(x: Tensor, r: Tensor) -> Tensor:
         # the op saved its result: that result is x now, so save x (at its new version) and
         # a later write to x raises in backward, as in PyTorch (x.sqrt_().neg_())
         node.saved = tuple(x._data if s is r._data else s for s in node.saved)
-        node.versions = version.record(node.saved)
+        node.epoch = version.epoch[0]
     x._node, x._out_idx, x._rg = node, r._out_idx, r._rg
     return x
 
