@@ -12,8 +12,6 @@ unless ``--checkpoint`` names a file to keep).
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 
 import minidl as md
@@ -112,22 +110,9 @@ def main(argv=None):
     print(f"test accuracy: {acc:.4f}  ({len(y_test)} test images, {elapsed:.1f} s training, kernels: "
           f"{md.backend.name}, threads: {md.get_num_threads()}, amp: {args.amp or 'off'})")
     state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
-    if args.checkpoint:
-        same = save_and_reload(state, args.checkpoint, x_test, y_test)
-    else:  # nothing is left behind in the temporary directory
-        with tempfile.TemporaryDirectory() as tmp:
-            same = save_and_reload(state, os.path.join(tmp, "digits_cnn.mdl"), x_test, y_test)
+    same = training_flags.save_and_reload(state, args.checkpoint, "digits_cnn.mdl", build_model,
+                                          lambda m: accuracy(m, x_test, y_test))
     return acc, same
-
-
-def save_and_reload(state: dict, path: str, x_test: md.Tensor, y_test: md.Tensor) -> float:
-    """Save ``state`` to ``path``, load its model into a fresh CNN; returns that model's accuracy."""
-    md.save(state, path)
-    restored = build_model()
-    restored.load_state_dict(md.load(path)["model"])
-    same = accuracy(restored, x_test, y_test)
-    print(f"checkpoint: {path} ({os.path.getsize(path) / 1024:.0f} KiB); reloaded model accuracy {same:.4f}")
-    return same
 
 
 if __name__ == "__main__":

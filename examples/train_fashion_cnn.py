@@ -29,7 +29,6 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("OMP_PROC_BIND", "close")  # pin OpenMP threads (noisy 2-core machine)
@@ -171,23 +170,10 @@ def main(argv=None):
 
     if not args.torch:
         state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
-        if args.checkpoint:
-            same = save_and_reload(state, args.checkpoint, x_test, y_test)
-        else:  # nothing is left behind in the temporary directory
-            with tempfile.TemporaryDirectory() as tmp:
-                same = save_and_reload(state, os.path.join(tmp, "fashion_cnn.mdl"), x_test, y_test)
+        same = training_flags.save_and_reload(state, args.checkpoint, "fashion_cnn.mdl", lambda: build_model(md),
+                                              lambda m: evaluate(md, m, x_test, y_test))
         assert abs(same - acc) < 1e-9, (same, acc)
     return acc
-
-
-def save_and_reload(state: dict, path: str, x_test, y_test) -> float:
-    """Save ``state`` to ``path``, load its model into a fresh CNN; returns that model's accuracy."""
-    md.save(state, path)
-    restored = build_model(md)
-    restored.load_state_dict(md.load(path)["model"])
-    same = evaluate(md, restored, x_test, y_test)
-    print(f"checkpoint: {path} ({os.path.getsize(path) / 1024:.0f} KiB); reloaded model accuracy {same:.4f}")
-    return same
 
 
 if __name__ == "__main__":

@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import tempfile
 
+import minidl as md
 from minidl.utils.progress import progress  # noqa: F401  (the examples' progress bar)
 
 
@@ -70,3 +73,17 @@ def autocast(lib, amp):
 def grad_scaler(lib, amp):
     """A GradScaler for ``--amp fp16`` (float16 gradients underflow without one), else None."""
     return lib.amp.GradScaler("cpu") if amp == "fp16" else None
+
+
+def save_and_reload(state: dict, path, file_name: str, build_model, accuracy) -> float:
+    """Save ``state`` (its "model" entry a state dict) with ``md.save`` to ``path``, or, when
+    ``path`` is None, into a temporary directory removed afterwards (an example leaves no file
+    behind); load the model into ``build_model()`` and return ``accuracy(model)``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = path or os.path.join(tmp, file_name)
+        md.save(state, path)
+        restored = build_model()
+        restored.load_state_dict(md.load(path)["model"])
+        same = accuracy(restored)
+        print(f"checkpoint: {path} ({os.path.getsize(path) / 1024:.0f} KiB); reloaded model accuracy {same:.4f}")
+    return same

@@ -1,7 +1,7 @@
 """The README's main demo trains to the promised accuracy (a real training run on real digits)."""
 import pytest
 
-from conftest import load_example, require
+from conftest import FASHION_MNIST_MISSING, fashion_mnist_installed, load_example, require
 
 
 def test_digits_mlp_reaches_95_percent():
@@ -86,10 +86,8 @@ def test_example_help_lists_the_shared_flags_and_its_runtime(name, capsys):
 def test_example_honours_the_shared_flags_and_leaves_no_temp_files(name, tmp_path, monkeypatch, capsys):
     """issue 14 item 13: --seed seeds, --threads sets the threads, --amp bf16 autocasts to bfloat16,
     --no-progress keeps stderr quiet, and the temporary directory is left empty."""
-    if name == "train_fashion_cnn":
-        from test_fashion_example import HAVE_REAL
-        if not HAVE_REAL:
-            pytest.skip("Fashion-MNIST not installed: apt-get install dataset-fashion-mnist")
+    if name == "train_fashion_cnn" and not fashion_mnist_installed():
+        pytest.skip(FASHION_MNIST_MISSING)
     require("sklearn")
     tmp = tmp_path / "tmp"
     tmp.mkdir()
