@@ -129,7 +129,7 @@ class Tensor(DtypeShortcuts):
     (minidl.Size([2, 2]), minidl.float32, 3.0)
     """
 
-    # _view_of: (base tensor, index key, base memory's version) on a tensor made by basic
+    # _view_of: (base tensor, index key, write epoch) on a tensor made by basic
     # indexing (x[0], x[:, 1:]), set by getitem only; _wrap leaves it unset (read with getattr)
     # so other ops pay nothing. ops/inplace.py uses it to write through the base.
     __slots__ = ("_data", "_rg", "_grad", "_node", "_out_idx", "_accum", "_retains", "_hooks", "_view_of",
@@ -398,7 +398,8 @@ class Tensor(DtypeShortcuts):
     def _view_is_stale(self) -> bool:
         """A view made by indexing whose memory was written (through its base) since."""
         view_of = getattr(self, "_view_of", None)
-        return view_of is not None and version.version_of(self._data) != view_of[2]
+        return (view_of is not None and version.epoch[0] != view_of[2]
+                and version.written_since(self._data, view_of[2]) is not None)
 
     @property
     def _version(self) -> int:

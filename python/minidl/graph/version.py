@@ -71,24 +71,31 @@ def version_of(arr) -> int:
     return 0 if c is None else c.version
 
 
+def _new_counter(owner):
+    key = id(owner)
+    try:
+        c = _Counter(owner, _forget)
+    except TypeError:  # no weak references to this owner: keep it alive with its counter
+        c = _PinnedCounter()
+        c.owner = owner
+    c.version, c.key, c.writes = 0, key, []
+    _counters[key] = c
+    return c
+
+
 def bump(arr) -> int:
     """Record one in-place write to the memory of ``arr``; return the new version."""
-    owner = _owner(arr)
-    key = id(owner)
-    c = _counters.get(key)
+    b = arr.base
+    owner = arr if b is None else b
+    c = _counters.get(id(owner))
     if c is None:
-        try:
-            c = _Counter(owner, _forget)
-        except TypeError:  # no weak references to this owner: keep it alive with its counter
-            c = _PinnedCounter()
-            c.owner = owner
-        c.version, c.key, c.writes = 0, key, []
-        _counters[key] = c
-    epoch[0] += 1
+        c = _new_counter(owner)
+    e = epoch[0] = epoch[0] + 1
     c.version += 1
-    c.writes.append(epoch[0])
-    if len(c.writes) > _RECENT:
-        del c.writes[0]
+    writes = c.writes
+    writes.append(e)
+    if len(writes) > _RECENT:
+        del writes[0]
     return c.version
 
 
@@ -107,7 +114,7 @@ def _modified_error(arr, now: int, then: int, node_name: str) -> RuntimeError:
         "(x = x + v) or run backward() before changing it.")
 
 
-def _written_since(arr, since: int):
+def written_since(arr, since: int):
     """The counter of ``arr``'s memory if it was written after epoch ``since``, else None."""
     b = arr.base
     c = _counters.get(id(arr if b is None else b))
@@ -123,7 +130,7 @@ def check(saved, since: int, name) -> None:
     for s in saved:
         for a in (s if type(s) in (tuple, list) else (s,)):
             if type(a) is _ndarray:
-                c = _written_since(a, since)
+                c = written_since(a, since)
                 if c is not None:
                     writes_after = sum(1 for e in c.writes if e > since)
                     raise _modified_error(a, c.version, c.version - writes_after, name())

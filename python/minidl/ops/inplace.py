@@ -130,8 +130,9 @@ def binary_(op, x: Tensor, other, alpha=1) -> Tensor:
     if grad_mode._enabled and (x._rg or (other_t is not None and other_t._rg)):  # needs_grad, inlined
         return apply_(x, lambda old: elementwise.binary(op, old, other), other_t,
                       keeps_old=op not in (A.ADD, A.SUB))
-    x._check_inplace()
     d = x._data
+    if not d.flags.writeable:
+        x._check_inplace()  # raises: a read-only (expanded) view
     if other_t is not None:
         od = other_t._data if other_t._data.dtype == d.dtype else A.cast(other_t._data, d.dtype)
         if A.is_low(d):

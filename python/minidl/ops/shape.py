@@ -9,8 +9,8 @@ import numpy as np
 
 from .. import _C
 from ..dtypes import as_dtype, promote_types
-from ..graph import version
 from ..graph.node import Node
+from ..graph.version import epoch as _epoch
 from ..tensor import Tensor
 from . import array as A
 from ._graph import needs_grad, result
@@ -373,12 +373,12 @@ def getitem(x: Tensor, key) -> Tensor:
     if (kind is int and d.ndim and -d.shape[0] <= key < d.shape[0]) or (kind is slice and key.step is None
                                                                        and d.ndim):
         out = result(d[key, ...], IndexBackward, (x,), (d.shape, d.dtype, (key,), True))
-        out._view_of = (x, key, version.version_of(d))  # writes to out go through x (ops/inplace.py)
+        out._view_of = (x, key, _epoch[0])  # writes to out go through x (ops/inplace.py)
         return out
     key, basic = _convert_key(key, d.shape)
     if basic:  # a view
         out = result(window(d, key), IndexBackward, (x,), (d.shape, d.dtype, key, True))
-        out._view_of = (x, key, version.version_of(d))
+        out._view_of = (x, key, _epoch[0])
         return out
     # NumPy gathers a copy
     return result(np.asarray(d[key]), IndexBackward, (x,), (d.shape, d.dtype, key, False))
