@@ -80,7 +80,10 @@ def read_until(proc, prefix):
     while True:
         line = proc.stdout.readline().decode()
         assert line, "zygote exited"
-        word, value = line.split()
+        parts = line.split()
+        if len(parts) != 2:  # not the zygote's (e.g. an editable install announcing a rebuild)
+            continue
+        word, value = parts
         if word == "saved":
             saved.append(int(value))
         elif word == prefix:

@@ -291,18 +291,23 @@ def test_md_forward_and_backward_match_torch(case):
         tout = tm(torch.from_numpy(x))
         mout = mm(md.tensor(x))
         np.testing.assert_allclose(mout.detach().numpy(), tout.detach().numpy(), rtol=1e-3, atol=1e-4)
-    # gradients of every parameter (train mode: batch statistics)
-    tm.zero_grad(), mm.zero_grad()
-    torch.nn.functional.cross_entropy(tm(torch.from_numpy(x)), torch.from_numpy(y)).backward()
-    md.nn.functional.cross_entropy(mm(md.tensor(x)), md.tensor(y)).backward()
-    mp = dict(mm.named_parameters())
-    for k, p in tm.named_parameters():
-        np.testing.assert_allclose(mp[k].grad.numpy(), p.grad.numpy(), rtol=1e-3, atol=1e-4, err_msg=k)
     # running statistics after the train-mode passes
     msd = mm.state_dict()
     for k, v in tm.state_dict().items():
         if "running" in k:
             np.testing.assert_allclose(msd[k].numpy(), v.numpy(), rtol=1e-4, atol=1e-5, err_msg=k)
+    # gradients of every parameter (train mode: batch statistics), in float64: in float32 a
+    # ReLU input within rounding of 0 can fall on the other side of the kink in one library
+    # (measured: one element of 98304 in resnet29_bottleneck, z = 1.0e-6 in float64, -3.0e-7 in
+    # minidl's float32), and that one flipped derivative changes the first conv's gradient by
+    # 8e-3. The float32 kernels' backward is compared per op in the layer tests.
+    tm.double(), mm.double()
+    tm.zero_grad(), mm.zero_grad()
+    torch.nn.functional.cross_entropy(tm(torch.from_numpy(x).double()), torch.from_numpy(y)).backward()
+    md.nn.functional.cross_entropy(mm(md.tensor(x).double()), md.tensor(y)).backward()
+    mp = dict(mm.named_parameters())
+    for k, p in tm.named_parameters():
+        np.testing.assert_allclose(mp[k].grad.numpy(), p.grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=k)
 
 
 def test_md_kaiming_init_and_zero_init_residual():

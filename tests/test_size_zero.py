@@ -9,9 +9,9 @@ import warnings
 import pytest
 
 import minidl as md
-from conftest import assert_close
+from conftest import assert_close, require
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 
 def _matmul(a_shape, b_shape):
