@@ -94,11 +94,11 @@ T.where = lambda self, condition, other: elementwise.where(condition, self, othe
 
 
 # in-place ops (ops/inplace.py: the version counter, and autograd's rebase of x's history)
-T.__iadd__ = T.add_ = lambda self, other, alpha=1: inplace.binary_(A.ADD, self, other, alpha)
-T.__isub__ = T.sub_ = lambda self, other, alpha=1: inplace.binary_(A.SUB, self, other, alpha)
-T.__imul__ = T.mul_ = lambda self, other: inplace.binary_(A.MUL, self, other)
-T.__itruediv__ = T.div_ = lambda self, other: inplace.binary_(A.DIV, self, other)
-T.pow_ = lambda self, other: inplace.binary_(A.POW, self, other)
+T.__iadd__ = T.add_ = inplace.add_
+T.__isub__ = T.sub_ = inplace.sub_
+T.__imul__ = T.mul_ = inplace.mul_
+T.__itruediv__ = T.div_ = inplace.div_
+T.pow_ = inplace.pow_
 T.exp_ = lambda self: inplace.unary_(A.EXP, self)
 T.log_ = lambda self: inplace.unary_(A.LOG, self)
 T.sqrt_ = lambda self: inplace.unary_(A.SQRT, self)
