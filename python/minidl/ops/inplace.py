@@ -271,8 +271,12 @@ def setitem(x: Tensor, key, value) -> None:
     """``x[key] = value``: write ``value`` (broadcast) into the window ``key`` selects."""
     value_t = value if isinstance(value, Tensor) else None
     if not (grad_mode._enabled and (x._rg or (value_t is not None and value_t._rg))):  # needs_grad, inlined
-        shape.setitem(x, key, value)  # checks that x is writable
-        version.bump(x._data)
+        d = x._data
+        if not d.flags.writeable:
+            x._check_inplace()  # raises: a read-only (expanded) view
+        nkey, basic = shape._convert_key(key, d.shape)
+        shape.write_window(d, nkey, basic, value)
+        version.bump(d)
         return
     x._check_inplace()
     nkey, basic = shape._convert_key(key, x._data.shape)

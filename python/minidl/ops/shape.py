@@ -404,13 +404,6 @@ def write_window(d: np.ndarray, key, basic: bool, value) -> None:
         d[key] = v if v.dtype == d.dtype else A.cast(v, d.dtype)
 
 
-def setitem(x: Tensor, key, value) -> None:
-    """``x[key] = value`` without autograd (``ops/inplace.py`` records it when needed)."""
-    x._check_inplace()
-    key, basic = _convert_key(key, x._data.shape)
-    write_window(x._data, key, basic, value)
-
-
 # --- joining and splitting ---------------------------------------------------------------
 class CatBackward(Node):
     __slots__ = ()
