@@ -83,7 +83,12 @@ def _parse(equation: str, operands):
                 expanded.extend(ellipsis_labels[n_ellipsis - e:])
             else:
                 expanded.append(c)
+        own = {}
         for c, n in zip(expanded, x.shape):
+            if c in own and own[c] != n:
+                raise RuntimeError(f"einsum(): subscript {c} is repeated for operand {i} but the sizes don't "
+                                   f"match, {n} != {own[c]}")
+            own[c] = n
             seen = sizes.get(c, 1)
             if n != seen and seen != 1 and n != 1:
                 name = "..." if isinstance(c, tuple) else c

@@ -148,7 +148,8 @@ def _scaled(x: Tensor, s):
 def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor:
     """beta * input + alpha * (mat1 @ mat2): a matrix product plus a (broadcast) bias.
 
-    With ``beta = 0`` ``input`` is ignored (its NaN/inf do not propagate), as in PyTorch.
+    With ``beta = 0`` ``input`` is ignored (its NaN/inf do not propagate), as in PyTorch;
+    where minidl differs, it then gets no gradient (None) instead of PyTorch's zeros.
 
     Shapes: input broadcastable to (n, m), mat1 (n, k), mat2 (k, m) -> (n, m).
 
@@ -179,7 +180,7 @@ def _add_product(input: Tensor, product: Tensor, beta, alpha, name: str) -> Tens
 def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
     """beta * input + alpha * (batch1 @ batch2), one matrix product per batch entry.
 
-    With ``beta = 0`` ``input`` is ignored, as in PyTorch.
+    With ``beta = 0`` ``input`` is ignored, as in :func:`addmm`.
 
     Shapes: input broadcastable to (B, n, m), batch1 (B, n, k), batch2 (B, k, m) -> (B, n, m).
 

@@ -45,6 +45,15 @@ class PNormBackward(Node):
         return (A.mul(direction, scale),)
 
 
+class CountNonzeroBackward(Node):
+    """The 0-"norm" counts nonzeros: piecewise constant, so its gradient is 0 (PyTorch's too)."""
+    __slots__ = ()
+
+    def apply(self, g):
+        shape, np_dtype = self.saved
+        return (A.zeros(shape, np_dtype),)
+
+
 def _p_norm(x: Tensor, p: float, dims, keepdim: bool) -> Tensor:
     d = x._data
     if p == 2:
@@ -61,8 +70,7 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None
 
     ||x||_ord = (sum_i |x_i|^ord)^(1/ord) for a number ord; ord = inf: max |x_i|; -inf:
     min |x_i|; 0: the number of nonzero x_i. ``dtype`` casts ``x`` first. Backward: see the
-    module docstring (0 at a zero vector, as PyTorch). Where minidl differs: the ord=0
-    result does not require grad (PyTorch's does, with a zero gradient).
+    module docstring (0 at a zero vector, as PyTorch). (ord = 0 has gradient 0.)
 
     Shapes: (*) -> (*) without the dims in ``dim`` (kept as size 1 with ``keepdim``).
 
@@ -92,7 +100,8 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None
     if ord == -_INF:
         return amin(unary(A.ABS, x), dims, keepdim)
     if ord == 0:
-        return _sum(x != 0, dims, keepdim, dtype=x.dtype)
+        count = _sum(x != 0, dims, keepdim, dtype=x.dtype)
+        return result(count._data, CountNonzeroBackward, (x,), (x.shape, x._data.dtype))
     if ord == 1:
         return _sum(unary(A.ABS, x), dims, keepdim)
     return _p_norm(x, float(ord), dims, keepdim)

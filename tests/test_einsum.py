@@ -1,0 +1,81 @@
+"""einsum against PyTorch: every form of equation (explicit/implicit output, ellipsis,
+repeated letters, broadcasting size-1 dims, three operands, list form), values and
+gradients, float64 gradcheck, non-contiguous operands, and the malformed equations."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minidl as md
+
+from _parity import check
+
+CASES = [
+    ("ij,jk->ik", [(2, 3), (3, 4)]), ("ij,jk", [(1, 1), (1, 1)]), ("ii->i", [(3, 3)]), ("ii", [(4, 4)]),
+    ("i,j", [(3,), (2,)]), ("i,i", [(5,), (5,)]), ("i,i->i", [(1,), (3,)]), ("ij->", [(2, 3)]), ("ij->ji", [(2, 3)]),
+    ("ij", [(2, 3)]), ("ji", [(2, 3)]),
+    ("bhqd,bhkd->bhqk", [(2, 3, 5, 4), (2, 3, 6, 4)]), ("bhqk,bhkd->bhqd", [(2, 3, 5, 6), (2, 3, 6, 4)]),
+    ("bij,bjk->bik", [(1, 3, 4), (5, 4, 2)]), ("...ij->ij", [(2, 3, 4)]), ("...ij->...ji", [(3, 2, 4)]),
+    ("b...d,bkd->b...k", [(2, 4, 5, 3), (2, 6, 3)]), ("...,...->...", [(2, 1, 3), (4, 3)]),
+    ("...ik,...kj", [(2, 3, 4), (4, 5)]), ("Ba,aB", [(2, 3), (3, 2)]), ("bA,aB", [(2, 3), (4, 5)]),
+    ("iij,jk->ik", [(3, 3, 4), (4, 2)]), ("iji->j", [(3, 2, 3)]), ("iii->i", [(2, 2, 2)]),
+    ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 5)]), ("abc,cd,de->abe", [(2, 3, 4), (4, 5), (5, 1)]),
+    ("ij,ij->ij", [(2, 3), (2, 3)]), ("ij,ij->", [(7, 1), (7, 5)]), ("i j , j k -> i k", [(2, 3), (3, 1)]),
+    ("abcd,dcba->", [(1, 2, 3, 4), (4, 3, 2, 1)]), ("ab,cd->abcd", [(2, 1), (3, 2)]),
+]
+
+
+@pytest.mark.parametrize("equation,shapes", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("non_contiguous", [False, True])
+def test_einsum_matches_pytorch(rng, equation, shapes, non_contiguous):
+    check(rng, lambda t, *ops: t.einsum(equation, *ops), shapes, non_contiguous)
+
+
+def test_list_of_operands_and_float32(rng):
+    check(rng, lambda t, a, b: t.einsum("bhqd,bhkd->bhqk", [a, b]), [(2, 2, 9, 8), (2, 2, 7, 8)], dtype=np.float32,
+          rtol=1e-4, atol=1e-5)
+
+
+def test_attention_scores_move_no_data():
+    """The first operand reshapes to (b*h, q, d) as a view; only the GEMM reads the data."""
+    q, k = md.randn(2, 3, 5, 4), md.randn(2, 3, 6, 4)
+    assert md.allclose(md.einsum("bhqd,bhkd->bhqk", q, k), q @ k.transpose(-1, -2), atol=1e-6)
+
+
+@pytest.mark.parametrize("equation,shapes", [("ij,jk->ik", [(2, 3), (3, 2)]), ("ii->i", [(3, 3)]),
+                                             ("b...d,bkd->b...k", [(2, 1, 3), (2, 2, 3)]),
+                                             ("ij,jk,k->i", [(2, 3), (3, 2), (2,)]), ("iij->", [(2, 2, 3)])])
+def test_gradcheck(equation, shapes):
+    rng = np.random.default_rng(7)
+    xs = tuple(md.tensor(rng.standard_normal(s), requires_grad=True) for s in shapes)
+    assert md.autograd.gradcheck(lambda *ops: md.einsum(equation, *ops), xs)
+
+
+@pytest.mark.parametrize("equation,shapes,message", [
+    ("ij,jk->ik", [(2, 3)], "fewer operands were provided than specified in the equation"),
+    ("ij->ij", [(2, 3), (3, 4)], "more operands were provided than specified in the equation"),
+    ("ij,jk", [(2, 3), (4, 5)], "subscript j has size 4 for operand 1 which does not broadcast with previously "
+                                "seen size 3"),
+    ("ijk->ij", [(2, 3)], "the number of subscripts in the equation \\(3\\) does not match the number of "
+                          "dimensions \\(2\\) for operand 0 and no ellipsis was given"),
+    ("i...jk->ij", [(2, 3)], "the number of subscripts in the equation \\(3\\) is more than the number of "
+                             "dimensions \\(2\\) for operand 0"),
+    ("ij->ik", [(2, 3)], "output subscript k does not appear in the equation for any input operand"),
+    ("ij->ii", [(2, 3)], "output subscript i appears more than once in the output"),
+    ("i1->i", [(2, 3)], "invalid subscript given at index 1 in the equation string, subscripts must be in \\[a-zA-Z\\]"),
+    ("i.->i", [(2, 3)], "found '.' for operand 0 that is not part of any ellipsis"),
+    ("ii->i", [(2, 3)], "subscript i is repeated for operand 0 but the sizes don't match, 3 != 2"),
+])
+def test_malformed_equations_raise_like_pytorch(equation, shapes, message):
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError, match=message):
+        torch.einsum(equation, *[torch.ones(s) for s in shapes])
+    with pytest.raises(RuntimeError, match="einsum\\(\\): " + message):
+        md.einsum(equation, *[md.ones(s) for s in shapes])
+
+
+def test_non_tensor_operands_raise():
+    with pytest.raises(TypeError, match="operand 1 must be a Tensor"):
+        md.einsum("i,i", md.ones(2), [1.0, 2.0])
+    with pytest.raises(TypeError, match="the equation, a str"):
+        md.einsum(md.ones(2), [0])
