@@ -11,8 +11,9 @@ from _parity import check, torch
 
 
 @pytest.mark.parametrize("name", ["tril", "triu"])
-@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (6, 2), (2, 3, 4), (0, 3)])
-@pytest.mark.parametrize("diagonal", [-7, -1, 0, 2, 9])
+# (.., 96+) columns take the copy + row-fill path, narrower ones the mask + where path
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (6, 2), (2, 3, 4), (0, 3), (1, 96), (5, 101), (2, 3, 130), (0, 100)])
+@pytest.mark.parametrize("diagonal", [-7, -1, 0, 2, 9, 99])
 @pytest.mark.parametrize("non_contiguous", [False, True])
 def test_tril_triu_match_pytorch(rng, name, shape, diagonal, non_contiguous):
     check(rng, lambda t, x: getattr(t, name)(x, diagonal), [shape], non_contiguous)
@@ -20,9 +21,11 @@ def test_tril_triu_match_pytorch(rng, name, shape, diagonal, non_contiguous):
 
 
 def test_tril_keeps_dtype_and_gives_the_causal_mask():
-    mask = md.tril(md.ones(4, 4, dtype=md.bool))
-    assert mask.dtype == md.bool
-    assert mask.numpy().tolist() == torch.tril(torch.ones(4, 4, dtype=torch.bool)).tolist()
+    for n in (4, 200):
+        mask = md.tril(md.ones(n, n, dtype=md.bool))
+        assert mask.dtype == md.bool
+        assert mask.numpy().tolist() == torch.tril(torch.ones(n, n, dtype=torch.bool)).tolist()
+    assert md.triu(md.ones(3, 100, dtype=md.bfloat16), 2).float().tolist() == torch.triu(torch.ones(3, 100), 2).tolist()
     assert md.triu(md.arange(6).reshape(2, 3), 1).tolist() == [[0, 1, 2], [0, 0, 5]]
 
 
@@ -79,7 +82,8 @@ def test_trace_matches_pytorch(rng, shape):
 
 
 @pytest.mark.parametrize("fn", [
-    lambda x: md.tril(x, -1), lambda x: md.triu(x, 1), lambda x: md.diagonal(x, 1, -1, 0),
+    lambda x: md.tril(x, -1), lambda x: md.triu(x, 1), lambda x: md.tril(x.repeat(1, 30), 40),
+    lambda x: md.triu(x.repeat(1, 30), -1), lambda x: md.diagonal(x, 1, -1, 0),
     lambda x: md.diag_embed(x[0], 1), lambda x: md.diag(x[:, 0], -1), lambda x: md.diag(x), lambda x: md.trace(x)])
 def test_gradcheck(fn):
     x = md.tensor(np.random.default_rng(3).standard_normal((3, 4)), requires_grad=True)
