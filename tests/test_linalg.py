@@ -168,3 +168,10 @@ def test_bad_input():
         md.cdist(md.ones(3), md.ones(2, 3))
     with pytest.raises(RuntimeError, match="non-negative p"):
         md.cdist(md.ones(2, 3), md.ones(2, 3), -1)
+
+
+def test_addmm_baddbmm_under_autocast_give_the_low_dtype_like_pytorch():
+    for t in (md, torch):
+        with t.autocast(device_type="cpu", dtype=t.bfloat16):
+            assert t.addmm(t.ones(3), t.ones(2, 4), t.ones(4, 3)).dtype == t.bfloat16
+            assert t.baddbmm(t.ones(3), t.ones(2, 2, 4), t.ones(2, 4, 3)).dtype == t.bfloat16

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import numbers
 
+from ..amp import autocast_mode as _amp
 from ..tensor import Tensor
 from . import inplace
 from .gemm import matmul
@@ -162,6 +163,8 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tens
         _check_tensor(t, "addmm", name, i + 2)
         if t.ndim != 2:
             raise RuntimeError(f"{name} must be a matrix, got {t.ndim}-D tensor")
+    if _amp.active:  # all three in the autocast dtype, as PyTorch's addmm (the bias too)
+        input, mat1, mat2 = _amp.autocast_inputs("addmm", input, mat1, mat2)
     return _add_product(input, matmul(mat1, mat2), beta, alpha, "addmm")
 
 
@@ -198,6 +201,8 @@ def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -
     if batch1.shape[0] != batch2.shape[0]:
         raise RuntimeError(f"batch1 and batch2 must have same number of batches, got {batch1.shape[0]} and "
                            f"{batch2.shape[0]}")
+    if _amp.active:
+        input, batch1, batch2 = _amp.autocast_inputs("baddbmm", input, batch1, batch2)
     return _add_product(input, matmul(batch1, batch2), beta, alpha, "baddbmm")
 
 
