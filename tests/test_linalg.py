@@ -97,15 +97,23 @@ def test_norm(rng, p, dim):
 
 
 @pytest.mark.parametrize("p", [2.0, 1.0, 0.0, 3.0, INF])
-@pytest.mark.parametrize("shapes", [[(5, 3), (4, 3)], [(2, 1, 7), (2, 6, 7)], [(1, 1), (1, 1)], [(3, 4, 2), (4, 2)]])
+@pytest.mark.parametrize("shapes", [[(5, 3), (4, 3)], [(2, 1, 7), (2, 6, 7)], [(1, 1), (1, 1)], [(3, 4, 2), (4, 2)],
+                                    [(30, 5), (4, 5)], [(2, 3, 4), (1, 26, 4)]])  # > 25 rows: the GEMM path for p = 2
 def test_cdist(rng, p, shapes):
     check(rng, lambda t, a, b: t.cdist(a, b, p), shapes, non_contiguous=True)
 
 
-def test_cdist_zero_distance_has_zero_gradient():
-    x = md.tensor([[1.0, 2.0]], dtype=md.float64, requires_grad=True)
-    md.cdist(x, md.tensor([[1.0, 2.0]], dtype=md.float64)).sum().backward()
-    assert x.grad.tolist() == [[0.0, 0.0]]
+@pytest.mark.parametrize("mode", ["use_mm_for_euclid_dist", "donot_use_mm_for_euclid_dist"])
+def test_cdist_compute_modes(rng, mode):
+    check(rng, lambda t, a, b: t.cdist(a, b, compute_mode=mode), [(40, 3), (7, 3)], non_contiguous=True)
+
+
+@pytest.mark.parametrize("rows", [1, 30])
+def test_cdist_zero_distance_has_zero_gradient(rows):
+    x = md.tensor([[1.0, 2.0]] * rows, dtype=md.float64, requires_grad=True)
+    d = md.cdist(x, md.tensor([[1.0, 2.0]], dtype=md.float64))
+    d.sum().backward()
+    assert d.tolist() == [[0.0]] * rows and x.grad.tolist() == [[0.0, 0.0]] * rows
 
 
 @pytest.mark.parametrize("fn,shapes", [
@@ -120,7 +128,7 @@ def test_cdist_zero_distance_has_zero_gradient():
     (lambda x: md.linalg.vector_norm(x, INF, 0), [(3, 4)]), (lambda x: md.linalg.vector_norm(x, 1), [(3, 4)]),
     (lambda x: md.linalg.matrix_norm(x, 1), [(2, 3, 4)]), (lambda x: md.linalg.matrix_norm(x, -INF), [(2, 3, 4)]),
     (lambda x: md.norm(x, dim=1), [(3, 4)]), (lambda a, b: md.cdist(a, b), [(3, 2), (4, 2)]),
-    (lambda a, b: md.cdist(a, b, 1.5), [(3, 2), (4, 2)])])
+    (lambda a, b: md.cdist(a, b, 1.5), [(3, 2), (4, 2)]), (lambda a, b: md.cdist(a, b), [(27, 2), (3, 2)])])
 def test_gradcheck(fn, shapes):
     rng = np.random.default_rng(5)
     xs = tuple(md.tensor(rng.standard_normal(s), requires_grad=True) for s in shapes)
@@ -168,6 +176,8 @@ def test_bad_input():
         md.cdist(md.ones(3), md.ones(2, 3))
     with pytest.raises(RuntimeError, match="non-negative p"):
         md.cdist(md.ones(2, 3), md.ones(2, 3), -1)
+    with pytest.raises(ValueError, match="not a valid value for compute_mode"):
+        md.cdist(md.ones(2, 3), md.ones(2, 3), compute_mode="fast")
 
 
 def test_addmm_baddbmm_under_autocast_give_the_low_dtype_like_pytorch():

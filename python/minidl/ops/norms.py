@@ -20,8 +20,10 @@ from . import array as A
 from ._graph import result
 from .reduce import _keep_shape, amax, amin, normalize_dims
 from .reduce import sum as _sum
-from .shape import to_dtype, unsqueeze
-from .elementwise import unary
+from .shape import to_dtype, transpose, unsqueeze
+from .elementwise import unary, where
+from .elementwise_functions import sqrt
+from .gemm import matmul
 
 _INF = math.inf
 
@@ -179,14 +181,28 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, out=None, dtyp
     return vector_norm(input, 2.0 if p is None else p, dims, keepdim, dtype=dtype)
 
 
+_MM_MODES = ("use_mm_for_euclid_dist_if_necessary", "use_mm_for_euclid_dist", "donot_use_mm_for_euclid_dist")
+
+
+def _euclidean_by_matmul(x1: Tensor, x2: Tensor) -> Tensor:
+    """||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b: one GEMM and (P, R) memory instead of (P, R, M).
+
+    Rounding can make a zero distance slightly negative: clamped at 0, and the square root
+    taken only where the square is positive, so a zero distance has gradient 0 (PyTorch's)."""
+    sq1 = _sum(x1 * x1, -1, keepdim=True)  # (*, P, 1)
+    sq2 = unsqueeze(_sum(x2 * x2, -1), -2)  # (*, 1, R)
+    squared = sq1 + sq2 - 2.0 * matmul(x1, transpose(x2, -1, -2))
+    positive = squared > 0
+    return where(positive, sqrt(where(positive, squared, 1.0)), 0.0)
+
+
 def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_for_euclid_dist_if_necessary") -> Tensor:
     """Pairwise distances between two sets of row vectors: out[..., i, j] = ||x1[..., i, :] - x2[..., j, :]||_p.
 
-    Batch dims broadcast. Computed as the p-norm of the broadcast difference (P, R, M), so it
-    holds P * R * M elements at once; PyTorch instead uses a matrix product for p = 2 on
-    more than 25 rows, which needs less memory and rounds differently (within float32
-    rounding of this). ``compute_mode`` is accepted and does not change the method.
-    The gradient at a zero distance is 0, as PyTorch's.
+    Batch dims broadcast. As in PyTorch, p = 2 with more than 25 rows in x1 or x2 (or
+    ``compute_mode="use_mm_for_euclid_dist"``) uses ||a||^2 + ||b||^2 - 2 a.b (one GEMM,
+    (P, R) memory; less exact for nearly equal rows); otherwise the p-norm of the broadcast
+    difference, which holds P * R * M elements at once. The gradient at a zero distance is 0.
 
     Shapes: (*, P, M), (*, R, M) -> (*, P, R).
 
@@ -208,5 +224,10 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_fo
         raise RuntimeError(f"cdist only supports floating-point dtypes, X1 got: {x1.dtype.name}")
     if p < 0:
         raise RuntimeError("cdist only supports non-negative p values")
+    if compute_mode not in _MM_MODES:
+        raise ValueError(f"{compute_mode} is not a valid value for compute_mode")
+    if p == 2 and (compute_mode == _MM_MODES[1] or (compute_mode == _MM_MODES[0]
+                                                    and (x1.shape[-2] > 25 or x2.shape[-2] > 25))):
+        return _euclidean_by_matmul(x1, x2)
     diff = unsqueeze(x1, -2) - unsqueeze(x2, -3)  # (*, P, R, M)
     return vector_norm(diff, p, -1)
