@@ -74,11 +74,25 @@ def test_malformed_equations_raise_like_pytorch(equation, shapes, message):
         md.einsum(equation, *[md.ones(s) for s in shapes])
 
 
-def test_non_tensor_operands_raise():
+@pytest.mark.parametrize("args", [([0, 1], [1, 2], [0, 2]), ([0, 1], [1, 2]), ([Ellipsis, 30], [30, 51], [Ellipsis, 51]),
+                                  ([3, 3], [3, 4])])
+def test_sublist_form(rng, args):
+    shapes = [(2, 3), (3, 4)] if args[0] != [Ellipsis, 30] else [(5, 2, 3), (3, 4)]
+    if args[0] == [3, 3]:
+        shapes = [(3, 3), (3, 4)]
+
+    def fn(t, a, b):
+        return t.einsum(a, args[0], b, args[1], *args[2:])
+    check(rng, fn, shapes)
+
+
+def test_bad_operands_raise():
     with pytest.raises(TypeError, match="operand 1 must be a Tensor"):
         md.einsum("i,i", md.ones(2), [1.0, 2.0])
-    with pytest.raises(TypeError, match="the equation, a str"):
-        md.einsum(md.ones(2), [0])
+    with pytest.raises(TypeError, match="the equation \\(a str\\) or a Tensor"):
+        md.einsum(3, md.ones(2))
+    with pytest.raises(ValueError, match="not within the valid range \\[0, 52\\)"):
+        md.einsum(md.ones(2), [52])
 
 
 def test_kernel_sets_agree(kernel_set):

@@ -161,6 +161,25 @@ def _contract(a: Tensor, la: list, b: Tensor, lb: list, needed: set, sizes: dict
     return reshape(out, [sizes[c] for c in batch + left + right]), batch + left + right
 
 
+def _subscript(n) -> str:
+    if n is Ellipsis:
+        return _ELLIPSIS
+    if isinstance(n, int) and 0 <= n < 26:
+        return chr(ord("A") + n)
+    if isinstance(n, int) and 26 <= n < 52:
+        return chr(ord("a") + n - 26)
+    raise ValueError("einsum(): subscript in subscript list is not within the valid range [0, 52)")
+
+
+def _sublist_equation(args):
+    """(op0, sub0, op1, sub1, ..., [out]) -> the equation and the operands (PyTorch's mapping:
+    0..25 are A..Z, 26..51 are a..z, Ellipsis is ...)."""
+    equation = ",".join("".join(_subscript(n) for n in sub) for sub in args[1::2])
+    if len(args) % 2 == 1:
+        return equation + "->" + "".join(_subscript(n) for n in args[-1]), args[:-1:2]
+    return equation, args[::2]
+
+
 def einsum(equation: str, *operands) -> Tensor:
     """Einstein summation: products of the operands, summed over the letters not in the output.
 
@@ -175,9 +194,10 @@ def einsum(equation: str, *operands) -> Tensor:
 
     How it runs (the module docstring): diagonals and sums per operand, then left to right a
     permute + reshape + :func:`matmul` per pair, so the work is minidl's GEMM and the
-    gradients are those of the ops used. Where minidl differs from PyTorch: only floating
-    dtypes can be multiplied (minidl's GEMM; an int64 operand raises), the operands must
-    share one dtype, and PyTorch's sublist form ``einsum(op, [0, 1], ...)`` is not accepted.
+    gradients are those of the ops used. PyTorch's sublist form ``einsum(a, [0, 1], b, [1, 2],
+    [0, 2])`` (0..25 are A..Z, 26..51 a..z, ``...`` is Ellipsis) works too. Where minidl
+    differs from PyTorch: only floating dtypes can be multiplied (minidl's GEMM; an int64
+    operand of a product raises), and the operands must share one dtype.
 
     Shapes: as the equation says.
 
@@ -187,11 +207,16 @@ def einsum(equation: str, *operands) -> Tensor:
     tensor([ 5.0000, 14.0000])
     >>> md.einsum("ii", md.eye(3) * 2)           # trace (implicit output: nothing)
     tensor(6.0000)
+    >>> md.einsum(a, [0, 1], b, [1], [0])        # the sublist form of "ij,j->i"
+    tensor([ 5.0000, 14.0000])
     >>> md.einsum("b...d,bkd->b...k", md.ones(2, 4, 5, 3), md.ones(2, 6, 3)).shape
     minidl.Size([2, 4, 5, 6])
     """
+    if isinstance(equation, Tensor):  # the sublist form: einsum(op0, [0, 1], op1, [1, 2], [0, 2])
+        equation, operands = _sublist_equation((equation,) + operands)
     if not isinstance(equation, str):
-        raise TypeError("einsum(): the first argument must be the equation, a str (minidl has no sublist form)")
+        raise TypeError(f"einsum(): the first argument must be the equation (a str) or a Tensor, "
+                        f"not {type(equation).__name__}")
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     for i, x in enumerate(operands):
