@@ -108,3 +108,15 @@ def test_kernel_sets_agree(kernel_set):
         reference = {name: run().numpy() for name, run in runs.items()}
     for name, run in runs.items():
         np.testing.assert_allclose(run().numpy(), reference[name], rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+def test_int64_operands_multiply_exactly_like_pytorch():
+    torch = pytest.importorskip("torch")
+    a, b = np.arange(24).reshape(2, 3, 4) - 7, np.arange(20).reshape(4, 5) * 3
+    for eq, ops in [("bij,jk->bik", (a, b)), ("bij->j", (a,)), ("bij,bij", (a, a)), ("i,j", (b[0], b[1]))]:
+        got = md.einsum(eq, *[md.tensor(x) for x in ops])
+        want = torch.einsum(eq, *[torch.tensor(x) for x in ops])
+        assert got.dtype == md.int64 and got.tolist() == want.tolist(), eq
+    assert md.tensordot(md.tensor(a), md.tensor(b), 1).tolist() == torch.tensordot(torch.tensor(a), torch.tensor(b), 1).tolist()
+    assert md.dot(md.tensor(b[0]), md.tensor(b[1])).tolist() == torch.dot(torch.tensor(b[0]), torch.tensor(b[1])).tolist()
+    assert md.inner(md.tensor(a), md.tensor(a[0])).tolist() == torch.inner(torch.tensor(a), torch.tensor(a[0])).tolist()

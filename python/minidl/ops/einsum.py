@@ -19,7 +19,7 @@ flows through the ops used, so einsum needs no backward of its own.
 from __future__ import annotations
 
 from ..tensor import Tensor
-from .gemm import matmul
+from .linalg import matmul_any_dtype
 from .reduce import sum as _sum
 from .shape import expand, permute, reshape
 from .triangular import diagonal
@@ -157,7 +157,7 @@ def _contract(a: Tensor, la: list, b: Tensor, lb: list, needed: set, sizes: dict
 
     a3 = reshape(arrange(a, la, batch + left + summed), (size(batch), size(left), size(summed)))
     b3 = reshape(arrange(b, lb, batch + summed + right), (size(batch), size(summed), size(right)))
-    out = matmul(a3, b3)
+    out = matmul_any_dtype(a3, b3)
     return reshape(out, [sizes[c] for c in batch + left + right]), batch + left + right
 
 
@@ -196,8 +196,8 @@ def einsum(equation: str, *operands) -> Tensor:
     permute + reshape + :func:`matmul` per pair, so the work is minidl's GEMM and the
     gradients are those of the ops used. PyTorch's sublist form ``einsum(a, [0, 1], b, [1, 2],
     [0, 2])`` (0..25 are A..Z, 26..51 a..z, ``...`` is Ellipsis) works too. Where minidl
-    differs from PyTorch: only floating dtypes can be multiplied (minidl's GEMM; an int64
-    operand of a product raises), and the operands must share one dtype.
+    differs from PyTorch: the operands of a product must share one dtype (float or int64;
+    int64 products skip the GEMM, see :func:`~minidl.ops.linalg.matmul_any_dtype`).
 
     Shapes: as the equation says.
 

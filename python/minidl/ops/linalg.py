@@ -13,10 +13,12 @@ import math
 import numbers
 
 from ..amp import autocast_mode as _amp
+from ..dtypes import int64
 from ..tensor import Tensor
 from . import inplace
 from .gemm import matmul
 from .reduce import normalize_dims
+from .reduce import sum as _sum
 from .shape import expand, permute, reshape, unsqueeze
 
 _INF = math.inf
@@ -25,6 +27,21 @@ _INF = math.inf
 def _check_tensor(x, name: str, arg: str = "input", position: int = 1):
     if not isinstance(x, Tensor):
         raise TypeError(f"{name}(): argument '{arg}' (position {position}) must be Tensor, not {type(x).__name__}")
+
+
+def matmul_any_dtype(a: Tensor, b: Tensor) -> Tensor:
+    """(*, n, k) @ (*, k, m) for every dtype PyTorch multiplies: floats go to :func:`matmul`
+    (minidl's GEMM, float only); two int64 operands become a broadcast product summed over k
+    ((*, n, k, m) elements at once: integer products are small, exact and rare).
+
+    >>> import minidl as md
+    >>> from minidl.ops.linalg import matmul_any_dtype
+    >>> matmul_any_dtype(md.tensor([[1, 2]]), md.tensor([[3], [4]]))
+    tensor([[11]])
+    """
+    if a.dtype == b.dtype == int64:
+        return _sum(unsqueeze(a, -1) * unsqueeze(b, -3), -2)
+    return matmul(a, b)
 
 
 # --- vector products ---------------------------------------------------------------------
@@ -70,7 +87,7 @@ def dot(input: Tensor, tensor: Tensor) -> Tensor:
     if n != m:
         raise RuntimeError(f"inconsistent tensor size, expected tensor [{n}] and src [{m}] to have the same number "
                            f"of elements, but got {n} and {m} elements respectively")
-    return matmul(input, tensor)
+    return _sum(input * tensor) if input.dtype == int64 else matmul(input, tensor)
 
 
 def tensordot(a: Tensor, b: Tensor, dims=2, out=None) -> Tensor:
@@ -117,7 +134,7 @@ def tensordot(a: Tensor, b: Tensor, dims=2, out=None) -> Tensor:
     shape_a, shape_b = [a.shape[d] for d in free_a], [b.shape[d] for d in free_b]
     a2 = reshape(permute(a, free_a + dims_a), (math.prod(shape_a), k))
     b2 = reshape(permute(b, dims_b + free_b), (k, math.prod(shape_b)))
-    return reshape(matmul(a2, b2), shape_a + shape_b)
+    return reshape(matmul_any_dtype(a2, b2), shape_a + shape_b)
 
 
 def inner(input: Tensor, other: Tensor) -> Tensor:
