@@ -34,6 +34,11 @@ from .ops.elementwise_functions import (abs, add, ceil, cos, div, divide, eq, ex
                                         square, sub, subtract, trunc)
 from .ops.compare import allclose, equal, isclose
 from .ops.gemm import bmm, matmul, mm
+from .ops.linalg import addcdiv, addcmul, addmm, baddbmm, dot, inner, lerp, outer, tensordot
+from .ops.norms import cdist, norm
+from .ops.einsum import einsum
+from .ops.triangular import diag, diag_embed, diagonal, trace, tril, triu
+from . import linalg
 from .ops.reduce import (all, amax, amin, any, argmax, argmin, count_nonzero, logsumexp, max, mean, min, prod,
                          std, sum, var)
 from . import backend, cuda, datasets, models, nn, optim

@@ -10,7 +10,7 @@ from __future__ import annotations
 from .autograd import backward as _autograd_backward
 from .dtypes import as_dtype, dtype as _dtype, get_default_dtype
 from .nn import functional as F
-from .ops import creation, elementwise, gemm, inplace, reduce, shape
+from .ops import creation, elementwise, gemm, inplace, linalg, norms, reduce, shape, triangular
 from .ops import array as A
 from .tensor import Tensor, device
 
@@ -156,6 +156,15 @@ T.clone = lambda self, memory_format=None: shape.clone(self)
 T.contiguous = lambda self, memory_format=None: shape.contiguous(self)
 T.repeat = shape.repeat
 T.flip = shape.flip
+
+T.tril, T.triu, T.tril_, T.triu_ = triangular.tril, triangular.triu, triangular.tril_, triangular.triu_
+T.diagonal, T.diag, T.diag_embed, T.trace = (triangular.diagonal, triangular.diag, triangular.diag_embed,
+                                             triangular.trace)
+T.outer, T.dot, T.inner = linalg.outer, linalg.dot, linalg.inner
+T.addmm, T.addmm_, T.baddbmm, T.baddbmm_ = linalg.addmm, linalg.addmm_, linalg.baddbmm, linalg.baddbmm_
+T.addcmul, T.addcmul_, T.addcdiv, T.addcdiv_ = linalg.addcmul, linalg.addcmul_, linalg.addcdiv, linalg.addcdiv_
+T.lerp, T.lerp_ = linalg.lerp, linalg.lerp_
+T.norm = norms.norm
 
 
 for _name in ("relu", "sigmoid", "tanh", "softmax", "log_softmax"):

@@ -1,0 +1,233 @@
+"""Vector and matrix norms (md.linalg.vector_norm / matrix_norm, md.norm) and cdist.
+
+||x||_p = (sum_i |x_i|^p)^(1/p); p = inf is max |x_i|, -inf min |x_i|, 0 the count of
+nonzeros. The p-norm has a backward of its own: d||x||_p / dx_i = sign(x_i) |x_i|^(p-1) /
+||x||_p^(p-1), which is 0/0 at a zero vector; PyTorch defines it as 0 there, and so does
+minidl (the composition sqrt(sum x^2) would give 0 * inf = nan). The others are
+compositions: inf/-inf is amax/amin of |x| (the gradient shared by ties, as PyTorch's), 1 is
+sum |x|.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+from .. import _C
+from ..dtypes import as_dtype
+from ..graph.node import Node
+from ..tensor import Tensor
+from . import array as A
+from ._graph import result
+from .reduce import _keep_shape, amax, amin, normalize_dims
+from .reduce import sum as _sum
+from .shape import to_dtype, transpose, unsqueeze
+from .elementwise import unary, where
+from .elementwise_functions import sqrt
+from .gemm import matmul
+
+_INF = math.inf
+
+
+class PNormBackward(Node):
+    """dx = g * sign(x) |x|^(p-1) / norm^(p-1), and 0 where the norm is 0 (PyTorch's rule)."""
+    __slots__ = ()
+
+    def apply(self, g):
+        x, norm, p, dims, keepdim = self.get_saved()
+        kshape = _keep_shape(x.shape, dims)
+        g, norm = A.contiguous(g).reshape(kshape), A.contiguous(norm).reshape(kshape)
+        zero = A.zeros((), x.dtype)
+        if p == 2:
+            direction = x  # sign(x) |x|^1
+            scale = A.div(g, norm)
+        else:
+            direction = A.mul(A.unary(A.SIGN, x), A.binary_scalar(A.POW, A.unary(A.ABS, x), p - 1))
+            scale = A.div(g, A.binary_scalar(A.POW, norm, p - 1))
+        scale = _C.where(A.binary_scalar(A.EQ, norm, 0.0), zero, scale)
+        return (A.mul(direction, scale),)
+
+
+class CountNonzeroBackward(Node):
+    """The 0-"norm" counts nonzeros: piecewise constant, so its gradient is 0 (PyTorch's too)."""
+    __slots__ = ()
+
+    def apply(self, g):
+        shape, np_dtype = self.saved
+        return (A.zeros(shape, np_dtype),)
+
+
+def _p_norm(x: Tensor, p: float, dims, keepdim: bool) -> Tensor:
+    d = x._data
+    if p == 2:
+        powered = A.mul(d, d)
+    else:
+        powered = A.binary_scalar(A.POW, A.unary(A.ABS, d), p)
+    total = A.reduce(A.R_SUM, powered, dims, keepdim)
+    norm = A.unary(A.SQRT, total) if p == 2 else A.binary_scalar(A.POW, total, 1.0 / p)
+    return result(norm, PNormBackward, (x,), (d, norm, p, dims, keepdim))
+
+
+def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """The vector p-norm of ``x`` over ``dim`` (all elements when None).
+
+    ||x||_ord = (sum_i |x_i|^ord)^(1/ord) for a number ord; ord = inf: max |x_i|; -inf:
+    min |x_i|; 0: the number of nonzero x_i. ``dtype`` casts ``x`` first. Backward: see the
+    module docstring (0 at a zero vector, as PyTorch). (ord = 0 has gradient 0.)
+
+    Shapes: (*) -> (*) without the dims in ``dim`` (kept as size 1 with ``keepdim``).
+
+    >>> import minidl as md
+    >>> x = md.tensor([[3., -4.], [0., 0.]])
+    >>> md.linalg.vector_norm(x, dim=1), md.linalg.vector_norm(x, ord=1), md.linalg.vector_norm(x, float("inf"))
+    (tensor([5.0000, 0.0000]), tensor(7.0000), tensor(4.0000))
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"linalg_vector_norm(): argument 'input' (position 1) must be Tensor, not {type(x).__name__}")
+    if dtype is not None:
+        x = to_dtype(x, as_dtype(dtype))
+    if not x.dtype.is_floating_point:
+        raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
+                           f"{x.dtype.name.capitalize() if x.dtype.name != 'int64' else 'Long'}")
+    if not isinstance(ord, numbers.Real) or isinstance(ord, bool):
+        raise RuntimeError(f"linalg.vector_norm: ord must be a number, got {ord!r}")
+    dims = normalize_dims(dim, x.ndim)
+    if x.numel() == 0 and ord < 0:
+        raise RuntimeError(f"linalg.vector_norm cannot compute the {ord} norm on an empty tensor because the "
+                           "operation does not have an identity")
+    if x.numel() == 0 and ord == _INF and any(x.shape[d] == 0 for d in dims):
+        raise RuntimeError("linalg.vector_norm cannot compute the inf norm on an empty tensor because the "
+                           "operation does not have an identity")
+    if ord == _INF:
+        return amax(unary(A.ABS, x), dims, keepdim)
+    if ord == -_INF:
+        return amin(unary(A.ABS, x), dims, keepdim)
+    if ord == 0:
+        count = _sum(x != 0, dims, keepdim, dtype=x.dtype)
+        return result(count._data, CountNonzeroBackward, (x,), (x.shape, x._data.dtype))
+    if ord == 1:
+        return _sum(unary(A.ABS, x), dims, keepdim)
+    return _p_norm(x, float(ord), dims, keepdim)
+
+
+def matrix_norm(A_: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None) -> Tensor:
+    """A matrix norm of each matrix in ``A`` (the two dims ``dim``).
+
+    ord = 'fro': sqrt(sum_ij a_ij^2); 1: max_j sum_i |a_ij| (the largest column sum);
+    -1: the smallest column sum; inf: max_i sum_j |a_ij| (the largest row sum); -inf: the
+    smallest row sum. Where minidl differs: ord = 2, -2 and 'nuc' (singular values) raise
+    NotImplementedError, as minidl has no SVD yet.
+
+    Shapes: (*, m, n) -> (*) (the two dims kept as size 1 with ``keepdim``).
+
+    >>> import minidl as md
+    >>> a = md.tensor([[1., -2.], [3., 4.]])
+    >>> md.linalg.matrix_norm(a), md.linalg.matrix_norm(a, 1), md.linalg.matrix_norm(a, float("inf"))
+    (tensor(5.4772), tensor(6.0000), tensor(7.0000))
+    """
+    x = A_
+    if not isinstance(x, Tensor):
+        raise TypeError(f"linalg_matrix_norm(): argument 'input' (position 1) must be Tensor, not {type(x).__name__}")
+    if x.ndim < 2:
+        raise RuntimeError("linalg.matrix_norm: The input tensor A must have at least 2 dimensions.")
+    dims = list(dim) if isinstance(dim, (tuple, list)) else [dim]
+    if len(dims) != 2:
+        raise RuntimeError(f"linalg.matrix_norm: dim must be a 2-tuple. Got {' '.join(str(d) for d in dims)}")
+    d0, d1 = (normalize_dims(d, x.ndim)[0] for d in dims)
+    if d0 == d1:
+        raise RuntimeError(f"linalg.matrix_norm: dims must be different. Got ({dims[0]}, {dims[1]})")
+    if isinstance(ord, str):
+        if ord == "fro":
+            return vector_norm(x, 2, (d0, d1), keepdim, dtype=dtype)
+        if ord == "nuc":
+            raise NotImplementedError("linalg.matrix_norm: ord='nuc' needs the singular values, and minidl has "
+                                      "no SVD yet")
+        raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
+    if ord in (2, -2):
+        raise NotImplementedError(f"linalg.matrix_norm: ord={ord} needs the singular values, and minidl has no "
+                                  "SVD yet")
+    if ord not in (1, -1, _INF, -_INF):
+        raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
+    if dtype is not None:
+        x = to_dtype(x, as_dtype(dtype))
+    summed, over = (d0, d1) if abs(ord) == 1 else (d1, d0)  # 1: column sums, then max over columns
+    sums = vector_norm(x, 1, summed, keepdim=True)
+    out = (amax if ord > 0 else amin)(sums, over, keepdim=True)
+    if not keepdim:
+        out = _sum(out, (d0, d1))  # drops the two size-1 dims (a sum of one element)
+    return out
+
+
+def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, out=None, dtype=None) -> Tensor:
+    """The norm of ``input`` (PyTorch's older, overloaded entry; prefer md.linalg.*).
+
+    A number ``p`` (or None, meaning 2) is :func:`vector_norm` over ``dim`` (all elements
+    when None, also for a matrix); ``p = 'fro'`` is the 2-norm of the elements over ``dim``
+    (at most 2 dims); ``'nuc'`` goes to :func:`matrix_norm` (not in minidl yet: no SVD).
+
+    Shapes: (*) -> (*) without the dims in ``dim``.
+
+    >>> import minidl as md
+    >>> x = md.tensor([[3., 4.], [6., 8.]])
+    >>> md.norm(x), md.norm(x, dim=1), x.norm(p=1)
+    (tensor(11.1803), tensor([ 5.0000, 10.0000]), tensor(21.0000))
+    """
+    if out is not None:
+        raise TypeError("norm(): minidl has no out= argument")
+    dims = [dim] if isinstance(dim, numbers.Integral) else dim
+    if isinstance(p, str):
+        if p == "fro" and (dims is None or len(dims) <= 2):
+            return vector_norm(input, 2, dims, keepdim, dtype=dtype)
+        return matrix_norm(input, p, list(range(input.ndim)) if dims is None else dims, keepdim, dtype=dtype)
+    return vector_norm(input, 2.0 if p is None else p, dims, keepdim, dtype=dtype)
+
+
+_MM_MODES = ("use_mm_for_euclid_dist_if_necessary", "use_mm_for_euclid_dist", "donot_use_mm_for_euclid_dist")
+
+
+def _euclidean_by_matmul(x1: Tensor, x2: Tensor) -> Tensor:
+    """||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b: one GEMM and (P, R) memory instead of (P, R, M).
+
+    Rounding can make a zero distance slightly negative: clamped at 0, and the square root
+    taken only where the square is positive, so a zero distance has gradient 0 (PyTorch's)."""
+    sq1 = _sum(x1 * x1, -1, keepdim=True)  # (*, P, 1)
+    sq2 = unsqueeze(_sum(x2 * x2, -1), -2)  # (*, 1, R)
+    squared = sq1 + sq2 - 2.0 * matmul(x1, transpose(x2, -1, -2))
+    positive = squared > 0
+    return where(positive, sqrt(where(positive, squared, 1.0)), 0.0)
+
+
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_for_euclid_dist_if_necessary") -> Tensor:
+    """Pairwise distances between two sets of row vectors: out[..., i, j] = ||x1[..., i, :] - x2[..., j, :]||_p.
+
+    Batch dims broadcast. As in PyTorch, p = 2 with more than 25 rows in x1 or x2 (or
+    ``compute_mode="use_mm_for_euclid_dist"``) uses ||a||^2 + ||b||^2 - 2 a.b (one GEMM,
+    (P, R) memory; less exact for nearly equal rows); otherwise the p-norm of the broadcast
+    difference, which holds P * R * M elements at once. The gradient at a zero distance is 0.
+
+    Shapes: (*, P, M), (*, R, M) -> (*, P, R).
+
+    >>> import minidl as md
+    >>> md.cdist(md.tensor([[0., 0.], [1., 1.]]), md.tensor([[3., 4.]]))
+    tensor([[5.0000],
+            [3.6056]])
+    """
+    for i, t in enumerate((x1, x2)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"cdist(): argument 'x{i + 1}' (position {i + 1}) must be Tensor, not {type(t).__name__}")
+    if x1.ndim < 2:
+        raise RuntimeError(f"cdist only supports at least 2D tensors, X1 got: {x1.ndim}D")
+    if x2.ndim < 2:
+        raise RuntimeError(f"cdist only supports at least 2D tensors, X2 got: {x2.ndim}D")
+    if x1.shape[-1] != x2.shape[-1]:
+        raise RuntimeError(f"X1 and X2 must have the same number of columns. X1: {x1.shape[-1]} X2: {x2.shape[-1]}")
+    if not x1.dtype.is_floating_point or not x2.dtype.is_floating_point:
+        raise RuntimeError(f"cdist only supports floating-point dtypes, X1 got: {x1.dtype.name}")
+    if p < 0:
+        raise RuntimeError("cdist only supports non-negative p values")
+    if compute_mode not in _MM_MODES:
+        raise ValueError(f"{compute_mode} is not a valid value for compute_mode")
+    if p == 2 and (compute_mode == _MM_MODES[1] or (compute_mode == _MM_MODES[0]
+                                                    and (x1.shape[-2] > 25 or x2.shape[-2] > 25))):
+        return _euclidean_by_matmul(x1, x2)
+    diff = unsqueeze(x1, -2) - unsqueeze(x2, -3)  # (*, P, R, M)
+    return vector_norm(diff, p, -1)

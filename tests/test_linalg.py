@@ -1,0 +1,187 @@
+"""outer, dot, inner, tensordot, addmm, baddbmm, addcmul, addcdiv, lerp (+ in-place forms),
+vector/matrix norms, norm and cdist against PyTorch: values, gradients, float64 gradcheck,
+odd sizes, non-contiguous inputs, negative dims, bad input."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import minidl as md
+
+from _parity import check, torch
+
+INF = math.inf
+
+
+@pytest.mark.parametrize("n,m", [(1, 1), (3, 5), (7, 2)])
+def test_outer_dot_inner(rng, n, m):
+    check(rng, lambda t, a, b: t.outer(a, b), [(n,), (m,)])
+    check(rng, lambda t, a, b: a.outer(b), [(n,), (m,)])
+    check(rng, lambda t, a, b: t.dot(a, b), [(n,), (n,)])
+    check(rng, lambda t, a, b: a.dot(b), [(m,), (m,)])
+    check(rng, lambda t, a, b: t.inner(a, b), [(2, n, m), (3, m)], non_contiguous=True)
+    check(rng, lambda t, a, b: a.inner(b), [(m,), (m,)])
+    check(rng, lambda t, a, b: t.inner(a[0, 0], b), [(1, 1), (n, m)])
+
+
+@pytest.mark.parametrize("dims", [0, 1, 2, ([1], [0]), ([0, 2], [2, 1]), ([-1, 0], [1, -1]), [[2], [1]]])
+def test_tensordot(rng, dims):
+    check(rng, lambda t, a, b: t.tensordot(a, b, dims), [(2, 3, 3), (3, 3, 2)], non_contiguous=True)
+
+
+@pytest.mark.parametrize("beta,alpha", [(1, 1), (0.5, 2.0), (0, 1), (1, 0)])
+@pytest.mark.parametrize("bias_shape", [(4, 5), (5,), (1, 1), (4, 1)])
+def test_addmm_baddbmm(rng, beta, alpha, bias_shape):
+    check(rng, lambda t, c, a, b: t.addmm(c, a, b, beta=beta, alpha=alpha), [bias_shape, (4, 3), (3, 5)],
+          non_contiguous=True)
+    check(rng, lambda t, c, a, b: c.addmm(a, b, beta=beta, alpha=alpha), [bias_shape, (4, 1), (1, 5)])
+    check(rng, lambda t, c, a, b: t.baddbmm(c, a, b, beta=beta, alpha=alpha), [bias_shape, (2, 4, 3), (2, 3, 5)],
+          non_contiguous=True)
+
+
+def test_addmm_beta_zero_ignores_nan():
+    c = md.full((2, 2), float("nan"))
+    assert not md.isnan(md.addmm(c, md.ones(2, 3), md.ones(3, 2), beta=0)).any()
+
+
+@pytest.mark.parametrize("value", [1, -0.5])
+@pytest.mark.parametrize("shapes", [[(3, 4), (3, 4), (3, 4)], [(1,), (2, 1), (5,)], [(2, 3, 1), (3, 4), (1,)]])
+def test_addcmul_addcdiv_lerp(rng, value, shapes):
+    check(rng, lambda t, x, a, b: t.addcmul(x, a, b, value=value), shapes, non_contiguous=True)
+    check(rng, lambda t, x, a, b: t.addcdiv(x, a, b.abs() + 0.5, value=value), shapes)
+    check(rng, lambda t, x, a, w: t.lerp(x, a, w), shapes, non_contiguous=True)
+    check(rng, lambda t, x, a, w: x.lerp(a, value), shapes[:2] + [(1,)])
+
+
+@pytest.mark.parametrize("name,args", [("addmm_", [(3, 5), (3, 2), (2, 5)]), ("baddbmm_", [(2, 3, 5), (2, 3, 2), (2, 2, 5)]),
+                                       ("addcmul_", [(3, 4), (3, 4), (4,)]), ("addcdiv_", [(3, 4), (3, 4), (4,)]),
+                                       ("lerp_", [(3, 4), (3, 4), (1, 4)])])
+def test_inplace_forms(rng, name, args):
+    def fn(t, x, a, b):
+        y = x * 1.0
+        out = getattr(y, name)(a, b if name != "addcdiv_" else b.abs() + 1, **({"alpha": 0.5} if "mm" in name else {}))
+        assert out is y
+        return y
+    check(rng, fn, args)
+
+
+@pytest.mark.parametrize("ord", [2, 1, INF, -INF, 0, 3, 0.5, -1])
+@pytest.mark.parametrize("dim", [None, 0, -1, (0, 2), (-1, 1)])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_vector_norm(rng, ord, dim, keepdim):
+    check(rng, lambda t, x: t.linalg.vector_norm(x, ord, dim, keepdim), [(3, 4, 5)], non_contiguous=True)
+
+
+def test_vector_norm_zero_vector_gradient_is_zero_and_dtype():
+    for ord in (2, 3, 1, INF):
+        x = md.zeros(2, 3, dtype=md.float64, requires_grad=True)
+        md.linalg.vector_norm(x, ord, dim=1).sum().backward()
+        assert np.all(x.grad.numpy() == 0), ord
+    assert md.linalg.vector_norm(md.ones(3), dtype=md.float64).dtype == md.float64
+
+
+@pytest.mark.parametrize("ord", ["fro", 1, -1, INF, -INF])
+@pytest.mark.parametrize("dim", [(-2, -1), (0, 2), (2, 0)])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_matrix_norm(rng, ord, dim, keepdim):
+    check(rng, lambda t, x: t.linalg.matrix_norm(x, ord, dim, keepdim), [(3, 4, 5)], non_contiguous=True)
+
+
+@pytest.mark.parametrize("p,dim", [("fro", None), ("fro", 1), ("fro", (0, 1)), (2, None), (1, -1), (INF, 0),
+                                   (3, (1, 2)), (None, None)])
+def test_norm(rng, p, dim):
+    check(rng, lambda t, x: t.norm(x, p, dim), [(2, 3, 4)], non_contiguous=True)
+    check(rng, lambda t, x: x.norm(p=p, dim=dim, keepdim=True), [(2, 3, 4)])
+
+
+@pytest.mark.parametrize("p", [2.0, 1.0, 0.0, 3.0, INF])
+@pytest.mark.parametrize("shapes", [[(5, 3), (4, 3)], [(2, 1, 7), (2, 6, 7)], [(1, 1), (1, 1)], [(3, 4, 2), (4, 2)],
+                                    [(30, 5), (4, 5)], [(2, 3, 4), (1, 26, 4)]])  # > 25 rows: the GEMM path for p = 2
+def test_cdist(rng, p, shapes):
+    check(rng, lambda t, a, b: t.cdist(a, b, p), shapes, non_contiguous=True)
+
+
+@pytest.mark.parametrize("mode", ["use_mm_for_euclid_dist", "donot_use_mm_for_euclid_dist"])
+def test_cdist_compute_modes(rng, mode):
+    check(rng, lambda t, a, b: t.cdist(a, b, compute_mode=mode), [(40, 3), (7, 3)], non_contiguous=True)
+
+
+@pytest.mark.parametrize("rows", [1, 30])
+def test_cdist_zero_distance_has_zero_gradient(rows):
+    x = md.tensor([[1.0, 2.0]] * rows, dtype=md.float64, requires_grad=True)
+    d = md.cdist(x, md.tensor([[1.0, 2.0]], dtype=md.float64))
+    d.sum().backward()
+    assert d.tolist() == [[0.0]] * rows and x.grad.tolist() == [[0.0, 0.0]] * rows
+
+
+@pytest.mark.parametrize("fn,shapes", [
+    (lambda a, b: md.outer(a, b), [(3,), (2,)]), (lambda a, b: md.dot(a, b), [(4,), (4,)]),
+    (lambda a, b: md.inner(a, b), [(2, 3), (4, 3)]), (lambda a, b: md.tensordot(a, b, ([0], [1])), [(3, 2), (4, 3)]),
+    (lambda c, a, b: md.addmm(c, a, b, beta=0.3, alpha=2), [(3,), (2, 4), (4, 3)]),
+    (lambda c, a, b: md.baddbmm(c, a, b, beta=0.3), [(1, 3), (2, 2, 4), (2, 4, 3)]),
+    (lambda x, a, b: md.addcmul(x, a, b, value=2), [(3,), (2, 3), (3,)]),
+    (lambda x, a, b: md.addcdiv(x, a, b * b + 1, value=2), [(3,), (2, 3), (3,)]),
+    (lambda x, a, w: md.lerp(x, a, w), [(3,), (2, 3), (3,)]),
+    (lambda x: md.linalg.vector_norm(x), [(3, 4)]), (lambda x: md.linalg.vector_norm(x, 3, 1), [(3, 4)]),
+    (lambda x: md.linalg.vector_norm(x, INF, 0), [(3, 4)]), (lambda x: md.linalg.vector_norm(x, 1), [(3, 4)]),
+    (lambda x: md.linalg.matrix_norm(x, 1), [(2, 3, 4)]), (lambda x: md.linalg.matrix_norm(x, -INF), [(2, 3, 4)]),
+    (lambda x: md.norm(x, dim=1), [(3, 4)]), (lambda a, b: md.cdist(a, b), [(3, 2), (4, 2)]),
+    (lambda a, b: md.cdist(a, b, 1.5), [(3, 2), (4, 2)]), (lambda a, b: md.cdist(a, b), [(27, 2), (3, 2)])])
+def test_gradcheck(fn, shapes):
+    rng = np.random.default_rng(5)
+    xs = tuple(md.tensor(rng.standard_normal(s), requires_grad=True) for s in shapes)
+    assert md.autograd.gradcheck(fn, xs)
+
+
+def test_bad_input():
+    with pytest.raises(RuntimeError, match="1D tensors expected, but got 2D and 1D tensors"):
+        md.dot(md.ones(2, 2), md.ones(2))
+    with pytest.raises(RuntimeError, match="inconsistent tensor size, expected tensor \\[3\\] and src \\[4\\]"):
+        md.dot(md.ones(3), md.ones(4))
+    with pytest.raises(RuntimeError, match="same dtype"):
+        md.dot(md.ones(3), md.ones(3, dtype=md.float64))
+    with pytest.raises(RuntimeError, match="expected 1-D"):
+        md.outer(md.ones(2, 2), md.ones(2))
+    with pytest.raises(RuntimeError, match="the last dimension must match"):
+        md.inner(md.ones(2, 3), md.ones(2))
+    with pytest.raises(RuntimeError, match="contracted dimensions need to match"):
+        md.tensordot(md.ones(2, 3), md.ones(2, 3), 1)
+    with pytest.raises(RuntimeError, match="both dimension lists should have same length"):
+        md.tensordot(md.ones(2, 3), md.ones(2, 3), ([0, 1], [0]))
+    with pytest.raises(RuntimeError, match="mat1 must be a matrix, got 1-D"):
+        md.addmm(md.ones(2), md.ones(2), md.ones(2, 2))
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied \\(2x3 and 4x2\\)"):
+        md.addmm(md.ones(2), md.ones(2, 3), md.ones(4, 2))
+    with pytest.raises(RuntimeError, match="does not broadcast"):
+        md.addmm(md.ones(3), md.ones(2, 3), md.ones(3, 2))
+    with pytest.raises(RuntimeError, match="same number of batches"):
+        md.baddbmm(md.ones(1), md.ones(2, 2, 3), md.ones(3, 3, 2))
+    with pytest.raises(RuntimeError, match="Integer division with addcdiv"):
+        md.addcdiv(md.ones(2), md.tensor([1, 2]), md.tensor([1, 2]))
+    with pytest.raises(RuntimeError, match="expected dtype float32 for `end` but got dtype float64"):
+        md.lerp(md.ones(2), md.ones(2, dtype=md.float64), 0.5)
+    with pytest.raises(RuntimeError, match="Expected a floating point"):
+        md.linalg.vector_norm(md.tensor([1, 2]))
+    with pytest.raises(NotImplementedError, match="no SVD"):
+        md.linalg.matrix_norm(md.ones(2, 2), 2)
+    with pytest.raises(RuntimeError, match="dim must be a 2-tuple"):
+        md.linalg.matrix_norm(md.ones(2, 2), dim=(0,))
+    with pytest.raises(RuntimeError, match="at least 2 dimensions"):
+        md.linalg.matrix_norm(md.ones(2))
+    with pytest.raises(RuntimeError, match="X1 and X2 must have the same number of columns. X1: 3 X2: 4"):
+        md.cdist(md.ones(2, 3), md.ones(2, 4))
+    with pytest.raises(RuntimeError, match="at least 2D tensors, X1 got: 1D"):
+        md.cdist(md.ones(3), md.ones(2, 3))
+    with pytest.raises(RuntimeError, match="non-negative p"):
+        md.cdist(md.ones(2, 3), md.ones(2, 3), -1)
+    with pytest.raises(ValueError, match="not a valid value for compute_mode"):
+        md.cdist(md.ones(2, 3), md.ones(2, 3), compute_mode="fast")
+
+
+def test_addmm_baddbmm_under_autocast_give_the_low_dtype_like_pytorch():
+    for t in (md, torch):
+        with t.autocast(device_type="cpu", dtype=t.bfloat16):
+            assert t.addmm(t.ones(3), t.ones(2, 4), t.ones(4, 3)).dtype == t.bfloat16
+            assert t.baddbmm(t.ones(3), t.ones(2, 2, 4), t.ones(2, 4, 3)).dtype == t.bfloat16
