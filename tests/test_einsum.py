@@ -9,6 +9,7 @@ import pytest
 import minidl as md
 
 from _parity import check
+from conftest import require
 
 CASES = [
     ("ij,jk->ik", [(2, 3), (3, 4)]), ("ij,jk", [(1, 1), (1, 1)]), ("ii->i", [(3, 3)]), ("ii", [(4, 4)]),
@@ -67,7 +68,7 @@ def test_gradcheck(equation, shapes):
     ("ii->i", [(2, 3)], "subscript i is repeated for operand 0 but the sizes don't match, 3 != 2"),
 ])
 def test_malformed_equations_raise_like_pytorch(equation, shapes, message):
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     with pytest.raises(RuntimeError, match=message):
         torch.einsum(equation, *[torch.ones(s) for s in shapes])
     with pytest.raises(RuntimeError, match="einsum\\(\\): " + message):
@@ -111,7 +112,7 @@ def test_kernel_sets_agree(kernel_set):
 
 
 def test_int64_operands_multiply_exactly_like_pytorch():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     a, b = np.arange(24).reshape(2, 3, 4) - 7, np.arange(20).reshape(4, 5) * 3
     for eq, ops in [("bij,jk->bik", (a, b)), ("bij->j", (a,)), ("bij,bij", (a, a)), ("i,j", (b[0], b[1]))]:
         got = md.einsum(eq, *[md.tensor(x) for x in ops])
