@@ -310,6 +310,22 @@ F = {
         data(t, 1, 2, 4, 8), data(t, 1, 2, 5, 8), data(t, 1, 2, 5, 8) * 2, is_causal=True)),
     "mse_loss": Example(lambda t: t.nn.functional.mse_loss(data(t, 2, 3), t.zeros(2, 3))),
     "l1_loss": Example(lambda t: t.nn.functional.l1_loss(data(t, 2, 3), t.ones(2, 3), reduction="sum")),
+    "smooth_l1_loss": Example(lambda t: t.nn.functional.smooth_l1_loss(data(t, 2, 3) * 3, t.zeros(2, 3), beta=0.5)),
+    "huber_loss": Example(lambda t: t.nn.functional.huber_loss(data(t, 2, 3) * 3, t.zeros(2, 3), delta=2.0)),
+    "poisson_nll_loss": Example(lambda t: t.nn.functional.poisson_nll_loss(data(t, 4), t.tensor([0., 1., 2., 5.]))),
+    "kl_div": Example(lambda t: t.nn.functional.kl_div(t.log_softmax(data(t, 2, 3), 1), t.softmax(data(t, 2, 3), 1),
+                                                       reduction="batchmean")),
+    "soft_margin_loss": Example(lambda t: t.nn.functional.soft_margin_loss(data(t, 4), t.tensor([1., -1., 1., -1.]))),
+    "multilabel_soft_margin_loss": Example(lambda t: t.nn.functional.multilabel_soft_margin_loss(
+        data(t, 2, 3), t.tensor([[1., 0., 1.], [0., 0., 1.]]))),
+    "margin_ranking_loss": Example(lambda t: t.nn.functional.margin_ranking_loss(
+        data(t, 4), data(t, 4) * 2, t.tensor([1., -1., 1., -1.]), margin=0.1)),
+    "hinge_embedding_loss": Example(lambda t: t.nn.functional.hinge_embedding_loss(
+        data(t, 4).abs(), t.tensor([1., -1., 1., -1.]))),
+    "cosine_embedding_loss": Example(lambda t: t.nn.functional.cosine_embedding_loss(
+        data(t, 2, 3), data(t, 2, 3) * 2 - 1, t.tensor([1., -1.]))),
+    "triplet_margin_loss": Example(lambda t: t.nn.functional.triplet_margin_loss(
+        data(t, 2, 3), data(t, 2, 3) * 2, data(t, 2, 3) - 1)),
     "binary_cross_entropy": Example(lambda t: t.nn.functional.binary_cross_entropy(
         t.sigmoid(data(t, 4)), t.tensor([0., 1., 1., 0.]))),
     "binary_cross_entropy_with_logits": Example(lambda t: t.nn.functional.binary_cross_entropy_with_logits(

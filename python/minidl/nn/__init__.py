@@ -12,6 +12,9 @@ from .dropout import Dropout
 from .flatten import Flatten, Unflatten
 from .linear import Linear
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, FocalLoss, L1Loss, MSELoss, NLLLoss
+from .loss_margin import (CosineEmbeddingLoss, HingeEmbeddingLoss, MarginRankingLoss, MultiLabelSoftMarginLoss,
+                          SoftMarginLoss, TripletMarginLoss)
+from .loss_robust import HuberLoss, KLDivLoss, PoissonNLLLoss, SmoothL1Loss
 from .module import Module
 from .parameter import Parameter
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, RNNBase, RNNCellBase
