@@ -324,6 +324,8 @@ F = {
         data(t, 4).abs(), t.tensor([1., -1., 1., -1.]))),
     "cosine_embedding_loss": Example(lambda t: t.nn.functional.cosine_embedding_loss(
         data(t, 2, 3), data(t, 2, 3) * 2 - 1, t.tensor([1., -1.]))),
+    "cosine_similarity": Example(lambda t: t.nn.functional.cosine_similarity(data(t, 3, 4), data(t, 1, 4) - 1)),
+    "pairwise_distance": Example(lambda t: t.nn.functional.pairwise_distance(data(t, 3, 4), data(t, 3, 4) * 2, p=1.5)),
     "triplet_margin_loss": Example(lambda t: t.nn.functional.triplet_margin_loss(
         data(t, 2, 3), data(t, 2, 3) * 2, data(t, 2, 3) - 1)),
     "binary_cross_entropy": Example(lambda t: t.nn.functional.binary_cross_entropy(

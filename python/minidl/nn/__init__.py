@@ -15,6 +15,7 @@ from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, FocalLoss, L1Los
 from .loss_margin import (CosineEmbeddingLoss, HingeEmbeddingLoss, MarginRankingLoss, MultiLabelSoftMarginLoss,
                           SoftMarginLoss, TripletMarginLoss)
 from .loss_robust import HuberLoss, KLDivLoss, PoissonNLLLoss, SmoothL1Loss
+from .distance import CosineSimilarity, PairwiseDistance
 from .module import Module
 from .parameter import Parameter
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, RNNBase, RNNCellBase

@@ -19,6 +19,7 @@ from __future__ import annotations
 from ..ops import elementwise as E
 from ..ops import reduce as R
 from ..tensor import Tensor
+from .distance import pairwise_distance
 from .loss import _check_reduction, _Loss
 from .loss_robust import _reduce
 
@@ -151,14 +152,10 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
                            f"dimensions, but got: anchor {anchor.ndim}D, positive {positive.ndim}D, and negative "
                            f"{negative.ndim}D inputs")
 
-    def distance(a, b):
-        diff = (a - b + eps).abs()
-        return R.sum(diff ** p, dim=-1) ** (1.0 / p)
-
-    d_pos = distance(anchor, positive)
-    d_neg = distance(anchor, negative)
+    d_pos = pairwise_distance(anchor, positive, p, eps)
+    d_neg = pairwise_distance(anchor, negative, p, eps)
     if swap:
-        d_neg = d_neg.minimum(distance(positive, negative))
+        d_neg = d_neg.minimum(pairwise_distance(positive, negative, p, eps))
     return _reduce(E.clamp(margin + d_pos - d_neg, min=0), reduction)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 
 from .. import _C
+from ..graph.grad_mode import no_grad
 from ..ops import array as A
 from ..ops.shape import cat
 from ..tensor import Tensor
@@ -276,3 +277,51 @@ def param_groups_by_depth(stages, base_lr: float, decay: float = 0.5):
         seen.update(id(p) for p in params)
         groups.append({"params": params, "lr": float(base_lr) * float(decay) ** k})
     return groups
+
+
+def parameters_to_vector(parameters) -> Tensor:
+    """All parameters flattened and joined into one 1-D tensor (in the order given).
+
+    Shapes: parameters of shapes s_1, s_2, ... -> (sum of their numels,). Differentiable: the
+    vector is part of the graph, as in PyTorch.
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> layer = nn.Linear(2, 3)
+    >>> nn.utils.parameters_to_vector(layer.parameters()).shape    # 3*2 weights + 3 biases
+    minidl.Size([9])
+    """
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    return cat([p.reshape(-1) for p in parameters])
+
+
+def vector_to_parameters(vec: Tensor, parameters) -> None:
+    """Copy consecutive slices of the 1-D ``vec`` into ``parameters`` (in place, no autograd).
+
+    The inverse of :func:`parameters_to_vector`: ``vec`` must hold exactly their numels.
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> layer = nn.Linear(2, 1)
+    >>> nn.utils.vector_to_parameters(md.tensor([1., 2., 3.]), layer.parameters())
+    >>> layer.weight, layer.bias
+    (Parameter containing:
+    tensor([[1.0000, 2.0000]], requires_grad=True), Parameter containing:
+    tensor([3.0000], requires_grad=True))
+    """
+    if not isinstance(vec, Tensor):
+        raise TypeError(f"expected torch.Tensor, but got: {type(vec).__name__}")
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    parameters = list(parameters)
+    total = sum(p.numel() for p in parameters)
+    if vec.ndim != 1 or vec.numel() != total:
+        raise RuntimeError(f"vector_to_parameters: vec has shape {list(vec.shape)}, the parameters hold {total} "
+                           "elements; pass a 1-D vector of exactly that many")
+    start = 0
+    with no_grad():
+        for p in parameters:
+            n = p.numel()
+            p.copy_(vec[start:start + n].reshape(p.shape))
+            start += n
