@@ -5,7 +5,7 @@ from .layernorm import LayerNorm
 from .multihead_attention import MultiheadAttention
 from .activation import GELU, LeakyReLU, ReLU, Sigmoid, Tanh
 from .softmax import LogSoftmax, Softmax
-from .containers import Identity, ModuleDict, ModuleList, Sequential
+from .containers import Identity, ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .conv import Conv1d, Conv2d
 from .embedding import Embedding
 from .dropout import Dropout

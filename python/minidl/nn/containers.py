@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from ..tensor import Tensor
 from .module import Module
+from .parameter import Parameter
 
 
 class Identity(Module):
@@ -217,3 +219,110 @@ class ModuleDict(Module):
 
     def pop(self, key):
         return self._modules.pop(key)
+
+
+def _as_parameter(value):
+    """A plain tensor put into a ParameterList/Dict becomes a Parameter, as in PyTorch."""
+    return value if isinstance(value, Parameter) or not isinstance(value, Tensor) else Parameter(value)
+
+
+class ParameterList(Module):
+    """A list of parameters, registered under the names "0", "1", ...
+
+    For a number of weights known only at run time (one per head, per task, per layer);
+    supports indexing, ``len``, iteration, ``append`` and ``extend``. A plain tensor is wrapped
+    in a Parameter.
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> scales = nn.ParameterList([nn.Parameter(md.ones(2)) for _ in range(3)])
+    >>> len(scales), [name for name, _ in scales.named_parameters()]
+    (3, ['0', '1', '2'])
+    >>> scales.append(md.zeros(2))[3].requires_grad
+    True
+    """
+
+    def __init__(self, values=None):
+        super().__init__()
+        if values is not None:
+            self.extend(values)
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return ParameterList(list(self._parameters.values())[idx])
+        n = len(self)
+        if not -n <= idx < n:
+            raise IndexError(f"index {idx} is out of range")
+        return self._parameters[str(idx % n)]
+
+    def __setitem__(self, idx, param):
+        self.register_parameter(str(idx % len(self)), _as_parameter(param))
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters.values())
+
+    def append(self, value):
+        self.register_parameter(str(len(self)), _as_parameter(value))
+        return self
+
+    def extend(self, values):
+        for v in values:
+            self.append(v)
+        return self
+
+
+class ParameterDict(Module):
+    """A dict of parameters, registered under their (string) keys, in insertion order.
+
+    Supports ``[key]``, ``in``, ``len``, iteration over the keys, ``keys``/``values``/``items``,
+    ``update`` and ``pop``. A plain tensor is wrapped in a Parameter.
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> bias = nn.ParameterDict({"en": nn.Parameter(md.zeros(4)), "de": md.ones(4)})
+    >>> list(bias.keys()), type(bias["de"]).__name__
+    (['en', 'de'], 'Parameter')
+    """
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key):
+        return self._parameters[key]
+
+    def __setitem__(self, key, param):
+        self.register_parameter(key, _as_parameter(param))
+
+    def __delitem__(self, key):
+        del self._parameters[key]
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters)
+
+    def __contains__(self, key):
+        return key in self._parameters
+
+    def keys(self):
+        return self._parameters.keys()
+
+    def values(self):
+        return self._parameters.values()
+
+    def items(self):
+        return self._parameters.items()
+
+    def update(self, parameters):
+        items = parameters.items() if hasattr(parameters, "items") else parameters
+        for k, p in items:
+            self[k] = p
+
+    def pop(self, key):
+        return self._parameters.pop(key)
