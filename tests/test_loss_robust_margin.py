@@ -149,3 +149,83 @@ def test_bad_arguments_raise_like_pytorch():
 def test_kl_div_mean_warns_as_pytorch_does():
     with pytest.warns(UserWarning, match="'batchmean' divides only by the batch size"):
         F.kl_div(md.zeros(2, 3), md.ones(2, 3) / 3)
+
+
+# --- Gaussian NLL, multi-margin, multilabel margin ----------------------------------------------
+def _both(fn_md, fn_torch, arrays, grads):
+    out = []
+    for lib, fn in ((md, fn_md), (torch, fn_torch)):
+        ts = [lib.tensor(a, requires_grad=g) for a, g in zip(arrays, grads)]
+        y = fn(*ts)
+        (y * 1.3).sum().backward()
+        out.append((y.detach().numpy(), [t.grad.numpy() if g else None for t, g in zip(ts, grads)]))
+    (vm, gm), (vt, gt) = out
+    np.testing.assert_allclose(vm, vt, rtol=1e-5, atol=1e-6)
+    for a, b in zip(gm, gt):
+        if b is not None:
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("var_shape", [(4, 3), (4,), (4, 1)])
+@pytest.mark.parametrize("full", [False, True])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_gaussian_nll_matches_pytorch(var_shape, full, reduction):
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((4, 3)).astype(np.float32), rng.standard_normal((4, 3)).astype(np.float32)
+    v = rng.uniform(0, 2, var_shape).astype(np.float32)
+    v.flat[0] = 1e-9  # below eps: clamped outside autograd in both
+    _both(lambda a, b, c: F.gaussian_nll_loss(a, b, c, full=full, reduction=reduction),
+          lambda a, b, c: torch.nn.functional.gaussian_nll_loss(a, b, c, full=full, reduction=reduction),
+          [x, y, v], [True, True, True])
+
+
+def test_gaussian_nll_bad_input():
+    with pytest.raises(ValueError, match="var is of incorrect size"):
+        F.gaussian_nll_loss(md.zeros(4, 3), md.zeros(4, 3), md.ones(3, 4))
+    with pytest.raises(ValueError, match="negative entry"):
+        F.gaussian_nll_loss(md.zeros(2), md.zeros(2), md.tensor([1.0, -1.0]))
+
+
+@pytest.mark.parametrize("p", [1, 2])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("shape", [(5, 4), (1, 3), (6,)])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_multi_margin_matches_pytorch(p, weighted, shape, reduction):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal(shape).astype(np.float32)
+    C = shape[-1]
+    y = rng.integers(0, C, shape[:-1] or ())
+    w = rng.uniform(0.5, 2, C).astype(np.float32) if weighted else None
+    out = []
+    for lib in (md, torch):
+        xt = lib.tensor(x, requires_grad=True)
+        loss = lib.nn.functional.multi_margin_loss(xt, lib.tensor(y), p=p, margin=0.7,
+                                                   weight=None if w is None else lib.tensor(w), reduction=reduction)
+        (loss * 1.3).sum().backward()
+        out.append((loss.detach().numpy(), xt.grad.numpy()))
+    np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out[0][1], out[1][1], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("target", [[[3, 0, -1, 1], [1, 2, 3, 0]], [[-1, 0, 1, 2], [2, -1, 0, 0]], [[0, 1, 2, 3], [3, 1, -1, -1]]])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_multilabel_margin_matches_pytorch(target, reduction):
+    x = np.random.default_rng(7).standard_normal((2, 4)).astype(np.float32)
+    _both(lambda a: F.multilabel_margin_loss(a, md.tensor(target), reduction=reduction),
+          lambda a: torch.nn.functional.multilabel_margin_loss(a, torch.tensor(target), reduction=reduction),
+          [x], [True])
+
+
+def test_margin_losses_gradcheck_and_bad_input():
+    rng = np.random.default_rng(8)
+    x = md.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    y = md.tensor([0, 3, 1])
+    assert md.autograd.gradcheck(lambda a: F.multi_margin_loss(a, y, p=2, margin=2.0), (x,), eps=1e-6, atol=1e-5)
+    assert md.autograd.gradcheck(lambda a: F.multilabel_margin_loss(a, md.tensor([[1, -1, 0, 0]] * 3)), (x,),
+                                 eps=1e-6, atol=1e-5)
+    with pytest.raises(IndexError, match="out of bounds"):
+        F.multi_margin_loss(md.zeros(2, 3), md.tensor([0, 3]))
+    with pytest.raises(RuntimeError, match="target.long"):
+        F.multi_margin_loss(md.zeros(2, 3), md.tensor([0.0, 1.0]))
+    with pytest.raises(ValueError, match="only p == 1 and p == 2"):
+        F.multi_margin_loss(md.zeros(2, 3), md.tensor([0, 1]), p=3)

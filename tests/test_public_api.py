@@ -324,6 +324,11 @@ F = {
         data(t, 4).abs(), t.tensor([1., -1., 1., -1.]))),
     "cosine_embedding_loss": Example(lambda t: t.nn.functional.cosine_embedding_loss(
         data(t, 2, 3), data(t, 2, 3) * 2 - 1, t.tensor([1., -1.]))),
+    "gaussian_nll_loss": Example(lambda t: t.nn.functional.gaussian_nll_loss(data(t, 3, 2), data(t, 3, 2) * 2,
+                                                                             data(t, 3).abs() + 0.1)),
+    "multi_margin_loss": Example(lambda t: t.nn.functional.multi_margin_loss(data(t, 3, 4), t.tensor([0, 3, 1]))),
+    "multilabel_margin_loss": Example(lambda t: t.nn.functional.multilabel_margin_loss(
+        data(t, 2, 4), t.tensor([[3, 0, -1, 1], [1, -1, 0, 0]]))),
     "cosine_similarity": Example(lambda t: t.nn.functional.cosine_similarity(data(t, 3, 4), data(t, 1, 4) - 1)),
     "pairwise_distance": Example(lambda t: t.nn.functional.pairwise_distance(data(t, 3, 4), data(t, 3, 4) * 2, p=1.5)),
     "triplet_margin_loss": Example(lambda t: t.nn.functional.triplet_margin_loss(

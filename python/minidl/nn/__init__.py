@@ -12,9 +12,9 @@ from .dropout import Dropout
 from .flatten import Flatten, Unflatten
 from .linear import Linear
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, FocalLoss, L1Loss, MSELoss, NLLLoss
-from .loss_margin import (CosineEmbeddingLoss, HingeEmbeddingLoss, MarginRankingLoss, MultiLabelSoftMarginLoss,
-                          SoftMarginLoss, TripletMarginLoss)
-from .loss_robust import HuberLoss, KLDivLoss, PoissonNLLLoss, SmoothL1Loss
+from .loss_margin import (CosineEmbeddingLoss, HingeEmbeddingLoss, MarginRankingLoss, MultiLabelMarginLoss,
+                          MultiLabelSoftMarginLoss, MultiMarginLoss, SoftMarginLoss, TripletMarginLoss)
+from .loss_robust import GaussianNLLLoss, HuberLoss, KLDivLoss, PoissonNLLLoss, SmoothL1Loss
 from .distance import CosineSimilarity, PairwiseDistance
 from .module import Module
 from .parameter import Parameter

@@ -15,8 +15,9 @@ from .layernorm import layer_norm  # noqa: F401
 from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,  # noqa: F401
                    focal_loss, l1_loss, mse_loss, nll_loss)
 from .loss_margin import (cosine_embedding_loss, hinge_embedding_loss, margin_ranking_loss,  # noqa: F401
-                          multilabel_soft_margin_loss, soft_margin_loss, triplet_margin_loss)
-from .loss_robust import huber_loss, kl_div, poisson_nll_loss, smooth_l1_loss  # noqa: F401
+                          multi_margin_loss, multilabel_margin_loss, multilabel_soft_margin_loss, soft_margin_loss,
+                          triplet_margin_loss)
+from .loss_robust import gaussian_nll_loss, huber_loss, kl_div, poisson_nll_loss, smooth_l1_loss  # noqa: F401
 from .padding import pad  # noqa: F401
 from .pooling import adaptive_avg_pool2d, avg_pool1d, avg_pool2d, max_pool1d, max_pool2d  # noqa: F401
 from .softmax import log_softmax, softmax  # noqa: F401

@@ -2,6 +2,8 @@
 
     soft margin          l = log(1 + exp(-y x))                       y in {-1, 1}
     multilabel soft m.   l = -mean_c [y_c log s(x_c) + (1 - y_c) log s(-x_c)]   s = sigmoid
+    multi margin         l = (1/C) sum_{i != y} max(0, margin - x_y + x_i)^p   (the SVM loss)
+    multilabel margin    l = (1/C) sum_{j in y} sum_{i not in y} max(0, 1 - (x_j - x_i))
     margin ranking       l = max(0, -y (x1 - x2) + margin)           y = 1: x1 should rank higher
     hinge embedding      l = x if y = 1,  max(0, margin - x) if y = -1   x a distance
     cosine embedding     l = 1 - cos(x1, x2) if y = 1,  max(0, cos(x1, x2) - margin) if y = -1
@@ -16,8 +18,12 @@ their backward comes from autograd. ``reduction``: ``"mean"`` (default), ``"sum"
 """
 from __future__ import annotations
 
+import numpy as np
+
+from ..dtypes import float32 as md_float32, int64 as md_int64
 from ..ops import elementwise as E
 from ..ops import reduce as R
+from ..ops.creation import tensor as md_tensor
 from ..tensor import Tensor
 from .distance import pairwise_distance
 from .loss import _check_reduction, _Loss
@@ -159,6 +165,106 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
     return _reduce(E.clamp(margin + d_pos - d_neg, min=0), reduction)
 
 
+def _class_scores(input: Tensor, target: Tensor, name: str):
+    """(input as (N, C), target as (N,) int64, was the input 1-D)."""
+    one_d = input.ndim == 1
+    x = input.reshape(1, -1) if one_d else input
+    t = target.reshape(1) if one_d and target.ndim == 0 else target.reshape(-1)
+    if x.ndim != 2 or t.shape[0] != x.shape[0]:
+        raise ValueError(f"{name}: expected input (N, C) or (C,) and target (N,) or (), got input "
+                         f"{list(input.shape)} and target {list(target.shape)}")
+    if t.dtype != md_int64:
+        raise RuntimeError(f"{name}: expected target of dtype int64 (class indices), got {t.dtype}; pass target.long()")
+    tn = t.numpy()
+    C = x.shape[1]
+    if tn.size and (tn.min() < 0 or tn.max() >= C):
+        raise IndexError(f"{name}: target {int(tn.min() if tn.min() < 0 else tn.max())} is out of bounds for "
+                         f"{C} classes")
+    return x, tn, one_d
+
+
+def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float = 1.0, weight: Tensor = None,
+                      size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """Multi-class hinge loss: l_n = (1/C) sum_{i != y} w_y max(0, margin - x[y] + x[i])^p.
+
+    The correct class's score must beat every other score by ``margin`` (the SVM loss of
+    CS231n). p is 1 or 2.
+
+    Shapes: input (N, C) or (C,), target (N,) or () int64 -> scalar (``reduction="none"``: (N,)).
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> F.multi_margin_loss(md.tensor([[0.1, 0.2, 0.4, 0.8]]), md.tensor([3]))   # the docs' example
+    tensor(0.3250)
+    """
+    _check_reduction(reduction)
+    if p not in (1, 2):
+        raise ValueError("only p == 1 and p == 2 supported")
+    x, tn, one_d = _class_scores(input, target, "multi_margin_loss")
+    N, C = x.shape
+    is_target = np.zeros((N, C), dtype=bool)
+    is_target[np.arange(N), tn] = True
+    mask = md_tensor(is_target)
+    x_y = R.sum(E.where(mask, x, x * 0), dim=1, keepdim=True)
+    terms = E.clamp(margin - x_y + x, min=0)
+    if p == 2:
+        terms = terms * terms
+    if weight is not None:
+        terms = terms * weight[md_tensor(tn)].reshape(N, 1)
+    loss = R.sum(E.where(mask, terms * 0, terms), dim=1) / C
+    return _reduce(loss.reshape(()) if one_d else loss, reduction)
+
+
+def multilabel_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+                           reduction: str = "mean") -> Tensor:
+    """Multi-label hinge loss: l_n = (1/C) sum_{j in targets} sum_{i not in targets} max(0, 1 - (x[j] - x[i])).
+
+    ``target`` holds each sample's class indices first, then -1 (everything from the first -1
+    on is ignored): every target class must beat every non-target class by a margin of 1.
+
+    Shapes: input (N, C) or (C,), target of the same shape, int64 -> scalar (``"none"``: (N,)).
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> F.multilabel_margin_loss(md.tensor([[0.1, 0.2, 0.4, 0.8]]), md.tensor([[3, 0, -1, 1]]))   # the docs'
+    tensor(0.8500)
+    """
+    _check_reduction(reduction)
+    one_d = input.ndim == 1
+    x = input.reshape(1, -1) if one_d else input
+    t = target.reshape(1, -1) if target.ndim == 1 else target
+    if x.ndim != 2 or tuple(t.shape) != tuple(x.shape):
+        raise ValueError(f"multilabel_margin_loss: expected input and target of the same shape (N, C) or (C,), "
+                         f"got {list(input.shape)} and {list(target.shape)}")
+    if t.dtype != md_int64:
+        raise RuntimeError(f"multilabel_margin_loss: expected target of dtype int64, got {t.dtype}; pass target.long()")
+    tn = t.numpy()
+    N, C = x.shape
+    if tn.size and (tn.max() >= C or tn.min() < -1):
+        raise IndexError(f"multilabel_margin_loss: target values must be class indices in [0, {C}) or -1")
+    pairs_n, pairs_y = [], []  # (sample, target class) for each valid target
+    is_target = np.zeros((N, C), dtype=bool)
+    for n in range(N):
+        for y in tn[n]:
+            if y < 0:
+                break
+            pairs_n.append(n)
+            pairs_y.append(int(y))
+            is_target[n, y] = True
+    if not pairs_n:
+        loss = R.sum(x * 0, dim=1)
+        return _reduce(loss.reshape(()) if one_d else loss, reduction)
+    pn, py = md_tensor(np.array(pairs_n)), md_tensor(np.array(pairs_y))
+    rows = x[pn]                                       # (K, C): the scores of each pair's sample
+    x_y = x[pn, py].reshape(-1, 1)                     # (K, 1): the target class's score
+    others = md_tensor(~is_target[np.array(pairs_n)])  # (K, C): the non-target classes of that sample
+    per_pair = R.sum(E.where(others, E.clamp(1 - x_y + rows, min=0), rows * 0), dim=1)
+    owner = np.zeros((N, len(pairs_n)), dtype=np.float32 if x.dtype == md_float32 else np.float64)
+    owner[np.array(pairs_n), np.arange(len(pairs_n))] = 1  # sums the pairs of each sample
+    loss = (md_tensor(owner) @ per_pair.reshape(-1, 1)).reshape(N) / C
+    return _reduce(loss.reshape(()) if one_d else loss, reduction)
+
+
 class SoftMarginLoss(_Loss):
     """Soft margin loss as a module (see ``F.soft_margin_loss``).
 
@@ -242,6 +348,42 @@ class CosineEmbeddingLoss(_Loss):
 
     def forward(self, input1, input2, target):
         return cosine_embedding_loss(input1, input2, target, self.margin, reduction=self.reduction)
+
+
+class MultiMarginLoss(_Loss):
+    """Multi-class hinge loss as a module (see ``F.multi_margin_loss``).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> nn.MultiMarginLoss()(md.tensor([[0.1, 0.2, 0.4, 0.8]]), md.tensor([3]))
+    tensor(0.3250)
+    """
+
+    def __init__(self, p: int = 1, margin: float = 1.0, weight: Tensor = None, size_average=None, reduce=None,
+                 reduction: str = "mean"):
+        super().__init__(reduction)
+        if p not in (1, 2):
+            raise ValueError("only p == 1 and p == 2 supported")
+        self.p, self.margin, self.weight = p, margin, weight
+
+    def forward(self, input, target):
+        return multi_margin_loss(input, target, self.p, self.margin, self.weight, reduction=self.reduction)
+
+
+class MultiLabelMarginLoss(_Loss):
+    """Multi-label hinge loss as a module (see ``F.multilabel_margin_loss``).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> nn.MultiLabelMarginLoss()(md.tensor([[0.1, 0.2, 0.4, 0.8]]), md.tensor([[3, 0, -1, 1]]))
+    tensor(0.8500)
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(reduction)
+
+    def forward(self, input, target):
+        return multilabel_margin_loss(input, target, reduction=self.reduction)
 
 
 class TripletMarginLoss(_Loss):

@@ -1,10 +1,11 @@
-"""Robust and distribution losses: Smooth L1 / Huber, Poisson NLL, KL divergence.
+"""Robust and distribution losses: Smooth L1 / Huber, Poisson and Gaussian NLL, KL divergence.
 
 Per element, with d = |x - y|:
 
     Smooth L1 (beta)   l = 0.5 d^2 / beta  if d < beta  else  d - 0.5 beta
     Huber (delta)      l = 0.5 d^2         if d < delta else  delta (d - 0.5 delta)
     Poisson NLL        l = exp(x) - y x  (x = log rate; log_input=False: x - y log(x + eps))
+    Gaussian NLL       l = 0.5 (log v + (x - y)^2 / v)   (x the predicted mean, v the variance)
     KL divergence      l = y (log y - x)  (x = log-probabilities; log_target: exp(y) (y - x))
 
 Smooth L1 and Huber are L2 near the target and L1 far from it: the gradient is bounded by 1
@@ -21,6 +22,7 @@ from __future__ import annotations
 import math
 import warnings
 
+from ..graph.grad_mode import no_grad
 from ..ops import elementwise as E
 from ..ops import reduce as R
 from ..tensor import Tensor
@@ -104,6 +106,42 @@ def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full
         t = target.detach()
         stirling = t * t.log() - t + 0.5 * (t * (2 * math.pi)).log()
         loss = loss + E.where(t > 1, stirling, t * 0)
+    return _reduce(loss, reduction)
+
+
+def gaussian_nll_loss(input: Tensor, target: Tensor, var, full: bool = False, eps: float = 1e-6,
+                      reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of ``target`` under N(input, var): the network predicts a mean
+    and a variance (heteroscedastic regression).
+
+    l = 0.5 (log max(var, eps) + (input - target)^2 / max(var, eps)) (+ 0.5 log(2 pi) if ``full``).
+    The clamp to ``eps`` is outside autograd, as in PyTorch: var's gradient passes through it.
+
+    Shapes: input (N, *), target (N, *), var (N, *), or (N, *) without the last dim or with it
+    of size 1 (one variance per sample), or a float -> scalar (``reduction="none"``: (N, *)).
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> F.gaussian_nll_loss(md.tensor([0.0, 1.0]), md.tensor([1.0, 1.0]), md.tensor([1.0, 0.5]), reduction="none")
+    tensor([ 0.5000, -0.3466])
+    """
+    if not isinstance(var, Tensor):
+        var = input.detach() * 0 + float(var)
+    if tuple(var.shape) != tuple(input.shape):
+        if tuple(input.shape[:-1]) == tuple(var.shape):
+            var = var.unsqueeze(-1)  # one variance per sample (homoscedastic over the last dim)
+        elif not (tuple(input.shape[:-1]) == tuple(var.shape[:-1]) and var.shape[-1] == 1):
+            raise ValueError("var is of incorrect size")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(reduction + " is not valid")
+    if bool((var < 0).any()):
+        raise ValueError("var has negative entry/entries")
+    var = var.clone()
+    with no_grad():
+        var.clamp_(min=eps)
+    loss = 0.5 * (var.log() + (input - target) ** 2 / var)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
     return _reduce(loss, reduction)
 
 
@@ -193,6 +231,23 @@ class PoissonNLLLoss(_Loss):
     def forward(self, log_input, target):
         return poisson_nll_loss(log_input, target, self.log_input, self.full, eps=self.eps,
                                 reduction=self.reduction)
+
+
+class GaussianNLLLoss(_Loss):
+    """Gaussian negative log-likelihood as a module (see ``F.gaussian_nll_loss``).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> nn.GaussianNLLLoss()(md.tensor([0.0, 1.0]), md.tensor([1.0, 1.0]), md.tensor([1.0, 0.5]))
+    tensor(0.0767)
+    """
+
+    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.full, self.eps = full, eps
+
+    def forward(self, input, target, var):
+        return gaussian_nll_loss(input, target, var, self.full, self.eps, self.reduction)
 
 
 class KLDivLoss(_Loss):
