@@ -329,6 +329,7 @@ F = {
     "multi_margin_loss": Example(lambda t: t.nn.functional.multi_margin_loss(data(t, 3, 4), t.tensor([0, 3, 1]))),
     "multilabel_margin_loss": Example(lambda t: t.nn.functional.multilabel_margin_loss(
         data(t, 2, 4), t.tensor([[3, 0, -1, 1], [1, -1, 0, 0]]))),
+    "bilinear": Example(lambda t: t.nn.functional.bilinear(data(t, 2, 3), data(t, 2, 4), data(t, 5, 3, 4), data(t, 5))),
     "cosine_similarity": Example(lambda t: t.nn.functional.cosine_similarity(data(t, 3, 4), data(t, 1, 4) - 1)),
     "pairwise_distance": Example(lambda t: t.nn.functional.pairwise_distance(data(t, 3, 4), data(t, 3, 4) * 2, p=1.5)),
     "triplet_margin_loss": Example(lambda t: t.nn.functional.triplet_margin_loss(

@@ -9,8 +9,8 @@ from .containers import Identity, ModuleDict, ModuleList, ParameterDict, Paramet
 from .conv import Conv1d, Conv2d
 from .embedding import Embedding
 from .dropout import Dropout
-from .flatten import Flatten, Unflatten
-from .linear import Linear
+from .flatten import ChannelShuffle, Flatten, Unflatten
+from .linear import Bilinear, Linear
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, FocalLoss, L1Loss, MSELoss, NLLLoss
 from .loss_margin import (CosineEmbeddingLoss, HingeEmbeddingLoss, MarginRankingLoss, MultiLabelMarginLoss,
                           MultiLabelSoftMarginLoss, MultiMarginLoss, SoftMarginLoss, TripletMarginLoss)

@@ -64,3 +64,33 @@ class Unflatten(Module):
     def forward(self, input):
         return unflatten(input, self.dim, self.unflattened_size)
 
+
+
+class ChannelShuffle(Module):
+    """Interleave the channels of ``groups`` groups (ShuffleNet, Zhang et al., 2018).
+
+    (N, C, *) -> view (N, g, C/g, *) -> swap the two group dims -> (N, C, *): after a grouped
+    convolution, the next one sees channels from every group. Backward by autograd (the
+    inverse permutation).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> nn.ChannelShuffle(2)(md.arange(6.).reshape(1, 6, 1, 1)).flatten().tolist()
+    [0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
+    """
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, input):
+        n, c = input.shape[0], input.shape[1]
+        if self.groups <= 0 or c % self.groups:
+            raise RuntimeError(f"Number of channels must be divisible by groups. Got {c} channels and "
+                               f"{self.groups} groups.")
+        rest = tuple(input.shape[2:])
+        grouped = input.reshape((n, self.groups, c // self.groups) + rest)
+        return grouped.transpose(1, 2).reshape((n, c) + rest)
+
+    def extra_repr(self):
+        return f"groups={self.groups}"

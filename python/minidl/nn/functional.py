@@ -10,6 +10,7 @@ from .batchnorm import batch_norm  # noqa: F401
 from .conv import conv1d, conv2d  # noqa: F401
 from .distance import cosine_similarity, pairwise_distance  # noqa: F401
 from .dropout import dropout  # noqa: F401
+from .linear import bilinear  # noqa: F401
 from .embedding import embedding, one_hot  # noqa: F401
 from .layernorm import layer_norm  # noqa: F401
 from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,  # noqa: F401

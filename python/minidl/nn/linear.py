@@ -85,3 +85,63 @@ class Linear(Module):
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor = None) -> Tensor:
+    """y_o = x1^T A_o x2 + b_o: one bilinear form per output feature.
+
+    Computed as one GEMM, x1 (..., I1) @ A rearranged to (I1, O I2), then a product with x2 and a
+    sum over I2, so the work is minidl's GEMM. Backward by autograd.
+
+    Shapes: input1 (*, I1), input2 (*, I2), weight (O, I1, I2), bias (O,) -> (*, O).
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> A = md.tensor([[[1., 0.], [0., 2.]]])              # one output: x1_0 x2_0 + 2 x1_1 x2_1
+    >>> F.bilinear(md.tensor([[1., 1.]]), md.tensor([[3., 4.]]), A, md.tensor([0.5]))
+    tensor([[11.5000]])
+    """
+    if weight.ndim != 3 or input1.shape[-1] != weight.shape[1] or input2.shape[-1] != weight.shape[2]:
+        raise RuntimeError(f"bilinear: expected input1 (*, {weight.shape[1] if weight.ndim == 3 else 'I1'}), input2 "
+                           f"(*, I2) and weight (O, I1, I2), got {list(input1.shape)}, {list(input2.shape)} and "
+                           f"{list(weight.shape)}")
+    O, I1, I2 = weight.shape
+    lead = tuple(input1.shape[:-1])
+    mixed = input1.reshape(-1, I1) @ weight.permute(1, 0, 2).reshape(I1, O * I2)   # (rows, O I2)
+    y = (mixed.reshape(-1, O, I2) * input2.reshape(-1, 1, I2)).sum(-1)                # (rows, O)
+    if bias is not None:
+        y = y + bias
+    return y.reshape(lead + (O,))
+
+
+class Bilinear(Module):
+    """y = x1^T A x2 + b as a layer (see ``F.bilinear``), PyTorch's initialisation:
+    A and b uniform in (-1/sqrt(in1_features), 1/sqrt(in1_features)).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> layer = nn.Bilinear(3, 5, 2)
+    >>> layer(md.zeros(4, 3), md.zeros(4, 5)).shape, layer.weight.shape
+    (minidl.Size([4, 2]), minidl.Size([2, 3, 5]))
+    """
+
+    def __init__(self, in1_features: int, in2_features: int, out_features: int, bias: bool = True, device=None,
+                 dtype=None):
+        super().__init__()
+        self.in1_features, self.in2_features, self.out_features = in1_features, in2_features, out_features
+        self.weight = Parameter(empty(out_features, in1_features, in2_features, dtype=dtype))
+        self.bias = Parameter(empty(out_features, dtype=dtype)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        bound = 1 / math.sqrt(self.weight.shape[1])
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input1, input2):
+        return bilinear(input1, input2, self.weight, self.bias)
+
+    def extra_repr(self):
+        return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")
