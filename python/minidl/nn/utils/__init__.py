@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import math
 
-from .. import _C
-from ..graph.grad_mode import no_grad
-from ..ops import array as A
-from ..ops.shape import cat
-from ..tensor import Tensor
+from ... import _C
+from ...graph.grad_mode import no_grad
+from ...ops import array as A
+from ...ops.shape import cat
+from ...tensor import Tensor
 
 
 def _grads(parameters):
@@ -325,3 +325,6 @@ def vector_to_parameters(vec: Tensor, parameters) -> None:
             n = p.numel()
             p.copy_(vec[start:start + n].reshape(p.shape))
             start += n
+
+
+from . import rnn  # noqa: E402,F401  (nn.utils.rnn, as in PyTorch)
