@@ -106,7 +106,10 @@ ARRAY_ALIASES = {
     "ReduceOp": dict(R_SUM="sum", R_PROD="prod", R_MAX="max", R_MIN="min", R_ARGMAX="argmax", R_ARGMIN="argmin",
                      R_LOGSUMEXP="logsumexp", R_ANY="any", R_ALL="all"),
     "Activation": dict(RELU="relu", LEAKY_RELU="leaky_relu", SIGMOID="sigmoid", TANH="tanh", GELU="gelu",
-                       GELU_TANH="gelu_tanh"),
+                       GELU_TANH="gelu_tanh", SILU="silu", MISH="mish", ELU="elu", CELU="celu", SOFTPLUS="softplus",
+                       SOFTSIGN="softsign", HARDTANH="hardtanh", HARDSWISH="hardswish", HARDSIGMOID="hardsigmoid",
+                       LOGSIGMOID="logsigmoid", SOFTSHRINK="softshrink", HARDSHRINK="hardshrink",
+                       THRESHOLD="threshold"),
 }
 
 
@@ -202,10 +205,24 @@ def test_activation_by_name():
         "tanh": np.tanh(v), "gelu": v / 2 * (1 + erf(v / math.sqrt(2))),
         "gelu_tanh": v / 2 * (1 + np.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v ** 3))),
     }
-    assert set(want) == set(_C.Activation.__members__)
+    # the activations with a second parameter q run with p = 0.5, q = 1.5 (see activation.h)
+    softplus = np.log1p(np.exp(v))
+    want2 = {
+        "silu": v / (1 + np.exp(-v)), "mish": v * np.tanh(softplus), "elu": 1.5 * np.where(v > 0, v, 0.5 * np.expm1(v)),
+        "celu": np.where(v > 0, v, 0.5 * np.expm1(v / 0.5)),
+        "softplus": np.where(0.5 * v > 1.5, v, np.log1p(np.exp(0.5 * v)) / 0.5), "softsign": v / (1 + abs(v)),
+        "hardtanh": np.clip(v, 0.5, 1.5), "hardswish": v * np.clip(v + 3, 0, 6) / 6,
+        "hardsigmoid": np.clip(v + 3, 0, 6) / 6, "logsigmoid": -np.log1p(np.exp(-v)),
+        "softshrink": np.where(v > 0.5, v - 0.5, np.where(v < -0.5, v + 0.5, 0)),
+        "hardshrink": np.where(abs(v) > 0.5, v, 0), "threshold": np.where(v > 0.5, v, 1.5),
+    }
+    assert set(want) | set(want2) == set(_C.Activation.__members__)
     for name, w in want.items():
         np.testing.assert_allclose(_C.activation(getattr(_C.Activation, name), v, 0.01), w, rtol=1e-6, atol=1e-12,
                                    err_msg=name)
+    for name, w in want2.items():
+        np.testing.assert_allclose(_C.activation(getattr(_C.Activation, name), v, 0.5, 1.5), w, rtol=1e-6,
+                                   atol=1e-12, err_msg=name)
     assert {n for n, m in _C.Activation.__members__.items() if _C.activation_backward_uses_output(m)} == \
         {"sigmoid", "tanh"}
 

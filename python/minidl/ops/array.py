@@ -28,6 +28,9 @@ R_SUM, R_PROD, R_MAX, R_MIN, R_ARGMAX, R_ARGMIN, R_LOGSUMEXP, R_ANY, R_ALL = (
     _R.sum, _R.prod, _R.max, _R.min, _R.argmax, _R.argmin, _R.logsumexp, _R.any, _R.all)
 RELU, LEAKY_RELU, SIGMOID, TANH, GELU, GELU_TANH = (
     _ACT.relu, _ACT.leaky_relu, _ACT.sigmoid, _ACT.tanh, _ACT.gelu, _ACT.gelu_tanh)
+(SILU, MISH, ELU, CELU, SOFTPLUS, SOFTSIGN, HARDTANH, HARDSWISH, HARDSIGMOID, LOGSIGMOID, SOFTSHRINK, HARDSHRINK,
+ THRESHOLD) = (_ACT.silu, _ACT.mish, _ACT.elu, _ACT.celu, _ACT.softplus, _ACT.softsign, _ACT.hardtanh,
+              _ACT.hardswish, _ACT.hardsigmoid, _ACT.logsigmoid, _ACT.softshrink, _ACT.hardshrink, _ACT.threshold)
 # binary ops without a gradient: comparisons and logical ops (bool result), floor_divide and
 # remainder (piecewise constant in the inputs)
 NO_GRAD_BINARY = frozenset({EQ, NE, LT, LE, GT, GE, LAND, LOR, LXOR, FLOOR_DIVIDE, REMAINDER})
