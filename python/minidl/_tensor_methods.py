@@ -10,7 +10,7 @@ from __future__ import annotations
 from .autograd import backward as _autograd_backward
 from .dtypes import as_dtype, dtype as _dtype, get_default_dtype
 from .nn import functional as F
-from .ops import creation, elementwise, gemm, inplace, reduce, shape
+from .ops import arrange, creation, elementwise, gemm, inplace, reduce, shape
 from .ops import array as A
 from .tensor import Tensor, device
 
@@ -156,6 +156,12 @@ T.clone = lambda self, memory_format=None: shape.clone(self)
 T.contiguous = lambda self, memory_format=None: shape.contiguous(self)
 T.repeat = shape.repeat
 T.flip = shape.flip
+T.movedim = T.moveaxis = arrange.movedim
+T.broadcast_to = arrange.broadcast_to
+T.tile = arrange.tile
+T.roll = arrange.roll
+T.rot90 = arrange.rot90
+T.repeat_interleave = arrange.repeat_interleave
 
 
 for _name in ("relu", "sigmoid", "tanh", "softmax", "log_softmax"):
