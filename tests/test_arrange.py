@@ -1,5 +1,5 @@
 """ops/arrange.py (movedim, broadcast_to, broadcast_tensors, meshgrid, tile, roll, rot90,
-repeat_interleave; issue 15 group 6) against PyTorch: values, shapes and gradients on odd
+repeat_interleave, Tensor.unfold; issue 15 group 6) against PyTorch: values, shapes and gradients on odd
 sizes, size 1, non-contiguous inputs and negative dims, float64 gradcheck, and the bad inputs
 PyTorch refuses."""
 import numpy as np
@@ -49,6 +49,9 @@ CASES = {
                           ((3, 2), lambda t, x: x.repeat_interleave(t.tensor([2]), 0)),
                           ((), lambda t, x: t.repeat_interleave(x, 3)),
                           ((1, 4), lambda t, x: t.repeat_interleave(x, 2, dim=0, output_size=2))],
+    "unfold": [((7,), lambda t, x: x.unfold(0, 3, 2)), ((2, 5, 3), lambda t, x: x.unfold(1, 2, 1)),
+               ((2, 5, 3), lambda t, x: x.unfold(-1, 3, 5)), ((4, 6), lambda t, x: x.unfold(0, 1, 3)),
+               ((5,), lambda t, x: x.unfold(0, 5, 1)), ((), lambda t, x: x.unfold(0, 1, 1))],
 }
 ALL = [(name, i) for name, cases in CASES.items() for i in range(len(cases))]
 
@@ -116,6 +119,9 @@ def test_bad_inputs_raise_as_torch():
          r"repeats must have the same size as input along dim, but got repeats.size\(0\) = 2 and input.size\(1\) = 3"),
         (lambda: md.repeat_interleave(x, md.tensor([[1, 2, 3]]), dim=1), RuntimeError, "only accept 1D vector"),
         (lambda: md.repeat_interleave(x, 2, dim=0, output_size=3), RuntimeError, "does not match"),
+        (lambda: x.unfold(1, 4, 1), RuntimeError, "maximum size for tensor at dimension 1 is 3 but size is 4"),
+        (lambda: x.unfold(0, 1, 0), RuntimeError, "step is 0 but must be > 0"),
+        (lambda: x.unfold(2, 1, 1), IndexError, "Dimension out of range"),
     ]
     for fn, exc, msg in cases:
         with pytest.raises(exc, match=msg):

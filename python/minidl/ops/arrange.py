@@ -292,3 +292,36 @@ def repeat_interleave(input: Tensor, repeats=None, dim=None, *, output_size=None
     if input.ndim == 0:
         input = S.reshape(input, (1,))
     return S.getitem(input, (builtins.slice(None),) * dim + (Tensor._wrap(index),))
+
+
+def unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
+    """``x.unfold(dimension, size, step)``: every window of ``size`` elements along
+    ``dimension``, windows starting ``step`` apart; the window index replaces the dim and the
+    window's elements form a new last dim (1-D sliding windows, e.g. frames of a signal).
+
+    Shapes: (.., n, ..) -> (.., (n - size) // step + 1, .., size). Backward: each window's
+    gradient goes back to its elements, summed where windows overlap. Where minidl differs
+    from PyTorch: the result is a copy (PyTorch returns a strided view of ``input``).
+
+    >>> import minidl as md
+    >>> md.arange(7.).unfold(0, 3, 2)
+    tensor([[0.0000, 1.0000, 2.0000],
+            [2.0000, 3.0000, 4.0000],
+            [4.0000, 5.0000, 6.0000]])
+    >>> md.zeros(2, 5, 3).unfold(1, 2, 1).shape
+    minidl.Size([2, 4, 3, 2])
+    """
+    if input.ndim == 0:
+        return S.reshape(unfold(S.reshape(input, (1,)), 0, size, step), (size,))
+    (d,) = normalize_dims(dimension, input.ndim)
+    n = input.shape[d]
+    if size > n:
+        raise RuntimeError(f"maximum size for tensor at dimension {d} is {n} but size is {size}")
+    if step <= 0:
+        raise RuntimeError(f"step is {step} but must be > 0")
+    if size < 0:
+        raise RuntimeError(f"size is {size} but must be >= 0")
+    starts = np.arange(0, n - size + 1, step, dtype=np.int64)
+    index = starts[:, None] + np.arange(size, dtype=np.int64)[None, :]  # (windows, size)
+    windows = S.getitem(input, (builtins.slice(None),) * d + (Tensor._wrap(index),))  # (.., windows, size, ..)
+    return movedim(windows, d + 1, -1)

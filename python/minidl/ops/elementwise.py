@@ -375,6 +375,47 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:
     return result(out, ClampBackward, (x,), (d, min, max))
 
 
+def clamp_min(input: Tensor, min) -> Tensor:
+    """``clamp(input, min=min)``: every element at least ``min`` (a number or a tensor).
+
+    Shapes: (*) -> (*). Backward as :func:`clamp`.
+
+    >>> import minidl as md
+    >>> md.clamp_min(md.tensor([-2., 0.5, 3.]), 0.)
+    tensor([0.0000, 0.5000, 3.0000])
+    """
+    return clamp(input, min=min)
+
+
+def clamp_max(input: Tensor, max) -> Tensor:
+    """``clamp(input, max=max)``: every element at most ``max`` (a number or a tensor).
+
+    Shapes: (*) -> (*). Backward as :func:`clamp`.
+
+    >>> import minidl as md
+    >>> md.clamp_max(md.tensor([-2., 0.5, 3.]), 1.)
+    tensor([-2.0000,  0.5000,  1.0000])
+    """
+    return clamp(input, max=max)
+
+
+def tan(input: Tensor) -> Tensor:
+    """Tangent, elementwise: tan(x) = sin(x) / cos(x) (x in radians).
+
+    Gradient: 1 / cos^2(x) = 1 + tan^2(x), here from the quotient's backward. minidl
+    computes sin and cos (two kernels, then a division), so a value may differ from
+    PyTorch's ``tan`` kernel by about one rounding; integer inputs give the default float
+    dtype, as in PyTorch. Shapes: (*) -> (*).
+
+    >>> import minidl as md
+    >>> md.tan(md.tensor([0.0, 0.7853981634, -1.0]))
+    tensor([ 0.0000,  1.0000, -1.5574])
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"tan(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+    return input.sin() / input.cos()
+
+
 class WhereBackward(Node):
     __slots__ = ()
 
