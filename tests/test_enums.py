@@ -102,7 +102,7 @@ ARRAY_ALIASES = {
     "UnaryOp": dict(NEG="neg", ABS="abs", EXP="exp", LOG="log", SQRT="sqrt", RSQRT="rsqrt", SQUARE="square",
                     RECIPROCAL="reciprocal", SIGN="sign", SIN="sin", COS="cos", LOG1P="log1p", EXPM1="expm1",
                     FLOOR="floor", CEIL="ceil", ROUND="round", TRUNC="trunc", LOGICAL_NOT="logical_not",
-                    ISNAN="isnan", ISINF="isinf", ISFINITE="isfinite"),
+                    ISNAN="isnan", ISINF="isinf", ISFINITE="isfinite", ERF="erf", ERFINV="erfinv"),
     "ReduceOp": dict(R_SUM="sum", R_PROD="prod", R_MAX="max", R_MIN="min", R_ARGMAX="argmax", R_ARGMIN="argmin",
                      R_LOGSUMEXP="logsumexp", R_ANY="any", R_ALL="all"),
     "Activation": dict(RELU="relu", LEAKY_RELU="leaky_relu", SIGMOID="sigmoid", TANH="tanh", GELU="gelu",
@@ -171,7 +171,18 @@ UNARY = {
     "square": np.square, "reciprocal": np.reciprocal, "sign": np.sign, "sin": np.sin, "cos": np.cos,
     "log1p": np.log1p, "expm1": np.expm1, "floor": np.floor, "ceil": np.ceil, "round": np.round, "trunc": np.trunc,
     "logical_not": np.logical_not, "isnan": np.isnan, "isinf": np.isinf, "isfinite": np.isfinite,
+    "erf": np.vectorize(math.erf, otypes=[np.float64]),
+    # the inverse of math.erf by bisection (NaN outside [-1, 1]): slow, exact to the last bits
+    "erfinv": np.vectorize(lambda y: math.nan if not -1 < y < 1 else _bisect_erfinv(y), otypes=[np.float64]),
 }
+
+
+def _bisect_erfinv(y):
+    lo, hi = -6.0, 6.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if math.erf(mid) < y else (lo, mid)
+    return (lo + hi) / 2
 
 
 @pytest.mark.parametrize("name", list(_C.UnaryOp.__members__))

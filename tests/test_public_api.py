@@ -216,6 +216,8 @@ MD = {
     "cos": Example(lambda t: t.cos(t.tensor([0., 1.]))),
     "log1p": Example(lambda t: t.log1p(t.tensor([1e-8, 1.]))),
     "expm1": Example(lambda t: t.expm1(t.tensor([1e-8, 1.]))),
+    "erf": Example(lambda t: t.erf(data(t, 5) * 3)),
+    "erfinv": Example(lambda t: t.erfinv(t.tensor([-1.0, -0.5, 0.0, 0.9, 1.0, 2.0]))),
     "floor": Example(lambda t: t.floor(t.tensor([-1.5, 1.5]))),
     "ceil": Example(lambda t: t.ceil(t.tensor([-1.5, 1.5]))),
     "round": Example(lambda t: t.round(t.tensor([0.5, 1.5, -2.5, 2.4]))),

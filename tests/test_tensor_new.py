@@ -1,5 +1,5 @@
 """Issue 15 group 6, the small ones: x.new_zeros/new_ones/new_full/new_empty/new_tensor,
-x.type_as, x.nbytes, md.clamp_min/clamp_max, md.tan, md.logspace, against PyTorch."""
+x.type_as, x.nbytes, md.clamp_min/clamp_max, md.tan, md.logspace, md.erf/erfinv, against PyTorch."""
 import numpy as np
 import pytest
 
@@ -97,3 +97,40 @@ def test_logspace_matches_torch(args):
         np.testing.assert_allclose(u.numpy(), v.numpy(), rtol=1e-6 if dtype is None else 1e-14)
     with pytest.raises(RuntimeError, match="number of steps must be non-negative"):
         md.logspace(0, 1, -1)
+
+
+@pytest.mark.parametrize("fn", ["erf", "erfinv"])
+def test_erf_erfinv_match_torch_with_gradient(fn):
+    lim = 6.0 if fn == "erf" else 0.999
+    x = np.concatenate([np.linspace(-lim, lim, 2001), [0.0, 1e-300, -1e-30, 0.5, -0.5]])
+    for dtype, rtol in ((np.float64, 1e-14), (np.float32, 1e-6)):
+        a, b = md.tensor(x.astype(dtype), requires_grad=True), torch.tensor(x.astype(dtype), requires_grad=True)
+        ya, yb = getattr(md, fn)(a), getattr(torch, fn)(b)
+        assert name(ya.dtype) == name(yb.dtype)
+        np.testing.assert_allclose(ya.detach().numpy(), yb.detach().numpy(), rtol=rtol, atol=1e-300)
+        np.testing.assert_allclose(getattr(a, fn)().detach().numpy(), yb.detach().numpy(), rtol=rtol, atol=1e-300)
+        ya.sum().backward()
+        yb.sum().backward()
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=4 * rtol)
+    xt = md.tensor((x[:2000] * 0.9).reshape(40, 50).T)  # non-contiguous
+    np.testing.assert_allclose(getattr(xt, fn)().numpy(), getattr(torch, fn)(torch.tensor(xt.numpy())).numpy(),
+                               rtol=1e-14)
+    assert md.autograd.gradcheck(getattr(md, fn), (md.tensor(x[::40] * 0.9, requires_grad=True),))
+    ints = md.tensor([0, 1, -1])
+    np.testing.assert_array_equal(getattr(md, fn)(ints).numpy(), getattr(torch, fn)(torch.tensor([0, 1, -1])).numpy())
+
+
+def test_erfinv_edges_match_torch():
+    y = np.array([-1.0, 1.0, 1.5, -2.0, np.nan, -0.0, 1 - 1e-16, -1 + 1e-16, 1e-300, 0.999999])
+    a, b = md.erfinv(md.tensor(y)).numpy(), torch.erfinv(torch.tensor(y)).numpy()
+    np.testing.assert_allclose(a, b, rtol=1e-14)
+    assert np.signbit(a[5])  # erfinv(-0) = -0
+    z = np.array([-np.inf, np.inf, np.nan, -0.0, 30.0])
+    np.testing.assert_array_equal(md.erf(md.tensor(z)).numpy(), torch.erf(torch.tensor(z)).numpy())
+    for dtype in ("bfloat16", "float16"):
+        v = np.array([-0.9, -0.1, 0.3, 0.99], np.float32)
+        for fn in ("erf", "erfinv"):
+            u = getattr(md, fn)(md.tensor(v).to(getattr(md, dtype)))
+            w = getattr(torch, fn)(torch.tensor(v).to(getattr(torch, dtype)))
+            assert name(u.dtype) == name(w.dtype)
+            np.testing.assert_allclose(u.float().numpy(), w.float().numpy(), rtol=1e-2)

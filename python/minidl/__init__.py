@@ -30,7 +30,7 @@ from .ops.arrange import (broadcast_tensors, broadcast_to, meshgrid, movedim, re
 from .ops.arrange import movedim as moveaxis
 from .ops.elementwise import clamp, clamp_max, clamp_min, masked_fill, tan, where
 from .ops.elementwise import clamp as clip
-from .ops.elementwise_functions import (abs, add, ceil, cos, div, divide, eq, exp, expm1, floor, ge, gt,
+from .ops.elementwise_functions import (abs, add, ceil, cos, div, divide, eq, erf, erfinv, exp, expm1, floor, ge, gt,
                                         isfinite, isinf, isnan, le, log, log1p, logical_and, logical_not,
                                         logical_or, logical_xor, lt, maximum, minimum, mul, multiply, ne, neg,
                                         negative, pow, reciprocal, remainder, round, rsqrt, sign, sin, sqrt,

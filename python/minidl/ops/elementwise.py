@@ -304,13 +304,17 @@ class UnaryBackward(Node):
             return (A.div(g, A.binary_scalar(A.ADD, x, 1.0)),)
         if op == A.EXPM1:
             return (A.mul(g, A.binary_scalar(A.ADD, y, 1.0)),)
+        if op == A.ERF:  # 2/sqrt(pi) e^(-x^2)
+            return (A.mul(g, A.scale(A.unary(A.EXP, A.neg(A.mul(x, x))), 1.1283791670955126)),)
+        if op == A.ERFINV:  # 1 / erf'(y) = sqrt(pi)/2 e^(y^2)
+            return (A.mul(g, A.scale(A.unary(A.EXP, A.mul(y, y)), 0.8862269254527580)),)
         # sign, floor, ceil, round, trunc: zero almost everywhere
         return (A.scale(g, 0.0),)
 
 
-_READS_INPUT = {A.ABS, A.LOG, A.SQUARE, A.SIN, A.COS, A.LOG1P}
-_READS_OUTPUT = {A.EXP, A.SQRT, A.RSQRT, A.RECIPROCAL, A.EXPM1}
-_NEEDS_FLOAT = {A.EXP, A.LOG, A.SQRT, A.RSQRT, A.RECIPROCAL, A.SIN, A.COS, A.LOG1P, A.EXPM1}
+_READS_INPUT = {A.ABS, A.LOG, A.SQUARE, A.SIN, A.COS, A.LOG1P, A.ERF}
+_READS_OUTPUT = {A.EXP, A.SQRT, A.RSQRT, A.RECIPROCAL, A.EXPM1, A.ERFINV}
+_NEEDS_FLOAT = {A.EXP, A.LOG, A.SQRT, A.RSQRT, A.RECIPROCAL, A.SIN, A.COS, A.LOG1P, A.EXPM1, A.ERF, A.ERFINV}
 
 
 def unary(op: int, x: Tensor) -> Tensor:
