@@ -129,6 +129,8 @@ MD = {
     "full_like": Example(lambda t: t.full_like(data(t, 2), 7.0)),
     "arange": Example(lambda t: (t.arange(5), t.arange(1., 2., 0.25), t.arange(0, 10, 3))),
     "linspace": Example(lambda t: t.linspace(0, 1, 5)),
+    "multinomial": Example(lambda t: (t.multinomial(t.tensor([0.2, 0.3, 0.5]), 2),
+                                      t.multinomial(t.tensor([[1.0, 1.0], [1.0, 0.0]]), 3, replacement=True)), META),
     "logspace": Example(lambda t: (t.logspace(0, 1, 5), t.logspace(-1, 3, 3, base=2.0, dtype=t.float64))),
     "eye": Example(lambda t: (t.eye(3), t.eye(2, 3))),
     "rand": Example(lambda t: t.rand(2, 3), META),

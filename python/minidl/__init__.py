@@ -25,6 +25,7 @@ from .ops.creation import (arange, as_tensor, bernoulli, empty, empty_like, eye,
 from .ops.shape import (cat, chunk, clone, flatten, flip, narrow, permute, reshape, split, squeeze, stack,
                         tensor_split, transpose, unbind, unsqueeze)
 from .ops.shape import cat as concat
+from .ops.sampling import multinomial
 from .ops.arrange import (broadcast_tensors, broadcast_to, meshgrid, movedim, repeat_interleave, roll, rot90,
                           tile)
 from .ops.arrange import movedim as moveaxis

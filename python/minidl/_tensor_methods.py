@@ -10,7 +10,7 @@ from __future__ import annotations
 from .autograd import backward as _autograd_backward
 from .dtypes import as_dtype, dtype as _dtype, get_default_dtype
 from .nn import functional as F
-from .ops import arrange, creation, elementwise, gemm, inplace, reduce, shape
+from .ops import arrange, creation, elementwise, gemm, inplace, reduce, sampling, shape
 from .ops import array as A
 from .tensor import Tensor, device
 
@@ -282,3 +282,4 @@ T.clamp_min = elementwise.clamp_min
 T.clamp_max = elementwise.clamp_max
 T.tan = elementwise.tan
 T.unfold = arrange.unfold
+T.multinomial = sampling.multinomial
