@@ -11,7 +11,10 @@ elementwise, y = phi(x), is what lets a network bend. This module holds the func
     Tanh        y = tanh(x)                            dy/dx = 1 - y^2
     GELU        y = x Phi(x), Phi the normal CDF       dy/dx = Phi(x) + x phi(x)
 
-Every activation keeps the input's shape (any shape, elementwise) and dtype.
+Every activation keeps the input's shape (any shape, elementwise) and dtype. The other
+pointwise activations (SiLU, ELU, Softplus, Hardswish, ...) are in activation_pointwise.py,
+on the same kernel; Softmin, GLU, Tanhshrink, PReLU and RReLU, built from other ops, in
+activation_composed.py.
 
 Where the C++ lives: cpp/ops/activation/activation.cpp holds the scalar reference loops,
 forward and backward side by side, and the dispatch; cpp/ops/activation/activation_simd.cpp
