@@ -141,6 +141,14 @@ def test_rrelu_training_draws_from_minidls_generator():
     pos = md.tensor([1.0, 2.0])
     np.testing.assert_array_equal(F.rrelu(pos, training=True).numpy(), [1.0, 2.0])
     np.testing.assert_allclose(nn.RReLU(0.2, 0.4).eval()(x).numpy(), -0.3 * np.ones(1000), rtol=1e-6)
+    # in place in training: the input is overwritten, the gradient is the drawn slope
+    leaf = md.tensor([-1.0, 2.0, -3.0], requires_grad=True)
+    y = leaf * 1
+    md.manual_seed(3)
+    out = F.rrelu(y, 0.1, 0.3, training=True, inplace=True)
+    assert out is y
+    out.sum().backward()
+    np.testing.assert_allclose(leaf.grad.numpy(), [-out[0].item(), 1.0, -out[2].item() / 3], rtol=1e-6)
 
 
 # ------------------------------------------------------------------ in place, modules, dtypes
