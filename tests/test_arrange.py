@@ -1,5 +1,5 @@
 """ops/arrange.py (movedim, broadcast_to, broadcast_tensors, meshgrid, tile, roll, rot90,
-repeat_interleave, Tensor.unfold; issue 15 group 6) against PyTorch: values, shapes and gradients on odd
+repeat_interleave, Tensor.unfold; and shape.py's t, unflatten, now md functions; issue 15 group 6) against PyTorch: values, shapes and gradients on odd
 sizes, size 1, non-contiguous inputs and negative dims, float64 gradcheck, and the bad inputs
 PyTorch refuses."""
 import numpy as np
@@ -134,3 +134,24 @@ def test_bad_inputs_raise_as_torch():
                lambda: torch.repeat_interleave(tx, torch.tensor([1, 2]), dim=1)):
         with pytest.raises(RuntimeError):
             fn()
+
+
+@pytest.mark.parametrize("shape,dim,sizes", [((2, 6), 1, (2, 3)), ((2, 6), -1, (-1, 2)), ((12,), 0, (2, 2, 3)),
+                                             ((3, 4, 5), 0, (3, 1)), ((2, 6, 1), 1, (6,))])
+def test_unflatten_and_t_match_torch(shape, dim, sizes):
+    a, b = pair(shape, 4, transpose=True)
+    ya, yb = md.unflatten(a, dim, sizes), torch.unflatten(b, dim, sizes)
+    assert tuple(ya.shape) == tuple(yb.shape)
+    np.testing.assert_array_equal(ya.detach().numpy(), yb.detach().numpy())
+    g = np.random.default_rng(1).standard_normal(tuple(yb.shape))
+    (ya * md.tensor(g)).sum().backward()
+    (yb * torch.tensor(g)).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), b.grad.numpy())
+    assert md.autograd.gradcheck(lambda x: md.unflatten(x, dim, sizes), (a.detach().contiguous().requires_grad_(),))
+    m = md.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    np.testing.assert_array_equal(md.t(m).detach().numpy(), torch.t(torch.arange(6.0).reshape(2, 3)).numpy())
+    assert md.autograd.gradcheck(md.t, (m.double().detach().requires_grad_(),))
+    with pytest.raises(RuntimeError, match=r"unflatten: Provided sizes \[4, 2\] don't multiply up to the size of dim 1"):
+        md.unflatten(md.zeros(2, 6), 1, (4, 2))
+    with pytest.raises(RuntimeError, match="t\\(\\) expects a tensor with <= 2 dimensions"):
+        md.t(md.zeros(1, 2, 3))

@@ -169,6 +169,8 @@ MD = {
     "transpose": Example(lambda t: t.transpose(data(t, 2, 3), 0, 1)),
     "narrow": Example(lambda t: t.narrow(data(t, 4, 3), 0, 1, 2)),
     "flip": Example(lambda t: t.flip(data(t, 2, 3), (0, 1))),
+    "t": Example(lambda t: (t.t(data(t, 2, 3)), t.t(data(t, 4)))),
+    "unflatten": Example(lambda t: (t.unflatten(data(t, 2, 6), 1, (3, 2)), t.unflatten(data(t, 2, 6), -1, (-1, 3)))),
     "movedim": Example(lambda t: t.movedim(data(t, 2, 3, 4), (0, 2), (1, 0))),
     "moveaxis": Example(lambda t: t.moveaxis(data(t, 2, 3, 4), 0, -1)),
     "broadcast_to": Example(lambda t: t.broadcast_to(data(t, 3, 1), (2, 3, 4))),
