@@ -1,7 +1,7 @@
 """ops/arrange.py (movedim, broadcast_to, broadcast_tensors, meshgrid, tile, roll, rot90,
-repeat_interleave, Tensor.unfold; and shape.py's t, unflatten, now md functions; issue 15 group 6) against PyTorch: values, shapes and gradients on odd
-sizes, size 1, non-contiguous inputs and negative dims, float64 gradcheck, and the bad inputs
-PyTorch refuses."""
+repeat_interleave, Tensor.unfold) and shape.py's t and unflatten, now md functions (issue 15
+group 6), against PyTorch: values, shapes and gradients on odd sizes, size 1, non-contiguous
+inputs and negative dims, float64 gradcheck, and the bad inputs PyTorch refuses."""
 import numpy as np
 import pytest
 
