@@ -134,3 +134,25 @@ def test_erfinv_edges_match_torch():
             w = getattr(torch, fn)(torch.tensor(v).to(getattr(torch, dtype)))
             assert name(u.dtype) == name(w.dtype)
             np.testing.assert_allclose(u.float().numpy(), w.float().numpy(), rtol=1e-2)
+
+
+@pytest.mark.parametrize("method,args", [("erf_", ()), ("erfinv_", ()), ("tan_", ()), ("clamp_min_", (0.1,)),
+                                         ("clamp_max_", (-0.1,))])
+def test_inplace_variants_match_torch(method, args):
+    x = np.random.default_rng(5).uniform(-0.9, 0.9, (3, 4))
+    a, b = md.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ya, yb = a * 1, b * 1
+    assert getattr(ya, method)(*args) is ya
+    getattr(yb, method)(*args)
+    np.testing.assert_allclose(ya.detach().numpy(), yb.detach().numpy(), rtol=1e-14)
+    ya.sum().backward()
+    yb.sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-13)
+    plain = md.tensor(x)
+    getattr(plain, method)(*args)
+    np.testing.assert_allclose(plain.numpy(), yb.detach().numpy(), rtol=1e-14)
+    if method in ("erf_", "erfinv_", "tan_"):
+        with pytest.raises(RuntimeError, match="result type Float can't be cast to the desired output type Long"):
+            getattr(md.tensor([1, 2]), method)()
+        with pytest.raises(RuntimeError, match="result type Float can't be cast to the desired output type Long"):
+            getattr(torch.tensor([1, 2]), method)()

@@ -283,3 +283,26 @@ T.clamp_max = elementwise.clamp_max
 T.tan = elementwise.tan
 T.unfold = arrange.unfold
 T.multinomial = sampling.multinomial
+
+
+_TORCH_TYPE_NAMES = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+def _float_inplace(op_name: str, fn):
+    """``x.<op_name>()`` in place for an op whose result is floating: an integer ``x`` cannot
+    hold it, so it raises (PyTorch's message) instead of truncating."""
+    def method(self, *args):
+        if not self.is_floating_point():
+            kind = str(self.dtype).split(".")[-1]
+            raise RuntimeError("result type Float can't be cast to the desired output type "
+                               f"{_TORCH_TYPE_NAMES.get(kind, kind)}")
+        return fn(self, *args)
+    method.__name__ = op_name
+    return method
+
+
+T.erf_ = _float_inplace("erf_", lambda self: inplace.unary_(A.ERF, self))
+T.erfinv_ = _float_inplace("erfinv_", lambda self: inplace.unary_(A.ERFINV, self))
+T.tan_ = _float_inplace("tan_", lambda self: inplace.apply_(self, elementwise.tan))
+T.clamp_min_ = lambda self, min: inplace.clamp_(self, min=min)
+T.clamp_max_ = lambda self, max: inplace.clamp_(self, max=max)
