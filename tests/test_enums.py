@@ -102,11 +102,14 @@ ARRAY_ALIASES = {
     "UnaryOp": dict(NEG="neg", ABS="abs", EXP="exp", LOG="log", SQRT="sqrt", RSQRT="rsqrt", SQUARE="square",
                     RECIPROCAL="reciprocal", SIGN="sign", SIN="sin", COS="cos", LOG1P="log1p", EXPM1="expm1",
                     FLOOR="floor", CEIL="ceil", ROUND="round", TRUNC="trunc", LOGICAL_NOT="logical_not",
-                    ISNAN="isnan", ISINF="isinf", ISFINITE="isfinite"),
+                    ISNAN="isnan", ISINF="isinf", ISFINITE="isfinite", ERF="erf", ERFINV="erfinv"),
     "ReduceOp": dict(R_SUM="sum", R_PROD="prod", R_MAX="max", R_MIN="min", R_ARGMAX="argmax", R_ARGMIN="argmin",
                      R_LOGSUMEXP="logsumexp", R_ANY="any", R_ALL="all"),
     "Activation": dict(RELU="relu", LEAKY_RELU="leaky_relu", SIGMOID="sigmoid", TANH="tanh", GELU="gelu",
-                       GELU_TANH="gelu_tanh"),
+                       GELU_TANH="gelu_tanh", SILU="silu", MISH="mish", ELU="elu", CELU="celu", SOFTPLUS="softplus",
+                       SOFTSIGN="softsign", HARDTANH="hardtanh", HARDSWISH="hardswish", HARDSIGMOID="hardsigmoid",
+                       LOGSIGMOID="logsigmoid", SOFTSHRINK="softshrink", HARDSHRINK="hardshrink",
+                       THRESHOLD="threshold"),
 }
 
 
@@ -168,7 +171,18 @@ UNARY = {
     "square": np.square, "reciprocal": np.reciprocal, "sign": np.sign, "sin": np.sin, "cos": np.cos,
     "log1p": np.log1p, "expm1": np.expm1, "floor": np.floor, "ceil": np.ceil, "round": np.round, "trunc": np.trunc,
     "logical_not": np.logical_not, "isnan": np.isnan, "isinf": np.isinf, "isfinite": np.isfinite,
+    "erf": np.vectorize(math.erf, otypes=[np.float64]),
+    # the inverse of math.erf by bisection (NaN outside [-1, 1]): slow, exact to the last bits
+    "erfinv": np.vectorize(lambda y: math.nan if not -1 < y < 1 else _bisect_erfinv(y), otypes=[np.float64]),
 }
+
+
+def _bisect_erfinv(y):
+    lo, hi = -6.0, 6.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if math.erf(mid) < y else (lo, mid)
+    return (lo + hi) / 2
 
 
 @pytest.mark.parametrize("name", list(_C.UnaryOp.__members__))
@@ -202,10 +216,24 @@ def test_activation_by_name():
         "tanh": np.tanh(v), "gelu": v / 2 * (1 + erf(v / math.sqrt(2))),
         "gelu_tanh": v / 2 * (1 + np.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v ** 3))),
     }
-    assert set(want) == set(_C.Activation.__members__)
+    # the activations with a second parameter q run with p = 0.5, q = 1.5 (see activation.h)
+    softplus = np.log1p(np.exp(v))
+    want2 = {
+        "silu": v / (1 + np.exp(-v)), "mish": v * np.tanh(softplus), "elu": 1.5 * np.where(v > 0, v, 0.5 * np.expm1(v)),
+        "celu": np.where(v > 0, v, 0.5 * np.expm1(v / 0.5)),
+        "softplus": np.where(0.5 * v > 1.5, v, np.log1p(np.exp(0.5 * v)) / 0.5), "softsign": v / (1 + abs(v)),
+        "hardtanh": np.clip(v, 0.5, 1.5), "hardswish": v * np.clip(v + 3, 0, 6) / 6,
+        "hardsigmoid": np.clip(v + 3, 0, 6) / 6, "logsigmoid": -np.log1p(np.exp(-v)),
+        "softshrink": np.where(v > 0.5, v - 0.5, np.where(v < -0.5, v + 0.5, 0)),
+        "hardshrink": np.where(abs(v) > 0.5, v, 0), "threshold": np.where(v > 0.5, v, 1.5),
+    }
+    assert set(want) | set(want2) == set(_C.Activation.__members__)
     for name, w in want.items():
         np.testing.assert_allclose(_C.activation(getattr(_C.Activation, name), v, 0.01), w, rtol=1e-6, atol=1e-12,
                                    err_msg=name)
+    for name, w in want2.items():
+        np.testing.assert_allclose(_C.activation(getattr(_C.Activation, name), v, 0.5, 1.5), w, rtol=1e-6,
+                                   atol=1e-12, err_msg=name)
     assert {n for n, m in _C.Activation.__members__.items() if _C.activation_backward_uses_output(m)} == \
         {"sigmoid", "tanh"}
 

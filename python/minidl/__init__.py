@@ -20,14 +20,18 @@ from . import _tensor_methods  # noqa: F401  attaches Tensor(data) and the metho
 from . import autograd
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .ops.creation import (arange, as_tensor, bernoulli, empty, empty_like, eye, from_numpy, full, full_like,
-                           get_rng_state, initial_seed, linspace, manual_seed, normal, ones, ones_like, rand,
+                           get_rng_state, initial_seed, linspace, logspace, manual_seed, normal, ones, ones_like, rand,
                            rand_like, randint, randn, randn_like, randperm, set_rng_state, tensor, zeros, zeros_like)
-from .ops.shape import (cat, chunk, clone, flatten, flip, narrow, permute, reshape, split, squeeze, stack,
-                        tensor_split, transpose, unbind, unsqueeze)
+from .ops.shape import (cat, chunk, clone, flatten, flip, narrow, permute, reshape, split, squeeze, stack, t,
+                        tensor_split, transpose, unbind, unflatten, unsqueeze)
 from .ops.shape import cat as concat
-from .ops.elementwise import clamp, masked_fill, where
+from .ops.sampling import multinomial
+from .ops.arrange import (broadcast_tensors, broadcast_to, meshgrid, movedim, repeat_interleave, roll, rot90,
+                          tile)
+from .ops.arrange import movedim as moveaxis
+from .ops.elementwise import clamp, clamp_max, clamp_min, masked_fill, tan, where
 from .ops.elementwise import clamp as clip
-from .ops.elementwise_functions import (abs, add, ceil, cos, div, divide, eq, exp, expm1, floor, ge, gt,
+from .ops.elementwise_functions import (abs, add, ceil, cos, div, divide, eq, erf, erfinv, exp, expm1, floor, ge, gt,
                                         isfinite, isinf, isnan, le, log, log1p, logical_and, logical_not,
                                         logical_or, logical_xor, lt, maximum, minimum, mul, multiply, ne, neg,
                                         negative, pow, reciprocal, remainder, round, rsqrt, sign, sin, sqrt,

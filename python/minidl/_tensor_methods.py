@@ -10,7 +10,7 @@ from __future__ import annotations
 from .autograd import backward as _autograd_backward
 from .dtypes import as_dtype, dtype as _dtype, get_default_dtype
 from .nn import functional as F
-from .ops import creation, elementwise, gemm, inplace, linalg, norms, reduce, shape, triangular
+from .ops import arrange, creation, elementwise, gemm, inplace, linalg, norms, reduce, sampling, shape, triangular
 from .ops import array as A
 from .tensor import Tensor, device
 
@@ -77,6 +77,8 @@ T.sin = _unary(A.SIN)
 T.cos = _unary(A.COS)
 T.log1p = _unary(A.LOG1P)
 T.expm1 = _unary(A.EXPM1)
+T.erf = _unary(A.ERF)
+T.erfinv = _unary(A.ERFINV)
 T.floor = _unary(A.FLOOR)
 T.ceil = _unary(A.CEIL)
 T.round = _unary(A.ROUND)
@@ -156,6 +158,12 @@ T.clone = lambda self, memory_format=None: shape.clone(self)
 T.contiguous = lambda self, memory_format=None: shape.contiguous(self)
 T.repeat = shape.repeat
 T.flip = shape.flip
+T.movedim = T.moveaxis = arrange.movedim
+T.broadcast_to = arrange.broadcast_to
+T.tile = arrange.tile
+T.roll = arrange.roll
+T.rot90 = arrange.rot90
+T.repeat_interleave = arrange.repeat_interleave
 
 T.tril, T.triu, T.tril_, T.triu_ = triangular.tril, triangular.triu, triangular.tril_, triangular.triu_
 T.diagonal, T.diag, T.diag_embed, T.trace = (triangular.diagonal, triangular.diag, triangular.diag_embed,
@@ -207,3 +215,103 @@ def _backward(self, gradient=None, retain_graph=None, create_graph=False, inputs
 T.__init__ = _tensor_init
 T.to = _to
 T.backward = _backward
+
+
+# --- x.new_*: a new tensor with x's dtype (and device) unless told otherwise ---------------
+def _new_size(size):
+    return size[0] if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
+
+
+def new_zeros(self, *size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``x.new_zeros(size)``: zeros of shape ``size`` with x's dtype unless ``dtype`` is given
+    (the same for ``new_ones``, ``new_full(size, fill_value)``, ``new_empty`` and
+    ``new_tensor(data)``, which copies ``data``). Shapes: () -> size.
+
+    >>> import minidl as md
+    >>> x = md.tensor([1.5], dtype=md.float64)
+    >>> x.new_zeros(2, 3).shape, x.new_ones((2,)).dtype
+    (minidl.Size([2, 3]), minidl.float64)
+    >>> x.new_full((2,), 7), x.new_tensor([1, 2])
+    (tensor([7.0000, 7.0000], dtype=minidl.float64), tensor([1.0000, 2.0000], dtype=minidl.float64))
+    >>> x.new_empty(0).numel(), x.type_as(md.tensor([1])), x.nbytes
+    (0, tensor([1]), 8)
+    """
+    return creation.zeros(*_new_size(size), dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+
+def new_ones(self, *size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``x.new_ones(size)``: ones with x's dtype unless ``dtype`` is given (see :func:`new_zeros`).
+
+    >>> import minidl as md
+    >>> md.tensor([1]).new_ones(2)
+    tensor([1, 1])
+    """
+    return creation.ones(*_new_size(size), dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+
+def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``x.new_full(size, v)``: ``v`` everywhere, x's dtype unless ``dtype`` is given (see
+    :func:`new_zeros`).
+
+    >>> import minidl as md
+    >>> md.tensor([1.0]).new_full((1, 2), 3)
+    tensor([[3.0000, 3.0000]])
+    """
+    return creation.full(size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+
+def new_empty(self, *size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``x.new_empty(size)``: uninitialized, x's dtype unless ``dtype`` is given (see
+    :func:`new_zeros`).
+
+    >>> import minidl as md
+    >>> md.tensor([1.0]).new_empty(2, 2).shape
+    minidl.Size([2, 2])
+    """
+    return creation.empty(*_new_size(size), dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+
+def new_tensor(self, data, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``x.new_tensor(data)``: a copy of ``data`` (never a view), x's dtype unless ``dtype``
+    is given, detached from any graph (see :func:`new_zeros`).
+
+    >>> import minidl as md
+    >>> md.tensor([1.0]).new_tensor([[1, 2]])
+    tensor([[1.0000, 2.0000]])
+    """
+    if isinstance(data, Tensor):
+        data = data.detach().numpy()
+    return creation.tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+
+T.new_zeros, T.new_ones, T.new_full, T.new_empty, T.new_tensor = new_zeros, new_ones, new_full, new_empty, new_tensor
+T.type_as = lambda self, other: _to(self, other.dtype)
+T.nbytes = property(lambda self: self._data.size * self._data.itemsize)
+T.clamp_min = elementwise.clamp_min
+T.clamp_max = elementwise.clamp_max
+T.tan = elementwise.tan
+T.unfold = arrange.unfold
+T.multinomial = sampling.multinomial
+
+
+_TORCH_TYPE_NAMES = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+def _float_inplace(op_name: str, fn):
+    """``x.<op_name>()`` in place for an op whose result is floating: an integer ``x`` cannot
+    hold it, so it raises (PyTorch's message) instead of truncating."""
+    def method(self, *args):
+        if not self.is_floating_point():
+            kind = str(self.dtype).split(".")[-1]
+            raise RuntimeError("result type Float can't be cast to the desired output type "
+                               f"{_TORCH_TYPE_NAMES.get(kind, kind)}")
+        return fn(self, *args)
+    method.__name__ = op_name
+    return method
+
+
+T.erf_ = _float_inplace("erf_", lambda self: inplace.unary_(A.ERF, self))
+T.erfinv_ = _float_inplace("erfinv_", lambda self: inplace.unary_(A.ERFINV, self))
+T.tan_ = _float_inplace("tan_", lambda self: inplace.apply_(self, elementwise.tan))
+T.clamp_min_ = lambda self, min: inplace.clamp_(self, min=min)
+T.clamp_max_ = lambda self, max: inplace.clamp_(self, max=max)

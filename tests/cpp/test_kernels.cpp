@@ -93,18 +93,21 @@ int main() {
           return out;
         });
       }
-      for (int act = 0; act <= static_cast<int>(Activation::gelu_tanh); ++act) {
+      for (int act = 0; act <= static_cast<int>(Activation::threshold); ++act) {
+        // p = the leaky slope 0.01 for the first six; p = 0.5, q = 1.5 (see activation.h) after
+        const bool two_params = act > static_cast<int>(Activation::gelu_tanh);
+        const double p = two_params ? 0.5 : 0.01, q = two_params ? 1.5 : 0.0;
         compare_sets(isa, "activation forward " + std::to_string(act), n, [&] {
           std::vector<float> y(n);
-          activation_forward(static_cast<Activation>(act), a.data(), y.data(), DType::f32, n, 0.01);
+          activation_forward(static_cast<Activation>(act), a.data(), y.data(), DType::f32, n, p, q);
           return y;
         }, 1e-5f, 1e-6f);
         compare_sets(isa, "activation backward " + std::to_string(act), n, [&] {
           std::vector<float> gx(n);
           std::vector<float> saved = a;
           if (activation_backward_uses_output(static_cast<Activation>(act)))
-            activation_forward(static_cast<Activation>(act), a.data(), saved.data(), DType::f32, n, 0.01);
-          activation_backward(static_cast<Activation>(act), b.data(), saved.data(), gx.data(), DType::f32, n, 0.01);
+            activation_forward(static_cast<Activation>(act), a.data(), saved.data(), DType::f32, n, p, q);
+          activation_backward(static_cast<Activation>(act), b.data(), saved.data(), gx.data(), DType::f32, n, p, q);
           return gx;
         }, 1e-5f, 2e-5f);  // 1 - y^2 near |y| = 1 cancels: an ulp of y times |gy| ~ 10 is ~1e-6
       }

@@ -1,4 +1,6 @@
-// ReLU, Leaky ReLU, Sigmoid, Tanh and GELU (erf and tanh forms), forward and backward.
+// ReLU, Leaky ReLU, Sigmoid, Tanh, GELU (erf and tanh forms), SiLU, Mish, ELU/SELU, CELU,
+// Softplus, Softsign, Hardtanh/ReLU6, Hardswish, Hardsigmoid, LogSigmoid, Softshrink,
+// Hardshrink and Threshold, forward and backward.
 //
 // Read top to bottom:
 //   1. The reference: each activation's f(x) (forward_one) and f'(.) (derivative_one), then the
@@ -32,35 +34,70 @@ namespace {
 //   gelu         x Phi(x) = x/2 (1 + erf(x / sqrt 2))      Phi(x) + x phi(x),  phi(x) = e^(-x^2/2) / sqrt(2 pi)
 //   gelu_tanh    x/2 (1 + tanh u),                         (1 + tanh u)/2 + x/2 (1 - tanh^2 u) u',
 //                u = sqrt(2/pi) (x + 0.044715 x^3)          u' = sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+//   silu         x s, s = sigmoid(x)                       s (1 + x (1 - s))
+//   mish         x t, t = tanh(softplus(x))                t + x sigmoid(x) (1 - t^2)
+//   elu          q x if x > 0 else q p (e^x - 1)           q if x > 0 else q p e^x
+//   celu         x if x > 0 else p (e^(x/p) - 1)           1 if x > 0 else e^(x/p)
+//   softplus     log(1 + e^(p x)) / p  (x if p x > q)      sigmoid(p x)  (1 if p x > q)
+//   softsign     x / (1 + |x|)                             1 / (1 + |x|)^2
+//   hardtanh     min(max(x, p), q)                         1 if p < x < q else 0
+//   hardswish    x min(max(x + 3, 0), 6) / 6               0 if x < -3, x/3 + 1/2 if x <= 3, else 1
+//   hardsigmoid  min(max(x + 3, 0), 6) / 6                 1/6 if -3 < x < 3 else 0
+//   logsigmoid   min(x, 0) - log(1 + e^-|x|)               sigmoid(-x)
+//   softshrink   x - p (x > p), x + p (x < -p), else 0     1 if |x| > p else 0
+//   hardshrink   x if |x| > p else 0                       1 if |x| > p else 0
+//   threshold    q if x <= p else x                        0 if x <= p else 1
+// The boundary cases (which side gets the gradient at x = p, +-3, ...) are PyTorch's.
 
 constexpr double kSqrt2 = 1.41421356237309504880;
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;  // 1/sqrt(2 pi)
 constexpr double kSqrt2OverPi = 0.79788456080286535588;  // sqrt(2/pi)
 
 template <class T>
-inline T forward_one(Activation act, T x, T slope) {
+inline T sigmoid_one(T x) {  // without overflow: for x < 0 use e^x / (1 + e^x)
+  if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
+  T e = std::exp(x);
+  return e / (T(1) + e);
+}
+
+// log(1 + e^x) without overflow: max(x, 0) + log1p(e^-|x|)
+template <class T>
+inline T softplus_one(T x) {
+  return std::max(x, T(0)) + std::log1p(std::exp(-std::abs(x)));
+}
+
+template <class T>
+inline T forward_one(Activation act, T x, T slope, T q) {
   switch (act) {
     case Activation::relu: return x > T(0) || x != x ? x : T(0);  // NaN stays NaN, as torch.relu
     case Activation::leaky_relu: return x > T(0) ? x : slope * x;
-    // sigmoid without overflow: for x < 0 use e^x / (1 + e^x)
-    case Activation::sigmoid: {
-      if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
-      T e = std::exp(x);
-      return e / (T(1) + e);
-    }
+    case Activation::sigmoid: return sigmoid_one(x);
     case Activation::tanh: return std::tanh(x);
     case Activation::gelu: return T(0.5) * x * (T(1) + std::erf(x / T(kSqrt2)));
     case Activation::gelu_tanh: {
       T inner = T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x);
       return T(0.5) * x * (T(1) + std::tanh(inner));
     }
+    case Activation::silu: return x * sigmoid_one(x);
+    case Activation::mish: return x * std::tanh(softplus_one(x));
+    case Activation::elu: return q * (x > T(0) ? x : slope * std::expm1(x));
+    case Activation::celu: return x > T(0) ? x : slope * std::expm1(x / slope);
+    case Activation::softplus: return slope * x > q ? x : softplus_one(slope * x) / slope;
+    case Activation::softsign: return x / (T(1) + std::abs(x));
+    case Activation::hardtanh: return x < slope ? slope : (x > q ? q : x);  // NaN stays NaN
+    case Activation::hardswish: return x * std::min(std::max(x + T(3), T(0)), T(6)) / T(6);
+    case Activation::hardsigmoid: return std::min(std::max(x + T(3), T(0)), T(6)) / T(6);
+    case Activation::logsigmoid: return -softplus_one(-x);
+    case Activation::softshrink: return x > slope ? x - slope : (x < -slope ? x + slope : x * T(0));
+    case Activation::hardshrink: return x >= -slope && x <= slope ? T(0) : x;
+    case Activation::threshold: return x <= slope ? q : x;  // NaN stays NaN, as torch
   }
   return x;
 }
 
 // derivative f'(.) given x (relu, leaky, gelu) or y (sigmoid, tanh)
 template <class T>
-inline T derivative_one(Activation act, T s, T slope) {
+inline T derivative_one(Activation act, T s, T slope, T q) {
   switch (act) {
     case Activation::relu: return s > T(0) ? T(1) : T(0);
     case Activation::leaky_relu: return s > T(0) ? T(1) : slope;
@@ -78,21 +115,43 @@ inline T derivative_one(Activation act, T s, T slope) {
       T dinner = T(kSqrt2OverPi) * (T(1) + T(3 * 0.044715) * x2);
       return T(0.5) * (T(1) + t) + T(0.5) * s * (T(1) - t * t) * dinner;
     }
+    case Activation::silu: {
+      T sg = sigmoid_one(s);
+      return sg * (T(1) + s * (T(1) - sg));
+    }
+    case Activation::mish: {
+      T t = std::tanh(softplus_one(s));
+      return t + s * sigmoid_one(s) * (T(1) - t * t);
+    }
+    case Activation::elu: return s > T(0) ? q : q * slope * std::exp(s);
+    case Activation::celu: return s > T(0) ? T(1) : std::exp(s / slope);
+    case Activation::softplus: return slope * s > q ? T(1) : sigmoid_one(slope * s);
+    case Activation::softsign: {
+      T d = T(1) + std::abs(s);
+      return T(1) / (d * d);
+    }
+    case Activation::hardtanh: return s > slope && s < q ? T(1) : T(0);
+    case Activation::hardswish: return s < T(-3) ? T(0) : (s <= T(3) ? s / T(3) + T(0.5) : T(1));
+    case Activation::hardsigmoid: return s > T(-3) && s < T(3) ? T(1) / T(6) : T(0);
+    case Activation::logsigmoid: return sigmoid_one(-s);
+    case Activation::softshrink:
+    case Activation::hardshrink: return s >= -slope && s <= slope ? T(0) : T(1);
+    case Activation::threshold: return s <= slope ? T(0) : T(1);
   }
   return T(1);
 }
 
 // y[i] = f(x[i]); y may alias x
 template <class T>
-inline void activation_forward_reference(Activation act, const T* x, T* y, int64_t n, T slope) {
-  for (int64_t i = 0; i < n; ++i) y[i] = forward_one(act, x[i], slope);
+inline void activation_forward_reference(Activation act, const T* x, T* y, int64_t n, T slope, T q) {
+  for (int64_t i = 0; i < n; ++i) y[i] = forward_one(act, x[i], slope, q);
 }
 
 // gx[i] = gy[i] * f'(saved[i]), saved = x or y (activation_backward_uses_output)
 template <class T>
 inline void activation_backward_reference(Activation act, const T* gy, const T* saved, T* gx, int64_t n,
-                                          T slope) {
-  for (int64_t i = 0; i < n; ++i) gx[i] = gy[i] * derivative_one(act, saved[i], slope);
+                                          T slope, T q) {
+  for (int64_t i = 0; i < n; ++i) gx[i] = gy[i] * derivative_one(act, saved[i], slope, q);
 }
 
 // ---- which path runs ----------------------------------------------------------------------
@@ -105,27 +164,27 @@ constexpr int64_t kLowpBlock = 4096;
 
 bool is_lowp(DType t) { return t == DType::bf16 || t == DType::f16; }
 
-void lowp_forward(Activation act, const uint16_t* x, uint16_t* y, DType t, int64_t n, double param) {
+void lowp_forward(Activation act, const uint16_t* x, uint16_t* y, DType t, int64_t n, double param, double q) {
   parallel_for((n + kLowpBlock - 1) / kLowpBlock, 16, [&](int64_t b0, int64_t b1) {
     float buf[kLowpBlock];
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t i0 = b * kLowpBlock, m = std::min(kLowpBlock, n - i0);
       cast_contiguous(x + i0, t, buf, DType::f32, m);
-      activation_forward(act, buf, buf, DType::f32, m, param);
+      activation_forward(act, buf, buf, DType::f32, m, param, q);
       cast_contiguous(buf, DType::f32, y + i0, t, m);
     }
   });
 }
 
 void lowp_backward(Activation act, const uint16_t* gy, const uint16_t* saved, uint16_t* gx, DType t, int64_t n,
-                   double param) {
+                   double param, double q) {
   parallel_for((n + kLowpBlock - 1) / kLowpBlock, 16, [&](int64_t b0, int64_t b1) {
     float g[kLowpBlock], sv[kLowpBlock];
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t i0 = b * kLowpBlock, m = std::min(kLowpBlock, n - i0);
       cast_contiguous(gy + i0, t, g, DType::f32, m);
       cast_contiguous(saved + i0, t, sv, DType::f32, m);
-      activation_backward(act, g, sv, g, DType::f32, m, param);
+      activation_backward(act, g, sv, g, DType::f32, m, param, q);
       cast_contiguous(g, DType::f32, gx + i0, t, m);
     }
   });
@@ -137,15 +196,15 @@ bool activation_backward_uses_output(Activation act) {
   return act == Activation::sigmoid || act == Activation::tanh;
 }
 
-void activation_forward(Activation act, const void* x, void* y, DType dtype, int64_t n, double param) {
+void activation_forward(Activation act, const void* x, void* y, DType dtype, int64_t n, double param, double q) {
   if (is_lowp(dtype))
-    return lowp_forward(act, static_cast<const uint16_t*>(x), static_cast<uint16_t*>(y), dtype, n, param);
+    return lowp_forward(act, static_cast<const uint16_t*>(x), static_cast<uint16_t*>(y), dtype, n, param, q);
   if (dtype == DType::f32)
     if (const ActivationSimd* simd = activation_simd_active()) {
       bool done = true;
       parallel_for(n, 1 << 16, [&](int64_t b, int64_t e) {
         if (!simd->forward_f32(act, static_cast<const float*>(x) + b, static_cast<float*>(y) + b, e - b,
-                               static_cast<float>(param)))
+                               static_cast<float>(param), static_cast<float>(q)))
           done = false;
       });
       if (done) return;
@@ -153,24 +212,25 @@ void activation_forward(Activation act, const void* x, void* y, DType dtype, int
   MINIDL_DISPATCH_FLOAT(dtype, "activation", {
     const T* px = static_cast<const T*>(x);
     T* py = static_cast<T*>(y);
-    const T slope = static_cast<T>(param);
+    const T slope = static_cast<T>(param), tq = static_cast<T>(q);
     parallel_for(n, 1 << 14, [&](int64_t b, int64_t e) {
-      activation_forward_reference(act, px + b, py + b, e - b, slope);
+      activation_forward_reference(act, px + b, py + b, e - b, slope, tq);
     });
   });
 }
 
 void activation_backward(Activation act, const void* gy, const void* saved, void* gx, DType dtype,
-                         int64_t n, double param) {
+                         int64_t n, double param, double q) {
   if (is_lowp(dtype))
     return lowp_backward(act, static_cast<const uint16_t*>(gy), static_cast<const uint16_t*>(saved),
-                         static_cast<uint16_t*>(gx), dtype, n, param);
+                         static_cast<uint16_t*>(gx), dtype, n, param, q);
   if (dtype == DType::f32)
     if (const ActivationSimd* simd = activation_simd_active()) {
       bool done = true;
       parallel_for(n, 1 << 16, [&](int64_t b, int64_t e) {
         if (!simd->backward_f32(act, static_cast<const float*>(gy) + b, static_cast<const float*>(saved) + b,
-                                static_cast<float*>(gx) + b, e - b, static_cast<float>(param)))
+                                static_cast<float*>(gx) + b, e - b, static_cast<float>(param),
+                                static_cast<float>(q)))
           done = false;
       });
       if (done) return;
@@ -179,9 +239,9 @@ void activation_backward(Activation act, const void* gy, const void* saved, void
     const T* pg = static_cast<const T*>(gy);
     const T* ps = static_cast<const T*>(saved);
     T* po = static_cast<T*>(gx);
-    const T slope = static_cast<T>(param);
+    const T slope = static_cast<T>(param), tq = static_cast<T>(q);
     parallel_for(n, 1 << 14, [&](int64_t b, int64_t e) {
-      activation_backward_reference(act, pg + b, ps + b, po + b, e - b, slope);
+      activation_backward_reference(act, pg + b, ps + b, po + b, e - b, slope, tq);
     });
   });
 }

@@ -1,5 +1,5 @@
-// Bindings for the activation functions (cpp/ops/activation/): relu, leaky_relu, sigmoid,
-// tanh, gelu, gelu_tanh, forward and backward.
+// Bindings for the activation functions (cpp/ops/activation/): the Activation enum, forward
+// and backward with the parameters p, q of activation.h.
 #include "activation.h"
 #include "bindings/convert.h"
 #include "bindings/register.h"
@@ -15,22 +15,23 @@ DType activation_dtype(const py::array& a, const char* what) {
   return t == DType::bf16 || t == DType::f16 ? t : float_dtype(a, what);
 }
 
-py::array activation_op(Activation act, const py::array& x_in, double param) {
+py::array activation_op(Activation act, const py::array& x_in, double param, double q) {
   py::array x = contiguous(x_in);
   const DType t = activation_dtype(x, "activation");
   py::array y = empty_array(t, shape_of(x));
   MaybeReleaseGil nogil(x.size());
-  activation_forward(act, x.data(), y.mutable_data(), t, x.size(), param);
+  activation_forward(act, x.data(), y.mutable_data(), t, x.size(), param, q);
   return y;
 }
 
-py::array activation_backward_op(Activation act, const py::array& gy_in, const py::array& saved_in, double param) {
+py::array activation_backward_op(Activation act, const py::array& gy_in, const py::array& saved_in, double param,
+                                 double q) {
   py::array gy = contiguous(gy_in), saved = contiguous(saved_in);
   const DType t = activation_dtype(saved, "activation backward");
   if (dtype_of(gy) != t || gy.size() != saved.size()) throw py::value_error("activation backward: gradient does not match");
   py::array gx = empty_array(t, shape_of(saved));
   MaybeReleaseGil nogil(gy.size());
-  activation_backward(act, gy.data(), saved.data(), gx.mutable_data(), t, gy.size(), param);
+  activation_backward(act, gy.data(), saved.data(), gx.mutable_data(), t, gy.size(), param, q);
   return gx;
 }
 
@@ -41,9 +42,15 @@ void register_activation(py::module_& m) {
   compare_members_by_identity(py::enum_<Activation>(m, "Activation")
       .value("relu", Activation::relu).value("leaky_relu", Activation::leaky_relu)
       .value("sigmoid", Activation::sigmoid).value("tanh", Activation::tanh).value("gelu", Activation::gelu)
-      .value("gelu_tanh", Activation::gelu_tanh));
-  m.def("activation", &activation_op);
-  m.def("activation_backward", &activation_backward_op);
+      .value("gelu_tanh", Activation::gelu_tanh).value("silu", Activation::silu).value("mish", Activation::mish)
+      .value("elu", Activation::elu).value("celu", Activation::celu).value("softplus", Activation::softplus)
+      .value("softsign", Activation::softsign).value("hardtanh", Activation::hardtanh)
+      .value("hardswish", Activation::hardswish).value("hardsigmoid", Activation::hardsigmoid)
+      .value("logsigmoid", Activation::logsigmoid).value("softshrink", Activation::softshrink)
+      .value("hardshrink", Activation::hardshrink).value("threshold", Activation::threshold));
+  m.def("activation", &activation_op, py::arg("act"), py::arg("x"), py::arg("p"), py::arg("q") = 0.0);
+  m.def("activation_backward", &activation_backward_op, py::arg("act"), py::arg("gy"), py::arg("saved"), py::arg("p"),
+        py::arg("q") = 0.0);
   m.def("activation_backward_uses_output", [](Activation act) { return activation_backward_uses_output(act); });
 }
 

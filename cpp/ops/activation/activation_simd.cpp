@@ -1,7 +1,7 @@
 // Float32 activations for one ISA (ActivationSimd): must match activation_forward_reference
 // and activation_backward_reference in cpp/ops/activation/activation.cpp (forward_one,
 // derivative_one), the same formulas on Vec, with the transcendental parts from vec.h (exp,
-// sigmoid, tanh, erf). Each forward and backward is one streaming pass: y = f(x),
+// sigmoid, tanh, erf, log). Each forward and backward is one streaming pass: y = f(x),
 // gx = gy * f'(saved). Returning false sends the call to the reference.
 #include "activation.h"
 #include "core/vec.h"
@@ -31,9 +31,48 @@ inline TanhGeluParts tanh_gelu_parts(Vec x, Vec x2) {
   return {blend(cmp_lt(u, Vec::zero()), r, er), er * r};
 }
 
-bool forward_f32(Activation act, const float* x, float* y, int64_t n, float param) {
-  const Vec zero = Vec::zero();
-  const Vec slope = Vec::set1(param);
+// log(1 + e) for e in [0, 1] with log1p's relative accuracy: u = 1 + e rounds, and
+// log(u) e / (u - 1) cancels that rounding (Goldberg's trick); u == 1 means log1p(e) = e.
+inline Vec log1p_unit(Vec e) {
+  const Vec one = Vec::set1(1.0f);
+  Vec u = one + e;
+  return blend(cmp_eq(u, one), log(u) * e / (u - one), e);
+}
+
+// softplus(a) = log(1 + e^a) = max(a, 0) + log1p(e^-|a|): no overflow, accurate in both tails
+inline Vec softplus(Vec a) { return max(Vec::zero(), a) + log1p_unit(exp(neg(abs(a)))); }
+
+// tanh(softplus(x)) = n / (n + 2), n = e^x (e^x + 2): one exp, exact in the x -> -inf tail;
+// for x > 20 the ratio is 1 in float32, and clamping x there keeps n finite.
+inline Vec tanh_softplus(Vec x) {
+  Vec e = exp(min(x, Vec::set1(20.0f)));
+  Vec n = e * (e + Vec::set1(2.0f));
+  return n / (n + Vec::set1(2.0f));
+}
+
+// e^x - 1 with expm1's relative accuracy near 0, where exp(x) - 1 cancels (ELU of -1e-30
+// would be 0): |x| < 1/2 uses the Taylor series to x^8/8! (truncation < 1e-8 relative).
+inline Vec expm1(Vec x) {
+  Vec p = fmadd(Vec::set1(1.0f / 40320), x, Vec::set1(1.0f / 5040));
+  p = fmadd(p, x, Vec::set1(1.0f / 720));
+  p = fmadd(p, x, Vec::set1(1.0f / 120));
+  p = fmadd(p, x, Vec::set1(1.0f / 24));
+  p = fmadd(p, x, Vec::set1(1.0f / 6));
+  p = fmadd(p, x, Vec::set1(0.5f));
+  p = fmadd(p, x, Vec::set1(1.0f));
+  return blend(cmp_lt(abs(x), Vec::set1(0.5f)), exp(x) - Vec::set1(1.0f), p * x);
+}
+
+// 1 where lo < s < hi, else 0
+inline Vec inside(Vec s, Vec lo, Vec hi) {
+  const Vec zero = Vec::zero(), one = Vec::set1(1.0f);
+  return blend(cmp_gt(s, lo), zero, blend(cmp_lt(s, hi), zero, one));
+}
+
+bool forward_f32(Activation act, const float* x, float* y, int64_t n, float param, float q) {
+  const Vec zero = Vec::zero(), one = Vec::set1(1.0f);
+  const Vec slope = Vec::set1(param), vq = Vec::set1(q);
+  const Vec three = Vec::set1(3.0f), six = Vec::set1(6.0f), sixth = Vec::set1(1.0f / 6.0f);
   switch (act) {
     // max(0, v): maxps returns its second operand when either is NaN, so NaN passes through as
     // in the reference (and for two zeros, so relu(-0) is -0 here, +0 there: equal numbers)
@@ -55,13 +94,58 @@ bool forward_f32(Activation act, const float* x, float* y, int64_t n, float para
     case Activation::gelu_tanh:
       map1(x, y, n, [](Vec v) { return v * tanh_gelu_parts(v, v * v).sig; });
       return true;
+    case Activation::silu: map1(x, y, n, [](Vec v) { return v * sigmoid(v); }); return true;
+    case Activation::mish: map1(x, y, n, [](Vec v) { return v * tanh_softplus(v); }); return true;
+    case Activation::elu:  // q (x if x > 0 else p (e^x - 1))
+      map1(x, y, n, [&](Vec v) { return vq * blend(cmp_gt(v, zero), slope * expm1(v), v); });
+      return true;
+    case Activation::celu: {
+      const Vec inv_alpha = Vec::set1(1.0f / param);
+      map1(x, y, n, [&](Vec v) { return blend(cmp_gt(v, zero), slope * expm1(v * inv_alpha), v); });
+      return true;
+    }
+    case Activation::softplus: {  // x where p x > q, else softplus(p x) / p
+      const Vec inv_beta = Vec::set1(1.0f / param);
+      map1(x, y, n, [&](Vec v) {
+        Vec bx = slope * v;
+        return blend(cmp_gt(bx, vq), softplus(bx) * inv_beta, v);
+      });
+      return true;
+    }
+    case Activation::softsign: map1(x, y, n, [&](Vec v) { return v / (one + abs(v)); }); return true;
+    // min(max(v, lo), hi): max/min return the second operand for NaN, so NaN passes through
+    case Activation::hardtanh: map1(x, y, n, [&](Vec v) { return min(vq, max(slope, v)); }); return true;
+    case Activation::hardswish:
+      map1(x, y, n, [&](Vec v) { return v * min(six, max(zero, v + three)) * sixth; });
+      return true;
+    case Activation::hardsigmoid:
+      map1(x, y, n, [&](Vec v) { return min(six, max(zero, v + three)) * sixth; });
+      return true;
+    case Activation::logsigmoid: map1(x, y, n, [](Vec v) { return neg(softplus(neg(v))); }); return true;
+    case Activation::softshrink: {  // x - p, x + p, or x * 0 (NaN stays NaN) in [-p, p]
+      const Vec neg_slope = neg(slope);
+      map1(x, y, n, [&](Vec v) {
+        Vec r = blend(cmp_lt(v, neg_slope), v * zero, v + slope);
+        return blend(cmp_gt(v, slope), r, v - slope);
+      });
+      return true;
+    }
+    case Activation::hardshrink: {  // 0 in [-p, p], else x (NaN stays NaN)
+      const Vec neg_slope = neg(slope);
+      map1(x, y, n, [&](Vec v) { return blend(cmp_ge(v, neg_slope), v, blend(cmp_le(v, slope), v, zero)); });
+      return true;
+    }
+    case Activation::threshold:  // q where x <= p, else x (NaN stays NaN)
+      map1(x, y, n, [&](Vec v) { return blend(cmp_le(v, slope), v, vq); });
+      return true;
   }
   return false;
 }
 
-bool backward_f32(Activation act, const float* gy, const float* saved, float* gx, int64_t n, float param) {
+bool backward_f32(Activation act, const float* gy, const float* saved, float* gx, int64_t n, float param, float q) {
   const Vec zero = Vec::zero(), one = Vec::set1(1.0f);
-  const Vec slope = Vec::set1(param);
+  const Vec slope = Vec::set1(param), vq = Vec::set1(q);
+  const Vec three = Vec::set1(3.0f);
   switch (act) {
     // gy * (s > 0 ? 1 : 0): multiply rather than select, so gy = inf or NaN behaves as the reference
     case Activation::relu:
@@ -92,6 +176,65 @@ bool backward_f32(Activation act, const float* gy, const float* saved, float* gx
         Vec du = Vec::set1(kSqrt2OverPi) * fmadd(Vec::set1(3.0f * kGeluCubic), x2, one);
         return g * fmadd(Vec::set1(2.0f) * s * p.sig_sig, du, p.sig);
       });
+      return true;
+    case Activation::silu:  // s (1 + x (1 - s)), s = sigmoid(x)
+      map2(gy, saved, gx, n, [&](Vec g, Vec x) {
+        Vec sg = sigmoid(x);
+        return g * (sg * fmadd(x, one - sg, one));
+      });
+      return true;
+    case Activation::mish:  // t + x sigmoid(x) (1 - t^2), t = tanh(softplus(x))
+      map2(gy, saved, gx, n, [&](Vec g, Vec x) {
+        Vec t = tanh_softplus(x);
+        return g * fmadd(x * sigmoid(x), fnmadd(t, t, one), t);
+      });
+      return true;
+    case Activation::elu:  // q if x > 0 else q p e^x
+      map2(gy, saved, gx, n, [&](Vec g, Vec x) { return g * (vq * blend(cmp_gt(x, zero), slope * exp(x), one)); });
+      return true;
+    case Activation::celu: {  // 1 if x > 0 else e^(x/p)
+      const Vec inv_alpha = Vec::set1(1.0f / param);
+      map2(gy, saved, gx, n, [&](Vec g, Vec x) { return g * blend(cmp_gt(x, zero), exp(x * inv_alpha), one); });
+      return true;
+    }
+    case Activation::softplus:  // 1 where p x > q, else sigmoid(p x)
+      map2(gy, saved, gx, n, [&](Vec g, Vec x) {
+        Vec bx = slope * x;
+        return g * blend(cmp_gt(bx, vq), sigmoid(bx), one);
+      });
+      return true;
+    case Activation::softsign:  // 1 / (1 + |x|)^2
+      map2(gy, saved, gx, n, [&](Vec g, Vec x) {
+        Vec d = one + abs(x);
+        return g / (d * d);
+      });
+      return true;
+    case Activation::hardtanh:
+      map2(gy, saved, gx, n, [&](Vec g, Vec x) { return g * inside(x, slope, vq); });
+      return true;
+    case Activation::hardswish:  // 0 if x < -3, x/3 + 1/2 if x <= 3, else 1
+      map2(gy, saved, gx, n, [&](Vec g, Vec x) {
+        Vec mid = fmadd(x, Vec::set1(1.0f / 3.0f), Vec::set1(0.5f));
+        Vec d = blend(cmp_le(x, three), one, mid);
+        return g * blend(cmp_lt(x, neg(three)), d, zero);
+      });
+      return true;
+    case Activation::hardsigmoid:  // 1/6 if -3 < x < 3 else 0
+      map2(gy, saved, gx, n, [&](Vec g, Vec x) { return g * (inside(x, neg(three), three) * Vec::set1(1.0f / 6.0f)); });
+      return true;
+    case Activation::logsigmoid:  // sigmoid(-x)
+      map2(gy, saved, gx, n, [&](Vec g, Vec x) { return g * sigmoid(neg(x)); });
+      return true;
+    case Activation::softshrink:
+    case Activation::hardshrink: {  // 0 in [-p, p], else 1
+      const Vec neg_slope = neg(slope);
+      map2(gy, saved, gx, n, [&](Vec g, Vec x) {
+        return g * blend(cmp_ge(x, neg_slope), one, blend(cmp_le(x, slope), one, zero));
+      });
+      return true;
+    }
+    case Activation::threshold:  // 0 where x <= p, else 1
+      map2(gy, saved, gx, n, [&](Vec g, Vec x) { return g * blend(cmp_le(x, slope), one, zero); });
       return true;
   }
   return false;

@@ -20,6 +20,8 @@ enum class BinaryOp : int {
 enum class UnaryOp : int {
   neg = 0, abs, exp, log, sqrt, rsqrt, square, reciprocal, sign, sin, cos, log1p, expm1,
   floor, ceil, round, trunc, logical_not, isnan, isinf, isfinite,
+  erf,     // 2/sqrt(pi) * integral_0^x e^(-t^2) dt
+  erfinv,  // the inverse of erf on (-1, 1): erf(erfinv(y)) = y; +-inf at +-1, NaN outside
 };
 
 bool binary_is_comparison(BinaryOp op);

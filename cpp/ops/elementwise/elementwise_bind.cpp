@@ -116,7 +116,8 @@ void register_elementwise(py::module_& m) {
       .value("cos", UnaryOp::cos).value("log1p", UnaryOp::log1p).value("expm1", UnaryOp::expm1)
       .value("floor", UnaryOp::floor).value("ceil", UnaryOp::ceil).value("round", UnaryOp::round)
       .value("trunc", UnaryOp::trunc).value("logical_not", UnaryOp::logical_not).value("isnan", UnaryOp::isnan)
-      .value("isinf", UnaryOp::isinf).value("isfinite", UnaryOp::isfinite));
+      .value("isinf", UnaryOp::isinf).value("isfinite", UnaryOp::isfinite)
+      .value("erf", UnaryOp::erf).value("erfinv", UnaryOp::erfinv));
   m.def("binary", &binary_op);
   m.def("binary_", &binary_inplace);
   m.def("binary_scalar", &binary_scalar_op);

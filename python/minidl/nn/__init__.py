@@ -4,6 +4,9 @@ from .batchnorm import BatchNorm1d, BatchNorm2d
 from .layernorm import LayerNorm
 from .multihead_attention import MultiheadAttention
 from .activation import GELU, LeakyReLU, ReLU, Sigmoid, Tanh
+from .activation_composed import GLU, PReLU, RReLU, Softmin, Tanhshrink
+from .activation_pointwise import (CELU, ELU, SELU, Hardshrink, Hardsigmoid, Hardswish, Hardtanh, LogSigmoid, Mish,
+                                   ReLU6, SiLU, Softplus, Softshrink, Softsign, Threshold)
 from .softmax import LogSoftmax, Softmax
 from .containers import Identity, ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .conv import Conv1d, Conv2d

@@ -11,7 +11,10 @@ elementwise, y = phi(x), is what lets a network bend. This module holds the func
     Tanh        y = tanh(x)                            dy/dx = 1 - y^2
     GELU        y = x Phi(x), Phi the normal CDF       dy/dx = Phi(x) + x phi(x)
 
-Every activation keeps the input's shape (any shape, elementwise) and dtype.
+Every activation keeps the input's shape (any shape, elementwise) and dtype. The other
+pointwise activations (SiLU, ELU, Softplus, Hardswish, ...) are in activation_pointwise.py,
+on the same kernel; Softmin, GLU, Tanhshrink, PReLU and RReLU, built from other ops, in
+activation_composed.py.
 
 Where the C++ lives: cpp/ops/activation/activation.cpp holds the scalar reference loops,
 forward and backward side by side, and the dispatch; cpp/ops/activation/activation_simd.cpp
@@ -34,28 +37,30 @@ class ActivationBackward(Node):
     __slots__ = ()
 
     def apply(self, g):
-        act, saved, param = self.get_saved()
+        act, saved, param, q = self.get_saved()
         if g.dtype != saved.dtype:
             g = A.cast(g, saved.dtype)
-        return (_C.activation_backward(act, g, saved, param),)
+        return (_C.activation_backward(act, g, saved, param, q),)
 
 
 _USES_OUTPUT = {A.SIGMOID, A.TANH}
 
 
-def _activation(x: Tensor, act: int, param: float = 0.0) -> Tensor:
+def _activation(x: Tensor, act: int, param: float = 0.0, q: float = 0.0) -> Tensor:
+    """y = f(x) by the C++ kernel ``act`` with its parameters p = ``param`` and ``q`` (the
+    meaning of each is listed in cpp/ops/activation/activation.h)."""
     d = x._data
-    if d.dtype.kind in "bi":
+    if d.dtype.kind in "biu":
         raise RuntimeError(f"activation: expected a floating point tensor, got {x.dtype}")
-    y = _C.activation(act, d, param)  # 16-bit: computed in float32 inside C++, rounded once
-    return result(y, ActivationBackward, (x,), (act, y if act in _USES_OUTPUT else d, param))
+    y = _C.activation(act, d, param, q)  # 16-bit: computed in float32 inside C++, rounded once
+    return result(y, ActivationBackward, (x,), (act, y if act in _USES_OUTPUT else d, param, q))
 
 
-def _maybe_inplace(x: Tensor, act: int, param: float, inplace: bool) -> Tensor:
+def _maybe_inplace(x: Tensor, act: int, param: float, inplace: bool, q: float = 0.0) -> Tensor:
     if not inplace:
-        return _activation(x, act, param)
+        return _activation(x, act, param, q)
     # the activation's backward reads its output (relu) or its input (a copy of it is kept)
-    return inplace_ops.apply_(x, lambda old: _activation(old, act, param), keeps_old=act not in _USES_OUTPUT)
+    return inplace_ops.apply_(x, lambda old: _activation(old, act, param, q), keeps_old=act not in _USES_OUTPUT)
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from ..ops.gemm import linear  # noqa: F401  (the fused GEMM + bias, cpp/ops/gemm)
 from .activation import gelu, leaky_relu, relu, sigmoid, tanh  # noqa: F401
+from .activation_composed import glu, prelu, rrelu, softmin, tanhshrink  # noqa: F401
+from .activation_pointwise import (celu, elu, hardshrink, hardsigmoid, hardswish, hardtanh, logsigmoid,  # noqa: F401
+                                   mish, relu6, selu, silu, softplus, softshrink, softsign, threshold)
 from .attention import scaled_dot_product_attention  # noqa: F401
 from .batchnorm import batch_norm  # noqa: F401
 from .conv import conv1d, conv2d  # noqa: F401

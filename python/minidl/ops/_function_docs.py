@@ -384,6 +384,27 @@ GENERATED_DOCS = {
         >>> md.exp(md.tensor([1e-8])) - 1    # the naive formula loses everything
         tensor([0.0000])
         """,
+    "erf": """Elementwise error function: erf(x) = 2/sqrt(pi) * integral from 0 to x of e^(-t^2) dt.
+
+        Values in (-1, 1); erf(x / sqrt 2) = 2 Phi(x) - 1 with Phi the standard normal CDF.
+        Backward: d out / d input = 2/sqrt(pi) e^(-x^2). Integer inputs give the default
+        float dtype. Shapes: (*) -> (*).
+
+        >>> import minidl as md
+        >>> md.erf(md.tensor([-1.0, 0.0, 0.5, 3.0]))
+        tensor([-0.8427,  0.0000,  0.5205,  1.0000])
+        """,
+    "erfinv": """Elementwise inverse error function: erf(erfinv(y)) = y for y in (-1, 1).
+
+        erfinv(+-1) = +-inf and erfinv(y) = NaN for |y| > 1, as in PyTorch; sqrt(2) erfinv(2p - 1)
+        is the standard normal quantile of p. Backward: d out / d input = sqrt(pi)/2 e^(out^2).
+        Computed in float64 (Giles' approximation refined by two Newton steps on erf/erfc) and
+        rounded once. Shapes: (*) -> (*).
+
+        >>> import minidl as md
+        >>> md.erfinv(md.tensor([-0.5, 0.0, 0.8427, 1.0]))
+        tensor([-0.4769,  0.0000,  1.0000,     inf])
+        """,
     "floor": """Elementwise floor: the largest integer <= input (as a float).
 
         Backward: zero (the function is flat between integers). Integer tensors pass through.

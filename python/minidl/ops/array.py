@@ -21,13 +21,17 @@ ADD, SUB, MUL, DIV, POW, MAXIMUM, MINIMUM = _B.add, _B.sub, _B.mul, _B.div, _B.p
 EQ, NE, LT, LE, GT, GE = _B.eq, _B.ne, _B.lt, _B.le, _B.gt, _B.ge
 LAND, LOR, LXOR, FLOOR_DIVIDE, REMAINDER = _B.logical_and, _B.logical_or, _B.logical_xor, _B.floor_divide, _B.remainder
 (NEG, ABS, EXP, LOG, SQRT, RSQRT, SQUARE, RECIPROCAL, SIGN, SIN, COS, LOG1P, EXPM1, FLOOR, CEIL, ROUND, TRUNC,
- LOGICAL_NOT, ISNAN, ISINF, ISFINITE) = (
+ LOGICAL_NOT, ISNAN, ISINF, ISFINITE, ERF, ERFINV) = (
     _U.neg, _U.abs, _U.exp, _U.log, _U.sqrt, _U.rsqrt, _U.square, _U.reciprocal, _U.sign, _U.sin, _U.cos, _U.log1p,
-    _U.expm1, _U.floor, _U.ceil, _U.round, _U.trunc, _U.logical_not, _U.isnan, _U.isinf, _U.isfinite)
+    _U.expm1, _U.floor, _U.ceil, _U.round, _U.trunc, _U.logical_not, _U.isnan, _U.isinf, _U.isfinite, _U.erf,
+    _U.erfinv)
 R_SUM, R_PROD, R_MAX, R_MIN, R_ARGMAX, R_ARGMIN, R_LOGSUMEXP, R_ANY, R_ALL = (
     _R.sum, _R.prod, _R.max, _R.min, _R.argmax, _R.argmin, _R.logsumexp, _R.any, _R.all)
 RELU, LEAKY_RELU, SIGMOID, TANH, GELU, GELU_TANH = (
     _ACT.relu, _ACT.leaky_relu, _ACT.sigmoid, _ACT.tanh, _ACT.gelu, _ACT.gelu_tanh)
+(SILU, MISH, ELU, CELU, SOFTPLUS, SOFTSIGN, HARDTANH, HARDSWISH, HARDSIGMOID, LOGSIGMOID, SOFTSHRINK, HARDSHRINK,
+ THRESHOLD) = (_ACT.silu, _ACT.mish, _ACT.elu, _ACT.celu, _ACT.softplus, _ACT.softsign, _ACT.hardtanh,
+              _ACT.hardswish, _ACT.hardsigmoid, _ACT.logsigmoid, _ACT.softshrink, _ACT.hardshrink, _ACT.threshold)
 # binary ops without a gradient: comparisons and logical ops (bool result), floor_divide and
 # remainder (piecewise constant in the inputs)
 NO_GRAD_BINARY = frozenset({EQ, NE, LT, LE, GT, GE, LAND, LOR, LXOR, FLOOR_DIVIDE, REMAINDER})

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import _C
 from .. import cuda
-from ..dtypes import ALL, as_dtype, bool_, from_numpy_dtype, get_default_dtype, int64
+from ..dtypes import ALL, as_dtype, bool_, float64, from_numpy_dtype, get_default_dtype, int64
 from ..tensor import Tensor
 from . import array as A
 
@@ -367,6 +367,26 @@ def linspace(start, end, steps: int, dtype=None, device=None, requires_grad=Fals
     base = _C.arange(0.0, float(steps), 1.0, _C.DType.f64)  # float64 0..steps-1
     vals = A.binary_scalar(A.ADD, A.binary_scalar(A.MUL, base, step), float(start))
     return _finish(A.cast(vals, dt.np), requires_grad, dt)
+
+
+def logspace(start, end, steps: int, base: float = 10.0, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``steps`` values spaced evenly on a log scale: base ** linspace(start, end, steps).
+
+    value_i = base ** (start + i (end - start) / (steps - 1)), so the first is base**start
+    and the last base**end. Computed in float64 and rounded once to ``dtype`` (the default
+    float dtype).
+
+    Shapes: () -> (steps,).
+
+    >>> import minidl as md
+    >>> md.logspace(0, 3, 4)
+    tensor([   1.0000,   10.0000,  100.0000, 1000.0000])
+    >>> md.logspace(0, 2, 3, base=2)
+    tensor([1.0000, 2.0000, 4.0000])
+    """
+    dt = as_dtype(dtype) if dtype is not None else get_default_dtype()
+    exponents = linspace(start, end, steps, dtype=float64)._data
+    return _finish(A.cast(np.power(float(base), exponents), dt.np), requires_grad, dt)
 
 
 def eye(n: int, m: int = None, dtype=None, device=None, requires_grad=False) -> Tensor:

@@ -304,13 +304,17 @@ class UnaryBackward(Node):
             return (A.div(g, A.binary_scalar(A.ADD, x, 1.0)),)
         if op == A.EXPM1:
             return (A.mul(g, A.binary_scalar(A.ADD, y, 1.0)),)
+        if op == A.ERF:  # 2/sqrt(pi) e^(-x^2)
+            return (A.mul(g, A.scale(A.unary(A.EXP, A.neg(A.mul(x, x))), 1.1283791670955126)),)
+        if op == A.ERFINV:  # 1 / erf'(y) = sqrt(pi)/2 e^(y^2)
+            return (A.mul(g, A.scale(A.unary(A.EXP, A.mul(y, y)), 0.8862269254527580)),)
         # sign, floor, ceil, round, trunc: zero almost everywhere
         return (A.scale(g, 0.0),)
 
 
-_READS_INPUT = {A.ABS, A.LOG, A.SQUARE, A.SIN, A.COS, A.LOG1P}
-_READS_OUTPUT = {A.EXP, A.SQRT, A.RSQRT, A.RECIPROCAL, A.EXPM1}
-_NEEDS_FLOAT = {A.EXP, A.LOG, A.SQRT, A.RSQRT, A.RECIPROCAL, A.SIN, A.COS, A.LOG1P, A.EXPM1}
+_READS_INPUT = {A.ABS, A.LOG, A.SQUARE, A.SIN, A.COS, A.LOG1P, A.ERF}
+_READS_OUTPUT = {A.EXP, A.SQRT, A.RSQRT, A.RECIPROCAL, A.EXPM1, A.ERFINV}
+_NEEDS_FLOAT = {A.EXP, A.LOG, A.SQRT, A.RSQRT, A.RECIPROCAL, A.SIN, A.COS, A.LOG1P, A.EXPM1, A.ERF, A.ERFINV}
 
 
 def unary(op: int, x: Tensor) -> Tensor:
@@ -373,6 +377,47 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:
     else:
         out = _C.clamp(d, min, max)
     return result(out, ClampBackward, (x,), (d, min, max))
+
+
+def clamp_min(input: Tensor, min) -> Tensor:
+    """``clamp(input, min=min)``: every element at least ``min`` (a number or a tensor).
+
+    Shapes: (*) -> (*). Backward as :func:`clamp`.
+
+    >>> import minidl as md
+    >>> md.clamp_min(md.tensor([-2., 0.5, 3.]), 0.)
+    tensor([0.0000, 0.5000, 3.0000])
+    """
+    return clamp(input, min=min)
+
+
+def clamp_max(input: Tensor, max) -> Tensor:
+    """``clamp(input, max=max)``: every element at most ``max`` (a number or a tensor).
+
+    Shapes: (*) -> (*). Backward as :func:`clamp`.
+
+    >>> import minidl as md
+    >>> md.clamp_max(md.tensor([-2., 0.5, 3.]), 1.)
+    tensor([-2.0000,  0.5000,  1.0000])
+    """
+    return clamp(input, max=max)
+
+
+def tan(input: Tensor) -> Tensor:
+    """Tangent, elementwise: tan(x) = sin(x) / cos(x) (x in radians).
+
+    Gradient: 1 / cos^2(x) = 1 + tan^2(x), here from the quotient's backward. minidl
+    computes sin and cos (two kernels, then a division), so a value may differ from
+    PyTorch's ``tan`` kernel by about one rounding; integer inputs give the default float
+    dtype, as in PyTorch. Shapes: (*) -> (*).
+
+    >>> import minidl as md
+    >>> md.tan(md.tensor([0.0, 0.7853981634, -1.0]))
+    tensor([ 0.0000,  1.0000, -1.5574])
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"tan(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+    return input.sin() / input.cos()
 
 
 class WhereBackward(Node):

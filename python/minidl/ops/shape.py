@@ -129,9 +129,25 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 
 def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
+    """Split dim ``dim`` into several dims of ``sizes`` (the inverse of ``flatten``); one
+    size may be -1 (inferred). A view where ``reshape`` gives one.
+
+    Shapes: (.., n, ..) -> (.., *sizes, ..) with prod(sizes) = n.
+
+    >>> import minidl as md
+    >>> md.unflatten(md.zeros(2, 6), 1, (2, -1)).shape
+    minidl.Size([2, 2, 3])
+    """
     d = _dim(dim, x.ndim)
     shape = x._data.shape
-    return reshape(x, shape[:d] + tuple(sizes) + shape[d + 1:])
+    sizes = tuple(int(s) for s in sizes)
+    if not sizes:
+        raise RuntimeError("unflatten: sizes must be non-empty")
+    known = int(np.prod([s for s in sizes if s != -1]))
+    if sizes.count(-1) > 1 or (-1 not in sizes and known != shape[d]) or (-1 in sizes and (known == 0 or shape[d] % known)):
+        raise RuntimeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {dim} "
+                           f"({shape[d]}) in the input tensor")
+    return reshape(x, shape[:d] + sizes + shape[d + 1:])
 
 
 def _dim(d: int, nd: int) -> int:
@@ -245,6 +261,18 @@ def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
 
 
 def t(x: Tensor) -> Tensor:
+    """The transpose of a matrix (dims 0 and 1 swapped); a 0-D or 1-D tensor is returned as is.
+
+    A view, as in PyTorch. More than 2 dims raise RuntimeError (use ``transpose`` or ``.mT``).
+
+    Shapes: (m, n) -> (n, m); (n,) -> (n,).
+
+    >>> import minidl as md
+    >>> md.t(md.tensor([[1, 2, 3]]))
+    tensor([[1],
+            [2],
+            [3]])
+    """
     if x.ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
     return transpose(x, 0, 1) if x.ndim == 2 else x
