@@ -243,6 +243,17 @@ MD = {
     "all": Example(lambda t: (t.all(t.tensor([[True, False], [True, True]])), t.all(t.tensor([[1, 1], [0, 2]]), 1))),
     "count_nonzero": Example(lambda t: (t.count_nonzero(t.tensor([[0, 1, 2], [3, 0, 0]])),
                                         t.count_nonzero(t.tensor([[0., 1.], [2., 0.]]), 1))),
+    # --- sorting and selection, scans ----------------------------------------------------
+    "sort": Example(lambda t: (t.sort(data(t, 3, 4)), t.sort(t.tensor([2, 1, 2, 1]), descending=True, stable=True))),
+    "argsort": Example(lambda t: t.argsort(data(t, 3, 4), dim=0, descending=True)),
+    "msort": Example(lambda t: t.msort(data(t, 3, 4))),
+    "topk": Example(lambda t: (t.topk(data(t, 3, 7), 3), t.topk(data(t, 3, 7), 2, dim=0, largest=False))),
+    "cumsum": Example(lambda t: (t.cumsum(data(t, 3, 4), 1), t.cumsum(t.tensor([True, True, False]), 0))),
+    "cumprod": Example(lambda t: t.cumprod(data(t, 3, 4), dim=-1)),
+    "cummax": Example(lambda t: t.cummax(data(t, 3, 4), 1)),
+    "cummin": Example(lambda t: t.cummin(data(t, 3, 4), 0)),
+    "logcumsumexp": Example(lambda t: t.logcumsumexp(data(t, 3, 4) * 100, 1)),
+    "diff": Example(lambda t: (t.diff(data(t, 3, 4)), t.diff(data(t, 3, 4), n=2, dim=0, prepend=data(t, 1, 4)))),
     # --- activations --------------------------------------------------------------------
     "relu": Example(lambda t: t.relu(data(t, 5))),
     "sigmoid": Example(lambda t: t.sigmoid(data(t, 5) * 10)),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from .autograd import backward as _autograd_backward
 from .dtypes import as_dtype, dtype as _dtype, get_default_dtype
 from .nn import functional as F
-from .ops import creation, elementwise, gemm, inplace, reduce, shape
+from .ops import creation, elementwise, gemm, inplace, reduce, scan, shape, sort
 from .ops import array as A
 from .tensor import Tensor, device
 
@@ -157,6 +157,11 @@ T.contiguous = lambda self, memory_format=None: shape.contiguous(self)
 T.repeat = shape.repeat
 T.flip = shape.flip
 
+
+for _name in ("sort", "argsort", "msort", "topk"):
+    setattr(T, _name, getattr(sort, _name))
+for _name in ("cumsum", "cumprod", "cummax", "cummin", "logcumsumexp", "diff"):
+    setattr(T, _name, getattr(scan, _name))
 
 for _name in ("relu", "sigmoid", "tanh", "softmax", "log_softmax"):
     setattr(T, _name, getattr(F, _name))  # x.relu(...) is F.relu(x, ...)

@@ -1,0 +1,79 @@
+// Bindings for sort, topk and their backward along one dim (cpp/ops/sort/).
+#include "bindings/convert.h"
+#include "bindings/register.h"
+#include "sort.h"
+
+namespace minidl_py {
+using namespace minidl;
+
+namespace {
+
+// x's shape seen as (outer, len, inner) around `dim`
+void split_dim(const std::vector<int64_t>& shape, int64_t dim, int64_t& outer, int64_t& len, int64_t& inner) {
+  outer = 1; inner = 1;
+  for (int64_t d = 0; d < dim; ++d) outer *= shape[d];
+  len = shape[dim];
+  for (size_t d = dim + 1; d < shape.size(); ++d) inner *= shape[d];
+}
+
+// (values, indices) with x's dtype and int64, of x's shape with dim resized to k
+std::pair<py::array, py::array> sort_results(const py::array& x, int64_t dim, int64_t k) {
+  std::vector<int64_t> shape = shape_of(x);
+  shape[dim] = k;
+  return {empty_array(dtype_of(x), shape), empty_array(DType::i64, shape)};
+}
+
+py::tuple sort_op(const py::array& x_in, int64_t dim, bool descending) {
+  py::array x = contiguous(x_in);
+  int64_t outer, len, inner;
+  split_dim(shape_of(x), dim, outer, len, inner);
+  auto [values, indices] = sort_results(x, dim, len);
+  if (x.size() > 0) {
+    MaybeReleaseGil nogil(x.size() * 8);  // held again before the tuple below is built
+    sort_lines(x.data(), values.mutable_data(), static_cast<int64_t*>(indices.mutable_data()), dtype_of(x), outer,
+               len, inner, descending);
+  }
+  return py::make_tuple(values, indices);
+}
+
+py::tuple topk_op(const py::array& x_in, int64_t k, int64_t dim, bool largest) {
+  py::array x = contiguous(x_in);
+  int64_t outer, len, inner;
+  split_dim(shape_of(x), dim, outer, len, inner);
+  if (k < 0 || k > len) throw py::index_error("selected index k out of range");
+  auto [values, indices] = sort_results(x, dim, k);
+  if (x.size() > 0 && k > 0) {
+    MaybeReleaseGil nogil(x.size() * 4);
+    topk_lines(x.data(), values.mutable_data(), static_cast<int64_t*>(indices.mutable_data()), dtype_of(x), outer,
+               len, inner, k, largest);
+  }
+  return py::make_tuple(values, indices);
+}
+
+// gx of `shape` (float dtype of g): gx[.., idx[.., j, ..], ..] += g[.., j, ..] along dim
+py::array scatter_add_op(const py::array& g_in, const py::array& idx_in, const std::vector<int64_t>& shape, int64_t dim) {
+  py::array g = contiguous(g_in), idx = contiguous(idx_in);
+  const DType t = float_dtype(g, "sort backward");
+  if (dtype_of(idx) != DType::i64) throw py::type_error("sort backward: indices must be int64");
+  int64_t outer, len, inner, k_outer, k, k_inner;
+  split_dim(shape, dim, outer, len, inner);
+  split_dim(shape_of(g), dim, k_outer, k, k_inner);
+  if (k_outer != outer || k_inner != inner || shape_of(idx) != shape_of(g))
+    throw py::value_error("sort backward: gradient " + shape_str(g) + " and indices " + shape_str(idx) +
+                          " do not fit the input shape " + shape_str(shape));
+  py::array gx = empty_array(t, shape);
+  MaybeReleaseGil nogil(gx.size());
+  if (gx.size() > 0)
+    scatter_add_lines(g.data(), static_cast<const int64_t*>(idx.data()), gx.mutable_data(), t, outer, k, len, inner);
+  return gx;
+}
+
+}  // namespace
+
+void register_sort(py::module_& m) {
+  m.def("sort", &sort_op);
+  m.def("topk", &topk_op);
+  m.def("scatter_add_along", &scatter_add_op);
+}
+
+}  // namespace minidl_py
