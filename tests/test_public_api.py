@@ -248,6 +248,8 @@ MD = {
     "argsort": Example(lambda t: t.argsort(data(t, 3, 4), dim=0, descending=True)),
     "msort": Example(lambda t: t.msort(data(t, 3, 4))),
     "topk": Example(lambda t: (t.topk(data(t, 3, 7), 3), t.topk(data(t, 3, 7), 2, dim=0, largest=False))),
+    "kthvalue": Example(lambda t: (t.kthvalue(data(t, 3, 5), 2), t.kthvalue(data(t, 3, 5), 3, 0, True))),
+    "median": Example(lambda t: (t.median(data(t, 3, 5)), t.median(data(t, 3, 4), 1), t.median(data(t, 3, 4), 0, True))),
     "cumsum": Example(lambda t: (t.cumsum(data(t, 3, 4), 1), t.cumsum(t.tensor([True, True, False]), 0))),
     "cumprod": Example(lambda t: t.cumprod(data(t, 3, 4), dim=-1)),
     "cummax": Example(lambda t: t.cummax(data(t, 3, 4), 1)),

@@ -1,4 +1,4 @@
-"""sort, argsort, msort, topk vs PyTorch: values, indices (ties, NaN), gradients on random
+"""sort, argsort, msort, topk, kthvalue, median vs PyTorch: values, indices (ties, NaN), gradients on random
 shapes (size 1, odd sizes, non-contiguous input, negative dims), float64 gradcheck, bad input.
 
 No SIMD kernel set exists for these ops (cpp/ops/sort/sort.h says why), so there is no
@@ -124,17 +124,74 @@ def test_topk_large_rows_match_torch():
     assert_close(md.sort(md.tensor(x)).indices, torch.sort(torch.tensor(x), stable=True).indices)
 
 
-@pytest.mark.parametrize("op", ["sort", "topk", "msort"])
+@pytest.mark.parametrize("op", ["sort", "topk", "msort", "kthvalue", "median_dim", "median"])
 def test_gradcheck_float64(op):
     x = md.tensor(np.random.default_rng(7).standard_normal((3, 5)), requires_grad=True)
     f = {"sort": lambda t: md.sort(t, dim=0, descending=True).values,
          "topk": lambda t: md.topk(t, 2, dim=-1, largest=False).values,
-         "msort": md.msort}[op]
+         "msort": md.msort,
+         "kthvalue": lambda t: md.kthvalue(t, 2, dim=0).values,
+         "median_dim": lambda t: md.median(t, -1, keepdim=True).values,
+         "median": md.median}[op]
     assert md.autograd.gradcheck(f, (x,))
+
+
+@pytest.mark.parametrize("shape,dim", SHAPES_DIMS)
+@pytest.mark.parametrize("keepdim", [False, True])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_kthvalue_median_match_torch(shape, dim, keepdim, transposed):
+    rng = np.random.default_rng(len(shape) * 5 + dim)
+    xm, xt, vm, vt = _leaf_pair(rng.standard_normal(shape).astype(np.float32), transposed)
+    n = vt.shape[dim]
+    for k in sorted({1, (n + 1) // 2, n}):
+        rm, rt = md.kthvalue(vm, k, dim, keepdim), torch.kthvalue(vt, k, dim, keepdim)
+        assert type(rm).__name__ == "kthvalue"
+        assert_close(rm.values, rt.values)
+        assert_close(rm.indices, rt.indices)
+    rm, rt = md.median(vm, dim, keepdim), torch.median(vt, dim, keepdim)
+    assert type(rm).__name__ == "median"
+    assert_close(rm.values, rt.values)
+    assert_close(rm.indices, rt.indices)
+    _check_grad(xm, xt, rm.values, rt.values, rng)
+
+
+def test_median_global_ties_nan_and_empty():
+    x = np.array([1., 2., 2., 3., 2., 0.], np.float32)  # lower median 2, shared by three 2s
+    xm, xt = md.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ym, yt = md.median(xm), torch.median(xt)
+    assert_close(ym, yt)
+    ym.backward()
+    yt.backward()
+    assert_close(xm.grad, xt.grad)
+    y = np.array([[1., np.nan, 2., np.nan], [4., 2., 2., 4.]], np.float32)
+    rm, rt = md.median(md.tensor(y), 1), torch.median(torch.tensor(y), 1)
+    assert_close(rm.values, rt.values)
+    assert rm.indices.numpy()[0] == rt.indices.numpy()[0] == 1  # the first NaN
+    # ties: the lower median of [4, 2, 2, 4] is the 2nd smallest, the 2 at index 2 in stable order
+    assert rm.indices.numpy()[1] == rt.indices.numpy()[1] == 2
+    # where PyTorch's index among equal values differs: kthvalue(k=2) of [3, 1, 3, 2, 1, 3] is a 1
+    # at index 4 in both, but k=5 is the 3 at index 0 for PyTorch and at index 2 (stable) here
+    t = np.array([[3., 1., 3., 2., 1., 3.]], np.float32)
+    assert md.kthvalue(md.tensor(t), 2).indices.numpy()[0] == torch.kthvalue(torch.tensor(t), 2).indices.numpy()[0] == 4
+    assert md.kthvalue(md.tensor(t), 5).indices.numpy()[0] == 2 and md.kthvalue(md.tensor(t), 5).values.numpy()[0] == 3
+    assert_close(md.median(md.tensor(y)), torch.median(torch.tensor(y)))
+    assert_close(md.median(md.zeros(0)), torch.median(torch.zeros(0)))
+    assert_close(md.median(md.tensor([3, 1, 2])), torch.median(torch.tensor([3, 1, 2])))
+    rm, rt = md.median(md.tensor(5.0), 0), torch.median(torch.tensor(5.0), 0)
+    assert_close(rm.values, rt.values)
+    assert_close(rm.indices, rt.indices)
+    rm, rt = md.kthvalue(md.tensor(y), 3, 1), torch.kthvalue(torch.tensor(y), 3, 1)
+    assert_close(rm.values, rt.values)  # NaN is the largest for kthvalue (no NaN rule)
 
 
 def test_bad_input():
     x = md.randn(3, 4)
+    with pytest.raises(RuntimeError, match="kthvalue\\(\\): selected number k out of range for dimension 1"):
+        md.kthvalue(x, 5)
+    with pytest.raises(RuntimeError, match="selected number k out of range"):
+        md.kthvalue(x, 0, dim=0)
+    with pytest.raises(IndexError, match="median\\(\\): Expected reduction dim 1 to have non-zero size."):
+        md.median(md.zeros(2, 0), 1)
     with pytest.raises(RuntimeError, match="selected index k out of range"):
         md.topk(x, 5)
     with pytest.raises(RuntimeError, match="selected index k out of range"):

@@ -36,7 +36,7 @@ from .ops.compare import allclose, equal, isclose
 from .ops.gemm import bmm, matmul, mm
 from .ops.reduce import (all, amax, amin, any, argmax, argmin, count_nonzero, logsumexp, max, mean, min, prod,
                          std, sum, var)
-from .ops.sort import argsort, msort, sort, topk
+from .ops.sort import argsort, kthvalue, median, msort, sort, topk
 from .ops.scan import cummax, cummin, cumprod, cumsum, diff, logcumsumexp
 from . import backend, cuda, datasets, models, nn, optim
 from .backend import get_num_threads, set_num_threads

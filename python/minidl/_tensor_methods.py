@@ -158,7 +158,7 @@ T.repeat = shape.repeat
 T.flip = shape.flip
 
 
-for _name in ("sort", "argsort", "msort", "topk"):
+for _name in ("sort", "argsort", "msort", "topk", "kthvalue", "median"):
     setattr(T, _name, getattr(sort, _name))
 for _name in ("cumsum", "cumprod", "cummax", "cummin", "logcumsumexp", "diff"):
     setattr(T, _name, getattr(scan, _name))

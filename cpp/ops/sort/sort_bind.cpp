@@ -50,6 +50,23 @@ py::tuple topk_op(const py::array& x_in, int64_t k, int64_t dim, bool largest) {
   return py::make_tuple(values, indices);
 }
 
+// (values, indices) of x's shape without dim; k from 1
+py::tuple kthvalue_op(const py::array& x_in, int64_t k, int64_t dim, bool nan_wins) {
+  py::array x = contiguous(x_in);
+  int64_t outer, len, inner;
+  split_dim(shape_of(x), dim, outer, len, inner);
+  if (k < 1 || k > len) throw py::index_error("kthvalue(): selected number k out of range");
+  std::vector<int64_t> shape = shape_of(x);
+  shape.erase(shape.begin() + dim);
+  py::array values = empty_array(dtype_of(x), shape), indices = empty_array(DType::i64, shape);
+  if (x.size() > 0) {
+    MaybeReleaseGil nogil(x.size() * 2);
+    kthvalue_lines(x.data(), values.mutable_data(), static_cast<int64_t*>(indices.mutable_data()), dtype_of(x),
+                   outer, len, inner, k, nan_wins);
+  }
+  return py::make_tuple(values, indices);
+}
+
 // gx of `shape` (float dtype of g): gx[.., idx[.., j, ..], ..] += g[.., j, ..] along dim
 py::array scatter_add_op(const py::array& g_in, const py::array& idx_in, const std::vector<int64_t>& shape, int64_t dim) {
   py::array g = contiguous(g_in), idx = contiguous(idx_in);
@@ -73,6 +90,7 @@ py::array scatter_add_op(const py::array& g_in, const py::array& idx_in, const s
 void register_sort(py::module_& m) {
   m.def("sort", &sort_op);
   m.def("topk", &topk_op);
+  m.def("kthvalue", &kthvalue_op);
   m.def("scatter_add_along", &scatter_add_op);
 }
 

@@ -1,4 +1,5 @@
-"""Sorting and selection along a dim: ``sort``, ``argsort``, ``msort``, ``topk``.
+"""Sorting and selection along a dim: ``sort``, ``argsort``, ``msort``, ``topk``,
+``kthvalue``, ``median``.
 
 Each line of the tensor along ``dim`` is ordered on its own (a matrix sorted along dim=1 sorts
 each row). The result pairs the ordered ``values`` with their ``indices``: the positions in
@@ -14,7 +15,8 @@ the output position it went to (zero for elements topk left out):
     dx[.., indices[.., j, ..], ..] += g[.., j, ..]
 
 Where the C++ lives: cpp/ops/sort/sort.cpp (one line at a time: (value, index) pairs sorted by
-std::stable_sort, topk by std::nth_element + a sort of the k first; the backward scatter-add).
+std::stable_sort, topk by std::nth_element + a sort of the k first, kthvalue and median by
+std::nth_element alone; the backward scatter-add).
 """
 from __future__ import annotations
 
@@ -34,6 +36,8 @@ _wrap = Tensor._wrap
 # the named tuples PyTorch returns (torch.return_types.sort, torch.return_types.topk)
 return_types_sort = collections.namedtuple("sort", ["values", "indices"])
 return_types_topk = collections.namedtuple("topk", ["values", "indices"])
+return_types_kthvalue = collections.namedtuple("kthvalue", ["values", "indices"])
+return_types_median = collections.namedtuple("median", ["values", "indices"])
 
 
 class SelectAlongDimBackward(Node):
@@ -157,3 +161,94 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
                            f"k must be between 0 and {n})")
     values, indices = _C.topk(kernel_input(input._data), k, dim, bool(largest))
     return _select(input, values, indices, dim, return_types_topk)
+
+
+def _kth(x: Tensor, k: int, dim: int, keepdim: bool, nan_wins: bool, make):
+    """The k-th smallest along ``dim`` (kthvalue, median): values and indices with ``dim``
+    removed (kept as 1 with ``keepdim``); the gradient goes to the index."""
+    d = x._data
+    values, indices = _C.kthvalue(kernel_input(d), k, dim, nan_wins)
+    kept = tuple(1 if i == dim else s for i, s in enumerate(d.shape))
+    if keepdim:
+        values, indices = values.reshape(kept), indices.reshape(kept)
+    values = A.cast(values, d.dtype) if values.dtype != d.dtype else values
+    node = SelectAlongDimBackward if d.dtype.kind == "f" or A.is_low(d) else None
+    v = result(values, node, (x,), (d.shape, dim, indices.reshape(kept if d.ndim else (1,))))
+    return make(v, _wrap(indices))
+
+
+def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False):
+    """The ``k``-th smallest element along ``dim`` (k counts from 1), as the named tuple
+    ``(values, indices)``.
+
+    Shapes: input (.., n, ..) -> values and indices (int64) (.., ..), or (.., 1, ..) with
+    ``keepdim=True``. Computed with a selection (std::nth_element, O(n) per line), not a full
+    sort. NaN counts as the largest value. Ties: the index is the k-th position of a stable
+    sort (the earlier input index first); PyTorch's index among equal values is not defined
+    (it differs from this on some ties), its value is the same. Raises RuntimeError unless
+    1 <= k <= n. Backward: the gradient goes to the returned index.
+
+    >>> import minidl as md
+    >>> x = md.tensor([[5., 1., 4.], [2., 9., 3.]])
+    >>> md.kthvalue(x, 2)
+    kthvalue(values=tensor([4.0000, 3.0000]), indices=tensor([2, 2]))
+    >>> x.kthvalue(1, dim=0, keepdim=True).values
+    tensor([[2.0000, 1.0000, 3.0000]])
+    """
+    dim = line_dim(input, dim)
+    k = int(k)
+    n = input._data.shape[dim] if input._data.ndim else 1
+    if not 1 <= k <= n:
+        raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {dim} "
+                           f"(k={k}, the dimension has size {n})")
+    return _kth(input, k, dim, keepdim, False, return_types_kthvalue)
+
+
+class MedianBackward(Node):
+    """median of all elements: the gradient is shared evenly by the elements equal to it (the
+    NaNs when it is NaN), PyTorch's rule."""
+    __slots__ = ()
+
+    def apply(self, g):
+        x, out = self.get_saved()
+        mask = A.unary(A.ISNAN, x) if A.unary(A.ISNAN, out) else A.binary(A.EQ, x, out)
+        count = int(A.reduce(A.R_SUM, A.cast(mask, np.int64), tuple(range(x.ndim))))
+        share = A.scale(g, 1.0 / max(count, 1))
+        return (_C.where(mask, share, A.zeros((), g.dtype)),)
+
+
+def median(input: Tensor, dim=None, keepdim: bool = False):
+    """The median: the lower of the two middle values when the count is even (no averaging),
+    as in PyTorch. A NaN anywhere in a line makes its median NaN.
+
+    Two forms:
+
+    - ``md.median(x)``: a 0-d tensor, the median of all elements (NaN for an empty tensor).
+      Backward: the gradient is shared evenly by the elements equal to the median.
+    - ``md.median(x, dim, keepdim=False)``: the named tuple ``(values, indices)``, the
+      ((n - 1) // 2 + 1)-th smallest along ``dim`` (the first NaN's index where there is one).
+      Backward: the gradient goes to the returned index. Index among equal values: as
+      :func:`kthvalue` (PyTorch's is not defined).
+
+    Shapes: (*) -> (); (.., n, ..) -> (.., ..) or (.., 1, ..) with keepdim.
+
+    >>> import minidl as md
+    >>> md.median(md.tensor([4., 1., 3., 2.]))
+    tensor(2.0000)
+    >>> md.median(md.tensor([[4., 1., 3.], [0., float('nan'), 1.]]), dim=1)
+    median(values=tensor([3.0000,    nan]), indices=tensor([2, 1]))
+    """
+    d = input._data
+    if dim is None:
+        if d.size == 0:
+            return _wrap(A.full((), float("nan"), d.dtype))
+        flat = d.reshape(-1)
+        values, _ = _C.kthvalue(kernel_input(flat), (flat.size - 1) // 2 + 1, 0, True)
+        out = A.cast(values, d.dtype) if values.dtype != d.dtype else values
+        node = MedianBackward if d.dtype.kind == "f" or A.is_low(d) else None
+        return result(out, node, (input,), (d, out))
+    dim = line_dim(input, dim)
+    n = d.shape[dim] if d.ndim else 1
+    if n == 0:
+        raise IndexError(f"median(): Expected reduction dim {dim} to have non-zero size.")
+    return _kth(input, (n - 1) // 2 + 1, dim, keepdim, True, return_types_median)
