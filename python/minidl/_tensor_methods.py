@@ -10,7 +10,7 @@ from __future__ import annotations
 from .autograd import backward as _autograd_backward
 from .dtypes import as_dtype, dtype as _dtype, get_default_dtype
 from .nn import functional as F
-from .ops import creation, elementwise, gemm, inplace, reduce, scan, shape, sort
+from .ops import creation, elementwise, gemm, inplace, reduce, scan, search, shape, sort
 from .ops import array as A
 from .tensor import Tensor, device
 
@@ -160,6 +160,8 @@ T.flip = shape.flip
 
 for _name in ("sort", "argsort", "msort", "topk", "kthvalue", "median"):
     setattr(T, _name, getattr(sort, _name))
+for _name in ("bincount", "histc", "unique"):  # (torch.Tensor has no searchsorted / bucketize)
+    setattr(T, _name, getattr(search, _name))
 for _name in ("cumsum", "cumprod", "cummax", "cummin", "logcumsumexp", "diff"):
     setattr(T, _name, getattr(scan, _name))
 

@@ -1,6 +1,8 @@
-// Bindings for sort, topk and their backward along one dim (cpp/ops/sort/).
+// Bindings for sort, topk, kthvalue and their backward along one dim (sort.h), and for
+// searchsorted, bincount, histc, unique (search.h).
 #include "bindings/convert.h"
 #include "bindings/register.h"
+#include "search.h"
 #include "sort.h"
 
 namespace minidl_py {
@@ -85,12 +87,75 @@ py::array scatter_add_op(const py::array& g_in, const py::array& idx_in, const s
   return gx;
 }
 
+// seq (lines, seq_len) or 1-D (shared by every value); values (lines, n) with seq's dtype;
+// sorter like seq or None. Shapes and dtypes are checked in Python (python/minidl/ops/sort.py).
+py::array searchsorted_op(const py::array& seq_in, const py::array& values_in, const py::object& sorter_in,
+                          bool right) {
+  py::array seq = contiguous(seq_in), values = contiguous(values_in);
+  const int64_t seq_len = seq.ndim() ? seq.shape(seq.ndim() - 1) : 1;
+  const int64_t n = values.ndim() ? values.shape(values.ndim() - 1) : 1;
+  const bool shared = seq.ndim() <= 1;
+  const int64_t lines = n ? values.size() / n : 0;
+  py::array sorter;
+  const int64_t* ps = nullptr;
+  if (!sorter_in.is_none()) {
+    sorter = contiguous(sorter_in.cast<py::array>());
+    ps = static_cast<const int64_t*>(sorter.data());
+  }
+  py::array out = empty_array(DType::i64, shape_of(values));
+  if (values.size() > 0) {
+    MaybeReleaseGil nogil(values.size() * 8);
+    searchsorted(seq.data(), ps, values.data(), static_cast<int64_t*>(out.mutable_data()), dtype_of(seq), lines,
+                 seq_len, n, shared, right);
+  }
+  return out;
+}
+
+py::array bincount_op(const py::array& x_in, const py::object& weights_in, int64_t bins) {
+  py::array x = contiguous(x_in);
+  if (weights_in.is_none()) {
+    py::array out = empty_array(DType::i64, {bins});
+    bincount(static_cast<const int64_t*>(x.data()), x.size(), nullptr, DType::i64, out.mutable_data(), bins);
+    return out;
+  }
+  py::array w = contiguous(weights_in.cast<py::array>());
+  const DType t = float_dtype(w, "bincount weights");
+  py::array out = empty_array(t, {bins});
+  bincount(static_cast<const int64_t*>(x.data()), x.size(), w.data(), t, out.mutable_data(), bins);
+  return out;
+}
+
+py::array histc_op(const py::array& x_in, int64_t bins, double lo, double hi) {
+  py::array x = contiguous(x_in);
+  const DType t = float_dtype(x, "histc");
+  py::array out = empty_array(t, {bins});
+  histc(x.data(), x.size(), t, out.mutable_data(), bins, lo, hi);
+  return out;
+}
+
+// (values, inverse, counts) of the flattened x: values and counts have one entry per distinct value
+py::tuple unique_op(const py::array& x_in) {
+  py::array x = contiguous(x_in);
+  const int64_t n = x.size();
+  py::array values = empty_array(dtype_of(x), {n}), inverse = empty_array(DType::i64, shape_of(x)),
+            counts = empty_array(DType::i64, {n});
+  const int64_t groups = unique_sorted(x.data(), n, dtype_of(x), values.mutable_data(),
+                                       static_cast<int64_t*>(inverse.mutable_data()),
+                                       static_cast<int64_t*>(counts.mutable_data()));
+  py::slice first(0, groups, 1);
+  return py::make_tuple(values[first], inverse, counts[first]);
+}
+
 }  // namespace
 
 void register_sort(py::module_& m) {
   m.def("sort", &sort_op);
   m.def("topk", &topk_op);
   m.def("kthvalue", &kthvalue_op);
+  m.def("searchsorted", &searchsorted_op);
+  m.def("bincount", &bincount_op);
+  m.def("histc", &histc_op);
+  m.def("unique", &unique_op);
   m.def("scatter_add_along", &scatter_add_op);
 }
 
