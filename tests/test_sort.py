@@ -55,6 +55,32 @@ def test_sort_ties_and_nan_in_torch_order(descending):
     assert_close(md.sort(md.tensor(x), descending=descending).indices, rt.indices)
 
 
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_long_float32_lines_radix_path(descending, transposed):
+    """float32 lines of 256+ take the radix sort: its order must be stable_sort's and torch's,
+    with many ties, NaN of both signs, +-0.0 (equal: input order), +-inf and subnormals."""
+    rng = np.random.default_rng(8)
+    x = rng.integers(-20, 20, (3, 999)).astype(np.float32) / 4
+    x[:, ::97] = np.nan
+    x[0, 5::101] = -np.nan
+    x[:, 3::50] = -0.0
+    x[:, 7::61] = np.inf
+    x[:, 8::67] = -np.inf
+    x[1, ::13] = np.float32(1e-40)
+    x[2, ::17] = np.float32(-1e-40)
+    xm, xt = (md.tensor(x).transpose(0, 1), torch.tensor(x).transpose(0, 1)) if transposed else (md.tensor(x), torch.tensor(x))
+    dim = 0 if transposed else 1
+    rm = md.sort(xm, dim=dim, descending=descending)
+    rt = torch.sort(xt, dim=dim, descending=descending, stable=True)
+    assert_close(rm.values, rt.values)
+    assert_close(rm.indices, rt.indices)
+    # the same order as the comparison sort minidl runs on float64 lines
+    r64 = md.sort(md.tensor(x.astype(np.float64)), dim=1, descending=descending)
+    if not transposed:
+        assert_close(rm.indices, r64.indices)
+
+
 @pytest.mark.parametrize("dtype", [np.int64, np.float64, np.bool_])
 def test_sort_other_dtypes(dtype):
     x = np.random.default_rng(1).integers(0, 3, (4, 9)).astype(dtype)

@@ -6,11 +6,14 @@
 //      write values and indices back. Sorting pairs that sit together in memory is ~2x faster
 //      than sorting indices that point into the line (one cache line per comparison instead
 //      of two).
-//   3. Which path runs: every dtype through the same template; OpenMP over the lines.
+//   3. A radix sort for float32 lines of 256 or more (the same order, ~10x faster per line).
+//   4. Which path runs: OpenMP over the lines; float32 long lines radix, the rest stable_sort.
 #include "sort.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -63,6 +66,67 @@ void sort_line_reference(const T* x, T* values, int64_t* indices, int64_t len, i
       return less_nan_last(a.first, b.first);
     });
   scatter_line(line, len, values, indices, stride);
+}
+
+// float32 lines of 256 or more: an LSD radix sort of 32-bit keys that order like the floats,
+// in 3 passes of 11 bits, carrying the index in the low half of each 64-bit item. Each pass is
+// stable, so ties keep input order as in the stable_sort above, which it must equal.
+// 64 x 50k float32, 1 thread: 522 ms with stable_sort of pairs (1.04-1.14x PyTorch).
+//   key(v) = bits(v) with the sign bit flipped when v >= 0, all bits flipped when v < 0
+//   (-0.0 is read as +0.0 and every NaN as the largest key, so they tie as comparisons do);
+//   descending flips every key bit, which keeps equal keys equal (ties stay in input order).
+constexpr int64_t kRadixMinLen = 256;
+
+inline uint32_t float_key(float v) {
+  if (std::isnan(v)) return 0xffffffffu;
+  if (v == 0.f) v = 0.f;  // -0.0 -> +0.0
+  uint32_t bits;
+  std::memcpy(&bits, &v, 4);
+  return (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
+}
+
+void sort_line_radix_f32(const float* x, float* values, int64_t* indices, int64_t len, int64_t stride,
+                         bool descending, std::vector<uint64_t>& a, std::vector<uint64_t>& b) {
+  a.resize(static_cast<size_t>(len));
+  b.resize(static_cast<size_t>(len));
+  constexpr int kBits = 11, kBuckets = 1 << kBits;
+  uint32_t count[3][kBuckets] = {};
+  const uint32_t flip = descending ? 0xffffffffu : 0u;
+  for (int64_t r = 0; r < len; ++r) {  // the items, and all 3 digit histograms in one pass
+    const uint32_t key = float_key(x[r * stride]) ^ flip;
+    a[r] = (static_cast<uint64_t>(key) << 32) | static_cast<uint32_t>(r);
+    ++count[0][key & (kBuckets - 1)];
+    ++count[1][(key >> kBits) & (kBuckets - 1)];
+    ++count[2][key >> (2 * kBits)];
+  }
+  for (int pass = 0; pass < 3; ++pass) {
+    uint32_t start = 0;  // bucket -> its first slot
+    for (int d = 0; d < kBuckets; ++d) {
+      const uint32_t c = count[pass][d];
+      count[pass][d] = start;
+      start += c;
+    }
+    const int shift = 32 + pass * kBits;
+    for (int64_t r = 0; r < len; ++r) b[count[pass][(a[r] >> shift) & (kBuckets - 1)]++] = a[r];
+    a.swap(b);
+  }
+  for (int64_t j = 0; j < len; ++j) {
+    const int64_t r = static_cast<int64_t>(a[j] & 0xffffffffu);
+    values[j * stride] = x[r * stride];
+    indices[j * stride] = r;
+  }
+}
+
+// the path for one line: radix for long float32 lines, the reference otherwise
+template <class T>
+void sort_line(const T* x, T* values, int64_t* indices, int64_t len, int64_t stride, bool descending,
+               std::vector<Pair<T>>& line, std::vector<uint64_t>& items, std::vector<uint64_t>& spare) {
+  if constexpr (std::is_same_v<T, float>)
+    if (len >= kRadixMinLen && len <= INT32_MAX) {
+      sort_line_radix_f32(x, values, indices, len, stride, descending, items, spare);
+      return;
+    }
+  sort_line_reference(x, values, indices, len, stride, descending, line);
 }
 
 // top k of one line: nth_element puts the k first in front in O(len), then only those k are
@@ -143,10 +207,11 @@ void sort_lines(const void* x, void* values, int64_t* indices, DType dtype, int6
     const T* px = static_cast<const T*>(x);
     T* pv = static_cast<T*>(values);
     parallel_for(outer * inner, line_grain(len), [&](int64_t b, int64_t e) {
-      std::vector<Pair<T>> line;  // one buffer per task, reused by its lines
+      std::vector<Pair<T>> line;  // buffers per task, reused by its lines
+      std::vector<uint64_t> items, spare;
       for (int64_t l = b; l < e; ++l) {
         const int64_t o = line_offset(l, len, inner);
-        sort_line_reference(px + o, pv + o, indices + o, len, inner, descending, line);
+        sort_line(px + o, pv + o, indices + o, len, inner, descending, line, items, spare);
       }
     });
   });
