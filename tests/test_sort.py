@@ -140,6 +140,21 @@ def test_topk_ties_nan_sorted_false_and_ints():
     assert_close(md.topk(md.tensor(z), 3).indices, torch.topk(torch.tensor(z), 3).indices)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_topk_heap_path_equals_stable_sort_prefix(dtype):
+    """k <= n/8 takes the heap path: with ties and NaN its result is the first k of the stable
+    sort (ties: smaller index first), the same as the nth_element path for larger k."""
+    x = np.random.default_rng(9).integers(-5, 5, (4, 203)).astype(dtype)
+    if dtype != np.int64:
+        x[:, ::31] = np.nan
+    for largest in (True, False):
+        s = md.sort(md.tensor(x), dim=1, descending=largest)
+        for k in (1, 7, 25, 101):
+            r = md.topk(md.tensor(x), k, largest=largest)
+            assert_close(r.indices, s.indices[:, :k])
+            assert_close(r.values, s.values[:, :k])
+
+
 def test_topk_large_rows_match_torch():
     """Rows of 50k logits (the benchmark's shape, fewer rows): k = 10 and k = 1000."""
     x = np.random.default_rng(6).standard_normal((3, 50000)).astype(np.float32)
