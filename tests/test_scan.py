@@ -128,6 +128,22 @@ def test_diff_matches_torch(shape, dim, n, ends):
     assert md.autograd.gradcheck(lambda t: md.diff(t, n, dim), (md.tensor(x.astype(np.float64), requires_grad=True),))
 
 
+@pytest.mark.parametrize("op", ["cumsum_", "cumprod_"])
+def test_inplace_variants(op):
+    x = np.random.default_rng(5).standard_normal((3, 5)).astype(np.float32)
+    am, at = md.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    bm, bt = am * 2, at * 2
+    assert getattr(bm, op)(1) is bm and getattr(bt, op)(1) is bt
+    assert_close(bm, bt)
+    w = np.random.default_rng(6).standard_normal((3, 5)).astype(np.float32)
+    (bm * md.tensor(w)).sum().backward()
+    (bt * torch.tensor(w)).sum().backward()
+    assert_close(am.grad, at.grad)
+    cm = md.tensor(x)
+    getattr(cm, op)(0)
+    assert_close(cm, getattr(torch.tensor(x), op)(0))
+
+
 def test_bad_input():
     with pytest.raises(NotImplementedError, match="logcumsumexp_out_cpu"):
         md.logcumsumexp(md.tensor([1, 2]), 0)

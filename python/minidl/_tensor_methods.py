@@ -164,6 +164,10 @@ for _name in ("bincount", "histc", "unique"):  # (torch.Tensor has no searchsort
     setattr(T, _name, getattr(search, _name))
 for _name in ("cumsum", "cumprod", "cummax", "cummin", "logcumsumexp", "diff"):
     setattr(T, _name, getattr(scan, _name))
+# in place, recorded by autograd: cumsum's backward needs no old x, cumprod's does
+T.cumsum_ = lambda self, dim, *, dtype=None: inplace.apply_(self, lambda old: scan.cumsum(old, dim, dtype=dtype),
+                                                            keeps_old=False)
+T.cumprod_ = lambda self, dim, *, dtype=None: inplace.apply_(self, lambda old: scan.cumprod(old, dim, dtype=dtype))
 
 for _name in ("relu", "sigmoid", "tanh", "softmax", "log_softmax"):
     setattr(T, _name, getattr(F, _name))  # x.relu(...) is F.relu(x, ...)
