@@ -108,7 +108,7 @@ def test_rows_path_equals_line_path(op):
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_long_single_line_cumsum(threads):
-    """One line of 2M elements takes the two-pass blocked path when there are 2 threads."""
+    """One line of 2M elements: the same result on 1 and 2 threads (one line runs on one thread)."""
     x = np.random.default_rng(3).standard_normal(2_000_003).astype(np.float32)
     before = md.get_num_threads()
     md.set_num_threads(threads)

@@ -6,9 +6,10 @@
 //      the running value in the accumulation type (double for floats).
 //   2. The backwards, one line each, O(len).
 //   3. Which path runs: OpenMP over the lines; cumsum / cumprod over a dim that is not the last
-//      step whole rows (scan_rows); a single long line of cumsum (a 1-D tensor)
-//      is cut into one block per thread and scanned in two passes (block sums, then each
-//      block again from its offset).
+//      step whole rows (scan_rows). One long line (a 1-D tensor) runs on one thread: a two-pass
+//      blocked scan on 2 threads (block sums with 4 accumulators, then each block from its
+//      offset) took 50 ms for 16M float32 against 25 ms for the one-thread loop on this 2-vCPU
+//      VM (paired runs), as it reads the input twice; it was removed.
 //
 // No SIMD table: each step of a scan depends on the one before (a latency chain of one add),
 // and the multi-line case is bound by memory; see bench/python/bench_sort_scan.py.
@@ -169,35 +170,6 @@ void scan_rows(const T* x, T* y, int64_t outer, int64_t len, int64_t inner, Scan
   });
 }
 
-#ifdef _OPENMP
-template <class T>
-void cumsum_one_line_blocked(const T* x, T* y, int64_t len, bool reverse, int nb) {
-  std::vector<Acc<T>> block_sum(static_cast<size_t>(nb) + 1, Acc<T>(0));
-#pragma omp parallel num_threads(nb)
-  {
-    const int b = omp_get_thread_num(), team = omp_get_num_threads();  // team <= nb
-    auto block = [&](int64_t k) { return len * k / team; };
-    // reverse: block b counts from the end, so its elements are mirrored
-    const int64_t lo = reverse ? len - block(b + 1) : block(b), hi = reverse ? len - block(b) : block(b + 1);
-    // the block's sum with 4 independent accumulators: 4 adds in flight instead of a chain of
-    // one (an add's latency is 4 cycles), so pass 1 runs at memory speed
-    Acc<T> s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    int64_t r = lo;
-    for (; r + 4 <= hi; r += 4) {
-      s0 += x[r];
-      s1 += x[r + 1];
-      s2 += x[r + 2];
-      s3 += x[r + 3];
-    }
-    for (; r < hi; ++r) s0 += x[r];
-    block_sum[b + 1] = (s0 + s1) + (s2 + s3);
-#pragma omp barrier
-    Acc<T> start = 0;
-    for (int k = 0; k <= b; ++k) start += block_sum[k];
-    scan_line_reference(x + lo, y + lo, nullptr, hi - lo, 1, ScanOp::sum, start, reverse);
-  }
-}
-#endif
 
 }  // namespace
 
@@ -206,14 +178,6 @@ void scan_lines(const void* x, void* y, int64_t* indices, DType dtype, ScanOp op
   MINIDL_DISPATCH_NUMERIC(dtype, "scan", {
     const T* px = static_cast<const T*>(x);
     T* py = static_cast<T*>(y);
-#ifdef _OPENMP
-    // 1M elements or more on one line: two passes over memory on nt threads beat one on one
-    const int nt = num_threads();
-    if (op == ScanOp::sum && outer * inner == 1 && len >= (1 << 20) && nt > 1 && !omp_in_parallel()) {
-      cumsum_one_line_blocked(px, py, len, reverse, nt);
-      return;
-    }
-#endif
     if (inner > 1 && (op == ScanOp::sum || op == ScanOp::prod)) {
       scan_rows(px, py, outer, len, inner, op, reverse);
       return;

@@ -19,7 +19,7 @@ Backward (g the incoming gradient):
 
 Float32 sums accumulate in double, as PyTorch's CPU kernels do. Where the C++ lives:
 cpp/ops/scan/scan.cpp (one loop per op per line, the two backwards that are not scans, and a
-two-pass blocked cumsum that uses every thread on one long line).
+row-at-a-time cumsum / cumprod for a dim that is not the last).
 """
 from __future__ import annotations
 
