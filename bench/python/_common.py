@@ -11,6 +11,7 @@ faults, caches), and pin OpenMP threads (OMP_PROC_BIND=close) when comparing thr
 from __future__ import annotations
 
 import os
+import platform
 import statistics
 import subprocess
 import time
@@ -45,6 +46,18 @@ def run_child(cmd, **kwargs) -> subprocess.CompletedProcess:
     Importing scikit-learn pins the same way.
     """
     return subprocess.run(cmd, preexec_fn=unpin, **kwargs)
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), printed with every benchmark table."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def blas_idle(seconds: float = 0.3) -> None:

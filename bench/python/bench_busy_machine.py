@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import signal
 import statistics
 import subprocess
@@ -42,21 +41,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYDIR = os.path.abspath(os.path.join(HERE, "..", "..", "python"))
 sys.path.insert(0, HERE)
-from _common import print_table, run_child, timeit  # noqa: E402
+from _common import cpu_model, print_table, run_child, timeit  # noqa: E402
 
 # A busy loop that exits when its parent (this script) is gone, even after a SIGKILL of the parent.
 SPINNER = "import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n    for _ in range(200000): pass\n"
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _affinity_cpus() -> int:
@@ -193,7 +181,7 @@ def main(argv=None):
                      med(i, "loaded", "mlp_ms") / med(i, "quiet", "mlp_ms"),
                      med(i, "quiet", "resnet_ms"), med(i, "loaded", "resnet_ms"),
                      med(i, "loaded", "resnet_ms") / med(i, "quiet", "resnet_ms")])
-    print(f"CPU: {_cpu_model()}; {n_load} CPUs in the affinity mask; loaded = {n_load} busy-loop processes; "
+    print(f"CPU: {cpu_model()}; {n_load} CPUs in the affinity mask; loaded = {n_load} busy-loop processes; "
           f"load average before quiet {loadavg['quiet']:.2f}, before loaded {loadavg['loaded']:.2f}; "
           f"median of {args.rounds} rounds; {time.perf_counter() - t0:.0f} s")
     print(f"MLP 784-512-512-10, batch 256; ResNet-20, batch {args.resnet_batch}x3x32x32; SGD momentum step, ms; "

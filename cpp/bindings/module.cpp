@@ -26,4 +26,6 @@ PYBIND11_MODULE(_C, m) {
   // training
   register_optim(m);
   register_amp(m);
+  register_sort(m);
+  register_scan(m);
 }

@@ -23,5 +23,7 @@ void register_attention(pybind11::module_& m);
 void register_rnn(pybind11::module_& m);
 void register_optim(pybind11::module_& m);
 void register_amp(pybind11::module_& m);
+void register_sort(pybind11::module_& m);
+void register_scan(pybind11::module_& m);
 
 }  // namespace minidl_py

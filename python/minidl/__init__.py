@@ -45,6 +45,9 @@ from .ops.triangular import diag, diag_embed, diagonal, trace, tril, triu
 from . import linalg
 from .ops.reduce import (all, amax, amin, any, argmax, argmin, count_nonzero, logsumexp, max, mean, min, prod,
                          std, sum, var)
+from .ops.sort import argsort, kthvalue, median, msort, sort, topk
+from .ops.search import bincount, bucketize, histc, searchsorted, unique
+from .ops.scan import cummax, cummin, cumprod, cumsum, diff, logcumsumexp
 from . import backend, cuda, datasets, models, nn, optim
 from .backend import get_num_threads, set_num_threads
 # the activations and softmax go straight to nn.functional (two Python frames fewer than via a method)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from .autograd import backward as _autograd_backward
 from .dtypes import as_dtype, dtype as _dtype, get_default_dtype
 from .nn import functional as F
-from .ops import arrange, creation, elementwise, gemm, inplace, linalg, norms, reduce, sampling, shape, triangular
+from .ops import (arrange, creation, elementwise, gemm, inplace, linalg, norms, reduce, sampling, scan, search, shape,
+                  sort, triangular)
 from .ops import array as A
 from .tensor import Tensor, device
 
@@ -174,6 +175,17 @@ T.addcmul, T.addcmul_, T.addcdiv, T.addcdiv_ = linalg.addcmul, linalg.addcmul_, 
 T.lerp, T.lerp_ = linalg.lerp, linalg.lerp_
 T.norm = norms.norm
 
+
+for _name in ("sort", "argsort", "msort", "topk", "kthvalue", "median"):
+    setattr(T, _name, getattr(sort, _name))
+for _name in ("bincount", "histc", "unique"):  # (torch.Tensor has no searchsorted / bucketize)
+    setattr(T, _name, getattr(search, _name))
+for _name in ("cumsum", "cumprod", "cummax", "cummin", "logcumsumexp", "diff"):
+    setattr(T, _name, getattr(scan, _name))
+# in place, recorded by autograd: cumsum's backward needs no old x, cumprod's does
+T.cumsum_ = lambda self, dim, *, dtype=None: inplace.apply_(self, lambda old: scan.cumsum(old, dim, dtype=dtype),
+                                                            keeps_old=False)
+T.cumprod_ = lambda self, dim, *, dtype=None: inplace.apply_(self, lambda old: scan.cumprod(old, dim, dtype=dtype))
 
 for _name in ("relu", "sigmoid", "tanh", "softmax", "log_softmax"):
     setattr(T, _name, getattr(F, _name))  # x.relu(...) is F.relu(x, ...)

@@ -24,6 +24,8 @@
 #include "ops/loss/loss.h"      // (kern2 block at the end)
 #include "ops/optim/optim.h"    // (kern2 block at the end)
 #include "ops/amp/amp.h"        // (kern2 block at the end)
+#include "ops/scan/scan.h"      // (sort/scan block at the end)
+#include "ops/sort/sort.h"      // (sort/scan block at the end)
 
 using namespace minidl;
 
@@ -600,6 +602,50 @@ int main() {
     }
   }
   // ==== end of kern2 block ====
+  // ==== sort / scan: no SIMD sets; the threaded paths against the one-thread loops ====
+  {
+    // topk of every line == the first k of its sort, for inner > 1 and several k
+    const int64_t outer = 3, len = 37, inner = 5;
+    std::vector<float> x = random_vec(outer * len * inner, 1.f, 41);
+    x[7] = x[7 + 2 * inner];  // a tie on one line
+    std::vector<float> sv(x.size());
+    std::vector<int64_t> si(x.size());
+    sort_lines(x.data(), sv.data(), si.data(), DType::f32, outer, len, inner, /*descending=*/true);
+    bool sorted_ok = true;
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t i = 0; i < inner; ++i)
+        for (int64_t j = 0; j + 1 < len; ++j) {
+          const int64_t a = (o * len + j) * inner + i, b = a + inner;
+          sorted_ok &= sv[a] >= sv[b] && x[(o * len + si[a]) * inner + i] == sv[a];
+          if (sv[a] == sv[b]) sorted_ok &= si[a] < si[b];  // ties in input order
+        }
+    check(sorted_ok, "sort_lines descending, inner 5: ordered, values at their indices, ties stable");
+    for (int64_t k : {1, 10, 37}) {
+      std::vector<float> tv(outer * k * inner);
+      std::vector<int64_t> ti(tv.size());
+      topk_lines(x.data(), tv.data(), ti.data(), DType::f32, outer, len, inner, k, /*largest=*/true);
+      bool same = true;
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t j = 0; j < k; ++j)
+          for (int64_t i = 0; i < inner; ++i)
+            same &= tv[(o * k + j) * inner + i] == sv[(o * len + j) * inner + i] &&
+                    ti[(o * k + j) * inner + i] == si[(o * len + j) * inner + i];
+      check(same, "topk_lines == the first k of sort_lines, k=" + std::to_string(k));
+    }
+    // one long line: the same result whatever the thread count
+    const int64_t n = (1 << 20) + 3;
+    std::vector<float> big = random_vec(n, 1.f, 42), one(n), two(n);
+    const int before = num_threads();
+    for (bool reverse : {false, true}) {
+      set_num_threads(1);
+      scan_lines(big.data(), one.data(), nullptr, DType::f32, ScanOp::sum, 1, n, 1, reverse);
+      set_num_threads(2);
+      scan_lines(big.data(), two.data(), nullptr, DType::f32, ScanOp::sum, 1, n, 1, reverse);
+      check(close(two, one, 1e-5f, 1e-4f), std::string("cumsum of 1M+3 on 2 threads == 1 thread") +
+                                                (reverse ? " reversed" : ""));
+    }
+    set_num_threads(before);
+  }
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }
