@@ -11,7 +11,7 @@ from .softmax import LogSoftmax, Softmax
 from .containers import Identity, ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .conv import Conv1d, Conv2d
 from .embedding import Embedding
-from .dropout import Dropout
+from .dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d
 from .flatten import ChannelShuffle, Flatten, Unflatten
 from .linear import Bilinear, Linear
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, FocalLoss, L1Loss, MSELoss, NLLLoss

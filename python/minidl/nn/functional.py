@@ -12,7 +12,7 @@ from .attention import scaled_dot_product_attention  # noqa: F401
 from .batchnorm import batch_norm  # noqa: F401
 from .conv import conv1d, conv2d  # noqa: F401
 from .distance import cosine_similarity, pairwise_distance  # noqa: F401
-from .dropout import dropout  # noqa: F401
+from .dropout import alpha_dropout, dropout, dropout1d, dropout2d  # noqa: F401
 from .linear import bilinear  # noqa: F401
 from .embedding import embedding, one_hot  # noqa: F401
 from .layernorm import layer_norm  # noqa: F401
