@@ -1,0 +1,256 @@
+"""Group, instance and RMS normalisation, and ``F.normalize``.
+
+    GroupNorm (Wu & He, 2018)   split the C channels into G groups; normalise each sample's
+                                group over its C/G channels and all positions, then a
+                                per-channel affine:  y = (x - mean_g) / sqrt(var_g + eps) w_c + b_c
+    InstanceNorm                GroupNorm with G = C: each channel of each sample on its own
+                                (style transfer); optional running statistics as BatchNorm
+    RMSNorm (Zhang & Sennrich)  no mean: y = x / sqrt(mean(x^2) + eps) w   (LLaMA, T5)
+    normalize                   y = x / max(||x||_p, eps) along a dim
+
+Unlike BatchNorm, GroupNorm and InstanceNorm do not depend on the batch: they work at batch
+size 1 and behave the same in training and evaluation (detection and segmentation nets with
+small batches use GroupNorm).
+
+Where the compute runs: a group of a sample is one row of the LayerNorm kernel
+(cpp/ops/layernorm/): (N, C, *) is viewed as (N G, C/G prod(*)) rows, normalised without
+affine by ``F.layer_norm``, and the per-channel affine is one multiply-add; the backward is
+the LayerNorm kernel's. RMSNorm is a composition, as in PyTorch.
+"""
+from __future__ import annotations
+
+import math
+
+from ..graph.grad_mode import no_grad
+from ..ops import elementwise as E
+from ..ops import reduce as R
+from ..ops.creation import ones, zeros
+from ..ops.norms import vector_norm
+from ..tensor import Tensor
+from .layernorm import layer_norm
+from .module import Module
+from .parameter import Parameter
+
+
+def _channel_shape(x: Tensor):
+    """The shape that broadcasts a per-channel (C,) vector against x (N, C, *)."""
+    return (1, x.shape[1]) + (1,) * (x.ndim - 2)
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor = None, bias: Tensor = None,
+               eps: float = 1e-5) -> Tensor:
+    """Group normalisation: each sample's group of C/G channels normalised over the group.
+
+    Shapes: input (N, C, *), weight and bias (C,) -> (N, C, *). C must divide by num_groups.
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> x = md.tensor([[[1.0, 3.0], [5.0, 7.0]]])                # N=1, C=2, L=2
+    >>> F.group_norm(x, 1)                                       # one group: all four values
+    tensor([[[-1.3416, -0.4472],
+             [ 0.4472,  1.3416]]])
+    >>> F.group_norm(x, 2)                                       # a group per channel
+    tensor([[[-1.0000,  1.0000],
+             [-1.0000,  1.0000]]])
+    """
+    if input.ndim < 2:
+        raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received {input.ndim}")
+    n, c = input.shape[0], input.shape[1]
+    if num_groups <= 0 or c % num_groups:
+        raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, but got input of "
+                           f"shape {list(input.shape)} and num_groups={num_groups}")
+    per_group = (c // num_groups) * math.prod(input.shape[2:])
+    rows = input.reshape(n * num_groups, per_group)
+    y = layer_norm(rows, (per_group,), eps=eps).reshape(tuple(input.shape))
+    if weight is not None:
+        y = y * weight.reshape(_channel_shape(input))
+    if bias is not None:
+        y = y + bias.reshape(_channel_shape(input))
+    return y
+
+
+def instance_norm(input: Tensor, running_mean: Tensor = None, running_var: Tensor = None, weight: Tensor = None,
+                  bias: Tensor = None, use_input_stats: bool = True, momentum: float = 0.1,
+                  eps: float = 1e-5) -> Tensor:
+    """Instance normalisation: each channel of each sample normalised over its positions.
+
+    With ``running_mean``/``running_var`` and ``use_input_stats``, they are updated in place
+    with the batch's per-channel mean of the instance statistics (unbiased variance), as
+    PyTorch does; ``use_input_stats=False`` normalises with them instead.
+
+    Shapes: input (N, C, *), running stats, weight and bias (C,) -> (N, C, *).
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> F.instance_norm(md.tensor([[[1.0, 3.0], [5.0, 9.0]]]))
+    tensor([[[-1.0000,  1.0000],
+             [-1.0000,  1.0000]]])
+    """
+    if input.ndim < 3:
+        raise ValueError(f"instance_norm: expected input (N, C, *) with at least one position dim, got "
+                         f"{list(input.shape)}")
+    n, c = input.shape[0], input.shape[1]
+    if use_input_stats:
+        if running_mean is not None or running_var is not None:
+            with no_grad():
+                flat = input.detach().reshape(n, c, -1)
+                m = flat.shape[-1]
+                mean = R.mean(R.mean(flat, dim=2), dim=0)
+                var = R.mean(R.var(flat, dim=2, unbiased=m > 1), dim=0)
+                if running_mean is not None:
+                    running_mean.mul_(1 - momentum).add_(mean * momentum)
+                if running_var is not None:
+                    running_var.mul_(1 - momentum).add_(var * momentum)
+        y = group_norm(input, c, None, None, eps)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("Expected running_mean and running_var to be defined when use_input_stats is false")
+        shape = _channel_shape(input)
+        y = (input - running_mean.reshape(shape)) / (running_var.reshape(shape) + eps).sqrt()
+    if weight is not None:
+        y = y * weight.reshape(_channel_shape(input))
+    if bias is not None:
+        y = y + bias.reshape(_channel_shape(input))
+    return y
+
+
+def rms_norm(input: Tensor, normalized_shape, weight: Tensor = None, eps: float = None) -> Tensor:
+    """Root-mean-square normalisation over the last dims: y = x / sqrt(mean(x^2) + eps) * weight.
+
+    ``eps`` defaults to the dtype's machine epsilon (torch.finfo(dtype).eps), as in PyTorch.
+
+    Shapes: input (*, *normalized_shape), weight normalized_shape -> input's shape.
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> F.rms_norm(md.tensor([[3.0, 4.0]]), (2,))               # rms = sqrt(12.5)
+    tensor([[0.8485, 1.1314]])
+    """
+    ns = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if tuple(input.shape[input.ndim - len(ns):]) != ns:
+        raise RuntimeError(f"rms_norm: given normalized_shape={list(ns)}, expected input with shape "
+                           f"[*, {', '.join(map(str, ns))}], but got input of size {list(input.shape)}")
+    if eps is None:
+        eps = {2: 0.0009765625, 4: 1.1920928955078125e-07}.get(input.element_size(), 2.220446049250313e-16)
+        if str(input.dtype).endswith("bfloat16"):
+            eps = 0.0078125
+    dims = tuple(range(input.ndim - len(ns), input.ndim))
+    y = input * (R.mean(input * input, dim=dims, keepdim=True) + eps).rsqrt()
+    return y * weight if weight is not None else y
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None) -> Tensor:
+    """Scale vectors along ``dim`` to unit p-norm: y = x / max(||x||_p, eps).
+
+    Shapes: input (*) -> (*).
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> F.normalize(md.tensor([[3.0, 4.0], [0.0, 0.0]]))        # a zero row stays zero
+    tensor([[0.6000, 0.8000],
+            [0.0000, 0.0000]])
+    """
+    return input / E.clamp(vector_norm(input, p, dim=dim, keepdim=True), min=eps)
+
+
+class GroupNorm(Module):
+    """Group normalisation as a layer with per-channel weight (ones) and bias (zeros).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> gn = nn.GroupNorm(2, 4)
+    >>> gn, gn(md.randn(3, 4, 5, 5)).shape
+    (GroupNorm(2, 4, eps=1e-05, affine=True), minidl.Size([3, 4, 5, 5]))
+    """
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, device=None,
+                 dtype=None):
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError("num_channels must be divisible by num_groups")
+        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
+        self.weight = Parameter(ones(num_channels, dtype=dtype)) if affine else None
+        self.bias = Parameter(zeros(num_channels, dtype=dtype)) if affine else None
+
+    def forward(self, input):
+        return group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+class _InstanceNorm(Module):
+    spatial = 1
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = False,
+                 track_running_stats: bool = False, device=None, dtype=None):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self.weight = Parameter(ones(num_features, dtype=dtype)) if affine else None
+        self.bias = Parameter(zeros(num_features, dtype=dtype)) if affine else None
+        if track_running_stats:
+            self.register_buffer("running_mean", zeros(num_features, dtype=dtype))
+            self.register_buffer("running_var", ones(num_features, dtype=dtype))
+        else:
+            self.running_mean = self.running_var = None
+
+    def forward(self, input):
+        unbatched = input.ndim == self.spatial + 1
+        if input.ndim not in (self.spatial + 1, self.spatial + 2):
+            raise ValueError(f"expected {self.spatial + 1}D or {self.spatial + 2}D input (got {input.ndim}D input)")
+        x = input.unsqueeze(0) if unbatched else input
+        use_input_stats = self.training or not self.track_running_stats
+        y = instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_input_stats,
+                          self.momentum, self.eps)
+        return y.squeeze(0) if unbatched else y
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalisation of (N, C, L) or (C, L) inputs (see ``F.instance_norm``).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> nn.InstanceNorm1d(3)(md.randn(2, 3, 8)).shape
+    minidl.Size([2, 3, 8])
+    """
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalisation of (N, C, H, W) or (C, H, W) inputs (see ``F.instance_norm``).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> nn.InstanceNorm2d(3, affine=True, track_running_stats=True)
+    InstanceNorm2d(3, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+    """
+
+    spatial = 2
+
+
+class RMSNorm(Module):
+    """RMS normalisation as a layer with an elementwise weight (ones) (see ``F.rms_norm``).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> nn.RMSNorm(2)(md.tensor([[3.0, 4.0]]))
+    tensor([[0.8485, 1.1314]], grad_fn=<MulBackward>)
+    """
+
+    def __init__(self, normalized_shape, eps: float = None, elementwise_affine: bool = True, device=None,
+                 dtype=None):
+        super().__init__()
+        self.normalized_shape = ((normalized_shape,) if isinstance(normalized_shape, int)
+                                 else tuple(normalized_shape))
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        self.weight = Parameter(ones(*self.normalized_shape, dtype=dtype)) if elementwise_affine else None
+
+    def forward(self, input):
+        return rms_norm(input, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
