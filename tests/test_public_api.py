@@ -373,6 +373,8 @@ F = {
                                     t.nn.functional.dropout2d(data(t, 2, 3, 2, 2), 1.0))),
     "alpha_dropout": Example(lambda t: (t.nn.functional.alpha_dropout(data(t, 4), 0.5),
                                         t.nn.functional.alpha_dropout(data(t, 4), 0.0, training=True))),
+    "lp_pool1d": Example(lambda t: t.nn.functional.lp_pool1d(data(t, 2, 3, 7).abs() + 0.1, 3, 2, stride=2)),
+    "lp_pool2d": Example(lambda t: t.nn.functional.lp_pool2d(data(t, 1, 2, 4, 6), 2, (2, 3), ceil_mode=True)),
     "pixel_shuffle": Example(lambda t: t.nn.functional.pixel_shuffle(data(t, 2, 8, 3, 2), 2)),
     "pixel_unshuffle": Example(lambda t: t.nn.functional.pixel_unshuffle(data(t, 2, 2, 6, 4), 2)),
     "group_norm": Example(lambda t: t.nn.functional.group_norm(data(t, 2, 4, 3), 2, data(t, 4), data(t, 4) * 2)),

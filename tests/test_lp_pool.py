@@ -1,0 +1,35 @@
+"""LPPool1d/2d (issue 15 group 9) against PyTorch: values and gradients for several p,
+kernel, stride and ceil_mode, gradcheck."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minidl as md
+import minidl.nn.functional as F
+from conftest import require
+
+torch = require("torch")
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, 3.0])
+@pytest.mark.parametrize("fn,shape,kernel,stride,ceil", [("lp_pool1d", (2, 3, 9), 3, None, False),
+                                                         ("lp_pool1d", (2, 3, 8), 3, 2, True),
+                                                         ("lp_pool2d", (2, 2, 6, 7), 2, None, False),
+                                                         ("lp_pool2d", (1, 3, 7, 5), (3, 2), (2, 1), True)])
+def test_lp_pool_matches_pytorch(p, fn, shape, kernel, stride, ceil):
+    x = np.random.default_rng(0).uniform(0.1, 2.0, shape).astype(np.float32)
+    out = []
+    for lib in (md, torch):
+        t = lib.tensor(x, requires_grad=True)
+        y = getattr(lib.nn.functional, fn)(t, p, kernel, stride, ceil)
+        y.pow(2).sum().backward()
+        out.append((y.detach().numpy(), t.grad.numpy()))
+    np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out[0][1], out[1][1], rtol=1e-4, atol=1e-6)
+
+
+def test_lp_pool_modules_and_gradcheck():
+    x = md.tensor(np.random.default_rng(1).uniform(0.1, 2.0, (1, 2, 4, 4)), requires_grad=True)
+    assert md.autograd.gradcheck(lambda t: F.lp_pool2d(t, 2.0, 2), (x,), eps=1e-6, atol=1e-5)
+    assert np.allclose(md.nn.LPPool2d(3, 2)(x).detach().numpy(), F.lp_pool2d(x, 3, 2).detach().numpy())
