@@ -33,3 +33,36 @@ def test_lp_pool_modules_and_gradcheck():
     x = md.tensor(np.random.default_rng(1).uniform(0.1, 2.0, (1, 2, 4, 4)), requires_grad=True)
     assert md.autograd.gradcheck(lambda t: F.lp_pool2d(t, 2.0, 2), (x,), eps=1e-6, atol=1e-5)
     assert np.allclose(md.nn.LPPool2d(3, 2)(x).detach().numpy(), F.lp_pool2d(x, 3, 2).detach().numpy())
+
+
+# --- adaptive pooling: AdaptiveAvgPool1d, AdaptiveMaxPool1d/2d (issue 15 group 9) ---------------
+@pytest.mark.parametrize("fn,shape,size", [("adaptive_max_pool2d", (2, 3, 7, 5), (3, 2)),
+                                           ("adaptive_max_pool2d", (3, 6, 6), 4),
+                                           ("adaptive_max_pool2d", (1, 2, 5, 4), (None, 3)),
+                                           ("adaptive_max_pool1d", (2, 3, 9), 4),
+                                           ("adaptive_max_pool1d", (3, 5), 5),
+                                           ("adaptive_avg_pool1d", (2, 3, 9), 4), ("adaptive_avg_pool1d", (3, 7), 1)])
+def test_adaptive_pools_match_pytorch(fn, shape, size):
+    x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    out = []
+    for lib in (md, torch):
+        t = lib.tensor(x, requires_grad=True)
+        kwargs = {"return_indices": True} if "max" in fn else {}
+        r = getattr(lib.nn.functional, fn)(t, size, **kwargs)
+        y, idx = r if isinstance(r, tuple) else (r, None)
+        y.pow(2).sum().backward()
+        out.append((y.detach().numpy(), None if idx is None else idx.numpy(), t.grad.numpy()))
+    np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-5, atol=1e-7)
+    if out[1][1] is not None:
+        np.testing.assert_array_equal(out[0][1], out[1][1])
+    np.testing.assert_allclose(out[0][2], out[1][2], rtol=1e-5, atol=1e-6)
+
+
+def test_adaptive_pool_modules_and_errors():
+    x = md.randn(2, 3, 8, 8)
+    assert md.nn.AdaptiveMaxPool2d(1)(x).shape == (2, 3, 1, 1)
+    assert md.nn.AdaptiveAvgPool1d(2)(md.ones(3, 4)).shape == (3, 2)
+    with pytest.raises(RuntimeError, match="Expected 2D or 3D tensor"):
+        F.adaptive_avg_pool1d(md.zeros(1, 2, 3, 4), 2)
+    with pytest.raises(RuntimeError, match="Expected 3D or 4D tensor"):
+        F.adaptive_max_pool2d(md.zeros(4, 4), 2)
