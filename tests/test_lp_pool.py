@@ -66,3 +66,30 @@ def test_adaptive_pool_modules_and_errors():
         F.adaptive_avg_pool1d(md.zeros(1, 2, 3, 4), 2)
     with pytest.raises(RuntimeError, match="Expected 3D or 4D tensor"):
         F.adaptive_max_pool2d(md.zeros(4, 4), 2)
+
+
+# --- MaxUnpool1d/2d (issue 15 group 9) ----------------------------------------------------------
+@pytest.mark.parametrize("dims,shape,kernel,stride,padding", [(2, (2, 3, 6, 8), 2, None, 0), (2, (1, 2, 7, 7), 3, 2, 1),
+                                                              (1, (2, 3, 10), 2, None, 0), (1, (3, 9), 3, 2, 1)])
+def test_max_unpool_matches_pytorch(dims, shape, kernel, stride, padding):
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    out = []
+    for lib in (md, torch):
+        f = lib.nn.functional
+        pool, unpool = (f.max_pool2d, f.max_unpool2d) if dims == 2 else (f.max_pool1d, f.max_unpool1d)
+        y, idx = pool(lib.tensor(x), kernel, stride, padding, return_indices=True)
+        yt = lib.tensor(y.detach().numpy(), requires_grad=True)
+        z = unpool(yt, idx, kernel, stride, padding)
+        (z * lib.tensor(np.cos(np.arange(z.numel())).astype(np.float32).reshape(tuple(z.shape)))).sum().backward()
+        out.append((z.detach().numpy(), yt.grad.numpy()))
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    np.testing.assert_allclose(out[0][1], out[1][1], rtol=1e-6)
+
+
+def test_max_unpool_output_size_and_errors():
+    y, idx = F.max_pool2d(md.randn(1, 1, 5, 5), 2, return_indices=True)
+    assert F.max_unpool2d(y, idx, 2, output_size=(5, 5)).shape == (1, 1, 5, 5)
+    with pytest.raises(ValueError, match="invalid output_size"):
+        F.max_unpool2d(y, idx, 2, output_size=(9, 9))
+    with pytest.raises(RuntimeError, match="invalid max index"):
+        F.max_unpool2d(y, idx * 0 + 99, 2)

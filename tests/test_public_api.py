@@ -376,6 +376,10 @@ F = {
     "adaptive_avg_pool1d": Example(lambda t: t.nn.functional.adaptive_avg_pool1d(data(t, 2, 3, 7), 3)),
     "adaptive_max_pool1d": Example(lambda t: t.nn.functional.adaptive_max_pool1d(data(t, 2, 3, 7), 3)),
     "adaptive_max_pool2d": Example(lambda t: t.nn.functional.adaptive_max_pool2d(data(t, 2, 5, 6), (2, 4))),
+    "max_unpool1d": Example(lambda t: t.nn.functional.max_unpool1d(
+        *t.nn.functional.max_pool1d(data(t, 2, 3, 8), 2, return_indices=True), 2)),
+    "max_unpool2d": Example(lambda t: t.nn.functional.max_unpool2d(
+        *t.nn.functional.max_pool2d(data(t, 1, 2, 4, 6), 2, return_indices=True), 2)),
     "lp_pool1d": Example(lambda t: t.nn.functional.lp_pool1d(data(t, 2, 3, 7).abs() + 0.1, 3, 2, stride=2)),
     "lp_pool2d": Example(lambda t: t.nn.functional.lp_pool2d(data(t, 1, 2, 4, 6), 2, (2, 3), ceil_mode=True)),
     "pixel_shuffle": Example(lambda t: t.nn.functional.pixel_shuffle(data(t, 2, 8, 3, 2), 2)),
