@@ -32,7 +32,7 @@ import minidl.nn.init  # noqa: E402
 SKIP_PREFIXES = ("cuda", "sparse", "quantize", "fake_quantize", "q_", "mkldnn", "miopen", "cudnn", "fbgemm",
                  "native_", "xpu", "mps", "mtia", "vulkan", "is_vulkan", "to_mkldnn", "to_sparse",
                  "sym_", "jit", "compile", "export", "fx", "_")
-SKIP = {"classproperty", "typename", "Any", "Callable", "Optional", "TypeVar", "Union", "Tuple", "List",
+SKIP = {"Literal", "ParamSpec", "classproperty", "typename", "Any", "Callable", "Optional", "TypeVar", "Union", "Tuple", "List",
         "Generic", "Dict", "Set", "Sequence", "Iterator", "Mapping", "overload", "wraps"}
 
 REQUIRED_BY_ISSUE_15 = {

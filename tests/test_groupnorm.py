@@ -107,3 +107,29 @@ def test_errors_like_pytorch():
         F.rms_norm(md.zeros(2, 3), (4,))
     with pytest.raises(ValueError, match="expected 3D or 4D input"):
         md.nn.InstanceNorm2d(3)(md.zeros(3, 4))
+
+
+@pytest.mark.parametrize("shape,size", [((2, 7, 5), 3), ((2, 6, 3, 4), 5), ((1, 4, 2), 2), ((2, 3, 2, 2, 2), 4)])
+def test_local_response_norm_matches_pytorch(shape, size):
+    x = np.random.default_rng(5).standard_normal(shape).astype(np.float32) * 2
+    _grads_match(lambda lib, t: lib.nn.functional.local_response_norm(t, size, alpha=0.3, beta=0.6, k=1.5), x, [])
+
+
+# --- nn.init.trunc_normal_, eye_, dirac_ (issue 15 group 12: every function of torch.nn.init) ---
+def test_init_eye_and_dirac_match_pytorch():
+    for shape in [(2, 3), (4, 4), (5, 2)]:
+        np.testing.assert_array_equal(md.nn.init.eye_(md.empty(*shape)).numpy(),
+                                      torch.nn.init.eye_(torch.empty(*shape)).numpy())
+    for shape, groups in [((3, 4, 3), 1), ((4, 2, 3, 3), 2), ((2, 2, 1, 3, 3), 1), ((5, 3, 2), 1)]:
+        np.testing.assert_array_equal(md.nn.init.dirac_(md.empty(*shape), groups).numpy(),
+                                      torch.nn.init.dirac_(torch.empty(*shape), groups).numpy())
+    with pytest.raises(ValueError, match="Only tensors with 2 dimensions"):
+        md.nn.init.eye_(md.empty(2, 2, 2))
+
+
+def test_init_trunc_normal_has_the_truncated_law():
+    md.manual_seed(0)
+    w = md.nn.init.trunc_normal_(md.empty(200_000), mean=1.0, std=2.0, a=0.0, b=3.0).numpy()
+    assert w.min() >= 0.0 and w.max() <= 3.0
+    t = torch.nn.init.trunc_normal_(torch.empty(200_000), mean=1.0, std=2.0, a=0.0, b=3.0).numpy()
+    assert abs(w.mean() - t.mean()) < 0.02 and abs(w.std() - t.std()) < 0.02  # same law, other draws

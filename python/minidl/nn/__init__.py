@@ -2,7 +2,7 @@
 from . import functional, init, utils
 from .batchnorm import BatchNorm1d, BatchNorm2d
 from .layernorm import LayerNorm
-from .groupnorm import GroupNorm, InstanceNorm1d, InstanceNorm2d, RMSNorm
+from .groupnorm import GroupNorm, InstanceNorm1d, InstanceNorm2d, LocalResponseNorm, RMSNorm
 from .pixel_shuffle import PixelShuffle, PixelUnshuffle
 from .multihead_attention import MultiheadAttention
 from .activation import GELU, LeakyReLU, ReLU, Sigmoid, Tanh

@@ -6,6 +6,7 @@
     InstanceNorm                GroupNorm with G = C: each channel of each sample on its own
                                 (style transfer); optional running statistics as BatchNorm
     RMSNorm (Zhang & Sennrich)  no mean: y = x / sqrt(mean(x^2) + eps) w   (LLaMA, T5)
+    LocalResponseNorm           y = x / (k + alpha mean_{nearby channels}(x^2))^beta  (AlexNet)
     normalize                   y = x / max(||x||_p, eps) along a dim
 
 Unlike BatchNorm, GroupNorm and InstanceNorm do not depend on the batch: they work at batch
@@ -29,6 +30,8 @@ from ..ops.norms import vector_norm
 from ..tensor import Tensor
 from .layernorm import layer_norm
 from .module import Module
+from .padding import pad
+from .pooling import avg_pool2d
 from .parameter import Parameter
 
 
@@ -139,6 +142,31 @@ def rms_norm(input: Tensor, normalized_shape, weight: Tensor = None, eps: float 
     return y * weight if weight is not None else y
 
 
+def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> Tensor:
+    """Local response normalisation across channels (AlexNet, 2012): each value is divided by
+    (k + alpha / size * sum of squares over ``size`` neighbouring channels)^beta.
+
+    The sum runs over channels c - size // 2 .. c + (size - 1) // 2 (zero beyond the edges), as
+    PyTorch: the squares are padded along the channel dim and averaged by the AvgPool kernel.
+
+    Shapes: (N, C, *) with at least one position dim -> same.
+
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> F.local_response_norm(md.ones(1, 3, 1), size=2, alpha=1.0, beta=1.0, k=1.0).flatten()  # channel 0: 1 / (1 + (0 + 1) / 2)
+    tensor([0.6667, 0.5000, 0.5000])
+    """
+    if input.ndim < 3:
+        raise ValueError(f"Expected 3D or higher dimensionality input (got {input.ndim} dimensions)")
+    if input.numel() == 0:
+        return input
+    n, c = input.shape[0], input.shape[1]
+    sq = (input * input).reshape(n, 1, c, -1)                              # channels as a height
+    sq = pad(sq, (0, 0, size // 2, (size - 1) // 2))
+    div = avg_pool2d(sq, (size, 1), stride=1).reshape(tuple(input.shape))  # the window mean
+    return input / (div * alpha + k) ** beta
+
+
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None) -> Tensor:
     """Scale vectors along ``dim`` to unit p-norm: y = x / max(||x||_p, eps).
 
@@ -177,6 +205,26 @@ class GroupNorm(Module):
 
     def extra_repr(self):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+class LocalResponseNorm(Module):
+    """Local response normalisation as a layer (see ``F.local_response_norm``).
+
+    >>> import minidl as md
+    >>> from minidl import nn
+    >>> nn.LocalResponseNorm(2)
+    LocalResponseNorm(2, alpha=0.0001, beta=0.75, k=1.0)
+    """
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, input):
+        return local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self):
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
 
 class _InstanceNorm(Module):

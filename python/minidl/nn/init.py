@@ -210,3 +210,69 @@ def xavier_normal_(t: Tensor, gain: float = 1.0) -> Tensor:
     """
     fan_in, fan_out = _calculate_fan_in_and_fan_out(t)
     return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+
+
+@no_grad()
+def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0) -> Tensor:
+    """Fill ``t`` with N(mean, std^2) draws truncated to [a, b] (ViT and BERT initialise with
+    std 0.02 this way); returns ``t``.
+
+    Inverse-CDF sampling, as PyTorch: u ~ U(Phi(alpha), Phi(beta)) with alpha = (a - mean) / std,
+    beta = (b - mean) / std, then w = mean + std sqrt(2) erfinv(2u - 1), clamped to [a, b].
+
+    >>> import minidl as md
+    >>> from minidl.nn import init
+    >>> w = init.trunc_normal_(md.empty(10000), std=1.0, a=-1.0, b=1.0)
+    >>> bool(w.min() >= -1.0), bool(w.max() <= 1.0), round(float(w.std()), 1)
+    (True, True, 0.5)
+    """
+    def phi(x):  # the standard normal CDF
+        return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
+    lo, hi = phi((a - mean) / std), phi((b - mean) / std)
+    u = Tensor._wrap(_C.rand(list(t.shape), _C.DType.f64, 2 * lo - 1, 2 * hi - 1))
+    w = (u.erfinv() * (std * math.sqrt(2.0)) + mean).clamp(a, b)
+    return _write(t, w._data)
+
+
+@no_grad()
+def eye_(t: Tensor) -> Tensor:
+    """Fill the 2-D ``t`` with the identity matrix (ones on the diagonal); returns ``t``.
+
+    >>> import minidl as md
+    >>> from minidl.nn import init
+    >>> init.eye_(md.empty(2, 3))
+    tensor([[1.0000, 0.0000, 0.0000],
+            [0.0000, 1.0000, 0.0000]])
+    """
+    if t.ndim != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    rows, cols = t.shape
+    eye = A.zeros((rows, cols), t._data.dtype)
+    n = min(rows, cols)
+    eye[range(n), range(n)] = 1
+    return _write(t, eye)
+
+
+@no_grad()
+def dirac_(t: Tensor, groups: int = 1) -> Tensor:
+    """Fill a 3-, 4- or 5-D conv weight (out, in, *k) with the Dirac delta: a convolution that
+    copies input channel i to output channel i (per group), the identity at initialisation.
+
+    >>> import minidl as md
+    >>> from minidl.nn import init
+    >>> w = init.dirac_(md.empty(2, 2, 3))
+    >>> w[:, :, 1]                        # the centre tap of each kernel
+    tensor([[1.0000, 0.0000],
+            [0.0000, 1.0000]])
+    """
+    if t.ndim not in (3, 4, 5):
+        raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+    out_per_group = t.shape[0] // groups
+    if t.shape[0] % groups:
+        raise ValueError("dim 0 must be divisible by groups")
+    w = A.zeros(tuple(t.shape), t._data.dtype)
+    centre = tuple(k // 2 for k in t.shape[2:])
+    for g in range(groups):
+        for i in range(min(out_per_group, t.shape[1])):
+            w[(g * out_per_group + i, i) + centre] = 1
+    return _write(t, w)
