@@ -138,6 +138,8 @@ MD = {
     "rand_like": Example(lambda t: t.rand_like(data(t, 4)), META),
     "randn_like": Example(lambda t: t.randn_like(data(t, 4)), META),
     "randint": Example(lambda t: (t.randint(0, 1, (3,)), t.randint(5, (2, 2)).shape)),
+    "randint_like": Example(lambda t: (t.randint_like(t.zeros(2, 3), 1), t.randint_like(t.zeros(4), 3, 4),
+                                       t.randint_like(t.zeros(2, dtype=t.int64), 7).dtype)),
     "randperm": Example(lambda t: (t.randperm(6).sum(), t.randperm(6).dtype)),
     "normal": Example(lambda t: t.normal(0.0, 1.0, (2, 3)), META),
     "bernoulli": Example(lambda t: (t.bernoulli(t.ones(3)), t.bernoulli(t.zeros(2)))),

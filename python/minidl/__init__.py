@@ -21,7 +21,8 @@ from . import autograd
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .ops.creation import (arange, as_tensor, bernoulli, empty, empty_like, eye, from_numpy, full, full_like,
                            get_rng_state, initial_seed, linspace, logspace, manual_seed, normal, ones, ones_like, rand,
-                           rand_like, randint, randn, randn_like, randperm, set_rng_state, tensor, zeros, zeros_like)
+                           rand_like, randint, randint_like, randn, randn_like, randperm, set_rng_state, tensor, zeros,
+                           zeros_like)
 from .ops.shape import (cat, chunk, clone, flatten, flip, narrow, permute, reshape, split, squeeze, stack, t,
                         tensor_split, transpose, unbind, unflatten, unsqueeze)
 from .ops.shape import cat as concat

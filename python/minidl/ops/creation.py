@@ -565,6 +565,23 @@ def randn_like(x: Tensor, dtype=None) -> Tensor:
     return randn(*x.shape, dtype=dtype or x.dtype)
 
 
+def randint_like(x: Tensor, low: int = 0, high: int = None, dtype=None) -> Tensor:
+    """Integers uniform on [low, high) with the shape (and, unless ``dtype``, the dtype) of ``x``.
+
+    ``md.randint_like(x, high)`` draws from [0, high), as PyTorch's two forms.
+
+    Shapes: (*) -> (*).
+
+    >>> import minidl as md
+    >>> y = md.randint_like(md.zeros(2, 3), 5)
+    >>> y.shape, y.dtype, bool(((y >= 0) & (y < 5)).all())
+    (minidl.Size([2, 3]), minidl.float32, True)
+    """
+    if high is None:
+        low, high = 0, low
+    return randint(low, high, tuple(x.shape), dtype=dtype or x.dtype)
+
+
 def randint(low, high=None, size=None, dtype=None, device=None, generator=None) -> Tensor:
     """Integers uniform on [low, high).
 
