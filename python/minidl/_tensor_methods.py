@@ -10,7 +10,7 @@ from __future__ import annotations
 from .autograd import backward as _autograd_backward
 from .dtypes import as_dtype, dtype as _dtype, get_default_dtype
 from .nn import functional as F
-from .ops import creation, elementwise, gemm, inplace, reduce, shape
+from .ops import creation, elementwise, gemm, indexing, inplace, reduce, shape
 from .ops import array as A
 from .tensor import Tensor, device
 
@@ -156,6 +156,26 @@ T.clone = lambda self, memory_format=None: shape.clone(self)
 T.contiguous = lambda self, memory_format=None: shape.contiguous(self)
 T.repeat = shape.repeat
 T.flip = shape.flip
+
+T.gather = indexing.gather
+T.take_along_dim = indexing.take_along_dim
+T.take = indexing.take
+T.scatter = indexing.scatter
+T.scatter_add = indexing.scatter_add
+T.index_select = indexing.index_select
+T.index_add = indexing.index_add
+T.index_copy = indexing.index_copy
+T.index_fill = indexing.index_fill
+T.masked_select = indexing.masked_select
+T.masked_scatter = indexing.masked_scatter
+T.nonzero = indexing.nonzero
+T.argwhere = indexing.argwhere
+T.scatter_ = inplace.scatter_
+T.scatter_add_ = inplace.scatter_add_
+T.index_add_ = inplace.index_add_
+T.index_copy_ = inplace.index_copy_
+T.index_fill_ = inplace.index_fill_
+T.masked_scatter_ = inplace.masked_scatter_
 
 
 for _name in ("relu", "sigmoid", "tanh", "softmax", "log_softmax"):
