@@ -157,8 +157,8 @@ def take_along_dim(input: Tensor, indices: Tensor, dim=None) -> Tensor:
     >>> import minidl as md
     >>> x = md.tensor([[10., 30., 20.], [60., 40., 50.]])
     >>> md.take_along_dim(x, x.argmax(dim=1, keepdim=True), dim=1)
-    tensor([[30.],
-            [60.]])
+    tensor([[30.0000],
+            [60.0000]])
     """
     idx = _index_array(indices, "take_along_dim")
     if dim is None:
@@ -198,7 +198,7 @@ def take(input: Tensor, index: Tensor) -> Tensor:
 
     >>> import minidl as md
     >>> md.take(md.tensor([[4., 3.], [5., 7.]]), md.tensor([0, 3, -1]))
-    tensor([4., 7., 7.])
+    tensor([4.0000, 7.0000, 7.0000])
     """
     idx = _index_array(index, "take")
     n = input.numel()
@@ -255,11 +255,11 @@ def scatter(input: Tensor, dim: int, index: Tensor, src=None, *, value=None, red
     >>> import minidl as md
     >>> labels = md.tensor([[2], [0]])
     >>> md.scatter(md.zeros(2, 3), 1, labels, 1.0)       # one-hot rows
-    tensor([[0., 0., 1.],
-            [1., 0., 0.]])
+    tensor([[0.0000, 0.0000, 1.0000],
+            [1.0000, 0.0000, 0.0000]])
     >>> md.scatter(md.zeros(2, 3), 1, md.tensor([[0, 0]]), md.tensor([[5., 6.]]), reduce="add")
-    tensor([[11.,  0.,  0.],
-            [ 0.,  0.,  0.]])
+    tensor([[11.0000,  0.0000,  0.0000],
+            [ 0.0000,  0.0000,  0.0000]])
     """
     if reduce not in _REDUCE_OPS:
         raise RuntimeError("reduce argument must be either add or multiply.")
@@ -312,7 +312,7 @@ def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     >>> import minidl as md
     >>> classes = md.tensor([0, 1, 0, 1, 1])
     >>> md.scatter_add(md.zeros(2), 0, classes, md.tensor([1., 2., 3., 4., 5.]))   # per-class sums
-    tensor([ 4., 11.])
+    tensor([ 4.0000, 11.0000])
     """
     if not isinstance(src, Tensor):
         raise TypeError(f"scatter_add(): src must be a Tensor, but got {type(src).__name__}")
@@ -357,8 +357,8 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     >>> import minidl as md
     >>> x = md.tensor([[1., 2., 3.], [4., 5., 6.]])
     >>> md.index_select(x, 1, md.tensor([2, 0]))
-    tensor([[3., 1.],
-            [6., 4.]])
+    tensor([[3.0000, 1.0000],
+            [6.0000, 4.0000]])
     """
     idx = _index_vector(index, "index_select")
     x = input._data
@@ -423,9 +423,9 @@ def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1
 
     >>> import minidl as md
     >>> md.index_add(md.zeros(3, 2), 0, md.tensor([0, 2, 0]), md.ones(3, 2), alpha=2)
-    tensor([[4., 4.],
-            [0., 0.],
-            [2., 2.]])
+    tensor([[4.0000, 4.0000],
+            [0.0000, 0.0000],
+            [2.0000, 2.0000]])
     """
     return _index_put(input, dim, index, source, ADD, alpha, "index_add")
 
@@ -441,9 +441,9 @@ def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor
 
     >>> import minidl as md
     >>> md.index_copy(md.zeros(3, 2), 0, md.tensor([2, 0]), md.tensor([[1., 2.], [3., 4.]]))
-    tensor([[3., 4.],
-            [0., 0.],
-            [1., 2.]])
+    tensor([[3.0000, 4.0000],
+            [0.0000, 0.0000],
+            [1.0000, 2.0000]])
     """
     return _index_put(input, dim, index, source, ASSIGN, 1, "index_copy")
 
@@ -456,8 +456,8 @@ def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
 
     >>> import minidl as md
     >>> md.index_fill(md.ones(2, 3), 1, md.tensor([0, -1]), 0.)
-    tensor([[0., 1., 0.],
-            [0., 1., 0.]])
+    tensor([[0.0000, 1.0000, 0.0000],
+            [0.0000, 1.0000, 0.0000]])
     """
     idx = _index_vector(index, "index_fill")
     x = input._data
@@ -490,7 +490,7 @@ def masked_select(input: Tensor, mask: Tensor) -> Tensor:
     >>> import minidl as md
     >>> x = md.tensor([[1., -2.], [-3., 4.]])
     >>> md.masked_select(x, x > 0)
-    tensor([1., 4.])
+    tensor([1.0000, 4.0000])
     """
     if not isinstance(mask, Tensor) or mask._data.dtype != np.bool_:
         got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
@@ -514,8 +514,8 @@ def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
     >>> import minidl as md
     >>> x = md.zeros(2, 3)
     >>> md.masked_scatter(x, md.tensor([[True, False, True], [False, True, False]]), md.tensor([1., 2., 3., 4.]))
-    tensor([[1., 0., 2.],
-            [0., 3., 0.]])
+    tensor([[1.0000, 0.0000, 2.0000],
+            [0.0000, 3.0000, 0.0000]])
     """
     if not isinstance(mask, Tensor) or mask._data.dtype != np.bool_:
         got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
