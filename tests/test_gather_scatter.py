@@ -146,6 +146,46 @@ def test_scatter_integer_and_half():
     assert h.dtype == md.float16 and h.float().tolist() == [0.0, 0.75, 0.0]
 
 
+@pytest.mark.parametrize("reduce", ["sum", "prod", "mean", "amax", "amin"])
+@pytest.mark.parametrize("include_self", [True, False])
+def test_scatter_reduce_matches_torch(rng, reduce, include_self):
+    for shape, dim, idx_shape in [((4, 3), 0, (6, 3)), ((3, 5), -1, (3, 7)), ((2, 3, 4), 1, (2, 5, 4))]:
+        # few distinct values: ties for amax/amin, zeros (one and several per position) for prod
+        x, tx = _both(rng.integers(-2, 3, size=shape).astype(np.float64), True)
+        s, ts = _both(rng.integers(-2, 3, size=idx_shape).astype(np.float64), True)
+        i, ti = _index_pair(rng, shape[dim], idx_shape)
+        out = md.scatter_reduce(x, dim, i, s, reduce, include_self=include_self)
+        tout = torch.scatter_reduce(tx, dim, ti, ts, reduce, include_self=include_self)
+        assert_close(out, tout)
+        if reduce != "prod":   # torch's prod gradient is defined only with at most one zero per position
+            _check_grads([x, s], [tx, ts], out, tout, rng)
+    x = md.tensor([[1., 2.], [3., 0.]], requires_grad=True)
+    s = md.tensor([[2., 0.], [5., 7.]], requires_grad=True)
+    i = md.tensor([[0, 1], [0, 0]])
+    tx, ts = torch.tensor(x.detach().numpy(), requires_grad=True), torch.tensor(s.detach().numpy(), requires_grad=True)
+    out = md.scatter_reduce(x, 0, i, s, reduce, include_self=include_self)
+    tout = torch.scatter_reduce(tx, 0, torch.tensor(i.numpy()), ts, reduce, include_self=include_self)
+    assert_close(out, tout)
+    _check_grads([x, s], [tx, ts], out, tout, rng)
+    gi = md.tensor([[0, 1, 1], [2, 0, 0]])
+    xd = md.tensor(rng.standard_normal((3, 3)), requires_grad=True)
+    sd = md.tensor(rng.standard_normal((2, 3)), requires_grad=True)
+    assert md.autograd.gradcheck(lambda a, b: md.scatter_reduce(a, 0, gi, b, reduce, include_self=include_self),
+                                 (xd, sd))
+
+
+def test_scatter_reduce_integer_mean_and_inplace():
+    x = md.tensor([5, 5, 5])
+    got = md.scatter_reduce(x, 0, md.tensor([0, 0, 2]), md.tensor([2, 4, 6]), "mean")
+    assert got.tolist() == torch.scatter_reduce(torch.tensor([5, 5, 5]), 0, torch.tensor([0, 0, 2]),
+                                                torch.tensor([2, 4, 6]), "mean").tolist()
+    y = md.zeros(2)
+    assert y.scatter_reduce_(0, md.tensor([1, 1]), md.tensor([3., 4.]), "amax", include_self=False) is y
+    assert y.tolist() == [0.0, 4.0]
+    with pytest.raises(RuntimeError, match="reduce argument must be"):
+        md.scatter_reduce(y, 0, md.tensor([1]), md.tensor([1.]), "max")
+
+
 # --- index_select and its kin ---------------------------------------------------------------
 def test_index_select_matches_torch(rng):
     for shape in SHAPES:

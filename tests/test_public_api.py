@@ -218,6 +218,8 @@ MD = {
     "gather": Example(lambda t: t.gather(data(t, 3, 4), 1, t.tensor([[0, 3], [2, 2], [1, 0]]))),
     "scatter": Example(lambda t: t.scatter(data(t, 3, 4), 0, t.tensor([[2, 0, 1, 1]]), data(t, 1, 4))),
     "scatter_add": Example(lambda t: t.scatter_add(data(t, 3, 4), 1, t.tensor([[3, 3], [0, 1], [2, 2]]), data(t, 3, 2))),
+    "scatter_reduce": Example(lambda t: t.scatter_reduce(data(t, 3, 4), 1, t.tensor([[3, 3], [0, 1], [2, 2]]),
+                                                         data(t, 3, 2), "amax", include_self=False)),
     "index_select": Example(lambda t: t.index_select(data(t, 3, 4), 1, t.tensor([3, 0, 3]))),
     "index_add": Example(lambda t: t.index_add(data(t, 3, 4), 0, t.tensor([2, 2]), data(t, 2, 4), alpha=0.5)),
     "index_copy": Example(lambda t: t.index_copy(data(t, 3, 4), 1, t.tensor([1, 3]), data(t, 3, 2))),

@@ -35,7 +35,7 @@ from .ops.elementwise_functions import (abs, add, ceil, cos, div, divide, eq, ex
 from .ops.compare import allclose, equal, isclose
 from .ops.gemm import bmm, matmul, mm
 from .ops.indexing import (argwhere, gather, index_add, index_copy, index_fill, index_select, masked_scatter,
-                           masked_select, nonzero, scatter, scatter_add, take, take_along_dim)
+                           masked_select, nonzero, scatter, scatter_add, scatter_reduce, take, take_along_dim)
 from .ops.reduce import (all, amax, amin, any, argmax, argmin, count_nonzero, logsumexp, max, mean, min, prod,
                          std, sum, var)
 from . import backend, cuda, datasets, models, nn, optim

@@ -205,6 +205,12 @@ def scatter_add_(x: Tensor, dim, index, src) -> Tensor:
     return apply_(x, lambda old: indexing.scatter_add(old, dim, index, src), src, keeps_old=False)
 
 
+def scatter_reduce_(x: Tensor, dim, index, src, reduce, *, include_self=True) -> Tensor:
+    """``x.scatter_reduce_(dim, index, src, reduce)``: x reduced with src at index (sum/prod/mean/amax/amin)."""
+    return apply_(x, lambda old: indexing.scatter_reduce(old, dim, index, src, reduce, include_self=include_self),
+                  src)
+
+
 def index_add_(x: Tensor, dim, index, source, *, alpha=1) -> Tensor:
     """``x.index_add_(dim, index, source, alpha=1)``: x's slices at index += alpha * source's."""
     return apply_(x, lambda old: indexing.index_add(old, dim, index, source, alpha=alpha), source, keeps_old=False)
