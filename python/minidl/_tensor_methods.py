@@ -10,8 +10,8 @@ from __future__ import annotations
 from .autograd import backward as _autograd_backward
 from .dtypes import as_dtype, dtype as _dtype, get_default_dtype
 from .nn import functional as F
-from .ops import (arrange, creation, elementwise, gemm, inplace, linalg, norms, reduce, sampling, scan, search, shape,
-                  sort, triangular)
+from .ops import (arrange, creation, elementwise, gemm, indexing, inplace, linalg, norms, reduce, sampling, scan, search,
+                  shape, sort, triangular)
 from .ops import array as A
 from .tensor import Tensor, device
 
@@ -186,6 +186,28 @@ for _name in ("cumsum", "cumprod", "cummax", "cummin", "logcumsumexp", "diff"):
 T.cumsum_ = lambda self, dim, *, dtype=None: inplace.apply_(self, lambda old: scan.cumsum(old, dim, dtype=dtype),
                                                             keeps_old=False)
 T.cumprod_ = lambda self, dim, *, dtype=None: inplace.apply_(self, lambda old: scan.cumprod(old, dim, dtype=dtype))
+T.gather = indexing.gather
+T.take_along_dim = indexing.take_along_dim
+T.take = indexing.take
+T.scatter = indexing.scatter
+T.scatter_add = indexing.scatter_add
+T.scatter_reduce = indexing.scatter_reduce
+T.index_select = indexing.index_select
+T.index_add = indexing.index_add
+T.index_copy = indexing.index_copy
+T.index_fill = indexing.index_fill
+T.masked_select = indexing.masked_select
+T.masked_scatter = indexing.masked_scatter
+T.nonzero = indexing.nonzero
+T.argwhere = indexing.argwhere
+T.scatter_ = inplace.scatter_
+T.scatter_add_ = inplace.scatter_add_
+T.scatter_reduce_ = inplace.scatter_reduce_
+T.index_add_ = inplace.index_add_
+T.index_copy_ = inplace.index_copy_
+T.index_fill_ = inplace.index_fill_
+T.masked_scatter_ = inplace.masked_scatter_
+
 
 for _name in ("relu", "sigmoid", "tanh", "softmax", "log_softmax"):
     setattr(T, _name, getattr(F, _name))  # x.relu(...) is F.relu(x, ...)

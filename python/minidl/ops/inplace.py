@@ -48,7 +48,7 @@ from ..graph import grad_mode, version
 from ..graph.node import Node
 from ..tensor import Tensor
 from . import array as A
-from . import elementwise, shape
+from . import elementwise, indexing, shape
 from ._graph import edges, needs_grad, result
 
 _wrap = Tensor._wrap
@@ -190,6 +190,45 @@ def clamp_(x: Tensor, min=None, max=None) -> Tensor:
 def masked_fill_(x: Tensor, mask, value) -> Tensor:
     """``x.masked_fill_(mask, value)``: x = value where mask, else x."""
     return apply_(x, lambda old: elementwise.masked_fill(old, mask, value), keeps_old=False)
+
+
+# --- scatter and index writes (ops/indexing.py) ----------------------------------------------
+def scatter_(x: Tensor, dim, index, src=None, *, value=None, reduce=None) -> Tensor:
+    """``x.scatter_(dim, index, src)``: x[... index ...] = src (or value; reduce "add"/"multiply")."""
+    other = src if isinstance(src, Tensor) else None
+    return apply_(x, lambda old: indexing.scatter(old, dim, index, src, value=value, reduce=reduce), other,
+                  keeps_old=False)
+
+
+def scatter_add_(x: Tensor, dim, index, src) -> Tensor:
+    """``x.scatter_add_(dim, index, src)``: x[... index ...] += src."""
+    return apply_(x, lambda old: indexing.scatter_add(old, dim, index, src), src, keeps_old=False)
+
+
+def scatter_reduce_(x: Tensor, dim, index, src, reduce, *, include_self=True) -> Tensor:
+    """``x.scatter_reduce_(dim, index, src, reduce)``: x reduced with src at index (sum/prod/mean/amax/amin)."""
+    return apply_(x, lambda old: indexing.scatter_reduce(old, dim, index, src, reduce, include_self=include_self),
+                  src)
+
+
+def index_add_(x: Tensor, dim, index, source, *, alpha=1) -> Tensor:
+    """``x.index_add_(dim, index, source, alpha=1)``: x's slices at index += alpha * source's."""
+    return apply_(x, lambda old: indexing.index_add(old, dim, index, source, alpha=alpha), source, keeps_old=False)
+
+
+def index_copy_(x: Tensor, dim, index, source) -> Tensor:
+    """``x.index_copy_(dim, index, source)``: x's slices at index = source's."""
+    return apply_(x, lambda old: indexing.index_copy(old, dim, index, source), source, keeps_old=False)
+
+
+def index_fill_(x: Tensor, dim, index, value) -> Tensor:
+    """``x.index_fill_(dim, index, value)``: x's slices at index = value."""
+    return apply_(x, lambda old: indexing.index_fill(old, dim, index, value), keeps_old=False)
+
+
+def masked_scatter_(x: Tensor, mask, source) -> Tensor:
+    """``x.masked_scatter_(mask, source)``: x[mask] = source's first mask.sum() elements."""
+    return apply_(x, lambda old: indexing.masked_scatter(old, mask, source), source, keeps_old=False)
 
 
 # --- fill, copy, random ---------------------------------------------------------------------
