@@ -432,6 +432,9 @@ F = {
     "multi_margin_loss": Example(lambda t: t.nn.functional.multi_margin_loss(data(t, 3, 4), t.tensor([0, 3, 1]))),
     "multilabel_margin_loss": Example(lambda t: t.nn.functional.multilabel_margin_loss(
         data(t, 2, 4), t.tensor([[3, 0, -1, 1], [1, -1, 0, 0]]))),
+    "conv_transpose1d": Example(lambda t: t.nn.functional.conv_transpose1d(data(t, 1, 2, 5), data(t, 2, 3, 3), stride=2)),
+    "conv_transpose2d": Example(lambda t: t.nn.functional.conv_transpose2d(data(t, 1, 2, 3, 3), data(t, 2, 2, 2, 2),
+                                                                           data(t, 2), stride=2, padding=1)),
     "bilinear": Example(lambda t: t.nn.functional.bilinear(data(t, 2, 3), data(t, 2, 4), data(t, 5, 3, 4), data(t, 5))),
     "cosine_similarity": Example(lambda t: t.nn.functional.cosine_similarity(data(t, 3, 4), data(t, 1, 4) - 1)),
     "pairwise_distance": Example(lambda t: t.nn.functional.pairwise_distance(data(t, 3, 4), data(t, 3, 4) * 2, p=1.5)),

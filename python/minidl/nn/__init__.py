@@ -12,6 +12,7 @@ from .activation_pointwise import (CELU, ELU, SELU, Hardshrink, Hardsigmoid, Har
 from .softmax import LogSoftmax, Softmax
 from .containers import Identity, ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .conv import Conv1d, Conv2d
+from .conv_transpose import ConvTranspose1d, ConvTranspose2d
 from .embedding import Embedding
 from .dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d
 from .flatten import ChannelShuffle, Flatten, Unflatten
