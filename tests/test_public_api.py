@@ -406,6 +406,8 @@ F = {
     "rms_norm": Example(lambda t: t.nn.functional.rms_norm(data(t, 3, 4), (4,), data(t, 4) + 2)),
     "local_response_norm": Example(lambda t: t.nn.functional.local_response_norm(data(t, 2, 5, 3), 3, alpha=0.5)),
     "normalize": Example(lambda t: t.nn.functional.normalize(data(t, 3, 4), p=1.0, dim=0)),
+    "unfold": Example(lambda t: t.nn.functional.unfold(data(t, 1, 2, 4, 5), (2, 3), padding=1, stride=2)),
+    "fold": Example(lambda t: t.nn.functional.fold(data(t, 1, 2 * 4, 6), (3, 4), 2)),
     "embedding_bag": Example(lambda t: t.nn.functional.embedding_bag(t.tensor([0, 2, 1, 1, 2]), data(t, 3, 4),
                                                                      t.tensor([0, 2]), mode="mean")),
     "embedding": Example(lambda t: t.nn.functional.embedding(t.tensor([[0, 2], [1, 0]]), data(t, 3, 4))),

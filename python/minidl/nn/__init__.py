@@ -15,6 +15,7 @@ from .conv import Conv1d, Conv2d
 from .conv_transpose import ConvTranspose1d, ConvTranspose2d
 from .embedding import Embedding
 from .embedding_bag import EmbeddingBag
+from .fold import Fold, Unfold
 from .dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d
 from .flatten import ChannelShuffle, Flatten, Unflatten
 from .linear import Bilinear, Linear

@@ -17,6 +17,7 @@ from .dropout import alpha_dropout, dropout, dropout1d, dropout2d  # noqa: F401
 from .linear import bilinear  # noqa: F401
 from .embedding import embedding, one_hot  # noqa: F401
 from .embedding_bag import embedding_bag  # noqa: F401
+from .fold import fold, unfold  # noqa: F401
 from .groupnorm import group_norm, instance_norm, local_response_norm, normalize, rms_norm  # noqa: F401
 from .layernorm import layer_norm  # noqa: F401
 from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,  # noqa: F401
