@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python")
 import numpy as np  # noqa: E402
 
 from _common import paired_timeit, print_table  # noqa: E402
-from bench_busy_machine import _cpu_model  # noqa: E402
+from _common import cpu_model  # noqa: E402
 
 SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
@@ -73,7 +73,7 @@ def main():
     tx, tg = torch.from_numpy(x), torch.from_numpy(g)
     table = cases(torch, tx)
     names = args.only.split(",") if args.only else list(table)
-    print(f"CPU: {_cpu_model()}; n = {n} float32, kernel set {_C.isa_name()}, torch {torch.__version__}, "
+    print(f"CPU: {cpu_model()}; n = {n} float32, kernel set {_C.isa_name()}, torch {torch.__version__}, "
           f"OMP_PROC_BIND={os.environ.get('OMP_PROC_BIND')}, median of {args.repeat} paired runs")
     rows = []
     for nt in [int(s) for s in args.threads.split(",")]:

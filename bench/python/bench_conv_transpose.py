@@ -3,8 +3,7 @@ forward + backward, minidl vs PyTorch (issue 15's benchmark).
 
     PYTHONPATH=python python3 bench/python/bench_conv_transpose.py [--repeat 9] [--threads 1 2]
 
-Both libraries run the same thread count, timed in alternating turns (3 turns of ``--repeat``
-calls); medians in ms and the ratio minidl / PyTorch (< 1: minidl is faster). minidl's
+Both libraries run the same thread count, timed in alternating turns (``paired_timeit``); medians in ms and the ratio minidl / PyTorch (< 1: minidl is faster). minidl's
 transposed convolution is the convolution's input-gradient kernel (nn/conv_transpose.py).
 """
 from __future__ import annotations
@@ -12,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 os.environ.setdefault("OMP_PROC_BIND", "close")
 
@@ -22,7 +20,7 @@ import torch  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import minidl as md  # noqa: E402
-from _common import cpu_model  # noqa: E402
+from _common import cpu_model, paired_timeit  # noqa: E402
 
 
 def cases(lib):
@@ -40,16 +38,6 @@ def cases(lib):
     return {"ConvTranspose2d 64->32 4x4 s2, 32x64x16x16 fwd": fwd, "same, fwd+bwd": fwd_bwd}
 
 
-def median_ms(fn, repeat):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1e3)
-    return float(np.median(times))
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeat", type=int, default=9)
@@ -62,11 +50,7 @@ def main(argv=None):
         md.set_num_threads(n)
         torch.set_num_threads(n)
         for name in mcases:
-            m_times, t_times = [], []
-            for _ in range(3):
-                m_times.append(median_ms(mcases[name], args.repeat))
-                t_times.append(median_ms(tcases[name], args.repeat))
-            m, t = float(np.median(m_times)), float(np.median(t_times))
+            m, t = (v * 1e3 for v in paired_timeit([mcases[name], tcases[name]], repeat=args.repeat))
             print(f"{name:48s} {n:7d} {m:10.2f} {t:9.2f} {m / t:6.2f}")
 
 

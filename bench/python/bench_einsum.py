@@ -18,21 +18,10 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import paired_timeit, print_table, run_child  # noqa: E402
+from _common import cpu_model, paired_timeit, print_table, run_child  # noqa: E402
 
 B, H, L, D, N_TRIL = 8, 8, 256, 64, 2048
 EQUATIONS = {"bhqd,bhkd->bhqk": ((B, H, L, D), (B, H, L, D)), "bhqk,bhkd->bhqd": ((B, H, L, L), (B, H, L, D))}
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def child(threads: int, repeat: int) -> list:

@@ -3,7 +3,7 @@
 
     PYTHONPATH=python python3 bench/python/bench_groupnorm.py [--repeat 9] [--threads 1 2]
 
-Both libraries run the same thread count, timed in alternating turns; medians in ms and the
+Both libraries run the same thread count, timed in alternating turns (``paired_timeit``); medians in ms and the
 ratio minidl / PyTorch (< 1: minidl is faster). minidl's GroupNorm is the LayerNorm kernel
 over (N G, C/G H W) rows plus a per-channel multiply-add (nn/groupnorm.py).
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 os.environ.setdefault("OMP_PROC_BIND", "close")
 
@@ -22,7 +21,7 @@ import torch  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import minidl as md  # noqa: E402
-from _common import cpu_model  # noqa: E402
+from _common import cpu_model, paired_timeit  # noqa: E402
 
 
 def cases(lib):
@@ -49,16 +48,6 @@ def cases(lib):
             "RMSNorm(1024) 4096 rows fwd+bwd": rms_fwd_bwd}
 
 
-def median_ms(fn, repeat):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1e3)
-    return float(np.median(times))
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeat", type=int, default=9)
@@ -71,11 +60,7 @@ def main(argv=None):
         md.set_num_threads(n)
         torch.set_num_threads(n)
         for name in mcases:
-            m_times, t_times = [], []
-            for _ in range(3):  # alternate turns: the same load for both
-                m_times.append(median_ms(mcases[name], args.repeat))
-                t_times.append(median_ms(tcases[name], args.repeat))
-            m, t = float(np.median(m_times)), float(np.median(t_times))
+            m, t = (v * 1e3 for v in paired_timeit([mcases[name], tcases[name]], repeat=args.repeat))
             print(f"{name:34s} {n:7d} {m:10.2f} {t:9.2f} {m / t:6.2f}")
 
 

@@ -34,18 +34,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import numpy as np  # noqa: E402
 
 import minidl as md  # noqa: E402
-from _common import paired_timeit, print_table  # noqa: E402
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
+from _common import cpu_model, paired_timeit, print_table  # noqa: E402
 
 
 def main():
