@@ -29,6 +29,7 @@ from .loss_robust import gaussian_nll_loss, huber_loss, kl_div, poisson_nll_loss
 from .padding import pad  # noqa: F401
 from .pixel_shuffle import pixel_shuffle, pixel_unshuffle  # noqa: F401
 from .pooling import adaptive_avg_pool2d, avg_pool1d, avg_pool2d, max_pool1d, max_pool2d  # noqa: F401
-from .pooling import (adaptive_avg_pool1d, adaptive_max_pool1d, adaptive_max_pool2d, lp_pool1d, lp_pool2d,  # noqa: F401
-                      max_unpool1d, max_unpool2d)
+from .adaptive_pool import adaptive_avg_pool1d, adaptive_max_pool1d, adaptive_max_pool2d  # noqa: F401
+from .lp_pool import lp_pool1d, lp_pool2d  # noqa: F401
+from .unpool import max_unpool1d, max_unpool2d  # noqa: F401
 from .softmax import log_softmax, softmax  # noqa: F401
