@@ -11,7 +11,7 @@ from .autograd import backward as _autograd_backward
 from .dtypes import as_dtype, dtype as _dtype, get_default_dtype
 from .nn import functional as F
 from .ops import (arrange, creation, elementwise, gemm, indexing, inplace, linalg, norms, reduce, sampling, scan, search,
-                  shape, sort, triangular)
+                  shape, sort, subscript, triangular)
 from .ops import array as A
 from .tensor import Tensor, device
 
@@ -149,7 +149,7 @@ T.T = property(lambda self: shape.permute(self, tuple(range(self.ndim - 1, -1, -
 T.mT = property(lambda self: shape.transpose(self, -2, -1))
 T.expand = shape.expand
 T.expand_as = shape.expand_as
-T.__getitem__ = shape.getitem
+T.__getitem__ = subscript.getitem
 T.split = shape.split
 T.chunk = shape.chunk
 T.tensor_split = shape.tensor_split

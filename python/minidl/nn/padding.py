@@ -28,7 +28,7 @@ from .. import _C
 from ..graph.node import Node
 from ..ops._graph import result
 from ..ops.creation import full, tensor as md_tensor
-from ..ops.shape import getitem
+from ..ops.subscript import getitem
 from ..tensor import Tensor
 from .module import Module
 

@@ -48,7 +48,7 @@ from ..graph import grad_mode, version
 from ..graph.node import Node
 from ..tensor import Tensor
 from . import array as A
-from . import elementwise, indexing, shape
+from . import elementwise, indexing, shape, subscript
 from ._graph import edges, needs_grad, result
 
 _wrap = Tensor._wrap
@@ -104,7 +104,7 @@ def refresh_view(x: Tensor) -> Tensor:
     ``x``'s values changed with the memory, so its gradient must flow to the new history.
     """
     base, key, _ = x._view_of
-    fresh = shape.getitem(base, key)
+    fresh = subscript.getitem(base, key)
     x._node, x._out_idx, x._rg, x._view_of = fresh._node, fresh._out_idx, fresh._rg, fresh._view_of
     return x
 
@@ -295,11 +295,11 @@ class SetitemBackward(Node):
         if self.next[0] is not None:
             gx = A.copy(g)
             if basic:
-                _C.fill_(shape.window(gx, key), 0.0)
+                _C.fill_(subscript.window(gx, key), 0.0)
             else:
                 gx[key] = 0
         if self.next[1] is not None:
-            gv = A.contiguous(shape.window(g, key) if basic else g[key])
+            gv = A.contiguous(subscript.window(g, key) if basic else g[key])
             gv = A.sum_to(gv, v_shape)
             if gv.dtype != v_dtype:
                 gv = A.cast(gv, v_dtype)
@@ -313,14 +313,14 @@ def setitem(x: Tensor, key, value) -> None:
         d = x._data
         if not d.flags.writeable:
             x._check_inplace()  # raises: a read-only (expanded) view
-        nkey, basic = shape._convert_key(key, d.shape)
-        shape.write_window(d, nkey, basic, value)
+        nkey, basic = subscript._convert_key(key, d.shape)
+        subscript.write_window(d, nkey, basic, value)
         version.bump(d)
         return
     x._check_inplace()
-    nkey, basic = shape._convert_key(key, x._data.shape)
+    nkey, basic = subscript._convert_key(key, x._data.shape)
     new = A.copy(x._data)
-    shape.write_window(new, nkey, basic, value)
+    subscript.write_window(new, nkey, basic, value)
     saved = (nkey, basic, value_t._data.shape if value_t is not None else (),
              value_t._data.dtype if value_t is not None else None)
     r = _wrap(new)
