@@ -31,10 +31,13 @@ inline Vec tail_dev(const float* x, int r, float center) {
   return Vec::load(tmp);
 }
 
-// sum (x - shift)
-inline float row_sum_shifted(const float* x, int64_t n, float shift) {
+// sum over the row of add(d, acc) for d = x - center: blocks of kBlock values summed in four
+// vector accumulators, each block's partial added to a running vector (the tail through
+// tail_dev). add(d, acc) = acc + d gives sum (x - shift); fmadd(d, d, acc) gives sum (x - mean)^2.
+template <class Add>
+inline float row_blocked_sum(const float* x, int64_t n, float center, Add add) {
   constexpr int64_t W = Vec::width;
-  const Vec c = Vec::set1(shift);
+  const Vec c = Vec::set1(center);
   Vec total = Vec::zero();
   int64_t i = 0;
   while (i + 4 * W <= n) {
@@ -42,49 +45,27 @@ inline float row_sum_shifted(const float* x, int64_t n, float shift) {
     const int64_t end = i + (whole < kBlock ? whole : kBlock);
     Vec a0 = Vec::zero(), a1 = Vec::zero(), a2 = Vec::zero(), a3 = Vec::zero();
     for (; i < end; i += 4 * W) {
-      a0 = a0 + (Vec::load(x + i) - c);
-      a1 = a1 + (Vec::load(x + i + W) - c);
-      a2 = a2 + (Vec::load(x + i + 2 * W) - c);
-      a3 = a3 + (Vec::load(x + i + 3 * W) - c);
+      a0 = add(Vec::load(x + i) - c, a0);
+      a1 = add(Vec::load(x + i + W) - c, a1);
+      a2 = add(Vec::load(x + i + 2 * W) - c, a2);
+      a3 = add(Vec::load(x + i + 3 * W) - c, a3);
     }
     total = total + ((a0 + a1) + (a2 + a3));
   }
   Vec t = Vec::zero();
-  for (; i + W <= n; i += W) t = t + (Vec::load(x + i) - c);
-  if (i < n) t = t + tail_dev(x + i, static_cast<int>(n - i), shift);
+  for (; i + W <= n; i += W) t = add(Vec::load(x + i) - c, t);
+  if (i < n) t = add(tail_dev(x + i, static_cast<int>(n - i), center), t);
   return reduce_add(total + t);
+}
+
+// sum (x - shift)
+inline float row_sum_shifted(const float* x, int64_t n, float shift) {
+  return row_blocked_sum(x, n, shift, [](Vec d, Vec acc) { return acc + d; });
 }
 
 // sum (x - mean)^2
 inline float row_sum_sq_dev(const float* x, int64_t n, float mean) {
-  constexpr int64_t W = Vec::width;
-  const Vec m = Vec::set1(mean);
-  Vec total = Vec::zero();
-  int64_t i = 0;
-  while (i + 4 * W <= n) {
-    const int64_t whole = (n - i) / (4 * W) * (4 * W);
-    const int64_t end = i + (whole < kBlock ? whole : kBlock);
-    Vec a0 = Vec::zero(), a1 = Vec::zero(), a2 = Vec::zero(), a3 = Vec::zero();
-    for (; i < end; i += 4 * W) {
-      const Vec d0 = Vec::load(x + i) - m, d1 = Vec::load(x + i + W) - m;
-      const Vec d2 = Vec::load(x + i + 2 * W) - m, d3 = Vec::load(x + i + 3 * W) - m;
-      a0 = fmadd(d0, d0, a0);
-      a1 = fmadd(d1, d1, a1);
-      a2 = fmadd(d2, d2, a2);
-      a3 = fmadd(d3, d3, a3);
-    }
-    total = total + ((a0 + a1) + (a2 + a3));
-  }
-  Vec t = Vec::zero();
-  for (; i + W <= n; i += W) {
-    const Vec d = Vec::load(x + i) - m;
-    t = fmadd(d, d, t);
-  }
-  if (i < n) {
-    const Vec d = tail_dev(x + i, static_cast<int>(n - i), mean);
-    t = fmadd(d, d, t);
-  }
-  return reduce_add(total + t);
+  return row_blocked_sum(x, n, mean, [](Vec d, Vec acc) { return fmadd(d, d, acc); });
 }
 
 }  // namespace
