@@ -296,6 +296,13 @@ void forward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, con
         rnn_ref::rnn_forward(xr, hr, bias_sum.data() + j0, yr, n, relu);
       }
     }
+    // past the end of a row's sequence: the state is carried (computed above and overwritten,
+    // so the products keep their full batch; PyTorch's packed path shrinks them instead)
+    for (int64_t b = b0; sh.lengths && n > 0 && b < b1; ++b) {
+      if (t < sh.lengths[b]) continue;
+      std::memcpy(y_t + b * H + j0, h_prev + b * H + j0, sizeof(T) * n);
+      if (mode == RnnMode::lstm) std::memcpy(cell + t * BH + b * H + j0, c_prev + b * H + j0, sizeof(T) * n);
+    }
   };
   auto h_before = [&](int64_t s) { return steps.prev(s) < 0 ? h0 : y + steps.prev(s) * BH; };
   const int nt = loop_threads(B, GH, H);
@@ -387,6 +394,20 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
     }
     const T* wr = work_t + b * WS + j0;
     T* pxr = px_t + b * GH + j0;
+    if (sh.lengths) {
+      // variable lengths: the step product adds into dh_next (beta 1), which the cell fills
+      // first; a carried step (y_t = h_{t-1}, c_t = c_{t-1}) passes dh and dc straight through
+      T* dnr = dh_next + b * H + j0;
+      if (t >= sh.lengths[b]) {
+        for (int64_t g = 0; g < GH / H; ++g) {
+          std::fill(pxr + g * H, pxr + g * H + n, T(0));
+          if (gru) std::fill(ph_t + b * GH + j0 + g * H, ph_t + b * GH + j0 + g * H + n, T(0));
+        }
+        std::copy(dhr, dhr + n, dnr);
+        return;  // (dc unchanged)
+      }
+      if (!gru) std::fill(dnr, dnr + n, T(0));  // the GRU's cell writes its direct path z dh there
+    }
     if (lstm) {
       const T* cp = (tp < 0 ? c0 : cell + tp * BH) + b * H + j0;
       const T* cr = cell + t * BH + b * H + j0;
@@ -442,7 +463,7 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
   // the k-th step back's dpre_h, and where its product dh_{t-1} = dpre_h @ W_hh goes (+ the
   // GRU's direct path z dh, already in dh_next: beta 1)
   auto dpre_h_at = [&](int64_t k) { return dpre_h + steps.time(sh.seq - 1 - k) * B * GH; };
-  const T beta = gru ? T(1) : T(0);
+  const T beta = gru || sh.lengths ? T(1) : T(0);
   if (by_rows) {
     run_time_loop(nt, [&](int tid, int nthr) {
       const RowSlice r = row_slice(B, tid, nthr);

@@ -30,6 +30,12 @@ int64_t rnn_work_size(RnnMode mode, int64_t hidden);
 struct RnnShape {
   int64_t seq = 0, batch = 0, input = 0, hidden = 0;
   bool reverse = false;
+  // Variable-length batches (PyTorch's PackedSequence): lengths[b] in [0, T] valid steps of
+  // row b, or null = all T. A step t >= lengths[b] carries row b's state unchanged (h_t =
+  // h_{t-1}, c_t = c_{t-1}, y_t = h_{t-1}), so h_n / c_n are the states after the row's last
+  // valid step (the forward direction) or after its first one (reverse: it starts from h0 at
+  // t = lengths[b] - 1), and a carried step contributes no gradient to x, W or b.
+  const int64_t* lengths = nullptr;
 };
 
 // Forward of one layer-direction. b_ih / b_hh may be null (no bias); c0 / c_n / cell are

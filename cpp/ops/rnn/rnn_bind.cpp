@@ -48,6 +48,20 @@ Checked check(RnnMode mode, const py::array& x, const py::array& w_ih, const py:
   return c;
 }
 
+// lengths: None or an int64 array (B,) of valid steps per row, each in [0, T] (the Python
+// layer has already checked PyTorch's rules; this keeps the kernel's reads in bounds)
+py::object checked_lengths(const py::object& lengths_in, const RnnShape& s) {
+  if (lengths_in.is_none()) return lengths_in;
+  py::array_t<int64_t, py::array::c_style | py::array::forcecast> lengths(lengths_in);
+  if (lengths.ndim() != 1 || lengths.shape(0) != s.batch)
+    throw py::value_error("rnn: lengths must be (B,) = (" + std::to_string(s.batch) + ",), got " + shape_str(lengths));
+  for (int64_t b = 0; b < s.batch; ++b)
+    if (lengths.at(b) < 0 || lengths.at(b) > s.seq)
+      throw py::value_error("rnn: lengths[" + std::to_string(b) + "] = " + std::to_string(lengths.at(b)) +
+                            " is outside [0, " + std::to_string(s.seq) + "]");
+  return std::move(lengths);
+}
+
 py::object contiguous_opt(const py::object& o) {
   return o.is_none() ? o : py::object(contiguous(o.cast<py::array>()));
 }
@@ -55,10 +69,12 @@ py::object contiguous_opt(const py::object& o) {
 // -> (y (T, B, H), h_n (B, H), c_n or None, cell (T, B, H) or None, work (T, B, *))
 py::tuple rnn_forward_op(RnnMode mode, const py::array& x_in, const py::array& h0_in, const py::object& c0_in,
                          const py::array& w_ih_in, const py::array& w_hh_in, const py::object& b_ih_in,
-                         const py::object& b_hh_in, bool reverse) {
+                         const py::object& b_hh_in, bool reverse, const py::object& lengths_in) {
   py::array x = contiguous(x_in), h0 = contiguous(h0_in), w_ih = contiguous(w_ih_in), w_hh = contiguous(w_hh_in);
   py::object c0 = contiguous_opt(c0_in), b_ih = contiguous_opt(b_ih_in), b_hh = contiguous_opt(b_hh_in);
-  const Checked c = check(mode, x, w_ih, w_hh, h0, c0, b_ih, b_hh, reverse);
+  Checked c = check(mode, x, w_ih, w_hh, h0, c0, b_ih, b_hh, reverse);
+  const py::object lengths = checked_lengths(lengths_in, c.shape);
+  c.shape.lengths = static_cast<const int64_t*>(opt_data(lengths));
   const RnnShape& s = c.shape;
   const bool lstm = c.mode == RnnMode::lstm;
   py::array y = empty_array(c.dtype, {s.seq, s.batch, s.hidden});
@@ -86,12 +102,14 @@ py::tuple rnn_backward_op(RnnMode mode, const py::array& x_in, const py::array& 
                           const py::array& w_ih_in, const py::array& w_hh_in, const py::array& y_in,
                           const py::object& cell_in, const py::array& work_in, const py::object& gy_in,
                           const py::object& gh_n_in, const py::object& gc_n_in, bool reverse, bool want_x,
-                          bool want_h0, bool want_c0, bool want_w, bool want_b) {
+                          bool want_h0, bool want_c0, bool want_w, bool want_b, const py::object& lengths_in) {
   py::array x = contiguous(x_in), h0 = contiguous(h0_in), w_ih = contiguous(w_ih_in), w_hh = contiguous(w_hh_in);
   py::array y = contiguous(y_in), work = contiguous(work_in);
   py::object c0 = contiguous_opt(c0_in), cell = contiguous_opt(cell_in);
   py::object gy = contiguous_opt(gy_in), gh_n = contiguous_opt(gh_n_in), gc_n = contiguous_opt(gc_n_in);
-  const Checked c = check(mode, x, w_ih, w_hh, h0, c0, py::none(), py::none(), reverse);
+  Checked c = check(mode, x, w_ih, w_hh, h0, c0, py::none(), py::none(), reverse);
+  const py::object lengths = checked_lengths(lengths_in, c.shape);
+  c.shape.lengths = static_cast<const int64_t*>(opt_data(lengths));
   const RnnShape& s = c.shape;
   const bool lstm = c.mode == RnnMode::lstm;
   const int64_t GH = rnn_gate_count(c.mode) * s.hidden;
@@ -132,8 +150,14 @@ void register_rnn(py::module_& m) {
   compare_members_by_identity(py::enum_<RnnMode>(m, "RnnMode")
       .value("rnn_tanh", RnnMode::rnn_tanh).value("rnn_relu", RnnMode::rnn_relu).value("lstm", RnnMode::lstm)
       .value("gru", RnnMode::gru));
-  m.def("rnn_forward", &rnn_forward_op, "one RNN/LSTM/GRU layer-direction over a sequence (mode: an RnnMode)");
-  m.def("rnn_backward", &rnn_backward_op, "backward through time of rnn_forward");
+  m.def("rnn_forward", &rnn_forward_op, "one RNN/LSTM/GRU layer-direction over a sequence (mode: an RnnMode)",
+        py::arg("mode"), py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"),
+        py::arg("b_ih"), py::arg("b_hh"), py::arg("reverse"), py::arg("lengths") = py::none());
+  m.def("rnn_backward", &rnn_backward_op, "backward through time of rnn_forward", py::arg("mode"), py::arg("x"),
+        py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("y"), py::arg("cell"),
+        py::arg("work"), py::arg("gy"), py::arg("gh_n"), py::arg("gc_n"), py::arg("reverse"), py::arg("want_x"),
+        py::arg("want_h0"), py::arg("want_c0"), py::arg("want_w"), py::arg("want_b"),
+        py::arg("lengths") = py::none());
 }
 
 }  // namespace minidl_py

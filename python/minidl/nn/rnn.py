@@ -35,19 +35,23 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .. import _C
 from ..amp import autocast_mode as _amp
 from ..graph.node import Node
 from ..dtypes import bfloat16, float16
 from ..ops import array as A
 from ..ops._graph import edges, needs_grad
-from ..ops.creation import empty, zeros
+from ..ops.creation import empty, tensor, zeros
+from ..ops.indexing import index_copy, index_select
 from ..ops.shape import cat, stack
 from ..tensor import Tensor
 from . import functional as F
 from . import init
 from .module import Module
 from .parameter import Parameter
+from .utils.rnn import PackedSequence, _lengths_of, _positions
 
 _MODES = {"RNN_TANH": _C.RnnMode.rnn_tanh, "RNN_RELU": _C.RnnMode.rnn_relu, "LSTM": _C.RnnMode.lstm,
           "GRU": _C.RnnMode.gru}  # minidl::RnnMode (cpp/ops/rnn/rnn.h), by name
@@ -62,25 +66,29 @@ class RnnLayerBackward(Node):
     n_outputs = 3
 
     def apply(self, grads):
-        mode, reverse, x, h0, c0, w_ih, w_hh, y, cell, work, low = self.get_saved()
+        mode, reverse, x, h0, c0, w_ih, w_hh, y, cell, work, low, lengths = self.get_saved()
         if low is not None:  # 16-bit layer: the saved arrays are float32, the gradients 16-bit
             grads = tuple(None if g is None else A.to_f32(g) for g in grads)
         gy, gh, gc = grads
         nx = self.next
         res = _C.rnn_backward(mode, x, h0, c0, w_ih, w_hh, y, cell, work, gy, gh, gc, reverse,
                               nx[0] is not None, nx[1] is not None, nx[2] is not None,
-                              nx[3] is not None or nx[4] is not None, nx[5] is not None or nx[6] is not None)
+                              nx[3] is not None or nx[4] is not None, nx[5] is not None or nx[6] is not None,
+                              lengths)
         if low is not None:
             return tuple(None if g is None else A.cast(g, low) for g in res)
         return tuple(res)
 
 
 def rnn_layer(mode: str, x: Tensor, h0: Tensor, c0, w_ih: Tensor, w_hh: Tensor, b_ih=None, b_hh=None,
-              reverse: bool = False):
+              reverse: bool = False, lengths=None):
     """One layer in one direction over a time-major sequence.
 
     x (T, B, I), h0 / c0 (B, H) (c0 only for "LSTM"), W_ih (G H, I), W_hh (G H, H), b (G H)
     -> (y (T, B, H), h_n (B, H), c_n (B, H) or None). ``mode``: RNN_TANH, RNN_RELU, LSTM, GRU.
+    ``lengths`` (an int64 NumPy array (B,), or None = all T): row b has lengths[b] valid steps;
+    past them its state is carried unchanged (y there repeats the last state: the caller
+    masks it), so h_n / c_n are each row's states at the end of its own sequence.
     float16 / bfloat16 (all operands in the same dtype) compute in float32 inside: the
     operands are widened (exactly), the outputs rounded once to the 16-bit dtype.
     """
@@ -94,7 +102,7 @@ def rnn_layer(mode: str, x: Tensor, h0: Tensor, c0, w_ih: Tensor, w_hh: Tensor, 
     wi, wh = prep(w_ih._data), prep(w_hh._data)
     bi = None if b_ih is None else prep(b_ih._data)
     bh = None if b_hh is None else prep(b_hh._data)
-    y, h_n, c_n, cell, work = _C.rnn_forward(m, xd, h0d, c0d, wi, wh, bi, bh, bool(reverse))
+    y, h_n, c_n, cell, work = _C.rnn_forward(m, xd, h0d, c0d, wi, wh, bi, bh, bool(reverse), lengths)
     y_out, h_out, c_out = y, h_n, c_n
     if low is not None:
         y_out, h_out = A.cast(y, low), A.cast(h_n, low)
@@ -102,7 +110,7 @@ def rnn_layer(mode: str, x: Tensor, h0: Tensor, c0, w_ih: Tensor, w_hh: Tensor, 
     outs = (Tensor._wrap(y_out), Tensor._wrap(h_out), Tensor._wrap(c_out) if lstm else None)
     inputs = (x, h0, c0 if lstm else None, w_ih, w_hh, b_ih, b_hh)
     if needs_grad(*inputs):
-        node = RnnLayerBackward(edges(*inputs), (m, bool(reverse), xd, h0d, c0d, wi, wh, y, cell, work, low))
+        node = RnnLayerBackward(edges(*inputs), (m, bool(reverse), xd, h0d, c0d, wi, wh, y, cell, work, low, lengths))
         for i, o in enumerate(outs):
             if o is not None:
                 o._node, o._out_idx, o._rg = node, i, True
@@ -188,51 +196,102 @@ class RNNBase(Module):
             raise ValueError(f"{self._name}: Expected {what} size {expected}, got {tuple(h.shape)}")
 
     def forward(self, input, hx=None):
-        """input (T, B, I) ((B, T, I) with batch_first, or unbatched (T, I)); hx: h0 (L D, B, H)
-        (LSTM: (h0, c0)), zeros if None. Returns (output (T, B, D H), h_n) / (output, (h_n, c_n))."""
+        """input (T, B, I) ((B, T, I) with batch_first, or unbatched (T, I)), or a
+        ``PackedSequence`` (nn.utils.rnn) of sequences of different lengths; hx: h0 (L D, B, H)
+        (LSTM: (h0, c0)), zeros if None. Returns (output (T, B, D H), h_n) / (output, (h_n,
+        c_n)); for a PackedSequence the output is one too, and h_n holds each sequence's state
+        at its own end (in the caller's order)."""
         name, lstm = self._name, self.mode == "LSTM"
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         if input.ndim not in (2, 3):
             raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.ndim}D tensor of shape "
                              f"{tuple(input.shape)}")
-        if input.shape[-1] != self.input_size:
-            raise ValueError(f"{name}: input.size(-1) must be equal to input_size. Expected {self.input_size}, "
-                             f"got {input.shape[-1]} (input of shape {tuple(input.shape)})")
-        w0 = getattr(self, self._flat_weights_names[0])
-        # under autocast the LSTM / RNN layers cast input, states and weights to one dtype
-        # (a 16-bit state carried over from the previous step is fine, as in PyTorch)
-        autocasting = _amp.active and _amp.is_autocast_enabled() and self.mode.lower() in _amp.LOWER_PRECISION_OPS
-        if not autocasting:
-            _check_dtype(name, input, w0)
+        self._check_input(input)
         batched = input.ndim == 3
-        if lstm and hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
-            raise TypeError(f"{name}: hx must be a tuple (h0, c0), got {type(hx).__name__}")
-        states = (list(hx) if lstm else [hx]) if hx is not None else None
-        if states is not None:
-            for s in states:
-                if s.ndim != input.ndim:
-                    kind = "batched 3-D" if batched else "unbatched 2-D"
-                    raise ValueError(f"{name}: For {kind} input, hx should also be {input.ndim}-D but got "
-                                     f"{s.ndim}-D tensor of shape {tuple(s.shape)}")
+        states = self._states_arg(hx, input.ndim)
         x = input if batched else input.unsqueeze(1)
         if states is not None and not batched:
             states = [s.unsqueeze(1) for s in states]
         if self.batch_first and batched:
             x = x.transpose(0, 1)
-        D = 2 if self.bidirectional else 1
-        T, B = x.shape[0], x.shape[1]
-        if T == 0:
+        if x.shape[0] == 0:
             raise ValueError(f"{name}: Expected sequence length to be larger than 0, got input of shape "
                              f"{tuple(input.shape)}")
-        expected = (self.num_layers * D, B, self.hidden_size)
+        output, h_n, c_n = self._run_layers(x, states, None, "" if batched else " (unbatched input: hidden size "
+                                            f"{(self.num_layers * (2 if self.bidirectional else 1), self.hidden_size)}"
+                                            " per sequence)")
+        if self.batch_first and batched:
+            output = output.transpose(0, 1)
+        if not batched:
+            output, h_n = output.squeeze(1), h_n.squeeze(1)
+            c_n = c_n.squeeze(1) if lstm else None
+        return (output, (h_n, c_n)) if lstm else (output, h_n)
+
+    def _check_input(self, input):
+        if input.shape[-1] != self.input_size:
+            raise ValueError(f"{self._name}: input.size(-1) must be equal to input_size. Expected {self.input_size}, "
+                             f"got {input.shape[-1]} (input of shape {tuple(input.shape)})")
+        if not self._autocasting():
+            _check_dtype(self._name, input, getattr(self, self._flat_weights_names[0]))
+
+    def _autocasting(self) -> bool:
+        # under autocast the LSTM / RNN layers cast input, states and weights to one dtype
+        # (a 16-bit state carried over from the previous step is fine, as in PyTorch)
+        return _amp.active and _amp.is_autocast_enabled() and self.mode.lower() in _amp.LOWER_PRECISION_OPS
+
+    def _states_arg(self, hx, ndim):
+        """hx as a list [h0] or [h0, c0] (None if not given), checked for rank."""
+        name, lstm = self._name, self.mode == "LSTM"
+        if lstm and hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+            raise TypeError(f"{name}: hx must be a tuple (h0, c0), got {type(hx).__name__}")
+        states = (list(hx) if lstm else [hx]) if hx is not None else None
+        for s in states or ():
+            if s.ndim != ndim:
+                kind = "batched 3-D" if ndim == 3 else "unbatched 2-D"
+                raise ValueError(f"{name}: For {kind} input, hx should also be {ndim}-D but got "
+                                 f"{s.ndim}-D tensor of shape {tuple(s.shape)}")
+        return states
+
+    def _forward_packed(self, packed, hx):
+        """A PackedSequence through the layers: unpacked into a padded time-major batch (sorted
+        longest first), run with each row's length (the kernel carries a finished row's state),
+        packed again; hx and h_n are permuted between the caller's order and the sorted one."""
+        data, batch_sizes, sorted_indices, unsorted_indices = packed
+        if data.ndim != 2:
+            raise ValueError(f"{self._name}: a PackedSequence's data must be (sum of lengths, input_size), got "
+                             f"shape {tuple(data.shape)}")
+        self._check_input(data)
+        sizes = batch_sizes.numpy().astype(np.int64)
+        T, B = sizes.size, int(sizes[0])
+        rows = tensor(_positions(sizes, B))
+        x = index_copy(zeros(T * B, data.shape[1], dtype=data.dtype), 0, rows, data).reshape(T, B, data.shape[1])
+        states = self._states_arg(hx, 3)
+        if states is not None and sorted_indices is not None:
+            states = [index_select(s, 1, sorted_indices) for s in states]
+        output, h_n, c_n = self._run_layers(x, states, _lengths_of(sizes), "")
+        out_data = index_select(output.reshape(T * B, output.shape[2]), 0, rows)
+        if unsorted_indices is not None:
+            h_n = index_select(h_n, 1, unsorted_indices)
+            c_n = index_select(c_n, 1, unsorted_indices) if c_n is not None else None
+        output = PackedSequence(out_data, batch_sizes, sorted_indices, unsorted_indices)
+        return (output, (h_n, c_n)) if self.mode == "LSTM" else (output, h_n)
+
+    def _run_layers(self, x, states, lengths, hidden_note):
+        """x (T, B, I) time-major, states [h0] / [h0, c0] (L D, B, H) or None, lengths (B,) int64
+        NumPy or None -> (output (T, B, D H), h_n, c_n or None)."""
+        lstm, autocasting = self.mode == "LSTM", self._autocasting()
+        w0 = getattr(self, self._flat_weights_names[0])
+        D = 2 if self.bidirectional else 1
+        expected = (self.num_layers * D, x.shape[1], self.hidden_size)
         if states is None:
             z = zeros(*expected, dtype=w0.dtype)
             states = [z, z] if lstm else [z]
         else:
             for s, what in zip(states, ("hidden", "cell")):
-                self._check_hidden(s, expected, what if batched else what + " (unbatched input: hidden size "
-                                   f"{(expected[0], expected[2])} per sequence)")
+                self._check_hidden(s, expected, what + hidden_note)
                 if not autocasting:
-                    _check_dtype(name, s, w0)
+                    _check_dtype(self._name, s, w0)
         h_out, c_out = [], []
         layer_in = x
         for layer in range(self.num_layers):
@@ -244,22 +303,14 @@ class RNNBase(Module):
                 args = (layer_in, states[0][idx], states[1][idx] if lstm else None, *w[:4])
                 if autocasting:  # LSTM and RNN layers run in the autocast dtype, GRU in float32 (as PyTorch)
                     args = _amp.autocast_inputs(self.mode.lower(), *args)
-                y, h_n, c_n = rnn_layer(self.mode, *args, reverse=d == 1)
+                y, h_n, c_n = rnn_layer(self.mode, *args, reverse=d == 1, lengths=lengths)
                 ys.append(y)
                 h_out.append(h_n)
                 c_out.append(c_n)
             layer_in = ys[0] if D == 1 else cat(ys, 2)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 layer_in = F.dropout(layer_in, self.dropout, True)
-        output = layer_in
-        h_n = stack(h_out, 0)
-        c_n = stack(c_out, 0) if lstm else None
-        if self.batch_first and batched:
-            output = output.transpose(0, 1)
-        if not batched:
-            output, h_n = output.squeeze(1), h_n.squeeze(1)
-            c_n = c_n.squeeze(1) if lstm else None
-        return (output, (h_n, c_n)) if lstm else (output, h_n)
+        return layer_in, stack(h_out, 0), stack(c_out, 0) if lstm else None
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"

@@ -1,0 +1,70 @@
+"""LSTM and GRU on a PackedSequence (variable-length batch), forward + backward, minidl vs
+PyTorch: batch 32, lengths spread over [T/4, T] with T = 64, input 64, hidden 256.
+
+    PYTHONPATH=python python3 bench/python/bench_packed_rnn.py [--repeat 7] [--threads 1 2]
+
+Both libraries run the same thread count, timed in alternating turns (``paired_timeit``);
+medians in ms and the ratio minidl / PyTorch (< 1: minidl is faster). The padded case (the
+same batch as one (T, B, I) tensor, every row T steps) is printed beside it: minidl runs a
+packed batch as the padded product with finished rows carried (cpp/ops/rnn/rnn.cpp), so its
+packed time should be its padded time plus the packing; PyTorch shrinks each step's product
+to the rows still running.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("OMP_PROC_BIND", "close")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import minidl as md  # noqa: E402
+from _common import cpu_model, paired_timeit  # noqa: E402
+
+T, B, I, H = 64, 32, 64, 256
+
+
+def cases(lib, kind):
+    rng = np.random.default_rng(0)
+    lengths = sorted(rng.integers(T // 4, T + 1, size=B).tolist(), reverse=True)
+    lengths[0] = T
+    x = lib.tensor(rng.standard_normal((T, B, I)).astype(np.float32), requires_grad=True)
+    lib.manual_seed(0)
+    rnn = getattr(lib.nn, kind)(I, H)
+    pack = lib.nn.utils.rnn.pack_padded_sequence
+
+    def packed():
+        out, _ = rnn(pack(x, lengths))
+        out.data.sum().backward()
+
+    def padded():
+        out, _ = rnn(x)
+        out.sum().backward()
+    return {f"{kind} packed fwd+bwd": packed, f"{kind} padded fwd+bwd": padded}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeat", type=int, default=7)
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    args = p.parse_args(argv)
+    print(f"CPU: {cpu_model()}; minidl kernels: {md.backend.name}; torch {torch.__version__}")
+    print(f"T {T}, B {B}, I {I}, H {H}; lengths uniform in [{T // 4}, {T}]")
+    print(f"{'case':26s} {'threads':>7s} {'minidl ms':>10s} {'torch ms':>9s} {'ratio':>6s}")
+    for n in args.threads:
+        md.set_num_threads(n)
+        torch.set_num_threads(n)
+        for kind in ("LSTM", "GRU"):
+            mcases, tcases = cases(md, kind), cases(torch, kind)
+            for name in mcases:
+                m, t = (v * 1e3 for v in paired_timeit([mcases[name], tcases[name]], repeat=args.repeat))
+                print(f"{name:26s} {n:7d} {m:10.2f} {t:9.2f} {m / t:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
