@@ -320,6 +320,8 @@ MD = {
     "histc": Example(lambda t: (t.histc(data(t, 4, 5), bins=6), t.histc(data(t, 10), 4, -0.5, 0.5))),
     "unique": Example(lambda t: (t.unique(t.tensor([3, 1, 3, 2])),
                                  t.unique(t.tensor([[2., 1.], [2., 0.]]), return_inverse=True, return_counts=True))),
+    "unique_consecutive": Example(lambda t: t.unique_consecutive(t.tensor([[1, 1], [1, 1], [0, 2]]), dim=0,
+                                                                 return_inverse=True, return_counts=True)),
     "cumsum": Example(lambda t: (t.cumsum(data(t, 3, 4), 1), t.cumsum(t.tensor([True, True, False]), 0))),
     "cumprod": Example(lambda t: t.cumprod(data(t, 3, 4), dim=-1)),
     "cummax": Example(lambda t: t.cummax(data(t, 3, 4), 1)),

@@ -109,6 +109,36 @@ def test_unique_nan_and_empty():
     assert_close(md.unique(md.zeros(0)), torch.unique(torch.zeros(0)))
 
 
+@pytest.mark.parametrize("shape,dim", [((7, 3), 0), ((7, 3), 1), ((4, 5, 2), 1), ((4, 5, 2), -1), ((1, 3), 0),
+                                       ((6,), 0), ((0, 3), 0)])
+@pytest.mark.parametrize("consecutive", [False, True])
+def test_unique_dim_matches_torch(rng, shape, dim, consecutive):
+    """Unique slices: few distinct values so that slices repeat, in runs and apart; the
+    input is a non-contiguous (transposed back) view."""
+    base = rng.integers(0, 2, size=shape[::-1]).astype(np.float32)
+    a = np.ascontiguousarray(base.transpose())
+    fm, ft = (md.unique_consecutive, torch.unique_consecutive) if consecutive else (md.unique, torch.unique)
+    xm = md.tensor(base).permute(*reversed(range(base.ndim)))
+    assert xm.ndim == 1 or min(shape) <= 1 or not xm.is_contiguous()
+    rm = fm(xm, return_inverse=True, return_counts=True, dim=dim)
+    rt = ft(torch.tensor(np.ascontiguousarray(a)), return_inverse=True, return_counts=True, dim=dim)
+    for m, t in zip(rm, rt):
+        assert_close(m, t)
+    assert_close(fm(xm, dim=dim), ft(torch.tensor(np.ascontiguousarray(a)), dim=dim))
+
+
+def test_unique_dim_nan_rows_are_distinct_and_consecutive_flat():
+    a = np.array([[1., NAN], [0., 1.], [1., NAN], [0., 1.]], np.float32)
+    for m, t in zip(md.unique(md.tensor(a), dim=0, return_inverse=True, return_counts=True),
+                    torch.unique(torch.tensor(a), dim=0, return_inverse=True, return_counts=True)):
+        assert_close(m, t)
+    b = np.array([[1, 1, 2], [2, 2, 1]])
+    for m, t in zip(md.unique_consecutive(md.tensor(b), return_inverse=True, return_counts=True),
+                    torch.unique_consecutive(torch.tensor(b), return_inverse=True, return_counts=True)):
+        assert_close(m, t)
+    assert md.tensor(b).unique_consecutive().tolist() == [1, 2, 1]
+
+
 def test_bad_input():
     s = md.tensor([1., 2.])
     with pytest.raises(RuntimeError, match="side and right can't be set to opposites"):
@@ -145,5 +175,7 @@ def test_bad_input():
         md.histc(md.tensor([1., float("inf")]))
     with pytest.raises(NotImplementedError, match="histogram_cpu"):
         md.histc(md.tensor([1, 2]))
-    with pytest.raises(NotImplementedError, match="unique\\(dim=...\\) is not supported"):
-        md.unique(md.ones(2, 2), dim=0)
+    with pytest.raises(RuntimeError, match="0 sized dimensions, and they aren't selected"):
+        md.unique(md.ones(2, 0), dim=0)
+    with pytest.raises(IndexError, match="Dimension out of range"):
+        md.unique(md.ones(2, 2), dim=2)

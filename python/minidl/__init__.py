@@ -49,7 +49,7 @@ from .ops.indexing import (argwhere, gather, index_add, index_copy, index_fill, 
 from .ops.reduce import (all, amax, amin, any, argmax, argmin, count_nonzero, logsumexp, max, mean, min, prod,
                          std, sum, var)
 from .ops.sort import argsort, kthvalue, median, msort, sort, topk
-from .ops.search import bincount, bucketize, histc, searchsorted, unique
+from .ops.search import bincount, bucketize, histc, searchsorted, unique, unique_consecutive
 from .ops.scan import cummax, cummin, cumprod, cumsum, diff, logcumsumexp
 from . import backend, cuda, datasets, models, nn, optim
 from .backend import get_num_threads, set_num_threads

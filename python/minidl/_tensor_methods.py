@@ -178,7 +178,7 @@ T.norm = norms.norm
 
 for _name in ("sort", "argsort", "msort", "topk", "kthvalue", "median"):
     setattr(T, _name, getattr(sort, _name))
-for _name in ("bincount", "histc", "unique"):  # (torch.Tensor has no searchsorted / bucketize)
+for _name in ("bincount", "histc", "unique", "unique_consecutive"):  # (torch.Tensor has no searchsorted / bucketize)
     setattr(T, _name, getattr(search, _name))
 for _name in ("cumsum", "cumprod", "cummax", "cummin", "logcumsumexp", "diff"):
     setattr(T, _name, getattr(scan, _name))

@@ -196,12 +196,12 @@ def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False,  # 
            return_counts: bool = False, dim=None):
     """The distinct values of ``input`` (flattened), ascending; optionally where each element
     went (``inverse``, input's shape, so ``output[inverse] == input``) and how often each value
-    occurs (``counts``).
+    occurs (``counts``). With ``dim``: the distinct slices along ``dim`` (rows for dim=0), in
+    lexicographic order; ``inverse`` then has shape (input.size(dim),).
 
     Returns ``output``, or the tuple ``(output, inverse)``, ``(output, counts)`` or
     ``(output, inverse, counts)``. Each NaN is its own value, as in PyTorch's CPU kernel.
     ``sorted=False`` also returns ascending order (PyTorch's order is unspecified then).
-    minidl differs: ``dim`` (unique slices instead of values) is not supported and raises.
     Not differentiable.
 
     >>> import minidl as md
@@ -210,10 +210,12 @@ def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False,  # 
     >>> md.unique(md.tensor([[3, 1], [3, 2]]), return_inverse=True, return_counts=True)
     (tensor([1, 2, 3]), tensor([[2, 0],
             [2, 1]]), tensor([1, 1, 2]))
+    >>> md.unique(md.tensor([[2, 0], [1, 5], [2, 0]]), dim=0, return_counts=True)
+    (tensor([[1, 5],
+            [2, 0]]), tensor([1, 2]))
     """
     if dim is not None:
-        raise NotImplementedError("unique(dim=...) is not supported in minidl: call unique without dim "
-                                  "(the distinct values of the flattened tensor)")
+        return _unique_slices(input, dim, return_inverse, return_counts, consecutive=False)
     d = input._data
     values, inverse, counts = _C.unique(kernel_input(d).reshape(-1))
     if values.dtype != d.dtype:
@@ -224,3 +226,70 @@ def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False,  # 
     if return_counts:
         out.append(_wrap(counts))
     return out[0] if len(out) == 1 else tuple(out)
+
+
+def unique_consecutive(input: Tensor, return_inverse: bool = False, return_counts: bool = False, dim=None):
+    """Collapse each run of equal consecutive values (with ``dim``: equal consecutive slices)
+    into one, as the Unix ``uniq`` does; no sorting, so ``[1, 1, 2, 1]`` gives ``[1, 2, 1]``.
+
+    ``inverse`` maps each element (slice) to its run, ``counts`` gives each run's length.
+    Not differentiable.
+
+    >>> import minidl as md
+    >>> md.unique_consecutive(md.tensor([1, 1, 2, 2, 3, 1, 1]), return_counts=True)
+    (tensor([1, 2, 3, 1]), tensor([2, 2, 1, 2]))
+    """
+    if dim is None:
+        flat = input.reshape(-1)
+        out = _unique_slices(flat, 0, return_inverse, return_counts, consecutive=True)
+        if return_inverse:  # PyTorch gives the flattened input's inverse the input's shape
+            out = list(out)
+            out[1] = out[1].reshape(tuple(input.shape))
+            return tuple(out)
+        return out
+    return _unique_slices(input, dim, return_inverse, return_counts, consecutive=True)
+
+
+def _unique_slices(input: Tensor, dim: int, return_inverse: bool, return_counts: bool, consecutive: bool):
+    """Unique slices along ``dim``: each slice flattened to a row of m values; the rows are
+    put in lexicographic order (unless ``consecutive``) by m stable sorts, last column first
+    (an LSD radix sort whose digits are whole values: the sort kernel of ops/sort.py, then one
+    gather per column), and a new group starts wherever a row differs from the one before it."""
+    x = input.detach()
+    if x.ndim == 0:
+        raise IndexError("unique: dim given for a 0-d tensor (use dim=None)")
+    dim = dim + x.ndim if dim < 0 else dim
+    if not 0 <= dim < x.ndim:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-x.ndim}, {x.ndim - 1}], "
+                         f"but got {dim})")
+    n = x.shape[dim]
+    if any(size == 0 for i, size in enumerate(x.shape) if i != dim):
+        raise RuntimeError("There are 0 sized dimensions, and they aren't selected, so unique cannot be applied")
+    if n == 0:  # nothing to compare: an empty result (and empty inverse and counts)
+        none = _wrap(np.zeros(0, np.int64))
+        res = [x] + [none] * (int(return_inverse) + int(return_counts))
+        return res[0] if len(res) == 1 else tuple(res)
+    moved = x.movedim(dim, 0)
+    rows = moved.reshape(n, -1)
+    order = _wrap(np.arange(n, dtype=np.int64))
+    if not consecutive:
+        for j in reversed(range(rows.shape[1])):
+            _, by_column = rows[:, j].index_select(0, order).sort(stable=True)
+            order = order.index_select(0, by_column)
+    ranked = rows.index_select(0, order)
+    # a row starts a new group when any of its values differs from the row before it (NaN
+    # differs from everything, itself included: each NaN row is its own group, as in PyTorch)
+    starts = _wrap(np.ones(n, dtype=np.bool_))
+    if n > 1:
+        starts[1:] = (ranked[1:] != ranked[:-1]).any(1)
+    first = starts.nonzero().reshape(-1)
+    out = moved.index_select(0, order.index_select(0, first)).movedim(0, dim)
+    group = starts.long().cumsum(0) - 1  # the group of each ranked row
+    res = [out]
+    if return_inverse:
+        inverse = _wrap(np.empty(n, np.int64))
+        inverse[order] = group
+        res.append(inverse)
+    if return_counts:
+        res.append(group.bincount(minlength=first.shape[0]))
+    return res[0] if len(res) == 1 else tuple(res)
