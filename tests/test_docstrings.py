@@ -14,7 +14,7 @@ import pytest
 
 import minidl as md
 
-NAMESPACES = ["minidl", "minidl.nn", "minidl.nn.functional", "minidl.nn.init", "minidl.nn.utils"]
+NAMESPACES = ["minidl", "minidl.nn", "minidl.nn.functional", "minidl.nn.init", "minidl.nn.utils", "minidl.utils.data"]
 
 
 def _public(namespace: str):
