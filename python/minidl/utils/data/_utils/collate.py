@@ -90,6 +90,9 @@ def default_collate(batch):
     - named tuple -> the same named tuple of collated fields
     - tuple / list -> a list of collated positions (samples must have equal length)
 
+    Where minidl differs from PyTorch: minidl's one integer dtype is int64, so NumPy
+    int8/int16/int32/uint8 arrays come out as int64 tensors (PyTorch keeps their dtype).
+
     >>> import minidl as md
     >>> from minidl.utils.data import default_collate
     >>> default_collate([(md.tensor([1., 2.]), 0), (md.tensor([3., 4.]), 1)])
