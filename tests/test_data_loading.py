@@ -480,3 +480,12 @@ def test_ctrl_c_shuts_the_workers_down(no_leftover_workers):
             pass
     timer.join()
     assert all(w.exitcode is not None for w in workers)  # stopped before the exception got here
+
+
+def test_too_many_workers_warns_as_torch():
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mdd.DataLoader([1], num_workers=512)
+        tud.DataLoader([1], num_workers=512)
+    assert len(caught) == 2 and str(caught[0].message) == str(caught[1].message)

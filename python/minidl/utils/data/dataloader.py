@@ -48,6 +48,23 @@ def _start_method_context(multiprocessing_context):
     return multiprocessing_context
 
 
+def _warn_if_too_many_workers(num_workers: int) -> None:
+    """PyTorch's check_worker_number_rationality: more workers than usable cores is a warning."""
+    if not num_workers:
+        return
+    cpuset_checked = hasattr(os, "sched_getaffinity")
+    suggest = len(os.sched_getaffinity(0)) if cpuset_checked else os.cpu_count()
+    if suggest is not None and num_workers <= suggest:
+        return
+    suggestion = (f"Our suggested max number of worker in current system is {suggest}"
+                  f"{'' if cpuset_checked else ' (`cpuset` is not taken into account)'}, which is smaller than "
+                  "what this DataLoader is going to create." if suggest is not None else
+                  "DataLoader is not able to compute a suggested max number of worker in current system.")
+    warnings.warn(f"This DataLoader will create {num_workers} worker processes in total. {suggestion} Please be aware "
+                  "that excessive worker creation might get DataLoader running slow or even freeze, lower the worker "
+                  "number to avoid potential slowness/freeze if necessary.", stacklevel=3)
+
+
 class DataLoader:
     """Iterates ``dataset`` in batches: ``for x, y in DataLoader(ds, batch_size=64, shuffle=True)``.
 
@@ -149,6 +166,7 @@ class DataLoader:
         self.collate_fn, self.persistent_workers = collate_fn, persistent_workers
         self._iterator = None
         self.__initialized = True
+        _warn_if_too_many_workers(num_workers)
 
     def __setattr__(self, name, value):
         if self.__dict__.get("_DataLoader__initialized") and name in self._FIXED_AFTER_INIT:
@@ -166,6 +184,7 @@ class DataLoader:
     def __iter__(self):
         if self.num_workers == 0:
             return _SingleProcessIter(self)
+        _warn_if_too_many_workers(self.num_workers)
         if not self.persistent_workers:
             return _MultiProcessingIter(self)
         if self._iterator is None:
