@@ -489,3 +489,26 @@ def test_too_many_workers_warns_as_torch():
         mdd.DataLoader([1], num_workers=512)
         tud.DataLoader([1], num_workers=512)
     assert len(caught) == 2 and str(caught[0].message) == str(caught[1].message)
+
+
+def test_what_crosses_from_a_worker(no_leftover_workers):
+    class Samples(mdd.Dataset):
+        def __init__(self, kind):
+            self.kind = kind
+
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            if self.kind == "leaf":
+                return md.ones(2, requires_grad=True), md.ones(2, dtype=md.bfloat16) * i
+            if self.kind == "graph":
+                return md.ones(2, requires_grad=True) * 2
+            return lambda: i  # can't be pickled
+    leaf, half = next(iter(mdd.DataLoader(Samples("leaf"), batch_size=None, num_workers=1)))
+    assert leaf.requires_grad and leaf.is_leaf and half.dtype is md.bfloat16
+    # PyTorch's message for a tensor with a graph; an unpicklable sample raises instead of hanging
+    with pytest.raises(RuntimeError, match="Cowardly refusing to serialize non-leaf tensor which requires_grad"):
+        list(mdd.DataLoader(Samples("graph"), batch_size=None, num_workers=1, timeout=20))
+    with pytest.raises(Exception, match="in DataLoader worker process 0"):
+        list(mdd.DataLoader(Samples("lambda"), batch_size=None, num_workers=1, timeout=20))

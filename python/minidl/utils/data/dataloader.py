@@ -12,6 +12,7 @@ import itertools
 import math
 import multiprocessing
 import os
+import pickle
 import queue
 import signal
 import sys
@@ -321,15 +322,17 @@ class _MultiProcessingIter(_BaseIter):
         return False, None
 
     def _get_data(self):
+        """The next (task, result) from the result queue, the result unpickled (see worker.pack)."""
         if self._timeout > 0:
-            success, data = self._try_get_data(self._timeout)
+            success, message = self._try_get_data(self._timeout)
             if not success:
                 raise RuntimeError(f"DataLoader timed out after {self._timeout} seconds")
-            return data
-        while True:  # wake up now and then to check that the workers are alive
-            success, data = self._try_get_data(_worker.STATUS_CHECK_INTERVAL)
-            if success:
-                return data
+        else:
+            success = False
+            while not success:  # wake up now and then to check that the workers are alive
+                success, message = self._try_get_data(_worker.STATUS_CHECK_INTERVAL)
+        task, payload = message
+        return task, (None if payload is None else pickle.loads(payload))
 
     def __next__(self):
         try:

@@ -3,13 +3,16 @@
 
 Each worker reads ``(task index, sampler indices)`` from its own index queue, fetches and
 collates that batch with its own copy of the dataset, and puts ``(task index, batch)`` on the
-one result queue all workers share. Batches (tensors included: a Tensor pickles as its NumPy
-array plus its autograd fields) and exceptions cross the queue pickled; the other end is
-always this same loader's main process, so unpickling is between minidl's own trusted
-processes.
+one result queue all workers share. The batch is pickled in the worker (:func:`pack`), each
+tensor as its NumPy array and its requires_grad flag, so that a batch that can't be pickled
+becomes an exception in the main process instead of a batch lost in the queue's feeder
+thread (and a main process waiting for it forever). The other end is always this same
+loader's main process, so unpickling is between minidl's own trusted processes.
 """
 from __future__ import annotations
 
+import copyreg
+import io
 import os
 import pickle
 import queue
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ....backend import set_num_threads
+from ....tensor import Tensor
 from . import rng
 from .fetch import create_fetcher
 
@@ -102,6 +106,30 @@ class IterableDatasetStopIteration:
 @dataclass(frozen=True)
 class ResumeIteration:
     """Start a new epoch with the same (persistent) worker."""
+
+
+def _rebuild_tensor(array, requires_grad: bool):
+    return Tensor._wrap(array).requires_grad_(requires_grad)
+
+
+def _reduce_tensor(t: Tensor):
+    if t._node is not None:
+        raise RuntimeError("Cowardly refusing to serialize non-leaf tensor which requires_grad, since autograd does "
+                           "not support crossing process boundaries.  If you just want to transfer the data, call "
+                           "detach() on the tensor before serializing (e.g., putting it into a Queue).")
+    return _rebuild_tensor, (t._data, t.requires_grad)
+
+
+class _BatchPickler(pickle.Pickler):
+    dispatch_table = copyreg.dispatch_table.copy()
+    dispatch_table[Tensor] = _reduce_tensor
+
+
+def pack(data) -> bytes:
+    """``data`` pickled for the result queue, minidl tensors as (NumPy array, requires_grad)."""
+    buffer = io.BytesIO()
+    _BatchPickler(buffer, pickle.HIGHEST_PROTOCOL).dump(data)
+    return buffer.getvalue()
 
 
 def numpy_seed(base_seed: int, worker_id: int) -> list:
@@ -191,8 +219,12 @@ def worker_loop(is_iterable, dataset, index_queue, data_queue, done_event, auto_
                         data, iteration_end = IterableDatasetStopIteration(worker_id), True
                     else:
                         data = ExceptionWrapper(where=f"in DataLoader worker process {worker_id}")
-            data_queue.put((task, data))
-            del data, request, index
+            try:
+                payload = pack(data)
+            except Exception:
+                payload = pack(ExceptionWrapper(where=f"in DataLoader worker process {worker_id}"))
+            data_queue.put((task, payload))
+            del data, payload, request, index
     except KeyboardInterrupt:
         pass  # Ctrl-C reaches the whole process group: the main process reports it, not each worker
     if done_event.is_set():
