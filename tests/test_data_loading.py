@@ -256,7 +256,7 @@ def _batches(loader):
 def test_loader_matches_torch_in_order(kwargs):
     mds, tds = _pair_datasets()
     m, t = mdd.DataLoader(mds, **kwargs), tud.DataLoader(tds, **kwargs)
-    assert len(m) == len(t) and _batches(m) == _batches(t)
+    assert len(m) == len(t) == len(iter(m)) and _batches(m) == _batches(t)
 
 
 def test_loader_with_a_given_order_matches_torch():
@@ -305,7 +305,7 @@ def test_iterable_dataset_batches_match_torch():
             return 7
     for kw in (dict(batch_size=3), dict(batch_size=3, drop_last=True), dict(batch_size=None)):
         m, t = mdd.DataLoader(Stream(), **kw), tud.DataLoader(Stream(), **kw)
-        assert _batches(m) == _batches(t) and len(m) == len(t)
+        assert _batches(m) == _batches(t) and len(m) == len(t) == len(iter(m))
 
 
 # --- DataLoader, worker processes ----------------------------------------------------------

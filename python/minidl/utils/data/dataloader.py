@@ -195,17 +195,24 @@ class DataLoader:
         return self._iterator
 
     def __len__(self):
-        if self._is_iterable:
-            length = len(self.dataset)
-            if self.batch_size is not None:
-                length = length // self.batch_size if self.drop_last else math.ceil(length / self.batch_size)
-            return length
-        return len(self._index_sampler)
+        return _length(self.dataset, self._is_iterable, self.batch_size, self.drop_last, self._index_sampler)
+
+
+def _length(dataset, is_iterable: bool, batch_size, drop_last: bool, index_sampler) -> int:
+    """Batches per epoch: the index sampler's length; an IterableDataset's own len, batched."""
+    if not is_iterable:
+        return len(index_sampler)
+    length = len(dataset)
+    if batch_size is not None:
+        length = length // batch_size if drop_last else math.ceil(length / batch_size)
+    return length
 
 
 class _BaseIter:
     def __init__(self, loader: DataLoader):
-        self._loader = loader
+        # no reference to the loader itself: a persistent loader holds its iterator, and the
+        # cycle would leave the workers to the garbage collector instead of `del loader`
+        self._batch_size = loader.batch_size
         self._dataset, self._is_iterable = loader.dataset, loader._is_iterable
         self._auto_collation, self._drop_last = loader._auto_collation, loader.drop_last
         self._index_sampler, self._collate_fn = loader._index_sampler, loader.collate_fn
@@ -219,7 +226,7 @@ class _BaseIter:
         return self
 
     def __len__(self):
-        return len(self._loader)
+        return _length(self._dataset, self._is_iterable, self._batch_size, self._drop_last, self._index_sampler)
 
     def _next_index(self):
         return next(self._sampler_iter)
