@@ -87,7 +87,8 @@ class DataLoader:
     the worker's traceback in its message; a worker that dies raises RuntimeError naming its
     pid and signal; ``timeout > 0`` raises if a batch takes longer. ``persistent_workers``
     keeps the workers from one epoch to the next. ``pin_memory`` is accepted and does
-    nothing on a CPU (a warning, as PyTorch's without an accelerator).
+    nothing on a CPU (a warning, as PyTorch's without an accelerator). Where minidl differs
+    from PyTorch: ``in_order=False`` is accepted but batches still come in the sampler's order.
 
     len = ceil(len(sampler) / batch_size) (floor with ``drop_last``).
 
