@@ -512,3 +512,16 @@ def test_what_crosses_from_a_worker(no_leftover_workers):
         list(mdd.DataLoader(Samples("graph"), batch_size=None, num_workers=1, timeout=20))
     with pytest.raises(Exception, match="in DataLoader worker process 0"):
         list(mdd.DataLoader(Samples("lambda"), batch_size=None, num_workers=1, timeout=20))
+
+
+def test_persistent_workers_after_an_epoch_left_early(no_leftover_workers):
+    loader = mdd.DataLoader(list(range(30)), batch_size=2, num_workers=2, persistent_workers=True,
+                            sampler=mdd.DistributedSampler(range(30), num_replicas=1, rank=0))
+    for epoch in range(3):
+        loader.sampler.set_epoch(epoch)
+        it = iter(loader)
+        first = next(it).tolist()
+        assert first == list(loader.sampler)[:2]  # the new epoch's order, not a stale batch
+        if epoch == 2:  # read to the end: the whole epoch, each sample once
+            assert sorted(first + [v for b in it for v in b.tolist()]) == list(range(30))
+    del loader, it

@@ -279,7 +279,8 @@ class _MultiProcessingIter(_BaseIter):
         self._reset(loader, first_iter=True)
 
     def _reset(self, loader, first_iter: bool = False):
-        self._sampler_iter = iter(self._index_sampler)
+        if not first_iter:  # the first epoch's order was drawn by _BaseIter already
+            self._sampler_iter = iter(self._index_sampler)
         self._send_idx = self._rcvd_idx = 0  # next task to send; next task to return
         self._task_info = {}  # task -> (worker_id,) while out, (worker_id, data) once back early
         self._tasks_outstanding = 0
@@ -289,9 +290,9 @@ class _MultiProcessingIter(_BaseIter):
             for index_queue in self._index_queues:
                 index_queue.put(_worker.ResumeIteration())
             resume_acks = self._num_workers
-            while resume_acks > 0:
-                _, data = self._get_data()
-                if isinstance(_, _worker.ResumeIteration):
+            while resume_acks > 0:  # results of an epoch left early come first: dropped
+                task, _ = self._get_data()
+                if isinstance(task, _worker.ResumeIteration):
                     resume_acks -= 1
         for _ in range(self._prefetch_factor * self._num_workers):
             self._try_put_index()
