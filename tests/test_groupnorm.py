@@ -250,6 +250,8 @@ def test_fused_kernel_errors_like_pytorch():
         F.rms_norm(x, (3,), md.ones(4))
     with pytest.raises(TypeError, match="floating point"):
         F.rms_norm(md.tensor(np.zeros((2, 3), np.int64)), (3,))
+    with pytest.raises(RuntimeError, match="normalized_shape to be at least 1-dimensional"):
+        F.rms_norm(x, [])
 
 
 @pytest.mark.parametrize("shape,size", [((2, 7, 5), 3), ((2, 6, 3, 4), 5), ((1, 4, 2), 2), ((2, 3, 2, 2, 2), 4)])

@@ -193,7 +193,10 @@ def rms_norm(input: Tensor, normalized_shape, weight: Tensor = None, eps: float 
     tensor([[0.8485, 1.1314]])
     """
     ns = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    if tuple(input.shape[input.ndim - len(ns):]) != ns or len(ns) > input.ndim:
+    if not ns:
+        raise RuntimeError("Expected normalized_shape to be at least 1-dimensional, i.e., containing at least one "
+                           "element, but got normalized_shape = []")
+    if len(ns) > input.ndim or tuple(input.shape[input.ndim - len(ns):]) != ns:
         raise RuntimeError(f"rms_norm: given normalized_shape={list(ns)}, expected input with shape "
                            f"[*, {', '.join(map(str, ns))}], but got input of size {list(input.shape)}")
     if weight is not None and tuple(weight.shape) != ns:
