@@ -2,8 +2,8 @@
 //
 // First the reference: the textbook loops of one group of one sample, forward and backward
 // side by side, sums in double. The scalar kernel set and float64 run them; the float32 SIMD
-// set runs GroupNormSimd (groupnorm_simd.cpp), the same steps vectorized over each channel's
-// S positions, and tests compare the two (tests/cpp/test_kernels.cpp, tests/test_groupnorm.py).
+// set runs GroupNormSimd (groupnorm_simd.cpp), the same steps vectorized (along each channel's
+// S positions, or across channels when S = 1), and tests compare the two (tests/cpp/test_kernels.cpp, tests/test_groupnorm.py).
 //
 // Then which path runs. Groups are independent, so both directions split the N G groups
 // between threads, and each group is finished while it is in cache: the forward reads the
@@ -80,7 +80,7 @@ void group_backward_reference(const T* dy, const T* x, const T* gamma, int64_t c
   }
 }
 
-// ---- float32 SIMD: the same steps, channel by channel --------------------------------
+// ---- float32 SIMD: the same steps, the loops over the group in GroupNormSimd ------------
 
 void group_forward_simd(const GroupNormSimd& simd, const float* x, float* y, const float* gamma, const float* beta,
                         int64_t c0, int64_t d, int64_t s, double eps, float* save_mean, float* save_rstd) {
@@ -93,33 +93,27 @@ void group_forward_simd(const GroupNormSimd& simd, const float* x, float* y, con
   const double rstd = 1.0 / std::sqrt(var + eps);
   *save_mean = mean_f;
   *save_rstd = float(rstd);
-  for (int64_t c = 0; c < d; ++c) {
-    // (x - mean) a + b = (x - mean_f) a + (b - mean_lo a)
-    const double a = rstd * (gamma ? double(gamma[c0 + c]) : 1.0);
-    const double b = (beta ? double(beta[c0 + c]) : 0.0) - mean_lo * a;
-    simd.affine_channel(x + c * s, y + c * s, s, mean_f, float(a), float(b));
-  }
+  simd.normalize_group(x, y, gamma ? gamma + c0 : nullptr, beta ? beta + c0 : nullptr, d, s, mean_f, float(mean_lo),
+                       float(rstd));
 }
 
+// sum_dy, sum_dy_xc: d floats of scratch
 void group_backward_simd(const GroupNormSimd& simd, const float* dy, const float* x, const float* gamma, int64_t c0,
-                         int64_t d, int64_t s, double mean, double rstd, float* dx, double* db, double* dsc) {
+                         int64_t d, int64_t s, double mean, double rstd, float* dx, double* db, double* dsc,
+                         float* sum_dy, float* sum_dy_xc) {
+  simd.channel_sums(dy, x, d, s, float(mean), sum_dy, sum_dy_xc);
   double sum_g = 0, sum_g_xc = 0;
   for (int64_t c = 0; c < d; ++c) {
-    float sdy, sdyx;
-    simd.channel_sums(dy + c * s, x + c * s, s, float(mean), &sdy, &sdyx);
-    db[c] = sdy;
-    dsc[c] = sdyx;
+    db[c] = sum_dy[c];
+    dsc[c] = sum_dy_xc[c];
     const double gm = gamma ? double(gamma[c0 + c]) : 1.0;
-    sum_g += gm * sdy;
-    sum_g_xc += gm * sdyx;
+    sum_g += gm * db[c];
+    sum_g_xc += gm * dsc[c];
   }
   if (!dx) return;
   const double m = double(d * s);
   const double k2 = -rstd * rstd * rstd * sum_g_xc / m, k3 = -rstd * sum_g / m;
-  for (int64_t c = 0; c < d; ++c) {
-    const double k1 = rstd * (gamma ? double(gamma[c0 + c]) : 1.0);
-    simd.channel_input_grad(dy + c * s, x + c * s, dx + c * s, s, float(mean), float(k1), float(k2), float(k3));
-  }
+  simd.input_grad(dy, x, dx, gamma ? gamma + c0 : nullptr, d, s, float(mean), float(rstd), float(k2), float(k3));
 }
 
 // ---- which path runs ---------------------------------------------------------------
@@ -155,13 +149,14 @@ void backward_impl(const T* gy, const T* x, const T* gamma, const T* save_mean, 
   const int64_t d = sh.c / sh.groups, m = d * sh.s;
   std::vector<double> db(sh.n * sh.c), dsc(sh.n * sh.c);  // per (n, c): sum dy, sum dy (x - mean)
   parallel_for(sh.n * sh.groups, group_grain(m), [&](int64_t begin, int64_t end) {
+    std::vector<float> scratch(simd ? 2 * d : 0);  // the SIMD set's float32 per-channel sums
     for (int64_t ng = begin; ng < end; ++ng) {
       const int64_t c0 = (ng % sh.groups) * d, off = ng * m;
       T* dx = gx ? gx + off : nullptr;
       if constexpr (std::is_same<T, float>::value) {
         if (simd) {
           group_backward_simd(*simd, gy + off, x + off, gamma, c0, d, sh.s, save_mean[ng], save_rstd[ng], dx,
-                              db.data() + ng * d, dsc.data() + ng * d);
+                              db.data() + ng * d, dsc.data() + ng * d, scratch.data(), scratch.data() + d);
           continue;
         }
       }

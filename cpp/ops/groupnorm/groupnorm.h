@@ -38,21 +38,26 @@ void group_norm_backward(const void* gy, const void* x, const void* gamma, const
                          const void* save_rstd, void* gx, void* ggamma, void* gbeta, DType dtype,
                          const GroupNormShape& shape);
 
-// Float32 building blocks over one run of n contiguous values (a channel's S positions, or a
-// group's M values for the statistics): the vector versions of the steps of the reference
-// loops at the top of groupnorm.cpp (groupnorm_simd.cpp).
+// Float32 building blocks over one group of d channels x s positions (x, y, dy, dx point at
+// the group's start; gamma and beta at its d values, or null = 1 / 0): the vector versions of
+// the steps of the reference loops at the top of groupnorm.cpp (groupnorm_simd.cpp). They run
+// along each channel's s positions, or across the channels when s = 1 ((N, C) input), so
+// neither shape pays a call per channel.
 struct GroupNormSimd {
-  // the group statistics: sum (x - shift), then sum (x - mean)^2 (ops/reduce/row_stats_simd.h,
-  // the code LayerNorm and BatchNorm use)
+  // the group statistics over its d s values: sum (x - shift), then sum (x - mean)^2
+  // (ops/reduce/row_stats_simd.h, the code LayerNorm and BatchNorm use)
   float (*sum_shifted)(const float* x, int64_t n, float shift);
   float (*sum_sq_dev)(const float* x, int64_t n, float mean);
-  // y = (x - mean) a + b over one channel
-  void (*affine_channel)(const float* x, float* y, int64_t n, float mean, float a, float b);
-  // *sum_dy = sum dy, *sum_dy_xc = sum dy (x - mean) over one channel
-  void (*channel_sums)(const float* dy, const float* x, int64_t n, float mean, float* sum_dy, float* sum_dy_xc);
-  // dx = k1 dy + k2 (x - mean) + k3 over one channel
-  void (*channel_input_grad)(const float* dy, const float* x, float* dx, int64_t n, float mean, float k1, float k2,
-                             float k3);
+  // y = (x - mean) a[c] + b[c],  a[c] = rstd gamma[c],  b[c] = beta[c] - mean_lo a[c]
+  // (mean + mean_lo: the group's mean as a float32 pair, so it is not rounded before the subtraction)
+  void (*normalize_group)(const float* x, float* y, const float* gamma, const float* beta, int64_t d, int64_t s,
+                          float mean, float mean_lo, float rstd);
+  // per channel c: sum_dy[c] = sum dy,  sum_dy_xc[c] = sum dy (x - mean)
+  void (*channel_sums)(const float* dy, const float* x, int64_t d, int64_t s, float mean, float* sum_dy,
+                       float* sum_dy_xc);
+  // dx = k1[c] dy + k2 (x - mean) + k3,  k1[c] = rstd gamma[c]
+  void (*input_grad)(const float* dy, const float* x, float* dx, const float* gamma, int64_t d, int64_t s,
+                     float mean, float rstd, float k2, float k3);
 };
 
 }  // namespace minidl
