@@ -117,7 +117,7 @@ def _params(rng, c, which):
 
 
 @pytest.mark.parametrize("shape,groups", [((2, 21, 5, 3), 7), ((1, 21, 37), 3), ((4, 6, 1, 1), 2), ((3, 6), 6),
-                                          ((2, 34, 17), 17), ((1, 64, 8, 8), 8)])
+                                          ((2, 34, 17), 17), ((1, 64, 8, 8), 8), ((5, 51), 3)])
 @pytest.mark.parametrize("which", ["both", "weight", "bias", "none"])
 def test_group_norm_odd_shapes_match_pytorch(shape, groups, which):
     """C not a multiple of the SIMD width, S = 1, N = 1, groups of one value (where dx is a
@@ -167,8 +167,10 @@ def test_rms_norm_odd_shapes_match_pytorch(shape, ns):
 def _norms_with_grads(x, w, b, g):
     """group_norm (3 groups), instance_norm and rms_norm outputs and gradients on one draw."""
     out = []
-    for f in (lambda t, wt, bt: F.group_norm(t, 3, wt, bt), lambda t, wt, bt: F.instance_norm(t, weight=wt, bias=bt),
-              lambda t, wt, bt: F.rms_norm(t, (t.shape[-1],), None) * 2):
+    fns = [lambda t, wt, bt: F.group_norm(t, 3, wt, bt), lambda t, wt, bt: F.rms_norm(t, (t.shape[-1],), None) * 2]
+    if x.shape[-1] > 1:  # (instance norm refuses one value per channel, as PyTorch)
+        fns.append(lambda t, wt, bt: F.instance_norm(t, weight=wt, bias=bt))
+    for f in fns:
         xm, wm, bm = (md.tensor(a, requires_grad=True) for a in (x, w, b))
         y = f(xm, wm, bm)
         y.backward(md.tensor(g))
@@ -176,7 +178,7 @@ def _norms_with_grads(x, w, b, g):
     return out
 
 
-@pytest.mark.parametrize("shape", [(2, 6, 1), (3, 6, 7), (2, 6, 33), (1, 12, 130), (2, 6, 1000)])
+@pytest.mark.parametrize("shape", [(2, 6, 1), (3, 51, 1), (3, 6, 7), (2, 51, 5), (2, 6, 33), (1, 12, 130), (2, 6, 1000)])
 def test_simd_kernels_match_scalar(kernel_set, shape):
     rng = np.random.default_rng(13)
     x = (rng.standard_normal(shape) * 2 - 1).astype(np.float32)
@@ -243,6 +245,9 @@ def test_fused_kernel_errors_like_pytorch():
         F.group_norm(x, 0)
     with pytest.raises(TypeError, match="floating point"):
         F.group_norm(md.tensor(np.zeros((2, 6, 3), np.int64)), 3)
+    with pytest.raises(ValueError, match=r"Expected more than 1 spatial element when training, got input size "
+                                         r"\[2, 6, 1\]"):
+        F.instance_norm(md.zeros(2, 6, 1))
     with pytest.raises(RuntimeError, match="weight should contain 6 elements not 4"):
         F.instance_norm(x, weight=md.ones(4))
     with pytest.raises(RuntimeError, match=r"Expected weight to be of same shape as normalized_shape, but got weight "

@@ -137,6 +137,9 @@ def instance_norm(input: Tensor, running_mean: Tensor = None, running_var: Tenso
         if t is not None and t.numel() != c:
             raise RuntimeError(f"{name} should contain {c} elements not {t.numel()}")
     if use_input_stats:
+        if math.prod(input.shape[2:]) == 1:  # every value would normalise to 0 (beta)
+            raise ValueError(f"Expected more than 1 spatial element when training, got input size "
+                             f"{list(input.shape)}")
         if running_mean is not None or running_var is not None:
             with no_grad():
                 flat = input.detach().reshape(n, c, -1)
