@@ -232,6 +232,17 @@ def test_16_bit_inputs_match_pytorch(dtype):
     assert_close(r, torch.nn.functional.rms_norm(to_torch(x), (9,)), rtol=2e-2, atol=2e-2)
 
 
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 50.0])
+def test_instance_norm_running_stats_from_the_kernel_statistics(scale):
+    """running_var comes from the kernel's rstd (var = rstd^-2 - eps): accurate also where the
+    variance is far below eps (scale 1e-3: var 1e-6, eps 1e-5)."""
+    x = (np.random.default_rng(17).standard_normal((4, 5, 6, 7)) * scale + 3).astype(np.float32)
+    m, t = md.nn.InstanceNorm2d(5, track_running_stats=True), torch.nn.InstanceNorm2d(5, track_running_stats=True)
+    m(md.tensor(x)), t(torch.tensor(x))
+    np.testing.assert_allclose(m.running_mean.numpy(), t.running_mean.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(m.running_var.numpy(), t.running_var.numpy(), rtol=1e-4)
+
+
 def test_fused_kernel_errors_like_pytorch():
     x = md.zeros(2, 6, 3)
     with pytest.raises(RuntimeError, match=r"Expected weight to be a vector of size equal to the number of channels"
