@@ -19,6 +19,8 @@ PYBIND11_MODULE(_C, m) {
   register_loss(m);
   register_layernorm(m);
   register_batchnorm(m);
+  register_groupnorm(m);
+  register_rmsnorm(m);
   register_pooling(m);
   register_conv(m);
   register_attention(m);

@@ -17,6 +17,8 @@ void register_softmax(pybind11::module_& m);
 void register_loss(pybind11::module_& m);
 void register_layernorm(pybind11::module_& m);
 void register_batchnorm(pybind11::module_& m);
+void register_groupnorm(pybind11::module_& m);  // GroupNorm, InstanceNorm
+void register_rmsnorm(pybind11::module_& m);
 void register_pooling(pybind11::module_& m);
 void register_conv(pybind11::module_& m);
 void register_attention(pybind11::module_& m);

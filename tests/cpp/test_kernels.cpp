@@ -17,6 +17,8 @@
 #include "ops/elementwise/elementwise.h"
 #include "ops/gemm/gemm.h"
 #include "ops/layernorm/layernorm.h"
+#include "ops/groupnorm/groupnorm.h"
+#include "ops/rmsnorm/rmsnorm.h"
 #include "ops/gemm/gemm_lowp.h"
 #include "core/parallel.h"
 #include "ops/reduce/reduce.h"
@@ -286,6 +288,36 @@ int main() {
                             DType::f32, rows, cols);
         std::vector<float> all = y;
         for (const auto* v : {&gx, &gw, &gb}) all.insert(all.end(), v->begin(), v->end());
+        return all;
+      }, 1e-4f, 1e-4f);
+    }
+  }
+  // group norm (C not a multiple of the vector width, S = 1 and odd S) and RMS norm rows of odd
+  // length: forward and backward
+  for (Isa isa : sets) {
+    for (int64_t s : {1, 7, 33, 1000}) {
+      GroupNormShape sh;
+      sh.n = 3; sh.c = 21; sh.s = s; sh.groups = 7;
+      const int64_t size = sh.n * sh.c * sh.s;
+      std::vector<float> x = random_vec(size, 3.f, 17), gy = random_vec(size, 1.f, 18);
+      std::vector<float> w = random_vec(sh.c, 1.f, 19), b = random_vec(sh.c, 1.f, 20);
+      compare_sets(isa, "group_norm s " + std::to_string(s), s, [&] {
+        std::vector<float> y(size), mean(sh.n * sh.groups), rstd(sh.n * sh.groups), gx(size), gw(sh.c), gb(sh.c);
+        group_norm_forward(x.data(), y.data(), w.data(), b.data(), mean.data(), rstd.data(), DType::f32, sh, 1e-5);
+        group_norm_backward(gy.data(), x.data(), w.data(), mean.data(), rstd.data(), gx.data(), gw.data(), gb.data(),
+                            DType::f32, sh);
+        std::vector<float> all = y;
+        for (const auto* v : {&gx, &gw, &gb}) all.insert(all.end(), v->begin(), v->end());
+        return all;
+      }, 1e-4f, 1e-4f);
+      const int64_t rows = 9, cols = s;  // x and gy hold more than rows * cols values
+      std::vector<float> rw = random_vec(cols, 1.f, 21);
+      compare_sets(isa, "rms_norm cols " + std::to_string(cols), cols, [&] {
+        std::vector<float> y(rows * cols), rrms(rows), gx(rows * cols), gw(cols);
+        rms_norm_forward(x.data(), y.data(), rw.data(), rrms.data(), DType::f32, rows, cols, 1e-6);
+        rms_norm_backward(gy.data(), x.data(), rw.data(), rrms.data(), gx.data(), gw.data(), DType::f32, rows, cols);
+        std::vector<float> all = y;
+        for (const auto* v : {&gx, &gw}) all.insert(all.end(), v->begin(), v->end());
         return all;
       }, 1e-4f, 1e-4f);
     }
