@@ -1,7 +1,8 @@
 """Drawing category indices from weights: ``md.multinomial``.
 
-The uniform draws come from minidl's generator (cpp/ops/random, seeded by ``md.manual_seed``),
-so a seed reproduces the samples; the sampling itself is NumPy arithmetic on those draws.
+The uniform draws come from ``generator`` or the default generator (cpp/ops/random, seeded
+by ``md.manual_seed``), so a seed reproduces the samples; the sampling itself is NumPy
+arithmetic on those draws.
 """
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import numpy as np
 
 from .. import _C
 from ..tensor import Tensor
+from .generator import rng_of
 
 
-def _uniform(shape) -> np.ndarray:
-    """float64 samples of U(0, 1) from minidl's generator."""
-    return _C.rand(list(shape), _C.DType.f64, 0.0, 1.0)
+def _uniform(shape, rng) -> np.ndarray:
+    """float64 samples of U(0, 1) from the C++ generator state ``rng`` (None: the default one)."""
+    return _C.rand(list(shape), _C.DType.f64, 0.0, 1.0, rng)
 
 
 def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, generator=None) -> Tensor:
@@ -25,9 +27,9 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
     replacement (the default) a category appears at most once per row, drawn as PyTorch does:
     the ``num_samples`` largest w_i / E_i with E_i ~ Exp(1) (equivalent to drawing one at a
     time and removing it); zero-weight categories come last, only when the row has fewer
-    non-zero weights than ``num_samples``. The draws come from minidl's generator
-    (``md.manual_seed``), so they reproduce under a seed but differ from PyTorch's.
-    ``generator`` is accepted for PyTorch's signature and unused.
+    non-zero weights than ``num_samples``. The draws come from ``generator`` (an
+    ``md.Generator``) or the default generator (``md.manual_seed``), so they reproduce under
+    a seed but differ from PyTorch's.
 
     Shapes: (C,) -> (num_samples,); (N, C) -> (N, num_samples); int64 indices in [0, C).
     Bad input raises RuntimeError with PyTorch's message: not 1-D/2-D, integer weights,
@@ -44,6 +46,7 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
     tensor([[0],
             [1]])
     """
+    rng = rng_of(generator)
     if input.ndim not in (1, 2):
         raise RuntimeError("prob_dist must be 1 or 2 dim")
     if not input.is_floating_point():
@@ -65,14 +68,14 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
     if replacement:
         cdf = np.cumsum(w, axis=1)
         cdf /= cdf[:, -1:]
-        u = _uniform((rows, num_samples))
+        u = _uniform((rows, num_samples), rng)
         out = np.stack([np.searchsorted(cdf[r], u[r], side="right") for r in range(rows)]) if rows else \
             np.zeros((0, num_samples), np.int64)
         # u within rounding of 1 could pass the last bin: take the last non-zero category
         last = categories - 1 - np.argmax(w[:, ::-1] > 0, axis=1) if rows else np.zeros(0, np.int64)
         out = np.minimum(out, last[:, None])
     else:
-        keys = w / -np.log1p(-_uniform((rows, categories)))  # w_i / E_i, E_i ~ Exp(1)
+        keys = w / -np.log1p(-_uniform((rows, categories), rng))  # w_i / E_i, E_i ~ Exp(1)
         out = np.argsort(-keys, axis=1, kind="stable")[:, :num_samples]
     out = out.astype(np.int64)
     return Tensor._wrap(out.reshape(num_samples) if input.ndim == 1 else out)

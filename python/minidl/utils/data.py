@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from ..ops.creation import randperm, tensor
+from ..ops.creation import tensor
+from ..ops.random import randperm
 from ..ops.shape import stack
 from ..tensor import Tensor
 
