@@ -193,12 +193,17 @@ def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad=F
     return _finish(out if dt is int64 else A.cast(out, dt.np), requires_grad, dt)
 
 
+def _num(v) -> str:
+    """A parameter as PyTorch's messages print it (C++ stream format: 2.0 -> 2, 1e-05)."""
+    return f"{float(v):g}"
+
+
 def _check_std(std):
     if isinstance(std, Tensor):
         if not bool((std >= 0).all()):
             raise RuntimeError("normal expects all elements of std >= 0.0")
     elif not std >= 0:
-        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {_num(std)}")
 
 
 def _float_param(t: Tensor, what: str):
@@ -277,7 +282,7 @@ def bernoulli(input: Tensor, p=None, *, generator=None) -> Tensor:
         raise TypeError(f"bernoulli(): argument 'input' must be Tensor, not {type(input).__name__}")
     if p is not None:
         if not 0 <= p <= 1:
-            raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
+            raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={_num(p)}")
         draws = A.cast(_C.bernoulli(list(input.shape), float(p), rng_of(generator)), input._data.dtype)
         return _sample_result(draws, (input,))
     if not input.dtype.is_floating_point:

@@ -26,6 +26,7 @@ from . import array as A
 from ._graph import needs_grad, result
 from .generator import rng_of
 from .inplace import FillBackward, commit, write
+from .random import _check_std, _num
 
 # the largest integer n such that every integer in [0, n] is exact in the dtype: 2^(mantissa + 1)
 _FLOAT_INTEGER_SPAN = {"float16": 2 ** 11, "bfloat16": 2 ** 8, "float32": 2 ** 24, "float64": 2 ** 53}
@@ -57,7 +58,7 @@ def uniform_(x: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) -> Te
     """
     _continuous(x, "uniform_", "Uniform")
     if a > b:
-        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
+        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={_num(a)} > to={_num(b)}")
     return _fill(x, _C.rand(list(x._data.shape), _C.DType.f64, float(a), float(b), rng_of(generator)))
 
 
@@ -70,8 +71,7 @@ def normal_(x: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -
     (3.0, 0.5)
     """
     _continuous(x, "normal_", "Normal")
-    if not std >= 0:
-        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+    _check_std(std)
     return _fill(x, _C.randn(list(x._data.shape), _C.DType.f64, float(mean), float(std), rng_of(generator)))
 
 
@@ -88,7 +88,7 @@ def bernoulli_(x: Tensor, p=0.5, *, generator=None) -> Tensor:
         probabilities = A.cast(np.broadcast_to(p._data, x._data.shape), np.float64)
         return _fill(x, _C.bernoulli_tensor(probabilities, rng))
     if not 0 <= p <= 1:
-        raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
+        raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={_num(p)}")
     return _fill(x, _C.bernoulli(list(x._data.shape), float(p), rng))
 
 
@@ -130,7 +130,7 @@ def exponential_(x: Tensor, lambd: float = 1.0, *, generator=None) -> Tensor:
     """
     _continuous(x, "exponential_", "Exponential")
     if not lambd > 0:
-        raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd}")
+        raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={_num(lambd)}")
     return _fill(x, _C.exponential(list(x._data.shape), float(lambd), rng_of(generator)))
 
 
@@ -144,7 +144,7 @@ def geometric_(x: Tensor, p: float, *, generator=None) -> Tensor:
     True
     """
     if not 0 < p < 1:
-        raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p}")
+        raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={_num(p)}")
     return _fill(x, _C.geometric(list(x._data.shape), float(p), rng_of(generator)))
 
 
@@ -158,7 +158,7 @@ def cauchy_(x: Tensor, median: float = 0.0, sigma: float = 1.0, *, generator=Non
     """
     _continuous(x, "cauchy_", "Cauchy")
     if not sigma > 0:
-        raise RuntimeError(f"cauchy_ expects sigma > 0.0, but found sigma={sigma}")
+        raise RuntimeError(f"cauchy_ expects sigma > 0.0, but found sigma={_num(sigma)}")
     return _fill(x, _C.cauchy(list(x._data.shape), float(median), float(sigma), rng_of(generator)))
 
 
@@ -173,5 +173,5 @@ def log_normal_(x: Tensor, mean: float = 1.0, std: float = 2.0, *, generator=Non
     """
     _continuous(x, "log_normal_", "LogNormal")
     if not std > 0:
-        raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={std}")
+        raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={_num(std)}")
     return _fill(x, _C.log_normal(list(x._data.shape), float(mean), float(std), rng_of(generator)))
