@@ -194,3 +194,23 @@ def test_reseeding_the_default_generator_reproduces_init_and_dropout():
         return layer.weight.detach().clone(), drop(md.ones(20))
     (w1, d1), (w2, d2) = run(), run()
     assert md.equal(w1, w2) and md.equal(d1, d2)
+
+
+def test_data_shuffling_honours_generator():
+    """DataLoader(shuffle=True, generator=g) and random_split(..., generator=g), as PyTorch's."""
+    from minidl.utils.data import DataLoader, TensorDataset, random_split
+    ds = TensorDataset(md.arange(50))
+
+    def epoch(seed):
+        loader = DataLoader(ds, batch_size=50, shuffle=True, generator=md.Generator().manual_seed(seed))
+        return next(iter(loader))[0].tolist()
+
+    md.manual_seed(0)
+    before = md.get_rng_state()
+    assert epoch(1) == epoch(1) != epoch(2)
+    assert sorted(epoch(1)) == list(range(50))
+    split = [s.indices for s in random_split(ds, [30, 20], generator=md.Generator().manual_seed(1))]
+    assert split == [s.indices for s in random_split(ds, [30, 20], generator=md.Generator().manual_seed(1))]
+    assert md.equal(md.get_rng_state(), before)
+    with pytest.raises(TypeError, match="generator must be a md.Generator"):
+        random_split(ds, [30, 20], generator=1)
