@@ -166,6 +166,11 @@ def test_random_ranges_as_pytorch():
     big = md.empty(1000, dtype=md.int64).random_().numpy()
     assert big.min() >= 0 and big.max() > 2 ** 62
     assert md.empty(1000, dtype=md.int64).random_(2 ** 62, None).numpy().min() >= 2 ** 62
+    for lib in (md, torch):  # 'to' by name, as PyTorch's keyword
+        assert set(lib.zeros(1000).random_(to=3).tolist()) == {0.0, 1.0, 2.0}
+        assert set(lib.zeros(1000).random_(2, to=4).tolist()) == {2.0, 3.0}
+        assert lib.zeros(1000).uniform_(to=0.5).max().item() < 0.5
+        assert set(lib.zeros(10).uniform_(1).tolist()) == {1.0}  # from = 1 = to
 
 
 def test_in_place_samplers_write_views_and_other_dtypes():

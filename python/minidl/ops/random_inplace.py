@@ -31,6 +31,7 @@ from .random import _check_std, _num
 # the largest integer n such that every integer in [0, n] is exact in the dtype: 2^(mantissa + 1)
 _FLOAT_INTEGER_SPAN = {"float16": 2 ** 11, "bfloat16": 2 ** 8, "float32": 2 ** 24, "float64": 2 ** 53}
 _INT64_MAX = 2 ** 63 - 1
+_NOT_GIVEN = object()  # random_'s ``to``: None means "to the end of the dtype's range"
 
 
 def _fill(x: Tensor, values: np.ndarray) -> Tensor:
@@ -48,7 +49,7 @@ def _continuous(x: Tensor, name: str, distribution: str) -> None:
                            f"floating point but you specified {x.dtype} ({name})")
 
 
-def uniform_(x: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
+def uniform_(x: Tensor, from_: float = 0.0, to: float = 1.0, *, generator=None) -> Tensor:
     """``x.uniform_(from=0, to=1)``: every element ~ U(from, to), from <= to; x floating.
 
     >>> import minidl as md
@@ -57,9 +58,10 @@ def uniform_(x: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) -> Te
     True
     """
     _continuous(x, "uniform_", "Uniform")
-    if a > b:
-        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={_num(a)} > to={_num(b)}")
-    return _fill(x, _C.rand(list(x._data.shape), _C.DType.f64, float(a), float(b), rng_of(generator)))
+    if from_ > to:
+        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={_num(from_)} > "
+                           f"to={_num(to)}")
+    return _fill(x, _C.rand(list(x._data.shape), _C.DType.f64, float(from_), float(to), rng_of(generator)))
 
 
 def normal_(x: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
@@ -92,20 +94,24 @@ def bernoulli_(x: Tensor, p=0.5, *, generator=None) -> Tensor:
     return _fill(x, _C.bernoulli(list(x._data.shape), float(p), rng))
 
 
-def random_(x: Tensor, *bounds, generator=None) -> Tensor:
+def random_(x: Tensor, *bounds, to=_NOT_GIVEN, generator=None) -> Tensor:
     """``x.random_()``, ``x.random_(to)``, ``x.random_(from, to)``: integers uniform on
     [from, to) (from = 0), written in ``x``'s dtype.
 
     With no bounds the range is every integer the dtype holds exactly: [0, 2^24] for float32,
     [0, 2^53] for float64, [0, 1] for bool, and for int64 [0, 2^63 - 2] (where minidl differs
     from PyTorch, whose int64 range ends at 2^63 - 1). ``x.random_(from, None)`` runs from
-    ``from`` to the end of that range.
+    ``from`` to the end of that range; ``to`` may also be given by name (``x.random_(to=5)``).
 
     >>> import minidl as md
     >>> x = md.empty(1000, dtype=md.int64).random_(-3, 4)
     >>> x.min().item() >= -3, x.max().item() < 4
     (True, True)
     """
+    if to is not _NOT_GIVEN:
+        if len(bounds) > 1:
+            raise TypeError("random_() got 'to' both by position and by name")
+        bounds = (bounds[0] if bounds else 0, to)
     if len(bounds) > 2:
         raise TypeError(f"random_() takes at most 2 bounds (from, to), got {len(bounds)}")
     low, high = (0, None) if not bounds else (0, bounds[0]) if len(bounds) == 1 else bounds
