@@ -173,6 +173,15 @@ def test_random_ranges_as_pytorch():
         assert set(lib.zeros(10).uniform_(1).tolist()) == {1.0}  # from = 1 = to
 
 
+def test_uniform_never_reaches_to():
+    """A float64 draw rounded to float32 reached ``to`` about once in 2^24 draws; 2^24 draws here."""
+    g = _gen(0)
+    for sampler in (lambda x: x.uniform_(0.0, 1e-8, generator=g), lambda x: md.nn.init.uniform_(x, 0.0, 1e-8, g)):
+        x = md.empty(1 << 23)
+        for _ in range(2):
+            assert float(sampler(x).max()) < 1e-8
+
+
 def test_in_place_samplers_write_views_and_other_dtypes():
     x = md.zeros(4, 6)
     x[:, ::2].exponential_()  # a strided view: only its elements change

@@ -23,6 +23,7 @@ from ..graph.grad_mode import no_grad
 from ..ops import array as A
 from ..ops.generator import rng_of as _rng_of
 from ..ops.inplace import write as _write  # copies into t and bumps its version counter
+from ..ops.random import _random_float  # drawn in t's dtype, so U(a, b) never rounds up to b
 from ..tensor import Tensor
 
 
@@ -83,7 +84,7 @@ def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tenso
     >>> bool(w.min() >= -0.1), bool(w.max() <= 0.1)
     (True, True)
     """
-    return _write(t, _C.rand(list(t.shape), _C.DType.f64, float(a), float(b), _rng_of(generator)))
+    return _write(t, _random_float(_C.rand, t.shape, t.dtype, float(a), float(b), _rng_of(generator)))
 
 
 @no_grad()
@@ -98,7 +99,7 @@ def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> T
     >>> round(float(w.std()), 3)
     0.02
     """
-    return _write(t, _C.randn(list(t.shape), _C.DType.f64, float(mean), float(std), _rng_of(generator)))
+    return _write(t, _random_float(_C.randn, t.shape, t.dtype, float(mean), float(std), _rng_of(generator)))
 
 
 @no_grad()

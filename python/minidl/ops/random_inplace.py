@@ -26,7 +26,7 @@ from . import array as A
 from ._graph import needs_grad, result
 from .generator import rng_of
 from .inplace import FillBackward, commit, write
-from .random import _check_std, _num
+from .random import _check_std, _num, _random_float
 
 # the largest integer n such that every integer in [0, n] is exact in the dtype: 2^(mantissa + 1)
 _FLOAT_INTEGER_SPAN = {"float16": 2 ** 11, "bfloat16": 2 ** 8, "float32": 2 ** 24, "float64": 2 ** 53}
@@ -61,7 +61,9 @@ def uniform_(x: Tensor, from_: float = 0.0, to: float = 1.0, *, generator=None) 
     if from_ > to:
         raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={_num(from_)} > "
                            f"to={_num(to)}")
-    return _fill(x, _C.rand(list(x._data.shape), _C.DType.f64, float(from_), float(to), rng_of(generator)))
+    # drawn in x's dtype: the kernel keeps the rounded value below `to` (a float64 draw cast
+    # to float32 would round up to `to` about once in 2^24 draws)
+    return _fill(x, _random_float(_C.rand, x._data.shape, x.dtype, float(from_), float(to), rng_of(generator)))
 
 
 def normal_(x: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
@@ -74,7 +76,7 @@ def normal_(x: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -
     """
     _continuous(x, "normal_", "Normal")
     _check_std(std)
-    return _fill(x, _C.randn(list(x._data.shape), _C.DType.f64, float(mean), float(std), rng_of(generator)))
+    return _fill(x, _random_float(_C.randn, x._data.shape, x.dtype, float(mean), float(std), rng_of(generator)))
 
 
 def bernoulli_(x: Tensor, p=0.5, *, generator=None) -> Tensor:
