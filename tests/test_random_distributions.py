@@ -180,6 +180,9 @@ def test_uniform_never_reaches_to():
         x = md.empty(1 << 23)
         for _ in range(2):
             assert float(sampler(x).max()) < 1e-8
+    for dtype in (md.float16, md.bfloat16):  # 11 and 8 significant bits: without the guard ~1 in 4000 / 500 hit 1
+        assert float(md.rand(1 << 20, dtype=dtype, generator=g).max()) < 1
+        assert float(md.empty(1 << 20, dtype=dtype).uniform_(-1, 1, generator=g).max()) < 1
 
 
 def test_in_place_samplers_write_views_and_other_dtypes():

@@ -41,8 +41,9 @@ def _float_dtype(dtype):
 
 
 def _random_float(fill, size, dt, a, b, rng):
-    """``fill`` (``_C.rand`` or ``_C.randn``) drawn in float32/float64, cast for the 16-bit dtypes."""
-    if dt.np in (np.float32, np.float64):
+    """``fill`` (``_C.rand`` or ``_C.randn``) drawn in ``dt``; randn's 16-bit draws are float32 ones cast
+    (rand draws 16-bit values itself, to keep them below ``b`` after rounding)."""
+    if dt.np in (np.float32, np.float64) or fill is _C.rand:
         return fill(list(size), dt.code, a, b, rng)
     return A.cast(fill(list(size), _C.DType.f32, a, b, rng), dt.np)
 
