@@ -1,5 +1,6 @@
-"""The random samplers on 1M float32 elements: md.rand/randn/poisson and Tensor's in-place
-distributions vs PyTorch in the same process, timed in turns (paired_timeit), 1 and 2 threads.
+"""The random samplers on 1M float32 elements (md.rand/randn/poisson and Tensor's in-place
+distributions) and multinomial over 64 rows of 50k weights, vs PyTorch in the same process,
+timed in turns (paired_timeit), 1 and 2 threads.
 
 minidl's samplers draw one sequential xoshiro256** stream (the same numbers on any thread
 count), so its times do not change with threads.
@@ -26,6 +27,8 @@ def main():
     xm, xt = md.empty(N), torch.empty(N)
     rates = {r: (md.full((N,), r), torch.full((N,), r)) for r in (4.0, 50.0)}
     gm, gt = md.Generator().manual_seed(0), torch.Generator().manual_seed(0)
+    logits_m = md.rand(64, 50_000, generator=gm)
+    logits_t = torch.from_numpy(logits_m.numpy().copy())
     cases = [
         ("rand 1M", lambda: md.rand(N, generator=gm), lambda: torch.rand(N, generator=gt)),
         ("randn 1M", lambda: md.randn(N, generator=gm), lambda: torch.randn(N, generator=gt)),
@@ -39,6 +42,10 @@ def main():
         ("geometric_(0.3) 1M", lambda: xm.geometric_(0.3, generator=gm), lambda: xt.geometric_(0.3, generator=gt)),
         ("cauchy_ 1M", lambda: xm.cauchy_(generator=gm), lambda: xt.cauchy_(generator=gt)),
         ("log_normal_ 1M", lambda: xm.log_normal_(generator=gm), lambda: xt.log_normal_(generator=gt)),
+        ("multinomial 64x50k, 1", lambda: md.multinomial(logits_m, 1, generator=gm),
+         lambda: torch.multinomial(logits_t, 1, generator=gt)),
+        ("multinomial 64x50k, 100 repl.", lambda: md.multinomial(logits_m, 100, True, generator=gm),
+         lambda: torch.multinomial(logits_t, 100, True, generator=gt)),
     ]
     rows = []
     for threads in (1, 2):

@@ -1,7 +1,7 @@
 // Bindings for the random generators (cpp/ops/random/): the Rng class behind md.Generator
 // (seed and state), and the arrays drawn from one (uniform, normal, integers, permutations,
-// Bernoulli masks, the in-place distributions, Poisson). Every draw takes `rng`, an Rng or
-// None for the default one (md.default_generator).
+// Bernoulli masks, the in-place distributions, Poisson, multinomial). Every draw takes `rng`,
+// an Rng or None for the default one (md.default_generator).
 #include "bindings/convert.h"
 #include "bindings/register.h"
 #include "random.h"
@@ -93,6 +93,18 @@ void register_random(py::module_& m) {
     return draw_per_element(rate, rng, "invalid Poisson rate, expected rate to be non-negative",
                             [](Rng& r, double* o, const double* rr, int64_t n) { fill_poisson(r, o, rr, n); });
   }, py::arg("rate"), rng_arg);
+  m.def("multinomial", [](const DoubleArray& weights, int64_t num_samples, bool replacement, Rng* rng) {
+    if (weights.ndim() != 2) throw py::value_error("multinomial: weights must be 2-D (rows, categories)");
+    const int64_t rows = weights.shape(0), categories = weights.shape(1);
+    py::array out = empty_array(DType::i64, {rows, num_samples > 0 ? num_samples : 0});
+    try {
+      multinomial(chosen(rng), weights.data(), rows, categories, num_samples, replacement,
+                  static_cast<int64_t*>(out.mutable_data()));
+    } catch (const KernelError& e) {
+      throw std::runtime_error(e.what());  // PyTorch raises these as RuntimeError
+    }
+    return out;
+  }, py::arg("weights"), py::arg("num_samples"), py::arg("replacement"), rng_arg);
   m.def("exponential", [](const std::vector<int64_t>& shape, double lambda, Rng* rng) {
     return draw_f64(shape, rng, "exponential_", [=](Rng& r, double* o, int64_t n) { fill_exponential(r, o, n, lambda); });
   }, py::arg("shape"), py::arg("lambd"), rng_arg);

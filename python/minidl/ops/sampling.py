@@ -1,8 +1,6 @@
-"""Drawing category indices from weights: ``md.multinomial``.
-
-The uniform draws come from ``generator`` or the default generator (cpp/ops/random, seeded
-by ``md.manual_seed``), so a seed reproduces the samples; the sampling itself is NumPy
-arithmetic on those draws.
+"""Drawing category indices from weights: ``md.multinomial``, sampled in C++
+(cpp/ops/random/multinomial.cpp) from ``generator`` or the default generator (seeded by
+``md.manual_seed``), so a seed reproduces the samples.
 """
 from __future__ import annotations
 
@@ -10,12 +8,8 @@ import numpy as np
 
 from .. import _C
 from ..tensor import Tensor
+from . import array as A
 from .generator import rng_of
-
-
-def _uniform(shape, rng) -> np.ndarray:
-    """float64 samples of U(0, 1) from the C++ generator state ``rng`` (None: the default one)."""
-    return _C.rand(list(shape), _C.DType.f64, 0.0, 1.0, rng)
 
 
 def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, generator=None) -> Tensor:
@@ -53,29 +47,7 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
         name = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
                 "bool": "Bool"}.get(str(input.dtype).split(".")[-1], str(input.dtype))
         raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: {name}")
-    num_samples = int(num_samples)
-    if num_samples <= 0:
-        raise RuntimeError("cannot sample n_sample <= 0 samples")
     categories = input.shape[-1]
-    if not replacement and num_samples > categories:
-        raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
-    w = input.detach().numpy().astype(np.float64).reshape(-1, categories)
-    if not np.isfinite(w).all() or (w < 0).any():
-        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
-    if w.shape[0] and (w.sum(axis=1) <= 0).any():
-        raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
-    rows = w.shape[0]
-    if replacement:
-        cdf = np.cumsum(w, axis=1)
-        cdf /= cdf[:, -1:]
-        u = _uniform((rows, num_samples), rng)
-        out = np.stack([np.searchsorted(cdf[r], u[r], side="right") for r in range(rows)]) if rows else \
-            np.zeros((0, num_samples), np.int64)
-        # u within rounding of 1 could pass the last bin: take the last non-zero category
-        last = categories - 1 - np.argmax(w[:, ::-1] > 0, axis=1) if rows else np.zeros(0, np.int64)
-        out = np.minimum(out, last[:, None])
-    else:
-        keys = w / -np.log1p(-_uniform((rows, categories), rng))  # w_i / E_i, E_i ~ Exp(1)
-        out = np.argsort(-keys, axis=1, kind="stable")[:, :num_samples]
-    out = out.astype(np.int64)
-    return Tensor._wrap(out.reshape(num_samples) if input.ndim == 1 else out)
+    weights = A.cast(input.detach()._data, np.float64).reshape(-1, categories)  # cast: a contiguous copy
+    out = _C.multinomial(weights, int(num_samples), bool(replacement), rng)  # checks the weights and num_samples
+    return Tensor._wrap(out.reshape(out.shape[1]) if input.ndim == 1 else out)
