@@ -7,5 +7,8 @@ level (``md.manual_seed`` is ``md.random.manual_seed``); they live in ops/genera
 >>> md.random.initial_seed(), md.random.default_generator is md.default_generator
 (3, True)
 """
-from .ops.generator import (Generator, default_generator, fork_rng, get_rng_state, initial_seed,  # noqa: F401
-                            manual_seed, seed, set_rng_state)
+from .ops.generator import (Generator, default_generator, fork_rng, get_rng_state, initial_seed, manual_seed, seed,
+                            set_rng_state)
+
+__all__ = ["Generator", "default_generator", "fork_rng", "get_rng_state", "initial_seed", "manual_seed", "seed",
+           "set_rng_state"]

@@ -17,8 +17,6 @@ whose gradient flows.
 """
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from .. import _C
