@@ -33,14 +33,17 @@ void check_row(const double* w, int64_t categories) {
 
 void draw_with_replacement(Rng& rng, const double* w, int64_t categories, int64_t num_samples, int64_t* out,
                            std::vector<double>& cdf) {
-  double running = 0.0;
+  double total = 0.0;  // summed in the same order as the running sums below, so cdf[last] == 1 exactly
   int64_t last_nonzero = 0;
   for (int64_t c = 0; c < categories; ++c) {
-    running += w[c];
-    cdf[c] = running;
+    total += w[c];
     if (w[c] > 0) last_nonzero = c;
   }
-  for (int64_t c = 0; c < categories; ++c) cdf[c] /= running;
+  double running = 0.0;
+  for (int64_t c = 0; c < categories; ++c) {
+    running += w[c];
+    cdf[c] = running / total;
+  }
   for (int64_t s = 0; s < num_samples; ++s) {
     const double u = rng.next_double();
     const int64_t i = std::upper_bound(cdf.begin(), cdf.begin() + categories, u) - cdf.begin();
