@@ -119,6 +119,20 @@ def test_state_round_trip_and_copy_between_generators():
     assert not md.equal(g.get_state(), state)
 
 
+def test_clone_deepcopy_and_pickle_give_an_independent_generator_at_the_same_position():
+    import copy
+    import pickle
+    g = md.Generator().manual_seed(9)
+    md.rand(3, generator=g)
+    for twin in (g.clone_state(), copy.deepcopy(g), pickle.loads(pickle.dumps(g))):
+        assert twin is not g and twin.initial_seed() == 9
+        before = g.get_state()
+        assert md.equal(md.rand(4, generator=twin), md.rand(4, generator=md.Generator().set_state(before)))
+        assert md.equal(g.get_state(), before), "drawing from the copy moved the original"
+    tg = torch.Generator().manual_seed(9)
+    assert copy.deepcopy(tg).initial_seed() == pickle.loads(pickle.dumps(tg)).initial_seed() == 9
+
+
 def test_generator_api_as_pytorch():
     g = md.Generator()
     assert g.initial_seed() == torch.Generator().initial_seed() == 67280421310721

@@ -54,8 +54,9 @@ class Generator:
     ``manual_seed(s)`` restarts the stream from seed s (and returns the generator, so
     ``g = md.Generator().manual_seed(0)`` reads as in PyTorch); ``seed()`` seeds from the
     operating system's entropy and returns that seed; ``initial_seed()`` is the last seed;
-    ``get_state()`` / ``set_state(s)`` save and restore the position in the stream. A new
-    generator starts from PyTorch's default seed, 67280421310721.
+    ``get_state()`` / ``set_state(s)`` save and restore the position in the stream;
+    ``clone_state()``, ``copy.deepcopy`` and pickle give an independent generator at the same
+    position. A new generator starts from PyTorch's default seed, 67280421310721.
 
     Where minidl differs from PyTorch: the stream is xoshiro256**, not Mersenne Twister, and
     the state is an int64 tensor of shape (4,) (PyTorch: a uint8 tensor of 5056 bytes);
@@ -115,6 +116,19 @@ class Generator:
         words = np.ascontiguousarray(new_state.detach().numpy()).view(np.uint64)
         self._rng.set_state([int(w) for w in words])
         return self
+
+    def clone_state(self) -> "Generator":
+        """A new generator at this one's seed and position: both then draw the same numbers."""
+        return Generator().manual_seed(self.initial_seed()).set_state(self.get_state())
+
+    # copy.deepcopy and pickle (a DataLoader or a checkpoint that holds a generator) go
+    # through the seed and the 4 state words, as torch.Generator's do through its state
+    def __getstate__(self):
+        return {"seed": self.initial_seed(), "state": self._rng.get_state()}
+
+    def __setstate__(self, saved):
+        self._rng, self.device = _C.Rng(saved["seed"]), _device("cpu")
+        self._rng.set_state(saved["state"])
 
     def __repr__(self):
         return f"<minidl.Generator device='cpu' initial_seed={self.initial_seed()}>"
