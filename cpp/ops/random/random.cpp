@@ -158,42 +158,59 @@ void fill_log_normal(Rng& rng, double* out, int64_t n, double mean, double std) 
 
 namespace {
 
-// Knuth (TAOCP vol. 2, 3.4.1): multiply uniforms until the product falls to exp(-rate); the
-// count of factors before that is Poisson(rate). Takes rate + 1 draws on average, so it is
-// used only for small rates.
-double poisson_knuth(Rng& rng, double rate) {
-  const double limit = std::exp(-rate);
-  double count = 0.0, product = rng.next_double();
-  while (product > limit) {
-    count += 1.0;
-    product *= rng.next_double();
-  }
-  return count;
-}
+// One rate's sampler, its constants computed once: a tensor of one repeated rate (the usual
+// case) pays for exp, sqrt, log and two divisions once instead of per element.
+struct PoissonSampler {
+  double rate = -1.0;
+  double limit = 0.0;                                          // Knuth
+  double slam = 0, loglam = 0, a = 0, b = 0, inv_alpha = 0, vr = 0;  // PTRS
 
-// PTRS, "transformed rejection with squeeze" (W. Hormann, "The transformed rejection method
-// for generating Poisson random variables", Insurance: Mathematics and Economics 12, 1993):
-// k = floor((2a / us + b) u + rate + 0.43) from two uniforms, accepted at once in the
-// squeeze region (~86% of draws at rate 10, more at larger rates), else by comparing against
-// log of the Poisson pmf. About 1.2 pairs of uniforms per draw at any rate >= 10. The same
-// constants as NumPy's random_poisson_ptrs and PyTorch's sample_poisson.
-double poisson_ptrs(Rng& rng, double rate) {
-  const double slam = std::sqrt(rate), loglam = std::log(rate);
-  const double b = 0.931 + 2.53 * slam;
-  const double a = -0.059 + 0.02483 * b;
-  const double inv_alpha = 1.1239 + 1.1328 / (b - 3.4);
-  const double vr = 0.9277 - 3.6224 / (b - 2);
-  for (;;) {
-    const double u = rng.next_double() - 0.5;
-    const double v = rng.next_double();
-    const double us = 0.5 - std::fabs(u);
-    const double k = std::floor((2 * a / us + b) * u + rate + 0.43);
-    if (us >= 0.07 && v <= vr) return k;
-    if (k < 0 || (us < 0.013 && v > us)) continue;
-    if (std::log(v) + std::log(inv_alpha) - std::log(a / (us * us) + b) <= -rate + k * loglam - std::lgamma(k + 1))
-      return k;
+  explicit PoissonSampler(double r) : rate(r) {
+    if (r < 10.0) {
+      limit = std::exp(-r);
+    } else {
+      slam = std::sqrt(r);
+      loglam = std::log(r);
+      b = 0.931 + 2.53 * slam;
+      a = -0.059 + 0.02483 * b;
+      inv_alpha = 1.1239 + 1.1328 / (b - 3.4);
+      vr = 0.9277 - 3.6224 / (b - 2);
+    }
   }
-}
+
+  double draw(Rng& rng) const { return rate == 0.0 ? 0.0 : rate < 10.0 ? knuth(rng) : ptrs(rng); }
+
+  // Knuth (TAOCP vol. 2, 3.4.1): multiply uniforms until the product falls to exp(-rate); the
+  // count of factors before that is Poisson(rate). Takes rate + 1 draws on average, so it is
+  // used only for small rates.
+  double knuth(Rng& rng) const {
+    double count = 0.0, product = rng.next_double();
+    while (product > limit) {
+      count += 1.0;
+      product *= rng.next_double();
+    }
+    return count;
+  }
+
+  // PTRS, "transformed rejection with squeeze" (W. Hormann, "The transformed rejection method
+  // for generating Poisson random variables", Insurance: Mathematics and Economics 12, 1993):
+  // k = floor((2a / us + b) u + rate + 0.43) from two uniforms, accepted at once in the
+  // squeeze region (~86% of draws at rate 10, more at larger rates), else by comparing against
+  // log of the Poisson pmf. About 1.2 pairs of uniforms per draw at any rate >= 10. The same
+  // constants as NumPy's random_poisson_ptrs and PyTorch's sample_poisson.
+  double ptrs(Rng& rng) const {
+    for (;;) {
+      const double u = rng.next_double() - 0.5;
+      const double v = rng.next_double();
+      const double us = 0.5 - std::fabs(u);
+      const double k = std::floor((2 * a / us + b) * u + rate + 0.43);
+      if (us >= 0.07 && v <= vr) return k;
+      if (k < 0 || (us < 0.013 && v > us)) continue;
+      if (std::log(v) + std::log(inv_alpha) - std::log(a / (us * us) + b) <= -rate + k * loglam - std::lgamma(k + 1))
+        return k;
+    }
+  }
+};
 
 }  // namespace
 
@@ -202,9 +219,10 @@ void fill_poisson(Rng& rng, double* out, const double* rate, int64_t n) {
     if (!(rate[i] >= 0.0) || std::isinf(rate[i]))  // NaN fails the first test
       throw KernelError("poisson: rate " + std::to_string(rate[i]) + " at index " + std::to_string(i) +
                         " is not a finite non-negative number");
+  PoissonSampler sampler(n > 0 ? rate[0] : 0.0);
   for (int64_t i = 0; i < n; ++i) {
-    const double r = rate[i];
-    out[i] = r == 0.0 ? 0.0 : r < 10.0 ? poisson_knuth(rng, r) : poisson_ptrs(rng, r);
+    if (rate[i] != sampler.rate) sampler = PoissonSampler(rate[i]);
+    out[i] = sampler.draw(rng);
   }
 }
 
