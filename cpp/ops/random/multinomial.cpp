@@ -15,13 +15,15 @@
 #include <numeric>
 #include <vector>
 
+#include "core/dtype_dispatch.h"
 #include "random.h"
 
 namespace minidl {
 namespace {
 
 // PyTorch's messages for bad weights
-void check_row(const double* w, int64_t categories) {
+template <class T>
+void check_row(const T* w, int64_t categories) {
   double total = 0.0;
   for (int64_t c = 0; c < categories; ++c) {
     if (!std::isfinite(w[c]) || w[c] < 0)
@@ -31,7 +33,8 @@ void check_row(const double* w, int64_t categories) {
   if (!(total > 0)) throw KernelError("invalid multinomial distribution (sum of probabilities <= 0)");
 }
 
-void draw_with_replacement(Rng& rng, const double* w, int64_t categories, int64_t num_samples, int64_t* out,
+template <class T>
+void draw_with_replacement(Rng& rng, const T* w, int64_t categories, int64_t num_samples, int64_t* out,
                            std::vector<double>& cdf) {
   double total = 0.0;  // summed in the same order as the running sums below, so cdf[last] == 1 exactly
   int64_t last_nonzero = 0;
@@ -51,7 +54,8 @@ void draw_with_replacement(Rng& rng, const double* w, int64_t categories, int64_
   }
 }
 
-void draw_without_replacement(Rng& rng, const double* w, int64_t categories, int64_t num_samples, int64_t* out,
+template <class T>
+void draw_without_replacement(Rng& rng, const T* w, int64_t categories, int64_t num_samples, int64_t* out,
                               std::vector<double>& key, std::vector<int64_t>& order) {
   for (int64_t c = 0; c < categories; ++c) {
     const double e = -std::log1p(-rng.next_double());  // Exp(1); 0 only when u = 0 exactly
@@ -63,23 +67,33 @@ void draw_without_replacement(Rng& rng, const double* w, int64_t categories, int
   std::copy(order.begin(), order.begin() + num_samples, out);
 }
 
-}  // namespace
-
-void multinomial(Rng& rng, const double* weights, int64_t rows, int64_t categories, int64_t num_samples,
-                 bool replacement, int64_t* out) {
-  if (num_samples <= 0) throw KernelError("cannot sample n_sample <= 0 samples");
-  if (!replacement && num_samples > categories)
-    throw KernelError("cannot sample n_sample > prob_dist.size(-1) samples without replacement");
+// float32 weights are read as they are (no float64 copy of the whole input): every sum and
+// key is in double either way, so the draws are the same as from the weights cast to float64
+template <class T>
+void multinomial_rows(Rng& rng, const T* weights, int64_t rows, int64_t categories, int64_t num_samples,
+                      bool replacement, int64_t* out) {
   for (int64_t r = 0; r < rows; ++r) check_row(weights + r * categories, categories);
   std::vector<double> scratch(categories);
   std::vector<int64_t> order(replacement ? 0 : categories);
   for (int64_t r = 0; r < rows; ++r) {
-    const double* w = weights + r * categories;
+    const T* w = weights + r * categories;
     if (replacement)
       draw_with_replacement(rng, w, categories, num_samples, out + r * num_samples, scratch);
     else
       draw_without_replacement(rng, w, categories, num_samples, out + r * num_samples, scratch, order);
   }
+}
+
+}  // namespace
+
+void multinomial(Rng& rng, DType dtype, const void* weights, int64_t rows, int64_t categories, int64_t num_samples,
+                 bool replacement, int64_t* out) {
+  if (num_samples <= 0) throw KernelError("cannot sample n_sample <= 0 samples");
+  if (!replacement && num_samples > categories)
+    throw KernelError("cannot sample n_sample > prob_dist.size(-1) samples without replacement");
+  MINIDL_DISPATCH_FLOAT(dtype, "multinomial", {
+    multinomial_rows(rng, static_cast<const T*>(weights), rows, categories, num_samples, replacement, out);
+  });
 }
 
 }  // namespace minidl

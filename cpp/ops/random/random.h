@@ -54,11 +54,11 @@ void fill_log_normal(Rng& rng, double* out, int64_t n, double mean, double std);
 // Knuth's product of uniforms below rate 10, Hormann's PTRS transformed rejection from 10 on.
 void fill_poisson(Rng& rng, double* out, const double* rate, int64_t n);
 
-// md.multinomial: num_samples category indices per row of `weights` (rows x categories,
-// contiguous, non-negative, finite, each row summing to > 0: KernelError with PyTorch's
-// message otherwise), with or without replacement, into out (rows x num_samples). See
-// multinomial.cpp for the two methods.
-void multinomial(Rng& rng, const double* weights, int64_t rows, int64_t categories, int64_t num_samples,
+// md.multinomial: num_samples category indices per row of `weights` (float32 or float64,
+// rows x categories, contiguous, non-negative, finite, each row summing to > 0: KernelError
+// with PyTorch's message otherwise), with or without replacement, into out (rows x
+// num_samples). See multinomial.cpp for the two methods.
+void multinomial(Rng& rng, DType dtype, const void* weights, int64_t rows, int64_t categories, int64_t num_samples,
                  bool replacement, int64_t* out);
 
 }  // namespace minidl

@@ -93,12 +93,14 @@ void register_random(py::module_& m) {
     return draw_per_element(rate, rng, "invalid Poisson rate, expected rate to be non-negative",
                             [](Rng& r, double* o, const double* rr, int64_t n) { fill_poisson(r, o, rr, n); });
   }, py::arg("rate"), rng_arg);
-  m.def("multinomial", [](const DoubleArray& weights, int64_t num_samples, bool replacement, Rng* rng) {
-    if (weights.ndim() != 2) throw py::value_error("multinomial: weights must be 2-D (rows, categories)");
+  m.def("multinomial", [](const py::array& weights_in, int64_t num_samples, bool replacement, Rng* rng) {
+    if (weights_in.ndim() != 2) throw py::value_error("multinomial: weights must be 2-D (rows, categories)");
+    const DType dt = float_dtype(weights_in, "multinomial");
+    py::array weights = contiguous(weights_in);
     const int64_t rows = weights.shape(0), categories = weights.shape(1);
     py::array out = empty_array(DType::i64, {rows, num_samples > 0 ? num_samples : 0});
     try {
-      multinomial(chosen(rng), weights.data(), rows, categories, num_samples, replacement,
+      multinomial(chosen(rng), dt, weights.data(), rows, categories, num_samples, replacement,
                   static_cast<int64_t*>(out.mutable_data()));
     } catch (const KernelError& e) {
       throw std::runtime_error(e.what());  // PyTorch raises these as RuntimeError

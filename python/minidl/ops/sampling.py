@@ -4,8 +4,6 @@
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .. import _C
 from ..tensor import Tensor
 from . import array as A
@@ -48,6 +46,9 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
                 "bool": "Bool"}.get(str(input.dtype).split(".")[-1], str(input.dtype))
         raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: {name}")
     categories = input.shape[-1]
-    weights = A.cast(input.detach()._data, np.float64).reshape(-1, categories)  # cast: a contiguous copy
+    weights = input.detach()._data
+    if A.is_low(weights):  # float16 / bfloat16: the kernel reads float32 and float64
+        weights = A.to_f32(weights)
+    weights = weights.reshape(-1, categories)  # a copy only when the layout needs one; the kernel makes it contiguous
     out = _C.multinomial(weights, int(num_samples), bool(replacement), rng)  # checks the weights and num_samples
     return Tensor._wrap(out.reshape(out.shape[1]) if input.ndim == 1 else out)
