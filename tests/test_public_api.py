@@ -72,6 +72,15 @@ def _rng_round_trip(t):
     return t.equal(first, t.rand(4)), t.initial_seed()
 
 
+def _generator_round_trip(t):
+    g = t.Generator().manual_seed(5)
+    state = g.get_state()
+    first = t.randn(3, generator=g)
+    g.set_state(state)
+    return (t.equal(first, t.randn(3, generator=g)), g.initial_seed(), str(g.device),
+            t.Generator().initial_seed())
+
+
 def _save_load(t):
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "state.pt")
@@ -141,8 +150,13 @@ MD = {
     "randint_like": Example(lambda t: (t.randint_like(t.zeros(2, 3), 1), t.randint_like(t.zeros(4), 3, 4),
                                        t.randint_like(t.zeros(2, dtype=t.int64), 7).dtype)),
     "randperm": Example(lambda t: (t.randperm(6).sum(), t.randperm(6).dtype)),
-    "normal": Example(lambda t: t.normal(0.0, 1.0, (2, 3)), META),
-    "bernoulli": Example(lambda t: (t.bernoulli(t.ones(3)), t.bernoulli(t.zeros(2)))),
+    "normal": Example(lambda t: (t.normal(0.0, 1.0, (2, 3)), t.normal(t.zeros(2, 1, dtype=t.float64), t.ones(3)),
+                                 t.normal(t.zeros(4), 2.0), t.normal(1.0, t.ones(2))), META),
+    "bernoulli": Example(lambda t: (t.bernoulli(t.ones(3)), t.bernoulli(t.zeros(2)), t.bernoulli(t.zeros(2), p=1.0),
+                                    t.bernoulli(t.ones(2), generator=t.Generator()))),
+    "poisson": Example(lambda t: (t.poisson(t.zeros(2, 3)), t.poisson(t.full((4,), 3.0), t.Generator())), META),
+    "Generator": Example(_generator_round_trip),
+    "seed": Example(lambda t: (type(t.seed()), t.initial_seed() >= 0)),
     "manual_seed": Example(_rng_round_trip),
     "initial_seed": Example(_rng_round_trip),
     "get_rng_state": Example(_rng_round_trip),

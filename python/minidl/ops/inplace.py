@@ -231,7 +231,7 @@ def masked_scatter_(x: Tensor, mask, source) -> Tensor:
     return apply_(x, lambda old: indexing.masked_scatter(old, mask, source), source, keeps_old=False)
 
 
-# --- fill, copy, random ---------------------------------------------------------------------
+# --- fill, copy (the random fills are in ops/random_inplace.py) ----------------------------
 class FillBackward(Node):
     """x.fill_(v): the old value of x no longer matters, its gradient is 0."""
     __slots__ = ()
@@ -269,18 +269,6 @@ def copy_(x: Tensor, src) -> Tensor:
         sd = np.asarray(src)
     x._check_inplace()
     return write(x, sd)
-
-
-def uniform_(x: Tensor, a=0.0, b=1.0) -> Tensor:
-    """``x.uniform_(a, b)``: fill with samples of U(a, b), drawn from minidl's generator."""
-    x._check_inplace()
-    return write(x, _C.rand(list(x._data.shape), _C.DType.f64, float(a), float(b)))
-
-
-def normal_(x: Tensor, mean=0.0, std=1.0) -> Tensor:
-    """``x.normal_(mean, std)``: fill with samples of N(mean, std^2)."""
-    x._check_inplace()
-    return write(x, _C.randn(list(x._data.shape), _C.DType.f64, float(mean), float(std)))
 
 
 # --- x[key] = value -------------------------------------------------------------------------

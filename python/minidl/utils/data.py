@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from ..ops.creation import randperm, tensor
+from ..ops.creation import tensor
+from ..ops.random import randperm
 from ..ops.shape import stack
 from ..tensor import Tensor
 
@@ -54,7 +55,18 @@ class Subset(Dataset):
 
 
 def random_split(dataset: Dataset, lengths, generator=None):
-    """Split into non-overlapping subsets of the given lengths (or fractions summing to 1)."""
+    """Split into non-overlapping subsets of the given lengths (or fractions summing to 1).
+
+    The order comes from ``randperm`` drawn from ``generator`` (an ``md.Generator``; default:
+    the default generator), so a seeded generator gives the same split every run.
+
+    >>> import minidl as md
+    >>> from minidl.utils.data import TensorDataset, random_split
+    >>> ds = TensorDataset(md.arange(10))
+    >>> a, b = random_split(ds, [7, 3], generator=md.Generator().manual_seed(0))
+    >>> len(a), len(b), sorted(a.indices + b.indices) == list(range(10))
+    (7, 3, True)
+    """
     n = len(dataset)
     if math.isclose(sum(lengths), 1) and sum(lengths) <= 1 and any(isinstance(l, float) for l in lengths):
         sizes = [int(math.floor(n * f)) for f in lengths]
@@ -63,7 +75,7 @@ def random_split(dataset: Dataset, lengths, generator=None):
         lengths = sizes
     if sum(lengths) != n:
         raise ValueError("Sum of input lengths does not equal the length of the input dataset!")
-    perm = randperm(n).tolist()
+    perm = randperm(n, generator=generator).tolist()
     out, start = [], 0
     for length in lengths:
         out.append(Subset(dataset, perm[start:start + length]))
@@ -113,8 +125,8 @@ def default_convert(data):
 
 
 class DataLoader:
-    """Iterates a dataset in batches. ``shuffle`` draws a new order each epoch from minidl's
-    generator; TensorDatasets are batched by one gather per tensor (no per-sample Python).
+    """Iterates a dataset in batches. ``shuffle`` draws a new order each epoch from
+    ``generator`` (an ``md.Generator``; default: the default generator); TensorDatasets are batched by one gather per tensor (no per-sample Python).
 
     ``batch_size=None`` turns batching off, as in PyTorch: each sample comes out on its own
     (through ``collate_fn`` if given, else :func:`default_convert`), in order or shuffled,
@@ -140,7 +152,7 @@ class DataLoader:
             raise ValueError("batch_size=None option disables auto-batching and is mutually exclusive with drop_last")
         self.dataset, self.batch_size, self.shuffle = dataset, batch_size, shuffle
         self.drop_last, self.collate_fn = drop_last, collate_fn
-        self.sampler = sampler
+        self.sampler, self.generator = sampler, generator
 
     def __len__(self):
         n = len(self.dataset)
@@ -152,7 +164,7 @@ class DataLoader:
         if self.sampler is not None:
             return list(iter(self.sampler))
         n = len(self.dataset)
-        return randperm(n).tolist() if self.shuffle else list(range(n))
+        return randperm(n, generator=self.generator).tolist() if self.shuffle else list(range(n))
 
     def __iter__(self):
         order = self._order()
