@@ -16,11 +16,18 @@ namespace {
 
 constexpr int W = Vec::width;
 
+// e^x for x <= 0, 0 below -87 (where e^x is subnormal): the reference's exp_or_zero. Clamping
+// before exp keeps every intermediate normal; a subnormal costs a microcode assist (see ctc.cpp).
+inline Vec exp_or_zero(Vec x) {
+  const Vec lowest = Vec::set1(-87.0f);
+  return blend(cmp_lt(x, lowest), exp(max(lowest, x)), Vec::zero());
+}
+
 inline Vec step_lanes(Vec a1, Vec a2, Vec a3, Vec lp) {
   const Vec neg_inf = Vec::set1(-__builtin_inff());
   Vec m = max(a1, max(a2, a3));
   m = blend(cmp_eq(m, neg_inf), m, Vec::zero());
-  return log(exp(a1 - m) + exp(a2 - m) + exp(a3 - m)) + m + lp;
+  return log(exp_or_zero(a1 - m) + exp_or_zero(a2 - m) + exp_or_zero(a3 - m)) + m + lp;
 }
 
 void recursion_step_f32(const float* a, int64_t d, const float* skip, const float* lp, float* out, int64_t n) {
@@ -38,7 +45,46 @@ void recursion_step_f32(const float* a, int64_t d, const float* skip, const floa
   }
 }
 
+float frame_weights_f32(const float* alpha, const float* beta, float* weights, int64_t n) {
+  const float neg_inf = -__builtin_inff();
+  Vec mv = Vec::set1(neg_inf);
+  int64_t s = 0;
+  for (; s + W <= n; s += W) mv = max(Vec::load(alpha + s) + Vec::load(beta + s), mv);
+  float m = reduce_max(mv);
+  for (int64_t r = s; r < n; ++r) m = alpha[r] + beta[r] > m ? alpha[r] + beta[r] : m;
+  if (m == neg_inf) {
+    for (int64_t r = 0; r < n; ++r) weights[r] = 0.0f;
+    return m;
+  }
+  const Vec mm = Vec::set1(m);
+  for (s = 0; s + W <= n; s += W) exp_or_zero(Vec::load(alpha + s) + Vec::load(beta + s) - mm).store(weights + s);
+  if (s < n) {
+    const int r = static_cast<int>(n - s);
+    exp_or_zero(Vec::load_partial(alpha + s, r) + Vec::load_partial(beta + s, r) - mm).store_partial(weights + s, r);
+  }
+  return m;
+}
+
+// A class no extended label has (class_sum 0) would send log(0) = -inf into exp, whose result
+// passes through the subnormals on its way to 0: its lanes take exponent 0 and are then zeroed.
+inline Vec gradient_lanes(Vec lp, Vec class_sum, Vec shift, Vec grad_out) {
+  const Mask present = cmp_gt(class_sum, Vec::zero());
+  const Vec exponent = blend(present, Vec::zero(), log(class_sum) + shift - lp);
+  const Vec gamma = blend(present, Vec::zero(), exp(exponent));
+  return (exp_or_zero(lp) - gamma) * grad_out;
+}
+
+void frame_gradient_f32(const float* lp, const float* class_sum, float shift, float grad_out, float* g, int64_t C) {
+  const Vec sv = Vec::set1(shift), gv = Vec::set1(grad_out);
+  int64_t c = 0;
+  for (; c + W <= C; c += W) gradient_lanes(Vec::load(lp + c), Vec::load(class_sum + c), sv, gv).store(g + c);
+  if (c < C) {
+    const int r = static_cast<int>(C - c);
+    gradient_lanes(Vec::load_partial(lp + c, r), Vec::load_partial(class_sum + c, r), sv, gv).store_partial(g + c, r);
+  }
+}
+
 }  // namespace
-extern const CtcSimd ctc_simd = {&recursion_step_f32};
+extern const CtcSimd ctc_simd = {&recursion_step_f32, &frame_weights_f32, &frame_gradient_f32};
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl
