@@ -118,8 +118,8 @@ def test_unbatched_and_length_forms():
         assert_close(got, want)
         got.backward()
         assert x.grad.shape == (8, 5)
-    assert_close(F.ctc_loss(md.tensor(lp), md.tensor(targets[:1]), 8, 3) if False else
-                 F.ctc_loss(md.tensor(lp), md.tensor(targets[:1]), (8,), (3,)),
+    # unbatched input with (1, S) targets, as PyTorch accepts
+    assert_close(F.ctc_loss(md.tensor(lp), md.tensor(targets[:1]), (8,), (3,)),
                  TF.ctc_loss(torch.tensor(lp), torch.tensor(targets[:1]), (8,), (3,)))
     # batched lengths as lists, and targets of another integer dtype (PyTorch casts them)
     logp, targets, il, tl = make_case(6, 2, 4, 2, seed=5)

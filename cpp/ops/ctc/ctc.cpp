@@ -1,14 +1,15 @@
 // CTC loss: the forward (alpha) and backward (beta, then the gradient) recursions in log space.
 //
 // Read top to bottom:
-//   1. One step of the recursion (the reference for ctc_simd.cpp): both directions share it.
+//   1. The three per-frame pieces, each the reference of its ctc_simd.cpp twin: one step of the
+//      recursion (both directions share it), a frame's posterior weights, a frame's gradient.
 //   2. One sample's forward and one sample's backward, side by side. Each keeps the rows it
 //      works on padded with two -inf entries on the side the recursion reads past, and a
 //      `skip` row that is 0 where the two-label jump s-2 -> s (alpha) or s+2 -> s (beta) is
 //      allowed and -inf where it is not (a blank, or a label equal to the one two places on),
 //      so the step has no branch and no bounds test.
 //   3. Which path runs: samples in parallel (OpenMP over N; within a sample, time is a chain),
-//      the float32 step from the SIMD table of the active ISA.
+//      the float32 per-frame pieces from the SIMD table of the active ISA.
 //
 // The arithmetic is PyTorch's (aten/src/ATen/native/LossCTC.cpp): every log-sum-exp subtracts
 // the largest of its terms, in the input's dtype, so the values agree to rounding. The
@@ -38,10 +39,11 @@ constexpr T kNegInf = -std::numeric_limits<T>::infinity();
 // ---- 1. one step: out[s] = lp[s] + log(e^a[s] + e^a[s+d] + e^(a[s+2d] + skip[s])) -----------
 
 // e^x for x <= 0, with 0 where e^x would be subnormal (x < ln of the smallest normal, about
-// -87.3 for float, -708.4 for double). Every such term is added to a term equal to 1 (the
-// largest, shifted to 0), so dropping it changes no result; computing it costs a microcode
-// assist per subnormal on x86: the float32 forward took 3.1 ms with them and 0.7 ms without
-// (T=200, N=16, 2L+1 <= 121, AVX-512, one thread of this project's Xeon).
+// -87.3 for float, -708.4 for double). In the recursion such a term is added to one equal to 1
+// (the largest, shifted to 0), so dropping it changes no result; in the posterior it is a
+// probability below 1e-38 times the frame's most likely position's. Computing it costs a
+// microcode assist per subnormal on x86: the float32 forward took 3.1 ms with them and 0.7 ms
+// without (T=200, N=16, 2L+1 <= 121, AVX-512, one thread of this project's Xeon, CPU time).
 template <class T>
 inline T exp_or_zero(T x) {
   constexpr T kSmallestNormalLog = T(std::numeric_limits<T>::min_exponent - 1) * T(0.6931471805599453);
