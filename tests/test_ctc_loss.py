@@ -97,6 +97,36 @@ def test_infeasible_targets_give_inf_and_nan_gradient_as_torch():
         assert np.isnan(gm.numpy()[0]).all() != zero_infinity
 
 
+def test_peaked_log_probs_float32_gradient():
+    # logits * 100: a label the path is forced through can have log-probability -164 at a frame
+    # where its posterior is 1; its gradient is -1 (a first version, normalising the frame by
+    # its largest alpha + beta instead of its largest posterior, returned 0 there)
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((30, 3, 6)) * 100
+    logp = z - z.max(-1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
+    tg, il, tl = rng.integers(1, 6, (3, 8)), (30, 25, 20), (8, 5, 8)
+    exact = torch.tensor(logp, requires_grad=True)
+    TF.ctc_loss(exact, torch.tensor(tg), il, tl, reduction="sum").backward()
+    for name in md.backend.available():
+        with md.backend.using(name):
+            x = md.tensor(logp.astype(np.float32), requires_grad=True)
+            F.ctc_loss(x, md.tensor(tg), il, tl, reduction="sum").backward()
+        assert_close(x.grad, exact.grad.float(), rtol=0, atol=1e-3)
+
+
+def test_minus_inf_log_probs_give_zero_gradient_where_torch_gives_nan():
+    logp = np.log(np.full((6, 1, 4), 1 / 3)).astype(np.float32)
+    logp[:, :, 3] = -np.inf  # a masked class
+    x, xt = md.tensor(logp, requires_grad=True), torch.tensor(logp, requires_grad=True)
+    loss, want = F.ctc_loss(x, md.tensor([[1, 2]]), (6,), (2,)), TF.ctc_loss(xt, torch.tensor([[1, 2]]), (6,), (2,))
+    assert_close(loss, want)
+    loss.backward(), want.backward()
+    assert np.isnan(xt.grad.numpy()[:, :, 3]).all()           # PyTorch: exp(-inf + inf)
+    assert (x.grad.numpy()[:, :, 3] == 0).all()                # minidl: no probability, no gradient
+    assert_close(x.grad[:, :, :3], xt.grad[:, :, :3])
+
+
 def test_blank_not_zero_and_mean_divides_by_target_length():
     T, N, C, S = 10, 3, 6, 4
     logp, targets, il, tl = make_case(T, N, C, S, seed=3, blank=C - 1)

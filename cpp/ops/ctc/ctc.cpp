@@ -14,8 +14,8 @@
 // The arithmetic is PyTorch's (aten/src/ATen/native/LossCTC.cpp): every log-sum-exp subtracts
 // the largest of its terms, in the input's dtype, so the values agree to rounding. The
 // posterior differs in form only: PyTorch log-adds alpha + beta into each class one position
-// at a time (an exp and a log per position); here each frame subtracts its largest alpha + beta,
-// sums exp() per class in linear space and takes one log per class.
+// at a time (an exp and a log per position); here each frame subtracts its largest position
+// posterior (in log space), sums exp() per class in linear space and scales once.
 #include "ctc.h"
 
 #include <algorithm>
@@ -63,31 +63,36 @@ void recursion_step_reference(const T* a, int64_t d, const T* skip, const T* lp,
   }
 }
 
-// The posterior weights of one frame: weights[s] = e^(alpha[s] + beta[s] - m) with
-// m = max_s (alpha[s] + beta[s]), returned (-inf, and every weight 0, when no path passes t).
+// The posterior weights of one frame. x_s = alpha[s] + beta[s] - lp[s] is log gamma_t(s) - nll,
+// the log posterior of position s (beta counts lp_t once more than a path does): weights[s] =
+// e^(x_s - m) with m = max_s x_s, returned (-inf, and every weight 0, when no path passes t).
+// Normalising the posterior rather than alpha + beta matters: a class forced on the path at a
+// frame that gives it log-probability -164 has posterior 1 but alpha + beta 164 below another
+// position's, and e^-164 is 0 in float32.
 template <class T>
-T frame_weights_reference(const T* alpha, const T* beta, T* weights, int64_t n) {
+T frame_weights_reference(const T* alpha, const T* beta, const T* lp, T* weights, int64_t n) {
   T m = kNegInf<T>;
-  for (int64_t s = 0; s < n; ++s) m = std::max(m, alpha[s] + beta[s]);
-  for (int64_t s = 0; s < n; ++s) weights[s] = m == kNegInf<T> ? T(0) : exp_or_zero(alpha[s] + beta[s] - m);
+  for (int64_t s = 0; s < n; ++s) {
+    const T ab = alpha[s] + beta[s];
+    weights[s] = ab == kNegInf<T> ? ab : ab - lp[s];  // (lp = -inf there too: -inf - -inf is NaN)
+    m = std::max(m, weights[s]);
+  }
+  for (int64_t s = 0; s < n; ++s) weights[s] = m == kNegInf<T> ? T(0) : exp_or_zero(weights[s] - m);
   return m;
 }
 
-// One frame's gradient from its class sums: gamma_c = class_sum[c] e^(shift - lp[c]) with
-// shift = m + nll, taken through log(class_sum[c]) so that a tiny sum times a huge factor cannot
-// overflow; g[c] = (e^lp[c] - gamma_c) * grad_out.
+// One frame's gradient from its class sums: gamma_c = class_sum[c] * posterior_scale with
+// posterior_scale = e^(m + nll) (the largest position's posterior, >= 1 / (2L + 1), so neither
+// factor over- or underflows); g[c] = (e^lp[c] - gamma_c) * grad_out.
 template <class T>
-void frame_gradient_reference(const T* lp, const T* class_sum, T shift, T grad_out, T* g, int64_t C) {
-  for (int64_t c = 0; c < C; ++c) {
-    const T gamma = class_sum[c] > T(0) ? std::exp(std::log(class_sum[c]) + shift - lp[c]) : T(0);
-    g[c] = (std::exp(lp[c]) - gamma) * grad_out;
-  }
+void frame_gradient_reference(const T* lp, const T* class_sum, T posterior_scale, T grad_out, T* g, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) g[c] = (std::exp(lp[c]) - class_sum[c] * posterior_scale) * grad_out;
 }
 
 template <class T>
 using StepFn = void (*)(const T*, int64_t, const T*, const T*, T*, int64_t);
 template <class T>
-using WeightsFn = T (*)(const T*, const T*, T*, int64_t);
+using WeightsFn = T (*)(const T*, const T*, const T*, T*, int64_t);
 template <class T>
 using GradientFn = void (*)(const T*, const T*, T, T, T*, int64_t);
 
@@ -175,19 +180,19 @@ void backward_sample(T grad_out, const T* lp, const CtcShape& sh, int64_t b, con
   T* cur = w.row_b.data() + 2;
   for (int64_t t = input_length - 1; t >= 0; --t) {
     const T* lpt = frame(t);
+    w.gather(lpt);
     if (t == input_length - 1) {  // beta_{T-1}: end on the last blank or on the last label
       cur[S - 1] = lpt[sh.blank];
       if (L > 0) cur[S - 2] = lpt[w.label[S - 2]];
     } else {
-      w.gather(lpt);
       step(next, +1, w.skip_beta.data(), w.lp_ext.data(), cur, S);
     }
-    // gamma_t(c) = sum_{s: l'_s = c} exp(alpha_t(s) + beta_t(s) - lp_t(c) + nll), each term
-    // taken relative to the frame's largest alpha + beta so that the sums cannot overflow
-    const T m = weights(log_alpha + (b * sh.T + t) * width, cur, w.weights.data(), S);
+    // gamma_t(c) = sum_{s: l'_s = c} exp(alpha_t(s) + beta_t(s) - lp_t(c) + nll), the terms
+    // summed relative to the frame's most likely position (frame_weights)
+    const T m = weights(log_alpha + (b * sh.T + t) * width, cur, w.lp_ext.data(), w.weights.data(), S);
     std::fill(class_sum.begin(), class_sum.end(), T(0));
     for (int64_t s = 0; s < S; ++s) class_sum[w.label[s]] += w.weights[s];
-    gradient(lpt, class_sum.data(), m + nll, grad_out, grad_frame(t), C);
+    gradient(lpt, class_sum.data(), m == kNegInf<T> ? T(0) : std::exp(m + nll), grad_out, grad_frame(t), C);
     std::swap(next, cur);
   }
 }

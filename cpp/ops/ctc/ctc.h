@@ -50,15 +50,15 @@ void ctc_loss_backward(const void* grad_out, const void* log_probs, DType dtype,
 // with d = -1 (alpha: a is row t-1) or +1 (beta: a is row t+1); a[-2], a[-1] (alpha) or a[n],
 // a[n+1] (beta) must be readable and -inf; skip[s] is 0 where the two-label jump is allowed
 // and -inf where it is not. Positions whose three terms are all -inf give -inf.
-// The posterior weights of one frame (backward): weights[s] = e^(alpha[s] + beta[s] - m),
-// m = max_s (alpha[s] + beta[s]) returned; -inf, with every weight 0, when all are -inf.
+// The posterior weights of one frame (backward): x_s = alpha[s] + beta[s] - lp[s] (-inf where
+// alpha + beta is), weights[s] = e^(x_s - m), m = max_s x_s returned; -inf, with every weight
+// 0, when all are -inf. The gradient of one frame over C classes:
+// g[c] = (e^lp[c] - class_sum[c] * posterior_scale) * grad_out.
 struct CtcSimd {
   void (*recursion_step_f32)(const float* a, int64_t d, const float* skip, const float* lp, float* out, int64_t n);
-  float (*frame_weights_f32)(const float* alpha, const float* beta, float* weights, int64_t n);
-  // one frame's gradient over C classes: g[c] = (e^lp[c] - gamma_c) * grad_out with
-  // gamma_c = e^(log(class_sum[c]) + shift - lp[c]) where class_sum[c] > 0, else 0
-  void (*frame_gradient_f32)(const float* lp, const float* class_sum, float shift, float grad_out, float* g,
-                             int64_t C);
+  float (*frame_weights_f32)(const float* alpha, const float* beta, const float* lp, float* weights, int64_t n);
+  void (*frame_gradient_f32)(const float* lp, const float* class_sum, float posterior_scale, float grad_out,
+                             float* g, int64_t C);
 };
 
 }  // namespace minidl

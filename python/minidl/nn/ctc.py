@@ -147,7 +147,8 @@ def ctc_loss(log_probs: Tensor, targets: Tensor, input_lengths, target_lengths, 
     logits get the right gradient either way, which is what a model trains with; gradcheck
     the composition, not ctc_loss alone. minidl differs from PyTorch's CPU kernel on labels
     out of [0, C) (IndexError; PyTorch reads out of bounds) and on a label equal to
-    ``blank`` (ValueError; PyTorch computes a meaningless number).
+    ``blank`` (ValueError; PyTorch computes a meaningless number), and on a class whose
+    log-probability is -inf (a masked class): its gradient is 0, where PyTorch's is NaN.
 
     >>> import minidl as md
     >>> import minidl.nn.functional as F
