@@ -17,6 +17,7 @@ PYBIND11_MODULE(_C, m) {
   register_activation(m);
   register_softmax(m);
   register_loss(m);
+  register_ctc(m);
   register_layernorm(m);
   register_batchnorm(m);
   register_groupnorm(m);

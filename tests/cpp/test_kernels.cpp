@@ -28,6 +28,7 @@
 #include "ops/amp/amp.h"        // (kern2 block at the end)
 #include "ops/scan/scan.h"      // (sort/scan block at the end)
 #include "ops/sort/sort.h"      // (sort/scan block at the end)
+#include "ops/ctc/ctc.h"        // (ctc block at the end)
 
 using namespace minidl;
 
@@ -677,6 +678,40 @@ int main() {
                                                 (reverse ? " reversed" : ""));
     }
     set_num_threads(before);
+  }
+  // ==== ctc: a count of alignments by hand, then every SIMD set against the scalar one ====
+  {
+    // uniform over C = 3 classes, T = 3 frames, target "1 2": 5 of the 27 alignments collapse
+    // to it (1 1 2, 1 2 2, - 1 2, 1 - 2, 1 2 -), so nll = log(27 / 5)
+    const CtcShape small{3, 1, 3, 2, 0};
+    std::vector<float> lp(9, -std::log(3.f)), nll(1), alpha(1 * 3 * 5);
+    const int64_t labels[] = {1, 2}, offset0[] = {0}, il3[] = {3}, tl2[] = {2};
+    ctc_loss_forward(lp.data(), DType::f32, small, labels, offset0, il3, tl2, nll.data(), alpha.data());
+    check(std::fabs(nll[0] - std::log(27.f / 5.f)) < 1e-5f, "ctc_loss_forward: log(27/5) for \"1 2\" in 3 frames");
+    // T = 50, N = 3, C = 9, targets of length 17, 0 and 20 (2L + 1 = 35 and 41: vector tails)
+    const int64_t T = 50, N = 3, C = 9, S = 20;
+    const CtcShape shape{T, N, C, S, 0};
+    std::vector<float> logits = random_vec(T * N * C, 2.f, 51), logp(logits.size());
+    for (int64_t r = 0; r < T * N; ++r) {  // log_softmax of each frame
+      double sum = 0;
+      for (int64_t c = 0; c < C; ++c) sum += std::exp(static_cast<double>(logits[r * C + c]));
+      for (int64_t c = 0; c < C; ++c) logp[r * C + c] = logits[r * C + c] - static_cast<float>(std::log(sum));
+    }
+    std::vector<int64_t> targets(N * S), offsets{0, S, 2 * S}, il{50, 31, 44}, tl{17, 0, 20};
+    for (int64_t i = 0; i < N * S; ++i) targets[i] = 1 + (i * 7 + i / 3) % (C - 1);
+    targets[1] = targets[0];  // a repeated label
+    const std::vector<float> grad_out{1.f, 0.5f, 2.f};
+    for (Isa isa : sets)
+      compare_sets(isa, "ctc_loss forward + backward", T * N * C, [&] {
+        std::vector<float> loss(N), la(N * T * (2 * S + 1)), grad(T * N * C);
+        ctc_loss_forward(logp.data(), DType::f32, shape, targets.data(), offsets.data(), il.data(), tl.data(),
+                         loss.data(), la.data());
+        ctc_loss_backward(grad_out.data(), logp.data(), DType::f32, shape, targets.data(), offsets.data(),
+                          il.data(), tl.data(), loss.data(), la.data(), false, grad.data());
+        grad.insert(grad.end(), loss.begin(), loss.end());
+        return grad;
+      }, 1e-4f, 1e-5f);
+    set_active_isa(best_isa());
   }
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;

@@ -13,6 +13,7 @@ from .softmax import LogSoftmax, Softmax
 from .containers import Identity, ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .conv import Conv1d, Conv2d
 from .conv_transpose import ConvTranspose1d, ConvTranspose2d
+from .ctc import CTCLoss
 from .embedding import Embedding
 from .embedding_bag import EmbeddingBag
 from .fold import Fold, Unfold

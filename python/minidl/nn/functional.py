@@ -12,6 +12,7 @@ from .attention import scaled_dot_product_attention  # noqa: F401
 from .batchnorm import batch_norm  # noqa: F401
 from .conv import conv1d, conv2d  # noqa: F401
 from .conv_transpose import conv_transpose1d, conv_transpose2d  # noqa: F401
+from .ctc import ctc_loss  # noqa: F401
 from .distance import cosine_similarity, pairwise_distance  # noqa: F401
 from .dropout import alpha_dropout, dropout, dropout1d, dropout2d  # noqa: F401
 from .linear import bilinear  # noqa: F401
