@@ -334,6 +334,7 @@ MD = {
     "histc": Example(lambda t: (t.histc(data(t, 4, 5), bins=6), t.histc(data(t, 10), 4, -0.5, 0.5))),
     "unique": Example(lambda t: (t.unique(t.tensor([3, 1, 3, 2])),
                                  t.unique(t.tensor([[2., 1.], [2., 0.]]), return_inverse=True, return_counts=True))),
+    "from_dlpack": Example(lambda t: t.from_dlpack(np.arange(3.0)) * 2),
     "unique_consecutive": Example(lambda t: t.unique_consecutive(t.tensor([[1, 1], [1, 1], [0, 2]]), dim=0,
                                                                  return_inverse=True, return_counts=True)),
     "cumsum": Example(lambda t: (t.cumsum(data(t, 3, 4), 1), t.cumsum(t.tensor([True, True, False]), 0))),

@@ -41,6 +41,7 @@ from .ops.elementwise_functions import (abs, add, ceil, cos, div, divide, eq, er
                                         negative, pow, reciprocal, remainder, round, rsqrt, sign, sin, sqrt,
                                         square, sub, subtract, trunc)
 from .ops.compare import allclose, equal, isclose
+from .ops.dlpack import from_dlpack
 from .ops.gemm import bmm, matmul, mm
 from .ops.linalg import addcdiv, addcmul, addmm, baddbmm, dot, inner, lerp, outer, tensordot
 from .ops.norms import cdist, norm

@@ -10,8 +10,8 @@ from __future__ import annotations
 from .autograd import backward as _autograd_backward
 from .dtypes import as_dtype, dtype as _dtype, get_default_dtype
 from .nn import functional as F
-from .ops import (arrange, creation, elementwise, gemm, indexing, inplace, linalg, norms, random, random_inplace, reduce,
-                  sampling, scan, search, shape, sort, subscript, triangular)
+from .ops import (arrange, creation, dlpack, elementwise, gemm, indexing, inplace, linalg, norms, random, random_inplace,
+                  reduce, sampling, scan, search, shape, sort, subscript, triangular)
 from .ops import array as A
 from .tensor import Tensor, device
 
@@ -26,6 +26,8 @@ def _op(code, reverse=False):
 
 T = Tensor
 T.__add__ = T.add = _op(A.ADD)
+T.__dlpack__ = dlpack.dlpack_method  # sharing memory with PyTorch / NumPy / JAX (ops/dlpack.py)
+T.__dlpack_device__ = dlpack.dlpack_device_method
 T.__radd__ = _op(A.ADD, True)
 T.__sub__ = T.sub = _op(A.SUB)
 T.__rsub__ = _op(A.SUB, True)

@@ -21,6 +21,7 @@ from .. import cuda
 from ..dtypes import ALL, as_dtype, bool_, float64, from_numpy_dtype, get_default_dtype, int64
 from ..tensor import Tensor
 from . import array as A
+from .dlpack import array_from
 
 _wrap = Tensor._wrap
 _STORED = {d.np for d in ALL}
@@ -63,11 +64,15 @@ def _infer(data):
         if arr.size == 0:
             return arr.astype(np.float32), get_default_dtype()
         raise TypeError(f"can't build a tensor from elements of type {arr.dtype}")
+    arr = array_from(data)  # a PyTorch tensor, or anything with __dlpack__ / __array__ (ops/dlpack.py)
+    if arr is not None:
+        return arr, from_numpy_dtype(arr.dtype)
     raise TypeError(f"Could not infer dtype of {type(data).__name__}")
 
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """A new tensor holding a copy of ``data`` (nested lists, NumPy array, number, Tensor).
+    """A new tensor holding a copy of ``data`` (nested lists, NumPy array, number, Tensor, a
+    PyTorch tensor or anything with ``__dlpack__`` / ``__array__``).
 
     The dtype is inferred as in PyTorch: Python floats -> the default dtype (float32),
     ints -> int64, bools -> bool; a NumPy array keeps its dtype (narrower ints become
@@ -107,9 +112,9 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
 def as_tensor(data, dtype=None, device=None) -> Tensor:
     """``data`` as a tensor, sharing memory instead of copying where it can.
 
-    A Tensor of the requested dtype is returned as it is; a NumPy array of a dtype minidl
-    stores is wrapped without a copy (writes show through both ways); anything else goes
-    through :func:`tensor` (a copy). As ``torch.as_tensor``.
+    A Tensor of the requested dtype is returned as it is; a NumPy array or a PyTorch tensor
+    (through DLPack) of a dtype minidl stores is wrapped without a copy (writes show through
+    both ways); anything else goes through :func:`tensor` (a copy). As ``torch.as_tensor``.
 
     Shapes: the shape of ``data``.
 
@@ -123,8 +128,10 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     """
     if isinstance(data, Tensor) and (dtype is None or as_dtype(dtype) is data.dtype):
         return data
-    if isinstance(data, np.ndarray) and data.dtype in _STORED and (dtype is None or as_dtype(dtype).np == data.dtype):
-        return _wrap(data)
+    shared = data if isinstance(data, np.ndarray) else (
+        array_from(data) if hasattr(data, "__dlpack__") or hasattr(data, "__array__") else None)
+    if shared is not None and shared.dtype in _STORED and (dtype is None or as_dtype(dtype).np == shared.dtype):
+        return _wrap(shared)  # NumPy's memory, or a PyTorch tensor's through DLPack
     return tensor(data, dtype=dtype, device=device)
 
 

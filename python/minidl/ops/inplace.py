@@ -48,6 +48,7 @@ from ..graph import grad_mode, version
 from ..graph.node import Node
 from ..tensor import Tensor
 from . import array as A
+from .dlpack import array_from, describe_value
 from . import elementwise, indexing, shape, subscript
 from ._graph import edges, needs_grad, result
 
@@ -265,8 +266,16 @@ def copy_(x: Tensor, src) -> Tensor:
             x._check_inplace()
             return commit(x, shape.expand(src, x._data.shape) if src._data.shape != x._data.shape else src * 1)
         sd = src._data
-    else:
-        sd = np.asarray(src)
+    else:  # a NumPy array, a PyTorch tensor (through DLPack), a number or a list
+        sd = array_from(src)
+        sd = np.asarray(src) if sd is None else sd
+        try:
+            fits = np.broadcast_shapes(sd.shape, x._data.shape) == x._data.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise RuntimeError(f"copy_: cannot copy {describe_value(src)} into a minidl.Tensor of shape "
+                               f"{tuple(x.shape)}: the shapes do not broadcast")
     x._check_inplace()
     return write(x, sd)
 
