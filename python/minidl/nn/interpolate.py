@@ -138,13 +138,13 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     >>> import minidl.nn.functional as F
     >>> x = md.tensor([[[1.0, 2.0, 4.0]]])
     >>> F.interpolate(x, scale_factor=2)
-    tensor([[[1., 1., 2., 2., 4., 4.]]])
+    tensor([[[1.0000, 1.0000, 2.0000, 2.0000, 4.0000, 4.0000]]])
     >>> F.interpolate(x, size=5, mode="linear", align_corners=True)
     tensor([[[1.0000, 1.5000, 2.0000, 3.0000, 4.0000]]])
     >>> F.interpolate(md.tensor([[[[0.0, 1.0], [2.0, 3.0]]]]), size=(3, 3), mode="bilinear")
-    tensor([[[[0.0000, 0.3333, 1.0000],
-              [0.6667, 1.0000, 1.6667],
-              [2.0000, 2.3333, 3.0000]]]])
+    tensor([[[[0.0000, 0.5000, 1.0000],
+              [1.0000, 1.5000, 2.0000],
+              [2.0000, 2.5000, 3.0000]]]])
     """
     if mode in ("nearest", "area", "nearest-exact"):
         if align_corners is not None:
@@ -238,8 +238,8 @@ class UpsamplingNearest2d(Upsample):
     >>> import minidl as md
     >>> from minidl import nn
     >>> nn.UpsamplingNearest2d(scale_factor=2)(md.tensor([[[[1.0, 2.0]]]]))
-    tensor([[[[1., 1., 2., 2.],
-              [1., 1., 2., 2.]]]])
+    tensor([[[[1.0000, 1.0000, 2.0000, 2.0000],
+              [1.0000, 1.0000, 2.0000, 2.0000]]]])
     """
 
     def __init__(self, size=None, scale_factor=None):
@@ -253,7 +253,7 @@ class UpsamplingBilinear2d(Upsample):
     >>> import minidl as md
     >>> from minidl import nn
     >>> nn.UpsamplingBilinear2d(size=(1, 3))(md.tensor([[[[0.0, 2.0]]]]))
-    tensor([[[[0., 1., 2.]]]])
+    tensor([[[[0.0000, 1.0000, 2.0000]]]])
     """
 
     def __init__(self, size=None, scale_factor=None):
