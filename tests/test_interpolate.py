@@ -229,3 +229,15 @@ def test_bad_input_raises_as_pytorch():
         F.interpolate(md.zeros(1, 1, 2, 2, 2), size=1, mode="area")
     with pytest.raises(NotImplementedError, match="convert it with .float"):
         F.interpolate(md.zeros(1, 2, 3, dtype=md.int64), size=4)
+
+
+def test_deprecated_upsample_functions_warn_and_match_pytorch():
+    x = np.random.default_rng(9).standard_normal((1, 2, 3, 4)).astype(np.float32)
+    calls = [("upsample", dict(size=(5, 6), mode="bicubic")), ("upsample_nearest", dict(scale_factor=2)),
+             ("upsample_bilinear", dict(size=(4, 7)))]
+    for name, kwargs in calls:
+        with pytest.warns(UserWarning, match=f"nn.functional.{name}` is deprecated"):
+            y = getattr(F, name)(md.tensor(x), **kwargs)
+        with pytest.warns(UserWarning):
+            ty = getattr(TF, name)(torch.tensor(x), **kwargs)
+        np.testing.assert_allclose(y.numpy(), ty.numpy(), rtol=1e-5, atol=1e-5)

@@ -1,4 +1,5 @@
-"""Resampling: ``F.interpolate`` and ``nn.Upsample``, ``nn.UpsamplingNearest2d``,
+"""Resampling: ``F.interpolate`` (and its deprecated aliases ``F.upsample``,
+``F.upsample_nearest``, ``F.upsample_bilinear``), ``nn.Upsample``, ``nn.UpsamplingNearest2d``,
 ``nn.UpsamplingBilinear2d``.
 
 Interpolation resizes a feature map: the decoder of a U-Net or an FPN upsamples coarse
@@ -26,6 +27,7 @@ parallel over the N*C planes); interpolate_simd.cpp the float32 planes as separa
 from __future__ import annotations
 
 import numbers
+import warnings
 
 from .. import _C
 from ..graph.node import Node
@@ -194,6 +196,58 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
         y = A.cast(y, dtype)
     return result(y, InterpolateBackward, (input,),
                   (tuple(input.shape), kernel_scales, kernel_mode, bool(align_corners), dtype))
+
+
+def _deprecated(name: str):
+    # PyTorch warns with a UserWarning (its comment: "DeprecationWarning is ignored by default")
+    warnings.warn(f"`nn.functional.{name}` is deprecated. Use `nn.functional.interpolate` instead.", stacklevel=3)
+
+
+def upsample(input: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None) -> Tensor:
+    """Deprecated alias of :func:`interpolate` (same arguments but ``recompute_scale_factor`` and
+    ``antialias``); warns, as PyTorch does.
+
+    >>> import warnings
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     F.upsample(md.tensor([[[1.0, 3.0]]]), size=3, mode="linear", align_corners=True)
+    tensor([[[1.0000, 2.0000, 3.0000]]])
+    """
+    _deprecated("upsample")
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input: Tensor, size=None, scale_factor=None) -> Tensor:
+    """Deprecated: ``interpolate(input, size, scale_factor, mode="nearest")``; warns.
+
+    >>> import warnings
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     F.upsample_nearest(md.tensor([[[1.0, 3.0]]]), scale_factor=2)
+    tensor([[[1.0000, 1.0000, 3.0000, 3.0000]]])
+    """
+    _deprecated("upsample_nearest")
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input: Tensor, size=None, scale_factor=None) -> Tensor:
+    """Deprecated: ``interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)``;
+    warns. Input (N, C, H, W).
+
+    >>> import warnings
+    >>> import minidl as md
+    >>> import minidl.nn.functional as F
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     F.upsample_bilinear(md.tensor([[[[0.0, 2.0]]]]), size=(1, 3))
+    tensor([[[[0.0000, 1.0000, 2.0000]]]])
+    """
+    _deprecated("upsample_bilinear")
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
 
 
 class Upsample(Module):
