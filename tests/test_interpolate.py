@@ -1,7 +1,8 @@
 """F.interpolate and nn.Upsample / UpsamplingNearest2d / UpsamplingBilinear2d (issue 15 item 9)
-against PyTorch: values and gradients for every mode x align_corners on upsampling,
-downsampling, size-1 and odd shapes, non-integer and per-dim scales, recompute_scale_factor,
-non-contiguous input; float64 gradcheck; the scalar kernel set against the SIMD sets; bad input."""
+against PyTorch: values and gradients for every mode x align_corners (and antialias) on
+upsampling, downsampling, size-1 and odd shapes, non-integer and per-dim scales,
+recompute_scale_factor, non-contiguous input; float64 gradcheck; the scalar kernel set against
+the SIMD sets; bad input."""
 from __future__ import annotations
 
 import numpy as np
@@ -222,9 +223,11 @@ def test_bad_input_raises_as_pytorch():
     _raises(NotImplementedError, "Only 3D, 4D and 5D input Tensors supported \\(got 2D\\)", md.zeros(2, 5), size=3)
     _raises(NotImplementedError, "\\(got cubic\\)", x, size=3, mode="cubic")
     _raises(ValueError, "Anti-alias option is restricted", x, size=3, antialias=True)
+    _raises(ValueError, "Anti-alias option is restricted", md.zeros(1, 2, 5), size=3, mode="linear", antialias=True)
+    _raises(ValueError, "Lanczos mode requires antialias=True", x, size=3, mode="lanczos")
     # PyTorch implements these; minidl says so by name
-    with pytest.raises(NotImplementedError, match="antialias=True"):
-        F.interpolate(x, size=3, mode="bilinear", antialias=True)
+    with pytest.raises(NotImplementedError, match="'lanczos' is not implemented"):
+        F.interpolate(x, size=3, mode="lanczos", antialias=True)
     with pytest.raises(NotImplementedError, match="'area' on 5-D input"):
         F.interpolate(md.zeros(1, 1, 2, 2, 2), size=1, mode="area")
     with pytest.raises(NotImplementedError, match="convert it with .float"):
@@ -241,3 +244,68 @@ def test_deprecated_upsample_functions_warn_and_match_pytorch():
         with pytest.warns(UserWarning):
             ty = getattr(TF, name)(torch.tensor(x), **kwargs)
         np.testing.assert_allclose(y.numpy(), ty.numpy(), rtol=1e-5, atol=1e-5)
+
+
+# antialias=True: (input H W, keyword arguments) downsampling by large and small factors (the
+# stretched filter, up to 2 ceil(support) + 1 = 17 taps for bicubic at 0.27), upsampling, one
+# dim unchanged, per-dim scales, sizes
+AA_CASES = [((21, 17), dict(size=(5, 7))), ((9, 30), dict(scale_factor=(0.5, 0.27))), ((6, 7), dict(scale_factor=1.6)),
+            ((8, 9), dict(size=(8, 3))), ((13, 4), dict(scale_factor=(0.7, 2.0))), ((1, 12), dict(size=(3, 5))),
+            ((10, 10), dict(scale_factor=0.35, recompute_scale_factor=True))]
+
+
+def _torch_aa_backward_is_adjoint(kwargs, in_size):
+    """PyTorch's antialiased forward copies a dim whose size does not change; its backward
+    still weighs it with the filter of 1 / scale_factor."""
+    scale = kwargs.get("scale_factor")
+    if scale is None or kwargs.get("recompute_scale_factor"):
+        return True
+    scales = scale if isinstance(scale, tuple) else (scale,) * 2
+    return not any(int(n * s) == n and s != 1.0 for n, s in zip(in_size, scales))
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("in_size,kwargs", AA_CASES)
+def test_antialias_matches_pytorch(mode, in_size, kwargs):
+    rng = np.random.default_rng(sum(in_size))
+    x = rng.standard_normal((2, 3) + in_size).astype(np.float32)
+    for align in (False, True):
+        tx, mx = torch.tensor(x, requires_grad=True), md.tensor(x, requires_grad=True)
+        ty = TF.interpolate(tx, mode=mode, align_corners=align, antialias=True, **kwargs)
+        my = F.interpolate(mx, mode=mode, align_corners=align, antialias=True, **kwargs)
+        assert tuple(my.shape) == tuple(ty.shape)
+        np.testing.assert_allclose(my.detach().numpy(), ty.detach().numpy(), rtol=1e-5, atol=1e-5)
+        g = rng.standard_normal(tuple(ty.shape)).astype(np.float32)
+        ty.backward(torch.tensor(g))
+        my.backward(md.tensor(g))
+        if _torch_aa_backward_is_adjoint(kwargs, in_size):
+            np.testing.assert_allclose(mx.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_antialias_output_width_one_resamples_the_column():
+    """PyTorch 2.13's antialiased forward gives every output row the first row's value when the
+    output width is 1; minidl resamples the column as it resamples a row."""
+    col = np.arange(6.0).reshape(1, 1, 6, 1)
+    down = F.interpolate(md.tensor(col), size=(4, 1), mode="bilinear", antialias=True).numpy().ravel()
+    row = TF.interpolate(torch.tensor(col.reshape(1, 1, 1, 6)), size=(1, 4), mode="bilinear", antialias=True)
+    np.testing.assert_allclose(down, row.numpy().ravel(), rtol=1e-12)
+    assert len(set(np.round(down, 6))) == 4
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+def test_antialias_float64_gradcheck_and_simd_sets(mode):
+    x = md.tensor(np.random.default_rng(2).standard_normal((1, 2, 9, 7)), dtype=md.float64, requires_grad=True)
+    for kwargs in (dict(size=(4, 3)), dict(scale_factor=(0.3, 1.4)), dict(scale_factor=(1.2, 0.8))):
+        assert md.autograd.gradcheck(lambda t: F.interpolate(t, mode=mode, antialias=True, **kwargs), (x,),
+                                     eps=1e-6, atol=1e-6)
+    xf = np.random.default_rng(3).standard_normal((2, 3, 40, 33)).astype(np.float32)
+    for kernel_set in SIMD_SETS:
+        outs = {}
+        for name in ("scalar", kernel_set):
+            with md.backend.using(name):
+                mx = md.tensor(xf, requires_grad=True)
+                y = F.interpolate(mx, scale_factor=(0.27, 0.45), mode=mode, antialias=True)
+                y.backward(md.ones(*y.shape))
+                outs[name] = (y.detach().numpy(), mx.grad.numpy())
+        for a, b in zip(outs["scalar"], outs[kernel_set]):
+            np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)

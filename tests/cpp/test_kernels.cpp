@@ -651,14 +651,16 @@ int main() {
   {
     struct Case { int spatial; int64_t in[3], out[3]; };
     const Case cases[] = {{1, {1, 1, 33}, {1, 1, 70}}, {2, {1, 7, 33}, {1, 15, 16}}, {2, {1, 1, 5}, {1, 3, 1}},
-                          {3, {3, 7, 9}, {5, 4, 17}}};
+                          {2, {1, 40, 9}, {1, 7, 9}}, {3, {3, 7, 9}, {5, 4, 17}}};
     const InterpMode modes[] = {InterpMode::nearest, InterpMode::nearest_exact, InterpMode::linear, InterpMode::cubic};
     for (const Case& c : cases)
       for (InterpMode mode : modes)
-        for (bool align : {false, true}) {
-          if ((mode == InterpMode::nearest || mode == InterpMode::nearest_exact) && align) continue;
-          if (mode == InterpMode::cubic && c.spatial != 2) continue;
+        for (int variant = 0; variant < 3; ++variant) {  // align_corners false, true; antialias
+          const bool align = variant == 1, antialias = variant == 2;
+          if ((mode == InterpMode::nearest || mode == InterpMode::nearest_exact) && variant > 0) continue;
+          if ((mode == InterpMode::cubic || antialias) && c.spatial != 2) continue;
           InterpShape s;
+          s.antialias = antialias;
           s.planes = 6;
           s.spatial = c.spatial;
           s.mode = mode;
@@ -667,7 +669,8 @@ int main() {
           const int64_t nx = s.planes * s.in[0] * s.in[1] * s.in[2], ny = s.planes * s.out[0] * s.out[1] * s.out[2];
           const std::vector<float> x = random_vec(nx, 1.f, 51), g = random_vec(ny, 1.f, 52);
           const std::string name = "interpolate mode " + std::to_string(static_cast<int>(mode)) + " spatial " +
-                                   std::to_string(c.spatial) + (align ? " align_corners" : "");
+                                   std::to_string(c.spatial) + (align ? " align_corners" : "") +
+                                   (antialias ? " antialias" : "");
           for (Isa isa : sets) {
             compare_sets(isa, name + " forward", ny, [&] {
               std::vector<float> y(ny);

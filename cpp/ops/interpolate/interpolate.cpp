@@ -65,6 +65,41 @@ void cubic_weights(T t, T w[4]) {
   w[3] = far((T(1) - t) + T(1));
 }
 
+// PIL's resampling filters, as PyTorch's aa_filter: the triangle for linear, Keys' cubic with
+// A = -0.5 for cubic (the non-antialiased cubic above uses A = -0.75, as OpenCV)
+template <class T>
+T antialias_filter(T x, bool cubic) {
+  x = std::abs(x);
+  if (!cubic) return x < T(1) ? T(1) - x : T(0);
+  const T A = T(-0.5);
+  if (x < T(1)) return ((A + 2) * x - (A + 3)) * x * x + 1;
+  if (x < T(2)) return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
+  return T(0);
+}
+
+// PyTorch's _compute_indices_min_size_weights_aa for output o: taps [xmin, xmin + xsize) of
+// the filter stretched by max(scale, 1) around c = scale (o + 0.5), weights normalised; the
+// mixed float / double steps written as PyTorch's promotions make them
+template <class T>
+void antialias_taps(int64_t o, int64_t in, T scale, T support, int64_t taps, bool cubic, int64_t* idx, T* w) {
+  const T center = static_cast<T>(scale * (static_cast<double>(o) + 0.5));
+  const T invscale = scale >= T(1) ? static_cast<T>(1.0 / scale) : T(1);
+  const int64_t xmin = std::max<int64_t>(static_cast<int64_t>(static_cast<double>(center - support) + 0.5), 0);
+  int64_t xsize = std::min<int64_t>(static_cast<int64_t>(static_cast<double>(center + support) + 0.5), in) - xmin;
+  xsize = std::min(std::max<int64_t>(xsize, 0), taps);
+  T total = 0;
+  for (int64_t j = 0; j < xsize; ++j) {
+    const T x = static_cast<T>((static_cast<double>(static_cast<T>(j + xmin) - center) + 0.5) * invscale);
+    w[j] = antialias_filter(x, cubic);
+    total += w[j];
+  }
+  for (int64_t j = 0; j < taps; ++j) {
+    idx[j] = std::min(xmin + (j < xsize ? j : 0), in - 1);  // unused taps read a valid pixel with weight 0
+    if (j >= xsize) w[j] = T(0);
+    else if (total != T(0)) w[j] /= total;
+  }
+}
+
 // The table of one spatial dim, owning its storage. T: the weights' type = PyTorch's opmath.
 template <class T>
 struct AxisTable {
@@ -76,15 +111,29 @@ struct AxisTable {
   // forward takes for 2-D input only (1-D and 3-D forwards use floor(o s) even when out = in
   // or 2 in with a scale_factor that is not 1 or 2; their backwards do take them)
   AxisTable(int64_t in, int64_t out, bool real, InterpMode mode, bool align_corners, double scale,
-            bool nearest_shortcuts) {
-    const int64_t taps = !real ? 1 : mode == InterpMode::linear ? 2 : mode == InterpMode::cubic ? 4 : 1;
+            bool nearest_shortcuts, bool antialias) {
+    int64_t taps = !real ? 1 : mode == InterpMode::linear ? 2 : mode == InterpMode::cubic ? 4 : 1;
+    if (real && antialias && in == out) real = false;  // PyTorch skips a dim that keeps its size
+    if (real && antialias) {
+      const T s = pixel_scale<T>(in, out, align_corners, scale);
+      const T support = s >= T(1) ? static_cast<T>(taps * 0.5 * s) : static_cast<T>(taps * 0.5);
+      const int64_t aa_taps = static_cast<int64_t>(std::ceil(support)) * 2 + 1;
+      index.resize(size_t(out * aa_taps));
+      weight.resize(size_t(out * aa_taps));
+      for (int64_t o = 0; o < out; ++o)
+        antialias_taps(o, in, s, support, aa_taps, mode == InterpMode::cubic, index.data() + o * aa_taps,
+                       weight.data() + o * aa_taps);
+      axis = {in, out, aa_taps, index.data(), weight.data()};
+      return;
+    }
+    if (!real) taps = 1;
     index.resize(size_t(out * taps));
     weight.assign(size_t(out * taps), T(1));
     for (int64_t o = 0; o < out; ++o) {
       int64_t* idx = index.data() + o * taps;
       T* w = weight.data() + o * taps;
       if (!real) {
-        idx[0] = 0;
+        idx[0] = in == out ? o : 0;  // a missing dim (1 -> 1), or an antialiased dim that keeps its size
       } else if (mode == InterpMode::nearest) {
         // PyTorch's nearest_idx: floor(o * s) in float32
         if (nearest_shortcuts && out == in) idx[0] = o;
@@ -185,7 +234,8 @@ void run_planes(const T* src, T* dst, const InterpShape& s, bool backward) {
   std::vector<AxisTable<T>> tables;
   tables.reserve(3);
   for (int k = 0; k < 3; ++k)
-    tables.emplace_back(s.in[k], s.out[k], k >= 3 - s.spatial, s.mode, s.align_corners, s.scale[k], s.spatial == 2);
+    tables.emplace_back(s.in[k], s.out[k], k >= 3 - s.spatial, s.mode, s.align_corners, s.scale[k], s.spatial == 2,
+                        s.antialias);
   const InterpAxis<T> axes[3] = {tables[0].axis, tables[1].axis, tables[2].axis};
   const int64_t in_plane = s.in[0] * s.in[1] * s.in[2], out_plane = s.out[0] * s.out[1] * s.out[2];
   const int64_t src_plane = backward ? out_plane : in_plane, dst_plane = backward ? in_plane : out_plane;

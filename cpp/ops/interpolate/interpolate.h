@@ -12,6 +12,12 @@
 //                          i0 = floor(r), i1 = min(i0 + 1, in - 1), weights 1 - t, t (t = r - i0)
 //   cubic          4 taps: r as linear but not clamped, i0 - 1 .. i0 + 2 clamped to [0, in - 1],
 //                          weights of Keys' cubic convolution with A = -0.75
+//   antialias      (linear and cubic, PIL's resampling filter) when downsampling (s > 1) the
+//                  filter is stretched by s, so every input pixel contributes: the taps are the
+//                  inputs j within support = s * taps / 2 of the centre c = s (o + 0.5), weight
+//                  filter((j + 0.5 - c) / s) normalised to sum 1 (triangle for linear, Keys
+//                  with A = -0.5 for cubic); 2 ceil(support) + 1 taps, the unused ones weigh 0.
+//                  A dim whose size does not change is copied, as PyTorch skips it.
 // with s = (in - 1) / (out - 1) under align_corners (0 when out = 1), else 1 / scale_factor
 // when the caller gave a scale factor (scale > 0), else in / out. The backward is the adjoint
 // of the same sum: gx[id, ih, iw] += wd wh ww gy[od, oh, ow], within a plane only, so the
@@ -36,6 +42,7 @@ struct InterpShape {
   int spatial = 2;
   InterpMode mode = InterpMode::nearest;
   bool align_corners = false;
+  bool antialias = false;  // linear / cubic only
 };
 
 // One spatial dim's table: output position o reads index[o * taps + k] with weight[o * taps + k].

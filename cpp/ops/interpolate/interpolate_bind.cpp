@@ -12,7 +12,8 @@ namespace {
 
 // (N, C, spatial...) with 1 to 3 spatial dims -> the kernel's geometry
 InterpShape interp_shape(const std::vector<int64_t>& shape, const std::vector<int64_t>& spatial_out,
-                         const std::vector<double>& scales, InterpMode mode, bool align_corners, const char* what) {
+                         const std::vector<double>& scales, InterpMode mode, bool align_corners, bool antialias,
+                         const char* what) {
   const int spatial = static_cast<int>(shape.size()) - 2;
   if (spatial < 1 || spatial > 3 || static_cast<int>(spatial_out.size()) != spatial ||
       static_cast<int>(scales.size()) != spatial)
@@ -23,6 +24,7 @@ InterpShape interp_shape(const std::vector<int64_t>& shape, const std::vector<in
   s.spatial = spatial;
   s.mode = mode;
   s.align_corners = align_corners;
+  s.antialias = antialias && (mode == InterpMode::linear || mode == InterpMode::cubic);
   for (int k = 0; k < spatial; ++k) {
     const int slot = 3 - spatial + k;
     s.in[slot] = shape[2 + k];
@@ -36,11 +38,11 @@ InterpShape interp_shape(const std::vector<int64_t>& shape, const std::vector<in
 }
 
 py::array interpolate_op(const py::array& x_in, const std::vector<int64_t>& out_size, const std::vector<double>& scales,
-                         InterpMode mode, bool align_corners) {
+                         InterpMode mode, bool align_corners, bool antialias) {
   py::array x = contiguous(x_in);
   const DType t = float_dtype(x, "interpolate");
   const std::vector<int64_t> shape = shape_of(x);
-  const InterpShape s = interp_shape(shape, out_size, scales, mode, align_corners, "interpolate");
+  const InterpShape s = interp_shape(shape, out_size, scales, mode, align_corners, antialias, "interpolate");
   std::vector<int64_t> y_shape = {shape[0], shape[1]};
   y_shape.insert(y_shape.end(), out_size.begin(), out_size.end());
   py::array y = empty_array(t, y_shape);
@@ -51,7 +53,8 @@ py::array interpolate_op(const py::array& x_in, const std::vector<int64_t>& out_
 
 // gx of input shape `in_shape` from gy (N, C, out...)
 py::array interpolate_backward_op(const py::array& gy_in, const std::vector<int64_t>& in_shape,
-                                  const std::vector<double>& scales, InterpMode mode, bool align_corners) {
+                                  const std::vector<double>& scales, InterpMode mode, bool align_corners,
+                                  bool antialias) {
   py::array gy = contiguous(gy_in);
   const DType t = float_dtype(gy, "interpolate backward");
   const std::vector<int64_t> g_shape = shape_of(gy);
@@ -59,7 +62,7 @@ py::array interpolate_backward_op(const py::array& gy_in, const std::vector<int6
     throw py::value_error("interpolate backward: gradient " + shape_str(g_shape) + " does not match input " +
                           shape_str(in_shape));
   const std::vector<int64_t> out_size(g_shape.begin() + 2, g_shape.end());
-  const InterpShape s = interp_shape(in_shape, out_size, scales, mode, align_corners, "interpolate backward");
+  const InterpShape s = interp_shape(in_shape, out_size, scales, mode, align_corners, antialias, "interpolate backward");
   py::array gx = empty_array(t, in_shape);
   MaybeReleaseGil nogil(gx.size() + gy.size());
   if (gx.size() > 0) interpolate_backward(gy.data(), gx.mutable_data(), t, s);
@@ -75,7 +78,8 @@ void register_interpolate(py::module_& m) {
                                   .value("linear", InterpMode::linear)
                                   .value("cubic", InterpMode::cubic));
   m.def("interpolate", &interpolate_op,
-        "resample (N, C, spatial...) to out_size (mode: an InterpMode; scales <= 0: none given)");
+        "resample (N, C, spatial...) to out_size (mode: an InterpMode; scales <= 0: none given; antialias: "
+        "linear / cubic only)");
   m.def("interpolate_backward", &interpolate_backward_op, "the adjoint of interpolate");
 }
 

@@ -23,26 +23,6 @@ constexpr int64_t VW = Vec::width;
 
 bool is_identity(const InterpAxis<float>& a) { return a.in == 1 && a.out == 1 && a.taps == 1; }
 
-// dst[0, n) = sum_k w[k] src[k][0, n)
-void combine_rows(float* dst, const float* const* src, const float* w, int64_t taps, int64_t n) {
-  if (taps == 1 && w[0] == 1.0f) {
-    std::memcpy(dst, src[0], size_t(n) * sizeof(float));
-    return;
-  }
-  int64_t i = 0;
-  for (; i + VW <= n; i += VW) {
-    Vec acc = Vec::set1(w[0]) * Vec::load(src[0] + i);
-    for (int64_t k = 1; k < taps; ++k) acc = fmadd(Vec::set1(w[k]), Vec::load(src[k] + i), acc);
-    acc.store(dst + i);
-  }
-  if (i < n) {
-    const int r = static_cast<int>(n - i);
-    Vec acc = Vec::set1(w[0]) * Vec::load_partial(src[0] + i, r);
-    for (int64_t k = 1; k < taps; ++k) acc = fmadd(Vec::set1(w[k]), Vec::load_partial(src[k] + i, r), acc);
-    acc.store_partial(dst + i, r);
-  }
-}
-
 // dst[0, n) += w src[0, n)
 void axpy_row(float* dst, float w, const float* src, int64_t n) {
   const Vec wv = Vec::set1(w);
@@ -52,6 +32,33 @@ void axpy_row(float* dst, float w, const float* src, int64_t n) {
     const int r = static_cast<int>(n - i);
     fmadd(wv, Vec::load_partial(src + i, r), Vec::load_partial(dst + i, r)).store_partial(dst + i, r);
   }
+}
+
+// dst[0, n) = sum_k w[k] src_k[0, n), src_k = base + index[k] * stride: the rows (or slices)
+// one output row reads. Up to 4 taps in one sweep; more (antialiased downsampling) as one
+// scaled copy and then one AXPY per tap, the same sum in the same order.
+void combine_rows(float* dst, const float* base, const int64_t* index, const float* w, int64_t taps,
+                  int64_t stride, int64_t n) {
+  if (taps == 1 && w[0] == 1.0f) {
+    std::memcpy(dst, base + index[0] * stride, size_t(n) * sizeof(float));
+    return;
+  }
+  const int64_t sweep = taps < 4 ? taps : 4;
+  const float* src[4];
+  for (int64_t k = 0; k < sweep; ++k) src[k] = base + index[k] * stride;
+  int64_t i = 0;
+  for (; i + VW <= n; i += VW) {
+    Vec acc = Vec::set1(w[0]) * Vec::load(src[0] + i);
+    for (int64_t k = 1; k < sweep; ++k) acc = fmadd(Vec::set1(w[k]), Vec::load(src[k] + i), acc);
+    acc.store(dst + i);
+  }
+  if (i < n) {
+    const int r = static_cast<int>(n - i);
+    Vec acc = Vec::set1(w[0]) * Vec::load_partial(src[0] + i, r);
+    for (int64_t k = 1; k < sweep; ++k) acc = fmadd(Vec::set1(w[k]), Vec::load_partial(src[k] + i, r), acc);
+    acc.store_partial(dst + i, r);
+  }
+  for (int64_t k = sweep; k < taps; ++k) axpy_row(dst, w[k], base + index[k] * stride, n);
 }
 
 // y[ow] = sum_c w[ow, c] x[i[ow, c]] along one row; the tap count known at compile time
@@ -70,11 +77,23 @@ void resample_row_taps(const float* x, float* y, const InterpAxis<float>& a) {
   }
 }
 
+// any tap count (antialiased downsampling: 2 ceil(support) + 1 taps)
+void resample_row_any(const float* x, float* y, const InterpAxis<float>& a) {
+  for (int64_t o = 0; o < a.out; ++o) {
+    const int64_t* idx = a.index + o * a.taps;
+    const float* w = a.weight + o * a.taps;
+    float acc = w[0] * x[idx[0]];
+    for (int64_t k = 1; k < a.taps; ++k) acc += w[k] * x[idx[k]];
+    y[o] = acc;
+  }
+}
+
 void resample_row(const float* x, float* y, const InterpAxis<float>& a) {
   switch (a.taps) {
     case 1: return resample_row_taps<1>(x, y, a);
     case 2: return resample_row_taps<2>(x, y, a);
-    default: return resample_row_taps<4>(x, y, a);
+    case 4: return resample_row_taps<4>(x, y, a);
+    default: return resample_row_any(x, y, a);
   }
 }
 
@@ -96,7 +115,10 @@ void scatter_row(const float* g, float* gx, const InterpAxis<float>& a) {
   switch (a.taps) {
     case 1: return scatter_row_taps<1>(g, gx, a);
     case 2: return scatter_row_taps<2>(g, gx, a);
-    default: return scatter_row_taps<4>(g, gx, a);
+    case 4: return scatter_row_taps<4>(g, gx, a);
+    default:
+      for (int64_t o = 0; o < a.out; ++o)
+        for (int64_t k = 0; k < a.taps; ++k) gx[a.index[o * a.taps + k]] += a.weight[o * a.taps + k] * g[o];
   }
 }
 
@@ -109,19 +131,15 @@ void forward_plane_f32(const float* x, float* y, const InterpAxis<float>* ax, fl
   if (h_identity && d_identity) return;
   // H pass into b (or into y for a 2-D input)
   float* b = d_identity ? y : scratch + D.in * H.in * W.out;
-  const float* src[4];
   for (int64_t d = 0; d < D.in; ++d)
-    for (int64_t oh = 0; oh < H.out; ++oh) {
-      for (int64_t k = 0; k < H.taps; ++k) src[k] = a + (d * H.in + H.index[oh * H.taps + k]) * W.out;
-      combine_rows(b + (d * H.out + oh) * W.out, src, H.weight + oh * H.taps, H.taps, W.out);
-    }
+    for (int64_t oh = 0; oh < H.out; ++oh)
+      combine_rows(b + (d * H.out + oh) * W.out, a + d * H.in * W.out, H.index + oh * H.taps, H.weight + oh * H.taps,
+                   H.taps, W.out, W.out);
   if (d_identity) return;
   // D pass: whole (out_h, out_w) slices
   const int64_t slice = H.out * W.out;
-  for (int64_t od = 0; od < D.out; ++od) {
-    for (int64_t k = 0; k < D.taps; ++k) src[k] = b + D.index[od * D.taps + k] * slice;
-    combine_rows(y + od * slice, src, D.weight + od * D.taps, D.taps, slice);
-  }
+  for (int64_t od = 0; od < D.out; ++od)
+    combine_rows(y + od * slice, b, D.index + od * D.taps, D.weight + od * D.taps, D.taps, slice, slice);
 }
 
 void backward_plane_f32(const float* gy, float* gx, const InterpAxis<float>* ax, float* scratch) {

@@ -55,9 +55,9 @@ class InterpolateBackward(Node):
     __slots__ = ()
 
     def apply(self, g):
-        in_shape, scales, mode, align_corners, dtype = self.get_saved()
+        in_shape, scales, mode, align_corners, antialias, dtype = self.get_saved()
         g = A.to_f32(g) if A.is_low(g) else g
-        gx = _C.interpolate_backward(g, list(in_shape), scales, mode, align_corners)
+        gx = _C.interpolate_backward(g, list(in_shape), scales, mode, align_corners, antialias)
         return (A.cast(gx, dtype) if gx.dtype != dtype else gx,)
 
 
@@ -130,11 +130,18 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     True, s = 1 / scale_factor, not in / out (they differ when in * scale_factor is not whole);
     with ``recompute_scale_factor=True`` s = in / out.
 
+    ``antialias=True`` (bilinear and bicubic, 4-D input) resamples as PIL does: when a dim
+    shrinks by s > 1, the triangle (bilinear) or Keys cubic with A = -0.5 (bicubic) filter is
+    stretched by s, so each output averages all the inputs under it instead of sampling 2 or 4
+    of them (no aliasing); weights are normalised at the borders, and a dim that keeps its
+    size is copied.
+
     Differentiable in ``input``. float16 / bfloat16 input is computed in float32 and rounded
-    back. Where minidl differs: ``antialias=True`` raises NotImplementedError (PyTorch low-pass
-    filters before downsampling), so does ``"area"`` on 5-D input and ``"lanczos"`` (which
-    needs antialias); and bicubic's backward is the exact adjoint of its forward also when a
-    scale_factor leaves the size unchanged, where PyTorch's backward copies the gradient.
+    back. Where minidl differs: ``"area"`` on 5-D input and ``"lanczos"`` raise
+    NotImplementedError; and the backward is always the exact adjoint of the forward, where
+    PyTorch's backward is not in two corners (a scale_factor that leaves the size unchanged, or
+    doubles it, for 1-D / 3-D nearest and for bicubic: PyTorch's backward copies or halves
+    indices there, its forward does not).
 
     >>> import minidl as md
     >>> import minidl.nn.functional as F
@@ -147,6 +154,11 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     tensor([[[[0.0000, 0.5000, 1.0000],
               [1.0000, 1.5000, 2.0000],
               [2.0000, 2.5000, 3.0000]]]])
+    >>> row = md.arange(8.0).reshape(1, 1, 1, 8)       # shrink 8 -> 2: bilinear reads 2 pixels,
+    >>> F.interpolate(row, size=(1, 2), mode="bilinear")   # antialias weighs the 6 under each output
+    tensor([[[[1.5000, 5.5000]]]])
+    >>> F.interpolate(row, size=(1, 2), mode="bilinear", antialias=True)
+    tensor([[[[1.8929, 5.1071]]]])
     """
     if mode in ("nearest", "area", "nearest-exact"):
         if align_corners is not None:
@@ -165,9 +177,9 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
             raise ValueError("Lanczos mode does not support align_corners=True")
         if not antialias:
             raise ValueError("Lanczos mode requires antialias=True")
-    if antialias:
-        raise NotImplementedError(f"interpolate: antialias=True (mode {mode!r}) is not implemented in minidl; "
-                                  "use antialias=False, or low-pass filter (e.g. F.avg_pool2d) before downsampling")
+    if antialias and mode == "lanczos":
+        raise NotImplementedError("interpolate: mode 'lanczos' is not implemented in minidl; use 'bicubic' with "
+                                  "antialias=True")
     if mode == "area" and input.ndim in (3, 4, 5):
         if input.ndim == 5:
             raise NotImplementedError("interpolate: mode 'area' on 5-D input (adaptive_avg_pool3d) is not "
@@ -190,12 +202,12 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     if low:
         d = A.to_f32(d)
     kernel_scales = [0.0] * len(sizes) if scales is None else scales
-    y = _C.interpolate(d, sizes, kernel_scales, kernel_mode, bool(align_corners))
+    y = _C.interpolate(d, sizes, kernel_scales, kernel_mode, bool(align_corners), bool(antialias))
     dtype = input._data.dtype
     if low:
         y = A.cast(y, dtype)
     return result(y, InterpolateBackward, (input,),
-                  (tuple(input.shape), kernel_scales, kernel_mode, bool(align_corners), dtype))
+                  (tuple(input.shape), kernel_scales, kernel_mode, bool(align_corners), bool(antialias), dtype))
 
 
 def _deprecated(name: str):
