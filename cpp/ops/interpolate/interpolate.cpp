@@ -232,7 +232,7 @@ int64_t plane_grain(int64_t work_per_plane) { return std::max<int64_t>(1, 16384 
 template <class T>
 void run_planes(const T* src, T* dst, const InterpShape& s, bool backward) {
   std::vector<AxisTable<T>> tables;
-  tables.reserve(3);
+  tables.reserve(3);  // (each axis points into its table's vectors: the tables must not move)
   for (int k = 0; k < 3; ++k)
     tables.emplace_back(s.in[k], s.out[k], k >= 3 - s.spatial, s.mode, s.align_corners, s.scale[k], s.spatial == 2,
                         s.antialias);
