@@ -309,3 +309,27 @@ def test_antialias_float64_gradcheck_and_simd_sets(mode):
                 outs[name] = (y.detach().numpy(), mx.grad.numpy())
         for a, b in zip(outs["scalar"], outs[kernel_set]):
             np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
+
+
+def test_scale_factor_given_vs_recomputed():
+    """7 * 0.6 = 4.2 -> 4 outputs: the given scale_factor samples at 1 / 0.6 = 1.667 input pixels
+    per output, recompute_scale_factor=True at 7 / 4 = 1.75; PyTorch's results differ, and so do
+    minidl's, in the same way (for nearest the floors happen to agree here)."""
+    x = np.arange(7.0).reshape(1, 1, 7)
+    for mode in ("linear", "nearest"):
+        got = {}
+        for recompute in (None, True):
+            y = F.interpolate(md.tensor(x), scale_factor=0.6, mode=mode, recompute_scale_factor=recompute).numpy()
+            ty = TF.interpolate(torch.tensor(x), scale_factor=0.6, mode=mode, recompute_scale_factor=recompute)
+            np.testing.assert_allclose(y, ty.numpy(), rtol=1e-12)
+            got[recompute] = y
+        assert np.allclose(got[None], got[True]) == (mode == "nearest")
+
+
+def test_flipped_and_channels_last_input():
+    x = np.random.default_rng(11).standard_normal((2, 5, 6, 3)).astype(np.float32)
+    mx = md.flip(md.tensor(x), (2,)).permute(0, 3, 1, 2)  # (2, 3, 5, 6), strided like channels-last
+    tx = torch.flip(torch.tensor(x), (2,)).permute(0, 3, 1, 2)
+    for mode in ("nearest", "bilinear", "bicubic"):
+        np.testing.assert_allclose(F.interpolate(mx, size=(7, 4), mode=mode).numpy(),
+                                   TF.interpolate(tx, size=(7, 4), mode=mode).numpy(), rtol=1e-5, atol=1e-5)
