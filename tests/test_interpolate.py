@@ -29,7 +29,8 @@ CASES = {
         ((5, 6), dict(scale_factor=2)), ((6, 7), dict(scale_factor=(0.5, 1.6))), ((3, 4), dict(scale_factor=3.3)),
         ((7, 5), dict(scale_factor=(1.5, 0.75), recompute_scale_factor=True)), ((4, 4), dict(size=4)),
         ((5, 3), dict(size=(5, 6)))],
-    3: [((3, 4, 5), dict(size=(5, 3, 7))), ((2, 3, 3), dict(scale_factor=2)), ((5, 1, 4), dict(scale_factor=(0.6, 2.0, 1.3))),
+    3: [((3, 4, 5), dict(size=(5, 3, 7))), ((2, 3, 3), dict(scale_factor=2)),
+        ((5, 1, 4), dict(scale_factor=(0.6, 2.0, 1.3))),
         ((3, 2, 2), dict(size=(1, 4, 2)))],
 }
 

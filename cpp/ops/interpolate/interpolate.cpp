@@ -136,13 +136,15 @@ struct AxisTable {
         idx[0] = in == out ? o : 0;  // a missing dim (1 -> 1), or an antialiased dim that keeps its size
       } else if (mode == InterpMode::nearest) {
         // PyTorch's nearest_idx: floor(o * s) in float32
+        const float s = scale_value<float>(scale, in, out);
         if (nearest_shortcuts && out == in) idx[0] = o;
         else if (nearest_shortcuts && out == 2 * in) idx[0] = o >> 1;
-        else idx[0] = std::min(static_cast<int64_t>(std::floor(static_cast<float>(o) * scale_value<float>(scale, in, out))), in - 1);
+        else idx[0] = std::min(static_cast<int64_t>(std::floor(static_cast<float>(o) * s)), in - 1);
       } else if (mode == InterpMode::nearest_exact) {
         // (o + 0.5) in double times the float32 scale, rounded to float32 by floorf
         const float s = scale_value<float>(scale, in, out);
-        idx[0] = std::min(static_cast<int64_t>(std::floor(static_cast<float>((static_cast<double>(o) + 0.5) * s))), in - 1);
+        const double r = (static_cast<double>(o) + 0.5) * s;
+        idx[0] = std::min(static_cast<int64_t>(std::floor(static_cast<float>(r))), in - 1);
       } else if (mode == InterpMode::linear) {
         if (out == in) {  // PyTorch copies when the size does not change, whatever the scale
           idx[0] = idx[1] = o;
@@ -227,7 +229,9 @@ namespace minidl {
 namespace {
 
 // grain for parallel_for over planes: fork only when a chunk is worth ~a few microseconds
-int64_t plane_grain(int64_t work_per_plane) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(work_per_plane, 1)); }
+int64_t plane_grain(int64_t work_per_plane) {
+  return std::max<int64_t>(1, 16384 / std::max<int64_t>(work_per_plane, 1));
+}
 
 template <class T>
 void run_planes(const T* src, T* dst, const InterpShape& s, bool backward) {
@@ -261,7 +265,8 @@ void run_planes(const T* src, T* dst, const InterpShape& s, bool backward) {
 }  // namespace
 
 void interpolate_forward(const void* x, void* y, DType dtype, const InterpShape& s) {
-  MINIDL_DISPATCH_FLOAT(dtype, "interpolate", { run_planes<T>(static_cast<const T*>(x), static_cast<T*>(y), s, false); });
+  MINIDL_DISPATCH_FLOAT(dtype, "interpolate",
+                        { run_planes<T>(static_cast<const T*>(x), static_cast<T*>(y), s, false); });
 }
 
 void interpolate_backward(const void* gy, void* gx, DType dtype, const InterpShape& s) {

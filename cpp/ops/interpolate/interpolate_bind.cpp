@@ -62,7 +62,8 @@ py::array interpolate_backward_op(const py::array& gy_in, const std::vector<int6
     throw py::value_error("interpolate backward: gradient " + shape_str(g_shape) + " does not match input " +
                           shape_str(in_shape));
   const std::vector<int64_t> out_size(g_shape.begin() + 2, g_shape.end());
-  const InterpShape s = interp_shape(in_shape, out_size, scales, mode, align_corners, antialias, "interpolate backward");
+  const InterpShape s =
+      interp_shape(in_shape, out_size, scales, mode, align_corners, antialias, "interpolate backward");
   py::array gx = empty_array(t, in_shape);
   MaybeReleaseGil nogil(gx.size() + gy.size());
   if (gx.size() > 0) interpolate_backward(gy.data(), gx.mutable_data(), t, s);

@@ -86,7 +86,8 @@ def _output_and_scales(input: Tensor, size, scale_factor, recompute_scale_factor
                 raise ValueError(
                     "Input and scale_factor must have the same number of spatial dimensions, but got input with "
                     f"spatial dimensions of {list(input.shape[2:])} and scale_factor of shape {scale_factor}. Please "
-                    "provide input tensor in (N, C, d1, d2, ...,dK) format and scale_factor in (s1, s2, ...,sK) format.")
+                    "provide input tensor in (N, C, d1, d2, ...,dK) format and scale_factor in (s1, s2, ...,sK) "
+                    "format.")
             scales = [float(s) for s in scale_factor]
         else:
             scales = [float(scale_factor)] * dim
