@@ -20,6 +20,7 @@ import os
 import sys
 import tempfile
 import types
+import warnings
 
 import numpy as np
 import pytest
@@ -44,6 +45,13 @@ class Example:
 def data(t, *shape):
     """Deterministic float32 values in [-1, 1] of ``shape``: sin(0), sin(1), ..."""
     return t.sin(t.arange(float(math.prod(shape)))).reshape(shape)
+
+
+def _quietly(call):
+    """call() with its warnings silenced (the deprecated F.upsample* warn in both libraries)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return call()
 
 
 def _with_default_dtype(t):
@@ -416,6 +424,13 @@ F = {
         *t.nn.functional.max_pool2d(data(t, 1, 2, 4, 6), 2, return_indices=True), 2)),
     "lp_pool1d": Example(lambda t: t.nn.functional.lp_pool1d(data(t, 2, 3, 7).abs() + 0.1, 3, 2, stride=2)),
     "lp_pool2d": Example(lambda t: t.nn.functional.lp_pool2d(data(t, 1, 2, 4, 6), 2, (2, 3), ceil_mode=True)),
+    "interpolate": Example(lambda t: (t.nn.functional.interpolate(data(t, 1, 2, 3, 5), scale_factor=1.7, mode="bicubic"),
+                                      t.nn.functional.interpolate(data(t, 2, 1, 4), size=7, mode="linear", align_corners=True),
+                                      t.nn.functional.interpolate(data(t, 1, 2, 5, 4), scale_factor=(0.5, 2)))),
+    "upsample": Example(lambda t: _quietly(lambda: t.nn.functional.upsample(data(t, 1, 2, 3, 5), scale_factor=1.5,
+                                                                          mode="bilinear"))),
+    "upsample_nearest": Example(lambda t: _quietly(lambda: t.nn.functional.upsample_nearest(data(t, 1, 2, 3, 5), (4, 7)))),
+    "upsample_bilinear": Example(lambda t: _quietly(lambda: t.nn.functional.upsample_bilinear(data(t, 1, 2, 3, 5), 6))),
     "pixel_shuffle": Example(lambda t: t.nn.functional.pixel_shuffle(data(t, 2, 8, 3, 2), 2)),
     "pixel_unshuffle": Example(lambda t: t.nn.functional.pixel_unshuffle(data(t, 2, 2, 6, 4), 2)),
     "group_norm": Example(lambda t: t.nn.functional.group_norm(data(t, 2, 4, 3), 2, data(t, 4), data(t, 4) * 2)),

@@ -29,6 +29,7 @@
 #include "ops/scan/scan.h"      // (sort/scan block at the end)
 #include "ops/sort/sort.h"      // (sort/scan block at the end)
 #include "ops/ctc/ctc.h"        // (ctc block at the end)
+#include "ops/interpolate/interpolate.h"  // (interpolate block at the end)
 
 using namespace minidl;
 
@@ -711,6 +712,53 @@ int main() {
         grad.insert(grad.end(), loss.begin(), loss.end());
         return grad;
       }, 1e-4f, 1e-5f);
+    set_active_isa(best_isa());
+  }
+  // ==== interpolate: every SIMD set against the scalar reference; the backward is the adjoint ====
+  {
+    struct Case { int spatial; int64_t in[3], out[3]; };
+    const Case cases[] = {{1, {1, 1, 33}, {1, 1, 70}}, {2, {1, 7, 33}, {1, 15, 16}}, {2, {1, 1, 5}, {1, 3, 1}},
+                          {2, {1, 40, 9}, {1, 7, 9}}, {3, {3, 7, 9}, {5, 4, 17}}};
+    const InterpMode modes[] = {InterpMode::nearest, InterpMode::nearest_exact, InterpMode::linear, InterpMode::cubic};
+    for (const Case& c : cases)
+      for (InterpMode mode : modes)
+        for (int variant = 0; variant < 3; ++variant) {  // align_corners false, true; antialias
+          const bool align = variant == 1, antialias = variant == 2;
+          if ((mode == InterpMode::nearest || mode == InterpMode::nearest_exact) && variant > 0) continue;
+          if ((mode == InterpMode::cubic || antialias) && c.spatial != 2) continue;
+          InterpShape s;
+          s.antialias = antialias;
+          s.planes = 6;
+          s.spatial = c.spatial;
+          s.mode = mode;
+          s.align_corners = align;
+          for (int k = 0; k < 3; ++k) s.in[k] = c.in[k], s.out[k] = c.out[k];
+          const int64_t nx = s.planes * s.in[0] * s.in[1] * s.in[2], ny = s.planes * s.out[0] * s.out[1] * s.out[2];
+          const std::vector<float> x = random_vec(nx, 1.f, 51), g = random_vec(ny, 1.f, 52);
+          const std::string name = "interpolate mode " + std::to_string(static_cast<int>(mode)) + " spatial " +
+                                   std::to_string(c.spatial) + (align ? " align_corners" : "") +
+                                   (antialias ? " antialias" : "");
+          for (Isa isa : sets) {
+            compare_sets(isa, name + " forward", ny, [&] {
+              std::vector<float> y(ny);
+              interpolate_forward(x.data(), y.data(), DType::f32, s);
+              return y;
+            }, 1e-5f, 1e-6f);
+            compare_sets(isa, name + " backward", nx, [&] {
+              std::vector<float> gx(nx);
+              interpolate_backward(g.data(), gx.data(), DType::f32, s);
+              return gx;
+            }, 1e-5f, 1e-5f);
+          }
+          // <forward(x), g> == <x, backward(g)> on the reference, in float64
+          std::vector<double> xd(x.begin(), x.end()), gd(g.begin(), g.end()), yd(ny), gxd(nx);
+          interpolate_forward(xd.data(), yd.data(), DType::f64, s);
+          interpolate_backward(gd.data(), gxd.data(), DType::f64, s);
+          double lhs = 0, rhs = 0;
+          for (int64_t i = 0; i < ny; ++i) lhs += yd[i] * gd[i];
+          for (int64_t i = 0; i < nx; ++i) rhs += xd[i] * gxd[i];
+          check(std::fabs(lhs - rhs) <= 1e-9 * (1 + std::fabs(lhs)), name + ": backward is the adjoint");
+        }
     set_active_isa(best_isa());
   }
   std::printf("%d passed, %d failed\n", g_passed, g_failed);

@@ -17,6 +17,7 @@ from .ctc import CTCLoss
 from .embedding import Embedding
 from .embedding_bag import EmbeddingBag
 from .fold import Fold, Unfold
+from .interpolate import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 from .dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d
 from .flatten import ChannelShuffle, Flatten, Unflatten
 from .linear import Bilinear, Linear

@@ -20,6 +20,7 @@ from .embedding import embedding, one_hot  # noqa: F401
 from .embedding_bag import embedding_bag  # noqa: F401
 from .fold import fold, unfold  # noqa: F401
 from .groupnorm import group_norm, instance_norm, local_response_norm, normalize, rms_norm  # noqa: F401
+from .interpolate import interpolate, upsample, upsample_bilinear, upsample_nearest  # noqa: F401
 from .layernorm import layer_norm  # noqa: F401
 from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,  # noqa: F401
                    focal_loss, l1_loss, mse_loss, nll_loss)
