@@ -1,7 +1,6 @@
 // Matrix decompositions (md.linalg.svd / svdvals / qr) and the triangular solve that the QR
 // backward needs. Every function takes a batch of contiguous row-major matrices, one after
-// another, and runs OpenMP over the batch (and, for one big SVD, over the independent column
-// pairs of a Jacobi step).
+// another, and runs OpenMP over the batch.
 //
 //   SVD   A = U diag(S) Vh          A (m, n), k = min(m, n)
 //         U (m, k) or (m, m) with full_matrices, S (k) descending, Vh (k, n) or (n, n).

@@ -23,8 +23,11 @@
 // rotated nothing (at most kMaxSweeps: 6-10 are typical).
 //
 // Pair order: the round-robin tournament ("circle method"): each round pairs every column
-// with another, the k/2 pairs of a round touch disjoint columns, so OpenMP runs them side by
-// side for a big matrix; the order is the same on any thread count, and so are the results.
+// with another, and the k/2 pairs of a round touch disjoint columns, so they could run side
+// by side. Measured, that does not pay here: running each round on 2 threads (a
+// parallel_for per round, 255 fork-joins per sweep) made a 256 x 256 float32 svdvals take
+// 690-1040 ms against 127-168 ms on one thread (this busy 2-vCPU VM, alternating runs). So
+// one matrix runs on one thread; OpenMP splits a batch of matrices.
 //
 // The matrix A (m, n) is handled through B = A when m >= n (columns of length m) and
 // B = A^T when m < n, so that the k = min(m, n) columns rotated are the short side. Output
@@ -91,10 +94,8 @@ bool orthogonalize_pair(T* w, T* v, double* norm2, int64_t len, int64_t k, int64
   return true;
 }
 
-// Sweeps of round-robin rounds until one sweep rotates nothing. A round of K/2 pairs (K = k
-// rounded up to even; a pair with the dummy column K - 1 >= k is skipped) runs in parallel
-// when each thread gets enough work: a pair costs ~6 len flops, and forking the OpenMP team
-// costs a few microseconds, so a chunk gets at least 8192 / len pairs (~50k flops).
+// Sweeps of round-robin rounds until one sweep rotates nothing. A round has K/2 pairs (K = k
+// rounded up to even; a pair with the dummy column K - 1 >= k is skipped).
 template <class T>
 void jacobi_sweeps(T* w, T* v, int64_t len, int64_t k) {
   const double tol = std::sqrt(static_cast<double>(len)) * std::numeric_limits<T>::epsilon();
@@ -104,16 +105,12 @@ void jacobi_sweeps(T* w, T* v, int64_t len, int64_t k) {
   for (int sweep = 0; sweep < kMaxSweeps; ++sweep) {
     for (int64_t j = 0; j < k; ++j) norm2[j] = dot(w + j * len, w + j * len, len);  // fresh each sweep
     std::iota(player.begin(), player.end(), int64_t{0});
-    std::atomic<int64_t> rotations{0};
+    int64_t rotations = 0;
     for (int64_t round = 0; round + 1 < K; ++round) {
-      parallel_for(K / 2, std::max<int64_t>(1, 8192 / std::max<int64_t>(len, 1)), [&](int64_t b, int64_t e) {
-        int64_t done = 0;
-        for (int64_t i = b; i < e; ++i) {
-          const int64_t p = std::min(player[i], player[K - 1 - i]), q = std::max(player[i], player[K - 1 - i]);
-          if (q < k) done += orthogonalize_pair(w, v, norm2.data(), len, k, p, q, tol);
-        }
-        if (done) rotations += done;
-      });
+      for (int64_t i = 0; i < K / 2; ++i) {
+        const int64_t p = std::min(player[i], player[K - 1 - i]), q = std::max(player[i], player[K - 1 - i]);
+        if (q < k) rotations += orthogonalize_pair(w, v, norm2.data(), len, k, p, q, tol);
+      }
       std::rotate(player.begin() + 1, player.end() - 1, player.end());  // player 0 stays, the rest move one seat
     }
     if (rotations == 0) break;
