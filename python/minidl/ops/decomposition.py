@@ -46,11 +46,10 @@ linalg_qr = collections.namedtuple("linalg_qr", ["Q", "R"])
 _NON_FINITE = "linalg.svd: The algorithm failed to converge because the input matrix contained non-finite values."
 
 
-def _check_matrices(A_: Tensor, name: str, kernel: str) -> None:
+def _check_matrices(A_: Tensor, name: str, kernel: str, function: str) -> None:
     """PyTorch's checks: a Tensor of float32 / float64 matrices (*, m, n)."""
     if not isinstance(A_, Tensor):
-        raise TypeError(f"{name.replace('.', '_')}(): argument 'A' (position 1) must be Tensor, not "
-                        f"{type(A_).__name__}")
+        raise TypeError(f"{function}(): argument 'A' (position 1) must be Tensor, not {type(A_).__name__}")
     if A_.ndim < 2:
         raise RuntimeError(f"{name}: The input tensor A must have at least 2 dimensions.")
     if not A_.dtype.is_floating_point:
@@ -155,7 +154,7 @@ def svd(A: Tensor, full_matrices: bool = True, *, driver=None) -> linalg_svd:
     >>> md.allclose(U @ md.diag(S) @ Vh, A, atol=1e-5), md.allclose(U.T @ U, md.eye(2), atol=1e-6)
     (True, True)
     """
-    _check_matrices(A, "linalg.svd", "linalg_svd_cpu")
+    _check_matrices(A, "linalg.svd", "linalg_svd_cpu", "linalg_svd")
     if not isinstance(full_matrices, bool):
         raise TypeError(f"linalg_svd(): argument 'full_matrices' must be bool, not {type(full_matrices).__name__}")
     _no_driver(driver)
@@ -180,7 +179,7 @@ def svdvals(A: Tensor, *, driver=None) -> Tensor:
     >>> md.linalg.svdvals(md.tensor([[2., 0.], [0., -3.]]))
     tensor([3.0000, 2.0000])
     """
-    _check_matrices(A, "linalg.svd", "linalg_svd_cpu")
+    _check_matrices(A, "linalg.svd", "linalg_svd_cpu", "linalg_svdvals")
     _no_driver(driver)
     if not needs_grad(A):
         return _wrap(_svd_arrays(A, False, False)[1])
@@ -254,7 +253,7 @@ def qr(A: Tensor, mode: str = "reduced") -> linalg_qr:
     tensor([[-5.0000, -2.2000],
             [ 0.0000,  0.4000]])
     """
-    _check_matrices(A, "linalg.qr", "geqrf_cpu")
+    _check_matrices(A, "linalg.qr", "geqrf_cpu", "linalg_qr")
     if mode not in _QR_MODES:
         raise RuntimeError(f"qr received unrecognized mode '{mode}' but expected one of 'reduced' (default), 'r', "
                            "or 'complete'")
