@@ -11,14 +11,23 @@
 //   solve X = B R^-T for upper-triangular R (n, n) and B (rows, n): back substitution on
 //         each row of B (qr.cpp).
 //
-// dtype float32 or float64 (both computed in their own type; the SVD's dot products
-// accumulate in double).
+// dtype float32 or float64 (both computed in their own type; the reference SVD's dot products
+// accumulate in double). The float32 Jacobi step has a SIMD version (svd_simd.cpp, JacobiSimd).
 #pragma once
 #include <cstdint>
 
 #include "core/tensor_view.h"
 
 namespace minidl {
+
+// The two loops of a float32 Jacobi rotation, per ISA (svd_simd.cpp); the reference is the
+// plain loops at the top of svd.cpp.
+struct JacobiSimd {
+  // x.y, summed in float32 lanes (64 partial sums with AVX-512, 32 with AVX2)
+  float (*dot)(const float* x, const float* y, int64_t n);
+  // [x y] <- [x y] [[c, s], [-s, c]]
+  void (*rotate)(float* x, float* y, int64_t n, float c, float s);
+};
 
 // u, vh may be null (singular values only: svdvals). Returns how many matrices held a NaN or
 // an infinity (their outputs are left unspecified): the caller raises, as LAPACK's callers do.

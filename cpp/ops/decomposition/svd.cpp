@@ -35,16 +35,24 @@
 // extra columns of full_matrices, by Gram-Schmidt against the others (any orthonormal
 // completion is valid; LAPACK's differs). Signs: u_j follows w_j; like PyTorch's, the
 // decomposition is unique only up to the sign of each pair (u_j, v_j).
+//
+// SIMD: for float32 the two loops of a rotation (the dot product, the rotation) run from the
+// JacobiSimd table of the active ISA (svd_simd.cpp). 256 x 256 svdvals, 1 thread, medians of
+// 4 alternating runs on this busy 2-vCPU Xeon: scalar 106 ms, AVX2 59 ms, AVX-512 39 ms.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <type_traits>
 #include <vector>
 
+#include "core/dispatch.h"
 #include "core/dtype_dispatch.h"
 #include "core/parallel.h"
 #include "decomposition.h"
+
+MINIDL_SIMD_TABLE(minidl::JacobiSimd, jacobi_simd)
 
 namespace minidl {
 namespace {
@@ -74,19 +82,32 @@ void rotate(T* x, T* y, int64_t len, T c, T s) {
 // One pair (p, q): rotate when not yet orthogonal. w: k rows of length len (the columns of
 // B), v: k rows of length k (the columns of V) or null, norm2: the alpha / beta of each
 // column, updated. Returns whether it rotated.
+// simd: the float32 loops of the active ISA, or null for the reference loops.
 template <class T>
-bool orthogonalize_pair(T* w, T* v, double* norm2, int64_t len, int64_t k, int64_t p, int64_t q, double tol) {
+bool orthogonalize_pair(T* w, T* v, double* norm2, int64_t len, int64_t k, int64_t p, int64_t q, double tol,
+                        const JacobiSimd* simd) {
   const double alpha = norm2[p], beta = norm2[q];
   if (alpha == 0 || beta == 0) return false;  // a zero column is orthogonal to everything
   T* wp = w + p * len;
   T* wq = w + q * len;
-  const double gamma = dot(wp, wq, len);
+  double gamma;
+  if constexpr (std::is_same_v<T, float>) gamma = simd ? simd->dot(wp, wq, len) : dot(wp, wq, len);
+  else gamma = dot(wp, wq, len);
   if (!(std::fabs(gamma) > tol * std::sqrt(alpha * beta))) return false;
   const double zeta = (beta - alpha) / (2 * gamma);
   // for a huge zeta, sqrt(1 + zeta^2) would overflow: t ~ 1 / (2 zeta) there
   const double t = std::fabs(zeta) > 1e150 ? 0.5 / zeta
                                            : std::copysign(1.0, zeta) / (std::fabs(zeta) + std::sqrt(1 + zeta * zeta));
   const double c = 1 / std::sqrt(1 + t * t), s = c * t;
+  if constexpr (std::is_same_v<T, float>) {
+    if (simd) {
+      simd->rotate(wp, wq, len, static_cast<float>(c), static_cast<float>(s));
+      if (v) simd->rotate(v + p * k, v + q * k, k, static_cast<float>(c), static_cast<float>(s));
+      norm2[p] = alpha - t * gamma;
+      norm2[q] = beta + t * gamma;
+      return true;
+    }
+  }
   rotate(wp, wq, len, static_cast<T>(c), static_cast<T>(s));
   if (v) rotate(v + p * k, v + q * k, k, static_cast<T>(c), static_cast<T>(s));
   norm2[p] = alpha - t * gamma;
@@ -99,6 +120,8 @@ bool orthogonalize_pair(T* w, T* v, double* norm2, int64_t len, int64_t k, int64
 template <class T>
 void jacobi_sweeps(T* w, T* v, int64_t len, int64_t k) {
   const double tol = std::sqrt(static_cast<double>(len)) * std::numeric_limits<T>::epsilon();
+  const JacobiSimd* simd = nullptr;
+  if constexpr (std::is_same_v<T, float>) simd = jacobi_simd_active();
   std::vector<double> norm2(k);
   const int64_t K = k + (k & 1);
   std::vector<int64_t> player(K);
@@ -109,7 +132,7 @@ void jacobi_sweeps(T* w, T* v, int64_t len, int64_t k) {
     for (int64_t round = 0; round + 1 < K; ++round) {
       for (int64_t i = 0; i < K / 2; ++i) {
         const int64_t p = std::min(player[i], player[K - 1 - i]), q = std::max(player[i], player[K - 1 - i]);
-        if (q < k) rotations += orthogonalize_pair(w, v, norm2.data(), len, k, p, q, tol);
+        if (q < k) rotations += orthogonalize_pair(w, v, norm2.data(), len, k, p, q, tol, simd);
       }
       std::rotate(player.begin() + 1, player.end() - 1, player.end());  // player 0 stays, the rest move one seat
     }
