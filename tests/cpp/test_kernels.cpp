@@ -686,6 +686,20 @@ int main() {
       check(bad == 0 && svd_err < 1e-12 && orth_err < 1e-12 && sorted_err <= 0, "svd_jacobi U S Vh == A" + what);
       check(qr_err < 1e-12, "qr_householder Q R == A" + what);
     }
+    // float32: each SIMD set's Jacobi loops give the reference's singular values (within rounding)
+    for (auto [m, n] : {std::pair<int64_t, int64_t>{37, 21}, {21, 70}, {1, 1}}) {
+      const int64_t k = std::min(m, n);
+      std::vector<float> a = random_vec(m * n, 1.f, 44), ref(k), got(k);
+      set_active_isa(Isa::scalar);
+      svd_jacobi(a.data(), nullptr, ref.data(), nullptr, DType::f32, 1, m, n, false);
+      for (Isa isa : sets) {
+        set_active_isa(isa);
+        svd_jacobi(a.data(), nullptr, got.data(), nullptr, DType::f32, 1, m, n, false);
+        check(close(got, ref, 1e-5f, 1e-5f), std::string("svd_jacobi f32 singular values [") + isa_name(isa) + ", " +
+                                                  std::to_string(m) + "x" + std::to_string(n) + "]");
+      }
+      set_active_isa(best_isa());
+    }
     std::vector<float> nan_matrix = {1.f, NAN, 0.f, 1.f}, sv(2);
     check(svd_jacobi(nan_matrix.data(), nullptr, sv.data(), nullptr, DType::f32, 1, 2, 2, false) == 1,
           "svd_jacobi counts a matrix with a NaN");
