@@ -81,8 +81,8 @@ void rotate(T* x, T* y, int64_t len, T c, T s) {
 
 // One pair (p, q): rotate when not yet orthogonal. w: k rows of length len (the columns of
 // B), v: k rows of length k (the columns of V) or null, norm2: the alpha / beta of each
-// column, updated. Returns whether it rotated.
-// simd: the float32 loops of the active ISA, or null for the reference loops.
+// column, updated; simd: the float32 loops of the active ISA, or null for the reference
+// loops. Returns whether it rotated.
 template <class T>
 bool orthogonalize_pair(T* w, T* v, double* norm2, int64_t len, int64_t k, int64_t p, int64_t q, double tol,
                         const JacobiSimd* simd) {
@@ -90,8 +90,9 @@ bool orthogonalize_pair(T* w, T* v, double* norm2, int64_t len, int64_t k, int64
   if (alpha == 0 || beta == 0) return false;  // a zero column is orthogonal to everything
   T* wp = w + p * len;
   T* wq = w + q * len;
-  double gamma;
-  if constexpr (std::is_same_v<T, float>) gamma = simd ? simd->dot(wp, wq, len) : dot(wp, wq, len);
+  const bool vector_loops = std::is_same_v<T, float> && simd;
+  double gamma = 0;
+  if constexpr (std::is_same_v<T, float>) gamma = vector_loops ? simd->dot(wp, wq, len) : dot(wp, wq, len);
   else gamma = dot(wp, wq, len);
   if (!(std::fabs(gamma) > tol * std::sqrt(alpha * beta))) return false;
   const double zeta = (beta - alpha) / (2 * gamma);
@@ -99,17 +100,13 @@ bool orthogonalize_pair(T* w, T* v, double* norm2, int64_t len, int64_t k, int64
   const double t = std::fabs(zeta) > 1e150 ? 0.5 / zeta
                                            : std::copysign(1.0, zeta) / (std::fabs(zeta) + std::sqrt(1 + zeta * zeta));
   const double c = 1 / std::sqrt(1 + t * t), s = c * t;
-  if constexpr (std::is_same_v<T, float>) {
-    if (simd) {
-      simd->rotate(wp, wq, len, static_cast<float>(c), static_cast<float>(s));
-      if (v) simd->rotate(v + p * k, v + q * k, k, static_cast<float>(c), static_cast<float>(s));
-      norm2[p] = alpha - t * gamma;
-      norm2[q] = beta + t * gamma;
-      return true;
-    }
-  }
-  rotate(wp, wq, len, static_cast<T>(c), static_cast<T>(s));
-  if (v) rotate(v + p * k, v + q * k, k, static_cast<T>(c), static_cast<T>(s));
+  const auto rotate_rows = [&](T* x, T* y, int64_t n) {
+    if constexpr (std::is_same_v<T, float>)
+      if (vector_loops) return simd->rotate(x, y, n, static_cast<float>(c), static_cast<float>(s));
+    rotate(x, y, n, static_cast<T>(c), static_cast<T>(s));
+  };
+  rotate_rows(wp, wq, len);
+  if (v) rotate_rows(v + p * k, v + q * k, k);
   norm2[p] = alpha - t * gamma;
   norm2[q] = beta + t * gamma;
   return true;
