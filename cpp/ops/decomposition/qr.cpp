@@ -32,7 +32,10 @@ void qr_one(const T* a, T* q, T* r, int64_t m, int64_t n, int64_t qcols, int64_t
   std::vector<T> work(a, a + m * n);  // becomes R above the diagonal
   std::vector<T> v(m * k, T(0));      // the Householder vectors, column j in v[j*m + i]
   std::vector<T> tau(k, T(0));
-  std::vector<double> row_sums(n);
+  // the sums below are in T, as LAPACK's sgeqrf / dgeqrf: each loop over c is then an axpy on
+  // contiguous T values, which the compiler vectorizes (mixed double += float did not: 256 x 256
+  // float32: 13.3 ms before, 7.4 ms after; PyTorch 1.5 ms; 1 thread, medians of 7)
+  std::vector<T> row_sums(n);
   for (int64_t j = 0; j < k; ++j) {
     double below = 0;  // ||x_1..||^2
     for (int64_t i = j + 1; i < m; ++i) below += static_cast<double>(work[i * n + j]) * work[i * n + j];
@@ -47,12 +50,14 @@ void qr_one(const T* a, T* q, T* r, int64_t m, int64_t n, int64_t qcols, int64_t
     work[j * n + j] = static_cast<T>(beta);
     for (int64_t i = j + 1; i < m; ++i) work[i * n + j] = T(0);
     // the columns right of j: R[j:, c] -= tau v (v^T R[j:, c]); row-wise, as R is row-major
-    std::fill(row_sums.begin() + j + 1, row_sums.end(), 0.0);
-    for (int64_t i = j; i < m; ++i)
-      for (int64_t c = j + 1; c < n; ++c) row_sums[c] += static_cast<double>(vj[i]) * work[i * n + c];
+    std::fill(row_sums.begin() + j + 1, row_sums.end(), T(0));
     for (int64_t i = j; i < m; ++i) {
-      const double f = static_cast<double>(tau[j]) * vj[i];
-      for (int64_t c = j + 1; c < n; ++c) work[i * n + c] -= static_cast<T>(f * row_sums[c]);
+      const T vi = vj[i];
+      for (int64_t c = j + 1; c < n; ++c) row_sums[c] += vi * work[i * n + c];
+    }
+    for (int64_t i = j; i < m; ++i) {
+      const T f = tau[j] * vj[i];
+      for (int64_t c = j + 1; c < n; ++c) work[i * n + c] -= f * row_sums[c];
     }
   }
   for (int64_t i = 0; i < rrows; ++i)
@@ -61,16 +66,18 @@ void qr_one(const T* a, T* q, T* r, int64_t m, int64_t n, int64_t qcols, int64_t
   // Q = H_0 (H_1 (... (H_{k-1} I))): H_j changes rows j.., and only columns j.. are nonzero there
   for (int64_t i = 0; i < m; ++i)
     for (int64_t c = 0; c < qcols; ++c) q[i * qcols + c] = T(i == c);
-  std::vector<double> col_sums(qcols);
+  std::vector<T> col_sums(qcols);
   for (int64_t j = k - 1; j >= 0; --j) {
     if (tau[j] == T(0)) continue;
     const T* vj = &v[j * m];
-    std::fill(col_sums.begin() + j, col_sums.end(), 0.0);
-    for (int64_t i = j; i < m; ++i)
-      for (int64_t c = j; c < qcols; ++c) col_sums[c] += static_cast<double>(vj[i]) * q[i * qcols + c];
+    std::fill(col_sums.begin() + j, col_sums.end(), T(0));
     for (int64_t i = j; i < m; ++i) {
-      const double f = static_cast<double>(tau[j]) * vj[i];
-      for (int64_t c = j; c < qcols; ++c) q[i * qcols + c] -= static_cast<T>(f * col_sums[c]);
+      const T vi = vj[i];
+      for (int64_t c = j; c < qcols; ++c) col_sums[c] += vi * q[i * qcols + c];
+    }
+    for (int64_t i = j; i < m; ++i) {
+      const T f = tau[j] * vj[i];
+      for (int64_t c = j; c < qcols; ++c) q[i * qcols + c] -= f * col_sums[c];
     }
   }
 }
