@@ -316,6 +316,8 @@ def test_orthogonal_init_leaves_grad_alone_and_checks_dims():
     assert md.nn.init.orthogonal_(md.empty(0, 3)).shape == (0, 3)
     h = md.nn.init.orthogonal_(md.empty(4, 6, dtype=md.float64))
     assert h.dtype == md.float64
+    low = md.nn.init.orthogonal_(md.empty(4, 6, dtype=md.bfloat16)).float().numpy()  # built in float32
+    np.testing.assert_allclose(low @ low.T, np.eye(4), atol=2e-2)
 
 
 # ---- bad input ---------------------------------------------------------------------------
