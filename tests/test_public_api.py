@@ -309,7 +309,8 @@ MD = {
     "addcdiv": Example(lambda t: t.addcdiv(data(t, 3), data(t, 2, 3), data(t, 3) + 2, value=-2)),
     "lerp": Example(lambda t: (t.lerp(data(t, 3), t.ones(3), 0.3), t.lerp(data(t, 2, 3), t.ones(3), data(t, 3)))),
     # --- norms and distances ------------------------------------------------------------
-    "norm": Example(lambda t: (t.norm(data(t, 2, 3)), t.norm(data(t, 2, 3), 1, 1), t.norm(data(t, 2, 3), dim=0))),
+    "norm": Example(lambda t: (t.norm(data(t, 2, 3)), t.norm(data(t, 2, 3), 1, 1), t.norm(data(t, 2, 3), dim=0),
+                               t.norm(data(t, 2, 3), "nuc"))),
     "cdist": Example(lambda t: (t.cdist(data(t, 4, 3), data(t, 2, 3)), t.cdist(data(t, 2, 4, 3), data(t, 2, 5, 3), 1.0))),
     # --- reductions ---------------------------------------------------------------------
     "sum": Example(lambda t: (t.sum(data(t, 2, 3)), t.sum(data(t, 2, 3), 1, keepdim=True), t.sum(t.tensor([True, True])))),

@@ -33,4 +33,5 @@ PYBIND11_MODULE(_C, m) {
   register_sort(m);
   register_scan(m);
   register_interpolate(m);
+  register_decomposition(m);
 }

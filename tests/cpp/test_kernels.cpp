@@ -1,11 +1,13 @@
 // Kernel tests in plain C++ (no framework): every available SIMD set against the scalar
 // reference set, on odd sizes, for elementwise ops, activations, softmax, reductions, casts
 // and GEMM. Prints "N passed, N failed" and exits non-zero on any failure.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ops/activation/activation.h"
@@ -30,6 +32,7 @@
 #include "ops/sort/sort.h"      // (sort/scan block at the end)
 #include "ops/ctc/ctc.h"        // (ctc block at the end)
 #include "ops/interpolate/interpolate.h"  // (interpolate block at the end)
+#include "ops/decomposition/decomposition.h"  // (decomposition block at the end)
 
 using namespace minidl;
 
@@ -760,6 +763,61 @@ int main() {
           check(std::fabs(lhs - rhs) <= 1e-9 * (1 + std::fabs(lhs)), name + ": backward is the adjoint");
         }
     set_active_isa(best_isa());
+  }
+  // ==== decomposition: no SIMD sets; U S Vh == A, Q R == A, orthonormal, batch on 2 threads ====
+  {
+    for (auto [m, n] : {std::pair<int64_t, int64_t>{7, 4}, {4, 7}, {5, 5}, {1, 3}}) {
+      const int64_t batch = 3, k = std::min(m, n);
+      std::vector<double> a(batch * m * n);
+      std::vector<float> af = random_vec(a.size(), 1.f, 43);
+      for (size_t i = 0; i < a.size(); ++i) a[i] = af[i];
+      std::vector<double> u(batch * m * m), s(batch * k), vh(batch * n * n), q(batch * m * k), r(batch * k * n);
+      const int before = num_threads();
+      set_num_threads(2);
+      const int64_t bad = svd_jacobi(a.data(), u.data(), s.data(), vh.data(), DType::f64, batch, m, n, true);
+      qr_householder(a.data(), q.data(), r.data(), DType::f64, batch, m, n, false);
+      set_num_threads(before);
+      double svd_err = 0, orth_err = 0, qr_err = 0, sorted_err = 0;
+      for (int64_t b = 0; b < batch; ++b) {
+        const double* A = &a[b * m * n];
+        const double *U = &u[b * m * m], *S = &s[b * k], *V = &vh[b * n * n], *Q = &q[b * m * k], *R = &r[b * k * n];
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) {
+            double usv = 0, qr = 0;
+            for (int64_t l = 0; l < k; ++l) usv += U[i * m + l] * S[l] * V[l * n + j];
+            for (int64_t l = 0; l < k; ++l) qr += Q[i * k + l] * R[l * n + j];
+            svd_err = std::max(svd_err, std::fabs(usv - A[i * n + j]));
+            qr_err = std::max(qr_err, std::fabs(qr - A[i * n + j]));
+          }
+        for (int64_t i = 0; i < m; ++i)  // U^T U = I (m x m, full_matrices)
+          for (int64_t j = 0; j < m; ++j) {
+            double d = 0;
+            for (int64_t l = 0; l < m; ++l) d += U[l * m + i] * U[l * m + j];
+            orth_err = std::max(orth_err, std::fabs(d - (i == j)));
+          }
+        for (int64_t l = 0; l + 1 < k; ++l) sorted_err = std::max(sorted_err, S[l + 1] - S[l]);
+      }
+      const std::string what = " " + std::to_string(m) + "x" + std::to_string(n) + " batch 3 on 2 threads";
+      check(bad == 0 && svd_err < 1e-12 && orth_err < 1e-12 && sorted_err <= 0, "svd_jacobi U S Vh == A" + what);
+      check(qr_err < 1e-12, "qr_householder Q R == A" + what);
+    }
+    // float32: each SIMD set's Jacobi loops give the reference's singular values (within rounding)
+    for (auto [m, n] : {std::pair<int64_t, int64_t>{37, 21}, {21, 70}, {1, 1}}) {
+      const int64_t k = std::min(m, n);
+      std::vector<float> a = random_vec(m * n, 1.f, 44), ref(k), got(k);
+      set_active_isa(Isa::scalar);
+      svd_jacobi(a.data(), nullptr, ref.data(), nullptr, DType::f32, 1, m, n, false);
+      for (Isa isa : sets) {
+        set_active_isa(isa);
+        svd_jacobi(a.data(), nullptr, got.data(), nullptr, DType::f32, 1, m, n, false);
+        check(close(got, ref, 1e-5f, 1e-5f), std::string("svd_jacobi f32 singular values [") + isa_name(isa) + ", " +
+                                                  std::to_string(m) + "x" + std::to_string(n) + "]");
+      }
+      set_active_isa(best_isa());
+    }
+    std::vector<float> nan_matrix = {1.f, NAN, 0.f, 1.f}, sv(2);
+    check(svd_jacobi(nan_matrix.data(), nullptr, sv.data(), nullptr, DType::f32, 1, 2, 2, false) == 1,
+          "svd_jacobi counts a matrix with a NaN");
   }
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;

@@ -19,11 +19,14 @@ from __future__ import annotations
 import math
 
 from .. import _C
+from ..dtypes import float32, float64
 from ..graph.grad_mode import no_grad
 from ..ops import array as A
 from ..ops.generator import rng_of as _rng_of
+from ..ops.decomposition import qr
 from ..ops.inplace import write as _write  # copies into t and bumps its version counter
-from ..ops.random import _random_float  # drawn in t's dtype, so U(a, b) never rounds up to b
+from ..ops.random import _random_float, randn  # (_random_float: drawn in t's dtype, so U(a, b) never rounds up to b)
+from ..ops.triangular import diagonal
 from ..tensor import Tensor
 
 
@@ -281,3 +284,41 @@ def dirac_(t: Tensor, groups: int = 1) -> Tensor:
         for i in range(min(out_per_group, t.shape[1])):
             w[(g * out_per_group + i, i) + centre] = 1
     return _write(t, w)
+
+
+@no_grad()
+def orthogonal_(tensor: Tensor, gain: float = 1, generator=None) -> Tensor:
+    """Fill ``tensor`` in place with a (semi-)orthogonal matrix times ``gain``; returns it.
+
+    Saxe et al. (2013): an orthogonal weight keeps every singular value at 1, so a deep linear
+    (or RNN) stack neither grows nor shrinks its signal. Built as PyTorch builds it: flatten
+    to rows = size(0) by cols = numel / rows, draw a standard normal matrix (transposed when
+    rows < cols), take its QR, multiply each column of Q by sign(R_jj) (which makes Q uniform
+    over the orthogonal matrices, Mezzadri 2007), transpose back and scale by ``gain``. The
+    rows (rows <= cols) or the columns (rows >= cols) are then orthonormal. The draws come from
+    minidl's generator (``generator`` or the default one), so the values differ from
+    PyTorch's; float16 / bfloat16 tensors are built in float32 (PyTorch's QR refuses them).
+
+    Shapes: any tensor with at least 2 dims; an empty one is left as it is.
+
+    >>> import minidl as md
+    >>> from minidl.nn import init
+    >>> w = init.orthogonal_(md.empty(3, 5))
+    >>> md.allclose(w @ w.T, md.eye(3), atol=1e-6)        # orthonormal rows
+    True
+    """
+    if tensor.ndim < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported")
+    if tensor.numel() == 0:
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows
+    dtype = tensor.dtype if tensor.dtype in (float32, float64) else float32
+    flattened = randn(rows, cols, dtype=dtype, generator=generator)
+    if rows < cols:
+        flattened = flattened.T
+    q, r = qr(flattened)
+    q = q * diagonal(r).sign()  # column j times sign(R_jj)
+    if rows < cols:
+        q = q.T
+    return _write(tensor, A.cast(A.contiguous((q * gain)._data), tensor._data.dtype).reshape(tuple(tensor.shape)))
