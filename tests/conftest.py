@@ -30,6 +30,7 @@ HOW_TO_GET = {
     "sklearn": "pip install scikit-learn",
     "matplotlib": "pip install matplotlib",
     "hypothesis": "pip install hypothesis",
+    "scipy.stats": "pip install scipy (scikit-learn, in the test extra, installs it)",
 }
 
 FASHION_MNIST_MISSING = ("Fashion-MNIST not found: apt-get install dataset-fashion-mnist (Debian/Ubuntu), or put "

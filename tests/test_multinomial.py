@@ -82,3 +82,13 @@ def test_bad_inputs_raise_as_torch():
         targs = (torch.tensor(args[0].numpy()),) + args[1:]
         with pytest.raises(RuntimeError, match=msg):
             torch.multinomial(*targs)
+
+
+def test_non_contiguous_and_low_precision_weights_sample_as_their_contiguous_copy():
+    w = md.tensor(np.random.default_rng(2).uniform(0, 1, (6, 4)))
+    for weights in (w.t(), w.t().to(md.float16), w[::2]):
+        for replacement in (True, False):
+            a = md.multinomial(weights, 3, replacement, generator=md.Generator().manual_seed(1))
+            b = md.multinomial(weights.contiguous().to(md.float64), 3, replacement,
+                               generator=md.Generator().manual_seed(1))
+            assert md.equal(a, b)

@@ -20,6 +20,7 @@ import os
 import sys
 import tempfile
 import types
+import warnings
 
 import numpy as np
 import pytest
@@ -46,6 +47,13 @@ def data(t, *shape):
     return t.sin(t.arange(float(math.prod(shape)))).reshape(shape)
 
 
+def _quietly(call):
+    """call() with its warnings silenced (the deprecated F.upsample* warn in both libraries)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return call()
+
+
 def _with_default_dtype(t):
     before = t.get_default_dtype()
     t.set_default_dtype(t.float64)
@@ -70,6 +78,15 @@ def _rng_round_trip(t):
     first = t.rand(4)
     t.set_rng_state(state)
     return t.equal(first, t.rand(4)), t.initial_seed()
+
+
+def _generator_round_trip(t):
+    g = t.Generator().manual_seed(5)
+    state = g.get_state()
+    first = t.randn(3, generator=g)
+    g.set_state(state)
+    return (t.equal(first, t.randn(3, generator=g)), g.initial_seed(), str(g.device),
+            t.Generator().initial_seed())
 
 
 def _save_load(t):
@@ -141,8 +158,13 @@ MD = {
     "randint_like": Example(lambda t: (t.randint_like(t.zeros(2, 3), 1), t.randint_like(t.zeros(4), 3, 4),
                                        t.randint_like(t.zeros(2, dtype=t.int64), 7).dtype)),
     "randperm": Example(lambda t: (t.randperm(6).sum(), t.randperm(6).dtype)),
-    "normal": Example(lambda t: t.normal(0.0, 1.0, (2, 3)), META),
-    "bernoulli": Example(lambda t: (t.bernoulli(t.ones(3)), t.bernoulli(t.zeros(2)))),
+    "normal": Example(lambda t: (t.normal(0.0, 1.0, (2, 3)), t.normal(t.zeros(2, 1, dtype=t.float64), t.ones(3)),
+                                 t.normal(t.zeros(4), 2.0), t.normal(1.0, t.ones(2))), META),
+    "bernoulli": Example(lambda t: (t.bernoulli(t.ones(3)), t.bernoulli(t.zeros(2)), t.bernoulli(t.zeros(2), p=1.0),
+                                    t.bernoulli(t.ones(2), generator=t.Generator()))),
+    "poisson": Example(lambda t: (t.poisson(t.zeros(2, 3)), t.poisson(t.full((4,), 3.0), t.Generator())), META),
+    "Generator": Example(_generator_round_trip),
+    "seed": Example(lambda t: (type(t.seed()), t.initial_seed() >= 0)),
     "manual_seed": Example(_rng_round_trip),
     "initial_seed": Example(_rng_round_trip),
     "get_rng_state": Example(_rng_round_trip),
@@ -287,7 +309,8 @@ MD = {
     "addcdiv": Example(lambda t: t.addcdiv(data(t, 3), data(t, 2, 3), data(t, 3) + 2, value=-2)),
     "lerp": Example(lambda t: (t.lerp(data(t, 3), t.ones(3), 0.3), t.lerp(data(t, 2, 3), t.ones(3), data(t, 3)))),
     # --- norms and distances ------------------------------------------------------------
-    "norm": Example(lambda t: (t.norm(data(t, 2, 3)), t.norm(data(t, 2, 3), 1, 1), t.norm(data(t, 2, 3), dim=0))),
+    "norm": Example(lambda t: (t.norm(data(t, 2, 3)), t.norm(data(t, 2, 3), 1, 1), t.norm(data(t, 2, 3), dim=0),
+                               t.norm(data(t, 2, 3), "nuc"))),
     "cdist": Example(lambda t: (t.cdist(data(t, 4, 3), data(t, 2, 3)), t.cdist(data(t, 2, 4, 3), data(t, 2, 5, 3), 1.0))),
     # --- reductions ---------------------------------------------------------------------
     "sum": Example(lambda t: (t.sum(data(t, 2, 3)), t.sum(data(t, 2, 3), 1, keepdim=True), t.sum(t.tensor([True, True])))),
@@ -320,6 +343,7 @@ MD = {
     "histc": Example(lambda t: (t.histc(data(t, 4, 5), bins=6), t.histc(data(t, 10), 4, -0.5, 0.5))),
     "unique": Example(lambda t: (t.unique(t.tensor([3, 1, 3, 2])),
                                  t.unique(t.tensor([[2., 1.], [2., 0.]]), return_inverse=True, return_counts=True))),
+    "from_dlpack": Example(lambda t: t.from_dlpack(np.arange(3.0)) * 2),
     "unique_consecutive": Example(lambda t: t.unique_consecutive(t.tensor([[1, 1], [1, 1], [0, 2]]), dim=0,
                                                                  return_inverse=True, return_counts=True)),
     "cumsum": Example(lambda t: (t.cumsum(data(t, 3, 4), 1), t.cumsum(t.tensor([True, True, False]), 0))),
@@ -401,6 +425,13 @@ F = {
         *t.nn.functional.max_pool2d(data(t, 1, 2, 4, 6), 2, return_indices=True), 2)),
     "lp_pool1d": Example(lambda t: t.nn.functional.lp_pool1d(data(t, 2, 3, 7).abs() + 0.1, 3, 2, stride=2)),
     "lp_pool2d": Example(lambda t: t.nn.functional.lp_pool2d(data(t, 1, 2, 4, 6), 2, (2, 3), ceil_mode=True)),
+    "interpolate": Example(lambda t: (t.nn.functional.interpolate(data(t, 1, 2, 3, 5), scale_factor=1.7, mode="bicubic"),
+                                      t.nn.functional.interpolate(data(t, 2, 1, 4), size=7, mode="linear", align_corners=True),
+                                      t.nn.functional.interpolate(data(t, 1, 2, 5, 4), scale_factor=(0.5, 2)))),
+    "upsample": Example(lambda t: _quietly(lambda: t.nn.functional.upsample(data(t, 1, 2, 3, 5), scale_factor=1.5,
+                                                                          mode="bilinear"))),
+    "upsample_nearest": Example(lambda t: _quietly(lambda: t.nn.functional.upsample_nearest(data(t, 1, 2, 3, 5), (4, 7)))),
+    "upsample_bilinear": Example(lambda t: _quietly(lambda: t.nn.functional.upsample_bilinear(data(t, 1, 2, 3, 5), 6))),
     "pixel_shuffle": Example(lambda t: t.nn.functional.pixel_shuffle(data(t, 2, 8, 3, 2), 2)),
     "pixel_unshuffle": Example(lambda t: t.nn.functional.pixel_unshuffle(data(t, 2, 2, 6, 4), 2)),
     "group_norm": Example(lambda t: t.nn.functional.group_norm(data(t, 2, 4, 3), 2, data(t, 4), data(t, 4) * 2)),
@@ -420,6 +451,10 @@ F = {
     "mse_loss": Example(lambda t: t.nn.functional.mse_loss(data(t, 2, 3), t.zeros(2, 3))),
     "l1_loss": Example(lambda t: t.nn.functional.l1_loss(data(t, 2, 3), t.ones(2, 3), reduction="sum")),
     "smooth_l1_loss": Example(lambda t: t.nn.functional.smooth_l1_loss(data(t, 2, 3) * 3, t.zeros(2, 3), beta=0.5)),
+    "ctc_loss": Example(lambda t: (t.nn.functional.ctc_loss(t.log_softmax(data(t, 6, 2, 4), 2), t.tensor([[1, 1, 2], [3, 2, 0]]),
+                                                           (6, 5), (3, 2)),
+                                   t.nn.functional.ctc_loss(t.log_softmax(data(t, 5, 2, 4), 2), t.tensor([1, 3, 3]), (5, 2),
+                                                           (1, 2), reduction="none", zero_infinity=True))),
     "huber_loss": Example(lambda t: t.nn.functional.huber_loss(data(t, 2, 3) * 3, t.zeros(2, 3), delta=2.0)),
     "poisson_nll_loss": Example(lambda t: t.nn.functional.poisson_nll_loss(data(t, 4), t.tensor([0., 1., 2., 5.]))),
     "kl_div": Example(lambda t: t.nn.functional.kl_div(t.log_softmax(data(t, 2, 3), 1), t.softmax(data(t, 2, 3), 1),

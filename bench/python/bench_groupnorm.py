@@ -1,11 +1,14 @@
 """GroupNorm(8, 64) on 32x64x32x32, forward and forward + backward, minidl vs PyTorch
-(issue 15's benchmark), and RMSNorm over 4096 x 1024 rows.
+(issue 15's benchmark), InstanceNorm2d(64, affine) at the same shape, and RMSNorm(768) over
+32 * 128 rows (a GPT-2 small batch of 32 sequences of 128 tokens).
 
     PYTHONPATH=python python3 bench/python/bench_groupnorm.py [--repeat 9] [--threads 1 2]
 
-Both libraries run the same thread count, timed in alternating turns (``paired_timeit``); medians in ms and the
-ratio minidl / PyTorch (< 1: minidl is faster). minidl's GroupNorm is the LayerNorm kernel
-over (N G, C/G H W) rows plus a per-channel multiply-add (nn/groupnorm.py).
+Both libraries run the same thread count, timed in alternating turns (``paired_timeit``);
+medians in ms and the ratio minidl / PyTorch (< 1: minidl is faster). The backward is
+y.backward(dy) with a fixed dy, gradients reset to None before each call, so each step times
+the normalization alone. minidl's kernels: cpp/ops/groupnorm/ (GroupNorm, InstanceNorm =
+GroupNorm with G = C) and cpp/ops/rmsnorm/.
 """
 from __future__ import annotations
 
@@ -27,25 +30,28 @@ from _common import cpu_model, paired_timeit  # noqa: E402
 def cases(lib):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((32, 64, 32, 32)).astype(np.float32)
-    r = rng.standard_normal((4096, 1024)).astype(np.float32)
-    gn = lib.nn.GroupNorm(8, 64)
-    rms = lib.nn.RMSNorm(1024)
+    gx = rng.standard_normal(x.shape).astype(np.float32)
+    r = rng.standard_normal((32 * 128, 768)).astype(np.float32)
+    gr = rng.standard_normal(r.shape).astype(np.float32)
+    layers = {"GroupNorm(8,64) 32x64x32x32": (lib.nn.GroupNorm(8, 64), x, gx),
+              "InstanceNorm2d(64,affine) same": (lib.nn.InstanceNorm2d(64, affine=True), x, gx),
+              "RMSNorm(768) 4096 rows": (lib.nn.RMSNorm(768), r, gr)}
+    out = {}
+    for name, (layer, a, ga) in layers.items():
+        xt, dy = lib.tensor(a, requires_grad=True), lib.tensor(ga)
+        params = list(layer.parameters())
 
-    def gn_fwd():
-        with lib.no_grad():
-            gn(lib.tensor(x))
+        def fwd(layer=layer, xt=xt):
+            with lib.no_grad():
+                layer(xt)
 
-    xt = lib.tensor(x, requires_grad=True)
-
-    def gn_fwd_bwd():
-        gn(xt).sum().backward()
-
-    rt = lib.tensor(r, requires_grad=True)
-
-    def rms_fwd_bwd():
-        rms(rt).sum().backward()
-    return {"GroupNorm(8,64) 32x64x32x32 fwd": gn_fwd, "GroupNorm fwd+bwd": gn_fwd_bwd,
-            "RMSNorm(1024) 4096 rows fwd+bwd": rms_fwd_bwd}
+        def fwd_bwd(layer=layer, xt=xt, dy=dy, params=params):
+            for t in [xt] + params:
+                t.grad = None
+            layer(xt).backward(dy)
+        out[name + " fwd"] = fwd
+        out[name + " fwd+bwd"] = fwd_bwd
+    return out
 
 
 def main(argv=None):
@@ -55,13 +61,13 @@ def main(argv=None):
     args = p.parse_args(argv)
     print(f"CPU: {cpu_model()}; minidl kernels: {md.backend.name}; torch {torch.__version__}")
     mcases, tcases = cases(md), cases(torch)
-    print(f"{'case':34s} {'threads':>7s} {'minidl ms':>10s} {'torch ms':>9s} {'ratio':>6s}")
+    print(f"{'case':42s} {'threads':>7s} {'minidl ms':>10s} {'torch ms':>9s} {'ratio':>6s}")
     for n in args.threads:
         md.set_num_threads(n)
         torch.set_num_threads(n)
         for name in mcases:
             m, t = (v * 1e3 for v in paired_timeit([mcases[name], tcases[name]], repeat=args.repeat))
-            print(f"{name:34s} {n:7d} {m:10.2f} {t:9.2f} {m / t:6.2f}")
+            print(f"{name:42s} {n:7d} {m:10.2f} {t:9.2f} {m / t:6.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ PYBIND11_MODULE(_C, m) {
   m.doc() = "minidl's C++ kernels (see cpp/ops/<concept>/)";
   using namespace minidl_py;
   register_runtime(m);
+  register_dlpack(m);
   register_random(m);
   // tensor ops
   register_copy(m);
@@ -17,8 +18,11 @@ PYBIND11_MODULE(_C, m) {
   register_activation(m);
   register_softmax(m);
   register_loss(m);
+  register_ctc(m);
   register_layernorm(m);
   register_batchnorm(m);
+  register_groupnorm(m);
+  register_rmsnorm(m);
   register_pooling(m);
   register_conv(m);
   register_attention(m);
@@ -28,4 +32,6 @@ PYBIND11_MODULE(_C, m) {
   register_amp(m);
   register_sort(m);
   register_scan(m);
+  register_interpolate(m);
+  register_decomposition(m);
 }

@@ -6,6 +6,7 @@
 namespace minidl_py {
 
 void register_runtime(pybind11::module_& m);  // kernel sets, threads, build features
+void register_dlpack(pybind11::module_& m);   // sharing memory with other libraries (bindings/dlpack.cpp)
 void register_random(pybind11::module_& m);
 void register_copy(pybind11::module_& m);
 void register_elementwise(pybind11::module_& m);
@@ -17,6 +18,8 @@ void register_softmax(pybind11::module_& m);
 void register_loss(pybind11::module_& m);
 void register_layernorm(pybind11::module_& m);
 void register_batchnorm(pybind11::module_& m);
+void register_groupnorm(pybind11::module_& m);  // GroupNorm, InstanceNorm
+void register_rmsnorm(pybind11::module_& m);
 void register_pooling(pybind11::module_& m);
 void register_conv(pybind11::module_& m);
 void register_attention(pybind11::module_& m);
@@ -25,5 +28,8 @@ void register_optim(pybind11::module_& m);
 void register_amp(pybind11::module_& m);
 void register_sort(pybind11::module_& m);
 void register_scan(pybind11::module_& m);
+void register_ctc(pybind11::module_& m);
+void register_interpolate(pybind11::module_& m);
+void register_decomposition(pybind11::module_& m);
 
 }  // namespace minidl_py

@@ -19,10 +19,13 @@ from .tensor import Size, Tensor, device, is_tensor, numel
 from . import _tensor_methods  # noqa: F401  attaches Tensor(data) and the methods that call ops/autograd/nn
 from . import autograd
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
-from .ops.creation import (arange, as_tensor, bernoulli, empty, empty_like, eye, from_numpy, full, full_like,
-                           get_rng_state, initial_seed, linspace, logspace, manual_seed, normal, ones, ones_like, rand,
-                           rand_like, randint, randint_like, randn, randn_like, randperm, set_rng_state, tensor, zeros,
-                           zeros_like)
+from .ops.creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, logspace,
+                           ones, ones_like, tensor, zeros, zeros_like)
+from .ops.generator import (Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed,
+                            set_rng_state)
+from .ops.random import (bernoulli, normal, poisson, rand, rand_like, randint, randint_like, randn, randn_like,
+                         randperm)
+from . import random
 from .ops.shape import (cat, chunk, clone, flatten, flip, narrow, permute, reshape, split, squeeze, stack, t,
                         tensor_split, transpose, unbind, unflatten, unsqueeze)
 from .ops.shape import cat as concat
@@ -38,6 +41,7 @@ from .ops.elementwise_functions import (abs, add, ceil, cos, div, divide, eq, er
                                         negative, pow, reciprocal, remainder, round, rsqrt, sign, sin, sqrt,
                                         square, sub, subtract, trunc)
 from .ops.compare import allclose, equal, isclose
+from .ops.dlpack import from_dlpack
 from .ops.gemm import bmm, matmul, mm
 from .ops.linalg import addcdiv, addcmul, addmm, baddbmm, dot, inner, lerp, outer, tensordot
 from .ops.norms import cdist, norm

@@ -10,8 +10,8 @@ from __future__ import annotations
 from .autograd import backward as _autograd_backward
 from .dtypes import as_dtype, dtype as _dtype, get_default_dtype
 from .nn import functional as F
-from .ops import (arrange, creation, elementwise, gemm, indexing, inplace, linalg, norms, reduce, sampling, scan, search,
-                  shape, sort, subscript, triangular)
+from .ops import (arrange, creation, dlpack, elementwise, gemm, indexing, inplace, linalg, norms, random, random_inplace,
+                  reduce, sampling, scan, search, shape, sort, subscript, triangular)
 from .ops import array as A
 from .tensor import Tensor, device
 
@@ -26,6 +26,8 @@ def _op(code, reverse=False):
 
 T = Tensor
 T.__add__ = T.add = _op(A.ADD)
+T.__dlpack__ = dlpack.dlpack_method  # sharing memory with PyTorch / NumPy / JAX (ops/dlpack.py)
+T.__dlpack_device__ = dlpack.dlpack_device_method
 T.__radd__ = _op(A.ADD, True)
 T.__sub__ = T.sub = _op(A.SUB)
 T.__rsub__ = _op(A.SUB, True)
@@ -112,8 +114,14 @@ T.masked_fill_ = inplace.masked_fill_
 T.fill_ = inplace.fill_
 T.zero_ = lambda self: inplace.fill_(self, 0)
 T.copy_ = inplace.copy_
-T.uniform_ = inplace.uniform_
-T.normal_ = inplace.normal_
+T.uniform_ = random_inplace.uniform_
+T.normal_ = random_inplace.normal_
+T.bernoulli_ = random_inplace.bernoulli_
+T.random_ = random_inplace.random_
+T.exponential_ = random_inplace.exponential_
+T.geometric_ = random_inplace.geometric_
+T.cauchy_ = random_inplace.cauchy_
+T.log_normal_ = random_inplace.log_normal_
 T.__setitem__ = inplace.setitem
 T._refresh_view = inplace.refresh_view  # tensor.py's _edge calls it for a stale view
 
@@ -326,6 +334,7 @@ T.clamp_max = elementwise.clamp_max
 T.tan = elementwise.tan
 T.unfold = arrange.unfold
 T.multinomial = sampling.multinomial
+T.bernoulli = random.bernoulli
 
 
 _TORCH_TYPE_NAMES = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}

@@ -21,7 +21,8 @@ import numbers
 import numpy as np
 
 from .dtypes import float32
-from .ops.creation import from_numpy, rand, randint, randn, tensor, zeros
+from .ops.creation import from_numpy, tensor, zeros
+from .ops.random import rand, randint, randn
 from .tensor import Tensor
 
 __all__ = ["Compose", "Normalize", "RandomCrop", "RandomHorizontalFlip", "RandomNoise"]

@@ -1,11 +1,13 @@
 // Kernel tests in plain C++ (no framework): every available SIMD set against the scalar
 // reference set, on odd sizes, for elementwise ops, activations, softmax, reductions, casts
 // and GEMM. Prints "N passed, N failed" and exits non-zero on any failure.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ops/activation/activation.h"
@@ -17,6 +19,8 @@
 #include "ops/elementwise/elementwise.h"
 #include "ops/gemm/gemm.h"
 #include "ops/layernorm/layernorm.h"
+#include "ops/groupnorm/groupnorm.h"
+#include "ops/rmsnorm/rmsnorm.h"
 #include "ops/gemm/gemm_lowp.h"
 #include "core/parallel.h"
 #include "ops/reduce/reduce.h"
@@ -26,6 +30,9 @@
 #include "ops/amp/amp.h"        // (kern2 block at the end)
 #include "ops/scan/scan.h"      // (sort/scan block at the end)
 #include "ops/sort/sort.h"      // (sort/scan block at the end)
+#include "ops/ctc/ctc.h"        // (ctc block at the end)
+#include "ops/interpolate/interpolate.h"  // (interpolate block at the end)
+#include "ops/decomposition/decomposition.h"  // (decomposition block at the end)
 
 using namespace minidl;
 
@@ -286,6 +293,36 @@ int main() {
                             DType::f32, rows, cols);
         std::vector<float> all = y;
         for (const auto* v : {&gx, &gw, &gb}) all.insert(all.end(), v->begin(), v->end());
+        return all;
+      }, 1e-4f, 1e-4f);
+    }
+  }
+  // group norm (C not a multiple of the vector width, S = 1 and odd S) and RMS norm rows of odd
+  // length: forward and backward
+  for (Isa isa : sets) {
+    for (int64_t s : {1, 7, 33, 1000}) {
+      GroupNormShape sh;
+      sh.n = 3; sh.c = 21; sh.s = s; sh.groups = 7;
+      const int64_t size = sh.n * sh.c * sh.s;
+      std::vector<float> x = random_vec(size, 3.f, 17), gy = random_vec(size, 1.f, 18);
+      std::vector<float> w = random_vec(sh.c, 1.f, 19), b = random_vec(sh.c, 1.f, 20);
+      compare_sets(isa, "group_norm s " + std::to_string(s), s, [&] {
+        std::vector<float> y(size), mean(sh.n * sh.groups), rstd(sh.n * sh.groups), gx(size), gw(sh.c), gb(sh.c);
+        group_norm_forward(x.data(), y.data(), w.data(), b.data(), mean.data(), rstd.data(), DType::f32, sh, 1e-5);
+        group_norm_backward(gy.data(), x.data(), w.data(), mean.data(), rstd.data(), gx.data(), gw.data(), gb.data(),
+                            DType::f32, sh);
+        std::vector<float> all = y;
+        for (const auto* v : {&gx, &gw, &gb}) all.insert(all.end(), v->begin(), v->end());
+        return all;
+      }, 1e-4f, 1e-4f);
+      const int64_t rows = 9, cols = s;  // x and gy hold more than rows * cols values
+      std::vector<float> rw = random_vec(cols, 1.f, 21);
+      compare_sets(isa, "rms_norm cols " + std::to_string(cols), cols, [&] {
+        std::vector<float> y(rows * cols), rrms(rows), gx(rows * cols), gw(cols);
+        rms_norm_forward(x.data(), y.data(), rw.data(), rrms.data(), DType::f32, rows, cols, 1e-6);
+        rms_norm_backward(gy.data(), x.data(), rw.data(), rrms.data(), gx.data(), gw.data(), DType::f32, rows, cols);
+        std::vector<float> all = y;
+        for (const auto* v : {&gx, &gw}) all.insert(all.end(), v->begin(), v->end());
         return all;
       }, 1e-4f, 1e-4f);
     }
@@ -645,6 +682,142 @@ int main() {
                                                 (reverse ? " reversed" : ""));
     }
     set_num_threads(before);
+  }
+  // ==== ctc: a count of alignments by hand, then every SIMD set against the scalar one ====
+  {
+    // uniform over C = 3 classes, T = 3 frames, target "1 2": 5 of the 27 alignments collapse
+    // to it (1 1 2, 1 2 2, - 1 2, 1 - 2, 1 2 -), so nll = log(27 / 5)
+    const CtcShape small{3, 1, 3, 2, 0};
+    std::vector<float> lp(9, -std::log(3.f)), nll(1), alpha(1 * 3 * 5);
+    const int64_t labels[] = {1, 2}, offset0[] = {0}, il3[] = {3}, tl2[] = {2};
+    ctc_loss_forward(lp.data(), DType::f32, small, labels, offset0, il3, tl2, nll.data(), alpha.data());
+    check(std::fabs(nll[0] - std::log(27.f / 5.f)) < 1e-5f, "ctc_loss_forward: log(27/5) for \"1 2\" in 3 frames");
+    // T = 50, N = 3, C = 9, targets of length 17, 0 and 20 (2L + 1 = 35 and 41: vector tails)
+    const int64_t T = 50, N = 3, C = 9, S = 20;
+    const CtcShape shape{T, N, C, S, 0};
+    std::vector<float> logits = random_vec(T * N * C, 2.f, 51), logp(logits.size());
+    for (int64_t r = 0; r < T * N; ++r) {  // log_softmax of each frame
+      double sum = 0;
+      for (int64_t c = 0; c < C; ++c) sum += std::exp(static_cast<double>(logits[r * C + c]));
+      for (int64_t c = 0; c < C; ++c) logp[r * C + c] = logits[r * C + c] - static_cast<float>(std::log(sum));
+    }
+    std::vector<int64_t> targets(N * S), offsets{0, S, 2 * S}, il{50, 31, 44}, tl{17, 0, 20};
+    for (int64_t i = 0; i < N * S; ++i) targets[i] = 1 + (i * 7 + i / 3) % (C - 1);
+    targets[1] = targets[0];  // a repeated label
+    const std::vector<float> grad_out{1.f, 0.5f, 2.f};
+    for (Isa isa : sets)
+      compare_sets(isa, "ctc_loss forward + backward", T * N * C, [&] {
+        std::vector<float> loss(N), la(N * T * (2 * S + 1)), grad(T * N * C);
+        ctc_loss_forward(logp.data(), DType::f32, shape, targets.data(), offsets.data(), il.data(), tl.data(),
+                         loss.data(), la.data());
+        ctc_loss_backward(grad_out.data(), logp.data(), DType::f32, shape, targets.data(), offsets.data(),
+                          il.data(), tl.data(), loss.data(), la.data(), false, grad.data());
+        grad.insert(grad.end(), loss.begin(), loss.end());
+        return grad;
+      }, 1e-4f, 1e-5f);
+    set_active_isa(best_isa());
+  }
+  // ==== interpolate: every SIMD set against the scalar reference; the backward is the adjoint ====
+  {
+    struct Case { int spatial; int64_t in[3], out[3]; };
+    const Case cases[] = {{1, {1, 1, 33}, {1, 1, 70}}, {2, {1, 7, 33}, {1, 15, 16}}, {2, {1, 1, 5}, {1, 3, 1}},
+                          {2, {1, 40, 9}, {1, 7, 9}}, {3, {3, 7, 9}, {5, 4, 17}}};
+    const InterpMode modes[] = {InterpMode::nearest, InterpMode::nearest_exact, InterpMode::linear, InterpMode::cubic};
+    for (const Case& c : cases)
+      for (InterpMode mode : modes)
+        for (int variant = 0; variant < 3; ++variant) {  // align_corners false, true; antialias
+          const bool align = variant == 1, antialias = variant == 2;
+          if ((mode == InterpMode::nearest || mode == InterpMode::nearest_exact) && variant > 0) continue;
+          if ((mode == InterpMode::cubic || antialias) && c.spatial != 2) continue;
+          InterpShape s;
+          s.antialias = antialias;
+          s.planes = 6;
+          s.spatial = c.spatial;
+          s.mode = mode;
+          s.align_corners = align;
+          for (int k = 0; k < 3; ++k) s.in[k] = c.in[k], s.out[k] = c.out[k];
+          const int64_t nx = s.planes * s.in[0] * s.in[1] * s.in[2], ny = s.planes * s.out[0] * s.out[1] * s.out[2];
+          const std::vector<float> x = random_vec(nx, 1.f, 51), g = random_vec(ny, 1.f, 52);
+          const std::string name = "interpolate mode " + std::to_string(static_cast<int>(mode)) + " spatial " +
+                                   std::to_string(c.spatial) + (align ? " align_corners" : "") +
+                                   (antialias ? " antialias" : "");
+          for (Isa isa : sets) {
+            compare_sets(isa, name + " forward", ny, [&] {
+              std::vector<float> y(ny);
+              interpolate_forward(x.data(), y.data(), DType::f32, s);
+              return y;
+            }, 1e-5f, 1e-6f);
+            compare_sets(isa, name + " backward", nx, [&] {
+              std::vector<float> gx(nx);
+              interpolate_backward(g.data(), gx.data(), DType::f32, s);
+              return gx;
+            }, 1e-5f, 1e-5f);
+          }
+          // <forward(x), g> == <x, backward(g)> on the reference, in float64
+          std::vector<double> xd(x.begin(), x.end()), gd(g.begin(), g.end()), yd(ny), gxd(nx);
+          interpolate_forward(xd.data(), yd.data(), DType::f64, s);
+          interpolate_backward(gd.data(), gxd.data(), DType::f64, s);
+          double lhs = 0, rhs = 0;
+          for (int64_t i = 0; i < ny; ++i) lhs += yd[i] * gd[i];
+          for (int64_t i = 0; i < nx; ++i) rhs += xd[i] * gxd[i];
+          check(std::fabs(lhs - rhs) <= 1e-9 * (1 + std::fabs(lhs)), name + ": backward is the adjoint");
+        }
+    set_active_isa(best_isa());
+  }
+  // ==== decomposition: no SIMD sets; U S Vh == A, Q R == A, orthonormal, batch on 2 threads ====
+  {
+    for (auto [m, n] : {std::pair<int64_t, int64_t>{7, 4}, {4, 7}, {5, 5}, {1, 3}}) {
+      const int64_t batch = 3, k = std::min(m, n);
+      std::vector<double> a(batch * m * n);
+      std::vector<float> af = random_vec(a.size(), 1.f, 43);
+      for (size_t i = 0; i < a.size(); ++i) a[i] = af[i];
+      std::vector<double> u(batch * m * m), s(batch * k), vh(batch * n * n), q(batch * m * k), r(batch * k * n);
+      const int before = num_threads();
+      set_num_threads(2);
+      const int64_t bad = svd_jacobi(a.data(), u.data(), s.data(), vh.data(), DType::f64, batch, m, n, true);
+      qr_householder(a.data(), q.data(), r.data(), DType::f64, batch, m, n, false);
+      set_num_threads(before);
+      double svd_err = 0, orth_err = 0, qr_err = 0, sorted_err = 0;
+      for (int64_t b = 0; b < batch; ++b) {
+        const double* A = &a[b * m * n];
+        const double *U = &u[b * m * m], *S = &s[b * k], *V = &vh[b * n * n], *Q = &q[b * m * k], *R = &r[b * k * n];
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) {
+            double usv = 0, qr = 0;
+            for (int64_t l = 0; l < k; ++l) usv += U[i * m + l] * S[l] * V[l * n + j];
+            for (int64_t l = 0; l < k; ++l) qr += Q[i * k + l] * R[l * n + j];
+            svd_err = std::max(svd_err, std::fabs(usv - A[i * n + j]));
+            qr_err = std::max(qr_err, std::fabs(qr - A[i * n + j]));
+          }
+        for (int64_t i = 0; i < m; ++i)  // U^T U = I (m x m, full_matrices)
+          for (int64_t j = 0; j < m; ++j) {
+            double d = 0;
+            for (int64_t l = 0; l < m; ++l) d += U[l * m + i] * U[l * m + j];
+            orth_err = std::max(orth_err, std::fabs(d - (i == j)));
+          }
+        for (int64_t l = 0; l + 1 < k; ++l) sorted_err = std::max(sorted_err, S[l + 1] - S[l]);
+      }
+      const std::string what = " " + std::to_string(m) + "x" + std::to_string(n) + " batch 3 on 2 threads";
+      check(bad == 0 && svd_err < 1e-12 && orth_err < 1e-12 && sorted_err <= 0, "svd_jacobi U S Vh == A" + what);
+      check(qr_err < 1e-12, "qr_householder Q R == A" + what);
+    }
+    // float32: each SIMD set's Jacobi loops give the reference's singular values (within rounding)
+    for (auto [m, n] : {std::pair<int64_t, int64_t>{37, 21}, {21, 70}, {1, 1}}) {
+      const int64_t k = std::min(m, n);
+      std::vector<float> a = random_vec(m * n, 1.f, 44), ref(k), got(k);
+      set_active_isa(Isa::scalar);
+      svd_jacobi(a.data(), nullptr, ref.data(), nullptr, DType::f32, 1, m, n, false);
+      for (Isa isa : sets) {
+        set_active_isa(isa);
+        svd_jacobi(a.data(), nullptr, got.data(), nullptr, DType::f32, 1, m, n, false);
+        check(close(got, ref, 1e-5f, 1e-5f), std::string("svd_jacobi f32 singular values [") + isa_name(isa) + ", " +
+                                                  std::to_string(m) + "x" + std::to_string(n) + "]");
+      }
+      set_active_isa(best_isa());
+    }
+    std::vector<float> nan_matrix = {1.f, NAN, 0.f, 1.f}, sv(2);
+    check(svd_jacobi(nan_matrix.data(), nullptr, sv.data(), nullptr, DType::f32, 1, 2, 2, false) == 1,
+          "svd_jacobi counts a matrix with a NaN");
   }
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;

@@ -1,43 +1,43 @@
-// xoshiro256** (Blackman & Vigna, 2018): fast, 256-bit state, passes BigCrush. One global
-// generator, seeded by md.manual_seed through splitmix64 as the authors recommend.
+// xoshiro256** (Blackman & Vigna, 2018): fast, 256-bit state, passes BigCrush. Each Rng (one
+// md.Generator) owns its state, seeded by manual_seed through splitmix64 as the authors recommend.
 //
 // Read top to bottom: the generator (next_u64) and its two derived draws, a uniform double in
-// [0, 1) and an unbiased integer below n; seeding and state; then the fills, each a plain loop
-// drawing in index order. That loop is the only implementation (no SIMD table, no threads):
-// one sequential stream, so a seed gives the same numbers on every machine and thread count.
-// Nothing here has a gradient.
+// [0, 1) and an unbiased integer below n; seeding; then the fills, each a plain loop drawing in
+// index order. That loop is the only implementation (no SIMD table, no threads): one sequential
+// stream, so a seed gives the same numbers on every machine and thread count. Nothing here has
+// a gradient.
 #include "random.h"
 
 #include <cmath>
 #include <string>
 
 #include "core/dtype_dispatch.h"
+#include "ops/copy/copy.h"
 
 namespace minidl {
 namespace {
 
-uint64_t g_state[4];
-uint64_t g_seed = 0;
-
 inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-inline uint64_t next_u64() {
-  const uint64_t result = rotl(g_state[1] * 5, 7) * 9;
-  const uint64_t t = g_state[1] << 17;
-  g_state[2] ^= g_state[0];
-  g_state[3] ^= g_state[1];
-  g_state[1] ^= g_state[2];
-  g_state[0] ^= g_state[3];
-  g_state[2] ^= t;
-  g_state[3] = rotl(g_state[3], 45);
+}  // namespace
+
+uint64_t Rng::next_u64() {
+  const uint64_t result = rotl(state[1] * 5, 7) * 9;
+  const uint64_t t = state[1] << 17;
+  state[2] ^= state[0];
+  state[3] ^= state[1];
+  state[1] ^= state[2];
+  state[0] ^= state[3];
+  state[2] ^= t;
+  state[3] = rotl(state[3], 45);
   return result;
 }
 
-// uniform in [0, 1) with 53 random bits
-inline double next_double() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
+double Rng::next_double() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
 
-// unbiased integer in [0, n) (Lemire's multiply-shift with rejection)
-inline uint64_t next_below(uint64_t n) {
+// Lemire's multiply-shift with rejection: the high word of u * n is uniform on [0, n) once
+// the low words that would over-represent some values are rejected
+uint64_t Rng::next_below(uint64_t n) {
   __uint128_t m = static_cast<__uint128_t>(next_u64()) * n;
   uint64_t low = static_cast<uint64_t>(m);
   if (low < n) {
@@ -50,14 +50,10 @@ inline uint64_t next_below(uint64_t n) {
   return static_cast<uint64_t>(m >> 64);
 }
 
-struct Init { Init() { manual_seed(0x5eed5eedULL); } } g_init;
-
-}  // namespace
-
-void manual_seed(uint64_t seed) {
-  g_seed = seed;
-  uint64_t z = seed;
-  for (auto& s : g_state) {  // splitmix64
+void Rng::manual_seed(uint64_t seed_value) {
+  seed = seed_value;
+  uint64_t z = seed_value;
+  for (auto& s : state) {  // splitmix64
     z += 0x9e3779b97f4a7c15ULL;
     uint64_t x = z;
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -66,27 +62,47 @@ void manual_seed(uint64_t seed) {
   }
 }
 
-uint64_t initial_seed() { return g_seed; }
-void get_rng_state(uint64_t out[4]) { for (int i = 0; i < 4; ++i) out[i] = g_state[i]; }
-void set_rng_state(const uint64_t in[4]) { for (int i = 0; i < 4; ++i) g_state[i] = in[i]; }
+Rng& default_rng() {
+  static Rng rng(0x5eed5eedULL);  // minidl's start-up seed since before Generators existed
+  return rng;
+}
 
-void fill_uniform(void* out, DType dtype, int64_t n, double low, double high) {
+namespace {
+
+// float16 / bfloat16 (bit patterns): the draw rounded once more, with the same guard, since
+// rounding to 11 or 8 significant bits reaches `high` often (1 draw in ~4000 for float16 on [0, 1))
+template <uint16_t (*to_bits)(float), float (*from_bits)(uint16_t)>
+void fill_uniform_lowp(Rng& rng, uint16_t* o, int64_t n, double low, double high) {
+  const uint16_t low_bits = to_bits(static_cast<float>(low));
+  for (int64_t i = 0; i < n; ++i) {
+    const uint16_t v = to_bits(static_cast<float>(low + (high - low) * rng.next_double()));
+    o[i] = from_bits(v) < high ? v : low_bits;
+  }
+}
+
+}  // namespace
+
+void fill_uniform(Rng& rng, void* out, DType dtype, int64_t n, double low, double high) {
+  if (dtype == DType::f16)
+    return fill_uniform_lowp<float_to_half, half_to_float>(rng, static_cast<uint16_t*>(out), n, low, high);
+  if (dtype == DType::bf16)
+    return fill_uniform_lowp<float_to_bfloat16, bfloat16_to_float>(rng, static_cast<uint16_t*>(out), n, low, high);
   MINIDL_DISPATCH_FLOAT(dtype, "rand", {
     T* o = static_cast<T*>(out);
     for (int64_t i = 0; i < n; ++i) {
-      T v = static_cast<T>(low + (high - low) * next_double());
+      T v = static_cast<T>(low + (high - low) * rng.next_double());
       o[i] = v < static_cast<T>(high) ? v : static_cast<T>(low);  // float rounding may reach high
     }
   });
 }
 
-void fill_normal(void* out, DType dtype, int64_t n, double mean, double std) {
+void fill_normal(Rng& rng, void* out, DType dtype, int64_t n, double mean, double std) {
   MINIDL_DISPATCH_FLOAT(dtype, "randn", {
     T* o = static_cast<T*>(out);
     // Box-Muller: two uniforms -> two independent N(0, 1)
     for (int64_t i = 0; i < n; i += 2) {
-      double u1 = 1.0 - next_double();  // (0, 1]: log is finite
-      double u2 = next_double();
+      double u1 = 1.0 - rng.next_double();  // (0, 1]: log is finite
+      double u2 = rng.next_double();
       double r = std::sqrt(-2.0 * std::log(u1));
       o[i] = static_cast<T>(mean + std * r * std::cos(2 * M_PI * u2));
       if (i + 1 < n) o[i + 1] = static_cast<T>(mean + std * r * std::sin(2 * M_PI * u2));
@@ -94,23 +110,120 @@ void fill_normal(void* out, DType dtype, int64_t n, double mean, double std) {
   });
 }
 
-void fill_randint(int64_t* out, int64_t n, int64_t low, int64_t high) {
+void fill_randint(Rng& rng, int64_t* out, int64_t n, int64_t low, int64_t high) {
   if (high <= low)
     throw KernelError("randint: high (" + std::to_string(high) + ") must be greater than low (" + std::to_string(low) + ")");
-  const uint64_t span = static_cast<uint64_t>(high - low);
-  for (int64_t i = 0; i < n; ++i) out[i] = low + static_cast<int64_t>(next_below(span));
+  const uint64_t span = static_cast<uint64_t>(high) - static_cast<uint64_t>(low);  // no signed overflow
+  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<int64_t>(static_cast<uint64_t>(low) + rng.next_below(span));
 }
 
-void randperm(int64_t* out, int64_t n) {
+void randperm(Rng& rng, int64_t* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = i;
   for (int64_t i = n - 1; i > 0; --i) {
-    int64_t j = static_cast<int64_t>(next_below(static_cast<uint64_t>(i + 1)));
+    int64_t j = static_cast<int64_t>(rng.next_below(static_cast<uint64_t>(i + 1)));
     int64_t t = out[i]; out[i] = out[j]; out[j] = t;
   }
 }
 
-void fill_bernoulli(uint8_t* out, int64_t n, double p) {
-  for (int64_t i = 0; i < n; ++i) out[i] = next_double() < p;
+void fill_bernoulli(Rng& rng, uint8_t* out, int64_t n, double p) {
+  for (int64_t i = 0; i < n; ++i) out[i] = rng.next_double() < p;
+}
+
+void fill_bernoulli_tensor(Rng& rng, double* out, const double* p, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!(p[i] >= 0.0 && p[i] <= 1.0))  // also NaN
+      throw KernelError("bernoulli: probability " + std::to_string(p[i]) + " at index " + std::to_string(i) +
+                        " is outside [0, 1]");
+  for (int64_t i = 0; i < n; ++i) out[i] = rng.next_double() < p[i] ? 1.0 : 0.0;
+}
+
+void fill_exponential(Rng& rng, double* out, int64_t n, double lambda) {
+  for (int64_t i = 0; i < n; ++i) out[i] = -std::log1p(-rng.next_double()) / lambda;
+}
+
+void fill_geometric(Rng& rng, double* out, int64_t n, double p) {
+  const double log_q = std::log1p(-p);
+  // 1 - u lies in (0, 1], so the log is finite and the smallest value is 1
+  for (int64_t i = 0; i < n; ++i) out[i] = std::floor(std::log1p(-rng.next_double()) / log_q) + 1.0;
+}
+
+void fill_cauchy(Rng& rng, double* out, int64_t n, double median, double sigma) {
+  for (int64_t i = 0; i < n; ++i) out[i] = median + sigma * std::tan(M_PI * (rng.next_double() - 0.5));
+}
+
+void fill_log_normal(Rng& rng, double* out, int64_t n, double mean, double std) {
+  fill_normal(rng, out, DType::f64, n, mean, std);
+  for (int64_t i = 0; i < n; ++i) out[i] = std::exp(out[i]);
+}
+
+namespace {
+
+// One rate's sampler, its constants computed once: a tensor of one repeated rate (the usual
+// case) pays for exp, sqrt, log and two divisions once instead of per element.
+struct PoissonSampler {
+  double rate = -1.0;
+  double limit = 0.0;                                          // Knuth
+  double slam = 0, loglam = 0, a = 0, b = 0, inv_alpha = 0, vr = 0;  // PTRS
+
+  explicit PoissonSampler(double r) : rate(r) {
+    if (r < 10.0) {
+      limit = std::exp(-r);
+    } else {
+      slam = std::sqrt(r);
+      loglam = std::log(r);
+      b = 0.931 + 2.53 * slam;
+      a = -0.059 + 0.02483 * b;
+      inv_alpha = 1.1239 + 1.1328 / (b - 3.4);
+      vr = 0.9277 - 3.6224 / (b - 2);
+    }
+  }
+
+  double draw(Rng& rng) const { return rate == 0.0 ? 0.0 : rate < 10.0 ? knuth(rng) : ptrs(rng); }
+
+  // Knuth (TAOCP vol. 2, 3.4.1): multiply uniforms until the product falls to exp(-rate); the
+  // count of factors before that is Poisson(rate). Takes rate + 1 draws on average, so it is
+  // used only for small rates.
+  double knuth(Rng& rng) const {
+    double count = 0.0, product = rng.next_double();
+    while (product > limit) {
+      count += 1.0;
+      product *= rng.next_double();
+    }
+    return count;
+  }
+
+  // PTRS, "transformed rejection with squeeze" (W. Hormann, "The transformed rejection method
+  // for generating Poisson random variables", Insurance: Mathematics and Economics 12, 1993):
+  // k = floor((2a / us + b) u + rate + 0.43) from two uniforms, accepted at once in the
+  // squeeze region (~86% of draws at rate 10, more at larger rates), else by comparing against
+  // log of the Poisson pmf. About 1.2 pairs of uniforms per draw at any rate >= 10. The same
+  // constants as NumPy's random_poisson_ptrs and PyTorch's sample_poisson.
+  double ptrs(Rng& rng) const {
+    for (;;) {
+      const double u = rng.next_double() - 0.5;
+      const double v = rng.next_double();
+      const double us = 0.5 - std::fabs(u);
+      const double k = std::floor((2 * a / us + b) * u + rate + 0.43);
+      if (us >= 0.07 && v <= vr) return k;
+      if (k < 0 || (us < 0.013 && v > us)) continue;
+      if (std::log(v) + std::log(inv_alpha) - std::log(a / (us * us) + b) <= -rate + k * loglam - std::lgamma(k + 1))
+        return k;
+    }
+  }
+};
+
+}  // namespace
+
+void fill_poisson(Rng& rng, double* out, const double* rate, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!(rate[i] >= 0.0) || std::isinf(rate[i]))  // NaN fails the first test
+      throw KernelError("poisson: rate " + std::to_string(rate[i]) + " at index " + std::to_string(i) +
+                        " is not a finite non-negative number");
+  PoissonSampler sampler(n > 0 ? rate[0] : 0.0);
+  for (int64_t i = 0; i < n; ++i) {
+    if (rate[i] != sampler.rate) sampler = PoissonSampler(rate[i]);
+    out[i] = sampler.draw(rng);
+  }
 }
 
 }  // namespace minidl

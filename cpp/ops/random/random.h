@@ -1,7 +1,12 @@
-// The random number generator behind md.manual_seed, randn/rand/randint, randperm and
-// dropout masks (bernoulli): xoshiro256** (Blackman & Vigna), seeded through splitmix64.
-// Each fill writes n contiguous elements of `out` in index order from the one global stream;
-// no SIMD table (the stream is sequential).
+// The random number generators behind md.Generator, md.manual_seed, rand/randn/randint,
+// randperm, the in-place distributions (uniform_, normal_, exponential_, ...), poisson and
+// dropout masks: xoshiro256** (Blackman & Vigna), seeded through splitmix64.
+//
+// A Generator is one Rng: 256 bits of state plus the seed it started from. Every fill takes
+// the Rng to draw from, so two generators never disturb each other; default_rng() is the
+// global one (md.default_generator). Each fill writes n contiguous elements of `out` in index
+// order from that one stream; no SIMD table and no threads (the stream is sequential, so a
+// seed gives the same numbers on every machine and thread count).
 #pragma once
 #include <cstdint>
 
@@ -9,17 +14,51 @@
 
 namespace minidl {
 
-void manual_seed(uint64_t seed);
-uint64_t initial_seed();
-// The generator's 4 x 64-bit state, for saving and restoring.
-void get_rng_state(uint64_t out[4]);
-void set_rng_state(const uint64_t in[4]);
+struct Rng {
+  // PyTorch's default seed for a fresh torch.Generator(), so initial_seed() reads the same
+  static constexpr uint64_t kDefaultSeed = 67280421310721ULL;
 
-void fill_uniform(void* out, DType dtype, int64_t n, double low, double high);  // [low, high)
-void fill_normal(void* out, DType dtype, int64_t n, double mean, double std);   // Box-Muller
-void fill_randint(int64_t* out, int64_t n, int64_t low, int64_t high);           // [low, high)
-void randperm(int64_t* out, int64_t n);                                          // Fisher-Yates
+  uint64_t state[4];
+  uint64_t seed;
+
+  explicit Rng(uint64_t seed_value = kDefaultSeed) { manual_seed(seed_value); }
+  void manual_seed(uint64_t seed_value);  // splitmix64 expands the seed into the 4 words
+  uint64_t next_u64();                    // the xoshiro256** step
+  double next_double();                   // uniform on [0, 1), 53 random bits
+  uint64_t next_below(uint64_t n);        // unbiased integer on [0, n)
+};
+
+// md.default_generator's state: what every draw without generator= uses
+Rng& default_rng();
+
+void fill_uniform(Rng& rng, void* out, DType dtype, int64_t n, double low, double high);  // [low, high)
+void fill_normal(Rng& rng, void* out, DType dtype, int64_t n, double mean, double std);   // Box-Muller
+void fill_randint(Rng& rng, int64_t* out, int64_t n, int64_t low, int64_t high);           // [low, high)
+void randperm(Rng& rng, int64_t* out, int64_t n);                                          // Fisher-Yates
 // out[i] = (uniform < p) as bool bytes
-void fill_bernoulli(uint8_t* out, int64_t n, double p);
+void fill_bernoulli(Rng& rng, uint8_t* out, int64_t n, double p);
+// out[i] = (uniform < p[i]) as 0.0 / 1.0; every p[i] must lie in [0, 1] (KernelError otherwise)
+void fill_bernoulli_tensor(Rng& rng, double* out, const double* p, int64_t n);
+
+// The distributions of Tensor's in-place samplers, all by inversion of one uniform u:
+//   exponential(lambda):  -log(1 - u) / lambda                       (lambda > 0)
+//   geometric(p):         floor(log(1 - u) / log(1 - p)) + 1 >= 1    (0 < p < 1)
+//   cauchy(median, sigma): median + sigma tan(pi (u - 1/2))          (sigma > 0)
+//   log_normal(mean, std): exp(N(mean, std^2))                        (std > 0)
+void fill_exponential(Rng& rng, double* out, int64_t n, double lambda);
+void fill_geometric(Rng& rng, double* out, int64_t n, double p);
+void fill_cauchy(Rng& rng, double* out, int64_t n, double median, double sigma);
+void fill_log_normal(Rng& rng, double* out, int64_t n, double mean, double std);
+
+// out[i] ~ Poisson(rate[i]); every rate must be finite and >= 0 (KernelError otherwise).
+// Knuth's product of uniforms below rate 10, Hormann's PTRS transformed rejection from 10 on.
+void fill_poisson(Rng& rng, double* out, const double* rate, int64_t n);
+
+// md.multinomial: num_samples category indices per row of `weights` (float32 or float64,
+// rows x categories, contiguous, non-negative, finite, each row summing to > 0: KernelError
+// with PyTorch's message otherwise), with or without replacement, into out (rows x
+// num_samples). See multinomial.cpp for the two methods.
+void multinomial(Rng& rng, DType dtype, const void* weights, int64_t rows, int64_t categories, int64_t num_samples,
+                 bool replacement, int64_t* out);
 
 }  // namespace minidl

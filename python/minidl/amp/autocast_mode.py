@@ -13,7 +13,7 @@ usual promotion (bfloat16 + float32 -> float32). The lists follow PyTorch's CPU 
                          libraries; PyTorch runs their inner linear products in 16 bits,
                          minidl runs them wholly in float32 (one fused kernel).
     FP32_OPS             the losses (cross_entropy, nll_loss, mse_loss, l1_loss,
-                         binary_cross_entropy(_with_logits), focal_loss)
+                         binary_cross_entropy(_with_logits), focal_loss, ctc_loss)
 
 Ops outside both lists keep their input dtype but compute in float32 inside when the input
 is 16-bit (softmax, log_softmax, layer/batch norm statistics, sum/mean accumulate in float32
@@ -36,7 +36,7 @@ from ..tensor import Tensor
 LOWER_PRECISION_OPS = frozenset({"matmul", "mm", "bmm", "baddbmm", "addmm", "linear", "conv1d", "conv2d",
                                  "scaled_dot_product_attention", "lstm", "rnn_tanh", "rnn_relu"})
 FP32_OPS = frozenset({"cross_entropy", "nll_loss", "mse_loss", "l1_loss", "binary_cross_entropy",
-                      "binary_cross_entropy_with_logits", "focal_loss"})
+                      "binary_cross_entropy_with_logits", "focal_loss", "ctc_loss"})
 _CASTABLE = (float32, float16, bfloat16)   # float64 is never autocast (PyTorch's rule)
 _LOW = (float16, bfloat16)
 

@@ -13,9 +13,11 @@ from .softmax import LogSoftmax, Softmax
 from .containers import Identity, ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .conv import Conv1d, Conv2d
 from .conv_transpose import ConvTranspose1d, ConvTranspose2d
+from .ctc import CTCLoss
 from .embedding import Embedding
 from .embedding_bag import EmbeddingBag
 from .fold import Fold, Unfold
+from .interpolate import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 from .dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d
 from .flatten import ChannelShuffle, Flatten, Unflatten
 from .linear import Bilinear, Linear

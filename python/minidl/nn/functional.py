@@ -12,6 +12,7 @@ from .attention import scaled_dot_product_attention  # noqa: F401
 from .batchnorm import batch_norm  # noqa: F401
 from .conv import conv1d, conv2d  # noqa: F401
 from .conv_transpose import conv_transpose1d, conv_transpose2d  # noqa: F401
+from .ctc import ctc_loss  # noqa: F401
 from .distance import cosine_similarity, pairwise_distance  # noqa: F401
 from .dropout import alpha_dropout, dropout, dropout1d, dropout2d  # noqa: F401
 from .linear import bilinear  # noqa: F401
@@ -19,6 +20,7 @@ from .embedding import embedding, one_hot  # noqa: F401
 from .embedding_bag import embedding_bag  # noqa: F401
 from .fold import fold, unfold  # noqa: F401
 from .groupnorm import group_norm, instance_norm, local_response_norm, normalize, rms_norm  # noqa: F401
+from .interpolate import interpolate, upsample, upsample_bilinear, upsample_nearest  # noqa: F401
 from .layernorm import layer_norm  # noqa: F401
 from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,  # noqa: F401
                    focal_loss, l1_loss, mse_loss, nll_loss)

@@ -11,17 +11,22 @@ fan_in = in * prod(k), fan_out = out * prod(k)):
 
 U(-b, b) has variance b^2 / 3, hence the bounds sqrt(3) * std below. Every function fills
 its tensor in place, without recording a gradient, and returns it; ``md.manual_seed`` makes
-the draws reproducible. The random numbers come from the xoshiro256** generator of
-cpp/ops/random/random.cpp.
+the draws reproducible. The random numbers come from ``generator=`` (an ``md.Generator``,
+as in PyTorch 2.13) or the default generator: xoshiro256** streams of cpp/ops/random.
 """
 from __future__ import annotations
 
 import math
 
 from .. import _C
+from ..dtypes import float32, float64
 from ..graph.grad_mode import no_grad
 from ..ops import array as A
+from ..ops.generator import rng_of as _rng_of
+from ..ops.decomposition import qr
 from ..ops.inplace import write as _write  # copies into t and bumps its version counter
+from ..ops.random import _random_float, randn  # (_random_float: drawn in t's dtype, so U(a, b) never rounds up to b)
+from ..ops.triangular import diagonal
 from ..tensor import Tensor
 
 
@@ -71,7 +76,7 @@ def _fan(t: Tensor, mode: str) -> int:
 
 
 @no_grad()
-def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
     """Fill ``t`` in place with draws from the uniform distribution U(a, b); returns ``t``.
 
     Mean (a + b) / 2, variance (b - a)^2 / 12. Any shape.
@@ -82,11 +87,11 @@ def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     >>> bool(w.min() >= -0.1), bool(w.max() <= 0.1)
     (True, True)
     """
-    return _write(t, _C.rand(list(t.shape), _C.DType.f64, float(a), float(b)))
+    return _write(t, _random_float(_C.rand, t.shape, t.dtype, float(a), float(b), _rng_of(generator)))
 
 
 @no_grad()
-def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
     """Fill ``t`` in place with draws from the normal distribution N(mean, std^2); returns ``t``.
 
     N(0, 0.02^2) is GPT-2's initialisation of its linear and embedding weights. Any shape.
@@ -97,7 +102,7 @@ def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     >>> round(float(w.std()), 3)
     0.02
     """
-    return _write(t, _C.randn(list(t.shape), _C.DType.f64, float(mean), float(std)))
+    return _write(t, _random_float(_C.randn, t.shape, t.dtype, float(mean), float(std), _rng_of(generator)))
 
 
 @no_grad()
@@ -138,7 +143,8 @@ def ones_(t: Tensor) -> Tensor:
     return constant_(t, 1.0)
 
 
-def kaiming_uniform_(t: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
+def kaiming_uniform_(t: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+                     generator=None) -> Tensor:
     """U(-bound, bound), bound = gain * sqrt(3 / fan) (He et al., 2015).
 
     gain = ``calculate_gain(nonlinearity, a)``; fan is fan_in (default: preserves the
@@ -157,10 +163,11 @@ def kaiming_uniform_(t: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity
     """
     gain = calculate_gain(nonlinearity, a)
     bound = gain * math.sqrt(3.0 / _fan(t, mode)) if t.numel() else 0.0
-    return uniform_(t, -bound, bound)
+    return uniform_(t, -bound, bound, generator)
 
 
-def kaiming_normal_(t: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
+def kaiming_normal_(t: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+                    generator=None) -> Tensor:
     """N(0, std^2), std = gain / sqrt(fan) (He et al., 2015).
 
     gain and fan as in :func:`kaiming_uniform_`: ``kaiming_normal_(w, mode="fan_out",
@@ -174,10 +181,10 @@ def kaiming_normal_(t: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity:
     1.0
     """
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode))
-    return normal_(t, 0.0, std)
+    return normal_(t, 0.0, std, generator)
 
 
-def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
+def xavier_uniform_(t: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     """U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio, 2010).
 
     Variance gain^2 * 2 / (fan_in + fan_out): a compromise between keeping the forward
@@ -195,10 +202,10 @@ def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
     """
     fan_in, fan_out = _calculate_fan_in_and_fan_out(t)
     a = gain * math.sqrt(6.0 / (fan_in + fan_out))
-    return uniform_(t, -a, a)
+    return uniform_(t, -a, a, generator)
 
 
-def xavier_normal_(t: Tensor, gain: float = 1.0) -> Tensor:
+def xavier_normal_(t: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     """N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out)) (Glorot & Bengio, 2010).
 
     >>> import math
@@ -209,11 +216,12 @@ def xavier_normal_(t: Tensor, gain: float = 1.0) -> Tensor:
     1.0
     """
     fan_in, fan_out = _calculate_fan_in_and_fan_out(t)
-    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
 
 @no_grad()
-def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0) -> Tensor:
+def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
+                  generator=None) -> Tensor:
     """Fill ``t`` with N(mean, std^2) draws truncated to [a, b] (ViT and BERT initialise with
     std 0.02 this way); returns ``t``.
 
@@ -229,7 +237,7 @@ def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.
     def phi(x):  # the standard normal CDF
         return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
     lo, hi = phi((a - mean) / std), phi((b - mean) / std)
-    u = Tensor._wrap(_C.rand(list(t.shape), _C.DType.f64, 2 * lo - 1, 2 * hi - 1))
+    u = Tensor._wrap(_C.rand(list(t.shape), _C.DType.f64, 2 * lo - 1, 2 * hi - 1, _rng_of(generator)))
     w = (u.erfinv() * (std * math.sqrt(2.0)) + mean).clamp(a, b)
     return _write(t, w._data)
 
@@ -276,3 +284,41 @@ def dirac_(t: Tensor, groups: int = 1) -> Tensor:
         for i in range(min(out_per_group, t.shape[1])):
             w[(g * out_per_group + i, i) + centre] = 1
     return _write(t, w)
+
+
+@no_grad()
+def orthogonal_(tensor: Tensor, gain: float = 1, generator=None) -> Tensor:
+    """Fill ``tensor`` in place with a (semi-)orthogonal matrix times ``gain``; returns it.
+
+    Saxe et al. (2013): an orthogonal weight keeps every singular value at 1, so a deep linear
+    (or RNN) stack neither grows nor shrinks its signal. Built as PyTorch builds it: flatten
+    to rows = size(0) by cols = numel / rows, draw a standard normal matrix (transposed when
+    rows < cols), take its QR, multiply each column of Q by sign(R_jj) (which makes Q uniform
+    over the orthogonal matrices, Mezzadri 2007), transpose back and scale by ``gain``. The
+    rows (rows <= cols) or the columns (rows >= cols) are then orthonormal. The draws come from
+    minidl's generator (``generator`` or the default one), so the values differ from
+    PyTorch's; float16 / bfloat16 tensors are built in float32 (PyTorch's QR refuses them).
+
+    Shapes: any tensor with at least 2 dims; an empty one is left as it is.
+
+    >>> import minidl as md
+    >>> from minidl.nn import init
+    >>> w = init.orthogonal_(md.empty(3, 5))
+    >>> md.allclose(w @ w.T, md.eye(3), atol=1e-6)        # orthonormal rows
+    True
+    """
+    if tensor.ndim < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported")
+    if tensor.numel() == 0:
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows
+    dtype = tensor.dtype if tensor.dtype in (float32, float64) else float32
+    flattened = randn(rows, cols, dtype=dtype, generator=generator)
+    if rows < cols:
+        flattened = flattened.T
+    q, r = qr(flattened)
+    q = q * diagonal(r).sign()  # column j times sign(R_jj)
+    if rows < cols:
+        q = q.T
+    return _write(tensor, A.cast(A.contiguous((q * gain)._data), tensor._data.dtype).reshape(tuple(tensor.shape)))

@@ -46,15 +46,29 @@ class LayerNormBackward(Node):
         else:
             gx, gw, gb = _C.layer_norm_backward(g, x, cols, w, mean, rstd, self.next[0] is not None,
                                                 self.next[1] is not None, self.next[2] is not None)
-        out = []
-        for grad, dt, shape in zip((gx, gw, gb), dtypes[0], dtypes[1]):
-            if grad is not None:
-                if grad.shape != tuple(shape):  # a reshape is a view: the engine would copy it
-                    grad = grad.reshape(shape)
-                if grad.dtype != dt:
-                    grad = A.cast(grad, dt)
-            out.append(grad)
-        return tuple(out)
+        return grads_as_inputs((gx, gw, gb), *dtypes)
+
+
+def kernel_operands(input: Tensor, *params):
+    """The compute dtype of a normalization kernel (float32 for 16-bit input, else the
+    input's) and the arrays of ``input`` and ``params`` in it (None stays None)."""
+    d = input._data
+    cdt = np.dtype(np.float32) if A.is_low(d) else d.dtype
+    return cdt, [None if t is None else (t._data if t._data.dtype == cdt else A.cast(t._data, cdt))
+                 for t in (input,) + params]
+
+
+def grads_as_inputs(grads, dtypes, shapes):
+    """A normalization kernel's gradients (None: not wanted) in their inputs' dtypes and shapes."""
+    out = []
+    for grad, dt, shape in zip(grads, dtypes, shapes):
+        if grad is not None:
+            if grad.shape != tuple(shape):  # a reshape is a view: the engine would copy it
+                grad = grad.reshape(shape)
+            if grad.dtype != dt:
+                grad = A.cast(grad, dt)
+        out.append(grad)
+    return tuple(out)
 
 
 def _normalized_tuple(normalized_shape):
@@ -100,11 +114,8 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bi
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != ns:
             raise ValueError(f"layer_norm: {name} of shape {list(t.shape)} does not match normalized_shape {list(ns)}")
-    cdt = np.dtype(np.float32) if A.is_low(d) else d.dtype
-    x = d if d.dtype == cdt else A.cast(d, cdt)
+    cdt, (x, w, b) = kernel_operands(input, weight, bias)
     cols = int(np.prod(ns))
-    w = None if weight is None else (weight._data if weight._data.dtype == cdt else A.cast(weight._data, cdt))
-    b = None if bias is None else (bias._data if bias._data.dtype == cdt else A.cast(bias._data, cdt))
     if cols == 0 or x.size == 0:
         y, mean, rstd = np.empty(x.shape, cdt), np.empty(0, cdt), np.empty(0, cdt)
     else:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 from ..dtypes import DtypeShortcuts, as_dtype, dtype as _dtype
 from ..ops.creation import _check_device, tensor as _tensor
+from ..ops.dlpack import describe_value
 from ..ops.inplace import write as _write
 from ..tensor import Tensor
 from .parameter import Parameter
@@ -338,17 +339,18 @@ class Module(DtypeShortcuts):
         for k, target in own.items():
             if k not in state_dict:
                 continue
-            src = state_dict[k]
+            src = given = state_dict[k]
             if not isinstance(src, Tensor):
                 try:
                     src = _tensor(src)
                 except Exception:
-                    errors.append(f'While copying the parameter named "{k}", expected a Tensor, got '
-                                  f"{type(src).__name__}")
+                    errors.append(f'While copying the parameter named "{k}", expected a tensor (minidl, PyTorch, '
+                                  f"NumPy, or anything with __dlpack__ / __array__), got {describe_value(src)}")
                     continue
             if tuple(src.shape) != tuple(target.shape):
                 errors.append(f"size mismatch for {k}: copying a param with shape {list(src.shape)} from checkpoint, "
-                              f"the shape in current model is {list(target.shape)}.")
+                              f"the shape in current model is {list(target.shape)}."
+                              + ("" if given is src else f" (The checkpoint's value is a {describe_value(given)}.)"))
                 continue
             _write(target, src._data)
         if strict:

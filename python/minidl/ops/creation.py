@@ -1,6 +1,6 @@
 """Tensor factories: tensor, from_numpy, zeros/ones/full/empty(_like), arange, linspace,
-eye, and the random ones (rand, randn, randint, randperm, normal) drawn from minidl's own
-generator (``md.manual_seed``).
+logspace, eye. The random ones (rand, randn, randint, randperm, normal, ...) are in
+ops/random.py, the generators they draw from in ops/generator.py.
 
 The factories take ``dtype`` (by default the default float dtype, float32, for float
 values) and most take ``requires_grad`` (floating dtypes only), as PyTorch's do;
@@ -21,6 +21,7 @@ from .. import cuda
 from ..dtypes import ALL, as_dtype, bool_, float64, from_numpy_dtype, get_default_dtype, int64
 from ..tensor import Tensor
 from . import array as A
+from .dlpack import array_from
 
 _wrap = Tensor._wrap
 _STORED = {d.np for d in ALL}
@@ -63,11 +64,15 @@ def _infer(data):
         if arr.size == 0:
             return arr.astype(np.float32), get_default_dtype()
         raise TypeError(f"can't build a tensor from elements of type {arr.dtype}")
+    arr = array_from(data)  # a PyTorch tensor, or anything with __dlpack__ / __array__ (ops/dlpack.py)
+    if arr is not None:
+        return arr, from_numpy_dtype(arr.dtype)
     raise TypeError(f"Could not infer dtype of {type(data).__name__}")
 
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """A new tensor holding a copy of ``data`` (nested lists, NumPy array, number, Tensor).
+    """A new tensor holding a copy of ``data`` (nested lists, NumPy array, number, Tensor, a
+    PyTorch tensor or anything with ``__dlpack__`` / ``__array__``).
 
     The dtype is inferred as in PyTorch: Python floats -> the default dtype (float32),
     ints -> int64, bools -> bool; a NumPy array keeps its dtype (narrower ints become
@@ -107,9 +112,9 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
 def as_tensor(data, dtype=None, device=None) -> Tensor:
     """``data`` as a tensor, sharing memory instead of copying where it can.
 
-    A Tensor of the requested dtype is returned as it is; a NumPy array of a dtype minidl
-    stores is wrapped without a copy (writes show through both ways); anything else goes
-    through :func:`tensor` (a copy). As ``torch.as_tensor``.
+    A Tensor of the requested dtype is returned as it is; a NumPy array or a PyTorch tensor
+    (through DLPack) of a dtype minidl stores is wrapped without a copy (writes show through
+    both ways); anything else goes through :func:`tensor` (a copy). As ``torch.as_tensor``.
 
     Shapes: the shape of ``data``.
 
@@ -123,8 +128,10 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     """
     if isinstance(data, Tensor) and (dtype is None or as_dtype(dtype) is data.dtype):
         return data
-    if isinstance(data, np.ndarray) and data.dtype in _STORED and (dtype is None or as_dtype(dtype).np == data.dtype):
-        return _wrap(data)
+    shared = data if isinstance(data, np.ndarray) else (
+        array_from(data) if hasattr(data, "__dlpack__") or hasattr(data, "__array__") else None)
+    if shared is not None and shared.dtype in _STORED and (dtype is None or as_dtype(dtype).np == shared.dtype):
+        return _wrap(shared)  # NumPy's memory, or a PyTorch tensor's through DLPack
     return tensor(data, dtype=dtype, device=device)
 
 
@@ -412,253 +419,3 @@ def eye(n: int, m: int = None, dtype=None, device=None, requires_grad=False) -> 
     if k:
         _C.fill_(out.reshape(-1)[: (k - 1) * (m + 1) + 1: m + 1], 1.0)  # the diagonal is a strided view
     return _finish(out, requires_grad, dt)
-
-
-# --- random --------------------------------------------------------------------------------
-def manual_seed(seed: int):
-    """Seeds minidl's generator (xoshiro256**): rand/randn/randint/randperm, init, dropout,
-    shuffling and augmentation all draw from it.
-
-    The same seed gives the same sequence of random numbers, run after run: seed once at
-    the top of a script to make an experiment reproducible. Where minidl differs from
-    PyTorch: the generator is not PyTorch's (Mersenne Twister), so ``md.manual_seed(0)``
-    and ``torch.manual_seed(0)`` give different numbers. Returns a generator object with
-    ``initial_seed``, ``get_state`` and ``set_state``.
-
-    >>> import minidl as md
-    >>> _ = md.manual_seed(0)
-    >>> a = md.rand(3)
-    >>> _ = md.manual_seed(0)
-    >>> md.equal(a, md.rand(3))     # the same seed, the same numbers
-    True
-    """
-    _C.manual_seed(int(seed) & 0xFFFFFFFFFFFFFFFF)
-    return _Generator()
-
-
-class _Generator:
-    def initial_seed(self):
-        return _C.initial_seed()
-
-    def get_state(self):
-        return tensor(np.array(_C.get_rng_state(), dtype=np.uint64).view(np.int64))
-
-    def set_state(self, state):
-        _C.set_rng_state(state.numpy().view(np.uint64).tolist())
-
-
-default_generator = _Generator()
-
-
-def initial_seed() -> int:
-    """The seed last given to :func:`manual_seed` (or the one minidl chose at start-up).
-
-    >>> import minidl as md
-    >>> _ = md.manual_seed(42)
-    >>> md.initial_seed()
-    42
-    """
-    return _C.initial_seed()
-
-
-def get_rng_state() -> Tensor:
-    """A snapshot of the generator's state, to restore later with :func:`set_rng_state`.
-
-    Where minidl differs from PyTorch: the state is the 256-bit xoshiro256** state as an
-    int64 tensor of shape (4,) (PyTorch returns a uint8 tensor of its own layout); the two
-    are not interchangeable.
-
-    >>> import minidl as md
-    >>> state = md.get_rng_state()
-    >>> state.shape, state.dtype
-    (minidl.Size([4]), minidl.int64)
-    """
-    return default_generator.get_state()
-
-
-def set_rng_state(state: Tensor) -> None:
-    """Restore the generator's state from a snapshot taken by :func:`get_rng_state`.
-
-    The draws after it repeat the draws made after the snapshot was taken.
-
-    >>> import minidl as md
-    >>> state = md.get_rng_state()
-    >>> a = md.randn(3)
-    >>> md.set_rng_state(state)
-    >>> md.equal(a, md.randn(3))
-    True
-    """
-    default_generator.set_state(state)
-
-
-def _float_dtype(dtype):
-    dt = as_dtype(dtype) if dtype is not None else get_default_dtype()
-    if not dt.is_floating_point:
-        raise RuntimeError(f"expected a floating point dtype for random floats, got {dt}")
-    return dt
-
-
-def _random_float(fill, size, dt, a, b):
-    if dt.np in (np.float32, np.float64):
-        return fill(list(size), dt.code, a, b)
-    return A.cast(fill(list(size), _C.DType.f32, a, b), dt.np)
-
-
-def rand(*size, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
-    """Uniform on [0, 1).
-
-    Each element is drawn independently from minidl's generator (see :func:`manual_seed`),
-    in a floating ``dtype`` (default float32).
-
-    Shapes: ``md.rand(2, 3)`` and ``md.rand((2, 3))`` both give (2, 3).
-
-    >>> import minidl as md
-    >>> x = md.rand(2, 3)
-    >>> x.shape, bool(((x >= 0) & (x < 1)).all())
-    (minidl.Size([2, 3]), True)
-    """
-    dt = _float_dtype(dtype)
-    return _finish(_random_float(_C.rand, _size(size), dt, 0.0, 1.0), requires_grad, dt)
-
-
-def randn(*size, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
-    """Standard normal N(0, 1).
-
-    Each element is drawn independently (mean 0, standard deviation 1) from minidl's
-    generator, in a floating ``dtype`` (default float32). ``mu + sigma * md.randn(...)``
-    draws from N(mu, sigma^2).
-
-    Shapes: ``md.randn(2, 3)`` and ``md.randn((2, 3))`` both give (2, 3).
-
-    >>> import minidl as md
-    >>> md.randn(2, 3).shape
-    minidl.Size([2, 3])
-    >>> x = md.randn(100000)          # sample mean ~ 0, sample std ~ 1
-    >>> abs(x.mean().item()) < 0.05, abs(x.std().item() - 1.0) < 0.05
-    (True, True)
-    """
-    dt = _float_dtype(dtype)
-    return _finish(_random_float(_C.randn, _size(size), dt, 0.0, 1.0), requires_grad, dt)
-
-
-def rand_like(x: Tensor, dtype=None) -> Tensor:
-    """Uniform on [0, 1), with the shape and dtype of ``x`` (which must be floating, or give ``dtype``).
-
-    Shapes: (*) -> (*).
-
-    >>> import minidl as md
-    >>> md.rand_like(md.zeros(2, 3)).shape
-    minidl.Size([2, 3])
-    """
-    return rand(*x.shape, dtype=dtype or x.dtype)
-
-
-def randn_like(x: Tensor, dtype=None) -> Tensor:
-    """Standard normal N(0, 1), with the shape and dtype of ``x`` (which must be floating, or give ``dtype``).
-
-    Shapes: (*) -> (*).
-
-    >>> import minidl as md
-    >>> md.randn_like(md.zeros(2, 3, dtype=md.float64)).dtype
-    minidl.float64
-    """
-    return randn(*x.shape, dtype=dtype or x.dtype)
-
-
-def randint_like(x: Tensor, low: int = 0, high: int = None, dtype=None) -> Tensor:
-    """Integers uniform on [low, high) with the shape (and, unless ``dtype``, the dtype) of ``x``.
-
-    ``md.randint_like(x, high)`` draws from [0, high), as PyTorch's two forms.
-
-    Shapes: (*) -> (*).
-
-    >>> import minidl as md
-    >>> y = md.randint_like(md.zeros(2, 3), 5)
-    >>> y.shape, y.dtype, bool(((y >= 0) & (y < 5)).all())
-    (minidl.Size([2, 3]), minidl.float32, True)
-    """
-    if high is None:
-        low, high = 0, low
-    return randint(low, high, tuple(x.shape), dtype=dtype or x.dtype)
-
-
-def randint(low, high=None, size=None, dtype=None, device=None, generator=None) -> Tensor:
-    """Integers uniform on [low, high).
-
-    ``md.randint(high, size)`` draws from [0, high). ``size`` is required (a tuple, or an int
-    for 1-D), as in PyTorch; the dtype is int64 unless ``dtype`` says otherwise.
-
-    Shapes: () -> ``size``.
-
-    >>> import minidl as md
-    >>> x = md.randint(0, 10, (2, 3))
-    >>> x.shape, x.dtype, bool(((x >= 0) & (x < 10)).all())
-    (minidl.Size([2, 3]), minidl.int64, True)
-    >>> md.randint(3, (4,)).shape            # randint(high, size): low = 0
-    minidl.Size([4])
-    """
-    if size is None and isinstance(high, (tuple, list)):  # randint(high, size): PyTorch's second form
-        low, high, size = 0, low, high
-    elif high is None:
-        low, high = 0, low
-    if size is None:
-        raise TypeError("randint() missing required argument 'size'")
-    out = _C.randint(int(low), int(high), list(_size(size if isinstance(size, (tuple, list)) else (size,))))
-    dt = as_dtype(dtype) if dtype is not None else int64
-    return _wrap(out if dt is int64 else A.cast(out, dt.np))
-
-
-def randperm(n: int, dtype=None, device=None, generator=None) -> Tensor:
-    """A random permutation of 0, 1, ..., n-1 (int64), e.g. to shuffle a dataset.
-
-    Every ordering is equally likely. Where minidl differs from PyTorch: ``dtype`` is
-    accepted but the result is always int64.
-
-    Shapes: () -> (n,).
-
-    >>> import minidl as md
-    >>> p = md.randperm(5)
-    >>> p.shape, sorted(p.tolist())
-    (minidl.Size([5]), [0, 1, 2, 3, 4])
-    """
-    return _wrap(_C.randperm(int(n)))
-
-
-def normal(mean: float, std: float, size, dtype=None, generator=None) -> Tensor:
-    """Normal samples N(mean, std^2): ``mean + std * z`` with z ~ N(0, 1).
-
-    Where minidl differs from PyTorch: only the form with a float ``mean``, a float ``std``
-    and a ``size`` exists (``torch.normal`` also takes tensors of means and stds).
-
-    Shapes: () -> ``size``.
-
-    >>> import minidl as md
-    >>> x = md.normal(2.0, 0.5, (100000,))
-    >>> x.shape, abs(x.mean().item() - 2.0) < 0.05, abs(x.std().item() - 0.5) < 0.05
-    (minidl.Size([100000]), True, True)
-    """
-    dt = _float_dtype(dtype)
-    return _wrap(_random_float(_C.randn, _size(size if isinstance(size, (tuple, list)) else (size,)), dt,
-                               float(mean), float(std)))
-
-
-def bernoulli(p, generator=None) -> Tensor:
-    """Each element 1 with probability p (p a tensor of probabilities).
-
-    out_i = 1 if u_i < p_i else 0, with u_i uniform on [0, 1): a coin flip per element, as
-    dropout uses. The result has the dtype of ``p``. ``p`` must be a tensor (a float raises
-    TypeError, as ``torch.bernoulli`` wants a tensor too).
-
-    Shapes: (*) -> (*).
-
-    >>> import minidl as md
-    >>> md.bernoulli(md.tensor([0., 1., 0., 1.]))    # p = 0 and p = 1 are certain
-    tensor([0.0000, 1.0000, 0.0000, 1.0000])
-    >>> md.bernoulli(md.full((2, 3), 0.5)).shape
-    minidl.Size([2, 3])
-    """
-    if isinstance(p, Tensor):
-        u = _C.rand(list(p.shape), _C.DType.f32, 0.0, 1.0)
-        pd = p._data if p._data.dtype == np.float32 else A.cast(p._data, np.float32)
-        return _wrap(A.cast(_C.binary(A.LT, u, pd), p._data.dtype))
-    raise TypeError("bernoulli expects a tensor of probabilities")

@@ -48,6 +48,7 @@ from ..graph import grad_mode, version
 from ..graph.node import Node
 from ..tensor import Tensor
 from . import array as A
+from .dlpack import array_from, describe_value
 from . import elementwise, indexing, shape, subscript
 from ._graph import edges, needs_grad, result
 
@@ -231,7 +232,7 @@ def masked_scatter_(x: Tensor, mask, source) -> Tensor:
     return apply_(x, lambda old: indexing.masked_scatter(old, mask, source), source, keeps_old=False)
 
 
-# --- fill, copy, random ---------------------------------------------------------------------
+# --- fill, copy (the random fills are in ops/random_inplace.py) ----------------------------
 class FillBackward(Node):
     """x.fill_(v): the old value of x no longer matters, its gradient is 0."""
     __slots__ = ()
@@ -265,22 +266,18 @@ def copy_(x: Tensor, src) -> Tensor:
             x._check_inplace()
             return commit(x, shape.expand(src, x._data.shape) if src._data.shape != x._data.shape else src * 1)
         sd = src._data
-    else:
-        sd = np.asarray(src)
+    else:  # a NumPy array, a PyTorch tensor (through DLPack), a number or a list
+        sd = array_from(src)
+        sd = np.asarray(src) if sd is None else sd
+        try:
+            fits = np.broadcast_shapes(sd.shape, x._data.shape) == x._data.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise RuntimeError(f"copy_: cannot copy {describe_value(src)} into a minidl.Tensor of shape "
+                               f"{tuple(x.shape)}: the shapes do not broadcast")
     x._check_inplace()
     return write(x, sd)
-
-
-def uniform_(x: Tensor, a=0.0, b=1.0) -> Tensor:
-    """``x.uniform_(a, b)``: fill with samples of U(a, b), drawn from minidl's generator."""
-    x._check_inplace()
-    return write(x, _C.rand(list(x._data.shape), _C.DType.f64, float(a), float(b)))
-
-
-def normal_(x: Tensor, mean=0.0, std=1.0) -> Tensor:
-    """``x.normal_(mean, std)``: fill with samples of N(mean, std^2)."""
-    x._check_inplace()
-    return write(x, _C.randn(list(x._data.shape), _C.DType.f64, float(mean), float(std)))
 
 
 # --- x[key] = value -------------------------------------------------------------------------

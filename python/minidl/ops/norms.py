@@ -1,4 +1,4 @@
-"""Vector and matrix norms (md.linalg.vector_norm / matrix_norm, md.norm) and cdist.
+"""Vector and matrix norms (md.linalg.vector_norm / matrix_norm / norm, md.norm) and cdist.
 
 ||x||_p = (sum_i |x_i|^p)^(1/p); p = inf is max |x_i|, -inf min |x_i|, 0 the count of
 nonzeros. The p-norm has a backward of its own: d||x||_p / dx_i = sign(x_i) |x_i|^(p-1) /
@@ -13,11 +13,13 @@ import math
 import numbers
 
 from .. import _C
-from ..dtypes import as_dtype
+from ..dtypes import PYTORCH_NAMES, as_dtype, bfloat16, float16
 from ..graph.node import Node
 from ..tensor import Tensor
 from . import array as A
 from ._graph import result
+from .arrange import movedim
+from .decomposition import svdvals
 from .reduce import _keep_shape, amax, amin, normalize_dims
 from .reduce import sum as _sum
 from .shape import to_dtype, transpose, unsqueeze
@@ -109,13 +111,33 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None
     return _p_norm(x, float(ord), dims, keepdim)
 
 
+def _singular_value_norm(x: Tensor, ord, d0: int, d1: int, keepdim: bool) -> Tensor:
+    """ord 2: the largest singular value, -2: the smallest, 'nuc': their sum (PyTorch's
+    composition, so the gradient is svdvals' through amax / amin / sum)."""
+    if x.dtype in (float16, bfloat16):
+        raise RuntimeError(f"linalg.matrix_norm: Low precision dtypes not supported. Got {PYTORCH_NAMES[x.dtype]}")
+    moved = movedim(x, (d0, d1), (-2, -1))
+    if min(moved.shape[-2:]) == 0:  # no singular values: PyTorch's 0 for 2 and 'nuc', amin's error for -2
+        if ord == -2:
+            raise IndexError("amin(): Expected reduction dim -1 to have non-zero size.")
+        out = _sum(moved, (-2, -1))
+    else:
+        s = svdvals(moved)
+        out = amax(s, -1) if ord == 2 else amin(s, -1) if ord == -2 else _sum(s, -1)
+    if keepdim:
+        out = unsqueeze(unsqueeze(out, min(d0, d1)), max(d0, d1))
+    return out
+
+
 def matrix_norm(A_: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None) -> Tensor:
     """A matrix norm of each matrix in ``A`` (the two dims ``dim``).
 
-    ord = 'fro': sqrt(sum_ij a_ij^2); 1: max_j sum_i |a_ij| (the largest column sum);
-    -1: the smallest column sum; inf: max_i sum_j |a_ij| (the largest row sum); -inf: the
-    smallest row sum. Where minidl differs: ord = 2, -2 and 'nuc' (singular values) raise
-    NotImplementedError, as minidl has no SVD yet.
+    ord = 'fro': sqrt(sum_ij a_ij^2); 'nuc': the sum of the singular values; 2: the largest
+    singular value (the spectral norm, max ||A x|| over unit x); -2: the smallest;
+    1: max_j sum_i |a_ij| (the largest column sum); -1: the smallest column sum; inf:
+    max_i sum_j |a_ij| (the largest row sum); -inf: the smallest row sum. The singular
+    values come from :func:`minidl.linalg.svdvals`, and so does the gradient of 2, -2 and
+    'nuc' (NaN where the singular values it uses repeat, as PyTorch's).
 
     Shapes: (*, m, n) -> (*) (the two dims kept as size 1 with ``keepdim``).
 
@@ -123,6 +145,8 @@ def matrix_norm(A_: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, d
     >>> a = md.tensor([[1., -2.], [3., 4.]])
     >>> md.linalg.matrix_norm(a), md.linalg.matrix_norm(a, 1), md.linalg.matrix_norm(a, float("inf"))
     (tensor(5.4772), tensor(6.0000), tensor(7.0000))
+    >>> md.linalg.matrix_norm(a, 2), md.linalg.matrix_norm(a, -2), md.linalg.matrix_norm(a, "nuc")
+    (tensor(5.1167), tensor(1.9544), tensor(7.0711))
     """
     x = A_
     if not isinstance(x, Tensor):
@@ -138,17 +162,17 @@ def matrix_norm(A_: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, d
     if isinstance(ord, str):
         if ord == "fro":
             return vector_norm(x, 2, (d0, d1), keepdim, dtype=dtype)
-        if ord == "nuc":
-            raise NotImplementedError("linalg.matrix_norm: ord='nuc' needs the singular values, and minidl has "
-                                      "no SVD yet")
-        raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
-    if ord in (2, -2):
-        raise NotImplementedError(f"linalg.matrix_norm: ord={ord} needs the singular values, and minidl has no "
-                                  "SVD yet")
-    if ord not in (1, -1, _INF, -_INF):
+        if ord != "nuc":
+            raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
+    elif ord not in (1, -1, 2, -2, _INF, -_INF):
         raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
     if dtype is not None:
         x = to_dtype(x, as_dtype(dtype))
+    if not x.dtype.is_floating_point:
+        raise RuntimeError("linalg.matrix_norm: Expected a floating point or complex tensor as input. Got "
+                           f"{PYTORCH_NAMES[x.dtype]}")
+    if ord in (2, -2, "nuc"):
+        return _singular_value_norm(x, ord, d0, d1, keepdim)
     summed, over = (d0, d1) if abs(ord) == 1 else (d1, d0)  # 1: column sums, then max over columns
     sums = vector_norm(x, 1, summed, keepdim=True)
     out = (amax if ord > 0 else amin)(sums, over, keepdim=True)
@@ -157,19 +181,51 @@ def matrix_norm(A_: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, d
     return out
 
 
+def linalg_norm(A_: Tensor, ord=None, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """``md.linalg.norm``: a vector or a matrix norm, chosen as PyTorch chooses.
+
+    A matrix norm (:func:`matrix_norm`) when ``ord`` is given and ``dim`` has two dims (or
+    ``dim`` is None and ``A`` is 2-D), and always for a string ``ord`` ('fro', 'nuc');
+    otherwise the vector norm (:func:`vector_norm`, ord 2 by default) over ``dim`` (all
+    elements when None). Without ``dim``, an ``ord`` needs a 1-D or 2-D ``A``.
+
+    Shapes: (*) -> (*) without the dims in ``dim``.
+
+    >>> import minidl as md
+    >>> a = md.tensor([[1., -2.], [3., 4.]])
+    >>> md.linalg.norm(a), md.linalg.norm(a, 2), md.linalg.norm(a, "nuc"), md.linalg.norm(a, 1, dim=1)
+    (tensor(5.4772), tensor(5.1167), tensor(7.0711), tensor([3.0000, 7.0000]))
+    """
+    if not isinstance(A_, Tensor):
+        raise TypeError(f"linalg_norm(): argument 'input' (position 1) must be Tensor, not {type(A_).__name__}")
+    if dim is not None:
+        dims = [dim] if isinstance(dim, numbers.Integral) else list(dim)
+        if len(dims) not in (1, 2):
+            raise RuntimeError(f"linalg.norm: If dim is specified, it must be of length 1 or 2. Got {dims}")
+    else:
+        dims = None
+        if ord is not None and A_.ndim not in (1, 2):
+            raise RuntimeError("linalg.norm: If dim is not specified but ord is, the input must be 1D or 2D. Got "
+                               f"{A_.ndim}D.")
+    if isinstance(ord, str) or (ord is not None and (len(dims) == 2 if dims is not None else A_.ndim == 2)):
+        return matrix_norm(A_, ord, dims if dims is not None else (0, 1), keepdim, dtype=dtype)
+    return vector_norm(A_, 2 if ord is None else ord, dims, keepdim, dtype=dtype)
+
+
 def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, out=None, dtype=None) -> Tensor:
     """The norm of ``input`` (PyTorch's older, overloaded entry; prefer md.linalg.*).
 
     A number ``p`` (or None, meaning 2) is :func:`vector_norm` over ``dim`` (all elements
     when None, also for a matrix); ``p = 'fro'`` is the 2-norm of the elements over ``dim``
-    (at most 2 dims); ``'nuc'`` goes to :func:`matrix_norm` (not in minidl yet: no SVD).
+    (at most 2 dims); ``'nuc'`` is :func:`matrix_norm`'s nuclear norm (the sum of the
+    singular values) over the two dims ``dim`` (a 2-D ``input`` when None).
 
     Shapes: (*) -> (*) without the dims in ``dim``.
 
     >>> import minidl as md
     >>> x = md.tensor([[3., 4.], [6., 8.]])
-    >>> md.norm(x), md.norm(x, dim=1), x.norm(p=1)
-    (tensor(11.1803), tensor([ 5.0000, 10.0000]), tensor(21.0000))
+    >>> md.norm(x), md.norm(x, dim=1), x.norm(p=1), x.norm(p="nuc")
+    (tensor(11.1803), tensor([ 5.0000, 10.0000]), tensor(21.0000), tensor(11.1803))
     """
     if out is not None:
         raise TypeError("norm(): minidl has no out= argument")

@@ -1,19 +1,13 @@
-"""Drawing category indices from weights: ``md.multinomial``.
-
-The uniform draws come from minidl's generator (cpp/ops/random, seeded by ``md.manual_seed``),
-so a seed reproduces the samples; the sampling itself is NumPy arithmetic on those draws.
+"""Drawing category indices from weights: ``md.multinomial``, sampled in C++
+(cpp/ops/random/multinomial.cpp) from ``generator`` or the default generator (seeded by
+``md.manual_seed``), so a seed reproduces the samples.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .. import _C
 from ..tensor import Tensor
-
-
-def _uniform(shape) -> np.ndarray:
-    """float64 samples of U(0, 1) from minidl's generator."""
-    return _C.rand(list(shape), _C.DType.f64, 0.0, 1.0)
+from . import array as A
+from .generator import rng_of
 
 
 def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, generator=None) -> Tensor:
@@ -25,9 +19,9 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
     replacement (the default) a category appears at most once per row, drawn as PyTorch does:
     the ``num_samples`` largest w_i / E_i with E_i ~ Exp(1) (equivalent to drawing one at a
     time and removing it); zero-weight categories come last, only when the row has fewer
-    non-zero weights than ``num_samples``. The draws come from minidl's generator
-    (``md.manual_seed``), so they reproduce under a seed but differ from PyTorch's.
-    ``generator`` is accepted for PyTorch's signature and unused.
+    non-zero weights than ``num_samples``. The draws come from ``generator`` (an
+    ``md.Generator``) or the default generator (``md.manual_seed``), so they reproduce under
+    a seed but differ from PyTorch's.
 
     Shapes: (C,) -> (num_samples,); (N, C) -> (N, num_samples); int64 indices in [0, C).
     Bad input raises RuntimeError with PyTorch's message: not 1-D/2-D, integer weights,
@@ -44,35 +38,17 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
     tensor([[0],
             [1]])
     """
+    rng = rng_of(generator)
     if input.ndim not in (1, 2):
         raise RuntimeError("prob_dist must be 1 or 2 dim")
     if not input.is_floating_point():
         name = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
                 "bool": "Bool"}.get(str(input.dtype).split(".")[-1], str(input.dtype))
         raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: {name}")
-    num_samples = int(num_samples)
-    if num_samples <= 0:
-        raise RuntimeError("cannot sample n_sample <= 0 samples")
     categories = input.shape[-1]
-    if not replacement and num_samples > categories:
-        raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
-    w = input.detach().numpy().astype(np.float64).reshape(-1, categories)
-    if not np.isfinite(w).all() or (w < 0).any():
-        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
-    if w.shape[0] and (w.sum(axis=1) <= 0).any():
-        raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
-    rows = w.shape[0]
-    if replacement:
-        cdf = np.cumsum(w, axis=1)
-        cdf /= cdf[:, -1:]
-        u = _uniform((rows, num_samples))
-        out = np.stack([np.searchsorted(cdf[r], u[r], side="right") for r in range(rows)]) if rows else \
-            np.zeros((0, num_samples), np.int64)
-        # u within rounding of 1 could pass the last bin: take the last non-zero category
-        last = categories - 1 - np.argmax(w[:, ::-1] > 0, axis=1) if rows else np.zeros(0, np.int64)
-        out = np.minimum(out, last[:, None])
-    else:
-        keys = w / -np.log1p(-_uniform((rows, categories)))  # w_i / E_i, E_i ~ Exp(1)
-        out = np.argsort(-keys, axis=1, kind="stable")[:, :num_samples]
-    out = out.astype(np.int64)
-    return Tensor._wrap(out.reshape(num_samples) if input.ndim == 1 else out)
+    weights = input.detach()._data
+    if A.is_low(weights):  # float16 / bfloat16: the kernel reads float32 and float64
+        weights = A.to_f32(weights)
+    weights = weights.reshape(-1, categories)  # a copy only when the layout needs one; the kernel makes it contiguous
+    out = _C.multinomial(weights, int(num_samples), bool(replacement), rng)  # checks the weights and num_samples
+    return Tensor._wrap(out.reshape(out.shape[1]) if input.ndim == 1 else out)

@@ -1,2 +1,3 @@
-"""``md.utils``: data loading (``utils.data``) and progress bars (``utils.progress``)."""
-from . import data, progress
+"""``md.utils``: data loading (``utils.data``), DLPack (``utils.dlpack``) and progress bars
+(``utils.progress``)."""
+from . import data, dlpack, progress
