@@ -24,8 +24,6 @@ from conftest import require
 torch = require("torch")
 tud = torch.utils.data
 
-HAS_GENERATOR = getattr(md, "Generator", None) is not None
-needs_generator = pytest.mark.skipif(not HAS_GENERATOR, reason="md.Generator not on this branch yet")
 
 
 def _error(fn):
@@ -88,7 +86,6 @@ def test_random_sampler_new_order_each_epoch_and_manual_seed_repeats():
     assert a != b and list(s) == a
 
 
-@needs_generator
 def test_samplers_follow_the_generator():
     def orders(seed):
         g = md.Generator().manual_seed(seed)
@@ -336,7 +333,6 @@ def test_two_workers_keep_order_and_seed_each_worker(no_leftover_workers):
         assert first[0][key][0] != first[1][key][0]  # the workers' streams differ
 
 
-@needs_generator
 def test_worker_seeds_are_reproducible_with_a_generator(no_leftover_workers):
     def run(seed):
         return _flat(mdd.DataLoader(Draws(), batch_size=3, num_workers=2, generator=md.Generator().manual_seed(seed)))

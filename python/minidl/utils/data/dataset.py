@@ -231,6 +231,9 @@ def random_split(dataset, lengths, generator=None):
     >>> a, b, c = random_split(range(10), [0.5, 0.3, 0.2])
     >>> len(a), len(b), len(c), sorted(a.indices + b.indices + c.indices) == list(range(10))
     (5, 3, 2, True)
+    >>> split = lambda: [s.indices for s in random_split(range(10), [7, 3], generator=md.Generator().manual_seed(0))]
+    >>> split() == split()          # the same seed, the same split
+    True
     """
     n = len(dataset)
     if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:

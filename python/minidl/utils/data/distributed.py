@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ._utils.rng import seeded_randperm
+from ._utils.rng import randperm, seeded_generator
 from .sampler import Sampler
 
 
@@ -51,7 +51,10 @@ class DistributedSampler(Sampler):
 
     def __iter__(self):
         n = len(self.dataset)
-        indices = seeded_randperm(n, self.seed + self.epoch) if self.shuffle else list(range(n))
+        if self.shuffle:  # the same permutation on every rank: a generator seeded with seed + epoch
+            indices = randperm(n, generator=seeded_generator(self.seed + self.epoch)).tolist()
+        else:
+            indices = list(range(n))
         if not self.drop_last:
             padding = self.total_size - len(indices)
             if padding <= len(indices):
