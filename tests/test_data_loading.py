@@ -521,3 +521,15 @@ def test_persistent_workers_after_an_epoch_left_early(no_leftover_workers):
         if epoch == 2:  # read to the end: the whole epoch, each sample once
             assert sorted(first + [v for b in it for v in b.tolist()]) == list(range(30))
     del loader, it
+
+
+def test_submodules_hold_pytorchs_names():
+    import importlib
+    for name in ("dataset", "sampler", "distributed", "dataloader"):
+        theirs = importlib.import_module(f"torch.utils.data.{name}")
+        mine = importlib.import_module(f"minidl.utils.data.{name}")
+        wanted = {n for n in dir(theirs) if n in mdd.__all__ and getattr(theirs, n).__module__ == theirs.__name__}
+        if name == "dataloader":  # re-exported there, and imported from there by scripts
+            wanted |= {"default_collate", "default_convert", "get_worker_info"}
+        assert wanted and {n for n in wanted if not hasattr(mine, n)} == set(), name
+    assert {n for n in tud.__all__ if n in dir(mdd)} == set(mdd.__all__)

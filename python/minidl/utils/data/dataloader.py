@@ -25,6 +25,8 @@ from ._utils.rng import draw_seed
 from .dataset import IterableDataset
 from .sampler import BatchSampler, RandomSampler, SequentialSampler
 
+get_worker_info = _worker.get_worker_info  # as torch.utils.data.dataloader's (scripts import it from here)
+
 
 class _InfiniteConstantSampler:
     """An IterableDataset's "sampler": None forever (the fetcher only counts them)."""
