@@ -533,3 +533,43 @@ def test_submodules_hold_pytorchs_names():
             wanted |= {"default_collate", "default_convert", "get_worker_info"}
         assert wanted and {n for n in wanted if not hasattr(mine, n)} == set(), name
     assert {n for n in tud.__all__ if n in dir(mdd)} == set(mdd.__all__)
+
+
+CTRL_C_SCRIPT = """
+import time
+from minidl.utils.data import DataLoader, Dataset
+
+class Slow(Dataset):
+    def __len__(self):
+        return 10000
+
+    def __getitem__(self, i):
+        time.sleep(0.01)
+        return i
+
+for batch in DataLoader(Slow(), batch_size=4, num_workers=2):
+    print("batch", flush=True)
+"""
+
+
+def test_ctrl_c_in_a_terminal_stops_the_script_and_its_workers():
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-c", CTRL_C_SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, start_new_session=True)  # its own process group, as a terminal's job
+    try:
+        assert proc.stdout.readline().strip() == "batch"
+        with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+            workers = [int(p) for p in f.read().split()]
+        assert len(workers) == 2
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: SIGINT to the main process and its workers
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode != 0 and err.count("Traceback") == 1 and err.rstrip().endswith("KeyboardInterrupt")
+    deadline = time.time() + 5
+    while time.time() < deadline and any(os.path.exists(f"/proc/{p}") for p in workers):
+        time.sleep(0.05)
+    assert not any(os.path.exists(f"/proc/{p}") for p in workers)
