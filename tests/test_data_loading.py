@@ -552,6 +552,7 @@ for batch in DataLoader(Slow(), batch_size=4, num_workers=2):
 """
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="finds the workers through Linux's /proc")
 def test_ctrl_c_in_a_terminal_stops_the_script_and_its_workers():
     import subprocess
     import sys
