@@ -574,3 +574,11 @@ def test_ctrl_c_in_a_terminal_stops_the_script_and_its_workers():
     while time.time() < deadline and any(os.path.exists(f"/proc/{p}") for p in workers):
         time.sleep(0.05)
     assert not any(os.path.exists(f"/proc/{p}") for p in workers)
+
+
+def test_shuffled_order_does_not_depend_on_num_workers(no_leftover_workers):
+    def order(workers):
+        g = md.Generator().manual_seed(11)
+        loader = mdd.DataLoader(list(range(20)), batch_size=3, shuffle=True, num_workers=workers, generator=g)
+        return [[v for b in loader for v in b.tolist()] for _ in range(2)]
+    assert order(0) == order(2)

@@ -224,6 +224,9 @@ class _BaseIter:
             warnings.warn("'pin_memory' argument is set as true but no accelerator is found, then device pinned "
                           "memory won't be used.", stacklevel=3)
         self._sampler_iter = iter(self._index_sampler)
+        # drawn for every epoch, with or without workers, as PyTorch does: the same draws
+        # from the generator whatever num_workers is
+        self._base_seed = draw_seed(loader.generator)
 
     def __iter__(self):
         return self
@@ -266,7 +269,6 @@ class _MultiProcessingIter(_BaseIter):
         self._index_queues, self._workers = [], []
         self._shutdown = True  # until the workers exist: nothing to shut down
         self._owner_pid = os.getpid()  # a process forked later holds a copy of this object: not its workers
-        self._base_seed = draw_seed(loader.generator)
         for worker_id in range(self._num_workers):
             index_queue = context.Queue()
             index_queue.cancel_join_thread()  # exit never waits on an index queue nobody reads
