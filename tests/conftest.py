@@ -31,6 +31,7 @@ HOW_TO_GET = {
     "matplotlib": "pip install matplotlib",
     "hypothesis": "pip install hypothesis",
     "scipy.stats": "pip install scipy (scikit-learn, in the test extra, installs it)",
+    "tensorboard": "pip install 'minidl[tensorboard]' (or: pip install tensorboard)",
 }
 
 FASHION_MNIST_MISSING = ("Fashion-MNIST not found: apt-get install dataset-fashion-mnist (Debian/Ubuntu), or put "

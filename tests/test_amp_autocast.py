@@ -206,8 +206,11 @@ def test_bad_input():
         md.autocast("cpu", dtype=md.float32)
     with pytest.raises(ValueError, match="bfloat16 or md.float16"):
         md.autocast("cpu", dtype=md.int64)
-    with pytest.raises(ValueError, match="'cuda' is not supported"):
-        md.autocast("cuda")
+    with pytest.raises(ValueError, match="'tpu' is not supported"):
+        md.autocast("tpu")
+    with pytest.warns(UserWarning, match="CUDA is not available. Disabling"):
+        with md.autocast("cuda"):  # as on a CPU-only PyTorch: the block runs without autocast
+            assert (md.ones(2, 2) @ md.ones(2, 2)).dtype == md.float32
     with pytest.raises(TypeError, match="device_type"):
         md.autocast(3)
     with pytest.raises(TypeError, match="enabled must be a bool"):

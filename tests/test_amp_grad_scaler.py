@@ -130,8 +130,11 @@ def test_errors():
         md.amp.GradScaler(growth_factor=0.5)
     with pytest.raises(ValueError, match="backoff_factor"):
         md.amp.GradScaler(backoff_factor=1.5)
-    with pytest.raises(ValueError, match="'cuda' is not supported"):
-        md.amp.GradScaler("cuda")
+    with pytest.raises(ValueError, match="'tpu' is not supported"):
+        md.amp.GradScaler("tpu")
+    with pytest.warns(UserWarning, match="CUDA is not available.  Disabling"):
+        disabled = md.amp.GradScaler("cuda")  # as on a CPU-only PyTorch
+    assert not disabled.is_enabled() and disabled.scale(md.tensor(3.0)).item() == 3.0
     with pytest.raises(RuntimeError, match="Closure"):
         md.amp.GradScaler().step(opt, closure=lambda: 0)
     with pytest.raises(ValueError, match="Tensor"):

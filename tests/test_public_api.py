@@ -54,6 +54,14 @@ def _quietly(call):
         return call()
 
 
+def _alias_refused(t):
+    try:
+        t.install_torch_alias()
+    except RuntimeError:
+        return "refused"
+    return "installed"
+
+
 def _with_default_dtype(t):
     before = t.get_default_dtype()
     t.set_default_dtype(t.float64)
@@ -343,6 +351,24 @@ MD = {
     "histc": Example(lambda t: (t.histc(data(t, 4, 5), bins=6), t.histc(data(t, 10), 4, -0.5, 0.5))),
     "unique": Example(lambda t: (t.unique(t.tensor([3, 1, 3, 2])),
                                  t.unique(t.tensor([[2., 1.], [2., 0.]]), return_inverse=True, return_counts=True))),
+    # (minidl's additions: this process has the real torch loaded, so installing the alias is refused)
+    "install_torch_alias": Example(lambda t: _alias_refused(t), reference=lambda t: "refused"),
+    "uninstall_torch_alias": Example(lambda t: t.uninstall_torch_alias(), reference=lambda t: None),
+    "compile": Example(lambda t: t.compile(lambda x: x * 3)(t.ones(2))),
+    "set_float32_matmul_precision": Example(lambda t: (t.set_float32_matmul_precision("high"),
+                                                       t.get_float32_matmul_precision(),
+                                                       t.set_float32_matmul_precision("highest"))),
+    "get_float32_matmul_precision": Example(lambda t: t.get_float32_matmul_precision()),
+    "use_deterministic_algorithms": Example(lambda t: (t.use_deterministic_algorithms(True),
+                                                       t.are_deterministic_algorithms_enabled(),
+                                                       t.use_deterministic_algorithms(False))),
+    "are_deterministic_algorithms_enabled": Example(lambda t: t.are_deterministic_algorithms_enabled()),
+    "is_deterministic_algorithms_warn_only_enabled": Example(
+        lambda t: t.is_deterministic_algorithms_warn_only_enabled()),
+    # (torch allows it once, before any parallel work: the reference is what it returns then)
+    "set_num_interop_threads": Example(lambda t: t.set_num_interop_threads(1), reference=lambda t: None),
+    "get_num_interop_threads": Example(lambda t: t.get_num_interop_threads() >= 1),
+    "is_floating_point": Example(lambda t: (t.is_floating_point(t.ones(1)), t.is_floating_point(t.tensor([1])))),
     "from_dlpack": Example(lambda t: t.from_dlpack(np.arange(3.0)) * 2),
     "unique_consecutive": Example(lambda t: t.unique_consecutive(t.tensor([[1, 1], [1, 1], [0, 2]]), dim=0,
                                                                  return_inverse=True, return_counts=True)),

@@ -55,7 +55,11 @@ from .ops.reduce import (all, amax, amin, any, argmax, argmin, count_nonzero, lo
 from .ops.sort import argsort, kthvalue, median, msort, sort, topk
 from .ops.search import bincount, bucketize, histc, searchsorted, unique, unique_consecutive
 from .ops.scan import cummax, cummin, cumprod, cumsum, diff, logcumsumexp
-from . import backend, cuda, datasets, models, nn, optim
+from . import backend, backends, cuda, datasets, models, nn, optim
+from .torch_alias import install_torch_alias, uninstall_torch_alias
+from .runtime import (are_deterministic_algorithms_enabled, compile, get_float32_matmul_precision,  # noqa: A004
+                      get_num_interop_threads, is_deterministic_algorithms_warn_only_enabled, is_floating_point,
+                      set_float32_matmul_precision, set_num_interop_threads, use_deterministic_algorithms)
 from .backend import get_num_threads, set_num_threads
 # the activations and softmax go straight to nn.functional (two Python frames fewer than via a method)
 from .nn.functional import log_softmax, relu, sigmoid, softmax, tanh

@@ -387,7 +387,7 @@ class Tensor(DtypeShortcuts):
 
     def cuda(self, device=None):
         if not _cuda.is_available():
-            raise RuntimeError("Torch not compiled with CUDA enabled (minidl: no CUDA device available)")
+            raise _cuda.not_compiled_error()
         raise RuntimeError("minidl's CUDA tensors are not implemented yet")
 
     # --- autograd ------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import warnings
 
 from ..dtypes import bfloat16, float16, float32
 from ..dtypes import dtype as _dtype
@@ -78,8 +79,9 @@ def get_autocast_dtype(device_type: str = "cpu"):
 def _check_device(device_type):
     if not isinstance(device_type, str):
         raise TypeError(f"autocast: device_type must be a string such as 'cpu', got {type(device_type).__name__}")
-    if device_type != "cpu":
-        raise ValueError(f"autocast: device_type {device_type!r} is not supported; minidl autocasts on 'cpu' only")
+    if device_type not in ("cpu", "cuda"):
+        raise ValueError(f"autocast: device_type {device_type!r} is not supported; minidl autocasts on 'cpu' only "
+                         "('cuda' is accepted and disabled, as on a CPU-only PyTorch)")
 
 
 def _cast(t, target):
@@ -105,7 +107,8 @@ def autocast_inputs(op_name: str, *tensors):
 class autocast:
     """``with md.autocast(device_type="cpu", dtype=md.bfloat16, enabled=True):`` or as a
     decorator. dtype: md.bfloat16 (default) or md.float16; ValueError otherwise, and for a
-    device_type other than "cpu".
+    device_type other than "cpu" and "cuda" ("cuda" warns and disables itself, as on a
+    CPU-only PyTorch, so GPU scripts run unchanged in float32).
 
     Mixed precision: inside the context, matrix products, linear layers, convolutions,
     attention and the LSTM/RNN layers run in the 16-bit ``dtype`` (half the memory traffic,
@@ -129,6 +132,10 @@ class autocast:
         _check_device(device_type)
         if not isinstance(enabled, bool):
             raise TypeError(f"autocast: enabled must be a bool, got {type(enabled).__name__}")
+        if device_type == "cuda":  # as a CPU-only PyTorch: warn, then run the block without autocast
+            if enabled:
+                warnings.warn("User provided device_type of 'cuda', but CUDA is not available. Disabling")
+            enabled, dtype = False, bfloat16
         if dtype is None:
             dtype = bfloat16
         if not isinstance(dtype, _dtype) or dtype not in _LOW:

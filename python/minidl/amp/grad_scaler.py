@@ -22,6 +22,7 @@ Unlike PyTorch, it is enabled on the CPU (FP16 training there needs it too).
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -37,10 +38,13 @@ class GradScaler:
 
     def __init__(self, device: str = "cpu", init_scale: float = 2.0 ** 16, growth_factor: float = 2.0,
                  backoff_factor: float = 0.5, growth_interval: int = 2000, enabled: bool = True):
-        if device != "cpu":
+        if device not in ("cpu", "cuda"):
             raise ValueError(f"GradScaler: device {device!r} is not supported; minidl scales on 'cpu'")
         if not isinstance(enabled, bool):
             raise TypeError(f"GradScaler: enabled must be a bool, got {type(enabled).__name__}")
+        if device == "cuda" and enabled:  # as a CPU-only PyTorch: warn and pass everything through
+            warnings.warn("torch.cuda.amp.GradScaler is enabled, but CUDA is not available.  Disabling.")
+            enabled = False
         if not growth_factor > 1.0:
             raise ValueError(f"GradScaler: growth_factor must be > 1, got {growth_factor}")
         if not 0.0 < backoff_factor < 1.0:

@@ -8,6 +8,9 @@ from .function import Function, FunctionCtx, once_differentiable
 from ..graph.grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import gradcheck, gradgradcheck
 from ..graph.node import Node
+from ..graph.anomaly import (detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled,
+                             set_detect_anomaly)
 
 __all__ = ["Function", "FunctionCtx", "backward", "grad", "gradcheck", "gradgradcheck", "no_grad", "enable_grad",
-           "set_grad_enabled", "is_grad_enabled", "inference_mode", "once_differentiable", "grad_mode", "Node"]
+           "set_grad_enabled", "is_grad_enabled", "inference_mode", "once_differentiable", "grad_mode", "Node",
+           "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "is_anomaly_check_nan_enabled"]

@@ -9,6 +9,7 @@ array-level kernel calls, a leaf module below Tensor), and the caller passes ``w
 from __future__ import annotations
 
 from ..ops import array as A
+from . import anomaly
 from .node import _FREED, AccumulateGrad
 from .version import epoch as _epoch
 
@@ -99,6 +100,8 @@ def run_backward(roots, root_grads, wrap, retain_graph=False, capture=None, accu
             if node.epoch != _epoch[0]:  # memory was written in place since: one of this node's arrays?
                 node.check_saved()
             grads_in = node.apply(g)
+            if anomaly.enabled[0]:
+                anomaly.check_gradients(node, grads_in)
             if not retain_graph:
                 node.release()
         else:

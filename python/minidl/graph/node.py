@@ -13,8 +13,9 @@ a saved array changed in place raises instead of giving a wrong gradient.
 """
 from __future__ import annotations
 
-from . import version as _version
-from .version import epoch as _epoch  # a one-element list: never rebound, so this name stays valid
+from . import anomaly as _anomaly, version as _version
+from .anomaly import enabled as _anomaly_on  # one-element lists: never rebound, so these names stay valid
+from .version import epoch as _epoch
 
 _FREED = object()
 
@@ -31,6 +32,8 @@ class Node:
         self.saved = saved
         self.hooks = None
         self.epoch = _epoch[0]  # in-place writes so far: check_saved looks for later ones
+        if _anomaly_on[0]:
+            _anomaly.record_forward(self)
 
     def check_saved(self):
         """Raise if an array this node saved was modified in place after it was saved."""

@@ -32,8 +32,10 @@ def _check_device(device):
         return
     name = str(device)
     if name.startswith("cuda"):
-        if not cuda.is_available():
-            raise RuntimeError("Torch not compiled with CUDA enabled (minidl: no CUDA device available)")
+        if not cuda.is_available():  # PyTorch's AssertionError, as a CPU-only PyTorch raises it
+            raise cuda.not_compiled_error()
+    elif name.startswith("mps"):
+        raise RuntimeError("PyTorch is not linked with support for mps devices (minidl runs on the CPU)")
     elif name != "cpu":
         raise RuntimeError(f"Expected one of cpu, cuda device type at start of device string: {name}")
 

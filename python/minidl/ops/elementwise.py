@@ -278,6 +278,13 @@ class UnaryBackward(Node):
     """Derivatives of the unary math ops, from the input x and/or the output y."""
     __slots__ = ()
 
+    def name(self) -> str:
+        """The op's own name, ``SqrtBackward``, ``ExpBackward`` ... (PyTorch: ``SqrtBackward0``)."""
+        saved = self.saved
+        if type(saved) is tuple and saved:
+            return saved[0].name.capitalize() + "Backward"
+        return "UnaryBackward"
+
     def apply(self, g):
         op, x, y = self.get_saved()
         if op == A.NEG:
