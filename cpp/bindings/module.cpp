@@ -28,4 +28,5 @@ PYBIND11_MODULE(_C, m) {
   register_amp(m);
   register_sort(m);
   register_scan(m);
+  register_embedding_bag(m);
 }

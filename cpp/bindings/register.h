@@ -25,5 +25,6 @@ void register_optim(pybind11::module_& m);
 void register_amp(pybind11::module_& m);
 void register_sort(pybind11::module_& m);
 void register_scan(pybind11::module_& m);
+void register_embedding_bag(pybind11::module_& m);
 
 }  // namespace minidl_py
