@@ -356,7 +356,46 @@ void backward_weight_path(const ConvShape& s, const T* gy, const T* x, T* gw, T*
   }
 }
 
+// F.unfold / F.fold: the GEMM path's im2col and col2im over whole images, one (image,
+// channel) plane at a time (a plane's R S x P Q block of col is contiguous), the planes split
+// between threads
+ConvShape one_plane(const ConvShape& s) {
+  ConvShape plane = s;
+  plane.N = plane.C = plane.K = plane.groups = 1;
+  return plane;
+}
+int64_t plane_grain(const ConvShape& s) { return std::max<int64_t>(1, 65536 / std::max<int64_t>(1, s.R * s.S * s.P * s.Q)); }
+
+template <class T>
+void unfold_impl(const ConvShape& s, const T* x, T* col) {
+  const ConvShape plane = one_plane(s);
+  const int64_t HW = s.H * s.W, PQ = s.P * s.Q, block = s.R * s.S * PQ;
+  parallel_for(s.N * s.C, plane_grain(s), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) conv_detail::im2col(plane, x + i * HW, 0, PQ, col + i * block, PQ);
+  });
+}
+
+template <class T>
+void fold_impl(const ConvShape& s, const T* col, T* x) {
+  const ConvShape plane = one_plane(s);
+  const int64_t HW = s.H * s.W, PQ = s.P * s.Q, block = s.R * s.S * PQ;
+  parallel_for(s.N * s.C, plane_grain(s), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      std::fill(x + i * HW, x + (i + 1) * HW, T(0));
+      conv_detail::col2im_add(plane, col + i * block, 0, PQ, x + i * HW, PQ);
+    }
+  });
+}
+
 }  // namespace
+
+void conv2d_unfold(const ConvShape& s, DType t, const void* x, void* col) {
+  MINIDL_DISPATCH_FLOAT(t, "unfold", unfold_impl<T>(s, static_cast<const T*>(x), static_cast<T*>(col)));
+}
+
+void conv2d_fold(const ConvShape& s, DType t, const void* col, void* x) {
+  MINIDL_DISPATCH_FLOAT(t, "fold", fold_impl<T>(s, static_cast<const T*>(col), static_cast<T*>(x)));
+}
 
 void conv2d_forward(const ConvShape& s, DType t, const void* x, const void* w, const void* bias, void* y) {
   MINIDL_DISPATCH_FLOAT(t, "conv2d", {

@@ -134,6 +134,49 @@ std::string lowp_path(const py::array& x, const py::array& w, Pair stride, Pair 
   return conv2d_lowp_path(make_shape(x, w, stride, padding, dilation, groups), t);
 }
 
+// F.unfold / F.fold geometry: images (N, C, H, W), kernel (R, S); false when it does not fit
+ConvShape fold_shape(int64_t N, int64_t C, int64_t H, int64_t W, Pair kernel, Pair stride, Pair padding,
+                     Pair dilation) {
+  ConvShape s;
+  s.N = N; s.C = C; s.H = H; s.W = W; s.K = 1; s.R = kernel.first; s.S = kernel.second;
+  s.stride_h = stride.first; s.stride_w = stride.second;
+  s.pad_h = padding.first; s.pad_w = padding.second;
+  s.dil_h = dilation.first; s.dil_w = dilation.second;
+  if (!s.finish())
+    throw py::value_error("unfold/fold: kernel " + shape_str(std::vector<int64_t>{s.R, s.S}) + " does not fit the " +
+                          shape_str(std::vector<int64_t>{H, W}) + " image with the given stride, padding and dilation");
+  return s;
+}
+
+// x (N, C, H, W) -> col (N, C R S, P Q)
+py::array unfold_op(const py::array& x_in, Pair kernel, Pair stride, Pair padding, Pair dilation) {
+  py::array x = contiguous(x_in);
+  const DType t = float_dtype(x, "unfold");
+  if (x.ndim() != 4) throw py::value_error("unfold: expected a 4-D input, got " + shape_str(x));
+  const ConvShape s = fold_shape(x.shape(0), x.shape(1), x.shape(2), x.shape(3), kernel, stride, padding, dilation);
+  py::array col = empty_array(t, {s.N, s.C * s.R * s.S, s.P * s.Q});
+  MaybeReleaseGil nogil(col.size());
+  conv2d_unfold(s, t, x.data(), col.mutable_data());
+  return col;
+}
+
+// col (N, C R S, P Q) -> x (N, C, H, W) with (H, W) = output_size
+py::array fold_op(const py::array& col_in, Pair output_size, Pair kernel, Pair stride, Pair padding, Pair dilation) {
+  py::array col = contiguous(col_in);
+  const DType t = float_dtype(col, "fold");
+  const int64_t RS = kernel.first * kernel.second;
+  if (col.ndim() != 3 || RS <= 0 || col.shape(1) % RS != 0)
+    throw py::value_error("fold: expected a 3-D input with a multiple of the kernel size rows, got " + shape_str(col));
+  const ConvShape s = fold_shape(col.shape(0), col.shape(1) / RS, output_size.first, output_size.second, kernel, stride,
+                                 padding, dilation);
+  if (col.shape(2) != s.P * s.Q)
+    throw py::value_error("fold: input " + shape_str(col) + " should have " + std::to_string(s.P * s.Q) + " columns");
+  py::array x = empty_array(t, {s.N, s.C, s.H, s.W});
+  MaybeReleaseGil nogil(col.size());
+  conv2d_fold(s, t, col.data(), x.mutable_data());
+  return x;
+}
+
 }  // namespace
 
 void register_conv(py::module_& m) {
@@ -142,6 +185,10 @@ void register_conv(py::module_& m) {
   m.def("conv2d_backward", &conv2d_backward_op, py::arg("grad_y"), py::arg("x"), py::arg("weight"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("need_input"), py::arg("need_weight"),
         py::arg("need_bias"), py::arg("reference") = false);
+  m.def("unfold", &unfold_op, py::arg("x"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"),
+        py::arg("dilation"));
+  m.def("fold", &fold_op, py::arg("col"), py::arg("output_size"), py::arg("kernel_size"), py::arg("stride"),
+        py::arg("padding"), py::arg("dilation"));
   // which path a 16-bit convolution takes with the active kernel set: "avx512_bf16" or "convert_f32"
   m.def("conv2d_lowp_path", &lowp_path, py::arg("x"), py::arg("weight"), py::arg("stride"), py::arg("padding"),
         py::arg("dilation"), py::arg("groups"));
