@@ -47,8 +47,11 @@ struct ConvShape {
 // dtype f32 or f64; bias / grad_bias / grad_weight / grad_input may be nullptr (skipped).
 void conv2d_forward(const ConvShape& s, DType t, const void* x, const void* w, const void* bias,
                     void* y);
+// start (C values) or null: grad_x[n, c] starts from start[c] instead of 0. That is a
+// transposed convolution's bias (its forward is this kernel, nn/conv_transpose.py), added
+// where the GEMM path fills grad_x anyway instead of in a pass of its own.
 void conv2d_backward_input(const ConvShape& s, DType t, const void* grad_y, const void* w,
-                           void* grad_x);
+                           void* grad_x, const void* start = nullptr);
 void conv2d_backward_weight(const ConvShape& s, DType t, const void* grad_y, const void* x,
                             void* grad_w, void* grad_bias);
 

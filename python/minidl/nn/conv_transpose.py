@@ -94,9 +94,11 @@ def _conv_transpose(input: Tensor, weight: Tensor, bias, stride, padding, output
         x4, w4 = x4[:, :, None, :], w4[:, :, None, :]
         stride, padding, dilation, out_spatial = (1,) + stride, (0,) + padding, (1,) + dilation, (1,) + out_spatial
     x4, w4 = A.contiguous(x4), A.contiguous(w4)
-    shape_only = A.zeros((x4.shape[0], c_out) + out_spatial, x4.dtype)  # conv's input: only its shape is read
-    y4, _, _ = _C.conv2d_backward(x4, shape_only, w4, stride, padding, dilation, groups, True, False, False)
-    if bias is not None:
+    # the bias is where the kernel's output starts (no pass of its own; 16-bit: added after)
+    fused_bias = bias is not None and bias._data.dtype == x4.dtype and not A.is_low(x4)
+    y4 = _C.conv2d_backward_input(x4, w4, (x4.shape[0], c_out) + out_spatial, stride, padding, dilation, groups,
+                                  bias._data if fused_bias else None)
+    if bias is not None and not fused_bias:
         y4 = A.add(y4, bias._data.reshape(1, -1, 1, 1))
     y = y4.reshape(y4.shape[:2] + y4.shape[3:]) if nd == 1 else y4
     if xd.ndim == nd + 1:
