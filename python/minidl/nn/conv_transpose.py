@@ -47,10 +47,10 @@ class ConvTransposeBackward(Node):
             g4 = A.cast(g4, x4.dtype)
         gx = gw = gb = None
         if need_x:  # the convolution of dy with w
-            gx = _C.conv2d_forward(g4, w4, None, stride, pad, dil, groups).reshape(x_shape)
+            gx = A.shaped(_C.conv2d_forward(g4, w4, None, stride, pad, dil, groups), x_shape)
         if need_w:  # conv's weight gradient, x and dy swapped: x plays the output gradient
             _, gw, _ = _C.conv2d_backward(x4, g4, w4, stride, pad, dil, groups, False, True, False)
-            gw = gw.reshape(w_shape)
+            gw = A.shaped(gw, w_shape)
         if need_b:
             gb = A.sum_to(g4, (1, g4.shape[1], 1, 1)).reshape(g4.shape[1])
         return (gx, gw, gb)[:len(self.next)]

@@ -104,21 +104,16 @@ class MatmulBackward(Node):
         if b.ndim == 1:
             g2 = g2[..., None]
         if self.next[0] is not None:  # dA = dC @ B^T, summed over broadcast batch dims
-            ga = _shaped(A.sum_to(matmul_arrays(g2, _swap(b2)), a2.shape), a.shape)
+            ga = A.shaped(A.sum_to(matmul_arrays(g2, _swap(b2)), a2.shape), a.shape)
         if self.next[1] is not None:  # dB = A^T @ dC
             if b2.ndim == 2 and a2.ndim > 2 and a2.flags.c_contiguous:
                 # fold batch rows: (K, rows) @ (rows, N)
                 gb = _mm(A.as_rows(a2).T, A.as_rows(A.contiguous(g2)))
             else:
                 gb = A.sum_to(matmul_arrays(_swap(a2), g2), b2.shape)
-            gb = _shaped(gb, b.shape)
+            gb = A.shaped(gb, b.shape)
         return ga, gb
 
-
-def _shaped(g: np.ndarray, shape: tuple) -> np.ndarray:
-    """g in ``shape``; g itself when it has it already (NumPy's reshape would return a view, and
-    the engine copies a view before making it a leaf's .grad)."""
-    return g if g.shape == shape else g.reshape(shape)
 
 
 def _prep(a: Tensor, b: Tensor, what: str):
