@@ -6,7 +6,8 @@
 // to padding_idx (-1: none) is left out of its bag and of its count.
 //   sum:  out[b] = sum_{i in b} s_i weight[idx_i]
 //   mean: out[b] = (1 / count_b) sum_{i in b} weight[idx_i]      (count_b: indices kept)
-//   max:  out[b, d] = max_{i in b} weight[idx_i, d]              (the first maximum wins, NaN sticks)
+//   max:  out[b, d] = max_{i in b} weight[idx_i, d]              (the first maximum wins; as in
+//         PyTorch, out = row if row > out, so a NaN of the bag's first row stays, a later one not)
 // An empty bag (or one of padding only) gives zeros.
 // Backward, with g = dL/dout (B, D):
 //   sum/mean: dweight[idx_i] += (s_i or 1 / count_b) g[b]        (a scatter-add into weight rows)

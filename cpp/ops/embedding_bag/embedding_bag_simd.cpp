@@ -22,7 +22,59 @@ constexpr int64_t W = Vec::width;
 constexpr int64_t kVecsPerTile = 4, kAhead = 8;
 
 inline int lanes(int64_t len, int64_t v) { return int(std::min<int64_t>(W, std::max<int64_t>(0, len - v * W))); }
-inline Vec load_lanes(const float* p, int r) { return r == W ? Vec::load(p) : Vec::load_partial(p, r); }
+
+enum class Pool { sum, weighted_sum, max };
+
+// One tile of a bag: out[d0 : d0 + len] for columns d0.. of the rows (len <= a tile; kFull:
+// len is a whole tile, so every load is a plain one and the loops over v are fixed). The pool
+// kind and kFull are template arguments so that the loop over the bag's rows holds no branch
+// but the padding test: with run-time tests there, the sum forward of bench_embedding_bag.py
+// took 2.09 ms, with these 1.33 ms (1 thread, medians of 3 alternating runs).
+template <Pool P, bool kFull>
+int64_t pool_tile(const float* weight, const int64_t* idx, const float* psw, int64_t n, int64_t n_ahead,
+                  int64_t dim, int64_t d0, int64_t len, int64_t padding_idx, float* out) {
+  int r[kVecsPerTile];
+  for (int64_t v = 0; v < kVecsPerTile; ++v) r[v] = kFull ? int(W) : lanes(len, v);
+  Vec acc[kVecsPerTile];
+  for (int64_t v = 0; v < kVecsPerTile; ++v) acc[v] = Vec::zero();
+  int64_t count = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (i + kAhead < n_ahead)  // into the next bags too: their first rows are misses as well
+      for (int64_t off = 0; off < (kFull ? kVecsPerTile * W : len); off += 16)
+        _mm_prefetch(reinterpret_cast<const char*>(weight + idx[i + kAhead] * dim + d0 + off), _MM_HINT_T0);
+    if (idx[i] == padding_idx) continue;
+    const float* row = weight + idx[i] * dim + d0;
+    Vec x[kVecsPerTile];
+    for (int64_t v = 0; v < kVecsPerTile; ++v)
+      x[v] = kFull || r[v] == W ? Vec::load(row + v * W) : r[v] > 0 ? Vec::load_partial(row + v * W, r[v]) : Vec::zero();
+    if constexpr (P == Pool::max) {
+      for (int64_t v = 0; v < kVecsPerTile; ++v) acc[v] = count == 0 ? x[v] : max(x[v], acc[v]);
+    } else if constexpr (P == Pool::weighted_sum) {
+      const Vec s = Vec::set1(psw[i]);
+      for (int64_t v = 0; v < kVecsPerTile; ++v) acc[v] = fmadd(s, x[v], acc[v]);
+    } else {
+      for (int64_t v = 0; v < kVecsPerTile; ++v) acc[v] = acc[v] + x[v];
+    }
+    ++count;
+  }
+  for (int64_t v = 0; v < kVecsPerTile; ++v) {
+    if (kFull || r[v] == W) acc[v].store(out + d0 + v * W);
+    else if (r[v] > 0) acc[v].store_partial(out + d0 + v * W, r[v]);
+  }
+  return count;
+}
+
+template <Pool P>
+int64_t pool_tiles(const float* weight, const int64_t* idx, const float* psw, int64_t n, int64_t n_ahead, int64_t dim,
+                   int64_t padding_idx, float* out) {
+  int64_t count = 0;
+  for (int64_t d0 = 0; d0 < dim; d0 += kVecsPerTile * W) {
+    const int64_t len = std::min<int64_t>(kVecsPerTile * W, dim - d0);
+    count = len == kVecsPerTile * W ? pool_tile<P, true>(weight, idx, psw, n, n_ahead, dim, d0, len, padding_idx, out)
+                                    : pool_tile<P, false>(weight, idx, psw, n, n_ahead, dim, d0, len, padding_idx, out);
+  }
+  return count;
+}
 
 // out[0:dim] = sum s_i weight[idx_i] (s_i = psw[i] or 1), or the running max from the first
 // kept row on, out = x > out ? x : out, which is what max(x, out) computes (vmaxps returns its
@@ -31,34 +83,9 @@ inline Vec load_lanes(const float* p, int r) { return r == W ? Vec::load(p) : Ve
 // number of rows kept (0: out is all zeros). idx[n:n_ahead] are the next bags' indices (prefetched).
 int64_t pool_bag(const float* weight, const int64_t* idx, const float* psw, int64_t n, int64_t n_ahead,
                  int64_t dim, int64_t padding_idx, bool max_mode, float* out) {
-  int64_t count = 0;
-  for (int64_t d0 = 0; d0 < dim; d0 += kVecsPerTile * W) {
-    const int64_t len = std::min<int64_t>(kVecsPerTile * W, dim - d0);
-    Vec acc[kVecsPerTile];
-    for (int64_t v = 0; v < kVecsPerTile; ++v) acc[v] = Vec::zero();
-    count = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      if (i + kAhead < n_ahead)  // into the next bags too: their first rows are misses as well
-        for (int64_t off = 0; off < len; off += 16)
-          _mm_prefetch(reinterpret_cast<const char*>(weight + idx[i + kAhead] * dim + d0 + off), _MM_HINT_T0);
-      if (idx[i] == padding_idx) continue;
-      const float* row = weight + idx[i] * dim + d0;
-      const Vec s = Vec::set1(psw ? psw[i] : 1.0f);
-      for (int64_t v = 0; v < kVecsPerTile; ++v) {
-        const int r = lanes(len, v);
-        if (r == 0) break;
-        const Vec x = load_lanes(row + v * W, r);
-        acc[v] = !max_mode ? fmadd(s, x, acc[v]) : count == 0 ? x : max(x, acc[v]);
-      }
-      ++count;
-    }
-    for (int64_t v = 0; v < kVecsPerTile; ++v) {
-      const int r = lanes(len, v);
-      if (r == W) acc[v].store(out + d0 + v * W);
-      else if (r > 0) acc[v].store_partial(out + d0 + v * W, r);
-    }
-  }
-  return count;
+  if (max_mode) return pool_tiles<Pool::max>(weight, idx, psw, n, n_ahead, dim, padding_idx, out);
+  if (psw) return pool_tiles<Pool::weighted_sum>(weight, idx, psw, n, n_ahead, dim, padding_idx, out);
+  return pool_tiles<Pool::sum>(weight, idx, psw, n, n_ahead, dim, padding_idx, out);
 }
 
 // y += a x
