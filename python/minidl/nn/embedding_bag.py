@@ -52,7 +52,7 @@ class EmbeddingBagBackward(Node):
         if self.next[1] is not None:
             grad_psw = _C.embedding_bag_backward_per_sample_weights(g, weight, indices, starts, padding_idx)
             shape, dtype = psw_like
-            grad_psw = grad_psw.reshape(shape) if grad_psw.dtype == dtype else A.cast(grad_psw.reshape(shape), dtype)
+            grad_psw = A.shaped(grad_psw if grad_psw.dtype == dtype else A.cast(grad_psw, dtype), shape)
         return grad_weight, grad_psw
 
 
