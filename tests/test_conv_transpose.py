@@ -68,3 +68,29 @@ def test_modules_output_size_gradcheck_and_errors():
         F.conv_transpose2d(md.zeros(1, 2, 3, 3), md.zeros(2, 1, 3, 3), output_padding=1)
     with pytest.raises(RuntimeError, match="expected input"):
         F.conv_transpose2d(md.zeros(1, 3, 3, 3), md.zeros(2, 1, 3, 3))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bias_starts_the_output_on_every_path(threads):
+    """The bias is where the input-gradient kernel starts (not a pass of its own): check it on
+    each path that kernel takes (im2col + GEMM for stride 2, the direct kernel for stride 1,
+    depthwise, pointwise 1x1, float64) in every kernel set, against PyTorch."""
+    rng = np.random.default_rng(7)
+    cases = [((3, 8, 5, 6), (8, 4, 4, 4), 2, 1, 1), ((3, 8, 5, 6), (8, 4, 3, 3), 1, 1, 1),
+             ((3, 8, 5, 6), (8, 1, 3, 3), 1, 1, 8), ((3, 8, 20, 20), (8, 5, 1, 1), 1, 0, 1)]
+    old = md.get_num_threads()
+    md.set_num_threads(threads)
+    try:
+        for dtype in (np.float32, np.float64):
+            for xs, ws, stride, padding, groups in cases:
+                x, w = rng.standard_normal(xs).astype(dtype), rng.standard_normal(ws).astype(dtype)
+                b = rng.standard_normal(ws[1] * groups).astype(dtype)
+                want = torch.nn.functional.conv_transpose2d(torch.tensor(x), torch.tensor(w), torch.tensor(b), stride,
+                                                            padding, groups=groups).numpy()
+                for name in md.backend.available():
+                    with md.backend.using(name):
+                        got = F.conv_transpose2d(md.tensor(x), md.tensor(w), md.tensor(b), stride, padding,
+                                                 groups=groups).numpy()
+                    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=f"{name} {xs} {ws}")
+    finally:
+        md.set_num_threads(old)

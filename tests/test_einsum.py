@@ -121,3 +121,19 @@ def test_int64_operands_multiply_exactly_like_pytorch():
     assert md.tensordot(md.tensor(a), md.tensor(b), 1).tolist() == torch.tensordot(torch.tensor(a), torch.tensor(b), 1).tolist()
     assert md.dot(md.tensor(b[0]), md.tensor(b[1])).tolist() == torch.dot(torch.tensor(b[0]), torch.tensor(b[1])).tolist()
     assert md.inner(md.tensor(a), md.tensor(a[0])).tolist() == torch.inner(torch.tensor(a), torch.tensor(a[0])).tolist()
+
+
+def test_attention_weights_times_values_is_one_batched_matmul():
+    """"bhqk,bhkd->bhqd" has its dims in place: it lowers to matmul(a, b) itself, no permute or
+    reshape node around it (each costs a node in the backward, and a reshaped gradient is a
+    view the engine copies before it becomes .grad)."""
+    a, b = md.randn(2, 3, 5, 4, requires_grad=True), md.randn(2, 3, 4, 6, requires_grad=True)
+    y = md.einsum("bhqk,bhkd->bhqd", a, b)
+    assert type(y.grad_fn).__name__ == "MatmulBackward"
+    assert all(type(e[0]).__name__ == "AccumulateGrad" for e in y.grad_fn.next_functions)
+    y.backward(md.ones(2, 3, 5, 6))
+    torch = require("torch")
+    ta, tb = (torch.tensor(t.detach().numpy(), requires_grad=True) for t in (a, b))
+    torch.einsum("bhqk,bhkd->bhqd", ta, tb).backward(torch.ones(2, 3, 5, 6))
+    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy(), rtol=1e-5, atol=1e-5)

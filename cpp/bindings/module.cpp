@@ -34,4 +34,5 @@ PYBIND11_MODULE(_C, m) {
   register_scan(m);
   register_interpolate(m);
   register_decomposition(m);
+  register_embedding_bag(m);
 }

@@ -31,5 +31,6 @@ void register_scan(pybind11::module_& m);
 void register_ctc(pybind11::module_& m);
 void register_interpolate(pybind11::module_& m);
 void register_decomposition(pybind11::module_& m);
+void register_embedding_bag(pybind11::module_& m);
 
 }  // namespace minidl_py

@@ -33,6 +33,7 @@
 #include "ops/ctc/ctc.h"        // (ctc block at the end)
 #include "ops/interpolate/interpolate.h"  // (interpolate block at the end)
 #include "ops/decomposition/decomposition.h"  // (decomposition block at the end)
+#include "ops/embedding_bag/embedding_bag.h"  // (embedding_bag block at the end)
 
 using namespace minidl;
 
@@ -819,6 +820,45 @@ int main() {
     check(svd_jacobi(nan_matrix.data(), nullptr, sv.data(), nullptr, DType::f32, 1, 2, 2, false) == 1,
           "svd_jacobi counts a matrix with a NaN");
   }
+  // ==== embedding_bag: every set against the reference, forward and backward; the threaded
+  // backward (split over columns) equals the one-thread one exactly ====
+  for (Isa isa : sets) {
+    for (int64_t dim : {1, 7, 33, 70}) {
+      const int64_t rows = 40, bags = 300;
+      std::vector<int64_t> start(bags + 1, 0), idx;
+      for (int64_t b = 0; b < bags; ++b) {
+        for (int64_t j = 0; j < (b * 7) % 6; ++j) idx.push_back((b * 13 + j * 5) % rows);  // some bags empty
+        start[b + 1] = static_cast<int64_t>(idx.size());
+      }
+      std::vector<float> w = random_vec(rows * dim, 1.f, 50), g = random_vec(bags * dim, 1.f, 51);
+      std::vector<float> psw = random_vec(static_cast<int64_t>(idx.size()), 1.f, 52);
+      for (EmbeddingBagMode mode : {EmbeddingBagMode::sum, EmbeddingBagMode::mean, EmbeddingBagMode::max}) {
+        const float* s = mode == EmbeddingBagMode::sum ? psw.data() : nullptr;
+        auto run = [&] {
+          std::vector<float> out(bags * dim), gw(rows * dim), gp(idx.size());
+          embedding_bag_forward(w.data(), idx.data(), start.data(), s, out.data(), DType::f32, bags, dim, 3, mode);
+          embedding_bag_backward_weight(g.data(), w.data(), idx.data(), start.data(), s, gw.data(), DType::f32, bags,
+                                        rows, dim, 3, mode);
+          embedding_bag_backward_per_sample_weights(g.data(), w.data(), idx.data(), start.data(), gp.data(),
+                                                    DType::f32, bags, static_cast<int64_t>(idx.size()), dim, 3);
+          out.insert(out.end(), gw.begin(), gw.end());
+          out.insert(out.end(), gp.begin(), gp.end());
+          return out;
+        };
+        compare_sets(isa, "embedding_bag mode " + std::to_string(static_cast<int>(mode)) + " dim " +
+                              std::to_string(dim), dim, run, 1e-5f, 1e-5f);
+        set_active_isa(isa);
+        const int before = num_threads();
+        set_num_threads(1);
+        const std::vector<float> one = run();
+        set_num_threads(2);
+        check(run() == one, "embedding_bag 2 threads == 1 thread, mode " + std::to_string(static_cast<int>(mode)) +
+                                " dim " + std::to_string(dim) + " [" + isa_name(isa) + "]");
+        set_num_threads(before);
+      }
+    }
+  }
+  set_active_isa(best_isa());
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }

@@ -177,16 +177,26 @@ void forward_gemm(const ConvShape& s, const T* x, const T* w, const T* bias, T* 
   });
 }
 
+// gx[n, c] = start[c] (start null: 0) for images [n0, n1)
 template <class T>
-void backward_input_gemm(const ConvShape& s, const T* gy, const T* w, T* gx) {
+void fill_planes(const ConvShape& s, const T* start, int64_t n0, int64_t n1, T* gx) {
+  const int64_t HW = s.H * s.W;
+  for (int64_t i = n0 * s.C; i < n1 * s.C; ++i) std::fill(gx + i * HW, gx + (i + 1) * HW, start ? start[i % s.C] : T(0));
+}
+
+template <class T>
+void backward_input_gemm(const ConvShape& s, const T* gy, const T* w, T* gx, const T* start) {
   const int64_t Cg = s.Cg(), Kg = s.Kg(), PQ = s.P * s.Q, HW = s.H * s.W, CRS = Cg * s.R * s.S;
   const bool pointwise = is_pointwise(s);
   const int64_t maxw = std::max(PQ, tile_cols()) + PQ;
+  // a filled gx is added to (col2im, or the pointwise GEMM with beta 1); otherwise the
+  // pointwise GEMM writes it
+  const bool fill = start || !pointwise || PQ < tile_cols();
   over_images(s, image_threads(s), [&](int, int64_t n0, int64_t n1) {
     std::vector<T>& col = scratch<T>();
     if (col.size() < size_t((CRS + Kg) * maxw)) col.resize((CRS + Kg) * maxw);
     T* gybuf = col.data() + CRS * maxw;
-    if (!pointwise || PQ < tile_cols()) std::fill(gx + n0 * s.C * HW, gx + n1 * s.C * HW, T(0));
+    if (fill) fill_planes(s, start, n0, n1, gx);
     for_blocks(s, n0, n1, [&](const Block& b) {
       const int64_t bw = b.width(), w0 = b.o1 - b.o0;
       for (int64_t g = 0; g < s.groups; ++g) {
@@ -195,7 +205,7 @@ void backward_input_gemm(const ConvShape& s, const T* gy, const T* w, T* gx) {
           const T* gyg = gy + (b.n0 * s.K + g * Kg) * PQ + b.o0;
           T* gxg = gx + (b.n0 * s.C + g * Cg) * HW;
           if (pointwise) {  // dx_g[:, tile] = W_g^T @ dY_g[:, tile]
-            gemm<T>(true, false, CRS, bw, Kg, T(1), wg, CRS, gyg, PQ, T(0), gxg + b.o0, HW);
+            gemm<T>(true, false, CRS, bw, Kg, T(1), wg, CRS, gyg, PQ, fill ? T(1) : T(0), gxg + b.o0, HW);
           } else {
             gemm<T>(true, false, CRS, bw, Kg, T(1), wg, CRS, gyg, PQ, T(0), col.data(), bw);
             col2im_add(s, col.data(), b.o0, b.o1, gxg, bw);
@@ -322,18 +332,33 @@ void forward_path(const ConvShape& s, const T* x, const T* w, const T* bias, T* 
   forward_gemm<T>(s, x, w, bias, y);
 }
 
+// gx[n, c] += start[c]: the kernels that write gx without filling it first
 template <class T>
-void backward_input_path(const ConvShape& s, const T* gy, const T* w, T* gx) {
+void add_start(const ConvShape& s, const T* start, T* gx) {
+  const int64_t HW = s.H * s.W;
+  parallel_for(s.N * s.C, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, HW)), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i)
+      for (int64_t j = 0; j < HW; ++j) gx[i * HW + j] += start[i % s.C];
+  });
+}
+
+template <class T>
+void backward_input_path(const ConvShape& s, const T* gy, const T* w, T* gx, const T* start) {
   if (s.N * s.C * s.H * s.W == 0) return;
   if (s.K * s.P * s.Q == 0) {  // nothing flows back
-    std::fill(gx, gx + s.N * s.C * s.H * s.W, T(0));
+    fill_planes(s, start, 0, s.N, gx);
     return;
   }
   if constexpr (std::is_same<T, float>::value) {
-    if (use_depthwise(s)) return depthwise_backward_input(s, gy, w, gx);
-    if (conv_direct_backward_input_available(s)) return conv2d_direct_backward_input(s, gy, w, gx);
+    const bool depthwise = use_depthwise(s);
+    if (depthwise || conv_direct_backward_input_available(s)) {
+      if (depthwise) depthwise_backward_input(s, gy, w, gx);
+      else conv2d_direct_backward_input(s, gy, w, gx);
+      if (start) add_start(s, start, gx);
+      return;
+    }
   }
-  backward_input_gemm<T>(s, gy, w, gx);
+  backward_input_gemm<T>(s, gy, w, gx, start);
 }
 
 template <class T>
@@ -356,7 +381,46 @@ void backward_weight_path(const ConvShape& s, const T* gy, const T* x, T* gw, T*
   }
 }
 
+// F.unfold / F.fold: the GEMM path's im2col and col2im over whole images, one (image,
+// channel) plane at a time (a plane's R S x P Q block of col is contiguous), the planes split
+// between threads
+ConvShape one_plane(const ConvShape& s) {
+  ConvShape plane = s;
+  plane.N = plane.C = plane.K = plane.groups = 1;
+  return plane;
+}
+int64_t plane_grain(const ConvShape& s) { return std::max<int64_t>(1, 65536 / std::max<int64_t>(1, s.R * s.S * s.P * s.Q)); }
+
+template <class T>
+void unfold_impl(const ConvShape& s, const T* x, T* col) {
+  const ConvShape plane = one_plane(s);
+  const int64_t HW = s.H * s.W, PQ = s.P * s.Q, block = s.R * s.S * PQ;
+  parallel_for(s.N * s.C, plane_grain(s), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) conv_detail::im2col(plane, x + i * HW, 0, PQ, col + i * block, PQ);
+  });
+}
+
+template <class T>
+void fold_impl(const ConvShape& s, const T* col, T* x) {
+  const ConvShape plane = one_plane(s);
+  const int64_t HW = s.H * s.W, PQ = s.P * s.Q, block = s.R * s.S * PQ;
+  parallel_for(s.N * s.C, plane_grain(s), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      std::fill(x + i * HW, x + (i + 1) * HW, T(0));
+      conv_detail::col2im_add(plane, col + i * block, 0, PQ, x + i * HW, PQ);
+    }
+  });
+}
+
 }  // namespace
+
+void conv2d_unfold(const ConvShape& s, DType t, const void* x, void* col) {
+  MINIDL_DISPATCH_FLOAT(t, "unfold", unfold_impl<T>(s, static_cast<const T*>(x), static_cast<T*>(col)));
+}
+
+void conv2d_fold(const ConvShape& s, DType t, const void* col, void* x) {
+  MINIDL_DISPATCH_FLOAT(t, "fold", fold_impl<T>(s, static_cast<const T*>(col), static_cast<T*>(x)));
+}
 
 void conv2d_forward(const ConvShape& s, DType t, const void* x, const void* w, const void* bias, void* y) {
   MINIDL_DISPATCH_FLOAT(t, "conv2d", {
@@ -365,9 +429,10 @@ void conv2d_forward(const ConvShape& s, DType t, const void* x, const void* w, c
   });
 }
 
-void conv2d_backward_input(const ConvShape& s, DType t, const void* gy, const void* w, void* gx) {
+void conv2d_backward_input(const ConvShape& s, DType t, const void* gy, const void* w, void* gx, const void* start) {
   MINIDL_DISPATCH_FLOAT(t, "conv2d_backward_input", {
-    backward_input_path<T>(s, static_cast<const T*>(gy), static_cast<const T*>(w), static_cast<T*>(gx));
+    backward_input_path<T>(s, static_cast<const T*>(gy), static_cast<const T*>(w), static_cast<T*>(gx),
+                           static_cast<const T*>(start));
   });
 }
 

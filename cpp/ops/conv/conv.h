@@ -47,10 +47,20 @@ struct ConvShape {
 // dtype f32 or f64; bias / grad_bias / grad_weight / grad_input may be nullptr (skipped).
 void conv2d_forward(const ConvShape& s, DType t, const void* x, const void* w, const void* bias,
                     void* y);
+// start (C values) or null: grad_x[n, c] starts from start[c] instead of 0. That is a
+// transposed convolution's bias (its forward is this kernel, nn/conv_transpose.py), added
+// where the GEMM path fills grad_x anyway instead of in a pass of its own.
 void conv2d_backward_input(const ConvShape& s, DType t, const void* grad_y, const void* w,
-                           void* grad_x);
+                           void* grad_x, const void* start = nullptr);
 void conv2d_backward_weight(const ConvShape& s, DType t, const void* grad_y, const void* x,
                             void* grad_w, void* grad_bias);
+
+// F.unfold and F.fold: the im2col of whole images, col (N, C R S, P Q) with row (c, r, u) and
+// column p Q + q holding x[n, c, p sh - ph + r dh, q sw - pw + u dw] (0 in the padding), and
+// its adjoint col2im, x = 0 then each column added back where it was read (overlaps add up).
+// Uses N, C, H, W, R, S, stride, padding, dilation, P, Q of s (K and groups: 1).
+void conv2d_unfold(const ConvShape& s, DType t, const void* x, void* col);
+void conv2d_fold(const ConvShape& s, DType t, const void* col, void* x);
 
 // The textbook loops (7 nested), the readable definition and the oracle the fast paths are
 // tested against (md._C.conv2d_forward(..., reference=True)). Defined at the top of conv.cpp,

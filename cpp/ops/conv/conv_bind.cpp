@@ -34,12 +34,13 @@ void check_reference(DType t, bool reference) {
     throw py::type_error(std::string("conv2d: reference=True supports float32 and float64, got ") + dtype_name(t));
 }
 
-ConvShape make_shape(const py::array& x, const py::array& w, Pair stride, Pair padding, Pair dilation,
+// x: the input's shape (the input itself is not needed for its gradient)
+ConvShape make_shape(const std::vector<int64_t>& x, const py::array& w, Pair stride, Pair padding, Pair dilation,
                      int64_t groups) {
-  if (x.ndim() != 4 || w.ndim() != 4)
+  if (x.size() != 4 || w.ndim() != 4)
     throw py::value_error("conv2d: expected 4-D input and weight, got input " + shape_str(x) + " and weight " + shape_str(w));
   ConvShape s;
-  s.N = x.shape(0); s.C = x.shape(1); s.H = x.shape(2); s.W = x.shape(3);
+  s.N = x[0]; s.C = x[1]; s.H = x[2]; s.W = x[3];
   s.K = w.shape(0); s.R = w.shape(2); s.S = w.shape(3);
   s.stride_h = stride.first; s.stride_w = stride.second;
   s.pad_h = padding.first; s.pad_w = padding.second;
@@ -65,7 +66,7 @@ py::array conv2d_forward_op(const py::array& x_in, const py::array& w_in, py::ob
   py::array x = contiguous(x_in), w = contiguous(w_in);
   const DType t = conv_dtype(x, "conv2d");
   check_same(w, t, "weight");
-  const ConvShape s = make_shape(x, w, stride, padding, dilation, groups);
+  const ConvShape s = make_shape(shape_of(x), w, stride, padding, dilation, groups);
   py::array b;
   const void* bp = nullptr;
   if (!bias_obj.is_none()) {
@@ -98,7 +99,7 @@ py::tuple conv2d_backward_op(const py::array& gy_in, const py::array& x_in, cons
   const DType t = conv_dtype(x, "conv2d backward");
   check_same(w, t, "weight");
   check_same(gy, t, "gradient");
-  const ConvShape s = make_shape(x, w, stride, padding, dilation, groups);
+  const ConvShape s = make_shape(shape_of(x), w, stride, padding, dilation, groups);
   if (gy.ndim() != 4 || gy.shape(0) != s.N || gy.shape(1) != s.K || gy.shape(2) != s.P || gy.shape(3) != s.Q)
     throw py::value_error("conv2d backward: gradient " + shape_str(gy) + " does not match the output shape " +
                           shape_str(std::vector<int64_t>{s.N, s.K, s.P, s.Q}));
@@ -127,11 +128,80 @@ py::tuple conv2d_backward_op(const py::array& gy_in, const py::array& x_in, cons
   return py::make_tuple(gx, gw, gb);
 }
 
+// the input gradient alone, for an input of shape x_shape: (N, C, H, W), grad_x[n, c] starting
+// from start[c] (start: None or C values). ConvTranspose's forward with its bias.
+py::array conv2d_backward_input_op(const py::array& gy_in, const py::array& w_in, const std::vector<int64_t>& x_shape,
+                                   Pair stride, Pair padding, Pair dilation, int64_t groups, const py::object& start) {
+  py::array gy = contiguous(gy_in), w = contiguous(w_in);
+  const DType t = conv_dtype(gy, "conv2d backward input");
+  check_same(w, t, "weight");
+  const ConvShape s = make_shape(x_shape, w, stride, padding, dilation, groups);
+  if (gy.ndim() != 4 || gy.shape(0) != s.N || gy.shape(1) != s.K || gy.shape(2) != s.P || gy.shape(3) != s.Q)
+    throw py::value_error("conv2d backward input: gradient " + shape_str(gy) + " does not match the output shape " +
+                          shape_str(std::vector<int64_t>{s.N, s.K, s.P, s.Q}));
+  py::array st;
+  if (!start.is_none()) {
+    st = contiguous(start.cast<py::array>());
+    check_same(st, t, "start");
+    if (st.size() != s.C || is_low(t))
+      throw py::value_error("conv2d backward input: start " + shape_str(st) + " must hold " + std::to_string(s.C) +
+                            " float32 or float64 values");
+  }
+  py::array gx = empty_array(t, x_shape);
+  MaybeReleaseGil nogil(s.N * s.K * s.P * s.Q * s.Cg() * s.R * s.S);
+  if (is_low(t)) conv2d_lowp_backward_input(s, t, u16(gy.data()), u16(w.data()), u16(gx.mutable_data()));
+  else conv2d_backward_input(s, t, gy.data(), w.data(), gx.mutable_data(), start.is_none() ? nullptr : st.data());
+  return gx;
+}
+
 std::string lowp_path(const py::array& x, const py::array& w, Pair stride, Pair padding, Pair dilation,
                       int64_t groups) {
   const DType t = conv_dtype(x, "conv2d_lowp_path");
   if (!is_low(t)) throw py::type_error(std::string("conv2d_lowp_path: expected bfloat16 or float16, got ") + dtype_name(t));
-  return conv2d_lowp_path(make_shape(x, w, stride, padding, dilation, groups), t);
+  return conv2d_lowp_path(make_shape(shape_of(x), w, stride, padding, dilation, groups), t);
+}
+
+// F.unfold / F.fold geometry: images (N, C, H, W), kernel (R, S); false when it does not fit
+ConvShape fold_shape(int64_t N, int64_t C, int64_t H, int64_t W, Pair kernel, Pair stride, Pair padding,
+                     Pair dilation) {
+  ConvShape s;
+  s.N = N; s.C = C; s.H = H; s.W = W; s.K = 1; s.R = kernel.first; s.S = kernel.second;
+  s.stride_h = stride.first; s.stride_w = stride.second;
+  s.pad_h = padding.first; s.pad_w = padding.second;
+  s.dil_h = dilation.first; s.dil_w = dilation.second;
+  if (!s.finish())
+    throw py::value_error("unfold/fold: kernel " + shape_str(std::vector<int64_t>{s.R, s.S}) + " does not fit the " +
+                          shape_str(std::vector<int64_t>{H, W}) + " image with the given stride, padding and dilation");
+  return s;
+}
+
+// x (N, C, H, W) -> col (N, C R S, P Q)
+py::array unfold_op(const py::array& x_in, Pair kernel, Pair stride, Pair padding, Pair dilation) {
+  py::array x = contiguous(x_in);
+  const DType t = float_dtype(x, "unfold");
+  if (x.ndim() != 4) throw py::value_error("unfold: expected a 4-D input, got " + shape_str(x));
+  const ConvShape s = fold_shape(x.shape(0), x.shape(1), x.shape(2), x.shape(3), kernel, stride, padding, dilation);
+  py::array col = empty_array(t, {s.N, s.C * s.R * s.S, s.P * s.Q});
+  MaybeReleaseGil nogil(col.size());
+  conv2d_unfold(s, t, x.data(), col.mutable_data());
+  return col;
+}
+
+// col (N, C R S, P Q) -> x (N, C, H, W) with (H, W) = output_size
+py::array fold_op(const py::array& col_in, Pair output_size, Pair kernel, Pair stride, Pair padding, Pair dilation) {
+  py::array col = contiguous(col_in);
+  const DType t = float_dtype(col, "fold");
+  const int64_t RS = kernel.first * kernel.second;
+  if (col.ndim() != 3 || RS <= 0 || col.shape(1) % RS != 0)
+    throw py::value_error("fold: expected a 3-D input with a multiple of the kernel size rows, got " + shape_str(col));
+  const ConvShape s = fold_shape(col.shape(0), col.shape(1) / RS, output_size.first, output_size.second, kernel, stride,
+                                 padding, dilation);
+  if (col.shape(2) != s.P * s.Q)
+    throw py::value_error("fold: input " + shape_str(col) + " should have " + std::to_string(s.P * s.Q) + " columns");
+  py::array x = empty_array(t, {s.N, s.C, s.H, s.W});
+  MaybeReleaseGil nogil(col.size());
+  conv2d_fold(s, t, col.data(), x.mutable_data());
+  return x;
 }
 
 }  // namespace
@@ -142,6 +212,13 @@ void register_conv(py::module_& m) {
   m.def("conv2d_backward", &conv2d_backward_op, py::arg("grad_y"), py::arg("x"), py::arg("weight"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("need_input"), py::arg("need_weight"),
         py::arg("need_bias"), py::arg("reference") = false);
+  m.def("unfold", &unfold_op, py::arg("x"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"),
+        py::arg("dilation"));
+  m.def("fold", &fold_op, py::arg("col"), py::arg("output_size"), py::arg("kernel_size"), py::arg("stride"),
+        py::arg("padding"), py::arg("dilation"));
+  m.def("conv2d_backward_input", &conv2d_backward_input_op, py::arg("grad_y"), py::arg("weight"),
+        py::arg("input_shape"), py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
+        py::arg("start") = py::none());
   // which path a 16-bit convolution takes with the active kernel set: "avx512_bf16" or "convert_f32"
   m.def("conv2d_lowp_path", &lowp_path, py::arg("x"), py::arg("weight"), py::arg("stride"), py::arg("padding"),
         py::arg("dilation"), py::arg("groups"));

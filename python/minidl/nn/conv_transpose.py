@@ -47,12 +47,13 @@ class ConvTransposeBackward(Node):
             g4 = A.cast(g4, x4.dtype)
         gx = gw = gb = None
         if need_x:  # the convolution of dy with w
-            gx = _C.conv2d_forward(g4, w4, None, stride, pad, dil, groups).reshape(x_shape)
+            gx = A.shaped(_C.conv2d_forward(g4, w4, None, stride, pad, dil, groups), x_shape)
         if need_w:  # conv's weight gradient, x and dy swapped: x plays the output gradient
             _, gw, _ = _C.conv2d_backward(x4, g4, w4, stride, pad, dil, groups, False, True, False)
-            gw = gw.reshape(w_shape)
-        if need_b:
-            gb = A.sum_to(g4, (1, g4.shape[1], 1, 1)).reshape(g4.shape[1])
+            gw = A.shaped(gw, w_shape)
+        if need_b:  # sum over positions, then over the batch: 0.17 ms instead of sum_to's 0.51 (32x32x32x32)
+            per_image = A.reduce(A.R_SUM, g4.reshape(g4.shape[:2] + (g4.shape[2] * g4.shape[3],)), [2])
+            gb = A.reduce(A.R_SUM, per_image, [0])
         return (gx, gw, gb)[:len(self.next)]
 
 
@@ -94,9 +95,11 @@ def _conv_transpose(input: Tensor, weight: Tensor, bias, stride, padding, output
         x4, w4 = x4[:, :, None, :], w4[:, :, None, :]
         stride, padding, dilation, out_spatial = (1,) + stride, (0,) + padding, (1,) + dilation, (1,) + out_spatial
     x4, w4 = A.contiguous(x4), A.contiguous(w4)
-    shape_only = A.zeros((x4.shape[0], c_out) + out_spatial, x4.dtype)  # conv's input: only its shape is read
-    y4, _, _ = _C.conv2d_backward(x4, shape_only, w4, stride, padding, dilation, groups, True, False, False)
-    if bias is not None:
+    # the bias is where the kernel's output starts (no pass of its own; 16-bit: added after)
+    fused_bias = bias is not None and bias._data.dtype == x4.dtype and not A.is_low(x4)
+    y4 = _C.conv2d_backward_input(x4, w4, (x4.shape[0], c_out) + out_spatial, stride, padding, dilation, groups,
+                                  bias._data if fused_bias else None)
+    if bias is not None and not fused_bias:
         y4 = A.add(y4, bias._data.reshape(1, -1, 1, 1))
     y = y4.reshape(y4.shape[:2] + y4.shape[3:]) if nd == 1 else y4
     if xd.ndim == nd + 1:

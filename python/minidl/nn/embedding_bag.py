@@ -11,20 +11,77 @@ a bag-of-words model needs one vector per bag. With 2-D input (B, L) every row i
     max:  out_b = max_{i in bag b} weight[input_i]          (per feature)
 
 An empty bag gives zeros. Indices equal to ``padding_idx`` are left out of their bag (and of
-its count). The rows are gathered by ``index_select`` and reduced into their bags by
-``index_add`` / ``scatter_reduce`` (the C++ kernels of cpp/ops/indexing/), so the backward is
-their backward: a scatter-add of the bag gradients into the used rows of the weight.
+its count). Backward, with g = dL/dout:
+
+    sum/mean: dweight[input_i] += (w_i, or 1 / |bag b|) g_b      (a scatter-add into the used rows)
+    max:      dweight[argmax, d] += g_b[d]     (argmax: the first row of the bag reaching the max)
+    dL/dw_i = <g_b, weight[input_i]>           (per_sample_weights, mode "sum")
+
+Where the C++ lives: cpp/ops/embedding_bag/embedding_bag.cpp holds the reference forward and
+backward side by side and the dispatch (threads over bags forward; over 16-column blocks of the
+embedding dimension backward, so two bags naming one row never race on it),
+embedding_bag_simd.cpp the float32 row loops per ISA.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..ops.creation import empty, tensor, zeros
-from ..ops.indexing import index_select, scatter_reduce
+from .. import _C
+from ..graph.node import Node
+from ..ops import array as A
+from ..ops._graph import result
+from ..ops.creation import empty
 from ..tensor import Tensor
 from . import init
 from .module import Module
 from .parameter import Parameter
+
+_MODES = {"sum": _C.EmbeddingBagMode.sum, "mean": _C.EmbeddingBagMode.mean, "max": _C.EmbeddingBagMode.max}
+
+
+class EmbeddingBagBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):
+        weight, indices, starts, psw, padding_idx, mode, psw_like = self.get_saved()
+        if g.dtype != weight.dtype:
+            g = A.cast(g, weight.dtype)
+        grad_weight = grad_psw = None
+        if self.next[0] is not None:
+            grad_weight = _C.embedding_bag_backward(g, weight, indices, starts, psw, padding_idx, mode)
+        if self.next[1] is not None:
+            grad_psw = _C.embedding_bag_backward_per_sample_weights(g, weight, indices, starts, padding_idx)
+            shape, dtype = psw_like
+            grad_psw = A.shaped(grad_psw if grad_psw.dtype == dtype else A.cast(grad_psw, dtype), shape)
+        return grad_weight, grad_psw
+
+
+def _bags(input: Tensor, offsets, include_last_offset: bool):
+    """The indices as one int64 vector and the B + 1 bag starts (bag b = indices[starts[b]:starts[b+1]])."""
+    idx = input._data
+    if input.ndim == 2:
+        if offsets is not None:
+            raise ValueError("if input is 2D, then offsets has to be None, as input is treated is a mini-batch of "
+                             "fixed length sequences.")
+        bags, length = idx.shape
+        return np.ascontiguousarray(idx, dtype=np.int64).reshape(-1), np.arange(bags + 1, dtype=np.int64) * length
+    if input.ndim != 1:
+        raise ValueError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension {input.ndim}")
+    if offsets is None or offsets.ndim != 1:
+        raise ValueError("offsets has to be a 1D Tensor but got None" if offsets is None else
+                         f"offsets has to be a 1D Tensor but got Tensor of dimension {offsets.ndim}")
+    if offsets.dtype.is_floating_point:
+        raise TypeError(f"embedding_bag: expected offsets of an integer dtype, got {offsets.dtype}")
+    starts = offsets._data.astype(np.int64)
+    if not include_last_offset:       # the last bag ends where the input does
+        starts = np.append(starts, idx.size)
+    elif starts.size == 0 or starts[-1] != idx.size:
+        # PyTorch's contract (CSR): the last offset is the input's length. PyTorch does not check,
+        # and for a smaller one its kernels disagree (sum/mean stop there, max and padding_idx
+        # run to the end of the input, mean divides by the latter count): minidl raises instead.
+        raise ValueError(f"embedding_bag: with include_last_offset=True the last offset must equal the input length "
+                         f"{idx.size}, got {starts[-1] if starts.size else 'no offsets'}")
+    return np.ascontiguousarray(idx, dtype=np.int64), starts
 
 
 def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor = None, max_norm=None, norm_type: float = 2.0,
@@ -34,7 +91,11 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor = None, max_nor
     """Sum / mean / max of the embedding rows of each bag (see the module docstring).
 
     Shapes: input (B, L) without offsets, or (N,) with offsets (B,) (or (B + 1,) with
-    ``include_last_offset``); weight (num_embeddings, D) -> (B, D).
+    ``include_last_offset``, whose last offset is N, the CSR format); weight
+    (num_embeddings, D) -> (B, D). per_sample_weights: input's shape, mode "sum" only.
+    Where PyTorch does not check, minidl raises ValueError: offsets must be non-decreasing, and
+    with ``include_last_offset`` the last one must be N (PyTorch's kernels disagree otherwise).
+    float16/bfloat16 weights are pooled in float32 and rounded once.
 
     >>> import minidl as md
     >>> import minidl.nn.functional as F
@@ -46,14 +107,15 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor = None, max_nor
     tensor([[2.0000, 2.0000],
             [0.0000, 1.0000]])
     """
-    if mode not in ("sum", "mean", "max"):
+    if mode not in _MODES:
         raise ValueError(f"mode has to be one of sum, mean or max, got {mode}")
     if max_norm is not None or scale_grad_by_freq or sparse:
         raise NotImplementedError("embedding_bag: max_norm, scale_grad_by_freq and sparse are not supported by minidl")
     if weight.ndim != 2:
         raise ValueError(f"embedding_bag: weight has to be a 2D Tensor, but got Tensor of dimension {weight.ndim}")
-    idx = input.numpy()
-    if input.dtype.is_floating_point:
+    if not weight.dtype.is_floating_point:
+        raise TypeError(f"embedding_bag: expected a floating point weight, got {weight.dtype}")
+    if input.dtype.is_floating_point or input.dtype.name == "bool":
         raise RuntimeError(f"embedding_bag: expected input of dtype int64, got {input.dtype}; pass input.long()")
     if per_sample_weights is not None:
         if mode != "sum":
@@ -63,47 +125,24 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor = None, max_nor
         if tuple(per_sample_weights.shape) != tuple(input.shape):
             raise ValueError(f"embedding_bag: per_sample_weights {list(per_sample_weights.shape)} must have the "
                              f"shape of input {list(input.shape)}")
-    if input.ndim == 2:
-        if offsets is not None:
-            raise ValueError("if input is 2D, then offsets has to be None, as input is treated is a mini-batch of "
-                             "fixed length sequences.")
-        bags, length = idx.shape
-        bag_of = np.repeat(np.arange(bags), length)
-        flat = idx.reshape(-1)
-        psw = per_sample_weights.reshape(-1) if per_sample_weights is not None else None
-    elif input.ndim == 1:
-        if offsets is None or offsets.ndim != 1:
-            raise ValueError("offsets has to be a 1D Tensor but got None" if offsets is None else
-                             f"offsets has to be a 1D Tensor, got {offsets.ndim}D")
-        starts = offsets.numpy().astype(np.int64)
-        if include_last_offset:
-            starts = starts[:-1]
-        if starts.size and (starts[0] != 0 or np.any(np.diff(starts) < 0) or starts[-1] > idx.size):
-            raise ValueError(f"embedding_bag: offsets must start at 0, be non-decreasing and not exceed the input "
-                             f"length {idx.size}, got {starts.tolist()}")
-        bags = starts.size
-        bag_of = np.searchsorted(starts, np.arange(idx.size), side="right") - 1
-        flat = idx
-        psw = per_sample_weights
-    else:
-        raise ValueError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension {input.ndim}")
+    if A.is_low(weight._data):   # pooled in float32; the cast's backward rounds the gradient back
+        psw = None if per_sample_weights is None else per_sample_weights.float()
+        return embedding_bag(input, weight.float(), offsets, mode=mode, per_sample_weights=psw,
+                             include_last_offset=include_last_offset, padding_idx=padding_idx).to(weight.dtype)
+    indices, starts = _bags(input, offsets, include_last_offset)
     n = weight.shape[0]
-    if flat.size and (flat.min() < 0 or flat.max() >= n):
-        bad = int(flat.min() if flat.min() < 0 else flat.max())
-        raise IndexError(f"embedding_bag: index {bad} is out of range for {n} embeddings")
-    keep = np.ones(flat.size, dtype=bool) if padding_idx is None else flat != (padding_idx % n)
-    rows = index_select(weight, 0, tensor(flat[keep]))                      # (used, D)
-    if psw is not None:
-        rows = rows * psw[tensor(np.nonzero(keep)[0])].reshape(-1, 1)
-    bag_index = tensor(bag_of[keep]).reshape(-1, 1).expand(-1, weight.shape[1])
-    out = zeros(bags, weight.shape[1], dtype=weight.dtype)
-    if mode == "max":
-        return scatter_reduce(out, 0, bag_index, rows, "amax", include_self=False)
-    out = scatter_reduce(out, 0, bag_index, rows, "sum")
-    if mode == "mean":
-        counts = np.bincount(bag_of[keep], minlength=bags).astype(weight._data.dtype)
-        out = out / tensor(np.maximum(counts, 1)).reshape(-1, 1)
-    return out
+    if padding_idx is not None and not -n <= padding_idx < n:
+        raise ValueError(f"embedding_bag: padding_idx {padding_idx} must be within num_embeddings ({n})")
+    pad = -1 if padding_idx is None else padding_idx % n
+    psw = psw_like = None
+    if per_sample_weights is not None:
+        psw_like = (per_sample_weights._data.shape, per_sample_weights._data.dtype)
+        psw = per_sample_weights._data.reshape(-1)
+        if psw.dtype != weight._data.dtype:
+            psw = A.cast(psw, weight._data.dtype)
+    out = _C.embedding_bag(weight._data, indices, starts, psw, pad, _MODES[mode])
+    return result(out, EmbeddingBagBackward, (weight, per_sample_weights),
+                  (weight._data, indices, starts, psw, pad, _MODES[mode], psw_like))
 
 
 class EmbeddingBag(Module):

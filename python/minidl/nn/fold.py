@@ -11,19 +11,34 @@ run on a GEMM (cpp/ops/conv/conv_im2col.h). ``fold`` is the adjoint: it puts eac
 back at its patch position and adds where patches overlap, so fold(unfold(x)) multiplies
 each pixel by the number of patches that contain it.
 
-Here both are index maps built once per geometry: unfold gathers the padded image's pixels
-into columns (its backward a scatter-add), fold scatter-adds columns into the padded image
-(``index_add``, its backward a gather); both run on the C++ indexing kernels.
+Both run on the convolution's own im2col / col2im (cpp/ops/conv/conv_im2col.h, vectorized in
+conv_simd.cpp; the whole-image entry points conv2d_unfold / conv2d_fold in conv.cpp), one
+(image, channel) plane per task, and each is the other's backward.
 """
 from __future__ import annotations
 
-import numpy as np
-
-from ..ops.creation import tensor, zeros
-from ..ops.indexing import index_add
+from .. import _C
+from ..graph.node import Node
+from ..ops import array as A
+from ..ops._graph import result
 from ..tensor import Tensor
 from .module import Module
-from .padding import pad
+
+
+class UnfoldBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):   # the adjoint of im2col is col2im
+        image_size, k, d, p, s = self.get_saved()
+        return (_C.fold(g, image_size, k, s, p, d),)
+
+
+class FoldBackward(Node):
+    __slots__ = ()
+
+    def apply(self, g):   # and the adjoint of col2im is im2col
+        k, d, p, s = self.get_saved()
+        return (_C.unfold(g, k, s, p, d),)
 
 
 def _pairs(name: str, **args):
@@ -38,20 +53,23 @@ def _pairs(name: str, **args):
     return out
 
 
-def _patch_index(h: int, w: int, k, d, p, s):
-    """(kH kW, L) flat positions in the padded (H + 2p_h) x (W + 2p_w) plane, and (OH, OW)."""
-    hp, wp = h + 2 * p[0], w + 2 * p[1]
-    oh = (hp - d[0] * (k[0] - 1) - 1) // s[0] + 1
-    ow = (wp - d[1] * (k[1] - 1) - 1) // s[1] + 1
+def _blocks(h: int, w: int, k, d, p, s):
+    """(OH, OW), the number of patch positions along each axis; PyTorch's error if none fit."""
+    oh = (h + 2 * p[0] - d[0] * (k[0] - 1) - 1) // s[0] + 1
+    ow = (w + 2 * p[1] - d[1] * (k[1] - 1) - 1) // s[1] + 1
     if oh <= 0 or ow <= 0:
         raise RuntimeError(f"Given input with spatial size ({h}, {w}), kernel_size={list(k)}, dilation={list(d)}, "
                            f"padding={list(p)}, calculated shape of the array of sliding blocks as ({oh}, {ow}), "
                            "but its components must be at least one.")
-    ki, kj = np.meshgrid(np.arange(k[0]), np.arange(k[1]), indexing="ij")
-    oi, oj = np.meshgrid(np.arange(oh), np.arange(ow), indexing="ij")
-    rows = oi.reshape(1, -1) * s[0] + ki.reshape(-1, 1) * d[0]
-    cols = oj.reshape(1, -1) * s[1] + kj.reshape(-1, 1) * d[1]
-    return rows * wp + cols, (oh, ow)
+    return oh, ow
+
+
+def _is_16bit(t: Tensor, name: str) -> bool:
+    """True for float16 / bfloat16, which are unfolded / folded in float32 (the kernels take
+    float32 and float64); TypeError for an integer or bool tensor."""
+    if not t.dtype.is_floating_point:
+        raise TypeError(f"{name}: expected a floating point input, got {t.dtype}")
+    return A.is_low(t._data)
 
 
 def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
@@ -71,11 +89,11 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
     k, d, p, s = _pairs("unfold", kernel_size=kernel_size, dilation=dilation, padding=padding, stride=stride)
     if input.ndim not in (3, 4):
         raise NotImplementedError(f"Input Error: Only 3D or 4D input Tensors are supported (got {input.ndim}D)")
+    if _is_16bit(input, "unfold"):
+        return unfold(input.float(), k, d, p, s).to(input.dtype)
     x = input if input.ndim == 4 else input.unsqueeze(0)
-    n, c, h, w = x.shape
-    idx, _ = _patch_index(h, w, k, d, p, s)
-    flat = pad(x, (p[1], p[1], p[0], p[0])).reshape(n, c, -1) if p != (0, 0) else x.reshape(n, c, -1)
-    cols = flat[:, :, tensor(idx)].reshape(n, c * k[0] * k[1], idx.shape[1])
+    _blocks(x.shape[2], x.shape[3], k, d, p, s)
+    cols = result(_C.unfold(x._data, k, s, p, d), UnfoldBackward, (x,), (tuple(x.shape[2:]), k, d, p, s))
     return cols if input.ndim == 4 else cols.squeeze(0)
 
 
@@ -97,21 +115,19 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
     if input.ndim not in (2, 3):
         raise NotImplementedError(f"Input Error: Only unbatched (2D) or batched (3D) input Tensors are supported "
                                   f"(got {input.ndim}D)")
+    if _is_16bit(input, "fold"):
+        return fold(input.float(), (h, w), k, d, p, s).to(input.dtype)
     x = input if input.ndim == 3 else input.unsqueeze(0)
     n, ckk, length = x.shape
     if ckk % (k[0] * k[1]):
         raise RuntimeError(f"Expected size of input's dimension 1 to be divisible by the product of kernel_size, but "
                            f"got input.size(1)={ckk} and kernel_size={tuple(k)}")
-    idx, (oh, ow) = _patch_index(h, w, k, d, p, s)
+    oh, ow = _blocks(h, w, k, d, p, s)
     if length != oh * ow:
         raise RuntimeError(f"Given output_size=({h}, {w}), kernel_size={tuple(k)}, dilation={tuple(d)}, "
                            f"padding={tuple(p)}, stride={tuple(s)}, expected size of input's dimension 2 to match the "
                            f"calculated number of sliding blocks {oh} * {ow} = {oh * ow}, but got input.size(2)={length}.")
-    c = ckk // (k[0] * k[1])
-    hp, wp = h + 2 * p[0], w + 2 * p[1]
-    plane = zeros(n, c, hp * wp, dtype=x.dtype)
-    plane = index_add(plane, 2, tensor(idx.reshape(-1)), x.reshape(n, c, -1))  # overlaps add up
-    out = plane.reshape(n, c, hp, wp)[:, :, p[0]:p[0] + h, p[1]:p[1] + w]
+    out = result(_C.fold(x._data, (h, w), k, s, p, d), FoldBackward, (x,), (k, d, p, s))
     return out if input.ndim == 3 else out.squeeze(0)
 
 

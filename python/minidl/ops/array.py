@@ -139,6 +139,13 @@ def full(shape, value, np_dtype) -> np.ndarray:
     return out
 
 
+def shaped(g: np.ndarray, shape: tuple) -> np.ndarray:
+    """g in ``shape``, g itself when it has that shape already: NumPy's reshape returns a view
+    even then, and the backward engine copies a gradient that is a view before making it a
+    leaf's .grad (graph/engine.py)."""
+    return g if g.shape == tuple(shape) else g.reshape(shape)
+
+
 def contiguous(a: np.ndarray) -> np.ndarray:
     return a if a.flags.c_contiguous else _C.contiguous(a)
 

@@ -8,12 +8,13 @@ it as PyTorch does, left to right, two operands at a time:
    else (no other operand, not the output) is summed away at once;
 2. per pair: letters of both operands that a later operand or the output still needs are
    *batch* dims, letters of both that nothing needs any more are *contracted*, the rest
-   belong to one side. Permute + reshape make the pair (B, L, K) @ (B, K, R), one
-   :func:`matmul` (minidl's GEMM), and the result's letters are batch + left + right;
+   belong to one side. Permute + reshape make the pair (*batch, L, K) @ (*batch, K, R), one
+   batched :func:`matmul` (minidl's GEMM), and the result's letters are batch + left + right;
 3. the last result is permuted to the output's order.
 
-The permutes and reshapes are views where the strides allow (attention's "bhqd,bhkd->bhqk"
-moves no data: the second operand becomes a transposed view the GEMM packs), and autograd
+The permutes and reshapes are views where the strides allow, and are left out where the dims
+are in place already: attention's "bhqk,bhkd->bhqd" is matmul(a, b) itself, and
+"bhqd,bhkd->bhqk" one permute of b, a transposed view the GEMM packs without a copy. Autograd
 flows through the ops used, so einsum needs no backward of its own.
 """
 from __future__ import annotations
@@ -145,7 +146,8 @@ def _contract(a: Tensor, la: list, b: Tensor, lb: list, needed: set, sizes: dict
     right = [c for c in lb if c not in la]
 
     def arrange(x, labels, order):  # permute to ``order``, size-1 dims broadcast to the letter's size
-        x = permute(x, [labels.index(c) for c in order])
+        if labels != order:  # (attention's operands are mostly in order already: no node to record)
+            x = permute(x, [labels.index(c) for c in order])
         full = [sizes[c] if c in batch or c in summed else x.shape[k] for k, c in enumerate(order)]
         return expand(x, full) if list(x.shape) != full else x
 
@@ -155,10 +157,15 @@ def _contract(a: Tensor, la: list, b: Tensor, lb: list, needed: set, sizes: dict
             n *= sizes[c]
         return n
 
-    a3 = reshape(arrange(a, la, batch + left + summed), (size(batch), size(left), size(summed)))
-    b3 = reshape(arrange(b, lb, batch + summed + right), (size(batch), size(summed), size(right)))
+    def reshape_to(x, shape):  # no node when the shape is already right (attention: all three)
+        return x if tuple(x.shape) == tuple(shape) else reshape(x, shape)
+
+    # the batch letters stay separate dims (matmul's batch dims), left / summed / right are merged
+    batch_sizes = [sizes[c] for c in batch]
+    a3 = reshape_to(arrange(a, la, batch + left + summed), batch_sizes + [size(left), size(summed)])
+    b3 = reshape_to(arrange(b, lb, batch + summed + right), batch_sizes + [size(summed), size(right)])
     out = matmul_any_dtype(a3, b3)
-    return reshape(out, [sizes[c] for c in batch + left + right]), batch + left + right
+    return reshape_to(out, [sizes[c] for c in batch + left + right]), batch + left + right
 
 
 def _subscript(n) -> str:
