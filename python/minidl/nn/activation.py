@@ -28,7 +28,7 @@ from .. import _C
 from ..graph.node import Node
 from ..ops import array as A
 from ..ops import inplace as inplace_ops
-from ..ops._graph import needs_grad, result
+from ..ops._graph import needs_grad, result, saved_input, saved_output
 from ..tensor import Tensor
 from .module import Module
 
@@ -42,8 +42,57 @@ class ActivationBackward(Node):
             g = A.cast(g, saved.dtype)
         return (_C.activation_backward(act, g, saved, param, q),)
 
+    def apply_differentiable(self, g):
+        """dy/dx with Tensor ops, so that it can be differentiated again. Piecewise-linear
+        activations have a constant slope (0, 1, the leaky slope): g times that mask, taken
+        from the kernel. The smooth ones write the slope as a formula of x (or of the saved
+        output y, in this node's graph, for sigmoid and tanh)."""
+        act, saved, param, q = self.get_saved()
+        if act in _PIECEWISE_LINEAR:
+            slope = _C.activation_backward(act, A.full(saved.shape, 1.0, saved.dtype), saved, param, q)
+            return (g * Tensor._wrap(slope),)
+        slope = _SMOOTH_SLOPES.get(act)
+        if slope is None:
+            raise RuntimeError(f"derivative for {self.name()} ({act.name}) is not implemented for create_graph=True "
+                               "(double backward)")
+        if act in _USES_OUTPUT:
+            return (g * slope(saved_output(self, saved), param, q),)
+        return (g * slope(saved_input(self, 0, saved), param, q),)
+
 
 _USES_OUTPUT = {A.SIGMOID, A.TANH}
+_PIECEWISE_LINEAR = {A.RELU, A.LEAKY_RELU, A.HARDTANH, A.THRESHOLD, A.SOFTSHRINK, A.HARDSHRINK, A.HARDSIGMOID}
+
+
+def _gelu_slope(x, p, q):  # Phi(x) + x phi(x)
+    return (1.0 + (x * 0.7071067811865476).erf()) * 0.5 + x * ((x * x * -0.5).exp() * 0.3989422804014327)
+
+
+def _softplus_slope(x, beta, threshold):  # sigmoid(beta x); 1 where beta x > threshold (linear there)
+    bx = x * beta
+    return (bx).sigmoid().masked_fill(Tensor._wrap(A.binary_scalar(A.GT, bx._data, threshold)), 1.0)
+
+
+def _elu_slope(x, alpha, scale):  # scale (1 if x > 0 else alpha e^x)
+    positive = Tensor._wrap(A.binary_scalar(A.GT, x._data, 0.0))
+    return (x.clamp(max=0.0).exp() * alpha).masked_fill(positive, 1.0) * scale
+
+
+def _silu_slope(x, p, q):  # s (1 + x (1 - s)), s = sigmoid(x)
+    s = x.sigmoid()
+    return s * (1.0 + x * (1.0 - s))
+
+
+_SMOOTH_SLOPES = {
+    A.SIGMOID: lambda y, p, q: y * (1.0 - y),
+    A.TANH: lambda y, p, q: 1.0 - y * y,
+    A.GELU: _gelu_slope,
+    A.SILU: _silu_slope,
+    A.SOFTPLUS: _softplus_slope,
+    A.ELU: _elu_slope,
+    A.LOGSIGMOID: lambda x, p, q: (-x).sigmoid(),
+    A.SOFTSIGN: lambda x, p, q: 1.0 / ((1.0 + x.abs()) ** 2),
+}
 
 
 def _activation(x: Tensor, act: int, param: float = 0.0, q: float = 0.0) -> Tensor:
