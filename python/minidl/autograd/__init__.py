@@ -1,5 +1,6 @@
 """Reverse-mode automatic differentiation: ``backward``, ``grad``, ``Function``,
-``gradcheck``, and the grad-mode switches."""
+``gradcheck`` / ``gradgradcheck``, higher-order gradients (``create_graph=True``),
+``functional`` (vjp, jvp, jacobian, hessian, vhp, hvp), and the grad-mode switches."""
 from __future__ import annotations
 
 from ..graph import grad_mode
@@ -8,6 +9,8 @@ from .function import Function, FunctionCtx, once_differentiable
 from ..graph.grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import gradcheck, gradgradcheck
 from ..graph.node import Node
+from . import functional
 
 __all__ = ["Function", "FunctionCtx", "backward", "grad", "gradcheck", "gradgradcheck", "no_grad", "enable_grad",
-           "set_grad_enabled", "is_grad_enabled", "inference_mode", "once_differentiable", "grad_mode", "Node"]
+           "set_grad_enabled", "is_grad_enabled", "inference_mode", "once_differentiable", "grad_mode", "Node",
+           "functional"]
