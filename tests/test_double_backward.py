@@ -1,0 +1,207 @@
+"""Higher-order gradients (issue 16 item 5): ``create_graph=True`` through every op family
+that has a differentiable backward, against PyTorch, plus gradgradcheck (float64 finite
+differences of the first gradient), ``.grad`` with a graph, retain_graph, and the error for
+an op without a double backward.
+
+The value compared: with g = d f / d inputs (create_graph=True), the gradient of
+s = sum_i sum(g_i^2) with respect to the inputs, a second derivative of f (H g)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import require
+
+import minidl as md
+import minidl.nn.functional as F
+
+torch = require("torch")
+TF = torch.nn.functional
+rng = np.random.default_rng(0)
+TGT = np.array([0, 3, 1, 4])
+PROB = rng.uniform(0.05, 0.95, size=(4, 5))  # BCE targets (constants: minidl's BCE takes no target gradient)
+
+# name -> (f(lib, F, *xs), input shapes, positive inputs?); ``lib`` is md or torch
+CASES = {
+    "add_sub_broadcast": (lambda t, F, a, b: ((a + b) * (a - b) - 2.0 * a + (1.0 - b)).pow(3).sum(), [(3, 4), (4,)], 0),
+    "mul_div": (lambda t, F, a, b: (a * b / (b + 3.0) + 2.0 / a).pow(2).sum(), [(3, 1), (1, 4)], 1),
+    "pow": (lambda t, F, a, b: (a ** b + a ** 2.5 + 3.0 ** a + a ** 2).sum(), [(3, 4), (3, 4)], 1),
+    "neg_max_min": (lambda t, F, a, b: (t.maximum(-a, b) * t.minimum(a, b) + a.clamp(-0.3, 0.4) ** 2).sum(),
+                    [(3, 4), (3, 4)], 0),
+    "where": (lambda t, F, a, b: (t.where(a > 0, a, b) ** 3).sum(), [(3, 4), (4,)], 0),
+    "unary": (lambda t, F, x: (x.exp() + x.log() + x.sqrt() + x.rsqrt() + x.abs() + x.sin() + x.cos() + x.log1p()
+                               + x.expm1() + x.erf() + x.reciprocal() + x.square() + x.tan() + x.tanh()).pow(2).sum(),
+              [(2, 5)], 1),
+    "relu_leaky_hardtanh": (lambda t, F, x: (F.relu(x) * F.leaky_relu(x, 0.2) + F.hardtanh(x) ** 3).sum(), [(3, 5)], 0),
+    "sigmoid_tanh_gelu": (lambda t, F, x: (F.sigmoid(x) * F.tanh(x) + F.gelu(x) ** 2).sum(), [(3, 5)], 0),
+    "silu_softplus_elu": (lambda t, F, x: (F.silu(x) * F.softplus(x, beta=2.0) + F.elu(x, 0.7) ** 2 + F.selu(x) ** 2
+                                           + F.logsigmoid(x) ** 2 + F.softsign(x) ** 2).sum(), [(3, 5)], 0),
+    "matmul_batched": (lambda t, F, a, b: ((a @ b).tanh() ** 2).sum(), [(2, 3, 4), (4, 5)], 0),
+    "matmul_vectors": (lambda t, F, a, b: (t.matmul(a, b) ** 3).sum() + (b @ b) ** 2, [(3, 4), (4,)], 0),
+    "mm_bmm": (lambda t, F, a, b: (t.mm(a, a.t()) ** 2).sum() + (t.bmm(b, b.transpose(1, 2)) ** 2).sum(),
+               [(3, 4), (2, 3, 4)], 0),
+    "linear": (lambda t, F, x, w, b: (F.linear(x, w, b).tanh() ** 2).sum(), [(2, 3, 4), (5, 4), (5,)], 0),
+    "sum_mean": (lambda t, F, x: (x.sum(1) ** 3).sum() + (x.mean(0) ** 3).sum() + x.sum(-1, keepdim=True).pow(2).sum()
+                 + x.mean() ** 2, [(3, 4)], 0),
+    "var_std": (lambda t, F, x: x.var(1).pow(2).sum() + x.std() ** 3 + x.var(0, correction=0).pow(2).sum()
+                + x.std(-1, keepdim=True).pow(2).sum(), [(3, 4)], 0),
+    "max_min_amax": (lambda t, F, x: x.max() ** 2 + x.max(1)[0].pow(2).sum() + x.min(0, keepdim=True)[0].pow(2).sum()
+                     + x.amax(1).pow(2).sum() + x.amin(-1).pow(2).sum(), [(3, 4)], 0),
+    "prod_logsumexp": (lambda t, F, x: x.prod(1).pow(2).sum() + x.logsumexp(1).pow(2).sum()
+                       + t.logsumexp(x, 0, keepdim=True).pow(2).sum(), [(3, 4)], 1),
+    "shape_ops": (lambda t, F, x: (x.reshape(4, 3).t().permute(1, 0).flip(0).expand(2, 4, 3).unsqueeze(0).squeeze(0)
+                                   .transpose(0, 2).reshape(3, 8)[1:, ::2] ** 3).sum() + (x[[0, 2, 0], 1:] ** 3).sum(), [(3, 4)], 0),
+    "cat_split": (lambda t, F, x: sum((p ** 3).sum() for p in t.cat([x, x * 2], 1).split([3, 5], 1))
+                  + (t.stack([x, x.exp()], 0) ** 2).sum(), [(3, 4)], 0),
+    "softmax": (lambda t, F, x: (F.softmax(x, 1) ** 3).sum() + (F.softmax(x, -2) * x).sum(), [(4, 5)], 0),
+    "log_softmax": (lambda t, F, x: (F.log_softmax(x, -1) ** 2).sum(), [(4, 5)], 0),
+    "mse": (lambda t, F, x, y: F.mse_loss(x, y) + F.mse_loss(x.tanh(), y, reduction="sum"), [(4, 5), (4, 5)], 0),
+    "cross_entropy": (lambda t, F, x: F.cross_entropy(x, t.tensor(TGT)), [(4, 5)], 0),
+    "cross_entropy_options": (lambda t, F, x: F.cross_entropy(x, t.tensor([0, -100, 1, 4]), weight=t.arange(1.0, 6.0,
+                              dtype=t.float64), label_smoothing=0.1), [(4, 5)], 0),
+    "cross_entropy_nd_none": (lambda t, F, x: (F.cross_entropy(x, t.tensor(TGT.reshape(2, 2)), reduction="none")
+                                               ** 2).sum(), [(2, 5, 2)], 0),
+    "cross_entropy_probabilities": (lambda t, F, x, p: F.cross_entropy(x, F.softmax(p, 1).detach()), [(4, 5), (4, 5)],
+                                    0),
+    "nll": (lambda t, F, x: F.nll_loss(F.log_softmax(x, 1), t.tensor(TGT)) + (F.nll_loss(x, t.tensor(TGT),
+            reduction="none") ** 2).sum(), [(4, 5)], 0),
+    "bce_with_logits": (lambda t, F, x: F.binary_cross_entropy_with_logits(x, t.tensor(PROB),
+                        pos_weight=t.tensor([1.0, 2.0, 0.5, 1.0, 3.0], dtype=t.float64)), [(4, 5)], 0),
+    "bce": (lambda t, F, x: F.binary_cross_entropy(x.sigmoid(), t.tensor(PROB), reduction="sum"), [(4, 5)], 0),
+}
+
+
+def _inputs(shapes, positive, lib):
+    arrays = [rng.standard_normal(s) for s in shapes]
+    if positive:
+        arrays = [np.abs(a) + 0.5 for a in arrays]
+    return arrays
+
+
+def _second(lib, Fl, f, arrays):
+    xs = [lib.tensor(a, requires_grad=True) for a in arrays]
+    out = f(lib, Fl, *xs)
+    gs = lib.autograd.grad(out, xs, create_graph=True, allow_unused=True)
+    s = sum((g * g).sum() for g in gs if g is not None)
+    hs = lib.autograd.grad(s, xs, allow_unused=True)
+    return ([g.detach().numpy() if g is not None else None for g in gs],
+            [h.detach().numpy() if h is not None else None for h in hs])
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_second_derivatives_match_torch(name):
+    f, shapes, positive = CASES[name]
+    arrays = _inputs(shapes, positive, np)
+    g_md, h_md = _second(md, F, f, arrays)
+    g_t, h_t = _second(torch, TF, f, arrays)
+    for a, b in zip(g_md + h_md, g_t + h_t):
+        if a is None or b is None:
+            assert (a is None or not a.any()) and (b is None or not b.any())
+        else:
+            np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-8)
+
+
+GRADGRAD = ["add_sub_broadcast", "mul_div", "unary", "sigmoid_tanh_gelu", "silu_softplus_elu", "matmul_batched",
+            "linear", "var_std", "prod_logsumexp", "shape_ops", "cat_split", "softmax", "log_softmax", "mse",
+            "cross_entropy", "cross_entropy_options", "nll", "bce_with_logits", "bce"]
+
+
+@pytest.mark.parametrize("name", GRADGRAD)
+def test_gradgradcheck(name):
+    f, shapes, positive = CASES[name]
+    xs = tuple(md.tensor(a, requires_grad=True) for a in _inputs(shapes, positive, np))
+    assert md.autograd.gradgradcheck(lambda *xs: f(md, F, *xs), xs, atol=1e-5, rtol=1e-4)
+
+
+def test_gradgradcheck_catches_a_wrong_second_derivative():
+    class Cube(md.autograd.Function):  # backward without a graph: the second derivative is lost
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x ** 3
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * 3.0 * md.tensor(x.detach().numpy() ** 2)
+
+    x = md.tensor([0.5, 1.5], dtype=md.float64, requires_grad=True)
+    with pytest.raises(RuntimeError):
+        md.autograd.gradgradcheck(Cube.apply, (x,))
+
+
+def test_non_contiguous_and_size_one_inputs():
+    base = rng.standard_normal((5, 4))
+    for arr in (base.T, base[::2], np.ones((1, 1)) * 0.3):
+        x_md = md.tensor(np.ascontiguousarray(arr), requires_grad=True)
+        x_t = torch.tensor(np.ascontiguousarray(arr), requires_grad=True)
+        for lib, x in ((md, x_md), (torch, x_t)):
+            xt = x.t()  # a non-contiguous view in the graph
+            (g,) = lib.autograd.grad((xt.tanh() ** 3).sum(), x, create_graph=True)
+            (g ** 2).sum().backward()
+        np.testing.assert_allclose(x_md.grad.numpy(), x_t.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_backward_create_graph_gives_grad_with_a_graph_and_accumulates():
+    x = md.tensor([0.5, -1.0, 2.0], dtype=md.float64, requires_grad=True)
+    xt = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    for v in (x, xt):
+        (v ** 3).sum().backward(create_graph=True)
+        assert v.grad.grad_fn is not None and v.grad.requires_grad
+        (v.sin().sum()).backward(create_graph=True)  # accumulates: 3 x^2 + cos x
+        penalty = (v.grad ** 2).sum()
+        v.grad = None
+        penalty.backward()
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-12)
+
+
+def test_retain_graph_defaults_to_create_graph():
+    x = md.tensor([1.0, 2.0], dtype=md.float64, requires_grad=True)
+    y = (x.exp() * x).sum()
+    (g,) = md.autograd.grad(y, x, create_graph=True)
+    (g2,) = md.autograd.grad(y, x)  # the graph of y was kept; retain_graph=False frees it now
+    np.testing.assert_allclose(g.detach().numpy(), g2.numpy())
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        md.autograd.grad(y, x)
+
+
+def test_grad_options():
+    x = md.tensor([1.0, 2.0], dtype=md.float64, requires_grad=True)
+    unused = md.tensor([3.0], dtype=md.float64, requires_grad=True)
+    y = x ** 2
+    v = md.tensor([1.0, -1.0], dtype=md.float64, requires_grad=True)
+    gx, gu = md.autograd.grad(y, [x, unused], grad_outputs=v, create_graph=True, allow_unused=True, only_inputs=True)
+    assert gu is None
+    np.testing.assert_allclose(gx.detach().numpy(), [2.0, -4.0])
+    (dv,) = md.autograd.grad(gx.sum(), v)  # the grad_output stays in the graph: d/dv sum(2 x v) = 2 x
+    np.testing.assert_allclose(dv.numpy(), [2.0, 4.0])
+    with pytest.raises(RuntimeError, match="appears to not have been used"):
+        md.autograd.grad((x ** 2).sum(), [x, unused], create_graph=True)
+    (z,) = md.autograd.grad((x ** 2).sum(), unused, create_graph=True, materialize_grads=True, allow_unused=True)
+    assert z.numpy().tolist() == [0.0]
+
+
+def test_op_without_double_backward_is_named():
+    x = md.randn(1, 2, 5, 5, dtype=md.float64, requires_grad=True)
+    w = md.randn(3, 2, 3, 3, dtype=md.float64, requires_grad=True)
+    y = F.conv2d(x, w).pow(2).sum()
+    with pytest.raises(RuntimeError, match=r"derivative for \w+ is not implemented for create_graph=True"):
+        md.autograd.grad(y, x, create_graph=True)
+
+
+def test_hooks_see_tensors_with_a_graph():
+    x = md.tensor([1.0, 2.0], dtype=md.float64, requires_grad=True)
+    seen = []
+    y = x * x
+    y.register_hook(lambda g: seen.append(g) or g * 2.0)
+    (g,) = md.autograd.grad(y.sum(), x, create_graph=True)
+    assert isinstance(seen[0], md.Tensor)
+    np.testing.assert_allclose(g.detach().numpy(), [4.0, 8.0])
+    (h,) = md.autograd.grad(g.sum(), x)
+    np.testing.assert_allclose(h.numpy(), [4.0, 4.0])
+
+
+def test_ordinary_backward_is_unchanged():
+    x = md.tensor([1.0, 2.0], requires_grad=True)
+    (x ** 3).sum().backward()
+    assert x.grad.grad_fn is None and not x.grad.requires_grad
