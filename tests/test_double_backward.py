@@ -67,6 +67,18 @@ CASES = {
             reduction="none") ** 2).sum(), [(4, 5)], 0),
     "bce_with_logits": (lambda t, F, x: F.binary_cross_entropy_with_logits(x, t.tensor(PROB),
                         pos_weight=t.tensor([1.0, 2.0, 0.5, 1.0, 3.0], dtype=t.float64)), [(4, 5)], 0),
+    "conv2d": (lambda t, F, x, w, b: (F.conv2d(x, w, b, stride=(2, 1), padding=1, dilation=(1, 2)) ** 2).sum(),
+               [(2, 4, 6, 5), (3, 4, 3, 2), (3,)], 0),
+    "conv2d_groups_same": (lambda t, F, x, w: (F.conv2d(x, w, groups=2) ** 2).sum() + (F.conv2d(x[:, :2], w[:2],
+                           padding="same") ** 2).sum(), [(1, 4, 5, 5), (6, 2, 2, 2)], 0),
+    "conv1d": (lambda t, F, x, w, b: (F.conv1d(x, w, b, stride=2, padding=2) ** 2).sum() + (F.conv1d(x[0], w) ** 2)
+               .sum(), [(2, 3, 7), (4, 3, 3), (4,)], 0),
+    "layer_norm": (lambda t, F, x, w, b: (F.layer_norm(x, (3, 4), w, b) ** 3).sum() + (F.layer_norm(x, (4,)) ** 3)
+                   .sum(), [(2, 3, 4), (3, 4), (3, 4)], 0),
+    "batch_norm_train": (lambda t, F, x, w, b: (F.batch_norm(x, None, None, w, b, training=True) ** 3).sum(),
+                         [(3, 2, 4), (2,), (2,)], 0),
+    "batch_norm_eval": (lambda t, F, x, w, b: (F.batch_norm(x, t.tensor([0.1, -0.2], dtype=t.float64), t.tensor(
+                        [1.5, 0.5], dtype=t.float64), w, b, training=False) ** 3).sum(), [(3, 2, 4), (2,), (2,)], 0),
     "bce": (lambda t, F, x: F.binary_cross_entropy(x.sigmoid(), t.tensor(PROB), reduction="sum"), [(4, 5)], 0),
 }
 
@@ -103,7 +115,8 @@ def test_second_derivatives_match_torch(name):
 
 GRADGRAD = ["add_sub_broadcast", "mul_div", "unary", "sigmoid_tanh_gelu", "silu_softplus_elu", "matmul_batched",
             "linear", "var_std", "prod_logsumexp", "shape_ops", "cat_split", "softmax", "log_softmax", "mse",
-            "cross_entropy", "cross_entropy_options", "nll", "bce_with_logits", "bce"]
+            "cross_entropy", "cross_entropy_options", "nll", "bce_with_logits", "bce", "layer_norm", "batch_norm_train",
+            "batch_norm_eval", "conv1d"]
 
 
 @pytest.mark.parametrize("name", GRADGRAD)
@@ -181,10 +194,15 @@ def test_grad_options():
     assert z.numpy().tolist() == [0.0]
 
 
+def test_gradgradcheck_conv2d():
+    x = md.tensor(rng.standard_normal((1, 2, 4, 4)), requires_grad=True)
+    w = md.tensor(rng.standard_normal((2, 1, 2, 2)), requires_grad=True)
+    assert md.autograd.gradgradcheck(lambda x, w: F.conv2d(x, w, stride=2, padding=1, groups=2), (x, w))
+
+
 def test_op_without_double_backward_is_named():
-    x = md.randn(1, 2, 5, 5, dtype=md.float64, requires_grad=True)
-    w = md.randn(3, 2, 3, 3, dtype=md.float64, requires_grad=True)
-    y = F.conv2d(x, w).pow(2).sum()
+    x = md.randn(1, 2, 6, 6, dtype=md.float64, requires_grad=True)
+    y = F.max_pool2d(x, 2).pow(2).sum()
     with pytest.raises(RuntimeError, match=r"derivative for \w+ is not implemented for create_graph=True"):
         md.autograd.grad(y, x, create_graph=True)
 
