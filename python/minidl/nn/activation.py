@@ -83,7 +83,32 @@ def _silu_slope(x, p, q):  # s (1 + x (1 - s)), s = sigmoid(x)
     return s * (1.0 + x * (1.0 - s))
 
 
+def _gelu_tanh_slope(x, p, q):  # 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 k x^2), t = tanh(c (x + k x^3))
+    c, k = 0.7978845608028654, 0.044715
+    t = ((x + x * x * x * k) * c).tanh()
+    return (1.0 + t) * 0.5 + x * (1.0 - t * t) * ((1.0 + x * x * (3.0 * k)) * (0.5 * c))
+
+
+def _mish_slope(x, p, q):  # tanh(sp) + x (1 - tanh(sp)^2) sigmoid(x), sp = softplus(x) = -logsigmoid(-x)
+    t = (-((-x).sigmoid().log())).tanh()
+    return t + x * (1.0 - t * t) * x.sigmoid()
+
+
+def _celu_slope(x, alpha, q):  # 1 if x > 0 else e^(x / alpha)
+    return (x.clamp(max=0.0) / alpha).exp().masked_fill(Tensor._wrap(A.binary_scalar(A.GT, x._data, 0.0)), 1.0)
+
+
+def _hardswish_slope(x, p, q):  # 0 below -3, x / 3 + 1/2 up to 3, 1 above (PyTorch's boundaries)
+    slope = x / 3.0 + 0.5
+    slope = slope.masked_fill(Tensor._wrap(A.binary_scalar(A.LT, x._data, -3.0)), 0.0)
+    return slope.masked_fill(Tensor._wrap(A.binary_scalar(A.GT, x._data, 3.0)), 1.0)
+
+
 _SMOOTH_SLOPES = {
+    A.GELU_TANH: _gelu_tanh_slope,
+    A.MISH: _mish_slope,
+    A.CELU: _celu_slope,
+    A.HARDSWISH: _hardswish_slope,
     A.SIGMOID: lambda y, p, q: y * (1.0 - y),
     A.TANH: lambda y, p, q: 1.0 - y * y,
     A.GELU: _gelu_slope,
