@@ -57,6 +57,10 @@ CASES = {
                                    .transpose(0, 2).reshape(3, 8)[1:, ::2] ** 3).sum() + (x[[0, 2, 0], 1:] ** 3).sum(), [(3, 4)], 0),
     "cat_split": (lambda t, F, x: sum((p ** 3).sum() for p in t.cat([x, x * 2], 1).split([3, 5], 1))
                   + (t.stack([x, x.exp()], 0) ** 2).sum(), [(3, 4)], 0),
+    "gather_index_select": (lambda t, F, x: (t.gather(x, 1, t.tensor([[0, 0, 2], [1, 3, 3], [2, 1, 0]])) ** 3).sum()
+                            + (t.index_select(x, 0, t.tensor([2, 0, 2])) ** 3).sum(), [(3, 4)], 0),
+    "norm": (lambda t, F, x: t.linalg.vector_norm(x, 3, dim=1).pow(2).sum() + x.norm() ** 3
+             + t.linalg.vector_norm(x, 1.5, dim=0, keepdim=True).pow(2).sum(), [(3, 4)], 0),
     "softmax": (lambda t, F, x: (F.softmax(x, 1) ** 3).sum() + (F.softmax(x, -2) * x).sum(), [(4, 5)], 0),
     "log_softmax": (lambda t, F, x: (F.log_softmax(x, -1) ** 2).sum(), [(4, 5)], 0),
     "mse": (lambda t, F, x, y: F.mse_loss(x, y) + F.mse_loss(x.tanh(), y, reduction="sum"), [(4, 5), (4, 5)], 0),
@@ -122,7 +126,7 @@ def test_second_derivatives_match_torch(name):
 
 
 GRADGRAD = ["add_sub_broadcast", "mul_div", "unary", "sigmoid_tanh_gelu", "silu_softplus_elu",
-            "gelu_tanh_mish_celu_hardswish", "matmul_batched",
+            "gelu_tanh_mish_celu_hardswish", "gather_index_select", "norm", "matmul_batched",
             "linear", "var_std", "prod_logsumexp", "shape_ops", "cat_split", "softmax", "log_softmax", "mse",
             "cross_entropy", "cross_entropy_options", "nll", "bce_with_logits", "bce", "layer_norm", "batch_norm_train",
             "batch_norm_eval", "conv1d"]
@@ -232,3 +236,51 @@ def test_ordinary_backward_is_unchanged():
     x = md.tensor([1.0, 2.0], requires_grad=True)
     (x ** 3).sum().backward()
     assert x.grad.grad_fn is None and not x.grad.requires_grad
+
+
+def test_dropout_double_backward_uses_the_same_mask():
+    x = md.tensor(rng.standard_normal((4, 6)), requires_grad=True)
+    y = F.dropout(x, 0.5)
+    keep = (y.detach().numpy() != 0) * 2.0
+    (g,) = md.autograd.grad((y ** 3).sum(), x, create_graph=True)  # 3 y^2 keep
+    (h,) = md.autograd.grad(g.sum(), x)  # 6 y keep^2
+    np.testing.assert_allclose(h.numpy(), 6 * y.detach().numpy() * keep ** 2, rtol=1e-12)
+
+
+class Cube(md.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x ** 3
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * 3.0 * x * x
+
+
+def test_custom_function_backward_is_recorded():
+    x = md.tensor([0.5, -1.5], dtype=md.float64, requires_grad=True)
+    assert md.autograd.gradgradcheck(Cube.apply, (x,))
+    (g,) = md.autograd.grad(Cube.apply(x).sum(), x, create_graph=True)
+    (h,) = md.autograd.grad(g.sum(), x)
+    np.testing.assert_allclose(h.numpy(), 6 * x.detach().numpy())
+
+
+def test_once_differentiable_refuses_double_backward():
+    class Square(md.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        @md.autograd.once_differentiable
+        def backward(ctx, g):
+            return g * 2.0 * ctx.saved_tensors[0]
+
+    x = md.tensor([1.0, 2.0], requires_grad=True)
+    Square.apply(x).sum().backward()  # once is fine
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0])
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        md.autograd.grad(Square.apply(x).sum(), x, create_graph=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import weakref
 
 from ..graph import grad_mode
-from ..graph.node import AccumulateGrad
+from ..graph.node import AccumulateGrad, Node
 from ..tensor import Tensor, _edge
 
 _wrap = Tensor._wrap
@@ -76,3 +76,25 @@ def sum_to(g: Tensor, shape) -> Tensor:
     if dims:
         g = g.sum(dim=dims, keepdim=True)
     return g.reshape(shape)
+
+
+class LinearAdjointBackward(Node):
+    """Backward of ``g -> node.apply(g)`` for a node whose gradient is linear in g and reads
+    no input values (gather, index_select, dropout): the adjoint of that map is the op's own
+    forward, kept in ``saved`` as a function of one Tensor and recorded again on the way
+    back. Only double backward creates it."""
+    __slots__ = ()
+
+    def apply(self, h):
+        with grad_mode.no_grad():
+            return (self.get_saved()(_wrap(h))._data,)
+
+    def apply_differentiable(self, h):
+        return (self.get_saved()(h),)
+
+
+def linear_grads(node, g: Tensor, forwards):
+    """``apply_differentiable`` of a node whose gradient is linear in g: the array gradients
+    of ``apply``, each recorded with ``forwards[i]`` (its input's forward op) as its backward."""
+    grads = node.apply(g._data)
+    return tuple(None if gi is None else result(gi, LinearAdjointBackward, (g,), fwd) for gi, fwd in zip(grads, forwards))

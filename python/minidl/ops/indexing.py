@@ -25,7 +25,7 @@ from .. import _C
 from ..graph.node import Node
 from ..tensor import Tensor
 from . import array as A
-from ._graph import needs_grad, result
+from ._graph import linear_grads, needs_grad, result
 from .shape import _dim
 
 ASSIGN, ADD, MULTIPLY = 0, 1, 2  # cpp/ops/indexing/indexing_dim.h: ScatterReduce
@@ -116,6 +116,10 @@ class GatherBackward(Node):
         gx = A.zeros(shape, np_dtype)
         _scatter_(gx, dim, idx, A.contiguous(g), ADD)
         return (gx,)
+
+    def apply_differentiable(self, g):  # linear in g: its adjoint is gather again
+        shape, np_dtype, dim, idx = self.get_saved()
+        return linear_grads(self, g, (lambda h: gather(h, dim, Tensor._wrap(idx)),))
 
 
 def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
@@ -456,6 +460,10 @@ class IndexSelectBackward(Node):
         gx = A.zeros(shape, np_dtype)
         _index_put_(gx, dim, idx, A.contiguous(g), ADD)
         return (gx,)
+
+    def apply_differentiable(self, g):  # linear in g: its adjoint is index_select again
+        shape, np_dtype, dim, idx = self.get_saved()
+        return linear_grads(self, g, (lambda h: index_select(h, dim, Tensor._wrap(idx)),))
 
 
 def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:

@@ -17,7 +17,7 @@ from ..dtypes import as_dtype
 from ..graph.node import Node
 from ..tensor import Tensor
 from . import array as A
-from ._graph import result
+from ._graph import result, saved_input, saved_output
 from .reduce import _keep_shape, amax, amin, normalize_dims
 from .reduce import sum as _sum
 from .shape import to_dtype, transpose, unsqueeze
@@ -45,6 +45,21 @@ class PNormBackward(Node):
             scale = A.div(g, A.binary_scalar(A.POW, norm, p - 1))
         scale = _C.where(A.binary_scalar(A.EQ, norm, 0.0), zero, scale)
         return (A.mul(direction, scale),)
+
+    def apply_differentiable(self, g):  # the same formula with recorded ops; 0 where the norm is 0
+        x, norm, p, dims, keepdim = self.get_saved()
+        kshape = _keep_shape(x.shape, dims)
+        X, N = saved_input(self, 0, x), saved_output(self, norm)
+        if not keepdim:
+            g, N = g.reshape(kshape), N.reshape(kshape)
+        at_zero = Tensor._wrap(A.binary_scalar(A.EQ, A.contiguous(norm).reshape(kshape), 0.0))
+        N = N.masked_fill(at_zero, 1.0)  # no 0/0 in the graph
+        if p == 2:
+            direction, scale = X, g / N
+        else:
+            direction = Tensor._wrap(A.unary(A.SIGN, x)) * X.abs() ** (p - 1)
+            scale = g / N ** (p - 1)
+        return (direction * scale.masked_fill(at_zero, 0.0),)
 
 
 class CountNonzeroBackward(Node):
