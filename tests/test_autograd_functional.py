@@ -116,3 +116,29 @@ def test_bad_input():
         MF.hessian(lambda x: x * 2, md.tensor(A3))
     with pytest.raises(ValueError, match="strategy"):
         MF.jacobian(lambda x: x, md.tensor(A3), strategy="sideways")
+
+
+def test_hessian_sharpness_example():
+    """examples/hessian_sharpness.py: power iteration with hvp finds lambda_max; gradient descent
+    with lr below 2 / lambda_max lowers the loss, above it the loss grows (about 1 s)."""
+    from conftest import load_example
+
+    res = load_example("hessian_sharpness").main(["--warmup", "600"])
+    assert abs(res["lambda_max"] - 2 / 0.25) < 0.25 * 8  # the edge of stability of the warm-up's lr
+    stable, unstable = res[0.8], res[1.5]
+    assert max(stable[1:]) < stable[0]
+    assert max(unstable) > 5 * unstable[0]
+
+
+def test_power_iteration_agrees_with_the_full_hessian():
+    from conftest import load_example
+
+    ex = load_example("hessian_sharpness")
+    x, y, params = ex.make_problem(1)
+    loss = ex.loss_of(x[:32], y[:32])
+    lam = ex.top_eigenvalue(loss, params, iterations=60)
+    H = MF.hessian(loss, params)
+    n = [p.numel() for p in params]
+    full = np.block([[H[i][j].numpy().reshape(n[i], n[j]) for j in range(4)] for i in range(4)])
+    top = np.linalg.eigvalsh(full)
+    assert abs(lam - top[np.argmax(np.abs(top))]) < 1e-3 * abs(top).max()
