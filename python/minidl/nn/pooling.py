@@ -26,7 +26,8 @@ import numpy as np
 from .. import _C
 from ..graph.node import Node
 from ..ops import array as A
-from ..ops._graph import result
+from ..ops._graph import linear_grads, result
+from ..ops.indexing import gather
 from ..tensor import Tensor
 from ._int_args import INT_ARG_LIMIT, check_int, int_tuple
 from .module import Module
@@ -136,6 +137,12 @@ class MaxPool2dBackward(Node):
         g = A.cast(g, dtype) if g.dtype != dtype else g  # 16-bit stays 16-bit (pool.cpp)
         gx = _C.max_pool2d_backward(g.reshape(idx.shape), idx, in_shape[-2], in_shape[-1])
         return (gx.reshape(in_shape),)
+
+    def apply_differentiable(self, g):  # linear in g: its adjoint reads each window's arg-max
+        idx, in_shape, dtype = self.get_saved()
+        n, c = idx.shape[0], idx.shape[1]
+        flat = Tensor._wrap(A.contiguous(idx).reshape(n, c, -1))
+        return linear_grads(self, g, (lambda h: gather(h.reshape(n, c, -1), 2, flat).reshape(tuple(g.shape)),))
 
 
 def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,

@@ -32,7 +32,7 @@ from ..dtypes import as_dtype
 from ..graph.node import Node
 from ..tensor import Tensor
 from . import array as A
-from ._graph import result
+from ._graph import linear_grads, result
 from .elementwise_functions import logical_xor
 from .shape import cat, narrow, to_dtype
 from .sort import SelectAlongDimBackward, line_dim
@@ -59,6 +59,10 @@ class CumsumBackward(Node):
     def apply(self, g):
         (dim,) = self.get_saved()
         return (_run(g, dim, _OP.sum, reverse=True)[0],)
+
+    def apply_differentiable(self, g):  # linear: the adjoint of a reversed cumsum is cumsum
+        (dim,) = self.get_saved()
+        return linear_grads(self, g, (lambda h: cumsum(h, dim),))
 
 
 class CumprodBackward(Node):
