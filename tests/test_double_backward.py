@@ -97,6 +97,10 @@ CASES = {
                          [(3, 2, 4), (2,), (2,)], 0),
     "batch_norm_eval": (lambda t, F, x, w, b: (F.batch_norm(x, t.tensor([0.1, -0.2], dtype=t.float64), t.tensor(
                         [1.5, 0.5], dtype=t.float64), w, b, training=False) ** 3).sum(), [(3, 2, 4), (2,), (2,)], 0),
+    "group_norm": (lambda t, F, x, w, b: (F.group_norm(x, 2, w, b) ** 3).sum() + (F.group_norm(x, 4) ** 3).sum(),
+                   [(2, 4, 3), (4,), (4,)], 0),
+    "rms_norm": (lambda t, F, x, w: (F.rms_norm(x, (4,), w) ** 3).sum() + (F.rms_norm(x, (3, 4), eps=1e-3) ** 3)
+                 .sum(), [(2, 3, 4), (4,)], 0),
     "bce": (lambda t, F, x: F.binary_cross_entropy(x.sigmoid(), t.tensor(PROB), reduction="sum"), [(4, 5)], 0),
 }
 
@@ -140,7 +144,7 @@ GRADGRAD = ["add_sub_broadcast", "mul_div", "unary", "sigmoid_tanh_gelu", "silu_
             "diagonal_diag_embed", "sort_topk", "matmul_batched",
             "linear", "var_std", "prod_logsumexp", "shape_ops", "cat_split", "softmax", "log_softmax", "mse",
             "cross_entropy", "cross_entropy_options", "nll", "bce_with_logits", "bce", "layer_norm", "batch_norm_train",
-            "batch_norm_eval", "conv1d"]
+            "batch_norm_eval", "conv1d", "group_norm", "rms_norm"]
 
 
 @pytest.mark.parametrize("name", GRADGRAD)
