@@ -19,6 +19,7 @@ torch = require("torch")
 TF = torch.nn.functional
 rng = np.random.default_rng(0)
 TGT = np.array([0, 3, 1, 4])
+MASK = np.array([[True, False, True, True, False], [False] * 5, [True] * 5])  # row 1 attends to nothing
 PROB = rng.uniform(0.05, 0.95, size=(4, 5))  # BCE targets (constants: minidl's BCE takes no target gradient)
 
 # name -> (f(lib, F, *xs), input shapes, positive inputs?); ``lib`` is md or torch
@@ -74,6 +75,12 @@ CASES = {
     "avg_pools": (lambda t, F, x: (F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False) ** 3).sum()
                   + (F.avg_pool2d(x[0], 2) ** 3).sum() + (F.adaptive_avg_pool2d(x, (2, 3)) ** 3).sum()
                   + (F.avg_pool1d(x[0], 2) ** 3).sum(), [(2, 3, 5, 5)], 0),
+    "sdpa": (lambda t, F, q, k, v: (F.scaled_dot_product_attention(q, k, v) ** 2).sum()
+             + (F.scaled_dot_product_attention(q, k, v, is_causal=True) ** 3).sum(), [(2, 2, 3, 4), (2, 2, 5, 4),
+                                                                                   (2, 2, 5, 3)], 0),
+    "sdpa_masks": (lambda t, F, q, k, v, m: (F.scaled_dot_product_attention(q, k, v, attn_mask=m.tanh()) ** 2).sum()
+                   + (F.scaled_dot_product_attention(q, k, v, attn_mask=t.tensor(MASK), scale=0.3) ** 3).sum(),
+                   [(2, 3, 4), (2, 5, 4), (2, 5, 3), (3, 5)], 0),
     "softmax": (lambda t, F, x: (F.softmax(x, 1) ** 3).sum() + (F.softmax(x, -2) * x).sum(), [(4, 5)], 0),
     "log_softmax": (lambda t, F, x: (F.log_softmax(x, -1) ** 2).sum(), [(4, 5)], 0),
     "mse": (lambda t, F, x, y: F.mse_loss(x, y) + F.mse_loss(x.tanh(), y, reduction="sum"), [(4, 5), (4, 5)], 0),
@@ -144,7 +151,7 @@ def test_second_derivatives_match_torch(name):
 
 GRADGRAD = ["add_sub_broadcast", "mul_div", "unary", "sigmoid_tanh_gelu", "silu_softplus_elu",
             "gelu_tanh_mish_celu_hardswish", "gather_index_select", "norm", "embedding", "cumsum_tril_triu",
-            "diagonal_diag_embed", "sort_topk", "avg_pools", "matmul_batched",
+            "diagonal_diag_embed", "sort_topk", "avg_pools", "sdpa", "sdpa_masks", "matmul_batched",
             "linear", "var_std", "prod_logsumexp", "shape_ops", "cat_split", "softmax", "log_softmax", "mse",
             "cross_entropy", "cross_entropy_options", "nll", "bce_with_logits", "bce", "layer_norm", "batch_norm_train",
             "batch_norm_eval", "conv1d", "group_norm", "rms_norm"]
@@ -302,3 +309,25 @@ def test_once_differentiable_refuses_double_backward():
     np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0])
     with pytest.raises(RuntimeError, match="once_differentiable"):
         md.autograd.grad(Square.apply(x).sum(), x, create_graph=True)
+
+
+def test_attention_with_dropout_refuses_double_backward():
+    q = md.randn(1, 3, 4, dtype=md.float64, requires_grad=True)
+    y = F.scaled_dot_product_attention(q, q, q, dropout_p=0.5).sum()
+    with pytest.raises(RuntimeError, match="dropout_p > 0 is not implemented for create_graph=True"):
+        md.autograd.grad(y, q, create_graph=True)
+
+
+def test_multihead_attention_module_double_backward_matches_torch():
+    md.manual_seed(0)
+    mha = md.nn.MultiheadAttention(8, 2, batch_first=True).double()
+    tmha = torch.nn.MultiheadAttention(8, 2, batch_first=True).double()
+    tmha.load_state_dict({k: torch.tensor(v.detach().numpy()) for k, v in mha.state_dict().items()})
+    x = rng.standard_normal((2, 3, 8))
+    out = []
+    for lib, m in ((md, mha), (torch, tmha)):
+        xt = lib.tensor(x, requires_grad=True)
+        (g,) = lib.autograd.grad((m(xt, xt, xt)[0] ** 2).sum(), xt, create_graph=True)
+        (h,) = lib.autograd.grad((g ** 2).sum(), xt)
+        out.append(h.detach().numpy())
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-8, atol=1e-10)
