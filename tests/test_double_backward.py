@@ -81,6 +81,12 @@ CASES = {
     "sdpa_masks": (lambda t, F, q, k, v, m: (F.scaled_dot_product_attention(q, k, v, attn_mask=m.tanh()) ** 2).sum()
                    + (F.scaled_dot_product_attention(q, k, v, attn_mask=t.tensor(MASK), scale=0.3) ** 3).sum(),
                    [(2, 3, 4), (2, 5, 4), (2, 5, 3), (3, 5)], 0),
+    "scatter_index_add": (lambda t, F, x, s: (t.scatter(x, 1, t.tensor([[0, 2], [3, 1], [1, 0]]), s[:, :2]) ** 3).sum()
+                          + (t.scatter_add(x, 0, t.tensor([[0, 2, 2], [1, 1, 0]]), s[:2, :3]) ** 3).sum()
+                          + (t.index_add(x, 1, t.tensor([3, 0]), s[:, :2], alpha=0.5) ** 3).sum()
+                          + (t.index_copy(x, 0, t.tensor([2]), s[:1, :4]) ** 3).sum()
+                          + (x.index_fill(1, t.tensor([0, 2]), 0.5) ** 3).sum(), [(3, 4), (3, 5)], 0),
+    "setitem_fill": (lambda t, F, x, v: _written(x, v) ** 3, [(3, 4), (2,)], 0),
     "softmax": (lambda t, F, x: (F.softmax(x, 1) ** 3).sum() + (F.softmax(x, -2) * x).sum(), [(4, 5)], 0),
     "log_softmax": (lambda t, F, x: (F.log_softmax(x, -1) ** 2).sum(), [(4, 5)], 0),
     "mse": (lambda t, F, x, y: F.mse_loss(x, y) + F.mse_loss(x.tanh(), y, reduction="sum"), [(4, 5), (4, 5)], 0),
@@ -113,6 +119,15 @@ CASES = {
                  .sum(), [(2, 3, 4), (4,)], 0),
     "bce": (lambda t, F, x: F.binary_cross_entropy(x.sigmoid(), t.tensor(PROB), reduction="sum"), [(4, 5)], 0),
 }
+
+
+def _written(x, v):
+    y = x * 1.0
+    y[1:, ::2] = v * 2.0  # basic key, v broadcast
+    y[[0, 2], 1] = v  # advanced key
+    z = x * 1.0
+    z.fill_(3.0)
+    return (y ** 2).sum() + (z * x).sum()
 
 
 # the C++ mish / gelu-tanh kernels and PyTorch's round differently (~1e-8 relative in float64)
@@ -151,7 +166,7 @@ def test_second_derivatives_match_torch(name):
 
 GRADGRAD = ["add_sub_broadcast", "mul_div", "unary", "sigmoid_tanh_gelu", "silu_softplus_elu",
             "gelu_tanh_mish_celu_hardswish", "gather_index_select", "norm", "embedding", "cumsum_tril_triu",
-            "diagonal_diag_embed", "sort_topk", "avg_pools", "sdpa", "sdpa_masks", "matmul_batched",
+            "diagonal_diag_embed", "sort_topk", "avg_pools", "sdpa", "sdpa_masks", "scatter_index_add", "setitem_fill", "matmul_batched",
             "linear", "var_std", "prod_logsumexp", "shape_ops", "cat_split", "softmax", "log_softmax", "mse",
             "cross_entropy", "cross_entropy_options", "nll", "bce_with_logits", "bce", "layer_norm", "batch_norm_train",
             "batch_norm_eval", "conv1d", "group_norm", "rms_norm"]

@@ -233,6 +233,20 @@ class ScatterBackward(Node):
             gs = _pad_to(_gather(g, dim, idx), src_shape)
         return (gx, gs) if len(self.next) > 1 else (gx,)
 
+    def apply_differentiable(self, g):
+        """Linear in g. input's part is g (or g with the written positions zeroed: its own
+        adjoint); src's is a gather, whose adjoint is a scatter-add of the used part of src."""
+        dim, idx, src_shape, adds = self.get_saved()
+        index = Tensor._wrap(idx)
+
+        def input_part(h):
+            return h if adds else h * Tensor._wrap(self.apply(A.full(h.shape, 1.0, h._data.dtype))[0])
+
+        def src_part(h):
+            used = h[tuple(slice(0, n) for n in idx.shape)] if tuple(h.shape) != idx.shape else h
+            return scatter_add(Tensor._wrap(A.zeros(tuple(g.shape), g._data.dtype)), dim, index, used)
+        return linear_grads(self, g, (input_part, src_part))
+
 
 def _pad_to(gs: np.ndarray, src_shape) -> np.ndarray:
     """The gradient of a src larger than index: the part index did not use gets 0."""
@@ -507,6 +521,23 @@ class IndexPutBackward(Node):
             if alpha != 1:
                 gs = A.scale(gs, alpha)
         return (gx, gs) if len(self.next) > 1 else (gx,)
+
+    def apply_differentiable(self, g):
+        """Linear in g: input's part is g (zeroed at overwritten slices: its own adjoint);
+        source's is alpha index_select(g), whose adjoint is alpha index_add into zeros."""
+        dim, idx, overwrites, alpha = self.get_saved()
+        index = Tensor._wrap(idx)
+
+        def input_part(h):
+            if not overwrites:
+                return h
+            mask = A.full(h.shape, 1.0, h._data.dtype)
+            _fill_slices_(mask, dim, idx, 0)
+            return h * Tensor._wrap(mask)
+
+        def source_part(h):
+            return index_add(Tensor._wrap(A.zeros(tuple(g.shape), g._data.dtype)), dim, index, h, alpha=alpha)
+        return linear_grads(self, g, (input_part, source_part))
 
 
 def _fill_slices_(out: np.ndarray, dim: int, idx: np.ndarray, value) -> None:
