@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..graph.engine import run_backward
 from ..ops import array as A
 from ..tensor import Tensor, _edge
-from .higher_order import run_backward_with_graph
+from ..ops.higher_order import run_backward_with_graph
 
 
 def _root_grads(outputs, grad_outputs, create_graph=False):

@@ -49,7 +49,7 @@ def run_backward(roots, root_grads, wrap, retain_graph=False, capture=None, accu
     array -> Tensor, for hooks and ``.grad``.
 
     ``graph``: None for the ordinary backward on arrays. For ``create_graph=True`` the
-    caller (``autograd/higher_order.py``) passes an object whose ``apply(node, g)``,
+    caller (``ops/higher_order.py``) passes an object whose ``apply(node, g)``,
     ``add``, ``unwrap`` and ``accumulate_leaf`` work on Tensors with differentiable ops, so
     that the gradients it returns carry a graph of their own; ``root_grads`` are Tensors
     then. ``stop``: nodes the walk does not go past (their gradient is captured, not

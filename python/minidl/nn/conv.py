@@ -40,7 +40,7 @@ from ..dtypes import from_numpy_dtype, layer_dtype_fix
 from ..graph.node import Node
 from ..amp import autocast_mode as _amp
 from ..ops import array as A
-from ..autograd.higher_order import recomputed_grads
+from ..ops.higher_order import recomputed_grads
 from ..ops._graph import result, saved_input
 from ..ops.creation import empty
 from ..tensor import Tensor

@@ -26,7 +26,7 @@ from .. import _C
 from ..graph.node import Node
 from ..ops import array as A
 from ..autograd.backprop import grad as autograd_grad
-from ..autograd.higher_order import recomputed_grads
+from ..ops.higher_order import recomputed_grads
 from ..ops._graph import result, saved_input
 from ..ops.creation import empty
 from ..tensor import Tensor

@@ -32,7 +32,7 @@ from .. import _C
 from ..graph.grad_mode import no_grad
 from ..graph.node import Node
 from ..ops import array as A
-from ..autograd.higher_order import recomputed_grads
+from ..ops.higher_order import recomputed_grads
 from ..ops._graph import result, saved_input
 from ..ops import elementwise as E
 from ..ops import reduce as R

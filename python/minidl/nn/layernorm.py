@@ -26,7 +26,7 @@ import numpy as np
 from .. import _C
 from ..graph.node import Node
 from ..ops import array as A
-from ..autograd.higher_order import recomputed_grads
+from ..ops.higher_order import recomputed_grads
 from ..ops._graph import result, saved_input
 from ..ops.creation import ones, zeros
 from ..tensor import Tensor

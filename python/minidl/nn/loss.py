@@ -38,7 +38,7 @@ from ..amp import autocast_mode as _amp
 from ..dtypes import PYTORCH_NAMES, from_numpy_dtype
 from ..graph.node import Node
 from ..ops import array as A
-from ..autograd.higher_order import recomputed_grads
+from ..ops.higher_order import recomputed_grads
 from ..ops._graph import result, saved_input
 from ..tensor import Tensor
 from .module import Module

@@ -23,7 +23,7 @@ from __future__ import annotations
 from ..graph.engine import run_backward
 from ..graph.grad_mode import enable_grad
 from ..graph.node import Node
-from ..ops._graph import result
+from ._graph import result
 from ..tensor import _edge
 
 
