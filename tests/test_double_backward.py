@@ -354,3 +354,24 @@ def test_multihead_attention_module_double_backward_matches_torch():
         (h,) = lib.autograd.grad((g ** 2).sum(), xt)
         out.append(h.detach().numpy())
     np.testing.assert_allclose(out[0], out[1], rtol=1e-8, atol=1e-10)
+
+
+def test_backward_inputs_with_create_graph():
+    x = md.tensor([1.0, 2.0], dtype=md.float64, requires_grad=True)
+    w = md.tensor([3.0], dtype=md.float64, requires_grad=True)
+    (w * x ** 3).sum().backward(inputs=[x], create_graph=True)
+    assert w.grad is None and x.grad.grad_fn is not None
+    (dw,) = md.autograd.grad(x.grad.sum(), w)  # d/dw sum(3 w x^2) = 3 sum(x^2)
+    np.testing.assert_allclose(dw.numpy(), [15.0])
+
+
+def test_float32_hvp_matches_torch():
+    rng32 = np.random.default_rng(5)
+    w, x, v = (rng32.standard_normal(s).astype(np.float32) for s in ((6, 5), (4, 5), (6, 5)))
+    out = []
+    for lib in (md, torch):
+        W = lib.tensor(w, requires_grad=True)
+        (g,) = lib.autograd.grad((lib.tensor(x) @ W.t()).tanh().pow(2).sum(), W, create_graph=True)
+        (h,) = lib.autograd.grad((g * lib.tensor(v)).sum(), W)
+        out.append(h.numpy())
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-4, atol=1e-5)
