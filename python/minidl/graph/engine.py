@@ -53,9 +53,11 @@ def run_backward(roots, root_grads, wrap, retain_graph=False, capture=None, accu
     ``add``, ``unwrap`` and ``accumulate_leaf`` work on Tensors with differentiable ops, so
     that the gradients it returns carry a graph of their own; ``root_grads`` are Tensors
     then. ``stop``: nodes the walk does not go past (their gradient is captured, not
-    propagated), for the recomputed forwards of fused ops.
+    propagated), for the recomputed forwards of fused ops; only with ``graph``.
     """
-    deps = {}
+    # stop nodes enter the count first: the walk only descends into nodes it meets first,
+    # so nothing below them is counted (and the ordinary path pays no test per node)
+    deps = dict.fromkeys(stop, 0) if stop else {}
     stack = []
     for node, _ in roots:
         if node not in deps:
@@ -63,8 +65,6 @@ def run_backward(roots, root_grads, wrap, retain_graph=False, capture=None, accu
             stack.append(node)
     while stack:
         node = stack.pop()
-        if stop is not None and node in stop:
-            continue
         for e in node.next:
             if e is None:
                 continue
@@ -108,13 +108,11 @@ def run_backward(roots, root_grads, wrap, retain_graph=False, capture=None, accu
                     else:
                         graph.accumulate_leaf(node.variable, g)
                 continue
-            if stop is not None and node in stop:
-                continue
             if node.saved is _FREED:  # nodes reading self.saved directly would fail obscurely
                 node.get_saved()  # raises "Trying to backward through the graph a second time"
             if node.epoch != _epoch[0]:  # memory was written in place since: one of this node's arrays?
                 node.check_saved()
-            grads_in = node.apply(g) if graph is None else graph.apply(node, g)
+            grads_in = node.apply(g) if graph is None else graph.apply(node, g, stop)
             if not retain_graph:
                 node.release()
         else:

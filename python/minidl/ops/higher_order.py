@@ -37,7 +37,9 @@ class _DifferentiableBackward:
     unwrap = staticmethod(_same)
 
     @staticmethod
-    def apply(node, g):
+    def apply(node, g, stop=None):
+        if stop and node in stop:  # a boundary of a recomputed forward: its gradient was captured
+            return ()
         fn = getattr(node, "apply_differentiable", None)
         if fn is None:
             raise RuntimeError(f"derivative for {node.name()} is not implemented for create_graph=True (double "
