@@ -375,3 +375,50 @@ def test_float32_hvp_matches_torch():
         (h,) = lib.autograd.grad((g * lib.tensor(v)).sum(), W)
         out.append(h.numpy())
     np.testing.assert_allclose(out[0], out[1], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["RNN_TANH", "RNN_RELU", "LSTM", "GRU"])
+def test_recurrent_layers_match_torch(kind):
+    """Bidirectional, two layers; second derivatives with respect to the input and a weight."""
+    cls, extra = {"RNN_TANH": ("RNN", {}), "RNN_RELU": ("RNN", {"nonlinearity": "relu"}), "LSTM": ("LSTM", {}),
+                  "GRU": ("GRU", {})}[kind]
+    md.manual_seed(0)
+    m = getattr(md.nn, cls)(3, 4, num_layers=2, bidirectional=True, **extra).double()
+    t = getattr(torch.nn, cls)(3, 4, num_layers=2, bidirectional=True, **extra).double()
+    t.load_state_dict({k: torch.tensor(v.detach().numpy()) for k, v in m.state_dict().items()})
+    x = rng.standard_normal((5, 2, 3))
+    out = []
+    for lib, net in ((md, m), (torch, t)):
+        xt = lib.tensor(x, requires_grad=True)
+        y, hidden = net(xt)
+        h_n = hidden[0] if isinstance(hidden, tuple) else hidden
+        w = net.weight_hh_l0
+        gx, gw = lib.autograd.grad((y ** 2).sum() + (h_n ** 3).sum(), (xt, w), create_graph=True)
+        hx, hw = lib.autograd.grad((gx ** 2).sum() + (gw ** 2).sum(), (xt, w))
+        out.append((hx.detach().numpy(), hw.detach().numpy()))
+    for a, b in zip(*out):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9)
+
+
+def test_packed_lstm_double_backward_matches_torch():
+    md.manual_seed(1)
+    m = md.nn.LSTM(2, 3, batch_first=True).double()
+    t = torch.nn.LSTM(2, 3, batch_first=True).double()
+    t.load_state_dict({k: torch.tensor(v.detach().numpy()) for k, v in m.state_dict().items()})
+    x, lengths = rng.standard_normal((3, 4, 2)), [4, 2, 1]
+    out = []
+    for lib, net in ((md, m), (torch, t)):
+        xt = lib.tensor(x, requires_grad=True)
+        packed = lib.nn.utils.rnn.pack_padded_sequence(xt, lengths, batch_first=True)
+        _, (h_n, c_n) = net(packed)
+        (gx,) = lib.autograd.grad((h_n ** 2).sum() + c_n.sum(), xt, create_graph=True)
+        (hx,) = lib.autograd.grad((gx ** 2).sum(), xt)
+        out.append(hx.detach().numpy())
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-7, atol=1e-9)
+
+
+def test_gradgradcheck_gru_layer():
+    md.manual_seed(2)
+    gru = md.nn.GRU(2, 2).double()
+    x = md.tensor(rng.standard_normal((3, 1, 2)), requires_grad=True)
+    assert md.autograd.gradgradcheck(lambda x: gru(x)[0], (x,))

@@ -92,7 +92,8 @@ def recomputed_grads(inputs, forward, g):
 
     ``inputs``: Tensors from ``saved_input`` (or None for inputs that need no gradient);
     ``forward``: the op written with primitive differentiable ops. Used by fused nodes
-    (losses, normalisations) as their ``apply_differentiable``.
+    (losses, normalisations) as their ``apply_differentiable``. For an op with several
+    outputs, ``forward`` returns a tuple and ``g`` is a tuple (None: no gradient there).
     """
     xs, stops = [], set()
     for t in inputs:
@@ -104,8 +105,11 @@ def recomputed_grads(inputs, forward, g):
         stops.add(x._node)
     with enable_grad():
         y = forward(*xs)
+    ys, gs = (y, g) if isinstance(y, tuple) else ((y,), (g,))
+    pairs = [(o, go) for o, go in zip(ys, gs) if o is not None and go is not None and o._rg]
     capture = {(n, 0): None for n in stops}
-    run_backward_with_graph([_edge(y)], [g], retain_graph=True, capture=capture, accumulate=False, stop=stops)
+    run_backward_with_graph([_edge(o) for o, _ in pairs], [go for _, go in pairs], retain_graph=True,
+                            capture=capture, accumulate=False, stop=stops)
     out = []
     for x in xs:
         if x is None or not x._rg:
