@@ -422,3 +422,22 @@ def test_gradgradcheck_gru_layer():
     gru = md.nn.GRU(2, 2).double()
     x = md.tensor(rng.standard_normal((3, 1, 2)), requires_grad=True)
     assert md.autograd.gradgradcheck(lambda x: gru(x)[0], (x,))
+
+
+@pytest.mark.parametrize("reduce", ["sum", "mean", "amax", "amin"])
+@pytest.mark.parametrize("include_self", [True, False])
+def test_scatter_reduce(reduce, include_self):
+    idx = md.tensor([[0, 2, 2], [1, 1, 0]])
+    x = md.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    src = md.tensor(rng.standard_normal((2, 3)), requires_grad=True)
+
+    def f(x, src):
+        return md.scatter_reduce(x, 0, idx, src, reduce, include_self=include_self) ** 3
+    assert md.autograd.gradgradcheck(f, (x, src))
+
+
+def test_scatter_reduce_prod_refuses_double_backward():
+    x = md.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    y = md.scatter_reduce(x, 0, md.tensor([[0, 2]]), x[:1, :2] * 2, "prod").sum()
+    with pytest.raises(RuntimeError, match="reduce='prod' is not implemented for create_graph=True"):
+        md.autograd.grad(y, x, create_graph=True)

@@ -412,6 +412,34 @@ class ScatterReduceBackward(Node):
             _scatter_(gx, dim, idx, A.zeros(idx.shape, gx.dtype), ASSIGN)
         return gx, _pad_to(gs, src_shape)
 
+    def apply_differentiable(self, g):
+        """sum, mean, amax, amin: linear in g with constant coefficients (counts, the 0/1
+        masks of the winners; their slope in x and src is 0 almost everywhere): x's part
+        is g times a mask (its own adjoint), src's part a gather scaled before and after,
+        whose adjoint is the matching scatter-add. prod raises."""
+        x, src, dim, idx, reduce, include_self, out, count, src_shape = self.get_saved()
+        if reduce == "prod":
+            raise RuntimeError(f"derivative for {self.name()} with reduce='prod' is not implemented for "
+                               "create_graph=True (double backward)")
+        mask_x = self.apply(A.full(tuple(g.shape), 1.0, g._data.dtype))[0]
+        after, before = None, None  # gs = after * gather(before * g)
+        if reduce == "mean":
+            after = A.div(A.full(idx.shape, 1.0, count.dtype), _gather(count, dim, idx))
+        elif reduce in ("amax", "amin"):
+            self_is, src_is = _is(x, out), _is(src, _gather(out, dim, idx))
+            n = A.copy(self_is)
+            _scatter_(n, dim, idx, src_is, ADD)
+            after, before = src_is, A.div(A.full(n.shape, 1.0, n.dtype), n)
+        index = Tensor._wrap(idx)
+
+        def src_part(h):
+            used = h[tuple(slice(0, k) for k in idx.shape)] if tuple(h.shape) != idx.shape else h
+            if after is not None:
+                used = used * Tensor._wrap(A.cast(after, g._data.dtype))
+            out_ = scatter_add(Tensor._wrap(A.zeros(tuple(g.shape), g._data.dtype)), dim, index, used)
+            return out_ * Tensor._wrap(A.cast(before, g._data.dtype)) if before is not None else out_
+        return linear_grads(self, g, (lambda h: h * Tensor._wrap(mask_x), src_part))
+
 
 def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *,
                    include_self: bool = True) -> Tensor:
