@@ -441,3 +441,15 @@ def test_scatter_reduce_prod_refuses_double_backward():
     y = md.scatter_reduce(x, 0, md.tensor([[0, 2]]), x[:1, :2] * 2, "prod").sum()
     with pytest.raises(RuntimeError, match="reduce='prod' is not implemented for create_graph=True"):
         md.autograd.grad(y, x, create_graph=True)
+
+
+@pytest.mark.parametrize("alpha, gamma, reduction", [(0.25, 2.0, "mean"), (None, 0.0, "sum"), ("tensor", 1.5, "none")])
+def test_focal_loss(alpha, gamma, reduction):
+    x = md.tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    t = md.tensor([0, 2, 1, 2])
+    a = md.tensor([0.2, 0.5, 0.3], dtype=md.float64) if alpha == "tensor" else alpha
+
+    def f(x):
+        out = F.focal_loss(x, t, alpha=a, gamma=gamma, reduction=reduction)
+        return out if reduction != "none" else out ** 2
+    assert md.autograd.gradgradcheck(f, (x,))

@@ -431,6 +431,17 @@ class FocalBackward(Node):
         dx = _C.focal_backward(x, lse, gg, scale, tgt, a, a_scalar, gamma)
         return (_back(dx.reshape(orig.shape), orig),)
 
+    def apply_differentiable(self, g):  # -alpha_t (1 - p_t)^gamma log p_t, recomputed with primitive ops
+        x, lse, tgt, a, a_scalar, gamma, scale, orig = self.get_saved()
+        alpha_t = Tensor._wrap(a[tgt]) if a is not None else a_scalar
+        rows = Tensor._wrap(tgt.reshape(-1, 1))
+
+        def loss(X):
+            logp_t = (X - X.logsumexp(1, keepdim=True)).gather(1, rows).reshape(-1)
+            per_row = -(alpha_t * (1.0 - logp_t.exp()) ** gamma * logp_t)
+            return per_row.sum() * scale if g.ndim == 0 else per_row
+        return recomputed_grads((saved_input(self, 0, orig),), loss, g)
+
 
 def focal_loss(logits: Tensor, target: Tensor, alpha=0.25, gamma: float = 2.0, reduction: str = "mean") -> Tensor:
     """Multi-class focal loss (Lin et al., 2017): l_n = -alpha_t (1 - p_t)^gamma log p_t with
