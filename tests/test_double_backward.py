@@ -453,3 +453,15 @@ def test_focal_loss(alpha, gamma, reduction):
         out = F.focal_loss(x, t, alpha=a, gamma=gamma, reduction=reduction)
         return out if reduction != "none" else out ** 2
     assert md.autograd.gradgradcheck(f, (x,))
+
+
+def test_zero_gradient_ops_give_zero_second_derivatives():
+    x = md.tensor(rng.standard_normal((2, 3)), requires_grad=True)
+    mean = md.tensor(rng.standard_normal(3), requires_grad=True)
+    sample = md.normal(mean.expand(2, 3), 1.0)  # not reparameterised: d sample / d mean = 0 (PyTorch)
+    y = (sample * x).sum() + md.linalg.vector_norm(x, 0) + (x ** 3).sum()
+    gx, gm = md.autograd.grad(y, (x, mean), create_graph=True)
+    (h,) = md.autograd.grad((gx ** 2).sum() + gm.sum(), x)  # gx = sample + 3 x^2
+    s, xv = sample.detach().numpy(), x.detach().numpy()
+    np.testing.assert_allclose(h.numpy(), 12 * xv * (s + 3 * xv ** 2), rtol=1e-12)
+    assert not gm.numpy().any()

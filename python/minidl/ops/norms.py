@@ -70,6 +70,9 @@ class CountNonzeroBackward(Node):
         shape, np_dtype = self.saved
         return (A.zeros(shape, np_dtype),)
 
+    def apply_differentiable(self, g):
+        return (Tensor._wrap(self.apply(g._data)[0]),)
+
 
 def _p_norm(x: Tensor, p: float, dims, keepdim: bool) -> Tensor:
     d = x._data
