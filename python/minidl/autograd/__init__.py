@@ -1,5 +1,6 @@
 """Reverse-mode automatic differentiation: ``backward``, ``grad``, ``Function``,
-``gradcheck``, and the grad-mode switches."""
+``gradcheck`` / ``gradgradcheck``, higher-order gradients (``create_graph=True``),
+``functional`` (vjp, jvp, jacobian, hessian, vhp, hvp), and the grad-mode switches."""
 from __future__ import annotations
 
 from ..graph import grad_mode
@@ -10,7 +11,8 @@ from .gradcheck import gradcheck, gradgradcheck
 from ..graph.node import Node
 from ..graph.anomaly import (detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled,
                              set_detect_anomaly)
+from . import functional
 
 __all__ = ["Function", "FunctionCtx", "backward", "grad", "gradcheck", "gradgradcheck", "no_grad", "enable_grad",
            "set_grad_enabled", "is_grad_enabled", "inference_mode", "once_differentiable", "grad_mode", "Node",
-           "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "is_anomaly_check_nan_enabled"]
+           "functional", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "is_anomaly_check_nan_enabled"]

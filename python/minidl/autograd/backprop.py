@@ -5,9 +5,10 @@ from __future__ import annotations
 from ..graph.engine import run_backward
 from ..ops import array as A
 from ..tensor import Tensor, _edge
+from ..ops.higher_order import run_backward_with_graph
 
 
-def _root_grads(outputs, grad_outputs):
+def _root_grads(outputs, grad_outputs, create_graph=False):
     roots, grads = [], []
     for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
         if not isinstance(out, Tensor):
@@ -26,38 +27,63 @@ def _root_grads(outputs, grad_outputs):
                                    f"output[{i}] has a shape of {list(out._data.shape)}.")
             if g.dtype != out._data.dtype:
                 g = A.cast(g, out._data.dtype)
+        if create_graph:  # a grad_output that requires grad stays in the graph (the double-vjp jvp needs it)
+            given = grad_outputs[i]
+            g = given if isinstance(given, Tensor) and given._data.dtype == out._data.dtype else Tensor._wrap(g)
         roots.append(_edge(out))
         grads.append(g)
     return roots, grads
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
-    """Accumulate d(tensors)/d(leaf) into every leaf's ``.grad``."""
-    if create_graph:
-        raise NotImplementedError("create_graph=True (higher-order gradients) is not supported by minidl yet")
+    """Accumulate d(tensors)/d(leaf) into every leaf's ``.grad``.
+
+    ``create_graph=True``: the backward is recorded, so ``.grad`` has a grad_fn and can be
+    differentiated again (``retain_graph`` then defaults to True, as in PyTorch).
+    """
+    if retain_graph is None:
+        retain_graph = create_graph
     tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     if grad_tensors is None or isinstance(grad_tensors, Tensor):
         grad_tensors = [grad_tensors] * len(tensors) if grad_tensors is None else [grad_tensors]
-    roots, grads = _root_grads(tensors, grad_tensors)
+    roots, grads = _root_grads(tensors, grad_tensors, create_graph)
     if inputs is not None:
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-        got = grad(tensors, inputs, grad_tensors, retain_graph=retain_graph, allow_unused=True)
+        got = grad(tensors, inputs, grad_tensors, retain_graph=retain_graph, create_graph=create_graph,
+                   allow_unused=True)
         for t, g in zip(inputs, got):
             if g is None:
                 continue
-            if t._grad is None:
+            if create_graph:
+                t._grad = g if t._grad is None else t._grad + g
+            elif t._grad is None:
                 t._grad = Tensor._wrap(A.copy(g._data))
             else:
                 A.add_(t._grad._data, g._data)
         return
-    run_backward(roots, grads, Tensor._wrap, retain_graph=bool(retain_graph))
+    if create_graph:
+        run_backward_with_graph(roots, grads, retain_graph=bool(retain_graph))
+    else:
+        run_backward(roots, grads, Tensor._wrap, retain_graph=bool(retain_graph))
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,
          allow_unused=None, is_grads_batched=False, materialize_grads=False):
-    """d(outputs)/d(inputs) returned as a tuple (leaves' ``.grad`` are left alone)."""
-    if create_graph:
-        raise NotImplementedError("create_graph=True (higher-order gradients) is not supported by minidl yet")
+    """d(outputs)/d(inputs) returned as a tuple (leaves' ``.grad`` are left alone).
+
+    ``create_graph=True``: the gradients are computed with recorded ops and have a grad_fn,
+    so they can be differentiated again (``retain_graph`` defaults to ``create_graph``).
+    ``only_inputs`` is accepted and ignored (PyTorch deprecated it: only ``inputs`` are
+    computed either way). ``is_grads_batched=True`` is not supported (it raises).
+    """
+    if is_grads_batched:
+        raise NotImplementedError("grad(is_grads_batched=True) is not supported by minidl: loop over the batch of "
+                                  "grad_outputs instead")
+    if materialize_grads and allow_unused is False:
+        raise ValueError("Expected allow_unused to be True or not passed when materialize_grads=True, but got: "
+                         "allow_unused=False.")
+    if retain_graph is None:
+        retain_graph = create_graph
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     single_input = isinstance(inputs, Tensor)
     inputs = [inputs] if single_input else list(inputs)
@@ -66,10 +92,13 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     for i, t in enumerate(inputs):
         if not isinstance(t, Tensor) or not t._rg:
             raise RuntimeError(f"One of the differentiated Tensors (input {i}) does not require grad")
-    roots, grads = _root_grads(outputs, grad_outputs)
+    roots, grads = _root_grads(outputs, grad_outputs, create_graph)
     edges = [_edge(t) for t in inputs]
     capture = {e: None for e in edges}
-    run_backward(roots, grads, Tensor._wrap, retain_graph=bool(retain_graph), capture=capture, accumulate=False)
+    if create_graph:
+        run_backward_with_graph(roots, grads, bool(retain_graph), capture=capture, accumulate=False)
+    else:
+        run_backward(roots, grads, Tensor._wrap, retain_graph=bool(retain_graph), capture=capture, accumulate=False)
     result = []
     for i, (t, e) in enumerate(zip(inputs, edges)):
         g = capture[e]
@@ -81,6 +110,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                 raise RuntimeError(f"One of the differentiated Tensors (input {i}) appears to not have been used in "
                                    "the graph. Set allow_unused=True if this is the desired behavior.")
             result.append(None)
+        elif create_graph:
+            result.append(g)
         else:
             result.append(Tensor._wrap(A.copy(g)))
     return tuple(result)

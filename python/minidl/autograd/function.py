@@ -67,17 +67,30 @@ class FunctionNode(Node):
         return self.fn_cls.__name__ + "Backward"
 
     def apply(self, grads):
+        gs = [grads] if self.n_out == 1 else list(grads)
+        wrapped = [Tensor._wrap(A.zeros(shape, np_dtype) if g is None else g) for g, (shape, np_dtype) in
+                   zip(gs, self.out_meta)]
+        with grad_mode.no_grad():
+            res = self._call_backward(wrapped)
+        return tuple(None if r is None else r._data for r in res)
+
+    def apply_differentiable(self, grads):
+        """create_graph=True: the user's backward runs with grad mode on, on Tensors, so what it
+        computes with minidl ops is recorded (PyTorch's rule; tensors saved with
+        ``save_for_backward`` that are inputs carry their graph)."""
+        if getattr(self.fn_cls.backward, "_once_differentiable", False):
+            raise RuntimeError(f"trying to differentiate twice a function that was marked with "
+                               f"@once_differentiable ({self.name()})")
+        gs = [grads] if self.n_out == 1 else list(grads)
+        wrapped = [Tensor._wrap(A.zeros(shape, np_dtype)) if g is None else g for g, (shape, np_dtype) in
+                   zip(gs, self.out_meta)]
+        return self._call_backward(wrapped)
+
+    def _call_backward(self, wrapped):
         ctx = self.ctx
         if ctx._freed:
             ctx.saved_tensors  # raises the standard message
-        gs = [grads] if self.n_out == 1 else list(grads)
-        wrapped = []
-        for g, (shape, np_dtype) in zip(gs, self.out_meta):
-            if g is None:
-                g = A.zeros(shape, np_dtype)
-            wrapped.append(Tensor._wrap(g))
-        with grad_mode.no_grad():
-            res = self.fn_cls.backward(ctx, *wrapped)
+        res = self.fn_cls.backward(ctx, *wrapped)
         if not isinstance(res, tuple):
             res = (res,)
         if len(res) < len(self.next):
@@ -88,7 +101,7 @@ class FunctionNode(Node):
             if e is None or r is None:
                 out.append(None)
             elif isinstance(r, Tensor):
-                out.append(r._data)
+                out.append(r)
             else:
                 raise TypeError(f"{self.fn_cls.__name__}.backward must return Tensors or None, "
                                 f"got {type(r).__name__}")
@@ -137,7 +150,10 @@ class Function:
 
 
 class once_differentiable:  # noqa: N801 - PyTorch's name
-    """Decorator accepted for compatibility (backward here is never differentiated again)."""
+    """Marks a ``backward`` that cannot be differentiated again (written with NumPy, say):
+    it runs as usual, and a double backward through it raises, as in PyTorch."""
 
     def __new__(cls, fn):
+        fn = fn.__func__ if isinstance(fn, staticmethod) else fn
+        fn._once_differentiable = True
         return fn

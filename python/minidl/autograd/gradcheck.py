@@ -1,4 +1,4 @@
-"""Finite-difference gradient check, as ``torch.autograd.gradcheck``.
+"""Finite-difference gradient checks, as ``torch.autograd.gradcheck`` and ``gradgradcheck``.
 
 For each input x_i and each element j, the numerical derivative
     (f(x + eps e_j) - f(x - eps e_j)) / (2 eps)
@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 
 from .. import _C
-from ..graph.grad_mode import no_grad
+from ..graph.grad_mode import enable_grad, no_grad
 from ..tensor import Tensor
 from .backprop import grad as autograd_grad
 
@@ -75,8 +75,40 @@ def gradcheck(func, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: floa
     return True
 
 
-def gradgradcheck(*args, **kwargs):
-    raise NotImplementedError("gradgradcheck needs higher-order gradients, which minidl does not support yet")
+def gradgradcheck(func, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+                  gen_non_contig_grad_outputs: bool = False, raise_exception: bool = True, **_ignored) -> bool:
+    """True if the second derivatives of ``func`` agree with finite differences of its first.
+
+    As ``torch.autograd.gradgradcheck``: the first gradient v^T J of ``func``'s outputs, for
+    output gradients v (``grad_outputs``; random normal ones when None, which then take part
+    as inputs too), is itself a function of the inputs and v, built with
+    ``create_graph=True``; ``gradcheck`` compares its Jacobian, from a second backward,
+    with central differences of the first. Use float64 inputs.
+
+    >>> import minidl as md
+    >>> x = md.tensor([0.5, 1.5], dtype=md.float64, requires_grad=True)
+    >>> md.autograd.gradgradcheck(lambda x: (x ** 3).sin(), (x,))
+    True
+    """
+    inputs = _as_tuple(inputs)
+    outputs = [o for o in _as_tuple(func(*inputs)) if isinstance(o, Tensor) and o.requires_grad]
+    if grad_outputs is None:
+        rng = np.random.default_rng(0)
+        grad_outputs = tuple(Tensor._wrap(rng.standard_normal(o._data.shape).astype(o._data.dtype)).requires_grad_()
+                             for o in outputs)
+    grad_outputs = _as_tuple(grad_outputs)
+    n_in = len(inputs)
+
+    def first_gradients(*args):
+        xs, vs = args[:n_in], args[n_in:]
+        with enable_grad():  # gradcheck's finite differences call this under no_grad
+            outs = [o for o in _as_tuple(func(*xs)) if isinstance(o, Tensor) and o.requires_grad]
+            needed = [t for t in xs if isinstance(t, Tensor) and t.requires_grad]
+            grads = autograd_grad(outs, needed, grad_outputs=list(vs), create_graph=True, allow_unused=True)
+        return tuple(g for g in grads if g is not None)
+
+    return gradcheck(first_gradients, tuple(inputs) + tuple(grad_outputs), eps=eps, atol=atol, rtol=rtol,
+                     raise_exception=raise_exception)
 
 
 class GradcheckError(RuntimeError):

@@ -110,6 +110,7 @@ def check_gradients(node, grads) -> None:
     if not _check_nan[0]:
         return
     for i, g in enumerate(grads):
+        g = getattr(g, "_data", g)  # (under create_graph=True the gradients are Tensors)
         if g is None or not isinstance(g, np.ndarray) or g.dtype.kind != "f" and g.dtype.kind != "V":
             continue
         if np.isnan(g.astype(np.float32) if g.dtype.kind == "V" else g).any():

@@ -14,18 +14,18 @@ from .node import _FREED, AccumulateGrad
 from .version import epoch as _epoch
 
 
-def _add_grad(buf, node, idx, g):
+def _add_grad(buf, node, idx, g, add):
     if node.n_outputs == 1:
         old = buf.get(node)
-        buf[node] = g if old is None else A.add(old, g)  # out of place: g may be shared
+        buf[node] = g if old is None else add(old, g)  # out of place: g may be shared
     else:
         slot = buf.get(node)
         if slot is None:
             slot = buf[node] = [None] * node.n_outputs
-        slot[idx] = g if slot[idx] is None else A.add(slot[idx], g)
+        slot[idx] = g if slot[idx] is None else add(slot[idx], g)
 
 
-def _run_hooks(node, g, wrap):
+def _run_hooks(node, g, wrap, unwrap):
     for idx, fns in node.hooks.items():
         gi = g if node.n_outputs == 1 else g[idx]
         if gi is None:
@@ -33,7 +33,7 @@ def _run_hooks(node, g, wrap):
         for fn in fns:
             r = fn(wrap(gi))
             if r is not None:
-                gi = r._data
+                gi = unwrap(r)
         if node.n_outputs == 1:
             g = gi
         else:
@@ -41,14 +41,24 @@ def _run_hooks(node, g, wrap):
     return g
 
 
-def run_backward(roots, root_grads, wrap, retain_graph=False, capture=None, accumulate=True):
+def run_backward(roots, root_grads, wrap, retain_graph=False, capture=None, accumulate=True, graph=None,
+                 stop=None):
     """Backpropagate ``root_grads`` (arrays) from ``roots`` (edges ``(node, index)``).
 
     ``capture``: dict edge -> None, filled with the gradient reaching each edge (for
     ``autograd.grad``). ``accumulate``: whether leaves' ``.grad`` are updated. ``wrap``:
     array -> Tensor, for hooks and ``.grad``.
+
+    ``graph``: None for the ordinary backward on arrays. For ``create_graph=True`` the
+    caller (``ops/higher_order.py``) passes an object whose ``apply(node, g)``,
+    ``add``, ``unwrap`` and ``accumulate_leaf`` work on Tensors with differentiable ops, so
+    that the gradients it returns carry a graph of their own; ``root_grads`` are Tensors
+    then. ``stop``: nodes the walk does not go past (their gradient is captured, not
+    propagated), for the recomputed forwards of fused ops; only with ``graph``.
     """
-    deps = {}
+    # stop nodes enter the count first: the walk only descends into nodes it meets first,
+    # so nothing below them is counted (and the ordinary path pays no test per node)
+    deps = dict.fromkeys(stop, 0) if stop else {}
     stack = []
     for node, _ in roots:
         if node not in deps:
@@ -66,10 +76,11 @@ def run_backward(roots, root_grads, wrap, retain_graph=False, capture=None, accu
                 deps[m] = 1
                 stack.append(m)
 
+    add, unwrap = (A.add, _data) if graph is None else (graph.add, graph.unwrap)
     buf = {}
     handed = {}  # arrays already owned by some .grad (id -> array): the next leaf copies
     for (node, idx), g in zip(roots, root_grads):
-        _add_grad(buf, node, idx, g)
+        _add_grad(buf, node, idx, g, add)
         handed[id(g)] = g
     ready = [n for n in dict.fromkeys(n for n, _ in roots) if deps[n] == 0]
 
@@ -78,7 +89,7 @@ def run_backward(roots, root_grads, wrap, retain_graph=False, capture=None, accu
         g = buf.pop(node, None)
         if g is not None:
             if node.hooks:
-                g = _run_hooks(node, g, wrap)
+                g = _run_hooks(node, g, wrap, unwrap)
             if capture is not None:
                 for idx in range(node.n_outputs):
                     if (node, idx) in capture:
@@ -89,17 +100,20 @@ def run_backward(roots, root_grads, wrap, retain_graph=False, capture=None, accu
                     for fn in hooks:
                         r = fn(wrap(g))
                         if r is not None:
-                            g = r._data
+                            g = unwrap(r)
                     if capture is not None and (node, 0) in capture:
                         capture[(node, 0)] = g
                 if accumulate:
-                    _accumulate_leaf(node.variable, g, handed, wrap)
+                    if graph is None:
+                        _accumulate_leaf(node.variable, g, handed, wrap)
+                    else:
+                        graph.accumulate_leaf(node.variable, g)
                 continue
             if node.saved is _FREED:  # nodes reading self.saved directly would fail obscurely
                 node.get_saved()  # raises "Trying to backward through the graph a second time"
             if node.epoch != _epoch[0]:  # memory was written in place since: one of this node's arrays?
                 node.check_saved()
-            grads_in = node.apply(g)
+            grads_in = node.apply(g) if graph is None else graph.apply(node, g, stop)
             if anomaly.enabled[0]:
                 anomaly.check_gradients(node, grads_in)
             if not retain_graph:
@@ -111,10 +125,14 @@ def run_backward(roots, root_grads, wrap, retain_graph=False, capture=None, accu
                 continue
             m = e[0]
             if gi is not None:
-                _add_grad(buf, m, e[1], gi)
+                _add_grad(buf, m, e[1], gi, add)
             deps[m] -= 1
             if deps[m] == 0:
                 ready.append(m)
+
+
+def _data(t):
+    return t._data
 
 
 def _accumulate_leaf(var, g, handed, wrap):

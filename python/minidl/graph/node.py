@@ -5,7 +5,8 @@ Every differentiable op that sees an input requiring grad creates a ``Node`` who
 ``(node, output_index)`` its gradient flows to (``None`` for inputs that need no grad).
 Leaf tensors that require grad end in an ``AccumulateGrad`` node that adds into ``.grad``.
 Gradients travelling through the graph are NumPy arrays (storage only; the arithmetic in
-``apply`` calls the C++ kernels).
+``apply`` calls the C++ kernels), or Tensors under ``create_graph=True``, when the engine
+calls ``apply_differentiable`` instead.
 
 A node remembers the write epoch when it saved its arrays (``graph/version.py``); the engine
 calls ``check_saved()`` before ``apply`` when some memory was written in place since, so that
@@ -21,7 +22,10 @@ _FREED = object()
 
 
 class Node:
-    """One backward step. Subclasses define ``apply(self, grad)`` -> tuple of grads."""
+    """One backward step. Subclasses define ``apply(self, grad)`` -> tuple of grads (arrays),
+    and, to take part in higher-order gradients, ``apply_differentiable(self, grad)``: the
+    same derivative on Tensors with recorded ops (``create_graph=True``; see
+    ``ops/higher_order.py``). A node without it raises there, naming itself."""
 
     __slots__ = ("next", "saved", "hooks", "epoch", "__weakref__")
     n_outputs = 1

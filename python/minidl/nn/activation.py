@@ -28,7 +28,7 @@ from .. import _C
 from ..graph.node import Node
 from ..ops import array as A
 from ..ops import inplace as inplace_ops
-from ..ops._graph import needs_grad, result
+from ..ops._graph import needs_grad, result, saved_input, saved_output
 from ..tensor import Tensor
 from .module import Module
 
@@ -42,8 +42,82 @@ class ActivationBackward(Node):
             g = A.cast(g, saved.dtype)
         return (_C.activation_backward(act, g, saved, param, q),)
 
+    def apply_differentiable(self, g):
+        """dy/dx with Tensor ops, so that it can be differentiated again. Piecewise-linear
+        activations have a constant slope (0, 1, the leaky slope): g times that mask, taken
+        from the kernel. The smooth ones write the slope as a formula of x (or of the saved
+        output y, in this node's graph, for sigmoid and tanh)."""
+        act, saved, param, q = self.get_saved()
+        if act in _PIECEWISE_LINEAR:
+            slope = _C.activation_backward(act, A.full(saved.shape, 1.0, saved.dtype), saved, param, q)
+            return (g * Tensor._wrap(slope),)
+        slope = _SMOOTH_SLOPES.get(act)
+        if slope is None:
+            raise RuntimeError(f"derivative for {self.name()} ({act.name}) is not implemented for create_graph=True "
+                               "(double backward)")
+        if act in _USES_OUTPUT:
+            return (g * slope(saved_output(self, saved), param, q),)
+        return (g * slope(saved_input(self, 0, saved), param, q),)
+
 
 _USES_OUTPUT = {A.SIGMOID, A.TANH}
+_PIECEWISE_LINEAR = {A.RELU, A.LEAKY_RELU, A.HARDTANH, A.THRESHOLD, A.SOFTSHRINK, A.HARDSHRINK, A.HARDSIGMOID}
+
+
+def _gelu_slope(x, p, q):  # Phi(x) + x phi(x)
+    return (1.0 + (x * 0.7071067811865476).erf()) * 0.5 + x * ((x * x * -0.5).exp() * 0.3989422804014327)
+
+
+def _softplus_slope(x, beta, threshold):  # sigmoid(beta x); 1 where beta x > threshold (linear there)
+    bx = x * beta
+    return (bx).sigmoid().masked_fill(Tensor._wrap(A.binary_scalar(A.GT, bx._data, threshold)), 1.0)
+
+
+def _elu_slope(x, alpha, scale):  # scale (1 if x > 0 else alpha e^x)
+    positive = Tensor._wrap(A.binary_scalar(A.GT, x._data, 0.0))
+    return (x.clamp(max=0.0).exp() * alpha).masked_fill(positive, 1.0) * scale
+
+
+def _silu_slope(x, p, q):  # s (1 + x (1 - s)), s = sigmoid(x)
+    s = x.sigmoid()
+    return s * (1.0 + x * (1.0 - s))
+
+
+def _gelu_tanh_slope(x, p, q):  # 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 k x^2), t = tanh(c (x + k x^3))
+    c, k = 0.7978845608028654, 0.044715
+    t = ((x + x * x * x * k) * c).tanh()
+    return (1.0 + t) * 0.5 + x * (1.0 - t * t) * ((1.0 + x * x * (3.0 * k)) * (0.5 * c))
+
+
+def _mish_slope(x, p, q):  # tanh(sp) + x (1 - tanh(sp)^2) sigmoid(x), sp = softplus(x) = -logsigmoid(-x)
+    t = (-((-x).sigmoid().log())).tanh()
+    return t + x * (1.0 - t * t) * x.sigmoid()
+
+
+def _celu_slope(x, alpha, q):  # 1 if x > 0 else e^(x / alpha)
+    return (x.clamp(max=0.0) / alpha).exp().masked_fill(Tensor._wrap(A.binary_scalar(A.GT, x._data, 0.0)), 1.0)
+
+
+def _hardswish_slope(x, p, q):  # 0 below -3, x / 3 + 1/2 up to 3, 1 above (PyTorch's boundaries)
+    slope = x / 3.0 + 0.5
+    slope = slope.masked_fill(Tensor._wrap(A.binary_scalar(A.LT, x._data, -3.0)), 0.0)
+    return slope.masked_fill(Tensor._wrap(A.binary_scalar(A.GT, x._data, 3.0)), 1.0)
+
+
+_SMOOTH_SLOPES = {
+    A.GELU_TANH: _gelu_tanh_slope,
+    A.MISH: _mish_slope,
+    A.CELU: _celu_slope,
+    A.HARDSWISH: _hardswish_slope,
+    A.SIGMOID: lambda y, p, q: y * (1.0 - y),
+    A.TANH: lambda y, p, q: 1.0 - y * y,
+    A.GELU: _gelu_slope,
+    A.SILU: _silu_slope,
+    A.SOFTPLUS: _softplus_slope,
+    A.ELU: _elu_slope,
+    A.LOGSIGMOID: lambda x, p, q: (-x).sigmoid(),
+    A.SOFTSIGN: lambda x, p, q: 1.0 / ((1.0 + x.abs()) ** 2),
+}
 
 
 def _activation(x: Tensor, act: int, param: float = 0.0, q: float = 0.0) -> Tensor:

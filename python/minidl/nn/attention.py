@@ -36,8 +36,10 @@ import numpy as np
 from .. import _C
 from ..graph.node import Node
 from ..ops import array as A
-from ..ops._graph import result
+from ..ops.higher_order import recomputed_grads
+from ..ops._graph import result, saved_input
 from ..tensor import Tensor
+from .softmax import softmax
 
 
 class ScaledDotProductAttentionBackward(Node):
@@ -64,6 +66,41 @@ class ScaledDotProductAttentionBackward(Node):
             else:
                 grads.append(None)
         return tuple(grads)
+
+    def apply_differentiable(self, g):
+        """softmax(q k^T scale + mask) v recomputed with primitive ops (an L x S matrix per
+        head, which the fused kernel avoids) and differentiated with create_graph=True.
+        Forbidden positions get a large negative score and a row with none allowed gives
+        zeros, as the kernel. With dropout the kernel's mask cannot be rebuilt: that raises."""
+        q, k, v, out, lse, mask, scale, causal, p, seed, shapes, dtypes = self.get_saved()
+        if p > 0:
+            raise RuntimeError(f"derivative for {self.name()} with dropout_p > 0 is not implemented for "
+                               "create_graph=True (double backward): call it with dropout_p=0")
+        Q, K, V = (saved_input(self, i, A.contiguous(a).reshape(shapes[i])) for i, a in enumerate((q, k, v)))
+        M = saved_input(self, 3, A.contiguous(mask).reshape(shapes[3])) if len(self.next) > 3 else None
+        L, S = q.shape[2], k.shape[2]
+        forbidden = None
+        if causal:
+            forbidden = np.triu(np.ones((L, S), dtype=bool), 1)
+        elif mask is not None and mask.dtype == np.bool_:
+            forbidden = ~mask
+        none_allowed = None if forbidden is None else np.broadcast_to(forbidden, q.shape[:2] + (L, S)).all(-1,
+                                                                                                           keepdims=True)
+
+        def attention(Q, K, V, M=None):
+            scores = (Q.reshape(q.shape) @ K.reshape(k.shape).transpose(-1, -2)) * scale
+            if M is not None:
+                scores = scores + M.reshape(mask.shape)
+            elif mask is not None and mask.dtype != np.bool_:
+                scores = scores + Tensor._wrap(mask)
+            if forbidden is not None:
+                scores = scores.masked_fill(Tensor._wrap(forbidden), -1e30 if q.dtype == np.float32 else -1e300)
+            weights = softmax(scores, -1)
+            if none_allowed is not None and none_allowed.any():
+                weights = weights.masked_fill(Tensor._wrap(none_allowed), 0.0)
+            return (weights @ V.reshape(v.shape)).reshape(tuple(g.shape))
+
+        return recomputed_grads((Q, K, V) + ((M,) if M is not None else ()), attention, g)
 
 
 def _shape(a):

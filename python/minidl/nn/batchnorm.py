@@ -27,7 +27,8 @@ import numpy as np
 from .. import _C
 from ..graph.node import Node
 from ..ops import array as A
-from ..ops._graph import result
+from ..ops.higher_order import recomputed_grads
+from ..ops._graph import result, saved_input
 from ..dtypes import int64
 from ..ops.creation import ones, tensor, zeros
 from ..tensor import Tensor
@@ -39,7 +40,7 @@ class BatchNormBackward(Node):
     __slots__ = ()
 
     def apply(self, g):
-        x, w, mean, invstd, use_batch_stats, dtypes = self.get_saved()
+        x, w, mean, invstd, use_batch_stats, dtypes, _ = self.get_saved()
         if g.dtype != x.dtype:
             g = A.cast(g, x.dtype)
         gx, gw, gb = _C.batch_norm_backward(g, x, w, mean, invstd, use_batch_stats, self.next[0] is not None,
@@ -48,6 +49,30 @@ class BatchNormBackward(Node):
         for grad, dt in zip((gx, gw, gb), dtypes):
             out.append(A.cast(grad, dt) if grad is not None and grad.dtype != dt else grad)
         return tuple(out)
+
+    def apply_differentiable(self, g):
+        """Training: y = (x - mean_c) / sqrt(var_c + eps) w_c + b_c with the batch statistics
+        recomputed (they depend on x); evaluation: the running statistics, constants.
+        Differentiated with create_graph=True."""
+        x, w, mean, invstd, use_batch_stats, dtypes, eps = self.get_saved()
+        C = x.shape[1]
+        per_channel = (1, C) + (1,) * (x.ndim - 2)
+        X = saved_input(self, 0, x)
+        W = saved_input(self, 1, w) if w is not None else None
+        B = saved_input(self, 2, A.zeros((C,), x.dtype)) if self.next[2] is not None else None
+        dims = (0,) + tuple(range(2, x.ndim))
+
+        def norm(X, W, B):
+            if use_batch_stats:
+                centered = X - X.mean(dims, keepdim=True)
+                y = centered * ((centered * centered).mean(dims, keepdim=True) + eps) ** -0.5
+            else:
+                y = (X - Tensor._wrap(mean.reshape(per_channel))) * Tensor._wrap(invstd.reshape(per_channel))
+            if W is not None:
+                y = y * W.reshape(per_channel)
+            return y + B.reshape(per_channel) if B is not None else y
+
+        return recomputed_grads((X, W, B), norm, g)
 
 
 def _compute_dtype(d: np.ndarray):
@@ -138,7 +163,7 @@ def batch_norm(input: Tensor, running_mean, running_var, weight=None, bias=None,
     if y.dtype != d.dtype:
         y = A.cast(y, d.dtype)
     dtypes = (d.dtype, weight._data.dtype if weight is not None else None, bias._data.dtype if bias is not None else None)
-    return result(y, BatchNormBackward, (input, weight, bias), (x, w, mean, invstd, bool(training), dtypes))
+    return result(y, BatchNormBackward, (input, weight, bias), (x, w, mean, invstd, bool(training), dtypes, float(eps)))
 
 
 class _BatchNorm(Module):

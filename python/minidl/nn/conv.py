@@ -40,11 +40,14 @@ from ..dtypes import from_numpy_dtype, layer_dtype_fix
 from ..graph.node import Node
 from ..amp import autocast_mode as _amp
 from ..ops import array as A
-from ..ops._graph import result
+from ..ops.higher_order import recomputed_grads
+from ..ops._graph import result, saved_input
 from ..ops.creation import empty
 from ..tensor import Tensor
 from . import init
 from ._int_args import INT_ARG_LIMIT, check_int, int_tuple
+from .fold import unfold
+from .padding import pad as pad_fn
 from .module import Module
 from .parameter import Parameter
 
@@ -83,6 +86,31 @@ class ConvBackward(Node):
         if gw is not None:
             gw = gw.reshape(w_shape)
         return (gx, gw, gb)[:len(self.next)]
+
+    def apply_differentiable(self, g):
+        """The convolution recomputed as unfold (im2col, recorded index ops) and a batched
+        matmul per group, then differentiated with create_graph=True."""
+        x4, w4, stride, pad, dil, groups, y4_shape, x_shape, w_shape, crop = self.get_saved()
+        x_in = x4 if crop is None else x4[:, :, :crop[0], :crop[1]]
+        X = saved_input(self, 0, A.contiguous(x_in).reshape(x_shape))
+        W = saved_input(self, 1, w4.reshape(w_shape))
+        B = saved_input(self, 2, A.zeros((w4.shape[0],), w4.dtype)) if len(self.next) > 2 else None
+
+        def conv(X, W, B=None):
+            X4 = X.reshape(x_in.shape)
+            if crop is not None:  # the extra right/bottom zeros of an asymmetric "same" padding
+                X4 = pad_fn(X4, (0, x4.shape[3] - crop[1], 0, x4.shape[2] - crop[0]))
+            n, c = X4.shape[0], X4.shape[1]
+            o, kh, kw = w4.shape[0], w4.shape[2], w4.shape[3]
+            cols = unfold(X4, (kh, kw), dil, pad, stride)  # (N, C kh kw, L)
+            cols = cols.reshape(n, groups, (c // groups) * kh * kw, -1)
+            y = (W.reshape(groups, o // groups, -1) @ cols).reshape(y4_shape)
+            if B is not None:
+                y = y + B.reshape(1, o, 1, 1)
+            return y.reshape(tuple(g.shape))
+
+        grads = recomputed_grads((X, W, B) if B is not None else (X, W), conv, g)
+        return grads[:len(self.next)]
 
 
 def _conv(input: Tensor, weight: Tensor, bias, stride, padding, dilation, groups, nd: int) -> Tensor:

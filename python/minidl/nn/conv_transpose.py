@@ -25,10 +25,13 @@ import math
 from .. import _C
 from ..graph.node import Node
 from ..ops import array as A
-from ..ops._graph import result
+from ..autograd.backprop import grad as autograd_grad
+from ..ops.higher_order import recomputed_grads
+from ..ops._graph import result, saved_input
 from ..ops.creation import empty
 from ..tensor import Tensor
 from . import init
+from .conv import conv2d
 from ._int_args import int_tuple
 from .module import Module
 from .parameter import Parameter
@@ -55,6 +58,26 @@ class ConvTransposeBackward(Node):
             per_image = A.reduce(A.R_SUM, g4.reshape(g4.shape[:2] + (g4.shape[2] * g4.shape[3],)), [2])
             gb = A.reduce(A.R_SUM, per_image, [0])
         return (gx, gw, gb)[:len(self.next)]
+
+    def apply_differentiable(self, g):
+        """conv_transpose(x, w) is the adjoint of conv(., w): the gradient with respect to z of
+        sum(conv(z, w) * x), at any z. Recomputed that way (conv's own double backward does
+        the rest) and differentiated with create_graph=True."""
+        x4, w4, stride, pad, dil, groups, y4_shape, x_shape, w_shape = self.get_saved()
+        X = saved_input(self, 0, x4.reshape(x_shape))
+        W = saved_input(self, 1, w4.reshape(w_shape))
+        B = saved_input(self, 2, A.zeros((y4_shape[1],), w4.dtype)) if len(self.next) > 2 else None
+
+        def conv_transpose(X, W, B=None):
+            z = Tensor._wrap(A.zeros(tuple(y4_shape), x4.dtype)).requires_grad_()
+            inner = (conv2d(z, W.reshape(w4.shape), None, stride, pad, dil, groups) * X.reshape(x4.shape)).sum()
+            (y,) = autograd_grad(inner, z, create_graph=True)
+            if B is not None:
+                y = y + B.reshape(1, -1, 1, 1)
+            return y.reshape(tuple(g.shape))
+
+        grads = recomputed_grads((X, W, B) if B is not None else (X, W), conv_transpose, g)
+        return grads[:len(self.next)]
 
 
 def _conv_transpose(input: Tensor, weight: Tensor, bias, stride, padding, output_padding, groups, dilation,

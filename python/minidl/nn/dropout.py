@@ -36,6 +36,10 @@ class DropoutBackward(Node):
         mask, scale = self.get_saved()
         return (A.scale(A.mul(g, A.cast(mask, g.dtype)), scale),)
 
+    def apply_differentiable(self, g):  # g times the same constant mask and scale
+        mask, scale = self.get_saved()
+        return (g * Tensor._wrap(A.cast(mask, g._data.dtype)) * scale,)
+
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Inverted dropout: zero each element with probability p, scale the rest by 1/(1-p).

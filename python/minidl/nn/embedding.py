@@ -20,7 +20,8 @@ import numpy as np
 from .. import _C
 from ..graph.node import Node
 from ..ops import array as A
-from ..ops._graph import result
+from ..ops._graph import linear_grads, result
+from ..ops.indexing import index_select
 from ..ops.creation import empty
 from ..tensor import Tensor
 from . import init
@@ -38,6 +39,17 @@ class EmbeddingBackward(Node):
         if padding_idx is not None:
             gw[padding_idx] = 0
         return (gw,)
+
+    def apply_differentiable(self, g):  # linear in g: its adjoint is the lookup again (padding rows 0)
+        idx, num, padding_idx = self.get_saved()
+
+        def lookup(h):
+            rows = index_select(h, 0, Tensor._wrap(idx.reshape(-1))).reshape(tuple(g.shape))
+            if padding_idx is None:
+                return rows
+            keep = A.cast(A.binary_scalar(A.NE, idx, float(padding_idx)), g._data.dtype)
+            return rows * Tensor._wrap(keep.reshape(idx.shape + (1,) * (g.ndim - idx.ndim)))
+        return linear_grads(self, g, (lookup,))
 
 
 def _padding_index(padding_idx, num_embeddings: int):

@@ -32,7 +32,8 @@ from .. import _C
 from ..graph.grad_mode import no_grad
 from ..graph.node import Node
 from ..ops import array as A
-from ..ops._graph import result
+from ..ops.higher_order import recomputed_grads
+from ..ops._graph import result, saved_input
 from ..ops import elementwise as E
 from ..ops import reduce as R
 from ..ops.creation import ones, zeros
@@ -56,7 +57,7 @@ class GroupNormBackward(Node):
     __slots__ = ()
 
     def apply(self, g):
-        x, groups, w, mean, rstd, dtypes, shapes = self.get_saved()
+        x, groups, w, mean, rstd, dtypes, shapes, _ = self.get_saved()
         if g.dtype != x.dtype:
             g = A.cast(g, x.dtype)
         wanted = [nxt is not None for nxt in self.next]
@@ -65,6 +66,26 @@ class GroupNormBackward(Node):
         else:
             grads = _C.group_norm_backward(g, x, groups, w, mean, rstd, *wanted)
         return grads_as_inputs(grads, dtypes, shapes)
+
+    def apply_differentiable(self, g):
+        """The group norm recomputed with primitive ops (statistics per sample and group),
+        differentiated with create_graph=True."""
+        x, groups, w, mean, rstd, dtypes, shapes, eps = self.get_saved()
+        c = x.shape[1]
+        per_channel = (1, c) + (1,) * (x.ndim - 2)
+        X = saved_input(self, 0, x)
+        W = saved_input(self, 1, w) if w is not None else None
+        B = saved_input(self, 2, A.zeros((c,), x.dtype)) if self.next[2] is not None else None
+
+        def norm(X, W, B):
+            xg = X.reshape(x.shape[0], groups, -1)
+            centered = xg - xg.mean(2, keepdim=True)
+            y = (centered * ((centered * centered).mean(2, keepdim=True) + eps) ** -0.5).reshape(x.shape)
+            if W is not None:
+                y = y * W.reshape(per_channel)
+            return y + B.reshape(per_channel) if B is not None else y
+
+        return recomputed_grads((X, W, B), norm, g)
 
 
 def group_norm(input: Tensor, num_groups: int, weight: Tensor = None, bias: Tensor = None,
@@ -115,7 +136,7 @@ def _group_norm(input: Tensor, num_groups: int, weight: Tensor, bias: Tensor, ep
         y = A.cast(y, input._data.dtype)
     dtypes = tuple(None if t is None else t._data.dtype for t in (input, weight, bias))
     out = result(y, GroupNormBackward, (input, weight, bias),
-                 (x, num_groups, w, mean, rstd, dtypes, (x.shape, (c,), (c,))))
+                 (x, num_groups, w, mean, rstd, dtypes, (x.shape, (c,), (c,)), float(eps)))
     return out, mean, rstd
 
 
@@ -180,7 +201,7 @@ class RMSNormBackward(Node):
     __slots__ = ()
 
     def apply(self, g):
-        x, cols, w, rrms, dtypes, shapes = self.get_saved()
+        x, cols, w, rrms, dtypes, shapes, _ = self.get_saved()
         if g.dtype != x.dtype:
             g = A.cast(g, x.dtype)
         wanted = [nxt is not None for nxt in self.next]
@@ -189,6 +210,18 @@ class RMSNormBackward(Node):
         else:
             grads = _C.rms_norm_backward(g, x, cols, w, rrms, *wanted)
         return grads_as_inputs(grads, dtypes, shapes)
+
+    def apply_differentiable(self, g):  # y = x / sqrt(mean(x^2) + eps) * w, recomputed and differentiated
+        x, cols, w, rrms, dtypes, (x_shape, ns), eps = self.get_saved()
+        X = saved_input(self, 0, x.reshape(x_shape))
+        W = saved_input(self, 1, w.reshape(ns)) if w is not None else None
+        dims = tuple(range(len(x_shape) - len(ns), len(x_shape)))
+
+        def norm(X, W):
+            y = X * ((X * X).mean(dims, keepdim=True) + eps) ** -0.5
+            return y * W if W is not None else y
+
+        return recomputed_grads((X, W), norm, g)
 
 
 def rms_norm(input: Tensor, normalized_shape, weight: Tensor = None, eps: float = None) -> Tensor:
@@ -231,7 +264,7 @@ def rms_norm(input: Tensor, normalized_shape, weight: Tensor = None, eps: float 
     if y.dtype != input._data.dtype:
         y = A.cast(y, input._data.dtype)
     dtypes = tuple(None if t is None else t._data.dtype for t in (input, weight))
-    return result(y, RMSNormBackward, (input, weight), (x, cols, w, rrms, dtypes, (x.shape, ns)))
+    return result(y, RMSNormBackward, (input, weight), (x, cols, w, rrms, dtypes, (x.shape, ns), float(eps)))
 
 
 def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> Tensor:

@@ -26,7 +26,8 @@ import numpy as np
 from .. import _C
 from ..graph.node import Node
 from ..ops import array as A
-from ..ops._graph import result
+from ..ops.higher_order import recomputed_grads
+from ..ops._graph import result, saved_input
 from ..ops.creation import ones, zeros
 from ..tensor import Tensor
 from .module import Module
@@ -37,7 +38,7 @@ class LayerNormBackward(Node):
     __slots__ = ()
 
     def apply(self, g):
-        x, cols, w, mean, rstd, dtypes = self.get_saved()
+        x, cols, w, mean, rstd, dtypes, _ = self.get_saved()
         if g.dtype != x.dtype:
             g = A.cast(g, x.dtype)
         if x.size == 0:  # no rows, or rows of 0 values: the weight and bias gradients are sums of nothing
@@ -47,6 +48,25 @@ class LayerNormBackward(Node):
             gx, gw, gb = _C.layer_norm_backward(g, x, cols, w, mean, rstd, self.next[0] is not None,
                                                 self.next[1] is not None, self.next[2] is not None)
         return grads_as_inputs((gx, gw, gb), *dtypes)
+
+    def apply_differentiable(self, g):
+        """y = (x - mean) / sqrt(var + eps) * w + b recomputed with primitive ops over the last
+        dims, differentiated with create_graph=True."""
+        x, cols, w, mean, rstd, (dts, shapes), eps = self.get_saved()
+        ns = tuple(shapes[1])
+        X = saved_input(self, 0, x.reshape(shapes[0]))
+        W = saved_input(self, 1, w.reshape(ns)) if w is not None else None
+        B = saved_input(self, 2, A.zeros(ns, x.dtype)) if self.next[2] is not None else None
+        dims = tuple(range(X.ndim - len(ns), X.ndim))
+
+        def norm(X, W, B):
+            centered = X - X.mean(dims, keepdim=True)
+            y = centered * ((centered * centered).mean(dims, keepdim=True) + eps) ** -0.5
+            if W is not None:
+                y = y * W
+            return y + B if B is not None else y
+
+        return recomputed_grads((X, W, B), norm, g)
 
 
 def kernel_operands(input: Tensor, *params):
@@ -130,7 +150,7 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bi
         y = A.cast(y, d.dtype)
     dtypes = ((d.dtype, None if weight is None else weight._data.dtype, None if bias is None else bias._data.dtype),
               (d.shape, ns, ns))
-    return result(y, LayerNormBackward, (input, weight, bias), (x, cols, w, mean, rstd, dtypes))
+    return result(y, LayerNormBackward, (input, weight, bias), (x, cols, w, mean, rstd, dtypes, float(eps)))
 
 
 class LayerNorm(Module):

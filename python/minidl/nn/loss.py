@@ -38,7 +38,8 @@ from ..amp import autocast_mode as _amp
 from ..dtypes import PYTORCH_NAMES, from_numpy_dtype
 from ..graph.node import Node
 from ..ops import array as A
-from ..ops._graph import result
+from ..ops.higher_order import recomputed_grads
+from ..ops._graph import result, saved_input
 from ..tensor import Tensor
 from .module import Module
 
@@ -71,6 +72,31 @@ class PointwiseLossBackward(Node):
         gx = _back(dx, orig) if self.next[0] is not None else None
         gy = _back(A.neg(dx), orig) if (len(self.next) > 1 and self.next[1] is not None) else None
         return gx, gy
+
+    def apply_differentiable(self, g):
+        """The loss recomputed with primitive ops (the formulas in loss.h), differentiated
+        with create_graph=True."""
+        kind, x, y, w, pw, scale, orig = self.get_saved()
+        X = saved_input(self, 0, x)
+        Y = saved_input(self, 1, y) if len(self.next) > 1 else Tensor._wrap(y)
+
+        def loss(X, Y):
+            if kind == MSE:
+                l = (X - Y) ** 2
+            elif kind == L1:
+                l = (X - Y).abs()
+            elif kind == BCE:  # PyTorch clamps each log at -100
+                l = -(Y * X.log().clamp(min=-100.0) + (1.0 - Y) * (1.0 - X).log().clamp(min=-100.0))
+            else:  # with logits: (1 - y) x + (1 + (pw - 1) y) softplus(-x), softplus stably
+                softplus_neg = (-X).clamp(min=0.0) + (-X.abs()).exp().log1p()
+                lw = 1.0 if pw is None else (Tensor._wrap(pw) - 1.0) * Y + 1.0
+                l = (1.0 - Y) * X + lw * softplus_neg
+            if w is not None:
+                l = l * Tensor._wrap(w)
+            return l if (g.ndim and scale == 1.0) else l.sum() * scale
+
+        gx, gy = recomputed_grads((X, Y), loss, g)
+        return (gx, gy) if len(self.next) > 1 else (gx,)
 
 
 def _pointwise(kind: int, input: Tensor, target: Tensor, reduction: str, name: str, weight=None, pos_weight=None,
@@ -241,6 +267,47 @@ class CrossEntropyBackward(Node):
         dx = _C.cross_entropy_backward(x, lse, gg, scale, tgt, w, ignore_index, eps)
         return (_back(_unrows(dx, shape), orig),)
 
+    def apply_differentiable(self, g):  # -sum_c w_c q_c log softmax(x)_c, recomputed with primitive ops
+        x, lse, tgt, w, ignore_index, eps, scale, shape, orig = self.get_saved()
+        q = _target_distribution(tgt, x.shape, ignore_index, eps)
+
+        def loss(X):
+            rows = _rows_of(X)
+            return _weighted_rows_loss(rows - rows.logsumexp(1, keepdim=True), q, w, g, scale)
+
+        return recomputed_grads((saved_input(self, 0, orig),), loss, g)
+
+
+def _rows_of(X: Tensor) -> Tensor:
+    """(C,), (N, C), (N, C, d1, ...) -> (rows, C), as ``_rows`` with Tensor ops."""
+    if X.ndim == 1:
+        return X.reshape(1, -1)
+    if X.ndim == 2:
+        return X
+    C = X.shape[1]
+    return X.permute((0,) + tuple(range(2, X.ndim)) + (1,)).reshape(-1, C)
+
+
+def _target_distribution(tgt, rows_shape, ignore_index, eps):
+    """q of the cross-entropy per row: the given probabilities, or (1 - eps) onehot(t) + eps / C,
+    with rows of ignored targets zero (a constant: the targets have no gradient)."""
+    if tgt.dtype.kind == "f":
+        return tgt.reshape(rows_shape)
+    R, C = rows_shape
+    t = np.asarray(tgt).reshape(-1)
+    keep = t != ignore_index
+    q = np.zeros((R, C), dtype=np.float64)
+    q[np.nonzero(keep)[0], t[keep]] = 1.0 - eps
+    q[keep] += eps / C
+    return q
+
+
+def _weighted_rows_loss(logp_rows: Tensor, q, w, g, scale) -> Tensor:
+    """-sum_c w_c q_rc logp_rc per row; summed and scaled, or per sample (``g``'s shape)."""
+    wq = q if w is None else q * np.asarray(w)[None, :]
+    per_row = -(logp_rows * Tensor._wrap(A.cast(np.ascontiguousarray(wq), logp_rows._data.dtype))).sum(1)
+    return per_row.sum() * scale if g.ndim == 0 else per_row.reshape(tuple(g.shape)) * scale
+
 
 def _check_class_targets(shape, target: Tensor, probabilities_allowed: bool = False):
     """A class-index target for scores of ``shape`` (N, C, d1, ...) is int64 of shape
@@ -364,6 +431,17 @@ class FocalBackward(Node):
         dx = _C.focal_backward(x, lse, gg, scale, tgt, a, a_scalar, gamma)
         return (_back(dx.reshape(orig.shape), orig),)
 
+    def apply_differentiable(self, g):  # -alpha_t (1 - p_t)^gamma log p_t, recomputed with primitive ops
+        x, lse, tgt, a, a_scalar, gamma, scale, orig = self.get_saved()
+        alpha_t = Tensor._wrap(a[tgt]) if a is not None else a_scalar
+        rows = Tensor._wrap(tgt.reshape(-1, 1))
+
+        def loss(X):
+            logp_t = (X - X.logsumexp(1, keepdim=True)).gather(1, rows).reshape(-1)
+            per_row = -(alpha_t * (1.0 - logp_t.exp()) ** gamma * logp_t)
+            return per_row.sum() * scale if g.ndim == 0 else per_row
+        return recomputed_grads((saved_input(self, 0, orig),), loss, g)
+
 
 def focal_loss(logits: Tensor, target: Tensor, alpha=0.25, gamma: float = 2.0, reduction: str = "mean") -> Tensor:
     """Multi-class focal loss (Lin et al., 2017): l_n = -alpha_t (1 - p_t)^gamma log p_t with
@@ -434,6 +512,12 @@ class NLLBackward(Node):
             moved = (shape[0],) + tuple(shape[2:]) + (C,)
             return (A.contiguous(np.moveaxis(glogp.reshape(moved), -1, 1)),)
         return (glogp.reshape(shape),)
+
+    def apply_differentiable(self, g):  # linear in the input: recomputed at any input of its shape
+        target, weight, ignore_index, C, denom, shape = self.get_saved()
+        q = _target_distribution(target, (target.size, C), ignore_index, 0.0)
+        X = saved_input(self, 0, A.zeros(shape, g._data.dtype))
+        return recomputed_grads((X,), lambda X: _weighted_rows_loss(_rows_of(X), q, weight, g, 1.0 / denom), g)
 
 
 def _flatten_classes(logp: Tensor, target: Tensor):

@@ -127,6 +127,10 @@ class _PadBackward(Node):
         (key,) = self.get_saved()
         return (g[key],)
 
+    def apply_differentiable(self, g):  # the same window, read with a recorded getitem
+        (key,) = self.get_saved()
+        return (getitem(g, key),)
+
 
 class _PadFunction:
     @staticmethod

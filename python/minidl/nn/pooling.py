@@ -26,7 +26,8 @@ import numpy as np
 from .. import _C
 from ..graph.node import Node
 from ..ops import array as A
-from ..ops._graph import result
+from ..ops._graph import linear_grads, result
+from ..ops.indexing import gather
 from ..tensor import Tensor
 from ._int_args import INT_ARG_LIMIT, check_int, int_tuple
 from .module import Module
@@ -137,6 +138,12 @@ class MaxPool2dBackward(Node):
         gx = _C.max_pool2d_backward(g.reshape(idx.shape), idx, in_shape[-2], in_shape[-1])
         return (gx.reshape(in_shape),)
 
+    def apply_differentiable(self, g):  # linear in g: its adjoint reads each window's arg-max
+        idx, in_shape, dtype = self.get_saved()
+        n, c = idx.shape[0], idx.shape[1]
+        flat = Tensor._wrap(A.contiguous(idx).reshape(n, c, -1))
+        return linear_grads(self, g, (lambda h: gather(h.reshape(n, c, -1), 2, flat).reshape(tuple(g.shape)),))
+
 
 def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
                return_indices: bool = False):
@@ -226,6 +233,14 @@ class AvgPool2dBackward(Node):
         gx = gx.reshape(in_shape)
         return (A.cast(gx, dtype) if gx.dtype != dtype else gx,)
 
+    def apply_differentiable(self, g):  # linear in g: its adjoint is the same average pooling
+        in_shape, out_shape4, geom, ceil_mode, cip, div, dtype = self.get_saved()
+
+        def pool(h):
+            y = _C.avg_pool2d(_as_4d(h, "avg_pool2d")[0], geom, ceil_mode, cip, div)
+            return result(y.reshape(tuple(g.shape)), AvgPool2dBackward, (h,), self.get_saved())
+        return linear_grads(self, g, (pool,))
+
 
 def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True, divisor_override=None):
@@ -298,6 +313,14 @@ class AdaptiveAvgPool2dBackward(Node):
         gx = _C.adaptive_avg_pool2d_backward(_grad_4d(g, out_shape4), in_shape[-2], in_shape[-1])
         gx = gx.reshape(in_shape)
         return (A.cast(gx, dtype) if gx.dtype != dtype else gx,)
+
+    def apply_differentiable(self, g):  # linear in g: its adjoint is the same adaptive pooling
+        in_shape, out_shape4, dtype = self.get_saved()
+
+        def pool(h):
+            y = _C.adaptive_avg_pool2d(_as_4d(h, "adaptive_avg_pool2d")[0], out_shape4[2], out_shape4[3])
+            return result(y.reshape(tuple(g.shape)), AdaptiveAvgPool2dBackward, (h,), self.get_saved())
+        return linear_grads(self, g, (pool,))
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size):

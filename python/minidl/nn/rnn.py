@@ -42,7 +42,8 @@ from ..amp import autocast_mode as _amp
 from ..graph.node import Node
 from ..dtypes import bfloat16, float16
 from ..ops import array as A
-from ..ops._graph import edges, needs_grad
+from ..ops._graph import edges, needs_grad, saved_input
+from ..ops.higher_order import recomputed_grads
 from ..ops.creation import empty, tensor, zeros
 from ..ops.indexing import index_copy, index_select
 from ..ops.shape import cat, stack
@@ -66,7 +67,7 @@ class RnnLayerBackward(Node):
     n_outputs = 3
 
     def apply(self, grads):
-        mode, reverse, x, h0, c0, w_ih, w_hh, y, cell, work, low, lengths = self.get_saved()
+        mode, reverse, x, h0, c0, w_ih, w_hh, y, cell, work, low, lengths, _ = self.get_saved()
         if low is not None:  # 16-bit layer: the saved arrays are float32, the gradients 16-bit
             grads = tuple(None if g is None else A.to_f32(g) for g in grads)
         gy, gh, gc = grads
@@ -78,6 +79,52 @@ class RnnLayerBackward(Node):
         if low is not None:
             return tuple(None if g is None else A.cast(g, low) for g in res)
         return tuple(res)
+
+    def apply_differentiable(self, grads):
+        """The recurrence recomputed step by step with primitive ops (the cell formulas of
+        ``nn.RNNCell`` / ``LSTMCell`` / ``GRUCell``; rows past their length keep their state)
+        and differentiated with create_graph=True: T small graphs instead of one kernel."""
+        mode, reverse, x, h0, c0, w_ih, w_hh, y, cell, work, low, lengths, (b_ih, b_hh) = self.get_saved()
+        if low is not None:
+            raise RuntimeError(f"derivative for {self.name()} is not implemented for create_graph=True (double "
+                               "backward) in 16-bit: compute in float32")
+        name = next(k for k, v in _MODES.items() if v == mode)
+        inputs = [saved_input(self, i, a) if a is not None else None
+                  for i, a in enumerate((x, h0, c0, w_ih, w_hh, b_ih, b_hh))]
+        T = x.shape[0]
+        valid = None if lengths is None else [Tensor._wrap(A.cast((lengths > t)[:, None], x.dtype)) for t in range(T)]
+
+        def layer(X, H0, C0, WI, WH, BI, BH):
+            h, c, ys = H0, C0, [None] * T
+            for t in (reversed(range(T)) if reverse else range(T)):
+                gi = X[t] @ WI.t() + (BI if BI is not None else 0.0)
+                gh = h @ WH.t() + (BH if BH is not None else 0.0)
+                h_new, c_new = _cell(name, gi, gh, h, c)
+                if valid is not None:  # past its length a row keeps its state
+                    h_new = h + valid[t] * (h_new - h)
+                    c_new = None if c is None else c + valid[t] * (c_new - c)
+                h, c, ys[t] = h_new, c_new, h_new
+            return stack(ys, 0), h, c
+
+        return recomputed_grads(inputs, layer, tuple(grads))
+
+
+def _cell(mode: str, gi: Tensor, gh: Tensor, h: Tensor, c):
+    """One step of the recurrence from the input part gi = x W_ih^T + b_ih and the hidden part
+    gh = h W_hh^T + b_hh of the gates (PyTorch's gate order): (h', c')."""
+    if mode == "RNN_TANH":
+        return (gi + gh).tanh(), None
+    if mode == "RNN_RELU":
+        return F.relu(gi + gh), None
+    if mode == "LSTM":
+        i, f, g, o = (gi + gh).chunk(4, 1)
+        c_new = f.sigmoid() * c + i.sigmoid() * g.tanh()
+        return o.sigmoid() * c_new.tanh(), c_new
+    ir, iz, in_ = gi.chunk(3, 1)  # GRU
+    hr, hz, hn = gh.chunk(3, 1)
+    r, z = (ir + hr).sigmoid(), (iz + hz).sigmoid()
+    n = (in_ + r * hn).tanh()
+    return (1.0 - z) * n + z * h, None
 
 
 def rnn_layer(mode: str, x: Tensor, h0: Tensor, c0, w_ih: Tensor, w_hh: Tensor, b_ih=None, b_hh=None,
@@ -110,7 +157,8 @@ def rnn_layer(mode: str, x: Tensor, h0: Tensor, c0, w_ih: Tensor, w_hh: Tensor, 
     outs = (Tensor._wrap(y_out), Tensor._wrap(h_out), Tensor._wrap(c_out) if lstm else None)
     inputs = (x, h0, c0 if lstm else None, w_ih, w_hh, b_ih, b_hh)
     if needs_grad(*inputs):
-        node = RnnLayerBackward(edges(*inputs), (m, bool(reverse), xd, h0d, c0d, wi, wh, y, cell, work, low, lengths))
+        node = RnnLayerBackward(edges(*inputs), (m, bool(reverse), xd, h0d, c0d, wi, wh, y, cell, work, low, lengths,
+                                                 (bi, bh)))
         for i, o in enumerate(outs):
             if o is not None:
                 o._node, o._out_idx, o._rg = node, i, True

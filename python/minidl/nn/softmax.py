@@ -24,7 +24,7 @@ from .. import _C
 from ..dtypes import as_dtype
 from ..graph.node import Node
 from ..ops import array as A
-from ..ops._graph import result
+from ..ops._graph import result, saved_output
 from ..ops.reduce import normalize_dims
 from ..tensor import Tensor
 from .module import Module
@@ -38,6 +38,17 @@ class SoftmaxBackward(Node):
         if A.is_low(y):
             return (A.cast(_C.softmax_backward(A.to_f32(g), A.to_f32(y), dim, log), y.dtype),)
         return (_C.softmax_backward(g, y, dim, log),)
+
+    def apply_differentiable(self, g):
+        """softmax: y (g - sum(g y)); log_softmax: g - e^y sum(g), with y read in this node's
+        graph (PyTorch saves the result the same way)."""
+        y, dim, log = self.get_saved()
+        if g.ndim == 0:  # softmax of one number is 1, log_softmax 0: no slope
+            return (g * 0.0,)
+        Y = saved_output(self, y)
+        if log:
+            return (g - Y.exp() * g.sum(dim, keepdim=True),)
+        return (Y * (g - (g * Y).sum(dim, keepdim=True)),)
 
 
 def _softmax(x: Tensor, dim, log: bool, dtype=None) -> Tensor:

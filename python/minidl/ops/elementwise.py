@@ -16,7 +16,7 @@ from ..graph.node import Node
 from ..dtypes import bool_, float32, from_numpy_dtype, get_default_dtype, int64, promote_types
 from ..tensor import Tensor
 from . import array as A
-from ._graph import needs_grad, result
+from ._graph import needs_grad, result, saved_input, saved_output, sum_to
 from .creation import tensor as _tensor
 from .shape import CastBackward
 
@@ -74,6 +74,10 @@ class AddBackward(Node):
         sa, sb = self.saved
         return A.sum_to(g, sa), A.sum_to(g, sb)
 
+    def apply_differentiable(self, g):
+        sa, sb = self.saved
+        return sum_to(g, sa), sum_to(g, sb)
+
 
 class SubBackward(Node):
     __slots__ = ()
@@ -81,6 +85,10 @@ class SubBackward(Node):
     def apply(self, g):
         sa, sb = self.saved
         return A.sum_to(g, sa), (A.sum_to(A.neg(g), sb) if self.next[1] is not None else None)
+
+    def apply_differentiable(self, g):
+        sa, sb = self.saved
+        return sum_to(g, sa), (sum_to(-g, sb) if self.next[1] is not None else None)
 
 
 class MulBackward(Node):
@@ -90,6 +98,13 @@ class MulBackward(Node):
         a, b = self.get_saved()
         ga = A.sum_to(A.mul(g, b), a.shape) if self.next[0] is not None else None
         gb = A.sum_to(A.mul(g, a), b.shape) if self.next[1] is not None else None
+        return ga, gb
+
+    def apply_differentiable(self, g):
+        a, b = self.get_saved()
+        ta, tb = saved_input(self, 0, a), saved_input(self, 1, b)
+        ga = sum_to(g * tb, a.shape) if self.next[0] is not None else None
+        gb = sum_to(g * ta, b.shape) if self.next[1] is not None else None
         return ga, gb
 
 
@@ -102,6 +117,14 @@ class DivBackward(Node):
         ga = A.sum_to(g_over_b, a.shape) if self.next[0] is not None else None
         # d(a/b)/db = -a / b^2
         gb = A.sum_to(A.neg(A.div(A.mul(g_over_b, a), b)), b.shape) if self.next[1] is not None else None
+        return ga, gb
+
+    def apply_differentiable(self, g):
+        a, b = self.get_saved()
+        ta, tb = saved_input(self, 0, a), saved_input(self, 1, b)
+        g_over_b = g / tb
+        ga = sum_to(g_over_b, a.shape) if self.next[0] is not None else None
+        gb = sum_to(-(g_over_b * ta) / tb, b.shape) if self.next[1] is not None else None
         return ga, gb
 
 
@@ -118,6 +141,18 @@ class PowBackward(Node):
             term = A.mul(out, loga)
             term = _C_where(A.binary_scalar(A.EQ, a, 0.0), A.zeros((), term.dtype), term)
             gb = A.sum_to(A.mul(g, term), b.shape)
+        return ga, gb
+
+    def apply_differentiable(self, g):
+        a, b, _ = self.get_saved()
+        ta, tb = saved_input(self, 0, a), saved_input(self, 1, b)
+        ga = gb = None
+        if self.next[0] is not None:
+            ga = sum_to(g * (tb * ta ** (tb - 1.0)), a.shape)
+        if self.next[1] is not None:  # 0 where a == 0, as PyTorch (and as apply)
+            zero = _wrap(A.binary_scalar(A.EQ, a, 0.0))
+            safe_a = ta.masked_fill(zero, 1.0)  # log(1) = 0 there, so no inf * 0 in the graph
+            gb = sum_to(g * (ta ** tb) * safe_a.log(), b.shape)
         return ga, gb
 
 
@@ -138,6 +173,23 @@ class MaxMinBackward(Node):
             win_b = A.binary(A.LT if op == A.MAXIMUM else A.GT, a, b)
             gb = A.sum_to(_C_where(win_b, g, _C_where(tie, half, zero)), b.shape)
         return ga, gb
+
+    def apply_differentiable(self, g):  # piecewise linear: g times a constant 1 / 0.5 / 0 weight
+        a, b, op = self.get_saved()
+        ones = A.full(g.shape, 1.0, g._data.dtype)
+        wa, wb = _max_min_weights(a, b, op, ones)
+        ga = sum_to(g * _wrap(wa), a.shape) if self.next[0] is not None else None
+        gb = sum_to(g * _wrap(wb), b.shape) if self.next[1] is not None else None
+        return ga, gb
+
+
+def _max_min_weights(a, b, op, ones):
+    """How much of the gradient each input gets, per element of the broadcast result."""
+    half, zero = A.scale(ones, 0.5), A.zeros((), ones.dtype)
+    tie = A.binary(A.EQ, a, b)
+    win_a = A.binary(A.GT if op == A.MAXIMUM else A.LT, a, b)
+    win_b = A.binary(A.LT if op == A.MAXIMUM else A.GT, a, b)
+    return _C_where(win_a, ones, _C_where(tie, half, zero)), _C_where(win_b, ones, _C_where(tie, half, zero))
 
 
 def _C_where(cond, a, b):
@@ -182,12 +234,18 @@ class ScalarAddBackward(Node):
     def apply(self, g):
         return (g,)
 
+    def apply_differentiable(self, g):
+        return (g,)
+
 
 class ScalarRsubBackward(Node):  # s - a
     __slots__ = ()
 
     def apply(self, g):
         return (A.neg(g),)
+
+    def apply_differentiable(self, g):
+        return (-g,)
 
 
 class ScalarMulBackward(Node):
@@ -196,6 +254,9 @@ class ScalarMulBackward(Node):
     def apply(self, g):
         return (A.scale(g, self.saved),)
 
+    def apply_differentiable(self, g):
+        return (g * self.saved,)
+
 
 class ScalarRdivBackward(Node):  # s / a: d/da = -s / a^2 = -out / a
     __slots__ = ()
@@ -203,6 +264,10 @@ class ScalarRdivBackward(Node):  # s / a: d/da = -s / a^2 = -out / a
     def apply(self, g):
         a, out = self.get_saved()
         return (A.neg(A.div(A.mul(g, out), a)),)
+
+    def apply_differentiable(self, g):
+        a, out = self.get_saved()
+        return (-(g * saved_output(self, out)) / saved_input(self, 0, a),)
 
 
 class ScalarPowBackward(Node):  # a ** e: e a^(e-1)
@@ -216,6 +281,13 @@ class ScalarPowBackward(Node):  # a ** e: e a^(e-1)
             return (A.mul(g, A.scale(a, 2.0)),)
         return (A.mul(g, A.scale(A.binary_scalar(A.POW, a, e - 1), e)),)
 
+    def apply_differentiable(self, g):
+        a, e = self.get_saved()
+        if e == 0:
+            return (g * 0.0,)
+        ta = saved_input(self, 0, a)
+        return (g * (ta * 2.0) if e == 2 else g * (ta ** (e - 1) * e),)
+
 
 class ScalarRpowBackward(Node):  # s ** a: s^a log s
     __slots__ = ()
@@ -223,6 +295,10 @@ class ScalarRpowBackward(Node):  # s ** a: s^a log s
     def apply(self, g):
         out, log_s = self.get_saved()
         return (A.mul(g, A.scale(out, log_s)),)
+
+    def apply_differentiable(self, g):
+        out, log_s = self.get_saved()
+        return (g * saved_output(self, out) * log_s,)
 
 
 class ScalarMaxMinBackward(Node):
@@ -233,6 +309,9 @@ class ScalarMaxMinBackward(Node):
         win = A.binary_scalar(A.GT if op == A.MAXIMUM else A.LT, a, s)
         tie = A.binary_scalar(A.EQ, a, s)
         return (_C_where(win, g, _C_where(tie, A.scale(g, 0.5), A.zeros((), g.dtype))),)
+
+    def apply_differentiable(self, g):  # piecewise linear: g times the constant weight apply gives 1
+        return (g * _wrap(self.apply(A.full(g.shape, 1.0, g._data.dtype))[0]),)
 
 
 def _binary_scalar(op, a: Tensor, s, reverse: bool = False):
@@ -318,6 +397,42 @@ class UnaryBackward(Node):
         # sign, floor, ceil, round, trunc: zero almost everywhere
         return (A.scale(g, 0.0),)
 
+    def apply_differentiable(self, g):
+        """The same derivatives as ``apply``, with Tensor ops: x is the input (in the graph of
+        what made it), y the output (in this node's graph, as PyTorch saves results)."""
+        op, x, y = self.get_saved()
+        X = saved_input(self, 0, x) if x is not None else None
+        Y = saved_output(self, y) if y is not None else None
+        if op == A.NEG:
+            return (-g,)
+        if op == A.ABS:
+            return (g * _wrap(A.unary(A.SIGN, x)),)  # sign' = 0: a constant
+        if op == A.EXP:
+            return (g * Y,)
+        if op == A.LOG:
+            return (g / X,)
+        if op == A.SQRT:
+            return ((g * 0.5) / Y,)
+        if op == A.RSQRT:
+            return (g * (Y * Y * Y * -0.5),)
+        if op == A.SQUARE:
+            return (g * (X * 2.0),)
+        if op == A.RECIPROCAL:
+            return (-(g * (Y * Y)),)
+        if op == A.SIN:
+            return (g * X.cos(),)
+        if op == A.COS:
+            return (-(g * X.sin()),)
+        if op == A.LOG1P:
+            return (g / (X + 1.0),)
+        if op == A.EXPM1:
+            return (g * (Y + 1.0),)
+        if op == A.ERF:
+            return (g * ((-(X * X)).exp() * 1.1283791670955126),)
+        if op == A.ERFINV:
+            return (g * ((Y * Y).exp() * 0.8862269254527580),)
+        return (g * 0.0,)
+
 
 _READS_INPUT = {A.ABS, A.LOG, A.SQUARE, A.SIN, A.COS, A.LOG1P, A.ERF}
 _READS_OUTPUT = {A.EXP, A.SQRT, A.RSQRT, A.RECIPROCAL, A.EXPM1, A.ERFINV}
@@ -349,6 +464,9 @@ class ClampBackward(Node):
         if A.is_low(x):
             return (A.cast(_C.clamp_backward(A.to_f32(g), A.to_f32(x), lo, hi), x.dtype),)
         return (_C.clamp_backward(g, x, lo, hi),)
+
+    def apply_differentiable(self, g):  # piecewise linear: g times the constant 0/1 mask
+        return (g * _wrap(self.apply(A.full(g.shape, 1.0, g._data.dtype))[0]),)
 
 
 def clamp(x: Tensor, min=None, max=None) -> Tensor:
@@ -435,6 +553,13 @@ class WhereBackward(Node):
         zero = A.zeros((), g.dtype)
         ga = A.sum_to(_C_where(cond, g, zero), sa) if self.next[0] is not None else None
         gb = A.sum_to(_C_where(cond, zero, g), sb) if self.next[1] is not None else None
+        return ga, gb
+
+    def apply_differentiable(self, g):
+        cond, sa, sb = self.get_saved()
+        mask = _wrap(A.cast(cond, g._data.dtype))
+        ga = sum_to(g * mask, sa) if self.next[0] is not None else None
+        gb = sum_to(g * (1.0 - mask), sb) if self.next[1] is not None else None
         return ga, gb
 
 

@@ -10,7 +10,7 @@ from ..dtypes import PYTORCH_NAMES, from_numpy_dtype, layer_dtype_fix
 from ..graph.node import Node
 from ..tensor import Tensor
 from . import array as A
-from ._graph import result
+from ._graph import result, saved_input, sum_to
 from ..amp import autocast_mode as _amp
 
 _wrap = Tensor._wrap
@@ -114,6 +114,20 @@ class MatmulBackward(Node):
             gb = A.shaped(gb, b.shape)
         return ga, gb
 
+    def apply_differentiable(self, g):  # the same formulas with recorded matmuls
+        a, b = self.get_saved()
+        ta, tb = saved_input(self, 0, a), saved_input(self, 1, b)
+        a2 = ta.unsqueeze(0) if a.ndim == 1 else ta
+        b2 = tb.unsqueeze(-1) if b.ndim == 1 else tb
+        g2 = g
+        if a.ndim == 1:
+            g2 = g2.unsqueeze(-2) if b.ndim > 1 else g2.unsqueeze(-1)
+        if b.ndim == 1:
+            g2 = g2.unsqueeze(-1)
+        ga = sum_to(g2 @ b2.transpose(-1, -2), a2.shape).reshape(a.shape) if self.next[0] is not None else None
+        gb = sum_to(a2.transpose(-1, -2) @ g2, b2.shape).reshape(b.shape) if self.next[1] is not None else None
+        return ga, gb
+
 
 
 def _prep(a: Tensor, b: Tensor, what: str):
@@ -209,6 +223,16 @@ class LinearBackward(Node):
         gx = _mm(g2, w).reshape(x_shape) if self.next[0] is not None else None
         gw = _mm(g2.T, x2) if self.next[1] is not None else None
         gb = A.reduce(A.R_SUM, g2, (0,)) if (has_bias and self.next[2] is not None) else None
+        return gx, gw, gb
+
+    def apply_differentiable(self, g):
+        x2, w, has_bias, x_shape = self.get_saved()
+        g2 = g.reshape(-1, w.shape[0])
+        gx = (g2 @ saved_input(self, 1, w)).reshape(x_shape) if self.next[0] is not None else None
+        gw = None
+        if self.next[1] is not None:  # x enters in its own shape (its graph's), then as rows
+            gw = g2.t() @ saved_input(self, 0, x2.reshape(x_shape)).reshape(-1, w.shape[1])
+        gb = g2.sum(0) if (has_bias and self.next[2] is not None) else None
         return gx, gw, gb
 
 

@@ -25,7 +25,7 @@ from .. import _C
 from ..graph.node import Node
 from ..tensor import Tensor
 from . import array as A
-from ._graph import needs_grad, result
+from ._graph import linear_grads, needs_grad, result
 from .shape import _dim
 
 ASSIGN, ADD, MULTIPLY = 0, 1, 2  # cpp/ops/indexing/indexing_dim.h: ScatterReduce
@@ -116,6 +116,10 @@ class GatherBackward(Node):
         gx = A.zeros(shape, np_dtype)
         _scatter_(gx, dim, idx, A.contiguous(g), ADD)
         return (gx,)
+
+    def apply_differentiable(self, g):  # linear in g: its adjoint is gather again
+        shape, np_dtype, dim, idx = self.get_saved()
+        return linear_grads(self, g, (lambda h: gather(h, dim, Tensor._wrap(idx)),))
 
 
 def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
@@ -228,6 +232,20 @@ class ScatterBackward(Node):
         if len(self.next) > 1 and self.next[1] is not None:
             gs = _pad_to(_gather(g, dim, idx), src_shape)
         return (gx, gs) if len(self.next) > 1 else (gx,)
+
+    def apply_differentiable(self, g):
+        """Linear in g. input's part is g (or g with the written positions zeroed: its own
+        adjoint); src's is a gather, whose adjoint is a scatter-add of the used part of src."""
+        dim, idx, src_shape, adds = self.get_saved()
+        index = Tensor._wrap(idx)
+
+        def input_part(h):
+            return h if adds else h * Tensor._wrap(self.apply(A.full(h.shape, 1.0, h._data.dtype))[0])
+
+        def src_part(h):
+            used = h[tuple(slice(0, n) for n in idx.shape)] if tuple(h.shape) != idx.shape else h
+            return scatter_add(Tensor._wrap(A.zeros(tuple(g.shape), g._data.dtype)), dim, index, used)
+        return linear_grads(self, g, (input_part, src_part))
 
 
 def _pad_to(gs: np.ndarray, src_shape) -> np.ndarray:
@@ -394,6 +412,34 @@ class ScatterReduceBackward(Node):
             _scatter_(gx, dim, idx, A.zeros(idx.shape, gx.dtype), ASSIGN)
         return gx, _pad_to(gs, src_shape)
 
+    def apply_differentiable(self, g):
+        """sum, mean, amax, amin: linear in g with constant coefficients (counts, the 0/1
+        masks of the winners; their slope in x and src is 0 almost everywhere): x's part
+        is g times a mask (its own adjoint), src's part a gather scaled before and after,
+        whose adjoint is the matching scatter-add. prod raises."""
+        x, src, dim, idx, reduce, include_self, out, count, src_shape = self.get_saved()
+        if reduce == "prod":
+            raise RuntimeError(f"derivative for {self.name()} with reduce='prod' is not implemented for "
+                               "create_graph=True (double backward)")
+        mask_x = self.apply(A.full(tuple(g.shape), 1.0, g._data.dtype))[0]
+        after, before = None, None  # gs = after * gather(before * g)
+        if reduce == "mean":
+            after = A.div(A.full(idx.shape, 1.0, count.dtype), _gather(count, dim, idx))
+        elif reduce in ("amax", "amin"):
+            self_is, src_is = _is(x, out), _is(src, _gather(out, dim, idx))
+            n = A.copy(self_is)
+            _scatter_(n, dim, idx, src_is, ADD)
+            after, before = src_is, A.div(A.full(n.shape, 1.0, n.dtype), n)
+        index = Tensor._wrap(idx)
+
+        def src_part(h):
+            used = h[tuple(slice(0, k) for k in idx.shape)] if tuple(h.shape) != idx.shape else h
+            if after is not None:
+                used = used * Tensor._wrap(A.cast(after, g._data.dtype))
+            out_ = scatter_add(Tensor._wrap(A.zeros(tuple(g.shape), g._data.dtype)), dim, index, used)
+            return out_ * Tensor._wrap(A.cast(before, g._data.dtype)) if before is not None else out_
+        return linear_grads(self, g, (lambda h: h * Tensor._wrap(mask_x), src_part))
+
 
 def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *,
                    include_self: bool = True) -> Tensor:
@@ -457,6 +503,10 @@ class IndexSelectBackward(Node):
         _index_put_(gx, dim, idx, A.contiguous(g), ADD)
         return (gx,)
 
+    def apply_differentiable(self, g):  # linear in g: its adjoint is index_select again
+        shape, np_dtype, dim, idx = self.get_saved()
+        return linear_grads(self, g, (lambda h: index_select(h, dim, Tensor._wrap(idx)),))
+
 
 def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     """The slices of ``input`` along ``dim`` that ``index`` (a vector) names, in its order.
@@ -499,6 +549,23 @@ class IndexPutBackward(Node):
             if alpha != 1:
                 gs = A.scale(gs, alpha)
         return (gx, gs) if len(self.next) > 1 else (gx,)
+
+    def apply_differentiable(self, g):
+        """Linear in g: input's part is g (zeroed at overwritten slices: its own adjoint);
+        source's is alpha index_select(g), whose adjoint is alpha index_add into zeros."""
+        dim, idx, overwrites, alpha = self.get_saved()
+        index = Tensor._wrap(idx)
+
+        def input_part(h):
+            if not overwrites:
+                return h
+            mask = A.full(h.shape, 1.0, h._data.dtype)
+            _fill_slices_(mask, dim, idx, 0)
+            return h * Tensor._wrap(mask)
+
+        def source_part(h):
+            return index_add(Tensor._wrap(A.zeros(tuple(g.shape), g._data.dtype)), dim, index, h, alpha=alpha)
+        return linear_grads(self, g, (input_part, source_part))
 
 
 def _fill_slices_(out: np.ndarray, dim: int, idx: np.ndarray, value) -> None:

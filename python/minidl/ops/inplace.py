@@ -50,7 +50,7 @@ from ..tensor import Tensor
 from . import array as A
 from .dlpack import array_from, describe_value
 from . import elementwise, indexing, shape, subscript
-from ._graph import edges, needs_grad, result
+from ._graph import edges, linear_grads, needs_grad, result
 
 _wrap = Tensor._wrap
 
@@ -240,6 +240,9 @@ class FillBackward(Node):
     def apply(self, g):
         return (A.zeros(g.shape, g.dtype),)
 
+    def apply_differentiable(self, g):
+        return (g * 0.0,)
+
 
 def fill_(x: Tensor, value) -> Tensor:
     """``x.fill_(value)``: every element becomes ``value`` (a number or a 0-d tensor)."""
@@ -301,6 +304,25 @@ class SetitemBackward(Node):
             if gv.dtype != v_dtype:
                 gv = A.cast(gv, v_dtype)
         return (gx, gv)
+
+    def apply_differentiable(self, g):
+        """Linear in g: x's part is g with the window zeroed (its own adjoint); v's part reads
+        the window, whose adjoint writes v into the window of zeros (a recorded setitem)."""
+        key, basic, v_shape, v_dtype = self.saved
+
+        def x_part(h):
+            mask = A.full(tuple(h.shape), 1.0, h._data.dtype)
+            if basic:
+                _C.fill_(subscript.window(mask, key), 0.0)
+            else:
+                mask[key] = 0
+            return h * Tensor._wrap(mask)
+
+        def v_part(h):
+            z = Tensor._wrap(A.zeros(tuple(g.shape), g._data.dtype))
+            setitem(z, key, h)
+            return z
+        return linear_grads(self, g, (x_part, v_part))
 
 
 def setitem(x: Tensor, key, value) -> None:

@@ -17,7 +17,7 @@ from ..dtypes import PYTORCH_NAMES, as_dtype, bfloat16, float16
 from ..graph.node import Node
 from ..tensor import Tensor
 from . import array as A
-from ._graph import result
+from ._graph import result, saved_input, saved_output
 from .arrange import movedim
 from .decomposition import svdvals
 from .reduce import _keep_shape, amax, amin, normalize_dims
@@ -48,6 +48,21 @@ class PNormBackward(Node):
         scale = _C.where(A.binary_scalar(A.EQ, norm, 0.0), zero, scale)
         return (A.mul(direction, scale),)
 
+    def apply_differentiable(self, g):  # the same formula with recorded ops; 0 where the norm is 0
+        x, norm, p, dims, keepdim = self.get_saved()
+        kshape = _keep_shape(x.shape, dims)
+        X, N = saved_input(self, 0, x), saved_output(self, norm)
+        if not keepdim:
+            g, N = g.reshape(kshape), N.reshape(kshape)
+        at_zero = Tensor._wrap(A.binary_scalar(A.EQ, A.contiguous(norm).reshape(kshape), 0.0))
+        N = N.masked_fill(at_zero, 1.0)  # no 0/0 in the graph
+        if p == 2:
+            direction, scale = X, g / N
+        else:
+            direction = Tensor._wrap(A.unary(A.SIGN, x)) * X.abs() ** (p - 1)
+            scale = g / N ** (p - 1)
+        return (direction * scale.masked_fill(at_zero, 0.0),)
+
 
 class CountNonzeroBackward(Node):
     """The 0-"norm" counts nonzeros: piecewise constant, so its gradient is 0 (PyTorch's too)."""
@@ -56,6 +71,9 @@ class CountNonzeroBackward(Node):
     def apply(self, g):
         shape, np_dtype = self.saved
         return (A.zeros(shape, np_dtype),)
+
+    def apply_differentiable(self, g):
+        return (Tensor._wrap(self.apply(g._data)[0]),)
 
 
 def _p_norm(x: Tensor, p: float, dims, keepdim: bool) -> Tensor:

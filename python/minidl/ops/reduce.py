@@ -11,7 +11,7 @@ from ..graph.node import Node
 from ..dtypes import as_dtype, get_default_dtype
 from ..tensor import Tensor, return_types_max
 from . import array as A
-from ._graph import needs_grad, result
+from ._graph import needs_grad, result, saved_input, saved_output
 from .elementwise import binary
 
 _wrap = Tensor._wrap
@@ -56,6 +56,20 @@ class SumBackward(Node):
         shape, dims, keepdim, s = self.saved
         g = _expand(g, shape, dims, keepdim)
         return (A.scale(g, s) if s != 1.0 else g,)
+
+    def apply_differentiable(self, g):
+        shape, dims, keepdim, s = self.saved
+        g = (g if keepdim else g.reshape(_keep_shape(shape, dims))).expand(shape)
+        return (g * s if s != 1.0 else g,)
+
+
+def _times_constant_mask(node, g, shape, dims, keepdim):
+    """The double-backward of a reduction whose gradient is g times a 0/1 (or 1/count) mask
+    that depends on x only through comparisons (max, min, amax): g times that constant
+    mask, read off ``apply`` with g = 1."""
+    mask = node.apply(A.full(tuple(g.shape), 1.0, g._data.dtype))[0]
+    gk = g if keepdim else g.reshape(_keep_shape(shape, dims))
+    return (gk * _wrap(mask),)
 
 
 def _reduce_input(x: Tensor, dims):
@@ -156,6 +170,24 @@ class VarBackward(Node):
             gk = _C.where(A.binary_scalar(A.EQ, ok, 0.0), A.zeros((), gk.dtype), gk)
         return (A.mul(centered, A.scale(gk, 2.0 / builtins.max(n - correction, 1e-300))),)
 
+    def apply_differentiable(self, g):  # 2 (x - mean) / (n - c), the mean's own dependence on x included
+        x, dims, keepdim, correction, out, is_std = self.get_saved()
+        X = saved_input(self, 0, x)
+        if x.size == 0:
+            return (X * 0.0,)
+        n = 1
+        for i in dims:
+            n *= x.shape[i]
+        kshape = _keep_shape(x.shape, dims)
+        gk = g if keepdim else g.reshape(kshape)
+        if is_std:
+            ok = saved_output(self, out)
+            ok = ok if keepdim else ok.reshape(kshape)
+            gk = (gk / (ok * 2.0)).masked_fill(_wrap(A.binary_scalar(A.EQ, A.contiguous(out).reshape(kshape), 0.0)),
+                                               0.0)
+        centered = X - X.sum(dim=dims, keepdim=True) * (1.0 / n)
+        return (centered * (gk * (2.0 / builtins.max(n - correction, 1e-300))),)
+
 
 def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, _std=False) -> Tensor:
     """Variance: of all elements, or along ``dim``.
@@ -223,6 +255,9 @@ class ExtremumBackward(Node):
         share = A.scale(g, 1.0 / builtins.max(int(count), 1))
         return (_C.where(mask, share, A.zeros((), g.dtype)),)
 
+    def apply_differentiable(self, g):
+        return _times_constant_mask(self, g, (), (), True)
+
 
 class IndexedExtremumBackward(Node):
     """max/min along a dim: the gradient goes to the position of the returned index."""
@@ -237,6 +272,10 @@ class IndexedExtremumBackward(Node):
         positions = _C.arange(0, shape[dim], 1, _C.DType.i64).reshape([shape[dim] if i == dim else 1 for i in range(len(shape))])
         hit = _C.binary(A.EQ, positions, idx)
         return (_C.where(hit, g, A.zeros((), g.dtype)),)
+
+    def apply_differentiable(self, g):
+        shape, dim, idx, keepdim = self.get_saved()
+        return _times_constant_mask(self, g, shape, (dim,), keepdim)
 
 
 def _extremum(x: Tensor, dim, keepdim, is_max: bool):
@@ -327,6 +366,10 @@ class AmaxBackward(Node):
         mask = A.binary(A.EQ, x, out)
         count = A.reduce(A.R_SUM, A.cast(mask, g.dtype), dims, True)
         return (_C.where(mask, A.div(g, count), A.zeros((), g.dtype)),)
+
+    def apply_differentiable(self, g):
+        x, out, dims, keepdim = self.get_saved()
+        return _times_constant_mask(self, g, x.shape, dims, keepdim)
 
 
 def _amax(x: Tensor, dim, keepdim: bool, is_max: bool):
@@ -433,6 +476,14 @@ class LogsumexpBackward(Node):
             out = A.contiguous(out).reshape(_keep_shape(x.shape, dims))
         return (A.mul(g, A.unary(A.EXP, A.sub(x, out))),)
 
+    def apply_differentiable(self, g):  # g softmax(x), the output read in this node's graph
+        x, out, dims, keepdim = self.get_saved()
+        kshape = _keep_shape(x.shape, dims)
+        O = saved_output(self, out)
+        if not keepdim:
+            g, O = g.reshape(kshape), O.reshape(kshape)
+        return (g * (saved_input(self, 0, x) - O).exp(),)
+
 
 def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     """log(sum(exp(x), dim)), computed stably as max + log(sum(exp(x - max))).
@@ -479,6 +530,14 @@ class ProdBackward(Node):
             g = A.contiguous(g).reshape(_keep_shape(x.shape, dims))
             out = A.contiguous(out).reshape(_keep_shape(x.shape, dims))
         return (A.div(A.mul(g, out), x),)  # exact where no element is 0
+
+    def apply_differentiable(self, g):  # as apply: exact where no element is 0
+        x, out, dims, keepdim = self.get_saved()
+        kshape = _keep_shape(x.shape, dims)
+        O = saved_output(self, out)
+        if not keepdim:
+            g, O = g.reshape(kshape), O.reshape(kshape)
+        return (g * O / saved_input(self, 0, x),)
 
 
 def prod(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:

@@ -32,7 +32,8 @@ from ..dtypes import as_dtype
 from ..graph.node import Node
 from ..tensor import Tensor
 from . import array as A
-from ._graph import result
+from .higher_order import recomputed_grads
+from ._graph import linear_grads, result, saved_input
 from .elementwise_functions import logical_xor
 from .shape import cat, narrow, to_dtype
 from .sort import SelectAlongDimBackward, line_dim
@@ -60,6 +61,10 @@ class CumsumBackward(Node):
         (dim,) = self.get_saved()
         return (_run(g, dim, _OP.sum, reverse=True)[0],)
 
+    def apply_differentiable(self, g):  # linear: the adjoint of a reversed cumsum is cumsum
+        (dim,) = self.get_saved()
+        return linear_grads(self, g, (lambda h: cumsum(h, dim),))
+
 
 class CumprodBackward(Node):
     __slots__ = ()
@@ -68,6 +73,21 @@ class CumprodBackward(Node):
         x, y, dim = self.get_saved()
         return (_scan_backward(_C.cumprod_backward, x, y, g, dim),)
 
+    def apply_differentiable(self, g):
+        """y_i = y_(i-1) x_i recomputed as a chain of recorded products (exact where x has zeros,
+        one op per position along dim) and differentiated with create_graph=True."""
+        x, y, dim = self.get_saved()
+        X = saved_input(self, 0, x)
+
+        def chain(X):
+            line = X.reshape(1) if X.ndim == 0 else X
+            d = dim % line.ndim
+            parts = [narrow(line, d, 0, 1)]
+            for i in range(1, line.shape[d]):
+                parts.append(parts[-1] * narrow(line, d, i, 1))
+            return cat(parts, d).reshape(tuple(g.shape)) if parts[0].numel() else line * 1.0
+        return recomputed_grads((X,), chain, g)
+
 
 class LogcumsumexpBackward(Node):
     __slots__ = ()
@@ -75,6 +95,20 @@ class LogcumsumexpBackward(Node):
     def apply(self, g):
         x, y, dim = self.get_saved()
         return (_scan_backward(_C.logcumsumexp_backward, x, y, g, dim),)
+
+    def apply_differentiable(self, g):
+        """log(cumsum(exp(x - m))) + m with a constant shift m (the line's max: the result does
+        not depend on it), recomputed and differentiated with create_graph=True."""
+        x, y, dim = self.get_saved()
+        line = x.reshape(1) if x.ndim == 0 else x
+        d = dim % line.ndim
+        shift = np.max(line, axis=d, keepdims=True) if line.size else np.zeros((), line.dtype)
+        shift = Tensor._wrap(np.where(np.isfinite(shift), shift, 0.0).astype(line.dtype))
+
+        def logcumsumexp_(X):
+            L = X.reshape(line.shape)
+            return (cumsum((L - shift).exp(), d).log() + shift).reshape(tuple(g.shape))
+        return recomputed_grads((saved_input(self, 0, x),), logcumsumexp_, g)
 
 
 def _scan_backward(kernel, x, y, g, dim):

@@ -8,11 +8,11 @@ import builtins
 import numpy as np
 
 from .. import _C
-from ..dtypes import as_dtype, promote_types
+from ..dtypes import as_dtype, from_numpy_dtype, promote_types
 from ..graph.node import Node
 from ..tensor import Tensor
 from . import array as A
-from ._graph import needs_grad, result
+from ._graph import needs_grad, result, sum_to
 from .subscript import getitem
 
 _wrap = Tensor._wrap
@@ -53,6 +53,9 @@ class ReshapeBackward(Node):
 
     def apply(self, g):
         return (A.contiguous(g).reshape(self.saved),)
+
+    def apply_differentiable(self, g):
+        return (g.reshape(self.saved),)
 
 
 def reshape(x: Tensor, *shape) -> Tensor:
@@ -210,6 +213,9 @@ class PermuteBackward(Node):
     def apply(self, g):
         return (g.transpose(self.saved),)  # inverse permutation, a view
 
+    def apply_differentiable(self, g):
+        return (g.permute(tuple(self.saved)),)
+
 
 def permute(x: Tensor, *dims) -> Tensor:
     """Reorder the dims: output dim i is input dim ``dims[i]``.
@@ -285,6 +291,9 @@ class ExpandBackward(Node):
     def apply(self, g):
         return (A.sum_to(g, self.saved),)
 
+    def apply_differentiable(self, g):
+        return (sum_to(g, self.saved),)
+
 
 def expand(x: Tensor, *sizes) -> Tensor:
     sizes = _shape_arg(sizes)
@@ -324,6 +333,10 @@ class CatBackward(Node):
             out.append(g[idx])
             start += n
         return tuple(out)
+
+    def apply_differentiable(self, g):
+        dim, sizes = self.saved
+        return tuple(g.split(list(sizes), dim))
 
 
 def cat(tensors, dim: int = 0) -> Tensor:
@@ -562,6 +575,9 @@ class CloneBackward(Node):
     def apply(self, g):
         return (g,)
 
+    def apply_differentiable(self, g):
+        return (g,)
+
 
 def clone(x: Tensor) -> Tensor:
     """A copy of ``x`` with its own memory (still part of the autograd graph).
@@ -592,6 +608,9 @@ class CastBackward(Node):
 
     def apply(self, g):
         return (A.cast(g, self.saved),)
+
+    def apply_differentiable(self, g):
+        return (g.to(from_numpy_dtype(np.dtype(self.saved))),)
 
 
 def to_dtype(x: Tensor, dt) -> Tensor:
@@ -650,3 +669,6 @@ class FlipBackward(Node):
 
     def apply(self, g):
         return (g[self.saved],)
+
+    def apply_differentiable(self, g):  # the saved index reverses the flipped dims: flip them back
+        return (g.flip([i for i, k in enumerate(self.saved) if k.step == -1]),)

@@ -28,7 +28,8 @@ from .. import _C
 from ..graph.node import Node
 from ..tensor import Tensor
 from . import array as A
-from ._graph import result
+from ._graph import linear_grads, result
+from .indexing import gather
 from .reduce import normalize_dims
 
 _wrap = Tensor._wrap
@@ -51,6 +52,12 @@ class SelectAlongDimBackward(Node):
         g32 = A.to_f32(g) if A.is_low(g) else g
         gx = _C.scatter_add_along(g32.reshape(idx.shape), idx, line_shape, dim).reshape(shape)
         return (A.cast(gx, g.dtype) if A.is_low(g) else gx,)
+
+    def apply_differentiable(self, g):  # linear: its adjoint reads the same positions again (a gather)
+        shape, dim, idx = self.get_saved()
+        line_shape = tuple(shape) if shape else (1,)
+        return linear_grads(self, g, (lambda h: gather(h.reshape(line_shape), dim, Tensor._wrap(idx))
+                                      .reshape(tuple(g.shape)),))
 
 
 def kernel_input(d: np.ndarray) -> np.ndarray:
@@ -215,6 +222,9 @@ class MedianBackward(Node):
         count = int(A.reduce(A.R_SUM, A.cast(mask, np.int64), tuple(range(x.ndim))))
         share = A.scale(g, 1.0 / max(count, 1))
         return (_C.where(mask, share, A.zeros((), g.dtype)),)
+
+    def apply_differentiable(self, g):  # g times the same constant share mask
+        return (g * Tensor._wrap(self.apply(A.full((), 1.0, g._data.dtype))[0]),)
 
 
 def median(input: Tensor, dim=None, keepdim: bool = False):

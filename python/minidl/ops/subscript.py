@@ -93,6 +93,22 @@ class IndexBackward(Node):
             _C.scatter_add_rows(flat, A.contiguous(positions).reshape(-1), A.contiguous(g).reshape(-1, 1))
         return (gx,)
 
+    def apply_differentiable(self, g):  # linear in g: the same scatter, recorded with its own backward
+        return (result(self.apply(g._data)[0], IndexScatterBackward, (g,), self.get_saved()),)
+
+
+class IndexScatterBackward(Node):
+    """Backward of the op ``IndexBackward.apply`` performs (g placed into zeros at ``key``):
+    indexing again, g2[key]. Only double backward records it."""
+    __slots__ = ()
+
+    def apply(self, g2):
+        shape, np_dtype, key, basic = self.get_saved()
+        return (A.contiguous(window(g2, key)) if basic else np.asarray(g2[key]),)
+
+    def apply_differentiable(self, g2):
+        return (getitem(g2, self.get_saved()[2]),)
+
 
 def window(d: np.ndarray, key) -> np.ndarray:
     """The view of ``d`` a basic (slice/int/None/Ellipsis) key selects; always an array, even

@@ -15,7 +15,7 @@ from ..graph.node import Node
 from ..tensor import Tensor
 from . import array as A
 from . import inplace
-from ._graph import result
+from ._graph import linear_grads, result
 from .reduce import sum as _sum
 from .shape import _dim, clone
 
@@ -57,6 +57,10 @@ class TriangleBackward(Node):
     def apply(self, g):
         diagonal, lower = self.saved
         return (_keep_triangle(g, diagonal, lower),)
+
+    def apply_differentiable(self, g):  # the same triangle, recorded
+        diagonal, lower = self.saved
+        return ((tril if lower else triu)(g, diagonal),)
 
 
 def _triangle(x: Tensor, diagonal: int, lower: bool, name: str) -> Tensor:
@@ -164,6 +168,10 @@ class DiagonalBackward(Node):
             _C.copy_(_diagonal_view(gx, offset, d1, d2, True), g)
         return (gx,)
 
+    def apply_differentiable(self, g):  # linear: its adjoint is the diagonal again
+        shape, np_dtype, offset, d1, d2 = self.saved
+        return linear_grads(self, g, (lambda h: diagonal(h, offset, d1, d2),))
+
 
 def _two_dims(x: Tensor, dim1: int, dim2: int):
     nd = x.ndim
@@ -206,6 +214,10 @@ class DiagEmbedBackward(Node):
     def apply(self, g):
         offset, d1, d2 = self.saved
         return (A.contiguous(_diagonal_view(g, offset, d1, d2, False)),)
+
+    def apply_differentiable(self, g):  # linear: its adjoint is diag_embed again
+        offset, d1, d2 = self.saved
+        return linear_grads(self, g, (lambda h: diag_embed(h, offset, d1, d2),))
 
 
 def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
