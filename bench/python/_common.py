@@ -1,6 +1,6 @@
 """Shared helpers for the Python benchmarks: a median timer and a plain-text table.
 
-    from _common import timeit, paired_timeit, print_table
+    from _common import timeit, paired_timeit, print_table, compare_with_torch
     t = timeit(lambda: f(x), repeat=15, warmup=3)   # median seconds
     t_a, t_b = paired_timeit([lambda: a(x), lambda: b(x)], repeat=15)   # interleaved: A vs B
     print_table(["shape", "GFLOP/s"], [["1024^3", 250.1]])
@@ -139,3 +139,29 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[object]], file=N
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     print("\n".join(lines), file=file, flush=True)
+
+
+def compare_with_torch(md, torch, make_cases, threads=(1, 2), repeat: int = 9, variants=(None,), width: int = 42,
+                       note: str = "") -> None:
+    """The loop most ``bench_*.py`` share: print the CPU model (and ``note``), then at each
+    thread count (both libraries set to it) time ``make_cases(lib[, variant])[name]`` of
+    minidl against PyTorch in alternating turns (:func:`paired_timeit`) and print one row
+    per case: minidl ms, torch ms and the ratio minidl / PyTorch (< 1: minidl is faster).
+
+    ``make_cases(lib)`` returns {case name: a no-argument function running the case with
+    ``lib``}; the data is built again for each thread count (and each of ``variants``, passed
+    as a second argument when not None).
+    """
+    print(f"CPU: {cpu_model()}; minidl kernels: {md.backend.name}; torch {torch.__version__}")
+    if note:
+        print(note)
+    print(f"{'case':{width}s} {'threads':>7s} {'minidl ms':>10s} {'torch ms':>9s} {'ratio':>6s}")
+    for n in threads:
+        md.set_num_threads(n)
+        torch.set_num_threads(n)
+        for variant in variants:
+            extra = () if variant is None else (variant,)
+            mine, theirs = make_cases(md, *extra), make_cases(torch, *extra)
+            for name in mine:
+                m, t = (v * 1e3 for v in paired_timeit([mine[name], theirs[name]], repeat=repeat))
+                print(f"{name:{width}s} {n:7d} {m:10.2f} {t:9.2f} {m / t:6.2f}", flush=True)

@@ -20,7 +20,7 @@ import torch  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import minidl as md  # noqa: E402
-from _common import cpu_model, paired_timeit  # noqa: E402
+from _common import compare_with_torch  # noqa: E402
 
 
 def cases(lib):
@@ -43,15 +43,7 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=9)
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     args = p.parse_args(argv)
-    print(f"CPU: {cpu_model()}; minidl kernels: {md.backend.name}; torch {torch.__version__}")
-    mcases, tcases = cases(md), cases(torch)
-    print(f"{'case':48s} {'threads':>7s} {'minidl ms':>10s} {'torch ms':>9s} {'ratio':>6s}")
-    for n in args.threads:
-        md.set_num_threads(n)
-        torch.set_num_threads(n)
-        for name in mcases:
-            m, t = (v * 1e3 for v in paired_timeit([mcases[name], tcases[name]], repeat=args.repeat))
-            print(f"{name:48s} {n:7d} {m:10.2f} {t:9.2f} {m / t:6.2f}")
+    compare_with_torch(md, torch, cases, args.threads, args.repeat, width=48)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import torch  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import minidl as md  # noqa: E402
-from _common import cpu_model, paired_timeit  # noqa: E402
+from _common import compare_with_torch  # noqa: E402
 
 ROWS, DIM, BAGS = 100_000, 64, 4096
 
@@ -51,17 +51,8 @@ def main(argv=None):
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--modes", nargs="+", default=["sum", "mean", "max"])
     args = p.parse_args(argv)
-    print(f"CPU: {cpu_model()}; minidl kernels: {md.backend.name}; torch {torch.__version__}")
-    print(f"embedding_bag: table {ROWS} x {DIM}, {BAGS} bags of 10..30 indices")
-    print(f"{'case':16s} {'threads':>7s} {'minidl ms':>10s} {'torch ms':>9s} {'ratio':>6s}")
-    for n in args.threads:
-        md.set_num_threads(n)
-        torch.set_num_threads(n)
-        for mode in args.modes:
-            mcases, tcases = cases(md, mode), cases(torch, mode)
-            for name in mcases:
-                m, t = (v * 1e3 for v in paired_timeit([mcases[name], tcases[name]], repeat=args.repeat))
-                print(f"{name:16s} {n:7d} {m:10.2f} {t:9.2f} {m / t:6.2f}")
+    compare_with_torch(md, torch, cases, args.threads, args.repeat, variants=args.modes, width=16,
+                       note=f"embedding_bag: table {ROWS} x {DIM}, {BAGS} bags of 10..30 indices")
 
 
 if __name__ == "__main__":
