@@ -81,7 +81,7 @@ def test_vanishing_sigmoid_vanishes_relu_does_not(tmp_path, seed):
 def test_cli_lists_and_runs(tmp_path):
     require("sklearn")  # the lab trains on the digits
     env = dict(os.environ)
-    py_dir = os.path.dirname(os.path.dirname(os.path.abspath(labs.__file__)))
+    py_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(labs.__file__))))  # above minidl/
     env["PYTHONPATH"] = py_dir + os.pathsep + env.get("PYTHONPATH", "")
     out = subprocess.run([sys.executable, "-m", "minidl.labs"], capture_output=True, text=True, env=env,
                          timeout=120)

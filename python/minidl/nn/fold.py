@@ -32,6 +32,10 @@ class UnfoldBackward(Node):
         image_size, k, d, p, s = self.get_saved()
         return (_C.fold(g, image_size, k, s, p, d),)
 
+    def apply_differentiable(self, g):  # (create_graph=True: the same, as a recorded op)
+        image_size, k, d, p, s = self.get_saved()
+        return (fold(g, image_size, k, d, p, s),)
+
 
 class FoldBackward(Node):
     __slots__ = ()
@@ -39,6 +43,10 @@ class FoldBackward(Node):
     def apply(self, g):   # and the adjoint of col2im is im2col
         k, d, p, s = self.get_saved()
         return (_C.unfold(g, k, s, p, d),)
+
+    def apply_differentiable(self, g):
+        k, d, p, s = self.get_saved()
+        return (unfold(g, k, d, p, s),)
 
 
 def _pairs(name: str, **args):

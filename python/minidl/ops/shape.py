@@ -439,6 +439,8 @@ class StackBackward(Node):
         lead = (builtins.slice(None),) * dim
         return tuple(g[lead + (i, ...)] for i in range(g.shape[dim]))
 
+    apply_differentiable = apply  # (the same slices of a Tensor gradient are recorded getitems)
+
 
 def split(x: Tensor, split_size_or_sections, dim: int = 0):
     """Split ``x`` along ``dim`` into pieces: of ``split_size`` each, or of the listed sizes.
