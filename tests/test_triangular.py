@@ -105,3 +105,17 @@ def test_bad_input():
         md.diag(md.ones(2, 2, 2))
     with pytest.raises(RuntimeError, match="expected a matrix"):
         md.trace(md.ones(3))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16", "int64", "bool"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_triangle_kernel_every_dtype_and_thread_count(dtype, threads):
+    """cpp/ops/triangular moves bytes: every dtype, a batch of wide matrices (rows split between
+    threads), diagonals that keep nothing or everything."""
+    md.set_num_threads(threads)
+    x = (torch.randn(3, 130, 260) * 10).to(getattr(torch, dtype))
+    xm = md.from_dlpack(x)
+    for d in (-300, -7, 0, 5, 300):
+        for name in ("tril", "triu"):
+            got = getattr(md, name)(xm, d)
+            assert torch.equal(torch.from_dlpack(got), getattr(torch, name)(x, d)), (name, d)

@@ -32,6 +32,7 @@ PYBIND11_MODULE(_C, m) {
   register_amp(m);
   register_sort(m);
   register_scan(m);
+  register_triangular(m);
   register_interpolate(m);
   register_decomposition(m);
   register_embedding_bag(m);

@@ -28,6 +28,7 @@ void register_optim(pybind11::module_& m);
 void register_amp(pybind11::module_& m);
 void register_sort(pybind11::module_& m);
 void register_scan(pybind11::module_& m);
+void register_triangular(pybind11::module_& m);
 void register_ctc(pybind11::module_& m);
 void register_interpolate(pybind11::module_& m);
 void register_decomposition(pybind11::module_& m);

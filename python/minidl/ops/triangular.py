@@ -2,10 +2,9 @@
 diag, diag_embed and trace. Each acts on the last two dims (or the two dims given), so a
 batch of matrices (*, n, m) is handled in one call.
 
-tril/triu on wide matrices copy the input and zero each row's run outside the triangle with
-one ``fill_`` (C++) per row; on narrow ones (where that per-row call overhead dominates) they
-use a bool mask and the C++ ``where`` kernel. The measurements behind the switch are at
-``_ROW_FILL_MIN_COLS``; bench/python/bench_einsum.py times tril of 2048 x 2048 against torch."""
+tril/triu write each output row once: a copy of its kept columns and a fill of the others
+(cpp/ops/triangular/, threaded over rows); bench/python/bench_einsum.py times tril of
+2048 x 2048 against torch."""
 from __future__ import annotations
 
 import numpy as np
@@ -19,35 +18,10 @@ from ._graph import linear_grads, result
 from .reduce import sum as _sum
 from .shape import _dim, clone
 
-_I64 = _C.DType.i64
-# Below this many columns the mask + ``where`` path is faster; above it, a copy and one
-# ``fill_`` per row (the zeroed run of that row, across the batch). Measured on 2048 x 2048
-# float32, 1 thread: mask + where 15.9 ms (mask 7.4, where 7.1), copy + row fills 6.5 ms,
-# torch.tril 10.2 ms; on 64 x 64: 11 us against 21 us. A row fill costs ~0.3 us of call
-# overhead and a mask element ~3 ns more than a copied one, so they break even near 100 columns.
-_ROW_FILL_MIN_COLS = 96
-
-
-def _outside_triangle(n: int, m: int, diagonal: int, lower: bool) -> np.ndarray:
-    """Bool (n, m): True where an element is zeroed. tril keeps j - i <= diagonal, triu j - i >= diagonal."""
-    rows = _C.arange(0, n, 1, _I64).reshape(n, 1)
-    cols = _C.arange(-diagonal, m - diagonal, 1, _I64)  # j - diagonal
-    return A.binary(A.GT if lower else A.LT, cols, rows)
-
-
 def _keep_triangle(d: np.ndarray, diagonal: int, lower: bool) -> np.ndarray:
     """A new array: ``d`` with the elements outside the triangle set to 0 (the forward and,
     applied to the gradient, the backward)."""
-    n, m = d.shape[-2], d.shape[-1]
-    if m < _ROW_FILL_MIN_COLS:
-        return _C.where(_outside_triangle(n, m, diagonal, lower), A.zeros((), d.dtype), d)
-    out = A.copy(d)
-    for i in range(n):  # row i keeps columns j <= i + diagonal (tril) or j >= i + diagonal (triu)
-        lo, hi = (i + diagonal + 1, m) if lower else (0, i + diagonal)
-        lo, hi = max(lo, 0), min(hi, m)
-        if lo < hi:
-            _C.fill_(out[..., i, lo:hi], 0.0)
-    return out
+    return _C.keep_triangle(d, diagonal, lower)
 
 
 class TriangleBackward(Node):
