@@ -32,6 +32,7 @@
 #include "ops/sort/sort.h"      // (sort/scan block at the end)
 #include "ops/ctc/ctc.h"        // (ctc block at the end)
 #include "ops/interpolate/interpolate.h"  // (interpolate block at the end)
+#include "ops/triangular/triangular.h"    // (triangular block at the end)
 #include "ops/decomposition/decomposition.h"  // (decomposition block at the end)
 #include "ops/embedding_bag/embedding_bag.h"  // (embedding_bag block at the end)
 
@@ -859,6 +860,32 @@ int main() {
     }
   }
   set_active_isa(best_isa());
+  // ==== triangular: tril / triu of a batch against the definition, on 1 and 2 threads ====
+  {
+    const int64_t batch = 2, n = 67, m = 131;
+    std::vector<double> x(batch * n * m), y(x.size());
+    for (size_t i = 0; i < x.size(); ++i) x[i] = 1.0 + static_cast<double>(i);
+    const int before = num_threads();
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      for (bool lower : {true, false}) {
+        for (int64_t diagonal : {-70, -3, 0, 4, 200}) {
+          keep_triangle(x.data(), y.data(), DType::f64, batch, n, m, diagonal, lower);
+          bool ok = true;
+          for (int64_t b = 0; b < batch; ++b)
+            for (int64_t i = 0; i < n; ++i)
+              for (int64_t j = 0; j < m; ++j) {
+                const int64_t k = (b * n + i) * m + j;
+                const bool kept = lower ? j - i <= diagonal : j - i >= diagonal;
+                ok = ok && y[k] == (kept ? x[k] : 0.0);
+              }
+          check(ok, std::string(lower ? "tril" : "triu") + " diagonal " + std::to_string(diagonal) + " on " +
+                        std::to_string(threads) + " thread(s)");
+        }
+      }
+    }
+    set_num_threads(before);
+  }
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }
