@@ -104,6 +104,19 @@ def _save_load(t):
         return t.load(path)
 
 
+def _safetensors_round_trip(t):
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.safetensors")
+        t.save_safetensors({"w": data(t, 2, 3), "b": t.tensor([True, False])}, path, metadata={"format": "pt"})
+        return t.load_safetensors(path), t.safetensors_metadata(path)
+
+
+def _safetensors_reference(torch):
+    """The same tensors and metadata, in the file's order (the interop with safetensors.torch
+    itself is tested in tests/test_safetensors.py, where that package is installed)."""
+    return {"w": data(torch, 2, 3), "b": torch.tensor([True, False])}, {"format": "pt"}
+
+
 def _grad_modes(t):
     x = t.ones(2, requires_grad=True)
     with t.no_grad():
@@ -183,6 +196,9 @@ MD = {
     "set_num_threads": Example(_with_threads),
     "save": Example(_save_load),
     "load": Example(_save_load),
+    "save_safetensors": Example(_safetensors_round_trip, reference=_safetensors_reference),
+    "load_safetensors": Example(_safetensors_round_trip, reference=_safetensors_reference),
+    "safetensors_metadata": Example(_safetensors_round_trip, reference=_safetensors_reference),
     "is_tensor": Example(lambda t: (t.is_tensor(t.zeros(1)), t.is_tensor([1.0]))),
     "numel": Example(lambda t: (t.numel(t.zeros(2, 3)), t.numel(t.tensor(1.)))),
     # --- shape --------------------------------------------------------------------------

@@ -67,3 +67,4 @@ from . import callbacks, transforms
 from . import amp
 from .amp import autocast, get_autocast_dtype, is_autocast_enabled
 from .io import save, load
+from .safetensors_io import load_safetensors, safetensors_metadata, save_safetensors
