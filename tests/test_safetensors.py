@@ -324,3 +324,17 @@ def test_misaligned_tensors_are_copied_and_correct(tmp_path):
     w = md.load_safetensors(path)["w"]
     assert w.tolist() == values.tolist() and w._data.flags.aligned
     assert (w * 2).tolist() == (values * 2).tolist()
+
+
+def test_a_model_state_dict_round_trips(tmp_path):
+    md.manual_seed(0)
+    model = md.nn.Sequential(md.nn.Linear(5, 7), md.nn.LayerNorm(7), md.nn.Linear(7, 3))
+    path = tmp_path / "model.safetensors"
+    md.save_safetensors(model.state_dict(), path, metadata={"format": "pt"})
+    copy = md.nn.Sequential(md.nn.Linear(5, 7), md.nn.LayerNorm(7), md.nn.Linear(7, 3))
+    copy.load_state_dict(md.load_safetensors(path))
+    x = md.randn(4, 5)
+    assert copy(x).tolist() == model(x).tolist()
+    torch_model = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.LayerNorm(7), torch.nn.Linear(7, 3))
+    torch_model.load_state_dict(st.load_file(path))
+    assert np.allclose(torch_model(torch.from_numpy(x.numpy())).detach().numpy(), model(x).detach().numpy(), atol=1e-6)

@@ -87,7 +87,8 @@ def _check_tensors(tensors) -> list:
     items = []
     for name, t in tensors.items():
         if not isinstance(name, str):
-            raise TypeError(f"md.save_safetensors: tensor names must be str, got {type(name).__name__} {_io._short(name)}")
+            raise TypeError(f"md.save_safetensors: tensor names must be str, "
+                            f"got {type(name).__name__} {_io._short(name)}")
         if name == _METADATA:
             raise ValueError(f"md.save_safetensors: {_METADATA!r} is reserved for the metadata; rename that tensor")
         if not isinstance(t, Tensor):
