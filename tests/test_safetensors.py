@@ -18,7 +18,13 @@ from minidl import io as mdio
 from minidl.safetensors_io import SafetensorsError
 
 torch = require("torch")
-st = require("safetensors.torch")
+
+
+@pytest.fixture
+def st():
+    """safetensors.torch, the reference; the tests without it (hostile files, ...) run anyway."""
+    return require("safetensors.torch")
+
 
 DTYPES = [md.float32, md.float64, md.float16, md.bfloat16, md.int64, md.bool]
 TORCH_DTYPES = {md.float32: torch.float32, md.float64: torch.float64, md.float16: torch.float16,
@@ -75,7 +81,7 @@ def test_round_trip_every_dtype_and_shape_bit_exact(tmp_path, rng):
         assert not loaded[name].requires_grad
 
 
-def test_files_are_byte_identical_to_safetensors_torch(tmp_path, rng):
+def test_files_are_byte_identical_to_safetensors_torch(tmp_path, rng, st):
     for metadata in (None, {"format": "pt"}, {}):
         tensors = some_tensors(rng)
         ours, theirs = tmp_path / "ours.safetensors", tmp_path / "theirs.safetensors"
@@ -84,7 +90,7 @@ def test_files_are_byte_identical_to_safetensors_torch(tmp_path, rng):
         assert ours.read_bytes() == theirs.read_bytes(), metadata
 
 
-def test_minidl_file_loads_in_safetensors_torch(tmp_path, rng):
+def test_minidl_file_loads_in_safetensors_torch(tmp_path, rng, st):
     tensors = some_tensors(rng)
     path = tmp_path / "m.safetensors"
     md.save_safetensors(tensors, path, metadata={"a": "1", "name": "é ü"})
@@ -96,7 +102,7 @@ def test_minidl_file_loads_in_safetensors_torch(tmp_path, rng):
         assert f.metadata() == {"a": "1", "name": "é ü"}
 
 
-def test_safetensors_torch_file_loads_in_minidl(tmp_path, rng):
+def test_safetensors_torch_file_loads_in_minidl(tmp_path, rng, st):
     tensors = {k: to_torch(v._data) for k, v in some_tensors(rng).items()}
     tensors["noncontiguous_made_contiguous"] = torch.arange(12.).reshape(3, 4).t().contiguous()
     path = tmp_path / "t.safetensors"
@@ -117,7 +123,7 @@ def test_metadata_round_trip_and_absence(tmp_path):
     assert md.safetensors_metadata(path) is None
 
 
-def test_empty_files(tmp_path):
+def test_empty_files(tmp_path, st):
     path = tmp_path / "e.safetensors"
     md.save_safetensors({}, path)
     assert path.read_bytes() == struct.pack("<Q", 8) + b"{}      "
@@ -326,7 +332,7 @@ def test_misaligned_tensors_are_copied_and_correct(tmp_path):
     assert (w * 2).tolist() == (values * 2).tolist()
 
 
-def test_a_model_state_dict_round_trips(tmp_path):
+def test_a_model_state_dict_round_trips(tmp_path, st):
     md.manual_seed(0)
     model = md.nn.Sequential(md.nn.Linear(5, 7), md.nn.LayerNorm(7), md.nn.Linear(7, 3))
     path = tmp_path / "model.safetensors"
