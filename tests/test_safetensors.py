@@ -344,3 +344,24 @@ def test_a_model_state_dict_round_trips(tmp_path, st):
     torch_model = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.LayerNorm(7), torch.nn.Linear(7, 3))
     torch_model.load_state_dict(st.load_file(path))
     assert np.allclose(torch_model(torch.from_numpy(x.numpy())).detach().numpy(), model(x).detach().numpy(), atol=1e-6)
+
+
+def test_corrupted_bytes_load_or_raise_safetensors_error(tmp_path, rng):
+    """Random byte flips anywhere in a valid file: either a valid file or a SafetensorsError,
+    never another exception (a crash, a KeyError, NumPy's "array is too big")."""
+    path = tmp_path / "v.safetensors"
+    md.save_safetensors({"a": md.randn(3, 2), "b": md.tensor([True, False]), "c": md.arange(3),
+                         "d": md.zeros(0, 2, dtype=md.bfloat16)}, path, metadata={"k": "v"})
+    whole = bytearray(path.read_bytes())
+    bad = tmp_path / "bad.safetensors"
+    refused = 0
+    for _ in range(400):
+        mutated = bytearray(whole)
+        for i in rng.integers(0, len(whole), size=rng.integers(1, 4)):
+            mutated[i] = int(rng.integers(0, 256))
+        bad.write_bytes(bytes(mutated))
+        try:
+            md.load_safetensors(bad)
+        except SafetensorsError:
+            refused += 1
+    assert refused > 100  # most flips land in the header or break a bool / a length
