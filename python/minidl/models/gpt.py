@@ -12,8 +12,10 @@ Initialisation as GPT-2: N(0, 0.02) for embeddings and Linear weights, zero bias
 N(0, 0.02 / sqrt(2 L)) for the two projections that write into the residual stream
 (``self_attn.out_proj`` and ``linear2``), so the residual's variance does not grow with depth.
 
-``generate(idx, max_new_tokens, temperature=1.0, top_k=None)`` samples autoregressively;
-``temperature=0`` picks the argmax (greedy). Sampling uses a NumPy generator seeded from the
+``forward_with_cache(idx, past_key_values)`` runs only new tokens against cached keys and
+values (incremental decoding); ``generate(idx, max_new_tokens, temperature=1.0, top_k=None,
+top_p=None, use_cache=True)`` samples autoregressively with it; ``temperature=0`` picks the
+argmax (greedy). Sampling uses a NumPy generator seeded from the
 library's RNG (``md.manual_seed``/``torch.manual_seed`` make it reproducible) unless ``rng`` is
 given.
 
@@ -89,39 +91,177 @@ class GPT(nn.Module):
         h = self.blocks(h, mask=self.causal_mask(t), is_causal=True)
         return self.lm_head(h)
 
-    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, rng=None):
+    def forward_with_cache(self, idx, past_key_values=None):
+        """Incremental decoding (the ``past_key_values`` of Hugging Face's GPT-2): logits for the
+        new tokens idx (N, T) given the keys and values of the P tokens before them, and the cache
+        extended by these T tokens.
+
+        past_key_values: None (P = 0) or one ``(keys, values)`` pair per block, each
+        (N, nhead, P, head_dim). Block i computes, with its own weights (pre-norm)::
+
+            a = norm1(x);  q, k, v = split(a @ in_proj_weight^T + in_proj_bias)   (N, H, T, hd)
+            K = cat(past_K, k);  V = cat(past_V, v)                                 (N, H, P+T, hd)
+            x = x + out_proj(softmax(q K^T / sqrt(hd) + causal mask) V)             new token t sees 0..P+t
+            x = x + linear2(activation(linear1(norm2(x))))
+
+        so the logits equal those of ``forward`` on the whole P + T prefix at positions P..P+T-1,
+        at O(P + T) work per new token instead of O((P + T)^2). Token t gets position P + t, so
+        P + T must not exceed ``block_size``. Differentiable; dropout is not applied (this is the
+        eval-mode forward whatever ``self.training`` is).
+
+        >>> import minidl as md
+        >>> _ = md.manual_seed(0)
+        >>> m = md.models.GPT(50, 16, d_model=32, nhead=4, num_layers=2)
+        >>> logits, past = m.forward_with_cache(md.tensor([[1, 2, 3]]))
+        >>> last, past = m.forward_with_cache(md.tensor([[4]]), past)
+        >>> tuple(last.shape), len(past), tuple(past[0][0].shape)
+        ((1, 1, 50), 2, (1, 4, 4, 8))
+        >>> full = m(md.tensor([[1, 2, 3, 4]]))
+        >>> bool((full[:, -1:] - last).abs().max() < 1e-5)
+        True
+        """
+        lib = _lib()
+        F = nn.functional
+        if idx.dim() != 2 or idx.shape[1] == 0:
+            raise ValueError(f"GPT: expected token ids of shape (N, T) with T >= 1, got {tuple(idx.shape)}")
+        _check_ids(idx, self.vocab_size)
+        layers = self.blocks.layers
+        n, t = idx.shape
+        p = self._check_cache(past_key_values, n)
+        if p + t > self.block_size:
+            raise ValueError(f"GPT: {p} cached + {t} new tokens exceed block_size {self.block_size}; "
+                             f"crop the context (generate does) or start a new cache")
+        x = self.tok_emb(idx) + self.pos_emb.weight[p:p + t]
+        # new token i (absolute position p + i) may attend to keys 0 .. p + i
+        mask = None
+        if t > 1:
+            mask = lib.tensor(np.triu(np.full((t, p + t), -np.inf), k=p + 1), dtype=x.dtype)
+        present = []
+        for i, layer in enumerate(layers):
+            attn = layer.self_attn
+            h, hd = attn.num_heads, self.d_model // attn.num_heads
+            qkv = F.linear(layer.norm1(x), attn.in_proj_weight, attn.in_proj_bias)
+            q, k, v = (z.reshape(n, t, h, hd).transpose(1, 2) for z in qkv.chunk(3, dim=-1))
+            if past_key_values is not None:
+                k = lib.cat((past_key_values[i][0], k), dim=2)
+                v = lib.cat((past_key_values[i][1], v), dim=2)
+            present.append((k, v))
+            a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            x = x + attn.out_proj(a.transpose(1, 2).reshape(n, t, self.d_model))
+            x = x + layer.linear2(layer.activation(layer.linear1(layer.norm2(x))))
+        return self.lm_head(self.blocks.norm(x)), present
+
+    def _check_cache(self, past_key_values, n):
+        """P, the cached length, after checking the cache's structure and shapes."""
+        if past_key_values is None:
+            return 0
+        layers = self.blocks.layers
+        if len(past_key_values) != len(layers):
+            raise ValueError(f"GPT: past_key_values has {len(past_key_values)} entries, expected one "
+                             f"(keys, values) pair per block ({len(layers)})")
+        h = layers[0].self_attn.num_heads
+        p = past_key_values[0][0].shape[2]
+        want = (n, h, p, self.d_model // h)
+        for i, (k, v) in enumerate(past_key_values):
+            if tuple(k.shape) != want or tuple(v.shape) != want:
+                raise ValueError(f"GPT: past_key_values[{i}] has keys {tuple(k.shape)} and values "
+                                 f"{tuple(v.shape)}, expected both (N, nhead, P, head_dim) = {want}")
+        return p
+
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, use_cache=True, rng=None):
         """Append ``max_new_tokens`` sampled tokens to idx (N, T) and return (N, T + new).
-        Each step: logits of the last position (context cropped to block_size) / temperature,
-        keep the ``top_k`` largest (others -inf), softmax, sample. temperature 0: argmax."""
+
+        Each step takes the logits of the last position, divides by ``temperature``, keeps the
+        ``top_k`` largest (others -inf), then the nucleus of ``top_p``: the smallest set of most
+        probable tokens whose probabilities sum to >= top_p (as transformers' TopPLogitsWarper;
+        the most probable token always stays), softmax, and samples. temperature 0: argmax
+        (top_k/top_p do not change it).
+
+        ``use_cache=True`` feeds only the new token through ``forward_with_cache`` each step
+        (O(T) work per token); False recomputes the whole context (O(T^2)); both give the same
+        tokens. The context is a sliding window of the last ``block_size`` tokens: a longer
+        prompt is cropped, and once the sequence outgrows block_size the positions shift each
+        step, so the cached path recomputes the window then (no speed-up past block_size).
+        Sampling uses a NumPy generator seeded from the library's RNG unless ``rng`` is given.
+
+        >>> import minidl as md
+        >>> _ = md.manual_seed(0)
+        >>> m = md.models.GPT(50, 16, d_model=32, nhead=4, num_layers=2)
+        >>> prompt = md.tensor([[1, 2, 3], [4, 5, 6]])
+        >>> out = m.generate(prompt, 5, temperature=0)
+        >>> tuple(out.shape)
+        (2, 8)
+        >>> bool((out == m.generate(prompt, 5, temperature=0, use_cache=False)).all())
+        True
+        """
         lib = _lib()
         if temperature < 0:
             raise ValueError(f"generate: temperature must be >= 0, got {temperature}")
         if top_k is not None and top_k < 1:
             raise ValueError(f"generate: top_k must be a positive int or None, got {top_k}")
+        if top_p is not None and not 0 < top_p <= 1:
+            raise ValueError(f"generate: top_p must be in (0, 1] or None, got {top_p}")
+        if idx.dim() != 2 or idx.shape[1] == 0:
+            raise ValueError(f"generate: expected a prompt of shape (N, T) with T >= 1, got {tuple(idx.shape)}")
+        _check_ids(idx, self.vocab_size)
         if rng is None:
             rng = np.random.default_rng(int(lib.randint(0, 2 ** 31 - 1, (1,)).item()))
         was_training = self.training
         self.eval()
         try:
             with lib.no_grad():
+                past = None
                 for _ in range(max_new_tokens):
                     ctx = idx if idx.shape[1] <= self.block_size else idx[:, -self.block_size:]
-                    logits = self(ctx)[:, -1, :].float().numpy().astype(np.float64)
-                    nxt = _sample(logits, temperature, top_k, rng)
+                    if not use_cache:
+                        logits = self(ctx)
+                    elif past is not None and past[0][0].shape[2] < self.block_size:
+                        logits, past = self.forward_with_cache(idx[:, -1:], past)
+                    else:  # first step, or the window slid: positions changed, rebuild the cache
+                        logits, past = self.forward_with_cache(ctx)
+                    last = logits[:, -1, :].float().numpy().astype(np.float64)
+                    nxt = _sample(last, temperature, top_k, top_p, rng)
                     idx = lib.cat((idx, lib.tensor(nxt[:, None], dtype=idx.dtype)), dim=1)
         finally:
             self.train(was_training)
         return idx
 
 
-def _sample(logits, temperature, top_k, rng):
-    """One token per row of (N, V) float64 logits."""
-    if temperature == 0:
-        return logits.argmax(axis=1).astype(np.int64)
+def _check_ids(idx, vocab_size):
+    """IndexError naming the first token id outside [0, vocab_size) (torch's embedding does not
+    name it)."""
+    ids = idx.numpy()
+    bad = ids[(ids < 0) | (ids >= vocab_size)]
+    if bad.size:
+        raise IndexError(f"GPT: token id {int(bad[0])} is out of range for vocab_size {vocab_size} "
+                         f"(ids must be in [0, {vocab_size - 1}])")
+
+
+def _filter_logits(logits, temperature=1.0, top_k=None, top_p=None):
+    """(N, V) float64 logits / temperature with the tokens outside top-k and outside the top-p
+    nucleus set to -inf (transformers' order: temperature, top-k, top-p). temperature > 0."""
     logits = logits / temperature
     if top_k is not None and top_k < logits.shape[1]:
         kth = np.sort(logits, axis=1)[:, -top_k][:, None]
         logits = np.where(logits < kth, -np.inf, logits)
+    if top_p is not None and top_p < 1:
+        order = np.argsort(logits, axis=1, kind="stable")  # ascending, as TopPLogitsWarper
+        ascending = np.take_along_axis(logits, order, axis=1)
+        p = np.exp(ascending - ascending[:, -1:])
+        cum = np.cumsum(p / p.sum(axis=1, keepdims=True), axis=1)
+        remove = cum <= 1 - top_p
+        remove[:, -1] = False  # the most probable token always stays
+        unsorted = np.zeros_like(remove)
+        np.put_along_axis(unsorted, order, remove, axis=1)
+        logits = np.where(unsorted, -np.inf, logits)
+    return logits
+
+
+def _sample(logits, temperature, top_k, top_p, rng):
+    """One token per row of (N, V) float64 logits."""
+    if temperature == 0:
+        return logits.argmax(axis=1).astype(np.int64)
+    logits = _filter_logits(logits, temperature, top_k, top_p)
     p = np.exp(logits - logits.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
     return np.array([rng.choice(p.shape[1], p=row) for row in p], dtype=np.int64)
