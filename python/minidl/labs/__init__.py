@@ -33,6 +33,7 @@ LABS = {
     "attention": "minidl.labs.attention",
     "sqrt-dk": "minidl.labs.sqrt_dk",
     "mixed-precision": "minidl.labs.mixed_precision",
+    "kv-cache": "minidl.labs.kv_cache",
 }
 
 # name -> (quick seconds, full seconds), measured: the CPU time of
@@ -53,6 +54,7 @@ RUNTIMES = {
     "attention": (2, 3),
     "sqrt-dk": (2, 2),
     "mixed-precision": (4, 6),
+    "kv-cache": (2, 2),
 }
 
 
