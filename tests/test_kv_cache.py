@@ -166,3 +166,17 @@ def test_bad_input():
         m.forward_with_cache(md.tensor([[1]]), past[:1])
     with pytest.raises(ValueError, match="expected both \\(N, nhead, P, head_dim\\)"):
         m.forward_with_cache(md.tensor([[1], [2]]), past)  # cache for N=1, tokens for N=2
+
+
+def test_non_contiguous_ids_and_cache():
+    m = _gpt()
+    wide = md.tensor(np.random.default_rng(5).integers(0, V, (2, 18)))
+    ids = wide[:, ::2]  # (2, 9), stride 2
+    assert not ids.is_contiguous()
+    full = m(ids.contiguous())
+    _, past = m.forward_with_cache(ids[:, :6])
+    strided = [(k.transpose(-1, -2).contiguous().transpose(-1, -2), v.transpose(-1, -2).contiguous().transpose(-1, -2))
+               for k, v in past]
+    assert not strided[0][0].is_contiguous()
+    out, _ = m.forward_with_cache(ids[:, 6:], strided)
+    assert (out - full[:, 6:]).abs().max().item() < 1e-5
