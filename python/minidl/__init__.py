@@ -48,8 +48,10 @@ from .ops.norms import cdist, norm
 from .ops.einsum import einsum
 from .ops.triangular import diag, diag_embed, diagonal, trace, tril, triu
 from . import linalg
-from .ops.indexing import (argwhere, gather, index_add, index_copy, index_fill, index_select, masked_scatter,
-                           masked_select, nonzero, scatter, scatter_add, scatter_reduce, take, take_along_dim)
+from .ops.indexing import (gather, index_add, index_copy, index_fill, index_select, scatter, scatter_add, take,
+                           take_along_dim)
+from .ops.masking import argwhere, masked_scatter, masked_select, nonzero
+from .ops.scatter_reduce import scatter_reduce
 from .ops.reduce import (all, amax, amin, any, argmax, argmin, count_nonzero, logsumexp, max, mean, min, prod,
                          std, sum, var)
 from .ops.sort import argsort, kthvalue, median, msort, sort, topk

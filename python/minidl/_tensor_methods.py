@@ -10,8 +10,8 @@ from __future__ import annotations
 from .autograd import backward as _autograd_backward
 from .dtypes import as_dtype, dtype as _dtype, get_default_dtype
 from .nn import functional as F
-from .ops import (arrange, creation, dlpack, elementwise, gemm, indexing, inplace, linalg, norms, random, random_inplace,
-                  reduce, sampling, scan, search, shape, sort, subscript, triangular)
+from .ops import (arrange, creation, dlpack, elementwise, gemm, indexing, inplace, linalg, masking, norms, random,
+                  random_inplace, reduce, sampling, scan, scatter_reduce, search, shape, sort, subscript, triangular)
 from .ops import array as A
 from .tensor import Tensor, device
 
@@ -199,15 +199,15 @@ T.take_along_dim = indexing.take_along_dim
 T.take = indexing.take
 T.scatter = indexing.scatter
 T.scatter_add = indexing.scatter_add
-T.scatter_reduce = indexing.scatter_reduce
+T.scatter_reduce = scatter_reduce.scatter_reduce
 T.index_select = indexing.index_select
 T.index_add = indexing.index_add
 T.index_copy = indexing.index_copy
 T.index_fill = indexing.index_fill
-T.masked_select = indexing.masked_select
-T.masked_scatter = indexing.masked_scatter
-T.nonzero = indexing.nonzero
-T.argwhere = indexing.argwhere
+T.masked_select = masking.masked_select
+T.masked_scatter = masking.masked_scatter
+T.nonzero = masking.nonzero
+T.argwhere = masking.argwhere
 T.scatter_ = inplace.scatter_
 T.scatter_add_ = inplace.scatter_add_
 T.scatter_reduce_ = inplace.scatter_reduce_

@@ -12,7 +12,7 @@ consumer wraps the same memory without copying and calls the deleter when done. 
     back = torch.from_dlpack(m)
 
 copies nothing, bfloat16 included. The capsule is made and read in C++
-(cpp/bindings/dlpack.cpp; why not NumPy's: it refuses bfloat16). minidl runs on the CPU: a
+(cpp/ops/dlpack/dlpack_bind.cpp; why not NumPy's: it refuses bfloat16). minidl runs on the CPU: a
 CUDA tensor must be moved to the CPU first.
 """
 from __future__ import annotations

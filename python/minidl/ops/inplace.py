@@ -49,7 +49,7 @@ from ..graph.node import Node
 from ..tensor import Tensor
 from . import array as A
 from .dlpack import array_from, describe_value
-from . import elementwise, indexing, shape, subscript
+from . import elementwise, indexing, masking, scatter_reduce, shape, subscript
 from ._graph import edges, linear_grads, needs_grad, result
 
 _wrap = Tensor._wrap
@@ -208,7 +208,7 @@ def scatter_add_(x: Tensor, dim, index, src) -> Tensor:
 
 def scatter_reduce_(x: Tensor, dim, index, src, reduce, *, include_self=True) -> Tensor:
     """``x.scatter_reduce_(dim, index, src, reduce)``: x reduced with src at index (sum/prod/mean/amax/amin)."""
-    return apply_(x, lambda old: indexing.scatter_reduce(old, dim, index, src, reduce, include_self=include_self),
+    return apply_(x, lambda old: scatter_reduce.scatter_reduce(old, dim, index, src, reduce, include_self=include_self),
                   src)
 
 
@@ -229,7 +229,7 @@ def index_fill_(x: Tensor, dim, index, value) -> Tensor:
 
 def masked_scatter_(x: Tensor, mask, source) -> Tensor:
     """``x.masked_scatter_(mask, source)``: x[mask] = source's first mask.sum() elements."""
-    return apply_(x, lambda old: indexing.masked_scatter(old, mask, source), source, keeps_old=False)
+    return apply_(x, lambda old: masking.masked_scatter(old, mask, source), source, keeps_old=False)
 
 
 # --- fill, copy (the random fills are in ops/random_inplace.py) ----------------------------
