@@ -21,7 +21,8 @@ from .interpolate import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 from .dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d
 from .flatten import ChannelShuffle, Flatten, Unflatten
 from .linear import Bilinear, Linear
-from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, FocalLoss, L1Loss, MSELoss, NLLLoss
+from .loss import BCELoss, BCEWithLogitsLoss, L1Loss, MSELoss
+from .loss_softmax import CrossEntropyLoss, FocalLoss, NLLLoss
 from .loss_margin import (CosineEmbeddingLoss, HingeEmbeddingLoss, MarginRankingLoss, MultiLabelMarginLoss,
                           MultiLabelSoftMarginLoss, MultiMarginLoss, SoftMarginLoss, TripletMarginLoss)
 from .padding import (CircularPad1d, CircularPad2d, ConstantPad1d, ConstantPad2d, ReflectionPad1d,  # noqa: F401

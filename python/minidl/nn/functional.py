@@ -22,8 +22,8 @@ from .fold import fold, unfold  # noqa: F401
 from .groupnorm import group_norm, instance_norm, local_response_norm, normalize, rms_norm  # noqa: F401
 from .interpolate import interpolate, upsample, upsample_bilinear, upsample_nearest  # noqa: F401
 from .layernorm import layer_norm  # noqa: F401
-from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,  # noqa: F401
-                   focal_loss, l1_loss, mse_loss, nll_loss)
+from .loss import binary_cross_entropy, binary_cross_entropy_with_logits, l1_loss, mse_loss  # noqa: F401
+from .loss_softmax import cross_entropy, focal_loss, nll_loss  # noqa: F401
 from .loss_margin import (cosine_embedding_loss, hinge_embedding_loss, margin_ranking_loss,  # noqa: F401
                           multi_margin_loss, multilabel_margin_loss, multilabel_soft_margin_loss, soft_margin_loss,
                           triplet_margin_loss)
