@@ -26,9 +26,9 @@ from .ops.generator import (Generator, default_generator, get_rng_state, initial
 from .ops.random import (bernoulli, normal, poisson, rand, rand_like, randint, randint_like, randn, randn_like,
                          randperm)
 from . import random
-from .ops.shape import (cat, chunk, clone, flatten, flip, narrow, permute, reshape, split, squeeze, stack, t,
-                        tensor_split, transpose, unbind, unflatten, unsqueeze)
-from .ops.shape import cat as concat
+from .ops.shape import clone, flatten, flip, permute, reshape, squeeze, t, transpose, unflatten, unsqueeze
+from .ops.join import cat, chunk, narrow, split, stack, tensor_split, unbind
+from .ops.join import cat as concat
 from .ops.sampling import multinomial
 from .ops.arrange import (broadcast_tensors, broadcast_to, meshgrid, movedim, repeat_interleave, roll, rot90,
                           tile)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from .autograd import backward as _autograd_backward
 from .dtypes import as_dtype, dtype as _dtype, get_default_dtype
 from .nn import functional as F
-from .ops import (arrange, creation, dlpack, elementwise, gemm, indexing, inplace, linalg, masking, norms, random,
+from .ops import (arrange, creation, dlpack, elementwise, gemm, indexing, inplace, join, linalg, masking, norms, random,
                   random_inplace, reduce, sampling, scan, scatter_reduce, search, shape, sort, subscript, triangular)
 from .ops import array as A
 from .tensor import Tensor, device
@@ -158,11 +158,11 @@ T.mT = property(lambda self: shape.transpose(self, -2, -1))
 T.expand = shape.expand
 T.expand_as = shape.expand_as
 T.__getitem__ = subscript.getitem
-T.split = shape.split
-T.chunk = shape.chunk
-T.tensor_split = shape.tensor_split
-T.unbind = shape.unbind
-T.narrow = shape.narrow
+T.split = join.split
+T.chunk = join.chunk
+T.tensor_split = join.tensor_split
+T.unbind = join.unbind
+T.narrow = join.narrow
 T.clone = lambda self, memory_format=None: shape.clone(self)
 T.contiguous = lambda self, memory_format=None: shape.contiguous(self)
 T.repeat = shape.repeat

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from ..graph.grad_mode import enable_grad
 from ..ops import array as A
-from ..ops.shape import stack
+from ..ops.join import stack
 from ..tensor import Tensor
 from .backprop import grad as _grad
 

@@ -9,7 +9,7 @@ max's flat position h W + w in its plane, which ``MaxUnpool2d`` takes.
 from __future__ import annotations
 
 from ..ops.creation import tensor
-from ..ops.shape import stack
+from ..ops.join import stack
 from ..tensor import Tensor
 from .module import Module
 from .pooling import adaptive_avg_pool2d

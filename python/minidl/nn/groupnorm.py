@@ -160,7 +160,7 @@ def instance_norm(input: Tensor, running_mean: Tensor = None, running_var: Tenso
     if input.ndim < 3:
         raise ValueError(f"instance_norm: expected input (N, C, *) with at least one position dim, got "
                          f"{list(input.shape)}")
-    n, c = input.shape[0], input.shape[1]
+    c = input.shape[1]
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and t.numel() != c:
             raise RuntimeError(f"{name} should contain {c} elements not {t.numel()}")

@@ -46,7 +46,7 @@ from ..ops._graph import edges, needs_grad, saved_input
 from ..ops.higher_order import recomputed_grads
 from ..ops.creation import empty, tensor, zeros
 from ..ops.indexing import index_copy, index_select
-from ..ops.shape import cat, stack
+from ..ops.join import cat, stack
 from ..tensor import Tensor
 from . import functional as F
 from . import init

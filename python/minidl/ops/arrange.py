@@ -13,6 +13,8 @@ import numpy as np
 
 from ..tensor import Tensor
 from . import shape as S
+from .join import cat, narrow
+from .subscript import getitem
 from .reduce import normalize_dims
 
 
@@ -200,7 +202,7 @@ def roll(input: Tensor, shifts, dims=None) -> Tensor:
         n = out.shape[d]
         s = int(s) % n if n else 0
         if s:
-            out = S.cat([S.narrow(out, d, n - s, s), S.narrow(out, d, 0, n - s)], d)
+            out = cat([narrow(out, d, n - s, s), narrow(out, d, 0, n - s)], d)
     return S.clone(out) if out is input else out
 
 
@@ -291,7 +293,7 @@ def repeat_interleave(input: Tensor, repeats=None, dim=None, *, output_size=None
         raise RuntimeError("allocated size does not match required size")
     if input.ndim == 0:
         input = S.reshape(input, (1,))
-    return S.getitem(input, (builtins.slice(None),) * dim + (Tensor._wrap(index),))
+    return getitem(input, (builtins.slice(None),) * dim + (Tensor._wrap(index),))
 
 
 def unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
@@ -323,5 +325,5 @@ def unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
         raise RuntimeError(f"size is {size} but must be >= 0")
     starts = np.arange(0, n - size + 1, step, dtype=np.int64)
     index = starts[:, None] + np.arange(size, dtype=np.int64)[None, :]  # (windows, size)
-    windows = S.getitem(input, (builtins.slice(None),) * d + (Tensor._wrap(index),))  # (.., windows, size, ..)
+    windows = getitem(input, (builtins.slice(None),) * d + (Tensor._wrap(index),))  # (.., windows, size, ..)
     return movedim(windows, d + 1, -1)

@@ -34,7 +34,8 @@ from . import array as A
 from ._graph import edges, needs_grad
 from .creation import empty, eye
 from .gemm import matmul
-from .shape import cat, narrow, transpose, unsqueeze
+from .shape import transpose, unsqueeze
+from .join import cat, narrow
 from .triangular import tril
 
 _wrap = Tensor._wrap

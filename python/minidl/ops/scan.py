@@ -35,7 +35,8 @@ from . import array as A
 from .higher_order import recomputed_grads
 from ._graph import linear_grads, result, saved_input
 from .elementwise_functions import logical_xor
-from .shape import cat, narrow, to_dtype
+from .shape import to_dtype
+from .join import cat, narrow
 from .sort import SelectAlongDimBackward, line_dim
 
 _wrap = Tensor._wrap

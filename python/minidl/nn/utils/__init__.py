@@ -17,7 +17,7 @@ import math
 from ... import _C
 from ...graph.grad_mode import no_grad
 from ...ops import array as A
-from ...ops.shape import cat
+from ...ops.join import cat
 from ...tensor import Tensor
 
 
@@ -88,24 +88,6 @@ def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
     """
     for g in _grads(parameters):
         _C.copy_(g._data, _C.clamp(g._data, -float(clip_value), float(clip_value)))
-
-
-def parameters_to_vector(parameters) -> Tensor:
-    """All parameters flattened and concatenated into one 1-D tensor (a detached copy).
-
-    Shapes: parameters of shapes s_1, s_2, ... -> (sum_i prod(s_i),), in iteration order.
-    Useful to count, compare or measure the weights (e.g. their norm) as one vector.
-
-    >>> import minidl as md
-    >>> from minidl import nn
-    >>> lin = nn.Linear(2, 2)
-    >>> with md.no_grad():
-    ...     _ = lin.weight.copy_(md.tensor([[1.0, 2.0], [3.0, 4.0]]))
-    ...     _ = lin.bias.fill_(0.5)
-    >>> nn.utils.parameters_to_vector(lin.parameters())     # weight (row by row), then bias
-    tensor([1.0000, 2.0000, 3.0000, 4.0000, 0.5000, 0.5000])
-    """
-    return cat([p.detach().reshape(-1) for p in parameters])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import copy
 import numpy as np
 
 from ....ops.creation import as_tensor, tensor
-from ....ops.shape import stack
+from ....ops.join import stack
 from ....tensor import Tensor
 from ....dtypes import float64
 
