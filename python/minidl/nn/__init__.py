@@ -31,7 +31,8 @@ from .loss_robust import GaussianNLLLoss, HuberLoss, KLDivLoss, PoissonNLLLoss, 
 from .distance import CosineSimilarity, PairwiseDistance
 from .module import Module
 from .parameter import Parameter
-from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, RNNBase, RNNCellBase
+from .rnn import GRU, LSTM, RNN, RNNBase
+from .rnn_cell import GRUCell, LSTMCell, RNNCell, RNNCellBase
 from .pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from .adaptive_pool import AdaptiveAvgPool1d, AdaptiveMaxPool1d, AdaptiveMaxPool2d
 from .lp_pool import LPPool1d, LPPool2d
