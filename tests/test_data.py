@@ -1,6 +1,8 @@
 """md.datasets and md.utils.data: digits, text corpus, DataLoader, TensorDataset, random_split."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -30,6 +32,40 @@ def test_text_corpus_pydoc():
     assert sum(c.isalpha() for c in text) > 0.6 * len(text)
     with pytest.raises(ValueError, match="unknown corpus"):
         md.datasets.text_corpus("nope")
+
+
+def _write(path, text):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def test_load_fortunes_parses_topic_files(tmp_path):
+    """Entries split at "%" lines, attributions and overstrike dropped, whitespace joined,
+    repeats kept once, entries filed under two topics dropped, the .u8 copy preferred."""
+    _write(tmp_path / "cats", "old latin-1 copy\n%\n")
+    _write(tmp_path / "cats.u8", "Cats  sleep\nall day.\n%\nA _\bc_\ba_\bt.\n\t\t-- Anon\n%\nCats sleep all day.\n%\n"
+                                 "Both.\n%\nCafé\n")
+    _write(tmp_path / "dogs", "Dogs bark.\n%\nBoth.\n%\n")
+    texts, labels, topics = md.datasets.load_fortunes(("cats", "dogs"), root=tmp_path)
+    assert texts == ["Cats sleep all day.", "A cat.", "Café", "Dogs bark."]
+    assert labels.dtype == md.int64 and labels.tolist() == [0, 0, 0, 1] and topics == ("cats", "dogs")
+
+
+def test_load_fortunes_errors(tmp_path):
+    _write(tmp_path / "cats", "Cats.\n")
+    with pytest.raises(FileNotFoundError, match="no topic file 'dogs'.*apt-get install fortunes"):
+        md.datasets.load_fortunes(("cats", "dogs"), root=tmp_path)
+    with pytest.raises(ValueError, match="two or more different"):
+        md.datasets.load_fortunes(("cats", "cats"), root=tmp_path)
+
+
+@pytest.mark.skipif(not os.path.isdir(md.datasets.FORTUNES_DEBIAN_DIR),
+                    reason="Debian's fortunes package is not installed: apt-get install fortunes")
+def test_load_fortunes_real_topics():
+    texts, labels, topics = md.datasets.load_fortunes()
+    counts = np.bincount(labels.numpy(), minlength=len(topics))
+    assert topics == md.datasets.FORTUNE_TOPICS and counts.min() >= 600, counts
+    assert len(set(texts)) == len(texts) and not any("\x08" in t or t.startswith("--") for t in texts)
 
 
 def _ds(n=10):
