@@ -25,6 +25,7 @@ Runs on PyTorch too: ``minidl.models.build(torch.nn).GPT``.
 """
 import importlib
 import math
+import warnings
 
 import numpy as np
 
@@ -42,11 +43,23 @@ def _lib():
 class GPT(nn.Module):
     """Decoder-only Transformer LM. vocab_size tokens, contexts up to ``block_size``;
     ``num_layers`` pre-norm blocks of width ``d_model`` with ``nhead`` heads and a
-    feed-forward of ``dim_feedforward`` (default 4 * d_model). forward(idx (N, T) int64) ->
-    logits (N, T, vocab_size); position t only sees tokens 0..t."""
+    feed-forward of ``dim_feedforward`` (default 4 * d_model) whose ``activation`` is "gelu"
+    (exact, the default), "relu" or a callable (GPT-2's checkpoints use
+    ``nn.GELU(approximate="tanh")``); every LayerNorm uses ``layer_norm_eps``.
+    forward(idx (N, T) int64) -> logits (N, T, vocab_size); position t only sees tokens 0..t.
+
+    ``GPT.from_pretrained(folder)`` / ``save_pretrained(folder)`` read and write a Hugging Face
+    GPT-2 checkpoint folder (see :mod:`minidl.models.gpt2_checkpoint`).
+
+    >>> import minidl as md
+    >>> _ = md.manual_seed(0)
+    >>> m = md.models.GPT(50, 16, d_model=32, nhead=4, num_layers=2, activation=md.nn.GELU(approximate="tanh"))
+    >>> tuple(m(md.tensor([[1, 2, 3]])).shape)
+    (1, 3, 50)
+    """
 
     def __init__(self, vocab_size, block_size, d_model=128, nhead=4, num_layers=4, dim_feedforward=None,
-                 dropout=0.0, bias=True):
+                 dropout=0.0, bias=True, activation="gelu", layer_norm_eps=1e-5):
         super().__init__()
         if block_size < 1 or vocab_size < 1:
             raise ValueError(f"GPT: vocab_size and block_size must be positive, got {vocab_size}, {block_size}")
@@ -54,13 +67,48 @@ class GPT(nn.Module):
         self.tok_emb = nn.Embedding(vocab_size, d_model)
         self.pos_emb = LearnedPositionalEncoding(block_size, d_model, dropout=dropout)
         layer = nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward or 4 * d_model, dropout,
-                                           activation="gelu", batch_first=True, norm_first=True, bias=bias)
-        self.blocks = nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(d_model, bias=bias),
-                                            enable_nested_tensor=False)
+                                           activation=activation, layer_norm_eps=layer_norm_eps, batch_first=True,
+                                           norm_first=True, bias=bias)
+        final_norm = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
+        self.blocks = nn.TransformerEncoder(layer, num_layers, norm=final_norm, enable_nested_tensor=False)
         self.lm_head = nn.Linear(d_model, vocab_size, bias=False)
         self.lm_head.weight = self.tok_emb.weight  # weight tying
         self._init_weights(num_layers)
         self._masks = {}
+
+    @classmethod
+    def from_pretrained(cls, folder):
+        """A GPT with the weights of a Hugging Face GPT-2 checkpoint folder (config.json +
+        model.safetensors, as ``transformers.GPT2LMHeadModel.save_pretrained`` writes it), in
+        eval mode; the layout and the config fields read are in
+        :mod:`minidl.models.gpt2_checkpoint`. GPT-2's checkpoints use the tanh GELU
+        (``activation_function="gelu_new"``): the blocks get ``nn.GELU(approximate="tanh")``.
+
+        >>> import tempfile
+        >>> import minidl as md
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     md.models.GPT(50, 16, d_model=32, nhead=4, num_layers=2).save_pretrained(folder)
+        ...     m = md.models.GPT.from_pretrained(folder)
+        >>> m.vocab_size, m.block_size, m.training
+        (50, 16, False)
+        """
+        from minidl.models.gpt2_checkpoint import load_gpt2  # deferred: build(torch.nn) runs this file on torch
+        return load_gpt2(cls, folder, _lib())
+
+    def save_pretrained(self, folder):
+        """Write this model as a GPT-2 checkpoint folder (config.json with model_type "gpt2" and
+        architectures ["GPT2LMHeadModel"], model.safetensors with GPT2LMHeadModel's keys) that
+        ``transformers.GPT2LMHeadModel.from_pretrained(folder)`` and :meth:`from_pretrained` load.
+
+        >>> import os, tempfile
+        >>> import minidl as md
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     md.models.GPT(50, 16, d_model=32, nhead=4, num_layers=2).save_pretrained(folder)
+        ...     sorted(os.listdir(folder))
+        ['config.json', 'model.safetensors']
+        """
+        from minidl.models.gpt2_checkpoint import save_gpt2  # deferred: build(torch.nn) runs this file on torch
+        save_gpt2(self, folder, _lib())
 
     def _init_weights(self, num_layers):
         init = nn.init
@@ -86,7 +134,9 @@ class GPT(nn.Module):
             raise ValueError(f"GPT: expected token ids of shape (N, T), got {tuple(idx.shape)}")
         t = idx.shape[1]
         if t > self.block_size:
-            raise ValueError(f"GPT: sequence length {t} exceeds block_size {self.block_size}")
+            raise ValueError(f"GPT: sequence length {t} exceeds block_size {self.block_size} (the context: "
+                             f"n_positions of a GPT-2 config); pass the last {self.block_size} tokens")
+        _check_ids(idx, self.vocab_size)
         h = self.pos_emb(self.tok_emb(idx))
         h = self.blocks(h, mask=self.causal_mask(t), is_causal=True)
         return self.lm_head(h)
@@ -180,8 +230,9 @@ class GPT(nn.Module):
         ``use_cache=True`` feeds only the new token through ``forward_with_cache`` each step
         (O(T) work per token); False recomputes the whole context (O(T^2)); both give the same
         tokens. The context is a sliding window of the last ``block_size`` tokens: a longer
-        prompt is cropped, and once the sequence outgrows block_size the positions shift each
-        step, so the cached path recomputes the window then (no speed-up past block_size).
+        prompt is cropped with a warning (``transformers`` warns too, then fails in its position
+        embedding), and once the sequence outgrows block_size the positions shift each step, so
+        the cached path recomputes the window then (no speed-up past block_size).
         Sampling uses a NumPy generator seeded from the library's RNG unless ``rng`` is given.
 
         >>> import minidl as md
@@ -204,6 +255,9 @@ class GPT(nn.Module):
         if idx.dim() != 2 or idx.shape[1] == 0:
             raise ValueError(f"generate: expected a prompt of shape (N, T) with T >= 1, got {tuple(idx.shape)}")
         _check_ids(idx, self.vocab_size)
+        if idx.shape[1] > self.block_size:
+            warnings.warn(f"generate: the prompt has {idx.shape[1]} tokens, more than block_size "
+                          f"{self.block_size} (the context); only its last {self.block_size} are seen", stacklevel=2)
         if rng is None:
             rng = np.random.default_rng(int(lib.randint(0, 2 ** 31 - 1, (1,)).item()))
         was_training = self.training
