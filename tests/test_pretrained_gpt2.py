@@ -81,6 +81,16 @@ def test_gpt2model_keys_without_prefix_and_old_buffers(tmp_path, saved):
     np.testing.assert_allclose(mine(md.tensor(IDS)).detach().numpy(), _logits(theirs, IDS), atol=1e-4, rtol=0)
 
 
+def test_bfloat16_checkpoint_loads_widened_to_float32(tmp_path, saved):
+    theirs = saved[1]
+    torch.manual_seed(0)
+    transformers.GPT2LMHeadModel(theirs.config).to(torch.bfloat16).save_pretrained(tmp_path)
+    mine = md.models.GPT.from_pretrained(tmp_path)
+    assert mine.tok_emb.weight.dtype == md.float32
+    want = transformers.GPT2LMHeadModel.from_pretrained(tmp_path, dtype=torch.float32).eval()
+    np.testing.assert_allclose(mine(md.tensor(IDS)).detach().numpy(), _logits(want, IDS), atol=1e-4, rtol=0)
+
+
 def test_torch_twin_loads_the_checkpoint(saved):
     folder, theirs = saved
     twin = md.models.build(torch.nn).GPT.from_pretrained(folder)

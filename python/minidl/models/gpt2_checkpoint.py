@@ -132,7 +132,9 @@ def load_gpt2(cls, folder, lib):
     """``cls.from_pretrained(folder)``: a GPT (of ``lib``: minidl, or PyTorch for the twin of
     ``build(torch.nn)``) with the weights of the GPT-2 checkpoint in ``folder``, in eval mode,
     its config.json kept as ``model.pretrained_config`` (save_pretrained writes its other fields
-    back). Raises naming every missing, unexpected and mis-shaped key.
+    back). The weights become float32 whatever the file holds (a bfloat16 or float16 checkpoint
+    is widened exactly; ``model.bfloat16()`` afterwards for a 16-bit model). Raises naming every
+    missing, unexpected and mis-shaped key.
 
     >>> import tempfile
     >>> import minidl as md
