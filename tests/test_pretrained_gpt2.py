@@ -91,12 +91,17 @@ def test_bfloat16_checkpoint_loads_widened_to_float32(tmp_path, saved):
     np.testing.assert_allclose(mine(md.tensor(IDS)).detach().numpy(), _logits(want, IDS), atol=1e-4, rtol=0)
 
 
-def test_torch_twin_loads_the_checkpoint(saved):
+def test_torch_twin_loads_and_saves_the_checkpoint(tmp_path, saved):
+    """build(torch.nn).GPT, the same model file on PyTorch, reads and writes the layout too."""
     folder, theirs = saved
     twin = md.models.build(torch.nn).GPT.from_pretrained(folder)
     with torch.no_grad():
         got = twin(torch.tensor(IDS)).numpy()
     np.testing.assert_allclose(got, _logits(theirs, IDS), atol=1e-4, rtol=0)
+    twin.save_pretrained(tmp_path)
+    again = transformers.GPT2LMHeadModel.from_pretrained(tmp_path).eval()
+    for name, p in theirs.state_dict().items():
+        assert torch.equal(p, again.state_dict()[name]), name
 
 
 def test_save_pretrained_loads_in_transformers(tmp_path, saved):
