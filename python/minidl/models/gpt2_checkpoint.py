@@ -204,15 +204,17 @@ def save_gpt2(model, folder, lib) -> None:
     if model.blocks.norm.bias is None:
         raise ValueError("GPT.save_pretrained: GPT-2's layout has biases in every layer; this GPT was built "
                          "with bias=False")
-    dropout = model.pos_emb.dropout.p
+    dropout, inner = model.pos_emb.dropout.p, first.linear1.out_features
     config = dict(getattr(model, "pretrained_config", None) or {"bos_token_id": None, "eos_token_id": None})
     config.update(model_type="gpt2", architectures=["GPT2LMHeadModel"], vocab_size=model.vocab_size,
                   n_positions=model.block_size, n_embd=model.d_model, n_head=first.self_attn.num_heads,
-                  n_layer=len(layers), n_inner=first.linear1.out_features,
+                  n_layer=len(layers), n_inner=None if inner == 4 * model.d_model else inner,  # None: as GPT2Config
                   activation_function=_activation_name(first.activation, lib.nn),
-                  layer_norm_epsilon=first.norm1.eps, embd_pdrop=dropout, attn_pdrop=dropout, resid_pdrop=dropout,
+                  layer_norm_epsilon=first.norm1.eps, resid_pdrop=dropout,
                   tie_word_embeddings=True, scale_attn_weights=True, scale_attn_by_inverse_layer_idx=False,
                   add_cross_attention=False)
+    for field in ("embd_pdrop", "attn_pdrop"):  # GPT's one rate stands for them unless the loaded config had them
+        config.setdefault(field, dropout)
     ours = model.state_dict()
     tensors = {}
     for theirs, (k, t) in key_map(len(layers)).items():
