@@ -325,7 +325,7 @@ class GPT(nn.Module):
 def _check_ids(idx, vocab_size):
     """IndexError naming the first token id outside [0, vocab_size) (torch's embedding does not
     name it)."""
-    ids = idx.numpy()
+    ids = idx.detach().cpu().numpy()  # the torch twin may run on a GPU
     bad = ids[(ids < 0) | (ids >= vocab_size)]
     if bad.size:
         raise IndexError(f"GPT: token id {int(bad[0])} is out of range for vocab_size {vocab_size} "
