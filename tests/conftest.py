@@ -33,6 +33,7 @@ HOW_TO_GET = {
     "scipy.stats": "pip install scipy (scikit-learn, in the test extra, installs it)",
     "tensorboard": "pip install 'minidl[tensorboard]' (or: pip install tensorboard)",
     "safetensors.torch": "pip install 'minidl[safetensors]' (or: pip install safetensors; its torch API needs torch too)",
+    "transformers": "pip install transformers (in the test extra; the reference GPT-2 and BERT run on PyTorch)",
 }
 
 FASHION_MNIST_MISSING = ("Fashion-MNIST not found: apt-get install dataset-fashion-mnist (Debian/Ubuntu), or put "

@@ -109,6 +109,22 @@ def test_addmm(backend, tb):
         assert_close(C.addmm(bias2, a, b), ref_mm(a, b) + bias2, K)
 
 
+@pytest.mark.parametrize("tb", [False, True])
+def test_row_vector_gemv(backend, tb):
+    """M = 1 (one token through a Linear layer) takes the GEMV path of the SIMD sets: K and N
+    around the vector width and its 4-row / 4-vector blocks, strided rows, a bias (beta = 1)."""
+    rng = np.random.default_rng(11)
+    for K, N in [(1, 1), (15, 17), (16, 64), (17, 65), (33, 129), (256, 1024), (1000, 3), (3, 1000), (257, 63)]:
+        a, b = operands(rng, 1, K, N, False, tb)
+        assert_close(C.mm(a, b), ref_mm(a, b), K)
+        bias = rng.standard_normal(N).astype(np.float32)
+        assert_close(C.addmm(bias, a, b), ref_mm(a, b) + bias, K)
+        big = rng.standard_normal((N, K + 5) if tb else (K, N + 5)).astype(np.float32)
+        strided = big[:, :K].T if tb else big[:, :N]  # leading dimension > width
+        row = rng.standard_normal((3, K)).astype(np.float32)[1:2]
+        assert_close(C.mm(row, strided), ref_mm(row, strided), K)
+
+
 def test_beta_zero_ignores_nan_output(backend):
     # mm allocates its output uninitialized (beta = 0); free a NaN-filled block of the same
     # size first so the allocator likely hands it back (a best-effort probe)

@@ -71,6 +71,7 @@ def test_cached_forward_gradcheck():
     assert md.autograd.gradcheck(lambda k, v: m.forward_with_cache(ids, [(k, v)])[0], (k, v))
 
 
+@pytest.mark.filterwarnings("ignore:generate. the prompt has 25 tokens")  # the crop is intended here
 @pytest.mark.parametrize("prompt_len", [1, 4, 11, 25])
 @pytest.mark.parametrize("n", [1, 3])
 def test_cached_generation_equals_recomputation(prompt_len, n):

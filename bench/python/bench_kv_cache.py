@@ -13,8 +13,7 @@ tokens (checked before timing). The four runs alternate (:func:`paired_timeit`);
 
 Columns: tokens/s of each, the cache's speed-up, and minidl / PyTorch speed with the cache.
 The torch column runs this project's cache code on torch ops, not ``transformers``' own
-``generate``: the comparison against ``transformers`` on the same small GPT-2 (issue 17's
-benchmark) needs the GPT-2 weight layout of issue 17 item 2, not in this branch.
+``generate``: bench_gpt_generate.py compares against ``transformers`` on one GPT-2 checkpoint.
 """
 from __future__ import annotations
 

@@ -95,7 +95,10 @@ def load_weights(folder, who: str) -> dict:
                 f"convert it with transformers (model.save_pretrained(folder, safe_serialization=True))"
                 if pickled else "")
         raise FileNotFoundError(f"{who}.from_pretrained: no {WEIGHTS_NAME} in {folder!r}{hint}")
-    return load_safetensors(path)
+    try:
+        return load_safetensors(path)
+    except ValueError as e:  # the validation's message names the tensor, not the file
+        raise ValueError(f"{who}.from_pretrained: {path} is damaged: {e}") from None
 
 
 def _listing(names, limit: int = 6) -> str:
