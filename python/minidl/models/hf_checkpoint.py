@@ -91,9 +91,9 @@ def load_weights(folder, who: str) -> dict:
     if not os.path.isfile(path):
         pickled = [n for n in ("pytorch_model.bin", "tf_model.h5", "flax_model.msgpack")
                    if os.path.isfile(os.path.join(folder, n))]
-        hint = (f"; it holds {pickled[0]}, which minidl does not read (a pickle can run code when loaded): "
-                f"convert it with transformers (model.save_pretrained(folder, safe_serialization=True))"
-                if pickled else "")
+        hint = (f"; it holds {pickled[0]}, which minidl does not read (minidl reads safetensors only; a "
+                f"pytorch_model.bin is a pickle, which can run code when loaded): convert it with transformers "
+                f"(model.save_pretrained(folder, safe_serialization=True))" if pickled else "")
         raise FileNotFoundError(f"{who}.from_pretrained: no {WEIGHTS_NAME} in {folder!r}{hint}")
     try:
         return load_safetensors(path)
