@@ -129,12 +129,13 @@ class SentenceEncoder(nn.Module):
     def from_pretrained(cls, folder=None) -> "SentenceEncoder":
         """The encoder of a sentence-transformers folder: :meth:`BertModel.from_pretrained`,
         :meth:`Tokenizer.from_pretrained`, ``max_seq_length`` from sentence_bert_config.json
-        (else the model's max_position_embeddings) and Normalize from modules.json. A folder
+        (else the model's max_position_embeddings) and Normalize from modules.json; in eval() mode
+        (call train() to fine-tune with dropout). A folder
         that pools otherwise than by the mean, or stacks other modules, is refused."""
         folder = pretrained_folder() if folder is None else os.fspath(folder)
         bert = BertModel.from_pretrained(folder)
         max_seq_length, normalize = _pipeline(folder)
-        return cls(bert, Tokenizer.from_pretrained(folder), max_seq_length, normalize)
+        return cls(bert, Tokenizer.from_pretrained(folder), max_seq_length, normalize).eval()
 
     def forward(self, batch: dict, normalize: bool | None = None) -> Tensor:
         out = self.bert(batch["input_ids"], attention_mask=batch["attention_mask"],
