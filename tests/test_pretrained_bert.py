@@ -197,6 +197,23 @@ def test_save_pretrained_loads_in_transformers(tmp_path):
         np.testing.assert_array_equal(again.state_dict()[key].numpy(), value.numpy())
 
 
+def test_training_a_loaded_model_leaves_its_file_alone(small_folder):
+    """The parameters are copy-on-write views of the memory-mapped model.safetensors."""
+    path = small_folder / "model.safetensors"
+    before = path.read_bytes()
+    model = md.models.BertModel.from_pretrained(small_folder).train()
+    weight = model.pooler.dense.weight
+    start = weight.detach().numpy().copy()
+    opt = md.optim.SGD(model.parameters(), lr=0.1)
+    model(md.tensor([[1, 2, 3]]))[1].sum().backward()
+    opt.step()
+    assert not np.array_equal(weight.detach().numpy(), start)
+    assert path.read_bytes() == before
+    model.save_pretrained(small_folder)      # over the file it was loaded from
+    again = md.models.BertModel.from_pretrained(small_folder)
+    np.testing.assert_array_equal(again.pooler.dense.weight.detach().numpy(), weight.detach().numpy())
+
+
 def test_minilm_save_pretrained_round_trip(minilm, tmp_path):
     md_model, torch_model = minilm
     md_model.save_pretrained(tmp_path)

@@ -15,7 +15,9 @@ minidl fp32. Targets: minidl fp32 >= PyTorch fp32; minidl bf16 >= 1.5 x minidl f
 
 Load: ``md.models.BertModel.from_pretrained`` vs ``transformers.BertModel.from_pretrained``,
 each in a fresh subprocess: seconds for the call, and the growth of the peak RSS
-(``resource.getrusage(RUSAGE_SELF).ru_maxrss``) from after the imports to after the load.
+(``resource.getrusage(RUSAGE_SELF).ru_maxrss``) from after the imports to after the load, and
+to after one small forward pass (minidl's weights are copy-on-write views of the memory-mapped
+file: a page counts once something reads it, which the forward does for every weight).
 Medians over --loads subprocesses.
 """
 from __future__ import annotations
@@ -41,15 +43,23 @@ lib, folder = sys.argv[1], sys.argv[2]
 if lib == "minidl":
     import minidl as md
     load = md.models.BertModel.from_pretrained
+    def forward(model):
+        with md.no_grad():
+            model(md.ones(1, 8, dtype=md.int64))
 else:
     import torch, transformers
     load = lambda f: transformers.BertModel.from_pretrained(f).eval()
+    def forward(model):
+        with torch.no_grad():
+            model(torch.ones(1, 8, dtype=torch.int64))
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
 model = load(folder)
 seconds = time.perf_counter() - t0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"seconds": seconds, "mib": (peak - base) / 1024}))
+forward(model)  # touches every weight (minidl's are memory-mapped: read from the file when used)
+used = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": seconds, "mib": (peak - base) / 1024, "used_mib": (used - base) / 1024}))
 """
 
 
@@ -106,9 +116,9 @@ def load_cost(loads, folder):
             out = run_child([sys.executable, "-c", LOAD_CHILD, lib, folder], env=env, capture_output=True,
                             text=True, check=True)
             runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        rows.append([lib, statistics.median(r["seconds"] for r in runs), statistics.median(r["mib"] for r in runs)])
+        rows.append([lib] + [statistics.median(r[k] for r in runs) for k in ("seconds", "mib", "used_mib")])
     print(f"\nfrom_pretrained (fresh subprocess each, median of {loads})")
-    print_table(["library", "load s", "peak RSS growth MiB"], rows)
+    print_table(["library", "load s", "peak RSS growth MiB", "after 1 forward MiB"], rows)
 
 
 def main():
