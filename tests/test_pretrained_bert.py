@@ -382,6 +382,8 @@ def test_tokenizer_bad_input(tmp_path, monkeypatch, folder):
         tok(["fine", 3])
     with pytest.raises(ValueError, match="max_length must be a positive int"):
         tok("x", max_length=0)
+    with pytest.raises(ValueError, match="padding and truncation must be True or False"):
+        tok("x", padding="max_length")
     with pytest.raises(ValueError, match="padding=False needs texts of equal length"):
         tok(["a", "a b c"], padding=False)
     assert tok(["a b", "c d"], padding=False)["input_ids"].shape == (2, 4)

@@ -127,6 +127,10 @@ class Tokenizer:
             if not isinstance(t, str):
                 raise TypeError(f"Tokenizer: texts must be a str or a list of str, got a list holding "
                                 f"{type(t).__name__}")
+        if not isinstance(padding, bool) or not isinstance(truncation, bool):
+            raise ValueError(f"Tokenizer: padding and truncation must be True or False (padding=True pads to the "
+                             f"longest text, as transformers' padding='longest'), got padding={padding!r}, "
+                             f"truncation={truncation!r}")
         if max_length is None:
             max_length = self.model_max_length
         if not isinstance(max_length, int) or max_length < 1:
