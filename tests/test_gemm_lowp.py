@@ -105,8 +105,12 @@ def test_amx_tiles_at_their_edges(rng):
     for M, N, K in [(16, 16, 32), (17, 33, 33), (31, 16, 63), (33, 47, 64), (64, 32, 1025), (257, 70, 40)]:
         for ta, tb in [(0, 0), (0, 1), (1, 0), (1, 1)]:
             a, b, aa, bb = _operands(rng, M, N, K, BF16, ta, tb)
-            err = np.abs(_C.mm(aa, bb, True) - a.astype(np.float64) @ b.astype(np.float64))
+            got = _C.mm(aa, bb, True)
+            err = np.abs(got - a.astype(np.float64) @ b.astype(np.float64))
             assert (err <= _bound(a, b)).all(), (M, N, K, ta, tb, float(err.max()))
+            with md.backend.using("scalar"):   # the reference path: widened to float32, sgemm
+                ref = _C.mm(aa, bb, True)
+            assert (np.abs(got - ref) <= 2 * _bound(a, b)).all(), (M, N, K, ta, tb)
     a, b, _, bt = _operands(rng, 40, 37, 96, BF16, 0, 1)
     bias = rng.standard_normal(37).astype(BF16)
     ref = bias.astype(np.float64) + a.astype(np.float64) @ b.astype(np.float64)
