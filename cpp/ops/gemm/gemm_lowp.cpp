@@ -2,11 +2,21 @@
 // the portable path (widen to float32, then sgemm).
 //
 // Threads: as in gemm.cpp, C is cut into one independent piece per thread along N (whole
-// 32-column panels) when N >= M, else along M (whole 12-row panels); no barriers.
+// 32-column panels) when N >= M, else along M (whole 12-row panels, 32 for AMX); no barriers.
+//
+// bfloat16 paths, fastest first: AMX tiles (gemm_amx_simd.cpp) when the CPU has AMX-BF16 and
+// Linux lets this process use the tile registers; vdpbf16ps (gemm_lowp_simd.cpp) on an
+// AVX512-BF16 CPU; else widen to float32 and call sgemm.
 #include "gemm_lowp.h"
 
 #include <algorithm>
 #include <memory>
+
+#if defined(__linux__) && defined(__x86_64__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "ops/copy/copy.h"
 #include "core/dispatch.h"
@@ -14,6 +24,7 @@
 #include "core/parallel.h"
 
 MINIDL_SIMD_TABLE(minidl::GemmBf16Simd, gemm_bf16_simd)
+MINIDL_SIMD_TABLE(minidl::GemmBf16Simd, gemm_amx_simd)
 
 namespace minidl {
 namespace {
@@ -24,6 +35,34 @@ const GemmBf16Simd* bf16_kernel() {
   if (!t || !t->gemm) return nullptr;
   static const bool has = cpu_has_avx512_bf16();
   return has ? t : nullptr;
+}
+
+// AMX-TILE and AMX-BF16 in CPUID, and the tile data state granted by Linux: since kernel 5.16 a
+// process must ask for it (arch_prctl ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) before its first
+// tile instruction, which would otherwise fault. Asked once, for the whole process.
+bool amx_ready() {
+#if defined(__linux__) && defined(__x86_64__)
+  static const bool ready = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    const bool amx_bf16 = (d >> 22) & 1u, amx_tile = (d >> 24) & 1u;
+    if (!amx_bf16 || !amx_tile) return false;
+    constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+  }();
+  return ready;
+#else
+  return false;
+#endif
+}
+
+// The AMX kernel when the active set is AVX-512 and the CPU and OS allow it. Products with fewer
+// than 16 rows or columns or 32 k values would fill a fraction of a tile: vdpbf16ps does those.
+const GemmBf16Simd* amx_kernel(int64_t M, int64_t N, int64_t K) {
+  if (M < 16 || N < 16 || K < 32) return nullptr;
+  const GemmBf16Simd* t = gemm_amx_simd_active();
+  if (!t || !t->gemm || !bf16_kernel()) return nullptr;
+  return amx_ready() ? t : nullptr;
 }
 
 // Below this many multiply-adds waking the team costs more than it saves (as in gemm.cpp).
@@ -84,7 +123,8 @@ void check_dtype(DType dt) {
 }  // namespace
 
 const char* gemm_lowp_path(DType dt) {
-  return dt == DType::bf16 && bf16_kernel() ? "avx512_bf16" : "convert_f32";
+  if (dt != DType::bf16 || !bf16_kernel()) return "convert_f32";
+  return amx_kernel(16, 16, 32) ? "amx_bf16" : "avx512_bf16";
 }
 
 void gemm_lowp(DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
@@ -93,6 +133,10 @@ void gemm_lowp(DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, floa
   check_dtype(dt);
   if (M <= 0 || N <= 0) return;
   if (dt == DType::bf16) {
+    if (const GemmBf16Simd* k = amx_kernel(M, N, K)) {
+      bf16_threaded(k, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      return;
+    }
     if (const GemmBf16Simd* k = bf16_kernel()) {
       bf16_threaded(k, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
       return;
@@ -120,7 +164,8 @@ void gemm_lowp_batched(DType dt, bool ta, bool tb, int64_t batch, int64_t M, int
                        int64_t ldb, int64_t sb, float beta, float* C, int64_t ldc, int64_t sc) {
   check_dtype(dt);
   if (batch <= 0 || M <= 0 || N <= 0) return;
-  const GemmBf16Simd* k = dt == DType::bf16 ? bf16_kernel() : nullptr;
+  const GemmBf16Simd* amx = dt == DType::bf16 ? amx_kernel(M, N, K) : nullptr;
+  const GemmBf16Simd* k = amx ? amx : dt == DType::bf16 ? bf16_kernel() : nullptr;
   const int64_t fma = M * N * std::max<int64_t>(K, 1);
   int nt = num_threads();
 #ifdef _OPENMP

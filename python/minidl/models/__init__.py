@@ -31,6 +31,9 @@ from .positional import LearnedPositionalEncoding, SinusoidalPositionalEncoding,
 from .gpt import GPT
 from .bert import BertClassifier
 from .seq2seq import Seq2SeqTransformer
+from .bert_model import BertModel, BertModelOutput
+from .tokenizer import Tokenizer
+from .sentence_encoder import SentenceEncoder, mean_pooling
 
 # in dependency order: a file sees the names built by the files before it
 _MODEL_FILES = ("lenet", "cifar_resnet", "positional", "gpt", "bert", "seq2seq")
@@ -38,7 +41,9 @@ _BUILT: dict = {}
 
 __all__ = ["LeNet", "BasicBlock", "Bottleneck", "ResNet", "resnet", "plain_resnet", "resnet20",
            "resnet32", "resnet44", "resnet56", "resnet110", "build", "GPT", "BertClassifier",
-           "Seq2SeqTransformer", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding", "sinusoidal_table"]
+           "Seq2SeqTransformer", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding", "sinusoidal_table",
+           "BertModel", "BertModelOutput", "Tokenizer",
+           "SentenceEncoder", "mean_pooling"]
 
 
 def build(nn) -> types.SimpleNamespace:

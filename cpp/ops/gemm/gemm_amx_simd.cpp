@@ -1,0 +1,190 @@
+// BF16 GEMM with float32 accumulation on Intel AMX (Advanced Matrix Extensions: AMX-TILE +
+// AMX-BF16, Sapphire Rapids and later), for one thread. Compiled per ISA like every *_simd.cpp;
+// only the AVX-512 build has a kernel, and cpp/ops/gemm/gemm_lowp.cpp calls it only when the
+// CPU reports AMX and Linux granted this process the tile state (arch_prctl, see there).
+//
+// Why AMX: on these CPUs vdpbf16ps (gemm_lowp_simd.cpp) issues on one port, so its 2 x 16
+// multiply-adds per instruction only match the 2 ports x 16 of float32 FMA: bfloat16 was no
+// faster than float32 (measured 55 vs 90-138 GFLOP/s, 1 thread, MiniLM's Linear shapes
+// 4096 x 384 x {384, 1536}). One tdpbf16ps multiplies a 16 x 32 bf16 tile by a 32 x 16 one into
+// a 16 x 16 float32 tile: 8192 multiply-adds per instruction.
+//
+// Tiles (8 registers tmm0..7, each up to 16 rows x 64 bytes), all configured 16 x 64 bytes:
+//   tmm0..3  C block 32 x 32 float32, as 2 x 2 tiles of 16 x 16
+//   tmm4, 5  A rows i..i+15 and i+16..i+31, 32 k values each (bf16, row-major: a row is 64 B)
+//   tmm6, 7  B columns j..j+15 and j+16..j+31 for 16 k pairs, in the "VNNI" layout the
+//            instruction wants: tile row kp holds, per column n, the word (B[2kp][n], B[2kp+1][n])
+//   tdpbf16ps tmm_c, tmm_a, tmm_b: C[m][n] += sum_kp A[m][2kp] B[2kp][n] + A[m][2kp+1] B[2kp+1][n]
+//   (products of two bf16 are exact in float32; the sums round to float32, denormals flush).
+// Packing: B into 32-column panels of 32-bit pair words (panel row = 128 B, so the two B tiles
+// of a panel are its left and right 64 B with a 128 B stride), k padded with zeros to a
+// multiple of 32; A into row-major rows of kc padded to a multiple of 32 (zero rows below M).
+// Blocking (Goto/BLIS order, sizes counted in k values):
+//   kKC = 1024: a packed B panel 1024 x 32 x 2 B = 64 KiB, re-read for every 32-row block from L2;
+//   kMC = 256 rows: packed A block 256 x 1024 x 2 B = 512 KiB, in the L2 (2 MiB per core);
+//   kNC = 1024 columns: packed B 1024 x 1024 x 2 B = 2 MiB.
+#include <cstring>
+
+#include "gemm_lowp.h"
+#include "core/vec.h"
+#include "core/pack_buffer.h"
+
+namespace minidl {
+namespace MINIDL_ISA_NS {
+namespace {
+
+#if defined(__AVX512F__) && defined(__AVX512BF16__) && defined(__AVX512BW__) && defined(__x86_64__) && \
+    defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+
+constexpr int64_t kBlock = 32;                     // C block edge (2 tiles of 16)
+constexpr int64_t kKC = 1024, kMC = 256, kNC = 1024;
+
+inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+thread_local PackBuffer<uint16_t> t_amx_a;
+thread_local PackBuffer<uint32_t> t_amx_b;
+
+// The 64-byte tile configuration (Intel SDM, LDTILECFG): palette 1, 8 tiles of 16 x 64 B.
+struct alignas(64) TileConfig {
+  uint8_t palette_id = 1, start_row = 0, reserved[14] = {};
+  uint16_t colsb[16] = {64, 64, 64, 64, 64, 64, 64, 64};
+  uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
+};
+
+// pa[r * kc_pad + k] = op(A)[i0 + r][p0 + k], zero for k >= kc and r >= mc; mc_pad rows.
+void pack_a_rows(bool ta, const uint16_t* A, int64_t lda, int64_t i0, int64_t p0, int64_t mc, int64_t kc,
+                 int64_t mc_pad, int64_t kc_pad, uint16_t* pa) {
+  if (!ta) {
+    for (int64_t r = 0; r < mc; ++r) {
+      std::memcpy(pa + r * kc_pad, A + (i0 + r) * lda + p0, kc * 2);
+      std::memset(pa + r * kc_pad + kc, 0, (kc_pad - kc) * 2);
+    }
+  } else {  // A stored K x M: read along rows of A (contiguous in i), write down columns
+    for (int64_t r = 0; r < mc; ++r) std::memset(pa + r * kc_pad + kc, 0, (kc_pad - kc) * 2);
+    for (int64_t k = 0; k < kc; ++k) {
+      const uint16_t* s = A + (p0 + k) * lda + i0;
+      for (int64_t r = 0; r < mc; ++r) pa[r * kc_pad + k] = s[r];
+    }
+  }
+  std::memset(pa + mc * kc_pad, 0, (mc_pad - mc) * kc_pad * 2);
+}
+
+// Panel q (columns j0 + 32q ..) at pb + q * kp_pad * 32: word [kp * 32 + j] =
+// (op(B)[p0 + 2kp][j], op(B)[p0 + 2kp + 1][j]), zero outside kc x nc.
+void pack_b_pairs(bool tb, const uint16_t* B, int64_t ldb, int64_t p0, int64_t j0, int64_t kc, int64_t nc,
+                  int64_t kp_pad, uint32_t* pb) {
+  const int64_t panels = (nc + kBlock - 1) / kBlock;
+  std::memset(pb, 0, panels * kp_pad * kBlock * 4);
+  for (int64_t j = 0; j < nc; ++j) {
+    uint32_t* d = pb + (j / kBlock) * kp_pad * kBlock + j % kBlock;
+    if (tb) {  // B stored N x K (x @ W.T): a k pair of column j is one 32-bit word of row j
+      const uint16_t* s = B + (j0 + j) * ldb + p0;
+      int64_t kp = 0;
+      for (; 2 * kp + 1 < kc; ++kp) {
+        uint32_t w;
+        std::memcpy(&w, s + 2 * kp, 4);
+        d[kp * kBlock] = w;
+      }
+      if (kc & 1) d[kp * kBlock] = s[kc - 1];
+    } else {
+      const uint16_t* s = B + p0 * ldb + j0 + j;
+      for (int64_t kp = 0; 2 * kp < kc; ++kp) {
+        const uint32_t lo = s[2 * kp * ldb], hi = 2 * kp + 1 < kc ? s[(2 * kp + 1) * ldb] : 0;
+        d[kp * kBlock] = lo | (hi << 16);
+      }
+    }
+  }
+}
+
+// c[r][0..n) = alpha * acc[r] + beta * c[r], for r < m (acc: 32 x 32 float32, row stride 32)
+void store_block(const float* acc, float* c, int64_t ldc, int64_t m, int64_t n, float alpha, float beta) {
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  for (int h = 0; h < 2; ++h) {
+    const int64_t w = n - 16 * h;
+    if (w <= 0) break;
+    const __mmask16 mask = w >= 16 ? __mmask16(0xffff) : __mmask16((1u << w) - 1u);
+    for (int64_t r = 0; r < m; ++r) {
+      float* cr = c + r * ldc + 16 * h;
+      __m512 v = _mm512_loadu_ps(acc + r * kBlock + 16 * h);
+      if (alpha != 1.0f) v = _mm512_mul_ps(v, va);
+      if (beta == 1.0f) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, cr));
+      else if (beta != 0.0f) v = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask, cr), v);
+      _mm512_mask_storeu_ps(cr, mask, v);
+    }
+  }
+}
+
+__attribute__((target("amx-tile,amx-bf16")))
+void gemm_amx_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A,
+                    int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) {
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    return;
+  }
+  const int64_t kc_max = round_up(min64(K, kKC), kBlock);
+  uint16_t* pa = t_amx_a.get(round_up(min64(M, kMC), kBlock) * kc_max);
+  uint32_t* pb = t_amx_b.get(round_up(min64(N, kNC), kBlock) * kc_max / 2);
+  alignas(64) float acc[kBlock * kBlock];
+  TileConfig config;
+  _tile_loadconfig(&config);  // per thread: the tile state belongs to the thread that loads it
+  for (int64_t jc = 0; jc < N; jc += kNC) {
+    const int64_t nc = min64(kNC, N - jc);
+    for (int64_t pc = 0; pc < K; pc += kKC) {
+      const int64_t kc = min64(kKC, K - pc), kc_pad = round_up(kc, kBlock), kp_pad = kc_pad / 2;
+      const float beta_pc = pc == 0 ? beta : 1.0f;
+      pack_b_pairs(tb, B, ldb, pc, jc, kc, nc, kp_pad, pb);
+      for (int64_t ic = 0; ic < M; ic += kMC) {
+        const int64_t mc = min64(kMC, M - ic), mc_pad = round_up(mc, kBlock);
+        pack_a_rows(ta, A, lda, ic, pc, mc, kc, mc_pad, kc_pad, pa);
+        for (int64_t jr = 0; jr < nc; jr += kBlock) {
+          const uint32_t* bp = pb + (jr / kBlock) * kp_pad * kBlock;
+          for (int64_t ir = 0; ir < mc; ir += kBlock) {
+            const uint16_t* a0 = pa + ir * kc_pad;
+            const bool two_rows = mc - ir > 16;  // the lower 16 rows are padding otherwise
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+            for (int64_t kp = 0; kp < kp_pad; kp += 16) {
+              _tile_loadd(4, a0 + 2 * kp, kc_pad * 2);
+              _tile_loadd(6, bp + kp * kBlock, kBlock * 4);
+              _tile_loadd(7, bp + kp * kBlock + 16, kBlock * 4);
+              _tile_dpbf16ps(0, 4, 6);
+              _tile_dpbf16ps(1, 4, 7);
+              if (two_rows) {
+                _tile_loadd(5, a0 + 16 * kc_pad + 2 * kp, kc_pad * 2);
+                _tile_dpbf16ps(2, 5, 6);
+                _tile_dpbf16ps(3, 5, 7);
+              }
+            }
+            _tile_stored(0, acc, kBlock * 4);
+            _tile_stored(1, acc + 16, kBlock * 4);
+            if (two_rows) {
+              _tile_stored(2, acc + 16 * kBlock, kBlock * 4);
+              _tile_stored(3, acc + 16 * kBlock + 16, kBlock * 4);
+            }
+            store_block(acc, C + (ic + ir) * ldc + jc + jr, ldc, min64(kBlock, mc - ir), min64(kBlock, nc - jr),
+                        alpha, beta_pc);
+          }
+        }
+      }
+    }
+  }
+  _tile_release();
+}
+
+}  // namespace
+extern const GemmBf16Simd gemm_amx_simd = {&gemm_amx_block, static_cast<int>(kBlock), static_cast<int>(kBlock)};
+
+#else  // no AMX in this build: gemm_lowp.cpp uses the vdpbf16ps kernel or widens to float32
+
+}  // namespace
+extern const GemmBf16Simd gemm_amx_simd = {nullptr, 0, 0};
+
+#endif
+
+}  // namespace MINIDL_ISA_NS
+}  // namespace minidl
