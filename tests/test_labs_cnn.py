@@ -15,7 +15,7 @@ from minidl import labs  # noqa: E402
 
 def test_registered_with_questions():
     names = labs.list_labs()
-    assert names["resnet"].endswith("?") and names["transfer"].endswith("?")
+    assert names["resnet"].endswith("?") and names["transfer-digits"].endswith("?")
 
 
 @pytest.mark.slow  # 26 s on 2 busy cores (pytest --durations)
@@ -41,7 +41,7 @@ def test_resnet_plain_deep_degrades_residual_does_not(tmp_path, seed):
 @pytest.mark.slow  # 3-4 s on 2 busy cores (pytest --durations)
 @pytest.mark.parametrize("seed", [0, 1])
 def test_transfer_few_shot(tmp_path, seed):
-    r = labs.run("transfer", quick=True, out=tmp_path, seed=seed)
+    r = labs.run("transfer-digits", quick=True, out=tmp_path, seed=seed)
     acc = r["accuracy"]
     assert set(acc) == {"from scratch", "frozen backbone", "full fine-tune", "progressive unfreeze"}
     assert r["pretrain_accuracy"] > 0.97 and r["test_size"] > 700
