@@ -33,6 +33,7 @@ def test_pretrained_frozen_encoder_beats_scratch(tmp_path_factory):
     params = {m: r[k]["trainable"] for m, r in res["results"].items()}
     assert k == 20 and res["test_size"] == 160 and res["topics"] == md.datasets.FORTUNE_TOPICS
     assert acc["frozen encoder"] >= acc["from scratch"] + 0.15, acc
+    assert res["pretrained_wins"], acc
     assert acc["frozen encoder"] > 0.45 and acc["full fine-tune"] > 0.45, acc   # chance 0.25
     assert params["frozen encoder"] == 384 * 4 + 4                            # the linear head alone
     assert params["from scratch"] == params["full fine-tune"] == params["progressive unfreeze"] > 22_000_000
