@@ -293,6 +293,7 @@ def _plot(out, results, sizes, classes):
     ax.axhline(1 / classes, color="grey", lw=1, ls="--", label="chance")
     ax.set_xscale("log")
     ax.set_xticks(sizes, [str(k) for k in sizes])
+    ax.minorticks_off()   # the log axis would label 3x10^1, 4x10^1 ... between the sizes
     ax.set_xlabel("training examples per class (log scale)")
     ax.set_ylabel("test accuracy")
     ax.set_title("Pretrained MiniLM vs the same network from scratch (fortunes topics)")
