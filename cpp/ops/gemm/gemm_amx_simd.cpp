@@ -23,6 +23,9 @@
 //   kKC = 1024: a packed B panel 1024 x 32 x 2 B = 64 KiB, re-read for every 32-row block from L2;
 //   kMC = 256 rows: packed A block 256 x 1024 x 2 B = 512 KiB, in the L2 (2 MiB per core);
 //   kNC = 1024 columns: packed B 1024 x 1024 x 2 B = 2 MiB.
+// Two entry points share the blocked loop (amx_blocked): gemm_amx_block stores float32 C with
+// alpha/beta; gemm_amx_bf16_out (a Linear layer under autocast) takes the whole k range in one
+// block, adds the bias and rounds to bfloat16 at the store, so the float32 C never reaches memory.
 #include <algorithm>
 #include <cstring>
 
