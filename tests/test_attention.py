@@ -278,3 +278,34 @@ def test_sdpa_bfloat16_inputs_compute_in_float32(rng):
     assert all(t.grad.dtype == md.bfloat16 for t in ts)
     ref = TF.scaled_dot_product_attention(*(torch.tensor(a).bfloat16().float() for a in arrays), is_causal=True)
     np.testing.assert_allclose(out.float().detach().numpy(), ref.numpy(), rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize("layout", ["heads_split", "permuted", "sliced", "expanded"])
+def test_sdpa_bfloat16_strided_inputs_same_as_contiguous(rng, layout):
+    # bfloat16 q/k/v are widened in their memory order when they are a permutation of a
+    # contiguous array (the heads split of a Transformer), else copied: the result must not
+    # depend on the layout, values and gradients alike
+    def make(a):
+        t = md.tensor(a).bfloat16()
+        if layout == "heads_split":     # (N, L, H*E) -> (N, H, L, E) view
+            n, h, l, e = a.shape
+            return t.transpose(1, 2).contiguous().view(n, l, h * e).view(n, l, h, e).transpose(1, 2)
+        if layout == "permuted":
+            return t.permute(3, 1, 2, 0).contiguous().permute(3, 1, 2, 0)
+        if layout == "sliced":          # one half of a wider tensor: gaps, not a permutation
+            return md.stack([t, t], 2)[:, :, 0]
+        return t[:1].expand(a.shape[0], -1, -1, -1)  # stride 0 along the batch
+    arrays = _inputs(rng, (3, 2, 7, 8), (3, 2, 9, 8), (3, 2, 9, 8))
+    if layout == "expanded":
+        arrays = [np.repeat(a[:1], 3, axis=0) for a in arrays]
+    views = [make(a).requires_grad_() if layout != "expanded" else make(a) for a in arrays]
+    conts = [md.tensor(a).bfloat16().requires_grad_() for a in arrays]
+    assert all(not v.is_contiguous() for v in views)
+    out_v = F.scaled_dot_product_attention(*views)
+    out_c = F.scaled_dot_product_attention(*conts)
+    np.testing.assert_array_equal(out_v.float().detach().numpy(), out_c.float().detach().numpy())
+    if layout != "expanded":
+        out_v.float().sum().backward()
+        out_c.float().sum().backward()
+        for v, c in zip(views, conts):
+            np.testing.assert_array_equal(v.grad.float().numpy(), c.grad.float().numpy())

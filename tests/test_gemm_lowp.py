@@ -12,7 +12,8 @@ Exact agreement (identical math):
     (their rounding inside a tile row is not documented bit for bit: held to the float64 bound);
   * the portable path (float16 everywhere, bfloat16 on the avx2/scalar sets) equals sgemm on the
     widened operands bit for bit, on every kernel set;
-  * a 16-bit result is the float32 accumulator rounded to nearest even.
+  * a 16-bit result is the float32 accumulator rounded to nearest even (on an AMX CPU, for
+    bfloat16 and K <= 4096, rounded at the kernel's store without a float32 C in memory).
 """
 from __future__ import annotations
 
@@ -149,6 +150,56 @@ def test_addmm_and_bmm(rng, dt):
     ref = x.astype(np.float64) @ np.swapaxes(w, 1, 2).astype(np.float64)
     assert got.shape == (5, 11, 23)
     assert np.abs(got - ref).max() <= 20 * 2.0 ** -24 * np.abs(ref).max() + 1e-6
+
+
+def _bits(x):
+    return x.view(np.uint16)
+
+
+def test_amx_one_pass_bfloat16_output(rng):
+    """bfloat16 results of mm/addmm come from the AMX kernel's one-pass path (bias added and
+    the float32 sum rounded at the store, gemm_bf16_out) for K <= 4096: for K <= 1024 (one
+    k block on both paths) the same bits as the float32 product plus bias, cast; beyond, one
+    rounding of a float32 sum held to the float64 bound; K > 4096, bias shapes other than a row,
+    and the scalar set take the two-pass path; 1 and 2 threads give the same bits."""
+    if _C.gemm_lowp_path("bfloat16") != "amx_bf16":
+        pytest.skip("this CPU (or the active kernel set) has no AMX-BF16")
+    for M, N, K in [(16, 16, 32), (17, 33, 33), (31, 16, 63), (33, 47, 64), (64, 70, 1024), (257, 70, 40)]:
+        for ta, tb in [(0, 0), (0, 1), (1, 0), (1, 1)]:
+            a, b, aa, bb = _operands(rng, M, N, K, BF16, ta, tb)
+            np.testing.assert_array_equal(_bits(_C.mm(aa, bb)), _bits(_C.mm(aa, bb, True).astype(BF16)))
+            for bias in (rng.standard_normal(N).astype(BF16), rng.standard_normal((1, N)).astype(BF16)):
+                got = _C.addmm(bias, aa, bb)
+                assert got.dtype == BF16 and got.shape == (M, N)
+                np.testing.assert_array_equal(_bits(got), _bits(_C.addmm(bias, aa, bb, True).astype(BF16)))
+    for M, N, K in [(40, 50, 1025), (33, 47, 4096)]:   # one k block here, several in the float32 path
+        a, b, _, bt = _operands(rng, M, N, K, BF16, 0, 1)
+        bias = rng.standard_normal(N).astype(BF16)
+        got = _C.addmm(bias, a, bt).astype(np.float64)
+        ref = bias.astype(np.float64) + a.astype(np.float64) @ b.astype(np.float64)
+        assert (np.abs(got - ref) <= _bound(a, b) + 2.0 ** -8 * np.abs(got)).all(), (M, N, K)
+    a, b, _, _ = _operands(rng, 20, 30, 4097, BF16, 0, 0)     # K past the one-pass limit
+    np.testing.assert_array_equal(_bits(_C.mm(a, b)), _bits(_C.mm(a, b, True).astype(BF16)))
+    a, b, _, _ = _operands(rng, 20, 30, 50, BF16, 0, 0)
+    full_bias = rng.standard_normal((20, 30)).astype(BF16)      # not a row: two-pass path
+    np.testing.assert_array_equal(_bits(_C.addmm(full_bias, a, b)),
+                                  _bits(_C.addmm(full_bias, a, b, True).astype(BF16)))
+    a, b, _, bt = _operands(rng, 300, 200, 700, BF16, 0, 1)
+    bias = rng.standard_normal(200).astype(BF16)
+    with md.backend.using("scalar"):   # the reference path: widened to float32, sgemm, cast
+        ref = _C.addmm(bias, a, bt).astype(np.float64)
+    got = _C.addmm(bias, a, bt).astype(np.float64)
+    assert (np.abs(got - ref) <= 2 * _bound(a, b) + 2.0 ** -8 * (np.abs(got) + np.abs(ref))).all()
+    threads = md.get_num_threads()
+    try:
+        for shape in [(300, 700, 200), (700, 300, 200)]:   # split along N, then along M
+            a, b, _, _ = _operands(rng, *shape, BF16, 0, 0)
+            md.set_num_threads(1)
+            c1 = _C.mm(a, b)
+            md.set_num_threads(2)
+            np.testing.assert_array_equal(_bits(_C.mm(a, b)), _bits(c1))
+    finally:
+        md.set_num_threads(threads)
 
 
 def test_threads_split_gives_same_bits(rng):

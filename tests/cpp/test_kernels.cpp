@@ -253,6 +253,34 @@ int main() {
         }
   }
 
+  // bfloat16 GEMM with its bias and rounding in one pass (gemm_bf16_out, the AMX kernel's
+  // epilogue): where a kernel takes it, K <= 1024 gives the bits of the float32 path (bias in
+  // C, beta = 1, then a cast); where none does, it returns false and writes nothing.
+  for (Isa isa : all_sets) {
+    for (int64_t K : {33, 129, 1024})
+      for (int tt = 0; tt < 4; ++tt) {
+        const bool ta = tt & 1, tb = tt & 2;
+        const int64_t M = 29, N = 70;
+        std::vector<float> a = random_vec(M * K, 1.f, 8), b = random_vec(K * N, 1.f, 9), bias = random_vec(N, 1.f, 10);
+        std::vector<uint16_t> A(a.size()), B(b.size()), bias16(N);
+        cast_contiguous(a.data(), DType::f32, A.data(), DType::bf16, a.size());
+        cast_contiguous(b.data(), DType::f32, B.data(), DType::bf16, b.size());
+        cast_contiguous(bias.data(), DType::f32, bias16.data(), DType::bf16, N);
+        cast_contiguous(bias16.data(), DType::bf16, bias.data(), DType::f32, N);  // the values used
+        set_active_isa(isa);
+        std::vector<uint16_t> C(M * N, 0xffff);
+        const bool done = gemm_bf16_out(ta, tb, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, bias.data(),
+                                        C.data(), N);
+        std::vector<float> C32(M * N);
+        for (int64_t i = 0; i < M; ++i) std::memcpy(C32.data() + i * N, bias.data(), N * 4);
+        gemm_lowp(DType::bf16, ta, tb, M, N, K, 1.0f, A.data(), ta ? M : K, B.data(), tb ? K : N, 1.0f, C32.data(), N);
+        std::vector<uint16_t> ref(M * N, 0xffff);
+        if (done) cast_contiguous(C32.data(), DType::f32, ref.data(), DType::bf16, M * N);
+        check(C == ref, std::string("gemm_bf16_out K=") + std::to_string(K) + " t" + std::to_string(tt) + " [" +
+                            isa_name(isa) + ", " + (done ? "one pass" : "declined") + "]");
+      }
+  }
+
   // float16 / bfloat16: every bit pattern converts back exactly; SIMD == scalar for floats
   {
     std::vector<uint16_t> bits(65536);

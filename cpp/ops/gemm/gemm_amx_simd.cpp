@@ -23,6 +23,10 @@
 //   kKC = 1024: a packed B panel 1024 x 32 x 2 B = 64 KiB, re-read for every 32-row block from L2;
 //   kMC = 256 rows: packed A block 256 x 1024 x 2 B = 512 KiB, in the L2 (2 MiB per core);
 //   kNC = 1024 columns: packed B 1024 x 1024 x 2 B = 2 MiB.
+// Two entry points share the blocked loop (amx_blocked): gemm_amx_block stores float32 C with
+// alpha/beta; gemm_amx_bf16_out (a Linear layer under autocast) takes the whole k range in one
+// block, adds the bias and rounds to bfloat16 at the store, so the float32 C never reaches memory.
+#include <algorithm>
 #include <cstring>
 
 #include "gemm_lowp.h"
@@ -115,29 +119,43 @@ void store_block(const float* acc, float* c, int64_t ldc, int64_t m, int64_t n, 
   }
 }
 
-__attribute__((target("amx-tile,amx-bf16")))
-void gemm_amx_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A,
-                    int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == 0.0f) {
-    for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
-    return;
+// c[r][0..n) = bf16(acc[r] + bias[0..n)) for r < m, bias null meaning zero: the Linear layer's
+// epilogue fused into the store, so the float32 product never reaches memory. The sum is the
+// one the float32 path forms (bias copied into C, then C += acc) and vcvtneps2bf16 rounds to
+// nearest even, NaN to a quiet NaN, as cast_contiguous does: the same bits as
+// addmm -> float32 -> cast.
+void store_block_bf16(const float* acc, uint16_t* c, int64_t ldc, int64_t m, int64_t n, const float* bias) {
+  for (int h = 0; h < 2; ++h) {
+    const int64_t w = n - 16 * h;
+    if (w <= 0) break;
+    const __mmask16 mask = w >= 16 ? __mmask16(0xffff) : __mmask16((1u << w) - 1u);
+    const __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + 16 * h) : _mm512_setzero_ps();
+    for (int64_t r = 0; r < m; ++r) {
+      const __m512 v = _mm512_add_ps(_mm512_loadu_ps(acc + r * kBlock + 16 * h), b);
+      _mm256_mask_storeu_epi16(c + r * ldc + 16 * h, mask, (__m256i)_mm512_cvtneps_pbh(v));
+    }
   }
-  const int64_t kc_max = round_up(min64(K, kKC), kBlock);
-  uint16_t* pa = t_amx_a.get(round_up(min64(M, kMC), kBlock) * kc_max);
+}
+
+// The blocked product; finish(acc, i, j, m, n, pc) writes the 32 x 32 float32 block `acc` of
+// C rows i.., columns j.. (m x n of it are real) computed over k values pc .. pc + kc_block.
+template <class Finish>
+__attribute__((target("amx-tile,amx-bf16")))
+void amx_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
+                 const uint16_t* B, int64_t ldb, int64_t kc_block, int64_t mc_block, Finish finish) {
+  const int64_t kc_max = round_up(min64(K, kc_block), kBlock);
+  uint16_t* pa = t_amx_a.get(round_up(min64(M, mc_block), kBlock) * kc_max);
   uint32_t* pb = t_amx_b.get(round_up(min64(N, kNC), kBlock) * kc_max / 2);
   alignas(64) float acc[kBlock * kBlock];
   TileConfig config;
   _tile_loadconfig(&config);  // per thread: the tile state belongs to the thread that loads it
   for (int64_t jc = 0; jc < N; jc += kNC) {
     const int64_t nc = min64(kNC, N - jc);
-    for (int64_t pc = 0; pc < K; pc += kKC) {
-      const int64_t kc = min64(kKC, K - pc), kc_pad = round_up(kc, kBlock), kp_pad = kc_pad / 2;
-      const float beta_pc = pc == 0 ? beta : 1.0f;
+    for (int64_t pc = 0; pc < K; pc += kc_block) {
+      const int64_t kc = min64(kc_block, K - pc), kc_pad = round_up(kc, kBlock), kp_pad = kc_pad / 2;
       pack_b_pairs(tb, B, ldb, pc, jc, kc, nc, kp_pad, pb);
-      for (int64_t ic = 0; ic < M; ic += kMC) {
-        const int64_t mc = min64(kMC, M - ic), mc_pad = round_up(mc, kBlock);
+      for (int64_t ic = 0; ic < M; ic += mc_block) {
+        const int64_t mc = min64(mc_block, M - ic), mc_pad = round_up(mc, kBlock);
         pack_a_rows(ta, A, lda, ic, pc, mc, kc, mc_pad, kc_pad, pa);
         for (int64_t jr = 0; jr < nc; jr += kBlock) {
           const uint32_t* bp = pb + (jr / kBlock) * kp_pad * kBlock;
@@ -166,8 +184,7 @@ void gemm_amx_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
               _tile_stored(2, acc + 16 * kBlock, kBlock * 4);
               _tile_stored(3, acc + 16 * kBlock + 16, kBlock * 4);
             }
-            store_block(acc, C + (ic + ir) * ldc + jc + jr, ldc, min64(kBlock, mc - ir), min64(kBlock, nc - jr),
-                        alpha, beta_pc);
+            finish(acc, ic + ir, jc + jr, min64(kBlock, mc - ir), min64(kBlock, nc - jr), pc);
           }
         }
       }
@@ -176,13 +193,42 @@ void gemm_amx_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
   _tile_release();
 }
 
+void gemm_amx_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A,
+                    int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) {
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    return;
+  }
+  amx_blocked(ta, tb, M, N, K, A, lda, B, ldb, kKC, kMC,
+              [&](const float* acc, int64_t i, int64_t j, int64_t m, int64_t n, int64_t pc) {
+                store_block(acc, C + i * ldc + j, ldc, m, n, alpha, pc == 0 ? beta : 1.0f);
+              });
+}
+
+// C = bf16(A B + bias) with the whole k range in one block (K <= kBf16OutMaxK): one pass of
+// tiles per C block, so the rounding can happen at the store. The A block shrinks as k grows so
+// that it stays near 512 KiB of L2 (256 rows at K = 1024, 128 at 2048, 64 at 4096).
+void gemm_amx_bf16_out(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
+                       const uint16_t* B, int64_t ldb, const float* bias, uint16_t* C, int64_t ldc) {
+  if (M <= 0 || N <= 0 || K <= 0) return;  // K = 0 is the caller's (a row of bias, no product)
+  const int64_t kc_pad = round_up(K, kBlock);
+  const int64_t mc = std::max<int64_t>(kBlock, min64(kMC, (kMC * kKC / kc_pad) / kBlock * kBlock));
+  amx_blocked(ta, tb, M, N, K, A, lda, B, ldb, kc_pad, mc,
+              [&](const float* acc, int64_t i, int64_t j, int64_t m, int64_t n, int64_t) {
+                store_block_bf16(acc, C + i * ldc + j, ldc, m, n, bias ? bias + j : nullptr);
+              });
+}
+
 }  // namespace
-extern const GemmBf16Simd gemm_amx_simd = {&gemm_amx_block, static_cast<int>(kBlock), static_cast<int>(kBlock)};
+extern const GemmBf16Simd gemm_amx_simd = {&gemm_amx_block, static_cast<int>(kBlock), static_cast<int>(kBlock),
+                                          &gemm_amx_bf16_out};
 
 #else  // no AMX in this build: gemm_lowp.cpp uses the vdpbf16ps kernel or widens to float32
 
 }  // namespace
-extern const GemmBf16Simd gemm_amx_simd = {nullptr, 0, 0};
+extern const GemmBf16Simd gemm_amx_simd = {nullptr, 0, 0, nullptr};
 
 #endif
 

@@ -66,6 +66,35 @@ py::array finish_lowp(const py::array& acc, DType dt, bool out_f32) {
   return out;
 }
 
+// bfloat16 a @ b (+ bias, N values: shape (N,) or (1, N)) rounded straight into a bfloat16
+// result by a one-pass kernel (gemm_bf16_out: no float32 C written, read back and cast). On
+// MiniLM's Linear shapes, 1 thread, AMX: 4096 x 384 x 384 6.2 -> 1.3 ms, 4096 x 384 x 1536
+// 26 -> 10 ms, 4096 x 1536 x 384 16 -> 6.1 ms (medians of 7, shared 2-core machine). None where
+// that kernel does not apply.
+py::object bf16_one_pass(const py::array& a, const py::array& b, const py::array* bias) {
+  const int64_t M = a.shape(0), K = a.shape(1), N = b.shape(1);
+  if (dtype_of(a) != DType::bf16 || K > kBf16OutMaxK) return py::none();
+  std::vector<float> row;
+  if (bias) {
+    const int64_t nd = bias->ndim();
+    if (!((nd == 1 && bias->shape(0) == N) || (nd == 2 && bias->shape(0) == 1 && bias->shape(1) == N)))
+      return py::none();
+    py::array bc = contiguous(*bias);
+    row.resize(static_cast<size_t>(N));
+    cast_contiguous(bc.data(), DType::bf16, row.data(), DType::f32, N);
+  }
+  GemmOperand A = gemm_operand(a, 0, 1), B = gemm_operand(b, 0, 1);
+  py::array out = empty_array(DType::bf16, {M, N});
+  bool done;
+  {
+    MaybeReleaseGil nogil(M * N * K);
+    done = gemm_bf16_out(A.trans, B.trans, M, N, K, static_cast<const uint16_t*>(A.ptr), A.ld,
+                         static_cast<const uint16_t*>(B.ptr), B.ld, bias ? row.data() : nullptr,
+                         static_cast<uint16_t*>(out.mutable_data()), N);
+  }
+  return done ? py::object(out) : py::object(py::none());
+}
+
 void check_float_pair(const py::array& a, const py::array& b, const char* what) {
   const DType da = dtype_of(a), db = dtype_of(b);
   if (da != db)
@@ -83,6 +112,10 @@ py::array mm_op(const py::array& a, const py::array& b, bool out_f32) {
                           std::to_string(a.shape(1)) + " and " + std::to_string(b.shape(0)) + "x" +
                           std::to_string(b.shape(1)) + ")");
   const DType dt = dtype_of(a);
+  if (!out_f32) {
+    py::object fast = bf16_one_pass(a, b, nullptr);
+    if (!fast.is_none()) return fast.cast<py::array>();
+  }
   py::array out = empty_array(is_16bit(dt) ? DType::f32 : dt, {a.shape(0), b.shape(1)});
   gemm_into(a, b, out, 0.0);
   return is_16bit(dt) ? finish_lowp(out, dt, out_f32) : out;
@@ -100,6 +133,10 @@ py::array addmm_op(const py::array& bias, const py::array& a, const py::array& b
   if (dtype_of(bias) != dt)
     throw py::type_error(std::string("addmm: bias dtype ") + dtype_name(dtype_of(bias)) + " differs from the operands' " +
                          dtype_name(dt));
+  if (!out_f32) {
+    py::object fast = bf16_one_pass(a, b, &bias);
+    if (!fast.is_none()) return fast.cast<py::array>();
+  }
   py::array out = empty_array(is_16bit(dt) ? DType::f32 : dt, shape);
   if (is_16bit(dt)) {  // bias widened into the float32 accumulator (exact)
     py::array bc = contiguous(bias);

@@ -69,9 +69,10 @@ const GemmBf16Simd* amx_kernel(int64_t M, int64_t N, int64_t K) {
 constexpr int64_t kParallelMinFma = int64_t(1) << 20;
 
 
-void bf16_threaded(const GemmBf16Simd* k, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
-                   float alpha, const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb,
-                   float beta, float* C, int64_t ldc) {
+// Cuts C into one independent piece per thread, along N (whole nr-column panels) when N >= M,
+// else along M (whole mr-row panels), and calls piece(i0, i1, j0, j1) for each; no barriers.
+template <class Piece>
+void split_among_threads(const GemmBf16Simd* k, int64_t M, int64_t N, int64_t K, Piece piece) {
   int64_t nt = num_threads();
 #ifdef _OPENMP
   if (omp_in_parallel()) nt = 1;
@@ -82,7 +83,7 @@ void bf16_threaded(const GemmBf16Simd* k, bool ta, bool tb, int64_t M, int64_t N
   const int64_t units = split_n ? n_units : m_units;
   nt = std::min(nt, units);
   if (nt <= 1) {
-    k->gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    piece(int64_t(0), M, int64_t(0), N);
     return;
   }
 #ifdef _OPENMP
@@ -92,16 +93,22 @@ void bf16_threaded(const GemmBf16Simd* k, bool ta, bool tb, int64_t M, int64_t N
     const int64_t u0 = units * t / T_, u1 = units * (t + 1) / T_;
     if (split_n) {
       const int64_t j0 = u0 * k->nr, j1 = std::min(N, u1 * k->nr);
-      if (j0 < j1)
-        k->gemm(ta, tb, M, j1 - j0, K, alpha, A, lda, tb ? B + j0 * ldb : B + j0, ldb, beta, C + j0, ldc);
+      if (j0 < j1) piece(int64_t(0), M, j0, j1);
     } else {
       const int64_t i0 = u0 * k->mr, i1 = std::min(M, u1 * k->mr);
-      if (i0 < i1)
-        k->gemm(ta, tb, i1 - i0, N, K, alpha, ta ? A + i0 : A + i0 * lda, lda, B, ldb, beta,
-                C + i0 * ldc, ldc);
+      if (i0 < i1) piece(i0, i1, int64_t(0), N);
     }
   }
 #endif
+}
+
+void bf16_threaded(const GemmBf16Simd* k, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                   float alpha, const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb,
+                   float beta, float* C, int64_t ldc) {
+  split_among_threads(k, M, N, K, [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    k->gemm(ta, tb, i1 - i0, j1 - j0, K, alpha, ta ? A + i0 : A + i0 * lda, lda, tb ? B + j0 * ldb : B + j0, ldb,
+            beta, C + i0 * ldc + j0, ldc);
+  });
 }
 
 // rows x cols 16-bit matrix (row stride ld) -> contiguous float32 (exact)
@@ -157,6 +164,18 @@ void gemm_lowp(DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, floa
   }
   sgemm(ta, tb, M, N, K, alpha, wa.get(), std::max<int64_t>(a_cols, 1), wb.get(),
         std::max<int64_t>(b_cols, 1), beta, C, ldc);
+}
+
+bool gemm_bf16_out(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
+                   const uint16_t* B, int64_t ldb, const float* bias, uint16_t* C, int64_t ldc) {
+  if (M <= 0 || N <= 0 || K <= 0 || K > kBf16OutMaxK) return false;
+  const GemmBf16Simd* k = amx_kernel(M, N, K);
+  if (!k || !k->gemm_bf16_out) return false;
+  split_among_threads(k, M, N, K, [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    k->gemm_bf16_out(ta, tb, i1 - i0, j1 - j0, K, ta ? A + i0 : A + i0 * lda, lda, tb ? B + j0 * ldb : B + j0, ldb,
+                     bias ? bias + j0 : nullptr, C + i0 * ldc + j0, ldc);
+  });
+  return true;
 }
 
 void gemm_lowp_batched(DType dt, bool ta, bool tb, int64_t batch, int64_t M, int64_t N, int64_t K,

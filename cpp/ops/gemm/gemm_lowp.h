@@ -32,6 +32,14 @@ void gemm_lowp_batched(DType dtype, bool trans_a, bool trans_b, int64_t batch, i
 // Which path gemm_lowp takes for `dtype` with the active kernel set: "avx512_bf16" or "convert_f32".
 const char* gemm_lowp_path(DType dtype);
 
+// C (M x N bfloat16, row stride ldc) = bf16(A B + bias[j]), bias a float32 row of N values or
+// null: the same bits as gemm_lowp into float32 (bias first, beta = 1) followed by a cast, for
+// K <= kBf16OutMaxK, without the float32 C in memory. Returns false, writing nothing, where no
+// kernel does it in one pass (no AMX, small shapes, larger K): the caller takes that two-pass path.
+constexpr int64_t kBf16OutMaxK = 4096;
+bool gemm_bf16_out(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
+                   const uint16_t* B, int64_t ldb, const float* bias, uint16_t* C, int64_t ldc);
+
 bool cpu_has_avx512_bf16();  // cpp/core/dispatch.cpp
 
 // Per-ISA vdpbf16ps GEMM on the calling thread (nullptr where the ISA file has no such kernel).
@@ -40,6 +48,11 @@ struct GemmBf16Simd {
                const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C,
                int64_t ldc);
   int mr, nr;
+  // C (bfloat16) = round(A B + bias) in one pass, the float32 product kept in registers and
+  // tiles; bias: N float32 values or null. Null where the kernel has no such epilogue.
+  void (*gemm_bf16_out)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const uint16_t* A,
+                        int64_t lda, const uint16_t* B, int64_t ldb, const float* bias, uint16_t* C,
+                        int64_t ldc);
 };
 
 }  // namespace minidl

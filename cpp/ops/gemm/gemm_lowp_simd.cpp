@@ -277,12 +277,12 @@ void gemm_bf16_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float al
 }
 
 }  // namespace
-extern const GemmBf16Simd gemm_bf16_simd = {&gemm_bf16_block, kMR, kNR};
+extern const GemmBf16Simd gemm_bf16_simd = {&gemm_bf16_block, kMR, kNR, nullptr};
 
 #else  // no AVX512-BF16 in this build: gemm_lowp.cpp widens to float32 instead
 
 }  // namespace
-extern const GemmBf16Simd gemm_bf16_simd = {nullptr, 0, 0};
+extern const GemmBf16Simd gemm_bf16_simd = {nullptr, 0, 0, nullptr};
 
 #endif
 

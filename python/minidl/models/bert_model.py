@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import nn
+from .. import amp, nn
 from ..autograd import no_grad
 from ..nn import functional as F
 from ..ops.creation import empty
@@ -132,6 +132,9 @@ class BertSelfAttention(nn.Module):
     def forward(self, x: Tensor, mask) -> Tensor:
         n, s, h = x.shape
         heads = (n, s, self.num_attention_heads, self.attention_head_size)
+        # Under autocast each Linear would cast x to the 16-bit dtype itself: casting once here
+        # gives the same values with one pass over x instead of three.
+        x, = amp.autocast_inputs("linear", x)
         q, k, v = (lin(x).view(heads).transpose(1, 2) for lin in (self.query, self.key, self.value))
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                            dropout_p=self.dropout_prob if self.training else 0.0)
