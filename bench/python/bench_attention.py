@@ -24,7 +24,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import print_table, run_child, timeit  # noqa: E402
+from _common import machine_header, print_table, run_child, timeit  # noqa: E402
 
 B, H, E = 8, 8, 64
 SEQS = (128, 512, 2048)
@@ -128,6 +128,7 @@ def main():
     ap.add_argument("--seqs", type=int, nargs="*", default=list(SEQS))
     ap.add_argument("--no-numpy", action="store_true", help="skip the naive NumPy forward")
     args = ap.parse_args()
+    print(machine_header(args.threads))
     rows = []
     for L in args.seqs:
         rep = max(3, args.repeat if L <= 512 else args.repeat // 2)

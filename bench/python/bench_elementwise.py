@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python")
 
 import numpy as np  # noqa: E402
 
-from _common import print_table, timeit  # noqa: E402
+from _common import machine_header, print_table, timeit  # noqa: E402
 
 ACTS = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh"]  # members of _C.Activation
 
@@ -78,6 +78,7 @@ def main():
     ap.add_argument("--raw-malloc", action="store_true", help="leave glibc's mmap threshold alone")
     ap.add_argument("--isa", default=None, help="minidl kernel set (avx512, avx2, scalar)")
     args = ap.parse_args()
+    print(machine_header(args.threads))
 
     if not args.raw_malloc:
         libc = ctypes.CDLL("libc.so.6")

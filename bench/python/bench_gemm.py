@@ -16,7 +16,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import blas_idle, print_table, timeit  # noqa: E402
+from _common import machine_header, blas_idle, print_table, timeit  # noqa: E402
 
 import minidl._C as C  # noqa: E402
 
@@ -43,6 +43,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=11)
     ap.add_argument("--isa", default=None, help="minidl kernel set (default: best)")
     args = ap.parse_args()
+    print(machine_header(args.threads))
     if args.isa:
         C.set_isa(args.isa)
     rng = np.random.default_rng(0)

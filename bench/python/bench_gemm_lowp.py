@@ -18,7 +18,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import print_table, timeit  # noqa: E402
+from _common import machine_header, print_table, timeit  # noqa: E402
 
 import minidl  # noqa: E402,F401  (registers bfloat16 with the extension)
 import minidl._C as C  # noqa: E402
@@ -47,6 +47,7 @@ def main():
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeat", type=int, default=11)
     args = ap.parse_args()
+    print(machine_header(args.threads))
     rng = np.random.default_rng(0)
     print(f"minidl isa={C.isa_name()} bf16 path={C.gemm_lowp_path('bfloat16')} "
           f"fp16 path={C.gemm_lowp_path('float16')}  OMP_PROC_BIND={os.environ.get('OMP_PROC_BIND', '')}  "

@@ -32,7 +32,7 @@ import tempfile  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from _common import run_child  # noqa: E402
+from _common import machine_header, run_child  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYDIR = os.path.join(HERE, "..", "..", "python")
@@ -140,6 +140,7 @@ def main(argv=None):
     if args.worker:
         print(json.dumps(worker(args.worker, args.threads[0], args.data, args.repeat, args.what.split(","))))
         return None
+    print(machine_header(args.threads))
 
     torch, tmodels = _lib("torch")
     from _common import print_table

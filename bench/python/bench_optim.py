@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 
 import minidl as md  # noqa: E402
 from minidl import _C  # noqa: E402
-from _common import print_table  # noqa: E402
+from _common import machine_header, print_table  # noqa: E402
 
 try:
     import torch
@@ -83,6 +83,7 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--repeat", type=int, default=15)
     args = ap.parse_args()
+    print(machine_header(args.threads))
     rng = np.random.default_rng(0)
     init = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
     grads = [rng.standard_normal(s).astype(np.float32) * 1e-2 for s in SHAPES]

@@ -39,7 +39,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from _common import run_child  # noqa: E402
+from _common import machine_header, run_child  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYDIR = os.path.join(HERE, "..", "..", "python")
@@ -170,6 +170,7 @@ def main(argv=None):
     if args.worker:
         print(json.dumps(worker(args.worker, args.threads[0], args.weights, args.steps, args.repeat, args.profile)))
         return None
+    print(machine_header(args.threads))
 
     sys.path.insert(0, PYDIR)
     sys.path.insert(0, HERE)

@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import blas_idle, paired_timeit, print_table, timeit  # noqa: E402
+from _common import machine_header, blas_idle, paired_timeit, print_table, timeit  # noqa: E402
 
 import minidl as md  # noqa: E402
 
@@ -95,6 +95,7 @@ def main():
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     ap.add_argument("--kinds", nargs="+", choices=["LSTM", "GRU"], default=["LSTM", "GRU"])
     args = ap.parse_args()
+    print(machine_header(args.threads))
     timeit_ = cpu_timeit if args.clock == "cpu" else timeit
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     rng = np.random.default_rng(0)
