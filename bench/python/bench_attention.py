@@ -39,6 +39,27 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def attention_step(F, q, k, v, g, causal: bool):
+    """Forward + backward of F.scaled_dot_product_attention (F: minidl's or torch's
+    nn.functional) on tensors q, k, v that require grad, upstream gradient g."""
+    def step():
+        for t in (q, k, v):
+            t.grad = None
+        F.scaled_dot_product_attention(q, k, v, is_causal=causal).backward(g)
+    return step
+
+
+def paired_steps(L: int, causal: bool = True, seed: int = 0):
+    """(minidl step, torch step) of attention_step at B, H, E and L = S, the same inputs in
+    both; run_all.py times these in one process (so no peak-memory figure there)."""
+    import minidl as md
+    import torch
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal((B, H, L, E)).astype(np.float32) for _ in range(4)]
+    return tuple(attention_step(lib.nn.functional, *(lib.tensor(a, requires_grad=True) for a in arrays[:3]),
+                                lib.tensor(arrays[3]), causal) for lib in (md, torch))
+
+
 def one_case(lib: str, L: int, causal: bool, threads: int, repeat: int) -> dict:
     """Runs in the child: times forward+backward (and forward alone) of one library."""
     rng = np.random.default_rng(0)
@@ -69,12 +90,7 @@ def one_case(lib: str, L: int, causal: bool, threads: int, repeat: int) -> dict:
         F = md.nn.functional
         mk = md.tensor
     qt, kt, vt = (mk(a, requires_grad=True) for a in (q, k, v))
-    gt = mk(g)
-
-    def step():
-        for t in (qt, kt, vt):
-            t.grad = None
-        F.scaled_dot_product_attention(qt, kt, vt, is_causal=causal).backward(gt)
+    step = attention_step(F, qt, kt, vt, mk(g), causal)
 
     def fwd():
         F.scaled_dot_product_attention(qt, kt, vt, is_causal=causal)

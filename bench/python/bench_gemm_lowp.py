@@ -42,6 +42,18 @@ def gf(M, K, N, t):
     return 2.0 * M * N * K / t / 1e9
 
 
+def paired_matmuls(n: int = 1024, dtype: str = "float32", seed: int = 0):
+    """(minidl, torch) functions computing a @ b for n x n operands of ``dtype`` ("float32" or
+    "bfloat16"), through each library's Tensor matmul; run_all.py times these in one process."""
+    rng = np.random.default_rng(seed)
+    a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
+    pairs = []
+    for lib in (minidl, torch):
+        ta, tb = (lib.tensor(v).to(getattr(lib, dtype)) for v in (a, b))
+        pairs.append(lambda ta=ta, tb=tb, lib=lib: lib.matmul(ta, tb))
+    return tuple(pairs)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
