@@ -37,6 +37,18 @@ def test_machine_header_says_cpu_flags_kernels_threads_and_load():
     assert f"threads: {md.get_num_threads()} " in _common.machine_header()
 
 
+def test_machine_header_leaves_the_environment_of_the_benchmarks_workers_alone():
+    """Asked before minidl is imported, the header must not import it: minidl sets
+    OMP_WAIT_POLICY in os.environ, and a benchmark's PyTorch workers would inherit it."""
+    code = ("import os, sys; sys.path.insert(0, sys.argv[1]); import _common; h = _common.machine_header(2); "
+            "assert 'minidl kernels: ' in h and '(minidl not importable)' not in h, h; "
+            "assert 'minidl' not in sys.modules and 'OMP_WAIT_POLICY' not in os.environ")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env["PYTHONPATH"] = str(PYDIR)
+    res = subprocess.run([sys.executable, "-c", code, str(BENCH)], capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr
+
+
 @pytest.mark.parametrize("script", SCRIPTS, ids=[s.name for s in SCRIPTS])
 def test_every_bench_script_prints_the_machine_header_first(script):
     """main() calls machine_header (directly or through compare_with_torch, which prints it)

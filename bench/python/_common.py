@@ -79,12 +79,37 @@ def cpu_flags() -> list:
     return []
 
 
-def _threads_text(threads, md) -> str:
+def _threads_text(threads, n_threads) -> str:
     if threads is None:
-        return f"{md.get_num_threads()} (minidl's setting when the table started)"
+        return f"{n_threads} (minidl's setting when the table started)"
     if isinstance(threads, (list, tuple)):
         return " and ".join(str(t) for t in threads)
     return str(threads)
+
+
+def _facts_of(md) -> tuple:
+    try:
+        bf16_path = md._C.gemm_lowp_path("bfloat16")
+    except (AttributeError, RuntimeError):
+        bf16_path = "-"
+    return md.backend.name, bf16_path, md.get_num_threads()
+
+
+def _minidl_facts() -> tuple:
+    """(kernel set, BF16 GEMM path, thread count) of minidl, as this process would see them.
+
+    Where this process has not imported minidl yet, a child process asks: importing it here
+    would set OMP_WAIT_POLICY in os.environ (python/minidl/_openmp_defaults.py), which the
+    benchmark's own workers (PyTorch's among them) would then inherit; the header must not
+    change what it describes. Costs ~0.5 s once per table."""
+    if "minidl" in sys.modules:
+        return _facts_of(sys.modules["minidl"])
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = sys.path + [here, os.path.join(here, "..", "..", "python")]  # PYTHONPATH first, this checkout last
+    code = f"import sys; sys.path[:] = {path!r}\nimport _common, minidl\nprint(*_common._facts_of(minidl))"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    words = res.stdout.split()
+    return tuple(words) if res.returncode == 0 and len(words) == 3 else ("(minidl not importable)", "-", "-")
 
 
 def machine_header(threads=None) -> str:
@@ -99,17 +124,11 @@ def machine_header(threads=None) -> str:
     ``threads`` is printed as given (an int, a list of ints, or a string); None prints
     minidl's current thread count.
     """
-    if not any(os.path.isdir(os.path.join(p or ".", "minidl")) for p in sys.path):
-        sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
-    import minidl as md  # deferred: only the header needs minidl; run_child's workers may not
-    try:
-        bf16_path = md._C.gemm_lowp_path("bfloat16")
-    except (AttributeError, RuntimeError):
-        bf16_path = "-"
+    kernels, bf16_path, n_threads = _minidl_facts()
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     flags = " ".join(cpu_flags()) or "none of " + " ".join(KERNEL_FLAGS)
     return (f"CPU: {cpu_model()} ({os.cpu_count()} logical CPUs); CPU flags: {flags}\n"
-            f"minidl kernels: {md.backend.name} (bf16 GEMM: {bf16_path}); threads: {_threads_text(threads, md)}; "
+            f"minidl kernels: {kernels} (bf16 GEMM: {bf16_path}); threads: {_threads_text(threads, n_threads)}; "
             f"load average (1, 5, 15 min): {load}")
 
 

@@ -78,7 +78,6 @@ def main():
     ap.add_argument("--raw-malloc", action="store_true", help="leave glibc's mmap threshold alone")
     ap.add_argument("--isa", default=None, help="minidl kernel set (avx512, avx2, scalar)")
     args = ap.parse_args()
-    print(machine_header(args.threads))
 
     if not args.raw_malloc:
         libc = ctypes.CDLL("libc.so.6")
@@ -90,6 +89,7 @@ def main():
 
     if args.isa:
         _C.set_isa(args.isa)
+    print(machine_header(args.threads))  # after set_isa: the header names the kernel set in use
     try:
         import torch
     except ImportError:

@@ -43,9 +43,9 @@ def main():
     ap.add_argument("--repeat", type=int, default=11)
     ap.add_argument("--isa", default=None, help="minidl kernel set (default: best)")
     args = ap.parse_args()
-    print(machine_header(args.threads))
     if args.isa:
         C.set_isa(args.isa)
+    print(machine_header(args.threads))  # after set_isa: the header names the kernel set in use
     rng = np.random.default_rng(0)
     print(f"minidl isa={C.isa_name()}  OMP_PROC_BIND={os.environ.get('OMP_PROC_BIND', '')}  "
           f"torch={'-' if torch is None else torch.__version__}  numpy={np.__version__}")

@@ -15,7 +15,8 @@ numbers here are those scripts' cases, not a second copy of them.
 At each thread count one subprocess (OMP_NUM_THREADS and both libraries set to it, its
 affinity reset by run_child) times every workload, minidl and PyTorch in alternating turns
 (paired_timeit: the median of ``--repeat`` pairs after a warm-up), so the two see the same
-machine. The table gives both times, the ratio minidl / PyTorch (< 1: minidl faster), issue
+machine. The worker imports torch before minidl, so each library's OpenMP runtime starts with
+its own defaults (minidl's passive wait policy is not imposed on PyTorch). The table gives both times, the ratio minidl / PyTorch (< 1: minidl faster), issue
 18's target for that ratio, and whether it was met; a BF16 row's target also asks that it be
 faster than minidl's own float32 row (>= 1.6x for the GEMM). It starts with the machine
 header (CPU, flags, kernel set, threads, load average): a load average near or above the core
@@ -31,6 +32,7 @@ import os
 os.environ.setdefault("OMP_PROC_BIND", "close")
 
 import argparse  # noqa: E402
+import ast  # noqa: E402
 import datetime  # noqa: E402
 import importlib  # noqa: E402
 import json  # noqa: E402
@@ -85,10 +87,15 @@ def _conv_builder(shape):
 
 
 def _conv_workloads():
-    sys.path.insert(0, PYDIR)
-    conv = importlib.import_module("bench_conv")
+    """One workload per shape of bench_conv.SHAPES, read from its source: importing bench_conv
+    here would import minidl, whose OMP_WAIT_POLICY setting the workers would inherit, so
+    PyTorch's runtime would not start with its own defaults."""
+    with open(os.path.join(HERE, "bench_conv.py")) as f:
+        tree = ast.parse(f.read())
+    shapes = next(ast.literal_eval(node.value) for node in tree.body
+                  if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "SHAPES")
     return [Workload(f"Conv2d {shape[0]} (batch 32) fwd+bwd", _conv_builder(shape), 1.0,
-                     quick=shape[0] == "64->64 3x3 @8") for shape in conv.SHAPES]
+                     quick=shape[0] == "64->64 3x3 @8") for shape in shapes]
 
 
 def workloads() -> list:
@@ -115,9 +122,9 @@ def workloads() -> list:
 
 def child(threads: int, names: list, repeat: int) -> None:
     """In the subprocess: time each named workload at ``threads`` threads, one JSON line each."""
+    import torch  # first: its OpenMP runtime starts with torch's defaults, not minidl's OMP_WAIT_POLICY
     sys.path.insert(0, PYDIR)
     import minidl as md
-    import torch
     md.set_num_threads(threads)
     torch.set_num_threads(threads)
     by_name = {w.name: w for w in workloads()}
