@@ -67,7 +67,7 @@ def block_step(lib, layer, x, g, mask, bf16: bool = False):
         x.grad = None
         with lib.autocast("cpu", dtype=lib.bfloat16, enabled=bf16):
             y = layer(x, src_mask=mask, is_causal=True)
-        y.backward(g.to(y.dtype))
+        y.backward(g if y.dtype == g.dtype else g.to(y.dtype))  # autocast may return bf16
         return y
     return fwd_bwd
 

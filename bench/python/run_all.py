@@ -16,14 +16,16 @@ At each thread count one subprocess (OMP_NUM_THREADS and both libraries set to i
 affinity reset by run_child) times every workload, minidl and PyTorch in alternating turns
 (paired_timeit: the median of ``--repeat`` pairs after a warm-up), so the two see the same
 machine. The worker imports torch before minidl, so each library's OpenMP runtime starts with
-its own defaults (minidl's passive wait policy is not imposed on PyTorch). The table gives both times, the ratio minidl / PyTorch (< 1: minidl faster), issue
-18's target for that ratio, and whether it was met; a BF16 row's target also asks that it be
-faster than minidl's own float32 row (>= 1.6x for the GEMM). It starts with the machine
-header (CPU, flags, kernel set, threads, load average): a load average near or above the core
-count means other processes shared the cores, and the ratios are then only rough.
+its own defaults (minidl's passive wait policy is not imposed on PyTorch). The table gives
+both times, the ratio minidl / PyTorch (< 1: minidl faster), issue 18's target for that
+ratio, and whether it was met; a BF16 row's target also asks that it be faster than minidl's
+own float32 row (>= 1.6x for the GEMM). It starts with the machine header (CPU, flags,
+kernel set, threads, load average): a load average near or above the core count means other
+processes shared the cores, and the ratios are then only rough.
 
---quick: 3 pairs instead of 7 and one shape per family (under 2 minutes on 2 cores), for
-checking that everything runs; --only NAME ... runs just those workloads (--list names them).
+--quick: 3 pairs instead of 7 and one shape per family (35 s on a 2-core VM at load average
+~3, 125 s at ~7; the full run: 136 s at ~5), for checking that everything runs;
+--only NAME ... runs just those workloads (--list names them).
 """
 from __future__ import annotations
 
@@ -188,11 +190,14 @@ def markdown(header: str, rows: list, by_name: dict, threads: list, note: str) -
 
 
 def _git_commit() -> str:
+    """HEAD's short hash, '+changes' when the checkout has uncommitted edits ('unknown' outside git)."""
     try:
-        out = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-        return out.stdout.strip() or "unknown"
+        head = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        dirty = subprocess.run(["git", "-C", HERE, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True)
     except OSError:
         return "unknown"
+    return (head.stdout.strip() or "unknown") + ("+changes" if dirty.stdout.strip() else "")
 
 
 def main(argv=None) -> str:
@@ -226,12 +231,13 @@ def main(argv=None) -> str:
     rows = []
     for n in args.threads:
         rows += [dict(r, threads=n) for r in run_threads(n, names, repeat)]
+    sys.path.insert(0, PYDIR)  # only now: importing minidl sets OMP_WAIT_POLICY, which the workers would inherit
     import minidl as md
     import torch
     note = (f"minidl {md.__version__} (commit {_git_commit()}), torch {torch.__version__}; "
             f"{'quick: ' if args.quick else ''}median of {repeat} alternating minidl/PyTorch pairs; "
-            f"OMP_PROC_BIND={os.environ.get('OMP_PROC_BIND')}; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} "
-            f"UTC, {time.perf_counter() - t0:.0f} s")
+            f"OMP_PROC_BIND={os.environ.get('OMP_PROC_BIND')}; "
+            f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {time.perf_counter() - t0:.0f} s")
     report = markdown(header, rows, by_name, args.threads, note)
     print(report, end="")
     if args.out:
