@@ -1,6 +1,7 @@
 """Shared helpers for the Python benchmarks: a median timer and a plain-text table.
 
-    from _common import timeit, paired_timeit, print_table, compare_with_torch
+    from _common import machine_header, timeit, paired_timeit, print_table, compare_with_torch
+    print(machine_header(args.threads))   # first lines of every table: where it ran
     t = timeit(lambda: f(x), repeat=15, warmup=3)   # median seconds
     t_a, t_b = paired_timeit([lambda: a(x), lambda: b(x)], repeat=15)   # interleaved: A vs B
     print_table(["shape", "GFLOP/s"], [["1024^3", 250.1]])
@@ -14,6 +15,7 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import time
 from typing import Callable, Iterable, Sequence
 
@@ -58,6 +60,76 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
+
+
+KERNEL_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16")
+
+
+def cpu_flags() -> list:
+    """Which of the instruction-set flags minidl's kernels care about (KERNEL_FLAGS) the CPU
+    reports in /proc/cpuinfo; the others are left out to keep the header short."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    have = set(line.split(":", 1)[1].split())
+                    return [flag for flag in KERNEL_FLAGS if flag in have]
+    except OSError:
+        pass
+    return []
+
+
+def _threads_text(threads, n_threads) -> str:
+    if threads is None:
+        return f"{n_threads} (minidl's setting when the table started)"
+    if isinstance(threads, (list, tuple)):
+        return " and ".join(str(t) for t in threads)
+    return str(threads)
+
+
+def _facts_of(md) -> tuple:
+    try:
+        bf16_path = md._C.gemm_lowp_path("bfloat16")
+    except (AttributeError, RuntimeError):
+        bf16_path = "-"
+    return md.backend.name, bf16_path, md.get_num_threads()
+
+
+def _minidl_facts() -> tuple:
+    """(kernel set, BF16 GEMM path, thread count) of minidl, as this process would see them.
+
+    Where this process has not imported minidl yet, a child process asks: importing it here
+    would set OMP_WAIT_POLICY in os.environ (python/minidl/_openmp_defaults.py), which the
+    benchmark's own workers (PyTorch's among them) would then inherit; the header must not
+    change what it describes. Costs ~0.5 s once per table."""
+    if "minidl" in sys.modules:
+        return _facts_of(sys.modules["minidl"])
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = sys.path + [here, os.path.join(here, "..", "..", "python")]  # PYTHONPATH first, this checkout last
+    code = f"import sys; sys.path[:] = {path!r}\nimport _common, minidl\nprint(*_common._facts_of(minidl))"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    words = res.stdout.split()
+    return tuple(words) if res.returncode == 0 and len(words) == 3 else ("(minidl not importable)", "-", "-")
+
+
+def machine_header(threads=None) -> str:
+    """The lines every benchmark table starts with, saying where it ran: the CPU model, the
+    kernel set minidl runs (``md.backend.name``) and the path of its BF16 GEMM, the CPU's flags
+    that matter to those kernels (:data:`KERNEL_FLAGS`), the thread count(s) and the load
+    average over 1, 5 and 15 minutes (``os.getloadavg``).
+
+    Why: a ratio minidl / PyTorch means little without the machine (the same build was 0.35
+    on one AVX-512 CPU and 1.07 on a Zen 4 for the BF16 GEMM, issue 18), and a load average
+    above the core count says other processes shared the cores during the run.
+    ``threads`` is printed as given (an int, a list of ints, or a string); None prints
+    minidl's current thread count.
+    """
+    kernels, bf16_path, n_threads = _minidl_facts()
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    flags = " ".join(cpu_flags()) or "none of " + " ".join(KERNEL_FLAGS)
+    return (f"CPU: {cpu_model()} ({os.cpu_count()} logical CPUs); CPU flags: {flags}\n"
+            f"minidl kernels: {kernels} (bf16 GEMM: {bf16_path}); threads: {_threads_text(threads, n_threads)}; "
+            f"load average (1, 5, 15 min): {load}")
 
 
 def blas_idle(seconds: float = 0.3) -> None:
@@ -143,7 +215,7 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[object]], file=N
 
 def compare_with_torch(md, torch, make_cases, threads=(1, 2), repeat: int = 9, variants=(None,), width: int = 42,
                        note: str = "") -> None:
-    """The loop most ``bench_*.py`` share: print the CPU model (and ``note``), then at each
+    """The loop most ``bench_*.py`` share: print :func:`machine_header` (and ``note``), then at each
     thread count (both libraries set to it) time ``make_cases(lib[, variant])[name]`` of
     minidl against PyTorch in alternating turns (:func:`paired_timeit`) and print one row
     per case: minidl ms, torch ms and the ratio minidl / PyTorch (< 1: minidl is faster).
@@ -152,7 +224,8 @@ def compare_with_torch(md, torch, make_cases, threads=(1, 2), repeat: int = 9, v
     ``lib``}; the data is built again for each thread count (and each of ``variants``, passed
     as a second argument when not None).
     """
-    print(f"CPU: {cpu_model()}; minidl kernels: {md.backend.name}; torch {torch.__version__}")
+    print(machine_header(threads))
+    print(f"torch {torch.__version__}")
     if note:
         print(note)
     print(f"{'case':{width}s} {'threads':>7s} {'minidl ms':>10s} {'torch ms':>9s} {'ratio':>6s}")

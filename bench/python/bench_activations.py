@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python")
 
 import numpy as np  # noqa: E402
 
-from _common import paired_timeit, print_table  # noqa: E402
+from _common import machine_header, paired_timeit, print_table  # noqa: E402
 from _common import cpu_model  # noqa: E402
 
 SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
@@ -59,6 +59,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--only", default=None, help="comma-separated kernel names")
     args = ap.parse_args()
+    print(machine_header(args.threads))
     libc = ctypes.CDLL("libc.so.6")
     libc.mallopt(-4, 0)        # M_MMAP_MAX
     libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD

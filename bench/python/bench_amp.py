@@ -30,7 +30,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import run_child, unpin  # noqa: E402
+from _common import machine_header, run_child, unpin  # noqa: E402
 
 
 def _rss_kib(field):
@@ -133,6 +133,7 @@ def main():
         lib, kind, prec, nt, mode = args.child
         child(lib, kind, prec, int(nt), args.steps, args.batch, mode)
         return
+    print(machine_header(args.threads))
     from _common import print_table
     print(f"OMP_PROC_BIND={os.environ.get('OMP_PROC_BIND', '')}  batch={args.batch}  loadavg={os.getloadavg()}")
     rows = []

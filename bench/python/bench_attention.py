@@ -24,7 +24,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import print_table, run_child, timeit  # noqa: E402
+from _common import machine_header, print_table, run_child, timeit  # noqa: E402
 
 B, H, E = 8, 8, 64
 SEQS = (128, 512, 2048)
@@ -37,6 +37,27 @@ def rss_mb() -> float:
 
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def attention_step(F, q, k, v, g, causal: bool):
+    """Forward + backward of F.scaled_dot_product_attention (F: minidl's or torch's
+    nn.functional) on tensors q, k, v that require grad, upstream gradient g."""
+    def step():
+        for t in (q, k, v):
+            t.grad = None
+        F.scaled_dot_product_attention(q, k, v, is_causal=causal).backward(g)
+    return step
+
+
+def paired_steps(L: int, causal: bool = True, seed: int = 0):
+    """(minidl step, torch step) of attention_step at B, H, E and L = S, the same inputs in
+    both; run_all.py times these in one process (so no peak-memory figure there)."""
+    import minidl as md
+    import torch
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal((B, H, L, E)).astype(np.float32) for _ in range(4)]
+    return tuple(attention_step(lib.nn.functional, *(lib.tensor(a, requires_grad=True) for a in arrays[:3]),
+                                lib.tensor(arrays[3]), causal) for lib in (md, torch))
 
 
 def one_case(lib: str, L: int, causal: bool, threads: int, repeat: int) -> dict:
@@ -69,12 +90,7 @@ def one_case(lib: str, L: int, causal: bool, threads: int, repeat: int) -> dict:
         F = md.nn.functional
         mk = md.tensor
     qt, kt, vt = (mk(a, requires_grad=True) for a in (q, k, v))
-    gt = mk(g)
-
-    def step():
-        for t in (qt, kt, vt):
-            t.grad = None
-        F.scaled_dot_product_attention(qt, kt, vt, is_causal=causal).backward(gt)
+    step = attention_step(F, qt, kt, vt, mk(g), causal)
 
     def fwd():
         F.scaled_dot_product_attention(qt, kt, vt, is_causal=causal)
@@ -128,6 +144,7 @@ def main():
     ap.add_argument("--seqs", type=int, nargs="*", default=list(SEQS))
     ap.add_argument("--no-numpy", action="store_true", help="skip the naive NumPy forward")
     args = ap.parse_args()
+    print(machine_header(args.threads))
     rows = []
     for L in args.seqs:
         rep = max(3, args.repeat if L <= 512 else args.repeat // 2)

@@ -41,7 +41,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYDIR = os.path.abspath(os.path.join(HERE, "..", "..", "python"))
 sys.path.insert(0, HERE)
-from _common import cpu_model, print_table, run_child, timeit  # noqa: E402
+from _common import machine_header, cpu_model, print_table, run_child, timeit  # noqa: E402
 
 # A busy loop that exits when its parent (this script) is gone, even after a SIGKILL of the parent.
 SPINNER = "import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n    for _ in range(200000): pass\n"
@@ -146,6 +146,7 @@ def main(argv=None):
     if args.worker:
         print(json.dumps(worker(args.worker, args.threads, args.mlp_steps, args.resnet_batch)))
         return None
+    print(machine_header(args.threads))
     # Ctrl-C and SIGTERM both unwind through BackgroundLoad.__exit__
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 

@@ -22,7 +22,7 @@ import pathlib  # noqa: E402
 import time  # noqa: E402
 
 import minidl as md  # noqa: E402
-from _common import print_table  # noqa: E402
+from _common import machine_header, print_table  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -77,6 +77,7 @@ def main():
     p.add_argument("--seq-len", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=32)
     args = p.parse_args()
+    print(machine_header(args.threads))
     import torch
 
     ex = _example()

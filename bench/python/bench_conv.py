@@ -28,7 +28,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import print_table, timeit  # noqa: E402
+from _common import machine_header, print_table, timeit  # noqa: E402
 
 import minidl as md  # noqa: E402
 import minidl.nn.functional as F  # noqa: E402
@@ -130,6 +130,7 @@ def main():
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
     args = ap.parse_args()
+    print(machine_header(args.threads))
     torch = None
     if not args.no_torch:
         import torch

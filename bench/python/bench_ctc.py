@@ -15,13 +15,14 @@ sys.path.insert(0, os.path.dirname(__file__))
 import numpy as np  # noqa: E402
 
 import minidl as md  # noqa: E402
-from _common import cpu_model, paired_timeit, print_table  # noqa: E402
+from _common import machine_header, cpu_model, paired_timeit, print_table  # noqa: E402
 
 T, N, C, S = 200, 16, 30, 60
 
 
 def main():
     import torch  # deferred: the benchmark's reference, an optional dependency
+    print(machine_header())
 
     rng = np.random.default_rng(0)
     logits = rng.standard_normal((T, N, C)).astype(np.float32)

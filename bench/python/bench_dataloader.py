@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import minidl as md  # noqa: E402
 from minidl.utils import data as md_data  # noqa: E402
-from _common import cpu_model, paired_timeit  # noqa: E402
+from _common import machine_header, cpu_model, paired_timeit  # noqa: E402
 
 MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST's pixel mean and standard deviation
 
@@ -61,6 +61,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     args = p.parse_args(argv)
+    print(machine_header(args.threads))
     print(f"CPU: {cpu_model()}; minidl kernels: {md.backend.name}; torch {torch.__version__}")
     print(f"{args.items} items of 28x28 uint8 -> normalized float32 (1, 28, 28), batch 64; "
           f"medians of {args.repeat} epochs")

@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python")
 
 import numpy as np  # noqa: E402
 
-from _common import cpu_model, paired_timeit, print_table  # noqa: E402
+from _common import machine_header, cpu_model, paired_timeit, print_table  # noqa: E402
 
 SIZES = (256, 512, 512, 10)
 BATCH = 128
@@ -68,6 +68,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=11)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     args = ap.parse_args()
+    print(machine_header(args.threads))
     import torch
     import minidl as md
 

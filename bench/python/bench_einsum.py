@@ -18,7 +18,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import cpu_model, paired_timeit, print_table, run_child  # noqa: E402
+from _common import machine_header, cpu_model, paired_timeit, print_table, run_child  # noqa: E402
 
 B, H, L, D, N_TRIL = 8, 8, 256, 64, 2048
 EQUATIONS = {"bhqd,bhkd->bhqk": ((B, H, L, D), (B, H, L, D)), "bhqk,bhkd->bhqd": ((B, H, L, L), (B, H, L, D))}
@@ -63,6 +63,7 @@ def main():
     if args.child:
         print(json.dumps(child(args.child, args.repeat)))
         return
+    print(machine_header(args.threads))
     os.environ.setdefault("OMP_PROC_BIND", "close")
     rows = []
     for threads in args.threads:

@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python")
 
 import numpy as np  # noqa: E402
 
-from _common import print_table, timeit  # noqa: E402
+from _common import machine_header, print_table, timeit  # noqa: E402
 
 ACTS = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh"]  # members of _C.Activation
 
@@ -89,6 +89,7 @@ def main():
 
     if args.isa:
         _C.set_isa(args.isa)
+    print(machine_header(args.threads))  # after set_isa: the header names the kernel set in use
     try:
         import torch
     except ImportError:

@@ -16,7 +16,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import blas_idle, print_table, timeit  # noqa: E402
+from _common import machine_header, blas_idle, print_table, timeit  # noqa: E402
 
 import minidl._C as C  # noqa: E402
 
@@ -45,6 +45,7 @@ def main():
     args = ap.parse_args()
     if args.isa:
         C.set_isa(args.isa)
+    print(machine_header(args.threads))  # after set_isa: the header names the kernel set in use
     rng = np.random.default_rng(0)
     print(f"minidl isa={C.isa_name()}  OMP_PROC_BIND={os.environ.get('OMP_PROC_BIND', '')}  "
           f"torch={'-' if torch is None else torch.__version__}  numpy={np.__version__}")

@@ -18,7 +18,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import print_table, timeit  # noqa: E402
+from _common import machine_header, print_table, timeit  # noqa: E402
 
 import minidl  # noqa: E402,F401  (registers bfloat16 with the extension)
 import minidl._C as C  # noqa: E402
@@ -42,11 +42,24 @@ def gf(M, K, N, t):
     return 2.0 * M * N * K / t / 1e9
 
 
+def paired_matmuls(n: int = 1024, dtype: str = "float32", seed: int = 0):
+    """(minidl, torch) functions computing a @ b for n x n operands of ``dtype`` ("float32" or
+    "bfloat16"), through each library's Tensor matmul; run_all.py times these in one process."""
+    rng = np.random.default_rng(seed)
+    a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
+    pairs = []
+    for lib in (minidl, torch):
+        ta, tb = (lib.tensor(v).to(getattr(lib, dtype)) for v in (a, b))
+        pairs.append(lambda ta=ta, tb=tb, lib=lib: lib.matmul(ta, tb))
+    return tuple(pairs)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeat", type=int, default=11)
     args = ap.parse_args()
+    print(machine_header(args.threads))
     rng = np.random.default_rng(0)
     print(f"minidl isa={C.isa_name()} bf16 path={C.gemm_lowp_path('bfloat16')} "
           f"fp16 path={C.gemm_lowp_path('float16')}  OMP_PROC_BIND={os.environ.get('OMP_PROC_BIND', '')}  "

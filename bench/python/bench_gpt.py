@@ -32,7 +32,7 @@ import tempfile  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from _common import run_child  # noqa: E402
+from _common import machine_header, run_child  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYDIR = os.path.join(HERE, "..", "..", "python")
@@ -57,6 +57,37 @@ def make_block(lib):
                                           activation="gelu", batch_first=True, norm_first=True)
 
 
+def block_step(lib, layer, x, g, mask, bf16: bool = False):
+    """The GPT block's timed step: forward with the causal mask (under BF16 autocast when
+    ``bf16``), backward of the fixed upstream gradient ``g``; returns a function returning y."""
+    layer.train()
+
+    def fwd_bwd():
+        layer.zero_grad()
+        x.grad = None
+        with lib.autocast("cpu", dtype=lib.bfloat16, enabled=bf16):
+            y = layer(x, src_mask=mask, is_causal=True)
+        y.backward(g if y.dtype == g.dtype else g.to(y.dtype))  # autocast may return bf16
+        return y
+    return fwd_bwd
+
+
+def paired_block_steps(bf16: bool = False, seed: int = 0):
+    """(minidl step, torch step) of the GPT block of BLOCK with the same weights (torch's
+    initialisation copied into minidl) and inputs; run_all.py times these in one process."""
+    torch, _ = _lib("torch")
+    md, _ = _lib("minidl")
+    torch.manual_seed(seed)
+    ref, mine = make_block(torch), make_block(md)
+    mine.load_state_dict({k: md.tensor(v.detach().numpy().copy()) for k, v in ref.state_dict().items()})
+    rng = np.random.default_rng(seed)
+    shape = (BLOCK["batch"], BLOCK["seq"], BLOCK["d_model"])
+    x, g = rng.standard_normal(shape, dtype=np.float32), rng.standard_normal(shape, dtype=np.float32)
+    return tuple(block_step(lib, layer, lib.tensor(x, requires_grad=True), lib.tensor(g),
+                            lib.nn.Transformer.generate_square_subsequent_mask(BLOCK["seq"]), bf16)
+                 for lib, layer in ((md, mine), (torch, ref)))
+
+
 def make_gpt(models):
     c = GPT
     return models.GPT(c["vocab"], c["block"], d_model=c["d_model"], nhead=c["heads"], num_layers=c["layers"])
@@ -79,13 +110,7 @@ def worker(lib_name, threads, data_path, repeat, what):
         x = lib.tensor(saved["__bx"], requires_grad=True)
         g = lib.tensor(saved["__bg"])
         mask = lib.nn.Transformer.generate_square_subsequent_mask(BLOCK["seq"])
-
-        def fwd_bwd():
-            layer.zero_grad()
-            x.grad = None
-            y = layer(x, src_mask=mask, is_causal=True)
-            y.backward(g)
-            return y
+        fwd_bwd = block_step(lib, layer, x, g, mask)
         y = fwd_bwd()
         out["block_check"] = [float(y.detach().double().sum().item()), float(x.grad.double().abs().sum().item())]
 
@@ -140,6 +165,7 @@ def main(argv=None):
     if args.worker:
         print(json.dumps(worker(args.worker, args.threads[0], args.data, args.repeat, args.what.split(","))))
         return None
+    print(machine_header(args.threads))
 
     torch, tmodels = _lib("torch")
     from _common import print_table

@@ -31,7 +31,7 @@ import minidl as md  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
 
-from _common import cpu_model, paired_timeit, print_table  # noqa: E402
+from _common import machine_header, cpu_model, paired_timeit, print_table  # noqa: E402
 
 CONFIG = dict(n_embd=256, n_layer=4, n_head=4, vocab_size=8000, n_positions=256)
 
@@ -53,6 +53,7 @@ def main(argv=None):
     p.add_argument("--new", type=int, default=128)
     p.add_argument("--prompt", type=int, default=32)
     args = p.parse_args(argv)
+    print(machine_header(args.threads))
     transformers.logging.set_verbosity_error()
     with tempfile.TemporaryDirectory() as folder:
         mine, theirs = load_both(folder)

@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import numpy as np  # noqa: E402
 
 import minidl as md  # noqa: E402
-from _common import cpu_model, paired_timeit, print_table  # noqa: E402
+from _common import machine_header, cpu_model, paired_timeit, print_table  # noqa: E402
 
 
 def main():
@@ -44,6 +44,7 @@ def main():
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
+    print(machine_header())
     n, width = args.rows, 64
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, width)).astype(np.float32)

@@ -30,7 +30,7 @@ sys.path.insert(0, HERE)
 import minidl as md  # noqa: E402
 import torch  # noqa: E402
 
-from _common import cpu_model, paired_timeit, print_table  # noqa: E402
+from _common import machine_header, cpu_model, paired_timeit, print_table  # noqa: E402
 
 CONFIG = dict(vocab=103, block=256, d_model=128, num_layers=4, nhead=4)
 
@@ -52,6 +52,7 @@ def main(argv=None):
     p.add_argument("--new", type=int, default=120)
     p.add_argument("--prompt", type=int, default=8)
     args = p.parse_args(argv)
+    print(machine_header(args.threads))
     mine, theirs = make_models()
     prompt = np.random.default_rng(0).integers(0, CONFIG["vocab"], (1, args.prompt))
     runs = {(lib, cache): (lambda m=m, x=x, cache=cache: m.generate(x, args.new, temperature=0, use_cache=cache))

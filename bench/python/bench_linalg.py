@@ -21,7 +21,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import cpu_model, paired_timeit, print_table, run_child  # noqa: E402
+from _common import machine_header, cpu_model, paired_timeit, print_table, run_child  # noqa: E402
 
 SHAPES = {"64x64": (64, 64), "256x256": (256, 256), "128 x (32x32)": (128, 32, 32)}
 
@@ -57,6 +57,7 @@ def main():
     if args.child:
         print(json.dumps(child(args.child, args.repeat)))
         return
+    print(machine_header(args.threads))
     os.environ.setdefault("OMP_PROC_BIND", "close")
     rows = []
     for threads in args.threads:

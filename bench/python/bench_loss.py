@@ -15,12 +15,13 @@ import numpy as np  # noqa: E402
 
 import minidl as md  # noqa: E402
 import minidl.nn.functional as F  # noqa: E402
-from _common import print_table, timeit  # noqa: E402
+from _common import machine_header, print_table, timeit  # noqa: E402
 
 
 def main():
     import torch
     import torch.nn.functional as TF
+    print(machine_header())
 
     N, C = 4096, 1000
     rng = np.random.default_rng(0)

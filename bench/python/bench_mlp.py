@@ -34,7 +34,7 @@ import torch  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import minidl as md  # noqa: E402
-from _common import print_table, timeit  # noqa: E402
+from _common import machine_header, print_table, timeit  # noqa: E402
 
 SIZES = (64, 256, 256, 10)
 BATCH = 128
@@ -137,6 +137,7 @@ def main(argv=None):
     p.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="layer widths, first = 64 pixels")
     p.add_argument("--batch", type=int, default=BATCH)
     args = p.parse_args(argv)
+    print(machine_header(args.threads))
     sizes, batch = tuple(args.sizes), args.batch
     if sizes[0] != 64 or sizes[-1] != 10:
         p.error("--sizes must start with 64 (digit pixels) and end with 10 (classes)")

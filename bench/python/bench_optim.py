@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 
 import minidl as md  # noqa: E402
 from minidl import _C  # noqa: E402
-from _common import print_table  # noqa: E402
+from _common import machine_header, print_table  # noqa: E402
 
 try:
     import torch
@@ -63,6 +63,31 @@ def torch_optimizer(name, params, **kw):
     return getattr(torch.optim, name)(params, lr=1e-3, **kw)
 
 
+def paired_steps(name: str, seed: int = 0):
+    """(minidl step, torch step) of optimizer ``name`` over the 10M parameters of SHAPES with
+    fixed gradients; torch runs its fastest CPU path (fused=True, else foreach=True).
+    run_all.py times these in one process."""
+    rng = np.random.default_rng(seed)
+    init = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
+    grads = [rng.standard_normal(s).astype(np.float32) * 1e-2 for s in SHAPES]
+    ps = [md.nn.Parameter(md.tensor(a.copy())) for a in init]
+    for p, g in zip(ps, grads):
+        p.grad = md.tensor(g)
+    tps = [torch.nn.Parameter(torch.from_numpy(a.copy())) for a in init]
+    for p, g in zip(tps, grads):
+        p.grad = torch.from_numpy(g)
+    for path in ("fused", "foreach"):
+        try:
+            topt = torch_optimizer(name, tps, **{path: True})
+            topt.step()
+            break
+        except (RuntimeError, ValueError, TypeError):   # no such kernel on this build
+            continue
+    else:
+        raise RuntimeError(f"torch has neither a fused nor a foreach {name} on this build")
+    return md_optimizer(name, ps).step, topt.step
+
+
 def interleaved(fns, repeat):
     """Runs every fn of `fns` once per round, `repeat` rounds (after 2 warm-up rounds), so load
     from other processes hits all of them alike. Returns {name: (median s, min s)}."""
@@ -83,6 +108,7 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--repeat", type=int, default=15)
     args = ap.parse_args()
+    print(machine_header(args.threads))
     rng = np.random.default_rng(0)
     init = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
     grads = [rng.standard_normal(s).astype(np.float32) * 1e-2 for s in SHAPES]

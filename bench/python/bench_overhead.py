@@ -31,7 +31,7 @@ import torch  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import minidl as md  # noqa: E402
-from _common import print_table, timeit  # noqa: E402
+from _common import machine_header, print_table, timeit  # noqa: E402
 
 
 def cases(lib):
@@ -86,6 +86,7 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=7)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
+    print(machine_header(args.threads))
     torch.set_num_threads(args.threads)
     md.set_num_threads(args.threads)
 

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import print_table, timeit  # noqa: E402
+from _common import machine_header, print_table, timeit  # noqa: E402
 
 import minidl as md  # noqa: E402
 
@@ -44,6 +44,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=11)
     args = ap.parse_args()
+    print(machine_header())
     rng = np.random.default_rng(0)
     rows = []
     for threads in (1, 2):

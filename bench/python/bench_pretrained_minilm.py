@@ -31,7 +31,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import cpu_model, paired_timeit, print_table, run_child, unpin  # noqa: E402
+from _common import machine_header, cpu_model, paired_timeit, print_table, run_child, unpin  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 BATCH, SEQ = 32, 128
@@ -129,6 +129,7 @@ def main():
     p.add_argument("--skip-load", action="store_true")
     args = p.parse_args()
     unpin()
+    print(machine_header(args.threads))
     from minidl.models.hf_checkpoint import pretrained_folder
     folder = pretrained_folder()
     print(f"CPU: {cpu_model()}; OMP_PROC_BIND={os.environ.get('OMP_PROC_BIND', '(unset)')}")

@@ -16,13 +16,14 @@ os.environ.setdefault("OMP_PROC_BIND", "close")
 sys.path.insert(0, os.path.dirname(__file__))
 
 import minidl as md  # noqa: E402
-from _common import cpu_model, paired_timeit, print_table  # noqa: E402
+from _common import machine_header, cpu_model, paired_timeit, print_table  # noqa: E402
 
 N = 1 << 20
 
 
 def main():
     import torch  # deferred: the benchmark's reference, an optional dependency
+    print(machine_header())
 
     xm, xt = md.empty(N), torch.empty(N)
     rates = {r: (md.full((N,), r), torch.full((N,), r)) for r in (4.0, 50.0)}

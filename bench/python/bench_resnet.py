@@ -39,7 +39,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from _common import run_child  # noqa: E402
+from _common import machine_header, run_child  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYDIR = os.path.join(HERE, "..", "..", "python")
@@ -51,6 +51,41 @@ def _status_kb(field: str) -> int:
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def train_step(lib, model, x, y, bf16: bool = False):
+    """The step timed: zero_grad, forward (under BF16 autocast when ``bf16``), cross-entropy,
+    backward, SGD-momentum update; returns a no-argument function that runs it and returns the
+    loss. ``lib`` is minidl or torch, written the same for both."""
+    opt = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    loss_fn = lib.nn.CrossEntropyLoss()
+    model.train()
+
+    def step():
+        opt.zero_grad()
+        with lib.autocast("cpu", dtype=lib.bfloat16, enabled=bf16):
+            loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+def paired_steps(depth: int = 20, batch: int = 64, bf16: bool = False, seed: int = 0):
+    """(minidl step, torch step) of ResNet-``depth`` on one random batch, the same weights in
+    both (torch's initialisation copied into minidl); run_all.py times these in one process."""
+    sys.path.insert(0, PYDIR)
+    import torch
+    import minidl as md
+    torch.manual_seed(seed)
+    ref = md.models.build(torch.nn).resnet(depth)
+    mine = md.models.resnet(depth)
+    mine.load_state_dict({k: md.tensor(v.detach().numpy().copy()) for k, v in ref.state_dict().items()})
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, 3, 32, 32), dtype=np.float32)
+    y = rng.integers(0, 10, batch).astype(np.int64)
+    return (train_step(md, mine, md.tensor(x), md.tensor(y), bf16),
+            train_step(torch, ref, torch.tensor(x), torch.tensor(y), bf16))
 
 
 def worker(lib_name: str, threads: int, weights_path: str, steps: int, repeat: int, profile: bool) -> dict:
@@ -71,17 +106,7 @@ def worker(lib_name: str, threads: int, weights_path: str, steps: int, repeat: i
     model = models.resnet(depth)
     model.load_state_dict({k: lib.tensor(saved[k]) for k in saved.files if not k.startswith("__")})
     x, y = lib.tensor(saved["__x"]), lib.tensor(saved["__y"])
-    opt = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    loss_fn = lib.nn.CrossEntropyLoss()
-    model.train()
-
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
+    step = train_step(lib, model, x, y)
     rss0 = _status_kb("VmRSS")
     losses = [step().item() for _ in range(3)]
 
@@ -170,6 +195,7 @@ def main(argv=None):
     if args.worker:
         print(json.dumps(worker(args.worker, args.threads[0], args.weights, args.steps, args.repeat, args.profile)))
         return None
+    print(machine_header(args.threads))
 
     sys.path.insert(0, PYDIR)
     sys.path.insert(0, HERE)

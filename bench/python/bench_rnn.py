@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import blas_idle, paired_timeit, print_table, timeit  # noqa: E402
+from _common import machine_header, blas_idle, paired_timeit, print_table, timeit  # noqa: E402
 
 import minidl as md  # noqa: E402
 
@@ -88,6 +88,20 @@ def step_fn(module, x, g, params):
     return step
 
 
+def paired_steps(kind: str, hidden: int, layers: int = 1, seed: int = 0):
+    """(minidl step, torch step): forward + backward of ``kind`` (LSTM or GRU) on one random
+    (SEQ, BATCH, INPUT) input, the same weights in both (torch's initialisation copied into
+    minidl); run_all.py times these in one process."""
+    rng = np.random.default_rng(seed)
+    xa = rng.standard_normal((SEQ, BATCH, INPUT)).astype(np.float32)
+    ga = rng.standard_normal((SEQ, BATCH, hidden)).astype(np.float32)
+    tm = getattr(torch.nn, kind)(INPUT, hidden, num_layers=layers)
+    mm = getattr(md.nn, kind)(INPUT, hidden, num_layers=layers)
+    mm.load_state_dict({k: md.tensor(v.detach().numpy().copy()) for k, v in tm.state_dict().items()})
+    return tuple(step_fn(m, lib.tensor(xa, requires_grad=True), lib.tensor(ga), list(m.parameters()))
+                 for lib, m in ((md, mm), (torch, tm)))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
@@ -95,6 +109,7 @@ def main():
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     ap.add_argument("--kinds", nargs="+", choices=["LSTM", "GRU"], default=["LSTM", "GRU"])
     args = ap.parse_args()
+    print(machine_header(args.threads))
     timeit_ = cpu_timeit if args.clock == "cpu" else timeit
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     rng = np.random.default_rng(0)

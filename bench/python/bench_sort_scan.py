@@ -14,11 +14,12 @@ sys.path.insert(0, os.path.dirname(__file__))
 import numpy as np  # noqa: E402
 
 import minidl as md  # noqa: E402
-from _common import cpu_model, paired_timeit, print_table  # noqa: E402
+from _common import machine_header, cpu_model, paired_timeit, print_table  # noqa: E402
 
 
 def main():
     import torch  # deferred: the benchmark's reference, an optional dependency
+    print(machine_header())
 
     rng = np.random.default_rng(0)
     logits = rng.standard_normal((64, 50_000)).astype(np.float32)
