@@ -3,7 +3,8 @@
 // op(A) is M x K (A stored K x M when trans_a), op(B) is K x N (B stored N x K when trans_b);
 // A and B hold raw 16-bit patterns of `dtype` (DType::bf16 or DType::f16), lda/ldb in elements.
 //
-// Paths (cpp/ops/gemm/gemm_lowp.cpp picks one):
+// Paths (cpp/ops/gemm/gemm_lowp.cpp runs one; gemm_lowp_tune.cpp chooses which: the fixed order
+// AMX tiles (gemm_amx_simd.cpp) > vdpbf16ps > widen, or the fastest measured per shape class):
 //   bf16 on a CPU with AVX512-BF16 (active set avx512): packs A and B into k-pair-interleaved
 //     panels and runs a 12 x 32 micro-kernel built on vdpbf16ps (cpp/ops/gemm/gemm_lowp_simd.cpp);
 //     each instruction does two multiply-adds per lane, so the FLOP rate doubles over FP32 FMA.
