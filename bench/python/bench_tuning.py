@@ -31,6 +31,14 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import cpu_model, paired_timeit, print_table  # noqa: E402
 
+try:
+    from _common import machine_header  # noqa: E402  (the shared header, once bench/python has it)
+except ImportError:  # this branch's _common predates machine_header (issue 18's bench helper)
+    def machine_header(threads=None) -> str:
+        """Where the table ran: CPU model, kernel set, 16-bit GEMM fixed path, threads, load."""
+        return (f"CPU: {cpu_model()}; minidl kernels: {_C.isa_name()} (bf16 GEMM fixed rule: "
+                f"{_C.gemm_lowp_path('bfloat16')}); threads: {threads}; load average: {os.getloadavg()}")
+
 import minidl as md  # noqa: E402
 from minidl import _C, tuning  # noqa: E402
 import ml_dtypes  # noqa: E402
@@ -147,8 +155,8 @@ def main():
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     os.environ["MINIDL_CACHE_DIR"] = tempfile.mkdtemp()      # never the user's cache
-    print(f"CPU: {cpu_model()}  isa={_C.isa_name()}  threads={args.threads}  loadavg={os.getloadavg()}  "
-          f"torch={'-' if torch is None else torch.__version__}")
+    print(machine_header(args.threads))
+    print(f"torch: {'-' if torch is None else torch.__version__}")
     print("\n1. 16-bit GEMM paths, GFLOP/s (bf16 operands, float32 result)")
     print_table(["thr", "MxKxN", "forced paths", "torch bf16", "fixed rule", "tuner chose", "chosen/best",
                  "chosen/torch"], gemm_rows(args.threads, args.repeat, rng))
