@@ -185,6 +185,17 @@ def test_corrupt_file_warns_is_ignored_and_rewritten(tmp_path, rng, content):
     np.testing.assert_array_equal(_C.mm(a, b, True), _C.gemm_lowp_mm(a, b, tuning.candidates("bfloat16", 9, 9, 9)[0]))
 
 
+def test_unreadable_file_warns_and_minidl_works(tmp_path, rng):
+    path = tmp_path / "choices.json"
+    path.mkdir()                                             # a folder where the file should be
+    with pytest.warns(RuntimeWarning) as caught:
+        assert tuning.load(str(path)) == 0
+    messages = " ".join(str(w.message) for w in caught)
+    assert "cannot read the kernel-choice cache" in messages and "cannot write" in messages
+    a, b = _operands(rng, 9, 9, 9, BF16)
+    assert _C.mm(a, b, True).shape == (9, 9)
+
+
 def test_other_version_entries_are_ignored(tmp_path):
     path = tmp_path / "choices.json"
     old = {tuning.cpu_key(): {"gemm_lowp": {"bfloat16 NN M64 N64 K64 T1": "convert_f32"}}}

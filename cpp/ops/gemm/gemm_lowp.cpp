@@ -184,6 +184,8 @@ void gemm_lowp_batched(DType dt, bool ta, bool tb, int64_t batch, int64_t M, int
                        int64_t ldb, int64_t sb, float beta, float* C, int64_t ldc, int64_t sc) {
   check_dtype(dt);
   if (batch <= 0 || M <= 0 || N <= 0) return;
+  // one choice for the whole batch, measured (when it is) on the first product with the team's
+  // thread count, though the many-small-GEMMs mode below runs each product on one thread
   const GemmLowpPath path = gemm_lowp_choose(dt, ta, tb, M, N, K, A, lda, B, ldb);
   const GemmBf16Simd* k = path == GemmLowpPath::amx_bf16      ? amx_kernel(M, N, K)
                           : path == GemmLowpPath::avx512_bf16 ? bf16_kernel()
