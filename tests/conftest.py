@@ -4,13 +4,21 @@ the Fashion-MNIST files)."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import pathlib
 import sys
+import tempfile
 
 import numpy as np
 import pytest
 
-import minidl as md
+# Before minidl is imported (it reads both at import): the tests never touch the user's real
+# kernel-choice cache, and run the fixed, deterministic kernel path order (tests/test_tuning.py
+# turns measurement on where it tests it; the paths themselves are compared there).
+os.environ["MINIDL_CACHE_DIR"] = tempfile.mkdtemp(prefix="minidl-test-cache-")
+os.environ.setdefault("MINIDL_CPU_BENCHMARK", "0")
+
+import minidl as md  # noqa: E402
 from minidl.datasets import _fashion_search_dirs, _find_idx
 
 

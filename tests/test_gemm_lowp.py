@@ -77,13 +77,11 @@ def test_dpbf16_kernel_matches_its_emulation_bitwise(rng):
         # this CPU has no AVX512-BF16: the portable path must then be chosen for bfloat16
         assert path == "convert_f32"
         return
-    shapes = [(13, 40, 17), (50, 70, 300), (12, 32, 1024), (1, 3, 1), (50, 15, 300), (40, 40, 31)]
-    if path == "amx_bf16":  # the shapes the vdpbf16ps kernel still computes
-        shapes = [(M, N, K) for M, N, K in shapes if M < 16 or N < 16 or K < 32]
-    for M, N, K in shapes:
+    # the vdpbf16ps kernel forced (gemm_lowp_mm), also where AMX or the tuner would take over
+    for M, N, K in [(13, 40, 17), (50, 70, 300), (12, 32, 1024), (1, 3, 1), (50, 15, 300), (40, 40, 31)]:
         for ta, tb in [(0, 0), (1, 1)]:
             a, b, aa, bb = _operands(rng, M, N, K, BF16, ta, tb)
-            np.testing.assert_array_equal(_C.mm(aa, bb, True), _emulate_dpbf16(a, b))
+            np.testing.assert_array_equal(_C.gemm_lowp_mm(aa, bb, "avx512_bf16"), _emulate_dpbf16(a, b))
 
 
 @pytest.mark.parametrize("dt", [BF16, F16], ids=["bf16", "f16"])
@@ -106,7 +104,7 @@ def test_amx_tiles_at_their_edges(rng):
     for M, N, K in [(16, 16, 32), (17, 33, 33), (31, 16, 63), (33, 47, 64), (64, 32, 1025), (257, 70, 40)]:
         for ta, tb in [(0, 0), (0, 1), (1, 0), (1, 1)]:
             a, b, aa, bb = _operands(rng, M, N, K, BF16, ta, tb)
-            got = _C.mm(aa, bb, True)
+            got = _C.gemm_lowp_mm(aa, bb, "amx_bf16")      # forced: whatever the tuner would pick
             err = np.abs(got - a.astype(np.float64) @ b.astype(np.float64))
             assert (err <= _bound(a, b)).all(), (M, N, K, ta, tb, float(err.max()))
             with md.backend.using("scalar"):   # the reference path: widened to float32, sgemm
@@ -120,9 +118,9 @@ def test_amx_tiles_at_their_edges(rng):
     threads = md.get_num_threads()
     try:
         md.set_num_threads(1)
-        c1 = _C.mm(a, b, True)
+        c1 = _C.gemm_lowp_mm(a, b, "amx_bf16")
         md.set_num_threads(2)
-        np.testing.assert_array_equal(_C.mm(a, b, True), c1)
+        np.testing.assert_array_equal(_C.gemm_lowp_mm(a, b, "amx_bf16"), c1)
     finally:
         md.set_num_threads(threads)
 

@@ -234,23 +234,46 @@ int main() {
           cast_contiguous(b.data(), DType::f32, B.data(), t, b.size());
           cast_contiguous(A.data(), t, a.data(), DType::f32, a.size());  // the values actually used
           cast_contiguous(B.data(), t, b.data(), DType::f32, b.size());
-          std::vector<float> C(M * N, 1.0f);
           set_active_isa(isa);
-          gemm_lowp(t, ta, tb, M, N, K, 1.0f, A.data(), ta ? M : K, B.data(), tb ? K : N, 0.5f, C.data(), N);
-          bool ok = true;
-          for (int64_t i = 0; i < M; ++i)
-            for (int64_t j = 0; j < N; ++j) {
-              double acc = 0.5, mag = 0.5;
-              for (int64_t k = 0; k < K; ++k) {
-                const double x = ta ? a[k * M + i] : a[i * K + k], y = tb ? b[j * K + k] : b[k * N + j];
-                acc += x * y;
-                mag += std::fabs(x * y);
+          // every candidate path forced, then gemm_lowp with the tuner on (it measures, then runs its pick)
+          const std::vector<GemmLowpPath> paths = gemm_lowp_candidates(t, M, N, K);
+          for (size_t pi = 0; pi <= paths.size(); ++pi) {
+            std::vector<float> C(M * N, 1.0f);
+            gemm_lowp_set_tuning(pi == paths.size());
+            if (pi < paths.size())
+              gemm_lowp_on_path(paths[pi], t, ta, tb, M, N, K, 1.0f, A.data(), ta ? M : K, B.data(), tb ? K : N, 0.5f,
+                                C.data(), N);
+            else
+              gemm_lowp(t, ta, tb, M, N, K, 1.0f, A.data(), ta ? M : K, B.data(), tb ? K : N, 0.5f, C.data(), N);
+            bool ok = true;
+            for (int64_t i = 0; i < M; ++i)
+              for (int64_t j = 0; j < N; ++j) {
+                double acc = 0.5, mag = 0.5;
+                for (int64_t k = 0; k < K; ++k) {
+                  const double x = ta ? a[k * M + i] : a[i * K + k], y = tb ? b[j * K + k] : b[k * N + j];
+                  acc += x * y;
+                  mag += std::fabs(x * y);
+                }
+                ok &= std::fabs(C[i * N + j] - acc) <= (K + 2) * std::ldexp(1.0, -24) * mag;
               }
-              ok &= std::fabs(C[i * N + j] - acc) <= (K + 2) * std::ldexp(1.0, -24) * mag;
-            }
-          check(ok, std::string("gemm_lowp ") + dtype_name(t) + " K=" + std::to_string(K) + " t" + std::to_string(tt) +
-                        " [" + isa_name(isa) + ", " + gemm_lowp_path(t) + "]");
+            check(ok, std::string("gemm_lowp ") + dtype_name(t) + " K=" + std::to_string(K) + " t" + std::to_string(tt) +
+                          " [" + isa_name(isa) + ", " +
+                          (pi < paths.size() ? gemm_lowp_path_name(paths[pi]) : "tuned") + "]");
+          }
+          gemm_lowp_set_tuning(false);
+          gemm_lowp_clear_choices();
         }
+  }
+  // shape classes: the persisted name reads back as the same class; malformed names are refused
+  {
+    const GemmShapeClass c = gemm_lowp_shape_class(DType::bf16, true, false, 29, 70, 129, 2);
+    GemmShapeClass back{};
+    check(c.name() == "bfloat16 TN M32 N128 K256 T2" && GemmShapeClass::parse(c.name(), &back) &&
+              back.key() == c.key(),
+          "gemm_lowp shape class name round trip");
+    check(!GemmShapeClass::parse("bfloat16 TN M33 N128 K256 T2", &back) &&
+              !GemmShapeClass::parse("bfloat16 TN M32 N128 K256 T2 x", &back),
+          "gemm_lowp shape class refuses malformed names");
   }
 
   // bfloat16 GEMM with its bias and rounding in one pass (gemm_bf16_out, the AMX kernel's

@@ -182,6 +182,35 @@ py::array bmm_op(const py::array& a, const py::array& b, bool out_f32) {
   return is_16bit(dt) ? finish_lowp(out, dt, out_f32) : out;
 }
 
+DType lowp_dtype(const std::string& dt, const char* what) {
+  if (dt != "bfloat16" && dt != "float16") throw py::value_error(std::string(what) + ": bfloat16 or float16, got " + dt);
+  return dt == "bfloat16" ? DType::bf16 : DType::f16;
+}
+
+GemmLowpPath lowp_path(const std::string& name) {
+  GemmLowpPath p;
+  if (!gemm_lowp_path_from_name(name, &p))
+    throw py::value_error("gemm_lowp: unknown path '" + name + "' (amx_bf16, avx512_bf16 or convert_f32)");
+  return p;
+}
+
+// a @ b (2-D, 16-bit) -> float32 on the named path: how tests and the tuner's report run each one
+py::array lowp_mm_on_path(const py::array& a, const py::array& b, const std::string& path) {
+  check_float_pair(a, b, "gemm_lowp_mm");
+  const DType dt = dtype_of(a);
+  if (!is_16bit(dt)) throw py::type_error(std::string("gemm_lowp_mm: expected float16 or bfloat16, got ") + dtype_name(dt));
+  if (a.ndim() != 2 || b.ndim() != 2 || a.shape(1) != b.shape(0))
+    throw py::value_error("gemm_lowp_mm: shapes " + shape_str(a) + " and " + shape_str(b) + " cannot be multiplied");
+  const GemmLowpPath p = lowp_path(path);
+  const int64_t M = a.shape(0), K = a.shape(1), N = b.shape(1);
+  py::array out = empty_array(DType::f32, {M, N});
+  GemmOperand A = gemm_operand(a, 0, 1), B = gemm_operand(b, 0, 1);
+  MaybeReleaseGil nogil(M * N * K);
+  gemm_lowp_on_path(p, dt, A.trans, B.trans, M, N, K, 1.0f, static_cast<const uint16_t*>(A.ptr), A.ld,
+                    static_cast<const uint16_t*>(B.ptr), B.ld, 0.0f, static_cast<float*>(out.mutable_data()), N);
+  return out;
+}
+
 }  // namespace
 
 void register_gemm(py::module_& m) {
@@ -191,8 +220,33 @@ void register_gemm(py::module_& m) {
   m.def("addmm", &addmm_op, py::arg("bias"), py::arg("a"), py::arg("b"), py::arg("out_f32") = false);
   m.def("bmm", &bmm_op, py::arg("a"), py::arg("b"), py::arg("out_f32") = false);
   m.def("gemm_lowp_path", [](const std::string& dt) {
-    if (dt != "bfloat16" && dt != "float16") throw py::value_error("gemm_lowp_path: bfloat16 or float16, got " + dt);
-    return std::string(gemm_lowp_path(dt == "bfloat16" ? DType::bf16 : DType::f16));
+    return std::string(gemm_lowp_path(lowp_dtype(dt, "gemm_lowp_path")));
+  });
+  // path choice by measurement (gemm_lowp_tune.cpp; policy and cache in python/minidl/tuning.py)
+  m.def("gemm_lowp_mm", &lowp_mm_on_path, py::arg("a"), py::arg("b"), py::arg("path"));
+  m.def("gemm_lowp_candidates", [](const std::string& dt, int64_t M, int64_t N, int64_t K) {
+    std::vector<std::string> names;
+    for (GemmLowpPath p : gemm_lowp_candidates(lowp_dtype(dt, "gemm_lowp_candidates"), M, N, K))
+      names.emplace_back(gemm_lowp_path_name(p));
+    return names;
+  });
+  m.def("gemm_lowp_set_tuning", &gemm_lowp_set_tuning);
+  m.def("gemm_lowp_tuning", &gemm_lowp_tuning);
+  m.def("gemm_lowp_measurements", &gemm_lowp_measurements);
+  m.def("gemm_lowp_clear_choices", &gemm_lowp_clear_choices);
+  m.def("gemm_lowp_choices", [] {
+    py::dict d;
+    for (const auto& kv : gemm_lowp_choices()) d[py::str(kv.first)] = py::str(kv.second);
+    return d;
+  });
+  // one remembered choice; False (nothing stored) for a shape class or path name this build
+  // cannot read, so that a cache written by another version is skipped entry by entry
+  m.def("gemm_lowp_set_choice", [](const std::string& shape_class, const std::string& path) {
+    GemmShapeClass shape;
+    GemmLowpPath p;
+    if (!GemmShapeClass::parse(shape_class, &shape) || !gemm_lowp_path_from_name(path, &p)) return false;
+    gemm_lowp_set_choice(shape, p);
+    return true;
   });
 }
 

@@ -4,9 +4,10 @@
 // Threads: as in gemm.cpp, C is cut into one independent piece per thread along N (whole
 // 32-column panels) when N >= M, else along M (whole 12-row panels, 32 for AMX); no barriers.
 //
-// bfloat16 paths, fastest first: AMX tiles (gemm_amx_simd.cpp) when the CPU has AMX-BF16 and
-// Linux lets this process use the tile registers; vdpbf16ps (gemm_lowp_simd.cpp) on an
-// AVX512-BF16 CPU; else widen to float32 and call sgemm.
+// bfloat16 paths, in the fixed rules' order: AMX tiles (gemm_amx_simd.cpp) when the CPU has
+// AMX-BF16 and Linux lets this process use the tile registers; vdpbf16ps (gemm_lowp_simd.cpp) on
+// an AVX512-BF16 CPU; else widen to float32 and call sgemm. Which one runs is gemm_lowp_choose's
+// (gemm_lowp_tune.cpp): the fixed order, or the fastest measured on this CPU for the shape class.
 #include "gemm_lowp.h"
 
 #include <algorithm>
@@ -134,20 +135,30 @@ const char* gemm_lowp_path(DType dt) {
   return amx_kernel(16, 16, 32) ? "amx_bf16" : "avx512_bf16";
 }
 
-void gemm_lowp(DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
-               const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C,
-               int64_t ldc) {
-  check_dtype(dt);
-  if (M <= 0 || N <= 0) return;
+std::vector<GemmLowpPath> gemm_lowp_candidates(DType dt, int64_t M, int64_t N, int64_t K) {
+  std::vector<GemmLowpPath> paths;
   if (dt == DType::bf16) {
-    if (const GemmBf16Simd* k = amx_kernel(M, N, K)) {
-      bf16_threaded(k, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-      return;
-    }
-    if (const GemmBf16Simd* k = bf16_kernel()) {
-      bf16_threaded(k, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-      return;
-    }
+    if (amx_kernel(M, N, K)) paths.push_back(GemmLowpPath::amx_bf16);
+    if (bf16_kernel()) paths.push_back(GemmLowpPath::avx512_bf16);
+  }
+  paths.push_back(GemmLowpPath::convert_f32);
+  return paths;
+}
+
+void gemm_lowp_on_path(GemmLowpPath path, DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                       float alpha, const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb,
+                       float beta, float* C, int64_t ldc) {
+  check_dtype(dt);
+  const GemmBf16Simd* native = path == GemmLowpPath::amx_bf16      ? amx_kernel(M, N, K)
+                               : path == GemmLowpPath::avx512_bf16 ? bf16_kernel()
+                                                                   : nullptr;
+  if (path != GemmLowpPath::convert_f32 && (dt != DType::bf16 || !native))
+    throw KernelError(std::string("gemm_lowp: path ") + gemm_lowp_path_name(path) + " is not available for " +
+                      dtype_name(dt) + " with this CPU, kernel set and shape");
+  if (M <= 0 || N <= 0) return;
+  if (native) {
+    bf16_threaded(native, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
   }
   // Portable path: every bf16 / f16 value is exactly a float32, so widening loses nothing and
   // the result equals sgemm on the widened operands bit for bit. O(MK + KN) conversions
@@ -166,9 +177,20 @@ void gemm_lowp(DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, floa
         std::max<int64_t>(b_cols, 1), beta, C, ldc);
 }
 
+void gemm_lowp(DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+               const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C,
+               int64_t ldc) {
+  check_dtype(dt);
+  if (M <= 0 || N <= 0) return;
+  const GemmLowpPath path = gemm_lowp_choose(dt, ta, tb, M, N, K, A, lda, B, ldb);
+  gemm_lowp_on_path(path, dt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 bool gemm_bf16_out(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
                    const uint16_t* B, int64_t ldb, const float* bias, uint16_t* C, int64_t ldc) {
   if (M <= 0 || N <= 0 || K <= 0 || K > kBf16OutMaxK) return false;
+  // only where the 16-bit GEMM of this shape class runs on AMX (the fixed rule, or the tuner's pick)
+  if (gemm_lowp_choose(DType::bf16, ta, tb, M, N, K, A, lda, B, ldb) != GemmLowpPath::amx_bf16) return false;
   const GemmBf16Simd* k = amx_kernel(M, N, K);
   if (!k || !k->gemm_bf16_out) return false;
   split_among_threads(k, M, N, K, [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
@@ -183,8 +205,12 @@ void gemm_lowp_batched(DType dt, bool ta, bool tb, int64_t batch, int64_t M, int
                        int64_t ldb, int64_t sb, float beta, float* C, int64_t ldc, int64_t sc) {
   check_dtype(dt);
   if (batch <= 0 || M <= 0 || N <= 0) return;
-  const GemmBf16Simd* amx = dt == DType::bf16 ? amx_kernel(M, N, K) : nullptr;
-  const GemmBf16Simd* k = amx ? amx : dt == DType::bf16 ? bf16_kernel() : nullptr;
+  // one choice for the whole batch, measured (when it is) on the first product with the team's
+  // thread count, though the many-small-GEMMs mode below runs each product on one thread
+  const GemmLowpPath path = gemm_lowp_choose(dt, ta, tb, M, N, K, A, lda, B, ldb);
+  const GemmBf16Simd* k = path == GemmLowpPath::amx_bf16      ? amx_kernel(M, N, K)
+                          : path == GemmLowpPath::avx512_bf16 ? bf16_kernel()
+                                                              : nullptr;
   const int64_t fma = M * N * std::max<int64_t>(K, 1);
   int nt = num_threads();
 #ifdef _OPENMP
@@ -200,7 +226,7 @@ void gemm_lowp_batched(DType dt, bool ta, bool tb, int64_t batch, int64_t M, int
     return;
   }
   for (int64_t b = 0; b < batch; ++b)
-    gemm_lowp(dt, ta, tb, M, N, K, alpha, A + b * sa, lda, B + b * sb, ldb, beta, C + b * sc, ldc);
+    gemm_lowp_on_path(path, dt, ta, tb, M, N, K, alpha, A + b * sa, lda, B + b * sb, ldb, beta, C + b * sc, ldc);
 }
 
 }  // namespace minidl

@@ -3,7 +3,8 @@
 // op(A) is M x K (A stored K x M when trans_a), op(B) is K x N (B stored N x K when trans_b);
 // A and B hold raw 16-bit patterns of `dtype` (DType::bf16 or DType::f16), lda/ldb in elements.
 //
-// Paths (cpp/ops/gemm/gemm_lowp.cpp picks one):
+// Paths (cpp/ops/gemm/gemm_lowp.cpp runs one; gemm_lowp_tune.cpp chooses which: the fixed order
+// AMX tiles (gemm_amx_simd.cpp) > vdpbf16ps > widen, or the fastest measured per shape class):
 //   bf16 on a CPU with AVX512-BF16 (active set avx512): packs A and B into k-pair-interleaved
 //     panels and runs a 12 x 32 micro-kernel built on vdpbf16ps (cpp/ops/gemm/gemm_lowp_simd.cpp);
 //     each instruction does two multiply-adds per lane, so the FLOP rate doubles over FP32 FMA.
@@ -14,6 +15,9 @@
 // kernel bit for bit against an emulation of its summation order.
 #pragma once
 #include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "core/tensor_view.h"
 
@@ -29,7 +33,8 @@ void gemm_lowp_batched(DType dtype, bool trans_a, bool trans_b, int64_t batch, i
                        const uint16_t* B, int64_t ldb, int64_t stride_b, float beta, float* C,
                        int64_t ldc, int64_t stride_c);
 
-// Which path gemm_lowp takes for `dtype` with the active kernel set: "avx512_bf16" or "convert_f32".
+// Which path gemm_lowp takes for `dtype` with the active kernel set by the fixed rules (tuning
+// off): "amx_bf16", "avx512_bf16" or "convert_f32".
 const char* gemm_lowp_path(DType dtype);
 
 // C (M x N bfloat16, row stride ldc) = bf16(A B + bias[j]), bias a float32 row of N values or
@@ -39,6 +44,45 @@ const char* gemm_lowp_path(DType dtype);
 constexpr int64_t kBf16OutMaxK = 4096;
 bool gemm_bf16_out(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
                    const uint16_t* B, int64_t ldb, const float* bias, uint16_t* C, int64_t ldc);
+
+// ---- Path choice by measurement (gemm_lowp_tune.cpp; the policy is python/minidl/tuning.py) ----
+// The candidates of one product, fastest-first by the fixed rules. Every candidate computes
+// op(A) @ op(B) in float32 from exact 16-bit inputs; they differ only in summation order.
+enum class GemmLowpPath : uint8_t { amx_bf16, avx512_bf16, convert_f32 };
+const char* gemm_lowp_path_name(GemmLowpPath path);
+bool gemm_lowp_path_from_name(const std::string& name, GemmLowpPath* path);
+// the paths the running CPU and kernel set can take for this product (first = the fixed rule)
+std::vector<GemmLowpPath> gemm_lowp_candidates(DType dtype, int64_t M, int64_t N, int64_t K);
+// gemm_lowp on a given path; KernelError when the path is not a candidate for this product
+void gemm_lowp_on_path(GemmLowpPath path, DType dtype, bool trans_a, bool trans_b, int64_t M, int64_t N,
+                       int64_t K, float alpha, const uint16_t* A, int64_t lda, const uint16_t* B,
+                       int64_t ldb, float beta, float* C, int64_t ldc);
+
+// A shape class: dtype, transposes, M, N and K each rounded up to a power of two, thread count.
+struct GemmShapeClass {
+  DType dtype;
+  bool trans_a, trans_b;
+  int log2_m, log2_n, log2_k, threads;
+  uint64_t key() const;
+  std::string name() const;  // "bfloat16 NT M64 N128 K256 T2" (the persisted form)
+  static bool parse(const std::string& name, GemmShapeClass* out);
+};
+GemmShapeClass gemm_lowp_shape_class(DType dtype, bool trans_a, bool trans_b, int64_t M, int64_t N,
+                                     int64_t K, int threads);
+
+// Tuning switch (off by default in C++: the fixed rules; Python turns it on, md.backends.cpu).
+void gemm_lowp_set_tuning(bool on);
+bool gemm_lowp_tuning();
+// The remembered choices: shape class name -> path name. Set from the cache file, read to save it.
+std::vector<std::pair<std::string, std::string>> gemm_lowp_choices();
+void gemm_lowp_set_choice(const GemmShapeClass& shape, GemmLowpPath path);
+void gemm_lowp_clear_choices();
+// Incremented each time a shape class is measured (Python saves the cache when it moved).
+uint64_t gemm_lowp_measurements();
+// The path gemm_lowp takes for this product now: remembered, measured now (when tuning is on,
+// outside a parallel region and the product has more than one candidate), or the fixed rule.
+GemmLowpPath gemm_lowp_choose(DType dtype, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                              const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb);
 
 bool cpu_has_avx512_bf16();  // cpp/core/dispatch.cpp
 

@@ -1,0 +1,299 @@
+"""Kernel path choice by measurement on the running machine, and the cache file that keeps it.
+
+**What is tuned.** The 16-bit (bfloat16 / float16) GEMM of ``cpp/ops/gemm/gemm_lowp.cpp``, which
+every bf16 ``mm``/``addmm``/``bmm``/``Linear`` and bf16 autocast matmul runs. For one product
+``C = op(A) @ op(B)`` its candidate paths are
+
+* ``amx_bf16``: AMX tiles (``gemm_amx_simd.cpp``), on CPUs with AMX-BF16 and M, N >= 16, K >= 32;
+* ``avx512_bf16``: the ``vdpbf16ps`` micro-kernel, on CPUs with AVX512-BF16;
+* ``convert_f32``: widen A and B to float32 (exact) and run the float32 GEMM (every CPU).
+
+**Why.** The fixed order (AMX, then ``vdpbf16ps``, then widen) was measured on an Intel CPU whose
+``vdpbf16ps`` does twice the multiply-adds of an FP32 FMA per cycle. On an AMD Zen 4 (AVX512-BF16,
+but every 512-bit instruction runs as two 256-bit halves) issue 18 measured the ``vdpbf16ps``
+path *slower* than widening: a ResNet-20 bf16 autocast training step took 129 ms against
+minidl's own fp32 step's 115 ms, and the bf16 GEMM at 1024^3 ran at 372 GFLOP/s against
+PyTorch's 399. No CPUID bit tells the datapath width, so the path is measured on the CPU that runs.
+
+**How** (``cpp/ops/gemm/gemm_lowp_tune.cpp``). A *shape class* is the dtype, the transposes,
+M, N and K each rounded up to a power of two, and the thread count. On the first product of a
+class that has more than one candidate (and at least 2^15 multiply-adds), every candidate runs on
+that product's own operands into a scratch output: one warm-up run, then timed runs (at least
+3, up to 10 while they total under 1 ms, none after the first once 5 ms are spent), and the
+fastest by its best run wins. Per candidate that is one warm-up run plus at most about 5 ms of
+timed runs (always at least one): a 64^3 class (4 us a product) costs about candidates x 11
+runs, a 1024^3 class candidates x 2 runs. Measured: the 9 classes of a GPT block's bf16 step
+made its first step 0.1-0.4 s slower than with the fixed order (2 threads, load average 7-8);
+a ResNet-20 bf16 step measures 3 classes, within the noise (bench/python/bench_tuning.py).
+The choice lives in a table in C++ (a shared-lock lookup per call, 40-70 ns measured against a
+64^3 product's 4.1 us), so the chosen path runs with no Python in between. Products inside another
+parallel region (the per-thread GEMMs of the bf16 convolution) use a remembered choice or the
+fixed order: timing there would measure the whole team.
+
+**The cache file** ``<cache dir>/kernel_choices.json``, with the cache dir ``$MINIDL_CACHE_DIR``,
+else ``$XDG_CACHE_HOME/minidl``, else ``~/.cache/minidl``. It holds the choices per CPU (the
+``/proc/cpuinfo`` model name and a hash of its flags) for one minidl version; it is read at
+import and written at exit (and by :func:`save`) when something was measured, by
+read-merge-replace under a lock file, through :func:`minidl.atomic_write.replace_atomically`, so
+two processes saving at once keep both their choices and a reader never sees half a file. A
+corrupt, unreadable or other-version file is ignored with a warning and rewritten; an
+unwritable folder only warns (the choices then last for the process).
+
+**Turning it off.** ``md.backends.cpu.benchmark = False`` or ``MINIDL_CPU_BENCHMARK=0`` gives the
+fixed, deterministic order (remembered choices are then not used either), as
+``torch.backends.cudnn.benchmark = False`` does for cuDNN. Every path computes the float32 product
+of the exact 16-bit inputs; they differ only in summation order (tests/test_tuning.py forces each
+one on odd shapes against the float64 reference).
+
+>>> import minidl as md
+>>> from minidl import tuning
+>>> tuning.cache_path().endswith("kernel_choices.json")
+True
+>>> tuning.candidates("float16", 64, 64, 64)       # float16 has one path on every CPU
+['convert_f32']
+"""
+from __future__ import annotations
+
+import atexit
+import contextlib
+import hashlib
+import json
+import os
+import warnings
+
+from . import _C
+from ._version import __version__
+from .atomic_write import replace_atomically
+
+__all__ = ["cache_dir", "cache_path", "cpu_key", "candidates", "enabled", "set_enabled", "load", "save",
+           "report"]
+
+#: the layout of the cache file; a file with another value is ignored (and rewritten)
+FORMAT = 1
+_FAMILY = "gemm_lowp"
+_FILE_NAME = "kernel_choices.json"
+_OFF_VALUES = ("0", "false", "no", "off")
+_saved_measurements = 0  # _C.gemm_lowp_measurements() when the table last matched the file
+
+
+def cache_dir() -> str:
+    """The folder of minidl's cache: ``$MINIDL_CACHE_DIR``, else ``$XDG_CACHE_HOME/minidl``, else
+    ``~/.cache/minidl`` (read on every call, so a changed variable takes effect at once).
+
+    >>> import os
+    >>> from minidl import tuning
+    >>> os.path.isabs(tuning.cache_dir())
+    True
+    """
+    folder = os.environ.get("MINIDL_CACHE_DIR")
+    if not folder:
+        folder = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+                              "minidl")
+    return os.path.abspath(folder)
+
+
+def cache_path() -> str:
+    """The cache file: ``<cache_dir()>/kernel_choices.json``.
+
+    >>> from minidl import tuning
+    >>> tuning.cache_path().endswith("kernel_choices.json")
+    True
+    """
+    return os.path.join(cache_dir(), _FILE_NAME)
+
+
+def cpu_key() -> str:
+    """The CPU the choices belong to: ``"<model name> | flags <12 hex digits>"`` from
+    ``/proc/cpuinfo`` (the flags hashed, since two CPUs with one name may differ in them, as
+    virtual machines that hide AMX do). Where there is no ``/proc/cpuinfo``: ``platform``'s
+    processor name.
+
+    >>> from minidl import tuning
+    >>> " | flags " in tuning.cpu_key()
+    True
+    """
+    model, flags = "", ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name" and not model:
+                    model = value.strip()
+                elif key in ("flags", "Features") and not flags:
+                    flags = value.strip()
+                if model and flags:
+                    break
+    except OSError:
+        pass
+    if not model:
+        import platform  # deferred: only where /proc/cpuinfo is missing (macOS, Windows)
+        model = platform.processor() or platform.machine() or "unknown CPU"
+    digest = hashlib.sha256(" ".join(sorted(flags.split())).encode()).hexdigest()[:12]
+    return f"{model} | flags {digest}"
+
+
+def candidates(dtype: str, M: int, N: int, K: int) -> list:
+    """The paths the running CPU and kernel set can take for a ``dtype`` product (M x K) @ (K x N),
+    the fixed rule's first.
+
+    >>> from minidl import tuning
+    >>> tuning.candidates("bfloat16", 64, 64, 64)[-1]       # widening works everywhere
+    'convert_f32'
+    """
+    return list(_C.gemm_lowp_candidates(dtype, int(M), int(N), int(K)))
+
+
+def enabled() -> bool:
+    """Whether paths are chosen by measurement (``md.backends.cpu.benchmark``).
+
+    >>> from minidl import tuning
+    >>> isinstance(tuning.enabled(), bool)
+    True
+    """
+    return bool(_C.gemm_lowp_tuning())
+
+
+def set_enabled(on: bool) -> None:
+    """Choose paths by measurement (True) or by the fixed order (False); what
+    ``md.backends.cpu.benchmark = on`` calls.
+
+    >>> from minidl import tuning
+    >>> was = tuning.enabled()
+    >>> tuning.set_enabled(False); tuning.enabled()
+    False
+    >>> tuning.set_enabled(was)
+    """
+    _C.gemm_lowp_set_tuning(bool(on))
+
+
+def _read(path: str):
+    """The choices stored for every CPU ({cpu key: {family: {shape class: path}}}), {} when
+    there is no file, None (after a warning) when the file is unreadable, corrupt or written by
+    another minidl version or format."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        return {}
+    except OSError as e:
+        warnings.warn(f"minidl: cannot read the kernel-choice cache {path} ({e}); ignoring it", RuntimeWarning,
+                      stacklevel=3)
+        return None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+        ok = isinstance(data, dict) and isinstance(data.get("cpus"), dict) and all(
+            isinstance(fams, dict) and all(isinstance(ch, dict) for ch in fams.values())
+            for fams in data["cpus"].values())
+    except (UnicodeDecodeError, ValueError):
+        ok = False
+    if not ok:
+        warnings.warn(f"minidl: the kernel-choice cache {path} is corrupt; ignoring it (it will be rewritten)",
+                      RuntimeWarning, stacklevel=3)
+        return None
+    if data.get("format") != FORMAT or data.get("minidl_version") != __version__:
+        warnings.warn(f"minidl: the kernel-choice cache {path} was written by minidl {data.get('minidl_version')!r} "
+                      f"(format {data.get('format')!r}), this is {__version__} (format {FORMAT}); ignoring its "
+                      "choices (they will be measured again and the file rewritten)", RuntimeWarning, stacklevel=3)
+        return None
+    return data["cpus"]
+
+
+def load(path: str | None = None) -> int:
+    """Fill the in-memory choices from the cache file (default :func:`cache_path`) for this CPU;
+    returns how many were taken. A corrupt or other-version file warns, is ignored and is
+    rewritten with what this process knows.
+
+    >>> import tempfile, os
+    >>> from minidl import tuning
+    >>> tuning.load(os.path.join(tempfile.mkdtemp(), "none.json"))     # no file: nothing taken
+    0
+    """
+    path = path or cache_path()
+    stored = _read(path)
+    if stored is None:
+        save(path, force=True)
+        return 0
+    taken = 0
+    for shape_class, chosen in stored.get(cpu_key(), {}).get(_FAMILY, {}).items():
+        # a class or path name this build cannot read is skipped, entry by entry
+        taken += bool(isinstance(chosen, str) and _C.gemm_lowp_set_choice(str(shape_class), chosen))
+    return taken
+
+
+@contextlib.contextmanager
+def _locked(path: str):
+    """Hold an exclusive lock on ``<path>.lock`` (POSIX ``flock``; elsewhere no lock: the
+    atomic replace still keeps the file whole, a concurrent save may then drop the other's
+    new entries)."""
+    try:
+        import fcntl  # deferred: POSIX only
+    except ImportError:
+        yield
+        return
+    with open(path + ".lock", "a+b") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def save(path: str | None = None, force: bool = False) -> bool:
+    """Merge this process's choices into the cache file (default :func:`cache_path`): read the
+    file under a lock, add or replace this CPU's entries, write it atomically. Does nothing
+    unless something was measured since the last save or ``force``. Returns whether it wrote;
+    a folder that cannot be written warns and returns False.
+
+    >>> import tempfile, os
+    >>> from minidl import tuning
+    >>> path = os.path.join(tempfile.mkdtemp(), "choices.json")
+    >>> tuning.save(path, force=True), os.path.exists(path)
+    (True, True)
+    """
+    global _saved_measurements
+    path = path or cache_path()
+    measured = _C.gemm_lowp_measurements()
+    if not force and measured == _saved_measurements:
+        return False
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with _locked(path), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # load() said it once already
+            stored = _read(path) or {}
+            mine = stored.setdefault(cpu_key(), {}).setdefault(_FAMILY, {})
+            mine.update(_C.gemm_lowp_choices())
+            text = json.dumps({"format": FORMAT, "minidl_version": __version__, "cpus": stored}, indent=1,
+                              sort_keys=True)
+            replace_atomically(path, lambda f: f.write(text.encode("utf-8")))
+    except OSError as e:
+        warnings.warn(f"minidl: cannot write the kernel-choice cache {path} ({e}); the choices last for this "
+                      "process only (set MINIDL_CACHE_DIR to a writable folder)", RuntimeWarning, stacklevel=2)
+        return False
+    _saved_measurements = measured
+    return True
+
+
+def report() -> str:
+    """What is chosen and where it is kept: the switch, the cache file, the CPU key and one line
+    per remembered shape class (``md.backends.cpu.tuning_report()`` prints it).
+
+    >>> from minidl import tuning
+    >>> tuning.report().splitlines()[0].startswith("kernel path choice by measurement:")
+    True
+    """
+    lines = [f"kernel path choice by measurement: {'on' if enabled() else 'off (fixed order)'}",
+             f"cache file: {cache_path()}", f"CPU: {cpu_key()}",
+             f"16-bit GEMM fixed order here: {', '.join(candidates('bfloat16', 64, 64, 64))}"]
+    lines += [f"  {shape_class:<34} -> {chosen}" for shape_class, chosen in _C.gemm_lowp_choices().items()]
+    return "\n".join(lines)
+
+
+def _start() -> None:
+    """At import: the switch from MINIDL_CPU_BENCHMARK, the cache read, the save at exit."""
+    set_enabled(os.environ.get("MINIDL_CPU_BENCHMARK", "1").strip().lower() not in _OFF_VALUES)
+    load()
+    atexit.register(save)
+
+
+_start()
