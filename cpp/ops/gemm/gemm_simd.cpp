@@ -123,49 +123,66 @@ void pack_b(bool tb, const float* B, int64_t ldb, int64_t p0, int64_t j0, int64_
 // The row is never transposed-stored in the callers that matter (x @ W^T), so ta stays on the
 // blocked path.
 
+// Both GEMVs sum k in blocks of kKC, as the blocked path does (a block's sum in registers, then
+// added to the running total): a long K summed in one register lane loses precision on
+// same-signed terms (x @ x over 10^6 squares: relative error 4e-4, against ~1e-6 blocked).
+
 // B stored N x K (x @ W^T): c[j] = alpha * dot(a, B[j, :]) (+ beta c[j]); four rows at a time
 // share each load of a, four accumulators hide the FMA latency.
 void gemv_rows(int64_t N, int64_t K, float alpha, const float* a, const float* B, int64_t ldb,
                float beta, float* c) {
-  const int64_t kfull = K / kVW * kVW;
-  const int tail = static_cast<int>(K - kfull);
-  auto finish = [&](int64_t j, Vec acc) {
-    const float dot = reduce_add(acc);
-    c[j] = alpha * dot + (beta == 0.0f ? 0.0f : beta * c[j]);
-  };
+  auto finish = [&](int64_t j, float dot) { c[j] = alpha * dot + (beta == 0.0f ? 0.0f : beta * c[j]); };
   int64_t j = 0;
   for (; j + 4 <= N; j += 4) {
     const float *b0 = B + j * ldb, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
-    Vec s0 = Vec::zero(), s1 = Vec::zero(), s2 = Vec::zero(), s3 = Vec::zero();
-    for (int64_t k = 0; k < kfull; k += kVW) {
-      const Vec x = Vec::load(a + k);
-      s0 = fmadd(x, Vec::load(b0 + k), s0);
-      s1 = fmadd(x, Vec::load(b1 + k), s1);
-      s2 = fmadd(x, Vec::load(b2 + k), s2);
-      s3 = fmadd(x, Vec::load(b3 + k), s3);
+    float t0 = 0.0f, t1 = 0.0f, t2 = 0.0f, t3 = 0.0f;
+    for (int64_t k0 = 0; k0 < K; k0 += kKC) {
+      const int64_t k1 = min64(K, k0 + kKC), kfull = k0 + (k1 - k0) / kVW * kVW;
+      const int tail = static_cast<int>(k1 - kfull);
+      Vec s0 = Vec::zero(), s1 = Vec::zero(), s2 = Vec::zero(), s3 = Vec::zero();
+      for (int64_t k = k0; k < kfull; k += kVW) {
+        const Vec x = Vec::load(a + k);
+        s0 = fmadd(x, Vec::load(b0 + k), s0);
+        s1 = fmadd(x, Vec::load(b1 + k), s1);
+        s2 = fmadd(x, Vec::load(b2 + k), s2);
+        s3 = fmadd(x, Vec::load(b3 + k), s3);
+      }
+      if (tail) {
+        const Vec x = Vec::load_partial(a + kfull, tail);
+        s0 = fmadd(x, Vec::load_partial(b0 + kfull, tail), s0);
+        s1 = fmadd(x, Vec::load_partial(b1 + kfull, tail), s1);
+        s2 = fmadd(x, Vec::load_partial(b2 + kfull, tail), s2);
+        s3 = fmadd(x, Vec::load_partial(b3 + kfull, tail), s3);
+      }
+      t0 += reduce_add(s0), t1 += reduce_add(s1), t2 += reduce_add(s2), t3 += reduce_add(s3);
     }
-    if (tail) {
-      const Vec x = Vec::load_partial(a + kfull, tail);
-      s0 = fmadd(x, Vec::load_partial(b0 + kfull, tail), s0);
-      s1 = fmadd(x, Vec::load_partial(b1 + kfull, tail), s1);
-      s2 = fmadd(x, Vec::load_partial(b2 + kfull, tail), s2);
-      s3 = fmadd(x, Vec::load_partial(b3 + kfull, tail), s3);
-    }
-    finish(j, s0), finish(j + 1, s1), finish(j + 2, s2), finish(j + 3, s3);
+    finish(j, t0), finish(j + 1, t1), finish(j + 2, t2), finish(j + 3, t3);
   }
   for (; j < N; ++j) {
     const float* b0 = B + j * ldb;
-    Vec s0 = Vec::zero();
-    for (int64_t k = 0; k < kfull; k += kVW) s0 = fmadd(Vec::load(a + k), Vec::load(b0 + k), s0);
-    if (tail) s0 = fmadd(Vec::load_partial(a + kfull, tail), Vec::load_partial(b0 + kfull, tail), s0);
-    finish(j, s0);
+    float t0 = 0.0f;
+    for (int64_t k0 = 0; k0 < K; k0 += kKC) {
+      const int64_t k1 = min64(K, k0 + kKC), kfull = k0 + (k1 - k0) / kVW * kVW;
+      const int tail = static_cast<int>(k1 - kfull);
+      Vec s0 = Vec::zero();
+      for (int64_t k = k0; k < kfull; k += kVW) s0 = fmadd(Vec::load(a + k), Vec::load(b0 + k), s0);
+      if (tail) s0 = fmadd(Vec::load_partial(a + kfull, tail), Vec::load_partial(b0 + kfull, tail), s0);
+      t0 += reduce_add(s0);
+    }
+    finish(j, t0);
   }
 }
 
 // B stored K x N (x @ W): c[j0 : j0 + 4 kVW] accumulates a[k] * B[k, j0 : ...] in four vector
-// registers over all k, then is written once.
+// registers over each block of k, added into four running totals, written once. A single
+// contiguous column (N = 1, the 1-D dot product x @ y) is gemv_rows' one row instead: a
+// vector load of 16 k at a time rather than one lane per k.
 void gemv_cols(int64_t N, int64_t K, float alpha, const float* a, const float* B, int64_t ldb,
                float beta, float* c) {
+  if (N == 1 && ldb == 1) {
+    gemv_rows(1, K, alpha, a, B, K, beta, c);
+    return;
+  }
   const Vec va = Vec::set1(alpha), vb = Vec::set1(beta);
   auto finish = [&](float* cj, Vec acc, int n) {
     Vec out = va * acc;
@@ -174,23 +191,33 @@ void gemv_cols(int64_t N, int64_t K, float alpha, const float* a, const float* B
   };
   int64_t j = 0;
   for (; j + 4 * kVW <= N; j += 4 * kVW) {
-    Vec s0 = Vec::zero(), s1 = Vec::zero(), s2 = Vec::zero(), s3 = Vec::zero();
-    for (int64_t k = 0; k < K; ++k) {
-      const Vec x = Vec::set1(a[k]);
-      const float* b = B + k * ldb + j;
-      s0 = fmadd(x, Vec::load(b), s0);
-      s1 = fmadd(x, Vec::load(b + kVW), s1);
-      s2 = fmadd(x, Vec::load(b + 2 * kVW), s2);
-      s3 = fmadd(x, Vec::load(b + 3 * kVW), s3);
+    Vec t0 = Vec::zero(), t1 = Vec::zero(), t2 = Vec::zero(), t3 = Vec::zero();
+    for (int64_t k0 = 0; k0 < K; k0 += kKC) {
+      const int64_t k1 = min64(K, k0 + kKC);
+      Vec s0 = Vec::zero(), s1 = Vec::zero(), s2 = Vec::zero(), s3 = Vec::zero();
+      for (int64_t k = k0; k < k1; ++k) {
+        const Vec x = Vec::set1(a[k]);
+        const float* b = B + k * ldb + j;
+        s0 = fmadd(x, Vec::load(b), s0);
+        s1 = fmadd(x, Vec::load(b + kVW), s1);
+        s2 = fmadd(x, Vec::load(b + 2 * kVW), s2);
+        s3 = fmadd(x, Vec::load(b + 3 * kVW), s3);
+      }
+      t0 = t0 + s0, t1 = t1 + s1, t2 = t2 + s2, t3 = t3 + s3;
     }
-    finish(c + j, s0, kVW), finish(c + j + kVW, s1, kVW), finish(c + j + 2 * kVW, s2, kVW);
-    finish(c + j + 3 * kVW, s3, kVW);
+    finish(c + j, t0, kVW), finish(c + j + kVW, t1, kVW), finish(c + j + 2 * kVW, t2, kVW);
+    finish(c + j + 3 * kVW, t3, kVW);
   }
   for (; j < N; j += kVW) {
     const int n = static_cast<int>(min64(kVW, N - j));
-    Vec s0 = Vec::zero();
-    for (int64_t k = 0; k < K; ++k) s0 = fmadd(Vec::set1(a[k]), Vec::load_partial(B + k * ldb + j, n), s0);
-    finish(c + j, s0, n);
+    Vec t0 = Vec::zero();
+    for (int64_t k0 = 0; k0 < K; k0 += kKC) {
+      const int64_t k1 = min64(K, k0 + kKC);
+      Vec s0 = Vec::zero();
+      for (int64_t k = k0; k < k1; ++k) s0 = fmadd(Vec::set1(a[k]), Vec::load_partial(B + k * ldb + j, n), s0);
+      t0 = t0 + s0;
+    }
+    finish(c + j, t0, n);
   }
 }
 
