@@ -14,6 +14,7 @@
 //             micro-kernel: C[ic+ir : +MR, jc+jr : +NR] (+)= Apanel @ Bpanel
 // Transposed operands are handled by the packing routines: no transposed copies are made.
 
+#include "gemm_dot_kernel.h"
 #include "gemm_microkernel.h"
 #include "core/pack_buffer.h"
 #include "gemm.h"
@@ -112,6 +113,22 @@ void pack_b(bool tb, const float* B, int64_t ldb, int64_t p0, int64_t j0, int64_
   }
 }
 
+// A @ B^T with a narrow side goes to the dot-product kernel (gemm_dot_kernel.h), which packs
+// nothing and pads nothing. The packed path's costs there, per its FMA time (AVX-512: 2 pipes
+// x 16 lanes = 32 FMA/cycle; AVX2: 16):
+//   N <= kNR / 2: the kNR-wide micro-tile is more than half zero padding (N = 10: 69%);
+//   M <= kNR: transposing op(B) into panels (4x4 SSE transposes, shuffle-port bound at ~0.5
+//     cycle per element, N K elements) takes kNR / (2 M) of the M N K / (2 kNR) FMA cycles, so
+//     at least half as long as the products themselves.
+// Measured (Xeon family 6 model 167, 1 thread, minidl/PyTorch): 128x512 @ (16x512)^T 0.90 dot
+// vs 1.6-2.4 packed for N = 10; 24 and 32 x 512 @ (128x512)^T 0.60 and 0.86 dot vs 1.13 and 1.11
+// packed; N = 32, 48 with M = 128 measured 1.2 dot, so N stops at kNR / 2. K below one vector
+// would leave most lanes of every FMA empty: those stay packed.
+constexpr int64_t kDotMinK = kVW;
+inline bool use_dot_form(bool ta, bool tb, int64_t M, int64_t N, int64_t K) {
+  return !ta && tb && (N <= kNR / 2 || M <= kNR) && K >= kDotMinK;
+}
+
 // C = alpha * op(A) @ op(B) + beta * C on the calling thread. M, N >= 1; K == 0 or
 // alpha == 0 leave only beta * C (A and B are not read).
 void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
@@ -120,6 +137,10 @@ void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
   if (K <= 0 || alpha == 0.0f) {
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    return;
+  }
+  if (use_dot_form(ta, tb, M, N, K)) {
+    sgemm_dot(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
   const int64_t kc_max = min64(K, kKC);
