@@ -5,7 +5,7 @@
 //
 // Loop nest (row-major C = alpha * op(A) @ op(B) + beta * C):
 //   for jc in N step kNC            B panel  kc x nc  packed once, lives in L3 (L2)
-//     for pc in K step kKC          (K blocks: beta applies only on the first one)
+//     for pc in K step kc           (K blocks: beta applies only on the first one)
 //       pack B[pc:pc+kc, jc:jc+nc] into NR-column micro-panels
 //       for ic in M step kMC        A block  mc x kc  packed (times alpha), lives in L2
 //         pack A[ic:ic+mc, pc:pc+kc] into MR-row micro-panels
@@ -38,6 +38,15 @@ namespace {
 //      block; it lives in L3 (and a thread's share of it in L2). Multiple of kNR.
 // AVX2 (6 x 16 tile, half the FLOP rate) measured best a little smaller: kc = 256
 // (B micro-panel 16 KiB, in L1), mc = 120 (A block 120 KiB), nc = 2048 (B panel 2 MiB).
+// kKCSmallC: kc when C is small enough to stay in L2 (kSmallC floats = 512 KiB, half the
+//      1 MiB L2 of Zen 4/5, the smallest of the targets): then the C tile's load + store per
+//      micro-kernel call is cheap and what counts is that the B micro-panel stays in L1:
+//      256 x 32 x 4 B = 32 KiB + the 12 KiB A micro-panel fit a 48 KiB L1d (Zen 5, Intel
+//      Sapphire Rapids class), 512-deep (64 KiB) does not. Measured on an Intel Xeon (family 6
+//      model 167, AVX-512, 1 thread, paired runs): 128x512 @ 512x512 395 vs 420 us (B
+//      transposed 395 vs 460), 256x512 @ 512x512 802 vs 818; at C = 1 MiB (512^3) a tie; at
+//      1024^3 and 2048 x 1024 x 1024 kc = 512 stays 2-6% faster (C comes from L3 there).
+//      K is cut into equal blocks of at most kc (K = 300: 150 + 150, not 256 + 44).
 #if defined(__AVX512F__)
 constexpr int64_t kKC = 512;
 constexpr int64_t kMC = 16 * kMR;
@@ -47,6 +56,8 @@ constexpr int64_t kKC = 256;
 constexpr int64_t kMC = 20 * kMR;
 constexpr int64_t kNC = 2048;
 #endif
+constexpr int64_t kKCSmallC = 256;
+constexpr int64_t kSmallC = 128 * 1024;
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
@@ -143,7 +154,9 @@ void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
     sgemm_dot(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  const int64_t kc_max = min64(K, kKC);
+  const int64_t kc_limit = M * N <= kSmallC ? kKCSmallC : kKC;
+  const int64_t k_blocks = (K + kc_limit - 1) / kc_limit;
+  const int64_t kc_max = (K + k_blocks - 1) / k_blocks;
   const int64_t mc_max = min64((M + kMR - 1) / kMR * kMR, kMC);
   const int64_t nc_max = min64((N + kNR - 1) / kNR * kNR, kNC);
   // Small M (one A block) with B stored N x K (x @ W.T, the Linear layer): each B element is
@@ -156,8 +169,8 @@ void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
   float* pb = t_pack_b.get((fuse_b ? kNR : nc_max) * kc_max);
   for (int64_t jc = 0; jc < N; jc += kNC) {
     const int64_t nc = min64(kNC, N - jc);
-    for (int64_t pc = 0; pc < K; pc += kKC) {
-      const int64_t kc = min64(kKC, K - pc);
+    for (int64_t pc = 0; pc < K; pc += kc_max) {
+      const int64_t kc = min64(kc_max, K - pc);
       const float beta_pc = pc == 0 ? beta : 1.0f;
       if (!fuse_b) pack_b(tb, B, ldb, pc, jc, kc, nc, pb);
       for (int64_t ic = 0; ic < M; ic += kMC) {
