@@ -26,10 +26,14 @@ constexpr int kMR = 12;
 constexpr int kMR = 6;
 #endif
 
-// C tile (MR x n, n <= kNR, row stride ldc) = acc + beta * C; beta == 0 never reads C.
-template <int MR>
+// C tile (MR x n, n <= kNR, row stride ldc) = alpha * acc + beta * C; beta == 0 never reads C.
+// A is either a packed micro-panel (DirectA = false: element (r, k) at a[k*kMR + r], alpha
+// already applied by the packing) or, for a row-major A, the source rows themselves
+// (DirectA = true: element (r, k) at a[r*lda + k]), which skips packing A (see sgemm_block).
+template <int MR, bool DirectA = false>
 inline void microkernel(int64_t kc, const float* __restrict a, const float* __restrict b,
-                        float* __restrict c, int64_t ldc, int n, float beta) {
+                        float* __restrict c, int64_t ldc, int n, float beta, int64_t lda = 0,
+                        float alpha = 1.0f) {
   Vec acc0[MR], acc1[MR];
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
@@ -43,12 +47,19 @@ inline void microkernel(int64_t kc, const float* __restrict a, const float* __re
     const Vec b0 = Vec::load(b), b1 = Vec::load(b + kVW);
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
-      const Vec ar = Vec::set1(a[r]);
+      const Vec ar = Vec::set1(DirectA ? a[r * lda] : a[r]);
       acc0[r] = fmadd(ar, b0, acc0[r]);
       acc1[r] = fmadd(ar, b1, acc1[r]);
     }
-    a += kMR;
+    a += DirectA ? 1 : kMR;
     b += kNR;
+  }
+  if (DirectA && alpha != 1.0f) {
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      acc0[r] = acc0[r] * Vec::set1(alpha);
+      acc1[r] = acc1[r] * Vec::set1(alpha);
+    }
   }
   if (n == kNR) {
 #pragma GCC unroll 16
@@ -132,14 +143,14 @@ inline void pack_a_panel(const float* A, int64_t lda, int rows, int64_t kc, floa
     for (int64_t k = 0; k < kc; ++k) d[k * kMR + r] = 0.0f;
 }
 
-// microkernel<mr> for a run-time mr in [1, MR]
-template <int MR>
+// microkernel<mr, DirectA> for a run-time mr in [1, MR]
+template <int MR, bool DirectA = false>
 inline void microkernel_rows(int mr, int64_t kc, const float* a, const float* b, float* c,
-                             int64_t ldc, int n, float beta) {
+                             int64_t ldc, int n, float beta, int64_t lda = 0, float alpha = 1.0f) {
   if (mr == MR) {
-    microkernel<MR>(kc, a, b, c, ldc, n, beta);
+    microkernel<MR, DirectA>(kc, a, b, c, ldc, n, beta, lda, alpha);
   } else if constexpr (MR > 1) {
-    microkernel_rows<MR - 1>(mr, kc, a, b, c, ldc, n, beta);
+    microkernel_rows<MR - 1, DirectA>(mr, kc, a, b, c, ldc, n, beta, lda, alpha);
   }
 }
 

@@ -165,6 +165,15 @@ void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
   // (+2-4% at 32 x 1024 x 1024). Not for B stored K x N: a micro-panel then reads kc rows at
   // a stride of ldb, which measured 14% slower than packing the whole panel row by row.
   const bool fuse_b = M <= kMC && tb;
+  // Narrow C (N <= 4 kNR: at most 4 B micro-panels per A block) with row-major A: packing A
+  // (4x4 transposes, ~0.5 cycle per element) would cost kNR / (2 N) of the micro-kernels' time
+  // (AVX-512: 2 x 16 FMA/cycle; >= 1/8 at N = 128, 1/4 at N = 64) for an A block the few
+  // micro-kernel passes could as well read from the source rows, as gemm_lowp_simd.cpp does.
+  // Measured (Intel Xeon family 6 model 167, 1 thread, paired in one process): 256x256 @
+  // 256x64 (einsum's attention products) 51.6 -> 38.5 us, 512x512 @ (128x512)^T 397 -> 371,
+  // 512x256 @ (128x256)^T 186 -> 181; at N = 512..1024 direct and packed measured within noise,
+  // so those keep packing (the A block is then re-read 16-32 times, which packing pays for).
+  const bool direct_a = !ta && N <= 4 * kNR;
   float* pa = t_pack_a.get(mc_max * kc_max);
   float* pb = t_pack_b.get((fuse_b ? kNR : nc_max) * kc_max);
   for (int64_t jc = 0; jc < N; jc += kNC) {
@@ -175,7 +184,7 @@ void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
       if (!fuse_b) pack_b(tb, B, ldb, pc, jc, kc, nc, pb);
       for (int64_t ic = 0; ic < M; ic += kMC) {
         const int64_t mc = min64(kMC, M - ic);
-        pack_a(ta, A, lda, ic, pc, mc, kc, alpha, pa);
+        if (!direct_a) pack_a(ta, A, lda, ic, pc, mc, kc, alpha, pa);
         for (int64_t jr = 0; jr < nc; jr += kNR) {
           const int nr = static_cast<int>(min64(kNR, nc - jr));
           if (fuse_b) pack_b(tb, B, ldb, pc, jc + jr, kc, nr, pb);
@@ -183,7 +192,11 @@ void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
           float* cc = C + ic * ldc + jc + jr;
           for (int64_t ir = 0; ir < mc; ir += kMR) {
             const int mr = static_cast<int>(min64(kMR, mc - ir));
-            microkernel_rows<kMR>(mr, kc, pa + ir * kc, bp, cc + ir * ldc, ldc, nr, beta_pc);
+            if (direct_a)
+              microkernel_rows<kMR, true>(mr, kc, A + (ic + ir) * lda + pc, bp, cc + ir * ldc, ldc, nr, beta_pc,
+                                          lda, alpha);
+            else
+              microkernel_rows<kMR>(mr, kc, pa + ir * kc, bp, cc + ir * ldc, ldc, nr, beta_pc);
           }
         }
       }
