@@ -28,12 +28,13 @@ constexpr int kMR = 6;
 
 // C tile (MR x n, n <= kNR, row stride ldc) = alpha * acc + beta * C; beta == 0 never reads C.
 // A is either a packed micro-panel (DirectA = false: element (r, k) at a[k*kMR + r], alpha
-// already applied by the packing) or, for a row-major A, the source rows themselves
-// (DirectA = true: element (r, k) at a[r*lda + k]), which skips packing A (see sgemm_block).
+// already applied by the packing) or the source itself (DirectA = true: element (r, k) at
+// a[r*lda + k*ldk]; a row-major A has ldk = 1, a transposed one lda = 1 and ldk = its row
+// stride), which skips packing A (see sgemm_block).
 template <int MR, bool DirectA = false>
 inline void microkernel(int64_t kc, const float* __restrict a, const float* __restrict b,
                         float* __restrict c, int64_t ldc, int n, float beta, int64_t lda = 0,
-                        float alpha = 1.0f) {
+                        int64_t ldk = 0, float alpha = 1.0f) {
   Vec acc0[MR], acc1[MR];
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
@@ -51,7 +52,7 @@ inline void microkernel(int64_t kc, const float* __restrict a, const float* __re
       acc0[r] = fmadd(ar, b0, acc0[r]);
       acc1[r] = fmadd(ar, b1, acc1[r]);
     }
-    a += DirectA ? 1 : kMR;
+    a += DirectA ? ldk : kMR;
     b += kNR;
   }
   if (DirectA && alpha != 1.0f) {
@@ -146,11 +147,12 @@ inline void pack_a_panel(const float* A, int64_t lda, int rows, int64_t kc, floa
 // microkernel<mr, DirectA> for a run-time mr in [1, MR]
 template <int MR, bool DirectA = false>
 inline void microkernel_rows(int mr, int64_t kc, const float* a, const float* b, float* c,
-                             int64_t ldc, int n, float beta, int64_t lda = 0, float alpha = 1.0f) {
+                             int64_t ldc, int n, float beta, int64_t lda = 0, int64_t ldk = 0,
+                             float alpha = 1.0f) {
   if (mr == MR) {
-    microkernel<MR, DirectA>(kc, a, b, c, ldc, n, beta, lda, alpha);
+    microkernel<MR, DirectA>(kc, a, b, c, ldc, n, beta, lda, ldk, alpha);
   } else if constexpr (MR > 1) {
-    microkernel_rows<MR - 1, DirectA>(mr, kc, a, b, c, ldc, n, beta, lda, alpha);
+    microkernel_rows<MR - 1, DirectA>(mr, kc, a, b, c, ldc, n, beta, lda, ldk, alpha);
   }
 }
 

@@ -8,11 +8,12 @@
 //     for pc in K step kc           (K blocks: beta applies only on the first one)
 //       pack B[pc:pc+kc, jc:jc+nc] into NR-column micro-panels
 //       for ic in M step kMC        A block  mc x kc  packed (times alpha), lives in L2
-//         pack A[ic:ic+mc, pc:pc+kc] into MR-row micro-panels
+//         pack A[ic:ic+mc, pc:pc+kc] into MR-row micro-panels (N <= 4 NR: read in place)
 //         for jr in nc step NR      B micro-panel kc x NR re-read (L1/L2) across the ir loop
 //           for ir in mc step MR    A micro-panel MR x kc streams from L2 into L1
 //             micro-kernel: C[ic+ir : +MR, jc+jr : +NR] (+)= Apanel @ Bpanel
 // Transposed operands are handled by the packing routines: no transposed copies are made.
+// A @ B^T with a narrow side skips all of this for the dot-product kernel, gemm_dot_kernel.h.
 
 #include "gemm_dot_kernel.h"
 #include "gemm_microkernel.h"
@@ -165,16 +166,19 @@ void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
   // (+2-4% at 32 x 1024 x 1024). Not for B stored K x N: a micro-panel then reads kc rows at
   // a stride of ldb, which measured 14% slower than packing the whole panel row by row.
   const bool fuse_b = M <= kMC && tb;
-  // Narrow C (N <= 4 kNR: at most 4 B micro-panels per A block) with row-major A: packing A
-  // (4x4 transposes, ~0.5 cycle per element) would cost kNR / (2 N) of the micro-kernels' time
-  // (AVX-512: 2 x 16 FMA/cycle; >= 1/8 at N = 128, 1/4 at N = 64) for an A block the few
-  // micro-kernel passes could as well read from the source rows, as gemm_lowp_simd.cpp does.
-  // Measured (Intel Xeon family 6 model 167, 1 thread, paired in one process): 256x256 @
-  // 256x64 (einsum's attention products) 51.6 -> 38.5 us, 512x512 @ (128x512)^T 397 -> 371,
-  // 512x256 @ (128x256)^T 186 -> 181; at N = 512..1024 direct and packed measured within noise,
-  // so those keep packing (the A block is then re-read 16-32 times, which packing pays for).
-  const bool direct_a = !ta && N <= 4 * kNR;
-  float* pa = t_pack_a.get(mc_max * kc_max);
+  // Narrow C (N <= 4 kNR: at most 4 B micro-panels per A block): the micro-kernel reads A
+  // where it lies instead of from a packed copy, as gemm_lowp_simd.cpp does. Packing A costs
+  // about 0.5 cycle per element (4x4 transposes for a row-major A; masked, line-splitting
+  // stores for a transposed one), i.e. kNR / (2 N) of the micro-kernels' time (AVX-512: 2 x 16
+  // FMA/cycle; >= 1/8 at N = 128, 1/4 at N = 64), for a block only <= 4 passes then re-read.
+  // Measured (Intel Xeon family 6 model 167, 1 thread, paired in one process): einsum's
+  // attention products 256x256 @ 256x64 51.6 -> 38.5 us and (256x256)^T @ 256x64 66.9 -> 49.7;
+  // 512x512 @ (128x512)^T 397 -> 371, (256x512)^T @ 256x128 216 -> 201. At N = 512..1024
+  // direct and packed measured within noise, so those keep packing (the block is re-read
+  // 16-32 times there, and a transposed A read in place touches a new line every k).
+  const bool direct_a = N <= 4 * kNR;
+  const int64_t a_r = ta ? 1 : lda, a_k = ta ? lda : 1;  // element (r, k) of op(A) at A[r a_r + k a_k]
+  float* pa = direct_a ? nullptr : t_pack_a.get(mc_max * kc_max);
   float* pb = t_pack_b.get((fuse_b ? kNR : nc_max) * kc_max);
   for (int64_t jc = 0; jc < N; jc += kNC) {
     const int64_t nc = min64(kNC, N - jc);
@@ -193,8 +197,8 @@ void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
           for (int64_t ir = 0; ir < mc; ir += kMR) {
             const int mr = static_cast<int>(min64(kMR, mc - ir));
             if (direct_a)
-              microkernel_rows<kMR, true>(mr, kc, A + (ic + ir) * lda + pc, bp, cc + ir * ldc, ldc, nr, beta_pc,
-                                          lda, alpha);
+              microkernel_rows<kMR, true>(mr, kc, A + (ic + ir) * a_r + pc * a_k, bp, cc + ir * ldc, ldc, nr,
+                                          beta_pc, a_r, a_k, alpha);
             else
               microkernel_rows<kMR>(mr, kc, pa + ir * kc, bp, cc + ir * ldc, ldc, nr, beta_pc);
           }
