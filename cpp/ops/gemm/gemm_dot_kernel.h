@@ -6,9 +6,10 @@
 // they are contiguous, so no packing and no transposes happen; the vector runs along K, so no
 // lane is wasted on the narrow side either. The packed path instead pads a 10-column C to the
 // 32-column (AVX-512) micro-tile, computing 3.2x the FMAs, and transposes both operands into
-// panels first. Measured on an Intel Xeon (family 6 model 143, AVX-512, 1 thread): the
-// classifier layer of an MLP, 128x512 @ (10x512)^T, 42 -> 9 us; its weight-gradient product
-// 10x512 @ (128x512)^T, 33 -> 9 us (PyTorch/oneDNN: 19 and 12 us).
+// panels first. Measured on an Intel Xeon (family 6 model 167, AVX-512, 1 thread, paired runs
+// of bench_gemm_small.py): the classifier layer of an MLP, 128x512 @ (10x512)^T, 42-52 ->
+// 10-15 us; a product of its double backward, 10x512 @ (128x512)^T, 33-40 -> 10-13 us (PyTorch:
+// 18-29 and 12-20 us in the same runs).
 //
 // Register tile: R rows of A x S rows of B, R*S vector accumulators, each a partial dot product
 // over K in vector-width chunks; per chunk R + S loads feed R*S FMAs. R = S = 4: 16
