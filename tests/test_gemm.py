@@ -76,9 +76,10 @@ def test_mm_large_blocks(backend):
 
 @pytest.mark.parametrize("ta,tb", [(False, True), (False, False), (True, True)])
 def test_narrow_shapes(backend, ta, tb):
-    # M = 1..33 x N = 1..17: A @ B^T with a side <= 32 rows takes the dot-product kernel
-    # (cpp/ops/gemm/gemm_dot_kernel.h: 4-row tiles, a K tail of K % 16), the other layouts the
-    # packed micro-kernel's ragged edges; K = 1 (below one vector: packed path), 17, 300.
+    # M = 1..33 x N = 1..17: A @ B^T with N <= 16 or 8 M < K takes the dot-product kernel
+    # (cpp/ops/gemm/gemm_dot_kernel.h: 4-row tiles, a K tail of K % 16), the rest and the other
+    # layouts the micro-kernel's ragged edges, A read in place (N <= 128); K = 1 (below one
+    # vector: never the dot kernel), 17, 300.
     rng = np.random.default_rng(11)
     for K in (1, 17, 300):
         for M in range(1, 34):

@@ -149,8 +149,9 @@ int main() {
   std::vector<Isa> all_sets = sets;
   all_sets.insert(all_sets.begin(), Isa::scalar);
   for (Isa isa : all_sets) {
-    // GEMM, all transpose combinations, odd sizes; with M or N up to 32 and K >= 16 the
-    // A @ B^T case takes the dot-product kernel (gemm_dot_kernel.h), beta 0 or not
+    // GEMM, all transpose combinations, odd sizes; A @ B^T with N <= 16 or 8 M < K (and
+    // K >= 16) takes the dot-product kernel (gemm_dot_kernel.h), the rest reads A in place
+    // (N <= 128), with alpha != 1 and beta 0 or not
     for (int64_t M : {1, 7, 32, 33, 65}) {
       for (int64_t N : {1, 9, 16, 17, 31, 66}) {
         for (int64_t K : {1, 5, 17, 129}) {

@@ -126,19 +126,21 @@ void pack_b(bool tb, const float* B, int64_t ldb, int64_t p0, int64_t j0, int64_
 }
 
 // A @ B^T with a narrow side goes to the dot-product kernel (gemm_dot_kernel.h), which packs
-// nothing and pads nothing. The packed path's costs there, per its FMA time (AVX-512: 2 pipes
-// x 16 lanes = 32 FMA/cycle; AVX2: 16):
-//   N <= kNR / 2: the kNR-wide micro-tile is more than half zero padding (N = 10: 69%);
-//   M <= kNR: transposing op(B) into panels (4x4 SSE transposes, shuffle-port bound at ~0.5
-//     cycle per element, N K elements) takes kNR / (2 M) of the M N K / (2 kNR) FMA cycles, so
-//     at least half as long as the products themselves.
-// Measured (Xeon family 6 model 167, 1 thread, minidl/PyTorch): 128x512 @ (16x512)^T 0.90 dot
-// vs 1.6-2.4 packed for N = 10; 24 and 32 x 512 @ (128x512)^T 0.60 and 0.86 dot vs 1.13 and 1.11
-// packed; N = 32, 48 with M = 128 measured 1.2 dot, so N stops at kNR / 2. K below one vector
-// would leave most lanes of every FMA empty: those stay packed.
+// nothing and pads nothing, but pays a fixed ~3 cycles per element of C for its horizontal
+// sums and scalar store. Against that, per element of C, the packed path pays
+//   N <= kNR / 2: for the zero padding of the kNR-wide micro-tile, at least as many wasted
+//     FMAs as useful ones (N = 10: 2.2 x);
+//   M small: for transposing op(B) into panels, ~0.375 cycle per element of B (4x4 SSE
+//     transposes, measured) spread over the M rows of C, 0.375 K / M cycles. Dot wins while
+//     3 < 0.375 K / M, i.e. M < K / 8.
+// Measured (Xeon family 6 model 167, 1 thread, dot vs packed, x (N x K)^T with N = 1024):
+// M = 8, K = 256: 41 vs 64 us; M = 16, K = 256: 79 vs 90; M = 24, K = 512: 263 vs 345;
+// M = 16, K = 128: 47 vs 45 (the boundary); M = 24, K = 128: 70 vs 58; M = 32, K = 256: 160 vs
+// 137, so those stay packed. N = 10 (the classifier layer 128x512 @ (10x512)^T): 10-15 us vs
+// 42-52. K below one vector would leave most lanes of every FMA empty: those stay packed.
 constexpr int64_t kDotMinK = kVW;
 inline bool use_dot_form(bool ta, bool tb, int64_t M, int64_t N, int64_t K) {
-  return !ta && tb && (N <= kNR / 2 || M <= kNR) && K >= kDotMinK;
+  return !ta && tb && K >= kDotMinK && (N <= kNR / 2 || 8 * M < K);
 }
 
 // C = alpha * op(A) @ op(B) + beta * C on the calling thread. M, N >= 1; K == 0 or
