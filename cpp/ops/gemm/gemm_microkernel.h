@@ -31,10 +31,12 @@ constexpr int kMR = 6;
 // already applied by the packing) or the source itself (DirectA = true: element (r, k) at
 // a[r*lda + k*ldk]; a row-major A has ldk = 1, a transposed one lda = 1 and ldk = its row
 // stride), which skips packing A (see sgemm_block).
+// B likewise: a packed micro-panel (ldb = kNR) or, for a row-major B, the source rows (ldb =
+// its row stride; all kNR columns must exist).
 template <int MR, bool DirectA = false>
 inline void microkernel(int64_t kc, const float* __restrict a, const float* __restrict b,
                         float* __restrict c, int64_t ldc, int n, float beta, int64_t lda = 0,
-                        int64_t ldk = 0, float alpha = 1.0f) {
+                        int64_t ldk = 0, float alpha = 1.0f, int64_t ldb = kNR) {
   Vec acc0[MR], acc1[MR];
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
@@ -53,7 +55,7 @@ inline void microkernel(int64_t kc, const float* __restrict a, const float* __re
       acc1[r] = fmadd(ar, b1, acc1[r]);
     }
     a += DirectA ? ldk : kMR;
-    b += kNR;
+    b += ldb;
   }
   if (DirectA && alpha != 1.0f) {
 #pragma GCC unroll 16
@@ -148,11 +150,11 @@ inline void pack_a_panel(const float* A, int64_t lda, int rows, int64_t kc, floa
 template <int MR, bool DirectA = false>
 inline void microkernel_rows(int mr, int64_t kc, const float* a, const float* b, float* c,
                              int64_t ldc, int n, float beta, int64_t lda = 0, int64_t ldk = 0,
-                             float alpha = 1.0f) {
+                             float alpha = 1.0f, int64_t ldb = kNR) {
   if (mr == MR) {
-    microkernel<MR, DirectA>(kc, a, b, c, ldc, n, beta, lda, ldk, alpha);
+    microkernel<MR, DirectA>(kc, a, b, c, ldc, n, beta, lda, ldk, alpha, ldb);
   } else if constexpr (MR > 1) {
-    microkernel_rows<MR - 1, DirectA>(mr, kc, a, b, c, ldc, n, beta, lda, ldk, alpha);
+    microkernel_rows<MR - 1, DirectA>(mr, kc, a, b, c, ldc, n, beta, lda, ldk, alpha, ldb);
   }
 }
 
