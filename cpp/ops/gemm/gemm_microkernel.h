@@ -81,6 +81,10 @@ inline void microkernel(int64_t kc, const float* __restrict a, const float* __re
     }
   } else {  // partial tile: n0 columns in the first vector, n1 in the second
     const int n0 = n < kVW ? n : kVW, n1 = n - n0;
+    // unrolled like every loop over the accumulators: one indexed by a run-time r makes GCC
+    // keep acc0/acc1 in memory for the whole kernel (measured: the stack-spilled kernel took
+    // 128x10 @ 10x512 from 13.6 to 17.9 us)
+#pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
       float* cr = c + r * ldc;
       Vec v0 = acc0[r], v1 = acc1[r];
