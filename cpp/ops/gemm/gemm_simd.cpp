@@ -57,6 +57,7 @@ constexpr int64_t kKC = 256;
 constexpr int64_t kMC = 20 * kMR;
 constexpr int64_t kNC = 2048;
 #endif
+constexpr int64_t kDirectTransposedLd = 512;  // floats, see sgemm_block
 constexpr int64_t kKCSmallC = 256;
 constexpr int64_t kSmallC = 128 * 1024;
 
@@ -177,8 +178,10 @@ void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
   // attention products 256x256 @ 256x64 51.6 -> 38.5 us and (256x256)^T @ 256x64 66.9 -> 49.7;
   // 512x512 @ (128x512)^T 397 -> 371, (256x512)^T @ 256x128 216 -> 201. At N = 512..1024
   // direct and packed measured within noise, so those keep packing (the block is re-read
-  // 16-32 times there, and a transposed A read in place touches a new line every k).
-  const bool direct_a = N <= 4 * kNR;
+  // 16-32 times there). A transposed A read in place moves lda floats per k: up to 2 KiB
+  // (two k rows per 4 KiB page) it measured faster as above; at lda = 2048 (a new page every
+  // k, where the hardware prefetchers stop) 2-3x slower: (2048x2048)^T @ 2048x128.
+  const bool direct_a = N <= 4 * kNR && (!ta || lda <= kDirectTransposedLd);
   const int64_t a_r = ta ? 1 : lda, a_k = ta ? lda : 1;  // element (r, k) of op(A) at A[r a_r + k a_k]
   // Short C (M <= 2 kMR: one or two A micro-panels) with row-major op(B): the micro-kernel
   // reads B's rows in place, since packing copies each element of B (a full round trip
