@@ -58,6 +58,7 @@ constexpr int64_t kMC = 20 * kMR;
 constexpr int64_t kNC = 2048;
 #endif
 constexpr int64_t kDirectTransposedLd = 512;  // floats, see sgemm_block
+constexpr int64_t kDirectBLd = 1024;          // floats, see sgemm_block
 constexpr int64_t kKCSmallC = 256;
 constexpr int64_t kSmallC = 128 * 1024;
 
@@ -190,8 +191,12 @@ void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
   // backward, 15.1 -> 8.0 us; 12x512 @ 512x512 67.6 -> 35.3; 24x512 @ 512x512 107 -> 75;
   // (256x24)^T @ 256x1024 119 -> 74. With 3 micro-panels (M = 36, K = N = 1024) it measured
   // 7% slower and at M = 192, ldb = 1024 twice as slow (B's rows at a 4 KiB stride collide in
-  // the same L1 sets when re-read): reuse wants the packed copy.
-  const bool direct_b = !tb && M <= 2 * kMR;
+  // the same L1 sets when re-read): reuse wants the packed copy. Wide B rows too: reading
+  // kc rows at a stride of ldb > 1024 floats in place measured 1.4-1.5x slower (12 x 4096 @
+  // 4096x4096, 24 x 2048 @ 2048x2048: a new page every k, so no prefetch, while packing
+  // streams along the rows); up to ldb = 1024 (8 x 2048 @ 2048x1024: 1.2-2.5 -> 0.59 ms) it
+  // still won.
+  const bool direct_b = !tb && M <= 2 * kMR && ldb <= kDirectBLd;
   float* pa = direct_a ? nullptr : t_pack_a.get(mc_max * kc_max);
   float* pb = t_pack_b.get((fuse_b || direct_b ? kNR : nc_max) * kc_max);
   for (int64_t jc = 0; jc < N; jc += kNC) {
