@@ -129,12 +129,14 @@ void pack_b(bool tb, const float* B, int64_t ldb, int64_t p0, int64_t j0, int64_
 
 // A @ B^T with a narrow side goes to the dot-product kernel (gemm_dot_kernel.h), which packs
 // nothing and pads nothing, but pays a fixed ~3 cycles per element of C for its horizontal
-// sums and scalar store. Against that, per element of C, the packed path pays
+// sums and scalar store (reduce4: ~10 shuffles and adds per 4 dot products). Against that,
+// per element of C, the packed path pays
 //   N <= kNR / 2: for the zero padding of the kNR-wide micro-tile, at least as many wasted
 //     FMAs as useful ones (N = 10: 2.2 x);
 //   M small: for transposing op(B) into panels, ~0.375 cycle per element of B (4x4 SSE
-//     transposes, measured) spread over the M rows of C, 0.375 K / M cycles. Dot wins while
-//     3 < 0.375 K / M, i.e. M < K / 8.
+//     transposes, by port counts: 8 shuffles on 2 ports + 4 stores per 16 floats, ~6 cycles)
+//     spread over the M rows of C, 0.375 K / M cycles. Dot wins while 3 < 0.375 K / M, i.e.
+//     M < K / 8; the measured boundary agrees:
 // Measured (Xeon family 6 model 167, 1 thread, dot vs packed, x (N x K)^T with N = 1024):
 // M = 8, K = 256: 41 vs 64 us; M = 16, K = 256: 79 vs 90; M = 24, K = 512: 263 vs 345;
 // M = 16, K = 128: 47 vs 45 (the boundary); M = 24, K = 128: 70 vs 58; M = 32, K = 256: 160 vs
