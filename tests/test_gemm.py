@@ -74,6 +74,24 @@ def test_mm_large_blocks(backend):
         assert_close(C.mm(a, b), ref_mm(a, b), K)
 
 
+@pytest.mark.parametrize("ta,tb", [(False, True), (False, False), (True, True)])
+def test_narrow_shapes(backend, ta, tb):
+    # M = 1..33 x N = 1..17: A @ B^T with N <= 16 or 8 M < K takes the dot-product kernel
+    # (cpp/ops/gemm/gemm_dot_kernel.h: 4-row tiles, a K tail of K % 16), the rest and the other
+    # layouts the micro-kernel's ragged edges, A read in place (N <= 128); K = 1 (below one
+    # vector: never the dot kernel), 17, 300.
+    rng = np.random.default_rng(11)
+    for K in (1, 17, 300):
+        for M in range(1, 34):
+            for N in range(1, 18):
+                a, b = operands(rng, M, K, N, ta, tb)
+                assert_close(C.mm(a, b), ref_mm(a, b), K)
+    for M, K, N in [(128, 512, 10), (10, 512, 128), (3, 40, 200)]:  # addmm: beta = 1
+        a, b = operands(rng, M, K, N, ta, tb)
+        bias = rng.standard_normal(N).astype(np.float32)
+        assert_close(C.addmm(bias, a, b), ref_mm(a, b) + bias, K)
+
+
 def test_k_zero(backend):
     a = np.zeros((5, 0), np.float32)
     b = np.zeros((0, 7), np.float32)

@@ -149,19 +149,22 @@ int main() {
   std::vector<Isa> all_sets = sets;
   all_sets.insert(all_sets.begin(), Isa::scalar);
   for (Isa isa : all_sets) {
-    // GEMM, all transpose combinations, odd sizes
-    for (int64_t M : {1, 7, 33, 65}) {
-      for (int64_t N : {1, 9, 31, 66}) {
-        for (int64_t K : {1, 5, 129}) {
-          for (int t = 0; t < 4; ++t) {
+    // GEMM, all transpose combinations, odd sizes; A @ B^T with N <= 16 or 8 M < K (and
+    // K >= 16) takes the dot-product kernel (gemm_dot_kernel.h), the rest reads A in place
+    // (N <= 128), with alpha != 1 and beta 0 or not
+    for (int64_t M : {1, 7, 32, 33, 65}) {
+      for (int64_t N : {1, 9, 16, 17, 31, 66}) {
+        for (int64_t K : {1, 5, 17, 129}) {
+          for (int t = 0; t < 8; ++t) {
             const bool ta = t & 1, tb = t & 2;
+            const float beta = t & 4 ? 0.0f : 0.5f;
             std::vector<float> A = random_vec(M * K, 1.f, 4), B = random_vec(K * N, 1.f, 5);
             std::vector<float> C0 = random_vec(M * N, 1.f, 6);
             std::vector<float> ref = C0, got = C0;
-            gemm_reference<float>(ta, tb, M, N, K, 1.5f, A.data(), ta ? M : K, B.data(), tb ? K : N, 0.5f,
+            gemm_reference<float>(ta, tb, M, N, K, 1.5f, A.data(), ta ? M : K, B.data(), tb ? K : N, beta,
                                   ref.data(), N);
             set_active_isa(isa);
-            sgemm(ta, tb, M, N, K, 1.5f, A.data(), ta ? M : K, B.data(), tb ? K : N, 0.5f, got.data(), N);
+            sgemm(ta, tb, M, N, K, 1.5f, A.data(), ta ? M : K, B.data(), tb ? K : N, beta, got.data(), N);
             check(close(got, ref, 1e-4f, 1e-4f),
                   "sgemm " + std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K) + " t" +
                       std::to_string(t) + " [" + isa_name(isa) + "]");

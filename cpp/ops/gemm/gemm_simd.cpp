@@ -5,15 +5,17 @@
 //
 // Loop nest (row-major C = alpha * op(A) @ op(B) + beta * C):
 //   for jc in N step kNC            B panel  kc x nc  packed once, lives in L3 (L2)
-//     for pc in K step kKC          (K blocks: beta applies only on the first one)
-//       pack B[pc:pc+kc, jc:jc+nc] into NR-column micro-panels
+//     for pc in K step kc           (K blocks: beta applies only on the first one)
+//       pack B[pc:pc+kc, jc:jc+nc] into NR-column micro-panels (M <= 2 MR: read in place)
 //       for ic in M step kMC        A block  mc x kc  packed (times alpha), lives in L2
-//         pack A[ic:ic+mc, pc:pc+kc] into MR-row micro-panels
+//         pack A[ic:ic+mc, pc:pc+kc] into MR-row micro-panels (N <= 4 NR: read in place)
 //         for jr in nc step NR      B micro-panel kc x NR re-read (L1/L2) across the ir loop
 //           for ir in mc step MR    A micro-panel MR x kc streams from L2 into L1
 //             micro-kernel: C[ic+ir : +MR, jc+jr : +NR] (+)= Apanel @ Bpanel
 // Transposed operands are handled by the packing routines: no transposed copies are made.
+// A @ B^T with a narrow side skips all of this for the dot-product kernel, gemm_dot_kernel.h.
 
+#include "gemm_dot_kernel.h"
 #include "gemm_microkernel.h"
 #include "core/pack_buffer.h"
 #include "gemm.h"
@@ -37,6 +39,15 @@ namespace {
 //      block; it lives in L3 (and a thread's share of it in L2). Multiple of kNR.
 // AVX2 (6 x 16 tile, half the FLOP rate) measured best a little smaller: kc = 256
 // (B micro-panel 16 KiB, in L1), mc = 120 (A block 120 KiB), nc = 2048 (B panel 2 MiB).
+// kKCSmallC: kc when C is small enough to stay in L2 (kSmallC floats = 512 KiB, half the
+//      1 MiB L2 of Zen 4/5, the smallest of the targets): then the C tile's load + store per
+//      micro-kernel call is cheap and what counts is that the B micro-panel stays in L1:
+//      256 x 32 x 4 B = 32 KiB + the 12 KiB A micro-panel fit a 48 KiB L1d (Zen 5, Intel
+//      Sapphire Rapids class), 512-deep (64 KiB) does not. Measured on an Intel Xeon (family 6
+//      model 167, AVX-512, 1 thread, paired runs): 128x512 @ 512x512 395 vs 420 us (B
+//      transposed 395 vs 460), 256x512 @ 512x512 802 vs 818; at C = 1 MiB (512^3) a tie; at
+//      1024^3 and 2048 x 1024 x 1024 kc = 512 stays 2-6% faster (C comes from L3 there).
+//      K is cut into equal blocks of at most kc (K = 300: 150 + 150, not 256 + 44).
 #if defined(__AVX512F__)
 constexpr int64_t kKC = 512;
 constexpr int64_t kMC = 16 * kMR;
@@ -46,6 +57,10 @@ constexpr int64_t kKC = 256;
 constexpr int64_t kMC = 20 * kMR;
 constexpr int64_t kNC = 2048;
 #endif
+constexpr int64_t kDirectTransposedLd = 512;  // floats, see sgemm_block
+constexpr int64_t kDirectBLd = 1024;          // floats, see sgemm_block
+constexpr int64_t kKCSmallC = 256;
+constexpr int64_t kSmallC = 128 * 1024;
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
@@ -221,6 +236,26 @@ void gemv_cols(int64_t N, int64_t K, float alpha, const float* a, const float* B
   }
 }
 
+// A @ B^T with a narrow side goes to the dot-product kernel (gemm_dot_kernel.h), which packs
+// nothing and pads nothing, but pays a fixed ~3 cycles per element of C for its horizontal
+// sums and scalar store (reduce4: ~10 shuffles and adds per 4 dot products). Against that,
+// per element of C, the packed path pays
+//   N <= kNR / 2: for the zero padding of the kNR-wide micro-tile, at least as many wasted
+//     FMAs as useful ones (N = 10: 2.2 x);
+//   M small: for transposing op(B) into panels, ~0.375 cycle per element of B (4x4 SSE
+//     transposes, by port counts: 8 shuffles on 2 ports + 4 stores per 16 floats, ~6 cycles)
+//     spread over the M rows of C, 0.375 K / M cycles. Dot wins while 3 < 0.375 K / M, i.e.
+//     M < K / 8; the measured boundary agrees:
+// Measured (Xeon family 6 model 167, 1 thread, dot vs packed, x (N x K)^T with N = 1024):
+// M = 8, K = 256: 41 vs 64 us; M = 16, K = 256: 79 vs 90; M = 24, K = 512: 263 vs 345;
+// M = 16, K = 128: 47 vs 45 (the boundary); M = 24, K = 128: 70 vs 58; M = 32, K = 256: 160 vs
+// 137, so those stay packed. N = 10 (the classifier layer 128x512 @ (10x512)^T): 10-15 us vs
+// 42-52. K below one vector would leave most lanes of every FMA empty: those stay packed.
+constexpr int64_t kDotMinK = kVW;
+inline bool use_dot_form(bool ta, bool tb, int64_t M, int64_t N, int64_t K) {
+  return !ta && tb && K >= kDotMinK && (N <= kNR / 2 || 8 * M < K);
+}
+
 // C = alpha * op(A) @ op(B) + beta * C on the calling thread. M, N >= 1; K == 0 or
 // alpha == 0 leave only beta * C (A and B are not read).
 void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
@@ -231,11 +266,17 @@ void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
       for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
     return;
   }
-  if (M == 1 && !ta) {
+  if (M == 1 && !ta) {  // one row: the GEMV above (before the dot form, which would also take x @ W^T)
     (tb ? gemv_rows : gemv_cols)(N, K, alpha, A, B, ldb, beta, C);
     return;
   }
-  const int64_t kc_max = min64(K, kKC);
+  if (use_dot_form(ta, tb, M, N, K)) {
+    sgemm_dot(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  const int64_t kc_limit = M * N <= kSmallC ? kKCSmallC : kKC;
+  const int64_t k_blocks = (K + kc_limit - 1) / kc_limit;
+  const int64_t kc_max = (K + k_blocks - 1) / k_blocks;
   const int64_t mc_max = min64((M + kMR - 1) / kMR * kMR, kMC);
   const int64_t nc_max = min64((N + kNR - 1) / kNR * kNR, kNC);
   // Small M (one A block) with B stored N x K (x @ W.T, the Linear layer): each B element is
@@ -244,25 +285,59 @@ void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
   // (+2-4% at 32 x 1024 x 1024). Not for B stored K x N: a micro-panel then reads kc rows at
   // a stride of ldb, which measured 14% slower than packing the whole panel row by row.
   const bool fuse_b = M <= kMC && tb;
-  float* pa = t_pack_a.get(mc_max * kc_max);
-  float* pb = t_pack_b.get((fuse_b ? kNR : nc_max) * kc_max);
+  // Narrow C (N <= 4 kNR: at most 4 B micro-panels per A block): the micro-kernel reads A
+  // where it lies instead of from a packed copy, as gemm_lowp_simd.cpp does. Packing A costs
+  // about 0.5 cycle per element (4x4 transposes for a row-major A; masked, line-splitting
+  // stores for a transposed one), i.e. kNR / (2 N) of the micro-kernels' time (AVX-512: 2 x 16
+  // FMA/cycle; >= 1/8 at N = 128, 1/4 at N = 64), for a block only <= 4 passes then re-read.
+  // Measured (Intel Xeon family 6 model 167, 1 thread, paired in one process): einsum's
+  // attention products 256x256 @ 256x64 51.6 -> 38.5 us and (256x256)^T @ 256x64 66.9 -> 49.7;
+  // 512x512 @ (128x512)^T 397 -> 371, (256x512)^T @ 256x128 216 -> 201. At N = 512..1024
+  // direct and packed measured within noise, so those keep packing (the block is re-read
+  // 16-32 times there). A transposed A read in place moves lda floats per k: up to 2 KiB
+  // (two k rows per 4 KiB page) it measured faster as above; at lda = 2048 (a new page every
+  // k, where the hardware prefetchers stop) 2-3x slower: (2048x2048)^T @ 2048x128.
+  const bool direct_a = N <= 4 * kNR && (!ta || lda <= kDirectTransposedLd);
+  const int64_t a_r = ta ? 1 : lda, a_k = ta ? lda : 1;  // element (r, k) of op(A) at A[r a_r + k a_k]
+  // Short C (M <= 2 kMR: one or two A micro-panels) with row-major op(B): the micro-kernel
+  // reads B's rows in place, since packing copies each element of B (a full round trip
+  // through the cache) to be read only once or twice. Measured (Intel Xeon family 6 model 167,
+  // 1 thread, paired in one process): (128x10)^T @ 128x512, a product of the MLP's double
+  // backward, 15.1 -> 8.0 us; 12x512 @ 512x512 67.6 -> 35.3; 24x512 @ 512x512 107 -> 75;
+  // (256x24)^T @ 256x1024 119 -> 74. With 3 micro-panels (M = 36, K = N = 1024) it measured
+  // 7% slower and at M = 192, ldb = 1024 twice as slow (B's rows at a 4 KiB stride collide in
+  // the same L1 sets when re-read): reuse wants the packed copy. Wide B rows too: reading
+  // kc rows at a stride of ldb > 1024 floats in place measured 1.4-1.5x slower (12 x 4096 @
+  // 4096x4096, 24 x 2048 @ 2048x2048: a new page every k, so no prefetch, while packing
+  // streams along the rows); up to ldb = 1024 (8 x 2048 @ 2048x1024: 1.2-2.5 -> 0.59 ms) it
+  // still won.
+  const bool direct_b = !tb && M <= 2 * kMR && ldb <= kDirectBLd;
+  float* pa = direct_a ? nullptr : t_pack_a.get(mc_max * kc_max);
+  float* pb = t_pack_b.get((fuse_b || direct_b ? kNR : nc_max) * kc_max);
   for (int64_t jc = 0; jc < N; jc += kNC) {
     const int64_t nc = min64(kNC, N - jc);
-    for (int64_t pc = 0; pc < K; pc += kKC) {
-      const int64_t kc = min64(kKC, K - pc);
+    for (int64_t pc = 0; pc < K; pc += kc_max) {
+      const int64_t kc = min64(kc_max, K - pc);
       const float beta_pc = pc == 0 ? beta : 1.0f;
-      if (!fuse_b) pack_b(tb, B, ldb, pc, jc, kc, nc, pb);
+      if (!fuse_b && !direct_b) pack_b(tb, B, ldb, pc, jc, kc, nc, pb);
       for (int64_t ic = 0; ic < M; ic += kMC) {
         const int64_t mc = min64(kMC, M - ic);
-        pack_a(ta, A, lda, ic, pc, mc, kc, alpha, pa);
+        if (!direct_a) pack_a(ta, A, lda, ic, pc, mc, kc, alpha, pa);
         for (int64_t jr = 0; jr < nc; jr += kNR) {
           const int nr = static_cast<int>(min64(kNR, nc - jr));
-          if (fuse_b) pack_b(tb, B, ldb, pc, jc + jr, kc, nr, pb);
-          const float* bp = fuse_b ? pb : pb + jr * kc;
+          // direct_b: full micro-panels straight from B's rows, a ragged last one packed
+          const bool b_in_place = direct_b && nr == kNR;
+          if (fuse_b || (direct_b && !b_in_place)) pack_b(tb, B, ldb, pc, jc + jr, kc, nr, pb);
+          const float* bp = b_in_place ? B + pc * ldb + jc + jr : fuse_b || direct_b ? pb : pb + jr * kc;
+          const int64_t b_step = b_in_place ? ldb : kNR;
           float* cc = C + ic * ldc + jc + jr;
           for (int64_t ir = 0; ir < mc; ir += kMR) {
             const int mr = static_cast<int>(min64(kMR, mc - ir));
-            microkernel_rows<kMR>(mr, kc, pa + ir * kc, bp, cc + ir * ldc, ldc, nr, beta_pc);
+            if (direct_a)
+              microkernel_rows<kMR, true>(mr, kc, A + (ic + ir) * a_r + pc * a_k, bp, cc + ir * ldc, ldc, nr,
+                                          beta_pc, a_r, a_k, alpha, b_step);
+            else
+              microkernel_rows<kMR>(mr, kc, pa + ir * kc, bp, cc + ir * ldc, ldc, nr, beta_pc, 0, 0, 1.0f, b_step);
           }
         }
       }
