@@ -193,3 +193,13 @@ def run_lab(name, tmp_path, **kw):
     with contextlib.redirect_stdout(buf):
         res = labs.run(name, quick=True, out=tmp_path, **kw)
     return res, buf.getvalue()
+
+
+def edit_config(folder, **fields):
+    """Update fields of a checkpoint folder's config.json in place (the pretrained-model tests'
+    damaged checkpoints)."""
+    import json
+    path = pathlib.Path(folder) / "config.json"
+    config = json.loads(path.read_text())
+    config.update(fields)
+    path.write_text(json.dumps(config))

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import require
+from conftest import require, edit_config
 
 import minidl as md
 
@@ -86,7 +86,14 @@ def _compare(md_model, torch_model, ids, mask, token_types=None, atol=1e-5):
         ref = torch_model(input_ids=torch.tensor(ids), **{k: torch.tensor(v) for k, v in kwargs.items()})
     with md.no_grad():
         out = md_model(md.tensor(ids), **{k: md.tensor(v) for k, v in kwargs.items()})
-    np.testing.assert_allclose(out.last_hidden_state.numpy(), ref.last_hidden_state.numpy(), rtol=0, atol=atol)
+    got, want = out.last_hidden_state.numpy(), ref.last_hidden_state.numpy()
+    real = np.asarray(mask, dtype=bool)
+    np.testing.assert_allclose(got[real], want[real], rtol=0, atol=atol)
+    # Padding positions attend to the sentence but nothing reads them (mean pooling masks them
+    # out); their values are ill-conditioned. Measured on MiniLM's padded batch against a
+    # float64 run of the same weights: PyTorch's float32 is 2.0e-4 off there, minidl's 5e-5
+    # (at the real tokens both are within 4e-6). So they are held to 10x the tolerance.
+    np.testing.assert_allclose(got[~real], want[~real], rtol=0, atol=10 * atol)
     np.testing.assert_allclose(out.pooler_output.numpy(), ref.pooler_output.numpy(), rtol=0, atol=atol)
     assert out[0] is out.last_hidden_state and out[1] is out.pooler_output
 
@@ -304,12 +311,6 @@ def small_folder(tmp_path):
     return tmp_path
 
 
-def _edit_config(folder, **changes):
-    path = folder / "config.json"
-    config = json.loads(path.read_text())
-    config.update(changes)
-    path.write_text(json.dumps(config))
-
 
 def _edit_weights(folder, edit):
     path = str(folder / "model.safetensors")
@@ -325,13 +326,13 @@ def test_bad_folders(tmp_path, small_folder):
     empty.mkdir()
     with pytest.raises(FileNotFoundError, match="BertModel.from_pretrained: no config.json"):
         md.models.BertModel.from_pretrained(empty)
-    _edit_config(small_folder, model_type="gpt2")
+    edit_config(small_folder, model_type="gpt2")
     with pytest.raises(ValueError, match="model_type 'gpt2'; BertModel loads model_type 'bert'"):
         md.models.BertModel.from_pretrained(small_folder)
-    _edit_config(small_folder, model_type="bert", hidden_act="swish")
+    edit_config(small_folder, model_type="bert", hidden_act="swish")
     with pytest.raises(ValueError, match="hidden_act 'swish' is not supported"):
         md.models.BertModel.from_pretrained(small_folder)
-    _edit_config(small_folder, hidden_act="gelu", hidden_size=30)   # 30 = 3 heads x 10
+    edit_config(small_folder, hidden_act="gelu", hidden_size=30)   # 30 = 3 heads x 10
     with pytest.raises(ValueError, match=r"mis-shaped: .*word_embeddings.weight: checkpoint \(97, 24\), "
                                          r"model expects \(97, 30\)"):
         md.models.BertModel.from_pretrained(small_folder)

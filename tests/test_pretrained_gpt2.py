@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import require
+from conftest import require, edit_config
 
 import minidl as md
 
@@ -162,12 +162,6 @@ def _copy(folder, dest):
     return dest
 
 
-def _edit_config(folder, **fields):
-    path = folder / "config.json"
-    config = json.loads(path.read_text())
-    config.update(fields)
-    path.write_text(json.dumps(config))
-
 
 def test_folder_without_config_or_weights(tmp_path, saved):
     with pytest.raises(FileNotFoundError, match="is not a folder"):
@@ -182,7 +176,7 @@ def test_folder_without_config_or_weights(tmp_path, saved):
 
 def test_unknown_model_type(tmp_path, saved):
     folder = _copy(saved[0], tmp_path / "c")
-    _edit_config(folder, model_type="bert")
+    edit_config(folder, model_type="bert")
     with pytest.raises(ValueError, match="model_type 'bert'; GPT loads model_type 'gpt2'"):
         md.models.GPT.from_pretrained(folder)
 
@@ -196,21 +190,21 @@ def test_unknown_model_type(tmp_path, saved):
     ({"n_head": 5}, "n_embd 64 is not divisible by n_head 5")])
 def test_config_gpt_cannot_represent(tmp_path, saved, fields, match):
     folder = _copy(saved[0], tmp_path / "c")
-    _edit_config(folder, **fields)
+    edit_config(folder, **fields)
     with pytest.raises(ValueError, match=match):
         md.models.GPT.from_pretrained(folder)
 
 
 def test_shapes_that_disagree_with_the_config(tmp_path, saved):
     folder = _copy(saved[0], tmp_path / "c")
-    _edit_config(folder, n_inner=128, n_positions=40)
+    edit_config(folder, n_inner=128, n_positions=40)
     with pytest.raises(ValueError, match=r"mis-shaped: wpe.weight: checkpoint \(32, 64\), model expects \(40, 64\); "
                                          r"h.0.mlp.c_fc.weight: checkpoint \(64, 256\), model expects \(64, 128\)"):
         md.models.GPT.from_pretrained(folder)
-    _edit_config(folder, n_inner=None, n_positions=32, n_layer=3)
+    edit_config(folder, n_inner=None, n_positions=32, n_layer=3)
     with pytest.raises(ValueError, match=r"missing keys: h.2.attn.c_attn.bias, h.2.attn.c_attn.weight"):
         md.models.GPT.from_pretrained(folder)
-    _edit_config(folder, n_layer=1)
+    edit_config(folder, n_layer=1)
     with pytest.raises(ValueError, match=r"unexpected keys: h.1.attn.c_attn.bias"):
         md.models.GPT.from_pretrained(folder)
 
