@@ -3,6 +3,7 @@ header before its table, and run_all.py writes one markdown table headed by it."
 from __future__ import annotations
 
 import ast
+import importlib.util
 import os
 import pathlib
 import re
@@ -14,7 +15,9 @@ import pytest
 from conftest import require
 
 BENCH = pathlib.Path(__file__).resolve().parent.parent / "bench" / "python"
-PYDIR = BENCH.parent.parent / "python"
+# the folder holding the minidl this test process imports (site-packages in CI, python/ in a
+# checkout built in place): the benchmarks' subprocesses must import the same one
+PYDIR = pathlib.Path(importlib.util.find_spec("minidl").origin).parent.parent
 SCRIPTS = sorted(BENCH.glob("bench_*.py"))
 
 

@@ -30,8 +30,9 @@ def test_bptt_gradients_vanish_in_rnn_not_in_trained_lstm(tmp_path):
     # at initialisation both vanish over 50 steps ...
     assert r["RNN"]["log10_first_over_last_init"] < -5
     assert r["LSTM"]["log10_first_over_last_init"] < -5
-    # ... after training the RNN's still does, the LSTM's gradient reaches the first step
-    assert r["RNN"]["log10_first_over_last_trained"] < -5
-    assert r["LSTM"]["log10_first_over_last_trained"] > -3
-    assert r["LSTM"]["mse"] < 0.02 < r["RNN"]["mse"]
+    # ... after training the LSTM's gradient reaches the first step and it solves the task;
+    # the RNN does not learn it. Where the trained RNN's ratio lands is chaotic (PyTorch -29,
+    # minidl scalar -2.7, AVX2 -6.1, AVX-512 +1.0: the lab's docstring), so it is not asserted.
+    assert abs(r["LSTM"]["log10_first_over_last_trained"]) < 1
+    assert r["LSTM"]["mse"] < 0.02 and r["RNN"]["mse"] > 0.1
     assert (tmp_path / "bptt-gradients.png").stat().st_size > 0

@@ -22,7 +22,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import cpu_model, paired_timeit, print_table, run_child  # noqa: E402
+from _common import machine_header, paired_timeit, print_table, run_child  # noqa: E402
 
 # (op, M, K, N, A transposed, B transposed, calls per hvp)
 CASES = [("addmm", 128, 256, 512, False, True, 1), ("addmm", 128, 512, 512, False, True, 1),
@@ -84,13 +84,14 @@ def main():
         print(json.dumps(child(args.child, args.repeat, args.inner, args.isa)))
         return
     os.environ.setdefault("OMP_PROC_BIND", "close")
+    print(machine_header(args.threads))
     rows = []
     for threads in args.threads:
         cmd = [sys.executable, __file__, "--child", str(threads), "--repeat", str(args.repeat),
                "--inner", str(args.inner)] + (["--isa", args.isa] if args.isa else [])
         out = run_child(cmd, capture_output=True, text=True, check=True)
         rows += [r + [r[4] / r[5]] for r in json.loads(out.stdout.strip().splitlines()[-1])]
-    print(f"CPU: {cpu_model()}; medians of {args.repeat} paired samples of {args.inner} calls each")
+    print(f"medians of {args.repeat} paired samples of {args.inner} calls each")
     print_table(["op", "MxK @ KxN", "per hvp", "threads", "minidl us", "torch us", "minidl/torch"], rows)
 
 

@@ -37,6 +37,7 @@ import argparse  # noqa: E402
 import ast  # noqa: E402
 import datetime  # noqa: E402
 import importlib  # noqa: E402
+import importlib.util  # noqa: E402
 import json  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -122,10 +123,17 @@ def workloads() -> list:
     ]
 
 
+def _find_minidl() -> None:
+    """Import minidl from where Python finds it (PYTHONPATH, an installed wheel); only where it
+    finds none, from this checkout's python/ (which then needs its extension built in place)."""
+    if importlib.util.find_spec("minidl") is None:
+        sys.path.insert(0, PYDIR)
+
+
 def child(threads: int, names: list, repeat: int) -> None:
     """In the subprocess: time each named workload at ``threads`` threads, one JSON line each."""
     import torch  # first: its OpenMP runtime starts with torch's defaults, not minidl's OMP_WAIT_POLICY
-    sys.path.insert(0, PYDIR)
+    _find_minidl()
     import minidl as md
     md.set_num_threads(threads)
     torch.set_num_threads(threads)
@@ -231,7 +239,7 @@ def main(argv=None) -> str:
     rows = []
     for n in args.threads:
         rows += [dict(r, threads=n) for r in run_threads(n, names, repeat)]
-    sys.path.insert(0, PYDIR)  # only now: importing minidl sets OMP_WAIT_POLICY, which the workers would inherit
+    _find_minidl()  # only now: importing minidl sets OMP_WAIT_POLICY, which the workers would inherit
     import minidl as md
     import torch
     note = (f"minidl {md.__version__} (commit {_git_commit()}), torch {torch.__version__}; "
