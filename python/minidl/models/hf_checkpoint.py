@@ -89,11 +89,11 @@ def load_weights(folder, who: str) -> dict:
     folder = _folder(folder)
     path = os.path.join(folder, WEIGHTS_NAME)
     if not os.path.isfile(path):
-        pickled = [n for n in ("pytorch_model.bin", "tf_model.h5", "flax_model.msgpack")
+        other_formats = [n for n in ("pytorch_model.bin", "tf_model.h5", "flax_model.msgpack")
                    if os.path.isfile(os.path.join(folder, n))]
-        hint = (f"; it holds {pickled[0]}, which minidl does not read (minidl reads safetensors only; a "
+        hint = (f"; it holds {other_formats[0]}, which minidl does not read (minidl reads safetensors only; a "
                 f"pytorch_model.bin is a pickle, which can run code when loaded): convert it with transformers "
-                f"(model.save_pretrained(folder, safe_serialization=True))" if pickled else "")
+                f"(model.save_pretrained(folder, safe_serialization=True))" if other_formats else "")
         raise FileNotFoundError(f"{who}.from_pretrained: no {WEIGHTS_NAME} in {folder!r}{hint}")
     try:
         return load_safetensors(path)
