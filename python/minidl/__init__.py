@@ -33,8 +33,9 @@ from .ops.sampling import multinomial
 from .ops.arrange import (broadcast_tensors, broadcast_to, meshgrid, movedim, repeat_interleave, roll, rot90,
                           tile)
 from .ops.arrange import movedim as moveaxis
-from .ops.elementwise import clamp, clamp_max, clamp_min, masked_fill, tan, where
-from .ops.elementwise import clamp as clip
+from .ops.elementwise import tan
+from .ops.where import clamp, clamp_max, clamp_min, masked_fill, where
+from .ops.where import clamp as clip
 from .ops.elementwise_functions import (abs, add, ceil, cos, div, divide, eq, erf, erfinv, exp, expm1, floor, ge, gt,
                                         isfinite, isinf, isnan, le, log, log1p, logical_and, logical_not,
                                         logical_or, logical_xor, lt, maximum, minimum, mul, multiply, ne, neg,
@@ -52,8 +53,8 @@ from .ops.indexing import (gather, index_add, index_copy, index_fill, index_sele
                            take_along_dim)
 from .ops.masking import argwhere, masked_scatter, masked_select, nonzero
 from .ops.scatter_reduce import scatter_reduce
-from .ops.reduce import (all, amax, amin, any, argmax, argmin, count_nonzero, logsumexp, max, mean, min, prod,
-                         std, sum, var)
+from .ops.reduce import all, any, count_nonzero, logsumexp, mean, prod, std, sum, var
+from .ops.extremum import amax, amin, argmax, argmin, max, min
 from .ops.sort import argsort, kthvalue, median, msort, sort, topk
 from .ops.search import bincount, bucketize, histc, searchsorted, unique, unique_consecutive
 from .ops.scan import cummax, cummin, cumprod, cumsum, diff, logcumsumexp

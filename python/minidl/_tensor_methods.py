@@ -10,8 +10,9 @@ from __future__ import annotations
 from .autograd import backward as _autograd_backward
 from .dtypes import as_dtype, dtype as _dtype, get_default_dtype
 from .nn import functional as F
-from .ops import (arrange, creation, dlpack, elementwise, gemm, indexing, inplace, join, linalg, masking, norms, random,
-                  random_inplace, reduce, sampling, scan, scatter_reduce, search, shape, sort, subscript, triangular)
+from .ops import (arrange, creation, dlpack, elementwise, extremum, gemm, indexing, inplace, join, linalg, masking,
+                  norms, random, random_inplace, reduce, sampling, scan, scatter_reduce, search, shape, sort, subscript,
+                  triangular, where)
 from .ops import array as A
 from .tensor import Tensor, device
 
@@ -93,9 +94,9 @@ T.__matmul__ = T.matmul = gemm.matmul
 T.__rmatmul__ = lambda self, other: gemm.matmul(other, self)
 T.mm = gemm.mm
 T.bmm = gemm.bmm
-T.clamp = T.clip = elementwise.clamp
-T.masked_fill = elementwise.masked_fill
-T.where = lambda self, condition, other: elementwise.where(condition, self, other)
+T.clamp = T.clip = where.clamp
+T.masked_fill = where.masked_fill
+T.where = lambda self, condition, other: where.where(condition, self, other)
 
 
 # in-place ops (ops/inplace.py: the version counter, and autograd's rebase of x's history)
@@ -129,12 +130,12 @@ T.sum = reduce.sum
 T.mean = reduce.mean
 T.var = reduce.var
 T.std = reduce.std
-T.max = reduce.max
-T.min = reduce.min
-T.amax = reduce.amax
-T.amin = reduce.amin
-T.argmax = reduce.argmax
-T.argmin = reduce.argmin
+T.max = extremum.max
+T.min = extremum.min
+T.amax = extremum.amax
+T.amin = extremum.amin
+T.argmax = extremum.argmax
+T.argmin = extremum.argmin
 T.logsumexp = reduce.logsumexp
 T.prod = reduce.prod
 T.any = reduce.any
@@ -329,8 +330,8 @@ def new_tensor(self, data, dtype=None, device=None, requires_grad=False) -> Tens
 T.new_zeros, T.new_ones, T.new_full, T.new_empty, T.new_tensor = new_zeros, new_ones, new_full, new_empty, new_tensor
 T.type_as = lambda self, other: _to(self, other.dtype)
 T.nbytes = property(lambda self: self._data.size * self._data.itemsize)
-T.clamp_min = elementwise.clamp_min
-T.clamp_max = elementwise.clamp_max
+T.clamp_min = where.clamp_min
+T.clamp_max = where.clamp_max
 T.tan = elementwise.tan
 T.unfold = arrange.unfold
 T.multinomial = sampling.multinomial

@@ -19,7 +19,7 @@ from .. import _C
 from ..ops import inplace as inplace_ops
 from ..ops._graph import result
 from ..ops.creation import full
-from ..ops.elementwise import where
+from ..ops.where import where
 from ..ops.reduce import normalize_dims
 from ..tensor import Tensor
 from .activation import leaky_relu, sigmoid, tanh

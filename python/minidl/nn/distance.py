@@ -13,7 +13,7 @@ is 0, not NaN, at a zero vector).
 """
 from __future__ import annotations
 
-from ..ops import elementwise as E
+from ..ops.where import clamp
 from ..ops import reduce as R
 from ..ops.norms import vector_norm
 from ..tensor import Tensor
@@ -30,8 +30,8 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     >>> F.cosine_similarity(md.tensor([[1., 0.], [1., 1.]]), md.tensor([[1., 1.], [-1., -1.]]))
     tensor([ 0.7071, -1.0000])
     """
-    n1 = E.clamp(vector_norm(x1, 2, dim=dim, keepdim=True), min=eps)
-    n2 = E.clamp(vector_norm(x2, 2, dim=dim, keepdim=True), min=eps)
+    n1 = clamp(vector_norm(x1, 2, dim=dim, keepdim=True), min=eps)
+    n2 = clamp(vector_norm(x2, 2, dim=dim, keepdim=True), min=eps)
     return R.sum((x1 / n1) * (x2 / n2), dim=dim)
 
 

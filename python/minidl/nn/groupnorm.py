@@ -34,7 +34,7 @@ from ..graph.node import Node
 from ..ops import array as A
 from ..ops.higher_order import recomputed_grads
 from ..ops._graph import result, saved_input
-from ..ops import elementwise as E
+from ..ops.where import clamp
 from ..ops import reduce as R
 from ..ops.creation import ones, zeros
 from ..ops.norms import vector_norm
@@ -178,7 +178,7 @@ def instance_norm(input: Tensor, running_mean: Tensor = None, running_var: Tenso
             with no_grad():
                 m = math.prod(input.shape[2:])
                 inst_mean, inst_rstd = Tensor._wrap(mean), Tensor._wrap(rstd)
-                inst_var = E.clamp(inst_rstd.pow(-2) - eps, min=0.0) * (m / (m - 1))
+                inst_var = clamp(inst_rstd.pow(-2) - eps, min=0.0) * (m / (m - 1))
                 if running_mean is not None:
                     running_mean.mul_(1 - momentum).add_(R.mean(inst_mean, dim=0).to(running_mean.dtype) * momentum)
                 if running_var is not None:
@@ -303,7 +303,7 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, o
     tensor([[0.6000, 0.8000],
             [0.0000, 0.0000]])
     """
-    return input / E.clamp(vector_norm(input, p, dim=dim, keepdim=True), min=eps)
+    return input / clamp(vector_norm(input, p, dim=dim, keepdim=True), min=eps)
 
 
 class GroupNorm(Module):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..dtypes import float32 as md_float32, int64 as md_int64
-from ..ops import elementwise as E
+from ..ops.where import clamp, where
 from ..ops import reduce as R
 from ..ops.creation import tensor as md_tensor
 from ..tensor import Tensor
@@ -32,7 +32,7 @@ from .loss_robust import _reduce
 
 def _softplus(z: Tensor) -> Tensor:
     """log(1 + exp(z)) without overflow: max(z, 0) + log1p(exp(-|z|))."""
-    return E.clamp(z, min=0) + (-z.abs()).exp().log1p()
+    return clamp(z, min=0) + (-z.abs()).exp().log1p()
 
 
 def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
@@ -88,7 +88,7 @@ def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: 
         raise RuntimeError(f"margin_ranking_loss : All input tensors should have same dimension but got sizes: "
                            f"input1: {list(input1.shape)}, input2: {list(input2.shape)}, target: "
                            f"{list(target.shape)} ")
-    return _reduce(E.clamp(-target * (input1 - input2) + margin, min=0), reduction)
+    return _reduce(clamp(-target * (input1 - input2) + margin, min=0), reduction)
 
 
 def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, size_average=None, reduce=None,
@@ -105,7 +105,7 @@ def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, siz
     _check_reduction(reduction)
     zero = input * 0
     # as PyTorch: a target that is neither 1 nor -1 counts for both terms
-    loss = E.where(target != 1, E.clamp(margin - input, min=0), zero) + E.where(target != -1, input, zero)
+    loss = where(target != 1, clamp(margin - input, min=0), zero) + where(target != -1, input, zero)
     return _reduce(loss, reduction)
 
 
@@ -133,7 +133,7 @@ def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin
     dot = R.sum(input1 * input2, dim=dim)
     cos = dot / ((R.sum(input1 * input1, dim=dim) + eps) * (R.sum(input2 * input2, dim=dim) + eps)).sqrt()
     zero = cos * 0
-    loss = E.where(target == 1, 1 - cos, zero) + E.where(target == -1, E.clamp(cos - margin, min=0), zero)
+    loss = where(target == 1, 1 - cos, zero) + where(target == -1, clamp(cos - margin, min=0), zero)
     return _reduce(loss, reduction)
 
 
@@ -162,7 +162,7 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
     d_neg = pairwise_distance(anchor, negative, p, eps)
     if swap:
         d_neg = d_neg.minimum(pairwise_distance(positive, negative, p, eps))
-    return _reduce(E.clamp(margin + d_pos - d_neg, min=0), reduction)
+    return _reduce(clamp(margin + d_pos - d_neg, min=0), reduction)
 
 
 def _class_scores(input: Tensor, target: Tensor, name: str):
@@ -205,13 +205,13 @@ def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float =
     is_target = np.zeros((N, C), dtype=bool)
     is_target[np.arange(N), tn] = True
     mask = md_tensor(is_target)
-    x_y = R.sum(E.where(mask, x, x * 0), dim=1, keepdim=True)
-    terms = E.clamp(margin - x_y + x, min=0)
+    x_y = R.sum(where(mask, x, x * 0), dim=1, keepdim=True)
+    terms = clamp(margin - x_y + x, min=0)
     if p == 2:
         terms = terms * terms
     if weight is not None:
         terms = terms * weight[md_tensor(tn)].reshape(N, 1)
-    loss = R.sum(E.where(mask, terms * 0, terms), dim=1) / C
+    loss = R.sum(where(mask, terms * 0, terms), dim=1) / C
     return _reduce(loss.reshape(()) if one_d else loss, reduction)
 
 
@@ -258,7 +258,7 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, size_average=None, red
     rows = x[pn]                                       # (K, C): the scores of each pair's sample
     x_y = x[pn, py].reshape(-1, 1)                     # (K, 1): the target class's score
     others = md_tensor(~is_target[np.array(pairs_n)])  # (K, C): the non-target classes of that sample
-    per_pair = R.sum(E.where(others, E.clamp(1 - x_y + rows, min=0), rows * 0), dim=1)
+    per_pair = R.sum(where(others, clamp(1 - x_y + rows, min=0), rows * 0), dim=1)
     owner = np.zeros((N, len(pairs_n)), dtype=np.float32 if x.dtype == md_float32 else np.float64)
     owner[np.array(pairs_n), np.arange(len(pairs_n))] = 1  # sums the pairs of each sample
     loss = (md_tensor(owner) @ per_pair.reshape(-1, 1)).reshape(N) / C

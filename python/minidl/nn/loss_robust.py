@@ -23,7 +23,7 @@ import math
 import warnings
 
 from ..graph.grad_mode import no_grad
-from ..ops import elementwise as E
+from ..ops.where import where
 from ..ops import reduce as R
 from ..tensor import Tensor
 from .loss import _check_reduction, _Loss
@@ -61,7 +61,7 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None
     d = (input - target).abs()
     if beta == 0:
         return _reduce(d, reduction)
-    return _reduce(E.where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta), reduction)
+    return _reduce(where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta), reduction)
 
 
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0) -> Tensor:
@@ -79,7 +79,7 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
     if not delta > 0:
         raise RuntimeError("huber_loss does not support non-positive values for delta.")
     d = (input - target).abs()
-    return _reduce(E.where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta), reduction)
+    return _reduce(where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta), reduction)
 
 
 def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full: bool = False, size_average=None,
@@ -105,7 +105,7 @@ def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full
     if full:
         t = target.detach()
         stirling = t * t.log() - t + 0.5 * (t * (2 * math.pi)).log()
-        loss = loss + E.where(t > 1, stirling, t * 0)
+        loss = loss + where(t > 1, stirling, t * 0)
     return _reduce(loss, reduction)
 
 
@@ -173,8 +173,8 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None, reduct
         loss = target.exp() * (target - input)
     else:
         # xlogy: target log target, with 0 where target == 0 (not 0 * -inf = nan)
-        safe = E.where(target > 0, target, target * 0 + 1)
-        loss = E.where(target > 0, target * safe.log(), target * 0) - target * input
+        safe = where(target > 0, target, target * 0 + 1)
+        loss = where(target > 0, target * safe.log(), target * 0) - target * input
     if reduction == "batchmean":
         return R.sum(loss) / (input.shape[0] if input.ndim else 1)
     return _reduce(loss, reduction)

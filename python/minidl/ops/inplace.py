@@ -49,7 +49,7 @@ from ..graph.node import Node
 from ..tensor import Tensor
 from . import array as A
 from .dlpack import array_from, describe_value
-from . import elementwise, indexing, masking, scatter_reduce, shape, subscript
+from . import elementwise, indexing, masking, scatter_reduce, shape, subscript, where
 from ._graph import edges, linear_grads, needs_grad, result
 
 _wrap = Tensor._wrap
@@ -185,12 +185,12 @@ def unary_(op, x: Tensor) -> Tensor:
 
 def clamp_(x: Tensor, min=None, max=None) -> Tensor:
     """``x.clamp_(min, max)``: x = min(max(x, min), max)."""
-    return apply_(x, lambda old: elementwise.clamp(old, min, max))
+    return apply_(x, lambda old: where.clamp(old, min, max))
 
 
 def masked_fill_(x: Tensor, mask, value) -> Tensor:
     """``x.masked_fill_(mask, value)``: x = value where mask, else x."""
-    return apply_(x, lambda old: elementwise.masked_fill(old, mask, value), keeps_old=False)
+    return apply_(x, lambda old: where.masked_fill(old, mask, value), keeps_old=False)
 
 
 # --- scatter and index writes (ops/indexing.py) ----------------------------------------------

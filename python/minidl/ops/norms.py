@@ -20,10 +20,12 @@ from . import array as A
 from ._graph import result, saved_input, saved_output
 from .arrange import movedim
 from .decomposition import svdvals
-from .reduce import _keep_shape, amax, amin, normalize_dims
+from .extremum import amax, amin
+from .reduce import _keep_shape, normalize_dims
 from .reduce import sum as _sum
 from .shape import to_dtype, transpose, unsqueeze
-from .elementwise import unary, where
+from .elementwise import unary
+from .where import where
 from .elementwise_functions import sqrt
 from .gemm import matmul
 
