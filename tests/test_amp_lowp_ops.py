@@ -117,7 +117,7 @@ def test_conv2d_low_precision(rng):
 def test_cross_casts_between_16bit_formats_all_patterns():
     """float16 <-> bfloat16 for all 65536 bit patterns of the source format, bitwise equal to
     ml_dtypes (the widening to float32 is exact, so there is one rounding, to nearest even)."""
-    ml_dtypes = pytest.importorskip("ml_dtypes")
+    import ml_dtypes  # a run-time dependency of minidl (bfloat16 for NumPy)
     bf = np.dtype(ml_dtypes.bfloat16)
     bits = np.arange(65536, dtype=np.uint32).astype(np.uint16)
     for src, dst, mdst in ((np.dtype(np.float16), bf, md.bfloat16), (bf, np.dtype(np.float16), md.float16)):

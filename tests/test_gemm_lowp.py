@@ -23,7 +23,7 @@ import pytest
 import minidl as md
 from minidl import _C
 
-ml_dtypes = pytest.importorskip("ml_dtypes")
+import ml_dtypes  # noqa: E402  (a run-time dependency of minidl)
 BF16 = np.dtype(ml_dtypes.bfloat16)
 F16 = np.dtype(np.float16)
 
