@@ -26,6 +26,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+import minidl as md  # noqa: E402
 from minidl import labs  # noqa: E402
 
 _RUNS = {}
@@ -39,7 +40,7 @@ def _quick_run(name, root):
     """(result, figures, stdout, stderr, files left in the temporary directory) of ``name``."""
     for package in LAB_NEEDS.get(name, ()):
         require(package)
-    if name == "transfer" and not os.path.isdir("/usr/share/games/fortunes"):
+    if name == "transfer" and not os.path.isdir(md.datasets.FORTUNES_DEBIAN_DIR):
         pytest.skip("Debian's fortunes package is not installed: apt-get install fortunes")
     if name not in _RUNS:
         figures, real_close = [], plt.close
