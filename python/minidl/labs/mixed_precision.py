@@ -6,11 +6,12 @@ loss scaling; FP16 autocast with ``md.amp.GradScaler``. Parameters stay float32 
 (master weights); autocast runs the convolutions and the Linear layers on 16-bit inputs.
 
 (a) Accuracy, speed, memory. All four reach about the same test accuracy on this net: a
-16-bit rounding error (2^-9 relative for BF16, 2^-12 for FP16) is small against the noise of
-SGD. Speed and peak memory are printed as measured: on minidl's CPU path the convolutions
-compute in float32 inside (only the GEMMs of the Linear layers use the BF16 dot-product
-instructions), and the autocast casts cost time and memory, so on a net this small the
-16-bit runs are not faster -- the table shows by how much.
+16-bit rounding error (at most 2^-8 relative for BF16, 2^-11 for FP16: round to nearest with 8
+and 11 significant bits) is small against the noise of SGD. Speed and peak memory are printed
+as measured: on minidl's CPU path a BF16 convolution runs the bf16 GEMM (AMX tiles or
+``vdpbf16ps``) only where it has at least 32 output channels and 32 input taps (the second
+convolution here), the first computes in float32 inside, and the autocast casts cost time and
+memory, so on a net this small the 16-bit runs need not be faster -- the table shows by how much.
 
 (b) Underflow. FP16 has 5 exponent bits: magnitudes below 2^-24 (about 6e-8) round to zero.
 Late in training most examples are classified confidently, so dloss/dlogits = (p - y) / N
