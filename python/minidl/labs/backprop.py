@@ -27,6 +27,8 @@ are ~1e-3..1e-1. Autograd is the same chain rule, applied mechanically node by n
 """
 from __future__ import annotations
 
+import os
+import shutil
 import time
 
 import numpy as np
@@ -87,14 +89,39 @@ def backward_by_hand(params, x, y, activation="tanh"):
 
 
 # --- the same model in minidl, gradients by autograd ----------------------------------------
-def autograd_grads(params, x, y, activation="tanh"):
+def forward_minidl(params, x, y, activation="tanh"):
+    """The loss as minidl tensors (its backward graph recorded) and the parameter tensors."""
     ps = {k: md.tensor(v, requires_grad=True) for k, v in params.items()}
     xt, yt = md.tensor(x), md.tensor(y)
     h = F.linear(xt, ps["W1"], ps["b1"])
     h = md.tanh(h) if activation == "tanh" else md.sigmoid(h)
-    loss = F.cross_entropy(F.linear(h, ps["W2"], ps["b2"]), yt)
+    return F.cross_entropy(F.linear(h, ps["W2"], ps["b2"]), yt), ps
+
+
+def autograd_grads(params, x, y, activation="tanh"):
+    loss, ps = forward_minidl(params, x, y, activation)
     loss.backward()
     return loss.item(), {k: ps[k].grad.numpy() for k in PARAMS}
+
+
+def draw_autograd_graph(params, x, y, activation, out):
+    """``<out>/backprop-graph.svg``: the graph autograd walks, drawn by md.viz.draw_graph before
+    the backward frees what the nodes saved. None (and a line saying why) without the graphviz
+    package (the viz extra) or Graphviz's dot program: the lab's numbers do not need it."""
+    loss, ps = forward_minidl(params, x, y, activation)
+    try:
+        graph = md.viz.draw_graph(loss, params=ps)
+    except ImportError as err:
+        print(f"no autograd graph picture: {err}")
+        return None
+    if shutil.which("dot") is None:
+        print(f"no autograd graph picture: Graphviz's dot program is not installed: {md.viz.INSTALL_DOT}")
+        return None
+    path = os.path.join(out, "backprop-graph.svg")
+    with open(path, "wb") as f:
+        f.write(graph.pipe(format="svg"))
+    print(f"figure: {path}")
+    return path
 
 
 # --- central finite differences on a sample of entries --------------------------------------
@@ -189,6 +216,7 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, activation: str = "t
     ax.set_title("Backprop by hand = autograd = finite differences")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
     res["png"] = save_figure(fig, out, "backprop")
+    res["graph_svg"] = draw_autograd_graph(params, x, y, activation, out)
     res["seconds"] = time.perf_counter() - t0
     res["worst"] = worst
     return res
