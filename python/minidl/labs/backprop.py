@@ -59,6 +59,7 @@ def forward_numpy(params, x, y, activation="tanh"):
     return loss, (z1, h, np.exp(logp))
 
 
+# --8<-- [start:backward-by-hand]
 def backward_by_hand(params, x, y, activation="tanh"):
     """Every gradient of the mean cross-entropy, by the chain rule, layer by layer."""
     W2 = params["W2"]
@@ -86,9 +87,11 @@ def backward_by_hand(params, x, y, activation="tanh"):
     dW1 = dz1.T @ x                              # (32, 64)
     db1 = dz1.sum(axis=0)                        # (32,)
     return {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
+# --8<-- [end:backward-by-hand]
 
 
 # --- the same model in minidl, gradients by autograd ----------------------------------------
+# --8<-- [start:forward-minidl]
 def forward_minidl(params, x, y, activation="tanh"):
     """The loss as minidl tensors (its backward graph recorded) and the parameter tensors."""
     ps = {k: md.tensor(v, requires_grad=True) for k, v in params.items()}
@@ -96,6 +99,7 @@ def forward_minidl(params, x, y, activation="tanh"):
     h = F.linear(xt, ps["W1"], ps["b1"])
     h = md.tanh(h) if activation == "tanh" else md.sigmoid(h)
     return F.cross_entropy(F.linear(h, ps["W2"], ps["b2"]), yt), ps
+# --8<-- [end:forward-minidl]
 
 
 def autograd_grads(params, x, y, activation="tanh"):
@@ -125,6 +129,7 @@ def draw_autograd_graph(params, x, y, activation, out):
 
 
 # --- central finite differences on a sample of entries --------------------------------------
+# --8<-- [start:finite-difference]
 def finite_difference(params, x, y, activation, samples, rng, eps=1e-6):
     """``{name: (flat indices, numeric grads)}``: (L(w+eps) - L(w-eps)) / (2 eps) per entry.
 
@@ -146,6 +151,7 @@ def finite_difference(params, x, y, activation, samples, rng, eps=1e-6):
             num[j] = (lp - lm) / (2 * eps)
         out[k] = (idx, num)
     return out
+# --8<-- [end:finite-difference]
 
 
 def init_params(rng, n_in=64, n_hidden=32, n_out=10):

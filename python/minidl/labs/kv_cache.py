@@ -53,6 +53,7 @@ import minidl as md
 from . import bar, print_table, pyplot, save_figure
 
 
+# --8<-- [start:work-per-token]
 def work_per_token(length, cached, d_model, ff, layers, vocab):
     """FLOPs (2 per multiply-add) of the step that produces the token after ``length`` tokens:
     the formula of the module docstring, counting the logits of every position run."""
@@ -60,6 +61,7 @@ def work_per_token(length, cached, d_model, ff, layers, vocab):
     dense = tokens * (layers * (4 * d_model ** 2 + 2 * d_model * ff) + vocab * d_model)
     attention = 2 * layers * tokens * length * d_model  # q.k and p.v over `length` keys
     return 2 * (dense + attention)
+# --8<-- [end:work-per-token]
 
 
 def _median_time(fn, repeat):

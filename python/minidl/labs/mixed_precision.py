@@ -49,12 +49,15 @@ def _model(md):
                          nn.Flatten(), nn.Linear(32 * 2 * 2, 64), nn.ReLU(), nn.Linear(64, 10))
 
 
+# --8<-- [start:setting]
 def _setting(md, run):
     """(autocast dtype or None, uses a GradScaler)"""
     return {"fp32": (None, False), "bf16": (md.bfloat16, False),
             "fp16 (no scaler)": (md.float16, False), "fp16 + GradScaler": (md.float16, True)}[run]
+# --8<-- [end:setting]
 
 
+# --8<-- [start:grads]
 def _grads(md, model, x, y, dtype, scale):
     """Parameter gradients (float32 arrays) of one backward pass, unscaled."""
     F = md.nn.functional
@@ -63,6 +66,7 @@ def _grads(md, model, x, y, dtype, scale):
         loss = F.cross_entropy(model(x), y)
     (loss * scale).backward()
     return np.concatenate([p.grad.numpy().ravel() / np.float32(scale) for p in model.parameters()])
+# --8<-- [end:grads]
 
 
 def run(quick: bool = False, out: str = ".", seed: int = 0, progress: bool = True) -> dict:

@@ -44,6 +44,7 @@ from . import bar, print_table, pyplot, save_figure
 METHODS = ("from scratch", "frozen backbone", "full fine-tune", "progressive unfreeze")
 
 
+# --8<-- [start:model]
 def _model(num_classes):
     class DigitsCNN(nn.Module):
         def __init__(self):
@@ -65,6 +66,7 @@ def _model(num_classes):
             return [self.head, self.stage3, self.stage2, self.stage1]
 
     return DigitsCNN()
+# --8<-- [end:model]
 
 
 def _accuracy(model, x, y):
