@@ -86,6 +86,7 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, progress: bool = Tru
            "cache_flops": [], "full_flops": [], "cache_bytes": []}
     with md.no_grad():
         for L in bar(lengths, desc="time per token at each context length", unit="length", enabled=progress):
+            # --8<-- [start:time-per-token]
             prefix, past = ids[:, :L], model.forward_with_cache(ids[:, :L - 1])[1]
             full = model(prefix)[:, -1]
             step = model.forward_with_cache(prefix[:, -1:], past)[0][:, -1]
@@ -98,6 +99,7 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, progress: bool = Tru
                 full_t.append(_median_time(lambda: model(prefix), 1))
             res["cache_ms"].append(1e3 * float(np.median(cache_t)))
             res["full_ms"].append(1e3 * float(np.median(full_t)))
+            # --8<-- [end:time-per-token]
             for key, cached in (("cache_flops", True), ("full_flops", False)):
                 res[key].append(work_per_token(L, cached, cfg["d_model"], ff, cfg["layers"], cfg["vocab"]))
             res["cache_bytes"].append(2 * cfg["layers"] * L * cfg["d_model"] * 4)

@@ -97,6 +97,7 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, progress: bool = Tru
                 if trace:
                     tracemalloc.start()
                 t0 = time.perf_counter()
+                # --8<-- [start:train-step]
                 with md.autocast("cpu", dtype=dtype or md.bfloat16, enabled=dtype is not None):
                     loss = F.cross_entropy(model(xb), yb)
                 opt.zero_grad()
@@ -109,6 +110,7 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, progress: bool = Tru
                     scaler.step(opt)
                     scaler.update()
                     skipped += scaler.get_scale() < before
+                # --8<-- [end:train-step]
                 dt = time.perf_counter() - t0
                 if trace:
                     peak = tracemalloc.get_traced_memory()[1]
