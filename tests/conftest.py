@@ -48,6 +48,11 @@ HOW_TO_GET = {
     "graphviz": "pip install 'minidl[viz]' (or: pip install graphviz); rendering also needs Graphviz's dot program: "
                 "apt-get install graphviz",
     "safetensors.torch": "pip install 'minidl[safetensors]' (or: pip install safetensors; its torch API needs torch too)",
+    # the documentation site (tests/test_docs_site.py)
+    "mkdocs": "pip install 'minidl[docs]' (mkdocs, mkdocs-material, mkdocstrings[python], selenium)",
+    "material": "pip install 'minidl[docs]' (mkdocs-material)",
+    "mkdocstrings_handlers.python": "pip install 'minidl[docs]' (mkdocstrings[python])",
+    "selenium": "pip install 'minidl[docs]' (selenium, which drives Debian's chromium through chromium-driver)",
 }
 
 FASHION_MNIST_MISSING = ("Fashion-MNIST not found: apt-get install dataset-fashion-mnist (Debian/Ubuntu), or put "
