@@ -40,8 +40,8 @@ def test_every_lab_has_a_page_with_its_results(name):
         assert f'"docs/labs/results/{name}/{kept}"' in text, f"{page} does not include {kept}"
     assert f"(results/{name}/{name}.png)" in text, f"{page} does not show {name}.png"
     run = (folder / "run.txt").read_text()
-    assert re.search(r"on \d{4}-\d\d-\d\d in \*\*(quick|full) mode\*\*", run) and "CPU " in run, run
-    assert f"python -m minidl.labs {name}" in run
+    assert re.search(r"on \d{4}-\d\d-\d\d at commit [0-9a-f]{7,}.* in \*\*(quick|full) mode\*\*", run), run
+    assert "CPU " in run and f"python -m minidl.labs {name}" in run and f"_generate.py {name}`" in run, run
 
 
 def test_lab_figures_are_small():

@@ -11,8 +11,9 @@ labs' expected running times in ``minidl.labs.RUNTIMES`` were measured), and wri
 
 * ``output.txt``: what the lab printed (its setup line, its table, its conclusion line),
 * the lab's figures (``NAME.png``; the backprop lab also ``backprop-graph.svg``),
-* ``run.txt``: one line (markdown, included in the page) saying when, in which mode, on which CPU and with which command the
-  numbers were made, and how long the run took.
+* ``run.txt``: one line (markdown, included in the page) saying when, at which commit, in which
+  mode, on which CPU and with which command the numbers were made, how long the run took, and
+  how to regenerate them.
 
 The pages (``docs/labs/NAME.md``) include ``output.txt`` and ``run.txt`` by snippet, so
 regenerating a lab updates its page. Mode: full, except for a lab whose full run takes longer
@@ -49,6 +50,18 @@ def cpu_model() -> str:
     except (OSError, subprocess.SubprocessError):
         pass
     return platform.processor() or platform.machine()
+
+
+def commit() -> str:
+    """The commit the labs ran from (short hash), marked when python/ had uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                              timeout=30).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "python"], cwd=REPO, capture_output=True,
+                               text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (no git)"
+    return (head or "unknown") + (" with uncommitted changes in python/" if dirty else "")
 
 
 def shrink_png(path: pathlib.Path) -> None:
@@ -90,9 +103,10 @@ def generate(name: str, quick: bool) -> pathlib.Path:
     command = f"OMP_NUM_THREADS=1 python -m minidl.labs {name}{' --quick' if quick else ''}"
     load = os.getloadavg()[0]
     (REPO / folder / "run.txt").write_text(
-        f"Numbers and figure made on {datetime.date.today().isoformat()} in **{mode} mode** by `{command}` "
-        f"({seconds:.0f} s) on CPU {cpu_model()}, {os.cpu_count()} cores shared with other jobs "
-        f"(load average {load:.1f} when the lab ended).\n")
+        f"Numbers and figure made on {datetime.date.today().isoformat()} at commit {commit()} in **{mode} mode** "
+        f"by `{command}` ({seconds:.0f} s) on CPU {cpu_model()}, {os.cpu_count()} cores shared with other jobs "
+        f"(load average {load:.1f} when the lab ended). Regenerate: "
+        f"`PYTHONPATH=python python docs/labs/_generate.py {name}`.\n")
     return folder
 
 
