@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import pathlib
 import re
+import subprocess
+import sys
 
 import pytest
 
+from conftest import require
 from minidl.labs import LABS
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -71,3 +74,23 @@ def test_lab_page_excerpts_exist():
                     assert f"--8<-- [{edge}:{section}]" in text, f"{page.name}: {path} has no [{edge}:{section}] marker"
             checked += 1
     assert checked >= 2 * len(LABS)
+
+
+@pytest.mark.slow  # two interpreters importing minidl and matplotlib: ~4 s on 2 idle cores, 10 s on a busy machine
+def test_the_generator_writes_a_labs_results_folder(tmp_path):
+    """docs/labs/_generate.py on one quick lab, into a temporary folder: the printed table without
+    the figure-path line, the provenance line, and the figure re-saved as a palette PNG."""
+    require("matplotlib")
+    from PIL import Image  # matplotlib's dependency
+    done = subprocess.run([sys.executable, "docs/labs/_generate.py", "--quick", "--results", str(tmp_path), "schedules"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    folder = tmp_path / "schedules"
+    assert sorted(p.name for p in folder.iterdir()) == ["output.txt", "run.txt", "schedules.png"]
+    printed = (folder / "output.txt").read_text()
+    assert "CosineAnnealingLR" in printed and "figure: " not in printed
+    run = (folder / "run.txt").read_text()
+    assert "in **quick mode**" in run and "python -m minidl.labs schedules --quick" in run and "at commit " in run
+    with Image.open(folder / "schedules.png") as image:
+        assert image.mode == "P"  # 256 colours: 88 KB where matplotlib's RGBA file is 258 KB
+    assert (folder / "schedules.png").stat().st_size < MAX_FIGURE_BYTES

@@ -78,9 +78,10 @@ def shrink_png(path: pathlib.Path) -> None:
         tmp.unlink()
 
 
-def generate(name: str, quick: bool) -> pathlib.Path:
-    """Run lab ``name`` and write its results folder; returns the folder."""
-    folder = RESULTS / name
+def generate(name: str, quick: bool, results: pathlib.Path = RESULTS) -> pathlib.Path:
+    """Run lab ``name`` and write its results folder ``<results>/<name>`` (``results`` relative
+    to the repository root, or absolute); returns the folder."""
+    folder = pathlib.Path(results) / name
     (REPO / folder).mkdir(parents=True, exist_ok=True)
     for old in (REPO / folder).iterdir():  # a figure the lab no longer draws must not linger
         old.unlink()
@@ -114,6 +115,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("names", nargs="*", help="labs to run (default: all)")
     p.add_argument("--quick", action="store_true", help="quick mode for every lab named")
+    p.add_argument("--results", default=str(RESULTS), help=f"folder of the results folders (default {RESULTS})")
     args = p.parse_args(argv)
     names = args.names or list(LABS)
     unknown = [n for n in names if n not in LABS]
@@ -122,7 +124,7 @@ def main(argv=None) -> int:
     for name in names:
         quick = args.quick or RUNTIMES[name][1] > QUICK_ABOVE_S
         print(f"{name} ({'quick' if quick else 'full'}) ...", flush=True)
-        print(f"  -> {generate(name, quick)}", flush=True)
+        print(f"  -> {generate(name, quick, pathlib.Path(args.results))}", flush=True)
     return 0
 
 
