@@ -76,7 +76,7 @@ def test_lab_page_excerpts_exist():
     assert checked >= 2 * len(LABS)
 
 
-@pytest.mark.slow  # two interpreters importing minidl and matplotlib: ~4 s on 2 idle cores, 10 s on a busy machine
+@pytest.mark.slow  # two interpreters importing minidl and matplotlib: 10 s measured at load average 8
 def test_the_generator_writes_a_labs_results_folder(tmp_path):
     """docs/labs/_generate.py on one quick lab, into a temporary folder: the printed table without
     the figure-path line, the provenance line, and the figure re-saved as a palette PNG."""
