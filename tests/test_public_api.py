@@ -535,11 +535,48 @@ F = {
                           reference=_focal_reference),
 }
 
-NAMESPACES = {"md": (md, MD), "F": (md.nn.functional, F)}
+
+
+def _graph_summary(t):
+    """(nodes, edges, leaf labels) of the backward graph of a tanh layer's summed output: from
+    md.viz.draw_graph for minidl, by walking grad_fn as torchviz does for PyTorch."""
+    t.manual_seed(0)
+    w, b = t.ones(2, 3, requires_grad=True), t.zeros(2, requires_grad=True)
+    y = t.tanh(data(t, 4, 3) @ w.t() + b).sum()
+    if t is md:
+        require("graphviz")
+        body = md.viz.draw_graph(y, params={"w": w, "b": b}).body
+        nodes = [line for line in body if "[label=" in line]
+        leaves = sorted(line.split('"')[1] for line in nodes if "lightblue" in line)
+        return len(nodes), sum(" -> " in line for line in body), leaves
+    names, seen, edges, stack = {id(w): "w", id(b): "b"}, {y.grad_fn}, 1, [y.grad_fn]
+    while stack:
+        fn = stack.pop()
+        if hasattr(fn, "variable"):  # AccumulateGrad -> its leaf
+            edges += 1
+            continue
+        for nxt, _ in fn.next_functions:
+            if nxt is not None:
+                edges += 1
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+    leaves = sorted(f"{names[id(fn.variable)]}\n{tuple(fn.variable.shape)}".replace(",)", ")") for fn in seen
+                    if hasattr(fn, "variable"))
+    return 1 + len(seen) + len(leaves), edges, leaves
+
+
+# md.viz: compared with the graph PyTorch records (torchviz is no test dependency)
+VIZ = {
+    "draw_graph": Example(_graph_summary, reference=_graph_summary),
+}
+
+NAMESPACES = {"md": (md, MD), "F": (md.nn.functional, F), "viz": (md.viz, VIZ)}
 
 
 def _public_callables(namespace):
-    return sorted(n for n in dir(namespace) if not n.startswith("_") and callable(getattr(namespace, n))
+    names = getattr(namespace, "__all__", None) or dir(namespace)  # md.viz lists its public names
+    return sorted(n for n in names if not n.startswith("_") and callable(getattr(namespace, n))
                   and not isinstance(getattr(namespace, n), types.ModuleType))
 
 

@@ -39,6 +39,7 @@ TASKS = {
 }
 
 
+# --8<-- [start:make-model]
 def make_model(vocab, length, d_model):
     class OneAttentionLayer(nn.Module):
         """one-hot (N, L, V) -> logits (N, L, V), and the attention weights (N, L, L)."""
@@ -56,6 +57,7 @@ def make_model(vocab, length, d_model):
             return self.out(y), w
 
     return OneAttentionLayer()
+# --8<-- [end:make-model]
 
 
 def train_task(task, steps, seed, vocab=10, length=8, d_model=32, batch=64, lr=1e-2):

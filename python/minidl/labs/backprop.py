@@ -27,6 +27,8 @@ are ~1e-3..1e-1. Autograd is the same chain rule, applied mechanically node by n
 """
 from __future__ import annotations
 
+import os
+import shutil
 import time
 
 import numpy as np
@@ -57,6 +59,7 @@ def forward_numpy(params, x, y, activation="tanh"):
     return loss, (z1, h, np.exp(logp))
 
 
+# --8<-- [start:backward-by-hand]
 def backward_by_hand(params, x, y, activation="tanh"):
     """Every gradient of the mean cross-entropy, by the chain rule, layer by layer."""
     W2 = params["W2"]
@@ -84,20 +87,49 @@ def backward_by_hand(params, x, y, activation="tanh"):
     dW1 = dz1.T @ x                              # (32, 64)
     db1 = dz1.sum(axis=0)                        # (32,)
     return {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
+# --8<-- [end:backward-by-hand]
 
 
 # --- the same model in minidl, gradients by autograd ----------------------------------------
-def autograd_grads(params, x, y, activation="tanh"):
+# --8<-- [start:forward-minidl]
+def forward_minidl(params, x, y, activation="tanh"):
+    """The loss as minidl tensors (its backward graph recorded) and the parameter tensors."""
     ps = {k: md.tensor(v, requires_grad=True) for k, v in params.items()}
     xt, yt = md.tensor(x), md.tensor(y)
     h = F.linear(xt, ps["W1"], ps["b1"])
     h = md.tanh(h) if activation == "tanh" else md.sigmoid(h)
-    loss = F.cross_entropy(F.linear(h, ps["W2"], ps["b2"]), yt)
+    return F.cross_entropy(F.linear(h, ps["W2"], ps["b2"]), yt), ps
+# --8<-- [end:forward-minidl]
+
+
+def autograd_grads(params, x, y, activation="tanh"):
+    loss, ps = forward_minidl(params, x, y, activation)
     loss.backward()
     return loss.item(), {k: ps[k].grad.numpy() for k in PARAMS}
 
 
+def draw_autograd_graph(params, x, y, activation, out):
+    """``<out>/backprop-graph.svg``: the graph autograd walks, drawn by md.viz.draw_graph before
+    the backward frees what the nodes saved. None (and a line saying why) without the graphviz
+    package (the viz extra) or Graphviz's dot program: the lab's numbers do not need it."""
+    loss, ps = forward_minidl(params, x, y, activation)
+    try:
+        graph = md.viz.draw_graph(loss, params=ps)
+    except ImportError as err:
+        print(f"no autograd graph picture: {err}")
+        return None
+    if shutil.which("dot") is None:
+        print(f"no autograd graph picture: Graphviz's dot program is not installed: {md.viz.INSTALL_DOT}")
+        return None
+    path = os.path.join(out, "backprop-graph.svg")
+    with open(path, "wb") as f:
+        f.write(graph.pipe(format="svg"))
+    print(f"figure: {path}")
+    return path
+
+
 # --- central finite differences on a sample of entries --------------------------------------
+# --8<-- [start:finite-difference]
 def finite_difference(params, x, y, activation, samples, rng, eps=1e-6):
     """``{name: (flat indices, numeric grads)}``: (L(w+eps) - L(w-eps)) / (2 eps) per entry.
 
@@ -119,6 +151,7 @@ def finite_difference(params, x, y, activation, samples, rng, eps=1e-6):
             num[j] = (lp - lm) / (2 * eps)
         out[k] = (idx, num)
     return out
+# --8<-- [end:finite-difference]
 
 
 def init_params(rng, n_in=64, n_hidden=32, n_out=10):
@@ -189,6 +222,7 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, activation: str = "t
     ax.set_title("Backprop by hand = autograd = finite differences")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
     res["png"] = save_figure(fig, out, "backprop")
+    res["graph_svg"] = draw_autograd_graph(params, x, y, activation, out)
     res["seconds"] = time.perf_counter() - t0
     res["worst"] = worst
     return res

@@ -68,6 +68,7 @@ def _evaluate(model, x, y):
     return loss, acc
 
 
+# --8<-- [start:train]
 def train(data, batch_size, epochs, optimizer="sgd", lr=0.01, momentum=0.9, warmup_epochs=0, seed=0, cosine=False):
     """Train build_model() for ``epochs`` epochs; returns per-epoch curves and final numbers.
 
@@ -115,6 +116,7 @@ def train(data, batch_size, epochs, optimizer="sgd", lr=0.01, momentum=0.9, warm
     return {"batch_size": batch_size, "optimizer": optimizer, "lr": lr, "warmup_epochs": warmup_epochs,
             "steps": steps, "train_loss": curve["train_loss"][-1], "test_acc": curve["test_acc"][-1],
             "test_loss": curve["test_loss"][-1], "wall_s": wall, "curve": curve}
+# --8<-- [end:train]
 
 
 BASE_LR = 0.02          # SGD, momentum 0.9, batch 32

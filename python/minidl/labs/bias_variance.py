@@ -51,6 +51,7 @@ def _resamples(seed: int, n_train: int, count: int):
     return x[tr], y[tr], x[va], y[va]
 
 
+# --8<-- [start:polynomials]
 class Polynomials(md.nn.Module):
     """One polynomial per resample, fitted side by side: weights (R, degree+1, 1).
 
@@ -66,6 +67,7 @@ class Polynomials(md.nn.Module):
 
     def forward(self, features):
         return (features @ self.weight).squeeze(2)
+# --8<-- [end:polynomials]
 
 
 def _mse(pred, target):
@@ -73,6 +75,7 @@ def _mse(pred, target):
     return ((pred - target) ** 2).mean(dim=1)
 
 
+# --8<-- [start:fit]
 def _fit(degree, data, steps, weight_decay=0.0, dropout=0.0, early_stopping=False, lr=0.05):
     """Train y ~ Phi(x) w by Adam on every resample in ``data``; returns (train MSEs, validation
     MSEs, steps used), the MSEs as lists with one entry per resample."""
@@ -97,6 +100,7 @@ def _fit(degree, data, steps, weight_decay=0.0, dropout=0.0, early_stopping=Fals
                 break
     with md.no_grad():
         return _mse(model(ptr), ytr).tolist(), _mse(model(pva), yva).tolist(), used
+# --8<-- [end:fit]
 
 
 RESAMPLES_QUICK, RESAMPLES_FULL = 8, 100

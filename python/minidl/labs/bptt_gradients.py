@@ -39,6 +39,7 @@ from . import bar, print_table, pyplot, save_figure
 from .lstm_vs_gru import COLORS, adding_batch, build_regressor, evaluate_adding, train_adding
 
 
+# --8<-- [start:input-gradient-norms]
 def input_gradient_norms(lib, model, length: int, seed: int = 0, batch: int = 256) -> np.ndarray:
     """||dL/dx_t|| for t = 1..length (Frobenius norm over the batch and the 2 features)."""
     x, y = adding_batch(np.random.default_rng(seed + 555), batch, length)
@@ -48,6 +49,7 @@ def input_gradient_norms(lib, model, length: int, seed: int = 0, batch: int = 25
     g = x.grad.numpy().astype(np.float64)
     model.zero_grad()
     return np.sqrt((g ** 2).sum(axis=(0, 2)))
+# --8<-- [end:input-gradient-norms]
 
 
 def _log_ratio(norms: np.ndarray) -> float:

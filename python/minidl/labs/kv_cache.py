@@ -53,6 +53,7 @@ import minidl as md
 from . import bar, print_table, pyplot, save_figure
 
 
+# --8<-- [start:work-per-token]
 def work_per_token(length, cached, d_model, ff, layers, vocab):
     """FLOPs (2 per multiply-add) of the step that produces the token after ``length`` tokens:
     the formula of the module docstring, counting the logits of every position run."""
@@ -60,6 +61,7 @@ def work_per_token(length, cached, d_model, ff, layers, vocab):
     dense = tokens * (layers * (4 * d_model ** 2 + 2 * d_model * ff) + vocab * d_model)
     attention = 2 * layers * tokens * length * d_model  # q.k and p.v over `length` keys
     return 2 * (dense + attention)
+# --8<-- [end:work-per-token]
 
 
 def _median_time(fn, repeat):
@@ -84,6 +86,7 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, progress: bool = Tru
            "cache_flops": [], "full_flops": [], "cache_bytes": []}
     with md.no_grad():
         for L in bar(lengths, desc="time per token at each context length", unit="length", enabled=progress):
+            # --8<-- [start:time-per-token]
             prefix, past = ids[:, :L], model.forward_with_cache(ids[:, :L - 1])[1]
             full = model(prefix)[:, -1]
             step = model.forward_with_cache(prefix[:, -1:], past)[0][:, -1]
@@ -96,6 +99,7 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, progress: bool = Tru
                 full_t.append(_median_time(lambda: model(prefix), 1))
             res["cache_ms"].append(1e3 * float(np.median(cache_t)))
             res["full_ms"].append(1e3 * float(np.median(full_t)))
+            # --8<-- [end:time-per-token]
             for key, cached in (("cache_flops", True), ("full_flops", False)):
                 res[key].append(work_per_token(L, cached, cfg["d_model"], ff, cfg["layers"], cfg["vocab"]))
             res["cache_bytes"].append(2 * cfg["layers"] * L * cfg["d_model"] * 4)

@@ -38,6 +38,7 @@ CELLS = ("RNN", "LSTM", "GRU")
 COLORS = {"RNN": "#b2182b", "LSTM": "#2166ac", "GRU": "#1b7837"}
 
 
+# --8<-- [start:adding-batch]
 def adding_batch(rng: np.random.Generator, batch: int, length: int):
     """Adding-problem batch: x (batch, length, 2) float32 [value, marker], y (batch, 1) float32."""
     values = rng.random((batch, length), dtype=np.float32)
@@ -49,8 +50,10 @@ def adding_batch(rng: np.random.Generator, batch: int, length: int):
     marks[rows, second] = 1.0
     y = (values * marks).sum(1, keepdims=True)
     return np.stack([values, marks], axis=2), y.astype(np.float32)
+# --8<-- [end:adding-batch]
 
 
+# --8<-- [start:build-regressor]
 def build_regressor(lib, cell: str, hidden: int = 32):
     """Recurrent layer (``cell`` in RNN/LSTM/GRU, 2 inputs, batch_first) -> Linear(hidden, 1) on the last step."""
     nn = lib.nn
@@ -66,6 +69,7 @@ def build_regressor(lib, cell: str, hidden: int = 32):
             return self.head(out[:, -1])
 
     return SequenceRegressor()
+# --8<-- [end:build-regressor]
 
 
 def train_adding(lib, cell: str, length: int, steps: int, seed: int = 0, hidden: int = 32, lr: float = 1e-2,

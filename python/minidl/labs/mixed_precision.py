@@ -50,12 +50,15 @@ def _model(md):
                          nn.Flatten(), nn.Linear(32 * 2 * 2, 64), nn.ReLU(), nn.Linear(64, 10))
 
 
+# --8<-- [start:setting]
 def _setting(md, run):
     """(autocast dtype or None, uses a GradScaler)"""
     return {"fp32": (None, False), "bf16": (md.bfloat16, False),
             "fp16 (no scaler)": (md.float16, False), "fp16 + GradScaler": (md.float16, True)}[run]
+# --8<-- [end:setting]
 
 
+# --8<-- [start:grads]
 def _grads(md, model, x, y, dtype, scale):
     """Parameter gradients (float32 arrays) of one backward pass, unscaled."""
     F = md.nn.functional
@@ -64,6 +67,7 @@ def _grads(md, model, x, y, dtype, scale):
         loss = F.cross_entropy(model(x), y)
     (loss * scale).backward()
     return np.concatenate([p.grad.numpy().ravel() / np.float32(scale) for p in model.parameters()])
+# --8<-- [end:grads]
 
 
 def run(quick: bool = False, out: str = ".", seed: int = 0, progress: bool = True) -> dict:
@@ -94,6 +98,7 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, progress: bool = Tru
                 if trace:
                     tracemalloc.start()
                 t0 = time.perf_counter()
+                # --8<-- [start:train-step]
                 with md.autocast("cpu", dtype=dtype or md.bfloat16, enabled=dtype is not None):
                     loss = F.cross_entropy(model(xb), yb)
                 opt.zero_grad()
@@ -106,6 +111,7 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, progress: bool = Tru
                     scaler.step(opt)
                     scaler.update()
                     skipped += scaler.get_scale() < before
+                # --8<-- [end:train-step]
                 dt = time.perf_counter() - t0
                 if trace:
                     peak = tracemalloc.get_traced_memory()[1]

@@ -34,6 +34,7 @@ import minidl.nn.functional as F
 from . import bar, print_table, pyplot, save_figure
 
 
+# --8<-- [start:block-grad-norms]
 def block_grad_norms(model):
     """Per block (stage order, input to output): the norm of its conv weights' gradient."""
     norms = []
@@ -42,6 +43,7 @@ def block_grad_norms(model):
             sq = blk.conv1.weight.grad.pow(2).sum() + blk.conv2.weight.grad.pow(2).sum()
             norms.append(sq.sqrt().item())
     return norms
+# --8<-- [end:block-grad-norms]
 
 
 def run(quick: bool = False, out: str = ".", seed: int = 0, progress: bool = True) -> dict:
@@ -60,6 +62,7 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, progress: bool = Tru
     steps_bar = bar(total=len(nets) * steps, desc=f"training {', '.join(n for n, _, _ in nets)}", unit="step",
                     enabled=progress)
     for name, depth, res in nets:
+        # --8<-- [start:plain-vs-residual]
         md.manual_seed(seed)
         model = md.models.resnet(depth, num_classes=10, in_channels=1, width=width, residual=res)
         # (a) gradients at initialisation
@@ -67,6 +70,7 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, progress: bool = Tru
         model.zero_grad()
         loss.backward()
         norms = block_grad_norms(model)
+        # --8<-- [end:plain-vs-residual]
         model.zero_grad()
         # (b) training
         opt = md.optim.SGD(model.parameters(), lr=lr, momentum=0.9)

@@ -55,6 +55,7 @@ def plateau_loss(step: int) -> float:
     return 0.17
 
 
+# --8<-- [start:schedules]
 def _schedules():
     """name -> (description, factory(optimizer) -> scheduler)."""
     return {
@@ -80,8 +81,10 @@ def _schedules():
         "ReduceLROnPlateau": ("factor=0.1, patience=10 on plateau_loss",
                               lambda o: S.ReduceLROnPlateau(o, mode="min", factor=0.1, patience=10)),
     }
+# --8<-- [end:schedules]
 
 
+# --8<-- [start:lr-curve]
 def lr_curve(factory, steps: int = STEPS, metric=None):
     """Learning rates used at steps 0..steps-1 (and SGD momentum, for OneCycleLR)."""
     w, opt = _optimizer()
@@ -97,6 +100,7 @@ def lr_curve(factory, steps: int = STEPS, metric=None):
         elif s < steps - 1:  # the lr after the last step is never used
             sched.step()
     return lrs, moms
+# --8<-- [end:lr-curve]
 
 
 def run(quick: bool = False, out: str = ".", seed: int = 0, progress: bool = True) -> dict:

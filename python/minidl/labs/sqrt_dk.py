@@ -42,6 +42,7 @@ from . import bar, print_table, pyplot, save_figure
 D_KS = (16, 32, 64, 128, 256, 512, 1024)
 
 
+# --8<-- [start:measure]
 def measure(d_k, scaled, n_queries, n_keys, seed):
     """Variance of the scores, mean softmax entropy (nats), mean max probability, and the
     per-row norm of dL/d(scores) for L = sum(softmax(scores) * g), g ~ N(0, 1): its median
@@ -61,6 +62,7 @@ def measure(d_k, scaled, n_queries, n_keys, seed):
             "max_prob": p.detach().max(dim=-1)[0].mean().item(),
             "grad_norm": float(np.median(rows)), "grad_norm_mean": float(rows.mean()),
             "dead_rows": float((rows < 1e-3).mean())}
+# --8<-- [end:measure]
 
 
 def run(quick: bool = False, out: str = ".", seed: int = 0, progress: bool = True) -> dict:

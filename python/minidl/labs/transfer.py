@@ -79,6 +79,7 @@ HEAD_LR, ENCODER_LR, LAYER_DECAY = 1e-3, 5e-5, 0.8
 BATCH = 16
 
 
+# --8<-- [start:sentenceclassifier]
 class SentenceClassifier(nn.Module):
     """encoder (BertModel) -> mean pooling over the attention mask -> dropout -> linear head."""
 
@@ -98,6 +99,7 @@ class SentenceClassifier(nn.Module):
     def stages(self):
         """From the head down: head, the encoder layers top to bottom, the embeddings."""
         return [self.head] + list(self.bert.encoder.layer)[::-1] + [self.bert.embeddings]
+# --8<-- [end:sentenceclassifier]
 
 
 def _bert_init_(model):
@@ -183,6 +185,7 @@ def _fit_head(model, features, y, steps=300):
         opt.step()
 
 
+# --8<-- [start:optimizer]
 def _optimizer(method, model, steps):
     """(optimizer, per-step hook) of the methods that train the encoder: (a) one learning rate
     for everything; (c) the encoder 20x below the head; (d) discriminative rates (the head
@@ -198,6 +201,7 @@ def _optimizer(method, model, steps):
     groups += param_groups_by_depth(stages[1:], ENCODER_LR, LAYER_DECAY)
     unfreezer = ProgressiveUnfreezer(stages, every=max(1, steps // (2 * len(stages))))
     return md.optim.AdamW(groups), unfreezer.step
+# --8<-- [end:optimizer]
 
 
 def run(quick: bool = False, out: str = ".", seed: int = 0, progress: bool = True, sizes=None) -> dict:

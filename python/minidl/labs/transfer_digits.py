@@ -44,6 +44,7 @@ from . import bar, print_table, pyplot, save_figure
 METHODS = ("from scratch", "frozen backbone", "full fine-tune", "progressive unfreeze")
 
 
+# --8<-- [start:model]
 def _model(num_classes):
     class DigitsCNN(nn.Module):
         def __init__(self):
@@ -65,6 +66,7 @@ def _model(num_classes):
             return [self.head, self.stage3, self.stage2, self.stage1]
 
     return DigitsCNN()
+# --8<-- [end:model]
 
 
 def _accuracy(model, x, y):
@@ -139,6 +141,7 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, shots: int = 20, pro
         pick, rest = md.tensor(pick, dtype=md.int64), md.tensor(rest, dtype=md.int64)
         xs, ys, xt, yt = x_new[pick], y_new[pick], x_new[rest], y_new[rest]
 
+        # --8<-- [start:methods]
         for method in METHODS:
             md.manual_seed(seed * 1000 + d + 7)
             if method == "from scratch":
@@ -161,6 +164,7 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, shots: int = 20, pro
                 _train(model, opt, xs, ys, epochs, 25, on_epoch=unfreezer.step)
             accs[method].append(_accuracy(model, xt, yt))
             runs.update()
+        # --8<-- [end:methods]
     runs.close()
 
     mean = {m: sum(v) / len(v) for m, v in accs.items()}

@@ -39,6 +39,7 @@ from . import bar, print_table, pyplot, save_figure
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
 
 
+# --8<-- [start:build-mlp]
 def build_mlp(activation: str, depth: int = 20, width: int = 64, n_in: int = 64, n_out: int = 10) -> nn.Module:
     """``depth`` Linear layers (n_in -> width -> ... -> width -> n_out), ``activation`` between.
 
@@ -56,17 +57,20 @@ def build_mlp(activation: str, depth: int = 20, width: int = 64, n_in: int = 64,
         if i < depth - 1:
             layers.append(act())
     return nn.Sequential(*layers)
+# --8<-- [end:build-mlp]
 
 
 def linear_layers(model: nn.Module):
     return [m for m in model.modules() if isinstance(m, nn.Linear)]
 
 
+# --8<-- [start:weight-grad-norms]
 def weight_grad_norms(model: nn.Module, x: md.Tensor, y: md.Tensor) -> list:
     """||dL/dW_l||_F for every Linear layer, first to last, after one forward + backward."""
     model.zero_grad()
     nn.functional.cross_entropy(model(x), y).backward()
     return [float(np.linalg.norm(lin.weight.grad.numpy().astype(np.float64))) for lin in linear_layers(model)]
+# --8<-- [end:weight-grad-norms]
 
 
 def _digits(seed: int):

@@ -15,6 +15,7 @@ import minidl.nn.functional as F
 from . import bar, print_table, pyplot, save_figure
 
 
+# --8<-- [start:models]
 def _models():
     dense = nn.Sequential(nn.Flatten(), nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
                           nn.Linear(256, 10))
@@ -22,14 +23,17 @@ def _models():
         nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
     return {"dense (MLP)": dense, "CNN": cnn}
+# --8<-- [end:models]
 
 
+# --8<-- [start:shift]
 def shift(images, dx: int, dy: int):
     """Translate (N, 1, H, W) images by (dx, dy) pixels, filling with zeros (pad, then crop)."""
     H, W = images.shape[2], images.shape[3]
     p = max(abs(dx), abs(dy))
     padded = F.pad(images, (p, p, p, p))
     return padded[:, :, p - dy:p - dy + H, p - dx:p - dx + W]
+# --8<-- [end:shift]
 
 
 def _accuracy(model, x, y):
