@@ -134,8 +134,8 @@ class Tensor(DtypeShortcuts):
     # so other ops pay nothing. ops/inplace.py uses it to write through the base.
     # _post_accumulate_grad_hooks: set by register_post_accumulate_grad_hook only (read with
     # getattr by the engine, on leaves), for the same reason.
-    __slots__ = ("_data", "_rg", "_grad", "_node", "_out_idx", "_accum", "_retains", "_hooks", "_view_of",
-                 "_post_accumulate_grad_hooks", "__weakref__")
+    __slots__ = ("_data", "_rg", "_grad", "_node", "_out_idx", "_accum", "_retains", "_hooks",
+                 "_post_accumulate_grad_hooks", "_view_of", "__weakref__")
     __array_priority__ = 1000  # make ndarray (op) Tensor defer to Tensor's reflected ops
 
     # Tensor(data) (__init__), to() and backward() call layers above this module (ops.creation,
@@ -422,8 +422,9 @@ class Tensor(DtypeShortcuts):
 
     # --- autograd ------------------------------------------------------------------------
     def __getstate__(self):
-        """For copy/deepcopy: every field but ``_view_of`` (a copy owns its memory: no view)."""
-        return getattr(self, "__dict__", None) or None, {name: getattr(self, name) for name in Tensor.__slots__[:-2]}
+        """For copy/deepcopy: every field but ``_view_of`` (a copy owns its memory: no view) and the
+        post-accumulate hooks (they belong to the original: DistributedDataParallel's reducer)."""
+        return getattr(self, "__dict__", None) or None, {name: getattr(self, name) for name in Tensor.__slots__[:-3]}
 
     def _view_is_stale(self) -> bool:
         """A view made by indexing whose memory was written (through its base) since."""
