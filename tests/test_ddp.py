@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
 
 import pytest
 
 import minidl as md
+from _mpi_launch import run_worker
 from conftest import require
 
 require("mpi4py")
@@ -30,26 +28,13 @@ CHECKS_2 = ["broadcast_at_construction", "sgd_equivalence", "adamw_equivalence",
             "unused_parameters_without_flag_raises", "overlap", "shape_mismatch_raises", "broadcast_buffers",
             "zero_adam", "zero_lamb", "checkpoint_resume"]
 CHECKS_3 = ["sgd_equivalence", "syncbn_equivalence", "unused_parameters", "zero_adam", "zero_lamb"]
-TIMEOUT_S = 240  # a launch takes ~4 s on an idle core; the limit only stops a hang
-
-
-def mpiexec() -> str:
-    """The mpiexec next to this Python (the mpich wheel installs it there), else on PATH."""
-    here = os.path.join(os.path.dirname(sys.executable), "mpiexec")
-    found = here if os.path.exists(here) else shutil.which("mpiexec")
-    if found is None:
-        pytest.skip("mpiexec not found: pip install 'minidl[distributed]' (mpi4py and mpich)")
-    return found
+TIMEOUT_S = 240  # a launch takes 2.5-8 s on this busy 2-core machine; the limit only stops a hang
 
 
 def launch(n: int, checks, out_dir) -> dict:
     """Run the worker on n ranks; {check: {rank: "ok" or the traceback}}."""
-    here = os.path.dirname(os.path.dirname(os.path.abspath(md.__file__)))  # the minidl this test imported
-    env = {**os.environ, "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)}
-    cmd = [mpiexec(), "-n", str(n), sys.executable, WORKER, str(out_dir), *checks]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, env=env)
-    assert r.returncode == 0, f"{' '.join(cmd)} exited with {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}"
+    r, _ = run_worker("ddp_worker.py", n, timeout=TIMEOUT_S, args=(str(out_dir), *checks))
+    assert r.returncode == 0, f"the DDP worker on {n} ranks exited with {r.returncode}:\n{r.stdout[-4000:]}"
     results = {}
     for rank in range(n):
         with open(os.path.join(out_dir, f"rank{rank}.json")) as f:
@@ -75,11 +60,13 @@ def _assert_ok(results, check, n):
     assert not failed, "\n".join(f"rank {r}:\n{out}" for r, out in failed.items())
 
 
+@pytest.mark.slow  # one MPI launch for all the checks: 2.5-7 s on 2 busy cores
 @pytest.mark.parametrize("check", CHECKS_2)
 def test_two_ranks(two_ranks, check):
     _assert_ok(two_ranks, check, 2)
 
 
+@pytest.mark.slow  # one MPI launch for all the checks: 3-8 s on 2 busy cores
 @pytest.mark.parametrize("check", CHECKS_3)
 def test_three_ranks(three_ranks, check):
     _assert_ok(three_ranks, check, 3)
