@@ -17,6 +17,8 @@ Backward (xhat = (x - mean) invstd): the two per-channel sums of dx are all-redu
     dx = invstd weight (dy - S1 / n - xhat S2 / n),  dweight = sum_local dy xhat,  dbias = sum_local dy
 (dweight and dbias stay local: DistributedDataParallel averages them with the other gradients.)
 In eval mode, or without an initialised process group of more than one rank, it is BatchNorm.
+Where PyTorch differs: its SyncBatchNorm refuses CPU tensors ("SyncBatchNorm expected input
+tensor to be on GPU ..."); minidl's is a CPU implementation over MPI.
 """
 from __future__ import annotations
 
