@@ -1,8 +1,11 @@
 """DistributedDataParallel, SyncBatchNorm, ZeroRedundancyOptimizer and checkpoint/resume (issue 19).
 
 The multi-process checks live in tests/mpi_workers/ddp_worker.py; one MPI launch with 2 ranks
-runs all of them and one with 3 ranks the equivalence checks (an odd world size: uneven ZeRO
-shards, SyncBatchNorm over three counts); each check is reported here as its own test. The
+runs most of them and one with 3 ranks the equivalence checks (an odd world size: uneven ZeRO
+shards, SyncBatchNorm over three counts) and a sub-group; each check is reported here as its
+own test. One more launch runs the equivalence checks across two network namespaces (TCP over
+a veth pair; skipped where namespaces cannot be made), and tests/mpi_workers/ddp_torch_program.py
+runs on PyTorch DDP (gloo) and unchanged on minidl, printing the same losses. The
 single-process tests below need no launcher (a process group of one rank).
 """
 from __future__ import annotations
