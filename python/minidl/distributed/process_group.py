@@ -249,6 +249,81 @@ def get_world_size(group=None) -> int:
     return -1 if pg is None else pg.size()
 
 
+def get_process_group_ranks(group=None) -> list:
+    """The global ranks of ``group``'s members, in group-rank order (None: the default group).
+
+    >>> import minidl.distributed as dist
+    >>> dist.init_process_group()
+    >>> dist.get_process_group_ranks(dist.new_group([0]))
+    [0]
+    >>> dist.destroy_process_group()
+    """
+    pg = resolve_group(group)
+    if pg is None:
+        raise ValueError("get_process_group_ranks: this process is not a member of the group")
+    return list(pg.ranks)
+
+
+def get_global_rank(group, group_rank: int) -> int:
+    """The global rank of the member with rank ``group_rank`` in ``group``: ``ranks[group_rank]``.
+
+    >>> import minidl.distributed as dist
+    >>> dist.init_process_group()
+    >>> dist.get_global_rank(dist.new_group([0]), 0)
+    0
+    >>> dist.destroy_process_group()
+    """
+    pg = resolve_group(group)
+    if pg is None or not isinstance(group_rank, int) or not 0 <= group_rank < pg.size():
+        raise ValueError(f"Group rank {group_rank} is not part of group {group}")
+    return pg.ranks[group_rank]
+
+
+def get_group_rank(group, global_rank: int) -> int:
+    """The rank within ``group`` of the process with global rank ``global_rank``.
+
+    >>> import minidl.distributed as dist
+    >>> dist.init_process_group()
+    >>> dist.get_group_rank(dist.new_group([0]), 0)
+    0
+    >>> dist.destroy_process_group()
+    """
+    pg = resolve_group(group)
+    if pg is None or global_rank not in pg.ranks:
+        raise ValueError(f"Global rank {global_rank} is not part of group {group}")
+    return pg.ranks.index(global_rank)
+
+
+def is_mpi_available() -> bool:
+    """True when the "mpi" backend can run: the same as :func:`is_available`.
+
+    >>> import minidl.distributed as dist
+    >>> dist.is_mpi_available() == dist.is_available()
+    True
+    """
+    return is_available()
+
+
+def is_gloo_available() -> bool:
+    """True when ``backend="gloo"`` is accepted: minidl runs it over MPI, so as :func:`is_available`.
+
+    >>> import minidl.distributed as dist
+    >>> dist.is_gloo_available() == dist.is_available()
+    True
+    """
+    return is_available()
+
+
+def is_nccl_available() -> bool:
+    """False: minidl runs on CPUs only (PyTorch's CPU build says the same).
+
+    >>> import minidl.distributed as dist
+    >>> dist.is_nccl_available()
+    False
+    """
+    return False
+
+
 def get_backend(group=None) -> str:
     """The backend name ``group`` was made with: ``"mpi"``, or ``"gloo"`` when the script asked for it.
 
