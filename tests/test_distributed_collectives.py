@@ -117,6 +117,12 @@ def test_async_handle_of_a_world_of_one(world_of_one):
     assert work.exception() is None and work.result()[0] is x and x.tolist() == [0., 1., 2., 3., 4.]
 
 
+def test_avg_of_an_integer_or_bool_tensor_raises_pytorchs_error(world_of_one):
+    for x, kind in ((md.tensor([1, 2]), "Long"), (md.tensor([True]), "Bool")):
+        with pytest.raises(RuntimeError, match=f"result type Float can't be cast to the desired output type {kind}"):
+            dist.all_reduce(x, op=dist.ReduceOp.AVG)
+
+
 def test_a_read_only_view_is_refused(world_of_one):
     with pytest.raises(RuntimeError, match="read-only"):
         dist.all_reduce(md.ones(1).expand(3))
