@@ -260,6 +260,16 @@ def objects_and_rank_helpers(rank, size):
     assert dist.get_process_group_ranks(None) == list(range(size))
 
 
+@check
+def distributed_sampler_reads_the_process_group(rank, size):
+    from minidl.utils.data import DistributedSampler
+    mine = list(DistributedSampler(range(10), shuffle=False))
+    assert mine == list(DistributedSampler(range(10), num_replicas=size, rank=rank, shuffle=False)), mine
+    everyone = [None] * size
+    dist.all_gather_object(everyone, list(DistributedSampler(range(10), seed=3)))
+    assert sorted(set(i for part in everyone for i in part)) == list(range(10)), everyone  # together: all of it
+
+
 def expect_error(kind, text, call):
     try:
         call()
