@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import traceback
@@ -337,6 +338,9 @@ def check_checkpoint_resume():
     dist.barrier()  # the file is complete before any rank reads it
     resumed = build(300 + dist.get_rank())  # other initial weights: all must come from the checkpoint
     ckpt = md.load(os.path.join(path, "ckpt.pt"))
+    dist.barrier()  # every rank has read it
+    if dist.get_rank() == 0:
+        shutil.rmtree(path)
     resumed[0].load_state_dict(ckpt["model"])
     resumed[1].load_state_dict(ckpt["sgd"])
     resumed[2].load_state_dict(ckpt["zero"])
