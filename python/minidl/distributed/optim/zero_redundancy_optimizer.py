@@ -74,7 +74,7 @@ class ZeroRedundancyOptimizer(Optimizer):
         self.process_group = process_group
         self.world_size = dist.get_world_size(process_group)
         self.rank = dist.get_rank(process_group)
-        self._global_ranks = _global_ranks(process_group, self.world_size)
+        self._global_ranks = dist.get_process_group_ranks(process_group)  # broadcast's src is a global rank
         self._per_rank_groups = self._partition_parameters()
         self._all_params = [p for g in self.param_groups for p in g["params"]]
         self._param_to_rank = {id(p): r for r, groups in enumerate(self._per_rank_groups)
@@ -172,11 +172,6 @@ def _copy_hyperparameters(src_groups, *dst_lists):
             for k, v in src.items():
                 if k != "params":
                     dst[k] = v
-
-
-def _global_ranks(group, world_size):
-    """Global rank of each rank of ``group`` (broadcast's ``src`` is a global rank)."""
-    return list(range(world_size)) if group is None else list(group.ranks)
 
 
 def _split_tensors(state_dict):

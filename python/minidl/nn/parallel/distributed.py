@@ -116,7 +116,7 @@ class DistributedDataParallel(Module):
                                "that requires a gradient.")
         _verify_same_shapes(named, process_group)
         self.modules_buffers = [b for _, b in module.named_buffers()]
-        self._authoritative = 0 if process_group is None else process_group.ranks[0]  # global rank of group rank 0
+        self._authoritative = dist.get_process_group_ranks(process_group)[0]  # global rank of group rank 0
         if init_sync:
             broadcast_coalesced([p for _, p in module.named_parameters()] + self.modules_buffers, self._authoritative,
                                 process_group)
