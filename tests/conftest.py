@@ -48,6 +48,7 @@ HOW_TO_GET = {
     "graphviz": "pip install 'minidl[viz]' (or: pip install graphviz); rendering also needs Graphviz's dot program: "
                 "apt-get install graphviz",
     "safetensors.torch": "pip install 'minidl[safetensors]' (or: pip install safetensors; its torch API needs torch too)",
+    "mpi4py": "pip install 'minidl[distributed]' (mpi4py, and mpich, which brings mpiexec)",
     # the documentation site (tests/test_docs_site.py)
     "mkdocs": "pip install 'minidl[docs]' (mkdocs, mkdocs-material, mkdocstrings[python], selenium)",
     "material": "pip install 'minidl[docs]' (mkdocs-material)",
