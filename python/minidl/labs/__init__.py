@@ -25,6 +25,7 @@ LABS = {
     "bias-variance": "minidl.labs.bias_variance",
     "schedules": "minidl.labs.schedules",
     "batch-size": "minidl.labs.batch_size",
+    "large-batch": "minidl.labs.large_batch",
     "why-conv": "minidl.labs.why_conv",
     "resnet": "minidl.labs.resnet",
     "transfer": "minidl.labs.transfer",
@@ -47,6 +48,7 @@ RUNTIMES = {
     "bias-variance": (4, 18),
     "schedules": (2, 2),
     "batch-size": (2, 3),
+    "large-batch": (4, 27),
     "why-conv": (4, 7),
     "resnet": (5, 19),
     "transfer": (40, 900),   # measured on 1 thread with other jobs running: an idle machine is faster
