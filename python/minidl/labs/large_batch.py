@@ -35,9 +35,9 @@ trust ratio caps each layer's step at a fraction of the layer's weight norm, whi
 of 6.4 lacks. None reaches the small-batch accuracy in 40 steps: the rule buys a 32x larger
 batch here, not 128x. The printed conclusion is computed from the numbers of the run.
 
-Under ``mpiexec -n 2 python -m minidl.labs large-batch`` the same runs are spread over the
-two processes (DistributedDataParallel, ``no_sync`` for the accumulation micro-batches);
-rank 0 prints the table and saves the figure.
+``train`` takes the process's place in a data-parallel job (rank, world size and the
+DistributedDataParallel wrapper, whose ``no_sync`` skips the all-reduce of the accumulation
+micro-batches); as shipped here the lab runs as one process, accumulation only.
 """
 from __future__ import annotations
 
@@ -259,9 +259,10 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, epochs: int | None =
     speaking = rank == 0
     runs_bar = bar(total=len(seed_list) * len(batches) * len(METHODS), desc="large-batch runs", unit="run",
                    enabled=progress and speaking)
-    per_seed = []
+    per_seed, n_train = [], 0
     for sd in seed_list:
         data = shifted_digits(sd)
+        n_train = len(data[1])
         one = {m: {} for m in METHODS}
         for b in batches:
             for m in METHODS:
@@ -281,7 +282,6 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, epochs: int | None =
                              wall_s=_mean([r["wall_s"] for r in rs]),
                              curve={"step": rs[0]["curve"]["step"],
                                     "test_acc": [_mean(v) for v in zip(*(r["curve"]["test_acc"] for r in rs))]})
-    n_train = len(per_seed and shifted_digits(seed)[1])
     text = conclusion(res, batches)
     out_dict = {"epochs": epochs, "batches": batches, "seeds": seed_list, "world_size": world,
                 "target_acc": TARGET_ACC, "runs": res, "labels": LABELS, "conclusion": text, "n_train": n_train}
