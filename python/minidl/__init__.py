@@ -66,7 +66,7 @@ from .runtime import (are_deterministic_algorithms_enabled, compile, get_float32
 from .backend import get_num_threads, set_num_threads
 # the activations and softmax go straight to nn.functional (two Python frames fewer than via a method)
 from .nn.functional import log_softmax, relu, sigmoid, softmax, tanh
-from . import callbacks, transforms
+from . import callbacks, distributed, transforms
 from . import amp
 from .amp import autocast, get_autocast_dtype, is_autocast_enabled
 from .io import save, load

@@ -132,8 +132,10 @@ class Tensor(DtypeShortcuts):
     # _view_of: (base tensor, index key, write epoch) on a tensor made by basic
     # indexing (x[0], x[:, 1:]), set by getitem only; _wrap leaves it unset (read with getattr)
     # so other ops pay nothing. ops/inplace.py uses it to write through the base.
-    __slots__ = ("_data", "_rg", "_grad", "_node", "_out_idx", "_accum", "_retains", "_hooks", "_view_of",
-                 "__weakref__")
+    # _post_accumulate_grad_hooks: set by register_post_accumulate_grad_hook only (read with
+    # getattr by the engine, on leaves), for the same reason.
+    __slots__ = ("_data", "_rg", "_grad", "_node", "_out_idx", "_accum", "_retains", "_hooks",
+                 "_post_accumulate_grad_hooks", "_view_of", "__weakref__")
     __array_priority__ = 1000  # make ndarray (op) Tensor defer to Tensor's reflected ops
 
     # Tensor(data) (__init__), to() and backward() call layers above this module (ops.creation,
@@ -293,6 +295,34 @@ class Tensor(DtypeShortcuts):
             hooks.append(hook)
         return _HookHandle(hooks, hook)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """``hook(tensor) -> None`` runs on a leaf each time backward has added this pass's
+        gradient into its ``.grad`` (so ``tensor.grad`` is the accumulated sum), after the
+        hooks of :meth:`register_hook`. It sees the tensor, not the gradient, and may change
+        ``.grad`` in place; DistributedDataParallel starts a bucket's all-reduce from it.
+        Returns a handle whose ``remove()`` unregisters the hook. Not run by
+        ``autograd.grad`` (which accumulates nothing).
+
+        >>> import minidl as md
+        >>> w = md.tensor([1., 2.], requires_grad=True)
+        >>> seen = []
+        >>> h = w.register_post_accumulate_grad_hook(lambda p: seen.append(p.grad.tolist()))
+        >>> (w * w).sum().backward()          # d/dw sum(w^2) = 2w
+        >>> (3 * w).sum().backward()          # .grad accumulates: 2w + 3
+        >>> seen
+        [[2.0, 4.0], [5.0, 7.0]]
+        >>> h.remove()
+        """
+        if not self._rg:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._node is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        hooks = getattr(self, "_post_accumulate_grad_hooks", None)
+        if hooks is None:
+            hooks = self._post_accumulate_grad_hooks = []
+        hooks.append(hook)
+        return _HookHandle(hooks, hook)
+
     # --- conversion ------------------------------------------------------------------
     def numpy(self, force: bool = False) -> np.ndarray:
         if self._rg and not force:
@@ -392,8 +422,9 @@ class Tensor(DtypeShortcuts):
 
     # --- autograd ------------------------------------------------------------------------
     def __getstate__(self):
-        """For copy/deepcopy: every field but ``_view_of`` (a copy owns its memory: no view)."""
-        return getattr(self, "__dict__", None) or None, {name: getattr(self, name) for name in Tensor.__slots__[:-2]}
+        """For copy/deepcopy: every field but ``_view_of`` (a copy owns its memory: no view) and the
+        post-accumulate hooks (they belong to the original: DistributedDataParallel's reducer)."""
+        return getattr(self, "__dict__", None) or None, {name: getattr(self, name) for name in Tensor.__slots__[:-3]}
 
     def _view_is_stale(self) -> bool:
         """A view made by indexing whose memory was written (through its base) since."""

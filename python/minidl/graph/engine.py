@@ -104,10 +104,15 @@ def run_backward(roots, root_grads, wrap, retain_graph=False, capture=None, accu
                     if capture is not None and (node, 0) in capture:
                         capture[(node, 0)] = g
                 if accumulate:
+                    var = node.variable
                     if graph is None:
-                        _accumulate_leaf(node.variable, g, handed, wrap)
+                        _accumulate_leaf(var, g, handed, wrap)
                     else:
-                        graph.accumulate_leaf(node.variable, g)
+                        graph.accumulate_leaf(var, g)
+                    post = getattr(var, "_post_accumulate_grad_hooks", None)  # unset on most leaves
+                    if post:
+                        for fn in tuple(post):  # a hook may remove itself
+                            fn(var)
                 continue
             if node.saved is _FREED:  # nodes reading self.saved directly would fail obscurely
                 node.get_saved()  # raises "Trying to backward through the graph a second time"

@@ -1,6 +1,7 @@
 """``md.nn``: modules, layers, losses, ``functional``, ``init`` and ``utils``."""
 from . import functional, init, utils
 from .batchnorm import BatchNorm1d, BatchNorm2d
+from .sync_batchnorm import SyncBatchNorm
 from .layernorm import LayerNorm
 from .groupnorm import GroupNorm, InstanceNorm1d, InstanceNorm2d, LocalResponseNorm, RMSNorm
 from .pixel_shuffle import PixelShuffle, PixelUnshuffle
@@ -39,3 +40,4 @@ from .lp_pool import LPPool1d, LPPool2d
 from .unpool import MaxUnpool1d, MaxUnpool2d
 from .transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
                           TransformerEncoderLayer)
+from . import parallel  # noqa: E402 - DistributedDataParallel builds on Module (above)

@@ -1,0 +1,134 @@
+"""Tensors as MPI buffers, and the reductions as MPI operations.
+
+A tensor goes to MPI as its NumPy memory (``tensor._data``), in place, with an explicit MPI
+datatype: nothing is pickled. Where MPI cannot use that memory as it is, a staging array
+stands in and is copied back when the operation is done:
+
+* a non-contiguous tensor (a transposed or sliced view) is sent from a contiguous copy and
+  written back through the view, as PyTorch's gloo backend does (it accepts such tensors);
+* bfloat16 and float16 have no MPI reduction (MPI 4.1 has no 16-bit floating type; MPICH's
+  ``MPIX_C_FLOAT16`` has no bfloat16 and mpi4py does not expose it). A reduction widens them to
+  float32, reduces, and rounds once: the result is the correctly rounded float32 sum, identical on
+  every rank and independent of the reduction order, where a user-defined 16-bit MPI op would round
+  after every partial sum (in the order MPICH's algorithm picks) and call back into Python for
+  every chunk. It moves twice the bytes; gradients are usually reduced in float32 anyway. Moving
+  16-bit data without reducing it (broadcast, gather, send) sends the 2-byte words unchanged.
+"""
+from __future__ import annotations
+
+import enum
+
+import numpy as np
+
+from ..graph import version
+from ..tensor import Tensor
+
+
+class RedOpType(enum.Enum):
+    """The reductions, as ``torch.distributed.ReduceOp.RedOpType``."""
+
+    SUM = 0
+    AVG = 1
+    PRODUCT = 2
+    MIN = 3
+    MAX = 4
+
+    def __repr__(self):
+        return f"<RedOpType.{self.name}: {self.value}>"
+
+    def __str__(self):
+        return f"RedOpType.{self.name}"
+
+
+class ReduceOp:
+    """How a reduction combines the ranks' tensors x_0..x_{N-1}, elementwise:
+
+    SUM: sum_r x_r; AVG: (sum_r x_r) / N (floating-point tensors); PRODUCT: prod_r x_r;
+    MIN: min_r x_r; MAX: max_r x_r. On bool tensors SUM and MAX are a logical or, PRODUCT and
+    MIN a logical and.
+
+    >>> import minidl.distributed as dist
+    >>> dist.ReduceOp.SUM, dist.ReduceOp.AVG
+    (<RedOpType.SUM: 0>, <RedOpType.AVG: 1>)
+    """
+
+    RedOpType = RedOpType
+    SUM = RedOpType.SUM
+    AVG = RedOpType.AVG
+    PRODUCT = RedOpType.PRODUCT
+    MIN = RedOpType.MIN
+    MAX = RedOpType.MAX
+
+
+_HALF_TYPES = ("bfloat16", "float16")
+
+
+def check_tensor(tensor, collective: str, name: str = "tensor") -> None:
+    """A TypeError naming the argument unless ``tensor`` is a minidl Tensor."""
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"{collective}: Invalid function argument. Expected parameter `{name}` of type "
+                        f"minidl.Tensor, got {type(tensor).__name__}")
+
+
+def mpi_datatype(MPI, array: np.ndarray):
+    """The MPI datatype of the elements of ``array`` as they are stored (16-bit floats: 2-byte words)."""
+    kind = array.dtype.name
+    if kind == "float32":
+        return MPI.FLOAT
+    if kind == "float64":
+        return MPI.DOUBLE
+    if kind == "int64":
+        return MPI.INT64_T
+    if kind == "bool":
+        return MPI.C_BOOL
+    if kind in _HALF_TYPES:
+        return MPI.UINT16_T
+    raise TypeError(f"md.distributed: tensors of dtype {kind} cannot be communicated")
+
+
+def mpi_op(MPI, op, array: np.ndarray, collective: str):
+    """The predefined MPI operation of ReduceOp ``op`` on ``array``'s dtype (AVG: the SUM it starts with)."""
+    if not isinstance(op, RedOpType):
+        raise TypeError(f"{collective}: op must be a md.distributed.ReduceOp (SUM, AVG, PRODUCT, MIN, MAX), got {op!r}")
+    if array.dtype == np.bool_:
+        if op is RedOpType.AVG:
+            raise ValueError(f"{collective}: ReduceOp.AVG needs a floating-point tensor, got a bool one")
+        return MPI.LOR if op in (RedOpType.SUM, RedOpType.MAX) else MPI.LAND
+    if op is RedOpType.AVG and array.dtype.kind not in "fV":
+        raise ValueError(f"{collective}: ReduceOp.AVG needs a floating-point tensor (an integer average would "
+                         f"have to be rounded), got {array.dtype.name}")
+    return {RedOpType.SUM: MPI.SUM, RedOpType.AVG: MPI.SUM, RedOpType.PRODUCT: MPI.PROD,
+            RedOpType.MIN: MPI.MIN, RedOpType.MAX: MPI.MAX}[op]
+
+
+class Staged:
+    """The MPI buffer of one tensor: ``array`` (the tensor's own memory when MPI can use it, else a
+    contiguous or float32 copy) and ``spec`` (``[array, MPI datatype]``, what mpi4py is given).
+
+    ``reducing``: a reduction will run on it (16-bit floats widen to float32). ``finish(scale)``
+    after the operation writes the result back into the tensor (divided by ``scale`` for AVG)
+    and records the in-place write in its version counter.
+    """
+
+    def __init__(self, MPI, tensor: Tensor, reducing: bool = False, read_only: bool = False):
+        self.tensor, data = tensor, tensor._data
+        if not read_only and not data.flags.writeable:
+            raise RuntimeError("md.distributed: the tensor is a read-only (expanded) view; call .clone() first")
+        if reducing and data.dtype.name in _HALF_TYPES:
+            self.array = data.astype(np.float32)
+        elif not data.flags.c_contiguous:
+            self.array = np.ascontiguousarray(data)
+        else:
+            self.array = data
+        self.copied = self.array is not data
+        flat = self.array.reshape(-1)
+        if flat.dtype.name in _HALF_TYPES:  # mpi4py reads the buffer's format: give it plain 2-byte words
+            flat = flat.view(np.uint16)
+        self.spec = [flat, mpi_datatype(MPI, self.array)]
+
+    def finish(self, scale: int = 1) -> None:
+        if scale != 1:
+            np.divide(self.array, scale, out=self.array)
+        if self.copied:
+            self.tensor._data[...] = self.array  # a 16-bit result: rounded once, here
+        version.bump(self.tensor._data)
