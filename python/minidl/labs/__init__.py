@@ -106,9 +106,27 @@ def run(name: str, quick: bool = False, out=None, progress: bool = True, **kwarg
     out = os.getcwd() if out is None else os.fspath(out)
     os.makedirs(out, exist_ok=True)
     mode = "quick" if quick else "full"
-    print(f"lab {name} ({mode} mode, expected ~{_duration(RUNTIMES[name][0 if quick else 1])} on 2 idle cores, "
-          f"longer on a busy machine): {describe(name)}", flush=True)
+    if mpi_launch()[0] == 0:  # under mpiexec, rank 0 alone speaks
+        print(f"lab {name} ({mode} mode, expected ~{_duration(RUNTIMES[name][0 if quick else 1])} on 2 idle cores, "
+              f"longer on a busy machine): {describe(name)}", flush=True)
     return mod.run(quick=quick, out=out, progress=progress, **kwargs)
+
+
+def mpi_launch() -> tuple:
+    """``(rank, world_size)`` of the MPI launch that started this process, read from what the
+    launcher sets (``PMI_RANK``/``PMI_SIZE``: MPICH, Intel MPI; ``OMPI_COMM_WORLD_RANK``/``_SIZE``:
+    Open MPI); ``(0, 1)`` when started plainly. A lab that trains data-parallel (``large-batch``)
+    joins the launch; every lab prints from rank 0 only.
+
+    >>> from minidl.labs import mpi_launch
+    >>> rank, world_size = mpi_launch()
+    >>> 0 <= rank < world_size
+    True
+    """
+    env = os.environ
+    rank = env.get("PMI_RANK") or env.get("OMPI_COMM_WORLD_RANK") or 0
+    size = env.get("PMI_SIZE") or env.get("OMPI_COMM_WORLD_SIZE") or 1
+    return int(rank), int(size)
 
 
 def bar(iterable=None, total=None, desc: str = "", unit: str = "it", enabled: bool = True):

@@ -35,9 +35,11 @@ trust ratio caps each layer's step at a fraction of the layer's weight norm, whi
 of 6.4 lacks. None reaches the small-batch accuracy in 40 steps: the rule buys a 32x larger
 batch here, not 128x. The printed conclusion is computed from the numbers of the run.
 
-``train`` takes the process's place in a data-parallel job (rank, world size and the
-DistributedDataParallel wrapper, whose ``no_sync`` skips the all-reduce of the accumulation
-micro-batches); as shipped here the lab runs as one process, accumulation only.
+Under ``mpiexec -n 2 python -m minidl.labs large-batch`` the same runs are spread over the
+two processes: each rank wraps the model in DistributedDataParallel and computes its slice of
+every global batch in micro-batches of at most 512, all-reduced once per step (``no_sync`` on
+all but the last micro-batch); rank 0 prints the table and saves the figure. The numbers are
+those of one process up to the order of float32 sums.
 """
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ import time
 import minidl as md
 import minidl.nn.functional as F
 
-from . import bar, print_table, pyplot, save_figure
+from . import bar, mpi_launch, print_table, pyplot, save_figure
 from .batch_size import build_model, digits_split
 
 BASE_BATCH = 64
@@ -211,9 +213,15 @@ def train(data, global_batch: int, method: str, epochs: int, seed: int = 0, work
 
 
 def _workers():
-    """``(rank, world_size, wrap)`` of this process: one process (``(0, 1, None)``) until
-    md.distributed arrives (issue 19)."""
-    return 0, 1, None
+    """``(rank, world_size, wrap)`` of this process: rank and world size of the MPI launch, with
+    DistributedDataParallel as ``wrap``; ``(0, 1, None)`` when started as one process."""
+    if mpi_launch()[1] == 1:
+        return 0, 1, None
+    import minidl.distributed as dist  # deferred: only a multi-process run needs MPI (minidl[distributed])
+    from ..nn.parallel import DistributedDataParallel  # deferred: as minidl.distributed
+    if not dist.is_initialized():
+        dist.init_process_group(backend="mpi")
+    return dist.get_rank(), dist.get_world_size(), DistributedDataParallel
 
 
 def _mean(xs):
