@@ -43,3 +43,15 @@ def test_fit_recovers_alpha_and_beta(model):
     times = [(a + n / bw) * (1 + 0.02 * rng.standard_normal()) for n in sizes]  # 2% noise
     fit_a, fit_bw = model.fit_alpha_beta(sizes, times)
     assert fit_a == pytest.approx(a, rel=0.05) and fit_bw == pytest.approx(bw, rel=0.05)
+
+
+def test_fit_takes_the_bandwidth_from_the_large_messages(model):
+    """A busy machine slows the medium messages (MPICH's protocol switch): the slope still comes
+    from the 1-16 MiB messages that DDP's buckets are made of."""
+    sizes = [1 << k for k in range(10, 25, 2)]
+    a, bw = 12e-6, 3e9
+    times = [(a + n / bw) * (3.0 if 1 << 14 <= n <= 1 << 18 else 1.0) for n in sizes]
+    fit_a, fit_bw = model.fit_alpha_beta(sizes, times)
+    assert fit_a == pytest.approx(a, rel=0.02) and fit_bw == pytest.approx(bw, rel=0.02)
+    with pytest.raises(ValueError, match="need messages of"):
+        model.fit_alpha_beta([1 << 20, 1 << 22], [1e-3, 2e-3])

@@ -1,7 +1,7 @@
 """Data-parallel training on paper: an alpha-beta cost model of a DDP step, fitted on this
 machine, checked against measured multi-process steps, then extrapolated to 8, 64 and 512 workers.
 
-    PYTHONPATH=python python bench/python/ddp_model.py [--repeat 7] [--bucket-cap-mb 25]
+    PYTHONPATH=python python bench/python/ddp_model.py [--repeat 7] [--rounds 3] [--bucket-cap-mb 25]
 
 The model (the step of examples/train_ddp.py: the char-GPT, 4 layers, d_model 128, per-worker
 batch 32 of 64 characters, AdamW), for N workers each computing its own batch:
@@ -11,13 +11,14 @@ batch 32 of 64 characters, AdamW), for N workers each computing its own batch:
 
 * compute: one training step (forward, backward, optimizer) of one worker alone, 1 thread;
 * bytes: the gradients all-reduced per step (every parameter, float32);
-* latency (alpha) and bandwidth (1 / beta): fitted to MPI all-reduce times of 1 KiB .. 16 MiB
-  at 2 processes, t(n) = a + n / bandwidth with a = 2 (N-1) latency = 2 latency (a ring of 2
+* latency (alpha) and bandwidth (1 / beta): fitted to the times of md.distributed.all_reduce
+  (MPI's Allreduce, what DDP runs on each bucket) of 1 KiB .. 16 MiB at 2 processes, t(n) = a + n / bandwidth with a = 2 (N-1) latency = 2 latency (a ring of 2
   sends one message each way per phase); the fit minimizes the relative error;
 * overlap: how much of the backward pass is still to run when the first gradient bucket is
   complete (DistributedDataParallel starts that bucket's all-reduce then): measured with
-  gradient hooks on the parameters, buckets filled in reverse order of registration up to
-  ``--bucket-cap-mb`` as DDP fills them. A model smaller than one bucket has no overlap.
+  post-accumulate-grad hooks (DDP's own trigger) on the buckets DDP makes (reverse order of
+  registration; under the default 25 MiB cap a first bucket of 1 MiB, as PyTorch's). A model
+  that fits in one bucket has no overlap.
 
 The check: the model's prediction against DDP steps measured with 2 and 3 processes
 (``mpiexec -n N``), with the prediction's error (target: within 15%). This machine has 2 cores:
@@ -26,7 +27,10 @@ measured with N processes computing at once (no communication), not the 1-proces
 script says what it measured. Every worker runs 1 thread (OMP_NUM_THREADS=1).
 
 The extrapolation: workers as fast as one core of this machine (the same compute and
-overlap), on a stated network, with the efficiency of weak scaling, compute / step(N):
+overlap), and workers ``--speedups`` times faster (default 100x, about what a GPU does with
+such a step: compute and overlap divided, the gradients and network unchanged, so the
+communication matters more), on a stated network, with the efficiency of weak scaling,
+compute / step(N):
   * 25 Gbit/s Ethernet with RDMA (RoCE): 3.125 GB/s per link, ~5 us per message;
   * 200 Gbit/s InfiniBand (HDR): 25 GB/s per link, ~1 us per message.
 Assumptions: one worker per node, the ring at link speed (no contention, no hierarchy), the
@@ -67,14 +71,22 @@ def step_time(n: int, compute: float, nbytes: float, bandwidth: float, latency: 
     return compute + max(0.0, allreduce_time(n, nbytes, bandwidth, latency) - overlap)
 
 
-def fit_alpha_beta(sizes, times):
-    """(a, bandwidth) of t = a + n / bandwidth, least squares on the relative error (small
-    messages count as much as large ones)."""
-    import numpy as np  # deferred: the model functions above need nothing
-    n, t = np.asarray(sizes, float), np.asarray(times, float)
-    rows = np.stack([1 / t, n / t], axis=1)
-    (a, b), *_ = np.linalg.lstsq(rows, np.ones_like(t), rcond=None)
-    return float(a), float(1 / b)
+def fit_alpha_beta(sizes, times, small: int = 4096, large: int = 1 << 20):
+    """(a, bandwidth) of t = a + n / bandwidth, each fitted where it dominates: ``a`` the median
+    of t - n / bandwidth over the messages of at most ``small`` bytes, the bandwidth by least
+    squares over the messages of at least ``large`` bytes with ``a`` fixed (a few rounds).
+    Why not one least-squares line: in absolute error the large messages set the intercept
+    (it came out negative here), in relative error the small ones set the slope (4 and 16 MiB
+    off by 80% on a busy machine); DDP's buckets are 1-25 MiB, so the slope must come from those."""
+    pairs = sorted(zip(sizes, times))
+    if not any(n <= small for n, _ in pairs) or not any(n >= large for n, _ in pairs):
+        raise ValueError(f"need messages of <= {small} and >= {large} bytes, got sizes {[n for n, _ in pairs]}")
+    inverse_bandwidth = 0.0
+    for _ in range(5):  # each estimate corrects the other (a 4 KiB message's n / bandwidth is not 0)
+        a = statistics.median(t - n * inverse_bandwidth for n, t in pairs if n <= small)
+        big = [(n, t - a) for n, t in pairs if n >= large]
+        inverse_bandwidth = sum(n * t for n, t in big) / sum(n * n for n, _ in big)
+    return a, 1 / inverse_bandwidth
 
 
 # --- what runs in each MPI worker -------------------------------------------------------------
@@ -106,42 +118,46 @@ def _median_step(md, net, opt, x, y, repeat, barrier):
     return statistics.median(times)
 
 
-def worker(kind: str, repeat: int) -> None:
-    from mpi4py import MPI  # deferred: only the MPI workers need it (extra minidl[distributed])
+def worker(kind: str, repeat: int, bucket_cap_mb) -> None:
     import minidl as md  # deferred: after OMP_NUM_THREADS is fixed
-    comm = MPI.COMM_WORLD
-    out = {"world": comm.Get_size()}
-    if kind == "allreduce":
-        import numpy as np  # deferred: as mpi4py
+    import minidl.distributed as dist  # deferred: only the MPI workers need it (extra minidl[distributed])
+    dist.init_process_group(backend="mpi")
+    world = dist.get_world_size()
+
+    def slowest(seconds: float) -> float:  # the step is as slow as its slowest rank
+        t = md.tensor([seconds], dtype=md.float64)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return t.item()
+
+    out = {"world": world}
+    if kind == "allreduce":  # what DDP runs on a bucket: md.distributed.all_reduce of a float32 tensor
         out["times"] = {}
         for nbytes in SIZES:
-            send = np.ones(nbytes // 4, np.float32)
-            recv = np.empty_like(send)
+            buffer = md.ones(nbytes // 4)
             reps = max(5, min(200, (1 << 24) // nbytes))
-            comm.Allreduce(send, recv)
+            dist.all_reduce(buffer)
             samples = []
             for _ in range(reps):
-                comm.Barrier()
+                dist.barrier()
                 t0 = time.perf_counter()
-                comm.Allreduce(send, recv)
+                dist.all_reduce(buffer)
                 samples.append(time.perf_counter() - t0)
-            out["times"][nbytes] = max(comm.allgather(statistics.median(samples)))
+            out["times"][nbytes] = slowest(statistics.median(samples))
     else:
         model, x, y, opt = _example_model(md)
         net = model
         if kind == "ddp":
-            import minidl.distributed as dist  # deferred: the DDP worker only
-            dist.init_process_group(backend="mpi")
-            net = md.nn.parallel.DistributedDataParallel(model)
-        out["step_s"] = max(comm.allgather(_median_step(md, net, opt, x, y, repeat, comm.Barrier)))
-    if comm.Get_rank() == 0:
+            net = md.nn.parallel.DistributedDataParallel(model, bucket_cap_mb=bucket_cap_mb)
+        out["step_s"] = slowest(_median_step(md, net, opt, x, y, repeat, dist.barrier))
+    if dist.get_rank() == 0:
         print("RESULT " + json.dumps(out), flush=True)
+    dist.destroy_process_group()
 
 
-def run_mpi(n: int, kind: str, repeat: int) -> dict:
-    mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
-    cmd = [mpiexec if os.path.exists(mpiexec) else "mpiexec", "-n", str(n), sys.executable,
-           os.path.abspath(__file__), "--worker", kind, "--repeat", str(repeat)]
+def run_mpi(n: int, kind: str, repeat: int, bucket_cap_mb) -> dict:
+    from minidl.distributed.run import find_mpiexec  # deferred: after OMP_NUM_THREADS is fixed
+    cmd = [find_mpiexec(), "-n", str(n), sys.executable, os.path.abspath(__file__), "--worker", kind,
+           "--repeat", str(repeat)] + ([] if bucket_cap_mb is None else ["--bucket-cap-mb", str(bucket_cap_mb)])
     proc = run_child(cmd, capture_output=True, text=True, timeout=MPIEXEC_TIMEOUT_S,
                      env=dict(os.environ, OMP_NUM_THREADS="1"))
     if proc.returncode != 0:
@@ -152,23 +168,19 @@ def run_mpi(n: int, kind: str, repeat: int) -> dict:
 
 # --- measurements in this process --------------------------------------------------------------
 
-def measure_overlap(md, bucket_cap_mb: float, repeat: int):
-    """(backward seconds, seconds of backward left when the first bucket is complete, buckets)."""
+def measure_overlap(md, bucket_cap_mb, repeat: int):
+    """(backward seconds, seconds of backward left when the first bucket is complete, buckets),
+    the buckets as DistributedDataParallel makes them (its ``assign_buckets``: reverse order of
+    registration, a first bucket of 1 MiB under the default cap, as PyTorch's)."""
+    from minidl.nn.parallel.reducer import FIRST_BUCKET_BYTES, assign_buckets  # deferred: as run_mpi
     model, x, y, opt = _example_model(md)
     params = [p for p in model.parameters() if p.requires_grad]
-    buckets, current, size = [], [], 0
-    for p in reversed(params):  # DDP's order: reverse of registration, about the order grads arrive
-        current.append(p)
-        size += p.numel() * 4
-        if size >= bucket_cap_mb * 2 ** 20:
-            buckets.append(current)
-            current, size = [], 0
-    if current:
-        buckets.append(current)
+    cap = int((25.0 if bucket_cap_mb is None else bucket_cap_mb) * 2 ** 20)
+    buckets = assign_buckets(params, cap, FIRST_BUCKET_BYTES if bucket_cap_mb is None else cap)
     ready = {}
-    # a leaf's gradient hook runs when its gradient is complete (the last write wins for a tied
-    # weight, used twice): the moment DDP's hook on the gradient accumulator would see it
-    handles = [q.register_hook(lambda g, key=id(q): ready.__setitem__(key, time.perf_counter())) for q in params]
+    # the hook DDP starts a bucket's all-reduce from: it runs once the gradient is in .grad
+    handles = [p.register_post_accumulate_grad_hook(lambda q, i=i: ready.__setitem__(i, time.perf_counter()))
+               for i, p in enumerate(params)]
     backward, left = [], []
     for i in range(repeat + 1):
         opt.zero_grad()
@@ -179,20 +191,26 @@ def measure_overlap(md, bucket_cap_mb: float, repeat: int):
         t1 = time.perf_counter()
         if i:  # the first pass is a warm-up
             backward.append(t1 - t0)
-            left.append(t1 - max(ready[id(p)] for p in buckets[0]))
+            left.append(t1 - max(ready[j] for j in buckets[0]))
     for h in handles:
         h.remove()
-    return statistics.median(backward), statistics.median(left), len(buckets)
+    return statistics.median(backward), statistics.median(left), [sum(params[j].numel() * 4 for j in b)
+                                                                   for b in buckets]
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     p.add_argument("--repeat", type=int, default=7, help="timed steps per measurement (median; default 7)")
-    p.add_argument("--bucket-cap-mb", type=float, default=25.0, help="DDP's bucket size (default 25, as PyTorch)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="launches of each multi-process measurement, in turns (median; default 3)")
+    p.add_argument("--bucket-cap-mb", type=float, default=None,
+                   help="DDP's bucket_cap_mb (default: DDP's, 25 MiB with a first bucket of 1 MiB, as PyTorch)")
+    p.add_argument("--speedups", type=float, nargs="+", default=[1.0, 100.0],
+                   help="worker speeds to predict for, relative to this core (default 1 100: a GPU-class worker)")
     p.add_argument("--worker", choices=["allreduce", "compute", "ddp"], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        return worker(args.worker, args.repeat)
+        return worker(args.worker, args.repeat, args.bucket_cap_mb)
 
     import minidl as md  # deferred: after OMP_NUM_THREADS is fixed
     md.set_num_threads(1)
@@ -200,47 +218,54 @@ def main(argv=None) -> None:
     model, x, y, opt = _example_model(md)
     nbytes = sum(q.numel() for q in model.parameters()) * 4
     compute = _median_step(md, model, opt, x, y, args.repeat, lambda: None)
-    backward, overlap, n_buckets = measure_overlap(md, args.bucket_cap_mb, args.repeat)
+    backward, overlap, bucket_bytes = measure_overlap(md, args.bucket_cap_mb, args.repeat)
     print(f"\nstep of examples/train_ddp.py's model (GPT 4 x 128, batch 32 x 64 characters, AdamW), 1 process, "
           f"1 thread: compute {1e3 * compute:.1f} ms (backward {1e3 * backward:.1f} ms); gradients all-reduced "
-          f"per step: {nbytes / 2 ** 20:.2f} MiB in {n_buckets} bucket(s) of <= {args.bucket_cap_mb:g} MiB; "
+          f"per step: {nbytes / 2 ** 20:.2f} MiB in DDP's buckets of "
+          f"{', '.join(f'{b / 2 ** 20:.2f}' for b in bucket_bytes)} MiB; "
           f"backward left when the first bucket is complete (the overlap): {1e3 * overlap:.1f} ms")
 
-    ar = run_mpi(2, "allreduce", args.repeat)
-    sizes = [int(k) for k in ar["times"]]
-    times = [ar["times"][str(k)] if str(k) in ar["times"] else ar["times"][k] for k in sizes]
+    ar = run_mpi(2, "allreduce", args.repeat, args.bucket_cap_mb)
+    sizes, times = zip(*sorted((int(k), t) for k, t in ar["times"].items()))  # JSON made the keys strings
     a, bandwidth = fit_alpha_beta(sizes, times)
     latency = a / 2
-    print(f"\nMPI all-reduce at 2 processes (mpi4py Allreduce, median, max over ranks) and the fit "
+    print(f"\nall-reduce at 2 processes (md.distributed.all_reduce of float32, median, slowest rank) and the fit "
           f"t = 2 x latency + bytes / bandwidth: latency {1e6 * latency:.1f} us, bandwidth {bandwidth / 1e9:.2f} GB/s")
     print_table(["bytes", "measured us", "fit us", "error %"],
                 [[n, f"{1e6 * t:.1f}", f"{1e6 * (a + n / bandwidth):.1f}", f"{100 * ((a + n / bandwidth) / t - 1):+.1f}"]
                  for n, t in zip(sizes, times)])
 
     print("\nthe model against measured DDP steps (N processes of 1 thread each on this machine's "
-          f"{os.cpu_count()} cores: compute measured with N processes stepping at once, no communication)")
-    rows, has_ddp = [], hasattr(md.nn, "parallel") and hasattr(md.nn.parallel, "DistributedDataParallel")
+          f"{os.cpu_count()} cores: compute measured with N processes stepping at once, no communication; "
+          f"median of {args.rounds} launches of each, in turns)")
+    rows = []
+    samples = {(n, kind): [] for n in (2, 3) for kind in ("compute", "ddp")}
+    for r in range(args.rounds):  # launches in turns, the order reversed every other round (drift)
+        order = list(samples) if r % 2 == 0 else list(reversed(samples))
+        for n, kind in order:
+            samples[n, kind].append(run_mpi(n, kind, args.repeat, args.bucket_cap_mb)["step_s"])
     for n in (2, 3):
-        compute_n = run_mpi(n, "compute", args.repeat)["step_s"]
+        compute_n, measured = (statistics.median(samples[n, kind]) for kind in ("compute", "ddp"))
         predicted = step_time(n, compute_n, nbytes, bandwidth, latency, overlap)
-        measured = run_mpi(n, "ddp", args.repeat)["step_s"] if has_ddp else float("nan")
         rows.append([n, f"{1e3 * compute_n:.1f}", f"{1e3 * allreduce_time(n, nbytes, bandwidth, latency):.2f}",
                      f"{1e3 * predicted:.1f}", f"{1e3 * measured:.1f}", f"{100 * (predicted / measured - 1):+.1f}"])
     print_table(["processes", "compute ms", "all-reduce ms", "predicted step ms", "measured DDP step ms",
                  "error %"], rows)
-    if not has_ddp:
-        print("(no md.nn.parallel.DistributedDataParallel in this build: the measured column is empty)")
 
-    print(f"\npredicted on a cluster: workers as fast as this core (compute {1e3 * compute:.1f} ms, overlap "
-          f"{1e3 * overlap:.1f} ms), {nbytes / 2 ** 20:.2f} MiB of gradients, one worker per node, ring all-reduce")
+    print(f"\npredicted on a cluster: {nbytes / 2 ** 20:.2f} MiB of gradients, one worker per node, ring all-reduce "
+          f"at link speed; a worker as fast as this core (compute {1e3 * compute:.1f} ms, overlap {1e3 * overlap:.1f} "
+          f"ms), or {', '.join(f'{k:g}x' for k in args.speedups if k != 1)} faster (compute and overlap divided, "
+          f"the network the same)")
     rows = []
-    for name, (bw, lat) in NETWORKS.items():
-        for n in WORKERS:
-            s = step_time(n, compute, nbytes, bw, lat, overlap)
-            rows.append([name, f"{bw / 1e9:.3g} GB/s, {1e6 * lat:g} us", n,
-                         f"{1e3 * allreduce_time(n, nbytes, bw, lat):.2f}", f"{1e3 * s:.1f}", f"{100 * compute / s:.1f}"])
-    print_table(["network", "bandwidth, latency", "workers", "all-reduce ms", "step ms", "scaling efficiency %"], rows)
-
+    for speedup in args.speedups:
+        for name, (bw, lat) in NETWORKS.items():
+            for n in WORKERS:
+                c, o = compute / speedup, overlap / speedup
+                s = step_time(n, c, nbytes, bw, lat, o)
+                rows.append([f"{speedup:g}x", name, f"{bw / 1e9:.3g} GB/s, {1e6 * lat:g} us", n, f"{1e3 * c:.2f}",
+                             f"{1e3 * allreduce_time(n, nbytes, bw, lat):.2f}", f"{1e3 * s:.2f}", f"{100 * c / s:.1f}"])
+    print_table(["worker speed", "network", "bandwidth, latency", "workers", "compute ms", "all-reduce ms", "step ms",
+                 "scaling efficiency %"], rows)
 
 if __name__ == "__main__":
     main()
