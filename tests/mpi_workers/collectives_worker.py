@@ -8,6 +8,8 @@ run goes on (checks fail after their collectives, so the ranks stay in step); th
 """
 from __future__ import annotations
 
+import os
+import socket
 import sys
 import traceback
 
@@ -21,6 +23,11 @@ DTYPES = {"float32": np.float32, "float64": np.float64, "int64": np.int64, "bool
           "bfloat16": ml_dtypes.bfloat16, "float16": np.float16}
 SIZES = (1, 7, 33, 1000)
 CHECKS = []
+
+
+def say(line: str) -> None:
+    """One line in one write(2): the launcher interleaves the ranks' output write by write."""
+    os.write(1, (line + "\n").encode())
 
 
 def check(fn):
@@ -262,18 +269,20 @@ def bad_arguments_are_named(rank, size):
 def main():
     dist.init_process_group(backend="mpi")
     rank, size = dist.get_rank(), dist.get_world_size()
+    if os.environ.get("print_hosts"):  # tests/test_distributed_across_hosts.py: which host ran which rank
+        say(f"HOST rank {rank} on {socket.gethostname()}")
     passed = failed = 0
     for fn in CHECKS:
         try:
             fn(rank, size)
             passed += 1
-            print(f"PASS {fn.__name__}", flush=True)
+            say(f"PASS {fn.__name__}")
         except Exception as e:  # a failed check is reported, and the next one runs
             failed += 1
-            print(f"FAIL {fn.__name__} (rank {rank}): {type(e).__name__}: {e}\n{traceback.format_exc()}", flush=True)
+            say(f"FAIL {fn.__name__} (rank {rank}): {type(e).__name__}: {e}\n{traceback.format_exc()}")
         dist.barrier()
     dist.destroy_process_group()
-    print(f"DONE {passed} {failed}", flush=True)
+    say(f"DONE {passed} {failed}")
     sys.exit(1 if failed else 0)
 
 

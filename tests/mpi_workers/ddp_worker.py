@@ -27,12 +27,12 @@ from minidl.nn.parallel import DistributedDataParallel as DDP
 B, D_IN, D_OUT, STEPS = 4, 6, 3, 3  # per-rank batch, sizes, optimizer steps
 
 
-def batches(step, world, d_in=D_IN, shape=None):
+def batches(step, world, d_in=D_IN, shape=None, rank=None):
     """The global batch of ``step`` (the same on every rank) and this rank's slice of it."""
     rng = np.random.default_rng(1000 + step)
     x = rng.standard_normal((world * B,) + (shape or (d_in,)))
     y = rng.standard_normal((world * B, D_OUT))
-    r = dist.get_rank()
+    r = dist.get_rank() if rank is None else rank
     return md.tensor(x), md.tensor(y), md.tensor(x[r * B:(r + 1) * B]), md.tensor(y[r * B:(r + 1) * B])
 
 
@@ -98,7 +98,7 @@ def check_small_buckets_equivalence():
 def conv_bn_net(seed):
     md.manual_seed(seed)
     return nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(),
-                         nn.Linear(3 * 5 * 5, D_OUT), nn.BatchNorm1d(D_OUT)).double()
+                         nn.Linear(3 * 5 * 5, D_OUT), nn.BatchNorm1d(D_OUT, affine=False, momentum=None)).double()
 
 
 def check_syncbn_equivalence():
@@ -283,6 +283,28 @@ def check_zero_adam():
 
 def check_zero_lamb():
     zero_equivalence(md.optim.LAMB, lr=0.01, weight_decay=0.01)
+
+
+def check_process_group_subset():
+    """DDP and ZeRO on a sub-group of global ranks 1 and 2 (3-rank launch): rank 0 is not in it."""
+    members = [1, 2] if dist.get_world_size() >= 3 else [0, 1]
+    group = dist.new_group(members)
+    if dist.get_rank() not in members:
+        return
+    rank, world = dist.get_rank(group), 2
+    model = DDP(mlp(100 + dist.get_rank()), process_group=group, bucket_cap_mb=1e-4)
+    ref = twin(model, mlp)
+    opt = ZeroRedundancyOptimizer(model.parameters(), md.optim.Adam, process_group=group, lr=0.01)
+    opt_ref = md.optim.Adam(ref.parameters(), lr=0.01)
+    for step in range(STEPS):
+        x, y, xr, yr = batches(step, world, rank=rank)
+        opt.zero_grad()
+        F.mse_loss(model(xr), yr).backward()
+        opt.step()
+        opt_ref.zero_grad()
+        F.mse_loss(ref(x), y).backward()
+        opt_ref.step()
+    assert_same_params(model.module, ref)
 
 
 def check_checkpoint_resume():

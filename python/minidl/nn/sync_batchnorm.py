@@ -110,12 +110,11 @@ def sync_batch_norm(input: Tensor, running_mean, running_var, weight, bias, mome
     y, mean_c, invstd = _C.batch_norm(x, w, b, mean.astype(cdt), var.astype(cdt), False, 0.0, float(eps))
     if running_mean is not None:
         m = float(momentum)
-        write(running_mean, ((1 - m) * running_mean._data.astype(np.float64) + m * mean).astype(running_mean._data.dtype))
-        write(running_var, ((1 - m) * running_var._data.astype(np.float64) + m * var * n / (n - 1))
-              .astype(running_var._data.dtype))
+        for buf, stat in ((running_mean, mean), (running_var, var * n / (n - 1))):  # unbiased var, as BatchNorm
+            write(buf, ((1 - m) * buf._data.astype(np.float64) + m * stat).astype(buf._data.dtype))
     if y.dtype != d.dtype:
         y = A.cast(y, d.dtype)
-    dtypes = (d.dtype, weight._data.dtype if weight is not None else None, bias._data.dtype if bias is not None else None)
+    dtypes = (d.dtype, None if weight is None else weight._data.dtype, None if bias is None else bias._data.dtype)
     return result(y, SyncBatchNormBackward, (input, weight, bias), (x, w, mean_c, invstd, n, dtypes, group))
 
 

@@ -186,9 +186,8 @@ def _copy_hyperparameters(src_groups, *dst_lists):
 
 
 def _global_ranks(group, world_size):
-    if group is None:
-        return list(range(world_size))
-    return [dist.get_global_rank(group, r) for r in range(world_size)]
+    """Global rank of each rank of ``group`` (broadcast's ``src`` is a global rank)."""
+    return list(range(world_size)) if group is None else list(group.ranks)
 
 
 def _split_tensors(state_dict):

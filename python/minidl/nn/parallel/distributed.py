@@ -8,6 +8,17 @@ gradient is the gradient of the mean over all N x B samples: N ranks on batch B 
 step one process computes on the concatenated batch.
 
     grad_p = (1 / N) sum_r grad_p(rank r) = d/dp [ (1 / (N B)) sum over all N B samples of loss ]
+
+Checkpoints, written as a PyTorch program writes them: one rank writes, all read, so every
+rank resumes from the same weights, optimizer state and step (tests/test_ddp.py checks that
+the resumed run equals one that never stopped):
+
+    if opt_is_zero: opt.consolidate_state_dict(to=0)   # ZeroRedundancyOptimizer: every rank calls it
+    if dist.get_rank() == 0:                            # one writer; md.save is atomic (temp file + rename)
+        md.save({"model": ddp.state_dict(), "optimizer": opt.state_dict(), "step": step}, path)
+    dist.barrier()                                      # the file is complete before any rank reads it
+    ckpt = md.load(path)                                # every rank
+    ddp.load_state_dict(ckpt["model"]); opt.load_state_dict(ckpt["optimizer"]); step = ckpt["step"]
 """
 from __future__ import annotations
 
@@ -31,7 +42,7 @@ class DistributedDataParallel(Module):
 
     At construction: the parameter shapes are compared across ranks (a RuntimeError names the
     first parameter that differs and its shape on each rank), then every parameter and buffer
-    gets rank 0's values (``init_sync=True``). Gradients: buckets of about ``bucket_cap_mb``
+    gets the values of the group's rank 0 (``init_sync=True``). Gradients: buckets of about ``bucket_cap_mb``
     MB (default None: 25, with a first bucket of 1 MB, as PyTorch), in reverse order of registration,
     each all-reduced asynchronously as soon as its last gradient is accumulated; all are
     waited for before ``backward()`` returns, which leaves in every ``p.grad``
@@ -104,8 +115,10 @@ class DistributedDataParallel(Module):
                                "that requires a gradient.")
         _verify_same_shapes(named, process_group)
         self.modules_buffers = [b for _, b in module.named_buffers()]
+        self._authoritative = 0 if process_group is None else process_group.ranks[0]  # global rank of group rank 0
         if init_sync:
-            broadcast_coalesced([p for _, p in module.named_parameters()] + self.modules_buffers, 0, process_group)
+            broadcast_coalesced([p for _, p in module.named_parameters()] + self.modules_buffers, self._authoritative,
+                                process_group)
         object.__setattr__(self, "reducer", Reducer(
             [p for _, p in named], [n for n, _ in named], process_group, bucket_cap_mb, find_unused_parameters,
             dist.get_world_size(process_group), dist.get_rank(process_group), first_bucket_bytes))
@@ -113,7 +126,7 @@ class DistributedDataParallel(Module):
     def forward(self, *inputs, **kwargs):
         sync_grads = is_grad_enabled() and self.require_backward_grad_sync
         if self.require_forward_param_sync and self.broadcast_buffers and self.modules_buffers:
-            broadcast_coalesced(self.modules_buffers, 0, self.process_group)
+            broadcast_coalesced(self.modules_buffers, self._authoritative, self.process_group)
         output = self.module(*inputs, **kwargs)
         if sync_grads:
             self.require_forward_param_sync = True

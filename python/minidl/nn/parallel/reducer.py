@@ -7,11 +7,13 @@ DDP does neither: the parameters are grouped into *buckets* of about ``bucket_ca
 megabytes, filled in the reverse order of registration (roughly the order backward produces
 the gradients: the last layer's first). PyTorch then rebuilds the buckets after the first
 iteration in the order the gradients really arrived; minidl keeps the reverse registration
-order (launching in bucket order keeps the collectives matched either way). When the last gradient of a bucket is ready, the
-bucket's all-reduce starts without blocking (``async_op=True``) and the backward pass goes
-on computing the earlier layers' gradients while the bytes travel. When the last bucket has
-been launched, the reducer waits for all of them and writes the averages into ``.grad``
-(the all-reduce uses ``ReduceOp.AVG``):
+order (launching in bucket order keeps the collectives matched either way). When the last
+gradient of a bucket is ready, the bucket's all-reduce starts without blocking
+(``async_op=True``) and the backward pass goes on computing the earlier layers' gradients
+while the bytes travel (each later hook polls the launched ones: MPICH moves a non-blocking
+transfer along only inside MPI calls). When the last bucket has been launched, the reducer
+waits for all of them and writes the averages into ``.grad`` (``ReduceOp.AVG``), before
+``backward()`` returns:
 
     grad_p <- (1 / N) sum_{r < N} grad_p(rank r)          N = world size
 
