@@ -25,6 +25,7 @@ Creating namespaces needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN), ``ip`` (iprout
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 import subprocess
@@ -64,6 +65,7 @@ class TwoHosts:
 
     def create(self) -> None:
         """Make the namespaces, the veth pair and the addresses; skip (naming why) where not allowed."""
+        mpiexec()  # skips, naming the extra, without mpi4py and MPICH
         for tool, package in (("ip", "iproute2"), ("unshare", "util-linux")):
             if shutil.which(tool) is None:
                 pytest.skip(f"two hosts need `{tool}` (apt-get install {package})")
@@ -94,7 +96,6 @@ class TwoHosts:
     def veth_bytes(self):
         """(bytes sent, bytes received) so far by host A's end of the link."""
         stats = self._ip("-n", self.namespaces[0], "-s", "-j", "link", "show", self.namespaces[0])
-        import json  # deferred: only read here
         link = json.loads(stats.stdout)[0]["stats64"]
         return link["tx"]["bytes"], link["rx"]["bytes"]
 

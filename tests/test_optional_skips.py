@@ -86,6 +86,19 @@ def test_digits_tests_skip_without_scikit_learn(tmp_path):
     assert text.count("sklearn is not installed: pip install scikit-learn") >= len(tests), text
 
 
+@pytest.mark.slow  # a pytest subprocess
+def test_distributed_tests_skip_without_mpi4py(tmp_path):
+    """issue 19: without mpi4py (the extra minidl[distributed]) the multi-process tests skip, naming
+    the extra, and the checks that need no MPI still pass (the missing-extra ImportError among them)."""
+    tests = ["tests/test_distributed_collectives.py", "tests/test_distributed_across_hosts.py"]
+    code, outcomes, text = _pytest_without(tmp_path, ["mpi4py"], tests)
+    assert code == 0, text
+    skipped = {test: reason for test, (outcome, reason) in outcomes.items() if outcome == "SKIPPED"}
+    assert len(skipped) >= 6 and all("pip install 'minidl[distributed]'" in r for r in skipped.values()), skipped
+    assert outcomes["tests/test_distributed_collectives.py::"
+                    "test_without_mpi4py_init_raises_an_import_error_naming_the_extra"][0] == "PASSED", text
+
+
 @pytest.mark.parametrize("package", sorted(HOW_TO_GET))
 def test_require_skips_with_the_install_command(monkeypatch, package):
     """issue 14 item 11: require(package) skips, naming the command that installs it; for PyTorch,

@@ -236,6 +236,30 @@ def sub_groups(rank, size):
     dist.barrier(async_op=True).wait()
 
 
+@check
+def objects_and_rank_helpers(rank, size):
+    everyone = [None] * size
+    dist.all_gather_object(everyone, {"rank": rank, "loss": 1.0 / (rank + 1)})
+    assert everyone == [{"rank": r, "loss": 1.0 / (r + 1)} for r in range(size)], everyone
+    config = [{"lr": 0.1, "src": size - 1}, "resnet20"] if rank == size - 1 else [None, None]
+    dist.broadcast_object_list(config, src=size - 1)
+    assert config == [{"lr": 0.1, "src": size - 1}, "resnet20"], config
+    out = [None] * size if rank == 1 else None
+    dist.gather_object(("done", rank), out, dst=1)
+    assert rank != 1 or out == [("done", r) for r in range(size)], out
+    mine = [None]
+    dist.scatter_object_list(mine, [f"shard-{r}" for r in range(size)] if rank == 0 else None, src=0)
+    assert mine == [f"shard-{rank}"], mine
+    group = dist.new_group([size - 1, 0])  # sorted: group rank 0 is global rank 0
+    if rank in (0, size - 1):
+        assert dist.get_process_group_ranks(group) == [0, size - 1]
+        assert dist.get_global_rank(group, 1) == size - 1 and dist.get_group_rank(group, size - 1) == 1
+        pair = [None, None]
+        dist.all_gather_object(pair, rank, group=group)
+        assert pair == [0, size - 1], pair
+    assert dist.get_process_group_ranks(None) == list(range(size))
+
+
 def expect_error(kind, text, call):
     try:
         call()

@@ -28,10 +28,13 @@ import numpy as np
 
 from ..graph import version
 from .process_group import group_rank_of, mpi, resolve_group
-from .tensor_buffers import ReduceOp, RedOpType, Staged, check_tensor, mpi_datatype, mpi_op
+from .tensor_buffers import ReduceOp, RedOpType, Staged, check_tensor, in_place_spec, mpi_datatype, mpi_op
 from .work import Work
 
 __doctest_requires__ = ("mpi4py",)  # the examples start MPI (a world of one)
+
+
+_AVG = RedOpType.AVG  # a module constant: an Enum member lookup costs ~0.1 us on Python 3.11
 
 
 def run(async_op: bool, blocking, nonblocking, finish=None, result=None):
@@ -87,8 +90,7 @@ def _stacked(MPI, count: int, like):
     """A contiguous (count, *shape) array of ``like``'s dtype and its mpi4py buffer spec."""
     array = np.empty((count,) + tuple(like.shape), dtype=like._data.dtype)
     flat = array.reshape(-1)
-    return array, [flat.view(np.uint16) if flat.dtype.kind == "V" or flat.dtype == np.float16 else flat,
-                   mpi_datatype(MPI, array)]
+    return array, [flat.view(np.uint16) if flat.dtype.itemsize == 2 else flat, mpi_datatype(MPI, array)]
 
 
 def barrier(group=None, async_op: bool = False, device_ids=None):
@@ -148,9 +150,16 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op: bool = False):
     if pg is None:
         return None
     MPI = mpi()
+    data = tensor._data
+    if not async_op and op is not _AVG:
+        spec = in_place_spec(MPI, data)
+        if spec is not None:  # the common case, without a staging buffer: ~1 us of Python
+            pg.comm.Allreduce(MPI.IN_PLACE, spec, mpi_op(MPI, op, data, "all_reduce"))
+            version.bump(data)
+            return None
     staged = Staged(MPI, tensor, reducing=True)
     mop = mpi_op(MPI, op, staged.array, "all_reduce")
-    scale = pg.size() if op is RedOpType.AVG else 1
+    scale = pg.size() if op is _AVG else 1
     return run(async_op, lambda: pg.comm.Allreduce(MPI.IN_PLACE, staged.spec, mop),
                lambda: [pg.comm.Iallreduce(MPI.IN_PLACE, staged.spec, mop)], lambda: staged.finish(scale), [tensor])
 
@@ -176,7 +185,7 @@ def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op: bool = False
     staged = Staged(MPI, tensor, reducing=True, read_only=not is_root)
     mop = mpi_op(MPI, op, staged.array, "reduce")
     if is_root:
-        scale = pg.size() if op is RedOpType.AVG else 1
+        scale = pg.size() if op is _AVG else 1
         return run(async_op, lambda: pg.comm.Reduce(MPI.IN_PLACE, staged.spec, mop, root),
                    lambda: [pg.comm.Ireduce(MPI.IN_PLACE, staged.spec, mop, root)], lambda: staged.finish(scale),
                    [tensor])
@@ -267,7 +276,7 @@ def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op: 
     source = Staged(MPI, input, reducing=True, read_only=True)
     target = Staged(MPI, output, reducing=True)
     mop = mpi_op(MPI, op, target.array, "reduce_scatter_tensor")
-    scale = pg.size() if op is RedOpType.AVG else 1
+    scale = pg.size() if op is _AVG else 1
     return run(async_op, lambda: pg.comm.Reduce_scatter_block(source.spec, target.spec, mop),
                lambda: [pg.comm.Ireduce_scatter_block(source.spec, target.spec, mop)],
                lambda: target.finish(scale), [output])

@@ -20,6 +20,7 @@ import enum
 
 import numpy as np
 
+from ..dtypes import bfloat16
 from ..graph import version
 from ..tensor import Tensor
 
@@ -60,7 +61,15 @@ class ReduceOp:
     MAX = RedOpType.MAX
 
 
-_HALF_TYPES = ("bfloat16", "float16")
+# Looked up once per dtype, not per call: numpy's ``dtype.name`` costs ~3 us in Python, which
+# made md.distributed.all_reduce of a 1 KB tensor 4x slower than mpi4py's Allreduce (measured)
+_HALF = {np.dtype(bfloat16.np), np.dtype(np.float16)}
+_DATATYPE_NAMES = {np.dtype(np.float32): "FLOAT", np.dtype(np.float64): "DOUBLE", np.dtype(np.int64): "INT64_T",
+                   np.dtype(np.bool_): "C_BOOL", np.dtype(bfloat16.np): "UINT16_T", np.dtype(np.float16): "UINT16_T"}
+_OP_NAMES = {RedOpType.SUM: "SUM", RedOpType.AVG: "SUM", RedOpType.PRODUCT: "PROD", RedOpType.MIN: "MIN",
+             RedOpType.MAX: "MAX"}
+_BOOL_OP_NAMES = {RedOpType.SUM: "LOR", RedOpType.MAX: "LOR", RedOpType.PRODUCT: "LAND", RedOpType.MIN: "LAND"}
+_cache: dict = {}
 
 
 def check_tensor(tensor, collective: str, name: str = "tensor") -> None:
@@ -72,33 +81,44 @@ def check_tensor(tensor, collective: str, name: str = "tensor") -> None:
 
 def mpi_datatype(MPI, array: np.ndarray):
     """The MPI datatype of the elements of ``array`` as they are stored (16-bit floats: 2-byte words)."""
-    kind = array.dtype.name
-    if kind == "float32":
-        return MPI.FLOAT
-    if kind == "float64":
-        return MPI.DOUBLE
-    if kind == "int64":
-        return MPI.INT64_T
-    if kind == "bool":
-        return MPI.C_BOOL
-    if kind in _HALF_TYPES:
-        return MPI.UINT16_T
-    raise TypeError(f"md.distributed: tensors of dtype {kind} cannot be communicated")
+    key = array.dtype
+    found = _cache.get(key)
+    if found is None:
+        name = _DATATYPE_NAMES.get(key)
+        if name is None:
+            raise TypeError(f"md.distributed: tensors of dtype {key} cannot be communicated")
+        found = _cache[key] = getattr(MPI, name)
+    return found
 
 
 def mpi_op(MPI, op, array: np.ndarray, collective: str):
     """The predefined MPI operation of ReduceOp ``op`` on ``array``'s dtype (AVG: the SUM it starts with)."""
+    key = (op, array.dtype)
+    found = _cache.get(key)
+    if found is not None:
+        return found
     if not isinstance(op, RedOpType):
         raise TypeError(f"{collective}: op must be a md.distributed.ReduceOp (SUM, AVG, PRODUCT, MIN, MAX), got {op!r}")
     if array.dtype == np.bool_:
         if op is RedOpType.AVG:
             raise ValueError(f"{collective}: ReduceOp.AVG needs a floating-point tensor, got a bool one")
-        return MPI.LOR if op in (RedOpType.SUM, RedOpType.MAX) else MPI.LAND
-    if op is RedOpType.AVG and array.dtype.kind not in "fV":
+        name = _BOOL_OP_NAMES[op]
+    elif op is RedOpType.AVG and array.dtype.kind not in "fV":
         raise ValueError(f"{collective}: ReduceOp.AVG needs a floating-point tensor (an integer average would "
                          f"have to be rounded), got {array.dtype.name}")
-    return {RedOpType.SUM: MPI.SUM, RedOpType.AVG: MPI.SUM, RedOpType.PRODUCT: MPI.PROD,
-            RedOpType.MIN: MPI.MIN, RedOpType.MAX: MPI.MAX}[op]
+    else:
+        name = _OP_NAMES[op]
+    found = _cache[key] = getattr(MPI, name)
+    return found
+
+
+def in_place_spec(MPI, data: np.ndarray):
+    """``[data, MPI datatype]`` when MPI can reduce into ``data`` itself (contiguous, writable,
+    not 16-bit), else None: the fast path of the reductions, which skips building a Staged.
+    (Each microsecond counts: mpi4py's Allreduce of 64 KB takes ~17 us here.)"""
+    if data.dtype in _HALF or not (data.flags.c_contiguous and data.flags.writeable):
+        return None
+    return [data, mpi_datatype(MPI, data)]
 
 
 class Staged:
@@ -114,7 +134,7 @@ class Staged:
         self.tensor, data = tensor, tensor._data
         if not read_only and not data.flags.writeable:
             raise RuntimeError("md.distributed: the tensor is a read-only (expanded) view; call .clone() first")
-        if reducing and data.dtype.name in _HALF_TYPES:
+        if reducing and data.dtype in _HALF:
             self.array = data.astype(np.float32)
         elif not data.flags.c_contiguous:
             self.array = np.ascontiguousarray(data)
@@ -122,7 +142,7 @@ class Staged:
             self.array = data
         self.copied = self.array is not data
         flat = self.array.reshape(-1)
-        if flat.dtype.name in _HALF_TYPES:  # mpi4py reads the buffer's format: give it plain 2-byte words
+        if flat.dtype in _HALF:  # mpi4py reads the buffer's format: give it plain 2-byte words
             flat = flat.view(np.uint16)
         self.spec = [flat, mpi_datatype(MPI, self.array)]
 

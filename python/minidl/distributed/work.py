@@ -2,9 +2,13 @@
 
 The collective was started as a non-blocking MPI operation (``MPI_Iallreduce``, ``MPI_Ibcast``,
 ...); the caller computes meanwhile and calls ``wait()`` before reading the tensor. MPICH moves a
-non-blocking operation forward only inside MPI calls, so a caller that polls ``is_completed()``
-(``MPI_Testall``) between pieces of work, as DistributedDataParallel does between gradient
-buckets, also pushes the transfer along.
+non-blocking operation forward only inside MPI calls, so the overlap comes from polling
+``is_completed()`` (``MPI_Testall``) between pieces of work (DistributedDataParallel: in each
+gradient hook). Measured (2 ranks on this 2-core machine, 16 MB float32, 50 ms of NumPy work
+between the start and ``wait()``): without polling ``wait()`` still took 25 ms, the whole
+all-reduce (22 ms when blocking), nothing had moved; polling every ~1 ms, ``wait()`` took 0.01 ms.
+MPICH's progress thread (``MPIR_CVAR_ASYNC_PROGRESS=1``) overlaps without polling but spins a
+core: the blocking all-reduce took 64 ms instead of 22 on 2 cores.
 """
 from __future__ import annotations
 

@@ -1,0 +1,110 @@
+"""All-reduce bandwidth: md.distributed.all_reduce against raw mpi4py ``Allreduce`` on the same
+buffers (the tensor's own memory), float32, 1 KB to 256 MB, on 2 ranks (issue 19 item 5); then
+the alpha-beta ring model (``_allreduce_model.py``) fitted to the measured times.
+
+    PYTHONPATH=python python3 bench/python/bench_allreduce.py [--nproc 2] [--max-mb 256]
+
+It starts itself under ``mpiexec -n NPROC`` (each rank one thread). Every round times each
+library once (the order reversed every other round), between barriers; a time is the slowest
+rank's; rows give the medians, and the best (min) round: on a shared machine other processes
+stretch some rounds, and the best is the closest to the machine's own speed. "bus GB/s" = 2(N-1)/N * bytes / time (what each rank's link
+carried, the NCCL-tests convention); ratio = md time / mpi4py time (target: <= 1.10 at 64 KB and
+above). On one machine MPICH moves the data through shared memory: beta is a memory bandwidth,
+alpha the cost of a step (the cluster's network has its own: see the DDP cost model).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
+
+SIZES = [1 << k for k in range(10, 29, 2)]  # 1 KB, 4 KB, ..., 256 MB
+
+
+def rounds_for(nbytes: int) -> int:
+    """Timed rounds per size: many for the microsecond sizes, few for the 0.1-s ones."""
+    return 200 if nbytes <= 64 << 10 else 50 if nbytes <= 1 << 20 else 15 if nbytes <= 16 << 20 else 5
+
+
+def worker(max_bytes: int) -> None:
+    import numpy as np
+
+    import minidl as md
+    import minidl.distributed as dist
+    from mpi4py import MPI
+    from _allreduce_model import fit_alpha_beta
+    from _common import print_table
+
+    dist.init_process_group("mpi")
+    comm, rank, nproc = MPI.COMM_WORLD, dist.get_rank(), dist.get_world_size()
+    rows, sizes, md_times, mpi_times = [], [], [], []
+    for nbytes in [s for s in SIZES if s <= max_bytes]:
+        x = md.zeros(nbytes // 4)  # zeros: the sums stay 0, no overflow to inf over the rounds
+        raw = x.numpy()  # the same memory
+        calls = [lambda: dist.all_reduce(x), lambda: comm.Allreduce(MPI.IN_PLACE, raw, MPI.SUM)]
+        samples = [[], []]
+        for _ in range(2):  # warm-up: page faults, MPICH's shared-memory segments
+            for call in calls:
+                call()
+        for r in range(rounds_for(nbytes)):
+            for i in ((0, 1) if r % 2 == 0 else (1, 0)):
+                comm.Barrier()
+                t0 = time.perf_counter()
+                calls[i]()
+                elapsed = time.perf_counter() - t0
+                samples[i].append(comm.allreduce(elapsed, op=MPI.MAX))  # the slowest rank's time
+        t_md, t_mpi = statistics.median(samples[0]), statistics.median(samples[1])
+        best_md, best_mpi = min(samples[0]), min(samples[1])
+        bus = 2 * (nproc - 1) / nproc * nbytes / 1e9
+        label = f"{nbytes >> 20} MB" if nbytes >= 1 << 20 else f"{nbytes >> 10} KB"
+        rows.append([label, t_md * 1e6, t_mpi * 1e6, bus / t_md, bus / t_mpi, t_md / t_mpi, best_md * 1e6,
+                     best_mpi * 1e6, best_md / best_mpi])
+        sizes.append(nbytes)
+        md_times.append(t_md)
+        mpi_times.append(t_mpi)
+    if rank == 0:
+        print(f"all-reduce (SUM, float32) on {nproc} ranks, MPI: {MPI.Get_library_version().splitlines()[0]}")
+        print_table(["size", "md us", "mpi4py us", "md bus GB/s", "mpi4py bus GB/s", "md / mpi4py",
+                     "best md us", "best mpi4py us", "best md / mpi4py"], rows)
+        for column, name in ((5, "median"), (8, "best")):
+            big = [row[column] for row, n in zip(rows, sizes) if n >= 64 << 10]
+            if big:
+                print(f"worst {name} ratio at >= 64 KB: {max(big):.3f} "
+                      f"(target <= 1.10: {'met' if max(big) <= 1.10 else 'NOT met'})")
+        if len(sizes) >= 2:
+            for name, times in (("md.distributed", md_times), ("mpi4py", mpi_times)):
+                fit = fit_alpha_beta(sizes, times, nproc)
+                print(f"ring model fit, {name}: alpha = {fit.alpha * 1e6:.2f} us per step, "
+                      f"beta = {fit.beta / 1e9:.2f} GB/s")
+    dist.destroy_process_group()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--nproc", type=int, default=2)
+    p.add_argument("--max-mb", type=float, default=256, help="largest message in MB (default 256)")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds before the launch is killed")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        worker(int(args.max_mb * (1 << 20)))
+        return
+    from minidl.distributed.run import find_mpiexec
+    from _common import machine_header
+    print(machine_header(f"1 per rank, {args.nproc} ranks"), flush=True)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join([os.path.join(HERE, "..", "..", "python"), env.get("PYTHONPATH", "")])
+    command = [find_mpiexec(), "-n", str(args.nproc), sys.executable, os.path.abspath(__file__), "--worker",
+               "--max-mb", str(args.max_mb)]
+    raise SystemExit(subprocess.run(command, env=env, timeout=args.timeout).returncode)
+
+
+if __name__ == "__main__":
+    main()
