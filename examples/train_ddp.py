@@ -2,6 +2,7 @@
 
     mpiexec -n 2 python examples/train_ddp.py [--epochs 2] [--batch-size 32]     # 2 processes
     python -m minidl.distributed.run --nproc 2 examples/train_ddp.py              # the same, minidl's wrapper
+    mpiexec -hosts node1,node2 -n 8 python examples/train_ddp.py                  # 8 ranks on two machines
     python examples/train_ddp.py                                                  # one process
     (shared flags: --epochs --batch-size --threads --amp --no-progress --seed; see --help)
 
@@ -25,12 +26,12 @@ as one process with the defaults, 2 epochs of 204 steps of batch 32: 1.66 nats =
 from __future__ import annotations
 
 import math
-import os
 import time
 
 import numpy as np
 
 import minidl as md
+from minidl.labs import mpi_launch
 from minidl.utils.data import DataLoader, Dataset, DistributedSampler
 
 import training_flags
@@ -58,10 +59,10 @@ class CharWindows(Dataset):
 
 
 def process_group():
-    """(rank, world_size): those of the MPI job this process was started in (mpiexec, or
-    ``python -m minidl.distributed.run``, set PMI_SIZE / OMPI_COMM_WORLD_SIZE), else (0, 1)."""
-    size = int(os.environ.get("PMI_SIZE") or os.environ.get("OMPI_COMM_WORLD_SIZE") or 1)
-    if size == 1:
+    """(rank, world_size): those of the MPI job this process was started in (mpiexec, ``python
+    -m minidl.distributed.run``, ``srun --mpi=pmix``: ``minidl.labs.mpi_launch`` reads the
+    launcher's environment), else (0, 1) without touching MPI."""
+    if mpi_launch()[1] == 1:
         return 0, 1
     import minidl.distributed as dist  # deferred: only a multi-process run needs MPI (extra minidl[distributed])
     if not dist.is_initialized():

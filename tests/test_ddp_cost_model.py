@@ -1,57 +1,55 @@
-"""bench/python/ddp_model.py (issue 19 item 6): the ring all-reduce cost model and its fit.
-The measurements themselves are the benchmark's; here, the formulas and the fit."""
+"""bench/python/ddp_model.py (issue 19 item 6): the DDP step model on top of the ring all-reduce
+model of bench/python/_allreduce_model.py, and its fit. The measurements are the benchmark's."""
 import importlib.util
 import pathlib
+import sys
 
 import numpy as np
 import pytest
 
-_PATH = pathlib.Path(__file__).resolve().parent.parent / "bench" / "python" / "ddp_model.py"
+_BENCH = pathlib.Path(__file__).resolve().parent.parent / "bench" / "python"
 
 
 @pytest.fixture(scope="module")
 def model():
-    spec = importlib.util.spec_from_file_location("ddp_model", _PATH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    sys.path.insert(0, str(_BENCH))  # ddp_model imports its neighbours, as when run as a script
+    try:
+        spec = importlib.util.spec_from_file_location("ddp_model", _BENCH / "ddp_model.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(_BENCH))
     return mod
 
 
-def test_ring_allreduce_formula(model):
-    # 2 workers: each sends and receives the whole buffer once (half in reduce-scatter, half in
-    # all-gather), in 2 message steps
-    assert model.allreduce_time(2, 1e9, 1e9, 1e-6) == pytest.approx(1.0 + 2e-6)
-    # N workers: 2(N-1)/N of the bytes, 2(N-1) latencies; a single worker communicates nothing
-    assert model.allreduce_time(8, 8e6, 1e9, 5e-6) == pytest.approx(2 * 7 / 8 * 8e-3 + 14 * 5e-6)
-    assert model.allreduce_time(1, 8e6, 1e9, 5e-6) == 0.0
-    # the bandwidth term tends to 2 x bytes / bandwidth, the latency term grows linearly
-    big = model.allreduce_time(512, 1e6, 1e9, 0.0)
-    assert 2e-3 * 0.99 < big < 2e-3
-
-
 def test_step_hides_the_overlap_and_no_more(model):
-    ar = model.allreduce_time(4, 4e6, 1e9, 1e-5)
-    assert model.step_time(4, 0.1, 4e6, 1e9, 1e-5, overlap=0.0) == pytest.approx(0.1 + ar)
-    assert model.step_time(4, 0.1, 4e6, 1e9, 1e-5, overlap=ar / 2) == pytest.approx(0.1 + ar / 2)
-    assert model.step_time(4, 0.1, 4e6, 1e9, 1e-5, overlap=10 * ar) == pytest.approx(0.1)  # fully hidden
+    ring = model.AllReduceModel(alpha=1e-5, beta=1e9)
+    ar = ring.time(4e6, 4)
+    assert ar == pytest.approx(2 * 3 * 1e-5 + 2 * 3 / 4 * 4e6 / 1e9)
+    assert model.step_time(4, 0.1, 4e6, ring, overlap=0.0) == pytest.approx(0.1 + ar)
+    assert model.step_time(4, 0.1, 4e6, ring, overlap=ar / 2) == pytest.approx(0.1 + ar / 2)
+    assert model.step_time(4, 0.1, 4e6, ring, overlap=10 * ar) == pytest.approx(0.1)  # fully hidden
+    assert model.step_time(1, 0.1, 4e6, ring, overlap=0.0) == pytest.approx(0.1)      # one worker: no all-reduce
 
 
 def test_fit_recovers_alpha_and_beta(model):
     sizes = [1 << k for k in range(10, 25, 2)]
-    a, bw = 12e-6, 3e9
+    truth = model.AllReduceModel(alpha=6e-6, beta=3e9)
     rng = np.random.default_rng(0)
-    times = [(a + n / bw) * (1 + 0.02 * rng.standard_normal()) for n in sizes]  # 2% noise
-    fit_a, fit_bw = model.fit_alpha_beta(sizes, times)
-    assert fit_a == pytest.approx(a, rel=0.05) and fit_bw == pytest.approx(bw, rel=0.05)
+    times = [truth.time(n, 2) * (1 + 0.02 * rng.standard_normal()) for n in sizes]  # 2% noise
+    fit = model.fit_where_each_dominates(sizes, times, nproc=2)
+    assert fit.alpha == pytest.approx(truth.alpha, rel=0.05) and fit.beta == pytest.approx(truth.beta, rel=0.05)
+    three = model.fit_where_each_dominates(sizes, [truth.time(n, 3) for n in sizes], nproc=3)
+    assert three.alpha == pytest.approx(truth.alpha, rel=1e-6) and three.beta == pytest.approx(truth.beta, rel=1e-6)
 
 
 def test_fit_takes_the_bandwidth_from_the_large_messages(model):
-    """A busy machine slows the medium messages (MPICH's protocol switch): the slope still comes
-    from the 1-16 MiB messages that DDP's buckets are made of."""
+    """A busy machine slows the medium messages (the two ranks rarely share the cores): the slope
+    still comes from the 1-16 MiB messages that DDP's buckets are made of."""
     sizes = [1 << k for k in range(10, 25, 2)]
-    a, bw = 12e-6, 3e9
-    times = [(a + n / bw) * (3.0 if 1 << 14 <= n <= 1 << 18 else 1.0) for n in sizes]
-    fit_a, fit_bw = model.fit_alpha_beta(sizes, times)
-    assert fit_a == pytest.approx(a, rel=0.02) and fit_bw == pytest.approx(bw, rel=0.02)
-    with pytest.raises(ValueError, match="need messages of"):
-        model.fit_alpha_beta([1 << 20, 1 << 22], [1e-3, 2e-3])
+    truth = model.AllReduceModel(alpha=6e-6, beta=3e9)
+    times = [truth.time(n, 2) * (5.0 if 1 << 14 <= n <= 1 << 18 else 1.0) for n in sizes]
+    fit = model.fit_where_each_dominates(sizes, times, nproc=2)
+    assert fit.alpha == pytest.approx(truth.alpha, rel=1e-6) and fit.beta == pytest.approx(truth.beta, rel=1e-6)
+    with pytest.raises(ValueError, match="need messages of <= 4096 and >= 1048576 bytes"):
+        model.fit_where_each_dominates([1 << 20, 1 << 22], [1e-3, 2e-3])

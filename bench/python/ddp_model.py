@@ -11,9 +11,10 @@ batch 32 of 64 characters, AdamW), for N workers each computing its own batch:
 
 * compute: one training step (forward, backward, optimizer) of one worker alone, 1 thread;
 * bytes: the gradients all-reduced per step (every parameter, float32);
-* latency (alpha) and bandwidth (1 / beta): fitted to the times of md.distributed.all_reduce
-  (MPI's Allreduce, what DDP runs on each bucket) of 1 KiB .. 16 MiB at 2 processes, t(n) = a + n / bandwidth with a = 2 (N-1) latency = 2 latency (a ring of 2
-  sends one message each way per phase); the fit minimizes the relative error;
+* latency (alpha) and bandwidth (beta): fitted to the times of md.distributed.all_reduce
+  (MPI's Allreduce, what DDP runs on each bucket) of 1 KiB .. 16 MiB at 2 processes, where
+  the ring model is t(n) = 2 alpha + n / beta (``_allreduce_model.AllReduceModel``); alpha from
+  the small messages, beta from the large ones (``fit_where_each_dominates`` says why);
 * overlap: how much of the backward pass is still to run when the first gradient bucket is
   complete (DistributedDataParallel starts that bucket's all-reduce then): measured with
   post-accumulate-grad hooks (DDP's own trigger) on the buckets DDP makes (reverse order of
@@ -49,44 +50,44 @@ import time
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from _allreduce_model import AllReduceModel  # noqa: E402
 from _common import machine_header, print_table, run_child  # noqa: E402
 
 SIZES = [1 << k for k in range(10, 25, 2)]   # 1 KiB .. 16 MiB (float32 buffers)
-NETWORKS = {"25 Gbit/s Ethernet (RoCE)": (25e9 / 8, 5e-6), "200 Gbit/s InfiniBand": (200e9 / 8, 1e-6)}
+NETWORKS = {"25 Gbit/s Ethernet (RoCE)": AllReduceModel(alpha=5e-6, beta=25e9 / 8),
+            "200 Gbit/s InfiniBand": AllReduceModel(alpha=1e-6, beta=200e9 / 8)}
 WORKERS = [8, 64, 512]
 MPIEXEC_TIMEOUT_S = 300
 
 
 # --- the model ----------------------------------------------------------------------------------
 
-def allreduce_time(n: int, nbytes: float, bandwidth: float, latency: float) -> float:
-    """Ring all-reduce of ``nbytes`` over ``n`` workers: 2(n-1)/n x bytes / bandwidth + 2(n-1) x latency."""
-    if n <= 1:
-        return 0.0
-    return 2 * (n - 1) / n * nbytes / bandwidth + 2 * (n - 1) * latency
-
-
-def step_time(n: int, compute: float, nbytes: float, bandwidth: float, latency: float, overlap: float) -> float:
+def step_time(n: int, compute: float, nbytes: float, network: AllReduceModel, overlap: float) -> float:
     """compute + max(0, allreduce(n) - overlap): the communication the backward pass cannot hide."""
-    return compute + max(0.0, allreduce_time(n, nbytes, bandwidth, latency) - overlap)
+    return compute + max(0.0, network.time(nbytes, n) - overlap)
 
 
-def fit_alpha_beta(sizes, times, small: int = 4096, large: int = 1 << 20):
-    """(a, bandwidth) of t = a + n / bandwidth, each fitted where it dominates: ``a`` the median
-    of t - n / bandwidth over the messages of at most ``small`` bytes, the bandwidth by least
-    squares over the messages of at least ``large`` bytes with ``a`` fixed (a few rounds).
-    Why not one least-squares line: in absolute error the large messages set the intercept
-    (it came out negative here), in relative error the small ones set the slope (4 and 16 MiB
-    off by 80% on a busy machine); DDP's buckets are 1-25 MiB, so the slope must come from those."""
+def fit_where_each_dominates(sizes, times, nproc: int = 2, small: int = 4096, large: int = 1 << 20) -> AllReduceModel:
+    """The ring model t = 2(N-1) alpha + 2(N-1)/N x n / beta fitted to all-reduce times on
+    ``nproc`` ranks, each parameter where it dominates: alpha from the median of the messages
+    of at most ``small`` bytes (their bandwidth term subtracted), beta by least squares over the
+    messages of at least ``large`` bytes with alpha fixed (a few rounds, each correcting the other).
+
+    Why not ``_allreduce_model.fit_alpha_beta`` (least squares of the relative error over all
+    sizes): on this shared 2-core machine the 16-256 KiB messages ran 3-10x slower than the line
+    through the others (the two ranks are rarely on the cores at the same time), and that fit let
+    them set the slope: the 4 and 16 MiB times came out 80% off, and DDP's buckets are 1-25 MiB.
+    """
     pairs = sorted(zip(sizes, times))
     if not any(n <= small for n, _ in pairs) or not any(n >= large for n, _ in pairs):
         raise ValueError(f"need messages of <= {small} and >= {large} bytes, got sizes {[n for n, _ in pairs]}")
-    inverse_bandwidth = 0.0
-    for _ in range(5):  # each estimate corrects the other (a 4 KiB message's n / bandwidth is not 0)
-        a = statistics.median(t - n * inverse_bandwidth for n, t in pairs if n <= small)
-        big = [(n, t - a) for n, t in pairs if n >= large]
-        inverse_bandwidth = sum(n * t for n, t in big) / sum(n * n for n, _ in big)
-    return a, 1 / inverse_bandwidth
+    steps, share = 2 * (nproc - 1), 2 * (nproc - 1) / nproc
+    inverse_beta = 0.0
+    for _ in range(5):
+        alpha = statistics.median(t - share * n * inverse_beta for n, t in pairs if n <= small) / steps
+        big = [(share * n, t - steps * alpha) for n, t in pairs if n >= large]
+        inverse_beta = sum(x * t for x, t in big) / sum(x * x for x, _ in big)
+    return AllReduceModel(alpha=alpha, beta=1 / inverse_beta)
 
 
 # --- what runs in each MPI worker -------------------------------------------------------------
@@ -227,12 +228,12 @@ def main(argv=None) -> None:
 
     ar = run_mpi(2, "allreduce", args.repeat, args.bucket_cap_mb)
     sizes, times = zip(*sorted((int(k), t) for k, t in ar["times"].items()))  # JSON made the keys strings
-    a, bandwidth = fit_alpha_beta(sizes, times)
-    latency = a / 2
+    here = fit_where_each_dominates(sizes, times, nproc=2)
     print(f"\nall-reduce at 2 processes (md.distributed.all_reduce of float32, median, slowest rank) and the fit "
-          f"t = 2 x latency + bytes / bandwidth: latency {1e6 * latency:.1f} us, bandwidth {bandwidth / 1e9:.2f} GB/s")
+          f"t = 2 alpha + bytes / beta (alpha from <= 4 KiB, beta from >= 1 MiB): latency alpha "
+          f"{1e6 * here.alpha:.1f} us, bandwidth beta {here.beta / 1e9:.2f} GB/s")
     print_table(["bytes", "measured us", "fit us", "error %"],
-                [[n, f"{1e6 * t:.1f}", f"{1e6 * (a + n / bandwidth):.1f}", f"{100 * ((a + n / bandwidth) / t - 1):+.1f}"]
+                [[n, f"{1e6 * t:.1f}", f"{1e6 * here.time(n, 2):.1f}", f"{100 * (here.time(n, 2) / t - 1):+.1f}"]
                  for n, t in zip(sizes, times)])
 
     print("\nthe model against measured DDP steps (N processes of 1 thread each on this machine's "
@@ -246,8 +247,8 @@ def main(argv=None) -> None:
             samples[n, kind].append(run_mpi(n, kind, args.repeat, args.bucket_cap_mb)["step_s"])
     for n in (2, 3):
         compute_n, measured = (statistics.median(samples[n, kind]) for kind in ("compute", "ddp"))
-        predicted = step_time(n, compute_n, nbytes, bandwidth, latency, overlap)
-        rows.append([n, f"{1e3 * compute_n:.1f}", f"{1e3 * allreduce_time(n, nbytes, bandwidth, latency):.2f}",
+        predicted = step_time(n, compute_n, nbytes, here, overlap)
+        rows.append([n, f"{1e3 * compute_n:.1f}", f"{1e3 * here.time(nbytes, n):.2f}",
                      f"{1e3 * predicted:.1f}", f"{1e3 * measured:.1f}", f"{100 * (predicted / measured - 1):+.1f}"])
     print_table(["processes", "compute ms", "all-reduce ms", "predicted step ms", "measured DDP step ms",
                  "error %"], rows)
@@ -258,12 +259,13 @@ def main(argv=None) -> None:
           f"the network the same)")
     rows = []
     for speedup in args.speedups:
-        for name, (bw, lat) in NETWORKS.items():
+        for name, network in NETWORKS.items():
             for n in WORKERS:
                 c, o = compute / speedup, overlap / speedup
-                s = step_time(n, c, nbytes, bw, lat, o)
-                rows.append([f"{speedup:g}x", name, f"{bw / 1e9:.3g} GB/s, {1e6 * lat:g} us", n, f"{1e3 * c:.2f}",
-                             f"{1e3 * allreduce_time(n, nbytes, bw, lat):.2f}", f"{1e3 * s:.2f}", f"{100 * c / s:.1f}"])
+                s = step_time(n, c, nbytes, network, o)
+                rows.append([f"{speedup:g}x", name, f"{network.beta / 1e9:.3g} GB/s, {1e6 * network.alpha:g} us", n,
+                             f"{1e3 * c:.2f}", f"{1e3 * network.time(nbytes, n):.2f}", f"{1e3 * s:.2f}",
+                             f"{100 * c / s:.1f}"])
     print_table(["worker speed", "network", "bandwidth, latency", "workers", "compute ms", "all-reduce ms", "step ms",
                  "scaling efficiency %"], rows)
 

@@ -114,9 +114,12 @@ def run(name: str, quick: bool = False, out=None, progress: bool = True, **kwarg
 
 def mpi_launch() -> tuple:
     """``(rank, world_size)`` of the MPI launch that started this process, read from what the
-    launcher sets (``PMI_RANK``/``PMI_SIZE``: MPICH, Intel MPI; ``OMPI_COMM_WORLD_RANK``/``_SIZE``:
-    Open MPI); ``(0, 1)`` when started plainly. A lab that trains data-parallel (``large-batch``)
-    joins the launch; every lab prints from rank 0 only.
+    launcher sets: ``PMI_RANK``/``PMI_SIZE`` (MPICH's and Intel MPI's mpiexec, hence
+    ``python -m minidl.distributed.run``), ``OMPI_COMM_WORLD_RANK``/``_SIZE`` (Open MPI), and
+    Slurm's ``srun --mpi=pmix`` (``PMIX_RANK``, with ``SLURM_NTASKS`` for the size); ``(0, 1)``
+    when started plainly. It only decides whether to join a launch without starting MPI: once
+    joined, ``md.distributed`` gives the ranks. A lab or example that trains data-parallel
+    (``large-batch``, examples/train_ddp.py) joins the launch; every lab prints from rank 0 only.
 
     >>> from minidl.labs import mpi_launch
     >>> rank, world_size = mpi_launch()
@@ -124,8 +127,9 @@ def mpi_launch() -> tuple:
     True
     """
     env = os.environ
-    rank = env.get("PMI_RANK") or env.get("OMPI_COMM_WORLD_RANK") or 0
-    size = env.get("PMI_SIZE") or env.get("OMPI_COMM_WORLD_SIZE") or 1
+    rank = env.get("PMI_RANK") or env.get("OMPI_COMM_WORLD_RANK") or env.get("PMIX_RANK") or 0
+    size = env.get("PMI_SIZE") or env.get("OMPI_COMM_WORLD_SIZE") or (
+        env.get("SLURM_NTASKS") if "PMIX_RANK" in env else None) or 1
     return int(rank), int(size)
 
 
