@@ -170,7 +170,8 @@ def main(argv=None):
     md.manual_seed(args.seed)
     sample = "".join(chars[i] for i in model.generate(idx, args.sample_chars, temperature=0.8, top_k=20)[0].tolist())
     print(f"\n--- sample (temperature 0.8, top-k 20) ---\n{sample}\n---")
-    print(f"train loss (rank 0's batches, last 20 steps) {result['train_loss']:.3f}, validation loss {val_loss:.3f} nats "
+    print(f"train loss (rank 0's batches, last 20 steps) {result['train_loss']:.3f}, "
+          f"validation loss {val_loss:.3f} nats "
           f"= {val_loss / math.log(2):.3f} bits/char (uniform: {math.log(vocab):.2f} nats)")
     print(f"{steps} steps of global batch {global_batch} in {train_s:.1f} s: "
           f"{steps * global_batch * args.block / train_s:,.0f} tokens/s over {world} rank(s), "

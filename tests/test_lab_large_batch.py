@@ -90,8 +90,9 @@ def test_fixed_lr_falls_behind_and_the_recipes_help(quick):
 
 _TWO_RANK_RUN = ("import json; from minidl.labs import large_batch, mpi_launch; "
                  "r = large_batch.run(quick=True, batches=[1024, 8192], epochs=2, plot=False, progress=False); "
-                 "mpi_launch()[0] == 0 and print('RESULT', json.dumps({m: {b: [v['test_acc'], v['train_loss'], v['per_rank_batch'], "
-                 "v['accumulation'], v['world_size']] for b, v in r['runs'][m].items()} for m in r['runs']}))")
+                 "keys = ['test_acc', 'train_loss', 'per_rank_batch', 'accumulation', 'world_size']; "
+                 "mpi_launch()[0] == 0 and print('RESULT', json.dumps("
+                 "{m: {b: [v[k] for k in keys] for b, v in r['runs'][m].items()} for m in r['runs']}))")
 
 
 @pytest.mark.slow  # 7 s on 2 busy cores (pytest --durations): an MPI launch and a one-process twin

@@ -161,8 +161,16 @@ def train(data, global_batch: int, method: str, epochs: int, seed: int = 0, work
     ``workers``: ``(rank, world_size, wrap)`` where ``wrap(model)`` returns the data-parallel
     model (DistributedDataParallel); default one process, ``(0, 1, None)``. Each rank computes
     its slice of every global batch, in ``accumulation`` micro-batches of ``per_rank`` examples
-    (``split_global_batch`` with ``max_micro_batch``); the loss of each is divided by the accumulation steps so that the
-    summed gradients, averaged over the ranks, are the mean gradient over the global batch."""
+    (``split_global_batch`` with ``max_micro_batch``); the loss of each is divided by the
+    accumulation steps, so the summed gradients averaged over the ranks are the mean gradient
+    over the global batch: grad = 1/(world x accumulation) sum over ranks r and micro-batches k
+    of grad mean-loss(r, k).
+
+    >>> from minidl.labs.large_batch import shifted_digits, train
+    >>> r = train(shifted_digits(0), 4096, "lamb", epochs=1)   # 13824 // 4096 = 3 steps
+    >>> r["steps"], r["per_rank_batch"], r["accumulation"], 0 < r["test_acc"] <= 1
+    (3, 512, 8, True)
+    """
     rank, world, wrap = workers or (0, 1, None)
     x_train, y_train, x_test, y_test = data
     per_rank, accumulation = split_global_batch(global_batch, world, max_micro_batch)
@@ -240,7 +248,10 @@ def _largest_batch_within(res, method, batches, reference, tolerance):
 
 
 def conclusion(res, batches) -> str:
-    """The sentences the numbers of ``res`` (method -> batch -> mean result) support."""
+    """The sentences the numbers of ``res`` (method -> batch -> mean result, as ``run`` returns
+    in ``"runs"``) support: up to which batch each method stays within 2 points of fixed-lr SGD
+    at the smallest batch, the best method at the largest batch, and how the linear rule's steps
+    to TARGET_ACC fall with the batch. Example with ``run``'s."""
     reference = res["sgd"][batches[0]]["test_acc"]
     tol = 0.02
     held = {m: _largest_batch_within(res, m, batches, reference, tol) for m in METHODS}
@@ -254,9 +265,10 @@ def conclusion(res, batches) -> str:
     if len(reached) >= 2:
         lo, fastest = batches[0], min(reached, key=reached.get)
         if lo in reached and fastest != lo:
+            fewer = reached[lo] / reached[fastest]
             parts.append(f"With the linear rule the steps to {100 * TARGET_ACC:.0f}% fall from {reached[lo]:.0f} at "
-                         f"batch {lo} to {reached[fastest]:.0f} at batch {fastest} ({reached[lo] / reached[fastest]:.1f}x "
-                         f"fewer for a {fastest // lo}x larger batch)")
+                         f"batch {lo} to {reached[fastest]:.0f} at batch {fastest} ({fewer:.1f}x fewer for a "
+                         f"{fastest // lo}x larger batch)")
     return ". ".join(parts) + "."
 
 
@@ -264,7 +276,17 @@ def run(quick: bool = False, out: str = ".", seed: int = 0, epochs: int | None =
         batches=None, plot: bool = True, progress: bool = True) -> dict:
     """Train the digits MLP at every global batch of ``batches`` with the three recipes; print
     the table and the conclusion (rank 0), save ``<out>/large-batch.png`` and return
-    ``{"runs": {method: {batch: result}}, "conclusion": str, ...}`` (results averaged over seeds)."""
+    ``{"runs": {method: {batch: result}}, "conclusion": str, ...}`` (results averaged over seeds).
+
+    >>> from minidl.labs.large_batch import conclusion, run
+    >>> res = run(batches=[2048, 4096], epochs=1, seeds=1, plot=False, progress=False)  # doctest: +ELLIPSIS
+    Digits MLP 64-128-10, 1 epochs of 13824 shifted digits for every run, seed 0, 1 process(es)
+    ...
+    >>> sorted(res["runs"]), res["runs"]["sgd"][4096]["steps"]
+    (['lamb', 'linear', 'sgd'], 3)
+    >>> conclusion(res["runs"], [2048, 4096])  # doctest: +ELLIPSIS
+    "Within 2 points of batch 2048's ...% test accuracy, fixed-lr SGD holds up to batch ..."
+    """
     rank, world, wrap = _workers()
     epochs = epochs or (EPOCHS_QUICK if quick else EPOCHS_FULL)
     batches = list(batches or (BATCHES_QUICK if quick else BATCHES_FULL))
