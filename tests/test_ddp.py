@@ -1,19 +1,26 @@
 """DistributedDataParallel, SyncBatchNorm, ZeroRedundancyOptimizer and checkpoint/resume (issue 19).
 
 The multi-process checks live in tests/mpi_workers/ddp_worker.py; one MPI launch with 2 ranks
-runs all of them and one with 3 ranks the equivalence checks (an odd world size: uneven ZeRO
-shards, SyncBatchNorm over three counts); each check is reported here as its own test. The
+runs most of them and one with 3 ranks the equivalence checks (an odd world size: uneven ZeRO
+shards, SyncBatchNorm over three counts) and a sub-group; each check is reported here as its
+own test. One more launch runs the equivalence checks across two network namespaces (TCP over
+a veth pair; skipped where namespaces cannot be made), and tests/mpi_workers/ddp_torch_program.py
+runs on PyTorch DDP (gloo) and unchanged on minidl, printing the same losses. The
 single-process tests below need no launcher (a process group of one rank).
 """
 from __future__ import annotations
 
 import json
 import os
+import re
+import socket
+import subprocess
+import sys
 
 import pytest
 
 import minidl as md
-from _mpi_launch import WORKERS, run_worker
+from _mpi_launch import WORKERS, mpi_env, run_worker
 from _mpi_netns import two_hosts  # noqa: F401  (a fixture)
 from conftest import require
 
@@ -94,6 +101,43 @@ def test_ddp_equivalence_across_two_hosts_over_tcp(two_hosts, tmp_path):  # noqa
     sent, received = two_hosts.veth_bytes()
     # the overlap check alone all-reduces 3 MB (three 512 x 512 float32 weights): over the link
     assert sent - sent_before > 3_000_000 and received - received_before > 3_000_000, (sent, received)
+
+
+def _run_on_pytorch(script, n: int, timeout: float) -> str:
+    """``script`` on n PyTorch processes (gloo, env://); what rank 0 printed."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    procs = [subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, env=mpi_env(RANK=str(r), WORLD_SIZE=str(n), MASTER_ADDR="127.0.0.1",
+                                                     MASTER_PORT=port))
+             for r in range(n)]
+    try:
+        outs = [p.communicate(timeout=timeout)[0] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    for p, out in zip(procs, outs):
+        assert p.returncode == 0, out[-3000:]
+    return outs[0]
+
+
+@pytest.mark.slow  # two launches of 2 processes: 6-12 s on 2 busy cores
+def test_a_pytorch_ddp_program_gives_pytorchs_losses_on_minidl():
+    """tests/mpi_workers/ddp_torch_program.py (DDP, no_sync accumulation, ZeRO AdamW,
+    DistributedSampler) on PyTorch DDP over gloo and, unchanged, on minidl over MPI."""
+    require("torch")
+    theirs = _run_on_pytorch(WORKERS / "ddp_torch_program.py", 2, TIMEOUT_S)
+    ours, _ = run_worker("ddp_torch_program.py", 2, timeout=TIMEOUT_S, torch=True)
+    assert ours.returncode == 0, ours.stdout[-4000:]
+    pattern = r"step (\d+) loss ([0-9.]+)"
+    want, got = re.findall(pattern, theirs), re.findall(pattern, ours.stdout)
+    assert len(want) == 6 and [s for s, _ in got] == [s for s, _ in want], (theirs, ours.stdout)
+    for (step, a), (_, b) in zip(got, want):
+        assert float(a) == pytest.approx(float(b), rel=1e-4), f"step {step}: minidl {a}, PyTorch {b}"
+    assert "library minidl" in ours.stdout and "library torch" in theirs
+    weights = [float(re.search(r"weights ([0-9.]+)", out).group(1)) for out in (ours.stdout, theirs)]
+    assert weights[0] == pytest.approx(weights[1], rel=1e-4)
 
 
 def test_worker_lists_every_check():

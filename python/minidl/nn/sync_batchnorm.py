@@ -17,6 +17,8 @@ Backward (xhat = (x - mean) invstd): the two per-channel sums of dx are all-redu
     dx = invstd weight (dy - S1 / n - xhat S2 / n),  dweight = sum_local dy xhat,  dbias = sum_local dy
 (dweight and dbias stay local: DistributedDataParallel averages them with the other gradients.)
 In eval mode, or without an initialised process group of more than one rank, it is BatchNorm.
+Where PyTorch differs: its SyncBatchNorm refuses CPU tensors ("SyncBatchNorm expected input
+tensor to be on GPU ..."); minidl's is a CPU implementation over MPI.
 """
 from __future__ import annotations
 
@@ -65,10 +67,13 @@ class SyncBatchNormBackward(Node):
 def _global_statistics(x: np.ndarray, group):
     """(count n, mean (C,), biased var (C,)) over the channel-1 values of every rank, float64."""
     C = x.shape[1]
-    rows = np.moveaxis(x, 1, 0).reshape(C, -1)
-    n_local = rows.shape[1]
-    mean_local = rows.mean(axis=1, dtype=np.float64) if n_local else np.zeros(C)
-    m2_local = ((rows - mean_local[:, None]) ** 2).sum(axis=1, dtype=np.float64)
+    n_local = x.size // C if C else 0
+    if n_local:  # the C++ reductions (two-pass variance) of the compute dtype, widened for the combine
+        dims = (0,) + tuple(range(2, x.ndim))
+        mean_local = A.reduce(A.R_SUM, x, dims, False, 1.0 / n_local).astype(np.float64)
+        m2_local = A.variance(x, dims, False, 0.0).astype(np.float64) * n_local
+    else:
+        mean_local = m2_local = np.zeros(C)
     mine = np.concatenate([[float(n_local)], mean_local, m2_local])
     world = dist.get_world_size(group)
     everyone = np.zeros(world * mine.size)

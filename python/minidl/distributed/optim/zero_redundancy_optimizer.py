@@ -98,19 +98,8 @@ class ZeroRedundancyOptimizer(Optimizer):
                 per_rank[r].append({**group, "params": shares[r]})
         return per_rank
 
-    def params_of_rank(self, rank: int) -> list:
-        """The parameters ``rank`` owns (steps and broadcasts), in its groups' order.
-
-        >>> import minidl as md
-        >>> import minidl.distributed as dist
-        >>> from minidl.distributed.optim import ZeroRedundancyOptimizer
-        >>> dist.init_process_group("mpi")
-        >>> a, b = md.nn.Parameter(md.zeros(2)), md.nn.Parameter(md.zeros(5))
-        >>> opt = ZeroRedundancyOptimizer([a, b], md.optim.Adam, lr=0.1)
-        >>> [p.numel() for p in opt.params_of_rank(0)]       # one rank owns all, largest first
-        [5, 2]
-        >>> dist.destroy_process_group()
-        """
+    def _params_of_rank(self, rank: int) -> list:
+        """The parameters ``rank`` owns (steps and broadcasts), in its groups' order."""
         return [p for g in self._per_rank_groups[rank] for p in g["params"]]
 
     def step(self, closure=None):
@@ -120,7 +109,7 @@ class ZeroRedundancyOptimizer(Optimizer):
         _copy_hyperparameters(self.param_groups, self._per_rank_groups[self.rank], self.optim.param_groups)
         loss = self.optim.step(closure)
         for r in range(self.world_size):
-            owned = self.params_of_rank(r)
+            owned = self._params_of_rank(r)
             if owned:
                 broadcast_coalesced(owned, self._global_ranks[r], self.process_group)
         return loss
@@ -167,7 +156,7 @@ class ZeroRedundancyOptimizer(Optimizer):
             p = self._all_params[int(i)]
             if self._param_to_rank[id(p)] == self.rank:
                 owned[p] = s
-        local_index = {id(p): i for i, p in enumerate(self.params_of_rank(self.rank))}
+        local_index = {id(p): i for i, p in enumerate(self._params_of_rank(self.rank))}
         local = {"state": {local_index[id(p)]: s for p, s in owned.items()},
                  "param_groups": [{**g, "params": [local_index[id(p)] for p in mine["params"]]}
                                   for g, mine in zip(self.optim.state_dict()["param_groups"],

@@ -42,9 +42,10 @@ class DistributedDataParallel(Module):
 
     At construction: the parameter shapes are compared across ranks (a RuntimeError names the
     first parameter that differs and its shape on each rank), then every parameter and buffer
-    gets the values of the group's rank 0 (``init_sync=True``). Gradients: buckets of about ``bucket_cap_mb``
-    MB (default None: 25, with a first bucket of 1 MB, as PyTorch), in reverse order of registration,
-    each all-reduced asynchronously as soon as its last gradient is accumulated; all are
+    gets the values of the group's rank 0 (``init_sync=True``). Gradients: buckets of about
+    ``bucket_cap_mb`` MB (default None: 25, with a first bucket of 1 MB, as PyTorch), in reverse
+    order of registration, each all-reduced asynchronously as soon as its last gradient is
+    accumulated (``reducer.py``); all are
     waited for before ``backward()`` returns, which leaves in every ``p.grad``
     (1 / world_size) * sum over ranks of the rank's gradient. Shapes: whatever ``module``
     takes and returns; the batch dimension is each rank's own share.
