@@ -22,7 +22,7 @@ def _worker_passed(result, nproc):
     assert result.returncode == 0, result.stdout
     done = re.findall(r"DONE (\d+) (\d+)", result.stdout)
     assert len(done) == nproc and all(failed == "0" for _, failed in done), result.stdout
-    assert int(done[0][0]) >= 12, result.stdout  # every check ran
+    assert int(done[0][0]) >= 13, result.stdout  # every check ran
 
 
 @pytest.mark.slow  # an MPI launch: 1.5-7 s on 2 busy cores
@@ -74,8 +74,10 @@ def world_of_one():
 def test_a_collective_before_init_process_group_raises_pytorchs_message():
     assert not dist.is_initialized()
     message = "Default process group has not been initialized, please make sure to call init_process_group."
+    from minidl.utils.data import DistributedSampler
     for call in (lambda: dist.all_reduce(md.ones(2)), dist.get_rank, dist.get_world_size, dist.barrier,
-                 lambda: dist.new_group([0]), lambda: dist.broadcast(md.ones(2), 0)):
+                 lambda: dist.new_group([0]), lambda: dist.broadcast(md.ones(2), 0),
+                 lambda: DistributedSampler(range(4))):
         with pytest.raises(ValueError, match=re.escape(message)):
             call()
 
@@ -115,6 +117,12 @@ def test_async_handle_of_a_world_of_one(world_of_one):
     work = dist.all_reduce(x, op=dist.ReduceOp.AVG, async_op=True)
     assert isinstance(work, dist.Work) and work.wait() is True and work.is_completed() and work.is_success()
     assert work.exception() is None and work.result()[0] is x and x.tolist() == [0., 1., 2., 3., 4.]
+
+
+def test_avg_of_an_integer_or_bool_tensor_raises_pytorchs_error(world_of_one):
+    for x, kind in ((md.tensor([1, 2]), "Long"), (md.tensor([True]), "Bool")):
+        with pytest.raises(RuntimeError, match=f"result type Float can't be cast to the desired output type {kind}"):
+            dist.all_reduce(x, op=dist.ReduceOp.AVG)
 
 
 def test_a_read_only_view_is_refused(world_of_one):

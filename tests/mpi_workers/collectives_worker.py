@@ -111,8 +111,8 @@ def all_reduce_async_and_int_avg(rank, size):
     expect_equal(y.numpy(), reference("MAX", [data(r, 5, "bfloat16") for r in range(size)], "bfloat16"), "async bf16")
     try:
         dist.all_reduce(md.ones(2, dtype=md.int64), op=dist.ReduceOp.AVG)
-    except ValueError as e:
-        assert "ReduceOp.AVG needs a floating-point tensor" in str(e), e
+    except RuntimeError as e:
+        assert "ReduceOp.AVG needs a floating-point tensor: result type Float can't be cast" in str(e), e
     else:
         raise AssertionError("AVG on int64 did not raise")
 
@@ -258,6 +258,16 @@ def objects_and_rank_helpers(rank, size):
         dist.all_gather_object(pair, rank, group=group)
         assert pair == [0, size - 1], pair
     assert dist.get_process_group_ranks(None) == list(range(size))
+
+
+@check
+def distributed_sampler_reads_the_process_group(rank, size):
+    from minidl.utils.data import DistributedSampler
+    mine = list(DistributedSampler(range(10), shuffle=False))
+    assert mine == list(DistributedSampler(range(10), num_replicas=size, rank=rank, shuffle=False)), mine
+    everyone = [None] * size
+    dist.all_gather_object(everyone, list(DistributedSampler(range(10), seed=3)))
+    assert sorted(set(i for part in everyone for i in part)) == list(range(10)), everyone  # together: all of it
 
 
 def expect_error(kind, text, call):

@@ -100,12 +100,13 @@ def mpi_op(MPI, op, array: np.ndarray, collective: str):
     if not isinstance(op, RedOpType):
         raise TypeError(f"{collective}: op must be a md.distributed.ReduceOp (SUM, AVG, PRODUCT, MIN, MAX), got {op!r}")
     if array.dtype == np.bool_:
-        if op is RedOpType.AVG:
-            raise ValueError(f"{collective}: ReduceOp.AVG needs a floating-point tensor, got a bool one")
+        if op is RedOpType.AVG:  # PyTorch's error (its division makes a float result)
+            raise RuntimeError(f"{collective}: ReduceOp.AVG needs a floating-point tensor: result type Float "
+                               "can't be cast to the desired output type Bool")
         name = _BOOL_OP_NAMES[op]
     elif op is RedOpType.AVG and array.dtype.kind not in "fV":
-        raise ValueError(f"{collective}: ReduceOp.AVG needs a floating-point tensor (an integer average would "
-                         f"have to be rounded), got {array.dtype.name}")
+        raise RuntimeError(f"{collective}: ReduceOp.AVG needs a floating-point tensor: result type Float can't be "
+                           "cast to the desired output type Long")
     else:
         name = _OP_NAMES[op]
     found = _cache[key] = getattr(MPI, name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from ... import distributed as dist
 from ._utils.rng import randperm, seeded_generator
 from .sampler import Sampler
 
@@ -20,10 +21,10 @@ class DistributedSampler(Sampler):
        ceil((n - num_replicas) / num_replicas) * num_replicas;
     3. rank r takes indices[r :: num_replicas] (len = total / num_replicas).
 
-    Call ``set_epoch(epoch)`` before each epoch for a new order. Where minidl differs from
-    PyTorch: minidl has no ``torch.distributed``, so ``num_replicas`` and ``rank`` must be
-    given (PyTorch reads them from the process group); and the order comes from minidl's
-    generator, so it differs from PyTorch's numbers.
+    Call ``set_epoch(epoch)`` before each epoch for a new order. ``num_replicas`` and ``rank``
+    left out come from the default process group (``md.distributed.get_world_size()`` and
+    ``get_rank()``, after ``init_process_group``), as in PyTorch. Where minidl differs: the order
+    comes from minidl's generator, so it differs from PyTorch's numbers.
 
     >>> from minidl.utils.data import DistributedSampler
     >>> [list(DistributedSampler(range(5), num_replicas=2, rank=r, shuffle=False)) for r in (0, 1)]
@@ -36,8 +37,11 @@ class DistributedSampler(Sampler):
     def __init__(self, dataset, num_replicas=None, rank=None, shuffle: bool = True, seed: int = 0,
                  drop_last: bool = False):
         if num_replicas is None or rank is None:
-            raise RuntimeError("Requires distributed package to be available (minidl has no torch.distributed: "
-                               "pass num_replicas= and rank= explicitly)")
+            if not dist.is_available():
+                raise RuntimeError('Requires distributed package to be available (pip install "minidl[distributed]", '
+                                   "or pass num_replicas= and rank=)")
+            num_replicas = dist.get_world_size() if num_replicas is None else num_replicas
+            rank = dist.get_rank() if rank is None else rank
         if rank >= num_replicas or rank < 0:
             raise ValueError(f"Invalid rank {rank}, rank should be in the interval [0, {num_replicas - 1}]")
         self.dataset, self.num_replicas, self.rank = dataset, num_replicas, rank
