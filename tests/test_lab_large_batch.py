@@ -60,6 +60,7 @@ def test_accumulation_gives_the_same_training_as_one_big_batch():
     assert four["test_acc"] == pytest.approx(one["test_acc"], abs=1 / 261 + 1e-9)
 
 
+@pytest.mark.slow  # the quick lab run they share: 4-7 s on 2 busy cores (pytest --durations)
 def test_every_run_sees_the_same_number_of_examples(quick):
     res, _ = quick
     assert res["batches"] == [64, 1024, 8192] and res["epochs"] == 8 and res["n_train"] == 13824
@@ -71,6 +72,7 @@ def test_every_run_sees_the_same_number_of_examples(quick):
     assert res["runs"]["lamb"][8192]["lr"] == pytest.approx(0.003 * (8192 / 64) ** 0.5)
 
 
+@pytest.mark.slow  # the quick lab run they share: 4-7 s on 2 busy cores (pytest --durations)
 def test_fixed_lr_falls_behind_and_the_recipes_help(quick):
     res, printed = quick
     r = res["runs"]
