@@ -159,6 +159,8 @@ def main():
     print_table(["library", "ms/step 1 proc", "ms/step 2 procs", "img/s 1 proc", "img/s 2 procs",
                  "scaling efficiency"], rows)
     print(f"efficiency minidl / PyTorch DDP: {eff['minidl'] / eff['torch']:.2f} (target: >= 1)")
+    for (lib, n), ts in times.items():  # the spread says how much the machine's load moved the medians
+        print(f"  runs {lib} {n} proc: " + " ".join(f"{t * 1e3:.0f}" for t in ts) + " ms/step")
 
 
 if __name__ == "__main__":

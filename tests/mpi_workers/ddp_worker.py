@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import traceback
@@ -311,8 +312,9 @@ def check_checkpoint_resume():
     """Rank 0 saves model, optimizer and step; barrier; every rank loads and goes on: the same
     parameters as a run that never stopped (SGD momentum and a ZeRO Adam state both resumed)."""
     world = dist.get_world_size()
-    path_holder = [tempfile.mkdtemp(prefix="ddp_ckpt_") if dist.get_rank() == 0 else ""]
-    path = _broadcast_path(path_holder[0])
+    holder = [tempfile.mkdtemp(prefix="ddp_ckpt_") if dist.get_rank() == 0 else None]
+    dist.broadcast_object_list(holder, src=0)  # rank 0's folder
+    path = holder[0]
 
     def build(seed):
         model = DDP(sync_net(seed))
@@ -336,6 +338,9 @@ def check_checkpoint_resume():
     dist.barrier()  # the file is complete before any rank reads it
     resumed = build(300 + dist.get_rank())  # other initial weights: all must come from the checkpoint
     ckpt = md.load(os.path.join(path, "ckpt.pt"))
+    dist.barrier()  # every rank has read it
+    if dist.get_rank() == 0:
+        shutil.rmtree(path)
     resumed[0].load_state_dict(ckpt["model"])
     resumed[1].load_state_dict(ckpt["sgd"])
     resumed[2].load_state_dict(ckpt["zero"])
@@ -343,15 +348,6 @@ def check_checkpoint_resume():
     straight = build(200 + dist.get_rank())
     train(*straight, range(4))
     assert_same_params(resumed[0].module, straight[0].module, what="resumed")
-
-
-def _broadcast_path(path: str) -> str:
-    data = np.zeros(256, dtype=np.int64)
-    raw = path.encode()
-    data[:len(raw)] = np.frombuffer(raw, dtype=np.uint8)
-    t = md.from_numpy(data)
-    dist.broadcast(t, src=0)
-    return bytes(t.numpy().astype(np.uint8)).rstrip(b"\0").decode()
 
 
 CHECKS = {name[len("check_"):]: fn for name, fn in sorted(globals().items()) if name.startswith("check_")}

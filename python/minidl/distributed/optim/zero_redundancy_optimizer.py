@@ -16,8 +16,6 @@ largest to the smallest go to the rank with the fewest elements so far.
 """
 from __future__ import annotations
 
-import pickle
-
 import numpy as np
 
 from ... import distributed as dist
@@ -116,13 +114,15 @@ class ZeroRedundancyOptimizer(Optimizer):
 
     def consolidate_state_dict(self, to: int = 0) -> None:
         """Collective: rank ``to`` receives every rank's local optimizer state (tensors as
-        buffers, one coalesced broadcast per rank; the rest as a small pickled skeleton), for
-        ``state_dict()`` to assemble there."""
+        buffers, one coalesced broadcast per rank; the rest, a small skeleton of keys, shapes
+        and hyper-parameters, by ``broadcast_object_list``), for ``state_dict()`` to assemble there."""
         self._all_state_dicts = []
         for r in range(self.world_size):
             local = self.optim.state_dict() if r == self.rank else None
             skeleton, tensors = _split_tensors(local) if local is not None else (None, [])
-            skeleton = _broadcast_object(skeleton, self._global_ranks[r], self.process_group)
+            holder = [skeleton]
+            dist.broadcast_object_list(holder, src=self._global_ranks[r], group=self.process_group)
+            skeleton = holder[0]
             if r != self.rank:
                 tensors = [Tensor._wrap(np.empty(shape, dtype=dt)) for shape, dt in skeleton["tensors"]]
             if tensors:
@@ -199,17 +199,3 @@ def _join_tensors(skeleton, tensors):
     state = {i: {k: (tensors[v[1]] if isinstance(v, tuple) and len(v) == 2 and v[0] == "__tensor__" else v)
                  for k, v in s.items()} for i, s in skeleton["state"].items()}
     return {"state": state, "param_groups": skeleton["param_groups"]}
-
-
-def _broadcast_object(obj, src, group):
-    """``obj`` from rank ``src`` on every rank: its pickle's length, then its bytes (packed in
-    int64 words, a dtype md.distributed sends), as buffers. Only small metadata travels this
-    way; tensor data goes as buffers of its own dtype."""
-    raw = pickle.dumps(obj) if dist.get_rank() == src else b""
-    size = Tensor._wrap(np.array([len(raw)], dtype=np.int64))
-    dist.broadcast(size, src=src, group=group)
-    n = int(size._data[0])
-    words = np.zeros((n + 7) // 8, dtype=np.int64)
-    words.view(np.uint8)[:len(raw)] = np.frombuffer(raw, dtype=np.uint8)
-    dist.broadcast(Tensor._wrap(words), src=src, group=group)
-    return obj if raw else pickle.loads(words.view(np.uint8)[:n].tobytes())
