@@ -40,7 +40,7 @@ two processes: each rank wraps the model in DistributedDataParallel and computes
 every global batch in micro-batches of at most 512, all-reduced once per step (``no_sync`` on
 all but the last micro-batch); rank 0 prints the table and saves the figure. The numbers are
 those of one process up to the order of float32 sums: measured in full mode (238 s wall at
-load average ~7), the same conclusion, every accuracy within 0.5 point of the one-process run
+load average ~7), the same conclusion, every accuracy within 0.8 point of the one-process run
 but the diverging linear-rule run at 8192 (71.5% vs 67.2%).
 """
 from __future__ import annotations
