@@ -3,6 +3,7 @@ hang fails the test instead of the CI run. MPI start-up costs ~0.3 s per launch 
 so each test file launches a worker script that runs many checks (tests/mpi_workers/)."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import pathlib
 import subprocess
@@ -14,11 +15,13 @@ import pytest
 from conftest import require
 
 WORKERS = pathlib.Path(__file__).resolve().parent / "mpi_workers"
-PYTHON_DIR = pathlib.Path(__file__).resolve().parent.parent / "python"
+# the folder holding the minidl this test process imports (site-packages in CI, python/ in a
+# checkout built in place): the ranks must import the same one
+PYTHON_DIR = pathlib.Path(importlib.util.find_spec("minidl").origin).parent.parent
 
 
 def mpi_env(**extra) -> dict:
-    """The environment of the ranks: minidl importable (a source checkout too), one thread each."""
+    """The environment of the ranks: this process's minidl importable, one thread each."""
     env = dict(os.environ, OMP_NUM_THREADS="1", **extra)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PYTHON_DIR), env.get("PYTHONPATH", "")) if p)
     return env

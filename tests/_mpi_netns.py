@@ -14,10 +14,12 @@ its own hostname (a UTS namespace: MPICH tells hosts apart by name), joined by a
 ``ssh B cmd`` would, runs ``cmd`` in B (``ip netns exec B``); the proxy connects back to mpiexec
 at 10.213.0.1. Ranks are placed A, B, A, B... in blocks (``-hosts A:k,B:m``).
 
-UCX (MPICH's default network module here) sees one kernel (the same boot id) behind both
-namespaces and would move the data through shared memory / cross-memory attach, the veth idle
-(measured: 16 MB all-reduced, 16 kB on the veth); ``UCX_TLS=tcp,self`` makes it use TCP, as it
-would between two machines without InfiniBand (then the veth carries the 16 MB).
+The network module: MPICH's default here, UCX, sees one kernel (the same boot id) behind both
+namespaces and moves the data through shared memory / cross-memory attach, the veth idle
+(measured: 16 MB all-reduced, 16 kB on the veth). Restricted to TCP (``UCX_TLS=tcp,self``) it
+used the veth but hung in 3 of 6 launches of the collectives checks on this machine; MPICH's other
+module, libfabric (``MPIR_CVAR_CH4_NETMOD=ofi``) with its TCP provider (``FI_PROVIDER=tcp``),
+passed 16 of 16 and carries the data over the veth: NETWORK_ENV, what ``run`` sets.
 
 Creating namespaces needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN), ``ip`` (iproute2) and
 ``unshare`` (util-linux); without them the fixture skips and says which is missing.
@@ -36,6 +38,7 @@ import pytest
 from _mpi_launch import launch, mpi_env, mpiexec
 
 SUBNET = "10.213.0"
+NETWORK_ENV = {"MPIR_CVAR_CH4_NETMOD": "ofi", "FI_PROVIDER": "tcp"}
 _serial = itertools.count()
 
 # Hydra calls it as ``ssh`` ([options] host command): skip the options, enter the host's namespace
@@ -110,11 +113,12 @@ class TwoHosts:
                 "-hosts", hosts, "-n", str(nproc), sys.executable, str(script), *map(str, args)]
 
     def run(self, script, nproc: int = 2, args=(), timeout: float = 120, **env):
-        """Run ``script`` on ``nproc`` ranks across the two hosts (at least one on each); the
-        CompletedProcess (stdout and stderr together). A hang fails the test after ``timeout``."""
+        """Run ``script`` on ``nproc`` ranks across the two hosts (at least one on each), with
+        NETWORK_ENV and ``env`` added to the environment; the CompletedProcess (stdout and stderr
+        together). A hang fails the test after ``timeout``."""
         if nproc < 2:
             raise ValueError(f"two hosts need at least 2 ranks, got {nproc}")
-        result, _ = launch(self.command(script, nproc, args), timeout, mpi_env(UCX_TLS="tcp,self", **env))
+        result, _ = launch(self.command(script, nproc, args), timeout, mpi_env(**{**NETWORK_ENV, **env}))
         return result
 
 

@@ -54,6 +54,8 @@ TINY_RUNS = {
                                     "--eval-every", "0", "--sample-chars", "5"]),
     "train_char_gpt": ("--steps", ["--steps", "3", "--block", "16", "--layers", "1", "--d-model", "32",
                                    "--sample-chars", "5"]),
+    "train_ddp": ("--epochs", ["--epochs", "1", "--train-chars", "3000", "--block", "16", "--layers", "1",
+                               "--d-model", "32", "--sample-chars", "5"]),
     "train_seq2seq": ("--steps", ["--steps", "3", "--max-len", "5", "--eval", "20"]),
     "train_text_classifier": ("--steps", ["--steps", "3", "--test", "50"]),
 }

@@ -102,7 +102,8 @@ def main() -> None:
     from _common import machine_header
     print(machine_header(f"1 per rank, {args.nproc} ranks"), flush=True)
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    env["PYTHONPATH"] = os.pathsep.join([os.path.join(HERE, "..", "..", "python"), env.get("PYTHONPATH", "")])
+    import minidl  # the ranks import the same minidl as this process (a checkout's python/, or site-packages)
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(minidl.__file__)), env.get("PYTHONPATH", "")])
     command = [find_mpiexec(), "-n", str(args.nproc), sys.executable, os.path.abspath(__file__), "--worker",
                "--max-mb", str(args.max_mb)]
     raise SystemExit(subprocess.run(command, env=env, timeout=args.timeout).returncode)

@@ -25,6 +25,7 @@ LABS = {
     "bias-variance": "minidl.labs.bias_variance",
     "schedules": "minidl.labs.schedules",
     "batch-size": "minidl.labs.batch_size",
+    "large-batch": "minidl.labs.large_batch",
     "why-conv": "minidl.labs.why_conv",
     "resnet": "minidl.labs.resnet",
     "transfer": "minidl.labs.transfer",
@@ -47,6 +48,7 @@ RUNTIMES = {
     "bias-variance": (4, 18),
     "schedules": (2, 2),
     "batch-size": (2, 3),
+    "large-batch": (4, 27),
     "why-conv": (4, 7),
     "resnet": (5, 19),
     "transfer": (40, 900),   # measured on 1 thread with other jobs running: an idle machine is faster
@@ -104,9 +106,31 @@ def run(name: str, quick: bool = False, out=None, progress: bool = True, **kwarg
     out = os.getcwd() if out is None else os.fspath(out)
     os.makedirs(out, exist_ok=True)
     mode = "quick" if quick else "full"
-    print(f"lab {name} ({mode} mode, expected ~{_duration(RUNTIMES[name][0 if quick else 1])} on 2 idle cores, "
-          f"longer on a busy machine): {describe(name)}", flush=True)
+    if mpi_launch()[0] == 0:  # under mpiexec, rank 0 alone speaks
+        print(f"lab {name} ({mode} mode, expected ~{_duration(RUNTIMES[name][0 if quick else 1])} on 2 idle cores, "
+              f"longer on a busy machine): {describe(name)}", flush=True)
     return mod.run(quick=quick, out=out, progress=progress, **kwargs)
+
+
+def mpi_launch() -> tuple:
+    """``(rank, world_size)`` of the MPI launch that started this process, read from what the
+    launcher sets: ``PMI_RANK``/``PMI_SIZE`` (MPICH's and Intel MPI's mpiexec, hence
+    ``python -m minidl.distributed.run``), ``OMPI_COMM_WORLD_RANK``/``_SIZE`` (Open MPI), and
+    Slurm's ``srun --mpi=pmix`` (``PMIX_RANK``, with ``SLURM_NTASKS`` for the size); ``(0, 1)``
+    when started plainly. It only decides whether to join a launch without starting MPI: once
+    joined, ``md.distributed`` gives the ranks. A lab or example that trains data-parallel
+    (``large-batch``, examples/train_ddp.py) joins the launch; every lab prints from rank 0 only.
+
+    >>> from minidl.labs import mpi_launch
+    >>> rank, world_size = mpi_launch()
+    >>> 0 <= rank < world_size
+    True
+    """
+    env = os.environ
+    rank = env.get("PMI_RANK") or env.get("OMPI_COMM_WORLD_RANK") or env.get("PMIX_RANK") or 0
+    size = env.get("PMI_SIZE") or env.get("OMPI_COMM_WORLD_SIZE") or (
+        env.get("SLURM_NTASKS") if "PMIX_RANK" in env else None) or 1
+    return int(rank), int(size)
 
 
 def bar(iterable=None, total=None, desc: str = "", unit: str = "it", enabled: bool = True):
