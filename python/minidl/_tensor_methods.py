@@ -227,7 +227,7 @@ T.relu_ = lambda self: F.relu(self, inplace=True)
 def _tensor_init(self, data=None, *, requires_grad=False):
     # torch.Tensor(data) is the legacy constructor: the default float dtype whatever the data
     src = creation.tensor(data if data is not None else [], dtype=get_default_dtype(), requires_grad=requires_grad)
-    for name in Tensor.__slots__[:-3]:  # the fields _wrap sets (not _post_accumulate_grad_hooks, _view_of, __weakref__)
+    for name in Tensor._COPIED_FIELDS:
         setattr(self, name, getattr(src, name))
 
 

@@ -136,6 +136,9 @@ class Tensor(DtypeShortcuts):
     # getattr by the engine, on leaves), for the same reason.
     __slots__ = ("_data", "_rg", "_grad", "_node", "_out_idx", "_accum", "_retains", "_hooks",
                  "_post_accumulate_grad_hooks", "_view_of", "__weakref__")
+    # the fields _wrap sets, which a copy (and Tensor(data)) takes over: not the optional ones
+    # above (a copy owns its memory, and the hooks belong to the original) nor __weakref__
+    _COPIED_FIELDS = tuple(n for n in __slots__ if n not in ("_post_accumulate_grad_hooks", "_view_of", "__weakref__"))
     __array_priority__ = 1000  # make ndarray (op) Tensor defer to Tensor's reflected ops
 
     # Tensor(data) (__init__), to() and backward() call layers above this module (ops.creation,
@@ -424,7 +427,7 @@ class Tensor(DtypeShortcuts):
     def __getstate__(self):
         """For copy/deepcopy: every field but ``_view_of`` (a copy owns its memory: no view) and the
         post-accumulate hooks (they belong to the original: DistributedDataParallel's reducer)."""
-        return getattr(self, "__dict__", None) or None, {name: getattr(self, name) for name in Tensor.__slots__[:-3]}
+        return getattr(self, "__dict__", None) or None, {name: getattr(self, name) for name in Tensor._COPIED_FIELDS}
 
     def _view_is_stale(self) -> bool:
         """A view made by indexing whose memory was written (through its base) since."""
