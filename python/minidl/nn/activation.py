@@ -44,6 +44,7 @@ class ActivationBackward(Node):
         return (_C.activation_backward(act, g, saved, param, q),)
 # --8<-- [end:activation_node]
 
+    # --8<-- [start:activation_double_backward]
     def apply_differentiable(self, g):
         """dy/dx with Tensor ops, so that it can be differentiated again. Piecewise-linear
         activations have a constant slope (0, 1, the leaky slope): g times that mask, taken
@@ -60,6 +61,7 @@ class ActivationBackward(Node):
         if act in _USES_OUTPUT:
             return (g * slope(saved_output(self, saved), param, q),)
         return (g * slope(saved_input(self, 0, saved), param, q),)
+    # --8<-- [end:activation_double_backward]
 
 
 _USES_OUTPUT = {A.SIGMOID, A.TANH}

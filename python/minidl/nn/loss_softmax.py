@@ -46,6 +46,7 @@ def _unrows(dx: np.ndarray, shape):
     return np.moveaxis(dx.reshape(moved), -1, 1)
 
 
+# --8<-- [start:ce_node]
 class CrossEntropyBackward(Node):
     __slots__ = ()
 
@@ -54,6 +55,7 @@ class CrossEntropyBackward(Node):
         gg = _f32(A.contiguous(g)).reshape(-1)
         dx = _C.cross_entropy_backward(x, lse, gg, scale, tgt, w, ignore_index, eps)
         return (_back(_unrows(dx, shape), orig),)
+# --8<-- [end:ce_node]
 
     def apply_differentiable(self, g):  # -sum_c w_c q_c log softmax(x)_c, recomputed with primitive ops
         x, lse, tgt, w, ignore_index, eps, scale, shape, orig = self.get_saved()
@@ -193,6 +195,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor = None, size_ave
             raise RuntimeError(f"weight tensor should be defined either for all {C} classes or no classes but got "
                                f"weight tensor of shape: {list(wd.shape)}")
         w = A.cast(wd, x.dtype) if wd.dtype != x.dtype else A.contiguous(wd)
+    # --8<-- [start:ce_call]
     loss, lse, wsum = _C.cross_entropy_forward(x, tgt, w, int(ignore_index), float(label_smoothing))
     if reduction == "none":
         out = loss.reshape((d.shape[0],) + d.shape[2:] if d.ndim >= 2 else ())
@@ -208,6 +211,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor = None, size_ave
     out = _back(out, d)
     return result(out, CrossEntropyBackward, (input,),
                   (x, lse, tgt, w, int(ignore_index), float(label_smoothing), scale, shape, d))
+    # --8<-- [end:ce_call]
 
 
 class FocalBackward(Node):

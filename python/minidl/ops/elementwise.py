@@ -92,6 +92,7 @@ class SubBackward(Node):
         return sum_to(g, sa), (sum_to(-g, sb) if self.next[1] is not None else None)
 
 
+# --8<-- [start:mul_backward]
 class MulBackward(Node):
     __slots__ = ()
 
@@ -100,13 +101,16 @@ class MulBackward(Node):
         ga = A.sum_to(A.mul(g, b), a.shape) if self.next[0] is not None else None
         gb = A.sum_to(A.mul(g, a), b.shape) if self.next[1] is not None else None
         return ga, gb
+# --8<-- [end:mul_backward]
 
+    # --8<-- [start:mul_backward_differentiable]
     def apply_differentiable(self, g):
         a, b = self.get_saved()
         ta, tb = saved_input(self, 0, a), saved_input(self, 1, b)
         ga = sum_to(g * tb, a.shape) if self.next[0] is not None else None
         gb = sum_to(g * ta, b.shape) if self.next[1] is not None else None
         return ga, gb
+    # --8<-- [end:mul_backward_differentiable]
 
 
 class DivBackward(Node):
