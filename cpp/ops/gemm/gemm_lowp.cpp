@@ -135,6 +135,7 @@ const char* gemm_lowp_path(DType dt) {
   return amx_kernel(16, 16, 32) ? "amx_bf16" : "avx512_bf16";
 }
 
+// --8<-- [start:candidates]
 std::vector<GemmLowpPath> gemm_lowp_candidates(DType dt, int64_t M, int64_t N, int64_t K) {
   std::vector<GemmLowpPath> paths;
   if (dt == DType::bf16) {
@@ -144,6 +145,7 @@ std::vector<GemmLowpPath> gemm_lowp_candidates(DType dt, int64_t M, int64_t N, i
   paths.push_back(GemmLowpPath::convert_f32);
   return paths;
 }
+// --8<-- [end:candidates]
 
 // --8<-- [start:on_path]
 void gemm_lowp_on_path(GemmLowpPath path, DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
