@@ -91,3 +91,13 @@ def test_every_marked_section_is_shown_by_a_page():
               for kind, name, _ in markers_in(path)
               if kind == "start" and (str(path.relative_to(ROOT)), name) not in shown]
     assert not unused, "sections marked in the source that no page of docs/ shows:\n" + "\n".join(unused)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
+def test_every_file_a_page_names_exists(page):
+    """The tests, benchmarks, examples and sources a page names in `code spans` (the site cannot
+    link them, so a renamed file would leave the page pointing at nothing)."""
+    named = re.findall(r"`((?:tests|bench|examples|python|cpp|docs)/[\w./-]+\.(?:py|cpp|h|md))`",
+                       page.read_text(encoding="utf-8"))
+    missing = sorted({rel for rel in named if not (ROOT / rel).is_file()})
+    assert not missing, f"{page.name} names files that do not exist: {missing}"
