@@ -88,6 +88,7 @@ void fill_uniform_lowp(Rng& rng, uint16_t* o, int64_t n, double low, double high
 
 }  // namespace
 
+// --8<-- [start:fill_uniform]
 void fill_uniform(Rng& rng, void* out, DType dtype, int64_t n, double low, double high) {
   if (dtype == DType::f16)
     return fill_uniform_lowp<float_to_half, half_to_float>(rng, static_cast<uint16_t*>(out), n, low, high);
@@ -101,6 +102,7 @@ void fill_uniform(Rng& rng, void* out, DType dtype, int64_t n, double low, doubl
     }
   });
 }
+// --8<-- [end:fill_uniform]
 
 // --8<-- [start:box_muller]
 void fill_normal(Rng& rng, void* out, DType dtype, int64_t n, double mean, double std) {
