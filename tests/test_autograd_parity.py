@@ -382,3 +382,29 @@ def test_amax_amin_ties_share_gradient_like_torch(name):
     getattr(m, name)((0, 1), keepdim=True).sum().backward()
     getattr(t, name)((0, 1), keepdim=True).sum().backward()
     assert_close(m.grad, t.grad)
+
+
+def test_grad_hands_over_a_fresh_gradient_and_copies_a_shared_one():
+    """``autograd.grad`` returns a gradient without copying it only when nothing else holds
+    that array (PyTorch's use_count test); a result shared with the caller's grad_outputs,
+    with another returned gradient, or a broadcast view comes back as a writable copy."""
+    x = md.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    v = md.tensor([1.0, 1.0, 1.0])
+    (g,) = md.autograd.grad(x * 2.0, x, grad_outputs=v)
+    g.add_(1.0)                                   # writable, and v is not touched
+    np.testing.assert_array_equal(g.numpy(), [3.0, 3.0, 3.0])
+    np.testing.assert_array_equal(v.numpy(), [1.0, 1.0, 1.0])
+    (g,) = md.autograd.grad(x.clone(), x, grad_outputs=v)   # the clone's backward passes v on
+    g.add_(1.0)
+    np.testing.assert_array_equal(v.numpy(), [1.0, 1.0, 1.0])
+    a = md.tensor([1.0, 2.0], requires_grad=True)
+    b = md.tensor([3.0, 4.0], requires_grad=True)
+    ga, gb = md.autograd.grad(a + b, [a, b], grad_outputs=md.tensor([5.0, 6.0]))  # one array for both
+    ga.add_(1.0)
+    np.testing.assert_array_equal(gb.numpy(), [5.0, 6.0])
+    g1, g2 = md.autograd.grad((x * 3.0).sum(), [x, x])      # the same input twice
+    g1.zero_()
+    np.testing.assert_array_equal(g2.numpy(), [3.0, 3.0, 3.0])
+    (g,) = md.autograd.grad(x.sum(), x)                     # the sum's backward is a broadcast view
+    g.mul_(2.0)
+    np.testing.assert_array_equal(g.numpy(), [2.0, 2.0, 2.0])

@@ -215,6 +215,43 @@ def test_non_contiguous_and_size_one_inputs():
         np.testing.assert_allclose(x_md.grad.numpy(), x_t.grad.numpy(), rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("act", ["tanh", "sigmoid"])
+def test_third_derivative_through_the_fused_slope_node(act):
+    """sigmoid / tanh record their first derivative g s(y) as one kernel call with a backward
+    of its own (OutputSlopeBackward); differentiating that backward again (third order) and
+    mixing in g (a weighted sum) must match PyTorch."""
+    arr, w = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    out = []
+    for lib in (md, torch):
+        x = lib.tensor(arr, requires_grad=True)
+        y = getattr(x, act)()
+        (g1,) = lib.autograd.grad((y * lib.tensor(w)).sum(), x, create_graph=True)
+        (g2,) = lib.autograd.grad((g1 * g1).sum(), x, create_graph=True)
+        (g3,) = lib.autograd.grad((g2 * lib.tensor(w)).sum(), x)
+        out.append((g1.detach().numpy(), g2.detach().numpy(), g3.numpy()))
+    for a, b in zip(*out):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    x = md.tensor(arr[:2, :2], requires_grad=True)
+    md.autograd.gradgradcheck(lambda v: md.autograd.grad(getattr(v, act)().sum(), v, create_graph=True)[0], (x,))
+
+
+@pytest.mark.parametrize("x_shape", [(3, 4), (2, 3, 4)])
+def test_third_derivative_through_linear(x_shape):
+    """Linear's recorded first derivative (gx = g W, gW = g^T x as one WeightGradBackward
+    node, gb = sum g) differentiated twice more, x and W both requiring grad: as PyTorch."""
+    arrs = [rng.standard_normal(x_shape), rng.standard_normal((5, 4)), rng.standard_normal(5)]
+    out = []
+    for lib in (md, torch):
+        x, w, b = (lib.tensor(a, requires_grad=True) for a in arrs)
+        y = lib.nn.functional.linear(x, w, b).tanh()
+        g1 = lib.autograd.grad((y ** 2).sum(), [x, w, b], create_graph=True)
+        g2 = lib.autograd.grad(sum((g * g).sum() for g in g1), [x, w], create_graph=True)
+        g3 = lib.autograd.grad(sum(g.sin().sum() for g in g2), [x, w, b])
+        out.append([g.detach().numpy() for g in g1 + g2 + g3])
+    for a, b in zip(*out):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-11)
+
+
 def test_backward_create_graph_gives_grad_with_a_graph_and_accumulates():
     x = md.tensor([0.5, -1.0, 2.0], dtype=md.float64, requires_grad=True)
     xt = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64, requires_grad=True)

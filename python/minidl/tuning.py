@@ -1,12 +1,23 @@
 """Kernel path choice by measurement on the running machine, and the cache file that keeps it.
 
-**What is tuned.** The 16-bit (bfloat16 / float16) GEMM of ``cpp/ops/gemm/gemm_lowp.cpp``, which
+**What is tuned.** Two kernel families (the cache file keeps each under its name):
+
+``gemm_lowp``, the 16-bit (bfloat16 / float16) GEMM of ``cpp/ops/gemm/gemm_lowp.cpp``, which
 every bf16 ``mm``/``addmm``/``bmm``/``Linear`` and bf16 autocast matmul runs. For one product
 ``C = op(A) @ op(B)`` its candidate paths are
 
 * ``amx_bf16``: AMX tiles (``gemm_amx_simd.cpp``), on CPUs with AMX-BF16 and M, N >= 16, K >= 32;
 * ``avx512_bf16``: the ``vdpbf16ps`` micro-kernel, on CPUs with AVX512-BF16;
 * ``convert_f32``: widen A and B to float32 (exact) and run the float32 GEMM (every CPU).
+
+``conv2d``, the float32 convolution (``cpp/ops/conv/conv_tune.cpp``): forward, input gradient and
+weight gradient each choose between ``direct`` (the implicit-GEMM kernel of ``conv_direct.cpp``,
+the fixed rule) and ``im2col`` (a column matrix and the GEMM), where both apply. A shape class is
+the direction and the whole geometry with the batch rounded up to a power of two, and the thread
+count; timing as below (2 to 6 runs per candidate, at most 20 ms), on the call's own operands.
+Measured on the project's Xeon (1 thread, load average 7 from other jobs): a ResNet-20 step
+(batch 64) measures 19 classes, and its first step with an empty cache took 1.1 s longer than
+with the fixed rule (bench/python/bench_tuning_conv.py).
 
 **Why.** The fixed order (AMX, then ``vdpbf16ps``, then widen) was measured on an Intel CPU whose
 ``vdpbf16ps`` does twice the multiply-adds of an FP32 FMA per cycle. On an AMD Zen 4 (AVX512-BF16,
@@ -70,10 +81,14 @@ __all__ = ["cache_dir", "cache_path", "cpu_key", "candidates", "enabled", "set_e
 
 #: the layout of the cache file; a file with another value is ignored (and rewritten)
 FORMAT = 1
-_FAMILY = "gemm_lowp"
+# per family in the file: its remembered choices, how to store one, how many it has measured
+_FAMILIES = {
+    "gemm_lowp": (_C.gemm_lowp_choices, _C.gemm_lowp_set_choice, _C.gemm_lowp_measurements),
+    "conv2d": (_C.conv2d_choices, _C.conv2d_set_choice, _C.conv2d_measurements),
+}
 _FILE_NAME = "kernel_choices.json"
 _OFF_VALUES = ("0", "false", "no", "off")
-_saved_measurements = 0  # _C.gemm_lowp_measurements() when the table last matched the file
+_saved_measurements = 0  # _measurements() when the tables last matched the file
 
 
 def cache_dir() -> str:
@@ -216,11 +231,17 @@ def load(path: str | None = None) -> int:
         save(path, force=True)
         return 0
     taken = 0
-    for shape_class, chosen in stored.get(cpu_key(), {}).get(_FAMILY, {}).items():
-        # a class or path name this build cannot read is skipped, entry by entry
-        taken += bool(isinstance(chosen, str) and _C.gemm_lowp_set_choice(str(shape_class), chosen))
+    mine = stored.get(cpu_key(), {})
+    for family, (_, set_choice, _) in _FAMILIES.items():
+        for shape_class, chosen in mine.get(family, {}).items():
+            # a class or path name this build cannot read is skipped, entry by entry
+            taken += bool(isinstance(chosen, str) and set_choice(str(shape_class), chosen))
     return taken
 # --8<-- [end:load]
+
+
+def _measurements() -> int:
+    return sum(measured() for _, _, measured in _FAMILIES.values())
 
 
 @contextlib.contextmanager
@@ -255,7 +276,7 @@ def save(path: str | None = None, force: bool = False) -> bool:
     """
     global _saved_measurements
     path = path or cache_path()
-    measured = _C.gemm_lowp_measurements()
+    measured = _measurements()
     if not force and measured == _saved_measurements:
         return False
     try:
@@ -263,8 +284,9 @@ def save(path: str | None = None, force: bool = False) -> bool:
         with _locked(path), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # load() said it once already
             stored = _read(path) or {}
-            mine = stored.setdefault(cpu_key(), {}).setdefault(_FAMILY, {})
-            mine.update(_C.gemm_lowp_choices())
+            mine = stored.setdefault(cpu_key(), {})
+            for family, (choices, _, _) in _FAMILIES.items():
+                mine.setdefault(family, {}).update(choices())
             text = json.dumps({"format": FORMAT, "minidl_version": __version__, "cpus": stored}, indent=1,
                               sort_keys=True)
             replace_atomically(path, lambda f: f.write(text.encode("utf-8")))
@@ -287,7 +309,8 @@ def report() -> str:
     lines = [f"kernel path choice by measurement: {'on' if enabled() else 'off (fixed order)'}",
              f"cache file: {cache_path()}", f"CPU: {cpu_key()}",
              f"16-bit GEMM fixed order here: {', '.join(candidates('bfloat16', 64, 64, 64))}"]
-    lines += [f"  {shape_class:<34} -> {chosen}" for shape_class, chosen in _C.gemm_lowp_choices().items()]
+    for family, (choices, _, _) in _FAMILIES.items():
+        lines += [f"  {family}: {shape_class:<34} -> {chosen}" for shape_class, chosen in choices().items()]
     return "\n".join(lines)
 
 

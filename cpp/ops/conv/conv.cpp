@@ -8,7 +8,9 @@
 // Then which path runs (conv2d_forward / conv2d_backward_input / conv2d_backward_weight at the
 // bottom; float32 and float64, through MINIDL_DISPATCH_FLOAT):
 //   float32 on a SIMD set, depthwise (groups == C == K)   conv_simd.cpp, threads over planes
-//   float32 on a SIMD set, otherwise (when it applies)    the direct kernel, conv_direct.cpp
+//   float32 on a SIMD set, otherwise (when it applies)    the direct kernel, conv_direct.cpp, or
+//                                                         im2col + GEMM where that measured faster
+//                                                         on this CPU (conv_tune.cpp)
 //   everything else                                       im2col + GEMM, below
 //
 // --8<-- [start:im2col_gemm]
@@ -57,6 +59,7 @@
 #include "conv_direct.h"
 #include "conv_im2col.h"
 #include "conv_threads.h"
+#include "conv_tune.h"
 #include "core/dispatch.h"
 #include "core/dtype_dispatch.h"
 #include "core/parallel.h"
@@ -334,7 +337,15 @@ void forward_path(const ConvShape& s, const T* x, const T* w, const T* bias, T* 
   if (s.N * s.K * s.P * s.Q == 0) return;
   if constexpr (std::is_same<T, float>::value) {
     if (use_depthwise(s)) return depthwise_forward(s, x, w, bias, y);
-    if (conv_direct_available(s)) return conv2d_direct_forward(s, x, w, bias, y);
+    if (conv_direct_available(s)) {  // direct, or im2col + GEMM where it measured faster (conv_tune.cpp)
+      const auto run = [&](ConvPath p) {
+        if (p == ConvPath::im2col) forward_gemm<float>(s, x, w, bias, y);
+        else conv2d_direct_forward(s, x, w, bias, y);
+      };
+      const ConvPath p = conv_choose(ConvDirection::forward, s, run);
+      if (p != ConvPath::automatic) run(p);
+      return;
+    }
   }
   forward_gemm<T>(s, x, w, bias, y);
 }
@@ -358,11 +369,19 @@ void backward_input_path(const ConvShape& s, const T* gy, const T* w, T* gx, con
     return;
   }
   if constexpr (std::is_same<T, float>::value) {
-    const bool depthwise = use_depthwise(s);
-    if (depthwise || conv_direct_backward_input_available(s)) {
-      if (depthwise) depthwise_backward_input(s, gy, w, gx);
-      else conv2d_direct_backward_input(s, gy, w, gx);
+    if (use_depthwise(s)) {
+      depthwise_backward_input(s, gy, w, gx);
       if (start) add_start(s, start, gx);
+      return;
+    }
+    if (conv_direct_backward_input_available(s)) {
+      const auto run = [&](ConvPath p) {
+        if (p == ConvPath::im2col) return backward_input_gemm<float>(s, gy, w, gx, start);
+        conv2d_direct_backward_input(s, gy, w, gx);
+        if (start) add_start(s, start, gx);
+      };
+      const ConvPath p = conv_choose(ConvDirection::backward_input, s, run);
+      if (p != ConvPath::automatic) run(p);
       return;
     }
   }
@@ -376,9 +395,18 @@ void backward_weight_path(const ConvShape& s, const T* gy, const T* x, T* gw, T*
     if (empty) {
       std::fill(gw, gw + s.K * s.Cg() * s.R * s.S, T(0));
     } else if constexpr (std::is_same<T, float>::value) {
-      if (use_depthwise(s)) depthwise_backward_weight(s, gy, x, gw);
-      else if (conv_direct_available(s)) conv2d_direct_backward_weight(s, gy, x, gw);
-      else backward_weight_gemm<T>(s, gy, x, gw);
+      if (use_depthwise(s)) {
+        depthwise_backward_weight(s, gy, x, gw);
+      } else if (conv_direct_available(s)) {
+        const auto run = [&](ConvPath p) {
+          if (p == ConvPath::im2col) backward_weight_gemm<float>(s, gy, x, gw);
+          else conv2d_direct_backward_weight(s, gy, x, gw);
+        };
+        const ConvPath p = conv_choose(ConvDirection::backward_weight, s, run);
+        if (p != ConvPath::automatic) run(p);
+      } else {
+        backward_weight_gemm<T>(s, gy, x, gw);
+      }
     } else {
       backward_weight_gemm<T>(s, gy, x, gw);
     }

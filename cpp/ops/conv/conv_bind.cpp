@@ -8,6 +8,7 @@
 #include "bindings/register.h"
 #include "conv.h"
 #include "conv_lowp.h"
+#include "conv_tune.h"
 #include "core/dtype_dispatch.h"
 
 namespace minidl_py {
@@ -222,6 +223,23 @@ void register_conv(py::module_& m) {
   // which path a 16-bit convolution takes with the active kernel set: "avx512_bf16" or "convert_f32"
   m.def("conv2d_lowp_path", &lowp_path, py::arg("x"), py::arg("weight"), py::arg("stride"), py::arg("padding"),
         py::arg("dilation"), py::arg("groups"));
+  // float32 path choice by measurement (conv_tune.cpp; policy and cache in python/minidl/tuning.py)
+  m.def("conv2d_force_path", [](const std::string& name) {
+    ConvPath p;
+    if (!conv_path_from_name(name, &p)) throw py::value_error("conv2d_force_path: unknown path '" + name +
+                                                              "' (auto, direct or im2col)");
+    conv_force_path(p);
+  });
+  m.def("conv2d_forced_path", [] { return std::string(conv_path_name(conv_forced_path())); });
+  m.def("conv2d_measurements", &conv_measurements);
+  m.def("conv2d_clear_choices", &conv_clear_choices);
+  m.def("conv2d_choices", [] {
+    py::dict d;
+    for (const auto& kv : conv_choices()) d[py::str(kv.first)] = py::str(kv.second);
+    return d;
+  });
+  // one remembered choice; False (nothing stored) for a class or path this build cannot read
+  m.def("conv2d_set_choice", &conv_set_choice);
 }
 
 }  // namespace minidl_py

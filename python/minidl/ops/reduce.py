@@ -40,22 +40,24 @@ def _keep_shape(shape, dims):
     return tuple(1 if i in dims else s for i, s in enumerate(shape))
 
 
-def _expand(g, shape, dims, keepdim):
-    """Broadcast a reduced gradient back to ``shape`` (a fresh contiguous array)."""
+def _broadcast_back(g, shape, dims, keepdim):
+    """A reduced gradient as a read-only broadcast view of ``shape`` (stride 0 along ``dims``),
+    no copy: PyTorch's sum backward returns ``grad.expand(sizes)`` the same way. The kernels
+    that read it make it contiguous where they must; an in-place write to it raises, as to an
+    expanded view."""
     if not keepdim:
         g = A.contiguous(g).reshape(_keep_shape(shape, dims))
-    out = np.empty(shape, dtype=g.dtype)
-    _C.copy_(out, g)
-    return out
+    return np.broadcast_to(g, shape)
 
 
 class SumBackward(Node):
     __slots__ = ()
 
     def apply(self, g):
+        # a view: in an MLP's Hessian-vector product the gradient of (g . v).sum() reaches
+        # each parameter-shaped product this way; the copy it replaced was 9 of its 15 copies
         shape, dims, keepdim, s = self.saved
-        g = _expand(g, shape, dims, keepdim)
-        return (A.scale(g, s) if s != 1.0 else g,)
+        return (_broadcast_back(A.scale(g, s) if s != 1.0 else g, shape, dims, keepdim),)
 
     def apply_differentiable(self, g):
         shape, dims, keepdim, s = self.saved

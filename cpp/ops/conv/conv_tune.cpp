@@ -1,0 +1,159 @@
+// Which float32 convolution path runs: the fixed rule (the direct kernel) or the faster of
+// direct and im2col + GEMM measured on this CPU, per shape class, on first use.
+//
+// Why measure: the direct kernel (conv_direct.cpp) was measured 1.5-2x faster than im2col +
+// GEMM at ResNet shapes on the Intel CPU it was written on, and conv.cpp made it the rule. Issue
+// 18 measured Conv2d 64->64 3x3 at 8x8 1.15x PyTorch's time on an AMD Zen 4 (1.10 here): which
+// path wins at a shape depends on the CPU's caches and datapath, so it is measured where it runs,
+// as the 16-bit GEMM's path is (gemm_lowp_tune.cpp: the same timing rule, the same switch).
+//
+// A convolution batch is timed as it comes: each candidate runs once as a warm-up and then at
+// least kMinTimedRuns times, more (up to kMaxTimedRuns) while the runs total under
+// kSmallBudgetSeconds, none once kBudgetSeconds are spent; the smaller best run wins. The
+// candidates write the call's own outputs (each overwrites them completely), and the winner runs
+// last, so the result is the winner's.
+#include "conv_tune.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+
+#include "core/parallel.h"
+#include "ops/gemm/gemm_lowp.h"
+
+namespace minidl {
+namespace {
+
+constexpr int kMinTimedRuns = 2, kMaxTimedRuns = 6;
+constexpr double kSmallBudgetSeconds = 0.002, kBudgetSeconds = 0.02;  // per candidate, after its warm-up
+// below this many multiply-adds a convolution takes microseconds: timer noise would pick
+constexpr int64_t kMinTunedFma = int64_t(1) << 18;
+
+std::atomic<uint64_t> measurements{0};
+std::atomic<int> forced{0};
+std::shared_mutex table_mutex;
+std::map<std::string, ConvPath>& table() {
+  static std::map<std::string, ConvPath> t;
+  return t;
+}
+
+const char* direction_name(ConvDirection d) {
+  switch (d) {
+    case ConvDirection::forward: return "forward";
+    case ConvDirection::backward_input: return "backward_input";
+    default: return "backward_weight";
+  }
+}
+
+int64_t pow2_at_least(int64_t n) {
+  int64_t p = 1;
+  while (p < n && p < (int64_t(1) << 40)) p <<= 1;
+  return p;
+}
+
+double seconds_of(const std::function<void(ConvPath)>& run, ConvPath p) {
+  const auto t0 = std::chrono::steady_clock::now();
+  run(p);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+ConvPath measure(const std::function<void(ConvPath)>& run) {
+  ConvPath best = ConvPath::direct;
+  double best_seconds = 1e300;
+  for (ConvPath p : {ConvPath::direct, ConvPath::im2col}) {
+    seconds_of(run, p);  // warm-up: caches, pages, the packed buffers
+    double fastest = 1e300, spent = 0;
+    for (int r = 0; r < kMaxTimedRuns && (r < kMinTimedRuns || spent < kSmallBudgetSeconds) &&
+                    (r == 0 || spent < kBudgetSeconds);
+         ++r) {
+      const double sec = seconds_of(run, p);
+      fastest = std::min(fastest, sec);
+      spent += sec;
+    }
+    if (fastest < best_seconds) best_seconds = fastest, best = p;
+  }
+  if (best != ConvPath::im2col) run(best);  // the last run wrote im2col's result
+  return best;
+}
+
+}  // namespace
+
+const char* conv_path_name(ConvPath path) {
+  switch (path) {
+    case ConvPath::direct: return "direct";
+    case ConvPath::im2col: return "im2col";
+    default: return "auto";
+  }
+}
+
+bool conv_path_from_name(const std::string& name, ConvPath* path) {
+  for (ConvPath p : {ConvPath::automatic, ConvPath::direct, ConvPath::im2col})
+    if (name == conv_path_name(p)) return *path = p, true;
+  return false;
+}
+
+std::string conv_shape_class(ConvDirection d, const ConvShape& s, int threads) {
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "%s N%lld C%lld H%lld W%lld K%lld R%lld S%lld stride%lld,%lld pad%lld,%lld "
+                "dil%lld,%lld groups%lld T%d", direction_name(d), (long long)pow2_at_least(s.N), (long long)s.C,
+                (long long)s.H, (long long)s.W, (long long)s.K, (long long)s.R, (long long)s.S,
+                (long long)s.stride_h, (long long)s.stride_w, (long long)s.pad_h, (long long)s.pad_w,
+                (long long)s.dil_h, (long long)s.dil_w, (long long)s.groups, threads);
+  return buf;
+}
+
+bool conv_set_choice(const std::string& shape_class, const std::string& path) {
+  // a class is stored as written; one that no call ever forms is never looked up. Only the
+  // direction word and the path name are checked (a file from another version may differ there)
+  ConvPath p;
+  if (!conv_path_from_name(path, &p) || p == ConvPath::automatic) return false;
+  const std::string first = shape_class.substr(0, shape_class.find(' '));
+  if (first != "forward" && first != "backward_input" && first != "backward_weight") return false;
+  std::unique_lock<std::shared_mutex> lock(table_mutex);
+  table()[shape_class] = p;
+  return true;
+}
+
+std::vector<std::pair<std::string, std::string>> conv_choices() {
+  std::shared_lock<std::shared_mutex> lock(table_mutex);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& kv : table()) out.emplace_back(kv.first, conv_path_name(kv.second));
+  return out;
+}
+
+void conv_clear_choices() {
+  std::unique_lock<std::shared_mutex> lock(table_mutex);
+  table().clear();
+}
+
+uint64_t conv_measurements() { return measurements; }
+void conv_force_path(ConvPath path) { forced = static_cast<int>(path); }
+ConvPath conv_forced_path() { return static_cast<ConvPath>(forced.load()); }
+
+ConvPath conv_choose(ConvDirection d, const ConvShape& s, const std::function<void(ConvPath)>& run) {
+  const ConvPath f = conv_forced_path();
+  if (f != ConvPath::automatic) return f;
+  if (!gemm_lowp_tuning() || s.N * s.K * s.P * s.Q * s.Cg() * s.R * s.S < kMinTunedFma) return ConvPath::direct;
+#ifdef _OPENMP
+  if (omp_in_parallel()) return ConvPath::direct;  // timing inside a team's region would measure the team
+#endif
+  const std::string key = conv_shape_class(d, s, num_threads());
+  {
+    std::shared_lock<std::shared_mutex> lock(table_mutex);
+    auto it = table().find(key);
+    if (it != table().end()) return it->second;
+  }
+  const ConvPath best = measure(run);
+  {
+    std::unique_lock<std::shared_mutex> lock(table_mutex);
+    table()[key] = best;
+  }
+  ++measurements;
+  return ConvPath::automatic;  // the result is written already (by measure)
+}
+
+}  // namespace minidl
