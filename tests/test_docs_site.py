@@ -1,13 +1,13 @@
 """The documentation site (issue 20): ``mkdocs build --strict`` builds it with no warning, and
 every page works in a real browser.
 
-The browser check builds the site into a temporary folder, serves it on localhost (an
-``http.server`` thread on a free port) and opens every built page in headless Chromium through
-Selenium, with Debian's ``/usr/bin/chromium`` and ``/usr/bin/chromedriver`` (nothing is
-downloaded: the driver path is given, so selenium-manager does not run). It fails on a page
-that does not load, a broken internal link or anchor, an image that does not load, a math
-element KaTeX did not typeset, and a JavaScript console error (the browser log at SEVERE,
-which also holds every resource that failed to load).
+The browser check (tests/_site_browser.py) builds the site into a temporary folder, serves it
+on localhost (an ``http.server`` thread on a free port) and opens every built page in headless
+Chromium through Selenium, with Debian's ``/usr/bin/chromium`` and ``/usr/bin/chromedriver``
+(nothing is downloaded: the driver path is given, so selenium-manager does not run). It fails
+on a page that does not load, a broken internal link or anchor, an image that does not load, a
+math element KaTeX did not typeset, a JavaScript console error (the browser log at SEVERE,
+which also holds every resource that failed to load), and a search that finds nothing.
 
 It saves screenshots of the home page, a concept page and a lab page, and a report (build
 time, pages, screenshot paths) under ``build/docs-screenshots/`` at the repository root.
@@ -17,10 +17,7 @@ Needs the ``docs`` extra (``pip install ".[docs]"``) and, from Debian, ``chromiu
 """
 from __future__ import annotations
 
-import contextlib
 import doctest
-import functools
-import http.server
 import importlib.util
 import os
 import pathlib
@@ -28,22 +25,18 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
-import urllib.parse
 
 import pytest
-import yaml
 
+from _site_browser import CHROMEDRIVER, CHROMIUM, built_pages, check_site, start_chromium
 from conftest import require
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 HOOKS = ROOT / "docs" / "_hooks"
 SCREENSHOTS = ROOT / "build" / "docs-screenshots"
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 KATEX = "/usr/share/javascript/katex/katex.min.js"
 BUILD_TIMEOUT_S = 600  # the whole site on 2 busy cores: 15-40 s measured; a hung build must not hang CI
-PAGE_TIMEOUT_S = 30
 
 
 def _hook(name: str):
@@ -137,6 +130,7 @@ def test_api_pages_list_every_public_name():
 def _snippet_project(tmp_path: pathlib.Path, include: str) -> pathlib.Path:
     """A one-page mkdocs project with the site's markdown extensions and hooks, whose page
     includes ``include`` from a marked source file beside mkdocs.yml."""
+    import yaml  # deferred: PyYAML comes with mkdocs (the docs extra), which the callers required
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
     (tmp_path / "docs").mkdir()
     (tmp_path / "kernel.py").write_text("x = 0\n# --8<-- [start:relu_forward]\ndef relu(x):\n    return max(x, 0)\n"
@@ -180,154 +174,46 @@ def built_site(tmp_path_factory):
     return site_dir, seconds, proc.stderr
 
 
-@contextlib.contextmanager
-def _serving(site_dir: pathlib.Path):
-    """``site_dir`` served on localhost at a free port (a thread); yields its base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(site_dir))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # one line per request would bury the test output
-        pass
-
-
 @pytest.fixture(scope="module")
 def browser():
-    """One headless Chromium session for every page (a start costs ~1 s)."""
+    """One headless Chromium session for every page (a start costs 1-2 s)."""
     require("selenium")
     if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
         pytest.skip(f"Chromium or its driver is missing ({CHROMIUM}, {CHROMEDRIVER}): apt-get install chromium "
                     "chromium-driver")
-    from selenium import webdriver  # deferred: optional (the docs extra)
-    from selenium.webdriver.chrome.service import Service  # deferred: optional (the docs extra)
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900",
-                "--disable-extensions", "--no-first-run"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(PAGE_TIMEOUT_S)
-    driver.set_script_timeout(PAGE_TIMEOUT_S)
+    driver = start_chromium()
     yield driver
     driver.quit()
 
 
-def _pages(site_dir: pathlib.Path) -> list[str]:
-    """Every built page, as a URL path relative to the site root ('' for the home page)."""
-    pages = []
-    for html in sorted(site_dir.rglob("*.html")):
-        rel = html.relative_to(site_dir).as_posix()
-        if rel == "404.html":
-            continue
-        pages.append(rel[: -len("index.html")] if rel.endswith("index.html") else rel)
-    return pages
-
-
-_ID = re.compile(r'\b(?:id|name)="([^"]+)"')
-
-
-@functools.lru_cache(maxsize=None)
-def _ids(html_file: pathlib.Path) -> frozenset:
-    """The anchor targets (id and name attributes) of a built page; the API pages hold ~1000."""
-    return frozenset(_ID.findall(html_file.read_text(encoding="utf-8", errors="replace")))
-
-
-def _target_file(site_dir: pathlib.Path, path: str) -> pathlib.Path | None:
-    """The built file a site URL path is served from, or None."""
-    candidate = site_dir / urllib.parse.unquote(path).lstrip("/")
-    if candidate.is_dir():
-        candidate = candidate / "index.html"
-    return candidate if candidate.is_file() else None
-
-
-# what each page reports, gathered in the page by one script after it loaded
-_INSPECT = """
-const done = arguments[arguments.length - 1];
-const images = Array.from(document.images);
-images.forEach(img => { img.loading = "eager"; });
-Promise.all(images.map(img => img.complete ? null : new Promise(ok => {
-    img.addEventListener("load", ok); img.addEventListener("error", ok); setTimeout(ok, 5000); })))
-.then(() => done({
-    article: document.querySelector("article.md-content__inner") !== null,
-    links: Array.from(document.querySelectorAll("a[href]")).map(a => a.href),
-    broken_images: images.filter(img => !img.complete || img.naturalWidth === 0).map(img => img.src),
-    math: document.querySelectorAll(".arithmatex").length,
-    untypeset: Array.from(document.querySelectorAll(".arithmatex"))
-        .filter(el => el.dataset.math !== "typeset" || !el.querySelector(".katex"))
-        .map(el => el.textContent.slice(0, 80)),
-}));
-"""
-
-
-def _screenshot_targets(pages: list[str]) -> dict[str, str]:
-    """home, a concept page and a lab page (the section index until the section has pages)."""
+def _screenshot_targets(pages: list[str]) -> dict[str, pathlib.Path]:
+    """The home page, the first concept page and the first lab page by file name (the section's
+    index while it has no page) -> where their screenshots go."""
     def first(section):
         inside = [p for p in pages if p.startswith(f"{section}/") and p != f"{section}/"]
         return inside[0] if inside else f"{section}/"
-    return {"home": "", "concept": first("concepts"), "lab": first("labs")}
+    return {"": SCREENSHOTS / "home.png", first("concepts"): SCREENSHOTS / "concept.png",
+            first("labs"): SCREENSHOTS / "lab.png"}
 
 
-def _check_site(site_dir: pathlib.Path, driver, screenshots: dict[str, str] | None = None):
-    """Opens every built page of ``site_dir`` in ``driver``, then checks every internal link.
-    Returns (problems, pages, links, seconds in the browser); saves ``screenshots`` (name ->
-    page) under SCREENSHOTS."""
-    pages, problems, links = _pages(site_dir), [], set()
-    start = time.perf_counter()
-    with _serving(site_dir) as base:
-        driver.get_log("browser")  # start with an empty log
-        for page in pages:
-            url = base + page
-            driver.get(url)
-            report = driver.execute_async_script(_INSPECT)
-            if not report["article"]:
-                problems.append(f"{url}: did not load (no article element)")
-            problems += [f"{url}: image did not load: {src}" for src in report["broken_images"]]
-            problems += [f"{url}: math not typeset: {tex!r}" for tex in report["untypeset"]]
-            problems += [f"{url}: console {entry['level']}: {entry['message']}" for entry in driver.get_log("browser")
-                         if entry["level"] == "SEVERE"]
-            links.update((page, href[len(base):]) for href in report["links"] if href.startswith(base))
-            for name, target in (screenshots or {}).items():
-                if target == page:
-                    driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
-    browse_s = time.perf_counter() - start
-    for page, href in sorted(links):
-        parts = urllib.parse.urlsplit(href)
-        target = _target_file(site_dir, parts.path)
-        if target is None:
-            problems.append(f"/{page}: broken link /{href}")
-        elif parts.fragment and target.suffix == ".html" and urllib.parse.unquote(parts.fragment) not in _ids(target):
-            problems.append(f"/{page}: link to a missing anchor /{href}")
-    return problems, pages, links, browse_s
-
-
-@pytest.mark.slow  # the build (15-40 s on 2 busy cores) and one browser visit per page: 40-60 s in all
+@pytest.mark.slow  # the build (15-40 s on 2 busy cores) and one browser visit per page: 40-80 s in all
 def test_site_builds_and_every_page_works_in_chromium(built_site, browser):
     site_dir, build_s, log = built_site
     assert "WARNING" not in log, f"the strict build logged warnings:\n{log[-3000:]}"
-    pages = _pages(site_dir)
+    pages = built_pages(site_dir)
     assert {"", "getting-started/", "benchmarks/", "api/", "concepts/", "labs/", "api/nn/"} <= set(pages)
     shots = _screenshot_targets(pages)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    problems, pages, links, browse_s = _check_site(site_dir, browser, shots)
+    problems, pages, links, browse_s = check_site(site_dir, browser, shots)
     report = [f"mkdocs build --strict: {build_s:.1f} s", f"pages opened in Chromium: {len(pages)} in {browse_s:.1f} s",
               f"internal links checked: {len(links)} in {time.perf_counter() - start - browse_s:.1f} s"]
-    report += [f"screenshot ({name}, {target or 'home page'}): {SCREENSHOTS / (name + '.png')}"
-               for name, target in shots.items()]
+    report += [f"screenshot of /{page}: {path}" for page, path in shots.items()]
     (SCREENSHOTS / "report.txt").write_text("\n".join(report) + "\n")
     print("\n".join(report))
     assert not problems, f"{len(problems)} problem(s) in the built site:\n" + "\n".join(problems[:50])
-    for name in shots:
-        assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000, f"the {name} screenshot is (nearly) empty"
+    for path in shots.values():
+        assert path.stat().st_size > 10_000, f"the screenshot {path} is (nearly) empty"
 
 
 BROKEN_PAGE = """# Broken
@@ -348,6 +234,7 @@ def test_the_browser_check_catches_each_kind_of_breakage(tmp_path, browser):
     with a formula KaTeX cannot parse, a missing image, a link to a missing page and anchor,
     and a console error is reported for each."""
     _require_docs_tools()
+    import yaml  # deferred: PyYAML comes with mkdocs (the docs extra)
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
     (tmp_path / "docs" / "javascripts").mkdir(parents=True)
     shutil.copy(ROOT / "docs" / "javascripts" / "katex-render.js", tmp_path / "docs" / "javascripts")
@@ -359,7 +246,7 @@ def test_the_browser_check_catches_each_kind_of_breakage(tmp_path, browser):
     proc, _ = _mkdocs_build(tmp_path / "mkdocs.yml", tmp_path / "site")
     # built with --strict too: the broken link and anchor are only 'info' here, so that the browser sees them
     assert proc.returncode == 0, f"the broken test page did not build:\n{proc.stderr[-3000:]}"
-    problems = "\n".join(_check_site(tmp_path / "site", browser)[0])
+    problems = "\n".join(check_site(tmp_path / "site", browser, query="broken")[0])
     assert "math not typeset" in problems and "frac{1}" in problems, problems
     assert "image did not load" in problems and "missing.png" in problems, problems
     assert "broken link /nowhere.md" in problems, problems
@@ -368,6 +255,7 @@ def test_the_browser_check_catches_each_kind_of_breakage(tmp_path, browser):
     assert problems.count("math not typeset") == 1, problems  # $x^2$ was typeset
 
 
+@pytest.mark.slow  # shares the site build (15-40 s) with the browser check
 def test_katex_is_served_from_the_site_not_a_cdn(built_site):
     """The site fetches nothing from the network: KaTeX and its fonts are in the built site, and
     no page names an external script, stylesheet or font."""
