@@ -92,7 +92,7 @@ def test_lowp_conv_vs_float64(rng, kernel_set, shape, threads):
 
 
 def test_lowp_conv_path_choice(kernel_set):
-    """The bf16 GEMM path where the CPU has AVX512-BF16 and the shape is GEMM-sized; float32
+    """The bf16 GEMM path where the CPU has a native bf16 GEMM (AMX or AVX512-BF16) and the shape is GEMM-sized; float32
     (widen, compute, round) for float16, depthwise, small channel counts and other kernel sets."""
     def path(shape, dt="bfloat16"):
         N, C, H, W, K, (R, S), stride, padding, dilation, groups, _ = shape
@@ -100,9 +100,9 @@ def test_lowp_conv_path_choice(kernel_set):
         x = md.zeros(N, C, H, W).to(md.bfloat16 if dt == "bfloat16" else md.float16)
         w = md.zeros(K, C // groups, R, S).to(x.dtype)
         return md._C.conv2d_lowp_path(x._data, w._data, pair(stride), pair(padding), pair(dilation), groups)
-    fast = md._C.gemm_lowp_path("bfloat16") == "avx512_bf16"
+    fast = md._C.gemm_lowp_path("bfloat16") != "convert_f32"
     for shape in SHAPES[:5]:
-        assert path(shape) == ("avx512_bf16" if fast else "convert_f32"), shape
+        assert path(shape) == ("bf16_gemm" if fast else "convert_f32"), shape
         assert path(shape, "float16") == "convert_f32"
     for shape in SHAPES[5:]:
         assert path(shape) == "convert_f32", shape

@@ -16,7 +16,7 @@ MINIDL_CONV_DIRECT=0 in the environment they run the im2col + GEMM path instead 
 cpp/ops/conv/conv_lowp.cpp) for minidl and torch, next to minidl's float32 step, plus the two
 convolutions of the digits CNN of bench_amp.py (batch 256). Columns: minidl fp32 ms, minidl
 bf16 ms, their ratio (> 1: bf16 faster), torch bf16 ms, minidl bf16 / torch bf16, and the path
-minidl's bf16 convolution took (avx512_bf16: vdpbf16ps GEMM; convert_f32: widened to float32).
+minidl's bf16 convolution took (bf16_gemm: the bf16 GEMM, AMX or vdpbf16ps; convert_f32: widened to float32).
 """
 from __future__ import annotations
 

@@ -6,7 +6,8 @@ bf16/fp16 matmul and NumPy's float32 matmul, on 1 and 2 threads.
 
 Shapes M x K x N: 1024^3 and training shapes (a Linear layer's batch x in x out, the
 im2col GEMM of a small conv). "W^T" rows multiply by a transposed view (x @ W.T, what Linear
-does). minidl and torch both return a 16-bit result from 16-bit operands. Targets (issue 7):
+does); the "g^T" row is a Linear layer's weight gradient g^T @ x (4096 rows, 256 -> 1024), whose
+first operand is a transposed view. minidl and torch both return a 16-bit result from 16-bit operands. Targets (issue 7):
 bf16 >= 1.6x minidl fp32 at 1024^3 and no slower than torch bf16.
 """
 from __future__ import annotations
@@ -35,7 +36,7 @@ except ImportError:
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
 SHAPES = [(1024, 1024, 1024, False), (64, 256, 256, False), (256, 1024, 1024, False),
-          (256, 1024, 1024, True), (4096, 256, 64, False), (4096, 64, 256, True)]
+          (256, 1024, 1024, True), (4096, 256, 64, False), (4096, 64, 256, True), (1024, 4096, 256, "g^T")]
 
 
 def gf(M, K, N, t):
@@ -70,12 +71,16 @@ def main():
         if torch is not None:
             torch.set_num_threads(nt)
         for M, K, N, wt in SHAPES:
-            a = rng.standard_normal((M, K), dtype=np.float32)
+            gt = wt == "g^T"
+            a = rng.standard_normal((K, M), dtype=np.float32).T if gt else rng.standard_normal((M, K), dtype=np.float32)
+            wt = wt is True
             b = rng.standard_normal((N, K), dtype=np.float32).T if wt else rng.standard_normal((K, N), dtype=np.float32)
             a16, b16 = a.astype(BF16), b.astype(BF16)
             ah, bh = a.astype(np.float16), b.astype(np.float16)
             if wt:  # keep the transposed-view layout for the 16-bit copies too
                 b16, bh = np.ascontiguousarray(b16.T).T, np.ascontiguousarray(bh.T).T
+            if gt:
+                a16, ah = np.ascontiguousarray(a16.T).T, np.ascontiguousarray(ah.T).T
             r = args.repeat
             t32 = timeit(lambda: C.mm(a, b), repeat=r)
             tbf = timeit(lambda: C.mm(a16, b16), repeat=r)
@@ -86,16 +91,19 @@ def main():
             else:
                 tnp = timeit(lambda: a @ b, repeat=r)
             if torch is not None:
-                ta, tb = torch.from_numpy(a).bfloat16(), torch.from_numpy(np.ascontiguousarray(b.T) if wt else b).bfloat16()
+                ta, tb = torch.from_numpy(np.ascontiguousarray(a.T) if gt else a).bfloat16(), \
+                    torch.from_numpy(np.ascontiguousarray(b.T) if wt else b).bfloat16()
                 tha, thb = ta.half(), tb.half()
                 if wt:
                     tb, thb = tb.T, thb.T
+                if gt:
+                    ta, tha = ta.T, tha.T
                 tpb = timeit(lambda: ta @ tb, repeat=r)
                 tph = timeit(lambda: tha @ thb, repeat=max(3, r // 3))
             else:
                 tpb = tph = float("nan")
             g = [gf(M, K, N, t) for t in (t32, tbf, tfh, tnp, tpb, tph)]
-            rows.append([nt, f"{M}x{K}x{N}" + (" W^T" if wt else ""), *g, g[1] / g[0], g[1] / g[4], g[2] / g[5]])
+            rows.append([nt, f"{M}x{K}x{N}" + (" W^T" if wt else " g^T" if gt else ""), *g, g[1] / g[0], g[1] / g[4], g[2] / g[5]])
     print_table(["thr", "MxKxN", "md f32", "md bf16", "md f16", "numpy f32", "torch bf16", "torch f16",
                  "bf16/f32", "bf16/torch", "f16/torch"], rows)
     print(f"loadavg after: {os.getloadavg()}")

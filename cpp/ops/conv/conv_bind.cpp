@@ -220,7 +220,7 @@ void register_conv(py::module_& m) {
   m.def("conv2d_backward_input", &conv2d_backward_input_op, py::arg("grad_y"), py::arg("weight"),
         py::arg("input_shape"), py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
         py::arg("start") = py::none());
-  // which path a 16-bit convolution takes with the active kernel set: "avx512_bf16" or "convert_f32"
+  // which path a 16-bit convolution takes with the active kernel set: "bf16_gemm" or "convert_f32"
   m.def("conv2d_lowp_path", &lowp_path, py::arg("x"), py::arg("weight"), py::arg("stride"), py::arg("padding"),
         py::arg("dilation"), py::arg("groups"));
   // float32 path choice by measurement (conv_tune.cpp; policy and cache in python/minidl/tuning.py)

@@ -9,10 +9,10 @@
 // master weights' dtype).
 //
 // Paths (cpp/ops/conv/conv_lowp.cpp; conv2d_lowp_path says which one a shape takes):
-//   "avx512_bf16"  bfloat16 when gemm_lowp runs its vdpbf16ps kernel (AVX512-BF16 CPU, avx512
-//                  kernel set), not depthwise: im2col of the bf16 input into a bf16 column
-//                  block, then the three products of conv.cpp with gemm_lowp (two multiply-adds
-//                  per lane and instruction, float32 accumulation); results rounded once.
+//   "bf16_gemm"    bfloat16 when gemm_lowp has a native bf16 kernel (AMX tiles or vdpbf16ps: an
+//                  AMX or AVX512-BF16 CPU, avx512 kernel set), not depthwise: im2col of the bf16
+//                  input into a bf16 column block, then the three products of conv.cpp with
+//                  gemm_lowp (float32 accumulation); results rounded once.
 //   "convert_f32"  everything else -- float16 (this CPU has no float16 dot-product
 //                  instruction: AVX512-FP16 is absent, so float16 would be widened inside the
 //                  GEMM anyway), depthwise (its direct SIMD kernel is float32), the avx2 and
@@ -34,7 +34,7 @@ void conv2d_lowp_backward_input(const ConvShape& s, DType t, const uint16_t* gra
 void conv2d_lowp_backward_weight(const ConvShape& s, DType t, const uint16_t* grad_y,
                                  const uint16_t* x, uint16_t* grad_w, uint16_t* grad_bias);
 
-// "avx512_bf16" or "convert_f32" (see above) for this shape and dtype with the active kernel set
+// "bf16_gemm" or "convert_f32" (see above) for this shape and dtype with the active kernel set
 const char* conv2d_lowp_path(const ConvShape& s, DType t);
 
 }  // namespace minidl
