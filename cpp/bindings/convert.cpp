@@ -96,6 +96,7 @@ py::array contiguous(const py::array& a) {
   return out;
 }
 
+// --8<-- [start:broadcast]
 std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a, const std::vector<int64_t>& b,
                                       const char* what) {
   const int na = static_cast<int>(a.size()), nb = static_cast<int>(b.size());
@@ -112,11 +113,13 @@ std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a, const std::
   }
   return out;
 }
+// --8<-- [end:broadcast]
 
 std::vector<int64_t> broadcast_shapes(const py::array& a, const py::array& b, const char* what) {
   return broadcast_shapes(shape_of(a), shape_of(b), what);
 }
 
+// --8<-- [start:broadcast_view]
 TensorView broadcast_view(const py::array& a, const std::vector<int64_t>& shape, const char* what) {
   TensorView src = view_of(a);
   TensorView v = src;
@@ -134,5 +137,6 @@ TensorView broadcast_view(const py::array& a, const std::vector<int64_t>& shape,
   }
   return v;
 }
+// --8<-- [end:broadcast_view]
 
 }  // namespace minidl_py

@@ -17,6 +17,7 @@ const char* isa_name(Isa isa) {
   }
 }
 
+// --8<-- [start:cpu_detect]
 bool cpu_supports(Isa isa) {
   if (isa == Isa::scalar) return true;
 #if defined(MINIDL_HAVE_X86_SIMD) && (defined(__GNUC__) || defined(__clang__))
@@ -59,6 +60,7 @@ static Isa initial_isa() {
 }
 
 static Isa g_active_isa = initial_isa();
+// --8<-- [end:cpu_detect]
 
 Isa active_isa() { return g_active_isa; }
 

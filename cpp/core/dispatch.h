@@ -18,6 +18,7 @@ Isa best_isa();               // best this CPU runs
 Isa active_isa();             // the one kernels use now (starts as best, or $MINIDL_ISA)
 void set_active_isa(Isa isa); // throws KernelError if this CPU lacks it
 
+// --8<-- [start:simd_table]
 // Picks the table of the active ISA; nullptr means "use the scalar reference".
 template <class Table>
 inline const Table* simd_table(const Table* avx2_table, const Table* avx512_table) {
@@ -43,3 +44,4 @@ inline const Table* simd_table(const Table* avx2_table, const Table* avx512_tabl
 #define MINIDL_SIMD_TABLE(Type, NAME) \
   static inline const Type* NAME##_active() { return nullptr; }
 #endif
+// --8<-- [end:simd_table]

@@ -28,6 +28,7 @@ inline int64_t stream_peel(const float* y, int64_t n) {
   return peel < n ? peel : -1;
 }
 
+// --8<-- [start:map1]
 // y[i] = f(x[i]); y may alias x exactly.
 template <class F>
 inline void map1(const float* x, float* y, int64_t n, const F& f) {
@@ -46,6 +47,7 @@ inline void map1(const float* x, float* y, int64_t n, const F& f) {
   for (; i + W <= n; i += W) f(Vec::load(x + i)).store(y + i);
   if (i < n) f(Vec::load_partial(x + i, static_cast<int>(n - i))).store_partial(y + i, static_cast<int>(n - i));
 }
+// --8<-- [end:map1]
 
 // y[i] = f(a[i], b[i]); y may alias a or b exactly.
 template <class F>

@@ -12,6 +12,7 @@ namespace minidl {
 int num_threads();
 void set_num_threads(int n);
 
+// --8<-- [start:parallel_for]
 // Calls f(begin, end) on disjoint chunks of [0, n), in parallel when n > grain: at most one
 // chunk per thread, each of at least `grain` items (grain 0 or 1: any item may be a chunk).
 template <class F>
@@ -37,5 +38,6 @@ inline void parallel_for(int64_t n, int64_t grain, const F& f) {
 #endif
   f(int64_t{0}, n);
 }
+// --8<-- [end:parallel_for]
 
 }  // namespace minidl

@@ -17,6 +17,7 @@ struct StridedLoop {
   int64_t shape[kMaxDims];
   int64_t strides[N][kMaxDims];
 
+  // --8<-- [start:coalesce]
   // shape: iteration shape; strides[k]: operand k's element strides for that shape.
   StridedLoop(int nd, const int64_t* shp, const int64_t* const* strd) {
     for (int d = 0; d < nd; ++d) {
@@ -42,6 +43,7 @@ struct StridedLoop {
     }
     if (ndim > 0) ndim = out + 1;
   }
+  // --8<-- [end:coalesce]
 
   int64_t inner_size() const { return ndim == 0 ? 1 : shape[ndim - 1]; }
   int64_t inner_stride(int k) const { return ndim == 0 ? 0 : strides[k][ndim - 1]; }

@@ -18,6 +18,7 @@ namespace minidl {
 namespace MINIDL_ISA_NS {
 namespace {
 
+// --8<-- [start:vec_avx512]
 #if defined(__AVX512F__)
 struct Vec {
   static constexpr int width = 16;
@@ -44,6 +45,7 @@ inline Vec operator-(Vec a, Vec b) { return _mm512_sub_ps(a.v, b.v); }
 inline Vec operator*(Vec a, Vec b) { return _mm512_mul_ps(a.v, b.v); }
 inline Vec operator/(Vec a, Vec b) { return _mm512_div_ps(a.v, b.v); }
 inline Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a.v, b.v, c.v); }   // a*b+c
+// --8<-- [end:vec_avx512]
 inline Vec fnmadd(Vec a, Vec b, Vec c) { return _mm512_fnmadd_ps(a.v, b.v, c.v); } // c-a*b
 inline Vec max(Vec a, Vec b) { return _mm512_max_ps(a.v, b.v); }
 inline Vec min(Vec a, Vec b) { return _mm512_min_ps(a.v, b.v); }

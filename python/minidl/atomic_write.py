@@ -208,6 +208,7 @@ def replace_atomically(path, write) -> None:
     ...     print(open(path, "rb").read(), os.listdir(folder))
     b'hello' ['notes.txt']
     """
+    # --8<-- [start:replace]
     path = os.path.abspath(os.fsdecode(path))
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
@@ -217,3 +218,4 @@ def replace_atomically(path, write) -> None:
     if not _write_unnamed_then_rename(path, write, mode):
         _write_named_then_rename(path, write, mode)
     _fsync_directory(os.path.dirname(path))
+    # --8<-- [end:replace]

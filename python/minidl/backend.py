@@ -36,6 +36,7 @@ def available() -> list:
     return list(_C.available_isas())
 
 
+# --8<-- [start:use]
 def use(name: str) -> None:
     """Switch every kernel to the set ``name`` (ValueError if the CPU lacks it).
 
@@ -54,6 +55,7 @@ def use(name: str) -> None:
     if name not in available():
         raise ValueError(f"kernel set '{name}' is not available on this CPU (available: {available()})")
     _C.set_isa(name)
+# --8<-- [end:use]
 
 
 @contextlib.contextmanager

@@ -75,6 +75,7 @@ class EarlyStopping:
     def should_stop(self) -> bool:
         return self.counter >= self.patience
 
+    # --8<-- [start:early_stopping_call]
     def __call__(self, value, model=None) -> bool:
         if isinstance(value, Tensor):
             if value.numel() != 1:
@@ -94,6 +95,7 @@ class EarlyStopping:
         if stop and self.restore_best and model is not None and self.best_state is not None:
             model.load_state_dict(self.best_state)
         return stop
+    # --8<-- [end:early_stopping_call]
 
     def state_dict(self) -> dict:
         """Everything needed to resume (``md.save`` can store it)."""

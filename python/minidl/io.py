@@ -386,6 +386,7 @@ def _read_exact(f, n: int, what: str) -> bytes:
 def _read(f, size: int):
     if size < _PREFIX:
         raise CheckpointError(f"file truncated: {size} bytes, shorter than the {_PREFIX}-byte prefix")
+    # --8<-- [start:read_prefix]
     prefix = _read_exact(f, _PREFIX, "prefix")
     if prefix[:8] != MAGIC:
         hint = " (it looks like a pickle, e.g. from torch.save; minidl never unpickles)" \
@@ -398,6 +399,7 @@ def _read(f, size: int):
     if hlen > MAX_HEADER_BYTES:
         raise CheckpointError(f"header length {hlen} exceeds the limit of {MAX_HEADER_BYTES} bytes against hostile "
                               "files (minidl.io.MAX_HEADER_BYTES); raise it if you trust this file")
+    # --8<-- [end:read_prefix]
     raw = _read_exact(f, hlen, "header")
     try:
         text = raw.decode("utf-8")
@@ -434,6 +436,7 @@ def _read(f, size: int):
         raise CheckpointError("header JSON is nested too deeply") from None
     dec.check_overlaps()
     start = _PREFIX + hlen
+    # --8<-- [start:read_tensors]
     for begin, end, where, t, (dt, shape, rg) in sorted(dec.tensors, key=lambda e: e[0]):
         try:
             t._data = arr = np.empty(shape, dtype=dt.np)
@@ -450,6 +453,7 @@ def _read(f, size: int):
             arr.view(f"u{arr.dtype.itemsize}").byteswap(inplace=True)
         if arr.dtype == np.bool_ and buf.max(initial=0) > 1:
             raise CheckpointError(f"bool tensor at {where} holds bytes other than 0 and 1")
+    # --8<-- [end:read_tensors]
     return obj
 
 

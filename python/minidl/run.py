@@ -35,10 +35,12 @@ def main(argv=None) -> None:
     script = argv[0]
     if not os.path.isfile(script):
         raise SystemExit(f"minidl.run: no such script: {script}")
+    # --8<-- [start:run_body]
     install_torch_alias()
     sys.argv = argv
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     runpy.run_path(script, run_name="__main__")
+    # --8<-- [end:run_body]
 
 
 if __name__ == "__main__":

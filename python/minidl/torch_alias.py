@@ -44,6 +44,7 @@ class TorchAliasFinder(importlib.abc.MetaPathFinder):
     True
     """
 
+    # --8<-- [start:find_spec]
     def find_spec(self, fullname, path=None, target=None):
         if fullname != _ALIAS and not fullname.startswith(_ALIAS + "."):
             return None
@@ -58,6 +59,7 @@ class TorchAliasFinder(importlib.abc.MetaPathFinder):
                 "(the README lists what minidl does not have)", name=fullname) from None
         return importlib.util.spec_from_loader(fullname, _AliasLoader(module),
                                                is_package=hasattr(module, "__path__"))
+    # --8<-- [end:find_spec]
 
 
 def install_torch_alias() -> None:
@@ -72,6 +74,7 @@ def install_torch_alias() -> None:
     >>> TorchAliasFinder().find_spec("torch.nn.functional").loader.module is md.nn.functional
     True
     """
+    # --8<-- [start:install_body]
     present = sys.modules.get(_ALIAS)
     if present is not None and getattr(present, "__name__", None) != _TARGET:
         raise RuntimeError("install_torch_alias(): the real 'torch' is already imported in this process; call it "
@@ -79,6 +82,7 @@ def install_torch_alias() -> None:
     if not any(isinstance(f, TorchAliasFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, TorchAliasFinder())
     sys.modules[_ALIAS] = importlib.import_module(_TARGET)
+    # --8<-- [end:install_body]
 
 
 def uninstall_torch_alias() -> None:

@@ -214,6 +214,7 @@ def _read(path: str):
     return data["cpus"]
 
 
+# --8<-- [start:load]
 def load(path: str | None = None) -> int:
     """Fill the in-memory choices from the cache file (default :func:`cache_path`) for this CPU;
     returns how many were taken. A corrupt or other-version file warns, is ignored and is
@@ -236,6 +237,7 @@ def load(path: str | None = None) -> int:
             # a class or path name this build cannot read is skipped, entry by entry
             taken += bool(isinstance(chosen, str) and set_choice(str(shape_class), chosen))
     return taken
+# --8<-- [end:load]
 
 
 def _measurements() -> int:

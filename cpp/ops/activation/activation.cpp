@@ -26,6 +26,7 @@ namespace {
 
 // ---- reference: f(x) and f'(.) of each activation, then the two loops ---------------------
 //
+// --8<-- [start:reference_formulas]
 //   activation   forward y = f(x)                          backward f'   (from x, or from y)
 //   relu         max(x, 0)                                 [x > 0]
 //   leaky_relu   x if x > 0 else a x                       1 if x > 0 else a
@@ -48,6 +49,7 @@ namespace {
 //   hardshrink   x if |x| > p else 0                       1 if |x| > p else 0
 //   threshold    q if x <= p else x                        0 if x <= p else 1
 // The boundary cases (which side gets the gradient at x = p, +-3, ...) are PyTorch's.
+// --8<-- [end:reference_formulas]
 
 constexpr double kSqrt2 = 1.41421356237309504880;
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;  // 1/sqrt(2 pi)
@@ -141,6 +143,7 @@ inline T derivative_one(Activation act, T s, T slope, T q) {
   return T(1);
 }
 
+// --8<-- [start:reference_loops]
 // y[i] = f(x[i]); y may alias x
 template <class T>
 inline void activation_forward_reference(Activation act, const T* x, T* y, int64_t n, T slope, T q) {
@@ -152,6 +155,7 @@ template <class T>
 inline void activation_backward_reference(Activation act, const T* gy, const T* saved, T* gx, int64_t n,
                                           T slope, T q) {
   for (int64_t i = 0; i < n; ++i) gx[i] = gy[i] * derivative_one(act, saved[i], slope, q);
+// --8<-- [end:reference_loops]
 }
 
 // ---- which path runs ----------------------------------------------------------------------
@@ -196,6 +200,7 @@ bool activation_backward_uses_output(Activation act) {
   return act == Activation::sigmoid || act == Activation::tanh;
 }
 
+// --8<-- [start:which_path]
 void activation_forward(Activation act, const void* x, void* y, DType dtype, int64_t n, double param, double q) {
   if (is_lowp(dtype))
     return lowp_forward(act, static_cast<const uint16_t*>(x), static_cast<uint16_t*>(y), dtype, n, param, q);
@@ -218,6 +223,7 @@ void activation_forward(Activation act, const void* x, void* y, DType dtype, int
     });
   });
 }
+// --8<-- [end:which_path]
 
 void activation_backward(Activation act, const void* gy, const void* saved, void* gx, DType dtype,
                          int64_t n, double param, double q) {

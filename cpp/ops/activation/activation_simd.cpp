@@ -83,6 +83,7 @@ bool forward_f32(Activation act, const float* x, float* y, int64_t n, float para
     case Activation::sigmoid: map1(x, y, n, [](Vec v) { return sigmoid(v); }); return true;
     // rational tanh (vec.h tanh_rational): no exp, memory-bound; abs. error 3.4e-7
     case Activation::tanh: map1(x, y, n, [](Vec v) { return tanh_rational(v); }); return true;
+    // --8<-- [start:simd_forward_gelu]
     // x Phi(x) = x/2 (1 + erf(x/sqrt2)), erf rational (no exp): memory-bound, abs. error < 1e-6
     case Activation::gelu:
       map1(x, y, n, [](Vec v) {
@@ -90,6 +91,7 @@ bool forward_f32(Activation act, const float* x, float* y, int64_t n, float para
         return fmadd(half_v, erf_rational(v * Vec::set1(0.70710678118654752f)), half_v);
       });
       return true;
+    // --8<-- [end:simd_forward_gelu]
     // x/2 (1 + tanh u) = x sigmoid(2u)
     case Activation::gelu_tanh:
       map1(x, y, n, [](Vec v) { return v * tanh_gelu_parts(v, v * v).sig; });
@@ -160,6 +162,7 @@ bool backward_f32(Activation act, const float* gy, const float* saved, float* gx
     case Activation::tanh:  // saved = y: 1 - y^2
       map2(gy, saved, gx, n, [&](Vec g, Vec s) { return g * fnmadd(s, s, one); });
       return true;
+    // --8<-- [start:simd_backward_gelu]
     case Activation::gelu:  // Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi)
       map2(gy, saved, gx, n, [](Vec g, Vec s) {
         Vec pdf = Vec::set1(kInvSqrt2Pi) * exp(Vec::set1(-0.5f) * s * s);
@@ -167,6 +170,7 @@ bool backward_f32(Activation act, const float* gy, const float* saved, float* gx
         return g * fmadd(s, pdf, cdf);
       });
       return true;
+    // --8<-- [end:simd_backward_gelu]
     case Activation::gelu_tanh:
       // 0.5 (1 + t) + 0.5 x (1 - t^2) u' = sigmoid(2u) + 2 x sigmoid(2u) sigmoid(-2u) u',
       // u' = sqrt(2/pi) (1 + 3 * 0.044715 x^2)

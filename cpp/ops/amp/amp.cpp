@@ -23,6 +23,7 @@ namespace {
 
 // ---- reference ----------------------------------------------------------------------------
 
+// --8<-- [start:unscale_reference]
 // found |= !isfinite(g[i]);  g[i] *= inv_scale  (the check reads the value before scaling,
 // as PyTorch does, so a finite g that overflows only after scaling by a large inv_scale
 // is not reported)
@@ -37,6 +38,7 @@ bool unscale_range(T* g, int64_t n, T inv_scale) {
   }
   return found;
 }
+// --8<-- [end:unscale_reference]
 
 // ---- which path runs ----------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ namespace minidl {
 namespace MINIDL_ISA_NS {
 namespace {
 
+// --8<-- [start:unscale_simd]
 bool unscale_f32(float* g, int64_t n, float inv_scale) {
   const bool scale = inv_scale != 1.0f;
 #if defined(__AVX512F__)
@@ -49,6 +50,7 @@ bool unscale_f32(float* g, int64_t n, float inv_scale) {
   return found;
 #endif
 }
+// --8<-- [end:unscale_simd]
 
 }  // namespace
 

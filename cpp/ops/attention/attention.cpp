@@ -16,12 +16,14 @@
 // Then which path runs: Problem (the operands of one call and its kernels) and the dtype
 // dispatch at the bottom.
 //
+// --8<-- [start:tile_sizes]
 // Tiles: kQueryTile x kKeyTile scores (96 x 128 floats = 48 KiB) stay in L2 together with the
 // Q tile, the K and V tiles (128 x 64 floats each) and the output accumulator. Measured (one
 // thread, B=8 H=8 E=64, L=S=512 and 2048): 64x128, 96x128, 96x256, 192x128 and 144x64 are
 // within 8% of each other; 96x128 and 96x256 were best, and the smaller key tile skips more
 // of the causal triangle. The tile GEMMs run at ~175 (forward) to ~195 (backward) GFLOP/s
 // per core on a Zen 5 EPYC, close to its AVX-512 FMA peak, so the time is in the products.
+// --8<-- [end:tile_sizes]
 //
 // Threads: the forward splits (batch*head, query tile) pairs dynamically (causal tiles differ
 // in cost). The backward needs, for a key tile, every query tile (to sum dK and dV), and dQ
@@ -78,6 +80,7 @@ inline bool dropout_keep(uint32_t row_key, uint32_t j, uint32_t threshold) {
 
 inline uint32_t dropout_threshold(double p) { return static_cast<uint32_t>(std::llround(p * 16777216.0)); }
 
+// --8<-- [start:row_reference]
 // ---- reference: the row operations -------------------------------------------------
 // Forward, per query row of scores x (one key tile at a time):
 //   m_new = max(m, max_j x_j),  x_j = exp(x_j - m_new),  l = l exp(m - m_new) + sum_j x_j,
@@ -120,6 +123,7 @@ template <class T>
 void softmax_grad_reference(const T* p, T* dp, int64_t n, T d) {
   for (int64_t i = 0; i < n; ++i) dp[i] = p[i] * (dp[i] - d);
 }
+// --8<-- [end:row_reference]
 
 // Dropout on the weights, the same mask in the forward and the backward:
 // x[c] = keep(row_key, col0 + c) ? x[c] * scale : 0
@@ -170,6 +174,7 @@ void forward_impl(const Problem<T>& P, T* out, T* lse) {
     const T* kb = P.k_rows(bh);
     const T* vb = P.v_rows(bh);
     const int64_t kend = P.key_end(q0 + br);
+    // --8<-- [start:forward_tiles]
     for (int64_t k0 = 0; k0 < kend; k0 += kKeyTile) {
       const int64_t bc = std::min(kKeyTile, kend - k0);
       // S = scale Q_i K_j^T
@@ -194,6 +199,7 @@ void forward_impl(const Problem<T>& P, T* out, T* lse) {
       // O += P V_j
       P.matmul(false, false, br, Ev, bc, T(1), s, kKeyTile, vb + k0 * P.vs.row, P.vs.row, T(1), o, Ev);
     }
+    // --8<-- [end:forward_tiles]
     T* out_rows = out + (bh * sh.q_len + q0) * Ev;
     T* lse_rows = lse + bh * sh.q_len + q0;
     for (int64_t r = 0; r < br; ++r) {
@@ -270,6 +276,7 @@ void backward_impl(const Problem<T>& P, const T* out, const T* dout, AttentionSt
           const T* qi = qb + q0 * P.qs.row;
           const T* doi = dob + q0 * ds.row;
           T *p = p_buf.data(), *dp = dp_buf.data();
+          // --8<-- [start:backward_tiles]
           // P = exp(scale Q_i K_j^T + mask - lse_i): the forward's probabilities, recomputed
           P.matmul(false, true, br, bc, E, T(P.opt.scale), qi, P.qs.row, kj, P.ks.row, T(0), p, kKeyTile);
           P.apply_mask(p, kKeyTile, bh, q0, br, k0, bc);
@@ -295,6 +302,7 @@ void backward_impl(const Problem<T>& P, const T* out, const T* dout, AttentionSt
           P.matmul(true, false, bc, E, br, T(P.opt.scale), dp, kKeyTile, qi, P.qs.row, T(1), dk_acc.data(), E);
           P.matmul(false, false, br, E, bc, T(P.opt.scale), dp, kKeyTile, kj, P.ks.row, T(1),
                    dq_part.data() + q0 * E, E);
+          // --8<-- [end:backward_tiles]
         }
         std::copy(dk_acc.begin(), dk_acc.begin() + bc * E, dk + (bh * S + k0) * E);
         std::copy(dv_acc.begin(), dv_acc.begin() + bc * Ev, dv + (bh * S + k0) * Ev);
@@ -324,6 +332,7 @@ struct Problem {
   const T* k_rows(int64_t bh) const { return k + (bh / sh.heads) * ks.b + (bh % sh.heads) * ks.h; }
   const T* v_rows(int64_t bh) const { return v + (bh / sh.heads) * vs.b + (bh % sh.heads) * vs.h; }
 
+  // --8<-- [start:problem_matmul]
   // C (m x n, ldc) = alpha op(A) op(B) + beta C on the calling thread
   void matmul(bool ta, bool tb, int64_t m, int64_t n, int64_t kk, T alpha, const T* a, int64_t lda, const T* b,
               int64_t ldb, T beta, T* c, int64_t ldc) const {
@@ -334,6 +343,7 @@ struct Problem {
       }
     gemm_reference<T>(ta, tb, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc);
   }
+  // --8<-- [end:problem_matmul]
 
   // Scores tile s (rows q0.., keys k0..; row stride ld) gets the causal and explicit masks.
   void apply_mask(T* s, int64_t ld, int64_t bh, int64_t q0, int64_t br, int64_t k0, int64_t bc) const {

@@ -43,6 +43,7 @@ inline Vec softmax_exp(Vec d) {
   return blend(cmp_lt(d, lowest), exp(max(lowest, d)), Vec::zero());  // max(lowest, NaN) = NaN
 }
 
+// --8<-- [start:exp_sub_sum]
 float exp_sub_sum(float* x, int64_t n, float m) {
   const Vec vm = Vec::set1(m);
   Vec s0 = Vec::zero(), s1 = Vec::zero();
@@ -73,6 +74,7 @@ float exp_sub_sum(float* x, int64_t n, float m) {
   }
   return reduce_add(s0 + s1);
 }
+// --8<-- [end:exp_sub_sum]
 
 void scale(float* x, int64_t n, float a) {
   const Vec va = Vec::set1(a);

@@ -27,6 +27,7 @@ MINIDL_SIMD_TABLE(minidl::NormSimd, norm_simd)
 namespace minidl {
 namespace {
 
+// --8<-- [start:reference]
 // ---- reference: the loops of one run of S values -----------------------------------
 // Forward, over the M = N S values of a channel (mean and var by the shifted two-pass
 // algorithm of ops/reduce/row_stats.h, so a constant channel normalises to exactly 0):
@@ -66,6 +67,7 @@ void run_grad_input_reference(const T* dy, const T* x, T* dx, int64_t n, double 
                               double c0) {
   for (int64_t i = 0; i < n; ++i) dx[i] = T(k * dy[i] + bx * (x[i] - mean) + c0);
 }
+// --8<-- [end:reference]
 
 // ---- which path runs ---------------------------------------------------------------
 
@@ -159,6 +161,7 @@ void forward_impl(const T* x, T* y, const T* weight, const T* bias, T* running_m
   });
 }
 
+// --8<-- [start:backward_impl]
 template <class T>
 void backward_impl(const T* gy, const T* x, const T* weight, const T* save_mean, const T* save_invstd, T* gx,
                    T* gweight, T* gbias, const BatchNormShape& sh, bool use_batch_stats, const NormSimd* simd) {
@@ -206,6 +209,7 @@ void backward_impl(const T* gy, const T* x, const T* weight, const T* save_mean,
     }
   });
 }
+// --8<-- [end:backward_impl]
 
 }  // namespace
 

@@ -22,6 +22,7 @@ void affine(const float* x, float* y, int64_t n, float mean, float a, float b) {
   }
 }
 
+// --8<-- [start:simd_backward]
 void grad_sums(const float* dy, const float* x, int64_t n, float mean, float* sum_dy, float* sum_dy_xmu) {
   const Vec m = Vec::set1(mean);
   Vec s0 = Vec::zero(), s1 = Vec::zero(), p0 = Vec::zero(), p1 = Vec::zero();
@@ -57,6 +58,7 @@ void grad_input(const float* dy, const float* x, float* dx, int64_t n, float mea
     fmadd(Vec::load_partial(dy + i, r), va, fmadd(Vec::load_partial(x + i, r) - vm, vb, vc)).store_partial(dx + i, r);
   }
 }
+// --8<-- [end:simd_backward]
 
 }  // namespace
 

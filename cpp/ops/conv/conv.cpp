@@ -13,6 +13,7 @@
 //                                                         on this CPU (conv_tune.cpp)
 //   everything else                                       im2col + GEMM, below
 //
+// --8<-- [start:im2col_gemm]
 // ---- the im2col + GEMM path ----
 // For one image n and group g, the forward pass is one matrix product
 //   Y_g (Kg x PQ) = W_g (Kg x Cg*R*S) @ col (Cg*R*S x PQ),
@@ -22,6 +23,7 @@
 //   dcol = W_g^T @ dY_g  then col2im (scatter-add dcol back to the pixels), and
 //   dW_g += dY_g @ col^T (summed over the batch).
 // 1x1 stride-1 unpadded convolutions skip im2col: col is x itself (Cg x HW).
+// --8<-- [end:im2col_gemm]
 //
 // Why tiles rather than the whole batch's column matrix: the column matrix is R*S times larger
 // than x (9x for 3x3); built for the whole batch it is written to and read back from DRAM.
@@ -69,6 +71,7 @@ namespace minidl {
 // Output (n, k, p, q) reads input pixel (i, j) = (p sh - ph + r dh, q sw - pw + u dw) through
 // tap (r, u) of every input channel c of its group; taps that land in the padding read 0.
 
+// --8<-- [start:forward_reference]
 // y[n, k, p, q] = b[k] + sum_{c, r, u} w[k, c, r, u] x[n, g Cg + c, i, j]
 template <class T>
 void conv2d_forward_reference(const ConvShape& s, const T* x, const T* w, const T* bias, T* y) {
@@ -91,7 +94,9 @@ void conv2d_forward_reference(const ConvShape& s, const T* x, const T* w, const 
           y[((n * s.K + k) * s.P + p) * s.Q + q] = acc;
         }
 }
+// --8<-- [end:forward_reference]
 
+// --8<-- [start:backward_reference]
 // The same loop nest read the other way round: every product w x of the forward sends
 //   dx[n, g Cg + c, i, j] += w[k, c, r, u] dy[n, k, p, q]
 //   dw[k, c, r, u]        += x[n, g Cg + c, i, j] dy[n, k, p, q]
@@ -124,6 +129,7 @@ void conv2d_backward_reference(const ConvShape& s, const T* gy, const T* x, cons
               }
         }
 }
+// --8<-- [end:backward_reference]
 
 template void conv2d_forward_reference<float>(const ConvShape&, const float*, const float*, const float*, float*);
 template void conv2d_forward_reference<double>(const ConvShape&, const double*, const double*, const double*,
@@ -325,6 +331,7 @@ void depthwise_backward_weight(const ConvShape& s, const float* gy, const float*
 }
 
 // ---- which path runs ---------------------------------------------------------------
+// --8<-- [start:forward_path]
 template <class T>
 void forward_path(const ConvShape& s, const T* x, const T* w, const T* bias, T* y) {
   if (s.N * s.K * s.P * s.Q == 0) return;
@@ -342,6 +349,7 @@ void forward_path(const ConvShape& s, const T* x, const T* w, const T* bias, T* 
   }
   forward_gemm<T>(s, x, w, bias, y);
 }
+// --8<-- [end:forward_path]
 
 // gx[n, c] += start[c]: the kernels that write gx without filling it first
 template <class T>

@@ -1,3 +1,4 @@
+// --8<-- [start:direct_idea]
 // Direct ("implicit GEMM") float32 convolution on a padded, re-arranged copy of the input:
 // conv.h's three sums (the reference loops at the top of conv.cpp) regrouped so each is a
 // GEMM whose B operand is read straight from that copy.
@@ -13,6 +14,7 @@
 // No R*S-fold column matrix and no packed B panel are built: the micro-kernels load B vectors
 // straight from the buffer (L1/L2 resident). cpp/ops/conv/conv_direct.cpp drives them
 // (buffers, threads); cpp/ops/conv/conv_direct_simd.cpp holds the per-ISA micro-kernels.
+// --8<-- [end:direct_idea]
 #pragma once
 #include <cstdint>
 

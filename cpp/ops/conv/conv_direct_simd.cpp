@@ -29,6 +29,7 @@ constexpr int kMR = 4, kWK = 2, kWT = 4;  // 16 ymm: 12 (8) accumulators
 #endif
 static_assert((kWK * kWT) % 8 == 0, "weight tiles are reduced 8 accumulators at a time");
 
+// --8<-- [start:forward_tile]
 // ROWS (<= kMR) rows of the packed block starting at w (rows kMR apart per tap) x NV vectors
 template <int NV, int ROWS = kMR>
 // (add = true: accumulate onto y, the partial sum of the previous tap blocks)
@@ -57,6 +58,7 @@ inline void forward_tile(int64_t taps, const float* __restrict w, const int64_t*
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[r][v].store(y + r * ldy + v * VW);
 }
+// --8<-- [end:forward_tile]
 
 void forward(int64_t kblocks, int64_t taps, int64_t Lr, const float* wpk, const int64_t* toff,
              const float* x, float* y, int64_t ldy, bool accumulate) {

@@ -134,6 +134,7 @@ uint64_t conv_measurements() { return measurements; }
 void conv_force_path(ConvPath path) { forced = static_cast<int>(path); }
 ConvPath conv_forced_path() { return static_cast<ConvPath>(forced.load()); }
 
+// --8<-- [start:conv_choose]
 ConvPath conv_choose(ConvDirection d, const ConvShape& s, const std::function<void(ConvPath)>& run) {
   const ConvPath f = conv_forced_path();
   if (f != ConvPath::automatic) return f;
@@ -155,5 +156,6 @@ ConvPath conv_choose(ConvDirection d, const ConvShape& s, const std::function<vo
   ++measurements;
   return ConvPath::automatic;  // the result is written already (by measure)
 }
+// --8<-- [end:conv_choose]
 
 }  // namespace minidl

@@ -191,11 +191,13 @@ inline uint8_t apply_predicate(UnaryOp op, T x) {
 // differently and float64 exp measured 25% slower)
 
 // out[i so] = a[i sa] (op) b[i sb]  (arithmetic: out has the inputs' dtype)
+// --8<-- [start:binary_row_reference]
 template <class T>
 inline void binary_row_reference(BinaryOp op, const T* a, int64_t sa, const T* b, int64_t sb, T* out, int64_t so,
                                  int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i * so] = apply_binary(op, a[i * sa], b[i * sb]);
 }
+// --8<-- [end:binary_row_reference]
 
 // out[i so] = a[i sa] (cmp) b[i sb]  (comparisons and logical ops: out is bool)
 template <class T>
@@ -258,6 +260,7 @@ bool unary_is_predicate(UnaryOp op) {
          op == UnaryOp::isfinite;
 }
 
+// --8<-- [start:binary_typed]
 template <class T>
 void binary_typed(BinaryOp op, const TensorView& a, const TensorView& b, const TensorView& out) {
   const int64_t* strides[3] = {a.strides, b.strides, out.strides};
@@ -282,6 +285,7 @@ void binary_typed(BinaryOp op, const TensorView& a, const TensorView& b, const T
     binary_row_reference(op, ra, sa, rb, sb, ro, so, n);
   });
 }
+// --8<-- [end:binary_typed]
 
 template <class T>
 void unary_typed(UnaryOp op, const TensorView& x, const TensorView& out) {

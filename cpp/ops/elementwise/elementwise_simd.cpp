@@ -11,6 +11,7 @@ namespace minidl {
 namespace MINIDL_ISA_NS {
 namespace {
 
+// --8<-- [start:binary_loop]
 // out[i] = op(a[i*sa], b[i*sb]) with sa, sb in {0, 1}
 template <class Op>
 inline void binary_loop(const float* a, int64_t sa, const float* b, int64_t sb, float* out, int64_t n, const Op& op) {
@@ -29,6 +30,7 @@ inline void binary_loop(const float* a, int64_t sa, const float* b, int64_t sb, 
     if (i < n) v.store_partial(out + i, static_cast<int>(n - i));
   }
 }
+// --8<-- [end:binary_loop]
 
 // maximum/minimum propagate NaN like the reference (and torch.maximum): a NaN in either
 // operand gives a + b (a NaN). Otherwise max_ps(a, b) = a > b ? a : b, the reference exactly.

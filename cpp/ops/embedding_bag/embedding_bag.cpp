@@ -31,6 +31,7 @@ namespace {
 
 // ---- reference ---------------------------------------------------------------------
 
+// --8<-- [start:bag_reference]
 // out_b (D values) for the bag of indices idx[begin:end]
 template <class T>
 void bag_forward_reference(const T* weight, const int64_t* idx, int64_t begin, int64_t end, const T* psw, T* out_b,
@@ -55,6 +56,7 @@ void bag_forward_reference(const T* weight, const int64_t* idx, int64_t begin, i
   if (mode == EmbeddingBagMode::mean && count > 0)
     for (int64_t d = 0; d < dim; ++d) out_b[d] /= T(count);
 }
+// --8<-- [end:bag_reference]
 
 // the indices of bag [begin, end) that are not padding
 inline int64_t kept_count(const int64_t* idx, int64_t begin, int64_t end, int64_t padding_idx) {
@@ -101,6 +103,7 @@ int64_t bag_grain(int64_t num_bags, int64_t num_indices, int64_t dim) {
   return std::max<int64_t>(1, 32768 / per_bag);
 }
 
+// --8<-- [start:bag_forward_impl]
 template <class T>
 void forward_impl(const T* weight, const int64_t* idx, const int64_t* start, const T* psw, T* out, int64_t bags,
                   int64_t dim, int64_t padding_idx, EmbeddingBagMode mode) {
@@ -123,6 +126,7 @@ void forward_impl(const T* weight, const int64_t* idx, const int64_t* start, con
     }
   });
 }
+// --8<-- [end:bag_forward_impl]
 
 // columns per block of the backward's split (16 float32 = one 64-byte cache line, so two
 // threads never write the same line of a row that starts on a line boundary)

@@ -25,6 +25,7 @@ inline int lanes(int64_t len, int64_t v) { return int(std::min<int64_t>(W, std::
 
 enum class Pool { sum, weighted_sum, max };
 
+// --8<-- [start:pool_tile]
 // One tile of a bag: out[d0 : d0 + len] for columns d0.. of the rows (len <= a tile; kFull:
 // len is a whole tile, so every load is a plain one and the loops over v are fixed). The pool
 // kind and kFull are template arguments so that the loop over the bag's rows holds no branch
@@ -63,6 +64,7 @@ int64_t pool_tile(const float* weight, const int64_t* idx, const float* psw, int
   }
   return count;
 }
+// --8<-- [end:pool_tile]
 
 template <Pool P>
 int64_t pool_tiles(const float* weight, const int64_t* idx, const float* psw, int64_t n, int64_t n_ahead, int64_t dim,

@@ -194,6 +194,7 @@ void gemm_batched_impl(GemmFn<T> fn, int mr, int nr, bool ta, bool tb, int64_t b
                      C + b * sc, ldc);
 }
 
+// --8<-- [start:sgemm_kernel]
 GemmFn<float> sgemm_kernel(int* mr, int* nr) {
   if (const GemmSimd* simd = gemm_simd_active()) {
     *mr = simd->mr;
@@ -204,9 +205,11 @@ GemmFn<float> sgemm_kernel(int* mr, int* nr) {
   *nr = Blocking<float>::NR;
   return &gemm_blocked<float>;
 }
+// --8<-- [end:sgemm_kernel]
 
 }  // namespace
 
+// --8<-- [start:sgemm_entry]
 void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
@@ -214,6 +217,7 @@ void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const
   GemmFn<float> fn = sgemm_kernel(&mr, &nr);
   gemm_threaded<float>(fn, mr, nr, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
+// --8<-- [end:sgemm_entry]
 
 void dgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
            const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {

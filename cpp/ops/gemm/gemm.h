@@ -16,6 +16,7 @@
 namespace minidl {
 
 // ---- reference -------------------------------------------------------------------------
+// --8<-- [start:gemm_reference]
 // C[i, j] = alpha * sum_k op(A)[i, k] op(B)[k, j] + beta * C[i, j]   (beta == 0: C not read)
 template <class T>
 void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
@@ -31,6 +32,7 @@ void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
       C[i * ldc + j] = alpha * acc + (beta == T(0) ? T(0) : beta * C[i * ldc + j]);
     }
 }
+// --8<-- [end:gemm_reference]
 
 // ---- which path runs: gemm.cpp -----------------------------------------------------------
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,

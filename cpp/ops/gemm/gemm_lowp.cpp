@@ -135,6 +135,7 @@ const char* gemm_lowp_path(DType dt) {
   return amx_kernel(16, 16, 32) ? "amx_bf16" : "avx512_bf16";
 }
 
+// --8<-- [start:candidates]
 std::vector<GemmLowpPath> gemm_lowp_candidates(DType dt, int64_t M, int64_t N, int64_t K) {
   std::vector<GemmLowpPath> paths;
   if (dt == DType::bf16) {
@@ -144,7 +145,9 @@ std::vector<GemmLowpPath> gemm_lowp_candidates(DType dt, int64_t M, int64_t N, i
   paths.push_back(GemmLowpPath::convert_f32);
   return paths;
 }
+// --8<-- [end:candidates]
 
+// --8<-- [start:on_path]
 void gemm_lowp_on_path(GemmLowpPath path, DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                        float alpha, const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb,
                        float beta, float* C, int64_t ldc) {
@@ -176,7 +179,9 @@ void gemm_lowp_on_path(GemmLowpPath path, DType dt, bool ta, bool tb, int64_t M,
   sgemm(ta, tb, M, N, K, alpha, wa.get(), std::max<int64_t>(a_cols, 1), wb.get(),
         std::max<int64_t>(b_cols, 1), beta, C, ldc);
 }
+// --8<-- [end:on_path]
 
+// --8<-- [start:gemm_lowp]
 void gemm_lowp(DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C,
                int64_t ldc) {
@@ -185,6 +190,7 @@ void gemm_lowp(DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, floa
   const GemmLowpPath path = gemm_lowp_choose(dt, ta, tb, M, N, K, A, lda, B, ldb);
   gemm_lowp_on_path(path, dt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
+// --8<-- [end:gemm_lowp]
 
 bool gemm_bf16_out(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
                    const uint16_t* B, int64_t ldb, const float* bias, uint16_t* C, int64_t ldc) {

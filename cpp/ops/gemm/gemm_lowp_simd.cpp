@@ -2,6 +2,7 @@
 // Compiled per ISA like every file here; only the AVX-512 build (which gets -mavx512bf16) has
 // a kernel, and cpp/ops/gemm/gemm_lowp.cpp uses it only when the CPU reports avx512bf16.
 //
+// --8<-- [start:vdpbf16ps]
 // vdpbf16ps acc, a, b: for each of the 16 float32 lanes i,
 //     acc[i] += a.bf16[2i+1] * b.bf16[2i+1] + a.bf16[2i] * b.bf16[2i]
 // i.e. one instruction does two multiply-adds per lane (Intel's pseudo-code: odd pair first,
@@ -14,6 +15,7 @@
 // words: 14 x 32 tile, 28 zmm accumulators + 2 for B + 1 broadcast = 31 of the 32 zmm (no
 // spills, checked in the disassembly); per k pair 16 loads feed 28 vdpbf16ps, each two
 // multiply-adds per lane -- twice the FP32 kernel's (gemm_microkernel.h) work per instruction.
+// --8<-- [end:vdpbf16ps]
 // (12 x 32 measured a few % slower at 256 x 1024 x 1024.)
 // Blocking is the Goto/BLIS loop nest of gemm_simd.cpp; sizes counted in k (not pairs):
 //   kKC = 1024: A micro-panel 14 x 1024 x 2 B = 28 KiB in L1d, B micro-panel 1024 x 32 x 2 B =
@@ -164,6 +166,7 @@ void pack_b(bool tb, const uint16_t* B, int64_t ldb, int64_t p0, int64_t j0, int
 // A is either a packed micro-panel (DirectA = false: word (r, kp) at a32[kp*kMR + r]) or, for
 // a row-major A and even kc, the source rows themselves (DirectA = true: a k pair of row r is
 // already one word, at a16 + r*lda + 2kp), which skips packing A (see gemm_bf16_block).
+// --8<-- [start:microkernel_bf16]
 template <int MR, bool DirectA>
 inline void microkernel_bf16(int64_t kc2, const void* a_ptr, int64_t lda, const uint32_t* __restrict b,
                              float* __restrict c, int64_t ldc, int n, float alpha, float beta) {
@@ -192,6 +195,7 @@ inline void microkernel_bf16(int64_t kc2, const void* a_ptr, int64_t lda, const 
     else a += kMR;
     b += kNR;
   }
+// --8<-- [end:microkernel_bf16]
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
   const int n0 = n < 16 ? n : 16, n1 = n - n0;
   const __mmask16 m0 = n0 >= 16 ? __mmask16(0xffff) : __mmask16((1u << n0) - 1u);

@@ -58,6 +58,7 @@ double seconds_of_run(GemmLowpPath path, DType dt, bool ta, bool tb, int64_t M, 
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// --8<-- [start:measure]
 // whether to time run r (from 0) of a candidate whose timed runs have taken `spent` seconds
 bool another_run(int r, double spent) {
   if (r == 0) return true;
@@ -82,6 +83,7 @@ GemmLowpPath measure(const std::vector<GemmLowpPath>& paths, DType dt, bool ta, 
   }
   return best;
 }
+// --8<-- [end:measure]
 
 }  // namespace
 
@@ -127,9 +129,11 @@ bool GemmShapeClass::parse(const std::string& name, GemmShapeClass* out) {
   return true;
 }
 
+// --8<-- [start:shape_class]
 GemmShapeClass gemm_lowp_shape_class(DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, int threads) {
   return {dt, ta, tb, ceil_log2(M), ceil_log2(N), ceil_log2(std::max<int64_t>(K, 1)), threads};
 }
+// --8<-- [end:shape_class]
 
 void gemm_lowp_set_tuning(bool on) { tuning_on = on; }
 bool gemm_lowp_tuning() { return tuning_on; }
@@ -153,6 +157,7 @@ void gemm_lowp_clear_choices() {
   table().clear();
 }
 
+// --8<-- [start:choose]
 GemmLowpPath gemm_lowp_choose(DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16_t* A,
                               int64_t lda, const uint16_t* B, int64_t ldb) {
   const std::vector<GemmLowpPath> paths = gemm_lowp_candidates(dt, M, N, K);
@@ -177,5 +182,6 @@ GemmLowpPath gemm_lowp_choose(DType dt, bool ta, bool tb, int64_t M, int64_t N, 
   ++measurements;
   return best;
 }
+// --8<-- [end:choose]
 
 }  // namespace minidl

@@ -33,6 +33,7 @@ constexpr int kMR = 6;
 // stride), which skips packing A (see sgemm_block).
 // B likewise: a packed micro-panel (ldb = kNR) or, for a row-major B, the source rows (ldb =
 // its row stride; all kNR columns must exist).
+// --8<-- [start:microkernel]
 template <int MR, bool DirectA = false>
 inline void microkernel(int64_t kc, const float* __restrict a, const float* __restrict b,
                         float* __restrict c, int64_t ldc, int n, float beta, int64_t lda = 0,
@@ -57,6 +58,7 @@ inline void microkernel(int64_t kc, const float* __restrict a, const float* __re
     a += DirectA ? ldk : kMR;
     b += ldb;
   }
+// --8<-- [end:microkernel]
   if (DirectA && alpha != 1.0f) {
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {

@@ -3,6 +3,7 @@
 // (MINIDL_ISA_NS = avx2 | avx512); cpp/ops/gemm/gemm.cpp picks the table and splits the
 // work between threads, each of which runs sgemm_block below on its own part of C.
 //
+// --8<-- [start:loop_nest]
 // Loop nest (row-major C = alpha * op(A) @ op(B) + beta * C):
 //   for jc in N step kNC            B panel  kc x nc  packed once, lives in L3 (L2)
 //     for pc in K step kc           (K blocks: beta applies only on the first one)
@@ -14,6 +15,7 @@
 //             micro-kernel: C[ic+ir : +MR, jc+jr : +NR] (+)= Apanel @ Bpanel
 // Transposed operands are handled by the packing routines: no transposed copies are made.
 // A @ B^T with a narrow side skips all of this for the dot-product kernel, gemm_dot_kernel.h.
+// --8<-- [end:loop_nest]
 
 #include "gemm_dot_kernel.h"
 #include "gemm_microkernel.h"
@@ -24,6 +26,7 @@ namespace minidl {
 namespace MINIDL_ISA_NS {
 namespace {
 
+// --8<-- [start:block_sizes]
 // Block sizes for AMD Zen 4/5 (48 KiB L1d, 1 MiB L2 per core, 32 MiB shared L3), tuned by
 // measurement on a Zen 5 EPYC (KC 192..512, MC 10..40 x MR, NC 1024..4096: 1024^3 and 2048^3
 // within noise of each other except that KC = 512 / NC = 1024 gained ~4% at 2048^3):
@@ -57,6 +60,7 @@ constexpr int64_t kKC = 256;
 constexpr int64_t kMC = 20 * kMR;
 constexpr int64_t kNC = 2048;
 #endif
+// --8<-- [end:block_sizes]
 constexpr int64_t kDirectTransposedLd = 512;  // floats, see sgemm_block
 constexpr int64_t kDirectBLd = 1024;          // floats, see sgemm_block
 constexpr int64_t kKCSmallC = 256;

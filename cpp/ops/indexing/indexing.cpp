@@ -20,6 +20,7 @@
 namespace minidl {
 
 // forward: dst[i, :] = src[idx[i], :]
+// --8<-- [start:gather_rows]
 void gather_rows(const void* src, DType dtype, int64_t src_rows, int64_t row, const int64_t* idx, int64_t n,
                  void* dst) {
   for (int64_t i = 0; i < n; ++i)
@@ -31,7 +32,9 @@ void gather_rows(const void* src, DType dtype, int64_t src_rows, int64_t row, co
       std::memcpy(static_cast<char*>(dst) + i * bytes, static_cast<const char*>(src) + idx[i] * bytes, bytes);
   });
 }
+// --8<-- [end:gather_rows]
 
+// --8<-- [start:scatter_add_rows]
 // backward of gather_rows: dst[idx[i], :] += src[i, :]
 void scatter_add_rows(const void* src, DType dtype, int64_t row, const int64_t* idx, int64_t n, void* dst,
                       int64_t dst_rows) {
@@ -51,5 +54,6 @@ void scatter_add_rows(const void* src, DType dtype, int64_t row, const int64_t* 
     });
   });
 }
+// --8<-- [end:scatter_add_rows]
 
 }  // namespace minidl

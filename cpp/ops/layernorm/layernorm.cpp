@@ -28,6 +28,7 @@ namespace {
 
 // ---- reference: one row of n values ------------------------------------------------
 
+// --8<-- [start:forward_reference]
 // y = (x - mean) rstd w + b; saves mean and rstd for the backward
 template <class T>
 void layer_norm_row_forward_reference(const T* x, T* y, const T* w, const T* b, int64_t n, double eps,
@@ -50,7 +51,9 @@ void layer_norm_row_forward_reference(const T* x, T* y, const T* w, const T* b, 
     y[i] = T(xhat * (w ? double(w[i]) : 1.0) + (b ? double(b[i]) : 0.0));
   }
 }
+// --8<-- [end:forward_reference]
 
+// --8<-- [start:backward_reference]
 // With g = dy w and the saved mean and rstd:
 //   dx = rstd (g - mean(g) - xhat mean(g xhat)),  dweight += dy xhat,  dbias += dy
 // (dweight and dbias: this row's share of the column sums, added into gw_acc / gb_acc; any of
@@ -77,6 +80,7 @@ void layer_norm_row_backward_reference(const T* dy, const T* x, const T* w, int6
     dx[i] = T(rstd * (g - a - xhat * c));
   }
 }
+// --8<-- [end:backward_reference]
 
 // ---- which path runs ---------------------------------------------------------------
 
@@ -84,6 +88,7 @@ void layer_norm_row_backward_reference(const T* dy, const T* x, const T* w, int6
 int64_t row_grain(int64_t cols) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)); }
 
 template <class T>
+// --8<-- [start:forward_impl]
 void forward_impl(const T* x, T* y, const T* w, const T* b, T* save_mean, T* save_rstd, int64_t rows, int64_t cols,
                   double eps) {
   const LayerNormSimd* simd = nullptr;
@@ -112,6 +117,7 @@ void forward_impl(const T* x, T* y, const T* w, const T* b, T* save_mean, T* sav
     }
   });
 }
+// --8<-- [end:forward_impl]
 
 template <class T>
 void backward_impl(const T* gy, const T* x, const T* w, const T* save_mean, const T* save_rstd, T* gx, T* gw, T* gb,

@@ -21,6 +21,7 @@ inline Vec load_or(const float* p, int64_t i, int r, float fallback) {
 
 // xhat = (x - mean - mean_lo) rstd = (x - mean) rstd + shift: x - mean is exact for a
 // low-spread row (Sterbenz), and the shift costs nothing (an FMA instead of a multiply)
+// --8<-- [start:normalize_row]
 void normalize_row(const float* x, float* y, const float* w, const float* b, int64_t n, float mean, float mean_lo,
                    float rstd) {
   const Vec vm = Vec::set1(mean), vr = Vec::set1(rstd), shift = Vec::set1(-mean_lo * rstd);
@@ -32,6 +33,7 @@ void normalize_row(const float* x, float* y, const float* w, const float* b, int
     if (r == W) out.store(y + i); else out.store_partial(y + i, r);
   }
 }
+// --8<-- [end:normalize_row]
 
 void backward_sums(const float* dy, const float* x, const float* w, int64_t n, float mean, float rstd,
                    float* sum_g, float* sum_g_xhat, float* gw_acc, float* gb_acc) {

@@ -3,6 +3,7 @@
 // Every loss takes a batch of predictions x and targets and returns one loss per element or
 // per sample; 'mean' / 'sum' is applied by the caller (python/minidl/nn/loss.py).
 //
+// --8<-- [start:loss_map]
 //   loss             file                 forward                          d loss / d x
 //   nll              loss.cpp (below)     -w_t logp_t                      -w_t at class t, 0 elsewhere
 //   cross_entropy    loss_softmax.cpp     w_t (lse - x_t)                  w_t (softmax(x) - onehot(t))
@@ -13,6 +14,7 @@
 //   bce              loss_pointwise.cpp   -w [y log x + (1-y) log(1-x)]    w (x - y) / (x (1 - x))
 //   bce_with_logits  loss_pointwise.cpp   -w [L y log s(x) + (1-y) log(1 - s(x))]
 //                                         d/dx = w [(1 + (L-1) y) s(x) - L y]  (L = pos_weight, s = sigmoid)
+// --8<-- [end:loss_map]
 //
 // Each of those files opens with its reference. Only cross-entropy and focal have float32 SIMD
 // parts: their two row helpers (log-sum-exp, scaled softmax), LossSimd in loss_simd.cpp. The

@@ -10,6 +10,7 @@ namespace {
 
 constexpr int W = Vec::width;
 
+// --8<-- [start:simd_rows]
 // log sum_c exp(x_c): a max pass, then an exp-sum pass (the row stays in L1)
 float row_logsumexp(const float* x, int64_t C) {
   Vec vmax = Vec::set1(-__builtin_inff());
@@ -37,7 +38,9 @@ float row_logsumexp(const float* x, int64_t C) {
   }
   return m + __builtin_logf(reduce_add(s0 + s1));
 }
+// --8<-- [end:simd_rows]
 
+// --8<-- [start:simd_softmax_scaled]
 void row_softmax_scaled(const float* x, float lse, float scale, float* dx, int64_t C) {
   const Vec vl = Vec::set1(lse), vs = Vec::set1(scale);
   int64_t c = 0;
@@ -47,6 +50,7 @@ void row_softmax_scaled(const float* x, float lse, float scale, float* dx, int64
     (vs * exp(Vec::load_partial(x + c, r) - vl)).store_partial(dx + c, r);
   }
 }
+// --8<-- [end:simd_softmax_scaled]
 
 }  // namespace
 

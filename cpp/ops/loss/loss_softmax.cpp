@@ -23,6 +23,7 @@ namespace {
 
 // ---- reference row helpers ----------------------------------------------------------------
 
+// --8<-- [start:reference_rows]
 // lse = m + log sum_c exp(x_c - m), m = max_c x_c (m itself when it is +-inf)
 template <class T>
 inline T row_logsumexp_reference(const T* x, int64_t C) {
@@ -39,7 +40,9 @@ template <class T>
 inline void row_softmax_scaled_reference(const T* x, T lse, T scale, T* dx, int64_t C) {
   for (int64_t c = 0; c < C; ++c) dx[c] = scale * static_cast<T>(std::exp(static_cast<double>(x[c] - lse)));
 }
+// --8<-- [end:reference_rows]
 
+// --8<-- [start:which_helper]
 // ---- which helper runs: float32 on the active SIMD set, else the reference ----------------
 
 template <class T>
@@ -55,6 +58,7 @@ void row_softmax_scaled(const T* x, T lse, T scale, T* dx, int64_t C) {
     if (const LossSimd* simd = loss_simd_active()) return simd->row_softmax_scaled(x, lse, scale, dx, C);
   row_softmax_scaled_reference(x, lse, scale, dx, C);
 }
+// --8<-- [end:which_helper]
 
 void check_targets(const int64_t* target, int64_t N, int64_t C, int64_t ignore_index) {
   for (int64_t i = 0; i < N; ++i) {
@@ -117,6 +121,7 @@ void cross_entropy_forward(const void* x, DType dtype, int64_t N, int64_t C, con
   });
 }
 
+// --8<-- [start:ce_backward]
 // index targets: dloss_i/dx_c = (1-eps) w_t (p_c - [c=t]) + eps/C (W p_c - w_c),  W = sum_c w_c
 // prob targets:  dloss_i/dx_c = p_c sum_k w_k q_k - w_c q_c
 void cross_entropy_backward(const void* x, const void* lse, const void* g, bool g_scalar, double scale,
@@ -159,6 +164,7 @@ void cross_entropy_backward(const void* x, const void* lse, const void* g, bool 
     });
   });
 }
+// --8<-- [end:ce_backward]
 
 // ---- focal loss (Lin et al. 2017): forward and backward ------------------------------------
 // loss_i = -alpha_t (1 - p_t)^gamma log p_t,  log p_t = x_it - lse_i

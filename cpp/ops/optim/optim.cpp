@@ -25,6 +25,7 @@ namespace {
 
 // ---- reference loops ---------------------------------------------------------------------
 
+// --8<-- [start:sgd_reference]
 // SGD (torch.optim.SGD):
 //   d   = -g if maximize else g
 //   d  += weight_decay * p                                   (L2 penalty)
@@ -45,7 +46,9 @@ void sgd_range(T* p, const T* g, T* buf, int64_t n, const SgdScalars& s) {
     p[i] = p[i] - lr * d;
   }
 }
+// --8<-- [end:sgd_reference]
 
+// --8<-- [start:adam_reference]
 // Adam / AdamW (torch.optim.Adam, Kingma & Ba 2015; Loshchilov & Hutter 2019 for AdamW):
 //   d  = -g if maximize else g
 //   AdamW: p *= 1 - lr * wd            Adam: d += wd * p
@@ -77,7 +80,9 @@ void adam_range(T* p, const T* g, T* m, T* v, T* vmax, int64_t n, const AdamScal
     p[i] = w + neg_step * (mi / denom);
   }
 }
+// --8<-- [end:adam_reference]
 
+// --8<-- [start:lamb_reference]
 // LAMB (You et al. 2020, Algorithm 2), pass 1:
 //   m = beta1 m + (1 - beta1) g,   v = beta2 v + (1 - beta2) g^2
 //   u = (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps) + wd * w
@@ -113,9 +118,11 @@ void lamb_apply_range(T* p, const T* m, const T* v, int64_t n, const LambScalars
   const T neg = T(-scale);
   for (int64_t i = 0; i < n; ++i) p[i] = p[i] + neg * lamb_u(p[i], m[i], v[i], bc1, bc2, eps, wd);
 }
+// --8<-- [end:lamb_reference]
 
 // ---- which path runs: multi-tensor chunking -----------------------------------------------
 
+// --8<-- [start:chunks]
 // 16384 elements = 64 KiB per array: big enough to amortize the per-chunk setup, small
 // enough that 2 threads split 20 tensors evenly.
 constexpr int64_t kChunk = 16384;
@@ -135,6 +142,7 @@ std::vector<Chunk> make_chunks(int64_t n_tensors, const int64_t* sizes, int64_t*
   }
   return chunks;
 }
+// --8<-- [end:chunks]
 
 // f(chunk_index, chunk) for every chunk; contiguous runs of chunks per thread (locality)
 template <class F>
@@ -173,6 +181,7 @@ void sgd_step(int64_t n_tensors, T* const* params, const T* const* grads, T* con
   });
 }
 
+// --8<-- [start:adam_driver]
 template <class T>
 void adam_step(int64_t n_tensors, T* const* params, const T* const* grads, T* const* exp_avgs,
                T* const* exp_avg_sqs, T* const* max_exp_avg_sqs, const int64_t* sizes,
@@ -199,6 +208,7 @@ void adam_step(int64_t n_tensors, T* const* params, const T* const* grads, T* co
     adam_range<T>(params[t] + b, grads[t] + b, exp_avgs[t] + b, exp_avg_sqs[t] + b, vmax, n, scal[t]);
   });
 }
+// --8<-- [end:adam_driver]
 
 template <class T>
 void lamb_step(int64_t n_tensors, T* const* params, const T* const* grads, T* const* exp_avgs,

@@ -36,6 +36,7 @@ void sgd_f32(float* p, const float* g, float* buf, int64_t n, const SgdScalars& 
   }
 }
 
+// --8<-- [start:adam_simd]
 void adam_f32(float* p, const float* g, float* m, float* v, float* vmax, int64_t n, const AdamScalars& s) {
   const Vec w1 = Vec::set1(float(1.0 - s.beta1)), keep1 = Vec::set1(float(s.beta1));
   const Vec b2 = Vec::set1(float(s.beta2)), w2 = Vec::set1(float(1.0 - s.beta2));
@@ -61,6 +62,7 @@ void adam_f32(float* p, const float* g, float* m, float* v, float* vmax, int64_t
     store_n(fmadd(neg_step, mi / denom, w), p + i, k);
   }
 }
+// --8<-- [end:adam_simd]
 
 inline Vec lamb_u(Vec w, Vec mi, Vec vi, Vec bc1, Vec bc2, Vec eps, Vec wd) {
   return fmadd(wd, w, (mi / bc1) / (sqrt(vi / bc2) + eps));

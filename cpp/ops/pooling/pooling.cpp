@@ -60,6 +60,7 @@ inline AvgWindow avg_window(const Pool2dShape& s, int64_t oh, int64_t ow, bool c
 inline int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
 inline int64_t adaptive_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in + out - 1) / out; }
 
+// --8<-- [start:max_reference]
 // y[oh, ow] = max of x over the window (padding counts as -inf), idx = its position
 template <class T>
 void max_pool_plane(const T* x, T* y, int64_t* idx, const Pool2dShape& s) {
@@ -97,7 +98,9 @@ void max_pool_plane_backward(const T* gy, const int64_t* idx, T* gx, const Pool2
   for (int64_t o = 0; o < out_plane; ++o)
     gx[idx[o]] += gy[o];
 }
+// --8<-- [end:max_reference]
 
+// --8<-- [start:avg_reference]
 // y[oh, ow] = sum of x over the window clipped to the input / divisor (0 for an empty window)
 template <class T>
 void avg_pool_plane(const T* x, T* y, const Pool2dShape& s, bool count_include_pad, int64_t divisor_override) {
@@ -111,6 +114,7 @@ void avg_pool_plane(const T* x, T* y, const Pool2dShape& s, bool count_include_p
       y[oh * s.out_w + ow] = (win.h0 >= win.h1 || win.w0 >= win.w1) ? T(0) : sum / T(win.divisor);
     }
 }
+// --8<-- [end:avg_reference]
 
 // gx = 0, then every input of output (oh, ow)'s window gets gy[oh, ow] / divisor
 template <class T>
@@ -238,6 +242,7 @@ bool max_pool_planes_simd(const T* x, T* y, int64_t* indices, const Pool2dShape&
 
 }  // namespace
 
+// --8<-- [start:max_forward]
 void max_pool2d_forward(const void* x, void* y, int64_t* indices, DType dtype, const Pool2dShape& s) {
   if (dtype == DType::bf16 || dtype == DType::f16)
     return max_pool_lowp(static_cast<const uint16_t*>(x), static_cast<uint16_t*>(y), indices, dtype, s);
@@ -253,6 +258,7 @@ void max_pool2d_forward(const void* x, void* y, int64_t* indices, DType dtype, c
     });
   });
 }
+// --8<-- [end:max_forward]
 
 void max_pool2d_backward(const void* gy, const int64_t* indices, void* gx, DType dtype, const Pool2dShape& s) {
   if (dtype == DType::bf16 || dtype == DType::f16)

@@ -70,6 +70,7 @@ bool max_pool_plane_f32(const float* x, float* y, int64_t* indices, const Pool2d
     float* yrow = y + oh * s.out_w;
     int64_t* irow = indices + oh * s.out_w;
     for (int64_t ow = 0; ow < ow_lo && ow < s.out_w; ++ow) max_one(x, yrow + ow, irow + ow, s, h0, h1, ow);
+    // --8<-- [start:max_simd_row]
     for (int64_t ow = ow_lo; ow < ow_hi; ow += Vec::width) {
       const int n = ow_hi - ow < Vec::width ? static_cast<int>(ow_hi - ow) : Vec::width;
       const int64_t w0 = ow * sw - s.pad_w;
@@ -87,6 +88,7 @@ bool max_pool_plane_f32(const float* x, float* y, int64_t* indices, const Pool2d
       best_index.store(index_lanes);
       for (int l = 0; l < n; ++l) irow[ow + l] = static_cast<int64_t>(index_lanes[l]);
     }
+    // --8<-- [end:max_simd_row]
     for (int64_t ow = ow_hi; ow < s.out_w; ++ow) max_one(x, yrow + ow, irow + ow, s, h0, h1, ow);
   }
   return true;

@@ -21,6 +21,7 @@ inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
 }  // namespace
 
+// --8<-- [start:xoshiro]
 uint64_t Rng::next_u64() {
   const uint64_t result = rotl(state[1] * 5, 7) * 9;
   const uint64_t t = state[1] << 17;
@@ -33,7 +34,9 @@ uint64_t Rng::next_u64() {
   return result;
 }
 
+// --8<-- [start:derived_draws]
 double Rng::next_double() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
+// --8<-- [end:xoshiro]
 
 // Lemire's multiply-shift with rejection: the high word of u * n is uniform on [0, n) once
 // the low words that would over-represent some values are rejected
@@ -49,7 +52,9 @@ uint64_t Rng::next_below(uint64_t n) {
   }
   return static_cast<uint64_t>(m >> 64);
 }
+// --8<-- [end:derived_draws]
 
+// --8<-- [start:seeding]
 void Rng::manual_seed(uint64_t seed_value) {
   seed = seed_value;
   uint64_t z = seed_value;
@@ -61,6 +66,7 @@ void Rng::manual_seed(uint64_t seed_value) {
     s = x ^ (x >> 31);
   }
 }
+// --8<-- [end:seeding]
 
 Rng& default_rng() {
   static Rng rng(0x5eed5eedULL);  // minidl's start-up seed since before Generators existed
@@ -82,6 +88,7 @@ void fill_uniform_lowp(Rng& rng, uint16_t* o, int64_t n, double low, double high
 
 }  // namespace
 
+// --8<-- [start:fill_uniform]
 void fill_uniform(Rng& rng, void* out, DType dtype, int64_t n, double low, double high) {
   if (dtype == DType::f16)
     return fill_uniform_lowp<float_to_half, half_to_float>(rng, static_cast<uint16_t*>(out), n, low, high);
@@ -95,7 +102,9 @@ void fill_uniform(Rng& rng, void* out, DType dtype, int64_t n, double low, doubl
     }
   });
 }
+// --8<-- [end:fill_uniform]
 
+// --8<-- [start:box_muller]
 void fill_normal(Rng& rng, void* out, DType dtype, int64_t n, double mean, double std) {
   MINIDL_DISPATCH_FLOAT(dtype, "randn", {
     T* o = static_cast<T*>(out);
@@ -109,6 +118,7 @@ void fill_normal(Rng& rng, void* out, DType dtype, int64_t n, double mean, doubl
     }
   });
 }
+// --8<-- [end:box_muller]
 
 void fill_randint(Rng& rng, int64_t* out, int64_t n, int64_t low, int64_t high) {
   if (high <= low)
@@ -125,9 +135,11 @@ void randperm(Rng& rng, int64_t* out, int64_t n) {
   }
 }
 
+// --8<-- [start:bernoulli]
 void fill_bernoulli(Rng& rng, uint8_t* out, int64_t n, double p) {
   for (int64_t i = 0; i < n; ++i) out[i] = rng.next_double() < p;
 }
+// --8<-- [end:bernoulli]
 
 void fill_bernoulli_tensor(Rng& rng, double* out, const double* p, int64_t n) {
   for (int64_t i = 0; i < n; ++i)

@@ -27,6 +27,7 @@ namespace {
 
 // ---- reference: one row of n values ------------------------------------------------
 
+// --8<-- [start:rms_reference]
 // y = x rrms w with rrms = 1 / sqrt(mean(x^2) + eps); saves rrms for the backward
 template <class T>
 void rms_norm_row_forward_reference(const T* x, T* y, const T* w, int64_t n, double eps, T* save_rrms) {
@@ -51,6 +52,7 @@ void rms_norm_row_backward_reference(const T* dy, const T* x, const T* w, int64_
   const double c = rrms * rrms * rrms * sum_gx / n;
   for (int64_t i = 0; i < n; ++i) dx[i] = T(rrms * double(dy[i]) * (w ? double(w[i]) : 1.0) - c * double(x[i]));
 }
+// --8<-- [end:rms_reference]
 
 // ---- which path runs ---------------------------------------------------------------
 

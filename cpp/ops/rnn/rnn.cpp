@@ -3,12 +3,14 @@
 // The reference is rnn_cells.h: the textbook cell of each mode, forward and backward side by
 // side (the equations of PyTorch's nn.RNN / nn.LSTM / nn.GRU docs), which the scalar set runs
 // and rnn_simd.cpp's float32 versions are tested against (tests/test_rnn.py, kernel sets).
+// --8<-- [start:bptt]
 // Around the cells, a step is two matrix products, the same for every kernel set:
 //   forward   xw_t = x_t W_ih^T, hw_t = h_{t-1} W_hh^T,  (h_t, c_t) = cell(xw_t, hw_t, b, c_{t-1})
 //   backward  dpre_t = cell_backward(dh_t + dy_t, ...),  dh_{t-1} = dpre_h,t W_hh (+ the GRU's
 //             direct path z dh_t); then over all steps dx = dpre_x W_ih, dW_ih = dpre_x^T x,
 //             dW_hh = sum_t dpre_h,t^T h_{t-1}, db = column sums of dpre
 //   (dpre_h = dpre_x except for the GRU, whose n gate sees r * (W_hn h + b_hn)).
+// --8<-- [end:bptt]
 // This file says which path runs and how: the whole-sequence GEMMs go through gemm<T> (gemm.h);
 // the per-step recurrent product uses W_hh packed once per call (PackedMatrixB); the cell of
 // each step is rnn_cells.h (scalar set, float64) or RnnCellSimd (float32 on a SIMD set). The
@@ -242,6 +244,7 @@ void forward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, con
     if (b_hh) bias_h[k] = b_hh[k];
     bias_sum[k] = bias_i[k] + bias_h[k];
   }
+  // --8<-- [start:input_projection]
   // input projection of all steps: one GEMM (LSTM / RNN: into the first G H columns of each
   // row of work, row stride WS)
   std::unique_ptr<T[]> xw_gru;
@@ -257,6 +260,7 @@ void forward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, con
   T* hw = hw_buf.get();
   // h_{t-1} @ W_hh^T per gate block (rows g H .. of W_hh), so each block splits by hidden unit
   const StepGemm<T> recurrent(true, H, H, w_hh, H, rnn_gate_count(mode));
+  // --8<-- [end:input_projection]
   // The cell of step s for batch rows [b0, b1) and hidden units [j0, j0 + n).
   auto cells = [&](int64_t s, int64_t b0, int64_t b1, int64_t j0, int64_t n) {
     const int64_t t = steps.time(s), tp = steps.prev(s);
@@ -270,6 +274,7 @@ void forward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, con
       const T* hr = hw + b * GH + j0;
       T* wr = work_t + b * WS + j0;
       T* yr = y_t + b * H + j0;
+      // --8<-- [start:lstm_cell_path]
       if (mode == RnnMode::lstm) {
         const T* cp = c_prev + b * H + j0;
         T* cr = cell + t * BH + b * H + j0;
@@ -279,6 +284,7 @@ void forward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, con
             continue;
           }
         rnn_ref::lstm_forward(xr, hr, bias_sum.data() + j0, cp, wr, cr, yr, n, H);
+      // --8<-- [end:lstm_cell_path]
       } else if (mode == RnnMode::gru) {
         const T* hp = h_prev + b * H + j0;
         if constexpr (std::is_same<T, float>::value)
@@ -305,6 +311,7 @@ void forward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, con
     }
   };
   auto h_before = [&](int64_t s) { return steps.prev(s) < 0 ? h0 : y + steps.prev(s) * BH; };
+  // --8<-- [start:time_loop]
   const int nt = loop_threads(B, GH, H);
   if (split_rows(B, nt)) {
     run_time_loop(nt, [&](int tid, int nthr) {
@@ -336,6 +343,7 @@ void forward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, con
       }
     });
   }
+  // --8<-- [end:time_loop]
   // final states: the last step in processing order (the initial ones for an empty sequence)
   const int64_t t_last = sh.seq > 0 ? steps.time(sh.seq - 1) : -1;
   std::memcpy(h_n, t_last < 0 ? h0 : y + t_last * BH, sizeof(T) * BH);

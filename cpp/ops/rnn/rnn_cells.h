@@ -17,6 +17,7 @@ inline T sigmoid(T x) {
   return e / (T(1) + e);
 }
 
+// --8<-- [start:lstm_reference]
 // LSTM (gates i, f, g, o in PyTorch's order, block k at k * ld):
 //   i = s(pre_i), f = s(pre_f), g = tanh(pre_g), o = s(pre_o), pre = xw + hw + (b_ih + b_hh)
 //   c = f c_prev + i g,   h = o tanh(c)
@@ -57,7 +58,9 @@ void lstm_backward(const T* dh, const T* dc, const T* gates, const T* c, const T
     dc_prev[j] = dct * f;
   }
 }
+// --8<-- [end:lstm_reference]
 
+// --8<-- [start:gru_reference]
 // GRU (gates r, z, n; PyTorch applies r after the recurrent product, b_hn included):
 //   r = s(xw_r + b_ir + hw_r + b_hr),  z = s(xw_z + b_iz + hw_z + b_hz)
 //   hn = hw_n + b_hn,  n = tanh(xw_n + b_in + r hn),  h = (1 - z) n + z h_prev
@@ -98,6 +101,7 @@ void gru_backward(const T* dh, const T* work, const T* h_prev, T* dpre_x, T* dpr
     dh_prev[j] = dh[j] * z;
   }
 }
+// --8<-- [end:gru_reference]
 
 // Elman RNN: h = tanh(pre) or relu(pre), pre = xw + hw + (b_ih + b_hh)
 template <class T>

@@ -41,6 +41,7 @@ inline void for_each_vector(int64_t n, const Body& body) {
 // (a function, not a namespace-scope constant: a global Vec would run AVX-512 code at load time)
 inline Vec one() { return Vec::set1(1.0f); }
 
+// --8<-- [start:lstm_simd]
 void lstm_forward(const float* xw, const float* hw, const float* bias, const float* c_prev, float* gates,
                   float* c, float* h, int64_t n, int64_t ldg) {
   for_each_vector(n, [&](int64_t j, auto r) {
@@ -57,7 +58,9 @@ void lstm_forward(const float* xw, const float* hw, const float* bias, const flo
     st(o * tanh_rational(cn), h + j, r);
   });
 }
+// --8<-- [end:lstm_simd]
 
+// --8<-- [start:lstm_backward_simd]
 void lstm_backward(const float* dh, const float* dc, const float* gates, const float* c, const float* c_prev,
                    float* dpre, float* dc_prev, int64_t n, int64_t ldg) {
   for_each_vector(n, [&](int64_t j, auto r) {
@@ -74,6 +77,7 @@ void lstm_backward(const float* dh, const float* dc, const float* gates, const f
     st(dct * f, dc_prev + j, r);
   });
 }
+// --8<-- [end:lstm_backward_simd]
 
 void gru_forward(const float* xw, const float* hw, const float* b_i, const float* b_h, const float* h_prev,
                  float* work, float* h, int64_t n, int64_t ldg) {

@@ -22,6 +22,7 @@ namespace {
 
 // ---- reference: one line x[0], x[stride], ..., x[(len-1) stride] --------------------------
 
+// --8<-- [start:forward_reference]
 // m = max_r x_r,  s = sum_r exp(x_r - m)
 // softmax:      y_r = exp(x_r - m) / s
 // log_softmax:  y_r = (x_r - m) - log s
@@ -43,7 +44,9 @@ inline void softmax_forward_reference(const T* x, T* y, int64_t len, int64_t str
       y[r * stride] = static_cast<T>(std::exp(static_cast<double>(x[r * stride] - m)) * inv);
   }
 }
+// --8<-- [end:forward_reference]
 
+// --8<-- [start:backward_reference]
 // softmax:      gx_r = y_r (gy_r - sum_k gy_k y_k)          (dy_k/dx_r = y_k ([k = r] - y_r))
 // log_softmax:  gx_r = gy_r - exp(y_r) sum_k gy_k           (dy_k/dx_r = [k = r] - softmax_r)
 template <class T>
@@ -57,6 +60,7 @@ inline void softmax_backward_reference(const T* gy, const T* y, T* gx, int64_t l
                 : static_cast<T>(y[j] * (gy[j] - dot));
   }
 }
+// --8<-- [end:backward_reference]
 
 // ---- which path runs ----------------------------------------------------------------------
 
@@ -65,6 +69,7 @@ int64_t line_grain(int64_t len) { return std::max<int64_t>(1, 16384 / std::max<i
 
 }  // namespace
 
+// --8<-- [start:which_path]
 void softmax_forward(const void* x, void* y, DType dtype, int64_t outer, int64_t len, int64_t inner, bool log) {
   if (dtype == DType::f32 && inner == 1)
     if (const SoftmaxSimd* simd = softmax_simd_active()) {
@@ -86,6 +91,7 @@ void softmax_forward(const void* x, void* y, DType dtype, int64_t outer, int64_t
     });
   });
 }
+// --8<-- [end:which_path]
 
 void softmax_backward(const void* gy, const void* y, void* gx, DType dtype, int64_t outer, int64_t len,
                       int64_t inner, bool log) {

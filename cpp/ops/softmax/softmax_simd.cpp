@@ -1,6 +1,7 @@
 // Float32 softmax / log-softmax rows (inner == 1) for one ISA (SoftmaxSimd): must match
 // softmax_forward_reference and softmax_backward_reference in cpp/ops/softmax/softmax.cpp.
 //
+// --8<-- [start:three_passes]
 // Three passes over a row, which stays in L1/L2 between them (rows are split over threads by
 // cpp/ops/softmax/softmax.cpp): (1) the row max m; (2) e_i = exp(x_i - m), summed (softmax
 // also stores e_i in y, so exp runs once per element); (3) y = e_i / sum, or for log-softmax
@@ -8,6 +9,7 @@
 // exp(m_old - m_new)) would read x once less but costs a second exp per vector; with the row
 // in cache the three-pass form is faster. Sums run in float vectors over blocks of
 // kBlock elements and are combined in double, as accurate as the reference for long rows.
+// --8<-- [end:three_passes]
 // (No <cmath>/STL here: an inline library function compiled with AVX-512 flags could become
 // the copy the linker keeps for every caller; the __builtin_ forms have no such copy.)
 #include "softmax.h"
@@ -109,6 +111,7 @@ inline void row_map(const float* x, float* y, int64_t n, const F& f) {
   if (i < n) f(Vec::load_partial(x + i, static_cast<int>(n - i))).store_partial(y + i, static_cast<int>(n - i));
 }
 
+// --8<-- [start:simd_forward]
 bool forward_f32(const float* x, float* y, int64_t rows, int64_t len, bool log) {
   for (int64_t row = 0; row < rows; ++row) {
     const float* xr = x + row * len;
@@ -128,7 +131,9 @@ bool forward_f32(const float* x, float* y, int64_t rows, int64_t len, bool log) 
   }
   return true;
 }
+// --8<-- [end:simd_forward]
 
+// --8<-- [start:simd_backward]
 bool backward_f32(const float* gy, const float* y, float* gx, int64_t rows, int64_t len, bool log) {
   for (int64_t row = 0; row < rows; ++row) {
     const float* g = gy + row * len;
@@ -153,6 +158,7 @@ bool backward_f32(const float* gy, const float* y, float* gx, int64_t rows, int6
   }
   return true;
 }
+// --8<-- [end:simd_backward]
 
 }  // namespace
 extern const SoftmaxSimd softmax_simd = {&forward_f32, &backward_f32};

@@ -90,6 +90,7 @@ def _cast(t, target):
     return t
 
 
+# --8<-- [start:autocast_inputs]
 def autocast_inputs(op_name: str, *tensors):
     """The inputs of op ``op_name`` as autocast wants them on this thread: cast to the
     autocast dtype for LOWER_PRECISION_OPS, 16-bit ones to float32 for FP32_OPS, unchanged
@@ -97,6 +98,7 @@ def autocast_inputs(op_name: str, *tensors):
     dt = getattr(_tls, "dtype", None) if active else None
     if dt is None:
         return tensors
+# --8<-- [end:autocast_inputs]
     if op_name in LOWER_PRECISION_OPS:
         return tuple(_cast(t, dt) for t in tensors)
     if op_name in FP32_OPS:

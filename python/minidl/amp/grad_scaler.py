@@ -115,6 +115,7 @@ class GradScaler:
         st["found_inf"] = found
         st["stage"] = _UNSCALED
 
+    # --8<-- [start:step_update]
     def step(self, optimizer, *args, **kwargs):
         """unscale_ (if not done yet), then optimizer.step(...) unless some gradient was
         inf/NaN, in which case the step is skipped and None returned."""
@@ -160,6 +161,7 @@ class GradScaler:
                     successful = 0
                 self._growth_tracker = successful
         self._per_optimizer = {}
+    # --8<-- [end:step_update]
 
     # ---- introspection and checkpoints -------------------------------------------------
     def get_scale(self) -> float:

@@ -236,6 +236,7 @@ def hvp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
     return _vhp(func, inputs, v, create_graph, strict, "hvp")
 
 
+# --8<-- [start:vhp]
 def _vhp(func, inputs, v, create_graph, strict, fn):
     is_tuple, xs = _as_tuple(inputs, "inputs", fn)
     f = _scalar_output(func, fn)
@@ -252,3 +253,4 @@ def _vhp(func, inputs, v, create_graph, strict, fn):
         g = _grads((out,), xs, (_ones_like(out),), True, strict, fn)
         r = _grads(g, xs, vs, create_graph, strict, fn)
     return (out if create_graph else out.detach()), _pack(is_tuple, r)
+# --8<-- [end:vhp]

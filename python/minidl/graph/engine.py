@@ -58,6 +58,7 @@ def run_backward(roots, root_grads, wrap, retain_graph=False, capture=None, accu
     """
     # stop nodes enter the count first: the walk only descends into nodes it meets first,
     # so nothing below them is counted (and the ordinary path pays no test per node)
+    # --8<-- [start:count_dependencies]
     deps = dict.fromkeys(stop, 0) if stop else {}
     stack = []
     for node, _ in roots:
@@ -75,6 +76,7 @@ def run_backward(roots, root_grads, wrap, retain_graph=False, capture=None, accu
             else:
                 deps[m] = 1
                 stack.append(m)
+    # --8<-- [end:count_dependencies]
 
     add, unwrap = (A.add, _data) if graph is None else (graph.add, graph.unwrap)
     buf = {}
@@ -82,6 +84,7 @@ def run_backward(roots, root_grads, wrap, retain_graph=False, capture=None, accu
     for (node, idx), g in zip(roots, root_grads):
         _add_grad(buf, node, idx, g, add)
         handed[id(g)] = g
+    # --8<-- [start:ready_loop]
     ready = [n for n in dict.fromkeys(n for n, _ in roots) if deps[n] == 0]
 
     while ready:
@@ -134,6 +137,7 @@ def run_backward(roots, root_grads, wrap, retain_graph=False, capture=None, accu
             deps[m] -= 1
             if deps[m] == 0:
                 ready.append(m)
+    # --8<-- [end:ready_loop]
 
 
 def _data(t):

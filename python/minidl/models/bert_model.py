@@ -328,6 +328,7 @@ class BertModel(nn.Module):
         ...     sorted(os.listdir(folder)), md.models.BertModel.from_pretrained(folder).config["hidden_size"]
         (['config.json', 'model.safetensors'], 8)
         """
+        # --8<-- [start:from_pretrained_body]
         config = read_config(folder, MODEL_TYPES, "BertModel")
         model = cls(config, init_weights=False)  # every weight comes from the checkpoint
         weights = load_weights(folder, "BertModel")
@@ -343,6 +344,7 @@ class BertModel(nn.Module):
             data = weights[name]
             p._data = (data if data.dtype == p.dtype else data.to(p.dtype))._data
         return model.eval()
+        # --8<-- [end:from_pretrained_body]
 
     def save_pretrained(self, folder) -> None:
         """Write ``folder/config.json`` and ``folder/model.safetensors`` (float32, transformers'

@@ -37,6 +37,7 @@ def conv1x1(in_planes, out_planes, stride=1):
     return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False)
 
 
+# --8<-- [start:basic_block]
 class BasicBlock(nn.Module):
     """Two 3x3 convs: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))."""
 
@@ -69,6 +70,7 @@ class BasicBlock(nn.Module):
             out = out + identity
         out = self.relu(out)
         return out
+# --8<-- [end:basic_block]
 
 
 class Bottleneck(nn.Module):
@@ -150,6 +152,7 @@ class ResNet(nn.Module):
                 elif isinstance(m, BasicBlock):
                     nn.init.constant_(m.bn2.weight, 0)
 
+    # --8<-- [start:make_layer]
     def _make_layer(self, block, planes, blocks, stride=1):
         downsample = None
         if self.residual and (stride != 1 or self.inplanes != planes * block.expansion):
@@ -162,6 +165,7 @@ class ResNet(nn.Module):
         for _ in range(1, blocks):
             layers.append(block(self.inplanes, planes, residual=self.residual))
         return nn.Sequential(*layers)
+    # --8<-- [end:make_layer]
 
     def forward(self, x):
         x = self.conv1(x)

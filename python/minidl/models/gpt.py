@@ -190,6 +190,7 @@ class GPT(nn.Module):
             return k, v
         return self._decode(idx, p, extend), present
 
+    # --8<-- [start:decode]
     def _decode(self, idx, p, extend):
         """Logits of the new tokens idx (N, T) at positions p .. p+T-1; ``extend(i, k, v)`` takes
         block i's new keys and values (N, H, T, hd) and returns all P + T of them."""
@@ -211,6 +212,7 @@ class GPT(nn.Module):
             x = x + attn.out_proj(a.transpose(1, 2).reshape(n, t, self.d_model))
             x = x + layer.linear2(layer.activation(layer.linear1(layer.norm2(x))))
         return self.lm_head(self.blocks.norm(x))
+    # --8<-- [end:decode]
 
     def _static_cache(self):
         """``at(p)``: the ``extend`` of ``_decode`` at position p that writes block i's new keys
@@ -224,6 +226,7 @@ class GPT(nn.Module):
         lib = _lib()
         buffers = [None] * len(self.blocks.layers)
 
+        # --8<-- [start:static_cache]
         def at(p):
             def extend(i, k, v):
                 if buffers[i] is None:
@@ -236,6 +239,7 @@ class GPT(nn.Module):
                 return keys[:, :, :end], values[:, :, :end]
             return extend
         return at
+        # --8<-- [end:static_cache]
 
     def _check_cache(self, past_key_values, n):
         """P, the cached length, after checking the cache's structure and shapes."""
@@ -304,6 +308,7 @@ class GPT(nn.Module):
             with lib.no_grad():
                 cache = self._static_cache()
                 cached = 0  # tokens whose keys and values are in the cache
+                # --8<-- [start:generate_loop]
                 for _ in range(max_new_tokens):
                     ctx = idx if idx.shape[1] <= self.block_size else idx[:, -self.block_size:]
                     if not use_cache:
@@ -317,6 +322,7 @@ class GPT(nn.Module):
                     last = logits[:, -1, :].float().numpy().astype(np.float64)
                     nxt = _sample(last, temperature, top_k, top_p, rng)
                     idx = lib.cat((idx, lib.tensor(nxt[:, None], dtype=idx.dtype)), dim=1)
+                # --8<-- [end:generate_loop]
         finally:
             self.train(was_training)
         return idx

@@ -31,6 +31,7 @@ def _lib():
     return importlib.import_module(nn.__name__.split(".")[0])
 
 
+# --8<-- [start:sinusoidal]
 def sinusoidal_table(max_len, d_model):
     """The (max_len, d_model) float32 NumPy table of Vaswani et al.'s sinusoidal encoding."""
     if d_model <= 0 or max_len <= 0:
@@ -41,6 +42,7 @@ def sinusoidal_table(max_len, d_model):
     table[:, 0::2] = np.sin(pos * inv_freq)
     table[:, 1::2] = np.cos(pos * inv_freq[: d_model // 2])
     return table.astype(np.float32)
+# --8<-- [end:sinusoidal]
 
 
 def _check_len(x, max_len, batch_first, who):

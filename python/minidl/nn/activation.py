@@ -33,6 +33,7 @@ from ..tensor import Tensor
 from .module import Module
 
 
+# --8<-- [start:activation_node]
 class ActivationBackward(Node):
     __slots__ = ()
 
@@ -41,7 +42,9 @@ class ActivationBackward(Node):
         if g.dtype != saved.dtype:
             g = A.cast(g, saved.dtype)
         return (_C.activation_backward(act, g, saved, param, q),)
+# --8<-- [end:activation_node]
 
+    # --8<-- [start:activation_double_backward]
     def apply_differentiable(self, g):
         """dy/dx with Tensor ops, so that it can be differentiated again. Piecewise-linear
         activations have a constant slope (0, 1, the leaky slope): g times that mask, taken
@@ -66,6 +69,7 @@ class ActivationBackward(Node):
             return (result(_C.activation_backward(act, g._data, saved, param, q), OutputSlopeBackward, (g, y),
                            (act, g._data, saved, param, q)),)
         return (g * slope(saved_input(self, 0, saved), param, q),)
+    # --8<-- [end:activation_double_backward]
 
 
 class OutputSlopeBackward(Node):
@@ -158,6 +162,7 @@ _SMOOTH_SLOPES = {
 }
 
 
+# --8<-- [start:activation_call]
 def _activation(x: Tensor, act: int, param: float = 0.0, q: float = 0.0) -> Tensor:
     """y = f(x) by the C++ kernel ``act`` with its parameters p = ``param`` and ``q`` (the
     meaning of each is listed in cpp/ops/activation/activation.h)."""
@@ -166,6 +171,7 @@ def _activation(x: Tensor, act: int, param: float = 0.0, q: float = 0.0) -> Tens
         raise RuntimeError(f"activation: expected a floating point tensor, got {x.dtype}")
     y = _C.activation(act, d, param, q)  # 16-bit: computed in float32 inside C++, rounded once
     return result(y, ActivationBackward, (x,), (act, y if act in _USES_OUTPUT else d, param, q))
+# --8<-- [end:activation_call]
 
 
 def _maybe_inplace(x: Tensor, act: int, param: float, inplace: bool, q: float = 0.0) -> Tensor:
@@ -255,6 +261,7 @@ def tanh(input: Tensor) -> Tensor:
     return _activation(input, A.TANH)
 
 
+# --8<-- [start:gelu]
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """Gaussian error linear unit (Hendrycks & Gimpel, 2016), elementwise.
 
@@ -276,6 +283,7 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     if approximate not in ("none", "tanh"):
         raise RuntimeError(f"approximate argument must be either none or tanh, got '{approximate}'")
     return _activation(input, A.GELU if approximate == "none" else A.GELU_TANH)
+# --8<-- [end:gelu]
 
 
 

@@ -45,6 +45,7 @@ from .softmax import softmax
 class ScaledDotProductAttentionBackward(Node):
     __slots__ = ()
 
+    # --8<-- [start:sdpa_node]
     def apply(self, g):
         q, k, v, out, lse, mask, scale, causal, p, seed, shapes, dtypes = self.get_saved()
         g = g.reshape(out.shape)
@@ -52,6 +53,7 @@ class ScaledDotProductAttentionBackward(Node):
             g = A.cast(g, out.dtype)
         want_mask = len(self.next) > 3 and self.next[3] is not None
         dq, dk, dv, dmask = _C.attention_backward(g, q, k, v, out, lse, mask, scale, causal, p, seed, want_mask)
+    # --8<-- [end:sdpa_node]
         grads = []
         for grad, shape, dt in zip((dq, dk, dv), shapes, dtypes):
             if grad.shape != tuple(shape):  # a reshape is a view: the engine would copy it
@@ -206,9 +208,11 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     q4, k4, v4 = (_as_4d(d if d.dtype == cdt else _cast_in_memory_order(d, cdt)) for d in (qd, kd, vd))
     mask = _prepare_mask(attn_mask, q4, k4, cdt, qd.shape[:-2])
     E = qd.shape[-1]
+    # --8<-- [start:sdpa_call]
     sc = float(scale) if scale is not None else (1.0 / math.sqrt(E) if E > 0 else 1.0)
     seed = int(_C.randint(0, 2 ** 62, [1])[0]) if dropout_p > 0 else 0
     out, lse = _C.attention_forward(q4, k4, v4, mask, sc, bool(is_causal), float(dropout_p), seed)
+    # --8<-- [end:sdpa_call]
     out_shape = qd.shape[:-1] + (vd.shape[-1],)
     y = out.reshape(out_shape)
     if y.dtype != out_dtype:

@@ -36,6 +36,7 @@ from .module import Module
 from .parameter import Parameter
 
 
+# --8<-- [start:bn_node]
 class BatchNormBackward(Node):
     __slots__ = ()
 
@@ -49,6 +50,7 @@ class BatchNormBackward(Node):
         for grad, dt in zip((gx, gw, gb), dtypes):
             out.append(A.cast(grad, dt) if grad is not None and grad.dtype != dt else grad)
         return tuple(out)
+# --8<-- [end:bn_node]
 
     def apply_differentiable(self, g):
         """Training: y = (x - mean_c) / sqrt(var_c + eps) w_c + b_c with the batch statistics
@@ -150,6 +152,7 @@ def batch_norm(input: Tensor, running_mean, running_var, weight=None, bias=None,
             raise ValueError(f"Expected more than 1 value per channel when training, got input size {list(d.shape)}")
     elif running_mean is None or running_var is None:
         raise RuntimeError("batch_norm: running_mean and running_var must be given when training=False")
+    # --8<-- [start:bn_call]
     cdt = _compute_dtype(d)
     x = d if d.dtype == cdt else A.cast(d, cdt)
     w = _as_compute(weight, cdt)
@@ -164,6 +167,7 @@ def batch_norm(input: Tensor, running_mean, running_var, weight=None, bias=None,
         y = A.cast(y, d.dtype)
     dtypes = (d.dtype, weight._data.dtype if weight is not None else None, bias._data.dtype if bias is not None else None)
     return result(y, BatchNormBackward, (input, weight, bias), (x, w, mean, invstd, bool(training), dtypes, float(eps)))
+    # --8<-- [end:bn_call]
 
 
 class _BatchNorm(Module):

@@ -67,6 +67,7 @@ def _dtype_name(a: np.ndarray) -> str:
     return from_numpy_dtype(a.dtype).name
 
 
+# --8<-- [start:conv_node]
 class ConvBackward(Node):
     """dx, dw, db of y = conv(x, w) + b, all three from the C++ backward kernels."""
     __slots__ = ()
@@ -86,6 +87,7 @@ class ConvBackward(Node):
         if gw is not None:
             gw = gw.reshape(w_shape)
         return (gx, gw, gb)[:len(self.next)]
+# --8<-- [end:conv_node]
 
     def apply_differentiable(self, g):
         """The convolution recomputed as unfold (im2col, recorded index ops) and a batched
@@ -181,6 +183,7 @@ def _conv(input: Tensor, weight: Tensor, bias, stride, padding, dilation, groups
                            f"Kernel size: ({' x '.join(map(str, eff))}). "
                            "Kernel size can't be greater than actual input size")
 
+    # --8<-- [start:conv_call]
     x4, w4 = x_full, wd
     b1 = bias._data if bias is not None else None
     if nd == 1:  # (N, C, L) -> (N, C, 1, L)
@@ -199,6 +202,7 @@ def _conv(input: Tensor, weight: Tensor, bias, stride, padding, dilation, groups
     saved = (x4, w4, stride, pad_lo, dilation, groups, y4.shape, xd.shape, wd.shape, crop)
     inputs = (input, weight, bias) if bias is not None else (input, weight)
     return result(y, ConvBackward, inputs, saved)
+    # --8<-- [end:conv_call]
 
 
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor = None, stride=1, padding=0, dilation=1,

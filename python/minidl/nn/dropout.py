@@ -29,12 +29,14 @@ from ..tensor import Tensor
 from .module import Module
 
 
+# --8<-- [start:dropout_backward]
 class DropoutBackward(Node):
     __slots__ = ()
 
     def apply(self, g):
         mask, scale = self.get_saved()
         return (A.scale(A.mul(g, A.cast(mask, g.dtype)), scale),)
+# --8<-- [end:dropout_backward]
 
     def apply_differentiable(self, g):  # g times the same constant mask and scale
         mask, scale = self.get_saved()
@@ -63,6 +65,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     return _dropout(input, p, training, tuple(input.shape))
 
 
+# --8<-- [start:dropout_forward]
 def _dropout(input: Tensor, p: float, training: bool, mask_shape) -> Tensor:
     """Inverted dropout with one Bernoulli draw per element of ``mask_shape`` (broadcast to
     the input: the input's shape for dropout, (N, C, 1, ...) for channel dropout)."""
@@ -77,6 +80,7 @@ def _dropout(input: Tensor, p: float, training: bool, mask_shape) -> Tensor:
     scale = 1.0 / (1.0 - p)
     out = A.scale(A.mul(d, A.cast(keep, d.dtype)), scale)
     return result(out, DropoutBackward, (input,), (keep, scale))
+# --8<-- [end:dropout_forward]
 
 
 def _channel_mask_shape(input: Tensor, name: str, spatial: int):

@@ -29,6 +29,7 @@ from .module import Module
 from .parameter import Parameter
 
 
+# --8<-- [start:embedding_node]
 class EmbeddingBackward(Node):
     __slots__ = ()
 
@@ -39,6 +40,7 @@ class EmbeddingBackward(Node):
         if padding_idx is not None:
             gw[padding_idx] = 0
         return (gw,)
+# --8<-- [end:embedding_node]
 
     def apply_differentiable(self, g):  # linear in g: its adjoint is the lookup again (padding rows 0)
         idx, num, padding_idx = self.get_saved()
@@ -94,6 +96,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx=None, max_norm=None, no
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape "
                          f"{tuple(weight.shape)}")
+    # --8<-- [start:embedding_call]
     num = weight.shape[0]
     pad = _padding_index(padding_idx, num)
     idx = A.contiguous(input._data.astype(np.int64, copy=False))
@@ -102,6 +105,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx=None, max_norm=None, no
     except IndexError as e:
         raise IndexError(f"embedding: {e} (weight of shape {tuple(weight.shape)}, num_embeddings={num})") from None
     return result(out, EmbeddingBackward, (weight,), (idx, num, pad))
+    # --8<-- [end:embedding_call]
 
 
 class Embedding(Module):

@@ -45,6 +45,7 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
     >>> init.calculate_gain("leaky_relu", 5 ** 0.5)       # the a = sqrt(5) of Linear's init
     0.5773502691896257
     """
+    # --8<-- [start:gain]
     if nonlinearity in ("linear", "conv1d", "conv2d", "conv3d", "sigmoid", "conv_transpose1d", "conv_transpose2d"):
         return 1.0
     if nonlinearity == "tanh":
@@ -57,8 +58,10 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
     if nonlinearity == "selu":
         return 3.0 / 4
     raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
+    # --8<-- [end:gain]
 
 
+# --8<-- [start:fan]
 def _calculate_fan_in_and_fan_out(t: Tensor):
     if t.ndim < 2:
         raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 dimensions")
@@ -73,6 +76,7 @@ def _fan(t: Tensor, mode: str) -> int:
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
     return fan_in if mode == "fan_in" else fan_out
+# --8<-- [end:fan]
 
 
 @no_grad()
@@ -161,9 +165,11 @@ def kaiming_uniform_(t: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity
     >>> round(float(w.std()) / math.sqrt(2 / 100), 1)           # std = sqrt(2 / fan_in)
     1.0
     """
+    # --8<-- [start:kaiming_uniform]
     gain = calculate_gain(nonlinearity, a)
     bound = gain * math.sqrt(3.0 / _fan(t, mode)) if t.numel() else 0.0
     return uniform_(t, -bound, bound, generator)
+    # --8<-- [end:kaiming_uniform]
 
 
 def kaiming_normal_(t: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
@@ -200,9 +206,11 @@ def xavier_uniform_(t: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     >>> round(float(w.std()) / math.sqrt(2 / 1100), 1)
     1.0
     """
+    # --8<-- [start:xavier_uniform]
     fan_in, fan_out = _calculate_fan_in_and_fan_out(t)
     a = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(t, -a, a, generator)
+    # --8<-- [end:xavier_uniform]
 
 
 def xavier_normal_(t: Tensor, gain: float = 1.0, generator=None) -> Tensor:

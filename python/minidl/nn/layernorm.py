@@ -34,6 +34,7 @@ from .module import Module
 from .parameter import Parameter
 
 
+# --8<-- [start:ln_node]
 class LayerNormBackward(Node):
     __slots__ = ()
 
@@ -48,6 +49,7 @@ class LayerNormBackward(Node):
             gx, gw, gb = _C.layer_norm_backward(g, x, cols, w, mean, rstd, self.next[0] is not None,
                                                 self.next[1] is not None, self.next[2] is not None)
         return grads_as_inputs((gx, gw, gb), *dtypes)
+# --8<-- [end:ln_node]
 
     def apply_differentiable(self, g):
         """y = (x - mean) / sqrt(var + eps) * w + b recomputed with primitive ops over the last
@@ -134,6 +136,7 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bi
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != ns:
             raise ValueError(f"layer_norm: {name} of shape {list(t.shape)} does not match normalized_shape {list(ns)}")
+    # --8<-- [start:ln_call]
     cdt, (x, w, b) = kernel_operands(input, weight, bias)
     cols = int(np.prod(ns))
     if cols == 0 or x.size == 0:
@@ -151,6 +154,7 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bi
     dtypes = ((d.dtype, None if weight is None else weight._data.dtype, None if bias is None else bias._data.dtype),
               (d.shape, ns, ns))
     return result(y, LayerNormBackward, (input, weight, bias), (x, cols, w, mean, rstd, dtypes, float(eps)))
+    # --8<-- [end:ln_call]
 
 
 class LayerNorm(Module):

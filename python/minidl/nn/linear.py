@@ -70,11 +70,13 @@ class Linear(Module):
             self.register_parameter("bias", None)
         self.reset_parameters()
 
+    # --8<-- [start:reset_parameters]
     def reset_parameters(self):
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
             bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
             init.uniform_(self.bias, -bound, bound)
+    # --8<-- [end:reset_parameters]
 
     def forward(self, input):
         if isinstance(input, Tensor) and (input.ndim == 0 or input.shape[-1] != self.in_features):

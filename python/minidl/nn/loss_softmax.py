@@ -47,6 +47,7 @@ def _unrows(dx: np.ndarray, shape):
     return np.moveaxis(dx.reshape(moved), -1, 1)
 
 
+# --8<-- [start:ce_node]
 class CrossEntropyBackward(Node):
     __slots__ = ()
 
@@ -55,6 +56,7 @@ class CrossEntropyBackward(Node):
         gg = _f32(A.contiguous(g)).reshape(-1)
         dx = _C.cross_entropy_backward(x, lse, gg, scale, tgt, w, ignore_index, eps)
         return (_back(_unrows(dx, shape), orig),)
+# --8<-- [end:ce_node]
 
     def apply_differentiable(self, g):
         """The gradient written with a recorded softmax, so it can be differentiated again:
@@ -214,6 +216,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor = None, size_ave
             raise RuntimeError(f"weight tensor should be defined either for all {C} classes or no classes but got "
                                f"weight tensor of shape: {list(wd.shape)}")
         w = A.cast(wd, x.dtype) if wd.dtype != x.dtype else A.contiguous(wd)
+    # --8<-- [start:ce_call]
     loss, lse, wsum = _C.cross_entropy_forward(x, tgt, w, int(ignore_index), float(label_smoothing))
     if reduction == "none":
         out = loss.reshape((d.shape[0],) + d.shape[2:] if d.ndim >= 2 else ())
@@ -229,6 +232,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor = None, size_ave
     out = _back(out, d)
     return result(out, CrossEntropyBackward, (input,),
                   (x, lse, tgt, w, int(ignore_index), float(label_smoothing), scale, shape, d))
+    # --8<-- [end:ce_call]
 
 
 class FocalBackward(Node):

@@ -227,6 +227,7 @@ class MultiheadAttention(Module):
         else:
             mask = am if am is not None else kpm
 
+        # --8<-- [start:mha_heads]
         if need_weights:
             # materialised path: (N, H, L, S) weights, as PyTorch computes them
             scores = (q * (1.0 / math.sqrt(d))) @ k.transpose(-2, -1)
@@ -249,6 +250,7 @@ class MultiheadAttention(Module):
         # (N, H, L, d) -> (N, L, H, d) -> (N, L, E) -> out_proj
         merged = heads.transpose(1, 2).reshape(N, L, E)
         out = self.out_proj(merged)
+        # --8<-- [end:mha_heads]
         if not self.batch_first:
             out = out.transpose(0, 1)
         if not batched:

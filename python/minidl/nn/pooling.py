@@ -128,6 +128,7 @@ def _grad_4d(g: np.ndarray, out_shape4):
 
 
 # --- max pooling --------------------------------------------------------------------------------
+# --8<-- [start:max_pool_node]
 class MaxPool2dBackward(Node):
     """gx = 0, then each output's gradient goes to its arg-max (the first maximum)."""
     __slots__ = ()
@@ -137,6 +138,7 @@ class MaxPool2dBackward(Node):
         g = A.cast(g, dtype) if g.dtype != dtype else g  # 16-bit stays 16-bit (pool.cpp)
         gx = _C.max_pool2d_backward(g.reshape(idx.shape), idx, in_shape[-2], in_shape[-1])
         return (gx.reshape(in_shape),)
+# --8<-- [end:max_pool_node]
 
     def apply_differentiable(self, g):  # linear in g: its adjoint reads each window's arg-max
         idx, in_shape, dtype = self.get_saved()
@@ -182,6 +184,7 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
     return _max_pool("max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
+# --8<-- [start:max_pool_call]
 def _max_pool(what, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     d4, _ = _as_4d(input, what, keep_16bit=True)
     geom = _geometry(what, d4.shape, kernel_size, stride, padding, dilation, ceil_mode)
@@ -193,6 +196,7 @@ def _max_pool(what, input, kernel_size, stride, padding, dilation, ceil_mode, re
         idx_out = idx
     out = result(y, MaxPool2dBackward, (input,), (idx, input._data.shape, dtype))
     return (out, _wrap(idx_out)) if return_indices else out
+# --8<-- [end:max_pool_call]
 
 
 def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,

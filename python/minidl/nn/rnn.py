@@ -59,6 +59,7 @@ _MODES = {"RNN_TANH": _C.RnnMode.rnn_tanh, "RNN_RELU": _C.RnnMode.rnn_relu, "LST
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
+# --8<-- [start:rnn_node]
 class RnnLayerBackward(Node):
     """Backward through time of one layer-direction: outputs (y, h_n, c_n) -> gradients of
     (x, h0, c0, W_ih, W_hh, b_ih, b_hh), one C++ call (cpp/ops/rnn/rnn.cpp)."""
@@ -79,6 +80,7 @@ class RnnLayerBackward(Node):
         if low is not None:
             return tuple(None if g is None else A.cast(g, low) for g in res)
         return tuple(res)
+# --8<-- [end:rnn_node]
 
     def apply_differentiable(self, grads):
         """The recurrence recomputed step by step with primitive ops (the cell formulas of
@@ -139,6 +141,7 @@ def rnn_layer(mode: str, x: Tensor, h0: Tensor, c0, w_ih: Tensor, w_hh: Tensor, 
     float16 / bfloat16 (all operands in the same dtype) compute in float32 inside: the
     operands are widened (exactly), the outputs rounded once to the 16-bit dtype.
     """
+    # --8<-- [start:rnn_call]
     m = _MODES[mode]
     lstm = mode == "LSTM"
     low = x._data.dtype if x.dtype in (bfloat16, float16) else None
@@ -163,6 +166,7 @@ def rnn_layer(mode: str, x: Tensor, h0: Tensor, c0, w_ih: Tensor, w_hh: Tensor, 
             if o is not None:
                 o._node, o._out_idx, o._rg = node, i, True
     return outs
+    # --8<-- [end:rnn_call]
 
 
 def _check_dtype(name, input, weight):

@@ -30,6 +30,7 @@ from ..tensor import Tensor
 from .module import Module
 
 
+# --8<-- [start:softmax_node]
 class SoftmaxBackward(Node):
     __slots__ = ()
 
@@ -38,6 +39,7 @@ class SoftmaxBackward(Node):
         if A.is_low(y):
             return (A.cast(_C.softmax_backward(A.to_f32(g), A.to_f32(y), dim, log), y.dtype),)
         return (_C.softmax_backward(g, y, dim, log),)
+# --8<-- [end:softmax_node]
 
     def apply_differentiable(self, g):
         """softmax: y (g - sum(g y)); log_softmax: g - e^y sum(g), with y read in this node's
@@ -51,6 +53,7 @@ class SoftmaxBackward(Node):
         return (Y * (g - (g * Y).sum(dim, keepdim=True)),)
 
 
+# --8<-- [start:softmax_call]
 def _softmax(x: Tensor, dim, log: bool, dtype=None) -> Tensor:
     if dim is None:
         dim = 0 if x.ndim in (0, 1, 3) else 1  # PyTorch's legacy implicit choice
@@ -64,6 +67,7 @@ def _softmax(x: Tensor, dim, log: bool, dtype=None) -> Tensor:
     y = A.cast(_C.softmax(A.to_f32(src), dim, log), d.dtype) if A.is_low(src) else _C.softmax(src, dim, log)
     y = y.reshape(d.shape)
     return result(y, SoftmaxBackward, (x,), (y if y.ndim else y.reshape(1), dim, log))
+# --8<-- [end:softmax_call]
 
 
 def softmax(input: Tensor, dim=None, dtype=None) -> Tensor:

@@ -201,6 +201,7 @@ class TransformerEncoderLayer(nn.Module):
         if dtype is not None or device is not None:
             self.to(**{k: v for k, v in (("dtype", dtype), ("device", device)) if v is not None})
 
+    # --8<-- [start:encoder_layer]
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
         _check_padding_mask(src_key_padding_mask, src, self.batch_first, "src_key_padding_mask")
         src_mask = _causal_mask_for(src_mask, is_causal, _seq_batch(src, self.batch_first)[0], src)
@@ -220,6 +221,7 @@ class TransformerEncoderLayer(nn.Module):
 
     def _ff_block(self, x):
         return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+    # --8<-- [end:encoder_layer]
 
 
 class TransformerDecoderLayer(nn.Module):

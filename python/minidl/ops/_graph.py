@@ -24,6 +24,7 @@ def edges(*tensors):
     return tuple(_edge(t) if (t is not None and t._rg) else None for t in tensors)
 
 
+# --8<-- [start:record]
 def result(data, node_cls=None, inputs=(), saved=()):
     """Wrap ``data`` in a Tensor and, when some input requires grad, attach ``node_cls``."""
     out = _wrap(data)
@@ -34,6 +35,7 @@ def result(data, node_cls=None, inputs=(), saved=()):
                 out._rg = True
                 break
     return out
+# --8<-- [end:record]
 
 
 # --- double backward (create_graph=True) ---------------------------------------------------

@@ -114,6 +114,7 @@ def variance(a: np.ndarray, dims, keepdim: bool, correction: float) -> np.ndarra
     return _C.reduce(R_SUM, a, list(dims), keepdim, 1.0, correction, True)
 
 
+# --8<-- [start:sum_to]
 def sum_to(g: np.ndarray, shape: tuple) -> np.ndarray:
     """Sum a broadcast gradient back to ``shape`` (the backward of broadcasting)."""
     if g.shape == shape:
@@ -125,6 +126,7 @@ def sum_to(g: np.ndarray, shape: tuple) -> np.ndarray:
             dims.append(lead + i)
     r = reduce(R_SUM, g, dims, keepdim=True) if dims else g
     return r.reshape(shape)
+# --8<-- [end:sum_to]
 
 
 def zeros(shape, np_dtype) -> np.ndarray:

@@ -68,12 +68,14 @@ def as_tensor_operand(x, like: Tensor):
 
 
 # --- binary ops -------------------------------------------------------------------------
+# --8<-- [start:add_backward]
 class AddBackward(Node):
     __slots__ = ()
 
     def apply(self, g):
         sa, sb = self.saved
         return A.sum_to(g, sa), A.sum_to(g, sb)
+# --8<-- [end:add_backward]
 
     def apply_differentiable(self, g):
         sa, sb = self.saved
@@ -92,6 +94,7 @@ class SubBackward(Node):
         return sum_to(g, sa), (sum_to(-g, sb) if self.next[1] is not None else None)
 
 
+# --8<-- [start:mul_backward]
 class MulBackward(Node):
     __slots__ = ()
 
@@ -100,13 +103,16 @@ class MulBackward(Node):
         ga = A.sum_to(A.mul(g, b), a.shape) if self.next[0] is not None else None
         gb = A.sum_to(A.mul(g, a), b.shape) if self.next[1] is not None else None
         return ga, gb
+# --8<-- [end:mul_backward]
 
+    # --8<-- [start:mul_backward_differentiable]
     def apply_differentiable(self, g):
         a, b = self.get_saved()
         ta, tb = saved_input(self, 0, a), saved_input(self, 1, b)
         ga = sum_to(g * tb, a.shape) if self.next[0] is not None else None
         gb = sum_to(g * ta, b.shape) if self.next[1] is not None else None
         return ga, gb
+    # --8<-- [end:mul_backward_differentiable]
 
 
 class DivBackward(Node):
@@ -206,6 +212,7 @@ def _promoted(t: Tensor, arr: np.ndarray) -> Tensor:
     return result(arr, CastBackward, (t,), t._data.dtype)
 
 
+# --8<-- [start:binary_tensor]
 def _binary_tensor(op, a: Tensor, b: Tensor):
     ad, bd = _pair(a, b)
     if op == A.DIV and ad.dtype.kind in "bi":  # true division of integers is float (PyTorch)
@@ -216,6 +223,7 @@ def _binary_tensor(op, a: Tensor, b: Tensor):
     a, b = _promoted(a, ad), _promoted(b, bd)
     if op == A.ADD:
         return result(out, AddBackward, (a, b), (ad.shape, bd.shape))
+# --8<-- [end:binary_tensor]
     if op == A.SUB:
         return result(out, SubBackward, (a, b), (ad.shape, bd.shape))
     if op == A.MUL:

@@ -213,6 +213,7 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
     return matmul(a, b)
 
 
+# --8<-- [start:linear_backward]
 class LinearBackward(Node):
     """y = x W^T + b:  dx = dy W,  dW = dy^T x,  db = sum_rows(dy)."""
     __slots__ = ()
@@ -224,6 +225,7 @@ class LinearBackward(Node):
         gw = _mm(g2.T, x2) if self.next[1] is not None else None
         gb = A.reduce(A.R_SUM, g2, (0,)) if (has_bias and self.next[2] is not None) else None
         return gx, gw, gb
+# --8<-- [end:linear_backward]
 
     def apply_differentiable(self, g):
         # reshapes only where the input was not already rows: each is a node the next
@@ -310,6 +312,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor = None) -> Tensor:
         raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {PYTORCH_NAMES[xt]} and "
                            f"{PYTORCH_NAMES[wt]}. {layer_dtype_fix(xt, wt)}")
     _check_float(xd, wd, "linear")
+    # --8<-- [start:linear_forward]
     x2 = A.as_rows(A.contiguous(xd))
     bd = bias._data if bias is not None else None
     if bd is not None:
@@ -320,3 +323,4 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor = None) -> Tensor:
         out = _C.mm(x2, wd.T)
     out = out.reshape(xd.shape[:-1] + (wd.shape[0],))
     return result(out, LinearBackward, (x, weight, bias), (x2, wd, bias is not None, xd.shape))
+    # --8<-- [end:linear_forward]

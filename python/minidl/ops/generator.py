@@ -137,6 +137,7 @@ class Generator:
 default_generator = Generator._wrapping(_C.default_rng())
 
 
+# --8<-- [start:rng_of]
 def rng_of(generator):
     """The C++ state a random function draws from: ``generator``'s, or None for the default one.
 
@@ -156,6 +157,7 @@ def rng_of(generator):
     if isinstance(generator, Generator):
         return generator._rng
     raise TypeError(f"generator must be a md.Generator (or None for the default one), got {type(generator).__name__}")
+# --8<-- [end:rng_of]
 
 
 def manual_seed(seed) -> Generator:

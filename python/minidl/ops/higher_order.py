@@ -37,6 +37,7 @@ class _DifferentiableBackward:
     unwrap = staticmethod(_same)
 
     @staticmethod
+    # --8<-- [start:differentiable_step]
     def apply(node, g, stop=None):
         if stop and node in stop:  # a boundary of a recomputed forward: its gradient was captured
             return ()
@@ -46,6 +47,7 @@ class _DifferentiableBackward:
                                "backward): minidl has no differentiable backward for this op yet; compute the "
                                "first gradient without create_graph, or write the op with ops that have one")
         return fn(g)
+    # --8<-- [end:differentiable_step]
 
     @staticmethod
     def add(a, b):

@@ -86,6 +86,7 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) ->
     return _finish(_random_float(_C.rand, _size(size), dt, 0.0, 1.0, rng_of(generator)), requires_grad, dt)
 
 
+# --8<-- [start:randn]
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal N(0, 1).
 
@@ -105,6 +106,7 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -
     _check_device(device)
     dt = _float_dtype(dtype)
     return _finish(_random_float(_C.randn, _size(size), dt, 0.0, 1.0, rng_of(generator)), requires_grad, dt)
+# --8<-- [end:randn]
 
 
 def rand_like(x: Tensor, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:

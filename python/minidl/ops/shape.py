@@ -92,6 +92,7 @@ def view(x: Tensor, *shape) -> Tensor:
         if dt.itemsize != x._data.dtype.itemsize:
             raise RuntimeError("view(dtype) with a different element size is not supported")
         return _wrap(x._data.view(dt.np))
+    # --8<-- [start:view]
     d = x._data
     shape = _infer_shape(_shape_arg(shape), d.size, d.shape)
     out = d.view()
@@ -102,6 +103,7 @@ def view(x: Tensor, *shape) -> Tensor:
                            f"dimension spans across two contiguous subspaces). Use .reshape(...) instead. "
                            f"(input shape {list(d.shape)}, requested {list(shape)})") from None
     return result(out, ReshapeBackward, (x,), d.shape)
+    # --8<-- [end:view]
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:

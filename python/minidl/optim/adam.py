@@ -52,6 +52,7 @@ class Adam(Optimizer):
                                       differentiable=differentiable, fused=fused,
                                       decoupled_weight_decay=decoupled_weight_decay))
 
+    # --8<-- [start:adam_step]
     @no_grad()
     def step(self, closure=None):
         """One Adam update of every parameter that has a gradient; returns ``closure()``'s loss."""
@@ -80,6 +81,7 @@ class Adam(Optimizer):
                              bool(group["maximize"]), bool(group.get("decoupled_weight_decay", False)))
                 batch.finish()
         return loss
+    # --8<-- [end:adam_step]
 
 
 class AdamW(Adam):

@@ -76,6 +76,7 @@ class LRScheduler:
         """The learning rates the last ``step()`` set, one per parameter group."""
         return self._last_lr
 
+    # --8<-- [start:scheduler_step]
     def step(self, epoch=None):
         """Advance one epoch (or batch) and write the new lrs into the optimizer."""
         self._step_count += 1
@@ -94,6 +95,7 @@ class LRScheduler:
         for group, lr in zip(self.optimizer.param_groups, values):
             group["lr"] = lr
         self._last_lr = _lrs(self.optimizer)
+    # --8<-- [end:scheduler_step]
 
     def state_dict(self) -> dict:
         """Every attribute but the optimizer (PyTorch's format)."""
@@ -213,6 +215,7 @@ class LinearLR(LRScheduler):
                         * min(self.total_iters, self.last_epoch) / self.total_iters) for base in self.base_lrs]
 
 
+# --8<-- [start:cosine]
 class CosineAnnealingLR(LRScheduler):
     """lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2 (SGDR without
     restarts), computed recursively from the previous lr as PyTorch does."""
@@ -235,6 +238,7 @@ class CosineAnnealingLR(LRScheduler):
         return [(1 + math.cos(math.pi * self.last_epoch / self.T_max))
                 / (1 + math.cos(math.pi * (self.last_epoch - 1) / self.T_max))
                 * (group["lr"] - self.eta_min) + self.eta_min for group in groups]
+# --8<-- [end:cosine]
 
     def _get_closed_form_lr(self):
         return [self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
@@ -533,6 +537,7 @@ class WarmupCosineLR(LRScheduler):
         self.min_lr = min_lr
         super().__init__(optimizer, last_epoch)
 
+    # --8<-- [start:warmup_cosine]
     def _lr_at(self, base, s):
         if s < self.warmup_steps:
             return base * s / self.warmup_steps
@@ -540,6 +545,7 @@ class WarmupCosineLR(LRScheduler):
             return self.min_lr
         t = (s - self.warmup_steps) / (self.total_steps - self.warmup_steps)
         return self.min_lr + (base - self.min_lr) * (1 + math.cos(math.pi * t)) / 2
+    # --8<-- [end:warmup_cosine]
 
     def get_lr(self):
         return [self._lr_at(base, self.last_epoch) for base in self.base_lrs]
@@ -547,9 +553,11 @@ class WarmupCosineLR(LRScheduler):
     _get_closed_form_lr = get_lr
 
 
+# --8<-- [start:scale_lr]
 def scale_lr(base_lr, batch_size, base_batch_size):
     """The linear scaling rule (Goyal et al., 2017): base_lr * batch_size / base_batch_size."""
     if batch_size <= 0 or base_batch_size <= 0:
         raise ValueError(f"batch sizes must be positive, got batch_size={batch_size}, "
                          f"base_batch_size={base_batch_size}")
     return base_lr * batch_size / base_batch_size
+# --8<-- [end:scale_lr]

@@ -124,10 +124,12 @@ def freeze(module):
     >>> [p.requires_grad for p in model.parameters()]    # only the head trains
     [False, False, True, True]
     """
+    # --8<-- [start:freeze_body]
     for p in _params_of(module):
         p.requires_grad_(False)
         p.grad = None
     return module
+    # --8<-- [end:freeze_body]
 
 
 def unfreeze(module):
@@ -226,12 +228,14 @@ class ProgressiveUnfreezer:
         for s in self.stages:
             freeze(s)
 
+    # --8<-- [start:unfreezer_step]
     def step(self, epoch: int):
         target = min(len(self.stages), int(epoch) // self.every + 1) if epoch >= 0 else 0
         while self.num_unfrozen < target:
             unfreeze(self.stages[self.num_unfrozen])
             self.num_unfrozen += 1
         return self.stages[:self.num_unfrozen]
+    # --8<-- [end:unfreezer_step]
 
     @property
     def unfrozen(self):
@@ -253,12 +257,14 @@ def param_groups_by_depth(stages, base_lr: float, decay: float = 0.5):
     [(2, 0.1), (2, 0.05)]
     >>> optimizer = md.optim.SGD(groups, lr=0.1)
     """
+    # --8<-- [start:lr_by_depth]
     groups, seen = [], set()
     for k, stage in enumerate(stages):
         params = [p for p in _params_of(stage) if id(p) not in seen]
         seen.update(id(p) for p in params)
         groups.append({"params": params, "lr": float(base_lr) * float(decay) ** k})
     return groups
+    # --8<-- [end:lr_by_depth]
 
 
 def parameters_to_vector(parameters) -> Tensor:

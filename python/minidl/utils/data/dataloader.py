@@ -354,6 +354,7 @@ class _MultiProcessingIter(_BaseIter):
             self._shutdown_workers()
             raise
 
+    # --8<-- [start:ordered_results]
     def _next_data(self):
         while True:
             # skip tasks of workers whose IterableDataset ran out
@@ -387,6 +388,7 @@ class _MultiProcessingIter(_BaseIter):
         if isinstance(data, _worker.ExceptionWrapper):
             data.reraise()
         return data
+    # --8<-- [end:ordered_results]
 
     def _shutdown_workers(self):
         """Stop the workers: set the done event, send each a None, join them (terminate the

@@ -101,6 +101,7 @@ def default_collate(batch):
     >>> default_collate([{"x": 0.5, "name": "a"}, {"x": 1.5, "name": "b"}])
     {'x': tensor([0.5000, 1.5000], dtype=minidl.float64), 'name': ['a', 'b']}
     """
+    # --8<-- [start:collate_rules]
     elem = batch[0]
     if isinstance(elem, Tensor):
         return stack(batch, 0)
@@ -127,3 +128,4 @@ def default_collate(batch):
         positions = [default_collate(list(samples)) for samples in zip(*batch)]
         return positions if isinstance(elem, tuple) else _rebuild_sequence(elem, positions)
     raise TypeError(COLLATE_ERROR.format(type(elem)))
+    # --8<-- [end:collate_rules]

@@ -165,6 +165,7 @@ def numpy_seed(base_seed: int, worker_id: int) -> list:
     return state
 
 
+# --8<-- [start:seed_worker]
 def seed_worker(base_seed: int, worker_id: int) -> int:
     """Seed minidl's default generator and Python's ``random`` with base_seed + worker_id,
     and NumPy's global generator with :func:`numpy_seed`, as PyTorch's worker does."""
@@ -173,6 +174,7 @@ def seed_worker(base_seed: int, worker_id: int) -> int:
     rng.manual_seed(seed)
     np.random.seed(numpy_seed(base_seed, worker_id))
     return seed
+# --8<-- [end:seed_worker]
 
 
 def worker_loop(is_iterable, dataset, index_queue, data_queue, done_event, auto_collation, collate_fn,
@@ -192,6 +194,7 @@ def worker_loop(is_iterable, dataset, index_queue, data_queue, done_event, auto_
         except Exception:
             init_exception = ExceptionWrapper(where=f"in DataLoader worker process {worker_id}")
         iteration_end = False
+        # --8<-- [start:worker_loop_body]
         while os.getppid() == parent_pid:  # an orphaned worker stops by itself
             try:
                 request = index_queue.get(timeout=STATUS_CHECK_INTERVAL)
@@ -225,6 +228,7 @@ def worker_loop(is_iterable, dataset, index_queue, data_queue, done_event, auto_
                 payload = pack(ExceptionWrapper(where=f"in DataLoader worker process {worker_id}"))
             data_queue.put((task, payload))
             del data, payload, request, index
+        # --8<-- [end:worker_loop_body]
     except KeyboardInterrupt:
         pass  # Ctrl-C reaches the whole process group: the main process reports it, not each worker
     if done_event.is_set():
