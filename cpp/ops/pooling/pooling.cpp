@@ -5,7 +5,7 @@
 // plane, forward and backward of each pooling side by side, reading like the definition. The
 // scalar kernel set and float64 run them for every pooling; float32 max pooling on a SIMD set
 // runs PoolSimd::max_pool_plane_f32 (pooling_simd.cpp) where it handles the shape, and
-// tests/test_pool_norm.py compares the two. Then which path runs: every kernel is a parallel
+// tests/test_pooling.py compares the two. Then which path runs: every kernel is a parallel
 // loop over planes; bfloat16 / float16 tensors are widened to float32 in chunks of planes.
 #include "pooling.h"
 

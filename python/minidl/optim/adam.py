@@ -43,6 +43,24 @@ def _increment_steps(state_list) -> list:
 
 
 class Adam(Optimizer):
+    """Adam: per-parameter steps scaled by running estimates of the gradient's first and second
+    moments (the update rule at the top of this module), as ``torch.optim.Adam``.
+
+    ``lr`` the step size, ``betas`` (beta1, beta2) the moments' decay rates, ``eps`` added to
+    sqrt(v) for stability, ``weight_decay`` L2 added to the gradient (coupled; see
+    :class:`AdamW` for the decoupled form), ``amsgrad`` the max of past v, ``maximize`` ascent.
+    ``foreach``, ``capturable``, ``differentiable`` and ``fused`` are accepted for PyTorch's
+    signature; minidl always runs its one fused multi-tensor kernel per group.
+
+    >>> import minidl as md
+    >>> w = md.tensor([1.0, -2.0], requires_grad=True)
+    >>> opt = md.optim.Adam([w], lr=0.1)
+    >>> (w * w).sum().backward()
+    >>> opt.step()          # the first step moves each weight by about lr against its gradient's sign
+    >>> w.detach()
+    tensor([ 0.9000, -1.9000])
+    """
+
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
                  foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
                  decoupled_weight_decay=False):

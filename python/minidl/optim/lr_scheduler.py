@@ -555,7 +555,13 @@ class WarmupCosineLR(LRScheduler):
 
 # --8<-- [start:scale_lr]
 def scale_lr(base_lr, batch_size, base_batch_size):
-    """The linear scaling rule (Goyal et al., 2017): base_lr * batch_size / base_batch_size."""
+    """The linear scaling rule (Goyal et al., 2017): base_lr * batch_size / base_batch_size (a
+    batch k times larger takes a step k times longer; pair it with a warm-up).
+
+    >>> from minidl.optim.lr_scheduler import scale_lr
+    >>> scale_lr(0.1, batch_size=1024, base_batch_size=256)
+    0.4
+    """
     if batch_size <= 0 or base_batch_size <= 0:
         raise ValueError(f"batch sizes must be positive, got batch_size={batch_size}, "
                          f"base_batch_size={base_batch_size}")
