@@ -12,6 +12,8 @@ from ... import distributed as dist
 from ...ops.inplace import write
 from ...tensor import Tensor
 
+__doctest_requires__ = ("mpi4py",)  # the examples start MPI (a world of one)
+
 
 def by_dtype(tensors) -> dict:
     """{numpy dtype: [tensors]}, each list in the order given."""
