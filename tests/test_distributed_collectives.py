@@ -130,19 +130,19 @@ def test_a_read_only_view_is_refused(world_of_one):
 
 
 def test_without_mpi4py_init_raises_an_import_error_naming_the_extra(monkeypatch):
-    from minidl.distributed import process_group
+    from minidl.distributed import mpi_library
     monkeypatch.setitem(sys.modules, "mpi4py", None)  # as if not installed
-    monkeypatch.setattr(process_group, "_loaded", [])  # as in a process that has not imported it yet
+    monkeypatch.setattr(mpi_library, "_loaded", [])  # as in a process that has not imported it yet
     assert dist.is_available() is False
     with pytest.raises(ImportError, match=re.escape('pip install "minidl[distributed]"')):
         dist.init_process_group()
 
 
 def test_distributed_sampler_without_mpi4py_names_the_extra(monkeypatch):
-    from minidl.distributed import process_group
+    from minidl.distributed import mpi_library
     from minidl.utils.data import DistributedSampler
     monkeypatch.setitem(sys.modules, "mpi4py", None)
-    monkeypatch.setattr(process_group, "_loaded", [])
+    monkeypatch.setattr(mpi_library, "_loaded", [])
     with pytest.raises(RuntimeError, match=re.escape('Requires distributed package to be available (pip install '
                                                      '"minidl[distributed]"')):
         DistributedSampler(range(4))

@@ -27,7 +27,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import version
-from .process_group import group_rank_of, mpi, resolve_group
+from .mpi_library import mpi
+from .process_group import group_rank_of, resolve_group
 from .tensor_buffers import (IN_PLACE_REDUCTIONS, ReduceOp, RedOpType, Staged, check_tensor, in_place_reduction,
                              mpi_datatype, mpi_op)
 from .work import Work
