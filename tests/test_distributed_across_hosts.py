@@ -6,11 +6,12 @@ cannot create network namespaces."""
 from __future__ import annotations
 
 import re
+import subprocess
 
 import pytest
 
 from _mpi_launch import WORKERS
-from _mpi_netns import two_hosts  # noqa: F401  (a fixture)
+from _mpi_netns import TwoHosts, two_hosts  # noqa: F401  (two_hosts: a fixture)
 
 
 @pytest.mark.slow  # an MPI launch across namespaces: ~3 s on 2 busy cores
@@ -36,3 +37,12 @@ def test_an_uncaught_exception_on_one_host_ends_the_ranks_on_the_other(two_hosts
     assert result.returncode != 0, result.stdout
     assert "RuntimeError: rank 1 fails on purpose" in result.stdout and "aborting all 2 ranks" in result.stdout
     assert "passed the barrier" not in result.stdout
+
+
+def test_without_the_right_to_make_namespaces_the_harness_skips_saying_so(tmp_path, monkeypatch):
+    """A container without CAP_NET_ADMIN: `ip netns add` fails, the across-hosts tests skip and say why."""
+    hosts = TwoHosts(tmp_path)
+    refused = subprocess.CompletedProcess(["ip"], 1, "", 'mkdir /run/netns failed: Permission denied')
+    monkeypatch.setattr(hosts, "_ip", lambda *args: refused)
+    with pytest.raises(pytest.skip.Exception, match="cannot create network namespaces .*Permission denied"):
+        hosts.create()
