@@ -25,7 +25,6 @@ _SNIPPET = re.compile(r'^-{1,3}8<-{1,3} "([^"]+)"\s*$', re.M)
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
 #: labs whose page is owed, with why: the test skips them saying so (delete the entry with the page)
 PAGES_PENDING = {
-    "large-batch": "the lab comes with branch i19-lab (issue 19); its page is written once that branch is merged",
 }
 
 

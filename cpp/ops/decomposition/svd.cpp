@@ -83,6 +83,7 @@ void rotate(T* x, T* y, int64_t len, T c, T s) {
 // B), v: k rows of length k (the columns of V) or null, norm2: the alpha / beta of each
 // column, updated; simd: the float32 loops of the active ISA, or null for the reference
 // loops. Returns whether it rotated.
+// --8<-- [start:orthogonalize_pair]
 template <class T>
 bool orthogonalize_pair(T* w, T* v, double* norm2, int64_t len, int64_t k, int64_t p, int64_t q, double tol,
                         const JacobiSimd* simd) {
@@ -111,9 +112,11 @@ bool orthogonalize_pair(T* w, T* v, double* norm2, int64_t len, int64_t k, int64
   norm2[q] = beta + t * gamma;
   return true;
 }
+// --8<-- [end:orthogonalize_pair]
 
 // Sweeps of round-robin rounds until one sweep rotates nothing. A round has K/2 pairs (K = k
 // rounded up to even; a pair with the dummy column K - 1 >= k is skipped).
+// --8<-- [start:jacobi_sweeps]
 template <class T>
 void jacobi_sweeps(T* w, T* v, int64_t len, int64_t k) {
   const double tol = std::sqrt(static_cast<double>(len)) * std::numeric_limits<T>::epsilon();
@@ -136,6 +139,7 @@ void jacobi_sweeps(T* w, T* v, int64_t len, int64_t k) {
     if (rotations == 0) break;
   }
 }
+// --8<-- [end:jacobi_sweeps]
 
 // Fill the rows of `basis` (count x len, orthonormal where `valid`) that are not valid with
 // unit vectors orthogonal to all the others: the standard basis vector e_c with the largest

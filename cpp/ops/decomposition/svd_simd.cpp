@@ -18,6 +18,7 @@ inline Vec load_tail(const float* p, int64_t i, int64_t n) {
   return n - i >= W ? Vec::load(p + i) : Vec::load_partial(p + i, int(n - i));
 }
 
+// --8<-- [start:jacobi_simd]
 float dot(const float* x, const float* y, int64_t n) {
   Vec a0 = Vec::zero(), a1 = Vec::zero(), a2 = Vec::zero(), a3 = Vec::zero();
   int64_t i = 0;
@@ -47,6 +48,7 @@ void rotate(float* x, float* y, int64_t n, float c, float s) {
     }
   }
 }
+// --8<-- [end:jacobi_simd]
 
 }  // namespace
 

@@ -23,6 +23,7 @@ py::array binary_op(BinaryOp op, const py::array& a, const py::array& b) {
 }
 
 // out = out (op) b, b broadcast to out's shape
+// --8<-- [start:binary_inplace]
 void binary_inplace(BinaryOp op, const py::array& out, const py::array& b) {
   if (!out.dtype().equal(b.dtype())) throw py::type_error("in-place op: operand dtypes differ");
   if (!out.writeable()) throw py::value_error("in-place op on a read-only array");
@@ -32,6 +33,7 @@ void binary_inplace(BinaryOp op, const py::array& out, const py::array& b) {
   MaybeReleaseGil nogil(vo.numel());
   binary(op, vo, vb, vo);
 }
+// --8<-- [end:binary_inplace]
 
 py::array binary_scalar_op(BinaryOp op, const py::array& a, double s, bool scalar_first) {
   py::array out = empty_array(binary_is_comparison(op) ? DType::b8 : dtype_of(a), shape_of(a));

@@ -169,6 +169,7 @@ void gemm_threaded(GemmFn<T> fn, int mr, int nr, bool ta, bool tb, int64_t M, in
 #endif
 }
 
+// --8<-- [start:gemm_batched]
 template <class T>
 void gemm_batched_impl(GemmFn<T> fn, int mr, int nr, bool ta, bool tb, int64_t batch, int64_t M,
                        int64_t N, int64_t K, T alpha, const T* A, int64_t lda, int64_t sa,
@@ -193,6 +194,7 @@ void gemm_batched_impl(GemmFn<T> fn, int mr, int nr, bool ta, bool tb, int64_t b
     gemm_threaded<T>(fn, mr, nr, ta, tb, M, N, K, alpha, A + b * sa, lda, B + b * sb, ldb, beta,
                      C + b * sc, ldc);
 }
+// --8<-- [end:gemm_batched]
 
 // --8<-- [start:sgemm_kernel]
 GemmFn<float> sgemm_kernel(int* mr, int* nr) {

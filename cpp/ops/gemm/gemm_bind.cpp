@@ -22,6 +22,7 @@ struct GemmOperand {
   int64_t ld;
 };
 
+// --8<-- [start:gemm_operand]
 GemmOperand gemm_operand(const py::array& a, int row_dim, int col_dim) {
   const int64_t item = a.itemsize();
   const int64_t rows = a.shape(row_dim), cols = a.shape(col_dim);
@@ -33,6 +34,7 @@ GemmOperand gemm_operand(const py::array& a, int row_dim, int col_dim) {
   py::array c = contiguous(a);
   return {c, c.data(), false, std::max<int64_t>(cols, 1)};
 }
+// --8<-- [end:gemm_operand]
 
 // out = beta*out + a @ b for 2-D a (M x K), b (K x N); out (M x N) contiguous, float32 when
 // a and b are 16-bit (float32 accumulation, cpp/ops/gemm/gemm_lowp.h)

@@ -43,6 +43,7 @@ void check_indices(const int64_t* idx, int64_t count, int64_t size, int dim) {
 }
 
 // The element copy of a gather depends only on the element size.
+// --8<-- [start:gather_typed]
 template <class E>
 bool gather_typed(const E* src, int64_t outer, int64_t src_size, int64_t inner, const int64_t* idx, int64_t n,
                   E* out) {
@@ -67,6 +68,7 @@ bool gather_typed(const E* src, int64_t outer, int64_t src_size, int64_t inner, 
   });
   return !bad.load();
 }
+// --8<-- [end:gather_typed]
 
 template <class T>
 inline void combine(T& d, T s, ScatterReduce op) {
@@ -96,6 +98,7 @@ void for_destination_blocks(int64_t outer, int64_t inner, int64_t work_per_row, 
   });
 }
 
+// --8<-- [start:scatter_typed]
 template <class T>
 bool scatter_typed(T* dst, int64_t outer, int64_t dst_size, int64_t inner, const int64_t* idx, int64_t n,
                    const T* src, ScatterReduce op) {
@@ -119,6 +122,7 @@ bool scatter_typed(T* dst, int64_t outer, int64_t dst_size, int64_t inner, const
   });
   return !bad.load();
 }
+// --8<-- [end:scatter_typed]
 
 template <class T>
 void index_put_typed(T* dst, int64_t outer, int64_t dst_size, int64_t inner, const int64_t* idx, int64_t n,

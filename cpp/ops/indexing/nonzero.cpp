@@ -68,6 +68,7 @@ void nonzero_coordinates(const void* x, DType dtype, const std::vector<int64_t>&
   int64_t n = 1;
   for (int64_t s : shape) n *= s;
   if (n == 0) return;
+  // --8<-- [start:nonzero_two_pass]
   const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(num_threads(), n / 65536));
   std::vector<int64_t> first(blocks + 1, 0);  // first[b]: the output row of block b's first hit
   with_predicate(x, dtype, [&](const auto& is_nonzero) {
@@ -102,6 +103,7 @@ void nonzero_coordinates(const void* x, DType dtype, const std::vector<int64_t>&
       }
     });
   });
+  // --8<-- [end:nonzero_two_pass]
 }
 
 }  // namespace minidl

@@ -43,6 +43,7 @@ inline bool is_nan(T v) {
 //   max / min: the extreme, NaN wins;  argmax / argmin: its first index
 //   logsumexp = m + log sum_r exp(x_r - m), m = max_r x_r
 //   any = OR_r (x_r != 0)              all = AND_r (x_r != 0)
+// --8<-- [start:reduce_one]
 template <class T>
 void reduce_one(ReduceOp op, const T* x, int64_t len, int64_t stride, void* out, int64_t o, double scale) {
   switch (op) {
@@ -94,9 +95,11 @@ void reduce_one(ReduceOp op, const T* x, int64_t len, int64_t stride, void* out,
     }
   }
 }
+// --8<-- [end:reduce_one]
 
 // var = sum_r (x_r - mean)^2 / (len - correction), two passes (mean first): no cancellation
 // of sum x^2 - len mean^2. denom = len - correction <= 0 gives NaN, as PyTorch.
+// --8<-- [start:variance_one]
 template <class T>
 inline T variance_one(const T* row, int64_t len, int64_t stride, double denom) {
   double mean = 0;
@@ -110,6 +113,7 @@ inline T variance_one(const T* row, int64_t len, int64_t stride, double denom) {
   // PyTorch: nan when len - correction <= 0 (with a warning)
   return static_cast<T>(denom > 0 ? ss / denom : std::numeric_limits<double>::quiet_NaN());
 }
+// --8<-- [end:variance_one]
 
 // ---- which path runs ----------------------------------------------------------------------
 
@@ -127,6 +131,7 @@ void reduce_typed(ReduceOp op, const T* x, int64_t outer, int64_t len, int64_t i
 
 }  // namespace
 
+// --8<-- [start:which_path]
 void reduce(ReduceOp op, const void* x, DType dtype, int64_t outer, int64_t len, int64_t inner,
             void* out, double scale) {
   if (len == 0 && (op == ReduceOp::max || op == ReduceOp::min || op == ReduceOp::argmax ||
@@ -180,6 +185,7 @@ void reduce(ReduceOp op, const void* x, DType dtype, int64_t outer, int64_t len,
   }
   MINIDL_DISPATCH_ALL(dtype, "reduce", reduce_typed<T>(op, static_cast<const T*>(x), outer, len, inner, out, scale));
 }
+// --8<-- [end:which_path]
 
 void variance(const void* x, DType dtype, int64_t outer, int64_t len, int64_t inner, void* out,
               double correction) {

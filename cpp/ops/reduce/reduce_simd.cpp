@@ -29,6 +29,7 @@ inline float first_nan(const float* x, int64_t len, int64_t stride) {
   return __builtin_nanf("");
 }
 
+// --8<-- [start:row_sum]
 inline float row_sum(const float* x, int64_t n, float scale) {
   double total = 0;
   for (int64_t b = 0; b < n; b += kRowBlock) {
@@ -47,6 +48,7 @@ inline float row_sum(const float* x, int64_t n, float scale) {
   }
   return static_cast<float>(total * static_cast<double>(scale));
 }
+// --8<-- [end:row_sum]
 
 template <bool kMax>
 inline float row_extreme(const float* x, int64_t n) {
@@ -81,6 +83,7 @@ inline float row_extreme(const float* x, int64_t n) {
 }
 
 // Knuth's TwoSum: hi + lo += s exactly (up to the final rounding of lo)
+// --8<-- [start:column_sum]
 inline void two_sum_add(Vec& hi, Vec& lo, Vec s) {
   Vec t = hi + s;
   Vec bv = t - hi;
@@ -112,6 +115,7 @@ inline void column_sum(const float* x, int64_t len, int64_t inner, float* out, f
     else res.store(out + k * W);
   }
 }
+// --8<-- [end:column_sum]
 
 template <bool kMax, int K>
 inline void column_extreme(const float* x, int64_t len, int64_t inner, float* out, int partial) {

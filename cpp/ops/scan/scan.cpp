@@ -46,6 +46,7 @@ inline double log_add_exp(double a, double b) {
 
 // ---- reference: one line, position r at x[r * stride]; `start` is the carried-in value ----
 
+// --8<-- [start:scan_line_reference]
 template <class T>
 Acc<T> scan_line_reference(const T* x, T* y, int64_t* idx, int64_t len, int64_t stride, ScanOp op, Acc<T> start,
                            bool reverse) {
@@ -83,6 +84,7 @@ Acc<T> scan_line_reference(const T* x, T* y, int64_t* idx, int64_t len, int64_t 
   }
   return acc;
 }
+// --8<-- [end:scan_line_reference]
 
 template <class T>
 Acc<T> identity_of(ScanOp op) {
@@ -94,6 +96,7 @@ Acc<T> identity_of(ScanOp op) {
 
 // ---- backwards -----------------------------------------------------------------------------
 
+// --8<-- [start:cumprod_backward_line]
 // cumprod. With no zero: gx_i = (sum_{j>=i} g_j y_j) / x_i. With the first zero at z:
 //   i < z:  the same sum, which stops at z (y_j = 0 for j >= z)
 //   i = z:  sum_{j>=z} g_j * y_{z-1} * x_{z+1} ... x_j   (y_{-1} = 1)
@@ -117,7 +120,9 @@ void cumprod_backward_line(const T* x, const T* y, const T* g, T* gx, int64_t le
   gx[z * s] = static_cast<T>(sum);
   for (int64_t r = z + 1; r < len; ++r) gx[r * s] = T(0);
 }
+// --8<-- [end:cumprod_backward_line]
 
+// --8<-- [start:logcumsumexp_backward_line]
 // logcumsumexp. t_i = sum_{j>=i} g_j exp(y_i - y_j) = g_i + exp(y_i - y_{i+1}) t_{i+1}: every
 // exponent is <= 0 (y grows along the line), so nothing overflows; then gx_i = exp(x_i - y_i) t_i.
 template <class T>
@@ -134,6 +139,7 @@ void logcumsumexp_backward_line(const T* x, const T* y, const T* g, T* gx, int64
     gx[r * s] = (std::isinf(xr) && xr < 0) ? T(0) : static_cast<T>(std::exp(xr - yr) * t);
   }
 }
+// --8<-- [end:logcumsumexp_backward_line]
 
 // ---- which path runs ------------------------------------------------------------------------
 
@@ -142,6 +148,7 @@ inline int64_t line_offset(int64_t l, int64_t len, int64_t inner) { return (l / 
 
 // one contiguous line of cumsum over nb blocks: pass 1 sums each block, then block b starts
 // from the sum of the blocks before it (pass 2)
+// --8<-- [start:scan_rows]
 // cumsum / cumprod with inner > 1 (a dim that is not the last): the lines of one outer slice
 // sit side by side, so step j updates a whole row of running values, acc[i] op= x[j, i], over
 // contiguous memory, instead of walking each line at stride `inner` (a cache line per
@@ -169,6 +176,7 @@ void scan_rows(const T* x, T* y, int64_t outer, int64_t len, int64_t inner, Scan
     }
   });
 }
+// --8<-- [end:scan_rows]
 
 
 }  // namespace

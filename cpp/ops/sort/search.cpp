@@ -17,6 +17,7 @@
 namespace minidl {
 namespace {
 
+// --8<-- [start:bisect]
 // first i in [0, len) with !(seq[i] < v) (lower) or seq[i] > v (upper), seq read through
 // `order` when given. Written as !(mid >= v) so that a NaN v runs past every number (PyTorch).
 template <class T>
@@ -30,6 +31,7 @@ int64_t bisect(const T* seq, const int64_t* order, int64_t len, T v, bool right)
   }
   return lo;
 }
+// --8<-- [end:bisect]
 
 template <class T>
 inline bool less_nan_last(T a, T b) {

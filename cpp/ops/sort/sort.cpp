@@ -52,6 +52,7 @@ void scatter_line(const std::vector<Pair<T>>& line, int64_t count, T* values, in
   }
 }
 
+// --8<-- [start:sort_line_reference]
 // sort one line: a stable sort on the value alone keeps ties in input order
 template <class T>
 void sort_line_reference(const T* x, T* values, int64_t* indices, int64_t len, int64_t stride, bool descending,
@@ -67,6 +68,7 @@ void sort_line_reference(const T* x, T* values, int64_t* indices, int64_t len, i
     });
   scatter_line(line, len, values, indices, stride);
 }
+// --8<-- [end:sort_line_reference]
 
 // float32 lines of 256 or more: an LSD radix sort of 32-bit keys that order like the floats,
 // in 3 passes of 11 bits, carrying the index in the low half of each 64-bit item. Each pass is
@@ -77,6 +79,7 @@ void sort_line_reference(const T* x, T* values, int64_t* indices, int64_t len, i
 //   descending flips every key bit, which keeps equal keys equal (ties stay in input order).
 constexpr int64_t kRadixMinLen = 256;
 
+// --8<-- [start:float_key]
 inline uint32_t float_key(float v) {
   if (std::isnan(v)) return 0xffffffffu;
   if (v == 0.f) v = 0.f;  // -0.0 -> +0.0
@@ -84,6 +87,7 @@ inline uint32_t float_key(float v) {
   std::memcpy(&bits, &v, 4);
   return (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
 }
+// --8<-- [end:float_key]
 
 void sort_line_radix_f32(const float* x, float* values, int64_t* indices, int64_t len, int64_t stride,
                          bool descending, std::vector<uint64_t>& a, std::vector<uint64_t>& b) {
@@ -117,6 +121,7 @@ void sort_line_radix_f32(const float* x, float* values, int64_t* indices, int64_
   }
 }
 
+// --8<-- [start:sort_line]
 // the path for one line: radix for long float32 lines, the reference otherwise
 template <class T>
 void sort_line(const T* x, T* values, int64_t* indices, int64_t len, int64_t stride, bool descending,
@@ -128,6 +133,7 @@ void sort_line(const T* x, T* values, int64_t* indices, int64_t len, int64_t str
     }
   sort_line_reference(x, values, indices, len, stride, descending, line);
 }
+// --8<-- [end:sort_line]
 
 // top k of one line: nth_element puts the k first in front in O(len), then only those k are
 // sorted (O(k log k)). The index breaks ties, so the order is total and the answer unique.

@@ -119,8 +119,10 @@ def run_backward(roots, root_grads, wrap, retain_graph=False, capture=None, accu
                 continue
             if node.saved is _FREED:  # nodes reading self.saved directly would fail obscurely
                 node.get_saved()  # raises "Trying to backward through the graph a second time"
+            # --8<-- [start:engine_version_check]
             if node.epoch != _epoch[0]:  # memory was written in place since: one of this node's arrays?
                 node.check_saved()
+            # --8<-- [end:engine_version_check]
             grads_in = node.apply(g) if graph is None else graph.apply(node, g, stop)
             if anomaly.enabled[0]:
                 anomaly.check_gradients(node, grads_in)

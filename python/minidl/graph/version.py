@@ -83,6 +83,7 @@ def _new_counter(owner):
     return c
 
 
+# --8<-- [start:version_bump]
 def bump(arr) -> int:
     """Record one in-place write to the memory of ``arr``; return the new version."""
     b = arr.base
@@ -97,6 +98,7 @@ def bump(arr) -> int:
     if len(writes) > _RECENT:
         del writes[0]
     return c.version
+# --8<-- [end:version_bump]
 
 
 _TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16",
@@ -114,6 +116,7 @@ def _modified_error(arr, now: int, then: int, node_name: str) -> RuntimeError:
         "(x = x + v) or run backward() before changing it.")
 
 
+# --8<-- [start:version_check]
 def written_since(arr, since: int):
     """The counter of ``arr``'s memory if it was written after epoch ``since``, else None."""
     b = arr.base
@@ -134,3 +137,4 @@ def check(saved, since: int, name) -> None:
                 if c is not None:
                     writes_after = sum(1 for e in c.writes if e > since)
                     raise _modified_error(a, c.version, c.version - writes_after, name())
+# --8<-- [end:version_check]

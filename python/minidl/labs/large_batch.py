@@ -179,6 +179,7 @@ def train(data, global_batch: int, method: str, epochs: int, seed: int = 0, work
     md.manual_seed(seed)
     model = build_model()
     net = wrap(model) if wrap is not None else model
+    # --8<-- [start:optimizer_and_warmup]
     lr = learning_rate(method, global_batch)
     if method == "lamb":
         opt = md.optim.LAMB(model.parameters(), lr=lr, weight_decay=LAMB_WEIGHT_DECAY)
@@ -191,11 +192,13 @@ def train(data, global_batch: int, method: str, epochs: int, seed: int = 0, work
         # Goyal et al.'s gradual warm-up: from the method's batch-64 lr up to the scaled one
         sched = md.optim.lr_scheduler.LinearLR(opt, start_factor=learning_rate(method, BASE_BATCH) / lr,
                                                total_iters=warmup)
+    # --8<-- [end:optimizer_and_warmup]
     check_every = max(1, steps // CHECKS_PER_RUN)
     stream = _index_stream(len(y_train), seed)
     curve = {"step": [0], "test_acc": [_accuracy(model, x_test, y_test)]}
     steps_to_target = None
     start = time.perf_counter()
+    # --8<-- [start:data_parallel_step]
     for step in range(1, steps + 1):
         batch = [next(stream) for _ in range(global_batch)]
         mine = batch[rank * per_rank * accumulation:(rank + 1) * per_rank * accumulation]
@@ -210,6 +213,7 @@ def train(data, global_batch: int, method: str, epochs: int, seed: int = 0, work
         opt.step()
         if sched is not None:
             sched.step()
+    # --8<-- [end:data_parallel_step]
         if step % check_every == 0 or step == steps:
             acc = _accuracy(model, x_test, y_test)
             curve["step"].append(step)

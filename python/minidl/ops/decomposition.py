@@ -69,6 +69,7 @@ def _skew(x: Tensor) -> Tensor:
     return x - _mT(x)
 
 
+# --8<-- [start:svd_backward]
 def svd_backward(gU, gS, gVh, U: Tensor, S: Tensor, Vh: Tensor) -> Tensor:
     """gA from the gradients of the reduced U (m, k), S (k), Vh (k, n) (any may be None)."""
     m, n = U.shape[-2], Vh.shape[-1]
@@ -92,6 +93,7 @@ def svd_backward(gU, gS, gVh, U: Tensor, S: Tensor, Vh: Tensor) -> Tensor:
         SinvgVh = gVh / unsqueeze(S, -1)
         return matmul(U, matmul(J, Vh) + SinvgVh - matmul(matmul(SinvgVh, _mT(Vh)), Vh))
     return matmul(U, matmul(J, Vh))
+# --8<-- [end:svd_backward]
 
 
 class SvdBackward(Node):
@@ -195,6 +197,7 @@ def _copyltu(M: Tensor) -> Tensor:
     return tril(M) + _mT(tril(M, -1))
 
 
+# --8<-- [start:qr_backward]
 def qr_backward(gQ, gR, Q: Tensor, R: Tensor) -> Tensor:
     """gA from the gradients of Q (m, k) and R (k, n), k = min(m, n) (either may be None)."""
     m, n = Q.shape[-2], R.shape[-1]
@@ -212,6 +215,7 @@ def qr_backward(gQ, gR, Q: Tensor, R: Tensor) -> Tensor:
     gX = qr_backward(gQ + matmul(Y, _mT(gRy)), gRx, Q, Rx)
     gY = matmul(Q, gRy)
     return cat([gX, gY], -1)
+# --8<-- [end:qr_backward]
 
 
 class QrBackward(Node):

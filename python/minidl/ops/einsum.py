@@ -138,6 +138,7 @@ def _sum_out(x: Tensor, labels: list, keep) -> tuple:
     return x, labels
 
 
+# --8<-- [start:einsum_contract]
 def _contract(a: Tensor, la: list, b: Tensor, lb: list, needed: set, sizes: dict):
     """One pair: (batch, left, contracted) @ (batch, contracted, right) as a batched GEMM."""
     batch = [c for c in la if c in lb and c in needed]
@@ -166,6 +167,7 @@ def _contract(a: Tensor, la: list, b: Tensor, lb: list, needed: set, sizes: dict
     b3 = reshape_to(arrange(b, lb, batch + summed + right), batch_sizes + [size(summed), size(right)])
     out = matmul_any_dtype(a3, b3)
     return reshape_to(out, [sizes[c] for c in batch + left + right]), batch + left + right
+# --8<-- [end:einsum_contract]
 
 
 def _subscript(n) -> str:
@@ -243,12 +245,14 @@ def einsum(equation: str, *operands) -> Tensor:
         x, labels = _sum_out(x, labels, elsewhere)
         tensors.append(x)
         letters.append(labels)
+    # --8<-- [start:einsum_pairs]
     x, labels = tensors[0], letters[0]
     for i in range(1, len(tensors)):
         needed = set(keep_out)
         for later in letters[i + 1:]:
             needed.update(later)
         x, labels = _contract(x, labels, tensors[i], letters[i], needed, sizes)
+    # --8<-- [end:einsum_pairs]
     x, labels = _sum_out(x, labels, keep_out)
     x = permute(x, [labels.index(c) for c in output]) if labels != output else x
     full = [sizes[c] for c in output]

@@ -19,6 +19,7 @@ from .reduce import _keep_shape, _times_constant_mask, normalize_dims
 _wrap = Tensor._wrap
 
 
+# --8<-- [start:extremum_backward]
 class ExtremumBackward(Node):
     """max/min over all elements: the gradient is shared evenly by the elements equal to the
     result (PyTorch's rule for ties)."""
@@ -48,6 +49,7 @@ class IndexedExtremumBackward(Node):
         positions = _C.arange(0, shape[dim], 1, _C.DType.i64).reshape([shape[dim] if i == dim else 1 for i in range(len(shape))])
         hit = _C.binary(A.EQ, positions, idx)
         return (_C.where(hit, g, A.zeros((), g.dtype)),)
+    # --8<-- [end:extremum_backward]
 
     def apply_differentiable(self, g):
         shape, dim, idx, keepdim = self.get_saved()

@@ -107,6 +107,7 @@ def _index_put_(out: np.ndarray, dim: int, idx: np.ndarray, src: np.ndarray, op:
 
 
 # --- gather ---------------------------------------------------------------------------------
+# --8<-- [start:gather_backward]
 class GatherBackward(Node):
     """d out / d x: each gradient element goes back to the position it was read from."""
     __slots__ = ()
@@ -116,6 +117,7 @@ class GatherBackward(Node):
         gx = A.zeros(shape, np_dtype)
         _scatter_(gx, dim, idx, A.contiguous(g), ADD)
         return (gx,)
+    # --8<-- [end:gather_backward]
 
     def apply_differentiable(self, g):  # linear in g: its adjoint is gather again
         shape, np_dtype, dim, idx = self.get_saved()
@@ -357,6 +359,7 @@ def _out_of_bounds(idx: np.ndarray, size: int, dim: int, name: str = "") -> None
                 raise IndexError(f"{name}index {bad} is out of bounds for dimension {dim} with size {size}")
 
 
+# --8<-- [start:index_select_backward]
 class IndexSelectBackward(Node):
     """d out / d x: each selected slice's gradient is added back to the slice it came from."""
     __slots__ = ()
@@ -366,6 +369,7 @@ class IndexSelectBackward(Node):
         gx = A.zeros(shape, np_dtype)
         _index_put_(gx, dim, idx, A.contiguous(g), ADD)
         return (gx,)
+    # --8<-- [end:index_select_backward]
 
     def apply_differentiable(self, g):  # linear in g: its adjoint is index_select again
         shape, np_dtype, dim, idx = self.get_saved()

@@ -70,6 +70,7 @@ def _old_value(x: Tensor) -> Tensor:
     return old
 
 
+# --8<-- [start:inplace_commit]
 def commit(x: Tensor, r: Tensor) -> Tensor:
     """``x`` takes the values and the graph position of ``r``, the in-place op's result."""
     if r._data.shape != x._data.shape:
@@ -96,6 +97,7 @@ def commit(x: Tensor, r: Tensor) -> Tensor:
         node.epoch = version.epoch[0]
     x._node, x._out_idx, x._rg = node, r._out_idx, r._rg
     return x
+# --8<-- [end:inplace_commit]
 
 
 def refresh_view(x: Tensor) -> Tensor:
@@ -110,6 +112,7 @@ def refresh_view(x: Tensor) -> Tensor:
     return x
 
 
+# --8<-- [start:inplace_apply]
 def apply_(x: Tensor, out_of_place, other=None, keeps_old=True) -> Tensor:
     """Run ``x = out_of_place(x)`` in place: through autograd if ``x`` or ``other`` needs it.
 
@@ -120,6 +123,7 @@ def apply_(x: Tensor, out_of_place, other=None, keeps_old=True) -> Tensor:
         return commit(x, out_of_place(_old_value(x) if keeps_old else x))
     x._check_inplace()
     return write(x, out_of_place(x)._data)
+# --8<-- [end:inplace_apply]
 
 
 # --- arithmetic -----------------------------------------------------------------------------

@@ -129,12 +129,14 @@ def tensordot(a: Tensor, b: Tensor, dims=2, out=None) -> Tensor:
             raise RuntimeError(f"contracted dimensions need to match, but first has size {a.shape[da]} in dim "
                                f"{da} and second has size {b.shape[db]} in dim {db}")
         k *= a.shape[da]
+    # --8<-- [start:tensordot_gemm]
     free_a = [d for d in range(a.ndim) if d not in dims_a]
     free_b = [d for d in range(b.ndim) if d not in dims_b]
     shape_a, shape_b = [a.shape[d] for d in free_a], [b.shape[d] for d in free_b]
     a2 = reshape(permute(a, free_a + dims_a), (math.prod(shape_a), k))
     b2 = reshape(permute(b, dims_b + free_b), (k, math.prod(shape_b)))
     return reshape(matmul_any_dtype(a2, b2), shape_a + shape_b)
+    # --8<-- [end:tensordot_gemm]
 
 
 def inner(input: Tensor, other: Tensor) -> Tensor:
@@ -185,6 +187,7 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tens
     return _add_product(input, matmul(mat1, mat2), beta, alpha, "addmm")
 
 
+# --8<-- [start:add_product]
 def _add_product(input: Tensor, product: Tensor, beta, alpha, name: str) -> Tensor:
     _check_tensor(input, name)
     try:
@@ -195,6 +198,7 @@ def _add_product(input: Tensor, product: Tensor, beta, alpha, name: str) -> Tens
     if beta == 0:
         return _scaled(product, alpha)
     return _scaled(bias, beta) + _scaled(product, alpha)
+# --8<-- [end:add_product]
 
 
 def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:

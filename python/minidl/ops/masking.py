@@ -32,10 +32,12 @@ def masked_select(input: Tensor, mask: Tensor) -> Tensor:
     if not isinstance(mask, Tensor) or mask._data.dtype != np.bool_:
         got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
         raise RuntimeError(f"masked_select: expected BoolTensor for mask, but got {got}")
+    # --8<-- [start:masked_select]
     shape = np.broadcast_shapes(input.shape, mask.shape)
     x = input if tuple(input.shape) == shape else input.expand(*shape)
     m = mask if tuple(mask.shape) == shape else mask.expand(*shape)
     return x[m]
+    # --8<-- [end:masked_select]
 
 
 def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:

@@ -32,6 +32,7 @@ from .gemm import matmul
 _INF = math.inf
 
 
+# --8<-- [start:pnorm_backward]
 class PNormBackward(Node):
     """dx = g * sign(x) |x|^(p-1) / norm^(p-1), and 0 where the norm is 0 (PyTorch's rule)."""
     __slots__ = ()
@@ -49,6 +50,7 @@ class PNormBackward(Node):
             scale = A.div(g, A.binary_scalar(A.POW, norm, p - 1))
         scale = _C.where(A.binary_scalar(A.EQ, norm, 0.0), zero, scale)
         return (A.mul(direction, scale),)
+# --8<-- [end:pnorm_backward]
 
     def apply_differentiable(self, g):  # the same formula with recorded ops; 0 where the norm is 0
         x, norm, p, dims, keepdim = self.get_saved()
@@ -78,6 +80,7 @@ class CountNonzeroBackward(Node):
         return (Tensor._wrap(self.apply(g._data)[0]),)
 
 
+# --8<-- [start:p_norm]
 def _p_norm(x: Tensor, p: float, dims, keepdim: bool) -> Tensor:
     d = x._data
     if p == 2:
@@ -87,6 +90,7 @@ def _p_norm(x: Tensor, p: float, dims, keepdim: bool) -> Tensor:
     total = A.reduce(A.R_SUM, powered, dims, keepdim)
     norm = A.unary(A.SQRT, total) if p == 2 else A.binary_scalar(A.POW, total, 1.0 / p)
     return result(norm, PNormBackward, (x,), (d, norm, p, dims, keepdim))
+# --8<-- [end:p_norm]
 
 
 def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
@@ -260,6 +264,7 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, out=None, dtyp
 _MM_MODES = ("use_mm_for_euclid_dist_if_necessary", "use_mm_for_euclid_dist", "donot_use_mm_for_euclid_dist")
 
 
+# --8<-- [start:cdist_by_matmul]
 def _euclidean_by_matmul(x1: Tensor, x2: Tensor) -> Tensor:
     """||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b: one GEMM and (P, R) memory instead of (P, R, M).
 
@@ -270,6 +275,7 @@ def _euclidean_by_matmul(x1: Tensor, x2: Tensor) -> Tensor:
     squared = sq1 + sq2 - 2.0 * matmul(x1, transpose(x2, -1, -2))
     positive = squared > 0
     return where(positive, sqrt(where(positive, squared, 1.0)), 0.0)
+# --8<-- [end:cdist_by_matmul]
 
 
 def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_for_euclid_dist_if_necessary") -> Tensor:

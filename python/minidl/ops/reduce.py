@@ -50,6 +50,7 @@ def _broadcast_back(g, shape, dims, keepdim):
     return np.broadcast_to(g, shape)
 
 
+# --8<-- [start:sum_backward]
 class SumBackward(Node):
     __slots__ = ()
 
@@ -63,6 +64,7 @@ class SumBackward(Node):
         shape, dims, keepdim, s = self.saved
         g = (g if keepdim else g.reshape(_keep_shape(shape, dims))).expand(shape)
         return (g * s if s != 1.0 else g,)
+# --8<-- [end:sum_backward]
 
 
 def _times_constant_mask(node, g, shape, dims, keepdim):
@@ -151,6 +153,7 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
 
 
 
+# --8<-- [start:var_backward]
 class VarBackward(Node):
     """d var / dx = 2 (x - mean) / (n - correction); std: divided by 2 std."""
     __slots__ = ()
@@ -171,6 +174,7 @@ class VarBackward(Node):
             # std == 0: every x equals the mean; gradient 0 (PyTorch), not 0 * inf = NaN
             gk = _C.where(A.binary_scalar(A.EQ, ok, 0.0), A.zeros((), gk.dtype), gk)
         return (A.mul(centered, A.scale(gk, 2.0 / builtins.max(n - correction, 1e-300))),)
+    # --8<-- [end:var_backward]
 
     def apply_differentiable(self, g):  # 2 (x - mean) / (n - c), the mean's own dependence on x included
         x, dims, keepdim, correction, out, is_std = self.get_saved()
@@ -286,6 +290,7 @@ def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     if d.dtype.kind in "bi":
         d = A.cast(d, get_default_dtype().np)
     src = d.reshape(1) if d.ndim == 0 else d
+    # --8<-- [start:logsumexp_forward]
     if len(dims) == 1:
         out = A.reduce(A.R_LOGSUMEXP, src, dims, keepdim)
     else:  # max-shifted composite over several dims
@@ -295,6 +300,7 @@ def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
         out = A.add(A.unary(A.LOG, s), m)
         if not keepdim:
             out = out.reshape([n for i, n in enumerate(src.shape) if i not in dims])
+    # --8<-- [end:logsumexp_forward]
     if d.ndim == 0:
         out = out.reshape(())
     return result(out, LogsumexpBackward, (x,), (src if d.ndim else d, out, dims, keepdim))

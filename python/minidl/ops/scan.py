@@ -55,12 +55,14 @@ def _run(d: np.ndarray, dim: int, op, reverse: bool = False):
     return y.reshape(d.shape), (idx.reshape(d.shape) if idx is not None else None)
 
 
+# --8<-- [start:cumsum_backward]
 class CumsumBackward(Node):
     __slots__ = ()
 
     def apply(self, g):
         (dim,) = self.get_saved()
         return (_run(g, dim, _OP.sum, reverse=True)[0],)
+    # --8<-- [end:cumsum_backward]
 
     def apply_differentiable(self, g):  # linear: the adjoint of a reversed cumsum is cumsum
         (dim,) = self.get_saved()

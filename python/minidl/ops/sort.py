@@ -41,6 +41,7 @@ return_types_kthvalue = collections.namedtuple("kthvalue", ["values", "indices"]
 return_types_median = collections.namedtuple("median", ["values", "indices"])
 
 
+# --8<-- [start:select_backward]
 class SelectAlongDimBackward(Node):
     """The values were picked from x along ``dim`` at ``indices``: the gradient goes back there
     (summed where an index repeats). Also the backward of cummax and cummin."""
@@ -52,6 +53,7 @@ class SelectAlongDimBackward(Node):
         g32 = A.to_f32(g) if A.is_low(g) else g
         gx = _C.scatter_add_along(g32.reshape(idx.shape), idx, line_shape, dim).reshape(shape)
         return (A.cast(gx, g.dtype) if A.is_low(g) else gx,)
+    # --8<-- [end:select_backward]
 
     def apply_differentiable(self, g):  # linear: its adjoint reads the same positions again (a gather)
         shape, dim, idx = self.get_saved()
