@@ -157,7 +157,11 @@ def test_distributed_sampler_epochs_and_errors():
     assert list(s) != first
     _same_error(lambda: mdd.DistributedSampler(range(4), num_replicas=2, rank=2),
                 lambda: tud.DistributedSampler(range(4), num_replicas=2, rank=2))
-    # no num_replicas/rank and no process group: PyTorch's error (both read them from the group)
+
+
+def test_distributed_sampler_without_a_process_group_raises_pytorchs_error():
+    """No num_replicas/rank and no init_process_group: both read them from the default group."""
+    require("mpi4py")
     _same_error(lambda: mdd.DistributedSampler(range(4)), lambda: tud.DistributedSampler(range(4)))
 
 

@@ -27,8 +27,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import version
-from .process_group import group_rank_of, mpi, resolve_group
-from .tensor_buffers import ReduceOp, RedOpType, Staged, check_tensor, in_place_spec, mpi_datatype, mpi_op
+from .mpi_library import mpi
+from .process_group import group_rank_of, resolve_group
+from .tensor_buffers import (IN_PLACE_REDUCTIONS, ReduceOp, RedOpType, Staged, check_tensor, in_place_reduction,
+                             mpi_datatype, mpi_op)
 from .work import Work
 
 __doctest_requires__ = ("mpi4py",)  # the examples start MPI (a world of one)
@@ -149,14 +151,15 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op: bool = False):
     pg = resolve_group(group)
     if pg is None:
         return None
-    MPI = mpi()
     data = tensor._data
-    if not async_op and op is not _AVG:
-        spec = in_place_spec(MPI, data)
-        if spec is not None:  # the common case, without a staging buffer: ~1 us of Python
-            pg.comm.Allreduce(MPI.IN_PLACE, spec, mpi_op(MPI, op, data, "all_reduce"))
+    if not async_op and type(op) is RedOpType:  # the common case, in the tensor's memory: ~0.7 us of Python
+        fast = IN_PLACE_REDUCTIONS.get((data.dtype, op)) or in_place_reduction(mpi(), data.dtype, op, "all_reduce")
+        flags = data.flags
+        if fast is not None and flags.c_contiguous and flags.writeable:
+            pg.comm.Allreduce(fast[0], [data, fast[1]], fast[2])
             version.bump(data)
             return None
+    MPI = mpi()
     staged = Staged(MPI, tensor, reducing=True)
     mop = mpi_op(MPI, op, staged.array, "all_reduce")
     scale = pg.size() if op is _AVG else 1

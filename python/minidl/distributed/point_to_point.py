@@ -6,7 +6,8 @@ inside a :class:`Work`). Ranks are global ranks (``group_dst``/``group_src``: ra
 from __future__ import annotations
 
 from .collectives import root_rank
-from .process_group import mpi, resolve_group
+from .mpi_library import mpi
+from .process_group import resolve_group
 from .tensor_buffers import Staged, check_tensor
 from .work import Work
 

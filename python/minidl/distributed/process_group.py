@@ -18,29 +18,13 @@ Where minidl differs from PyTorch's ``torch.distributed``:
 """
 from __future__ import annotations
 
-import importlib.util
 import sys
+
+from .mpi_library import mpi
 
 __doctest_requires__ = ("mpi4py",)  # the examples start MPI (a world of one)
 
 NOT_INITIALIZED = "Default process group has not been initialized, please make sure to call init_process_group."
-MISSING_MPI = ('md.distributed needs mpi4py and an MPI library: pip install "minidl[distributed]" '
-               '(installs mpi4py and mpich)')
-
-
-def mpi():
-    """The ``mpi4py.MPI`` module (importing it initializes MPI), or an ImportError naming the extra."""
-    if _loaded:
-        return _loaded[0]
-    try:
-        from mpi4py import MPI  # deferred: an optional dependency (minidl[distributed]); importing it starts MPI
-    except ImportError as e:
-        raise ImportError(MISSING_MPI) from e
-    _loaded.append(MPI)
-    return MPI
-
-
-_loaded: list = []  # [mpi4py.MPI] once imported: every collective asks for it, in ~0.05 us
 
 
 class Backend(str):
@@ -114,16 +98,6 @@ class GroupMember:
 class _State:
     groups: list = []  # the sub-groups made by new_group, freed by destroy_process_group
     previous_excepthook = None
-
-
-def is_available() -> bool:
-    """True when md.distributed can run here: mpi4py is installed (``pip install "minidl[distributed]"``).
-
-    >>> import minidl.distributed as dist
-    >>> isinstance(dist.is_available(), bool)
-    True
-    """
-    return importlib.util.find_spec("mpi4py") is not None
 
 
 def is_initialized() -> bool:
@@ -292,36 +266,6 @@ def get_group_rank(group, global_rank: int) -> int:
     if pg is None or global_rank not in pg.ranks:
         raise ValueError(f"Global rank {global_rank} is not part of group {group}")
     return pg.ranks.index(global_rank)
-
-
-def is_mpi_available() -> bool:
-    """True when the "mpi" backend can run: the same as :func:`is_available`.
-
-    >>> import minidl.distributed as dist
-    >>> dist.is_mpi_available() == dist.is_available()
-    True
-    """
-    return is_available()
-
-
-def is_gloo_available() -> bool:
-    """True when ``backend="gloo"`` is accepted: minidl runs it over MPI, so as :func:`is_available`.
-
-    >>> import minidl.distributed as dist
-    >>> dist.is_gloo_available() == dist.is_available()
-    True
-    """
-    return is_available()
-
-
-def is_nccl_available() -> bool:
-    """False: minidl runs on CPUs only (PyTorch's CPU build says the same).
-
-    >>> import minidl.distributed as dist
-    >>> dist.is_nccl_available()
-    False
-    """
-    return False
 
 
 def get_backend(group=None) -> str:

@@ -3,13 +3,15 @@ start N processes of SCRIPT under MPI's own launcher.
 
 A thin wrapper: it replaces itself (``os.execv``) with
 
-    mpiexec -n N [-hosts a,b] PYTHON [-m minidl.run] SCRIPT.py ARGS...
+    mpiexec -n N [-hosts a,b] PYTHON .../rank_environment.py [-m minidl.run] SCRIPT.py ARGS...
 
 where ``mpiexec`` is the one installed next to this Python (the ``mpich`` wheel of
 ``pip install "minidl[distributed]"`` puts it there) or else the first on PATH, and PYTHON is this
 interpreter. minidl has no process manager of its own: MPI's (Hydra for MPICH) starts, wires up
 and tears down the ranks, on one machine or many. ``--torch`` runs the script as
 ``python -m minidl.run`` does, so a PyTorch program's ``import torch.distributed`` is minidl's.
+Each rank first sets torchrun's ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and ``LOCAL_WORLD_SIZE``
+from the MPI launcher's variables (``rank_environment.py``), then runs the script.
 
     python -m minidl.distributed.run --nproc 2 examples/train_ddp.py --epochs 1
 """
@@ -20,6 +22,7 @@ import os
 import shutil
 import sys
 
+RANK_ENVIRONMENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rank_environment.py")
 MISSING_LAUNCHER = ('minidl.distributed.run: no mpiexec next to {python} nor on PATH: '
                     'pip install "minidl[distributed]" (installs mpi4py and mpich, which brings mpiexec)')
 
@@ -60,9 +63,9 @@ def build_command(argv, python=None, mpiexec=None) -> list:
 
     >>> from minidl.distributed.run import build_command
     >>> build_command(["--nproc", "2", "train.py", "--lr", "0.1"], python="python", mpiexec="mpiexec")
-    ['mpiexec', '-n', '2', 'python', 'train.py', '--lr', '0.1']
+    ['mpiexec', '-n', '2', 'python', '.../minidl/distributed/rank_environment.py', 'train.py', '--lr', '0.1']
     >>> build_command(["--nproc", "8", "--hosts", "a,b", "--torch", "t.py"], python="python", mpiexec="mpiexec")
-    ['mpiexec', '-n', '8', '-hosts', 'a,b', 'python', '-m', 'minidl.run', 't.py']
+    ['mpiexec', '-n', '8', '-hosts', 'a,b', 'python', '.../rank_environment.py', '-m', 'minidl.run', 't.py']
     """
     python = python or sys.executable
     ns = _parser().parse_args(argv)
@@ -71,7 +74,7 @@ def build_command(argv, python=None, mpiexec=None) -> list:
     command = [mpiexec or find_mpiexec(python), "-n", str(ns.nproc)]
     if ns.hosts:
         command += ["-hosts", ns.hosts]
-    command.append(python)
+    command += [python, RANK_ENVIRONMENT]
     if ns.torch:
         command += ["-m", "minidl.run"]
     return command + [ns.script] + list(ns.args)

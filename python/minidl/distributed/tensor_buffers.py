@@ -93,12 +93,12 @@ def mpi_datatype(MPI, array: np.ndarray):
 
 def mpi_op(MPI, op, array: np.ndarray, collective: str):
     """The predefined MPI operation of ReduceOp ``op`` on ``array``'s dtype (AVG: the SUM it starts with)."""
+    if type(op) is not RedOpType:
+        raise TypeError(f"{collective}: op must be a md.distributed.ReduceOp (SUM, AVG, PRODUCT, MIN, MAX), got {op!r}")
     key = (op, array.dtype)
     found = _cache.get(key)
     if found is not None:
         return found
-    if not isinstance(op, RedOpType):
-        raise TypeError(f"{collective}: op must be a md.distributed.ReduceOp (SUM, AVG, PRODUCT, MIN, MAX), got {op!r}")
     if array.dtype == np.bool_:
         if op is RedOpType.AVG:  # PyTorch's error (its division makes a float result)
             raise RuntimeError(f"{collective}: ReduceOp.AVG needs a floating-point tensor: result type Float "
@@ -113,13 +113,19 @@ def mpi_op(MPI, op, array: np.ndarray, collective: str):
     return found
 
 
-def in_place_spec(MPI, data: np.ndarray):
-    """``[data, MPI datatype]`` when MPI can reduce into ``data`` itself (contiguous, writable,
-    not 16-bit), else None: the fast path of the reductions, which skips building a Staged.
-    (Each microsecond counts: mpi4py's Allreduce of 64 KB takes ~17 us here.)"""
-    if data.dtype in _HALF or not (data.flags.c_contiguous and data.flags.writeable):
+def in_place_reduction(MPI, dtype: np.dtype, op, collective: str):
+    """``(MPI.IN_PLACE, MPI datatype, MPI op)`` for reducing an array of ``dtype`` in place with
+    ReduceOp ``op``, or None where a staging buffer is needed (16-bit floats, AVG); kept in
+    IN_PLACE_REDUCTIONS so that the next call is one dict lookup. Why so frugal: mpi4py's
+    Allreduce of 64 KB takes ~16 us here, and each Python microsecond of ours is 6% of it."""
+    if op is RedOpType.AVG or dtype in _HALF:
         return None
-    return [data, mpi_datatype(MPI, data)]
+    found = IN_PLACE_REDUCTIONS[(dtype, op)] = (MPI.IN_PLACE, mpi_datatype(MPI, np.empty(0, dtype)),
+                                                mpi_op(MPI, op, np.empty(0, dtype), collective))
+    return found
+
+
+IN_PLACE_REDUCTIONS: dict = {}  # (numpy dtype, ReduceOp) -> in_place_reduction's answer
 
 
 class Staged:
