@@ -35,11 +35,13 @@ class AllReduceModel:
     alpha: float  # seconds per step
     beta: float  # bytes per second
 
+    # --8<-- [start:ring_allreduce_time]
     def time(self, nbytes: float, nproc: int) -> float:
         """Predicted seconds of an all-reduce of ``nbytes`` over ``nproc`` ranks (0 for one rank)."""
         if nproc < 2:
             return 0.0
         return 2 * (nproc - 1) * self.alpha + 2 * (nproc - 1) / nproc * nbytes / self.beta
+    # --8<-- [end:ring_allreduce_time]
 
 
 def fit_alpha_beta(nbytes, seconds, nproc: int) -> AllReduceModel:

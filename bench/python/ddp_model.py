@@ -72,9 +72,11 @@ MPIEXEC_TIMEOUT_S = 300
 
 # --- the model ----------------------------------------------------------------------------------
 
+# --8<-- [start:ddp_step_time]
 def step_time(n: int, compute: float, nbytes: float, network: AllReduceModel, overlap: float) -> float:
     """compute + max(0, allreduce(n) - overlap): the communication the backward pass cannot hide."""
     return compute + max(0.0, network.time(nbytes, n) - overlap)
+# --8<-- [end:ddp_step_time]
 
 
 def fit_where_each_dominates(sizes, times, nproc: int = 2, small: int = 4096, large: int = 1 << 20) -> AllReduceModel:

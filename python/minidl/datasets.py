@@ -180,6 +180,7 @@ def read_idx(path: str, expected_magic: int | None = None) -> np.ndarray:
     dimension positive, and the file exactly as long as its header says. Any violation is a
     ValueError that names the file and the problem.
     """
+    # --8<-- [start:read_idx]
     data = _read_bytes(path)
     if len(data) < 4:
         raise ValueError(f"{path}: truncated IDX file ({len(data)} bytes, shorter than the 4-byte magic number)")
@@ -204,6 +205,7 @@ def read_idx(path: str, expected_magic: int | None = None) -> np.ndarray:
         what = "truncated" if len(data) < expected else "too long"
         raise ValueError(f"{path}: {what} IDX file: {len(data)} bytes, but its header {dims} means {expected}")
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+    # --8<-- [end:read_idx]
 
 
 def _fashion_search_dirs(root):

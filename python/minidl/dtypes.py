@@ -48,6 +48,7 @@ class dtype:
         return (getattr, (__import__("minidl"), self.name))
 
 
+# --8<-- [start:dtype_table]
 float32 = dtype("float32", np.float32, _C.DType.f32, True)
 float64 = dtype("float64", np.float64, _C.DType.f64, True)
 float16 = dtype("float16", np.float16, _C.DType.f16, True)
@@ -55,6 +56,7 @@ bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16, _C.DType.bf16, True)
 int64 = dtype("int64", np.int64, _C.DType.i64, False)
 bool_ = dtype("bool", np.bool_, _C.DType.b8, False)
 bool_.name = "bool"
+# --8<-- [end:dtype_table]
 
 # PyTorch aliases
 float = float32

@@ -133,6 +133,7 @@ class RandomCrop:
         if h > Hp or w > Wp:
             raise ValueError(f"RandomCrop size {(h, w)} is larger than the padded image {(Hp, Wp)} "
                              f"(image {(H, W)}, padding {p})")
+        # --8<-- [start:random_crop]
         if p:
             padded = zeros(c, Hp, Wp)
             padded[:, p:p + H, p:p + W] = t
@@ -140,6 +141,7 @@ class RandomCrop:
         top = int(randint(0, Hp - h + 1, (1,)).item())
         left = int(randint(0, Wp - w + 1, (1,)).item())
         return _back(t[:, top:top + h, left:left + w].contiguous(), is_numpy)
+        # --8<-- [end:random_crop]
 
     def __repr__(self):
         return f"RandomCrop(size={self.size}, padding={self.padding})"

@@ -427,6 +427,7 @@ ConvShape one_plane(const ConvShape& s) {
 }
 int64_t plane_grain(const ConvShape& s) { return std::max<int64_t>(1, 65536 / std::max<int64_t>(1, s.R * s.S * s.P * s.Q)); }
 
+// --8<-- [start:fold_planes]
 template <class T>
 void unfold_impl(const ConvShape& s, const T* x, T* col) {
   const ConvShape plane = one_plane(s);
@@ -447,6 +448,7 @@ void fold_impl(const ConvShape& s, const T* col, T* x) {
     }
   });
 }
+// --8<-- [end:fold_planes]
 
 }  // namespace
 

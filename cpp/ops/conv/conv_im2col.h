@@ -53,6 +53,7 @@ inline void valid_q(int64_t off, int64_t sw, int64_t W, int64_t Q, int64_t& lo, 
   if (hi < lo) hi = lo;
 }
 
+// --8<-- [start:im2col_reference]
 // col[(c*R + r)*S + u][o - o0] = x_g[c, p*sh - ph + r*dh, q*sw - pw + u*dw] for output
 // positions o = p*Q + q in [o0, o1); ld = o1 - o0.
 template <class T>
@@ -86,7 +87,9 @@ void im2col(const ConvShape& s, const T* xg, int64_t o0, int64_t o1, T* col, int
         }
       }
 }
+// --8<-- [end:im2col_reference]
 
+// --8<-- [start:col2im_reference]
 // The adjoint of im2col: gx_g[c, i, j] += col[(c, r, u)][o - o0] for every (o, r, u) reading it.
 template <class T>
 void col2im_add(const ConvShape& s, const T* col, int64_t o0, int64_t o1, T* gxg, int64_t ld) {
@@ -116,6 +119,7 @@ void col2im_add(const ConvShape& s, const T* col, int64_t o0, int64_t o1, T* gxg
         }
       }
 }
+// --8<-- [end:col2im_reference]
 
 // float32 on a SIMD kernel set: the vectorized copies in conv_simd.cpp
 inline void im2col(const ConvShape& s, const float* xg, int64_t o0, int64_t o1, float* col, int64_t ld) {

@@ -333,6 +333,7 @@ void im2col(const ConvShape& s, const float* xg, int64_t o0, int64_t o1, float* 
       }
 }
 
+// --8<-- [start:col2im_simd]
 void col2im_add(const ConvShape& s, const float* col, int64_t o0, int64_t o1, float* gxg, int64_t ld) {
   const int64_t Cg = s.Cg();
   const int64_t p_first = o0 / s.Q, p_last = (o1 - 1) / s.Q;
@@ -356,6 +357,7 @@ void col2im_add(const ConvShape& s, const float* col, int64_t o0, int64_t o1, fl
         }
       }
 }
+// --8<-- [end:col2im_simd]
 
 }  // namespace
 extern const ConvSimd conv_simd = {&depthwise_forward, &depthwise_backward_input,

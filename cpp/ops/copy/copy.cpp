@@ -28,6 +28,7 @@ namespace minidl {
 static inline uint32_t float_bits(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
 static inline float bits_float(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
 
+// --8<-- [start:bf16_round_reference]
 uint16_t float_to_bfloat16(float f) {
   uint32_t u = float_bits(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);  // quiet NaN
@@ -35,9 +36,11 @@ uint16_t float_to_bfloat16(float f) {
   u += 0x7fffu + ((u >> 16) & 1u);
   return static_cast<uint16_t>(u >> 16);
 }
+// --8<-- [end:bf16_round_reference]
 
 float bfloat16_to_float(uint16_t b) { return bits_float(static_cast<uint32_t>(b) << 16); }
 
+// --8<-- [start:f16_round_reference]
 uint16_t float_to_half(float f) {
   uint32_t u = float_bits(f);
   uint32_t sign = (u >> 16) & 0x8000u;
@@ -60,6 +63,7 @@ uint16_t float_to_half(float f) {
   if (rest > halfway || (rest == halfway && (q & 1u))) ++q;
   return static_cast<uint16_t>(sign | q);
 }
+// --8<-- [end:f16_round_reference]
 
 float half_to_float(uint16_t h) {
   uint32_t sign = (static_cast<uint32_t>(h) & 0x8000u) << 16;
@@ -183,6 +187,7 @@ void copy_strided(const TensorView& src, const TensorView& dst) {
   }
 }
 
+// --8<-- [start:cast_path]
 void cast_contiguous(const void* src, DType st, void* dst, DType dt, int64_t n) {
   if (st == dt) { std::memcpy(dst, src, n * dtype_size(st)); return; }
   // Work in blocks so 16-bit conversions go through a small float32 buffer kept in L1.
@@ -201,6 +206,7 @@ void cast_contiguous(const void* src, DType st, void* dst, DType dt, int64_t n) 
     }
   });
 }
+// --8<-- [end:cast_path]
 
 void fill(const TensorView& dst, double value) {
   TensorView src = dst;

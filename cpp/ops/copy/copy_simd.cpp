@@ -47,6 +47,7 @@ void f16_to_f32(const uint16_t* src, float* dst, int64_t n) {
   for (; i < n; ++i) dst[i] = half_to_float(src[i]);
 }
 
+// --8<-- [start:bf16_round_simd]
 void f32_to_bf16(const float* src, uint16_t* dst, int64_t n) {
   int64_t i = 0;
   const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff), quiet = _mm512_set1_epi32(0x00400000);
@@ -61,6 +62,7 @@ void f32_to_bf16(const float* src, uint16_t* dst, int64_t n) {
   }
   for (; i < n; ++i) dst[i] = float_to_bfloat16(src[i]);
 }
+// --8<-- [end:bf16_round_simd]
 
 void bf16_to_f32(const uint16_t* src, float* dst, int64_t n) {
   int64_t i = 0;

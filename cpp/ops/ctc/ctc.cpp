@@ -50,6 +50,7 @@ inline T exp_or_zero(T x) {
   return x < kSmallestNormalLog ? T(0) : std::exp(x);
 }
 
+// --8<-- [start:ctc_step_reference]
 template <class T>
 void recursion_step_reference(const T* a, int64_t d, const T* skip, const T* lp, T* out, int64_t n) {
   for (int64_t s = 0; s < n; ++s) {
@@ -62,6 +63,7 @@ void recursion_step_reference(const T* a, int64_t d, const T* skip, const T* lp,
     out[s] = std::log(exp_or_zero(a1 - m) + exp_or_zero(a2 - m) + exp_or_zero(a3 - m)) + m + lp[s];
   }
 }
+// --8<-- [end:ctc_step_reference]
 
 // The posterior weights of one frame. x_s = alpha[s] + beta[s] - lp[s] is log gamma_t(s) - nll,
 // the log posterior of position s (beta counts lp_t once more than a path does): weights[s] =
@@ -134,6 +136,7 @@ inline T log_add(T a, T b) {
   return std::log(std::exp(a - m) + std::exp(b - m)) + m;
 }
 
+// --8<-- [start:ctc_forward_sample]
 template <class T>
 void forward_sample(const T* lp, const CtcShape& sh, int64_t b, const int64_t* targets, int64_t input_length,
                     int64_t L, StepFn<T> step, SampleWork<T>& w, T* nll, T* log_alpha) {
@@ -158,7 +161,9 @@ void forward_sample(const T* lp, const CtcShape& sh, int64_t b, const int64_t* t
   // end on the last blank or on the last label
   nll[b] = -log_add(prev[S - 1], L > 0 ? prev[S - 2] : kNegInf<T>);
 }
+// --8<-- [end:ctc_forward_sample]
 
+// --8<-- [start:ctc_backward_sample]
 template <class T>
 void backward_sample(T grad_out, const T* lp, const CtcShape& sh, int64_t b, const int64_t* targets,
                      int64_t input_length, int64_t L, T nll, const T* log_alpha, bool zero_infinity,
@@ -196,6 +201,7 @@ void backward_sample(T grad_out, const T* lp, const CtcShape& sh, int64_t b, con
     std::swap(next, cur);
   }
 }
+// --8<-- [end:ctc_backward_sample]
 
 // ---- 3. which path runs ---------------------------------------------------------------------
 

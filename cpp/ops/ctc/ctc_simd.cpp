@@ -27,6 +27,7 @@ inline Vec exp_or_zero(Vec x) {
   return blend(cmp_lt(x, lowest), exp(max(lowest, x)), Vec::zero());
 }
 
+// --8<-- [start:ctc_step_simd]
 inline Vec step_lanes(Vec a1, Vec a2, Vec a3, Vec lp) {
   const Vec neg_inf = Vec::set1(-__builtin_inff());
   Vec m = max(a1, max(a2, a3));
@@ -48,6 +49,7 @@ void recursion_step_f32(const float* a, int64_t d, const float* skip, const floa
         .store_partial(out + s, r);
   }
 }
+// --8<-- [end:ctc_step_simd]
 
 // x = alpha + beta - lp, kept -inf where alpha + beta is (lp is -inf there too: NaN otherwise)
 inline Vec log_posterior_lanes(Vec alpha, Vec beta, Vec lp) {

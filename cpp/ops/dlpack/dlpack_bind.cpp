@@ -9,7 +9,7 @@
 // NumPy's implementation refuses dtypes NumPy does not have, bfloat16 among them (ml_dtypes'
 // bfloat16 is a NumPy user dtype), and bfloat16 is what mixed-precision weights are stored in.
 //
-// python/minidl/interop.py calls these two functions (md.from_dlpack, Tensor.__dlpack__).
+// python/minidl/ops/dlpack.py calls these two functions (md.from_dlpack, Tensor.__dlpack__).
 #include <Python.h>
 
 #include <cstdint>
@@ -94,6 +94,7 @@ py::dtype numpy_dtype_of(const DLDataType& t) {
                        std::to_string(t.bits) + " bits)");
 }
 
+// --8<-- [start:dlpack_import]
 // An array viewing dl's memory; `owner` keeps the producer's memory alive and is the array's base.
 py::array array_over(const DLTensor& dl, py::object owner, bool read_only) {
   if (dl.device.device_type != kDLCPU && dl.device.device_type != kDLCUDAHost)
@@ -121,6 +122,7 @@ py::array array_over(const DLTensor& dl, py::object owner, bool read_only) {
   if (read_only) out.attr("setflags")(py::arg("write") = false);
   return out;
 }
+// --8<-- [end:dlpack_import]
 
 py::array from_dlpack_capsule(const py::capsule& capsule) {
   PyObject* cap = capsule.ptr();
@@ -184,6 +186,7 @@ DLDataType dlpack_dtype_of(const py::array& a) {
   return {kDLFloat, 32, 1};
 }
 
+// --8<-- [start:dlpack_export]
 py::capsule to_dlpack(const py::array& a) {
   if (!a.writeable())
     throw py::buffer_error("__dlpack__: the tensor's memory is read-only, and a legacy DLPack capsule cannot say so "
@@ -221,6 +224,7 @@ py::capsule to_dlpack(const py::array& a) {
     }
   });
 }
+// --8<-- [end:dlpack_export]
 
 }  // namespace
 

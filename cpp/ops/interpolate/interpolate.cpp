@@ -77,6 +77,7 @@ T antialias_filter(T x, bool cubic) {
   return T(0);
 }
 
+// --8<-- [start:antialias_taps]
 // PyTorch's _compute_indices_min_size_weights_aa for output o: taps [xmin, xmin + xsize) of
 // the filter stretched by max(scale, 1) around c = scale (o + 0.5), weights normalised; the
 // mixed float / double steps written as PyTorch's promotions make them
@@ -99,6 +100,7 @@ void antialias_taps(int64_t o, int64_t in, T scale, T support, int64_t taps, boo
     else if (total != T(0)) w[j] /= total;
   }
 }
+// --8<-- [end:antialias_taps]
 
 // The table of one spatial dim, owning its storage. T: the weights' type = PyTorch's opmath.
 template <class T>
@@ -126,6 +128,7 @@ struct AxisTable {
       axis = {in, out, aa_taps, index.data(), weight.data()};
       return;
     }
+    // --8<-- [start:interp_tables]
     if (!real) taps = 1;
     index.resize(size_t(out * taps));
     weight.assign(size_t(out * taps), T(1));
@@ -168,11 +171,13 @@ struct AxisTable {
       }
     }
     axis = {in, out, taps, index.data(), weight.data()};
+    // --8<-- [end:interp_tables]
   }
 };
 
 // ---- reference: the loops over one plane -------------------------------------------------
 
+// --8<-- [start:interp_reference_forward]
 // y[od, oh, ow] = sum_a wd sum_b wh sum_c ww x[id, ih, iw]   (nested as PyTorch nests it)
 template <class T>
 void interpolate_plane(const T* x, T* y, const InterpAxis<T>* ax) {
@@ -195,7 +200,9 @@ void interpolate_plane(const T* x, T* y, const InterpAxis<T>* ax) {
         y[(od * H.out + oh) * W.out + ow] = sum_d;
       }
 }
+// --8<-- [end:interp_reference_forward]
 
+// --8<-- [start:interp_reference_backward]
 // gx = 0, then gx[id, ih, iw] += wd wh ww gy[od, oh, ow]: each output sends its gradient to
 // the (up to 64) inputs it read, with the weights it read them with
 template <class T>
@@ -217,6 +224,7 @@ void interpolate_plane_backward(const T* gy, T* gx, const InterpAxis<T>* ax) {
         }
       }
 }
+// --8<-- [end:interp_reference_backward]
 
 }  // namespace
 }  // namespace minidl
@@ -233,6 +241,7 @@ int64_t plane_grain(int64_t work_per_plane) {
   return std::max<int64_t>(1, 16384 / std::max<int64_t>(work_per_plane, 1));
 }
 
+// --8<-- [start:interp_path]
 template <class T>
 void run_planes(const T* src, T* dst, const InterpShape& s, bool backward) {
   std::vector<AxisTable<T>> tables;
@@ -261,6 +270,7 @@ void run_planes(const T* src, T* dst, const InterpShape& s, bool backward) {
     }
   });
 }
+// --8<-- [end:interp_path]
 
 }  // namespace
 

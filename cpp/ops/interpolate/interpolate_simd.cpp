@@ -122,6 +122,7 @@ void scatter_row(const float* g, float* gx, const InterpAxis<float>& a) {
   }
 }
 
+// --8<-- [start:interp_separable_forward]
 void forward_plane_f32(const float* x, float* y, const InterpAxis<float>* ax, float* scratch) {
   const InterpAxis<float>&D = ax[0], &H = ax[1], &W = ax[2];
   const bool d_identity = is_identity(D), h_identity = is_identity(H);
@@ -141,6 +142,7 @@ void forward_plane_f32(const float* x, float* y, const InterpAxis<float>* ax, fl
   for (int64_t od = 0; od < D.out; ++od)
     combine_rows(y + od * slice, b, D.index + od * D.taps, D.weight + od * D.taps, D.taps, slice, slice);
 }
+// --8<-- [end:interp_separable_forward]
 
 void backward_plane_f32(const float* gy, float* gx, const InterpAxis<float>* ax, float* scratch) {
   const InterpAxis<float>&D = ax[0], &H = ax[1], &W = ax[2];

@@ -188,6 +188,7 @@ def ctc_loss(log_probs: Tensor, targets: Tensor, input_lengths, target_lengths, 
     flat, starts, max_len = _layout_targets(targets, tl, N, unbatched)
     lp = A.contiguous(d).reshape(T, N, C)
     il_a, tl_a = np.asarray(il, np.int64), np.asarray(tl, np.int64)
+    # --8<-- [start:ctc_call]
     nll, alpha = _C.ctc_loss_forward(lp, flat, starts, il_a, tl_a, max_len, int(blank))
     losses = nll.tolist()
     if zero_infinity:
@@ -204,6 +205,7 @@ def ctc_loss(log_probs: Tensor, targets: Tensor, input_lengths, target_lengths, 
     return result(out, CTCLossBackward, (log_probs,),
                   (lp, flat, starts, il_a, tl_a, nll, alpha, max_len, int(blank), bool(zero_infinity), sample_scale,
                    d.shape))
+    # --8<-- [end:ctc_call]
 
 
 class CTCLoss(_Loss):

@@ -25,6 +25,7 @@ from ..tensor import Tensor
 from .module import Module
 
 
+# --8<-- [start:fold_adjoints]
 class UnfoldBackward(Node):
     __slots__ = ()
 
@@ -47,6 +48,7 @@ class FoldBackward(Node):
     def apply_differentiable(self, g):
         k, d, p, s = self.get_saved()
         return (unfold(g, k, d, p, s),)
+# --8<-- [end:fold_adjoints]
 
 
 def _pairs(name: str, **args):

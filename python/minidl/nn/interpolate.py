@@ -194,6 +194,7 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
         raise NotImplementedError(
             f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) for the modes: nearest | "
             f"linear | bilinear | bicubic | trilinear | lanczos | area | nearest-exact (got {mode})")
+    # --8<-- [start:interpolate_call]
     _check_sizes(input, sizes)
     d = input._data
     if d.dtype.kind in "biu":
@@ -209,6 +210,7 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
         y = A.cast(y, dtype)
     return result(y, InterpolateBackward, (input,),
                   (tuple(input.shape), kernel_scales, kernel_mode, bool(align_corners), bool(antialias), dtype))
+    # --8<-- [end:interpolate_call]
 
 
 def _deprecated(name: str):

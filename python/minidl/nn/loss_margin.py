@@ -158,11 +158,13 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
                            f"dimensions, but got: anchor {anchor.ndim}D, positive {positive.ndim}D, and negative "
                            f"{negative.ndim}D inputs")
 
+    # --8<-- [start:triplet_body]
     d_pos = pairwise_distance(anchor, positive, p, eps)
     d_neg = pairwise_distance(anchor, negative, p, eps)
     if swap:
         d_neg = d_neg.minimum(pairwise_distance(positive, negative, p, eps))
     return _reduce(clamp(margin + d_pos - d_neg, min=0), reduction)
+    # --8<-- [end:triplet_body]
 
 
 def _class_scores(input: Tensor, target: Tensor, name: str):
@@ -202,6 +204,7 @@ def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float =
         raise ValueError("only p == 1 and p == 2 supported")
     x, tn, one_d = _class_scores(input, target, "multi_margin_loss")
     N, C = x.shape
+    # --8<-- [start:multi_margin_body]
     is_target = np.zeros((N, C), dtype=bool)
     is_target[np.arange(N), tn] = True
     mask = md_tensor(is_target)
@@ -212,6 +215,7 @@ def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float =
     if weight is not None:
         terms = terms * weight[md_tensor(tn)].reshape(N, 1)
     loss = R.sum(where(mask, terms * 0, terms), dim=1) / C
+    # --8<-- [end:multi_margin_body]
     return _reduce(loss.reshape(()) if one_d else loss, reduction)
 
 

@@ -59,9 +59,11 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None
     if beta < 0:
         raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
     d = (input - target).abs()
+    # --8<-- [start:smooth_l1_body]
     if beta == 0:
         return _reduce(d, reduction)
     return _reduce(where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta), reduction)
+    # --8<-- [end:smooth_l1_body]
 
 
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0) -> Tensor:
@@ -136,10 +138,12 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var, full: bool = False, ep
         raise ValueError(reduction + " is not valid")
     if bool((var < 0).any()):
         raise ValueError("var has negative entry/entries")
+    # --8<-- [start:gaussian_nll_clamp]
     var = var.clone()
     with no_grad():
         var.clamp_(min=eps)
     loss = 0.5 * (var.log() + (input - target) ** 2 / var)
+    # --8<-- [end:gaussian_nll_clamp]
     if full:
         loss = loss + 0.5 * math.log(2 * math.pi)
     return _reduce(loss, reduction)
@@ -169,12 +173,14 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None, reduct
         warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
                       "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
                       "'mean' will be changed to behave the same as 'batchmean' in the next major release.")
+    # --8<-- [start:kl_div_xlogy]
     if log_target:
         loss = target.exp() * (target - input)
     else:
         # xlogy: target log target, with 0 where target == 0 (not 0 * -inf = nan)
         safe = where(target > 0, target, target * 0 + 1)
         loss = where(target > 0, target * safe.log(), target * 0) - target * input
+    # --8<-- [end:kl_div_xlogy]
     if reduction == "batchmean":
         return R.sum(loss) / (input.shape[0] if input.ndim else 1)
     return _reduce(loss, reduction)

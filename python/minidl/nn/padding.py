@@ -69,6 +69,7 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float = 0.0) -> Tenso
     shape = list(input.shape)
     key = [slice(None)] * input.ndim
     crop = [slice(None)] * input.ndim
+    # --8<-- [start:pad_constant]
     for i in range(len(pad) // 2):
         d = input.ndim - 1 - i
         lo, hi = pad[2 * i], pad[2 * i + 1]
@@ -79,8 +80,10 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float = 0.0) -> Tenso
     out = full(shape, value, dtype=input.dtype)
     src = getitem(input, tuple(crop))
     return _PadFunction.apply(src, out._data, tuple(key))
+    # --8<-- [end:pad_constant]
 
 
+# --8<-- [start:pad_source_index]
 def _source_index(n: int, lo: int, hi: int, mode: str) -> np.ndarray:
     """For each of the n + lo + hi output positions of one dim, the input position it copies."""
     j = np.arange(-lo, n + hi)
@@ -91,6 +94,7 @@ def _source_index(n: int, lo: int, hi: int, mode: str) -> np.ndarray:
     period = 2 * (n - 1)  # reflect: ... c b | a b c d | c b ...
     j = np.abs(j) % period if period else np.zeros_like(j)
     return np.where(j >= n, period - j, j)
+# --8<-- [end:pad_source_index]
 
 
 def _pad_from_input(input: Tensor, pad, mode: str) -> Tensor:

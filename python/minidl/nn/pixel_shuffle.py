@@ -33,9 +33,11 @@ def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
         raise RuntimeError(f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the square of "
                            f"upscale_factor, but input.size(-3)={c} is not divisible by {r * r}")
     k = len(lead)
+    # --8<-- [start:pixel_shuffle_permute]
     x = input.reshape(tuple(lead) + (c // (r * r), r, r, h, w))
     x = x.permute(tuple(range(k)) + (k, k + 3, k + 1, k + 4, k + 2))  # (*, C, H, r, W, r)
     return x.reshape(tuple(lead) + (c // (r * r), h * r, w * r))
+    # --8<-- [end:pixel_shuffle_permute]
 
 
 def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:

@@ -78,6 +78,7 @@ def _global_statistics(x: np.ndarray, group):
     world = dist.get_world_size(group)
     everyone = np.zeros(world * mine.size)
     dist.all_gather_into_tensor(Tensor._wrap(everyone), Tensor._wrap(mine), group=group)
+    # --8<-- [start:syncbn_combine]
     table = everyone.reshape(world, mine.size)
     counts, means, m2s = table[:, 0], table[:, 1:C + 1], table[:, C + 1:]
     n = counts.sum()
@@ -87,6 +88,7 @@ def _global_statistics(x: np.ndarray, group):
     mean = (counts[:, None] * means).sum(0) / n
     m2 = (m2s + counts[:, None] * (means - mean) ** 2).sum(0)
     return n, mean, m2 / n
+    # --8<-- [end:syncbn_combine]
 
 
 def sync_batch_norm(input: Tensor, running_mean, running_var, weight, bias, momentum: float, eps: float,

@@ -101,6 +101,7 @@ def from_dlpack(ext) -> Tensor:
     >>> t
     tensor([10.0000,  2.0000,  3.0000])
     """
+    # --8<-- [start:from_dlpack_body]
     if type(ext).__name__ == "PyCapsule":
         arr = _C.from_dlpack_capsule(ext)
     elif hasattr(ext, "__dlpack__"):
@@ -113,6 +114,7 @@ def from_dlpack(ext) -> Tensor:
             raise TypeError(f"from_dlpack: minidl has no dtype for {arr.dtype} (it stores float32, float64, float16, "
                             "bfloat16, int64 and bool)")
     return Tensor._wrap(arr)
+    # --8<-- [end:from_dlpack_body]
 
 
 def to_dlpack(tensor: Tensor, copy=None):

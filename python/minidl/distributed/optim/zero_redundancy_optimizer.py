@@ -104,6 +104,7 @@ class ZeroRedundancyOptimizer(Optimizer):
         """The local optimizer's step on this rank's parameters, then each rank's parameters
         broadcast from it (one coalesced broadcast per rank and dtype); returns the loss of
         ``closure`` (run by the local optimizer)."""
+        # --8<-- [start:zero_step]
         _copy_hyperparameters(self.param_groups, self._per_rank_groups[self.rank], self.optim.param_groups)
         loss = self.optim.step(closure)
         for r in range(self.world_size):
@@ -111,6 +112,7 @@ class ZeroRedundancyOptimizer(Optimizer):
             if owned:
                 broadcast_coalesced(owned, self._global_ranks[r], self.process_group)
         return loss
+        # --8<-- [end:zero_step]
 
     def consolidate_state_dict(self, to: int = 0) -> None:
         """Collective: rank ``to`` receives every rank's local optimizer state (tensors as

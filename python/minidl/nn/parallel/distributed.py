@@ -124,6 +124,7 @@ class DistributedDataParallel(Module):
             [p for _, p in named], [n for n, _ in named], process_group, bucket_cap_mb, find_unused_parameters,
             dist.get_world_size(process_group), dist.get_rank(process_group), first_bucket_bytes))
 
+    # --8<-- [start:ddp_forward]
     def forward(self, *inputs, **kwargs):
         sync_grads = is_grad_enabled() and self.require_backward_grad_sync
         if self.require_forward_param_sync and self.broadcast_buffers and self.modules_buffers:
@@ -135,6 +136,7 @@ class DistributedDataParallel(Module):
         else:
             self.require_forward_param_sync = False
         return output
+    # --8<-- [end:ddp_forward]
 
     @contextmanager
     def no_sync(self):

@@ -67,6 +67,7 @@ def assign_buckets(params, cap_bytes: int, first_cap_bytes: int = FIRST_BUCKET_B
     >>> assign_buckets(ps, cap_bytes=2048, first_cap_bytes=1024)
     [[2], [1, 0]]
     """
+    # --8<-- [start:ddp_buckets]
     done, open_buckets, cap = [], {}, first_cap_bytes
     for i in reversed(range(len(params))):
         p = params[i]
@@ -79,6 +80,7 @@ def assign_buckets(params, cap_bytes: int, first_cap_bytes: int = FIRST_BUCKET_B
             del open_buckets[key]
             cap = cap_bytes
     done.extend(b[0] for b in open_buckets.values() if b[0])
+    # --8<-- [end:ddp_buckets]
     return done
 
 
@@ -183,6 +185,7 @@ class Reducer:
             for launched in self.buckets[:self.next_launch]:  # MPICH progresses a transfer inside MPI calls only
                 launched.work.is_completed()
 
+    # --8<-- [start:ddp_launch]
     def _launch_ready_buckets(self):
         while self.next_launch < len(self.buckets) and self.buckets[self.next_launch].pending == 0:
             b = self.buckets[self.next_launch]
@@ -192,6 +195,7 @@ class Reducer:
             self.next_launch += 1
         if self.next_launch == len(self.buckets):
             self._finalize()
+    # --8<-- [end:ddp_launch]
 
     def _finalize(self):
         """Wait for every bucket, then .grad <- its average (parameters no rank used: untouched)."""

@@ -145,6 +145,7 @@ class SummaryWriter:
             raise ValueError("add_histogram: the input has no element")
         if not np.isfinite(v).all():
             raise ValueError("add_histogram: the input has NaN or inf values")
+        # --8<-- [start:tb_histogram]
         edges = _tensorflow_bins() if isinstance(bins, str) and bins == "tensorflow" else bins
         counts, limits = np.histogram(v, bins=edges)
         if max_bins is not None and counts.size > max_bins:  # merge neighbouring buckets
@@ -158,6 +159,7 @@ class SummaryWriter:
         start, end = (nonzero[0], nonzero[-1] + 1) if nonzero.size else (0, 1)
         counts = counts[start - 1:end] if start > 0 else np.concatenate([[0], counts[:end]])
         limits = limits[start:end + 1]
+        # --8<-- [end:tb_histogram]
         hist = summary_pb2.HistogramProto(min=float(v.min()), max=float(v.max()), num=int(v.size),
                                           sum=float(v.sum()), sum_squares=float((v * v).sum()),
                                           bucket_limit=limits.tolist(), bucket=counts.astype(np.float64).tolist())
