@@ -5,16 +5,19 @@ the alpha-beta ring model (``_allreduce_model.py``) fitted to the measured times
     PYTHONPATH=python python3 bench/python/bench_allreduce.py [--nproc 2] [--max-mb 256]
 
 It starts itself under ``mpiexec -n NPROC`` (each rank one thread). Every round times each
-library once (the order reversed every other round), between barriers; a time is the slowest
-rank's; rows give the medians, and the best (min) round: on a shared machine other processes
+library once (the order reversed every other round), between barriers: a loop of 50 back-to-back
+calls up to 64 KB, 10 up to 1 MB, one call above (``calls_per_round``); a time is the slowest
+rank's per call; rows give the medians, and the best (min) round: on a shared machine other processes
 stretch some rounds, and the best is the closest to the machine's own speed. "bus GB/s" = 2(N-1)/N * bytes / time (what each rank's link
 carried, the NCCL-tests convention); ratio = md time / mpi4py time (target: <= 1.10 at 64 KB and
 above). On one machine MPICH moves the data through shared memory: beta is a memory bandwidth,
 alpha the cost of a step (the cluster's network has its own: see the DDP cost model).
 
-Measured on the project's 2-core Xeon (load average 2): median ratio 1.07 at 64 KB (minidl's
-~0.7 us of Python on mpi4py's 16 us), 0.98-1.04 from 256 KB to 256 MB; bus bandwidth 5.5 GB/s
-up to 16 MB, 2.3 GB/s beyond the caches; fit: alpha 2.2 us (mpi4py 1.6), beta 5.0 GB/s. At load
+Measured on the project's 2-core Xeon (quiet, load average 1.1; 2026-12-06): ratio 1.06 at 64 KB
+(minidl's ~1 us of Python on mpi4py's 21 us), 1.00-1.08 from 256 KB to 256 MB (worst 1.08 at
+1 MB); 1.13-1.45 below 64 KB, where a call is 3-12 us; bus bandwidth 4.4-5.8 GB/s up to 16 MB,
+2.2 GB/s beyond the caches; fit: alpha 2.1 us (mpi4py 1.5), beta 4.5 GB/s (4.6). Timed as single
+calls between barriers instead, the same run's 64 KB ratio read 1.21: the barrier skew. At load
 average 6-10 (other jobs on the 2 cores) single rounds stretch 10-30x and the ratios scatter
 by +-20%: compare runs with the load printed in the header.
 """
@@ -41,8 +44,15 @@ def rounds_for(nbytes: int) -> int:
         10 if nbytes <= 64 << 20 else 7
 
 
+def calls_per_round(nbytes: int) -> int:
+    """Back-to-back calls timed as one round, as the OSU micro-benchmarks time a loop between
+    barriers: one call's time after a barrier carries the skew with which the ranks leave it
+    (measured: 5 us at 64 KB here, against the ~1 us of Python minidl adds), which would
+    decide the small sizes' ratios."""
+    return 50 if nbytes <= 64 << 10 else 10 if nbytes <= 1 << 20 else 1
+
+
 def worker(max_bytes: int) -> None:
-    import numpy as np
 
     import minidl as md
     import minidl.distributed as dist
@@ -61,12 +71,15 @@ def worker(max_bytes: int) -> None:
         for _ in range(2):  # warm-up: page faults, MPICH's shared-memory segments
             for call in calls:
                 call()
-        for r in range(rounds_for(nbytes)):
+        iters = calls_per_round(nbytes)
+        for r in range(max(3, rounds_for(nbytes) // iters)):
             for i in ((0, 1) if r % 2 == 0 else (1, 0)):
+                call = calls[i]
                 comm.Barrier()
                 t0 = time.perf_counter()
-                calls[i]()
-                elapsed = time.perf_counter() - t0
+                for _ in range(iters):
+                    call()
+                elapsed = (time.perf_counter() - t0) / iters
                 samples[i].append(comm.allreduce(elapsed, op=MPI.MAX))  # the slowest rank's time
         t_md, t_mpi = statistics.median(samples[0]), statistics.median(samples[1])
         best_md, best_mpi = min(samples[0]), min(samples[1])
