@@ -37,7 +37,15 @@ compute / step(N):
 Assumptions: one worker per node, the ring at link speed (no contention, no hierarchy), the
 same per-worker batch (weak scaling). TCP over Ethernet has ~25-50 us latencies instead.
 
-Measured (this 2-core Xeon shared with other jobs, load average 9-13, 2026-12-06): compute
+Measured on this 2-core Xeon with nothing else running (load average 1.5, 2026-12-06 23:00):
+compute 115 ms (backward 73 ms), overlap 36 ms, alpha 5.9 us, beta 3.16 GB/s (fitted on back-to-
+back all-reduces of 1 KB to 16 MB); the 1.0-1.4 ms all-reduce hides behind the overlap, and the
+model was -3.8% at 2 processes and -2.9% at 3 against the measured DDP steps. On paper a worker
+100x faster (1.15 ms of compute) keeps 43%, 33% and 14% at 8, 64 and 512 workers on 25 Gbit/s
+Ethernet and 100%, 98% and 55% on InfiniBand: with compute that short the latency terms and the
+all-reduce that no longer hides decide.
+
+Earlier, with other jobs on the cores (load average 9-13, 2026-12-06): compute
 362 ms (backward 257 ms), 3.11 MiB of gradients in buckets of 1.01 and 2.10 MiB, overlap 129 ms;
 alpha 0.7 us, beta 0.83 GB/s; the all-reduce (4-5 ms) hides entirely behind the overlap, so the
 model predicts step(N) = compute(N): +6.6% at 2 processes and -4.5% at 3 against the measured
