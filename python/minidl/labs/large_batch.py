@@ -264,7 +264,9 @@ def conclusion(res, batches) -> str:
     big = batches[-1]
     best = max(METHODS, key=lambda m: res[m][big]["test_acc"])
     parts = [f"Within {100 * tol:.0f} points of batch {batches[0]}'s {100 * reference:.1f}% test accuracy, "
-             + "; ".join(f"{SHORT[m]} holds up to batch {held[m] or '(none)'}" for m in METHODS)]
+             + "; ".join(f"{SHORT[m]} holds up to batch {held[m]}" if held[m] else
+                         f"{SHORT[m]} stays below it at every batch ({100 * res[m][batches[0]]['test_acc']:.1f}% at "
+                         f"batch {batches[0]})" for m in METHODS)]
     parts.append(f"At batch {big} ({res['sgd'][big]['steps']} steps) the best is {SHORT[best]}: "
                  + ", ".join(f"{m} {100 * res[m][big]['test_acc']:.1f}%" for m in METHODS))
     reached = {b: res["linear"][b]["steps_to_target"] for b in batches if res["linear"][b]["steps_to_target"]}
