@@ -30,9 +30,11 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     >>> F.cosine_similarity(md.tensor([[1., 0.], [1., 1.]]), md.tensor([[1., 1.], [-1., -1.]]))
     tensor([ 0.7071, -1.0000])
     """
+    # --8<-- [start:cosine_similarity]
     n1 = clamp(vector_norm(x1, 2, dim=dim, keepdim=True), min=eps)
     n2 = clamp(vector_norm(x2, 2, dim=dim, keepdim=True), min=eps)
     return R.sum((x1 / n1) * (x2 / n2), dim=dim)
+    # --8<-- [end:cosine_similarity]
 
 
 def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
@@ -45,7 +47,9 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
     >>> F.pairwise_distance(md.tensor([[0., 0.], [1., 1.]]), md.tensor([[3., 4.], [1., 1.]]), eps=0.0)
     tensor([5.0000, 0.0000])
     """
+    # --8<-- [start:pairwise_distance]
     return vector_norm(x1 - x2 + eps, p, dim=-1, keepdim=keepdim)
+    # --8<-- [end:pairwise_distance]
 
 
 class CosineSimilarity(Module):

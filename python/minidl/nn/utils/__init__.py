@@ -281,7 +281,9 @@ def parameters_to_vector(parameters) -> Tensor:
     """
     if isinstance(parameters, Tensor):
         parameters = [parameters]
+    # --8<-- [start:parameters_to_vector]
     return cat([p.reshape(-1) for p in parameters])
+    # --8<-- [end:parameters_to_vector]
 
 
 def vector_to_parameters(vec: Tensor, parameters) -> None:
@@ -307,12 +309,14 @@ def vector_to_parameters(vec: Tensor, parameters) -> None:
     if vec.ndim != 1 or vec.numel() != total:
         raise RuntimeError(f"vector_to_parameters: vec has shape {list(vec.shape)}, the parameters hold {total} "
                            "elements; pass a 1-D vector of exactly that many")
+    # --8<-- [start:vector_to_parameters]
     start = 0
     with no_grad():
         for p in parameters:
             n = p.numel()
             p.copy_(vec[start:start + n].reshape(p.shape))
             start += n
+    # --8<-- [end:vector_to_parameters]
 
 
 from . import rnn  # noqa: E402,F401  (nn.utils.rnn, as in PyTorch)
