@@ -74,10 +74,12 @@ class Sequential(Module):
             for i, m in enumerate(args):
                 self.add_module(str(i), m)
 
+    # --8<-- [start:sequential_forward]
     def forward(self, input):
         for m in self._modules.values():
             input = m(input)
         return input
+    # --8<-- [end:sequential_forward]
 
     def __getitem__(self, idx):
         mods = list(self._modules.values())
@@ -221,9 +223,11 @@ class ModuleDict(Module):
         return self._modules.pop(key)
 
 
+# --8<-- [start:as_parameter]
 def _as_parameter(value):
     """A plain tensor put into a ParameterList/Dict becomes a Parameter, as in PyTorch."""
     return value if isinstance(value, Parameter) or not isinstance(value, Tensor) else Parameter(value)
+# --8<-- [end:as_parameter]
 
 
 class ParameterList(Module):

@@ -88,9 +88,11 @@ class ChannelShuffle(Module):
         if self.groups <= 0 or c % self.groups:
             raise RuntimeError(f"Number of channels must be divisible by groups. Got {c} channels and "
                                f"{self.groups} groups.")
+        # --8<-- [start:channel_shuffle]
         rest = tuple(input.shape[2:])
         grouped = input.reshape((n, self.groups, c // self.groups) + rest)
         return grouped.transpose(1, 2).reshape((n, c) + rest)
+        # --8<-- [end:channel_shuffle]
 
     def extra_repr(self):
         return f"groups={self.groups}"

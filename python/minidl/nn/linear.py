@@ -107,6 +107,7 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor = None
         raise RuntimeError(f"bilinear: expected input1 (*, {weight.shape[1] if weight.ndim == 3 else 'I1'}), input2 "
                            f"(*, I2) and weight (O, I1, I2), got {list(input1.shape)}, {list(input2.shape)} and "
                            f"{list(weight.shape)}")
+    # --8<-- [start:bilinear_as_gemm]
     O, I1, I2 = weight.shape
     lead = tuple(input1.shape[:-1])
     mixed = input1.reshape(-1, I1) @ weight.permute(1, 0, 2).reshape(I1, O * I2)   # (rows, O I2)
@@ -114,6 +115,7 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor = None
     if bias is not None:
         y = y + bias
     return y.reshape(lead + (O,))
+    # --8<-- [end:bilinear_as_gemm]
 
 
 class Bilinear(Module):

@@ -82,6 +82,7 @@ class Module(DtypeShortcuts):
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"Module [{type(self).__name__}] is missing the required \"forward\" function")
 
+    # --8<-- [start:module_call]
     def __call__(self, *args, **kwargs):
         if not self._forward_pre_hooks and not self._forward_hooks:
             return self.forward(*args, **kwargs)
@@ -95,6 +96,7 @@ class Module(DtypeShortcuts):
             if r is not None:
                 out = r
         return out
+    # --8<-- [end:module_call]
 
     def register_forward_hook(self, hook):
         key = object()
@@ -107,6 +109,7 @@ class Module(DtypeShortcuts):
         return _RemovableHandle(self._forward_pre_hooks, key)
 
     # --- registration --------------------------------------------------------------------
+    # --8<-- [start:register_on_assign]
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise AttributeError("cannot assign before Module.__init__() call")
@@ -121,6 +124,7 @@ class Module(DtypeShortcuts):
             params.pop(name, None)
             buffers.pop(name, None)
             modules[name] = value
+        # --8<-- [end:register_on_assign]
         elif name in params:
             if value is not None:
                 raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' "
@@ -308,6 +312,7 @@ class Module(DtypeShortcuts):
         return self
 
     # --- state ----------------------------------------------------------------------------------
+    # --8<-- [start:state_dict]
     def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False):
         """OrderedDict name -> tensor (parameters and persistent buffers), PyTorch's keys."""
         if destination is None:
@@ -322,6 +327,7 @@ class Module(DtypeShortcuts):
             if m is not None:
                 m.state_dict(destination, prefix + name + ".", keep_vars)
         return destination
+    # --8<-- [end:state_dict]
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """Copy tensors in by key; with ``strict`` missing or unexpected keys raise."""
@@ -332,6 +338,7 @@ class Module(DtypeShortcuts):
             elif isinstance(state_dict, (str, bytes, os.PathLike)):
                 fix = " Read the checkpoint file first: model.load_state_dict(md.load(path))"
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.{fix}")
+        # --8<-- [start:load_state_dict_match]
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -353,6 +360,7 @@ class Module(DtypeShortcuts):
                               + ("" if given is src else f" (The checkpoint's value is a {describe_value(given)}.)"))
                 continue
             _write(target, src._data)
+        # --8<-- [end:load_state_dict_match]
         if strict:
             if unexpected:
                 errors.insert(0, "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ".")
