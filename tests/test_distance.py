@@ -35,6 +35,20 @@ def test_cosine_similarity_matches_pytorch(shapes, dim, zero_row):
     np.testing.assert_allclose(mb.grad.numpy(), tb.grad.numpy(), rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("tiny", [[3e-9, 4e-9], [0.0, 0.0]])
+@pytest.mark.parametrize("other", [[1.0, 2.0], [1e-9, -2e-9]])
+def test_cosine_similarity_gradient_below_eps_is_pytorchs(tiny, other):
+    """A norm below eps is clamped in value only: PyTorch's gradient still goes through the
+    unclamped norm (a clamp op would give (4.5, 8.9)e7 instead of (1.5, 5.0)e7 for (3, 4)e-9)."""
+    a, b = np.array([tiny]), np.array([other])
+    ma, mb = md.tensor(a, requires_grad=True), md.tensor(b, requires_grad=True)
+    ta, tb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    F.cosine_similarity(ma, mb).sum().backward()
+    torch.nn.functional.cosine_similarity(ta, tb).sum().backward()
+    np.testing.assert_allclose(ma.grad.numpy(), ta.grad.numpy(), rtol=1e-7)
+    np.testing.assert_allclose(mb.grad.numpy(), tb.grad.numpy(), rtol=1e-7)
+
+
 @pytest.mark.parametrize("p", [1.0, 2.0, 3.0, float("inf")])
 @pytest.mark.parametrize("keepdim", [False, True])
 @pytest.mark.parametrize("shapes", [((4, 5), (4, 5)), ((4, 5), (5,)), ((7,), (7,))])
@@ -55,6 +69,7 @@ def test_float64_gradcheck():
     a, b = (md.tensor(rng.standard_normal((3, 4)), requires_grad=True) for _ in range(2))
     assert md.autograd.gradcheck(lambda x, y: F.cosine_similarity(x, y), (a, b), eps=1e-6, atol=1e-5)
     assert md.autograd.gradcheck(lambda x, y: F.pairwise_distance(x, y, p=3.0), (a, b), eps=1e-6, atol=1e-5)
+    assert md.autograd.gradgradcheck(lambda x, y: F.cosine_similarity(x, y), (a, b), eps=1e-6, atol=1e-4)
 
 
 def test_modules_match_the_functions():

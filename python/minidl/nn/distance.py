@@ -9,11 +9,13 @@ keeps a zero vector from dividing by zero. The p-distance is what the triplet an
 embedding losses measure. Both broadcast their inputs, as PyTorch does.
 
 Compositions of minidl's differentiable ops (``md.linalg.vector_norm`` has a backward that
-is 0, not NaN, at a zero vector).
+is 0, not NaN, at a zero vector). Cosine similarity clamps its norms in place under
+``no_grad``, as PyTorch does, so a nonzero vector whose norm is below ``eps`` still gets the
+gradient through its norm (a clamp op would give 0 there, and a different gradient).
 """
 from __future__ import annotations
 
-from ..ops.where import clamp
+from ..graph.grad_mode import no_grad
 from ..ops import reduce as R
 from ..ops.norms import vector_norm
 from ..tensor import Tensor
@@ -31,8 +33,12 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     tensor([ 0.7071, -1.0000])
     """
     # --8<-- [start:cosine_similarity]
-    n1 = clamp(vector_norm(x1, 2, dim=dim, keepdim=True), min=eps)
-    n2 = clamp(vector_norm(x2, 2, dim=dim, keepdim=True), min=eps)
+    # clone: the norm's backward saved its output, which the in-place clamp must not change
+    n1 = vector_norm(x1, 2, dim=dim, keepdim=True).clone()
+    n2 = vector_norm(x2, 2, dim=dim, keepdim=True).clone()
+    with no_grad():  # clamp the values only: the gradient flows through the unclamped norm, as in PyTorch
+        n1.clamp_(min=eps)
+        n2.clamp_(min=eps)
     return R.sum((x1 / n1) * (x2 / n2), dim=dim)
     # --8<-- [end:cosine_similarity]
 
