@@ -20,6 +20,7 @@ _settings = {"matmul_precision": "highest", "deterministic": False, "determinist
              "interop_threads": 1}
 
 
+# --8<-- [start:compile]
 def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend="inductor", mode=None, options=None,
             disable: bool = False):
     """``torch.compile``: returns ``model`` (a module or a function) unchanged.
@@ -39,6 +40,7 @@ def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend="induc
     if model is None:
         return lambda m: m
     return model
+# --8<-- [end:compile]
 
 
 def set_float32_matmul_precision(precision: str) -> None:

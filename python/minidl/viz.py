@@ -89,6 +89,7 @@ def _size(shape) -> str:
     return "(" + ", ".join(str(int(d)) for d in shape) + ")"
 
 
+# --8<-- [start:saved_lines]
 def _saved_lines(node) -> list:
     """What a node kept for its backward: the kind of op (an enum) and the saved arrays' shapes."""
     saved = node.saved
@@ -98,6 +99,7 @@ def _saved_lines(node) -> list:
     kinds = [str(s) for s in items if hasattr(type(s), "__members__")]  # pybind11 / Python enums
     shapes = [_size(s.shape) for s in items if isinstance(s, (np.ndarray, Tensor))]
     return kinds + (["saved " + " ".join(shapes)] if shapes else [])
+# --8<-- [end:saved_lines]
 
 
 def _check_params(params) -> dict:
@@ -198,6 +200,7 @@ def draw_graph(tensor: Tensor, params=None):
     dot.node("output", tensor_label(tensor), fillcolor=_OUTPUT_COLOR)
     dot.edge("output", key(root, "node"))
 
+    # --8<-- [start:walk_graph]
     stack = [root]
     while stack:  # depth-first, each node once (a node used twice has two edges into it)
         node = stack.pop()
@@ -216,4 +219,5 @@ def draw_graph(tensor: Tensor, params=None):
                 unseen.append(nxt)
             dot.edge(here, key(nxt, "node"))
         stack.extend(reversed(unseen))  # the first input is drawn first
+    # --8<-- [end:walk_graph]
     return dot

@@ -18,6 +18,7 @@ void keep_triangle(const void* x, void* y, DType dtype, int64_t batch, int64_t n
   const char* src = static_cast<const char*>(x);
   char* dst = static_cast<char*>(y);
   const int64_t grain = std::max<int64_t>(1, (64 << 10) / std::max<int64_t>(row_bytes, 1));
+  // --8<-- [start:keep_triangle_rows]
   parallel_for(batch * n, grain, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t i = r % n;
@@ -32,6 +33,7 @@ void keep_triangle(const void* x, void* y, DType dtype, int64_t batch, int64_t n
       std::memset(ys + hi * item, 0, static_cast<size_t>((m - hi) * item));
     }
   });
+  // --8<-- [end:keep_triangle_rows]
 }
 
 }  // namespace minidl

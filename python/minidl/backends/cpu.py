@@ -52,6 +52,7 @@ def tuning_report() -> str:
     return tuning.report()
 
 
+# --8<-- [start:benchmark_switch]
 class _CpuBackendModule(types.ModuleType):
     """This module's class, so that ``benchmark`` is a property that reaches the C++ switch."""
 
@@ -65,3 +66,4 @@ class _CpuBackendModule(types.ModuleType):
 
 
 sys.modules[__name__].__class__ = _CpuBackendModule
+# --8<-- [end:benchmark_switch]

@@ -148,6 +148,7 @@ def is_bf16_supported(including_emulation: bool = True) -> bool:
     return False
 
 
+# --8<-- [start:needs_cuda]
 def _needs_cuda(name: str):
     def call(*args, **kwargs):
         raise not_compiled_error()
@@ -169,6 +170,7 @@ get_rng_state = _needs_cuda("get_rng_state")
 get_rng_state_all = _needs_cuda("get_rng_state_all")
 set_rng_state = _needs_cuda("set_rng_state")
 set_rng_state_all = _needs_cuda("set_rng_state_all")
+# --8<-- [end:needs_cuda]
 
 
 def __getattr__(name):

@@ -24,6 +24,7 @@ def _keep_triangle(d: np.ndarray, diagonal: int, lower: bool) -> np.ndarray:
     return _C.keep_triangle(d, diagonal, lower)
 
 
+# --8<-- [start:triangle_backward]
 class TriangleBackward(Node):
     """The gradient passes where the element was kept: the same triangle of the gradient."""
     __slots__ = ()
@@ -35,6 +36,7 @@ class TriangleBackward(Node):
     def apply_differentiable(self, g):  # the same triangle, recorded
         diagonal, lower = self.saved
         return ((tril if lower else triu)(g, diagonal),)
+# --8<-- [end:triangle_backward]
 
 
 def _triangle(x: Tensor, diagonal: int, lower: bool, name: str) -> Tensor:
@@ -111,6 +113,7 @@ def triu_(x: Tensor, diagonal: int = 0) -> Tensor:
 
 
 # --- diagonals ---------------------------------------------------------------------------
+# --8<-- [start:diagonal_view]
 def _diagonal_view(a: np.ndarray, offset: int, d1: int, d2: int, writeable: bool) -> np.ndarray:
     """The strided view of ``a`` whose last dim walks the ``offset`` diagonal of dims (d1, d2).
 
@@ -128,8 +131,10 @@ def _diagonal_view(a: np.ndarray, offset: int, d1: int, d2: int, writeable: bool
     return np.lib.stride_tricks.as_strided(a[tuple(start)], out_shape,
                                            [strides[i] for i in rest] + [strides[d1] + strides[d2]],
                                            writeable=writeable)
+# --8<-- [end:diagonal_view]
 
 
+# --8<-- [start:diagonal_backward]
 class DiagonalBackward(Node):
     """The gradient of a diagonal goes back onto that diagonal of a zero tensor."""
     __slots__ = ()
@@ -145,6 +150,7 @@ class DiagonalBackward(Node):
     def apply_differentiable(self, g):  # linear: its adjoint is the diagonal again
         shape, np_dtype, offset, d1, d2 = self.saved
         return linear_grads(self, g, (lambda h: diagonal(h, offset, d1, d2),))
+# --8<-- [end:diagonal_backward]
 
 
 def _two_dims(x: Tensor, dim1: int, dim2: int):
@@ -182,6 +188,7 @@ def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Te
                   (d.shape, d.dtype, offset, d1, d2))
 
 
+# --8<-- [start:diag_embed_backward]
 class DiagEmbedBackward(Node):
     __slots__ = ()
 
@@ -192,6 +199,7 @@ class DiagEmbedBackward(Node):
     def apply_differentiable(self, g):  # linear: its adjoint is diag_embed again
         offset, d1, d2 = self.saved
         return linear_grads(self, g, (lambda h: diag_embed(h, offset, d1, d2),))
+# --8<-- [end:diag_embed_backward]
 
 
 def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
