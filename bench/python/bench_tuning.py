@@ -51,6 +51,8 @@ except ImportError:
 BF16 = np.dtype(ml_dtypes.bfloat16)
 SHAPES = [(1024, 1024, 1024, False), (256, 1024, 1024, True), (64, 256, 256, False), (4096, 64, 256, True)]
 
+# A ResNet-20 training step (batch 64) in a fresh process: its time and how many shape classes
+# the counter ``_C.<counter>()`` says were measured; bench_tuning_conv.py times the float32 step.
 RESNET_STEP = """
 import json, sys, time
 import minidl as md
@@ -61,10 +63,10 @@ model = md.models.resnet20()
 opt = md.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
 x, y = md.randn(64, 3, 32, 32), md.randint(0, 10, (64,))
 t0 = time.perf_counter()
-with md.autocast("cpu", dtype=md.bfloat16):
+with md.autocast("cpu", dtype=md.bfloat16, enabled={bf16}):
     loss = md.nn.functional.cross_entropy(model(x), y)
 opt.zero_grad(); loss.backward(); opt.step()
-print(json.dumps({"s": time.perf_counter() - t0, "classes": _C.gemm_lowp_measurements()}))
+print(json.dumps({{"s": time.perf_counter() - t0, "classes": _C.{counter}()}}))
 """
 
 
@@ -100,7 +102,9 @@ def gemm_rows(threads, repeat, rng):
     return rows
 
 
-def first_use_rows(threads, steps):
+def first_use_rows(threads, steps, script=RESNET_STEP.format(bf16=True, counter="gemm_lowp_measurements")):
+    """First step with measurement on and off (MINIDL_CPU_BENCHMARK), each in fresh processes with an
+    empty cache, in turns: per thread count the medians, their difference and the classes measured."""
     rows = []
     for nt in threads:
         samples = {"0": [], "1": []}
@@ -109,8 +113,8 @@ def first_use_rows(threads, steps):
             for on in ("0", "1"):
                 env = dict(os.environ, MINIDL_CPU_BENCHMARK=on, MINIDL_CACHE_DIR=tempfile.mkdtemp(),
                            OMP_NUM_THREADS=str(nt))
-                out = subprocess.run([sys.executable, "-c", RESNET_STEP, str(nt)], env=env, capture_output=True,
-                                     text=True, check=True).stdout
+                out = subprocess.run([sys.executable, "-c", script, str(nt)], env=env, capture_output=True,
+                                     text=True, check=True, timeout=600).stdout
                 got = json.loads(out.strip().splitlines()[-1])
                 samples[on].append(got["s"])
                 classes = max(classes, got["classes"]) if on == "1" else classes

@@ -17,37 +17,18 @@ measurement costs a ResNet-20 step.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
-import subprocess
 import sys
-import tempfile
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import machine_header, paired_timeit, print_table  # noqa: E402
 from bench_conv import SHAPES, make_md, make_torch  # noqa: E402
+from bench_tuning import RESNET_STEP, first_use_rows  # noqa: E402
 
 import minidl as md  # noqa: E402
 from minidl import _C, tuning  # noqa: E402
-
-RESNET_STEP = """
-import json, sys, time
-import minidl as md
-from minidl import _C
-md.set_num_threads(int(sys.argv[1]))
-md.manual_seed(0)
-model = md.models.resnet20()
-opt = md.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-x, y = md.randn(64, 3, 32, 32), md.randint(0, 10, (64,))
-t0 = time.perf_counter()
-loss = md.nn.functional.cross_entropy(model(x), y)
-opt.zero_grad(); loss.backward(); opt.step()
-print(json.dumps({"s": time.perf_counter() - t0, "classes": _C.conv2d_measurements()}))
-"""
-
 
 def shape_rows(threads, repeat, rng):
     rows = []
@@ -80,24 +61,6 @@ def shape_rows(threads, repeat, rng):
     return rows
 
 
-def first_use_cost(threads, steps):
-    rows = []
-    for nt in threads:
-        on, off, classes = [], [], 0
-        for _ in range(steps):
-            for flag, out in (("1", on), ("0", off)):
-                with tempfile.TemporaryDirectory() as cache:
-                    env = dict(os.environ, MINIDL_CACHE_DIR=cache, MINIDL_CPU_BENCHMARK=flag, OMP_NUM_THREADS=str(nt))
-                    r = subprocess.run([sys.executable, "-c", RESNET_STEP, str(nt)], env=env, capture_output=True,
-                                       text=True, timeout=600, check=True)
-                    got = json.loads(r.stdout.strip().splitlines()[-1])
-                    out.append(got["s"])
-                    classes = max(classes, got["classes"])
-        rows.append([nt, statistics.median(off), statistics.median(on), statistics.median(on) - statistics.median(off),
-                     classes])
-    return rows
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -111,7 +74,7 @@ def main():
                  "tuned/torch"], shape_rows(args.threads, args.repeat, rng))
     print("\n2. First-use cost: ResNet-20 fp32 training step (batch 64), first step in a fresh process, s")
     print_table(["threads", "fixed rule", "measuring", "cost", "classes measured"],
-                first_use_cost(args.threads, args.steps))
+                first_use_rows(args.threads, args.steps, RESNET_STEP.format(bf16=False, counter="conv2d_measurements")))
 
 
 if __name__ == "__main__":
