@@ -1,6 +1,6 @@
 """Kernel path choice by measurement on the running machine, and the cache file that keeps it.
 
-**What is tuned.** Two kernel families (the cache file keeps each under its name):
+**What is tuned.** Three kernel families (the cache file keeps each under its name):
 
 ``gemm_lowp``, the 16-bit (bfloat16 / float16) GEMM of ``cpp/ops/gemm/gemm_lowp.cpp``, which
 every bf16 ``mm``/``addmm``/``bmm``/``Linear`` and bf16 autocast matmul runs. For one product
@@ -18,6 +18,15 @@ count; timing as below (2 to 6 runs per candidate, at most 20 ms), on the call's
 Measured on the project's Xeon (1 thread, load average 7 from other jobs): a ResNet-20 step
 (batch 64) measures 19 classes, and its first step with an empty cache took 1.1 s longer than
 with the fixed rule (bench/python/bench_tuning_conv.py).
+
+``rnn_split``, how the time loop of an RNN / LSTM / GRU layer (``cpp/ops/rnn/rnn_tune.cpp``)
+shares its steps between threads: ``rows`` (each thread its batch rows, no barrier, every thread
+streams all of W_hh) or ``units`` (each thread its hidden units, one barrier per step); the
+fixed rule takes rows when every thread gets at least 8 rows. A shape class is the mode, the
+pass (forward / backward), the dtype, the batch, the hidden size rounded up to whole 32-unit
+panels, the sequence length rounded up to a power of two and the thread count; with one thread
+there is nothing to choose and nothing is measured. A run is the call's whole time loop on its
+own operands (2 to 6 runs per candidate, at most 20 ms).
 
 **Why.** The fixed order (AMX, then ``vdpbf16ps``, then widen) was measured on an Intel CPU whose
 ``vdpbf16ps`` does twice the multiply-adds of an FP32 FMA per cycle. On an AMD Zen 4 (AVX512-BF16,
@@ -85,6 +94,7 @@ FORMAT = 1
 _FAMILIES = {
     "gemm_lowp": (_C.gemm_lowp_choices, _C.gemm_lowp_set_choice, _C.gemm_lowp_measurements),
     "conv2d": (_C.conv2d_choices, _C.conv2d_set_choice, _C.conv2d_measurements),
+    "rnn_split": (_C.rnn_split_choices, _C.rnn_split_set_choice, _C.rnn_split_measurements),
 }
 _FILE_NAME = "kernel_choices.json"
 _OFF_VALUES = ("0", "false", "no", "off")

@@ -7,29 +7,28 @@
 // path wins at a shape depends on the CPU's caches and datapath, so it is measured where it runs,
 // as the 16-bit GEMM's path is (gemm_lowp_tune.cpp: the same timing rule, the same switch).
 //
-// A convolution batch is timed as it comes: each candidate runs once as a warm-up and then at
-// least kMinTimedRuns times, more (up to kMaxTimedRuns) while the runs total under
-// kSmallBudgetSeconds, none once kBudgetSeconds are spent; the smaller best run wins. The
-// candidates write the call's own outputs (each overwrites them completely), and the winner runs
-// last, so the result is the winner's.
+// A convolution batch is timed as it comes, by the rule of core/fastest_candidate.h (kBudget);
+// the smaller best run wins. The candidates write the call's own outputs (each overwrites them
+// completely), and the winner runs last, so the result is the winner's.
 #include "conv_tune.h"
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
 
+#include "core/fastest_candidate.h"
 #include "core/parallel.h"
 #include "ops/gemm/gemm_lowp.h"
 
 namespace minidl {
 namespace {
 
-constexpr int kMinTimedRuns = 2, kMaxTimedRuns = 6;
-constexpr double kSmallBudgetSeconds = 0.002, kBudgetSeconds = 0.02;  // per candidate, after its warm-up
+// timed runs per candidate (core/fastest_candidate.h): 2 to 6 while they total under 2 ms, none
+// after the first once 20 ms are spent
+constexpr TimingBudget kBudget{2, 6, 0.002, 0.02};
 // below this many multiply-adds a convolution takes microseconds: timer noise would pick
 constexpr int64_t kMinTunedFma = int64_t(1) << 18;
 
@@ -55,27 +54,8 @@ int64_t pow2_at_least(int64_t n) {
   return p;
 }
 
-double seconds_of(const std::function<void(ConvPath)>& run, ConvPath p) {
-  const auto t0 = std::chrono::steady_clock::now();
-  run(p);
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 ConvPath measure(const std::function<void(ConvPath)>& run) {
-  ConvPath best = ConvPath::direct;
-  double best_seconds = 1e300;
-  for (ConvPath p : {ConvPath::direct, ConvPath::im2col}) {
-    seconds_of(run, p);  // warm-up: caches, pages, the packed buffers
-    double fastest = 1e300, spent = 0;
-    for (int r = 0; r < kMaxTimedRuns && (r < kMinTimedRuns || spent < kSmallBudgetSeconds) &&
-                    (r == 0 || spent < kBudgetSeconds);
-         ++r) {
-      const double sec = seconds_of(run, p);
-      fastest = std::min(fastest, sec);
-      spent += sec;
-    }
-    if (fastest < best_seconds) best_seconds = fastest, best = p;
-  }
+  const ConvPath best = fastest_candidate(std::vector<ConvPath>{ConvPath::direct, ConvPath::im2col}, kBudget, run);
   if (best != ConvPath::im2col) run(best);  // the last run wrote im2col's result
   return best;
 }

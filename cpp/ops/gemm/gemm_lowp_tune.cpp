@@ -9,30 +9,29 @@
 // A shape class (gemm_lowp.h) is dtype, transposes, M/N/K rounded up to powers of two and the
 // thread count. On the first product of a class that has more than one candidate, with tuning
 // on and outside a parallel region, every candidate runs on the product's own A and B into a
-// scratch C: one warm-up run, then timed runs, and the smallest time wins. Timed runs: at least
-// kMinTimedRuns, more (up to kMaxTimedRuns) while they have taken under kSmallBudgetSeconds,
-// and no second one once kBudgetSeconds are spent. The minimum of more runs is what makes a
+// scratch C: one warm-up run, then timed runs, and the smallest time wins (the rule of
+// core/fastest_candidate.h, with kBudget). The minimum of more runs is what makes a
 // small product's pick survive a preempted run on a shared machine; a large product needs one. The choice is remembered in a table here (one
 // shared-lock lookup per call: 40-70 ns measured on a 64^3 product of 4.1 us, minima of loops
 // in turns, bench/python/bench_tuning.py); python/minidl/tuning.py fills the table from the
 // cache file and saves it.
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <mutex>
 #include <shared_mutex>
 #include <unordered_map>
 
+#include "core/fastest_candidate.h"
 #include "core/parallel.h"
 #include "gemm_lowp.h"
 
 namespace minidl {
 namespace {
 
-constexpr int kMinTimedRuns = 3, kMaxTimedRuns = 10;
-constexpr double kSmallBudgetSeconds = 0.001;  // per candidate: keep timing small products
-constexpr double kBudgetSeconds = 0.005;       // per candidate, after its warm-up run
+// timed runs per candidate (core/fastest_candidate.h): 3 to 10 while they total under 1 ms
+// (small products), none after the first once 5 ms are spent
+constexpr TimingBudget kBudget{3, 10, 0.001, 0.005};
 // Below this many multiply-adds the whole product takes about a microsecond: timer noise would
 // pick, and there is nothing to gain. Such products take the fixed rule.
 constexpr int64_t kMinTunedFma = int64_t(1) << 15;
@@ -51,37 +50,13 @@ int ceil_log2(int64_t n) {
   return l;
 }
 
-double seconds_of_run(GemmLowpPath path, DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
-                      const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float* C) {
-  const auto t0 = std::chrono::steady_clock::now();
-  gemm_lowp_on_path(path, dt, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 // --8<-- [start:measure]
-// whether to time run r (from 0) of a candidate whose timed runs have taken `spent` seconds
-bool another_run(int r, double spent) {
-  if (r == 0) return true;
-  if (spent >= kBudgetSeconds) return false;
-  return r < kMinTimedRuns || (r < kMaxTimedRuns && spent < kSmallBudgetSeconds);
-}
-
 GemmLowpPath measure(const std::vector<GemmLowpPath>& paths, DType dt, bool ta, bool tb, int64_t M, int64_t N,
                      int64_t K, const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb) {
   std::vector<float> scratch(static_cast<size_t>(M * N));
-  GemmLowpPath best = paths.front();
-  double best_seconds = 1e300;
-  for (GemmLowpPath p : paths) {
-    seconds_of_run(p, dt, ta, tb, M, N, K, A, lda, B, ldb, scratch.data());  // warm-up: caches, pages
-    double fastest = 1e300, spent = 0;
-    for (int r = 0; another_run(r, spent); ++r) {
-      const double s = seconds_of_run(p, dt, ta, tb, M, N, K, A, lda, B, ldb, scratch.data());
-      fastest = std::min(fastest, s);
-      spent += s;
-    }
-    if (fastest < best_seconds) best_seconds = fastest, best = p;
-  }
-  return best;
+  return fastest_candidate(paths, kBudget, [&](GemmLowpPath p) {
+    gemm_lowp_on_path(p, dt, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, scratch.data(), N);
+  });
 }
 // --8<-- [end:measure]
 

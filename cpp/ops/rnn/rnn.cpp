@@ -38,6 +38,7 @@
 #include "ops/gemm/gemm.h"
 #include "core/parallel.h"
 #include "rnn_cells.h"
+#include "rnn_tune.h"
 
 MINIDL_SIMD_TABLE(minidl::RnnCellSimd, rnn_cell_simd)
 
@@ -152,20 +153,13 @@ inline int loop_threads(int64_t batch, int64_t gates_hidden, int64_t hidden) {
   return std::max(nt, 1);
 }
 
-// Two ways to share a step between threads:
+// Two ways to share a step between threads (rnn_tune.h; which one runs is rnn_split_choose's:
+// the fixed rule, or measured on this CPU):
 //   rows:  thread k owns batch rows [b0, b1) for the whole sequence. Its next product reads
 //          only its own rows of h_t, so the threads never wait for each other (no barrier at
 //          all), but each one streams all of W_hh every step.
 //   units: thread k owns hidden units (UnitSlice): W_hh is shared out, but all of h_t must be
 //          complete before anyone's next product, so the threads meet at one barrier per step.
-// Rows, measured (LSTM forward, 2 threads, T 64, B 32): 4.4-5.0 ms against 4.9-6.5 at H 256,
-// 13.7-14.7 against 16.6-17.0 at H 512; the barrier per step also made every pause of one core
-// stall both. Units remain for small batches, where a row share would be a few rows (a GEMM
-// with a low M re-reading all of W_hh per thread). The switch, measured on 2 threads (LSTM f+b,
-// the two timed in turns): rows/units 0.91-1.11 at B 4-12 (units ahead at H 512), 0.97 at B 16.
-constexpr int64_t kMinRowsPerThread = 8;
-inline bool split_rows(int64_t batch, int nthreads) { return nthreads > 1 && batch >= kMinRowsPerThread * nthreads; }
-
 struct RowSlice {
   int64_t b0, b1;
 };
@@ -224,6 +218,11 @@ struct Steps {
 };
 
 template <class T>
+constexpr DType float_dtype() {
+  return std::is_same<T, float>::value ? DType::f32 : DType::f64;
+}
+
+template <class T>
 const RnnCellSimd* cell_simd() {
   if constexpr (std::is_same<T, float>::value) return rnn_cell_simd_active();
   return nullptr;
@@ -255,7 +254,10 @@ void forward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, con
     xw = xw_gru.get();
     ldx = GH;
   }
-  if (sh.seq * B > 0) gemm<T>(false, true, sh.seq * B, GH, I, T(1), x, I, w_ih, I, T(0), xw, ldx);
+  auto project_inputs = [&] {
+    if (sh.seq * B > 0) gemm<T>(false, true, sh.seq * B, GH, I, T(1), x, I, w_ih, I, T(0), xw, ldx);
+  };
+  project_inputs();
   std::unique_ptr<T[]> hw_buf = scratch<T>(B * GH);
   T* hw = hw_buf.get();
   // h_{t-1} @ W_hh^T per gate block (rows g H .. of W_hh), so each block splits by hidden unit
@@ -313,7 +315,7 @@ void forward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, con
   auto h_before = [&](int64_t s) { return steps.prev(s) < 0 ? h0 : y + steps.prev(s) * BH; };
   // --8<-- [start:time_loop]
   const int nt = loop_threads(B, GH, H);
-  if (split_rows(B, nt)) {
+  auto rows_loop = [&] {
     run_time_loop(nt, [&](int tid, int nthr) {
       const RowSlice r = row_slice(B, tid, nthr);
       const int64_t panels = panel_count(H);
@@ -322,7 +324,8 @@ void forward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, con
         cells(s, r.b0, r.b1, 0, H);
       }
     });
-  } else {
+  };
+  auto units_loop = [&] {
     // Units: the product's A (h_{t-1}, B x H) is packed once per step, each thread packing the
     // hidden units it has just written before the step's barrier, instead of every thread
     // packing all of h_{t-1} for its own product.
@@ -342,7 +345,14 @@ void forward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, con
         step_barrier(nthr);
       }
     });
-  }
+  };
+  auto time_loop = [&](RnnSplit split) { split == RnnSplit::rows ? rows_loop() : units_loop(); };
+  const RnnSplit split = rnn_split_choose(mode, float_dtype<T>(), RnnPass::forward, sh, nt, [&](RnnSplit sp) {
+    // a measured run: the LSTM cell overwrote the input projections in place (gates <- xw)
+    if (mode == RnnMode::lstm) project_inputs();
+    time_loop(sp);
+  });
+  if (split != RnnSplit::automatic) time_loop(split);
   // --8<-- [end:time_loop]
   // final states: the last step in processing order (the initial ones for an empty sequence)
   const int64_t t_last = sh.seq > 0 ? steps.time(sh.seq - 1) : -1;
@@ -365,30 +375,31 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
   T* dpre_h = gru ? dpre_h_gru.get() : dpre_x;
   const StepGemm<T> recurrent(false, GH, H, w_hh, H, 1);  // dpre_h @ W_hh, split by hidden unit
   // running gradients of h (two buffers: the step reads one, its product writes the other)
-  std::unique_ptr<T[]> dh_buf = scratch<T>(2 * BH), dc_buf;
+  std::unique_ptr<T[]> dh_buf = scratch<T>(2 * BH), dc_buf = scratch<T>(lstm ? BH : 0);
   T* dh_pair[2] = {dh_buf.get(), dh_buf.get() + BH};
-  if (gh_n)
-    std::memcpy(dh_pair[0], gh_n, sizeof(T) * BH);
-  else
-    std::fill(dh_pair[0], dh_pair[0] + BH, T(0));
-  T* dc = nullptr;
-  if (lstm) {
-    dc_buf = scratch<T>(BH);
-    dc = dc_buf.get();
-    if (gc_n)
-      std::memcpy(dc, gc_n, sizeof(T) * BH);
-    else
-      std::fill(dc, dc + BH, T(0));
-  }
+  T* dc = lstm ? dc_buf.get() : nullptr;
   // Bias gradients = column sums of dpre_x (and dpre_h), added up inside the time loop while
   // each row of dpre is still in L1, rather than re-reading the (T B, G H) matrices afterwards
-  // (8 MiB at T 64, B 32, H 256). One accumulator row per thread (rows split) or one shared
-  // row (units split: the threads own disjoint columns); the GRU needs a second one for b_hh.
+  // (8 MiB at T 64, B 32, H 256). One accumulator row per thread (rows split; the units split
+  // uses row 0 only: the threads own disjoint columns); the GRU needs a second set for b_hh.
   const int nt = loop_threads(B, GH, H);
-  const bool by_rows = split_rows(B, nt);
   const bool want_db = gb_ih || gb_hh;
-  const int acc_rows = by_rows ? nt : 1, acc_sets = gru ? 2 : 1;
-  std::vector<T> db_acc(want_db ? static_cast<size_t>(acc_rows * acc_sets * GH) : 0, T(0));
+  const int acc_rows = nt, acc_sets = gru ? 2 : 1;
+  std::vector<T> db_acc(want_db ? static_cast<size_t>(acc_rows * acc_sets * GH) : 0);
+  // the running gradients before the first step back (again before every measured run)
+  auto start_state = [&] {
+    if (gh_n)
+      std::memcpy(dh_pair[0], gh_n, sizeof(T) * BH);
+    else
+      std::fill(dh_pair[0], dh_pair[0] + BH, T(0));
+    if (lstm) {
+      if (gc_n)
+        std::memcpy(dc, gc_n, sizeof(T) * BH);
+      else
+        std::fill(dc, dc + BH, T(0));
+    }
+    std::fill(db_acc.begin(), db_acc.end(), T(0));
+  };
   auto add_row = [](T* acc, const T* row, int64_t n) {
     for (int64_t j = 0; j < n; ++j) acc[j] += row[j];
   };
@@ -472,7 +483,7 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
   // GRU's direct path z dh, already in dh_next: beta 1)
   auto dpre_h_at = [&](int64_t k) { return dpre_h + steps.time(sh.seq - 1 - k) * B * GH; };
   const T beta = gru || sh.lengths ? T(1) : T(0);
-  if (by_rows) {
+  auto rows_loop = [&] {
     run_time_loop(nt, [&](int tid, int nthr) {
       const RowSlice r = row_slice(B, tid, nthr);
       const int64_t panels = panel_count(H);
@@ -481,7 +492,8 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
         recurrent.run(r.b1 - r.b0, 0, panels, dpre_h_at(k) + r.b0 * GH, GH, beta, dh_pair[(k + 1) % 2] + r.b0 * H, H);
       }
     });
-  } else {
+  };
+  auto units_loop = [&] {
     // Units: the step product's A (dpre_h, B x G H) is packed once per step, each thread
     // packing the columns it just wrote (its hidden units of every gate) before the step's
     // barrier. Each thread packing all of A itself (K = G H = 1024 at H 256) cost 11% of the
@@ -499,7 +511,13 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
         recurrent.run(B, u.q0, u.q1, ph_t, GH, beta, dh_pair[(k + 1) % 2], H, pa.at(k));
       }
     });
-  }
+  };
+  auto time_loop = [&](RnnSplit split) {
+    start_state();
+    split == RnnSplit::rows ? rows_loop() : units_loop();
+  };
+  const RnnSplit split = rnn_split_choose(mode, float_dtype<T>(), RnnPass::backward, sh, nt, time_loop);
+  if (split != RnnSplit::automatic) time_loop(split);
   const T* dh_final = dh_pair[sh.seq % 2];
   if (gh0) std::memcpy(gh0, dh_final, sizeof(T) * BH);
   if (gc0 && lstm) std::memcpy(gc0, dc, sizeof(T) * BH);

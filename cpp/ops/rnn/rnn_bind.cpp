@@ -4,6 +4,7 @@
 #include "bindings/convert.h"
 #include "bindings/register.h"
 #include "rnn.h"
+#include "rnn_tune.h"
 
 namespace minidl_py {
 using namespace minidl;
@@ -158,6 +159,24 @@ void register_rnn(py::module_& m) {
         py::arg("work"), py::arg("gy"), py::arg("gh_n"), py::arg("gc_n"), py::arg("reverse"), py::arg("want_x"),
         py::arg("want_h0"), py::arg("want_c0"), py::arg("want_w"), py::arg("want_b"),
         py::arg("lengths") = py::none());
+  // the time loop's thread split by measurement (rnn_tune.cpp; policy and cache in python/minidl/tuning.py)
+  m.def("rnn_force_split", [](const std::string& name) {
+    RnnSplit split;
+    if (!rnn_split_from_name(name, &split))
+      throw py::value_error("rnn_force_split: unknown split '" + name + "' (expected 'rows', 'units' or 'auto')");
+    rnn_force_split(split);
+  }, py::arg("split"), "tests and benchmarks: every threaded RNN time loop takes this split ('auto': no forcing)");
+  m.def("rnn_forced_split", [] { return std::string(rnn_split_name(rnn_forced_split())); });
+  m.def("rnn_split_fixed", [](int64_t batch, int threads) { return std::string(rnn_split_name(rnn_split_fixed(batch, threads))); },
+        py::arg("batch"), py::arg("threads"), "the split the fixed rule (tuning off) takes");
+  m.def("rnn_split_measurements", &rnn_split_measurements);
+  m.def("rnn_split_clear_choices", &rnn_split_clear_choices);
+  m.def("rnn_split_choices", [] {
+    py::dict d;
+    for (const auto& kv : rnn_split_choices()) d[py::str(kv.first)] = py::str(kv.second);
+    return d;
+  });
+  m.def("rnn_split_set_choice", &rnn_split_set_choice, py::arg("shape_class"), py::arg("split"));
 }
 
 }  // namespace minidl_py
