@@ -2,7 +2,8 @@
 cache file of python/minidl/tuning.py, family ``rnn_split``):
 
 * each split (``rows``, ``units``) forced at 2 threads, odd batch and hidden sizes, both
-  directions, against torch.nn.RNN / LSTM / GRU (outputs, final states and every gradient);
+  directions, against torch.nn.RNN / LSTM / GRU (outputs, final states and every gradient), also
+  on variable-length (packed) batches;
 * the tuner measures once per shape class and pass, leaves the outputs equal to a forced split's,
   measures nothing with one thread or with ``benchmark = False`` (then the fixed rule);
 * the rnn_split choices round-trip through the cache file beside the other families'.
@@ -16,6 +17,7 @@ import pytest
 
 import minidl as md
 from minidl import _C, tuning
+from test_packed_sequence import _run as _check_packed
 from test_rnn import _check, torch  # noqa: F401  (torch: the parity tests need it)
 
 
@@ -49,6 +51,20 @@ def test_rows_split_with_fewer_rows_than_threads(rng, kind):
     md.set_num_threads(2)
     _C.rnn_force_split("rows")
     _check(rng, kind, T=3, B=1, I=5, H=513, with_h0=True, atol=5e-5)
+
+
+@pytest.mark.parametrize("split", ["rows", "units", "auto"])
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_each_split_and_the_measured_first_use_on_variable_lengths(rng, kind, split):
+    """Carried states past a row's end under each split; 'auto' with tuning on measures on this
+    first call (every candidate rerun on the same operands) and must still match PyTorch."""
+    md.set_num_threads(2)
+    tuning.set_enabled(True)
+    _C.rnn_force_split(split)
+    before = _C.rnn_split_measurements()
+    _check_packed(kind, rng, list(rng.integers(1, 6, size=37)), I=6, H=171, bidir=True, with_h0=True, atol=5e-5)
+    # forward and backward of each direction: 2 classes (the two directions share them)
+    assert _C.rnn_split_measurements() - before == (2 if split == "auto" else 0)
 
 
 def _lstm_step(module, xa):
