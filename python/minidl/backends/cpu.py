@@ -3,7 +3,8 @@ switch of kernel path choice by measurement (``benchmark``, as ``torch.backends.
 
 ``benchmark`` (default True; ``MINIDL_CPU_BENCHMARK=0`` starts with False): where the fastest
 kernel path depends on the CPU (today the 16-bit GEMM: AMX tiles / ``vdpbf16ps`` / widen to
-float32; and the float32 convolution: the direct kernel / im2col + GEMM), minidl times the
+float32; the float32 convolution: the direct kernel / im2col + GEMM; and how an RNN / LSTM /
+GRU time loop shares its steps between threads: batch rows / hidden units), minidl times the
 candidates on the first call of each shape class and keeps the
 fastest in ``~/.cache/minidl`` (see :mod:`minidl.tuning`). False: the fixed order, the same on
 every run. Unlike PyTorch, minidl's default is True: the measurement is short (under 2 s for a
