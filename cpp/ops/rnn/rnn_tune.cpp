@@ -40,7 +40,10 @@ constexpr TimingBudget kBudget{2, 6, 0.004, 0.02};
 // forward, B 32, H 256) and 13.7-14.7 against 16.6-17.0 at H 512; the barrier per step also
 // made every pause of one core stall both. Units won for small batches, where a row share is a few rows (a GEMM with a low M
 // re-reading all of W_hh per thread): rows / units 0.91-1.11 at B 4-12 (units ahead at H 512),
-// 0.97 at B 16 (LSTM forward + backward, the two timed in turns).
+// 0.97 at B 16 (LSTM forward + backward, the two timed in turns). Measured again on the same CPU
+// (bench/python/bench_tuning_rnn.py, 2 threads, load average 2-5): at B 8, H 256 rows ran in
+// 13-25 ms against units' 23-35 ms, the opposite of what the rule takes; the measurement picks
+// rows there.
 constexpr int64_t kMinRowsPerThread = 8;
 
 std::atomic<uint64_t> measurements{0};
