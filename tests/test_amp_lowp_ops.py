@@ -128,3 +128,26 @@ def test_cross_casts_between_16bit_formats_all_patterns():
         nan = np.isnan(x.astype(np.float32))
         np.testing.assert_array_equal(got.view(np.uint16)[~nan], exp.view(np.uint16)[~nan])
         assert np.isnan(got[nan].astype(np.float32)).all()
+
+
+@pytest.mark.parametrize("shape,dim", [((4096, 70), 0), ((300, 1024), 0), ((3, 5000), 1), ((6, 130, 17), 1),
+                                       ((2, 0, 5), 1), ((40, 30), (0, 1))],
+                         ids=["bias-grad", "wide", "rows", "middle", "empty", "all"])
+def test_sum_16bit_reads_16bit(rng, kernel_set, shape, dim):
+    """A 16-bit sum (a Linear layer's bias gradient under autocast) is summed straight from the
+    16-bit values (cpp/ops/reduce: widened in registers, no float32 copy in memory) with the
+    float32 sum's order: on every kernel set it equals the float32 sum (and mean) of the widened
+    values rounded once, bit for bit, for long columns, partial vectors, rows and empty dims; a
+    transposed (non-contiguous) input gives the same."""
+    for mdt in (md.bfloat16, md.float16):
+        x = md.tensor(rng.standard_normal(shape).astype(np.float32)).to(mdt)
+        for op in ("sum", "mean"):
+            if op == "mean" and 0 in shape:
+                continue
+            got = getattr(x, op)(dim=dim)
+            ref = getattr(x.float(), op)(dim=dim).to(mdt)
+            assert got.dtype is mdt
+            np.testing.assert_array_equal(to_numpy(got), to_numpy(ref), err_msg=f"{op} {shape} {dim}")
+        if len(shape) == 2 and 0 not in shape:   # the same sums of a transposed view
+            xt, dt = x.t(), 1 - dim if isinstance(dim, int) else dim
+            np.testing.assert_array_equal(to_numpy(xt.sum(dim=dt)), to_numpy(xt.float().sum(dim=dt).to(mdt)))

@@ -13,7 +13,8 @@ Exact agreement (identical math):
   * the portable path (float16 everywhere, bfloat16 on the avx2/scalar sets) equals sgemm on the
     widened operands bit for bit, on every kernel set;
   * a 16-bit result is the float32 accumulator rounded to nearest even (on an AMX CPU, for
-    bfloat16 and K <= 4096, rounded at the kernel's store without a float32 C in memory).
+    bfloat16 and K <= 1024, or K <= 4096 with K < 2 M, rounded at the kernel's store without a
+    float32 C in memory).
 """
 from __future__ import annotations
 
@@ -156,10 +157,12 @@ def _bits(x):
 
 def test_amx_one_pass_bfloat16_output(rng):
     """bfloat16 results of mm/addmm come from the AMX kernel's one-pass path (bias added and
-    the float32 sum rounded at the store, gemm_bf16_out) for K <= 4096: for K <= 1024 (one
-    k block on both paths) the same bits as the float32 product plus bias, cast; beyond, one
-    rounding of a float32 sum held to the float64 bound; K > 4096, bias shapes other than a row,
-    and the scalar set take the two-pass path; 1 and 2 threads give the same bits."""
+    the float32 sum rounded at the store, gemm_bf16_out) for K <= 1024, and for K <= 4096 where
+    K < 2 M: for K <= 1024 (one k block on both paths) the same bits as the float32 product plus
+    bias, cast; beyond, one rounding of a float32 sum held to the float64 bound; K > 4096, K > 1024
+    with K >= 2 M (a weight gradient over many rows), bias shapes other than a row, and the scalar
+    set take the two-pass path (the float32 product, cast: the same bits as it); 1 and 2 threads
+    give the same bits."""
     if _C.gemm_lowp_path("bfloat16") != "amx_bf16":
         pytest.skip("this CPU (or the active kernel set) has no AMX-BF16")
     for M, N, K in [(16, 16, 32), (17, 33, 33), (31, 16, 63), (33, 47, 64), (64, 70, 1024), (257, 70, 40)]:
@@ -170,7 +173,7 @@ def test_amx_one_pass_bfloat16_output(rng):
                 got = _C.addmm(bias, aa, bb)
                 assert got.dtype == BF16 and got.shape == (M, N)
                 np.testing.assert_array_equal(_bits(got), _bits(_C.addmm(bias, aa, bb, True).astype(BF16)))
-    for M, N, K in [(40, 50, 1025), (33, 47, 4096)]:   # one k block here, several in the float32 path
+    for M, N, K in [(600, 50, 1025), (1100, 17, 2049)]:   # one k block here, several in the float32 path
         a, b, _, bt = _operands(rng, M, N, K, BF16, 0, 1)
         bias = rng.standard_normal(N).astype(BF16)
         got = _C.addmm(bias, a, bt).astype(np.float64)
@@ -178,6 +181,9 @@ def test_amx_one_pass_bfloat16_output(rng):
         assert (np.abs(got - ref) <= _bound(a, b) + 2.0 ** -8 * np.abs(got)).all(), (M, N, K)
     a, b, _, _ = _operands(rng, 20, 30, 4097, BF16, 0, 0)     # K past the one-pass limit
     np.testing.assert_array_equal(_bits(_C.mm(a, b)), _bits(_C.mm(a, b, True).astype(BF16)))
+    for M, N, K in [(40, 50, 1025), (256, 64, 4096)]:         # K > 1024 and K >= 2 M: two passes
+        a, b, aa, _ = _operands(rng, M, N, K, BF16, 1, 0)
+        np.testing.assert_array_equal(_bits(_C.mm(aa, b)), _bits(_C.mm(aa, b, True).astype(BF16)))
     a, b, _, _ = _operands(rng, 20, 30, 50, BF16, 0, 0)
     full_bias = rng.standard_normal((20, 30)).astype(BF16)      # not a row: two-pass path
     np.testing.assert_array_equal(_bits(_C.addmm(full_bias, a, b)),

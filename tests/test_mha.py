@@ -85,6 +85,57 @@ def test_mha_unbatched_and_self_attention(rng):
     _check(rng, m, t, (5, 8), (6, 8), (6, 8), {"key_padding_mask": kpm}, need_weights=False)
 
 
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("need_weights", [True, False])
+@pytest.mark.parametrize("which", ["", "kpm+am2"])
+def test_mha_self_attention_packed_projection(rng, batch_first, need_weights, which):
+    """mha(x, x, x) projects x once with the packed (3E, E) weight, the q, k, v heads being
+    views of the (N, L, 3E) product: outputs, weights and the gradients of x (the sum of its
+    three uses) and of every parameter match PyTorch's."""
+    E, H, N, L = 16, 4, 3, 7
+    m, t = _pair(E, H, batch_first=batch_first)
+    x = rng.standard_normal((N, L, E) if batch_first else (L, N, E)).astype(np.float32)
+    masks = _masks(rng, N, H, L, L, which)
+    mx, tx = md.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    mo, mw = m(mx, mx, mx, need_weights=need_weights, **{k: md.tensor(v) for k, v in masks.items()})
+    to, tw = t(tx, tx, tx, need_weights=need_weights, **{k: torch.tensor(v) for k, v in masks.items()})
+    g = rng.standard_normal(to.shape).astype(np.float32)
+    (mo * md.tensor(g)).sum().backward()
+    (to * torch.tensor(g)).sum().backward()
+    np.testing.assert_allclose(mo.detach().numpy(), to.detach().numpy(), rtol=1e-4, atol=2e-5)
+    if need_weights:
+        np.testing.assert_allclose(mw.detach().numpy(), tw.detach().numpy(), rtol=1e-4, atol=2e-5)
+    np.testing.assert_allclose(mx.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=5e-5)
+    tp = dict(t.named_parameters())
+    for name, p in m.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), tp[name].grad.numpy(), rtol=1e-4, atol=5e-5, err_msg=name)
+
+
+def test_mha_packed_heads_without_value_gradient_and_double_backward(rng):
+    """A loss on the attention weights alone gives the value heads no gradient: their window of
+    the packed gradient is zero (the value rows of in_proj_weight's gradient are 0, as in
+    PyTorch); second derivatives through the packed heads pass gradgradcheck (float64)."""
+    m, t = _pair(8, 2, batch_first=True)
+    x = rng.standard_normal((2, 5, 8)).astype(np.float32)
+    mx, tx = md.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    _, mw = m(mx, mx, mx)
+    _, tw = t(tx, tx, tx)
+    (mw * mw).sum().backward()
+    (tw * tw).sum().backward()
+    assert not m.in_proj_weight.grad.numpy()[16:].any()
+    np.testing.assert_allclose(m.in_proj_weight.grad.numpy(), t.in_proj_weight.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(mx.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-5)
+    md.manual_seed(0)
+    m64 = md.nn.MultiheadAttention(6, 2, batch_first=True, dtype=md.float64)
+    x64 = md.tensor(rng.standard_normal((1, 4, 6)), requires_grad=True)
+    for need_weights in (False, True):
+        out = m64(x64, x64, x64, need_weights=need_weights)[0]
+        g_graph, = md.autograd.grad((out * out).sum(), x64, create_graph=True)   # the recorded backward
+        g_plain, = md.autograd.grad((out * out).sum(), x64)
+        np.testing.assert_allclose(g_graph.detach().numpy(), g_plain.numpy(), rtol=1e-12, atol=1e-12)
+        assert md.autograd.gradgradcheck(lambda a: m64(a, a, a, need_weights=need_weights)[0], (x64,))
+
+
 @pytest.mark.parametrize("need_weights", [True, False])
 def test_mha_causal_hint(rng, need_weights):
     m, t = _pair(8, 2, batch_first=True)

@@ -48,7 +48,7 @@ namespace {
     defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
 
 constexpr int64_t kBlock = 32;                     // C block edge (2 tiles of 16)
-constexpr int64_t kKC = 1024, kMC = 256, kNC = 1024;
+constexpr int64_t kKC = kAmxKC, kMC = 256, kNC = 1024;  // kAmxKC = 1024 (gemm_lowp.h)
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
@@ -293,7 +293,8 @@ void gemm_amx_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
 
 // C = bf16(A B + bias) with the whole k range in one block (K <= kBf16OutMaxK): one pass of
 // tiles per C block, so the rounding can happen at the store. The A block shrinks as k grows so
-// that it stays near 512 KiB of L2 (256 rows at K = 1024, 128 at 2048, 64 at 4096).
+// that it stays near 512 KiB of L2 (256 rows at K = 1024, 128 at 2048, 64 at 4096); where that
+// costs more than two passes, gemm_bf16_out (gemm_lowp.cpp) does not call it (see kAmxKC).
 void gemm_amx_bf16_out(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
                        const uint16_t* B, int64_t ldb, const float* bias, uint16_t* C, int64_t ldc) {
   if (M <= 0 || N <= 0 || K <= 0) return;  // K = 0 is the caller's (a row of bias, no product)

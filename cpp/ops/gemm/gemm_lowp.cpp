@@ -195,6 +195,7 @@ void gemm_lowp(DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, floa
 bool gemm_bf16_out(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
                    const uint16_t* B, int64_t ldb, const float* bias, uint16_t* C, int64_t ldc) {
   if (M <= 0 || N <= 0 || K <= 0 || K > kBf16OutMaxK) return false;
+  if (K > kAmxKC && K >= 2 * M) return false;  // two passes are faster there (gemm_lowp.h, kAmxKC)
   // only where the 16-bit GEMM of this shape class runs on AMX (the fixed rule, or the tuner's pick)
   if (gemm_lowp_choose(DType::bf16, ta, tb, M, N, K, A, lda, B, ldb) != GemmLowpPath::amx_bf16) return false;
   const GemmBf16Simd* k = amx_kernel(M, N, K);

@@ -40,8 +40,19 @@ const char* gemm_lowp_path(DType dtype);
 // C (M x N bfloat16, row stride ldc) = bf16(A B + bias[j]), bias a float32 row of N values or
 // null: the same bits as gemm_lowp into float32 (bias first, beta = 1) followed by a cast, for
 // K <= kBf16OutMaxK, without the float32 C in memory. Returns false, writing nothing, where no
-// kernel does it in one pass (no AMX, small shapes, larger K): the caller takes that two-pass path.
+// kernel does it in one pass (no AMX, small shapes, larger K) or where two passes are faster:
+// the caller takes that two-pass path.
 constexpr int64_t kBf16OutMaxK = 4096;
+// The AMX kernel's k block (gemm_amx_simd.cpp: a packed B panel of kAmxKC x 32 bf16 is 64 KiB,
+// the A block kMC x kAmxKC 512 KiB of L2). Up to it the one pass is the blocked loop itself.
+// Past it the one pass holds all of K in one block: its packed B (K x N x 2 B) outgrows the L2
+// and is streamed again for every (smaller) A block, while the two passes write and re-read a
+// float32 C of M x N x 4 B per k block. So one pass is kept past kAmxKC only where that C
+// outweighs the packed B, K < 2 M. Measured (Xeon, AMX, 1 thread, min of 9-11 CPU-time runs,
+// one pass / two passes): K = 1024 0.77-0.90 on M, N in {256, 512, 1024}; M = 4096, N = 256-1536,
+// K = 1536-2048 0.58-0.84; the GPT block's weight gradients (M, N in {256, 1024}, K = 4096)
+// 1.22-1.53, 256 x 256 x 4096 1.39 vs 0.93 ms.
+constexpr int64_t kAmxKC = 1024;
 bool gemm_bf16_out(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
                    const uint16_t* B, int64_t ldb, const float* bias, uint16_t* C, int64_t ldc);
 

@@ -13,8 +13,9 @@ enum class ReduceOp : int { sum = 0, prod, max, min, argmax, argmin, logsumexp, 
 
 // out[o, i] = reduce_{r < len} x[o, r, i]  (out has outer*inner elements).
 // sum/prod/max/min/logsumexp: out dtype = x dtype (f32 accumulates in f32 pairwise/blocked,
-// f64 in f64, i64 in i64); argmax/argmin: out i64 (first index of the extreme; NaN wins, as
-// PyTorch); any/all: x b8 -> out b8. `scale` multiplies sum results (mean = sum * 1/len).
+// f64 in f64, i64 in i64; sum also takes bf16 and f16, accumulated in float32 (double in the
+// reference) and rounded once, as PyTorch); argmax/argmin: out i64 (first index of the
+// extreme; NaN wins, as PyTorch); any/all: x b8 -> out b8. `scale` multiplies sum results (mean = sum * 1/len).
 // len == 0: sum 0, prod 1, any false, all true; max/min/arg*/logsumexp throw KernelError.
 void reduce(ReduceOp op, const void* x, DType dtype, int64_t outer, int64_t len, int64_t inner,
             void* out, double scale = 1.0);
@@ -29,6 +30,10 @@ void variance(const void* x, DType dtype, int64_t outer, int64_t len, int64_t in
 struct ReduceSimd {
   bool (*reduce_f32)(ReduceOp op, const float* x, int64_t outer, int64_t len, int64_t inner,
                      float* out, float scale);
+  // sum of 16-bit x (dtype bf16 or f16), widened to float32 in registers: float32 out
+  // (outer * inner values), times scale; false for other dtypes or len <= 0
+  bool (*sum_lowp)(const uint16_t* x, DType dtype, int64_t outer, int64_t len, int64_t inner, float* out,
+                   float scale);
 };
 
 }  // namespace minidl

@@ -12,6 +12,9 @@
 // max/min propagate NaN as the reference: any NaN in the reduced range gives NaN (the first
 // NaN element, found by a scalar rescan of that rare row).
 // argmax/argmin, prod and logsumexp return false: the reference loop runs.
+// 16-bit inputs (bfloat16, float16), sum only (sum_lowp): the same two loops, each vector
+// widened to float32 as it is loaded (exact), so a 16-bit tensor is summed without a float32
+// copy of it in memory; the float32 results are rounded once by the caller.
 #include "reduce.h"
 #include "core/vec.h"
 
@@ -23,6 +26,50 @@ constexpr int W = Vec::width;
 constexpr int64_t kRowBlock = 4096;
 constexpr int64_t kColBlock = 64;
 
+// Where the summed values come from: float32, or 16-bit values widened to float32 in registers.
+struct F32Src {
+  using T = float;
+  static Vec load(const float* p) { return Vec::load(p); }
+  static Vec load_partial(const float* p, int n) { return Vec::load_partial(p, n); }
+};
+
+#if defined(__AVX512F__)
+struct Bf16Src {  // bfloat16 is the top half of a float32: shift the bits up
+  using T = uint16_t;
+  static Vec widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+  static Vec load(const uint16_t* p) { return widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+  static Vec load_partial(const uint16_t* p, int n) {
+    return widen(_mm256_maskz_loadu_epi16(static_cast<__mmask16>((1u << n) - 1u), p));
+  }
+};
+struct F16Src {
+  using T = uint16_t;
+  static Vec load(const uint16_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static Vec load_partial(const uint16_t* p, int n) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(static_cast<__mmask16>((1u << n) - 1u), p));
+  }
+};
+#else  // AVX2 + F16C, 8 lanes; no 16-bit masked load: a partial vector goes through a zeroed copy
+inline __m128i load8_partial(const uint16_t* p, int n) {
+  alignas(16) uint16_t tmp[8] = {};
+  for (int i = 0; i < n; ++i) tmp[i] = p[i];
+  return _mm_load_si128(reinterpret_cast<const __m128i*>(tmp));
+}
+struct Bf16Src {
+  using T = uint16_t;
+  static Vec widen(__m128i h) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)); }
+  static Vec load(const uint16_t* p) { return widen(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static Vec load_partial(const uint16_t* p, int n) { return widen(load8_partial(p, n)); }
+};
+struct F16Src {
+  using T = uint16_t;
+  static Vec load(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static Vec load_partial(const uint16_t* p, int n) { return _mm256_cvtph_ps(load8_partial(p, n)); }
+};
+#endif
+
 inline float first_nan(const float* x, int64_t len, int64_t stride) {
   for (int64_t r = 0; r < len; ++r)
     if (x[r * stride] != x[r * stride]) return x[r * stride];
@@ -30,20 +77,21 @@ inline float first_nan(const float* x, int64_t len, int64_t stride) {
 }
 
 // --8<-- [start:row_sum]
-inline float row_sum(const float* x, int64_t n, float scale) {
+template <class Src = F32Src>
+inline float row_sum(const typename Src::T* x, int64_t n, float scale) {
   double total = 0;
   for (int64_t b = 0; b < n; b += kRowBlock) {
     const int64_t end = b + kRowBlock < n ? b + kRowBlock : n;
     Vec s0 = Vec::zero(), s1 = Vec::zero(), s2 = Vec::zero(), s3 = Vec::zero();
     int64_t i = b;
     for (; i + 4 * W <= end; i += 4 * W) {
-      s0 = s0 + Vec::load(x + i);
-      s1 = s1 + Vec::load(x + i + W);
-      s2 = s2 + Vec::load(x + i + 2 * W);
-      s3 = s3 + Vec::load(x + i + 3 * W);
+      s0 = s0 + Src::load(x + i);
+      s1 = s1 + Src::load(x + i + W);
+      s2 = s2 + Src::load(x + i + 2 * W);
+      s3 = s3 + Src::load(x + i + 3 * W);
     }
-    for (; i + W <= end; i += W) s0 = s0 + Vec::load(x + i);
-    if (i < end) s1 = s1 + Vec::load_partial(x + i, static_cast<int>(end - i));  // pads are 0
+    for (; i + W <= end; i += W) s0 = s0 + Src::load(x + i);
+    if (i < end) s1 = s1 + Src::load_partial(x + i, static_cast<int>(end - i));  // pads are 0
     total += static_cast<double>(reduce_add((s0 + s1) + (s2 + s3)));
   }
   return static_cast<float>(total * static_cast<double>(scale));
@@ -93,8 +141,8 @@ inline void two_sum_add(Vec& hi, Vec& lo, Vec s) {
 }
 
 // sums of columns [c, c + K*W) (the last vector partial when `partial` < W) over len rows
-template <int K>
-inline void column_sum(const float* x, int64_t len, int64_t inner, float* out, float scale, int partial) {
+template <int K, class Src = F32Src>
+inline void column_sum(const typename Src::T* x, int64_t len, int64_t inner, float* out, float scale, int partial) {
   Vec hi[K], lo[K];
   for (int k = 0; k < K; ++k) hi[k] = lo[k] = Vec::zero();
   for (int64_t r0 = 0; r0 < len; r0 += kColBlock) {
@@ -102,9 +150,9 @@ inline void column_sum(const float* x, int64_t len, int64_t inner, float* out, f
     Vec s[K];
     for (int k = 0; k < K; ++k) s[k] = Vec::zero();
     for (int64_t r = r0; r < r1; ++r) {
-      const float* row = x + r * inner;
+      const typename Src::T* row = x + r * inner;
       for (int k = 0; k < K; ++k)
-        s[k] = s[k] + (partial < W && k == K - 1 ? Vec::load_partial(row + k * W, partial) : Vec::load(row + k * W));
+        s[k] = s[k] + (partial < W && k == K - 1 ? Src::load_partial(row + k * W, partial) : Src::load(row + k * W));
     }
     for (int k = 0; k < K; ++k) two_sum_add(hi[k], lo[k], s[k]);
   }
@@ -174,7 +222,32 @@ bool reduce_f32(ReduceOp op, const float* x, int64_t outer, int64_t len, int64_t
   return true;
 }
 
+// sum over the middle axis of 16-bit (outer, len, inner) x: float32 results out[o * inner + i]
+template <class Src>
+void sum_16bit(const uint16_t* x, int64_t outer, int64_t len, int64_t inner, float* out, float scale) {
+  for (int64_t o = 0; o < outer; ++o) {
+    const uint16_t* xo = x + o * len * inner;
+    float* oo = out + o * inner;
+    if (inner == 1) {
+      *oo = row_sum<Src>(xo, len, scale);
+      continue;
+    }
+    int64_t c = 0;
+    for (; c + 4 * W <= inner; c += 4 * W) column_sum<4, Src>(xo + c, len, inner, oo + c, scale, W);
+    for (; c + W <= inner; c += W) column_sum<1, Src>(xo + c, len, inner, oo + c, scale, W);
+    if (c < inner) column_sum<1, Src>(xo + c, len, inner, oo + c, scale, static_cast<int>(inner - c));
+  }
+}
+
+bool sum_lowp(const uint16_t* x, DType dtype, int64_t outer, int64_t len, int64_t inner, float* out, float scale) {
+  if (len <= 0) return false;
+  if (dtype == DType::bf16) sum_16bit<Bf16Src>(x, outer, len, inner, out, scale);
+  else if (dtype == DType::f16) sum_16bit<F16Src>(x, outer, len, inner, out, scale);
+  else return false;
+  return true;
+}
+
 }  // namespace
-extern const ReduceSimd reduce_simd = {&reduce_f32};
+extern const ReduceSimd reduce_simd = {&reduce_f32, &sum_lowp};
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl

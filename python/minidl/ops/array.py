@@ -101,8 +101,10 @@ def scale(a, s: float):
 
 
 def reduce(op: int, a: np.ndarray, dims, keepdim: bool = False, scale: float = 1.0) -> np.ndarray:
-    """Reduce over ``dims`` (a tuple of non-negative ints, sorted, unique)."""
-    if a.dtype not in _KERNEL_DTYPES:
+    """Reduce over ``dims`` (a tuple of non-negative ints, sorted, unique). A 16-bit sum reads
+    its input in 16 bits (widened in registers, one rounding); other 16-bit reductions run on a
+    float32 copy."""
+    if a.dtype not in _KERNEL_DTYPES and op != R_SUM:
         r = _C.reduce(op, to_f32(a), list(dims), keepdim, scale, 0.0, False)
         return r if r.dtype != _F32 else cast(r, a.dtype)
     return _C.reduce(op, a, list(dims), keepdim, scale, 0.0, False)
