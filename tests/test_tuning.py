@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -154,6 +155,7 @@ def test_save_and_load_round_trip(tmp_path):
     assert tuning.save(path, force=True)
     data = json.load(open(path))
     assert data["minidl_version"] == md.__version__ and data["format"] == tuning.FORMAT
+    assert data["kernels_build"] == tuning.kernels_build()
     assert data["cpus"][tuning.cpu_key()]["gemm_lowp"] == _C.gemm_lowp_choices()
     _C.gemm_lowp_clear_choices()
     assert tuning.load(path) == 2
@@ -164,7 +166,8 @@ def test_save_and_load_round_trip(tmp_path):
 def test_other_cpus_entries_are_kept(tmp_path):
     path = tmp_path / "choices.json"
     other = {"other CPU | flags 000000000000": {"gemm_lowp": {"bfloat16 NN M64 N64 K64 T4": "avx512_bf16"}}}
-    path.write_text(json.dumps({"format": tuning.FORMAT, "minidl_version": md.__version__, "cpus": other}))
+    path.write_text(json.dumps({"format": tuning.FORMAT, "minidl_version": md.__version__,
+                                "kernels_build": tuning.kernels_build(), "cpus": other}))
     assert tuning.load(str(path)) == 0                       # not this CPU's
     _C.gemm_lowp_set_choice("bfloat16 NN M32 N32 K32 T1", "convert_f32")
     tuning.save(str(path), force=True)
@@ -205,6 +208,23 @@ def test_other_version_entries_are_ignored(tmp_path):
     assert _C.gemm_lowp_choices() == {}
     data = json.loads(path.read_text())
     assert data["minidl_version"] == md.__version__ and data["cpus"].get(tuning.cpu_key(), {}).get("gemm_lowp", {}) == {}
+
+
+def test_other_build_of_the_same_version_is_ignored(tmp_path):
+    # a rebuild can change a kernel: choices timed on the old binary must be measured again
+    path = tmp_path / "choices.json"
+    old = {tuning.cpu_key(): {"gemm_lowp": {"bfloat16 NN M64 N64 K64 T1": "convert_f32"}}}
+    path.write_text(json.dumps({"format": tuning.FORMAT, "minidl_version": md.__version__,
+                                "kernels_build": "000000000000", "cpus": old}))
+    with pytest.warns(RuntimeWarning, match="kernels build '000000000000'"):
+        assert tuning.load(str(path)) == 0
+    assert _C.gemm_lowp_choices() == {}
+    assert json.loads(path.read_text())["kernels_build"] == tuning.kernels_build()
+
+
+def test_kernels_build_is_the_hash_of_the_extension():
+    with open(_C.__file__, "rb") as f:
+        assert tuning.kernels_build() == hashlib.sha1(f.read()).hexdigest()[:12]
 
 
 def test_unwritable_cache_folder_only_warns(tmp_path):

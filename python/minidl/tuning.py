@@ -56,11 +56,13 @@ fixed order: timing there would measure the whole team.
 
 **The cache file** ``<cache dir>/kernel_choices.json``, with the cache dir ``$MINIDL_CACHE_DIR``,
 else ``$XDG_CACHE_HOME/minidl``, else ``~/.cache/minidl``. It holds the choices per CPU (the
-``/proc/cpuinfo`` model name and a hash of its flags) for one minidl version; it is read at
+``/proc/cpuinfo`` model name and a hash of its flags) for one minidl version and one build of
+its kernels (:func:`kernels_build`, a hash of the compiled extension: a rebuild of the same
+version whose kernels changed must not reuse choices timed on the old ones); it is read at
 import and written at exit (and by :func:`save`) when something was measured, by
 read-merge-replace under a lock file, through :func:`minidl.atomic_write.replace_atomically`, so
 two processes saving at once keep both their choices and a reader never sees half a file. A
-corrupt, unreadable or other-version file is ignored with a warning and rewritten; an
+corrupt, unreadable or other-version (or other-build) file is ignored with a warning and rewritten; an
 unwritable folder only warns (the choices then last for the process).
 
 **Turning it off.** ``md.backends.cpu.benchmark = False`` or ``MINIDL_CPU_BENCHMARK=0`` gives the
@@ -80,6 +82,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -89,7 +92,7 @@ from . import _C
 from ._version import __version__
 from .atomic_write import replace_atomically
 
-__all__ = ["cache_dir", "cache_path", "cpu_key", "candidates", "enabled", "set_enabled", "load", "save",
+__all__ = ["cache_dir", "cache_path", "cpu_key", "kernels_build", "candidates", "enabled", "set_enabled", "load", "save",
            "report"]
 
 #: the layout of the cache file; a file with another value is ignored (and rewritten)
@@ -162,6 +165,29 @@ def cpu_key() -> str:
     return f"{model} | flags {digest}"
 
 
+@functools.lru_cache(maxsize=None)
+def kernels_build() -> str:
+    """The build of the kernels that choices are measured with: the first 12 hex digits of the
+    SHA-1 of the compiled extension (``minidl._C``), or ``"unknown"`` where it cannot be read.
+
+    Why a hash of the binary and not the version string: the choices are timings of kernels,
+    and a rebuild of one version can change a kernel (an editable install, a patched wheel).
+    Measured: a cache written before a bf16 GEMM change kept ``convert_f32`` (4.2 ms) for a
+    class where the new AMX path takes 0.96 ms, and the GPT block's bf16 step read 1.12x
+    PyTorch's time instead of 0.92x. Hashing the 3.4 MB extension costs about 4 ms, once, when
+    the cache file is read or written.
+
+    >>> from minidl import tuning
+    >>> len(tuning.kernels_build()) == 12 or tuning.kernels_build() == "unknown"
+    True
+    """
+    try:
+        with open(_C.__file__, "rb") as f:
+            return hashlib.sha1(f.read()).hexdigest()[:12]
+    except (OSError, AttributeError, TypeError):
+        return "unknown"
+
+
 def candidates(dtype: str, M: int, N: int, K: int) -> list:
     """The paths the running CPU and kernel set can take for a ``dtype`` product (M x K) @ (K x N),
     the fixed rule's first.
@@ -199,7 +225,7 @@ def set_enabled(on: bool) -> None:
 def _read(path: str):
     """The choices stored for every CPU ({cpu key: {family: {shape class: path}}}), {} when
     there is no file, None (after a warning) when the file is unreadable, corrupt or written by
-    another minidl version or format."""
+    another minidl version, build of its kernels or format."""
     try:
         with open(path, "rb") as f:
             raw = f.read()
@@ -220,9 +246,11 @@ def _read(path: str):
         warnings.warn(f"minidl: the kernel-choice cache {path} is corrupt; ignoring it (it will be rewritten)",
                       RuntimeWarning, stacklevel=3)
         return None
-    if data.get("format") != FORMAT or data.get("minidl_version") != __version__:
+    if (data.get("format") != FORMAT or data.get("minidl_version") != __version__
+            or data.get("kernels_build") != kernels_build()):
         warnings.warn(f"minidl: the kernel-choice cache {path} was written by minidl {data.get('minidl_version')!r} "
-                      f"(format {data.get('format')!r}), this is {__version__} (format {FORMAT}); ignoring its "
+                      f"(kernels build {data.get('kernels_build')!r}, format {data.get('format')!r}), this is "
+                      f"{__version__} (kernels build {kernels_build()!r}, format {FORMAT}); ignoring its "
                       "choices (they will be measured again and the file rewritten)", RuntimeWarning, stacklevel=3)
         return None
     return data["cpus"]
@@ -231,7 +259,7 @@ def _read(path: str):
 # --8<-- [start:load]
 def load(path: str | None = None) -> int:
     """Fill the in-memory choices from the cache file (default :func:`cache_path`) for this CPU;
-    returns how many were taken. A corrupt or other-version file warns, is ignored and is
+    returns how many were taken. A corrupt, other-version or other-build file warns, is ignored and is
     rewritten with what this process knows.
 
     >>> import tempfile, os
@@ -301,7 +329,8 @@ def save(path: str | None = None, force: bool = False) -> bool:
             mine = stored.setdefault(cpu_key(), {})
             for family, (choices, _, _) in _FAMILIES.items():
                 mine.setdefault(family, {}).update(choices())
-            text = json.dumps({"format": FORMAT, "minidl_version": __version__, "cpus": stored}, indent=1,
+            text = json.dumps({"format": FORMAT, "minidl_version": __version__, "kernels_build": kernels_build(),
+                               "cpus": stored}, indent=1,
                               sort_keys=True)
             replace_atomically(path, lambda f: f.write(text.encode("utf-8")))
     except OSError as e:
