@@ -16,6 +16,7 @@
 #include "ops/conv/conv_lowp.h"
 #include "ops/copy/copy.h"
 #include "core/dispatch.h"
+#include "core/fastest_candidate.h"
 #include "ops/elementwise/elementwise.h"
 #include "ops/gemm/gemm.h"
 #include "ops/layernorm/layernorm.h"
@@ -277,6 +278,21 @@ int main() {
     check(!GemmShapeClass::parse("bfloat16 TN M33 N128 K256 T2", &back) &&
               !GemmShapeClass::parse("bfloat16 TN M32 N128 K256 T2 x", &back),
           "gemm_lowp shape class refuses malformed names");
+  }
+
+  // the tuners' pick (core/fastest_candidate.h): the fastest, but the fixed rule (index 0) keeps
+  // its place unless another is at least kDisplaceMargin (3%) faster
+  {
+    check(pick_by_margin({1.0}) == 0 && pick_by_margin({1.0, 0.98}) == 0 && pick_by_margin({1.0, 0.96}) == 1 &&
+              pick_by_margin({1.0, 0.99, 0.5}) == 2 && pick_by_margin({1.0, 1.5}) == 0 &&
+              pick_by_margin({2.0, 1.2, 1.1}) == 2,
+          "pick_by_margin: the fixed rule stays within 3%, else the fastest");
+    int runs_a = 0, runs_b = 0;
+    const int pick = fastest_candidate(std::vector<int>{0, 1}, TimingBudget{2, 3, 1.0, 1.0}, [&](int c) {
+      (c == 0 ? runs_a : runs_b)++;
+    });
+    check(runs_a == 4 && runs_b == 4 && (pick == 0 || pick == 1),
+          "fastest_candidate: one warm-up and max_runs timed runs per candidate within budget");
   }
 
   // bfloat16 GEMM with its bias and rounding in one pass (gemm_bf16_out, the AMX kernel's

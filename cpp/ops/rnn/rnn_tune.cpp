@@ -11,8 +11,9 @@
 //
 // A run is the whole time loop of the call on its own operands (rnn.cpp: the forward's input
 // projection is redone first where the cell overwrites it in place; the backward's running
-// gradients are reset), timed by core/fastest_candidate.h's rule with kBudget; units run last,
-// and the winner reruns when it is rows, so the call's outputs are the winner's.
+// gradients are reset), timed by core/fastest_candidate.h's rule with kBudget, the fixed rule's
+// split first; the other split runs last, and the winner reruns when it is not that one, so the
+// call's outputs are the winner's.
 #include "rnn_tune.h"
 
 #include <atomic>
@@ -156,8 +157,11 @@ RnnSplit rnn_split_choose(RnnMode mode, DType dtype, RnnPass pass, const RnnShap
     auto it = table().find(key);
     if (it != table().end()) return it->second;
   }
-  const RnnSplit best = fastest_candidate(std::vector<RnnSplit>{RnnSplit::rows, RnnSplit::units}, kBudget, run);
-  if (best != RnnSplit::units) run(best);  // the last run wrote the units split's result
+  // the fixed rule's split first: the other one must beat it by fastest_candidate's margin
+  const RnnSplit fixed = rnn_split_fixed(s.batch, nthreads);
+  const RnnSplit other = fixed == RnnSplit::rows ? RnnSplit::units : RnnSplit::rows;
+  const RnnSplit best = fastest_candidate(std::vector<RnnSplit>{fixed, other}, kBudget, run);
+  if (best != other) run(best);  // the last run wrote the other split's result
   {
     std::unique_lock<std::shared_mutex> lock(table_mutex);
     table()[key] = best;
