@@ -1,7 +1,8 @@
 """Float32 GEMM block sizes: the cache model's pick against the best of a measured sweep.
 
     OMP_PROC_BIND=close PYTHONPATH=python python3 bench/python/bench_gemm_blocking.py
-        [--threads 1 2] [--repeat 3] [--final 9] [--quick]
+        [--threads 1 2] [--repeat 3] [--final 9] [--isa avx2] [--verbose] [--quick]
+        [--old-vs-model]     (no sweep: model vs old constants vs torch.mm on bench_gemm.py's shapes)
 
 For each product (square and training-shaped: 1024^3, 2048x1024x1024, 512^3, the Linear
 products of bench_gpt.py's GPT block at 4096 tokens, d_model 256, feed-forward 1024, and a
@@ -17,6 +18,58 @@ Times: CPU time of the process (time.process_time), minimum over the repeats: on
 machine the other jobs taking a core away do not count, where wall time swung 2x between runs of
 the same configuration on 2 threads. With 2 threads it is the sum of both threads' CPU time
 (work plus the spin of the thread that finishes first), so a 2-thread row compares total work.
+
+Measured (Intel Xeon family 6 model 167, KVM, 2 vCPUs; 48 KiB 12-way L1d, 2 MiB 16-way L2;
+--repeat 3 --final 15; load average 3.6-4.0 from other jobs; ms of CPU time; "best" is the
+fastest of the finalists, so model/best carries the winner's bias of a minimum over 7 noisy
+candidates; old: the constants before the model):
+
+    AVX-512, 1 thread         model          ms    best           ms    model/best  old ms  torch ms
+    square 1024^3             512/24/512    12.9   384/24/512    12.8   1.01        13.0    12.6
+    2048x1024x1024            512/24/512    24.3   512/24/512    24.3   1.00        25.7    23.5
+    square 512^3              256/48/1024   1.49   512/24/1024   1.46   1.02        1.58    1.73
+    GPT FF up x W^T           256/48/1024   12.6   256/24/2048   12.2   1.04        13.1    13.1
+    GPT FF down x W^T         512/24/512    12.6   512/24/4096   12.5   1.01        13.2    12.9
+    GPT FF up dW=dY^T X       256/48/1024   13.0   256/48/1024   13.0   1.00        13.6    13.8
+    GPT dX=dY W               512/24/512    12.6   512/24/512    12.6   1.00        12.8    13.1
+    ResNet im2col W@col       256/60/1344   2.31   128/24/1024   2.21   1.05        2.23    2.33
+    AVX-512, 2 threads
+    square 1024^3             512/24/512    12.8   768/24/4096   12.5   1.02        12.9    17.7
+    2048x1024x1024            512/24/512    29.9   512/48/512    29.4   1.02        31.2    37.1
+    square 512^3              256/48/1024   1.70   256/192/1024  1.70   1.00        1.70    1.77
+    GPT FF up x W^T           256/48/1024   15.1   256/24/4096   14.8   1.02        16.3    18.9
+    GPT FF down x W^T         512/24/512    14.8   512/192/512   14.4   1.02        14.5    14.3
+    GPT FF up dW=dY^T X       256/48/1024   14.6   192/192/2048  13.9   1.05        14.5    17.6
+    GPT dX=dY W               512/24/512    14.2   384/24/512    14.1   1.01        14.3    14.3
+    ResNet im2col W@col       256/60/1344   2.63   256/192/512   2.38   1.11        2.47    2.60
+    AVX2 (--isa avx2), 1 thread
+    square 1024^3             512/24/512    20.4   192/48/2048   19.6   1.04        20.2    12.8
+    2048x1024x1024            512/24/512    40.0   768/192/1024  39.1   1.02        40.6    26.0
+    square 512^3              512/24/512    2.56   256/120/2048  2.41   1.06        2.41    1.72
+    GPT FF up x W^T           512/48/1024   18.7   256/12/1024   18.5   1.01        19.2    13.4
+    GPT FF down x W^T         512/24/512    21.4   512/24/1024   21.1   1.01        23.3    14.3
+    GPT FF up dW=dY^T X       512/24/512    23.9   192/192/2048  20.7   1.15        21.4    15.9
+    GPT dX=dY W               512/24/512    21.4   512/48/512    21.1   1.02        23.3    13.9
+    ResNet im2col W@col       512/42/896    3.73   256/48/512    3.45   1.08        3.81    2.03
+
+How noisy: the best configuration changed from run to run (1024^3, 1 thread, over four runs:
+256/48/1024, 256/48/4096, 256/24/2048, 384/24/512), and in an earlier 2-thread run two
+configurations that are the same product (kc 256 and 512 at K = 256) measured 8% apart. A
+re-run of the outliers with 9 paired repeats of mc alone: AVX2 dW (TN) mc 24 22.1 ms against
+21.4-21.5 at mc 48-192 (3%, not 15%); the ResNet im2col product (M = 64) 2.19 ms at the
+model's nc = 1344 against 2.07 at nc = 512: a product with one or two A blocks reads its B
+panel only once or twice, and a smaller panel then measured 6% faster; the model does not
+capture that.
+
+--old-vs-model (bench_gemm.py's shapes, --final 21, same machine, load average 3.0-3.8; ms of
+CPU time, model / old / torch.mm): 1 thread 256^3 0.200 / 0.199 / 0.194, 512^3 1.62 / 1.63 /
+1.62, 1024^3 13.3 / 13.7 / 12.9, 2048^3 102.7 / 101.9 / 93.1, 32x1024x1024 0.588 / 0.615 /
+0.579, 128x1024x1024 1.67 / 1.71 / 1.99, 512x1024x1024 5.75 / 5.88 / 5.75; 2 threads (second
+run; the first had 32x1024x1024 at 0.756 against 0.408 for what is the same blocking there,
+M = 32 being one A block under either mc: the spin of a thread whose partner was descheduled)
+256^3 0.230 / 0.219 / 0.257, 512^3 1.62 / 1.68 / 1.60, 1024^3 12.5 / 13.3 / 17.4, 2048^3
+108.6 / 113.4 / 111.7, 32x1024x1024 0.677 / 0.721 / 0.708, 128x1024x1024 1.85 / 1.94 / 1.88,
+512x1024x1024 6.75 / 6.87 / 10.5.
 """
 from __future__ import annotations
 
@@ -98,6 +151,8 @@ def main():
     ap.add_argument("--verbose", action="store_true", help="print the sweep's five fastest per product")
     ap.add_argument("--isa", default=None, help="minidl kernel set (default: the best)")
     ap.add_argument("--quick", action="store_true", help="a 3 x 3 x 2 grid (a smoke test)")
+    ap.add_argument("--old-vs-model", action="store_true",
+                    help="no sweep: the model against the old constants and torch.mm, on bench_gemm.py's shapes")
     args = ap.parse_args()
     if args.isa:
         C.set_isa(args.isa)
@@ -112,6 +167,10 @@ def main():
           f"to {model['small_c_floats'] >> 8} KiB per thread, {model['kc_large_c']} above; mc, nc from the K block")
     kcs, mcs, ncs = (KC[1:4], MC_TILES[1:4], NC[1:3]) if args.quick else (KC, MC_TILES, NC)
     grid = [(kc, t * mr, nc) for kc, t, nc in itertools.product(kcs, mcs, ncs)]
+    shapes = SHAPES
+    if args.old_vs_model:
+        from bench_gemm import SHAPES as gemm_shapes  # (M, K, N), both operands row-major
+        grid, shapes = [], [(f"{M}x{K}x{N}", M, K, N, False, False) for M, K, N in gemm_shapes]
     rng = np.random.default_rng(0)
     rows = []
     for nt in args.threads:
@@ -119,7 +178,7 @@ def main():
         if torch is not None:
             torch.set_num_threads(nt)
         clock = time.process_time
-        for label, M, K, N, ta, tb in SHAPES:
+        for label, M, K, N, ta, tb in shapes:
             a, b = operands(rng, M, K, N, ta, tb)
 
             def run(cfg):
@@ -132,9 +191,9 @@ def main():
             ta_t = tb_t = None
             if torch is not None:
                 ta_t, tb_t = torch.from_numpy(a), torch.from_numpy(b)
-            for cfg in grid[:3]:
+            for cfg in grid[:3] or [old_constants(M, N, nt, mr)]:
                 run(cfg)  # warm-up: pages, packing buffers, thread pool
-            sweep = timed_in_turns(grid, run, args.repeat, clock)
+            sweep = timed_in_turns(grid, run, args.repeat, clock) if grid else {}
             old = old_constants(M, N, nt, mr)
             model_cfg = model_pick(M, K, N, nt, mr, nr)
             finalists = sorted(sweep, key=sweep.get)[:5]

@@ -10,8 +10,8 @@
 //       pack B[pc:pc+kc, jc:jc+nc] into NR-column micro-panels (M <= 2 MR: read in place)
 //       for ic in M step mc         A block  mc x kc  packed (times alpha), lives in L1
 //         pack A[ic:ic+mc, pc:pc+kc] into MR-row micro-panels (N <= 4 NR: read in place)
-//         for jr in nc step NR      B micro-panel kc x NR re-read (L1/L2) across the ir loop
-//           for ir in mc step MR    A micro-panel MR x kc streams from L2 into L1
+//         for jr in nc step NR      B micro-panel kc x NR from L2, re-read (L1) across the ir loop
+//           for ir in mc step MR    A micro-panel MR x kc, from the A block in L1
 //             micro-kernel: C[ic+ir : +MR, jc+jr : +NR] (+)= Apanel @ Bpanel
 // Transposed operands are handled by the packing routines: no transposed copies are made.
 // A @ B^T with a narrow side skips all of this for the dot-product kernel, gemm_dot_kernel.h.
@@ -29,9 +29,9 @@ namespace {
 
 // --8<-- [start:block_sizes]
 // Block sizes: from the model of the CPU's caches in gemm_blocking.cpp (kc: a kc x NR B
-// micro-panel and an MR x kc A micro-panel in L1; mc: the mc x kc A block in L1; nc: the kc x nc
-// B panel in half of L2; kc doubled for a C piece larger than half of L2), computed once per
-// kernel set.
+// micro-panel and an MR x kc A micro-panel in L1, deeper for a C piece larger than half of L2;
+// mc: the A block in L1; nc: the B panel in half of L2), built once per kernel set. K is cut
+// into equal blocks of at most kc (K = 300: 150 + 150, not 256 + 44).
 const GemmBlockingModel& model_blocking() {
   static const GemmBlockingModel b = gemm_blocking_model(cpu_caches(), kMR, kNR);
   return b;
@@ -39,7 +39,8 @@ const GemmBlockingModel& model_blocking() {
 // --8<-- [end:block_sizes]
 constexpr int64_t kDirectTransposedLd = 512;  // floats, see sgemm_block
 constexpr int64_t kDirectBLd = 1024;          // floats, see sgemm_block
-// The GEMVs sum K in blocks of this many terms (for precision, not for a cache: see below).
+// The GEMVs sum K in blocks of this many terms (for precision, not for a cache: see below; the
+// AVX2 set used its cache block of 256 here before the block sizes came from the model).
 constexpr int64_t kGemvKBlock = 512;
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
