@@ -35,7 +35,8 @@ def model(caches, tile, M, N, K):
 
 
 # (M, N, K) of a C that stays in L2 and of one that does not, both K long enough for two blocks
-SMALL_C, LARGE_C = (64, 64, 4096), (4096, 4096, 4096)
+# and M for more than two A blocks
+SMALL_C, LARGE_C = (256, 256, 4096), (4096, 4096, 4096)
 
 
 @pytest.mark.parametrize("caches,tile,small_c,large_c", [
@@ -53,9 +54,13 @@ def test_model_numbers_of_the_comment(caches, tile, small_c, large_c):
 
 
 def test_model_sizes_mc_and_nc_for_the_k_block_in_use():
-    # K = 576 is cut into 3 blocks of 192 (kc <= 256): mc = 48 KiB / (4 * 192) = 64 -> 60,
-    # nc = 1 MiB / (4 * 192) = 1365 -> 1344
-    assert model(XEON, AVX512_TILE, 64, 4096, 576) == (256, 60, 1344)
+    # K = 576 is cut into 3 blocks of 192 (kc <= 256): mc = 48 KiB / (4 * 192) = 64 -> 60;
+    # M = 256: nc = 1 MiB / (4 * 192) = 1365 -> 1344; M = 64 (at most two A blocks): a quarter
+    # of L2, 682 -> 672
+    assert model(XEON, AVX512_TILE, 256, 1024, 576) == (256, 60, 1344)
+    assert model(XEON, AVX512_TILE, 64, 1024, 576) == (256, 60, 672)
+    assert model(XEON, AVX512_TILE, 120, 1024, 576)[2] == 672
+    assert model(XEON, AVX512_TILE, 121, 1024, 576)[2] == 1344
     # a large C whose K fits one small-C block is read once anyway: the small-C kc
     assert model(XEON, AVX512_TILE, 4096, 1024, 256)[0] == 256
     assert model(XEON, AVX512_TILE, 4096, 1024, 257)[0] == 512

@@ -34,9 +34,15 @@
 // nc, from L2 (not the paper's L3): the B panel (d x nc) fills half of L2:
 //   nc = L2 / (8 d), rounded down to nr, in [4 nr, 128 nr]. With small A blocks the panel is
 //   re-read M / mc times, so it must come from L2. The L3 is not used: in a VM it is what the
-//   host reports (480 MiB shared by 2 CPUs here).
+//   host reports (480 MiB shared by 2 CPUs here). A panel read by at most two A blocks
+//   (M <= 2 mc) takes a quarter of L2 instead: its packing, which streams the source and the
+//   copy through L2 together, then outweighs its reuse. Measured (1 thread, min of 21 paired
+//   runs, load average 4): 64 x 576 @ 576 x 4096 (a ResNet im2col product) 2.46 -> 2.42 ms,
+//   32 x 1024 @ 1024 x 1024 0.654 -> 0.606, 64 x 1024 @ 1024 x 4096 4.42 -> 4.15, 96 x 576 @
+//   576 x 4096 3.42 -> 3.30; at M = 128 (three A blocks) 1.855 -> 1.834, within the noise.
 //
-// The numbers (kc / mc / nc for a small C, then a large one, K = 4096; test_gemm_blocking.py):
+// The numbers (kc / mc / nc for a small C, 256 x 256, then a large one, 4096 x 4096, both with
+// K = 4096; test_gemm_blocking.py):
 //   this Xeon (family 6 model 167; 48 KiB 12-way L1d, 2 MiB 16-way L2):
 //       AVX-512 (C_A = 3)  256 / 48 / 1024, 512 / 24 / 512    AVX2 (C_A = 3)  512 / 24 / 512 both
 //   Zen 5 (48 KiB 12-way L1d, 1 MiB 16-way L2, 32 MiB L3):
@@ -46,13 +52,14 @@
 //       AVX2 (C_A = 1)     160 / 48 / 816, 256 / 30 / 512
 // --8<-- [end:model]
 //
-// Does the model pick as well as measurement? On this Xeon, yes, within the noise of a shared
-// machine, so no per-shape measurement is made: bench_gemm_blocking.py's table (its docstring)
-// has the model 0-4% from the best of a 144-point sweep on eight square and training-shaped
-// products, 1 and 2 threads, where the best point itself changed from run to run and two
-// identical configurations measured up to 8% apart; and 0-7% faster than the constants it
-// replaced (kc 512 / 256 for C under 512 KiB, mc 16 mr, nc 1024). The Zen numbers are the
-// model's, not measured (no such CPU was at hand).
+// Does the model pick as well as measurement? On this Xeon, for the large products, yes within
+// the noise of a shared machine, so no per-shape measurement is made: bench_gemm_blocking.py's
+// table (its docstring) has the model 0-5% from the best of a 144-point sweep on eight square
+// and training-shaped products, 1 and 2 threads (the best point itself changed from run to run,
+// and two identical configurations measured up to 8% apart), except the ResNet im2col product
+// (64 x 576 @ 576 x 4096) on 2 threads, 11-14% off; and 0-11% faster than the constants it
+// replaced (kc 512 / 256 for C under 512 KiB, mc 16 mr, nc 1024) on all but that one (2%
+// slower). The Zen numbers are the model's, not measured (no such CPU was at hand).
 #include "gemm_blocking.h"
 
 #include <algorithm>
@@ -84,7 +91,8 @@ GemmBlocking GemmBlockingModel::for_product(int64_t M, int64_t N, int64_t K) con
   const int64_t k_blocks = (std::max<int64_t>(K, 1) + kc - 1) / kc;
   const int64_t depth = (std::max<int64_t>(K, 1) + k_blocks - 1) / k_blocks;  // the K block actually used
   const int64_t mc = std::clamp<int64_t>(round_down(l1d / (kFloat * depth), mr), mr, 64 * mr);
-  const int64_t nc = std::clamp<int64_t>(round_down(l2 / 2 / (kFloat * depth), nr), 4 * nr, 128 * nr);
+  const int64_t panel_bytes = M <= 2 * mc ? l2 / 4 : l2 / 2;  // see "nc" above
+  const int64_t nc = std::clamp<int64_t>(round_down(panel_bytes / (kFloat * depth), nr), 4 * nr, 128 * nr);
   return {kc, mc, nc};
 }
 
