@@ -6,6 +6,7 @@
 #endif
 
 #include "convert.h"
+#include "core/cpu_caches.h"
 #include "core/dispatch.h"
 #include "core/parallel.h"
 #include "register.h"
@@ -21,9 +22,23 @@ Isa isa_from_name(const std::string& name) {
   throw py::value_error("unknown kernel set '" + name + "' (expected 'avx512', 'avx2' or 'scalar')");
 }
 
+py::dict cache_level_dict(const CacheLevel& l) {
+  py::dict d;
+  d["size"] = l.size, d["ways"] = l.ways, d["line"] = l.line, d["shared_by"] = l.shared_by;
+  return d;
+}
+
 }  // namespace
 
 void register_runtime(py::module_& m) {
+  // the data caches as the GEMM's block-size model reads them (core/cpu_caches.h)
+  m.def("cpu_caches", [] {
+    const CpuCaches& c = cpu_caches();
+    py::dict d;
+    d["l1d"] = cache_level_dict(c.l1d), d["l2"] = cache_level_dict(c.l2), d["l3"] = cache_level_dict(c.l3);
+    d["source"] = c.source;
+    return d;
+  });
   // the element types, used by name from Python (python/minidl/dtypes.py: dtype.code)
   compare_members_by_identity(py::enum_<DType>(m, "DType")
       .value("f32", DType::f32).value("f64", DType::f64).value("f16", DType::f16).value("bf16", DType::bf16)

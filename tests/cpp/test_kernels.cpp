@@ -19,6 +19,7 @@
 #include "core/fastest_candidate.h"
 #include "ops/elementwise/elementwise.h"
 #include "ops/gemm/gemm.h"
+#include "ops/gemm/gemm_blocking.h"
 #include "ops/layernorm/layernorm.h"
 #include "ops/groupnorm/groupnorm.h"
 #include "ops/rmsnorm/rmsnorm.h"
@@ -173,6 +174,34 @@ int main() {
         }
       }
     }
+  }
+
+  // GEMM with forced block sizes (gemm_blocking.h: the model's sizes replaced): kc not dividing
+  // K, mc / nc not multiples of the shape or the micro-tile, 1, and larger than the product;
+  // alpha != 1, beta 0 or not, all transposes, against the textbook loop in double
+  for (Isa isa : sets) {
+    set_active_isa(isa);
+    const int64_t forced[][3] = {{1, 1, 1}, {5, 13, 40}, {100, 50, 70}, {4096, 4096, 4096}};
+    const int64_t shapes[][3] = {{97, 131, 301}, {20, 200, 77}, {200, 100, 50}};  // M, N, K
+    for (const auto& f : forced) {
+      gemm_force_blocking(f[0], f[1], f[2]);
+      for (const auto& sh : shapes) {
+        const int64_t M = sh[0], N = sh[1], K = sh[2];
+        for (int t = 0; t < 8; ++t) {
+          const bool ta = t & 1, tb = t & 2;
+          const float beta = t & 4 ? 0.0f : 0.5f;
+          std::vector<float> A = random_vec(M * K, 1.f, 7), B = random_vec(K * N, 1.f, 8), got = random_vec(M * N, 1.f, 9);
+          std::vector<double> Ad(A.begin(), A.end()), Bd(B.begin(), B.end()), refd(got.begin(), got.end());
+          gemm_reference<double>(ta, tb, M, N, K, 1.5, Ad.data(), ta ? M : K, Bd.data(), tb ? K : N, beta, refd.data(), N);
+          sgemm(ta, tb, M, N, K, 1.5f, A.data(), ta ? M : K, B.data(), tb ? K : N, beta, got.data(), N);
+          check(close(got, std::vector<float>(refd.begin(), refd.end()), 1e-4f, 1e-4f),
+                "sgemm forced kc/mc/nc " + std::to_string(f[0]) + "/" + std::to_string(f[1]) + "/" +
+                    std::to_string(f[2]) + " " + std::to_string(M) + "x" + std::to_string(N) + "x" +
+                    std::to_string(K) + " t" + std::to_string(t) + " [" + isa_name(isa) + "]");
+        }
+      }
+    }
+    gemm_reset_blocking();
   }
 
   // GEMM with a pre-packed B (the RNN recurrent product): whole C, a panel range, and several

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "core/dispatch.h"
+#include "gemm_blocking.h"
 #include "core/parallel.h"
 
 MINIDL_SIMD_TABLE(minidl::GemmSimd, gemm_simd)
@@ -210,6 +211,18 @@ GemmFn<float> sgemm_kernel(int* mr, int* nr) {
 // --8<-- [end:sgemm_kernel]
 
 }  // namespace
+
+GemmBlockSizes sgemm_block_sizes(int64_t M, int64_t N, int64_t K) {
+  int mr, nr;
+  sgemm_kernel(&mr, &nr);
+  if (!gemm_simd_active()) return {Blocking<float>::KC, Blocking<float>::MC, Blocking<float>::NC, mr, nr};
+  GemmBlocking b;
+  if (!gemm_blocking_forced(&b)) {  // what gemm_simd.cpp computes (once) for its sgemm_block
+    const GemmBlockingModel model = gemm_blocking_model(cpu_caches(), mr, nr);
+    b = model.for_product(M, N, K);
+  }
+  return {b.kc, (b.mc + mr - 1) / mr * mr, (b.nc + nr - 1) / nr * nr, mr, nr};
+}
 
 // --8<-- [start:sgemm_entry]
 void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,

@@ -76,6 +76,15 @@ struct GemmSimd {
 };
 
 
+// The float32 GEMM's block sizes for the active kernel set and an M x N x K product on one thread (the forced
+// ones if any, else the cache model's of gemm_blocking.h; the portable set's fixed ones for
+// "scalar"), with its micro-tile mr x nr.
+struct GemmBlockSizes {
+  int64_t kc, mc, nc;
+  int mr, nr;
+};
+GemmBlockSizes sgemm_block_sizes(int64_t M, int64_t N, int64_t K);
+
 // ---- GEMM with a pre-packed B (cpp/ops/gemm/gemm_packed.cpp, gemm_packed_simd.cpp) --
 // For one B reused by many products, e.g. an RNN's W_hh at every time step: packing op(B)
 // into the micro-kernel's panels once removes the per-call packing, which for the small-M

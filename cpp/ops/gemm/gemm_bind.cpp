@@ -5,6 +5,7 @@
 #include "bindings/convert.h"
 #include "bindings/register.h"
 #include "gemm.h"
+#include "gemm_blocking.h"
 #include "gemm_lowp.h"
 #include "ops/copy/copy.h"
 
@@ -213,9 +214,61 @@ py::array lowp_mm_on_path(const py::array& a, const py::array& b, const std::str
   return out;
 }
 
+// {"l1d": {"size", "ways", "line", "shared_by"}, "l2": ..., "l3": ...} (as _C.cpu_caches()
+// gives it; a missing field keeps the default of core/cpu_caches.h) -> CpuCaches
+CpuCaches caches_from_dict(const py::dict& d) {
+  CpuCaches c = default_cpu_caches();
+  for (auto [name, level] : {std::pair{"l1d", &c.l1d}, std::pair{"l2", &c.l2}, std::pair{"l3", &c.l3}}) {
+    if (!d.contains(name)) continue;
+    const py::dict l = d[name].cast<py::dict>();
+    if (l.contains("size")) level->size = l["size"].cast<int64_t>();
+    if (l.contains("ways")) level->ways = l["ways"].cast<int>();
+    if (l.contains("line")) level->line = l["line"].cast<int>();
+    if (l.contains("shared_by")) level->shared_by = l["shared_by"].cast<int>();
+    if (level->size <= 0 || level->ways <= 0 || level->line <= 0 || level->shared_by <= 0)
+      throw py::value_error(std::string("gemm_blocking_model: ") + name +
+                            " needs a positive size, ways, line and shared_by");
+  }
+  return c;
+}
+
+py::dict block_sizes_dict(int64_t kc, int64_t mc, int64_t nc) {
+  py::dict d;
+  d["kc"] = kc, d["mc"] = mc, d["nc"] = nc;
+  return d;
+}
+
 }  // namespace
 
 void register_gemm(py::module_& m) {
+  // float32 GEMM block sizes (gemm_blocking.h): the active kernel set's, the model's for given
+  // caches and micro-tile, and the hook that forces them (bench_gemm_blocking.py, tests)
+  // the sizes a single-threaded M x N x K product runs with now
+  m.def("gemm_block_sizes", [](int64_t M, int64_t N, int64_t K) {
+    const GemmBlockSizes b = sgemm_block_sizes(M, N, K);
+    py::dict d = block_sizes_dict(b.kc, b.mc, b.nc);
+    d["mr"] = b.mr, d["nr"] = b.nr;
+    GemmBlocking forced;
+    d["forced"] = gemm_blocking_forced(&forced);
+    return d;
+  }, py::arg("M") = 1024, py::arg("N") = 1024, py::arg("K") = 1024);
+  m.def("gemm_blocking_model", [](const py::dict& caches, int mr, int nr, int64_t M, int64_t N, int64_t K) {
+    if (mr <= 0 || nr <= 0) throw py::value_error("gemm_blocking_model: mr and nr must be positive");
+    if (M <= 0 || N <= 0 || K <= 0) throw py::value_error("gemm_blocking_model: M, N and K must be positive");
+    const GemmBlockingModel model = gemm_blocking_model(caches_from_dict(caches), mr, nr);
+    const GemmBlocking b = model.for_product(M, N, K);
+    py::dict d = block_sizes_dict(b.kc, b.mc, b.nc);
+    d["kc_small_c"] = model.kc_small_c, d["kc_large_c"] = model.kc_large_c, d["small_c_floats"] = model.small_c_floats;
+    return d;
+  }, py::arg("caches"), py::arg("mr"), py::arg("nr"), py::arg("M"), py::arg("N"), py::arg("K"));
+  m.def("gemm_set_block_sizes", [](int64_t kc, int64_t mc, int64_t nc) {
+    constexpr int64_t kMax = int64_t(1) << 20;
+    if (kc <= 0 || mc <= 0 || nc <= 0 || kc > kMax || mc > kMax || nc > kMax)
+      throw py::value_error("gemm_set_block_sizes: kc, mc and nc must be in 1.." + std::to_string(kMax) + ", got " +
+                            std::to_string(kc) + ", " + std::to_string(mc) + ", " + std::to_string(nc));
+    gemm_force_blocking(kc, mc, nc);
+  }, py::arg("kc"), py::arg("mc"), py::arg("nc"));
+  m.def("gemm_reset_block_sizes", &gemm_reset_blocking);
   // float16/bfloat16 operands: float32 accumulation, result rounded to the operands' dtype
   // unless out_f32 (then the float32 accumulator itself)
   m.def("mm", &mm_op, py::arg("a"), py::arg("b"), py::arg("out_f32") = false);

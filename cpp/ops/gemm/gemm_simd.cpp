@@ -5,13 +5,13 @@
 //
 // --8<-- [start:loop_nest]
 // Loop nest (row-major C = alpha * op(A) @ op(B) + beta * C):
-//   for jc in N step kNC            B panel  kc x nc  packed once, lives in L3 (L2)
+//   for jc in N step nc             B panel  kc x nc  packed once, lives in L2
 //     for pc in K step kc           (K blocks: beta applies only on the first one)
 //       pack B[pc:pc+kc, jc:jc+nc] into NR-column micro-panels (M <= 2 MR: read in place)
-//       for ic in M step kMC        A block  mc x kc  packed (times alpha), lives in L2
+//       for ic in M step mc         A block  mc x kc  packed (times alpha), lives in L1
 //         pack A[ic:ic+mc, pc:pc+kc] into MR-row micro-panels (N <= 4 NR: read in place)
-//         for jr in nc step NR      B micro-panel kc x NR re-read (L1/L2) across the ir loop
-//           for ir in mc step MR    A micro-panel MR x kc streams from L2 into L1
+//         for jr in nc step NR      B micro-panel kc x NR from L2, re-read (L1) across the ir loop
+//           for ir in mc step MR    A micro-panel MR x kc, from the A block in L1
 //             micro-kernel: C[ic+ir : +MR, jc+jr : +NR] (+)= Apanel @ Bpanel
 // Transposed operands are handled by the packing routines: no transposed copies are made.
 // A @ B^T with a narrow side skips all of this for the dot-product kernel, gemm_dot_kernel.h.
@@ -21,50 +21,27 @@
 #include "gemm_microkernel.h"
 #include "core/pack_buffer.h"
 #include "gemm.h"
+#include "gemm_blocking.h"
 
 namespace minidl {
 namespace MINIDL_ISA_NS {
 namespace {
 
 // --8<-- [start:block_sizes]
-// Block sizes for AMD Zen 4/5 (48 KiB L1d, 1 MiB L2 per core, 32 MiB shared L3), tuned by
-// measurement on a Zen 5 EPYC (KC 192..512, MC 10..40 x MR, NC 1024..4096: 1024^3 and 2048^3
-// within noise of each other except that KC = 512 / NC = 1024 gained ~4% at 2048^3):
-// kKC: depth of one rank-kc update. Long kc amortizes the load + store of the C tile that
-//      each micro-kernel call does (once per kc FMAs per accumulator). The A micro-panel
-//      (MR x kc: 12 x 512 x 4 B = 24 KiB) fits L1; the B micro-panel (kc x NR = 64 KiB with
-//      AVX-512, 32 KiB with AVX2) is re-read from L1/L2 by every A micro-panel: per k the
-//      kernel reads 128 + 48 bytes in 12 cycles, far below what L2 delivers.
-// kMC: the packed A block (kMC x kKC = 192 x 512 x 4 B = 384 KiB with AVX-512) is re-read
-//      for every B micro-panel of the nc columns, so it must stay in the 1 MiB L2 alongside
-//      the B micro-panels streaming through. Multiple of kMR.
-// kNC: the packed B panel (kKC x kNC = 512 x 1024 x 4 B = 2 MiB) is re-read for every A
-//      block; it lives in L3 (and a thread's share of it in L2). Multiple of kNR.
-// AVX2 (6 x 16 tile, half the FLOP rate) measured best a little smaller: kc = 256
-// (B micro-panel 16 KiB, in L1), mc = 120 (A block 120 KiB), nc = 2048 (B panel 2 MiB).
-// kKCSmallC: kc when C is small enough to stay in L2 (kSmallC floats = 512 KiB, half the
-//      1 MiB L2 of Zen 4/5, the smallest of the targets): then the C tile's load + store per
-//      micro-kernel call is cheap and what counts is that the B micro-panel stays in L1:
-//      256 x 32 x 4 B = 32 KiB + the 12 KiB A micro-panel fit a 48 KiB L1d (Zen 5, Intel
-//      Sapphire Rapids class), 512-deep (64 KiB) does not. Measured on an Intel Xeon (family 6
-//      model 167, AVX-512, 1 thread, paired runs): 128x512 @ 512x512 395 vs 420 us (B
-//      transposed 395 vs 460), 256x512 @ 512x512 802 vs 818; at C = 1 MiB (512^3) a tie; at
-//      1024^3 and 2048 x 1024 x 1024 kc = 512 stays 2-6% faster (C comes from L3 there).
-//      K is cut into equal blocks of at most kc (K = 300: 150 + 150, not 256 + 44).
-#if defined(__AVX512F__)
-constexpr int64_t kKC = 512;
-constexpr int64_t kMC = 16 * kMR;
-constexpr int64_t kNC = 1024;
-#else
-constexpr int64_t kKC = 256;
-constexpr int64_t kMC = 20 * kMR;
-constexpr int64_t kNC = 2048;
-#endif
+// Block sizes: from the model of the CPU's caches in gemm_blocking.cpp (kc: a kc x NR B
+// micro-panel and an MR x kc A micro-panel in L1, deeper for a C piece larger than half of L2;
+// mc: the A block in L1; nc: the B panel in half of L2), built once per kernel set. K is cut
+// into equal blocks of at most kc (K = 300: 150 + 150, not 256 + 44).
+const GemmBlockingModel& model_blocking() {
+  static const GemmBlockingModel b = gemm_blocking_model(cpu_caches(), kMR, kNR);
+  return b;
+}
 // --8<-- [end:block_sizes]
 constexpr int64_t kDirectTransposedLd = 512;  // floats, see sgemm_block
 constexpr int64_t kDirectBLd = 1024;          // floats, see sgemm_block
-constexpr int64_t kKCSmallC = 256;
-constexpr int64_t kSmallC = 128 * 1024;
+// The GEMVs sum K in blocks of this many terms (for precision, not for a cache: see below; the
+// AVX2 set used its cache block of 256 here before the block sizes came from the model).
+constexpr int64_t kGemvKBlock = 512;
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
@@ -142,7 +119,7 @@ void pack_b(bool tb, const float* B, int64_t ldb, int64_t p0, int64_t j0, int64_
 // The row is never transposed-stored in the callers that matter (x @ W^T), so ta stays on the
 // blocked path.
 
-// Both GEMVs sum k in blocks of kKC, as the blocked path does (a block's sum in registers, then
+// Both GEMVs sum k in blocks of kGemvKBlock, as the blocked path does (a block's sum in registers, then
 // added to the running total): a long K summed in one register lane loses precision on
 // same-signed terms (x @ x over 10^6 squares: relative error 4e-4, against ~1e-6 blocked).
 
@@ -155,8 +132,8 @@ void gemv_rows(int64_t N, int64_t K, float alpha, const float* a, const float* B
   for (; j + 4 <= N; j += 4) {
     const float *b0 = B + j * ldb, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
     float t0 = 0.0f, t1 = 0.0f, t2 = 0.0f, t3 = 0.0f;
-    for (int64_t k0 = 0; k0 < K; k0 += kKC) {
-      const int64_t k1 = min64(K, k0 + kKC), kfull = k0 + (k1 - k0) / kVW * kVW;
+    for (int64_t k0 = 0; k0 < K; k0 += kGemvKBlock) {
+      const int64_t k1 = min64(K, k0 + kGemvKBlock), kfull = k0 + (k1 - k0) / kVW * kVW;
       const int tail = static_cast<int>(k1 - kfull);
       Vec s0 = Vec::zero(), s1 = Vec::zero(), s2 = Vec::zero(), s3 = Vec::zero();
       for (int64_t k = k0; k < kfull; k += kVW) {
@@ -180,8 +157,8 @@ void gemv_rows(int64_t N, int64_t K, float alpha, const float* a, const float* B
   for (; j < N; ++j) {
     const float* b0 = B + j * ldb;
     float t0 = 0.0f;
-    for (int64_t k0 = 0; k0 < K; k0 += kKC) {
-      const int64_t k1 = min64(K, k0 + kKC), kfull = k0 + (k1 - k0) / kVW * kVW;
+    for (int64_t k0 = 0; k0 < K; k0 += kGemvKBlock) {
+      const int64_t k1 = min64(K, k0 + kGemvKBlock), kfull = k0 + (k1 - k0) / kVW * kVW;
       const int tail = static_cast<int>(k1 - kfull);
       Vec s0 = Vec::zero();
       for (int64_t k = k0; k < kfull; k += kVW) s0 = fmadd(Vec::load(a + k), Vec::load(b0 + k), s0);
@@ -211,8 +188,8 @@ void gemv_cols(int64_t N, int64_t K, float alpha, const float* a, const float* B
   int64_t j = 0;
   for (; j + 4 * kVW <= N; j += 4 * kVW) {
     Vec t0 = Vec::zero(), t1 = Vec::zero(), t2 = Vec::zero(), t3 = Vec::zero();
-    for (int64_t k0 = 0; k0 < K; k0 += kKC) {
-      const int64_t k1 = min64(K, k0 + kKC);
+    for (int64_t k0 = 0; k0 < K; k0 += kGemvKBlock) {
+      const int64_t k1 = min64(K, k0 + kGemvKBlock);
       Vec s0 = Vec::zero(), s1 = Vec::zero(), s2 = Vec::zero(), s3 = Vec::zero();
       for (int64_t k = k0; k < k1; ++k) {
         const Vec x = Vec::set1(a[k]);
@@ -230,8 +207,8 @@ void gemv_cols(int64_t N, int64_t K, float alpha, const float* a, const float* B
   for (; j < N; j += kVW) {
     const int n = static_cast<int>(min64(kVW, N - j));
     Vec t0 = Vec::zero();
-    for (int64_t k0 = 0; k0 < K; k0 += kKC) {
-      const int64_t k1 = min64(K, k0 + kKC);
+    for (int64_t k0 = 0; k0 < K; k0 += kGemvKBlock) {
+      const int64_t k1 = min64(K, k0 + kGemvKBlock);
       Vec s0 = Vec::zero();
       for (int64_t k = k0; k < k1; ++k) s0 = fmadd(Vec::set1(a[k]), Vec::load_partial(B + k * ldb + j, n), s0);
       t0 = t0 + s0;
@@ -278,17 +255,23 @@ void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
     sgemm_dot(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  const int64_t kc_limit = M * N <= kSmallC ? kKCSmallC : kKC;
+  GemmBlocking blocks;
+  if (!gemm_blocking_forced(&blocks)) {
+    const GemmBlockingModel& model = model_blocking();
+    blocks = model.for_product(M, N, K);
+  }
+  const int64_t mc_step = (blocks.mc + kMR - 1) / kMR * kMR, nc_step = (blocks.nc + kNR - 1) / kNR * kNR;
+  const int64_t kc_limit = blocks.kc;
   const int64_t k_blocks = (K + kc_limit - 1) / kc_limit;
   const int64_t kc_max = (K + k_blocks - 1) / k_blocks;
-  const int64_t mc_max = min64((M + kMR - 1) / kMR * kMR, kMC);
-  const int64_t nc_max = min64((N + kNR - 1) / kNR * kNR, kNC);
+  const int64_t mc_max = min64((M + kMR - 1) / kMR * kMR, mc_step);
+  const int64_t nc_max = min64((N + kNR - 1) / kNR * kNR, nc_step);
   // Small M (one A block) with B stored N x K (x @ W.T, the Linear layer): each B element is
   // used by only M rows, so packing the whole kc x nc panel first and reading it back later
   // costs an L3 round trip; pack each B micro-panel right before the ir loop uses it instead
   // (+2-4% at 32 x 1024 x 1024). Not for B stored K x N: a micro-panel then reads kc rows at
   // a stride of ldb, which measured 14% slower than packing the whole panel row by row.
-  const bool fuse_b = M <= kMC && tb;
+  const bool fuse_b = M <= mc_step && tb;
   // Narrow C (N <= 4 kNR: at most 4 B micro-panels per A block): the micro-kernel reads A
   // where it lies instead of from a packed copy, as gemm_lowp_simd.cpp does. Packing A costs
   // about 0.5 cycle per element (4x4 transposes for a row-major A; masked, line-splitting
@@ -318,14 +301,14 @@ void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
   const bool direct_b = !tb && M <= 2 * kMR && ldb <= kDirectBLd;
   float* pa = direct_a ? nullptr : t_pack_a.get(mc_max * kc_max);
   float* pb = t_pack_b.get((fuse_b || direct_b ? kNR : nc_max) * kc_max);
-  for (int64_t jc = 0; jc < N; jc += kNC) {
-    const int64_t nc = min64(kNC, N - jc);
+  for (int64_t jc = 0; jc < N; jc += nc_step) {
+    const int64_t nc = min64(nc_step, N - jc);
     for (int64_t pc = 0; pc < K; pc += kc_max) {
       const int64_t kc = min64(kc_max, K - pc);
       const float beta_pc = pc == 0 ? beta : 1.0f;
       if (!fuse_b && !direct_b) pack_b(tb, B, ldb, pc, jc, kc, nc, pb);
-      for (int64_t ic = 0; ic < M; ic += kMC) {
-        const int64_t mc = min64(kMC, M - ic);
+      for (int64_t ic = 0; ic < M; ic += mc_step) {
+        const int64_t mc = min64(mc_step, M - ic);
         if (!direct_a) pack_a(ta, A, lda, ic, pc, mc, kc, alpha, pa);
         for (int64_t jr = 0; jr < nc; jr += kNR) {
           const int nr = static_cast<int>(min64(kNR, nc - jr));
