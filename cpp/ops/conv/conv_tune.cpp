@@ -99,33 +99,6 @@ bool is_lowp_class(const std::string& shape_class) {
   return ends_with(" bf16", 5) || ends_with(" f16", 4);
 }
 
-// forced, else (tuning on, the product big enough, outside a parallel region) the remembered
-// choice of the class or, with `run`, a new measurement; else the fixed rule (candidates[0])
-ConvPath choose(ConvDirection d, const ConvShape& s, const char* dtype_suffix, ConvPath forced_path,
-                const std::vector<ConvPath>& candidates, const std::function<void(ConvPath)>* run) {
-  if (forced_path != ConvPath::automatic) return forced_path;
-  const ConvPath fixed = candidates.front();
-  if (candidates.size() < 2 || !gemm_lowp_tuning() || s.N * s.K * s.P * s.Q * s.Cg() * s.R * s.S < kMinTunedFma)
-    return fixed;
-#ifdef _OPENMP
-  if (omp_in_parallel()) return fixed;  // timing inside a team's region would measure the team
-#endif
-  const std::string key = conv_shape_class(d, s, num_threads()) + dtype_suffix;
-  {
-    std::shared_lock<std::shared_mutex> lock(table_mutex);
-    auto it = table().find(key);
-    if (it != table().end()) return it->second;
-  }
-  if (!run) return fixed;
-  const ConvPath best = measure(candidates, *run);
-  {
-    std::unique_lock<std::shared_mutex> lock(table_mutex);
-    table()[key] = best;
-  }
-  ++measurements;
-  return ConvPath::automatic;  // the result is written already (by measure)
-}
-
 }  // namespace
 
 const char* conv_path_name(ConvPath path) {
@@ -193,6 +166,33 @@ ConvPath conv_forced_path() { return static_cast<ConvPath>(forced.load()); }
 ConvPath conv_forced_lowp_path() { return static_cast<ConvPath>(forced_lowp.load()); }
 
 // --8<-- [start:conv_choose]
+// forced, else (tuning on, the product big enough, outside a parallel region) the remembered
+// choice of the class or, with `run`, a new measurement; else the fixed rule (candidates[0])
+static ConvPath choose(ConvDirection d, const ConvShape& s, const char* dtype_suffix, ConvPath forced_path,
+                       const std::vector<ConvPath>& candidates, const std::function<void(ConvPath)>* run) {
+  if (forced_path != ConvPath::automatic) return forced_path;
+  const ConvPath fixed = candidates.front();
+  if (candidates.size() < 2 || !gemm_lowp_tuning() || s.N * s.K * s.P * s.Q * s.Cg() * s.R * s.S < kMinTunedFma)
+    return fixed;
+#ifdef _OPENMP
+  if (omp_in_parallel()) return fixed;  // timing inside a team's region would measure the team
+#endif
+  const std::string key = conv_shape_class(d, s, num_threads()) + dtype_suffix;
+  {
+    std::shared_lock<std::shared_mutex> lock(table_mutex);
+    auto it = table().find(key);
+    if (it != table().end()) return it->second;
+  }
+  if (!run) return fixed;
+  const ConvPath best = measure(candidates, *run);
+  {
+    std::unique_lock<std::shared_mutex> lock(table_mutex);
+    table()[key] = best;
+  }
+  ++measurements;
+  return ConvPath::automatic;  // the result is written already (by measure)
+}
+
 ConvPath conv_choose(ConvDirection d, const ConvShape& s, const std::function<void(ConvPath)>& run) {
   static const std::vector<ConvPath> float32_paths = {ConvPath::direct, ConvPath::im2col};  // the fixed rule's first
   return choose(d, s, "", conv_forced_path(), float32_paths, &run);
