@@ -30,6 +30,7 @@ SHAPES = [
     (2, 8, 19, 17, 32, (3, 3), 1, 1, 1, 1, True),     # 323 positions: tiles of one image
     (1, 6, 11, 13, 32, (3, 2), 2, (1, 2), 2, 1, False),  # batch 1, stride/dilation, asymmetric pad
     (2, 8, 9, 7, 64, (3, 3), (2, 1), 0, 1, 2, True),  # groups 2, odd sizes
+    (2, 8, 9, 7, 64, (3, 3), 1, (1, 0), (2, 1), 2, True),  # stride 1: dx as the flipped kernel's forward
     (3, 64, 5, 5, 32, (1, 1), 1, 0, 1, 1, True),      # pointwise
     (2, 1, 8, 8, 32, (3, 3), 1, 1, 1, 1, True),       # the CNN's first conv (C*R*S = 9)
     (2, 6, 7, 7, 6, (3, 3), 1, 1, 1, 6, True),        # depthwise
@@ -101,10 +102,10 @@ def test_lowp_conv_path_choice(kernel_set):
         w = md.zeros(K, C // groups, R, S).to(x.dtype)
         return md._C.conv2d_lowp_path(x._data, w._data, pair(stride), pair(padding), pair(dilation), groups)
     fast = md._C.gemm_lowp_path("bfloat16") != "convert_f32"
-    for shape in SHAPES[:5]:
+    for shape in SHAPES[:6]:
         assert path(shape) == ("bf16_gemm" if fast else "convert_f32"), shape
         assert path(shape, "float16") == "convert_f32"
-    for shape in SHAPES[5:]:
+    for shape in SHAPES[6:]:
         assert path(shape) == "convert_f32", shape
 
 
