@@ -104,9 +104,18 @@ struct Padded {  // geometry of the zero-padded NHWC copy of one image
   int64_t size() const { return Hp * Wp * C; }
 };
 
-// xp = zero-padded NHWC copy of the CHW image xn
+// xp = zero-padded NHWC copy of the CHW image xn. Only the padding is zeroed (the interior is
+// overwritten): zeroing the whole copy first took 9% of a 16->16 @32x32 bf16 forward (perf, Xeon
+// with AMX).
 void pad_nhwc(const ConvShape& s, const Padded& L, const uint16_t* xn, uint16_t* xp) {
-  std::memset(xp, 0, size_t(L.size()) * 2);
+  const size_t row = size_t(L.Wp * L.C), left = size_t(s.pad_w * L.C), right = row - left - size_t(s.W * L.C);
+  std::memset(xp, 0, row * s.pad_h * 2);
+  std::memset(xp + (s.pad_h + s.H) * row, 0, row * (L.Hp - s.pad_h - s.H) * 2);
+  for (int64_t i = 0; i < s.H; ++i) {
+    uint16_t* r = xp + (i + s.pad_h) * row;
+    std::memset(r, 0, left * 2);
+    std::memset(r + row - right, 0, right * 2);
+  }
   for (int64_t c = 0; c < s.C; ++c)
     for (int64_t i = 0; i < s.H; ++i) {
       const uint16_t* src = xn + (c * s.H + i) * s.W;
