@@ -185,3 +185,27 @@ def test_every_bf16_path_forced_vs_float64(rng, shape, path):
     for got, ref, mag, what in ((y, ry, my, "y"), (x.grad, rx, mx, "dx"), (w.grad, rw, mw, "dw"),
                                 (b.grad, rb, mb, "db")):
         _check(to_numpy(got.float()), ref, mag, 2.0 ** -8, f"{what} [{path}]")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_widening_chunk_by_chunk_vs_float64(rng, threads):
+    """convert_f32 widens a chunk of images at a time (512 KiB of float32 per chunk; here one or
+    two 66x66x8 images of 5): every output of every chunk, and dW and db summed over the chunks,
+    within the float64 reference's bound."""
+    md.set_num_threads(threads)
+    x, x64 = _bits(rng, (5, 8, 66, 66), md.bfloat16)
+    w, w64 = _bits(rng, (8, 8, 3, 3), md.bfloat16, 0.3)
+    b, b64 = _bits(rng, (8,), md.bfloat16)
+    gy, gy64 = _bits(rng, (5, 8, 66, 66), md.bfloat16)
+    md._C.conv2d_force_path("convert_f32")
+    try:
+        for t in (x, w, b):
+            t.requires_grad_()
+        y = F.conv2d(x, w, b, 1, 1)
+        y.backward(gy)
+    finally:
+        md._C.conv2d_force_path("auto")
+    (ry, rx, rw, rb), (my, mx, mw, mb) = _reference(x64, w64, b64, gy64, (1, 1, 1, 1))
+    for got, ref, mag, what in ((y, ry, my, "y"), (x.grad, rx, mx, "dx"), (w.grad, rw, mw, "dw"),
+                                (b.grad, rb, mb, "db")):
+        _check(to_numpy(got.float()), ref, mag, 2.0 ** -8, what)

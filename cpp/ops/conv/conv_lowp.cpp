@@ -25,8 +25,8 @@
 //   16->16 @32x32, batch 32             2.25 / 2.49 / 2.25    (widened: K/groups < 32)
 #include "conv_lowp.h"
 
+#include <algorithm>
 #include <cstring>
-#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -351,43 +351,12 @@ void bias_grad_bf16(const ConvShape& s, const uint16_t* gy, uint16_t* gb) {
   cast_contiguous(out.data(), DType::f32, gb, DType::bf16, s.K);
 }
 
-// ---- everything else: widen to float32, float32 convolution, round once -------------
-
-std::unique_ptr<float[]> widen(const uint16_t* p, DType t, int64_t n) {
-  std::unique_ptr<float[]> f(new float[size_t(std::max<int64_t>(n, 1))]);
-  if (p && n > 0) cast_contiguous(p, t, f.get(), DType::f32, n);
-  return f;
-}
-
-void forward_convert(const ConvShape& s, DType t, const uint16_t* x, const uint16_t* w, const uint16_t* bias,
-                     uint16_t* y) {
-  const int64_t ny = s.N * s.K * s.P * s.Q, nw = s.K * s.Cg() * s.R * s.S;
-  auto xf = widen(x, t, s.N * s.C * s.H * s.W), wf = widen(w, t, nw), bf = widen(bias, t, bias ? s.K : 0);
-  auto yf = widen(nullptr, t, ny);
-  conv2d_forward(s, DType::f32, xf.get(), wf.get(), bias ? bf.get() : nullptr, yf.get());
-  cast_contiguous(yf.get(), DType::f32, y, t, ny);
-}
-
-void backward_input_convert(const ConvShape& s, DType t, const uint16_t* gy, const uint16_t* w, uint16_t* gx) {
-  const int64_t nx = s.N * s.C * s.H * s.W, ny = s.N * s.K * s.P * s.Q;
-  auto gyf = widen(gy, t, ny), wf = widen(w, t, s.K * s.Cg() * s.R * s.S), gxf = widen(nullptr, t, nx);
-  conv2d_backward_input(s, DType::f32, gyf.get(), wf.get(), gxf.get());
-  cast_contiguous(gxf.get(), DType::f32, gx, t, nx);
-}
-
-void backward_weight_convert(const ConvShape& s, DType t, const uint16_t* gy, const uint16_t* x, uint16_t* gw,
-                             uint16_t* gb) {
-  const int64_t nw = s.K * s.Cg() * s.R * s.S, ny = s.N * s.K * s.P * s.Q;
-  auto gyf = widen(gy, t, ny), xf = widen(gw ? x : nullptr, t, gw ? s.N * s.C * s.H * s.W : 0);
-  auto gwf = widen(nullptr, t, gw ? nw : 0), gbf = widen(nullptr, t, gb ? s.K : 0);
-  conv2d_backward_weight(s, DType::f32, gyf.get(), xf.get(), gw ? gwf.get() : nullptr, gb ? gbf.get() : nullptr);
-  if (gw) cast_contiguous(gwf.get(), DType::f32, gw, t, nw);
-  if (gb) cast_contiguous(gbf.get(), DType::f32, gb, t, s.K);
-}
-
 }  // namespace
 
 // ---- which path runs: the fixed rule or the measured choice (conv_tune.cpp) ----------------
+// (the convert_f32 path: conv_lowp_convert.cpp)
+
+using namespace conv_lowp_detail;
 
 const char* conv2d_lowp_path(const ConvShape& s, DType t) {
   check_dtype(t);

@@ -37,6 +37,15 @@ void conv2d_lowp_backward_input(const ConvShape& s, DType t, const uint16_t* gra
 void conv2d_lowp_backward_weight(const ConvShape& s, DType t, const uint16_t* grad_y,
                                  const uint16_t* x, uint16_t* grad_w, uint16_t* grad_bias);
 
+// The convert_f32 path's three directions (conv_lowp_convert.cpp), for conv_lowp.cpp's dispatch.
+namespace conv_lowp_detail {
+void forward_convert(const ConvShape& s, DType t, const uint16_t* x, const uint16_t* w, const uint16_t* bias,
+                     uint16_t* y);
+void backward_input_convert(const ConvShape& s, DType t, const uint16_t* gy, const uint16_t* w, uint16_t* gx);
+void backward_weight_convert(const ConvShape& s, DType t, const uint16_t* gy, const uint16_t* x, uint16_t* gw,
+                             uint16_t* gb);
+}  // namespace conv_lowp_detail
+
 // "bf16_gemm" or "convert_f32" (see above): the path this shape and dtype's forward takes now with
 // the active kernel set (forced, else remembered from a measurement, else the fixed rule)
 const char* conv2d_lowp_path(const ConvShape& s, DType t);
