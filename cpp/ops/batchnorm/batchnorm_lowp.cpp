@@ -11,8 +11,10 @@
 // Why not widen the whole tensor (the Python layer did until issue 18): a cast in, the float32
 // kernel, a cast out, and again in the backward (gy and x in, dx out), each a full pass over
 // memory. Measured in a ResNet-20 bf16 autocast step (batch 64, 1 thread, Xeon with AMX, load
-// average 0.4): those casts took 12.3 ms of a 201 ms step, and the backward kept a float32
-// copy of every BatchNorm input alive for the backward (the 16-bit input itself now serves).
+// average 0.4): those casts took 17 ms of a 201 ms step (9 forward, 8 backward), and a float32
+// copy of every BatchNorm input stayed alive for the backward (the 16-bit input now serves). With
+// this kernel, BatchNorm2d forward + backward on a bf16 (64, 16, 32, 32) input takes 1.49 ms
+// against PyTorch's 1.55 (its float32 one 1.76; CPU time, load average 3.9).
 #include <algorithm>
 #include <vector>
 
