@@ -151,3 +151,32 @@ def test_sum_16bit_reads_16bit(rng, kernel_set, shape, dim):
         if len(shape) == 2 and 0 not in shape:   # the same sums of a transposed view
             xt, dt = x.t(), 1 - dim if isinstance(dim, int) else dim
             np.testing.assert_array_equal(to_numpy(xt.sum(dim=dt)), to_numpy(xt.float().sum(dim=dt).to(mdt)))
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div", "maximum", "lt"])
+def test_binary_16bit_in_blocks_equals_float32_rounded_once(rng, kernel_set, op):
+    """16-bit binary ops run in C++ on blocks widened to float32 (cpp/ops/elementwise,
+    binary_lowp; the residual add of a ResNet block under autocast): bit for bit the float32
+    op on the widened operands rounded once, for contiguous operands longer than a block
+    (3000 values), a broadcast row and a broadcast scalar, a transposed (strided) operand,
+    and in place (a += b)."""
+    fn = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+          "div": lambda a, b: a / b, "maximum": md.maximum, "lt": lambda a, b: a < b}[op]
+    for mdt in (md.bfloat16, md.float16):
+        a = md.tensor(rng.standard_normal((30, 100)).astype(np.float32)).to(mdt)
+        pairs = [(a, md.tensor(rng.standard_normal((30, 100)).astype(np.float32)).to(mdt)),
+                 (a, md.tensor(rng.standard_normal((1, 100)).astype(np.float32)).to(mdt)),
+                 (md.tensor(np.float32(1.7)).to(mdt), a),
+                 (a, md.tensor(rng.standard_normal((100, 30)).astype(np.float32)).to(mdt).t())]
+        for x, y in pairs:
+            got = fn(x, y)
+            exp = fn(x.float(), y.float())
+            if op != "lt":
+                assert got.dtype is mdt
+                exp = exp.to(mdt)
+            np.testing.assert_array_equal(to_numpy(got), to_numpy(exp))
+    a = md.tensor(rng.standard_normal((5, 333)).astype(np.float32)).to(md.bfloat16)
+    b = md.tensor(rng.standard_normal((333,)).astype(np.float32)).to(md.bfloat16)
+    exp = (a.float() + b.float()).to(md.bfloat16)
+    a += b
+    np.testing.assert_array_equal(to_numpy(a), to_numpy(exp))

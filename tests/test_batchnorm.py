@@ -167,3 +167,54 @@ def test_bad_inputs():
         nn.BatchNorm2d(3)(md.randn(2, 3, 4))
     with pytest.raises(ValueError, match="expected 2D or 3D input"):
         nn.BatchNorm1d(3)(x)
+
+
+# --- issue 18: a 16-bit input (BatchNorm2d after a convolution under BF16 autocast) --------------
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", [(3, 5, 33, 37), (6, 4), (2, 3, 1)])
+def test_16bit_input_equals_float32_on_widened_values(rng, kernel_set, shape, training):
+    """bfloat16/float16 x with float32 weight, bias and running statistics (the kernel widens
+    one channel at a time, cpp/ops/batchnorm/batchnorm_lowp.cpp): y and dx are the float32
+    results on the widened x and dy rounded once, bit for bit; dw, db and the running
+    statistics are the float32 ones exactly; the 16-bit input's gradient keeps its dtype."""
+    C = shape[1]
+    for mdt in (md.bfloat16, md.float16):
+        x16 = md.tensor(rng.standard_normal(shape).astype(np.float32) * 3 + 1).to(mdt)
+        g16 = md.tensor(rng.standard_normal(shape).astype(np.float32)).to(mdt)
+        w0, b0 = rng.standard_normal(C).astype(np.float32), rng.standard_normal(C).astype(np.float32)
+        runs = []
+        for x in (x16, x16.float()):
+            xr = x.detach().requires_grad_()
+            w, b = md.tensor(w0, requires_grad=True), md.tensor(b0, requires_grad=True)
+            rm, rv = md.tensor(rng.standard_normal(C).astype(np.float32) * 0 + 0.5), md.ones(C) * 2
+            y = F.batch_norm(xr, rm, rv, w, b, training=training, momentum=0.25)
+            y.backward(g16 if x.dtype is mdt else g16.float())
+            runs.append((y.detach(), xr.grad, w.grad, b.grad, rm, rv))
+        (y, gx, gw, gb, rm, rv), (y32, gx32, gw32, gb32, rm32, rv32) = runs
+        assert y.dtype is mdt and gx.dtype is mdt and gw.dtype is md.float32
+        np.testing.assert_array_equal(y.numpy(), y32.to(mdt).numpy())
+        np.testing.assert_array_equal(gx.numpy(), gx32.to(mdt).numpy())
+        for a, e in ((gw, gw32), (gb, gb32), (rm, rm32), (rv, rv32)):
+            np.testing.assert_array_equal(a.numpy(), e.numpy())
+
+
+def test_16bit_input_matches_torch_bf16(rng):
+    """BatchNorm2d on a bfloat16 input with float32 parameters, as PyTorch runs it under CPU
+    autocast: output and input gradient within 2 bf16 ulps of PyTorch's, dw and db within float32
+    summation noise, running statistics equal."""
+    m_mod, t_mod = nn.BatchNorm2d(4), torch.nn.BatchNorm2d(4)
+    x = rng.standard_normal((8, 4, 9, 9)).astype(np.float32) * 2 + 1
+    g = rng.standard_normal((8, 4, 9, 9)).astype(np.float32)
+    xm = md.tensor(x).to(md.bfloat16).requires_grad_()
+    xt = torch.tensor(x).to(torch.bfloat16).requires_grad_()
+    ym, yt = m_mod(xm), t_mod(xt)
+    assert ym.dtype is md.bfloat16 and yt.dtype == torch.bfloat16
+    ym.backward(md.tensor(g).to(md.bfloat16))
+    yt.backward(torch.tensor(g).to(torch.bfloat16))
+    ulp = 2.0 ** -8
+    np.testing.assert_allclose(ym.float().detach().numpy(), yt.float().detach().numpy(), rtol=2 * ulp, atol=2 * ulp)
+    np.testing.assert_allclose(xm.grad.float().numpy(), xt.grad.float().numpy(), rtol=2 * ulp, atol=2 * ulp)
+    for name in ("weight", "bias"):
+        assert_close(getattr(m_mod, name).grad, getattr(t_mod, name).grad, atol=1e-3)
+    for name in ("running_mean", "running_var"):
+        assert_close(getattr(m_mod, name), getattr(t_mod, name), atol=1e-5)

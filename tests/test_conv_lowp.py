@@ -30,6 +30,7 @@ SHAPES = [
     (2, 8, 19, 17, 32, (3, 3), 1, 1, 1, 1, True),     # 323 positions: tiles of one image
     (1, 6, 11, 13, 32, (3, 2), 2, (1, 2), 2, 1, False),  # batch 1, stride/dilation, asymmetric pad
     (2, 8, 9, 7, 64, (3, 3), (2, 1), 0, 1, 2, True),  # groups 2, odd sizes
+    (2, 8, 9, 7, 64, (3, 3), 1, (1, 0), (2, 1), 2, True),  # stride 1: dx as the flipped kernel's forward
     (3, 64, 5, 5, 32, (1, 1), 1, 0, 1, 1, True),      # pointwise
     (2, 1, 8, 8, 32, (3, 3), 1, 1, 1, 1, True),       # the CNN's first conv (C*R*S = 9)
     (2, 6, 7, 7, 6, (3, 3), 1, 1, 1, 6, True),        # depthwise
@@ -101,10 +102,10 @@ def test_lowp_conv_path_choice(kernel_set):
         w = md.zeros(K, C // groups, R, S).to(x.dtype)
         return md._C.conv2d_lowp_path(x._data, w._data, pair(stride), pair(padding), pair(dilation), groups)
     fast = md._C.gemm_lowp_path("bfloat16") != "convert_f32"
-    for shape in SHAPES[:5]:
+    for shape in SHAPES[:6]:
         assert path(shape) == ("bf16_gemm" if fast else "convert_f32"), shape
         assert path(shape, "float16") == "convert_f32"
-    for shape in SHAPES[5:]:
+    for shape in SHAPES[6:]:
         assert path(shape) == "convert_f32", shape
 
 
@@ -153,3 +154,58 @@ def test_lowp_conv_bad_input():
         md._C.conv2d_forward(x._data, w._data, None, (1, 1), (0, 0), (1, 1), 2)
     with pytest.raises(RuntimeError, match="should be the same"):
         F.conv2d(x, w.to(md.float16))
+
+
+@pytest.mark.parametrize("path", ["bf16_gemm", "convert_f32"])
+@pytest.mark.parametrize("shape", SHAPES, ids=_ids)
+def test_every_bf16_path_forced_vs_float64(rng, shape, path):
+    """Each 16-bit path forced (md._C.conv2d_force_path, what the tuner chooses between) on every
+    shape, narrow ones included: within the same bound of the float64 reference. A forced path
+    that does not apply (bf16_gemm on depthwise, or without a native bf16 GEMM) widens."""
+    N, C, H, W, K, (R, S), stride, padding, dilation, groups, bias = shape
+    x, x64 = _bits(rng, (N, C, H, W), md.bfloat16)
+    w, w64 = _bits(rng, (K, C // groups, R, S), md.bfloat16, 0.3)
+    b, b64 = _bits(rng, (K,), md.bfloat16)
+    gy, gy64 = _bits(rng, (N, K) + tuple(F.conv2d(x, w, b, stride, padding, dilation, groups).shape[2:]), md.bfloat16)
+    depthwise = groups > 1 and groups == C == K
+    applies = path == "convert_f32" or (not depthwise and md._C.gemm_lowp_path("bfloat16") != "convert_f32")
+    md._C.conv2d_force_path(path)
+    try:
+        pair = lambda v: v if isinstance(v, tuple) else (v, v)  # noqa: E731
+        taken = md._C.conv2d_lowp_path(x._data, w._data, pair(stride), pair(padding), pair(dilation), groups)
+        assert taken == (path if applies else "convert_f32")
+        for t in (x, w, b):
+            t.requires_grad_()
+        y = F.conv2d(x, w, b, stride, padding, dilation, groups)
+        y.backward(gy)
+    finally:
+        md._C.conv2d_force_path("auto")
+    (ry, rx, rw, rb), (my, mx, mw, mb) = _reference(x64, w64, b64, gy64, (stride, padding, dilation, groups))
+    assert y.dtype is md.bfloat16 and w.grad.dtype is md.bfloat16
+    for got, ref, mag, what in ((y, ry, my, "y"), (x.grad, rx, mx, "dx"), (w.grad, rw, mw, "dw"),
+                                (b.grad, rb, mb, "db")):
+        _check(to_numpy(got.float()), ref, mag, 2.0 ** -8, f"{what} [{path}]")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_widening_chunk_by_chunk_vs_float64(rng, threads):
+    """convert_f32 widens a chunk of images at a time (512 KiB of float32 per chunk; here one or
+    two 66x66x8 images of 5): every output of every chunk, and dW and db summed over the chunks,
+    within the float64 reference's bound."""
+    md.set_num_threads(threads)
+    x, x64 = _bits(rng, (5, 8, 66, 66), md.bfloat16)
+    w, w64 = _bits(rng, (8, 8, 3, 3), md.bfloat16, 0.3)
+    b, b64 = _bits(rng, (8,), md.bfloat16)
+    gy, gy64 = _bits(rng, (5, 8, 66, 66), md.bfloat16)
+    md._C.conv2d_force_path("convert_f32")
+    try:
+        for t in (x, w, b):
+            t.requires_grad_()
+        y = F.conv2d(x, w, b, 1, 1)
+        y.backward(gy)
+    finally:
+        md._C.conv2d_force_path("auto")
+    (ry, rx, rw, rb), (my, mx, mw, mb) = _reference(x64, w64, b64, gy64, (1, 1, 1, 1))
+    for got, ref, mag, what in ((y, ry, my, "y"), (x.grad, rx, mx, "dx"), (w.grad, rw, mw, "dw"),
+                                (b.grad, rb, mb, "db")):
+        _check(to_numpy(got.float()), ref, mag, 2.0 ** -8, what)

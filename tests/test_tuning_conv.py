@@ -127,3 +127,60 @@ def test_conv_choices_round_trip_through_the_cache_file(tmp_path):
     _C.conv2d_clear_choices()
     assert tuning.load(path) >= 1 and _C.conv2d_choices() == {name: "im2col"}
     assert f"conv2d: {name}" in tuning.report()
+
+
+# --- issue 18: the 16-bit convolution's paths (bf16_gemm / convert_f32) ---------------------------
+def _bf16(a):
+    return md.tensor(a).to(md.bfloat16)._data
+
+
+@pytest.mark.skipif(_C.gemm_lowp_path("bfloat16") == "convert_f32", reason="no native bf16 GEMM: one bf16 path")
+@pytest.mark.parametrize("case", [(4, 16, 16, 16, 16, 3, 1, 1, 1, 1), (2, 32, 8, 8, 64, 3, 1, 1, 1, 1)],
+                         ids=["narrow-16ch", "wide-64ch"])
+def test_bf16_measured_once_per_class_and_direction_and_leaves_the_winners_result(rng, case):
+    """With measurement on, the first bf16 convolution of a class times bf16_gemm and convert_f32
+    in each direction (3 classes ending in " bf16"), leaves exactly the result the chosen path
+    gives when forced, and the next call of the class measures nothing."""
+    tuning.set_enabled(True)
+    x, w, b, geometry = _operands(rng, case)
+    x, w, b = _bf16(x), _bf16(w), _bf16(b)
+    gy = _bf16(rng.standard_normal(_C.conv2d_forward(x, w, b, *geometry).shape).astype(np.float32))
+    _C.conv2d_clear_choices()
+    first = _all_directions(x, w, b, geometry, gy)
+    bf16_classes = {c: p for c, p in _C.conv2d_choices().items() if c.endswith(" bf16")}
+    assert sorted(c.split()[0] for c in bf16_classes) == ["backward_input", "backward_weight", "forward"]
+    assert set(bf16_classes.values()) <= {"bf16_gemm", "convert_f32"}
+    measured = _C.conv2d_measurements()
+    again = _all_directions(x, w, b, geometry, gy)
+    assert _C.conv2d_measurements() == measured
+    chosen = {c.split()[0]: p for c, p in bf16_classes.items()}
+    for i, direction in enumerate(("forward", "backward_input", "backward_weight", "backward_weight")):
+        _C.conv2d_force_path(chosen[direction])
+        forced = _all_directions(x, w, b, geometry, gy)
+        np.testing.assert_array_equal(first[i].view(np.uint16), forced[i].view(np.uint16), err_msg=direction)
+        np.testing.assert_array_equal(again[i].view(np.uint16), forced[i].view(np.uint16), err_msg=direction)
+
+
+def test_float16_and_benchmark_false_measure_no_16bit_class(rng):
+    """float16 has one path (convert_f32): never measured; with measurement off nothing is, and
+    the bf16 convolution takes the fixed rule."""
+    x, w, b, geometry = _operands(rng, (4, 16, 16, 16, 16, 3, 1, 1, 1, 1))
+    tuning.set_enabled(True)
+    _all_directions(x.astype(np.float16), w.astype(np.float16), b.astype(np.float16), geometry,
+                    np.ones((4, 16, 16, 16), np.float16))
+    assert not any(c.endswith(" f16") for c in _C.conv2d_choices())
+    tuning.set_enabled(False)
+    _C.conv2d_clear_choices()
+    before = _C.conv2d_measurements()
+    x, w, b = _bf16(x), _bf16(w), _bf16(b)
+    _all_directions(x, w, b, geometry, _bf16(np.ones((4, 16, 16, 16), np.float32)))
+    assert _C.conv2d_measurements() == before and _C.conv2d_choices() == {}
+    assert _C.conv2d_lowp_path(x, w, *geometry) == "convert_f32"       # the fixed rule: 16 channels widen
+
+
+def test_a_16bit_path_is_stored_only_under_a_16bit_class():
+    f32_class = "forward N4 C16 H16 W16 K16 R3 S3 stride1,1 pad1,1 dil1,1 groups1 T1"
+    assert not _C.conv2d_set_choice(f32_class, "bf16_gemm")
+    assert not _C.conv2d_set_choice(f32_class + " bf16", "im2col")
+    assert _C.conv2d_set_choice(f32_class + " bf16", "bf16_gemm")
+    assert _C.conv2d_choices() == {f32_class + " bf16": "bf16_gemm"}

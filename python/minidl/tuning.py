@@ -1,6 +1,7 @@
 """Kernel path choice by measurement on the running machine, and the cache file that keeps it.
 
-**What is tuned.** Three kernel families (the cache file keeps each under its name):
+**What is tuned.** Three kernel families (the cache file keeps each under its name; the
+convolution's holds its float32 and its bfloat16 classes):
 
 ``gemm_lowp``, the 16-bit (bfloat16 / float16) GEMM of ``cpp/ops/gemm/gemm_lowp.cpp``, which
 every bf16 ``mm``/``addmm``/``bmm``/``Linear`` and bf16 autocast matmul runs. For one product
@@ -17,7 +18,11 @@ the direction and the whole geometry with the batch rounded up to a power of two
 count; timing as below (2 to 6 runs per candidate, at most 20 ms), on the call's own operands.
 Measured on the project's Xeon (1 thread, load average 7 from other jobs): a ResNet-20 step
 (batch 64) measures 19 classes, and its first step with an empty cache took 1.1 s longer than
-with the fixed rule (bench/python/bench_tuning_conv.py).
+with the fixed rule (bench/python/bench_tuning_conv.py). A bfloat16 convolution (``conv_lowp.cpp``,
+what Conv2d runs under BF16 autocast) chooses the same way between ``bf16_gemm`` (im2col + the
+bf16 GEMM) and ``convert_f32`` (widen to the float32 convolution), in classes that end in
+``" bf16"``; the fixed rule widens below 32 output channels per group (the numbers in
+``conv_lowp.cpp``). float16 and depthwise convolutions have one path and are never timed.
 
 ``rnn_split``, how the time loop of an RNN / LSTM / GRU layer (``cpp/ops/rnn/rnn_tune.cpp``)
 shares its steps between threads: ``rows`` (each thread its batch rows, no barrier, every thread

@@ -45,4 +45,16 @@ struct NormSimd {
   void (*grad_input)(const float* dy, const float* x, float* dx, int64_t n, float mean, float a, float b, float c);
 };
 
+// 16-bit input (what BatchNorm2d sees under BF16 autocast: the convolution before it returns
+// bfloat16, while weight, bias and the running statistics stay float32, as in PyTorch).
+// x, y, gy, gx are raw bfloat16 / float16 patterns of dtype t; every per-channel array is
+// float32. The same sums as the float32 kernels above on the exactly widened values, each
+// output rounded to t once (batchnorm_lowp.cpp).
+void batch_norm_forward_lowp(const uint16_t* x, uint16_t* y, DType t, const float* weight, const float* bias,
+                             float* running_mean, float* running_var, float* save_mean, float* save_invstd,
+                             const BatchNormShape& shape, bool use_batch_stats, double momentum, double eps);
+void batch_norm_backward_lowp(const uint16_t* gy, const uint16_t* x, DType t, const float* weight,
+                              const float* save_mean, const float* save_invstd, uint16_t* gx, float* gweight,
+                              float* gbias, const BatchNormShape& shape, bool use_batch_stats);
+
 }  // namespace minidl

@@ -43,11 +43,21 @@ void* writable_channel_ptr(const py::object& o, DType t, int64_t c, const char* 
   return keep.mutable_data();
 }
 
+bool is_low(DType t) { return t == DType::bf16 || t == DType::f16; }
+
+// x's dtype: float32/float64, or bfloat16/float16 (batchnorm_lowp.cpp: then every
+// per-channel array is float32)
+DType input_dtype(const py::array& x, const char* what) {
+  const DType t = dtype_of(x);
+  return is_low(t) ? t : float_dtype(x, what);
+}
+
 py::tuple batch_norm_op(const py::array& x_in, const py::object& weight, const py::object& bias,
                         const py::object& running_mean, const py::object& running_var, bool use_batch_stats,
                         double momentum, double eps) {
   py::array x = contiguous(x_in);
-  const DType t = float_dtype(x, "batch_norm");
+  const DType xt = input_dtype(x, "batch_norm");
+  const DType t = is_low(xt) ? DType::f32 : xt;  // the per-channel arrays' dtype
   const BatchNormShape sh = bn_shape(x);
   py::array kw, kb, krm, krv;
   const void* w = channel_ptr(weight, t, sh.c, "weight", kw);
@@ -56,12 +66,19 @@ py::tuple batch_norm_op(const py::array& x_in, const py::object& weight, const p
   void* rv = writable_channel_ptr(running_var, t, sh.c, "running_var", krv);
   if (!use_batch_stats && (!rm || !rv))
     throw py::value_error("batch_norm: running_mean and running_var are required when not using batch statistics");
-  py::array y = empty_array(t, shape_of(x));
+  py::array y = empty_array(xt, shape_of(x));
   py::array mean = empty_array(t, {sh.c}), invstd = empty_array(t, {sh.c});
   {
     MaybeReleaseGil nogil(x.size());
-    batch_norm_forward(x.data(), y.mutable_data(), w, b, rm, rv, mean.mutable_data(), invstd.mutable_data(), t, sh,
-                       use_batch_stats, momentum, eps);
+    if (is_low(xt)) {
+      auto f = [](const void* p) { return static_cast<float*>(const_cast<void*>(p)); };
+      batch_norm_forward_lowp(static_cast<const uint16_t*>(x.data()), static_cast<uint16_t*>(y.mutable_data()), xt,
+                              f(w), f(b), f(rm), f(rv), f(mean.mutable_data()), f(invstd.mutable_data()), sh,
+                              use_batch_stats, momentum, eps);
+    } else {
+      batch_norm_forward(x.data(), y.mutable_data(), w, b, rm, rv, mean.mutable_data(), invstd.mutable_data(), t, sh,
+                         use_batch_stats, momentum, eps);
+    }
   }
   return py::make_tuple(y, mean, invstd);
 }
@@ -70,8 +87,9 @@ py::tuple batch_norm_backward_op(const py::array& gy_in, const py::array& x_in, 
                                  const py::array& mean_in, const py::array& invstd_in, bool use_batch_stats,
                                  bool need_input, bool need_weight, bool need_bias) {
   py::array gy = contiguous(gy_in), x = contiguous(x_in);
-  const DType t = float_dtype(x, "batch_norm backward");
-  if (dtype_of(gy) != t || shape_of(gy) != shape_of(x))
+  const DType xt = input_dtype(x, "batch_norm backward");
+  const DType t = is_low(xt) ? DType::f32 : xt;  // the per-channel arrays' dtype
+  if (dtype_of(gy) != xt || shape_of(gy) != shape_of(x))
     throw py::value_error("batch_norm backward: gradient " + shape_str(gy) + " does not match input " + shape_str(x));
   const BatchNormShape sh = bn_shape(x);
   py::array kw, km, ki;
@@ -80,14 +98,22 @@ py::tuple batch_norm_backward_op(const py::array& gy_in, const py::array& x_in, 
   const void* invstd = channel_ptr(invstd_in, t, sh.c, "saved invstd", ki);
   py::object gx = py::none(), gw = py::none(), gb = py::none();
   py::array ax, aw, ab;
-  if (need_input) { ax = empty_array(t, shape_of(x)); gx = ax; }
+  if (need_input) { ax = empty_array(xt, shape_of(x)); gx = ax; }
   if (need_weight) { aw = empty_array(t, {sh.c}); gw = aw; }
   if (need_bias) { ab = empty_array(t, {sh.c}); gb = ab; }
   {
     MaybeReleaseGil nogil(x.size());
-    batch_norm_backward(gy.data(), x.data(), w, mean, invstd, need_input ? ax.mutable_data() : nullptr,
-                        need_weight ? aw.mutable_data() : nullptr, need_bias ? ab.mutable_data() : nullptr, t, sh,
-                        use_batch_stats);
+    void* gxp = need_input ? ax.mutable_data() : nullptr;
+    void* gwp = need_weight ? aw.mutable_data() : nullptr;
+    void* gbp = need_bias ? ab.mutable_data() : nullptr;
+    if (is_low(xt)) {
+      auto f = [](const void* p) { return static_cast<const float*>(p); };
+      batch_norm_backward_lowp(static_cast<const uint16_t*>(gy.data()), static_cast<const uint16_t*>(x.data()), xt,
+                               f(w), f(mean), f(invstd), static_cast<uint16_t*>(gxp), static_cast<float*>(gwp),
+                               static_cast<float*>(gbp), sh, use_batch_stats);
+    } else {
+      batch_norm_backward(gy.data(), x.data(), w, mean, invstd, gxp, gwp, gbp, t, sh, use_batch_stats);
+    }
   }
   return py::make_tuple(gx, gw, gb);
 }

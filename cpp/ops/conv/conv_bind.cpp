@@ -223,11 +223,11 @@ void register_conv(py::module_& m) {
   // which path a 16-bit convolution takes with the active kernel set: "bf16_gemm" or "convert_f32"
   m.def("conv2d_lowp_path", &lowp_path, py::arg("x"), py::arg("weight"), py::arg("stride"), py::arg("padding"),
         py::arg("dilation"), py::arg("groups"));
-  // float32 path choice by measurement (conv_tune.cpp; policy and cache in python/minidl/tuning.py)
+  // path choice by measurement, float32 and 16-bit (conv_tune.cpp; policy and cache in python/minidl/tuning.py)
   m.def("conv2d_force_path", [](const std::string& name) {
     ConvPath p;
     if (!conv_path_from_name(name, &p)) throw py::value_error("conv2d_force_path: unknown path '" + name +
-                                                              "' (auto, direct or im2col)");
+                                                              "' (auto, direct, im2col, bf16_gemm or convert_f32)");
     conv_force_path(p);
   });
   m.def("conv2d_forced_path", [] { return std::string(conv_path_name(conv_forced_path())); });

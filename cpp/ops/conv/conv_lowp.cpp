@@ -25,9 +25,8 @@
 //   16->16 @32x32, batch 32             2.25 / 2.49 / 2.25    (widened: K/groups < 32)
 #include "conv_lowp.h"
 
-#include <cstdlib>
+#include <algorithm>
 #include <cstring>
-#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -37,6 +36,7 @@
 #include "core/parallel.h"
 #include "conv_im2col.h"
 #include "conv_threads.h"
+#include "conv_tune.h"
 
 namespace minidl {
 namespace {
@@ -52,15 +52,6 @@ inline float bf16_value(uint16_t v) {  // exact: a bf16 is the top half of a flo
 
 bool is_depthwise(const ConvShape& s) { return s.groups > 1 && s.groups == s.C && s.K == s.C; }
 
-// MINIDL_CONV_BF16=gemm / convert forces a path (for measuring the choice below)
-int forced_path() {
-  static const int f = [] {
-    const char* e = std::getenv("MINIDL_CONV_BF16");
-    return e ? (std::strcmp(e, "gemm") == 0 ? 1 : std::strcmp(e, "convert") == 0 ? 2 : 0) : 0;
-  }();
-  return f;
-}
-
 // The GEMM path needs GEMM-sized operands: measured, 1 thread, batch 256 / 32, bf16 GEMM path
 // vs widen + float32 direct path, forward / dx / dw ms (Zen 5):
 //   1->32 @8x8 (C*R*S = 9)   0.23 / 0.35 / 0.46  vs  0.15 / 0.73 / 0.16
@@ -74,11 +65,16 @@ int forced_path() {
 // Measured there, 1 thread, forward + backward through autograd, float32 / bfloat16 ms (minima of
 // 5 CPU-time runs, Xeon with AMX, load average 10 from other jobs): digits CNN 32->64 @4x4 batch
 // 256 6.1 / 2.8 (widened: 6.5), 64->64 @8x8 3.7 / 2.4 (4.2), 32->32 @16x16 4.1 / 3.9 (4.5).
-bool use_bf16_gemm(const ConvShape& s, DType t) {
+// That rule is the fixed order (md.backends.cpu.benchmark = False); with measurement on, both
+// paths are timed on the first convolution of each shape class and direction (conv_tune.cpp),
+// since the crossover moves with the CPU: per direction the bf16 GEMM path even wins some of
+// the shapes the rule widens (ResNet-20, batch 64, 1 thread, Xeon with AMX, load average 0.4,
+// bf16_gemm vs convert_f32 ms: 16->16 @32x32 weight gradient 2.72 vs 3.14).
+std::vector<ConvPath> candidates(const ConvShape& s, DType t) {
   if (t != DType::bf16 || is_depthwise(s) || std::strcmp(gemm_lowp_path(DType::bf16), "convert_f32") == 0)
-    return false;
-  if (forced_path()) return forced_path() == 1;
-  return s.Kg() >= 32 && s.Cg() * s.R * s.S >= 32;
+    return {ConvPath::convert_f32};
+  if (s.Kg() >= 32 && s.Cg() * s.R * s.S >= 32) return {ConvPath::bf16_gemm, ConvPath::convert_f32};
+  return {ConvPath::convert_f32, ConvPath::bf16_gemm};
 }
 
 void check_dtype(DType t) {
@@ -108,9 +104,18 @@ struct Padded {  // geometry of the zero-padded NHWC copy of one image
   int64_t size() const { return Hp * Wp * C; }
 };
 
-// xp = zero-padded NHWC copy of the CHW image xn
+// xp = zero-padded NHWC copy of the CHW image xn. Only the padding is zeroed (the interior is
+// overwritten): zeroing the whole copy first took 9% of a 16->16 @32x32 bf16 forward (perf, Xeon
+// with AMX).
 void pad_nhwc(const ConvShape& s, const Padded& L, const uint16_t* xn, uint16_t* xp) {
-  std::memset(xp, 0, size_t(L.size()) * 2);
+  const size_t row = size_t(L.Wp * L.C), left = size_t(s.pad_w * L.C), right = row - left - size_t(s.W * L.C);
+  std::memset(xp, 0, row * s.pad_h * 2);
+  std::memset(xp + (s.pad_h + s.H) * row, 0, row * (L.Hp - s.pad_h - s.H) * 2);
+  for (int64_t i = 0; i < s.H; ++i) {
+    uint16_t* r = xp + (i + s.pad_h) * row;
+    std::memset(r, 0, left * 2);
+    std::memset(r + row - right, 0, right * 2);
+  }
   for (int64_t c = 0; c < s.C; ++c)
     for (int64_t i = 0; i < s.H; ++i) {
       const uint16_t* src = xn + (c * s.H + i) * s.W;
@@ -270,6 +275,32 @@ void backward_input_bf16(const ConvShape& s, const uint16_t* gy, const uint16_t*
   });
 }
 
+// A stride-1 input gradient is itself a forward convolution: of dy, with each group's kernel
+// transposed (K <-> C) and flipped (r -> R-1-r, u -> S-1-u), padded by dil*(R-1) - pad
+// (conv_direct.cpp does the same in float32). So it runs forward_bf16's channels-last im2col +
+// one GEMM per block and a bf16 output, instead of backward_input_bf16's float32 dcol block and
+// its scatter-add (col2im). Measured (ResNet-20 shapes, batch 64, 1 thread, Xeon with AMX,
+// load average 4, CPU time): 32->32 @16x16 2.12 -> 1.22 ms, 64->64 @8x8 1.13 -> 0.83 ms.
+bool input_gradient_is_a_forward(const ConvShape& s) {
+  return s.stride_h == 1 && s.stride_w == 1 && s.pad_h <= s.dil_h * (s.R - 1) && s.pad_w <= s.dil_w * (s.S - 1);
+}
+
+void backward_input_as_forward_bf16(const ConvShape& s, const uint16_t* gy, const uint16_t* w, uint16_t* gx) {
+  ConvShape t;  // the transposed convolution: dy (N, K, P, Q) -> dx (N, C, H, W)
+  t.N = s.N, t.C = s.K, t.H = s.P, t.W = s.Q, t.K = s.C, t.R = s.R, t.S = s.S, t.groups = s.groups;
+  t.dil_h = s.dil_h, t.dil_w = s.dil_w;
+  t.pad_h = s.dil_h * (s.R - 1) - s.pad_h, t.pad_w = s.dil_w * (s.S - 1) - s.pad_w;
+  t.finish();  // P = H, Q = W
+  const int64_t Cg = s.Cg(), Kg = s.Kg(), RS = s.R * s.S;
+  std::vector<uint16_t> wt(size_t(s.K * Cg * RS));  // (C, Kg, R, S): wt[g*Cg + c][k] = flip(w[g*Kg + k][c])
+  for (int64_t g = 0; g < s.groups; ++g)
+    for (int64_t k = 0; k < Kg; ++k)
+      for (int64_t c = 0; c < Cg; ++c)
+        for (int64_t i = 0; i < RS; ++i)
+          wt[((g * Cg + c) * Kg + k) * RS + (RS - 1 - i)] = w[((g * Kg + k) * Cg + c) * RS + i];
+  forward_bf16(t, gy, wt.data(), nullptr, gx);
+}
+
 void backward_weight_bf16(const ConvShape& s, const uint16_t* gy, const uint16_t* x, uint16_t* gw) {
   const int64_t Kg = s.Kg(), PQ = s.P * s.Q, CRS = s.Cg() * s.R * s.S, wsize = s.K * CRS;
   const int64_t maxw = std::max(PQ, tile_cols()) + PQ;
@@ -320,32 +351,28 @@ void bias_grad_bf16(const ConvShape& s, const uint16_t* gy, uint16_t* gb) {
   cast_contiguous(out.data(), DType::f32, gb, DType::bf16, s.K);
 }
 
-// ---- everything else: widen to float32, float32 convolution, round once -------------
-
-std::unique_ptr<float[]> widen(const uint16_t* p, DType t, int64_t n) {
-  std::unique_ptr<float[]> f(new float[size_t(std::max<int64_t>(n, 1))]);
-  if (p && n > 0) cast_contiguous(p, t, f.get(), DType::f32, n);
-  return f;
-}
-
 }  // namespace
+
+// ---- which path runs: the fixed rule or the measured choice (conv_tune.cpp) ----------------
+// (the convert_f32 path: conv_lowp_convert.cpp)
+
+using namespace conv_lowp_detail;
 
 const char* conv2d_lowp_path(const ConvShape& s, DType t) {
   check_dtype(t);
-  return use_bf16_gemm(s, t) ? "bf16_gemm" : "convert_f32";
+  return conv_path_name(conv_lowp_current(ConvDirection::forward, s, t, candidates(s, t)));
 }
 
 void conv2d_lowp_forward(const ConvShape& s, DType t, const uint16_t* x, const uint16_t* w, const uint16_t* bias,
                          uint16_t* y) {
   check_dtype(t);
-  const int64_t ny = s.N * s.K * s.P * s.Q;
-  if (ny == 0) return;
-  if (use_bf16_gemm(s, t)) return forward_bf16(s, x, w, bias, y);
-  const int64_t nw = s.K * s.Cg() * s.R * s.S;
-  auto xf = widen(x, t, s.N * s.C * s.H * s.W), wf = widen(w, t, nw), bf = widen(bias, t, bias ? s.K : 0);
-  auto yf = widen(nullptr, t, ny);
-  conv2d_forward(s, DType::f32, xf.get(), wf.get(), bias ? bf.get() : nullptr, yf.get());
-  cast_contiguous(yf.get(), DType::f32, y, t, ny);
+  if (s.N * s.K * s.P * s.Q == 0) return;
+  const auto run = [&](ConvPath p) {
+    if (p == ConvPath::bf16_gemm) forward_bf16(s, x, w, bias, y);
+    else forward_convert(s, t, x, w, bias, y);
+  };
+  const ConvPath p = conv_choose_lowp(ConvDirection::forward, s, t, candidates(s, t), run);
+  if (p != ConvPath::automatic) run(p);
 }
 
 void conv2d_lowp_backward_input(const ConvShape& s, DType t, const uint16_t* gy, const uint16_t* w, uint16_t* gx) {
@@ -356,10 +383,13 @@ void conv2d_lowp_backward_input(const ConvShape& s, DType t, const uint16_t* gy,
     std::memset(gx, 0, size_t(nx) * 2);
     return;
   }
-  if (use_bf16_gemm(s, t)) return backward_input_bf16(s, gy, w, gx);
-  auto gyf = widen(gy, t, ny), wf = widen(w, t, s.K * s.Cg() * s.R * s.S), gxf = widen(nullptr, t, nx);
-  conv2d_backward_input(s, DType::f32, gyf.get(), wf.get(), gxf.get());
-  cast_contiguous(gxf.get(), DType::f32, gx, t, nx);
+  const auto run = [&](ConvPath p) {
+    if (p != ConvPath::bf16_gemm) backward_input_convert(s, t, gy, w, gx);
+    else if (input_gradient_is_a_forward(s)) backward_input_as_forward_bf16(s, gy, w, gx);
+    else backward_input_bf16(s, gy, w, gx);
+  };
+  const ConvPath p = conv_choose_lowp(ConvDirection::backward_input, s, t, candidates(s, t), run);
+  if (p != ConvPath::automatic) run(p);
 }
 
 void conv2d_lowp_backward_weight(const ConvShape& s, DType t, const uint16_t* gy, const uint16_t* x, uint16_t* gw,
@@ -371,16 +401,16 @@ void conv2d_lowp_backward_weight(const ConvShape& s, DType t, const uint16_t* gy
     if (gb) std::memset(gb, 0, size_t(s.K) * 2);
     return;
   }
-  if (use_bf16_gemm(s, t)) {
+  const auto run = [&](ConvPath p) {
+    if (p != ConvPath::bf16_gemm) return backward_weight_convert(s, t, gy, x, gw, gb);
     if (gw) backward_weight_bf16(s, gy, x, gw);
     if (gb) bias_grad_bf16(s, gy, gb);
-    return;
-  }
-  auto gyf = widen(gy, t, ny), xf = widen(gw ? x : nullptr, t, gw ? s.N * s.C * s.H * s.W : 0);
-  auto gwf = widen(nullptr, t, gw ? nw : 0), gbf = widen(nullptr, t, gb ? s.K : 0);
-  conv2d_backward_weight(s, DType::f32, gyf.get(), xf.get(), gw ? gwf.get() : nullptr, gb ? gbf.get() : nullptr);
-  if (gw) cast_contiguous(gwf.get(), DType::f32, gw, t, nw);
-  if (gb) cast_contiguous(gbf.get(), DType::f32, gb, t, s.K);
+  };
+  const std::vector<ConvPath> paths = candidates(s, t);
+  // the bias gradient alone (a sum of dy) is not the weight gradient's workload: not timed
+  const ConvPath p = gw ? conv_choose_lowp(ConvDirection::backward_weight, s, t, paths, run)
+                        : conv_lowp_current(ConvDirection::backward_weight, s, t, paths);
+  if (p != ConvPath::automatic) run(p);
 }
 
 }  // namespace minidl

@@ -8,17 +8,20 @@
 // convolution returns bf16 gradients and the cast's backward widens them to the float32
 // master weights' dtype).
 //
-// Paths (cpp/ops/conv/conv_lowp.cpp; conv2d_lowp_path says which one a shape takes):
+// Paths (cpp/ops/conv/conv_lowp.cpp; conv2d_lowp_path says which one a shape's forward takes):
 //   "bf16_gemm"    bfloat16 when gemm_lowp has a native bf16 kernel (AMX tiles or vdpbf16ps: an
 //                  AMX or AVX512-BF16 CPU, avx512 kernel set), not depthwise: im2col of the bf16
 //                  input into a bf16 column block, then the three products of conv.cpp with
 //                  gemm_lowp (float32 accumulation); results rounded once.
-//   "convert_f32"  everything else -- float16 (this CPU has no float16 dot-product
-//                  instruction: AVX512-FP16 is absent, so float16 would be widened inside the
-//                  GEMM anyway), depthwise (its direct SIMD kernel is float32), the avx2 and
-//                  scalar kernel sets: widen the operands to float32 (exact), run the float32
-//                  convolution of conv.h, round the results once.
-// Both paths compute float32 sums of exact products, so they differ only in summation order.
+//   "convert_f32"  every 16-bit convolution can take it, the only one for float16 (this CPU has
+//                  no float16 dot-product instruction: AVX512-FP16 is absent, so float16 would be
+//                  widened inside the GEMM anyway), depthwise (its direct SIMD kernel is float32),
+//                  the avx2 and scalar kernel sets: widen the operands to float32 (exact), run
+//                  the float32 convolution of conv.h, round the results once.
+// Where both apply, the fixed rule (md.backends.cpu.benchmark = False) takes bf16_gemm from 32
+// output channels per group and 32 inputs per output (C/groups x R x S) up; with measurement on,
+// each direction of each shape class times both on first use (conv_tune.h). Both paths compute
+// float32 sums of exact products, so they differ only in summation order.
 #pragma once
 #include <cstdint>
 
@@ -34,7 +37,17 @@ void conv2d_lowp_backward_input(const ConvShape& s, DType t, const uint16_t* gra
 void conv2d_lowp_backward_weight(const ConvShape& s, DType t, const uint16_t* grad_y,
                                  const uint16_t* x, uint16_t* grad_w, uint16_t* grad_bias);
 
-// "bf16_gemm" or "convert_f32" (see above) for this shape and dtype with the active kernel set
+// The convert_f32 path's three directions (conv_lowp_convert.cpp), for conv_lowp.cpp's dispatch.
+namespace conv_lowp_detail {
+void forward_convert(const ConvShape& s, DType t, const uint16_t* x, const uint16_t* w, const uint16_t* bias,
+                     uint16_t* y);
+void backward_input_convert(const ConvShape& s, DType t, const uint16_t* gy, const uint16_t* w, uint16_t* gx);
+void backward_weight_convert(const ConvShape& s, DType t, const uint16_t* gy, const uint16_t* x, uint16_t* gw,
+                             uint16_t* gb);
+}  // namespace conv_lowp_detail
+
+// "bf16_gemm" or "convert_f32" (see above): the path this shape and dtype's forward takes now with
+// the active kernel set (forced, else remembered from a measurement, else the fixed rule)
 const char* conv2d_lowp_path(const ConvShape& s, DType t);
 
 }  // namespace minidl

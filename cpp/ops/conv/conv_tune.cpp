@@ -1,11 +1,16 @@
-// Which float32 convolution path runs: the fixed rule (the direct kernel) or the faster of
-// direct and im2col + GEMM measured on this CPU, per shape class, on first use.
+// Which convolution path runs: the fixed rule or the fastest measured on this CPU, per shape
+// class, on first use. float32: the direct kernel (the fixed rule) or im2col + GEMM; bfloat16:
+// im2col + the bf16 GEMM or widening to the float32 convolution (conv_lowp.cpp has the fixed
+// rule and the numbers behind it).
 //
 // Why measure: the direct kernel (conv_direct.cpp) was measured 1.5-2x faster than im2col +
 // GEMM at ResNet shapes on the Intel CPU it was written on, and conv.cpp made it the rule. Issue
 // 18 measured Conv2d 64->64 3x3 at 8x8 1.15x PyTorch's time on an AMD Zen 4 (1.10 here): which
 // path wins at a shape depends on the CPU's caches and datapath, so it is measured where it runs,
-// as the 16-bit GEMM's path is (gemm_lowp_tune.cpp: the same timing rule, the same switch).
+// as the 16-bit GEMM's path is (gemm_lowp_tune.cpp: the same timing rule, the same switch). The
+// bf16 convolution's choice even more so: on the Xeon with AMX the bf16 GEMM path wins from 32
+// output channels up, on an AMD Zen 4 (512-bit instructions run as two 256-bit halves) issue 18
+// measured the bf16 ResNet-20 step slower than the float32 one with the same rule.
 //
 // A convolution batch is timed as it comes, by the rule of core/fastest_candidate.h (kBudget);
 // the smaller best run wins. The candidates write the call's own outputs (each overwrites them
@@ -33,7 +38,7 @@ constexpr TimingBudget kBudget{2, 6, 0.002, 0.02};
 constexpr int64_t kMinTunedFma = int64_t(1) << 18;
 
 std::atomic<uint64_t> measurements{0};
-std::atomic<int> forced{0};
+std::atomic<int> forced{0}, forced_lowp{0};
 std::shared_mutex table_mutex;
 std::map<std::string, ConvPath>& table() {
   static std::map<std::string, ConvPath> t;
@@ -54,10 +59,24 @@ int64_t pow2_at_least(int64_t n) {
   return p;
 }
 
-ConvPath measure(const std::function<void(ConvPath)>& run) {
-  const ConvPath best = fastest_candidate(std::vector<ConvPath>{ConvPath::direct, ConvPath::im2col}, kBudget, run);
-  if (best != ConvPath::im2col) run(best);  // the last run wrote im2col's result
+ConvPath measure(const std::vector<ConvPath>& candidates, const std::function<void(ConvPath)>& run) {
+  const ConvPath best = fastest_candidate(candidates, kBudget, run);
+  if (best != candidates.back()) run(best);  // the last run wrote the last candidate's result
   return best;
+}
+
+// the forced 16-bit path where it applies to this convolution; else none (a forced bf16_gemm on a
+// float16 or depthwise convolution widens, as the fixed rule does)
+ConvPath lowp_forced_applicable(const std::vector<ConvPath>& candidates) {
+  const ConvPath f = static_cast<ConvPath>(forced_lowp.load());
+  return std::find(candidates.begin(), candidates.end(), f) != candidates.end() ? f : ConvPath::automatic;
+}
+
+bool is_lowp_class(const std::string& shape_class) {
+  const auto ends_with = [&](const char* tail, size_t k) {
+    return shape_class.size() > k && shape_class.compare(shape_class.size() - k, k, tail) == 0;
+  };
+  return ends_with(" bf16", 5) || ends_with(" f16", 4);
 }
 
 }  // namespace
@@ -66,12 +85,17 @@ const char* conv_path_name(ConvPath path) {
   switch (path) {
     case ConvPath::direct: return "direct";
     case ConvPath::im2col: return "im2col";
+    case ConvPath::bf16_gemm: return "bf16_gemm";
+    case ConvPath::convert_f32: return "convert_f32";
     default: return "auto";
   }
 }
 
+bool conv_path_is_lowp(ConvPath path) { return path == ConvPath::bf16_gemm || path == ConvPath::convert_f32; }
+
 bool conv_path_from_name(const std::string& name, ConvPath* path) {
-  for (ConvPath p : {ConvPath::automatic, ConvPath::direct, ConvPath::im2col})
+  for (ConvPath p : {ConvPath::automatic, ConvPath::direct, ConvPath::im2col, ConvPath::bf16_gemm,
+                     ConvPath::convert_f32})
     if (name == conv_path_name(p)) return *path = p, true;
   return false;
 }
@@ -88,9 +112,11 @@ std::string conv_shape_class(ConvDirection d, const ConvShape& s, int threads) {
 
 bool conv_set_choice(const std::string& shape_class, const std::string& path) {
   // a class is stored as written; one that no call ever forms is never looked up. Only the
-  // direction word and the path name are checked (a file from another version may differ there)
+  // direction word and the path name (of the class's family) are checked (a file from another
+  // version may differ there)
   ConvPath p;
   if (!conv_path_from_name(path, &p) || p == ConvPath::automatic) return false;
+  if (conv_path_is_lowp(p) != is_lowp_class(shape_class)) return false;
   const std::string first = shape_class.substr(0, shape_class.find(' '));
   if (first != "forward" && first != "backward_input" && first != "backward_weight") return false;
   std::unique_lock<std::shared_mutex> lock(table_mutex);
@@ -111,24 +137,34 @@ void conv_clear_choices() {
 }
 
 uint64_t conv_measurements() { return measurements; }
-void conv_force_path(ConvPath path) { forced = static_cast<int>(path); }
+void conv_force_path(ConvPath path) {
+  if (path == ConvPath::automatic) forced = forced_lowp = static_cast<int>(path);
+  else if (conv_path_is_lowp(path)) forced_lowp = static_cast<int>(path);
+  else forced = static_cast<int>(path);
+}
 ConvPath conv_forced_path() { return static_cast<ConvPath>(forced.load()); }
+ConvPath conv_forced_lowp_path() { return static_cast<ConvPath>(forced_lowp.load()); }
 
 // --8<-- [start:conv_choose]
-ConvPath conv_choose(ConvDirection d, const ConvShape& s, const std::function<void(ConvPath)>& run) {
-  const ConvPath f = conv_forced_path();
-  if (f != ConvPath::automatic) return f;
-  if (!gemm_lowp_tuning() || s.N * s.K * s.P * s.Q * s.Cg() * s.R * s.S < kMinTunedFma) return ConvPath::direct;
+// forced, else (tuning on, the product big enough, outside a parallel region) the remembered
+// choice of the class or, with `run`, a new measurement; else the fixed rule (candidates[0])
+static ConvPath choose(ConvDirection d, const ConvShape& s, const char* dtype_suffix, ConvPath forced_path,
+                       const std::vector<ConvPath>& candidates, const std::function<void(ConvPath)>* run) {
+  if (forced_path != ConvPath::automatic) return forced_path;
+  const ConvPath fixed = candidates.front();
+  if (candidates.size() < 2 || !gemm_lowp_tuning() || s.N * s.K * s.P * s.Q * s.Cg() * s.R * s.S < kMinTunedFma)
+    return fixed;
 #ifdef _OPENMP
-  if (omp_in_parallel()) return ConvPath::direct;  // timing inside a team's region would measure the team
+  if (omp_in_parallel()) return fixed;  // timing inside a team's region would measure the team
 #endif
-  const std::string key = conv_shape_class(d, s, num_threads());
+  const std::string key = conv_shape_class(d, s, num_threads()) + dtype_suffix;
   {
     std::shared_lock<std::shared_mutex> lock(table_mutex);
     auto it = table().find(key);
     if (it != table().end()) return it->second;
   }
-  const ConvPath best = measure(run);
+  if (!run) return fixed;
+  const ConvPath best = measure(candidates, *run);
   {
     std::unique_lock<std::shared_mutex> lock(table_mutex);
     table()[key] = best;
@@ -136,6 +172,20 @@ ConvPath conv_choose(ConvDirection d, const ConvShape& s, const std::function<vo
   ++measurements;
   return ConvPath::automatic;  // the result is written already (by measure)
 }
+
+ConvPath conv_choose(ConvDirection d, const ConvShape& s, const std::function<void(ConvPath)>& run) {
+  static const std::vector<ConvPath> float32_paths = {ConvPath::direct, ConvPath::im2col};  // the fixed rule's first
+  return choose(d, s, "", conv_forced_path(), float32_paths, &run);
+}
 // --8<-- [end:conv_choose]
+
+ConvPath conv_choose_lowp(ConvDirection d, const ConvShape& s, DType t, const std::vector<ConvPath>& candidates,
+                          const std::function<void(ConvPath)>& run) {
+  return choose(d, s, t == DType::bf16 ? " bf16" : " f16", lowp_forced_applicable(candidates), candidates, &run);
+}
+
+ConvPath conv_lowp_current(ConvDirection d, const ConvShape& s, DType t, const std::vector<ConvPath>& candidates) {
+  return choose(d, s, t == DType::bf16 ? " bf16" : " f16", lowp_forced_applicable(candidates), candidates, nullptr);
+}
 
 }  // namespace minidl

@@ -10,9 +10,11 @@
 //      (ElementwiseSimd), tested against binary_row_reference and unary_row_reference.
 //   2. Which path runs: StridedLoop coalesces the operands into rows (split over threads when
 //      large); a float32 row whose operands are contiguous or a broadcast scalar goes to the
-//      active SIMD set, any other row (and every other dtype) to the reference rows.
+//      active SIMD set, any other row (and every other dtype) to the reference rows; bfloat16 /
+//      float16 operands of binary ops are widened to float32 a block at a time (binary_lowp).
 #include "elementwise.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -20,6 +22,7 @@
 #include "core/dtype_dispatch.h"
 #include "core/dispatch.h"
 #include "core/strided_loop.h"
+#include "ops/copy/copy.h"
 
 MINIDL_SIMD_TABLE(minidl::ElementwiseSimd, elementwise_simd)
 
@@ -310,6 +313,58 @@ void unary_typed(UnaryOp op, const TensorView& x, const TensorView& out) {
   });
 }
 
+// 16-bit operands (bfloat16 / float16: the residual add of a ResNet block under BF16 autocast,
+// the gradients summed where a tensor feeds two ops): each row in blocks of kLowpBlock values
+// widened to float32 (exact) into L1-resident buffers, the float32 row (SIMD where it has one),
+// each result rounded once -- the numbers of widening both tensors, the float32 op and one
+// rounding, without two float32 temporaries and their passes over memory. Measured in a
+// ResNet-20 bf16 autocast step (batch 64, 1 thread, Xeon with AMX): the casts around its 18
+// adds took 13 ms of a 201 ms step.
+constexpr int64_t kLowpBlock = 1024;
+
+// buf (n floats) = the 16-bit values src[i * stride] widened; a broadcast scalar (stride 0)
+// fills one value, and the caller reads it with stride 0 too
+void widen_strided(const uint16_t* src, int64_t stride, DType t, int64_t n, float* buf) {
+  if (stride == 1 || stride == 0) {
+    cast_contiguous(src, t, buf, DType::f32, stride ? n : 1);
+    return;
+  }
+  uint16_t packed[kLowpBlock];
+  for (int64_t i = 0; i < n; ++i) packed[i] = src[i * stride];
+  cast_contiguous(packed, t, buf, DType::f32, n);
+}
+
+void binary_lowp(BinaryOp op, const TensorView& a, const TensorView& b, const TensorView& out) {
+  const int64_t* strides[3] = {a.strides, b.strides, out.strides};
+  StridedLoop<3> loop(out.ndim, out.shape, strides);
+  const int64_t sa = loop.inner_stride(0), sb = loop.inner_stride(1), so = loop.inner_stride(2);
+  const bool compare = binary_is_comparison(op);
+  const DType t = a.dtype;
+  const ElementwiseSimd* simd = elementwise_simd_active();
+  loop.for_each_row([&](const int64_t* off, int64_t n) {
+    alignas(64) float fa[kLowpBlock], fb[kLowpBlock], fo[kLowpBlock];
+    for (int64_t i0 = 0; i0 < n; i0 += kLowpBlock) {
+      const int64_t m = std::min(kLowpBlock, n - i0);
+      widen_strided(static_cast<const uint16_t*>(a.data) + off[0] + i0 * sa, sa, t, m, fa);
+      widen_strided(static_cast<const uint16_t*>(b.data) + off[1] + i0 * sb, sb, t, m, fb);
+      const int64_t ua = sa ? 1 : 0, ub = sb ? 1 : 0;
+      if (compare) {
+        compare_row_reference(op, fa, ua, fb, ub, static_cast<uint8_t*>(out.data) + off[2] + i0 * so, so, m);
+        continue;
+      }
+      if (!(simd && simd->binary_f32(op, fa, ua, fb, ub, fo, m))) binary_row_reference(op, fa, ua, fb, ub, fo, 1, m);
+      uint16_t* ro = static_cast<uint16_t*>(out.data) + off[2] + i0 * so;
+      if (so == 1) {
+        cast_contiguous(fo, DType::f32, ro, t, m);
+      } else {
+        uint16_t packed[kLowpBlock];
+        cast_contiguous(fo, DType::f32, packed, t, m);
+        for (int64_t i = 0; i < m; ++i) ro[i * so] = packed[i];
+      }
+    }
+  });
+}
+
 }  // namespace
 
 bool binary_is_comparison(BinaryOp op) {
@@ -320,6 +375,7 @@ bool binary_is_comparison(BinaryOp op) {
 
 void binary(BinaryOp op, const TensorView& a, const TensorView& b, const TensorView& out) {
   if (a.dtype != b.dtype) throw KernelError("binary: operand dtypes differ");
+  if (a.dtype == DType::bf16 || a.dtype == DType::f16) return binary_lowp(op, a, b, out);
   MINIDL_DISPATCH_ALL(a.dtype, "binary", binary_typed<T>(op, a, b, out));
 }
 

@@ -27,7 +27,8 @@ enum class UnaryOp : int {
 bool binary_is_comparison(BinaryOp op);
 
 // out = a (op) b over out's shape. a and b have out's ndim and shape, with stride 0 on the
-// broadcast dims; they share one dtype (f32, f64, i64 or b8). out may alias a or b exactly
+// broadcast dims; they share one dtype (f32, f64, i64, b8, or bf16 / f16: computed in float32
+// on blocks of widened values, each result rounded once). out may alias a or b exactly
 // (in-place ops). Parallel over rows for large outputs.
 void binary(BinaryOp op, const TensorView& a, const TensorView& b, const TensorView& out);
 // out = a (op) s, or s (op) a when scalar_first.

@@ -139,8 +139,14 @@ void pack_a_rows(bool ta, const uint16_t* A, int64_t lda, int64_t i0, int64_t p0
 // (op(B)[p0 + 2kp][j], op(B)[p0 + 2kp + 1][j]), zero outside kc x nc.
 void pack_b_pairs(bool tb, const uint16_t* B, int64_t ldb, int64_t p0, int64_t j0, int64_t kc, int64_t nc,
                   int64_t kp_pad, uint32_t* pb) {
-  const int64_t panels = (nc + kBlock - 1) / kBlock;
-  std::memset(pb, 0, panels * kp_pad * kBlock * 4);
+  const int64_t panels = (nc + kBlock - 1) / kBlock, kp_used = (kc + 1) / 2, tail = panels * kBlock - nc;
+  // zero only what the loops below leave: the k pairs past kc and the columns past nc (zeroing
+  // whole panels first took 10% of a bf16 16->16 @32x32 convolution's forward, perf, Xeon with AMX)
+  for (int64_t q = 0; q < panels; ++q)
+    std::memset(pb + (q * kp_pad + kp_used) * kBlock, 0, (kp_pad - kp_used) * kBlock * 4);
+  if (tail)
+    for (int64_t kp = 0; kp < kp_used; ++kp)
+      std::memset(pb + ((panels - 1) * kp_pad + kp) * kBlock + kBlock - tail, 0, tail * 4);
   for (int64_t j = 0; j < nc; ++j) {
     uint32_t* d = pb + (j / kBlock) * kp_pad * kBlock + j % kBlock;
     if (tb && j % 16 == 0 && j + 16 <= nc) {  // B stored N x K (x @ W.T), 16 columns: 16 x 16 words transposed

@@ -18,7 +18,10 @@ Backward with batch statistics (xhat = (x - mean) invstd):
 Where the C++ lives: cpp/ops/batchnorm/batchnorm.cpp holds the reference forward and backward
 side by side and the dispatch; cpp/ops/batchnorm/batchnorm_simd.cpp the float32 streaming
 reductions and pointwise maps per ISA. One fused kernel per direction; channel sums are kept
-in double.
+in double. A bfloat16/float16 input (BatchNorm2d after a convolution under autocast) keeps its
+dtype, with float32 weight, bias and statistics, as in PyTorch: cpp/ops/batchnorm/batchnorm_lowp.cpp
+widens one channel at a time into a float32 buffer, runs the float32 kernel on it and rounds
+the output once.
 """
 from __future__ import annotations
 
@@ -154,7 +157,10 @@ def batch_norm(input: Tensor, running_mean, running_var, weight=None, bias=None,
         raise RuntimeError("batch_norm: running_mean and running_var must be given when training=False")
     # --8<-- [start:bn_call]
     cdt = _compute_dtype(d)
-    x = d if d.dtype == cdt else A.cast(d, cdt)
+    # a 16-bit input goes to the kernel as it is (per channel widened there, in cache:
+    # cpp/ops/batchnorm/batchnorm_lowp.cpp), with float32 parameters and statistics, and the
+    # output comes back in the input's dtype; the backward then reads the 16-bit input too
+    x = d
     w = _as_compute(weight, cdt)
     b = _as_compute(bias, cdt)
     rm, rm_orig = _running_arg(running_mean, cdt)
@@ -163,8 +169,6 @@ def batch_norm(input: Tensor, running_mean, running_var, weight=None, bias=None,
                                     float(eps))
     _copy_back(running_mean, rm, rm_orig)
     _copy_back(running_var, rv, rv_orig)
-    if y.dtype != d.dtype:
-        y = A.cast(y, d.dtype)
     dtypes = (d.dtype, weight._data.dtype if weight is not None else None, bias._data.dtype if bias is not None else None)
     return result(y, BatchNormBackward, (input, weight, bias), (x, w, mean, invstd, bool(training), dtypes, float(eps)))
     # --8<-- [end:bn_call]

@@ -41,6 +41,11 @@ _F32 = np.dtype(np.float32)
 _KERNEL_DTYPES = {np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_)}
 
 
+# 16-bit floats the binary kernel takes as they are (cpp/ops/elementwise: blocks widened to
+# float32 in C++, each result rounded once; the same numbers as casting here)
+_BINARY_16BIT = {np.dtype(d.np) for d in _ALL if d.name in ("float16", "bfloat16")}
+
+
 def is_low(a: np.ndarray) -> bool:
     """float16 / bfloat16: stored in 16 bits, computed in float32."""
     return a.dtype not in _KERNEL_DTYPES
@@ -56,6 +61,8 @@ def to_f32(a: np.ndarray) -> np.ndarray:
 
 
 def binary(op: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.dtype in _BINARY_16BIT and b.dtype == a.dtype:  # widened a block at a time in C++
+        return _C.binary(op, a, b)
     if a.dtype not in _KERNEL_DTYPES:
         r = _C.binary(op, to_f32(a), to_f32(b))
         return r if r.dtype != _F32 else cast(r, a.dtype)
@@ -172,7 +179,7 @@ def copy(a: np.ndarray) -> np.ndarray:
 
 def add_(out: np.ndarray, b: np.ndarray) -> None:
     """out += b in place (b broadcast to out)."""
-    if out.dtype not in _KERNEL_DTYPES:
+    if out.dtype not in _KERNEL_DTYPES and not (out.dtype in _BINARY_16BIT and b.dtype == out.dtype):
         _C.copy_(out, binary(ADD, out, b))
     else:
         _C.binary_(ADD, out, b)
