@@ -68,6 +68,22 @@ def test_direct_matches_reference(rng, kernel_set, case):
         _check(rng, case)
 
 
+@pytest.mark.parametrize("kernel_set", SIMD_SETS)
+@pytest.mark.parametrize("tile", ["positions", "channels"])
+def test_direct_weight_tilings_match_reference(rng, kernel_set, tile):
+    """Both weight-gradient tilings (vectors along the output positions or along the output
+    channels), forced for every shape, whichever the rule would pick (conv_direct_weight_tile)."""
+    _C.conv2d_direct_weight_tile(tile)
+    try:
+        with md.backend.using(kernel_set):
+            for case in DIRECT_CASES:
+                _check(rng, case)
+    finally:
+        _C.conv2d_direct_weight_tile("auto")
+    with pytest.raises(ValueError, match="unknown tiling 'rows'"):
+        _C.conv2d_direct_weight_tile("rows")
+
+
 def test_direct_threads_agree(rng):
     # images are independent in the forward and input-gradient passes: the same bits at 1
     # and 2 threads; the weight gradient adds per-thread partial sums (another order)

@@ -26,6 +26,7 @@ struct ConvDirectSimd {
   int vw;      // floats per vector
   int mr;      // forward: output channels per weight block
   int wk, wt;  // weight gradient: output channels x taps per tile
+  int ct;      // weight gradient, channel vectors (weight_channels): taps per tile
   // y[kb*mr + r][o] (+)= sum_t wpk[(kb*taps + t)*mr + r] * x[toff[t] + o] for kb < kblocks and
   // o in [0, Lr), Lr a multiple of vw; rows of y are ldy apart; += when accumulate.
   void (*forward)(int64_t kblocks, int64_t taps, int64_t Lr, const float* wpk, const int64_t* toff,
@@ -34,6 +35,11 @@ struct ConvDirectSimd {
   // for k < K (multiple of wk), t < taps (multiple of wt).
   void (*weight)(int64_t K, int64_t taps, int64_t Lr, int64_t nimg, const float* dy, int64_t dys,
                  int64_t ldd, const float* x, int64_t xs, const int64_t* toff, float* gw, int64_t ldw);
+  // The same sum with vectors along the channels: gwt[t*Kp + k] += sum_{p < P, q < Q}
+  // dyt[(p*Q + q)*Kp + k] * x[toff[t] + p*Wg + q] for k < Kp (multiple of vw), t < taps
+  // (multiple of ct); dyt is one image's dY transposed, rows 64-byte aligned.
+  void (*weight_channels)(int64_t Kp, int64_t taps, int64_t P, int64_t Q, int64_t Wg, const float* dyt,
+                          const float* x, const int64_t* toff, float* gwt);
   // one buffer plane: dst[i2][j] = xc[i2*sh + a - ph][j*sw + t] (0 outside the H x W plane
   // xc) for i2 < Hs, j < Wg
   void (*fill_plane)(const float* xc, int64_t H, int64_t W, int64_t sh, int64_t a, int64_t ph,
@@ -48,6 +54,12 @@ bool conv_direct_backward_input_available(const ConvShape& s);
 
 void conv2d_direct_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* y);
 void conv2d_direct_backward_input(const ConvShape& s, const float* gy, const float* w, float* gx);
+// The weight gradient's two tilings (conv_direct_simd.cpp): vectors along the output
+// positions (weight) or along the output channels (weight_channels). automatic: the rule of
+// conv_direct_weight_tile; the others force one for every shape (tests, benchmarks).
+enum class ConvWeightTile : int { automatic = 0, positions = 1, channels = 2 };
+void conv_direct_force_weight_tile(ConvWeightTile tile);
+ConvWeightTile conv_direct_weight_tile(const ConvShape& s);  // the one that runs for s
 void conv2d_direct_backward_weight(const ConvShape& s, const float* gy, const float* x, float* gw);
 
 }  // namespace minidl

@@ -24,8 +24,10 @@ namespace {
 constexpr int VW = Vec::width;
 #if defined(__AVX512F__)
 constexpr int kMR = 8, kWK = 4, kWT = 6;
+constexpr int kCV = 4, kCT = 6;  // weight_channels: 4 x 6 = 24 accumulators
 #else
 constexpr int kMR = 4, kWK = 2, kWT = 4;  // 16 ymm: 12 (8) accumulators
+constexpr int kCV = 2, kCT = 6;           // weight_channels: 12 accumulators
 #endif
 static_assert((kWK * kWT) % 8 == 0, "weight tiles are reduced 8 accumulators at a time");
 
@@ -153,6 +155,68 @@ void weight(int64_t K, int64_t taps, int64_t Lr, int64_t nimg, const float* dy, 
         for (int j = 0; j < kWT; ++j) gw[(kb + i) * ldw + tb + j] += sums[i * kWT + j];
     }
 }
+
+// --8<-- [start:weight_channels]
+// The weight gradient with the roles turned round: vectors along the output channels, the
+// input broadcast. dY of one image is packed transposed, dyt[o][k] (o = p*Q + q, Kp channels
+// a row, zero past Kg), and a KV x kCT tile (KV vectors of channels x kCT taps) does per
+// output position KV aligned loads of dyt and kCT broadcasts of x[toff[t] + p*Wg + q]
+// (embedded in the FMA on AVX-512). No horizontal reductions (the weight() tile above reduces
+// its 24 accumulators once per chunk of images, shuffles on the port the second 512-bit FMA
+// unit sits on) and no unaligned vector loads of the buffer (weight() loads 6 per 24 FMAs,
+// most of them split across two cache lines). The accumulators live in gwt[t][k] (tap-major).
+template <int KV>
+inline void weight_channels_tile(int64_t p0, int64_t p1, int64_t Q, int64_t Wg, int64_t Kp,
+                                 const float* __restrict dyt, const float* __restrict x,
+                                 const int64_t* __restrict toff, float* __restrict gwt) {
+  Vec acc[kCT][KV];
+#pragma GCC unroll 6
+  for (int j = 0; j < kCT; ++j)
+#pragma GCC unroll 4
+    for (int i = 0; i < KV; ++i) acc[j][i] = Vec::load(gwt + j * Kp + i * VW);
+  const float* xp[kCT];
+#pragma GCC unroll 6
+  for (int j = 0; j < kCT; ++j) xp[j] = x + toff[j];
+  for (int64_t p = p0; p < p1; ++p) {
+    const float* d = dyt + p * Q * Kp;
+    for (int64_t o = p * Wg, end = o + Q; o < end; ++o, d += Kp) {
+      Vec dv[KV];
+#pragma GCC unroll 4
+      for (int i = 0; i < KV; ++i) dv[i] = Vec::load(d + i * VW);
+#pragma GCC unroll 6
+      for (int j = 0; j < kCT; ++j) {
+        const Vec b = Vec::set1(xp[j][o]);
+#pragma GCC unroll 4
+        for (int i = 0; i < KV; ++i) acc[j][i] = fmadd(dv[i], b, acc[j][i]);
+      }
+    }
+  }
+#pragma GCC unroll 6
+  for (int j = 0; j < kCT; ++j)
+#pragma GCC unroll 4
+    for (int i = 0; i < KV; ++i) acc[j][i].store(gwt + j * Kp + i * VW);
+}
+
+void weight_channels(int64_t Kp, int64_t taps, int64_t P, int64_t Q, int64_t Wg, const float* dyt,
+                     const float* x, const int64_t* toff, float* gwt) {
+  // rows of dY per block: the block's dyt (<= 16 KiB) stays in L1 while every tap tile reads it
+  const int64_t rows = std::max<int64_t>(1, 4096 / (Q * Kp));
+  const int64_t nvec = Kp / VW;
+  for (int64_t p0 = 0; p0 < P; p0 += rows) {
+    const int64_t p1 = std::min(P, p0 + rows);
+    for (int64_t t = 0; t < taps; t += kCT)
+      for (int64_t v = 0; v < nvec; v += kCV) {
+        const int64_t kv = std::min<int64_t>(kCV, nvec - v);
+        float* g = gwt + t * Kp + v * VW;
+        const float* d = dyt + v * VW;
+        if (kv == 4) weight_channels_tile<4>(p0, p1, Q, Wg, Kp, d, x, toff + t, g);
+        else if (kv == 3) weight_channels_tile<3>(p0, p1, Q, Wg, Kp, d, x, toff + t, g);
+        else if (kv == 2) weight_channels_tile<2>(p0, p1, Q, Wg, Kp, d, x, toff + t, g);
+        else weight_channels_tile<1>(p0, p1, Q, Wg, Kp, d, x, toff + t, g);
+      }
+  }
+}
+// --8<-- [end:weight_channels]
 
 // dst[j] = src[2j] for j < n (the stride-2 phase split of a buffer row), reading src[0, len):
 // two vector loads and one two-source permute (AVX-512) or shuffle + lane permute (AVX2) per
@@ -285,6 +349,6 @@ void fill_plane(const float* xc, int64_t H, int64_t W, int64_t sh, int64_t a, in
 }
 
 }  // namespace
-extern const ConvDirectSimd conv_direct_simd = {VW, kMR, kWK, kWT, &forward, &weight, &fill_plane};
+extern const ConvDirectSimd conv_direct_simd = {VW, kMR, kWK, kWT, kCT, &forward, &weight, &weight_channels, &fill_plane};
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl
