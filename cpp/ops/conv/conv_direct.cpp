@@ -270,8 +270,7 @@ void backward_weight_channels(const ConvShape& s, const float* gy, const float* 
       for (int64_t g = 0; g < s.groups; ++g) {
         fill_images(s, L, x, g, n, 1, xb);
         const float* src = gy + (n * s.K + g * Kg) * PQ;
-        for (int64_t kk = 0; kk < Kg; ++kk)
-          for (int64_t o = 0; o < PQ; ++o) dyt[o * Kp + kk] = src[kk * PQ + o];
+        k->transpose(src, Kg, PQ, PQ, dyt, Kp);
         for (int64_t o = 0; Kp > Kg && o < PQ; ++o) std::fill(dyt + o * Kp + Kg, dyt + (o + 1) * Kp, 0.0f);
         k->weight_channels(Kp, Tp, s.P, s.Q, L.Wg, dyt, xb, L.toff.data(), partial.data() + tid * part + g * Tp * Kp);
       }

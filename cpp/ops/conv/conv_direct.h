@@ -40,6 +40,8 @@ struct ConvDirectSimd {
   // (multiple of ct); dyt is one image's dY transposed, rows 64-byte aligned.
   void (*weight_channels)(int64_t Kp, int64_t taps, int64_t P, int64_t Q, int64_t Wg, const float* dyt,
                           const float* x, const int64_t* toff, float* gwt);
+  // dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols (dY into weight_channels' dyt)
+  void (*transpose)(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd);
   // one buffer plane: dst[i2][j] = xc[i2*sh + a - ph][j*sw + t] (0 outside the H x W plane
   // xc) for i2 < Hs, j < Wg
   void (*fill_plane)(const float* xc, int64_t H, int64_t W, int64_t sh, int64_t a, int64_t ph,

@@ -197,6 +197,42 @@ inline void weight_channels_tile(int64_t p0, int64_t p1, int64_t Q, int64_t Wg, 
     for (int i = 0; i < KV; ++i) acc[j][i].store(gwt + j * Kp + i * VW);
 }
 
+// dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols: dY of one image transposed for
+// weight_channels. 8 x 8 blocks in ymm registers (8 loads, 24 shuffles, 8 stores per 64
+// floats, on AVX-512 too) instead of a load and a store per float: the scalar transpose cost
+// as much as the tile itself saved where an image has few taps per output (measured 16->32 3x3
+// s2 @32 on AVX-512, 144 taps: dW 0.84 ms against 0.77 with the positions tile).
+inline void transpose8x8(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * lds);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);      // a0 b0 a1 b1 | a4 b4 a5 b5
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);  // a2 b2 a3 b3 | a6 b6 a7 b7
+  }
+  for (int i = 0; i < 8; i += 4) {
+    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);      // a0 b0 c0 d0 | a4 b4 c4 d4
+    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);  // a1 b1 c1 d1 | a5 ..
+    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int j = 0; j < 4; ++j) {
+    _mm256_storeu_ps(dst + j * ldd, _mm256_permute2f128_ps(r[j], r[j + 4], 0x20));
+    _mm256_storeu_ps(dst + (j + 4) * ldd, _mm256_permute2f128_ps(r[j], r[j + 4], 0x31));
+  }
+}
+
+void transpose(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd) {
+  int64_t r0 = 0;
+  for (; r0 + 8 <= rows; r0 += 8) {
+    int64_t c0 = 0;
+    for (; c0 + 8 <= cols; c0 += 8) transpose8x8(src + r0 * lds + c0, lds, dst + c0 * ldd + r0, ldd);
+    for (; c0 < cols; ++c0)
+      for (int64_t r = r0; r < r0 + 8; ++r) dst[c0 * ldd + r] = src[r * lds + c0];
+  }
+  for (; r0 < rows; ++r0)
+    for (int64_t c = 0; c < cols; ++c) dst[c * ldd + r0] = src[r0 * lds + c];
+}
+
 void weight_channels(int64_t Kp, int64_t taps, int64_t P, int64_t Q, int64_t Wg, const float* dyt,
                      const float* x, const int64_t* toff, float* gwt) {
   // rows of dY per block: the block's dyt (<= 16 KiB) stays in L1 while every tap tile reads it
@@ -349,6 +385,6 @@ void fill_plane(const float* xc, int64_t H, int64_t W, int64_t sh, int64_t a, in
 }
 
 }  // namespace
-extern const ConvDirectSimd conv_direct_simd = {VW, kMR, kWK, kWT, kCT, &forward, &weight, &weight_channels, &fill_plane};
+extern const ConvDirectSimd conv_direct_simd = {VW, kMR, kWK, kWT, kCT, &forward, &weight, &weight_channels, &transpose, &fill_plane};
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl
