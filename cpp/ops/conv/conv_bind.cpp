@@ -7,7 +7,6 @@
 #include "bindings/convert.h"
 #include "bindings/register.h"
 #include "conv.h"
-#include "conv_direct.h"
 #include "conv_lowp.h"
 #include "conv_tune.h"
 #include "core/dtype_dispatch.h"
@@ -230,15 +229,6 @@ void register_conv(py::module_& m) {
     if (!conv_path_from_name(name, &p)) throw py::value_error("conv2d_force_path: unknown path '" + name +
                                                               "' (auto, direct or im2col)");
     conv_force_path(p);
-  });
-  // the direct path's weight-gradient tiling for every shape (tests, benchmarks)
-  m.def("conv2d_direct_weight_tile", [](const std::string& name) {
-    const ConvWeightTile t = name == "auto" ? ConvWeightTile::automatic
-                             : name == "positions" ? ConvWeightTile::positions
-                             : name == "channels" ? ConvWeightTile::channels
-                             : throw py::value_error("conv2d_direct_weight_tile: unknown tiling '" + name +
-                                                     "' (auto, positions or channels)");
-    conv_direct_force_weight_tile(t);
   });
   m.def("conv2d_forced_path", [] { return std::string(conv_path_name(conv_forced_path())); });
   m.def("conv2d_measurements", &conv_measurements);
