@@ -39,6 +39,7 @@ DIRECT_CASES = [
     (1, 2, 1, 37, 3, (1, 5), 1, (0, 2), 1, 1),      # Conv1d-like (H == 1)
     (5, 8, 8, 8, 24, 3, 1, 1, 1, 1),                # several images per thread
     (2, 4, 6, 6, 72, 3, 1, 1, 1, 1),                # 72 channels: 4 + 1 vectors of the dW tile (AVX-512)
+    (1, 64, 5, 5, 64, 3, 1, 1, 1, 1),               # 576 taps: 3 tap blocks of the forward (256, 256, 64)
 ]
 
 
