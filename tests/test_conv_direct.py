@@ -1,9 +1,10 @@
 """The direct float32 convolution path (cpp/ops/conv/conv_direct.cpp, used on the SIMD kernel
 sets for everything but depthwise): against the textbook reference loops at the shapes that hit
 its edges -- output channels that are not a multiple of the 8-row weight block, tap counts that
-are not a multiple of the weight-gradient tile, output grids that end in a partial vector,
+are not a multiple of the weight-gradient tile, channel counts that are not whole vectors or
+8 x 8 transpose blocks, output grids that end in a partial vector,
 strides (phase-split buffer), dilation, padding larger than the kernel (the input gradient then
-falls back to im2col), groups, batch 1, 1x1 kernels -- plus threads and image chunking."""
+falls back to im2col), groups, batch 1, 1x1 kernels -- plus threads."""
 from __future__ import annotations
 
 import os
@@ -36,7 +37,9 @@ DIRECT_CASES = [
     (2, 3, 20, 20, 8, 7, 2, 3, 1, 1),               # 7x7 stride 2 stem
     (2, 3, 5, 5, 4, 5, 1, 0, 1, 1),                 # kernel == input
     (1, 2, 1, 37, 3, (1, 5), 1, (0, 2), 1, 1),      # Conv1d-like (H == 1)
-    (5, 8, 8, 8, 24, 3, 1, 1, 1, 1),                # several images per weight-gradient chunk
+    (5, 8, 8, 8, 24, 3, 1, 1, 1, 1),                # several images per thread
+    (2, 4, 6, 6, 72, 3, 1, 1, 1, 1),                # 72 channels: 4 + 1 vectors of the dW tile (AVX-512)
+    (1, 64, 5, 5, 64, 3, 1, 1, 1, 1),               # 576 taps: 3 tap blocks of the forward (256, 256, 64)
 ]
 
 
@@ -88,10 +91,9 @@ def test_direct_threads_agree(rng):
     np.testing.assert_allclose(out[0][2], out[1][2], atol=1e-4, rtol=1e-5)
 
 
-def test_direct_matches_im2col_path_and_one_image_chunks():
-    """In a subprocess (both variables are read once per process): MINIDL_CONV_WCHUNK=1 makes
-    every weight-gradient chunk a single image; the run must agree with the im2col + GEMM path
-    (MINIDL_CONV_DIRECT=0) on a ResNet-sized layer."""
+def test_direct_matches_im2col_path():
+    """In a subprocess (MINIDL_CONV_DIRECT is read once per process): the direct path must agree
+    with the im2col + GEMM path (MINIDL_CONV_DIRECT=0) on a ResNet-sized layer."""
     code = (
         "import numpy as np, minidl as md; from minidl import _C\n"
         "r = np.random.default_rng(1)\n"
@@ -104,7 +106,7 @@ def test_direct_matches_im2col_path_and_one_image_chunks():
     import tempfile
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, env in (("direct", {"MINIDL_CONV_WCHUNK": "1"}), ("gemm", {"MINIDL_CONV_DIRECT": "0"})):
+        for name, env in (("direct", {}), ("gemm", {"MINIDL_CONV_DIRECT": "0"})):
             path = os.path.join(tmp, name + ".npz")
             r = subprocess.run([sys.executable, "-c", code, path], env=dict(os.environ, **env),
                                capture_output=True, text=True, timeout=120)

@@ -34,18 +34,6 @@ using conv_detail::over_images;
 // One image's padded copy plus its output rows must stay cache-resident; beyond this many
 // floats (4 MiB) the tiled im2col path is used.
 constexpr int64_t kMaxBufferFloats = int64_t{1} << 20;
-// The weight-gradient pass packs this many floats of images (input buffer + dY) per chunk of
-// images: larger chunks mean fewer horizontal reductions of the tile accumulators but spill
-// L2 (measured at 64->64 @8: 2^17 best, 2^19 and more 8-10% slower). MINIDL_CONV_WCHUNK
-// overrides (the tests use 1 float = one image per chunk).
-int64_t weight_chunk_floats() {
-  static const int64_t v = [] {
-    const char* e = std::getenv("MINIDL_CONV_WCHUNK");
-    return e ? std::atoll(e) : int64_t{1} << 17;
-  }();
-  return v;
-}
-
 bool enabled() {  // MINIDL_CONV_DIRECT=0 turns the path off (for A/B measurements)
   static const bool on = [] {
     const char* e = std::getenv("MINIDL_CONV_DIRECT");
@@ -161,9 +149,9 @@ std::vector<T>& scratch() {
   return buf;
 }
 
-// n floats of per-thread scratch, 64-byte aligned: the rows of dY in the weight-gradient
-// buffer are then whole cache lines (Lr is a multiple of the vector width), so its vector
-// loads never split across two lines
+// n floats of per-thread scratch, 64-byte aligned: the rows of the transposed dY of the weight
+// gradient (and of the forward's output tiles) are then whole cache lines (Kp and Lr are
+// multiples of the vector width), so their vector loads never split across two lines
 float* scratch_floats(int64_t n) {
   std::vector<float>& buf = scratch<float>();
   if (buf.size() < size_t(n + 16)) buf.resize(size_t(n + 16));
@@ -247,57 +235,33 @@ void conv2d_direct_backward_input(const ConvShape& s, const float* gy, const flo
   conv2d_direct_forward(t, gy, wt.data(), nullptr, gx);
 }
 
+// The weight gradient per image: dY transposed into dyt[o][k] (Kp channels a row, zero past
+// Kg) next to the buffer of x, summed by the weight kernel into one gwt[t][k] per thread,
+// added up and transposed into gw at the end.
 void conv2d_direct_backward_weight(const ConvShape& s, const float* gy, const float* x, float* gw) {
   const ConvDirectSimd* k = conv_direct_simd_active();
   const Layout L = make_layout(s, k->vw, k->wt);
-  const int64_t Kg = s.Kg(), Kp = (Kg + k->wk - 1) / k->wk * k->wk, T = L.taps, Tp = L.taps_pad;
-  const int64_t PQ = s.P * s.Q, per_image = L.img + Kp * L.Lr;
+  const int64_t Kg = s.Kg(), Kp = (Kg + k->vw - 1) / k->vw * k->vw, T = L.taps, Tp = L.taps_pad;
+  const int64_t PQ = s.P * s.Q, part = s.groups * Tp * Kp;
   const int nt = image_threads(s);
-  // images per chunk: their buffers stay in L2, and each thread gets a few chunks
-  int64_t chunk = std::max<int64_t>(1, weight_chunk_floats() / per_image);
-  if (nt > 1) chunk = std::min(chunk, std::max<int64_t>(1, s.N / (2 * nt)));
-  const int64_t part = s.groups * Kp * Tp;
   std::vector<float> partial(size_t(nt * part), 0.0f);  // one sum per thread: no races
-  // no grid columns, whole vectors, whole channel tiles: read dY in place (ResNet layers)
-  const bool direct_dy = L.Wg == s.Q && L.Lr == PQ && Kp == Kg;
-  over_images(s, nt, chunk, [&](int tid, int64_t n0, int64_t n1) {
-    const int64_t nimg = n1 - n0, xsz = (buffer_floats(L, chunk) + 15) / 16 * 16;
-    float* xb = scratch_floats(xsz + chunk * Kp * L.Lr);
-    float* db = xb + xsz;
-    for (int64_t g = 0; g < s.groups; ++g) {
-      fill_images(s, L, x, g, n0, nimg, xb);
-      float* part_g = partial.data() + tid * part + g * Kp * Tp;
-      if (direct_dy) {  // dY's own rows are the kernel's rows
-        k->weight(Kp, Tp, L.Lr, nimg, gy + (n0 * s.K + g * Kg) * PQ, s.K * PQ, PQ, xb, L.img,
-                  L.toff.data(), part_g, Tp);
-        continue;
+  over_images(s, nt, 1, [&](int tid, int64_t n0, int64_t n1) {
+    const int64_t xsz = (buffer_floats(L, 1) + 15) / 16 * 16;  // keeps dyt 64-byte aligned
+    float* xb = scratch_floats(xsz + PQ * Kp);
+    float* dyt = xb + xsz;
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t g = 0; g < s.groups; ++g) {
+        fill_images(s, L, x, g, n, 1, xb);
+        k->transpose(gy + (n * s.K + g * Kg) * PQ, Kg, PQ, PQ, dyt, Kp);
+        for (int64_t o = 0; Kp > Kg && o < PQ; ++o) std::fill(dyt + o * Kp + Kg, dyt + (o + 1) * Kp, 0.0f);
+        k->weight(Kp, Tp, s.P, s.Q, L.Wg, dyt, xb, L.toff.data(), partial.data() + tid * part + g * Tp * Kp);
       }
-      for (int64_t i = 0; i < nimg; ++i)  // dY rows of Lr floats
-        for (int64_t kk = 0; kk < Kp; ++kk) {
-          float* row = db + (i * Kp + kk) * L.Lr;
-          if (kk >= Kg) {
-            std::memset(row, 0, sizeof(float) * L.Lr);
-            continue;
-          }
-          const float* src = gy + ((n0 + i) * s.K + g * Kg + kk) * PQ;
-          if (L.Wg == s.Q) {
-            std::memcpy(row, src, sizeof(float) * PQ);
-          } else {  // on the Wg-wide grid, zero where q >= Q
-            for (int64_t p = 0; p < s.P; ++p) {
-              std::memcpy(row + p * L.Wg, src + p * s.Q, sizeof(float) * s.Q);
-              for (int64_t q = s.Q; q < L.Wg; ++q) row[p * L.Wg + q] = 0.0f;
-            }
-          }
-          for (int64_t o = L.L; o < L.Lr; ++o) row[o] = 0.0f;
-        }
-      k->weight(Kp, Tp, L.Lr, nimg, db, Kp * L.Lr, L.Lr, xb, L.img, L.toff.data(), part_g, Tp);
-    }
   });
   for (int64_t g = 0; g < s.groups; ++g)
     for (int64_t kk = 0; kk < Kg; ++kk)
       for (int64_t t = 0; t < T; ++t) {
         float acc = 0.0f;
-        for (int i = 0; i < nt; ++i) acc += partial[i * part + (g * Kp + kk) * Tp + t];
+        for (int i = 0; i < nt; ++i) acc += partial[i * part + (g * Tp + t) * Kp + kk];
         gw[(g * Kg + kk) * T + t] = acc;
       }
 }

@@ -9,10 +9,11 @@
 // any, are computed and dropped), tap (c, r, u) of every output reads x_buffer[toff[tap] + o]:
 // one contiguous run per tap, for any stride, dilation and padding. So
 //   forward:          Y[k][o]    = sum_tap W[k][tap] * X[toff[tap] + o]          (GEMM, B implicit)
-//   weight gradient:  dW[k][tap] = sum_{n, o} dY[n][k][o] * X_n[toff[tap] + o]   (dY zero at q >= Q)
+//   weight gradient:  dW[k][tap] = sum_{n, o} dY[n][k][o] * X_n[toff[tap] + o]   (o: q < Q only)
 // and the stride-1 input gradient is the forward of dY with the flipped, transposed kernel.
-// No R*S-fold column matrix and no packed B panel are built: the micro-kernels load B vectors
-// straight from the buffer (L1/L2 resident). cpp/ops/conv/conv_direct.cpp drives them
+// No R*S-fold column matrix and no packed B panel are built: the micro-kernels read B straight
+// from the buffer (L1/L2 resident): vectors of it in the forward, broadcasts in the weight
+// gradient (whose vectors run along the output channels of dY, transposed per image). cpp/ops/conv/conv_direct.cpp drives them
 // (buffers, threads); cpp/ops/conv/conv_direct_simd.cpp holds the per-ISA micro-kernels.
 // --8<-- [end:direct_idea]
 #pragma once
@@ -25,15 +26,18 @@ namespace minidl {
 struct ConvDirectSimd {
   int vw;      // floats per vector
   int mr;      // forward: output channels per weight block
-  int wk, wt;  // weight gradient: output channels x taps per tile
-  // y[kb*mr + r][o] (+)= sum_t wpk[(kb*taps + t)*mr + r] * x[toff[t] + o] for kb < kblocks and
+  int wt;      // weight gradient: taps per tile
+  // forward: y[kb*mr + r][o] (+)= sum_t wpk[(kb*taps + t)*mr + r] * x[toff[t] + o] for kb < kblocks and
   // o in [0, Lr), Lr a multiple of vw; rows of y are ldy apart; += when accumulate.
   void (*forward)(int64_t kblocks, int64_t taps, int64_t Lr, const float* wpk, const int64_t* toff,
                   const float* x, float* y, int64_t ldy, bool accumulate);
-  // gw[k*ldw + t] += sum_{n < nimg} sum_{o < Lr} dy[n*dys + k*ldd + o] * x[n*xs + toff[t] + o]
-  // for k < K (multiple of wk), t < taps (multiple of wt).
-  void (*weight)(int64_t K, int64_t taps, int64_t Lr, int64_t nimg, const float* dy, int64_t dys,
-                 int64_t ldd, const float* x, int64_t xs, const int64_t* toff, float* gw, int64_t ldw);
+  // weight gradient of one image: gwt[t*Kp + k] += sum_{p < P, q < Q} dyt[(p*Q + q)*Kp + k] *
+  // x[toff[t] + p*Wg + q] for k < Kp (multiple of vw), t < taps (multiple of wt); dyt is the
+  // image's dY transposed, rows 64-byte aligned.
+  void (*weight)(int64_t Kp, int64_t taps, int64_t P, int64_t Q, int64_t Wg, const float* dyt, const float* x,
+                 const int64_t* toff, float* gwt);
+  // dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols (dY into weight's dyt)
+  void (*transpose)(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd);
   // one buffer plane: dst[i2][j] = xc[i2*sh + a - ph][j*sw + t] (0 outside the H x W plane
   // xc) for i2 < Hs, j < Wg
   void (*fill_plane)(const float* xc, int64_t H, int64_t W, int64_t sh, int64_t a, int64_t ph,

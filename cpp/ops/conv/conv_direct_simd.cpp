@@ -9,9 +9,8 @@
 //   1 broadcast of the 32 registers; 8 + 3 loads per 24 FMAs. 8 rows divide the 16/32/64
 //   output channels of ResNet layers exactly (the 12-row tile of the GEMM computes 16 rows
 //   as 12 + 4, the 4-row tile at a third of the rate).
-// weight: a WK x WT tile of dW (output channels x taps), vectors along the output positions;
-//   the accumulators stay in registers across all images of a chunk and are reduced
-//   horizontally once per tile. AVX-512: 4 x 6 -> 24 accumulators, 4 + 6 loads per 24 FMAs.
+// weight: a KV x CT tile of dW (KV vectors of output channels x CT taps), vectors along the
+//   output channels, the input broadcast (see weight_tile below).
 #include <algorithm>
 
 #include "conv_direct.h"
@@ -23,11 +22,12 @@ namespace {
 
 constexpr int VW = Vec::width;
 #if defined(__AVX512F__)
-constexpr int kMR = 8, kWK = 4, kWT = 6;
+constexpr int kMR = 8;
+constexpr int kCV = 4, kCT = 6;  // weight: 4 x 6 = 24 zmm accumulators
 #else
-constexpr int kMR = 4, kWK = 2, kWT = 4;  // 16 ymm: 12 (8) accumulators
+constexpr int kMR = 4;
+constexpr int kCV = 2, kCT = 6;  // weight: 12 of the 16 ymm registers
 #endif
-static_assert((kWK * kWT) % 8 == 0, "weight tiles are reduced 8 accumulators at a time");
 
 // --8<-- [start:forward_tile]
 // ROWS (<= kMR) rows of the packed block starting at w (rows kMR apart per tap) x NV vectors
@@ -62,10 +62,15 @@ inline void forward_tile(int64_t taps, const float* __restrict w, const int64_t*
 
 void forward(int64_t kblocks, int64_t taps, int64_t Lr, const float* wpk, const int64_t* toff,
              const float* x, float* y, int64_t ldy, bool accumulate) {
-  // Taps in blocks whose weights (all kblocks) take <= 16 KiB, so they stay in L1 next to the
-  // input runs of a chunk; with 64 channels (147 KiB of weights) one pass over all taps
-  // re-streamed them from L2 for every chunk. The blocks after the first add onto y.
-  const int64_t tb_max = std::max<int64_t>(16, 4096 / (kblocks * kMR));
+  // Taps in blocks whose weights (all kblocks) take <= 64 KiB: L2-resident, not L1 (every
+  // tile of a block reads its 2-8 KiB weight block once, streaming), and few enough blocks
+  // that re-loading and storing the y tiles once per block stays small. The blocks after the
+  // first add onto y. Measured (64->64 3x3 @8, batch 32, 1 thread, forward ms, CPU time, best
+  // of 5 alternating processes, Xeon family 6 model 167, load 3-4): 16 KiB blocks (64 taps)
+  // 1.00-1.02, 32 KiB 0.95-0.98, 64 KiB 0.94, all 576 taps (147 KiB) 0.97; the AVX2 set
+  // 1.43 -> 1.36 with 64 KiB; input gradient 1.01 -> 0.97; 32->32 @16 and 16->16 @32 (2-4
+  // blocks or one) unchanged. With 128 channels a block still holds 128 taps.
+  const int64_t tb_max = std::max<int64_t>(16, 16384 / (kblocks * kMR));
   for (int64_t t0 = 0; t0 < taps; t0 += tb_max) {
     const int64_t nt = std::min(tb_max, taps - t0);
     const bool add = accumulate || t0 > 0;
@@ -96,63 +101,107 @@ void forward(int64_t kblocks, int64_t taps, int64_t Lr, const float* wpk, const 
   }
 }
 
-// out[i] = sum of the lanes of v[i], i < 8, as one transposing add tree (~23 shuffles and adds
-// for 8 vectors instead of ~8 each): the weight tiles reduce 24 accumulators per chunk of
-// images, and one-at-a-time reductions cost 0.2 of 0.94 ms for the 64->64 @8 weight gradient.
-inline void reduce8(const Vec* v, float* out) {
-#if defined(__AVX512F__)
-  const auto halves = [](__m512 a, __m512 b) {  // 128-bit lanes [a0+a2, a1+a3, b0+b2, b1+b3]
-    return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
-  };
-  const auto quarters = [](__m512 s, __m512 t) {  // lane L: 4 partial sums of vector L
-    return _mm512_add_ps(_mm512_shuffle_f32x4(s, t, 0x88), _mm512_shuffle_f32x4(s, t, 0xDD));
-  };
-  const __m512 q0 = quarters(halves(v[0].v, v[1].v), halves(v[2].v, v[3].v));
-  const __m512 q1 = quarters(halves(v[4].v, v[5].v), halves(v[6].v, v[7].v));
-  const __m512 c = _mm512_add_ps(_mm512_unpacklo_ps(q0, q1), _mm512_unpackhi_ps(q0, q1));
-  const __m512 d = _mm512_add_ps(c, _mm512_permute_ps(c, 0x4E));  // lane L: [sum v_L, sum v_L+4, ..]
-  const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
-  _mm256_storeu_ps(out, _mm512_castps512_ps256(_mm512_permutexvar_ps(idx, d)));
-#else
-  const __m256 t0 = _mm256_hadd_ps(_mm256_hadd_ps(v[0].v, v[1].v), _mm256_hadd_ps(v[2].v, v[3].v));
-  const __m256 t1 = _mm256_hadd_ps(_mm256_hadd_ps(v[4].v, v[5].v), _mm256_hadd_ps(v[6].v, v[7].v));
-  _mm256_storeu_ps(out, _mm256_add_ps(_mm256_permute2f128_ps(t0, t1, 0x20), _mm256_permute2f128_ps(t0, t1, 0x31)));
-#endif
+// --8<-- [start:weight_tile]
+// The weight gradient with vectors along the output channels and the input broadcast. dY of
+// one image is packed transposed, dyt[o][k] (o = p*Q + q, Kp channels a row, zero past Kg),
+// and a KV x kCT tile (KV vectors of channels x kCT taps) does per output position KV aligned
+// loads of dyt and kCT broadcasts of x[toff[t] + p*Wg + q] (embedded in the FMA on AVX-512).
+// The accumulators live in gwt[t][k] (tap-major).
+// Why this way round: the tile it replaced had vectors along the output positions (dW as a sum
+// of dot products), so it reduced its 24 accumulators horizontally once per chunk of images
+// (shuffles, on the port of the second 512-bit FMA unit) and loaded 6 unaligned vectors of the
+// buffer per 24 FMAs, most split across two cache lines. Measured (1 thread, batch 32, dW ms,
+// old -> this, Xeon family 6 model 167, CPU time, best of 8-25 alternating rounds, load ~3):
+//   AVX-512: 3->16 @32 0.37 -> 0.37, 16->16 @32 1.32 -> 1.32, 32->32 @16 1.08 -> 0.91,
+//            64->64 @8 1.29 -> 0.98, 16->32 s2 @32 0.70 -> 0.65 (PyTorch: 0.48 1.50 1.10 1.05 0.93)
+//   AVX2 (same CPU): 0.67 -> 0.41, 2.51 -> 1.56, 2.44 -> 1.49, 2.27 -> 1.58, 1.51 -> 1.13
+template <int KV>
+inline void weight_tile(int64_t p0, int64_t p1, int64_t Q, int64_t Wg, int64_t Kp, const float* __restrict dyt,
+                        const float* __restrict x, const int64_t* __restrict toff, float* __restrict gwt) {
+  Vec acc[kCT][KV];
+#pragma GCC unroll 6
+  for (int j = 0; j < kCT; ++j)
+#pragma GCC unroll 4
+    for (int i = 0; i < KV; ++i) acc[j][i] = Vec::load(gwt + j * Kp + i * VW);
+  const float* xp[kCT];
+#pragma GCC unroll 6
+  for (int j = 0; j < kCT; ++j) xp[j] = x + toff[j];
+  for (int64_t p = p0; p < p1; ++p) {
+    const float* d = dyt + p * Q * Kp;
+    for (int64_t o = p * Wg, end = o + Q; o < end; ++o, d += Kp) {
+      Vec dv[KV];
+#pragma GCC unroll 4
+      for (int i = 0; i < KV; ++i) dv[i] = Vec::load(d + i * VW);
+#pragma GCC unroll 6
+      for (int j = 0; j < kCT; ++j) {
+        const Vec b = Vec::set1(xp[j][o]);
+#pragma GCC unroll 4
+        for (int i = 0; i < KV; ++i) acc[j][i] = fmadd(dv[i], b, acc[j][i]);
+      }
+    }
+  }
+#pragma GCC unroll 6
+  for (int j = 0; j < kCT; ++j)
+#pragma GCC unroll 4
+    for (int i = 0; i < KV; ++i) acc[j][i].store(gwt + j * Kp + i * VW);
 }
 
-void weight(int64_t K, int64_t taps, int64_t Lr, int64_t nimg, const float* dy, int64_t dys,
-            int64_t ldd, const float* x, int64_t xs, const int64_t* toff, float* gw, int64_t ldw) {
-  for (int64_t kb = 0; kb < K; kb += kWK)
-    for (int64_t tb = 0; tb < taps; tb += kWT) {
-      Vec acc[kWK][kWT];
-#pragma GCC unroll 4
-      for (int i = 0; i < kWK; ++i)
-#pragma GCC unroll 6
-        for (int j = 0; j < kWT; ++j) acc[i][j] = Vec::zero();
-      for (int64_t n = 0; n < nimg; ++n) {
-        const float* d = dy + n * dys + kb * ldd;
-        const float* xn = x + n * xs;
-        const float* xp[kWT];
-#pragma GCC unroll 6
-        for (int j = 0; j < kWT; ++j) xp[j] = xn + toff[tb + j];
-        for (int64_t o = 0; o < Lr; o += VW) {
-          Vec dv[kWK];
-#pragma GCC unroll 4
-          for (int i = 0; i < kWK; ++i) dv[i] = Vec::load(d + i * ldd + o);
-#pragma GCC unroll 6
-          for (int j = 0; j < kWT; ++j) {
-            const Vec xv = Vec::load(xp[j] + o);
-#pragma GCC unroll 4
-            for (int i = 0; i < kWK; ++i) acc[i][j] = fmadd(dv[i], xv, acc[i][j]);
-          }
-        }
-      }
-      float sums[kWK * kWT];
-      for (int q = 0; q < kWK * kWT; q += 8) reduce8(&acc[0][0] + q, sums + q);
-      for (int i = 0; i < kWK; ++i)
-        for (int j = 0; j < kWT; ++j) gw[(kb + i) * ldw + tb + j] += sums[i * kWT + j];
-    }
+// dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols: dY of one image transposed for
+// weight(). 8 x 8 blocks in ymm registers (8 loads, 24 shuffles, 8 stores per 64 floats, on
+// AVX-512 too) instead of a load and a store per float: the scalar transpose cost
+// as much as the tile itself saved where an image has few taps per output (measured 16->32 3x3
+// s2 @32 on AVX-512, 144 taps: dW 0.84 ms with the scalar transpose, 0.65 with this one).
+inline void transpose8x8(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * lds);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);      // a0 b0 a1 b1 | a4 b4 a5 b5
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);  // a2 b2 a3 b3 | a6 b6 a7 b7
+  }
+  for (int i = 0; i < 8; i += 4) {
+    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);      // a0 b0 c0 d0 | a4 b4 c4 d4
+    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);  // a1 b1 c1 d1 | a5 ..
+    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int j = 0; j < 4; ++j) {
+    _mm256_storeu_ps(dst + j * ldd, _mm256_permute2f128_ps(r[j], r[j + 4], 0x20));
+    _mm256_storeu_ps(dst + (j + 4) * ldd, _mm256_permute2f128_ps(r[j], r[j + 4], 0x31));
+  }
 }
+
+void transpose(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd) {
+  int64_t r0 = 0;
+  for (; r0 + 8 <= rows; r0 += 8) {
+    int64_t c0 = 0;
+    for (; c0 + 8 <= cols; c0 += 8) transpose8x8(src + r0 * lds + c0, lds, dst + c0 * ldd + r0, ldd);
+    for (; c0 < cols; ++c0)
+      for (int64_t r = r0; r < r0 + 8; ++r) dst[c0 * ldd + r] = src[r * lds + c0];
+  }
+  for (; r0 < rows; ++r0)
+    for (int64_t c = 0; c < cols; ++c) dst[c * ldd + r0] = src[r0 * lds + c];
+}
+
+void weight(int64_t Kp, int64_t taps, int64_t P, int64_t Q, int64_t Wg, const float* dyt,
+                     const float* x, const int64_t* toff, float* gwt) {
+  // rows of dY per block: the block's dyt (<= 16 KiB) stays in L1 while every tap tile reads it
+  const int64_t rows = std::max<int64_t>(1, 4096 / (Q * Kp));
+  const int64_t nvec = Kp / VW;
+  for (int64_t p0 = 0; p0 < P; p0 += rows) {
+    const int64_t p1 = std::min(P, p0 + rows);
+    for (int64_t t = 0; t < taps; t += kCT)
+      for (int64_t v = 0; v < nvec; v += kCV) {
+        const int64_t kv = std::min<int64_t>(kCV, nvec - v);
+        float* g = gwt + t * Kp + v * VW;
+        const float* d = dyt + v * VW;
+        if (kv == 4) weight_tile<4>(p0, p1, Q, Wg, Kp, d, x, toff + t, g);
+        else if (kv == 3) weight_tile<3>(p0, p1, Q, Wg, Kp, d, x, toff + t, g);
+        else if (kv == 2) weight_tile<2>(p0, p1, Q, Wg, Kp, d, x, toff + t, g);
+        else weight_tile<1>(p0, p1, Q, Wg, Kp, d, x, toff + t, g);
+      }
+  }
+}
+// --8<-- [end:weight_tile]
 
 // dst[j] = src[2j] for j < n (the stride-2 phase split of a buffer row), reading src[0, len):
 // two vector loads and one two-source permute (AVX-512) or shuffle + lane permute (AVX2) per
@@ -285,6 +334,6 @@ void fill_plane(const float* xc, int64_t H, int64_t W, int64_t sh, int64_t a, in
 }
 
 }  // namespace
-extern const ConvDirectSimd conv_direct_simd = {VW, kMR, kWK, kWT, &forward, &weight, &fill_plane};
+extern const ConvDirectSimd conv_direct_simd = {VW, kMR, kCT, &forward, &weight, &transpose, &fill_plane};
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl
