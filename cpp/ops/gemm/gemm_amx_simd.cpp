@@ -49,12 +49,26 @@ namespace {
 
 constexpr int64_t kBlock = 32;                     // C block edge (2 tiles of 16)
 constexpr int64_t kKC = kAmxKC, kMC = 256, kNC = 1024;  // kAmxKC = 1024 (gemm_lowp.h)
+// The tile loop streams one operand from L2 whatever the order: per k step of a 32 x 32 C block
+// it loads 4 tiles (4 KiB) for 4 tdpbf16ps. Measured on this VM (Xeon with AMX, 1 thread, tight
+// loops of tile loads and tdpbf16ps, CPU time): tdpbf16ps on resident tiles ~5 ns (3.3 TFLOP/s);
+// both operands in L1 82% of that, one in L2 62-68%, both in L2 (a 1024 x 32 B panel of
+// 64 KiB, more than the 48 KiB L1) 45%. So k runs in chunks of kKpL1 pairs: the panel's chunk,
+// 256 x 32 x 2 B = 16 KiB, stays in L1 while every 32-row block of A passes it, and C blocks
+// wait in float32 between chunks (4 KiB out and in per 32 tdpbf16ps). 64 / 128 / 256 pairs:
+// 1024^3 2.09 / 1.96 / 2.05 ms, 4096 x 1024 x 256 (g^T x) 3.35 / 3.25 / 3.30 ms.
+constexpr int64_t kKpL1 = 128;
+// Packed A rows are kc_pad + kAPad values apart: at kc_pad = 1024 (2 KiB) the 16 rows of a tile
+// load fell into two L1 sets; 64 more bytes spread them (4096 x 1024 x 256 x @ W^T 1.87 -> 1.74
+// ms, g^T x 1024 x 4096 x 256 3.21 -> 2.99 ms; 1024^3 within noise).
+constexpr int64_t kAPad = 32;
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 thread_local PackBuffer<uint16_t> t_amx_a;
 thread_local PackBuffer<uint32_t> t_amx_b;
+thread_local PackBuffer<float> t_amx_c;
 
 // The 64-byte tile configuration (Intel SDM, LDTILECFG): palette 1, 8 tiles of 16 x 64 B.
 struct alignas(64) TileConfig {
@@ -99,40 +113,43 @@ inline void transpose16x16_epi32(__m512i r[16]) {
 
 // pa[r * kc_pad + k] = op(A)[i0 + r][p0 + k], zero for k >= kc and r >= mc; mc_pad rows.
 void pack_a_rows(bool ta, const uint16_t* A, int64_t lda, int64_t i0, int64_t p0, int64_t mc, int64_t kc,
-                 int64_t mc_pad, int64_t kc_pad, uint16_t* pa) {
+                 int64_t mc_pad, int64_t kc_pad, int64_t ld_pa, uint16_t* pa) {
   if (!ta) {
     for (int64_t r = 0; r < mc; ++r) {
-      std::memcpy(pa + r * kc_pad, A + (i0 + r) * lda + p0, kc * 2);
-      std::memset(pa + r * kc_pad + kc, 0, (kc_pad - kc) * 2);
+      std::memcpy(pa + r * ld_pa, A + (i0 + r) * lda + p0, kc * 2);
+      std::memset(pa + r * ld_pa + kc, 0, (kc_pad - kc) * 2);
     }
   } else {  // A stored K x M (the weight gradient's g^T): a transpose
-    for (int64_t r = 0; r < mc; ++r) std::memset(pa + r * kc_pad + kc, 0, (kc_pad - kc) * 2);
+    for (int64_t r = 0; r < mc; ++r) std::memset(pa + r * ld_pa + kc, 0, (kc_pad - kc) * 2);
     // 16 rows x 32 k at a time: rows k, k+1 of A merged into 16 pair words (the two 16-bit
     // values of one output row side by side), the 16 x 16 words transposed in registers,
     // written as 16 output rows of 32 k values each
-    int64_t r0 = 0;
-    for (; r0 + 16 <= mc; r0 += 16) {
-      int64_t k = 0;
-      for (; k + 32 <= kc; k += 32) {
+    // k steps outside, rows inside: the 32 source rows of a k step are then read in address
+    // order and the hardware prefetchers keep up; rows outside re-read every line of A from
+    // further away (2 KiB apart for lda = 1024): 29% of the GPT block's weight gradient
+    // g^T x (1024 x 4096 x 256), now NN% (perf, 1 thread, AMX Xeon)
+    const int64_t r_vec = mc / 16 * 16, k_vec = kc / 32 * 32;
+    for (int64_t k = 0; k < k_vec; k += 32)
+      for (int64_t r0 = 0; r0 < r_vec; r0 += 16) {
         __m512i m[16];
         for (int p = 0; p < 16; ++p) {
           const uint16_t* s = A + (p0 + k + 2 * p) * lda + i0 + r0;
           m[p] = pairs16(s, s + lda);
         }
         transpose16x16_epi32(m);
-        for (int i = 0; i < 16; ++i) _mm512_storeu_si512(pa + (r0 + i) * kc_pad + k, m[i]);
+        for (int i = 0; i < 16; ++i) _mm512_storeu_si512(pa + (r0 + i) * ld_pa + k, m[i]);
       }
-      for (; k < kc; ++k) {
-        const uint16_t* s = A + (p0 + k) * lda + i0 + r0;
-        for (int64_t i = 0; i < 16; ++i) pa[(r0 + i) * kc_pad + k] = s[i];
-      }
+    for (int64_t k = k_vec; k < kc; ++k) {
+      const uint16_t* s = A + (p0 + k) * lda + i0;
+      for (int64_t r = 0; r < r_vec; ++r) pa[r * ld_pa + k] = s[r];
     }
+    const int64_t r0 = r_vec;
     for (int64_t k = 0; k < kc; ++k) {
       const uint16_t* s = A + (p0 + k) * lda + i0;
-      for (int64_t r = r0; r < mc; ++r) pa[r * kc_pad + k] = s[r];
+      for (int64_t r = r0; r < mc; ++r) pa[r * ld_pa + k] = s[r];
     }
   }
-  std::memset(pa + mc * kc_pad, 0, (mc_pad - mc) * kc_pad * 2);
+  for (int64_t r = mc; r < mc_pad; ++r) std::memset(pa + r * ld_pa, 0, kc_pad * 2);
 }
 
 // Panel q (columns j0 + 32q ..) at pb + q * kp_pad * 32: word [kp * 32 + j] =
@@ -147,7 +164,23 @@ void pack_b_pairs(bool tb, const uint16_t* B, int64_t ldb, int64_t p0, int64_t j
   if (tail)
     for (int64_t kp = 0; kp < kp_used; ++kp)
       std::memset(pb + ((panels - 1) * kp_pad + kp) * kBlock + kBlock - tail, 0, tail * 4);
-  for (int64_t j = 0; j < nc; ++j) {
+  int64_t j_first = 0;
+  if (!tb) {  // B stored K x N: whole panels row by row, rows 2kp and 2kp+1 merged 16 columns at a time
+    // Row by row, B is read in address order and the hardware prefetchers keep up; panel by
+    // panel (2 rows of 64 B, then the next pair 2 KiB further on for ldb = 1024) every line was a
+    // miss waited for: 13% of a 1024^3 product (perf, 1 thread, AMX Xeon), now NN%.
+    j_first = nc / kBlock * kBlock;
+    for (int64_t kp = 0; 2 * kp < kc; ++kp) {
+      const uint16_t* s = B + (p0 + 2 * kp) * ldb + j0;
+      const uint16_t* s1 = 2 * kp + 1 < kc ? s + ldb : nullptr;
+      uint32_t* d = pb + kp * kBlock;
+      for (int64_t j = 0; j < j_first; j += kBlock, d += kp_pad * kBlock) {
+        _mm512_storeu_si512(d, pairs16(s + j, s1 ? s1 + j : nullptr));
+        _mm512_storeu_si512(d + 16, pairs16(s + j + 16, s1 ? s1 + j + 16 : nullptr));
+      }
+    }
+  }
+  for (int64_t j = j_first; j < nc; ++j) {
     uint32_t* d = pb + (j / kBlock) * kp_pad * kBlock + j % kBlock;
     if (tb && j % 16 == 0 && j + 16 <= nc) {  // B stored N x K (x @ W.T), 16 columns: 16 x 16 words transposed
       const uint16_t* s = B + (j0 + j) * ldb + p0;
@@ -215,6 +248,16 @@ void store_block(const float* acc, float* c, int64_t ldc, int64_t m, int64_t n, 
 // nearest even, NaN to a quiet NaN, as cast_contiguous does: the same bits as
 // addmm -> float32 -> cast.
 void store_block_bf16(const float* acc, uint16_t* c, int64_t ldc, int64_t m, int64_t n, const float* bias) {
+  if (n == kBlock) {  // a whole 64-byte row of C per store (vcvtne2ps2bf16 rounds as vcvtneps2bf16)
+    const __m512 b0 = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
+    const __m512 b1 = bias ? _mm512_loadu_ps(bias + 16) : _mm512_setzero_ps();
+    for (int64_t r = 0; r < m; ++r) {
+      const __m512 lo = _mm512_add_ps(_mm512_loadu_ps(acc + r * kBlock), b0);
+      const __m512 hi = _mm512_add_ps(_mm512_loadu_ps(acc + r * kBlock + 16), b1);
+      _mm512_storeu_si512(c + r * ldc, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+    }
+    return;
+  }
   for (int h = 0; h < 2; ++h) {
     const int64_t w = n - 16 * h;
     if (w <= 0) break;
@@ -234,47 +277,62 @@ __attribute__((target("amx-tile,amx-bf16")))
 void amx_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
                  const uint16_t* B, int64_t ldb, int64_t kc_block, int64_t mc_block, Finish finish) {
   const int64_t kc_max = round_up(min64(K, kc_block), kBlock);
-  uint16_t* pa = t_amx_a.get(round_up(min64(M, mc_block), kBlock) * kc_max);
+  uint16_t* pa = t_amx_a.get(round_up(min64(M, mc_block), kBlock) * (kc_max + kAPad));
   uint32_t* pb = t_amx_b.get(round_up(min64(N, kNC), kBlock) * kc_max / 2);
   alignas(64) float acc[kBlock * kBlock];
+  float* c_part = t_amx_c.get(round_up(min64(M, mc_block), kBlock) * kBlock);
   TileConfig config;
   _tile_loadconfig(&config);  // per thread: the tile state belongs to the thread that loads it
   for (int64_t jc = 0; jc < N; jc += kNC) {
     const int64_t nc = min64(kNC, N - jc);
     for (int64_t pc = 0; pc < K; pc += kc_block) {
       const int64_t kc = min64(kc_block, K - pc), kc_pad = round_up(kc, kBlock), kp_pad = kc_pad / 2;
+      const int64_t ld_pa = kc_pad + kAPad;
       pack_b_pairs(tb, B, ldb, pc, jc, kc, nc, kp_pad, pb);
       for (int64_t ic = 0; ic < M; ic += mc_block) {
         const int64_t mc = min64(mc_block, M - ic), mc_pad = round_up(mc, kBlock);
-        pack_a_rows(ta, A, lda, ic, pc, mc, kc, mc_pad, kc_pad, pa);
+        pack_a_rows(ta, A, lda, ic, pc, mc, kc, mc_pad, kc_pad, ld_pa, pa);
         for (int64_t jr = 0; jr < nc; jr += kBlock) {
           const uint32_t* bp = pb + (jr / kBlock) * kp_pad * kBlock;
-          for (int64_t ir = 0; ir < mc; ir += kBlock) {
-            const uint16_t* a0 = pa + ir * kc_pad;
-            const bool two_rows = mc - ir > 16;  // the lower 16 rows are padding otherwise
-            _tile_zero(0);
-            _tile_zero(1);
-            _tile_zero(2);
-            _tile_zero(3);
-            for (int64_t kp = 0; kp < kp_pad; kp += 16) {
-              _tile_loadd(4, a0 + 2 * kp, kc_pad * 2);
-              _tile_loadd(6, bp + kp * kBlock, kBlock * 4);
-              _tile_loadd(7, bp + kp * kBlock + 16, kBlock * 4);
-              _tile_dpbf16ps(0, 4, 6);
-              _tile_dpbf16ps(1, 4, 7);
-              if (two_rows) {
-                _tile_loadd(5, a0 + 16 * kc_pad + 2 * kp, kc_pad * 2);
-                _tile_dpbf16ps(2, 5, 6);
-                _tile_dpbf16ps(3, 5, 7);
+          // k in chunks of kKpL1 pairs, each sweeping every 32-row block of the A block while
+          // its part of the B panel stays in L1; between chunks a C block waits in c_part
+          for (int64_t kp0 = 0; kp0 < kp_pad; kp0 += kKpL1) {
+            const int64_t kp1 = min64(kp_pad, kp0 + kKpL1);
+            for (int64_t ir = 0; ir < mc; ir += kBlock) {
+              const uint16_t* a0 = pa + ir * ld_pa;
+              const bool two_rows = mc - ir > 16;  // the lower 16 rows are padding otherwise
+              float* part = c_part + ir * kBlock;
+              if (kp0 == 0) {
+                _tile_zero(0);
+                _tile_zero(1);
+                _tile_zero(2);
+                _tile_zero(3);
+              } else {
+                _tile_loadd(0, part, kBlock * 4);
+                _tile_loadd(1, part + 16, kBlock * 4);
+                _tile_loadd(2, part + 16 * kBlock, kBlock * 4);
+                _tile_loadd(3, part + 16 * kBlock + 16, kBlock * 4);
               }
+              for (int64_t kp = kp0; kp < kp1; kp += 16) {
+                _tile_loadd(4, a0 + 2 * kp, ld_pa * 2);
+                _tile_loadd(6, bp + kp * kBlock, kBlock * 4);
+                _tile_loadd(7, bp + kp * kBlock + 16, kBlock * 4);
+                _tile_dpbf16ps(0, 4, 6);
+                _tile_dpbf16ps(1, 4, 7);
+                if (two_rows) {
+                  _tile_loadd(5, a0 + 16 * ld_pa + 2 * kp, ld_pa * 2);
+                  _tile_dpbf16ps(2, 5, 6);
+                  _tile_dpbf16ps(3, 5, 7);
+                }
+              }
+              float* out = kp1 == kp_pad ? acc : part;
+              _tile_stored(0, out, kBlock * 4);
+              _tile_stored(1, out + 16, kBlock * 4);
+              _tile_stored(2, out + 16 * kBlock, kBlock * 4);
+              _tile_stored(3, out + 16 * kBlock + 16, kBlock * 4);
+              if (kp1 == kp_pad)
+                finish(acc, ic + ir, jc + jr, min64(kBlock, mc - ir), min64(kBlock, nc - jr), pc);
             }
-            _tile_stored(0, acc, kBlock * 4);
-            _tile_stored(1, acc + 16, kBlock * 4);
-            if (two_rows) {
-              _tile_stored(2, acc + 16 * kBlock, kBlock * 4);
-              _tile_stored(3, acc + 16 * kBlock + 16, kBlock * 4);
-            }
-            finish(acc, ic + ir, jc + jr, min64(kBlock, mc - ir), min64(kBlock, nc - jr), pc);
           }
         }
       }
