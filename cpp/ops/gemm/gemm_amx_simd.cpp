@@ -127,7 +127,7 @@ void pack_a_rows(bool ta, const uint16_t* A, int64_t lda, int64_t i0, int64_t p0
     // k steps outside, rows inside: the 32 source rows of a k step are then read in address
     // order and the hardware prefetchers keep up; rows outside re-read every line of A from
     // further away (2 KiB apart for lda = 1024): 29% of the GPT block's weight gradient
-    // g^T x (1024 x 4096 x 256), now NN% (perf, 1 thread, AMX Xeon)
+    // g^T x (1024 x 4096 x 256), now 22% (perf, 1 thread, AMX Xeon)
     const int64_t r_vec = mc / 16 * 16, k_vec = kc / 32 * 32;
     for (int64_t k = 0; k < k_vec; k += 32)
       for (int64_t r0 = 0; r0 < r_vec; r0 += 16) {
@@ -168,7 +168,7 @@ void pack_b_pairs(bool tb, const uint16_t* B, int64_t ldb, int64_t p0, int64_t j
   if (!tb) {  // B stored K x N: whole panels row by row, rows 2kp and 2kp+1 merged 16 columns at a time
     // Row by row, B is read in address order and the hardware prefetchers keep up; panel by
     // panel (2 rows of 64 B, then the next pair 2 KiB further on for ldb = 1024) every line was a
-    // miss waited for: 13% of a 1024^3 product (perf, 1 thread, AMX Xeon), now NN%.
+    // miss waited for: 13% of a 1024^3 product (perf, 1 thread, AMX Xeon), now 7%.
     j_first = nc / kBlock * kBlock;
     for (int64_t kp = 0; 2 * kp < kc; ++kp) {
       const uint16_t* s = B + (p0 + 2 * kp) * ldb + j0;
@@ -270,6 +270,41 @@ void store_block_bf16(const float* acc, uint16_t* c, int64_t ldc, int64_t m, int
   }
 }
 
+// The 32 x 32 float32 block c_out (row stride 32) = c_in (zero when null) + the product of the
+// packed A rows a0.. (two 16-row tiles; the lower one only when two_rows) and the B panel bp
+// over k pairs kp0 .. kp1 (multiples of 16).
+__attribute__((target("amx-tile,amx-bf16"), always_inline)) inline void tile_block(
+    const uint16_t* a0, int64_t ld_pa, const uint32_t* bp, int64_t kp0, int64_t kp1, bool two_rows,
+    const float* c_in, float* c_out) {
+  if (!c_in) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+  } else {
+    _tile_loadd(0, c_in, kBlock * 4);
+    _tile_loadd(1, c_in + 16, kBlock * 4);
+    _tile_loadd(2, c_in + 16 * kBlock, kBlock * 4);
+    _tile_loadd(3, c_in + 16 * kBlock + 16, kBlock * 4);
+  }
+  for (int64_t kp = kp0; kp < kp1; kp += 16) {
+    _tile_loadd(4, a0 + 2 * kp, ld_pa * 2);
+    _tile_loadd(6, bp + kp * kBlock, kBlock * 4);
+    _tile_loadd(7, bp + kp * kBlock + 16, kBlock * 4);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    if (two_rows) {
+      _tile_loadd(5, a0 + 16 * ld_pa + 2 * kp, ld_pa * 2);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_dpbf16ps(3, 5, 7);
+    }
+  }
+  _tile_stored(0, c_out, kBlock * 4);
+  _tile_stored(1, c_out + 16, kBlock * 4);
+  _tile_stored(2, c_out + 16 * kBlock, kBlock * 4);
+  _tile_stored(3, c_out + 16 * kBlock + 16, kBlock * 4);
+}
+
 // The blocked product; finish(acc, i, j, m, n, pc) writes the 32 x 32 float32 block `acc` of
 // C rows i.., columns j.. (m x n of it are real) computed over k values pc .. pc + kc_block.
 template <class Finish>
@@ -292,44 +327,28 @@ void amx_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16
       for (int64_t ic = 0; ic < M; ic += mc_block) {
         const int64_t mc = min64(mc_block, M - ic), mc_pad = round_up(mc, kBlock);
         pack_a_rows(ta, A, lda, ic, pc, mc, kc, mc_pad, kc_pad, ld_pa, pa);
+        auto panel = [&](int64_t jr) { return pb + (jr / kBlock) * kp_pad * kBlock; };
+        // One chunk (k <= 256): 32-row blocks outside, so each block row of C is written in
+        // address order (4096 x 256 x 1024 x @ W^T 1.84 -> 1.53 ms, 256 x 256 x 4096 0.60 ->
+        // 0.52 ms; 4096 x 256 x 256 within noise). With several chunks this order, C blocks
+        // waiting across a whole block row, lost 3-35% (1024^3 1.71 -> 2.27 ms).
+        if (kp_pad <= kKpL1) {
+          for (int64_t ir = 0; ir < mc; ir += kBlock)
+            for (int64_t jr = 0; jr < nc; jr += kBlock) {
+              tile_block(pa + ir * ld_pa, ld_pa, panel(jr), 0, kp_pad, mc - ir > 16, nullptr, acc);
+              finish(acc, ic + ir, jc + jr, min64(kBlock, mc - ir), min64(kBlock, nc - jr), pc);
+            }
+          continue;
+        }
         for (int64_t jr = 0; jr < nc; jr += kBlock) {
-          const uint32_t* bp = pb + (jr / kBlock) * kp_pad * kBlock;
           // k in chunks of kKpL1 pairs, each sweeping every 32-row block of the A block while
           // its part of the B panel stays in L1; between chunks a C block waits in c_part
           for (int64_t kp0 = 0; kp0 < kp_pad; kp0 += kKpL1) {
             const int64_t kp1 = min64(kp_pad, kp0 + kKpL1);
             for (int64_t ir = 0; ir < mc; ir += kBlock) {
-              const uint16_t* a0 = pa + ir * ld_pa;
-              const bool two_rows = mc - ir > 16;  // the lower 16 rows are padding otherwise
               float* part = c_part + ir * kBlock;
-              if (kp0 == 0) {
-                _tile_zero(0);
-                _tile_zero(1);
-                _tile_zero(2);
-                _tile_zero(3);
-              } else {
-                _tile_loadd(0, part, kBlock * 4);
-                _tile_loadd(1, part + 16, kBlock * 4);
-                _tile_loadd(2, part + 16 * kBlock, kBlock * 4);
-                _tile_loadd(3, part + 16 * kBlock + 16, kBlock * 4);
-              }
-              for (int64_t kp = kp0; kp < kp1; kp += 16) {
-                _tile_loadd(4, a0 + 2 * kp, ld_pa * 2);
-                _tile_loadd(6, bp + kp * kBlock, kBlock * 4);
-                _tile_loadd(7, bp + kp * kBlock + 16, kBlock * 4);
-                _tile_dpbf16ps(0, 4, 6);
-                _tile_dpbf16ps(1, 4, 7);
-                if (two_rows) {
-                  _tile_loadd(5, a0 + 16 * ld_pa + 2 * kp, ld_pa * 2);
-                  _tile_dpbf16ps(2, 5, 6);
-                  _tile_dpbf16ps(3, 5, 7);
-                }
-              }
-              float* out = kp1 == kp_pad ? acc : part;
-              _tile_stored(0, out, kBlock * 4);
-              _tile_stored(1, out + 16, kBlock * 4);
-              _tile_stored(2, out + 16 * kBlock, kBlock * 4);
-              _tile_stored(3, out + 16 * kBlock + 16, kBlock * 4);
+              tile_block(pa + ir * ld_pa, ld_pa, panel(jr), kp0, kp1, mc - ir > 16, kp0 ? part : nullptr,
+                         kp1 == kp_pad ? acc : part);
               if (kp1 == kp_pad)
                 finish(acc, ic + ir, jc + jr, min64(kBlock, mc - ir), min64(kBlock, nc - jr), pc);
             }
