@@ -191,13 +191,17 @@ void pack_b_pairs(bool tb, const uint16_t* B, int64_t ldb, int64_t p0, int64_t j
         transpose16x16_epi32(m);
         for (int q = 0; q < 16; ++q) _mm512_storeu_si512(d + (kp + q) * kBlock, m[q]);
       }
-      for (; 2 * kp < kc; ++kp)
-        for (int i = 0; i < 16; ++i) {
-          const uint16_t* si = s + i * ldb + 2 * kp;
-          uint32_t w = si[0];
-          if (2 * kp + 1 < kc) std::memcpy(&w, si, 4);
-          d[kp * kBlock + i] = w;
-        }
+      // the last kc - 2kp < 32 values of each row: masked loads (zeros past kc), one transpose;
+      // word by word they were 16 of the 144 k of a 16->16 3x3 convolution's col^T (bf16 forward at
+      // 32x32, batch 64, forced bf16_gemm path, min of 3 runs: 2.69 -> 2.52 ms, 1 thread, AMX Xeon)
+      if (2 * kp < kc) {
+        const int64_t rest = kc - 2 * kp, pairs = (rest + 1) / 2;
+        const __mmask32 mask = __mmask32((uint64_t(1) << rest) - 1u);
+        __m512i m[16];
+        for (int i = 0; i < 16; ++i) m[i] = _mm512_maskz_loadu_epi16(mask, s + i * ldb + 2 * kp);
+        transpose16x16_epi32(m);
+        for (int64_t q = 0; q < pairs; ++q) _mm512_storeu_si512(d + (kp + q) * kBlock, m[q]);
+      }
       j += 15;
     } else if (tb) {  // B stored N x K (x @ W.T): a k pair of column j is one 32-bit word of row j
       const uint16_t* s = B + (j0 + j) * ldb + p0;
