@@ -37,6 +37,9 @@
 #include "conv_im2col.h"
 #include "conv_threads.h"
 #include "conv_tune.h"
+#include "core/dispatch.h"
+
+MINIDL_SIMD_TABLE(minidl::conv_lowp_detail::ConvLowpSimd, conv_lowp_simd)
 
 namespace minidl {
 namespace {
@@ -106,7 +109,8 @@ struct Padded {  // geometry of the zero-padded NHWC copy of one image
 
 // xp = zero-padded NHWC copy of the CHW image xn. Only the padding is zeroed (the interior is
 // overwritten): zeroing the whole copy first took 9% of a 16->16 @32x32 bf16 forward (perf, Xeon
-// with AMX).
+// with AMX). The interior: the active kernel set's to_channels_last (conv_lowp_simd.cpp), else
+// the scalar loop below (the reference).
 void pad_nhwc(const ConvShape& s, const Padded& L, const uint16_t* xn, uint16_t* xp) {
   const size_t row = size_t(L.Wp * L.C), left = size_t(s.pad_w * L.C), right = row - left - size_t(s.W * L.C);
   std::memset(xp, 0, row * s.pad_h * 2);
@@ -115,6 +119,12 @@ void pad_nhwc(const ConvShape& s, const Padded& L, const uint16_t* xn, uint16_t*
     uint16_t* r = xp + (i + s.pad_h) * row;
     std::memset(r, 0, left * 2);
     std::memset(r + row - right, 0, right * 2);
+  }
+  uint16_t* interior = xp + (s.pad_h * L.Wp + s.pad_w) * L.C;
+  const conv_lowp_detail::ConvLowpSimd* k = conv_lowp_simd_active();
+  if (k && k->to_channels_last && s.C >= conv_lowp_detail::ConvLowpSimd::kMinChannels) {
+    k->to_channels_last(xn, s.C, s.H, s.W, interior, L.Wp * L.C);
+    return;
   }
   for (int64_t c = 0; c < s.C; ++c)
     for (int64_t i = 0; i < s.H; ++i) {
