@@ -18,18 +18,27 @@
 //   (products of two bf16 are exact in float32; the sums round to float32, denormals flush).
 // Packing: B into 32-column panels of 32-bit pair words (panel row = 128 B, so the two B tiles
 // of a panel are its left and right 64 B with a 128 B stride), k padded with zeros to a
-// multiple of 32; A into row-major rows of kc padded to a multiple of 32 (zero rows below M).
+// multiple of 32; A into row-major rows of kc padded to a multiple of 32 (zero rows below M),
+// kc_pad + kAPad values apart.
 // Every operand layout is packed 16 rows or columns at a time with vector loads: operands stored
 // K-major (a transposed A: the weight gradient's g^T; a B stored K x N) have two k rows merged
 // into pair words (pairs16), and the ones whose pairs must move across rows (that A, and a B
-// stored N x K: x @ W^T) go through a 16 x 16 word transpose in registers. Element-wise, strided packing
+// stored N x K: x @ W^T) go through a 16 x 16 word transpose in registers (core/transpose16_simd.h);
+// each is read in address order where the layout allows. Element-wise, strided packing
 // made the weight gradient g^T x of a (4096 x 1024) g and (4096 x 256) x take 13.5 ms at 1 thread
 // (AMX, fixed rule), vectorized 4.2 ms (PyTorch 3.8-3.9; minima of 7 CPU-time runs in turns, on
 // the shared 2-core Xeon at load average 10).
 // Blocking (Goto/BLIS order, sizes counted in k values):
-//   kKC = 1024: a packed B panel 1024 x 32 x 2 B = 64 KiB, re-read for every 32-row block from L2;
+//   kKC = 1024: a packed B panel 1024 x 32 x 2 B = 64 KiB;
 //   kMC = 256 rows: packed A block 256 x 1024 x 2 B = 512 KiB, in the L2 (2 MiB per core);
-//   kNC = 1024 columns: packed B 1024 x 1024 x 2 B = 2 MiB.
+//   kNC = 1024 columns: packed B 1024 x 1024 x 2 B = 2 MiB;
+//   inside a block, k in chunks of kKpL1 = 128 pairs (256 k values): a panel's chunk (16 KiB)
+//   stays in L1 while every 32-row block of A passes it (see kKpL1 for the measurements).
+// Measured with this blocking (1 thread, minima of 9 CPU-time runs in turns with PyTorch 2.13's
+// oneDNN bf16 matmul, Xeon with AMX, load average 3.5-4.4, ms minidl / torch): 1024^3 1.79 / 1.73
+// (before 2.42 / 1.69); x @ W^T 4096 x 256 x 1024 1.52 / 1.35 (1.97 / 1.38); g^T x 1024 x 4096 x
+// 256 2.65 / 3.65 (3.55 / 3.48). The rest of the gap is the tile loop itself: one operand streams
+// from L2 at any loop order of the 2 x 2 tile block (see kKpL1).
 // Two entry points share the blocked loop (amx_blocked): gemm_amx_block stores float32 C with
 // alpha/beta; gemm_amx_bf16_out (a Linear layer under autocast) takes the whole k range in one
 // block, adds the bias and rounds to bfloat16 at the store, so the float32 C never reaches memory.
@@ -160,7 +169,8 @@ void pack_b_pairs(bool tb, const uint16_t* B, int64_t ldb, int64_t p0, int64_t j
       }
       // the last kc - 2kp < 32 values of each row: masked loads (zeros past kc), one transpose;
       // word by word they were 16 of the 144 k of a 16->16 3x3 convolution's col^T (bf16 forward at
-      // 32x32, batch 64, forced bf16_gemm path, min of 3 runs: 2.69 -> 2.52 ms, 1 thread, AMX Xeon)
+      // 32x32, batch 64, forced bf16_gemm path, min of 3 runs: 2.69 -> 2.52 ms, 1 thread, AMX Xeon;
+      // the k chunks and packing orders above alone had not moved it)
       if (2 * kp < kc) {
         const int64_t rest = kc - 2 * kp, pairs = (rest + 1) / 2;
         const __mmask32 mask = __mmask32((uint64_t(1) << rest) - 1u);
