@@ -66,7 +66,9 @@ constexpr int64_t kKC = kAmxKC, kMC = 256, kNC = 1024;  // kAmxKC = 1024 (gemm_l
 // 64 KiB, more than the 48 KiB L1) 45%. So k runs in chunks of kKpL1 pairs: the panel's chunk,
 // 256 x 32 x 2 B = 16 KiB, stays in L1 while every 32-row block of A passes it, and C blocks
 // wait in float32 between chunks (4 KiB out and in per 32 tdpbf16ps). 64 / 128 / 256 pairs:
-// 1024^3 2.09 / 1.96 / 2.05 ms, 4096 x 1024 x 256 (g^T x) 3.35 / 3.25 / 3.30 ms.
+// 1024^3 2.09 / 1.96 / 2.05 ms, 4096 x 1024 x 256 (g^T x) 3.35 / 3.25 / 3.30 ms. A constant, not
+// a cache-model value: every CPU with AMX so far (Sapphire / Emerald / Granite Rapids) has a
+// 48 KiB L1d, of which the chunk takes a third.
 constexpr int64_t kKpL1 = 128;
 // Packed A rows are kc_pad + kAPad values apart: at kc_pad = 1024 (2 KiB) the 16 rows of a tile
 // load fell into two L1 sets; 64 more bytes spread them (4096 x 1024 x 256 x @ W^T 1.87 -> 1.74
