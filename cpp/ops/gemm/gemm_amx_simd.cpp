@@ -28,7 +28,7 @@
 // made the weight gradient g^T x of a (4096 x 1024) g and (4096 x 256) x take 13.5 ms at 1 thread
 // (AMX, fixed rule), vectorized 4.2 ms (PyTorch 3.8-3.9; minima of 7 CPU-time runs in turns, on
 // the shared 2-core Xeon at load average 10).
-// Blocking (Goto/BLIS order, sizes counted in k values):
+// Blocking (Goto/BLIS order, sizes counted in k values; shapes in these comments are M x K x N):
 //   kKC = 1024: a packed B panel 1024 x 32 x 2 B = 64 KiB;
 //   kMC = 256 rows: packed A block 256 x 1024 x 2 B = 512 KiB, in the L2 (2 MiB per core);
 //   kNC = 1024 columns: packed B 1024 x 1024 x 2 B = 2 MiB;
@@ -66,7 +66,7 @@ constexpr int64_t kKC = kAmxKC, kMC = 256, kNC = 1024;  // kAmxKC = 1024 (gemm_l
 // 64 KiB, more than the 48 KiB L1) 45%. So k runs in chunks of kKpL1 pairs: the panel's chunk,
 // 256 x 32 x 2 B = 16 KiB, stays in L1 while every 32-row block of A passes it, and C blocks
 // wait in float32 between chunks (4 KiB out and in per 32 tdpbf16ps). 64 / 128 / 256 pairs:
-// 1024^3 2.09 / 1.96 / 2.05 ms, 4096 x 1024 x 256 (g^T x) 3.35 / 3.25 / 3.30 ms. A constant, not
+// 1024^3 2.09 / 1.96 / 2.05 ms, g^T x 1024 x 4096 x 256 3.35 / 3.25 / 3.30 ms. A constant, not
 // a cache-model value: every CPU with AMX so far (Sapphire / Emerald / Granite Rapids) has a
 // 48 KiB L1d, of which the chunk takes a third.
 constexpr int64_t kKpL1 = 128;
