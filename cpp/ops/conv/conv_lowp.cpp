@@ -342,17 +342,26 @@ void backward_weight_bf16(const ConvShape& s, const uint16_t* gy, const uint16_t
   cast_contiguous(gwf.data(), DType::f32, gw, DType::bf16, wsize);
 }
 
-// db[k] = sum over images and positions of dy, in float32 per image row, double across rows
+// db[k] = sum over images and positions of dy, in float32 per image row (kLanes interleaved
+// partial sums, added in lane order), double across rows. One running float32 sum is a chain of
+// dependent adds the compiler may not reorder: 20% of a 16->16 @32x32 bf16 weight gradient with
+// bias (batch 64, perf, 1 thread, Xeon with AMX); independent lanes vectorize: that weight
+// gradient 2.70-2.82 -> 2.22-2.25 ms (minima of 30 CPU-time runs, two rounds).
 void bias_grad_bf16(const ConvShape& s, const uint16_t* gy, uint16_t* gb) {
-  const int64_t PQ = s.P * s.Q;
+  constexpr int64_t kLanes = 16;
+  const int64_t PQ = s.P * s.Q, PQ_lanes = PQ / kLanes * kLanes;
   std::vector<float> out(s.K);
   parallel_for(s.K, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, s.N * PQ)), [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k) {
       double total = 0;
       for (int64_t n = 0; n < s.N; ++n) {
         const uint16_t* g = gy + (n * s.K + k) * PQ;
+        float lane[kLanes] = {};
+        for (int64_t i = 0; i < PQ_lanes; i += kLanes)
+          for (int64_t l = 0; l < kLanes; ++l) lane[l] += bf16_value(g[i + l]);
         float sum = 0;
-        for (int64_t i = 0; i < PQ; ++i) sum += bf16_value(g[i]);
+        for (int64_t l = 0; l < kLanes; ++l) sum += lane[l];
+        for (int64_t i = PQ_lanes; i < PQ; ++i) sum += bf16_value(g[i]);
         total += sum;
       }
       out[k] = static_cast<float>(total);
