@@ -156,8 +156,18 @@ def test_lowp_conv_bad_input():
         F.conv2d(x, w.to(md.float16))
 
 
+# shapes for the AVX-512 channels-last copy of the bf16_gemm path (conv_lowp_simd.cpp): 16 or
+# fewer channels two pixels per register (W >= 32), then 16-pixel steps and a pixel tail; odd C;
+# more than 32 channels (a 32-channel group, then 3)
+CHANNELS_LAST_SHAPES = [
+    (1, 16, 3, 35, 32, (3, 3), 1, 1, 1, 1, False),
+    (1, 7, 2, 49, 32, (3, 3), 1, 1, 1, 1, True),
+    (1, 35, 3, 18, 32, (1, 1), 1, 0, 1, 1, True),
+]
+
+
 @pytest.mark.parametrize("path", ["bf16_gemm", "convert_f32"])
-@pytest.mark.parametrize("shape", SHAPES, ids=_ids)
+@pytest.mark.parametrize("shape", SHAPES + CHANNELS_LAST_SHAPES, ids=_ids)
 def test_every_bf16_path_forced_vs_float64(rng, shape, path):
     """Each 16-bit path forced (md._C.conv2d_force_path, what the tuner chooses between) on every
     shape, narrow ones included: within the same bound of the float64 reference. A forced path

@@ -98,11 +98,14 @@ def test_portable_path_equals_sgemm_on_widened_inputs(kernel_set, rng, dt):
 
 def test_amx_tiles_at_their_edges(rng):
     """The AMX kernel (gemm_amx_simd.cpp) on shapes around its 16-row, 32 x 32 block and 32-k
-    tile edges and its kc = 1024 block, every transpose, alpha/beta through addmm, against the
-    float64 bound; 1 and 2 threads give the same bits."""
+    tile edges, its kc = 1024 block, the 256-k chunks of its tile loop (C blocks kept in float32
+    between chunks; 257 and 544 end in a part chunk, 33 and 290 rows in a 16-row block) and its
+    256-row A block (290), every transpose, alpha/beta through addmm, against the float64 bound;
+    1 and 2 threads give the same bits."""
     if _C.gemm_lowp_path("bfloat16") != "amx_bf16":
         pytest.skip("this CPU (or the active kernel set) has no AMX-BF16")
-    for M, N, K in [(16, 16, 32), (17, 33, 33), (31, 16, 63), (33, 47, 64), (64, 32, 1025), (257, 70, 40)]:
+    for M, N, K in [(16, 16, 32), (17, 33, 33), (31, 16, 63), (33, 47, 64), (64, 32, 1025), (257, 70, 40),
+                    (33, 40, 257), (290, 64, 544)]:
         for ta, tb in [(0, 0), (0, 1), (1, 0), (1, 1)]:
             a, b, aa, bb = _operands(rng, M, N, K, BF16, ta, tb)
             got = _C.gemm_lowp_mm(aa, bb, "amx_bf16")      # forced: whatever the tuner would pick

@@ -44,6 +44,16 @@ void forward_convert(const ConvShape& s, DType t, const uint16_t* x, const uint1
 void backward_input_convert(const ConvShape& s, DType t, const uint16_t* gy, const uint16_t* w, uint16_t* gx);
 void backward_weight_convert(const ConvShape& s, DType t, const uint16_t* gy, const uint16_t* x, uint16_t* gw,
                              uint16_t* gb);
+
+// Per-ISA helper of the bf16_gemm path (conv_lowp_simd.cpp; only the AVX-512 set has one):
+// dst[i * dst_row + j * C + c] = src[(c * H + i) * W + j] for c < C, i < H, j < W, 16-bit
+// values: one CHW image written channels-last into rows dst_row values apart (the interior of
+// the zero-padded copy), for C >= kMinChannels (fewer: the scalar loop is faster, see
+// conv_lowp_simd.cpp). The scalar loop of conv_lowp.cpp's pad_nhwc is the reference.
+struct ConvLowpSimd {
+  static constexpr int64_t kMinChannels = 6;
+  void (*to_channels_last)(const uint16_t* src, int64_t C, int64_t H, int64_t W, uint16_t* dst, int64_t dst_row);
+};
 }  // namespace conv_lowp_detail
 
 // "bf16_gemm" or "convert_f32" (see above): the path this shape and dtype's forward takes now with
