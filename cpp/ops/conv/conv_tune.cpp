@@ -20,10 +20,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
-#include <map>
-#include <mutex>
-#include <shared_mutex>
 
+#include "core/choice_table.h"
 #include "core/fastest_candidate.h"
 #include "core/parallel.h"
 #include "ops/gemm/gemm_lowp.h"
@@ -37,11 +35,9 @@ constexpr TimingBudget kBudget{2, 6, 0.002, 0.02};
 // below this many multiply-adds a convolution takes microseconds: timer noise would pick
 constexpr int64_t kMinTunedFma = int64_t(1) << 18;
 
-std::atomic<uint64_t> measurements{0};
 std::atomic<int> forced{0}, forced_lowp{0};
-std::shared_mutex table_mutex;
-std::map<std::string, ConvPath>& table() {
-  static std::map<std::string, ConvPath> t;
+ChoiceTable<ConvPath>& table() {
+  static ChoiceTable<ConvPath> t;
   return t;
 }
 
@@ -51,12 +47,6 @@ const char* direction_name(ConvDirection d) {
     case ConvDirection::backward_input: return "backward_input";
     default: return "backward_weight";
   }
-}
-
-int64_t pow2_at_least(int64_t n) {
-  int64_t p = 1;
-  while (p < n && p < (int64_t(1) << 40)) p <<= 1;
-  return p;
 }
 
 ConvPath measure(const std::vector<ConvPath>& candidates, const std::function<void(ConvPath)>& run) {
@@ -119,24 +109,19 @@ bool conv_set_choice(const std::string& shape_class, const std::string& path) {
   if (conv_path_is_lowp(p) != is_lowp_class(shape_class)) return false;
   const std::string first = shape_class.substr(0, shape_class.find(' '));
   if (first != "forward" && first != "backward_input" && first != "backward_weight") return false;
-  std::unique_lock<std::shared_mutex> lock(table_mutex);
-  table()[shape_class] = p;
+  table().set(shape_class, p);
   return true;
 }
 
 std::vector<std::pair<std::string, std::string>> conv_choices() {
-  std::shared_lock<std::shared_mutex> lock(table_mutex);
-  std::vector<std::pair<std::string, std::string>> out;
-  for (const auto& kv : table()) out.emplace_back(kv.first, conv_path_name(kv.second));
-  return out;
+  return table().named(conv_path_name);
 }
 
 void conv_clear_choices() {
-  std::unique_lock<std::shared_mutex> lock(table_mutex);
   table().clear();
 }
 
-uint64_t conv_measurements() { return measurements; }
+uint64_t conv_measurements() { return table().measurements(); }
 void conv_force_path(ConvPath path) {
   if (path == ConvPath::automatic) forced = forced_lowp = static_cast<int>(path);
   else if (conv_path_is_lowp(path)) forced_lowp = static_cast<int>(path);
@@ -158,18 +143,11 @@ static ConvPath choose(ConvDirection d, const ConvShape& s, const char* dtype_su
   if (omp_in_parallel()) return fixed;  // timing inside a team's region would measure the team
 #endif
   const std::string key = conv_shape_class(d, s, num_threads()) + dtype_suffix;
-  {
-    std::shared_lock<std::shared_mutex> lock(table_mutex);
-    auto it = table().find(key);
-    if (it != table().end()) return it->second;
-  }
+  ConvPath remembered;
+  if (table().find(key, &remembered)) return remembered;
   if (!run) return fixed;
   const ConvPath best = measure(candidates, *run);
-  {
-    std::unique_lock<std::shared_mutex> lock(table_mutex);
-    table()[key] = best;
-  }
-  ++measurements;
+  table().set_measured(key, best);
   return ConvPath::automatic;  // the result is written already (by measure)
 }
 

@@ -18,10 +18,8 @@
 
 #include <atomic>
 #include <cstdio>
-#include <map>
-#include <mutex>
-#include <shared_mutex>
 
+#include "core/choice_table.h"
 #include "core/fastest_candidate.h"
 #include "core/parallel.h"
 #include "ops/gemm/gemm.h"
@@ -47,11 +45,9 @@ constexpr TimingBudget kBudget{2, 6, 0.004, 0.02};
 // rows there.
 constexpr int64_t kMinRowsPerThread = 8;
 
-std::atomic<uint64_t> measurements{0};
 std::atomic<int> forced{0};
-std::shared_mutex table_mutex;
-std::map<std::string, RnnSplit>& table() {
-  static std::map<std::string, RnnSplit> t;
+ChoiceTable<RnnSplit>& table() {
+  static ChoiceTable<RnnSplit> t;
   return t;
 }
 
@@ -62,12 +58,6 @@ const char* mode_name(RnnMode m) {
     case RnnMode::lstm: return "lstm";
     default: return "gru";
   }
-}
-
-int64_t pow2_at_least(int64_t n) {
-  int64_t p = 1;
-  while (p < n && p < (int64_t(1) << 40)) p <<= 1;
-  return p;
 }
 
 }  // namespace
@@ -123,24 +113,19 @@ bool rnn_split_set_choice(const std::string& shape_class, const std::string& spl
   if ((m != "rnn_tanh" && m != "rnn_relu" && m != "lstm" && m != "gru") || (p != "forward" && p != "backward") ||
       (d != "float32" && d != "float64") || b < 1 || h < 1 || t < 1 || threads < 2)
     return false;
-  std::unique_lock<std::shared_mutex> lock(table_mutex);
-  table()[shape_class] = sp;
+  table().set(shape_class, sp);
   return true;
 }
 
 std::vector<std::pair<std::string, std::string>> rnn_split_choices() {
-  std::shared_lock<std::shared_mutex> lock(table_mutex);
-  std::vector<std::pair<std::string, std::string>> out;
-  for (const auto& kv : table()) out.emplace_back(kv.first, rnn_split_name(kv.second));
-  return out;
+  return table().named(rnn_split_name);
 }
 
 void rnn_split_clear_choices() {
-  std::unique_lock<std::shared_mutex> lock(table_mutex);
   table().clear();
 }
 
-uint64_t rnn_split_measurements() { return measurements; }
+uint64_t rnn_split_measurements() { return table().measurements(); }
 void rnn_force_split(RnnSplit split) { forced = static_cast<int>(split); }
 RnnSplit rnn_forced_split() { return static_cast<RnnSplit>(forced.load()); }
 
@@ -152,21 +137,14 @@ RnnSplit rnn_split_choose(RnnMode mode, DType dtype, RnnPass pass, const RnnShap
   if (f != RnnSplit::automatic) return f;
   if (!gemm_lowp_tuning()) return rnn_split_fixed(s.batch, nthreads);
   const std::string key = rnn_split_class(mode, dtype, pass, s, nthreads);
-  {
-    std::shared_lock<std::shared_mutex> lock(table_mutex);
-    auto it = table().find(key);
-    if (it != table().end()) return it->second;
-  }
+  RnnSplit remembered;
+  if (table().find(key, &remembered)) return remembered;
   // the fixed rule's split first: the other one must beat it by fastest_candidate's margin
   const RnnSplit fixed = rnn_split_fixed(s.batch, nthreads);
   const RnnSplit other = fixed == RnnSplit::rows ? RnnSplit::units : RnnSplit::rows;
   const RnnSplit best = fastest_candidate(std::vector<RnnSplit>{fixed, other}, kBudget, run);
   if (best != other) run(best);  // the last run wrote the other split's result
-  {
-    std::unique_lock<std::shared_mutex> lock(table_mutex);
-    table()[key] = best;
-  }
-  ++measurements;
+  table().set_measured(key, best);
   return RnnSplit::automatic;  // the outputs hold the winner's result already
 }
 // --8<-- [end:rnn_split_choose]
