@@ -210,6 +210,30 @@ def test_every_bf16_path_forced_vs_float64(rng, shape, path):
         _check(to_numpy(got.float()), ref, mag, 2.0 ** -8, f"{what} [{path}]")
 
 
+def test_transposed_forward_same_bits_on_one_and_two_threads(rng):
+    """The transposed bf16 forward (16 output channels, see TRANSPOSED_SHAPES) and the input
+    gradient that runs as one, with the images split between two threads (per-thread column and
+    result buffers): the same bits as on one thread."""
+    x, _ = _bits(rng, (3, 16, 32, 32), md.bfloat16)
+    w, _ = _bits(rng, (16, 16, 3, 3), md.bfloat16, 0.3)
+    b, _ = _bits(rng, (16,), md.bfloat16)
+    gy, _ = _bits(rng, (3, 16, 32, 32), md.bfloat16)
+    threads = md.get_num_threads()
+    md._C.conv2d_force_path("bf16_gemm")
+    try:
+        runs = []
+        for n in (1, 2):
+            md.set_num_threads(n)
+            y = md._C.conv2d_forward(x._data, w._data, b._data, (1, 1), (1, 1), (1, 1), 1)
+            dx = md._C.conv2d_backward(gy._data, x._data, w._data, (1, 1), (1, 1), (1, 1), 1, True, False, False)[0]
+            runs.append((np.asarray(y).view(np.uint16), np.asarray(dx).view(np.uint16)))
+    finally:
+        md._C.conv2d_force_path("auto")
+        md.set_num_threads(threads)
+    for one, two in zip(*runs):
+        np.testing.assert_array_equal(one, two)
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_widening_chunk_by_chunk_vs_float64(rng, threads):
     """convert_f32 widens a chunk of images at a time (512 KiB of float32 per chunk; here one or
