@@ -6,7 +6,8 @@
 // images per thread; see conv.cpp for why) with 16-bit operands and a channels-last column
 // matrix col (block x CRS, bf16; see "channels-last im2col" below for why):
 //   forward   Y (f32, Kg x block) = W @ col^T (gemm_lowp);  + bias, rounded to bf16 once per
-//             block (one vectorized cast of the Kg x block result), rows scattered to NCHW
+//             block (one vectorized cast of the Kg x block result), rows scattered to NCHW;
+//             with Kg = 16 on AMX transposed, Y^T (block x 16) = col @ W^T (see kTransposedKg)
 //   dx        dcol (f32, block x CRS) = dY^T @ W (gemm_lowp);  col2im adds it into a padded
 //             float32 copy of the block's images, rounded to bf16 once per image (several taps
 //             add into one pixel: rounding after each add would lose bits R*S times)
