@@ -166,8 +166,21 @@ CHANNELS_LAST_SHAPES = [
 ]
 
 
+# on AMX the bf16 forward with 16 output channels per group and C/groups*R*S <= 256 runs
+# transposed (positions x 16 = col @ W^T, conv_lowp.cpp): column rows padded with zeros to a
+# multiple of 32 (C*R*S = 144, 108, 72 here), blocks of positions that are not whole 16-row tiles
+# (63, 25) or are (1024 in blocks of 256: the AMX kernel reads the column matrix in place), batch
+# 1, stride 2, groups; the stride-1 input gradients of 16 input channels are such forwards
+TRANSPOSED_SHAPES = [
+    (1, 16, 7, 9, 16, (3, 3), 1, 1, 1, 1, True),
+    (2, 12, 10, 10, 16, (3, 3), 2, 1, 1, 1, True),
+    (2, 16, 8, 8, 32, (3, 3), 1, 1, 1, 2, False),
+    (1, 16, 32, 32, 16, (3, 3), 1, 1, 1, 1, True),
+]
+
+
 @pytest.mark.parametrize("path", ["bf16_gemm", "convert_f32"])
-@pytest.mark.parametrize("shape", SHAPES + CHANNELS_LAST_SHAPES, ids=_ids)
+@pytest.mark.parametrize("shape", SHAPES + CHANNELS_LAST_SHAPES + TRANSPOSED_SHAPES, ids=_ids)
 def test_every_bf16_path_forced_vs_float64(rng, shape, path):
     """Each 16-bit path forced (md._C.conv2d_force_path, what the tuner chooses between) on every
     shape, narrow ones included: within the same bound of the float64 reference. A forced path
@@ -195,6 +208,30 @@ def test_every_bf16_path_forced_vs_float64(rng, shape, path):
     for got, ref, mag, what in ((y, ry, my, "y"), (x.grad, rx, mx, "dx"), (w.grad, rw, mw, "dw"),
                                 (b.grad, rb, mb, "db")):
         _check(to_numpy(got.float()), ref, mag, 2.0 ** -8, f"{what} [{path}]")
+
+
+def test_transposed_forward_same_bits_on_one_and_two_threads(rng):
+    """The transposed bf16 forward (16 output channels, see TRANSPOSED_SHAPES) and the input
+    gradient that runs as one, with the images split between two threads (per-thread column and
+    result buffers): the same bits as on one thread."""
+    x, _ = _bits(rng, (3, 16, 32, 32), md.bfloat16)
+    w, _ = _bits(rng, (16, 16, 3, 3), md.bfloat16, 0.3)
+    b, _ = _bits(rng, (16,), md.bfloat16)
+    gy, _ = _bits(rng, (3, 16, 32, 32), md.bfloat16)
+    threads = md.get_num_threads()
+    md._C.conv2d_force_path("bf16_gemm")
+    try:
+        runs = []
+        for n in (1, 2):
+            md.set_num_threads(n)
+            y = md._C.conv2d_forward(x._data, w._data, b._data, (1, 1), (1, 1), (1, 1), 1)
+            dx = md._C.conv2d_backward(gy._data, x._data, w._data, (1, 1), (1, 1), (1, 1), 1, True, False, False)[0]
+            runs.append((np.asarray(y).view(np.uint16), np.asarray(dx).view(np.uint16)))
+    finally:
+        md._C.conv2d_force_path("auto")
+        md.set_num_threads(threads)
+    for one, two in zip(*runs):
+        np.testing.assert_array_equal(one, two)
 
 
 @pytest.mark.parametrize("threads", [1, 2])

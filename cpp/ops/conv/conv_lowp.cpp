@@ -6,7 +6,8 @@
 // images per thread; see conv.cpp for why) with 16-bit operands and a channels-last column
 // matrix col (block x CRS, bf16; see "channels-last im2col" below for why):
 //   forward   Y (f32, Kg x block) = W @ col^T (gemm_lowp);  + bias, rounded to bf16 once per
-//             block (one vectorized cast of the Kg x block result), rows scattered to NCHW
+//             block (one vectorized cast of the Kg x block result), rows scattered to NCHW;
+//             with Kg = 16 on AMX transposed, Y^T (block x 16) = col @ W^T (see kTransposedKg)
 //   dx        dcol (f32, block x CRS) = dY^T @ W (gemm_lowp);  col2im adds it into a padded
 //             float32 copy of the block's images, rounded to bf16 once per image (several taps
 //             add into one pixel: rounding after each add would lose bits R*S times)
@@ -134,14 +135,16 @@ void pad_nhwc(const ConvShape& s, const Padded& L, const uint16_t* xn, uint16_t*
     }
 }
 
-// col rows for output positions [o0, o1) of one padded image, group g; row stride CRS
+// col rows for output positions [o0, o1) of one padded image, group g; row stride ld >= CRS,
+// the ld - CRS values past each row's CRS set to zero
 void im2col_nhwc(const ConvShape& s, const Padded& L, const uint16_t* xp, int64_t g, int64_t o0, int64_t o1,
-                 uint16_t* col) {
+                 uint16_t* col, int64_t ld) {
   const int64_t Cg = s.Cg(), CRS = Cg * s.R * s.S;
   const bool contiguous_taps = s.groups == 1 && s.dil_w == 1;  // the S taps of a row: S*Cg in a run
   for (int64_t o = o0; o < o1; ++o) {
     const int64_t p = o / s.Q, q = o - p * s.Q;
-    uint16_t* d = col + (o - o0) * CRS;
+    uint16_t* d = col + (o - o0) * ld;
+    if (ld > CRS) std::memset(d + CRS, 0, size_t(ld - CRS) * 2);
     for (int64_t r = 0; r < s.R; ++r) {
       const uint16_t* src = xp + ((p * s.stride_h + r * s.dil_h) * L.Wp + q * s.stride_w) * L.C + g * Cg;
       if (contiguous_taps) copy16(d + r * s.S * Cg, src, s.S * Cg);
@@ -196,15 +199,47 @@ BlockScratch& block_scratch() {
 // images per block (tile blocks: 1)
 inline int64_t block_images(const ConvShape& s) { return std::max<int64_t>(1, tile_cols() / std::max<int64_t>(1, s.P * s.Q)); }
 
-// col for group g of block b (positions of image after image, row stride CRS); the padded
-// copies of the block's images are made when the block starts an image (o0 == 0)
+// col for group g of block b (positions of image after image, row stride ld, default CRS); the
+// padded copies of the block's images are made when the block starts an image (o0 == 0)
 void block_columns(const ConvShape& s, const Padded& L, const uint16_t* x, int64_t g, const Block& b,
-                   BlockScratch& sc) {
+                   BlockScratch& sc, int64_t ld = 0) {
   if (g == 0 && b.o0 == 0)
     for (int64_t n = b.n0; n < b.n1; ++n) pad_nhwc(s, L, x + n * s.C * s.H * s.W, sc.xp.data() + (n - b.n0) * L.size());
-  const int64_t w0 = b.o1 - b.o0, CRS = s.Cg() * s.R * s.S;
+  const int64_t w0 = b.o1 - b.o0;
+  if (ld == 0) ld = s.Cg() * s.R * s.S;
   for (int64_t n = b.n0; n < b.n1; ++n)
-    im2col_nhwc(s, L, sc.xp.data() + (n - b.n0) * L.size(), g, b.o0, b.o1, sc.col.data() + (n - b.n0) * w0 * CRS);
+    im2col_nhwc(s, L, sc.xp.data() + (n - b.n0) * L.size(), g, b.o0, b.o1, sc.col.data() + (n - b.n0) * w0 * ld, ld);
+}
+
+// The forward with 16 output channels per group runs transposed on AMX, Y^T (positions x 16) =
+// col @ W^T: the column matrix is then the GEMM's A operand, which the AMX kernel reads as tiles
+// where it lies (rows padded with zeros to kColAlign values; in place up to 256 k,
+// gemm_amx_simd.cpp), the small weight matrix is the packed B, and the 16 channels fill one
+// column of tiles. The other way round (Y = W @ col^T) the whole column matrix is repacked into
+// k-pair panels for every block: 28% of a 16->16 @32x32 forward (perf). Measured (batch 64,
+// 1 thread, Xeon with AMX, forced bf16_gemm path, minima of 50 alternating CPU-time runs, load
+// average 0.7), W @ col^T -> col @ W^T ms: 16->16 @32x32 forward 2.35 -> 1.82, input gradient
+// (a forward with 16 channels) 2.19 -> 1.83; but 16->8 @32x32 3.15 -> 4.22, 16->24 3.04 -> 3.25
+// (fewer channels, or a second, part-empty column of tiles) and 32->16 @16x16 0.95 -> 1.11 (C*R*S
+// = 288: the column matrix packed again); 32->32, 64->64 within noise. Hence exactly Kg = 16,
+// C*R*S <= 256, and the AMX path (vdpbf16ps CPUs: not measured, they keep W @ col^T).
+constexpr int64_t kColAlign = 32;  // one AMX tile row: 32 bf16
+constexpr int64_t kTransposedKg = 16, kTransposedMaxCRS = 256;
+inline int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+// y[k * PQ + o] = round16(yt[o * Kg + k] + bias[k]) for o < w, k < Kg (bias null: 0): the
+// transposed product's rows of one image scattered to NCHW
+void store_transposed(const float* yt, int64_t w, int64_t Kg, const float* bias, uint16_t* y, int64_t PQ) {
+  const conv_lowp_detail::ConvLowpSimd* simd = conv_lowp_simd_active();
+  if (simd && simd->from_position_rows && Kg % 16 == 0)
+    return simd->from_position_rows(yt, w, Kg, bias, y, PQ);
+  thread_local std::vector<float> row;  // not scratch<float>(): that one holds yt
+  if (row.size() < size_t(w)) row.resize(w);
+  for (int64_t k = 0; k < Kg; ++k) {
+    const float bk = bias ? bias[k] : 0.0f;
+    for (int64_t o = 0; o < w; ++o) row[o] = yt[o * Kg + k] + bk;
+    cast_contiguous(row.data(), DType::f32, y + k * PQ, DType::bf16, w);
+  }
 }
 
 void forward_bf16(const ConvShape& s, const uint16_t* x, const uint16_t* w, const uint16_t* bias, uint16_t* y) {
@@ -215,15 +250,32 @@ void forward_bf16(const ConvShape& s, const uint16_t* x, const uint16_t* w, cons
   permute_weight(s, w, wt.data(), true);
   std::vector<float> bf(bias ? s.K : 0);
   for (size_t k = 0; k < bf.size(); ++k) bf[k] = bf16_value(bias[k]);
+  const int64_t CRSp = round_up(CRS, kColAlign);
+  const bool transposed = Kg == kTransposedKg && CRSp <= kTransposedMaxCRS &&
+                          std::strcmp(gemm_lowp_path(DType::bf16), "amx_bf16") == 0;
+  std::vector<uint16_t> wp(transposed ? size_t(s.K * CRSp) : 0);  // wt, rows padded with zeros to CRSp
+  for (int64_t k = 0; transposed && k < s.K; ++k) {
+    std::memcpy(wp.data() + k * CRSp, wt.data() + k * CRS, size_t(CRS) * 2);
+    std::fill(wp.data() + k * CRSp + CRS, wp.data() + (k + 1) * CRSp, uint16_t(0));
+  }
   over_images(s, image_threads(s), [&](int, int64_t n0, int64_t n1) {
     BlockScratch& sc = block_scratch();
-    sc.fit(size_t(block_images(s) * L.size()), size_t((CRS + Kg) * maxw));
+    sc.fit(size_t(block_images(s) * L.size()), size_t((CRSp + Kg) * maxw));
     uint16_t* ylow = sc.col.data() + CRS * maxw;
     std::vector<float>& ybuf = scratch<float>();
     if (ybuf.size() < size_t(Kg * maxw)) ybuf.resize(Kg * maxw);
     for_blocks(s, n0, n1, [&](const Block& b) {
       const int64_t bw = b.width(), w0 = b.o1 - b.o0;
       for (int64_t g = 0; g < s.groups; ++g) {
+        if (transposed) {  // Y_g^T (bw x Kg) = col (bw x CRSp) @ W_g^T (W_g stored Kg x CRSp)
+          block_columns(s, L, x, g, b, sc, CRSp);
+          gemm_lowp(DType::bf16, false, true, bw, Kg, CRSp, 1.0f, sc.col.data(), CRSp, wp.data() + g * Kg * CRSp,
+                    CRSp, 0.0f, ybuf.data(), Kg);
+          for (int64_t n = b.n0; n < b.n1; ++n)
+            store_transposed(ybuf.data() + (n - b.n0) * w0 * Kg, w0, Kg, bias ? bf.data() + g * Kg : nullptr,
+                             y + (n * s.K + g * Kg) * PQ + b.o0, PQ);
+          continue;
+        }
         block_columns(s, L, x, g, b, sc);
         // Y_g (Kg x bw) = W_g (Kg x CRS) @ col^T (col stored bw x CRS)
         gemm_lowp(DType::bf16, false, true, Kg, bw, CRS, 1.0f, wt.data() + g * Kg * CRS, CRS, sc.col.data(), CRS,

@@ -53,6 +53,11 @@ void backward_weight_convert(const ConvShape& s, DType t, const uint16_t* gy, co
 struct ConvLowpSimd {
   static constexpr int64_t kMinChannels = 6;
   void (*to_channels_last)(const uint16_t* src, int64_t C, int64_t H, int64_t W, uint16_t* dst, int64_t dst_row);
+  // dst[k * dst_row + o] = bf16(src[o * Kg + k] + bias[k]), o < w, k < Kg, Kg a multiple of 16,
+  // bias null meaning 0: the transposed forward's result to NCHW (reference: conv_lowp.cpp's
+  // store_transposed loop)
+  void (*from_position_rows)(const float* src, int64_t w, int64_t Kg, const float* bias, uint16_t* dst,
+                             int64_t dst_row);
 };
 }  // namespace conv_lowp_detail
 

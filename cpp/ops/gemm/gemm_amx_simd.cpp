@@ -255,7 +255,15 @@ void store_block_bf16(const float* acc, uint16_t* c, int64_t ldc, int64_t m, int
 
 // The 32 x 32 float32 block c_out (row stride 32) = c_in (zero when null) + the product of the
 // packed A rows a0.. (two 16-row tiles; the lower one only when two_rows) and the B panel bp
-// over k pairs kp0 .. kp1 (multiples of 16).
+// (two 16-column tiles; the right one only when two_cols) over k pairs kp0 .. kp1 (multiples of
+// 16). A skipped tile's part of c_out is left as it was (the caller's finish reads only m x n).
+// two_cols matters where N is 16 (a convolution with 16 output channels run as col @ W^T,
+// conv_lowp.cpp): without it half of the tdpbf16ps multiplied the panel's zero columns.
+// two_cols is a template parameter, and only the one-chunk loop of amx_blocked picks it per C
+// block: as a run-time flag, or with both forms in the chunked loop too, 1024^3 went 1.7-1.9 ->
+// 2.4-2.5 ms and 256 x 1024 x 1024 0.54-0.62 -> 0.66-0.76 ms (minima of 15 CPU-time runs, three
+// alternating processes each; the cause, code layout or register allocation, not pinned down).
+template <bool two_cols>
 __attribute__((target("amx-tile,amx-bf16"), always_inline)) inline void tile_block(
     const uint16_t* a0, int64_t ld_pa, const uint32_t* bp, int64_t kp0, int64_t kp1, bool two_rows,
     const float* c_in, float* c_out) {
@@ -273,19 +281,27 @@ __attribute__((target("amx-tile,amx-bf16"), always_inline)) inline void tile_blo
   for (int64_t kp = kp0; kp < kp1; kp += 16) {
     _tile_loadd(4, a0 + 2 * kp, ld_pa * 2);
     _tile_loadd(6, bp + kp * kBlock, kBlock * 4);
-    _tile_loadd(7, bp + kp * kBlock + 16, kBlock * 4);
+    if (two_cols) _tile_loadd(7, bp + kp * kBlock + 16, kBlock * 4);
     _tile_dpbf16ps(0, 4, 6);
-    _tile_dpbf16ps(1, 4, 7);
+    if (two_cols) _tile_dpbf16ps(1, 4, 7);
     if (two_rows) {
       _tile_loadd(5, a0 + 16 * ld_pa + 2 * kp, ld_pa * 2);
       _tile_dpbf16ps(2, 5, 6);
-      _tile_dpbf16ps(3, 5, 7);
+      if (two_cols) _tile_dpbf16ps(3, 5, 7);
     }
   }
   _tile_stored(0, c_out, kBlock * 4);
-  _tile_stored(1, c_out + 16, kBlock * 4);
-  _tile_stored(2, c_out + 16 * kBlock, kBlock * 4);
-  _tile_stored(3, c_out + 16 * kBlock + 16, kBlock * 4);
+  if (two_cols) _tile_stored(1, c_out + 16, kBlock * 4);
+  if (two_rows) _tile_stored(2, c_out + 16 * kBlock, kBlock * 4);
+  if (two_rows && two_cols) _tile_stored(3, c_out + 16 * kBlock + 16, kBlock * 4);
+}
+
+// tile_block with two_cols chosen at run time (one branch per C block, none in the k loop)
+__attribute__((target("amx-tile,amx-bf16"), always_inline)) inline void tile_blocks(
+    const uint16_t* a0, int64_t ld_pa, const uint32_t* bp, int64_t kp0, int64_t kp1, bool two_rows, bool two_cols,
+    const float* c_in, float* c_out) {
+  if (two_cols) tile_block<true>(a0, ld_pa, bp, kp0, kp1, two_rows, c_in, c_out);
+  else tile_block<false>(a0, ld_pa, bp, kp0, kp1, two_rows, c_in, c_out);
 }
 
 // The blocked product; finish(acc, i, j, m, n, pc) writes the 32 x 32 float32 block `acc` of
@@ -309,7 +325,19 @@ void amx_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16
       pack_b_pairs(tb, B, ldb, pc, jc, kc, nc, kp_pad, pb);
       for (int64_t ic = 0; ic < M; ic += mc_block) {
         const int64_t mc = min64(mc_block, M - ic), mc_pad = round_up(mc, kBlock);
-        pack_a_rows(ta, A, lda, ic, pc, mc, kc, mc_pad, kc_pad, ld_pa, pa);
+        // A rows that tiles can load as they are: not transposed, whole 32-value k steps, whole
+        // 16-row tiles, one k chunk (the convolution's column matrix, conv_lowp.cpp, whose rows
+        // are padded with zeros to a multiple of 32 for this): the copy into pa cost more than the
+        // tiles' work there. With the one-column tiles of tile_block, ms before -> after (1 thread,
+        // Xeon with AMX, minima of 15 CPU-time runs, three alternating processes each, load
+        // average 0.6-0.7): the 16->16 @32x32 convolution's block 256 x 160 x 16 (x @ W^T)
+        // 0.005 -> 0.002-0.003, 4096 x 256 x 64 0.17-0.20 -> 0.11-0.15, 4096 x 64 x 256 (x @ W^T)
+        // 0.20-0.24 -> 0.16-0.20; 1024^3, 256 x 1024 x 1024 (k in chunks: packed as before) and
+        // 1024 x 4096 x 256 g^T within noise.
+        const bool a_as_is = !ta && kc == kc_pad && mc % 16 == 0 && kp_pad <= kKpL1;
+        const uint16_t* pa_used = a_as_is ? A + ic * lda + pc : pa;
+        const int64_t ld_used = a_as_is ? lda : ld_pa;
+        if (!a_as_is) pack_a_rows(ta, A, lda, ic, pc, mc, kc, mc_pad, kc_pad, ld_pa, pa);
         auto panel = [&](int64_t jr) { return pb + (jr / kBlock) * kp_pad * kBlock; };
         // One chunk (k <= 256): 32-row blocks outside, so each block row of C is written in
         // address order (4096 x 256 x 1024 x @ W^T 1.84 -> 1.53 ms, 256 x 256 x 4096 0.60 ->
@@ -318,7 +346,8 @@ void amx_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16
         if (kp_pad <= kKpL1) {
           for (int64_t ir = 0; ir < mc; ir += kBlock)
             for (int64_t jr = 0; jr < nc; jr += kBlock) {
-              tile_block(pa + ir * ld_pa, ld_pa, panel(jr), 0, kp_pad, mc - ir > 16, nullptr, acc);
+              tile_blocks(pa_used + ir * ld_used, ld_used, panel(jr), 0, kp_pad, mc - ir > 16, nc - jr > 16, nullptr,
+                          acc);
               finish(acc, ic + ir, jc + jr, min64(kBlock, mc - ir), min64(kBlock, nc - jr), pc);
             }
           continue;
@@ -330,8 +359,8 @@ void amx_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16
             const int64_t kp1 = min64(kp_pad, kp0 + kKpL1);
             for (int64_t ir = 0; ir < mc; ir += kBlock) {
               float* part = c_part + ir * kBlock;
-              tile_block(pa + ir * ld_pa, ld_pa, panel(jr), kp0, kp1, mc - ir > 16, kp0 ? part : nullptr,
-                         kp1 == kp_pad ? acc : part);
+              tile_block<true>(pa + ir * ld_pa, ld_pa, panel(jr), kp0, kp1, mc - ir > 16, kp0 ? part : nullptr,
+                               kp1 == kp_pad ? acc : part);
               if (kp1 == kp_pad)
                 finish(acc, ic + ir, jc + jr, min64(kBlock, mc - ir), min64(kBlock, nc - jr), pc);
             }
