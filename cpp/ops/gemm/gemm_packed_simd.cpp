@@ -87,6 +87,20 @@ void pack_a_cols(int64_t M, int64_t K, int64_t k0, int64_t k1, const float* A, i
 // Columns [q0 NR, min(q1 NR, N)) of C_b = alpha A @ op(B_b) + beta C_b for nb matrices B_b
 // (same K and N, e.g. the gate blocks of W_hh) on the calling thread: each block of A is
 // packed once and used for all of them. a_buf holds kMCP x kKCP floats.
+//
+// Where an LSTM step's time goes here (batch 32 = row tiles of 12 + 12 + 8, 1 thread, perf
+// samples, Xeon with 2 MiB L2 per core, 2026-12): the 8-row tail takes 0.7-0.9x the time per
+// row of the 12-row tiles, so the M-tail is not what makes the product slower than a large
+// GEMM. At H 256 (W_hh 1 MiB, in L2) the product runs within ~7% of the whole-sequence GEMM
+// per multiply-add; at H 512 (W_hh 4 MiB, streamed from L3 every step) ~20-25% slower: the
+// cost is bringing B in (the 8-row tile, last on a micro-panel already in L1, is the fastest
+// per row). Tried and
+// dropped, no gain in alternating runs against nn.LSTM: prefetching the next micro-panel into
+// L2 during the current one's row tiles (the stall moved onto the prefetches: 11.6% of the
+// samples in gemm_packed_b, the micro-kernel's share down by as much), backing the packed
+// matrices with 2 MiB pages (forward and fwd+bwd within noise), and walking the panels in
+// reverse order every other call so that the end of the last walk might still be in L2
+// (recurrent-product / whole-sequence-GEMM sample ratio 2.43-2.59 either way).
 void gemm_packed_b(int64_t M, int64_t q0, int64_t q1, int64_t K, int64_t N, float alpha, const float* A,
                    int64_t lda, int nb, const float* const* packed, float beta, float* const* C, int64_t ldc,
                    float* a_buf, const float* a_packed) {
