@@ -228,7 +228,9 @@ void block_columns(const ConvShape& s, const Padded& L, const uint16_t* x, int64
 // measured W @ col^T -> col @ W^T (batch 64, 1 thread, Xeon with AMX, forced bf16_gemm path,
 // minima of 15 CPU-time runs in alternating processes, load average 4) 32->32 @16x16 forward
 // 1.28-1.32 -> 0.80-0.91 ms, 64->64 @8x8 0.88-0.92 -> 0.66-0.67 ms (PyTorch 0.91-1.00 / 0.65-0.73),
-// their input gradients (forwards) as much.
+// their input gradients (forwards) as much; shapes it was not aimed at too (same runs): 3->32
+// @32x32 forward 3.0-3.1 -> 1.8-2.0 ms, 16->64 1x1 3.4-4.1 -> 2.3-2.8, 64->32 1x1 @8x8 0.34-0.36 ->
+// 0.23, 128->64 @8x8 (C*R*S = 1152) 1.8-2.0 -> 1.4.
 constexpr int64_t kColAlign = 32;  // one AMX tile row: 32 bf16
 constexpr int64_t kTransposedKg = 16, kTransposedMaxCRS = 256, kTransposedWideKg = 64;
 inline int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
