@@ -170,12 +170,18 @@ CHANNELS_LAST_SHAPES = [
 # transposed (positions x 16 = col @ W^T, conv_lowp.cpp): column rows padded with zeros to a
 # multiple of 32 (C*R*S = 144, 108, 72 here), blocks of positions that are not whole 16-row tiles
 # (63, 25) or are (1024 in blocks of 256: the AMX kernel reads the column matrix in place), batch
-# 1, stride 2, groups; the stride-1 input gradients of 16 input channels are such forwards
+# 1, stride 2, groups; the stride-1 input gradients of 16 input channels are such forwards.
+# 32 and 64 output channels per group run transposed at any C*R*S: 288 and 576 here, several k
+# chunks, the column matrix read in place (whole 16-row tiles: 64 positions, 2 images of 8 x 8)
+# or packed (36 positions), 32 channels per group of two
 TRANSPOSED_SHAPES = [
     (1, 16, 7, 9, 16, (3, 3), 1, 1, 1, 1, True),
     (2, 12, 10, 10, 16, (3, 3), 2, 1, 1, 1, True),
     (2, 16, 8, 8, 32, (3, 3), 1, 1, 1, 2, False),
     (1, 16, 32, 32, 16, (3, 3), 1, 1, 1, 1, True),
+    (1, 32, 6, 6, 32, (3, 3), 1, 1, 1, 1, True),
+    (2, 64, 8, 8, 64, (3, 3), 1, 1, 1, 1, True),
+    (1, 64, 8, 8, 64, (3, 3), 1, 1, 1, 2, False),
 ]
 
 

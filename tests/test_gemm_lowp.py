@@ -102,12 +102,14 @@ def test_amx_tiles_at_their_edges(rng):
     between chunks; 257 and 544 end in a part chunk, 33 and 290 rows in a 16-row block) and its
     256-row A block (290), every transpose, alpha/beta through addmm, against the float64 bound;
     1 and 2 threads give the same bits. Untransposed A with whole 16-row tiles and whole 32-k steps
-    up to 256 k is read in place, not packed (48 x 160, 32 x 96), and a last column panel of at
-    most 16 runs one column of tiles (N = 16, 40)."""
+    up to 256 k is read in place, not packed (48 x 160, 32 x 96), at larger k too where N <= 64 and
+    the row stride spreads a tile's rows over the L1 sets (48 x 288, 32 x 576; not 32 x 1024), and
+    a last column panel of at most 16 runs one column of tiles (N = 16, 40)."""
     if _C.gemm_lowp_path("bfloat16") != "amx_bf16":
         pytest.skip("this CPU (or the active kernel set) has no AMX-BF16")
     for M, N, K in [(16, 16, 32), (17, 33, 33), (31, 16, 63), (33, 47, 64), (64, 32, 1025), (257, 70, 40),
-                    (33, 40, 257), (290, 64, 544), (48, 16, 160), (32, 40, 96)]:
+                    (33, 40, 257), (290, 64, 544), (48, 16, 160), (32, 40, 96),
+                    (48, 64, 288), (32, 40, 576), (32, 64, 1024)]:
         for ta, tb in [(0, 0), (0, 1), (1, 0), (1, 1)]:
             a, b, aa, bb = _operands(rng, M, N, K, BF16, ta, tb)
             got = _C.gemm_lowp_mm(aa, bb, "amx_bf16")      # forced: whatever the tuner would pick

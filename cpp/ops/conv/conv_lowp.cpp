@@ -7,7 +7,7 @@
 // matrix col (block x CRS, bf16; see "channels-last im2col" below for why):
 //   forward   Y (f32, Kg x block) = W @ col^T (gemm_lowp);  + bias, rounded to bf16 once per
 //             block (one vectorized cast of the Kg x block result), rows scattered to NCHW;
-//             with Kg = 16 on AMX transposed, Y^T (block x 16) = col @ W^T (see kTransposedKg)
+//             with Kg = 16, 32 or 64 on AMX transposed, Y^T (block x Kg) = col @ W^T (see kTransposedKg)
 //   dx        dcol (f32, block x CRS) = dY^T @ W (gemm_lowp);  col2im adds it into a padded
 //             float32 copy of the block's images, rounded to bf16 once per image (several taps
 //             add into one pixel: rounding after each add would lose bits R*S times)
@@ -221,10 +221,19 @@ void block_columns(const ConvShape& s, const Padded& L, const uint16_t* x, int64
 // average 0.7), W @ col^T -> col @ W^T ms: 16->16 @32x32 forward 2.35 -> 1.82, input gradient
 // (a forward with 16 channels) 2.19 -> 1.83; but 16->8 @32x32 3.15 -> 4.22, 16->24 3.04 -> 3.25
 // (fewer channels, or a second, part-empty column of tiles) and 32->16 @16x16 0.95 -> 1.11 (C*R*S
-// = 288: the column matrix packed again); 32->32, 64->64 within noise. Hence exactly Kg = 16,
+// = 288: the column matrix packed again); 32->32, 64->64 then within noise. Hence Kg = 16 with
 // C*R*S <= 256, and the AMX path (vdpbf16ps CPUs: not measured, they keep W @ col^T).
+// 32 and 64 channels per group (one or two 32-column panels of W) run transposed at any C*R*S:
+// the AMX kernel reads A in place across k chunks where C has at most two panels (gemm_amx_simd.cpp):
+// measured W @ col^T -> col @ W^T (batch 64, 1 thread, Xeon with AMX, forced bf16_gemm path,
+// minima of 15 CPU-time runs in alternating processes, load average 4) 32->32 @16x16 forward
+// 1.28-1.32 -> 0.80-0.91 ms, 64->64 @8x8 0.88-0.92 -> 0.66-0.67 ms (PyTorch 0.91-1.00 / 0.65-0.73),
+// input gradients (forwards) 1.16-1.18 -> 0.82-0.84 and 0.83-0.98 -> 0.64-0.71; shapes it was
+// not aimed at too (same runs): 3->32
+// @32x32 forward 3.0-3.1 -> 1.8-2.0 ms, 16->64 1x1 3.4-4.1 -> 2.3-2.8, 64->32 1x1 @8x8 0.34-0.36 ->
+// 0.23, 128->64 @8x8 (C*R*S = 1152) 1.8-2.0 -> 1.4.
 constexpr int64_t kColAlign = 32;  // one AMX tile row: 32 bf16
-constexpr int64_t kTransposedKg = 16, kTransposedMaxCRS = 256;
+constexpr int64_t kTransposedKg = 16, kTransposedMaxCRS = 256, kTransposedWideKg = 64;
 inline int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 // y[k * PQ + o] = round16(yt[o * Kg + k] + bias[k]) for o < w, k < Kg (bias null: 0): the
@@ -251,7 +260,8 @@ void forward_bf16(const ConvShape& s, const uint16_t* x, const uint16_t* w, cons
   std::vector<float> bf(bias ? s.K : 0);
   for (size_t k = 0; k < bf.size(); ++k) bf[k] = bf16_value(bias[k]);
   const int64_t CRSp = round_up(CRS, kColAlign);
-  const bool transposed = Kg == kTransposedKg && CRSp <= kTransposedMaxCRS &&
+  const bool transposed = ((Kg == kTransposedKg && CRSp <= kTransposedMaxCRS) ||
+                           (Kg % kColAlign == 0 && Kg <= kTransposedWideKg)) &&
                           std::strcmp(gemm_lowp_path(DType::bf16), "amx_bf16") == 0;
   std::vector<uint16_t> wp(transposed ? size_t(s.K * CRSp) : 0);  // wt, rows padded with zeros to CRSp
   for (int64_t k = 0; transposed && k < s.K; ++k) {

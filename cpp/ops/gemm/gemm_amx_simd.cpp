@@ -296,6 +296,20 @@ __attribute__((target("amx-tile,amx-bf16"), always_inline)) inline void tile_blo
   if (two_rows && two_cols) _tile_stored(3, c_out + 16 * kBlock + 16, kBlock * 4);
 }
 
+// Whether the 16 rows of an A tile read in place (lda values apart) fall into 16 different L1
+// sets, so that the two A tiles and the B chunk of a k step stay in L1 together. Every AMX CPU so
+// far has a 48 KiB 12-way L1d: 64 sets of 64 B lines, one way 4 KiB. A row stride of 2 KiB (lda =
+// 1024) puts the 16 rows into 2 sets: that is why packed A rows are kAPad values longer.
+inline bool a_rows_in_place_ok(int64_t lda) {
+  bool used[64] = {};
+  for (int64_t r = 0; r < 16; ++r) {
+    const int64_t set = (r * lda * 2 / 64) % 64;
+    if (used[set]) return false;
+    used[set] = true;
+  }
+  return true;
+}
+
 // tile_block with two_cols chosen at run time (one branch per C block, none in the k loop)
 __attribute__((target("amx-tile,amx-bf16"), always_inline)) inline void tile_blocks(
     const uint16_t* a0, int64_t ld_pa, const uint32_t* bp, int64_t kp0, int64_t kp1, bool two_rows, bool two_cols,
@@ -334,7 +348,17 @@ void amx_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16
         // 0.005 -> 0.002-0.003, 4096 x 256 x 64 0.17-0.20 -> 0.11-0.15, 4096 x 64 x 256 (x @ W^T)
         // 0.20-0.24 -> 0.16-0.20; 1024^3, 256 x 1024 x 1024 (k in chunks: packed as before) and
         // 1024 x 4096 x 256 g^T within noise.
-        const bool a_as_is = !ta && kc == kc_pad && mc % 16 == 0 && kp_pad <= kKpL1;
+        //
+        // With several k chunks too where C has at most two column panels and the 16 rows of an A
+        // tile fall into 16 different L1 sets (a_rows_in_place_ok): the convolution's forward with
+        // 32 or 64 channels per group run transposed (conv_lowp.cpp), whose col is then read twice
+        // at most. There (1 thread, Xeon with AMX, batch 64, minima of 15 CPU-time runs in two
+        // alternating processes, load average 3.9-4.2) 32->32 @16x16 forward 1.16-1.22 -> 0.80-0.91
+        // ms, 64->64 @8x8 0.76-0.81 -> 0.66-0.67 ms. Not for wider C: x @ W^T 4096 x 384 x 1536
+        // 5.0-6.6 -> 10.6-11.5 ms, 4096 x 384 x 384 1.13-1.27 -> 1.41-1.47 ms (the cause, the A
+        // rows re-read from the unpadded operand once per panel, not pinned down).
+        const bool a_as_is = !ta && kc == kc_pad && mc % 16 == 0 &&
+                             (kp_pad <= kKpL1 || (N <= 2 * kBlock && a_rows_in_place_ok(lda)));
         const uint16_t* pa_used = a_as_is ? A + ic * lda + pc : pa;
         const int64_t ld_used = a_as_is ? lda : ld_pa;
         if (!a_as_is) pack_a_rows(ta, A, lda, ic, pc, mc, kc, mc_pad, kc_pad, ld_pa, pa);
@@ -359,7 +383,7 @@ void amx_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16
             const int64_t kp1 = min64(kp_pad, kp0 + kKpL1);
             for (int64_t ir = 0; ir < mc; ir += kBlock) {
               float* part = c_part + ir * kBlock;
-              tile_block<true>(pa + ir * ld_pa, ld_pa, panel(jr), kp0, kp1, mc - ir > 16, kp0 ? part : nullptr,
+              tile_block<true>(pa_used + ir * ld_used, ld_used, panel(jr), kp0, kp1, mc - ir > 16, kp0 ? part : nullptr,
                                kp1 == kp_pad ? acc : part);
               if (kp1 == kp_pad)
                 finish(acc, ic + ir, jc + jr, min64(kBlock, mc - ir), min64(kBlock, nc - jr), pc);
