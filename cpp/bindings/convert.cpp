@@ -139,4 +139,10 @@ TensorView broadcast_view(const py::array& a, const std::vector<int64_t>& shape,
 }
 // --8<-- [end:broadcast_view]
 
+py::dict choices_dict(const std::vector<std::pair<std::string, std::string>>& choices) {
+  py::dict d;
+  for (const auto& kv : choices) d[py::str(kv.first)] = py::str(kv.second);
+  return d;
+}
+
 }  // namespace minidl_py

@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/tensor_view.h"
@@ -36,6 +37,10 @@ std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a, const std::
 
 // the dtype of a float32/float64 array; TypeError naming `what` otherwise
 DType float_dtype(const py::array& a, const char* what);
+
+// a tuned kernel family's remembered choices, (shape class, path name) pairs, as the
+// {shape class: path} dict python/minidl/tuning.py stores in the cache file
+py::dict choices_dict(const std::vector<std::pair<std::string, std::string>>& choices);
 
 // For an exported py::enum_ (DType, BinaryOp, ...; Python uses the members by name): its
 // members compare and hash by identity, with CPython's own object slots (~10 ns), instead of

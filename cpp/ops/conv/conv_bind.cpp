@@ -233,11 +233,7 @@ void register_conv(py::module_& m) {
   m.def("conv2d_forced_path", [] { return std::string(conv_path_name(conv_forced_path())); });
   m.def("conv2d_measurements", &conv_measurements);
   m.def("conv2d_clear_choices", &conv_clear_choices);
-  m.def("conv2d_choices", [] {
-    py::dict d;
-    for (const auto& kv : conv_choices()) d[py::str(kv.first)] = py::str(kv.second);
-    return d;
-  });
+  m.def("conv2d_choices", [] { return choices_dict(conv_choices()); });
   // one remembered choice; False (nothing stored) for a class or path this build cannot read
   m.def("conv2d_set_choice", &conv_set_choice);
 }

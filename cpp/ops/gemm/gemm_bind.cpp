@@ -289,11 +289,7 @@ void register_gemm(py::module_& m) {
   m.def("gemm_lowp_tuning", &gemm_lowp_tuning);
   m.def("gemm_lowp_measurements", &gemm_lowp_measurements);
   m.def("gemm_lowp_clear_choices", &gemm_lowp_clear_choices);
-  m.def("gemm_lowp_choices", [] {
-    py::dict d;
-    for (const auto& kv : gemm_lowp_choices()) d[py::str(kv.first)] = py::str(kv.second);
-    return d;
-  });
+  m.def("gemm_lowp_choices", [] { return choices_dict(gemm_lowp_choices()); });
   // one remembered choice; False (nothing stored) for a shape class or path name this build
   // cannot read, so that a cache written by another version is skipped entry by entry
   m.def("gemm_lowp_set_choice", [](const std::string& shape_class, const std::string& path) {

@@ -171,11 +171,7 @@ void register_rnn(py::module_& m) {
         py::arg("batch"), py::arg("threads"), "the split the fixed rule (tuning off) takes");
   m.def("rnn_split_measurements", &rnn_split_measurements);
   m.def("rnn_split_clear_choices", &rnn_split_clear_choices);
-  m.def("rnn_split_choices", [] {
-    py::dict d;
-    for (const auto& kv : rnn_split_choices()) d[py::str(kv.first)] = py::str(kv.second);
-    return d;
-  });
+  m.def("rnn_split_choices", [] { return choices_dict(rnn_split_choices()); });
   m.def("rnn_split_set_choice", &rnn_split_set_choice, py::arg("shape_class"), py::arg("split"));
 }
 
