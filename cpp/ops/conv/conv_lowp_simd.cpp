@@ -63,8 +63,9 @@ void to_channels_last(const uint16_t* src, int64_t C, int64_t H, int64_t W, uint
 // dst[k * dst_row + o] = bf16(src[o * Kg + k] + bias[k]) for o < w, k < Kg (Kg a multiple of 16,
 // bias null: 0): the transposed forward's (positions x Kg) float32 block to NCHW rows, 16
 // positions x 16 channels per 16 x 16 transpose in registers, rounded by vcvtneps2bf16 (to
-// nearest even, NaN to a quiet NaN: cast_contiguous's rounding). Only the bf16_gemm path calls it,
-// which needs a native bf16 GEMM: an AVX512-BF16 CPU (every AMX CPU has it). The scalar loop of
+// nearest even, NaN to a quiet NaN: cast_contiguous's rounding, except that a float32
+// subnormal sum is flushed to zero, as in the AMX GEMM's bf16 store). Only the bf16_gemm path
+// calls it, which needs a native bf16 GEMM: an AVX512-BF16 CPU (every AMX CPU has it). The scalar loop of
 // conv_lowp.cpp's store_transposed (one cast per channel row) took 0.4 of 2.1 ms of a 16->16
 // @32x32 forward (batch 64, 1 thread, Xeon with AMX).
 void from_position_rows(const float* src, int64_t w, int64_t Kg, const float* bias, uint16_t* dst, int64_t dst_row) {

@@ -229,7 +229,8 @@ void store_block(const float* acc, float* c, int64_t ldc, int64_t m, int64_t n, 
 // epilogue fused into the store, so the float32 product never reaches memory. The sum is the
 // one the float32 path forms (bias copied into C, then C += acc) and vcvtneps2bf16 rounds to
 // nearest even, NaN to a quiet NaN, as cast_contiguous does: the same bits as
-// addmm -> float32 -> cast.
+// addmm -> float32 -> cast, except for a sum below 2^-126 (a float32 subnormal), which
+// vcvtneps2bf16 flushes to zero where cast_contiguous rounds it (cpp/ops/copy/copy_simd.cpp).
 void store_block_bf16(const float* acc, uint16_t* c, int64_t ldc, int64_t m, int64_t n, const float* bias) {
   if (n == kBlock) {  // a whole 64-byte row of C per store (vcvtne2ps2bf16 rounds as vcvtneps2bf16)
     const __m512 b0 = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
