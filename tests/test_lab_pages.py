@@ -23,16 +23,11 @@ RESULTS = PAGES / "results"
 MAX_FIGURE_BYTES = 200_000  # docs/labs/_generate.py's limit: the site stays light
 _SNIPPET = re.compile(r'^-{1,3}8<-{1,3} "([^"]+)"\s*$', re.M)
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
-#: labs whose page is owed, with why: the test skips them saying so (delete the entry with the page)
-PAGES_PENDING = {
-}
 
 
 @pytest.mark.parametrize("name", sorted(LABS))
 def test_every_lab_has_a_page_with_its_results(name):
     page = PAGES / f"{name}.md"
-    if name in PAGES_PENDING and not page.exists():
-        pytest.skip(f"no page yet for lab {name}: {PAGES_PENDING[name]}")
     assert page.is_file(), f"lab {name} has no page docs/labs/{name}.md (see docs/CONTRIBUTING-docs.md)"
     text = page.read_text()
     front = _FRONT_MATTER.match(text)

@@ -3,6 +3,11 @@
 and moved with mpi4py's lower-case (pickle-based) collectives. For tensors, use the tensor
 collectives: they send the tensor's memory without pickling.
 
+Unpickling runs code: call these only with ranks you trust, the processes of your own job (the
+same warning PyTorch gives for its ``*_object`` collectives). Nothing else in minidl unpickles
+data from outside: checkpoints (``md.load``, ``load_safetensors``) are read as data and a pickle
+file is refused, and a DataLoader unpickles only what its own worker processes send.
+
 Every function takes a list it fills in place (PyTorch's signatures), ``group=`` like the tensor
 collectives, and global ranks in ``src``/``dst`` (``group_src``/``group_dst``: ranks in ``group``).
 """
