@@ -44,6 +44,15 @@ class ActivationBackward(Node):
         return (_C.activation_backward(act, g, saved, param, q),)
 # --8<-- [end:activation_node]
 
+    def fuse_with_producer(self, producer, g):
+        """A ReLU right after a BatchNorm: both backwards in one kernel (the engine's peephole,
+        graph/engine.py; BatchNormBackward.apply_through_relu says when), else None."""
+        act, saved = self.saved[0], self.saved[1]
+        if act != A.RELU:
+            return None
+        through_relu = getattr(producer, "apply_through_relu", None)
+        return None if through_relu is None else through_relu(g, saved)
+
     # --8<-- [start:activation_double_backward]
     def apply_differentiable(self, g):
         """dy/dx with Tensor ops, so that it can be differentiated again. Piecewise-linear
