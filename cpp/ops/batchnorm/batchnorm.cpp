@@ -10,7 +10,9 @@
 // mean shifted by the channel's first value, then the squared deviations: the shifted two-pass
 // statistics of ops/reduce/row_stats.h) and once for
 // y; the backward reads (dy, x) once for the two sums and once for dx. Sums over a channel are
-// kept in double, whatever the storage type. Channels are split between threads.
+// kept in double, whatever the storage type. Channels are split between threads. The backward
+// of relu(batch_norm(x)) (relu_affine) is the same two passes with the ReLU's mask recomputed
+// from x: the ReLU's own pass over dy and y disappears.
 #include "batchnorm.h"
 
 #include <algorithm>

@@ -22,6 +22,11 @@ in double. A bfloat16/float16 input (BatchNorm2d after a convolution under autoc
 dtype, with float32 weight, bias and statistics, as in PyTorch: cpp/ops/batchnorm/batchnorm_lowp.cpp
 widens one channel at a time into a float32 buffer, runs the float32 kernel on it and rounds
 the output once.
+
+A ReLU right after a BatchNorm (ResNet's bn -> relu) has its backward fused into this one:
+the engine's peephole (graph/engine.py ``fused_with_producer``) hands the ReLU's output
+gradient to ``BatchNormBackward.apply_through_relu``, whose kernel recomputes the mask y > 0
+from x (docs/concepts/batchnorm.md lists when it fuses and when the two nodes run).
 """
 from __future__ import annotations
 
