@@ -30,8 +30,8 @@ def fusions(monkeypatch):
     seen = []
     through = BatchNormBackward.apply_through_relu
 
-    def spy(self, g, relu_input):
-        r = through(self, g, relu_input)
+    def spy(self, *args):
+        r = through(self, *args)
         seen.append(r is not None)
         return r
     monkeypatch.setattr(BatchNormBackward, "apply_through_relu", spy)
@@ -285,21 +285,71 @@ def test_anomaly_mode_runs_the_nodes_one_by_one(rng, fusions):
     assert_close(mx.grad, tx.grad, atol=1e-4)
 
 
+def _relu_inplace(lib, y, form):
+    if form == "module":
+        return lib.nn.ReLU(inplace=True)(y)
+    if form == "functional":
+        return lib.nn.functional.relu(y, inplace=True)
+    return y.relu_()
+
+
 @pytest.mark.parametrize("form", ["module", "functional", "method"])
-def test_inplace_relu_falls_back(rng, fusions, form):
-    """An in-place ReLU keeps a copy of its input (ops/inplace.py), not the BatchNorm output."""
+def test_inplace_relu_fuses(rng, fusions, monkeypatch, form):
+    """An in-place ReLU saves its output, written over the BatchNorm's (the one write the
+    fusion accepts); the gradients are the unfused ones and PyTorch's."""
+    (mx, mw), (tx, tw) = _pair(rng)
+    for lib, x, w in ((md, mx, mw), (torch, tx, tw)):
+        r = _relu_inplace(lib, _bn(lib, x, w), form)
+        (r * r).sum().backward()
+    assert fusions == [True]
+    assert_close(mx.grad, tx.grad, atol=1e-4)
+    assert_close(mw.grad, tw.grad, atol=1e-3)
+    _unfused(monkeypatch)
+    x2, w2 = md.tensor(mx.detach().numpy(), requires_grad=True), md.tensor(mw.detach().numpy(), requires_grad=True)
+    r = _relu_inplace(md, _bn(md, x2, w2), form)
+    (r * r).sum().backward()
+    np.testing.assert_array_equal(x2.grad.numpy(), mx.grad.numpy())
+    np.testing.assert_array_equal(w2.grad.numpy(), mw.grad.numpy())
+
+
+def test_inplace_relu_output_written_later_raises(rng, fusions):
+    (mx, mw), (tx, tw) = _pair(rng)
+    for lib, x, w in ((md, mx, mw), (torch, tx, tw)):
+        r = _bn(lib, x, w).relu_()
+        loss = (r * 2.0).sum()
+        with lib.no_grad():
+            r.add_(1.0)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            loss.backward()
+
+
+def test_inplace_relu_after_a_write_falls_back(rng, fusions):
     (mx, mw), (tx, tw) = _pair(rng)
     for lib, x, w in ((md, mx, mw), (torch, tx, tw)):
         y = _bn(lib, x, w)
-        if form == "module":
-            r = lib.nn.ReLU(inplace=True)(y)
-        elif form == "functional":
-            r = lib.nn.functional.relu(y, inplace=True)
-        else:
-            r = y.relu_()
-        (r * 1.5).sum().backward()
+        with lib.no_grad():
+            y.mul_(-1.0)
+        (y.relu_() * 3.0).sum().backward()
     assert fusions == [False]
     assert_close(mx.grad, tx.grad, atol=1e-4)
+
+
+def test_inplace_relu_elsewhere_is_unchanged(rng):
+    """Saving the output instead of a copy of the input: same values, gradients, grad_fn
+    name and double backward as PyTorch."""
+    a = rng.standard_normal((5, 7))
+    m, t = md.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    outs = []
+    for lib, x in ((md, m), (torch, t)):
+        h = x * 2.0
+        r = lib.nn.functional.relu(h, inplace=True)
+        (gx,) = lib.autograd.grad((r * r).sum(), [x], create_graph=True)
+        gx.sum().backward()
+        outs.append((r, gx))
+    assert repr(outs[0][0].grad_fn) == "<ActivationBackward>"
+    assert_close(outs[0][0], outs[1][0])
+    assert_close(outs[0][1], outs[1][1])
+    assert_close(m.grad, t.grad)
 
 
 def test_output_written_before_the_relu_falls_back(rng, fusions):

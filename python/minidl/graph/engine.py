@@ -159,6 +159,13 @@ def fused_with_producer(node, g, deps, buf, capture, retain_graph):
     output, autograd.grad() does not ask for it, anomaly detection is off and no graph of the
     gradient is being built (create_graph=True). ``node.fuse_with_producer`` then decides
     whether this pair of ops fuses (nn/activation.py: a ReLU after a BatchNorm).
+
+    >>> import minidl as md
+    >>> x = md.randn(4, 3, requires_grad=True)
+    >>> y = md.nn.functional.batch_norm(x, None, None, training=True)
+    >>> md.relu(y).sum().backward()      # BatchNorm and ReLU backward: one kernel
+    >>> x.grad.shape
+    minidl.Size([4, 3])
     """
     e = node.next[0] if len(node.next) == 1 else None
     if e is None or anomaly.enabled[0]:

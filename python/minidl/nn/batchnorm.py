@@ -65,21 +65,25 @@ class BatchNormBackward(Node):
 # --8<-- [end:bn_node]
 
     # --8<-- [start:bn_relu_fused]
-    def apply_through_relu(self, g, relu_input):
+    def apply_through_relu(self, g, relu_saved, relu_write=None):
         """The gradients of relu(batch_norm(x)) for the ReLU's output gradient ``g``, in one
         kernel (the engine's peephole, graph/engine.py ``fused_with_producer``), or None when
-        this BatchNorm cannot stand for that ReLU: ``relu_input`` (what the ReLU saved of its
-        input) must be this BatchNorm's output array itself, unwritten since the forward,
-        since the kernel recomputes the ReLU's mask y > 0 from x with the forward's own
-        arithmetic (the forward's ``affine`` record: cpp/ops/batchnorm/batchnorm.h). Float32
-        and float64 only. Saves the ReLU's pass over memory: on ResNet-20's
-        (64, 16, 32, 32) BatchNorm the ReLU backward is 0.5-0.8 ms of the pair's 1.1-2.3 ms."""
+        this BatchNorm cannot stand for that ReLU. The kernel recomputes the ReLU's mask
+        y > 0 from x with the forward's own arithmetic (the forward's ``affine`` record:
+        cpp/ops/batchnorm/batchnorm.h), so the ReLU must have read this BatchNorm's output as
+        the forward wrote it: ``relu_saved`` (the array the ReLU saved) is that output array,
+        and no write to it since the forward but the in-place ReLU's own (``relu_write``: that
+        write's epoch, None for an out-of-place ReLU). Float32 and float64 only. Saves the
+        ReLU's pass over memory: on ResNet-20's (64, 16, 32, 32) BatchNorm the ReLU backward
+        is 0.5-0.8 ms of the pair's 1.1-2.3 ms (Xeon, AVX-512, 1 thread)."""
         saved = self.saved
         affine, output = saved[7], saved[8]
-        if affine is None or output() is not relu_input or g.dtype != relu_input.dtype:
+        if affine is None or output() is not relu_saved or g.dtype != relu_saved.dtype:
             return None
-        if self.epoch != _epoch[0] and version.written_since(relu_input, self.epoch) is not None:
-            return None  # written in place after the forward (under no_grad): the ReLU saw other values
+        if self.epoch != _epoch[0]:
+            writes = version.writes_after(relu_saved, self.epoch)
+            if writes is None or any(w != relu_write for w in writes):
+                return None  # written in place (under no_grad) before the ReLU read it
         return self.apply(g, affine)
     # --8<-- [end:bn_relu_fused]
 
