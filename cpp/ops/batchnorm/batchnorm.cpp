@@ -147,6 +147,25 @@ MeanVar channel_mean_var(const T* x, const Channel<T>& ch, int64_t m, const Norm
   return {mean, finish_var(sum_sq_dev, m, mean - seen)};
 }
 
+// Short runs (S values, S * sizeof(T) below a few KiB) defeat the hardware prefetchers: a
+// channel's runs lie C S apart, a stride they do not follow, and each run is over before a
+// stream within it is detected. So the backward's first pass asks for the run kPrefetchBytes
+// ahead itself. On the Xeon (AVX-512, 1 thread, inputs evicted from cache), the fused
+// BatchNorm+ReLU backward of (64, 64, 8, 8) (256-byte runs) took 0.59-0.68 ms with it,
+// 0.69-0.83 ms without; (64, 32, 16, 16) 0.57-0.79 vs 0.67-0.86 ms; no change with hot caches.
+// Runs of 4 KiB and more ((64, 16, 32, 32)) are left to the hardware.
+constexpr int64_t kPrefetchBytes = 2048;
+
+template <class T>
+void prefetch_run(const T* p, int64_t s) {
+#if defined(__GNUC__)
+  const char* b = reinterpret_cast<const char*>(p);
+  for (int64_t off = 0; off < s * int64_t(sizeof(T)); off += 64) __builtin_prefetch(b + off);
+#else
+  (void)p, (void)s;
+#endif
+}
+
 // channels per parallel chunk: fork when a chunk is ~32K values or more
 int64_t channel_grain(const BatchNormShape& sh) {
   return std::max<int64_t>(1, 32768 / std::max<int64_t>(sh.n * sh.s, 1));
@@ -228,9 +247,19 @@ void backward_impl(const T* gy, const T* x, const T* weight, const T* save_mean,
       }
       // pass 1: sum(dy) and sum(dy (x - mean))
       double sum_dy = 0, sum_dy_xmu = 0;
+      const int64_t run_bytes = sh.s * int64_t(sizeof(T));
+      const int64_t ahead = run_bytes < kPrefetchBytes ? std::max<int64_t>(1, kPrefetchBytes / run_bytes) : 0;
+      for (int64_t n = 0; n < ahead && n < sh.n; ++n) {
+        prefetch_run(gy + ch.offset(n), sh.s);
+        prefetch_run(x + ch.offset(n), sh.s);
+      }
       for (int64_t n = 0; n < sh.n; ++n) {
         const T* g = gy + ch.offset(n);
         const T* xr = x + ch.offset(n);
+        if (ahead && n + ahead < sh.n) {
+          prefetch_run(gy + ch.offset(n + ahead), sh.s);
+          prefetch_run(x + ch.offset(n + ahead), sh.s);
+        }
         if constexpr (std::is_same<T, float>::value)
           if (vector_runs) {
             float s1, s2;
