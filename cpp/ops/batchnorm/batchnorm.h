@@ -42,10 +42,11 @@ struct BatchNormAffine {
 // with fixed (running) statistics dx = invstd w dy. Both: dweight = sum(dy xhat),
 // dbias = sum(dy). gx, gweight, gbias may each be null (not wanted).
 // relu_affine (null, or the affine_out of the forward): the backward of relu(batch_norm(x)),
-// gy being the gradient of the ReLU's output: dy = gy where y > 0, else 0, with y recomputed
-// from x by the forward's own arithmetic, so that the mask is the one the ReLU saw (PyTorch's
-// threshold_backward: y > 0 passes, y = 0 and NaN do not). One pass over memory fewer than
-// the ReLU's backward followed by this one.
+// gy being the gradient of the ReLU's output: dy = gy [y > 0], with y recomputed from x by the
+// forward's own arithmetic, so that the mask is the one the ReLU saw (y = 0 and NaN do not
+// pass), and a product as in the ReLU's own backward (activation.h), so that the result is
+// the two kernels' bit for bit. One pass over memory fewer than the ReLU's backward followed
+// by this one.
 void batch_norm_backward(const void* gy, const void* x, const void* weight, const void* save_mean,
                          const void* save_invstd, void* gx, void* gweight, void* gbias, DType dtype,
                          const BatchNormShape& shape, bool use_batch_stats, const double* relu_affine = nullptr);
@@ -60,8 +61,8 @@ struct NormSimd {
   void (*grad_sums)(const float* dy, const float* x, int64_t n, float mean, float* sum_dy, float* sum_dy_xmu);
   // dx = a dy + b (x - mean) + c
   void (*grad_input)(const float* dy, const float* x, float* dx, int64_t n, float mean, float a, float b, float c);
-  // the same two with dy replaced by dy where fmaf(x - mean, relu_scale, relu_shift) > 0, else 0:
-  // the ReLU's mask recomputed as the forward's affine computed y (kind float_fma above)
+  // the same two with dy replaced by dy [fmaf(x - mean, relu_scale, relu_shift) > 0]: the
+  // ReLU's mask recomputed as the forward's affine computed y (kind float_fma above)
   void (*grad_sums_relu)(const float* dy, const float* x, int64_t n, float mean, float relu_scale, float relu_shift,
                          float* sum_dy, float* sum_dy_xmu);
   void (*grad_input_relu)(const float* dy, const float* x, float* dx, int64_t n, float mean, float a, float b,
