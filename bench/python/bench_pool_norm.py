@@ -3,7 +3,8 @@
     OMP_PROC_BIND=close PYTHONPATH=python python3 bench/python/bench_pool_norm.py [--repeat 11]
 
 Prints median ms per forward+backward step and the ratio minidl / PyTorch (< 1: minidl faster)
-for 1 and 2 threads: MaxPool2d k2 s2 and k3 s2 p1, BatchNorm2d (training) at ResNet-20 shapes.
+for 1 and 2 threads: MaxPool2d k2 s2 and k3 s2 p1, BatchNorm2d (training) and BatchNorm2d
+followed by ReLU at ResNet-20 shapes.
 """
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ CASES = [
     ("BatchNorm2d train", (64, 16, 32, 32), lambda lib: lib.nn.BatchNorm2d(16)),
     ("BatchNorm2d train", (64, 32, 16, 16), lambda lib: lib.nn.BatchNorm2d(32)),
     ("BatchNorm2d train", (64, 64, 8, 8), lambda lib: lib.nn.BatchNorm2d(64)),
+    # ResNet's bn -> relu: minidl runs the pair's backward as one kernel (docs/concepts/batchnorm.md)
+    ("BatchNorm2d+ReLU train", (64, 16, 32, 32), lambda lib: lib.nn.Sequential(lib.nn.BatchNorm2d(16), lib.nn.ReLU())),
+    ("BatchNorm2d+ReLU train", (64, 32, 16, 16), lambda lib: lib.nn.Sequential(lib.nn.BatchNorm2d(32), lib.nn.ReLU())),
+    ("BatchNorm2d+ReLU train", (64, 64, 8, 8), lambda lib: lib.nn.Sequential(lib.nn.BatchNorm2d(64), lib.nn.ReLU())),
 ]
 
 

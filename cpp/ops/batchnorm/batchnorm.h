@@ -20,18 +20,36 @@ struct BatchNormShape {
 // UNBIASED variance var * M / (M - 1) (PyTorch). Otherwise the running statistics are the
 // statistics. Then y = (x - mean) * invstd * weight + bias (weight/bias null = 1/0).
 // save_mean and save_invstd (C values, the dtype of x) receive the statistics used.
+// affine_out (4 C doubles, or null): per channel the map that produced y, exactly as computed
+// (BatchNormAffine below), so that a backward fused with a following ReLU can recompute the
+// ReLU's mask y > 0 from x bit for bit instead of reading y or the ReLU's gradient.
 void batch_norm_forward(const void* x, void* y, const void* weight, const void* bias, void* running_mean,
                         void* running_var, void* save_mean, void* save_invstd, DType dtype,
-                        const BatchNormShape& shape, bool use_batch_stats, double momentum, double eps);
+                        const BatchNormShape& shape, bool use_batch_stats, double momentum, double eps,
+                        double* affine_out = nullptr);
+
+// How the forward computed y from x in channel c: {mean, scale, shift, kind} at affine[4 c].
+//   kind 0 (the reference loop, double arithmetic): y = T((x - mean) scale + shift)
+//   kind 1 (the float32 SIMD runs):  y = fmaf(x - mean, scale, shift) in float32, one rounding
+//          per operation (mean, scale, shift are float32 values then)
+struct BatchNormAffine {
+  enum Kind { reference_double = 0, float_fma = 1 };
+};
 
 // Gradients for the statistics saved by the forward. With batch statistics
 // (xhat = (x - mean) invstd, sums over the channel's M values):
 //   dx = invstd w (dy - sum(dy)/M - xhat sum(dy xhat)/M)
 // with fixed (running) statistics dx = invstd w dy. Both: dweight = sum(dy xhat),
 // dbias = sum(dy). gx, gweight, gbias may each be null (not wanted).
+// relu_affine (null, or the affine_out of the forward): the backward of relu(batch_norm(x)),
+// gy being the gradient of the ReLU's output: dy = gy [y > 0], with y recomputed from x by the
+// forward's own arithmetic, so that the mask is the one the ReLU saw (y = 0 and NaN do not
+// pass), and a product as in the ReLU's own backward (activation.h), so that the result is
+// the two kernels' bit for bit. One pass over memory fewer than the ReLU's backward followed
+// by this one.
 void batch_norm_backward(const void* gy, const void* x, const void* weight, const void* save_mean,
                          const void* save_invstd, void* gx, void* gweight, void* gbias, DType dtype,
-                         const BatchNormShape& shape, bool use_batch_stats);
+                         const BatchNormShape& shape, bool use_batch_stats, const double* relu_affine = nullptr);
 
 // Float32 building blocks over one contiguous run of a channel (length n).
 struct NormSimd {
@@ -43,6 +61,12 @@ struct NormSimd {
   void (*grad_sums)(const float* dy, const float* x, int64_t n, float mean, float* sum_dy, float* sum_dy_xmu);
   // dx = a dy + b (x - mean) + c
   void (*grad_input)(const float* dy, const float* x, float* dx, int64_t n, float mean, float a, float b, float c);
+  // the same two with dy replaced by dy [fmaf(x - mean, relu_scale, relu_shift) > 0]: the
+  // ReLU's mask recomputed as the forward's affine computed y (kind float_fma above)
+  void (*grad_sums_relu)(const float* dy, const float* x, int64_t n, float mean, float relu_scale, float relu_shift,
+                         float* sum_dy, float* sum_dy_xmu);
+  void (*grad_input_relu)(const float* dy, const float* x, float* dx, int64_t n, float mean, float a, float b,
+                          float c, float relu_scale, float relu_shift);
 };
 
 // 16-bit input (what BatchNorm2d sees under BF16 autocast: the convolution before it returns

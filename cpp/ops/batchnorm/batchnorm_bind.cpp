@@ -68,6 +68,14 @@ py::tuple batch_norm_op(const py::array& x_in, const py::object& weight, const p
     throw py::value_error("batch_norm: running_mean and running_var are required when not using batch statistics");
   py::array y = empty_array(xt, shape_of(x));
   py::array mean = empty_array(t, {sh.c}), invstd = empty_array(t, {sh.c});
+  // how y was computed per channel (BatchNormAffine), for a backward fused with a ReLU; not
+  // recorded for 16-bit inputs, whose fused backward does not exist
+  py::object affine = py::none();
+  py::array affine_arr;
+  if (!is_low(xt)) {
+    affine_arr = empty_array(DType::f64, {sh.c, 4});
+    affine = affine_arr;
+  }
   {
     MaybeReleaseGil nogil(x.size());
     if (is_low(xt)) {
@@ -77,15 +85,15 @@ py::tuple batch_norm_op(const py::array& x_in, const py::object& weight, const p
                               use_batch_stats, momentum, eps);
     } else {
       batch_norm_forward(x.data(), y.mutable_data(), w, b, rm, rv, mean.mutable_data(), invstd.mutable_data(), t, sh,
-                         use_batch_stats, momentum, eps);
+                         use_batch_stats, momentum, eps, static_cast<double*>(affine_arr.mutable_data()));
     }
   }
-  return py::make_tuple(y, mean, invstd);
+  return py::make_tuple(y, mean, invstd, affine);
 }
 
 py::tuple batch_norm_backward_op(const py::array& gy_in, const py::array& x_in, const py::object& weight,
                                  const py::array& mean_in, const py::array& invstd_in, bool use_batch_stats,
-                                 bool need_input, bool need_weight, bool need_bias) {
+                                 bool need_input, bool need_weight, bool need_bias, const py::object& relu_affine) {
   py::array gy = contiguous(gy_in), x = contiguous(x_in);
   const DType xt = input_dtype(x, "batch_norm backward");
   const DType t = is_low(xt) ? DType::f32 : xt;  // the per-channel arrays' dtype
@@ -96,6 +104,18 @@ py::tuple batch_norm_backward_op(const py::array& gy_in, const py::array& x_in, 
   const void* w = channel_ptr(weight, t, sh.c, "weight", kw);
   const void* mean = channel_ptr(mean_in, t, sh.c, "saved mean", km);
   const void* invstd = channel_ptr(invstd_in, t, sh.c, "saved invstd", ki);
+  // relu_affine: the forward's 4th result; the gradient is then that of relu(batch_norm(x))
+  py::array ka;
+  const double* relu = nullptr;
+  if (!relu_affine.is_none()) {
+    if (is_low(xt)) throw py::type_error("batch_norm backward: the fused ReLU needs a float32 or float64 input");
+    ka = relu_affine.cast<py::array>();
+    if (dtype_of(ka) != DType::f64 || ka.size() != 4 * sh.c)
+      throw py::value_error("batch_norm backward: relu_affine should be the float64 (C, 4) array of the forward, got " +
+                            shape_str(ka));
+    ka = contiguous(ka);
+    relu = static_cast<const double*>(ka.data());
+  }
   py::object gx = py::none(), gw = py::none(), gb = py::none();
   py::array ax, aw, ab;
   if (need_input) { ax = empty_array(xt, shape_of(x)); gx = ax; }
@@ -112,7 +132,7 @@ py::tuple batch_norm_backward_op(const py::array& gy_in, const py::array& x_in, 
                                f(w), f(mean), f(invstd), static_cast<uint16_t*>(gxp), static_cast<float*>(gwp),
                                static_cast<float*>(gbp), sh, use_batch_stats);
     } else {
-      batch_norm_backward(gy.data(), x.data(), w, mean, invstd, gxp, gwp, gbp, t, sh, use_batch_stats);
+      batch_norm_backward(gy.data(), x.data(), w, mean, invstd, gxp, gwp, gbp, t, sh, use_batch_stats, relu);
     }
   }
   return py::make_tuple(gx, gw, gb);
@@ -122,7 +142,9 @@ py::tuple batch_norm_backward_op(const py::array& gy_in, const py::array& x_in, 
 
 void register_batchnorm(py::module_& m) {
   m.def("batch_norm", &batch_norm_op);
-  m.def("batch_norm_backward", &batch_norm_backward_op);
+  m.def("batch_norm_backward", &batch_norm_backward_op, py::arg("gy"), py::arg("x"), py::arg("weight"),
+        py::arg("mean"), py::arg("invstd"), py::arg("use_batch_stats"), py::arg("need_input"), py::arg("need_weight"),
+        py::arg("need_bias"), py::arg("relu_affine") = py::none());
 }
 
 }  // namespace minidl_py

@@ -60,9 +60,67 @@ void grad_input(const float* dy, const float* x, float* dx, int64_t n, float mea
 }
 // --8<-- [end:simd_backward]
 
+// The backward of relu(batch_norm(x)): the ReLU's mask y > 0 recomputed with the forward's
+// affine() arithmetic (the same fmadd of the same float32 values, so the same bits of y), and
+// dy multiplied by 1 where it passes, 0 where not: a product as in the ReLU's own backward
+// (activation_simd.cpp), so an inf or NaN dy gives the same numbers fused or not. Reads dy and
+// x only: the ReLU's own pass (read dy and y, write the masked dy) is gone.
+// --8<-- [start:simd_backward_relu]
+void grad_sums_relu(const float* dy, const float* x, int64_t n, float mean, float relu_scale, float relu_shift,
+                    float* sum_dy, float* sum_dy_xmu) {
+  const Vec m = Vec::set1(mean), ra = Vec::set1(relu_scale), rb = Vec::set1(relu_shift);
+  const Vec z = Vec::zero(), one = Vec::set1(1.0f);
+  Vec s0 = z, s1 = z, p0 = z, p1 = z;
+  int64_t i = 0;
+  for (; i + 2 * W <= n; i += 2 * W) {
+    const Vec xm0 = Vec::load(x + i) - m, xm1 = Vec::load(x + i + W) - m;
+    const Vec g0 = Vec::load(dy + i) * blend(cmp_gt(fmadd(xm0, ra, rb), z), z, one);
+    const Vec g1 = Vec::load(dy + i + W) * blend(cmp_gt(fmadd(xm1, ra, rb), z), z, one);
+    s0 = s0 + g0;
+    s1 = s1 + g1;
+    p0 = fmadd(g0, xm0, p0);
+    p1 = fmadd(g1, xm1, p1);
+  }
+  for (; i + W <= n; i += W) {
+    const Vec xm = Vec::load(x + i) - m;
+    const Vec g = Vec::load(dy + i) * blend(cmp_gt(fmadd(xm, ra, rb), z), z, one);
+    s0 = s0 + g;
+    p0 = fmadd(g, xm, p0);
+  }
+  if (i < n) {
+    const int r = static_cast<int>(n - i);
+    const Vec xm = Vec::load_partial(x + i, r) - m;
+    const Vec g = Vec::load_partial(dy + i, r) * blend(cmp_gt(fmadd(xm, ra, rb), z), z, one);  // 0 in unused lanes
+    s1 = s1 + g;
+    p1 = fmadd(g, xm, p1);
+  }
+  *sum_dy = reduce_add(s0 + s1);
+  *sum_dy_xmu = reduce_add(p0 + p1);
+}
+
+void grad_input_relu(const float* dy, const float* x, float* dx, int64_t n, float mean, float a, float b, float c,
+                     float relu_scale, float relu_shift) {
+  const Vec vm = Vec::set1(mean), va = Vec::set1(a), vb = Vec::set1(b), vc = Vec::set1(c);
+  const Vec ra = Vec::set1(relu_scale), rb = Vec::set1(relu_shift), z = Vec::zero(), one = Vec::set1(1.0f);
+  int64_t i = 0;
+  for (; i + W <= n; i += W) {
+    const Vec xm = Vec::load(x + i) - vm;
+    const Vec g = Vec::load(dy + i) * blend(cmp_gt(fmadd(xm, ra, rb), z), z, one);
+    fmadd(g, va, fmadd(xm, vb, vc)).store(dx + i);
+  }
+  if (i < n) {
+    const int r = static_cast<int>(n - i);
+    const Vec xm = Vec::load_partial(x + i, r) - vm;
+    const Vec g = Vec::load_partial(dy + i, r) * blend(cmp_gt(fmadd(xm, ra, rb), z), z, one);
+    fmadd(g, va, fmadd(xm, vb, vc)).store_partial(dx + i, r);
+  }
+}
+// --8<-- [end:simd_backward_relu]
+
 }  // namespace
 
-extern const NormSimd norm_simd = {&row_sum_shifted, &row_sum_sq_dev, &affine, &grad_sums, &grad_input};
+extern const NormSimd norm_simd = {&row_sum_shifted, &row_sum_sq_dev, &affine,         &grad_sums,
+                                   &grad_input,      &grad_sums_relu, &grad_input_relu};
 
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl

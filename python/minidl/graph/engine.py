@@ -123,7 +123,13 @@ def run_backward(roots, root_grads, wrap, retain_graph=False, capture=None, accu
             if node.epoch != _epoch[0]:  # memory was written in place since: one of this node's arrays?
                 node.check_saved()
             # --8<-- [end:engine_version_check]
-            grads_in = node.apply(g) if graph is None else graph.apply(node, g, stop)
+            grads_in = None
+            if node.fuse_with_producer is not None and graph is None:
+                fused = fused_with_producer(node, g, deps, buf, capture, retain_graph)
+                if fused is not None:
+                    node, grads_in = fused  # the producer ran too, in the same step
+            if grads_in is None:
+                grads_in = node.apply(g) if graph is None else graph.apply(node, g, stop)
             if anomaly.enabled[0]:
                 anomaly.check_gradients(node, grads_in)
             if not retain_graph:
@@ -140,6 +146,47 @@ def run_backward(roots, root_grads, wrap, retain_graph=False, capture=None, accu
             if deps[m] == 0:
                 ready.append(m)
     # --8<-- [end:ready_loop]
+
+
+# --8<-- [start:fused_with_producer]
+def fused_with_producer(node, g, deps, buf, capture, retain_graph):
+    """Run ``node`` together with the node of its one input (its producer) when that is
+    invisible: (producer, producer's input gradients), or None to run them one by one.
+
+    Fuses only when the producer's output reaches no one else in this backward (``node`` is
+    the last of its consumers still to run and none before gave it a gradient, so the
+    gradient ``node`` computes is the whole of it), no hook or retain_grad() is set on that
+    output, autograd.grad() does not ask for it, anomaly detection is off and no graph of the
+    gradient is being built (create_graph=True). ``node.fuse_with_producer`` then decides
+    whether this pair of ops fuses (nn/activation.py: a ReLU after a BatchNorm).
+
+    >>> import minidl as md
+    >>> x = md.randn(4, 3, requires_grad=True)
+    >>> y = md.nn.functional.batch_norm(x, None, None, training=True)
+    >>> md.relu(y).sum().backward()      # BatchNorm and ReLU backward: one kernel
+    >>> x.grad.shape
+    minidl.Size([4, 3])
+    """
+    e = node.next[0] if len(node.next) == 1 else None
+    if e is None or anomaly.enabled[0]:
+        return None
+    producer = e[0]
+    if deps[producer] != 1 or producer in buf or (capture is not None and e in capture):
+        return None
+    if producer.hooks and any(producer.hooks.values()):
+        return None
+    if producer.saved is _FREED:  # the unfused path raises PyTorch's message when it gets there
+        return None
+    if producer.epoch != _epoch[0]:
+        producer.check_saved()  # the error the producer would raise a step later
+    grads = node.fuse_with_producer(producer, g)
+    if grads is None:
+        return None
+    deps[producer] = 0
+    if not retain_graph:
+        node.release()  # the engine releases the producer
+    return producer, grads
+# --8<-- [end:fused_with_producer]
 
 
 def _data(t):

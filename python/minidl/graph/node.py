@@ -30,6 +30,12 @@ class Node:
     __slots__ = ("next", "saved", "hooks", "epoch", "__weakref__")
     n_outputs = 1
     is_view = False  # True on the nodes of ops whose result shares its input's memory
+    # A peephole of the engine (engine.py, fused_with_producer): a node of one input may define
+    # ``fuse_with_producer(producer, g)`` returning the gradients of ``producer``'s inputs for
+    # this node's output gradient ``g``, computed as one step (relu(batch_norm(x)), one kernel
+    # instead of two), or None where the pair does not fuse. The engine offers it only when
+    # nothing can tell the difference (the producer's output feeds this node alone, no hook).
+    fuse_with_producer = None
 
     def __init__(self, next_edges, saved=()):
         self.next = next_edges

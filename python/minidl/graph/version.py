@@ -124,6 +124,28 @@ def written_since(arr, since: int):
     return c if c is not None and c.writes and c.writes[-1] > since else None
 
 
+def writes_after(arr, since: int):
+    """The epochs of the in-place writes to ``arr``'s memory after epoch ``since`` (a tuple,
+    empty if none), or None when the counter may have forgotten some of them.
+
+    >>> import minidl as md
+    >>> from minidl.graph import version
+    >>> x = md.zeros(2)
+    >>> e = version.epoch[0]
+    >>> _ = x.add_(1)
+    >>> version.writes_after(x._data, e) == (e + 1,), version.writes_after(x._data, e + 1)
+    (True, ())
+    """
+    b = arr.base
+    c = _counters.get(id(arr if b is None else b))
+    if c is None:
+        return ()
+    writes = c.writes
+    if len(writes) >= _RECENT and writes[0] > since:
+        return None
+    return tuple(w for w in writes if w > since)
+
+
 def check(saved, since: int, name) -> None:
     """Raise PyTorch's error if an array in ``saved`` (top level, or one level of tuple or
     list) was written in place after epoch ``since``, when it was saved. ``name()`` names

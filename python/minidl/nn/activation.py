@@ -44,6 +44,19 @@ class ActivationBackward(Node):
         return (_C.activation_backward(act, g, saved, param, q),)
 # --8<-- [end:activation_node]
 
+    wrote_saved = False  # InplaceReluBackward: the saved array is the op's output, written over its input
+
+    def fuse_with_producer(self, producer, g):
+        """A ReLU right after a BatchNorm: both backwards in one kernel (the engine's peephole,
+        graph/engine.py; BatchNormBackward.apply_through_relu says when), else None."""
+        act, saved = self.saved[0], self.saved[1]
+        if act != A.RELU:
+            return None
+        through_relu = getattr(producer, "apply_through_relu", None)
+        if through_relu is None:
+            return None
+        return through_relu(g, saved, self.epoch if self.wrote_saved else None)
+
     # --8<-- [start:activation_double_backward]
     def apply_differentiable(self, g):
         """dy/dx with Tensor ops, so that it can be differentiated again. Piecewise-linear
@@ -70,6 +83,23 @@ class ActivationBackward(Node):
                            (act, g._data, saved, param, q)),)
         return (g * slope(saved_input(self, 0, saved), param, q),)
     # --8<-- [end:activation_double_backward]
+
+
+class InplaceReluBackward(ActivationBackward):
+    """The node of an in-place ReLU (``F.relu(x, inplace=True)``, ``x.relu_()``): it saves
+    the output, written over x's memory, instead of a copy of x, as PyTorch's relu_ does; the
+    gradient is the same, relu(x) > 0 exactly where x > 0. Shown as ActivationBackward.
+
+    >>> import minidl as md
+    >>> h = md.tensor([-1.0, 2.0], requires_grad=True) * 1.0
+    >>> type(h.relu_().grad_fn).__name__, h.grad_fn
+    ('InplaceReluBackward', <ActivationBackward>)
+    """
+    __slots__ = ()
+    wrote_saved = True
+
+    def name(self) -> str:
+        return "ActivationBackward"
 
 
 class OutputSlopeBackward(Node):
@@ -174,9 +204,23 @@ def _activation(x: Tensor, act: int, param: float = 0.0, q: float = 0.0) -> Tens
 # --8<-- [end:activation_call]
 
 
+def _relu_saving_output(x: Tensor) -> Tensor:
+    """relu(x) recorded with InplaceReluBackward, which saves the output."""
+    d = x._data
+    if d.dtype.kind in "biu":
+        raise RuntimeError(f"activation: expected a floating point tensor, got {x.dtype}")
+    y = _C.activation(A.RELU, d, 0.0, 0.0)
+    return result(y, InplaceReluBackward, (x,), (A.RELU, y, 0.0, 0.0))
+
+
 def _maybe_inplace(x: Tensor, act: int, param: float, inplace: bool, q: float = 0.0) -> Tensor:
     if not inplace:
         return _activation(x, act, param, q)
+    if act == A.RELU:
+        # the backward reads the output (commit() then saves x's memory at its new version):
+        # no copy of the old x, one pass over memory fewer than the generic path below, and
+        # a ReLU after a BatchNorm stays fusable (BatchNormBackward.apply_through_relu)
+        return inplace_ops.apply_(x, _relu_saving_output, keeps_old=False)
     # the activation's backward reads its output (relu) or its input (a copy of it is kept)
     return inplace_ops.apply_(x, lambda old: _activation(old, act, param, q), keeps_old=act not in _USES_OUTPUT)
 

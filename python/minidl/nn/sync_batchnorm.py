@@ -114,7 +114,7 @@ def sync_batch_norm(input: Tensor, running_mean, running_var, weight, bias, mome
     n, mean, var = _global_statistics(x, group)
     w = None if weight is None else (weight._data if weight._data.dtype == cdt else A.cast(weight._data, cdt))
     b = None if bias is None else (bias._data if bias._data.dtype == cdt else A.cast(bias._data, cdt))
-    y, mean_c, invstd = _C.batch_norm(x, w, b, mean.astype(cdt), var.astype(cdt), False, 0.0, float(eps))
+    y, mean_c, invstd, _ = _C.batch_norm(x, w, b, mean.astype(cdt), var.astype(cdt), False, 0.0, float(eps))
     if running_mean is not None:
         m = float(momentum)
         for buf, stat in ((running_mean, mean), (running_var, var * n / (n - 1))):  # unbiased var, as BatchNorm
