@@ -241,6 +241,35 @@ def test_sdpa_causal_packed_heads_match_torch(rng, L, E):
         np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-5)
 
 
+def test_sdpa_output_and_gradients_laid_out_like_packed_heads(rng):
+    """Heads split off a packed (N, L, 3 H E) array: the output is in (N, L, H, E) order, as
+    PyTorch's flash kernel lays it out, so merging the heads is a view; the backward writes dq,
+    dk and dv into the windows of one packed gradient (grads_into) and returns those windows,
+    equal to the contiguous gradients it gives otherwise. Unsuitable targets raise."""
+    N, H, L, E = 2, 3, 10, 4
+    qkv = rng.standard_normal((N, L, 3 * H * E)).astype(np.float32)
+    q, k, v = qkv.reshape(N, L, 3, H, E).transpose(2, 0, 3, 1, 4)
+    out, lse = _C.attention_forward(q, k, v, None, 0.5, True, 0.0, 0)
+    assert out.transpose(0, 2, 1, 3).flags.c_contiguous and out.shape == (N, H, L, E)
+    plain, _ = _C.attention_forward(*(np.ascontiguousarray(a) for a in (q, k, v)), None, 0.5, True, 0.0, 0)
+    assert plain.flags.c_contiguous
+    np.testing.assert_array_equal(out, plain)
+    g = rng.standard_normal((N, H, L, E)).astype(np.float32)
+    want = _C.attention_backward(g, q, k, v, out, lse, None, 0.5, True, 0.0, 0, False)
+    packed = np.full((N, L, 3 * H * E), np.nan, np.float32)
+    windows = tuple(packed.reshape(N, L, 3, H, E).transpose(2, 0, 3, 1, 4))
+    got = _C.attention_backward(g, q, k, v, out, lse, None, 0.5, True, 0.0, 0, False, windows)
+    for a, w, ref in zip(got[:3], windows, want[:3]):
+        assert a is w
+        np.testing.assert_array_equal(w, ref)
+    assert not np.isnan(packed).any()
+    with pytest.raises(ValueError, match="dk target"):
+        _C.attention_backward(g, q, k, v, out, lse, None, 0.5, True, 0.0, 0, False,
+                              (windows[0], windows[1][..., :2], windows[2]))
+    with pytest.raises(ValueError, match="3 arrays"):
+        _C.attention_backward(g, q, k, v, out, lse, None, 0.5, True, 0.0, 0, False, windows[:2])
+
+
 def test_sdpa_causal_dropout_matches_reference(rng):
     """Causal attention with dropout, L = 70 (three bands of the diagonal tile, the last one
     partial): the output is softmax(Q K^T scale + causal) * keep / (1 - p) V with keep from the

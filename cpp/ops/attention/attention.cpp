@@ -166,7 +166,7 @@ void parallel_items(int64_t n, const F& f) {
 }
 
 template <class T>
-void forward_impl(const Problem<T>& P, T* out, T* lse) {
+void forward_impl(const Problem<T>& P, T* out, AttentionStrides os, T* lse) {
   const AttentionShape& sh = P.sh;
   const int64_t n_qt = (sh.q_len + kQueryTile - 1) / kQueryTile;
   const int64_t Ev = sh.v_dim;
@@ -221,24 +221,26 @@ void forward_impl(const Problem<T>& P, T* out, T* lse) {
       }
     }
     // --8<-- [end:forward_tiles]
-    T* out_rows = out + (bh * sh.q_len + q0) * Ev;
+    T* out_rows = out + os.head(bh, sh.heads) + q0 * os.row;
     T* lse_rows = lse + bh * sh.q_len + q0;
     for (int64_t r = 0; r < br; ++r) {
+      T* out_row = out_rows + r * os.row;
       if (l[r] == T(0)) {  // fully masked row: zeros (torch's CPU flash kernel does the same)
-        std::fill(out_rows + r * Ev, out_rows + (r + 1) * Ev, T(0));
+        std::fill(out_row, out_row + Ev, T(0));
         lse_rows[r] = std::numeric_limits<T>::infinity();
         continue;
       }
       const T inv = T(1) / l[r];
-      for (int64_t c = 0; c < Ev; ++c) out_rows[r * Ev + c] = o[r * Ev + c] * inv;
+      for (int64_t c = 0; c < Ev; ++c) out_row[c] = o[r * Ev + c] * inv;
       lse_rows[r] = m[r] + std::log(l[r]);
     }
   });
 }
 
 template <class T>
-void backward_impl(const Problem<T>& P, const T* out, const T* dout, AttentionStrides ds, const T* lse, T* dq, T* dk,
-                   T* dv, T* dmask) {
+void backward_impl(const Problem<T>& P, const T* out, AttentionStrides os, const T* dout, AttentionStrides ds,
+                   const T* lse, T* dq, AttentionStrides dqs, T* dk, AttentionStrides dks, T* dv, AttentionStrides dvs,
+                   T* dmask) {
   const AttentionShape& sh = P.sh;
   const int64_t E = sh.head_dim, Ev = sh.v_dim, L = sh.q_len, S = sh.kv_len;
   const int64_t n_kt = (S + kKeyTile - 1) / kKeyTile;
@@ -247,7 +249,9 @@ void backward_impl(const Problem<T>& P, const T* out, const T* dout, AttentionSt
   const int64_t nt = num_threads();
   const bool per_head = n_bh >= 4 * nt;
   const int64_t chunks = per_head ? n_bh : std::max<int64_t>(1, std::min<int64_t>(nt, n_items));
-  if (!per_head) std::fill(dq, dq + n_bh * L * E, T(0));  // shared heads are added into
+  if (!per_head)  // shared heads are added into
+    for (int64_t bh = 0; bh < n_bh; ++bh)
+      for (int64_t i = 0; i < L; ++i) std::fill_n(dq + dqs.head(bh, sh.heads) + i * dqs.row, E, T(0));
   parallel_items(chunks, [&](int64_t chunk) {
     thread_local std::vector<T> p_buf, pd_buf, dp_buf, dk_acc, dv_acc, dq_part, d_row;
     p_buf.resize(kQueryTile * kKeyTile);
@@ -263,15 +267,16 @@ void backward_impl(const Problem<T>& P, const T* out, const T* dout, AttentionSt
       // dQ of head cur_bh into the result: stored when this chunk computed every key tile of
       // it, added under a lock when the head is shared with a neighbouring chunk
       auto flush = [&](int64_t bh) {
-        T* dst = dq + bh * L * E;
+        T* dst = dq + dqs.head(bh, sh.heads);
         const bool whole = bh * n_kt >= item_begin && (bh + 1) * n_kt <= item_end;
         if (whole) {
-          std::copy(dq_part.begin(), dq_part.end(), dst);
+          for (int64_t i = 0; i < L; ++i) std::copy_n(dq_part.data() + i * E, E, dst + i * dqs.row);
         } else {
 #ifdef _OPENMP
 #pragma omp critical(minidl_attention_dq)
 #endif
-          for (int64_t i = 0; i < L * E; ++i) dst[i] += dq_part[i];
+          for (int64_t i = 0; i < L; ++i)
+            for (int64_t c = 0; c < E; ++c) dst[i * dqs.row + c] += dq_part[i * E + c];
         }
       };
       for (int64_t item = item_begin; item < item_end; ++item) {
@@ -280,13 +285,14 @@ void backward_impl(const Problem<T>& P, const T* out, const T* dout, AttentionSt
         const T* qb = P.q_rows(bh);
         const T* kj = P.k_rows(bh) + k0 * P.ks.row;
         const T* vj = P.v_rows(bh) + k0 * P.vs.row;
-        const T* dob = dout + (bh / sh.heads) * ds.b + (bh % sh.heads) * ds.h;
+        const T* dob = dout + ds.head(bh, sh.heads);
+        const T* ob = out + os.head(bh, sh.heads);
         if (bh != cur_bh) {
           if (cur_bh >= 0) flush(cur_bh);
           cur_bh = bh;
           std::fill(dq_part.begin(), dq_part.end(), T(0));
           // D_i = rowsum(dO_i * O_i) = sum_j P_ij dP_ij, the softmax-gradient correction
-          for (int64_t i = 0; i < L; ++i) d_row[i] = P.dot(dob + i * ds.row, out + (bh * L + i) * Ev, Ev);
+          for (int64_t i = 0; i < L; ++i) d_row[i] = P.dot(dob + i * ds.row, ob + i * os.row, Ev);
         }
         std::fill(dk_acc.begin(), dk_acc.end(), T(0));
         std::fill(dv_acc.begin(), dv_acc.end(), T(0));
@@ -343,8 +349,12 @@ void backward_impl(const Problem<T>& P, const T* out, const T* dout, AttentionSt
           }
           // --8<-- [end:backward_tiles]
         }
-        std::copy(dk_acc.begin(), dk_acc.begin() + bc * E, dk + (bh * S + k0) * E);
-        std::copy(dv_acc.begin(), dv_acc.begin() + bc * Ev, dv + (bh * S + k0) * Ev);
+        T* dk_rows = dk + dks.head(bh, sh.heads) + k0 * dks.row;
+        T* dv_rows = dv + dvs.head(bh, sh.heads) + k0 * dvs.row;
+        for (int64_t j = 0; j < bc; ++j) {
+          std::copy_n(dk_acc.data() + j * E, E, dk_rows + j * dks.row);
+          std::copy_n(dv_acc.data() + j * Ev, Ev, dv_rows + j * dvs.row);
+        }
       }
       if (cur_bh >= 0) flush(cur_bh);
     }
@@ -367,9 +377,9 @@ struct Problem {
   const GemmSimd* gemm;       // null: gemm_reference
   uint32_t drop_threshold;
 
-  const T* q_rows(int64_t bh) const { return q + (bh / sh.heads) * qs.b + (bh % sh.heads) * qs.h; }
-  const T* k_rows(int64_t bh) const { return k + (bh / sh.heads) * ks.b + (bh % sh.heads) * ks.h; }
-  const T* v_rows(int64_t bh) const { return v + (bh / sh.heads) * vs.b + (bh % sh.heads) * vs.h; }
+  const T* q_rows(int64_t bh) const { return q + qs.head(bh, sh.heads); }
+  const T* k_rows(int64_t bh) const { return k + ks.head(bh, sh.heads); }
+  const T* v_rows(int64_t bh) const { return v + vs.head(bh, sh.heads); }
 
   // --8<-- [start:problem_matmul]
   // C (m x n, ldc) = alpha op(A) op(B) + beta C on the calling thread
@@ -498,22 +508,23 @@ bool attention_dropout_keep(uint64_t seed, int64_t bh, int64_t i, int64_t j, int
 }
 
 void attention_forward(const void* q, AttentionStrides qs, const void* k, AttentionStrides ks, const void* v,
-                       AttentionStrides vs, void* out, void* lse, DType dtype, const AttentionShape& shape,
-                       const AttentionMask& mask, const AttentionOptions& opt) {
+                       AttentionStrides vs, void* out, AttentionStrides os, void* lse, DType dtype,
+                       const AttentionShape& shape, const AttentionMask& mask, const AttentionOptions& opt) {
   MINIDL_DISPATCH_FLOAT(dtype, "scaled_dot_product_attention", {
-    forward_impl<T>(make_problem<T>(q, qs, k, ks, v, vs, shape, mask, opt), static_cast<T*>(out),
+    forward_impl<T>(make_problem<T>(q, qs, k, ks, v, vs, shape, mask, opt), static_cast<T*>(out), os,
                     static_cast<T*>(lse));
   });
 }
 
 void attention_backward(const void* q, AttentionStrides qs, const void* k, AttentionStrides ks, const void* v,
-                        AttentionStrides vs, const void* out, const void* dout, AttentionStrides ds, const void* lse,
-                        void* dq, void* dk, void* dv, DType dtype, const AttentionShape& shape,
+                        AttentionStrides vs, const void* out, AttentionStrides os, const void* dout,
+                        AttentionStrides ds, const void* lse, void* dq, AttentionStrides dqs, void* dk,
+                        AttentionStrides dks, void* dv, AttentionStrides dvs, DType dtype, const AttentionShape& shape,
                         const AttentionMask& mask, const AttentionOptions& opt, void* dmask) {
   MINIDL_DISPATCH_FLOAT(dtype, "scaled_dot_product_attention backward", {
-    backward_impl<T>(make_problem<T>(q, qs, k, ks, v, vs, shape, mask, opt), static_cast<const T*>(out),
-                     static_cast<const T*>(dout), ds, static_cast<const T*>(lse), static_cast<T*>(dq),
-                     static_cast<T*>(dk), static_cast<T*>(dv), static_cast<T*>(dmask));
+    backward_impl<T>(make_problem<T>(q, qs, k, ks, v, vs, shape, mask, opt), static_cast<const T*>(out), os,
+                     static_cast<const T*>(dout), ds, static_cast<const T*>(lse), static_cast<T*>(dq), dqs,
+                     static_cast<T*>(dk), dks, static_cast<T*>(dv), dvs, static_cast<T*>(dmask));
   });
 }
 
