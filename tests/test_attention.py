@@ -270,6 +270,25 @@ def test_sdpa_output_and_gradients_laid_out_like_packed_heads(rng):
         _C.attention_backward(g, q, k, v, out, lse, None, 0.5, True, 0.0, 0, False, windows[:2])
 
 
+def test_sdpa_packed_gradients_with_heads_shared_between_threads(rng):
+    """3 heads of 3 key tiles on 2 threads: the backward splits the (head, key tile) pairs so
+    that head 1 is shared and its dQ is added under a lock, here into a strided window of the
+    packed gradient (zero-filled first); the same values as one thread's contiguous gradients."""
+    N, H, L, E = 1, 3, 300, 8
+    qkv = rng.standard_normal((N, L, 3 * H * E)).astype(np.float32)
+    q, k, v = qkv.reshape(N, L, 3, H, E).transpose(2, 0, 3, 1, 4)
+    g = rng.standard_normal((N, H, L, E)).astype(np.float32)
+    md.set_num_threads(1)
+    out, lse = _C.attention_forward(q, k, v, None, 0.3, True, 0.0, 0)
+    want = _C.attention_backward(g, q, k, v, out, lse, None, 0.3, True, 0.0, 0, False)
+    md.set_num_threads(2)
+    packed = np.full((N, L, 3 * H * E), np.nan, np.float32)
+    windows = tuple(packed.reshape(N, L, 3, H, E).transpose(2, 0, 3, 1, 4))
+    _C.attention_backward(g, q, k, v, out, lse, None, 0.3, True, 0.0, 0, False, windows)
+    for w, ref in zip(windows, want[:3]):
+        np.testing.assert_allclose(w, ref, rtol=1e-5, atol=1e-6)
+
+
 def test_sdpa_causal_dropout_matches_reference(rng):
     """Causal attention with dropout, L = 70 (three bands of the diagonal tile, the last one
     partial): the output is softmax(Q K^T scale + causal) * keep / (1 - p) V with keep from the
