@@ -26,6 +26,10 @@ torch 2.13's CPU kernel does (the textbook softmax would give NaN).
 generator, so a seeded run is reproducible and the backward sees the forward's mask.
 A float mask that requires grad (a learned bias) gets its gradient dS = dLoss/d(scores),
 summed over the dims it was broadcast along; only then is an L x S matrix stored.
+The output is laid out like the query, as PyTorch's flash kernel does: heads split off a packed
+(N, L, 3 H E) projection give an output in (N, L, H, E) memory order, so merging the heads back
+into (N, L, H E) is a view; and when query, key and value are the three head windows of one
+such projection, the backward writes their gradients into the windows of one packed gradient.
 """
 from __future__ import annotations
 
