@@ -30,8 +30,11 @@
 // AVX-512 (KVM, 1 thread, CPU time, min of 7, load ~2 on 2 cores; PyTorch 2.13's flash kernel
 // 11.2 / 26.8 ms): forward / backward 8.1 / 19.3 ms before, 7.2 / 15.4 ms with 128 x 128 tiles
 // and 32-row bands (96 x 128: 7.2 / 15.9; 64 x 64: 7.9 / 15.6; bands of 64: 7.6 / 16.3;
-// 32 x 32 tiles without bands: 8.1 / 16.3, the products too small). Without a mask, L = 1024,
-// 128 x 128 was as fast as 96 x 128 (forward 41 vs 42 ms, backward 82 vs 85 ms).
+// 32 x 32 tiles without bands: 8.1 / 16.3, the products too small). Longer causal sequences
+// gain less (same Xeon, load ~1: L = 512, 64 heads, backward 66.1 -> 54.3 ms; L = 2048, 8
+// heads, 97.6 -> 89.4 ms). Without a mask, L = 1024, 128 x 128 was as fast as 96 x 128
+// (forward 41 vs 42 ms, backward 82 vs 85 ms); 192 or 256 query rows and 256 or 512 keys
+// measured within 5% at L = 2048 and slower at the GPT block's causal L = 256.
 // --8<-- [end:tile_sizes]
 //
 // Threads: the forward splits (batch*head, query tile) pairs dynamically (causal tiles differ
