@@ -144,7 +144,7 @@ def test_gradcheck_sdpa(rng):
     assert md.autograd.gradcheck(dropped, (q, k, v))
 
 
-@pytest.mark.parametrize("causal,dropout_p", [(False, 0.0), (True, 0.0), (False, 0.25)])
+@pytest.mark.parametrize("causal,dropout_p", [(False, 0.0), (True, 0.0), (False, 0.25), (True, 0.25)])
 def test_sdpa_simd_matches_scalar(rng, kernel_set, causal, dropout_p):
     """Same values and gradients, and (with dropout) bit-identical dropout masks: the SIMD
     hash of each ISA computes the scalar counter-based generator lane by lane."""
@@ -219,6 +219,98 @@ def test_sdpa_dropout_statistics_and_reproducibility(rng):
     seed = 12345
     keeps = [_C.attention_dropout_keep(seed, 0, 0, j, 1, 100000, p) for j in range(100000)]
     assert abs(1 - np.mean(keeps) - p) < 0.01
+
+
+@pytest.mark.parametrize("L,E", [(256, 64), (300, 32), (97, 80)])
+def test_sdpa_causal_packed_heads_match_torch(rng, L, E):
+    """The GPT block's call: causal, q, k, v strided head views of one packed (N, L, 3 H E)
+    projection. The kernel cuts the diagonal tiles into bands that skip the masked blocks
+    (attention.cpp, Problem::cut_by_diagonal); L = 300 and 97 end in partial tiles and bands."""
+    N, H = 2, 2
+    qkv = rng.standard_normal((N, L, 3 * H * E)).astype(np.float32)
+    grad = rng.standard_normal((N, H, L, E)).astype(np.float32)
+
+    def run(lib):
+        packed = lib.tensor(qkv, requires_grad=True)
+        q, k, v = packed.view(N, L, 3, H, E).permute(2, 0, 3, 1, 4).unbind(0)
+        out = lib.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        out.backward(lib.tensor(grad))
+        return out.detach().numpy(), packed.grad.numpy()
+
+    for got, want in zip(run(md), run(torch)):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-5)
+
+
+def test_sdpa_output_and_gradients_laid_out_like_packed_heads(rng):
+    """Heads split off a packed (N, L, 3 H E) array: the output is in (N, L, H, E) order, as
+    PyTorch's flash kernel lays it out, so merging the heads is a view; the backward writes dq,
+    dk and dv into the windows of one packed gradient (grads_into) and returns those windows,
+    equal to the contiguous gradients it gives otherwise. Unsuitable targets raise."""
+    N, H, L, E = 2, 3, 10, 4
+    qkv = rng.standard_normal((N, L, 3 * H * E)).astype(np.float32)
+    q, k, v = qkv.reshape(N, L, 3, H, E).transpose(2, 0, 3, 1, 4)
+    out, lse = _C.attention_forward(q, k, v, None, 0.5, True, 0.0, 0)
+    assert out.transpose(0, 2, 1, 3).flags.c_contiguous and out.shape == (N, H, L, E)
+    plain, _ = _C.attention_forward(*(np.ascontiguousarray(a) for a in (q, k, v)), None, 0.5, True, 0.0, 0)
+    assert plain.flags.c_contiguous
+    np.testing.assert_array_equal(out, plain)
+    g = rng.standard_normal((N, H, L, E)).astype(np.float32)
+    want = _C.attention_backward(g, q, k, v, out, lse, None, 0.5, True, 0.0, 0, False)
+    packed = np.full((N, L, 3 * H * E), np.nan, np.float32)
+    windows = tuple(packed.reshape(N, L, 3, H, E).transpose(2, 0, 3, 1, 4))
+    got = _C.attention_backward(g, q, k, v, out, lse, None, 0.5, True, 0.0, 0, False, windows)
+    for a, w, ref in zip(got[:3], windows, want[:3]):
+        assert a is w
+        np.testing.assert_array_equal(w, ref)
+    assert not np.isnan(packed).any()
+    with pytest.raises(ValueError, match="dk target"):
+        _C.attention_backward(g, q, k, v, out, lse, None, 0.5, True, 0.0, 0, False,
+                              (windows[0], windows[1][..., :2], windows[2]))
+    with pytest.raises(ValueError, match="3 arrays"):
+        _C.attention_backward(g, q, k, v, out, lse, None, 0.5, True, 0.0, 0, False, windows[:2])
+
+
+def test_sdpa_packed_gradients_with_heads_shared_between_threads(rng):
+    """3 heads of 3 key tiles on 2 threads: the backward splits the (head, key tile) pairs so
+    that head 1 is shared and its dQ is added under a lock, here into a strided window of the
+    packed gradient (zero-filled first); the same values as one thread's contiguous gradients."""
+    N, H, L, E = 1, 3, 300, 8
+    qkv = rng.standard_normal((N, L, 3 * H * E)).astype(np.float32)
+    q, k, v = qkv.reshape(N, L, 3, H, E).transpose(2, 0, 3, 1, 4)
+    g = rng.standard_normal((N, H, L, E)).astype(np.float32)
+    md.set_num_threads(1)
+    out, lse = _C.attention_forward(q, k, v, None, 0.3, True, 0.0, 0)
+    want = _C.attention_backward(g, q, k, v, out, lse, None, 0.3, True, 0.0, 0, False)
+    md.set_num_threads(2)
+    packed = np.full((N, L, 3 * H * E), np.nan, np.float32)
+    windows = tuple(packed.reshape(N, L, 3, H, E).transpose(2, 0, 3, 1, 4))
+    _C.attention_backward(g, q, k, v, out, lse, None, 0.3, True, 0.0, 0, False, windows)
+    for w, ref in zip(windows, want[:3]):
+        np.testing.assert_allclose(w, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_sdpa_causal_dropout_matches_reference(rng):
+    """Causal attention with dropout, L = 70 (three bands of the diagonal tile, the last one
+    partial): the output is softmax(Q K^T scale + causal) * keep / (1 - p) V with keep from the
+    exposed dropout hash, and the float64 gradients pass gradcheck (same seed every call)."""
+    L, E, p = 70, 3, 0.3
+    q, k, v = (rng.standard_normal((1, 2, L, E)) for _ in range(3))
+    md.manual_seed(11)
+    seed = int(_C.randint(0, 2 ** 62, [1])[0])   # the seed the next call draws
+    md.manual_seed(11)
+    got = F.scaled_dot_product_attention(*(md.tensor(a) for a in (q, k, v)), is_causal=True, dropout_p=p).numpy()
+    s = q @ k.transpose(0, 1, 3, 2) / np.sqrt(E)
+    s[..., np.triu(np.ones((L, L), bool), 1)] = -np.inf
+    w = np.exp(s - s.max(-1, keepdims=True))
+    w /= w.sum(-1, keepdims=True)
+    keep = np.array([[[_C.attention_dropout_keep(seed, h, i, j, L, L, p) for j in range(L)] for i in range(L)]
+                     for h in range(2)])
+    np.testing.assert_allclose(got, (w * keep / (1 - p)) @ v, rtol=1e-10, atol=1e-12)
+
+    def dropped(a, b, c):
+        md.manual_seed(11)
+        return F.scaled_dot_product_attention(a, b, c, is_causal=True, dropout_p=p)
+    assert md.autograd.gradcheck(dropped, tuple(md.tensor(a, requires_grad=True) for a in (q, k, v)))
 
 
 def test_sdpa_bad_input():

@@ -111,6 +111,33 @@ def test_mha_self_attention_packed_projection(rng, batch_first, need_weights, wh
         np.testing.assert_allclose(p.grad.numpy(), tp[name].grad.numpy(), rtol=1e-4, atol=5e-5, err_msg=name)
 
 
+def test_mha_fused_self_attention_copies_no_head_gradients(rng, monkeypatch):
+    """Self-attention on the fused path: the attention backward writes dq, dk and dv straight
+    into the windows of one packed (N, L, 3E) gradient, and the output comes out in (N, L, H, d)
+    order, so neither splitting nor merging the heads copies (no _C.copy_, no _C.contiguous in
+    forward and backward), and the gradients still match PyTorch's."""
+    E, H, N, L = 16, 4, 2, 9
+    m, t = _pair(E, H, batch_first=True)
+    x = rng.standard_normal((N, L, E)).astype(np.float32)
+    g = rng.standard_normal((N, L, E)).astype(np.float32)
+    mx, mg, mmask = md.tensor(x), md.tensor(g), md.nn.Transformer.generate_square_subsequent_mask(L)
+    calls = []
+    for name in ("copy_", "contiguous"):
+        real = getattr(md._C, name)
+        monkeypatch.setattr(md._C, name, lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a))
+    mo, _ = m(mx, mx, mx, need_weights=False, attn_mask=mmask, is_causal=True)
+    mo.backward(mg)
+    assert calls == []
+    tx = torch.tensor(x)
+    to, _ = t(tx, tx, tx, need_weights=False, attn_mask=torch.nn.Transformer.generate_square_subsequent_mask(L),
+              is_causal=True)
+    to.backward(torch.tensor(g))
+    np.testing.assert_allclose(mo.detach().numpy(), to.detach().numpy(), rtol=1e-4, atol=2e-5)
+    tp = dict(t.named_parameters())
+    for name, p in m.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), tp[name].grad.numpy(), rtol=1e-4, atol=5e-5, err_msg=name)
+
+
 def test_mha_packed_heads_without_value_gradient_and_double_backward(rng):
     """A loss on the attention weights alone gives the value heads no gradient: their window of
     the packed gradient is zero (the value rows of in_proj_weight's gradient are 0, as in

@@ -485,9 +485,11 @@ int main() {
       opt.scale = 0.2; opt.causal = causal; opt.dropout_p = 0.25; opt.seed = 99;
       compare_sets(isa, std::string("attention") + (causal ? " causal" : " masked"), sh.q_len, [&] {
         std::vector<float> out(nq * sh.v_dim), lse(nq), dq(q.size()), dk(k.size()), dv(v.size());
-        attention_forward(q.data(), qs, k.data(), ks, v.data(), vs, out.data(), lse.data(), DType::f32, sh, mask, opt);
-        attention_backward(q.data(), qs, k.data(), ks, v.data(), vs, out.data(), dout.data(), ds, lse.data(), dq.data(),
-                           dk.data(), dv.data(), DType::f32, sh, mask, opt);
+        // out and dout share a layout; the gradients are laid out as their inputs
+        attention_forward(q.data(), qs, k.data(), ks, v.data(), vs, out.data(), ds, lse.data(), DType::f32, sh, mask,
+                          opt);
+        attention_backward(q.data(), qs, k.data(), ks, v.data(), vs, out.data(), ds, dout.data(), ds, lse.data(),
+                           dq.data(), qs, dk.data(), ks, dv.data(), vs, DType::f32, sh, mask, opt);
         std::vector<float> all = out;
         for (const auto* a : {&lse, &dq, &dk, &dv}) all.insert(all.end(), a->begin(), a->end());
         return all;

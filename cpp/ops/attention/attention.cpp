@@ -17,12 +17,24 @@
 // dispatch at the bottom.
 //
 // --8<-- [start:tile_sizes]
-// Tiles: kQueryTile x kKeyTile scores (96 x 128 floats = 48 KiB) stay in L2 together with the
+// Tiles: kQueryTile x kKeyTile scores (128 x 128 floats = 64 KiB) stay in L2 together with the
 // Q tile, the K and V tiles (128 x 64 floats each) and the output accumulator. Measured (one
-// thread, B=8 H=8 E=64, L=S=512 and 2048): 64x128, 96x128, 96x256, 192x128 and 144x64 are
-// within 8% of each other; 96x128 and 96x256 were best, and the smaller key tile skips more
-// of the causal triangle. The tile GEMMs run at ~175 (forward) to ~195 (backward) GFLOP/s
-// per core on a Zen 5 EPYC, close to its AVX-512 FMA peak, so the time is in the products.
+// thread, B=8 H=8 E=64, L=S=512 and 2048, Zen 5 EPYC): 64x128, 96x128, 96x256, 192x128 and
+// 144x64 are within 8% of each other; the tile GEMMs run at ~175 (forward) to ~195 (backward)
+// GFLOP/s per core there, close to its AVX-512 FMA peak, so the time is in the products.
+// Causal attention wastes the masked half of the tiles on the diagonal: with 96 x 128 tiles
+// the backward of the GPT block's attention (16 x 4 heads, L = 256, E = 64) computed 3.75
+// tiles' worth of 128 x 128 products per head where 2 are needed. The diagonal tiles now go
+// in bands of kCausalBand rows and keys that skip the masked blocks (cut_by_diagonal below),
+// which computes 62.5% of a diagonal tile instead of all of it. Measured on a Xeon with
+// AVX-512 (KVM, 1 thread, CPU time, min of 7, load ~2 on 2 cores; PyTorch 2.13's flash kernel
+// 11.2 / 26.8 ms): forward / backward 8.1 / 19.3 ms before, 7.2 / 15.4 ms with 128 x 128 tiles
+// and 32-row bands (96 x 128: 7.2 / 15.9; 64 x 64: 7.9 / 15.6; bands of 64: 7.6 / 16.3;
+// 32 x 32 tiles without bands: 8.1 / 16.3, the products too small). Longer causal sequences
+// gain less (same Xeon, load ~1: L = 512, 64 heads, backward 66.1 -> 54.3 ms; L = 2048, 8
+// heads, 97.6 -> 89.4 ms). Without a mask, L = 1024, 128 x 128 was as fast as 96 x 128
+// (forward 41 vs 42 ms, backward 82 vs 85 ms); 192 or 256 query rows and 256 or 512 keys
+// measured within 5% at L = 2048 and slower at the GPT block's causal L = 256.
 // --8<-- [end:tile_sizes]
 //
 // Threads: the forward splits (batch*head, query tile) pairs dynamically (causal tiles differ
@@ -55,8 +67,11 @@ MINIDL_SIMD_TABLE(minidl::GemmSimd, gemm_simd)
 namespace minidl {
 namespace {
 
-constexpr int64_t kQueryTile = 96;
+constexpr int64_t kQueryTile = 128;
 constexpr int64_t kKeyTile = 128;
+constexpr int64_t kCausalBand = 32;
+// the bands of both tiles lie on one grid (see Problem::cut_by_diagonal)
+static_assert(kQueryTile % kCausalBand == 0 && kKeyTile % kCausalBand == 0, "tiles must be whole bands");
 
 // The counter-based dropout generator described in attention.h (keep(row_key, j) of the
 // reference dropout below).
@@ -154,7 +169,7 @@ void parallel_items(int64_t n, const F& f) {
 }
 
 template <class T>
-void forward_impl(const Problem<T>& P, T* out, T* lse) {
+void forward_impl(const Problem<T>& P, T* out, AttentionStrides os, T* lse) {
   const AttentionShape& sh = P.sh;
   const int64_t n_qt = (sh.q_len + kQueryTile - 1) / kQueryTile;
   const int64_t Ev = sh.v_dim;
@@ -177,47 +192,58 @@ void forward_impl(const Problem<T>& P, T* out, T* lse) {
     // --8<-- [start:forward_tiles]
     for (int64_t k0 = 0; k0 < kend; k0 += kKeyTile) {
       const int64_t bc = std::min(kKeyTile, kend - k0);
-      // S = scale Q_i K_j^T
-      P.matmul(false, true, br, bc, sh.head_dim, T(P.opt.scale), qi, P.qs.row, kb + k0 * P.ks.row, P.ks.row, T(0),
-               s, kKeyTile);
-      P.apply_mask(s, kKeyTile, bh, q0, br, k0, bc);
-      // online softmax: new max, rescale what was summed so far by exp(m_old - m_new)
-      for (int64_t r = 0; r < br; ++r) {
-        T* row = s + r * kKeyTile;
-        const T m_new = std::max(m[r], P.row_max(row, bc));
-        if (m_new == neg_inf) {  // every key so far is masked: nothing to add
-          std::fill(row, row + bc, T(0));
-          continue;
+      // a causal tile that the diagonal cuts goes in bands of query rows, each over the keys
+      // it can see (Problem::cut_by_diagonal); any other tile is one band of all rows and keys
+      const int64_t band = P.cut_by_diagonal(q0, k0, bc) ? kCausalBand : br;
+      for (int64_t r0 = 0; r0 < br; r0 += band) {
+        const int64_t rows = std::min(band, br - r0), keys = P.band_keys(q0 + r0 + rows, k0, bc);
+        if (keys <= 0) continue;  // these queries see none of the tile's keys
+        T* sb = s + r0 * kKeyTile;
+        // S = scale Q_i K_j^T
+        P.matmul(false, true, rows, keys, sh.head_dim, T(P.opt.scale), qi + r0 * P.qs.row, P.qs.row,
+                 kb + k0 * P.ks.row, P.ks.row, T(0), sb, kKeyTile);
+        P.apply_mask(sb, kKeyTile, bh, q0 + r0, rows, k0, keys);
+        // online softmax: new max, rescale what was summed so far by exp(m_old - m_new)
+        for (int64_t r = r0; r < r0 + rows; ++r) {
+          T* row = s + r * kKeyTile;
+          const T m_new = std::max(m[r], P.row_max(row, keys));
+          if (m_new == neg_inf) {  // every key so far is masked: nothing to add
+            std::fill(row, row + keys, T(0));
+            continue;
+          }
+          const T alpha = std::exp(m[r] - m_new);  // 0 when m[r] = -inf
+          l[r] = l[r] * alpha + P.exp_sub_sum(row, keys, m_new);
+          if (alpha != T(1)) P.scale_row(o + r * Ev, Ev, alpha);
+          m[r] = m_new;
         }
-        const T alpha = std::exp(m[r] - m_new);  // 0 when m[r] = -inf
-        l[r] = l[r] * alpha + P.exp_sub_sum(row, bc, m_new);
-        if (alpha != T(1)) P.scale_row(o + r * Ev, Ev, alpha);
-        m[r] = m_new;
+        // the normaliser l sums the weights before dropout; O sums the dropped-out ones
+        if (dropout) P.apply_dropout(sb, kKeyTile, bh, q0 + r0, rows, k0, keys);
+        // O += P V_j
+        P.matmul(false, false, rows, Ev, keys, T(1), sb, kKeyTile, vb + k0 * P.vs.row, P.vs.row, T(1), o + r0 * Ev,
+                 Ev);
       }
-      // the normaliser l sums the weights before dropout; O sums the dropped-out ones
-      if (dropout) P.apply_dropout(s, kKeyTile, bh, q0, br, k0, bc);
-      // O += P V_j
-      P.matmul(false, false, br, Ev, bc, T(1), s, kKeyTile, vb + k0 * P.vs.row, P.vs.row, T(1), o, Ev);
     }
     // --8<-- [end:forward_tiles]
-    T* out_rows = out + (bh * sh.q_len + q0) * Ev;
+    T* out_rows = out + os.head(bh, sh.heads) + q0 * os.row;
     T* lse_rows = lse + bh * sh.q_len + q0;
     for (int64_t r = 0; r < br; ++r) {
+      T* out_row = out_rows + r * os.row;
       if (l[r] == T(0)) {  // fully masked row: zeros (torch's CPU flash kernel does the same)
-        std::fill(out_rows + r * Ev, out_rows + (r + 1) * Ev, T(0));
+        std::fill(out_row, out_row + Ev, T(0));
         lse_rows[r] = std::numeric_limits<T>::infinity();
         continue;
       }
       const T inv = T(1) / l[r];
-      for (int64_t c = 0; c < Ev; ++c) out_rows[r * Ev + c] = o[r * Ev + c] * inv;
+      for (int64_t c = 0; c < Ev; ++c) out_row[c] = o[r * Ev + c] * inv;
       lse_rows[r] = m[r] + std::log(l[r]);
     }
   });
 }
 
 template <class T>
-void backward_impl(const Problem<T>& P, const T* out, const T* dout, AttentionStrides ds, const T* lse, T* dq, T* dk,
-                   T* dv, T* dmask) {
+void backward_impl(const Problem<T>& P, const T* out, AttentionStrides os, const T* dout, AttentionStrides ds,
+                   const T* lse, T* dq, AttentionStrides dqs, T* dk, AttentionStrides dks, T* dv, AttentionStrides dvs,
+                   T* dmask) {
   const AttentionShape& sh = P.sh;
   const int64_t E = sh.head_dim, Ev = sh.v_dim, L = sh.q_len, S = sh.kv_len;
   const int64_t n_kt = (S + kKeyTile - 1) / kKeyTile;
@@ -226,7 +252,9 @@ void backward_impl(const Problem<T>& P, const T* out, const T* dout, AttentionSt
   const int64_t nt = num_threads();
   const bool per_head = n_bh >= 4 * nt;
   const int64_t chunks = per_head ? n_bh : std::max<int64_t>(1, std::min<int64_t>(nt, n_items));
-  if (!per_head) std::fill(dq, dq + n_bh * L * E, T(0));  // shared heads are added into
+  if (!per_head)  // shared heads are added into
+    for (int64_t bh = 0; bh < n_bh; ++bh)
+      for (int64_t i = 0; i < L; ++i) std::fill_n(dq + dqs.head(bh, sh.heads) + i * dqs.row, E, T(0));
   parallel_items(chunks, [&](int64_t chunk) {
     thread_local std::vector<T> p_buf, pd_buf, dp_buf, dk_acc, dv_acc, dq_part, d_row;
     p_buf.resize(kQueryTile * kKeyTile);
@@ -242,15 +270,16 @@ void backward_impl(const Problem<T>& P, const T* out, const T* dout, AttentionSt
       // dQ of head cur_bh into the result: stored when this chunk computed every key tile of
       // it, added under a lock when the head is shared with a neighbouring chunk
       auto flush = [&](int64_t bh) {
-        T* dst = dq + bh * L * E;
+        T* dst = dq + dqs.head(bh, sh.heads);
         const bool whole = bh * n_kt >= item_begin && (bh + 1) * n_kt <= item_end;
         if (whole) {
-          std::copy(dq_part.begin(), dq_part.end(), dst);
+          for (int64_t i = 0; i < L; ++i) std::copy_n(dq_part.data() + i * E, E, dst + i * dqs.row);
         } else {
 #ifdef _OPENMP
 #pragma omp critical(minidl_attention_dq)
 #endif
-          for (int64_t i = 0; i < L * E; ++i) dst[i] += dq_part[i];
+          for (int64_t i = 0; i < L; ++i)
+            for (int64_t c = 0; c < E; ++c) dst[i * dqs.row + c] += dq_part[i * E + c];
         }
       };
       for (int64_t item = item_begin; item < item_end; ++item) {
@@ -259,13 +288,14 @@ void backward_impl(const Problem<T>& P, const T* out, const T* dout, AttentionSt
         const T* qb = P.q_rows(bh);
         const T* kj = P.k_rows(bh) + k0 * P.ks.row;
         const T* vj = P.v_rows(bh) + k0 * P.vs.row;
-        const T* dob = dout + (bh / sh.heads) * ds.b + (bh % sh.heads) * ds.h;
+        const T* dob = dout + ds.head(bh, sh.heads);
+        const T* ob = out + os.head(bh, sh.heads);
         if (bh != cur_bh) {
           if (cur_bh >= 0) flush(cur_bh);
           cur_bh = bh;
           std::fill(dq_part.begin(), dq_part.end(), T(0));
           // D_i = rowsum(dO_i * O_i) = sum_j P_ij dP_ij, the softmax-gradient correction
-          for (int64_t i = 0; i < L; ++i) d_row[i] = P.dot(dob + i * ds.row, out + (bh * L + i) * Ev, Ev);
+          for (int64_t i = 0; i < L; ++i) d_row[i] = P.dot(dob + i * ds.row, ob + i * os.row, Ev);
         }
         std::fill(dk_acc.begin(), dk_acc.end(), T(0));
         std::fill(dv_acc.begin(), dv_acc.end(), T(0));
@@ -275,37 +305,59 @@ void backward_impl(const Problem<T>& P, const T* out, const T* dout, AttentionSt
           const int64_t br = std::min(kQueryTile, L - q0);
           const T* qi = qb + q0 * P.qs.row;
           const T* doi = dob + q0 * ds.row;
-          T *p = p_buf.data(), *dp = dp_buf.data();
+          T *p = p_buf.data(), *dp = dp_buf.data(), *pd = dropout ? pd_buf.data() : p;
+          // a causal tile that the diagonal cuts goes in bands (Problem::cut_by_diagonal)
+          const int64_t band = P.cut_by_diagonal(q0, k0, bc) ? kCausalBand : std::max(br, bc);
           // --8<-- [start:backward_tiles]
-          // P = exp(scale Q_i K_j^T + mask - lse_i): the forward's probabilities, recomputed
-          P.matmul(false, true, br, bc, E, T(P.opt.scale), qi, P.qs.row, kj, P.ks.row, T(0), p, kKeyTile);
-          P.apply_mask(p, kKeyTile, bh, q0, br, k0, bc);
-          for (int64_t r = 0; r < br; ++r) P.exp_sub_sum(p + r * kKeyTile, bc, lse[bh * L + q0 + r]);
-          const T* pd = p;
-          if (dropout) {
-            std::copy(p_buf.begin(), p_buf.end(), pd_buf.begin());
-            P.apply_dropout(pd_buf.data(), kKeyTile, bh, q0, br, k0, bc);
-            pd = pd_buf.data();
+          // per band of query rows, over the keys it can see: P, dP, dS and dQ
+          for (int64_t r0 = 0; r0 < br; r0 += band) {
+            const int64_t rows = std::min(band, br - r0), keys = P.band_keys(q0 + r0 + rows, k0, bc);
+            if (keys <= 0) continue;  // these queries see none of the tile's keys
+            T *pb = p + r0 * kKeyTile, *dpb = dp + r0 * kKeyTile;
+            const T* qr = qi + r0 * P.qs.row;
+            const T* dor = doi + r0 * ds.row;
+            // P = exp(scale Q_i K_j^T + mask - lse_i): the forward's probabilities, recomputed
+            P.matmul(false, true, rows, keys, E, T(P.opt.scale), qr, P.qs.row, kj, P.ks.row, T(0), pb, kKeyTile);
+            P.apply_mask(pb, kKeyTile, bh, q0 + r0, rows, k0, keys);
+            for (int64_t r = 0; r < rows; ++r) P.exp_sub_sum(pb + r * kKeyTile, keys, lse[bh * L + q0 + r0 + r]);
+            if (dropout) {
+              for (int64_t r = 0; r < rows; ++r)
+                std::copy(pb + r * kKeyTile, pb + r * kKeyTile + keys, pd + (r0 + r) * kKeyTile);
+              P.apply_dropout(pd + r0 * kKeyTile, kKeyTile, bh, q0 + r0, rows, k0, keys);
+            }
+            // dP = dO_i V_j^T (through the dropout mask), then dS = P (dP - D)
+            P.matmul(false, true, rows, keys, Ev, T(1), dor, ds.row, vj, P.vs.row, T(0), dpb, kKeyTile);
+            if (dropout) P.apply_dropout(dpb, kKeyTile, bh, q0 + r0, rows, k0, keys);
+            for (int64_t r = 0; r < rows; ++r)
+              P.softmax_grad(pb + r * kKeyTile, dpb + r * kKeyTile, keys, d_row[q0 + r0 + r]);
+            // dS is also the gradient of an additive mask, wanted only when the mask is trained
+            // (a learned bias); then the caller gives a (B, H, L, S) buffer and sums it down
+            if (dmask)
+              for (int64_t r = 0; r < rows; ++r)
+                std::copy(dpb + r * kKeyTile, dpb + r * kKeyTile + keys, dmask + (bh * L + q0 + r0 + r) * S + k0);
+            // dQ_i += scale dS K_j
+            P.matmul(false, false, rows, E, keys, T(P.opt.scale), dpb, kKeyTile, kj, P.ks.row, T(1),
+                     dq_part.data() + (q0 + r0) * E, E);
           }
-          // dV_j += Pd^T dO_i
-          P.matmul(true, false, bc, Ev, br, T(1), pd, kKeyTile, doi, ds.row, T(1), dv_acc.data(), Ev);
-          // dP = dO_i V_j^T (through the dropout mask), then dS = P (dP - D)
-          P.matmul(false, true, br, bc, Ev, T(1), doi, ds.row, vj, P.vs.row, T(0), dp, kKeyTile);
-          if (dropout) P.apply_dropout(dp, kKeyTile, bh, q0, br, k0, bc);
-          for (int64_t r = 0; r < br; ++r) P.softmax_grad(p + r * kKeyTile, dp + r * kKeyTile, bc, d_row[q0 + r]);
-          // dS is also the gradient of an additive mask, wanted only when the mask is trained
-          // (a learned bias); then the caller gives a (B, H, L, S) buffer and sums it down
-          if (dmask)
-            for (int64_t r = 0; r < br; ++r)
-              std::copy(dp + r * kKeyTile, dp + r * kKeyTile + bc, dmask + (bh * L + q0 + r) * S + k0);
-          // dK_j += scale dS^T Q_i;  dQ_i += scale dS K_j
-          P.matmul(true, false, bc, E, br, T(P.opt.scale), dp, kKeyTile, qi, P.qs.row, T(1), dk_acc.data(), E);
-          P.matmul(false, false, br, E, bc, T(P.opt.scale), dp, kKeyTile, kj, P.ks.row, T(1),
-                   dq_part.data() + q0 * E, E);
+          // per band of keys, over the query rows that can see it: dV and dK
+          for (int64_t c0 = 0; c0 < bc; c0 += band) {
+            const int64_t cols = std::min(band, bc - c0), r_first = P.band_first_row(q0, br, k0 + c0);
+            if (r_first >= br) continue;  // no query of the tile sees these keys
+            const int64_t rows = br - r_first;
+            // dV_j += Pd^T dO_i;  dK_j += scale dS^T Q_i
+            P.matmul(true, false, cols, Ev, rows, T(1), pd + r_first * kKeyTile + c0, kKeyTile,
+                     doi + r_first * ds.row, ds.row, T(1), dv_acc.data() + c0 * Ev, Ev);
+            P.matmul(true, false, cols, E, rows, T(P.opt.scale), dp + r_first * kKeyTile + c0, kKeyTile,
+                     qi + r_first * P.qs.row, P.qs.row, T(1), dk_acc.data() + c0 * E, E);
+          }
           // --8<-- [end:backward_tiles]
         }
-        std::copy(dk_acc.begin(), dk_acc.begin() + bc * E, dk + (bh * S + k0) * E);
-        std::copy(dv_acc.begin(), dv_acc.begin() + bc * Ev, dv + (bh * S + k0) * Ev);
+        T* dk_rows = dk + dks.head(bh, sh.heads) + k0 * dks.row;
+        T* dv_rows = dv + dvs.head(bh, sh.heads) + k0 * dvs.row;
+        for (int64_t j = 0; j < bc; ++j) {
+          std::copy_n(dk_acc.data() + j * E, E, dk_rows + j * dks.row);
+          std::copy_n(dv_acc.data() + j * Ev, Ev, dv_rows + j * dvs.row);
+        }
       }
       if (cur_bh >= 0) flush(cur_bh);
     }
@@ -328,9 +380,9 @@ struct Problem {
   const GemmSimd* gemm;       // null: gemm_reference
   uint32_t drop_threshold;
 
-  const T* q_rows(int64_t bh) const { return q + (bh / sh.heads) * qs.b + (bh % sh.heads) * qs.h; }
-  const T* k_rows(int64_t bh) const { return k + (bh / sh.heads) * ks.b + (bh % sh.heads) * ks.h; }
-  const T* v_rows(int64_t bh) const { return v + (bh / sh.heads) * vs.b + (bh % sh.heads) * vs.h; }
+  const T* q_rows(int64_t bh) const { return q + qs.head(bh, sh.heads); }
+  const T* k_rows(int64_t bh) const { return k + ks.head(bh, sh.heads); }
+  const T* v_rows(int64_t bh) const { return v + vs.head(bh, sh.heads); }
 
   // --8<-- [start:problem_matmul]
   // C (m x n, ldc) = alpha op(A) op(B) + beta C on the calling thread
@@ -412,6 +464,25 @@ struct Problem {
     softmax_grad_reference(p, dp, n, d);
   }
 
+  // Causal banding. A tile whose keys k0 .. k0+bc-1 include one past some of its queries
+  // (k0 + bc - 1 > q0) is cut by the diagonal; there the products run per band of
+  // kCausalBand query rows over only the keys that band can see, and per band of keys over
+  // only the rows that see them. Bands lie on one grid of absolute positions (the tiles are
+  // multiples of the band), so every entry a key band reads was computed by a query band:
+  // masked ones as 0, the others as the weights.
+  bool cut_by_diagonal(int64_t q0, int64_t k0, int64_t bc) const { return opt.causal && k0 + bc - 1 > q0; }
+  // keys of the tile [k0, k0+bc) computed for the query rows ending at q_end (exclusive):
+  // those they see, rounded up to the band grid; <= 0 when they see none
+  int64_t band_keys(int64_t q_end, int64_t k0, int64_t bc) const {
+    if (!opt.causal) return bc;
+    const int64_t seen = q_end - k0;
+    return seen <= 0 ? 0 : std::min(bc, (seen + kCausalBand - 1) / kCausalBand * kCausalBand);
+  }
+  // first row of the query tile [q0, q0+br) that sees key `key` (br when none does)
+  int64_t band_first_row(int64_t q0, int64_t br, int64_t key) const {
+    return opt.causal ? std::min(br, std::max<int64_t>(0, key - q0)) : 0;
+  }
+
   // last key (exclusive) a query tile ending at q_end can see
   int64_t key_end(int64_t q_end) const { return opt.causal ? std::min(sh.kv_len, q_end) : sh.kv_len; }
 };
@@ -440,22 +511,23 @@ bool attention_dropout_keep(uint64_t seed, int64_t bh, int64_t i, int64_t j, int
 }
 
 void attention_forward(const void* q, AttentionStrides qs, const void* k, AttentionStrides ks, const void* v,
-                       AttentionStrides vs, void* out, void* lse, DType dtype, const AttentionShape& shape,
-                       const AttentionMask& mask, const AttentionOptions& opt) {
+                       AttentionStrides vs, void* out, AttentionStrides os, void* lse, DType dtype,
+                       const AttentionShape& shape, const AttentionMask& mask, const AttentionOptions& opt) {
   MINIDL_DISPATCH_FLOAT(dtype, "scaled_dot_product_attention", {
-    forward_impl<T>(make_problem<T>(q, qs, k, ks, v, vs, shape, mask, opt), static_cast<T*>(out),
+    forward_impl<T>(make_problem<T>(q, qs, k, ks, v, vs, shape, mask, opt), static_cast<T*>(out), os,
                     static_cast<T*>(lse));
   });
 }
 
 void attention_backward(const void* q, AttentionStrides qs, const void* k, AttentionStrides ks, const void* v,
-                        AttentionStrides vs, const void* out, const void* dout, AttentionStrides ds, const void* lse,
-                        void* dq, void* dk, void* dv, DType dtype, const AttentionShape& shape,
+                        AttentionStrides vs, const void* out, AttentionStrides os, const void* dout,
+                        AttentionStrides ds, const void* lse, void* dq, AttentionStrides dqs, void* dk,
+                        AttentionStrides dks, void* dv, AttentionStrides dvs, DType dtype, const AttentionShape& shape,
                         const AttentionMask& mask, const AttentionOptions& opt, void* dmask) {
   MINIDL_DISPATCH_FLOAT(dtype, "scaled_dot_product_attention backward", {
-    backward_impl<T>(make_problem<T>(q, qs, k, ks, v, vs, shape, mask, opt), static_cast<const T*>(out),
-                     static_cast<const T*>(dout), ds, static_cast<const T*>(lse), static_cast<T*>(dq),
-                     static_cast<T*>(dk), static_cast<T*>(dv), static_cast<T*>(dmask));
+    backward_impl<T>(make_problem<T>(q, qs, k, ks, v, vs, shape, mask, opt), static_cast<const T*>(out), os,
+                     static_cast<const T*>(dout), ds, static_cast<const T*>(lse), static_cast<T*>(dq), dqs,
+                     static_cast<T*>(dk), dks, static_cast<T*>(dv), dvs, static_cast<T*>(dmask));
   });
 }
 

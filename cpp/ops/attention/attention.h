@@ -28,6 +28,8 @@ struct AttentionShape {
 // Element strides of a (B, H, rows, cols) operand whose last dimension is contiguous.
 struct AttentionStrides {
   int64_t b = 0, h = 0, row = 0;
+  // the first element of head bh = b * heads + h
+  int64_t head(int64_t bh, int64_t heads) const { return (bh / heads) * b + (bh % heads) * h; }
 };
 
 struct AttentionMask {
@@ -43,17 +45,21 @@ struct AttentionOptions {
   uint64_t seed = 0;       // dropout stream of this call
 };
 
-// out: contiguous (B, H, L, Ev); lse: contiguous (B, H, L).
+// out: (B, H, L, Ev) with strides os (the layout of the query's heads: heads split off a
+// packed (B, L, 3 H E) projection get an output in (B, L, H, Ev) order, which merges back into
+// (B, L, H Ev) without a copy, as PyTorch's flash kernel does); lse: contiguous (B, H, L).
 void attention_forward(const void* q, AttentionStrides qs, const void* k, AttentionStrides ks, const void* v,
-                       AttentionStrides vs, void* out, void* lse, DType dtype, const AttentionShape& shape,
-                       const AttentionMask& mask, const AttentionOptions& opt);
+                       AttentionStrides vs, void* out, AttentionStrides os, void* lse, DType dtype,
+                       const AttentionShape& shape, const AttentionMask& mask, const AttentionOptions& opt);
 
-// out, lse from the forward; dout with strides ds; dq, dk, dv: contiguous outputs.
+// out (strides os), lse from the forward; dout with strides ds; dq, dk, dv: outputs with strides
+// dqs, dks, dvs (the windows of one packed gradient when q, k, v are windows of one projection).
 // dmask (optional, zero-filled (B, H, L, S)) receives dS = dLoss/d(scores), the gradient of an
 // additive mask -- the one place the L x S matrix is stored, and only when asked for.
 void attention_backward(const void* q, AttentionStrides qs, const void* k, AttentionStrides ks, const void* v,
-                        AttentionStrides vs, const void* out, const void* dout, AttentionStrides ds, const void* lse,
-                        void* dq, void* dk, void* dv, DType dtype, const AttentionShape& shape,
+                        AttentionStrides vs, const void* out, AttentionStrides os, const void* dout,
+                        AttentionStrides ds, const void* lse, void* dq, AttentionStrides dqs, void* dk,
+                        AttentionStrides dks, void* dv, AttentionStrides dvs, DType dtype, const AttentionShape& shape,
                         const AttentionMask& mask, const AttentionOptions& opt, void* dmask = nullptr);
 
 // Dropout decisions: weight (bh, i, j) of a call with `seed` is kept iff

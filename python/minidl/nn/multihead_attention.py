@@ -42,6 +42,7 @@ from ..ops.join import stack
 from ..tensor import Tensor
 from . import functional as F
 from . import init
+from .attention import _packed_head_views, _same_view
 from .linear import Linear
 from .module import Module
 from .parameter import Parameter
@@ -56,25 +57,25 @@ def _float_mask(m: np.ndarray, dtype) -> np.ndarray:
     return m if m.dtype == dtype else A.cast(m, dtype)
 
 
-def _head_views(d: np.ndarray, heads: int) -> np.ndarray:
-    """(N, L, 3E) packed projections -> (3, N, H, L, d) strided view: [0] q, [1] k, [2] v heads."""
-    N, L, E3 = d.shape
-    return d.reshape(N, L, 3, heads, E3 // (3 * heads)).transpose(2, 0, 3, 1, 4)
-
-
 class PackedHeadsBackward(Node):
     """Backward of :func:`_split_packed_heads`: the gradients of the q, k and v heads are copied
     into their windows of one (N, L, 3E) gradient (zeros for a head that got none), which the
     packed projection's backward reads as rows. Slicing q, k, v off the packed tensor with
     indexing instead would give each slice's backward a zero-filled full-size gradient, two of
-    them then added."""
+    them then added. When the three gradients already are those windows of one gradient (the
+    fused attention backward writes them so, nn/attention.py's ``_packed_gradient``), that
+    gradient is passed on as it is, without a copy."""
     __slots__ = ()
     n_outputs = 3
 
     def apply(self, grads):
         shape, heads, np_dtype = self.get_saved()
+        whole = grads[0].base if grads[0] is not None else None
+        if (whole is not None and whole.shape == tuple(shape) and whole.dtype == np_dtype
+                and all(gi is not None and _same_view(gi, w) for gi, w in zip(grads, _packed_head_views(whole, heads)))):
+            return (whole,)
         g = np.empty(shape, np_dtype) if all(gi is not None for gi in grads) else A.zeros(shape, np_dtype)
-        windows = _head_views(g, heads)
+        windows = _packed_head_views(g, heads)
         for i, gi in enumerate(grads):
             if gi is not None:
                 _C.copy_(windows[i], gi)
@@ -91,7 +92,7 @@ class PackedHeadsBackward(Node):
 def _split_packed_heads(qkv: Tensor, heads: int):
     """The q, k and v heads (N, H, L, d) of the packed self-attention projection qkv (N, L, 3E):
     strided views of it (no copy), recorded as one three-output node."""
-    views = _head_views(qkv._data, heads)
+    views = _packed_head_views(qkv._data, heads)
     outs = tuple(Tensor._wrap(views[i]) for i in range(3))
     if needs_grad(qkv):
         node = PackedHeadsBackward(edges(qkv), (qkv._data.shape, heads, qkv._data.dtype))
