@@ -42,9 +42,10 @@ struct ConvDirectSimd {
   // xc) for i2 < Hs, j < Wg
   void (*fill_plane)(const float* xc, int64_t H, int64_t W, int64_t sh, int64_t a, int64_t ph,
                      int64_t Hs, int64_t t, int64_t sw, int64_t Wg, float* dst);
-  // dst[j] = (j even ? even : odd)[j / 2] for j < n: a dx row from its two column phases at
-  // stride 2 (conv_direct_phases.cpp)
-  void (*interleave2)(const float* even, const float* odd, int64_t n, float* dst);
+  // dst[r*ldd + j] = (j even ? even : odd)[r*lds + j/2] for j < n, r < rows (null: zeros): rows
+  // of dx from their two column phases at stride 2 (conv_direct_phases.cpp)
+  void (*interleave2)(const float* even, const float* odd, int64_t lds, int64_t n, int64_t rows, float* dst,
+                      int64_t ldd);
 };
 
 // One image's padded copy plus its output rows must stay cache-resident; beyond this many

@@ -180,7 +180,6 @@ void conv2d_direct_backward_input_phases(const ConvShape& s, const float* gy, co
     col_index[j] = (j + s.pad_w - col_phase[j]) / sw - L.cols.first[col_phase[j]];
   }
   const int64_t out_floats = kb * mr * L.Lr_max;  // one phase's output tile
-  const std::vector<float> zeros(size_t(s.W + 16), 0.0f);  // the row of a phase no tap reaches
   over_images(s, image_threads(s), 1, [&](int, int64_t n0, int64_t n1) {
     const int64_t xsz = L.in_place ? 0 : round16(std::max(L.span, L.img));
     float* xb = conv_direct_scratch_floats(xsz + nph * out_floats);
@@ -202,25 +201,29 @@ void conv2d_direct_backward_input_phases(const ConvShape& s, const float* gy, co
           kern->forward(kb, T, L.Lr[ph], wpk[ph].data() + g * kb * mr * T, L.toff[ph].data(), buf,
                         yb + ph * out_floats, L.Lr[ph], false);
         }
-        // the phases interleaved into dx, row by row, each written once (a row whose phases no
-        // tap reaches: zeros)
+        // the phases interleaved into dx, each pixel written once: per channel and row phase,
+        // the rows m' of that phase (dx rows (first + m') sh + rho - ph) from its column phases;
+        // zeros from the phases no tap reaches
         for (int64_t c = 0; c < Cg; ++c)
-          for (int64_t i = 0; i < s.H; ++i) {
-            const int64_t rho = (i + s.pad_h) % sh, m = (i + s.pad_h - rho) / sh - L.rows.first[rho];
-            bool any = false;
+          for (int64_t rho = 0; rho < sh; ++rho) {
+            const int64_t rows = L.rows.count[rho];
+            if (rows == 0) continue;
             for (int64_t sg = 0; sg < sw; ++sg) {
               const int64_t ph = rho * sw + sg;
-              src[sg] = live[ph] ? yb + ph * out_floats + c * L.Lr[ph] + m * L.Wb : zeros.data();
-              any = any || live[ph];
+              src[sg] = live[ph] ? yb + ph * out_floats + c * L.Lr[ph] : nullptr;
             }
-            float* row = gx + (n * s.C + g * Cg + c) * HW + i * s.W;
-            if (!any) {
-              std::memset(row, 0, sizeof(float) * s.W);
-            } else if (sw == 2 && s.W >= 2) {
-              kern->interleave2(src[col_phase[0]] + col_index[0], src[col_phase[1]] + col_index[1], s.W, row);
-            } else {  // the reference of interleave2, any stride
-              for (int64_t j = 0; j < s.W; ++j) row[j] = src[col_phase[j]][col_index[j]];
+            float* dst = gx + (n * s.C + g * Cg + c) * HW + (L.rows.first[rho] * sh + rho - s.pad_h) * s.W;
+            const int64_t ldd = sh * s.W;
+            if (sw == 2 && s.W >= 2) {
+              const auto at = [&](int64_t j) { return src[col_phase[j]] ? src[col_phase[j]] + col_index[j] : nullptr; };
+              kern->interleave2(at(0), at(1), L.Wb, s.W, rows, dst, ldd);
+              continue;
             }
+            for (int64_t m = 0; m < rows; ++m)  // the reference of interleave2, any stride
+              for (int64_t j = 0; j < s.W; ++j) {
+                const float* sp = src[col_phase[j]];
+                dst[m * ldd + j] = sp ? sp[m * L.Wb + col_index[j]] : 0.0f;
+              }
           }
       }
   });
