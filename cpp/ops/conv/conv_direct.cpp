@@ -11,8 +11,9 @@
 // one). Here the only copy is the padded input (1x, or S x for the width-only layout, not
 // R*S x), the kernels read their B operand from it directly, and the weight tile (8 rows)
 // divides 16/32/64 output channels exactly.
-// The im2col + GEMM path (conv.cpp) stays for float64, the scalar kernel set, large images
-// (buffer over kMaxBufferFloats) and the backward-input pass of strided convolutions.
+// The im2col + GEMM path (conv.cpp) stays for float64, the scalar kernel set and large images
+// (buffer over kDirectMaxBufferFloats). The input gradient of strided convolutions (and of
+// padding beyond the kernel) runs as stride-1 phases on the forward kernel: conv_direct_phases.cpp.
 #include "conv_direct.h"
 
 #include <algorithm>

@@ -333,7 +333,6 @@ void fill_plane(const float* xc, int64_t H, int64_t W, int64_t sh, int64_t a, in
   }
 }
 
-// --8<-- [start:interleave2]
 // rows of dx from their two column phases at stride 2 (conv_direct_phases.cpp, whose scalar loop
 // is the reference for this): dst[r ldd + j] = (j even ? even : odd)[r lds + j / 2] for j < n,
 // r < rows; a null source reads as zeros. Per 2 vectors of output two loads and two two-source
@@ -384,7 +383,6 @@ void interleave2(const float* even, const float* odd, int64_t lds, int64_t n, in
   }
 #endif
 }
-// --8<-- [end:interleave2]
 
 }  // namespace
 extern const ConvDirectSimd conv_direct_simd = {VW, kMR, kCT, &forward, &weight, &transpose, &fill_plane,
