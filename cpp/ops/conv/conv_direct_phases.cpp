@@ -20,13 +20,22 @@
 // 1x1 stride-2 projection, gets zeros), and the phases of a row are interleaved in that write.
 // (The "sub-pixel convolution" of Shi et al. 2016, read backwards: a stride-s transposed
 // convolution is s^2 ordinary ones on interleaved outputs.)
-//
-// Why: the im2col + GEMM path this replaces computes dcol = W^T dY (CRS x PQ, 9x the size of dY
-// at 3x3) and then scatter-adds it with stride 2 (col2im): measured at ResNet-20's shapes
-// (batch 64, 1 thread, Xeon family 6 model 167), 3x3 s2 16->32 @32 ran at 45 GFLOP/s and
-// 32->64 @16 at 58, against 125-170 for the forward kernels; see conv2d_direct_backward_input_phases
-// below for the numbers with this path.
 // --8<-- [end:phases_idea]
+//
+// Why: the im2col + GEMM path computes dcol = W^T dY (C R S x P Q, 9x the size of dY at 3x3)
+// and then scatter-adds it with stride 2 (col2im), at 45-60 GFLOP/s on ResNet-20's strided
+// layers where the forward kernels reach 125-170. Measured (the input-gradient kernel alone,
+// batch 64, ms, min CPU time of 3 x 20 alternating runs, Xeon family 6 model 167, load ~5):
+//                          1 thread: im2col -> phases (torch)   2 threads (wall)   AVX2 set, 1 thread
+//   3x3 s2 16->32 @32      3.09 -> 1.28 (3.90)                   1.63 -> 0.76       3.29 -> 1.73
+//   3x3 s2 32->64 @16      2.00 -> 1.23 (2.14)                   1.06 -> 0.69       2.26 -> 1.55
+//   1x1 s2 16->32 @32      0.58 -> 0.38 (2.65)                   0.28 -> 0.30       0.62 -> 0.45
+//   1x1 s2 32->64 @16      0.41 -> 0.24 (1.39)                   0.21 -> 0.13       0.41 -> 0.30
+// Of the 1.28 ms at @32, ~0.35 is the interleaved write of dx (4 MiB, store-bound: the write
+// misses the cache; prefetching dx for writing measured no faster); the 1x1 layers are mostly
+// that write. Both paths stay candidates of the tuner (conv_tune.cpp), which times them per
+// shape class; this one is the fixed rule's (benchmark off: "direct"), faster at every shape
+// above but the 1x1 @32 one at 2 threads, where the two are within noise of each other.
 #include <algorithm>
 #include <cstring>
 #include <vector>
