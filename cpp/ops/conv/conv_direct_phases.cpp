@@ -154,8 +154,9 @@ int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
 
 bool conv_direct_phases_available(const ConvShape& s) {
   if (!conv_direct_available(s)) return false;  // a SIMD set, not depthwise, the path on
-  const PhaseLayout L = make_phase_layout(s, 16);
-  const int64_t rows = (s.Cg() + 7) / 8 * 8;  // (the kernel's row blocks, at most 8 rows)
+  const ConvDirectSimd* kern = conv_direct_simd_active();
+  const PhaseLayout L = make_phase_layout(s, kern->vw);
+  const int64_t rows = (s.Cg() + kern->mr - 1) / kern->mr * kern->mr;
   return std::max(L.span, L.img) + s.stride_h * s.stride_w * rows * L.Lr_max <= kDirectMaxBufferFloats;
 }
 
