@@ -112,9 +112,17 @@ def test_strided_input_gradient_is_a_measured_candidate(rng, kernel, batch):
     got = _C.conv2d_backward_input(gy, w, x.shape, *geometry)
     assert _C.conv2d_measurements() == before + 1
     (cls, path), = _C.conv2d_choices().items()
-    assert cls.startswith(f"backward_input N{batch} C16 H16 W16 K32 R{kernel}") and " stride2,2 " in cls and path in ("direct", "im2col")
+    assert cls.startswith(f"backward_input N{batch} C16 H16 W16 K32 R{kernel}") and " stride2,2 " in cls
+    assert path in ("direct", "im2col")
     _C.conv2d_force_path(path)
     np.testing.assert_array_equal(got, _C.conv2d_backward_input(gy, w, x.shape, *geometry))
+    _C.conv2d_force_path("direct")
+    direct = _C.conv2d_backward_input(gy, w, x.shape, *geometry)
+    _C.conv2d_force_path("auto")
+    _C.conv2d_clear_choices()
+    tuning.set_enabled(False)
+    np.testing.assert_array_equal(_C.conv2d_backward_input(gy, w, x.shape, *geometry), direct)
+    assert _C.conv2d_measurements() == before + 1 and _C.conv2d_choices() == {}
 
 
 def test_tiny_convolutions_and_benchmark_false_measure_nothing(rng):
