@@ -38,6 +38,9 @@ CONV2D_CASES = [
     (4, 16, 16, 16, 16, 3, 1, 1, 1, 1),         # big enough to run threaded
     (4, 16, 17, 17, 16, 3, 1, 1, 1, 16),        # depthwise, threaded
     (2, 2, 3, 3, 3, 3, 1, 0, 1, 1),             # kernel == input: 1x1 output
+    (2, 5, 17, 15, 9, 3, 2, 0, 1, 1),           # stride 2, odd sizes, no padding (dx: phases)
+    (2, 4, 12, 13, 6, 3, 2, 2, 2, 1),           # stride 2, padding 2, dilation 2 (dx: one live phase)
+    (2, 16, 17, 17, 32, 1, 2, 0, 1, 1),         # 1x1 stride 2 (projection shortcut), odd size
 ]
 
 

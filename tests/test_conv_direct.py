@@ -3,8 +3,9 @@ sets for everything but depthwise): against the textbook reference loops at the 
 its edges -- output channels that are not a multiple of the 8-row weight block, tap counts that
 are not a multiple of the weight-gradient tile, channel counts that are not whole vectors or
 8 x 8 transpose blocks, output grids that end in a partial vector,
-strides (phase-split buffer), dilation, padding larger than the kernel (the input gradient then
-falls back to im2col), groups, batch 1, 1x1 kernels -- plus threads."""
+strides (phase-split buffer; the input gradient as stride-1 phases: odd sizes, phases no tap
+reaches, strides above the kernel, the scalar interleave), dilation, padding larger than the kernel,
+groups, batch 1, 1x1 kernels -- plus threads."""
 from __future__ import annotations
 
 import os
@@ -29,7 +30,7 @@ DIRECT_CASES = [
     (2, 4, 12, 15, 6, 3, (2, 1), (1, 0), 1, 1),     # asymmetric stride and padding
     (2, 5, 12, 12, 8, 3, 1, 2, 2, 1),               # dilation 2 (same size)
     (2, 4, 10, 13, 5, (3, 2), 1, (1, 3), (1, 3), 1),  # dilation (1, 3), non-square kernel
-    (2, 4, 9, 9, 6, 3, 1, 3, 1, 1),                 # padding 3 > kernel - 1: dx via im2col
+    (2, 4, 9, 9, 6, 3, 1, 3, 1, 1),                 # padding 3 > kernel - 1: dx as one phase (stride 1)
     (2, 6, 10, 10, 9, 3, 1, 1, 1, 3),               # groups 3, Kg = 3
     (2, 8, 9, 9, 16, 3, 2, 1, 1, 2),                # groups 2, stride 2
     (2, 8, 9, 11, 12, 1, 1, 0, 1, 1),               # 1x1
@@ -40,6 +41,17 @@ DIRECT_CASES = [
     (5, 8, 8, 8, 24, 3, 1, 1, 1, 1),                # several images per thread
     (2, 4, 6, 6, 72, 3, 1, 1, 1, 1),                # 72 channels: 4 + 1 vectors of the dW tile (AVX-512)
     (1, 64, 5, 5, 64, 3, 1, 1, 1, 1),               # 576 taps: 3 tap blocks of the forward (256, 256, 64)
+    # the input gradient of strided convolutions by phases (conv_direct_phases.cpp):
+    (2, 5, 11, 9, 7, 3, 2, 0, 1, 1),                # stride 2, padding 0, odd H and W, 5 dx channels
+    (2, 4, 10, 9, 6, 3, 2, 2, 1, 1),                # stride 2, padding 2
+    (2, 4, 13, 12, 5, 3, 2, 1, 2, 1),               # stride 2, dilation 2: every tap in one phase, 3 zero phases
+    (2, 3, 33, 33, 8, 3, 2, 1, 1, 1),               # rows of 33: a vector pair + 1 (interleave tail)
+    (2, 8, 15, 15, 16, 1, 2, 0, 1, 1),              # 1x1 stride 2, odd: dy read in place
+    (2, 8, 13, 13, 16, 1, 2, 0, 1, 1),              # 1x1 stride 2, 7x7 dy: the padded copy (49 not whole vectors)
+    (2, 3, 8, 8, 5, 2, 2, 0, 1, 1),                 # 2x2 stride 2 (a ConvTranspose2d upsampling): one tap a phase
+    (2, 3, 11, 11, 4, 2, 3, 0, 1, 1),               # stride 3 > kernel: phases no tap reaches
+    (1, 3, 9, 10, 4, (3, 2), (2, 3), (1, 2), 1, 1),  # stride (2, 3): the scalar interleave
+    (2, 4, 12, 11, 20, 3, 2, 1, 1, 2),              # groups 2, Cg 2 of 8 kernel rows, Kg 10
 ]
 
 

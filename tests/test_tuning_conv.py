@@ -99,6 +99,32 @@ def test_measures_once_per_class_and_direction_and_leaves_the_winners_result(rng
     assert _C.conv2d_measurements() == before + 3
 
 
+@pytest.mark.parametrize("kernel,batch", [(3, 4), (1, 16)], ids=["3x3", "1x1"])
+def test_strided_input_gradient_is_a_measured_candidate(rng, kernel, batch):
+    """The input gradient of a stride-2 convolution has two candidates (the direct path's phases,
+    conv_direct_phases.cpp, and im2col + col2im): with measurement on, its class is measured once
+    and the result equals the forced winner's; with measurement off the fixed rule runs direct."""
+    # (batch: enough multiply-adds to be timed)
+    x, w, _, geometry = _operands(rng, (batch, 16, 16, 16, 32, kernel, 2, kernel // 2, 1, 1))
+    gy = rng.standard_normal(_C.conv2d_forward(x, w, None, *geometry).shape).astype(np.float32)
+    tuning.set_enabled(True)
+    before = _C.conv2d_measurements()
+    got = _C.conv2d_backward_input(gy, w, x.shape, *geometry)
+    assert _C.conv2d_measurements() == before + 1
+    (cls, path), = _C.conv2d_choices().items()
+    assert cls.startswith(f"backward_input N{batch} C16 H16 W16 K32 R{kernel}") and " stride2,2 " in cls
+    assert path in ("direct", "im2col")
+    _C.conv2d_force_path(path)
+    np.testing.assert_array_equal(got, _C.conv2d_backward_input(gy, w, x.shape, *geometry))
+    _C.conv2d_force_path("direct")
+    direct = _C.conv2d_backward_input(gy, w, x.shape, *geometry)
+    _C.conv2d_force_path("auto")
+    _C.conv2d_clear_choices()
+    tuning.set_enabled(False)
+    np.testing.assert_array_equal(_C.conv2d_backward_input(gy, w, x.shape, *geometry), direct)
+    assert _C.conv2d_measurements() == before + 1 and _C.conv2d_choices() == {}
+
+
 def test_tiny_convolutions_and_benchmark_false_measure_nothing(rng):
     tuning.set_enabled(True)
     before = _C.conv2d_measurements()

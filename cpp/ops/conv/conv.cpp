@@ -39,8 +39,9 @@
 // threads (batch 1 inference) the images run one after another and the GEMM splits itself.
 //
 // float32 on a SIMD kernel set normally takes the direct path instead (conv_direct.cpp: no
-// column matrix at all, measured 1.5-2x faster at ResNet shapes); this path remains for
-// float64, the scalar set, the input gradient of strided convolutions and very large images.
+// column matrix at all, measured 1.5-2x faster at ResNet shapes; the input gradient of a
+// strided convolution as stride-1 phases, conv_direct_phases.cpp); this path remains for
+// float64, the scalar set and very large images, and as the tuner's other candidate.
 //
 // The im2col / col2im loops and the block helpers live in conv_im2col.h, shared with the
 // 16-bit convolution (conv_lowp.cpp).

@@ -11,8 +11,9 @@
 // one). Here the only copy is the padded input (1x, or S x for the width-only layout, not
 // R*S x), the kernels read their B operand from it directly, and the weight tile (8 rows)
 // divides 16/32/64 output channels exactly.
-// The im2col + GEMM path (conv.cpp) stays for float64, the scalar kernel set, large images
-// (buffer over kMaxBufferFloats) and the backward-input pass of strided convolutions.
+// The im2col + GEMM path (conv.cpp) stays for float64, the scalar kernel set and large images
+// (buffer over kDirectMaxBufferFloats). The input gradient of strided convolutions (and of
+// padding beyond the kernel) runs as stride-1 phases on the forward kernel: conv_direct_phases.cpp.
 #include "conv_direct.h"
 
 #include <algorithm>
@@ -31,9 +32,6 @@ namespace {
 using conv_detail::image_threads;
 using conv_detail::over_images;
 
-// One image's padded copy plus its output rows must stay cache-resident; beyond this many
-// floats (4 MiB) the tiled im2col path is used.
-constexpr int64_t kMaxBufferFloats = int64_t{1} << 20;
 bool enabled() {  // MINIDL_CONV_DIRECT=0 turns the path off (for A/B measurements)
   static const bool on = [] {
     const char* e = std::getenv("MINIDL_CONV_DIRECT");
@@ -149,27 +147,33 @@ std::vector<T>& scratch() {
   return buf;
 }
 
-// n floats of per-thread scratch, 64-byte aligned: the rows of the transposed dY of the weight
-// gradient (and of the forward's output tiles) are then whole cache lines (Kp and Lr are
-// multiples of the vector width), so their vector loads never split across two lines
-float* scratch_floats(int64_t n) {
+}  // namespace
+
+// the rows of the transposed dY of the weight gradient (and of the forward's output tiles) are
+// then whole cache lines (Kp and Lr are multiples of the vector width), so their vector loads
+// never split across two lines
+float* conv_direct_scratch_floats(int64_t n) {
   std::vector<float>& buf = scratch<float>();
   if (buf.size() < size_t(n + 16)) buf.resize(size_t(n + 16));
   const uintptr_t a = reinterpret_cast<uintptr_t>(buf.data());
   return buf.data() + ((64 - a % 64) % 64) / sizeof(float);
 }
 
-}  // namespace
-
 bool conv_direct_available(const ConvShape& s) {
   if (!enabled() || conv_direct_simd_active() == nullptr) return false;
   if (s.groups == s.C && s.K == s.C && s.groups > 1) return false;  // depthwise kernels
-  return buffer_image_floats(s) + (s.Kg() + 8) * (s.P * grid_width(s) + 16) <= kMaxBufferFloats;
+  return buffer_image_floats(s) + (s.Kg() + 8) * (s.P * grid_width(s) + 16) <= kDirectMaxBufferFloats;
+}
+
+// (the stride-1 case with padding <= dilation * (kernel - 1) is a forward convolution of dy;
+// the others run its phases, conv_direct_phases.cpp)
+static bool backward_input_is_forward(const ConvShape& s) {
+  return s.stride_h == 1 && s.stride_w == 1 && s.pad_h <= s.dil_h * (s.R - 1) &&
+         s.pad_w <= s.dil_w * (s.S - 1);
 }
 
 bool conv_direct_backward_input_available(const ConvShape& s) {
-  return s.stride_h == 1 && s.stride_w == 1 && s.pad_h <= s.dil_h * (s.R - 1) &&
-         s.pad_w <= s.dil_w * (s.S - 1) && conv_direct_available(s);
+  return backward_input_is_forward(s) ? conv_direct_available(s) : conv_direct_phases_available(s);
 }
 
 void conv2d_direct_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* y) {
@@ -187,7 +191,7 @@ void conv2d_direct_forward(const ConvShape& s, const float* x, const float* w, c
   const bool direct_out = L.Wg == s.Q && L.Lr == PQ && kb * mr == Kg;
   over_images(s, image_threads(s), 1, [&](int, int64_t n0, int64_t n1) {
     const int64_t xsz = (buffer_floats(L, 1) + 15) / 16 * 16;  // keeps yb 64-byte aligned
-    float* xb = scratch_floats(xsz + kb * mr * L.Lr);
+    float* xb = conv_direct_scratch_floats(xsz + kb * mr * L.Lr);
     float* yb = xb + xsz;
     for (int64_t n = n0; n < n1; ++n)
       for (int64_t g = 0; g < s.groups; ++g) {
@@ -215,6 +219,7 @@ void conv2d_direct_forward(const ConvShape& s, const float* x, const float* w, c
 // 1 that is a forward convolution of dy (K channels, P x Q) with w transposed per group and
 // flipped, padding dh*(R-1) - ph (>= 0, checked by the caller), output H x W.
 void conv2d_direct_backward_input(const ConvShape& s, const float* gy, const float* w, float* gx) {
+  if (!backward_input_is_forward(s)) return conv2d_direct_backward_input_phases(s, gy, w, gx);
   ConvShape t = s;
   t.C = s.K;
   t.H = s.P;
@@ -247,7 +252,7 @@ void conv2d_direct_backward_weight(const ConvShape& s, const float* gy, const fl
   std::vector<float> partial(size_t(nt * part), 0.0f);  // one sum per thread: no races
   over_images(s, nt, 1, [&](int tid, int64_t n0, int64_t n1) {
     const int64_t xsz = (buffer_floats(L, 1) + 15) / 16 * 16;  // keeps dyt 64-byte aligned
-    float* xb = scratch_floats(xsz + PQ * Kp);
+    float* xb = conv_direct_scratch_floats(xsz + PQ * Kp);
     float* dyt = xb + xsz;
     for (int64_t n = n0; n < n1; ++n)
       for (int64_t g = 0; g < s.groups; ++g) {

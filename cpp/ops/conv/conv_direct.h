@@ -42,16 +42,32 @@ struct ConvDirectSimd {
   // xc) for i2 < Hs, j < Wg
   void (*fill_plane)(const float* xc, int64_t H, int64_t W, int64_t sh, int64_t a, int64_t ph,
                      int64_t Hs, int64_t t, int64_t sw, int64_t Wg, float* dst);
+  // dst[r*ldd + j] = (j even ? even : odd)[r*lds + j/2] for j < n, r < rows (null: zeros): rows
+  // of dx from their two column phases at stride 2 (conv_direct_phases.cpp)
+  void (*interleave2)(const float* even, const float* odd, int64_t lds, int64_t n, int64_t rows, float* dst,
+                      int64_t ldd);
 };
 
+// One image's padded copy plus its output rows must stay cache-resident; beyond this many
+// floats (4 MiB) the tiled im2col path is used.
+constexpr int64_t kDirectMaxBufferFloats = int64_t{1} << 20;
+
 // True when the direct path handles this float32 convolution on the active kernel set
-// (a SIMD set; not depthwise, which has its own kernels). backward_input additionally needs
-// stride 1 and padding <= dilation * (kernel - 1) (then it is a forward convolution).
+// (a SIMD set; not depthwise, which has its own kernels). backward_input: at stride 1 with
+// padding <= dilation * (kernel - 1) it is a forward convolution of dy; otherwise the phases
+// of conv_direct_phases.cpp, whose buffers must fit kDirectMaxBufferFloats too.
 bool conv_direct_available(const ConvShape& s);
 bool conv_direct_backward_input_available(const ConvShape& s);
+bool conv_direct_phases_available(const ConvShape& s);
 
 void conv2d_direct_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* y);
 void conv2d_direct_backward_input(const ConvShape& s, const float* gy, const float* w, float* gx);
 void conv2d_direct_backward_weight(const ConvShape& s, const float* gy, const float* x, float* gw);
+// the input gradient as sh x sw stride-1 phases (conv_direct_phases.cpp); any stride, padding,
+// dilation, groups (conv2d_direct_backward_input calls it where dy's forward does not apply)
+void conv2d_direct_backward_input_phases(const ConvShape& s, const float* gy, const float* w, float* gx);
+
+// n floats of per-thread scratch, 64-byte aligned (the direct path's buffers)
+float* conv_direct_scratch_floats(int64_t n);
 
 }  // namespace minidl

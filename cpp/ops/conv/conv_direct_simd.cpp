@@ -333,7 +333,59 @@ void fill_plane(const float* xc, int64_t H, int64_t W, int64_t sh, int64_t a, in
   }
 }
 
+// rows of dx from their two column phases at stride 2 (conv_direct_phases.cpp, whose scalar loop
+// is the reference for this): dst[r ldd + j] = (j even ? even : odd)[r lds + j / 2] for j < n,
+// r < rows; a null source reads as zeros. Per 2 vectors of output two loads and two two-source
+// permutes (AVX-512) or unpacks + lane permutes (AVX2) instead of a load and a store per
+// float; a whole phase's rows per call, the tail masks worked out once (rows are 8..32 floats:
+// a call and the masks per row cost as much as the row).
+void interleave2(const float* even, const float* odd, int64_t lds, int64_t n, int64_t rows, float* dst,
+                 int64_t ldd) {
+  const Vec zero = Vec::zero();
+#if defined(__AVX512F__)
+  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const int64_t body = n / 32 * 32, m = n - body;  // m < 32 left: (m + 1) / 2 evens, m / 2 odds
+  const auto lanes = [](int64_t k) { return static_cast<__mmask16>(k >= 16 ? 0xFFFFu : (1u << k) - 1u); };
+  const __mmask16 me = lanes((m + 1) / 2), mo = lanes(m / 2), m0 = lanes(m), m1 = lanes(m > 16 ? m - 16 : 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* e = even ? even + r * lds : nullptr;
+    const float* o = odd ? odd + r * lds : nullptr;
+    float* d = dst + r * ldd;
+    for (int64_t j = 0; j < body; j += 32) {
+      const __m512 a = e ? _mm512_loadu_ps(e + j / 2) : zero.v, b = o ? _mm512_loadu_ps(o + j / 2) : zero.v;
+      _mm512_storeu_ps(d + j, _mm512_permutex2var_ps(a, lo, b));
+      _mm512_storeu_ps(d + j + 16, _mm512_permutex2var_ps(a, hi, b));
+    }
+    if (m) {
+      const __m512 a = e ? _mm512_maskz_loadu_ps(me, e + body / 2) : zero.v;
+      const __m512 b = o ? _mm512_maskz_loadu_ps(mo, o + body / 2) : zero.v;
+      _mm512_mask_storeu_ps(d + body, m0, _mm512_permutex2var_ps(a, lo, b));
+      if (m > 16) _mm512_mask_storeu_ps(d + body + 16, m1, _mm512_permutex2var_ps(a, hi, b));
+    }
+  }
+#else
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* e = even ? even + r * lds : nullptr;
+    const float* o = odd ? odd + r * lds : nullptr;
+    float* d = dst + r * ldd;
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+      const __m256 a = e ? _mm256_loadu_ps(e + j / 2) : zero.v, b = o ? _mm256_loadu_ps(o + j / 2) : zero.v;
+      const __m256 l = _mm256_unpacklo_ps(a, b), h = _mm256_unpackhi_ps(a, b);  // a0 b0 a1 b1 | a4 b4 a5 b5, ..
+      _mm256_storeu_ps(d + j, _mm256_permute2f128_ps(l, h, 0x20));
+      _mm256_storeu_ps(d + j + 8, _mm256_permute2f128_ps(l, h, 0x31));
+    }
+    for (; j < n; ++j) {
+      const float* src = j % 2 ? o : e;
+      d[j] = src ? src[j / 2] : 0.0f;
+    }
+  }
+#endif
+}
+
 }  // namespace
-extern const ConvDirectSimd conv_direct_simd = {VW, kMR, kCT, &forward, &weight, &transpose, &fill_plane};
+extern const ConvDirectSimd conv_direct_simd = {VW, kMR, kCT, &forward, &weight, &transpose, &fill_plane,
+                                               &interleave2};
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl
