@@ -40,6 +40,11 @@ DIRECT_CASES = [
     (5, 8, 8, 8, 24, 3, 1, 1, 1, 1),                # several images per thread
     (2, 4, 6, 6, 72, 3, 1, 1, 1, 1),                # 72 channels: 4 + 1 vectors of the dW tile (AVX-512)
     (1, 64, 5, 5, 64, 3, 1, 1, 1, 1),               # 576 taps: 3 tap blocks of the forward (256, 256, 64)
+    # the dW run tile (three adjacent taps share broadcasts): one vector of channels, rows that
+    # end in a partial step (Q = 10), taps 54 (AVX2: 4 run tiles of 12 + one tile of 6)
+    (2, 6, 9, 10, 8, 3, 1, 1, 1, 1),
+    # two vectors of channels (AVX-512), taps 63: run tiles of 9 over 54, the tile above the rest
+    (2, 7, 11, 13, 24, 3, 1, 1, 1, 1),
 ]
 
 

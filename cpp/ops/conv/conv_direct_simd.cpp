@@ -24,7 +24,15 @@ constexpr int VW = Vec::width;
 #if defined(__AVX512F__)
 constexpr int kMR = 8;
 constexpr int kCV = 4, kCT = 6;  // weight: 4 x 6 = 24 zmm accumulators
+// weight_run_tile, runs x outputs a step: 6 x 4 on one vector of channels, 3 x 2 on two (18 zmm
+// accumulators; 8 x 3 measured 2.35-2.52 ms against 2.01-2.10 for 6 x 4 at 16->16 @32: GCC 12
+// spills accumulators there)
+constexpr int kRun1CR = 6, kRun1J = 4, kRun2CR = 3, kRun2J = 2, kRunMaxVec = 2;
 #else
+// weight_run_tile on one vector of channels only (12 ymm accumulators): on two, 2 runs x 1
+// output a step loads as often as weight_tile<2> and measured slower (16->16 @32: 3.54 ms against
+// 3.03-3.23)
+constexpr int kRun1CR = 4, kRun1J = 2, kRun2CR = 1, kRun2J = 1, kRunMaxVec = 1;
 constexpr int kMR = 4;
 constexpr int kCV = 2, kCT = 6;  // weight: 12 of the 16 ymm registers
 #endif
@@ -182,14 +190,110 @@ void transpose(const float* src, int64_t rows, int64_t cols, int64_t lds, float*
     for (int64_t c = 0; c < cols; ++c) dst[c * ldd + r0] = src[r0 * lds + c];
 }
 
+// --8<-- [start:weight_run_tile]
+// The weight gradient where taps come in runs of three adjacent columns: toff[3g + u] =
+// toff[3g] + u for u < 3 (a 3-wide kernel row on the stride-1 grid layout). Tap u of run g at
+// output o reads x[toff[3g] + o + u], the value tap u + 1 reads at o - 1, so a step over J
+// consecutive outputs of a row needs J + 2 broadcasts per run, not 3 J: a KV x (CR runs x 3)
+// tile does per step J*KV loads of dyt, CR*(J + 2) broadcasts and 3*CR*J*KV FMAs.
+// Why: with 16 output channels (Kp = one vector) the tile above is KV = 1 x kCT = 6, one
+// broadcast and one load per FMA and only 6 accumulators (8 FMAs in flight are needed to hide
+// the latency of the two FMA units): weight_tile<1> ran at ~130 GFLOP/s where the forward tile
+// runs at ~190 (and an FMA loop at ~225). Measured (3x3 pad 1, batch 64, 1 thread, dW ms, CPU
+// time, min of 12, two alternating rounds, Xeon family 6 model 167, load 4.2; PyTorch 2.13 in
+// the same run 2.9-3.5, 2.2-2.4, 2.0-2.1):
+//   16->16 @32  2.61-2.72 -> 2.10-2.11     32->32 @16  2.00-2.05 -> 1.78-1.83
+// 64->64 @8 (shifted layout: no runs; 4 vectors of channels already load 0.4 a FMA) unchanged.
+template <int KV, int CR, int J>
+__attribute__((always_inline)) inline void weight_run_step(Vec (&acc)[CR][3][KV], const float* __restrict d,
+                                                          int64_t Kp, const float* const* xr, int64_t o) {
+  Vec dv[J][KV];
+#pragma GCC unroll 4
+  for (int j = 0; j < J; ++j)
+#pragma GCC unroll 4
+    for (int i = 0; i < KV; ++i) dv[j][i] = Vec::load(d + j * Kp + i * VW);
+#pragma GCC unroll 8
+  for (int g = 0; g < CR; ++g)
+#pragma GCC unroll 6
+    for (int m = 0; m < J + 2; ++m) {
+      const Vec b = Vec::set1(xr[g][o + m]);
+#pragma GCC unroll 3
+      for (int u = 0; u < 3; ++u) {
+        const int j = m - u;
+        if (j < 0 || j >= J) continue;
+#pragma GCC unroll 4
+        for (int i = 0; i < KV; ++i) acc[g][u][i] = fmadd(dv[j][i], b, acc[g][u][i]);
+      }
+    }
+}
+
+// columns [q0, q1) of rows [p0, p1), q1 - q0 a multiple of J (the tail of a row is a second
+// call with J = 1: a J = 1 step inside the same loop made GCC 12 spill accumulators)
+template <int KV, int CR, int J>
+void weight_run_tile(int64_t p0, int64_t p1, int64_t q0, int64_t q1, int64_t Q, int64_t Wg, int64_t Kp,
+                     const float* __restrict dyt, const float* __restrict x, const int64_t* __restrict toff,
+                     float* __restrict gwt) {
+  Vec acc[CR][3][KV];
+  const float* xr[CR];
+#pragma GCC unroll 8
+  for (int g = 0; g < CR; ++g) {
+    xr[g] = x + toff[3 * g];
+#pragma GCC unroll 3
+    for (int u = 0; u < 3; ++u)
+#pragma GCC unroll 4
+      for (int i = 0; i < KV; ++i) acc[g][u][i] = Vec::load(gwt + (3 * g + u) * Kp + i * VW);
+  }
+  for (int64_t p = p0; p < p1; ++p) {
+    const float* d = dyt + (p * Q + q0) * Kp;
+    for (int64_t o = p * Wg + q0, end = p * Wg + q1; o < end; o += J, d += J * Kp)
+      weight_run_step<KV, CR, J>(acc, d, Kp, xr, o);
+  }
+#pragma GCC unroll 8
+  for (int g = 0; g < CR; ++g)
+#pragma GCC unroll 3
+    for (int u = 0; u < 3; ++u)
+#pragma GCC unroll 4
+      for (int i = 0; i < KV; ++i) acc[g][u][i].store(gwt + (3 * g + u) * Kp + i * VW);
+}
+// --8<-- [end:weight_run_tile]
+
+// taps [0, n) come in runs of three adjacent offsets (weight_run_tile applies to them)
+bool runs_of_three(const int64_t* toff, int64_t n) {
+  for (int64_t t = 0; t + 3 <= n; t += 3)
+    if (toff[t + 1] != toff[t] + 1 || toff[t + 2] != toff[t] + 2) return false;
+  return true;
+}
+
 void weight(int64_t Kp, int64_t taps, int64_t P, int64_t Q, int64_t Wg, const float* dyt,
                      const float* x, const int64_t* toff, float* gwt) {
   // rows of dY per block: the block's dyt (<= 16 KiB) stays in L1 while every tap tile reads it
   const int64_t rows = std::max<int64_t>(1, 4096 / (Q * Kp));
   const int64_t nvec = Kp / VW;
+  // the run tile on up to kRunMaxVec vectors of channels, over the taps that fill whole tiles;
+  // the rest (a multiple of kCT) take the tile above
+  const int64_t tile_taps = nvec == 1 ? 3 * kRun1CR : 3 * kRun2CR;
+  static_assert(kCT == 6, "run_step below is lcm(tile_taps, kCT) for kCT = 6");
+  const int64_t run_step = tile_taps % kCT == 0 ? tile_taps : 2 * tile_taps;  // leaves whole kCT tiles
+  const int64_t run_taps = nvec <= kRunMaxVec ? taps / run_step * run_step : 0;
+  const bool runs = run_taps > 0 && runs_of_three(toff, run_taps);
   for (int64_t p0 = 0; p0 < P; p0 += rows) {
     const int64_t p1 = std::min(P, p0 + rows);
-    for (int64_t t = 0; t < taps; t += kCT)
+    int64_t t0 = 0;
+    if (runs) {
+      const int64_t J = nvec == 1 ? kRun1J : kRun2J, qj = Q / J * J;  // columns in steps of J
+      for (; t0 < run_taps; t0 += tile_taps) {
+        float* g = gwt + t0 * Kp;
+        const int64_t* to = toff + t0;
+        if (nvec == 1) {
+          if (qj > 0) weight_run_tile<1, kRun1CR, kRun1J>(p0, p1, 0, qj, Q, Wg, Kp, dyt, x, to, g);
+          if (qj < Q) weight_run_tile<1, kRun1CR, 1>(p0, p1, qj, Q, Q, Wg, Kp, dyt, x, to, g);
+        } else if (kRunMaxVec >= 2) {
+          if (qj > 0) weight_run_tile<2, kRun2CR, kRun2J>(p0, p1, 0, qj, Q, Wg, Kp, dyt, x, to, g);
+          if (qj < Q) weight_run_tile<2, kRun2CR, 1>(p0, p1, qj, Q, Q, Wg, Kp, dyt, x, to, g);
+        }
+      }
+    }
+    for (int64_t t = t0; t < taps; t += kCT)
       for (int64_t v = 0; v < nvec; v += kCV) {
         const int64_t kv = std::min<int64_t>(kCV, nvec - v);
         float* g = gwt + t * Kp + v * VW;
