@@ -1,10 +1,10 @@
 """The direct float32 convolution path (cpp/ops/conv/conv_direct.cpp, used on the SIMD kernel
 sets for everything but depthwise): against the textbook reference loops at the shapes that hit
 its edges -- output channels that are not a multiple of the 8-row weight block, tap counts that
-are not a multiple of the weight-gradient tile, channel counts that are not whole vectors or
-8 x 8 transpose blocks, output grids that end in a partial vector,
-strides (phase-split buffer), dilation, padding larger than the kernel (the input gradient then
-falls back to im2col), groups, batch 1, 1x1 kernels -- plus threads."""
+are not a multiple of the weight-gradient tiles, channel counts that are not whole vectors or
+8 x 8 transpose blocks, output grids that end in a partial vector, rows of whole vectors stored
+straight into y, strides (phase-split buffer), dilation, padding larger than the kernel (the
+input gradient then falls back to im2col), groups, batch 1, 1x1 kernels -- plus threads."""
 from __future__ import annotations
 
 import os
@@ -45,6 +45,10 @@ DIRECT_CASES = [
     (2, 6, 9, 10, 8, 3, 1, 1, 1, 1),
     # two vectors of channels (AVX-512), taps 63: run tiles of 9 over 54, the tile above the rest
     (2, 7, 11, 13, 24, 3, 1, 1, 1, 1),
+    # rows of whole vectors (Q = 16 on the W + 1 wide grid): the forward stores the columns q < Q
+    # straight into y; again over 2 tap blocks of the forward (288 taps, 64 channels: 256 + 32)
+    (2, 5, 9, 16, 16, 3, 1, 1, 1, 1),
+    (1, 32, 3, 16, 64, 3, 1, 1, 1, 1),
 ]
 
 

@@ -27,10 +27,14 @@ struct ConvDirectSimd {
   int vw;      // floats per vector
   int mr;      // forward: output channels per weight block
   int wt;      // weight gradient: taps per tile
-  // forward: y[kb*mr + r][o] (+)= sum_t wpk[(kb*taps + t)*mr + r] * x[toff[t] + o] for kb < kblocks and
-  // o in [0, Lr), Lr a multiple of vw; rows of y are ldy apart; += when accumulate.
-  void (*forward)(int64_t kblocks, int64_t taps, int64_t Lr, const float* wpk, const int64_t* toff,
-                  const float* x, float* y, int64_t ldy, bool accumulate);
+  // forward: y[kb*mr + r][yo(i)] (+)= sum_t wpk[(kb*taps + t)*mr + r] * x[toff[t] + xo(i)] for
+  // kb < kblocks and i in [0, L), where output i sits in row i / row, column c = i % row, at
+  // xo(i) = (i / row)*row_in + c in the buffer and yo(i) = (i / row)*row_out + c in y; L and
+  // row are multiples of vw; rows of y are ldy apart; += when accumulate. One row (row = row_in
+  // = row_out = L): the whole Wg-wide grid, contiguous; row = Q, row_in = Wg, row_out = Q: the
+  // grid's columns q < Q only, stored straight into y's P x Q plane.
+  void (*forward)(int64_t kblocks, int64_t taps, int64_t L, int64_t row, int64_t row_in, int64_t row_out,
+                  const float* wpk, const int64_t* toff, const float* x, float* y, int64_t ldy, bool accumulate);
   // weight gradient of one image: gwt[t*Kp + k] += sum_{p < P, q < Q} dyt[(p*Q + q)*Kp + k] *
   // x[toff[t] + p*Wg + q] for k < Kp (multiple of vw), t < taps (multiple of wt); dyt is the
   // image's dY transposed, rows 64-byte aligned.

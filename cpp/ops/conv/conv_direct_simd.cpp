@@ -38,22 +38,27 @@ constexpr int kCV = 2, kCT = 6;  // weight: 12 of the 16 ymm registers
 #endif
 
 // --8<-- [start:forward_tile]
-// ROWS (<= kMR) rows of the packed block starting at w (rows kMR apart per tap) x NV vectors
+// ROWS (<= kMR) rows of the packed block starting at w (rows kMR apart per tap) x NV vectors;
+// vector v reads the input run at x + xo[v] + toff[t] and lands at y + yo[v] (+ r*ldy)
 template <int NV, int ROWS = kMR>
 // (add = true: accumulate onto y, the partial sum of the previous tap blocks)
 inline void forward_tile(int64_t taps, const float* __restrict w, const int64_t* __restrict toff,
-                         const float* __restrict x, float* __restrict y, int64_t ldy, bool add) {
+                         const float* __restrict x, const int64_t* xo, float* __restrict y, const int64_t* yo,
+                         int64_t ldy, bool add) {
   Vec acc[ROWS][NV];
+  const float* xv[NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) xv[v] = x + xo[v];
 #pragma GCC unroll 8
   for (int r = 0; r < ROWS; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v] = add ? Vec::load(y + r * ldy + v * VW) : Vec::zero();
+    for (int v = 0; v < NV; ++v) acc[r][v] = add ? Vec::load(y + r * ldy + yo[v]) : Vec::zero();
 #pragma GCC unroll 2
   for (int64_t t = 0; t < taps; ++t, w += kMR) {
-    const float* src = x + toff[t];
+    const int64_t off = toff[t];
     Vec b[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) b[v] = Vec::load(src + v * VW);
+    for (int v = 0; v < NV; ++v) b[v] = Vec::load(xv[v] + off);
 #pragma GCC unroll 8
     for (int r = 0; r < ROWS; ++r) {
       const Vec a = Vec::set1(w[r]);
@@ -64,12 +69,12 @@ inline void forward_tile(int64_t taps, const float* __restrict w, const int64_t*
 #pragma GCC unroll 8
   for (int r = 0; r < ROWS; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v].store(y + r * ldy + v * VW);
+    for (int v = 0; v < NV; ++v) acc[r][v].store(y + r * ldy + yo[v]);
 }
 // --8<-- [end:forward_tile]
 
-void forward(int64_t kblocks, int64_t taps, int64_t Lr, const float* wpk, const int64_t* toff,
-             const float* x, float* y, int64_t ldy, bool accumulate) {
+void forward(int64_t kblocks, int64_t taps, int64_t L, int64_t row, int64_t row_in, int64_t row_out,
+             const float* wpk, const int64_t* toff, const float* x, float* y, int64_t ldy, bool accumulate) {
   // Taps in blocks whose weights (all kblocks) take <= 64 KiB: L2-resident, not L1 (every
   // tile of a block reads its 2-8 KiB weight block once, streaming), and few enough blocks
   // that re-loading and storing the y tiles once per block stays small. The blocks after the
@@ -86,22 +91,28 @@ void forward(int64_t kblocks, int64_t taps, int64_t Lr, const float* wpk, const 
     // while every weight block uses them. Chunks of 3 vectors, the last 4 as one chunk rather
     // than 3 + 1: a 1-vector tile does 8 broadcasts per 8 FMAs (load-bound), and 64 outputs
     // (8x8 images) would run a quarter of their work in one.
-    for (int64_t o = 0; o < Lr;) {
-      const int64_t left = (Lr - o) / VW;  // Lr is a multiple of VW
+    for (int64_t o = 0; o < L;) {
+      const int64_t left = (L - o) / VW;  // L is a multiple of VW
       const int nv = left == 4 ? 4 : left == 2 ? 2 : left == 1 ? 1 : 3;
+      int64_t xo[4], yo[4];  // where each vector of the chunk reads and writes (see conv_direct.h)
+      for (int v = 0; v < nv; ++v) {
+        const int64_t i = o + v * VW, r = i / row, c = i - r * row;
+        xo[v] = r * row_in + c;
+        yo[v] = r * row_out + c;
+      }
       for (int64_t kb = 0; kb < kblocks; ++kb) {
         const float* w = wpk + (kb * taps + t0) * kMR;
         const int64_t* to = toff + t0;
-        float* yb = y + kb * kMR * ldy + o;
+        float* yb = y + kb * kMR * ldy;
         if (nv == 4) {  // two half blocks of 4 x 4 vectors: 8 loads per 16 FMAs, not 10 (8 x 2)
-          forward_tile<4, kMR / 2>(nt, w, to, x + o, yb, ldy, add);
-          forward_tile<4, kMR / 2>(nt, w + kMR / 2, to, x + o, yb + kMR / 2 * ldy, ldy, add);
+          forward_tile<4, kMR / 2>(nt, w, to, x, xo, yb, yo, ldy, add);
+          forward_tile<4, kMR / 2>(nt, w + kMR / 2, to, x, xo, yb + kMR / 2 * ldy, yo, ldy, add);
         } else if (nv == 3) {
-          forward_tile<3>(nt, w, to, x + o, yb, ldy, add);
+          forward_tile<3>(nt, w, to, x, xo, yb, yo, ldy, add);
         } else if (nv == 2) {
-          forward_tile<2>(nt, w, to, x + o, yb, ldy, add);
+          forward_tile<2>(nt, w, to, x, xo, yb, yo, ldy, add);
         } else {
-          forward_tile<1>(nt, w, to, x + o, yb, ldy, add);
+          forward_tile<1>(nt, w, to, x, xo, yb, yo, ldy, add);
         }
       }
       o += nv * VW;
