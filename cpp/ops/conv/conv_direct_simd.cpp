@@ -10,7 +10,9 @@
 //   output channels of ResNet layers exactly (the 12-row tile of the GEMM computes 16 rows
 //   as 12 + 4, the 4-row tile at a third of the rate).
 // weight: a KV x CT tile of dW (KV vectors of output channels x CT taps), vectors along the
-//   output channels, the input broadcast (see weight_tile below).
+//   output channels, the input broadcast (see weight_tile below); where taps come in runs of
+//   three adjacent columns and the channels are 1-2 vectors, a tile that shares each broadcast
+//   between the three taps of a run (weight_run_tile).
 #include <algorithm>
 
 #include "conv_direct.h"
@@ -201,6 +203,8 @@ void transpose(const float* src, int64_t rows, int64_t cols, int64_t lds, float*
     for (int64_t c = 0; c < cols; ++c) dst[c * ldd + r0] = src[r0 * lds + c];
 }
 
+// --8<-- [end:weight_tile]
+
 // --8<-- [start:weight_run_tile]
 // The weight gradient where taps come in runs of three adjacent columns: toff[3g + u] =
 // toff[3g] + u for u < 3 (a 3-wide kernel row on the stride-1 grid layout). Tap u of run g at
@@ -266,7 +270,6 @@ void weight_run_tile(int64_t p0, int64_t p1, int64_t q0, int64_t q1, int64_t Q, 
 #pragma GCC unroll 4
       for (int i = 0; i < KV; ++i) acc[g][u][i].store(gwt + (3 * g + u) * Kp + i * VW);
 }
-// --8<-- [end:weight_run_tile]
 
 // taps [0, n) come in runs of three adjacent offsets (weight_run_tile applies to them)
 bool runs_of_three(const int64_t* toff, int64_t n) {
@@ -316,7 +319,7 @@ void weight(int64_t Kp, int64_t taps, int64_t P, int64_t Q, int64_t Wg, const fl
       }
   }
 }
-// --8<-- [end:weight_tile]
+// --8<-- [end:weight_run_tile]
 
 // dst[j] = src[2j] for j < n (the stride-2 phase split of a buffer row), reading src[0, len):
 // two vector loads and one two-source permute (AVX-512) or shuffle + lane permute (AVX2) per
