@@ -37,7 +37,7 @@ DIRECT_CASES = [
     (2, 3, 20, 20, 8, 7, 2, 3, 1, 1),               # 7x7 stride 2 stem
     (2, 3, 5, 5, 4, 5, 1, 0, 1, 1),                 # kernel == input
     (1, 2, 1, 37, 3, (1, 5), 1, (0, 2), 1, 1),      # Conv1d-like (H == 1)
-    (5, 8, 8, 8, 24, 3, 1, 1, 1, 1),                # several images per thread
+    (5, 8, 8, 8, 24, 3, 1, 1, 1, 1),                # several images per thread; 3 (+ 2) a forward call
     (2, 4, 6, 6, 72, 3, 1, 1, 1, 1),                # 72 channels: 4 + 1 vectors of the dW tile (AVX-512)
     (1, 64, 5, 5, 64, 3, 1, 1, 1, 1),               # 576 taps: 3 tap blocks of the forward (256, 256, 64)
     # the dW run tile (three adjacent taps share broadcasts): one vector of channels, rows that
@@ -80,19 +80,26 @@ def test_direct_matches_reference(rng, kernel_set, case):
         _check(rng, case)
 
 
-def test_direct_threads_agree(rng):
+# (N, C, side, K, stride): stride 2; 8x8 stride 1, whose forward runs 3 images a kernel call
+# (7 images: chunks of 3, 3, 1 handed out to the threads)
+THREAD_CASES = [(9, 16, 10, 24, 2), (7, 16, 8, 16, 1)]
+
+
+@pytest.mark.parametrize("case", THREAD_CASES, ids=lambda c: "-".join(map(str, c)))
+def test_direct_threads_agree(rng, case):
     # images are independent in the forward and input-gradient passes: the same bits at 1
     # and 2 threads; the weight gradient adds per-thread partial sums (another order)
-    x = rng.standard_normal((9, 16, 10, 10)).astype(np.float32)
-    w = rng.standard_normal((24, 16, 3, 3)).astype(np.float32)
-    gy = rng.standard_normal((9, 24, 5, 5)).astype(np.float32)
+    N, C, side, K, s = case
+    x = rng.standard_normal((N, C, side, side)).astype(np.float32)
+    w = rng.standard_normal((K, C, 3, 3)).astype(np.float32)
+    gy = rng.standard_normal((N, K, side // s, side // s)).astype(np.float32)
     prev = md.get_num_threads()
     out = []
     try:
         for nt in (1, 2):
             md.set_num_threads(nt)
-            out.append((_C.conv2d_forward(x, w, None, (2, 2), (1, 1), (1, 1), 1),)
-                       + tuple(_C.conv2d_backward(gy, x, w, (2, 2), (1, 1), (1, 1), 1, True, True, False)[:2]))
+            out.append((_C.conv2d_forward(x, w, None, (s, s), (1, 1), (1, 1), 1),)
+                       + tuple(_C.conv2d_backward(gy, x, w, (s, s), (1, 1), (1, 1), 1, True, True, False)[:2]))
     finally:
         md.set_num_threads(prev)
     np.testing.assert_array_equal(out[0][0], out[1][0])
