@@ -4,8 +4,9 @@
 // the results are checked against conv.cpp's reference loops (tests/test_conv_direct.py).
 //
 // forward: an MR x (NV vectors) tile of Y, accumulated over all taps in registers. Per tap it
-//   loads NV vectors of the input buffer (unaligned, contiguous: the implicit B panel) and
-//   broadcasts MR packed weights. AVX-512: 8 x 3 vectors -> 24 zmm accumulators + 3 loads +
+//   loads NV vectors of the input buffer (unaligned, each a contiguous run: the implicit B
+//   panel; the vectors of a tile may come from different output rows or images, see forward)
+//   and broadcasts MR packed weights. AVX-512: 8 x 3 vectors -> 24 zmm accumulators + 3 loads +
 //   1 broadcast of the 32 registers; 8 + 3 loads per 24 FMAs. 8 rows divide the 16/32/64
 //   output channels of ResNet layers exactly (the 12-row tile of the GEMM computes 16 rows
 //   as 12 + 4, the 4-row tile at a third of the rate).
