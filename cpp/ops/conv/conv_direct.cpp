@@ -24,6 +24,7 @@
 #include "core/dispatch.h"
 
 MINIDL_SIMD_TABLE(minidl::ConvDirectSimd, conv_direct_simd)
+MINIDL_SIMD_TABLE(minidl::ConvDirectWeightSimd, conv_direct_weight_simd)
 
 namespace minidl {
 namespace {
@@ -278,7 +279,7 @@ void conv2d_direct_backward_input(const ConvShape& s, const float* gy, const flo
 // Kg) next to the buffer of x, summed by the weight kernel into one gwt[t][k] per thread,
 // added up and transposed into gw at the end.
 void conv2d_direct_backward_weight(const ConvShape& s, const float* gy, const float* x, float* gw) {
-  const ConvDirectSimd* k = conv_direct_simd_active();
+  const ConvDirectWeightSimd* k = conv_direct_weight_simd_active();
   const Layout L = make_layout(s, k->vw, k->wt, true);
   const int64_t Kg = s.Kg(), Kp = (Kg + k->vw - 1) / k->vw * k->vw, T = L.taps, Tp = L.taps_pad;
   const int64_t PQ = s.P * s.Q, part = s.groups * Tp * Kp;
