@@ -1,11 +1,11 @@
 """The direct float32 convolution path (cpp/ops/conv/conv_direct.cpp, used on the SIMD kernel
 sets for everything but depthwise): against the textbook reference loops at the shapes that hit
 its edges -- output channels that are not a multiple of the 8-row weight block, tap counts that
-are not a multiple of the weight-gradient tile, channel counts that are not whole vectors or
-8 x 8 transpose blocks, output grids that end in a partial vector,
-strides (phase-split buffer; the input gradient as stride-1 phases: odd sizes, phases no tap
-reaches, strides above the kernel, the scalar interleave), dilation, padding larger than the kernel,
-groups, batch 1, 1x1 kernels -- plus threads."""
+are not a multiple of the weight-gradient tiles, channel counts that are not whole vectors or
+8 x 8 transpose blocks, output grids that end in a partial vector, rows of whole vectors stored
+straight into y, strides (phase-split buffer; the input gradient as stride-1 phases: odd sizes,
+phases no tap reaches, strides above the kernel, the scalar interleave), dilation, padding larger
+than the kernel, groups, batch 1, 1x1 kernels -- plus threads."""
 from __future__ import annotations
 
 import os
@@ -38,7 +38,7 @@ DIRECT_CASES = [
     (2, 3, 20, 20, 8, 7, 2, 3, 1, 1),               # 7x7 stride 2 stem
     (2, 3, 5, 5, 4, 5, 1, 0, 1, 1),                 # kernel == input
     (1, 2, 1, 37, 3, (1, 5), 1, (0, 2), 1, 1),      # Conv1d-like (H == 1)
-    (5, 8, 8, 8, 24, 3, 1, 1, 1, 1),                # several images per thread
+    (5, 8, 8, 8, 24, 3, 1, 1, 1, 1),                # several images per thread; 3 (+ 2) a forward call
     (2, 4, 6, 6, 72, 3, 1, 1, 1, 1),                # 72 channels: 4 + 1 vectors of the dW tile (AVX-512)
     (1, 64, 5, 5, 64, 3, 1, 1, 1, 1),               # 576 taps: 3 tap blocks of the forward (256, 256, 64)
     # the input gradient of strided convolutions by phases (conv_direct_phases.cpp):
@@ -52,6 +52,15 @@ DIRECT_CASES = [
     (2, 3, 11, 11, 4, 2, 3, 0, 1, 1),               # stride 3 > kernel: phases no tap reaches
     (1, 3, 9, 10, 4, (3, 2), (2, 3), (1, 2), 1, 1),  # stride (2, 3): the scalar interleave
     (2, 4, 12, 11, 20, 3, 2, 1, 1, 2),              # groups 2, Cg 2 of 8 kernel rows, Kg 10
+    # the dW run tile (three adjacent taps share broadcasts): one vector of channels, rows that
+    # end in a partial step (Q = 10), taps 54 (AVX2: 4 run tiles of 12 + one tile of 6)
+    (2, 6, 9, 10, 8, 3, 1, 1, 1, 1),
+    # two vectors of channels (AVX-512), taps 63: run tiles of 9 over 54, the tile above the rest
+    (2, 7, 11, 13, 24, 3, 1, 1, 1, 1),
+    # rows of whole vectors (Q = 16 on the W + 1 wide grid): the forward stores the columns q < Q
+    # straight into y; again over 2 tap blocks of the forward (288 taps, 64 channels: 256 + 32)
+    (2, 5, 9, 16, 16, 3, 1, 1, 1, 1),
+    (1, 32, 3, 16, 64, 3, 1, 1, 1, 1),
 ]
 
 
@@ -83,19 +92,26 @@ def test_direct_matches_reference(rng, kernel_set, case):
         _check(rng, case)
 
 
-def test_direct_threads_agree(rng):
+# (N, C, side, K, stride): stride 2; 8x8 stride 1, whose forward runs 3 images a kernel call
+# (7 images: chunks of 3, 3, 1 handed out to the threads)
+THREAD_CASES = [(9, 16, 10, 24, 2), (7, 16, 8, 16, 1)]
+
+
+@pytest.mark.parametrize("case", THREAD_CASES, ids=lambda c: "-".join(map(str, c)))
+def test_direct_threads_agree(rng, case):
     # images are independent in the forward and input-gradient passes: the same bits at 1
     # and 2 threads; the weight gradient adds per-thread partial sums (another order)
-    x = rng.standard_normal((9, 16, 10, 10)).astype(np.float32)
-    w = rng.standard_normal((24, 16, 3, 3)).astype(np.float32)
-    gy = rng.standard_normal((9, 24, 5, 5)).astype(np.float32)
+    N, C, side, K, s = case
+    x = rng.standard_normal((N, C, side, side)).astype(np.float32)
+    w = rng.standard_normal((K, C, 3, 3)).astype(np.float32)
+    gy = rng.standard_normal((N, K, side // s, side // s)).astype(np.float32)
     prev = md.get_num_threads()
     out = []
     try:
         for nt in (1, 2):
             md.set_num_threads(nt)
-            out.append((_C.conv2d_forward(x, w, None, (2, 2), (1, 1), (1, 1), 1),)
-                       + tuple(_C.conv2d_backward(gy, x, w, (2, 2), (1, 1), (1, 1), 1, True, True, False)[:2]))
+            out.append((_C.conv2d_forward(x, w, None, (s, s), (1, 1), (1, 1), 1),)
+                       + tuple(_C.conv2d_backward(gy, x, w, (s, s), (1, 1), (1, 1), 1, True, True, False)[:2]))
     finally:
         md.set_num_threads(prev)
     np.testing.assert_array_equal(out[0][0], out[1][0])

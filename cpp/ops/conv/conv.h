@@ -11,10 +11,11 @@
 //   dw[k, c, r, s] = sum_{n, p, q} dy[n, k, p, q] * x[n, ., ., .],   db[k] = sum_{n, p, q} dy.
 //
 // Files of this folder: conv.cpp opens with the reference loops of these three sums, then
-// says which path runs: conv_direct.{h,cpp} + conv_direct_simd.cpp (float32 on a SIMD set,
-// the default; conv_direct_phases.cpp, its input gradient of strided convolutions), the
-// im2col + GEMM path of conv.cpp with conv_im2col.h (float64, the scalar set, the rest),
-// conv_simd.cpp (depthwise float32); conv_threads.h splits the batch between
+// says which path runs: conv_direct.{h,cpp} + conv_direct_simd.cpp (forward) and
+// conv_direct_weight_simd.cpp (weight gradient) (float32 on a SIMD set, the default;
+// conv_direct_phases.cpp, its input gradient of strided convolutions), the im2col + GEMM path
+// of conv.cpp with conv_im2col.h (float64, the scalar set, the rest), conv_simd.cpp
+// (depthwise float32); conv_threads.h splits the batch between
 // threads. bfloat16 / float16 tensors: conv_lowp.{h,cpp} (and conv_lowp_convert.cpp, the
 // widening path); conv_tune.{h,cpp} chooses between paths by measurement.
 #pragma once

@@ -25,6 +25,7 @@
 #include "core/dispatch.h"
 
 MINIDL_SIMD_TABLE(minidl::ConvDirectSimd, conv_direct_simd)
+MINIDL_SIMD_TABLE(minidl::ConvDirectWeightSimd, conv_direct_weight_simd)
 
 namespace minidl {
 namespace {
@@ -67,30 +68,39 @@ struct Layout {
 // 0.89), shifted where the grid wastes columns or phases: stride 2 (16->32 3x3 @32: 0.55 / 0.63
 // vs 0.60 / 0.68), 1x1 stride 2 (0.085 / 0.12 vs 0.13 / 0.19), and 8x8 images (64->64: 0.78
 // vs 0.82 forward; the 8 + 1 wide grid rounds 72 outputs up to 80).
-bool use_shifted(const ConvShape& s) { return s.stride_w > 1 || s.S == 1 || s.Q <= 8; }
+// The weight gradient (weight = true) computes no dropped column on the grid (its kernel reads
+// the columns q < Q only), so it takes the grid at 8x8 too: a third of the shifted layout's
+// buffer to fill and broadcasts from one plane per kernel row instead of three. Measured
+// (64->64 3x3 @8, batch 64, 1 thread, dW ms, CPU time, min of 12, two alternating rounds, Xeon
+// family 6 model 167, load 4.9-5.6): 1.95-2.04 shifted -> 1.72-1.74 grid (PyTorch 2.13 in the
+// same run 1.95-2.02).
+bool use_shifted(const ConvShape& s, bool weight) {
+  return s.stride_w > 1 || s.S == 1 || (!weight && s.Q <= 8);
+}
 
-int64_t grid_width(const ConvShape& s) {
-  if (use_shifted(s)) return s.Q;  // (so the grid layout only meets stride_w == 1)
+int64_t grid_width(const ConvShape& s, bool weight) {
+  if (use_shifted(s, weight)) return s.Q;  // (so the grid layout only meets stride_w == 1)
   // Z >= pw zeros per row (shared with the next row's left padding); Z >= 2 pw - (extent - 1)
   // keeps Wg >= Q when the padding exceeds the kernel
   const int64_t ew = s.dil_w * (s.S - 1) + 1;
   return s.W + std::max(s.pad_w, 2 * s.pad_w - ew + 1);
 }
 
-int64_t buffer_image_floats(const ConvShape& s) {
+int64_t buffer_image_floats(const ConvShape& s, bool weight) {
   const int64_t Hs = (s.H + 2 * s.pad_h + s.stride_h - 1) / s.stride_h;
-  return s.Cg() * (use_shifted(s) ? s.S : s.stride_w) * s.stride_h * Hs * grid_width(s);
+  return s.Cg() * (use_shifted(s, weight) ? s.S : s.stride_w) * s.stride_h * Hs * grid_width(s, weight);
 }
 
-Layout make_layout(const ConvShape& s, int vw, int64_t tap_multiple) {
+// weight: the layout of the weight gradient (else of the forward and the input gradient)
+Layout make_layout(const ConvShape& s, int vw, int64_t tap_multiple, bool weight) {
   Layout L;
   const int64_t sh = s.stride_h, sw = s.stride_w;
-  const bool shifted = use_shifted(s);
+  const bool shifted = use_shifted(s, weight);
   L.nv = shifted ? s.S : sw;
-  L.Wg = grid_width(s);
+  L.Wg = grid_width(s, weight);
   L.Hs = (s.H + 2 * s.pad_h + sh - 1) / sh;
   L.plane = L.Hs * L.Wg;
-  L.img = buffer_image_floats(s);
+  L.img = buffer_image_floats(s, weight);
   L.L = s.P * L.Wg;
   L.Lr = (L.L + vw - 1) / vw * vw;
   L.taps = s.Cg() * s.R * s.S;
@@ -162,7 +172,8 @@ float* conv_direct_scratch_floats(int64_t n) {
 bool conv_direct_available(const ConvShape& s) {
   if (!enabled() || conv_direct_simd_active() == nullptr) return false;
   if (s.groups == s.C && s.K == s.C && s.groups > 1) return false;  // depthwise kernels
-  return buffer_image_floats(s) + (s.Kg() + 8) * (s.P * grid_width(s) + 16) <= kDirectMaxBufferFloats;
+  // (the forward's layout: the weight gradient's buffer is never larger, and it has no output tile)
+  return buffer_image_floats(s, false) + (s.Kg() + 8) * (s.P * grid_width(s, false) + 16) <= kDirectMaxBufferFloats;
 }
 
 // (the stride-1 case with padding <= dilation * (kernel - 1) is a forward convolution of dy;
@@ -178,7 +189,7 @@ bool conv_direct_backward_input_available(const ConvShape& s) {
 
 void conv2d_direct_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* y) {
   const ConvDirectSimd* k = conv_direct_simd_active();
-  const Layout L = make_layout(s, k->vw, 1);
+  const Layout L = make_layout(s, k->vw, 1, false);
   const int64_t Kg = s.Kg(), mr = k->mr, kb = (Kg + mr - 1) / mr, T = L.taps, PQ = s.P * s.Q;
   // weights of group g as kb blocks of mr rows, tap-major inside a block (zero rows past Kg)
   std::vector<float> wpk(size_t(s.groups * kb * mr * T), 0.0f);
@@ -186,24 +197,53 @@ void conv2d_direct_forward(const ConvShape& s, const float* x, const float* w, c
     for (int64_t kk = 0; kk < Kg; ++kk)
       for (int64_t t = 0; t < T; ++t)
         wpk[((g * kb + kk / mr) * T + t) * mr + kk % mr] = w[(g * Kg + kk) * T + t];
-  // no dropped grid columns, whole vectors and whole weight blocks: the kernel can store
-  // straight into y (all ResNet layers), else into yb and copied
-  const bool direct_out = L.Wg == s.Q && L.Lr == PQ && kb * mr == Kg;
-  over_images(s, image_threads(s), 1, [&](int, int64_t n0, int64_t n1) {
-    const int64_t xsz = (buffer_floats(L, 1) + 15) / 16 * 16;  // keeps yb 64-byte aligned
+  // whole weight blocks and either no dropped grid columns and whole vectors, or rows of whole
+  // vectors (then the kernel computes the columns q < Q only): the kernel can store straight
+  // into y (all ResNet layers), else into yb and copied.
+  // Why rows: on the grid layout (Wg = W + 1 at 3x3 pad 1) the copy out of yb dropping the
+  // column q = Q took 14% of the 16->16 @32 forward (perf, cpu-clock samples), and the dropped
+  // column 3% of its multiply-adds. Measured (3x3 pad 1, batch 64, 1 thread, ms, CPU time, min
+  // of 12, two alternating rounds, Xeon family 6 model 167, load 3.2; PyTorch 2.13 in the same
+  // run 2.9-3.4 / 1.9-2.5): forward 16->16 @32 2.09-2.13 -> 1.92-1.97, 32->32 @16 1.90-2.00
+  // -> 1.82-1.88; the input gradient (this forward) 2.12-2.13 -> 1.96-1.99, 1.94-2.00 ->
+  // 1.84-1.93.
+  const bool rows_out = L.Wg != s.Q && s.Q % k->vw == 0;
+  const bool direct_out = kb * mr == Kg && (rows_out || (L.Wg == s.Q && L.Lr == PQ));
+  const int64_t row = rows_out ? s.Q : L.Lr, row_in = rows_out ? L.Wg : L.Lr;
+  // Small stride-1 images whose outputs are a few whole vectors, not a multiple of the 3-vector
+  // chunk (8x8: 4 vectors), go 3 images a kernel call: image i's outputs are row i of the
+  // kernel's output map (buffer L.img apart, y K*PQ apart), so the chunks run 3 x 8 tiles
+  // across image boundaries instead of two 4 x 4 half tiles per image (~165 GFLOP/s against
+  // ~190 with the operands in L1). Measured (64->64 3x3 @8, batch 64, 1 thread, ms, CPU time,
+  // min of 12-15 over 7 alternating rounds, Xeon family 6 model 167, load 5; PyTorch 2.13 in
+  // the same runs 1.70-2.19): forward 1.85 -> 1.76, input gradient 1.89 -> 1.75 (the new one
+  // faster in 6 of the 7 rounds).
+  const int64_t img_vecs = PQ / k->vw;
+  const int64_t per_call = direct_out && !rows_out && s.stride_h == 1 && s.stride_w == 1 && img_vecs <= 8 &&
+                                   img_vecs % 3 != 0 ? 3 : 1;
+  over_images(s, image_threads(s), per_call, [&](int, int64_t n0, int64_t n1) {
+    const int64_t xsz = (buffer_floats(L, per_call) + 15) / 16 * 16;  // keeps yb 64-byte aligned
     float* xb = conv_direct_scratch_floats(xsz + kb * mr * L.Lr);
     float* yb = xb + xsz;
-    for (int64_t n = n0; n < n1; ++n)
+    for (int64_t n = n0; n < n1; n += per_call)
       for (int64_t g = 0; g < s.groups; ++g) {
-        fill_images(s, L, x, g, n, 1, xb);
+        const int64_t m = std::min(per_call, n1 - n);  // images in this call
+        fill_images(s, L, x, g, n, m, xb);
         float* yg = y + (n * s.K + g * Kg) * PQ;
         if (direct_out) {  // the tiles land exactly on y's rows: no copy
           if (bias)
-            for (int64_t kk = 0; kk < Kg; ++kk) std::fill(yg + kk * PQ, yg + (kk + 1) * PQ, bias[g * Kg + kk]);
-          k->forward(kb, T, L.Lr, wpk.data() + g * kb * mr * T, L.toff.data(), xb, yg, PQ, bias != nullptr);
+            for (int64_t i = 0; i < m; ++i)
+              for (int64_t kk = 0; kk < Kg; ++kk)
+                std::fill(yg + (i * s.K + kk) * PQ, yg + (i * s.K + kk + 1) * PQ, bias[g * Kg + kk]);
+          if (rows_out)
+            k->forward(kb, T, PQ, row, row_in, row, wpk.data() + g * kb * mr * T, L.toff.data(), xb, yg, PQ,
+                       bias != nullptr);
+          else  // m images as m rows
+            k->forward(kb, T, m * PQ, PQ, L.img, s.K * PQ, wpk.data() + g * kb * mr * T, L.toff.data(), xb, yg,
+                       PQ, bias != nullptr);
           continue;
         }
-        k->forward(kb, T, L.Lr, wpk.data() + g * kb * mr * T, L.toff.data(), xb, yb, L.Lr, false);
+        k->forward(kb, T, L.Lr, L.Lr, L.Lr, L.Lr, wpk.data() + g * kb * mr * T, L.toff.data(), xb, yb, L.Lr, false);
         for (int64_t kk = 0; kk < Kg; ++kk) {  // drop the columns q >= Q, add the bias
           const float bk = bias ? bias[g * Kg + kk] : 0.0f;
           float* dst = y + (n * s.K + g * Kg + kk) * PQ;
@@ -244,8 +284,8 @@ void conv2d_direct_backward_input(const ConvShape& s, const float* gy, const flo
 // Kg) next to the buffer of x, summed by the weight kernel into one gwt[t][k] per thread,
 // added up and transposed into gw at the end.
 void conv2d_direct_backward_weight(const ConvShape& s, const float* gy, const float* x, float* gw) {
-  const ConvDirectSimd* k = conv_direct_simd_active();
-  const Layout L = make_layout(s, k->vw, k->wt);
+  const ConvDirectWeightSimd* k = conv_direct_weight_simd_active();
+  const Layout L = make_layout(s, k->vw, k->wt, true);
   const int64_t Kg = s.Kg(), Kp = (Kg + k->vw - 1) / k->vw * k->vw, T = L.taps, Tp = L.taps_pad;
   const int64_t PQ = s.P * s.Q, part = s.groups * Tp * Kp;
   const int nt = image_threads(s);

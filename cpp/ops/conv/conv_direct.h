@@ -14,7 +14,8 @@
 // No R*S-fold column matrix and no packed B panel are built: the micro-kernels read B straight
 // from the buffer (L1/L2 resident): vectors of it in the forward, broadcasts in the weight
 // gradient (whose vectors run along the output channels of dY, transposed per image). cpp/ops/conv/conv_direct.cpp drives them
-// (buffers, threads); cpp/ops/conv/conv_direct_simd.cpp holds the per-ISA micro-kernels.
+// (buffers, threads); cpp/ops/conv/conv_direct_simd.cpp holds the per-ISA forward micro-kernels,
+// cpp/ops/conv/conv_direct_weight_simd.cpp the weight gradient's.
 // --8<-- [end:direct_idea]
 #pragma once
 #include <cstdint>
@@ -23,21 +24,18 @@
 
 namespace minidl {
 
+// The forward's kernels (conv_direct_simd.cpp), one table per instruction set
 struct ConvDirectSimd {
   int vw;      // floats per vector
   int mr;      // forward: output channels per weight block
-  int wt;      // weight gradient: taps per tile
-  // forward: y[kb*mr + r][o] (+)= sum_t wpk[(kb*taps + t)*mr + r] * x[toff[t] + o] for kb < kblocks and
-  // o in [0, Lr), Lr a multiple of vw; rows of y are ldy apart; += when accumulate.
-  void (*forward)(int64_t kblocks, int64_t taps, int64_t Lr, const float* wpk, const int64_t* toff,
-                  const float* x, float* y, int64_t ldy, bool accumulate);
-  // weight gradient of one image: gwt[t*Kp + k] += sum_{p < P, q < Q} dyt[(p*Q + q)*Kp + k] *
-  // x[toff[t] + p*Wg + q] for k < Kp (multiple of vw), t < taps (multiple of wt); dyt is the
-  // image's dY transposed, rows 64-byte aligned.
-  void (*weight)(int64_t Kp, int64_t taps, int64_t P, int64_t Q, int64_t Wg, const float* dyt, const float* x,
-                 const int64_t* toff, float* gwt);
-  // dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols (dY into weight's dyt)
-  void (*transpose)(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd);
+  // forward: y[kb*mr + r][yo(i)] (+)= sum_t wpk[(kb*taps + t)*mr + r] * x[toff[t] + xo(i)] for
+  // kb < kblocks and i in [0, L), where output i sits in row i / row, column c = i % row, at
+  // xo(i) = (i / row)*row_in + c in the buffer and yo(i) = (i / row)*row_out + c in y; L and
+  // row are multiples of vw; rows of y are ldy apart; += when accumulate. One row (row = row_in
+  // = row_out = L): the whole Wg-wide grid, contiguous; row = Q, row_in = Wg, row_out = Q: the
+  // grid's columns q < Q only, stored straight into y's P x Q plane.
+  void (*forward)(int64_t kblocks, int64_t taps, int64_t L, int64_t row, int64_t row_in, int64_t row_out,
+                  const float* wpk, const int64_t* toff, const float* x, float* y, int64_t ldy, bool accumulate);
   // one buffer plane: dst[i2][j] = xc[i2*sh + a - ph][j*sw + t] (0 outside the H x W plane
   // xc) for i2 < Hs, j < Wg
   void (*fill_plane)(const float* xc, int64_t H, int64_t W, int64_t sh, int64_t a, int64_t ph,
@@ -46,6 +44,19 @@ struct ConvDirectSimd {
   // of dx from their two column phases at stride 2 (conv_direct_phases.cpp)
   void (*interleave2)(const float* even, const float* odd, int64_t lds, int64_t n, int64_t rows, float* dst,
                       int64_t ldd);
+};
+
+// The weight gradient's kernels (conv_direct_weight_simd.cpp), one table per instruction set
+struct ConvDirectWeightSimd {
+  int vw;      // floats per vector
+  int wt;      // taps per tile
+  // weight gradient of one image: gwt[t*Kp + k] += sum_{p < P, q < Q} dyt[(p*Q + q)*Kp + k] *
+  // x[toff[t] + p*Wg + q] for k < Kp (multiple of vw), t < taps (multiple of wt); dyt is the
+  // image's dY transposed, rows 64-byte aligned.
+  void (*weight)(int64_t Kp, int64_t taps, int64_t P, int64_t Q, int64_t Wg, const float* dyt, const float* x,
+                 const int64_t* toff, float* gwt);
+  // dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols (dY into weight's dyt)
+  void (*transpose)(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd);
 };
 
 // One image's padded copy plus its output rows must stay cache-resident; beyond this many

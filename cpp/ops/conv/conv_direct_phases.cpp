@@ -208,8 +208,8 @@ void conv2d_direct_backward_input_phases(const ConvShape& s, const float* gy, co
           const int64_t T = static_cast<int64_t>(L.toff[ph].size());
           live[ph] = T > 0 && L.rows.count[ph / sw] > 0 && L.cols.count[ph % sw] > 0;
           if (!live[ph]) continue;
-          kern->forward(kb, T, L.Lr[ph], wpk[ph].data() + g * kb * mr * T, L.toff[ph].data(), buf,
-                        yb + ph * out_floats, L.Lr[ph], false);
+          kern->forward(kb, T, L.Lr[ph], L.Lr[ph], L.Lr[ph], L.Lr[ph], wpk[ph].data() + g * kb * mr * T, L.toff[ph].data(), buf,
+                        yb + ph * out_floats, L.Lr[ph], false);  // one row: the phase's whole grid
         }
         // the phases interleaved into dx, each pixel written once: per channel and row phase,
         // the rows m' of that phase (dx rows (first + m') sh + rho - ph) from its column phases;

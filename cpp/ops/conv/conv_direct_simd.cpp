@@ -1,16 +1,16 @@
-// Micro-kernels of the direct convolution (see conv_direct.h for the buffer layout),
+// Forward micro-kernels of the direct convolution (see conv_direct.h for the buffer layout),
 // compiled once per instruction set: the per-ISA twin of conv_direct.cpp, which drives them.
 // No scalar version of its own: on the scalar set conv.cpp takes the im2col + GEMM path, and
 // the results are checked against conv.cpp's reference loops (tests/test_conv_direct.py).
 //
 // forward: an MR x (NV vectors) tile of Y, accumulated over all taps in registers. Per tap it
-//   loads NV vectors of the input buffer (unaligned, contiguous: the implicit B panel) and
-//   broadcasts MR packed weights. AVX-512: 8 x 3 vectors -> 24 zmm accumulators + 3 loads +
+//   loads NV vectors of the input buffer (unaligned, each a contiguous run: the implicit B
+//   panel; the vectors of a tile may come from different output rows or images, see forward)
+//   and broadcasts MR packed weights. AVX-512: 8 x 3 vectors -> 24 zmm accumulators + 3 loads +
 //   1 broadcast of the 32 registers; 8 + 3 loads per 24 FMAs. 8 rows divide the 16/32/64
 //   output channels of ResNet layers exactly (the 12-row tile of the GEMM computes 16 rows
 //   as 12 + 4, the 4-row tile at a third of the rate).
-// weight: a KV x CT tile of dW (KV vectors of output channels x CT taps), vectors along the
-//   output channels, the input broadcast (see weight_tile below).
+// The weight gradient's kernels are in conv_direct_weight_simd.cpp.
 #include <algorithm>
 
 #include "conv_direct.h"
@@ -23,29 +23,32 @@ namespace {
 constexpr int VW = Vec::width;
 #if defined(__AVX512F__)
 constexpr int kMR = 8;
-constexpr int kCV = 4, kCT = 6;  // weight: 4 x 6 = 24 zmm accumulators
 #else
 constexpr int kMR = 4;
-constexpr int kCV = 2, kCT = 6;  // weight: 12 of the 16 ymm registers
 #endif
 
 // --8<-- [start:forward_tile]
-// ROWS (<= kMR) rows of the packed block starting at w (rows kMR apart per tap) x NV vectors
+// ROWS (<= kMR) rows of the packed block starting at w (rows kMR apart per tap) x NV vectors;
+// vector v reads the input run at x + xo[v] + toff[t] and lands at y + yo[v] (+ r*ldy)
 template <int NV, int ROWS = kMR>
 // (add = true: accumulate onto y, the partial sum of the previous tap blocks)
 inline void forward_tile(int64_t taps, const float* __restrict w, const int64_t* __restrict toff,
-                         const float* __restrict x, float* __restrict y, int64_t ldy, bool add) {
+                         const float* __restrict x, const int64_t* xo, float* __restrict y, const int64_t* yo,
+                         int64_t ldy, bool add) {
   Vec acc[ROWS][NV];
+  const float* xv[NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) xv[v] = x + xo[v];
 #pragma GCC unroll 8
   for (int r = 0; r < ROWS; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v] = add ? Vec::load(y + r * ldy + v * VW) : Vec::zero();
+    for (int v = 0; v < NV; ++v) acc[r][v] = add ? Vec::load(y + r * ldy + yo[v]) : Vec::zero();
 #pragma GCC unroll 2
   for (int64_t t = 0; t < taps; ++t, w += kMR) {
-    const float* src = x + toff[t];
+    const int64_t off = toff[t];
     Vec b[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) b[v] = Vec::load(src + v * VW);
+    for (int v = 0; v < NV; ++v) b[v] = Vec::load(xv[v] + off);
 #pragma GCC unroll 8
     for (int r = 0; r < ROWS; ++r) {
       const Vec a = Vec::set1(w[r]);
@@ -56,12 +59,12 @@ inline void forward_tile(int64_t taps, const float* __restrict w, const int64_t*
 #pragma GCC unroll 8
   for (int r = 0; r < ROWS; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v].store(y + r * ldy + v * VW);
+    for (int v = 0; v < NV; ++v) acc[r][v].store(y + r * ldy + yo[v]);
 }
 // --8<-- [end:forward_tile]
 
-void forward(int64_t kblocks, int64_t taps, int64_t Lr, const float* wpk, const int64_t* toff,
-             const float* x, float* y, int64_t ldy, bool accumulate) {
+void forward(int64_t kblocks, int64_t taps, int64_t L, int64_t row, int64_t row_in, int64_t row_out,
+             const float* wpk, const int64_t* toff, const float* x, float* y, int64_t ldy, bool accumulate) {
   // Taps in blocks whose weights (all kblocks) take <= 64 KiB: L2-resident, not L1 (every
   // tile of a block reads its 2-8 KiB weight block once, streaming), and few enough blocks
   // that re-loading and storing the y tiles once per block stays small. The blocks after the
@@ -78,130 +81,34 @@ void forward(int64_t kblocks, int64_t taps, int64_t Lr, const float* wpk, const 
     // while every weight block uses them. Chunks of 3 vectors, the last 4 as one chunk rather
     // than 3 + 1: a 1-vector tile does 8 broadcasts per 8 FMAs (load-bound), and 64 outputs
     // (8x8 images) would run a quarter of their work in one.
-    for (int64_t o = 0; o < Lr;) {
-      const int64_t left = (Lr - o) / VW;  // Lr is a multiple of VW
+    for (int64_t o = 0; o < L;) {
+      const int64_t left = (L - o) / VW;  // L is a multiple of VW
       const int nv = left == 4 ? 4 : left == 2 ? 2 : left == 1 ? 1 : 3;
+      int64_t xo[4], yo[4];  // where each vector of the chunk reads and writes (see conv_direct.h)
+      for (int v = 0; v < nv; ++v) {
+        const int64_t i = o + v * VW, r = i / row, c = i - r * row;
+        xo[v] = r * row_in + c;
+        yo[v] = r * row_out + c;
+      }
       for (int64_t kb = 0; kb < kblocks; ++kb) {
         const float* w = wpk + (kb * taps + t0) * kMR;
         const int64_t* to = toff + t0;
-        float* yb = y + kb * kMR * ldy + o;
+        float* yb = y + kb * kMR * ldy;
         if (nv == 4) {  // two half blocks of 4 x 4 vectors: 8 loads per 16 FMAs, not 10 (8 x 2)
-          forward_tile<4, kMR / 2>(nt, w, to, x + o, yb, ldy, add);
-          forward_tile<4, kMR / 2>(nt, w + kMR / 2, to, x + o, yb + kMR / 2 * ldy, ldy, add);
+          forward_tile<4, kMR / 2>(nt, w, to, x, xo, yb, yo, ldy, add);
+          forward_tile<4, kMR / 2>(nt, w + kMR / 2, to, x, xo, yb + kMR / 2 * ldy, yo, ldy, add);
         } else if (nv == 3) {
-          forward_tile<3>(nt, w, to, x + o, yb, ldy, add);
+          forward_tile<3>(nt, w, to, x, xo, yb, yo, ldy, add);
         } else if (nv == 2) {
-          forward_tile<2>(nt, w, to, x + o, yb, ldy, add);
+          forward_tile<2>(nt, w, to, x, xo, yb, yo, ldy, add);
         } else {
-          forward_tile<1>(nt, w, to, x + o, yb, ldy, add);
+          forward_tile<1>(nt, w, to, x, xo, yb, yo, ldy, add);
         }
       }
       o += nv * VW;
     }
   }
 }
-
-// --8<-- [start:weight_tile]
-// The weight gradient with vectors along the output channels and the input broadcast. dY of
-// one image is packed transposed, dyt[o][k] (o = p*Q + q, Kp channels a row, zero past Kg),
-// and a KV x kCT tile (KV vectors of channels x kCT taps) does per output position KV aligned
-// loads of dyt and kCT broadcasts of x[toff[t] + p*Wg + q] (embedded in the FMA on AVX-512).
-// The accumulators live in gwt[t][k] (tap-major).
-// Why this way round: the tile it replaced had vectors along the output positions (dW as a sum
-// of dot products), so it reduced its 24 accumulators horizontally once per chunk of images
-// (shuffles, on the port of the second 512-bit FMA unit) and loaded 6 unaligned vectors of the
-// buffer per 24 FMAs, most split across two cache lines. Measured (1 thread, batch 32, dW ms,
-// old -> this, Xeon family 6 model 167, CPU time, best of 8-25 alternating rounds, load ~3):
-//   AVX-512: 3->16 @32 0.37 -> 0.37, 16->16 @32 1.32 -> 1.32, 32->32 @16 1.08 -> 0.91,
-//            64->64 @8 1.29 -> 0.98, 16->32 s2 @32 0.70 -> 0.65 (PyTorch: 0.48 1.50 1.10 1.05 0.93)
-//   AVX2 (same CPU): 0.67 -> 0.41, 2.51 -> 1.56, 2.44 -> 1.49, 2.27 -> 1.58, 1.51 -> 1.13
-template <int KV>
-inline void weight_tile(int64_t p0, int64_t p1, int64_t Q, int64_t Wg, int64_t Kp, const float* __restrict dyt,
-                        const float* __restrict x, const int64_t* __restrict toff, float* __restrict gwt) {
-  Vec acc[kCT][KV];
-#pragma GCC unroll 6
-  for (int j = 0; j < kCT; ++j)
-#pragma GCC unroll 4
-    for (int i = 0; i < KV; ++i) acc[j][i] = Vec::load(gwt + j * Kp + i * VW);
-  const float* xp[kCT];
-#pragma GCC unroll 6
-  for (int j = 0; j < kCT; ++j) xp[j] = x + toff[j];
-  for (int64_t p = p0; p < p1; ++p) {
-    const float* d = dyt + p * Q * Kp;
-    for (int64_t o = p * Wg, end = o + Q; o < end; ++o, d += Kp) {
-      Vec dv[KV];
-#pragma GCC unroll 4
-      for (int i = 0; i < KV; ++i) dv[i] = Vec::load(d + i * VW);
-#pragma GCC unroll 6
-      for (int j = 0; j < kCT; ++j) {
-        const Vec b = Vec::set1(xp[j][o]);
-#pragma GCC unroll 4
-        for (int i = 0; i < KV; ++i) acc[j][i] = fmadd(dv[i], b, acc[j][i]);
-      }
-    }
-  }
-#pragma GCC unroll 6
-  for (int j = 0; j < kCT; ++j)
-#pragma GCC unroll 4
-    for (int i = 0; i < KV; ++i) acc[j][i].store(gwt + j * Kp + i * VW);
-}
-
-// dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols: dY of one image transposed for
-// weight(). 8 x 8 blocks in ymm registers (8 loads, 24 shuffles, 8 stores per 64 floats, on
-// AVX-512 too) instead of a load and a store per float: the scalar transpose cost
-// as much as the tile itself saved where an image has few taps per output (measured 16->32 3x3
-// s2 @32 on AVX-512, 144 taps: dW 0.84 ms with the scalar transpose, 0.65 with this one).
-inline void transpose8x8(const float* src, int64_t lds, float* dst, int64_t ldd) {
-  __m256 r[8], t[8];
-  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * lds);
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);      // a0 b0 a1 b1 | a4 b4 a5 b5
-    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);  // a2 b2 a3 b3 | a6 b6 a7 b7
-  }
-  for (int i = 0; i < 8; i += 4) {
-    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);      // a0 b0 c0 d0 | a4 b4 c4 d4
-    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);  // a1 b1 c1 d1 | a5 ..
-    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-  }
-  for (int j = 0; j < 4; ++j) {
-    _mm256_storeu_ps(dst + j * ldd, _mm256_permute2f128_ps(r[j], r[j + 4], 0x20));
-    _mm256_storeu_ps(dst + (j + 4) * ldd, _mm256_permute2f128_ps(r[j], r[j + 4], 0x31));
-  }
-}
-
-void transpose(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd) {
-  int64_t r0 = 0;
-  for (; r0 + 8 <= rows; r0 += 8) {
-    int64_t c0 = 0;
-    for (; c0 + 8 <= cols; c0 += 8) transpose8x8(src + r0 * lds + c0, lds, dst + c0 * ldd + r0, ldd);
-    for (; c0 < cols; ++c0)
-      for (int64_t r = r0; r < r0 + 8; ++r) dst[c0 * ldd + r] = src[r * lds + c0];
-  }
-  for (; r0 < rows; ++r0)
-    for (int64_t c = 0; c < cols; ++c) dst[c * ldd + r0] = src[r0 * lds + c];
-}
-
-void weight(int64_t Kp, int64_t taps, int64_t P, int64_t Q, int64_t Wg, const float* dyt,
-                     const float* x, const int64_t* toff, float* gwt) {
-  // rows of dY per block: the block's dyt (<= 16 KiB) stays in L1 while every tap tile reads it
-  const int64_t rows = std::max<int64_t>(1, 4096 / (Q * Kp));
-  const int64_t nvec = Kp / VW;
-  for (int64_t p0 = 0; p0 < P; p0 += rows) {
-    const int64_t p1 = std::min(P, p0 + rows);
-    for (int64_t t = 0; t < taps; t += kCT)
-      for (int64_t v = 0; v < nvec; v += kCV) {
-        const int64_t kv = std::min<int64_t>(kCV, nvec - v);
-        float* g = gwt + t * Kp + v * VW;
-        const float* d = dyt + v * VW;
-        if (kv == 4) weight_tile<4>(p0, p1, Q, Wg, Kp, d, x, toff + t, g);
-        else if (kv == 3) weight_tile<3>(p0, p1, Q, Wg, Kp, d, x, toff + t, g);
-        else if (kv == 2) weight_tile<2>(p0, p1, Q, Wg, Kp, d, x, toff + t, g);
-        else weight_tile<1>(p0, p1, Q, Wg, Kp, d, x, toff + t, g);
-      }
-  }
-}
-// --8<-- [end:weight_tile]
 
 // dst[j] = src[2j] for j < n (the stride-2 phase split of a buffer row), reading src[0, len):
 // two vector loads and one two-source permute (AVX-512) or shuffle + lane permute (AVX2) per
@@ -230,7 +137,11 @@ void gather_stride2(const float* src, int64_t len, int64_t n, float* dst) {
 // worked out once per plane, not per row: the rows are short (8..34 floats) and many
 // (C * S * H per image); a libc memcpy + memsets, or an indirect call, per row cost about half
 // the multiply-adds at 8x8. At stride 1 a row is one masked load + store per vector (masked
-// loads do not fault, so the padding columns are never read).
+// loads do not fault, so the padding columns are never read). Also measured and slower (batch
+// 64, 1 thread, CPU time, 5 alternating rounds, Xeon family 6 model 167, load 5.5): unmasked
+// whole-vector copies with the padding zeros stored one by one, 16->16 @32 forward 1.80-2.10
+// -> 2.08-2.23 ms; one call per (variant, phase) for all channels instead of one per plane:
+// no difference (64->64 @8, 16->16 @32).
 void fill_plane(const float* xc, int64_t H, int64_t W, int64_t sh, int64_t a, int64_t ph,
                 int64_t Hs, int64_t t, int64_t sw, int64_t Wg, float* dst) {
   const int64_t lo = std::min(Wg, t >= 0 ? int64_t{0} : (-t + sw - 1) / sw);
@@ -385,7 +296,6 @@ void interleave2(const float* even, const float* odd, int64_t lds, int64_t n, in
 }
 
 }  // namespace
-extern const ConvDirectSimd conv_direct_simd = {VW, kMR, kCT, &forward, &weight, &transpose, &fill_plane,
-                                               &interleave2};
+extern const ConvDirectSimd conv_direct_simd = {VW, kMR, &forward, &fill_plane, &interleave2};
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl
