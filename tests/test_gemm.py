@@ -127,6 +127,28 @@ def test_addmm(backend, tb):
         assert_close(C.addmm(bias2, a, b), ref_mm(a, b) + bias2, K)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_addmm_bias_row_fused(backend, dtype):
+    """A bias row (N,) or (1, N) is added by the GEMM's stores (sgemm_bias / dgemm_bias), a full
+    (M, N) bias is copied into C first and the GEMM accumulates onto it: the same additions in
+    the same order, so the two agree bit for bit. The shapes take each path: the one-row GEMV,
+    the dot-product kernel (A @ B^T with N <= 16 or 8 M < K), the blocked path with A read in
+    place (N <= 128) and packed, two K blocks (K = 1100), ragged micro-tiles, and on 2 threads
+    a split along N (the bias offset by the thread's first column) or along M."""
+    rng = np.random.default_rng(12)
+    for M, K, N in [(1, 40, 70), (5, 300, 9), (4, 200, 64), (37, 29, 53), (130, 1100, 45),
+                    (70, 65, 300), (300, 40, 20)]:
+        for tb in (False, True):
+            a, b = operands(rng, M, K, N, False, tb, dtype)
+            bias = rng.standard_normal(N).astype(dtype)
+            full = np.ascontiguousarray(np.broadcast_to(bias, (M, N)))
+            got = C.addmm(bias, a, b)
+            np.testing.assert_array_equal(got, C.addmm(full, a, b), err_msg=f"{M}x{K}x{N} tb={tb}")
+            np.testing.assert_array_equal(C.addmm(bias[None, :], a, b), got)
+            np.testing.assert_array_equal(C.addmm(np.repeat(bias, 2)[::2], a, b), got)  # strided bias
+            assert_close(got, ref_mm(a, b) + bias, K, dtype)
+
+
 @pytest.mark.parametrize("tb", [False, True])
 def test_row_vector_gemv(backend, tb):
     """M = 1 (one token through a Linear layer) takes the GEMV path of the SIMD sets: K and N

@@ -237,17 +237,33 @@ inline bool use_dot_form(bool ta, bool tb, int64_t M, int64_t N, int64_t K) {
   return !ta && tb && K >= kDotMinK && (N <= kNR / 2 || 8 * M < K);
 }
 
-// C = alpha * op(A) @ op(B) + beta * C on the calling thread. M, N >= 1; K == 0 or
-// alpha == 0 leave only beta * C (A and B are not read).
-void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                 int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+// C = beta * C + bias (bias: N values added to every row; null: none), a pass over C for the
+// paths that do not fuse the bias into their stores
+void scale_add_bias(int64_t M, int64_t N, float beta, const float* bias, float* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j)
+      C[i * ldc + j] = (beta == 0.0f ? 0.0f : beta * C[i * ldc + j]) + (bias ? bias[j] : 0.0f);
+}
+
+// C = alpha * op(A) @ op(B) + beta * C (+ bias, N values added to every row, when not null) on
+// the calling thread. M, N >= 1; K == 0 or alpha == 0 leave only beta * C (+ bias; A and B are
+// not read). The blocked path adds the bias in the micro-kernel's stores of the first K block;
+// the GEMV and dot-product paths (small products) write it into C first and accumulate onto it.
+void sgemm_block_bias(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                      int64_t lda, const float* B, int64_t ldb, float beta, const float* bias, float* C,
+                      int64_t ldc) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == 0.0f) {
-    for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    scale_add_bias(M, N, beta, bias, C, ldc);
     return;
   }
-  if (M == 1 && !ta) {  // one row: the GEMV above (before the dot form, which would also take x @ W^T)
+  const bool gemv = M == 1 && !ta;
+  if (bias && (gemv || use_dot_form(ta, tb, M, N, K))) {
+    scale_add_bias(M, N, beta, bias, C, ldc);
+    beta = 1.0f;
+    bias = nullptr;
+  }
+  if (gemv) {  // one row: the GEMV above (before the dot form, which would also take x @ W^T)
     (tb ? gemv_rows : gemv_cols)(N, K, alpha, A, B, ldb, beta, C);
     return;
   }
@@ -306,6 +322,7 @@ void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
     for (int64_t pc = 0; pc < K; pc += kc_max) {
       const int64_t kc = min64(kc_max, K - pc);
       const float beta_pc = pc == 0 ? beta : 1.0f;
+      const float* bias_pc = pc == 0 ? bias : nullptr;
       if (!fuse_b && !direct_b) pack_b(tb, B, ldb, pc, jc, kc, nc, pb);
       for (int64_t ic = 0; ic < M; ic += mc_step) {
         const int64_t mc = min64(mc_step, M - ic);
@@ -318,13 +335,15 @@ void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
           const float* bp = b_in_place ? B + pc * ldb + jc + jr : fuse_b || direct_b ? pb : pb + jr * kc;
           const int64_t b_step = b_in_place ? ldb : kNR;
           float* cc = C + ic * ldc + jc + jr;
+          const float* bias_tile = bias_pc ? bias_pc + jc + jr : nullptr;
           for (int64_t ir = 0; ir < mc; ir += kMR) {
             const int mr = static_cast<int>(min64(kMR, mc - ir));
             if (direct_a)
               microkernel_rows<kMR, true>(mr, kc, A + (ic + ir) * a_r + pc * a_k, bp, cc + ir * ldc, ldc, nr,
-                                          beta_pc, a_r, a_k, alpha, b_step);
+                                          beta_pc, a_r, a_k, alpha, b_step, bias_tile);
             else
-              microkernel_rows<kMR>(mr, kc, pa + ir * kc, bp, cc + ir * ldc, ldc, nr, beta_pc, 0, 0, 1.0f, b_step);
+              microkernel_rows<kMR>(mr, kc, pa + ir * kc, bp, cc + ir * ldc, ldc, nr, beta_pc, 0, 0, 1.0f, b_step,
+                                    bias_tile);
           }
         }
       }
@@ -332,9 +351,14 @@ void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
   }
 }
 
+void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  sgemm_block_bias(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, nullptr, C, ldc);
+}
+
 }  // namespace
 
-extern const GemmSimd gemm_simd = {&sgemm_block, kMR, kNR};
+extern const GemmSimd gemm_simd = {&sgemm_block, &sgemm_block_bias, kMR, kNR};
 
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl
