@@ -153,9 +153,9 @@ int main() {
   for (Isa isa : all_sets) {
     // GEMM, all transpose combinations, odd sizes; A @ B^T with N <= 16 or 8 M < K (and
     // K >= 16) takes the dot-product kernel (gemm_dot_kernel.h), the rest reads A in place
-    // (N <= 128), with alpha != 1 and beta 0 or not
+    // (N <= 128; N = 200 too for a row-major A with AVX-512), with alpha != 1 and beta 0 or not
     for (int64_t M : {1, 7, 32, 33, 65}) {
-      for (int64_t N : {1, 9, 16, 17, 31, 66}) {
+      for (int64_t N : {1, 9, 16, 17, 31, 66, 200}) {
         for (int64_t K : {1, 5, 17, 129}) {
           for (int t = 0; t < 8; ++t) {
             const bool ta = t & 1, tb = t & 2;
