@@ -142,7 +142,8 @@ py::array addmm_op(const py::array& bias, const py::array& a, const py::array& b
   }
   const int64_t M = a.shape(0), K = a.shape(1), N = b.shape(1);
   const int64_t bias_nd = bias.ndim();
-  const bool bias_row = (bias_nd == 1 && bias.shape(0) == N) || (bias_nd == 2 && bias.shape(0) == 1 && bias.shape(1) == N);
+  const bool bias_row =
+      (bias_nd == 1 && bias.shape(0) == N) || (bias_nd == 2 && bias.shape(0) == 1 && bias.shape(1) == N);
   if (bias_row && (dt == DType::f32 || dt == DType::f64)) {
     // one row of N values, added by the GEMM's stores (sgemm_bias in gemm.h) instead of being
     // copied into every row of C first and read back with beta = 1. Measured on the GPT block's

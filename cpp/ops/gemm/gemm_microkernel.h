@@ -45,12 +45,12 @@ inline void microkernel(int64_t kc, const float* __restrict a, const float* __re
   // Every cache line of the tile's C rows is prefetched while the k loop runs: an AVX-512 row
   // of kNR floats (128 bytes) spans two lines when it starts on a 64-byte boundary, three when
   // not, and then the middle one is asked for too (AVX2's 64-byte row: its first and last float
-  // cover it either way, the extra prefetch repeats one of them). NumPy's arrays (glibc malloc) start 16 bytes past
-  // a line here, PyTorch's on one. Measured (Intel Xeon family 6 model 167, 1 thread, C 16 bytes
-  // past a line, min of 15 runs paired in one process, load average 5): the GPT block's products
-  // with C streamed through memory (4096 rows) 0-7% faster, e.g. 4096 x 256 @ (1024 x 256)^T
-  // 13.07 -> 12.41 ms, 4096 x 1024 @ 1024 x 256 13.47 -> 12.59; a C that stays in L2 (256 x 1024,
-  // K = 4096) within the noise; an aligned C never takes the branch.
+  // cover it either way, the extra prefetch repeats one of them). NumPy's arrays (glibc malloc)
+  // start 16 bytes past a line here, PyTorch's on one. Measured (Intel Xeon family 6 model 167,
+  // 1 thread, C 16 bytes past a line, min of 15 runs paired in one process, load average 5): the
+  // GPT block's products with C streamed through memory (4096 rows) 0-7% faster, e.g. 4096 x 256
+  // @ (1024 x 256)^T 13.07 -> 12.41 ms, 4096 x 256 @ 256 x 1024 13.47 -> 12.59; a C that stays in
+  // L2 (256 x 1024, K = 4096) within the noise; an aligned C never takes the branch.
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
     acc0[r] = Vec::zero();
