@@ -50,8 +50,10 @@ def operands(rng, M, K, N, ta, tb, dtype=np.float32):
 @pytest.mark.parametrize("tb", [False, True])
 def test_mm_transposes_odd_sizes(backend, ta, tb):
     rng = np.random.default_rng(1)
+    # N = 200 and 256 with a row-major A: read in place by the AVX-512 set (up to 8 micro-panels),
+    # packed by AVX2 and for a transposed A; K = 1100: several K blocks
     for M, K, N in [(1, 1, 1), (7, 33, 65), (33, 7, 1), (1, 257, 127), (127, 65, 257),
-                    (65, 127, 33), (257, 1, 7), (13, 300, 70)]:
+                    (65, 127, 33), (257, 1, 7), (13, 300, 70), (37, 1100, 200), (130, 40, 256)]:
         a, b = operands(rng, M, K, N, ta, tb)
         assert_close(C.mm(a, b), ref_mm(a, b), K)
 
@@ -78,7 +80,7 @@ def test_mm_large_blocks(backend):
 def test_narrow_shapes(backend, ta, tb):
     # M = 1..33 x N = 1..17: A @ B^T with N <= 16 or 8 M < K takes the dot-product kernel
     # (cpp/ops/gemm/gemm_dot_kernel.h: 4-row tiles, a K tail of K % 16), the rest and the other
-    # layouts the micro-kernel's ragged edges, A read in place (N <= 128); K = 1 (below one
+    # layouts the micro-kernel's ragged edges, A read in place (N <= 128 here); K = 1 (below one
     # vector: never the dot kernel), 17, 300.
     rng = np.random.default_rng(11)
     for K in (1, 17, 300):
@@ -125,6 +127,28 @@ def test_addmm(backend, tb):
         assert_close(C.addmm(bias, a, b), ref_mm(a, b) + bias, K)
         bias2 = rng.standard_normal((M, N)).astype(np.float32)
         assert_close(C.addmm(bias2, a, b), ref_mm(a, b) + bias2, K)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_addmm_bias_row_fused(backend, dtype):
+    """A bias row (N,) or (1, N) is added by the GEMM's stores (sgemm_bias / dgemm_bias), a full
+    (M, N) bias is copied into C first and the GEMM accumulates onto it: the same additions in
+    the same order, so the two agree bit for bit. The shapes take each path: the one-row GEMV,
+    the dot-product kernel (A @ B^T with N <= 16 or 8 M < K), the blocked path with A read in
+    place (N <= 128, 256 for a row-major A with AVX-512) and packed, two K blocks (K = 1100), ragged micro-tiles, and on 2 threads
+    a split along N (the bias offset by the thread's first column) or along M."""
+    rng = np.random.default_rng(12)
+    for M, K, N in [(1, 40, 70), (5, 300, 9), (4, 200, 64), (37, 29, 53), (130, 1100, 45),
+                    (70, 65, 300), (300, 40, 20)]:
+        for tb in (False, True):
+            a, b = operands(rng, M, K, N, False, tb, dtype)
+            bias = rng.standard_normal(N).astype(dtype)
+            full = np.ascontiguousarray(np.broadcast_to(bias, (M, N)))
+            got = C.addmm(bias, a, b)
+            np.testing.assert_array_equal(got, C.addmm(full, a, b), err_msg=f"{M}x{K}x{N} tb={tb}")
+            np.testing.assert_array_equal(C.addmm(bias[None, :], a, b), got)
+            np.testing.assert_array_equal(C.addmm(np.repeat(bias, 2)[::2], a, b), got)  # strided bias
+            assert_close(got, ref_mm(a, b) + bias, K, dtype)
 
 
 @pytest.mark.parametrize("tb", [False, True])

@@ -214,7 +214,7 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[object]], file=N
 
 
 def compare_with_torch(md, torch, make_cases, threads=(1, 2), repeat: int = 9, variants=(None,), width: int = 42,
-                       note: str = "") -> None:
+                       note: str = "", clock: Callable[[], float] = time.perf_counter) -> None:
     """The loop most ``bench_*.py`` share: print :func:`machine_header` (and ``note``), then at each
     thread count (both libraries set to it) time ``make_cases(lib[, variant])[name]`` of
     minidl against PyTorch in alternating turns (:func:`paired_timeit`) and print one row
@@ -222,7 +222,9 @@ def compare_with_torch(md, torch, make_cases, threads=(1, 2), repeat: int = 9, v
 
     ``make_cases(lib)`` returns {case name: a no-argument function running the case with
     ``lib``}; the data is built again for each thread count (and each of ``variants``, passed
-    as a second argument when not None).
+    as a second argument when not None). ``clock``: :func:`paired_timeit`'s (``time.process_time``
+    times CPU work, which other jobs on a shared machine do not inflate; with several threads it
+    is the sum over them).
     """
     print(machine_header(threads))
     print(f"torch {torch.__version__}")
@@ -236,5 +238,5 @@ def compare_with_torch(md, torch, make_cases, threads=(1, 2), repeat: int = 9, v
             extra = () if variant is None else (variant,)
             mine, theirs = make_cases(md, *extra), make_cases(torch, *extra)
             for name in mine:
-                m, t = (v * 1e3 for v in paired_timeit([mine[name], theirs[name]], repeat=repeat))
+                m, t = (v * 1e3 for v in paired_timeit([mine[name], theirs[name]], repeat=repeat, clock=clock))
                 print(f"{name:{width}s} {n:7d} {m:10.2f} {t:9.2f} {m / t:6.2f}", flush=True)

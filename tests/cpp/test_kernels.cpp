@@ -153,9 +153,9 @@ int main() {
   for (Isa isa : all_sets) {
     // GEMM, all transpose combinations, odd sizes; A @ B^T with N <= 16 or 8 M < K (and
     // K >= 16) takes the dot-product kernel (gemm_dot_kernel.h), the rest reads A in place
-    // (N <= 128), with alpha != 1 and beta 0 or not
+    // (N <= 128; N = 200 too for a row-major A with AVX-512), with alpha != 1 and beta 0 or not
     for (int64_t M : {1, 7, 32, 33, 65}) {
-      for (int64_t N : {1, 9, 16, 17, 31, 66}) {
+      for (int64_t N : {1, 9, 16, 17, 31, 66, 200}) {
         for (int64_t K : {1, 5, 17, 129}) {
           for (int t = 0; t < 8; ++t) {
             const bool ta = t & 1, tb = t & 2;
@@ -174,6 +174,40 @@ int main() {
         }
       }
     }
+  }
+
+  // GEMM with a bias row (sgemm_bias / dgemm_bias: added in the micro-kernel's stores, or into C
+  // first on the GEMV and dot-product paths), beta 0 or not, against the textbook loop + bias;
+  // K = 1100 cuts two K blocks (the bias must be added once), N = 300 two threads' pieces
+  for (Isa isa : all_sets) {
+    set_active_isa(isa);
+    for (int nt : {1, 2}) {
+      set_num_threads(nt);
+      const int64_t shapes[][3] = {{1, 70, 40}, {5, 9, 300}, {33, 66, 17}, {130, 45, 1100}, {70, 300, 65}};
+      for (const auto& sh : shapes) {
+        const int64_t M = sh[0], N = sh[1], K = sh[2];
+        for (int t = 0; t < 8; ++t) {
+          const bool ta = t & 1, tb = t & 2;
+          const float beta = t & 4 ? 0.0f : 0.5f;
+          std::vector<float> A = random_vec(M * K, 1.f, 10), B = random_vec(K * N, 1.f, 11);
+          std::vector<float> bias = random_vec(N, 1.f, 12), ref = random_vec(M * N, 1.f, 13), got = ref;
+          std::vector<double> Ad(A.begin(), A.end()), Bd(B.begin(), B.end()), refd(ref.begin(), ref.end());
+          std::vector<double> biasd(bias.begin(), bias.end()), gotd = refd;
+          gemm_reference<double>(ta, tb, M, N, K, 1.5, Ad.data(), ta ? M : K, Bd.data(), tb ? K : N, beta, refd.data(), N);
+          for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = 0; j < N; ++j) refd[i * N + j] += biasd[j];
+          sgemm_bias(ta, tb, M, N, K, 1.5f, A.data(), ta ? M : K, B.data(), tb ? K : N, beta, bias.data(), got.data(), N);
+          dgemm_bias(ta, tb, M, N, K, 1.5, Ad.data(), ta ? M : K, Bd.data(), tb ? K : N, beta, biasd.data(), gotd.data(), N);
+          const std::string what = std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K) + " t" +
+                                   std::to_string(t) + " " + std::to_string(nt) + " threads [" + isa_name(isa) + "]";
+          check(close(got, std::vector<float>(refd.begin(), refd.end()), 1e-4f, 1e-4f), "sgemm_bias " + what);
+          double worst = 0;
+          for (size_t i = 0; i < gotd.size(); ++i) worst = std::max(worst, std::abs(gotd[i] - refd[i]));
+          check(worst < 1e-9, "dgemm_bias " + what);
+        }
+      }
+    }
+    set_num_threads(1);
   }
 
   // GEMM with forced block sizes (gemm_blocking.h: the model's sizes replaced): kc not dividing

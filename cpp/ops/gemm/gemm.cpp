@@ -76,10 +76,10 @@ void pack_b_portable(bool tb, const T* B, int64_t ldb, int64_t p0, int64_t j0, i
   }
 }
 
-// C tile (mr x nr) = a_panel @ b_panel + beta * C
+// C tile (mr x nr) = a_panel @ b_panel + beta * C (+ bias[j], when not null)
 template <class T>
 void microkernel_portable(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, int mr, int nr,
-                          T beta) {
+                          T beta, const T* bias) {
   constexpr int MR = Blocking<T>::MR, NR = Blocking<T>::NR;
   T acc[MR][NR] = {};
   for (int64_t k = 0; k < kc; ++k, a += MR, b += NR)
@@ -88,18 +88,19 @@ void microkernel_portable(int64_t kc, const T* a, const T* b, T* c, int64_t ldc,
   for (int r = 0; r < mr; ++r)
     for (int j = 0; j < nr; ++j) {
       T& cij = c[r * ldc + j];
-      cij = beta == T(0) ? acc[r][j] : acc[r][j] + beta * cij;
+      cij = (beta == T(0) ? acc[r][j] : acc[r][j] + beta * cij) + (bias ? bias[j] : T(0));
     }
 }
 
 template <class T>
 void gemm_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
-                  int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+                  int64_t lda, const T* B, int64_t ldb, T beta, const T* bias, T* C, int64_t ldc) {
   using Bk = Blocking<T>;
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == T(0)) {
     for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+      for (int64_t j = 0; j < N; ++j)
+        C[i * ldc + j] = (beta == T(0) ? T(0) : beta * C[i * ldc + j]) + (bias ? bias[j] : T(0));
     return;
   }
   thread_local std::vector<T> pack_a, pack_b;
@@ -119,7 +120,8 @@ void gemm_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, co
             microkernel_portable<T>(kc, pack_a.data() + ir * kc, pack_b.data() + jr * kc,
                                     C + (ic + ir) * ldc + jc + jr, ldc,
                                     int(std::min<int64_t>(Bk::MR, mc - ir)),
-                                    int(std::min<int64_t>(Bk::NR, nc - jr)), pc == 0 ? beta : T(1));
+                                    int(std::min<int64_t>(Bk::NR, nc - jr)), pc == 0 ? beta : T(1),
+                                    bias && pc == 0 ? bias + jc + jr : nullptr);
       }
     }
   }
@@ -129,15 +131,16 @@ void gemm_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, co
 // Below this many multiply-adds (~10 us on one core) waking the team costs more than it saves.
 constexpr int64_t kParallelMinFma = int64_t(1) << 20;
 
+// (ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc); bias: N values or null
 template <class T>
 using GemmFn = void (*)(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*,
-                        int64_t, T, T*, int64_t);
+                        int64_t, T, const T*, T*, int64_t);
 
 // Runs fn on one piece of C per thread (see the top of the file); mr/nr: piece granularity.
 template <class T>
 void gemm_threaded(GemmFn<T> fn, int mr, int nr, bool ta, bool tb, int64_t M, int64_t N,
                    int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta,
-                   T* C, int64_t ldc) {
+                   const T* bias, T* C, int64_t ldc) {
   int64_t nt = num_threads();
 #ifdef _OPENMP
   if (omp_in_parallel()) nt = 1;
@@ -149,7 +152,7 @@ void gemm_threaded(GemmFn<T> fn, int mr, int nr, bool ta, bool tb, int64_t M, in
   const int64_t units = split_n ? n_units : m_units;
   nt = std::min(nt, units);
   if (nt <= 1) {
-    fn(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    fn(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
     return;
   }
 #ifdef _OPENMP
@@ -160,11 +163,12 @@ void gemm_threaded(GemmFn<T> fn, int mr, int nr, bool ta, bool tb, int64_t M, in
     if (split_n) {
       const int64_t j0 = u0 * nr, j1 = std::min(N, u1 * nr);
       if (j0 < j1)
-        fn(ta, tb, M, j1 - j0, K, alpha, A, lda, tb ? B + j0 * ldb : B + j0, ldb, beta, C + j0, ldc);
+        fn(ta, tb, M, j1 - j0, K, alpha, A, lda, tb ? B + j0 * ldb : B + j0, ldb, beta, bias ? bias + j0 : nullptr,
+           C + j0, ldc);
     } else {
       const int64_t i0 = u0 * mr, i1 = std::min(M, u1 * mr);
       if (i0 < i1)
-        fn(ta, tb, i1 - i0, N, K, alpha, ta ? A + i0 : A + i0 * lda, lda, B, ldb, beta, C + i0 * ldc, ldc);
+        fn(ta, tb, i1 - i0, N, K, alpha, ta ? A + i0 : A + i0 * lda, lda, B, ldb, beta, bias, C + i0 * ldc, ldc);
     }
   }
 #endif
@@ -188,12 +192,12 @@ void gemm_batched_impl(GemmFn<T> fn, int mr, int nr, bool ta, bool tb, int64_t b
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
 #endif
     for (int64_t b = 0; b < batch; ++b)
-      fn(ta, tb, M, N, K, alpha, A + b * sa, lda, B + b * sb, ldb, beta, C + b * sc, ldc);
+      fn(ta, tb, M, N, K, alpha, A + b * sa, lda, B + b * sb, ldb, beta, nullptr, C + b * sc, ldc);
     return;
   }
   for (int64_t b = 0; b < batch; ++b)
     gemm_threaded<T>(fn, mr, nr, ta, tb, M, N, K, alpha, A + b * sa, lda, B + b * sb, ldb, beta,
-                     C + b * sc, ldc);
+                     nullptr, C + b * sc, ldc);
 }
 // --8<-- [end:gemm_batched]
 
@@ -202,7 +206,7 @@ GemmFn<float> sgemm_kernel(int* mr, int* nr) {
   if (const GemmSimd* simd = gemm_simd_active()) {
     *mr = simd->mr;
     *nr = simd->nr;
-    return simd->sgemm;
+    return simd->sgemm_bias;
   }
   *mr = Blocking<float>::MR;
   *nr = Blocking<float>::NR;
@@ -227,18 +231,28 @@ GemmBlockSizes sgemm_block_sizes(int64_t M, int64_t N, int64_t K) {
 // --8<-- [start:sgemm_entry]
 void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  sgemm_bias(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, nullptr, C, ldc);
+}
+
+void sgemm_bias(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                const float* B, int64_t ldb, float beta, const float* bias, float* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
   int mr, nr;
   GemmFn<float> fn = sgemm_kernel(&mr, &nr);
-  gemm_threaded<float>(fn, mr, nr, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm_threaded<float>(fn, mr, nr, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
 }
 // --8<-- [end:sgemm_entry]
 
 void dgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
            const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
+  dgemm_bias(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, nullptr, C, ldc);
+}
+
+void dgemm_bias(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
+                const double* B, int64_t ldb, double beta, const double* bias, double* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
   gemm_threaded<double>(&gemm_blocked<double>, Blocking<double>::MR, Blocking<double>::NR, ta, tb,
-                        M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+                        M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
 }
 
 void sgemm_batched(bool ta, bool tb, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,

@@ -42,6 +42,17 @@ void dgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double a
            const double* A, int64_t lda, const double* B, int64_t ldb, double beta, double* C,
            int64_t ldc);
 
+// C = alpha * op(A) @ op(B) + beta * C + bias, where bias (N values, contiguous) is added to
+// every row of C: the Linear layer's forward (addmm). Writing the bias into C first and running
+// the GEMM with beta = 1 costs one more pass over C (a write and a read of M x N floats); here
+// the micro-kernel adds it in its stores instead. bias == nullptr is sgemm / dgemm.
+void sgemm_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                const float* A, int64_t lda, const float* B, int64_t ldb, float beta, const float* bias,
+                float* C, int64_t ldc);
+void dgemm_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha,
+                const double* A, int64_t lda, const double* B, int64_t ldb, double beta, const double* bias,
+                double* C, int64_t ldc);
+
 // batch of independent GEMMs; stride_* is the element distance between consecutive matrices
 // (0 broadcasts one matrix to every batch entry).
 void sgemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
@@ -72,6 +83,10 @@ struct GemmSimd {
   void (*sgemm)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                 const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                 int64_t ldc);
+  // the same with a bias row (sgemm_bias above; null: none)
+  void (*sgemm_bias)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                     const float* A, int64_t lda, const float* B, int64_t ldb, float beta, const float* bias,
+                     float* C, int64_t ldc);
   int mr, nr;
 };
 

@@ -140,6 +140,32 @@ py::array addmm_op(const py::array& bias, const py::array& a, const py::array& b
     py::object fast = bf16_one_pass(a, b, &bias);
     if (!fast.is_none()) return fast.cast<py::array>();
   }
+  const int64_t M = a.shape(0), K = a.shape(1), N = b.shape(1);
+  const int64_t bias_nd = bias.ndim();
+  const bool bias_row =
+      (bias_nd == 1 && bias.shape(0) == N) || (bias_nd == 2 && bias.shape(0) == 1 && bias.shape(1) == N);
+  if (bias_row && (dt == DType::f32 || dt == DType::f64)) {
+    // one row of N values, added by the GEMM's stores (sgemm_bias in gemm.h) instead of being
+    // copied into every row of C first and read back with beta = 1. Measured on the GPT block's
+    // forward Linears (Intel Xeon family 6 model 167, 1 thread, min of 15 runs paired with the
+    // bias-free mm of the same operands): addmm's time over mm's was 0.57 ms (of 9.4) for
+    // 4096 x 256 @ (768 x 256)^T, 1.93 (of 12.9) for 4096 x 256 @ (1024 x 256)^T, 0.32 (of 3.3) for
+    // 4096 x 256 @ (256 x 256)^T with the copy; fused 0.26, 0.17, 0.02. At K = 1024 (4096 x 1024 @
+    // (256 x 1024)^T) the copy hid in the 4x longer product: 0.01 before, -0.05 after.
+    py::array bc = contiguous(bias);
+    py::array out = empty_array(dt, shape);
+    GemmOperand A = gemm_operand(a, 0, 1), B = gemm_operand(b, 0, 1);
+    MaybeReleaseGil nogil(M * N * K);
+    if (dt == DType::f32)
+      sgemm_bias(A.trans, B.trans, M, N, K, 1.0f, static_cast<const float*>(A.ptr), A.ld,
+                 static_cast<const float*>(B.ptr), B.ld, 0.0f, static_cast<const float*>(bc.data()),
+                 static_cast<float*>(out.mutable_data()), N);
+    else
+      dgemm_bias(A.trans, B.trans, M, N, K, 1.0, static_cast<const double*>(A.ptr), A.ld,
+                 static_cast<const double*>(B.ptr), B.ld, 0.0, static_cast<const double*>(bc.data()),
+                 static_cast<double*>(out.mutable_data()), N);
+    return out;
+  }
   py::array out = empty_array(is_16bit(dt) ? DType::f32 : dt, shape);
   if (is_16bit(dt)) {  // bias widened into the float32 accumulator (exact)
     py::array bc = contiguous(bias);

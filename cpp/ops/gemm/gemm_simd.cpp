@@ -9,7 +9,8 @@
 //     for pc in K step kc           (K blocks: beta applies only on the first one)
 //       pack B[pc:pc+kc, jc:jc+nc] into NR-column micro-panels (M <= 2 MR: read in place)
 //       for ic in M step mc         A block  mc x kc  packed (times alpha), lives in L1
-//         pack A[ic:ic+mc, pc:pc+kc] into MR-row micro-panels (N <= 4 NR: read in place)
+//         pack A[ic:ic+mc, pc:pc+kc] into MR-row micro-panels (N <= 8 NR, or 4 NR for a
+//                                                   transposed A: read in place)
 //         for jr in nc step NR      B micro-panel kc x NR from L2, re-read (L1) across the ir loop
 //           for ir in mc step MR    A micro-panel MR x kc, from the A block in L1
 //             micro-kernel: C[ic+ir : +MR, jc+jr : +NR] (+)= Apanel @ Bpanel
@@ -237,17 +238,33 @@ inline bool use_dot_form(bool ta, bool tb, int64_t M, int64_t N, int64_t K) {
   return !ta && tb && K >= kDotMinK && (N <= kNR / 2 || 8 * M < K);
 }
 
-// C = alpha * op(A) @ op(B) + beta * C on the calling thread. M, N >= 1; K == 0 or
-// alpha == 0 leave only beta * C (A and B are not read).
-void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                 int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+// C = beta * C + bias (bias: N values added to every row; null: none), a pass over C for the
+// paths that do not fuse the bias into their stores
+void scale_add_bias(int64_t M, int64_t N, float beta, const float* bias, float* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j)
+      C[i * ldc + j] = (beta == 0.0f ? 0.0f : beta * C[i * ldc + j]) + (bias ? bias[j] : 0.0f);
+}
+
+// C = alpha * op(A) @ op(B) + beta * C (+ bias, N values added to every row, when not null) on
+// the calling thread. M, N >= 1; K == 0 or alpha == 0 leave only beta * C (+ bias; A and B are
+// not read). The blocked path adds the bias in the micro-kernel's stores of the first K block;
+// the GEMV and dot-product paths (small products) write it into C first and accumulate onto it.
+void sgemm_block_bias(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                      int64_t lda, const float* B, int64_t ldb, float beta, const float* bias, float* C,
+                      int64_t ldc) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == 0.0f) {
-    for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    scale_add_bias(M, N, beta, bias, C, ldc);
     return;
   }
-  if (M == 1 && !ta) {  // one row: the GEMV above (before the dot form, which would also take x @ W^T)
+  const bool gemv = M == 1 && !ta;
+  if (bias && (gemv || use_dot_form(ta, tb, M, N, K))) {
+    scale_add_bias(M, N, beta, bias, C, ldc);
+    beta = 1.0f;
+    bias = nullptr;
+  }
+  if (gemv) {  // one row: the GEMV above (before the dot form, which would also take x @ W^T)
     (tb ? gemv_rows : gemv_cols)(N, K, alpha, A, B, ldb, beta, C);
     return;
   }
@@ -272,7 +289,8 @@ void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
   // (+2-4% at 32 x 1024 x 1024). Not for B stored K x N: a micro-panel then reads kc rows at
   // a stride of ldb, which measured 14% slower than packing the whole panel row by row.
   const bool fuse_b = M <= mc_step && tb;
-  // Narrow C (N <= 4 kNR: at most 4 B micro-panels per A block): the micro-kernel reads A
+  // Narrow C (N <= 4 kNR: at most 4 B micro-panels per A block; 8 for a row-major A, see the
+  // end of this comment): the micro-kernel reads A
   // where it lies instead of from a packed copy, as gemm_lowp_simd.cpp does. Packing A costs
   // about 0.5 cycle per element (4x4 transposes for a row-major A; masked, line-splitting
   // stores for a transposed one), i.e. kNR / (2 N) of the micro-kernels' time (AVX-512: 2 x 16
@@ -284,7 +302,17 @@ void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
   // 16-32 times there). A transposed A read in place moves lda floats per k: up to 2 KiB
   // (two k rows per 4 KiB page) it measured faster as above; at lda = 2048 (a new page every
   // k, where the hardware prefetchers stop) 2-3x slower: (2048x2048)^T @ 2048x128.
-  const bool direct_a = N <= 4 * kNR && (!ta || lda <= kDirectTransposedLd);
+  // A row-major A is read in place up to 8 micro-panels (N <= 256 with AVX-512, 128 with
+  // AVX2), where packing it still costs kNR / (2 N) = 1/16 of the micro-kernels' time: the GPT
+  // block's dX = dY W and x W^T products with 256 outputs (1 thread, min of 15 runs paired in
+  // one process, load average 4; AVX-512) 4096 x 768 @ 768 x 256 9.09 -> 8.13 ms, 4096 x 1024
+  // @ 1024 x 256 12.98 -> 11.99, 4096 x 1024 @ (256 x 1024)^T 12.77 -> 11.96; at K = 256 (4096 x
+  // 256 @ 256 x 256) and on other shapes with N in (128, 256] (512 x 512 @ 512 x 256, 4096 x 300
+  // @ 300 x 200, 1024 x 4096 @ 4096 x 256) 0-6% faster; AVX2, N = 128: 4096 x 1024 @ 1024 x 128
+  // 10.9 -> 9.7. A transposed A stays at 4 micro-panels: (4096 x 256)^T @ 4096 x 256 (the
+  // out_proj weight gradient, lda = 256) measured 5-8% slower read in place at N = 256.
+  const int64_t direct_a_panels = ta ? 4 : 8;
+  const bool direct_a = N <= direct_a_panels * kNR && (!ta || lda <= kDirectTransposedLd);
   const int64_t a_r = ta ? 1 : lda, a_k = ta ? lda : 1;  // element (r, k) of op(A) at A[r a_r + k a_k]
   // Short C (M <= 2 kMR: one or two A micro-panels) with row-major op(B): the micro-kernel
   // reads B's rows in place, since packing copies each element of B (a full round trip
@@ -306,6 +334,7 @@ void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
     for (int64_t pc = 0; pc < K; pc += kc_max) {
       const int64_t kc = min64(kc_max, K - pc);
       const float beta_pc = pc == 0 ? beta : 1.0f;
+      const float* bias_pc = pc == 0 ? bias : nullptr;
       if (!fuse_b && !direct_b) pack_b(tb, B, ldb, pc, jc, kc, nc, pb);
       for (int64_t ic = 0; ic < M; ic += mc_step) {
         const int64_t mc = min64(mc_step, M - ic);
@@ -318,13 +347,15 @@ void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
           const float* bp = b_in_place ? B + pc * ldb + jc + jr : fuse_b || direct_b ? pb : pb + jr * kc;
           const int64_t b_step = b_in_place ? ldb : kNR;
           float* cc = C + ic * ldc + jc + jr;
+          const float* bias_tile = bias_pc ? bias_pc + jc + jr : nullptr;
           for (int64_t ir = 0; ir < mc; ir += kMR) {
             const int mr = static_cast<int>(min64(kMR, mc - ir));
             if (direct_a)
               microkernel_rows<kMR, true>(mr, kc, A + (ic + ir) * a_r + pc * a_k, bp, cc + ir * ldc, ldc, nr,
-                                          beta_pc, a_r, a_k, alpha, b_step);
+                                          beta_pc, a_r, a_k, alpha, b_step, bias_tile);
             else
-              microkernel_rows<kMR>(mr, kc, pa + ir * kc, bp, cc + ir * ldc, ldc, nr, beta_pc, 0, 0, 1.0f, b_step);
+              microkernel_rows<kMR>(mr, kc, pa + ir * kc, bp, cc + ir * ldc, ldc, nr, beta_pc, 0, 0, 1.0f, b_step,
+                                    bias_tile);
           }
         }
       }
@@ -332,9 +363,14 @@ void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
   }
 }
 
+void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  sgemm_block_bias(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, nullptr, C, ldc);
+}
+
 }  // namespace
 
-extern const GemmSimd gemm_simd = {&sgemm_block, kMR, kNR};
+extern const GemmSimd gemm_simd = {&sgemm_block, &sgemm_block_bias, kMR, kNR};
 
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl
