@@ -221,6 +221,36 @@ def test_special_values_match_torch():
                                        err_msg=f"{name} {dtype.__name__}")
 
 
+# Where a piecewise activation's derivative is the constant 0, PyTorch's backward selects 0
+# (threshold_backward, hardtanh_backward, ...) instead of multiplying: an inf or NaN upstream
+# gradient gives 0 there. (A NaN input is left out: PyTorch's own vectorized and scalar-tail
+# loops disagree on it for hardshrink and hardtanh.)
+CUT_OFF = {"relu": lambda f, x: f.relu(x), **{k: POINTWISE[k] for k in
+           ("hardtanh", "relu6", "hardswish", "hardsigmoid", "softshrink", "hardshrink", "threshold")}}
+
+
+@pytest.mark.parametrize("isa", [i for i in _C.available_isas()])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, "bfloat16"])
+@pytest.mark.parametrize("name", list(CUT_OFF))
+def test_cut_off_region_selects_zero_for_inf_and_nan_gradients(name, dtype, isa):
+    x = np.array([-5.0, -3.0, -2.0, -1.0, -0.5, -0.1, 0.0, 0.1, 0.5, 1.0, 2.0, 5.0] * 3)
+    g = np.array([np.nan] * 12 + [np.inf] * 12 + [-np.inf] * 12)
+    before = _C.isa_name()
+    _C.set_isa(isa)
+    try:
+        grads = []
+        for lib, f in ((md, F), (torch, TF)):
+            a = lib.tensor(x.astype(np.float32 if dtype == "bfloat16" else dtype))
+            if dtype == "bfloat16":
+                a = a.to(lib.bfloat16)
+            a.requires_grad_()
+            CUT_OFF[name](f, a).backward(lib.tensor(g).to(a.dtype))
+            grads.append(a.grad.float().numpy())
+    finally:
+        _C.set_isa(before)
+    np.testing.assert_array_equal(grads[0], grads[1], err_msg=f"{name} {dtype} {isa}")
+
+
 # ------------------------------------------------------------------ SIMD against the reference
 KERNELS = {  # kernel name -> (p, q, torch float64 f)
     "silu": (0, 0, TF.silu), "mish": (0, 0, TF.mish), "elu": (0.7, 1.0, lambda t: TF.elu(t, 0.7)),

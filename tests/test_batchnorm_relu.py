@@ -98,8 +98,8 @@ def test_fused_with_threads(rng, fusions, monkeypatch, threads):
 
 def test_mask_at_zero_and_nan_as_the_relu(rng, fusions, monkeypatch):
     """y exactly 0 (a zero weight and bias, a constant channel) passes no gradient; a NaN
-    output gradient stays NaN where the mask is 1 and gives NaN times 0 where it is 0, as the
-    ReLU's own backward (a product)."""
+    output gradient stays NaN where y > 0 and gives 0 where y <= 0, as the ReLU's own backward
+    (a select, as PyTorch's threshold_backward)."""
     x, g, w, b, rm, rv = _data(rng, (6, 4, 5, 5))
     w[1] = b[1] = 0.0  # y = 0 in channel 1
     x[:, 2] = 3.0  # constant channel: x - mean = 0, y = bias

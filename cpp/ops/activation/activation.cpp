@@ -101,7 +101,7 @@ inline T forward_one(Activation act, T x, T slope, T q) {
 template <class T>
 inline T derivative_one(Activation act, T s, T slope, T q) {
   switch (act) {
-    case Activation::relu: return s > T(0) ? T(1) : T(0);
+    case Activation::relu: return s <= T(0) ? T(0) : T(1);  // NaN x passes the gradient, as torch
     case Activation::leaky_relu: return s > T(0) ? T(1) : slope;
     case Activation::sigmoid: return s * (T(1) - s);      // y (1 - y)
     case Activation::tanh: return T(1) - s * s;           // 1 - y^2
@@ -132,15 +132,35 @@ inline T derivative_one(Activation act, T s, T slope, T q) {
       T d = T(1) + std::abs(s);
       return T(1) / (d * d);
     }
-    case Activation::hardtanh: return s > slope && s < q ? T(1) : T(0);
-    case Activation::hardswish: return s < T(-3) ? T(0) : (s <= T(3) ? s / T(3) + T(0.5) : T(1));
+    case Activation::hardtanh: return s > slope && s < q ? T(1) : T(0);  // NaN x: 0, as torch
+    case Activation::hardswish: return s < T(-3) ? T(0) : (s > T(3) ? T(1) : s / T(3) + T(0.5));
     case Activation::hardsigmoid: return s > T(-3) && s < T(3) ? T(1) / T(6) : T(0);
     case Activation::logsigmoid: return sigmoid_one(-s);
     case Activation::softshrink:
-    case Activation::hardshrink: return s >= -slope && s <= slope ? T(0) : T(1);
+    case Activation::hardshrink: return s < -slope || s > slope ? T(1) : T(0);  // NaN x: 0, as torch
     case Activation::threshold: return s <= slope ? T(0) : T(1);
   }
   return T(1);
+}
+
+// The piecewise activations' backward selects, as PyTorch's (threshold_backward,
+// hardtanh_backward, hardshrink_backward, ...): where the derivative is the constant 0 the
+// gradient is 0 even when gy is inf or NaN (a product would give NaN there).
+template <class T>
+inline T gradient_one(Activation act, T g, T s, T slope, T q) {
+  switch (act) {
+    case Activation::relu:
+    case Activation::hardtanh:
+    case Activation::hardsigmoid:
+    case Activation::softshrink:
+    case Activation::hardshrink:
+    case Activation::threshold: {  // the derivative is 0 exactly on the cut-off region
+      const T d = derivative_one(act, s, slope, q);
+      return d == T(0) ? T(0) : g * d;
+    }
+    case Activation::hardswish: return s < T(-3) ? T(0) : g * derivative_one(act, s, slope, q);
+    default: return g * derivative_one(act, s, slope, q);
+  }
 }
 
 // --8<-- [start:reference_loops]
@@ -150,11 +170,12 @@ inline void activation_forward_reference(Activation act, const T* x, T* y, int64
   for (int64_t i = 0; i < n; ++i) y[i] = forward_one(act, x[i], slope, q);
 }
 
-// gx[i] = gy[i] * f'(saved[i]), saved = x or y (activation_backward_uses_output)
+// gx[i] = gy[i] * f'(saved[i]), saved = x or y (activation_backward_uses_output); 0 where a
+// piecewise activation cuts the gradient off (gradient_one)
 template <class T>
 inline void activation_backward_reference(Activation act, const T* gy, const T* saved, T* gx, int64_t n,
                                           T slope, T q) {
-  for (int64_t i = 0; i < n; ++i) gx[i] = gy[i] * derivative_one(act, saved[i], slope, q);
+  for (int64_t i = 0; i < n; ++i) gx[i] = gradient_one(act, gy[i], saved[i], slope, q);
 // --8<-- [end:reference_loops]
 }
 

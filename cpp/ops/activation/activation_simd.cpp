@@ -149,9 +149,10 @@ bool backward_f32(Activation act, const float* gy, const float* saved, float* gx
   const Vec slope = Vec::set1(param), vq = Vec::set1(q);
   const Vec three = Vec::set1(3.0f);
   switch (act) {
-    // gy * (s > 0 ? 1 : 0): multiply rather than select, so gy = inf or NaN behaves as the reference
-    case Activation::relu:
-      map2(gy, saved, gx, n, [&](Vec g, Vec s) { return g * blend(cmp_gt(s, zero), zero, one); });
+    // The piecewise activations select, as the reference (gradient_one) and PyTorch: 0 where
+    // the derivative is the constant 0, even for gy = inf or NaN; gy (times f') elsewhere.
+    case Activation::relu:  // 0 where x <= 0 (a NaN x passes gy)
+      map2(gy, saved, gx, n, [&](Vec g, Vec s) { return blend(cmp_le(s, zero), g, zero); });
       return true;
     case Activation::leaky_relu:
       map2(gy, saved, gx, n, [&](Vec g, Vec s) { return g * blend(cmp_gt(s, zero), slope, one); });
@@ -213,32 +214,34 @@ bool backward_f32(Activation act, const float* gy, const float* saved, float* gx
         return g / (d * d);
       });
       return true;
-    case Activation::hardtanh:
-      map2(gy, saved, gx, n, [&](Vec g, Vec x) { return g * inside(x, slope, vq); });
+    case Activation::hardtanh:  // gy where p < x < q, else 0 (a NaN x too, as torch)
+      map2(gy, saved, gx, n, [&](Vec g, Vec x) { return blend(cmp_gt(inside(x, slope, vq), zero), zero, g); });
       return true;
     case Activation::hardswish:  // 0 if x < -3, x/3 + 1/2 if x <= 3, else 1
       map2(gy, saved, gx, n, [&](Vec g, Vec x) {
         Vec mid = fmadd(x, Vec::set1(1.0f / 3.0f), Vec::set1(0.5f));
-        Vec d = blend(cmp_le(x, three), one, mid);
-        return g * blend(cmp_lt(x, neg(three)), d, zero);
+        Vec d = blend(cmp_gt(x, three), mid, one);  // a NaN x gives NaN, as torch
+        return blend(cmp_lt(x, neg(three)), g * d, zero);
       });
       return true;
     case Activation::hardsigmoid:  // 1/6 if -3 < x < 3 else 0
-      map2(gy, saved, gx, n, [&](Vec g, Vec x) { return g * (inside(x, neg(three), three) * Vec::set1(1.0f / 6.0f)); });
+      map2(gy, saved, gx, n, [&](Vec g, Vec x) {
+        return blend(cmp_gt(inside(x, neg(three), three), zero), zero, g * Vec::set1(1.0f / 6.0f));
+      });
       return true;
     case Activation::logsigmoid:  // sigmoid(-x)
       map2(gy, saved, gx, n, [&](Vec g, Vec x) { return g * sigmoid(neg(x)); });
       return true;
     case Activation::softshrink:
-    case Activation::hardshrink: {  // 0 in [-p, p], else 1
+    case Activation::hardshrink: {  // gy where x < -p or x > p, else 0 (a NaN x too, as torch)
       const Vec neg_slope = neg(slope);
       map2(gy, saved, gx, n, [&](Vec g, Vec x) {
-        return g * blend(cmp_ge(x, neg_slope), one, blend(cmp_le(x, slope), one, zero));
+        return blend(cmp_lt(x, neg_slope), blend(cmp_gt(x, slope), zero, g), g);
       });
       return true;
     }
     case Activation::threshold:  // 0 where x <= p, else 1
-      map2(gy, saved, gx, n, [&](Vec g, Vec x) { return g * blend(cmp_le(x, slope), one, zero); });
+      map2(gy, saved, gx, n, [&](Vec g, Vec x) { return blend(cmp_le(x, slope), g, zero); });
       return true;
   }
   return false;

@@ -74,15 +74,16 @@ void run_grad_input_reference(const T* dy, const T* x, T* dx, int64_t n, double 
   for (int64_t i = 0; i < n; ++i) dx[i] = T(k * dy[i] + bx * (x[i] - mean) + c0);
 }
 
-// Backward of relu(batch_norm(x)): the same two loops on dy' = dy [y > 0], with y recomputed
-// as the forward computed it (relu_affine: BatchNormAffine in batchnorm.h). A product, not a
-// select, as in the ReLU's own backward, so a non-finite dy gives the same numbers fused or not.
+// Backward of relu(batch_norm(x)): the same two loops on dy' = (y <= 0 ? 0 : dy), with y
+// recomputed as the forward computed it (relu_affine: BatchNormAffine in batchnorm.h). A
+// select, as the ReLU's own backward (activation.cpp, gradient_one) and PyTorch's
+// threshold_backward: an inf or NaN dy where y <= 0 gives 0, fused or not.
 template <class T>
-T relu_passes(T x, const double* relu_affine) {
+T relu_passes(T dy, T x, const double* relu_affine) {
   const double mean = relu_affine[0], a = relu_affine[1], b = relu_affine[2];
   if (relu_affine[3] == BatchNormAffine::float_fma)  // only float32 runs record this kind
-    return std::fma(float(x) - float(mean), float(a), float(b)) > 0.0f ? T(1) : T(0);
-  return affine_reference(x, mean, a, b) > T(0) ? T(1) : T(0);
+    return std::fma(float(x) - float(mean), float(a), float(b)) <= 0.0f ? T(0) : dy;
+  return affine_reference(x, mean, a, b) <= T(0) ? T(0) : dy;
 }
 
 template <class T>
@@ -90,7 +91,7 @@ void run_grad_sums_relu_reference(const T* dy, const T* x, int64_t n, double mea
                                   double* sum_dy, double* sum_dy_xmu) {
   double s1 = 0, s2 = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const T g = dy[i] * relu_passes(x[i], relu_affine);
+    const T g = relu_passes(dy[i], x[i], relu_affine);
     s1 += g;
     s2 += double(g) * (x[i] - mean);
   }
@@ -101,7 +102,7 @@ void run_grad_sums_relu_reference(const T* dy, const T* x, int64_t n, double mea
 template <class T>
 void run_grad_input_relu_reference(const T* dy, const T* x, T* dx, int64_t n, double mean, double k, double bx,
                                    double c0, const double* relu_affine) {
-  for (int64_t i = 0; i < n; ++i) dx[i] = T(k * (dy[i] * relu_passes(x[i], relu_affine)) + bx * (x[i] - mean) + c0);
+  for (int64_t i = 0; i < n; ++i) dx[i] = T(k * relu_passes(dy[i], x[i], relu_affine) + bx * (x[i] - mean) + c0);
 }
 // --8<-- [end:reference]
 

@@ -62,9 +62,9 @@ void grad_input(const float* dy, const float* x, float* dx, int64_t n, float mea
 
 // The backward of relu(batch_norm(x)): the ReLU's mask y > 0 recomputed with the forward's
 // affine() arithmetic (the same fmadd of the same float32 values, so the same bits of y), and
-// dy multiplied by 1 where it passes, 0 where not: a product as in the ReLU's own backward
-// (activation_simd.cpp), so an inf or NaN dy gives the same numbers fused or not. Reads dy and
-// x only: the ReLU's own pass (read dy and y, write the masked dy) is gone.
+// dy selected: 0 where y <= 0, dy elsewhere, as the ReLU's own backward (activation_simd.cpp),
+// so an inf or NaN dy gives the same numbers fused or not. Reads dy and x only: the ReLU's own
+// pass (read dy and y, write the masked dy) is gone.
 // --8<-- [start:simd_backward_relu]
 void grad_sums_relu(const float* dy, const float* x, int64_t n, float mean, float relu_scale, float relu_shift,
                     float* sum_dy, float* sum_dy_xmu) {
@@ -74,8 +74,8 @@ void grad_sums_relu(const float* dy, const float* x, int64_t n, float mean, floa
   int64_t i = 0;
   for (; i + 2 * W <= n; i += 2 * W) {
     const Vec xm0 = Vec::load(x + i) - m, xm1 = Vec::load(x + i + W) - m;
-    const Vec g0 = Vec::load(dy + i) * blend(cmp_gt(fmadd(xm0, ra, rb), z), z, one);
-    const Vec g1 = Vec::load(dy + i + W) * blend(cmp_gt(fmadd(xm1, ra, rb), z), z, one);
+    const Vec g0 = blend(cmp_le(fmadd(xm0, ra, rb), z), Vec::load(dy + i), z);
+    const Vec g1 = blend(cmp_le(fmadd(xm1, ra, rb), z), Vec::load(dy + i + W), z);
     s0 = s0 + g0;
     s1 = s1 + g1;
     p0 = fmadd(g0, xm0, p0);
@@ -83,14 +83,14 @@ void grad_sums_relu(const float* dy, const float* x, int64_t n, float mean, floa
   }
   for (; i + W <= n; i += W) {
     const Vec xm = Vec::load(x + i) - m;
-    const Vec g = Vec::load(dy + i) * blend(cmp_gt(fmadd(xm, ra, rb), z), z, one);
+    const Vec g = blend(cmp_le(fmadd(xm, ra, rb), z), Vec::load(dy + i), z);
     s0 = s0 + g;
     p0 = fmadd(g, xm, p0);
   }
   if (i < n) {
     const int r = static_cast<int>(n - i);
     const Vec xm = Vec::load_partial(x + i, r) - m;
-    const Vec g = Vec::load_partial(dy + i, r) * blend(cmp_gt(fmadd(xm, ra, rb), z), z, one);  // 0 in unused lanes
+    const Vec g = blend(cmp_le(fmadd(xm, ra, rb), z), Vec::load_partial(dy + i, r), z);  // 0 in unused lanes
     s1 = s1 + g;
     p1 = fmadd(g, xm, p1);
   }
@@ -105,13 +105,13 @@ void grad_input_relu(const float* dy, const float* x, float* dx, int64_t n, floa
   int64_t i = 0;
   for (; i + W <= n; i += W) {
     const Vec xm = Vec::load(x + i) - vm;
-    const Vec g = Vec::load(dy + i) * blend(cmp_gt(fmadd(xm, ra, rb), z), z, one);
+    const Vec g = blend(cmp_le(fmadd(xm, ra, rb), z), Vec::load(dy + i), z);
     fmadd(g, va, fmadd(xm, vb, vc)).store(dx + i);
   }
   if (i < n) {
     const int r = static_cast<int>(n - i);
     const Vec xm = Vec::load_partial(x + i, r) - vm;
-    const Vec g = Vec::load_partial(dy + i, r) * blend(cmp_gt(fmadd(xm, ra, rb), z), z, one);
+    const Vec g = blend(cmp_le(fmadd(xm, ra, rb), z), Vec::load_partial(dy + i, r), z);
     fmadd(g, va, fmadd(xm, vb, vc)).store_partial(dx + i, r);
   }
 }
