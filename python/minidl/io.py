@@ -56,6 +56,8 @@ from __future__ import annotations
 
 import collections
 import io as _pyio
+import contextlib
+import gc
 import json
 import math
 import numbers
@@ -233,6 +235,18 @@ def _short(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+@contextlib.contextmanager
+def _collector_paused():
+    """Pause Python's cyclic garbage collector for a block (restored as it was found)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 class _JsonObjects:
     """``object_pairs_hook`` for ``json.loads``, called once per JSON object as it is parsed.
 
@@ -405,8 +419,13 @@ def _read(f, size: int):
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise CheckpointError(f"header is not valid UTF-8: {e}") from None
+    # The parse makes one dict per JSON object, and none of them can be part of a cycle: the
+    # cyclic collector, which walks every object of the process on each full collection that
+    # the new dicts trigger, is paused (200k tensors: 0.27 s of CPU alone, 1.0 s inside the
+    # test suite's large process).
     try:
-        header = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_JsonObjects())
+        with _collector_paused():
+            header = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_JsonObjects())
     except RecursionError:
         raise CheckpointError("header JSON is nested too deeply") from None
     except CheckpointError:
