@@ -18,7 +18,11 @@
 // 24 FMAs: copies of the k loop timed the same way gave 12 x 32 (2 B loads + 12 broadcasts,
 // 38 instructions) 186-200 GFLOP/s, 8 x 48 (35) 195-202, 6 x 64 (34) 194-212; the broadcasts as
 // FMA memory operands ({1to16}: 26 instructions but 26 loads) 170-175; unrolling k by 1, 4 or
-// 8, and loading the next k's B early, all within the noise. The rest of the product's time
+// 8, and loading the next k's B early, all within the noise. In the jr / ir loops over a packed
+// B panel from L2 (kc / mc / nc = 256 / 48 / 960 and 512 / 24 / 576, load average 0.9) 8 x 48
+// measured 4-11% and 6 x 64 4-8% faster than 12 x 32 in three runs: the next step for this
+// CPU, not taken (kNR = 2 vectors runs through the packing, the direct-B path, the prepacked
+// weights and the blocking model). The rest of the product's time
 // (1024^3 at ~157 GFLOP/s, 70-75% of the peak) is packing, ~9% of the samples (perf, cpu-clock),
 // and the C tile and loop overhead.
 #include <cstdio>
