@@ -40,6 +40,7 @@ const GemmBlockingModel& model_blocking() {
 // --8<-- [end:block_sizes]
 constexpr int64_t kDirectTransposedLd = 512;  // floats, see sgemm_block
 constexpr int64_t kDirectBLd = 1024;          // floats, see sgemm_block
+constexpr int64_t kDirectBPanels = kNV > 2 ? 4 : 2;  // see sgemm_block
 // The GEMVs sum K in blocks of this many terms (for precision, not for a cache: see below; the
 // AVX2 set used its cache block of 256 here before the block sizes came from the model).
 constexpr int64_t kGemvKBlock = 512;
@@ -231,9 +232,10 @@ void gemv_cols(int64_t N, int64_t K, float alpha, const float* a, const float* B
 // nothing and pads nothing, but pays a fixed ~3 cycles per element of C for its horizontal
 // sums and scalar store (reduce4: ~10 shuffles and adds per 4 dot products). Against that,
 // per element of C, the packed path pays
-//   N <= kNR / 2: for the zero padding of the kNR-wide micro-tile, at least as many wasted
-//     FMAs as useful ones (N = 10: 2.2 x with the 32-wide tile the boundary was measured on,
-//     5.4 x with AVX-512's 64-wide one);
+//   N <= kVW (one vector): for the zero padding of the micro-tile, whose narrowest form is
+//     two vectors wide (microkernel_rows), at least as many wasted FMAs as useful ones
+//     (N = 10: 2.2 x). At N = 24 and 32 the dot form measured 1.6-1.8x slower than the
+//     two-vector tile (128x512 @ (32x512)^T 45 vs 29 us, 512x256 @ (32x256)^T 83 vs 49; AVX-512);
 //   M small: for transposing op(B) into panels, ~0.375 cycle per element of B (4x4 SSE
 //     transposes, by port counts: 8 shuffles on 2 ports + 4 stores per 16 floats, ~6 cycles)
 //     spread over the M rows of C, 0.375 K / M cycles. Dot wins while 3 < 0.375 K / M, i.e.
@@ -245,7 +247,7 @@ void gemv_cols(int64_t N, int64_t K, float alpha, const float* a, const float* B
 // 42-52. K below one vector would leave most lanes of every FMA empty: those stay packed.
 constexpr int64_t kDotMinK = kVW;
 inline bool use_dot_form(bool ta, bool tb, int64_t M, int64_t N, int64_t K) {
-  return !ta && tb && K >= kDotMinK && (N <= kNR / 2 || 8 * M < K);
+  return !ta && tb && K >= kDotMinK && (N <= kVW || 8 * M < K);
 }
 
 // C = beta * C + bias (bias: N values added to every row; null: none), a pass over C for the
@@ -326,7 +328,9 @@ void sgemm_block_bias(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float a
   const int64_t direct_a_vectors = ta ? 8 : 16;
   const bool direct_a = N <= direct_a_vectors * kVW && (!ta || lda <= kDirectTransposedLd);
   const int64_t a_r = ta ? 1 : lda, a_k = ta ? lda : 1;  // element (r, k) of op(A) at A[r a_r + k a_k]
-  // Short C (M <= 2 kMR: one or two A micro-panels) with row-major op(B): the micro-kernel
+  // Short C (at most kDirectBPanels A micro-panels: AVX-512 4, i.e. 24 rows, the two panels of
+  // the 12-row tile the measurements below ran with; AVX2 2, 12 rows, as before) with
+  // row-major op(B): the micro-kernel
   // reads B's rows in place, since packing copies each element of B (a full round trip
   // through the cache) to be read only once or twice. Measured (Intel Xeon family 6 model 167,
   // 1 thread, paired in one process): (128x10)^T @ 128x512, a product of the MLP's double
@@ -337,8 +341,10 @@ void sgemm_block_bias(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float a
   // kc rows at a stride of ldb > 1024 floats in place measured 1.4-1.5x slower (12 x 4096 @
   // 4096x4096, 24 x 2048 @ 2048x2048: a new page every k, so no prefetch, while packing
   // streams along the rows); up to ldb = 1024 (8 x 2048 @ 2048x1024: 1.2-2.5 -> 0.59 ms) it
-  // still won.
-  const bool direct_b = !tb && M <= 2 * kMR && ldb <= kDirectBLd;
+  // still won. With the 6-row tile, 24 rows read B in place four times and still win
+  // (6 x 64, paired in one run, load average 3: 18x512 @ 512x512 82 -> 63 us, 24x512 @ 512x512
+  // 91 -> 81), though less than the 12-row tile did (58 and 75 us).
+  const bool direct_b = !tb && M <= kDirectBPanels * kMR && ldb <= kDirectBLd;
   float* pa = direct_a ? nullptr : t_pack_a.get(mc_max * kc_max);
   float* pb = t_pack_b.get((fuse_b || direct_b ? kNR : nc_max) * kc_max);
   for (int64_t jc = 0; jc < N; jc += nc_step) {
