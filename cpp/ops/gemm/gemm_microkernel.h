@@ -9,19 +9,23 @@
 //            k, 10 loads (4 vector + 6 broadcast), 34 instructions per 24 FMAs; 24 independent
 //            chains cover the 4-cycle FMA latency x 2 pipes = 8 in flight. It replaced 12 x 32
 //            (2 vector loads + 12 broadcasts, 38 instructions), which ran at 84-86% of the FMA
-//            peak on L1-resident panels while AVX2's 6 x 16 reached 95-100%: the AVX-512 body's
-//            speed tracks its instruction count (bench/cpp/bench_gemm_microkernel.cpp has the
-//            variants tried). Measured on the whole products (Intel Xeon family 6 model 167,
+//            peak on L1-resident panels while AVX2's 6 x 16 reached 95-100%, and measured faster
+//            in copies of the loop nest (bench/cpp/bench_gemm_microkernel.cpp has the variants
+//            tried). On L1-resident panels alone 6 x 64 runs at the same 86% (191-194 GFLOP/s
+//            at kc = 160 and 512); the gain is in the whole products (Intel Xeon family 6 model 167,
 //            1 thread, CPU time, min of 7 runs in each of 4 processes per build, the builds
 //            alternating, load average 2.5): the GPT block's twelve products together 113.2 ->
-//            107.2 ms (5%; each 0-12% faster but out_proj dW, +2%), 256^3 .. 1024^3 2-7%
-//            faster, with the model's blocks for the new tile; 8 x 48 (35 instructions)
+//            107.2 ms (5%; each 0-12% faster but out_proj dW, +2%), 256^3 .. 2048^3 2-7%
+//            faster, M x 1024 x 1024 (M = 32 .. 512) 0-9%, the GPT block's training step
+//            187 -> 174 ms, an LSTM (H = 256) step 2-3%, with the model's blocks for the new
+//            tile. 8 x 48 (35 instructions), tried first with the old blocks,
 //            gained on the squares too but lost 3-8% where N = 256 (the GPT block's
 //            out_proj, dX, dW): 256 is not a multiple of 48, the last panel is two thirds
 //            padding. 64 divides the layer widths models use (256, 768, 1024, 4096).
 //   AVX2:     6 x 16 -> 12 ymm accumulators + 2 for B + 1 broadcast (of 16 ymm).
 // Tiles with fewer than kMR rows use the same template with MR < kMR (the panel stride stays
-// kMR); tiles narrower than kNR are computed full width (B is zero-padded) and stored masked.
+// kMR); tiles narrower than kNR compute only the vectors they need, at least two
+// (microkernel_rows; B is zero-padded to kNR) and are stored masked.
 #pragma once
 #include "core/vec.h"
 
