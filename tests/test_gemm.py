@@ -50,7 +50,7 @@ def operands(rng, M, K, N, ta, tb, dtype=np.float32):
 @pytest.mark.parametrize("tb", [False, True])
 def test_mm_transposes_odd_sizes(backend, ta, tb):
     rng = np.random.default_rng(1)
-    # N = 200 and 256 with a row-major A: read in place by the AVX-512 set (up to 8 micro-panels),
+    # N = 200 and 256 with a row-major A: read in place by the AVX-512 set (up to 16 vectors),
     # packed by AVX2 and for a transposed A; K = 1100: several K blocks
     for M, K, N in [(1, 1, 1), (7, 33, 65), (33, 7, 1), (1, 257, 127), (127, 65, 257),
                     (65, 127, 33), (257, 1, 7), (13, 300, 70), (37, 1100, 200), (130, 40, 256)]:
@@ -65,6 +65,28 @@ def test_mm_all_sizes(backend, M):
         for N in SIZES:
             a, b = operands(rng, M, K, N, False, False)
             assert_close(C.mm(a, b), ref_mm(a, b), K)
+
+
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+def test_mm_and_bias_around_the_tile_edges(backend, ta, tb):
+    """M and N one below, at and one above multiples of the micro-tiles' rows (6) and columns
+    (AVX-512 64, AVX2 16; also 8 and 48), K around a vector and a K block; every M and every N
+    meet several partners. The Linear layer's bias row (addmm) on the same shapes goes through
+    the fused stores of full and ragged tiles."""
+    rng = np.random.default_rng(21)
+    sizes = [1, 5, 6, 7, 8, 9, 15, 17, 47, 48, 49, 63, 64, 65, 95, 97, 127, 129]
+    ks = [1, 3, 16, 255, 257]
+    for i, M in enumerate(sizes):
+        for j, N in enumerate(sizes):
+            if (i + j) % 3:  # a third of the pairs: every M and every N, in under a second per backend
+                continue
+            K = ks[(i * len(sizes) + j) % len(ks)]
+            a, b = operands(rng, M, K, N, ta, tb)
+            assert_close(C.mm(a, b), ref_mm(a, b), K)
+            if not ta:
+                bias = rng.standard_normal(N).astype(np.float32)
+                assert_close(C.addmm(bias, a, b), ref_mm(a, b) + bias, K)
 
 
 def test_mm_large_blocks(backend):
@@ -134,7 +156,7 @@ def test_addmm_bias_row_fused(backend, dtype):
     """A bias row (N,) or (1, N) is added by the GEMM's stores (sgemm_bias / dgemm_bias), a full
     (M, N) bias is copied into C first and the GEMM accumulates onto it: the same additions in
     the same order, so the two agree bit for bit. The shapes take each path: the one-row GEMV,
-    the dot-product kernel (A @ B^T with N <= 16 or 8 M < K), the blocked path with A read in
+    the dot-product kernel (A @ B^T with N <= half the tile width or 8 M < K), the blocked path with A read in
     place (N <= 128, 256 for a row-major A with AVX-512) and packed, two K blocks (K = 1100), ragged micro-tiles, and on 2 threads
     a split along N (the bias offset by the thread's first column) or along M."""
     rng = np.random.default_rng(12)

@@ -176,7 +176,7 @@ def test_threads_agree(rng):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_parity_two_threads_ragged_units(rng, kind, dtype):
     """The time loop split between 2 threads by hidden units (B = 10: fewer than 8 batch rows
-    per thread; H = 330: 11 panels of 32, the last of 10 units, split 5 | 6)."""
+    per thread; H = 330: 6 panels of 64, the last of 10 units, split 3 | 3)."""
     md.set_num_threads(2)
     _check(rng, kind, T=3, B=10, I=8, H=330, bidir=True, with_h0=True, dtype=dtype,
            atol=5e-5 if dtype == np.float32 else 1e-10)

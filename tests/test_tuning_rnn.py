@@ -38,7 +38,7 @@ def kept_state():
 @pytest.mark.parametrize("split", ["rows", "units"])
 @pytest.mark.parametrize("kind", ["rnn_tanh", "lstm", "gru"])
 def test_each_split_matches_torch_at_two_threads(rng, kind, split):
-    """B = 37 (rows 18 | 19), H = 171 (6 panels of 32, the last of 11 units: 3 | 3); >= 2^20
+    """B = 37 (rows 18 | 19), H = 171 (3 panels of 64, the last of 43 units: 1 | 2); >= 2^20
     multiply-adds per step even for the Elman RNN, so the loop runs on both threads."""
     md.set_num_threads(2)
     _C.rnn_force_split(split)

@@ -20,9 +20,10 @@
 // FMA memory operands ({1to16}: 26 instructions but 26 loads) 170-175; unrolling k by 1, 4 or
 // 8, and loading the next k's B early, all within the noise. In the jr / ir loops over a packed
 // B panel from L2 (kc / mc / nc = 256 / 48 / 960 and 512 / 24 / 576, load average 0.9) 8 x 48
-// measured 4-11% and 6 x 64 4-8% faster than 12 x 32 in three runs: the next step for this
-// CPU, not taken (kNR = 2 vectors runs through the packing, the direct-B path, the prepacked
-// weights and the blocking model). The rest of the product's time
+// measured 4-11% and 6 x 64 4-8% faster than 12 x 32 in three runs; the AVX-512 set now runs
+// 6 x 64 (gemm_microkernel.h has what the whole products gained), which here measures
+// 191-194 GFLOP/s at kc = 160 and 512, 86% of the peak as 12 x 32 did (load average 2).
+// The rest of the 12 x 32 product's time
 // (1024^3 at ~157 GFLOP/s, 70-75% of the peak) is packing, ~9% of the samples (perf, cpu-clock),
 // and the C tile and loop overhead.
 #include <cstdio>
@@ -61,7 +62,8 @@ int main(int argc, char** argv) {
     std::vector<int64_t> kcs = depths;
     if (kcs.empty()) {
       const minidl::MicrokernelRates tile = measure(16, 1);  // only for mr x nr
-      const minidl::GemmBlockingModel m = minidl::gemm_blocking_model(minidl::cpu_caches(), tile.mr, tile.nr);
+      const minidl::GemmBlockingModel m = minidl::gemm_blocking_model(minidl::cpu_caches(), tile.mr, tile.nr,
+                                                                      isa == minidl::Isa::avx512 ? 16 : 8);
       kcs = {m.kc_small_c};
       if (m.kc_large_c != m.kc_small_c) kcs.push_back(m.kc_large_c);
     }

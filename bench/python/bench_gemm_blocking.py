@@ -158,8 +158,8 @@ def main():
     print(machine_header(args.threads))
     C.gemm_reset_block_sizes()
     caches = C.cpu_caches()
-    mr, nr = C.gemm_block_sizes()["mr"], C.gemm_block_sizes()["nr"]
-    model = C.gemm_blocking_model(caches, mr, nr, 1, 1, 1)
+    mr, nr, vw = (C.gemm_block_sizes()[k] for k in ("mr", "nr", "vw"))
+    model = C.gemm_blocking_model(caches, mr, nr, vw, 1, 1, 1)
     print(f"caches ({caches['source']}): L1d {caches['l1d']['size'] >> 10} KiB {caches['l1d']['ways']}-way, "
           f"L2 {caches['l2']['size'] >> 10} KiB {caches['l2']['ways']}-way, L3 {caches['l3']['size'] >> 20} MiB "
           f"shared by {caches['l3']['shared_by']}; micro-tile {mr} x {nr}; model: kc {model['kc_small_c']} for C up "

@@ -219,13 +219,14 @@ GemmFn<float> sgemm_kernel(int* mr, int* nr) {
 GemmBlockSizes sgemm_block_sizes(int64_t M, int64_t N, int64_t K) {
   int mr, nr;
   sgemm_kernel(&mr, &nr);
-  if (!gemm_simd_active()) return {Blocking<float>::KC, Blocking<float>::MC, Blocking<float>::NC, mr, nr};
+  const GemmSimd* simd = gemm_simd_active();
+  if (!simd) return {Blocking<float>::KC, Blocking<float>::MC, Blocking<float>::NC, mr, nr, 1};
   GemmBlocking b;
   if (!gemm_blocking_forced(&b)) {  // what gemm_simd.cpp computes (once) for its sgemm_block
-    const GemmBlockingModel model = gemm_blocking_model(cpu_caches(), mr, nr);
+    const GemmBlockingModel model = gemm_blocking_model(cpu_caches(), mr, nr, simd->vw);
     b = model.for_product(M, N, K);
   }
-  return {b.kc, (b.mc + mr - 1) / mr * mr, (b.nc + nr - 1) / nr * nr, mr, nr};
+  return {b.kc, (b.mc + mr - 1) / mr * mr, (b.nc + nr - 1) / nr * nr, mr, nr, simd->vw};
 }
 
 // --8<-- [start:sgemm_entry]

@@ -87,7 +87,8 @@ struct GemmSimd {
   void (*sgemm_bias)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                      const float* A, int64_t lda, const float* B, int64_t ldb, float beta, const float* bias,
                      float* C, int64_t ldc);
-  int mr, nr;
+  int mr, nr;  // the micro-tile
+  int vw;      // floats per vector (the blocking model's FMA rate)
 };
 
 
@@ -96,7 +97,7 @@ struct GemmSimd {
 // "scalar"), with its micro-tile mr x nr.
 struct GemmBlockSizes {
   int64_t kc, mc, nc;
-  int mr, nr;
+  int mr, nr, vw;
 };
 GemmBlockSizes sgemm_block_sizes(int64_t M, int64_t N, int64_t K);
 
@@ -135,8 +136,10 @@ class PackedMatrixB {
 
 // Column panels: sgemm_packed_panels computes only columns [q0 w, min(q1 w, N)) of C, on the
 // calling thread, w = kPackedPanel; a caller that keeps its own threads busy over many GEMMs (an
-// RNN's time loop inside one parallel region) splits the panels between them.
-constexpr int64_t kPackedPanel = 32;
+// RNN's time loop inside one parallel region) splits the panels between them. A multiple of
+// every kernel set's tile width (AVX-512 64, AVX2 16): with one that is not, the packed path
+// falls back to sgemm (gemm_packed.cpp).
+constexpr int64_t kPackedPanel = 64;
 void sgemm_packed_panels(int64_t M, int64_t q0, int64_t q1, float alpha, const float* A, int64_t lda,
                          const PackedMatrixB& B, float beta, float* C, int64_t ldc);
 // the same for nb matrices B_b of equal K and N sharing A (packed once): C_b = alpha A @ op(B_b) + beta C_b

@@ -273,20 +273,20 @@ void register_gemm(py::module_& m) {
   m.def("gemm_block_sizes", [](int64_t M, int64_t N, int64_t K) {
     const GemmBlockSizes b = sgemm_block_sizes(M, N, K);
     py::dict d = block_sizes_dict(b.kc, b.mc, b.nc);
-    d["mr"] = b.mr, d["nr"] = b.nr;
+    d["mr"] = b.mr, d["nr"] = b.nr, d["vw"] = b.vw;
     GemmBlocking forced;
     d["forced"] = gemm_blocking_forced(&forced);
     return d;
   }, py::arg("M") = 1024, py::arg("N") = 1024, py::arg("K") = 1024);
-  m.def("gemm_blocking_model", [](const py::dict& caches, int mr, int nr, int64_t M, int64_t N, int64_t K) {
-    if (mr <= 0 || nr <= 0) throw py::value_error("gemm_blocking_model: mr and nr must be positive");
+  m.def("gemm_blocking_model", [](const py::dict& caches, int mr, int nr, int vw, int64_t M, int64_t N, int64_t K) {
+    if (mr <= 0 || nr <= 0 || vw <= 0) throw py::value_error("gemm_blocking_model: mr, nr and vw must be positive");
     if (M <= 0 || N <= 0 || K <= 0) throw py::value_error("gemm_blocking_model: M, N and K must be positive");
-    const GemmBlockingModel model = gemm_blocking_model(caches_from_dict(caches), mr, nr);
+    const GemmBlockingModel model = gemm_blocking_model(caches_from_dict(caches), mr, nr, vw);
     const GemmBlocking b = model.for_product(M, N, K);
     py::dict d = block_sizes_dict(b.kc, b.mc, b.nc);
     d["kc_small_c"] = model.kc_small_c, d["kc_large_c"] = model.kc_large_c, d["small_c_floats"] = model.small_c_floats;
     return d;
-  }, py::arg("caches"), py::arg("mr"), py::arg("nr"), py::arg("M"), py::arg("N"), py::arg("K"));
+  }, py::arg("caches"), py::arg("mr"), py::arg("nr"), py::arg("vw"), py::arg("M"), py::arg("N"), py::arg("K"));
   m.def("gemm_set_block_sizes", [](int64_t kc, int64_t mc, int64_t nc) {
     constexpr int64_t kMax = int64_t(1) << 20;
     if (kc <= 0 || mc <= 0 || nc <= 0 || kc > kMax || mc > kMax || nc > kMax)

@@ -4,7 +4,7 @@
 // Igual, Smith and Quintana-Orti, "Analytical Modeling Is Enough for High-Performance BLIS"
 // (ACM TOMS 43(2), 2016) and departs from it where the sweep of bench_gemm_blocking.py
 // measured otherwise. Bytes; 4 a float; W1, S1, L: ways, sets and line of the L1d; mr x nr
-// the micro-tile (AVX-512 12 x 32, AVX2 6 x 16), two vectors of vw floats wide.
+// the micro-tile (AVX-512 6 x 64, AVX2 6 x 16), vectors of vw floats (16, 8).
 //
 // --8<-- [start:model]
 // kc, from L1 (the paper's ways argument): the B micro-panel (kc x nr) stays in L1 while the
@@ -44,12 +44,16 @@
 // The numbers (kc / mc / nc for a small C, 256 x 256, then a large one, 4096 x 4096, both with
 // K = 4096; test_gemm_blocking.py):
 //   this Xeon (family 6 model 167; 48 KiB 12-way L1d, 2 MiB 16-way L2):
-//       AVX-512 (C_A = 3)  256 / 48 / 1024, 512 / 24 / 512    AVX2 (C_A = 3)  512 / 24 / 512 both
+//       AVX-512 6 x 64 (C_A = 1)  160 / 72 / 1600, 512 / 24 / 512
+//       AVX2 (C_A = 3)            512 / 24 / 512 both
 //   Zen 5 (48 KiB 12-way L1d, 1 MiB 16-way L2, 32 MiB L3):
-//       AVX-512            256 / 48 / 512,  512 / 24 / 256    AVX2            512 / 24 / 256 both
+//       AVX-512                   160 / 72 / 768,  512 / 24 / 256
+//       AVX2                      512 / 24 / 256 both
 //   Zen 4 (32 KiB 8-way L1d, 1 MiB 8-way L2, 32 MiB L3):
-//       AVX-512 (C_A = 1)  kc 85 -> 128 (the floor) / 60 / 1024, 512 / 12 / 256
-//       AVX2 (C_A = 1)     160 / 48 / 816, 256 / 30 / 512
+//       AVX-512 (C_A = 1)         160 / 48 / 768,  512 / 12 / 256
+//       AVX2 (C_A = 1)            160 / 48 / 816, 256 / 30 / 512
+//   (AVX-512's earlier 12 x 32 tile: Xeon C_A = 3, 256 / 48 / 1024 and 512 / 24 / 512; Zen 4
+//   kc 85 -> 128, the floor. The sweep below ran with that tile.)
 // --8<-- [end:model]
 //
 // Does the model pick as well as measurement? On this Xeon, for the large products, yes within
@@ -77,12 +81,11 @@ std::atomic<int64_t> forced_kc{0}, forced_mc{0}, forced_nc{0};
 
 }  // namespace
 
-GemmBlockingModel gemm_blocking_model(const CpuCaches& c, int mr, int nr) {
+GemmBlockingModel gemm_blocking_model(const CpuCaches& c, int mr, int nr, int vw) {
   const int64_t l1_sets = c.l1d.size / (int64_t(c.l1d.ways) * c.l1d.line);
   const int64_t a_ways = std::max<int64_t>(1, int64_t(c.l1d.ways - 1) * mr / (mr + nr));
   const int64_t kc = std::clamp<int64_t>(a_ways * l1_sets * c.l1d.line / (kFloat * mr) / 16 * 16, kMinKc, kMaxKc);
-  const int64_t vector_width = nr / 2;  // floats: the micro-tile is two vectors wide
-  return {mr, nr, c.l1d.size, c.l2.size, kc, std::clamp<int64_t>(32 * vector_width, kc, kMaxKc),
+  return {mr, nr, vw, c.l1d.size, c.l2.size, kc, std::clamp<int64_t>(32 * int64_t(vw), kc, kMaxKc),
           c.l2.size / 2 / kFloat};
 }
 

@@ -20,6 +20,7 @@ struct GemmBlocking {
 
 struct GemmBlockingModel {
   int mr, nr;              // the micro-tile
+  int vw;                  // floats per vector of the kernel set
   int64_t l1d, l2;         // bytes
   int64_t kc_small_c;      // kc from L1 (the B and A micro-panels)
   int64_t kc_large_c;      // kc for a C that must come from L3
@@ -28,8 +29,8 @@ struct GemmBlockingModel {
   GemmBlocking for_product(int64_t M, int64_t N, int64_t K) const;
 };
 
-// The model for a micro-tile of mr x nr floats on a CPU with caches `c`.
-GemmBlockingModel gemm_blocking_model(const CpuCaches& c, int mr, int nr);
+// The model for a micro-tile of mr x nr floats, vectors of vw floats, on a CPU with caches `c`.
+GemmBlockingModel gemm_blocking_model(const CpuCaches& c, int mr, int nr, int vw);
 
 // Forced sizes replace the model's in every float32 GEMM of the SIMD kernel sets until reset;
 // kc, mc, nc > 0, mc and nc are rounded up to the micro-tile where they are used. Not for use

@@ -3,17 +3,29 @@
 //
 // The micro-kernel computes one MR x NR tile of C from a packed A micro-panel (MR rows, kc
 // columns, stored k-major: a[k*kMR + r]) and a packed B micro-panel (kc rows of NR floats:
-// b[k*kNR + j]). Per k it loads two vectors of B, broadcasts MR values of A and does 2*MR
+// b[k*kNR + j]). Per k it loads kNV vectors of B, broadcasts MR values of A and does kNV*MR
 // FMAs into accumulators that never leave registers:
-//   AVX-512: 12 x 32 -> 24 zmm accumulators + 2 for B + 1 broadcast (of 32 zmm). 24 FMAs per
-//            k, 14 loads (2 vector + 12 broadcast): by port counts the 2 FMA pipes stay the
-//            bottleneck and 24 independent chains cover the 4-cycle FMA latency x 2 pipes = 8
-//            in flight. Measured, it runs at 84-86% of the FMA peak on L1-resident panels (Xeon
-//            family 6 model 167; AVX2's 6 x 16 at 95-100%): bench/cpp/bench_gemm_microkernel.cpp,
-//            whose header has the tile and unroll variants tried.
+//   AVX-512: 6 x 64 -> 24 zmm accumulators + 4 for B + 1 broadcast (of 32 zmm). 24 FMAs per
+//            k, 10 loads (4 vector + 6 broadcast), 34 instructions per 24 FMAs; 24 independent
+//            chains cover the 4-cycle FMA latency x 2 pipes = 8 in flight. It replaced 12 x 32
+//            (2 vector loads + 12 broadcasts, 38 instructions), which ran at 84-86% of the FMA
+//            peak on L1-resident panels while AVX2's 6 x 16 reached 95-100%, and measured faster
+//            in copies of the loop nest (bench/cpp/bench_gemm_microkernel.cpp has the variants
+//            tried). On L1-resident panels alone 6 x 64 runs at the same 86% (191-194 GFLOP/s
+//            at kc = 160 and 512); the gain is in the whole products (Intel Xeon family 6 model 167,
+//            1 thread, CPU time, min of 7 runs in each of 4 processes per build, the builds
+//            alternating, load average 2.5): the GPT block's twelve products together 113.2 ->
+//            107.2 ms (5%; each 0-12% faster but out_proj dW, +2%), 256^3 .. 2048^3 2-7%
+//            faster, M x 1024 x 1024 (M = 32 .. 512) 0-9%, the GPT block's training step
+//            187 -> 174 ms, an LSTM (H = 256) step 2-3%, with the model's blocks for the new
+//            tile. 8 x 48 (35 instructions), tried first with the old blocks,
+//            gained on the squares too but lost 3-8% where N = 256 (the GPT block's
+//            out_proj, dX, dW): 256 is not a multiple of 48, the last panel is two thirds
+//            padding. 64 divides the layer widths models use (256, 768, 1024, 4096).
 //   AVX2:     6 x 16 -> 12 ymm accumulators + 2 for B + 1 broadcast (of 16 ymm).
 // Tiles with fewer than kMR rows use the same template with MR < kMR (the panel stride stays
-// kMR); tiles narrower than kNR are computed full width (B is zero-padded) and stored masked.
+// kMR); tiles narrower than kNR compute only the vectors they need, at least two
+// (microkernel_rows; B is zero-padded to kNR) and are stored masked.
 #pragma once
 #include "core/vec.h"
 
@@ -22,12 +34,14 @@ namespace MINIDL_ISA_NS {
 namespace {
 
 constexpr int kVW = Vec::width;
-constexpr int kNR = 2 * kVW;
 #if defined(__AVX512F__)
-constexpr int kMR = 12;
+constexpr int kNV = 4;  // vectors per tile row: 6 x 64, see the top of the file
+constexpr int kMR = 6;
 #else
+constexpr int kNV = 2;
 constexpr int kMR = 6;
 #endif
+constexpr int kNR = kNV * kVW;
 
 // C tile (MR x n, n <= kNR, row stride ldc) = alpha * acc + beta * C (+ bias[j] when bias is
 // not null: n values added to every row, the Linear layer's bias, see sgemm_bias in gemm.h);
@@ -39,38 +53,40 @@ constexpr int kMR = 6;
 // B likewise: a packed micro-panel (ldb = kNR) or, for a row-major B, the source rows (ldb =
 // its row stride; all kNR columns must exist).
 // --8<-- [start:microkernel]
-template <int MR, bool DirectA = false>
+template <int MR, bool DirectA = false, int NV = kNV>
 inline void microkernel(int64_t kc, const float* __restrict a, const float* __restrict b,
                         float* __restrict c, int64_t ldc, int n, float beta, int64_t lda = 0,
                         int64_t ldk = 0, float alpha = 1.0f, int64_t ldb = kNR,
                         const float* __restrict bias = nullptr) {
-  Vec acc0[MR], acc1[MR];
-  // Every cache line of the tile's C rows is prefetched while the k loop runs: an AVX-512 row
-  // of kNR floats (128 bytes) spans two lines when it starts on a 64-byte boundary, three when
-  // not, and then the middle one is asked for too (AVX2's 64-byte row: its first and last float
-  // cover it either way, the extra prefetch repeats one of them). NumPy's arrays (glibc malloc)
-  // start 16 bytes past a line here, PyTorch's on one. Measured (Intel Xeon family 6 model 167,
-  // 1 thread, C 16 bytes past a line, min of 15 runs paired in one process, load average 5): the
-  // GPT block's products with C streamed through memory (4096 rows) 0-7% faster, e.g. 4096 x 256
-  // @ (1024 x 256)^T 13.07 -> 12.41 ms, 4096 x 256 @ 256 x 1024 13.47 -> 12.59; a C that stays in
-  // L2 (256 x 1024, K = 4096) within the noise; an aligned C never takes the branch.
+  Vec acc[MR][NV];
+  // Every cache line of the tile's C rows is prefetched while the k loop runs: a row of kNR
+  // floats starting on a 64-byte boundary covers the lines at its 16-float steps; one that
+  // does not start on a boundary reaches one line further, which its last float asks for.
+  // NumPy's arrays (glibc malloc) start 16 bytes past a line here, PyTorch's on one. Measured
+  // (Intel Xeon family 6 model 167, 1 thread, C 16 bytes past a line, min of 15 runs paired in
+  // one process, load average 5; the 12 x 32 tile): the GPT block's products with C streamed
+  // through memory (4096 rows) 0-7% faster, e.g. 4096 x 256 @ (1024 x 256)^T 13.07 -> 12.41 ms,
+  // 4096 x 256 @ 256 x 1024 13.47 -> 12.59; a C that stays in L2 (256 x 1024, K = 4096) within
+  // the noise; an aligned C never takes the branch.
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
-    acc0[r] = Vec::zero();
-    acc1[r] = Vec::zero();
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = Vec::zero();
     const float* cr = c + r * ldc;
-    _mm_prefetch(reinterpret_cast<const char*>(cr), _MM_HINT_T0);
-    if (reinterpret_cast<uintptr_t>(cr) & 63) _mm_prefetch(reinterpret_cast<const char*>(cr + kVW), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(cr + kNR - 1), _MM_HINT_T0);
+#pragma GCC unroll 4
+    for (int j = 0; j < NV * kVW; j += 16) _mm_prefetch(reinterpret_cast<const char*>(cr + j), _MM_HINT_T0);
+    if (reinterpret_cast<uintptr_t>(cr) & 63) _mm_prefetch(reinterpret_cast<const char*>(cr + NV * kVW - 1), _MM_HINT_T0);
   }
 #pragma GCC unroll 4
   for (int64_t k = 0; k < kc; ++k) {
-    const Vec b0 = Vec::load(b), b1 = Vec::load(b + kVW);
+    Vec bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = Vec::load(b + v * kVW);
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
       const Vec ar = Vec::set1(DirectA ? a[r * lda] : a[r]);
-      acc0[r] = fmadd(ar, b0, acc0[r]);
-      acc1[r] = fmadd(ar, b1, acc1[r]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = fmadd(ar, bv[v], acc[r][v]);
     }
     a += DirectA ? ldk : kMR;
     b += ldb;
@@ -78,55 +94,65 @@ inline void microkernel(int64_t kc, const float* __restrict a, const float* __re
 // --8<-- [end:microkernel]
   if (DirectA && alpha != 1.0f) {
 #pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
-      acc0[r] = acc0[r] * Vec::set1(alpha);
-      acc1[r] = acc1[r] * Vec::set1(alpha);
-    }
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = acc[r][v] * Vec::set1(alpha);
   }
-  if (n == kNR) {
+  if (n == NV * kVW) {
     // the bias is added after beta * C, in the order the unfused addmm (C = bias, then beta = 1)
     // added it: the same bits either way
-    const Vec bias0 = bias ? Vec::load(bias) : Vec::zero(), bias1 = bias ? Vec::load(bias + kVW) : Vec::zero();
+    Vec biasv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) biasv[v] = bias ? Vec::load(bias + v * kVW) : Vec::zero();
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
       float* cr = c + r * ldc;
-      Vec v0 = acc0[r], v1 = acc1[r];
-      if (beta == 1.0f) {
-        v0 = v0 + Vec::load(cr);
-        v1 = v1 + Vec::load(cr + kVW);
-      } else if (beta != 0.0f) {
-        v0 = fmadd(Vec::set1(beta), Vec::load(cr), v0);
-        v1 = fmadd(Vec::set1(beta), Vec::load(cr + kVW), v1);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        Vec x = acc[r][v];
+        if (beta == 1.0f)
+          x = x + Vec::load(cr + v * kVW);
+        else if (beta != 0.0f)
+          x = fmadd(Vec::set1(beta), Vec::load(cr + v * kVW), x);
+        if (bias) x = x + biasv[v];
+        x.store(cr + v * kVW);
       }
-      if (bias) {
-        v0 = v0 + bias0;
-        v1 = v1 + bias1;
-      }
-      v0.store(cr);
-      v1.store(cr + kVW);
     }
-  } else {  // partial tile: n0 columns in the first vector, n1 in the second
-    const int n0 = n < kVW ? n : kVW, n1 = n - n0;
-    const Vec bias0 = bias ? Vec::load_partial(bias, n0) : Vec::zero();
-    const Vec bias1 = bias && n1 > 0 ? Vec::load_partial(bias + kVW, n1) : Vec::zero();
+  } else {  // partial tile: nv[v] columns in vector v (0 past n)
+    int nv[NV];
+    Vec biasv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      const int left = n - v * kVW;
+      nv[v] = left < 0 ? 0 : left < kVW ? left : kVW;
+      biasv[v] = bias && nv[v] > 0 ? Vec::load_partial(bias + v * kVW, nv[v]) : Vec::zero();
+    }
     // unrolled like every loop over the accumulators: one indexed by a run-time r makes GCC
-    // keep acc0/acc1 in memory for the whole kernel (measured: the stack-spilled kernel took
-    // 128x10 @ 10x512 from 13.6 to 17.9 us)
+    // keep the accumulators in memory for the whole kernel (measured: the stack-spilled kernel
+    // took 128x10 @ 10x512 from 13.6 to 17.9 us)
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
       float* cr = c + r * ldc;
-      Vec v0 = acc0[r], v1 = acc1[r];
-      if (beta != 0.0f) {
-        v0 = fmadd(Vec::set1(beta), Vec::load_partial(cr, n0), v0);
-        if (n1 > 0) v1 = fmadd(Vec::set1(beta), Vec::load_partial(cr + kVW, n1), v1);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        if (nv[v] == 0) continue;
+        Vec x = acc[r][v];
+        if (beta != 0.0f) x = fmadd(Vec::set1(beta), Vec::load_partial(cr + v * kVW, nv[v]), x);
+        if (bias) x = x + biasv[v];
+        x.store_partial(cr + v * kVW, nv[v]);
       }
-      if (bias) {
-        v0 = v0 + bias0;
-        v1 = v1 + bias1;
-      }
-      v0.store_partial(cr, n0);
-      if (n1 > 0) v1.store_partial(cr + kVW, n1);
     }
+  }
+}
+
+// d[0 : kNR] = s[0 : n] followed by kNR - n zeros (0 < n <= kNR): one row of a B micro-panel
+// whose source row has only n columns left
+inline void store_padded_row(const float* s, int n, float* d) {
+#pragma GCC unroll 4
+  for (int v = 0; v < kNV; ++v) {
+    const int left = n - v * kVW;
+    (left >= kVW ? Vec::load(s + v * kVW) : left > 0 ? Vec::load_partial(s + v * kVW, left) : Vec::zero())
+        .store(d + v * kVW);
   }
 }
 
@@ -182,16 +208,39 @@ inline void pack_a_panel(const float* A, int64_t lda, int rows, int64_t kc, floa
     for (int64_t k = 0; k < kc; ++k) d[k * kMR + r] = 0.0f;
 }
 
-// microkernel<mr, DirectA> for a run-time mr in [1, MR]
+// microkernel<mr, DirectA, NV> for a run-time mr in [1, MR]
+template <int MR, bool DirectA, int NV>
+inline void microkernel_rows_nv(int mr, int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int n,
+                                float beta, int64_t lda, int64_t ldk, float alpha, int64_t ldb, const float* bias) {
+  if (mr == MR) {
+    microkernel<MR, DirectA, NV>(kc, a, b, c, ldc, n, beta, lda, ldk, alpha, ldb, bias);
+  } else if constexpr (MR > 1) {
+    microkernel_rows_nv<MR - 1, DirectA, NV>(mr, kc, a, b, c, ldc, n, beta, lda, ldk, alpha, ldb, bias);
+  }
+}
+
+// The tile for mr (<= MR) rows and n (<= kNR) columns: a panel whose last columns are zero
+// padding runs only the vectors it needs, at least two (a panel of B keeps its kNR stride;
+// the kernel reads the first NV vectors of each row). Without this AVX-512's 64-wide tile
+// computed 24 or 32 columns at the cost of 64: measured (Intel Xeon family 6 model 167,
+// 1 thread) 128x512 @ (32x512)^T and 512x256 @ (24x256)^T 1.8x slower than the 12 x 32 tile
+// before it.
 template <int MR, bool DirectA = false>
 inline void microkernel_rows(int mr, int64_t kc, const float* a, const float* b, float* c,
                              int64_t ldc, int n, float beta, int64_t lda = 0, int64_t ldk = 0,
                              float alpha = 1.0f, int64_t ldb = kNR, const float* bias = nullptr) {
-  if (mr == MR) {
-    microkernel<MR, DirectA>(kc, a, b, c, ldc, n, beta, lda, ldk, alpha, ldb, bias);
-  } else if constexpr (MR > 1) {
-    microkernel_rows<MR - 1, DirectA>(mr, kc, a, b, c, ldc, n, beta, lda, ldk, alpha, ldb, bias);
+  if constexpr (kNV > 2) {
+    if (n <= 2 * kVW) {
+      microkernel_rows_nv<MR, DirectA, 2>(mr, kc, a, b, c, ldc, n, beta, lda, ldk, alpha, ldb, bias);
+      return;
+    }
+    if (kNV > 3 && n <= 3 * kVW) {
+      microkernel_rows_nv<MR, DirectA, (kNV > 3 ? 3 : kNV)>(mr, kc, a, b, c, ldc, n, beta, lda, ldk, alpha, ldb,
+                                                             bias);
+      return;
+    }
   }
+  microkernel_rows_nv<MR, DirectA, kNV>(mr, kc, a, b, c, ldc, n, beta, lda, ldk, alpha, ldb, bias);
 }
 
 }  // namespace

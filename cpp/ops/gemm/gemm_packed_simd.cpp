@@ -15,11 +15,14 @@ namespace minidl {
 namespace MINIDL_ISA_NS {
 namespace {
 
-// K block: the B micro-panel (kKCP x NR floats: 32 KiB with AVX-512, 16 KiB with AVX2) stays
-// in L1 while the MR-row A micro-panels of an M-block run over it.
+// K block: the B micro-panel (kKCP x NR floats: 64 KiB with AVX-512's 64-wide tile, 16 KiB
+// with AVX2) is read by the MR-row A micro-panels of an M-block in turn; with AVX-512 it
+// streams from L2 (an RNN step's M = batch is one or a few micro-panels, so it is read once
+// or a few times anyway).
 constexpr int64_t kKCP = 256;
-// M block: the packed A block (kMCP x kKCP floats = 144 KiB with AVX-512) lives in L2.
-constexpr int64_t kMCP = 12 * kMR;
+// M block: the packed A block (kMCP x kKCP floats: 144 KiB with AVX-512, 72 KiB with AVX2, as
+// with the 12-row AVX-512 tile before) lives in L2.
+constexpr int64_t kMCP = (kVW == 16 ? 144 : 72) / kMR * kMR;
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t padded_n(int64_t N) { return (N + kNR - 1) / kNR * kNR; }
@@ -45,12 +48,7 @@ void pack_b_once(bool tb, int64_t K, int64_t N, const float* B, int64_t ldb, flo
         for (; j < kNR; ++j)
           for (int64_t k = 0; k < kc; ++k) d[k * kNR + j] = j < nr ? B[(jp + j) * ldb + pc + k] : 0.0f;
       } else {  // each k row of the panel is a (zero-padded) contiguous copy
-        const int n0 = nr < kVW ? nr : kVW, n1 = nr - n0;
-        for (int64_t k = 0; k < kc; ++k) {
-          const float* s = B + (pc + k) * ldb + jp;
-          (n0 == kVW ? Vec::load(s) : Vec::load_partial(s, n0)).store(d + k * kNR);
-          (n1 == kVW ? Vec::load(s + kVW) : n1 > 0 ? Vec::load_partial(s + kVW, n1) : Vec::zero()).store(d + k * kNR + kVW);
-        }
+        for (int64_t k = 0; k < kc; ++k) store_padded_row(B + (pc + k) * ldb + jp, nr, d + k * kNR);
       }
     }
   }

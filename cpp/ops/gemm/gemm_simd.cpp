@@ -34,12 +34,13 @@ namespace {
 // mc: the A block in L1; nc: the B panel in half of L2), built once per kernel set. K is cut
 // into equal blocks of at most kc (K = 300: 150 + 150, not 256 + 44).
 const GemmBlockingModel& model_blocking() {
-  static const GemmBlockingModel b = gemm_blocking_model(cpu_caches(), kMR, kNR);
+  static const GemmBlockingModel b = gemm_blocking_model(cpu_caches(), kMR, kNR, kVW);
   return b;
 }
 // --8<-- [end:block_sizes]
 constexpr int64_t kDirectTransposedLd = 512;  // floats, see sgemm_block
 constexpr int64_t kDirectBLd = 1024;          // floats, see sgemm_block
+constexpr int64_t kDirectBPanels = kNV > 2 ? 4 : 2;  // see sgemm_block
 // The GEMVs sum K in blocks of this many terms (for precision, not for a cache: see below; the
 // AVX2 set used its cache block of 256 here before the block sizes came from the model).
 constexpr int64_t kGemvKBlock = 512;
@@ -79,7 +80,7 @@ void pack_b(bool tb, const float* B, int64_t ldb, int64_t p0, int64_t j0, int64_
             int64_t nc, float* dst) {
   if (!tb) {
     // B stored K x N: walk the kc source rows in order and deal each row's nc values out to
-    // the micro-panels (two vectors each, masked for a ragged last panel), as pack_a does for
+    // the micro-panels (kNV vectors each, zero-padded for a ragged last panel), as pack_a does for
     // a transposed A. Filling one micro-panel at a time instead read kc rows at a stride of
     // ldb for each 128-byte piece: with ldb = 1024 floats a new 4 KiB page every row, where the
     // hardware prefetchers stop, and every next panel came back to the same rows. Measured
@@ -89,19 +90,15 @@ void pack_b(bool tb, const float* B, int64_t ldb, int64_t p0, int64_t j0, int64_
     // run, of 15: 16.78 -> 16.15); 256^3 .. 1024^3 and M x 1024 x 1024 0-2.5% faster,
     // within the noise; nothing slower beyond it; 2 threads within the noise.
     const int64_t full = nc / kNR * kNR;
-    const int nr = static_cast<int>(nc - full), n0 = nr < kVW ? nr : kVW, n1 = nr - n0;
+    const int nr = static_cast<int>(nc - full);
     for (int64_t k = 0; k < kc; ++k) {
       const float* s = B + (p0 + k) * ldb + j0;
       float* d = dst + k * kNR;
       int64_t jp = 0;
-      for (; jp < full; jp += kNR) {
-        Vec::load(s + jp).store(d + jp * kc);
-        Vec::load(s + jp + kVW).store(d + jp * kc + kVW);
-      }
-      if (nr > 0) {
-        Vec::load_partial(s + jp, n0).store(d + jp * kc);
-        (n1 > 0 ? Vec::load_partial(s + jp + kVW, n1) : Vec::zero()).store(d + jp * kc + kVW);
-      }
+      for (; jp < full; jp += kNR)
+#pragma GCC unroll 4
+        for (int v = 0; v < kNV; ++v) Vec::load(s + jp + v * kVW).store(d + jp * kc + v * kVW);
+      if (nr > 0) store_padded_row(s + jp, nr, d + jp * kc);
     }
     return;
   }
@@ -235,8 +232,10 @@ void gemv_cols(int64_t N, int64_t K, float alpha, const float* a, const float* B
 // nothing and pads nothing, but pays a fixed ~3 cycles per element of C for its horizontal
 // sums and scalar store (reduce4: ~10 shuffles and adds per 4 dot products). Against that,
 // per element of C, the packed path pays
-//   N <= kNR / 2: for the zero padding of the kNR-wide micro-tile, at least as many wasted
-//     FMAs as useful ones (N = 10: 2.2 x);
+//   N <= kVW (one vector): for the zero padding of the micro-tile, whose narrowest form is
+//     two vectors wide (microkernel_rows), at least as many wasted FMAs as useful ones
+//     (N = 10: 2.2 x). At N = 24 and 32 the dot form measured 1.6-1.8x slower than the
+//     two-vector tile (128x512 @ (32x512)^T 45 vs 29 us, 512x256 @ (32x256)^T 83 vs 49; AVX-512);
 //   M small: for transposing op(B) into panels, ~0.375 cycle per element of B (4x4 SSE
 //     transposes, by port counts: 8 shuffles on 2 ports + 4 stores per 16 floats, ~6 cycles)
 //     spread over the M rows of C, 0.375 K / M cycles. Dot wins while 3 < 0.375 K / M, i.e.
@@ -248,7 +247,7 @@ void gemv_cols(int64_t N, int64_t K, float alpha, const float* a, const float* B
 // 42-52. K below one vector would leave most lanes of every FMA empty: those stay packed.
 constexpr int64_t kDotMinK = kVW;
 inline bool use_dot_form(bool ta, bool tb, int64_t M, int64_t N, int64_t K) {
-  return !ta && tb && K >= kDotMinK && (N <= kNR / 2 || 8 * M < K);
+  return !ta && tb && K >= kDotMinK && (N <= kVW || 8 * M < K);
 }
 
 // C = beta * C + bias (bias: N values added to every row; null: none), a pass over C for the
@@ -302,12 +301,14 @@ void sgemm_block_bias(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float a
   // (+2-4% at 32 x 1024 x 1024). Not for B stored K x N: a micro-panel then reads kc rows at
   // a stride of ldb, which measured 14% slower than packing the whole panel row by row.
   const bool fuse_b = M <= mc_step && tb;
-  // Narrow C (N <= 4 kNR: at most 4 B micro-panels per A block; 8 for a row-major A, see the
-  // end of this comment): the micro-kernel reads A
+  // Narrow C (N <= 8 vectors, 128 floats with AVX-512, 64 with AVX2; 16 vectors for a
+  // row-major A, see the end of this comment): the micro-kernel reads A
   // where it lies instead of from a packed copy, as gemm_lowp_simd.cpp does. Packing A costs
   // about 0.5 cycle per element (4x4 transposes for a row-major A; masked, line-splitting
-  // stores for a transposed one), i.e. kNR / (2 N) of the micro-kernels' time (AVX-512: 2 x 16
+  // stores for a transposed one), i.e. kVW / N of the micro-kernels' time (AVX-512: 2 x 16
   // FMA/cycle; >= 1/8 at N = 128, 1/4 at N = 64), for a block only <= 4 passes then re-read.
+  // (Counted in vectors, not micro-panels: the cost ratio depends on N and the vector width,
+  // not on the tile; the measurements below ran with the 12 x 32 tile, 2 vectors wide.)
   // Measured (Intel Xeon family 6 model 167, 1 thread, paired in one process): einsum's
   // attention products 256x256 @ 256x64 51.6 -> 38.5 us and (256x256)^T @ 256x64 66.9 -> 49.7;
   // 512x512 @ (128x512)^T 397 -> 371, (256x512)^T @ 256x128 216 -> 201. At N = 512..1024
@@ -315,8 +316,8 @@ void sgemm_block_bias(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float a
   // 16-32 times there). A transposed A read in place moves lda floats per k: up to 2 KiB
   // (two k rows per 4 KiB page) it measured faster as above; at lda = 2048 (a new page every
   // k, where the hardware prefetchers stop) 2-3x slower: (2048x2048)^T @ 2048x128.
-  // A row-major A is read in place up to 8 micro-panels (N <= 256 with AVX-512, 128 with
-  // AVX2), where packing it still costs kNR / (2 N) = 1/16 of the micro-kernels' time: the GPT
+  // A row-major A is read in place up to 16 vectors (N <= 256 with AVX-512, 128 with
+  // AVX2), where packing it still costs kVW / N = 1/16 of the micro-kernels' time: the GPT
   // block's dX = dY W and x W^T products with 256 outputs (1 thread, min of 15 runs paired in
   // one process, load average 4; AVX-512) 4096 x 768 @ 768 x 256 9.09 -> 8.13 ms, 4096 x 1024
   // @ 1024 x 256 12.98 -> 11.99, 4096 x 1024 @ (256 x 1024)^T 12.77 -> 11.96; at K = 256 (4096 x
@@ -324,10 +325,12 @@ void sgemm_block_bias(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float a
   // @ 300 x 200, 1024 x 4096 @ 4096 x 256) 0-6% faster; AVX2, N = 128: 4096 x 1024 @ 1024 x 128
   // 10.9 -> 9.7. A transposed A stays at 4 micro-panels: (4096 x 256)^T @ 4096 x 256 (the
   // out_proj weight gradient, lda = 256) measured 5-8% slower read in place at N = 256.
-  const int64_t direct_a_panels = ta ? 4 : 8;
-  const bool direct_a = N <= direct_a_panels * kNR && (!ta || lda <= kDirectTransposedLd);
+  const int64_t direct_a_vectors = ta ? 8 : 16;
+  const bool direct_a = N <= direct_a_vectors * kVW && (!ta || lda <= kDirectTransposedLd);
   const int64_t a_r = ta ? 1 : lda, a_k = ta ? lda : 1;  // element (r, k) of op(A) at A[r a_r + k a_k]
-  // Short C (M <= 2 kMR: one or two A micro-panels) with row-major op(B): the micro-kernel
+  // Short C (at most kDirectBPanels A micro-panels: AVX-512 4, i.e. 24 rows, the two panels of
+  // the 12-row tile the measurements below ran with; AVX2 2, 12 rows, as before) with
+  // row-major op(B): the micro-kernel
   // reads B's rows in place, since packing copies each element of B (a full round trip
   // through the cache) to be read only once or twice. Measured (Intel Xeon family 6 model 167,
   // 1 thread, paired in one process): (128x10)^T @ 128x512, a product of the MLP's double
@@ -338,8 +341,10 @@ void sgemm_block_bias(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float a
   // kc rows at a stride of ldb > 1024 floats in place measured 1.4-1.5x slower (12 x 4096 @
   // 4096x4096, 24 x 2048 @ 2048x2048: a new page every k, so no prefetch, while packing
   // streams along the rows); up to ldb = 1024 (8 x 2048 @ 2048x1024: 1.2-2.5 -> 0.59 ms) it
-  // still won.
-  const bool direct_b = !tb && M <= 2 * kMR && ldb <= kDirectBLd;
+  // still won. With the 6-row tile, 24 rows read B in place four times and still win
+  // (6 x 64, paired in one run, load average 3: 18x512 @ 512x512 82 -> 63 us, 24x512 @ 512x512
+  // 91 -> 81), though less than the 12-row tile did (58 and 75 us).
+  const bool direct_b = !tb && M <= kDirectBPanels * kMR && ldb <= kDirectBLd;
   float* pa = direct_a ? nullptr : t_pack_a.get(mc_max * kc_max);
   float* pb = t_pack_b.get((fuse_b || direct_b ? kNR : nc_max) * kc_max);
   for (int64_t jc = 0; jc < N; jc += nc_step) {
@@ -383,7 +388,7 @@ void sgemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
 
 }  // namespace
 
-extern const GemmSimd gemm_simd = {&sgemm_block, &sgemm_block_bias, kMR, kNR};
+extern const GemmSimd gemm_simd = {&sgemm_block, &sgemm_block_bias, kMR, kNR, kVW};
 
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl

@@ -84,7 +84,7 @@ RnnSplit rnn_split_fixed(int64_t batch, int nthreads) {
 // The batch stays exact: the rows split hands out whole rows, so rows per thread (and the
 // remainder) is what decides, and a model's batch takes one or two values (the last batch of an
 // epoch costs one more measurement). The hidden size is rounded up to whole column panels
-// (kPackedPanel = 32 units): the units split hands out whole panels, so two sizes with the same
+// (kPackedPanel = 64 units): the units split hands out whole panels, so two sizes with the same
 // panel count split alike and differ by under one panel of work. The sequence length enters only
 // through the per-call costs (packing W_hh, starting the thread team) spread over its steps:
 // a power of two is close enough.
