@@ -193,24 +193,17 @@ _SMOOTH_SLOPES = {
 
 
 # --8<-- [start:activation_call]
-def _activation(x: Tensor, act: int, param: float = 0.0, q: float = 0.0) -> Tensor:
+def _activation(x: Tensor, act: int, param: float = 0.0, q: float = 0.0, node=ActivationBackward) -> Tensor:
     """y = f(x) by the C++ kernel ``act`` with its parameters p = ``param`` and ``q`` (the
-    meaning of each is listed in cpp/ops/activation/activation.h)."""
+    meaning of each is listed in cpp/ops/activation/activation.h), recorded with ``node``
+    (InplaceReluBackward: an in-place ReLU, which saves its output)."""
     d = x._data
     if d.dtype.kind in "biu":
         raise RuntimeError(f"activation: expected a floating point tensor, got {x.dtype}")
     y = _C.activation(act, d, param, q)  # 16-bit: computed in float32 inside C++, rounded once
-    return result(y, ActivationBackward, (x,), (act, y if act in _USES_OUTPUT else d, param, q))
+    saves_output = act in _USES_OUTPUT or node.wrote_saved
+    return result(y, node, (x,), (act, y if saves_output else d, param, q))
 # --8<-- [end:activation_call]
-
-
-def _relu_saving_output(x: Tensor) -> Tensor:
-    """relu(x) recorded with InplaceReluBackward, which saves the output."""
-    d = x._data
-    if d.dtype.kind in "biu":
-        raise RuntimeError(f"activation: expected a floating point tensor, got {x.dtype}")
-    y = _C.activation(A.RELU, d, 0.0, 0.0)
-    return result(y, InplaceReluBackward, (x,), (A.RELU, y, 0.0, 0.0))
 
 
 def _maybe_inplace(x: Tensor, act: int, param: float, inplace: bool, q: float = 0.0) -> Tensor:
@@ -220,7 +213,7 @@ def _maybe_inplace(x: Tensor, act: int, param: float, inplace: bool, q: float = 
         # the backward reads the output (commit() then saves x's memory at its new version):
         # no copy of the old x, one pass over memory fewer than the generic path below, and
         # a ReLU after a BatchNorm stays fusable (BatchNormBackward.apply_through_relu)
-        return inplace_ops.apply_(x, _relu_saving_output, keeps_old=False)
+        return inplace_ops.apply_(x, lambda old: _activation(old, act, node=InplaceReluBackward), keeps_old=False)
     # the activation's backward reads its output (relu) or its input (a copy of it is kept)
     return inplace_ops.apply_(x, lambda old: _activation(old, act, param, q), keeps_old=act not in _USES_OUTPUT)
 
