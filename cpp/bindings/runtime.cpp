@@ -1,13 +1,9 @@
 // Runtime: the DType enum, which kernel set (ISA) runs, threads, build features, the heap
 // policy, and the bfloat16 NumPy dtype that the Python layer registers at import.
-#include <cstdlib>  // defines __GLIBC__ on glibc systems
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
-
 #include "convert.h"
 #include "core/cpu_caches.h"
 #include "core/dispatch.h"
+#include "core/heap_policy.h"
 #include "core/parallel.h"
 #include "register.h"
 
@@ -43,12 +39,10 @@ void register_runtime(py::module_& m) {
   compare_members_by_identity(py::enum_<DType>(m, "DType")
       .value("f32", DType::f32).value("f64", DType::f64).value("f16", DType::f16).value("bf16", DType::bf16)
       .value("i64", DType::i64).value("b8", DType::b8));
-  // Keep freed activation/gradient buffers in the heap instead of returning them to the
-  // kernel: otherwise every training step page-faults them back in (NOTES-build.md).
-#if defined(__GLIBC__)
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 64 << 20);
-#endif
+  // Keep a training step's freed activations in the heap for the next step instead of
+  // page-faulting them back in every step (core/heap_policy.h has the measurement)
+  keep_freed_buffers_in_heap();
+  m.def("heap_trim_threshold", &heap_trim_threshold);
   m.def("_register_bfloat16", [](py::object dt) { bfloat16_dtype() = dt; });
   m.def("isa_name", []() { return std::string(isa_name(active_isa())); });
   m.def("set_isa", [](const std::string& name) { set_active_isa(isa_from_name(name)); });
