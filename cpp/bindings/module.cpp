@@ -6,6 +6,7 @@ PYBIND11_MODULE(_C, m) {
   m.doc() = "minidl's C++ kernels (see cpp/ops/<concept>/)";
   using namespace minidl_py;
   register_runtime(m);
+  register_numpy_allocator(m);
   register_dlpack(m);
   register_random(m);
   // tensor ops

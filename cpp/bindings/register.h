@@ -6,6 +6,7 @@
 namespace minidl_py {
 
 void register_runtime(pybind11::module_& m);  // kernel sets, threads, build features
+void register_numpy_allocator(pybind11::module_& m);  // 64-byte aligned array data (numpy_allocator.cpp)
 void register_dlpack(pybind11::module_& m);   // sharing memory with other libraries (ops/dlpack/dlpack_bind.cpp)
 void register_random(pybind11::module_& m);
 void register_copy(pybind11::module_& m);
