@@ -1,0 +1,254 @@
+// Winograd F(4x4, 3x3) float32 convolution: the driver and the scalar (reference) transforms.
+// The algorithm, its matrices and the layout of the 36 products: conv_winograd.h.
+//
+// Per block of images (on one thread):
+//   1. each image copied channel-last and zero-padded, xp[row][col][c] (Cp channels a pixel,
+//      zeros past C): a tile's 6 x 6 pixels are then 36 contiguous runs of channels, and the
+//      transforms work on a vector of channels at a time (conv_winograd_simd.cpp);
+//   2. V[xi] = B^T d B for every tile and channel (input_tiles);
+//   3. the 36 products M[xi] = V[xi] @ U[xi] in one sgemm_batched call (U: the weights, G g G^T,
+//      transformed once per call on the calling thread, in double);
+//   4. Y = A^T M A + bias for every tile and output channel (output_tiles) into a channel-last
+//      output image, transposed back into y's NCHW planes.
+// The images of a block share the GEMMs: an 8x8 image has 4 tiles, too few rows for a GEMM.
+#include "conv_winograd.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "conv_direct.h"
+#include "conv_threads.h"
+#include "core/dispatch.h"
+#include "ops/gemm/gemm.h"
+
+MINIDL_SIMD_TABLE(minidl::ConvWinogradSimd, conv_winograd_simd)
+MINIDL_SIMD_TABLE(minidl::ConvDirectWeightSimd, conv_direct_weight_simd)
+
+namespace minidl {
+namespace {
+
+using conv_detail::image_threads;
+using conv_detail::over_images;
+
+constexpr int kA = kWinogradAlpha, kM = kWinogradTile, kXi = kWinogradPoints;
+
+// ---- the transforms, scalar (the reference the SIMD versions are tested against) ------------
+// --8<-- [start:winograd_transforms]
+// 1-D: v = B^T d (6 values, `step` apart), y = A^T m, u = G g; the 2-D transforms apply them
+// to the columns and then to the rows of the tile.
+inline void input_1d(const float* d, int64_t step, float* v, int64_t vstep) {
+  const float d0 = d[0], d1 = d[step], d2 = d[2 * step], d3 = d[3 * step], d4 = d[4 * step], d5 = d[5 * step];
+  v[0] = 4 * d0 - 5 * d2 + d4;
+  v[vstep] = (d3 + d4) - 4 * (d1 + d2);
+  v[2 * vstep] = (d4 - d3) + 4 * (d1 - d2);
+  v[3 * vstep] = (d4 - d2) + 2 * (d3 - d1);
+  v[4 * vstep] = (d4 - d2) - 2 * (d3 - d1);
+  v[5 * vstep] = 4 * d1 - 5 * d3 + d5;
+}
+
+inline void output_1d(const float* m, int64_t step, float* y, int64_t ystep) {
+  const float m0 = m[0], m1 = m[step], m2 = m[2 * step], m3 = m[3 * step], m4 = m[4 * step], m5 = m[5 * step];
+  y[0] = m0 + (m1 + m2) + (m3 + m4);
+  y[ystep] = (m1 - m2) + 2 * (m3 - m4);
+  y[2 * ystep] = (m1 + m2) + 4 * (m3 + m4);
+  y[3 * ystep] = (m1 - m2) + 8 * (m3 - m4) + m5;
+}
+
+inline void weight_1d(const double* g, int64_t step, double* u, int64_t ustep) {
+  const double g0 = g[0], g1 = g[step], g2 = g[2 * step];
+  u[0] = g0 / 4;
+  u[ustep] = -(g0 + g1 + g2) / 6;
+  u[2 * ustep] = -(g0 - g1 + g2) / 6;
+  u[3 * ustep] = g0 / 24 + g1 / 12 + g2 / 6;
+  u[4 * ustep] = g0 / 24 - g1 / 12 + g2 / 6;
+  u[5 * ustep] = g2;
+}
+
+void input_tiles_scalar(const float* xp, int64_t Wp, int64_t Cp, int64_t TH, int64_t TW, float* V, int64_t ldv) {
+  float d[kA * kA], t[kA * kA], v[kA * kA];
+  for (int64_t i = 0; i < TH; ++i)
+    for (int64_t j = 0; j < TW; ++j)
+      for (int64_t c = 0; c < Cp; ++c) {
+        for (int a = 0; a < kA; ++a)
+          for (int b = 0; b < kA; ++b) d[a * kA + b] = xp[((kM * i + a) * Wp + kM * j + b) * Cp + c];
+        for (int b = 0; b < kA; ++b) input_1d(d + b, kA, t + b, kA);      // B^T d: the columns
+        for (int a = 0; a < kA; ++a) input_1d(t + a * kA, 1, v + a * kA, 1);  // (B^T d) B: the rows
+        for (int xi = 0; xi < kXi; ++xi) V[xi * ldv + (i * TW + j) * Cp + c] = v[xi];
+      }
+}
+
+void output_tiles_scalar(const float* M, int64_t ldm, int64_t Kp, int64_t TH, int64_t TW, int64_t P, int64_t Q,
+                         const float* bias, float* yp) {
+  float m[kA * kA], t[kM * kA], y[kM * kM];
+  for (int64_t i = 0; i < TH; ++i)
+    for (int64_t j = 0; j < TW; ++j)
+      for (int64_t k = 0; k < Kp; ++k) {
+        for (int xi = 0; xi < kXi; ++xi) m[xi] = M[xi * ldm + (i * TW + j) * Kp + k];
+        for (int b = 0; b < kA; ++b) output_1d(m + b, kA, t + b, kA);    // A^T m
+        for (int a = 0; a < kM; ++a) output_1d(t + a * kA, 1, y + a * kM, 1);  // (A^T m) A
+        for (int a = 0; a < kM && kM * i + a < P; ++a)
+          for (int b = 0; b < kM && kM * j + b < Q; ++b)
+            yp[((kM * i + a) * Q + kM * j + b) * Kp + k] = y[a * kM + b] + bias[k];
+      }
+}
+// --8<-- [end:winograd_transforms]
+
+// the 36 products on the project's GEMM
+void products_gemm(int64_t T, int64_t Cp, int64_t Kp, const float* V, int64_t ldv, const float* U, float* M,
+                   int64_t ldm) {
+  sgemm_batched(false, false, kXi, T, Kp, Cp, 1.0f, V, Cp, ldv, U, Kp, Cp * Kp, 0.0f, M, Kp, ldm);
+}
+
+const ConvWinogradSimd kScalar = {1, &input_tiles_scalar, &output_tiles_scalar, &products_gemm};
+
+const ConvWinogradSimd& kernels() {
+  const ConvWinogradSimd* simd = conv_winograd_simd_active();
+  return simd ? *simd : kScalar;
+}
+
+int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+// dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols (the direct weight gradient's 8 x 8 block
+// transpose on a SIMD set)
+void transpose(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd) {
+  if (const ConvDirectWeightSimd* simd = conv_direct_weight_simd_active())
+    return simd->transpose(src, rows, cols, lds, dst, ldd);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) dst[c * ldd + r] = src[r * lds + c];
+}
+
+// Sizes of one forward-form convolution (s: x (N, C, H, W) -> y (N, K, P, Q)).
+struct Plan {
+  int64_t Cp, Kp;       // channels rounded up to the vector width
+  int64_t TH, TW;       // tiles per column and row: ceil(P / 4), ceil(Q / 4)
+  int64_t Hp, Wp;       // the padded channel-last copy: 4 TH + 2 rows of 4 TW + 2 pixels
+  int64_t tiles;        // per image
+  int64_t per_block;    // images per block (sharing the 36 GEMMs)
+  int64_t block_tiles;  // tiles of a full block
+  int64_t scratch;      // floats per thread: xp, V, M and the channel-last output
+};
+
+// Images per block: enough tiles that V and M of the block take about kBlockFloats (1 MiB:
+// the GEMMs read V and write M while they are in L2; 2 MiB L2 on the Xeon this was written on,
+// 1-1.25 MiB on other server cores), at least one image.
+constexpr int64_t kBlockFloats = int64_t(1) << 18;
+
+Plan make_plan(const ConvShape& s, int vw) {
+  Plan p;
+  p.Cp = round_up(s.C, vw);
+  p.Kp = round_up(s.K, vw);
+  p.TH = (s.P + kM - 1) / kM;
+  p.TW = (s.Q + kM - 1) / kM;
+  p.Hp = kM * p.TH + 2;
+  p.Wp = kM * p.TW + 2;
+  p.tiles = p.TH * p.TW;
+  const int64_t per_tile = kXi * (p.Cp + p.Kp);
+  p.per_block = std::max<int64_t>(1, std::min<int64_t>(s.N, kBlockFloats / (per_tile * p.tiles)));
+  p.block_tiles = p.per_block * p.tiles;
+  p.scratch = p.Hp * p.Wp * p.Cp + p.block_tiles * per_tile + s.P * s.Q * p.Kp;
+  return p;
+}
+
+// xp = image x_n (C planes of H x W) channel-last at row ph, column pw of the Hp x Wp grid, zeros
+// elsewhere (the convolution's padding, the bottom and right tiles' overhang, channels >= C)
+void pack_image(const ConvShape& s, const Plan& p, const float* xn, float* xp) {
+  const int64_t Cp = p.Cp, row = p.Wp * Cp;
+  if (Cp != s.C) {
+    std::memset(xp, 0, sizeof(float) * p.Hp * row);
+  } else {
+    std::memset(xp, 0, sizeof(float) * s.pad_h * row);
+    std::memset(xp + (s.pad_h + s.H) * row, 0, sizeof(float) * (p.Hp - s.pad_h - s.H) * row);
+    for (int64_t i = s.pad_h; i < s.pad_h + s.H; ++i) {
+      std::memset(xp + i * row, 0, sizeof(float) * s.pad_w * Cp);
+      std::memset(xp + i * row + (s.pad_w + s.W) * Cp, 0, sizeof(float) * (p.Wp - s.pad_w - s.W) * Cp);
+    }
+  }
+  for (int64_t i = 0; i < s.H; ++i)
+    transpose(xn + i * s.W, s.C, s.W, s.H * s.W, xp + (i + s.pad_h) * row + s.pad_w * Cp, Cp);
+}
+
+// y = the convolution of x (forward form: s's N, C, H, W, K, padding; 3x3, stride 1) with the
+// transformed weights U (kXi x Cp x Kp) plus bias (Kp floats)
+void winograd_convolve(const ConvShape& s, const float* x, const float* U, const float* bias, float* y) {
+  const ConvWinogradSimd& k = kernels();
+  const Plan p = make_plan(s, k.vw);
+  const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
+  const int64_t ldv = p.block_tiles * p.Cp, ldm = p.block_tiles * p.Kp;
+  over_images(s, image_threads(s), p.per_block, [&](int, int64_t n0, int64_t n1) {
+    float* xp = conv_direct_scratch_floats(p.scratch);
+    float* V = xp + p.Hp * p.Wp * p.Cp;
+    float* M = V + kXi * ldv;
+    float* yp = M + kXi * ldm;
+    for (int64_t b0 = n0; b0 < n1; b0 += p.per_block) {
+      const int64_t nb = std::min(p.per_block, n1 - b0);
+      for (int64_t i = 0; i < nb; ++i) {
+        pack_image(s, p, x + (b0 + i) * s.C * HW, xp);
+        k.input_tiles(xp, p.Wp, p.Cp, p.TH, p.TW, V + i * p.tiles * p.Cp, ldv);
+      }
+      // M[xi] (tiles x Kp) = V[xi] (tiles x Cp) @ U[xi] (Cp x Kp), xi < 36
+      k.products(nb * p.tiles, p.Cp, p.Kp, V, ldv, U, M, ldm);
+      for (int64_t i = 0; i < nb; ++i) {
+        k.output_tiles(M + i * p.tiles * p.Kp, ldm, p.Kp, p.TH, p.TW, s.P, s.Q, bias, yp);
+        transpose(yp, PQ, s.K, p.Kp, y + (b0 + i) * s.K * PQ, PQ);
+      }
+    }
+  });
+}
+
+// U[xi][c][k] = (G g G^T)[xi] of g = w[k][c] (flip: g = w[c][k] rotated by 180 degrees, the
+// input gradient's kernel; w then holds C' = K kernels of K' = C channels), in double, zeros
+// for the padding channels
+void transform_weights(const ConvShape& s, const float* w, bool flip, int64_t Cp, int64_t Kp, std::vector<float>& U) {
+  U.assign(size_t(kXi * Cp * Kp), 0.0f);
+  double g[9], t[kA * 3], u[kXi];
+  for (int64_t k = 0; k < s.K; ++k)
+    for (int64_t c = 0; c < s.C; ++c) {
+      const float* src = flip ? w + (c * s.K + k) * 9 : w + (k * s.C + c) * 9;
+      for (int r = 0; r < 9; ++r) g[r] = flip ? src[8 - r] : src[r];
+      for (int b = 0; b < 3; ++b) weight_1d(g + b, 3, t + b, 3);  // G g (6 x 3)
+      for (int a = 0; a < kA; ++a) weight_1d(t + a * 3, 1, u + a * kA, 1);  // (G g) G^T
+      for (int xi = 0; xi < kXi; ++xi) U[(xi * Cp + c) * Kp + k] = static_cast<float>(u[xi]);
+    }
+}
+
+void run(const ConvShape& s, const float* x, const float* w, bool flip, const float* bias, float* y) {
+  const int vw = kernels().vw;
+  const int64_t Cp = round_up(s.C, vw), Kp = round_up(s.K, vw);
+  thread_local std::vector<float> U, b;
+  transform_weights(s, w, flip, Cp, Kp, U);
+  b.assign(size_t(Kp), 0.0f);
+  if (bias) std::copy(bias, bias + s.K, b.begin());
+  winograd_convolve(s, x, U.data(), b.data(), y);
+}
+
+}  // namespace
+
+bool conv_winograd_available(const ConvShape& s) {
+  if (s.R != 3 || s.S != 3 || s.stride_h != 1 || s.stride_w != 1 || s.dil_h != 1 || s.dil_w != 1 || s.groups != 1 ||
+      s.pad_h > 2 || s.pad_w > 2)
+    return false;
+  // the per-thread buffers of both directions within the direct path's bound times 4 (16 MiB):
+  // one image of the largest shapes (a 224 x 224 image with 64 channels) still fits
+  const int vw = kernels().vw;
+  ConvShape back = s;
+  back.C = s.K, back.K = s.C, back.H = s.P, back.W = s.Q, back.P = s.H, back.Q = s.W;
+  return std::max(make_plan(s, vw).scratch, make_plan(back, vw).scratch) <= 4 * kDirectMaxBufferFloats;
+}
+
+void conv2d_winograd_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* y) {
+  run(s, x, w, false, bias, y);
+}
+
+void conv2d_winograd_backward_input(const ConvShape& s, const float* gy, const float* w, float* gx,
+                                    const float* start) {
+  // dx = the stride-1 convolution of dy (K channels, P x Q) with the rotated, transposed kernel
+  // and padding 2 - p, whose output is H x W; start is its bias
+  ConvShape back = s;
+  back.C = s.K, back.K = s.C, back.H = s.P, back.W = s.Q;
+  back.pad_h = 2 - s.pad_h, back.pad_w = 2 - s.pad_w;
+  back.P = s.H, back.Q = s.W;
+  run(back, gy, w, true, start, gx);
+}
+
+}  // namespace minidl
