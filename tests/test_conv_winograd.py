@@ -1,6 +1,6 @@
 """The Winograd F(4x4, 3x3) float32 convolution (cpp/ops/conv/conv_winograd.cpp, the SIMD
 transforms in conv_winograd_simd.cpp), a candidate of the path tuner for 3x3 stride-1
-convolutions: forward and input gradient against the float64 reference loops on every kernel set
+convolutions: forward, input gradient and weight gradient against the float64 reference loops on every kernel set
 (the scalar set runs the reference transforms and the products on sgemm_batched), at the shapes
 that hit its edges -- outputs that end in a partial 4 x 4 tile, padding 0 and 2 (the input
 gradient then pads 2 and 0), rows of one pixel, channels that are not whole vectors, more output
@@ -55,13 +55,15 @@ def kept_state():
 
 
 def _winograd(x, w, b, gy, pad, start=None):
+    """(y, dx, dw) on the forced Winograd path"""
     _C.conv2d_force_path("winograd")
     try:
         y = _C.conv2d_forward(x, w, b, (1, 1), pad, (1, 1), 1)
         dx = _C.conv2d_backward_input(gy, w, x.shape, (1, 1), pad, (1, 1), 1, start=start)
+        dw = _C.conv2d_backward(gy, x, w, (1, 1), pad, (1, 1), 1, False, True, False)[1]
     finally:
         _C.conv2d_force_path("auto")
-    return y, dx
+    return y, dx, dw
 
 
 @pytest.mark.parametrize("kernel_set", KERNEL_SETS)
@@ -75,12 +77,12 @@ def test_winograd_matches_the_float64_reference(rng, kernel_set, case):
     x64, w64 = x.astype(np.float64), w.astype(np.float64)
     y_ref = _C.conv2d_forward(x64, w64, b.astype(np.float64), (1, 1), pad, (1, 1), 1, reference=True)
     gy = rng.standard_normal(y_ref.shape)
-    dx_ref = _C.conv2d_backward(gy, x64, w64, (1, 1), pad, (1, 1), 1, True, False, False, reference=True)[0]
+    dx_ref, dw_ref, _ = _C.conv2d_backward(gy, x64, w64, (1, 1), pad, (1, 1), 1, True, True, False, reference=True)
     with md.backend.using(kernel_set):
-        y, dx = _winograd(x, w, b, gy.astype(np.float32), pad)
-    assert y.shape == y_ref.shape and dx.shape == x.shape
-    assert np.abs(y - y_ref).max() <= RELATIVE_BOUND * np.abs(y_ref).max()
-    assert np.abs(dx - dx_ref).max() <= RELATIVE_BOUND * np.abs(dx_ref).max()
+        got = _winograd(x, w, b, gy.astype(np.float32), pad)
+    for name, a, r in zip(("y", "dx", "dw"), got, (y_ref, dx_ref, dw_ref)):
+        assert a.shape == r.shape, name
+        assert np.abs(a - r).max() <= RELATIVE_BOUND * np.abs(r).max(), name
 
 
 def test_transposed_convolution_bias_is_the_input_gradients_start(rng):
@@ -89,13 +91,14 @@ def test_transposed_convolution_bias_is_the_input_gradients_start(rng):
     w = rng.standard_normal((8, 6, 3, 3)).astype(np.float32)
     gy = rng.standard_normal((2, 8, 9, 9)).astype(np.float32)
     start = rng.standard_normal(6).astype(np.float32)
-    _, with_start = _winograd(x, w, None, gy, (1, 1), start=start)
-    _, without = _winograd(x, w, None, gy, (1, 1))
+    with_start = _winograd(x, w, None, gy, (1, 1), start=start)[1]
+    without = _winograd(x, w, None, gy, (1, 1))[1]
     np.testing.assert_allclose(with_start, without + start[None, :, None, None], atol=1e-5, rtol=1e-6)
 
 
-def test_threads_give_the_same_bits(rng):
-    """Images are independent (whole blocks of images per thread): 1 and 2 threads agree bit for bit."""
+def test_threads_agree(rng):
+    """Images are independent (whole blocks of images per thread): y and dx agree bit for bit at 1
+    and 2 threads; dw adds one partial sum per thread (another order)."""
     x = rng.standard_normal((9, 16, 8, 8)).astype(np.float32)
     w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
     gy = rng.standard_normal((9, 16, 8, 8)).astype(np.float32)
@@ -107,12 +110,14 @@ def test_threads_give_the_same_bits(rng):
             out.append(_winograd(x, w, None, gy, (1, 1)))
     finally:
         md.set_num_threads(prev)
-    for a, b in zip(out[0], out[1]):
-        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    np.testing.assert_array_equal(out[0][1], out[1][1])
+    np.testing.assert_allclose(out[0][2], out[1][2], atol=1e-4, rtol=1e-5)
 
 
 def test_forced_winograd_where_it_does_not_apply_runs_direct(rng):
-    """Stride 2, a 1x1 kernel, dilation 2: no Winograd F(4x4, 3x3); forcing it runs the direct path."""
+    """Stride 2, a 1x1 kernel, dilation 2: no Winograd F(4x4, 3x3); forcing it runs the direct path
+    (forward shown; the backward passes take the same branch)."""
     x = rng.standard_normal((2, 8, 10, 10)).astype(np.float32)
     for w, stride, pad, dil in [(rng.standard_normal((8, 8, 3, 3)), 2, 1, 1), (rng.standard_normal((8, 8, 1, 1)), 1, 0, 1),
                                 (rng.standard_normal((8, 8, 3, 3)), 1, 2, 2)]:

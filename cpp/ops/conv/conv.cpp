@@ -9,8 +9,8 @@
 // bottom; float32 and float64, through MINIDL_DISPATCH_FLOAT):
 //   float32 on a SIMD set, depthwise (groups == C == K)   conv_simd.cpp, threads over planes
 //   float32 on a SIMD set, otherwise (when it applies)    the direct kernel, conv_direct.cpp, or
-//                                                         im2col + GEMM or (3x3 stride 1, forward
-//                                                         and input gradient) Winograd F(4x4, 3x3),
+//                                                         im2col + GEMM or (3x3 stride 1)
+//                                                         Winograd F(4x4, 3x3),
 //                                                         conv_winograd.cpp, where that measured
 //                                                         faster on this CPU (conv_tune.cpp)
 //   everything else                                       im2col + GEMM, below
@@ -410,12 +410,16 @@ void backward_weight_path(const ConvShape& s, const T* gy, const T* x, T* gw, T*
       if (use_depthwise(s)) {
         depthwise_backward_weight(s, gy, x, gw);
       } else if (conv_direct_available(s)) {
+        const bool winograd = conv_winograd_available(s);
         const auto run = [&](ConvPath p) {
           if (p == ConvPath::im2col) backward_weight_gemm<float>(s, gy, x, gw);
+          else if (p == ConvPath::winograd && winograd) conv2d_winograd_backward_weight(s, gy, x, gw);
           else conv2d_direct_backward_weight(s, gy, x, gw);
         };
-        const ConvPath p = conv_choose(ConvDirection::backward_weight, s, run);
+        const ConvPath p = conv_choose(ConvDirection::backward_weight, s, run, winograd);
         if (p != ConvPath::automatic) run(p);
+      } else if (conv_winograd_available(s) && conv_forced_path() == ConvPath::winograd) {
+        conv2d_winograd_backward_weight(s, gy, x, gw);  // the scalar set, forced (tests)
       } else {
         backward_weight_gemm<T>(s, gy, x, gw);
       }

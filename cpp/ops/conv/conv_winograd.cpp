@@ -55,6 +55,26 @@ inline void output_1d(const float* m, int64_t step, float* y, int64_t ystep) {
   y[3 * ystep] = (m1 - m2) + 8 * (m3 - m4) + m5;
 }
 
+// z = A y (4 -> 6 values) and w = G^T s (6 -> 3): the weight gradient's transforms, the
+// transposes of output_1d's and weight_1d's
+inline void gradient_1d(const float* y, int64_t step, float* z, int64_t zstep) {
+  const float y0 = y[0], y1 = y[step], y2 = y[2 * step], y3 = y[3 * step];
+  const float s02 = y0 + y2, s13 = y1 + y3, e = y0 + 4 * y2, f = 2 * y1 + 8 * y3;
+  z[0] = y0;
+  z[zstep] = s02 + s13;
+  z[2 * zstep] = s02 - s13;
+  z[3 * zstep] = e + f;
+  z[4 * zstep] = e - f;
+  z[5 * zstep] = y3;
+}
+
+inline void weight_gradient_1d(const double* s, int64_t step, double* w, int64_t wstep) {
+  const double s0 = s[0], s1 = s[step], s2 = s[2 * step], s3 = s[3 * step], s4 = s[4 * step], s5 = s[5 * step];
+  w[0] = s0 / 4 - (s1 + s2) / 6 + (s3 + s4) / 24;
+  w[wstep] = (s2 - s1) / 6 + (s3 - s4) / 12;
+  w[2 * wstep] = (s3 + s4 - s1 - s2) / 6 + s5;
+}
+
 inline void weight_1d(const double* g, int64_t step, double* u, int64_t ustep) {
   const double g0 = g[0], g1 = g[step], g2 = g[2 * step];
   u[0] = g0 / 4;
@@ -92,6 +112,18 @@ void output_tiles_scalar(const float* M, int64_t ldm, int64_t Kp, int64_t TH, in
             yp[((kM * i + a) * Q + kM * j + b) * Kp + k] = y[a * kM + b] + bias[k];
       }
 }
+void gradient_tiles_scalar(const float* dyp, int64_t Wq, int64_t Kp, int64_t TH, int64_t TW, float* D, int64_t ldd) {
+  float y[kM * kM], t[kA * kM], z[kA * kA];
+  for (int64_t i = 0; i < TH; ++i)
+    for (int64_t j = 0; j < TW; ++j)
+      for (int64_t k = 0; k < Kp; ++k) {
+        for (int a = 0; a < kM; ++a)
+          for (int b = 0; b < kM; ++b) y[a * kM + b] = dyp[((kM * i + a) * Wq + kM * j + b) * Kp + k];
+        for (int b = 0; b < kM; ++b) gradient_1d(y + b, kM, t + b, kM);    // A y
+        for (int a = 0; a < kA; ++a) gradient_1d(t + a * kM, 1, z + a * kA, 1);  // (A y) A^T
+        for (int xi = 0; xi < kXi; ++xi) D[xi * ldd + (i * TW + j) * Kp + k] = z[xi];
+      }
+}
 // --8<-- [end:winograd_transforms]
 
 // the 36 products on the project's GEMM
@@ -100,7 +132,14 @@ void products_gemm(int64_t T, int64_t Cp, int64_t Kp, const float* V, int64_t ld
   sgemm_batched(false, false, kXi, T, Kp, Cp, 1.0f, V, Cp, ldv, U, Kp, Cp * Kp, 0.0f, M, Kp, ldm);
 }
 
-const ConvWinogradSimd kScalar = {1, &input_tiles_scalar, &output_tiles_scalar, &products_gemm};
+// S[xi] (Kp x Cp) += D[xi]^T @ V[xi]
+void weight_products_gemm(int64_t T, int64_t Cp, int64_t Kp, const float* D, int64_t ldd, const float* V, int64_t ldv,
+                          float* S) {
+  sgemm_batched(true, false, kXi, Kp, Cp, T, 1.0f, D, Kp, ldd, V, Cp, ldv, 1.0f, S, Cp, Kp * Cp);
+}
+
+const ConvWinogradSimd kScalar = {1, &input_tiles_scalar, &output_tiles_scalar, &products_gemm,
+                                  &gradient_tiles_scalar, &weight_products_gemm};
 
 const ConvWinogradSimd& kernels() {
   const ConvWinogradSimd* simd = conv_winograd_simd_active();
@@ -146,26 +185,29 @@ Plan make_plan(const ConvShape& s, int vw) {
   const int64_t per_tile = kXi * (p.Cp + p.Kp);
   p.per_block = std::max<int64_t>(1, std::min<int64_t>(s.N, kBlockFloats / (per_tile * p.tiles)));
   p.block_tiles = p.per_block * p.tiles;
-  p.scratch = p.Hp * p.Wp * p.Cp + p.block_tiles * per_tile + s.P * s.Q * p.Kp;
+  // (the last part: the forward's channel-last output, P x Q pixels, or the weight gradient's
+  // channel-last dY, 4 TH x 4 TW)
+  p.scratch = p.Hp * p.Wp * p.Cp + p.block_tiles * per_tile + kM * p.TH * kM * p.TW * p.Kp;
   return p;
 }
 
-// xp = image x_n (C planes of H x W) channel-last at row ph, column pw of the Hp x Wp grid, zeros
-// elsewhere (the convolution's padding, the bottom and right tiles' overhang, channels >= C)
-void pack_image(const ConvShape& s, const Plan& p, const float* xn, float* xp) {
-  const int64_t Cp = p.Cp, row = p.Wp * Cp;
-  if (Cp != s.C) {
-    std::memset(xp, 0, sizeof(float) * p.Hp * row);
+// xp = image xn (C planes of H x W) channel-last (Cp floats a pixel) at row ph, column pw of an
+// Hp x Wp grid, zeros elsewhere (the convolution's padding, the bottom and right tiles'
+// overhang, channels >= C)
+void pack_image(const float* xn, int64_t C, int64_t H, int64_t W, int64_t ph, int64_t pw, int64_t Hp, int64_t Wp,
+                int64_t Cp, float* xp) {
+  const int64_t row = Wp * Cp;
+  if (Cp != C) {
+    std::memset(xp, 0, sizeof(float) * Hp * row);
   } else {
-    std::memset(xp, 0, sizeof(float) * s.pad_h * row);
-    std::memset(xp + (s.pad_h + s.H) * row, 0, sizeof(float) * (p.Hp - s.pad_h - s.H) * row);
-    for (int64_t i = s.pad_h; i < s.pad_h + s.H; ++i) {
-      std::memset(xp + i * row, 0, sizeof(float) * s.pad_w * Cp);
-      std::memset(xp + i * row + (s.pad_w + s.W) * Cp, 0, sizeof(float) * (p.Wp - s.pad_w - s.W) * Cp);
+    std::memset(xp, 0, sizeof(float) * ph * row);
+    std::memset(xp + (ph + H) * row, 0, sizeof(float) * (Hp - ph - H) * row);
+    for (int64_t i = ph; i < ph + H; ++i) {
+      std::memset(xp + i * row, 0, sizeof(float) * pw * Cp);
+      std::memset(xp + i * row + (pw + W) * Cp, 0, sizeof(float) * (Wp - pw - W) * Cp);
     }
   }
-  for (int64_t i = 0; i < s.H; ++i)
-    transpose(xn + i * s.W, s.C, s.W, s.H * s.W, xp + (i + s.pad_h) * row + s.pad_w * Cp, Cp);
+  for (int64_t i = 0; i < H; ++i) transpose(xn + i * W, C, W, H * W, xp + (i + ph) * row + pw * Cp, Cp);
 }
 
 // y = the convolution of x (forward form: s's N, C, H, W, K, padding; 3x3, stride 1) with the
@@ -183,7 +225,7 @@ void winograd_convolve(const ConvShape& s, const float* x, const float* U, const
     for (int64_t b0 = n0; b0 < n1; b0 += p.per_block) {
       const int64_t nb = std::min(p.per_block, n1 - b0);
       for (int64_t i = 0; i < nb; ++i) {
-        pack_image(s, p, x + (b0 + i) * s.C * HW, xp);
+        pack_image(x + (b0 + i) * s.C * HW, s.C, s.H, s.W, s.pad_h, s.pad_w, p.Hp, p.Wp, p.Cp, xp);
         k.input_tiles(xp, p.Wp, p.Cp, p.TH, p.TW, V + i * p.tiles * p.Cp, ldv);
       }
       // M[xi] (tiles x Kp) = V[xi] (tiles x Cp) @ U[xi] (Cp x Kp), xi < 36
@@ -222,6 +264,44 @@ void run(const ConvShape& s, const float* x, const float* w, bool flip, const fl
   winograd_convolve(s, x, U.data(), b.data(), y);
 }
 
+// gw = the weight gradient (conv_winograd.h): per thread the sums S (36 x Kp x Cp) over its
+// images' tiles, added up at the end and taken back through G^T . G in double
+void winograd_weight_gradient(const ConvShape& s, const float* gy, const float* x, float* gw) {
+  const ConvWinogradSimd& k = kernels();
+  const Plan p = make_plan(s, k.vw);
+  const int64_t HW = s.H * s.W, PQ = s.P * s.Q, Hq = kM * p.TH, Wq = kM * p.TW;
+  const int64_t ldv = p.block_tiles * p.Cp, ldd = p.block_tiles * p.Kp, ssize = kXi * p.Kp * p.Cp;
+  const int nt = image_threads(s);
+  std::vector<float> sums(size_t(nt * ssize), 0.0f);
+  over_images(s, nt, p.per_block, [&](int tid, int64_t n0, int64_t n1) {
+    float* xp = conv_direct_scratch_floats(p.scratch);
+    float* V = xp + p.Hp * p.Wp * p.Cp;
+    float* D = V + kXi * ldv;
+    float* dyp = D + kXi * ldd;
+    float* S = sums.data() + tid * ssize;
+    for (int64_t b0 = n0; b0 < n1; b0 += p.per_block) {
+      const int64_t nb = std::min(p.per_block, n1 - b0);
+      for (int64_t i = 0; i < nb; ++i) {
+        pack_image(x + (b0 + i) * s.C * HW, s.C, s.H, s.W, s.pad_h, s.pad_w, p.Hp, p.Wp, p.Cp, xp);
+        k.input_tiles(xp, p.Wp, p.Cp, p.TH, p.TW, V + i * p.tiles * p.Cp, ldv);
+        pack_image(gy + (b0 + i) * s.K * PQ, s.K, s.P, s.Q, 0, 0, Hq, Wq, p.Kp, dyp);
+        k.gradient_tiles(dyp, Wq, p.Kp, p.TH, p.TW, D + i * p.tiles * p.Kp, ldd);
+      }
+      k.weight_products(nb * p.tiles, p.Cp, p.Kp, D, ldd, V, ldv, S);
+    }
+  });
+  for (int t = 1; t < nt; ++t)
+    for (int64_t i = 0; i < ssize; ++i) sums[i] += sums[t * ssize + i];
+  double u[kXi], g[3 * kA], w[9];
+  for (int64_t kk = 0; kk < s.K; ++kk)
+    for (int64_t c = 0; c < s.C; ++c) {
+      for (int xi = 0; xi < kXi; ++xi) u[xi] = sums[(xi * p.Kp + kk) * p.Cp + c];
+      for (int b = 0; b < kA; ++b) weight_gradient_1d(u + b, kA, g + b, kA);  // G^T S: 3 x 6
+      for (int a = 0; a < 3; ++a) weight_gradient_1d(g + a * kA, 1, w + a * 3, 1);  // (G^T S) G
+      for (int r = 0; r < 9; ++r) gw[(kk * s.C + c) * 9 + r] = static_cast<float>(w[r]);
+    }
+}
+
 }  // namespace
 
 bool conv_winograd_available(const ConvShape& s) {
@@ -249,6 +329,10 @@ void conv2d_winograd_backward_input(const ConvShape& s, const float* gy, const f
   back.pad_h = 2 - s.pad_h, back.pad_w = 2 - s.pad_w;
   back.P = s.H, back.Q = s.W;
   run(back, gy, w, true, start, gx);
+}
+
+void conv2d_winograd_backward_weight(const ConvShape& s, const float* gy, const float* x, float* gw) {
+  winograd_weight_gradient(s, gy, x, gw);
 }
 
 }  // namespace minidl

@@ -18,7 +18,9 @@
 //   M[xi] (tiles x K) = V[xi] (tiles x C) @ U[xi] (C x K),  V[xi][t][c] = (B^T d_tc B)[xi],
 //   U[xi][c][k] = (G g_kc G^T)[xi],  then Y_tk = A^T M[.][t][k] A.
 // The input gradient of a 3x3 stride-1 convolution with padding p is the same computation on
-// dY with the kernel rotated by 180 degrees, its channels swapped and padding 2 - p.
+// dY with the kernel rotated by 180 degrees, its channels swapped and padding 2 - p. The weight
+// gradient differentiates Y with respect to U: dU_kc = sum_t (A dY_tk A^T) .* V_tc, 36 products
+// summed over the tiles, and dW_kc = G^T dU_kc G.
 //
 // Files: conv_winograd.cpp (the driver: weight transform, channel-last copies, GEMMs through
 // sgemm_batched, threads; and the scalar transforms, the reference), conv_winograd_simd.cpp
@@ -57,6 +59,12 @@ struct ConvWinogradSimd {
   // k < Kp: the 36 products (the scalar set: sgemm_batched)
   void (*products)(int64_t T, int64_t Cp, int64_t Kp, const float* V, int64_t ldv, const float* U, float* M,
                    int64_t ldm);
+  // the weight gradient: D[xi*ldd + t*Kp + k] = (A y A^T)[xi] of the 4 x 4 tile y of dY (channel-last
+  // 4 TH x Wq pixels, Wq = 4 TW, zeros past P and Q) of channel k, tile t = i*TW + j
+  void (*gradient_tiles)(const float* dyp, int64_t Wq, int64_t Kp, int64_t TH, int64_t TW, float* D, int64_t ldd);
+  // S[(xi*Kp + k)*Cp + c] += sum_{t < T} D[xi*ldd + t*Kp + k] V[xi*ldv + t*Cp + c]
+  void (*weight_products)(int64_t T, int64_t Cp, int64_t Kp, const float* D, int64_t ldd, const float* V,
+                          int64_t ldv, float* S);
 };
 
 // True where the Winograd path computes this float32 convolution: 3x3, stride 1, dilation 1,
@@ -68,5 +76,8 @@ void conv2d_winograd_forward(const ConvShape& s, const float* x, const float* w,
 // grad_x[n, c] starts from start[c] (null: 0), as conv2d_backward_input
 void conv2d_winograd_backward_input(const ConvShape& s, const float* gy, const float* w, float* gx,
                                     const float* start);
+// dW = G^T [ sum over tiles of (A dY_t A^T) .* (B^T d_t B) ] G: the forward's bilinear form
+// differentiated with respect to the transformed weights, then taken back through G
+void conv2d_winograd_backward_weight(const ConvShape& s, const float* gy, const float* x, float* gw);
 
 }  // namespace minidl

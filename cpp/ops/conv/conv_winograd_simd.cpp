@@ -153,7 +153,97 @@ void products(int64_t T, int64_t Cp, int64_t Kp, const float* V, int64_t ldv, co
 }
 // --8<-- [end:winograd_products]
 
+// --8<-- [start:winograd_weight_gradient]
+// The weight gradient's transform of dY: z = A y (the transpose of output_1d's A^T), 4 -> 6 values
+inline void gradient_1d(const Vec* y, int step, Vec* z, int zstep) {
+  const Vec two = Vec::set1(2.0f), four = Vec::set1(4.0f), eight = Vec::set1(8.0f);
+  const Vec y0 = y[0], y1 = y[step], y2 = y[2 * step], y3 = y[3 * step];
+  const Vec s02 = y0 + y2, s13 = y1 + y3, e = fmadd(four, y2, y0), f = fmadd(eight, y3, two * y1);
+  z[0] = y0;
+  z[zstep] = s02 + s13;
+  z[2 * zstep] = s02 - s13;
+  z[3 * zstep] = e + f;
+  z[4 * zstep] = e - f;
+  z[5 * zstep] = y3;
+}
+
+void gradient_tiles(const float* dyp, int64_t Wq, int64_t Kp, int64_t TH, int64_t TW, float* D, int64_t ldd) {
+  Vec y[kM * kM], t[kA * kM], z[kA * kA];
+  for (int64_t i = 0; i < TH; ++i)
+    for (int64_t j = 0; j < TW; ++j) {
+      const float* tile = dyp + (kM * i * Wq + kM * j) * Kp;
+      float* out = D + (i * TW + j) * Kp;
+      for (int64_t k = 0; k < Kp; k += VW) {
+#pragma GCC unroll 4
+        for (int a = 0; a < kM; ++a)
+#pragma GCC unroll 4
+          for (int b = 0; b < kM; ++b) y[a * kM + b] = Vec::load(tile + (a * Wq + b) * Kp + k);
+#pragma GCC unroll 4
+        for (int b = 0; b < kM; ++b) gradient_1d(y + b, kM, t + b, kM);   // A y: 6 x 4
+#pragma GCC unroll 6
+        for (int a = 0; a < kA; ++a) gradient_1d(t + a * kM, 1, z + a * kA, 1);  // (A y) A^T: 6 x 6
+#pragma GCC unroll 36
+        for (int xi = 0; xi < kA * kA; ++xi) z[xi].store(out + xi * ldd + k);
+      }
+    }
+}
+
+// S[xi] (Kp x Cp) += D[xi]^T (Kp x T) @ V[xi] (T x Cp): KR x CV tiles (KR output channels x CV
+// vectors of input channels) summed over the T tiles in registers; per tile CV loads of V and
+// KR broadcasts of D. KR divides Kp (a multiple of VW) and KR * CV <= 16 (AVX-512) / 8 (AVX2)
+// accumulators.
+template <int KR, int CV>
+inline void weight_tile(int64_t T, int64_t Cp, int64_t Kp, const float* __restrict d, const float* __restrict v,
+                        float* __restrict s) {
+  Vec acc[KR][CV];
+#pragma GCC unroll 16
+  for (int r = 0; r < KR; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < CV; ++j) acc[r][j] = Vec::load(s + r * Cp + j * VW);
+  for (int64_t t = 0; t < T; ++t) {
+    Vec b[CV];
+#pragma GCC unroll 4
+    for (int j = 0; j < CV; ++j) b[j] = Vec::load(v + t * Cp + j * VW);
+#pragma GCC unroll 16
+    for (int r = 0; r < KR; ++r) {
+      const Vec a = Vec::set1(d[t * Kp + r]);
+#pragma GCC unroll 4
+      for (int j = 0; j < CV; ++j) acc[r][j] = fmadd(a, b[j], acc[r][j]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < KR; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < CV; ++j) acc[r][j].store(s + r * Cp + j * VW);
+}
+
+template <int CV>
+void weight_columns(int64_t T, int64_t Cp, int64_t Kp, const float* d, const float* v, float* s) {
+  constexpr int KR = (VW == 16 ? 16 : 8) / (CV == 3 ? 2 : CV);  // 16, 8, 8, 4 (AVX-512)
+  int64_t k = 0;
+  for (; k + KR <= Kp; k += KR) weight_tile<KR, CV>(T, Cp, Kp, d + k, v, s + k * Cp);
+  for (; k < Kp; ++k) weight_tile<1, CV>(T, Cp, Kp, d + k, v, s + k * Cp);
+}
+
+void weight_products(int64_t T, int64_t Cp, int64_t Kp, const float* D, int64_t ldd, const float* V, int64_t ldv,
+                     float* S) {
+  for (int xi = 0; xi < kA * kA; ++xi) {
+    const float* d = D + xi * ldd;
+    const float* v = V + xi * ldv;
+    float* s = S + xi * Kp * Cp;
+    for (int64_t c0 = 0; c0 < Cp; c0 += 4 * VW) {
+      const int64_t cv = (Cp - c0) / VW;
+      if (cv >= 4) weight_columns<4>(T, Cp, Kp, d, v + c0, s + c0);
+      else if (cv == 3) weight_columns<3>(T, Cp, Kp, d, v + c0, s + c0);
+      else if (cv == 2) weight_columns<2>(T, Cp, Kp, d, v + c0, s + c0);
+      else weight_columns<1>(T, Cp, Kp, d, v + c0, s + c0);
+    }
+  }
+}
+// --8<-- [end:winograd_weight_gradient]
+
 }  // namespace
-extern const ConvWinogradSimd conv_winograd_simd = {VW, &input_tiles, &output_tiles, &products};
+extern const ConvWinogradSimd conv_winograd_simd = {VW, &input_tiles, &output_tiles, &products, &gradient_tiles,
+                                                    &weight_products};
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl
