@@ -11,6 +11,21 @@
 //   4. Y = A^T M A + bias for every tile and output channel (output_tiles) into a channel-last
 //      output image, transposed back into y's NCHW planes.
 // The images of a block share the GEMMs: an 8x8 image has 4 tiles, too few rows for a GEMM.
+//
+// Accuracy (max |error| / max |reference| against the float64 reference loops, normal data,
+// AVX-512; the direct kernel on the same data in brackets): forward and input gradient
+// 5e-6 - 6e-6 at 16..64 channels (1e-6 - 2e-6), weight gradient up to 6.8e-6 (1.3e-6); the
+// tolerance tests/test_conv_winograd.py asserts is 2e-5.
+//
+// Speed (the reason it is a candidate and not the rule): CPU ms, batch 64, 1 thread, min of 21
+// alternating rounds, Xeon family 6 model 167 (AVX-512), load 5-7, direct / Winograd / PyTorch 2.13:
+//   16->16 @32  forward 2.12 / 2.55 / 3.45  input grad 2.44 / 2.70 / 4.82  weight grad 2.48 / 2.67 / 5.23
+//   32->32 @16  forward 2.14 / 1.60 / 2.62  input grad 2.00 / 1.46 / 2.53  weight grad 2.09 / 1.57 / 3.03
+//   64->64 @8   forward 2.05 / 1.13 / 2.31  input grad 2.14 / 1.16 / 2.43  weight grad 2.03 / 1.28 / 2.62
+// At 16 channels the products are a quarter of the direct kernel's multiply-adds but the
+// transforms and the two channel-last copies (per image the same 16K floats in and out at every
+// shape) are not smaller, so the direct kernel keeps 16->16 @32; the tuner measures it on each
+// CPU (perf at 16->16 @32: copies 30-38%, products 26-28%, input transform 20-24%, output 10-13%).
 #include "conv_winograd.h"
 
 #include <algorithm>
@@ -68,20 +83,24 @@ inline void gradient_1d(const float* y, int64_t step, float* z, int64_t zstep) {
   z[5 * zstep] = y3;
 }
 
+// (multiplications by 1/6, 1/12, 1/24 rounded to double, not divisions: the weight transforms
+// of a 64 x 64 layer took 28% of a Winograd forward at 8x8 with divisions)
+constexpr double kSixth = 1.0 / 6, kTwelfth = 1.0 / 12, kTwentyFourth = 1.0 / 24;
+
 inline void weight_gradient_1d(const double* s, int64_t step, double* w, int64_t wstep) {
   const double s0 = s[0], s1 = s[step], s2 = s[2 * step], s3 = s[3 * step], s4 = s[4 * step], s5 = s[5 * step];
-  w[0] = s0 / 4 - (s1 + s2) / 6 + (s3 + s4) / 24;
-  w[wstep] = (s2 - s1) / 6 + (s3 - s4) / 12;
-  w[2 * wstep] = (s3 + s4 - s1 - s2) / 6 + s5;
+  w[0] = 0.25 * s0 - kSixth * (s1 + s2) + kTwentyFourth * (s3 + s4);
+  w[wstep] = kSixth * (s2 - s1) + kTwelfth * (s3 - s4);
+  w[2 * wstep] = kSixth * (s3 + s4 - s1 - s2) + s5;
 }
 
 inline void weight_1d(const double* g, int64_t step, double* u, int64_t ustep) {
   const double g0 = g[0], g1 = g[step], g2 = g[2 * step];
-  u[0] = g0 / 4;
-  u[ustep] = -(g0 + g1 + g2) / 6;
-  u[2 * ustep] = -(g0 - g1 + g2) / 6;
-  u[3 * ustep] = g0 / 24 + g1 / 12 + g2 / 6;
-  u[4 * ustep] = g0 / 24 - g1 / 12 + g2 / 6;
+  u[0] = 0.25 * g0;
+  u[ustep] = -kSixth * (g0 + g1 + g2);
+  u[2 * ustep] = -kSixth * (g0 - g1 + g2);
+  u[3 * ustep] = kTwentyFourth * g0 + kTwelfth * g1 + kSixth * g2;
+  u[4 * ustep] = kTwentyFourth * g0 - kTwelfth * g1 + kSixth * g2;
   u[5 * ustep] = g2;
 }
 
@@ -148,8 +167,12 @@ const ConvWinogradSimd& kernels() {
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
-// dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols (the direct weight gradient's 8 x 8 block
-// transpose on a SIMD set)
+// dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols: the direct weight gradient's 8 x 8
+// block transpose on a SIMD set. (A 16 x 16 zmm transpose whose stores fill whole lines of y's
+// planes measured no faster: 2.46 / 1.45 / 1.10 ms vs 2.68 / 1.39 / 1.14 forward at 16->16 @32,
+// 32->32 @16, 64->64 @8, batch 64, 1 thread, min of 15 alternating, load 5; the transposes,
+// 15-30% of the time in perf, are mostly x's and y's trip through the caches, which the
+// direct path pays too.)
 void transpose(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd) {
   if (const ConvDirectWeightSimd* simd = conv_direct_weight_simd_active())
     return simd->transpose(src, rows, cols, lds, dst, ldd);
@@ -169,8 +192,11 @@ struct Plan {
 };
 
 // Images per block: enough tiles that V and M of the block take about kBlockFloats (1 MiB:
-// the GEMMs read V and write M while they are in L2; 2 MiB L2 on the Xeon this was written on,
-// 1-1.25 MiB on other server cores), at least one image.
+// the products read V and write M while they are in L2; 2 MiB L2 on the Xeon this was written
+// on, 1-1.25 MiB on other server cores), at least one image. Measured (forward ms, batch 64, 1
+// thread, min of 15, Xeon family 6 model 167, load 7-9, two runs each), 256 KiB / 1 MiB / 4 MiB:
+// 16->16 @32 2.85, 2.70 / 2.50, 2.63 / 3.21; 32->32 @16 1.60, 1.48 / 1.38, 1.36 / 2.07;
+// 64->64 @8 1.27, 1.37 / 1.28, 1.44 / 1.55.
 constexpr int64_t kBlockFloats = int64_t(1) << 18;
 
 Plan make_plan(const ConvShape& s, int vw) {
@@ -241,17 +267,23 @@ void winograd_convolve(const ConvShape& s, const float* x, const float* U, const
 // U[xi][c][k] = (G g G^T)[xi] of g = w[k][c] (flip: g = w[c][k] rotated by 180 degrees, the
 // input gradient's kernel; w then holds C' = K kernels of K' = C channels), in double, zeros
 // for the padding channels
+// (one input channel at a time into `row`, 36 rows of Kp, then copied out: storing each kernel's
+// 36 values straight into U wrote 36 lines Cp*Kp floats apart, one L1 set, per kernel; measured 27%
+// of a Winograd forward at 64->64 @8, batch 64, that way)
 void transform_weights(const ConvShape& s, const float* w, bool flip, int64_t Cp, int64_t Kp, std::vector<float>& U) {
   U.assign(size_t(kXi * Cp * Kp), 0.0f);
+  std::vector<float> row(size_t(kXi * Kp), 0.0f);
   double g[9], t[kA * 3], u[kXi];
-  for (int64_t k = 0; k < s.K; ++k)
-    for (int64_t c = 0; c < s.C; ++c) {
+  for (int64_t c = 0; c < s.C; ++c) {
+    for (int64_t k = 0; k < s.K; ++k) {
       const float* src = flip ? w + (c * s.K + k) * 9 : w + (k * s.C + c) * 9;
       for (int r = 0; r < 9; ++r) g[r] = flip ? src[8 - r] : src[r];
       for (int b = 0; b < 3; ++b) weight_1d(g + b, 3, t + b, 3);  // G g (6 x 3)
       for (int a = 0; a < kA; ++a) weight_1d(t + a * 3, 1, u + a * kA, 1);  // (G g) G^T
-      for (int xi = 0; xi < kXi; ++xi) U[(xi * Cp + c) * Kp + k] = static_cast<float>(u[xi]);
+      for (int xi = 0; xi < kXi; ++xi) row[xi * Kp + k] = static_cast<float>(u[xi]);
     }
+    for (int xi = 0; xi < kXi; ++xi) std::copy(row.begin() + xi * Kp, row.begin() + (xi + 1) * Kp, U.begin() + (xi * Cp + c) * Kp);
+  }
 }
 
 void run(const ConvShape& s, const float* x, const float* w, bool flip, const float* bias, float* y) {
