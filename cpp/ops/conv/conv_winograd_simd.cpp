@@ -153,7 +153,6 @@ void products(int64_t T, int64_t Cp, int64_t Kp, const float* V, int64_t ldv, co
 }
 // --8<-- [end:winograd_products]
 
-// --8<-- [start:winograd_weight_gradient]
 // The weight gradient's transform of dY: z = A y (the transpose of output_1d's A^T), 4 -> 6 values
 inline void gradient_1d(const Vec* y, int step, Vec* z, int zstep) {
   const Vec two = Vec::set1(2.0f), four = Vec::set1(4.0f), eight = Vec::set1(8.0f);
@@ -240,7 +239,6 @@ void weight_products(int64_t T, int64_t Cp, int64_t Kp, const float* D, int64_t 
     }
   }
 }
-// --8<-- [end:winograd_weight_gradient]
 
 }  // namespace
 extern const ConvWinogradSimd conv_winograd_simd = {VW, &input_tiles, &output_tiles, &products, &gradient_tiles,
