@@ -199,7 +199,10 @@ struct Plan {
 // 64->64 @8 1.27, 1.37 / 1.28, 1.44 / 1.55.
 constexpr int64_t kBlockFloats = int64_t(1) << 18;
 
-Plan make_plan(const ConvShape& s, int vw) {
+// (threads > 1: at most a quarter of a thread's share of the batch per block, so that blocks,
+// handed out whole, split the batch evenly: 64 images of 8x8 at 64 channels made 5 blocks of 14
+// and 8 images, 3 blocks for one thread and 2 for the other)
+Plan make_plan(const ConvShape& s, int vw, int threads = 1) {
   Plan p;
   p.Cp = round_up(s.C, vw);
   p.Kp = round_up(s.K, vw);
@@ -210,6 +213,7 @@ Plan make_plan(const ConvShape& s, int vw) {
   p.tiles = p.TH * p.TW;
   const int64_t per_tile = kXi * (p.Cp + p.Kp);
   p.per_block = std::max<int64_t>(1, std::min<int64_t>(s.N, kBlockFloats / (per_tile * p.tiles)));
+  if (threads > 1) p.per_block = std::max<int64_t>(1, std::min(p.per_block, s.N / (4 * threads)));
   p.block_tiles = p.per_block * p.tiles;
   // (the last part: the forward's channel-last output, P x Q pixels, or the weight gradient's
   // channel-last dY, 4 TH x 4 TW)
@@ -240,10 +244,11 @@ void pack_image(const float* xn, int64_t C, int64_t H, int64_t W, int64_t ph, in
 // transformed weights U (kXi x Cp x Kp) plus bias (Kp floats)
 void winograd_convolve(const ConvShape& s, const float* x, const float* U, const float* bias, float* y) {
   const ConvWinogradSimd& k = kernels();
-  const Plan p = make_plan(s, k.vw);
+  const int nt = image_threads(s);
+  const Plan p = make_plan(s, k.vw, nt);
   const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
   const int64_t ldv = p.block_tiles * p.Cp, ldm = p.block_tiles * p.Kp;
-  over_images(s, image_threads(s), p.per_block, [&](int, int64_t n0, int64_t n1) {
+  over_images(s, nt, p.per_block, [&](int, int64_t n0, int64_t n1) {
     float* xp = conv_direct_scratch_floats(p.scratch);
     float* V = xp + p.Hp * p.Wp * p.Cp;
     float* M = V + kXi * ldv;
@@ -300,10 +305,10 @@ void run(const ConvShape& s, const float* x, const float* w, bool flip, const fl
 // images' tiles, added up at the end and taken back through G^T . G in double
 void winograd_weight_gradient(const ConvShape& s, const float* gy, const float* x, float* gw) {
   const ConvWinogradSimd& k = kernels();
-  const Plan p = make_plan(s, k.vw);
+  const int nt = image_threads(s);
+  const Plan p = make_plan(s, k.vw, nt);
   const int64_t HW = s.H * s.W, PQ = s.P * s.Q, Hq = kM * p.TH, Wq = kM * p.TW;
   const int64_t ldv = p.block_tiles * p.Cp, ldd = p.block_tiles * p.Kp, ssize = kXi * p.Kp * p.Cp;
-  const int nt = image_threads(s);
   std::vector<float> sums(size_t(nt * ssize), 0.0f);
   over_images(s, nt, p.per_block, [&](int tid, int64_t n0, int64_t n1) {
     float* xp = conv_direct_scratch_floats(p.scratch);
