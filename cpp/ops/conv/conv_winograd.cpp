@@ -287,7 +287,8 @@ void transform_weights(const ConvShape& s, const float* w, bool flip, int64_t Cp
       for (int a = 0; a < kA; ++a) weight_1d(t + a * 3, 1, u + a * kA, 1);  // (G g) G^T
       for (int xi = 0; xi < kXi; ++xi) row[xi * Kp + k] = static_cast<float>(u[xi]);
     }
-    for (int xi = 0; xi < kXi; ++xi) std::copy(row.begin() + xi * Kp, row.begin() + (xi + 1) * Kp, U.begin() + (xi * Cp + c) * Kp);
+    for (int xi = 0; xi < kXi; ++xi)
+      std::copy(row.begin() + xi * Kp, row.begin() + (xi + 1) * Kp, U.begin() + (xi * Cp + c) * Kp);
   }
 }
 
