@@ -35,6 +35,7 @@ CASES = [
     (2, 8, 6, 7, 72, (1, 0)),      # asymmetric padding; 72 output channels: 4 + 1 vectors (AVX-512)
     (20, 24, 8, 8, 40, 1),         # 20 images of 4 tiles: blocks of several images, a partial block
     (1, 64, 8, 8, 64, 1),          # 64 channels, 8x8 (the largest error measured)
+    (2, 20, 5, 18, 24, 1),         # 16 x 16 transpose blocks (AVX-512) cut short in rows and columns
 ]
 
 

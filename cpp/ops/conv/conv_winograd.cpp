@@ -158,7 +158,7 @@ void weight_products_gemm(int64_t T, int64_t Cp, int64_t Kp, const float* D, int
 }
 
 const ConvWinogradSimd kScalar = {1, &input_tiles_scalar, &output_tiles_scalar, &products_gemm,
-                                  &gradient_tiles_scalar, &weight_products_gemm};
+                                  &gradient_tiles_scalar, &weight_products_gemm, nullptr};
 
 const ConvWinogradSimd& kernels() {
   const ConvWinogradSimd* simd = conv_winograd_simd_active();
@@ -167,13 +167,18 @@ const ConvWinogradSimd& kernels() {
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
-// dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols: the direct weight gradient's 8 x 8
-// block transpose on a SIMD set. (A 16 x 16 zmm transpose whose stores fill whole lines of y's
-// planes measured no faster: 2.46 / 1.45 / 1.10 ms vs 2.68 / 1.39 / 1.14 forward at 16->16 @32,
-// 32->32 @16, 64->64 @8, batch 64, 1 thread, min of 15 alternating, load 5; the transposes,
-// 15-30% of the time in perf, are mostly x's and y's trip through the caches, which the
-// direct path pays too.)
+// dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols: the channel-last copies of x and dY
+// and the way back to y's planes. AVX-512 with whole 16 x 16 blocks: conv_winograd_simd.cpp's
+// zmm transpose, whose stores fill whole 64-byte lines; otherwise the direct weight gradient's
+// 8 x 8 ymm blocks. Measured (Winograd at 16->16 @32, batch 64, 1 thread, CPU ms, min of 25,
+// two alternating process pairs, Xeon family 6 model 167, load 3.8): forward 2.95, 2.77 -> 2.47,
+// 2.30; input gradient 2.94, 2.72 -> 2.44, 2.27; weight gradient 2.54, 2.33 -> 2.34, 2.18. The
+// same at 32->32 @16 and 64->64 @8 (forward, C++ driver, 300 calls: 0.43-0.45 s and 0.36-0.37 s
+// either way), and slower where a block would be half empty (8-pixel rows of 8x8 images: 0.19
+// vs 0.17 s for 150 calls), hence whole blocks only.
 void transpose(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd) {
+  if (const ConvWinogradSimd* simd = conv_winograd_simd_active())
+    if (simd->transpose && rows >= 16 && cols >= 16) return simd->transpose(src, rows, cols, lds, dst, ldd);
   if (const ConvDirectWeightSimd* simd = conv_direct_weight_simd_active())
     return simd->transpose(src, rows, cols, lds, dst, ldd);
   for (int64_t r = 0; r < rows; ++r)

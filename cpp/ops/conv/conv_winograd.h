@@ -65,6 +65,9 @@ struct ConvWinogradSimd {
   // S[(xi*Kp + k)*Cp + c] += sum_{t < T} D[xi*ldd + t*Kp + k] V[xi*ldv + t*Cp + c]
   void (*weight_products)(int64_t T, int64_t Cp, int64_t Kp, const float* D, int64_t ldd, const float* V,
                           int64_t ldv, float* S);
+  // dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols (AVX-512: 16 x 16 register blocks;
+  // null: the direct weight gradient's 8 x 8 transpose)
+  void (*transpose)(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd);
 };
 
 // True where the Winograd path computes this float32 convolution: 3x3, stride 1, dilation 1,

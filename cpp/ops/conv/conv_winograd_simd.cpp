@@ -240,8 +240,59 @@ void weight_products(int64_t T, int64_t Cp, int64_t Kp, const float* D, int64_t 
   }
 }
 
+#if defined(__AVX512F__)
+// dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols, in 16 x 16 blocks held in zmm registers
+// (16 masked loads, 64 shuffles, 16 masked stores; the 8 x 8 ymm transpose of the direct weight
+// gradient does 24 shuffles per 64 floats, and its 8-float stores write a line of y's planes in
+// two halves). Measured: conv_winograd.cpp, transpose().
+void transpose(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd) {
+  for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+    const int nr = static_cast<int>(rows - r0 < 16 ? rows - r0 : 16);
+    const __mmask16 row_mask = static_cast<__mmask16>((1u << nr) - 1u);
+    for (int64_t c0 = 0; c0 < cols; c0 += 16) {
+      const int nc = static_cast<int>(cols - c0 < 16 ? cols - c0 : 16);
+      const __mmask16 col_mask = static_cast<__mmask16>((1u << nc) - 1u);
+      __m512 r[16], t[16];
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i)
+        r[i] = i < nr ? _mm512_maskz_loadu_ps(col_mask, src + (r0 + i) * lds + c0) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+      for (int k = 0; k < 8; ++k) {
+        t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+        t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+      }
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) {
+        const __m512d a = _mm512_castps_pd(t[4 * k]), b = _mm512_castps_pd(t[4 * k + 1]);
+        const __m512d c = _mm512_castps_pd(t[4 * k + 2]), d = _mm512_castps_pd(t[4 * k + 3]);
+        r[4 * k] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        r[4 * k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        r[4 * k + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        r[4 * k + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+      }
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        const __m512 v0 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88), v1 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xDD);
+        const __m512 w0 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
+        const __m512 w1 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xDD);
+        t[j] = _mm512_shuffle_f32x4(v0, w0, 0x88);
+        t[j + 8] = _mm512_shuffle_f32x4(v0, w0, 0xDD);
+        t[j + 4] = _mm512_shuffle_f32x4(v1, w1, 0x88);
+        t[j + 12] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
+      }
+#pragma GCC unroll 16
+      for (int c = 0; c < 16; ++c)
+        if (c < nc) _mm512_mask_storeu_ps(dst + (c0 + c) * ldd + r0, row_mask, t[c]);
+    }
+  }
+}
+constexpr auto kTranspose = &transpose;
+#else
+constexpr void (*kTranspose)(const float*, int64_t, int64_t, int64_t, float*, int64_t) = nullptr;
+#endif
+
 }  // namespace
 extern const ConvWinogradSimd conv_winograd_simd = {VW, &input_tiles, &output_tiles, &products, &gradient_tiles,
-                                                    &weight_products};
+                                                    &weight_products, kTranspose};
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl
