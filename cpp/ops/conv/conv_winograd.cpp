@@ -25,7 +25,9 @@
 // At 16 channels the products are a quarter of the direct kernel's multiply-adds but the
 // transforms and the two channel-last copies (per image the same 16K floats in and out at every
 // shape) are not smaller, so the direct kernel keeps 16->16 @32; the tuner measures it on each
-// CPU (perf at 16->16 @32: copies 30-38%, products 26-28%, input transform 20-24%, output 10-13%).
+// CPU (perf at 16->16 @32 with the 8 x 8 transpose: copies 30-38%, products 26-28%, input
+// transform 20-24%, output 10-13%; the 16 x 16 transpose, transpose() below, took ~10% off
+// Winograd there, still 1.1-1.15x the direct kernel's forward and input-gradient time).
 #include "conv_winograd.h"
 
 #include <algorithm>
