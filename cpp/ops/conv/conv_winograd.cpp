@@ -17,17 +17,19 @@
 // 5e-6 - 6e-6 at 16..64 channels (1e-6 - 2e-6), weight gradient up to 6.8e-6 (1.3e-6); the
 // tolerance tests/test_conv_winograd.py asserts is 2e-5.
 //
-// Speed (the reason it is a candidate and not the rule): CPU ms, batch 64, 1 thread, min of 21
-// alternating rounds, Xeon family 6 model 167 (AVX-512), load 5-7, direct / Winograd / PyTorch 2.13:
-//   16->16 @32  forward 2.12 / 2.55 / 3.45  input grad 2.44 / 2.70 / 4.82  weight grad 2.48 / 2.67 / 5.23
-//   32->32 @16  forward 2.14 / 1.60 / 2.62  input grad 2.00 / 1.46 / 2.53  weight grad 2.09 / 1.57 / 3.03
-//   64->64 @8   forward 2.05 / 1.13 / 2.31  input grad 2.14 / 1.16 / 2.43  weight grad 2.03 / 1.28 / 2.62
-// At 16 channels the products are a quarter of the direct kernel's multiply-adds but the
-// transforms and the two channel-last copies (per image the same 16K floats in and out at every
-// shape) are not smaller, so the direct kernel keeps 16->16 @32; the tuner measures it on each
-// CPU (perf at 16->16 @32 with the 8 x 8 transpose: copies 30-38%, products 26-28%, input
-// transform 20-24%, output 10-13%; the 16 x 16 transpose, transpose() below, took ~10% off
-// Winograd there, still 1.1-1.15x the direct kernel's forward and input-gradient time).
+// Speed (the reason it is a candidate and not the rule): CPU ms, batch 64, 1 thread, min of 25
+// alternating rounds, Xeon family 6 model 167 (AVX-512), load 4.4, direct / Winograd / PyTorch 2.13:
+//   16->16 @32  forward 2.25 / 2.28 / 3.83  input grad 2.28 / 2.17 / 3.87  weight grad 2.43 / 2.31 / 3.89
+//   32->32 @16  forward 2.12 / 1.40 / 2.66  input grad 2.02 / 1.37 / 2.85  weight grad 1.98 / 1.37 / 2.78
+//   64->64 @8   forward 2.13 / 1.01 / 2.26  input grad 2.28 / 1.02 / 2.45  weight grad 2.14 / 1.12 / 2.61
+// and on the AVX2 set of the same CPU (load 5.2), direct / Winograd: 16->16 @32 3.64 / 3.41,
+// 3.59 / 3.34, 3.67 / 3.52; 32->32 @16 3.42 / 2.13, 3.36 / 1.96, 3.25 / 2.24; 64->64 @8
+// 3.14 / 1.56, 3.37 / 1.60, 3.55 / 1.92. At 16 channels the products are a quarter of the direct
+// kernel's multiply-adds but the transforms and the two channel-last copies (per image the same
+// 16K floats in and out at every shape) are not smaller: there the two paths are within the
+// tuner's 3% margin on AVX-512, and the tuner decides per CPU (perf at 16->16 @32 with the 8 x 8
+// transpose: copies 30-38%, products 26-28%, input transform 20-24%, output 10-13%; the
+// 16 x 16 transpose, transpose() below, took ~10% off Winograd there).
 #include "conv_winograd.h"
 
 #include <algorithm>
