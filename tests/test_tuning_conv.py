@@ -1,7 +1,8 @@
 """Float32 convolution path choice by measurement (cpp/ops/conv/conv_tune.cpp, the policy and
 cache file of python/minidl/tuning.py):
 
-* each candidate (``direct``, ``im2col``) forced, in all three directions, on the shapes that hit
+* each candidate (``direct``, ``im2col``, ``winograd``: 3x3 stride 1 only, elsewhere it runs
+  direct) forced, in all three directions, on the shapes that hit
   the direct kernel's edges, against the textbook reference loops in float64;
 * the tuner measures once per shape class and direction, leaves the outputs equal to a forced
   path's, skips tiny convolutions, and ``benchmark = False`` measures nothing;
@@ -50,7 +51,7 @@ def _all_directions(x, w, b, geometry, gy=None):
 
 
 @pytest.mark.parametrize("kernel_set", SIMD_SETS)
-@pytest.mark.parametrize("path", ["direct", "im2col"])
+@pytest.mark.parametrize("path", ["direct", "im2col", "winograd"])
 @pytest.mark.parametrize("case", DIRECT_CASES, ids=lambda c: "-".join(map(str, c)))
 def test_every_path_matches_the_float64_reference(rng, kernel_set, path, case):
     x, w, b, geometry = _operands(rng, case)
@@ -66,16 +67,17 @@ def test_every_path_matches_the_float64_reference(rng, kernel_set, path, case):
         np.testing.assert_allclose(a, r, atol=2e-3, rtol=1e-4, err_msg=f"{path} {name}")
 
 
-def test_transposed_convolution_bias_start_on_both_paths(rng):
+def test_transposed_convolution_bias_start_on_every_path(rng):
     """conv2d_backward_input with ``start`` (a ConvTranspose2d's bias) on each path."""
     x, w, _, geometry = _operands(rng, (2, 6, 9, 9, 8, 3, 1, 1, 1, 1))
     gy = rng.standard_normal((2, 8, 9, 9)).astype(np.float32)
     start = rng.standard_normal(6).astype(np.float32)
     out = {}
-    for path in ("direct", "im2col"):
+    for path in ("direct", "im2col", "winograd"):
         _C.conv2d_force_path(path)
         out[path] = _C.conv2d_backward_input(gy, w, x.shape, *geometry, start=start)
     np.testing.assert_allclose(out["direct"], out["im2col"], atol=1e-4, rtol=1e-5)
+    np.testing.assert_allclose(out["winograd"], out["im2col"], atol=1e-4, rtol=1e-4)
 
 
 def test_measures_once_per_class_and_direction_and_leaves_the_winners_result(rng):
@@ -85,7 +87,7 @@ def test_measures_once_per_class_and_direction_and_leaves_the_winners_result(rng
     first = _all_directions(x, w, b, geometry)
     assert _C.conv2d_measurements() == before + 3       # forward, input gradient, weight gradient
     assert sorted(c.split()[0] for c in _C.conv2d_choices()) == ["backward_input", "backward_weight", "forward"]
-    assert set(_C.conv2d_choices().values()) <= {"direct", "im2col"}
+    assert set(_C.conv2d_choices().values()) <= {"direct", "im2col", "winograd"}
     again = _all_directions(x, w, b, geometry)
     assert _C.conv2d_measurements() == before + 3       # remembered
     _C.conv2d_force_path("direct")

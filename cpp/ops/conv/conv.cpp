@@ -9,8 +9,10 @@
 // bottom; float32 and float64, through MINIDL_DISPATCH_FLOAT):
 //   float32 on a SIMD set, depthwise (groups == C == K)   conv_simd.cpp, threads over planes
 //   float32 on a SIMD set, otherwise (when it applies)    the direct kernel, conv_direct.cpp, or
-//                                                         im2col + GEMM where that measured faster
-//                                                         on this CPU (conv_tune.cpp)
+//                                                         im2col + GEMM or (3x3 stride 1)
+//                                                         Winograd F(4x4, 3x3),
+//                                                         conv_winograd.cpp, where that measured
+//                                                         faster on this CPU (conv_tune.cpp)
 //   everything else                                       im2col + GEMM, below
 //
 // --8<-- [start:im2col_gemm]
@@ -61,6 +63,7 @@
 #include "conv_im2col.h"
 #include "conv_threads.h"
 #include "conv_tune.h"
+#include "conv_winograd.h"
 #include "core/dispatch.h"
 #include "core/dtype_dispatch.h"
 #include "core/parallel.h"
@@ -338,15 +341,19 @@ void forward_path(const ConvShape& s, const T* x, const T* w, const T* bias, T* 
   if (s.N * s.K * s.P * s.Q == 0) return;
   if constexpr (std::is_same<T, float>::value) {
     if (use_depthwise(s)) return depthwise_forward(s, x, w, bias, y);
-    if (conv_direct_available(s)) {  // direct, or im2col + GEMM where it measured faster (conv_tune.cpp)
+    const bool winograd = conv_winograd_available(s);
+    if (conv_direct_available(s)) {  // direct, or im2col + GEMM or Winograd where it measured faster (conv_tune.cpp)
       const auto run = [&](ConvPath p) {
         if (p == ConvPath::im2col) forward_gemm<float>(s, x, w, bias, y);
+        else if (p == ConvPath::winograd && winograd) conv2d_winograd_forward(s, x, w, bias, y);
         else conv2d_direct_forward(s, x, w, bias, y);
       };
-      const ConvPath p = conv_choose(ConvDirection::forward, s, run);
+      const ConvPath p = conv_choose(ConvDirection::forward, s, run, winograd);
       if (p != ConvPath::automatic) run(p);
       return;
     }
+    // the scalar set: Winograd's reference transforms only when forced (tests)
+    if (winograd && conv_forced_path() == ConvPath::winograd) return conv2d_winograd_forward(s, x, w, bias, y);
   }
   forward_gemm<T>(s, x, w, bias, y);
 }
@@ -375,16 +382,20 @@ void backward_input_path(const ConvShape& s, const T* gy, const T* w, T* gx, con
       if (start) add_start(s, start, gx);
       return;
     }
+    const bool winograd = conv_winograd_available(s);
     if (conv_direct_backward_input_available(s)) {
       const auto run = [&](ConvPath p) {
         if (p == ConvPath::im2col) return backward_input_gemm<float>(s, gy, w, gx, start);
+        if (p == ConvPath::winograd && winograd) return conv2d_winograd_backward_input(s, gy, w, gx, start);
         conv2d_direct_backward_input(s, gy, w, gx);
         if (start) add_start(s, start, gx);
       };
-      const ConvPath p = conv_choose(ConvDirection::backward_input, s, run);
+      const ConvPath p = conv_choose(ConvDirection::backward_input, s, run, winograd);
       if (p != ConvPath::automatic) run(p);
       return;
     }
+    if (winograd && conv_forced_path() == ConvPath::winograd)
+      return conv2d_winograd_backward_input(s, gy, w, gx, start);
   }
   backward_input_gemm<T>(s, gy, w, gx, start);
 }
@@ -399,12 +410,16 @@ void backward_weight_path(const ConvShape& s, const T* gy, const T* x, T* gw, T*
       if (use_depthwise(s)) {
         depthwise_backward_weight(s, gy, x, gw);
       } else if (conv_direct_available(s)) {
+        const bool winograd = conv_winograd_available(s);
         const auto run = [&](ConvPath p) {
           if (p == ConvPath::im2col) backward_weight_gemm<float>(s, gy, x, gw);
+          else if (p == ConvPath::winograd && winograd) conv2d_winograd_backward_weight(s, gy, x, gw);
           else conv2d_direct_backward_weight(s, gy, x, gw);
         };
-        const ConvPath p = conv_choose(ConvDirection::backward_weight, s, run);
+        const ConvPath p = conv_choose(ConvDirection::backward_weight, s, run, winograd);
         if (p != ConvPath::automatic) run(p);
+      } else if (conv_winograd_available(s) && conv_forced_path() == ConvPath::winograd) {
+        conv2d_winograd_backward_weight(s, gy, x, gw);  // the scalar set, forced (tests)
       } else {
         backward_weight_gemm<T>(s, gy, x, gw);
       }

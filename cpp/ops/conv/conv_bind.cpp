@@ -227,7 +227,7 @@ void register_conv(py::module_& m) {
   m.def("conv2d_force_path", [](const std::string& name) {
     ConvPath p;
     if (!conv_path_from_name(name, &p)) throw py::value_error("conv2d_force_path: unknown path '" + name +
-                                                              "' (auto, direct, im2col, bf16_gemm or convert_f32)");
+                                                              "' (auto, direct, im2col, winograd, bf16_gemm or convert_f32)");
     conv_force_path(p);
   });
   m.def("conv2d_forced_path", [] { return std::string(conv_path_name(conv_forced_path())); });

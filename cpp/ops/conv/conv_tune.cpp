@@ -1,5 +1,6 @@
 // Which convolution path runs: the fixed rule or the fastest measured on this CPU, per shape
-// class, on first use. float32: the direct kernel (the fixed rule) or im2col + GEMM; bfloat16:
+// class, on first use. float32: the direct kernel (the fixed rule), im2col + GEMM or, for 3x3
+// stride-1 convolutions, Winograd F(4x4, 3x3) (conv_winograd.h); bfloat16:
 // im2col + the bf16 GEMM or widening to the float32 convolution (conv_lowp.cpp has the fixed
 // rule and the numbers behind it).
 //
@@ -75,6 +76,7 @@ const char* conv_path_name(ConvPath path) {
   switch (path) {
     case ConvPath::direct: return "direct";
     case ConvPath::im2col: return "im2col";
+    case ConvPath::winograd: return "winograd";
     case ConvPath::bf16_gemm: return "bf16_gemm";
     case ConvPath::convert_f32: return "convert_f32";
     default: return "auto";
@@ -85,7 +87,7 @@ bool conv_path_is_lowp(ConvPath path) { return path == ConvPath::bf16_gemm || pa
 
 bool conv_path_from_name(const std::string& name, ConvPath* path) {
   for (ConvPath p : {ConvPath::automatic, ConvPath::direct, ConvPath::im2col, ConvPath::bf16_gemm,
-                     ConvPath::convert_f32})
+                     ConvPath::convert_f32, ConvPath::winograd})
     if (name == conv_path_name(p)) return *path = p, true;
   return false;
 }
@@ -151,9 +153,12 @@ static ConvPath choose(ConvDirection d, const ConvShape& s, const char* dtype_su
   return ConvPath::automatic;  // the result is written already (by measure)
 }
 
-ConvPath conv_choose(ConvDirection d, const ConvShape& s, const std::function<void(ConvPath)>& run) {
-  static const std::vector<ConvPath> float32_paths = {ConvPath::direct, ConvPath::im2col};  // the fixed rule's first
-  return choose(d, s, "", conv_forced_path(), float32_paths, &run);
+ConvPath conv_choose(ConvDirection d, const ConvShape& s, const std::function<void(ConvPath)>& run,
+                     bool winograd) {
+  // the fixed rule's first
+  static const std::vector<ConvPath> float32_paths = {ConvPath::direct, ConvPath::im2col};
+  static const std::vector<ConvPath> with_winograd = {ConvPath::direct, ConvPath::im2col, ConvPath::winograd};
+  return choose(d, s, "", conv_forced_path(), winograd ? with_winograd : float32_paths, &run);
 }
 // --8<-- [end:conv_choose]
 

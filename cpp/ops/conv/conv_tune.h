@@ -1,5 +1,5 @@
 // Which convolution path runs where more than one can: the fixed rule, or the fastest measured
-// on this CPU (conv_tune.cpp). Two families share the table: float32 (direct / im2col) and
+// on this CPU (conv_tune.cpp). Two families share the table: float32 (direct / im2col / winograd) and
 // bfloat16 (bf16_gemm / convert_f32, conv_lowp.cpp). The policy and the cache file are
 // python/minidl/tuning.py's, shared with the 16-bit GEMM (one switch: gemm_lowp_tuning()).
 #pragma once
@@ -13,20 +13,24 @@
 
 namespace minidl {
 
-// direct, im2col: float32 (conv.cpp); bf16_gemm, convert_f32: a 16-bit convolution (conv_lowp.h)
-enum class ConvPath : int { automatic = 0, direct = 1, im2col = 2, bf16_gemm = 3, convert_f32 = 4 };
+// direct, im2col, winograd: float32 (conv.cpp, conv_winograd.h); bf16_gemm, convert_f32: a 16-bit
+// convolution (conv_lowp.h)
+enum class ConvPath : int { automatic = 0, direct = 1, im2col = 2, bf16_gemm = 3, convert_f32 = 4, winograd = 5 };
 enum class ConvDirection : int { forward = 0, backward_input = 1, backward_weight = 2 };
 
-const char* conv_path_name(ConvPath path);  // "direct", "im2col", "bf16_gemm", "convert_f32" ("auto")
+const char* conv_path_name(ConvPath path);  // "direct", "im2col", "winograd", "bf16_gemm", "convert_f32" ("auto")
 bool conv_path_from_name(const std::string& name, ConvPath* path);
 
-// The path of a float32 convolution that both the direct kernel and im2col + GEMM can run.
-// A forced path (conv_force_path) wins; else, with tuning on, the remembered choice of the shape
-// class, or, on its first use, the faster of the two timed by run(path), which runs that path
+// The path of a float32 convolution that both the direct kernel and im2col + GEMM can run, and
+// with `winograd` (conv_winograd_available) the Winograd F(4x4, 3x3) path too.
+// A forced path (conv_force_path) wins (a forced winograd where it does not apply: the caller
+// runs direct); else, with tuning on, the remembered choice of the shape
+// class, or, on its first use, the fastest of the candidates timed by run(path), which runs that path
 // on the call's own operands into its own outputs (every path overwrites them completely).
 // Off, or for a product too small to time: direct. Returns ConvPath::automatic when it has just
 // measured: the outputs then hold the winner's result already.
-ConvPath conv_choose(ConvDirection d, const ConvShape& s, const std::function<void(ConvPath)>& run);
+ConvPath conv_choose(ConvDirection d, const ConvShape& s, const std::function<void(ConvPath)>& run,
+                     bool winograd = false);
 
 // The same for a 16-bit convolution: `candidates` are the paths that apply to this shape and
 // dtype (the fixed rule's first), `t` goes into the shape class. One candidate: it, unmeasured.
@@ -46,7 +50,7 @@ void conv_clear_choices();
 uint64_t conv_measurements();
 
 // tests and benchmarks: every convolution of the path's family takes `path` where it can
-// (direct / im2col: float32; bf16_gemm / convert_f32: 16-bit); automatic: no forcing in either
+// (direct / im2col / winograd: float32; bf16_gemm / convert_f32: 16-bit); automatic: no forcing in either
 void conv_force_path(ConvPath path);
 ConvPath conv_forced_path();       // float32's
 ConvPath conv_forced_lowp_path();  // 16-bit's
