@@ -68,9 +68,10 @@ void pack_a(bool ta, const float* A, int64_t lda, int64_t i0, int64_t p0, int64_
   // loop reached it: the packing took 18-19% of the weight gradient (4096 x 1024)^T @ 4096 x 256
   // (perf samples, 1 thread).
   // The piece kPackAheadRows rows further down is prefetched instead: one row's piece is
-  // dealt out in about mc / MR (12 for mc = 72) masked moves, ~20 cycles, so 32 rows ahead is
-  // ~600 cycles, about a memory latency. Measured (Intel Xeon family 6 model 167, KVM, 1
-  // thread, CPU time, load average 7-8 from other jobs): the packing's share of that product
+  // dealt out in about mc / MR (12 for mc = 72) masked moves, ~20 cycles by their count, so 32
+  // rows ahead is ~600 cycles, more than one memory latency (~100 ns). Measured (Intel Xeon
+  // family 6 model 167, KVM, 1 thread, CPU time, load average 4-8 from other jobs): the
+  // packing's share of that product
   // (perf samples, two runs each) 17.6 / 19.4% -> 12.7 / 12.8%; the GPT block's four weight
   // gradients, the two builds alternating in one process, min of 11, two runs: (4096 x 768)^T @
   // 4096 x 256 10.95 -> 10.18 and 11.81 -> 11.57 ms, (4096 x 256)^T @ 4096 x 256 4.06 -> 3.48 and
