@@ -73,12 +73,13 @@ void pack_a(bool ta, const float* A, int64_t lda, int64_t i0, int64_t p0, int64_
   // family 6 model 167, KVM, 1 thread, CPU time, load average 4-8 from other jobs): the
   // packing's share of that product
   // (perf samples, two runs each) 17.6 / 19.4% -> 12.7 / 12.8%; the GPT block's four weight
-  // gradients, the two builds alternating in one process, min of 11, two runs: (4096 x 768)^T @
-  // 4096 x 256 10.95 -> 10.18 and 11.81 -> 11.57 ms, (4096 x 256)^T @ 4096 x 256 4.06 -> 3.48 and
-  // 4.07 -> 3.58, (4096 x 1024)^T @ 4096 x 256 16.26 -> 15.86 and 15.74 -> 15.68, (4096 x 256)^T @
-  // 4096 x 1024 (lda 256: one page holds 4 rows) 15.06 -> 14.78 and 14.75 -> 14.89; the other
-  // products, which do not take this path, moved by up to 5% either way in the same runs. 8 and
-  // 16 rows ahead measured within the noise of 32. Tried and dropped (no gain beyond the noise):
+  // gradients, the two builds alternating in one process, min of 11, 11 and 15, three runs:
+  // (4096 x 256)^T @ 4096 x 256 4.06 -> 3.48, 4.07 -> 3.58, 4.09 -> 3.74 ms (9-14% faster);
+  // (4096 x 768)^T @ 4096 x 256 10.95 -> 10.18, 11.81 -> 11.57, 10.99 -> 11.04; (4096 x 1024)^T @
+  // 4096 x 256 16.26 -> 15.86, 15.74 -> 15.68, 16.09 -> 16.06; (4096 x 256)^T @ 4096 x 1024
+  // (lda 256: one page holds 4 rows) 15.06 -> 14.78, 14.75 -> 14.89, 14.13 -> 14.51. Beside
+  // the first, within the noise: the products that do not take this path moved by up to 8%
+  // either way in the same runs. 8 and 16 rows ahead measured within the noise of 32. Tried and dropped (no gain beyond the noise):
   // prefetching the next A block's source, and the next K block of B, into L2 a few lines per
   // micro-kernel call while the current block computes (the packing's share fell to ~9-10%,
   // but the prefetches themselves then took ~4%, stalled as the loads had been: one core here
