@@ -53,6 +53,30 @@ candidates; old: the constants before the model):
     GPT dX=dY W               512/24/512    21.4   512/48/512    21.1   1.02        23.3    13.9
     ResNet im2col W@col       512/42/896    3.73   256/48/512    3.45   1.08        3.81    2.03
 
+The sweep again with the 6 x 64 AVX-512 tile that replaced 12 x 32 (same machine, --repeat 3
+--final 9, load average 3.3-6.4 from other jobs; issue 18). The model is 0-4% from the best
+everywhere but square 512^3 on 2 threads, so it stays as it is (gemm_blocking.cpp). The "old"
+column is left out: old_constants() keys the AVX-512 constants on a 12-row tile.
+
+    AVX-512 6 x 64, 1 thread  model          ms    best           ms    model/best  torch ms
+    square 1024^3             512/24/512    14.3   256/12/512    14.1   1.02        14.7
+    2048x1024x1024            512/24/512    30.5   384/24/512    29.6   1.03        28.7
+    square 512^3              160/96/2048   1.70   384/12/512    1.67   1.02        1.80
+    GPT FF up x W^T           512/48/1024   13.8   512/24/2048   13.6   1.01        15.2
+    GPT FF down x W^T         512/24/512    12.8   768/12/4096   12.5   1.02        14.4
+    GPT FF up dW=dY^T X       160/72/1600   14.4   128/96/2048   14.3   1.00        16.8
+    GPT dX=dY W               512/24/512    12.6   512/24/1024   12.5   1.00        14.8
+    ResNet im2col W@col       160/84/896    2.35   384/96/512    2.31   1.02        3.83
+    AVX-512 6 x 64, 2 threads
+    square 1024^3             512/24/512    14.7   768/12/2048   14.1   1.04        17.7
+    2048x1024x1024            512/24/512    30.2   512/24/512    30.2   1.00        40.2
+    square 512^3              160/96/2048   1.82   768/192/2048  1.65   1.10        2.09
+    GPT FF up x W^T           512/48/1024   13.2   768/12/4096   12.8   1.03        17.4
+    GPT FF down x W^T         512/24/512    14.0   384/96/1024   13.8   1.02        17.2
+    GPT FF up dW=dY^T X       160/72/1600   15.4   160/72/1600   15.4   1.00        19.2
+    GPT dX=dY W               512/24/512    13.1   512/24/512    13.1   1.00        15.5
+    ResNet im2col W@col       160/84/896    2.71   192/192/1024  2.63   1.03        3.39
+
 How noisy: the best configuration changed from run to run (1024^3, 1 thread, over four runs:
 256/48/1024, 256/48/4096, 256/24/2048, 384/24/512), and in an earlier 2-thread run two
 configurations that are the same product (kc 256 and 512 at K = 256) measured 8% apart. A

@@ -53,7 +53,8 @@
 //       AVX-512 (C_A = 1)         160 / 48 / 768,  512 / 12 / 256
 //       AVX2 (C_A = 1)            160 / 48 / 816, 256 / 30 / 512
 //   (AVX-512's earlier 12 x 32 tile: Xeon C_A = 3, 256 / 48 / 1024 and 512 / 24 / 512; Zen 4
-//   kc 85 -> 128, the floor. The sweep below ran with that tile.)
+//   kc 85 -> 128, the floor. The first sweep below ran with that tile; the re-sweep with
+//   6 x 64.)
 // --8<-- [end:model]
 //
 // Does the model pick as well as measurement? On this Xeon, for the large products, yes within
@@ -64,6 +65,11 @@
 // (64 x 576 @ 576 x 4096) on 2 threads, 11-14% off; and 0-11% faster than the constants it
 // replaced (kc 512 / 256 for C under 512 KiB, mc 16 mr, nc 1024) on all but that one (2%
 // slower). The Zen numbers are the model's, not measured (no such CPU was at hand).
+// Re-swept with the 6 x 64 tile (same grid and products, --repeat 3 --final 9, load average
+// 3.3-6.4 from other jobs): the model 0-3% from the best on all eight at 1 thread, and 0-4% at
+// 2 threads except square 512^3 (10%: 1.82 against 1.65 ms at 768 / 192 / 2048); the ResNet
+// im2col product is now 2-3% off on both. The best points scatter over kc 128..768 and mc
+// 2..32 tiles with no pattern the model misses, so the model is kept as it is.
 #include "gemm_blocking.h"
 
 #include <algorithm>
