@@ -60,6 +60,7 @@
 #include "core/dispatch.h"
 #include "ops/gemm/gemm.h"
 #include "core/parallel.h"
+#include "core/row_prefetch.h"
 
 MINIDL_SIMD_TABLE(minidl::AttentionSimd, attention_simd)
 
@@ -153,6 +154,15 @@ void dropout_row_reference(T* x, int64_t n, uint32_t row_key, uint32_t col0, uin
 template <class T>
 struct Problem;
 
+// Threads in the running team (1 outside a parallel region).
+inline int64_t team_size() {
+#ifdef _OPENMP
+  return omp_in_parallel() ? omp_get_num_threads() : 1;
+#else
+  return 1;
+#endif
+}
+
 // Runs f(item) for items [0, n) on the team, handing them out dynamically.
 template <class F>
 void parallel_items(int64_t n, const F& f) {
@@ -174,7 +184,8 @@ void forward_impl(const Problem<T>& P, T* out, AttentionStrides os, T* lse) {
   const int64_t Ev = sh.v_dim;
   const T neg_inf = -std::numeric_limits<T>::infinity();
   const bool dropout = P.opt.dropout_p > 0;
-  parallel_items(sh.batch * sh.heads * n_qt, [&](int64_t item) {
+  const int64_t n_items = sh.batch * sh.heads * n_qt;
+  parallel_items(n_items, [&](int64_t item) {
     // scratch of one tile, kept per thread between items and calls (a few tens of KiB)
     thread_local std::vector<T> s_buf, o_buf, m_buf, l_buf, kt_buf, v_buf;
     s_buf.resize(kQueryTile * kKeyTile);
@@ -188,6 +199,21 @@ void forward_impl(const Problem<T>& P, T* out, AttentionStrides os, T* lse) {
     const T* kb = P.k_rows(bh);
     const T* vb = P.v_rows(bh);
     const int64_t kend = P.key_end(q0 + br);
+    // The rows of the item this thread likely takes next (items go out in order, one per thread
+    // of the team) come in while this one computes, a few lines per softmax row (RowPrefetch).
+    RowPrefetch next;
+    const int64_t next_item = item + team_size();
+    if (next_item < n_items) {
+      const int64_t nbh = next_item / n_qt, nq0 = (next_item % n_qt) * kQueryTile;
+      const int64_t nbr = std::min(kQueryTile, sh.q_len - nq0), nkend = P.key_end(nq0 + nbr);
+      const int64_t kfrom = nbh == bh ? std::min(kend, nkend) : 0;  // keys this item already read
+      next.add(P.q_rows(nbh) + nq0 * P.qs.row, nbr, P.qs.row * sizeof(T), sh.head_dim * sizeof(T), false);
+      next.add(P.k_rows(nbh) + kfrom * P.ks.row, nkend - kfrom, P.ks.row * sizeof(T), sh.head_dim * sizeof(T), false);
+      next.add(P.v_rows(nbh) + kfrom * P.vs.row, nkend - kfrom, P.vs.row * sizeof(T), Ev * sizeof(T), false);
+      next.add(out + os.head(nbh, sh.heads) + nq0 * os.row, nbr, os.row * sizeof(T), Ev * sizeof(T), true);
+    }
+    const int64_t softmax_rows = br * ((kend + kKeyTile - 1) / kKeyTile);
+    const int64_t lines_per_row = (next.lines_left() + softmax_rows - 1) / std::max<int64_t>(1, softmax_rows);
     // --8<-- [start:forward_tiles]
     for (int64_t k0 = 0; k0 < kend; k0 += kKeyTile) {
       const int64_t bc = std::min(kKeyTile, kend - k0);
@@ -207,6 +233,7 @@ void forward_impl(const Problem<T>& P, T* out, AttentionStrides os, T* lse) {
         P.apply_mask(sb, kKeyTile, bh, q0 + r0, rows, k0, keys);
         // online softmax: new max, rescale what was summed so far by exp(m_old - m_new)
         for (int64_t r = r0; r < r0 + rows; ++r) {
+          next.step(lines_per_row);
           T* row = s + r * kKeyTile;
           const T m_new = std::max(m[r], P.row_max(row, keys));
           if (m_new == neg_inf) {  // every key so far is masked: nothing to add
@@ -299,14 +326,38 @@ void backward_impl(const Problem<T>& P, const T* out, AttentionStrides os, const
           // D_i = rowsum(dO_i * O_i) = sum_j P_ij dP_ij, the softmax-gradient correction
           for (int64_t i = 0; i < L; ++i) d_row[i] = P.dot(dob + i * ds.row, ob + i * os.row, Ev);
         }
+        // causal: queries i < k0 see none of these keys
+        const int64_t q_begin = P.opt.causal ? std::min(L, k0 / kQueryTile * kQueryTile) : 0;
+        // The rows the next item reads and writes come in while this one computes, a few lines
+        // per row of recomputed weights (RowPrefetch): the dQ rows this head flushes when it
+        // ends, then the next item's (the next head's first when this chunk ends: chunks go out
+        // in order, one per thread of the team) O and dO rows (for D), Q, K, V, and its dK, dV.
+        RowPrefetch next;
+        {
+          int64_t nitem = item + 1;
+          if (nitem == item_end) nitem = per_head ? std::min(n_items, (chunk + team_size()) * n_kt) : n_items;
+          if (nitem == n_items || nitem / n_kt != bh)
+            next.add(dq + dqs.head(bh, sh.heads), L, dqs.row * sizeof(T), E * sizeof(T), true);
+          if (nitem < n_items) {
+            const int64_t nbh = nitem / n_kt, nk0 = (nitem % n_kt) * kKeyTile, nbc = std::min(kKeyTile, S - nk0);
+            if (nbh != bh) {
+              next.add(out + os.head(nbh, sh.heads), L, os.row * sizeof(T), Ev * sizeof(T), false);
+              next.add(dout + ds.head(nbh, sh.heads), L, ds.row * sizeof(T), Ev * sizeof(T), false);
+              next.add(P.q_rows(nbh), L, P.qs.row * sizeof(T), E * sizeof(T), false);
+            }
+            next.add(P.k_rows(nbh) + nk0 * P.ks.row, nbc, P.ks.row * sizeof(T), E * sizeof(T), false);
+            next.add(P.v_rows(nbh) + nk0 * P.vs.row, nbc, P.vs.row * sizeof(T), Ev * sizeof(T), false);
+            next.add(dk + dks.head(nbh, sh.heads) + nk0 * dks.row, nbc, dks.row * sizeof(T), E * sizeof(T), true);
+            next.add(dv + dvs.head(nbh, sh.heads) + nk0 * dvs.row, nbc, dvs.row * sizeof(T), Ev * sizeof(T), true);
+          }
+        }
+        const int64_t lines_per_row = (next.lines_left() + (L - q_begin) - 1) / std::max<int64_t>(1, L - q_begin);
         std::fill(dk_acc.begin(), dk_acc.end(), T(0));
         std::fill(dv_acc.begin(), dv_acc.end(), T(0));
         // K_j^T, V_j^T and K_j, laid out once for every query tile and band
         const auto kt = P.prepare_b(true, kj, P.ks.row, E, bc, kt_buf);
         const auto vt = P.prepare_b(true, vj, P.vs.row, Ev, bc, vt_buf);
         const auto kn = P.prepare_b(false, kj, P.ks.row, bc, E, k_buf);
-        // causal: queries i < k0 see none of these keys
-        const int64_t q_begin = P.opt.causal ? std::min(L, k0 / kQueryTile * kQueryTile) : 0;
         for (int64_t q0 = q_begin; q0 < L; q0 += kQueryTile) {
           const int64_t br = std::min(kQueryTile, L - q0);
           const T* qi = qb + q0 * P.qs.row;
@@ -328,7 +379,10 @@ void backward_impl(const Problem<T>& P, const T* out, AttentionStrides os, const
             // P = exp(scale Q_i K_j^T + mask - lse_i): the forward's probabilities, recomputed
             P.product(false, rows, keys, E, T(P.opt.scale), qr, P.qs.row, kt, 0, T(0), pb, kKeyTile);
             P.apply_mask(pb, kKeyTile, bh, q0 + r0, rows, k0, keys);
-            for (int64_t r = 0; r < rows; ++r) P.exp_sub_sum(pb + r * kKeyTile, keys, lse[bh * L + q0 + r0 + r]);
+            for (int64_t r = 0; r < rows; ++r) {
+              next.step(lines_per_row);
+              P.exp_sub_sum(pb + r * kKeyTile, keys, lse[bh * L + q0 + r0 + r]);
+            }
             if (dropout) {
               for (int64_t r = 0; r < rows; ++r)
                 std::copy(pb + r * kKeyTile, pb + r * kKeyTile + keys, pd + (r0 + r) * kKeyTile);
