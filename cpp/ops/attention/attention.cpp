@@ -35,6 +35,12 @@
 // heads, 97.6 -> 89.4 ms). Without a mask, L = 1024, 128 x 128 was as fast as 96 x 128
 // (forward 41 vs 42 ms, backward 82 vs 85 ms); 192 or 256 query rows and 256 or 512 keys
 // measured within 5% at L = 2048 and slower at the GPT block's causal L = 256.
+// With the tile products on B panels laid out once per tile (AttentionSimd::panel_product),
+// a band costs little more than its products, and bands of 16 (56% of a diagonal tile)
+// beat 32 (62.5%) and 8: GPT block shape, 1 thread, CPU time, medians of 40 runs, the three
+// builds alternating 3 times, load ~5 (same Xeon): forward 7.6-8.1 / 7.3-7.7 / 8.1-8.3 ms,
+// backward 16.9-17.5 / 16.3-17.0 / 17.4-17.7 ms for bands of 32 / 16 / 8; L = 1024 (4 x 4
+// heads) and L = 100 (40 x 4 heads) 0-9% faster with 16 than with 32.
 // --8<-- [end:tile_sizes]
 //
 // Threads: the forward splits (batch*head, query tile) pairs dynamically (causal tiles differ
@@ -69,7 +75,7 @@ namespace {
 
 constexpr int64_t kQueryTile = 128;
 constexpr int64_t kKeyTile = 128;
-constexpr int64_t kCausalBand = 32;
+constexpr int64_t kCausalBand = 16;
 // the bands of both tiles lie on one grid (see Problem::cut_by_diagonal)
 static_assert(kQueryTile % kCausalBand == 0 && kKeyTile % kCausalBand == 0, "tiles must be whole bands");
 
