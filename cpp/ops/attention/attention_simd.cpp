@@ -174,7 +174,9 @@ void pack_panels(bool tb, const float* b, int64_t ldb, int64_t k, int64_t n, flo
 // C = alpha op(A) op(B) + beta C: the micro-kernel over kMR rows x kNR columns, A read where it
 // lies (a tile of Q, dO, P or dS: at most 128 x 128 floats, in L1/L2), B from its panels. Every
 // band of a tile reuses the same panels; sgemm, called per band, packed B again each time (15-21%
-// of the GPT block's attention, perf, Intel Xeon family 6 model 167).
+// of the GPT block's attention by perf). Measured (GPT block shape: 16 x 4 heads, L = 256, E = 64,
+// causal; 1 thread, CPU time, best of 30, two runs each, Intel Xeon family 6 model 167, load ~11):
+// forward 8.1-8.3 -> 7.3-7.5 ms, backward 16.9-17.1 -> 15.6-15.9 ms.
 void panel_product(bool ta, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                    const float* b, int64_t b_row, int64_t b_panel, float beta, float* c, int64_t ldc) {
   const int64_t a_r = ta ? 1 : lda, a_k = ta ? lda : 1;  // element (r, kk) of op(A) at a[r a_r + kk a_k]
