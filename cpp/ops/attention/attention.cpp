@@ -35,6 +35,12 @@
 // heads, 97.6 -> 89.4 ms). Without a mask, L = 1024, 128 x 128 was as fast as 96 x 128
 // (forward 41 vs 42 ms, backward 82 vs 85 ms); 192 or 256 query rows and 256 or 512 keys
 // measured within 5% at L = 2048 and slower at the GPT block's causal L = 256.
+// With the tile products on B panels laid out once per tile (AttentionSimd::panel_product),
+// a band costs little more than its products, and bands of 16 (56% of a diagonal tile)
+// beat 32 (62.5%) and 8: GPT block shape, 1 thread, CPU time, medians of 40 runs, the three
+// builds alternating 3 times, load ~5 (same Xeon): forward 7.6-8.1 / 7.3-7.7 / 8.1-8.3 ms,
+// backward 16.9-17.5 / 16.3-17.0 / 17.4-17.7 ms for bands of 32 / 16 / 8; L = 1024 (4 x 4
+// heads) and L = 100 (40 x 4 heads) 0-9% faster with 16 than with 32.
 // --8<-- [end:tile_sizes]
 //
 // Threads: the forward splits (batch*head, query tile) pairs dynamically (causal tiles differ
@@ -60,16 +66,16 @@
 #include "core/dispatch.h"
 #include "ops/gemm/gemm.h"
 #include "core/parallel.h"
+#include "core/row_prefetch.h"
 
 MINIDL_SIMD_TABLE(minidl::AttentionSimd, attention_simd)
-MINIDL_SIMD_TABLE(minidl::GemmSimd, gemm_simd)
 
 namespace minidl {
 namespace {
 
 constexpr int64_t kQueryTile = 128;
 constexpr int64_t kKeyTile = 128;
-constexpr int64_t kCausalBand = 32;
+constexpr int64_t kCausalBand = 16;
 // the bands of both tiles lie on one grid (see Problem::cut_by_diagonal)
 static_assert(kQueryTile % kCausalBand == 0 && kKeyTile % kCausalBand == 0, "tiles must be whole bands");
 
@@ -154,6 +160,15 @@ void dropout_row_reference(T* x, int64_t n, uint32_t row_key, uint32_t col0, uin
 template <class T>
 struct Problem;
 
+// Threads in the running team (1 outside a parallel region).
+inline int64_t team_size() {
+#ifdef _OPENMP
+  return omp_in_parallel() ? omp_get_num_threads() : 1;
+#else
+  return 1;
+#endif
+}
+
 // Runs f(item) for items [0, n) on the team, handing them out dynamically.
 template <class F>
 void parallel_items(int64_t n, const F& f) {
@@ -175,9 +190,10 @@ void forward_impl(const Problem<T>& P, T* out, AttentionStrides os, T* lse) {
   const int64_t Ev = sh.v_dim;
   const T neg_inf = -std::numeric_limits<T>::infinity();
   const bool dropout = P.opt.dropout_p > 0;
-  parallel_items(sh.batch * sh.heads * n_qt, [&](int64_t item) {
+  const int64_t n_items = sh.batch * sh.heads * n_qt;
+  parallel_items(n_items, [&](int64_t item) {
     // scratch of one tile, kept per thread between items and calls (a few tens of KiB)
-    thread_local std::vector<T> s_buf, o_buf, m_buf, l_buf;
+    thread_local std::vector<T> s_buf, o_buf, m_buf, l_buf, kt_buf, v_buf;
     s_buf.resize(kQueryTile * kKeyTile);
     o_buf.assign(kQueryTile * Ev, T(0));
     m_buf.assign(kQueryTile, neg_inf);
@@ -189,9 +205,27 @@ void forward_impl(const Problem<T>& P, T* out, AttentionStrides os, T* lse) {
     const T* kb = P.k_rows(bh);
     const T* vb = P.v_rows(bh);
     const int64_t kend = P.key_end(q0 + br);
+    // The rows of the item this thread likely takes next (items go out in order, one per thread
+    // of the team) come in while this one computes, a few lines per softmax row (RowPrefetch).
+    RowPrefetch next;
+    const int64_t next_item = item + team_size();
+    if (next_item < n_items) {
+      const int64_t nbh = next_item / n_qt, nq0 = (next_item % n_qt) * kQueryTile;
+      const int64_t nbr = std::min(kQueryTile, sh.q_len - nq0), nkend = P.key_end(nq0 + nbr);
+      const int64_t kfrom = nbh == bh ? std::min(kend, nkend) : 0;  // keys this item already read
+      next.add(P.q_rows(nbh) + nq0 * P.qs.row, nbr, P.qs.row * sizeof(T), sh.head_dim * sizeof(T), false);
+      next.add(P.k_rows(nbh) + kfrom * P.ks.row, nkend - kfrom, P.ks.row * sizeof(T), sh.head_dim * sizeof(T), false);
+      next.add(P.v_rows(nbh) + kfrom * P.vs.row, nkend - kfrom, P.vs.row * sizeof(T), Ev * sizeof(T), false);
+      next.add(out + os.head(nbh, sh.heads) + nq0 * os.row, nbr, os.row * sizeof(T), Ev * sizeof(T), true);
+    }
+    const int64_t softmax_rows = br * ((kend + kKeyTile - 1) / kKeyTile);
+    const int64_t lines_per_row = (next.lines_left() + softmax_rows - 1) / std::max<int64_t>(1, softmax_rows);
     // --8<-- [start:forward_tiles]
     for (int64_t k0 = 0; k0 < kend; k0 += kKeyTile) {
       const int64_t bc = std::min(kKeyTile, kend - k0);
+      // K_j^T and V_j, laid out once for every band of the tile
+      const auto kt = P.prepare_b(true, kb + k0 * P.ks.row, P.ks.row, sh.head_dim, bc, kt_buf);
+      const auto vt = P.prepare_b(false, vb + k0 * P.vs.row, P.vs.row, bc, Ev, v_buf);
       // a causal tile that the diagonal cuts goes in bands of query rows, each over the keys
       // it can see (Problem::cut_by_diagonal); any other tile is one band of all rows and keys
       const int64_t band = P.cut_by_diagonal(q0, k0, bc) ? kCausalBand : br;
@@ -200,11 +234,12 @@ void forward_impl(const Problem<T>& P, T* out, AttentionStrides os, T* lse) {
         if (keys <= 0) continue;  // these queries see none of the tile's keys
         T* sb = s + r0 * kKeyTile;
         // S = scale Q_i K_j^T
-        P.matmul(false, true, rows, keys, sh.head_dim, T(P.opt.scale), qi + r0 * P.qs.row, P.qs.row,
-                 kb + k0 * P.ks.row, P.ks.row, T(0), sb, kKeyTile);
+        P.product(false, rows, keys, sh.head_dim, T(P.opt.scale), qi + r0 * P.qs.row, P.qs.row, kt, 0, T(0), sb,
+                  kKeyTile);
         P.apply_mask(sb, kKeyTile, bh, q0 + r0, rows, k0, keys);
         // online softmax: new max, rescale what was summed so far by exp(m_old - m_new)
         for (int64_t r = r0; r < r0 + rows; ++r) {
+          next.step(lines_per_row);
           T* row = s + r * kKeyTile;
           const T m_new = std::max(m[r], P.row_max(row, keys));
           if (m_new == neg_inf) {  // every key so far is masked: nothing to add
@@ -219,8 +254,7 @@ void forward_impl(const Problem<T>& P, T* out, AttentionStrides os, T* lse) {
         // the normaliser l sums the weights before dropout; O sums the dropped-out ones
         if (dropout) P.apply_dropout(sb, kKeyTile, bh, q0 + r0, rows, k0, keys);
         // O += P V_j
-        P.matmul(false, false, rows, Ev, keys, T(1), sb, kKeyTile, vb + k0 * P.vs.row, P.vs.row, T(1), o + r0 * Ev,
-                 Ev);
+        P.product(false, rows, Ev, keys, T(1), sb, kKeyTile, vt, 0, T(1), o + r0 * Ev, Ev);
       }
     }
     // --8<-- [end:forward_tiles]
@@ -256,7 +290,8 @@ void backward_impl(const Problem<T>& P, const T* out, AttentionStrides os, const
     for (int64_t bh = 0; bh < n_bh; ++bh)
       for (int64_t i = 0; i < L; ++i) std::fill_n(dq + dqs.head(bh, sh.heads) + i * dqs.row, E, T(0));
   parallel_items(chunks, [&](int64_t chunk) {
-    thread_local std::vector<T> p_buf, pd_buf, dp_buf, dk_acc, dv_acc, dq_part, d_row;
+    thread_local std::vector<T> p_buf, pd_buf, dp_buf, dk_acc, dv_acc, dq_part, d_row, kt_buf, vt_buf, k_buf,
+        do_buf, q_buf;
     p_buf.resize(kQueryTile * kKeyTile);
     pd_buf.resize(dropout ? kQueryTile * kKeyTile : 0);
     dp_buf.resize(kQueryTile * kKeyTile);
@@ -297,15 +332,46 @@ void backward_impl(const Problem<T>& P, const T* out, AttentionStrides os, const
           // D_i = rowsum(dO_i * O_i) = sum_j P_ij dP_ij, the softmax-gradient correction
           for (int64_t i = 0; i < L; ++i) d_row[i] = P.dot(dob + i * ds.row, ob + i * os.row, Ev);
         }
-        std::fill(dk_acc.begin(), dk_acc.end(), T(0));
-        std::fill(dv_acc.begin(), dv_acc.end(), T(0));
         // causal: queries i < k0 see none of these keys
         const int64_t q_begin = P.opt.causal ? std::min(L, k0 / kQueryTile * kQueryTile) : 0;
+        // The rows the next item reads and writes come in while this one computes, a few lines
+        // per row of recomputed weights (RowPrefetch): the dQ rows this head flushes when it
+        // ends, then the next item's (the next head's first when this chunk ends: chunks go out
+        // in order, one per thread of the team) O and dO rows (for D), Q, K, V, and its dK, dV.
+        RowPrefetch next;
+        {
+          int64_t nitem = item + 1;
+          if (nitem == item_end) nitem = per_head ? std::min(n_items, (chunk + team_size()) * n_kt) : n_items;
+          if (nitem == n_items || nitem / n_kt != bh)
+            next.add(dq + dqs.head(bh, sh.heads), L, dqs.row * sizeof(T), E * sizeof(T), true);
+          if (nitem < n_items) {
+            const int64_t nbh = nitem / n_kt, nk0 = (nitem % n_kt) * kKeyTile, nbc = std::min(kKeyTile, S - nk0);
+            if (nbh != bh) {
+              next.add(out + os.head(nbh, sh.heads), L, os.row * sizeof(T), Ev * sizeof(T), false);
+              next.add(dout + ds.head(nbh, sh.heads), L, ds.row * sizeof(T), Ev * sizeof(T), false);
+              next.add(P.q_rows(nbh), L, P.qs.row * sizeof(T), E * sizeof(T), false);
+            }
+            next.add(P.k_rows(nbh) + nk0 * P.ks.row, nbc, P.ks.row * sizeof(T), E * sizeof(T), false);
+            next.add(P.v_rows(nbh) + nk0 * P.vs.row, nbc, P.vs.row * sizeof(T), Ev * sizeof(T), false);
+            next.add(dk + dks.head(nbh, sh.heads) + nk0 * dks.row, nbc, dks.row * sizeof(T), E * sizeof(T), true);
+            next.add(dv + dvs.head(nbh, sh.heads) + nk0 * dvs.row, nbc, dvs.row * sizeof(T), Ev * sizeof(T), true);
+          }
+        }
+        const int64_t lines_per_row = (next.lines_left() + (L - q_begin) - 1) / std::max<int64_t>(1, L - q_begin);
+        std::fill(dk_acc.begin(), dk_acc.end(), T(0));
+        std::fill(dv_acc.begin(), dv_acc.end(), T(0));
+        // K_j^T, V_j^T and K_j, laid out once for every query tile and band
+        const auto kt = P.prepare_b(true, kj, P.ks.row, E, bc, kt_buf);
+        const auto vt = P.prepare_b(true, vj, P.vs.row, Ev, bc, vt_buf);
+        const auto kn = P.prepare_b(false, kj, P.ks.row, bc, E, k_buf);
         for (int64_t q0 = q_begin; q0 < L; q0 += kQueryTile) {
           const int64_t br = std::min(kQueryTile, L - q0);
           const T* qi = qb + q0 * P.qs.row;
           const T* doi = dob + q0 * ds.row;
           T *p = p_buf.data(), *dp = dp_buf.data(), *pd = dropout ? pd_buf.data() : p;
+          // dO_i and Q_i, the B operands of dV and dK
+          const auto don = P.prepare_b(false, doi, ds.row, br, Ev, do_buf);
+          const auto qn = P.prepare_b(false, qi, P.qs.row, br, E, q_buf);
           // a causal tile that the diagonal cuts goes in bands (Problem::cut_by_diagonal)
           const int64_t band = P.cut_by_diagonal(q0, k0, bc) ? kCausalBand : std::max(br, bc);
           // --8<-- [start:backward_tiles]
@@ -317,16 +383,19 @@ void backward_impl(const Problem<T>& P, const T* out, AttentionStrides os, const
             const T* qr = qi + r0 * P.qs.row;
             const T* dor = doi + r0 * ds.row;
             // P = exp(scale Q_i K_j^T + mask - lse_i): the forward's probabilities, recomputed
-            P.matmul(false, true, rows, keys, E, T(P.opt.scale), qr, P.qs.row, kj, P.ks.row, T(0), pb, kKeyTile);
+            P.product(false, rows, keys, E, T(P.opt.scale), qr, P.qs.row, kt, 0, T(0), pb, kKeyTile);
             P.apply_mask(pb, kKeyTile, bh, q0 + r0, rows, k0, keys);
-            for (int64_t r = 0; r < rows; ++r) P.exp_sub_sum(pb + r * kKeyTile, keys, lse[bh * L + q0 + r0 + r]);
+            for (int64_t r = 0; r < rows; ++r) {
+              next.step(lines_per_row);
+              P.exp_sub_sum(pb + r * kKeyTile, keys, lse[bh * L + q0 + r0 + r]);
+            }
             if (dropout) {
               for (int64_t r = 0; r < rows; ++r)
                 std::copy(pb + r * kKeyTile, pb + r * kKeyTile + keys, pd + (r0 + r) * kKeyTile);
               P.apply_dropout(pd + r0 * kKeyTile, kKeyTile, bh, q0 + r0, rows, k0, keys);
             }
             // dP = dO_i V_j^T (through the dropout mask), then dS = P (dP - D)
-            P.matmul(false, true, rows, keys, Ev, T(1), dor, ds.row, vj, P.vs.row, T(0), dpb, kKeyTile);
+            P.product(false, rows, keys, Ev, T(1), dor, ds.row, vt, 0, T(0), dpb, kKeyTile);
             if (dropout) P.apply_dropout(dpb, kKeyTile, bh, q0 + r0, rows, k0, keys);
             for (int64_t r = 0; r < rows; ++r)
               P.softmax_grad(pb + r * kKeyTile, dpb + r * kKeyTile, keys, d_row[q0 + r0 + r]);
@@ -336,8 +405,8 @@ void backward_impl(const Problem<T>& P, const T* out, AttentionStrides os, const
               for (int64_t r = 0; r < rows; ++r)
                 std::copy(dpb + r * kKeyTile, dpb + r * kKeyTile + keys, dmask + (bh * L + q0 + r0 + r) * S + k0);
             // dQ_i += scale dS K_j
-            P.matmul(false, false, rows, E, keys, T(P.opt.scale), dpb, kKeyTile, kj, P.ks.row, T(1),
-                     dq_part.data() + (q0 + r0) * E, E);
+            P.product(false, rows, E, keys, T(P.opt.scale), dpb, kKeyTile, kn, 0, T(1), dq_part.data() + (q0 + r0) * E,
+                      E);
           }
           // per band of keys, over the query rows that can see it: dV and dK
           for (int64_t c0 = 0; c0 < bc; c0 += band) {
@@ -345,10 +414,10 @@ void backward_impl(const Problem<T>& P, const T* out, AttentionStrides os, const
             if (r_first >= br) continue;  // no query of the tile sees these keys
             const int64_t rows = br - r_first;
             // dV_j += Pd^T dO_i;  dK_j += scale dS^T Q_i
-            P.matmul(true, false, cols, Ev, rows, T(1), pd + r_first * kKeyTile + c0, kKeyTile,
-                     doi + r_first * ds.row, ds.row, T(1), dv_acc.data() + c0 * Ev, Ev);
-            P.matmul(true, false, cols, E, rows, T(P.opt.scale), dp + r_first * kKeyTile + c0, kKeyTile,
-                     qi + r_first * P.qs.row, P.qs.row, T(1), dk_acc.data() + c0 * E, E);
+            P.product(true, cols, Ev, rows, T(1), pd + r_first * kKeyTile + c0, kKeyTile, don, r_first, T(1),
+                      dv_acc.data() + c0 * Ev, Ev);
+            P.product(true, cols, E, rows, T(P.opt.scale), dp + r_first * kKeyTile + c0, kKeyTile, qn, r_first, T(1),
+                      dk_acc.data() + c0 * E, E);
           }
           // --8<-- [end:backward_tiles]
         }
@@ -377,7 +446,6 @@ struct Problem {
   AttentionMask mask;
   AttentionOptions opt;
   const AttentionSimd* simd;  // null: scalar reference rows
-  const GemmSimd* gemm;       // null: gemm_reference
   uint32_t drop_threshold;
 
   const T* q_rows(int64_t bh) const { return q + qs.head(bh, sh.heads); }
@@ -385,15 +453,36 @@ struct Problem {
   const T* v_rows(int64_t bh) const { return v + vs.head(bh, sh.heads); }
 
   // --8<-- [start:problem_matmul]
-  // C (m x n, ldc) = alpha op(A) op(B) + beta C on the calling thread
-  void matmul(bool ta, bool tb, int64_t m, int64_t n, int64_t kk, T alpha, const T* a, int64_t lda, const T* b,
-              int64_t ldb, T beta, T* c, int64_t ldc) const {
+  // The B operand of tile products, op(B) (k x n): where it lies (b, ldb, tb), and on a SIMD set
+  // its micro-kernel panels (AttentionSimd::pack_panels, or B itself when it is row-major and
+  // whole panels wide), laid out once per tile by prepare_b and read by every band.
+  struct TileB {
+    const T* b;
+    int64_t ldb;
+    bool tb;
+    const T* panels;  // null: the reference products read b
+    int64_t p_row, p_panel;
+  };
+  TileB prepare_b(bool tb, const T* b, int64_t ldb, int64_t k, int64_t n, std::vector<T>& buf) const {
     if constexpr (std::is_same<T, float>::value)
-      if (gemm) {
-        gemm->sgemm(ta, tb, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc);
+      if (simd) {
+        const int64_t w = simd->panel_width;
+        if (!tb && n % w == 0) return {b, ldb, tb, b, ldb, w};
+        buf.resize((n + w - 1) / w * w * k);
+        simd->pack_panels(tb, b, ldb, k, n, buf.data());
+        return {b, ldb, tb, buf.data(), w, k * w};
+      }
+    return {b, ldb, tb, nullptr, 0, 0};
+  }
+  // C (m x n, ldc) = alpha op(A) op(B)[k0 : k0 + kk, 0 : n] + beta C on the calling thread
+  void product(bool ta, int64_t m, int64_t n, int64_t kk, T alpha, const T* a, int64_t lda, const TileB& B,
+               int64_t k0, T beta, T* c, int64_t ldc) const {
+    if constexpr (std::is_same<T, float>::value)
+      if (B.panels) {
+        simd->panel_product(ta, m, n, kk, alpha, a, lda, B.panels + k0 * B.p_row, B.p_row, B.p_panel, beta, c, ldc);
         return;
       }
-    gemm_reference<T>(ta, tb, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc);
+    gemm_reference<T>(ta, B.tb, m, n, kk, alpha, a, lda, B.tb ? B.b + k0 : B.b + k0 * B.ldb, B.ldb, beta, c, ldc);
   }
   // --8<-- [end:problem_matmul]
 
@@ -494,10 +583,9 @@ Problem<T> make_problem(const void* q, AttentionStrides qs, const void* k, Atten
   if (!(opt.dropout_p >= 0 && opt.dropout_p < 1))
     throw KernelError("attention: dropout_p must be in [0, 1), got " + std::to_string(opt.dropout_p));
   Problem<T> p{static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), qs, ks, vs, shape,
-               mask, opt, nullptr, nullptr, dropout_threshold(opt.dropout_p)};
+               mask, opt, nullptr, dropout_threshold(opt.dropout_p)};
   if constexpr (std::is_same<T, float>::value) {
     p.simd = attention_simd_active();
-    p.gemm = gemm_simd_active();
   }
   return p;
 }

@@ -74,8 +74,10 @@ void attention_backward(const void* q, AttentionStrides qs, const void* k, Atten
 bool attention_dropout_keep(uint64_t seed, int64_t bh, int64_t i, int64_t j, int64_t q_len, int64_t kv_len,
                             double p);
 
-// Float32 row operations of one ISA (cpp/ops/attention/attention_simd.cpp); the tile products go
-// through the GEMM micro-kernels (GemmSimd::sgemm).
+// Float32 kernels of one ISA (cpp/ops/attention/attention_simd.cpp): the row operations, and the
+// tile products on the GEMM micro-kernel (cpp/ops/gemm/gemm_microkernel.h) with the B operand
+// laid out once per tile and reused by every band of rows that multiplies it (see the tile
+// comment in attention.cpp).
 struct AttentionSimd {
   float (*row_max)(const float* x, int64_t n);
   float (*exp_sub_sum)(float* x, int64_t n, float m);  // x = exp(x - m); returns sum x
@@ -84,6 +86,17 @@ struct AttentionSimd {
   void (*softmax_grad)(const float* p, float* dp, int64_t n, float d);  // dp = p (dp - d)
   // x[c] = dropout_keep(row_key, col0 + c, threshold) ? x[c] * scale : 0
   void (*dropout_row)(float* x, int64_t n, uint32_t row_key, uint32_t col0, uint32_t threshold, float scale);
+  // The micro-kernel's B panels are panel_width columns wide: op(B) (k x n, op(B)(kk, j) =
+  // B[j ldb + kk] when tb, else B[kk ldb + j]) goes into ceil(n / panel_width) panels, panel p
+  // at dst + p k panel_width, element (kk, j) at [kk panel_width + j], zero past column n.
+  int64_t panel_width;
+  void (*pack_panels)(bool tb, const float* b, int64_t ldb, int64_t k, int64_t n, float* dst);
+  // C (m x n, ldc) = alpha op(A) op(B) + beta C, op(A) = A (m x k, row stride lda) or, when ta, A^T
+  // (A stored k x m); op(B)'s row kk, columns of panel p start at b + kk b_row + p b_panel
+  // (packed: b_row = panel_width, b_panel = k_total panel_width; a row-major B read in place,
+  // n a multiple of panel_width: b_row = its row stride, b_panel = panel_width).
+  void (*panel_product)(bool ta, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                        const float* b, int64_t b_row, int64_t b_panel, float beta, float* c, int64_t ldc);
 };
 
 }  // namespace minidl
