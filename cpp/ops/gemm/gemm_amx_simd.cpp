@@ -70,6 +70,15 @@ constexpr int64_t kKC = kAmxKC, kMC = 256, kNC = 1024;  // kAmxKC = 1024 (gemm_l
 // a cache-model value: every CPU with AMX so far (Sapphire / Emerald / Granite Rapids) has a
 // 48 KiB L1d, of which the chunk takes a third.
 constexpr int64_t kKpL1 = 128;
+// The k-chunked loop reads each B panel (1024 k x 32 columns: 64 KiB at kKC) once per A block,
+// from L3 when the packed B (2 MiB at kNC x kKC) has outgrown the L2. While one panel's chunks
+// sweep the A block, the next panel is prefetched into L2 (prefetcht1, PanelPrefetch), this many
+// 64-byte lines per k step at most. Measured in the kernel, without -> with (1 thread, CPU time,
+// minima of 21 in turns in one process, A and C 16 bytes past a 64-byte boundary as NumPy places
+// them, Xeon with AMX, load average 6-7): 1024^3 2.22 -> 1.98 ms, 2048^3 23.5 -> 21.0,
+// 256 x 1024 x 1024 x @ W^T 0.70 -> 0.64, 4096 x 1024 x 256 x @ W^T 2.20 -> 2.10; shapes whose
+// packed B stays in L2 within noise. Tile-loop microbenchmark: 8 lines per step no better than 4.
+constexpr int64_t kPrefetchLines = 4;
 // Packed A rows are kc_pad + kAPad values apart: at kc_pad = 1024 (2 KiB) the 16 rows of a tile
 // load fell into two L1 sets; 64 more bytes spread them (4096 x 1024 x 256 x @ W^T 1.87 -> 1.74
 // ms, g^T x 1024 x 4096 x 256 3.21 -> 2.99 ms; 1024^3 within noise).
@@ -264,10 +273,11 @@ void store_block_bf16(const float* acc, uint16_t* c, int64_t ldc, int64_t m, int
 // block: as a run-time flag, or with both forms in the chunked loop too, 1024^3 went 1.7-1.9 ->
 // 2.4-2.5 ms and 256 x 1024 x 1024 0.54-0.62 -> 0.66-0.76 ms (minima of 15 CPU-time runs, three
 // alternating processes each; the cause, code layout or register allocation, not pinned down).
-template <bool two_cols>
+// between() runs after every k step: work that overlaps the tiles' (PendingStore, PanelPrefetch).
+template <bool two_cols, class Between>
 __attribute__((target("amx-tile,amx-bf16"), always_inline)) inline void tile_block(
     const uint16_t* a0, int64_t ld_pa, const uint32_t* bp, int64_t kp0, int64_t kp1, bool two_rows,
-    const float* c_in, float* c_out) {
+    const float* c_in, float* c_out, Between& between) {
   if (!c_in) {
     _tile_zero(0);
     _tile_zero(1);
@@ -290,6 +300,7 @@ __attribute__((target("amx-tile,amx-bf16"), always_inline)) inline void tile_blo
       _tile_dpbf16ps(2, 5, 6);
       if (two_cols) _tile_dpbf16ps(3, 5, 7);
     }
+    between();
   }
   _tile_stored(0, c_out, kBlock * 4);
   if (two_cols) _tile_stored(1, c_out + 16, kBlock * 4);
@@ -312,12 +323,65 @@ inline bool a_rows_in_place_ok(int64_t lda) {
 }
 
 // tile_block with two_cols chosen at run time (one branch per C block, none in the k loop)
+template <class Between>
 __attribute__((target("amx-tile,amx-bf16"), always_inline)) inline void tile_blocks(
     const uint16_t* a0, int64_t ld_pa, const uint32_t* bp, int64_t kp0, int64_t kp1, bool two_rows, bool two_cols,
-    const float* c_in, float* c_out) {
-  if (two_cols) tile_block<true>(a0, ld_pa, bp, kp0, kp1, two_rows, c_in, c_out);
-  else tile_block<false>(a0, ld_pa, bp, kp0, kp1, two_rows, c_in, c_out);
+    const float* c_in, float* c_out, Between& between) {
+  if (two_cols) tile_block<true>(a0, ld_pa, bp, kp0, kp1, two_rows, c_in, c_out, between);
+  else tile_block<false>(a0, ld_pa, bp, kp0, kp1, two_rows, c_in, c_out, between);
 }
+
+// A finished C block whose store waits: its rows go out a slice at a time between the k steps
+// of the next block (operator(), after each k step), so that the vector work of the store
+// (float32 rows read back, alpha/beta or bias, rounding) and its writes to C overlap that
+// block's tiles, and the vector loads never wait for the tile stores just issued. Two acc
+// buffers take turns: one being stored, one being computed. Only in the one-chunk loop of
+// amx_blocked (K <= 256), where a block's store follows every 8 k steps or fewer: there, stored
+// right after its own tiles, the store cost 40% over the tiles alone in x @ W^T 4096 x 256 x 1024
+// with a bfloat16 C (1.53 vs 1.07-1.12 ms), interleaved 1.37-1.41 (microbenchmark of the tile
+// loop, minima of 41). In the kernel, A and C 16 bytes past a 64-byte boundary as NumPy places
+// them, 4096 x 256 x 64 0.192 -> 0.173 ms, 4096 x 64 x 256 x @ W^T 0.257 -> 0.245, 4096 x 256 x
+// 1024 x @ W^T 2.162 -> 2.112 (minima of 21 in turns in one process). With k chunks (a store
+// every 32+ k steps) it lost: 256 x 1024 x 1024 0.63 -> 0.69 ms, 512^3 0.255 -> 0.269.
+// (All 1 thread, CPU time, Xeon with AMX, load average 5-7.)
+template <class Finish>
+struct PendingStore {
+  Finish& finish;
+  const float* acc = nullptr;  // null: nothing pending
+  int64_t i = 0, j = 0, m = 0, n = 0, pc = 0, row = 0, rows_per_step = kBlock;
+  void operator()() {
+    if (acc && row < m) {
+      const int64_t r1 = min64(m, row + rows_per_step);
+      finish(acc + row * kBlock, i + row, j, r1 - row, n, pc);
+      row = r1;
+    }
+  }
+  void flush() {
+    if (acc && row < m) finish(acc + row * kBlock, i + row, j, m - row, n, pc);
+    acc = nullptr;
+  }
+  // the block just computed into `block` (C rows i.., columns j.., m x n real) waits its turn;
+  // steps: the k steps of the next tile_block call (the rows are spread over them)
+  void hand_over(const float* block, int64_t i_, int64_t j_, int64_t m_, int64_t n_, int64_t pc_, int64_t steps) {
+    flush();
+    acc = block, i = i_, j = j_, m = m_, n = n_, pc = pc_, row = 0;
+    rows_per_step = (kBlock + steps - 1) / steps;
+  }
+};
+
+// The k-chunked loop's between-steps work: the next B panel's lines into L2 (prefetcht1), at
+// most kPrefetchLines per k step, while this panel's chunks sweep the A block (see there).
+struct PanelPrefetch {
+  const char* next = nullptr;
+  const char* end = nullptr;
+  int64_t lines_per_step = 0;
+  void operator()() {
+    if (next < end) {
+      for (int64_t l = 0; l < lines_per_step; ++l) _mm_prefetch(next + 64 * l, _MM_HINT_T1);
+      next += 64 * lines_per_step;
+    }
+  }
+};
 
 // The blocked product; finish(acc, i, j, m, n, pc) writes the 32 x 32 float32 block `acc` of
 // C rows i.., columns j.. (m x n of it are real) computed over k values pc .. pc + kc_block.
@@ -328,7 +392,11 @@ void amx_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16
   const int64_t kc_max = round_up(min64(K, kc_block), kBlock);
   uint16_t* pa = t_amx_a.get(round_up(min64(M, mc_block), kBlock) * (kc_max + kAPad));
   uint32_t* pb = t_amx_b.get(round_up(min64(N, kNC), kBlock) * kc_max / 2);
-  alignas(64) float acc[kBlock * kBlock];
+  alignas(64) float acc_pair[2][kBlock * kBlock];
+  float* acc = acc_pair[0];
+  int turn = 0;
+  PendingStore<Finish> pending{finish};
+  PanelPrefetch prefetch;
   float* c_part = t_amx_c.get(round_up(min64(M, mc_block), kBlock) * kBlock);
   TileConfig config;
   _tile_loadconfig(&config);  // per thread: the tile state belongs to the thread that loads it
@@ -371,13 +439,20 @@ void amx_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16
         if (kp_pad <= kKpL1) {
           for (int64_t ir = 0; ir < mc; ir += kBlock)
             for (int64_t jr = 0; jr < nc; jr += kBlock) {
+              float* block = acc_pair[turn ^= 1];
               tile_blocks(pa_used + ir * ld_used, ld_used, panel(jr), 0, kp_pad, mc - ir > 16, nc - jr > 16, nullptr,
-                          acc);
-              finish(acc, ic + ir, jc + jr, min64(kBlock, mc - ir), min64(kBlock, nc - jr), pc);
+                          block, pending);
+              pending.hand_over(block, ic + ir, jc + jr, min64(kBlock, mc - ir), min64(kBlock, nc - jr), pc, kp_pad / 16);
             }
+          pending.flush();
           continue;
         }
+        // the next panel's lines, spread over this panel's k steps (at most kPrefetchLines each)
+        const int64_t panel_lines = kp_pad * kBlock * 4 / 64, panel_steps = (mc_pad / kBlock) * (kp_pad / 16);
+        prefetch.lines_per_step = min64(kPrefetchLines, (panel_lines + panel_steps - 1) / panel_steps);
         for (int64_t jr = 0; jr < nc; jr += kBlock) {
+          prefetch.next = jr + kBlock < nc ? reinterpret_cast<const char*>(panel(jr + kBlock)) : nullptr;
+          prefetch.end = prefetch.next ? prefetch.next + panel_lines * 64 : nullptr;
           // k in chunks of kKpL1 pairs, each sweeping every 32-row block of the A block while
           // its part of the B panel stays in L1; between chunks a C block waits in c_part
           for (int64_t kp0 = 0; kp0 < kp_pad; kp0 += kKpL1) {
@@ -385,7 +460,7 @@ void amx_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16
             for (int64_t ir = 0; ir < mc; ir += kBlock) {
               float* part = c_part + ir * kBlock;
               tile_block<true>(pa_used + ir * ld_used, ld_used, panel(jr), kp0, kp1, mc - ir > 16, kp0 ? part : nullptr,
-                               kp1 == kp_pad ? acc : part);
+                               kp1 == kp_pad ? acc : part, prefetch);
               if (kp1 == kp_pad)
                 finish(acc, ic + ir, jc + jr, min64(kBlock, mc - ir), min64(kBlock, nc - jr), pc);
             }
