@@ -38,7 +38,17 @@
 // oneDNN bf16 matmul, Xeon with AMX, load average 3.5-4.4, ms minidl / torch): 1024^3 1.79 / 1.73
 // (before 2.42 / 1.69); x @ W^T 4096 x 256 x 1024 1.52 / 1.35 (1.97 / 1.38); g^T x 1024 x 4096 x
 // 256 2.65 / 3.65 (3.55 / 3.48). The rest of the gap is the tile loop itself: one operand streams
-// from L2 at any loop order of the 2 x 2 tile block (see kKpL1).
+// from L2 at any loop order of the 2 x 2 tile block (see kKpL1). Two overlaps since: the next B
+// panel prefetched into L2 while the k-chunked loop sweeps the current one (PanelPrefetch,
+// kPrefetchLines), and in the one-chunk loop a C block's store spread over the next block's k
+// steps (PendingStore). Tried and not kept (no gain beyond noise, 1 thread, in turns in one
+// process): A packed tile by tile (each 16 x 32 tile 1 KiB contiguous, rows 64 B apart), the
+// C blocks waiting between chunks stored the same way, 256 k chunks, A blocks of 128 or 512 rows,
+// software prefetch of A tiles into L1 (slower) or of the next A block's rows into L2.
+// Where the time goes (perf, 1 thread, 1024^3): the tile loop 82%, packing B 7%, packing A 6%,
+// the bf16 stores 5%. Operands 16 bytes past a 64-byte boundary (where NumPy puts large arrays)
+// cost the in-place A tiles and the C stores 13-22%: x @ W^T 4096 x 256 x 1024 1.80 ms aligned,
+// 2.21 with A and C both 16 bytes off (the C++ kernel, minima of 31 in turns).
 // Two entry points share the blocked loop (amx_blocked): gemm_amx_block stores float32 C with
 // alpha/beta; gemm_amx_bf16_out (a Linear layer under autocast) takes the whole k range in one
 // block, adds the bias and rounds to bfloat16 at the store, so the float32 C never reaches memory.
