@@ -403,14 +403,18 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
   auto add_row = [](T* acc, const T* row, int64_t n) {
     for (int64_t j = 0; j < n; ++j) acc[j] += row[j];
   };
-  // one batch row b of the k-th step back (time t, previous time tp)
+  // The LSTM's cell adds gy and sums the bias gradient itself (rnn_cells.h), in the pass it
+  // makes anyway; with variable lengths gy is added first, since a carried step passes it on.
+  const bool cell_adds_gy = lstm && !sh.lengths;
+  // one batch row b of the k-th step back (time t, previous time tp); db_lstm: the LSTM's bias
+  // gradient sums at unit j0 (or null)
   auto cell_row = [&](int64_t t, int64_t tp, int64_t b, int64_t j0, int64_t n, T* dh, T* dh_next, const T* h_prev,
-                      const T* work_t, T* px_t, T* ph_t) {
+                      const T* work_t, T* px_t, T* ph_t, T* db_lstm) {
     T* dhr = dh + b * H + j0;
-    if (gy) {
-      const T* g = gy + t * BH + b * H + j0;
-      for (int64_t j = 0; j < n; ++j) dhr[j] += g[j];
-    }
+    const T* gyr = gy ? gy + t * BH + b * H + j0 : nullptr;
+    if (gyr && !cell_adds_gy)
+      for (int64_t j = 0; j < n; ++j) dhr[j] += gyr[j];
+    if (!cell_adds_gy) gyr = nullptr;
     const T* wr = work_t + b * WS + j0;
     T* pxr = px_t + b * GH + j0;
     if (sh.lengths) {
@@ -433,10 +437,10 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
       T* dcr = dc + b * H + j0;
       if constexpr (std::is_same<T, float>::value)
         if (simd) {
-          simd->lstm_backward(dhr, dcr, wr, cr, cp, pxr, dcr, n, H);
+          simd->lstm_backward(dhr, gyr, dcr, wr, cr, cp, pxr, dcr, db_lstm, n, H);
           return;
         }
-      rnn_ref::lstm_backward(dhr, dcr, wr, cr, cp, pxr, dcr, n, H);
+      rnn_ref::lstm_backward(dhr, gyr, dcr, wr, cr, cp, pxr, dcr, db_lstm, n, H);
     } else if (gru) {
       const T* hp = h_prev + b * H + j0;
       T* phr = ph_t + b * GH + j0;
@@ -472,8 +476,8 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
     T* px_t = dpre_x + t * B * GH;
     T* ph_t = dpre_h + t * B * GH;
     for (int64_t b = b0; n > 0 && b < b1; ++b) {
-      cell_row(t, tp, b, j0, n, dh, dh_next, h_prev, work_t, px_t, ph_t);
-      for (int64_t g = 0; dbx && g < GH / H; ++g) {
+      cell_row(t, tp, b, j0, n, dh, dh_next, h_prev, work_t, px_t, ph_t, lstm && dbx ? dbx + j0 : nullptr);
+      for (int64_t g = 0; !lstm && dbx && g < GH / H; ++g) {
         add_row(dbx + g * H + j0, px_t + b * GH + g * H + j0, n);
         if (dbh) add_row(dbh + g * H + j0, ph_t + b * GH + g * H + j0, n);
       }
