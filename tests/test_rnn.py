@@ -110,7 +110,7 @@ def test_parity_wide_hidden_odd_sizes(rng, kind):
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_parity_large_batch(rng, kind):
-    # batch 150 > one packed A block of the recurrent GEMM (144 rows with AVX-512)
+    # batch 150: 25 row tiles of the recurrent GEMM, which reads A in place (gemm_packed_simd.cpp)
     _check(rng, kind, T=3, B=150, I=7, H=40, with_h0=True, atol=5e-5)
 
 
@@ -138,7 +138,8 @@ def test_gradcheck(rng, kind):
 
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_tanh", "rnn_relu"])
 def test_kernel_sets_agree(rng, kind):
-    """Every CPU kernel set (scalar reference, AVX2, AVX-512) gives the same outputs and grads."""
+    """Every CPU kernel set (scalar reference, AVX2, AVX-512) gives the same outputs and grads
+    (the bias gradients too: the LSTM's vector cell sums them itself, rnn_simd.cpp)."""
     mm, _ = _make(kind, input_size=9, hidden_size=21, num_layers=1, bidirectional=True)
     xa = rng.standard_normal((5, 4, 9)).astype(np.float32)
     results = []
@@ -148,7 +149,8 @@ def test_kernel_sets_agree(rng, kind):
         x = md.tensor(xa, requires_grad=True)
         out, h = mm(x)
         (out * out).sum().backward()
-        results.append((name, out.detach().numpy().copy(), x.grad.numpy().copy(), mm.weight_hh_l0.grad.numpy().copy()))
+        results.append((name, out.detach().numpy().copy(), x.grad.numpy().copy(), mm.weight_hh_l0.grad.numpy().copy(),
+                        mm.bias_ih_l0.grad.numpy().copy(), mm.bias_hh_l0_reverse.grad.numpy().copy()))
     assert len(results) >= 2  # the scalar reference and at least one SIMD set on x86-64
     ref = results[0]
     for other in results[1:]:

@@ -108,16 +108,11 @@ GemmBlockSizes sgemm_block_sizes(int64_t M, int64_t N, int64_t K);
 struct GemmPackedSimd {
   int64_t (*packed_size)(int64_t K, int64_t N);  // floats
   void (*pack_b)(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, float* dst);
-  // columns [q0 nr, q1 nr) of C_b = alpha A @ op(B_b) + beta C_b, b < nb, on the calling thread;
-  // a_packed non-null: A already packed by pack_a (alpha ignored, A and a_buf unused)
+  // columns [q0 nr, q1 nr) of C_b = alpha A @ op(B_b) + beta C_b, b < nb, on the calling
+  // thread; A (row-major) is read in place, not packed
   void (*gemm)(int64_t M, int64_t q0, int64_t q1, int64_t K, int64_t N, float alpha, const float* A,
-               int64_t lda, int nb, const float* const* packed, float beta, float* const* C, int64_t ldc,
-               float* a_buf, const float* a_packed);
-  int64_t (*packed_a_size)(int64_t M, int64_t K);  // floats
-  // columns [k0, k1) of A (M x K) into the packed-A layout (the other columns are left alone)
-  void (*pack_a)(int64_t M, int64_t K, int64_t k0, int64_t k1, const float* A, int64_t lda, float* dst);
+               int64_t lda, int nb, const float* const* packed, float beta, float* const* C, int64_t ldc);
   int nr;
-  int64_t a_buf_size;  // floats of the per-thread A buffer
 };
 
 // op(B) (K x N; B is N x K when trans_b) packed for the active kernel set. With the scalar
@@ -142,18 +137,9 @@ class PackedMatrixB {
 constexpr int64_t kPackedPanel = 64;
 void sgemm_packed_panels(int64_t M, int64_t q0, int64_t q1, float alpha, const float* A, int64_t lda,
                          const PackedMatrixB& B, float beta, float* C, int64_t ldc);
-// the same for nb matrices B_b of equal K and N sharing A (packed once): C_b = alpha A @ op(B_b) + beta C_b
-// a_packed: A packed beforehand with sgemm_pack_a_cols (then A may be null; alpha must be 1).
+// the same for nb matrices B_b of equal K and N sharing A: C_b = alpha A @ op(B_b) + beta C_b
 void sgemm_packed_panels_multi(int64_t M, int64_t q0, int64_t q1, float alpha, const float* A, int64_t lda, int nb,
-                               const PackedMatrixB* const* B, float beta, float* const* C, int64_t ldc,
-                               const float* a_packed = nullptr);
-// A packed once and shared: an RNN time loop's threads each produce some columns of the next
-// product's A (their hidden units of dpre in the backward) and pack just those right away,
-// instead of every thread packing all of A before its share of the product. packed_a_size is
-// 0 when the kernel set has no packed kernel (the scalar set): then pass A as usual.
-int64_t sgemm_packed_a_size(const PackedMatrixB& B, int64_t M);
-void sgemm_pack_a_cols(const PackedMatrixB& B, int64_t M, int64_t k0, int64_t k1, const float* A, int64_t lda,
-                       float* dst);
+                               const PackedMatrixB* const* B, float beta, float* const* C, int64_t ldc);
 
 // C (M x N, row stride ldc) = alpha * A (M x K, row stride lda) @ op(B) + beta * C
 void sgemm_packed(int64_t M, float alpha, const float* A, int64_t lda, const PackedMatrixB& B, float beta,

@@ -1,7 +1,6 @@
-// GEMM with a pre-packed B: the packing happens once in PackedMatrixB, every sgemm_packed call
-// only packs its (small) A. Threads split C by NR-column panels, as gemm.cpp does for wide C;
-// each thread packs its own copy of A (M x K: for an RNN step batch x hidden, tiny next to the
-// M N K multiply-adds).
+// GEMM with a pre-packed B: the packing happens once in PackedMatrixB; every sgemm_packed call
+// reads its (small) A in place (gemm_packed_simd.cpp). Threads split C by NR-column panels, as
+// gemm.cpp does for wide C.
 #include <algorithm>
 #include <stdexcept>
 #include <vector>
@@ -28,18 +27,15 @@ constexpr int64_t kParallelMinFma = int64_t(1) << 20;
 }  // namespace
 
 void sgemm_packed_panels_multi(int64_t M, int64_t q0, int64_t q1, float alpha, const float* A, int64_t lda, int nb,
-                               const PackedMatrixB* const* B, float beta, float* const* C, int64_t ldc,
-                               const float* a_packed) {
+                               const PackedMatrixB* const* B, float beta, float* const* C, int64_t ldc) {
   if (M <= 0 || nb <= 0) return;
   const int64_t N = B[0]->N, K = B[0]->K;
   const int64_t j0 = std::min(N, q0 * kPackedPanel), j1 = std::min(N, q1 * kPackedPanel);
   if (j0 >= j1) return;
-  if (a_packed && alpha != 1.0f) throw std::invalid_argument("sgemm_packed_panels_multi: packed A needs alpha 1");
   const GemmPackedSimd* s = B[0]->simd;
   bool packed = s && kPackedPanel % s->nr == 0;
   for (int b = 0; b < nb; ++b) packed = packed && B[b]->simd == s && !B[b]->packed.empty() && B[b]->N == N && B[b]->K == K;
   if (!packed) {
-    if (a_packed) throw std::invalid_argument("sgemm_packed_panels_multi: packed A without a packed kernel");
     // no packed kernel: ordinary GEMMs on the column block (single-threaded inside a region)
     for (int b = 0; b < nb; ++b) {
       const PackedMatrixB& m = *B[b];
@@ -51,8 +47,6 @@ void sgemm_packed_panels_multi(int64_t M, int64_t q0, int64_t q1, float alpha, c
   constexpr int kMaxB = 8;
   const float* pk[kMaxB];
   float* cs[kMaxB];
-  thread_local std::vector<float> a_buf;
-  a_buf.resize(static_cast<size_t>(s->a_buf_size));
   const int64_t per = kPackedPanel / s->nr;  // kernel panels per kPackedPanel
   const int64_t k0 = q0 * per, k1 = std::min(q1 * per, (N + s->nr - 1) / s->nr);
   for (int b0 = 0; b0 < nb; b0 += kMaxB) {
@@ -61,18 +55,8 @@ void sgemm_packed_panels_multi(int64_t M, int64_t q0, int64_t q1, float alpha, c
       pk[i] = B[b0 + i]->packed.data();
       cs[i] = C[b0 + i];
     }
-    s->gemm(M, k0, k1, K, N, alpha, A, lda, n, pk, beta, cs, ldc, a_buf.data(), a_packed);
+    s->gemm(M, k0, k1, K, N, alpha, A, lda, n, pk, beta, cs, ldc);
   }
-}
-
-int64_t sgemm_packed_a_size(const PackedMatrixB& B, int64_t M) {
-  if (!B.simd || B.packed.empty() || kPackedPanel % B.simd->nr != 0) return 0;
-  return B.simd->packed_a_size(M, B.K);
-}
-
-void sgemm_pack_a_cols(const PackedMatrixB& B, int64_t M, int64_t k0, int64_t k1, const float* A, int64_t lda,
-                       float* dst) {
-  B.simd->pack_a(M, B.K, k0, k1, A, lda, dst);
 }
 
 void sgemm_packed_panels(int64_t M, int64_t q0, int64_t q1, float alpha, const float* A, int64_t lda,
@@ -97,11 +81,9 @@ void sgemm_packed(int64_t M, float alpha, const float* A, int64_t lda, const Pac
 #endif
   if (M * B.N * std::max<int64_t>(B.K, 1) < kParallelMinFma) nt = 1;
   nt = std::min(nt, panels);
-  thread_local std::vector<float> a_buf;
   if (nt <= 1) {
-    a_buf.resize(static_cast<size_t>(s->a_buf_size));
     const float* pk = B.packed.data();
-    s->gemm(M, 0, panels, B.K, B.N, alpha, A, lda, 1, &pk, beta, &C, ldc, a_buf.data(), nullptr);
+    s->gemm(M, 0, panels, B.K, B.N, alpha, A, lda, 1, &pk, beta, &C, ldc);
     return;
   }
 #ifdef _OPENMP
@@ -109,9 +91,8 @@ void sgemm_packed(int64_t M, float alpha, const float* A, int64_t lda, const Pac
   {
     const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
     const int64_t q0 = panels * t / T, q1 = panels * (t + 1) / T;
-    a_buf.resize(static_cast<size_t>(s->a_buf_size));
     const float* pk = B.packed.data();
-    if (q0 < q1) s->gemm(M, q0, q1, B.K, B.N, alpha, A, lda, 1, &pk, beta, &C, ldc, a_buf.data(), nullptr);
+    if (q0 < q1) s->gemm(M, q0, q1, B.K, B.N, alpha, A, lda, 1, &pk, beta, &C, ldc);
   }
 #endif
 }

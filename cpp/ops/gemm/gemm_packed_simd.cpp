@@ -6,8 +6,8 @@
 // Packed layout (kKCP-deep blocks of K, each holding all NR-column micro-panels of N):
 //   block p (k in [p KC, p KC + kc)) starts at p * KC * Npad  (Npad = N rounded up to NR)
 //   micro-panel q of block p at + q * NR * kc, element (k, j) at + k * NR + j (zero padded)
-// Per call only A is packed (M x K, small for an RNN step), block by block, into a buffer
-// the caller provides. Micro-kernel and MR x NR tile: gemm_microkernel.h.
+// A is not packed at all: the micro-kernel reads its rows in place (M x K, small for an RNN
+// step), see gemm_packed_b. Micro-kernel and MR x NR tile: gemm_microkernel.h.
 #include "gemm_microkernel.h"
 #include "gemm.h"
 
@@ -16,14 +16,9 @@ namespace MINIDL_ISA_NS {
 namespace {
 
 // K block: the B micro-panel (kKCP x NR floats: 64 KiB with AVX-512's 64-wide tile, 16 KiB
-// with AVX2) is read by the MR-row A micro-panels of an M-block in turn; with AVX-512 it
-// streams from L2 (an RNN step's M = batch is one or a few micro-panels, so it is read once
-// or a few times anyway).
+// with AVX2) is read by the row tiles of A in turn; with AVX-512 it streams from L2 (an RNN
+// step's M = batch is a few tiles: 6 at batch 32).
 constexpr int64_t kKCP = 256;
-// M block: the packed A block (kMCP x kKCP floats: 144 KiB with AVX-512, 72 KiB with AVX2, as
-// with the 12-row AVX-512 tile before) lives in L2.
-constexpr int64_t kMCP = (kVW == 16 ? 144 : 72) / kMR * kMR;
-
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t padded_n(int64_t N) { return (N + kNR - 1) / kNR * kNR; }
 
@@ -54,55 +49,36 @@ void pack_b_once(bool tb, int64_t K, int64_t N, const float* B, int64_t ldb, flo
   }
 }
 
-// alpha * A[i0 : i0+mc, p0 : p0+kc] (A row-major M x K) into MR-row micro-panels (k-major).
-void pack_a_block(const float* A, int64_t lda, int64_t i0, int64_t p0, int64_t mc, int64_t kc, float alpha,
-                  float* dst) {
-  for (int64_t ip = 0; ip < mc; ip += kMR)
-    pack_a_panel(A + (i0 + ip) * lda + p0, lda, static_cast<int>(min64(kMR, mc - ip)), kc, alpha, dst + ip * kc);
-}
-
-// Whole A packed ahead of the call (pack_a, e.g. by the threads of an RNN time loop, each for
-// its own columns): block (pc, ic) of the blocking below at pc * Mpad + ic * kc (Mpad = M
-// rounded up to MR), laid out as pack_a_block writes it.
-inline int64_t padded_m(int64_t M) { return (M + kMR - 1) / kMR * kMR; }
-int64_t packed_a_size(int64_t M, int64_t K) { return padded_m(M) * K; }
-
-void pack_a_cols(int64_t M, int64_t K, int64_t k0, int64_t k1, const float* A, int64_t lda, float* dst) {
-  const int64_t mpad = padded_m(M);
-  for (int64_t pc = 0; pc < K; pc += kKCP) {
-    const int64_t kc = min64(kKCP, K - pc);
-    const int64_t ka = k0 > pc ? k0 : pc, kb = min64(k1, pc + kc);
-    if (ka >= kb) continue;
-    for (int64_t i = 0; i < mpad; i += kMR) {
-      // panel i / MR: block ic = i - i % kMCP, row-panel ip = i % kMCP
-      const int64_t ic = i - i % kMCP, ip = i % kMCP;
-      float* d = dst + pc * mpad + ic * kc + ip * kc;
-      pack_a_panel(A + i * lda + ka, lda, static_cast<int>(min64(kMR, M - i)), kb - ka, 1.0f, d + (ka - pc) * kMR);
-    }
-  }
-}
-
 // Columns [q0 NR, min(q1 NR, N)) of C_b = alpha A @ op(B_b) + beta C_b for nb matrices B_b
-// (same K and N, e.g. the gate blocks of W_hh) on the calling thread: each block of A is
-// packed once and used for all of them. a_buf holds kMCP x kKCP floats.
+// (same K and N, e.g. the gate blocks of W_hh) on the calling thread.
 //
-// Where an LSTM step's time goes here (batch 32 = row tiles of 12 + 12 + 8, 1 thread, perf
-// samples, Xeon with 2 MiB L2 per core, 2026-12): the 8-row tail takes 0.7-0.9x the time per
-// row of the 12-row tiles, so the M-tail is not what makes the product slower than a large
-// GEMM. At H 256 (W_hh 1 MiB, in L2) the product runs within ~7% of the whole-sequence GEMM
-// per multiply-add; at H 512 (W_hh 4 MiB, streamed from L3 every step) ~20-25% slower: the
-// cost is bringing B in (the 8-row tile, last on a micro-panel already in L1, is the fastest
-// per row). Tried and
-// dropped, no gain in alternating runs against nn.LSTM: prefetching the next micro-panel into
-// L2 during the current one's row tiles (the stall moved onto the prefetches: 11.6% of the
-// samples in gemm_packed_b, the micro-kernel's share down by as much), backing the packed
-// matrices with 2 MiB pages (forward and fwd+bwd within noise), and walking the panels in
-// reverse order every other call so that the end of the last walk might still be in L2
-// (recurrent-product / whole-sequence-GEMM sample ratio 2.43-2.59 either way).
+// A (row-major, M x K) is read in place by the micro-kernel, in ceil(M / MR) row tiles of
+// near-equal height (32 rows: 5, 5, 6, 5, 5, 6), instead of being packed into MR-row panels
+// (6, 6, 6, 6, 6, 2). A step's A is read only N / NR times (4-16), so packing it (0.5 cycle
+// per element) did not pay, and the 2-row tail tile (8 multiply-adds per 4 vector loads of B)
+// took 1.75x the time per multiply-add of the 6-row tiles. Measured in perf (Intel Xeon
+// family 6 model 167, an LSTM layer's forward + backward, H 256, B 32, T 64, input size 1 so
+// that the time loop dominates, 1 thread, load average 4-5): packing A was 3.6% of the
+// samples and the tail tile 5.1%; the step products' samples against the unchanged
+// whole-sequence dW_hh GEMM's went from 2.59 to 2.44 (-6%). Results are the same bits (the
+// same sums in the same order). In CPU time (both builds in one process, alternating, min of
+// 31-41) the layer's forward and backward moved within the noise of that machine (+-3%).
+//
+// Where the rest of an LSTM step's time goes here (batch 32, 1 thread, perf samples, Xeon
+// with 2 MiB L2 per core, 2026-12): at H 256 (W_hh 1 MiB, in L2) the product runs within ~7%
+// of the whole-sequence GEMM per multiply-add; at H 512 (W_hh 4 MiB, streamed from L3 every
+// step) ~20-25% slower: the cost is bringing B in. Tried and dropped, no gain in alternating
+// runs against nn.LSTM: prefetching the next micro-panel into L2 during the current one's row
+// tiles (the stall moved onto the prefetches: 11.6% of the samples in gemm_packed_b, the
+// micro-kernel's share down by as much), backing the packed matrices with 2 MiB pages
+// (forward and fwd+bwd within noise), walking the panels in reverse order every other call
+// so that the end of the last walk might still be in L2 (recurrent-product /
+// whole-sequence-GEMM sample ratio 2.43-2.59 either way), and K blocks of 128 instead of 256
+// so that a B micro-panel (32 KiB) stays in L1 across the row tiles (LSTM layer forward and
+// backward within noise, 2026-12).
 void gemm_packed_b(int64_t M, int64_t q0, int64_t q1, int64_t K, int64_t N, float alpha, const float* A,
-                   int64_t lda, int nb, const float* const* packed, float beta, float* const* C, int64_t ldc,
-                   float* a_buf, const float* a_packed) {
-  const int64_t npad = padded_n(N), mpad = padded_m(M);
+                   int64_t lda, int nb, const float* const* packed, float beta, float* const* C, int64_t ldc) {
+  const int64_t npad = padded_n(N);
   if (K <= 0 || alpha == 0.0f) {
     for (int b = 0; b < nb; ++b)
       for (int64_t i = 0; i < M; ++i)
@@ -110,26 +86,20 @@ void gemm_packed_b(int64_t M, int64_t q0, int64_t q1, int64_t K, int64_t N, floa
           C[b][i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[b][i * ldc + j];
     return;
   }
+  const int64_t tiles = (M + kMR - 1) / kMR;
   for (int64_t pc = 0; pc < K; pc += kKCP) {
     const int64_t kc = min64(kKCP, K - pc);
     const float beta_pc = pc == 0 ? beta : 1.0f;
-    for (int64_t ic = 0; ic < M; ic += kMCP) {
-      const int64_t mc = min64(kMCP, M - ic);
-      const float* ap = a_buf;
-      if (a_packed)
-        ap = a_packed + pc * mpad + ic * kc;
-      else
-        pack_a_block(A, lda, ic, pc, mc, kc, alpha, a_buf);
-      for (int b = 0; b < nb; ++b) {
-        const float* blk = packed[b] + pc * npad;
-        for (int64_t q = q0; q < q1; ++q) {
-          const int nr = static_cast<int>(min64(kNR, N - q * kNR));
-          const float* bp = blk + q * kNR * kc;
-          float* cc = C[b] + ic * ldc + q * kNR;
-          for (int64_t ir = 0; ir < mc; ir += kMR) {
-            const int mr = static_cast<int>(min64(kMR, mc - ir));
-            microkernel_rows<kMR>(mr, kc, ap + ir * kc, bp, cc + ir * ldc, ldc, nr, beta_pc);
-          }
+    for (int b = 0; b < nb; ++b) {
+      const float* blk = packed[b] + pc * npad;
+      for (int64_t q = q0; q < q1; ++q) {
+        const int nr = static_cast<int>(min64(kNR, N - q * kNR));
+        const float* bp = blk + q * kNR * kc;
+        float* cc = C[b] + q * kNR;
+        for (int64_t t = 0; t < tiles; ++t) {
+          const int64_t r0 = t * M / tiles, r1 = (t + 1) * M / tiles;
+          microkernel_rows<kMR, true>(static_cast<int>(r1 - r0), kc, A + r0 * lda + pc, bp, cc + r0 * ldc, ldc, nr,
+                                      beta_pc, lda, 1, alpha);
         }
       }
     }
@@ -138,8 +108,7 @@ void gemm_packed_b(int64_t M, int64_t q0, int64_t q1, int64_t K, int64_t N, floa
 
 }  // namespace
 
-extern const GemmPackedSimd gemm_packed_simd = {&packed_size,   &pack_b_once,  &gemm_packed_b, &packed_a_size,
-                                                &pack_a_cols,   kNR,           kMCP * kKCP};
+extern const GemmPackedSimd gemm_packed_simd = {&packed_size, &pack_b_once, &gemm_packed_b, kNR};
 
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl

@@ -65,7 +65,8 @@ namespace {
 // The per-step recurrent product against W_hh, on a range of column panels (kPackedPanel
 // columns each) so that the threads of the time loop can each compute their own hidden units.
 // For float32 the matrix is packed once per call into the GEMM micro-kernel's layout (gemm.h
-// PackedMatrixB) and reused by all T steps; float64 calls dgemm on the column block.
+// PackedMatrixB) and reused by all T steps, while A (the step's h or dpre rows) is read in place
+// (gemm_packed_simd.cpp); float64 calls dgemm on the column block.
 template <class T>
 struct StepGemm;
 //
@@ -82,19 +83,11 @@ struct StepGemm<float> {
     for (int b = 0; b < blocks; ++b) packed.emplace_back(trans_b, K, N, B + b * N * ldb, ldb);
     for (const PackedMatrixB& p : packed) ptrs.push_back(&p);
   }
-  // a_packed: A packed beforehand by pack_a_cols
-  void run(int64_t M, int64_t q0, int64_t q1, const float* A, int64_t lda, float beta, float* C, int64_t ldc,
-           const float* a_packed = nullptr) const {
+  void run(int64_t M, int64_t q0, int64_t q1, const float* A, int64_t lda, float beta, float* C, int64_t ldc) const {
     float* cs[8];
     const int nb = static_cast<int>(packed.size());
     for (int b = 0; b < nb; ++b) cs[b] = C + b * packed[b].N;
-    sgemm_packed_panels_multi(M, q0, q1, 1.0f, A, lda, nb, ptrs.data(), beta, cs, ldc, a_packed);
-  }
-  // floats of a packed A (M rows; the blocks share K, so packed[0] describes them all); 0: no
-  // packed kernel, pass A itself
-  int64_t packed_a_size(int64_t M) const { return sgemm_packed_a_size(packed[0], M); }
-  void pack_a_cols(int64_t M, int64_t k0, int64_t k1, const float* A, int64_t lda, float* dst) const {
-    sgemm_pack_a_cols(packed[0], M, k0, k1, A, lda, dst);
+    sgemm_packed_panels_multi(M, q0, q1, 1.0f, A, lda, nb, ptrs.data(), beta, cs, ldc);
   }
 };
 template <>
@@ -106,10 +99,8 @@ struct StepGemm<double> {
   int blocks;
   StepGemm(bool tb, int64_t k, int64_t n, const double* b, int64_t ld, int nb)
       : trans_b(tb), K(k), N(n), B(b), ldb(ld), blocks(nb) {}
-  int64_t packed_a_size(int64_t) const { return 0; }  // dgemm packs A itself
-  void pack_a_cols(int64_t, int64_t, int64_t, const double*, int64_t, double*) const {}
   void run(int64_t M, int64_t q0, int64_t q1, const double* A, int64_t lda, double beta, double* C,
-           int64_t ldc, const double* = nullptr) const {
+           int64_t ldc) const {
     const int64_t j0 = std::min(N, q0 * kPackedPanel), j1 = std::min(N, q1 * kPackedPanel);
     if (M <= 0 || j0 >= j1) return;
     for (int b = 0; b < blocks; ++b) {
@@ -195,18 +186,6 @@ template <class T>
 std::unique_ptr<T[]> scratch(int64_t n) {
   return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<int64_t>(n, 1))]);
 }
-
-// Units split: the A of a step's product (B rows) packed once, by the threads that wrote its
-// columns, into one of two buffers (step k uses buffer k % 2, so a thread may pack step k+1
-// while another still multiplies step k). Empty when the kernel set has no packed kernel:
-// then at() is null and each product packs A itself.
-template <class T>
-struct PackedAPair {
-  int64_t size;
-  std::unique_ptr<T[]> buf;
-  PackedAPair(const StepGemm<T>& gemm, int64_t rows) : size(gemm.packed_a_size(rows)), buf(scratch<T>(2 * size)) {}
-  T* at(int64_t k) const { return size > 0 ? buf.get() + (k % 2) * size : nullptr; }
-};
 
 // Where step s (0-based in processing order) reads and writes: time index t and the previous
 // time index (-1 at the first step: the initial state).
@@ -313,6 +292,12 @@ void forward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, con
     }
   };
   auto h_before = [&](int64_t s) { return steps.prev(s) < 0 ? h0 : y + steps.prev(s) * BH; };
+  // Half of the forward cell's perf samples sit on its loads (the input projections, written
+  // by the whole-sequence GEMM long before). Tried and dropped, both within the noise of CPU
+  // time (LSTM H 256 and 512, B 32, T 64, 1 thread, two builds alternating in one process,
+  // Intel Xeon family 6 model 167, load average 5): prefetching the next step's projections
+  // into L2 during this step, and running the product and the cell panel by panel so that
+  // the cell reads the product's output from L1.
   // --8<-- [start:time_loop]
   const int nt = loop_threads(B, GH, H);
   auto rows_loop = [&] {
@@ -326,23 +311,12 @@ void forward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, con
     });
   };
   auto units_loop = [&] {
-    // Units: the product's A (h_{t-1}, B x H) is packed once per step, each thread packing the
-    // hidden units it has just written before the step's barrier, instead of every thread
-    // packing all of h_{t-1} for its own product.
-    const PackedAPair<T> pa(recurrent, B);
     run_time_loop(nt, [&](int tid, int nthr) {
       const UnitSlice u = unit_slice(H, tid, nthr);
-      const int64_t j0 = u.j0, n = u.j1 - u.j0;
-      if (pa.at(0)) {
-        if (n > 0) recurrent.pack_a_cols(B, j0, j0 + n, h0, H, pa.at(0));
-        step_barrier(nthr);
-      }
       for (int64_t s = 0; s < sh.seq; ++s) {
-        recurrent.run(B, u.q0, u.q1, h_before(s), H, T(0), hw, GH, pa.at(s));
-        cells(s, 0, B, j0, n);
-        const T* y_t = y + steps.time(s) * BH;
-        if (pa.at(s + 1) && n > 0) recurrent.pack_a_cols(B, j0, j0 + n, y_t, H, pa.at(s + 1));
-        step_barrier(nthr);
+        recurrent.run(B, u.q0, u.q1, h_before(s), H, T(0), hw, GH);
+        cells(s, 0, B, u.j0, u.j1 - u.j0);
+        step_barrier(nthr);  // the next product reads every thread's units of h_t
       }
     });
   };
@@ -403,14 +377,18 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
   auto add_row = [](T* acc, const T* row, int64_t n) {
     for (int64_t j = 0; j < n; ++j) acc[j] += row[j];
   };
-  // one batch row b of the k-th step back (time t, previous time tp)
+  // The LSTM's cell adds gy and sums the bias gradient itself (rnn_cells.h), in the pass it
+  // makes anyway; with variable lengths gy is added first, since a carried step passes it on.
+  const bool cell_adds_gy = lstm && !sh.lengths;
+  // one batch row b of the k-th step back (time t, previous time tp); db_lstm: the LSTM's bias
+  // gradient sums at unit j0 (or null)
   auto cell_row = [&](int64_t t, int64_t tp, int64_t b, int64_t j0, int64_t n, T* dh, T* dh_next, const T* h_prev,
-                      const T* work_t, T* px_t, T* ph_t) {
+                      const T* work_t, T* px_t, T* ph_t, T* db_lstm) {
     T* dhr = dh + b * H + j0;
-    if (gy) {
-      const T* g = gy + t * BH + b * H + j0;
-      for (int64_t j = 0; j < n; ++j) dhr[j] += g[j];
-    }
+    const T* gyr = gy ? gy + t * BH + b * H + j0 : nullptr;
+    if (gyr && !cell_adds_gy)
+      for (int64_t j = 0; j < n; ++j) dhr[j] += gyr[j];
+    if (!cell_adds_gy) gyr = nullptr;
     const T* wr = work_t + b * WS + j0;
     T* pxr = px_t + b * GH + j0;
     if (sh.lengths) {
@@ -433,10 +411,10 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
       T* dcr = dc + b * H + j0;
       if constexpr (std::is_same<T, float>::value)
         if (simd) {
-          simd->lstm_backward(dhr, dcr, wr, cr, cp, pxr, dcr, n, H);
+          simd->lstm_backward(dhr, gyr, dcr, wr, cr, cp, pxr, dcr, db_lstm, n, H);
           return;
         }
-      rnn_ref::lstm_backward(dhr, dcr, wr, cr, cp, pxr, dcr, n, H);
+      rnn_ref::lstm_backward(dhr, gyr, dcr, wr, cr, cp, pxr, dcr, db_lstm, n, H);
     } else if (gru) {
       const T* hp = h_prev + b * H + j0;
       T* phr = ph_t + b * GH + j0;
@@ -472,8 +450,8 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
     T* px_t = dpre_x + t * B * GH;
     T* ph_t = dpre_h + t * B * GH;
     for (int64_t b = b0; n > 0 && b < b1; ++b) {
-      cell_row(t, tp, b, j0, n, dh, dh_next, h_prev, work_t, px_t, ph_t);
-      for (int64_t g = 0; dbx && g < GH / H; ++g) {
+      cell_row(t, tp, b, j0, n, dh, dh_next, h_prev, work_t, px_t, ph_t, lstm && dbx ? dbx + j0 : nullptr);
+      for (int64_t g = 0; !lstm && dbx && g < GH / H; ++g) {
         add_row(dbx + g * H + j0, px_t + b * GH + g * H + j0, n);
         if (dbh) add_row(dbh + g * H + j0, ph_t + b * GH + g * H + j0, n);
       }
@@ -494,21 +472,12 @@ void backward_impl(RnnMode mode, const RnnShape& sh, const T* x, const T* h0, co
     });
   };
   auto units_loop = [&] {
-    // Units: the step product's A (dpre_h, B x G H) is packed once per step, each thread
-    // packing the columns it just wrote (its hidden units of every gate) before the step's
-    // barrier. Each thread packing all of A itself (K = G H = 1024 at H 256) cost 11% of the
-    // time loop with one thread and 21% with two (1.08 of 5.1 ms, B 32, T 64).
-    const PackedAPair<T> pa(recurrent, B);
     run_time_loop(nt, [&](int tid, int nthr) {
       const UnitSlice u = unit_slice(H, tid, nthr);
-      const int64_t j0 = u.j0, n = u.j1 - u.j0;
       for (int64_t k = 0; k < sh.seq; ++k) {
-        cells(k, 0, B, j0, n, 0);
-        const T* ph_t = dpre_h_at(k);
-        for (int64_t g = 0; pa.at(k) && n > 0 && g < GH / H; ++g)
-          recurrent.pack_a_cols(B, g * H + j0, g * H + j0 + n, ph_t, GH, pa.at(k));
+        cells(k, 0, B, u.j0, u.j1 - u.j0, 0);
         step_barrier(nthr);  // the product below reads every thread's gate gradients
-        recurrent.run(B, u.q0, u.q1, ph_t, GH, beta, dh_pair[(k + 1) % 2], H, pa.at(k));
+        recurrent.run(B, u.q0, u.q1, dpre_h_at(k), GH, beta, dh_pair[(k + 1) % 2], H);
       }
     });
   };

@@ -64,10 +64,12 @@ struct RnnCellSimd {
   // c = f c_prev + i g, h = o tanh(c). gates <- (i, f, g, o)
   void (*lstm_forward)(const float* xw, const float* hw, const float* bias, const float* c_prev,
                        float* gates, float* c, float* h, int64_t n, int64_t ld_gate);
-  // dh, dc: gradients of h_t and c_t (dc may be null = 0); gates as the forward wrote them,
-  // c = c_t; writes the pre-activation gradients dpre (i, f, g, o) and dc_prev
-  void (*lstm_backward)(const float* dh, const float* dc, const float* gates, const float* c,
-                        const float* c_prev, float* dpre, float* dc_prev, int64_t n, int64_t ld_gate);
+  // dh + gy, dc: gradients of h_t (through the next step, and through y_t: gy may be null = 0)
+  // and of c_t (dc may be null = 0); gates as the forward wrote them, c = c_t; writes the
+  // pre-activation gradients dpre (i, f, g, o) and dc_prev, and adds dpre to the bias
+  // gradient's running sums db (4 blocks at ld_gate; null: none)
+  void (*lstm_backward)(const float* dh, const float* gy, const float* dc, const float* gates, const float* c,
+                        const float* c_prev, float* dpre, float* dc_prev, float* db, int64_t n, int64_t ld_gate);
   // GRU: r, z = sigmoid(xw + b_i + hw + b_h), hn = hw_n + b_hn, n = tanh(xw_n + b_in + r hn),
   // h = (1 - z) n + z h_prev. work <- (r, z, n, hn)
   void (*gru_forward)(const float* xw, const float* hw, const float* b_i, const float* b_h,

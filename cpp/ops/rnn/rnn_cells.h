@@ -40,22 +40,26 @@ void lstm_forward(const T* xw, const T* hw, const T* bias, const T* c_prev, T* g
   }
 }
 
-// dc_total = dc + dh o (1 - tanh(c)^2); then
+// With d = dh + gy (gy: the gradient of this step's output y_t; null means 0),
+// dc_total = dc + d o (1 - tanh(c)^2); then
 //   dpre_i = dc_total g i (1 - i),  dpre_f = dc_total c_prev f (1 - f),
-//   dpre_g = dc_total i (1 - g^2),  dpre_o = dh tanh(c) o (1 - o),  dc_prev = dc_total f.
+//   dpre_g = dc_total i (1 - g^2),  dpre_o = d tanh(c) o (1 - o),  dc_prev = dc_total f,
+// and db[k ld + j] += dpre[k ld + j] (the bias gradient's running column sum; db null: none).
 // dc == dc_prev is allowed (in place); dc null means 0.
 template <class T>
-void lstm_backward(const T* dh, const T* dc, const T* gates, const T* c, const T* c_prev, T* dpre,
-                   T* dc_prev, int64_t n, int64_t ld) {
+void lstm_backward(const T* dh, const T* gy, const T* dc, const T* gates, const T* c, const T* c_prev, T* dpre,
+                   T* dc_prev, T* db, int64_t n, int64_t ld) {
   for (int64_t j = 0; j < n; ++j) {
     const T i = gates[j], f = gates[ld + j], g = gates[2 * ld + j], o = gates[3 * ld + j];
+    const T d = gy ? dh[j] + gy[j] : dh[j];
     const T tc = std::tanh(c[j]);
-    const T dct = (dc ? dc[j] : T(0)) + dh[j] * o * (T(1) - tc * tc);
+    const T dct = (dc ? dc[j] : T(0)) + d * o * (T(1) - tc * tc);
     dpre[j] = dct * g * i * (T(1) - i);
     dpre[ld + j] = dct * c_prev[j] * f * (T(1) - f);
     dpre[2 * ld + j] = dct * i * (T(1) - g * g);
-    dpre[3 * ld + j] = dh[j] * tc * o * (T(1) - o);
+    dpre[3 * ld + j] = d * tc * o * (T(1) - o);
     dc_prev[j] = dct * f;
+    for (int k = 0; db && k < 4; ++k) db[k * ld + j] += dpre[k * ld + j];
   }
 }
 // --8<-- [end:lstm_reference]
