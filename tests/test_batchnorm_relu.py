@@ -385,11 +385,49 @@ def test_second_backward_without_retain_graph_raises(rng, fusions):
         r.sum().backward()
 
 
-def test_16bit_input_is_not_fused(rng, fusions):
-    x = md.tensor(rng.standard_normal((4, 3, 5, 5)).astype(np.float32)).to(md.bfloat16).requires_grad_()
-    md.relu(F.batch_norm(x, None, None, training=True)).float().sum().backward()
-    assert fusions == [False]
-    assert x.grad is not None and x.grad.dtype == md.bfloat16
+def _grads16(data, dtype, training):
+    """(dx, dweight, dbias) of relu(batch_norm(x)) for a 16-bit x and g with float32 weight, bias
+    and statistics (BatchNorm2d under autocast)."""
+    x, g, w, b, rm, rv = data
+    X = md.tensor(x).to(dtype).requires_grad_()
+    W, B = md.tensor(w, requires_grad=True), md.tensor(b, requires_grad=True)
+    y = F.batch_norm(X, md.tensor(rm.copy()), md.tensor(rv.copy()), W, B, training=training)
+    assert y.dtype == dtype
+    md.relu(y).backward(md.tensor(g).to(dtype))
+    return [t.grad.float().numpy() if t.grad.dtype == dtype else t.grad.numpy() for t in (X, W, B)]
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", [(4, 3, 5, 5), (3, 17, 33)])
+def test_16bit_input_fused_equals_unfused(rng, kernel_set, fusions, monkeypatch, dtype, training, shape):
+    dtype = getattr(md, dtype)
+    data = _data(rng, shape)
+    fused = _grads16(data, dtype, training)
+    assert fusions == [True]
+    _unfused(monkeypatch)
+    for a, u in zip(fused, _grads16(data, dtype, training)):
+        np.testing.assert_array_equal(a, u)
+
+
+@pytest.mark.parametrize("dtype,tiny,small", [("bfloat16", 2e-41, 1e-39), ("float16", 2e-8, 1e-7)])
+def test_16bit_mask_of_outputs_rounded_to_zero(kernel_set, fusions, monkeypatch, dtype, tiny, small):
+    """The ReLU saw y rounded to 16 bits: a float32 y of 2e-41 is a bfloat16 0 (2e-8 a float16
+    0) and passes no gradient; 1e-39 (1e-7) stays positive and passes it. The fused kernel
+    recomputes y in float32, so it must apply the rounding's floor (relu_floor_of) too."""
+    dtype = getattr(md, dtype)
+    x = np.zeros((2, 2, 3, 3), np.float32)  # y = bias in evaluation with mean 0, var 1 - eps
+    g = np.ones_like(x)
+    w = np.ones(2, np.float32)
+    b = np.array([tiny, small], np.float32)
+    rm, rv = np.zeros(2, np.float32), np.full(2, 1 - 1e-5, np.float32)
+    data = (x, g, w, b, rm, rv)
+    fused = _grads16(data, dtype, False)
+    assert fusions == [True]
+    assert (fused[2] == [0.0, 18.0]).all()  # the bias gradient: sum of the gradients that passed
+    _unfused(monkeypatch)
+    for a, u in zip(fused, _grads16(data, dtype, False)):
+        np.testing.assert_array_equal(a, u)
 
 
 def test_bad_relu_record_raises(rng):

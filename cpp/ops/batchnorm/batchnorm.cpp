@@ -78,20 +78,21 @@ void run_grad_input_reference(const T* dy, const T* x, T* dx, int64_t n, double 
 // recomputed as the forward computed it (relu_affine: BatchNormAffine in batchnorm.h). A
 // select, as the ReLU's own backward (activation.cpp, gradient_one) and PyTorch's
 // threshold_backward: an inf or NaN dy where y <= 0 gives 0, fused or not.
+// (floor: relu_floor_of the dtype the forward rounded y to; 0 when it did not)
 template <class T>
-T relu_passes(T dy, T x, const double* relu_affine) {
+T relu_passes(T dy, T x, const double* relu_affine, float floor) {
   const double mean = relu_affine[0], a = relu_affine[1], b = relu_affine[2];
   if (relu_affine[3] == BatchNormAffine::float_fma)  // only float32 runs record this kind
-    return std::fma(float(x) - float(mean), float(a), float(b)) <= 0.0f ? T(0) : dy;
-  return affine_reference(x, mean, a, b) <= T(0) ? T(0) : dy;
+    return std::fma(float(x) - float(mean), float(a), float(b)) <= floor ? T(0) : dy;
+  return affine_reference(x, mean, a, b) <= T(floor) ? T(0) : dy;
 }
 
 template <class T>
 void run_grad_sums_relu_reference(const T* dy, const T* x, int64_t n, double mean, const double* relu_affine,
-                                  double* sum_dy, double* sum_dy_xmu) {
+                                  float floor, double* sum_dy, double* sum_dy_xmu) {
   double s1 = 0, s2 = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const T g = relu_passes(dy[i], x[i], relu_affine);
+    const T g = relu_passes(dy[i], x[i], relu_affine, floor);
     s1 += g;
     s2 += double(g) * (x[i] - mean);
   }
@@ -101,8 +102,9 @@ void run_grad_sums_relu_reference(const T* dy, const T* x, int64_t n, double mea
 
 template <class T>
 void run_grad_input_relu_reference(const T* dy, const T* x, T* dx, int64_t n, double mean, double k, double bx,
-                                   double c0, const double* relu_affine) {
-  for (int64_t i = 0; i < n; ++i) dx[i] = T(k * relu_passes(dy[i], x[i], relu_affine) + bx * (x[i] - mean) + c0);
+                                   double c0, const double* relu_affine, float floor) {
+  for (int64_t i = 0; i < n; ++i)
+    dx[i] = T(k * relu_passes(dy[i], x[i], relu_affine, floor) + bx * (x[i] - mean) + c0);
 }
 // --8<-- [end:reference]
 
@@ -231,7 +233,7 @@ void forward_impl(const T* x, T* y, const T* weight, const T* bias, T* running_m
 template <class T>
 void backward_impl(const T* gy, const T* x, const T* weight, const T* save_mean, const T* save_invstd, T* gx,
                    T* gweight, T* gbias, const BatchNormShape& sh, bool use_batch_stats, const NormSimd* simd,
-                   const double* relu_affine) {
+                   const double* relu_affine, float relu_floor) {
   const int64_t m = sh.n * sh.s;
   parallel_for(sh.c, channel_grain(sh), [&](int64_t cb, int64_t ce) {
     for (int64_t c = cb; c < ce; ++c) {
@@ -265,7 +267,7 @@ void backward_impl(const T* gy, const T* x, const T* weight, const T* save_mean,
           if (vector_runs) {
             float s1, s2;
             if (relu)
-              simd->grad_sums_relu(g, xr, sh.s, float(mean), float(relu[1]), float(relu[2]), &s1, &s2);
+              simd->grad_sums_relu(g, xr, sh.s, float(mean), float(relu[1]), float(relu[2]), relu_floor, &s1, &s2);
             else
               simd->grad_sums(g, xr, sh.s, float(mean), &s1, &s2);
             sum_dy += s1;
@@ -273,7 +275,7 @@ void backward_impl(const T* gy, const T* x, const T* weight, const T* save_mean,
             continue;
           }
         if (relu)
-          run_grad_sums_relu_reference(g, xr, sh.s, mean, relu, &sum_dy, &sum_dy_xmu);
+          run_grad_sums_relu_reference(g, xr, sh.s, mean, relu, relu_floor, &sum_dy, &sum_dy_xmu);
         else
           run_grad_sums_reference(g, xr, sh.s, mean, &sum_dy, &sum_dy_xmu);
       }
@@ -295,13 +297,13 @@ void backward_impl(const T* gy, const T* x, const T* weight, const T* save_mean,
           if (vector_runs) {
             if (relu)
               simd->grad_input_relu(g, xr, o, sh.s, float(mean), float(k), float(bx), float(c0), float(relu[1]),
-                                    float(relu[2]));
+                                    float(relu[2]), relu_floor);
             else
               simd->grad_input(g, xr, o, sh.s, float(mean), float(k), float(bx), float(c0));
             continue;
           }
         if (relu)
-          run_grad_input_relu_reference(g, xr, o, sh.s, mean, k, bx, c0, relu);
+          run_grad_input_relu_reference(g, xr, o, sh.s, mean, k, bx, c0, relu, relu_floor);
         else
           run_grad_input_reference(g, xr, o, sh.s, mean, k, bx, c0);
       }
@@ -329,14 +331,21 @@ void batch_norm_forward(const void* x, void* y, const void* weight, const void* 
 
 void batch_norm_backward(const void* gy, const void* x, const void* weight, const void* save_mean,
                          const void* save_invstd, void* gx, void* gweight, void* gbias, DType dtype,
-                         const BatchNormShape& shape, bool use_batch_stats, const double* relu_affine) {
+                         const BatchNormShape& shape, bool use_batch_stats, const double* relu_affine,
+                         float relu_floor) {
   const NormSimd* simd = norm_simd_active();
   MINIDL_DISPATCH_FLOAT(dtype, "batch_norm_backward", {
     backward_impl<T>(static_cast<const T*>(gy), static_cast<const T*>(x), static_cast<const T*>(weight),
                      static_cast<const T*>(save_mean), static_cast<const T*>(save_invstd), static_cast<T*>(gx),
                      static_cast<T*>(gweight), static_cast<T*>(gbias), shape, use_batch_stats, simd,
-                     relu_affine);
+                     relu_affine, relu_floor);
   });
+}
+
+float relu_floor_of(DType t) {
+  if (t == DType::bf16) return std::ldexp(1.0f, -134);
+  if (t == DType::f16) return std::ldexp(1.0f, -25);
+  return 0.0f;
 }
 
 }  // namespace minidl

@@ -46,10 +46,18 @@ struct BatchNormAffine {
 // forward's own arithmetic, so that the mask is the one the ReLU saw (y = 0 and NaN do not
 // pass), and a product as in the ReLU's own backward (activation.h), so that the result is
 // the two kernels' bit for bit. One pass over memory fewer than the ReLU's backward followed
-// by this one.
+// by this one. relu_floor: y passes where y > relu_floor; 0, or for a 16-bit forward the
+// largest float that its rounding took to 0 (relu_floor_of below), since the ReLU saw the
+// rounded y.
 void batch_norm_backward(const void* gy, const void* x, const void* weight, const void* save_mean,
                          const void* save_invstd, void* gx, void* gweight, void* gbias, DType dtype,
-                         const BatchNormShape& shape, bool use_batch_stats, const double* relu_affine = nullptr);
+                         const BatchNormShape& shape, bool use_batch_stats, const double* relu_affine = nullptr,
+                         float relu_floor = 0.0f);
+
+// The largest float32 that rounds to +0 in dtype t (round to nearest even): 2^-134 for bfloat16
+// (half its smallest subnormal 2^-133, a tie that goes to the even 0), 2^-25 for float16; 0 for
+// the float32 and float64 outputs, which are not rounded again.
+float relu_floor_of(DType t);
 
 // Float32 building blocks over one contiguous run of a channel (length n).
 struct NormSimd {
@@ -61,24 +69,27 @@ struct NormSimd {
   void (*grad_sums)(const float* dy, const float* x, int64_t n, float mean, float* sum_dy, float* sum_dy_xmu);
   // dx = a dy + b (x - mean) + c
   void (*grad_input)(const float* dy, const float* x, float* dx, int64_t n, float mean, float a, float b, float c);
-  // the same two with dy replaced by dy [fmaf(x - mean, relu_scale, relu_shift) > 0]: the
-  // ReLU's mask recomputed as the forward's affine computed y (kind float_fma above)
+  // the same two with dy replaced by dy [fmaf(x - mean, relu_scale, relu_shift) > relu_floor]:
+  // the ReLU's mask recomputed as the forward's affine computed y (kind float_fma above)
   void (*grad_sums_relu)(const float* dy, const float* x, int64_t n, float mean, float relu_scale, float relu_shift,
-                         float* sum_dy, float* sum_dy_xmu);
+                         float relu_floor, float* sum_dy, float* sum_dy_xmu);
   void (*grad_input_relu)(const float* dy, const float* x, float* dx, int64_t n, float mean, float a, float b,
-                          float c, float relu_scale, float relu_shift);
+                          float c, float relu_scale, float relu_shift, float relu_floor);
 };
 
 // 16-bit input (what BatchNorm2d sees under BF16 autocast: the convolution before it returns
 // bfloat16, while weight, bias and the running statistics stay float32, as in PyTorch).
 // x, y, gy, gx are raw bfloat16 / float16 patterns of dtype t; every per-channel array is
 // float32. The same sums as the float32 kernels above on the exactly widened values, each
-// output rounded to t once (batchnorm_lowp.cpp).
+// output rounded to t once (batchnorm_lowp.cpp). affine_out / relu_affine as in the float32
+// functions: the float32 arithmetic of y before its rounding, for a backward fused with a ReLU.
 void batch_norm_forward_lowp(const uint16_t* x, uint16_t* y, DType t, const float* weight, const float* bias,
                              float* running_mean, float* running_var, float* save_mean, float* save_invstd,
-                             const BatchNormShape& shape, bool use_batch_stats, double momentum, double eps);
+                             const BatchNormShape& shape, bool use_batch_stats, double momentum, double eps,
+                             double* affine_out = nullptr);
 void batch_norm_backward_lowp(const uint16_t* gy, const uint16_t* x, DType t, const float* weight,
                               const float* save_mean, const float* save_invstd, uint16_t* gx, float* gweight,
-                              float* gbias, const BatchNormShape& shape, bool use_batch_stats);
+                              float* gbias, const BatchNormShape& shape, bool use_batch_stats,
+                              const double* relu_affine = nullptr);
 
 }  // namespace minidl

@@ -68,24 +68,19 @@ py::tuple batch_norm_op(const py::array& x_in, const py::object& weight, const p
     throw py::value_error("batch_norm: running_mean and running_var are required when not using batch statistics");
   py::array y = empty_array(xt, shape_of(x));
   py::array mean = empty_array(t, {sh.c}), invstd = empty_array(t, {sh.c});
-  // how y was computed per channel (BatchNormAffine), for a backward fused with a ReLU; not
-  // recorded for 16-bit inputs, whose fused backward does not exist
-  py::object affine = py::none();
-  py::array affine_arr;
-  if (!is_low(xt)) {
-    affine_arr = empty_array(DType::f64, {sh.c, 4});
-    affine = affine_arr;
-  }
+  // how y was computed per channel (BatchNormAffine), for a backward fused with a ReLU (for a
+  // 16-bit input: the float32 y before its rounding)
+  py::array affine = empty_array(DType::f64, {sh.c, 4});
   {
     MaybeReleaseGil nogil(x.size());
     if (is_low(xt)) {
       auto f = [](const void* p) { return static_cast<float*>(const_cast<void*>(p)); };
       batch_norm_forward_lowp(static_cast<const uint16_t*>(x.data()), static_cast<uint16_t*>(y.mutable_data()), xt,
                               f(w), f(b), f(rm), f(rv), f(mean.mutable_data()), f(invstd.mutable_data()), sh,
-                              use_batch_stats, momentum, eps);
+                              use_batch_stats, momentum, eps, static_cast<double*>(affine.mutable_data()));
     } else {
       batch_norm_forward(x.data(), y.mutable_data(), w, b, rm, rv, mean.mutable_data(), invstd.mutable_data(), t, sh,
-                         use_batch_stats, momentum, eps, static_cast<double*>(affine_arr.mutable_data()));
+                         use_batch_stats, momentum, eps, static_cast<double*>(affine.mutable_data()));
     }
   }
   return py::make_tuple(y, mean, invstd, affine);
@@ -108,7 +103,6 @@ py::tuple batch_norm_backward_op(const py::array& gy_in, const py::array& x_in, 
   py::array ka;
   const double* relu = nullptr;
   if (!relu_affine.is_none()) {
-    if (is_low(xt)) throw py::type_error("batch_norm backward: the fused ReLU needs a float32 or float64 input");
     ka = relu_affine.cast<py::array>();
     if (dtype_of(ka) != DType::f64 || ka.size() != 4 * sh.c)
       throw py::value_error("batch_norm backward: relu_affine should be the float64 (C, 4) array of the forward, got " +
@@ -130,7 +124,7 @@ py::tuple batch_norm_backward_op(const py::array& gy_in, const py::array& x_in, 
       auto f = [](const void* p) { return static_cast<const float*>(p); };
       batch_norm_backward_lowp(static_cast<const uint16_t*>(gy.data()), static_cast<const uint16_t*>(x.data()), xt,
                                f(w), f(mean), f(invstd), static_cast<uint16_t*>(gxp), static_cast<float*>(gwp),
-                               static_cast<float*>(gbp), sh, use_batch_stats);
+                               static_cast<float*>(gbp), sh, use_batch_stats, relu);
     } else {
       batch_norm_backward(gy.data(), x.data(), w, mean, invstd, gxp, gwp, gbp, t, sh, use_batch_stats, relu);
     }

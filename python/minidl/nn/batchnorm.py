@@ -73,7 +73,9 @@ class BatchNormBackward(Node):
         cpp/ops/batchnorm/batchnorm.h), so the ReLU must have read this BatchNorm's output as
         the forward wrote it: ``relu_saved`` (the array the ReLU saved) is that output array,
         and no write to it since the forward but the in-place ReLU's own (``relu_write``: that
-        write's epoch, None for an out-of-place ReLU). Float32 and float64 only. Saves the
+        write's epoch, None for an out-of-place ReLU). Any float dtype: for a bfloat16 or
+        float16 input the kernel passes y > the largest float its rounding took to 0, since the
+        ReLU saw the rounded y (BF16 autocast: 6 ms of a 110 ms ResNet-20 step). Saves the
         ReLU's pass over memory: on ResNet-20's (64, 16, 32, 32) BatchNorm the ReLU backward
         is 0.5-0.8 ms of the pair's 1.1-2.3 ms (Xeon, AVX-512, 1 thread)."""
         saved = self.saved
