@@ -38,12 +38,12 @@ std::vector<float>& channel_buffer(int which) {
 
 // buf (N S floats) = channel c of the 16-bit (N, C, S) tensor src, widened
 void widen_channel(const uint16_t* src, DType t, const BatchNormShape& sh, int64_t c, float* buf) {
-  for (int64_t n = 0; n < sh.n; ++n) cast_contiguous(src + (n * sh.c + c) * sh.s, t, buf + n * sh.s, DType::f32, sh.s);
+  for (int64_t n = 0; n < sh.n; ++n) cast_to_f32(src + (n * sh.c + c) * sh.s, t, buf + n * sh.s, sh.s);
 }
 
 // channel c of the 16-bit (N, C, S) tensor dst = buf, rounded once
 void round_channel(const float* buf, DType t, const BatchNormShape& sh, int64_t c, uint16_t* dst) {
-  for (int64_t n = 0; n < sh.n; ++n) cast_contiguous(buf + n * sh.s, DType::f32, dst + (n * sh.c + c) * sh.s, t, sh.s);
+  for (int64_t n = 0; n < sh.n; ++n) cast_from_f32(buf + n * sh.s, dst + (n * sh.c + c) * sh.s, t, sh.s);
 }
 
 template <class P>

@@ -188,6 +188,9 @@ void copy_strided(const TensorView& src, const TensorView& dst) {
 }
 
 // --8<-- [start:cast_path]
+void cast_to_f32(const void* src, DType st, float* dst, int64_t n) { to_f32(src, st, dst, n); }
+void cast_from_f32(const float* src, void* dst, DType dt, int64_t n) { from_f32(src, dst, dt, n); }
+
 void cast_contiguous(const void* src, DType st, void* dst, DType dt, int64_t n) {
   if (st == dt) { std::memcpy(dst, src, n * dtype_size(st)); return; }
   // Work in blocks so 16-bit conversions go through a small float32 buffer kept in L1.
