@@ -100,7 +100,7 @@ THREAD_CASES = [(9, 16, 10, 24, 2), (7, 16, 8, 16, 1)]
 @pytest.mark.parametrize("case", THREAD_CASES, ids=lambda c: "-".join(map(str, c)))
 def test_direct_threads_agree(rng, case):
     # images are independent in the forward and input-gradient passes: the same bits at 1
-    # and 2 threads; the weight gradient adds per-thread partial sums (another order)
+    # and 2 threads; the weight gradient adds partial sums per range of images (another order)
     N, C, side, K, s = case
     x = rng.standard_normal((N, C, side, side)).astype(np.float32)
     w = rng.standard_normal((K, C, 3, 3)).astype(np.float32)

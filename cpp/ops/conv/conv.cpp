@@ -37,7 +37,8 @@
 // Threads: with at least as many images as threads, each thread takes whole images, handed out
 // in chunks from an atomic counter (its own col buffer, a single-threaded GEMM: minidl::sgemm
 // does not fork inside a parallel region); the weight gradient then goes into one partial sum
-// per thread, added at the end (no races; the summation order depends on the scheduling). With fewer images than
+// per fixed range of images, added at the end in order (conv_threads.h over_image_slots: no
+// races, and the same bits in every run). With fewer images than
 // threads (batch 1 inference) the images run one after another and the GEMM splits itself.
 //
 // float32 on a SIMD kernel set normally takes the direct path instead (conv_direct.cpp: no
@@ -259,11 +260,13 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw) {
   const bool pointwise = is_pointwise(s);
   const int64_t maxw = std::max(PQ, tile_cols()) + PQ;
   const int nt = image_threads(s);
-  // thread 0 sums into gw itself, the others into partials added at the end
-  std::vector<T> partial(nt > 1 ? size_t(nt - 1) * wsize : 0);
+  // slot 0 sums into gw itself, the others into partials added at the end, in slot order
+  const int slots = conv_detail::reduction_slots(nt, wsize * int64_t(sizeof(T) / sizeof(float)));
+  std::vector<T> partial(size_t(slots - 1) * wsize, T(0));
   std::fill(gw, gw + wsize, T(0));
-  over_images(s, nt, [&](int tid, int64_t n0, int64_t n1) {
-    T* acc = tid == 0 ? gw : partial.data() + size_t(tid - 1) * wsize;
+  const int64_t chunk = tile_cols() / std::max<int64_t>(1, s.P * s.Q);
+  conv_detail::over_image_slots(s, nt, slots, chunk, [&](int slot, int64_t n0, int64_t n1) {
+    T* acc = slot == 0 ? gw : partial.data() + size_t(slot - 1) * wsize;
     std::vector<T>& col = scratch<T>();
     if (col.size() < size_t((CRS + Kg) * maxw)) col.resize((CRS + Kg) * maxw);
     T* gybuf = col.data() + CRS * maxw;
@@ -284,7 +287,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw) {
       }
     });
   });
-  for (int t = 1; t < nt; ++t) {
+  for (int t = 1; t < slots; ++t) {
     const T* p = partial.data() + size_t(t - 1) * wsize;
     for (int64_t i = 0; i < wsize; ++i) gw[i] += p[i];
   }

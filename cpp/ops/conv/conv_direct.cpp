@@ -31,7 +31,9 @@ namespace minidl {
 namespace {
 
 using conv_detail::image_threads;
+using conv_detail::over_image_slots;
 using conv_detail::over_images;
+using conv_detail::reduction_slots;
 
 bool enabled() {  // MINIDL_CONV_DIRECT=0 turns the path off (for A/B measurements)
   static const bool on = [] {
@@ -282,15 +284,16 @@ void conv2d_direct_backward_input(const ConvShape& s, const float* gy, const flo
 
 // The weight gradient per image: dY transposed into dyt[o][k] (Kp channels a row, zero past
 // Kg) next to the buffer of x, summed by the weight kernel into one gwt[t][k] per thread,
-// added up and transposed into gw at the end.
+// added up in slot order and transposed into gw at the end (over_image_slots: deterministic).
 void conv2d_direct_backward_weight(const ConvShape& s, const float* gy, const float* x, float* gw) {
   const ConvDirectWeightSimd* k = conv_direct_weight_simd_active();
   const Layout L = make_layout(s, k->vw, k->wt, true);
   const int64_t Kg = s.Kg(), Kp = (Kg + k->vw - 1) / k->vw * k->vw, T = L.taps, Tp = L.taps_pad;
   const int64_t PQ = s.P * s.Q, part = s.groups * Tp * Kp;
   const int nt = image_threads(s);
-  std::vector<float> partial(size_t(nt * part), 0.0f);  // one sum per thread: no races
-  over_images(s, nt, 1, [&](int tid, int64_t n0, int64_t n1) {
+  const int slots = reduction_slots(nt, part);
+  std::vector<float> partial(size_t(slots * part), 0.0f);  // one sum per range of images: no races
+  over_image_slots(s, nt, slots, 1, [&](int slot, int64_t n0, int64_t n1) {
     const int64_t xsz = (buffer_floats(L, 1) + 15) / 16 * 16;  // keeps dyt 64-byte aligned
     float* xb = conv_direct_scratch_floats(xsz + PQ * Kp);
     float* dyt = xb + xsz;
@@ -299,14 +302,14 @@ void conv2d_direct_backward_weight(const ConvShape& s, const float* gy, const fl
         fill_images(s, L, x, g, n, 1, xb);
         k->transpose(gy + (n * s.K + g * Kg) * PQ, Kg, PQ, PQ, dyt, Kp);
         for (int64_t o = 0; Kp > Kg && o < PQ; ++o) std::fill(dyt + o * Kp + Kg, dyt + (o + 1) * Kp, 0.0f);
-        k->weight(Kp, Tp, s.P, s.Q, L.Wg, dyt, xb, L.toff.data(), partial.data() + tid * part + g * Tp * Kp);
+        k->weight(Kp, Tp, s.P, s.Q, L.Wg, dyt, xb, L.toff.data(), partial.data() + slot * part + g * Tp * Kp);
       }
   });
   for (int64_t g = 0; g < s.groups; ++g)
     for (int64_t kk = 0; kk < Kg; ++kk)
       for (int64_t t = 0; t < T; ++t) {
         float acc = 0.0f;
-        for (int i = 0; i < nt; ++i) acc += partial[i * part + (g * Tp + t) * Kp + kk];
+        for (int i = 0; i < slots; ++i) acc += partial[i * part + (g * Tp + t) * Kp + kk];
         gw[(g * Kg + kk) * T + t] = acc;
       }
 }

@@ -11,7 +11,7 @@
 //   dx        dcol (f32, block x CRS) = dY^T @ W (gemm_lowp);  col2im adds it into a padded
 //             float32 copy of the block's images, rounded to bf16 once per image (several taps
 //             add into one pixel: rounding after each add would lose bits R*S times)
-//   dw        dW (f32, one partial per thread) += dY @ col (gemm_lowp, beta = 1), rounded
+//   dw        dW (f32, one partial per range of images) += dY @ col (gemm_lowp, beta = 1), rounded
 //             once at the end (the sum over the batch stays float32 all along)
 // Why not the direct kernel of conv_direct.cpp (the float32 default): it is an FMA kernel
 // with float32 operands in registers; vdpbf16ps needs both operands packed as interleaved k
@@ -378,9 +378,13 @@ void backward_weight_bf16(const ConvShape& s, const uint16_t* gy, const uint16_t
   const int64_t maxw = std::max(PQ, tile_cols()) + PQ;
   const Padded L(s);
   const int nt = image_threads(s);
-  std::vector<float> acc(size_t(nt) * wsize, 0.0f);  // one float32 partial dW (K, R, S, Cg) per thread
-  over_images(s, nt, [&](int tid, int64_t n0, int64_t n1) {
-    float* a = acc.data() + size_t(tid) * wsize;
+  // one float32 partial dW (K, R, S, Cg) per fixed range of images, added in order
+  // (conv_threads.h over_image_slots: the same bits in every run)
+  const int slots = conv_detail::reduction_slots(nt, wsize);
+  std::vector<float> acc(size_t(slots) * wsize, 0.0f);
+  const int64_t chunk = tile_cols() / std::max<int64_t>(1, PQ);
+  conv_detail::over_image_slots(s, nt, slots, chunk, [&](int slot, int64_t n0, int64_t n1) {
+    float* a = acc.data() + size_t(slot) * wsize;
     BlockScratch& sc = block_scratch();
     sc.fit(size_t(block_images(s) * L.size()), size_t((CRS + Kg) * maxw));
     uint16_t* gyb = sc.col.data() + CRS * maxw;
@@ -395,7 +399,7 @@ void backward_weight_bf16(const ConvShape& s, const uint16_t* gy, const uint16_t
       }
     });
   });
-  for (int t = 1; t < nt; ++t) {
+  for (int t = 1; t < slots; ++t) {
     const float* p = acc.data() + size_t(t) * wsize;
     for (int64_t i = 0; i < wsize; ++i) acc[i] += p[i];
   }

@@ -48,7 +48,9 @@ namespace minidl {
 namespace {
 
 using conv_detail::image_threads;
+using conv_detail::over_image_slots;
 using conv_detail::over_images;
+using conv_detail::reduction_slots;
 
 constexpr int kA = kWinogradAlpha, kM = kWinogradTile, kXi = kWinogradPoints;
 
@@ -311,21 +313,23 @@ void run(const ConvShape& s, const float* x, const float* w, bool flip, const fl
   winograd_convolve(s, x, U.data(), b.data(), y);
 }
 
-// gw = the weight gradient (conv_winograd.h): per thread the sums S (36 x Kp x Cp) over its
-// images' tiles, added up at the end and taken back through G^T . G in double
+// gw = the weight gradient (conv_winograd.h): per range of images the sums S (36 x Kp x Cp)
+// over its tiles (over_image_slots: deterministic), added up in order at the end and taken back
+// through G^T . G in double
 void winograd_weight_gradient(const ConvShape& s, const float* gy, const float* x, float* gw) {
   const ConvWinogradSimd& k = kernels();
   const int nt = image_threads(s);
   const Plan p = make_plan(s, k.vw, nt);
   const int64_t HW = s.H * s.W, PQ = s.P * s.Q, Hq = kM * p.TH, Wq = kM * p.TW;
   const int64_t ldv = p.block_tiles * p.Cp, ldd = p.block_tiles * p.Kp, ssize = kXi * p.Kp * p.Cp;
-  std::vector<float> sums(size_t(nt * ssize), 0.0f);
-  over_images(s, nt, p.per_block, [&](int tid, int64_t n0, int64_t n1) {
+  const int slots = reduction_slots(nt, ssize);
+  std::vector<float> sums(size_t(slots * ssize), 0.0f);
+  over_image_slots(s, nt, slots, p.per_block, [&](int slot, int64_t n0, int64_t n1) {
     float* xp = conv_direct_scratch_floats(p.scratch);
     float* V = xp + p.Hp * p.Wp * p.Cp;
     float* D = V + kXi * ldv;
     float* dyp = D + kXi * ldd;
-    float* S = sums.data() + tid * ssize;
+    float* S = sums.data() + slot * ssize;
     for (int64_t b0 = n0; b0 < n1; b0 += p.per_block) {
       const int64_t nb = std::min(p.per_block, n1 - b0);
       for (int64_t i = 0; i < nb; ++i) {
@@ -337,7 +341,7 @@ void winograd_weight_gradient(const ConvShape& s, const float* gy, const float* 
       k.weight_products(nb * p.tiles, p.Cp, p.Kp, D, ldd, V, ldv, S);
     }
   });
-  for (int t = 1; t < nt; ++t)
+  for (int t = 1; t < slots; ++t)
     for (int64_t i = 0; i < ssize; ++i) sums[i] += sums[t * ssize + i];
   double u[kXi], g[3 * kA], w[9];
   for (int64_t kk = 0; kk < s.K; ++kk)

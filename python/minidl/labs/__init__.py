@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import os
 
+from .. import tuning
 from ..utils.progress import progress as _progress
 
 # name -> module (imported lazily: a lab may pull in matplotlib)
@@ -101,6 +102,12 @@ def run(name: str, quick: bool = False, out=None, progress: bool = True, **kwarg
     the figure (created if missing; default the current directory). ``progress``: show a
     progress bar (tqdm if installed, else a line every few seconds) on stderr. Extra keyword
     arguments (e.g. ``seed``) go to the lab's own ``run``.
+
+    A lab runs with the kernels' fixed path order (``md.backends.cpu.benchmark = False``, set
+    back afterwards), so that a seed gives the same numbers in every run at a given thread
+    count: the paths round differently, and which one a timing picks varies from run to run,
+    which a long training run amplifies (the resnet lab's residual-56 final loss read 0.50,
+    0.63 and 0.74 for one seed with the paths chosen by measurement).
     """
     mod = _module(name)
     out = os.getcwd() if out is None else os.fspath(out)
@@ -109,7 +116,12 @@ def run(name: str, quick: bool = False, out=None, progress: bool = True, **kwarg
     if mpi_launch()[0] == 0:  # under mpiexec, rank 0 alone speaks
         print(f"lab {name} ({mode} mode, expected ~{_duration(RUNTIMES[name][0 if quick else 1])} on 2 idle cores, "
               f"longer on a busy machine): {describe(name)}", flush=True)
-    return mod.run(quick=quick, out=out, progress=progress, **kwargs)
+    was = tuning.enabled()
+    tuning.set_enabled(False)
+    try:
+        return mod.run(quick=quick, out=out, progress=progress, **kwargs)
+    finally:
+        tuning.set_enabled(was)
 
 
 def mpi_launch() -> tuple:
