@@ -78,8 +78,10 @@ def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None
 
     Where minidl differs: it records the flag but does not check kernels against it. With
     one thread (``md.set_num_threads(1)``) every minidl kernel gives bit-identical results
-    run after run; with more threads a few reductions (the convolution weight gradient, whose
-    images go to whichever thread is free, and attention's dQ) may add in a different order.
+    run after run; with more threads attention's dQ may add in a different order (the
+    convolution weight gradient sums fixed ranges of images in a fixed order, so it repeats).
+    Which kernel path runs is chosen by timing on first use unless
+    ``md.backends.cpu.benchmark = False``; the paths round differently.
 
     >>> import minidl as md
     >>> md.use_deterministic_algorithms(True)
