@@ -13,5 +13,6 @@ switch between minidl's kernel sets is ``md.backend`` (singular: ``md.backend.us
 >>> md.backends.cudnn.benchmark = True     # accepted, as on a CPU-only PyTorch
 >>> md.backends.cpu.get_cpu_capability() in ("AVX512", "AVX2", "DEFAULT")
 True
+>>> md.backends.cudnn.benchmark = False    # PyTorch's default again
 """
 from . import cpu, cuda, cudnn, mkldnn, mps, openmp  # noqa: F401

@@ -8,6 +8,7 @@
 >>> md.backends.cudnn.deterministic = True
 >>> md.backends.cudnn.deterministic
 True
+>>> md.backends.cudnn.deterministic = False  # PyTorch's default again
 """
 import contextlib
 
