@@ -6,7 +6,7 @@
 Why: with other processes on the cores, an OpenMP team whose idle threads busy-wait collapses
 (issue 14 item 12: ``Linear(512, 512)`` on 256 rows took 25.4 ms with minidl's 2 threads against
 7.5 ms with 1; a lab that takes 11 s quiet took 240 s). minidl now starts OpenMP with the passive
-wait policy and a thread count capped by the affinity mask and the cgroup CPU quota
+wait policy after a short spin (``GOMP_SPINCOUNT=10000``, ~0.1 ms) and a thread count capped by the affinity mask and the cgroup CPU quota
 (``python/minidl/_openmp_defaults.py``); this benchmark shows what that buys.
 
 Two steps, each ``zero_grad(); loss = CrossEntropyLoss(model(x), y); loss.backward(); opt.step()``
@@ -186,7 +186,7 @@ def main(argv=None):
           f"load average before quiet {loadavg['quiet']:.2f}, before loaded {loadavg['loaded']:.2f}; "
           f"median of {args.rounds} rounds; {time.perf_counter() - t0:.0f} s")
     print(f"MLP 784-512-512-10, batch 256; ResNet-20, batch {args.resnet_batch}x3x32x32; SGD momentum step, ms; "
-          "idle spins: libgomp's GOMP_SPINCOUNT (300000: the old default, 0: passive)")
+          "idle spins: libgomp's GOMP_SPINCOUNT (300000: libgomp's default, 10000: minidl's, 0: passive)")
     print_table(["library", "threads (used)", "idle spins", "MLP quiet", "MLP loaded", "x", "ResNet quiet",
                  "ResNet loaded", "x"], rows)
     return rows

@@ -15,8 +15,9 @@ numbers here are those scripts' cases, not a second copy of them.
 At each thread count one subprocess (OMP_NUM_THREADS and both libraries set to it, its
 affinity reset by run_child) times every workload, minidl and PyTorch in alternating turns
 (paired_timeit: the median of ``--repeat`` pairs after a warm-up), so the two see the same
-machine. The worker imports torch before minidl, so each library's OpenMP runtime starts with
-its own defaults (minidl's passive wait policy is not imposed on PyTorch). The table gives
+machine. The worker imports torch before minidl, so the OpenMP runtime the two share (PyTorch's
+bundled libgomp has the same soname) starts with PyTorch's defaults (minidl's wait policy and spin
+count are not imposed on PyTorch). The table gives
 both times, the ratio minidl / PyTorch (< 1: minidl faster), issue 18's target for that
 ratio, and whether it was met; a BF16 row's target also asks that it be faster than minidl's
 own float32 row (>= 1.6x for the GEMM). It starts with the machine header (CPU, flags,

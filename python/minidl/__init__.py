@@ -9,7 +9,7 @@ module of the package both binds a builtin's name and reads it (tests/test_built
 from ._version import __version__  # noqa: F401  (one source: pyproject.toml reads the same file)
 
 from . import _openmp_defaults
-_openmp_defaults.set_passive_wait_policy()  # before _C loads the OpenMP runtime, which reads it once
+_openmp_defaults.set_wait_policy()  # before _C loads the OpenMP runtime, which reads it once
 from . import _C  # noqa: E402
 _openmp_defaults.set_default_num_threads(_C)  # the affinity mask and a cgroup CPU quota
 from .dtypes import (bfloat16, double, dtype, float, float16, float32, float64, get_default_dtype, half, int64,

@@ -5,25 +5,38 @@ extension ``minidl._C``, because the OpenMP runtime (GCC's libgomp) reads its en
 when it is loaded with the extension.
 
 **Wait policy.** After a parallel region, libgomp's idle threads by default spin for about
-300,000 iterations (``GOMP_SPINCOUNT``), waiting for the next region, before they sleep. On an idle
-machine that saves a wake-up (a few microseconds) per region; on a busy one the spinning threads
-take CPU time from the thread that does the work and from the other processes, and every region
-then waits for a descheduled thread: ``Linear(512, 512)`` on 256 rows took 25.4 ms with 2 threads
-against 7.5 ms with 1 under load, and a lab that runs 11 s on a quiet machine took 240 s.
-``OMP_WAIT_POLICY=passive`` makes idle threads sleep at once (``bench/bench_busy_machine.py``
-measures both). A policy the user set is kept. Like any environment variable it is inherited by
-child processes and read by an OpenMP runtime that the process loads later (PyTorch imported
-after minidl shares minidl's libgomp, so it runs passive too). It has no effect when libgomp was
-loaded before minidl: PyTorch's bundled copy has the same soname, so after ``import torch``
-minidl's extension uses that runtime, already started with the spinning default
-(scikit-learn's vendored copy is a separate runtime and does not interfere).
+300,000 iterations (``GOMP_SPINCOUNT``), waiting for the next region, before they sleep. On a busy
+machine the spinning threads take CPU time from the thread that does the work and from the other
+processes, and every region then waits for a descheduled thread: ``Linear(512, 512)`` on 256 rows
+took 25.4 ms with 2 threads against 7.5 ms with 1 under load, and a lab that runs 11 s on a quiet
+machine took 240 s. Sleeping at once (``OMP_WAIT_POLICY=passive``, spin count 0) has the opposite
+cost: every region starts with a futex wake-up of each sleeping thread, which in a virtual machine
+takes tens of microseconds, and a training step runs hundreds of regions separated by the Python
+of autograd. minidl therefore starts with the passive policy and a short spin,
+``GOMP_SPINCOUNT=10000``: libgomp's own model is 100,000 spins per millisecond (13 ns per spin
+measured on the Xeon of the README), so idle threads stay awake ~0.1 ms, across the gap between
+two kernels of a step, and sleep soon after the step ends. ResNet-20 steps (batch 64, 2 threads,
+2 vCPUs, ms; ``bench/python/bench_busy_machine.py`` measures the same on your machine):
+
+    spin count                       0 (passive)   10,000   100,000   300,000 (libgomp default)
+    quiet machine                    85-89         75-80    72-77     74-79
+    both CPUs busy (3 runs)          140-372       171-332  470-478   1659
+
+Under load the short spin measured within the spread of passive (the runs of the busy row
+disagreed on which is faster), while 100,000 and more collapse. A policy or spin count the
+user set is kept. Like any environment variable they are inherited by child processes and read by
+an OpenMP runtime that the process loads later (PyTorch imported after minidl shares minidl's
+libgomp, so it runs with these settings too). They have no effect when libgomp was loaded before
+minidl: PyTorch's bundled copy has the same soname, so after ``import torch`` minidl's extension
+uses that runtime, already started with the default spin (scikit-learn's vendored copy is a
+separate runtime and does not interfere).
 
 **Thread count.** libgomp starts one thread per CPU of the process's affinity mask, but it does
 not read a cgroup CPU quota (``docker run --cpus 1``, a Kubernetes CPU limit): a team of 16 threads
 under a quota of 1 CPU is throttled in every scheduling period and each region waits for its
 slowest thread. minidl starts with ``min(affinity CPUs, floor(quota))`` threads (at least 1)
 unless ``OMP_NUM_THREADS`` is set; ``md.set_num_threads`` changes it later. The count does not follow
-the load of the moment (that changes after import); the passive wait policy is what keeps the
+the load of the moment (that changes after import); the short spin is what keeps the
 default thread count cheap when other processes use the cores.
 """
 from __future__ import annotations
@@ -35,18 +48,25 @@ CGROUP_V2_CPU_MAX = "/sys/fs/cgroup/cpu.max"
 CGROUP_V1_CPU_DIR = "/sys/fs/cgroup/cpu"
 
 
-def set_passive_wait_policy(environ=os.environ) -> str:
-    """Set ``OMP_WAIT_POLICY=passive`` in ``environ`` unless it holds a policy already; returns
-    the policy in effect. Called before the OpenMP runtime loads, or it changes nothing.
+SPIN_COUNT = 10_000  # ~0.1 ms of spinning: see the module docstring's table
 
-    >>> from minidl._openmp_defaults import set_passive_wait_policy
+
+def set_wait_policy(environ=os.environ) -> dict:
+    """Set ``OMP_WAIT_POLICY=passive`` and ``GOMP_SPINCOUNT=10000`` in ``environ`` unless it
+    holds either already (then the user's settings are kept as they are); returns both as they
+    now stand. Called before the OpenMP runtime loads, or it changes nothing.
+
+    >>> from minidl._openmp_defaults import set_wait_policy
     >>> env = {}
-    >>> set_passive_wait_policy(env), env
-    ('passive', {'OMP_WAIT_POLICY': 'passive'})
-    >>> set_passive_wait_policy({"OMP_WAIT_POLICY": "active"})    # the user's choice is kept
-    'active'
+    >>> set_wait_policy(env) == env == {'OMP_WAIT_POLICY': 'passive', 'GOMP_SPINCOUNT': '10000'}
+    True
+    >>> set_wait_policy({"OMP_WAIT_POLICY": "active"})    # the user's choice is kept
+    {'OMP_WAIT_POLICY': 'active', 'GOMP_SPINCOUNT': None}
     """
-    return environ.setdefault("OMP_WAIT_POLICY", "passive")
+    if "OMP_WAIT_POLICY" not in environ and "GOMP_SPINCOUNT" not in environ:
+        environ["OMP_WAIT_POLICY"] = "passive"
+        environ["GOMP_SPINCOUNT"] = str(SPIN_COUNT)
+    return {name: environ.get(name) for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
 
 
 def _read(path: str) -> str | None:
