@@ -189,6 +189,22 @@ def _restore_global_state():
     assert not left_disabled, "a test left grad mode disabled"
 
 
+@pytest.fixture
+def conv_choices_kept():
+    """For tests of the convolution's path choice: no remembered conv choices and no forced path
+    during the test (Winograd's and the tuner's tests force paths and record choices), and
+    afterwards the choices, the forced path and the tuning switch as they were before it."""
+    from minidl import _C, tuning
+    was, saved = tuning.enabled(), dict(_C.conv2d_choices())
+    _C.conv2d_clear_choices()
+    yield
+    _C.conv2d_force_path("auto")
+    _C.conv2d_clear_choices()
+    for shape_class, path in saved.items():
+        _C.conv2d_set_choice(shape_class, path)
+    tuning.set_enabled(was)
+
+
 def run_lab(name, tmp_path, **kw):
     """Run a lab in quick mode into tmp_path; returns (its numbers, what it printed). Every lab
     draws a figure: without matplotlib the test skips."""

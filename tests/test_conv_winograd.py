@@ -43,16 +43,7 @@ def _pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
-@pytest.fixture(autouse=True)
-def kept_state():
-    """No forced path and no remembered choices afterwards; the tuning switch as it was."""
-    was, saved = tuning.enabled(), dict(_C.conv2d_choices())
-    yield
-    _C.conv2d_force_path("auto")
-    _C.conv2d_clear_choices()
-    for shape_class, path in saved.items():
-        _C.conv2d_set_choice(shape_class, path)
-    tuning.set_enabled(was)
+pytestmark = pytest.mark.usefixtures("conv_choices_kept")  # conftest.py: choices and switch restored
 
 
 def _winograd(x, w, b, gy, pad, start=None):

@@ -22,17 +22,7 @@ from test_conv_direct import DIRECT_CASES, _pairs
 SIMD_SETS = [k for k in md.backend.available() if k != "scalar"]
 
 
-@pytest.fixture(autouse=True)
-def kept_state():
-    """No remembered conv choices, no forced path, the switch as it was, afterwards too."""
-    was, saved = tuning.enabled(), dict(_C.conv2d_choices())
-    _C.conv2d_clear_choices()
-    yield
-    _C.conv2d_force_path("auto")
-    _C.conv2d_clear_choices()
-    for shape_class, path in saved.items():
-        _C.conv2d_set_choice(shape_class, path)
-    tuning.set_enabled(was)
+pytestmark = pytest.mark.usefixtures("conv_choices_kept")  # conftest.py: choices and switch restored
 
 
 def _operands(rng, case):
