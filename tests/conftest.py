@@ -3,6 +3,7 @@ the examples as modules, and skips that say how to get what a test needs (option
 the Fashion-MNIST files)."""
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import pathlib
@@ -189,20 +190,30 @@ def _restore_global_state():
     assert not left_disabled, "a test left grad mode disabled"
 
 
+@contextlib.contextmanager
+def tuner_choices_kept(choices, clear_choices, force, set_choice):
+    """For tests of one family of the kernel tuner (``_C.conv2d_*``, ``_C.rnn_split_*``): no
+    remembered choices during the test, and afterwards no forced path, the choices that were
+    remembered before it and the tuning switch as it was."""
+    from minidl import tuning
+    was, saved = tuning.enabled(), dict(choices())
+    clear_choices()
+    try:
+        yield
+    finally:
+        force("auto")
+        clear_choices()
+        for shape_class, path in saved.items():
+            set_choice(shape_class, path)
+        tuning.set_enabled(was)
+
+
 @pytest.fixture
 def conv_choices_kept():
-    """For tests of the convolution's path choice: no remembered conv choices and no forced path
-    during the test (Winograd's and the tuner's tests force paths and record choices), and
-    afterwards the choices, the forced path and the tuning switch as they were before it."""
-    from minidl import _C, tuning
-    was, saved = tuning.enabled(), dict(_C.conv2d_choices())
-    _C.conv2d_clear_choices()
-    yield
-    _C.conv2d_force_path("auto")
-    _C.conv2d_clear_choices()
-    for shape_class, path in saved.items():
-        _C.conv2d_set_choice(shape_class, path)
-    tuning.set_enabled(was)
+    """tuner_choices_kept for the convolution's paths (Winograd's and the tuner's tests)."""
+    from minidl import _C
+    with tuner_choices_kept(_C.conv2d_choices, _C.conv2d_clear_choices, _C.conv2d_force_path, _C.conv2d_set_choice):
+        yield
 
 
 def run_lab(name, tmp_path, **kw):

@@ -19,19 +19,16 @@ import minidl as md
 from minidl import _C, tuning
 from test_packed_sequence import _run as _check_packed
 from test_rnn import _check, torch  # noqa: F401  (torch: the parity tests need it)
+from conftest import tuner_choices_kept
 
 
 @pytest.fixture(autouse=True)
 def kept_state():
     """No remembered split choices, no forced split, the switch and thread count as they were."""
-    was, threads, saved = tuning.enabled(), md.get_num_threads(), dict(_C.rnn_split_choices())
-    _C.rnn_split_clear_choices()
-    yield
-    _C.rnn_force_split("auto")
-    _C.rnn_split_clear_choices()
-    for shape_class, split in saved.items():
-        _C.rnn_split_set_choice(shape_class, split)
-    tuning.set_enabled(was)
+    threads = md.get_num_threads()
+    with tuner_choices_kept(_C.rnn_split_choices, _C.rnn_split_clear_choices, _C.rnn_force_split,
+                            _C.rnn_split_set_choice):
+        yield
     md.set_num_threads(threads)
 
 
