@@ -83,6 +83,9 @@ constexpr int64_t kPrefetchLines = 4;
 // load fell into two L1 sets; 64 more bytes spread them (4096 x 1024 x 256 x @ W^T 1.87 -> 1.74
 // ms, g^T x 1024 x 4096 x 256 3.21 -> 2.99 ms; 1024^3 within noise).
 constexpr int64_t kAPad = 32;
+// At most this many 32-column panels of C, a k-chunked product reads its A block in place rather
+// than copying it first (amx_blocked, a_as_is: measured there).
+constexpr int64_t kAInPlacePanels = 8;
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
@@ -188,20 +191,6 @@ __attribute__((target("amx-tile,amx-bf16"), always_inline)) inline void tile_blo
   if (two_cols) _tile_stored(1, c_out + 16, kBlock * 4);
   if (two_rows) _tile_stored(2, c_out + 16 * kBlock, kBlock * 4);
   if (two_rows && two_cols) _tile_stored(3, c_out + 16 * kBlock + 16, kBlock * 4);
-}
-
-// Whether the 16 rows of an A tile read in place (lda values apart) fall into 16 different L1
-// sets, so that the two A tiles and the B chunk of a k step stay in L1 together. Every AMX CPU so
-// far has a 48 KiB 12-way L1d: 64 sets of 64 B lines, one way 4 KiB. A row stride of 2 KiB (lda =
-// 1024) puts the 16 rows into 2 sets: that is why packed A rows are kAPad values longer.
-inline bool a_rows_in_place_ok(int64_t lda) {
-  bool used[64] = {};
-  for (int64_t r = 0; r < 16; ++r) {
-    const int64_t set = (r * lda * 2 / 64) % 64;
-    if (used[set]) return false;
-    used[set] = true;
-  }
-  return true;
 }
 
 // tile_block with two_cols chosen at run time (one branch per C block, none in the k loop)
@@ -345,16 +334,30 @@ void amx_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16
         // 0.20-0.24 -> 0.16-0.20; 1024^3, 256 x 1024 x 1024 (k in chunks: packed as before) and
         // 1024 x 4096 x 256 g^T within noise.
         //
-        // With several k chunks too where C has at most two column panels and the 16 rows of an A
-        // tile fall into 16 different L1 sets (a_rows_in_place_ok): the convolution's forward with
-        // 32 or 64 channels per group run transposed (conv_lowp.cpp), whose col is then read twice
-        // at most. There (1 thread, Xeon with AMX, batch 64, minima of 15 CPU-time runs in two
-        // alternating processes, load average 3.9-4.2) 32->32 @16x16 forward 1.16-1.22 -> 0.80-0.91
-        // ms, 64->64 @8x8 0.76-0.81 -> 0.66-0.67 ms. Not for wider C: x @ W^T 4096 x 384 x 1536
-        // 5.0-6.6 -> 10.6-11.5 ms, 4096 x 384 x 384 1.13-1.27 -> 1.41-1.47 ms (the cause, the A
-        // rows re-read from the unpadded operand once per panel, not pinned down).
+        // With several k chunks too where C has at most kAInPlacePanels column panels, so that
+        // the A block is read at most that many times. The copy costs one pass over the block
+        // (read A, write pa); reading A in place costs more per pass than reading pa (A's rows
+        // unpadded: at lda = 1024 a tile's 16 rows fall into 2 of the 64 L1 sets, see kAPad; the
+        // tile loop microbenchmark 10.3 vs 9.1 ns per tdpbf16ps), so in place wins while the
+        // passes are few. First (C at most two panels and a tile's rows in 16 different L1 sets,
+        // 1 thread, Xeon with AMX, batch 64, minima of 15 CPU-time runs in two alternating
+        // processes, load average 3.9-4.2): the convolution's forward with 32 or 64 channels per
+        // group run transposed (conv_lowp.cpp) 32->32 @16x16 1.16-1.22 -> 0.80-0.91 ms, 64->64
+        // @8x8 0.76-0.81 -> 0.66-0.67 ms. Then up to 8 panels, whatever lda (C++ kernel, 1 thread,
+        // CPU time, medians of 41-61 in turns in one process, aligned operands, load average 4-5,
+        // ms copied -> in place): the GPT block's x @ W^T 4096 x 1024 x 256 1.79-1.88 -> 1.67-1.77,
+        // its input gradients g @ W 4096 x 768 x 256 1.36 -> 1.24-1.25 and 4096 x 1024 x 256
+        // 1.80-1.81 -> 1.68-1.70; 4096 x 512 x 256 0.95 -> 0.86, 4096 x 1024 x 128 1.14 -> 0.97,
+        // x @ W^T 4096 x 1024 x 64 (lda = 1024) 0.78 -> 0.59. Past that the passes add up: 12 panels
+        // within noise (4096 x 384 x 384 x @ W^T 1.03 / 1.01, 4096 x 1536 x 384 4.27 / 4.12), 16
+        // (4096 x 1024 x 512 3.87 / 3.96) and 32 (1024^3 1.57-1.62 / 1.63-1.69) slower, and once
+        // (an older kernel) x @ W^T 4096 x 384 x 1536 5.0-6.6 -> 10.6-11.5 ms. Only with A's rows
+        // on 64-byte boundaries: 16 bytes off, every tile row spans two lines, and in place lost
+        // (1040 x 4096 x 256 2.04 -> 2.90 ms, 4100 x 544 x 256 x @ W^T 1.01 -> 1.27; aligned 2.31
+        // -> 2.27 and 1.14 -> 0.91).
+        const bool a_aligned = reinterpret_cast<uintptr_t>(A + pc) % 64 == 0 && lda % 32 == 0;
         const bool a_as_is = !ta && kc == kc_pad && mc % 16 == 0 &&
-                             (kp_pad <= kKpL1 || (N <= 2 * kBlock && a_rows_in_place_ok(lda)));
+                             (kp_pad <= kKpL1 || (N <= kAInPlacePanels * kBlock && a_aligned));
         const uint16_t* pa_used = a_as_is ? A + ic * lda + pc : pa;
         const int64_t ld_used = a_as_is ? lda : ld_pa;
         if (!a_as_is) pack_a_rows(ta, A, lda, ic, pc, mc, kc, mc_pad, kc_pad, ld_pa, pa);
