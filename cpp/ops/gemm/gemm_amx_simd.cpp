@@ -34,8 +34,22 @@
 // process): A packed tile by tile (each 16 x 32 tile 1 KiB contiguous, rows 64 B apart), the
 // C blocks waiting between chunks stored the same way, 256 k chunks, A blocks of 128 or 512 rows,
 // software prefetch of A tiles into L1 (slower) or of the next A block's rows into L2.
-// Where the time goes (perf, 1 thread, 1024^3): the tile loop 82%, packing B 7%, packing A 6%,
-// the bf16 stores 5%. Operands 16 bytes past a 64-byte boundary (where NumPy puts large arrays)
+// Where the time goes (perf, 1 thread, 1024^3): the tile loop 82%, packing B 7-8%, packing A 6%,
+// the bf16 stores 3-5% (measured again in issue 18's second round: 82 / 8.3 / 6 / 3.4%). Against
+// the peak (tight loops, 1 thread, CPU time): tdpbf16ps on resident tiles 4.6-4.8 ns, 1024^3's
+// 131072 of them 0.60 ms; with 4 tile loads per 4 from L1 5.6-5.8 ns; the k-chunked sweep of a
+// 1024^3 panel as this kernel runs it 8.3-9.0 ns (1.09-1.18 ms), of which the C blocks' drains
+// (tile stores, then zero or reload) take 1.5-1.9 ns. Tried in that round and not kept (C++
+// kernel, 1 thread, medians of 61-151 CPU-time runs in turns in one process, 1024^3 unless said):
+// the next A block packed between the k steps of this one (into a second buffer, 16 x 32 units)
+// 1.02-1.11x; B panels packed one at a time in the first A block, their source prefetched
+// meanwhile 1.13-1.15x (the 2 KiB-strided source lines crowd a few L2 sets); the c_part block or
+// the next B chunk prefetched into L1, 1.00-1.02x; the bf16 stores spread over the next block's
+// k steps (PendingStore) in the chunked loop 1.07-1.09x; non-temporal stores of packed B 1.01-
+// 1.04x; 128-row A blocks 1.07-1.09x; 176-pair chunks (microbenchmark 8.9 vs 8.3 ns); each C
+// block's four tile stores interleaved with the next block's first k step: 12% in the sweep's
+// microbenchmark but 0.95-1.00x in the kernel, within its code-layout noise (identical float32
+// paths moved 1-3% between builds). Operands 16 bytes past a 64-byte boundary (where NumPy puts large arrays)
 // cost the in-place A tiles and the C stores 13-22%: x @ W^T 4096 x 256 x 1024 1.80 ms aligned,
 // 2.21 with A and C both 16 bytes off (the C++ kernel, minima of 31 in turns).
 // Two entry points share the blocked loop (amx_blocked): gemm_amx_block stores float32 C with
