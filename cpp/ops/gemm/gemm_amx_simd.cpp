@@ -46,7 +46,8 @@
 // meanwhile 1.13-1.15x (the 2 KiB-strided source lines crowd a few L2 sets); the c_part block or
 // the next B chunk prefetched into L1, 1.00-1.02x; the bf16 stores spread over the next block's
 // k steps (PendingStore) in the chunked loop 1.07-1.09x; non-temporal stores of packed B 1.01-
-// 1.04x; 128-row A blocks 1.07-1.09x; 176-pair chunks (microbenchmark 8.9 vs 8.3 ns); each C
+// 1.04x; 128-row A blocks 1.07-1.09x; B packed 512 columns at a time (kNC = 512: packed B and
+// the A block together in L2, A packed twice) 1.07-1.09x, 2048^3 1.01-1.05x; 176-pair chunks (microbenchmark 8.9 vs 8.3 ns); each C
 // block's four tile stores interleaved with the next block's first k step: 12% in the sweep's
 // microbenchmark but 0.95-1.00x in the kernel, within its code-layout noise (identical float32
 // paths moved 1-3% between builds). Operands 16 bytes past a 64-byte boundary (where NumPy puts large arrays)
