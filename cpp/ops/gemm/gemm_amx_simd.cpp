@@ -34,8 +34,23 @@
 // process): A packed tile by tile (each 16 x 32 tile 1 KiB contiguous, rows 64 B apart), the
 // C blocks waiting between chunks stored the same way, 256 k chunks, A blocks of 128 or 512 rows,
 // software prefetch of A tiles into L1 (slower) or of the next A block's rows into L2.
-// Where the time goes (perf, 1 thread, 1024^3): the tile loop 82%, packing B 7%, packing A 6%,
-// the bf16 stores 5%. Operands 16 bytes past a 64-byte boundary (where NumPy puts large arrays)
+// Where the time goes (perf, 1 thread, 1024^3): the tile loop 82%, packing B 7-8%, packing A 6%,
+// the bf16 stores 3-5% (measured again in issue 18's second round: 82 / 8.3 / 6 / 3.4%). Against
+// the peak (tight loops, 1 thread, CPU time): tdpbf16ps on resident tiles 4.6-4.8 ns, 1024^3's
+// 131072 of them 0.60 ms; with 4 tile loads per 4 from L1 5.6-5.8 ns; the k-chunked sweep of a
+// 1024^3 panel as this kernel runs it 8.3-9.0 ns (1.09-1.18 ms), of which the C blocks' drains
+// (tile stores, then zero or reload) take 1.5-1.9 ns. Tried in that round and not kept (C++
+// kernel, 1 thread, medians of 61-151 CPU-time runs in turns in one process, 1024^3 unless said):
+// the next A block packed between the k steps of this one (into a second buffer, 16 x 32 units)
+// 1.02-1.11x; B panels packed one at a time in the first A block, their source prefetched
+// meanwhile 1.13-1.15x (the 2 KiB-strided source lines crowd a few L2 sets); the c_part block or
+// the next B chunk prefetched into L1, 1.00-1.02x; the bf16 stores spread over the next block's
+// k steps (PendingStore) in the chunked loop 1.07-1.09x; non-temporal stores of packed B 1.01-
+// 1.04x; 128-row A blocks 1.07-1.09x; B packed 512 columns at a time (kNC = 512: packed B and
+// the A block together in L2, A packed twice) 1.07-1.09x, 2048^3 1.01-1.05x; 176-pair chunks (microbenchmark 8.9 vs 8.3 ns); each C
+// block's four tile stores interleaved with the next block's first k step: 12% in the sweep's
+// microbenchmark but 0.95-1.00x in the kernel, within its code-layout noise (identical float32
+// paths moved 1-3% between builds). Operands 16 bytes past a 64-byte boundary (where NumPy puts large arrays)
 // cost the in-place A tiles and the C stores 13-22%: x @ W^T 4096 x 256 x 1024 1.80 ms aligned,
 // 2.21 with A and C both 16 bytes off (the C++ kernel, minima of 31 in turns).
 // Two entry points share the blocked loop (amx_blocked): gemm_amx_block stores float32 C with
@@ -43,6 +58,7 @@
 // block, adds the bias and rounds to bfloat16 at the store, so the float32 C never reaches memory.
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
 #include "gemm_lowp.h"
 #include "core/vec.h"
@@ -82,6 +98,9 @@ constexpr int64_t kPrefetchLines = 4;
 // load fell into two L1 sets; 64 more bytes spread them (4096 x 1024 x 256 x @ W^T 1.87 -> 1.74
 // ms, g^T x 1024 x 4096 x 256 3.21 -> 2.99 ms; 1024^3 within noise).
 constexpr int64_t kAPad = 32;
+// At most this many 32-column panels of C, a k-chunked product reads its A block in place rather
+// than copying it first (amx_blocked, a_as_is: measured there).
+constexpr int64_t kAInPlacePanels = 8;
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
@@ -189,20 +208,6 @@ __attribute__((target("amx-tile,amx-bf16"), always_inline)) inline void tile_blo
   if (two_rows && two_cols) _tile_stored(3, c_out + 16 * kBlock + 16, kBlock * 4);
 }
 
-// Whether the 16 rows of an A tile read in place (lda values apart) fall into 16 different L1
-// sets, so that the two A tiles and the B chunk of a k step stay in L1 together. Every AMX CPU so
-// far has a 48 KiB 12-way L1d: 64 sets of 64 B lines, one way 4 KiB. A row stride of 2 KiB (lda =
-// 1024) puts the 16 rows into 2 sets: that is why packed A rows are kAPad values longer.
-inline bool a_rows_in_place_ok(int64_t lda) {
-  bool used[64] = {};
-  for (int64_t r = 0; r < 16; ++r) {
-    const int64_t set = (r * lda * 2 / 64) % 64;
-    if (used[set]) return false;
-    used[set] = true;
-  }
-  return true;
-}
-
 // tile_block with two_cols chosen at run time (one branch per C block, none in the k loop)
 template <class Between>
 __attribute__((target("amx-tile,amx-bf16"), always_inline)) inline void tile_blocks(
@@ -264,12 +269,56 @@ struct PanelPrefetch {
   }
 };
 
+// The lines of a C block that finish() is going to write, requested into L1 (prefetcht0) a few
+// rows at a time over the k steps of the block before it in the k-chunked loop, so that its
+// stores do not each wait for a line read in from L3 or memory (a store to a line not in the
+// cache reads it first). prefetchw measured the same (2048^3 16.1 / 16.1 ms, medians of 21 in
+// turns) and needs a target attribute that kept this out of the inlined tile loop.
+struct CBlockPrefetch {
+  char* c = nullptr;           // C[0][0]
+  int64_t ld_bytes = 0, elem_bytes = 0;
+  const char* row = nullptr;   // the next row to request, rows_left of them, lines_per_row each
+  int64_t rows_left = 0, lines_per_row = 0, rows_per_step = 0;
+  void start(int64_t i, int64_t j, int64_t m, int64_t n, int64_t steps) {
+    row = c + i * ld_bytes + j * elem_bytes;
+    rows_left = m;
+    lines_per_row = (reinterpret_cast<uintptr_t>(row) % 64 + n * elem_bytes + 63) / 64;
+    rows_per_step = (m + steps - 1) / steps;
+  }
+  void operator()() {
+    for (int64_t r = 0; r < rows_per_step && rows_left > 0; ++r, --rows_left, row += ld_bytes)
+      for (int64_t l = 0; l < lines_per_row; ++l) _mm_prefetch(row + 64 * l, _MM_HINT_T0);
+  }
+};
+
+// Only where the hardware cannot: its L2 streamer follows accesses within a 4 KiB page, and C
+// rows 2 KiB or more apart put at most two rows of a block into a page. Measured in the kernel
+// (1 thread, CPU time, medians of 61-101 in turns in one process, operands 64-byte aligned, Xeon
+// with AMX): bf16 C 2048^3 16.0 -> 14.7 ms, 1024^3 within noise (1.61 / 1.61) at load average
+// 2-5 but 2.04-2.25 -> 1.87-1.96 at 8-10, where other processes evict C between the calls.
+// With closer rows the requests cost 2-3% (N = 256: 4096 x 1024 x 256 bf16 C, x @ W^T 1.73 ->
+// 1.78 ms; the weight gradient 1024 x 4096 x 256 float32 C 2.21 -> 2.28).
+CBlockPrefetch c_block_prefetch(void* C, int64_t ldc, int64_t elem_bytes) {
+  CBlockPrefetch p;
+  if (ldc * elem_bytes >= 2048) p.c = static_cast<char*>(C), p.ld_bytes = ldc * elem_bytes, p.elem_bytes = elem_bytes;
+  return p;
+}
+
+template <class... Work>
+struct BetweenAll {
+  std::tuple<Work&...> work;
+  void operator()() {
+    std::apply([](auto&... w) { (w(), ...); }, work);
+  }
+};
+
 // The blocked product; finish(acc, i, j, m, n, pc) writes the 32 x 32 float32 block `acc` of
 // C rows i.., columns j.. (m x n of it are real) computed over k values pc .. pc + kc_block.
 template <class Finish>
 __attribute__((target("amx-tile,amx-bf16")))
 void amx_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
-                 const uint16_t* B, int64_t ldb, int64_t kc_block, int64_t mc_block, Finish finish) {
+                 const uint16_t* B, int64_t ldb, int64_t kc_block, int64_t mc_block, CBlockPrefetch c_prefetch,
+                 Finish finish) {
   const int64_t kc_max = round_up(min64(K, kc_block), kBlock);
   uint16_t* pa = t_amx_a.get(round_up(min64(M, mc_block), kBlock) * (kc_max + kAPad));
   uint32_t* pb = t_amx_b.get(round_up(min64(N, kNC), kBlock) * kc_max / 2);
@@ -278,6 +327,7 @@ void amx_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16
   int turn = 0;
   PendingStore<Finish> pending{finish};
   PanelPrefetch prefetch;
+  BetweenAll<PanelPrefetch, CBlockPrefetch> chunk_between{{prefetch, c_prefetch}};
   float* c_part = t_amx_c.get(round_up(min64(M, mc_block), kBlock) * kBlock);
   TileConfig config;
   _tile_loadconfig(&config);  // per thread: the tile state belongs to the thread that loads it
@@ -299,16 +349,30 @@ void amx_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16
         // 0.20-0.24 -> 0.16-0.20; 1024^3, 256 x 1024 x 1024 (k in chunks: packed as before) and
         // 1024 x 4096 x 256 g^T within noise.
         //
-        // With several k chunks too where C has at most two column panels and the 16 rows of an A
-        // tile fall into 16 different L1 sets (a_rows_in_place_ok): the convolution's forward with
-        // 32 or 64 channels per group run transposed (conv_lowp.cpp), whose col is then read twice
-        // at most. There (1 thread, Xeon with AMX, batch 64, minima of 15 CPU-time runs in two
-        // alternating processes, load average 3.9-4.2) 32->32 @16x16 forward 1.16-1.22 -> 0.80-0.91
-        // ms, 64->64 @8x8 0.76-0.81 -> 0.66-0.67 ms. Not for wider C: x @ W^T 4096 x 384 x 1536
-        // 5.0-6.6 -> 10.6-11.5 ms, 4096 x 384 x 384 1.13-1.27 -> 1.41-1.47 ms (the cause, the A
-        // rows re-read from the unpadded operand once per panel, not pinned down).
+        // With several k chunks too where C has at most kAInPlacePanels column panels, so that
+        // the A block is read at most that many times. The copy costs one pass over the block
+        // (read A, write pa); reading A in place costs more per pass than reading pa (A's rows
+        // unpadded: at lda = 1024 a tile's 16 rows fall into 2 of the 64 L1 sets, see kAPad; the
+        // tile loop microbenchmark 10.3 vs 9.1 ns per tdpbf16ps), so in place wins while the
+        // passes are few. First (C at most two panels and a tile's rows in 16 different L1 sets,
+        // 1 thread, Xeon with AMX, batch 64, minima of 15 CPU-time runs in two alternating
+        // processes, load average 3.9-4.2): the convolution's forward with 32 or 64 channels per
+        // group run transposed (conv_lowp.cpp) 32->32 @16x16 1.16-1.22 -> 0.80-0.91 ms, 64->64
+        // @8x8 0.76-0.81 -> 0.66-0.67 ms. Then up to 8 panels, whatever lda (C++ kernel, 1 thread,
+        // CPU time, medians of 41-61 in turns in one process, aligned operands, load average 4-5,
+        // ms copied -> in place): the GPT block's x @ W^T 4096 x 1024 x 256 1.79-1.88 -> 1.67-1.77,
+        // its input gradients g @ W 4096 x 768 x 256 1.36 -> 1.24-1.25 and 4096 x 1024 x 256
+        // 1.80-1.81 -> 1.68-1.70; 4096 x 512 x 256 0.95 -> 0.86, 4096 x 1024 x 128 1.14 -> 0.97,
+        // x @ W^T 4096 x 1024 x 64 (lda = 1024) 0.78 -> 0.59. Past that the passes add up: 12 panels
+        // within noise (4096 x 384 x 384 x @ W^T 1.03 / 1.01, 4096 x 1536 x 384 4.27 / 4.12), 16
+        // (4096 x 1024 x 512 3.87 / 3.96) and 32 (1024^3 1.57-1.62 / 1.63-1.69) slower, and once
+        // (an older kernel) x @ W^T 4096 x 384 x 1536 5.0-6.6 -> 10.6-11.5 ms. Only with A's rows
+        // on 64-byte boundaries: 16 bytes off, every tile row spans two lines, and in place lost
+        // (1040 x 4096 x 256 2.04 -> 2.90 ms, 4100 x 544 x 256 x @ W^T 1.01 -> 1.27; aligned 2.31
+        // -> 2.27 and 1.14 -> 0.91).
+        const bool a_aligned = reinterpret_cast<uintptr_t>(A + pc) % 64 == 0 && lda % 32 == 0;
         const bool a_as_is = !ta && kc == kc_pad && mc % 16 == 0 &&
-                             (kp_pad <= kKpL1 || (N <= 2 * kBlock && a_rows_in_place_ok(lda)));
+                             (kp_pad <= kKpL1 || (N <= kAInPlacePanels * kBlock && a_aligned));
         const uint16_t* pa_used = a_as_is ? A + ic * lda + pc : pa;
         const int64_t ld_used = a_as_is ? lda : ld_pa;
         if (!a_as_is) pack_a_rows(ta, A, lda, ic, pc, mc, kc, mc_pad, kc_pad, ld_pa, pa);
@@ -340,8 +404,13 @@ void amx_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16
             const int64_t kp1 = min64(kp_pad, kp0 + kKpL1);
             for (int64_t ir = 0; ir < mc; ir += kBlock) {
               float* part = c_part + ir * kBlock;
+              // the C block after this one, when it is finished: its lines on their way meanwhile
+              const int64_t ir_next = ir + kBlock < mc ? ir + kBlock : 0, kp0_next = ir + kBlock < mc ? kp0 : kp1;
+              c_prefetch.rows_left = 0;
+              if (c_prefetch.c && kp0_next < kp_pad && kp0_next + kKpL1 >= kp_pad)
+                c_prefetch.start(ic + ir_next, jc + jr, min64(kBlock, mc - ir_next), min64(kBlock, nc - jr), (kp1 - kp0) / 16);
               tile_block<true>(pa_used + ir * ld_used, ld_used, panel(jr), kp0, kp1, mc - ir > 16, kp0 ? part : nullptr,
-                               kp1 == kp_pad ? acc : part, prefetch);
+                               kp1 == kp_pad ? acc : part, chunk_between);
               if (kp1 == kp_pad)
                 finish(acc, ic + ir, jc + jr, min64(kBlock, mc - ir), min64(kBlock, nc - jr), pc);
             }
@@ -361,7 +430,7 @@ void gemm_amx_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
       for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
     return;
   }
-  amx_blocked(ta, tb, M, N, K, A, lda, B, ldb, kKC, kMC,
+  amx_blocked(ta, tb, M, N, K, A, lda, B, ldb, kKC, kMC, c_block_prefetch(C, ldc, 4),
               [&](const float* acc, int64_t i, int64_t j, int64_t m, int64_t n, int64_t pc) {
                 store_block(acc, C + i * ldc + j, ldc, m, n, alpha, pc == 0 ? beta : 1.0f);
               });
@@ -376,7 +445,7 @@ void gemm_amx_bf16_out(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const 
   if (M <= 0 || N <= 0 || K <= 0) return;  // K = 0 is the caller's (a row of bias, no product)
   const int64_t kc_pad = round_up(K, kBlock);
   const int64_t mc = std::max<int64_t>(kBlock, min64(kMC, (kMC * kKC / kc_pad) / kBlock * kBlock));
-  amx_blocked(ta, tb, M, N, K, A, lda, B, ldb, kc_pad, mc,
+  amx_blocked(ta, tb, M, N, K, A, lda, B, ldb, kc_pad, mc, c_block_prefetch(C, ldc, 2),
               [&](const float* acc, int64_t i, int64_t j, int64_t m, int64_t n, int64_t) {
                 store_block_bf16(acc, C + i * ldc + j, ldc, m, n, bias ? bias + j : nullptr);
               });
