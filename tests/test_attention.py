@@ -225,7 +225,7 @@ def test_sdpa_dropout_statistics_and_reproducibility(rng):
 def test_sdpa_causal_packed_heads_match_torch(rng, L, E):
     """The GPT block's call: causal, q, k, v strided head views of one packed (N, L, 3 H E)
     projection. The kernel cuts the diagonal tiles into bands that skip the masked blocks
-    (attention.cpp, Problem::cut_by_diagonal); L = 300 and 97 end in partial tiles and bands."""
+    (attention_tiles.h, Problem::cut_by_diagonal); L = 300 and 97 end in partial tiles and bands."""
     N, H = 2, 2
     qkv = rng.standard_normal((N, L, 3 * H * E)).astype(np.float32)
     grad = rng.standard_normal((N, H, L, E)).astype(np.float32)
