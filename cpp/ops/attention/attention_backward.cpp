@@ -10,8 +10,9 @@
 // head, handed out dynamically: no two threads ever touch the same dQ, and a thread slowed
 // down by other load does not hold the others up. With few heads (long sequences, small
 // batch) the pairs are cut into one contiguous range per thread, so the key tiles of one
-// head are shared; a head that straddles two ranges is added under a lock. Either way there
-// are no atomics in the inner loops and the extra memory is one L x E buffer per thread
+// head are shared; a head that straddles ranges gets the ranges' partial sums added in range
+// order after the loop (deterministic). Either way there are no atomics in the inner loops and
+// the extra memory is one L x E buffer per thread, plus two per range when ranges share heads
 // (not one dQ per thread, and never L x S).
 #include "attention.h"
 
@@ -37,9 +38,13 @@ void backward_impl(const Problem<T>& P, const T* out, AttentionStrides os, const
   const int64_t nt = num_threads();
   const bool per_head = n_bh >= 4 * nt;
   const int64_t chunks = per_head ? n_bh : std::max<int64_t>(1, std::min<int64_t>(nt, n_items));
-  if (!per_head)  // shared heads are added into
-    for (int64_t bh = 0; bh < n_bh; ++bh)
-      for (int64_t i = 0; i < L; ++i) std::fill_n(dq + dqs.head(bh, sh.heads) + i * dqs.row, E, T(0));
+  // A head whose key tiles two or more chunks share gets its dQ as the sum of their partial
+  // sums: each chunk leaves its partial in its own slot (2 chunk: the head it starts in,
+  // 2 chunk + 1: the head it ends in), and they are added after the loop in chunk order, the
+  // same order whichever thread ran which chunk -- so dQ repeats bit for bit at a given
+  // thread count. (Added under a lock in the order the threads got there, it did not: 3 and
+  // 4 threads, one head, L = 1000 or 2048, 4-10 of 20 backward runs differed from the first.)
+  std::vector<T> shared_dq(per_head ? 0 : chunks * 2 * L * E);
   parallel_items(chunks, [&](int64_t chunk) {
     thread_local std::vector<T> p_buf, pd_buf, dp_buf, dk_acc, dv_acc, dq_part, d_row, kt_buf, vt_buf, k_buf,
         do_buf, q_buf;
@@ -53,19 +58,16 @@ void backward_impl(const Problem<T>& P, const T* out, AttentionStrides os, const
     {
       const int64_t item_begin = n_items * chunk / chunks, item_end = n_items * (chunk + 1) / chunks;
       int64_t cur_bh = -1;
-      // dQ of head cur_bh into the result: stored when this chunk computed every key tile of
-      // it, added under a lock when the head is shared with a neighbouring chunk
+      // dQ of head cur_bh: into the result when this chunk computed every key tile of it, into
+      // this chunk's slot of shared_dq when the head is shared with a neighbouring chunk
       auto flush = [&](int64_t bh) {
-        T* dst = dq + dqs.head(bh, sh.heads);
         const bool whole = bh * n_kt >= item_begin && (bh + 1) * n_kt <= item_end;
         if (whole) {
+          T* dst = dq + dqs.head(bh, sh.heads);
           for (int64_t i = 0; i < L; ++i) std::copy_n(dq_part.data() + i * E, E, dst + i * dqs.row);
         } else {
-#ifdef _OPENMP
-#pragma omp critical(minidl_attention_dq)
-#endif
-          for (int64_t i = 0; i < L; ++i)
-            for (int64_t c = 0; c < E; ++c) dst[i * dqs.row + c] += dq_part[i * E + c];
+          const int64_t slot = 2 * chunk + (bh == item_begin / n_kt ? 0 : 1);
+          std::copy(dq_part.begin(), dq_part.end(), shared_dq.begin() + slot * L * E);
         }
       };
       for (int64_t item = item_begin; item < item_end; ++item) {
@@ -182,6 +184,22 @@ void backward_impl(const Problem<T>& P, const T* out, AttentionStrides os, const
       if (cur_bh >= 0) flush(cur_bh);
     }
   });
+  // the shared heads' dQ: the slots of the chunks that share each, added in chunk order
+  for (int64_t chunk = 0; !per_head && chunk < chunks; ++chunk) {
+    const int64_t item_begin = n_items * chunk / chunks, item_end = n_items * (chunk + 1) / chunks;
+    if (item_begin == item_end) continue;
+    const int64_t first = item_begin / n_kt, last = (item_end - 1) / n_kt;
+    for (int64_t bh = first; bh <= last; bh += std::max<int64_t>(1, last - first)) {
+      const int64_t begin = bh * n_kt, end = (bh + 1) * n_kt;
+      if (begin >= item_begin && end <= item_end) continue;  // whole: already stored
+      const bool leads = begin >= item_begin;                 // the first chunk of the head stores
+      const T* part = shared_dq.data() + (2 * chunk + (bh == first ? 0 : 1)) * L * E;
+      T* dst = dq + dqs.head(bh, sh.heads);
+      for (int64_t i = 0; i < L; ++i)
+        for (int64_t c = 0; c < E; ++c)
+          dst[i * dqs.row + c] = leads ? part[i * E + c] : dst[i * dqs.row + c] + part[i * E + c];
+    }
+  }
 }
 
 }  // namespace
