@@ -308,6 +308,48 @@ def test_sdpa_packed_gradients_with_heads_shared_between_threads(rng):
         np.testing.assert_allclose(w, ref, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("causal", [True, False])
+def test_sdpa_backward_writes_every_gradient_element_in_place(rng, causal):
+    """Whole heads per thread (8 heads on 1 thread): dK, dV and dQ are summed in place in the
+    windows of a packed gradient, the first product that reaches a row storing it. Every
+    element must be written (the windows start as NaN), L = 300 ends in partial tiles and
+    bands; the values equal those of contiguous gradients."""
+    N, H, L, E = 2, 4, 300, 8
+    qkv = rng.standard_normal((N, L, 3 * H * E)).astype(np.float32)
+    q, k, v = qkv.reshape(N, L, 3, H, E).transpose(2, 0, 3, 1, 4)
+    g = rng.standard_normal((N, H, L, E)).astype(np.float32)
+    md.set_num_threads(1)
+    out, lse = _C.attention_forward(q, k, v, None, 0.3, causal, 0.0, 0)
+    want = _C.attention_backward(g, np.ascontiguousarray(q), np.ascontiguousarray(k), np.ascontiguousarray(v),
+                                 out, lse, None, 0.3, causal, 0.0, 0, False)
+    packed = np.full((N, L, 3 * H * E), np.nan, np.float32)
+    windows = tuple(packed.reshape(N, L, 3, H, E).transpose(2, 0, 3, 1, 4))
+    _C.attention_backward(g, q, k, v, out, lse, None, 0.3, causal, 0.0, 0, False, windows)
+    assert not np.isnan(packed).any()
+    for w, ref in zip(windows, want[:3]):
+        np.testing.assert_array_equal(w, ref)
+
+
+def test_sdpa_causal_keys_no_query_sees_get_zero_gradient(rng):
+    """Causal with S > L (top-left aligned): keys L .. S-1 are seen by no query, their dK and
+    dV are exactly 0 (whole key tiles and part of the diagonal one, written as zeros, not
+    left as they were), the rest as PyTorch's."""
+    torch = pytest.importorskip("torch")
+    N, H, L, S, E = 2, 4, 100, 300, 8
+    q = rng.standard_normal((N, H, L, E)).astype(np.float32)
+    k, v = (rng.standard_normal((N, H, S, E)).astype(np.float32) for _ in range(2))
+    g = rng.standard_normal((N, H, L, E)).astype(np.float32)
+    md.set_num_threads(1)
+    out, lse = _C.attention_forward(q, k, v, None, 0.3, True, 0.0, 0)
+    dq, dk, dv, _ = _C.attention_backward(g, q, k, v, out, lse, None, 0.3, True, 0.0, 0, False)
+    assert (dk[:, :, L:] == 0).all() and (dv[:, :, L:] == 0).all()
+    tq, tk, tv = (torch.tensor(a, requires_grad=True) for a in (q, k, v))
+    mask = torch.ones(L, S, dtype=torch.bool).tril()
+    torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, attn_mask=mask, scale=0.3).backward(torch.tensor(g))
+    for got, t in zip((dq, dk, dv), (tq, tk, tv)):
+        np.testing.assert_allclose(got, t.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
 def test_sdpa_causal_dropout_matches_reference(rng):
     """Causal attention with dropout, L = 70 (three bands of the diagonal tile, the last one
     partial): the output is softmax(Q K^T scale + causal) * keep / (1 - p) V with keep from the
