@@ -184,7 +184,7 @@ def test_sdpa_padding_mask_and_far_scores_match_scalar(rng, kernel_set):
 def test_sdpa_thread_count_does_not_change_result(rng, heads):
     """The backward hands whole heads to threads when there are >= 4 per thread (13 heads on 3
     threads), else splits (head, key tile) pairs so that heads shared by two threads add their
-    dQ under a lock (3 heads x 3 key tiles on 3 threads). Both agree with one thread."""
+    partial dQ after the loop (3 heads x 3 key tiles on 3 threads). Both agree with one thread."""
     arrays = _inputs(rng, (1, heads, 200, 16), (1, heads, 300, 16), (1, heads, 300, 16))
     grad = rng.standard_normal((1, heads, 200, 16)).astype(np.float32)
     md.set_num_threads(1)
@@ -193,6 +193,24 @@ def test_sdpa_thread_count_does_not_change_result(rng, heads):
     three = _run_md(arrays, grad, is_causal=True)
     for a, b in zip(one, three):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("threads", [2, 3, 4])
+@pytest.mark.parametrize("heads,L,causal", [(1, 1000, False), (1, 2048, True), (2, 700, True), (13, 200, True)])
+def test_sdpa_backward_repeats_bit_for_bit(rng, threads, heads, L, causal):
+    """At a given thread count the backward gives the same bits run after run. One head of 8 or
+    16 key tiles on 3 or 4 threads is shared by 3 or 4 of the contiguous ranges of (head, key
+    tile) pairs, whose partial dQs are added in range order after the loop (added under a lock
+    as the threads arrived, 4-10 of 20 runs differed); 13 heads go out whole, dynamically."""
+    E = 32
+    q, k, v, g = (rng.standard_normal((1, heads, L, E)).astype(np.float32) for _ in range(4))
+    md.set_num_threads(threads)
+    out, lse = _C.attention_forward(q, k, v, None, 0.2, causal, 0.0, 0)
+    first = _C.attention_backward(g, q, k, v, out, lse, None, 0.2, causal, 0.0, 0, False)[:3]
+    for _ in range(8):
+        again = _C.attention_backward(g, q, k, v, out, lse, None, 0.2, causal, 0.0, 0, False)[:3]
+        for a, b in zip(first, again):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_sdpa_dropout_statistics_and_reproducibility(rng):
@@ -225,7 +243,7 @@ def test_sdpa_dropout_statistics_and_reproducibility(rng):
 def test_sdpa_causal_packed_heads_match_torch(rng, L, E):
     """The GPT block's call: causal, q, k, v strided head views of one packed (N, L, 3 H E)
     projection. The kernel cuts the diagonal tiles into bands that skip the masked blocks
-    (attention.cpp, Problem::cut_by_diagonal); L = 300 and 97 end in partial tiles and bands."""
+    (attention_tiles.h, Problem::cut_by_diagonal); L = 300 and 97 end in partial tiles and bands."""
     N, H = 2, 2
     qkv = rng.standard_normal((N, L, 3 * H * E)).astype(np.float32)
     grad = rng.standard_normal((N, H, L, E)).astype(np.float32)
@@ -272,8 +290,9 @@ def test_sdpa_output_and_gradients_laid_out_like_packed_heads(rng):
 
 def test_sdpa_packed_gradients_with_heads_shared_between_threads(rng):
     """3 heads of 3 key tiles on 2 threads: the backward splits the (head, key tile) pairs so
-    that head 1 is shared and its dQ is added under a lock, here into a strided window of the
-    packed gradient (zero-filled first); the same values as one thread's contiguous gradients."""
+    that head 1 is shared and its partial dQs are stored and added after the loop, here into a
+    strided window of the packed gradient (NaN before: every element is written, none only
+    added to); the same values as one thread's contiguous gradients."""
     N, H, L, E = 1, 3, 300, 8
     qkv = rng.standard_normal((N, L, 3 * H * E)).astype(np.float32)
     q, k, v = qkv.reshape(N, L, 3, H, E).transpose(2, 0, 3, 1, 4)
@@ -287,6 +306,48 @@ def test_sdpa_packed_gradients_with_heads_shared_between_threads(rng):
     _C.attention_backward(g, q, k, v, out, lse, None, 0.3, True, 0.0, 0, False, windows)
     for w, ref in zip(windows, want[:3]):
         np.testing.assert_allclose(w, ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_sdpa_backward_writes_every_gradient_element_in_place(rng, causal):
+    """Whole heads per thread (8 heads on 1 thread): dK, dV and dQ are summed in place in the
+    windows of a packed gradient, the first product that reaches a row storing it. Every
+    element must be written (the windows start as NaN), L = 300 ends in partial tiles and
+    bands; the values equal those of contiguous gradients."""
+    N, H, L, E = 2, 4, 300, 8
+    qkv = rng.standard_normal((N, L, 3 * H * E)).astype(np.float32)
+    q, k, v = qkv.reshape(N, L, 3, H, E).transpose(2, 0, 3, 1, 4)
+    g = rng.standard_normal((N, H, L, E)).astype(np.float32)
+    md.set_num_threads(1)
+    out, lse = _C.attention_forward(q, k, v, None, 0.3, causal, 0.0, 0)
+    want = _C.attention_backward(g, np.ascontiguousarray(q), np.ascontiguousarray(k), np.ascontiguousarray(v),
+                                 out, lse, None, 0.3, causal, 0.0, 0, False)
+    packed = np.full((N, L, 3 * H * E), np.nan, np.float32)
+    windows = tuple(packed.reshape(N, L, 3, H, E).transpose(2, 0, 3, 1, 4))
+    _C.attention_backward(g, q, k, v, out, lse, None, 0.3, causal, 0.0, 0, False, windows)
+    assert not np.isnan(packed).any()
+    for w, ref in zip(windows, want[:3]):
+        np.testing.assert_array_equal(w, ref)
+
+
+def test_sdpa_causal_keys_no_query_sees_get_zero_gradient(rng):
+    """Causal with S > L (top-left aligned): keys L .. S-1 are seen by no query, their dK and
+    dV are exactly 0 (whole key tiles and part of the diagonal one, written as zeros, not
+    left as they were), the rest as PyTorch's."""
+    torch = pytest.importorskip("torch")
+    N, H, L, S, E = 2, 4, 100, 300, 8
+    q = rng.standard_normal((N, H, L, E)).astype(np.float32)
+    k, v = (rng.standard_normal((N, H, S, E)).astype(np.float32) for _ in range(2))
+    g = rng.standard_normal((N, H, L, E)).astype(np.float32)
+    md.set_num_threads(1)
+    out, lse = _C.attention_forward(q, k, v, None, 0.3, True, 0.0, 0)
+    dq, dk, dv, _ = _C.attention_backward(g, q, k, v, out, lse, None, 0.3, True, 0.0, 0, False)
+    assert (dk[:, :, L:] == 0).all() and (dv[:, :, L:] == 0).all()
+    tq, tk, tv = (torch.tensor(a, requires_grad=True) for a in (q, k, v))
+    mask = torch.ones(L, S, dtype=torch.bool).tril()
+    torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, attn_mask=mask, scale=0.3).backward(torch.tensor(g))
+    for got, t in zip((dq, dk, dv), (tq, tk, tv)):
+        np.testing.assert_allclose(got, t.grad.numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_sdpa_causal_dropout_matches_reference(rng):

@@ -7,8 +7,8 @@
 // spread over the current item's inner loop (step(n) per row, say) lets the memory traffic run
 // under the arithmetic instead of between items. A burst of all lines at once would not: the
 // prefetches wait for the core's few line-fill buffers (10-16) like loads do. In the fused
-// attention (cpp/ops/attention/attention.cpp: the next item's rows, a few lines per softmax row)
-// it took the GPT block's attention (forward / backward, best of 40 runs in each of 4 pairs of
+// attention (cpp/ops/attention/attention.cpp and attention_backward.cpp: the next item's
+// rows, a few lines per softmax row) it took the GPT block's attention (forward / backward, best of 40 runs in each of 4 pairs of
 // processes) from 7.1-8.0 / 15.2-16.6 ms to 6.4-7.0 / 14.7-15.9 ms (1 thread, CPU time, Intel
 // Xeon family 6 model 167, load ~7): by perf, the copies out of dK, dV, dQ 14% -> 5% of the
 // backward, D = rowsum(dO O) 5.6% -> 1.9%, plus the prefetches' own waits, 10%. Every line is

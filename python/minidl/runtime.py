@@ -76,10 +76,10 @@ def get_float32_matmul_precision() -> str:
 def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
     """Record whether only deterministic algorithms may run (``torch.use_deterministic_algorithms``).
 
-    Where minidl differs: it records the flag but does not check kernels against it. With
-    one thread (``md.set_num_threads(1)``) every minidl kernel gives bit-identical results
-    run after run; with more threads attention's dQ may add in a different order (the
-    convolution weight gradient sums fixed ranges of images in a fixed order, so it repeats).
+    Where minidl differs: it records the flag but does not check kernels against it. At a
+    given thread count the kernels give bit-identical results run after run: sums split
+    between threads cover fixed ranges added in a fixed order, whichever thread ran which
+    (attention's dQ over key tiles, the convolution weight gradient over images).
     Which kernel path runs is chosen by timing on first use unless
     ``md.backends.cpu.benchmark = False``; the paths round differently.
 

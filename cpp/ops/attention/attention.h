@@ -67,8 +67,8 @@ void attention_backward(const void* q, AttentionStrides qs, const void* k, Atten
 // -- a counter-based generator (no state: the backward recomputes the forward's mask, and
 // any thread or instruction set gets the same bits). The row key mixes the 64-bit seed and
 // row with splitmix64; the column hash is murmur3's 32-bit finalizer, cheap in SIMD.
-// (dropout_hash and dropout_row_key live in attention.cpp, internal to it, so no ISA file
-// can end up providing the linker's copy of them.)
+// (dropout_hash and dropout_row_key live in attention_tiles.h, in an unnamed namespace, so no
+// ISA file can end up providing the linker's copy of them.)
 
 // The dropout decision the kernels use, exposed for tests: true if weight (bh, i, j) is kept.
 bool attention_dropout_keep(uint64_t seed, int64_t bh, int64_t i, int64_t j, int64_t q_len, int64_t kv_len,
@@ -77,7 +77,7 @@ bool attention_dropout_keep(uint64_t seed, int64_t bh, int64_t i, int64_t j, int
 // Float32 kernels of one ISA (cpp/ops/attention/attention_simd.cpp): the row operations, and the
 // tile products on the GEMM micro-kernel (cpp/ops/gemm/gemm_microkernel.h) with the B operand
 // laid out once per tile and reused by every band of rows that multiplies it (see the tile
-// comment in attention.cpp).
+// comment in attention_tiles.h).
 struct AttentionSimd {
   float (*row_max)(const float* x, int64_t n);
   float (*exp_sub_sum)(float* x, int64_t n, float m);  // x = exp(x - m); returns sum x

@@ -1,7 +1,7 @@
 """Scaled dot-product attention (Vaswani et al., 2017), ``F.scaled_dot_product_attention``:
 the core of the Transformer. One fused C++ kernel per direction
-(cpp/ops/attention/attention.cpp, the FlashAttention method of Dao et al., 2022, with the
-float32 row operations per ISA in cpp/ops/attention/attention_simd.cpp).
+(cpp/ops/attention/attention.cpp and attention_backward.cpp, the FlashAttention method of Dao
+et al., 2022, with the float32 row operations per ISA in cpp/ops/attention/attention_simd.cpp).
 
 Each of L queries looks at S keys: its scores with every key, scaled and turned into weights
 by a softmax, average the S values. Dividing by sqrt(E) keeps the scores' variance near 1

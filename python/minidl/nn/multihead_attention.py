@@ -25,7 +25,7 @@ nothing gives NaN in the first path and zeros in the second, exactly as PyTorch 
 Initialisation (PyTorch's): the input projections Xavier-uniform, ``in_proj_bias`` and
 ``out_proj.bias`` zero, ``out_proj.weight`` as a Linear layer. Pure Python over
 ``F.linear`` and ``F.scaled_dot_product_attention``: the C++ is that of cpp/ops/gemm/ and
-cpp/ops/attention/ (attention.cpp, attention_simd.cpp).
+cpp/ops/attention/ (attention.cpp, attention_backward.cpp, attention_simd.cpp).
 """
 from __future__ import annotations
 
