@@ -362,8 +362,9 @@ def test_backward_sum_kernel_bad_input():
         _C.activation_backward_sum(_C.Activation.relu, x, x, np.ones(4, np.int64), 0.0)
 
 
+@pytest.mark.parametrize("consumers", [2, 3])
 @pytest.mark.parametrize("act", ["relu", "sigmoid", "gelu"])
-def test_two_consumers_gradient_matches_torch_and_unfused(rng, kernel_set, act):
+def test_two_consumers_gradient_matches_torch_and_unfused(rng, kernel_set, act, consumers):
     x0 = rng.standard_normal((4, 3, 5, 5)).astype(np.float32)
     w = rng.standard_normal((4, 3, 5, 5)).astype(np.float32)
 
@@ -375,6 +376,8 @@ def test_two_consumers_gradient_matches_torch_and_unfused(rng, kernel_set, act):
             y.register_hook(lambda g: g)
         # two consumers: a block's convolution and its shortcut
         out = (y * lib.tensor(w)).sum() + (y * 2.0).sum()
+        if consumers == 3:  # a third gradient: the engine adds (a + b) + c, as unfused
+            out = out + (y * y).sum()
         out.backward()
         return x.grad.detach().numpy() if lib is torch else x.grad.numpy()
 
