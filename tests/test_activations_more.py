@@ -331,3 +331,68 @@ def test_bad_inputs_raise_as_torch():
             fn(md.tensor([1, 2]))
     with pytest.raises(RuntimeError, match="floating point"):
         F.rrelu(md.tensor([1, 2]), training=True)
+
+
+# --- issue 18: the backward of an activation whose output gradient is a sum -------------------
+# _C.activation_backward_sum(act, ga, gb, x) and the engine's _Sum (graph/engine.py): a ResNet
+# block's output ReLU gets the next block's convolution gradient plus its shortcut's, and the
+# ReLU backward reads both instead of an add writing their sum first.
+SUM_ACTS = [("relu", 0.0, 0.0), ("leaky_relu", 0.1, 0.0), ("sigmoid", 0.0, 0.0), ("gelu", 0.0, 0.0),
+            ("hardtanh", -0.5, 0.7), ("silu", 0.0, 0.0)]
+
+
+@pytest.mark.parametrize("n", [1, 7, 33, 1000003])
+@pytest.mark.parametrize("act,p,q", SUM_ACTS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backward_sum_kernel_is_the_backward_of_the_sum(rng, kernel_set, n, act, p, q, dtype):
+    x, ga, gb = (rng.standard_normal(n).astype(dtype) for _ in range(3))
+    x[::5] = 0.0  # the ReLU's boundary: no gradient at 0
+    a = getattr(_C.Activation, act)
+    saved = _C.activation(a, x, p, q) if _C.activation_backward_uses_output(a) else x
+    got = _C.activation_backward_sum(a, ga, gb, saved, p, q)
+    want = _C.activation_backward(a, ga + gb, saved, p, q)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_backward_sum_kernel_bad_input():
+    x = np.ones(4, np.float32)
+    with pytest.raises(ValueError, match="do not match"):
+        _C.activation_backward_sum(_C.Activation.relu, x, np.ones(3, np.float32), x, 0.0)
+    with pytest.raises((TypeError, ValueError), match="float"):
+        _C.activation_backward_sum(_C.Activation.relu, x, x, np.ones(4, np.int64), 0.0)
+
+
+@pytest.mark.parametrize("consumers", [2, 3])
+@pytest.mark.parametrize("act", ["relu", "sigmoid", "gelu"])
+def test_two_consumers_gradient_matches_torch_and_unfused(rng, kernel_set, act, consumers):
+    x0 = rng.standard_normal((4, 3, 5, 5)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 5, 5)).astype(np.float32)
+
+    def run(lib, observe=False):
+        x = lib.tensor(x0, requires_grad=True)
+        h = x * 1.5
+        y = getattr(lib, act)(h) if act != "gelu" else (F if lib is md else TF).gelu(h)
+        if observe:  # a hook sees the summed gradient: the engine adds first, then the backward
+            y.register_hook(lambda g: g)
+        # two consumers: a block's convolution and its shortcut
+        out = (y * lib.tensor(w)).sum() + (y * 2.0).sum()
+        if consumers == 3:  # a third gradient: the engine adds (a + b) + c, as unfused
+            out = out + (y * y).sum()
+        out.backward()
+        return x.grad.detach().numpy() if lib is torch else x.grad.numpy()
+
+    fused, unfused = run(md), run(md, observe=True)
+    np.testing.assert_array_equal(fused, unfused)
+    np.testing.assert_allclose(fused, run(torch), rtol=1e-5, atol=1e-6)
+
+
+def test_resnet_block_output_relu_takes_the_sum(rng, monkeypatch):
+    """In a ResNet block chain the output ReLUs take their two gradients unsummed."""
+    from minidl.models import resnet
+    model = resnet(20)
+    calls = []
+    real = _C.activation_backward_sum
+    monkeypatch.setattr(_C, "activation_backward_sum", lambda *a: calls.append(a[0]) or real(*a))
+    x = md.tensor(rng.standard_normal((2, 3, 32, 32)).astype(np.float32))
+    model(x).sum().backward()
+    assert calls == [_C.Activation.relu] * 8  # 9 blocks; the first's input ReLU fuses into its BatchNorm

@@ -129,6 +129,33 @@ def test_simd_matches_scalar(rng, isa):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5, err_msg=str(i))
 
 
+# --- issue 18: neighbouring channels in blocks (batchnorm.cpp channel_block) ---------------------
+# Short runs (S = 3, 7, 64 values) put many channels in a block, C = 37 leaves a ragged last one;
+# every channel must get the bits it gets alone (a one-channel tensor is one block of one).
+@pytest.mark.parametrize("shape", [(5, 37, 64), (3, 37, 7), (4, 37, 3), (6, 37)])
+@pytest.mark.parametrize("relu", [False, True])
+def test_channel_blocks_equal_one_channel_at_a_time(rng, kernel_set, shape, relu):
+    x = (rng.standard_normal(shape) * 2 + 0.5).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    C = shape[1]
+    w, b = rng.standard_normal(C).astype(np.float32), rng.standard_normal(C).astype(np.float32)
+
+    def run(xs, gs, ws, bs):
+        xr, wr, br = (md.tensor(a, requires_grad=True) for a in (xs, ws, bs))
+        rm, rv = md.zeros(xs.shape[1]), md.ones(xs.shape[1])
+        y = F.batch_norm(xr, rm, rv, wr, br, training=True)
+        out = md.relu(y) if relu else y
+        (out * md.tensor(gs)).sum().backward()
+        return [y.detach().numpy(), xr.grad.numpy(), wr.grad.numpy(), br.grad.numpy(), rm.numpy(), rv.numpy()]
+
+    whole = run(x, g, w, b)
+    alone = [run(np.ascontiguousarray(x[:, c:c + 1]), np.ascontiguousarray(g[:, c:c + 1]), w[c:c + 1], b[c:c + 1])
+             for c in range(C)]
+    for i, name in enumerate(["y", "dx", "dweight", "dbias", "running_mean", "running_var"]):
+        per_channel = np.concatenate([a[i] for a in alone], axis=1 if i < 2 else 0)
+        np.testing.assert_array_equal(whole[i], per_channel, err_msg=name)
+
+
 # --- issue 14 item 3: the statistics LayerNorm shares (ops/reduce/row_stats*.h) ------------------
 @pytest.mark.parametrize("shape", [(8, 3, 7), (4, 3, 5, 5), (2, 3, 33, 3), (16, 3)])
 @pytest.mark.parametrize("value", [1000.3, -77.7, 0.1])

@@ -179,6 +179,13 @@ inline void activation_backward_reference(Activation act, const T* gy, const T* 
 // --8<-- [end:reference_loops]
 }
 
+// gx[i] = (ga[i] + gb[i]) * f'(saved[i]): the loop above on the sum, which is never stored
+template <class T>
+inline void activation_backward_sum_reference(Activation act, const T* ga, const T* gb, const T* saved, T* gx,
+                                              int64_t n, T slope, T q) {
+  for (int64_t i = 0; i < n; ++i) gx[i] = gradient_one(act, T(ga[i] + gb[i]), saved[i], slope, q);
+}
+
 // ---- which path runs ----------------------------------------------------------------------
 
 // 16-bit tensors (bfloat16 / float16, e.g. a ReLU after a BF16-autocast convolution): blocks of
@@ -269,6 +276,31 @@ void activation_backward(Activation act, const void* gy, const void* saved, void
     const T slope = static_cast<T>(param), tq = static_cast<T>(q);
     parallel_for(n, 1 << 14, [&](int64_t b, int64_t e) {
       activation_backward_reference(act, pg + b, ps + b, po + b, e - b, slope, tq);
+    });
+  });
+}
+
+void activation_backward_sum(Activation act, const void* ga, const void* gb, const void* saved, void* gx,
+                             DType dtype, int64_t n, double param, double q) {
+  if (dtype == DType::f32)
+    if (const ActivationSimd* simd = activation_simd_active()) {
+      bool done = true;
+      parallel_for(n, 1 << 16, [&](int64_t b, int64_t e) {
+        if (!simd->backward_sum_f32(act, static_cast<const float*>(ga) + b, static_cast<const float*>(gb) + b,
+                                    static_cast<const float*>(saved) + b, static_cast<float*>(gx) + b, e - b,
+                                    static_cast<float>(param), static_cast<float>(q)))
+          done = false;
+      });
+      if (done) return;
+    }
+  MINIDL_DISPATCH_FLOAT(dtype, "activation_backward_sum", {
+    const T* pa = static_cast<const T*>(ga);
+    const T* pb = static_cast<const T*>(gb);
+    const T* ps = static_cast<const T*>(saved);
+    T* po = static_cast<T*>(gx);
+    const T slope = static_cast<T>(param), tq = static_cast<T>(q);
+    parallel_for(n, 1 << 14, [&](int64_t b, int64_t e) {
+      activation_backward_sum_reference(act, pa + b, pb + b, ps + b, po + b, e - b, slope, tq);
     });
   });
 }

@@ -43,12 +43,22 @@ void activation_forward(Activation act, const void* x, void* y, DType dtype, int
 void activation_backward(Activation act, const void* gy, const void* saved, void* gx, DType dtype,
                          int64_t n, double p, double q = 0);
 
+// gx = (ga + gb) * f'(saved): the backward when the output's gradient arrives in two parts (the
+// autograd engine's sum of two consumers' gradients: a ResNet block's output feeds the next
+// block's convolution and its shortcut), with the sum never stored. The same bits as
+// activation_backward on the float32 / float64 sum ga + gb (16-bit dtypes are not taken: their
+// sum is rounded first).
+void activation_backward_sum(Activation act, const void* ga, const void* gb, const void* saved, void* gx,
+                             DType dtype, int64_t n, double p, double q = 0);
+
 // Float32 forward / backward over n contiguous elements for one ISA; false = not handled
 // (the caller runs the reference).
 struct ActivationSimd {
   bool (*forward_f32)(Activation act, const float* x, float* y, int64_t n, float p, float q);
   bool (*backward_f32)(Activation act, const float* gy, const float* saved, float* gx, int64_t n,
                        float p, float q);
+  bool (*backward_sum_f32)(Activation act, const float* ga, const float* gb, const float* saved, float* gx,
+                           int64_t n, float p, float q);
 };
 
 }  // namespace minidl

@@ -35,6 +35,20 @@ py::array activation_backward_op(Activation act, const py::array& gy_in, const p
   return gx;
 }
 
+// the backward of an activation whose output gradient is ga + gb (float32 / float64 only)
+py::array activation_backward_sum_op(Activation act, const py::array& ga_in, const py::array& gb_in,
+                                     const py::array& saved_in, double param, double q) {
+  py::array ga = contiguous(ga_in), gb = contiguous(gb_in), saved = contiguous(saved_in);
+  const DType t = float_dtype(saved, "activation backward");
+  if (dtype_of(ga) != t || dtype_of(gb) != t || shape_of(ga) != shape_of(saved) || shape_of(gb) != shape_of(saved))
+    throw py::value_error("activation backward: gradients " + shape_str(ga) + " and " + shape_str(gb) +
+                          " do not match the saved " + shape_str(saved) + " of dtype " + dtype_name(t));
+  py::array gx = empty_array(t, shape_of(saved));
+  MaybeReleaseGil nogil(saved.size());
+  activation_backward_sum(act, ga.data(), gb.data(), saved.data(), gx.mutable_data(), t, saved.size(), param, q);
+  return gx;
+}
+
 }  // namespace
 
 void register_activation(py::module_& m) {
@@ -51,6 +65,8 @@ void register_activation(py::module_& m) {
   m.def("activation", &activation_op, py::arg("act"), py::arg("x"), py::arg("p"), py::arg("q") = 0.0);
   m.def("activation_backward", &activation_backward_op, py::arg("act"), py::arg("gy"), py::arg("saved"), py::arg("p"),
         py::arg("q") = 0.0);
+  m.def("activation_backward_sum", &activation_backward_sum_op, py::arg("act"), py::arg("ga"), py::arg("gb"),
+        py::arg("saved"), py::arg("p"), py::arg("q") = 0.0);
   m.def("activation_backward_uses_output", [](Activation act) { return activation_backward_uses_output(act); });
 }
 

@@ -247,7 +247,27 @@ bool backward_f32(Activation act, const float* gy, const float* saved, float* gx
   return false;
 }
 
+// gx = (ga + gb) * f'(saved). ReLU in one pass: 3 streams read and 1 written, where the add
+// and then the backward read 4 and write 2. The others through an L1 block of the sum (the
+// same float32 sum, so the same bits as the two calls).
+bool backward_sum_f32(Activation act, const float* ga, const float* gb, const float* saved, float* gx, int64_t n,
+                      float param, float q) {
+  if (act == Activation::relu) {  // 0 where x <= 0 (a NaN x passes), as backward_f32
+    const Vec zero = Vec::zero();
+    map3(ga, gb, saved, gx, n, [&](Vec a, Vec b, Vec s) { return blend(cmp_le(s, zero), a + b, zero); });
+    return true;
+  }
+  constexpr int64_t kBlock = 1024;
+  float sum[kBlock];
+  for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+    const int64_t m = n - i0 < kBlock ? n - i0 : kBlock;
+    map2(ga + i0, gb + i0, sum, m, [](Vec a, Vec b) { return a + b; });
+    if (!backward_f32(act, sum, saved + i0, gx + i0, m, param, q)) return false;
+  }
+  return true;
+}
+
 }  // namespace
-extern const ActivationSimd activation_simd = {&forward_f32, &backward_f32};
+extern const ActivationSimd activation_simd = {&forward_f32, &backward_f32, &backward_sum_f32};
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl

@@ -6,11 +6,12 @@
 // run them; the float32 SIMD set runs NormSimd (batchnorm_simd.cpp), the same loops vectorized,
 // and tests/test_batchnorm.py compares the two.
 //
-// Then which path runs, fused per channel: the forward reads x twice for the statistics (a
-// mean shifted by the channel's first value, then the squared deviations: the shifted two-pass
-// statistics of ops/reduce/row_stats.h) and once for
-// y; the backward reads (dy, x) once for the two sums and once for dx. Sums over a channel are
-// kept in double, whatever the storage type. Channels are split between threads. The backward
+// Then which path runs, fused per block of neighbouring channels (channel_block: one block
+// stays in L2, so memory is read once): the forward reads x twice for the statistics (a mean
+// shifted by the channel's first value, then the squared deviations: the shifted two-pass
+// statistics of ops/reduce/row_stats.h) and once for y; the backward reads (dy, x) once for
+// the two sums and once for dx. Sums over a channel are kept in double, whatever the storage
+// type, and are the same bits whatever the block. Blocks are split between threads. The backward
 // of relu(batch_norm(x)) (relu_affine) is the same two passes with the ReLU's mask recomputed
 // from x: the ReLU's own pass over dy and y disappears.
 #include "batchnorm.h"
@@ -18,7 +19,9 @@
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
+#include <vector>
 
+#include "core/cpu_caches.h"
 #include "core/dtype_dispatch.h"
 #include "core/dispatch.h"
 #include "core/parallel.h"
@@ -111,67 +114,85 @@ void run_grad_input_relu_reference(const T* dy, const T* x, T* dx, int64_t n, do
 // ---- which path runs ---------------------------------------------------------------
 
 // Channel c is N runs of S contiguous values: x[(n C + c) S + s].
+int64_t run_offset(const BatchNormShape& sh, int64_t n, int64_t c) { return (n * sh.c + c) * sh.s; }
+
+// Channels are processed in blocks of cb neighbours, each pass walking sample n's cb runs (one
+// contiguous piece of cb S values) before sample n + 1's. Per channel nothing changes: the same
+// run sums, added in double in the same order n = 0, 1, ..., so the results are the bits of a
+// channel at a time, and no thread count changes them. What changes is the access pattern.
+// One channel's runs lie C S values apart: short runs (the 8x8 maps of ResNet's last stage are
+// 256 bytes) defeat the hardware prefetchers, which follow a stream only within a 4 KiB page,
+// so every run started with a miss. A block's piece of kStreamBytes (a page) per sample is a
+// stream they follow. The block stays in L2 between the passes (statistics, then y; or the two
+// sums, then dx): `streams` tensors of N cb S values within half of it (cpu_caches), so x is
+// read from memory once. cb = 1 for runs of a page and more: the old channel at a time.
+constexpr int64_t kStreamBytes = 4096;
+
+int64_t channel_block(const BatchNormShape& sh, int64_t elem_bytes, int streams) {
+  const int64_t run_bytes = std::max<int64_t>(sh.s, 1) * elem_bytes;
+  int64_t cb = std::max<int64_t>(1, kStreamBytes / run_bytes);
+  const int64_t half_l2 = cpu_caches().l2.size / 2;
+  const int64_t block_bytes = std::max<int64_t>(1, int64_t(streams) * std::max<int64_t>(sh.n, 1) * run_bytes);
+  cb = std::min(cb, std::max<int64_t>(1, half_l2 / block_bytes));
+  return std::min(cb, std::max<int64_t>(sh.c, 1));
+}
+
+// blocks of cb channels per parallel chunk: fork when a chunk is ~32K values or more
+template <class F>
+void for_channel_blocks(const BatchNormShape& sh, int64_t cb, const F& f) {
+  const int64_t blocks = (sh.c + cb - 1) / cb;
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(sh.n * sh.s * cb, 1));
+  parallel_for(blocks, grain, [&](int64_t bb, int64_t be) {
+    for (int64_t b = bb; b < be; ++b) f(b * cb, std::min(sh.c, (b + 1) * cb));
+  });
+}
+
 template <class T>
-struct Channel {
-  const BatchNormShape& sh;
-  int64_t c;
-  int64_t offset(int64_t n) const { return (n * sh.c + c) * sh.s; }
+constexpr bool is_f32() { return std::is_same<T, float>::value; }
+
+// Per channel of a block: the forward's statistics and map, or the backward's sums.
+struct ChannelState {
+  double shift = 0, sum_shifted = 0, mean = 0, seen = 0, sum_sq_dev = 0, invstd = 0, a = 0, b = 0;
+  float mean_f = 0, a_f = 0, b_f = 0;
+  double sum_dy = 0, sum_dy_xmu = 0, k = 0, bx = 0, c0 = 0;
+  const double* relu = nullptr;
+  bool vector_runs = false;
 };
 
-// mean and biased variance of the channel (M > 0): the mean shifted by the channel's first
-// value, then the squared deviations from it (from its float32 rounding in the SIMD runs)
+// The mean and biased variance of each channel (M > 0): the mean shifted by the channel's first
+// value, then the squared deviations from it (from its float32 rounding in the SIMD runs).
 template <class T>
-MeanVar channel_mean_var(const T* x, const Channel<T>& ch, int64_t m, const NormSimd* simd) {
-  bool vector_runs = false;
-  if constexpr (std::is_same<T, float>::value) vector_runs = simd && ch.sh.s > 1;
-  const T shift = x[ch.offset(0)];
-  double sum_shifted = 0;
-  for (int64_t n = 0; n < ch.sh.n; ++n) {
-    const T* run = x + ch.offset(n);
-    if constexpr (std::is_same<T, float>::value)
-      if (vector_runs) {
-        sum_shifted += simd->sum_shifted(run, ch.sh.s, shift);
-        continue;
-      }
-    sum_shifted += run_sum_shifted_reference(run, ch.sh.s, double(shift));
+void block_mean_var(const T* x, const BatchNormShape& sh, int64_t c0, int64_t c1, ChannelState* st,
+                    const NormSimd* simd) {
+  const int64_t m = sh.n * sh.s;
+  for (int64_t c = c0; c < c1; ++c) st[c - c0].shift = double(x[run_offset(sh, 0, c)]);
+  for (int64_t n = 0; n < sh.n; ++n)
+    for (int64_t c = c0; c < c1; ++c) {
+      ChannelState& s = st[c - c0];
+      const T* run = x + run_offset(sh, n, c);
+      if constexpr (is_f32<T>())
+        if (s.vector_runs) {
+          s.sum_shifted += simd->sum_shifted(run, sh.s, float(s.shift));
+          continue;
+        }
+      s.sum_shifted += run_sum_shifted_reference(run, sh.s, s.shift);
+    }
+  for (int64_t c = c0; c < c1; ++c) {
+    ChannelState& s = st[c - c0];
+    s.mean = s.shift + s.sum_shifted / m;
+    s.seen = s.vector_runs ? double(static_cast<float>(s.mean)) : s.mean;  // the mean pass 2 uses
   }
-  const double mean = double(shift) + sum_shifted / m;
-  const double seen = vector_runs ? double(static_cast<float>(mean)) : mean;  // the mean pass 2 uses
-  double sum_sq_dev = 0;
-  for (int64_t n = 0; n < ch.sh.n; ++n) {
-    const T* run = x + ch.offset(n);
-    if constexpr (std::is_same<T, float>::value)
-      if (vector_runs) {
-        sum_sq_dev += simd->sum_sq_dev(run, ch.sh.s, static_cast<float>(seen));
-        continue;
-      }
-    sum_sq_dev += run_sum_sq_dev_reference(run, ch.sh.s, seen);
-  }
-  return {mean, finish_var(sum_sq_dev, m, mean - seen)};
-}
-
-// Short runs (S values, S * sizeof(T) below a few KiB) defeat the hardware prefetchers: a
-// channel's runs lie C S apart, a stride they do not follow, and each run is over before a
-// stream within it is detected. So the backward's first pass asks for the run kPrefetchBytes
-// ahead itself. On the Xeon (AVX-512, 1 thread, inputs evicted from cache), the fused
-// BatchNorm+ReLU backward of (64, 64, 8, 8) (256-byte runs) took 0.59-0.68 ms with it,
-// 0.69-0.83 ms without; (64, 32, 16, 16) 0.57-0.79 vs 0.67-0.86 ms; no change with hot caches.
-// Runs of 4 KiB and more ((64, 16, 32, 32)) are left to the hardware.
-constexpr int64_t kPrefetchBytes = 2048;
-
-template <class T>
-void prefetch_run(const T* p, int64_t s) {
-#if defined(__GNUC__)
-  const char* b = reinterpret_cast<const char*>(p);
-  for (int64_t off = 0; off < s * int64_t(sizeof(T)); off += 64) __builtin_prefetch(b + off);
-#else
-  (void)p, (void)s;
-#endif
-}
-
-// channels per parallel chunk: fork when a chunk is ~32K values or more
-int64_t channel_grain(const BatchNormShape& sh) {
-  return std::max<int64_t>(1, 32768 / std::max<int64_t>(sh.n * sh.s, 1));
+  for (int64_t n = 0; n < sh.n; ++n)
+    for (int64_t c = c0; c < c1; ++c) {
+      ChannelState& s = st[c - c0];
+      const T* run = x + run_offset(sh, n, c);
+      if constexpr (is_f32<T>())
+        if (s.vector_runs) {
+          s.sum_sq_dev += simd->sum_sq_dev(run, sh.s, static_cast<float>(s.seen));
+          continue;
+        }
+      s.sum_sq_dev += run_sum_sq_dev_reference(run, sh.s, s.seen);
+    }
 }
 
 template <class T>
@@ -179,14 +200,18 @@ void forward_impl(const T* x, T* y, const T* weight, const T* bias, T* running_m
                   T* save_mean, T* save_invstd, const BatchNormShape& sh, bool use_batch_stats, double momentum,
                   double eps, const NormSimd* simd, double* affine_out) {
   const int64_t m = sh.n * sh.s;
-  parallel_for(sh.c, channel_grain(sh), [&](int64_t cb, int64_t ce) {
-    for (int64_t c = cb; c < ce; ++c) {
-      const Channel<T> ch{sh, c};
+  const int64_t cb = channel_block(sh, sizeof(T), 2);  // x and y
+  for_channel_blocks(sh, cb, [&](int64_t c0, int64_t c1) {
+    std::vector<ChannelState> block(size_t(c1 - c0));
+    ChannelState* st = block.data();
+    for (int64_t c = c0; c < c1; ++c) st[c - c0].vector_runs = is_f32<T>() && simd && sh.s > 1;
+    if (use_batch_stats && m > 0) block_mean_var(x, sh, c0, c1, st, simd);
+    for (int64_t c = c0; c < c1; ++c) {
+      ChannelState& s = st[c - c0];
       double mean, invstd;
       if (use_batch_stats) {
-        const MeanVar stats = m > 0 ? channel_mean_var(x, ch, m, simd) : MeanVar{0.0, 0.0};
-        mean = stats.mean;
-        const double var = stats.var;  // biased
+        mean = m > 0 ? s.mean : 0.0;
+        const double var = m > 0 ? finish_var(s.sum_sq_dev, m, s.mean - s.seen) : 0.0;  // biased
         invstd = 1.0 / std::sqrt(var + eps);
         if (running_mean) running_mean[c] = T((1 - momentum) * running_mean[c] + momentum * mean);
         if (running_var) {
@@ -200,32 +225,33 @@ void forward_impl(const T* x, T* y, const T* weight, const T* bias, T* running_m
       save_mean[c] = T(mean);
       save_invstd[c] = T(invstd);
       // y = (x - mean) * a + b
-      const double a = (weight ? double(weight[c]) : 1.0) * invstd;
-      const double b = bias ? double(bias[c]) : 0.0;
-      bool vector_runs = false;
-      if constexpr (std::is_same<T, float>::value) vector_runs = simd && sh.s > 1;
+      s.mean = mean;
+      s.a = (weight ? double(weight[c]) : 1.0) * invstd;
+      s.b = bias ? double(bias[c]) : 0.0;
       // (x - mean) a + b with mean = float(mean) + mean_lo in the vector runs: the low part goes
       // into b, so the mean is not rounded to float32 before the subtraction
-      const float mean_f = float(mean), a_f = float(a), b_f = float(b - (mean - double(mean_f)) * a);
-      for (int64_t n = 0; n < sh.n; ++n) {
-        const T* xr = x + ch.offset(n);
-        T* yr = y + ch.offset(n);
-        if constexpr (std::is_same<T, float>::value)
-          if (vector_runs) {
-            simd->affine(xr, yr, sh.s, mean_f, a_f, b_f);
-            continue;
-          }
-        run_affine_reference(xr, yr, sh.s, mean, a, b);
-      }
+      s.mean_f = float(mean), s.a_f = float(s.a), s.b_f = float(s.b - (mean - double(s.mean_f)) * s.a);
       if (affine_out) {
         double* o = affine_out + 4 * c;
-        if (vector_runs) {
-          o[0] = mean_f, o[1] = a_f, o[2] = b_f, o[3] = BatchNormAffine::float_fma;
+        if (s.vector_runs) {
+          o[0] = s.mean_f, o[1] = s.a_f, o[2] = s.b_f, o[3] = BatchNormAffine::float_fma;
         } else {
-          o[0] = mean, o[1] = a, o[2] = b, o[3] = BatchNormAffine::reference_double;
+          o[0] = mean, o[1] = s.a, o[2] = s.b, o[3] = BatchNormAffine::reference_double;
         }
       }
     }
+    for (int64_t n = 0; n < sh.n; ++n)
+      for (int64_t c = c0; c < c1; ++c) {
+        const ChannelState& s = st[c - c0];
+        const T* xr = x + run_offset(sh, n, c);
+        T* yr = y + run_offset(sh, n, c);
+        if constexpr (is_f32<T>())
+          if (s.vector_runs) {
+            simd->affine(xr, yr, sh.s, s.mean_f, s.a_f, s.b_f);
+            continue;
+          }
+        run_affine_reference(xr, yr, sh.s, s.mean, s.a, s.b);
+      }
   });
 }
 
@@ -235,79 +261,77 @@ void backward_impl(const T* gy, const T* x, const T* weight, const T* save_mean,
                    T* gweight, T* gbias, const BatchNormShape& sh, bool use_batch_stats, const NormSimd* simd,
                    const double* relu_affine, float relu_floor) {
   const int64_t m = sh.n * sh.s;
-  parallel_for(sh.c, channel_grain(sh), [&](int64_t cb, int64_t ce) {
-    for (int64_t c = cb; c < ce; ++c) {
-      const Channel<T> ch{sh, c};
-      const double mean = save_mean[c], invstd = save_invstd[c];
-      const double* relu = relu_affine ? relu_affine + 4 * c : nullptr;
-      bool vector_runs = false;
-      if constexpr (std::is_same<T, float>::value) {
-        vector_runs = simd && sh.s > 1;
+  const int64_t cb = channel_block(sh, sizeof(T), 3);  // dy, x and dx
+  for_channel_blocks(sh, cb, [&](int64_t c0, int64_t c1) {
+    std::vector<ChannelState> block(size_t(c1 - c0));
+    ChannelState* st = block.data();
+    for (int64_t c = c0; c < c1; ++c) {
+      ChannelState& s = st[c - c0];
+      s.mean = save_mean[c], s.invstd = save_invstd[c];
+      s.relu = relu_affine ? relu_affine + 4 * c : nullptr;
+      if constexpr (is_f32<T>()) {
+        s.vector_runs = simd && sh.s > 1;
         // the vector ReLU mask reproduces the forward's float32 fma of x - mean (the saved mean:
         // the same float the forward used); any other record goes through relu_passes
-        if (relu && !(relu[3] == BatchNormAffine::float_fma && relu[0] == double(float(mean))))
-          vector_runs = false;
-      }
-      // pass 1: sum(dy) and sum(dy (x - mean))
-      double sum_dy = 0, sum_dy_xmu = 0;
-      const int64_t run_bytes = sh.s * int64_t(sizeof(T));
-      const int64_t ahead = run_bytes < kPrefetchBytes ? std::max<int64_t>(1, kPrefetchBytes / run_bytes) : 0;
-      for (int64_t n = 0; n < ahead && n < sh.n; ++n) {
-        prefetch_run(gy + ch.offset(n), sh.s);
-        prefetch_run(x + ch.offset(n), sh.s);
-      }
-      for (int64_t n = 0; n < sh.n; ++n) {
-        const T* g = gy + ch.offset(n);
-        const T* xr = x + ch.offset(n);
-        if (ahead && n + ahead < sh.n) {
-          prefetch_run(gy + ch.offset(n + ahead), sh.s);
-          prefetch_run(x + ch.offset(n + ahead), sh.s);
-        }
-        if constexpr (std::is_same<T, float>::value)
-          if (vector_runs) {
-            float s1, s2;
-            if (relu)
-              simd->grad_sums_relu(g, xr, sh.s, float(mean), float(relu[1]), float(relu[2]), relu_floor, &s1, &s2);
-            else
-              simd->grad_sums(g, xr, sh.s, float(mean), &s1, &s2);
-            sum_dy += s1;
-            sum_dy_xmu += s2;
-            continue;
-          }
-        if (relu)
-          run_grad_sums_relu_reference(g, xr, sh.s, mean, relu, relu_floor, &sum_dy, &sum_dy_xmu);
-        else
-          run_grad_sums_reference(g, xr, sh.s, mean, &sum_dy, &sum_dy_xmu);
-      }
-      if (gweight) gweight[c] = T(sum_dy_xmu * invstd);  // sum(dy xhat)
-      if (gbias) gbias[c] = T(sum_dy);
-      if (!gx) continue;
-      // pass 2: dx = k dy + bx (x - mean) + c0
-      const double k = (weight ? double(weight[c]) : 1.0) * invstd;
-      double bx = 0, c0 = 0;
-      if (use_batch_stats && m > 0) {
-        bx = -k * invstd * invstd * sum_dy_xmu / m;  // -k xhat mean(dy xhat) / (x - mean)
-        c0 = -k * sum_dy / m;                        // -k mean(dy)
-      }
-      for (int64_t n = 0; n < sh.n; ++n) {
-        const T* g = gy + ch.offset(n);
-        const T* xr = x + ch.offset(n);
-        T* o = gx + ch.offset(n);
-        if constexpr (std::is_same<T, float>::value)
-          if (vector_runs) {
-            if (relu)
-              simd->grad_input_relu(g, xr, o, sh.s, float(mean), float(k), float(bx), float(c0), float(relu[1]),
-                                    float(relu[2]), relu_floor);
-            else
-              simd->grad_input(g, xr, o, sh.s, float(mean), float(k), float(bx), float(c0));
-            continue;
-          }
-        if (relu)
-          run_grad_input_relu_reference(g, xr, o, sh.s, mean, k, bx, c0, relu, relu_floor);
-        else
-          run_grad_input_reference(g, xr, o, sh.s, mean, k, bx, c0);
+        if (s.relu && !(s.relu[3] == BatchNormAffine::float_fma && s.relu[0] == double(float(s.mean))))
+          s.vector_runs = false;
       }
     }
+    // pass 1: sum(dy) and sum(dy (x - mean))
+    for (int64_t n = 0; n < sh.n; ++n)
+      for (int64_t c = c0; c < c1; ++c) {
+        ChannelState& s = st[c - c0];
+        const T* g = gy + run_offset(sh, n, c);
+        const T* xr = x + run_offset(sh, n, c);
+        if constexpr (is_f32<T>())
+          if (s.vector_runs) {
+            float s1, s2;
+            if (s.relu)
+              simd->grad_sums_relu(g, xr, sh.s, float(s.mean), float(s.relu[1]), float(s.relu[2]), relu_floor, &s1,
+                                   &s2);
+            else
+              simd->grad_sums(g, xr, sh.s, float(s.mean), &s1, &s2);
+            s.sum_dy += s1;
+            s.sum_dy_xmu += s2;
+            continue;
+          }
+        if (s.relu)
+          run_grad_sums_relu_reference(g, xr, sh.s, s.mean, s.relu, relu_floor, &s.sum_dy, &s.sum_dy_xmu);
+        else
+          run_grad_sums_reference(g, xr, sh.s, s.mean, &s.sum_dy, &s.sum_dy_xmu);
+      }
+    for (int64_t c = c0; c < c1; ++c) {
+      ChannelState& s = st[c - c0];
+      if (gweight) gweight[c] = T(s.sum_dy_xmu * s.invstd);  // sum(dy xhat)
+      if (gbias) gbias[c] = T(s.sum_dy);
+      s.k = (weight ? double(weight[c]) : 1.0) * s.invstd;
+      if (use_batch_stats && m > 0) {
+        s.bx = -s.k * s.invstd * s.invstd * s.sum_dy_xmu / m;  // -k xhat mean(dy xhat) / (x - mean)
+        s.c0 = -s.k * s.sum_dy / m;                              // -k mean(dy)
+      }
+    }
+    if (!gx) return;
+    // pass 2: dx = k dy + bx (x - mean) + c0
+    for (int64_t n = 0; n < sh.n; ++n)
+      for (int64_t c = c0; c < c1; ++c) {
+        const ChannelState& s = st[c - c0];
+        const T* g = gy + run_offset(sh, n, c);
+        const T* xr = x + run_offset(sh, n, c);
+        T* o = gx + run_offset(sh, n, c);
+        if constexpr (is_f32<T>())
+          if (s.vector_runs) {
+            if (s.relu)
+              simd->grad_input_relu(g, xr, o, sh.s, float(s.mean), float(s.k), float(s.bx), float(s.c0),
+                                    float(s.relu[1]), float(s.relu[2]), relu_floor);
+            else
+              simd->grad_input(g, xr, o, sh.s, float(s.mean), float(s.k), float(s.bx), float(s.c0));
+            continue;
+          }
+        if (s.relu)
+          run_grad_input_relu_reference(g, xr, o, sh.s, s.mean, s.k, s.bx, s.c0, s.relu, relu_floor);
+        else
+          run_grad_input_reference(g, xr, o, sh.s, s.mean, s.k, s.bx, s.c0);
+      }
   });
 }
 // --8<-- [end:backward_impl]

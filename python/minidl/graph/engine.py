@@ -14,10 +14,27 @@ from .node import _FREED, AccumulateGrad
 from .version import epoch as _epoch
 
 
+class _Sum:
+    """Two gradients of a node that can take them unsummed (``Node.apply_sum``): the sum is
+    left to the node's kernel, which never stores it (ReLU: nn/activation.py)."""
+
+    __slots__ = ("a", "b")
+
+    def __init__(self, a, b):
+        self.a, self.b = a, b
+
+
 def _add_grad(buf, node, idx, g, add):
     if node.n_outputs == 1:
         old = buf.get(node)
-        buf[node] = g if old is None else add(old, g)  # out of place: g may be shared
+        if old is None:
+            buf[node] = g
+        elif type(old) is _Sum:
+            buf[node] = add(add(old.a, old.b), g)  # a third gradient: (a + b) + g, as always
+        elif node.apply_sum is not None and add is A.add:
+            buf[node] = _Sum(old, g)
+        else:
+            buf[node] = add(old, g)  # out of place: g may be shared
     else:
         slot = buf.get(node)
         if slot is None:
@@ -90,6 +107,8 @@ def run_backward(roots, root_grads, wrap, retain_graph=False, capture=None, accu
     while ready:
         node = ready.pop()
         g = buf.pop(node, None)
+        if type(g) is _Sum and (node.hooks or capture is not None or anomaly.enabled[0]):
+            g = add(g.a, g.b)  # the sum itself is observed
         if g is not None:
             if node.hooks:
                 g = _run_hooks(node, g, wrap, unwrap)
@@ -124,7 +143,11 @@ def run_backward(roots, root_grads, wrap, retain_graph=False, capture=None, accu
                 node.check_saved()
             # --8<-- [end:engine_version_check]
             grads_in = None
-            if node.fuse_with_producer is not None and graph is None:
+            if type(g) is _Sum:
+                grads_in = node.apply_sum(g.a, g.b)
+                if grads_in is None:
+                    g = add(g.a, g.b)
+            if grads_in is None and node.fuse_with_producer is not None and graph is None:
                 fused = fused_with_producer(node, g, deps, buf, capture, retain_graph)
                 if fused is not None:
                     node, grads_in = fused  # the producer ran too, in the same step

@@ -36,6 +36,10 @@ class Node:
     # instead of two), or None where the pair does not fuse. The engine offers it only when
     # nothing can tell the difference (the producer's output feeds this node alone, no hook).
     fuse_with_producer = None
+    # Another: a node of one output may define ``apply_sum(ga, gb)``, its input gradients for the
+    # output gradient ga + gb, when two consumers' gradients meet at it, so that the sum is not
+    # stored (ReLU's backward reads ga, gb and x in one pass); None where it does not apply.
+    apply_sum = None
 
     def __init__(self, next_edges, saved=()):
         self.next = next_edges

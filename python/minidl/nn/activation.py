@@ -44,6 +44,21 @@ class ActivationBackward(Node):
         return (_C.activation_backward(act, g, saved, param, q),)
 # --8<-- [end:activation_node]
 
+    def apply_sum(self, ga, gb):
+        """The input gradient for the output gradient ga + gb (two consumers' gradients, summed
+        by the engine: graph/engine.py ``_Sum``) in one kernel that never stores the sum: for a
+        ResNet block's output ReLU (its output feeds the next block's convolution and shortcut)
+        one pass over ga, gb and x instead of the add's pass and the ReLU's. None (the engine
+        adds, then runs apply) for 16-bit dtypes, broadcast gradients, and a ReLU that fuses with
+        the BatchNorm before it (fuse_with_producer)."""
+        act, saved, param, q = self.get_saved()
+        if not (ga.dtype == gb.dtype == saved.dtype and saved.dtype.kind == "f" and saved.dtype.itemsize >= 4
+                and ga.shape == gb.shape == saved.shape):
+            return None
+        if act == A.RELU and self.next[0] is not None and hasattr(self.next[0][0], "apply_through_relu"):
+            return None
+        return (_C.activation_backward_sum(act, ga, gb, saved, param, q),)
+
     wrote_saved = False  # InplaceReluBackward: the saved array is the op's output, written over its input
 
     def fuse_with_producer(self, producer, g):
