@@ -19,6 +19,12 @@ inline Vec load_or(const float* p, int64_t i, int r, float fallback) {
   return r == W ? Vec::load(p + i) : Vec::load_partial(p + i, r);
 }
 
+// The last of the forward's three passes over a row (from L1) asks for the next row's lines,
+// one per vector (past the tensor's end a prefetch does not fault), so the next row's
+// statistics pass finds it on its way from L3/memory. Measured (Xeon 8480-class VM, 1 thread,
+// CPU time, medians of 180 calls rotating over 16 inputs, 6 runs alternating, load average
+// 3-4): (4096, 1024) 1.78-2.22 -> 1.73-1.78 ms, (4096, 256) 0.51-0.61 -> 0.40-0.58 ms; the
+// same input every call (warm) 0.30-0.35 -> 0.30-0.32, 1.17-1.54 -> 1.16-1.20.
 // xhat = (x - mean - mean_lo) rstd = (x - mean) rstd + shift: x - mean is exact for a
 // low-spread row (Sterbenz), and the shift costs nothing (an FMA instead of a multiply)
 // --8<-- [start:normalize_row]
@@ -26,6 +32,7 @@ void normalize_row(const float* x, float* y, const float* w, const float* b, int
                    float rstd) {
   const Vec vm = Vec::set1(mean), vr = Vec::set1(rstd), shift = Vec::set1(-mean_lo * rstd);
   for (int64_t i = 0; i < n; i += W) {
+    _mm_prefetch(reinterpret_cast<const char*>(x + n + i), _MM_HINT_T0);  // the next row (see above)
     const int r = n - i >= W ? int(W) : int(n - i);
     const Vec xv = r == W ? Vec::load(x + i) : Vec::load_partial(x + i, r);
     const Vec xhat = fmadd(xv - vm, vr, shift);
