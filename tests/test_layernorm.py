@@ -200,3 +200,30 @@ def test_heavy_tailed_rows_error_within_4x_torchs(kernel_set, kind):
         err_md = np.abs(F.layer_norm(md.tensor(x), (4096,)).numpy() - ref).max()
         err_torch = np.abs(torch.nn.functional.layer_norm(torch.tensor(x), (4096,)).numpy() - ref).max()
         assert err_md <= 4 * err_torch, (seed, err_md, err_torch)
+
+
+@pytest.mark.parametrize("shape", [(1000, 130), (300, 256), (64, 1024)])
+def test_layer_norm_backward_threads(rng, kernel_set, shape):
+    """The backward splits the rows between threads: dx is each row's own (the same bits on
+    any thread count); dweight / dbias are per-thread column sums added in a fixed order, so
+    the one-thread sums within float32 rounding and the same bits on every run at a fixed
+    thread count."""
+    x = rng.standard_normal(shape).astype(np.float32) * 2 + 1
+    g = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal(shape[1]).astype(np.float32)
+    b = rng.standard_normal(shape[1]).astype(np.float32)
+
+    def grads(threads):
+        md.set_num_threads(threads)
+        xm, wm, bm = (md.tensor(a, requires_grad=True) for a in (x, w, b))
+        F.layer_norm(xm, (shape[1],), wm, bm).backward(md.tensor(g))
+        return [t.grad.numpy().copy() for t in (xm, wm, bm)]
+
+    one = grads(1)
+    for threads in (2, 3):
+        got = grads(threads)
+        np.testing.assert_array_equal(got[0], one[0])
+        for a, r in zip(got[1:], one[1:]):
+            np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-5 * np.sqrt(shape[0]))
+        for a, r in zip(grads(threads), got):
+            np.testing.assert_array_equal(a, r)

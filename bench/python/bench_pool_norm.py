@@ -4,7 +4,7 @@
 
 Prints median ms per forward+backward step and the ratio minidl / PyTorch (< 1: minidl faster)
 for 1 and 2 threads: MaxPool2d k2 s2 and k3 s2 p1, BatchNorm2d (training) and BatchNorm2d
-followed by ReLU at ResNet-20 shapes.
+followed by ReLU at ResNet-20 shapes, LayerNorm at the GPT block's shape (and d = 1024).
 """
 from __future__ import annotations
 
@@ -34,6 +34,9 @@ CASES = [
     ("BatchNorm2d+ReLU train", (64, 16, 32, 32), lambda lib: lib.nn.Sequential(lib.nn.BatchNorm2d(16), lib.nn.ReLU())),
     ("BatchNorm2d+ReLU train", (64, 32, 16, 16), lambda lib: lib.nn.Sequential(lib.nn.BatchNorm2d(32), lib.nn.ReLU())),
     ("BatchNorm2d+ReLU train", (64, 64, 8, 8), lambda lib: lib.nn.Sequential(lib.nn.BatchNorm2d(64), lib.nn.ReLU())),
+    # the GPT block's LayerNorms (batch 16 x seq 256 rows of d_model 256) and a wider one
+    ("LayerNorm", (16, 256, 256), lambda lib: lib.nn.LayerNorm(256)),
+    ("LayerNorm", (16, 256, 1024), lambda lib: lib.nn.LayerNorm(1024)),
 ]
 
 

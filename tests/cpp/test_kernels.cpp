@@ -618,6 +618,29 @@ int main() {
         }, 1e-5f, 1e-5f);
       }
     }
+    {  // one slab's column reductions split over the threads' shares of the rows (reduce.cpp,
+       // column_reduce_split): max/min the one-thread bits, the sum within float32 rounding of
+       // it, and the same bits when run again
+      const int before = num_threads();
+      const int64_t len = 6001, inner = 70;  // 420K values: a share per thread on 2 and 3
+      std::vector<float> x = random_vec(len * inner, 2.f, 28);
+      set_active_isa(isa);
+      for (ReduceOp op : {ReduceOp::sum, ReduceOp::max, ReduceOp::min}) {
+        std::vector<float> one(inner), got(inner), again(inner);
+        set_num_threads(1);
+        reduce(op, x.data(), DType::f32, 1, len, inner, one.data(), 1.0);
+        for (int nt : {2, 3}) {
+          set_num_threads(nt);
+          reduce(op, x.data(), DType::f32, 1, len, inner, got.data(), 1.0);
+          reduce(op, x.data(), DType::f32, 1, len, inner, again.data(), 1.0);
+          const std::string what = "column reduce op " + std::to_string(static_cast<int>(op)) + " on " +
+                                   std::to_string(nt) + " threads [" + isa_name(isa) + "]";
+          check(got == again, what + " repeats bit for bit");
+          check(op == ReduceOp::sum ? close(got, one, 1e-6f, 1e-5f) : got == one, what + " == 1 thread");
+        }
+      }
+      set_num_threads(before);
+    }
     for (int64_t n : sizes) {
       std::vector<float> a = random_vec(n, 3.f, 24);
       for (float& v : a) v = std::fabs(v) + 0.1f;  // in the domain of log, sqrt, rsqrt

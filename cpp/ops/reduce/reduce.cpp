@@ -10,7 +10,8 @@
 //      logsumexp: g softmax(x), var: 2 g (x - mean) / (len - correction)).
 //      reduce_simd.cpp holds the float32 sum/max/min (ReduceSimd), tested against reduce_one.
 //   2. Which path runs: an empty axis gives the identity (or throws); float32 sum/max/min on the
-//      active SIMD set (one long row split over the threads, or rows/columns per thread);
+//      active SIMD set (one long row split over the threads; fewer slabs than threads: each
+//      slab's rows in shares, column_reduce_split; otherwise slabs per thread);
 //      bfloat16/float16 sums widened as they are read (sum_16bit); everything else the
 //      reference, OpenMP over the outer * inner outputs.
 #include "reduce.h"
@@ -132,17 +133,84 @@ void reduce_typed(ReduceOp op, const T* x, int64_t outer, int64_t len, int64_t i
   });
 }
 
+// Column reductions of few slabs (outer < threads; a Linear layer's bias gradient is one slab,
+// (rows, out_features) summed over the rows): the slabs alone leave threads idle, so each
+// slab's rows are cut into `shares` consecutive ranges of whole kColumnSumBlockRows blocks,
+// one task each. A sum task writes the compensated pairs of its rows
+// (ReduceSimd::column_sum_pairs), and the pairs are added in share order in double: the same
+// block sums as on one thread, so the same result up to the last rounding (equal bits on
+// every shape tested, tests/test_reduce.py), and the same bits on every run with the same
+// thread count. A max / min task writes the extremes of its rows, taken in share order (the
+// first NaN wins): one thread's bits. x: float32, or 16-bit (sum only); out: float32.
+// Returns false (nothing done) when the split does not pay: one thread, slabs enough, or
+// too few values per share to wake a thread for.
+// A share holds at least kMinSplitValues values: (n / 256, 256) float32 column sums on 1 / 2
+// threads (wall, median of 301, Xeon 8480-class VM) took 2.5 / 4.0 us at n = 64K, 4.2 / 4.9 at
+// 128K, 7.5 / 7.3 at 256K, 31 / 11 at 512K (2 MB: one core reads it from L3, two from their
+// L2s); (4096, 256) 0.20 ms on one thread before (the slab was the only parallel unit), 0.04
+// on two; (4096, 1024) 0.60 -> 0.31.
+constexpr int64_t kMinSplitValues = 131072;
+
+bool column_reduce_split(const ReduceSimd* simd, ReduceOp op, const void* x, DType dtype, int64_t outer, int64_t len,
+                         int64_t inner, float* out, double scale) {
+  const int64_t nt = num_threads();
+  if (nt < 2 || inner < 2 || outer >= nt || !simd->column_sum_pairs) return false;
+  if (op != ReduceOp::sum && !(dtype == DType::f32 && (op == ReduceOp::max || op == ReduceOp::min))) return false;
+  const int64_t blocks = (len + kColumnSumBlockRows - 1) / kColumnSumBlockRows;
+  const int64_t shares = std::min<int64_t>({(nt + outer - 1) / outer, len * inner / kMinSplitValues, blocks});
+  if (shares < 2) return false;
+  const int64_t elem = dtype == DType::f32 ? 4 : 2;
+  const bool sum = op == ReduceOp::sum;
+  // share (o, p): blocks [blocks p / shares, blocks (p + 1) / shares) of slab o's rows
+  std::vector<float> part(static_cast<size_t>(outer * shares * inner * (sum ? 2 : 1)));
+  bool done = true;
+  parallel_for(outer * shares, 1, [&](int64_t b, int64_t e) {
+    for (int64_t task = b; task < e; ++task) {
+      const int64_t o = task / shares, p = task % shares;
+      const int64_t r0 = std::min(len, blocks * p / shares * kColumnSumBlockRows);
+      const int64_t r1 = std::min(len, blocks * (p + 1) / shares * kColumnSumBlockRows);
+      const char* xs = static_cast<const char*>(x) + ((o * len + r0) * inner) * elem;
+      float* dst = part.data() + task * inner * (sum ? 2 : 1);
+      const bool ok = sum ? simd->column_sum_pairs(xs, dtype, r1 - r0, inner, dst, dst + inner)
+                          : simd->reduce_f32(op, reinterpret_cast<const float*>(xs), 1, r1 - r0, inner, dst, 1.0f);
+      if (!ok) done = false;
+    }
+  });
+  if (!done) return false;
+  for (int64_t o = 0; o < outer; ++o) {
+    const float* po = part.data() + o * shares * inner * (sum ? 2 : 1);
+    for (int64_t i = 0; i < inner; ++i) {
+      if (sum) {
+        double acc = 0;
+        for (int64_t p = 0; p < shares; ++p) acc += double(po[2 * p * inner + i]) + double(po[(2 * p + 1) * inner + i]);
+        out[o * inner + i] = static_cast<float>(acc * scale);
+      } else {
+        float best = po[i];
+        for (int64_t p = 1; p < shares && !std::isnan(best); ++p) {
+          const float v = po[p * inner + i];
+          if (std::isnan(v) || (op == ReduceOp::max ? v > best : v < best)) best = v;
+        }
+        out[o * inner + i] = best;
+      }
+    }
+  }
+  return true;
+}
+
 // 16-bit sums (bfloat16 / float16; a Linear layer's bias gradient under autocast, sum_to of a
 // broadcast 16-bit gradient): the 16-bit values are read once and widened as they are read,
 // summed in float32 (the reference: double), and each result is rounded once to the 16-bit
 // dtype, as PyTorch's CPU sum does. Widening to a float32 copy first wrote and re-read twice
 // the bytes: a column sum of (4096, 256) bfloat16 took 0.50 ms that way, 0.07 ms here; of
-// (4096, 1024) 2.03 -> 0.61 ms (Xeon, 1 thread, min of 9 CPU-time runs). The slabs (outer) are
-// the only parallel unit, as for float32. Splitting one slab's columns among 2 threads was
-// tried (wall clock, lower quartile of 60, load average 4 on the 2-core VM): (4096, 256)
-// 0.07 -> 0.15-0.19 ms (waking the team costs more than the work), (4096, 768) 0.35-0.40 ->
-// 0.33, (4096, 1024) 0.50-0.56 -> 0.32-0.49: about 0.25 ms of a GPT block step's 2-thread
-// time, not kept.
+// (4096, 1024) 2.03 -> 0.61 ms (Xeon, 1 thread, min of 9 CPU-time runs). The threads take
+// slabs (outer), or, fewer slabs than threads, shares of each slab's rows as for float32
+// (column_reduce_split; the same shares, so the 16-bit sum stays the float32 sum rounded
+// once): (4096, 256) bfloat16 0.063 -> 0.021 ms on 2 threads, (4096, 768) 0.24 -> 0.13,
+// (4096, 1024) 0.40 -> 0.16 (wall, median of 101; 1 thread 0.041, 0.24, 0.33 with the
+// streaming column_pairs). Splitting one slab's columns among 2 threads had been tried first
+// (wall clock, lower quartile of 60, load average 4 on the 2-core VM): (4096, 256) 0.07 ->
+// 0.15-0.19 ms (waking the team costs more than the work), (4096, 768) 0.35-0.40 -> 0.33,
+// (4096, 1024) 0.50-0.56 -> 0.32-0.49, not kept.
 float widened(uint16_t v, DType dtype) { return dtype == DType::bf16 ? bfloat16_to_float(v) : half_to_float(v); }
 
 void sum_16bit(const uint16_t* x, DType dtype, int64_t outer, int64_t len, int64_t inner, uint16_t* out,
@@ -151,9 +219,11 @@ void sum_16bit(const uint16_t* x, DType dtype, int64_t outer, int64_t len, int64
   float* a = acc.data();
   const ReduceSimd* simd = reduce_simd_active();
   if (simd && simd->sum_lowp && len > 0) {
-    parallel_for(outer, std::max<int64_t>(1, 32768 / std::max<int64_t>(len * inner, 1)), [&](int64_t b, int64_t e) {
-      simd->sum_lowp(x + b * len * inner, dtype, e - b, len, inner, a + b * inner, static_cast<float>(scale));
-    });
+    if (!column_reduce_split(simd, ReduceOp::sum, x, dtype, outer, len, inner, a, scale)) {
+      parallel_for(outer, std::max<int64_t>(1, 32768 / std::max<int64_t>(len * inner, 1)), [&](int64_t b, int64_t e) {
+        simd->sum_lowp(x + b * len * inner, dtype, e - b, len, inner, a + b * inner, static_cast<float>(scale));
+      });
+    }
   } else {  // the reference: double accumulation of the widened values
     parallel_for(outer * inner, std::max<int64_t>(1, 32768 / std::max<int64_t>(len, 1)), [&](int64_t b, int64_t e) {
       for (int64_t k = b; k < e; ++k) {
@@ -215,6 +285,8 @@ void reduce(ReduceOp op, const void* x, DType dtype, int64_t outer, int64_t len,
           *of = static_cast<float>(op == ReduceOp::sum ? acc * scale : acc);
           return;
         }
+      } else if (column_reduce_split(simd, op, xf, DType::f32, outer, len, inner, of, scale)) {
+        return;
       } else {
         parallel_for(outer, std::max<int64_t>(1, 32768 / std::max<int64_t>(len * inner, 1)), [&](int64_t b, int64_t e) {
           if (!simd->reduce_f32(op, xf + b * len * inner, e - b, len, inner, of + b * inner, sc)) done = false;

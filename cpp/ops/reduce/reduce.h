@@ -24,6 +24,11 @@ void reduce(ReduceOp op, const void* x, DType dtype, int64_t outer, int64_t len,
 void variance(const void* x, DType dtype, int64_t outer, int64_t len, int64_t inner, void* out,
               double correction);
 
+// The SIMD column sums add float32 sums of this many rows into compensated pairs; a thread's
+// share of the rows starts on a multiple of it, so the blocks (and their roundings) are those
+// of one thread.
+constexpr int64_t kColumnSumBlockRows = 64;
+
 // Float32 SIMD versions of the hot cases (sum, max, min), the vector versions of reduce_one in
 // reduce.cpp: inner == 1 (row reduce) and inner > 1 (column reduce, vertical adds). Return
 // false when not handled (the caller runs the reference).
@@ -34,6 +39,10 @@ struct ReduceSimd {
   // (outer * inner values), times scale; false for other dtypes or len <= 0
   bool (*sum_lowp)(const uint16_t* x, DType dtype, int64_t outer, int64_t len, int64_t inner, float* out,
                    float scale);
+  // one share of a column sum, for the threads' split of the rows: x is (len, inner)
+  // contiguous of dtype f32, bf16 or f16; hi[i] + lo[i] (a compensated pair) is the sum of
+  // column i; false for other dtypes or len <= 0
+  bool (*column_sum_pairs)(const void* x, DType dtype, int64_t len, int64_t inner, float* hi, float* lo);
 };
 
 }  // namespace minidl
