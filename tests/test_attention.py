@@ -334,7 +334,6 @@ def test_sdpa_causal_keys_no_query_sees_get_zero_gradient(rng):
     """Causal with S > L (top-left aligned): keys L .. S-1 are seen by no query, their dK and
     dV are exactly 0 (whole key tiles and part of the diagonal one, written as zeros, not
     left as they were), the rest as PyTorch's."""
-    torch = pytest.importorskip("torch")
     N, H, L, S, E = 2, 4, 100, 300, 8
     q = rng.standard_normal((N, H, L, E)).astype(np.float32)
     k, v = (rng.standard_normal((N, H, S, E)).astype(np.float32) for _ in range(2))
