@@ -30,15 +30,28 @@
 // tuner's 3% margin on AVX-512, and the tuner decides per CPU (perf at 16->16 @32 with the 8 x 8
 // transpose: copies 30-38%, products 26-28%, input transform 20-24%, output 10-13%; the
 // 16 x 16 transpose, transpose() below, took ~10% off Winograd there).
+//
+// Threads (issue 18): the images' blocks run on all threads, and so do the parts around them,
+// which ran on the calling thread alone and kept 2 threads at 1.4-1.7x one: the weight
+// transform (transform_weights), the weight gradient's zeroing, slot sums and back transform;
+// and the blocks split the batch into a multiple of the thread count of (nearly) equal blocks.
+// Measured (batch 64, wall ms, median of 6 alternating process pairs of 40-call medians, Xeon
+// with AVX-512, 2 cores; before -> after, 1 thread | 2 threads):
+//   32->32 @16 forward 1.10 -> 1.07 | 0.62 -> 0.58  input grad 1.10 -> 1.07 | 0.63 -> 0.58
+//              weight grad 1.09 -> 1.08 | 0.65 -> 0.57
+//   64->64 @8  forward 0.87 -> 0.86 | 0.61 -> 0.49  input grad 0.87 -> 0.85 | 0.62 -> 0.48
+//              weight grad 0.87 -> 0.86 | 0.61 -> 0.48
 #include "conv_winograd.h"
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "conv_direct.h"
 #include "conv_threads.h"
 #include "core/dispatch.h"
+#include "core/parallel.h"
 #include "ops/gemm/gemm.h"
 
 MINIDL_SIMD_TABLE(minidl::ConvWinogradSimd, conv_winograd_simd)
@@ -259,7 +272,7 @@ void winograd_convolve(const ConvShape& s, const float* x, const float* U, const
   const Plan p = make_plan(s, k.vw, nt);
   const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
   const int64_t ldv = p.block_tiles * p.Cp, ldm = p.block_tiles * p.Kp;
-  over_images(s, nt, p.per_block, [&](int, int64_t n0, int64_t n1) {
+  const auto blocks = [&](int, int64_t n0, int64_t n1) {
     float* xp = conv_direct_scratch_floats(p.scratch);
     float* V = xp + p.Hp * p.Wp * p.Cp;
     float* M = V + kXi * ldv;
@@ -277,7 +290,13 @@ void winograd_convolve(const ConvShape& s, const float* x, const float* U, const
         transpose(yp, PQ, s.K, p.Kp, y + (b0 + i) * s.K * PQ, PQ);
       }
     }
-  });
+  };
+  if (nt <= 1) return over_images(s, nt, p.per_block, blocks);
+  // threads: a multiple of nt blocks of (nearly) equal size, not blocks of per_block images and
+  // a short last one (64 images of 32->32 @16 at 7 a block: 35 images on one thread, 29 on the
+  // other)
+  const int64_t nblocks = (s.N + p.per_block * nt - 1) / (p.per_block * nt) * nt;
+  over_image_slots(s, nt, int(nblocks), p.per_block, blocks);
 }
 
 // U[xi][c][k] = (G g G^T)[xi] of g = w[k][c] (flip: g = w[c][k] rotated by 180 degrees, the
@@ -286,21 +305,30 @@ void winograd_convolve(const ConvShape& s, const float* x, const float* U, const
 // (one input channel at a time into `row`, 36 rows of Kp, then copied out: storing each kernel's
 // 36 values straight into U wrote 36 lines Cp*Kp floats apart, one L1 set, per kernel; measured 27%
 // of a Winograd forward at 64->64 @8, batch 64, that way)
+// The input channels are split between threads (each writes its own rows of U: the same bits at
+// any thread count). Run on the calling thread alone it was the serial part that kept the
+// Winograd convolutions from scaling: forward at 64->64 @8, batch 64, 0.79 ms at 1 thread, 0.58
+// at 2 (the numbers after the change: "Threads" at the top of the file).
 void transform_weights(const ConvShape& s, const float* w, bool flip, int64_t Cp, int64_t Kp, std::vector<float>& U) {
-  U.assign(size_t(kXi * Cp * Kp), 0.0f);
-  std::vector<float> row(size_t(kXi * Kp), 0.0f);
-  double g[9], t[kA * 3], u[kXi];
-  for (int64_t c = 0; c < s.C; ++c) {
-    for (int64_t k = 0; k < s.K; ++k) {
-      const float* src = flip ? w + (c * s.K + k) * 9 : w + (k * s.C + c) * 9;
-      for (int r = 0; r < 9; ++r) g[r] = flip ? src[8 - r] : src[r];
-      for (int b = 0; b < 3; ++b) weight_1d(g + b, 3, t + b, 3);  // G g (6 x 3)
-      for (int a = 0; a < kA; ++a) weight_1d(t + a * 3, 1, u + a * kA, 1);  // (G g) G^T
-      for (int xi = 0; xi < kXi; ++xi) row[xi * Kp + k] = static_cast<float>(u[xi]);
+  U.resize(size_t(kXi * Cp * Kp));
+  float* out = U.data();
+  // (about 0.1 us a kernel: below ~50 us of work the fork would cost more than it saves)
+  parallel_for(Cp, std::max<int64_t>(1, 512 / std::max<int64_t>(1, s.K)), [&](int64_t c0, int64_t c1) {
+    std::vector<float> row(size_t(kXi * Kp), 0.0f);
+    double g[9], t[kA * 3], u[kXi];
+    for (int64_t c = c0; c < c1; ++c) {
+      for (int64_t k = 0; c < s.C && k < s.K; ++k) {
+        const float* src = flip ? w + (c * s.K + k) * 9 : w + (k * s.C + c) * 9;
+        for (int r = 0; r < 9; ++r) g[r] = flip ? src[8 - r] : src[r];
+        for (int b = 0; b < 3; ++b) weight_1d(g + b, 3, t + b, 3);  // G g (6 x 3)
+        for (int a = 0; a < kA; ++a) weight_1d(t + a * 3, 1, u + a * kA, 1);  // (G g) G^T
+        for (int xi = 0; xi < kXi; ++xi) row[xi * Kp + k] = static_cast<float>(u[xi]);
+      }
+      if (c == s.C) std::fill(row.begin(), row.end(), 0.0f);  // the padding channels: zeros
+      for (int xi = 0; xi < kXi; ++xi)
+        std::copy(row.begin() + xi * Kp, row.begin() + (xi + 1) * Kp, out + (xi * Cp + c) * Kp);
     }
-    for (int xi = 0; xi < kXi; ++xi)
-      std::copy(row.begin() + xi * Kp, row.begin() + (xi + 1) * Kp, U.begin() + (xi * Cp + c) * Kp);
-  }
+  });
 }
 
 void run(const ConvShape& s, const float* x, const float* w, bool flip, const float* bias, float* y) {
@@ -322,14 +350,19 @@ void winograd_weight_gradient(const ConvShape& s, const float* gy, const float* 
   const Plan p = make_plan(s, k.vw, nt);
   const int64_t HW = s.H * s.W, PQ = s.P * s.Q, Hq = kM * p.TH, Wq = kM * p.TW;
   const int64_t ldv = p.block_tiles * p.Cp, ldd = p.block_tiles * p.Kp, ssize = kXi * p.Kp * p.Cp;
-  const int slots = reduction_slots(nt, ssize);
-  std::vector<float> sums(size_t(slots * ssize), 0.0f);
-  over_image_slots(s, nt, slots, p.per_block, [&](int slot, int64_t n0, int64_t n1) {
+  // (no more slots than images: an empty slot would never be zeroed)
+  const int slots = int(std::min<int64_t>(reduction_slots(nt, ssize), s.N));
+  // (each slot zeroed by the thread that sums into it, at its first block: no serial fill)
+  std::unique_ptr<float[]> sums(new float[size_t(slots * ssize)]);  // (not value-initialized)
+  // blocks of (nearly) equal size inside a slot's range: 8 images at 7 a block would be 7 + 1
+  const int64_t per_slot = (s.N + slots - 1) / slots, chunk = (per_slot + p.per_block - 1) / p.per_block;
+  over_image_slots(s, nt, slots, (per_slot + chunk - 1) / chunk, [&](int slot, int64_t n0, int64_t n1) {
     float* xp = conv_direct_scratch_floats(p.scratch);
     float* V = xp + p.Hp * p.Wp * p.Cp;
     float* D = V + kXi * ldv;
     float* dyp = D + kXi * ldd;
-    float* S = sums.data() + slot * ssize;
+    float* S = sums.get() + slot * ssize;
+    if (n0 == s.N * slot / slots) std::fill(S, S + ssize, 0.0f);
     for (int64_t b0 = n0; b0 < n1; b0 += p.per_block) {
       const int64_t nb = std::min(p.per_block, n1 - b0);
       for (int64_t i = 0; i < nb; ++i) {
@@ -341,16 +374,26 @@ void winograd_weight_gradient(const ConvShape& s, const float* gy, const float* 
       k.weight_products(nb * p.tiles, p.Cp, p.Kp, D, ldd, V, ldv, S);
     }
   });
-  for (int t = 1; t < slots; ++t)
-    for (int64_t i = 0; i < ssize; ++i) sums[i] += sums[t * ssize + i];
-  double u[kXi], g[3 * kA], w[9];
-  for (int64_t kk = 0; kk < s.K; ++kk)
-    for (int64_t c = 0; c < s.C; ++c) {
-      for (int xi = 0; xi < kXi; ++xi) u[xi] = sums[(xi * p.Kp + kk) * p.Cp + c];
-      for (int b = 0; b < kA; ++b) weight_gradient_1d(u + b, kA, g + b, kA);  // G^T S: 3 x 6
-      for (int a = 0; a < 3; ++a) weight_gradient_1d(g + a * kA, 1, w + a * 3, 1);  // (G^T S) G
-      for (int r = 0; r < 9; ++r) gw[(kk * s.C + c) * 9 + r] = static_cast<float>(w[r]);
-    }
+  // the slots added in order, then taken back, both split between threads (on the calling thread
+  // alone this was a serial part: at 64->64 @8, 2 x 147K floats added, 4096 kernels transformed
+  // in double). The sums run along i, not per kernel: a kernel's 36 values lie
+  // Kp Cp floats apart (4 KiB at 32 channels, one L1 set), and reading them across 8 slots per
+  // kernel made the 32->32 @16 weight gradient at 2 threads 13% slower than the serial sum.
+  if (slots > 1)
+    parallel_for(ssize, 16384, [&](int64_t i0, int64_t i1) {
+      for (int t = 1; t < slots; ++t)
+        for (int64_t i = i0; i < i1; ++i) sums[i] += sums[t * ssize + i];
+    });
+  parallel_for(s.K, std::max<int64_t>(1, 512 / std::max<int64_t>(1, s.C)), [&](int64_t k0, int64_t k1) {
+    double u[kXi], g[3 * kA], w[9];
+    for (int64_t kk = k0; kk < k1; ++kk)
+      for (int64_t c = 0; c < s.C; ++c) {
+        for (int xi = 0; xi < kXi; ++xi) u[xi] = sums[(xi * p.Kp + kk) * p.Cp + c];
+        for (int b = 0; b < kA; ++b) weight_gradient_1d(u + b, kA, g + b, kA);  // G^T S: 3 x 6
+        for (int a = 0; a < 3; ++a) weight_gradient_1d(g + a * kA, 1, w + a * 3, 1);  // (G^T S) G
+        for (int r = 0; r < 9; ++r) gw[(kk * s.C + c) * 9 + r] = static_cast<float>(w[r]);
+      }
+  });
 }
 
 }  // namespace
