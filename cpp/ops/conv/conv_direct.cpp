@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "conv_threads.h"
@@ -291,27 +292,43 @@ void conv2d_direct_backward_weight(const ConvShape& s, const float* gy, const fl
   const int64_t Kg = s.Kg(), Kp = (Kg + k->vw - 1) / k->vw * k->vw, T = L.taps, Tp = L.taps_pad;
   const int64_t PQ = s.P * s.Q, part = s.groups * Tp * Kp;
   const int nt = image_threads(s);
-  const int slots = reduction_slots(nt, part);
-  std::vector<float> partial(size_t(slots * part), 0.0f);  // one sum per range of images: no races
+  // (no more slots than images: an empty slot would never be zeroed)
+  const int slots = int(std::min<int64_t>(reduction_slots(nt, part), s.N));
+  // one sum per range of images (no races), zeroed by the thread that sums into it
+  std::unique_ptr<float[]> partial(new float[size_t(slots * part)]);
   over_image_slots(s, nt, slots, 1, [&](int slot, int64_t n0, int64_t n1) {
     const int64_t xsz = (buffer_floats(L, 1) + 15) / 16 * 16;  // keeps dyt 64-byte aligned
     float* xb = conv_direct_scratch_floats(xsz + PQ * Kp);
     float* dyt = xb + xsz;
+    float* sum = partial.get() + slot * part;
+    if (n0 == s.N * slot / slots) std::fill(sum, sum + part, 0.0f);
     for (int64_t n = n0; n < n1; ++n)
       for (int64_t g = 0; g < s.groups; ++g) {
         fill_images(s, L, x, g, n, 1, xb);
         k->transpose(gy + (n * s.K + g * Kg) * PQ, Kg, PQ, PQ, dyt, Kp);
         for (int64_t o = 0; Kp > Kg && o < PQ; ++o) std::fill(dyt + o * Kp + Kg, dyt + (o + 1) * Kp, 0.0f);
-        k->weight(Kp, Tp, s.P, s.Q, L.Wg, dyt, xb, L.toff.data(), partial.data() + slot * part + g * Tp * Kp);
+        k->weight(Kp, Tp, s.P, s.Q, L.Wg, dyt, xb, L.toff.data(), sum + g * Tp * Kp);
       }
   });
-  for (int64_t g = 0; g < s.groups; ++g)
-    for (int64_t kk = 0; kk < Kg; ++kk)
-      for (int64_t t = 0; t < T; ++t) {
-        float acc = 0.0f;
-        for (int i = 0; i < slots; ++i) acc += partial[i * part + (g * Tp + t) * Kp + kk];
-        gw[(g * Kg + kk) * T + t] = acc;
-      }
+  // The slots added in order into slot 0, along memory and split between threads, then slot 0
+  // transposed into gw. Before, one serial loop per weight read its 8 slots a part apart and
+  // walked gwt[t][k] down its columns: at 32->64 s2 @16 (8 slots of 74 KB) 2 threads ran the
+  // weight gradient only 1.4x faster than 1. Measured (batch 64, wall ms, median of 6
+  // alternating process pairs of 40-call medians, Xeon with AVX-512, 2 cores, before -> after):
+  // 32->64 3x3 s2 @16 1 thread 1.09 -> 1.06-1.08, 2 threads 0.74-0.75 -> 0.56-0.59; the other
+  // ResNet-20 shapes (fewer or smaller slots) within +-4% either way.
+  float* total = partial.get();
+  if (slots > 1)
+    parallel_for(part, 16384, [&](int64_t i0, int64_t i1) {
+      for (int i = 1; i < slots; ++i)
+        for (int64_t j = i0; j < i1; ++j) total[j] += total[i * part + j];
+    });
+  parallel_for(s.groups * Kg, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, T)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t g = r / Kg, kk = r % Kg;
+      for (int64_t t = 0; t < T; ++t) gw[r * T + t] = total[(g * Tp + t) * Kp + kk];
+    }
+  });
 }
 
 }  // namespace minidl
