@@ -57,6 +57,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -261,12 +262,14 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw) {
   const int64_t maxw = std::max(PQ, tile_cols()) + PQ;
   const int nt = image_threads(s);
   // slot 0 sums into gw itself, the others into partials added at the end, in slot order
-  const int slots = conv_detail::reduction_slots(nt, wsize * int64_t(sizeof(T) / sizeof(float)));
-  std::vector<T> partial(size_t(slots - 1) * wsize, T(0));
-  std::fill(gw, gw + wsize, T(0));
+  // (no more slots than images: an empty slot would never be zeroed)
+  const int64_t slot_floats = wsize * int64_t(sizeof(T) / sizeof(float));
+  const int slots = int(std::min<int64_t>(conv_detail::reduction_slots(nt, slot_floats), s.N));
+  std::unique_ptr<T[]> partial(new T[size_t(slots - 1) * wsize]);  // (zeroed by the slot's thread)
   const int64_t chunk = tile_cols() / std::max<int64_t>(1, s.P * s.Q);
   conv_detail::over_image_slots(s, nt, slots, chunk, [&](int slot, int64_t n0, int64_t n1) {
-    T* acc = slot == 0 ? gw : partial.data() + size_t(slot - 1) * wsize;
+    T* acc = slot == 0 ? gw : partial.get() + size_t(slot - 1) * wsize;
+    if (n0 == s.N * slot / slots) std::fill(acc, acc + wsize, T(0));
     std::vector<T>& col = scratch<T>();
     if (col.size() < size_t((CRS + Kg) * maxw)) col.resize((CRS + Kg) * maxw);
     T* gybuf = col.data() + CRS * maxw;
@@ -287,10 +290,14 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw) {
       }
     });
   });
-  for (int t = 1; t < slots; ++t) {
-    const T* p = partial.data() + size_t(t - 1) * wsize;
-    for (int64_t i = 0; i < wsize; ++i) gw[i] += p[i];
-  }
+  // the slots added in order, split between threads along gw (as conv_direct.cpp's weight gradient)
+  if (slots > 1)
+    parallel_for(wsize, 16384, [&](int64_t i0, int64_t i1) {
+      for (int t = 1; t < slots; ++t) {
+        const T* p = partial.get() + size_t(t - 1) * wsize;
+        for (int64_t i = i0; i < i1; ++i) gw[i] += p[i];
+      }
+    });
 }
 
 // ---- depthwise (groups == C == K), float32 SIMD ------------------------------------
