@@ -4,6 +4,9 @@
 // same y and dx bits. The weight gradient sums over images, so it goes through
 // over_image_slots: partial sums per fixed range of images (not per thread), added in a fixed
 // order, so that the same inputs give the same bits in every run at a given thread count.
+// Each path zeroes a slot on the thread that fills it and adds the slots up along memory on all
+// threads (a parallel_for over the elements, slots in order per element): done on the calling
+// thread alone, that was the serial part that kept 2 threads at 1.4x one on 32->64 s2 @16.
 #pragma once
 #include <algorithm>
 #include <atomic>
