@@ -1,7 +1,10 @@
 """The kv-cache lab in quick mode: the cached step gives the full forward's logits, the work
 ratio is L, and the cache is faster per token where the prefix is long. The timing margin is
-wide on purpose (measured 4.4-4.7x at L = 256 in quick mode; asserted 2x) so a loaded machine
-does not fail it."""
+wide on purpose so a loaded machine does not fail it: quick mode measured 2.4x at L = 256 on 2
+threads and 4.4x on 1 (the Xeon); asserted 1.5x. (With d_model 64 it measured 4.4-4.7x while
+OpenMP's idle threads slept at once: the full forward waited for a wake-up per parallel region.
+Since they spin ~0.1 ms that forward is 2.2x faster, and the cached step, mostly Python at that
+size, set the ratio: 1.7x at 2 threads. Quick mode now uses d_model 128.)"""
 import os
 
 import numpy as np
@@ -16,7 +19,7 @@ def test_kv_cache_lab(tmp_path):
     assert max(r["max_abs_diff"]) < 1e-5
     np.testing.assert_allclose(r["work_ratio"], L)
     assert all(np.diff(r["full_flops"]) > 0) and r["cache_flops"][-1] < 2 * r["cache_flops"][0]
-    assert r["speedup"][-1] > 2
+    assert r["speedup"][-1] > 1.5
     assert r["full_ms"][-1] > 2 * r["full_ms"][0]  # recomputation grows with the prefix
     np.testing.assert_array_equal(r["cache_bytes"], 2 * r["config"]["layers"] * L * r["config"]["d_model"] * 4)
     assert "ms/token cache" in printed and os.path.getsize(r["png"]) > 1000

@@ -12,6 +12,10 @@ namespace minidl {
 int num_threads();
 void set_num_threads(int n);
 
+// Below this many multiply-adds (~10 us on one core) waking the team costs more than it saves:
+// the products (GEMM, its packed and 16-bit forms) and attention run on the calling thread.
+constexpr int64_t kParallelMinFma = int64_t(1) << 20;
+
 // --8<-- [start:parallel_for]
 // Calls f(begin, end) on disjoint chunks of [0, n), in parallel when n > grain: at most one
 // chunk per thread, each of at least `grain` items (grain 0 or 1: any item may be a chunk).

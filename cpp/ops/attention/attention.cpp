@@ -40,7 +40,8 @@ void forward_impl(const Problem<T>& P, T* out, AttentionStrides os, T* lse) {
   const T neg_inf = -std::numeric_limits<T>::infinity();
   const bool dropout = P.opt.dropout_p > 0;
   const int64_t n_items = sh.batch * sh.heads * n_qt;
-  parallel_items(n_items, [&](int64_t item) {
+  const int64_t fma = sh.batch * sh.heads * sh.q_len * sh.kv_len * (sh.head_dim + Ev);  // (causal: about half)
+  parallel_items(n_items, fma, [&](int64_t item) {
     // scratch of one tile, kept per thread between items and calls (a few tens of KiB)
     thread_local std::vector<T> s_buf, o_buf, m_buf, l_buf, kt_buf, v_buf;
     s_buf.resize(kQueryTile * kKeyTile);

@@ -45,7 +45,8 @@ void backward_impl(const Problem<T>& P, const T* out, AttentionStrides os, const
   // thread count. (Added under a lock in the order the threads got there, it did not: 3 and
   // 4 threads, one head, L = 1000 or 2048, 4-10 of 20 backward runs differed from the first.)
   std::vector<T> shared_dq(per_head ? 0 : chunks * 2 * L * E);
-  parallel_items(chunks, [&](int64_t chunk) {
+  const int64_t fma = n_bh * L * S * 2 * (E + Ev);  // the forward's products again, dP, dQ and dK
+  parallel_items(chunks, fma, [&](int64_t chunk) {
     thread_local std::vector<T> p_buf, pd_buf, dp_buf, dq_part, d_row, kt_buf, vt_buf, k_buf, do_buf, q_buf;
     p_buf.resize(kQueryTile * kKeyTile);
     pd_buf.resize(dropout ? kQueryTile * kKeyTile : 0);

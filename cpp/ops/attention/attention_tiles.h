@@ -139,12 +139,15 @@ inline int64_t team_size() {
 #endif
 }
 
-// Runs f(item) for items [0, n) on the team, handing them out dynamically.
+// Runs f(item) for items [0, n) on the team, handing them out dynamically; on the calling thread
+// when the call's multiply-adds (fma) are too few to pay for waking the team (kParallelMinFma,
+// as the GEMM): a KV-cache step's attention, 1 query x 256 keys x 4 heads, took 0.091 ms on 2
+// threads against 0.028 on 1 (the Xeon).
 template <class F>
-void parallel_items(int64_t n, const F& f) {
+void parallel_items(int64_t n, int64_t fma, const F& f) {
 #ifdef _OPENMP
   const int nt = num_threads();
-  if (nt > 1 && n > 1 && !omp_in_parallel()) {
+  if (nt > 1 && n > 1 && fma >= kParallelMinFma && !omp_in_parallel()) {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(static_cast<int>(std::min<int64_t>(nt, n)))
     for (int64_t i = 0; i < n; ++i) f(i);
     return;

@@ -128,8 +128,7 @@ void gemm_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, co
 }
 
 // ---- threading ---------------------------------------------------------------------
-// Below this many multiply-adds (~10 us on one core) waking the team costs more than it saves.
-constexpr int64_t kParallelMinFma = int64_t(1) << 20;
+// kParallelMinFma (core/parallel.h): below it, one thread.
 
 // (ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc); bias: N values or null
 template <class T>

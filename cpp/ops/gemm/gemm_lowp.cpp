@@ -66,8 +66,6 @@ const GemmBf16Simd* amx_kernel(int64_t M, int64_t N, int64_t K) {
   return amx_ready() ? t : nullptr;
 }
 
-// Below this many multiply-adds waking the team costs more than it saves (as in gemm.cpp).
-constexpr int64_t kParallelMinFma = int64_t(1) << 20;
 
 
 // Cuts C into one independent piece per thread, along N (whole nr-column panels) when N >= M,

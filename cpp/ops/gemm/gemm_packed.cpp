@@ -21,10 +21,6 @@ PackedMatrixB::PackedMatrixB(bool trans_b_, int64_t K_, int64_t N_, const float*
   }
 }
 
-namespace {
-// below this many multiply-adds one thread is faster than waking the team (as gemm.cpp)
-constexpr int64_t kParallelMinFma = int64_t(1) << 20;
-}  // namespace
 
 void sgemm_packed_panels_multi(int64_t M, int64_t q0, int64_t q1, float alpha, const float* A, int64_t lda, int nb,
                                const PackedMatrixB* const* B, float beta, float* const* C, int64_t ldc) {

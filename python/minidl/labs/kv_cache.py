@@ -74,7 +74,7 @@ def _median_time(fn, repeat):
 
 
 def run(quick: bool = False, out: str = ".", seed: int = 0, progress: bool = True) -> dict:
-    cfg = (dict(vocab=64, d_model=64, layers=2, nhead=4, block=256, repeat=5) if quick else
+    cfg = (dict(vocab=64, d_model=128, layers=2, nhead=4, block=256, repeat=5) if quick else
            dict(vocab=103, d_model=128, layers=4, nhead=4, block=512, repeat=7))
     lengths = [L for L in (16, 32, 64, 128, 256, 512) if L <= cfg["block"]]
     ff = 4 * cfg["d_model"]
