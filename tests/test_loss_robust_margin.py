@@ -3,6 +3,8 @@ against PyTorch: values and gradients for every reduction, on odd and size-1 sha
 float64 gradcheck and the errors PyTorch raises."""
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 
@@ -75,13 +77,17 @@ def _run(lib_f, tensor, make, call, arrays, reduction, dtype):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_matches_pytorch_values_and_gradients(name, shape, reduction):
     make, call = CASES[name]
-    arrays = make(np.random.default_rng(hash((name, shape)) % 2**32), shape)
+    # a seed that is the same in every process (hash() of a str is salted per process: CI once drew
+    # (1, 1) inputs whose exact-zero cosine gradient PyTorch rounds to -1.9e-6, over atol)
+    arrays = make(np.random.default_rng(zlib.crc32(f"{name} {shape}".encode())), shape)
     got = _run(F, md.tensor, make, call, arrays, reduction, np.float32)
     want = _run(TF, torch.tensor, make, call, arrays, reduction, np.float32)
     np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-6)
+    # atol 1e-5: a gradient that is exactly 0 (cosine_embedding of 1-element vectors: two terms
+    # ~1/|a| that cancel) comes out as float32 noise, +-9.5e-7 in either library
     for g, w in zip(got[1], want[1]):
         if w is not None:
-            np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
+            np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.filterwarnings("ignore:reduction. .mean. divides")  # kl_div, both libraries
