@@ -2,6 +2,8 @@
 itself catching a wrong backward."""
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 
@@ -36,7 +38,7 @@ _UNARY = {
 
 @pytest.mark.parametrize("name", sorted(_UNARY))
 def test_gradcheck_unary(name):
-    (x,) = _inputs((3, 4), seed=hash(name) % 1000)
+    (x,) = _inputs((3, 4), seed=zlib.crc32(name.encode()) % 1000)  # hash() of a str differs per process
     assert md.autograd.gradcheck(_UNARY[name], (x,))
 
 
