@@ -20,6 +20,9 @@ def test_kv_cache_lab(tmp_path):
     np.testing.assert_allclose(r["work_ratio"], L)
     assert all(np.diff(r["full_flops"]) > 0) and r["cache_flops"][-1] < 2 * r["cache_flops"][0]
     assert r["speedup"][-1] > 1.5
-    assert r["full_ms"][-1] > 2 * r["full_ms"][0]  # recomputation grows with the prefix
+    # recomputation grows with the prefix (16x the work from L = 16 to 256; measured 3.1x the time
+    # alone, 1.7x once in CI, where the L = 16 forward took 0.94 ms against 0.5 alone)
+    assert r["full_ms"][-1] > 1.3 * r["full_ms"][0]
+    assert r["speedup"][-1] > r["speedup"][0]  # and the cache gains more the longer it is
     np.testing.assert_array_equal(r["cache_bytes"], 2 * r["config"]["layers"] * L * r["config"]["d_model"] * 4)
     assert "ms/token cache" in printed and os.path.getsize(r["png"]) > 1000
