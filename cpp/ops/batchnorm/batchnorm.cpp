@@ -159,6 +159,15 @@ struct ChannelState {
   bool vector_runs = false;
 };
 
+// The runs of a block of channels in the order every pass reads them: sample by sample, the
+// block's channels within a sample (one page of each sample at a time, a stream the hardware
+// prefetcher follows): f(state of channel c, offset of run (n, c)).
+template <class F>
+void for_block_runs(const BatchNormShape& sh, int64_t c0, int64_t c1, ChannelState* st, const F& f) {
+  for (int64_t n = 0; n < sh.n; ++n)
+    for (int64_t c = c0; c < c1; ++c) f(st[c - c0], run_offset(sh, n, c));
+}
+
 // The mean and biased variance of each channel (M > 0): the mean shifted by the channel's first
 // value, then the squared deviations from it (from its float32 rounding in the SIMD runs).
 template <class T>
@@ -166,33 +175,29 @@ void block_mean_var(const T* x, const BatchNormShape& sh, int64_t c0, int64_t c1
                     const NormSimd* simd) {
   const int64_t m = sh.n * sh.s;
   for (int64_t c = c0; c < c1; ++c) st[c - c0].shift = double(x[run_offset(sh, 0, c)]);
-  for (int64_t n = 0; n < sh.n; ++n)
-    for (int64_t c = c0; c < c1; ++c) {
-      ChannelState& s = st[c - c0];
-      const T* run = x + run_offset(sh, n, c);
-      if constexpr (is_f32<T>())
-        if (s.vector_runs) {
-          s.sum_shifted += simd->sum_shifted(run, sh.s, float(s.shift));
-          continue;
-        }
-      s.sum_shifted += run_sum_shifted_reference(run, sh.s, s.shift);
-    }
+  for_block_runs(sh, c0, c1, st, [&](ChannelState& s, int64_t off) {
+    const T* run = x + off;
+    if constexpr (is_f32<T>())
+      if (s.vector_runs) {
+        s.sum_shifted += simd->sum_shifted(run, sh.s, float(s.shift));
+        return;
+      }
+    s.sum_shifted += run_sum_shifted_reference(run, sh.s, s.shift);
+  });
   for (int64_t c = c0; c < c1; ++c) {
     ChannelState& s = st[c - c0];
     s.mean = s.shift + s.sum_shifted / m;
     s.seen = s.vector_runs ? double(static_cast<float>(s.mean)) : s.mean;  // the mean pass 2 uses
   }
-  for (int64_t n = 0; n < sh.n; ++n)
-    for (int64_t c = c0; c < c1; ++c) {
-      ChannelState& s = st[c - c0];
-      const T* run = x + run_offset(sh, n, c);
-      if constexpr (is_f32<T>())
-        if (s.vector_runs) {
-          s.sum_sq_dev += simd->sum_sq_dev(run, sh.s, static_cast<float>(s.seen));
-          continue;
-        }
-      s.sum_sq_dev += run_sum_sq_dev_reference(run, sh.s, s.seen);
-    }
+  for_block_runs(sh, c0, c1, st, [&](ChannelState& s, int64_t off) {
+    const T* run = x + off;
+    if constexpr (is_f32<T>())
+      if (s.vector_runs) {
+        s.sum_sq_dev += simd->sum_sq_dev(run, sh.s, static_cast<float>(s.seen));
+        return;
+      }
+    s.sum_sq_dev += run_sum_sq_dev_reference(run, sh.s, s.seen);
+  });
 }
 
 template <class T>
@@ -240,18 +245,16 @@ void forward_impl(const T* x, T* y, const T* weight, const T* bias, T* running_m
         }
       }
     }
-    for (int64_t n = 0; n < sh.n; ++n)
-      for (int64_t c = c0; c < c1; ++c) {
-        const ChannelState& s = st[c - c0];
-        const T* xr = x + run_offset(sh, n, c);
-        T* yr = y + run_offset(sh, n, c);
-        if constexpr (is_f32<T>())
-          if (s.vector_runs) {
-            simd->affine(xr, yr, sh.s, s.mean_f, s.a_f, s.b_f);
-            continue;
-          }
-        run_affine_reference(xr, yr, sh.s, s.mean, s.a, s.b);
-      }
+    for_block_runs(sh, c0, c1, st, [&](const ChannelState& s, int64_t off) {
+      const T* xr = x + off;
+      T* yr = y + off;
+      if constexpr (is_f32<T>())
+        if (s.vector_runs) {
+          simd->affine(xr, yr, sh.s, s.mean_f, s.a_f, s.b_f);
+          return;
+        }
+      run_affine_reference(xr, yr, sh.s, s.mean, s.a, s.b);
+    });
   });
 }
 
@@ -278,28 +281,25 @@ void backward_impl(const T* gy, const T* x, const T* weight, const T* save_mean,
       }
     }
     // pass 1: sum(dy) and sum(dy (x - mean))
-    for (int64_t n = 0; n < sh.n; ++n)
-      for (int64_t c = c0; c < c1; ++c) {
-        ChannelState& s = st[c - c0];
-        const T* g = gy + run_offset(sh, n, c);
-        const T* xr = x + run_offset(sh, n, c);
-        if constexpr (is_f32<T>())
-          if (s.vector_runs) {
-            float s1, s2;
-            if (s.relu)
-              simd->grad_sums_relu(g, xr, sh.s, float(s.mean), float(s.relu[1]), float(s.relu[2]), relu_floor, &s1,
-                                   &s2);
-            else
-              simd->grad_sums(g, xr, sh.s, float(s.mean), &s1, &s2);
-            s.sum_dy += s1;
-            s.sum_dy_xmu += s2;
-            continue;
-          }
-        if (s.relu)
-          run_grad_sums_relu_reference(g, xr, sh.s, s.mean, s.relu, relu_floor, &s.sum_dy, &s.sum_dy_xmu);
-        else
-          run_grad_sums_reference(g, xr, sh.s, s.mean, &s.sum_dy, &s.sum_dy_xmu);
-      }
+    for_block_runs(sh, c0, c1, st, [&](ChannelState& s, int64_t off) {
+      const T* g = gy + off;
+      const T* xr = x + off;
+      if constexpr (is_f32<T>())
+        if (s.vector_runs) {
+          float s1, s2;
+          if (s.relu)
+            simd->grad_sums_relu(g, xr, sh.s, float(s.mean), float(s.relu[1]), float(s.relu[2]), relu_floor, &s1, &s2);
+          else
+            simd->grad_sums(g, xr, sh.s, float(s.mean), &s1, &s2);
+          s.sum_dy += s1;
+          s.sum_dy_xmu += s2;
+          return;
+        }
+      if (s.relu)
+        run_grad_sums_relu_reference(g, xr, sh.s, s.mean, s.relu, relu_floor, &s.sum_dy, &s.sum_dy_xmu);
+      else
+        run_grad_sums_reference(g, xr, sh.s, s.mean, &s.sum_dy, &s.sum_dy_xmu);
+    });
     for (int64_t c = c0; c < c1; ++c) {
       ChannelState& s = st[c - c0];
       if (gweight) gweight[c] = T(s.sum_dy_xmu * s.invstd);  // sum(dy xhat)
@@ -312,26 +312,24 @@ void backward_impl(const T* gy, const T* x, const T* weight, const T* save_mean,
     }
     if (!gx) return;
     // pass 2: dx = k dy + bx (x - mean) + c0
-    for (int64_t n = 0; n < sh.n; ++n)
-      for (int64_t c = c0; c < c1; ++c) {
-        const ChannelState& s = st[c - c0];
-        const T* g = gy + run_offset(sh, n, c);
-        const T* xr = x + run_offset(sh, n, c);
-        T* o = gx + run_offset(sh, n, c);
-        if constexpr (is_f32<T>())
-          if (s.vector_runs) {
-            if (s.relu)
-              simd->grad_input_relu(g, xr, o, sh.s, float(s.mean), float(s.k), float(s.bx), float(s.c0),
-                                    float(s.relu[1]), float(s.relu[2]), relu_floor);
-            else
-              simd->grad_input(g, xr, o, sh.s, float(s.mean), float(s.k), float(s.bx), float(s.c0));
-            continue;
-          }
-        if (s.relu)
-          run_grad_input_relu_reference(g, xr, o, sh.s, s.mean, s.k, s.bx, s.c0, s.relu, relu_floor);
-        else
-          run_grad_input_reference(g, xr, o, sh.s, s.mean, s.k, s.bx, s.c0);
-      }
+    for_block_runs(sh, c0, c1, st, [&](const ChannelState& s, int64_t off) {
+      const T* g = gy + off;
+      const T* xr = x + off;
+      T* o = gx + off;
+      if constexpr (is_f32<T>())
+        if (s.vector_runs) {
+          if (s.relu)
+            simd->grad_input_relu(g, xr, o, sh.s, float(s.mean), float(s.k), float(s.bx), float(s.c0),
+                                  float(s.relu[1]), float(s.relu[2]), relu_floor);
+          else
+            simd->grad_input(g, xr, o, sh.s, float(s.mean), float(s.k), float(s.bx), float(s.c0));
+          return;
+        }
+      if (s.relu)
+        run_grad_input_relu_reference(g, xr, o, sh.s, s.mean, s.k, s.bx, s.c0, s.relu, relu_floor);
+      else
+        run_grad_input_reference(g, xr, o, sh.s, s.mean, s.k, s.bx, s.c0);
+    });
   });
 }
 // --8<-- [end:backward_impl]
