@@ -17,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -148,15 +149,28 @@ def test_shape_class_names_that_cannot_be_read_are_skipped():
 
 # ---- the cache file ------------------------------------------------------------------------
 
+def _this_build(path):
+    """This build's choices per CPU in the cache file at path."""
+    return json.loads(open(path).read())["builds"][f"{md.__version__} {tuning.kernels_build()}"]["cpus"]
+
+
+def _file(cpus, version=None, build=None):
+    """A format-2 cache file's text holding one build's choices (default: this build)."""
+    version, build = version or md.__version__, build or tuning.kernels_build()
+    return json.dumps({"format": tuning.FORMAT, "builds": {f"{version} {build}": {
+        "minidl_version": version, "kernels_build": build, "saved": 1.0, "cpus": cpus}}})
+
+
 def test_save_and_load_round_trip(tmp_path):
     path = str(tmp_path / "choices.json")
     _C.gemm_lowp_set_choice("bfloat16 NT M128 N64 K256 T2", "convert_f32")
     _C.gemm_lowp_set_choice("float16 NN M8 N8 K8 T1", "convert_f32")
     assert tuning.save(path, force=True)
     data = json.load(open(path))
-    assert data["minidl_version"] == md.__version__ and data["format"] == tuning.FORMAT
-    assert data["kernels_build"] == tuning.kernels_build()
-    assert data["cpus"][tuning.cpu_key()]["gemm_lowp"] == _C.gemm_lowp_choices()
+    assert data["format"] == tuning.FORMAT
+    build = data["builds"][f"{md.__version__} {tuning.kernels_build()}"]
+    assert build["minidl_version"] == md.__version__ and build["kernels_build"] == tuning.kernels_build()
+    assert build["cpus"][tuning.cpu_key()]["gemm_lowp"] == _C.gemm_lowp_choices()
     _C.gemm_lowp_clear_choices()
     assert tuning.load(path) == 2
     assert _C.gemm_lowp_choices() == {"bfloat16 NT M128 N64 K256 T2": "convert_f32",
@@ -166,24 +180,24 @@ def test_save_and_load_round_trip(tmp_path):
 def test_other_cpus_entries_are_kept(tmp_path):
     path = tmp_path / "choices.json"
     other = {"other CPU | flags 000000000000": {"gemm_lowp": {"bfloat16 NN M64 N64 K64 T4": "avx512_bf16"}}}
-    path.write_text(json.dumps({"format": tuning.FORMAT, "minidl_version": md.__version__,
-                                "kernels_build": tuning.kernels_build(), "cpus": other}))
+    path.write_text(_file(other))
     assert tuning.load(str(path)) == 0                       # not this CPU's
     _C.gemm_lowp_set_choice("bfloat16 NN M32 N32 K32 T1", "convert_f32")
     tuning.save(str(path), force=True)
-    cpus = json.loads(path.read_text())["cpus"]
+    cpus = _this_build(path)
     assert cpus["other CPU | flags 000000000000"] == other["other CPU | flags 000000000000"]
     assert cpus[tuning.cpu_key()]["gemm_lowp"] == {"bfloat16 NN M32 N32 K32 T1": "convert_f32"}
 
 
-@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe\x00", b"[1, 2]", b'{"cpus": {"x": 3}}', b""])
+@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe\x00", b"[1, 2]", b'{"cpus": {"x": 3}}', b"",
+                                     b'{"format": 2, "builds": {"0.1 abc": {"cpus": {"x": 3}}}}',
+                                     b'{"format": 2, "builds": [1]}', b'{"format": 1, "cpus": 7}'])
 def test_corrupt_file_warns_is_ignored_and_rewritten(tmp_path, rng, content):
     path = tmp_path / "choices.json"
     path.write_bytes(content)
     with pytest.warns(RuntimeWarning, match="corrupt"):
         assert tuning.load(str(path)) == 0
-    data = json.loads(path.read_text())                      # rewritten, valid
-    assert data["minidl_version"] == md.__version__
+    assert _this_build(path) is not None                    # rewritten, valid
     a, b = _operands(rng, 9, 9, 9, BF16)                     # and minidl works
     np.testing.assert_array_equal(_C.mm(a, b, True), _C.gemm_lowp_mm(a, b, tuning.candidates("bfloat16", 9, 9, 9)[0]))
 
@@ -199,27 +213,77 @@ def test_unreadable_file_warns_and_minidl_works(tmp_path, rng):
     assert _C.mm(a, b, True).shape == (9, 9)
 
 
-def test_other_version_entries_are_ignored(tmp_path):
+def test_other_versions_choices_are_not_used_but_kept(tmp_path):
+    # a version change: the old version's choices are not taken (its kernels may differ) and
+    # stay in the file beside the new version's, for the old version should it run again
     path = tmp_path / "choices.json"
     old = {tuning.cpu_key(): {"gemm_lowp": {"bfloat16 NN M64 N64 K64 T1": "convert_f32"}}}
-    path.write_text(json.dumps({"format": tuning.FORMAT, "minidl_version": "0.0.1-old", "cpus": old}))
-    with pytest.warns(RuntimeWarning, match="0.0.1-old"):
+    path.write_text(_file(old, version="0.0.1-old", build="0123456789ab"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                       # nothing to warn about
         assert tuning.load(str(path)) == 0
     assert _C.gemm_lowp_choices() == {}
-    data = json.loads(path.read_text())
-    assert data["minidl_version"] == md.__version__ and data["cpus"].get(tuning.cpu_key(), {}).get("gemm_lowp", {}) == {}
+    _C.gemm_lowp_set_choice("bfloat16 NN M32 N32 K32 T1", "convert_f32")
+    tuning.save(str(path), force=True)
+    builds = json.loads(path.read_text())["builds"]
+    assert builds["0.0.1-old 0123456789ab"]["cpus"] == old
+    assert _this_build(path)[tuning.cpu_key()]["gemm_lowp"] == {"bfloat16 NN M32 N32 K32 T1": "convert_f32"}
 
 
-def test_other_build_of_the_same_version_is_ignored(tmp_path):
+def test_other_build_of_the_same_version_is_not_used(tmp_path):
     # a rebuild can change a kernel: choices timed on the old binary must be measured again
     path = tmp_path / "choices.json"
     old = {tuning.cpu_key(): {"gemm_lowp": {"bfloat16 NN M64 N64 K64 T1": "convert_f32"}}}
-    path.write_text(json.dumps({"format": tuning.FORMAT, "minidl_version": md.__version__,
-                                "kernels_build": "000000000000", "cpus": old}))
-    with pytest.warns(RuntimeWarning, match="kernels build '000000000000'"):
-        assert tuning.load(str(path)) == 0
+    path.write_text(_file(old, build="000000000000"))
+    assert tuning.load(str(path)) == 0
     assert _C.gemm_lowp_choices() == {}
-    assert json.loads(path.read_text())["kernels_build"] == tuning.kernels_build()
+
+
+def test_two_builds_sharing_a_folder_keep_their_own_choices(tmp_path, monkeypatch):
+    # a development build beside an installed wheel: each finds its own choices at the next
+    # start (format 1 kept one build and discarded the other's at every start)
+    path = str(tmp_path / "choices.json")
+    for build, shape in (("aaaaaaaaaaaa", "M16"), ("bbbbbbbbbbbb", "M32")):
+        monkeypatch.setattr(tuning, "kernels_build", lambda build=build: build)
+        _C.gemm_lowp_clear_choices()
+        _C.gemm_lowp_set_choice(f"bfloat16 NN {shape} N64 K64 T1", "convert_f32")
+        assert tuning.save(path, force=True)
+    for build, shape in (("aaaaaaaaaaaa", "M16"), ("bbbbbbbbbbbb", "M32")):
+        monkeypatch.setattr(tuning, "kernels_build", lambda build=build: build)
+        _C.gemm_lowp_clear_choices()
+        assert tuning.load(path) == 1
+        assert _C.gemm_lowp_choices() == {f"bfloat16 NN {shape} N64 K64 T1": "convert_f32"}
+
+
+def test_the_file_keeps_the_builds_saved_last(tmp_path, monkeypatch):
+    path = str(tmp_path / "choices.json")
+    names = [f"{i:012x}" for i in range(tuning.MAX_BUILDS + 3)]
+    for name in names:
+        monkeypatch.setattr(tuning, "kernels_build", lambda name=name: name)
+        assert tuning.save(path, force=True)
+    kept = {b["kernels_build"] for b in json.loads(open(path).read())["builds"].values()}
+    assert kept == set(names[-tuning.MAX_BUILDS:])
+
+
+def test_format_1_file_is_read_as_its_build(tmp_path):
+    # the single-build layout of earlier versions: its choices are taken when it is this build's
+    path = tmp_path / "choices.json"
+    mine = {tuning.cpu_key(): {"gemm_lowp": {"bfloat16 NN M64 N64 K64 T1": "convert_f32"}}}
+    path.write_text(json.dumps({"format": 1, "minidl_version": md.__version__,
+                                "kernels_build": tuning.kernels_build(), "cpus": mine}))
+    assert tuning.load(str(path)) == 1
+    assert _C.gemm_lowp_choices() == {"bfloat16 NN M64 N64 K64 T1": "convert_f32"}
+    tuning.save(str(path), force=True)                       # rewritten in the current format
+    assert json.loads(path.read_text())["format"] == tuning.FORMAT
+    assert _this_build(path)[tuning.cpu_key()]["gemm_lowp"] == mine[tuning.cpu_key()]["gemm_lowp"]
+
+
+def test_other_format_warns_is_ignored_and_rewritten(tmp_path):
+    path = tmp_path / "choices.json"
+    path.write_text(json.dumps({"format": 99, "whatever": {}}))
+    with pytest.warns(RuntimeWarning, match="format 99"):
+        assert tuning.load(str(path)) == 0
+    assert json.loads(path.read_text())["format"] == tuning.FORMAT
 
 
 def test_kernels_build_is_the_hash_of_the_extension():
@@ -267,7 +331,7 @@ def test_two_processes_saving_at_once_keep_both_choices(tmp_path):
     for p in procs:
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
-    mine = json.load(open(path))["cpus"][tuning.cpu_key()]["gemm_lowp"]
+    mine = _this_build(path)[tuning.cpu_key()]["gemm_lowp"]
     assert any(k.startswith("bfloat16 NN M2 ") for k in mine) and any(k.startswith("bfloat16 NN M4 ") for k in mine)
     assert len(mine) == 2 * len({2 ** i % 1024 or 1 for i in range(40)})   # every choice of both
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]

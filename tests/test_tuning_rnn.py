@@ -137,7 +137,8 @@ def test_split_choices_round_trip_through_the_cache_file(tmp_path):
     name = "gru backward float64 batch9 hidden64 seq128 threads4"
     assert _C.rnn_split_set_choice(name, "units")
     assert tuning.save(path, force=True)
-    assert json.load(open(path))["cpus"][tuning.cpu_key()]["rnn_split"] == {name: "units"}
+    build = json.load(open(path))["builds"][f"{md.__version__} {tuning.kernels_build()}"]
+    assert build["cpus"][tuning.cpu_key()]["rnn_split"] == {name: "units"}
     _C.rnn_split_clear_choices()
     assert tuning.load(path) >= 1 and _C.rnn_split_choices() == {name: "units"}
     assert f"rnn_split: {name}" in tuning.report()

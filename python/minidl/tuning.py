@@ -60,15 +60,19 @@ parallel region (the per-thread GEMMs of the bf16 convolution) use a remembered 
 fixed order: timing there would measure the whole team.
 
 **The cache file** ``<cache dir>/kernel_choices.json``, with the cache dir ``$MINIDL_CACHE_DIR``,
-else ``$XDG_CACHE_HOME/minidl``, else ``~/.cache/minidl``. It holds the choices per CPU (the
-``/proc/cpuinfo`` model name and a hash of its flags) for one minidl version and one build of
-its kernels (:func:`kernels_build`, a hash of the compiled extension: a rebuild of the same
-version whose kernels changed must not reuse choices timed on the old ones); it is read at
-import and written at exit (and by :func:`save`) when something was measured, by
-read-merge-replace under a lock file, through :func:`minidl.atomic_write.replace_atomically`, so
-two processes saving at once keep both their choices and a reader never sees half a file. A
-corrupt, unreadable or other-version (or other-build) file is ignored with a warning and rewritten; an
-unwritable folder only warns (the choices then last for the process).
+else ``$XDG_CACHE_HOME/minidl``, else ``~/.cache/minidl``. It holds the choices per build and per
+CPU: a *build* is one minidl version and one build of its kernels (:func:`kernels_build`, a hash
+of the compiled extension: a rebuild of the same version whose kernels changed must not reuse
+choices timed on the old ones), a CPU is the ``/proc/cpuinfo`` model name and a hash of its
+flags (:func:`cpu_key`). The file keeps the :data:`MAX_BUILDS` builds saved most recently side by
+side, so a development build and an installed wheel that share one cache folder each find
+their own choices instead of discarding the other's at every start (as the single-build format
+1 did, with a warning each time). It is read at import and written at exit (and by
+:func:`save`) when something was measured, by read-merge-replace under a lock file, through
+:func:`minidl.atomic_write.replace_atomically`, so two processes saving at once keep both their
+choices and a reader never sees half a file. A file of format 1 is read as its one build. A
+corrupt, unreadable or other-format file is ignored with a warning and rewritten; an unwritable
+folder only warns (the choices then last for the process).
 
 **Turning it off.** ``md.backends.cpu.benchmark = False`` or ``MINIDL_CPU_BENCHMARK=0`` gives the
 fixed, deterministic order (remembered choices are then not used either), as
@@ -91,6 +95,7 @@ import functools
 import hashlib
 import json
 import os
+import time
 import warnings
 
 from . import _C
@@ -100,8 +105,14 @@ from .atomic_write import replace_atomically
 __all__ = ["cache_dir", "cache_path", "cpu_key", "kernels_build", "candidates", "enabled", "set_enabled", "load", "save",
            "report"]
 
-#: the layout of the cache file; a file with another value is ignored (and rewritten)
-FORMAT = 1
+#: the layout of the cache file: {"format": 2, "builds": {"<version> <kernels build>": {"minidl_version",
+#: "kernels_build", "saved" (time.time() of the last save), "cpus": {cpu key: {family: {shape class: path}}}}}};
+#: format 1 (one build: "minidl_version", "kernels_build", "cpus" at the top) is read as its one build,
+#: any other value is ignored (and rewritten)
+FORMAT = 2
+#: builds kept side by side in the file; saving one more drops the one saved longest ago (a rebuild in
+#: development is a new build each time, and the file must not grow with every one)
+MAX_BUILDS = 8
 # per family in the file: its remembered choices, how to store one, how many it has measured
 _FAMILIES = {
     "gemm_lowp": (_C.gemm_lowp_choices, _C.gemm_lowp_set_choice, _C.gemm_lowp_measurements),
@@ -227,10 +238,22 @@ def set_enabled(on: bool) -> None:
     _C.gemm_lowp_set_tuning(bool(on))
 
 
+def _build_key() -> str:
+    """This process's entry in the file: ``"<minidl version> <kernels build>"``."""
+    return f"{__version__} {kernels_build()}"
+
+
+def _is_choices(cpus) -> bool:
+    """{cpu key: {family: {shape class: path}}}, the dicts checked (the entries are checked one by
+    one when taken)."""
+    return isinstance(cpus, dict) and all(
+        isinstance(fams, dict) and all(isinstance(ch, dict) for ch in fams.values()) for fams in cpus.values())
+
+
 def _read(path: str):
-    """The choices stored for every CPU ({cpu key: {family: {shape class: path}}}), {} when
-    there is no file, None (after a warning) when the file is unreadable, corrupt or written by
-    another minidl version, build of its kernels or format."""
+    """The builds stored in the file ({build key: {"minidl_version", "kernels_build", "saved",
+    "cpus"}}, format 1 read as its one build), {} when there is no file, None (after a warning)
+    when the file is unreadable, corrupt or of another format."""
     try:
         with open(path, "rb") as f:
             raw = f.read()
@@ -242,29 +265,33 @@ def _read(path: str):
         return None
     try:
         data = json.loads(raw.decode("utf-8"))
-        ok = isinstance(data, dict) and isinstance(data.get("cpus"), dict) and all(
-            isinstance(fams, dict) and all(isinstance(ch, dict) for ch in fams.values())
-            for fams in data["cpus"].values())
     except (UnicodeDecodeError, ValueError):
-        ok = False
-    if not ok:
+        data = None
+    builds = None
+    if isinstance(data, dict) and data.get("format") == 1 and _is_choices(data.get("cpus")):
+        version, build = data.get("minidl_version"), data.get("kernels_build")
+        builds = {f"{version} {build}": {"minidl_version": version, "kernels_build": build, "saved": 0.0,
+                                         "cpus": data["cpus"]}}
+    elif isinstance(data, dict) and data.get("format") == FORMAT and isinstance(data.get("builds"), dict):
+        builds = data["builds"]
+        if not all(isinstance(b, dict) and _is_choices(b.get("cpus")) for b in builds.values()):
+            builds = None
+    elif isinstance(data, dict) and isinstance(data.get("format"), int) and data["format"] not in (1, FORMAT):
+        warnings.warn(f"minidl: the kernel-choice cache {path} has format {data.get('format')!r}, this minidl "
+                      f"reads {FORMAT} (and 1); ignoring it (it will be rewritten)", RuntimeWarning, stacklevel=3)
+        return None
+    if builds is None:
         warnings.warn(f"minidl: the kernel-choice cache {path} is corrupt; ignoring it (it will be rewritten)",
                       RuntimeWarning, stacklevel=3)
         return None
-    if (data.get("format") != FORMAT or data.get("minidl_version") != __version__
-            or data.get("kernels_build") != kernels_build()):
-        warnings.warn(f"minidl: the kernel-choice cache {path} was written by minidl {data.get('minidl_version')!r} "
-                      f"(kernels build {data.get('kernels_build')!r}, format {data.get('format')!r}), this is "
-                      f"{__version__} (kernels build {kernels_build()!r}, format {FORMAT}); ignoring its "
-                      "choices (they will be measured again and the file rewritten)", RuntimeWarning, stacklevel=3)
-        return None
-    return data["cpus"]
+    return builds
 
 
 # --8<-- [start:load]
 def load(path: str | None = None) -> int:
-    """Fill the in-memory choices from the cache file (default :func:`cache_path`) for this CPU;
-    returns how many were taken. A corrupt, other-version or other-build file warns, is ignored and is
+    """Fill the in-memory choices from the cache file (default :func:`cache_path`) for this build
+    and CPU; returns how many were taken (0 when the file holds only other builds' or other CPUs'
+    choices: they stay in the file). A corrupt or other-format file warns, is ignored and is
     rewritten with what this process knows.
 
     >>> import tempfile, os
@@ -278,7 +305,7 @@ def load(path: str | None = None) -> int:
         save(path, force=True)
         return 0
     taken = 0
-    mine = stored.get(cpu_key(), {})
+    mine = stored.get(_build_key(), {}).get("cpus", {}).get(cpu_key(), {})
     for family, (_, set_choice, _) in _FAMILIES.items():
         for shape_class, chosen in mine.get(family, {}).items():
             # a class or path name this build cannot read is skipped, entry by entry
@@ -309,11 +336,17 @@ def _locked(path: str):
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
+def _saved_at(build: dict) -> float:
+    saved = build.get("saved")
+    return float(saved) if isinstance(saved, (int, float)) and not isinstance(saved, bool) else 0.0
+
+
 def save(path: str | None = None, force: bool = False) -> bool:
     """Merge this process's choices into the cache file (default :func:`cache_path`): read the
-    file under a lock, add or replace this CPU's entries, write it atomically. Does nothing
-    unless something was measured since the last save or ``force``. Returns whether it wrote;
-    a folder that cannot be written warns and returns False.
+    file under a lock, add or replace this build's and CPU's entries (other builds' and CPUs'
+    stay; beyond :data:`MAX_BUILDS` builds the one saved longest ago goes), write it atomically.
+    Does nothing unless something was measured since the last save or ``force``. Returns whether
+    it wrote; a folder that cannot be written warns and returns False.
 
     >>> import tempfile, os
     >>> from minidl import tuning
@@ -330,13 +363,14 @@ def save(path: str | None = None, force: bool = False) -> bool:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with _locked(path), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # load() said it once already
-            stored = _read(path) or {}
-            mine = stored.setdefault(cpu_key(), {})
+            builds = _read(path) or {}
+            build = builds.setdefault(_build_key(), {"cpus": {}})
+            build.update(minidl_version=__version__, kernels_build=kernels_build(), saved=time.time())
+            mine = build["cpus"].setdefault(cpu_key(), {})
             for family, (choices, _, _) in _FAMILIES.items():
                 mine.setdefault(family, {}).update(choices())
-            text = json.dumps({"format": FORMAT, "minidl_version": __version__, "kernels_build": kernels_build(),
-                               "cpus": stored}, indent=1,
-                              sort_keys=True)
+            newest = sorted(builds, key=lambda k: _saved_at(builds[k]), reverse=True)[:MAX_BUILDS]
+            text = json.dumps({"format": FORMAT, "builds": {k: builds[k] for k in newest}}, indent=1, sort_keys=True)
             replace_atomically(path, lambda f: f.write(text.encode("utf-8")))
     except OSError as e:
         warnings.warn(f"minidl: cannot write the kernel-choice cache {path} ({e}); the choices last for this "
