@@ -22,6 +22,9 @@ def test_read_config_errors(tmp_path):
     _config(tmp_path, "{not json")
     with pytest.raises(ValueError, match="is not valid JSON"):
         hf.read_config(tmp_path, ("bert",), "BertModel")
+    _config(tmp_path, "[" * 200_000)                        # deeper than Python's recursion limit
+    with pytest.raises(ValueError, match="is not valid JSON: nested too deeply"):
+        hf.read_config(tmp_path, ("bert",), "BertModel")
     _config(tmp_path, "[1, 2]")
     with pytest.raises(ValueError, match="must hold a JSON object, got list"):
         hf.read_config(tmp_path, ("bert",), "BertModel")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -390,6 +391,14 @@ def test_tokenizer_bad_input(tmp_path, monkeypatch, folder):
     assert tok(["a b", "c d"], padding=False)["input_ids"].shape == (2, 4)
     with pytest.raises(ValueError, match=r"decode: expected one sequence of ids \(1-D\)"):
         tok.decode(md.zeros(2, 2, dtype=md.int64))
+    bad = tmp_path / "bad-config"
+    bad.mkdir()
+    shutil.copy(os.path.join(folder, "tokenizer.json"), bad)
+    for text, problem in (("{no json", "Expecting property name"), ("[" * 200_000, "nested too deeply")):
+        (bad / "tokenizer_config.json").write_text(text)
+        with pytest.raises(ValueError, match=f"Tokenizer.from_pretrained: .*tokenizer_config.json is not valid JSON: "
+                                             f"{problem}"):
+            md.models.Tokenizer.from_pretrained(bad)
     monkeypatch.setitem(sys.modules, "tokenizers", None)   # as if the extra were not installed
     with pytest.raises(ImportError, match=r"pip install 'minidl\[pretrained\]'"):
         md.models.Tokenizer.from_pretrained(folder)

@@ -202,6 +202,23 @@ def test_corrupt_file_warns_is_ignored_and_rewritten(tmp_path, rng, content):
     np.testing.assert_array_equal(_C.mm(a, b, True), _C.gemm_lowp_mm(a, b, tuning.candidates("bfloat16", 9, 9, 9)[0]))
 
 
+def test_hostile_files_do_not_stop_import(tmp_path):
+    # a JSON nesting deeper than Python's recursion limit, and a file far larger than choices
+    # take (sparse: no disk used), each warn and are ignored; minidl imports and runs
+    nested, huge = tmp_path / "nested", tmp_path / "huge"
+    nested.mkdir()
+    huge.mkdir()
+    (nested / "kernel_choices.json").write_text("[" * 200_000)
+    with open(huge / "kernel_choices.json", "wb") as f:
+        f.truncate(tuning.MAX_FILE_BYTES + 1)
+    code = "import minidl as md; print(float(md.ones(3).sum()))"
+    for folder, message in ((nested, "is corrupt"), (huge, "is larger than")):
+        run = _run_python(code, {"MINIDL_CACHE_DIR": str(folder)})
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.split() == ["3.0"] and message in run.stderr, run.stderr
+        assert os.path.getsize(folder / "kernel_choices.json") < 1 << 20       # rewritten
+
+
 def test_unreadable_file_warns_and_minidl_works(tmp_path, rng):
     path = tmp_path / "choices.json"
     path.mkdir()                                             # a folder where the file should be

@@ -113,6 +113,9 @@ FORMAT = 2
 #: builds kept side by side in the file; saving one more drops the one saved longest ago (a rebuild in
 #: development is a new build each time, and the file must not grow with every one)
 MAX_BUILDS = 8
+#: a larger cache file is not read (a hostile or broken file must not stall or fail ``import minidl``);
+#: 8 builds x a few CPUs x a few hundred shape classes take well under 1 MiB
+MAX_FILE_BYTES = 16 << 20
 # per family in the file: its remembered choices, how to store one, how many it has measured
 _FAMILIES = {
     "gemm_lowp": (_C.gemm_lowp_choices, _C.gemm_lowp_set_choice, _C.gemm_lowp_measurements),
@@ -256,16 +259,20 @@ def _read(path: str):
     when the file is unreadable, corrupt or of another format."""
     try:
         with open(path, "rb") as f:
-            raw = f.read()
+            raw = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         return {}
     except OSError as e:
         warnings.warn(f"minidl: cannot read the kernel-choice cache {path} ({e}); ignoring it", RuntimeWarning,
                       stacklevel=3)
         return None
+    if len(raw) > MAX_FILE_BYTES:
+        warnings.warn(f"minidl: the kernel-choice cache {path} is larger than {MAX_FILE_BYTES} bytes, far more than "
+                      "choices take; ignoring it (it will be rewritten)", RuntimeWarning, stacklevel=3)
+        return None
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: JSON nested too deeply
         data = None
     builds = None
     if isinstance(data, dict) and data.get("format") == 1 and _is_choices(data.get("cpus")):

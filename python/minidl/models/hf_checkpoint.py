@@ -25,7 +25,7 @@ import os
 from ..atomic_write import replace_atomically
 from ..safetensors_io import load_safetensors, save_safetensors
 
-__all__ = ["read_config", "load_weights", "check_weights", "write_pretrained", "pretrained_folder",
+__all__ = ["read_json", "read_config", "load_weights", "check_weights", "write_pretrained", "pretrained_folder",
            "PRETRAINED_PACKAGES"]
 
 CONFIG_NAME = "config.json"
@@ -45,6 +45,27 @@ def _folder(folder) -> str:
     return folder
 
 
+def read_json(path: str, who: str, default=None):
+    """The JSON value in the file at ``path``, or ``default`` when there is no such file (a
+    checkpoint folder's optional files); a file that is not UTF-8 JSON, or nests deeper than
+    Python's recursion limit, raises ValueError naming it (``who`` starts the message).
+
+    >>> import os, tempfile
+    >>> from minidl.models.hf_checkpoint import read_json
+    >>> read_json(os.path.join(tempfile.mkdtemp(), "none.json"), "Tokenizer", default={})
+    {}
+    """
+    if default is not None and not os.path.isfile(path):
+        return default
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{who}.from_pretrained: {path} is not valid JSON: {e}") from None
+    except RecursionError:
+        raise ValueError(f"{who}.from_pretrained: {path} is not valid JSON: nested too deeply") from None
+
+
 def read_config(folder, model_types, who: str) -> dict:
     """The parsed ``config.json`` of a checkpoint folder, whose ``model_type`` must be one of
     ``model_types`` (``who`` names the caller in errors).
@@ -61,11 +82,7 @@ def read_config(folder, model_types, who: str) -> dict:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{who}.from_pretrained: no {CONFIG_NAME} in {os.fspath(folder)!r} "
                                 f"(a Hugging Face checkpoint folder holds {CONFIG_NAME} and {WEIGHTS_NAME})")
-    try:
-        with open(path, encoding="utf-8") as f:
-            config = json.load(f)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{who}.from_pretrained: {path} is not valid JSON: {e}") from None
+    config = read_json(path, who)
     if not isinstance(config, dict):
         raise ValueError(f"{who}.from_pretrained: {path} must hold a JSON object, got {type(config).__name__}")
     model_type = config.get("model_type")

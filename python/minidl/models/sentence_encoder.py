@@ -13,7 +13,6 @@ them; it supports mean pooling, which is what all-MiniLM-L6-v2 uses.
 """
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -26,7 +25,7 @@ from ..ops.join import cat
 from ..tensor import Tensor
 from ..utils.progress import progress
 from .bert_model import BertModel
-from .hf_checkpoint import pretrained_folder
+from .hf_checkpoint import pretrained_folder, read_json
 from .tokenizer import Tokenizer
 
 #: the doctests build a tokenizer with the optional tokenizers package
@@ -58,10 +57,7 @@ def mean_pooling(last_hidden_state: Tensor, attention_mask: Tensor) -> Tensor:
 
 
 def _read_json(path: str, default):
-    if not os.path.isfile(path):
-        return default
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    return read_json(path, "SentenceEncoder", default=default)
 
 
 def _pipeline(folder: str) -> tuple:

@@ -12,13 +12,13 @@ real tokens (1) and the padding (0).
 """
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
 
 from ..ops.creation import from_numpy
 from ..tensor import Tensor
+from .hf_checkpoint import read_json
 
 #: the doctests build a tokenizer with the optional tokenizers package
 __doctest_requires__ = ("tokenizers",)
@@ -40,10 +40,7 @@ def _tokenizers_package():
 
 
 def _json_file(path: str) -> dict:
-    if not os.path.isfile(path):
-        return {}
-    with open(path, encoding="utf-8") as f:
-        value = json.load(f)
+    value = read_json(path, "Tokenizer", default={})
     return value if isinstance(value, dict) else {}
 
 
