@@ -318,6 +318,22 @@ def test_unwritable_cache_folder_only_warns(tmp_path):
     assert _C.gemm_lowp_choices() == {"bfloat16 NN M64 N64 K64 T1": "convert_f32"}   # kept in memory
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="the cache file's lock is POSIX flock")
+def test_a_lock_held_by_another_process_does_not_hang_the_save(tmp_path, monkeypatch):
+    import fcntl
+    path = str(tmp_path / "choices.json")
+    monkeypatch.setattr(tuning, "LOCK_TIMEOUT_S", 0.3)
+    _C.gemm_lowp_set_choice("bfloat16 NN M64 N64 K64 T1", "convert_f32")
+    with open(path + ".lock", "a+b") as held:                # a stopped process's lock
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        start = time.monotonic()
+        with pytest.warns(RuntimeWarning, match=r"lock file .*held by another process for 0.3 s"):
+            assert tuning.save(path, force=True) is False
+        assert time.monotonic() - start < 5
+    assert tuning.save(path, force=True)                      # released: saved
+    assert _this_build(path)[tuning.cpu_key()]["gemm_lowp"] == {"bfloat16 NN M64 N64 K64 T1": "convert_f32"}
+
+
 def _run_python(code, env_extra, timeout=120):
     env = dict(os.environ, OMP_NUM_THREADS="1", **env_extra)
     env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(md.__file__)), env.get("PYTHONPATH", "")])

@@ -116,6 +116,8 @@ MAX_BUILDS = 8
 #: a larger cache file is not read (a hostile or broken file must not stall or fail ``import minidl``);
 #: 8 builds x a few CPUs x a few hundred shape classes take well under 1 MiB
 MAX_FILE_BYTES = 16 << 20
+#: seconds a save waits for another process's lock on the file before giving up with a warning
+LOCK_TIMEOUT_S = 5.0
 # per family in the file: its remembered choices, how to store one, how many it has measured
 _FAMILIES = {
     "gemm_lowp": (_C.gemm_lowp_choices, _C.gemm_lowp_set_choice, _C.gemm_lowp_measurements),
@@ -325,18 +327,33 @@ def _measurements() -> int:
     return sum(measured() for _, _, measured in _FAMILIES.values())
 
 
+class _LockTimeout(OSError):
+    """Another process held the cache file's lock for longer than :data:`LOCK_TIMEOUT_S`."""
+
+
 @contextlib.contextmanager
 def _locked(path: str):
     """Hold an exclusive lock on ``<path>.lock`` (POSIX ``flock``; elsewhere no lock: the
     atomic replace still keeps the file whole, a concurrent save may then drop the other's
-    new entries)."""
+    new entries). A save holds it for milliseconds; one held for :data:`LOCK_TIMEOUT_S` (a
+    stopped or hung process) raises :class:`_LockTimeout` instead of blocking this process's
+    exit for ever."""
     try:
         import fcntl  # deferred: POSIX only
     except ImportError:
         yield
         return
     with open(path + ".lock", "a+b") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        deadline = time.monotonic() + LOCK_TIMEOUT_S
+        while True:
+            try:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise _LockTimeout(f"its lock file {path}.lock was held by another process for "
+                                       f"{LOCK_TIMEOUT_S:g} s") from None
+                time.sleep(0.01)
         try:
             yield
         finally:
@@ -353,7 +370,8 @@ def save(path: str | None = None, force: bool = False) -> bool:
     file under a lock, add or replace this build's and CPU's entries (other builds' and CPUs'
     stay; beyond :data:`MAX_BUILDS` builds the one saved longest ago goes), write it atomically.
     Does nothing unless something was measured since the last save or ``force``. Returns whether
-    it wrote; a folder that cannot be written warns and returns False.
+    it wrote; a folder that cannot be written, or a lock that another process holds for
+    :data:`LOCK_TIMEOUT_S`, warns and returns False.
 
     >>> import tempfile, os
     >>> from minidl import tuning
