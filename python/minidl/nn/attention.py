@@ -118,12 +118,6 @@ def _packed_head_views(d: np.ndarray, heads: int) -> np.ndarray:
     return d.reshape(N, L, 3, heads, E3 // (3 * heads)).transpose(2, 0, 3, 1, 4)
 
 
-def _same_view(a: np.ndarray, b: np.ndarray) -> bool:
-    """True when a and b are the same elements of memory: one address, shape and strides."""
-    return (a.shape == b.shape and a.strides == b.strides
-            and a.__array_interface__["data"][0] == b.__array_interface__["data"][0])
-
-
 def _packed_gradient(q: np.ndarray, k: np.ndarray, v: np.ndarray):
     """When q, k and v are the three head windows of one packed (N, L, 3 H E) array
     (``_packed_head_views``): the windows of a new gradient of that packed shape, for the backward
@@ -137,7 +131,7 @@ def _packed_gradient(q: np.ndarray, k: np.ndarray, v: np.ndarray):
     N, H, L, E = q.shape
     if k.shape != q.shape or v.shape != q.shape or base.size != N * L * 3 * H * E or base.dtype != q.dtype:
         return None
-    if not all(_same_view(a, w) for a, w in zip((q, k, v), _packed_head_views(base.reshape(N, L, 3 * H * E), H))):
+    if not all(A.same_view(a, w) for a, w in zip((q, k, v), _packed_head_views(base.reshape(N, L, 3 * H * E), H))):
         return None
     return tuple(_packed_head_views(np.empty((N, L, 3 * H * E), q.dtype), H))
 

@@ -42,7 +42,7 @@ from ..ops.join import stack
 from ..tensor import Tensor
 from . import functional as F
 from . import init
-from .attention import _packed_head_views, _same_view
+from .attention import _packed_head_views
 from .linear import Linear
 from .module import Module
 from .parameter import Parameter
@@ -72,7 +72,7 @@ class PackedHeadsBackward(Node):
         shape, heads, np_dtype = self.get_saved()
         whole = grads[0].base if grads[0] is not None else None
         if (whole is not None and whole.shape == tuple(shape) and whole.dtype == np_dtype
-                and all(gi is not None and _same_view(gi, w) for gi, w in zip(grads, _packed_head_views(whole, heads)))):
+                and all(gi is not None and A.same_view(gi, w) for gi, w in zip(grads, _packed_head_views(whole, heads)))):
             return (whole,)
         g = np.empty(shape, np_dtype) if all(gi is not None for gi in grads) else A.zeros(shape, np_dtype)
         windows = _packed_head_views(g, heads)

@@ -157,6 +157,26 @@ def shaped(g: np.ndarray, shape: tuple) -> np.ndarray:
     return g if g.shape == tuple(shape) else g.reshape(shape)
 
 
+def reshaped(a: np.ndarray, shape: tuple) -> np.ndarray:
+    """``a`` in ``shape``: a view where its strides allow one (setting ``.shape`` refuses
+    otherwise, as in Tensor.view), else a contiguous copy reshaped. A gradient that is a window
+    of a larger one (a head split off a packed projection and transposed back) keeps its place
+    in that gradient, so whoever gathers the windows needs no copy (ops/join.py SplitBackward)."""
+    out = a.view()
+    try:
+        out.shape = shape
+        return out
+    except AttributeError:
+        return _C.contiguous(a).reshape(shape)
+
+
+def same_view(a: np.ndarray, b: np.ndarray) -> bool:
+    """True when a and b are the same elements of memory: one address, shape and strides (a
+    gradient already written where it must go needs no copy)."""
+    return (a.shape == b.shape and a.strides == b.strides
+            and a.__array_interface__["data"][0] == b.__array_interface__["data"][0])
+
+
 def contiguous(a: np.ndarray) -> np.ndarray:
     return a if a.flags.c_contiguous else _C.contiguous(a)
 

@@ -1,7 +1,8 @@
 """Joining and splitting along a dim: ``cat`` (``concat``), ``stack``, ``split``, ``chunk``,
 ``tensor_split``, ``unbind``, ``narrow``. The pieces of a split are views of the input; cat
 and stack copy. Backward: cat's gradient is split back into the inputs' slices, stack's is
-one slice per input, a split piece's gradient is written into its window of the input.
+one slice per input; the pieces of one split, chunk or unbind share one node, which writes
+their gradients into their windows of one gradient of the input (``SplitBackward``).
 """
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ import numpy as np
 from .. import _C
 from ..dtypes import promote_types
 from ..graph.node import Node
+from ..graph.version import epoch as _epoch
 from ..tensor import Tensor
-from ._graph import result
+from . import array as A
+from ._graph import edges, needs_grad, result
 from .shape import _dim
-from .subscript import getitem
+from .subscript import getitem, window
 
 _wrap = Tensor._wrap
 
@@ -170,11 +173,84 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0):
         if builtins.sum(sizes) != n:
             raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size at "
                                f"dimension {d}), but got split_sizes={sizes}")
-    out, start = [], 0
+    keys, start = [], 0
     for s in sizes:
-        out.append(getitem(x, (builtins.slice(None),) * d + (builtins.slice(start, start + s),)))
+        keys.append((builtins.slice(None),) * d + (builtins.slice(start, start + s),))
         start += s
-    return tuple(out)
+    return _pieces(x, keys, d, stacked=False)
+
+
+# --8<-- [start:split_backward]
+class SplitBackward(Node):
+    """The backward of split, chunk and unbind (PyTorch's SplitBackward0 / UnbindBackward0): the
+    pieces' gradients go into their windows of one gradient of the input, zeros where a piece
+    got none (the pieces tile the input, so with all of them present nothing is zero-filled).
+
+    With a getitem per piece, as before, each piece's backward made a zero-filled gradient of the
+    input's whole shape and the engine added them up: for nanoGPT's ``q, k, v =
+    qkv.split(E, dim=2)`` that is 3 zero-fills, 3 window copies and 2 adds of the (B, T, 3E)
+    gradient per step. When the pieces' gradients already are those windows of one array, which
+    the fused attention's backward writes for q, k and v split off one packed projection
+    (nn/attention.py ``_packed_gradient``), that array is passed on with no copy at all.
+    Measured: bench/python/bench_split_heads.py."""
+    __slots__ = ("n_outputs",)
+    is_view = True  # the pieces share the input's memory (ops/inplace.py)
+
+    def apply(self, grads):
+        shape, np_dtype, keys, dim, stacked = self.get_saved()
+        whole = _gathered(grads, shape, np_dtype, keys, dim, stacked)
+        if whole is not None:
+            return (whole,)
+        g = np.empty(shape, np_dtype) if all(gi is not None for gi in grads) else A.zeros(shape, np_dtype)
+        for gi, key in zip(grads, keys):
+            if gi is not None:
+                _C.copy_(window(g, key), gi)
+        return (g,)
+
+    def apply_differentiable(self, grads):
+        shape, np_dtype, keys, dim, stacked = self.get_saved()
+        zeros = np.zeros(shape, np_dtype)
+        parts = [gi if gi is not None else Tensor._wrap(window(zeros, key)) for gi, key in zip(grads, keys)]
+        return (stack(parts, dim) if stacked else cat(parts, dim),)
+# --8<-- [end:split_backward]
+
+
+def _gathered(grads, shape, np_dtype, keys, dim: int, stacked: bool):
+    """The array of ``shape`` whose windows ``keys`` the pieces' gradients already are (one
+    array the consumer wrote them into, seen with the first gradient's strides; for unbind the
+    pieces' distance is the stride of ``dim``), or None when they are not. Every window is
+    checked to be exactly its gradient, so the array covers only memory the gradients do."""
+    g0 = grads[0]
+    if any(g is None or g.size == 0 or g.dtype != np_dtype for g in grads) or g0.base is None:
+        return None
+    strides = g0.strides
+    if stacked:
+        strides = strides[:dim] + (grads[1].__array_interface__["data"][0] - g0.__array_interface__["data"][0],) \
+            + strides[dim:]
+    elif len(strides) != len(shape):
+        return None
+    whole = np.lib.stride_tricks.as_strided(g0, shape=shape, strides=strides, writeable=False)
+    return whole if all(A.same_view(window(whole, key), g) for g, key in zip(grads, keys)) else None
+
+
+def _pieces(x: Tensor, keys, dim: int, stacked: bool):
+    """The views ``x[key]`` for keys that tile ``x`` along ``dim`` (slices, or for unbind
+    (``stacked``) the single indices), recorded as one node of len(keys) outputs. A piece
+    written in place writes through ``x`` (``_view_of``, as an indexed view does)."""
+    if len(keys) <= 1:
+        return tuple(getitem(x, key) for key in keys)
+    d = x._data
+    outs = tuple(Tensor._wrap(window(d, key)) for key in keys)
+    node = None
+    if needs_grad(x):
+        node = SplitBackward(edges(x), (d.shape, d.dtype, tuple(keys), dim, stacked))
+        node.n_outputs = len(keys)
+    epoch = _epoch[0]
+    for i, (o, key) in enumerate(zip(outs, keys)):
+        if node is not None:
+            o._node, o._out_idx, o._rg = node, i, True
+        o._view_of = (x, key, epoch)  # writes to a piece go through x (ops/inplace.py)
+    return outs
 
 
 def chunk(x: Tensor, chunks: int, dim: int = 0):
@@ -250,7 +326,7 @@ def unbind(x: Tensor, dim: int = 0):
     (tensor([1, 3]), tensor([2, 4]))
     """
     d = _dim(dim, x.ndim)
-    return tuple(getitem(x, (builtins.slice(None),) * d + (i,)) for i in range(x._data.shape[d]))
+    return _pieces(x, [(builtins.slice(None),) * d + (i,) for i in range(x._data.shape[d])], d, stacked=True)
 
 
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:

@@ -51,7 +51,7 @@ class ReshapeBackward(Node):
     is_view = True  # its result may share the input's memory (ops/inplace.py)
 
     def apply(self, g):
-        return (A.contiguous(g).reshape(self.saved),)
+        return (A.reshaped(g, self.saved),)
 
     def apply_differentiable(self, g):
         return (g.reshape(self.saved),)
