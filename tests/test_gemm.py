@@ -190,6 +190,31 @@ def test_row_vector_gemv(backend, tb):
 
 
 @pytest.mark.parametrize("tb", [False, True])
+def test_column_vector_gemv(backend, tb):
+    """N = 1 (a matrix times a vector, torch.mv) with a row-major A takes the GEMV of the
+    transposed product: M and K around the vector width and its 4-row groups, A with a leading
+    dimension > K, a bias (beta = 1), a long K of same-signed terms summed in blocks, and the
+    shapes it must leave alone (a transposed A, a strided column)."""
+    rng = np.random.default_rng(13)
+    for M, K in [(2, 1), (3, 15), (4, 16), (5, 17), (33, 129), (512, 8192), (1000, 3), (7, 1000)]:
+        a, b = operands(rng, M, K, 1, False, tb)
+        assert_close(C.mm(a, b), ref_mm(a, b), K)
+        bias = rng.standard_normal(1).astype(np.float32)
+        assert_close(C.addmm(bias, a, b), ref_mm(a, b) + bias, K)
+        wide = rng.standard_normal((M, K + 5)).astype(np.float32)[:, :K]   # lda > K
+        assert_close(C.mm(wide, b), ref_mm(wide, b), K)
+        at, _ = operands(rng, M, K, 1, True, tb)                             # transposed A
+        assert_close(C.mm(at, b), ref_mm(at, b), K)
+        col = rng.standard_normal((K, 3)).astype(np.float32)[:, 1:2]         # a strided column
+        assert_close(C.mm(a, col), ref_mm(a, col), K)
+    x = rng.random(1_000_003).astype(np.float32)
+    rows = np.stack([x, 2 * x, x[::-1].copy()])                              # 3 rows: x . x, 2 x . x, ...
+    got = C.mm(rows, (x[None, :].T if tb else x[:, None]))
+    exact = rows.astype(np.float64) @ x.astype(np.float64)
+    np.testing.assert_allclose(got[:, 0], exact, rtol=1e-5)
+
+
+@pytest.mark.parametrize("tb", [False, True])
 def test_row_vector_gemv_sums_long_k_in_blocks(backend, tb):
     """A long K of same-signed terms (x @ x over 10^6 positive squares): summed in kc blocks as
     the blocked path does, not in one register lane (that lost 4e-4 relative, failing the

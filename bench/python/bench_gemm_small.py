@@ -6,7 +6,10 @@ torch.addmm) on the same operands and memory layouts, at 1 and 2 threads.
 
 The shapes are the 22 products of one Hessian-vector product of the 256-512-512-10 MLP at
 batch 128 (bench_double_backward.py), each distinct (layout, M, K, N) once: "N" = a
-row-major operand, "T" = a transposed view (x @ W.T, the weight gradient dY^T @ X). Each
+row-major operand, "T" = a transposed view (x @ W.T, the weight gradient dY^T @ X); then
+matrix-vector products (N = 1: ``A @ x``, torch.mv's shape; 0 per hvp), which take the GEMV of
+the transposed product (gemm_simd.cpp: 512 x 8192 @ 8192 x 1 went 2.7 -> 0.68 ms, PyTorch 0.69,
+1 thread, Xeon family 6 model 167). Each
 thread count runs in its own child process (one thread pool per library, see
 _common.run_child); in a child each case times a loop of --inner calls per sample, minidl and
 PyTorch in turns (paired_timeit), medians of --repeat pairs; ratio = minidl / PyTorch
@@ -31,7 +34,8 @@ CASES = [("addmm", 128, 256, 512, False, True, 1), ("addmm", 128, 512, 512, Fals
          ("mm", 128, 512, 512, False, False, 3), ("mm", 10, 128, 512, True, False, 3),
          ("mm", 512, 128, 512, True, False, 3), ("mm", 512, 128, 256, True, False, 2),
          ("mm", 10, 512, 128, False, True, 1), ("mm", 512, 512, 128, False, True, 1),
-         ("mm", 512, 256, 128, False, True, 1)]
+         ("mm", 512, 256, 128, False, True, 1),
+         ("mm", 512, 8192, 1, False, False, 0), ("mm", 1024, 1024, 1, False, True, 0), ("mm", 64, 4096, 1, False, False, 0)]
 
 
 def operand(rng, rows, cols, transposed):

@@ -300,13 +300,23 @@ void sgemm_block_bias(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float a
     return;
   }
   const bool gemv = M == 1 && !ta;
-  if (bias && (gemv || use_dot_form(ta, tb, M, N, K))) {
+  // One column (N = 1: a matrix times a vector, A @ x, torch.mv) with x contiguous and A
+  // row-major: c[i] = dot(A[i, :], x) is gemv_rows on the transposed product (c^T = x^T A^T,
+  // A's rows the "B rows"), reading A once. The blocked path packed A for a single column, and
+  // the dot form's horizontal sums per element of C stalled on the long rows: 512 x 8192 @
+  // 8192 took 2.7 ms against PyTorch's 0.67 (Xeon family 6 model 167, 1 thread).
+  const bool gemv_column = N == 1 && M > 1 && !ta && (tb || ldb == 1) && ldc == 1;
+  if (bias && (gemv || gemv_column || use_dot_form(ta, tb, M, N, K))) {
     scale_add_bias(M, N, beta, bias, C, ldc);
     beta = 1.0f;
     bias = nullptr;
   }
   if (gemv) {  // one row: the GEMV above (before the dot form, which would also take x @ W^T)
     (tb ? gemv_rows : gemv_cols)(N, K, alpha, A, B, ldb, beta, C);
+    return;
+  }
+  if (gemv_column) {
+    gemv_rows(M, K, alpha, B, A, lda, beta, C);
     return;
   }
   if (use_dot_form(ta, tb, M, N, K)) {
