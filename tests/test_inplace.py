@@ -386,3 +386,34 @@ def test_a_copy_of_a_view_owns_its_memory():
     c.add_(1)
     assert float(x.sum()) == 0.0 and float(c.sum()) == 3.0
     assert getattr(c, "_view_of", None) is None
+
+
+def test_clamp_without_autograd_is_one_pass_in_place(rng):
+    # no grad and number bounds: the kernel writes x itself (same memory, version counted);
+    # the results are PyTorch's, for both bounds, one bound, NaN and an integer tensor
+    a = rng.standard_normal((33, 17)).astype(np.float32) * 3
+    a[0, 0] = np.nan
+    for lo, hi in ((-1.0, 2.0), (None, 0.5), (-0.25, None)):
+        x, tx = md.tensor(a), torch.tensor(a)
+        memory, version = x.numpy(), x._version
+        assert x.clamp_(lo, hi) is x
+        tx.clamp_(lo, hi)
+        np.testing.assert_array_equal(x.numpy(), tx.numpy())
+        assert np.shares_memory(x.numpy(), memory) and x._version == version + 1
+    i, ti = md.tensor([-5, 0, 7]), torch.tensor([-5, 0, 7])
+    np.testing.assert_array_equal(i.clamp_(-2, 3).numpy(), ti.clamp_(-2, 3).numpy())
+    w = md.tensor(a[1:], requires_grad=True)
+    with md.no_grad():
+        w.clamp_(-0.01, 0.01)                                  # WGAN's weight clipping
+    assert float(w.abs().max()) <= 0.01 and w.requires_grad
+    y = md.tensor(a[1:], requires_grad=True) * 1.0
+    saved = y * y                                              # saves y for its backward
+    with md.no_grad():
+        y.clamp_(-1.0, 1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        saved.sum().backward()
+    with pytest.raises(ValueError, match="out must be the input itself"):
+        md._C.clamp(a, -1.0, 1.0, a.copy())
+    ro = md.tensor(a).expand(2, 33, 17)                        # a read-only view
+    with pytest.raises(RuntimeError, match="read-only"):
+        ro.clamp_(-1.0, 1.0)

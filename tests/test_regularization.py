@@ -38,7 +38,7 @@ def test_dropout_is_seeded_identity_in_eval_and_backward_uses_mask():
         nn.Dropout(1.5)
 
 
-@pytest.mark.parametrize("norm_type", [2.0, 1.0, float("inf")])
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, 0.5, float("inf")])
 def test_clip_grad_norm_matches_torch(rng, norm_type):
     torch = require("torch")
     grads = [rng.standard_normal(s).astype(np.float32) * 3 for s in [(4, 5), (7,), (2, 3, 2)]]
@@ -52,6 +52,40 @@ def test_clip_grad_norm_matches_torch(rng, norm_type):
     assert_close(total, ttotal)
     for p, tp in zip(ps, tps):
         assert_close(p.grad, tp.grad)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "bfloat16", "strided"])
+@pytest.mark.parametrize("norm_type", [2.0, 1.0])
+def test_clip_grad_norm_dtypes_and_layouts_match_torch(rng, dtype, norm_type):
+    torch = require("torch")
+    grads = [rng.standard_normal(s) * 3 for s in [(40, 50), (7,), (0, 3)]]
+    ps, tps = [], []
+    for g in grads:
+        p, tp = md.zeros(*g.shape, requires_grad=True), torch.zeros(*g.shape, requires_grad=True)
+        if dtype == "strided":                           # a transposed view as .grad
+            p.grad, tp.grad = md.tensor(g.T.astype(np.float32)).T, torch.tensor(g.T.astype(np.float32)).T
+        else:
+            p, tp = p.to(getattr(md, dtype)), tp.to(getattr(torch, dtype))
+            p.grad, tp.grad = md.tensor(g).to(getattr(md, dtype)), torch.tensor(g).to(getattr(torch, dtype))
+        ps.append(p)
+        tps.append(tp)
+    total = nn.utils.clip_grad_norm_(ps, max_norm=1.5, norm_type=norm_type)
+    ttotal = torch.nn.utils.clip_grad_norm_(tps, max_norm=1.5, norm_type=norm_type)
+    tol = 1e-2 if dtype == "bfloat16" else 1e-5
+    np.testing.assert_allclose(float(total), float(ttotal), rtol=tol)
+    for p, tp in zip(ps, tps):
+        np.testing.assert_allclose(p.grad.float().numpy(), tp.grad.float().numpy(), rtol=tol, atol=tol)
+
+
+def test_clip_grad_norm_of_a_long_gradient_is_accurate(rng):
+    # 2^22 same-signed squares: the float32 sum is taken in blocks, close to the exact value
+    g = rng.random(1 << 22).astype(np.float32)
+    p = md.zeros(1 << 22, requires_grad=True)
+    p.grad = md.tensor(g)
+    exact = float(np.sqrt(np.dot(g.astype(np.float64), g.astype(np.float64))))
+    np.testing.assert_allclose(float(nn.utils.clip_grad_norm_([p], 1e9)), exact, rtol=1e-6)
+    np.testing.assert_allclose(float(nn.utils.clip_grad_norm_([p], 1e9, norm_type=1.0)),
+                               float(g.astype(np.float64).sum()), rtol=1e-6)
 
 
 def test_clip_grad_value_matches_torch(rng):

@@ -66,11 +66,20 @@ void unary_inplace(UnaryOp op, const py::array& x) {
   unary(op, v, v);
 }
 
-py::array clamp_op(const py::array& x, py::object lo, py::object hi) {
+// out: None (a new array) or x itself (clamp in place, one pass: x.clamp_() without autograd,
+// clip_grad_value_); the kernel reads each element before it writes it
+py::array clamp_op(const py::array& x, py::object lo, py::object hi, py::object out_obj) {
   // every Python call (bound conversion, view_of) happens before the GIL is released
   const bool has_lo = !lo.is_none(), has_hi = !hi.is_none();
   const double lo_v = has_lo ? lo.cast<double>() : 0.0, hi_v = has_hi ? hi.cast<double>() : 0.0;
-  py::array out = empty_array(dtype_of(x), shape_of(x));
+  py::array out;
+  if (out_obj.is_none()) {
+    out = empty_array(dtype_of(x), shape_of(x));
+  } else {
+    out = out_obj.cast<py::array>();
+    if (!out.is(x)) throw py::value_error("clamp: out must be the input itself (in place) or None");
+    if (!out.writeable()) throw py::value_error("clamp: the input is read-only, it cannot be clamped in place");
+  }
   TensorView vx = view_of(x), vo = view_of(out);
   MaybeReleaseGil nogil(vo.numel());
   clamp(vx, has_lo, lo_v, has_hi, hi_v, vo);
@@ -126,7 +135,7 @@ void register_elementwise(py::module_& m) {
   m.def("binary_scalar_", &binary_scalar_inplace);
   m.def("unary", &unary_op);
   m.def("unary_", &unary_inplace);
-  m.def("clamp", &clamp_op);
+  m.def("clamp", &clamp_op, py::arg("x"), py::arg("lo"), py::arg("hi"), py::arg("out") = py::none());
   m.def("clamp_backward", &clamp_backward_op);
   m.def("where", &where_op);
 }

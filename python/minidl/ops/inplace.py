@@ -188,7 +188,15 @@ def unary_(op, x: Tensor) -> Tensor:
 
 
 def clamp_(x: Tensor, min=None, max=None) -> Tensor:
-    """``x.clamp_(min, max)``: x = min(max(x, min), max)."""
+    """``x.clamp_(min, max)``: x = min(max(x, min), max). Without autograd and with number
+    bounds, one pass in place (``p.data.clamp_(-c, c)``, WGAN's weight clipping) instead of a
+    clamped copy written back."""
+    d = x._data
+    if (not needs_grad(x) and (min is not None or max is not None) and not isinstance(min, Tensor)
+            and not isinstance(max, Tensor) and d.flags.writeable and not A.is_low(d)):
+        _C.clamp(d, min, max, d)
+        version.bump(d)
+        return x
     return apply_(x, lambda old: where.clamp(old, min, max))
 
 

@@ -27,6 +27,23 @@ def _grads(parameters):
     return [p._grad for p in parameters if p._grad is not None]
 
 
+def _sum_of_powers(d, p: float) -> float:
+    """sum |d_i|^p over one gradient. p = 2 (the default norm) is the dot product d . d, one pass
+    through the GEMV (cpp/ops/gemm/gemm_simd.cpp, its k summed in blocks); p = 1 the sum of |d|;
+    any other p the general |d|^p. Through |d|^p with p = 2, as before, a 10.4M-parameter
+    model's clip took 62 ms against PyTorch's 6.3 (1 thread, Xeon family 6 model 167): the
+    general pow is an exp of a log per element."""
+    flat = A.contiguous(d).reshape(-1)
+    if A.is_low(flat):
+        flat = A.to_f32(flat)
+    if p == 2.0 and flat.dtype == "float32" and flat.size:
+        return float(_C.mm(flat[None, :], flat[:, None])[0, 0])
+    if p == 2.0:
+        return float(A.reduce(A.R_SUM, A.mul(flat, flat), (0,)))
+    magnitude = A.unary(A.ABS, flat)
+    return float(A.reduce(A.R_SUM, magnitude if p == 1.0 else A.binary_scalar(A.POW, magnitude, p), (0,)))
+
+
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False,
                     foreach=None) -> Tensor:
     """Scale all gradients by min(1, max_norm / ||g||) with ||g|| the norm of all of them
@@ -56,11 +73,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
         norms = [float(A.reduce(A.R_MAX, A.unary(A.ABS, g._data.reshape(-1)), (0,))) for g in grads]
         total = max(norms)
     else:
-        acc = 0.0
-        for g in grads:
-            a = A.unary(A.ABS, g._data.reshape(-1))
-            acc += float(A.reduce(A.R_SUM, A.binary_scalar(A.POW, a, norm_type), (0,)))
-        total = acc ** (1.0 / norm_type)
+        total = sum(_sum_of_powers(g._data, norm_type) for g in grads) ** (1.0 / norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so "
                            "it cannot be clipped. To disable this error and scale the gradients by the non-finite "
@@ -87,7 +100,11 @@ def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
     tensor([ 2.0000, -2.0000])
     """
     for g in _grads(parameters):
-        _C.copy_(g._data, _C.clamp(g._data, -float(clip_value), float(clip_value)))
+        d = g._data
+        if A.is_low(d) or not d.flags.writeable:
+            _C.copy_(d, _C.clamp(d, -float(clip_value), float(clip_value)))
+        else:  # in place, one pass
+            _C.clamp(d, -float(clip_value), float(clip_value), d)
 
 
 # ---------------------------------------------------------------------------------------------
