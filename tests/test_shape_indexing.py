@@ -217,3 +217,19 @@ def test_logical_ops_on_bool():
     assert (a | b).tolist() == [True, True, True]
     assert (a ^ b).tolist() == [False, True, True]
     assert (~a).tolist() == [False, True, False]
+
+
+@pytest.mark.parametrize("idx", [[3, 0, 3, -1, 2], [[0, -4], [3, 3]], [], [-1]])
+def test_rows_picked_by_one_integer_array_backward_matches_torch(idx):
+    # x[idx] with one integer array: the gradient's rows are added at idx (repeats and negative
+    # indices included), as torch's index backward does
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((4, 3, 2)).astype(np.float32)
+    x, tx = md.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    i, ti = md.tensor(np.array(idx, dtype=np.int64)), torch.tensor(np.array(idx, dtype=np.int64))
+    y, ty = x[i], tx[ti]
+    assert tuple(y.shape) == tuple(ty.shape)
+    g = rng.standard_normal(tuple(ty.shape)).astype(np.float32)
+    y.backward(md.tensor(g))
+    ty.backward(torch.tensor(g))
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-6)

@@ -87,6 +87,15 @@ class IndexBackward(Node):
         gx = A.zeros(shape, np_dtype)
         if basic:  # a view: copy the gradient into the same window
             _C.copy_(window(gx, key), g)
+        elif len(key) == 1 and isinstance(key[0], np.ndarray) and key[0].dtype == np.int64 and len(shape) >= 1:
+            # x[idx], rows picked by one integer array (an embedding-like lookup, a batch of
+            # samples): the gradient's rows are added at idx, as index_add does. The general
+            # path below numbers every element of x and scatters one float at a time: 4096 rows
+            # of a (1024, 1024) x took 29.6 ms forward + backward, PyTorch 7.7.
+            rows = key[0].reshape(-1)
+            if rows.size:  # (no rows picked: the gradient stays zero)
+                rows = np.where(rows < 0, rows + shape[0], rows) if rows.min() < 0 else rows
+                _C.scatter_add_rows(gx.reshape(shape[0], -1), rows, A.contiguous(g).reshape(rows.size, -1))
         else:  # advanced: scatter-add at the source positions (repeats accumulate)
             positions = _C.arange(0, int(np.prod(shape)), 1, _C.DType.i64).reshape(shape)[key]
             flat = gx.reshape(-1, 1)
