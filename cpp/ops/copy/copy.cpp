@@ -12,11 +12,13 @@
 //      dispatches on the element size (a copy moves bytes), rows split by StridedLoop.
 #include "copy.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "core/dtype_dispatch.h"
 #include "core/dispatch.h"
+#include "core/parallel.h"
 #include "core/strided_loop.h"
 
 MINIDL_SIMD_TABLE(minidl::CastSimd, cast_simd)
@@ -157,8 +159,58 @@ T as_value(double v) {
   else return static_cast<T>(v);
 }
 
+// A transpose-like copy: dst contiguous, the source walks dst's last dim a with a stride other
+// than 1 while another dim b has stride 1 (x.t().contiguous(), NCHW -> NHWC, heads merged back
+// after attention). Element by element along a, every read lands in another cache line (and
+// another page when the stride is 4 KiB); in tiles of kTransposeTile values along a and b, a
+// tile's source lines (along b) and destination lines (along a) stay in L1 until the tile is
+// done. Measured (Xeon family 6 model 167, 1 thread, medians): (1024, 1024) float32 transposed
+// 6.7 -> 1.25 ms (PyTorch 1.16), (32, 64, 32, 32) NCHW -> NHWC 2.0 -> 1.2 ms (PyTorch 1.7).
+constexpr int64_t kTransposeTile = 32;
+
+template <class T>
+bool copy_transposed(const TensorView& src, const TensorView& dst) {
+  const int nd = dst.ndim, a = nd - 1;
+  if (nd < 2 || !dst.is_contiguous() || src.strides[a] == 1 || dst.shape[a] < kTransposeTile) return false;
+  int b = -1;
+  for (int d = nd - 2; d >= 0 && b < 0; --d)
+    if (src.strides[d] == 1 && dst.shape[d] >= kTransposeTile) b = d;
+  if (b < 0) return false;
+  int64_t outer = 1;
+  for (int d = 0; d < nd; ++d)
+    if (d != a && d != b) outer *= dst.shape[d];
+  const int64_t na = dst.shape[a], nb = dst.shape[b], sa = src.strides[a], db = dst.strides[b];
+  const int64_t tiles_b = (nb + kTransposeTile - 1) / kTransposeTile;
+  const T* s = static_cast<const T*>(src.data);
+  T* d = static_cast<T*>(dst.data);
+  // one work item: kTransposeTile rows along b of one outer index, all of a
+  parallel_for(outer * tiles_b, std::max<int64_t>(1, (1 << 16) / (kTransposeTile * na)), [&](int64_t w0, int64_t w1) {
+    for (int64_t w = w0; w < w1; ++w) {
+      int64_t rest = w / tiles_b, s_off = 0, d_off = 0;
+      for (int k = nd - 1; k >= 0; --k) {  // the outer index's offsets, last dim fastest
+        if (k == a || k == b) continue;
+        const int64_t i = rest % dst.shape[k];
+        rest /= dst.shape[k];
+        s_off += i * src.strides[k];
+        d_off += i * dst.strides[k];
+      }
+      const int64_t b0 = (w % tiles_b) * kTransposeTile, b1 = std::min(nb, b0 + kTransposeTile);
+      for (int64_t a0 = 0; a0 < na; a0 += kTransposeTile) {
+        const int64_t a1 = std::min(na, a0 + kTransposeTile);
+        for (int64_t ib = b0; ib < b1; ++ib) {
+          T* row = d + d_off + ib * db;
+          const T* col = s + s_off + ib;
+          for (int64_t ia = a0; ia < a1; ++ia) row[ia] = col[ia * sa];
+        }
+      }
+    }
+  });
+  return true;
+}
+
 template <class T>
 void copy_typed(const TensorView& src, const TensorView& dst) {
+  if (copy_transposed<T>(src, dst)) return;
   const int64_t* strides[2] = {src.strides, dst.strides};
   StridedLoop<2> loop(dst.ndim, dst.shape, strides);
   const T* s = static_cast<const T*>(src.data);

@@ -1,0 +1,50 @@
+"""cpp/ops/copy/copy.cpp copy_transposed: a copy into a contiguous array whose source walks the
+last dim with a stride while another dim has stride 1 (x.t().contiguous(), NCHW -> NHWC) runs
+in tiles; every such copy must give NumPy's values, for every element size, ragged tiles,
+outer dims, negative strides and both thread counts."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minidl as md
+from minidl import _C
+
+import ml_dtypes
+
+CASES = [
+    ((1024, 1024), (1, 0)),            # the plain transpose
+    ((33, 65), (1, 0)),                # tiles cut short on both dims
+    ((40, 31), (1, 0)),                # a last dim shorter than a tile: the element path
+    ((3, 70, 45), (0, 2, 1)),          # an outer dim
+    ((2, 33, 5, 40), (0, 2, 3, 1)),    # NCHW -> NHWC
+    ((4, 3, 64, 48), (0, 2, 1, 3)),    # heads merged back: last dim already stride 1
+    ((5, 36, 34), (2, 0, 1)),          # b is not next to a
+]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, ml_dtypes.bfloat16, np.float16, np.int64, np.bool_])
+@pytest.mark.parametrize("shape,perm", CASES)
+def test_permuted_copies_match_numpy(shape, perm, dtype, threads):
+    old = md.get_num_threads()
+    md.set_num_threads(threads)
+    try:
+        rng = np.random.default_rng(0)
+        a = (rng.standard_normal(shape) * 50).astype(dtype)
+        src = a.transpose(perm)
+        np.testing.assert_array_equal(_C.contiguous(src), np.ascontiguousarray(src))
+        flipped = a[..., ::-1].transpose(perm)                # negative strides
+        np.testing.assert_array_equal(_C.contiguous(flipped), np.ascontiguousarray(flipped))
+    finally:
+        md.set_num_threads(old)
+
+
+def test_tensor_level_contiguous_and_clone(rng):
+    a = rng.standard_normal((64, 96)).astype(np.float32)
+    x = md.tensor(a)
+    np.testing.assert_array_equal(x.t().contiguous().numpy(), a.T)
+    np.testing.assert_array_equal(x.t().clone().numpy(), a.T)
+    y = md.tensor(a, requires_grad=True)
+    y.t().contiguous().sum().backward()
+    np.testing.assert_array_equal(y.grad.numpy(), np.ones_like(a))
