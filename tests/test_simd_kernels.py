@@ -17,7 +17,8 @@ SIZES = [1, 7, 33, pytest.param(1000003, marks=MILLION)]
 B = _C.BinaryOp
 ADD, SUB, MUL, DIV, MAXIMUM, MINIMUM = B.add, B.sub, B.mul, B.div, B.maximum, B.minimum
 UNARY = {name: getattr(_C.UnaryOp, name) for name in ("neg", "abs", "exp", "log", "sqrt", "rsqrt", "square",
-                                                      "reciprocal")}
+                                                      "reciprocal", "floor", "ceil", "trunc", "round", "sign",
+                                                      "erf")}
 ACTS = {name: getattr(_C.Activation, name) for name in ("relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh")}
 F32, F16, BF16 = _C.DType.f32, _C.DType.f16, _C.DType.bf16
 SUM, MAX, MIN = _C.ReduceOp.sum, _C.ReduceOp.max, _C.ReduceOp.min
@@ -113,9 +114,13 @@ def test_unary(isa, name, n):
         if name in ("log", "sqrt", "rsqrt"):
             x = np.abs(x) + np.float32(1e-3)
         ref, got = scalar_and(isa, lambda: _C.unary(code, x))
-        if name in ("exp", "log"):  # polynomial approximations: a few ulp
+        if name in ("floor", "ceil", "trunc", "round"):  # halves, integers, large values too
+            x = np.concatenate([x, np.array([0.5, 1.5, 2.5, -0.5, -2.5, -0.0, 1e9, -3e38, np.inf, np.nan],
+                                            np.float32)])
+            ref, got = scalar_and(isa, lambda: _C.unary(code, x))
+        if name in ("exp", "log", "erf"):  # polynomial approximations: a few ulp
             np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-37, err_msg=layout)
-            oracle = np.exp(x.astype(np.float64)) if name == "exp" else np.log(x.astype(np.float64))
+            oracle = {"exp": np.exp, "log": np.log, "erf": erf64}[name](x.astype(np.float64))
             np.testing.assert_allclose(got, oracle, rtol=1e-6, atol=0, err_msg=layout)
         else:  # correctly rounded in both sets (rsqrt is 1/sqrt, not the estimate)
             np.testing.assert_array_equal(got, ref, err_msg=layout)

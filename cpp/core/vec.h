@@ -82,6 +82,8 @@ inline float reduce_max(Vec a) { return _mm512_reduce_max_ps(a.v); }
 inline float reduce_min(Vec a) { return _mm512_reduce_min_ps(a.v); }
 inline Vec round_nearest(Vec a) { return _mm512_roundscale_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 inline Vec floor(Vec a) { return _mm512_roundscale_ps(a.v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }
+inline Vec ceil(Vec a) { return _mm512_roundscale_ps(a.v, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC); }
+inline Vec trunc(Vec a) { return _mm512_roundscale_ps(a.v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC); }
 // p * 2^n for integral-valued n, one instruction: exact, gradual underflow to 0, overflow
 // to inf (vscalefps)
 inline Vec scale_pow2(Vec p, Vec n) { return _mm512_scalef_ps(p.v, n.v); }
@@ -160,6 +162,8 @@ inline float reduce_min(Vec a) {
 }
 inline Vec round_nearest(Vec a) { return _mm256_round_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 inline Vec floor(Vec a) { return _mm256_round_ps(a.v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }
+inline Vec ceil(Vec a) { return _mm256_round_ps(a.v, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC); }
+inline Vec trunc(Vec a) { return _mm256_round_ps(a.v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC); }
 inline Vec pow2_int(Vec n) {
   __m256i i = _mm256_cvtps_epi32(n.v);
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(i, _mm256_set1_epi32(127)), 23));
