@@ -61,6 +61,7 @@ inline Mask cmp_eq(Vec a, Vec b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_EQ_O
 // lanes where a or b is NaN
 inline Mask cmp_unord(Vec a, Vec b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_UNORD_Q); }
 inline Mask mask_or(Mask a, Mask b) { return static_cast<Mask>(a | b); }
+inline Mask mask_xor(Mask a, Mask b) { return static_cast<Mask>(a ^ b); }
 inline Mask mask_none() { return 0; }
 inline bool mask_any(Mask m) { return m != 0; }
 inline Vec bit_and(Vec a, Vec b) { return _mm512_and_ps(a.v, b.v); }
@@ -129,6 +130,7 @@ inline Mask cmp_ge(Vec a, Vec b) { return _mm256_cmp_ps(a.v, b.v, _CMP_GE_OQ); }
 inline Mask cmp_eq(Vec a, Vec b) { return _mm256_cmp_ps(a.v, b.v, _CMP_EQ_OQ); }
 inline Mask cmp_unord(Vec a, Vec b) { return _mm256_cmp_ps(a.v, b.v, _CMP_UNORD_Q); }
 inline Mask mask_or(Mask a, Mask b) { return _mm256_or_ps(a, b); }
+inline Mask mask_xor(Mask a, Mask b) { return _mm256_xor_ps(a, b); }
 inline Mask mask_none() { return _mm256_setzero_ps(); }
 inline bool mask_any(Mask m) { return _mm256_movemask_ps(m) != 0; }
 inline Vec bit_and(Vec a, Vec b) { return _mm256_and_ps(a.v, b.v); }
@@ -325,6 +327,54 @@ inline Vec erf(Vec x) {
   Vec small = p * a;
   Vec large = Vec::set1(1.0f) - erfc_nonneg(a);
   return with_sign_of(blend(cmp_lt(a, Vec::set1(1.0f)), large, small), x);
+}
+
+// sin(x) and cos(x) for |x| <= kSinCosMax (Cephes sinf / cosf, Moshier): x = j pi/4 + r with
+// j even (the octant rounded up to even) and r in [-pi/4, pi/4], taken off in three parts
+// (DP1 + DP2 + DP3 = pi/4; j DP1 is exact while j < 2^16), then the sine or cosine
+// polynomial of r by the octant, with the sign of the octant. Max error ~1 ulp of the result
+// scale (abs. error < 1.2e-7 for results near 1) on [-8192, 8192]. Larger |x|, inf and NaN
+// lose the reduction's accuracy: the callers compute those lanes with the C library
+// (elementwise_simd.cpp).
+constexpr float kSinCosMax = 8192.0f;
+inline Vec sin_poly(Vec r, Vec z) {  // sin r, z = r^2
+  Vec p = fmadd(Vec::set1(-1.9515295891e-4f), z, Vec::set1(8.3321608736e-3f));
+  p = fmadd(p, z, Vec::set1(-1.6666654611e-1f));
+  return fmadd(p * z, r, r);
+}
+inline Vec cos_poly(Vec z) {  // cos r, z = r^2
+  Vec p = fmadd(Vec::set1(2.443315711809948e-5f), z, Vec::set1(-1.388731625493765e-3f));
+  p = fmadd(p, z, Vec::set1(4.166664568298827e-2f));
+  return fmadd(p * z, z, fnmadd(Vec::set1(0.5f), z, Vec::set1(1.0f)));
+}
+// octant reduction: r, z = r^2, hi (octant in [4, 8): the sign flips), other (octant 2 or 6:
+// the other polynomial)
+struct SinCosReduced {
+  Vec r, z;
+  Mask hi, other;
+};
+inline SinCosReduced sin_cos_reduce(Vec a) {  // a = |x|
+  Vec y = floor(a * Vec::set1(1.27323954473516f));                      // 4 / pi
+  y = y + (y - Vec::set1(2.0f) * floor(y * Vec::set1(0.5f)));            // odd -> next even
+  const Vec j8 = y - Vec::set1(8.0f) * floor(y * Vec::set1(0.125f));     // 0, 2, 4 or 6
+  SinCosReduced o;
+  o.hi = cmp_gt(j8, Vec::set1(3.0f));
+  const Vec j = blend(o.hi, j8, j8 - Vec::set1(4.0f));                    // 0 or 2
+  o.other = cmp_gt(j, Vec::set1(1.0f));
+  o.r = fnmadd(y, Vec::set1(3.77489497744594108e-8f),
+               fnmadd(y, Vec::set1(2.4187564849853515625e-4f), fnmadd(y, Vec::set1(0.78515625f), a)));
+  o.z = o.r * o.r;
+  return o;
+}
+inline Vec sin(Vec x) {
+  const SinCosReduced q = sin_cos_reduce(abs(x));
+  const Vec v = blend(q.other, sin_poly(q.r, q.z), cos_poly(q.z));
+  return bit_xor(blend(q.hi, v, neg(v)), bit_and(x, Vec::set1(-0.0f)));  // the octant's sign, then x's
+}
+inline Vec cos(Vec x) {
+  const SinCosReduced q = sin_cos_reduce(abs(x));
+  const Vec v = blend(q.other, cos_poly(q.z), sin_poly(q.r, q.z));
+  return blend(mask_xor(q.hi, q.other), v, neg(v));
 }
 
 // Phi(x) = P(N(0,1) <= x) = erfc(-x / sqrt 2) / 2, written so that neither tail cancels:
