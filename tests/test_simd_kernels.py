@@ -407,3 +407,32 @@ def test_float32_to_bfloat16_rounding(isa, bf16):
     np.testing.assert_array_equal(got[nan] >> 15, x[nan].view(np.uint32) >> 31)
     np.testing.assert_array_equal(on(isa, lambda: _C.cast(np.array([np.nan, -np.nan], np.float32), BF16)).view(np.uint16),
                                   np.array([np.nan, -np.nan], np.float32).astype(bf16).view(np.uint16))
+
+
+# ---------------------------------------------------------------- elementwise losses
+@pytest.mark.parametrize("isa", SIMD_ISAS)
+@pytest.mark.parametrize("kind", ["mse", "l1", "bce", "bce_with_logits"])
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 1000, 70_001])
+def test_pointwise_losses(isa, kind, n):
+    """The float32 SIMD rows of the elementwise losses (loss_simd.cpp) against the double
+    reference: each loss, the sum, and the gradient, with and without a weight and a single
+    pos_weight, tails of any length, extreme logits and probabilities of exactly 0 and 1."""
+    code = getattr(_C.PointwiseLoss, kind)
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal(n) * 4).astype(np.float32)
+    if kind == "bce":
+        x = rng.random(n).astype(np.float32)
+        x[:3] = [0.0, 1.0, 0.5][:n]
+    elif kind == "bce_with_logits":
+        x[:3] = [100.0, -100.0, 0.0][:n]
+    y = (rng.random(n) > 0.5).astype(np.float32) if kind.startswith("bce") else rng.standard_normal(n).astype(np.float32)
+    w = rng.random(n).astype(np.float32)
+    pw = np.array([2.5], np.float32) if kind == "bce_with_logits" else None
+    g = rng.standard_normal(n).astype(np.float32)
+    for weight in (None, w):
+        (ref_out, ref_sum), (out, total) = scalar_and(isa, lambda: _C.pointwise_loss(code, x, y, weight, pw, True))
+        np.testing.assert_allclose(out, ref_out, rtol=2e-6, atol=1e-6)
+        np.testing.assert_allclose(total, ref_sum, rtol=1e-6, atol=1e-6)
+        for grad in (g, g[:1]):
+            ref, got = scalar_and(isa, lambda: _C.pointwise_loss_backward(code, x, y, weight, pw, grad, 0.5))
+            np.testing.assert_allclose(got, ref, rtol=2e-6, atol=1e-6)

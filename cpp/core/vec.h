@@ -329,6 +329,17 @@ inline Vec erf(Vec x) {
   return with_sign_of(blend(cmp_lt(a, Vec::set1(1.0f)), large, small), x);
 }
 
+// log(1 + e) for e in [0, 1] with log1p's relative accuracy: u = 1 + e rounds, and
+// log(u) e / (u - 1) cancels that rounding (Goldberg's trick); u == 1 means log1p(e) = e.
+inline Vec log1p_unit(Vec e) {
+  const Vec one = Vec::set1(1.0f);
+  Vec u = one + e;
+  return blend(cmp_eq(u, one), log(u) * e / (u - one), e);
+}
+
+// softplus(a) = log(1 + e^a) = max(a, 0) + log1p(e^-|a|): no overflow, accurate in both tails
+inline Vec softplus(Vec a) { return max(Vec::zero(), a) + log1p_unit(exp(neg(abs(a)))); }
+
 // sin(x) and cos(x) for |x| <= kSinCosMax (Cephes sinf / cosf, Moshier): x = j pi/4 + r with
 // j even (the octant rounded up to even) and r in [-pi/4, pi/4], taken off in three parts
 // (DP1 + DP2 + DP3 = pi/4; j DP1 is exact while j < 2^16), then the sine or cosine

@@ -31,16 +31,7 @@ inline TanhGeluParts tanh_gelu_parts(Vec x, Vec x2) {
   return {blend(cmp_lt(u, Vec::zero()), r, er), er * r};
 }
 
-// log(1 + e) for e in [0, 1] with log1p's relative accuracy: u = 1 + e rounds, and
-// log(u) e / (u - 1) cancels that rounding (Goldberg's trick); u == 1 means log1p(e) = e.
-inline Vec log1p_unit(Vec e) {
-  const Vec one = Vec::set1(1.0f);
-  Vec u = one + e;
-  return blend(cmp_eq(u, one), log(u) * e / (u - one), e);
-}
-
-// softplus(a) = log(1 + e^a) = max(a, 0) + log1p(e^-|a|): no overflow, accurate in both tails
-inline Vec softplus(Vec a) { return max(Vec::zero(), a) + log1p_unit(exp(neg(abs(a)))); }
+// (softplus and log1p_unit: core/vec.h, shared with the pointwise losses)
 
 // tanh(softplus(x)) = n / (n + 2), n = e^x (e^x + 2): one exp, exact in the x -> -inf tail;
 // for x > 20 the ratio is 1 in float32, and clamping x there keeps n finite.

@@ -72,6 +72,13 @@ struct LossSimd {
   float (*row_logsumexp)(const float* x, int64_t C);
   // dx_c = scale * exp(x_c - lse) for one row
   void (*row_softmax_scaled)(const float* x, float lse, float scale, float* dx, int64_t C);
+  // The elementwise losses of loss_pointwise.cpp on n contiguous float32 values, one pos_weight
+  // pw for all (1 when there is none), w null = 1: the sum of the losses (out: each one, or
+  // null), and dx = g * scale * dloss/dx (g: n values, or one when g_scalar).
+  double (*pointwise_forward)(PointwiseLoss kind, const float* x, const float* y, const float* w, float pw,
+                              float* out, int64_t n);
+  void (*pointwise_backward)(PointwiseLoss kind, const float* x, const float* y, const float* w, float pw,
+                             const float* g, bool g_scalar, float scale, float* dx, int64_t n);
 };
 
 }  // namespace minidl
