@@ -417,3 +417,37 @@ def test_clamp_without_autograd_is_one_pass_in_place(rng):
     ro = md.tensor(a).expand(2, 33, 17)                        # a read-only view
     with pytest.raises(RuntimeError, match="read-only"):
         ro.clamp_(-1.0, 1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_add_alpha_and_lerp_without_autograd_are_fused_and_match_torch(rng, dtype):
+    # p.add_(g, alpha=a) and ema.lerp_(p, w) without autograd run one fused pass with
+    # PyTorch's FMAs: the same bits, in place, the version counted; a broadcast other, a
+    # strided x (the reference row) and both branches of lerp (|w| < 0.5 and >= 0.5)
+    a = rng.standard_normal((37, 53)).astype(dtype)
+    b = rng.standard_normal((37, 53)).astype(dtype)
+    cases = [(a, b), (a, b[0]), (a.T, b.T), (a.T, b[:, 0])]       # contiguous / strided x, broadcast rows
+    for xa, other in cases:
+        for alpha in (-0.37, 2.5):
+            for name in ("add_", "sub_"):
+                x, tx = md.tensor(xa.copy()), torch.tensor(xa.copy())
+                memory, version = x.numpy(), x._version
+                assert getattr(x, name)(md.tensor(other), alpha=alpha) is x
+                getattr(tx, name)(torch.tensor(other), alpha=alpha)
+                np.testing.assert_array_equal(x.numpy(), tx.numpy())
+                assert np.shares_memory(x.numpy(), memory) and x._version == version + 1
+        for w in (0.0, 0.001, 0.3, 0.5, 0.7, 1.0, -0.2, 1.5):
+            x, tx = md.tensor(xa.copy()), torch.tensor(xa.copy())
+            assert x.lerp_(md.tensor(other), w) is x
+            tx.lerp_(torch.tensor(other), w)
+            np.testing.assert_array_equal(x.numpy(), tx.numpy())
+    y, ty = md.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)   # autograd: recorded
+    (y * 1.0).add_(md.tensor(b), alpha=2.0).lerp_(md.tensor(b), 0.25).sum().backward()
+    (ty * 1.0).add_(torch.tensor(b), alpha=2.0).lerp_(torch.tensor(b), 0.25).sum().backward()
+    np.testing.assert_allclose(y.grad.numpy(), ty.grad.numpy())
+    e = md.tensor(a, requires_grad=True) * 1.0
+    saved = e * e                                                   # saves e for its backward
+    with md.no_grad():
+        e.lerp_(md.tensor(b), 0.1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        saved.sum().backward()

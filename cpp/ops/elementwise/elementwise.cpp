@@ -228,6 +228,18 @@ inline void predicate_row_reference(UnaryOp op, const T* x, int64_t sx, uint8_t*
   for (int64_t i = 0; i < n; ++i) out[i * so] = apply_predicate(op, x[i * sx]);
 }
 
+// scaled updates (elementwise.h ScaledOp), with the FMA PyTorch's vectorised kernels use, so
+// a float32 row gives PyTorch's bits
+template <class T>
+inline void scaled_row_reference(ScaledOp op, const T* x, int64_t sx, const T* y, int64_t sy, T s, T* out,
+                                 int64_t so, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T a = x[i * sx], b = y[i * sy];
+    if (op == ScaledOp::add_scaled) out[i * so] = std::fma(s, b, a);
+    else out[i * so] = std::abs(s) < T(0.5) ? std::fma(s, b - a, a) : std::fma(-(b - a), T(1) - s, b);
+  }
+}
+
 // clamp forward: y = min(max(x, lo), hi), each bound optional
 template <class T>
 inline void clamp_row_reference(const T* x, int64_t sx, T* out, int64_t so, int64_t n, bool has_lo, T l,
@@ -443,6 +455,27 @@ void binary_scalar(BinaryOp op, const TensorView& a, double s, bool scalar_first
 
 void unary(UnaryOp op, const TensorView& x, const TensorView& out) {
   MINIDL_DISPATCH_ALL(x.dtype, "unary", unary_typed<T>(op, x, out));
+}
+
+void scaled_update(ScaledOp op, const TensorView& x, const TensorView& y, double s, const TensorView& out) {
+  const int64_t* strides[3] = {x.strides, y.strides, out.strides};
+  StridedLoop<3> loop(out.ndim, out.shape, strides);
+  const int64_t sx = loop.inner_stride(0), sy = loop.inner_stride(1), so = loop.inner_stride(2);
+  MINIDL_DISPATCH_FLOAT(out.dtype, "scaled_update", {
+    const ElementwiseSimd* simd = nullptr;
+    if constexpr (std::is_same_v<T, float>) simd = elementwise_simd_active();
+    const T* px = static_cast<const T*>(x.data);
+    const T* py = static_cast<const T*>(y.data);
+    T* po = static_cast<T*>(out.data);
+    loop.for_each_row([&](const int64_t* off, int64_t n) {
+      if (simd && sx == 1 && so == 1 && sy <= 1) {  // (set for float32 only: the casts change nothing)
+        simd->scaled_f32(op, reinterpret_cast<const float*>(px + off[0]), reinterpret_cast<const float*>(py + off[1]),
+                         sy, static_cast<float>(s), reinterpret_cast<float*>(po + off[2]), n);
+        return;
+      }
+      scaled_row_reference(op, px + off[0], sx, py + off[1], sy, static_cast<T>(s), po + off[2], so, n);
+    });
+  });
 }
 
 void clamp(const TensorView& x, bool has_lo, double lo, bool has_hi, double hi, const TensorView& out) {

@@ -37,6 +37,15 @@ void binary_scalar(BinaryOp op, const TensorView& a, double s, bool scalar_first
 // out = op(x), same shape; out dtype = x's (bool for logical_not/isnan/isinf/isfinite).
 void unary(UnaryOp op, const TensorView& x, const TensorView& out);
 
+// Updates with a scalar s, in one pass (the in-place forms are what optimizers and model
+// averages call on every parameter: p.add_(g, alpha=-lr), ema.lerp_(p, 1 - decay)):
+//   add_scaled:  out = x + s y                      (PyTorch's add with alpha: one FMA)
+//   lerp:        out = x + s (y - x) for |s| < 0.5, else y - (y - x)(1 - s)   (PyTorch's lerp,
+//                exact at s = 0 and s = 1)
+// x, y, out float32 or float64, y broadcast to out's shape; out may alias x.
+enum class ScaledOp : int { add_scaled = 0, lerp };
+void scaled_update(ScaledOp op, const TensorView& x, const TensorView& y, double s, const TensorView& out);
+
 // out = min(max(x, lo), hi), each bound optional.
 void clamp(const TensorView& x, bool has_lo, double lo, bool has_hi, double hi, const TensorView& out);
 // gx = g where lo <= x <= hi, else 0 (the clamp backward; PyTorch passes the gradient at the bounds)
@@ -54,6 +63,8 @@ struct ElementwiseSimd {
                      float* out, int64_t n);
   bool (*unary_f32)(UnaryOp op, const float* x, float* out, int64_t n);
   void (*copy_f32)(const float* src, float* dst, int64_t n);  // dst = src (no caller at present)
+  // scaled_update on a row: x and out contiguous, y contiguous (sy 1) or one value (sy 0)
+  void (*scaled_f32)(ScaledOp op, const float* x, const float* y, int64_t sy, float s, float* out, int64_t n);
 };
 
 }  // namespace minidl

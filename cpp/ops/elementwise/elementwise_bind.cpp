@@ -35,6 +35,15 @@ void binary_inplace(BinaryOp op, const py::array& out, const py::array& b) {
 }
 // --8<-- [end:binary_inplace]
 
+// x <- x + s y (add_scaled) or lerp(x, y, s), in place; y broadcast to x's shape, same dtype
+void scaled_update_inplace(ScaledOp op, const py::array& x, const py::array& y, double s) {
+  if (!x.dtype().equal(y.dtype())) throw py::type_error("in-place op: operand dtypes differ");
+  if (!x.writeable()) throw py::value_error("in-place op on a read-only array");
+  TensorView vx = view_of(x), vy = broadcast_view(y, shape_of(x), "in-place op");
+  MaybeReleaseGil nogil(vx.numel());
+  scaled_update(op, vx, vy, s, vx);
+}
+
 py::array binary_scalar_op(BinaryOp op, const py::array& a, double s, bool scalar_first) {
   py::array out = empty_array(binary_is_comparison(op) ? DType::b8 : dtype_of(a), shape_of(a));
   TensorView va = view_of(a), vo = view_of(out);  // view_of calls Python: before the GIL is released
@@ -131,6 +140,8 @@ void register_elementwise(py::module_& m) {
       .value("erf", UnaryOp::erf).value("erfinv", UnaryOp::erfinv));
   m.def("binary", &binary_op);
   m.def("binary_", &binary_inplace);
+  py::enum_<ScaledOp>(m, "ScaledOp").value("add_scaled", ScaledOp::add_scaled).value("lerp", ScaledOp::lerp);
+  m.def("scaled_update_", &scaled_update_inplace);
   m.def("binary_scalar", &binary_scalar_op);
   m.def("binary_scalar_", &binary_scalar_inplace);
   m.def("unary", &unary_op);

@@ -127,6 +127,9 @@ def apply_(x: Tensor, out_of_place, other=None, keeps_old=True) -> Tensor:
 
 
 # --- arithmetic -----------------------------------------------------------------------------
+_SCALED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # the fused scaled updates' dtypes
+
+
 def _binary_inplace(op, name: str):
     """The method ``x.<name>(other, alpha=1)``: x = x (op) (alpha * other), in place.
 
@@ -137,6 +140,15 @@ def _binary_inplace(op, name: str):
 
     def method(x: Tensor, other, alpha=1) -> Tensor:
         if alpha != 1:
+            if (op in (A.ADD, A.SUB) and isinstance(other, Tensor) and not needs_grad(x, other)
+                    and x._data.dtype in _SCALED_DTYPES and other._data.dtype == x._data.dtype
+                    and x._data.flags.writeable):
+                # p.add_(g, alpha=-lr) without autograd: one fused pass, PyTorch's FMA (no
+                # alpha * other stored first)
+                _C.scaled_update_(_C.ScaledOp.add_scaled, x._data, other._data,
+                                  float(alpha) if op == A.ADD else -float(alpha))
+                version.bump(x._data)
+                return x
             other = other * alpha
         other_t = other if isinstance(other, Tensor) else None
         if grad_mode._enabled and (x._rg or (other_t is not None and other_t._rg)):  # needs_grad, inlined
