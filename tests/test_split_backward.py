@@ -152,3 +152,8 @@ def test_gradients_already_in_one_array_are_passed_on_whole(rng):
     swapped = [whole[split[1]], whole[split[0]], whole[split[2]]]
     assert join._gathered(swapped, (2, 3, 12), np.float32, split, 2, False) is None
     assert join._gathered([whole[k] for k in split], (2, 3, 12), np.float64, split, 2, False) is None
+    # two pieces of an unbind from two different arrays: any two addresses give a "stride", so
+    # only the shared base tells that they are not one array (the result would not keep the
+    # second alive)
+    one, two = np.ones((4, 5), np.float32)[:, :3], np.ones((4, 5), np.float32)[:, :3]
+    assert join._gathered([one, two], (2, 4, 3), np.float32, [(0,), (1,)], 0, True) is None

@@ -218,10 +218,14 @@ class SplitBackward(Node):
 def _gathered(grads, shape, np_dtype, keys, dim: int, stacked: bool):
     """The array of ``shape`` whose windows ``keys`` the pieces' gradients already are (one
     array the consumer wrote them into, seen with the first gradient's strides; for unbind the
-    pieces' distance is the stride of ``dim``), or None when they are not. Every window is
-    checked to be exactly its gradient, so the array covers only memory the gradients do."""
+    pieces' distance is the stride of ``dim``), or None when they are not. The gradients must
+    be views of one array (the same ``base``, which the result keeps alive: two arrays that
+    merely lie at matching addresses would leave one of them unowned), and every window is
+    checked to be exactly its gradient, so the result covers only memory the gradients do."""
     g0 = grads[0]
     if any(g is None or g.size == 0 or g.dtype != np_dtype for g in grads) or g0.base is None:
+        return None
+    if any(g.base is not g0.base for g in grads):
         return None
     strides = g0.strides
     if stacked:
