@@ -222,7 +222,6 @@ inline void column_sums(int64_t len, int64_t n, ColumnState& st, const Term& ter
   }
 }
 
-// --8<-- [start:simd_forward_columns]
 bool forward_columns_f32(const float* x, float* y, int64_t len, int64_t stride, int64_t n, bool log) {
   if (n > kMaxColumns) return false;
   ColumnState st;
@@ -254,7 +253,6 @@ bool forward_columns_f32(const float* x, float* y, int64_t len, int64_t stride, 
   }
   return true;
 }
-// --8<-- [end:simd_forward_columns]
 
 // softmax: gx = y (gy - sum_r gy y);  log_softmax: gx = gy - exp(y) sum_r gy
 bool backward_columns_f32(const float* gy, const float* y, float* gx, int64_t len, int64_t stride, int64_t n,
