@@ -90,14 +90,19 @@ def test_inf_and_nan_columns(kernels):
     x[2, :, 5] = np.nan         # NaN columns
     x[4, :, 20] = np.inf        # +inf in a column
     x[:, :, 9] = -1000.0        # large negative, finite
-    for op in ("softmax", "log_softmax", "logsumexp"):
-        got = _fn(op, md)(md.tensor(x), 0).numpy()
-        ref = _fn(op, torch)(torch.tensor(x), 0).numpy()
-        np.testing.assert_array_equal(np.isnan(got), np.isnan(ref), err_msg=op)
-        ok = ~np.isnan(ref)
-        np.testing.assert_allclose(got[ok], ref[ok], rtol=1e-5, atol=1e-6, err_msg=op)
-    lse = md.logsumexp(md.tensor(x), 0).numpy()
-    assert np.all(lse[:, 0] == -np.inf) and np.all(np.isnan(lse[:, 5])) and np.all(lse[:, 20] == np.inf)
+    # dim 0: 63 columns per slab; dim 1 of the (21, 6, 3) transpose: slabs 3 wide (transposed
+    # into rows by softmax.cpp)
+    for xin, dim in ((x, 0), (np.ascontiguousarray(np.transpose(x, (2, 0, 1))), 1)):
+        for op in ("softmax", "log_softmax", "logsumexp"):
+            got = _fn(op, md)(md.tensor(xin), dim).numpy()
+            ref = _fn(op, torch)(torch.tensor(xin), dim).numpy()
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(ref), err_msg=op)
+            ok = ~np.isnan(ref)
+            np.testing.assert_allclose(got[ok], ref[ok], rtol=1e-5, atol=1e-6, err_msg=op)
+        lse = md.logsumexp(md.tensor(xin), dim).numpy()
+        if dim == 1:
+            lse = np.moveaxis(lse, 0, -1)
+        assert np.all(lse[..., 0] == -np.inf) and np.all(np.isnan(lse[..., 5])) and np.all(lse[..., 20] == np.inf)
     rows = md.logsumexp(md.tensor(np.ascontiguousarray(np.moveaxis(x, 0, -1))), -1).numpy()
     assert np.all(rows[:, 0] == -np.inf) and np.all(np.isnan(rows[:, 5])) and np.all(rows[:, 20] == np.inf)
 

@@ -38,6 +38,7 @@ struct SoftmaxSimd {
   // logsumexp of `rows` contiguous rows of length len -> out[rows]; of n columns -> out[n]
   bool (*logsumexp_rows_f32)(const float* x, float* out, int64_t rows, int64_t len);
   bool (*logsumexp_columns_f32)(const float* x, float* out, int64_t len, int64_t stride, int64_t n);
+  int lanes;  // floats per vector (8, 16): softmax.cpp transposes slabs much narrower than a vector
 };
 
 }  // namespace minidl

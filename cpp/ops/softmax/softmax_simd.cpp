@@ -304,6 +304,6 @@ bool logsumexp_columns_f32(const float* x, float* out, int64_t len, int64_t stri
 
 }  // namespace
 extern const SoftmaxSimd softmax_simd = {&forward_f32, &backward_f32, &forward_columns_f32, &backward_columns_f32,
-                                         &logsumexp_rows_f32, &logsumexp_columns_f32};
+                                         &logsumexp_rows_f32, &logsumexp_columns_f32, W};
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl
