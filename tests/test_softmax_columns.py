@@ -164,3 +164,30 @@ def test_gradcheck_float64_columns():
     x = md.tensor(rng.standard_normal((3, 4, 5)), dtype=md.float64, requires_grad=True)
     for f in (lambda t: F.softmax(t, 1), lambda t: F.log_softmax(t, 0), lambda t: md.logsumexp(t, 1)):
         assert md.autograd.gradcheck(f, (x,))
+
+
+def test_cross_entropy_nchw_float64_gradcheck_and_double_backward():
+    """(N, C, d) logits in float64 run the spatial reference; the double backward (the
+    recorded-softmax gradient) takes the same positions as the kernels."""
+    rng = np.random.default_rng(11)
+    x = md.tensor(rng.standard_normal((2, 4, 3, 2)), dtype=md.float64, requires_grad=True)
+    t = md.tensor(rng.integers(0, 4, (2, 3, 2)))
+    w = md.tensor(rng.uniform(0.5, 2.0, 4), dtype=md.float64)
+    assert md.autograd.gradcheck(lambda a: F.cross_entropy(a, t, weight=w, label_smoothing=0.1), (x,))
+    xt = torch.tensor(x.detach().numpy(), requires_grad=True)
+    v = rng.standard_normal(x.shape)
+    g, = md.autograd.grad(F.cross_entropy(x, t, weight=w, label_smoothing=0.1), x, create_graph=True)
+    hv, = md.autograd.grad((g * md.tensor(v)).sum(), x)
+    gt, = torch.autograd.grad(TF.cross_entropy(xt, torch.tensor(t.numpy()), weight=torch.tensor(w.numpy()),
+                                               label_smoothing=0.1), xt, create_graph=True)
+    hvt, = torch.autograd.grad((gt * torch.tensor(v)).sum(), xt)
+    np.testing.assert_allclose(g.detach().numpy(), gt.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(hv.numpy(), hvt.numpy(), rtol=1e-8, atol=1e-10)
+
+
+def test_cross_entropy_nchw_bad_targets():
+    x = md.randn(2, 3, 4, 5)
+    with pytest.raises(IndexError, match="out of bounds"):
+        F.cross_entropy(x, md.full((2, 4, 5), 3, dtype=md.int64))
+    with pytest.raises(ValueError, match="target"):
+        F.cross_entropy(x, md.zeros((2, 4), dtype=md.int64))

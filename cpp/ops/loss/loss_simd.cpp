@@ -53,9 +53,19 @@ void row_softmax_scaled(const float* x, float lse, float scale, float* dx, int64
 }
 // --8<-- [end:simd_softmax_scaled]
 
+void scaled_exp(const float* x, const float* lse, const float* a, float* dx, int64_t n) {
+  int64_t i = 0;
+  for (; i + W <= n; i += W) (Vec::load(a + i) * exp(Vec::load(x + i) - Vec::load(lse + i))).store(dx + i);
+  if (i < n) {
+    const int r = static_cast<int>(n - i);
+    (Vec::load_partial(a + i, r) * exp(Vec::load_partial(x + i, r) - Vec::load_partial(lse + i, r)))
+        .store_partial(dx + i, r);
+  }
+}
+
 }  // namespace
 
-extern const LossSimd loss_simd = {&row_logsumexp, &row_softmax_scaled};
+extern const LossSimd loss_simd = {&row_logsumexp, &row_softmax_scaled, &scaled_exp};
 
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl
