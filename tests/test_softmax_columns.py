@@ -138,7 +138,8 @@ def test_simd_columns_match_the_reference(kernels):
 def test_cross_entropy_nchw(kernels, smoothing):
     md.backend.use(kernels)
     rng = np.random.default_rng(21)
-    for shape in ((4, 21, 9, 11), (2, 5, 33), (3, 17, 1, 1)):
+    # 99 and 33 positions: the spatial kernels; 1 and 15: the rows (C moved last)
+    for shape in ((4, 21, 9, 11), (2, 5, 33), (3, 17, 1, 1), (2, 6, 3, 5)):
         x = (rng.standard_normal(shape) * 3).astype(np.float32)
         t = rng.integers(0, shape[1], (shape[0],) + shape[2:])
         t.reshape(-1)[1] = -100  # ignored position
@@ -170,8 +171,8 @@ def test_cross_entropy_nchw_float64_gradcheck_and_double_backward():
     """(N, C, d) logits in float64 run the spatial reference; the double backward (the
     recorded-softmax gradient) takes the same positions as the kernels."""
     rng = np.random.default_rng(11)
-    x = md.tensor(rng.standard_normal((2, 4, 3, 2)), dtype=md.float64, requires_grad=True)
-    t = md.tensor(rng.integers(0, 4, (2, 3, 2)))
+    x = md.tensor(rng.standard_normal((2, 4, 3, 6)), dtype=md.float64, requires_grad=True)
+    t = md.tensor(rng.integers(0, 4, (2, 3, 6)))
     w = md.tensor(rng.uniform(0.5, 2.0, 4), dtype=md.float64)
     assert md.autograd.gradcheck(lambda a: F.cross_entropy(a, t, weight=w, label_smoothing=0.1), (x,))
     xt = torch.tensor(x.detach().numpy(), requires_grad=True)

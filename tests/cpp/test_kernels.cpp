@@ -644,6 +644,24 @@ int main() {
         return out;
       }, 1e-6f, 1e-6f);
     }
+    {  // cross-entropy over (N, C, inner) logits (the spatial kernels), weights and smoothing
+      const int64_t N = 3, C = 21, inner = 37;
+      std::vector<float> x = random_vec(N * C * inner, 4.f, 26), w = random_vec(C, 0.3f, 27), g(N * inner, 0.5f);
+      for (float& v : w) v += 1.0f;
+      std::vector<int64_t> t(N * inner);
+      for (int64_t p = 0; p < N * inner; ++p) t[p] = p % 5 == 0 ? -100 : (p * 7) % C;
+      for (double eps : {0.0, 0.1})
+        compare_sets(isa, "cross_entropy spatial eps " + std::to_string(eps), inner, [&] {
+          std::vector<float> loss(N * inner), lse(N * inner), dx(x.size());
+          double wsum = 0;
+          cross_entropy_forward_spatial(x.data(), DType::f32, N, C, inner, t.data(), w.data(), -100, eps, loss.data(),
+                                        lse.data(), &wsum);
+          cross_entropy_backward_spatial(x.data(), lse.data(), g.data(), false, 0.25, DType::f32, N, C, inner,
+                                         t.data(), w.data(), -100, eps, dx.data());
+          loss.insert(loss.end(), dx.begin(), dx.end());
+          return loss;
+        }, 1e-5f, 1e-6f);
+    }
     for (int64_t inner : {1, 7, 33, 70}) {  // column reduce (inner > 1): partial and 4-vector blocks
       const int64_t outer = 3, len = 129;
       std::vector<float> x = random_vec(outer * len * inner, 2.f, 23);
