@@ -5,9 +5,10 @@
 //      double. float64, and float32 under md.backend.use("scalar"), run these;
 //      softmax_simd.cpp holds the float32 row (inner == 1) and column (inner > 1) versions
 //      (SoftmaxSimd), tested against them.
-//   2. Which path runs: float32 on the active SIMD set, rows (inner == 1) or column panels
-//      (inner > 1, over a dim that is not the last), otherwise the reference; OpenMP over the
-//      rows, the outer x panels, or the outer * inner lines, about 16K elements per task.
+//   2. Which path runs: float32 on the active SIMD set, rows (inner == 1), column panels
+//      (inner > 1, over a dim that is not the last) or, for slabs much narrower than a vector,
+//      the rows of a transposed copy; otherwise the reference. OpenMP over the rows, the
+//      outer x panels, the slabs, or the outer * inner lines, about 16K elements per task.
 //      logsumexp over a dim (reduce.cpp's ReduceOp::logsumexp) takes the same float32 paths.
 #include "softmax.h"
 
@@ -75,7 +76,7 @@ int64_t line_grain(int64_t len) { return std::max<int64_t>(1, 16384 / std::max<i
 // inner > 1: the slabs (outer, len, inner) are cut into panels of columns, one task each.
 // A panel's len x n floats take at most half the L2 (cpu_caches), so the 2nd and 3rd pass
 // read it from L2 (a (1024, 1024) slab: panels of 256 columns, 1 KiB read per row); the
-// panels are whole 64-byte lines (16 floats) and at most kMaxColumns wide (the column state
+// panels are multiples of 16 floats (64 bytes) and at most kMaxColumns wide (the column state
 // on the stack: 16 KiB). With fewer tasks than threads the panels are narrowed down to 16
 // columns so every thread gets one. Each column is computed by one task from start to end,
 // so the result does not depend on the panels or the thread count.
