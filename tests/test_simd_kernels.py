@@ -138,6 +138,24 @@ def test_unary(isa, name, n):
 
 
 @pytest.mark.parametrize("isa", SIMD_ISAS)
+def test_exp_underflow_lanes(isa):
+    """exp below -104 is 0 (those lanes skip the scaling that underflowed through a microcode
+    assist), subnormal results above it stay, NaN stays NaN: lanes of every kind mixed in the
+    same vectors, in every position."""
+    vals = np.array([-np.inf, -1e9, -1000.0, -104.5, -104.0, -103.98, -103.9, -100.0, -90.0, -87.4, -87.0,
+                     0.0, 1.5, 88.0, np.nan, -3e38], np.float32)
+    x = np.concatenate([np.roll(vals, k) for k in range(len(vals))] + [vals[:5]])
+    ref, got = scalar_and(isa, lambda: _C.unary(UNARY["exp"], x))
+    with np.errstate(over="ignore", invalid="ignore"):
+        oracle = np.exp(x.astype(np.float64))
+    assert np.all(got[x <= -104.0] == 0.0) and np.all(np.isnan(got) == np.isnan(x))
+    ok = ~np.isnan(x)
+    # a subnormal result keeps an absolute error of about one subnormal step (2^-149)
+    assert np.all(np.abs(got[ok] - oracle[ok]) <= 2e-6 * oracle[ok] + 2.0 ** -148)
+    np.testing.assert_allclose(got[ok], ref[ok], rtol=2e-6, atol=2.0 ** -148)
+
+
+@pytest.mark.parametrize("isa", SIMD_ISAS)
 def test_exp_log_special_values(isa):
     x = np.array([-np.inf, -1000, -104, -103.9, -88, 0, -0.0, 1e-40, 88.7, 88.8, 1000, np.inf, np.nan], np.float32)
     with np.errstate(all="ignore"):

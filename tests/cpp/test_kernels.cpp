@@ -55,6 +55,7 @@ static bool close(const std::vector<float>& a, const std::vector<float>& b, floa
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
     if (std::isnan(a[i]) && std::isnan(b[i])) continue;
+    if (a[i] == b[i]) continue;  // equal infinities (their difference is NaN)
     if (!(std::fabs(a[i] - b[i]) <= atol + rtol * std::fabs(b[i]))) return false;
   }
   return true;
@@ -604,6 +605,61 @@ int main() {
           softmax_forward(x.data(), y.data(), DType::f32, 5, len, 1, log);
           softmax_backward(gy.data(), y.data(), gx.data(), DType::f32, 5, len, 1, log);
           return gx;
+        }, 1e-5f, 1e-6f);
+    }
+    // softmax / log_softmax / logsumexp over a dim that is not the last (SoftmaxSimd's column
+    // kernels): odd inner sizes around both vector widths, len past one sum block (128 rows),
+    // slabs cut into several panels (inner 1100 > kMaxColumns), an all -inf column
+    for (int64_t inner : {2, 7, 9, 16, 17, 33, 1100}) {
+      const int64_t outer = 2, len = inner > 1000 ? 20 : 300;
+      std::vector<float> x = random_vec(outer * len * inner, 5.f, 24), gy = random_vec(outer * len * inner, 1.f, 25);
+      x[3] = 900.f;
+      for (int64_t r = 0; r < len; ++r) x[r * inner + 1] = -INFINITY;
+      const std::string at = " inner " + std::to_string(inner);
+      for (bool log : {false, true}) {
+        const std::string name = log ? "log_softmax columns" : "softmax columns";
+        compare_sets(isa, name + at, inner, [&] {
+          std::vector<float> y(x.size());
+          softmax_forward(x.data(), y.data(), DType::f32, outer, len, inner, log);
+          return y;  // the all -inf column: NaN on both sides
+        }, 1e-5f, 1e-5f);
+        compare_sets(isa, name + " backward" + at, inner, [&] {
+          std::vector<float> gx(x.size()), y(x.size());
+          const Isa now = active_isa();
+          set_active_isa(Isa::scalar);  // the same y for both sets: the backward alone is compared
+          softmax_forward(x.data(), y.data(), DType::f32, outer, len, inner, log);
+          set_active_isa(now);
+          softmax_backward(gy.data(), y.data(), gx.data(), DType::f32, outer, len, inner, log);
+          return gx;
+        }, 1e-5f, 1e-5f);
+      }
+      compare_sets(isa, "logsumexp columns" + at, inner, [&] {
+        std::vector<float> out(outer * inner);
+        reduce(ReduceOp::logsumexp, x.data(), DType::f32, outer, len, inner, out.data(), 1.0);
+        return out;
+      }, 1e-6f, 1e-6f);
+      compare_sets(isa, "logsumexp rows" + at, inner, [&] {
+        std::vector<float> out(outer * len);
+        reduce(ReduceOp::logsumexp, gy.data(), DType::f32, outer * len, inner, 1, out.data(), 1.0);
+        return out;
+      }, 1e-6f, 1e-6f);
+    }
+    {  // cross-entropy over (N, C, inner) logits (the spatial kernels), weights and smoothing
+      const int64_t N = 3, C = 21, inner = 37;
+      std::vector<float> x = random_vec(N * C * inner, 4.f, 26), w = random_vec(C, 0.3f, 27), g(N * inner, 0.5f);
+      for (float& v : w) v += 1.0f;
+      std::vector<int64_t> t(N * inner);
+      for (int64_t p = 0; p < N * inner; ++p) t[p] = p % 5 == 0 ? -100 : (p * 7) % C;
+      for (double eps : {0.0, 0.1})
+        compare_sets(isa, "cross_entropy spatial eps " + std::to_string(eps), inner, [&] {
+          std::vector<float> loss(N * inner), lse(N * inner), dx(x.size());
+          double wsum = 0;
+          cross_entropy_forward_spatial(x.data(), DType::f32, N, C, inner, t.data(), w.data(), -100, eps, loss.data(),
+                                        lse.data(), &wsum);
+          cross_entropy_backward_spatial(x.data(), lse.data(), g.data(), false, 0.25, DType::f32, N, C, inner,
+                                         t.data(), w.data(), -100, eps, dx.data());
+          loss.insert(loss.end(), dx.begin(), dx.end());
+          return loss;
         }, 1e-5f, 1e-6f);
     }
     for (int64_t inner : {1, 7, 33, 70}) {  // column reduce (inner > 1): partial and 4-vector blocks

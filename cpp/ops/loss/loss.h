@@ -37,6 +37,17 @@ void cross_entropy_backward(const void* x, const void* lse, const void* g, bool 
                             DType dtype, int64_t N, int64_t C, const int64_t* target, const void* prob,
                             const void* weight, int64_t ignore_index, double smoothing, void* dx);
 
+// The same loss on (N, C, inner) logits with class-index targets (N * inner): an NCHW
+// segmentation map (inner = H W) without moving C last. Position p = n * inner + i has its
+// logits at x[n, :, i] (stride inner); loss, lse and g are per position (N * inner). The lse
+// is a logsumexp over the middle axis (the softmax column kernels for float32).
+void cross_entropy_forward_spatial(const void* x, DType dtype, int64_t N, int64_t C, int64_t inner,
+                                   const int64_t* target, const void* weight, int64_t ignore_index,
+                                   double smoothing, void* loss, void* lse, double* weight_sum);
+void cross_entropy_backward_spatial(const void* x, const void* lse, const void* g, bool g_scalar, double scale,
+                                    DType dtype, int64_t N, int64_t C, int64_t inner, const int64_t* target,
+                                    const void* weight, int64_t ignore_index, double smoothing, void* dx);
+
 // --- focal loss (Lin et al. 2017), multi-class on logits -----------------------------------
 // loss_i = -alpha_t (1 - p_t)^gamma log p_t, p_t = softmax(x_i)[t_i]; alpha: (C) or null
 // (then alpha_scalar for every class).
@@ -72,6 +83,8 @@ struct LossSimd {
   float (*row_logsumexp)(const float* x, int64_t C);
   // dx_c = scale * exp(x_c - lse) for one row
   void (*row_softmax_scaled)(const float* x, float lse, float scale, float* dx, int64_t C);
+  // dx_i = a_i * exp(x_i - lse_i) over n positions (one class of a spatial cross-entropy)
+  void (*scaled_exp)(const float* x, const float* lse, const float* a, float* dx, int64_t n);
   // The elementwise losses of loss_pointwise.cpp on n contiguous float32 values, one pos_weight
   // pw for all (1 when there is none), w null = 1: the sum of the losses (out: each one, or
   // null), and dx = g * scale * dloss/dx (g: n values, or one when g_scalar).

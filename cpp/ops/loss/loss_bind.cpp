@@ -47,10 +47,34 @@ Targets targets_of(const py::array& target, DType t, int64_t N, int64_t C) {
   return r;
 }
 
+// (N, C, inner) logits with N * inner class indices: the spatial kernels (an NCHW map, C not moved)
+const int64_t* spatial_targets(const py::array& x, const py::array& target, py::array& keep) {
+  keep = contiguous(target);
+  if (dtype_of(keep) != DType::i64 || keep.size() != x.shape(0) * x.shape(2))
+    throw py::value_error("cross_entropy: (N, C, d) logits take N * d int64 class indices, got target of shape " +
+                          shape_str(target));
+  return static_cast<const int64_t*>(keep.data());
+}
+
 py::tuple ce_forward(const py::array& x_in, const py::array& target, py::object weight, int64_t ignore_index,
                      double smoothing) {
   py::array x = contiguous(x_in);
   const DType t = float_dtype(x, "cross_entropy");
+  if (x.ndim() == 3) {
+    const int64_t N = x.shape(0), C = x.shape(1), inner = x.shape(2);
+    py::array tkeep, wkeep;
+    const int64_t* tg = spatial_targets(x, target, tkeep);
+    const void* w = optional_array(weight, wkeep, t, C, "cross_entropy weight");
+    py::array loss = empty_array(t, {N * inner}), lse = empty_array(t, {N * inner});
+    double wsum = 0;
+    {
+      MaybeReleaseGil nogil(x.size());
+      if (x.size() > 0)
+        cross_entropy_forward_spatial(x.data(), t, N, C, inner, tg, w, ignore_index, smoothing, loss.mutable_data(),
+                                      lse.mutable_data(), &wsum);
+    }
+    return py::make_tuple(loss, lse, wsum);
+  }
   const int64_t N = x.shape(0), C = x.shape(1);
   Targets tg = targets_of(target, t, N, C);
   py::array wkeep;
@@ -69,6 +93,18 @@ py::array ce_backward(const py::array& x_in, const py::array& lse, const py::arr
                       const py::array& target, py::object weight, int64_t ignore_index, double smoothing) {
   py::array x = contiguous(x_in), g = contiguous(g_in);
   const DType t = float_dtype(x, "cross_entropy backward");
+  if (x.ndim() == 3) {
+    const int64_t N = x.shape(0), C = x.shape(1), inner = x.shape(2);
+    py::array tkeep, wkeep;
+    const int64_t* tg = spatial_targets(x, target, tkeep);
+    const void* w = optional_array(weight, wkeep, t, C, "cross_entropy weight");
+    py::array dx = empty_array(t, {N, C, inner});
+    MaybeReleaseGil nogil(x.size());
+    if (x.size() > 0)
+      cross_entropy_backward_spatial(x.data(), lse.data(), g.data(), g.size() == 1, scale, t, N, C, inner, tg, w,
+                                     ignore_index, smoothing, dx.mutable_data());
+    return dx;
+  }
   const int64_t N = x.shape(0), C = x.shape(1);
   Targets tg = targets_of(target, t, N, C);
   py::array wkeep;

@@ -28,16 +28,17 @@ float row_logsumexp(const float* x, int64_t C) {
     s1 = s1 + exp(Vec::load(x + c + W) - vm);
   }
   for (; c + W <= C; c += W) s0 = s0 + exp(Vec::load(x + c) - vm);
+  float tail = 0;
   if (c < C) {
-    // masked lanes load 0; exp(0 - m) would count, so blend them to -inf first
+    // masked lanes load 0 and exp(0 - m) would count: add only the r real lanes. (Padding the
+    // lanes with -inf instead made exp underflow, a microcode assist per row: (65536, 21)
+    // logits took 10.2 ms here against 1.7 for (65536, 16), Xeon, 1 thread, CPU time.)
     const int r = static_cast<int>(C - c);
-    Vec tail = Vec::load_partial(x + c, r);
     float lanes[W];
-    tail.store(lanes);
-    for (int k = r; k < W; ++k) lanes[k] = -__builtin_inff();
-    s1 = s1 + exp(Vec::load(lanes) - vm);
+    exp(Vec::load_partial(x + c, r) - vm).store(lanes);
+    for (int k = 0; k < r; ++k) tail += lanes[k];
   }
-  return m + __builtin_logf(reduce_add(s0 + s1));
+  return m + __builtin_logf(reduce_add(s0 + s1) + tail);
 }
 // --8<-- [end:simd_rows]
 
@@ -52,6 +53,16 @@ void row_softmax_scaled(const float* x, float lse, float scale, float* dx, int64
   }
 }
 // --8<-- [end:simd_softmax_scaled]
+
+void scaled_exp(const float* x, const float* lse, const float* a, float* dx, int64_t n) {
+  int64_t i = 0;
+  for (; i + W <= n; i += W) (Vec::load(a + i) * exp(Vec::load(x + i) - Vec::load(lse + i))).store(dx + i);
+  if (i < n) {
+    const int r = static_cast<int>(n - i);
+    (Vec::load_partial(a + i, r) * exp(Vec::load_partial(x + i, r) - Vec::load_partial(lse + i, r)))
+        .store_partial(dx + i, r);
+  }
+}
 
 // --8<-- [start:simd_pointwise]
 // One vector of losses and one of d loss / d x: the formulas of loss_one / grad_one in float32
@@ -135,7 +146,8 @@ void pointwise_backward(PointwiseLoss kind, const float* x, const float* y, cons
 
 }  // namespace
 
-extern const LossSimd loss_simd = {&row_logsumexp, &row_softmax_scaled, &pointwise_forward, &pointwise_backward};
+extern const LossSimd loss_simd = {&row_logsumexp, &row_softmax_scaled, &scaled_exp, &pointwise_forward,
+                                   &pointwise_backward};
 
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl

@@ -10,11 +10,14 @@
 //      task); only the two row helpers change with the kernel set.
 #include <cmath>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include "core/dtype_dispatch.h"
 #include "core/dispatch.h"
 #include "loss.h"
 #include "core/parallel.h"
+#include "ops/softmax/softmax.h"
 
 MINIDL_SIMD_TABLE(minidl::LossSimd, loss_simd)
 
@@ -26,12 +29,12 @@ namespace {
 // --8<-- [start:reference_rows]
 // lse = m + log sum_c exp(x_c - m), m = max_c x_c (m itself when it is +-inf)
 template <class T>
-inline T row_logsumexp_reference(const T* x, int64_t C) {
+inline T row_logsumexp_reference(const T* x, int64_t C, int64_t stride = 1) {
   T m = x[0];
-  for (int64_t c = 1; c < C; ++c) m = x[c] > m ? x[c] : m;
+  for (int64_t c = 1; c < C; ++c) m = x[c * stride] > m ? x[c * stride] : m;
   if (std::isinf(m)) return m;
   double s = 0;
-  for (int64_t c = 0; c < C; ++c) s += std::exp(static_cast<double>(x[c] - m));
+  for (int64_t c = 0; c < C; ++c) s += std::exp(static_cast<double>(x[c * stride] - m));
   return static_cast<T>(m + std::log(s));
 }
 
@@ -165,6 +168,113 @@ void cross_entropy_backward(const void* x, const void* lse, const void* g, bool 
   });
 }
 // --8<-- [end:ce_backward]
+
+// dx_i = a_i exp(x_i - lse_i) over n positions: LossSimd for float32 on a SIMD set, else in double
+template <class T>
+void positions_scaled_exp(const LossSimd* simd, const T* x, const T* lse, const T* a, T* dx, int64_t n) {
+  if constexpr (std::is_same_v<T, float>)
+    if (simd) return simd->scaled_exp(x, lse, a, dx, n);
+  for (int64_t i = 0; i < n; ++i) dx[i] = static_cast<T>(a[i] * std::exp(static_cast<double>(x[i]) - lse[i]));
+}
+
+// ---- cross-entropy over (N, C, inner) with class indices: the same formulas per position ----
+// Position p = n * inner + i reads its C logits at stride inner, so the work runs across the
+// contiguous positions: the lse of every position first (a logsumexp over the middle axis),
+// then, per class c, a row of inner positions. (Moving C last first cost a transposing copy
+// of x, and of dx back, and rows of C = 21 logits are too short for the vectors.)
+void cross_entropy_forward_spatial(const void* x, DType dtype, int64_t N, int64_t C, int64_t inner,
+                                   const int64_t* target, const void* weight, int64_t ignore_index,
+                                   double smoothing, void* loss, void* lse, double* weight_sum) {
+  const int64_t P = N * inner;
+  check_targets(target, P, C, ignore_index);
+  if (!logsumexp_simd(x, dtype, N, C, inner, lse)) {
+    MINIDL_DISPATCH_FLOAT(dtype, "cross_entropy", {
+      const T* px = static_cast<const T*>(x);
+      T* l = static_cast<T*>(lse);
+      parallel_for(P, row_grain(C), [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; ++p)
+          l[p] = row_logsumexp_reference(px + (p / inner) * C * inner + p % inner, C, inner);
+      });
+    });
+  }
+  MINIDL_DISPATCH_FLOAT(dtype, "cross_entropy", {
+    const T* px = static_cast<const T*>(x);
+    const T* w = static_cast<const T*>(weight);
+    const T* l = static_cast<const T*>(lse);
+    T* out = static_cast<T*>(loss);
+    const double eps = smoothing;
+    parallel_for(P, row_grain(eps != 0.0 ? C : 1), [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        const T* xp = px + (p / inner) * C * inner + p % inner;  // class c at xp[c * inner]
+        const int64_t t = target[p];
+        if (t == ignore_index) { out[p] = T(0); continue; }
+        const double lp = l[p];
+        double v = (1.0 - eps) * (w ? w[t] : 1.0) * (lp - xp[t * inner]);
+        if (eps != 0.0) {
+          double s = 0;
+          for (int64_t c = 0; c < C; ++c) s += (w ? w[c] : 1.0) * (lp - xp[c * inner]);
+          v += eps / C * s;
+        }
+        out[p] = static_cast<T>(v);
+      }
+    });
+    double ws = 0;
+    for (int64_t p = 0; p < P; ++p)
+      if (target[p] != ignore_index) ws += w ? static_cast<double>(w[target[p]]) : 1.0;
+    *weight_sum = ws;
+  });
+}
+
+// dx[n, c, i] = a_p softmax_c - b_p w_c - [c = t_p] g_p (1-eps) w_t,  a_p = g_p ((1-eps) w_t + eps/C W),
+// b_p = g_p eps / C (a = b = 0 where t_p is ignored): per sample n, a row of inner positions
+// per class, softmax_c = exp(x - lse) (LossSimd::scaled_exp for float32)
+void cross_entropy_backward_spatial(const void* x, const void* lse, const void* g, bool g_scalar, double scale,
+                                    DType dtype, int64_t N, int64_t C, int64_t inner, const int64_t* target,
+                                    const void* weight, int64_t ignore_index, double smoothing, void* dx) {
+  MINIDL_DISPATCH_FLOAT(dtype, "cross_entropy_backward", {
+    const T* px = static_cast<const T*>(x);
+    const T* pl = static_cast<const T*>(lse);
+    const T* pg = static_cast<const T*>(g);
+    const T* w = static_cast<const T*>(weight);
+    T* out = static_cast<T*>(dx);
+    const double eps = smoothing;
+    double W = C;
+    if (w) { W = 0; for (int64_t c = 0; c < C; ++c) W += w[c]; }
+    const LossSimd* simd = loss_simd_active();
+    parallel_for(N, std::max<int64_t>(1, 32768 / std::max<int64_t>(C * inner, 1)), [&](int64_t n0, int64_t n1) {
+      std::vector<T> a(static_cast<size_t>(inner)), b(static_cast<size_t>(inner));
+      for (int64_t n = n0; n < n1; ++n) {
+        const int64_t p0 = n * inner;
+        for (int64_t i = 0; i < inner; ++i) {
+          const int64_t t = target[p0 + i];
+          const double gp = static_cast<double>(pg[g_scalar ? 0 : p0 + i]) * scale;
+          const bool kept = t != ignore_index;
+          a[i] = kept ? static_cast<T>(gp * ((1.0 - eps) * (w ? w[t] : 1.0) + eps / C * W)) : T(0);
+          b[i] = kept ? static_cast<T>(gp * eps / C) : T(0);
+        }
+        for (int64_t c = 0; c < C; ++c) {
+          const T* xc = px + (n * C + c) * inner;
+          T* dc = out + (n * C + c) * inner;
+          positions_scaled_exp(simd, xc, pl + p0, a.data(), dc, inner);
+          if (eps != 0.0) {
+            const T wc = w ? w[c] : T(1);
+            for (int64_t i = 0; i < inner; ++i) dc[i] -= b[i] * wc;
+          }
+        }
+        for (int64_t i = 0; i < inner; ++i) {
+          const int64_t t = target[p0 + i];
+          T* di = out + n * C * inner + i;
+          if (t == ignore_index) {  // 0, not 0 * exp(...): a NaN logit there stays out of dx
+            for (int64_t c = 0; c < C; ++c) di[c * inner] = T(0);
+            continue;
+          }
+          const double gp = static_cast<double>(pg[g_scalar ? 0 : p0 + i]) * scale;
+          di[t * inner] -= static_cast<T>(gp * (1.0 - eps) * (w ? w[t] : 1.0));
+        }
+      }
+    });
+  });
+}
 
 // ---- focal loss (Lin et al. 2017): forward and backward ------------------------------------
 // loss_i = -alpha_t (1 - p_t)^gamma log p_t,  log p_t = x_it - lse_i

@@ -12,8 +12,9 @@
 //   2. Which path runs: an empty axis gives the identity (or throws); float32 sum/max/min on the
 //      active SIMD set (one long row split over the threads; fewer slabs than threads: each
 //      slab's rows in shares, column_reduce_split; otherwise slabs per thread);
-//      bfloat16/float16 sums widened as they are read (sum_16bit); everything else the
-//      reference, OpenMP over the outer * inner outputs.
+//      bfloat16/float16 sums widened as they are read (sum_16bit); float32 logsumexp on the
+//      softmax kernels (logsumexp_simd, cpp/ops/softmax/); everything else the reference,
+//      OpenMP over the outer * inner outputs.
 #include "reduce.h"
 
 #include <algorithm>
@@ -26,6 +27,7 @@
 #include "core/dispatch.h"
 #include "core/parallel.h"
 #include "ops/copy/copy.h"
+#include "ops/softmax/softmax.h"
 
 MINIDL_SIMD_TABLE(minidl::ReduceSimd, reduce_simd)
 
@@ -257,6 +259,8 @@ void reduce(ReduceOp op, const void* x, DType dtype, int64_t outer, int64_t len,
     }
     return;
   }
+  // logsumexp: the log of softmax's normaliser, so its float32 SIMD passes live with softmax
+  if (op == ReduceOp::logsumexp && logsumexp_simd(x, dtype, outer, len, inner, out)) return;
   if (dtype == DType::f32 && op != ReduceOp::any && op != ReduceOp::all) {
     if (const ReduceSimd* simd = reduce_simd_active()) {
       const float* xf = static_cast<const float*>(x);
