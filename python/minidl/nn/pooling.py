@@ -355,7 +355,16 @@ def adaptive_avg_pool2d(input: Tensor, output_size):
     ow = d4.shape[3] if ow is None else check_int(ow, "adaptive_avg_pool2d", "output_size", positive=False)
     if oh < 0 or ow < 0:
         raise RuntimeError(f"adaptive_avg_pool2d: output_size must be non-negative, got ({oh}, {ow})")
-    y = _C.adaptive_avg_pool2d(d4, oh, ow)
+    n, c, h, w = d4.shape
+    if oh == ow == 1 and h * w > 0 and d4.dtype == np.float32:
+        # global average pooling (a ResNet head): each plane's sum by the reduce kernel's
+        # vectorised row sums, then divided by H W as the window kernel divides. The window
+        # kernel summed a plane one float after another: (32, 64, 32, 32) 1.36 ms against
+        # PyTorch's 0.42 (1 thread, Xeon family 6 model 167)
+        sums = A.reduce(A.R_SUM, A.contiguous(d4).reshape(n * c, h * w), (1,))
+        y = A.binary_scalar(A.DIV, sums, float(h * w)).reshape(n, c, 1, 1)
+    else:
+        y = _C.adaptive_avg_pool2d(d4, oh, ow)
     out_shape4 = y.shape
     if input.ndim == 3:
         y = y[0]
