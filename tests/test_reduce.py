@@ -79,3 +79,21 @@ def test_column_sum_16bit_on_threads(rng, kernel_set, threads):
         got = x.sum(dim=0)
         assert got.dtype is mdt
         np.testing.assert_array_equal(to_numpy(got), to_numpy(x.float().sum(dim=0).to(mdt)))
+
+
+@pytest.mark.parametrize("shape,dim", [((1024, 1), 0), ((37, 255), 0), ((37, 256), 0), ((37, 257), 0),
+                                       ((3, 50, 600), 1), ((2, 5000, 3), 1), ((4, 6, 7, 9), 2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_variance_over_a_middle_axis_matches_float64(shape, dim, dtype):
+    # var / std over an axis with columns after it walk blocks of neighbouring columns row by
+    # row (reduce.cpp variance_columns): the same double sums as the per-column loop
+    rng = np.random.default_rng(9)
+    a = (rng.standard_normal(shape) * 5 + 1000).astype(dtype)        # an offset: the two passes matter
+    for correction in (0, 1, 2):
+        got = md.tensor(a).var(dim, correction=correction).numpy()
+        want = a.astype(np.float64).var(dim, ddof=correction)
+        np.testing.assert_allclose(got, want, rtol=1e-6 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(md.tensor(a).std(dim).numpy(), a.astype(np.float64).std(dim, ddof=1),
+                               rtol=1e-6 if dtype == np.float32 else 1e-12)
+    one = a.take([0], axis=dim)                                        # len 1 - correction 1 <= 0: NaN
+    assert np.isnan(md.tensor(one).var(dim).numpy()).all()

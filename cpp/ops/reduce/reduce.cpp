@@ -303,12 +303,49 @@ void reduce(ReduceOp op, const void* x, DType dtype, int64_t outer, int64_t len,
 }
 // --8<-- [end:which_path]
 
+// The variance over a middle axis with inner > 1 (x.var(0), a BatchNorm-style statistic): the
+// same two passes and the same double sums, in the same order per column, as variance_one, but
+// a block of kVarColumns neighbouring columns at a time, row by row, so that every read is
+// contiguous; variance_one per column reads one float per cache line. (1024, 1024) std(0), 1
+// thread: 13.9 -> 0.69 ms, PyTorch 6.7 (Xeon family 6 model 167). The same results (checked bit
+// for bit against the per-column loop on float32 and float64 when this was written).
+constexpr int64_t kVarColumns = 256;
+
+template <class T>
+void variance_columns(const T* x, int64_t len, int64_t inner, double denom, T* out, int64_t c0, int64_t c1) {
+  double sum[kVarColumns], ss[kVarColumns];
+  const int64_t n = c1 - c0;
+  for (int64_t k = 0; k < n; ++k) sum[k] = ss[k] = 0;
+  for (int64_t r = 0; r < len; ++r)
+    for (int64_t k = 0; k < n; ++k) sum[k] += x[r * inner + c0 + k];
+  for (int64_t k = 0; k < n; ++k) sum[k] /= static_cast<double>(len);  // the mean
+  for (int64_t r = 0; r < len; ++r)
+    for (int64_t k = 0; k < n; ++k) {
+      const double d = x[r * inner + c0 + k] - sum[k];
+      ss[k] += d * d;
+    }
+  for (int64_t k = 0; k < n; ++k)
+    out[c0 + k] = static_cast<T>(denom > 0 ? ss[k] / denom : std::numeric_limits<double>::quiet_NaN());
+}
+
 void variance(const void* x, DType dtype, int64_t outer, int64_t len, int64_t inner, void* out,
               double correction) {
   MINIDL_DISPATCH_FLOAT(dtype, "var", {
     const T* px = static_cast<const T*>(x);
     T* po = static_cast<T*>(out);
     const double denom = static_cast<double>(len) - correction;
+    if (inner > 1) {
+      const int64_t blocks = (inner + kVarColumns - 1) / kVarColumns;
+      parallel_for(outer * blocks, std::max<int64_t>(1, 16384 / std::max<int64_t>(len * kVarColumns, 1)),
+                   [&](int64_t b, int64_t e) {
+        for (int64_t w = b; w < e; ++w) {
+          const int64_t o = w / blocks, c0 = (w % blocks) * kVarColumns;
+          variance_columns(px + o * len * inner, len, inner, denom, po + o * inner, c0,
+                           std::min(inner, c0 + kVarColumns));
+        }
+      });
+      return;
+    }
     parallel_for(outer * inner, std::max<int64_t>(1, 16384 / std::max<int64_t>(len, 1)), [&](int64_t b, int64_t e) {
       for (int64_t k = b; k < e; ++k)
         po[k] = variance_one(px + (k / inner) * len * inner + (k % inner), len, inner, denom);
