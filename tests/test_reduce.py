@@ -97,3 +97,28 @@ def test_variance_over_a_middle_axis_matches_float64(shape, dim, dtype):
                                rtol=1e-6 if dtype == np.float32 else 1e-12)
     one = a.take([0], axis=dim)                                        # len 1 - correction 1 <= 0: NaN
     assert np.isnan(md.tensor(one).var(dim).numpy()).all()
+
+
+@pytest.mark.parametrize("shape,dim", [((1024, 1024), 1), ((1024, 1024), 0), ((7, 1), 1), ((1, 37), 0),
+                                       ((3, 101, 45), 1), ((5, 17), 1), ((2, 300, 70), 1), ((4, 9, 65), 2)])
+def test_argmax_argmin_are_the_references_first_index(kernel_set, shape, dim):
+    # the two-pass SIMD argmax / argmin (reduce_simd.cpp arg_extremes), on every kernel set,
+    # against the reference's rule, the first index of the extreme: ties everywhere (small integers), -0.0 and 0.0, infinities,
+    # and a NaN (the first NaN wins) in some rows and columns
+    rng = np.random.default_rng(11)
+    a = rng.integers(-3, 4, shape).astype(np.float32)
+    flat = a.reshape(-1)
+    flat[rng.integers(0, flat.size, 8)] = -0.0
+    flat[rng.integers(0, flat.size, 3)] = np.inf
+    flat[rng.integers(0, flat.size, 3)] = -np.inf
+    with_nan = a.copy()
+    with_nan.reshape(-1)[rng.integers(0, flat.size, 4)] = np.nan
+    for x in (a, with_nan):
+        for name in ("argmax", "argmin"):
+            got = getattr(md.tensor(x), name)(dim).numpy()
+            want = getattr(np, name)(x, axis=dim)                     # NumPy: the first index too, NaN first
+            np.testing.assert_array_equal(got, want, err_msg=f"{name} {shape} {dim}")
+        values, idx = md.tensor(x).max(dim)
+        np.testing.assert_array_equal(idx.numpy(), np.argmax(x, axis=dim))
+        np.testing.assert_array_equal(values.numpy(), np.take_along_axis(x, np.expand_dims(idx.numpy(), dim), dim)
+                                      .squeeze(dim))

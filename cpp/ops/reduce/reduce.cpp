@@ -261,6 +261,16 @@ void reduce(ReduceOp op, const void* x, DType dtype, int64_t outer, int64_t len,
   }
   // logsumexp: the log of softmax's normaliser, so its float32 SIMD passes live with softmax
   if (op == ReduceOp::logsumexp && logsumexp_simd(x, dtype, outer, len, inner, out)) return;
+  if (dtype == DType::f32 && (op == ReduceOp::argmax || op == ReduceOp::argmin))
+    if (const ReduceSimd* simd = reduce_simd_active()) {
+      bool done = true;
+      parallel_for(outer, std::max<int64_t>(1, 32768 / std::max<int64_t>(len * inner, 1)), [&](int64_t b, int64_t e) {
+        if (!simd->arg_extreme_f32(op == ReduceOp::argmax, static_cast<const float*>(x) + b * len * inner, e - b, len,
+                                   inner, static_cast<int64_t*>(out) + b * inner))
+          done = false;
+      });
+      if (done) return;
+    }
   if (dtype == DType::f32 && op != ReduceOp::any && op != ReduceOp::all) {
     if (const ReduceSimd* simd = reduce_simd_active()) {
       const float* xf = static_cast<const float*>(x);

@@ -43,6 +43,10 @@ struct ReduceSimd {
   // contiguous of dtype f32, bf16 or f16; hi[i] + lo[i] (a compensated pair) is the sum of
   // column i; false for other dtypes or len <= 0
   bool (*column_sum_pairs)(const void* x, DType dtype, int64_t len, int64_t inner, float* hi, float* lo);
+  // argmax (want_max) / argmin of float32 over the middle axis: out[o * inner + i] the first
+  // index of the extreme, the first NaN where there is one (the reference's rule); false for
+  // len <= 0
+  bool (*arg_extreme_f32)(bool want_max, const float* x, int64_t outer, int64_t len, int64_t inner, int64_t* out);
 };
 
 }  // namespace minidl

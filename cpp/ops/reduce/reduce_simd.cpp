@@ -325,7 +325,68 @@ bool column_sum_pairs(const void* x, DType dtype, int64_t len, int64_t inner, fl
   return true;
 }
 
+// argmax / argmin in two passes: the extreme by the vector loops above (row_extreme /
+// column_extremes, NaN wins), then the first index that holds it (x == m, or the first NaN),
+// scanned with an early exit. One pass that carries the best index in a compare-and-blend per
+// element is what the reference does: its data-dependent branch took 1.3 ms over 1M floats in
+// rows and 6.2 ms down columns (1 thread, Xeon family 6 model 167), PyTorch 0.6.
+// the first i with x[i] == m (m not NaN): a vector compare per W values, then the lanes of the
+// vector that holds it
+inline int64_t first_equal(const float* x, int64_t n, float m) {
+  const Vec vm = Vec::set1(m);
+  int64_t i = 0;
+  for (; i + W <= n; i += W)
+    if (mask_any(cmp_eq(Vec::load(x + i), vm))) break;
+  for (; i < n; ++i)
+    if (x[i] == m) return i;
+  return n - 1;  // (not reached: m is one of the values)
+}
+
+template <bool kMax>
+void arg_extremes(const float* x, int64_t outer, int64_t len, int64_t inner, int64_t* out) {
+  float m[4 * W];
+  for (int64_t o = 0; o < outer; ++o) {
+    const float* xo = x + o * len * inner;
+    int64_t* oo = out + o * inner;
+    if (inner == 1) {  // a row: its extreme, then where it first is
+      const float mr = row_extreme<kMax>(xo, len);
+      if (mr == mr) {
+        *oo = first_equal(xo, len, mr);
+        continue;
+      }
+    }
+    for (int64_t c0 = 0; c0 < inner; c0 += 4 * W) {  // a block of up to 4 W columns
+      const int64_t nc = inner - c0 < 4 * W ? inner - c0 : 4 * W;
+      if (inner == 1) {
+        m[0] = row_extreme<kMax>(xo, len);
+      } else if (nc == 4 * W) {
+        column_extreme<kMax, 4>(xo + c0, len, inner, m, W);
+      } else {
+        for (int64_t v = 0; v < nc; v += W)
+          column_extreme<kMax, 1>(xo + c0 + v, len, inner, m + v, nc - v < W ? static_cast<int>(nc - v) : W);
+      }
+      int64_t left = nc;
+      for (int64_t k = 0; k < nc; ++k) oo[c0 + k] = -1;
+      for (int64_t r = 0; r < len && left > 0; ++r) {
+        const float* row = xo + r * inner + c0;
+        for (int64_t k = 0; k < nc; ++k)
+          if (oo[c0 + k] < 0 && (row[k] == m[k] || (m[k] != m[k] && row[k] != row[k]))) {
+            oo[c0 + k] = r;
+            --left;
+          }
+      }
+    }
+  }
+}
+
+bool arg_extreme_f32(bool want_max, const float* x, int64_t outer, int64_t len, int64_t inner, int64_t* out) {
+  if (len <= 0) return false;
+  if (want_max) arg_extremes<true>(x, outer, len, inner, out);
+  else arg_extremes<false>(x, outer, len, inner, out);
+  return true;
+}
+
 }  // namespace
-extern const ReduceSimd reduce_simd = {&reduce_f32, &sum_lowp, &column_sum_pairs};
+extern const ReduceSimd reduce_simd = {&reduce_f32, &sum_lowp, &column_sum_pairs, &arg_extreme_f32};
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl
