@@ -234,7 +234,12 @@ def _gathered(grads, shape, np_dtype, keys, dim: int, stacked: bool):
     elif len(strides) != len(shape):
         return None
     whole = np.lib.stride_tricks.as_strided(g0, shape=shape, strides=strides, writeable=False)
-    return whole if all(A.same_view(window(whole, key), g) for g, key in zip(grads, keys)) else None
+    if not all(A.same_view(window(whole, key), g) for g, key in zip(grads, keys)):
+        return None
+    # the array they share itself, where it is exactly that (the fused attention's packed
+    # gradient): it owns its memory, so a leaf takes it as its .grad without a copy
+    base = g0.base
+    return base if isinstance(base, np.ndarray) and A.same_view(base, whole) else whole
 
 
 def _pieces(x: Tensor, keys, dim: int, stacked: bool):
