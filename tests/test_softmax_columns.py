@@ -5,10 +5,12 @@ every kernel set: forward and backward against PyTorch, long columns against flo
 import numpy as np
 import pytest
 
+from conftest import require
+
 import minidl as md
 import minidl.nn.functional as F
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 TF = torch.nn.functional
 
 KERNEL_SETS = md.backend.available()
