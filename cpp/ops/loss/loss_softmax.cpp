@@ -74,6 +74,39 @@ void check_targets(const int64_t* target, int64_t N, int64_t C, int64_t ignore_i
 
 int64_t row_grain(int64_t C) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(C, 1)); }
 
+// The pieces the row (N, C) and the spatial (N, C, inner) forms share:
+// one index-target loss, (1-eps) w_t (lse - x_t) + eps/C sum_c w_c (lse - x_c), with class c at
+// x[c * stride] (stride 1 for a row, inner for a position of a map); the differences lse - x
+// are taken in lse's type L (the row form passes T, the spatial form double, as each did)
+template <class T, class L>
+double index_target_loss(const T* x, int64_t stride, int64_t C, int64_t t, L lse, const T* w, double eps) {
+  double v = (1.0 - eps) * (w ? w[t] : 1.0) * (lse - x[t * stride]);
+  if (eps != 0.0) {
+    double s = 0;
+    for (int64_t c = 0; c < C; ++c) s += (w ? w[c] : 1.0) * (lse - x[c * stride]);
+    v += eps / C * s;
+  }
+  return v;
+}
+
+// W = sum_c w_c (C without weights)
+template <class T>
+double class_weight_total(const T* w, int64_t C) {
+  if (!w) return static_cast<double>(C);
+  double W = 0;
+  for (int64_t c = 0; c < C; ++c) W += w[c];
+  return W;
+}
+
+// the weight the mean divides by: sum of w_t over the n targets not ignored (their count without weights)
+template <class T>
+double counted_weight(const int64_t* target, int64_t n, const T* w, int64_t ignore_index) {
+  double ws = 0;
+  for (int64_t i = 0; i < n; ++i)
+    if (target[i] != ignore_index) ws += w ? static_cast<double>(w[target[i]]) : 1.0;
+  return ws;
+}
+
 }  // namespace
 
 // ---- cross-entropy: forward and backward ---------------------------------------------------
@@ -98,13 +131,7 @@ void cross_entropy_forward(const void* x, DType dtype, int64_t N, int64_t C, con
         if (target) {
           const int64_t t = target[i];
           if (t == ignore_index) { out[i] = T(0); continue; }
-          double v = (1.0 - eps) * (w ? w[t] : 1.0) * (li - xi[t]);
-          if (eps != 0.0) {  // eps/C sum_c w_c (lse - x_c)
-            double s = 0;
-            for (int64_t c = 0; c < C; ++c) s += (w ? w[c] : 1.0) * (li - xi[c]);
-            v += eps / C * s;
-          }
-          out[i] = static_cast<T>(v);
+          out[i] = static_cast<T>(index_target_loss(xi, 1, C, t, li, w, eps));
         } else {
           const T* pi = p + i * C;
           double s = 0;
@@ -116,11 +143,7 @@ void cross_entropy_forward(const void* x, DType dtype, int64_t N, int64_t C, con
         }
       }
     });
-    double ws = 0;
-    if (target)
-      for (int64_t i = 0; i < N; ++i)
-        if (target[i] != ignore_index) ws += w ? static_cast<double>(w[target[i]]) : 1.0;
-    *weight_sum = ws;
+    *weight_sum = target ? counted_weight(target, N, w, ignore_index) : 0.0;
   });
 }
 
@@ -138,8 +161,7 @@ void cross_entropy_backward(const void* x, const void* lse, const void* g, bool 
     const T* p = static_cast<const T*>(prob);
     T* out = static_cast<T*>(dx);
     const double eps = smoothing;
-    double W = C;
-    if (w) { W = 0; for (int64_t c = 0; c < C; ++c) W += w[c]; }
+    const double W = class_weight_total(w, C);
     parallel_for(N, row_grain(C), [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {
         const T* xi = px + i * C;
@@ -208,20 +230,10 @@ void cross_entropy_forward_spatial(const void* x, DType dtype, int64_t N, int64_
         const T* xp = px + (p / inner) * C * inner + p % inner;  // class c at xp[c * inner]
         const int64_t t = target[p];
         if (t == ignore_index) { out[p] = T(0); continue; }
-        const double lp = l[p];
-        double v = (1.0 - eps) * (w ? w[t] : 1.0) * (lp - xp[t * inner]);
-        if (eps != 0.0) {
-          double s = 0;
-          for (int64_t c = 0; c < C; ++c) s += (w ? w[c] : 1.0) * (lp - xp[c * inner]);
-          v += eps / C * s;
-        }
-        out[p] = static_cast<T>(v);
+        out[p] = static_cast<T>(index_target_loss(xp, inner, C, t, static_cast<double>(l[p]), w, eps));
       }
     });
-    double ws = 0;
-    for (int64_t p = 0; p < P; ++p)
-      if (target[p] != ignore_index) ws += w ? static_cast<double>(w[target[p]]) : 1.0;
-    *weight_sum = ws;
+    *weight_sum = counted_weight(target, P, w, ignore_index);
   });
 }
 
@@ -238,8 +250,7 @@ void cross_entropy_backward_spatial(const void* x, const void* lse, const void* 
     const T* w = static_cast<const T*>(weight);
     T* out = static_cast<T*>(dx);
     const double eps = smoothing;
-    double W = C;
-    if (w) { W = 0; for (int64_t c = 0; c < C; ++c) W += w[c]; }
+    const double W = class_weight_total(w, C);
     const LossSimd* simd = loss_simd_active();
     parallel_for(N, std::max<int64_t>(1, 32768 / std::max<int64_t>(C * inner, 1)), [&](int64_t n0, int64_t n1) {
       std::vector<T> a(static_cast<size_t>(inner)), b(static_cast<size_t>(inner));
