@@ -11,6 +11,7 @@ faults, caches), and pin OpenMP threads (OMP_PROC_BIND=close) when comparing thr
 """
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import statistics
@@ -211,6 +212,16 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[object]], file=N
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     print("\n".join(lines), file=file, flush=True)
+
+
+def compare_parser(doc: str, repeat: int = 9) -> argparse.ArgumentParser:
+    """The command line the :func:`compare_with_torch` benchmarks share: ``--repeat`` (default
+    ``repeat``) and ``--threads`` (default 1 2), described by the first line of ``doc`` (the
+    script's docstring); a script adds its own options to the parser it returns."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--repeat", type=int, default=repeat)
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    return p
 
 
 def compare_with_torch(md, torch, make_cases, threads=(1, 2), repeat: int = 9, variants=(None,), width: int = 42,

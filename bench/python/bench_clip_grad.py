@@ -15,7 +15,6 @@ as compositions they took 35 ms (lerp_) and 24 ms (add_ with alpha) there.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -28,7 +27,7 @@ sys.path.insert(0, HERE)
 import minidl as md  # noqa: E402
 import torch  # noqa: E402
 
-from _common import compare_with_torch  # noqa: E402
+from _common import compare_parser, compare_with_torch  # noqa: E402
 
 SHAPES = [(512, 2048), (2048,), (2048, 512), (512,)] * 5
 
@@ -60,9 +59,7 @@ def cases(lib):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--repeat", type=int, default=9)
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p = compare_parser(__doc__, repeat=9)
     args = p.parse_args(argv)
     n = sum(int(np.prod(s)) for s in SHAPES)
     compare_with_torch(md, torch, cases, args.threads, args.repeat, width=30,

@@ -10,7 +10,6 @@ of its time.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -22,7 +21,7 @@ import torch  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import minidl as md  # noqa: E402
-from _common import compare_with_torch  # noqa: E402
+from _common import compare_parser, compare_with_torch  # noqa: E402
 
 ROWS, DIM, BAGS = 100_000, 64, 4096
 
@@ -46,9 +45,7 @@ def cases(lib, mode):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--repeat", type=int, default=11)
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p = compare_parser(__doc__, repeat=11)
     p.add_argument("--modes", nargs="+", default=["sum", "mean", "max"])
     args = p.parse_args(argv)
     compare_with_torch(md, torch, cases, args.threads, args.repeat, variants=args.modes, width=16,

@@ -9,7 +9,6 @@ medians in ms and the ratio minidl / PyTorch (< 1: minidl is faster). The column
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -21,7 +20,7 @@ import torch  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import minidl as md  # noqa: E402
-from _common import compare_with_torch  # noqa: E402
+from _common import compare_parser, compare_with_torch  # noqa: E402
 
 SHAPE, KERNEL, PADDING = (32, 64, 32, 32), 3, 1
 
@@ -52,9 +51,7 @@ def cases(lib):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--repeat", type=int, default=7)
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p = compare_parser(__doc__, repeat=7)
     args = p.parse_args(argv)
     compare_with_torch(md, torch, cases, args.threads, args.repeat, width=16,
                        note=f"input {SHAPE}, kernel {KERNEL}, padding {PADDING}")

@@ -12,7 +12,6 @@ GroupNorm with G = C) and cpp/ops/rmsnorm/.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -24,7 +23,7 @@ import torch  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import minidl as md  # noqa: E402
-from _common import compare_with_torch  # noqa: E402
+from _common import compare_parser, compare_with_torch  # noqa: E402
 
 
 def cases(lib):
@@ -55,9 +54,7 @@ def cases(lib):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--repeat", type=int, default=9)
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p = compare_parser(__doc__, repeat=9)
     args = p.parse_args(argv)
     compare_with_torch(md, torch, cases, args.threads, args.repeat, width=42)
 

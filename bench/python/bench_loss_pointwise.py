@@ -10,7 +10,6 @@ forward + backward took 36.6 ms against PyTorch's 5.0 (1 thread, Xeon family 6 m
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -23,7 +22,7 @@ sys.path.insert(0, HERE)
 import minidl as md  # noqa: E402
 import torch  # noqa: E402
 
-from _common import compare_with_torch  # noqa: E402
+from _common import compare_parser, compare_with_torch  # noqa: E402
 
 
 def cases(lib):
@@ -50,9 +49,7 @@ def cases(lib):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--repeat", type=int, default=9)
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p = compare_parser(__doc__, repeat=9)
     args = p.parse_args(argv)
     compare_with_torch(md, torch, cases, args.threads, args.repeat, width=30,
                        note="forward + backward, 1024 x 1024 float32, reduction='mean'")

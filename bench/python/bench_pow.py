@@ -11,7 +11,6 @@ exponent went through std::pow per element: x ** 2 took 40-75 ms here against Py
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -24,7 +23,7 @@ sys.path.insert(0, HERE)
 import minidl as md  # noqa: E402
 import torch  # noqa: E402
 
-from _common import compare_with_torch  # noqa: E402
+from _common import compare_parser, compare_with_torch  # noqa: E402
 
 
 def cases(lib):
@@ -37,9 +36,7 @@ def cases(lib):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--repeat", type=int, default=9)
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p = compare_parser(__doc__, repeat=9)
     args = p.parse_args(argv)
     compare_with_torch(md, torch, cases, args.threads, args.repeat, width=24)
 

@@ -20,7 +20,6 @@ that passes on the array the fused attention wrote dq, dk, dv into.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -33,7 +32,7 @@ sys.path.insert(0, HERE)
 import minidl as md  # noqa: E402
 import torch  # noqa: E402
 
-from _common import compare_with_torch  # noqa: E402
+from _common import compare_parser, compare_with_torch  # noqa: E402
 
 B, T, E, HEADS = 16, 256, 256, 4
 
@@ -77,9 +76,7 @@ def cases(lib):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--repeat", type=int, default=9)
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p = compare_parser(__doc__, repeat=9)
     args = p.parse_args(argv)
     compare_with_torch(md, torch, cases, args.threads, args.repeat, width=36)
 
