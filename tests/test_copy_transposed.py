@@ -48,3 +48,19 @@ def test_tensor_level_contiguous_and_clone(rng):
     y = md.tensor(a, requires_grad=True)
     y.t().contiguous().sum().backward()
     np.testing.assert_array_equal(y.grad.numpy(), np.ones_like(a))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, ml_dtypes.bfloat16, np.int64, np.bool_])
+@pytest.mark.parametrize("shape,src_shape", [
+    ((1024, 1024), ()),              # one value everywhere: sum's gradient of ones
+    ((6, 1, 33), (6, 1, 1)),         # expanded along the last dim only
+    ((4, 7, 5), (1, 7, 5)),          # a batch broadcast: whole rows repeat
+    ((3, 5, 2), (3, 1, 2)),          # a middle dim broadcast
+])
+def test_broadcast_sources_match_numpy(shape, src_shape, dtype):
+    """A source with stride-0 dims (expand, broadcast_to) copied into a contiguous array: the
+    stride-0 rows are filled with one value (copy_typed), the others copied as before."""
+    rng = np.random.default_rng(1)
+    base = (rng.standard_normal(src_shape) * 50).astype(dtype)
+    src = np.broadcast_to(base, shape)
+    np.testing.assert_array_equal(_C.contiguous(src), np.ascontiguousarray(src))

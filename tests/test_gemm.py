@@ -299,3 +299,20 @@ def test_isas_agree():
         C.set_isa(old)
     for isa, out in outs.items():
         assert_close(out, outs["scalar"], 300)
+
+
+@pytest.mark.parametrize("shapes", [((4, 3, 16, 8), (4, 3, 8, 16)), ((2, 16, 8), (8, 5)), ((3, 1, 6, 4), (2, 4, 7))])
+def test_matmul_backward_of_a_broadcast_gradient(shapes):
+    """(a @ b).sum().backward(): the gradient is a stride-0 array of ones, made contiguous once
+    for both products of MatmulBackward; a's and b's gradients are the ones of PyTorch."""
+    from conftest import require
+    torch = require("torch")
+    import minidl as md
+    rng = np.random.default_rng(0)
+    a_np, b_np = (rng.standard_normal(s).astype(np.float32) for s in shapes)
+    a, b = md.tensor(a_np, requires_grad=True), md.tensor(b_np, requires_grad=True)
+    (a @ b.transpose(-1, -2).transpose(-1, -2)).sum().backward()
+    ta, tb = torch.tensor(a_np, requires_grad=True), torch.tensor(b_np, requires_grad=True)
+    (ta @ tb).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy(), rtol=1e-5, atol=1e-5)

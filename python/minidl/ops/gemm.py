@@ -99,6 +99,10 @@ class MatmulBackward(Node):
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = g
+        if self.next[0] is not None and self.next[1] is not None and g.ndim > 2 and 0 in g.strides:
+            # a broadcast gradient (the ones of (a @ b).sum()) is made contiguous once here, not
+            # once by each of the two products below (q @ k^T fwd+bwd at (64, 8, 128, 64), 1 thread: 53 -> 42 ms)
+            g2 = A.contiguous(g)
         if a.ndim == 1:
             g2 = g2[..., None, :] if b.ndim > 1 else g2[..., None]
         if b.ndim == 1:
