@@ -189,7 +189,7 @@ def test_addmm_baddbmm_under_autocast_give_the_low_dtype_like_pytorch():
 
 @pytest.mark.parametrize("keepdim", [False, True])
 def test_whole_tensor_two_norm_is_accurate_and_differentiable(keepdim):
-    # the whole-tensor 2-norm of a float32 tensor is one dot product x . x (the GEMV): the
+    # the whole-tensor 2-norm of a float32 tensor sums x^2 in one pass (ReduceOp::sum_squares): the
     # value of a long same-signed sum stays within float32 rounding of the exact one (PyTorch's
     # is 2.6e-5 off here), and so does the gradient x / ||x||
     rng = np.random.default_rng(5)
@@ -204,3 +204,36 @@ def test_whole_tensor_two_norm_is_accurate_and_differentiable(keepdim):
     np.testing.assert_allclose(x.grad.numpy(), a / exact, rtol=1e-6)
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-4)
     assert float(md.zeros(0).norm()) == 0.0 and float(md.tensor(a).double().norm()) == pytest.approx(exact, rel=1e-12)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape,dim", [((300, 1030), 1), ((300, 1030), 0), ((4, 37, 50), (0, 2)), ((2, 300000), 1),
+                                       ((1, 600000), -1), ((6, 5, 70), 1)])
+def test_two_norm_over_dims_sums_squares_in_one_pass(shape, dim, threads):
+    # a 2-norm over some dims squares each value as it is read (ReduceOp::sum_squares: the row,
+    # column and long-row paths of the reduce kernel); float32 values within float32 rounding of
+    # the exact norm, the gradient x / ||x|| as PyTorch's
+    old = md.get_num_threads()
+    md.set_num_threads(threads)
+    try:
+        a = np.random.default_rng(6).standard_normal(shape).astype(np.float32)
+        x, tx = md.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+        n, tn = md.linalg.vector_norm(x, 2, dim), torch.linalg.vector_norm(tx, 2, dim)
+        exact = np.sqrt(np.sum(a.astype(np.float64) ** 2, axis=dim))
+        np.testing.assert_allclose(n.detach().numpy(), exact, rtol=2e-6)
+        g = np.random.default_rng(7).standard_normal(exact.shape).astype(np.float32)
+        n.backward(md.tensor(g))
+        tn.backward(torch.tensor(g))
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-7)
+        d = a.astype(np.float64)
+        np.testing.assert_allclose(md.tensor(d).norm(dim=dim).numpy(), exact, rtol=1e-13)
+    finally:
+        md.set_num_threads(old)
+
+
+def test_sum_squares_kernel_takes_floats_only():
+    from minidl import _C
+    with pytest.raises(TypeError, match="sum_squares takes float32 or float64"):
+        _C.reduce(_C.ReduceOp.sum_squares, np.ones(3, np.int64), [0], False, 1.0, 0.0, False)
+    np.testing.assert_array_equal(_C.reduce(_C.ReduceOp.sum_squares, np.zeros((2, 0), np.float32), [1], False, 1.0,
+                                            0.0, False), [0.0, 0.0])

@@ -665,7 +665,7 @@ int main() {
     for (int64_t inner : {1, 7, 33, 70}) {  // column reduce (inner > 1): partial and 4-vector blocks
       const int64_t outer = 3, len = 129;
       std::vector<float> x = random_vec(outer * len * inner, 2.f, 23);
-      for (ReduceOp op : {ReduceOp::sum, ReduceOp::max, ReduceOp::min}) {
+      for (ReduceOp op : {ReduceOp::sum, ReduceOp::max, ReduceOp::min, ReduceOp::sum_squares}) {
         const std::string what = "reduce op " + std::to_string(static_cast<int>(op)) + " inner " + std::to_string(inner);
         compare_sets(isa, what, inner, [&] {
           std::vector<float> out(outer * inner);
@@ -681,7 +681,7 @@ int main() {
       const int64_t len = 6001, inner = 70;  // 420K values: a share per thread on 2 and 3
       std::vector<float> x = random_vec(len * inner, 2.f, 28);
       set_active_isa(isa);
-      for (ReduceOp op : {ReduceOp::sum, ReduceOp::max, ReduceOp::min}) {
+      for (ReduceOp op : {ReduceOp::sum, ReduceOp::max, ReduceOp::min, ReduceOp::sum_squares}) {
         std::vector<float> one(inner), got(inner), again(inner);
         set_num_threads(1);
         reduce(op, x.data(), DType::f32, 1, len, inner, one.data(), 1.0);
@@ -692,7 +692,8 @@ int main() {
           const std::string what = "column reduce op " + std::to_string(static_cast<int>(op)) + " on " +
                                    std::to_string(nt) + " threads [" + isa_name(isa) + "]";
           check(got == again, what + " repeats bit for bit");
-          check(op == ReduceOp::sum ? close(got, one, 1e-6f, 1e-5f) : got == one, what + " == 1 thread");
+          const bool sums = op == ReduceOp::sum || op == ReduceOp::sum_squares;
+          check(sums ? close(got, one, 1e-6f, 1e-5f) : got == one, what + " == 1 thread");
         }
       }
       set_num_threads(before);

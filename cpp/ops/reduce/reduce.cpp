@@ -49,6 +49,7 @@ inline bool is_nan(T v) {
 //   max / min: the extreme, NaN wins;  argmax / argmin: its first index
 //   logsumexp = m + log sum_r exp(x_r - m), m = max_r x_r
 //   any = OR_r (x_r != 0)              all = AND_r (x_r != 0)
+//   sum_squares = scale * sum_r x_r^2  (the 2-norm's square in one pass)
 // --8<-- [start:reduce_one]
 template <class T>
 void reduce_one(ReduceOp op, const T* x, int64_t len, int64_t stride, void* out, int64_t o, double scale) {
@@ -56,6 +57,13 @@ void reduce_one(ReduceOp op, const T* x, int64_t len, int64_t stride, void* out,
     case ReduceOp::sum: {
       Acc<T> acc = 0;
       for (int64_t r = 0; r < len; ++r) acc += x[r * stride];
+      if constexpr (std::is_floating_point_v<T>) acc = static_cast<Acc<T>>(acc * scale);
+      static_cast<T*>(out)[o] = static_cast<T>(acc);
+      break;
+    }
+    case ReduceOp::sum_squares: {
+      Acc<T> acc = 0;
+      for (int64_t r = 0; r < len; ++r) acc += static_cast<Acc<T>>(x[r * stride]) * static_cast<Acc<T>>(x[r * stride]);
       if constexpr (std::is_floating_point_v<T>) acc = static_cast<Acc<T>>(acc * scale);
       static_cast<T*>(out)[o] = static_cast<T>(acc);
       break;
@@ -278,7 +286,7 @@ void reduce(ReduceOp op, const void* x, DType dtype, int64_t outer, int64_t len,
       const float sc = static_cast<float>(scale);
       bool done = true;
       if (outer == 1 && inner == 1 && len > (1 << 18) && num_threads() > 1 &&
-          (op == ReduceOp::sum || op == ReduceOp::max || op == ReduceOp::min)) {
+          (op == ReduceOp::sum || op == ReduceOp::sum_squares || op == ReduceOp::max || op == ReduceOp::min)) {
         // one long row: each thread reduces a slice, then the partials are combined
         float partial[64];
         const int64_t parts = std::min<int64_t>(64, num_threads());
@@ -292,11 +300,11 @@ void reduce(ReduceOp op, const void* x, DType dtype, int64_t outer, int64_t len,
           double acc = partial[0];
           for (int64_t p = 1; p < parts; ++p) {
             const float v = partial[p];
-            if (op == ReduceOp::sum) acc += v;
+            if (op == ReduceOp::sum || op == ReduceOp::sum_squares) acc += v;
             else if (std::isnan(acc)) break;
             else if (std::isnan(v) || (op == ReduceOp::max ? v > acc : v < acc)) acc = v;
           }
-          *of = static_cast<float>(op == ReduceOp::sum ? acc * scale : acc);
+          *of = static_cast<float>(op == ReduceOp::max || op == ReduceOp::min ? acc : acc * scale);
           return;
         }
       } else if (column_reduce_split(simd, op, xf, DType::f32, outer, len, inner, of, scale)) {

@@ -9,13 +9,14 @@
 
 namespace minidl {
 
-enum class ReduceOp : int { sum = 0, prod, max, min, argmax, argmin, logsumexp, any, all };
+enum class ReduceOp : int { sum = 0, prod, max, min, argmax, argmin, logsumexp, any, all, sum_squares };
 
 // out[o, i] = reduce_{r < len} x[o, r, i]  (out has outer*inner elements).
 // sum/prod/max/min/logsumexp: out dtype = x dtype (f32 accumulates in f32 pairwise/blocked,
 // f64 in f64, i64 in i64; sum also takes bf16 and f16, accumulated in float32 (double in the
 // reference) and rounded once, as PyTorch); argmax/argmin: out i64 (first index of the
-// extreme; NaN wins, as PyTorch); any/all: x b8 -> out b8. `scale` multiplies sum results (mean = sum * 1/len).
+// extreme; NaN wins, as PyTorch); any/all: x b8 -> out b8; sum_squares: sum of x^2 (the 2-norm's
+// square, one pass), f32 and f64 only. `scale` multiplies sum and sum_squares results (mean = sum * 1/len).
 // len == 0: sum 0, prod 1, any false, all true; max/min/arg*/logsumexp throw KernelError.
 void reduce(ReduceOp op, const void* x, DType dtype, int64_t outer, int64_t len, int64_t inner,
             void* out, double scale = 1.0);

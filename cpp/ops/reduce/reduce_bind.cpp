@@ -23,6 +23,8 @@ py::array reduce_op(ReduceOp op, const py::array& x, std::vector<int64_t> dims, 
     else { out_shape.push_back(x.shape(d)); kept_shape.push_back(x.shape(d)); }
   }
   DType out_dtype = dtype_of(x);
+  if (op == ReduceOp::sum_squares && out_dtype != DType::f32 && out_dtype != DType::f64)
+    throw py::type_error("reduce: sum_squares takes float32 or float64");
   if (op == ReduceOp::argmax || op == ReduceOp::argmin) out_dtype = DType::i64;
   if (op == ReduceOp::any || op == ReduceOp::all) out_dtype = DType::b8;
   py::array out = empty_array(out_dtype, out_shape);
@@ -70,7 +72,8 @@ void register_reduce(py::module_& m) {
   compare_members_by_identity(py::enum_<ReduceOp>(m, "ReduceOp")
       .value("sum", ReduceOp::sum).value("prod", ReduceOp::prod).value("max", ReduceOp::max)
       .value("min", ReduceOp::min).value("argmax", ReduceOp::argmax).value("argmin", ReduceOp::argmin)
-      .value("logsumexp", ReduceOp::logsumexp).value("any", ReduceOp::any).value("all", ReduceOp::all));
+      .value("logsumexp", ReduceOp::logsumexp).value("any", ReduceOp::any).value("all", ReduceOp::all)
+      .value("sum_squares", ReduceOp::sum_squares));
   m.def("reduce", &reduce_op);
 }
 

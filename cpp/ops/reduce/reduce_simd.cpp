@@ -38,6 +38,13 @@ struct F32Src {
   static Vec load_partial(const float* p, int n) { return Vec::load_partial(p, n); }
 };
 
+// x^2 as it is loaded: the same loops sum squares (ReduceOp::sum_squares, a row's 2-norm)
+struct SquaredF32Src {
+  using T = float;
+  static Vec load(const float* p) { const Vec v = Vec::load(p); return v * v; }
+  static Vec load_partial(const float* p, int n) { const Vec v = Vec::load_partial(p, n); return v * v; }
+};
+
 #if defined(__AVX512F__)
 struct Bf16Src {  // bfloat16 is the top half of a float32: shift the bits up
   using T = uint16_t;
@@ -287,10 +294,14 @@ void sum_slabs(const typename Src::T* x, int64_t outer, int64_t len, int64_t inn
 }
 
 bool reduce_f32(ReduceOp op, const float* x, int64_t outer, int64_t len, int64_t inner, float* out, float scale) {
-  if (op != ReduceOp::sum && op != ReduceOp::max && op != ReduceOp::min) return false;
+  if (op != ReduceOp::sum && op != ReduceOp::sum_squares && op != ReduceOp::max && op != ReduceOp::min) return false;
   if (len <= 0) return false;
   if (op == ReduceOp::sum) {
     sum_slabs<F32Src>(x, outer, len, inner, out, scale);
+    return true;
+  }
+  if (op == ReduceOp::sum_squares) {
+    sum_slabs<SquaredF32Src>(x, outer, len, inner, out, scale);
     return true;
   }
   for (int64_t o = 0; o < outer; ++o) {

@@ -25,8 +25,8 @@ LAND, LOR, LXOR, FLOOR_DIVIDE, REMAINDER = _B.logical_and, _B.logical_or, _B.log
     _U.neg, _U.abs, _U.exp, _U.log, _U.sqrt, _U.rsqrt, _U.square, _U.reciprocal, _U.sign, _U.sin, _U.cos, _U.log1p,
     _U.expm1, _U.floor, _U.ceil, _U.round, _U.trunc, _U.logical_not, _U.isnan, _U.isinf, _U.isfinite, _U.erf,
     _U.erfinv)
-R_SUM, R_PROD, R_MAX, R_MIN, R_ARGMAX, R_ARGMIN, R_LOGSUMEXP, R_ANY, R_ALL = (
-    _R.sum, _R.prod, _R.max, _R.min, _R.argmax, _R.argmin, _R.logsumexp, _R.any, _R.all)
+R_SUM, R_PROD, R_MAX, R_MIN, R_ARGMAX, R_ARGMIN, R_LOGSUMEXP, R_ANY, R_ALL, R_SUM_SQUARES = (
+    _R.sum, _R.prod, _R.max, _R.min, _R.argmax, _R.argmin, _R.logsumexp, _R.any, _R.all, _R.sum_squares)
 RELU, LEAKY_RELU, SIGMOID, TANH, GELU, GELU_TANH = (
     _ACT.relu, _ACT.leaky_relu, _ACT.sigmoid, _ACT.tanh, _ACT.gelu, _ACT.gelu_tanh)
 (SILU, MISH, ELU, CELU, SOFTPLUS, SOFTSIGN, HARDTANH, HARDSWISH, HARDSIGMOID, LOGSIGMOID, SOFTSHRINK, HARDSHRINK,
