@@ -140,8 +140,10 @@ def test_simd_columns_match_the_reference(kernels):
 def test_cross_entropy_nchw(kernels, smoothing):
     md.backend.use(kernels)
     rng = np.random.default_rng(21)
-    # 99 and 33 positions: the spatial kernels; 1 and 15: the rows (C moved last)
-    for shape in ((4, 21, 9, 11), (2, 5, 33), (3, 17, 1, 1), (2, 6, 3, 5)):
+    # the spatial kernels where the positions fill more than half a vector (_spatial_pays), the
+    # rows (C moved last) below: 99, 33 and 15 positions spatial on every set, 1 rows on every
+    # set, 6 rows on AVX-512 and spatial on AVX2 and scalar, 4 spatial on scalar only
+    for shape in ((4, 21, 9, 11), (2, 5, 33), (3, 17, 1, 1), (2, 6, 3, 5), (2, 6, 2, 3), (3, 5, 4)):
         x = (rng.standard_normal(shape) * 3).astype(np.float32)
         t = rng.integers(0, shape[1], (shape[0],) + shape[2:])
         t.reshape(-1)[1] = -100  # ignored position
@@ -158,6 +160,15 @@ def test_cross_entropy_nchw(kernels, smoothing):
                 y.backward(md.tensor(g))
                 ty.backward(torch.tensor(g))
                 np.testing.assert_allclose(mx.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kernels", KERNEL_SETS)
+def test_cross_entropy_takes_the_spatial_kernels_past_half_a_vector(kernels):
+    from minidl.nn.loss_softmax import _spatial_pays
+    md.backend.use(kernels)
+    lanes = {"avx512": 16, "avx2": 8}.get(kernels, 1)
+    assert not _spatial_pays(1)
+    assert [d for d in range(2, 40) if not _spatial_pays(d)] == list(range(2, lanes // 2 + 1))
 
 
 def test_gradcheck_float64_columns():
