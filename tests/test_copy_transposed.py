@@ -1,7 +1,8 @@
 """cpp/ops/copy/copy.cpp copy_transposed: a copy into a contiguous array whose source walks the
-last dim with a stride while another dim has stride 1 (x.t().contiguous(), NCHW -> NHWC) runs
-in tiles; every such copy must give NumPy's values, for every element size, ragged tiles,
-outer dims, negative strides and both thread counts."""
+last dim with a stride while another dim has stride 1 (x.t().contiguous(), NCHW -> NHWC,
+pixel_shuffle) runs in tiles (a short last dim: each source row read once and stored at a
+stride); every such copy must give NumPy's values, for every element size, ragged tiles, outer
+dims, negative strides and both thread counts."""
 from __future__ import annotations
 
 import numpy as np
@@ -20,6 +21,9 @@ CASES = [
     ((2, 33, 5, 40), (0, 2, 3, 1)),    # NCHW -> NHWC
     ((4, 3, 64, 48), (0, 2, 1, 3)),    # heads merged back: last dim already stride 1
     ((5, 36, 34), (2, 0, 1)),          # b is not next to a
+    ((3, 64), (1, 0)),                 # a short last dim (3) after b: stored at a stride
+    ((5, 3, 70), (0, 2, 1)),           # the same with ragged tiles of b and an outer dim
+    ((2, 3, 2, 2, 9, 33), (0, 1, 4, 2, 5, 3)),  # pixel_shuffle's permute: the odometer carries
 ]
 
 
