@@ -237,3 +237,24 @@ def test_sum_squares_kernel_takes_floats_only():
         _C.reduce(_C.ReduceOp.sum_squares, np.ones(3, np.int64), [0], False, 1.0, 0.0, False)
     np.testing.assert_array_equal(_C.reduce(_C.ReduceOp.sum_squares, np.zeros((2, 0), np.float32), [1], False, 1.0,
                                             0.0, False), [0.0, 0.0])
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.25, 0.5, 0.75, 1.0, -0.5, 1.5])
+@pytest.mark.parametrize("shapes", [[(64, 33), (64, 33)], [(64, 33), (33,)], [(1, 33), (5, 1, 33)]])
+def test_lerp_with_a_number_weight_is_one_fused_pass_with_pytorchs_bits(weight, shapes):
+    # lerp(a, b, w) with a number w: scaled_update out of place (PyTorch's two formulas, split at
+    # w = 0.5), so the float32 values are PyTorch's bit for bit; gradients g (1 - w) and g w
+    rng = np.random.default_rng(8)
+    a_np, b_np = (rng.standard_normal(s).astype(np.float32) for s in shapes)
+    a, b = md.tensor(a_np, requires_grad=True), md.tensor(b_np, requires_grad=True)
+    ta, tb = torch.tensor(a_np, requires_grad=True), torch.tensor(b_np, requires_grad=True)
+    y, ty = md.lerp(a, b, weight), torch.lerp(ta, tb, weight)
+    np.testing.assert_array_equal(y.detach().numpy(), ty.detach().numpy())
+    g = rng.standard_normal(tuple(ty.shape)).astype(np.float32)
+    y.backward(md.tensor(g))
+    ty.backward(torch.tensor(g))
+    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy(), rtol=1e-6, atol=1e-6)
+    a64, b64 = (md.tensor(rng.standard_normal(s), requires_grad=True) for s in shapes)
+    assert md.autograd.gradcheck(lambda u, v: md.lerp(u, v, weight), (a64, b64))
+    assert md.autograd.gradgradcheck(lambda u, v: md.lerp(u, v, weight) ** 2, (a64, b64))

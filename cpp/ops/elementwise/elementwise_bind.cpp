@@ -44,6 +44,17 @@ void scaled_update_inplace(ScaledOp op, const py::array& x, const py::array& y, 
   scaled_update(op, vx, vy, s, vx);
 }
 
+// the same into a new array of `shape` (x and y broadcast to it): lerp(x, y, s) out of place
+py::array scaled_update_op(ScaledOp op, const py::array& x, const py::array& y, double s, std::vector<int64_t> shape) {
+  if (!x.dtype().equal(y.dtype())) throw py::type_error("scaled_update: operand dtypes differ");
+  py::array out = empty_array(dtype_of(x), shape);
+  TensorView vx = broadcast_view(x, shape, "scaled_update"), vy = broadcast_view(y, shape, "scaled_update");
+  TensorView vo = view_of(out);
+  MaybeReleaseGil nogil(vo.numel());
+  scaled_update(op, vx, vy, s, vo);
+  return out;
+}
+
 py::array binary_scalar_op(BinaryOp op, const py::array& a, double s, bool scalar_first) {
   py::array out = empty_array(binary_is_comparison(op) ? DType::b8 : dtype_of(a), shape_of(a));
   TensorView va = view_of(a), vo = view_of(out);  // view_of calls Python: before the GIL is released
@@ -142,6 +153,7 @@ void register_elementwise(py::module_& m) {
   m.def("binary_", &binary_inplace);
   py::enum_<ScaledOp>(m, "ScaledOp").value("add_scaled", ScaledOp::add_scaled).value("lerp", ScaledOp::lerp);
   m.def("scaled_update_", &scaled_update_inplace);
+  m.def("scaled_update", &scaled_update_op);
   m.def("binary_scalar", &binary_scalar_op);
   m.def("binary_scalar_", &binary_scalar_inplace);
   m.def("unary", &unary_op);

@@ -3,9 +3,10 @@ vector/matrix norms, norm and cdist.
 
 They are compositions of minidl's differentiable ops, as in PyTorch: the products end in
 :func:`matmul` (minidl's GEMM), the fused ``a + value * b * c`` forms in the elementwise
-kernels, so their gradients are those of the ops used. The one op with a backward of its own
-is the p-norm, whose gradient at a zero vector needs a rule (0, as PyTorch's) that the
-composition sqrt(sum x^2) would turn into 0 * inf = nan.
+kernels, so their gradients are those of the ops used. Two ops have a backward of their own:
+the p-norm, whose gradient at a zero vector needs a rule (0, as PyTorch's) that the
+composition sqrt(sum x^2) would turn into 0 * inf = nan, and lerp with a number weight, whose
+forward is one fused kernel pass.
 """
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ from ..graph import version
 from ..dtypes import int64
 from ..tensor import Tensor
 from . import inplace
-from ._graph import needs_grad
+from . import array as A
+from ._graph import needs_grad, result, sum_to
+from ..graph.node import Node
 from .gemm import matmul
 from .reduce import normalize_dims
 from .reduce import sum as _sum
@@ -286,7 +289,32 @@ def lerp(input: Tensor, end: Tensor, weight) -> Tensor:
         raise RuntimeError(f"expected dtype {input.dtype.name} for `end` but got dtype {end.dtype.name}")
     if isinstance(weight, Tensor) and weight.dtype != input.dtype:
         raise RuntimeError(f"expected dtype {input.dtype.name} for `weight` but got dtype {weight.dtype.name}")
+    a, b = input._data, end._data
+    if isinstance(weight, numbers.Real) and not isinstance(weight, bool) and a.dtype in (np.float32, np.float64):
+        # a number weight: one fused pass with PyTorch's formula (scaled_update, as lerp_),
+        # instead of the composite's three: (1024, 1024) 1.37 -> 0.53 ms, PyTorch 0.52; with the
+        # backward 2.69 -> 1.33 (1.57) (1 thread, Xeon family 6 model 167)
+        w = float(weight)
+        out = _C.scaled_update(_C.ScaledOp.lerp, a, b, w, list(np.broadcast_shapes(a.shape, b.shape)))
+        return result(out, LerpBackward, (input, end), (w, a.shape, b.shape))
     return input + weight * (end - input)
+
+
+class LerpBackward(Node):
+    """lerp(a, b, w) = a + w (b - a) for a number w: da = g (1 - w), db = g w (PyTorch's)."""
+    __slots__ = ()
+
+    def apply(self, g):
+        w, sa, sb = self.saved
+        ga = A.sum_to(A.binary_scalar(A.MUL, g, 1.0 - w), sa) if self.next[0] is not None else None
+        gb = A.sum_to(A.binary_scalar(A.MUL, g, w), sb) if self.next[1] is not None else None
+        return ga, gb
+
+    def apply_differentiable(self, g):
+        w, sa, sb = self.saved
+        ga = sum_to(g * (1.0 - w), sa) if self.next[0] is not None else None
+        gb = sum_to(g * w, sb) if self.next[1] is not None else None
+        return ga, gb
 
 
 def _inplace_form(out_of_place, name: str, doc: str):
