@@ -258,3 +258,10 @@ def test_lerp_with_a_number_weight_is_one_fused_pass_with_pytorchs_bits(weight, 
     a64, b64 = (md.tensor(rng.standard_normal(s), requires_grad=True) for s in shapes)
     assert md.autograd.gradcheck(lambda u, v: md.lerp(u, v, weight), (a64, b64))
     assert md.autograd.gradgradcheck(lambda u, v: md.lerp(u, v, weight) ** 2, (a64, b64))
+
+
+def test_lerp_with_a_number_weight_refuses_shapes_that_do_not_broadcast():
+    with pytest.raises(RuntimeError, match=r"The size of tensor a \(3\) must match the size of tensor b \(4\)"):
+        md.lerp(md.ones(3), md.ones(4), 0.5)
+    with pytest.raises(RuntimeError, match="expected dtype float32 for `end`"):
+        md.lerp(md.ones(3), md.ones(3, dtype=md.float64), 0.5)
