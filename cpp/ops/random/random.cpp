@@ -3,15 +3,19 @@
 //
 // Read top to bottom: the generator (next_u64) and its two derived draws, a uniform double in
 // [0, 1) and an unbiased integer below n; seeding; then the fills, each a plain loop drawing in
-// index order. That loop is the only implementation (no SIMD table, no threads): one sequential
-// stream, so a seed gives the same numbers on every machine and thread count. Nothing here has
-// a gradient.
+// index order. That loop is the only implementation (no SIMD table): one sequential stream, so
+// a seed gives the same numbers on every machine and thread count. (The normal fill draws its
+// uniforms in that order too and only spreads the transforms of drawn uniforms over the
+// threads.) Nothing here has a gradient.
 #include "random.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "core/dtype_dispatch.h"
+#include "core/parallel.h"
 #include "ops/copy/copy.h"
 
 namespace minidl {
@@ -105,16 +109,34 @@ void fill_uniform(Rng& rng, void* out, DType dtype, int64_t n, double low, doubl
 // --8<-- [end:fill_uniform]
 
 // --8<-- [start:box_muller]
+// Box-Muller: two uniforms -> two independent N(0, 1). The uniforms are drawn in stream order
+// on the calling thread, a block at a time; the transforms, which cost ~15x the draws (a log,
+// a sqrt, a sin and a cos in double), then run on the threads. Each output is the same libm
+// calls on the same two uniforms whatever the thread count, so a seed still gives the same
+// numbers everywhere. Measured (randn 1M float32, Intel Xeon family 6 model 167, wall, median
+// of 21): 1 thread 17.0 -> 16.4 ms, 2 threads 16.5 -> 9.8 (PyTorch 3.3 on 1 and on 2: float32
+// Box-Muller in vectors, whose values depend on the vector set; minidl's do not).
+constexpr int64_t kNormalBlockPairs = 1 << 14;  // 256 KiB of uniforms, in L2 for the transforms
+
 void fill_normal(Rng& rng, void* out, DType dtype, int64_t n, double mean, double std) {
   MINIDL_DISPATCH_FLOAT(dtype, "randn", {
     T* o = static_cast<T*>(out);
-    // Box-Muller: two uniforms -> two independent N(0, 1)
-    for (int64_t i = 0; i < n; i += 2) {
-      double u1 = 1.0 - rng.next_double();  // (0, 1]: log is finite
-      double u2 = rng.next_double();
-      double r = std::sqrt(-2.0 * std::log(u1));
-      o[i] = static_cast<T>(mean + std * r * std::cos(2 * M_PI * u2));
-      if (i + 1 < n) o[i + 1] = static_cast<T>(mean + std * r * std::sin(2 * M_PI * u2));
+    const int64_t pairs = (n + 1) / 2;
+    std::vector<double> u(static_cast<size_t>(2 * std::min(pairs, kNormalBlockPairs)));
+    for (int64_t p0 = 0; p0 < pairs; p0 += kNormalBlockPairs) {
+      const int64_t np = std::min(kNormalBlockPairs, pairs - p0);
+      for (int64_t p = 0; p < np; ++p) {
+        u[2 * p] = 1.0 - rng.next_double();  // (0, 1]: log is finite
+        u[2 * p + 1] = rng.next_double();
+      }
+      parallel_for(np, 2048, [&](int64_t b, int64_t e) {
+        for (int64_t p = b; p < e; ++p) {
+          const int64_t i = 2 * (p0 + p);
+          const double r = std::sqrt(-2.0 * std::log(u[2 * p]));
+          o[i] = static_cast<T>(mean + std * r * std::cos(2 * M_PI * u[2 * p + 1]));
+          if (i + 1 < n) o[i + 1] = static_cast<T>(mean + std * r * std::sin(2 * M_PI * u[2 * p + 1]));
+        }
+      });
     }
   });
 }
