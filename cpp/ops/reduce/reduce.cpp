@@ -1,5 +1,5 @@
 // Reductions over the middle axis of (outer, len, inner): sum, prod, max, min, argmax,
-// argmin, logsumexp, any, all, and the variance.
+// argmin, logsumexp, any, all, sum_squares (a 2-norm's square), and the variance.
 //
 // Read top to bottom:
 //   1. The reference: one output element, x[0], x[stride], ..., x[(len-1) stride] reduced
@@ -8,10 +8,12 @@
 //      output gradient spread back over the reduced axis by the *Backward nodes of
 //      python/minidl/ops/reduce.py (sum: g, mean: g / len, max/min: g at the winning index,
 //      logsumexp: g softmax(x), var: 2 g (x - mean) / (len - correction)).
-//      reduce_simd.cpp holds the float32 sum/max/min (ReduceSimd), tested against reduce_one.
-//   2. Which path runs: an empty axis gives the identity (or throws); float32 sum/max/min on the
-//      active SIMD set (one long row split over the threads; fewer slabs than threads: each
-//      slab's rows in shares, column_reduce_split; otherwise slabs per thread);
+//      reduce_simd.cpp holds the float32 sum/sum_squares/max/min (ReduceSimd), tested against
+//      reduce_one.
+//   2. Which path runs: an empty axis gives the identity (or throws); float32 sum, sum_squares,
+//      max, min on the active SIMD set (one long row split over the threads; fewer slabs than
+//      threads: each slab's rows in shares, column_reduce_split, sum/max/min only; otherwise
+//      slabs per thread);
 //      bfloat16/float16 sums widened as they are read (sum_16bit); float32 logsumexp on the
 //      softmax kernels (logsumexp_simd, cpp/ops/softmax/); everything else the reference,
 //      OpenMP over the outer * inner outputs.

@@ -1,4 +1,4 @@
-// Float32 sum / max / min for one ISA (ReduceSimd), over the middle axis of a contiguous
+// Float32 sum / sum of squares / max / min for one ISA (ReduceSimd), over the middle axis of a contiguous
 // (outer, len, inner) tensor: must match reduce_one in cpp/ops/reduce/reduce.cpp (which adds in
 // double; these agree to float rounding). Two shapes of loop:
 //   inner == 1 (row reduce): each row is contiguous; four vector accumulators (so four adds
