@@ -233,3 +233,58 @@ def test_rows_picked_by_one_integer_array_backward_matches_torch(idx):
     y.backward(md.tensor(g))
     ty.backward(torch.tensor(g))
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-6)
+
+
+def _layouts(rng):
+    """Arrays of many layouts: contiguous, permuted, sliced with steps, negative strides,
+    broadcast (stride 0), size-1 dims; each with a few target shapes of its size."""
+    base = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
+    arrays = [base, base.transpose(1, 0, 2, 3), base.transpose(0, 1, 3, 2), base[:, ::2], base[..., ::-1],
+              base[:, 1:2], base.transpose(3, 2, 1, 0), np.broadcast_to(base[:, :1], (2, 3, 4, 5)),
+              base[:, :, :1, :].transpose(0, 2, 1, 3), np.broadcast_to(np.float32(1), (3, 1, 4))]
+    for a in arrays:
+        n = a.size
+        shapes = {(n,), (1, n), (n, 1), a.shape[::-1], (a.shape[0], -1), (-1, a.shape[-1]), (1,) + a.shape,
+                  a.shape + (1,), tuple(a.shape[:1]) + (1,) + tuple(a.shape[1:])}
+        for _ in range(4):
+            dims = sorted(rng.choice(np.arange(1, a.ndim), size=rng.integers(0, a.ndim), replace=False).tolist())
+            cuts = [0] + dims + [a.ndim]
+            shapes.add(tuple(int(np.prod(a.shape[i:j])) for i, j in zip(cuts, cuts[1:])))
+        for s in shapes:
+            yield a, tuple(np.empty(a.shape, np.int8).reshape(s).shape)
+
+
+def test_view_or_none_views_exactly_where_numpy_can_without_copying():
+    # A.view_or_none replaced `out.shape = shape` (NumPy's setter copies the whole array before
+    # it refuses); it must give a view exactly where NumPy can, with NumPy's strides, and the
+    # fallback for NumPy < 2.1 (_nocopy_strides, NumPy's rule in Python) must agree with NumPy
+    from minidl.ops import array as A
+    rng = np.random.default_rng(0)
+    for a, shape in _layouts(rng):
+        try:
+            want = a.reshape(shape, copy=False)
+        except ValueError:
+            want = None
+        got = A.view_or_none(a, shape)
+        assert (got is None) == (want is None), (a.shape, a.strides, shape)
+        if want is not None:
+            assert got.shape == want.shape and np.shares_memory(got, a)
+            np.testing.assert_array_equal(got, a.reshape(shape))
+        if a.size and not a.flags.c_contiguous:
+            strides = A._nocopy_strides(a.shape, a.strides, shape, a.itemsize)
+            assert (strides is None) == (want is None), (a.shape, a.strides, shape)
+            if want is not None:
+                view = np.lib.stride_tricks.as_strided(a, shape, strides)
+                np.testing.assert_array_equal(view, a.reshape(shape))
+
+
+def test_reshape_of_a_transposed_tensor_copies_once_and_view_still_refuses():
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    x = md.tensor(a)
+    y = x.t().reshape(-1)
+    np.testing.assert_array_equal(y.numpy(), a.T.reshape(-1))
+    assert not np.shares_memory(y.numpy(), x.numpy())
+    z = x.t().reshape(4, 3)  # the same shape: a view
+    assert np.shares_memory(z.numpy(), x.numpy())
+    with pytest.raises(RuntimeError, match="view size is not compatible"):
+        x.t().view(-1)

@@ -80,14 +80,12 @@ def matmul_arrays(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _as3d(x: np.ndarray, nb: int) -> np.ndarray:
     """(batch..., R, C) -> (nb, R, C), a view when the batch dims collapse (stride-0 ok)."""
-    try:
-        v = x.view()
-        v.shape = (nb,) + x.shape[-2:]
+    v = A.view_or_none(x, (nb,) + x.shape[-2:])
+    if v is not None:
         return v
-    except AttributeError:
-        if x.ndim > 2 and all(st == 0 for st in x.strides[:-2]):
-            return x[(0,) * (x.ndim - 2)][None]  # one matrix broadcast: bmm's batch-1 case
-        return _C.contiguous(x).reshape((nb,) + x.shape[-2:])
+    if x.ndim > 2 and all(st == 0 for st in x.strides[:-2]):
+        return x[(0,) * (x.ndim - 2)][None]  # one matrix broadcast: bmm's batch-1 case
+    return _C.contiguous(x).reshape((nb,) + x.shape[-2:])
 
 
 class MatmulBackward(Node):

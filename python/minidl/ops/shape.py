@@ -78,10 +78,8 @@ def reshape(x: Tensor, *shape) -> Tensor:
     """
     d = x._data
     shape = _infer_shape(_shape_arg(shape), d.size, d.shape)
-    try:  # a view when the strides allow it
-        out = d.view()
-        out.shape = shape
-    except AttributeError:
+    out = A.view_or_none(d, shape)  # a view when the strides allow it
+    if out is None:
         out = _C.contiguous(d).reshape(shape)
     return result(out, ReshapeBackward, (x,), d.shape)
 
@@ -95,10 +93,8 @@ def view(x: Tensor, *shape) -> Tensor:
     # --8<-- [start:view]
     d = x._data
     shape = _infer_shape(_shape_arg(shape), d.size, d.shape)
-    out = d.view()
-    try:
-        out.shape = shape
-    except AttributeError:
+    out = A.view_or_none(d, shape)
+    if out is None:
         raise RuntimeError(f"view size is not compatible with input tensor's size and stride (at least one "
                            f"dimension spans across two contiguous subspaces). Use .reshape(...) instead. "
                            f"(input shape {list(d.shape)}, requested {list(shape)})") from None
