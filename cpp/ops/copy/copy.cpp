@@ -194,7 +194,8 @@ bool copy_transposed(const TensorView& src, const TensorView& dst) {
     if (k != a && k != b) other[n_other++] = k;
   parallel_for(outer * tiles_b, std::max<int64_t>(1, (1 << 16) / (kTransposeTile * na)), [&](int64_t w0, int64_t w1) {
     // the outer index of w0 by division once, then counted up like an odometer (divisions per
-    // item cost as much as a short-a item's copy; with them pixel_shuffle's copy took ~1.5x)
+    // item cost as much as a short-a item's copy: pixel_shuffle 5.7 -> 4.7 ms, measured while a
+    // NumPy copy thrown away by every refused view, since removed, took ~3.8 ms of both)
     int64_t idx[kMaxDims] = {}, s_off = 0, d_off = 0, rest = w0 / tiles_b;
     for (int j = n_other - 1; j >= 0; --j) {
       const int k = other[j];
