@@ -153,8 +153,12 @@ def full(shape, value, np_dtype) -> np.ndarray:
 def shaped(g: np.ndarray, shape: tuple) -> np.ndarray:
     """g in ``shape``, g itself when it has that shape already: NumPy's reshape returns a view
     even then, and the backward engine copies a gradient that is a view before making it a
-    leaf's .grad (graph/engine.py)."""
-    return g if g.shape == tuple(shape) else g.reshape(shape)
+    leaf's .grad (graph/engine.py). Where a view cannot be had, minidl's copy makes it
+    contiguous (NumPy's own reshape copies strided arrays element by element on one thread)."""
+    if g.shape == tuple(shape):
+        return g
+    view = view_or_none(g, shape)
+    return view if view is not None else _C.contiguous(g).reshape(shape)
 
 
 # --8<-- [start:view_or_none]
