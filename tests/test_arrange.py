@@ -155,3 +155,13 @@ def test_unflatten_and_t_match_torch(shape, dim, sizes):
         md.unflatten(md.zeros(2, 6), 1, (4, 2))
     with pytest.raises(RuntimeError, match="t\\(\\) expects a tensor with <= 2 dimensions"):
         md.t(md.zeros(1, 2, 3))
+
+
+def test_roll_has_its_own_backward_and_second_derivative():
+    # roll's backward is one roll of the gradient by -shifts (RollBackward), not the slices and
+    # cat of its forward; create_graph goes through the same roll, recorded
+    x = md.tensor(np.random.default_rng(3).standard_normal((4, 5)), requires_grad=True)
+    y = md.roll(x, (2, -1), (0, 1))
+    assert type(y.grad_fn).__name__ == "RollBackward"
+    assert md.autograd.gradgradcheck(lambda v: md.roll(v, (2, -1), (0, 1)) ** 2, (x,))
+    assert md.autograd.gradgradcheck(lambda v: md.roll(v, 3) ** 3, (x,))  # dims=None: flattened
