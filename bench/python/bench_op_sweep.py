@@ -6,7 +6,7 @@ the ratio: where a PyTorch program would find minidl slow (same machine, same ru
 
 The operands are a (1024, 1024) float32 matrix, a (32, 64, 32, 32) image batch or (64, 8, 128,
 64) attention heads; "fwd+bwd" backpropagates the sum of the output (float outputs only).
-Medians of --repeat runs of each library's call, the two libraries timed one after the other.
+Medians of --repeat runs of each library's call, the two libraries in alternating turns (paired_timeit).
 Rows with ratio >= --min-ratio are printed (0: all). The specialised benchmarks time each op
 more carefully; this one looks for the ops that are far off: an op at several times PyTorch's
 time is a slow path (a scalar loop, a strided walk, a general formula where PyTorch has a
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -29,7 +28,7 @@ sys.path.insert(0, HERE)
 import minidl as md  # noqa: E402
 import torch  # noqa: E402
 
-from _common import machine_header, print_table  # noqa: E402
+from _common import machine_header, paired_timeit, print_table  # noqa: E402
 
 RNG = np.random.default_rng(0)
 MAT = RNG.standard_normal((1024, 1024)).astype(np.float32)
@@ -119,16 +118,6 @@ def all_ops():
     return ops
 
 
-def _median_ms(fn, repeat):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)) * 1e3
-
-
 def _runner(lib, f, data, backward):
     x = lib.tensor(data, requires_grad=backward)
 
@@ -160,8 +149,8 @@ def main(argv=None):
         if args.only and name not in args.only:
             continue
         for mode in ("fwd", "fwd+bwd"):
-            m = _median_ms(_runner(md, f, data, mode != "fwd"), args.repeat)
-            t = _median_ms(_runner(torch, f, data, mode != "fwd"), args.repeat)
+            m, t = (v * 1e3 for v in paired_timeit([_runner(md, f, data, mode != "fwd"),
+                                                    _runner(torch, f, data, mode != "fwd")], repeat=args.repeat))
             rows.append((m / t, name, mode, m, t))
     rows.sort(key=lambda r: -r[0])
     print(f"medians of {args.repeat} runs; ratio = minidl / PyTorch (< 1: minidl faster); rows with ratio >= "
