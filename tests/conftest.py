@@ -32,7 +32,7 @@ EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 # ---------------------------------------------------------------------------------------------
 
 #: the optional packages the tests import, and the command that installs each (the `test`
-#: extra, ``pip install ".[test]"``, installs them all)
+#: extra, ``pip install ".[test]"``, installs them all but the docs site's, which ``".[test,docs]"`` adds)
 HOW_TO_GET = {
     "torch": "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu (PyTorch's CPU-only "
              "wheel; a plain `pip install torch` pulls the multi-GB CUDA build)",
