@@ -3,7 +3,8 @@ distributions) and multinomial over 64 rows of 50k weights, vs PyTorch in the sa
 timed in turns (paired_timeit), 1 and 2 threads.
 
 minidl's samplers draw one sequential xoshiro256** stream (the same numbers on any thread
-count), so its times do not change with threads.
+count), so their times do not change with threads, but for the normal fill's transforms (randn,
+normal_, log_normal_), which run on the threads and in SIMD lanes with the same bits on each.
 
     OMP_PROC_BIND=close python bench/python/bench_random.py
 """

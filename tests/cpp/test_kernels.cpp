@@ -37,6 +37,7 @@
 #include "ops/triangular/triangular.h"    // (triangular block at the end)
 #include "ops/decomposition/decomposition.h"  // (decomposition block at the end)
 #include "ops/embedding_bag/embedding_bag.h"  // (embedding_bag block at the end)
+#include "ops/random/random.h"                // (random block at the end)
 
 using namespace minidl;
 
@@ -1085,6 +1086,35 @@ int main() {
         }
       }
     }
+    set_num_threads(before);
+  }
+  // random: the normal fill's Box-Muller in SIMD lanes gives the scalar lane's bits on every
+  // kernel set and thread count (box_muller.h), whole vectors, tails and odd counts alike
+  {
+    const int before = num_threads();
+    for (int64_t n : {1, 2, 15, 16, 17, 33, 70001}) {
+      for (DType dt : {DType::f32, DType::f64}) {
+        const size_t bytes = static_cast<size_t>(n) * dtype_size(dt);
+        set_active_isa(Isa::scalar);
+        set_num_threads(1);
+        Rng rng_ref(42);
+        std::vector<unsigned char> ref(bytes);
+        fill_normal(rng_ref, ref.data(), dt, n, 0.5, 2.0);
+        for (Isa isa : sets)
+          for (int threads : {1, 2}) {
+            set_active_isa(isa);
+            set_num_threads(threads);
+            Rng rng(42);
+            std::vector<unsigned char> got(bytes);
+            fill_normal(rng, got.data(), dt, n, 0.5, 2.0);
+            const bool same_stream = std::equal(rng.state, rng.state + 4, rng_ref.state);  // drew as many
+            check(got == ref && same_stream, std::string("fill_normal ") + (dt == DType::f32 ? "f32" : "f64") +
+                                                 " [" + isa_name(isa) + ", " + std::to_string(threads) +
+                                                 " thread(s), n=" + std::to_string(n) + "] == scalar");
+          }
+      }
+    }
+    set_active_isa(best_isa());
     set_num_threads(before);
   }
   std::printf("%d passed, %d failed\n", g_passed, g_failed);

@@ -3,20 +3,25 @@
 //
 // Read top to bottom: the generator (next_u64) and its two derived draws, a uniform double in
 // [0, 1) and an unbiased integer below n; seeding; then the fills, each a plain loop drawing in
-// index order. That loop is the only implementation (no SIMD table): one sequential stream, so
-// a seed gives the same numbers on every machine and thread count. (The normal fill draws its
-// uniforms in that order too and only spreads the transforms of drawn uniforms over the
-// threads.) Nothing here has a gradient.
+// index order: one sequential stream, so a seed gives the same numbers on every machine and
+// thread count. (The normal fill draws its uniforms in that order too and only spreads the
+// transforms of drawn uniforms over the threads and SIMD lanes, with the same bits on each:
+// box_muller.h.) Nothing here has a gradient.
 #include "random.h"
 
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "box_muller.h"
+#include "core/dispatch.h"
 #include "core/dtype_dispatch.h"
 #include "core/parallel.h"
 #include "ops/copy/copy.h"
+
+MINIDL_SIMD_TABLE(minidl::RandomSimd, random_simd)
 
 namespace minidl {
 namespace {
@@ -26,20 +31,26 @@ inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 }  // namespace
 
 // --8<-- [start:xoshiro]
-uint64_t Rng::next_u64() {
-  const uint64_t result = rotl(state[1] * 5, 7) * 9;
-  const uint64_t t = state[1] << 17;
-  state[2] ^= state[0];
-  state[3] ^= state[1];
-  state[1] ^= state[2];
-  state[0] ^= state[3];
-  state[2] ^= t;
-  state[3] = rotl(state[3], 45);
+// One xoshiro256** step on the state words s (the generator's, or a copy a fill loop keeps in
+// registers: see draw_pairs)
+inline uint64_t xoshiro_step(uint64_t* s) {
+  const uint64_t result = rotl(s[1] * 5, 7) * 9;
+  const uint64_t t = s[1] << 17;
+  s[2] ^= s[0];
+  s[3] ^= s[1];
+  s[1] ^= s[2];
+  s[0] ^= s[3];
+  s[2] ^= t;
+  s[3] = rotl(s[3], 45);
   return result;
 }
 
+uint64_t Rng::next_u64() { return xoshiro_step(state); }
+
 // --8<-- [start:derived_draws]
-double Rng::next_double() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
+// the top 53 bits as a double on [0, 1)
+inline double to_unit_double(uint64_t x) { return static_cast<double>(x >> 11) * 0x1.0p-53; }
+double Rng::next_double() { return to_unit_double(next_u64()); }
 // --8<-- [end:xoshiro]
 
 // Lemire's multiply-shift with rejection: the high word of u * n is uniform on [0, n) once
@@ -100,42 +111,68 @@ void fill_uniform(Rng& rng, void* out, DType dtype, int64_t n, double low, doubl
     return fill_uniform_lowp<float_to_bfloat16, bfloat16_to_float>(rng, static_cast<uint16_t*>(out), n, low, high);
   MINIDL_DISPATCH_FLOAT(dtype, "rand", {
     T* o = static_cast<T*>(out);
+    // the state in local words, as draw_pairs: rand 1M float32, 1 thread, 3.4 -> 1.8 ms (PyTorch
+    // 2.9) against a call to next_double per value (Intel Xeon family 6 model 167, medians of 20)
+    uint64_t s[4] = {rng.state[0], rng.state[1], rng.state[2], rng.state[3]};
     for (int64_t i = 0; i < n; ++i) {
-      T v = static_cast<T>(low + (high - low) * rng.next_double());
+      T v = static_cast<T>(low + (high - low) * to_unit_double(xoshiro_step(s)));
       o[i] = v < static_cast<T>(high) ? v : static_cast<T>(low);  // float rounding may reach high
     }
+    std::copy(s, s + 4, rng.state);
   });
 }
 // --8<-- [end:fill_uniform]
 
 // --8<-- [start:box_muller]
-// Box-Muller: two uniforms -> two independent N(0, 1). The uniforms are drawn in stream order
-// on the calling thread, a block at a time; the transforms, which cost ~15x the draws (a log,
-// a sqrt, a sin and a cos in double), then run on the threads. Each output is the same libm
-// calls on the same two uniforms whatever the thread count, so a seed still gives the same
-// numbers everywhere. Measured (randn 1M float32, Intel Xeon family 6 model 167, wall, median
-// of 21): 1 thread 17.0 -> 16.4 ms, 2 threads 16.5 -> 9.8 (PyTorch 3.3 on 1 and on 2: float32
-// Box-Muller in vectors, whose values depend on the vector set; minidl's do not).
-constexpr int64_t kNormalBlockPairs = 1 << 14;  // 256 KiB of uniforms, in L2 for the transforms
+// Box-Muller: two uniforms -> two independent N(0, 1) (the formula: box_muller.h). The uniforms
+// are drawn in stream order on the calling thread, a block at a time (u0 = 1 - u in (0, 1], so
+// the log is finite, then u1 for the angle); the transforms of the block then run on the
+// threads, on the SIMD table when there is one. Each output is the same operations on the same
+// two uniforms whatever the thread count and kernel set, so a seed gives the same numbers
+// everywhere. Measured (randn 1M float32, 1 thread, Intel Xeon family 6 model 167, wall,
+// medians of 20): 16.6 ms with libm's log and sincos per pair, 3.0 ms with box_muller.h on
+// AVX-512 lanes, PyTorch 2.9 (float32 Box-Muller in vectors, whose values depend on the
+// vector set); bench_random.py, paired: 3.4 against PyTorch's 4.1 ms.
+constexpr int64_t kNormalBlockPairs = 1 << 13;  // 2 x 64 KiB of uniforms, in L2 for the transforms
+
+namespace {
+
+// u0[p] = 1 - u, u1[p] = u' for the next np pairs (u, u') of the stream, the state in local
+// words the compiler keeps in registers (a call per draw through the library's PLT took 12% of
+// the normal fill once the transform was in vectors)
+void draw_pairs(Rng& rng, double* u0, double* u1, int64_t np) {
+  uint64_t s[4] = {rng.state[0], rng.state[1], rng.state[2], rng.state[3]};
+  for (int64_t p = 0; p < np; ++p) {
+    u0[p] = 1.0 - to_unit_double(xoshiro_step(s));
+    u1[p] = to_unit_double(xoshiro_step(s));
+  }
+  std::copy(s, s + 4, rng.state);
+}
+
+// out[0 .. n) from the pairs: the active set's vectors for float32 and float64
+template <class T>
+void normal_pairs(const double* u0, const double* u1, int64_t n, double mean, double std, T* out) {
+  if (const RandomSimd* simd = random_simd_active()) {
+    if constexpr (std::is_same_v<T, float>) return simd->normal_pairs_f32(u0, u1, n, mean, std, out);
+    if constexpr (std::is_same_v<T, double>) return simd->normal_pairs_f64(u0, u1, n, mean, std, out);
+  }
+  box_muller_pairs_scalar(u0, u1, n, mean, std, out);
+}
+
+}  // namespace
 
 void fill_normal(Rng& rng, void* out, DType dtype, int64_t n, double mean, double std) {
   MINIDL_DISPATCH_FLOAT(dtype, "randn", {
     T* o = static_cast<T*>(out);
     const int64_t pairs = (n + 1) / 2;
-    std::vector<double> u(static_cast<size_t>(2 * std::min(pairs, kNormalBlockPairs)));
+    std::vector<double> u0(static_cast<size_t>(std::min(pairs, kNormalBlockPairs))), u1(u0.size());
     for (int64_t p0 = 0; p0 < pairs; p0 += kNormalBlockPairs) {
       const int64_t np = std::min(kNormalBlockPairs, pairs - p0);
-      for (int64_t p = 0; p < np; ++p) {
-        u[2 * p] = 1.0 - rng.next_double();  // (0, 1]: log is finite
-        u[2 * p + 1] = rng.next_double();
-      }
+      draw_pairs(rng, u0.data(), u1.data(), np);
+      // pairs [b, e) of the block: outputs 2 (p0 + b) .. min(2 (p0 + e), n)
       parallel_for(np, 2048, [&](int64_t b, int64_t e) {
-        for (int64_t p = b; p < e; ++p) {
-          const int64_t i = 2 * (p0 + p);
-          const double r = std::sqrt(-2.0 * std::log(u[2 * p]));
-          o[i] = static_cast<T>(mean + std * r * std::cos(2 * M_PI * u[2 * p + 1]));
-          if (i + 1 < n) o[i + 1] = static_cast<T>(mean + std * r * std::sin(2 * M_PI * u[2 * p + 1]));
-        }
+        const int64_t first = 2 * (p0 + b);
+        normal_pairs(u0.data() + b, u1.data() + b, std::min(2 * (p0 + e), n) - first, mean, std, o + first);
       });
     }
   });

@@ -5,8 +5,9 @@
 // A Generator is one Rng: 256 bits of state plus the seed it started from. Every fill takes
 // the Rng to draw from, so two generators never disturb each other; default_rng() is the
 // global one (md.default_generator). Each fill writes n contiguous elements of `out` in index
-// order from that one stream; no SIMD table and no threads (the stream is sequential, so a
-// seed gives the same numbers on every machine and thread count).
+// order from that one stream (it is sequential, so a seed gives the same numbers on every
+// machine and thread count). Only the normal fill's transform of the drawn uniforms has a SIMD
+// table and threads, and it gives the same bits on every one of them (box_muller.h).
 #pragma once
 #include <cstdint>
 
@@ -53,6 +54,14 @@ void fill_log_normal(Rng& rng, double* out, int64_t n, double mean, double std);
 // out[i] ~ Poisson(rate[i]); every rate must be finite and >= 0 (KernelError otherwise).
 // Knuth's product of uniforms below rate 10, Hormann's PTRS transformed rejection from 10 on.
 void fill_poisson(Rng& rng, double* out, const double* rate, int64_t n);
+
+// The normal fill's transform for one ISA (random_simd.cpp): out[0 .. n) from the uniform pairs
+// (u0[p], u1[p]), p < ceil(n / 2), z0 of pair p at out[2p] and z1 at out[2p + 1] (box_muller.h:
+// the same bits as the scalar reference on every kernel set).
+struct RandomSimd {
+  void (*normal_pairs_f32)(const double* u0, const double* u1, int64_t n, double mean, double std, float* out);
+  void (*normal_pairs_f64)(const double* u0, const double* u1, int64_t n, double mean, double std, double* out);
+};
 
 // md.multinomial: num_samples category indices per row of `weights` (float32 or float64,
 // rows x categories, contiguous, non-negative, finite, each row summing to > 0: KernelError
