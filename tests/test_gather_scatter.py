@@ -247,10 +247,10 @@ def test_masked_scatter_matches_torch(rng):
         md.masked_scatter(x, md.ones(3, 4, dtype=md.bool), md.ones(5))
 
 
-@pytest.mark.parametrize("shape", [(), (1,), (7,), (3, 5), (2, 1, 4)])
+@pytest.mark.parametrize("shape", [(), (1,), (7,), (3, 5), (2, 1, 4), (2, 3, 4, 5), (2, 1, 3, 2, 4, 3), (0, 3), (4, 0)])
 def test_nonzero_and_argwhere_match_torch(rng, shape):
     a = rng.integers(-1, 2, size=shape).astype(np.float32)
-    if a.ndim:
+    if a.ndim and a.size:
         a.flat[0] = -0.0   # -0.0 is zero
     for dt in (np.float32, np.float64, np.int64, np.bool_):
         x, tx = _both(a.astype(dt))
@@ -258,11 +258,14 @@ def test_nonzero_and_argwhere_match_torch(rng, shape):
         assert_close(md.argwhere(x), torch.argwhere(tx))
         for got, want in zip(md.nonzero(x, as_tuple=True), torch.nonzero(tx, as_tuple=True)):
             assert_close(got, want)
-    big = md.tensor((rng.random((300, 700)) > 0.5).astype(np.float32))   # several blocks on 2 threads
-    want = torch.nonzero(torch.tensor(big.numpy()))
-    for threads in (1, 2):
-        md.set_num_threads(threads)
-        assert_close(md.nonzero(big), want)
+    # several pieces on 2 and 3 threads, cut inside rows of the last dim; all zeros, all ones
+    for big in (rng.random((300, 701)) > 0.5, rng.random((3, 70001)) > 0.9, np.zeros((400, 400), np.bool_),
+                np.ones((2, 100, 700), np.bool_)):
+        want = torch.nonzero(torch.tensor(big.astype(np.float32)))
+        for threads in (1, 2, 3):
+            md.set_num_threads(threads)
+            assert_close(md.nonzero(md.tensor(big)), want)
+            assert_close(md.nonzero(md.tensor(big.astype(np.float32))), want)
 
 
 # --- in place -------------------------------------------------------------------------------

@@ -117,9 +117,9 @@ void index_put_dim_op(const py::array& dst, const py::array& idx_in, const py::a
 py::array nonzero_op(const py::array& x_in) {
   py::array x = contiguous(x_in);
   const std::vector<int64_t> shape = shape_of(x);
-  const int64_t count = count_nonzero_flat(x.data(), dtype_of(x), x.size());
-  py::array out = empty_array(DType::i64, {count, static_cast<int64_t>(shape.size())});
-  nonzero_coordinates(x.data(), dtype_of(x), shape, static_cast<int64_t*>(out.mutable_data()));
+  const NonzeroPieces pieces = nonzero_count(x.data(), dtype_of(x), x.size());
+  py::array out = empty_array(DType::i64, {pieces.count(), static_cast<int64_t>(shape.size())});
+  nonzero_coordinates(x.data(), dtype_of(x), shape, pieces, static_cast<int64_t*>(out.mutable_data()));
   return out;
 }
 

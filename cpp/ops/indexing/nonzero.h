@@ -9,10 +9,20 @@
 
 namespace minidl {
 
-// How many elements of x (n of them, dtype any) are non-zero.
-int64_t count_nonzero_flat(const void* x, DType dtype, int64_t n);
+// Two passes over the same pieces of the flat input (NonzeroPieces: one per thread):
+//   1. nonzero_count: the non-zeros of each piece, and where each piece's rows start in the
+//      result (the prefix sums; `count` is the total, the result's row count);
+//   2. nonzero_coordinates: each piece writes its rows from there,
+// so the order does not depend on the thread count.
+struct NonzeroPieces {
+  std::vector<int64_t> first;  // first[p]: the result row of piece p's first non-zero; first[pieces] = count
+  int64_t pieces() const { return static_cast<int64_t>(first.size()) - 1; }
+  int64_t count() const { return first.back(); }
+};
+NonzeroPieces nonzero_count(const void* x, DType dtype, int64_t n);
 
 // Writes the coordinates of the non-zero elements into out (count rows of shape.size() int64).
-void nonzero_coordinates(const void* x, DType dtype, const std::vector<int64_t>& shape, int64_t* out);
+void nonzero_coordinates(const void* x, DType dtype, const std::vector<int64_t>& shape, const NonzeroPieces& pieces,
+                         int64_t* out);
 
 }  // namespace minidl
