@@ -5,6 +5,7 @@
 // reference row.
 #include "elementwise.h"
 #include "core/vec.h"
+#include "core/vec_f64.h"
 #include "core/map_loops.h"
 
 namespace minidl {
@@ -37,9 +38,33 @@ inline void binary_loop(const float* a, int64_t sa, const float* b, int64_t sb, 
 inline Vec maximum_nan(Vec a, Vec b) { return blend(cmp_unord(a, b), max(a, b), a + b); }
 inline Vec minimum_nan(Vec a, Vec b) { return blend(cmp_unord(a, b), min(a, b), a + b); }
 
+// --8<-- [start:pow_row]
+// out[i] = a[i sa] ** b[i sb] (sa, sb in {0, 1}): core/math_f64.h's pow_f64 on VecD lanes, the
+// float32 values widened to double and the result rounded once. The reference is std::pow,
+// glibc's powf (< 1 ulp); measured (x ** 1.5, 1024 x 1024, 1 thread, Intel Xeon family 6 model
+// 167): 6.1 ms with std::pow per element, see bench_pow.py for the times now.
+inline VecD lane_of(const float* p, int64_t stride) { return stride ? VecD::load_f32(p) : VecD::set1(*p); }
+
+void pow_row(const float* a, int64_t sa, const float* b, int64_t sb, float* out, int64_t n) {
+  constexpr int W = VecD::width;
+  int64_t i = 0;
+  for (; i + W <= n; i += W) pow_f64(lane_of(a + i * sa, sa), lane_of(b + i * sb, sb)).store_f32(out + i);
+  if (i < n) {  // the last n - i < W values, through a padded copy
+    float xa[W], xb[W], r[W];
+    for (int l = 0; l < W; ++l) {
+      xa[l] = i + l < n ? a[(i + l) * sa] : 1.0f;
+      xb[l] = i + l < n ? b[(i + l) * sb] : 1.0f;
+    }
+    pow_f64(VecD::load_f32(xa), VecD::load_f32(xb)).store_f32(r);
+    for (int64_t l = 0; i + l < n; ++l) out[i + l] = r[l];
+  }
+}
+// --8<-- [end:pow_row]
+
 bool binary_f32(BinaryOp op, const float* a, int64_t sa, const float* b, int64_t sb, float* out, int64_t n) {
   if (sa < 0 || sa > 1 || sb < 0 || sb > 1) return false;
   switch (op) {
+    case BinaryOp::pow: pow_row(a, sa, b, sb, out, n); return true;
     case BinaryOp::add: binary_loop(a, sa, b, sb, out, n, [](Vec x, Vec y) { return x + y; }); return true;
     case BinaryOp::sub: binary_loop(a, sa, b, sb, out, n, [](Vec x, Vec y) { return x - y; }); return true;
     case BinaryOp::mul: binary_loop(a, sa, b, sb, out, n, [](Vec x, Vec y) { return x * y; }); return true;
