@@ -112,6 +112,19 @@ inline L exp_f64(L t) {
 //   |x| == 1 and y = +-inf -> 1;   x == 1 -> 1;   y == +-0 -> 1.
 // Zeros and infinities of x go through log |x| = -inf / +inf: y log|x| = +-inf, clamped to
 // +-200, gives e^+-200, which float32 rounds to inf or 0 (a double's 2^k stays normal).
+// exp(t) for t clamped to [-200, 200]: beyond, float32 rounds e^t to 0 or inf anyway
+template <class L>
+inline L exp_clamped_f64(L t) {
+  t = select_gt(t, L::set1(200.0), L::set1(200.0), t);
+  return exp_f64(select_gt(L::set1(-200.0), t, L::set1(-200.0), t));
+}
+
+// x ** y for x positive, normal and finite, and y finite: no special value can occur
+template <class L>
+inline L pow_ordinary_f64(L x, L y) {
+  return exp_clamped_f64(y * log_f64(x));
+}
+
 template <class L>
 inline L pow_f64(L x, L y) {
   const L zero = L::set1(0.0), one = L::set1(1.0), half = L::set1(0.5);
@@ -121,9 +134,7 @@ inline L pow_f64(L x, L y) {
   lx = select_eq(ax, zero, -inf, lx);
   lx = select_eq(ax, inf, inf, lx);
   const L t = y * lx;
-  L tc = select_gt(t, L::set1(200.0), L::set1(200.0), t);
-  tc = select_gt(L::set1(-200.0), tc, L::set1(-200.0), tc);
-  L r = exp_f64(tc);
+  L r = exp_clamped_f64(t);
   r = select_eq(t, t, r, nan);  // t NaN (y NaN, or 0 * inf: fixed below)
   // the sign: x negative (its sign bit, -0 included: 1 / -0 = -inf) and y an odd integer
   const L y_int = select_eq(round_to_int(y), y, one, zero);

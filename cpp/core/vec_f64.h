@@ -59,6 +59,11 @@ inline VecD pow2_int(VecD k) {
   const __m512i biased = _mm512_castpd_si512(_mm512_add_pd(k.v, _mm512_set1_pd(4503599627371519.0)));
   return {_mm512_castsi512_pd(_mm512_slli_epi64(biased, 52))};
 }
+// lo < x < hi in every lane (NaN is not)
+inline bool all_between(VecD x, double lo, double hi) {
+  return (_mm512_cmp_pd_mask(x.v, _mm512_set1_pd(lo), _CMP_GT_OQ) &
+          _mm512_cmp_pd_mask(x.v, _mm512_set1_pd(hi), _CMP_LT_OQ)) == 0xff;
+}
 #else
 struct VecD {
   static constexpr int width = 4;
@@ -93,6 +98,11 @@ inline void split_exponent(VecD x, VecD& m, VecD& e) {
 inline VecD pow2_int(VecD k) {
   const __m256i biased = _mm256_castpd_si256(_mm256_add_pd(k.v, _mm256_set1_pd(4503599627371519.0)));
   return {_mm256_castsi256_pd(_mm256_slli_epi64(biased, 52))};
+}
+inline bool all_between(VecD x, double lo, double hi) {
+  const __m256d in = _mm256_and_pd(_mm256_cmp_pd(x.v, _mm256_set1_pd(lo), _CMP_GT_OQ),
+                                   _mm256_cmp_pd(x.v, _mm256_set1_pd(hi), _CMP_LT_OQ));
+  return _mm256_movemask_pd(in) == 0xf;
 }
 #endif
 

@@ -438,23 +438,36 @@ void binary(BinaryOp op, const TensorView& a, const TensorView& b, const TensorV
 // 3-7 (1 thread, Xeon family 6 model 167); these are one pass of the SIMD rows.
 // Returns false where it does not apply.
 namespace {
+// out = f(x) elementwise for float32 / float64 in one pass (x and out may be the same array):
+// a contiguous row is a loop the compiler vectorizes (for this file's baseline ISA: fine for
+// products, which are bound by memory, not for divisions)
+template <class F>
+void map_float(const TensorView& x, const TensorView& out, const F& f) {
+  const int64_t* strides[2] = {x.strides, out.strides};
+  StridedLoop<2> loop(out.ndim, out.shape, strides);
+  const int64_t sx = loop.inner_stride(0), so = loop.inner_stride(1);
+  MINIDL_DISPATCH_FLOAT(x.dtype, "pow", {
+    const T* px = static_cast<const T*>(x.data);
+    T* po = static_cast<T*>(out.data);
+    loop.for_each_row([&](const int64_t* off, int64_t n) {
+      const T* rx = px + off[0];
+      T* ro = po + off[1];
+      if (sx == 1 && so == 1)
+        for (int64_t i = 0; i < n; ++i) ro[i] = f(rx[i]);
+      else
+        for (int64_t i = 0; i < n; ++i) ro[i * so] = f(rx[i * sx]);
+    });
+  });
+}
+
 bool pow_scalar_special(const TensorView& a, double s, const TensorView& out) {
   if (a.dtype != DType::f32 && a.dtype != DType::f64) return false;
   if (s == 2.0) {
     binary(BinaryOp::mul, a, a, out);
   } else if (s == 3.0) {
-    // (x x) x, the square written to out first; x.pow_(3) writes over x, which the second pass
-    // still reads, so there the square goes to a scratch array of x's shape
-    TensorView square = out;
-    std::vector<double> scratch;
-    if (out.data == a.data) {
-      scratch.resize(static_cast<size_t>(a.numel()) * dtype_size(a.dtype) / sizeof(double) + 1);
-      square = a;
-      square.data = scratch.data();
-      for (int64_t d = a.ndim - 1, step = 1; d >= 0; step *= a.shape[d], --d) square.strides[d] = step;
-    }
-    binary(BinaryOp::mul, a, a, square);
-    binary(BinaryOp::mul, square, a, out);
+    // (x x) x in one pass (two passes, the square first, took 1.5-1.7x PyTorch's time: 4M
+    // floats, 1 thread, 2.64 against 1.56 ms)
+    map_float(a, out, [](auto v) { return (v * v) * v; });
   } else if (s == 0.5) {
     unary(UnaryOp::sqrt, a, out);
   } else if (s == -0.5) {
@@ -462,6 +475,8 @@ bool pow_scalar_special(const TensorView& a, double s, const TensorView& out) {
   } else if (s == -1.0) {
     unary(UnaryOp::reciprocal, a, out);
   } else if (s == -2.0) {
+    // two passes through the SIMD rows: one pass of map_float (compiled for the baseline ISA)
+    // divided per element at 5.5 ms for 4M floats against 2.3
     binary(BinaryOp::mul, a, a, out);
     unary(UnaryOp::reciprocal, out, out);
   } else {

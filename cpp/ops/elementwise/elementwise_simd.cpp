@@ -45,17 +45,24 @@ inline Vec minimum_nan(Vec a, Vec b) { return blend(cmp_unord(a, b), min(a, b), 
 // 167): 6.1 ms with std::pow per element, see bench_pow.py for the times now.
 inline VecD lane_of(const float* p, int64_t stride) { return stride ? VecD::load_f32(p) : VecD::set1(*p); }
 
+// pow_f64, or pow_ordinary_f64 where no lane can meet a special value (x positive and finite,
+// y finite: the usual case, ~45% fewer instructions; x ** 1.5, 4M floats, 1 thread, 16.8 ->
+// see bench_pow.py)
+inline VecD pow_lane(VecD x, VecD y) {
+  return all_between(x, 0.0, HUGE_VAL) && all_between(y, -HUGE_VAL, HUGE_VAL) ? pow_ordinary_f64(x, y) : pow_f64(x, y);
+}
+
 void pow_row(const float* a, int64_t sa, const float* b, int64_t sb, float* out, int64_t n) {
   constexpr int W = VecD::width;
   int64_t i = 0;
-  for (; i + W <= n; i += W) pow_f64(lane_of(a + i * sa, sa), lane_of(b + i * sb, sb)).store_f32(out + i);
+  for (; i + W <= n; i += W) pow_lane(lane_of(a + i * sa, sa), lane_of(b + i * sb, sb)).store_f32(out + i);
   if (i < n) {  // the last n - i < W values, through a padded copy
     float xa[W], xb[W], r[W];
     for (int l = 0; l < W; ++l) {
       xa[l] = i + l < n ? a[(i + l) * sa] : 1.0f;
       xb[l] = i + l < n ? b[(i + l) * sb] : 1.0f;
     }
-    pow_f64(VecD::load_f32(xa), VecD::load_f32(xb)).store_f32(r);
+    pow_lane(VecD::load_f32(xa), VecD::load_f32(xb)).store_f32(r);
     for (int64_t l = 0; i + l < n; ++l) out[i + l] = r[l];
   }
 }
