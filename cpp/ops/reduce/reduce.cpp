@@ -71,8 +71,18 @@ void reduce_one(ReduceOp op, const T* x, int64_t len, int64_t stride, void* out,
       break;
     }
     case ReduceOp::prod: {
+      // eight partial products in turn on a contiguous row: one running product is a chain of
+      // dependent multiplies (prod(1) of a 1024 x 1024 float32 matrix, 1 thread: 2.0 ms, 1.8x
+      // PyTorch's time); integer products are the same whatever the order
       Acc<T> acc = 1;
-      for (int64_t r = 0; r < len; ++r) acc *= x[r * stride];
+      int64_t r = 0;
+      if (stride == 1 && len >= 16) {
+        Acc<T> part[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+        for (; r + 8 <= len; r += 8)
+          for (int k = 0; k < 8; ++k) part[k] *= x[r + k];
+        acc = ((part[0] * part[1]) * (part[2] * part[3])) * ((part[4] * part[5]) * (part[6] * part[7]));
+      }
+      for (; r < len; ++r) acc *= x[r * stride];
       static_cast<T*>(out)[o] = static_cast<T>(acc);
       break;
     }
