@@ -46,6 +46,37 @@ def test_addmm_beta_zero_ignores_nan():
     assert not md.isnan(md.addmm(c, md.ones(2, 3), md.ones(3, 2), beta=0)).any()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_addcmul_addcdiv_are_pytorchs_bits_on_every_kernel_set(rng, kernel_set, dtype):
+    # one fused pass with PyTorch's arithmetic (fma(value t1, t2, x); x + (value t1) / t2):
+    # contiguous rows (vector loops and tails), broadcast operands, a transposed one; in place
+    # under no_grad (a hand-written optimizer's update) as well
+    for shapes in ([(1001,), (1001,), (1001,)], [(37, 53), (53,), (37, 1)], [(1,), (64, 33), (33,)]):
+        x, a, b = (rng.standard_normal(s).astype(dtype) for s in shapes)
+        b = np.abs(b) + 0.25
+        for name in ("addcmul", "addcdiv"):
+            got = getattr(md, name)(md.tensor(x), md.tensor(a), md.tensor(b), value=0.3).numpy()
+            want = getattr(torch, name)(torch.tensor(x), torch.tensor(a), torch.tensor(b), value=0.3).numpy()
+            np.testing.assert_array_equal(got, want)
+    x, a, b = (rng.standard_normal((40, 30)).astype(dtype) for _ in range(3))
+    for name in ("addcmul_", "addcdiv_"):
+        m, t = md.tensor(x), torch.tensor(x)
+        with md.no_grad():
+            assert getattr(m, name)(md.tensor(a).T.T, md.tensor(b.T).T, value=-0.7) is m
+        getattr(t, name)(torch.tensor(a), torch.tensor(b), value=-0.7)
+        np.testing.assert_array_equal(m.numpy(), t.numpy())
+
+
+def test_addcmul_in_place_is_seen_by_saved_tensors():
+    # the fused in-place pass bumps the version: a graph that saved the tensor refuses to backward
+    w = md.ones(3, requires_grad=True)
+    v = md.ones(3)
+    y = (w * v).sum()
+    v.addcmul_(md.ones(3), md.ones(3))
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.backward()
+
+
 @pytest.mark.parametrize("value", [1, -0.5])
 @pytest.mark.parametrize("shapes", [[(3, 4), (3, 4), (3, 4)], [(1,), (2, 1), (5,)], [(2, 3, 1), (3, 4), (1,)]])
 def test_addcmul_addcdiv_lerp(rng, value, shapes):

@@ -46,6 +46,13 @@ void unary(UnaryOp op, const TensorView& x, const TensorView& out);
 enum class ScaledOp : int { add_scaled = 0, lerp };
 void scaled_update(ScaledOp op, const TensorView& x, const TensorView& y, double s, const TensorView& out);
 
+// addcmul / addcdiv in one pass, with PyTorch's arithmetic (its CPU kernels, as compiled):
+//   mul:  out = fma(s t1, t2, x)        (x + s t1 t2, the last multiply and the add fused)
+//   div:  out = x + (s t1) / t2
+// x, t1, t2, out float32 or float64, all broadcast to out's shape; out may alias x.
+enum class AddcOp : int { mul = 0, div };
+void addc(AddcOp op, const TensorView& x, const TensorView& t1, const TensorView& t2, double s, const TensorView& out);
+
 // out = min(max(x, lo), hi), each bound optional.
 void clamp(const TensorView& x, bool has_lo, double lo, bool has_hi, double hi, const TensorView& out);
 // gx = g where lo <= x <= hi, else 0 (the clamp backward; PyTorch passes the gradient at the bounds)
@@ -65,6 +72,9 @@ struct ElementwiseSimd {
   void (*copy_f32)(const float* src, float* dst, int64_t n);  // dst = src (no caller at present)
   // scaled_update on a row: x and out contiguous, y contiguous (sy 1) or one value (sy 0)
   void (*scaled_f32)(ScaledOp op, const float* x, const float* y, int64_t sy, float s, float* out, int64_t n);
+  // addc on a row: out contiguous, x, t1, t2 each contiguous (1) or one value (0)
+  void (*addc_f32)(AddcOp op, const float* x, int64_t sx, const float* t1, int64_t s1, const float* t2, int64_t s2,
+                   float s, float* out, int64_t n);
 };
 
 }  // namespace minidl

@@ -55,6 +55,28 @@ py::array scaled_update_op(ScaledOp op, const py::array& x, const py::array& y, 
   return out;
 }
 
+// addcmul / addcdiv: into a new array of `shape` (x, t1, t2 broadcast to it), or into x in place
+// (t1, t2 broadcast to x's shape); one dtype, float32 or float64
+py::array addc_op(AddcOp op, const py::array& x, const py::array& t1, const py::array& t2, double s,
+                  std::vector<int64_t> shape) {
+  if (!x.dtype().equal(t1.dtype()) || !x.dtype().equal(t2.dtype())) throw py::type_error("addc: operand dtypes differ");
+  py::array out = empty_array(dtype_of(x), shape);
+  TensorView vx = broadcast_view(x, shape, "addc"), v1 = broadcast_view(t1, shape, "addc"),
+             v2 = broadcast_view(t2, shape, "addc"), vo = view_of(out);
+  MaybeReleaseGil nogil(vo.numel());
+  addc(op, vx, v1, v2, s, vo);
+  return out;
+}
+
+void addc_inplace(AddcOp op, const py::array& x, const py::array& t1, const py::array& t2, double s) {
+  if (!x.dtype().equal(t1.dtype()) || !x.dtype().equal(t2.dtype())) throw py::type_error("in-place op: operand dtypes differ");
+  if (!x.writeable()) throw py::value_error("in-place op on a read-only array");
+  const std::vector<int64_t> shape = shape_of(x);
+  TensorView vx = view_of(x), v1 = broadcast_view(t1, shape, "in-place op"), v2 = broadcast_view(t2, shape, "in-place op");
+  MaybeReleaseGil nogil(vx.numel());
+  addc(op, vx, v1, v2, s, vx);
+}
+
 py::array binary_scalar_op(BinaryOp op, const py::array& a, double s, bool scalar_first) {
   py::array out = empty_array(binary_is_comparison(op) ? DType::b8 : dtype_of(a), shape_of(a));
   TensorView va = view_of(a), vo = view_of(out);  // view_of calls Python: before the GIL is released
@@ -154,6 +176,9 @@ void register_elementwise(py::module_& m) {
   py::enum_<ScaledOp>(m, "ScaledOp").value("add_scaled", ScaledOp::add_scaled).value("lerp", ScaledOp::lerp);
   m.def("scaled_update_", &scaled_update_inplace);
   m.def("scaled_update", &scaled_update_op);
+  py::enum_<AddcOp>(m, "AddcOp").value("mul", AddcOp::mul).value("div", AddcOp::div);
+  m.def("addc", &addc_op);
+  m.def("addc_", &addc_inplace);
   m.def("binary_scalar", &binary_scalar_op);
   m.def("binary_scalar_", &binary_scalar_inplace);
   m.def("unary", &unary_op);

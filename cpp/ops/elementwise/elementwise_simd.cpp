@@ -157,9 +157,27 @@ void scaled_f32(ScaledOp op, const float* x, const float* y, int64_t sy, float s
   }
 }
 
+// the vector form of addc_row_reference: the same operations (fmadd is one rounding, as std::fma)
+void addc_f32(AddcOp op, const float* x, int64_t sx, const float* t1, int64_t s1, const float* t2, int64_t s2, float s,
+              float* out, int64_t n) {
+  const Vec vs = Vec::set1(s);
+  auto lane = [](const float* p, int64_t stride, int64_t i) { return stride ? Vec::load(p + i) : Vec::set1(*p); };
+  auto lane_partial = [](const float* p, int64_t stride, int64_t i, int r) {
+    return stride ? Vec::load_partial(p + i, r) : Vec::set1(*p);
+  };
+  auto f = [&](Vec a, Vec b, Vec c) { return op == AddcOp::mul ? fmadd(vs * b, c, a) : a + (vs * b) / c; };
+  int64_t i = 0;
+  for (; i + Vec::width <= n; i += Vec::width) f(lane(x, sx, i), lane(t1, s1, i), lane(t2, s2, i)).store(out + i);
+  if (i < n) {
+    const int r = static_cast<int>(n - i);
+    // a zero-filled divisor lane would divide by 0: harmless, the lane is not stored
+    f(lane_partial(x, sx, i, r), lane_partial(t1, s1, i, r), lane_partial(t2, s2, i, r)).store_partial(out + i, r);
+  }
+}
+
 }  // namespace
 
-extern const ElementwiseSimd elementwise_simd = {&binary_f32, &unary_f32, &copy_f32, &scaled_f32};
+extern const ElementwiseSimd elementwise_simd = {&binary_f32, &unary_f32, &copy_f32, &scaled_f32, &addc_f32};
 
 }  // namespace MINIDL_ISA_NS
 }  // namespace minidl
