@@ -396,3 +396,41 @@ def test_resnet_block_output_relu_takes_the_sum(rng, monkeypatch):
     x = md.tensor(rng.standard_normal((2, 3, 32, 32)).astype(np.float32))
     model(x).sum().backward()
     assert calls == [_C.Activation.relu] * 8  # 9 blocks; the first's input ReLU fuses into its BatchNorm
+
+
+# ------------------------------------------------ the gradient of y.sum(): one value, not copied
+ONE_VALUE = {"relu": lambda f, x: f.relu(x), "sigmoid": lambda f, x: f.sigmoid(x), "tanh": lambda f, x: f.tanh(x),
+             "gelu": lambda f, x: f.gelu(x), "gelu_tanh": lambda f, x: f.gelu(x, approximate="tanh"), **POINTWISE}
+
+
+@pytest.mark.parametrize("isa", [i for i in _C.available_isas()])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, "bfloat16"])
+def test_gradient_of_a_sum_or_mean_is_read_as_one_value(isa, dtype):
+    # y.sum() and y.mean() pass back one value broadcast over y's shape; the activation's backward
+    # reads it as that value (activation_backward's gy_stride 0): the gradients are those of an
+    # explicit, materialized gradient of that value and PyTorch's. 1000 values: vector loops and
+    # their tail; the bfloat16 blocks too
+    x = np.random.default_rng(3).standard_normal(1000) * 3
+    before = _C.isa_name()
+    _C.set_isa(isa)
+    try:
+        for name, call in ONE_VALUE.items():
+            for reduce, scale in (("sum", 1.0), ("mean", 1.0 / x.size)):
+                grads = []
+                for lib, f, explicit in ((md, F, False), (md, F, True), (torch, TF, False)):
+                    a = lib.tensor(x.astype(np.float32 if dtype == "bfloat16" else dtype))
+                    if dtype == "bfloat16":
+                        a = a.to(lib.bfloat16)
+                    a.requires_grad_()
+                    y = call(f, a)
+                    if explicit:
+                        y.backward(lib.full(tuple(y.shape), scale, dtype=y.dtype))
+                    else:
+                        getattr(y, reduce)().backward()
+                    grads.append(a.grad.float().numpy())
+                np.testing.assert_array_equal(grads[0], grads[1], err_msg=f"{name} {reduce} {dtype} {isa}")
+                if dtype != "bfloat16":  # (PyTorch's bfloat16 softsign backward rounds each step: 5% off)
+                    np.testing.assert_allclose(grads[0], grads[2], rtol=2e-5, atol=1e-5,
+                                               err_msg=f"{name} {reduce} {dtype} {isa}")
+    finally:
+        _C.set_isa(before)

@@ -170,12 +170,12 @@ inline void activation_forward_reference(Activation act, const T* x, T* y, int64
   for (int64_t i = 0; i < n; ++i) y[i] = forward_one(act, x[i], slope, q);
 }
 
-// gx[i] = gy[i] * f'(saved[i]), saved = x or y (activation_backward_uses_output); 0 where a
-// piecewise activation cuts the gradient off (gradient_one)
+// gx[i] = gy[i sg] * f'(saved[i]), saved = x or y (activation_backward_uses_output); 0 where a
+// piecewise activation cuts the gradient off (gradient_one); sg 0: one gy for all
 template <class T>
-inline void activation_backward_reference(Activation act, const T* gy, const T* saved, T* gx, int64_t n,
+inline void activation_backward_reference(Activation act, const T* gy, int64_t sg, const T* saved, T* gx, int64_t n,
                                           T slope, T q) {
-  for (int64_t i = 0; i < n; ++i) gx[i] = gradient_one(act, gy[i], saved[i], slope, q);
+  for (int64_t i = 0; i < n; ++i) gx[i] = gradient_one(act, gy[i * sg], saved[i], slope, q);
 // --8<-- [end:reference_loops]
 }
 
@@ -208,13 +208,18 @@ void lowp_forward(Activation act, const uint16_t* x, uint16_t* y, DType t, int64
   });
 }
 
-void lowp_backward(Activation act, const uint16_t* gy, const uint16_t* saved, uint16_t* gx, DType t, int64_t n,
-                   double param, double q) {
+void lowp_backward(Activation act, const uint16_t* gy, int64_t gy_stride, const uint16_t* saved, uint16_t* gx, DType t,
+                   int64_t n, double param, double q) {
   parallel_for((n + kLowpBlock - 1) / kLowpBlock, 16, [&](int64_t b0, int64_t b1) {
     float g[kLowpBlock], sv[kLowpBlock];
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t i0 = b * kLowpBlock, m = std::min(kLowpBlock, n - i0);
-      cast_contiguous(gy + i0, t, g, DType::f32, m);
+      if (gy_stride) {
+        cast_contiguous(gy + i0, t, g, DType::f32, m);
+      } else {
+        cast_contiguous(gy, t, g, DType::f32, 1);
+        std::fill(g + 1, g + m, g[0]);
+      }
       cast_contiguous(saved + i0, t, sv, DType::f32, m);
       activation_backward(act, g, sv, g, DType::f32, m, param, q);
       cast_contiguous(g, DType::f32, gx + i0, t, m);
@@ -254,15 +259,16 @@ void activation_forward(Activation act, const void* x, void* y, DType dtype, int
 // --8<-- [end:which_path]
 
 void activation_backward(Activation act, const void* gy, const void* saved, void* gx, DType dtype,
-                         int64_t n, double param, double q) {
+                         int64_t n, double param, double q, int64_t gy_stride) {
+  const int64_t sg = gy_stride ? 1 : 0;
   if (is_lowp(dtype))
-    return lowp_backward(act, static_cast<const uint16_t*>(gy), static_cast<const uint16_t*>(saved),
+    return lowp_backward(act, static_cast<const uint16_t*>(gy), sg, static_cast<const uint16_t*>(saved),
                          static_cast<uint16_t*>(gx), dtype, n, param, q);
   if (dtype == DType::f32)
     if (const ActivationSimd* simd = activation_simd_active()) {
       bool done = true;
       parallel_for(n, 1 << 16, [&](int64_t b, int64_t e) {
-        if (!simd->backward_f32(act, static_cast<const float*>(gy) + b, static_cast<const float*>(saved) + b,
+        if (!simd->backward_f32(act, static_cast<const float*>(gy) + b * sg, sg, static_cast<const float*>(saved) + b,
                                 static_cast<float*>(gx) + b, e - b, static_cast<float>(param),
                                 static_cast<float>(q)))
           done = false;
@@ -275,7 +281,7 @@ void activation_backward(Activation act, const void* gy, const void* saved, void
     T* po = static_cast<T*>(gx);
     const T slope = static_cast<T>(param), tq = static_cast<T>(q);
     parallel_for(n, 1 << 14, [&](int64_t b, int64_t e) {
-      activation_backward_reference(act, pg + b, ps + b, po + b, e - b, slope, tq);
+      activation_backward_reference(act, pg + b * sg, sg, ps + b, po + b, e - b, slope, tq);
     });
   });
 }

@@ -39,9 +39,10 @@ bool activation_backward_uses_output(Activation act);
 
 // p, q: the activation's parameters as listed above (unused ones are ignored).
 void activation_forward(Activation act, const void* x, void* y, DType dtype, int64_t n, double p, double q = 0);
-// gx = gy * f'(.) where saved is x or y as above.
+// gx = gy * f'(.) where saved is x or y as above. gy_stride 1: gy has n values; 0: one value for
+// all (the gradient of y.sum() or y.mean(), which PyTorch also passes on unmaterialized).
 void activation_backward(Activation act, const void* gy, const void* saved, void* gx, DType dtype,
-                         int64_t n, double p, double q = 0);
+                         int64_t n, double p, double q = 0, int64_t gy_stride = 1);
 
 // gx = (ga + gb) * f'(saved): the backward when the output's gradient arrives in two parts (the
 // autograd engine's sum of two consumers' gradients: a ResNet block's output feeds the next
@@ -55,7 +56,7 @@ void activation_backward_sum(Activation act, const void* ga, const void* gb, con
 // (the caller runs the reference).
 struct ActivationSimd {
   bool (*forward_f32)(Activation act, const float* x, float* y, int64_t n, float p, float q);
-  bool (*backward_f32)(Activation act, const float* gy, const float* saved, float* gx, int64_t n,
+  bool (*backward_f32)(Activation act, const float* gy, int64_t gy_stride, const float* saved, float* gx, int64_t n,
                        float p, float q);
   bool (*backward_sum_f32)(Activation act, const float* ga, const float* gb, const float* saved, float* gx,
                            int64_t n, float p, float q);

@@ -135,7 +135,19 @@ bool forward_f32(Activation act, const float* x, float* y, int64_t n, float para
   return false;
 }
 
-bool backward_f32(Activation act, const float* gy, const float* saved, float* gx, int64_t n, float param, float q) {
+// map2 over (gy, saved), or with one gy for all (sg 0: the gradient of y.sum())
+template <class F>
+inline void map_g(const float* gy, int64_t sg, const float* saved, float* gx, int64_t n, const F& f) {
+  if (sg) {
+    map2(gy, saved, gx, n, f);
+  } else {
+    const Vec g = Vec::set1(*gy);
+    map1(saved, gx, n, [&](Vec s) { return f(g, s); });
+  }
+}
+
+bool backward_f32(Activation act, const float* gy, int64_t sg, const float* saved, float* gx, int64_t n, float param,
+                  float q) {
   const Vec zero = Vec::zero(), one = Vec::set1(1.0f);
   const Vec slope = Vec::set1(param), vq = Vec::set1(q);
   const Vec three = Vec::set1(3.0f);
@@ -143,20 +155,20 @@ bool backward_f32(Activation act, const float* gy, const float* saved, float* gx
     // The piecewise activations select, as the reference (gradient_one) and PyTorch: 0 where
     // the derivative is the constant 0, even for gy = inf or NaN; gy (times f') elsewhere.
     case Activation::relu:  // 0 where x <= 0 (a NaN x passes gy)
-      map2(gy, saved, gx, n, [&](Vec g, Vec s) { return blend(cmp_le(s, zero), g, zero); });
+      map_g(gy, sg, saved, gx, n, [&](Vec g, Vec s) { return blend(cmp_le(s, zero), g, zero); });
       return true;
     case Activation::leaky_relu:
-      map2(gy, saved, gx, n, [&](Vec g, Vec s) { return g * blend(cmp_gt(s, zero), slope, one); });
+      map_g(gy, sg, saved, gx, n, [&](Vec g, Vec s) { return g * blend(cmp_gt(s, zero), slope, one); });
       return true;
     case Activation::sigmoid:  // saved = y: y (1 - y)
-      map2(gy, saved, gx, n, [&](Vec g, Vec s) { return g * (s * (one - s)); });
+      map_g(gy, sg, saved, gx, n, [&](Vec g, Vec s) { return g * (s * (one - s)); });
       return true;
     case Activation::tanh:  // saved = y: 1 - y^2
-      map2(gy, saved, gx, n, [&](Vec g, Vec s) { return g * fnmadd(s, s, one); });
+      map_g(gy, sg, saved, gx, n, [&](Vec g, Vec s) { return g * fnmadd(s, s, one); });
       return true;
     // --8<-- [start:simd_backward_gelu]
     case Activation::gelu:  // Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi)
-      map2(gy, saved, gx, n, [](Vec g, Vec s) {
+      map_g(gy, sg, saved, gx, n, [](Vec g, Vec s) {
         Vec pdf = Vec::set1(kInvSqrt2Pi) * exp(Vec::set1(-0.5f) * s * s);
         Vec cdf = fmadd(Vec::set1(0.5f), erf_rational(s * Vec::set1(0.70710678118654752f)), Vec::set1(0.5f));
         return g * fmadd(s, pdf, cdf);
@@ -166,7 +178,7 @@ bool backward_f32(Activation act, const float* gy, const float* saved, float* gx
     case Activation::gelu_tanh:
       // 0.5 (1 + t) + 0.5 x (1 - t^2) u' = sigmoid(2u) + 2 x sigmoid(2u) sigmoid(-2u) u',
       // u' = sqrt(2/pi) (1 + 3 * 0.044715 x^2)
-      map2(gy, saved, gx, n, [&](Vec g, Vec s) {
+      map_g(gy, sg, saved, gx, n, [&](Vec g, Vec s) {
         Vec x2 = s * s;
         TanhGeluParts p = tanh_gelu_parts(s, x2);
         Vec du = Vec::set1(kSqrt2OverPi) * fmadd(Vec::set1(3.0f * kGeluCubic), x2, one);
@@ -174,65 +186,65 @@ bool backward_f32(Activation act, const float* gy, const float* saved, float* gx
       });
       return true;
     case Activation::silu:  // s (1 + x (1 - s)), s = sigmoid(x)
-      map2(gy, saved, gx, n, [&](Vec g, Vec x) {
+      map_g(gy, sg, saved, gx, n, [&](Vec g, Vec x) {
         Vec sg = sigmoid(x);
         return g * (sg * fmadd(x, one - sg, one));
       });
       return true;
     case Activation::mish:  // t + x sigmoid(x) (1 - t^2), t = tanh(softplus(x))
-      map2(gy, saved, gx, n, [&](Vec g, Vec x) {
+      map_g(gy, sg, saved, gx, n, [&](Vec g, Vec x) {
         Vec t = tanh_softplus(x);
         return g * fmadd(x * sigmoid(x), fnmadd(t, t, one), t);
       });
       return true;
     case Activation::elu:  // q if x > 0 else q p e^x
-      map2(gy, saved, gx, n, [&](Vec g, Vec x) { return g * (vq * blend(cmp_gt(x, zero), slope * exp(x), one)); });
+      map_g(gy, sg, saved, gx, n, [&](Vec g, Vec x) { return g * (vq * blend(cmp_gt(x, zero), slope * exp(x), one)); });
       return true;
     case Activation::celu: {  // 1 if x > 0 else e^(x/p)
       const Vec inv_alpha = Vec::set1(1.0f / param);
-      map2(gy, saved, gx, n, [&](Vec g, Vec x) { return g * blend(cmp_gt(x, zero), exp(x * inv_alpha), one); });
+      map_g(gy, sg, saved, gx, n, [&](Vec g, Vec x) { return g * blend(cmp_gt(x, zero), exp(x * inv_alpha), one); });
       return true;
     }
     case Activation::softplus:  // 1 where p x > q, else sigmoid(p x)
-      map2(gy, saved, gx, n, [&](Vec g, Vec x) {
+      map_g(gy, sg, saved, gx, n, [&](Vec g, Vec x) {
         Vec bx = slope * x;
         return g * blend(cmp_gt(bx, vq), sigmoid(bx), one);
       });
       return true;
     case Activation::softsign:  // 1 / (1 + |x|)^2
-      map2(gy, saved, gx, n, [&](Vec g, Vec x) {
+      map_g(gy, sg, saved, gx, n, [&](Vec g, Vec x) {
         Vec d = one + abs(x);
         return g / (d * d);
       });
       return true;
     case Activation::hardtanh:  // gy where p < x < q, else 0 (a NaN x too, as torch)
-      map2(gy, saved, gx, n, [&](Vec g, Vec x) { return blend(cmp_gt(inside(x, slope, vq), zero), zero, g); });
+      map_g(gy, sg, saved, gx, n, [&](Vec g, Vec x) { return blend(cmp_gt(inside(x, slope, vq), zero), zero, g); });
       return true;
     case Activation::hardswish:  // 0 if x < -3, x/3 + 1/2 if x <= 3, else 1
-      map2(gy, saved, gx, n, [&](Vec g, Vec x) {
+      map_g(gy, sg, saved, gx, n, [&](Vec g, Vec x) {
         Vec mid = fmadd(x, Vec::set1(1.0f / 3.0f), Vec::set1(0.5f));
         Vec d = blend(cmp_gt(x, three), mid, one);  // a NaN x gives NaN, as torch
         return blend(cmp_lt(x, neg(three)), g * d, zero);
       });
       return true;
     case Activation::hardsigmoid:  // 1/6 if -3 < x < 3 else 0
-      map2(gy, saved, gx, n, [&](Vec g, Vec x) {
+      map_g(gy, sg, saved, gx, n, [&](Vec g, Vec x) {
         return blend(cmp_gt(inside(x, neg(three), three), zero), zero, g * Vec::set1(1.0f / 6.0f));
       });
       return true;
     case Activation::logsigmoid:  // sigmoid(-x)
-      map2(gy, saved, gx, n, [&](Vec g, Vec x) { return g * sigmoid(neg(x)); });
+      map_g(gy, sg, saved, gx, n, [&](Vec g, Vec x) { return g * sigmoid(neg(x)); });
       return true;
     case Activation::softshrink:
     case Activation::hardshrink: {  // gy where x < -p or x > p, else 0 (a NaN x too, as torch)
       const Vec neg_slope = neg(slope);
-      map2(gy, saved, gx, n, [&](Vec g, Vec x) {
+      map_g(gy, sg, saved, gx, n, [&](Vec g, Vec x) {
         return blend(cmp_lt(x, neg_slope), blend(cmp_gt(x, slope), zero, g), g);
       });
       return true;
     }
     case Activation::threshold:  // 0 where x <= p, else 1
-      map2(gy, saved, gx, n, [&](Vec g, Vec x) { return blend(cmp_le(x, slope), g, zero); });
+      map_g(gy, sg, saved, gx, n, [&](Vec g, Vec x) { return blend(cmp_le(x, slope), g, zero); });
       return true;
   }
   return false;
@@ -253,7 +265,7 @@ bool backward_sum_f32(Activation act, const float* ga, const float* gb, const fl
   for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
     const int64_t m = n - i0 < kBlock ? n - i0 : kBlock;
     map2(ga + i0, gb + i0, sum, m, [](Vec a, Vec b) { return a + b; });
-    if (!backward_f32(act, sum, saved + i0, gx + i0, m, param, q)) return false;
+    if (!backward_f32(act, sum, 1, saved + i0, gx + i0, m, param, q)) return false;
   }
   return true;
 }
