@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import require
+
 import minidl as md
 import minidl.nn as nn
 import minidl.nn.functional as F
@@ -243,3 +245,22 @@ def test_optimizer_and_module_misuse():
         nn.Dropout(1.5)
     with pytest.raises(RuntimeError, match="approximate"):
         F.gelu(md.ones(2), approximate="fast")
+
+
+@pytest.mark.parametrize("call", [
+    lambda L: L.tensor([1., 2.]) + L.tensor([1., 2., 3.]),
+    lambda L: L.ones(2, 3) * L.ones(4),
+    lambda L: L.where(L.ones(2, dtype=L.bool), L.ones(3), L.ones(2)),
+    lambda L: L.ones(3).add_(L.ones(2, 3)),
+    lambda L: L.ones(3).add_(L.ones(2)),
+    lambda L: L.ones(1, 3).mul_(L.ones(2, 1)),
+    lambda L: L.ones(3).addcmul_(L.ones(2, 3), L.ones(3)),
+])
+def test_shapes_that_do_not_broadcast_raise_pytorchs_runtime_error(call):
+    # the same exception class and message as PyTorch, so `except RuntimeError` code works
+    torch = require("torch")
+    with pytest.raises(RuntimeError) as want:
+        call(torch)
+    with pytest.raises(RuntimeError) as got:
+        call(md)
+    assert str(got.value) == str(want.value)

@@ -1,5 +1,7 @@
 #include "convert.h"
 
+#include <stdexcept>
+
 #include "ops/copy/copy.h"
 
 namespace minidl_py {
@@ -105,10 +107,9 @@ std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a, const std::
   for (int i = 0; i < n; ++i) {
     const int64_t da = i < n - na ? 1 : a[i - (n - na)];
     const int64_t db = i < n - nb ? 1 : b[i - (n - nb)];
-    if (da != db && da != 1 && db != 1)
-      throw py::value_error(std::string(what) + ": shapes " + shape_str(a) + " and " + shape_str(b) +
-                            " cannot be broadcast (size " + std::to_string(da) + " vs " + std::to_string(db) +
-                            " at dimension " + std::to_string(i) + ")");
+    if (da != db && da != 1 && db != 1)  // PyTorch's RuntimeError and message (what: unused, kept for callers)
+      throw std::runtime_error("The size of tensor a (" + std::to_string(da) + ") must match the size of tensor b (" +
+                               std::to_string(db) + ") at non-singleton dimension " + std::to_string(i));
     out[i] = da == 1 ? db : da;
   }
   return out;
@@ -120,18 +121,24 @@ std::vector<int64_t> broadcast_shapes(const py::array& a, const py::array& b, co
 }
 
 // --8<-- [start:broadcast_view]
+// a that does not broadcast to shape (the output's, in place): PyTorch's RuntimeError, the size
+// mismatch when the two shapes do not broadcast at all, else the output's shape against theirs
+[[noreturn]] void throw_not_broadcast(const py::array& a, const std::vector<int64_t>& shape, const char* what) {
+  const std::vector<int64_t> both = broadcast_shapes(shape, shape_of(a), what);
+  throw std::runtime_error("output with shape " + shape_str(shape) + " doesn't match the broadcast shape " +
+                           shape_str(both));
+}
+
 TensorView broadcast_view(const py::array& a, const std::vector<int64_t>& shape, const char* what) {
   TensorView src = view_of(a);
   TensorView v = src;
   const int n = static_cast<int>(shape.size());
-  if (src.ndim > n)
-    throw py::value_error(std::string(what) + ": shape " + shape_str(a) + " cannot be broadcast to " + shape_str(shape));
+  if (src.ndim > n) throw_not_broadcast(a, shape, what);
   v.ndim = n;
   for (int i = 0; i < n; ++i) {
     const int j = i - (n - src.ndim);
     const int64_t s = j < 0 ? 1 : src.shape[j];
-    if (s != shape[i] && s != 1)
-      throw py::value_error(std::string(what) + ": shape " + shape_str(a) + " cannot be broadcast to " + shape_str(shape));
+    if (s != shape[i] && s != 1) throw_not_broadcast(a, shape, what);
     v.shape[i] = shape[i];
     v.strides[i] = (j < 0 || s == 1) ? 0 : src.strides[j];
   }
