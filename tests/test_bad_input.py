@@ -264,3 +264,19 @@ def test_shapes_that_do_not_broadcast_raise_pytorchs_runtime_error(call):
     with pytest.raises(RuntimeError) as got:
         call(md)
     assert str(got.value) == str(want.value)
+
+
+@pytest.mark.parametrize("args", [(0, 2, 5), (0, -1, 1), (0, 4, 0), (0, 3, 0), (0, -4, 1), (0, 1, -1), (0, -3, 3),
+                                  (0, -1, 5), (1, -2, 2), (-1, 0, 3)])
+def test_narrow_counts_a_negative_start_from_the_end_and_refuses_what_does_not_fit(args):
+    # narrow(-1, 1) is the last element (it was an empty slice) and a window past the end raises
+    # (it was cut short), with PyTorch's exception classes and messages
+    torch = require("torch")
+    outcomes = []
+    for lib in (torch, md):
+        x = lib.arange(12).reshape(3, 4) if args[0] else lib.arange(3)
+        try:
+            outcomes.append(("ok", x.narrow(*args).tolist()))
+        except (IndexError, RuntimeError) as e:
+            outcomes.append((type(e).__name__, str(e)))
+    assert outcomes[1] == outcomes[0]

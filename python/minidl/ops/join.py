@@ -341,7 +341,9 @@ def unbind(x: Tensor, dim: int = 0):
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     """The slice ``start : start + length`` of ``x`` along ``dim`` (a view).
 
-    The same as indexing ``x[..., start:start + length, ...]`` at position ``dim``.
+    The same as indexing ``x[..., start:start + length, ...]`` at position ``dim``, with
+    PyTorch's checks: a negative ``start`` counts from the end (it may be a 0-dim integer
+    tensor), and a window that does not fit raises instead of being cut short.
 
     Shapes: (.., n, ..) -> (.., length, ..).
 
@@ -350,6 +352,19 @@ def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     >>> md.narrow(x, 1, 1, 3)
     tensor([[1, 2, 3],
             [6, 7, 8]])
+    >>> md.narrow(x, 1, -2, 2)
+    tensor([[3, 4],
+            [8, 9]])
     """
     d = _dim(dim, x.ndim)
+    size = x.shape[d]
+    start = int(start.item()) if isinstance(start, Tensor) else int(start)
+    if not -size <= start <= size:
+        raise IndexError(f"start out of range (expected to be in range of [{-size}, {size}], but got {start})")
+    if start < 0:
+        start += size
+    if length < 0:
+        raise RuntimeError("narrow(): length must be non-negative.")
+    if start + length > size:
+        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({size}).")
     return getitem(x, (builtins.slice(None),) * d + (builtins.slice(start, start + length),))
