@@ -280,3 +280,17 @@ def test_narrow_counts_a_negative_start_from_the_end_and_refuses_what_does_not_f
         except (IndexError, RuntimeError) as e:
             outcomes.append((type(e).__name__, str(e)))
     assert outcomes[1] == outcomes[0]
+
+
+@pytest.mark.parametrize("call", [lambda x: x.select(1, -1), lambda x: x.select(-1, 3), lambda x: x.select(0, 2),
+                                  lambda x: x.select(1, -5), lambda x: x.select(2, 0), lambda x: x.flip(0, 1),
+                                  lambda x: x.flip((1,)), lambda x: x.flip(dims=[0, -1]), lambda x: x.flip(-1)])
+def test_select_and_flip_take_pytorchs_arguments(call):
+    torch = require("torch")
+    outcomes = []
+    for lib in (torch, md):
+        try:
+            outcomes.append(("ok", call(lib.arange(8).reshape(2, 4)).tolist()))
+        except (IndexError, RuntimeError) as e:
+            outcomes.append((type(e).__name__, str(e)))
+    assert outcomes[1] == outcomes[0]

@@ -216,6 +216,7 @@ MD = {
     "permute": Example(lambda t: t.permute(data(t, 2, 3, 4), (2, 0, 1))),
     "transpose": Example(lambda t: t.transpose(data(t, 2, 3), 0, 1)),
     "narrow": Example(lambda t: t.narrow(data(t, 4, 3), 0, 1, 2)),
+    "select": Example(lambda t: (t.select(data(t, 4, 3), 1, -1), data(t, 2, 3, 4).select(-2, 0))),
     "flip": Example(lambda t: t.flip(data(t, 2, 3), (0, 1))),
     "t": Example(lambda t: (t.t(data(t, 2, 3)), t.t(data(t, 4)))),
     "unflatten": Example(lambda t: (t.unflatten(data(t, 2, 6), 1, (3, 2)), t.unflatten(data(t, 2, 6), -1, (-1, 3)))),

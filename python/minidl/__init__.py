@@ -27,7 +27,7 @@ from .ops.random import (bernoulli, normal, poisson, rand, rand_like, randint, r
                          randperm)
 from . import random
 from .ops.shape import clone, flatten, flip, permute, reshape, squeeze, t, transpose, unflatten, unsqueeze
-from .ops.join import cat, chunk, narrow, split, stack, tensor_split, unbind
+from .ops.join import cat, chunk, narrow, select, split, stack, tensor_split, unbind
 from .ops.join import cat as concat
 from .ops.sampling import multinomial
 from .ops.arrange import (broadcast_tensors, broadcast_to, meshgrid, movedim, repeat_interleave, roll, rot90,

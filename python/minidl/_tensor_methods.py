@@ -164,10 +164,27 @@ T.chunk = join.chunk
 T.tensor_split = join.tensor_split
 T.unbind = join.unbind
 T.narrow = join.narrow
+T.select = join.select
 T.clone = lambda self, memory_format=None: shape.clone(self)
 T.contiguous = lambda self, memory_format=None: shape.contiguous(self)
 T.repeat = shape.repeat
-T.flip = shape.flip
+
+
+def _flip(self, *dims, **kwargs):
+    """``x.flip(*dims)``, ``x.flip(dims)`` or ``x.flip(dims=...)``: :func:`minidl.flip`, whose
+    dims PyTorch's method also takes one by one.
+
+    >>> import minidl as md
+    >>> md.tensor([[1, 2], [3, 4]]).flip(0, 1)
+    tensor([[4, 3],
+            [2, 1]])
+    """
+    if "dims" in kwargs:
+        return shape.flip(self, kwargs.pop("dims"), **kwargs)
+    return shape.flip(self, dims[0] if len(dims) == 1 else dims)
+
+
+T.flip = _flip
 T.movedim = T.moveaxis = arrange.movedim
 T.broadcast_to = arrange.broadcast_to
 T.tile = arrange.tile

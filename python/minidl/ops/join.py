@@ -338,6 +338,30 @@ def unbind(x: Tensor, dim: int = 0):
     return _pieces(x, [(builtins.slice(None),) * d + (i,) for i in range(x._data.shape[d])], d, stacked=True)
 
 
+def select(x: Tensor, dim: int, index: int) -> Tensor:
+    """The slice at ``index`` along ``dim``, that dim removed (a view): ``x.select(1, i)`` is
+    ``x[:, i]``. A negative ``index`` counts from the end; one out of range raises PyTorch's
+    IndexError. Backward: the gradient goes to that slice, zeros elsewhere.
+
+    Shapes: (.., n, ..) -> (.., ..).
+
+    >>> import minidl as md
+    >>> x = md.arange(6).reshape(2, 3)
+    >>> md.select(x, 1, -1)
+    tensor([2, 5])
+    >>> x.select(0, 1)
+    tensor([3, 4, 5])
+    """
+    if x.ndim == 0:
+        raise IndexError("select() cannot be applied to a 0-dim tensor.")
+    d = _dim(dim, x.ndim)
+    size = x.shape[d]
+    i = int(index.item()) if isinstance(index, Tensor) else int(index)
+    if not -size <= i < size:
+        raise IndexError(f"select(): index {i} out of range for tensor of size {list(x.shape)} at dimension {d}")
+    return getitem(x, (builtins.slice(None),) * d + (i % size,))
+
+
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     """The slice ``start : start + length`` of ``x`` along ``dim`` (a view).
 
